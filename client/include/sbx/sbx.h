@@ -1,0 +1,351 @@
+/*
+ * libsbx: the one client of a sandbox service for every sbxfs program. It
+ * speaks the public CoreWeave Sandboxes HTTP/JSON API (docs/api.md) and
+ * sbxd's extension calls when the service offers them, falling back to the
+ * public unary calls when it does not. No curl, cJSON or OpenSSL type shows
+ * through this header: handles are opaque and results are plain structs.
+ *
+ * Ownership: every object a function hands back through an `out` pointer
+ * belongs to the caller and is released with the matching _free(), which
+ * accepts NULL. Strings passed in are copied when the call needs them later.
+ *
+ * Threads: an sbx_client is safe to use from many threads at once (it keeps a
+ * pool of connections). An sbx_async runs its own event-loop thread; submit
+ * and cancel from any thread, callbacks run on the loop thread.
+ *
+ * Errors: every call returns an sbx_result; when it is not SBX_OK and `err`
+ * is not NULL, *err is filled (HTTP status, gRPC code, ErrorInfo reason, the
+ * service's message, retry delay). Tokens never appear in any message.
+ */
+#ifndef SBX_SBX_H
+#define SBX_SBX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- errors */
+
+typedef enum sbx_result {
+	SBX_OK = 0,
+	SBX_E_INVALID,          /* bad argument or request (INVALID_ARGUMENT, OUT_OF_RANGE) */
+	SBX_E_NOT_FOUND,        /* unknown sandbox, process or file */
+	SBX_E_EXISTS,           /* name already used (ALREADY_EXISTS) */
+	SBX_E_PERMISSION,       /* PERMISSION_DENIED */
+	SBX_E_UNAUTHENTICATED,  /* missing or wrong token */
+	SBX_E_EXHAUSTED,        /* RESOURCE_EXHAUSTED: a cap or a quota */
+	SBX_E_PRECONDITION,     /* FAILED_PRECONDITION: not running, exited, stdin closed */
+	SBX_E_UNSUPPORTED,      /* the service lacks the call (UNIMPLEMENTED) */
+	SBX_E_UNAVAILABLE,      /* UNAVAILABLE, 502/503 */
+	SBX_E_TIMEOUT,          /* our deadline passed, or DEADLINE_EXCEEDED */
+	SBX_E_CONNREFUSED,      /* nothing listens at the address */
+	SBX_E_RESOLVE,          /* DNS failure */
+	SBX_E_TLS,              /* TLS handshake or verification failure */
+	SBX_E_NETWORK,          /* connection reset, or other transport failure */
+	SBX_E_PROTOCOL,         /* malformed or truncated answer */
+	SBX_E_TOO_LARGE,        /* answer over the response cap */
+	SBX_E_CANCELLED,        /* cancelled by the caller (async) */
+	SBX_E_NOMEM,
+	SBX_E_INTERNAL,         /* INTERNAL, UNKNOWN, other 5xx */
+} sbx_result;
+
+typedef struct sbx_error {
+	sbx_result code;
+	long http_status;       /* 0 when no answer came */
+	int grpc_code;          /* google.rpc.Code, 0 when unknown */
+	char reason[64];        /* ErrorInfo.reason, e.g. CWSANDBOX_SANDBOX_NOT_FOUND */
+	char domain[64];        /* ErrorInfo.domain */
+	char message[512];      /* human-readable, never holds a token */
+	long retry_delay_ms;    /* RetryInfo.retryDelay, -1 when absent */
+} sbx_error;
+
+/* Static English name of a result, e.g. "not found". */
+const char *sbx_result_str(sbx_result r);
+
+/* The one mapping from a libsbx error to errno (DESIGN section 2): ENOENT,
+ * EINVAL, EEXIST, EACCES, EPERM, EAGAIN, ESRCH (signal to an exited process),
+ * EPIPE (stdin closed), ENOTSUP, EHOSTDOWN, ECONNREFUSED, ETIMEDOUT, EIO, ...
+ * Uses err->reason to tell ESRCH and EPIPE from other preconditions. */
+int sbx_error_errno(const sbx_error *err);
+
+/* ---------------------------------------------------------------- config */
+
+typedef struct sbx_config sbx_config;
+
+/* A configuration from the environment: CWSANDBOX_BASE_URL (else the local
+ * sbxd socket: $XDG_RUNTIME_DIR/sbxd/sbxd.sock, else /run/sbxd/sbxd.sock),
+ * CWSANDBOX_API_KEY (Bearer) or WANDB_API_KEY (+ WANDB_ENTITY_NAME),
+ * SBX_TOKEN_FILE, SBX_CA_FILE. Explicit setters below override it. */
+sbx_config *sbx_config_new(void);
+void sbx_config_free(sbx_config *cfg);
+
+/* url: "http://host:port", "https://host", or "unix:/path/to.sock". */
+sbx_result sbx_config_set_url(sbx_config *cfg, const char *url, sbx_error *err);
+/* The token itself, or a file whose first line is the token. Either
+ * replaces whatever the environment gave. */
+sbx_result sbx_config_set_token(sbx_config *cfg, const char *token, sbx_error *err);
+sbx_result sbx_config_set_token_file(sbx_config *cfg, const char *path, sbx_error *err);
+sbx_result sbx_config_set_ca_file(sbx_config *cfg, const char *path, sbx_error *err);
+/* Deadlines in milliseconds: connect (default 2000) and a whole call
+ * excluding any long-poll wait the caller asked for (default 10000). */
+void sbx_config_set_timeouts(sbx_config *cfg, long connect_ms, long total_ms);
+/* Retries of safe calls on UNAVAILABLE, DEADLINE_EXCEEDED and
+ * RESOURCE_EXHAUSTED: max attempts (default 3, 1 = none). */
+void sbx_config_set_retries(sbx_config *cfg, int max_attempts);
+/* The URL in effect, for messages (never a token). */
+const char *sbx_config_url(const sbx_config *cfg);
+
+/* ---------------------------------------------------------------- client */
+
+typedef struct sbx_client sbx_client;
+
+/* Copies cfg. Makes no connection yet. */
+sbx_result sbx_client_new(const sbx_config *cfg, sbx_client **out, sbx_error *err);
+void sbx_client_free(sbx_client *c);
+
+enum {
+	SBX_FEAT_PROCESSES = 1 << 0,   /* background processes, stdin, signals */
+	SBX_FEAT_OUTPUT = 1 << 1,      /* output by offset with long-poll */
+	SBX_FEAT_FILES = 1 << 2,       /* listDir, statFile, ranged read/write */
+};
+/* Which extensions the service offers (asks once, then caches; a failed
+ * probe is not cached). */
+sbx_result sbx_client_features(sbx_client *c, unsigned *features, sbx_error *err);
+
+/* ---------------------------------------------------------------- sandboxes */
+
+typedef enum sbx_state {
+	SBX_STATE_UNSPECIFIED = 0,
+	SBX_STATE_PENDING,
+	SBX_STATE_CREATING,
+	SBX_STATE_RUNNING,
+	SBX_STATE_PAUSED,
+	SBX_STATE_TERMINATING,
+	SBX_STATE_COMPLETED,
+	SBX_STATE_FAILED,
+	SBX_STATE_TERMINATED,
+} sbx_state;
+
+/* "running", "completed", ... (the word of a status file). */
+const char *sbx_state_word(sbx_state s);
+int sbx_state_is_terminal(sbx_state s);
+
+typedef struct sbx_sandbox {
+	char *id;
+	char *name;             /* spec.name, else tag sbxfs-name=..., else NULL */
+	sbx_state state;
+	char *state_reason;     /* "" when none */
+	int exit_code;          /* meaningful when COMPLETED */
+	char *image;
+	char **tags;            /* ntags strings */
+	size_t ntags;
+	int64_t create_time_ns, start_time_ns, end_time_ns;  /* 0 = unset */
+	char *json;             /* the whole resource, pretty JSON with a final newline */
+} sbx_sandbox;
+void sbx_sandbox_free(sbx_sandbox *s);
+void sbx_sandbox_list_free(sbx_sandbox **v, size_t n);
+
+/* A sandbox spec built by the caller or parsed from user text. */
+typedef struct sbx_spec sbx_spec;
+sbx_spec *sbx_spec_new(void);
+void sbx_spec_free(sbx_spec *sp);
+/* Parses what a user writes to a clone file: an empty line or "{}" is an
+ * idle sandbox; a line of text is the main command, run under /bin/sh -c; a
+ * JSON object is the spec (the fields of docs/api.md `spec`, either bare or
+ * as {"spec": {...}}). Caps: 128 KiB text, JSON depth 32. On bad input
+ * returns SBX_E_INVALID with a message naming the problem. */
+sbx_result sbx_spec_parse(const char *text, size_t len, sbx_spec **out, sbx_error *err);
+sbx_result sbx_spec_set_name(sbx_spec *sp, const char *name, sbx_error *err);
+sbx_result sbx_spec_set_image(sbx_spec *sp, const char *image, sbx_error *err);
+/* argv NULL-terminated; NULL or empty = idle. */
+sbx_result sbx_spec_set_command(sbx_spec *sp, const char *const *argv, sbx_error *err);
+sbx_result sbx_spec_set_shell_command(sbx_spec *sp, const char *line, sbx_error *err);
+sbx_result sbx_spec_add_env(sbx_spec *sp, const char *key, const char *value, sbx_error *err);
+sbx_result sbx_spec_add_tag(sbx_spec *sp, const char *tag, sbx_error *err);
+/* cpu in millicores, memory and pids limits; 0 = service default. */
+void sbx_spec_set_resources(sbx_spec *sp, int64_t cpu_millis, int64_t memory_bytes, int64_t pids);
+void sbx_spec_set_lifetime(sbx_spec *sp, int64_t max_lifetime_seconds);
+void sbx_spec_set_network(sbx_spec *sp, int egress);
+
+/* Creates a sandbox (with a fresh requestId, so retries are safe). */
+sbx_result sbx_sandbox_create(sbx_client *c, const sbx_spec *sp, sbx_sandbox **out, sbx_error *err);
+/* Gets one by id (or by name, against sbxd). wait_seconds > 0 waits until it
+ * is terminal or the time passes (extension; without it, returns at once). */
+sbx_result sbx_sandbox_get(sbx_client *c, const char *id, int wait_seconds, sbx_sandbox **out, sbx_error *err);
+
+typedef struct sbx_list_filter {
+	const char *const *tags;   /* NULL-terminated, all must match; NULL = any */
+	sbx_state state;           /* UNSPECIFIED = any */
+	int show_terminated;
+} sbx_list_filter;
+/* Lists every page. *out is an array of *n sandboxes (free with
+ * sbx_sandbox_list_free). filter may be NULL. */
+sbx_result sbx_sandbox_list(sbx_client *c, const sbx_list_filter *filter, sbx_sandbox ***out, size_t *n, sbx_error *err);
+/* DELETE with gracePeriodSeconds: SIGTERM, SIGKILL after the grace; the
+ * record stays (TERMINATED). allow_missing: an unknown id is success. */
+sbx_result sbx_sandbox_delete(sbx_client *c, const char *id, int grace_seconds, int allow_missing, sbx_error *err);
+
+/* ---------------------------------------------------------------- processes */
+
+typedef enum sbx_proc_state {
+	SBX_PROC_UNSPECIFIED = 0,
+	SBX_PROC_RUNNING,
+	SBX_PROC_EXITED,
+	SBX_PROC_KILLED,
+	SBX_PROC_FAILED,
+} sbx_proc_state;
+const char *sbx_proc_state_word(sbx_proc_state s);   /* running exited killed failed */
+
+typedef struct sbx_process {
+	int64_t id;
+	char **argv;            /* NULL-terminated */
+	char *cwd;
+	sbx_proc_state state;
+	int exit_code;          /* 128+N when killed by N */
+	int signal;
+	char *state_reason;
+	int has_stdin, stdin_closed;
+	int64_t start_time_ns, end_time_ns;
+	int64_t stdout_bytes, stderr_bytes;
+} sbx_process;
+void sbx_process_free(sbx_process *p);
+void sbx_process_list_free(sbx_process **v, size_t n);
+
+/* What to run. */
+typedef struct sbx_exec_req sbx_exec_req;
+sbx_exec_req *sbx_exec_req_new(void);
+void sbx_exec_req_free(sbx_exec_req *r);
+/* Parses what a user writes to exec/new: a line of text (trailing newline
+ * dropped) runs under /bin/sh -c; a JSON object gives {"command": [argv],
+ * "cwd" (or "workingDir"), "env": {}, "stdin": bool, "timeoutSeconds": n}.
+ * Empty text, an empty argv, unknown types or values out of range:
+ * SBX_E_INVALID with a message. Caps as for sbx_spec_parse. */
+sbx_result sbx_exec_req_parse(const char *text, size_t len, sbx_exec_req **out, sbx_error *err);
+sbx_result sbx_exec_req_set_argv(sbx_exec_req *r, const char *const *argv, sbx_error *err);
+sbx_result sbx_exec_req_add_env(sbx_exec_req *r, const char *key, const char *value, sbx_error *err);
+sbx_result sbx_exec_req_set_cwd(sbx_exec_req *r, const char *cwd, sbx_error *err);
+void sbx_exec_req_set_stdin(sbx_exec_req *r, int on);
+void sbx_exec_req_set_timeout(sbx_exec_req *r, int seconds);
+/* The command as one line, shell-quoted where needed, with a final newline
+ * (what a cmd file shows). Caller frees. */
+char *sbx_argv_to_line(char *const *argv);
+
+/* Starts a background process. Without the extension, libsbx runs it as a
+ * unary :exec on its own thread; get/list then show it RUNNING until that
+ * returns, and stdin/signal answer SBX_E_UNSUPPORTED. */
+sbx_result sbx_process_start(sbx_client *c, const char *sandbox_id, const sbx_exec_req *r, sbx_process **out, sbx_error *err);
+/* wait_seconds > 0: returns once the process is not RUNNING, or after that
+ * time with its current state. */
+sbx_result sbx_process_get(sbx_client *c, const char *sandbox_id, int64_t pid, int wait_seconds, sbx_process **out, sbx_error *err);
+sbx_result sbx_process_list(sbx_client *c, const char *sandbox_id, sbx_process ***out, size_t *n, sbx_error *err);
+sbx_result sbx_process_write_stdin(sbx_client *c, const char *sandbox_id, int64_t pid, const void *data, size_t len, sbx_error *err);
+sbx_result sbx_process_close_stdin(sbx_client *c, const char *sandbox_id, int64_t pid, sbx_error *err);
+sbx_result sbx_process_signal(sbx_client *c, const char *sandbox_id, int64_t pid, int signo, sbx_error *err);
+
+/* Which process's output: pid >= 1 a process, SBX_MAIN (0) the sandbox's
+ * main command. */
+#define SBX_MAIN 0
+typedef enum sbx_stream { SBX_STDOUT = 1, SBX_STDERR = 2 } sbx_stream;
+
+typedef struct sbx_chunk {
+	const void *data;       /* valid until the callback returns / chunk freed */
+	size_t len;
+	int64_t offset;         /* of data[0] */
+	int64_t size;           /* bytes produced so far on the stream */
+	int eof;                /* stream ended and offset+len is its final size */
+} sbx_chunk;
+
+/* Reads up to maxlen bytes at offset into buf. wait_seconds > 0: when offset
+ * is at the end of a live stream, waits that long for more. *chunk describes
+ * what was read (chunk->data == buf). */
+sbx_result sbx_output_read(sbx_client *c, const char *sandbox_id, int64_t pid, sbx_stream s,
+                           int64_t offset, void *buf, size_t maxlen, int wait_seconds,
+                           sbx_chunk *chunk, sbx_error *err);
+
+/* Unary exec to completion (the public call). */
+typedef struct sbx_exec_result {
+	int exit_code;
+	char *out, *errout;     /* NUL-terminated too; may hold NULs before len */
+	size_t out_len, err_len;
+	int out_truncated, err_truncated;
+	int64_t out_total, err_total;
+} sbx_exec_result;
+void sbx_exec_result_free(sbx_exec_result *r);
+sbx_result sbx_exec(sbx_client *c, const char *sandbox_id, const sbx_exec_req *r, int64_t max_output_bytes,
+                    sbx_exec_result **out, sbx_error *err);
+
+/* ---------------------------------------------------------------- files */
+
+typedef enum sbx_file_type { SBX_FT_OTHER = 0, SBX_FT_FILE, SBX_FT_DIR, SBX_FT_SYMLINK } sbx_file_type;
+typedef struct sbx_dirent {
+	char *name;
+	sbx_file_type type;
+	int64_t size;
+	unsigned mode;          /* permission bits */
+	int64_t mtime_ns;
+} sbx_dirent;
+void sbx_dirent_list_free(sbx_dirent *v, size_t n);
+
+/* offset/length: the extension's ranged read; length 0 = to the end. *data
+ * malloc'd (caller frees), *len its size, *size the whole file's size when
+ * known (-1 otherwise). */
+sbx_result sbx_file_read(sbx_client *c, const char *sandbox_id, const char *path, int64_t offset, int64_t length,
+                         void **data, size_t *len, int64_t *size, sbx_error *err);
+/* offset < 0: replace the whole file; else write at offset (extension). */
+sbx_result sbx_file_write(sbx_client *c, const char *sandbox_id, const char *path, int64_t offset,
+                          const void *data, size_t len, sbx_error *err);
+sbx_result sbx_file_list(sbx_client *c, const char *sandbox_id, const char *path, sbx_dirent **out, size_t *n, sbx_error *err);
+sbx_result sbx_file_stat(sbx_client *c, const char *sandbox_id, const char *path, sbx_dirent *out, sbx_error *err);
+sbx_result sbx_file_mkdir(sbx_client *c, const char *sandbox_id, const char *path, unsigned mode, sbx_error *err);
+sbx_result sbx_file_remove(sbx_client *c, const char *sandbox_id, const char *path, int recursive, sbx_error *err);
+
+/* ---------------------------------------------------------------- async */
+
+/* An event loop on curl's multi API in a thread of its own: thousands of
+ * long-polls in flight on one thread, a callback per completion. */
+typedef struct sbx_async sbx_async;
+typedef struct sbx_op sbx_op;
+
+/* Starts the loop thread. The client must outlive the loop. */
+sbx_result sbx_async_new(sbx_client *c, sbx_async **out, sbx_error *err);
+/* Stops the loop: every pending op gets its callback with SBX_E_CANCELLED
+ * (on the calling thread), then the thread is joined. */
+void sbx_async_free(sbx_async *a);
+
+/* Each callback runs exactly once, on the loop thread, unless noted; err is
+ * NULL on success; pointers passed to it are valid only during the call. */
+typedef void (*sbx_output_cb)(void *ud, sbx_result r, const sbx_error *err, const sbx_chunk *chunk);
+typedef void (*sbx_process_cb)(void *ud, sbx_result r, const sbx_error *err, const sbx_process *p);
+typedef void (*sbx_sandbox_cb)(void *ud, sbx_result r, const sbx_error *err, const sbx_sandbox *s);
+
+/* Submit (any thread). The returned op is valid until its callback has
+ * returned; pass it to sbx_async_cancel before then, or ignore it. NULL is
+ * returned only when the op could not be queued (then no callback runs). */
+sbx_op *sbx_async_output_read(sbx_async *a, const char *sandbox_id, int64_t pid, sbx_stream s, int64_t offset,
+                              size_t maxlen, int wait_seconds, sbx_output_cb cb, void *ud);
+sbx_op *sbx_async_process_wait(sbx_async *a, const char *sandbox_id, int64_t pid, int wait_seconds,
+                               sbx_process_cb cb, void *ud);
+sbx_op *sbx_async_sandbox_wait(sbx_async *a, const char *sandbox_id, int wait_seconds, sbx_sandbox_cb cb, void *ud);
+/* Cancels an op not yet completed: its callback then runs (on the loop
+ * thread) with SBX_E_CANCELLED, promptly. Cancelling an op whose callback
+ * has already started is a harmless no-op only while the op is valid: call
+ * it from a place that knows the callback has not returned yet (e.g. under
+ * the caller's own lock shared with the callback). */
+void sbx_async_cancel(sbx_async *a, sbx_op *op);
+
+/* ---------------------------------------------------------------- misc */
+
+/* Base64 (standard alphabet with padding on encode; decode accepts missing
+ * padding and the URL-safe alphabet). Caller frees. */
+char *sbx_base64_encode(const void *data, size_t len, size_t *out_len);
+sbx_result sbx_base64_decode(const char *text, size_t len, void **out, size_t *out_len);
+
+const char *sbx_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

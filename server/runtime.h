@@ -1,0 +1,86 @@
+/*
+ * The sandbox runtime of sbxd: real isolation written against the kernel
+ * (namespaces, overlay root, pivot_root, cgroups, capabilities) and a small
+ * init that runs as PID 1 in each sandbox and forks commands on request.
+ * The HTTP layer (api.c and friends) owns records, spool files, states and
+ * waiting; this module owns only kernel objects and processes. It never
+ * prints: every failure comes back as -1 with a message in `err`.
+ *
+ * Threads: calls on one srv_box must be serialized by the caller (sbxd calls
+ * them from its single event-loop thread). Different boxes are independent.
+ */
+#ifndef SRV_RUNTIME_H
+#define SRV_RUNTIME_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#define SRV_ERRLEN 256
+
+typedef struct srv_rt srv_rt;
+typedef struct srv_box srv_box;
+
+/* Global runtime state: the state dir (images/ under it, overlay scratch
+ * under run/), cgroup roots (v1 memory/pids/cpu controllers and the cgroup2
+ * tree at /sys/fs/cgroup/unified, or a pure cgroup2 /sys/fs/cgroup with
+ * controllers). Cleans every leftover of an earlier sbxd on this state dir
+ * (mounts, cgroups, processes): sbxd reports sandboxes it could not keep as
+ * FAILED, so nothing is silently lost and nothing lingers. */
+srv_rt *srv_rt_new(const char *state_dir, char *err);
+void srv_rt_free(srv_rt *rt);
+
+typedef struct srv_box_spec {
+	const char *id;              /* sandbox id, names cgroups and scratch dirs */
+	const char *hostname;        /* UTS name inside (the sandbox name or id) */
+	const char *image;           /* "" or "host": host / read-only + writable
+	                                overlay; else STATE_DIR/images/NAME/rootfs */
+	int network;                 /* 0: own netns with loopback up; 1: host net */
+	int64_t cpu_millis;          /* 0 = no limit */
+	int64_t memory_bytes;        /* 0 = no limit */
+	int64_t max_pids;            /* 0 = server default (e.g. 1024) */
+} srv_box_spec;
+
+/* Creates the sandbox and starts its init; returns when init is ready to
+ * spawn. Unknown image: -1 with a message naming the images that exist. */
+int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *err);
+
+typedef struct srv_spawn {
+	const char *const *argv;     /* NULL-terminated, argv[0] resolved on PATH inside */
+	const char *const *env;      /* NULL-terminated "K=V"; NULL = a default env */
+	const char *cwd;             /* NULL or "" = "/" */
+	int stdout_fd, stderr_fd;    /* opened by the caller (spool files, O_APPEND);
+	                                the runtime dups them, the caller keeps its own */
+	int want_stdin;              /* 1: *stdin_fd gets the write end of a pipe;
+	                                0: stdin is /dev/null */
+} srv_spawn;
+
+/* Forks+execs a command inside the box (through its init: one fork+exec).
+ * *token identifies the process to srv_box_signal and in exit events.
+ * An exec failure (no such file, not executable) is NOT an error here: the
+ * process exits 127/126 with a message on its stderr, as a shell would. */
+int srv_box_spawn(srv_box *box, const srv_spawn *sp, int64_t *token, int *stdin_fd, char *err);
+
+/* Readable when exit events are pending (or init itself died). */
+int srv_box_event_fd(const srv_box *box);
+
+/* Drains one event without blocking. Returns 1 and fills *token and
+ * *wstatus (as waitpid) for an exited process; 0 when none is pending;
+ * -1 when init is gone (the box is dead: every process it had is gone). */
+int srv_box_next_exit(srv_box *box, int64_t *token, int *wstatus);
+
+/* Signals one process (token) or, with token 0, every process in the box
+ * (the main command included). ESRCH-like: returns -1 with errno ESRCH. */
+int srv_box_signal(srv_box *box, int64_t token, int sig);
+
+/* Out-of-memory kills seen in the box's cgroup so far (for reporting). */
+int64_t srv_box_oom_kills(const srv_box *box);
+
+/* Kills everything left (cgroup.kill or SIGKILL to every pid in the
+ * cgroup), reaps init, unmounts, removes the cgroups and scratch dirs.
+ * Leaves nothing behind. Accepts NULL. */
+void srv_box_destroy(srv_box *box);
+
+/* Images that exist under STATE_DIR/images, for messages: "a, b" or "". */
+void srv_rt_image_names(const srv_rt *rt, char *buf, size_t len);
+
+#endif

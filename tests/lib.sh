@@ -1,0 +1,140 @@
+# Shared set-up for the end-to-end shell tests: each test gets a private
+# temp folder, a fresh sbxd on a unix socket in it and, when asked, a fresh
+# sbxfs mount, and always cleans up in a trap. A test fails when a daemon
+# logs an error it did not expect (set ALLOW_LOG_ERRORS to an ERE to allow
+# some). Exit 77 = skip, only for a missing capability.
+#
+# Needs: SBXD, SBXFS (paths to the binaries; meson passes them).
+set -euo pipefail
+
+: "${SBXD:?SBXD must point to the sbxd binary}"
+SBXFS=${SBXFS:-}
+ALLOW_LOG_ERRORS=${ALLOW_LOG_ERRORS:-}
+
+T=$(mktemp -d /tmp/sbxtest.XXXXXX)
+SOCK=$T/sbxd.sock
+STATE=$T/state
+MNT=$T/mnt
+SBXD_PID=
+FS_PID=
+_failed=0
+
+skip() { echo "SKIP: $*"; exit 77; }
+fail() { echo "FAIL: $*" >&2; _failed=1; exit 1; }
+note() { echo "# $*"; }
+
+[ "$(id -u)" -eq 0 ] || skip "needs root for namespaces and cgroups"
+
+# curl against sbxd's socket: api METHOD PATH [curl args...]
+api() {
+	local m=$1 p=$2; shift 2
+	curl -sS --max-time 70 --unix-socket "$SOCK" -X "$m" "http://sbxd$p" "$@"
+}
+# HTTP status only
+api_status() {
+	local m=$1 p=$2; shift 2
+	curl -sS -o /dev/null -w '%{http_code}' --max-time 70 --unix-socket "$SOCK" -X "$m" "http://sbxd$p" "$@"
+}
+
+start_sbxd() {
+	mkdir -p "$STATE"
+	"$SBXD" -f --socket "$SOCK" --state-dir "$STATE" "$@" >>"$T/sbxd.log" 2>&1 &
+	SBXD_PID=$!
+	local i
+	for i in $(seq 1 200); do
+		if [ -S "$SOCK" ] && curl -s --max-time 1 --unix-socket "$SOCK" -o /dev/null http://sbxd/v1/extensions; then
+			return 0
+		fi
+		kill -0 "$SBXD_PID" 2>/dev/null || { cat "$T/sbxd.log" >&2; fail "sbxd exited at start"; }
+		sleep 0.05
+	done
+	cat "$T/sbxd.log" >&2
+	fail "sbxd did not come up in 10 s"
+}
+
+stop_sbxd() {
+	[ -n "$SBXD_PID" ] || return 0
+	kill -TERM "$SBXD_PID" 2>/dev/null || true
+	local i
+	for i in $(seq 1 200); do
+		kill -0 "$SBXD_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -KILL "$SBXD_PID" 2>/dev/null || true
+	wait "$SBXD_PID" 2>/dev/null || true
+	SBXD_PID=
+}
+
+mount_sbxfs() {
+	[ -n "$SBXFS" ] || fail "SBXFS not set"
+	[ -c /dev/fuse ] || skip "no /dev/fuse"
+	command -v fusermount3 >/dev/null || skip "no fusermount3"
+	mkdir -p "$MNT"
+	"$SBXFS" "$MNT" -f -o "url=unix:$SOCK" "$@" >>"$T/sbxfs.log" 2>&1 &
+	FS_PID=$!
+	local i
+	for i in $(seq 1 200); do
+		if mountpoint -q "$MNT"; then return 0; fi
+		kill -0 "$FS_PID" 2>/dev/null || { cat "$T/sbxfs.log" >&2; fail "sbxfs exited at start"; }
+		sleep 0.05
+	done
+	cat "$T/sbxfs.log" >&2
+	fail "sbxfs did not mount in 10 s"
+}
+
+umount_sbxfs() {
+	[ -n "$FS_PID" ] || return 0
+	fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -u -z "$MNT" 2>/dev/null || true
+	local i
+	for i in $(seq 1 100); do
+		kill -0 "$FS_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -KILL "$FS_PID" 2>/dev/null || true
+	wait "$FS_PID" 2>/dev/null || true
+	FS_PID=
+}
+
+# wait_for SECONDS CMD...: polls CMD until it succeeds, fails the test after.
+wait_for() {
+	local t=$1; shift
+	local end=$((SECONDS + t))
+	while ! "$@" 2>/dev/null; do
+		[ $SECONDS -lt $end ] || fail "timed out after ${t}s waiting for: $*"
+		sleep 0.05
+	done
+}
+
+_check_logs() {
+	local f bad
+	for f in "$T/sbxd.log" "$T/sbxfs.log"; do
+		[ -f "$f" ] || continue
+		bad=$(grep -iE '(^|: )(error|fatal)[: ]|AddressSanitizer|runtime error:|LeakSanitizer' "$f" || true)
+		if [ -n "$ALLOW_LOG_ERRORS" ] && [ -n "$bad" ]; then
+			bad=$(printf '%s\n' "$bad" | grep -vE "$ALLOW_LOG_ERRORS" || true)
+		fi
+		if [ -n "$bad" ]; then
+			echo "FAIL: unexpected errors in $(basename "$f"):" >&2
+			printf '%s\n' "$bad" | head -20 >&2
+			return 1
+		fi
+	done
+	return 0
+}
+
+_cleanup() {
+	local rc=$?
+	trap - EXIT
+	set +e
+	umount_sbxfs
+	stop_sbxd
+	if ! _check_logs; then rc=1; fi
+	if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
+		for f in "$T/sbxd.log" "$T/sbxfs.log"; do
+			[ -f "$f" ] && { echo "--- tail of $(basename "$f")" >&2; tail -40 "$f" >&2; }
+		done
+	fi
+	if [ -z "${KEEP_TMP:-}" ]; then rm -rf --one-file-system "$T" 2>/dev/null; else echo "kept $T" >&2; fi
+	exit $rc
+}
+trap _cleanup EXIT
