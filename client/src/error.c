@@ -1,0 +1,265 @@
+/*
+ * The mapping tables of libsbx's errors (see error.h and sbx.h): gRPC codes,
+ * HTTP statuses and curl codes to sbx_result, the google.rpc.Status parser,
+ * and the one function that turns an sbx_error into errno.
+ */
+#include "error.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+
+#include "json.h"
+#include "util.h"
+
+const char *sbx_result_str(sbx_result r)
+{
+	switch (r) {
+	case SBX_OK: return "ok";
+	case SBX_E_INVALID: return "invalid argument";
+	case SBX_E_NOT_FOUND: return "not found";
+	case SBX_E_EXISTS: return "already exists";
+	case SBX_E_PERMISSION: return "permission denied";
+	case SBX_E_UNAUTHENTICATED: return "unauthenticated";
+	case SBX_E_EXHAUSTED: return "resource exhausted";
+	case SBX_E_PRECONDITION: return "failed precondition";
+	case SBX_E_UNSUPPORTED: return "not supported by the service";
+	case SBX_E_UNAVAILABLE: return "service unavailable";
+	case SBX_E_TIMEOUT: return "deadline exceeded";
+	case SBX_E_CONNREFUSED: return "connection refused";
+	case SBX_E_RESOLVE: return "could not resolve host";
+	case SBX_E_TLS: return "TLS failure";
+	case SBX_E_NETWORK: return "network error";
+	case SBX_E_PROTOCOL: return "malformed answer";
+	case SBX_E_TOO_LARGE: return "answer too large";
+	case SBX_E_CANCELLED: return "cancelled";
+	case SBX_E_NOMEM: return "out of memory";
+	case SBX_E_INTERNAL: return "internal error";
+	}
+	return "unknown error";
+}
+
+int sbx_error_errno(const sbx_error *err)
+{
+	if (!err)
+		return EIO;
+	switch (err->code) {
+	case SBX_OK: return 0;
+	case SBX_E_INVALID: return EINVAL;
+	case SBX_E_NOT_FOUND: return ENOENT;
+	case SBX_E_EXISTS: return EEXIST;
+	case SBX_E_PERMISSION: return EACCES;
+	case SBX_E_UNAUTHENTICATED: return EPERM;
+	case SBX_E_EXHAUSTED: return EAGAIN;
+	case SBX_E_PRECONDITION:
+		if (strcmp(err->reason, "CWSANDBOX_PROCESS_EXITED") == 0)
+			return ESRCH;
+		if (strcmp(err->reason, "CWSANDBOX_STDIN_CLOSED") == 0)
+			return EPIPE;
+		/* Sandbox not running, stdin not enabled, ...: the request does
+		 * not fit the object's state. */
+		return EINVAL;
+	case SBX_E_UNSUPPORTED: return ENOTSUP;
+	case SBX_E_UNAVAILABLE: return EHOSTDOWN;
+	case SBX_E_TIMEOUT: return ETIMEDOUT;
+	case SBX_E_CONNREFUSED: return ECONNREFUSED;
+	case SBX_E_RESOLVE: return EHOSTDOWN;
+	case SBX_E_TLS: return EIO;
+	case SBX_E_NETWORK: return EIO;
+	case SBX_E_PROTOCOL: return EIO;
+	case SBX_E_TOO_LARGE: return EFBIG;
+	case SBX_E_CANCELLED: return EINTR;
+	case SBX_E_NOMEM: return ENOMEM;
+	case SBX_E_INTERNAL: return EIO;
+	}
+	return EIO;
+}
+
+sbx_result sbx_error_from_grpc(int code)
+{
+	switch (code) {
+	case 0: return SBX_OK;
+	case 1: return SBX_E_CANCELLED;
+	case 2: return SBX_E_INTERNAL;          /* UNKNOWN */
+	case 3: return SBX_E_INVALID;
+	case 4: return SBX_E_TIMEOUT;
+	case 5: return SBX_E_NOT_FOUND;
+	case 6: return SBX_E_EXISTS;
+	case 7: return SBX_E_PERMISSION;
+	case 8: return SBX_E_EXHAUSTED;
+	case 9: return SBX_E_PRECONDITION;
+	case 10: return SBX_E_PRECONDITION;     /* ABORTED */
+	case 11: return SBX_E_INVALID;          /* OUT_OF_RANGE */
+	case 12: return SBX_E_UNSUPPORTED;
+	case 13: return SBX_E_INTERNAL;
+	case 14: return SBX_E_UNAVAILABLE;
+	case 15: return SBX_E_INTERNAL;         /* DATA_LOSS */
+	case 16: return SBX_E_UNAUTHENTICATED;
+	}
+	return SBX_E_INTERNAL;
+}
+
+sbx_result sbx_error_from_http(long status)
+{
+	if (status >= 200 && status < 300)
+		return SBX_OK;
+	switch (status) {
+	case 400: return SBX_E_INVALID;
+	case 401: return SBX_E_UNAUTHENTICATED;
+	case 403: return SBX_E_PERMISSION;
+	case 404: return SBX_E_NOT_FOUND;
+	case 405: return SBX_E_UNSUPPORTED;
+	case 408: return SBX_E_TIMEOUT;
+	case 409: return SBX_E_EXISTS;
+	case 412: return SBX_E_PRECONDITION;
+	case 413: return SBX_E_EXHAUSTED;
+	case 429: return SBX_E_EXHAUSTED;
+	case 499: return SBX_E_CANCELLED;
+	case 501: return SBX_E_UNSUPPORTED;
+	case 502: return SBX_E_UNAVAILABLE;
+	case 503: return SBX_E_UNAVAILABLE;
+	case 504: return SBX_E_TIMEOUT;
+	}
+	if (status >= 500)
+		return SBX_E_INTERNAL;
+	if (status >= 400)
+		return SBX_E_INVALID;
+	return SBX_E_PROTOCOL;   /* 1xx/3xx: nothing we asked for */
+}
+
+sbx_result sbx_error_from_curl(int curlcode)
+{
+	switch ((CURLcode)curlcode) {
+	case CURLE_OK: return SBX_OK;
+	case CURLE_COULDNT_CONNECT: return SBX_E_CONNREFUSED;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY: return SBX_E_RESOLVE;
+	case CURLE_OPERATION_TIMEDOUT: return SBX_E_TIMEOUT;
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_ENGINE_NOTFOUND:
+	case CURLE_SSL_ENGINE_SETFAILED:
+	case CURLE_SSL_ENGINE_INITFAILED:
+	case CURLE_SSL_SHUTDOWN_FAILED:
+	case CURLE_SSL_CRL_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+	case CURLE_SSL_CLIENTCERT:
+	case CURLE_USE_SSL_FAILED: return SBX_E_TLS;
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR: return SBX_E_NETWORK;
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_WEIRD_SERVER_REPLY:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_BAD_CONTENT_ENCODING: return SBX_E_PROTOCOL;
+	case CURLE_OUT_OF_MEMORY: return SBX_E_NOMEM;
+	case CURLE_ABORTED_BY_CALLBACK: return SBX_E_CANCELLED;
+	case CURLE_URL_MALFORMAT:
+	case CURLE_UNSUPPORTED_PROTOCOL: return SBX_E_INVALID;
+	default: return SBX_E_NETWORK;
+	}
+}
+
+long sbx_parse_duration_ms(const char *s)
+{
+	if (!s || !*s)
+		return -1;
+	long secs = 0, frac = 0, scale = 1000;
+	const char *p = s;
+	int nd = 0;
+	while (*p >= '0' && *p <= '9') {
+		if (secs > 100000000L)
+			return -1;
+		secs = secs * 10 + (*p++ - '0');
+		nd++;
+	}
+	if (*p == '.') {
+		p++;
+		while (*p >= '0' && *p <= '9') {
+			if (scale > 1) {
+				scale /= 10;
+				frac += (*p - '0') * scale;
+			}
+			p++;
+			nd++;
+		}
+	}
+	if (nd == 0 || strcmp(p, "s") != 0)
+		return -1;
+	return secs * 1000 + frac;
+}
+
+static void copy_field(char *dst, size_t cap, const char *src)
+{
+	if (!src)
+		return;
+	size_t n = strlen(src);
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+sbx_result sbx_error_from_response(long http_status, const char *body, size_t len, sbx_error *err)
+{
+	sbx_error tmp;
+	if (!err)
+		err = &tmp;
+	sbx_error_clear(err);
+	err->http_status = http_status;
+	sbx_result r = sbx_error_from_http(http_status);
+	if (r == SBX_OK)
+		r = SBX_E_PROTOCOL;
+	cJSON *root = body && len ? sbx_json_parse(body, len) : NULL;
+	const cJSON *code = root ? cJSON_GetObjectItemCaseSensitive(root, "code") : NULL;
+	int64_t gc = 0;
+	if (root && cJSON_IsObject(root) && sbx_json_get_i64(root, "code", &gc) == 0 && gc > 0 && gc <= 16) {
+		err->grpc_code = (int)gc;
+		r = sbx_error_from_grpc((int)gc);
+		/* sbxd answers an unknown route 404 + UNIMPLEMENTED so the
+		 * client can tell a missing call from a missing sandbox. */
+		const char *msg = sbx_json_get_str(root, "message");
+		if (msg && *msg)
+			copy_field(err->message, sizeof err->message, msg);
+		const cJSON *details = cJSON_GetObjectItemCaseSensitive(root, "details");
+		const cJSON *d;
+		cJSON_ArrayForEach(d, details) {
+			const char *type = sbx_json_get_str(d, "@type");
+			if (!type)
+				continue;
+			if (strstr(type, "google.rpc.ErrorInfo")) {
+				copy_field(err->reason, sizeof err->reason, sbx_json_get_str(d, "reason"));
+				copy_field(err->domain, sizeof err->domain, sbx_json_get_str(d, "domain"));
+			} else if (strstr(type, "google.rpc.RetryInfo")) {
+				const cJSON *rd = cJSON_GetObjectItemCaseSensitive(d, "retryDelay");
+				if (cJSON_IsString(rd))
+					err->retry_delay_ms = sbx_parse_duration_ms(rd->valuestring);
+				else if (cJSON_IsObject(rd)) {
+					/* The object form {"seconds":..,"nanos":..} of some gateways. */
+					int64_t s = 0, n = 0;
+					sbx_json_get_i64(rd, "seconds", &s);
+					sbx_json_get_i64(rd, "nanos", &n);
+					if (s >= 0 && s < 100000000 && n >= 0)
+						err->retry_delay_ms = (long)(s * 1000 + n / 1000000);
+				}
+			}
+		}
+	}
+	(void)code;
+	if (r == SBX_OK)
+		r = SBX_E_INTERNAL;
+	err->code = r;
+	if (!err->message[0])
+		snprintf(err->message, sizeof err->message, "HTTP %ld: %s", http_status, sbx_result_str(r));
+	cJSON_Delete(root);
+	return r;
+}

@@ -1,0 +1,441 @@
+/*
+ * The HTTP core of libsbx (see http.h). A blocking call takes an easy handle
+ * from the client's pool, so a handle and the connection in the shared
+ * cache stay warm between calls; deadlines are set on every call, and safe
+ * calls are retried with exponential backoff and jitter when the service
+ * says UNAVAILABLE, DEADLINE_EXCEEDED or RESOURCE_EXHAUSTED.
+ */
+#include "http.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "error.h"
+#include "json.h"
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_rc;
+
+static void global_init(void)
+{
+	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+void sbx_http_resp_init(sbx_http_resp *resp, size_t max)
+{
+	memset(resp, 0, sizeof *resp);
+	sbx_buf_init(&resp->body, max);
+}
+
+void sbx_http_resp_free(sbx_http_resp *resp)
+{
+	if (resp)
+		sbx_buf_free(&resp->body);
+}
+
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *ud)
+{
+	sbx_client *c = ud;
+	if ((int)data >= 0 && data < CURL_LOCK_DATA_LAST)
+		pthread_mutex_lock(&c->share_mu[data]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *ud)
+{
+	sbx_client *c = ud;
+	if ((int)data >= 0 && data < CURL_LOCK_DATA_LAST)
+		pthread_mutex_unlock(&c->share_mu[data]);
+}
+
+static struct curl_slist *headers(const sbx_config *cfg, const char *ctype)
+{
+	struct curl_slist *l = NULL, *t;
+	/* No 100-continue round trip: our bodies are small and the server
+	 * answers either way. */
+	if (!(t = curl_slist_append(l, "Expect:")))
+		goto fail;
+	l = t;
+	if (!(t = curl_slist_append(l, "Accept: application/json")))
+		goto fail;
+	l = t;
+	if (ctype) {
+		if (!(t = curl_slist_append(l, ctype)))
+			goto fail;
+		l = t;
+	}
+	if (cfg->auth_header) {
+		if (!(t = curl_slist_append(l, cfg->auth_header)))
+			goto fail;
+		l = t;
+	}
+	if (cfg->entity_header) {
+		if (!(t = curl_slist_append(l, cfg->entity_header)))
+			goto fail;
+		l = t;
+	}
+	return l;
+fail:
+	curl_slist_free_all(l);
+	return NULL;
+}
+
+sbx_result sbx_client_new(const sbx_config *cfg, sbx_client **out, sbx_error *err)
+{
+	sbx_result r = SBX_E_NOMEM;
+	sbx_client *c = NULL;
+	sbx_config *own = NULL;
+	*out = NULL;
+	pthread_once(&global_once, global_init);
+	if (global_rc != CURLE_OK)
+		return sbx_fail(err, SBX_E_INTERNAL, "curl_global_init failed");
+	if (!cfg) {
+		own = sbx_config_new();
+		if (!own)
+			return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+		cfg = own;
+	}
+	if (cfg->url_error) {
+		r = sbx_fail(err, SBX_E_INVALID, "CWSANDBOX_BASE_URL: %s", cfg->url_error);
+		goto out;
+	}
+	c = calloc(1, sizeof *c);
+	if (!c)
+		goto nomem;
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&c->share_mu[i], NULL);
+	pthread_mutex_init(&c->pool_mu, NULL);
+	pthread_mutex_init(&c->feat_mu, NULL);
+	pthread_mutex_init(&c->fb_mu, NULL);
+	pthread_cond_init(&c->fb_cond, NULL);
+	c->cfg = sbx_config_dup(cfg);
+	if (!c->cfg)
+		goto nomem;
+	c->hdr_none = headers(c->cfg, NULL);
+	c->hdr_json = headers(c->cfg, "Content-Type: application/json");
+	c->hdr_octet = headers(c->cfg, "Content-Type: application/octet-stream");
+	if (!c->hdr_none || !c->hdr_json || !c->hdr_octet)
+		goto nomem;
+	c->share = curl_share_init();
+	if (!c->share)
+		goto nomem;
+	curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock);
+	curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+	curl_share_setopt(c->share, CURLSHOPT_USERDATA, c);
+	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+	*out = c;
+	c = NULL;
+	r = SBX_OK;
+	goto out;
+nomem:
+	r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
+out:
+	sbx_client_free(c);
+	sbx_config_free(own);
+	return r;
+}
+
+void sbx_fb_shutdown(sbx_client *c);   /* proc.c */
+
+void sbx_client_free(sbx_client *c)
+{
+	if (!c)
+		return;
+	sbx_fb_shutdown(c);
+	for (size_t i = 0; i < c->npool; i++)
+		curl_easy_cleanup(c->pool[i]);
+	free(c->pool);
+	if (c->share)
+		curl_share_cleanup(c->share);
+	curl_slist_free_all(c->hdr_none);
+	curl_slist_free_all(c->hdr_json);
+	curl_slist_free_all(c->hdr_octet);
+	sbx_config_free(c->cfg);
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_destroy(&c->share_mu[i]);
+	pthread_mutex_destroy(&c->pool_mu);
+	pthread_mutex_destroy(&c->feat_mu);
+	pthread_mutex_destroy(&c->fb_mu);
+	pthread_cond_destroy(&c->fb_cond);
+	free(c);
+}
+
+static CURL *pool_get(sbx_client *c)
+{
+	CURL *e = NULL;
+	pthread_mutex_lock(&c->pool_mu);
+	if (c->npool > 0)
+		e = c->pool[--c->npool];
+	pthread_mutex_unlock(&c->pool_mu);
+	if (!e)
+		e = curl_easy_init();
+	return e;
+}
+
+static void pool_put(sbx_client *c, CURL *e)
+{
+	pthread_mutex_lock(&c->pool_mu);
+	if (c->npool == c->pool_cap && c->pool_cap < 64) {
+		size_t cap = c->pool_cap ? c->pool_cap * 2 : 4;
+		CURL **p = realloc(c->pool, cap * sizeof *p);
+		if (p) {
+			c->pool = p;
+			c->pool_cap = cap;
+		}
+	}
+	if (c->npool < c->pool_cap) {
+		c->pool[c->npool++] = e;
+		e = NULL;
+	}
+	pthread_mutex_unlock(&c->pool_mu);
+	if (e)
+		curl_easy_cleanup(e);
+}
+
+static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	sbx_http_resp *resp = ud;
+	size_t n = size * nmemb;
+	const sbx_http_req *req = NULL;
+	long status = 0;
+	curl_easy_getinfo(resp->easy, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(resp->easy, CURLINFO_PRIVATE, (char **)&req);
+	if (req && req->out_buf && status >= 200 && status < 300) {
+		if (n > req->out_cap - resp->out_len) {
+			resp->out_overflow = 1;
+			return 0;
+		}
+		memcpy((char *)req->out_buf + resp->out_len, ptr, n);
+		resp->out_len += n;
+		return n;
+	}
+	if (sbx_buf_append(&resp->body, ptr, n) != 0)
+		return 0;
+	return n;
+}
+
+static int header_i64(const char *v, size_t len, int64_t *out)
+{
+	char tmp[32];
+	while (len > 0 && (v[len - 1] == '\r' || v[len - 1] == '\n' || v[len - 1] == ' '))
+		len--;
+	while (len > 0 && *v == ' ') {
+		v++;
+		len--;
+	}
+	if (len == 0 || len >= sizeof tmp)
+		return -1;
+	memcpy(tmp, v, len);
+	tmp[len] = '\0';
+	return sbx_parse_i64(tmp, out);
+}
+
+static size_t header_cb(char *buf, size_t size, size_t nitems, void *ud)
+{
+	sbx_http_resp *resp = ud;
+	size_t n = size * nitems;
+	/* A new status line (after a 1xx) starts a fresh header set. */
+	if (n > 5 && strncmp(buf, "HTTP/", 5) == 0) {
+		resp->have_offset = resp->have_size = resp->have_eof = 0;
+		return n;
+	}
+	const char *colon = memchr(buf, ':', n);
+	if (!colon)
+		return n;
+	size_t nl = (size_t)(colon - buf);
+	const char *v = colon + 1;
+	size_t vl = n - nl - 1;
+	int64_t x;
+	if (nl == 12 && strncasecmp(buf, "X-Sbx-Offset", 12) == 0) {
+		if (header_i64(v, vl, &x) == 0 && x >= 0) {
+			resp->x_offset = x;
+			resp->have_offset = 1;
+		}
+	} else if (nl == 10 && strncasecmp(buf, "X-Sbx-Size", 10) == 0) {
+		if (header_i64(v, vl, &x) == 0 && x >= 0) {
+			resp->x_size = x;
+			resp->have_size = 1;
+		}
+	} else if (nl == 9 && strncasecmp(buf, "X-Sbx-Eof", 9) == 0) {
+		if (header_i64(v, vl, &x) == 0) {
+			resp->x_eof = x != 0;
+			resp->have_eof = 1;
+		}
+	}
+	return n;
+}
+
+char *sbx_path_sandbox(const char *id, const char *suffix)
+{
+	sbx_buf b;
+	sbx_buf_init(&b, 0);
+	if (sbx_buf_append(&b, "/v1/sandboxes/", 14) || sbx_buf_append_escaped(&b, id) ||
+	    (suffix && sbx_buf_append(&b, suffix, strlen(suffix)))) {
+		sbx_buf_free(&b);
+		return NULL;
+	}
+	return b.data;
+}
+
+sbx_result sbx_http_setup(sbx_client *c, CURL *e, const sbx_http_req *req, sbx_http_resp *resp, char **url,
+                          sbx_error *err)
+{
+	const sbx_config *cfg = c->cfg;
+	size_t n = strlen(cfg->base) + strlen(req->path) + 1;
+	*url = malloc(n);
+	if (!*url)
+		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	snprintf(*url, n, "%s%s", cfg->base, req->path);
+	resp->easy = e;
+	curl_easy_setopt(e, CURLOPT_URL, *url);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)req);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	if (cfg->unix_path)
+		curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, cfg->unix_path);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, cfg->connect_ms);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, cfg->total_ms + (req->wait_ms > 0 ? req->wait_ms : 0));
+	/* TLS: verification stays on; a CA file only changes what is trusted. */
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (cfg->ca_file)
+		curl_easy_setopt(e, CURLOPT_CAINFO, cfg->ca_file);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, resp);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, resp);
+	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)cfg->max_response);
+	struct curl_slist *h = c->hdr_none;
+	if (strcmp(req->method, "GET") == 0) {
+		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+	} else if (strcmp(req->method, "POST") == 0) {
+		h = req->octet ? c->hdr_octet : c->hdr_json;
+		curl_easy_setopt(e, CURLOPT_POST, 1L);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+	} else {
+		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
+	}
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+	return SBX_OK;
+}
+
+sbx_result sbx_http_finish(sbx_client *c, CURL *e, int curlcode, const sbx_http_req *req, sbx_http_resp *resp,
+                           sbx_error *err)
+{
+	long status = 0;
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+	resp->status = status;
+	if (curlcode != CURLE_OK) {
+		if (resp->body.overflow || resp->out_overflow || curlcode == CURLE_FILESIZE_EXCEEDED) {
+			sbx_result r = sbx_fail(err, SBX_E_TOO_LARGE, "answer larger than %s",
+			                        resp->out_overflow ? "the buffer" : "the response cap");
+			if (err)
+				err->http_status = status;
+			return r;
+		}
+		sbx_result r = sbx_error_from_curl(curlcode);
+		if (r == SBX_E_TIMEOUT)
+			sbx_fail(err, r, "%s %s: no answer within the deadline (%ld ms)", req->method, c->cfg->url,
+			         c->cfg->total_ms + (req->wait_ms > 0 ? req->wait_ms : 0));
+		else
+			sbx_fail(err, r, "%s: %s", c->cfg->url, curl_easy_strerror((CURLcode)curlcode));
+		if (err)
+			err->http_status = status;
+		return r;
+	}
+	if (status >= 200 && status < 300)
+		return SBX_OK;
+	return sbx_error_from_response(status, resp->body.data, resp->body.len, err);
+}
+
+static int retryable(sbx_result r, const sbx_error *e)
+{
+	if (r == SBX_E_UNAVAILABLE)
+		return e->http_status != 0;
+	if (r == SBX_E_TIMEOUT)
+		return e->http_status != 0;   /* the service's DEADLINE_EXCEEDED, not our own deadline */
+	if (r == SBX_E_EXHAUSTED)
+		/* A cap without RetryInfo will not go away; a bare 429 from a
+		 * proxy may. */
+		return e->http_status != 413 && (e->retry_delay_ms >= 0 || e->grpc_code == 0);
+	return 0;
+}
+
+sbx_result sbx_http_call(sbx_client *c, const sbx_http_req *req, sbx_http_resp *resp, sbx_error *err)
+{
+	sbx_result r = SBX_E_INTERNAL;
+	sbx_error tmp;
+	if (!err)
+		err = &tmp;
+	int64_t start = sbx_now_ms();
+	long budget = c->cfg->total_ms + (req->wait_ms > 0 ? req->wait_ms : 0);
+	int attempts = req->safe ? c->cfg->max_attempts : 1;
+	for (int attempt = 1;; attempt++) {
+		CURL *e = pool_get(c);
+		if (!e)
+			return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+		char *url = NULL;
+		sbx_buf_free(&resp->body);
+		size_t max = resp->body.max;
+		sbx_http_resp_init(resp, max);
+		curl_easy_reset(e);
+		curl_easy_setopt(e, CURLOPT_SHARE, c->share);
+		r = sbx_http_setup(c, e, req, resp, &url, err);
+		if (r == SBX_OK) {
+			CURLcode cc = curl_easy_perform(e);
+			r = sbx_http_finish(c, e, (int)cc, req, resp, err);
+		}
+		free(url);
+		pool_put(c, e);
+		if (r == SBX_OK || attempt >= attempts || !retryable(r, err))
+			break;
+		long delay = 100L << (attempt - 1);
+		delay = (long)(delay * (0.5 + sbx_random_unit()));
+		if (err->retry_delay_ms >= 0)
+			delay = err->retry_delay_ms + (long)(50 * sbx_random_unit());
+		if (delay > 30000 || sbx_now_ms() - start + delay >= budget)
+			break;   /* the caller's deadline matters more than one more try */
+		sbx_sleep_ms(delay);
+	}
+	if (r == SBX_OK)
+		sbx_error_clear(err == &tmp ? NULL : err);
+	return r;
+}
+
+sbx_result sbx_http_json(sbx_client *c, const sbx_http_req *req, cJSON **root, sbx_error *err)
+{
+	sbx_http_resp resp;
+	sbx_http_resp_init(&resp, c->cfg->max_response);
+	if (root)
+		*root = NULL;
+	sbx_result r = sbx_http_call(c, req, &resp, err);
+	if (r != SBX_OK)
+		goto out;
+	if (!root)
+		goto out;
+	if (resp.body.len == 0) {
+		/* proto3: an empty message may come as an empty body. */
+		*root = cJSON_CreateObject();
+		if (!*root)
+			r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
+		goto out;
+	}
+	*root = sbx_json_parse(resp.body.data, resp.body.len);
+	if (!*root || !cJSON_IsObject(*root)) {
+		cJSON_Delete(*root);
+		*root = NULL;
+		r = sbx_fail(err, SBX_E_PROTOCOL, "%s %s: answer is not a JSON object (or nests too deep)", req->method,
+		             c->cfg->url);
+		if (err)
+			err->http_status = resp.status;
+	}
+out:
+	sbx_http_resp_free(&resp);
+	return r;
+}

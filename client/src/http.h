@@ -1,0 +1,91 @@
+/*
+ * The HTTP core of libsbx: the client object (a pool of curl easy handles
+ * sharing one connection cache, so calls reuse keep-alive connections), the
+ * setup of one request on an easy handle (shared with the async loop), and
+ * the blocking call with deadlines and retries.
+ */
+#ifndef SBX_HTTP_H
+#define SBX_HTTP_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+
+#include "config.h"
+#include "sbx/sbx.h"
+#include "util.h"
+
+typedef struct sbx_fb_proc sbx_fb_proc;
+typedef struct sbx_async_link sbx_async_link;
+
+struct sbx_client {
+	sbx_config *cfg;
+	CURLSH *share;
+	pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
+	struct curl_slist *hdr_none, *hdr_json, *hdr_octet;
+
+	pthread_mutex_t pool_mu;
+	CURL **pool;
+	size_t npool, pool_cap;
+
+	pthread_mutex_t feat_mu;
+	int feat_known;
+	unsigned features;
+
+	/* Fallback processes (proc.c), guarded by fb_mu; fb_cond is broadcast
+	 * whenever one of them ends. */
+	pthread_mutex_t fb_mu;
+	pthread_cond_t fb_cond;
+	sbx_fb_proc *fb_list;
+	int closing;
+	/* Async loops to wake when a fallback process ends (async.c). */
+	sbx_async_link *asyncs;
+};
+
+typedef struct sbx_http_req {
+	const char *method;        /* GET POST DELETE */
+	const char *path;          /* escaped, from "/v1..." with query */
+	const void *body;
+	size_t body_len;
+	int octet;                 /* body is application/octet-stream */
+	long wait_ms;              /* long-poll wait added to the total deadline */
+	int safe;                  /* may be retried */
+	void *out_buf;             /* raw 2xx body goes here (else into resp->body) */
+	size_t out_cap;
+} sbx_http_req;
+
+typedef struct sbx_http_resp {
+	long status;
+	sbx_buf body;
+	size_t out_len;
+	int out_overflow;
+	int have_offset, have_size, have_eof;
+	int64_t x_offset, x_size;
+	int x_eof;
+	CURL *easy;                /* for the write callback's status lookup */
+} sbx_http_resp;
+
+void sbx_http_resp_init(sbx_http_resp *resp, size_t max);
+void sbx_http_resp_free(sbx_http_resp *resp);
+
+/* Sets every option of one request on e (fresh or reset). *url receives a
+ * malloc'd URL that must outlive the transfer. */
+sbx_result sbx_http_setup(sbx_client *c, CURL *e, const sbx_http_req *req, sbx_http_resp *resp, char **url,
+                          sbx_error *err);
+/* After a transfer: curl code and status -> result; fills err. */
+sbx_result sbx_http_finish(sbx_client *c, CURL *e, int curlcode, const sbx_http_req *req, sbx_http_resp *resp,
+                           sbx_error *err);
+
+/* A blocking call with retries. On SBX_OK, resp holds a 2xx answer. */
+sbx_result sbx_http_call(sbx_client *c, const sbx_http_req *req, sbx_http_resp *resp, sbx_error *err);
+/* A blocking call whose 2xx answer is JSON: *root receives it (caller
+ * deletes). root may be NULL when the body does not matter. */
+sbx_result sbx_http_json(sbx_client *c, const sbx_http_req *req, cJSON **root, sbx_error *err);
+
+/* Percent-escaped path building: "/v1/sandboxes/" + esc(id) + suffix. */
+char *sbx_path_sandbox(const char *id, const char *suffix);
+
+#endif

@@ -1,0 +1,410 @@
+/*
+ * proto3 JSON readers and the resource mappings of libsbx (see json.h).
+ * Every reader tolerates absent zero values, int64 as string or number and
+ * unknown fields, because the managed service and sbxd may differ there.
+ */
+#include "json.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+int sbx_json_too_deep(const char *text, size_t len, int max)
+{
+	int depth = 0, in_str = 0, esc = 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = text[i];
+		if (in_str) {
+			if (esc)
+				esc = 0;
+			else if (c == '\\')
+				esc = 1;
+			else if (c == '"')
+				in_str = 0;
+			continue;
+		}
+		if (c == '"')
+			in_str = 1;
+		else if (c == '{' || c == '[') {
+			if (++depth > max)
+				return 1;
+		} else if (c == '}' || c == ']')
+			depth--;
+	}
+	return 0;
+}
+
+cJSON *sbx_json_parse(const char *text, size_t len)
+{
+	if (!text || sbx_json_too_deep(text, len, SBX_JSON_MAX_DEPTH))
+		return NULL;
+	const char *end = NULL;
+	cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+	if (!root)
+		return NULL;
+	/* Trailing garbage after the value is malformed, not ignorable. */
+	while (end && (size_t)(end - text) < len) {
+		char c = *end;
+		if (c != ' ' && c != '\n' && c != '\r' && c != '\t' && c != '\0') {
+			cJSON_Delete(root);
+			return NULL;
+		}
+		end++;
+	}
+	return root;
+}
+
+const char *sbx_json_get_str(const cJSON *obj, const char *key)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+	return cJSON_IsString(it) ? it->valuestring : NULL;
+}
+
+int sbx_json_item_i64(const cJSON *it, int64_t *out)
+{
+	*out = 0;
+	if (!it || cJSON_IsNull(it))
+		return 0;
+	if (cJSON_IsNumber(it)) {
+		double d = it->valuedouble;
+		if (!isfinite(d) || d != floor(d) || d < -9.2e18 || d > 9.2e18)
+			return -1;
+		*out = (int64_t)d;
+		return 0;
+	}
+	if (cJSON_IsString(it)) {
+		if (!it->valuestring[0])
+			return 0;
+		return sbx_parse_i64(it->valuestring, out);
+	}
+	return -1;
+}
+
+int sbx_json_get_i64(const cJSON *obj, const char *key, int64_t *out)
+{
+	return sbx_json_item_i64(cJSON_GetObjectItemCaseSensitive(obj, key), out);
+}
+
+int sbx_json_get_bool(const cJSON *obj, const char *key)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+	return cJSON_IsTrue(it);
+}
+
+cJSON *sbx_json_add_i64(cJSON *obj, const char *key, int64_t v)
+{
+	char num[24];
+	snprintf(num, sizeof num, "%lld", (long long)v);
+	return cJSON_AddStringToObject(obj, key, num);
+}
+
+static const char *const state_names[] = {
+	"STATE_UNSPECIFIED", "STATE_PENDING", "STATE_CREATING", "STATE_RUNNING", "STATE_PAUSED",
+	"STATE_TERMINATING", "STATE_COMPLETED", "STATE_FAILED", "STATE_TERMINATED",
+};
+static const char *const state_words[] = {
+	"unknown", "pending", "creating", "running", "paused", "terminating", "completed", "failed", "terminated",
+};
+
+const char *sbx_state_word(sbx_state s)
+{
+	if ((unsigned)s >= sizeof state_words / sizeof *state_words)
+		return "unknown";
+	return state_words[s];
+}
+
+int sbx_state_is_terminal(sbx_state s)
+{
+	return s == SBX_STATE_COMPLETED || s == SBX_STATE_FAILED || s == SBX_STATE_TERMINATED;
+}
+
+sbx_state sbx_state_parse(const cJSON *it)
+{
+	int64_t n;
+	if (cJSON_IsString(it)) {
+		for (size_t i = 0; i < sizeof state_names / sizeof *state_names; i++)
+			if (strcmp(it->valuestring, state_names[i]) == 0)
+				return (sbx_state)i;
+		if (sbx_parse_i64(it->valuestring, &n) == 0 && n >= 0 && n <= SBX_STATE_TERMINATED)
+			return (sbx_state)n;
+		return SBX_STATE_UNSPECIFIED;
+	}
+	if (cJSON_IsNumber(it) && sbx_json_item_i64(it, &n) == 0 && n >= 0 && n <= SBX_STATE_TERMINATED)
+		return (sbx_state)n;
+	return SBX_STATE_UNSPECIFIED;
+}
+
+static const char *const proc_names[] = {
+	"PROCESS_STATE_UNSPECIFIED", "PROCESS_STATE_RUNNING", "PROCESS_STATE_EXITED",
+	"PROCESS_STATE_KILLED", "PROCESS_STATE_FAILED",
+};
+static const char *const proc_words[] = {"unknown", "running", "exited", "killed", "failed"};
+
+const char *sbx_proc_state_word(sbx_proc_state s)
+{
+	if ((unsigned)s >= sizeof proc_words / sizeof *proc_words)
+		return "unknown";
+	return proc_words[s];
+}
+
+sbx_proc_state sbx_proc_state_parse(const cJSON *it)
+{
+	int64_t n;
+	if (cJSON_IsString(it)) {
+		for (size_t i = 0; i < sizeof proc_names / sizeof *proc_names; i++)
+			if (strcmp(it->valuestring, proc_names[i]) == 0)
+				return (sbx_proc_state)i;
+		if (sbx_parse_i64(it->valuestring, &n) == 0 && n >= 0 && n <= SBX_PROC_FAILED)
+			return (sbx_proc_state)n;
+		return SBX_PROC_UNSPECIFIED;
+	}
+	if (cJSON_IsNumber(it) && sbx_json_item_i64(it, &n) == 0 && n >= 0 && n <= SBX_PROC_FAILED)
+		return (sbx_proc_state)n;
+	return SBX_PROC_UNSPECIFIED;
+}
+
+void sbx_sandbox_free(sbx_sandbox *s)
+{
+	if (!s)
+		return;
+	free(s->id);
+	free(s->name);
+	free(s->state_reason);
+	free(s->image);
+	for (size_t i = 0; i < s->ntags; i++)
+		free(s->tags[i]);
+	free(s->tags);
+	free(s->json);
+	free(s);
+}
+
+void sbx_sandbox_list_free(sbx_sandbox **v, size_t n)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; i < n; i++)
+		sbx_sandbox_free(v[i]);
+	free(v);
+}
+
+static int int_range(int64_t v, int64_t lo, int64_t hi)
+{
+	return v >= lo && v <= hi;
+}
+
+sbx_result sbx_sandbox_from_json(const cJSON *root, sbx_sandbox **out, sbx_error *err)
+{
+	sbx_result r = SBX_E_NOMEM;
+	sbx_sandbox *s = NULL;
+	*out = NULL;
+	if (!cJSON_IsObject(root)) {
+		r = sbx_fail(err, SBX_E_PROTOCOL, "sandbox answer is not a JSON object");
+		goto out;
+	}
+	const char *id = sbx_json_get_str(root, "sandboxId");
+	if (!id || !*id || strlen(id) > 128) {
+		r = sbx_fail(err, SBX_E_PROTOCOL, "sandbox answer lacks a valid sandboxId");
+		goto out;
+	}
+	s = calloc(1, sizeof *s);
+	if (!s)
+		goto nomem;
+	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(root, "spec");
+	const cJSON *status = cJSON_GetObjectItemCaseSensitive(root, "status");
+	s->id = strdup(id);
+	const char *image = sbx_json_get_str(spec, "image");
+	s->image = strdup(image ? image : "");
+	const char *reason = sbx_json_get_str(status, "stateReason");
+	s->state_reason = strdup(reason ? reason : "");
+	if (!s->id || !s->image || !s->state_reason)
+		goto nomem;
+	s->state = sbx_state_parse(cJSON_GetObjectItemCaseSensitive(status, "state"));
+	int64_t v = 0;
+	if (sbx_json_get_i64(status, "exitCode", &v) != 0 || !int_range(v, -1000000, 1000000)) {
+		r = sbx_fail(err, SBX_E_PROTOCOL, "sandbox answer has a bad exitCode");
+		goto out;
+	}
+	s->exit_code = (int)v;
+	s->create_time_ns = sbx_parse_time(sbx_json_get_str(status, "createTime"));
+	s->start_time_ns = sbx_parse_time(sbx_json_get_str(status, "startTime"));
+	s->end_time_ns = sbx_parse_time(sbx_json_get_str(status, "endTime"));
+	const cJSON *tags = cJSON_GetObjectItemCaseSensitive(spec, "tags");
+	int nt = cJSON_IsArray(tags) ? cJSON_GetArraySize(tags) : 0;
+	if (nt > 0) {
+		s->tags = calloc((size_t)nt, sizeof *s->tags);
+		if (!s->tags)
+			goto nomem;
+		const cJSON *t;
+		cJSON_ArrayForEach(t, tags) {
+			if (!cJSON_IsString(t))
+				continue;
+			s->tags[s->ntags] = strdup(t->valuestring);
+			if (!s->tags[s->ntags])
+				goto nomem;
+			s->ntags++;
+		}
+	}
+	const char *name = sbx_json_get_str(spec, "name");
+	if (name && *name) {
+		s->name = strdup(name);
+		if (!s->name)
+			goto nomem;
+	} else {
+		for (size_t i = 0; i < s->ntags; i++) {
+			if (strncmp(s->tags[i], "sbxfs-name=", 11) == 0 && s->tags[i][11]) {
+				s->name = strdup(s->tags[i] + 11);
+				if (!s->name)
+					goto nomem;
+				break;
+			}
+		}
+	}
+	char *pretty = cJSON_Print(root);
+	if (!pretty)
+		goto nomem;
+	size_t pl = strlen(pretty);
+	s->json = malloc(pl + 2);
+	if (!s->json) {
+		free(pretty);
+		goto nomem;
+	}
+	memcpy(s->json, pretty, pl);
+	s->json[pl] = '\n';
+	s->json[pl + 1] = '\0';
+	free(pretty);
+	*out = s;
+	s = NULL;
+	r = SBX_OK;
+	goto out;
+nomem:
+	r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
+out:
+	sbx_sandbox_free(s);
+	return r;
+}
+
+void sbx_process_free(sbx_process *p)
+{
+	if (!p)
+		return;
+	sbx_strv_free(p->argv);
+	free(p->cwd);
+	free(p->state_reason);
+	free(p);
+}
+
+void sbx_process_list_free(sbx_process **v, size_t n)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; i < n; i++)
+		sbx_process_free(v[i]);
+	free(v);
+}
+
+sbx_result sbx_process_from_json(const cJSON *root, sbx_process **out, sbx_error *err)
+{
+	sbx_result r = SBX_E_NOMEM;
+	sbx_process *p = NULL;
+	*out = NULL;
+	if (!cJSON_IsObject(root)) {
+		r = sbx_fail(err, SBX_E_PROTOCOL, "process answer is not a JSON object");
+		goto out;
+	}
+	p = calloc(1, sizeof *p);
+	if (!p)
+		goto nomem;
+	int64_t v;
+	if (sbx_json_get_i64(root, "processId", &p->id) != 0 || p->id < 1) {
+		r = sbx_fail(err, SBX_E_PROTOCOL, "process answer lacks a valid processId");
+		goto out;
+	}
+	const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(root, "command");
+	int na = cJSON_IsArray(cmd) ? cJSON_GetArraySize(cmd) : 0;
+	p->argv = calloc((size_t)na + 1, sizeof *p->argv);
+	if (!p->argv)
+		goto nomem;
+	int k = 0;
+	const cJSON *a;
+	cJSON_ArrayForEach(a, cmd) {
+		if (!cJSON_IsString(a) || k >= na)
+			continue;
+		p->argv[k] = strdup(a->valuestring);
+		if (!p->argv[k])
+			goto nomem;
+		k++;
+	}
+	const char *cwd = sbx_json_get_str(root, "workingDir");
+	const char *reason = sbx_json_get_str(root, "stateReason");
+	p->cwd = strdup(cwd ? cwd : "");
+	p->state_reason = strdup(reason ? reason : "");
+	if (!p->cwd || !p->state_reason)
+		goto nomem;
+	p->state = sbx_proc_state_parse(cJSON_GetObjectItemCaseSensitive(root, "state"));
+	if (sbx_json_get_i64(root, "exitCode", &v) != 0 || !int_range(v, -1000000, 1000000))
+		goto bad;
+	p->exit_code = (int)v;
+	if (sbx_json_get_i64(root, "signal", &v) != 0 || !int_range(v, 0, 1024))
+		goto bad;
+	p->signal = (int)v;
+	p->has_stdin = sbx_json_get_bool(root, "stdin");
+	p->stdin_closed = sbx_json_get_bool(root, "stdinClosed");
+	p->start_time_ns = sbx_parse_time(sbx_json_get_str(root, "startTime"));
+	p->end_time_ns = sbx_parse_time(sbx_json_get_str(root, "endTime"));
+	if (sbx_json_get_i64(root, "stdoutBytes", &p->stdout_bytes) != 0 || p->stdout_bytes < 0 ||
+	    sbx_json_get_i64(root, "stderrBytes", &p->stderr_bytes) != 0 || p->stderr_bytes < 0)
+		goto bad;
+	*out = p;
+	p = NULL;
+	r = SBX_OK;
+	goto out;
+bad:
+	r = sbx_fail(err, SBX_E_PROTOCOL, "process answer has a field out of range");
+	goto out;
+nomem:
+	r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
+out:
+	sbx_process_free(p);
+	return r;
+}
+
+sbx_result sbx_dirent_from_json(const cJSON *obj, sbx_dirent *out)
+{
+	memset(out, 0, sizeof *out);
+	const char *name = sbx_json_get_str(obj, "name");
+	if (!cJSON_IsObject(obj) || !name || !*name || strchr(name, '/'))
+		return SBX_E_PROTOCOL;
+	const char *type = sbx_json_get_str(obj, "type");
+	out->type = SBX_FT_OTHER;
+	if (type) {
+		if (strcmp(type, "FILE_TYPE_FILE") == 0)
+			out->type = SBX_FT_FILE;
+		else if (strcmp(type, "FILE_TYPE_DIRECTORY") == 0)
+			out->type = SBX_FT_DIR;
+		else if (strcmp(type, "FILE_TYPE_SYMLINK") == 0)
+			out->type = SBX_FT_SYMLINK;
+	}
+	int64_t v;
+	if (sbx_json_get_i64(obj, "size", &out->size) != 0 || out->size < 0)
+		return SBX_E_PROTOCOL;
+	if (sbx_json_get_i64(obj, "mode", &v) != 0 || v < 0 || v > 0xffffffffLL)
+		return SBX_E_PROTOCOL;
+	/* Permission bits only, even from a server that sends st_mode. */
+	out->mode = (unsigned)v & 07777;
+	out->mtime_ns = sbx_parse_time(sbx_json_get_str(obj, "modifyTime"));
+	out->name = strdup(name);
+	return out->name ? SBX_OK : SBX_E_NOMEM;
+}
+
+void sbx_dirent_list_free(sbx_dirent *v, size_t n)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(v[i].name);
+	free(v);
+}

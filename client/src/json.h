@@ -1,0 +1,43 @@
+/*
+ * proto3 JSON helpers over cJSON for libsbx: parsing with a depth cap,
+ * readers that accept int64 as string or number and treat absent fields as
+ * zero values, and the mapping of the Sandbox and Process resources to the
+ * public structs of sbx.h.
+ */
+#ifndef SBX_JSON_H
+#define SBX_JSON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "sbx/sbx.h"
+
+#define SBX_JSON_MAX_DEPTH 32
+
+/* NULL when malformed, deeper than SBX_JSON_MAX_DEPTH, or not all consumed. */
+cJSON *sbx_json_parse(const char *text, size_t len);
+/* 1 when text nests deeper than max (outside strings). */
+int sbx_json_too_deep(const char *text, size_t len, int max);
+
+/* NULL when absent or not a string. */
+const char *sbx_json_get_str(const cJSON *obj, const char *key);
+/* Absent -> *out = 0 and 0 returned; wrong type or out of range -> -1. */
+int sbx_json_get_i64(const cJSON *obj, const char *key, int64_t *out);
+int sbx_json_item_i64(const cJSON *item, int64_t *out);
+/* Absent -> 0. */
+int sbx_json_get_bool(const cJSON *obj, const char *key);
+
+sbx_state sbx_state_parse(const cJSON *item);
+sbx_proc_state sbx_proc_state_parse(const cJSON *item);
+
+/* Resource -> struct. SBX_E_PROTOCOL when required fields are missing. */
+sbx_result sbx_sandbox_from_json(const cJSON *root, sbx_sandbox **out, sbx_error *err);
+sbx_result sbx_process_from_json(const cJSON *root, sbx_process **out, sbx_error *err);
+sbx_result sbx_dirent_from_json(const cJSON *obj, sbx_dirent *out);
+
+/* Adds an int64 the proto3 way (a decimal string). */
+cJSON *sbx_json_add_i64(cJSON *obj, const char *key, int64_t v);
+
+#endif

@@ -1,0 +1,916 @@
+/*
+ * Sandbox specs and process requests (see spec.h): builders, the parsers of
+ * user text written to clone files (a line runs under /bin/sh -c, a JSON
+ * object is the structured form), their wire JSON, and shell quoting for
+ * cmd files. Every parser caps sizes and names the problem in its message.
+ */
+#include "spec.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "util.h"
+
+static void kv_free(sbx_kv *v, size_t n)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].key);
+		free(v[i].value);
+	}
+	free(v);
+}
+
+static int env_key_ok(const char *k)
+{
+	if (!k || !*k || strchr(k, '='))
+		return 0;
+	return 1;
+}
+
+static sbx_result kv_add(sbx_kv **v, size_t *n, const char *key, const char *value, sbx_error *err)
+{
+	if (!env_key_ok(key) || !value)
+		return sbx_fail(err, SBX_E_INVALID, "bad environment variable name");
+	if (*n >= SBX_MAX_ENV)
+		return sbx_fail(err, SBX_E_INVALID, "too many environment variables (max %d)", SBX_MAX_ENV);
+	for (size_t i = 0; i < *n; i++) {
+		if (strcmp((*v)[i].key, key) == 0) {
+			char *nv = strdup(value);
+			if (!nv)
+				return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+			free((*v)[i].value);
+			(*v)[i].value = nv;
+			return SBX_OK;
+		}
+	}
+	sbx_kv *p = realloc(*v, (*n + 1) * sizeof *p);
+	if (!p)
+		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	*v = p;
+	p[*n].key = strdup(key);
+	p[*n].value = strdup(value);
+	if (!p[*n].key || !p[*n].value) {
+		free(p[*n].key);
+		free(p[*n].value);
+		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	}
+	(*n)++;
+	return SBX_OK;
+}
+
+static sbx_result argv_set(char ***dst, const char *const *argv, sbx_error *err)
+{
+	size_t n = 0, total = 0;
+	while (argv && argv[n]) {
+		total += strlen(argv[n]) + 1;
+		n++;
+	}
+	if (n > SBX_MAX_ARGV || total > SBX_MAX_TEXT)
+		return sbx_fail(err, SBX_E_INVALID, "command too long (max %d arguments, %d bytes)", SBX_MAX_ARGV,
+		                SBX_MAX_TEXT);
+	char **v = NULL;
+	if (n > 0) {
+		v = sbx_strv_dup(argv, NULL);
+		if (!v)
+			return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	}
+	sbx_strv_free(*dst);
+	*dst = v;
+	return SBX_OK;
+}
+
+static sbx_result str_set(char **dst, const char *s, sbx_error *err)
+{
+	char *v = NULL;
+	if (s) {
+		if (strlen(s) > 4096)
+			return sbx_fail(err, SBX_E_INVALID, "value too long");
+		v = strdup(s);
+		if (!v)
+			return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	}
+	free(*dst);
+	*dst = v;
+	return SBX_OK;
+}
+
+/* ------------------------------------------------------------ spec */
+
+sbx_spec *sbx_spec_new(void)
+{
+	return calloc(1, sizeof(sbx_spec));
+}
+
+void sbx_spec_free(sbx_spec *sp)
+{
+	if (!sp)
+		return;
+	free(sp->name);
+	free(sp->image);
+	free(sp->cwd);
+	sbx_strv_free(sp->argv);
+	kv_free(sp->env, sp->nenv);
+	for (size_t i = 0; i < sp->ntags; i++)
+		free(sp->tags[i]);
+	free(sp->tags);
+	free(sp);
+}
+
+static int name_ok(const char *n)
+{
+	size_t l = strlen(n);
+	if (l < 1 || l > 63 || n[0] == '.')
+		return 0;
+	for (const char *p = n; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '.' ||
+		      *p == '_' || *p == '-'))
+			return 0;
+	return 1;
+}
+
+sbx_result sbx_spec_set_name(sbx_spec *sp, const char *name, sbx_error *err)
+{
+	if (name && !name_ok(name))
+		return sbx_fail(err, SBX_E_INVALID,
+		                "bad sandbox name \"%.64s\": use 1-63 of [A-Za-z0-9._-], not starting with a dot", name);
+	return str_set(&sp->name, name, err);
+}
+
+sbx_result sbx_spec_set_image(sbx_spec *sp, const char *image, sbx_error *err)
+{
+	return str_set(&sp->image, image, err);
+}
+
+sbx_result sbx_spec_set_command(sbx_spec *sp, const char *const *argv, sbx_error *err)
+{
+	return argv_set(&sp->argv, argv, err);
+}
+
+sbx_result sbx_spec_set_shell_command(sbx_spec *sp, const char *line, sbx_error *err)
+{
+	if (!line || !*line)
+		return argv_set(&sp->argv, NULL, err);
+	const char *argv[] = {"/bin/sh", "-c", line, NULL};
+	return argv_set(&sp->argv, argv, err);
+}
+
+sbx_result sbx_spec_add_env(sbx_spec *sp, const char *key, const char *value, sbx_error *err)
+{
+	return kv_add(&sp->env, &sp->nenv, key, value, err);
+}
+
+sbx_result sbx_spec_add_tag(sbx_spec *sp, const char *tag, sbx_error *err)
+{
+	if (!tag || !*tag || strlen(tag) > 256)
+		return sbx_fail(err, SBX_E_INVALID, "bad tag (1-256 bytes)");
+	if (sp->ntags >= 64)
+		return sbx_fail(err, SBX_E_INVALID, "too many tags (max 64)");
+	for (size_t i = 0; i < sp->ntags; i++)
+		if (strcmp(sp->tags[i], tag) == 0)
+			return SBX_OK;
+	char **p = realloc(sp->tags, (sp->ntags + 1) * sizeof *p);
+	if (!p)
+		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	sp->tags = p;
+	p[sp->ntags] = strdup(tag);
+	if (!p[sp->ntags])
+		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	sp->ntags++;
+	return SBX_OK;
+}
+
+void sbx_spec_set_resources(sbx_spec *sp, int64_t cpu_millis, int64_t memory_bytes, int64_t pids)
+{
+	sp->cpu_millis = cpu_millis > 0 ? cpu_millis : 0;
+	sp->memory_bytes = memory_bytes > 0 ? memory_bytes : 0;
+	sp->pids = pids > 0 ? pids : 0;
+}
+
+void sbx_spec_set_lifetime(sbx_spec *sp, int64_t max_lifetime_seconds)
+{
+	sp->lifetime = max_lifetime_seconds > 0 ? max_lifetime_seconds : 0;
+}
+
+void sbx_spec_set_network(sbx_spec *sp, int egress)
+{
+	sp->egress = egress != 0;
+	sp->has_network = 1;
+}
+
+/* Kubernetes quantities: "2", "0.5", "500m" cores; bytes with k/M/G/T or
+ * Ki/Mi/Gi/Ti. */
+static int parse_cpu(const cJSON *it, int64_t *out)
+{
+	if (cJSON_IsNumber(it)) {
+		double d = it->valuedouble;
+		if (!isfinite(d) || d < 0 || d > 1e6)
+			return -1;
+		*out = (int64_t)llround(d * 1000);
+		return 0;
+	}
+	if (!cJSON_IsString(it))
+		return -1;
+	const char *s = it->valuestring;
+	char *end;
+	errno = 0;
+	double d = strtod(s, &end);
+	if (errno || end == s || !isfinite(d) || d < 0)
+		return -1;
+	if (strcmp(end, "m") == 0) {
+		if (d > 1e9 || d != floor(d))
+			return -1;
+		*out = (int64_t)d;
+	} else if (*end == '\0') {
+		if (d > 1e6)
+			return -1;
+		*out = (int64_t)llround(d * 1000);
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_bytes(const cJSON *it, int64_t *out)
+{
+	if (cJSON_IsNumber(it))
+		return sbx_json_item_i64(it, out) == 0 && *out >= 0 ? 0 : -1;
+	if (!cJSON_IsString(it))
+		return -1;
+	const char *s = it->valuestring;
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || end == s || v < 0)
+		return -1;
+	static const struct { const char *suf; int64_t mul; } sufs[] = {
+		{"", 1}, {"k", 1000LL}, {"K", 1000LL}, {"M", 1000000LL}, {"G", 1000000000LL}, {"T", 1000000000000LL},
+		{"Ki", 1LL << 10}, {"Mi", 1LL << 20}, {"Gi", 1LL << 30}, {"Ti", 1LL << 40},
+	};
+	for (size_t i = 0; i < sizeof sufs / sizeof *sufs; i++) {
+		if (strcmp(end, sufs[i].suf) == 0) {
+			if (v > INT64_MAX / sufs[i].mul)
+				return -1;
+			*out = v * sufs[i].mul;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static sbx_result json_argv(const cJSON *arr, const char *what, char ***dst, sbx_error *err)
+{
+	int n = cJSON_GetArraySize(arr);
+	if (n > SBX_MAX_ARGV)
+		return sbx_fail(err, SBX_E_INVALID, "\"%s\" has too many entries (max %d)", what, SBX_MAX_ARGV);
+	const char **v = calloc((size_t)n + 1, sizeof *v);
+	if (!v)
+		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	int k = 0;
+	const cJSON *a;
+	cJSON_ArrayForEach(a, arr) {
+		if (!cJSON_IsString(a)) {
+			free(v);
+			return sbx_fail(err, SBX_E_INVALID, "\"%s\" must be an array of strings", what);
+		}
+		v[k++] = a->valuestring;
+	}
+	sbx_result r = argv_set(dst, v, err);
+	free(v);
+	return r;
+}
+
+static sbx_result json_env(const cJSON *obj, sbx_kv **v, size_t *n, sbx_error *err)
+{
+	if (!cJSON_IsObject(obj))
+		return sbx_fail(err, SBX_E_INVALID, "\"env\" must be an object of strings");
+	const cJSON *e;
+	cJSON_ArrayForEach(e, obj) {
+		if (!cJSON_IsString(e))
+			return sbx_fail(err, SBX_E_INVALID, "\"env\" value of %.64s must be a string", e->string);
+		if (!env_key_ok(e->string))
+			return sbx_fail(err, SBX_E_INVALID, "bad environment variable name \"%.64s\"", e->string);
+		sbx_result r = kv_add(v, n, e->string, e->valuestring, err);
+		if (r != SBX_OK)
+			return r;
+	}
+	return SBX_OK;
+}
+
+static int64_t int_or(const cJSON *it, int64_t lo, int64_t hi, int *bad)
+{
+	int64_t v;
+	if (sbx_json_item_i64(it, &v) != 0 || v < lo || v > hi) {
+		*bad = 1;
+		return 0;
+	}
+	return v;
+}
+
+/* Skips blanks; returns whether the text is a JSON object. */
+static int looks_json(const char *text, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		char c = text[i];
+		if (c == ' ' || c == '\t' || c == '\n' || c == '\r')
+			continue;
+		return c == '{';
+	}
+	return 0;
+}
+
+static sbx_result text_checks(const char *text, size_t len, sbx_error *err)
+{
+	if (!text && len)
+		return sbx_fail(err, SBX_E_INVALID, "no text");
+	if (len > SBX_MAX_TEXT)
+		return sbx_fail(err, SBX_E_INVALID, "text too long (max %d bytes)", SBX_MAX_TEXT);
+	if (len && memchr(text, '\0', len))
+		return sbx_fail(err, SBX_E_INVALID, "text holds a NUL byte");
+	return SBX_OK;
+}
+
+static cJSON *parse_user_json(const char *text, size_t len, sbx_error *err)
+{
+	if (sbx_json_too_deep(text, len, SBX_JSON_MAX_DEPTH)) {
+		sbx_fail(err, SBX_E_INVALID, "JSON nests deeper than %d", SBX_JSON_MAX_DEPTH);
+		return NULL;
+	}
+	cJSON *root = sbx_json_parse(text, len);
+	if (!root || !cJSON_IsObject(root)) {
+		cJSON_Delete(root);
+		sbx_fail(err, SBX_E_INVALID, "malformed JSON: expected one object");
+		return NULL;
+	}
+	return root;
+}
+
+/* A line of text: trailing newlines and blanks go (what echo adds). */
+static size_t trim_len(const char *text, size_t len)
+{
+	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' ' ||
+	                   text[len - 1] == '\t'))
+		len--;
+	return len;
+}
+
+static size_t skip_lead(const char *text, size_t len)
+{
+	size_t i = 0;
+	while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r'))
+		i++;
+	return i;
+}
+
+sbx_result sbx_spec_parse(const char *text, size_t len, sbx_spec **out, sbx_error *err)
+{
+	sbx_result r;
+	cJSON *root = NULL;
+	sbx_spec *sp = NULL;
+	*out = NULL;
+	if ((r = text_checks(text, len, err)) != SBX_OK)
+		goto out;
+	sp = sbx_spec_new();
+	if (!sp) {
+		r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if (!looks_json(text, len)) {
+		size_t lead = skip_lead(text, len);
+		size_t n = trim_len(text, len);
+		if (n > lead) {
+			char *line = sbx_strndup(text + lead, n - lead);
+			if (!line) {
+				r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
+				goto out;
+			}
+			r = sbx_spec_set_shell_command(sp, line, err);
+			free(line);
+			if (r != SBX_OK)
+				goto out;
+		}
+		goto done;
+	}
+	root = parse_user_json(text, len, err);
+	if (!root) {
+		r = SBX_E_INVALID;
+		goto out;
+	}
+	const cJSON *spec = root;
+	const cJSON *inner = cJSON_GetObjectItemCaseSensitive(root, "spec");
+	if (inner) {
+		if (!cJSON_IsObject(inner)) {
+			r = sbx_fail(err, SBX_E_INVALID, "\"spec\" must be an object");
+			goto out;
+		}
+		spec = inner;
+	}
+	const cJSON *it;
+	const cJSON *args = NULL;
+	int bad = 0;
+	cJSON_ArrayForEach(it, spec) {
+		const char *k = it->string;
+		if (spec == root && strcmp(k, "requestId") == 0)
+			continue;
+		if (strcmp(k, "name") == 0) {
+			if (!cJSON_IsString(it)) {
+				r = sbx_fail(err, SBX_E_INVALID, "\"name\" must be a string");
+				goto out;
+			}
+			if ((r = sbx_spec_set_name(sp, it->valuestring, err)) != SBX_OK)
+				goto out;
+		} else if (strcmp(k, "image") == 0) {
+			if (!cJSON_IsString(it)) {
+				r = sbx_fail(err, SBX_E_INVALID, "\"image\" must be a string");
+				goto out;
+			}
+			if ((r = sbx_spec_set_image(sp, it->valuestring, err)) != SBX_OK)
+				goto out;
+		} else if (strcmp(k, "command") == 0) {
+			/* The wire form is a string plus "args"; users also write
+			 * an argv array, and a lone string then runs as it is. */
+			if (cJSON_IsArray(it)) {
+				if ((r = json_argv(it, "command", &sp->argv, err)) != SBX_OK)
+					goto out;
+			} else if (cJSON_IsString(it)) {
+				const char *one[] = {it->valuestring, NULL};
+				if ((r = argv_set(&sp->argv, it->valuestring[0] ? one : NULL, err)) != SBX_OK)
+					goto out;
+			} else {
+				r = sbx_fail(err, SBX_E_INVALID, "\"command\" must be a string or an array of strings");
+				goto out;
+			}
+		} else if (strcmp(k, "args") == 0) {
+			if (!cJSON_IsArray(it)) {
+				r = sbx_fail(err, SBX_E_INVALID, "\"args\" must be an array of strings");
+				goto out;
+			}
+			args = it;
+		} else if (strcmp(k, "env") == 0) {
+			if ((r = json_env(it, &sp->env, &sp->nenv, err)) != SBX_OK)
+				goto out;
+		} else if (strcmp(k, "workingDir") == 0 || strcmp(k, "cwd") == 0) {
+			if (!cJSON_IsString(it)) {
+				r = sbx_fail(err, SBX_E_INVALID, "\"%s\" must be a string", k);
+				goto out;
+			}
+			if ((r = str_set(&sp->cwd, it->valuestring, err)) != SBX_OK)
+				goto out;
+		} else if (strcmp(k, "resources") == 0) {
+			if (!cJSON_IsObject(it)) {
+				r = sbx_fail(err, SBX_E_INVALID, "\"resources\" must be an object");
+				goto out;
+			}
+			const cJSON *q;
+			cJSON_ArrayForEach(q, it) {
+				int ok;
+				if (strcmp(q->string, "cpu") == 0)
+					ok = parse_cpu(q, &sp->cpu_millis) == 0;
+				else if (strcmp(q->string, "memory") == 0)
+					ok = parse_bytes(q, &sp->memory_bytes) == 0;
+				else if (strcmp(q->string, "pids") == 0)
+					ok = parse_bytes(q, &sp->pids) == 0 && sp->pids <= 4194304;
+				else {
+					r = sbx_fail(err, SBX_E_INVALID, "unknown resource \"%.64s\" (cpu, memory, pids)",
+					             q->string);
+					goto out;
+				}
+				if (!ok) {
+					r = sbx_fail(err, SBX_E_INVALID, "bad quantity for resource \"%s\"", q->string);
+					goto out;
+				}
+			}
+		} else if (strcmp(k, "maxLifetimeSeconds") == 0) {
+			sp->lifetime = int_or(it, 0, 2592000, &bad);
+			if (bad) {
+				r = sbx_fail(err, SBX_E_INVALID, "\"maxLifetimeSeconds\" must be 0..2592000");
+				goto out;
+			}
+		} else if (strcmp(k, "tags") == 0) {
+			if (!cJSON_IsArray(it)) {
+				r = sbx_fail(err, SBX_E_INVALID, "\"tags\" must be an array of strings");
+				goto out;
+			}
+			const cJSON *t;
+			cJSON_ArrayForEach(t, it) {
+				if (!cJSON_IsString(t)) {
+					r = sbx_fail(err, SBX_E_INVALID, "\"tags\" must be an array of strings");
+					goto out;
+				}
+				if ((r = sbx_spec_add_tag(sp, t->valuestring, err)) != SBX_OK)
+					goto out;
+			}
+		} else if (strcmp(k, "network") == 0) {
+			if (cJSON_IsBool(it)) {
+				sbx_spec_set_network(sp, cJSON_IsTrue(it));
+			} else if (cJSON_IsObject(it)) {
+				const cJSON *eg = cJSON_GetObjectItemCaseSensitive(it, "egress");
+				if (eg && !cJSON_IsBool(eg)) {
+					r = sbx_fail(err, SBX_E_INVALID, "\"network.egress\" must be true or false");
+					goto out;
+				}
+				sbx_spec_set_network(sp, cJSON_IsTrue(eg));
+			} else {
+				r = sbx_fail(err, SBX_E_INVALID, "\"network\" must be an object like {\"egress\": true}");
+				goto out;
+			}
+		} else {
+			/* A typo in a hand-written spec should not pass silently. */
+			r = sbx_fail(err, SBX_E_INVALID, "unknown field \"%.64s\" in the sandbox spec", k);
+			goto out;
+		}
+	}
+	if (args) {
+		if (!sp->argv) {
+			r = sbx_fail(err, SBX_E_INVALID, "\"args\" given without \"command\"");
+			goto out;
+		}
+		char **rest = NULL;
+		if ((r = json_argv(args, "args", &rest, err)) != SBX_OK)
+			goto out;
+		size_t n1 = 0, n2 = 0;
+		while (sp->argv[n1])
+			n1++;
+		while (rest && rest[n2])
+			n2++;
+		const char **all = calloc(n1 + n2 + 1, sizeof *all);
+		if (!all) {
+			sbx_strv_free(rest);
+			r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
+			goto out;
+		}
+		for (size_t i = 0; i < n1; i++)
+			all[i] = sp->argv[i];
+		for (size_t i = 0; i < n2; i++)
+			all[n1 + i] = rest[i];
+		char **old = sp->argv;
+		sp->argv = NULL;
+		r = argv_set(&sp->argv, all, err);
+		free(all);
+		sbx_strv_free(rest);
+		sbx_strv_free(old);
+		if (r != SBX_OK)
+			goto out;
+	}
+done:
+	*out = sp;
+	sp = NULL;
+	r = SBX_OK;
+out:
+	cJSON_Delete(root);
+	sbx_spec_free(sp);
+	return r;
+}
+
+static void fmt_quantity_bytes(char *buf, size_t n, int64_t v)
+{
+	if (v > 0 && v % (1LL << 30) == 0)
+		snprintf(buf, n, "%lldGi", (long long)(v >> 30));
+	else if (v > 0 && v % (1LL << 20) == 0)
+		snprintf(buf, n, "%lldMi", (long long)(v >> 20));
+	else
+		snprintf(buf, n, "%lld", (long long)v);
+}
+
+static cJSON *env_to_json(const sbx_kv *env, size_t n)
+{
+	cJSON *o = cJSON_CreateObject();
+	for (size_t i = 0; o && i < n; i++)
+		if (!cJSON_AddStringToObject(o, env[i].key, env[i].value)) {
+			cJSON_Delete(o);
+			return NULL;
+		}
+	return o;
+}
+
+cJSON *sbx_spec_to_json(const sbx_spec *sp)
+{
+	cJSON *o = cJSON_CreateObject();
+	if (!o)
+		return NULL;
+	int ok = 1;
+	if (sp->name)
+		ok &= cJSON_AddStringToObject(o, "name", sp->name) != NULL;
+	if (sp->image)
+		ok &= cJSON_AddStringToObject(o, "image", sp->image) != NULL;
+	if (sp->argv && sp->argv[0]) {
+		ok &= cJSON_AddStringToObject(o, "command", sp->argv[0]) != NULL;
+		if (sp->argv[1]) {
+			cJSON *a = cJSON_AddArrayToObject(o, "args");
+			ok &= a != NULL;
+			for (size_t i = 1; a && sp->argv[i]; i++) {
+				cJSON *s = cJSON_CreateString(sp->argv[i]);
+				ok &= s != NULL && cJSON_AddItemToArray(a, s);
+			}
+		}
+	}
+	if (sp->nenv) {
+		cJSON *e = env_to_json(sp->env, sp->nenv);
+		ok &= e != NULL && cJSON_AddItemToObject(o, "env", e);
+	}
+	if (sp->cwd)
+		ok &= cJSON_AddStringToObject(o, "workingDir", sp->cwd) != NULL;
+	if (sp->cpu_millis || sp->memory_bytes || sp->pids) {
+		cJSON *res = cJSON_AddObjectToObject(o, "resources");
+		char q[32];
+		ok &= res != NULL;
+		if (res && sp->cpu_millis) {
+			if (sp->cpu_millis % 1000 == 0)
+				snprintf(q, sizeof q, "%lld", (long long)(sp->cpu_millis / 1000));
+			else
+				snprintf(q, sizeof q, "%lldm", (long long)sp->cpu_millis);
+			ok &= cJSON_AddStringToObject(res, "cpu", q) != NULL;
+		}
+		if (res && sp->memory_bytes) {
+			fmt_quantity_bytes(q, sizeof q, sp->memory_bytes);
+			ok &= cJSON_AddStringToObject(res, "memory", q) != NULL;
+		}
+		if (res && sp->pids) {
+			snprintf(q, sizeof q, "%lld", (long long)sp->pids);
+			ok &= cJSON_AddStringToObject(res, "pids", q) != NULL;
+		}
+	}
+	if (sp->lifetime)
+		ok &= sbx_json_add_i64(o, "maxLifetimeSeconds", sp->lifetime) != NULL;
+	/* The public service drops unknown fields such as name, so the name
+	 * travels as a tag too. */
+	int name_tagged = 0;
+	char nametag[80] = "";
+	if (sp->name) {
+		snprintf(nametag, sizeof nametag, "sbxfs-name=%s", sp->name);
+		for (size_t i = 0; i < sp->ntags; i++)
+			name_tagged |= strcmp(sp->tags[i], nametag) == 0;
+	}
+	if (sp->ntags || (sp->name && !name_tagged)) {
+		cJSON *t = cJSON_AddArrayToObject(o, "tags");
+		ok &= t != NULL;
+		for (size_t i = 0; t && i < sp->ntags; i++) {
+			cJSON *s = cJSON_CreateString(sp->tags[i]);
+			ok &= s != NULL && cJSON_AddItemToArray(t, s);
+		}
+		if (t && sp->name && !name_tagged) {
+			cJSON *s = cJSON_CreateString(nametag);
+			ok &= s != NULL && cJSON_AddItemToArray(t, s);
+		}
+	}
+	if (sp->has_network) {
+		cJSON *n = cJSON_AddObjectToObject(o, "network");
+		ok &= n != NULL && cJSON_AddBoolToObject(n, "egress", sp->egress) != NULL;
+	}
+	if (!ok) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* ------------------------------------------------------------ exec req */
+
+sbx_exec_req *sbx_exec_req_new(void)
+{
+	return calloc(1, sizeof(sbx_exec_req));
+}
+
+void sbx_exec_req_free(sbx_exec_req *r)
+{
+	if (!r)
+		return;
+	sbx_strv_free(r->argv);
+	free(r->cwd);
+	kv_free(r->env, r->nenv);
+	free(r);
+}
+
+sbx_result sbx_exec_req_set_argv(sbx_exec_req *r, const char *const *argv, sbx_error *err)
+{
+	if (!argv || !argv[0])
+		return sbx_fail(err, SBX_E_INVALID, "empty command");
+	return argv_set(&r->argv, argv, err);
+}
+
+sbx_result sbx_exec_req_add_env(sbx_exec_req *r, const char *key, const char *value, sbx_error *err)
+{
+	return kv_add(&r->env, &r->nenv, key, value, err);
+}
+
+sbx_result sbx_exec_req_set_cwd(sbx_exec_req *r, const char *cwd, sbx_error *err)
+{
+	return str_set(&r->cwd, cwd && *cwd ? cwd : NULL, err);
+}
+
+void sbx_exec_req_set_stdin(sbx_exec_req *r, int on)
+{
+	r->stdin_on = on != 0;
+}
+
+void sbx_exec_req_set_timeout(sbx_exec_req *r, int seconds)
+{
+	r->timeout = seconds > 0 ? seconds : 0;
+}
+
+sbx_exec_req *sbx_exec_req_dup(const sbx_exec_req *r)
+{
+	sbx_exec_req *d = sbx_exec_req_new();
+	if (!d)
+		return NULL;
+	d->stdin_on = r->stdin_on;
+	d->timeout = r->timeout;
+	if ((r->argv && argv_set(&d->argv, (const char *const *)r->argv, NULL) != SBX_OK) ||
+	    (r->cwd && !(d->cwd = strdup(r->cwd)))) {
+		sbx_exec_req_free(d);
+		return NULL;
+	}
+	for (size_t i = 0; i < r->nenv; i++)
+		if (kv_add(&d->env, &d->nenv, r->env[i].key, r->env[i].value, NULL) != SBX_OK) {
+			sbx_exec_req_free(d);
+			return NULL;
+		}
+	return d;
+}
+
+sbx_result sbx_exec_req_parse(const char *text, size_t len, sbx_exec_req **out, sbx_error *err)
+{
+	sbx_result r;
+	cJSON *root = NULL;
+	sbx_exec_req *req = NULL;
+	*out = NULL;
+	if ((r = text_checks(text, len, err)) != SBX_OK)
+		goto out;
+	req = sbx_exec_req_new();
+	if (!req) {
+		r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if (!looks_json(text, len)) {
+		size_t lead = skip_lead(text, len);
+		size_t n = trim_len(text, len);
+		if (n <= lead) {
+			r = sbx_fail(err, SBX_E_INVALID, "empty command");
+			goto out;
+		}
+		char *line = sbx_strndup(text + lead, n - lead);
+		if (!line) {
+			r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
+			goto out;
+		}
+		const char *argv[] = {"/bin/sh", "-c", line, NULL};
+		r = argv_set(&req->argv, argv, err);
+		free(line);
+		if (r != SBX_OK)
+			goto out;
+		goto done;
+	}
+	root = parse_user_json(text, len, err);
+	if (!root) {
+		r = SBX_E_INVALID;
+		goto out;
+	}
+	const cJSON *it;
+	int bad = 0;
+	cJSON_ArrayForEach(it, root) {
+		const char *k = it->string;
+		if (strcmp(k, "command") == 0) {
+			if (cJSON_IsString(it)) {
+				/* A string command is a shell line, as in the text form. */
+				if (!it->valuestring[0]) {
+					r = sbx_fail(err, SBX_E_INVALID, "empty command");
+					goto out;
+				}
+				const char *argv[] = {"/bin/sh", "-c", it->valuestring, NULL};
+				if ((r = argv_set(&req->argv, argv, err)) != SBX_OK)
+					goto out;
+			} else if (cJSON_IsArray(it)) {
+				if ((r = json_argv(it, "command", &req->argv, err)) != SBX_OK)
+					goto out;
+			} else {
+				r = sbx_fail(err, SBX_E_INVALID, "\"command\" must be an array of strings");
+				goto out;
+			}
+		} else if (strcmp(k, "cwd") == 0 || strcmp(k, "workingDir") == 0) {
+			if (!cJSON_IsString(it)) {
+				r = sbx_fail(err, SBX_E_INVALID, "\"%s\" must be a string", k);
+				goto out;
+			}
+			if ((r = sbx_exec_req_set_cwd(req, it->valuestring, err)) != SBX_OK)
+				goto out;
+		} else if (strcmp(k, "env") == 0) {
+			if ((r = json_env(it, &req->env, &req->nenv, err)) != SBX_OK)
+				goto out;
+		} else if (strcmp(k, "stdin") == 0) {
+			if (!cJSON_IsBool(it)) {
+				r = sbx_fail(err, SBX_E_INVALID, "\"stdin\" must be true or false");
+				goto out;
+			}
+			req->stdin_on = cJSON_IsTrue(it);
+		} else if (strcmp(k, "timeoutSeconds") == 0) {
+			req->timeout = (int)int_or(it, 0, 86400, &bad);
+			if (bad) {
+				r = sbx_fail(err, SBX_E_INVALID, "\"timeoutSeconds\" must be an integer 0..86400");
+				goto out;
+			}
+		} else {
+			r = sbx_fail(err, SBX_E_INVALID,
+			             "unknown field \"%.64s\" (command, cwd, env, stdin, timeoutSeconds)", k);
+			goto out;
+		}
+	}
+	if (!req->argv || !req->argv[0]) {
+		r = sbx_fail(err, SBX_E_INVALID, "\"command\" is missing or empty");
+		goto out;
+	}
+	if (!req->argv[0][0]) {
+		r = sbx_fail(err, SBX_E_INVALID, "\"command\" starts with an empty string");
+		goto out;
+	}
+done:
+	*out = req;
+	req = NULL;
+	r = SBX_OK;
+out:
+	cJSON_Delete(root);
+	sbx_exec_req_free(req);
+	return r;
+}
+
+cJSON *sbx_exec_req_to_json(const sbx_exec_req *r, int with_stdin_flag)
+{
+	cJSON *o = cJSON_CreateObject();
+	if (!o)
+		return NULL;
+	int ok = 1;
+	cJSON *a = cJSON_AddArrayToObject(o, "command");
+	ok &= a != NULL;
+	for (size_t i = 0; a && r->argv && r->argv[i]; i++) {
+		cJSON *s = cJSON_CreateString(r->argv[i]);
+		ok &= s != NULL && cJSON_AddItemToArray(a, s);
+	}
+	if (r->cwd)
+		ok &= cJSON_AddStringToObject(o, "workingDir", r->cwd) != NULL;
+	if (r->nenv) {
+		cJSON *e = env_to_json(r->env, r->nenv);
+		ok &= e != NULL && cJSON_AddItemToObject(o, "env", e);
+	}
+	if (with_stdin_flag && r->stdin_on)
+		ok &= cJSON_AddBoolToObject(o, "stdin", 1) != NULL;
+	if (r->timeout)
+		ok &= cJSON_AddNumberToObject(o, "timeoutSeconds", r->timeout) != NULL;
+	if (!ok) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* ------------------------------------------------------------ quoting */
+
+static int needs_quotes(const char *s)
+{
+	if (!*s)
+		return 1;
+	for (const char *p = s; *p; p++) {
+		char c = *p;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("-_./=:,+@%", c)))
+			return 1;
+	}
+	return 0;
+}
+
+char *sbx_argv_to_line(char *const *argv)
+{
+	sbx_buf b;
+	sbx_buf_init(&b, 0);
+	for (size_t i = 0; argv && argv[i]; i++) {
+		if (i && sbx_buf_append(&b, " ", 1))
+			goto fail;
+		const char *s = argv[i];
+		if (!needs_quotes(s)) {
+			if (sbx_buf_append(&b, s, strlen(s)))
+				goto fail;
+			continue;
+		}
+		/* Single quotes keep everything literal; a quote inside becomes '\'' */
+		if (sbx_buf_append(&b, "'", 1))
+			goto fail;
+		for (const char *p = s; *p; p++) {
+			if (*p == '\'') {
+				if (sbx_buf_append(&b, "'\\''", 4))
+					goto fail;
+			} else if (sbx_buf_append(&b, p, 1)) {
+				goto fail;
+			}
+		}
+		if (sbx_buf_append(&b, "'", 1))
+			goto fail;
+	}
+	if (sbx_buf_append(&b, "\n", 1))
+		goto fail;
+	return b.data;
+fail:
+	sbx_buf_free(&b);
+	return NULL;
+}
