@@ -83,4 +83,25 @@ void srv_box_destroy(srv_box *box);
 /* Images that exist under STATE_DIR/images, for messages: "a, b" or "". */
 void srv_rt_image_names(const srv_rt *rt, char *buf, size_t len);
 
+/* Additions beyond the first contract (all optional for callers): */
+
+/* Covers a host path (e.g. the directory of sbxd's socket) inside every
+ * sandbox created afterwards with an empty read-only tmpfs (a file: with
+ * /dev/null). The state dir is always hidden. -1 with a message in err. */
+int srv_rt_hide_path(srv_rt *rt, const char *path, char *err);
+
+/* The cgroup layout found at start, e.g. "v1 memory pids cpu +unified kill". */
+const char *srv_rt_cgroup_layout(const srv_rt *rt);
+
+/* Memory in use by the box's cgroup in bytes, -1 when unknown. */
+int64_t srv_box_memory_bytes(const srv_box *box);
+
+/* Freezes (1) or thaws (0) every process of the box (cgroup.freeze), for a
+ * PAUSED state. -1 with errno ENOTSUP when the kernel lacks it. */
+int srv_box_freeze(srv_box *box, int frozen, char *err);
+
+/* Host pid of the box's init (its /proc/PID/root is the sandbox's root, so
+ * sbxd can reach the sandbox's files without spawning anything). */
+pid_t srv_box_init_pid(const srv_box *box);
+
 #endif

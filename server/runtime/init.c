@@ -1,0 +1,600 @@
+/*
+ * PID 1 of each sandbox (see init.h). Everything here runs in a copy of
+ * sbxd made by a raw clone(), so other threads' locks may be frozen in the
+ * copy: no malloc, no stdio, only system calls and fixed static buffers.
+ * Commands are started with clone(CLONE_VM|CLONE_VFORK) on a static stack,
+ * as posix_spawn does, so a spawn costs one exec and no page-table copy.
+ */
+#include "init.h"
+#include "proto.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/capability.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <poll.h>
+#include <unistd.h>
+
+#define MAX_PROCS 4096
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+static const char *const default_env[] = {"PATH=" DEFAULT_PATH, "HOME=/root", NULL};
+
+/* Capabilities a sandbox keeps (Docker's default set minus CAP_MKNOD). */
+static const int keep_caps[] = {
+	CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID, CAP_KILL, CAP_SETGID,
+	CAP_SETUID, CAP_SETPCAP, CAP_NET_BIND_SERVICE, CAP_NET_RAW, CAP_SYS_CHROOT,
+	CAP_AUDIT_WRITE, CAP_SETFCAP,
+};
+
+static struct {
+	pid_t pid;
+	int64_t token;
+} procs[MAX_PROCS];
+static int nprocs;
+static srv_exit_event queue[MAX_PROCS];
+static int qhead, qlen;
+static char msgbuf[sizeof(srv_msg_hdr) + SRV_PROTO_MAX_STRINGS + 1];
+static const char *argv_store[SRV_PROTO_MAX_ARGS + 1];
+static const char *env_store[SRV_PROTO_MAX_ENV + 1];
+static char child_stack[256 * 1024] __attribute__((aligned(64)));
+static int devnull = -1;
+
+struct child_args {
+	const srv_spawn_req *req;
+	int in, out, err;
+};
+
+static const char *errstr(int e)
+{
+	const char *s = strerrordesc_np(e);
+	return s ? s : "unknown error";
+}
+
+static int failmsg(char *msg, size_t len, int e, const char *what, const char *path)
+{
+	snprintf(msg, len, "%s%s%s: %s", what, path ? " " : "", path ? path : "", errstr(e));
+	return e ? e : EIO;
+}
+
+static int join(char *out, const char *root, const char *rel)
+{
+	int n = snprintf(out, PATH_MAX, "%s/%s", root, rel);
+	return n < 0 || n >= PATH_MAX ? -1 : 0;
+}
+
+static int mount_in(const char *root, const char *rel, const char *src, const char *type,
+                    unsigned long flags, const char *data, mode_t dirmode, char *msg, size_t len)
+{
+	char p[PATH_MAX];
+	if (join(p, root, rel) != 0)
+		return failmsg(msg, len, ENAMETOOLONG, "mount", rel);
+	if (dirmode && mkdir(p, dirmode) != 0 && errno != EEXIST)
+		return failmsg(msg, len, errno, "mkdir", rel);
+	if (mount(src, p, type, flags, data) != 0)
+		return failmsg(msg, len, errno, "mount", rel);
+	return 0;
+}
+
+/* Makes an existing path read-only by bind-mounting it onto itself. */
+static int ro_bind(const char *root, const char *rel, char *msg, size_t len)
+{
+	char p[PATH_MAX];
+	if (join(p, root, rel) != 0 || access(p, F_OK) != 0)
+		return 0;
+	if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) != 0 ||
+	    mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
+		return failmsg(msg, len, errno, "read-only bind", rel);
+	return 0;
+}
+
+/* Covers an existing file with the host's /dev/null (read-only). */
+static int mask_file(const char *root, const char *rel, char *msg, size_t len)
+{
+	char p[PATH_MAX];
+	if (join(p, root, rel) != 0 || access(p, F_OK) != 0)
+		return 0;
+	if (mount("/dev/null", p, NULL, MS_BIND, NULL) != 0 ||
+	    mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
+		return failmsg(msg, len, errno, "mask", rel);
+	return 0;
+}
+
+static int hide_path(const char *root, const char *host_path, char *msg, size_t len)
+{
+	char p[PATH_MAX];
+	struct stat st;
+	if (join(p, root, host_path) != 0 || lstat(p, &st) != 0)
+		return 0;
+	if (S_ISDIR(st.st_mode)) {
+		if (mount("tmpfs", p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=755") != 0)
+			return failmsg(msg, len, errno, "hide", host_path);
+		return 0;
+	}
+	if (S_ISLNK(st.st_mode))
+		return 0;
+	return mask_file(root, host_path, msg, len);
+}
+
+static int setup_dev(const char *root, char *msg, size_t len)
+{
+	static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
+	static const char *const links[][2] = {
+		{"/proc/self/fd", "dev/fd"}, {"/proc/self/fd/0", "dev/stdin"},
+		{"/proc/self/fd/1", "dev/stdout"}, {"/proc/self/fd/2", "dev/stderr"},
+		{"pts/ptmx", "dev/ptmx"},
+	};
+	char p[PATH_MAX], host[64];
+	int rc = mount_in(root, "dev", "tmpfs", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=1024k", 0755, msg, len);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
+		snprintf(host, sizeof host, "/dev/%s", nodes[i]);
+		if (access(host, F_OK) != 0)
+			continue;
+		snprintf(p, sizeof p, "%s/dev/%s", root, nodes[i]);
+		int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+		if (fd < 0)
+			return failmsg(msg, len, errno, "create", p);
+		close(fd);
+		if (mount(host, p, NULL, MS_BIND, NULL) != 0)
+			return failmsg(msg, len, errno, "bind", host);
+	}
+	rc = mount_in(root, "dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
+	              "newinstance,ptmxmode=0666,mode=0620", 0755, msg, len);
+	if (rc)
+		return rc;
+	rc = mount_in(root, "dev/shm", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", 01777, msg, len);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
+		if (join(p, root, links[i][1]) != 0 || symlink(links[i][0], p) != 0)
+			return failmsg(msg, len, errno, "symlink", links[i][1]);
+	}
+	return 0;
+}
+
+static int loopback_up(char *msg, size_t len)
+{
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return failmsg(msg, len, errno, "socket", NULL);
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof ifr);
+	memcpy(ifr.ifr_name, "lo", 3);
+	int rc = 0;
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) != 0)
+		rc = failmsg(msg, len, errno, "get flags of", "lo");
+	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+	if (rc == 0 && ioctl(s, SIOCSIFFLAGS, &ifr) != 0)
+		rc = failmsg(msg, len, errno, "bring up", "lo");
+	close(s);
+	return rc;
+}
+
+static int drop_caps(char *msg, size_t len)
+{
+	uint64_t keep = 0;
+	for (size_t i = 0; i < sizeof keep_caps / sizeof keep_caps[0]; i++)
+		keep |= UINT64_C(1) << keep_caps[i];
+	for (int cap = 0; cap < 64; cap++) {
+		if (keep & (UINT64_C(1) << cap))
+			continue;
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
+			if (errno == EINVAL)
+				break; /* past the kernel's last capability */
+			return failmsg(msg, len, errno, "drop capability from the bounding set", NULL);
+		}
+	}
+	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct d[2];
+	memset(d, 0, sizeof d);
+	if (syscall(SYS_capget, &h, d) != 0)
+		return failmsg(msg, len, errno, "capget", NULL);
+	for (int i = 0; i < 2; i++) {
+		uint32_t k = (uint32_t)(keep >> (32 * i));
+		d[i].effective &= k;
+		d[i].permitted &= k;
+		d[i].inheritable &= k;
+	}
+	if (syscall(SYS_capset, &h, d) != 0)
+		return failmsg(msg, len, errno, "capset", NULL);
+	return 0;
+}
+
+static int setup(const srv_init_cfg *cfg, char *msg, size_t len)
+{
+	const char *root = cfg->root;
+	int rc;
+	/* Nothing we mount may propagate back to the host. */
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+		return failmsg(msg, len, errno, "make / private", NULL);
+	if (mount("overlay", root, "overlay", MS_NOSUID | MS_NODEV, cfg->overlay_opts) != 0)
+		return failmsg(msg, len, errno, "mount overlay on", root);
+	for (const char *const *h = cfg->hide; h && *h; h++)
+		if ((rc = hide_path(root, *h, msg, len)) != 0)
+			return rc;
+	if ((rc = mount_in(root, "proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, 0555, msg, len)))
+		return rc;
+	static const char *const ro[] = {"proc/sys", "proc/sysrq-trigger", "proc/irq", "proc/bus", "proc/fs"};
+	for (size_t i = 0; i < sizeof ro / sizeof ro[0]; i++)
+		if ((rc = ro_bind(root, ro[i], msg, len)))
+			return rc;
+	static const char *const masked[] = {"proc/kcore", "proc/keys", "proc/timer_list", "proc/sched_debug",
+	                                     "proc/kallsyms", "proc/kmsg"};
+	for (size_t i = 0; i < sizeof masked / sizeof masked[0]; i++)
+		if ((rc = mask_file(root, masked[i], msg, len)))
+			return rc;
+	if (mount_in(root, "sys", "sysfs", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, 0555, msg,
+	             len) != 0 &&
+	    (rc = mount_in(root, "sys", "tmpfs", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k",
+	                   0555, msg, len)))
+		return rc;
+	if ((rc = setup_dev(root, msg, len)))
+		return rc;
+	if ((rc = mount_in(root, "tmp", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", 01777, msg, len)))
+		return rc;
+	/* pivot_root(".", ".") stacks the old root under the new one; detaching
+	 * it leaves no path back to the host's tree. */
+	if (chdir(root) != 0 || syscall(SYS_pivot_root, ".", ".") != 0)
+		return failmsg(msg, len, errno, "pivot_root to", root);
+	if (umount2(".", MNT_DETACH) != 0 || chdir("/") != 0)
+		return failmsg(msg, len, errno, "detach old root", NULL);
+	if (sethostname(cfg->hostname, strlen(cfg->hostname)) != 0)
+		return failmsg(msg, len, errno, "sethostname", cfg->hostname);
+	if (!cfg->network && (rc = loopback_up(msg, len)))
+		return rc;
+	devnull = open("/dev/null", O_RDWR);
+	if (devnull < 0)
+		return failmsg(msg, len, errno, "open", "/dev/null");
+	for (int fd = 0; fd < 3; fd++)
+		if (devnull != fd && dup2(devnull, fd) < 0)
+			return failmsg(msg, len, errno, "dup2", NULL);
+	/* Non-dumpable: /proc/1/mem and ptrace of init (a copy of sbxd's memory)
+	 * need CAP_SYS_PTRACE, which no process in the sandbox has. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+		return failmsg(msg, len, errno, "prctl", NULL);
+	return drop_caps(msg, len);
+}
+
+static const char *env_get(const char *const *env, const char *key)
+{
+	size_t kl = strlen(key);
+	for (; env && *env; env++)
+		if (strncmp(*env, key, kl) == 0 && (*env)[kl] == '=')
+			return *env + kl + 1;
+	return NULL;
+}
+
+/* execvpe() with the PATH of the command's own environment (glibc's looks
+ * at the caller's environ). Returns only on failure, with errno set. */
+static void exec_search(const char *file, char *const argv[], char *const envp[])
+{
+	if (file[0] == '\0') {
+		errno = ENOENT;
+		return;
+	}
+	if (strchr(file, '/')) {
+		execve(file, argv, envp);
+		return;
+	}
+	const char *path = env_get((const char *const *)envp, "PATH");
+	if (!path)
+		path = DEFAULT_PATH;
+	char buf[PATH_MAX];
+	size_t fl = strlen(file);
+	int seen_eacces = 0;
+	for (const char *p = path;;) {
+		const char *colon = strchr(p, ':');
+		size_t dl = colon ? (size_t)(colon - p) : strlen(p);
+		if (dl + 1 + fl + 1 <= sizeof buf) {
+			if (dl == 0) {
+				memcpy(buf, file, fl + 1);
+			} else {
+				memcpy(buf, p, dl);
+				buf[dl] = '/';
+				memcpy(buf + dl + 1, file, fl + 1);
+			}
+			execve(buf, argv, envp);
+			switch (errno) {
+			case EACCES:
+				seen_eacces = 1;
+				break;
+			case ENOENT:
+			case ENOTDIR:
+			case ESTALE:
+			case ENODEV:
+			case ETIMEDOUT:
+				break;
+			default:
+				return;
+			}
+		}
+		if (!colon)
+			break;
+		p = colon + 1;
+	}
+	errno = seen_eacces ? EACCES : ENOENT;
+}
+
+static void child_fail(const char *what, int e)
+{
+	char m[512];
+	int n = snprintf(m, sizeof m, "sbx: %s: %s\n", what, errstr(e));
+	if (n > 0)
+		(void)!write(2, m, (size_t)n < sizeof m ? (size_t)n : sizeof m - 1);
+	_exit(e == ENOENT ? 127 : 126);
+}
+
+/* Runs in the vfork-style child: shares init's memory until exec, so it
+ * touches nothing but its own stack and file descriptors. */
+static int child_main(void *arg)
+{
+	const struct child_args *a = arg;
+	sigset_t none;
+	sigemptyset(&none);
+	setsid();
+	if (dup2(a->in, 0) < 0 || dup2(a->out, 1) < 0 || dup2(a->err, 2) < 0)
+		_exit(126);
+	close_range(3, ~0U, 0);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	const char *cwd = a->req->cwd[0] ? a->req->cwd : "/";
+	if (chdir(cwd) != 0)
+		child_fail(cwd, errno);
+	const char *const *env = a->req->env ? a->req->env : default_env;
+	exec_search(a->req->argv[0], (char *const *)a->req->argv, (char *const *)env);
+	child_fail(a->req->argv[0], errno);
+	return 127;
+}
+
+static void reply(int ctl, int err, int pid, const char *msg)
+{
+	srv_msg_reply r;
+	memset(&r, 0, sizeof r);
+	r.type = SRV_MSG_REPLY;
+	r.err = err;
+	r.pid = pid;
+	if (msg)
+		snprintf(r.msg, sizeof r.msg, "%s", msg);
+	while (send(ctl, &r, sizeof r, MSG_NOSIGNAL) < 0 && errno == EINTR)
+		;
+}
+
+static void do_spawn(int ctl, size_t n, const int *fds, int nfds)
+{
+	srv_spawn_req req;
+	if (srv_proto_decode_spawn(msgbuf, n, &req, argv_store, env_store) != 0) {
+		reply(ctl, EINVAL, 0, "malformed spawn request");
+		return;
+	}
+	int want = !!(req.flags & SRV_SPAWN_STDOUT) + !!(req.flags & SRV_SPAWN_STDERR) + !!(req.flags & SRV_SPAWN_STDIN);
+	if (want != nfds) {
+		reply(ctl, EINVAL, 0, "descriptor count does not match the request");
+		return;
+	}
+	if (nprocs + qlen >= MAX_PROCS) {
+		reply(ctl, EAGAIN, 0, "too many processes in the sandbox");
+		return;
+	}
+	struct child_args a = {&req, devnull, devnull, devnull};
+	int k = 0;
+	if (req.flags & SRV_SPAWN_STDOUT)
+		a.out = fds[k++];
+	if (req.flags & SRV_SPAWN_STDERR)
+		a.err = fds[k++];
+	if (req.flags & SRV_SPAWN_STDIN)
+		a.in = fds[k++];
+	pid_t pid = clone(child_main, child_stack + sizeof child_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
+	if (pid < 0) {
+		int e = errno;
+		reply(ctl, e, 0, "fork");
+		return;
+	}
+	procs[nprocs].pid = pid;
+	procs[nprocs].token = req.token;
+	nprocs++;
+	reply(ctl, 0, pid, NULL);
+}
+
+static void do_signal(int ctl, const srv_msg_hdr *h)
+{
+	if (h->sig < 0 || h->sig >= _NSIG) {
+		reply(ctl, EINVAL, 0, "bad signal");
+		return;
+	}
+	if (h->token == 0) {
+		/* From PID 1, kill(-1) reaches every process of the namespace but init. */
+		if (kill(-1, h->sig) != 0 && errno != ESRCH) {
+			reply(ctl, errno, 0, "kill");
+			return;
+		}
+		reply(ctl, 0, 0, NULL);
+		return;
+	}
+	for (int i = 0; i < nprocs; i++) {
+		if (procs[i].token != h->token)
+			continue;
+		/* The command leads its own process group (setsid): signal the
+		 * whole job, as a terminal would, then the leader if it left it. */
+		if (kill(-procs[i].pid, h->sig) != 0 && kill(procs[i].pid, h->sig) != 0) {
+			reply(ctl, errno, 0, "kill");
+			return;
+		}
+		reply(ctl, 0, procs[i].pid, NULL);
+		return;
+	}
+	reply(ctl, ESRCH, 0, "no such process");
+}
+
+/* Returns -1 when sbxd is gone. */
+static int handle_ctl(int ctl)
+{
+	int fds[3], nfds = 0;
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * 4)];
+		struct cmsghdr align;
+	} cm;
+	struct iovec iov = {msgbuf, sizeof msgbuf};
+	struct msghdr mh;
+	memset(&mh, 0, sizeof mh);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cm.buf;
+	mh.msg_controllen = sizeof cm.buf;
+	ssize_t n = recvmsg(ctl, &mh, MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return errno == EINTR || errno == EAGAIN ? 0 : -1;
+	if (n == 0)
+		return -1;
+	int bad = (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t cnt = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < cnt; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+			if (nfds < 3)
+				fds[nfds++] = fd;
+			else {
+				close(fd);
+				bad = 1;
+			}
+		}
+	}
+	srv_msg_hdr h;
+	if (bad || (size_t)n < sizeof h) {
+		reply(ctl, bad ? E2BIG : EINVAL, 0, "malformed request");
+	} else {
+		memcpy(&h, msgbuf, sizeof h);
+		if (h.type == SRV_MSG_SPAWN)
+			do_spawn(ctl, (size_t)n, fds, nfds);
+		else if (h.type == SRV_MSG_SIGNAL)
+			do_signal(ctl, &h);
+		else
+			reply(ctl, EINVAL, 0, "unknown request");
+	}
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+	return 0;
+}
+
+static void reap(void)
+{
+	int st;
+	pid_t pid;
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		for (int i = 0; i < nprocs; i++) {
+			if (procs[i].pid != pid)
+				continue;
+			srv_exit_event *e = &queue[(qhead + qlen) % MAX_PROCS];
+			memset(e, 0, sizeof *e);
+			e->token = procs[i].token;
+			e->wstatus = st;
+			qlen++;
+			procs[i] = procs[--nprocs];
+			break;
+		}
+	}
+}
+
+/* Returns -1 when sbxd is gone. */
+static int flush_events(int evt)
+{
+	while (qlen > 0) {
+		if (send(evt, &queue[qhead], sizeof queue[qhead], MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS ? 0 : -1;
+		}
+		qhead = (qhead + 1) % MAX_PROCS;
+		qlen--;
+	}
+	return 0;
+}
+
+static void close_except(int a, int b)
+{
+	int lo = a < b ? a : b, hi = a < b ? b : a;
+	if (lo > 3)
+		close_range(3, (unsigned)lo - 1, 0);
+	if (hi > lo + 1)
+		close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
+	close_range((unsigned)hi + 1, ~0U, 0);
+}
+
+void srv_init_main(const srv_init_cfg *cfg, int ctl, int evt)
+{
+	char msg[sizeof(((srv_msg_reply *)0)->msg)];
+	/* sbxd's handlers and ignored signals must not leak into the sandbox. */
+	struct sigaction dfl;
+	memset(&dfl, 0, sizeof dfl);
+	dfl.sa_handler = SIG_DFL;
+	for (int s = 1; s < _NSIG; s++)
+		if (s != SIGKILL && s != SIGSTOP)
+			sigaction(s, &dfl, NULL);
+	int nul = open("/dev/null", O_RDWR);
+	if (nul >= 0) {
+		for (int fd = 0; fd < 3; fd++)
+			if (fd != nul && fd != ctl && fd != evt)
+				dup2(nul, fd);
+		if (nul > 2 && nul != ctl && nul != evt)
+			close(nul);
+	}
+	close_except(ctl, evt);
+	int rc = setup(cfg, msg, sizeof msg);
+	if (rc != 0) {
+		reply(ctl, rc, 0, msg);
+		_exit(1);
+	}
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, NULL);
+	int sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sfd < 0) {
+		failmsg(msg, sizeof msg, errno, "signalfd", NULL);
+		reply(ctl, EIO, 0, msg);
+		_exit(1);
+	}
+	reply(ctl, 0, 1, NULL);
+	for (;;) {
+		struct pollfd p[3] = {
+			{ctl, POLLIN, 0},
+			{sfd, POLLIN, 0},
+			{qlen > 0 ? evt : -1, POLLOUT, 0},
+		};
+		if (poll(p, 3, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			_exit(1);
+		}
+		if (p[1].revents & POLLIN) {
+			struct signalfd_siginfo si[16];
+			while (read(sfd, si, sizeof si) > 0)
+				;
+			reap();
+		}
+		if (p[0].revents & (POLLIN | POLLHUP | POLLERR))
+			if (handle_ctl(ctl) != 0)
+				_exit(0); /* sbxd is gone: the kernel kills the namespace */
+		reap();
+		if (flush_events(evt) != 0)
+			_exit(0);
+	}
+}

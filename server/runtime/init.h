@@ -1,0 +1,26 @@
+/*
+ * The init of a sandbox: the code that runs in the child of clone() as PID 1
+ * of the sandbox's namespaces. It builds the sandbox's filesystem (overlay
+ * root, /proc, /dev, /tmp, pivot_root), drops privileges, then loops: it
+ * reaps every process that dies in the sandbox, forks+execs commands that
+ * sbxd asks for over the ctl socket, and reports their exits on the evt
+ * socket (formats in proto.h). When sbxd goes away (EOF on ctl) init exits,
+ * and the kernel kills everything left in the PID namespace.
+ */
+#ifndef SRV_INIT_H
+#define SRV_INIT_H
+
+typedef struct srv_init_cfg {
+	const char *root;          /* overlay mount point, in the scratch dir */
+	const char *overlay_opts;  /* "lowerdir=...,upperdir=...,workdir=..." */
+	const char *hostname;
+	int network;               /* 1: shares the host's netns, 0: own, lo up */
+	const char *const *hide;   /* host paths covered inside by an empty,
+	                              read-only tmpfs (state dir, sockets) */
+} srv_init_cfg;
+
+/* Never returns. Everything cfg points to must be set up before clone():
+ * init does not allocate (it is a copy of a threaded process). */
+__attribute__((noreturn)) void srv_init_main(const srv_init_cfg *cfg, int ctl, int evt);
+
+#endif

@@ -1,0 +1,123 @@
+/*
+ * Encoding and decoding of the sbxd <-> init spawn request (see proto.h).
+ * The decoder runs inside each sandbox's init and must not allocate; it
+ * checks every count and length against the message before trusting it.
+ */
+#include "proto.h"
+
+#include <string.h>
+
+static size_t strings_len(const char *const *v, uint32_t *count, uint32_t cap)
+{
+	size_t total = 0;
+	uint32_t n = 0;
+	for (; v && v[n]; n++) {
+		if (n >= cap)
+			return (size_t)-1;
+		size_t l = strlen(v[n]) + 1;
+		if (l > SRV_PROTO_MAX_STRINGS || total + l > SRV_PROTO_MAX_STRINGS)
+			return (size_t)-1;
+		total += l;
+	}
+	*count = n;
+	return total;
+}
+
+size_t srv_proto_spawn_size(const char *cwd, const char *const *argv, const char *const *env)
+{
+	uint32_t argc = 0, envc = 0;
+	if (!argv || !argv[0])
+		return 0;
+	size_t c = strlen(cwd ? cwd : "") + 1;
+	size_t a = strings_len(argv, &argc, SRV_PROTO_MAX_ARGS);
+	size_t e = strings_len(env, &envc, SRV_PROTO_MAX_ENV);
+	if (a == (size_t)-1 || e == (size_t)-1 || c > SRV_PROTO_MAX_STRINGS)
+		return 0;
+	if (c + a + e > SRV_PROTO_MAX_STRINGS)
+		return 0;
+	return sizeof(srv_msg_hdr) + c + a + e;
+}
+
+size_t srv_proto_encode_spawn(void *buf, size_t cap, int64_t token, uint32_t flags,
+                              const char *cwd, const char *const *argv, const char *const *env)
+{
+	size_t need = srv_proto_spawn_size(cwd, argv, env);
+	if (need == 0 || need > cap)
+		return 0;
+	srv_msg_hdr h;
+	memset(&h, 0, sizeof h);
+	h.type = SRV_MSG_SPAWN;
+	h.flags = flags & ~SRV_SPAWN_DEFENV;
+	if (!env)
+		h.flags |= SRV_SPAWN_DEFENV;
+	h.token = token;
+	h.len = (uint32_t)(need - sizeof h);
+	char *p = (char *)buf + sizeof h;
+	size_t l = strlen(cwd ? cwd : "") + 1;
+	memcpy(p, cwd ? cwd : "", l);
+	p += l;
+	for (; argv[h.argc]; h.argc++) {
+		l = strlen(argv[h.argc]) + 1;
+		memcpy(p, argv[h.argc], l);
+		p += l;
+	}
+	for (; env && env[h.envc]; h.envc++) {
+		l = strlen(env[h.envc]) + 1;
+		memcpy(p, env[h.envc], l);
+		p += l;
+	}
+	memcpy(buf, &h, sizeof h);
+	return need;
+}
+
+/* Takes one NUL-terminated string at *pos; -1 when none is left. */
+static int take(const char *s, size_t len, size_t *pos, const char **out)
+{
+	if (*pos >= len)
+		return -1;
+	const char *nul = memchr(s + *pos, '\0', len - *pos);
+	if (!nul)
+		return -1;
+	*out = s + *pos;
+	*pos = (size_t)(nul - s) + 1;
+	return 0;
+}
+
+int srv_proto_decode_spawn(const void *buf, size_t n, srv_spawn_req *req,
+                           const char **argv_store, const char **env_store)
+{
+	srv_msg_hdr h;
+	if (n < sizeof h)
+		return -1;
+	memcpy(&h, buf, sizeof h);
+	if (h.type != SRV_MSG_SPAWN || (h.flags & ~SRV_SPAWN_ALLFLAGS) != 0)
+		return -1;
+	if (h.argc < 1 || h.argc > SRV_PROTO_MAX_ARGS || h.envc > SRV_PROTO_MAX_ENV)
+		return -1;
+	if (h.len > SRV_PROTO_MAX_STRINGS || h.len != n - sizeof h)
+		return -1;
+	if ((h.flags & SRV_SPAWN_DEFENV) && h.envc != 0)
+		return -1;
+	const char *s = (const char *)buf + sizeof h;
+	size_t pos = 0;
+	memset(req, 0, sizeof *req);
+	if (take(s, h.len, &pos, &req->cwd) != 0)
+		return -1;
+	for (uint32_t i = 0; i < h.argc; i++)
+		if (take(s, h.len, &pos, &argv_store[i]) != 0)
+			return -1;
+	argv_store[h.argc] = NULL;
+	for (uint32_t i = 0; i < h.envc; i++)
+		if (take(s, h.len, &pos, &env_store[i]) != 0)
+			return -1;
+	env_store[h.envc] = NULL;
+	if (pos != h.len)
+		return -1;
+	req->token = h.token;
+	req->flags = h.flags;
+	req->argv = argv_store;
+	req->env = (h.flags & SRV_SPAWN_DEFENV) ? NULL : env_store;
+	req->argc = h.argc;
+	req->envc = h.envc;
+	return 0;
+}

@@ -1,0 +1,84 @@
+/*
+ * The wire format between sbxd and the init (PID 1) of each sandbox. Two
+ * SOCK_SEQPACKET socketpairs connect them: "ctl" carries requests from sbxd
+ * and one reply per request, "evt" carries exit events from init. Keeping
+ * replies and events on separate sockets lets sbxd block for a reply without
+ * having to buffer events, so the event socket alone tells poll() whether
+ * exits are pending. Messages are fixed little structs plus, for a spawn, a
+ * block of NUL-terminated strings (cwd, argv, env) with hard caps, because
+ * init must parse them without allocating (it is a copy of a threaded
+ * process, so malloc locks may be held).
+ */
+#ifndef SRV_PROTO_H
+#define SRV_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Caps on one spawn request. A SEQPACKET message must fit the socket's send
+ * buffer (about 208 KiB by default), so the string block stays below that. */
+#define SRV_PROTO_MAX_STRINGS (128 * 1024)
+#define SRV_PROTO_MAX_ARGS 4096
+#define SRV_PROTO_MAX_ENV 4096
+#define SRV_PROTO_MSGLEN 64
+
+enum srv_msg_type {
+	SRV_MSG_SPAWN = 1,
+	SRV_MSG_SIGNAL = 2,
+	SRV_MSG_REPLY = 3,
+};
+
+/* Spawn flags: which descriptors ride along (in this order) as SCM_RIGHTS. */
+#define SRV_SPAWN_STDOUT 0x1u
+#define SRV_SPAWN_STDERR 0x2u
+#define SRV_SPAWN_STDIN 0x4u
+#define SRV_SPAWN_DEFENV 0x8u   /* env NULL: init supplies a default one */
+#define SRV_SPAWN_ALLFLAGS 0xfu
+
+typedef struct srv_msg_hdr {
+	uint32_t type;
+	uint32_t flags;
+	int64_t token;
+	int32_t sig;      /* SIGNAL */
+	uint32_t argc;    /* SPAWN: strings = cwd, argv[argc], env[envc] */
+	uint32_t envc;
+	uint32_t len;     /* bytes of the string block that follows */
+} srv_msg_hdr;
+
+typedef struct srv_msg_reply {
+	uint32_t type;    /* SRV_MSG_REPLY */
+	int32_t err;      /* 0 or an errno value */
+	int32_t pid;      /* SPAWN: pid inside the sandbox */
+	char msg[SRV_PROTO_MSGLEN + 160]; /* NUL-terminated detail on failure */
+} srv_msg_reply;
+
+typedef struct srv_exit_event {
+	int64_t token;
+	int32_t wstatus;
+	int32_t pad;
+} srv_exit_event;
+
+/* A decoded spawn request; every pointer points into the message buffer. */
+typedef struct srv_spawn_req {
+	int64_t token;
+	uint32_t flags;
+	const char *cwd;          /* "" means "/" */
+	const char **argv;        /* NULL-terminated, argc >= 1 */
+	const char **env;         /* NULL-terminated, or NULL with DEFENV */
+	uint32_t argc, envc;
+} srv_spawn_req;
+
+/* Size of the encoded message, or 0 when a cap is exceeded / argv empty. */
+size_t srv_proto_spawn_size(const char *cwd, const char *const *argv, const char *const *env);
+
+/* Encodes a spawn request into buf (cap bytes). Returns its length or 0. */
+size_t srv_proto_encode_spawn(void *buf, size_t cap, int64_t token, uint32_t flags,
+                              const char *cwd, const char *const *argv, const char *const *env);
+
+/* Decodes a spawn request of n bytes in place. argv_store/env_store hold
+ * SRV_PROTO_MAX_ARGS+1 / SRV_PROTO_MAX_ENV+1 pointers. Returns 0 or -1 for
+ * any malformed message (bad counts, missing NULs, trailing bytes, flags). */
+int srv_proto_decode_spawn(const void *buf, size_t n, srv_spawn_req *req,
+                           const char **argv_store, const char **env_store);
+
+#endif

@@ -1,0 +1,589 @@
+/*
+ * The sbxd side of the sandbox runtime (runtime.h): it prepares each
+ * sandbox's scratch dir and cgroups, clone()s the sandbox's init into fresh
+ * PID, mount, UTS, IPC and (unless the spec asks for the host's) network
+ * namespaces, and then talks to that init over two SEQPACKET socketpairs
+ * (proto.h): requests and replies on one, exit events on the other. Init
+ * does the in-sandbox work (init.c); cgroups live in cgroup.c.
+ */
+#include "runtime.h"
+#include "cgroup.h"
+#include "init.h"
+#include "proto.h"
+#include "util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_HIDE 16
+#define MAX_ID 64
+#define REPLY_TIMEOUT_MS 10000
+
+struct srv_rt {
+	char state_dir[PATH_MAX];
+	char run_dir[PATH_MAX];
+	char images_dir[PATH_MAX];
+	char prefix[32];
+	srv_cg *cg;
+	char *hide[MAX_HIDE + 1];
+	int nhide;
+};
+
+struct srv_box {
+	srv_rt *rt;
+	char id[MAX_ID + 1];
+	char scratch[PATH_MAX];
+	srv_cg_box *cg;
+	pid_t init_pid;
+	int ctl, evt;
+	int dead;
+	int64_t next_token;
+	char *reqbuf;
+};
+
+/* Sandbox ids and image names become path components and cgroup names. */
+static int valid_name(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > max || s[0] == '.' || s[0] == '-')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+		      c == '_' || c == '.'))
+			return 0;
+	}
+	return 1;
+}
+
+/* Overlay mount options are comma- and colon-separated without escaping. */
+static int overlay_safe(const char *s)
+{
+	return strpbrk(s, ",:\\") == NULL;
+}
+
+static uint64_t fnv1a(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char tmp[PATH_MAX];
+	size_t n = strlen(path);
+	if (n == 0 || n >= sizeof tmp) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(tmp, path, n + 1);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, mode) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(tmp, mode) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+int srv_rt_hide_path(srv_rt *rt, const char *path, char *err)
+{
+	char real[PATH_MAX];
+	if (!realpath(path, real)) {
+		srv_errf(err, errno, "hide %s", path);
+		return -1;
+	}
+	for (int i = 0; i < rt->nhide; i++)
+		if (strcmp(rt->hide[i], real) == 0)
+			return 0;
+	if (rt->nhide >= MAX_HIDE) {
+		srv_errf(err, 0, "too many hidden paths");
+		return -1;
+	}
+	char *dup = strdup(real);
+	if (!dup) {
+		srv_errf(err, ENOMEM, "hide");
+		return -1;
+	}
+	rt->hide[rt->nhide++] = dup;
+	rt->hide[rt->nhide] = NULL;
+	return 0;
+}
+
+/* Removes scratch dirs an earlier sbxd on this state dir left behind. */
+static void clean_scratch(srv_rt *rt)
+{
+	DIR *d = opendir(rt->run_dir);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		char p[PATH_MAX];
+		if (e->d_name[0] == '.' || !valid_name(e->d_name, MAX_ID))
+			continue;
+		if (srv_path_join(p, sizeof p, rt->run_dir, e->d_name) != 0)
+			continue;
+		srv_rm_rf(p);
+	}
+	closedir(d);
+}
+
+srv_rt *srv_rt_new(const char *state_dir, char *err)
+{
+	srv_rt *rt = calloc(1, sizeof *rt);
+	if (!rt) {
+		srv_errf(err, ENOMEM, "runtime");
+		return NULL;
+	}
+	if (geteuid() != 0) {
+		srv_errf(err, 0, "the sandbox runtime needs root (namespaces, mounts, cgroups)");
+		goto fail;
+	}
+	if (mkdir_p(state_dir, 0700) != 0 || !realpath(state_dir, rt->state_dir)) {
+		srv_errf(err, errno, "state dir %s", state_dir);
+		goto fail;
+	}
+	if (!overlay_safe(rt->state_dir)) {
+		srv_errf(err, 0, "state dir %s: ',', ':' and '\\' cannot appear in overlay paths", rt->state_dir);
+		goto fail;
+	}
+	if (srv_path_join(rt->run_dir, sizeof rt->run_dir, rt->state_dir, "run") != 0 ||
+	    srv_path_join(rt->images_dir, sizeof rt->images_dir, rt->state_dir, "images") != 0 ||
+	    strlen(rt->run_dir) > PATH_MAX - 2 * MAX_ID - 16) {
+		srv_errf(err, ENAMETOOLONG, "state dir");
+		goto fail;
+	}
+	if (mkdir(rt->run_dir, 0700) != 0 && errno != EEXIST) {
+		srv_errf(err, errno, "mkdir %s", rt->run_dir);
+		goto fail;
+	}
+	snprintf(rt->prefix, sizeof rt->prefix, "sbxd-%012llx",
+	         (unsigned long long)(fnv1a(rt->state_dir) & 0xffffffffffffULL));
+	rt->cg = srv_cg_open(rt->prefix, err);
+	if (!rt->cg)
+		goto fail;
+	clean_scratch(rt);
+	if (srv_rt_hide_path(rt, rt->state_dir, err) != 0)
+		goto fail;
+	return rt;
+fail:
+	srv_rt_free(rt);
+	return NULL;
+}
+
+void srv_rt_free(srv_rt *rt)
+{
+	if (!rt)
+		return;
+	srv_cg_free(rt->cg);
+	for (int i = 0; i < rt->nhide; i++)
+		free(rt->hide[i]);
+	free(rt);
+}
+
+const char *srv_rt_cgroup_layout(const srv_rt *rt)
+{
+	return srv_cg_layout(rt->cg);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void srv_rt_image_names(const srv_rt *rt, char *buf, size_t len)
+{
+	if (len == 0)
+		return;
+	buf[0] = '\0';
+	DIR *d = opendir(rt->images_dir);
+	if (!d)
+		return;
+	char *names[256];
+	size_t n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL && n < sizeof names / sizeof names[0]) {
+		char p[PATH_MAX];
+		struct stat st;
+		if (!valid_name(e->d_name, MAX_ID) ||
+		    snprintf(p, sizeof p, "%s/%s/rootfs", rt->images_dir, e->d_name) >= (int)sizeof p ||
+		    stat(p, &st) != 0 || !S_ISDIR(st.st_mode))
+			continue;
+		names[n] = strdup(e->d_name);
+		if (names[n])
+			n++;
+	}
+	closedir(d);
+	qsort(names, n, sizeof names[0], cmp_str);
+	size_t used = 0;
+	for (size_t i = 0; i < n; i++) {
+		int w = snprintf(buf + used, len - used, "%s%s", i ? ", " : "", names[i]);
+		if (w < 0 || (size_t)w >= len - used)
+			used = len - 1;
+		else
+			used += (size_t)w;
+		free(names[i]);
+	}
+}
+
+/* Waits for init's reply on ctl; -1 (with a message) when init is gone. */
+static int read_reply(srv_box *box, srv_msg_reply *r, char *err)
+{
+	for (;;) {
+		struct pollfd p = {box->ctl, POLLIN, 0};
+		int rc = poll(&p, 1, REPLY_TIMEOUT_MS);
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc == 0) {
+			srv_errf(err, ETIMEDOUT, "sandbox init did not answer");
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		ssize_t n = recv(box->ctl, r, sizeof *r, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == (ssize_t)sizeof *r && r->type == SRV_MSG_REPLY) {
+			r->msg[sizeof r->msg - 1] = '\0';
+			return 0;
+		}
+		box->dead = 1;
+		srv_errf(err, 0, "sandbox init is gone");
+		errno = ESRCH;
+		return -1;
+	}
+}
+
+static int resolve_image(srv_rt *rt, const char *image, char *lower, size_t len, char *err)
+{
+	if (!image || !image[0] || strcmp(image, "host") == 0) {
+		snprintf(lower, len, "/");
+		return 0;
+	}
+	char names[512];
+	struct stat st;
+	if (valid_name(image, MAX_ID) && snprintf(lower, len, "%s/%s/rootfs", rt->images_dir, image) < (int)len &&
+	    stat(lower, &st) == 0 && S_ISDIR(st.st_mode))
+		return 0;
+	srv_rt_image_names(rt, names, sizeof names);
+	srv_errf(err, 0, "unknown image '%.64s' (images: %s)", image, names[0] ? names : "none; the default is host");
+	return -1;
+}
+
+int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *err)
+{
+	srv_box *box = NULL;
+	int ctl[2] = {-1, -1}, evt[2] = {-1, -1};
+	char lower[PATH_MAX], upper[PATH_MAX], work[PATH_MAX], root[PATH_MAX];
+	char opts[3 * PATH_MAX + 64];
+	*out = NULL;
+	if (!spec || !spec->id || !valid_name(spec->id, MAX_ID)) {
+		srv_errf(err, 0, "invalid sandbox id (1-%d of [A-Za-z0-9._-])", MAX_ID);
+		return -1;
+	}
+	const char *hostname = spec->hostname && spec->hostname[0] ? spec->hostname : spec->id;
+	if (strlen(hostname) > 64) {
+		srv_errf(err, 0, "hostname longer than 64 bytes");
+		return -1;
+	}
+	if (resolve_image(rt, spec->image, lower, sizeof lower, err) != 0)
+		return -1;
+	if (!overlay_safe(lower)) {
+		srv_errf(err, 0, "image path %s cannot be used by overlayfs", lower);
+		return -1;
+	}
+	box = calloc(1, sizeof *box);
+	if (!box) {
+		srv_errf(err, ENOMEM, "sandbox");
+		return -1;
+	}
+	box->rt = rt;
+	box->ctl = box->evt = -1;
+	box->init_pid = -1;
+	box->next_token = 1;
+	memcpy(box->id, spec->id, strlen(spec->id) + 1);
+	if (srv_path_join(box->scratch, sizeof box->scratch, rt->run_dir, spec->id) != 0) {
+		srv_errf(err, ENAMETOOLONG, "scratch dir");
+		goto fail;
+	}
+	if (srv_path_join(upper, sizeof upper, box->scratch, "upper") != 0 ||
+	    srv_path_join(work, sizeof work, box->scratch, "work") != 0 ||
+	    srv_path_join(root, sizeof root, box->scratch, "root") != 0) {
+		srv_errf(err, ENAMETOOLONG, "scratch dir");
+		goto fail;
+	}
+	srv_rm_rf(box->scratch); /* a leftover of the same id */
+	if (mkdir(box->scratch, 0700) != 0 || mkdir(upper, 0755) != 0 || mkdir(work, 0700) != 0 ||
+	    mkdir(root, 0755) != 0) {
+		srv_errf(err, errno, "scratch dir %s", box->scratch);
+		goto fail;
+	}
+	snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
+	if (srv_cg_box_create(rt->cg, spec->id, spec->cpu_millis, spec->memory_bytes, spec->max_pids,
+	                      spec->max_pids > 0, &box->cg, err) != 0)
+		goto fail;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) != 0 ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, evt) != 0) {
+		srv_errf(err, errno, "socketpair");
+		goto fail;
+	}
+	srv_init_cfg cfg = {
+		.root = root,
+		.overlay_opts = opts,
+		.hostname = hostname,
+		.network = spec->network,
+		.hide = (const char *const *)rt->hide,
+	};
+	long flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
+	if (!spec->network)
+		flags |= CLONE_NEWNET;
+	/* A raw clone behaves like fork() without running atfork handlers; the
+	 * child never returns from srv_init_main. */
+	pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
+	if (pid < 0) {
+		srv_errf(err, errno, "clone");
+		goto fail;
+	}
+	if (pid == 0)
+		srv_init_main(&cfg, ctl[1], evt[1]);
+	box->init_pid = pid;
+	box->ctl = ctl[0];
+	box->evt = evt[0];
+	close(ctl[1]);
+	close(evt[1]);
+	ctl[0] = ctl[1] = evt[0] = evt[1] = -1;
+	/* Init forks nothing before its first request, so joining the cgroups
+	 * now (while it sets up) covers every process the sandbox will have. */
+	if (srv_cg_box_attach(box->cg, pid, err) != 0)
+		goto fail;
+	srv_msg_reply r;
+	if (read_reply(box, &r, err) != 0)
+		goto fail;
+	if (r.err != 0) {
+		srv_errf(err, 0, "sandbox setup failed: %s", r.msg);
+		goto fail;
+	}
+	*out = box;
+	return 0;
+fail:
+	for (int i = 0; i < 2; i++) {
+		if (ctl[i] >= 0)
+			close(ctl[i]);
+		if (evt[i] >= 0)
+			close(evt[i]);
+	}
+	srv_box_destroy(box);
+	return -1;
+}
+
+int srv_box_spawn(srv_box *box, const srv_spawn *sp, int64_t *token, int *stdin_fd, char *err)
+{
+	int pipefd[2] = {-1, -1};
+	int fds[3], nfds = 0;
+	uint32_t flags = 0;
+	int rc = -1;
+	if (box->dead) {
+		srv_errf(err, 0, "sandbox init is gone");
+		errno = ESRCH;
+		return -1;
+	}
+	size_t need = srv_proto_spawn_size(sp->cwd, sp->argv, sp->env);
+	if (need == 0) {
+		srv_errf(err, 0, "empty command, or command, env and cwd over %d bytes / %d entries",
+		         SRV_PROTO_MAX_STRINGS, SRV_PROTO_MAX_ARGS);
+		errno = E2BIG;
+		return -1;
+	}
+	if (!box->reqbuf && !(box->reqbuf = malloc(sizeof(srv_msg_hdr) + SRV_PROTO_MAX_STRINGS))) {
+		srv_errf(err, ENOMEM, "spawn");
+		return -1;
+	}
+	if (sp->stdout_fd >= 0) {
+		flags |= SRV_SPAWN_STDOUT;
+		fds[nfds++] = sp->stdout_fd;
+	}
+	if (sp->stderr_fd >= 0) {
+		flags |= SRV_SPAWN_STDERR;
+		fds[nfds++] = sp->stderr_fd;
+	}
+	if (sp->want_stdin) {
+		if (pipe2(pipefd, O_CLOEXEC) != 0) {
+			srv_errf(err, errno, "pipe");
+			return -1;
+		}
+		flags |= SRV_SPAWN_STDIN;
+		fds[nfds++] = pipefd[0];
+	}
+	int64_t tok = box->next_token++;
+	size_t len = srv_proto_encode_spawn(box->reqbuf, sizeof(srv_msg_hdr) + SRV_PROTO_MAX_STRINGS, tok, flags,
+	                                    sp->cwd, sp->argv, sp->env);
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * 3)];
+		struct cmsghdr align;
+	} cm;
+	struct iovec iov = {box->reqbuf, len};
+	struct msghdr mh;
+	memset(&mh, 0, sizeof mh);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (nfds > 0) {
+		memset(&cm, 0, sizeof cm);
+		mh.msg_control = cm.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
+	}
+	ssize_t n;
+	while ((n = sendmsg(box->ctl, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+		;
+	if (n < 0) {
+		int e = errno;
+		if (e == EPIPE || e == ECONNRESET)
+			box->dead = 1;
+		srv_errf(err, e, "send to sandbox init");
+		errno = box->dead ? ESRCH : e;
+		goto out;
+	}
+	srv_msg_reply r;
+	if (read_reply(box, &r, err) != 0)
+		goto out;
+	if (r.err != 0) {
+		srv_errf(err, r.err, "%s", r.msg);
+		errno = r.err;
+		goto out;
+	}
+	*token = tok;
+	if (sp->want_stdin && stdin_fd) {
+		*stdin_fd = pipefd[1];
+		pipefd[1] = -1;
+	}
+	rc = 0;
+out:
+	if (pipefd[0] >= 0)
+		close(pipefd[0]);
+	if (pipefd[1] >= 0)
+		close(pipefd[1]);
+	return rc;
+}
+
+int srv_box_event_fd(const srv_box *box)
+{
+	return box->evt;
+}
+
+int srv_box_next_exit(srv_box *box, int64_t *token, int *wstatus)
+{
+	srv_exit_event ev;
+	for (;;) {
+		ssize_t n = recv(box->evt, &ev, sizeof ev, MSG_DONTWAIT);
+		if (n == (ssize_t)sizeof ev) {
+			*token = ev.token;
+			*wstatus = ev.wstatus;
+			return 1;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		box->dead = 1;
+		return -1;
+	}
+}
+
+int srv_box_signal(srv_box *box, int64_t token, int sig)
+{
+	char err[SRV_ERRLEN];
+	if (box->dead) {
+		errno = ESRCH;
+		return -1;
+	}
+	srv_msg_hdr h;
+	memset(&h, 0, sizeof h);
+	h.type = SRV_MSG_SIGNAL;
+	h.token = token;
+	h.sig = sig;
+	ssize_t n;
+	while ((n = send(box->ctl, &h, sizeof h, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+		;
+	if (n < 0) {
+		box->dead = 1;
+		errno = ESRCH;
+		return -1;
+	}
+	srv_msg_reply r;
+	if (read_reply(box, &r, err) != 0)
+		return -1;
+	if (r.err != 0) {
+		errno = r.err;
+		return -1;
+	}
+	return 0;
+}
+
+int64_t srv_box_oom_kills(const srv_box *box)
+{
+	return srv_cg_box_oom_kills(box->cg);
+}
+
+int64_t srv_box_memory_bytes(const srv_box *box)
+{
+	return srv_cg_box_memory_current(box->cg);
+}
+
+int srv_box_freeze(srv_box *box, int frozen, char *err)
+{
+	return srv_cg_box_freeze(box->cg, frozen, err);
+}
+
+pid_t srv_box_init_pid(const srv_box *box)
+{
+	return box->init_pid;
+}
+
+void srv_box_destroy(srv_box *box)
+{
+	if (!box)
+		return;
+	if (box->cg) {
+		srv_cg_box_freeze(box->cg, 0, NULL); /* frozen tasks die only once thawed */
+		srv_cg_box_kill(box->cg);
+	}
+	if (box->init_pid > 0) {
+		/* SIGKILL to a PID namespace's init kills the whole namespace, and
+		 * its exit completes only after every member is gone. */
+		kill(box->init_pid, SIGKILL);
+		while (waitpid(box->init_pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	if (box->ctl >= 0)
+		close(box->ctl);
+	if (box->evt >= 0)
+		close(box->evt);
+	srv_cg_box_remove(box->cg);
+	if (box->scratch[0])
+		srv_rm_rf(box->scratch);
+	free(box->reqbuf);
+	free(box);
+}

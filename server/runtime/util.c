@@ -1,0 +1,122 @@
+/*
+ * File helpers for the runtime (see util.h). They are used by sbxd's own
+ * thread only, never inside a sandbox's init, so they may allocate.
+ */
+#include "util.h"
+#include "runtime.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int srv_write_file(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	size_t len = strlen(s);
+	ssize_t n = write(fd, s, len);
+	int saved = errno;
+	close(fd);
+	if (n < 0 || (size_t)n != len) {
+		errno = n < 0 ? saved : EIO;
+		return -1;
+	}
+	return 0;
+}
+
+long srv_read_file(const char *path, char *buf, size_t cap)
+{
+	if (cap == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	size_t got = 0;
+	while (got + 1 < cap) {
+		ssize_t n = read(fd, buf + got, cap - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int saved = errno;
+			close(fd);
+			errno = saved;
+			return -1;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	buf[got] = '\0';
+	return (long)got;
+}
+
+int srv_find_counter(const char *text, const char *key, int64_t *out)
+{
+	size_t klen = strlen(key);
+	const char *p = text;
+	while (p && *p) {
+		if (strncmp(p, key, klen) == 0 && p[klen] == ' ') {
+			char *end;
+			errno = 0;
+			long long v = strtoll(p + klen + 1, &end, 10);
+			if (errno != 0 || end == p + klen + 1 || v < 0 || (*end != '\n' && *end != '\0'))
+				return -1;
+			*out = v;
+			return 0;
+		}
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return -1;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP || flag == FTW_D)
+		return rmdir(path) != 0 && errno != ENOENT ? -1 : 0;
+	return unlink(path) != 0 && errno != ENOENT ? -1 : 0;
+}
+
+int srv_rm_rf(const char *path)
+{
+	if (access(path, F_OK) != 0)
+		return errno == ENOENT ? 0 : -1;
+	return nftw(path, rm_one, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+}
+
+void srv_errf(char *err, int errnum, const char *fmt, ...)
+{
+	if (!err)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(err, SRV_ERRLEN, fmt, ap);
+	va_end(ap);
+	if (errnum && n >= 0 && n < SRV_ERRLEN)
+		snprintf(err + n, (size_t)(SRV_ERRLEN - n), ": %s", strerror(errnum));
+}
+
+int srv_path_join(char *out, size_t cap, const char *a, const char *b)
+{
+	size_t la = strlen(a);
+	while (la > 1 && a[la - 1] == '/')
+		la--;
+	while (*b == '/')
+		b++;
+	int n = snprintf(out, cap, "%.*s/%s", (int)la, a, b);
+	if (la == 1 && a[0] == '/')
+		n = snprintf(out, cap, "/%s", b);
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
+}

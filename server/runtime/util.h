@@ -1,0 +1,32 @@
+/*
+ * Small file helpers shared by the runtime's modules: whole-file writes and
+ * reads for cgroup and proc files, recursive removal of scratch dirs, and
+ * the err-buffer formatter every runtime function reports failures with.
+ */
+#ifndef SRV_UTIL_H
+#define SRV_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Writes s to an existing file (O_WRONLY, no create). 0 or -1 with errno. */
+int srv_write_file(const char *path, const char *s);
+
+/* Reads up to cap-1 bytes of a file into buf, NUL-terminated. Returns the
+ * length or -1 with errno. */
+long srv_read_file(const char *path, char *buf, size_t cap);
+
+/* Finds "key N" on a line of text (as in memory.events) and parses N with
+ * a range check. Returns 0 and sets *out, or -1. */
+int srv_find_counter(const char *text, const char *key, int64_t *out);
+
+/* Removes a tree without crossing mount points. 0 or -1 with errno. */
+int srv_rm_rf(const char *path);
+
+/* snprintf into err (SRV_ERRLEN); appends ": strerror(errnum)" if errnum. */
+void srv_errf(char *err, int errnum, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Joins a and b with one '/'; -1 if it does not fit in cap. */
+int srv_path_join(char *out, size_t cap, const char *a, const char *b);
+
+#endif
