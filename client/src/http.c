@@ -269,6 +269,12 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *ud)
 	return n;
 }
 
+static int xferinfo_cb(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	const int *flag = ud;
+	return __atomic_load_n(flag, __ATOMIC_RELAXED) ? 1 : 0;
+}
+
 char *sbx_path_sandbox(const char *id, const char *suffix)
 {
 	sbx_buf b;
@@ -310,6 +316,11 @@ sbx_result sbx_http_setup(sbx_client *c, CURL *e, const sbx_http_req *req, sbx_h
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, resp);
 	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)cfg->max_response);
+	if (req->abort_flag) {
+		curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
+		curl_easy_setopt(e, CURLOPT_XFERINFODATA, (void *)req->abort_flag);
+		curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+	}
 	struct curl_slist *h = c->hdr_none;
 	if (strcmp(req->method, "GET") == 0) {
 		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);

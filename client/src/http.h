@@ -55,6 +55,7 @@ typedef struct sbx_http_req {
 	int safe;                  /* may be retried */
 	void *out_buf;             /* raw 2xx body goes here (else into resp->body) */
 	size_t out_cap;
+	const int *abort_flag;     /* when it becomes non-zero, the transfer stops */
 } sbx_http_req;
 
 typedef struct sbx_http_resp {

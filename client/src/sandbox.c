@@ -15,7 +15,7 @@
 #include "spec.h"
 #include "util.h"
 
-#define SBX_MAX_WAIT 60
+#include "proc.h"
 #define SBX_MAX_PAGES 10000
 
 const char *sbx_version(void)

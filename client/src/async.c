@@ -1,0 +1,591 @@
+/*
+ * The asynchronous interface of libsbx (see sbx.h): one loop thread per
+ * sbx_async drives curl's multi API, so thousands of long-polls wait at
+ * once on one thread, each with its own keep-alive connection from the
+ * multi's cache. Submissions and cancels come from any thread through a
+ * queue guarded by a mutex, and curl_multi_wakeup interrupts the poll.
+ * Waits on fallback processes (a service without the process extension)
+ * are "local" ops that the loop completes when the client's fallback table
+ * changes or their wait runs out.
+ */
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+#include "json.h"
+#include "proc.h"
+#include "util.h"
+
+#define POOL_MAX 64
+
+typedef enum { OP_OUTPUT, OP_PROCESS, OP_SANDBOX } op_kind;
+
+struct sbx_op {
+	sbx_http_req req;          /* first: curl's PRIVATE points here */
+	sbx_http_resp resp;
+	sbx_op *next, *prev;       /* loop-thread list of ops in flight */
+	sbx_op *qnext;             /* submit queue */
+	sbx_async *a;
+	op_kind kind;
+	char *sandbox;
+	int64_t pid;
+	sbx_stream stream;
+	int64_t offset;
+	size_t maxlen;
+	int wait;
+	union {
+		sbx_output_cb output;
+		sbx_process_cb process;
+		sbx_sandbox_cb sandbox;
+	} cb;
+	void *ud;
+	int cancel;                /* under a->mu */
+	int started;               /* callback started; under a->mu */
+	int local;                 /* answered from the fallback table */
+	int64_t deadline_ms;       /* local ops: when the wait ends */
+	CURL *easy;
+	char *url, *path;
+};
+
+struct sbx_async_link {
+	sbx_async_link *next;
+	sbx_async *a;
+};
+
+struct sbx_async {
+	sbx_client *c;
+	CURLM *multi;
+	pthread_t th;
+	int th_started;
+	pthread_mutex_t mu;
+	sbx_op *qhead, *qtail;     /* under mu */
+	int ncancel;               /* under mu */
+	int stop;                  /* under mu */
+	int fb_changed;            /* atomic: the fallback table changed */
+	sbx_op *active;            /* loop thread only */
+	size_t nlocal;             /* loop thread only */
+	CURL *pool[POOL_MAX];      /* loop thread only */
+	size_t npool;
+	sbx_async_link link;
+};
+
+void sbx_async_notify(sbx_client *c);
+
+void sbx_async_notify(sbx_client *c)
+{
+	pthread_mutex_lock(&c->fb_mu);
+	for (sbx_async_link *l = c->asyncs; l; l = l->next) {
+		__atomic_store_n(&l->a->fb_changed, 1, __ATOMIC_RELEASE);
+		curl_multi_wakeup(l->a->multi);
+	}
+	pthread_mutex_unlock(&c->fb_mu);
+}
+
+static void op_free(sbx_op *op)
+{
+	if (!op)
+		return;
+	sbx_http_resp_free(&op->resp);
+	free(op->sandbox);
+	free(op->url);
+	free(op->path);
+	free(op);
+}
+
+static void list_add(sbx_async *a, sbx_op *op)
+{
+	op->prev = NULL;
+	op->next = a->active;
+	if (a->active)
+		a->active->prev = op;
+	a->active = op;
+}
+
+static void list_del(sbx_async *a, sbx_op *op)
+{
+	if (op->prev)
+		op->prev->next = op->next;
+	else if (a->active == op)
+		a->active = op->next;
+	if (op->next)
+		op->next->prev = op->prev;
+	op->next = op->prev = NULL;
+}
+
+static void easy_release(sbx_async *a, sbx_op *op)
+{
+	if (!op->easy)
+		return;
+	curl_multi_remove_handle(a->multi, op->easy);
+	if (a->npool < POOL_MAX) {
+		curl_easy_reset(op->easy);
+		a->pool[a->npool++] = op->easy;
+	} else {
+		curl_easy_cleanup(op->easy);
+	}
+	op->easy = NULL;
+}
+
+/* Runs the callback once and frees the op. The payload pointers are valid
+ * only during the call. */
+static void complete(sbx_async *a, sbx_op *op, sbx_result r, const sbx_error *err, const void *payload)
+{
+	pthread_mutex_lock(&a->mu);
+	op->started = 1;
+	pthread_mutex_unlock(&a->mu);
+	if (r == SBX_OK)
+		err = NULL;
+	switch (op->kind) {
+	case OP_OUTPUT:
+		op->cb.output(op->ud, r, err, payload);
+		break;
+	case OP_PROCESS:
+		op->cb.process(op->ud, r, err, payload);
+		break;
+	case OP_SANDBOX:
+		op->cb.sandbox(op->ud, r, err, payload);
+		break;
+	}
+	op_free(op);
+}
+
+static void complete_error(sbx_async *a, sbx_op *op, sbx_result r, const sbx_error *err)
+{
+	complete(a, op, r, err, NULL);
+}
+
+static void complete_cancelled(sbx_async *a, sbx_op *op)
+{
+	sbx_error e;
+	sbx_fail(&e, SBX_E_CANCELLED, "cancelled");
+	complete_error(a, op, SBX_E_CANCELLED, &e);
+}
+
+/* A local op: answers from the fallback table when the process is done or
+ * the wait is over. Returns 1 when it completed. */
+static int local_try(sbx_async *a, sbx_op *op, int64_t now)
+{
+	sbx_client *c = a->c;
+	sbx_error e;
+	sbx_error_clear(&e);
+	pthread_mutex_lock(&c->fb_mu);
+	sbx_fb_proc *p = sbx_fb_find(c, op->sandbox, op->pid);
+	if (!p) {
+		pthread_mutex_unlock(&c->fb_mu);
+		sbx_fail(&e, SBX_E_NOT_FOUND, "process %lld of sandbox %s not found", (long long)op->pid, op->sandbox);
+		snprintf(e.reason, sizeof e.reason, "CWSANDBOX_PROCESS_NOT_FOUND");
+		complete_error(a, op, SBX_E_NOT_FOUND, &e);
+		return 1;
+	}
+	if (!sbx_fb_done(p) && now < op->deadline_ms) {
+		pthread_mutex_unlock(&c->fb_mu);
+		return 0;
+	}
+	if (op->kind == OP_PROCESS) {
+		sbx_process *snap = NULL;
+		sbx_result r = sbx_fb_snapshot(p, &snap, &e);
+		pthread_mutex_unlock(&c->fb_mu);
+		complete(a, op, r, &e, snap);
+		sbx_process_free(snap);
+		return 1;
+	}
+	sbx_chunk ch;
+	void *buf = malloc(op->maxlen ? op->maxlen : 1);
+	if (!buf) {
+		pthread_mutex_unlock(&c->fb_mu);
+		sbx_fail(&e, SBX_E_NOMEM, "out of memory");
+		complete_error(a, op, SBX_E_NOMEM, &e);
+		return 1;
+	}
+	sbx_fb_read(p, op->stream, op->offset, buf, op->maxlen, &ch);
+	pthread_mutex_unlock(&c->fb_mu);
+	complete(a, op, SBX_OK, NULL, &ch);
+	free(buf);
+	return 1;
+}
+
+static void start(sbx_async *a, sbx_op *op)
+{
+	sbx_error e;
+	if (op->local) {
+		list_add(a, op);
+		a->nlocal++;
+		return;
+	}
+	CURL *easy = a->npool ? a->pool[--a->npool] : curl_easy_init();
+	if (!easy) {
+		sbx_fail(&e, SBX_E_NOMEM, "out of memory");
+		complete_error(a, op, SBX_E_NOMEM, &e);
+		return;
+	}
+	op->easy = easy;
+	sbx_result r = sbx_http_setup(a->c, easy, &op->req, &op->resp, &op->url, &e);
+	if (r == SBX_OK && curl_multi_add_handle(a->multi, easy) != CURLM_OK)
+		r = sbx_fail(&e, SBX_E_INTERNAL, "cannot add a transfer to the loop");
+	if (r != SBX_OK) {
+		curl_easy_cleanup(easy);
+		op->easy = NULL;
+		complete_error(a, op, r, &e);
+		return;
+	}
+	list_add(a, op);
+}
+
+static void finish_http(sbx_async *a, sbx_op *op, CURLcode cc)
+{
+	sbx_error e;
+	sbx_error_clear(&e);
+	sbx_result r = sbx_http_finish(a->c, op->easy, (int)cc, &op->req, &op->resp, &e);
+	easy_release(a, op);
+	list_del(a, op);
+	if (r != SBX_OK) {
+		complete_error(a, op, r, &e);
+		return;
+	}
+	if (op->kind == OP_OUTPUT) {
+		if (op->resp.body.len > op->maxlen) {
+			sbx_fail(&e, SBX_E_PROTOCOL, "the service sent more output than asked for");
+			complete_error(a, op, SBX_E_PROTOCOL, &e);
+			return;
+		}
+		sbx_chunk ch;
+		sbx_output_chunk(&op->resp, op->offset, op->resp.body.data ? op->resp.body.data : "", op->resp.body.len,
+		                 &ch);
+		complete(a, op, SBX_OK, NULL, &ch);
+		return;
+	}
+	cJSON *root = op->resp.body.len ? sbx_json_parse(op->resp.body.data, op->resp.body.len) : NULL;
+	if (!root) {
+		sbx_fail(&e, SBX_E_PROTOCOL, "answer is not JSON (or nests too deep)");
+		e.http_status = op->resp.status;
+		complete_error(a, op, SBX_E_PROTOCOL, &e);
+		return;
+	}
+	if (op->kind == OP_PROCESS) {
+		sbx_process *p = NULL;
+		r = sbx_process_from_json(root, &p, &e);
+		cJSON_Delete(root);
+		complete(a, op, r, &e, p);
+		sbx_process_free(p);
+	} else {
+		sbx_sandbox *s = NULL;
+		r = sbx_sandbox_from_json(root, &s, &e);
+		cJSON_Delete(root);
+		complete(a, op, r, &e, s);
+		sbx_sandbox_free(s);
+	}
+}
+
+static void *loop(void *arg)
+{
+	sbx_async *a = arg;
+	for (;;) {
+		pthread_mutex_lock(&a->mu);
+		sbx_op *q = a->qhead;
+		a->qhead = a->qtail = NULL;
+		int stop = a->stop;
+		int ncancel = a->ncancel;
+		a->ncancel = 0;
+		pthread_mutex_unlock(&a->mu);
+		if (stop) {
+			/* Ops still queued go back for sbx_async_free to cancel. */
+			pthread_mutex_lock(&a->mu);
+			if (q) {
+				sbx_op *t = q;
+				while (t->qnext)
+					t = t->qnext;
+				t->qnext = a->qhead;
+				a->qhead = q;
+				if (!a->qtail)
+					a->qtail = t;
+			}
+			pthread_mutex_unlock(&a->mu);
+			break;
+		}
+		while (q) {
+			sbx_op *next = q->qnext;
+			q->qnext = NULL;
+			pthread_mutex_lock(&a->mu);
+			int cancelled = q->cancel;
+			pthread_mutex_unlock(&a->mu);
+			if (cancelled)
+				complete_cancelled(a, q);
+			else
+				start(a, q);
+			q = next;
+		}
+		if (ncancel) {
+			for (sbx_op *op = a->active, *next; op; op = next) {
+				next = op->next;
+				pthread_mutex_lock(&a->mu);
+				int cancelled = op->cancel;
+				pthread_mutex_unlock(&a->mu);
+				if (!cancelled)
+					continue;
+				easy_release(a, op);
+				list_del(a, op);
+				if (op->local)
+					a->nlocal--;
+				complete_cancelled(a, op);
+			}
+		}
+		int running = 0;
+		curl_multi_perform(a->multi, &running);
+		CURLMsg *m;
+		int left;
+		while ((m = curl_multi_info_read(a->multi, &left))) {
+			if (m->msg != CURLMSG_DONE)
+				continue;
+			char *priv = NULL;
+			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
+			sbx_op *op = (sbx_op *)(void *)(priv - offsetof(sbx_op, req));
+			finish_http(a, op, m->data.result);
+		}
+		long timeout = 1000;
+		if (a->nlocal) {
+			int changed = __atomic_exchange_n(&a->fb_changed, 0, __ATOMIC_ACQ_REL);
+			int64_t now = sbx_now_ms();
+			for (sbx_op *op = a->active, *next; op; op = next) {
+				next = op->next;
+				if (!op->local)
+					continue;
+				if (changed || now >= op->deadline_ms) {
+					list_del(a, op);
+					if (local_try(a, op, now)) {
+						a->nlocal--;
+						continue;
+					}
+					list_add(a, op);
+				}
+				if (op->deadline_ms - now < timeout)
+					timeout = (long)(op->deadline_ms - now);
+			}
+			if (timeout < 0)
+				timeout = 0;
+		}
+		curl_multi_poll(a->multi, NULL, 0, (int)timeout, NULL);
+	}
+	return NULL;
+}
+
+sbx_result sbx_async_new(sbx_client *c, sbx_async **out, sbx_error *err)
+{
+	*out = NULL;
+	if (!c)
+		return sbx_fail(err, SBX_E_INVALID, "no client");
+	sbx_async *a = calloc(1, sizeof *a);
+	if (!a)
+		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	a->c = c;
+	pthread_mutex_init(&a->mu, NULL);
+	a->multi = curl_multi_init();
+	if (!a->multi) {
+		free(a);
+		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	}
+	/* One connection per long-poll: no cap per host or in all (a unix
+	 * socket has no port limit), and a cache big enough to keep them. */
+	curl_multi_setopt(a->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
+	curl_multi_setopt(a->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, 0L);
+	curl_multi_setopt(a->multi, CURLMOPT_MAXCONNECTS, 4096L);
+	a->link.a = a;
+	pthread_mutex_lock(&c->fb_mu);
+	a->link.next = c->asyncs;
+	c->asyncs = &a->link;
+	pthread_mutex_unlock(&c->fb_mu);
+	if (pthread_create(&a->th, NULL, loop, a) != 0) {
+		sbx_async_free(a);
+		return sbx_fail(err, SBX_E_NOMEM, "cannot start the loop thread");
+	}
+	a->th_started = 1;
+	*out = a;
+	return SBX_OK;
+}
+
+void sbx_async_free(sbx_async *a)
+{
+	if (!a)
+		return;
+	if (a->th_started) {
+		pthread_mutex_lock(&a->mu);
+		a->stop = 1;
+		pthread_mutex_unlock(&a->mu);
+		curl_multi_wakeup(a->multi);
+		pthread_join(a->th, NULL);
+	}
+	sbx_client *c = a->c;
+	pthread_mutex_lock(&c->fb_mu);
+	for (sbx_async_link **l = &c->asyncs; *l; l = &(*l)->next) {
+		if (*l == &a->link) {
+			*l = a->link.next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&c->fb_mu);
+	while (a->active) {
+		sbx_op *op = a->active;
+		easy_release(a, op);
+		list_del(a, op);
+		complete_cancelled(a, op);
+	}
+	while (a->qhead) {
+		sbx_op *op = a->qhead;
+		a->qhead = op->qnext;
+		complete_cancelled(a, op);
+	}
+	for (size_t i = 0; i < a->npool; i++)
+		curl_easy_cleanup(a->pool[i]);
+	curl_multi_cleanup(a->multi);
+	pthread_mutex_destroy(&a->mu);
+	free(a);
+}
+
+static sbx_op *op_new(sbx_async *a, op_kind kind, const char *sandbox_id, int wait)
+{
+	if (!a || !sandbox_id || !*sandbox_id || strlen(sandbox_id) > 128)
+		return NULL;
+	sbx_op *op = calloc(1, sizeof *op);
+	if (!op)
+		return NULL;
+	op->a = a;
+	op->kind = kind;
+	op->wait = wait < 0 ? 0 : wait > SBX_MAX_WAIT ? SBX_MAX_WAIT : wait;
+	op->sandbox = strdup(sandbox_id);
+	if (!op->sandbox) {
+		free(op);
+		return NULL;
+	}
+	sbx_http_resp_init(&op->resp, a->c->cfg->max_response);
+	op->req.method = "GET";
+	op->req.safe = 1;
+	op->req.wait_ms = op->wait * 1000L;
+	op->deadline_ms = sbx_now_ms() + op->wait * 1000L;
+	return op;
+}
+
+static sbx_op *submit(sbx_async *a, sbx_op *op)
+{
+	pthread_mutex_lock(&a->mu);
+	if (a->stop) {
+		pthread_mutex_unlock(&a->mu);
+		op_free(op);
+		return NULL;
+	}
+	if (a->qtail)
+		a->qtail->qnext = op;
+	else
+		a->qhead = op;
+	a->qtail = op;
+	pthread_mutex_unlock(&a->mu);
+	curl_multi_wakeup(a->multi);
+	return op;
+}
+
+/* Which path an op takes; a failed probe means "ask the service", whose
+ * answer (an error) then reaches the callback. */
+static unsigned feats(sbx_async *a)
+{
+	unsigned f = SBX_FEAT_PROCESSES | SBX_FEAT_OUTPUT;
+	if (sbx_client_features(a->c, &f, NULL) != SBX_OK)
+		f = SBX_FEAT_PROCESSES | SBX_FEAT_OUTPUT;
+	return f;
+}
+
+sbx_op *sbx_async_output_read(sbx_async *a, const char *sandbox_id, int64_t pid, sbx_stream s, int64_t offset,
+                              size_t maxlen, int wait_seconds, sbx_output_cb cb, void *ud)
+{
+	if (!cb || pid < 0 || offset < 0 || maxlen == 0 || (s != SBX_STDOUT && s != SBX_STDERR))
+		return NULL;
+	sbx_op *op = op_new(a, OP_OUTPUT, sandbox_id, wait_seconds);
+	if (!op)
+		return NULL;
+	op->cb.output = cb;
+	op->ud = ud;
+	op->pid = pid;
+	op->stream = s;
+	op->offset = offset;
+	op->maxlen = maxlen > SBX_MAX_READ ? SBX_MAX_READ : maxlen;
+	unsigned f = feats(a);
+	if (pid != SBX_MAIN && !(f & SBX_FEAT_PROCESSES)) {
+		op->local = 1;
+	} else {
+		op->path = sbx_output_path(sandbox_id, pid, s, offset, op->maxlen, op->wait);
+		if (!op->path) {
+			op_free(op);
+			return NULL;
+		}
+		op->req.path = op->path;
+		/* Error bodies must fit even for tiny reads. */
+		op->resp.body.max = op->maxlen > 65536 ? op->maxlen : 65536;
+	}
+	return submit(a, op);
+}
+
+sbx_op *sbx_async_process_wait(sbx_async *a, const char *sandbox_id, int64_t pid, int wait_seconds,
+                               sbx_process_cb cb, void *ud)
+{
+	if (!cb || pid < 1)
+		return NULL;
+	sbx_op *op = op_new(a, OP_PROCESS, sandbox_id, wait_seconds);
+	if (!op)
+		return NULL;
+	op->cb.process = cb;
+	op->ud = ud;
+	op->pid = pid;
+	if (!(feats(a) & SBX_FEAT_PROCESSES)) {
+		op->local = 1;
+	} else {
+		char tail[64];
+		snprintf(tail, sizeof tail, "/processes/%lld?waitSeconds=%d", (long long)pid, op->wait);
+		op->path = sbx_path_sandbox(sandbox_id, tail);
+		if (!op->path) {
+			op_free(op);
+			return NULL;
+		}
+		op->req.path = op->path;
+	}
+	return submit(a, op);
+}
+
+sbx_op *sbx_async_sandbox_wait(sbx_async *a, const char *sandbox_id, int wait_seconds, sbx_sandbox_cb cb, void *ud)
+{
+	if (!cb)
+		return NULL;
+	sbx_op *op = op_new(a, OP_SANDBOX, sandbox_id, wait_seconds);
+	if (!op)
+		return NULL;
+	op->cb.sandbox = cb;
+	op->ud = ud;
+	if (!(feats(a) & SBX_FEAT_PROCESSES)) {
+		/* Only sbxd knows waitSeconds: elsewhere the answer is now. */
+		op->wait = 0;
+		op->req.wait_ms = 0;
+	}
+	char tail[32] = "";
+	if (op->wait > 0)
+		snprintf(tail, sizeof tail, "?waitSeconds=%d", op->wait);
+	op->path = sbx_path_sandbox(sandbox_id, tail);
+	if (!op->path) {
+		op_free(op);
+		return NULL;
+	}
+	op->req.path = op->path;
+	return submit(a, op);
+}
+
+void sbx_async_cancel(sbx_async *a, sbx_op *op)
+{
+	if (!a || !op)
+		return;
+	pthread_mutex_lock(&a->mu);
+	int wake = 0;
+	if (!op->started && !op->cancel) {
+		op->cancel = 1;
+		a->ncancel++;
+		wake = 1;
+	}
+	pthread_mutex_unlock(&a->mu);
+	if (wake)
+		curl_multi_wakeup(a->multi);
+}

@@ -1,0 +1,263 @@
+/*
+ * File calls of libsbx: the public readFile/writeFile, and sbxd's
+ * extension (ranged I/O, listDir, statFile, makeDir, removeFile). Against a
+ * service without the extension a ranged read is served from a whole-file
+ * read; the other extension calls answer SBX_E_UNSUPPORTED.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+#include "json.h"
+#include "util.h"
+
+#define SBX_MAX_PATH 4096
+
+static sbx_result check_args(const char *sandbox_id, const char *path, sbx_error *err)
+{
+	if (!sandbox_id || !*sandbox_id || strlen(sandbox_id) > 128)
+		return sbx_fail(err, SBX_E_INVALID, "bad sandbox id");
+	if (!path || path[0] != '/' || strlen(path) > SBX_MAX_PATH)
+		return sbx_fail(err, SBX_E_INVALID, "bad file path (must be absolute, at most %d bytes)", SBX_MAX_PATH);
+	return SBX_OK;
+}
+
+static unsigned features(sbx_client *c)
+{
+	unsigned f = 0;
+	if (sbx_client_features(c, &f, NULL) != SBX_OK)
+		return 0;
+	return f;
+}
+
+/* "/v1/sandboxes/ID:call?path=ESC" plus an optional tail. */
+static char *file_path(const char *sandbox_id, const char *call, const char *path, const char *tail)
+{
+	sbx_buf b;
+	sbx_buf_init(&b, 0);
+	char *base = sbx_path_sandbox(sandbox_id, call);
+	if (!base || sbx_buf_append(&b, base, strlen(base)) || (path && (sbx_buf_append(&b, "?path=", 6) ||
+	                                                              sbx_buf_append_escaped(&b, path))) ||
+	    (tail && sbx_buf_append(&b, tail, strlen(tail)))) {
+		free(base);
+		sbx_buf_free(&b);
+		return NULL;
+	}
+	free(base);
+	return b.data;
+}
+
+sbx_result sbx_file_read(sbx_client *c, const char *sandbox_id, const char *path, int64_t offset, int64_t length,
+                         void **data, size_t *len, int64_t *size, sbx_error *err)
+{
+	sbx_result r;
+	cJSON *root = NULL;
+	char *url = NULL;
+	void *d = NULL;
+	size_t n = 0;
+	*data = NULL;
+	*len = 0;
+	if (size)
+		*size = -1;
+	if ((r = check_args(sandbox_id, path, err)) != SBX_OK)
+		return r;
+	if (offset < 0 || length < 0)
+		return sbx_fail(err, SBX_E_INVALID, "bad offset or length");
+	int ranged = (offset > 0 || length > 0) && (features(c) & SBX_FEAT_FILES);
+	char tail[64] = "";
+	if (ranged)
+		snprintf(tail, sizeof tail, "&offset=%lld&length=%lld", (long long)offset, (long long)length);
+	if (!(url = file_path(sandbox_id, ":readFile", path, tail))) {
+		r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
+		goto out;
+	}
+	sbx_http_req req = {.method = "GET", .path = url, .safe = 1};
+	if ((r = sbx_http_json(c, &req, &root, err)) != SBX_OK)
+		goto out;
+	const char *b64 = sbx_json_get_str(root, "content");
+	r = sbx_base64_decode(b64 ? b64 : "", b64 ? strlen(b64) : 0, &d, &n);
+	if (r != SBX_OK) {
+		r = sbx_fail(err, r == SBX_E_NOMEM ? r : SBX_E_PROTOCOL, "bad base64 in \"content\"");
+		goto out;
+	}
+	int64_t whole = -1;
+	const cJSON *sz = cJSON_GetObjectItemCaseSensitive(root, "size");
+	if (sz && (sbx_json_item_i64(sz, &whole) != 0 || whole < 0))
+		whole = -1;
+	if (!ranged) {
+		/* A whole file came: its size is what came; slice locally. */
+		whole = (int64_t)n;
+		size_t off = (uint64_t)offset < n ? (size_t)offset : n;
+		size_t want = n - off;
+		if (length > 0 && (uint64_t)length < want)
+			want = (size_t)length;
+		if (off)
+			memmove(d, (char *)d + off, want);
+		n = want;
+		((char *)d)[n] = '\0';
+	}
+	if (size)
+		*size = whole;
+	*data = d;
+	*len = n;
+	d = NULL;
+out:
+	free(d);
+	free(url);
+	cJSON_Delete(root);
+	return r;
+}
+
+sbx_result sbx_file_write(sbx_client *c, const char *sandbox_id, const char *path, int64_t offset, const void *data,
+                          size_t len, sbx_error *err)
+{
+	sbx_result r;
+	cJSON *body = NULL;
+	char *b64 = NULL, *text = NULL, *url = NULL;
+	if ((r = check_args(sandbox_id, path, err)) != SBX_OK)
+		return r;
+	if (len > ((size_t)12 << 20))
+		return sbx_fail(err, SBX_E_TOO_LARGE, "write of %zu bytes is over the 12 MiB a request", len);
+	if (offset >= 0 && !(features(c) & SBX_FEAT_FILES))
+		return sbx_fail(err, SBX_E_UNSUPPORTED, "the service cannot write at an offset");
+	b64 = sbx_base64_encode(data ? data : "", len, NULL);
+	body = cJSON_CreateObject();
+	if (!b64 || !body || !cJSON_AddStringToObject(body, "path", path) ||
+	    !cJSON_AddStringToObject(body, "content", b64) ||
+	    (offset >= 0 && (!sbx_json_add_i64(body, "offset", offset) || !cJSON_AddBoolToObject(body, "truncate", 0))) ||
+	    !(text = cJSON_PrintUnformatted(body)) || !(url = sbx_path_sandbox(sandbox_id, ":writeFile"))) {
+		r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
+		goto out;
+	}
+	/* Writing the same bytes at the same place twice is harmless. */
+	sbx_http_req req = {.method = "POST", .path = url, .body = text, .body_len = strlen(text), .safe = 1};
+	r = sbx_http_json(c, &req, NULL, err);
+out:
+	free(b64);
+	free(text);
+	free(url);
+	cJSON_Delete(body);
+	return r;
+}
+
+sbx_result sbx_file_list(sbx_client *c, const char *sandbox_id, const char *path, sbx_dirent **out, size_t *n,
+                         sbx_error *err)
+{
+	sbx_result r;
+	cJSON *root = NULL;
+	sbx_dirent *v = NULL;
+	size_t nv = 0;
+	*out = NULL;
+	*n = 0;
+	if ((r = check_args(sandbox_id, path, err)) != SBX_OK)
+		return r;
+	char *url = file_path(sandbox_id, ":listDir", path, NULL);
+	if (!url)
+		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	sbx_http_req req = {.method = "GET", .path = url, .safe = 1};
+	if ((r = sbx_http_json(c, &req, &root, err)) != SBX_OK)
+		goto out;
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, "entries");
+	if (arr && !cJSON_IsArray(arr)) {
+		r = sbx_fail(err, SBX_E_PROTOCOL, "\"entries\" is not an array");
+		goto out;
+	}
+	int k = cJSON_GetArraySize(arr);
+	v = calloc(k > 0 ? (size_t)k : 1, sizeof *v);
+	if (!v) {
+		r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
+		goto out;
+	}
+	const cJSON *it;
+	cJSON_ArrayForEach(it, arr) {
+		r = sbx_dirent_from_json(it, &v[nv]);
+		if (r != SBX_OK) {
+			r = sbx_fail(err, r, "bad directory entry in the answer");
+			goto out;
+		}
+		nv++;
+	}
+	*out = v;
+	*n = nv;
+	v = NULL;
+	nv = 0;
+out:
+	sbx_dirent_list_free(v, nv);
+	cJSON_Delete(root);
+	free(url);
+	return r;
+}
+
+sbx_result sbx_file_stat(sbx_client *c, const char *sandbox_id, const char *path, sbx_dirent *out, sbx_error *err)
+{
+	sbx_result r;
+	cJSON *root = NULL;
+	memset(out, 0, sizeof *out);
+	if ((r = check_args(sandbox_id, path, err)) != SBX_OK)
+		return r;
+	char *url = file_path(sandbox_id, ":statFile", path, NULL);
+	if (!url)
+		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	sbx_http_req req = {.method = "GET", .path = url, .safe = 1};
+	if ((r = sbx_http_json(c, &req, &root, err)) != SBX_OK)
+		goto out;
+	/* The root "/" has no last component; sbxd may name it "/" or "". */
+	cJSON *name = cJSON_GetObjectItemCaseSensitive(root, "name");
+	if (!cJSON_IsString(name) || !name->valuestring[0] || strcmp(name->valuestring, "/") == 0) {
+		cJSON_DeleteItemFromObjectCaseSensitive(root, "name");
+		cJSON_AddStringToObject(root, "name", ".");
+	}
+	r = sbx_dirent_from_json(root, out);
+	if (r != SBX_OK)
+		r = sbx_fail(err, r, "bad file entry in the answer");
+out:
+	cJSON_Delete(root);
+	free(url);
+	return r;
+}
+
+sbx_result sbx_file_mkdir(sbx_client *c, const char *sandbox_id, const char *path, unsigned mode, sbx_error *err)
+{
+	sbx_result r;
+	if ((r = check_args(sandbox_id, path, err)) != SBX_OK)
+		return r;
+	cJSON *body = cJSON_CreateObject();
+	char *text = NULL, *url = NULL;
+	if (!body || !cJSON_AddStringToObject(body, "path", path) ||
+	    !cJSON_AddNumberToObject(body, "mode", mode & 07777) || !(text = cJSON_PrintUnformatted(body)) ||
+	    !(url = sbx_path_sandbox(sandbox_id, ":makeDir"))) {
+		r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
+		goto out;
+	}
+	/* Not retried: a second try would answer ALREADY_EXISTS. */
+	sbx_http_req req = {.method = "POST", .path = url, .body = text, .body_len = strlen(text)};
+	r = sbx_http_json(c, &req, NULL, err);
+out:
+	cJSON_Delete(body);
+	free(text);
+	free(url);
+	return r;
+}
+
+sbx_result sbx_file_remove(sbx_client *c, const char *sandbox_id, const char *path, int recursive, sbx_error *err)
+{
+	sbx_result r;
+	if ((r = check_args(sandbox_id, path, err)) != SBX_OK)
+		return r;
+	cJSON *body = cJSON_CreateObject();
+	char *text = NULL, *url = NULL;
+	if (!body || !cJSON_AddStringToObject(body, "path", path) ||
+	    !cJSON_AddBoolToObject(body, "recursive", recursive != 0) || !(text = cJSON_PrintUnformatted(body)) ||
+	    !(url = sbx_path_sandbox(sandbox_id, ":removeFile"))) {
+		r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
+		goto out;
+	}
+	sbx_http_req req = {.method = "POST", .path = url, .body = text, .body_len = strlen(text)};
+	r = sbx_http_json(c, &req, NULL, err);
+out:
+	cJSON_Delete(body);
+	free(text);
+	free(url);
+	return r;
+}

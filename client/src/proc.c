@@ -1,0 +1,683 @@
+/*
+ * Process calls, output reads and unary exec of libsbx (see proc.h). When
+ * the service lacks sbxd's process extension, sbx_process_start runs the
+ * command as a unary :exec on a thread; get/list/output then answer from
+ * the client's table (RUNNING until the exec returns, then EXITED with the
+ * whole output) and stdin/signal answer SBX_E_UNSUPPORTED.
+ */
+#include "proc.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "json.h"
+#include "spec.h"
+#include "util.h"
+
+#define FB_MAX_OUTPUT ((int64_t)16 << 20)
+
+struct sbx_fb_proc {
+	sbx_fb_proc *next;
+	sbx_client *c;
+	char *sandbox;
+	int64_t id;
+	sbx_exec_req *req;
+	int done, joined;
+	sbx_proc_state state;
+	int exit_code, signo;
+	char *reason;
+	char *out, *err;
+	size_t out_len, err_len;
+	int64_t start_ns, end_ns;
+	pthread_t th;
+};
+
+void sbx_async_notify(sbx_client *c);   /* async.c: wakes loops waiting on fallback processes */
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static sbx_result check_sandbox_id(const char *id, sbx_error *err)
+{
+	if (!id || !*id || strlen(id) > 128)
+		return sbx_fail(err, SBX_E_INVALID, "bad sandbox id");
+	return SBX_OK;
+}
+
+int sbx_use_fallback(sbx_client *c, sbx_error *err)
+{
+	unsigned f = 0;
+	if (sbx_client_features(c, &f, err) != SBX_OK)
+		return -1;
+	return (f & SBX_FEAT_PROCESSES) ? 0 : 1;
+}
+
+/* ------------------------------------------------------------ fallback */
+
+static void fb_free(sbx_fb_proc *p)
+{
+	if (!p)
+		return;
+	free(p->sandbox);
+	sbx_exec_req_free(p->req);
+	free(p->reason);
+	free(p->out);
+	free(p->err);
+	free(p);
+}
+
+sbx_fb_proc *sbx_fb_find(sbx_client *c, const char *sandbox_id, int64_t pid)
+{
+	for (sbx_fb_proc *p = c->fb_list; p; p = p->next)
+		if (p->id == pid && strcmp(p->sandbox, sandbox_id) == 0)
+			return p;
+	return NULL;
+}
+
+int sbx_fb_done(const sbx_fb_proc *p)
+{
+	return p->done;
+}
+
+sbx_result sbx_fb_snapshot(const sbx_fb_proc *p, sbx_process **out, sbx_error *err)
+{
+	sbx_process *q = calloc(1, sizeof *q);
+	if (!q)
+		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	q->id = p->id;
+	q->argv = sbx_strv_dup((const char *const *)p->req->argv, NULL);
+	q->cwd = strdup(p->req->cwd ? p->req->cwd : "");
+	q->state_reason = strdup(p->reason ? p->reason : "");
+	if (!q->argv || !q->cwd || !q->state_reason) {
+		sbx_process_free(q);
+		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	}
+	q->state = p->done ? p->state : SBX_PROC_RUNNING;
+	q->exit_code = p->done ? p->exit_code : 0;
+	q->signal = p->done ? p->signo : 0;
+	q->has_stdin = 0;
+	q->stdin_closed = 1;
+	q->start_time_ns = p->start_ns;
+	q->end_time_ns = p->done ? p->end_ns : 0;
+	q->stdout_bytes = p->done ? (int64_t)p->out_len : 0;
+	q->stderr_bytes = p->done ? (int64_t)p->err_len : 0;
+	*out = q;
+	return SBX_OK;
+}
+
+void sbx_fb_read(const sbx_fb_proc *p, sbx_stream s, int64_t offset, void *buf, size_t maxlen, sbx_chunk *chunk)
+{
+	const char *data = s == SBX_STDERR ? p->err : p->out;
+	size_t total = p->done ? (s == SBX_STDERR ? p->err_len : p->out_len) : 0;
+	size_t n = 0;
+	if (offset < 0)
+		offset = 0;
+	if ((uint64_t)offset < total) {
+		n = total - (size_t)offset;
+		if (n > maxlen)
+			n = maxlen;
+		memcpy(buf, data + offset, n);
+	}
+	chunk->data = buf;
+	chunk->len = n;
+	chunk->offset = offset;
+	chunk->size = (int64_t)total;
+	chunk->eof = p->done && (uint64_t)offset + n >= total;
+}
+
+static void *fb_thread(void *arg)
+{
+	sbx_fb_proc *p = arg;
+	sbx_client *c = p->c;
+	sbx_exec_result *res = NULL;
+	sbx_error e;
+	sbx_result r = sbx_exec_abortable(c, p->sandbox, p->req, FB_MAX_OUTPUT, &res, &e, &c->closing);
+	pthread_mutex_lock(&c->fb_mu);
+	p->end_ns = now_ns();
+	if (r == SBX_OK) {
+		p->state = SBX_PROC_EXITED;
+		p->exit_code = res->exit_code;
+		p->out = res->out;
+		p->out_len = res->out_len;
+		p->err = res->errout;
+		p->err_len = res->err_len;
+		res->out = res->errout = NULL;
+	} else if (r == SBX_E_TIMEOUT && strcmp(e.reason, "CWSANDBOX_COMMAND_TIMEOUT") == 0) {
+		p->state = SBX_PROC_KILLED;
+		p->signo = 9;
+		p->exit_code = 128 + 9;
+		p->reason = strdup("timeout");
+	} else {
+		/* The exec itself failed: the process is FAILED and its stderr
+		 * says why, as sbxd does for a command that cannot start. */
+		p->state = SBX_PROC_FAILED;
+		p->exit_code = 127;
+		p->reason = strdup(e.message);
+		size_t n = strlen(e.message);
+		p->err = malloc(n + 2);
+		if (p->err) {
+			memcpy(p->err, e.message, n);
+			p->err[n] = '\n';
+			p->err[n + 1] = '\0';
+			p->err_len = n + 1;
+		}
+	}
+	p->done = 1;
+	pthread_cond_broadcast(&c->fb_cond);
+	pthread_mutex_unlock(&c->fb_mu);
+	sbx_exec_result_free(res);
+	sbx_async_notify(c);
+	return NULL;
+}
+
+void sbx_fb_shutdown(sbx_client *c)
+{
+	pthread_mutex_lock(&c->fb_mu);
+	__atomic_store_n(&c->closing, 1, __ATOMIC_RELAXED);
+	sbx_fb_proc *list = c->fb_list;
+	c->fb_list = NULL;
+	pthread_mutex_unlock(&c->fb_mu);
+	while (list) {
+		sbx_fb_proc *next = list->next;
+		pthread_join(list->th, NULL);
+		fb_free(list);
+		list = next;
+	}
+}
+
+static sbx_result fb_start(sbx_client *c, const char *sandbox_id, const sbx_exec_req *r, sbx_process **out,
+                           sbx_error *err)
+{
+	sbx_result res;
+	sbx_sandbox *sb = NULL;
+	sbx_fb_proc *p = NULL;
+	/* Fail in the caller's write() when the exec cannot run, as sbxd's
+	 * start call would. */
+	if ((res = sbx_sandbox_get(c, sandbox_id, 0, &sb, err)) != SBX_OK)
+		goto out;
+	if (sb->state != SBX_STATE_RUNNING) {
+		res = sbx_fail(err, SBX_E_PRECONDITION, "sandbox %s is %s, not running", sandbox_id,
+		               sbx_state_word(sb->state));
+		if (err)
+			snprintf(err->reason, sizeof err->reason, "CWSANDBOX_SANDBOX_NOT_RUNNING");
+		goto out;
+	}
+	if (r->stdin_on) {
+		res = sbx_fail(err, SBX_E_UNSUPPORTED, "the service has no stdin for processes");
+		goto out;
+	}
+	p = calloc(1, sizeof *p);
+	if (!p || !(p->sandbox = strdup(sandbox_id)) || !(p->req = sbx_exec_req_dup(r))) {
+		res = sbx_fail(err, SBX_E_NOMEM, "out of memory");
+		goto out;
+	}
+	p->c = c;
+	p->start_ns = now_ns();
+	pthread_mutex_lock(&c->fb_mu);
+	int64_t max = 0;
+	size_t count = 0;
+	for (sbx_fb_proc *q = c->fb_list; q; q = q->next) {
+		if (strcmp(q->sandbox, sandbox_id) == 0 && q->id > max)
+			max = q->id;
+		count += !q->done;
+	}
+	if (count >= 256) {
+		pthread_mutex_unlock(&c->fb_mu);
+		res = sbx_fail(err, SBX_E_EXHAUSTED, "too many running fallback processes (256)");
+		goto out;
+	}
+	p->id = max + 1;
+	res = sbx_fb_snapshot(p, out, err);
+	if (res == SBX_OK && pthread_create(&p->th, NULL, fb_thread, p) != 0) {
+		sbx_process_free(*out);
+		*out = NULL;
+		res = sbx_fail(err, SBX_E_NOMEM, "cannot start a thread");
+	}
+	if (res == SBX_OK) {
+		p->next = c->fb_list;
+		c->fb_list = p;
+		p = NULL;
+	}
+	pthread_mutex_unlock(&c->fb_mu);
+out:
+	fb_free(p);
+	sbx_sandbox_free(sb);
+	return res;
+}
+
+static void deadline_in(struct timespec *ts, int seconds)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += seconds;
+}
+
+/* Waits on fb_cond (fb_mu held) until p is done or the time passes. */
+static void fb_wait(sbx_client *c, sbx_fb_proc *p, int wait_seconds)
+{
+	if (wait_seconds <= 0)
+		return;
+	struct timespec ts;
+	deadline_in(&ts, wait_seconds);
+	while (!p->done && !c->closing)
+		if (pthread_cond_timedwait(&c->fb_cond, &c->fb_mu, &ts) == ETIMEDOUT)
+			break;
+}
+
+static sbx_result fb_missing(const char *sandbox_id, int64_t pid, sbx_error *err)
+{
+	sbx_result r = sbx_fail(err, SBX_E_NOT_FOUND, "process %lld of sandbox %s not found", (long long)pid,
+	                        sandbox_id);
+	if (err)
+		snprintf(err->reason, sizeof err->reason, "CWSANDBOX_PROCESS_NOT_FOUND");
+	return r;
+}
+
+/* ------------------------------------------------------------ processes */
+
+sbx_result sbx_process_start(sbx_client *c, const char *sandbox_id, const sbx_exec_req *r, sbx_process **out,
+                             sbx_error *err)
+{
+	sbx_result res;
+	cJSON *body = NULL, *root = NULL;
+	char *text = NULL, *path = NULL;
+	*out = NULL;
+	if ((res = check_sandbox_id(sandbox_id, err)) != SBX_OK)
+		return res;
+	if (!r || !r->argv || !r->argv[0])
+		return sbx_fail(err, SBX_E_INVALID, "empty command");
+	int fb = sbx_use_fallback(c, err);
+	if (fb < 0)
+		return err ? err->code : SBX_E_INTERNAL;
+	if (fb)
+		return fb_start(c, sandbox_id, r, out, err);
+	body = sbx_exec_req_to_json(r, 1);
+	if (!body || !(text = cJSON_PrintUnformatted(body)) || !(path = sbx_path_sandbox(sandbox_id, "/processes"))) {
+		res = sbx_fail(err, SBX_E_NOMEM, "out of memory");
+		goto out;
+	}
+	/* Not safe to repeat: a retry could start the command twice. */
+	sbx_http_req req = {.method = "POST", .path = path, .body = text, .body_len = strlen(text)};
+	res = sbx_http_json(c, &req, &root, err);
+	if (res == SBX_OK)
+		res = sbx_process_from_json(root, out, err);
+out:
+	cJSON_Delete(body);
+	cJSON_Delete(root);
+	free(text);
+	free(path);
+	return res;
+}
+
+static char *proc_path(const char *sandbox_id, int64_t pid, const char *suffix)
+{
+	char tail[128];
+	snprintf(tail, sizeof tail, "/processes/%lld%s", (long long)pid, suffix ? suffix : "");
+	return sbx_path_sandbox(sandbox_id, tail);
+}
+
+sbx_result sbx_process_get(sbx_client *c, const char *sandbox_id, int64_t pid, int wait_seconds, sbx_process **out,
+                           sbx_error *err)
+{
+	sbx_result res;
+	cJSON *root = NULL;
+	*out = NULL;
+	if ((res = check_sandbox_id(sandbox_id, err)) != SBX_OK)
+		return res;
+	if (pid < 1)
+		return sbx_fail(err, SBX_E_INVALID, "bad process id");
+	if (wait_seconds > SBX_MAX_WAIT)
+		wait_seconds = SBX_MAX_WAIT;
+	int fb = sbx_use_fallback(c, err);
+	if (fb < 0)
+		return err ? err->code : SBX_E_INTERNAL;
+	if (fb) {
+		pthread_mutex_lock(&c->fb_mu);
+		sbx_fb_proc *p = sbx_fb_find(c, sandbox_id, pid);
+		if (p) {
+			fb_wait(c, p, wait_seconds);
+			res = sbx_fb_snapshot(p, out, err);
+		} else {
+			res = fb_missing(sandbox_id, pid, err);
+		}
+		pthread_mutex_unlock(&c->fb_mu);
+		return res;
+	}
+	char q[40] = "";
+	if (wait_seconds > 0)
+		snprintf(q, sizeof q, "?waitSeconds=%d", wait_seconds);
+	char *path = proc_path(sandbox_id, pid, q);
+	if (!path)
+		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	sbx_http_req req = {.method = "GET", .path = path, .safe = 1, .wait_ms = wait_seconds * 1000L};
+	res = sbx_http_json(c, &req, &root, err);
+	if (res == SBX_OK)
+		res = sbx_process_from_json(root, out, err);
+	free(path);
+	cJSON_Delete(root);
+	return res;
+}
+
+sbx_result sbx_process_list(sbx_client *c, const char *sandbox_id, sbx_process ***out, size_t *n, sbx_error *err)
+{
+	sbx_result res;
+	cJSON *root = NULL;
+	sbx_process **v = NULL;
+	size_t nv = 0;
+	*out = NULL;
+	*n = 0;
+	if ((res = check_sandbox_id(sandbox_id, err)) != SBX_OK)
+		return res;
+	int fb = sbx_use_fallback(c, err);
+	if (fb < 0)
+		return err ? err->code : SBX_E_INTERNAL;
+	if (fb) {
+		pthread_mutex_lock(&c->fb_mu);
+		size_t k = 0;
+		for (sbx_fb_proc *p = c->fb_list; p; p = p->next)
+			k += strcmp(p->sandbox, sandbox_id) == 0;
+		v = calloc(k ? k : 1, sizeof *v);
+		res = v ? SBX_OK : sbx_fail(err, SBX_E_NOMEM, "out of memory");
+		/* The table is newest first; answer in id order like sbxd. */
+		for (sbx_fb_proc *p = c->fb_list; res == SBX_OK && p; p = p->next) {
+			if (strcmp(p->sandbox, sandbox_id) != 0)
+				continue;
+			res = sbx_fb_snapshot(p, &v[k - 1 - nv], err);
+			if (res == SBX_OK)
+				nv++;
+		}
+		pthread_mutex_unlock(&c->fb_mu);
+		if (res != SBX_OK) {
+			for (size_t i = 0; i < nv; i++)
+				sbx_process_free(v[k - 1 - i]);
+			free(v);
+			return res;
+		}
+		*out = v;
+		*n = nv;
+		return SBX_OK;
+	}
+	char *path = sbx_path_sandbox(sandbox_id, "/processes");
+	if (!path)
+		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	sbx_http_req req = {.method = "GET", .path = path, .safe = 1};
+	res = sbx_http_json(c, &req, &root, err);
+	if (res != SBX_OK)
+		goto out;
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, "processes");
+	if (arr && !cJSON_IsArray(arr)) {
+		res = sbx_fail(err, SBX_E_PROTOCOL, "\"processes\" is not an array");
+		goto out;
+	}
+	int k = cJSON_GetArraySize(arr);
+	v = calloc(k > 0 ? (size_t)k : 1, sizeof *v);
+	if (!v) {
+		res = sbx_fail(err, SBX_E_NOMEM, "out of memory");
+		goto out;
+	}
+	const cJSON *it;
+	cJSON_ArrayForEach(it, arr) {
+		if ((res = sbx_process_from_json(it, &v[nv], err)) != SBX_OK)
+			goto out;
+		nv++;
+	}
+	*out = v;
+	*n = nv;
+	v = NULL;
+	nv = 0;
+out:
+	sbx_process_list_free(v, nv);
+	free(path);
+	cJSON_Delete(root);
+	return res;
+}
+
+sbx_result sbx_process_write_stdin(sbx_client *c, const char *sandbox_id, int64_t pid, const void *data, size_t len,
+                                   sbx_error *err)
+{
+	sbx_result res;
+	if ((res = check_sandbox_id(sandbox_id, err)) != SBX_OK)
+		return res;
+	if (pid < 1)
+		return sbx_fail(err, SBX_E_INVALID, "bad process id");
+	int fb = sbx_use_fallback(c, err);
+	if (fb < 0)
+		return err ? err->code : SBX_E_INTERNAL;
+	if (fb)
+		return sbx_fail(err, SBX_E_UNSUPPORTED, "the service has no stdin for processes");
+	char *path = proc_path(sandbox_id, pid, "/stdin");
+	if (!path)
+		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	size_t done = 0;
+	res = SBX_OK;
+	/* sbxd takes at most 1 MiB a request. */
+	do {
+		size_t n = len - done;
+		if (n > ((size_t)1 << 20))
+			n = (size_t)1 << 20;
+		sbx_http_req req = {.method = "POST", .path = path, .body = (const char *)data + done, .body_len = n, .octet = 1};
+		res = sbx_http_json(c, &req, NULL, err);
+		done += n;
+	} while (res == SBX_OK && done < len);
+	free(path);
+	return res;
+}
+
+sbx_result sbx_process_close_stdin(sbx_client *c, const char *sandbox_id, int64_t pid, sbx_error *err)
+{
+	sbx_result res;
+	if ((res = check_sandbox_id(sandbox_id, err)) != SBX_OK)
+		return res;
+	if (pid < 1)
+		return sbx_fail(err, SBX_E_INVALID, "bad process id");
+	int fb = sbx_use_fallback(c, err);
+	if (fb < 0)
+		return err ? err->code : SBX_E_INTERNAL;
+	if (fb)
+		return sbx_fail(err, SBX_E_UNSUPPORTED, "the service has no stdin for processes");
+	char *path = proc_path(sandbox_id, pid, "/stdin:close");
+	if (!path)
+		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	sbx_http_req req = {.method = "POST", .path = path, .body = "{}", .body_len = 2, .safe = 1};
+	res = sbx_http_json(c, &req, NULL, err);
+	free(path);
+	return res;
+}
+
+sbx_result sbx_process_signal(sbx_client *c, const char *sandbox_id, int64_t pid, int signo, sbx_error *err)
+{
+	sbx_result res;
+	if ((res = check_sandbox_id(sandbox_id, err)) != SBX_OK)
+		return res;
+	if (pid < 1)
+		return sbx_fail(err, SBX_E_INVALID, "bad process id");
+	if (signo < 1 || signo > 64)
+		return sbx_fail(err, SBX_E_INVALID, "bad signal number %d", signo);
+	int fb = sbx_use_fallback(c, err);
+	if (fb < 0)
+		return err ? err->code : SBX_E_INTERNAL;
+	if (fb)
+		return sbx_fail(err, SBX_E_UNSUPPORTED, "the service cannot signal processes");
+	char *path = proc_path(sandbox_id, pid, ":signal");
+	char body[32];
+	snprintf(body, sizeof body, "{\"signal\": %d}", signo);
+	if (!path)
+		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	sbx_http_req req = {.method = "POST", .path = path, .body = body, .body_len = strlen(body)};
+	res = sbx_http_json(c, &req, NULL, err);
+	free(path);
+	return res;
+}
+
+/* ------------------------------------------------------------ output */
+
+char *sbx_output_path(const char *sandbox_id, int64_t pid, sbx_stream s, int64_t offset, size_t maxlen,
+                      int wait_seconds)
+{
+	char tail[192];
+	const char *name = s == SBX_STDERR ? "stderr" : "stdout";
+	if (maxlen > SBX_MAX_READ)
+		maxlen = SBX_MAX_READ;
+	if (pid == SBX_MAIN)
+		snprintf(tail, sizeof tail, "/%s?offset=%lld&length=%zu&waitSeconds=%d", name, (long long)offset, maxlen,
+		         wait_seconds);
+	else
+		snprintf(tail, sizeof tail, "/processes/%lld/%s?offset=%lld&length=%zu&waitSeconds=%d", (long long)pid,
+		         name, (long long)offset, maxlen, wait_seconds);
+	return sbx_path_sandbox(sandbox_id, tail);
+}
+
+void sbx_output_chunk(const sbx_http_resp *resp, int64_t offset, const void *data, size_t len, sbx_chunk *chunk)
+{
+	chunk->data = data;
+	chunk->len = len;
+	chunk->offset = resp->have_offset ? resp->x_offset : offset;
+	chunk->size = resp->have_size ? resp->x_size : chunk->offset + (int64_t)len;
+	chunk->eof = resp->have_eof ? resp->x_eof : 0;
+}
+
+sbx_result sbx_output_read(sbx_client *c, const char *sandbox_id, int64_t pid, sbx_stream s, int64_t offset, void *buf,
+                           size_t maxlen, int wait_seconds, sbx_chunk *chunk, sbx_error *err)
+{
+	sbx_result res;
+	memset(chunk, 0, sizeof *chunk);
+	chunk->data = buf;
+	if ((res = check_sandbox_id(sandbox_id, err)) != SBX_OK)
+		return res;
+	if (pid < 0 || offset < 0 || !buf || maxlen == 0 || (s != SBX_STDOUT && s != SBX_STDERR))
+		return sbx_fail(err, SBX_E_INVALID, "bad output read arguments");
+	if (maxlen > SBX_MAX_READ)
+		maxlen = SBX_MAX_READ;
+	if (wait_seconds > SBX_MAX_WAIT)
+		wait_seconds = SBX_MAX_WAIT;
+	if (wait_seconds < 0)
+		wait_seconds = 0;
+	unsigned f = 0;
+	if ((res = sbx_client_features(c, &f, err)) != SBX_OK)
+		return res;
+	if (pid != SBX_MAIN && !(f & SBX_FEAT_PROCESSES)) {
+		pthread_mutex_lock(&c->fb_mu);
+		sbx_fb_proc *p = sbx_fb_find(c, sandbox_id, pid);
+		if (p) {
+			fb_wait(c, p, wait_seconds);
+			sbx_fb_read(p, s, offset, buf, maxlen, chunk);
+			res = SBX_OK;
+		} else {
+			res = fb_missing(sandbox_id, pid, err);
+		}
+		pthread_mutex_unlock(&c->fb_mu);
+		return res;
+	}
+	if (!(f & SBX_FEAT_OUTPUT))
+		return sbx_fail(err, SBX_E_UNSUPPORTED, "the service cannot stream output");
+	char *path = sbx_output_path(sandbox_id, pid, s, offset, maxlen, wait_seconds);
+	if (!path)
+		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	sbx_http_resp resp;
+	sbx_http_resp_init(&resp, (size_t)1 << 20);
+	sbx_http_req req = {.method = "GET", .path = path, .safe = 1, .wait_ms = wait_seconds * 1000L,
+	                    .out_buf = buf, .out_cap = maxlen};
+	res = sbx_http_call(c, &req, &resp, err);
+	if (res == SBX_OK)
+		sbx_output_chunk(&resp, offset, buf, resp.out_len, chunk);
+	sbx_http_resp_free(&resp);
+	free(path);
+	return res;
+}
+
+/* ------------------------------------------------------------ exec */
+
+void sbx_exec_result_free(sbx_exec_result *r)
+{
+	if (!r)
+		return;
+	free(r->out);
+	free(r->errout);
+	free(r);
+}
+
+static sbx_result b64_field(const cJSON *root, const char *key, char **out, size_t *len, sbx_error *err)
+{
+	const char *s = sbx_json_get_str(root, key);
+	void *d = NULL;
+	size_t n = 0;
+	sbx_result r = sbx_base64_decode(s ? s : "", s ? strlen(s) : 0, &d, &n);
+	if (r != SBX_OK)
+		return sbx_fail(err, r == SBX_E_NOMEM ? r : SBX_E_PROTOCOL, "bad base64 in \"%s\"", key);
+	*out = d;
+	*len = n;
+	return SBX_OK;
+}
+
+sbx_result sbx_exec_abortable(sbx_client *c, const char *sandbox_id, const sbx_exec_req *r, int64_t max_output_bytes,
+                              sbx_exec_result **out, sbx_error *err, const int *abort_flag)
+{
+	sbx_result res;
+	cJSON *body = NULL, *root = NULL;
+	char *text = NULL, *path = NULL;
+	sbx_exec_result *x = NULL;
+	*out = NULL;
+	if ((res = check_sandbox_id(sandbox_id, err)) != SBX_OK)
+		return res;
+	if (!r || !r->argv || !r->argv[0])
+		return sbx_fail(err, SBX_E_INVALID, "empty command");
+	body = sbx_exec_req_to_json(r, 0);
+	if (!body || (max_output_bytes > 0 && !sbx_json_add_i64(body, "maxOutputBytes", max_output_bytes)) ||
+	    !(text = cJSON_PrintUnformatted(body)) || !(path = sbx_path_sandbox(sandbox_id, ":exec"))) {
+		res = sbx_fail(err, SBX_E_NOMEM, "out of memory");
+		goto out;
+	}
+	/* The call lasts as long as the command: its timeout, else an hour. */
+	long wait_ms = r->timeout > 0 ? r->timeout * 1000L : 3600L * 1000;
+	sbx_http_req req = {.method = "POST", .path = path, .body = text, .body_len = strlen(text), .wait_ms = wait_ms,
+	                    .abort_flag = abort_flag};
+	if ((res = sbx_http_json(c, &req, &root, err)) != SBX_OK)
+		goto out;
+	x = calloc(1, sizeof *x);
+	if (!x) {
+		res = sbx_fail(err, SBX_E_NOMEM, "out of memory");
+		goto out;
+	}
+	int64_t v;
+	if (sbx_json_get_i64(root, "exitCode", &v) != 0 || v < -1000000 || v > 1000000) {
+		res = sbx_fail(err, SBX_E_PROTOCOL, "exec answer has a bad exitCode");
+		goto out;
+	}
+	x->exit_code = (int)v;
+	if ((res = b64_field(root, "stdout", &x->out, &x->out_len, err)) != SBX_OK ||
+	    (res = b64_field(root, "stderr", &x->errout, &x->err_len, err)) != SBX_OK)
+		goto out;
+	x->out_truncated = sbx_json_get_bool(root, "stdoutTruncated");
+	x->err_truncated = sbx_json_get_bool(root, "stderrTruncated");
+	if (sbx_json_get_i64(root, "stdoutBytes", &x->out_total) != 0 || x->out_total < 0 ||
+	    sbx_json_get_i64(root, "stderrBytes", &x->err_total) != 0 || x->err_total < 0) {
+		res = sbx_fail(err, SBX_E_PROTOCOL, "exec answer has bad byte counts");
+		goto out;
+	}
+	/* A service that omits the counts: what came is all there was. */
+	if (x->out_total < (int64_t)x->out_len)
+		x->out_total = (int64_t)x->out_len;
+	if (x->err_total < (int64_t)x->err_len)
+		x->err_total = (int64_t)x->err_len;
+	*out = x;
+	x = NULL;
+out:
+	sbx_exec_result_free(x);
+	cJSON_Delete(body);
+	cJSON_Delete(root);
+	free(text);
+	free(path);
+	return res;
+}
+
+sbx_result sbx_exec(sbx_client *c, const char *sandbox_id, const sbx_exec_req *r, int64_t max_output_bytes,
+                    sbx_exec_result **out, sbx_error *err)
+{
+	return sbx_exec_abortable(c, sandbox_id, r, max_output_bytes, out, err, NULL);
+}

@@ -1,0 +1,43 @@
+/*
+ * Processes, output and unary exec of libsbx, with the fallback for
+ * services that lack sbxd's process extension: a background process then
+ * runs as a unary :exec on a thread of its own, kept in a per-client table.
+ * The async loop (async.c) reads that table through the calls below.
+ */
+#ifndef SBX_PROC_H
+#define SBX_PROC_H
+
+#include <stdint.h>
+
+#include "http.h"
+
+#define SBX_MAX_WAIT 60
+#define SBX_MAX_READ ((size_t)4 << 20)
+
+/* Stops and joins every fallback thread (client_free). */
+void sbx_fb_shutdown(sbx_client *c);
+
+/* Lookups in the fallback table, under c->fb_mu held by the caller.
+ * NULL when the table has no such process. */
+sbx_fb_proc *sbx_fb_find(sbx_client *c, const char *sandbox_id, int64_t pid);
+int sbx_fb_done(const sbx_fb_proc *p);
+/* A snapshot as an sbx_process (caller frees); fb_mu held. */
+sbx_result sbx_fb_snapshot(const sbx_fb_proc *p, sbx_process **out, sbx_error *err);
+/* Copies up to maxlen bytes at offset into buf and fills chunk; fb_mu held. */
+void sbx_fb_read(const sbx_fb_proc *p, sbx_stream s, int64_t offset, void *buf, size_t maxlen, sbx_chunk *chunk);
+
+/* 1 when process calls must use the fallback table, 0 when the service
+ * has the extension, -1 on a failed probe (err filled). */
+int sbx_use_fallback(sbx_client *c, sbx_error *err);
+
+/* sbx_exec that stops early when *abort_flag becomes non-zero. */
+sbx_result sbx_exec_abortable(sbx_client *c, const char *sandbox_id, const sbx_exec_req *r, int64_t max_output_bytes,
+                              sbx_exec_result **out, sbx_error *err, const int *abort_flag);
+
+/* URL path of an output stream read. */
+char *sbx_output_path(const char *sandbox_id, int64_t pid, sbx_stream s, int64_t offset, size_t maxlen,
+                      int wait_seconds);
+/* Fills chunk from a finished read answer (headers of resp). */
+void sbx_output_chunk(const sbx_http_resp *resp, int64_t offset, const void *data, size_t len, sbx_chunk *chunk);
+
+#endif
