@@ -1,0 +1,30 @@
+/*
+ * A small cache of output chunks read from the service, so that a reader
+ * asking for 128 KiB or 1 MiB at a time is served from one 4 MiB read of
+ * the service instead of one HTTP call per read(). Output bytes never change
+ * once produced (streams are append-only), so a cached chunk is always
+ * right and needs no invalidation; the cache only bounds memory.
+ */
+#ifndef FS_CHUNK_H
+#define FS_CHUNK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FS_CHUNK_READ (4u << 20)        /* bytes asked of the service at once */
+#define FS_CHUNK_CAP_BYTES (24u << 20)  /* all chunks together */
+#define FS_CHUNK_CAP_ENTRIES 16
+
+typedef struct fs_chunk fs_chunk;
+
+/* Takes ownership of data (malloc'd) in every case. */
+void fs_chunk_put(uint32_t slot, int64_t pid, int stream, int64_t offset, void *data, size_t len);
+/* A chunk holding byte off of the stream, or NULL. On a hit, *p and *n are the
+ * bytes from off to the chunk's end (at most max) and the chunk stays
+ * pinned until fs_chunk_release. */
+fs_chunk *fs_chunk_get(uint32_t slot, int64_t pid, int stream, int64_t off, size_t max, const void **p, size_t *n);
+void fs_chunk_release(fs_chunk *c);
+/* Frees every unpinned chunk. */
+void fs_chunk_clear(void);
+
+#endif

@@ -1,0 +1,142 @@
+/*
+ * Parsing of ctl verbs, signal names and strict decimal numbers written by
+ * users into sbxfs files (see ctl.h). Input is bytes from a write() call:
+ * not NUL-terminated, possibly binary, so every function takes a length and
+ * never reads past it.
+ */
+#include "ctl.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <strings.h>
+
+static int is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+int fs_parse_int64(const char *text, size_t len, int64_t min, int64_t max, int64_t *out)
+{
+	if (len == 0 || len > 19)
+		return -EINVAL;
+	int64_t v = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (text[i] < '0' || text[i] > '9')
+			return -EINVAL;
+		int d = text[i] - '0';
+		if (v > (INT64_MAX - d) / 10)
+			return -EINVAL;
+		v = v * 10 + d;
+	}
+	if (v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	int signo;
+} signals[] = {
+	{"HUP", SIGHUP}, {"INT", SIGINT}, {"QUIT", SIGQUIT}, {"ILL", SIGILL},
+	{"TRAP", SIGTRAP}, {"ABRT", SIGABRT}, {"IOT", SIGIOT}, {"BUS", SIGBUS},
+	{"FPE", SIGFPE}, {"KILL", SIGKILL}, {"USR1", SIGUSR1}, {"SEGV", SIGSEGV},
+	{"USR2", SIGUSR2}, {"PIPE", SIGPIPE}, {"ALRM", SIGALRM}, {"TERM", SIGTERM},
+	{"STKFLT", SIGSTKFLT}, {"CHLD", SIGCHLD}, {"CONT", SIGCONT}, {"STOP", SIGSTOP},
+	{"TSTP", SIGTSTP}, {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU}, {"URG", SIGURG},
+	{"XCPU", SIGXCPU}, {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},
+	{"WINCH", SIGWINCH}, {"IO", SIGIO}, {"POLL", SIGPOLL}, {"PWR", SIGPWR},
+	{"SYS", SIGSYS},
+};
+
+int fs_signal_parse(const char *text, size_t len)
+{
+	if (len == 0 || len > 16)
+		return -EINVAL;
+	if (text[0] >= '0' && text[0] <= '9') {
+		int64_t v;
+		if (fs_parse_int64(text, len, 1, 64, &v) != 0)
+			return -EINVAL;
+		return (int)v;
+	}
+	if (len > 3 && strncasecmp(text, "SIG", 3) == 0) {
+		text += 3;
+		len -= 3;
+	}
+	for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++) {
+		if (strlen(signals[i].name) == len && strncasecmp(signals[i].name, text, len) == 0)
+			return signals[i].signo;
+	}
+	return -EINVAL;
+}
+
+/* Splits text into at most three blank-separated words (a third means
+ * "too many"). Returns the number found. */
+static int split_words(const char *text, size_t len, const char *w[3], size_t wl[3])
+{
+	int n = 0;
+	size_t i = 0;
+	while (i < len) {
+		while (i < len && is_blank(text[i]))
+			i++;
+		if (i == len)
+			break;
+		size_t start = i;
+		while (i < len && !is_blank(text[i]))
+			i++;
+		if (n == 3)
+			return 4;
+		w[n] = text + start;
+		wl[n] = i - start;
+		n++;
+	}
+	return n;
+}
+
+static int word_is(const char *w, size_t wl, const char *lit)
+{
+	return strlen(lit) == wl && memcmp(w, lit, wl) == 0;
+}
+
+int fs_ctl_parse(fs_ctl_target target, const char *text, size_t len, fs_ctl *out)
+{
+	if (len > FS_CTL_MAX || memchr(text, '\0', len))
+		return -EINVAL;
+	const char *w[3];
+	size_t wl[3];
+	int n = split_words(text, len, w, wl);
+	if (n < 1 || n > 2)
+		return -EINVAL;
+	fs_ctl c = {FS_VERB_NONE, -1};
+	if (target == FS_CTL_SANDBOX && word_is(w[0], wl[0], "stop")) {
+		c.verb = FS_VERB_STOP;
+		if (n == 2) {
+			int64_t g;
+			if (fs_parse_int64(w[1], wl[1], 0, FS_GRACE_MAX, &g) != 0)
+				return -EINVAL;
+			c.arg = (int)g;
+		}
+	} else if (target == FS_CTL_SANDBOX && word_is(w[0], wl[0], "delete")) {
+		if (n != 1)
+			return -EINVAL;
+		c.verb = FS_VERB_DELETE;
+	} else if (target == FS_CTL_PROCESS && word_is(w[0], wl[0], "kill")) {
+		c.verb = FS_VERB_KILL;
+		c.arg = SIGTERM;
+		if (n == 2) {
+			int s = fs_signal_parse(w[1], wl[1]);
+			if (s < 0)
+				return -EINVAL;
+			c.arg = s;
+		}
+	} else if (target == FS_CTL_PROCESS && word_is(w[0], wl[0], "eof")) {
+		if (n != 1)
+			return -EINVAL;
+		c.verb = FS_VERB_EOF;
+	} else {
+		return -EINVAL;
+	}
+	*out = c;
+	return 0;
+}

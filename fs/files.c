@@ -1,0 +1,457 @@
+/*
+ * The files/ subtree (see files.h): a sandbox's filesystem through libsbx's
+ * file calls. Nodes are interned (slot, path) pairs in a hash table whose
+ * index is the inode number; entries stay for the life of the mount
+ * (bounded by FILES_MAX), which keeps inode numbers stable without
+ * tracking the kernel's lookup counts. Contents are never cached here:
+ * the sandbox may change its files at any time, so every open uses
+ * direct_io and attributes expire at once.
+ */
+#include "files.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "node.h"
+#include "state.h"
+
+#define FILES_MAX (1u << 20)     /* interned paths per mount */
+#define PATH_MAX_LEN 4096
+#define NBUCKETS 4096
+#define IO_MAX (4u << 20)        /* bytes per read call to the service */
+
+typedef struct fnode {
+	uint32_t slot;
+	char *path;
+	struct fnode *next;
+} fnode;
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static sbx_client *client;
+static fnode **byindex;
+static uint32_t nnodes, capnodes;
+static uint32_t buckets[NBUCKETS];      /* index + 1 of the first node, chained by hnext */
+static uint32_t *hnext;
+
+void fs_files_setup(sbx_client *c)
+{
+	client = c;
+}
+
+void fs_files_fini(void)
+{
+	pthread_mutex_lock(&lock);
+	for (uint32_t i = 0; i < nnodes; i++) {
+		free(byindex[i]->path);
+		free(byindex[i]);
+	}
+	free(byindex);
+	free(hnext);
+	byindex = NULL;
+	hnext = NULL;
+	nnodes = capnodes = 0;
+	memset(buckets, 0, sizeof buckets);
+	pthread_mutex_unlock(&lock);
+}
+
+static uint32_t hash(uint32_t slot, const char *p)
+{
+	uint32_t h = 2166136261u ^ slot;
+	for (; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	return h % NBUCKETS;
+}
+
+/* The inode number of (slot, path), interned on first use; 0 when full. */
+static uint64_t intern(uint32_t slot, const char *path)
+{
+	uint64_t ino = 0;
+	uint32_t b = hash(slot, path);
+	pthread_mutex_lock(&lock);
+	for (uint32_t i = buckets[b]; i; i = hnext[i - 1]) {
+		fnode *n = byindex[i - 1];
+		if (n->slot == slot && strcmp(n->path, path) == 0) {
+			ino = FS_INO_FILES_BIT | i;
+			goto out;
+		}
+	}
+	if (nnodes >= FILES_MAX)
+		goto out;
+	if (nnodes == capnodes) {
+		uint32_t nc = capnodes ? capnodes * 2 : 256;
+		fnode **nb = realloc(byindex, nc * sizeof *nb);
+		if (!nb)
+			goto out;
+		byindex = nb;
+		uint32_t *nh = realloc(hnext, nc * sizeof *nh);
+		if (!nh)
+			goto out;
+		hnext = nh;
+		capnodes = nc;
+	}
+	fnode *n = calloc(1, sizeof *n);
+	if (!n || !(n->path = strdup(path))) {
+		free(n);
+		goto out;
+	}
+	n->slot = slot;
+	byindex[nnodes] = n;
+	hnext[nnodes] = buckets[b];
+	nnodes++;
+	buckets[b] = nnodes;
+	ino = FS_INO_FILES_BIT | nnodes;
+out:
+	pthread_mutex_unlock(&lock);
+	return ino;
+}
+
+int fs_files_resolve(uint64_t ino, uint32_t *slot, char **path)
+{
+	if (!fs_ino_is_files(ino)) {
+		int64_t pid;
+		fs_kind k;
+		if (fs_ino_split(ino, slot, &pid, &k) != 0 || k != FS_K_SB_FILES)
+			return -ENOENT;
+		*path = strdup("/");
+		return *path ? 0 : -ENOMEM;
+	}
+	uint64_t i = ino & ~FS_INO_FILES_BIT;
+	int rc = -ENOENT;
+	pthread_mutex_lock(&lock);
+	if (i >= 1 && i <= nnodes) {
+		*slot = byindex[i - 1]->slot;
+		*path = strdup(byindex[i - 1]->path);
+		rc = *path ? 0 : -ENOMEM;
+	}
+	pthread_mutex_unlock(&lock);
+	return rc;
+}
+
+char *fs_files_join(const char *dir, const char *name)
+{
+	if (!name || !*name || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return NULL;
+	size_t dl = strlen(dir), nl = strlen(name);
+	int slash = dl > 0 && dir[dl - 1] == '/';
+	if (dl + nl + 2 > PATH_MAX_LEN)
+		return NULL;
+	char *p = malloc(dl + nl + 2);
+	if (!p)
+		return NULL;
+	memcpy(p, dir, dl);
+	size_t o = dl;
+	if (!slash)
+		p[o++] = '/';
+	memcpy(p + o, name, nl + 1);
+	return p;
+}
+
+static int sandbox_id(uint32_t slot, char id[FS_ID_MAX])
+{
+	fs_sb_view v;
+	if (fs_state_sandbox(slot, &v) != 0)
+		return -ENOENT;
+	memcpy(id, v.id, FS_ID_MAX);
+	return 0;
+}
+
+static void dirent_attr(const sbx_dirent *d, uint64_t ino, struct stat *st)
+{
+	memset(st, 0, sizeof *st);
+	st->st_ino = ino;
+	mode_t type = d->type == SBX_FT_DIR ? S_IFDIR : d->type == SBX_FT_SYMLINK ? S_IFLNK : S_IFREG;
+	st->st_mode = type | (d->mode & 07777);
+	st->st_nlink = type == S_IFDIR ? 2 : 1;
+	st->st_size = d->size;
+	st->st_uid = getuid();
+	st->st_gid = getgid();
+	st->st_blksize = 1 << 20;
+	st->st_mtim.tv_sec = (time_t)(d->mtime_ns / 1000000000);
+	st->st_mtim.tv_nsec = (long)(d->mtime_ns % 1000000000);
+	st->st_atim = st->st_ctim = st->st_mtim;
+}
+
+/* Stats path in the sandbox; 0 or -errno. A missing file is not an error
+ * worth an `error` message (shells probe names all the time). */
+static int do_stat(uint32_t slot, const char *path, sbx_dirent *de)
+{
+	char id[FS_ID_MAX];
+	sbx_error err;
+	memset(de, 0, sizeof *de);
+	if (sandbox_id(slot, id) != 0)
+		return -ENOENT;
+	sbx_result r = sbx_file_stat(client, id, path, de, &err);
+	if (r == SBX_E_NOT_FOUND)
+		return -ENOENT;
+	if (r != SBX_OK)
+		return fs_state_fail(slot, "files", &err);
+	return 0;
+}
+
+static void reply_entry_de(fuse_req_t req, uint64_t ino, const sbx_dirent *de)
+{
+	struct fuse_entry_param e;
+	memset(&e, 0, sizeof e);
+	e.ino = ino;
+	e.generation = 1;
+	dirent_attr(de, ino, &e.attr);
+	e.entry_timeout = 0.5;
+	e.attr_timeout = 0;
+	fuse_reply_entry(req, &e);
+}
+
+void fs_files_lookup(fuse_req_t req, uint32_t slot, const char *dir, const char *name)
+{
+	char *path = fs_files_join(dir, name);
+	if (!path) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	sbx_dirent de;
+	int rc = do_stat(slot, path, &de);
+	uint64_t ino = rc == 0 ? intern(slot, path) : 0;
+	if (rc == 0 && !ino)
+		rc = -ENOMEM;
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		reply_entry_de(req, ino, &de);
+	free(de.name);
+	free(path);
+}
+
+void fs_files_getattr(fuse_req_t req, uint64_t ino, uint32_t slot, const char *path)
+{
+	sbx_dirent de;
+	struct stat st;
+	int rc = do_stat(slot, path, &de);
+	if (rc && strcmp(path, "/") == 0) {
+		/* The files/ directory itself stays a directory even when the
+		 * service cannot stat "/" (e.g. lacks the extension). */
+		memset(&de, 0, sizeof de);
+		de.type = SBX_FT_DIR;
+		de.mode = 0755;
+		rc = 0;
+	}
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	dirent_attr(&de, ino, &st);
+	free(de.name);
+	fuse_reply_attr(req, &st, 0);
+}
+
+int fs_files_opendir(uint32_t slot, const char *path, uint64_t self_ino, fs_handle *h)
+{
+	char id[FS_ID_MAX];
+	sbx_dirent *v = NULL;
+	size_t n = 0;
+	sbx_error err;
+	if (sandbox_id(slot, id) != 0)
+		return -ENOENT;
+	if (sbx_file_list(client, id, path, &v, &n, &err) != SBX_OK)
+		return fs_state_fail(slot, "files", &err);
+	fs_dirent *ne = realloc(h->ents, (h->nents + n) * sizeof *ne);
+	if (!ne && n) {
+		sbx_dirent_list_free(v, n);
+		return -ENOMEM;
+	}
+	h->ents = ne;
+	for (size_t i = 0; i < n; i++) {
+		char *p = fs_files_join(path, v[i].name);
+		uint64_t ino = p ? intern(slot, p) : 0;
+		free(p);
+		if (!ino)
+			continue;
+		unsigned mode = v[i].type == SBX_FT_DIR ? S_IFDIR : v[i].type == SBX_FT_SYMLINK ? S_IFLNK : S_IFREG;
+		h->ents[h->nents++] = (fs_dirent){v[i].name, ino, mode};
+		v[i].name = NULL;
+	}
+	sbx_dirent_list_free(v, n);
+	(void)self_ino;
+	return 0;
+}
+
+static int truncate_file(uint32_t slot, const char *path)
+{
+	char id[FS_ID_MAX];
+	sbx_error err;
+	if (sandbox_id(slot, id) != 0)
+		return -ENOENT;
+	if (sbx_file_write(client, id, path, -1, "", 0, &err) != SBX_OK)
+		return fs_state_fail(slot, "files", &err);
+	return 0;
+}
+
+static int new_handle(uint32_t slot, const char *path, struct fuse_file_info *fi)
+{
+	fs_handle *h = calloc(1, sizeof *h);
+	if (!h)
+		return -ENOMEM;
+	h->slot = slot;
+	h->path = strdup(path);
+	if (!h->path) {
+		free(h);
+		return -ENOMEM;
+	}
+	h->rd_base = -1;
+	fi->fh = (uint64_t)(uintptr_t)h;
+	fi->direct_io = 1;
+	return 0;
+}
+
+void fs_files_open(fuse_req_t req, uint32_t slot, const char *path, struct fuse_file_info *fi)
+{
+	int rc = 0;
+	if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY)
+		rc = truncate_file(slot, path);
+	if (!rc)
+		rc = new_handle(slot, path, fi);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		fs_handle *h = (fs_handle *)(uintptr_t)fi->fh;
+		free(h->path);
+		free(h);
+	}
+}
+
+void fs_files_create(fuse_req_t req, uint32_t slot, const char *dir, const char *name, mode_t mode,
+		     struct fuse_file_info *fi)
+{
+	char *path = fs_files_join(dir, name);
+	sbx_dirent de;
+	memset(&de, 0, sizeof de);
+	int rc = path ? truncate_file(slot, path) : -EINVAL;
+	if (!rc)
+		rc = do_stat(slot, path, &de);
+	uint64_t ino = rc ? 0 : intern(slot, path);
+	if (!rc && !ino)
+		rc = -ENOMEM;
+	if (!rc)
+		rc = new_handle(slot, path, fi);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+	} else {
+		struct fuse_entry_param e;
+		memset(&e, 0, sizeof e);
+		e.ino = ino;
+		e.generation = 1;
+		dirent_attr(&de, ino, &e.attr);
+		e.entry_timeout = 0.5;
+		if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+			fs_handle *h = (fs_handle *)(uintptr_t)fi->fh;
+			free(h->path);
+			free(h);
+		}
+	}
+	free(de.name);
+	free(path);
+}
+
+void fs_files_read(fuse_req_t req, fs_handle *h, size_t size, off_t off)
+{
+	char id[FS_ID_MAX];
+	void *data = NULL;
+	size_t len = 0;
+	int64_t total = -1;
+	sbx_error err;
+	if (sandbox_id(h->slot, id) != 0) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (size > IO_MAX)
+		size = IO_MAX;
+	if (sbx_file_read(client, id, h->path, off, (int64_t)size, &data, &len, &total, &err) != SBX_OK) {
+		fuse_reply_err(req, -fs_state_fail(h->slot, "files read", &err));
+		return;
+	}
+	fuse_reply_buf(req, data, len < size ? len : size);
+	free(data);
+}
+
+void fs_files_write(fuse_req_t req, fs_handle *h, const char *buf, size_t size, off_t off)
+{
+	char id[FS_ID_MAX];
+	sbx_error err;
+	if (sandbox_id(h->slot, id) != 0) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (sbx_file_write(client, id, h->path, off, buf, size, &err) != SBX_OK) {
+		fuse_reply_err(req, -fs_state_fail(h->slot, "files write", &err));
+		return;
+	}
+	fuse_reply_write(req, size);
+}
+
+void fs_files_setattr(fuse_req_t req, uint64_t ino, uint32_t slot, const char *path, struct stat *attr,
+		      int to_set)
+{
+	sbx_dirent de;
+	int rc = do_stat(slot, path, &de);
+	if (!rc && (to_set & FUSE_SET_ATTR_SIZE) && attr->st_size != de.size) {
+		if (attr->st_size != 0)
+			rc = -ENOTSUP;      /* only truncation to empty is offered */
+		else
+			rc = truncate_file(slot, path);
+		if (!rc) {
+			free(de.name);
+			rc = do_stat(slot, path, &de);
+		}
+	}
+	if (rc) {
+		free(de.name);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	struct stat st;
+	dirent_attr(&de, ino, &st);
+	free(de.name);
+	fuse_reply_attr(req, &st, 0);
+}
+
+void fs_files_mkdir(fuse_req_t req, uint32_t slot, const char *dir, const char *name, mode_t mode)
+{
+	char id[FS_ID_MAX];
+	sbx_error err;
+	char *path = fs_files_join(dir, name);
+	int rc = path ? sandbox_id(slot, id) : -EINVAL;
+	if (!rc && sbx_file_mkdir(client, id, path, mode & 07777, &err) != SBX_OK)
+		rc = fs_state_fail(slot, "files mkdir", &err);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+	} else {
+		sbx_dirent de;
+		rc = do_stat(slot, path, &de);
+		uint64_t ino = rc ? 0 : intern(slot, path);
+		if (rc || !ino)
+			fuse_reply_err(req, rc ? -rc : ENOMEM);
+		else
+			reply_entry_de(req, ino, &de);
+		if (!rc)
+			free(de.name);
+	}
+	free(path);
+}
+
+void fs_files_remove(fuse_req_t req, uint32_t slot, const char *dir, const char *name, int is_dir)
+{
+	char id[FS_ID_MAX];
+	sbx_error err;
+	char *path = fs_files_join(dir, name);
+	int rc = path ? sandbox_id(slot, id) : -EINVAL;
+	if (!rc && sbx_file_remove(client, id, path, 0, &err) != SBX_OK)
+		rc = fs_state_fail(slot, is_dir ? "files rmdir" : "files rm", &err);
+	fuse_reply_err(req, -rc);
+	free(path);
+}

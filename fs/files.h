@@ -1,0 +1,42 @@
+/*
+ * The files/ subtree of a sandbox: its own filesystem through libsbx's file
+ * calls (list, stat, ranged read and write, mkdir, remove). Nodes below
+ * files/ get inode numbers from a path table (bit 63 set, see node.h); the
+ * files/ directory itself is the sandbox's "/". Every function answers the
+ * FUSE request itself.
+ */
+#ifndef FS_FILES_H
+#define FS_FILES_H
+
+#define FUSE_USE_VERSION 35
+#include <fuse_lowlevel.h>
+
+#include <sbx/sbx.h>
+
+#include "handle.h"
+
+void fs_files_setup(sbx_client *c);
+void fs_files_fini(void);
+
+/* Resolves ino (a files/ node, or the files/ directory of a sandbox) to its
+ * slot and path ("/..." malloc'd). Returns 0 or -ENOENT. */
+int fs_files_resolve(uint64_t ino, uint32_t *slot, char **path);
+
+void fs_files_lookup(fuse_req_t req, uint32_t slot, const char *dir, const char *name);
+void fs_files_getattr(fuse_req_t req, uint64_t ino, uint32_t slot, const char *path);
+/* Fills h->ents (names, inos, modes) from the sandbox's directory. */
+int fs_files_opendir(uint32_t slot, const char *path, uint64_t self_ino, fs_handle *h);
+void fs_files_open(fuse_req_t req, uint32_t slot, const char *path, struct fuse_file_info *fi);
+void fs_files_create(fuse_req_t req, uint32_t slot, const char *dir, const char *name, mode_t mode,
+		     struct fuse_file_info *fi);
+void fs_files_read(fuse_req_t req, fs_handle *h, size_t size, off_t off);
+void fs_files_write(fuse_req_t req, fs_handle *h, const char *buf, size_t size, off_t off);
+void fs_files_setattr(fuse_req_t req, uint64_t ino, uint32_t slot, const char *path, struct stat *attr,
+		      int to_set);
+void fs_files_mkdir(fuse_req_t req, uint32_t slot, const char *dir, const char *name, mode_t mode);
+void fs_files_remove(fuse_req_t req, uint32_t slot, const char *dir, const char *name, int is_dir);
+
+/* dir + "/" + name, checked; NULL when too long or name is bad. */
+char *fs_files_join(const char *dir, const char *name);
+
+#endif

@@ -1,0 +1,38 @@
+/*
+ * The per-open-file state of sbxfs (what fi->fh points to), shared by the
+ * FUSE operations (ops.c) and the waiters that answer reads later
+ * (wait.c). A handle belongs to its open file: created in open/opendir,
+ * freed in release/releasedir, after every read on it has been answered.
+ */
+#ifndef FS_HANDLE_H
+#define FS_HANDLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "node.h"
+
+struct fs_waiter;
+
+typedef struct fs_dirent {
+	char *name;
+	uint64_t ino;
+	unsigned mode;
+} fs_dirent;
+
+typedef struct fs_handle {
+	fs_kind kind;
+	uint32_t slot;
+	int64_t pid;
+	uint64_t ino;
+	char *text;             /* content fixed at open, or a clone file's id line */
+	size_t text_len;
+	int64_t rd_base;        /* clone files: offset of the first read, -1 before */
+	int64_t pos;            /* output files: where the last read ended (poll) */
+	struct fs_waiter *poll_w;       /* an armed poll, under wait.c's lock */
+	fs_dirent *ents;        /* directories: the listing taken at opendir */
+	size_t nents;
+	char *path;             /* files/ nodes: the path inside the sandbox */
+} fs_handle;
+
+#endif

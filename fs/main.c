@@ -1,0 +1,250 @@
+/*
+ * sbxfs: mounts the sandboxes of a sandbox service as a directory tree
+ * (DESIGN section 2). This file is the command line in the style of sshfs
+ * (`sbxfs [SOURCE] MOUNTPOINT [-o url=...,token_file=...,timeout=...]`),
+ * the libsbx client and event loop, and the libfuse low-level session run
+ * by a bounded pool of threads.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chunk.h"
+#include "files.h"
+#include "ops.h"
+#include "state.h"
+#include "wait.h"
+
+#ifndef SBXFS_VERSION
+#define SBXFS_VERSION "0.0.0"
+#endif
+
+struct opts {
+	char *url;
+	char *token_file;
+	char *ca_file;
+	unsigned timeout;
+	unsigned connect_timeout;
+	unsigned grace;
+	int direct_finished;
+	int show_help;
+	int show_version;
+};
+
+enum { KEY_HELP, KEY_VERSION };
+
+#define OPT(t, p) {t, offsetof(struct opts, p), 1}
+static const struct fuse_opt opt_spec[] = {
+	OPT("url=%s", url),
+	OPT("token_file=%s", token_file),
+	OPT("ca_file=%s", ca_file),
+	OPT("timeout=%u", timeout),
+	OPT("connect_timeout=%u", connect_timeout),
+	OPT("grace=%u", grace),
+	OPT("direct_finished", direct_finished),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_END,
+};
+
+static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct opts *o = data;
+	switch (key) {
+	case KEY_HELP:
+		o->show_help = 1;
+		return 0;
+	case KEY_VERSION:
+		o->show_version = 1;
+		return 0;
+	default:
+		return 1;
+	}
+}
+
+static void usage(const char *prog)
+{
+	printf("usage: %s [SOURCE] MOUNTPOINT [options]\n"
+	       "\n"
+	       "Mounts the sandboxes of a sandbox service (sbxd or a service speaking the\n"
+	       "CoreWeave Sandboxes API) as directories. SOURCE (as given by mount(8)) may be a\n"
+	       "service URL, or anything else, which is ignored.\n"
+	       "\n"
+	       "sbxfs options:\n"
+	       "    -o url=URL             service: unix:/path.sock, http://host:port, https://host\n"
+	       "                           (default: $CWSANDBOX_BASE_URL, else the local sbxd socket)\n"
+	       "    -o token_file=FILE     file whose first line is the API token\n"
+	       "    -o ca_file=FILE        CA bundle for https\n"
+	       "    -o timeout=SECONDS     deadline of each call to the service (default 10)\n"
+	       "    -o connect_timeout=S   connect deadline (default 2)\n"
+	       "    -o grace=SECONDS       grace period of rmdir and `ctl delete` (default 10)\n"
+	       "    -o direct_finished     never page-cache finished output\n"
+	       "    -f                     stay in the foreground\n"
+	       "    -d                     debug output (implies -f)\n"
+	       "    -h, --help             this help\n"
+	       "    -V, --version          version\n"
+	       "\n",
+	       prog);
+}
+
+static int looks_like_url(const char *s)
+{
+	return strncmp(s, "unix:", 5) == 0 || strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0;
+}
+
+/* mount.fuse3 runs `sbxfs SOURCE MOUNTPOINT -o ...`; fuse_parse_cmdline
+ * takes a single non-option argument, so take the first of two out. */
+static void take_source(struct fuse_args *args, char **source)
+{
+	int idx[3], n = 0;
+	for (int i = 1; i < args->argc && n < 3; i++) {
+		const char *a = args->argv[i];
+		if (strcmp(a, "-o") == 0) {
+			i++;
+			continue;
+		}
+		if (a[0] == '-')
+			continue;
+		idx[n++] = i;
+	}
+	if (n != 2)
+		return;
+	*source = args->argv[idx[0]];
+	for (int i = idx[0]; i < args->argc - 1; i++)
+		args->argv[i] = args->argv[i + 1];
+	args->argc--;
+	args->argv[args->argc] = NULL;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct opts o = {0};
+	struct fuse_cmdline_opts copts = {0};
+	struct fuse_session *se = NULL;
+	sbx_config *cfg = NULL;
+	sbx_client *client = NULL;
+	sbx_async *async = NULL;
+	sbx_error err;
+	char *source = NULL;
+	int rc = 1, mounted = 0, handlers = 0;
+
+	o.grace = 10;
+	o.timeout = 10;
+	o.connect_timeout = 2;
+	if (fuse_opt_parse(&args, &o, opt_spec, opt_proc) != 0)
+		goto out;
+	if (o.show_help) {
+		usage(argv[0]);
+		fuse_cmdline_help();
+		fuse_lowlevel_help();
+		rc = 0;
+		goto out;
+	}
+	if (o.show_version) {
+		printf("sbxfs %s (libsbx %s, libfuse %s)\n", SBXFS_VERSION, sbx_version(), fuse_pkgversion());
+		rc = 0;
+		goto out;
+	}
+	take_source(&args, &source);
+	if (fuse_parse_cmdline(&args, &copts) != 0)
+		goto out;
+	if (!copts.mountpoint) {
+		fprintf(stderr, "sbxfs: error: no mount point given (see --help)\n");
+		goto out;
+	}
+	if (o.timeout < 1 || o.timeout > 3600 || o.connect_timeout < 1 || o.connect_timeout > 600 ||
+	    o.grace > 300) {
+		fprintf(stderr, "sbxfs: error: timeout must be 1..3600, connect_timeout 1..600, grace 0..300\n");
+		goto out;
+	}
+
+	cfg = sbx_config_new();
+	if (!cfg) {
+		fprintf(stderr, "sbxfs: error: out of memory\n");
+		goto out;
+	}
+	const char *url = o.url ? o.url : (source && looks_like_url(source) ? source : NULL);
+	if (url && sbx_config_set_url(cfg, url, &err) != SBX_OK) {
+		fprintf(stderr, "sbxfs: error: url: %s\n", err.message);
+		goto out;
+	}
+	if (o.token_file && sbx_config_set_token_file(cfg, o.token_file, &err) != SBX_OK) {
+		fprintf(stderr, "sbxfs: error: token_file: %s\n", err.message);
+		goto out;
+	}
+	if (o.ca_file && sbx_config_set_ca_file(cfg, o.ca_file, &err) != SBX_OK) {
+		fprintf(stderr, "sbxfs: error: ca_file: %s\n", err.message);
+		goto out;
+	}
+	sbx_config_set_timeouts(cfg, (long)o.connect_timeout * 1000, (long)o.timeout * 1000);
+
+	se = fuse_session_new(&args, &fs_ops, sizeof fs_ops, NULL);
+	if (!se)
+		goto out;
+	if (fuse_set_signal_handlers(se) != 0)
+		goto out;
+	handlers = 1;
+	if (fuse_session_mount(se, copts.mountpoint) != 0)
+		goto out;
+	mounted = 1;
+	fuse_daemonize(copts.foreground);
+
+	/* Threads only after daemonizing (fork keeps just the caller). */
+	if (sbx_client_new(cfg, &client, &err) != SBX_OK) {
+		fprintf(stderr, "sbxfs: error: client: %s\n", err.message);
+		goto out;
+	}
+	if (sbx_async_new(client, &async, &err) != SBX_OK) {
+		fprintf(stderr, "sbxfs: error: event loop: %s\n", err.message);
+		goto out;
+	}
+	fs_settings s = {(int)o.grace, o.direct_finished};
+	fs_state_init(client);
+	fs_files_setup(client);
+	fs_wait_init(async);
+	fs_ops_setup(client, &s);
+	fprintf(stderr, "sbxfs: info: serving %s on %s\n", sbx_config_url(cfg), copts.mountpoint);
+
+	int lrc;
+	if (copts.singlethread) {
+		lrc = fuse_session_loop(se);
+	} else {
+		struct fuse_loop_config lc = {0};
+		lc.clone_fd = copts.clone_fd;
+		lc.max_idle_threads = copts.max_idle_threads ? copts.max_idle_threads : 10;
+		lrc = fuse_session_loop_mt(se, &lc);
+	}
+	rc = lrc < 0 ? 1 : 0;
+	fprintf(stderr, "sbxfs: info: unmounting %s\n", copts.mountpoint);
+
+out:
+	if (async) {
+		fs_wait_fini();
+		sbx_async_free(async);
+		fs_wait_free_all();
+	}
+	if (mounted)
+		fuse_session_unmount(se);
+	if (handlers)
+		fuse_remove_signal_handlers(se);
+	if (se)
+		fuse_session_destroy(se);
+	fs_chunk_clear();
+	fs_files_fini();
+	fs_state_fini();
+	sbx_client_free(client);
+	sbx_config_free(cfg);
+	free(copts.mountpoint);
+	free(o.url);
+	free(o.token_file);
+	free(o.ca_file);
+	fuse_opt_free_args(&args);
+	return rc;
+}

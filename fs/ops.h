@@ -1,0 +1,22 @@
+/*
+ * The FUSE low-level operations of sbxfs: the tree of DESIGN section 2 on
+ * top of the state cache (state.c), the waiters (wait.c) and libsbx.
+ */
+#ifndef FS_OPS_H
+#define FS_OPS_H
+
+#define FUSE_USE_VERSION 35
+#include <fuse_lowlevel.h>
+
+#include <sbx/sbx.h>
+
+typedef struct fs_settings {
+	int grace_seconds;      /* rmdir and `ctl delete` */
+	int direct_finished;    /* serve finished output with direct_io too */
+} fs_settings;
+
+/* The client must outlive the session. */
+void fs_ops_setup(sbx_client *c, const fs_settings *s);
+extern const struct fuse_lowlevel_ops fs_ops;
+
+#endif

@@ -1,0 +1,666 @@
+/*
+ * The sandbox and process cache behind every sbxfs file (see state.h). It
+ * turns the service's records into slots with directory names, decides
+ * which sandboxes are visible, and keeps the little per-stream knowledge
+ * (size so far, ended or not, when it last grew) that stat needs without
+ * asking the service on every call.
+ */
+#include "state.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "node.h"
+
+/* Caps: how many slots and process records one mount will track. */
+#define SLOTS_MAX 65536
+#define PROCS_MAX (1 << 20)
+
+typedef struct proc {
+	fs_proc_view v;
+	char *cmd;
+	int64_t fetched_ms;
+} proc;
+
+typedef struct sb {
+	char *id;
+	char *name;
+	char *dirname;
+	char *reason;
+	sbx_state state;
+	int exit_code;
+	int have_record;
+	int64_t create_ns, start_ns, end_ns;
+	int listed;             /* in the last list, or created since */
+	int hidden;             /* deleted through this mount */
+	int64_t added_ms;
+	int64_t fetched_ms;
+	char *error;
+	int64_t main_bytes[3];
+	int main_eof[3];
+	int64_t main_mtime_ns[3];
+	int64_t main_fetched_ms[3];
+	proc *procs;            /* index pid - 1 */
+	int64_t nprocs;         /* capacity */
+	int64_t last_pid;
+	int64_t procs_listed_ms;
+} sb;
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static sbx_client *client;
+static sb **slots;              /* slots[0] is the root */
+static uint32_t nslots, capslots;
+static int64_t listed_ms = -1000000;
+
+int64_t fs_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t fs_realtime_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static sb *slot_new(const char *id)
+{
+	if (nslots >= SLOTS_MAX)
+		return NULL;
+	if (nslots == capslots) {
+		uint32_t nc = capslots ? capslots * 2 : 64;
+		sb **ns = realloc(slots, nc * sizeof *ns);
+		if (!ns)
+			return NULL;
+		slots = ns;
+		capslots = nc;
+	}
+	sb *s = calloc(1, sizeof *s);
+	if (!s)
+		return NULL;
+	s->id = strdup(id);
+	if (!s->id) {
+		free(s);
+		return NULL;
+	}
+	s->added_ms = fs_now_ms();
+	s->fetched_ms = -1000000;
+	s->procs_listed_ms = -1000000;
+	for (int i = 0; i < 3; i++)
+		s->main_fetched_ms[i] = -1000000;
+	slots[nslots++] = s;
+	return s;
+}
+
+static void slot_free(sb *s)
+{
+	if (!s)
+		return;
+	for (int64_t i = 0; i < s->nprocs; i++)
+		free(s->procs[i].cmd);
+	free(s->procs);
+	free(s->id);
+	free(s->name);
+	free(s->dirname);
+	free(s->reason);
+	free(s->error);
+	free(s);
+}
+
+void fs_state_init(sbx_client *c)
+{
+	client = c;
+	pthread_mutex_lock(&lock);
+	if (nslots == 0)
+		slot_new("");
+	pthread_mutex_unlock(&lock);
+}
+
+void fs_state_fini(void)
+{
+	pthread_mutex_lock(&lock);
+	for (uint32_t i = 0; i < nslots; i++)
+		slot_free(slots[i]);
+	free(slots);
+	slots = NULL;
+	nslots = capslots = 0;
+	pthread_mutex_unlock(&lock);
+}
+
+static sb *get_slot(uint32_t slot)
+{
+	return slot < nslots ? slots[slot] : NULL;
+}
+
+static uint32_t find_id(const char *id)
+{
+	for (uint32_t i = 1; i < nslots; i++)
+		if (strcmp(slots[i]->id, id) == 0)
+			return i;
+	return 0;
+}
+
+static int is_visible(const sb *s)
+{
+	if (!s->listed || s->hidden || !s->dirname)
+		return 0;
+	/* A sandbox stopped by DELETE through any mount stays listable on the
+	 * service for a while; a deleted sandbox should be gone from the tree. */
+	if (s->state == SBX_STATE_TERMINATED && s->reason && strcasestr(s->reason, "delet"))
+		return 0;
+	return 1;
+}
+
+/* A name usable as a directory entry of the root. */
+static int name_ok(const char *n)
+{
+	if (!n || !*n || n[0] == '.' || strchr(n, '/') || strlen(n) > 200)
+		return 0;
+	return fs_kind_child(FS_K_ROOT, n) == FS_K_NONE;
+}
+
+/* Directory names: the sandbox's name, unless a live sandbox (or a newer
+ * one) has the same name; then the id. */
+static void assign_dirnames(void)
+{
+	for (uint32_t i = 1; i < nslots; i++) {
+		sb *s = slots[i];
+		const char *want = s->id;
+		if (name_ok(s->name)) {
+			int mine = 1;
+			int live = !sbx_state_is_terminal(s->state);
+			for (uint32_t j = 1; j < nslots && mine; j++) {
+				sb *o = slots[j];
+				if (j == i || !o->listed || o->hidden || !o->name || strcmp(o->name, s->name) != 0)
+					continue;
+				int olive = !sbx_state_is_terminal(o->state);
+				if ((olive && !live) || (olive == live && j > i))
+					mine = 0;
+			}
+			if (mine)
+				want = s->name;
+		}
+		if (!s->dirname || strcmp(s->dirname, want) != 0) {
+			char *d = strdup(want);
+			if (d) {
+				free(s->dirname);
+				s->dirname = d;
+			}
+		}
+	}
+}
+
+static void set_str(char **dst, const char *src)
+{
+	if (!src) {
+		free(*dst);
+		*dst = NULL;
+		return;
+	}
+	if (*dst && strcmp(*dst, src) == 0)
+		return;
+	char *d = strdup(src);
+	if (d) {
+		free(*dst);
+		*dst = d;
+	}
+}
+
+static uint32_t put_locked(const sbx_sandbox *r)
+{
+	if (!r->id || !*r->id || strlen(r->id) >= FS_ID_MAX)
+		return 0;
+	uint32_t i = find_id(r->id);
+	sb *s = i ? slots[i] : slot_new(r->id);
+	if (!s)
+		return 0;
+	if (!i)
+		i = nslots - 1;
+	set_str(&s->name, r->name);
+	set_str(&s->reason, r->state_reason ? r->state_reason : "");
+	s->state = r->state;
+	s->exit_code = r->exit_code;
+	s->create_ns = r->create_time_ns;
+	s->start_ns = r->start_time_ns;
+	s->end_ns = r->end_time_ns;
+	s->have_record = 1;
+	s->listed = 1;
+	s->fetched_ms = fs_now_ms();
+	return i;
+}
+
+uint32_t fs_state_put_sandbox(const sbx_sandbox *r)
+{
+	pthread_mutex_lock(&lock);
+	uint32_t i = put_locked(r);
+	assign_dirnames();
+	pthread_mutex_unlock(&lock);
+	return i;
+}
+
+int fs_state_refresh(int max_age_ms)
+{
+	int64_t start = fs_now_ms();
+	pthread_mutex_lock(&lock);
+	int fresh = start - listed_ms < max_age_ms;
+	pthread_mutex_unlock(&lock);
+	if (fresh)
+		return 0;
+
+	sbx_sandbox **v = NULL;
+	size_t n = 0;
+	sbx_error err;
+	sbx_list_filter f = {NULL, SBX_STATE_UNSPECIFIED, 1};
+	sbx_result r = sbx_sandbox_list(client, &f, &v, &n, &err);
+	if (r != SBX_OK)
+		return fs_state_fail(0, "list sandboxes", &err);
+
+	pthread_mutex_lock(&lock);
+	for (uint32_t i = 1; i < nslots; i++)
+		if (slots[i]->added_ms < start && slots[i]->fetched_ms < start)
+			slots[i]->listed = 0;
+	for (size_t k = 0; k < n; k++)
+		put_locked(v[k]);
+	assign_dirnames();
+	listed_ms = fs_now_ms();
+	pthread_mutex_unlock(&lock);
+	sbx_sandbox_list_free(v, n);
+	return 0;
+}
+
+int fs_state_lookup(const char *name, uint32_t *slot)
+{
+	int rc = -ENOENT;
+	pthread_mutex_lock(&lock);
+	for (uint32_t i = 1; i < nslots; i++) {
+		if (is_visible(slots[i]) && strcmp(slots[i]->dirname, name) == 0) {
+			*slot = i;
+			rc = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&lock);
+	return rc;
+}
+
+void fs_state_foreach(void (*fn)(void *ud, uint32_t slot, const char *dirname), void *ud)
+{
+	pthread_mutex_lock(&lock);
+	for (uint32_t i = 1; i < nslots; i++)
+		if (is_visible(slots[i]))
+			fn(ud, i, slots[i]->dirname);
+	pthread_mutex_unlock(&lock);
+}
+
+void fs_state_hide(uint32_t slot)
+{
+	pthread_mutex_lock(&lock);
+	sb *s = get_slot(slot);
+	if (s && slot)
+		s->hidden = 1;
+	assign_dirnames();
+	pthread_mutex_unlock(&lock);
+}
+
+int fs_state_sandbox(uint32_t slot, fs_sb_view *out)
+{
+	int rc = -ENOENT;
+	pthread_mutex_lock(&lock);
+	sb *s = get_slot(slot);
+	if (s && slot) {
+		memset(out, 0, sizeof *out);
+		snprintf(out->id, sizeof out->id, "%s", s->id);
+		out->state = s->state;
+		out->exit_code = s->exit_code;
+		out->have_record = s->have_record;
+		out->create_ns = s->create_ns;
+		out->start_ns = s->start_ns;
+		out->end_ns = s->end_ns;
+		for (int i = 0; i < 3; i++) {
+			out->main_bytes[i] = s->main_bytes[i];
+			out->main_eof[i] = s->main_eof[i];
+			out->main_mtime_ns[i] = s->main_mtime_ns[i];
+		}
+		out->last_pid = s->last_pid;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&lock);
+	return rc;
+}
+
+char *fs_state_dirname(uint32_t slot)
+{
+	char *d = NULL;
+	pthread_mutex_lock(&lock);
+	sb *s = get_slot(slot);
+	if (s && s->dirname)
+		d = strdup(s->dirname);
+	pthread_mutex_unlock(&lock);
+	return d;
+}
+
+static int slot_id(uint32_t slot, char id[FS_ID_MAX])
+{
+	int rc = -ENOENT;
+	pthread_mutex_lock(&lock);
+	sb *s = get_slot(slot);
+	if (s && slot) {
+		snprintf(id, FS_ID_MAX, "%s", s->id);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&lock);
+	return rc;
+}
+
+int fs_state_info(uint32_t slot, char **json)
+{
+	char id[FS_ID_MAX];
+	if (slot_id(slot, id) != 0)
+		return -ENOENT;
+	sbx_sandbox *r = NULL;
+	sbx_error err;
+	if (sbx_sandbox_get(client, id, 0, &r, &err) != SBX_OK)
+		return fs_state_fail(slot, "info", &err);
+	fs_state_put_sandbox(r);
+	*json = strdup(r->json ? r->json : "{}\n");
+	sbx_sandbox_free(r);
+	return *json ? 0 : -ENOMEM;
+}
+
+int fs_state_fetch_sandbox(uint32_t slot, int max_age_ms)
+{
+	char id[FS_ID_MAX];
+	pthread_mutex_lock(&lock);
+	sb *s = get_slot(slot);
+	int fresh = !s || !slot || fs_now_ms() - s->fetched_ms < max_age_ms ||
+		    (s->have_record && sbx_state_is_terminal(s->state) && s->state != SBX_STATE_TERMINATING);
+	if (s && slot)
+		snprintf(id, sizeof id, "%s", s->id);
+	pthread_mutex_unlock(&lock);
+	if (!s || !slot)
+		return -ENOENT;
+	if (fresh)
+		return 0;
+	sbx_sandbox *r = NULL;
+	sbx_error err;
+	if (sbx_sandbox_get(client, id, 0, &r, &err) != SBX_OK)
+		return fs_state_fail(slot, "status", &err);
+	fs_state_put_sandbox(r);
+	sbx_sandbox_free(r);
+	return 0;
+}
+
+/* ------------------------------------------------------------ processes */
+
+static proc *proc_slot(sb *s, int64_t pid, int create)
+{
+	if (pid < 1 || pid > PROCS_MAX)
+		return NULL;
+	if (pid > s->nprocs) {
+		if (!create)
+			return NULL;
+		int64_t nc = s->nprocs ? s->nprocs : 8;
+		while (nc < pid)
+			nc *= 2;
+		proc *np = realloc(s->procs, (size_t)nc * sizeof *np);
+		if (!np)
+			return NULL;
+		memset(np + s->nprocs, 0, (size_t)(nc - s->nprocs) * sizeof *np);
+		s->procs = np;
+		s->nprocs = nc;
+	}
+	return &s->procs[pid - 1];
+}
+
+static int proc_final(const proc *p)
+{
+	return p->v.known && p->v.state != SBX_PROC_RUNNING && p->v.state != SBX_PROC_UNSPECIFIED;
+}
+
+static void put_proc_locked(sb *s, const sbx_process *r)
+{
+	proc *p = proc_slot(s, r->id, 1);
+	if (!p)
+		return;
+	int64_t now = fs_realtime_ns();
+	for (int k = 1; k <= 2; k++) {
+		int64_t b = k == SBX_STDOUT ? r->stdout_bytes : r->stderr_bytes;
+		if (!p->v.known || b > p->v.bytes[k]) {
+			p->v.mtime_ns[k] = r->end_time_ns && r->state != SBX_PROC_RUNNING ? r->end_time_ns : now;
+			p->v.bytes[k] = b;
+		}
+	}
+	p->v.known = 1;
+	p->v.state = r->state;
+	p->v.exit_code = r->exit_code;
+	p->v.signal = r->signal;
+	p->v.has_stdin = r->has_stdin;
+	p->v.stdin_closed = r->stdin_closed;
+	p->v.start_ns = r->start_time_ns;
+	p->v.end_ns = r->end_time_ns;
+	if (!p->v.mtime_ns[1])
+		p->v.mtime_ns[1] = p->v.mtime_ns[2] = r->start_time_ns ? r->start_time_ns : now;
+	if (!p->cmd && r->argv)
+		p->cmd = sbx_argv_to_line(r->argv);
+	p->fetched_ms = fs_now_ms();
+	if (r->id > s->last_pid)
+		s->last_pid = r->id;
+}
+
+void fs_state_put_proc(uint32_t slot, const sbx_process *r)
+{
+	pthread_mutex_lock(&lock);
+	sb *s = get_slot(slot);
+	if (s && slot)
+		put_proc_locked(s, r);
+	pthread_mutex_unlock(&lock);
+}
+
+int fs_state_proc(uint32_t slot, int64_t pid, fs_proc_view *out)
+{
+	int rc = -ENOENT;
+	pthread_mutex_lock(&lock);
+	sb *s = get_slot(slot);
+	proc *p = s && slot ? proc_slot(s, pid, 0) : NULL;
+	if (p && p->v.known) {
+		*out = p->v;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&lock);
+	return rc;
+}
+
+char *fs_state_proc_cmd(uint32_t slot, int64_t pid)
+{
+	char *c = NULL;
+	pthread_mutex_lock(&lock);
+	sb *s = get_slot(slot);
+	proc *p = s && slot ? proc_slot(s, pid, 0) : NULL;
+	if (p && p->cmd)
+		c = strdup(p->cmd);
+	pthread_mutex_unlock(&lock);
+	return c;
+}
+
+int fs_state_fetch_proc(uint32_t slot, int64_t pid, int max_age_ms)
+{
+	char id[FS_ID_MAX];
+	pthread_mutex_lock(&lock);
+	sb *s = get_slot(slot);
+	proc *p = s && slot ? proc_slot(s, pid, 0) : NULL;
+	int fresh = p && (proc_final(p) || (p->v.known && fs_now_ms() - p->fetched_ms < max_age_ms));
+	if (s && slot)
+		snprintf(id, sizeof id, "%s", s->id);
+	pthread_mutex_unlock(&lock);
+	if (!s || !slot)
+		return -ENOENT;
+	if (fresh)
+		return 0;
+	sbx_process *r = NULL;
+	sbx_error err;
+	sbx_result res = sbx_process_get(client, id, pid, 0, &r, &err);
+	if (res == SBX_E_NOT_FOUND)
+		return -ENOENT;         /* a lookup of a name that is not there */
+	if (res != SBX_OK)
+		return fs_state_fail(slot, "process", &err);
+	fs_state_put_proc(slot, r);
+	sbx_process_free(r);
+	return 0;
+}
+
+int fs_state_fetch_procs(uint32_t slot, int max_age_ms)
+{
+	char id[FS_ID_MAX];
+	int64_t start = fs_now_ms();
+	pthread_mutex_lock(&lock);
+	sb *s = get_slot(slot);
+	int fresh = s && start - s->procs_listed_ms < max_age_ms;
+	if (s && slot)
+		snprintf(id, sizeof id, "%s", s->id);
+	pthread_mutex_unlock(&lock);
+	if (!s || !slot)
+		return -ENOENT;
+	if (fresh)
+		return 0;
+	sbx_process **v = NULL;
+	size_t n = 0;
+	sbx_error err;
+	if (sbx_process_list(client, id, &v, &n, &err) != SBX_OK)
+		return fs_state_fail(slot, "list processes", &err);
+	pthread_mutex_lock(&lock);
+	s = get_slot(slot);
+	for (size_t k = 0; k < n; k++)
+		put_proc_locked(s, v[k]);
+	s->procs_listed_ms = fs_now_ms();
+	pthread_mutex_unlock(&lock);
+	sbx_process_list_free(v, n);
+	return 0;
+}
+
+void fs_state_foreach_proc(uint32_t slot, void (*fn)(void *ud, int64_t pid), void *ud)
+{
+	pthread_mutex_lock(&lock);
+	sb *s = get_slot(slot);
+	if (s && slot)
+		for (int64_t i = 0; i < s->nprocs; i++)
+			if (s->procs[i].v.known)
+				fn(ud, i + 1);
+	pthread_mutex_unlock(&lock);
+}
+
+void fs_state_stream_seen(uint32_t slot, int64_t pid, sbx_stream st, int64_t size, int eof)
+{
+	if (st != SBX_STDOUT && st != SBX_STDERR)
+		return;
+	pthread_mutex_lock(&lock);
+	sb *s = get_slot(slot);
+	if (s && slot && pid == SBX_MAIN) {
+		if (size > s->main_bytes[st]) {
+			s->main_bytes[st] = size;
+			s->main_mtime_ns[st] = fs_realtime_ns();
+		}
+		if (eof)
+			s->main_eof[st] = 1;
+		s->main_fetched_ms[st] = fs_now_ms();
+	} else if (s && slot) {
+		proc *p = proc_slot(s, pid, 0);
+		if (p && p->v.known && size > p->v.bytes[st]) {
+			p->v.bytes[st] = size;
+			p->v.mtime_ns[st] = fs_realtime_ns();
+		}
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+int fs_state_fetch_main_size(uint32_t slot, sbx_stream st, int max_age_ms)
+{
+	char id[FS_ID_MAX];
+	pthread_mutex_lock(&lock);
+	sb *s = get_slot(slot);
+	int fresh = !s || !slot || s->main_eof[st] || fs_now_ms() - s->main_fetched_ms[st] < max_age_ms;
+	int64_t off = s ? s->main_bytes[st] : 0;
+	if (s && slot)
+		snprintf(id, sizeof id, "%s", s->id);
+	pthread_mutex_unlock(&lock);
+	if (!s || !slot)
+		return -ENOENT;
+	if (fresh)
+		return 0;
+	char byte;
+	sbx_chunk ch;
+	sbx_error err;
+	sbx_result r = sbx_output_read(client, id, SBX_MAIN, st, off, &byte, 1, 0, &ch, &err);
+	if (r != SBX_OK) {
+		/* An idle sandbox may have no main output at all: size 0, and
+		 * no need to ask again for a while. */
+		pthread_mutex_lock(&lock);
+		s->main_fetched_ms[st] = fs_now_ms();
+		pthread_mutex_unlock(&lock);
+		return 0;
+	}
+	fs_state_stream_seen(slot, SBX_MAIN, st, ch.size, ch.eof && ch.offset + (int64_t)ch.len >= ch.size);
+	return 0;
+}
+
+/* ------------------------------------------------------------ errors */
+
+static void set_error_locked(uint32_t slot, const char *msg)
+{
+	sb *s = get_slot(slot);
+	if (!s)
+		return;
+	char *m = strdup(msg);
+	if (m) {
+		free(s->error);
+		s->error = m;
+	}
+}
+
+void fs_state_set_error(uint32_t slot, const char *fmt, ...)
+{
+	char buf[FS_ERROR_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	size_t n = strlen(buf);
+	if (n == 0 || buf[n - 1] != '\n') {
+		if (n + 1 >= sizeof buf)
+			n = sizeof buf - 2;
+		buf[n] = '\n';
+		buf[n + 1] = '\0';
+	}
+	pthread_mutex_lock(&lock);
+	set_error_locked(slot, buf);
+	pthread_mutex_unlock(&lock);
+}
+
+int fs_state_fail(uint32_t slot, const char *what, const sbx_error *err)
+{
+	int e = sbx_error_errno(err);
+	if (e <= 0)
+		e = EIO;
+	const char *msg = err->message[0] ? err->message : sbx_result_str(err->code);
+	fs_state_set_error(slot, "%s: %s (%s)", what, msg, strerror(e));
+	return -e;
+}
+
+char *fs_state_error(uint32_t slot)
+{
+	char *m = NULL;
+	pthread_mutex_lock(&lock);
+	sb *s = get_slot(slot);
+	if (s)
+		m = strdup(s->error ? s->error : "");
+	pthread_mutex_unlock(&lock);
+	return m;
+}

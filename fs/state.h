@@ -1,0 +1,103 @@
+/*
+ * What sbxfs knows about the service's sandboxes and processes: a table of
+ * sandbox slots (a slot is the stable inode-number part of a sandbox for the
+ * life of the mount), each with its last known record, its processes' last
+ * known records, the sizes seen on each output stream and the text of its
+ * `error` file. Everything here is a cache of the service, refreshed by
+ * short non-waiting calls (list, get with wait 0), so listing and stat never
+ * wait on a process. Thread-safe: one internal lock, never held across a
+ * call to the service.
+ *
+ * Slot 0 is the mount root: it only carries the root `error` file.
+ * Functions returning int give 0 or a negative errno; when they fail on a
+ * call to the service they also write the message to the slot's error file.
+ */
+#ifndef FS_STATE_H
+#define FS_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sbx/sbx.h>
+
+#define FS_ID_MAX 160           /* sandbox ids are at most 128 bytes */
+#define FS_ERROR_MAX 1024       /* one error message */
+
+typedef struct fs_proc_view {
+	int known;
+	sbx_proc_state state;
+	int exit_code;
+	int signal;
+	int has_stdin, stdin_closed;
+	int64_t bytes[3];       /* by sbx_stream; index 0 unused */
+	int64_t mtime_ns[3];    /* when that stream last grew */
+	int64_t start_ns, end_ns;
+} fs_proc_view;
+
+typedef struct fs_sb_view {
+	char id[FS_ID_MAX];
+	sbx_state state;
+	int exit_code;
+	int have_record;
+	int64_t create_ns, start_ns, end_ns;
+	int64_t main_bytes[3];
+	int main_eof[3];
+	int64_t main_mtime_ns[3];
+	int64_t last_pid;
+} fs_sb_view;
+
+/* Takes the client (owned by the caller, must outlive the state). */
+void fs_state_init(sbx_client *c);
+void fs_state_fini(void);
+
+int64_t fs_now_ms(void);        /* monotonic */
+int64_t fs_realtime_ns(void);
+
+/* Re-lists the sandboxes when the last list is older than max_age_ms. */
+int fs_state_refresh(int max_age_ms);
+/* The visible sandbox whose directory is called name; 0 and *slot, or
+ * -ENOENT. */
+int fs_state_lookup(const char *name, uint32_t *slot);
+/* Calls fn for each visible sandbox directory (under the lock: fn must not
+ * call back into this module). */
+void fs_state_foreach(void (*fn)(void *ud, uint32_t slot, const char *dirname), void *ud);
+/* A new or updated record; returns the slot (0 on allocation failure). */
+uint32_t fs_state_put_sandbox(const sbx_sandbox *s);
+/* Hides a sandbox deleted through this mount. */
+void fs_state_hide(uint32_t slot);
+/* Copies what a slot knows; -ENOENT for an unknown slot. */
+int fs_state_sandbox(uint32_t slot, fs_sb_view *out);
+/* The directory name (malloc'd) or NULL. */
+char *fs_state_dirname(uint32_t slot);
+/* The sandbox as JSON (malloc'd, fetched now). */
+int fs_state_info(uint32_t slot, char **json);
+/* Gets the sandbox record when the one known is older than max_age_ms. */
+int fs_state_fetch_sandbox(uint32_t slot, int max_age_ms);
+
+/* Processes. */
+void fs_state_put_proc(uint32_t slot, const sbx_process *p);
+int fs_state_proc(uint32_t slot, int64_t pid, fs_proc_view *out);
+/* The cmd line (malloc'd) or NULL when unknown. */
+char *fs_state_proc_cmd(uint32_t slot, int64_t pid);
+/* Refreshes one process record (wait 0) unless it is final or younger than
+ * max_age_ms. -ENOENT when the service has no such process. */
+int fs_state_fetch_proc(uint32_t slot, int64_t pid, int max_age_ms);
+/* Lists the processes when the last list is older than max_age_ms. */
+int fs_state_fetch_procs(uint32_t slot, int max_age_ms);
+/* Calls fn for each known process id (under the lock). */
+void fs_state_foreach_proc(uint32_t slot, void (*fn)(void *ud, int64_t pid), void *ud);
+
+/* Records what a read learned about an output stream (pid SBX_MAIN for the
+ * main command): bytes produced so far and whether the stream has ended. */
+void fs_state_stream_seen(uint32_t slot, int64_t pid, sbx_stream s, int64_t size, int eof);
+/* Size of the main command's stream, refreshed by a one-byte read when
+ * older than max_age_ms and not ended. */
+int fs_state_fetch_main_size(uint32_t slot, sbx_stream s, int max_age_ms);
+
+/* The error file. fs_state_fail records "what: message" for slot and
+ * returns -errno for err. */
+int fs_state_fail(uint32_t slot, const char *what, const sbx_error *err);
+void fs_state_set_error(uint32_t slot, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+char *fs_state_error(uint32_t slot);
+
+#endif

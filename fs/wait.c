@@ -1,0 +1,419 @@
+/*
+ * Waiters: reads and polls answered from libsbx's event-loop thread (see
+ * wait.h). All waiter fields are guarded by one lock that the completion
+ * callbacks and the interrupt handler share, which is what makes
+ * sbx_async_cancel safe to call (the op is known not to have completed).
+ *
+ * Waiters are never returned to malloc while the daemon runs: a FUSE
+ * interrupt handler may still be called with a waiter pointer just after
+ * its request was answered, so a waiter is recycled through a free list and
+ * the handler checks that the waiter still belongs to its request.
+ */
+#include "wait.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chunk.h"
+#include "state.h"
+
+typedef enum wkind { W_OUTPUT, W_RC, W_POLL_OUTPUT, W_POLL_RC } wkind;
+
+typedef struct fs_waiter {
+	int active;
+	wkind kind;
+	fuse_req_t req;
+	struct fuse_pollhandle *ph;
+	fs_handle *h;           /* reads: alive until answered; polls: NULL once released */
+	sbx_op *op;
+	int interrupted;
+	uint32_t slot;
+	int64_t pid;
+	sbx_stream st;
+	int64_t off;
+	size_t size;
+	char id[FS_ID_MAX];
+	struct fs_waiter *next;         /* free list / all list */
+	struct fs_waiter *all_next;
+} fs_waiter;
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static sbx_async *async;
+static fs_waiter *free_list, *all_list;
+static unsigned in_flight;
+static int stopping;
+
+static fs_waiter *w_alloc(void)
+{
+	fs_waiter *w;
+	pthread_mutex_lock(&lock);
+	w = free_list;
+	if (w)
+		free_list = w->next;
+	pthread_mutex_unlock(&lock);
+	if (!w) {
+		w = calloc(1, sizeof *w);
+		if (!w)
+			return NULL;
+		pthread_mutex_lock(&lock);
+		w->all_next = all_list;
+		all_list = w;
+		pthread_mutex_unlock(&lock);
+	}
+	fs_waiter *keep = w->all_next;
+	memset(w, 0, sizeof *w);
+	w->all_next = keep;
+	return w;
+}
+
+/* Under lock. */
+static void w_release_locked(fs_waiter *w)
+{
+	if (w->active)
+		in_flight--;
+	w->active = 0;
+	w->req = NULL;
+	w->h = NULL;
+	w->op = NULL;
+	w->next = free_list;
+	free_list = w;
+}
+
+void fs_wait_init(sbx_async *a)
+{
+	async = a;
+	stopping = 0;
+}
+
+void fs_wait_fini(void)
+{
+	pthread_mutex_lock(&lock);
+	stopping = 1;
+	pthread_mutex_unlock(&lock);
+	/* sbx_async_free (by the caller, next) runs every pending callback with
+	 * SBX_E_CANCELLED; nothing re-arms once stopping is set. */
+}
+
+void fs_wait_free_all(void)
+{
+	pthread_mutex_lock(&lock);
+	fs_waiter *w = all_list;
+	all_list = free_list = NULL;
+	pthread_mutex_unlock(&lock);
+	while (w) {
+		fs_waiter *n = w->all_next;
+		free(w);
+		w = n;
+	}
+}
+
+unsigned fs_wait_count(void)
+{
+	pthread_mutex_lock(&lock);
+	unsigned n = in_flight;
+	pthread_mutex_unlock(&lock);
+	return n;
+}
+
+size_t fs_rc_slice(int code, int64_t off, size_t size, char *buf, size_t buflen)
+{
+	char text[32];
+	int n = snprintf(text, sizeof text, "%d\n", code);
+	if (n < 0 || off < 0 || off >= n)
+		return 0;
+	size_t avail = (size_t)n - (size_t)off;
+	if (avail > size)
+		avail = size;
+	if (avail > buflen)
+		avail = buflen;
+	memcpy(buf, text + off, avail);
+	return avail;
+}
+
+static void out_cb(void *ud, sbx_result r, const sbx_error *err, const sbx_chunk *ch);
+static void proc_cb(void *ud, sbx_result r, const sbx_error *err, const sbx_process *p);
+static void sb_cb(void *ud, sbx_result r, const sbx_error *err, const sbx_sandbox *s);
+
+/* Starts (or restarts) w's long-poll. Under lock. Returns 0 or -1. */
+static int arm_locked(fs_waiter *w)
+{
+	if (stopping || !async)
+		return -1;
+	switch (w->kind) {
+	case W_OUTPUT:
+	case W_POLL_OUTPUT:
+		w->op = sbx_async_output_read(async, w->id, w->pid, w->st, w->off, FS_CHUNK_READ,
+					      FS_LONGPOLL_SECONDS, out_cb, w);
+		break;
+	case W_RC:
+	case W_POLL_RC:
+		if (w->pid != SBX_MAIN)
+			w->op = sbx_async_process_wait(async, w->id, w->pid, FS_LONGPOLL_SECONDS, proc_cb, w);
+		else
+			w->op = sbx_async_sandbox_wait(async, w->id, FS_LONGPOLL_SECONDS, sb_cb, w);
+		break;
+	}
+	return w->op ? 0 : -1;
+}
+
+static void on_interrupt(fuse_req_t req, void *data)
+{
+	fs_waiter *w = data;
+	pthread_mutex_lock(&lock);
+	if (w->active && w->req == req) {
+		w->interrupted = 1;
+		if (w->op)
+			sbx_async_cancel(async, w->op);
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+/* Registers req's interrupt handler, then arms. Answers req itself when
+ * that fails. */
+static void start(fs_waiter *w)
+{
+	pthread_mutex_lock(&lock);
+	w->active = 1;
+	in_flight++;
+	pthread_mutex_unlock(&lock);
+	if (w->req)
+		fuse_req_interrupt_func(w->req, on_interrupt, w);
+	pthread_mutex_lock(&lock);
+	int err = 0;
+	if (w->interrupted)
+		err = EINTR;
+	else if (arm_locked(w) != 0)
+		err = stopping ? EINTR : EIO;
+	if (!err) {
+		pthread_mutex_unlock(&lock);
+		return;
+	}
+	fuse_req_t req = w->req;
+	struct fuse_pollhandle *ph = w->ph;
+	if (w->h && w->h->poll_w == w)
+		w->h->poll_w = NULL;
+	w_release_locked(w);
+	pthread_mutex_unlock(&lock);
+	if (req)
+		fuse_reply_err(req, err);
+	if (ph) {
+		fuse_lowlevel_notify_poll(ph);
+		fuse_pollhandle_destroy(ph);
+	}
+}
+
+/* The callback's first step: the op is done; decide whether to re-arm.
+ * Returns 1 when re-armed (the callback is finished). */
+static int done_or_rearm(fs_waiter *w, int again)
+{
+	pthread_mutex_lock(&lock);
+	w->op = NULL;
+	if (again && !w->interrupted && !stopping && (w->kind == W_OUTPUT || w->kind == W_RC || w->h)) {
+		if (arm_locked(w) == 0) {
+			pthread_mutex_unlock(&lock);
+			return 1;
+		}
+	}
+	pthread_mutex_unlock(&lock);
+	return 0;
+}
+
+/* Ends a poll waiter: wake the kernel so it polls (and reads) again. */
+static void finish_poll(fs_waiter *w)
+{
+	pthread_mutex_lock(&lock);
+	struct fuse_pollhandle *ph = w->ph;
+	w->ph = NULL;
+	if (w->h && w->h->poll_w == w)
+		w->h->poll_w = NULL;
+	w_release_locked(w);
+	pthread_mutex_unlock(&lock);
+	if (ph) {
+		fuse_lowlevel_notify_poll(ph);
+		fuse_pollhandle_destroy(ph);
+	}
+}
+
+static void finish_req(fs_waiter *w)
+{
+	pthread_mutex_lock(&lock);
+	w_release_locked(w);
+	pthread_mutex_unlock(&lock);
+}
+
+static int cb_errno(fs_waiter *w, sbx_result r, const sbx_error *err, const char *what)
+{
+	if (r == SBX_E_CANCELLED || w->interrupted)
+		return EINTR;
+	if (err)
+		return -fs_state_fail(w->slot, what, err);
+	return EIO;
+}
+
+static void out_cb(void *ud, sbx_result r, const sbx_error *err, const sbx_chunk *ch)
+{
+	fs_waiter *w = ud;
+	int empty = r == SBX_OK && ch->len == 0 && !ch->eof;
+	if (r == SBX_OK)
+		fs_state_stream_seen(w->slot, w->pid, w->st, ch->size, ch->eof);
+	if (done_or_rearm(w, empty))
+		return;
+
+	if (r == SBX_OK && ch->len > 0) {
+		void *copy = malloc(ch->len);
+		if (copy) {
+			memcpy(copy, ch->data, ch->len);
+			fs_chunk_put(w->slot, w->pid, w->st, ch->offset, copy, ch->len);
+		}
+	}
+	if (w->kind == W_POLL_OUTPUT) {
+		finish_poll(w);
+		return;
+	}
+	if (r == SBX_OK && !w->interrupted) {
+		size_t n = ch->len < w->size ? ch->len : w->size;
+		if (ch->offset != w->off)
+			n = 0;      /* never hand out bytes from elsewhere */
+		if (w->h && n)
+			w->h->pos = w->off + (int64_t)n;
+		fuse_reply_buf(w->req, ch->data, n);
+	} else {
+		fuse_reply_err(w->req, cb_errno(w, r, err, w->st == SBX_STDOUT ? "read stdout" : "read stderr"));
+	}
+	finish_req(w);
+}
+
+static void answer_rc(fs_waiter *w, int code)
+{
+	char buf[32];
+	size_t n = fs_rc_slice(code, w->off, w->size, buf, sizeof buf);
+	fuse_reply_buf(w->req, buf, n);
+}
+
+static void proc_cb(void *ud, sbx_result r, const sbx_error *err, const sbx_process *p)
+{
+	fs_waiter *w = ud;
+	if (r == SBX_OK)
+		fs_state_put_proc(w->slot, p);
+	int running = r == SBX_OK && p->state == SBX_PROC_RUNNING;
+	if (done_or_rearm(w, running))
+		return;
+	if (w->kind == W_POLL_RC) {
+		finish_poll(w);
+		return;
+	}
+	if (r == SBX_OK && !w->interrupted)
+		answer_rc(w, p->exit_code);
+	else
+		fuse_reply_err(w->req, cb_errno(w, r, err, "returncode"));
+	finish_req(w);
+}
+
+static void sb_cb(void *ud, sbx_result r, const sbx_error *err, const sbx_sandbox *s)
+{
+	fs_waiter *w = ud;
+	if (r == SBX_OK)
+		fs_state_put_sandbox(s);
+	int live = r == SBX_OK && !sbx_state_is_terminal(s->state);
+	if (done_or_rearm(w, live))
+		return;
+	if (w->kind == W_POLL_RC) {
+		finish_poll(w);
+		return;
+	}
+	if (r == SBX_OK && !w->interrupted)
+		answer_rc(w, s->exit_code);
+	else
+		fuse_reply_err(w->req, cb_errno(w, r, err, "returncode"));
+	finish_req(w);
+}
+
+static void fill(fs_waiter *w, fs_handle *h, const char *id)
+{
+	w->h = h;
+	w->slot = h->slot;
+	w->pid = h->pid;
+	snprintf(w->id, sizeof w->id, "%s", id);
+}
+
+void fs_wait_output(fuse_req_t req, fs_handle *h, const char *id, sbx_stream st, int64_t off, size_t size)
+{
+	fs_waiter *w = w_alloc();
+	if (!w) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	fill(w, h, id);
+	w->kind = W_OUTPUT;
+	w->req = req;
+	w->st = st;
+	w->off = off;
+	w->size = size;
+	start(w);
+}
+
+void fs_wait_returncode(fuse_req_t req, fs_handle *h, const char *id, int64_t off, size_t size)
+{
+	fs_waiter *w = w_alloc();
+	if (!w) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	fill(w, h, id);
+	w->kind = W_RC;
+	w->req = req;
+	w->off = off;
+	w->size = size;
+	start(w);
+}
+
+void fs_wait_poll(fs_handle *h, const char *id, struct fuse_pollhandle *ph)
+{
+	pthread_mutex_lock(&lock);
+	if (h->poll_w) {
+		/* Already armed: the kernel polls again with a fresh handle. */
+		struct fuse_pollhandle *old = h->poll_w->ph;
+		h->poll_w->ph = ph;
+		pthread_mutex_unlock(&lock);
+		if (old)
+			fuse_pollhandle_destroy(old);
+		return;
+	}
+	pthread_mutex_unlock(&lock);
+	fs_waiter *w = w_alloc();
+	if (!w) {
+		fuse_lowlevel_notify_poll(ph);
+		fuse_pollhandle_destroy(ph);
+		return;
+	}
+	fill(w, h, id);
+	w->ph = ph;
+	if (fs_kind_is_output(h->kind)) {
+		w->kind = W_POLL_OUTPUT;
+		w->st = h->kind == FS_K_P_STDERR || h->kind == FS_K_SB_STDERR ? SBX_STDERR : SBX_STDOUT;
+		w->off = h->pos;
+	} else {
+		w->kind = W_POLL_RC;
+	}
+	pthread_mutex_lock(&lock);
+	h->poll_w = w;
+	pthread_mutex_unlock(&lock);
+	start(w);
+}
+
+void fs_wait_forget_handle(fs_handle *h)
+{
+	pthread_mutex_lock(&lock);
+	fs_waiter *w = h->poll_w;
+	h->poll_w = NULL;
+	if (w && w->active && w->h == h) {
+		w->h = NULL;
+		if (w->op)
+			sbx_async_cancel(async, w->op);
+	}
+	pthread_mutex_unlock(&lock);
+}
