@@ -1,0 +1,952 @@
+/*
+ * HTTP handlers of sbxd on libmicrohttpd (see api.h). Each request gets a
+ * context that collects its body under the route's cap; the handler runs
+ * once the body is complete, under srv_lock, and either answers or
+ * registers a waiter and suspends the connection. A resumed connection runs
+ * its handler again, which re-checks its condition (spurious wake-ups are
+ * harmless), so long-polls hold no thread.
+ */
+#include "api.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core.h"
+#include "files.h"
+#include "parse.h"
+
+#define SERVER_NAME "sbxd/" SBXD_VERSION
+
+static struct MHD_Daemon *d_unix, *d_tcp;
+static char *tcp_token;
+
+typedef struct req {
+	srv_route route;
+	int routed;      /* 1 matched, -1 no route */
+	int tcp;
+	char *body;
+	size_t len, cap, limit;
+	int too_big;
+	srv_waiter w;
+	int64_t deadline;  /* long-poll end, monotonic; 0 = not yet set */
+	int deadline_set;
+	uint32_t exec_seq, exec_uid;  /* a running unary exec */
+	int64_t exec_max;             /* its maxOutputBytes */
+} req;
+
+typedef enum { DONE, SUSPENDED } outcome;
+
+void srv_http_resume(void *con)
+{
+	MHD_resume_connection((struct MHD_Connection *)con);
+}
+
+/* ------------------------------------------------------------ answering */
+
+static enum MHD_Result queue(struct MHD_Connection *con, unsigned status, struct MHD_Response *r)
+{
+	if (!r)
+		return MHD_NO;
+	enum MHD_Result rc = MHD_queue_response(con, status, r);
+	MHD_destroy_response(r);
+	return rc;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *con, unsigned status, cJSON *j)
+{
+	char *txt = j ? cJSON_PrintUnformatted(j) : NULL;
+	cJSON_Delete(j);
+	if (!txt)
+		return MHD_NO;
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(strlen(txt), txt, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(txt);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	return queue(con, status, r);
+}
+
+/* google.rpc.Status with ErrorInfo (+ RetryInfo when retry_ms > 0). */
+static enum MHD_Result send_error(struct MHD_Connection *con, unsigned http, int code, const char *reason,
+				  int retry_ms, const char *mkey, const char *mval, const char *fmt, ...)
+	__attribute__((format(printf, 8, 9)));
+static enum MHD_Result send_error(struct MHD_Connection *con, unsigned http, int code, const char *reason,
+				  int retry_ms, const char *mkey, const char *mval, const char *fmt, ...)
+{
+	char msg[SRV_MSGLEN + 64];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	cJSON *j = cJSON_CreateObject();
+	if (!j)
+		return MHD_NO;
+	cJSON_AddNumberToObject(j, "code", code);
+	cJSON_AddStringToObject(j, "message", msg);
+	cJSON *det = cJSON_AddArrayToObject(j, "details");
+	cJSON *info = cJSON_CreateObject();
+	if (info) {
+		cJSON_AddStringToObject(info, "@type", "type.googleapis.com/google.rpc.ErrorInfo");
+		cJSON_AddStringToObject(info, "reason", reason);
+		cJSON_AddStringToObject(info, "domain", "cwsandbox.coreweave.com");
+		cJSON *md = cJSON_AddObjectToObject(info, "metadata");
+		if (md && mkey && mval)
+			cJSON_AddStringToObject(md, mkey, mval);
+		cJSON_AddItemToArray(det, info);
+	}
+	if (retry_ms > 0) {
+		cJSON *ri = cJSON_CreateObject();
+		if (ri) {
+			char d[32];
+			snprintf(d, sizeof d, "%d.%03ds", retry_ms / 1000, retry_ms % 1000);
+			cJSON_AddStringToObject(ri, "@type", "type.googleapis.com/google.rpc.RetryInfo");
+			cJSON_AddStringToObject(ri, "retryDelay", d);
+			cJSON_AddItemToArray(det, ri);
+		}
+	}
+	return send_json(con, http, j);
+}
+
+#define BAD(con, ...) send_error(con, 400, 3, "CWSANDBOX_INVALID_REQUEST", 0, NULL, NULL, __VA_ARGS__)
+
+static enum MHD_Result send_refusal(struct MHD_Connection *con, const srv_refusal *w)
+{
+	return send_error(con, (unsigned)w->http, w->code, w->reason, w->retry_ms, NULL, NULL, "%s", w->msg);
+}
+
+static enum MHD_Result no_sandbox(struct MHD_Connection *con, const char *id)
+{
+	return send_error(con, 404, 5, "CWSANDBOX_SANDBOX_NOT_FOUND", 0, "sandboxId", id, "sandbox %s not found",
+			  id);
+}
+
+static enum MHD_Result no_process(struct MHD_Connection *con, srv_sbx *s, int64_t n)
+{
+	char num[24];
+	snprintf(num, sizeof num, "%lld", (long long)n);
+	return send_error(con, 404, 5, "CWSANDBOX_PROCESS_NOT_FOUND", 0, "processId", num,
+			  "process %s not found in sandbox %s", num, s->id);
+}
+
+static const char *arg(struct MHD_Connection *con, const char *key)
+{
+	return MHD_lookup_connection_value(con, MHD_GET_ARGUMENT_KIND, key);
+}
+
+/* Integer query argument in [min, max]; absent = def. -1: bad. */
+static int int_arg(struct MHD_Connection *con, const char *key, int64_t min, int64_t max, int64_t def,
+		   int64_t *out)
+{
+	const char *v = arg(con, key);
+	*out = def;
+	if (!v || !*v)
+		return 0;
+	return srv_parse_int(v, min, max, out);
+}
+
+static int bool_arg(struct MHD_Connection *con, const char *key)
+{
+	const char *v = arg(con, key);
+	return v && (strcmp(v, "true") == 0 || strcmp(v, "1") == 0);
+}
+
+/* Registers the request as a waiter on sandbox s and suspends it. */
+static outcome suspend(struct MHD_Connection *con, req *r, srv_sbx *s)
+{
+	r->w.con = con;
+	r->w.seq = s->seq;
+	r->w.deadline = r->deadline;
+	srv_waiter_add(&r->w);
+	MHD_suspend_connection(con);
+	return SUSPENDED;
+}
+
+/* Sets the long-poll deadline once, from waitSeconds (clamped to 60). */
+static int wait_setup(struct MHD_Connection *con, req *r)
+{
+	if (r->deadline_set)
+		return 0;
+	int64_t ws;
+	const char *v = arg(con, "waitSeconds");
+	if (v && *v && srv_parse_int(v, 0, INT32_MAX, &ws) != 0)
+		return -1;
+	if (!v || !*v)
+		ws = 0;
+	if (ws > SRV_MAX_WAIT)
+		ws = SRV_MAX_WAIT;
+	r->deadline = ws ? srv_mono_ns() + ws * 1000000000 : 0;
+	r->deadline_set = 1;
+	return 0;
+}
+
+static int waiting(const req *r)
+{
+	return r->deadline && srv_mono_ns() < r->deadline && !srv_core_stopping();
+}
+
+/* ------------------------------------------------------------ handlers */
+
+static enum MHD_Result h_extensions(struct MHD_Connection *con)
+{
+	cJSON *j = cJSON_CreateObject();
+	if (!j)
+		return MHD_NO;
+	cJSON_AddStringToObject(j, "server", SERVER_NAME);
+	cJSON *e = cJSON_AddArrayToObject(j, "extensions");
+	cJSON_AddItemToArray(e, cJSON_CreateString("processes"));
+	cJSON_AddItemToArray(e, cJSON_CreateString("output"));
+	cJSON_AddItemToArray(e, cJSON_CreateString("files"));
+	return send_json(con, 200, j);
+}
+
+static int has_tag(const srv_sbx *s, const char *tag, size_t len)
+{
+	for (size_t i = 0; i < s->spec.tags.n; i++)
+		if (strlen(s->spec.tags.v[i]) == len && memcmp(s->spec.tags.v[i], tag, len) == 0)
+			return 1;
+	return 0;
+}
+
+static enum MHD_Result h_list(struct MHD_Connection *con)
+{
+	int64_t size, after = 0;
+	if (int_arg(con, "pageSize", 0, INT32_MAX, 100, &size) != 0)
+		return BAD(con, "pageSize must be an integer 1..1000");
+	if (size == 0)
+		size = 100;
+	if (size > 1000)
+		size = 1000;
+	if (int_arg(con, "pageToken", 0, UINT32_MAX, 0, &after) != 0)
+		return BAD(con, "bad pageToken");
+	const char *tags = arg(con, "tags"), *state = arg(con, "state");
+	int want_state = -1;
+	if (state && *state && (want_state = srv_state_from_name(state)) < 0)
+		return BAD(con, "unknown state \"%.40s\"", state);
+	int show_term = bool_arg(con, "showTerminated");
+	cJSON *j = cJSON_CreateObject();
+	cJSON *arr = cJSON_AddArrayToObject(j, "sandboxes");
+	size_t n;
+	srv_sbx **all = srv_all(&n);
+	int64_t count = 0;
+	uint32_t last = 0;
+	int more = 0;
+	for (size_t i = 0; i < n; i++) {
+		srv_sbx *s = all[i];
+		if (s->seq <= after)
+			continue;
+		if (want_state >= 0 ? s->state != want_state : (!show_term && srv_state_terminal(s->state)))
+			continue;
+		int ok = 1;
+		for (const char *t = tags; ok && t && *t;) {
+			size_t tl = strcspn(t, ",");
+			if (tl && !has_tag(s, t, tl))
+				ok = 0;
+			t += tl;
+			if (*t == ',')
+				t++;
+		}
+		if (!ok)
+			continue;
+		if (count == size) {
+			more = 1;
+			break;
+		}
+		cJSON_AddItemToArray(arr, srv_sbx_json(s));
+		last = s->seq;
+		count++;
+	}
+	char tok[16] = "";
+	if (more)
+		snprintf(tok, sizeof tok, "%u", last);
+	cJSON_AddStringToObject(j, "nextPageToken", tok);
+	return send_json(con, 200, j);
+}
+
+static enum MHD_Result h_create(struct MHD_Connection *con, req *r)
+{
+	srv_spec spec;
+	char err[SRV_MSGLEN];
+	srv_refusal why;
+	if (srv_parse_create(r->body, r->len, &spec, err) != 0)
+		return BAD(con, "%s", err);
+	srv_sbx *s = srv_create(&spec, &why);
+	srv_spec_free(&spec);
+	if (!s)
+		return send_refusal(con, &why);
+	return send_json(con, 200, srv_sbx_json(s));
+}
+
+static outcome h_get(struct MHD_Connection *con, req *r, srv_sbx *s, enum MHD_Result *res)
+{
+	if (wait_setup(con, r) != 0) {
+		*res = BAD(con, "waitSeconds must be an integer 0..60");
+		return DONE;
+	}
+	if (!srv_state_terminal(s->state) && waiting(r))
+		return suspend(con, r, s);
+	*res = send_json(con, 200, srv_sbx_json(s));
+	return DONE;
+}
+
+static enum MHD_Result h_delete(struct MHD_Connection *con, req *r)
+{
+	int64_t grace;
+	if (int_arg(con, "gracePeriodSeconds", 0, 300, 10, &grace) != 0)
+		return BAD(con, "gracePeriodSeconds must be an integer 0..300");
+	srv_sbx *s = srv_find(r->route.id);
+	if (!s) {
+		if (bool_arg(con, "allowMissing")) {
+			cJSON *j = cJSON_CreateObject();
+			cJSON_AddArrayToObject(j, "fileSystemSnapshotIds");
+			return send_json(con, 200, j);
+		}
+		return no_sandbox(con, r->route.id);
+	}
+	srv_stop(s, (int)grace, "deleted");
+	cJSON *j = cJSON_CreateObject();
+	cJSON_AddItemToObject(j, "sandbox", srv_sbx_json(s));
+	cJSON_AddArrayToObject(j, "fileSystemSnapshotIds");
+	return send_json(con, 200, j);
+}
+
+static enum MHD_Result exec_answer(struct MHD_Connection *con, srv_sbx *s, srv_proc *p, int64_t max)
+{
+	if (p->timed_out) {
+		return send_error(con, 504, 4, "CWSANDBOX_COMMAND_TIMEOUT", 0, NULL, NULL,
+				  "command timed out after %lld s", (long long)p->timeout_s);
+	}
+	cJSON *j = cJSON_CreateObject();
+	if (!j)
+		return MHD_NO;
+	cJSON_AddNumberToObject(j, "exitCode", p->exit_code);
+	static const char *const names[3][3] = {
+		{NULL, NULL, NULL},
+		{"stdout", "stdoutTruncated", "stdoutBytes"},
+		{"stderr", "stderrTruncated", "stderrBytes"},
+	};
+	for (int i = 1; i <= 2; i++) {
+		struct stat st;
+		int64_t size = fstat(p->out_fd[i], &st) == 0 ? st.st_size : 0;
+		size_t n = (size_t)(size < max ? size : max);
+		unsigned char *buf = malloc(n ? n : 1);
+		ssize_t got = buf ? pread(p->out_fd[i], buf, n, 0) : -1;
+		char *b64 = srv_b64_encode(buf, got > 0 ? (size_t)got : 0);
+		free(buf);
+		if (!b64) {
+			cJSON_Delete(j);
+			return MHD_NO;
+		}
+		cJSON_AddStringToObject(j, names[i][0], b64);
+		free(b64);
+		cJSON_AddBoolToObject(j, names[i][1], size > max);
+		char num[24];
+		snprintf(num, sizeof num, "%lld", (long long)size);
+		cJSON_AddStringToObject(j, names[i][2], num);
+	}
+	(void)s;
+	return send_json(con, 200, j);
+}
+
+static outcome h_exec(struct MHD_Connection *con, req *r, srv_sbx *s, enum MHD_Result *res)
+{
+	srv_proc *p;
+	int64_t max = 1 << 20;
+	if (!r->exec_uid) {
+		srv_proc_req pr;
+		char err[SRV_MSGLEN];
+		srv_refusal why;
+		if (srv_parse_proc_req(r->body, r->len, 1, &pr, err) != 0) {
+			*res = BAD(con, "%s", err);
+			return DONE;
+		}
+		max = pr.max_output;
+		p = srv_proc_start(s, &pr, 1, &why);
+		srv_proc_req_free(&pr);
+		if (!p) {
+			*res = send_refusal(con, &why);
+			return DONE;
+		}
+		r->exec_seq = s->seq;
+		r->exec_uid = p->uid;
+		r->exec_max = max;
+	} else {
+		p = srv_proc_by_uid(s, r->exec_uid);
+		if (!p) {
+			*res = send_error(con, 500, 13, "CWSANDBOX_INTERNAL", 0, NULL, NULL, "exec record lost");
+			r->exec_uid = 0;
+			return DONE;
+		}
+		max = r->exec_max;
+	}
+	if (p->state == PS_RUNNING) {
+		if (srv_core_stopping()) {
+			*res = send_error(con, 503, 14, "CWSANDBOX_UNAVAILABLE", 1000, NULL, NULL,
+					  "sbxd is shutting down");
+			srv_exec_release(s, p);
+			r->exec_uid = 0;
+			return DONE;
+		}
+		return suspend(con, r, s);
+	}
+	*res = exec_answer(con, s, p, max);
+	srv_exec_release(s, p);
+	r->exec_uid = 0;
+	return DONE;
+}
+
+static enum MHD_Result h_start(struct MHD_Connection *con, req *r, srv_sbx *s)
+{
+	srv_proc_req pr;
+	char err[SRV_MSGLEN];
+	srv_refusal why;
+	if (srv_parse_proc_req(r->body, r->len, 0, &pr, err) != 0)
+		return BAD(con, "%s", err);
+	srv_proc *p = srv_proc_start(s, &pr, 0, &why);
+	srv_proc_req_free(&pr);
+	if (!p)
+		return send_refusal(con, &why);
+	return send_json(con, 200, srv_proc_json(p));
+}
+
+static enum MHD_Result h_procs(struct MHD_Connection *con, srv_sbx *s)
+{
+	cJSON *j = cJSON_CreateObject();
+	cJSON *arr = cJSON_AddArrayToObject(j, "processes");
+	for (size_t i = 1; i < s->nprocs; i++)
+		if (s->procs[i])
+			cJSON_AddItemToArray(arr, srv_proc_json(s->procs[i]));
+	return send_json(con, 200, j);
+}
+
+static outcome h_proc(struct MHD_Connection *con, req *r, srv_sbx *s, enum MHD_Result *res)
+{
+	srv_proc *p = srv_proc_get(s, r->route.proc);
+	if (!p) {
+		*res = no_process(con, s, r->route.proc);
+		return DONE;
+	}
+	if (wait_setup(con, r) != 0) {
+		*res = BAD(con, "waitSeconds must be an integer 0..60");
+		return DONE;
+	}
+	if (p->state == PS_RUNNING && waiting(r))
+		return suspend(con, r, s);
+	*res = send_json(con, 200, srv_proc_json(p));
+	return DONE;
+}
+
+static outcome h_output(struct MHD_Connection *con, req *r, srv_sbx *s, int64_t id, enum MHD_Result *res)
+{
+	int64_t off, len;
+	if (id > 0 && !srv_proc_get(s, id)) {
+		*res = no_process(con, s, id);
+		return DONE;
+	}
+	if (int_arg(con, "offset", 0, INT64_MAX / 2, 0, &off) != 0 ||
+	    int_arg(con, "length", 0, INT64_MAX / 2, SRV_MAX_READ, &len) != 0 || wait_setup(con, r) != 0) {
+		*res = BAD(con, "offset, length and waitSeconds must be non-negative integers");
+		return DONE;
+	}
+	if (len > SRV_MAX_READ || len == 0)
+		len = SRV_MAX_READ;
+	/* Ended first, size second: a size read after the end is final. */
+	int ended = srv_stream_ended(s, id);
+	int fd = srv_spool_open(s, id, r->route.stream);
+	struct stat st;
+	int64_t size = fd >= 0 && fstat(fd, &st) == 0 ? st.st_size : 0;
+	if (off >= size && !ended && waiting(r)) {
+		if (fd >= 0)
+			close(fd);
+		return suspend(con, r, s);
+	}
+	int64_t n = off < size ? size - off : 0;
+	if (n > len)
+		n = len;
+	struct MHD_Response *resp;
+	if (n > 0) {
+		resp = MHD_create_response_from_fd_at_offset64((uint64_t)n, fd, (uint64_t)off);
+		if (!resp)
+			close(fd);
+	} else {
+		if (fd >= 0)
+			close(fd);
+		resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	}
+	if (!resp) {
+		*res = MHD_NO;
+		return DONE;
+	}
+	char num[24];
+	MHD_add_response_header(resp, "Content-Type", "application/octet-stream");
+	snprintf(num, sizeof num, "%lld", (long long)off);
+	MHD_add_response_header(resp, "X-Sbx-Offset", num);
+	snprintf(num, sizeof num, "%lld", (long long)size);
+	MHD_add_response_header(resp, "X-Sbx-Size", num);
+	MHD_add_response_header(resp, "X-Sbx-Eof", ended && off + n >= size ? "1" : "0");
+	*res = queue(con, 200, resp);
+	return DONE;
+}
+
+static enum MHD_Result exited(struct MHD_Connection *con, srv_sbx *s, srv_proc *p)
+{
+	char num[24];
+	snprintf(num, sizeof num, "%lld", (long long)p->id);
+	return send_error(con, 400, 9, "CWSANDBOX_PROCESS_EXITED", 0, "processId", num,
+			  "process %s in sandbox %s has exited", num, s->id);
+}
+
+static enum MHD_Result h_stdin(struct MHD_Connection *con, req *r, srv_sbx *s)
+{
+	srv_proc *p = srv_proc_get(s, r->route.proc);
+	if (!p)
+		return no_process(con, s, r->route.proc);
+	if (!p->want_stdin)
+		return send_error(con, 400, 9, "CWSANDBOX_STDIN_CLOSED", 0, NULL, NULL,
+				  "process %lld was started without stdin", (long long)p->id);
+	if (p->state != PS_RUNNING)
+		return exited(con, s, p);
+	if (p->stdin_closed)
+		return send_error(con, 400, 9, "CWSANDBOX_STDIN_CLOSED", 0, NULL, NULL,
+				  "stdin of process %lld is closed", (long long)p->id);
+	if (srv_stdin_write(s, p, (const unsigned char *)r->body, r->len) != 0)
+		return send_error(con, 429, 8, "CWSANDBOX_LIMIT_EXCEEDED", 500, NULL, NULL,
+				  "process %lld is not reading its stdin fast enough", (long long)p->id);
+	cJSON *j = cJSON_CreateObject();
+	char num[24];
+	snprintf(num, sizeof num, "%zu", r->len);
+	cJSON_AddStringToObject(j, "written", num);
+	return send_json(con, 200, j);
+}
+
+static enum MHD_Result h_stdin_close(struct MHD_Connection *con, req *r, srv_sbx *s)
+{
+	srv_proc *p = srv_proc_get(s, r->route.proc);
+	if (!p)
+		return no_process(con, s, r->route.proc);
+	if (p->state == PS_RUNNING && !p->stdin_closed)
+		srv_stdin_close(s, p);
+	return send_json(con, 200, cJSON_CreateObject());
+}
+
+static enum MHD_Result h_signal(struct MHD_Connection *con, req *r, srv_sbx *s)
+{
+	srv_proc *p = srv_proc_get(s, r->route.proc);
+	if (!p)
+		return no_process(con, s, r->route.proc);
+	cJSON *root = NULL;
+	int64_t sig = -1;
+	if (r->len && srv_json_depth(r->body, r->len) <= SRV_MAX_DEPTH)
+		root = cJSON_ParseWithLength(r->body, r->len);
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(root, "signal");
+	if (cJSON_IsNumber(it) && it->valuedouble == (double)(int64_t)it->valuedouble)
+		sig = (int64_t)it->valuedouble;
+	else if (cJSON_IsString(it) && srv_parse_int(it->valuestring, 1, 64, &sig) != 0)
+		sig = -1;
+	cJSON_Delete(root);
+	if (sig < 1 || sig > 64)
+		return BAD(con, "signal must be a number 1..64, e.g. {\"signal\": 15}");
+	if (p->state != PS_RUNNING || !s->box)
+		return exited(con, s, p);
+	if (srv_box_signal(s->box, p->token, (int)sig) != 0)
+		return exited(con, s, p);
+	return send_json(con, 200, cJSON_CreateObject());
+}
+
+/* ---------------------------------------------------------------- files */
+
+static enum MHD_Result file_error(struct MHD_Connection *con, int e, const char *path)
+{
+	switch (-e) {
+	case ENOENT:
+		return send_error(con, 404, 5, "CWSANDBOX_FILE_NOT_FOUND", 0, "path", path, "%s: no such file",
+				  path);
+	case EACCES:
+	case EPERM:
+	case EROFS:
+		return send_error(con, 403, 7, "CWSANDBOX_PERMISSION_DENIED", 0, "path", path, "%s: %s", path,
+				  strerror(-e));
+	case EEXIST:
+		return send_error(con, 409, 6, "CWSANDBOX_ALREADY_EXISTS", 0, "path", path, "%s exists", path);
+	case ENOTSUP:
+		return send_error(con, 501, 12, "CWSANDBOX_UNIMPLEMENTED", 0, NULL, NULL,
+				  "file calls are not available with this runtime");
+	case ESRCH:
+		return send_error(con, 400, 9, "CWSANDBOX_SANDBOX_NOT_RUNNING", 0, NULL, NULL,
+				  "the sandbox is not running");
+	case ENOSPC:
+	case EDQUOT:
+		return send_error(con, 429, 8, "CWSANDBOX_LIMIT_EXCEEDED", 0, "path", path, "%s: %s", path,
+				  strerror(-e));
+	default:
+		return send_error(con, 400, 9, "CWSANDBOX_INVALID_REQUEST", 0, "path", path, "%s: %s", path,
+				  strerror(-e));
+	}
+}
+
+/* path from the query (GET) or the body (POST), absolute, capped. */
+static int get_path(const char *p, char *err)
+{
+	if (!p || p[0] != '/' || strlen(p) >= SRV_MAX_PATH) {
+		snprintf(err, SRV_MSGLEN, "path must be an absolute path under %d bytes", SRV_MAX_PATH);
+		return -1;
+	}
+	return 0;
+}
+
+static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
+{
+	char err[SRV_MSGLEN];
+	cJSON *body = NULL, *out = NULL;
+	enum MHD_Result res;
+	const char *path;
+	int post = r->route.kind == R_WRITE_FILE || r->route.kind == R_MAKE_DIR || r->route.kind == R_REMOVE_FILE;
+	if (post) {
+		if (srv_json_depth(r->body ? r->body : "", r->len) > SRV_MAX_DEPTH ||
+		    !(body = cJSON_ParseWithLength(r->body ? r->body : "", r->len)) || !cJSON_IsObject(body)) {
+			cJSON_Delete(body);
+			return BAD(con, "the body must be a JSON object");
+		}
+		const cJSON *pj = cJSON_GetObjectItemCaseSensitive(body, "path");
+		path = cJSON_IsString(pj) ? pj->valuestring : NULL;
+	} else {
+		path = arg(con, "path");
+	}
+	if (get_path(path, err) != 0) {
+		cJSON_Delete(body);
+		return BAD(con, "%s", err);
+	}
+	int root = srv_root_fd(s);
+	if (root < 0) {
+		int e = errno;
+		cJSON_Delete(body);
+		return file_error(con, -(e == ENOTSUP || e == ESRCH ? e : ESRCH), path);
+	}
+	int rc = 0;
+	switch (r->route.kind) {
+	case R_READ_FILE: {
+		int64_t off, len, size = 0;
+		if (int_arg(con, "offset", 0, INT64_MAX / 2, 0, &off) != 0 ||
+		    int_arg(con, "length", 0, INT64_MAX / 2, 16 << 20, &len) != 0) {
+			res = BAD(con, "offset and length must be non-negative integers");
+			goto out;
+		}
+		if (len == 0 || len > (16 << 20))
+			len = 16 << 20;
+		unsigned char *buf;
+		size_t n;
+		int eof;
+		rc = srv_file_read(root, path, off, (size_t)len, &buf, &n, &size, &eof);
+		if (rc)
+			break;
+		char *b64 = srv_b64_encode(buf, n);
+		free(buf);
+		out = cJSON_CreateObject();
+		if (!b64 || !out) {
+			free(b64);
+			rc = -ENOMEM;
+			break;
+		}
+		cJSON_AddStringToObject(out, "content", b64);
+		free(b64);
+		char num[24];
+		snprintf(num, sizeof num, "%lld", (long long)size);
+		cJSON_AddStringToObject(out, "size", num);
+		cJSON_AddBoolToObject(out, "eof", eof);
+		break;
+	}
+	case R_WRITE_FILE: {
+		const cJSON *c = cJSON_GetObjectItemCaseSensitive(body, "content");
+		unsigned char *data = NULL;
+		size_t n = 0;
+		if (c && !cJSON_IsNull(c) &&
+		    (!cJSON_IsString(c) || srv_b64_decode(c->valuestring, strlen(c->valuestring), &data, &n) != 0)) {
+			res = BAD(con, "content must be base64 bytes");
+			goto out;
+		}
+		int64_t off = -1, mode = -1;
+		const cJSON *o = cJSON_GetObjectItemCaseSensitive(body, "offset");
+		const cJSON *m = cJSON_GetObjectItemCaseSensitive(body, "mode");
+		if (o && !cJSON_IsNull(o) &&
+		    !((cJSON_IsNumber(o) && o->valuedouble >= 0 && (off = (int64_t)o->valuedouble) >= 0) ||
+		      (cJSON_IsString(o) && srv_parse_int(o->valuestring, 0, INT64_MAX / 2, &off) == 0))) {
+			free(data);
+			res = BAD(con, "offset must be a non-negative integer");
+			goto out;
+		}
+		if (m && !cJSON_IsNull(m)) {
+			if (!cJSON_IsNumber(m) || m->valuedouble < 0 || m->valuedouble > 07777) {
+				free(data);
+				res = BAD(con, "mode must be a number 0..4095");
+				goto out;
+			}
+			mode = (int64_t)m->valuedouble;
+		}
+		int append = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "append"));
+		const cJSON *t = cJSON_GetObjectItemCaseSensitive(body, "truncate");
+		int trunc = t && cJSON_IsBool(t) ? cJSON_IsTrue(t) : off < 0;
+		rc = srv_file_write(root, path, data, n, off, append, trunc, (int)mode);
+		free(data);
+		out = rc ? NULL : cJSON_CreateObject();
+		break;
+	}
+	case R_LIST_DIR: {
+		cJSON *entries;
+		rc = srv_file_list(root, path, 100000, &entries);
+		if (rc)
+			break;
+		out = cJSON_CreateObject();
+		cJSON_AddItemToObject(out, "entries", entries);
+		break;
+	}
+	case R_STAT_FILE:
+		rc = srv_file_stat(root, path, &out);
+		break;
+	case R_MAKE_DIR: {
+		const cJSON *m = cJSON_GetObjectItemCaseSensitive(body, "mode");
+		rc = srv_file_mkdir(root, path, cJSON_IsNumber(m) ? (int)m->valuedouble : -1);
+		out = rc ? NULL : cJSON_CreateObject();
+		break;
+	}
+	case R_REMOVE_FILE:
+		rc = srv_file_remove(root, path,
+				     cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "recursive")));
+		out = rc ? NULL : cJSON_CreateObject();
+		break;
+	default:
+		rc = -EINVAL;
+	}
+	if (rc)
+		res = file_error(con, rc, path);
+	else
+		res = send_json(con, 200, out);
+	out = NULL;
+out:
+	cJSON_Delete(out);
+	cJSON_Delete(body);
+	close(root);
+	return res;
+}
+
+/* ------------------------------------------------------------- dispatch */
+
+static enum MHD_Result dispatch(struct MHD_Connection *con, req *r, const char *method)
+{
+	enum MHD_Result res = MHD_YES;
+	if (r->routed < 0)
+		return send_error(con, 404, 12, "CWSANDBOX_UNIMPLEMENTED", 0, NULL, NULL, "no such call: %s",
+				  method);
+	if (r->too_big)
+		return send_error(con, 413, 8, "CWSANDBOX_LIMIT_EXCEEDED", 0, NULL, NULL,
+				  "request body over the %zu byte cap", r->limit);
+	if (r->route.kind == R_EXTENSIONS)
+		return h_extensions(con);
+	pthread_mutex_lock(&srv_lock);
+	if (srv_core_stopping() && !r->exec_uid) {
+		res = send_error(con, 503, 14, "CWSANDBOX_UNAVAILABLE", 1000, NULL, NULL, "sbxd is shutting down");
+		goto out;
+	}
+	if (r->route.kind == R_SANDBOXES) {
+		res = strcmp(method, "POST") == 0 ? h_create(con, r) : h_list(con);
+		goto out;
+	}
+	if (r->route.kind == R_SANDBOX && strcmp(method, "DELETE") == 0) {
+		res = h_delete(con, r);
+		goto out;
+	}
+	srv_sbx *s = r->exec_uid ? srv_find_seq(r->exec_seq) : srv_find(r->route.id);
+	if (!s) {
+		r->exec_uid = 0;
+		res = no_sandbox(con, r->route.id);
+		goto out;
+	}
+	switch (r->route.kind) {
+	case R_SANDBOX:
+		h_get(con, r, s, &res);
+		break;
+	case R_EXEC:
+		h_exec(con, r, s, &res);
+		break;
+	case R_PROCESSES:
+		res = strcmp(method, "POST") == 0 ? h_start(con, r, s) : h_procs(con, s);
+		break;
+	case R_PROCESS:
+		h_proc(con, r, s, &res);
+		break;
+	case R_MAIN_OUTPUT:
+		h_output(con, r, s, 0, &res);
+		break;
+	case R_PROC_OUTPUT:
+		h_output(con, r, s, r->route.proc, &res);
+		break;
+	case R_PROC_STDIN:
+		res = h_stdin(con, r, s);
+		break;
+	case R_PROC_STDIN_CLOSE:
+		res = h_stdin_close(con, r, s);
+		break;
+	case R_PROC_SIGNAL:
+		res = h_signal(con, r, s);
+		break;
+	case R_READ_FILE:
+	case R_WRITE_FILE:
+	case R_LIST_DIR:
+	case R_STAT_FILE:
+	case R_MAKE_DIR:
+	case R_REMOVE_FILE:
+		res = h_files(con, r, s);
+		break;
+	default:
+		res = send_error(con, 404, 12, "CWSANDBOX_UNIMPLEMENTED", 0, NULL, NULL, "no such call");
+	}
+out:
+	pthread_mutex_unlock(&srv_lock);
+	return res;
+}
+
+/* Constant-time: the time taken does not depend on where bytes differ. */
+static int token_ok(const char *given)
+{
+	if (!given || !tcp_token)
+		return 0;
+	size_t a = strlen(given), b = strlen(tcp_token);
+	unsigned char diff = (unsigned char)(a != b);
+	for (size_t i = 0; i < b; i++)
+		diff |= (unsigned char)(tcp_token[i] ^ (i < a ? given[i] : 0));
+	return diff == 0;
+}
+
+static int authorized(struct MHD_Connection *con)
+{
+	const char *h = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Authorization");
+	if (h && strncasecmp(h, "Bearer ", 7) == 0 && token_ok(h + 7))
+		return 1;
+	h = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "x-wandb-api-key");
+	return token_ok(h);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const char *url, const char *method,
+				  const char *version, const char *upload, size_t *upload_size, void **ctx)
+{
+	(void)version;
+	req *r = *ctx;
+	if (!r) {
+		r = calloc(1, sizeof *r);
+		if (!r)
+			return MHD_NO;
+		*ctx = r;
+		r->tcp = cls != NULL;
+		if (r->tcp && !authorized(con))
+			return send_error(con, 401, 16, "CWSANDBOX_UNAUTHENTICATED", 0, NULL, NULL,
+					  "missing or wrong bearer token");
+		r->routed = srv_parse_route(method, url, &r->route) == 0 ? 1 : -1;
+		r->limit = r->route.kind == R_WRITE_FILE ? SRV_MAX_WRITE_BODY : SRV_MAX_BODY;
+		const char *cl = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Content-Length");
+		int64_t n;
+		if (cl && srv_parse_int(cl, 0, INT64_MAX, &n) == 0 && (uint64_t)n > r->limit) {
+			r->too_big = 1;
+			return dispatch(con, r, method);
+		}
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		size_t n = *upload_size;
+		*upload_size = 0;
+		if (r->too_big || r->len + n > r->limit) {
+			r->too_big = 1;
+			return MHD_YES;
+		}
+		if (r->len + n + 1 > r->cap) {
+			size_t nc = r->cap ? r->cap : 4096;
+			while (nc < r->len + n + 1)
+				nc *= 2;
+			char *nb = realloc(r->body, nc);
+			if (!nb)
+				return MHD_NO;
+			r->body = nb;
+			r->cap = nc;
+		}
+		memcpy(r->body + r->len, upload, n);
+		r->len += n;
+		r->body[r->len] = '\0';
+		return MHD_YES;
+	}
+	return dispatch(con, r, method);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *con, void **ctx, enum MHD_RequestTerminationCode tc)
+{
+	(void)cls;
+	(void)con;
+	(void)tc;
+	req *r = *ctx;
+	if (!r)
+		return;
+	pthread_mutex_lock(&srv_lock);
+	srv_waiter_remove(&r->w);
+	if (r->exec_uid) {
+		srv_sbx *s = srv_find_seq(r->exec_seq);
+		srv_proc *p = s ? srv_proc_by_uid(s, r->exec_uid) : NULL;
+		if (p)
+			srv_exec_release(s, p);
+	}
+	pthread_mutex_unlock(&srv_lock);
+	free(r->body);
+	free(r);
+	*ctx = NULL;
+}
+
+static struct MHD_Daemon *start_one(int fd, void *cls)
+{
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+			 MHD_USE_TURBO;
+	return MHD_start_daemon(flags, 0, NULL, NULL, on_request, cls,
+				MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+				MHD_OPTION_THREAD_POOL_SIZE, (unsigned)4,
+				MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+				MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 << 10),
+				MHD_OPTION_END);
+}
+
+int srv_http_start(int unix_fd, int tcp_fd, const char *token, char *err)
+{
+	d_unix = start_one(unix_fd, NULL);
+	if (!d_unix) {
+		snprintf(err, SRV_MSGLEN, "cannot start the HTTP server on the unix socket");
+		return -1;
+	}
+	if (tcp_fd >= 0) {
+		tcp_token = strdup(token ? token : "");
+		d_tcp = tcp_token ? start_one(tcp_fd, (void *)1) : NULL;
+		if (!d_tcp) {
+			snprintf(err, SRV_MSGLEN, "cannot start the HTTP server on TCP");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void srv_http_stop(void)
+{
+	if (d_tcp)
+		MHD_stop_daemon(d_tcp);
+	if (d_unix)
+		MHD_stop_daemon(d_unix);
+	d_tcp = d_unix = NULL;
+	if (tcp_token) {
+		explicit_bzero(tcp_token, strlen(tcp_token));
+		free(tcp_token);
+	}
+	tcp_token = NULL;
+}

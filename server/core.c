@@ -1,0 +1,1529 @@
+/*
+ * Sandbox and process records, lifecycle, spools, persistence and the
+ * event-loop thread of sbxd (see core.h). The loop is the only place that
+ * reads runtime exit events, inotify and timers; HTTP threads change state
+ * directly under srv_lock and poke the loop through an eventfd when they
+ * add something it must time.
+ */
+#include "core.h"
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define K_WAKE 1ULL
+#define K_INOTIFY 2ULL
+#define K_BOX 3ULL
+#define K_STDIN 4ULL
+#define EV(kind, seq, uid) (((kind) << 56) | ((uint64_t)(seq) << 24) | (uint64_t)(uid))
+#define MAX_EXECS 1024
+#define MAX_PENDING (4u << 20)
+#define LIFETIME_GRACE_S 2
+
+pthread_mutex_t srv_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static srv_config cfg;
+static srv_rt *rt;
+static srv_sbx **boxes;
+static size_t nboxes, capboxes;
+static uint32_t next_seq = 1;
+static uint32_t next_uid = 1;
+static srv_waiter waiters = {&waiters, &waiters, NULL, 0, 0, 0};
+static int ep = -1, wakefd = -1, infd = -1, sbxdirfd = -1;
+static int stopping;
+static pthread_t loop_thread;
+static int loop_started;
+
+static const char *const state_names[] = {
+	"STATE_UNSPECIFIED", "STATE_PENDING", "STATE_CREATING", "STATE_RUNNING", "STATE_PAUSED",
+	"STATE_TERMINATING", "STATE_COMPLETED", "STATE_FAILED", "STATE_TERMINATED",
+};
+static const char *const pstate_names[] = {
+	"PROCESS_STATE_UNSPECIFIED", "PROCESS_STATE_RUNNING", "PROCESS_STATE_EXITED",
+	"PROCESS_STATE_KILLED", "PROCESS_STATE_FAILED",
+};
+
+const char *srv_state_name(int st)
+{
+	return st >= 0 && st <= ST_TERMINATED ? state_names[st] : state_names[0];
+}
+
+int srv_state_from_name(const char *s)
+{
+	int64_t n;
+	for (int i = 0; i <= ST_TERMINATED; i++)
+		if (strcmp(s, state_names[i]) == 0)
+			return i;
+	if (srv_parse_int(s, 0, ST_TERMINATED, &n) == 0)
+		return (int)n;
+	return -1;
+}
+
+const char *srv_pstate_name(int st)
+{
+	return st >= 0 && st <= PS_FAILED ? pstate_names[st] : pstate_names[0];
+}
+
+static int pstate_from_name(const char *s)
+{
+	for (int i = 0; i <= PS_FAILED; i++)
+		if (strcmp(s, pstate_names[i]) == 0)
+			return i;
+	return PS_UNSPECIFIED;
+}
+
+int srv_state_terminal(int st)
+{
+	return st == ST_COMPLETED || st == ST_FAILED || st == ST_TERMINATED;
+}
+
+int64_t srv_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t srv_mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void poke_loop(void)
+{
+	uint64_t one = 1;
+	if (wakefd >= 0 && write(wakefd, &one, sizeof one) < 0) {
+		/* The counter is already non-zero: the loop will wake anyway. */
+	}
+}
+
+/* ------------------------------------------------------------ JSON forms */
+
+static void add_time(cJSON *o, const char *key, int64_t ns)
+{
+	char buf[48];
+	srv_format_time(ns, buf, sizeof buf);
+	cJSON_AddStringToObject(o, key, buf);
+}
+
+static void add_i64(cJSON *o, const char *key, int64_t v)
+{
+	char buf[24];
+	snprintf(buf, sizeof buf, "%lld", (long long)v);
+	cJSON_AddStringToObject(o, key, buf);
+}
+
+static cJSON *env_json(const srv_strv *env)
+{
+	cJSON *o = cJSON_CreateObject();
+	for (size_t i = 0; o && i < env->n; i++) {
+		const char *eq = strchr(env->v[i], '=');
+		if (!eq)
+			continue;
+		char key[256];
+		size_t kl = (size_t)(eq - env->v[i]);
+		if (kl >= sizeof key)
+			continue;
+		memcpy(key, env->v[i], kl);
+		key[kl] = '\0';
+		cJSON_AddStringToObject(o, key, eq + 1);
+	}
+	return o;
+}
+
+cJSON *srv_sbx_json(const srv_sbx *s)
+{
+	cJSON *o = cJSON_CreateObject(), *spec, *st, *res, *net;
+	if (!o)
+		return NULL;
+	cJSON_AddStringToObject(o, "sandboxId", s->id);
+	spec = cJSON_AddObjectToObject(o, "spec");
+	if (spec) {
+		const srv_spec *sp = &s->spec;
+		cJSON_AddStringToObject(spec, "name", sp->name ? sp->name : "");
+		cJSON_AddStringToObject(spec, "image", sp->image ? sp->image : "");
+		cJSON_AddStringToObject(spec, "command", sp->argv.n ? sp->argv.v[0] : "");
+		cJSON *args = cJSON_AddArrayToObject(spec, "args");
+		for (size_t i = 1; args && i < sp->argv.n; i++)
+			cJSON_AddItemToArray(args, cJSON_CreateString(sp->argv.v[i]));
+		cJSON_AddItemToObject(spec, "env", env_json(&sp->env));
+		cJSON_AddStringToObject(spec, "workingDir", sp->working_dir ? sp->working_dir : "");
+		res = cJSON_AddObjectToObject(spec, "resources");
+		if (res) {
+			if (sp->cpu && *sp->cpu)
+				cJSON_AddStringToObject(res, "cpu", sp->cpu);
+			if (sp->memory && *sp->memory)
+				cJSON_AddStringToObject(res, "memory", sp->memory);
+			if (sp->pids && *sp->pids)
+				cJSON_AddStringToObject(res, "pids", sp->pids);
+		}
+		add_i64(spec, "maxLifetimeSeconds", sp->lifetime_s);
+		cJSON *tags = cJSON_AddArrayToObject(spec, "tags");
+		for (size_t i = 0; tags && i < sp->tags.n; i++)
+			cJSON_AddItemToArray(tags, cJSON_CreateString(sp->tags.v[i]));
+		net = cJSON_AddObjectToObject(spec, "network");
+		if (net)
+			cJSON_AddBoolToObject(net, "egress", sp->egress);
+	}
+	st = cJSON_AddObjectToObject(o, "status");
+	if (st) {
+		cJSON_AddStringToObject(st, "state", srv_state_name(s->state));
+		cJSON_AddStringToObject(st, "stateReason", s->reason);
+		cJSON_AddNumberToObject(st, "exitCode", s->exit_code);
+		add_time(st, "createTime", s->create_ns);
+		add_time(st, "startTime", s->start_ns);
+		add_time(st, "endTime", s->end_ns);
+	}
+	return o;
+}
+
+cJSON *srv_proc_json(const srv_proc *p)
+{
+	cJSON *o = cJSON_CreateObject();
+	if (!o)
+		return NULL;
+	add_i64(o, "processId", p->id);
+	cJSON *cmd = cJSON_AddArrayToObject(o, "command");
+	for (size_t i = 0; cmd && i < p->argv.n; i++)
+		cJSON_AddItemToArray(cmd, cJSON_CreateString(p->argv.v[i]));
+	cJSON_AddStringToObject(o, "workingDir", p->cwd ? p->cwd : "");
+	cJSON_AddItemToObject(o, "env", env_json(&p->env));
+	cJSON_AddBoolToObject(o, "stdin", p->want_stdin);
+	cJSON_AddBoolToObject(o, "stdinClosed", p->stdin_closed);
+	cJSON_AddNumberToObject(o, "timeoutSeconds", (double)p->timeout_s);
+	cJSON_AddStringToObject(o, "state", srv_pstate_name(p->state));
+	cJSON_AddNumberToObject(o, "exitCode", p->exit_code);
+	cJSON_AddNumberToObject(o, "signal", p->sig);
+	cJSON_AddStringToObject(o, "stateReason", p->reason);
+	add_time(o, "startTime", p->start_ns);
+	add_time(o, "endTime", p->end_ns);
+	return o;
+}
+
+/* ---------------------------------------------------------- persistence */
+
+static void write_json_at(int dirfd, const char *name, cJSON *j)
+{
+	char *txt = j ? cJSON_PrintUnformatted(j) : NULL;
+	char tmp[96];
+	if (!txt)
+		goto out;
+	snprintf(tmp, sizeof tmp, ".%s.tmp", name);
+	int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		fprintf(stderr, "sbxd: warning: cannot save %s: %s\n", name, strerror(errno));
+		goto out;
+	}
+	size_t len = strlen(txt), off = 0;
+	while (off < len) {
+		ssize_t w = write(fd, txt + off, len - off);
+		if (w <= 0) {
+			if (w < 0 && errno == EINTR)
+				continue;
+			break;
+		}
+		off += (size_t)w;
+	}
+	close(fd);
+	if (off != len || renameat(dirfd, tmp, dirfd, name) != 0) {
+		fprintf(stderr, "sbxd: warning: cannot save %s: %s\n", name, strerror(errno));
+		unlinkat(dirfd, tmp, 0);
+	}
+out:
+	free(txt);
+}
+
+static void save_sbx(srv_sbx *s)
+{
+	if (s->dirfd < 0)
+		return;
+	cJSON *root = cJSON_CreateObject();
+	if (!root)
+		return;
+	cJSON_AddItemToObject(root, "sandbox", srv_sbx_json(s));
+	cJSON_AddNumberToObject(root, "seq", s->seq);
+	cJSON_AddStringToObject(root, "requestId", s->spec.request_id ? s->spec.request_id : "");
+	write_json_at(s->dirfd, "sandbox.json", root);
+	cJSON_Delete(root);
+}
+
+static void save_proc(srv_sbx *s, srv_proc *p)
+{
+	if (p->id < 0 || s->dirfd < 0)
+		return;
+	char name[48];
+	snprintf(name, sizeof name, "proc-%lld.json", (long long)p->id);
+	cJSON *j = srv_proc_json(p);
+	write_json_at(s->dirfd, name, j);
+	cJSON_Delete(j);
+}
+
+/* ------------------------------------------------------------- records */
+
+static void proc_free(srv_proc *p)
+{
+	if (!p)
+		return;
+	srv_strv_free(&p->argv);
+	srv_strv_free(&p->env);
+	free(p->cwd);
+	free(p->pending);
+	if (p->stdin_fd >= 0)
+		close(p->stdin_fd);
+	for (int i = 1; i <= 2; i++)
+		if (p->out_fd[i] >= 0)
+			close(p->out_fd[i]);
+	free(p);
+}
+
+static srv_proc *proc_new(void)
+{
+	srv_proc *p = calloc(1, sizeof *p);
+	if (!p)
+		return NULL;
+	p->stdin_fd = -1;
+	p->out_fd[0] = p->out_fd[1] = p->out_fd[2] = -1;
+	p->uid = next_uid++ & 0xffffff;
+	if (!p->uid)
+		p->uid = next_uid++ & 0xffffff;
+	return p;
+}
+
+static void sbx_free(srv_sbx *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->nprocs; i++)
+		proc_free(s->procs[i]);
+	free(s->procs);
+	for (size_t i = 0; i < s->nexecs; i++)
+		proc_free(s->execs[i]);
+	free(s->execs);
+	srv_spec_free(&s->spec);
+	if (s->dirfd >= 0)
+		close(s->dirfd);
+	free(s);
+}
+
+static int add_box(srv_sbx *s)
+{
+	if (nboxes == capboxes) {
+		size_t nc = capboxes ? capboxes * 2 : 64;
+		srv_sbx **nb = realloc(boxes, nc * sizeof *nb);
+		if (!nb)
+			return -1;
+		boxes = nb;
+		capboxes = nc;
+	}
+	/* Keep creation order (seq) even when loading in directory order. */
+	size_t i = nboxes;
+	while (i > 0 && boxes[i - 1]->seq > s->seq) {
+		boxes[i] = boxes[i - 1];
+		i--;
+	}
+	boxes[i] = s;
+	nboxes++;
+	return 0;
+}
+
+srv_sbx **srv_all(size_t *n)
+{
+	*n = nboxes;
+	return boxes;
+}
+
+srv_sbx *srv_find_seq(uint32_t seq)
+{
+	size_t lo = 0, hi = nboxes;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (boxes[mid]->seq < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < nboxes && boxes[lo]->seq == seq ? boxes[lo] : NULL;
+}
+
+srv_sbx *srv_find(const char *key)
+{
+	srv_sbx *live = NULL, *last = NULL;
+	for (size_t i = 0; i < nboxes; i++) {
+		srv_sbx *s = boxes[i];
+		if (strcmp(s->id, key) == 0)
+			return s;
+		/* A name means the newest live sandbox that holds it, else the
+		 * newest one that had it. */
+		if (s->spec.name && strcmp(s->spec.name, key) == 0) {
+			last = s;
+			if (!srv_state_terminal(s->state))
+				live = s;
+		}
+	}
+	return live ? live : last;
+}
+
+srv_proc *srv_proc_get(srv_sbx *s, int64_t id)
+{
+	if (id < 0 || (uint64_t)id >= s->nprocs)
+		return NULL;
+	return s->procs[id];
+}
+
+static int running_procs(const srv_sbx *s)
+{
+	int n = 0;
+	for (size_t i = 0; i < s->nprocs; i++)
+		if (s->procs[i] && s->procs[i]->state == PS_RUNNING)
+			n++;
+	for (size_t i = 0; i < s->nexecs; i++)
+		if (s->execs[i]->state == PS_RUNNING)
+			n++;
+	return n;
+}
+
+/* ---------------------------------------------------------------- waiters */
+
+void srv_waiter_add(srv_waiter *w)
+{
+	w->suspended = 1;
+	w->next = &waiters;
+	w->prev = waiters.prev;
+	waiters.prev->next = w;
+	waiters.prev = w;
+	if (w->deadline)
+		poke_loop();
+}
+
+void srv_waiter_remove(srv_waiter *w)
+{
+	if (!w->suspended)
+		return;
+	w->prev->next = w->next;
+	w->next->prev = w->prev;
+	w->next = w->prev = NULL;
+	w->suspended = 0;
+}
+
+void srv_wake(uint32_t seq)
+{
+	srv_waiter *w = waiters.next;
+	while (w != &waiters) {
+		srv_waiter *next = w->next;
+		if (!seq || w->seq == seq) {
+			srv_waiter_remove(w);
+			srv_http_resume(w->con);
+		}
+		w = next;
+	}
+}
+
+/* ---------------------------------------------------------------- stdin */
+
+static void stdin_unreg(srv_proc *p)
+{
+	if (p->stdin_reg && p->stdin_fd >= 0)
+		epoll_ctl(ep, EPOLL_CTL_DEL, p->stdin_fd, NULL);
+	p->stdin_reg = 0;
+}
+
+static void stdin_drop(srv_proc *p)
+{
+	stdin_unreg(p);
+	if (p->stdin_fd >= 0)
+		close(p->stdin_fd);
+	p->stdin_fd = -1;
+	free(p->pending);
+	p->pending = NULL;
+	p->pending_len = p->pending_off = 0;
+}
+
+/* Writes what the pipe takes now; waits for EPOLLOUT for the rest. */
+static void stdin_feed(srv_sbx *s, srv_proc *p)
+{
+	while (p->stdin_fd >= 0 && p->pending_off < p->pending_len) {
+		ssize_t w = write(p->stdin_fd, p->pending + p->pending_off, p->pending_len - p->pending_off);
+		if (w > 0) {
+			p->pending_off += (size_t)w;
+			continue;
+		}
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EAGAIN) {
+			struct epoll_event ev = {.events = EPOLLOUT | EPOLLONESHOT,
+						 .data.u64 = EV(K_STDIN, s->seq, p->uid)};
+			if (epoll_ctl(ep, p->stdin_reg ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, p->stdin_fd, &ev) == 0)
+				p->stdin_reg = 1;
+			return;
+		}
+		/* EPIPE: the reader is gone; nothing more can be delivered. */
+		stdin_drop(p);
+		return;
+	}
+	if (p->pending_off >= p->pending_len) {
+		free(p->pending);
+		p->pending = NULL;
+		p->pending_len = p->pending_off = 0;
+		if (p->close_after)
+			stdin_drop(p);
+	}
+}
+
+int srv_stdin_write(srv_sbx *s, srv_proc *p, const unsigned char *buf, size_t len)
+{
+	size_t left = p->pending_len - p->pending_off;
+	if (left + len > MAX_PENDING)
+		return -1;
+	if (len == 0)
+		return 0;
+	unsigned char *nb = malloc(left + len);
+	if (!nb)
+		return -1;
+	if (left)
+		memcpy(nb, p->pending + p->pending_off, left);
+	memcpy(nb + left, buf, len);
+	free(p->pending);
+	p->pending = nb;
+	p->pending_len = left + len;
+	p->pending_off = 0;
+	stdin_feed(s, p);
+	return 0;
+}
+
+void srv_stdin_close(srv_sbx *s, srv_proc *p)
+{
+	p->stdin_closed = 1;
+	p->close_after = 1;
+	stdin_feed(s, p);
+	if (p->id >= 0)
+		save_proc(s, p);
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static void set_reason(char *dst, size_t cap, const char *r)
+{
+	snprintf(dst, cap, "%s", r ? r : "");
+}
+
+/* A process is over: record how. wstatus < 0: killed by box teardown. */
+static void proc_finish(srv_sbx *s, srv_proc *p, int wstatus, const char *why)
+{
+	if (p->state != PS_RUNNING)
+		return;
+	if (wstatus < 0) {
+		p->state = PS_KILLED;
+		p->sig = SIGKILL;
+		p->exit_code = 128 + SIGKILL;
+		set_reason(p->reason, sizeof p->reason, why);
+	} else if (WIFSIGNALED(wstatus)) {
+		p->state = PS_KILLED;
+		p->sig = WTERMSIG(wstatus);
+		p->exit_code = 128 + p->sig;
+	} else {
+		p->state = PS_EXITED;
+		p->exit_code = WEXITSTATUS(wstatus);
+	}
+	if (p->timed_out) {
+		p->state = PS_KILLED;
+		set_reason(p->reason, sizeof p->reason, "timeout");
+	}
+	p->end_ns = srv_now_ns();
+	p->token = 0;
+	p->deadline_mono = 0;
+	stdin_drop(p);
+	p->stdin_closed = p->want_stdin ? 1 : p->stdin_closed;
+	save_proc(s, p);
+}
+
+static void exec_forget(srv_sbx *s, srv_proc *p)
+{
+	for (size_t i = 0; i < s->nexecs; i++) {
+		if (s->execs[i] == p) {
+			s->execs[i] = s->execs[--s->nexecs];
+			proc_free(p);
+			return;
+		}
+	}
+}
+
+/* Tears the box down and settles the sandbox in a terminal state. */
+static void sbx_end(srv_sbx *s, int state, const char *reason)
+{
+	if (s->box) {
+		epoll_ctl(ep, EPOLL_CTL_DEL, srv_box_event_fd(s->box), NULL);
+		srv_box_destroy(s->box);
+		s->box = NULL;
+	}
+	if (s->inotify_wd >= 0 && infd >= 0)
+		inotify_rm_watch(infd, s->inotify_wd);
+	s->inotify_wd = -1;
+	const char *why = state == ST_COMPLETED ? "sandbox completed" : reason;
+	for (size_t i = 0; i < s->nprocs; i++)
+		if (s->procs[i])
+			proc_finish(s, s->procs[i], -1, why);
+	for (size_t i = 0; i < s->nexecs;) {
+		srv_proc *p = s->execs[i];
+		proc_finish(s, p, -1, why);
+		if (p->owner_gone) {
+			exec_forget(s, p);
+			continue;
+		}
+		i++;
+	}
+	if (!srv_state_terminal(s->state)) {
+		s->state = state;
+		set_reason(s->reason, sizeof s->reason, reason);
+		s->end_ns = srv_now_ns();
+	}
+	s->lifetime_deadline = s->grace_deadline = 0;
+	save_sbx(s);
+	srv_wake(s->seq);
+}
+
+void srv_stop(srv_sbx *s, int grace_s, const char *reason)
+{
+	if (srv_state_terminal(s->state))
+		return;
+	if (s->state == ST_TERMINATING) {
+		/* A second, shorter stop may cut the grace short. */
+		int64_t d = srv_mono_ns() + (int64_t)grace_s * 1000000000;
+		if (d < s->grace_deadline)
+			s->grace_deadline = d;
+		poke_loop();
+		return;
+	}
+	s->state = ST_TERMINATING;
+	set_reason(s->end_reason, sizeof s->end_reason, reason);
+	if (!s->box || running_procs(s) == 0) {
+		sbx_end(s, ST_TERMINATED, reason);
+		return;
+	}
+	if (grace_s == 0) {
+		sbx_end(s, ST_TERMINATED, reason);
+		return;
+	}
+	srv_box_signal(s->box, 0, SIGTERM);
+	s->grace_deadline = srv_mono_ns() + (int64_t)grace_s * 1000000000;
+	s->lifetime_deadline = 0;
+	save_sbx(s);
+	srv_wake(s->seq);
+	poke_loop();
+}
+
+static srv_proc *proc_by_token(srv_sbx *s, int64_t token)
+{
+	for (size_t i = 0; i < s->nprocs; i++)
+		if (s->procs[i] && s->procs[i]->state == PS_RUNNING && s->procs[i]->token == token)
+			return s->procs[i];
+	for (size_t i = 0; i < s->nexecs; i++)
+		if (s->execs[i]->state == PS_RUNNING && s->execs[i]->token == token)
+			return s->execs[i];
+	return NULL;
+}
+
+srv_proc *srv_proc_by_uid(srv_sbx *s, uint32_t uid)
+{
+	for (size_t i = 0; i < s->nexecs; i++)
+		if (s->execs[i]->uid == uid)
+			return s->execs[i];
+	for (size_t i = s->nprocs; i > 0; i--)
+		if (s->procs[i - 1] && s->procs[i - 1]->uid == uid)
+			return s->procs[i - 1];
+	return NULL;
+}
+
+static void box_events(srv_sbx *s)
+{
+	int64_t token;
+	int wstatus, rc;
+	int changed = 0;
+	while (s->box && (rc = srv_box_next_exit(s->box, &token, &wstatus)) != 0) {
+		if (rc < 0) {
+			if (s->state == ST_TERMINATING)
+				sbx_end(s, ST_TERMINATED, s->end_reason);
+			else
+				sbx_end(s, ST_FAILED, "sandbox init died");
+			return;
+		}
+		srv_proc *p = proc_by_token(s, token);
+		if (!p)
+			continue;
+		proc_finish(s, p, wstatus, NULL);
+		changed = 1;
+		if (p->id < 0 && p->owner_gone) {
+			exec_forget(s, p);
+		} else if (p->id == 0 && s->state == ST_RUNNING) {
+			s->exit_code = p->exit_code;
+			sbx_end(s, ST_COMPLETED, "");
+			return;
+		}
+	}
+	if (s->state == ST_TERMINATING && running_procs(s) == 0) {
+		sbx_end(s, ST_TERMINATED, s->end_reason);
+		return;
+	}
+	if (changed)
+		srv_wake(s->seq);
+}
+
+static int open_spool(srv_sbx *s, int64_t id, int stream, int create)
+{
+	char name[40];
+	snprintf(name, sizeof name, "%lld.%s", (long long)id, stream == 1 ? "stdout" : "stderr");
+	if (create)
+		return openat(s->dirfd, name, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	return openat(s->dirfd, name, O_RDONLY | O_CLOEXEC);
+}
+
+int srv_spool_open(srv_sbx *s, int64_t id, int stream)
+{
+	return open_spool(s, id, stream, 0);
+}
+
+int srv_stream_ended(srv_sbx *s, int64_t id)
+{
+	srv_proc *p = srv_proc_get(s, id);
+	if (!p)
+		return id == 0 ? srv_state_terminal(s->state) : 1;
+	return p->state != PS_RUNNING;
+}
+
+/* An exec's output goes to unnamed files that vanish with their fds. */
+static int exec_spool(srv_sbx *s)
+{
+	int fd = openat(s->dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		char name[48];
+		snprintf(name, sizeof name, ".exec-%u.tmp", next_uid);
+		fd = openat(s->dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			unlinkat(s->dirfd, name, 0);
+	}
+	if (fd >= 0)
+		fcntl(fd, F_SETFL, O_APPEND);
+	return fd;
+}
+
+static const char *const base_env[] = {
+	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+	"HOME=/root",
+	"LANG=C.UTF-8",
+};
+
+/* base env, then the sandbox's, then the process's: later keys win. */
+static int build_env(const srv_strv *a, const srv_strv *b, srv_strv *out)
+{
+	const char *const *lists[3] = {base_env, (const char *const *)a->v, (const char *const *)b->v};
+	size_t counts[3] = {sizeof base_env / sizeof base_env[0], a->n, b->n};
+	for (int l = 0; l < 3; l++) {
+		for (size_t i = 0; i < counts[l]; i++) {
+			const char *kv = lists[l][i];
+			size_t kl = strcspn(kv, "=");
+			size_t j;
+			for (j = 0; j < out->n; j++)
+				if (strncmp(out->v[j], kv, kl + 1) == 0)
+					break;
+			if (j < out->n) {
+				char *d = strdup(kv);
+				if (!d)
+					return -1;
+				free(out->v[j]);
+				out->v[j] = d;
+			} else if (srv_strv_push(out, kv) != 0) {
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+static void refuse(srv_refusal *why, int http, int code, const char *reason, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+static void refuse(srv_refusal *why, int http, int code, const char *reason, const char *fmt, ...)
+{
+	va_list ap;
+	why->http = http;
+	why->code = code;
+	why->reason = reason;
+	why->retry_ms = 0;
+	va_start(ap, fmt);
+	vsnprintf(why->msg, sizeof why->msg, fmt, ap);
+	va_end(ap);
+}
+
+srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *why)
+{
+	srv_proc *p = NULL;
+	srv_strv env = {0};
+	int fds[3] = {-1, -1, -1};
+	char err[SRV_ERRLEN] = "";
+	if (s->state != ST_RUNNING || !s->box) {
+		refuse(why, 400, 9, "CWSANDBOX_SANDBOX_NOT_RUNNING", "sandbox %s is %s, not running", s->id,
+		       srv_state_name(s->state));
+		return NULL;
+	}
+	if (!exec && s->nprocs > 4096) {
+		refuse(why, 429, 8, "CWSANDBOX_LIMIT_EXCEEDED",
+		       "sandbox %s started its 4096 processes already", s->id);
+		return NULL;
+	}
+	if (exec && s->nexecs >= MAX_EXECS) {
+		refuse(why, 429, 8, "CWSANDBOX_LIMIT_EXCEEDED", "too many execs running in sandbox %s", s->id);
+		why->retry_ms = 1000;
+		return NULL;
+	}
+	p = proc_new();
+	if (!p)
+		goto nomem;
+	p->id = exec ? -1 : (int64_t)s->nprocs;
+	p->argv = req->argv;
+	memset(&req->argv, 0, sizeof req->argv);
+	p->env = req->env;
+	memset(&req->env, 0, sizeof req->env);
+	p->cwd = strdup(req->cwd && *req->cwd ? req->cwd
+			: (s->spec.working_dir && *s->spec.working_dir ? s->spec.working_dir : "/"));
+	p->want_stdin = req->want_stdin;
+	p->stdin_closed = !req->want_stdin;
+	p->timeout_s = req->timeout_s;
+	if (!p->cwd || build_env(&s->spec.env, &p->env, &env) != 0)
+		goto nomem;
+	for (int i = 1; i <= 2; i++) {
+		fds[i] = exec ? exec_spool(s) : open_spool(s, p->id, i, 1);
+		if (fds[i] < 0) {
+			refuse(why, 500, 13, "CWSANDBOX_INTERNAL", "cannot create output spool: %s", strerror(errno));
+			goto fail;
+		}
+	}
+	srv_spawn sp = {
+		.argv = (const char *const *)p->argv.v,
+		.env = (const char *const *)env.v,
+		.cwd = p->cwd,
+		.stdout_fd = fds[1],
+		.stderr_fd = fds[2],
+		.want_stdin = p->want_stdin,
+	};
+	int in = -1;
+	if (srv_box_spawn(s->box, &sp, &p->token, &in, err) != 0) {
+		refuse(why, 500, 13, "CWSANDBOX_INTERNAL", "cannot start the process: %s", err);
+		goto fail;
+	}
+	p->state = PS_RUNNING;
+	p->start_ns = srv_now_ns();
+	if (p->timeout_s > 0)
+		p->deadline_mono = srv_mono_ns() + p->timeout_s * 1000000000;
+	if (in >= 0) {
+		fcntl(in, F_SETFL, fcntl(in, F_GETFL) | O_NONBLOCK);
+		fcntl(in, F_SETFD, FD_CLOEXEC);
+		p->stdin_fd = in;
+	}
+	if (exec) {
+		p->out_fd[1] = fds[1];
+		p->out_fd[2] = fds[2];
+		fds[1] = fds[2] = -1;
+		srv_proc **ne = realloc(s->execs, (s->nexecs + 1) * sizeof *ne);
+		if (!ne) {
+			srv_box_signal(s->box, p->token, SIGKILL);
+			goto nomem;
+		}
+		s->execs = ne;
+		s->execs[s->nexecs++] = p;
+	} else {
+		srv_proc **np = realloc(s->procs, ((size_t)p->id + 1) * sizeof *np);
+		if (!np) {
+			srv_box_signal(s->box, p->token, SIGKILL);
+			goto nomem;
+		}
+		s->procs = np;
+		for (size_t i = s->nprocs; i < (size_t)p->id; i++)
+			s->procs[i] = NULL;
+		s->procs[p->id] = p;
+		s->nprocs = (size_t)p->id + 1;
+		save_proc(s, p);
+	}
+	if (exec && req->stdin_len) {
+		p->pending = req->stdin_data;
+		p->pending_len = req->stdin_len;
+		req->stdin_data = NULL;
+		req->stdin_len = 0;
+	}
+	if (exec && p->want_stdin) {
+		p->close_after = 1;
+		p->stdin_closed = 1;
+		stdin_feed(s, p);
+	}
+	if (p->deadline_mono)
+		poke_loop();
+	for (int i = 1; i <= 2; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	srv_strv_free(&env);
+	return p;
+nomem:
+	refuse(why, 500, 13, "CWSANDBOX_INTERNAL", "out of memory");
+fail:
+	for (int i = 1; i <= 2; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	srv_strv_free(&env);
+	proc_free(p);
+	return NULL;
+}
+
+void srv_exec_release(srv_sbx *s, srv_proc *p)
+{
+	if (p->state == PS_RUNNING) {
+		p->owner_gone = 1;
+		if (s->box && p->token)
+			srv_box_signal(s->box, p->token, SIGKILL);
+		return;
+	}
+	exec_forget(s, p);
+}
+
+static void random_id(char *buf, size_t len)
+{
+	unsigned char r[8];
+	if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
+		uint64_t t = (uint64_t)srv_now_ns() ^ ((uint64_t)getpid() << 32) ^ next_seq;
+		memcpy(r, &t, sizeof r);
+	}
+	snprintf(buf, len, "sbx-%02x%02x%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4], r[5], r[6],
+		 r[7]);
+}
+
+srv_sbx *srv_create(srv_spec *spec, srv_refusal *why)
+{
+	char err[SRV_ERRLEN] = "";
+	size_t live = 0;
+	if (stopping) {
+		refuse(why, 503, 14, "CWSANDBOX_UNAVAILABLE", "sbxd is shutting down");
+		return NULL;
+	}
+	for (size_t i = 0; i < nboxes; i++) {
+		srv_sbx *o = boxes[i];
+		if (spec->request_id && *spec->request_id && o->spec.request_id &&
+		    strcmp(o->spec.request_id, spec->request_id) == 0)
+			return o;
+		if (!srv_state_terminal(o->state))
+			live++;
+		if (*spec->name && o->spec.name && strcmp(o->spec.name, spec->name) == 0 &&
+		    !srv_state_terminal(o->state) && o->state != ST_TERMINATING) {
+			refuse(why, 409, 6, "CWSANDBOX_ALREADY_EXISTS", "a sandbox named %s exists (%s)", spec->name,
+			       o->id);
+			return NULL;
+		}
+	}
+	if (live >= (size_t)cfg.max_sandboxes) {
+		refuse(why, 429, 8, "CWSANDBOX_LIMIT_EXCEEDED", "%d sandboxes exist already (--max-sandboxes)",
+		       cfg.max_sandboxes);
+		why->retry_ms = 5000;
+		return NULL;
+	}
+	if (*spec->image && strcmp(spec->image, "host") != 0) {
+		char path[4096];
+		struct stat st;
+		snprintf(path, sizeof path, "%s/images/%s/rootfs", cfg.state_dir, spec->image);
+		if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+			char names[1024] = "";
+			srv_rt_image_names(rt, names, sizeof names);
+			refuse(why, 404, 5, "CWSANDBOX_IMAGE_NOT_FOUND", "image %s not found (images: %s)", spec->image,
+			       *names ? names : "none; the default \"\" is the host's /");
+			return NULL;
+		}
+	}
+	srv_sbx *s = calloc(1, sizeof *s);
+	if (!s) {
+		refuse(why, 500, 13, "CWSANDBOX_INTERNAL", "out of memory");
+		return NULL;
+	}
+	s->dirfd = -1;
+	s->inotify_wd = -1;
+	s->seq = next_seq++;
+	for (int tries = 0; tries < 5; tries++) {
+		random_id(s->id, sizeof s->id);
+		if (mkdirat(sbxdirfd, s->id, 0700) == 0)
+			break;
+		s->id[0] = '\0';
+	}
+	if (!s->id[0] || (s->dirfd = openat(sbxdirfd, s->id, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		refuse(why, 500, 13, "CWSANDBOX_INTERNAL", "cannot create the sandbox's state dir: %s",
+		       strerror(errno));
+		sbx_free(s);
+		return NULL;
+	}
+	s->spec = *spec;
+	memset(spec, 0, sizeof *spec);
+	if (s->spec.lifetime_s == 0)
+		s->spec.lifetime_s = cfg.default_lifetime;
+	s->state = ST_CREATING;
+	s->create_ns = srv_now_ns();
+	if (add_box(s) != 0) {
+		refuse(why, 500, 13, "CWSANDBOX_INTERNAL", "out of memory");
+		*spec = s->spec;
+		memset(&s->spec, 0, sizeof s->spec);
+		sbx_free(s);
+		return NULL;
+	}
+	srv_box_spec bs = {
+		.id = s->id,
+		.hostname = *s->spec.name ? s->spec.name : s->id,
+		.image = s->spec.image,
+		.network = s->spec.egress,
+		.cpu_millis = s->spec.cpu_millis,
+		.memory_bytes = s->spec.memory_bytes,
+		.max_pids = s->spec.max_pids,
+	};
+	if (srv_box_create(rt, &bs, &s->box, err) != 0) {
+		s->box = NULL;
+		fprintf(stderr, "sbxd: warning: sandbox %s failed to start: %s\n", s->id, err);
+		sbx_end(s, ST_FAILED, err);
+		return s;
+	}
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EV(K_BOX, s->seq, 0)};
+	epoll_ctl(ep, EPOLL_CTL_ADD, srv_box_event_fd(s->box), &ev);
+	char dpath[4200];
+	snprintf(dpath, sizeof dpath, "%s/sandboxes/%s", cfg.state_dir, s->id);
+	s->inotify_wd = inotify_add_watch(infd, dpath, IN_MODIFY);
+	s->state = ST_RUNNING;
+	s->start_ns = srv_now_ns();
+	s->lifetime_deadline = srv_mono_ns() + s->spec.lifetime_s * 1000000000;
+	if (s->spec.argv.n) {
+		srv_proc_req req = {0};
+		srv_refusal w2;
+		if (srv_strv_push(&req.argv, "") != 0) {
+			sbx_end(s, ST_FAILED, "out of memory");
+			return s;
+		}
+		/* Hand the spec's argv over as a copy: the spec keeps its own. */
+		srv_strv_free(&req.argv);
+		for (size_t i = 0; i < s->spec.argv.n; i++)
+			srv_strv_push(&req.argv, s->spec.argv.v[i]);
+		srv_proc *p = srv_proc_start(s, &req, 0, &w2); /* nprocs == 0: becomes process 0 */
+		srv_proc_req_free(&req);
+		if (!p) {
+			sbx_end(s, ST_FAILED, w2.msg);
+			return s;
+		}
+	}
+	if (s->nprocs == 0) {
+		/* Idle: process ids still start at 1. */
+		srv_proc **np = calloc(1, sizeof *np);
+		if (np) {
+			s->procs = np;
+			s->nprocs = 1;
+		}
+	}
+	save_sbx(s);
+	poke_loop();
+	return s;
+}
+
+int srv_root_fd(srv_sbx *s)
+{
+	if (!s->box || s->state != ST_RUNNING) {
+		errno = ESRCH;
+		return -1;
+	}
+	pid_t pid = srv_box_init_pid(s->box);
+	if (pid <= 0) {
+		errno = ESRCH;
+		return -1;
+	}
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/root", (int)pid);
+	return open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* ---------------------------------------------------------------- purge */
+
+static void rm_tree_at(int parent, const char *name)
+{
+	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0) {
+		DIR *d = fdopendir(fd);
+		if (d) {
+			struct dirent *e;
+			while ((e = readdir(d))) {
+				if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+					continue;
+				if (unlinkat(dirfd(d), e->d_name, 0) != 0 && errno == EISDIR)
+					rm_tree_at(dirfd(d), e->d_name);
+			}
+			closedir(d);
+		} else {
+			close(fd);
+		}
+	}
+	unlinkat(parent, name, AT_REMOVEDIR);
+}
+
+static void purge(size_t idx)
+{
+	srv_sbx *s = boxes[idx];
+	srv_wake(s->seq);
+	memmove(&boxes[idx], &boxes[idx + 1], (nboxes - idx - 1) * sizeof *boxes);
+	nboxes--;
+	rm_tree_at(sbxdirfd, s->id);
+	sbx_free(s);
+}
+
+/* ---------------------------------------------------------------- loading */
+
+static char *read_all_at(int dirfd, const char *name, size_t cap)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	char *buf = NULL;
+	struct stat st;
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) != 0 || st.st_size < 0 || (size_t)st.st_size > cap)
+		goto out;
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf)
+		goto out;
+	ssize_t n = pread(fd, buf, (size_t)st.st_size, 0);
+	if (n != st.st_size) {
+		free(buf);
+		buf = NULL;
+		goto out;
+	}
+	buf[n] = '\0';
+out:
+	close(fd);
+	return buf;
+}
+
+static const char *jstr(const cJSON *o, const char *k)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsString(it) ? it->valuestring : "";
+}
+
+static int64_t jint(const cJSON *o, const char *k)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
+	int64_t v = 0;
+	if (cJSON_IsNumber(it))
+		return (int64_t)it->valuedouble;
+	if (cJSON_IsString(it) && srv_parse_int(it->valuestring, INT64_MIN, INT64_MAX, &v) == 0)
+		return v;
+	return 0;
+}
+
+static int64_t jtime(const cJSON *o, const char *k)
+{
+	int64_t ns = 0;
+	const char *s = jstr(o, k);
+	if (*s && srv_parse_time(s, &ns) != 0)
+		ns = 0;
+	return ns;
+}
+
+static srv_proc *load_proc(const cJSON *j)
+{
+	srv_proc *p = proc_new();
+	if (!p)
+		return NULL;
+	p->id = jint(j, "processId");
+	size_t used = 0;
+	const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(j, "command"), *it;
+	cJSON_ArrayForEach(it, cmd) {
+		if (cJSON_IsString(it) && used < SRV_MAX_ARGV_BYTES) {
+			used += strlen(it->valuestring);
+			srv_strv_push(&p->argv, it->valuestring);
+		}
+	}
+	const cJSON *env = cJSON_GetObjectItemCaseSensitive(j, "env");
+	cJSON_ArrayForEach(it, env) {
+		if (cJSON_IsString(it) && it->string) {
+			char kv[8192];
+			snprintf(kv, sizeof kv, "%s=%s", it->string, it->valuestring);
+			srv_strv_push(&p->env, kv);
+		}
+	}
+	p->cwd = strdup(jstr(j, "workingDir"));
+	p->want_stdin = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "stdin"));
+	p->stdin_closed = 1;
+	p->timeout_s = jint(j, "timeoutSeconds");
+	p->state = pstate_from_name(jstr(j, "state"));
+	p->exit_code = (int)jint(j, "exitCode");
+	p->sig = (int)jint(j, "signal");
+	set_reason(p->reason, sizeof p->reason, jstr(j, "stateReason"));
+	p->start_ns = jtime(j, "startTime");
+	p->end_ns = jtime(j, "endTime");
+	return p;
+}
+
+static void load_one(const char *name)
+{
+	srv_sbx *s = NULL;
+	cJSON *root = NULL;
+	char err[SRV_MSGLEN];
+	int dfd = openat(sbxdirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return;
+	char *txt = read_all_at(dfd, "sandbox.json", 4 << 20);
+	root = txt ? cJSON_Parse(txt) : NULL;
+	free(txt);
+	const cJSON *sj = cJSON_GetObjectItemCaseSensitive(root, "sandbox");
+	if (!sj || strcmp(jstr(sj, "sandboxId"), name) != 0 || !srv_valid_id(name)) {
+		fprintf(stderr, "sbxd: warning: ignoring unreadable record sandboxes/%s\n", name);
+		close(dfd);
+		goto out;
+	}
+	s = calloc(1, sizeof *s);
+	if (!s) {
+		close(dfd);
+		goto out;
+	}
+	s->dirfd = dfd;
+	s->inotify_wd = -1;
+	memcpy(s->id, name, strlen(name) + 1); /* valid ids are <= 128 bytes */
+	if (srv_spec_from_json(cJSON_GetObjectItemCaseSensitive(sj, "spec"), &s->spec, err) != 0) {
+		fprintf(stderr, "sbxd: warning: sandbox %s: bad spec in record: %s\n", name, err);
+		memset(&s->spec, 0, sizeof s->spec);
+		s->spec.name = strdup("");
+		s->spec.image = strdup("");
+	}
+	free(s->spec.request_id);
+	s->spec.request_id = strdup(jstr(root, "requestId"));
+	s->seq = (uint32_t)jint(root, "seq");
+	const cJSON *st = cJSON_GetObjectItemCaseSensitive(sj, "status");
+	s->state = srv_state_from_name(jstr(st, "state"));
+	if (s->state < 0)
+		s->state = ST_FAILED;
+	set_reason(s->reason, sizeof s->reason, jstr(st, "stateReason"));
+	s->exit_code = (int)jint(st, "exitCode");
+	s->create_ns = jtime(st, "createTime");
+	s->start_ns = jtime(st, "startTime");
+	s->end_ns = jtime(st, "endTime");
+	/* Processes. */
+	DIR *d = fdopendir(dup(dfd));
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		int64_t pid;
+		char num[32];
+		size_t nl = strlen(e->d_name);
+		if (strncmp(e->d_name, "proc-", 5) != 0 || nl < 11 || strcmp(e->d_name + nl - 5, ".json") != 0 ||
+		    nl - 10 >= sizeof num)
+			continue;
+		memcpy(num, e->d_name + 5, nl - 10);
+		num[nl - 10] = '\0';
+		if (srv_parse_int(num, 0, 4097, &pid) != 0)
+			continue;
+		char *pt = read_all_at(dfd, e->d_name, 1 << 20);
+		cJSON *pj = pt ? cJSON_Parse(pt) : NULL;
+		free(pt);
+		srv_proc *p = pj ? load_proc(pj) : NULL;
+		cJSON_Delete(pj);
+		if (!p)
+			continue;
+		p->id = pid;
+		if ((size_t)pid >= s->nprocs) {
+			srv_proc **np = realloc(s->procs, ((size_t)pid + 1) * sizeof *np);
+			if (!np) {
+				proc_free(p);
+				continue;
+			}
+			for (size_t i = s->nprocs; i <= (size_t)pid; i++)
+				np[i] = NULL;
+			s->procs = np;
+			s->nprocs = (size_t)pid + 1;
+		}
+		proc_free(s->procs[pid]);
+		s->procs[pid] = p;
+	}
+	if (d)
+		closedir(d);
+	if (s->nprocs == 0) {
+		s->procs = calloc(1, sizeof *s->procs);
+		s->nprocs = s->procs ? 1 : 0;
+	}
+	/* Whatever ran when sbxd went away is gone now (the runtime cleaned
+	 * up its leftovers): say so instead of pretending. */
+	int dirty = 0;
+	for (size_t i = 0; i < s->nprocs; i++) {
+		srv_proc *p = s->procs[i];
+		if (p && p->state == PS_RUNNING) {
+			p->state = PS_KILLED;
+			p->sig = SIGKILL;
+			p->exit_code = 128 + SIGKILL;
+			set_reason(p->reason, sizeof p->reason, "sbxd restarted");
+			p->end_ns = srv_now_ns();
+			save_proc(s, p);
+		}
+	}
+	if (!srv_state_terminal(s->state)) {
+		s->state = ST_FAILED;
+		set_reason(s->reason, sizeof s->reason, "sbxd restarted");
+		s->end_ns = srv_now_ns();
+		dirty = 1;
+	}
+	if (s->seq == 0 || srv_find_seq(s->seq)) {
+		s->seq = next_seq; /* damaged record: give it a fresh place */
+		dirty = 1;
+	}
+	if (s->seq >= next_seq)
+		next_seq = s->seq + 1;
+	if (add_box(s) != 0) {
+		sbx_free(s);
+		goto out;
+	}
+	if (dirty)
+		save_sbx(s);
+out:
+	cJSON_Delete(root);
+}
+
+static void load_all(void)
+{
+	DIR *d = fdopendir(dup(sbxdirfd));
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		load_one(e->d_name);
+	}
+	if (d)
+		closedir(d);
+}
+
+/* ---------------------------------------------------------------- loop */
+
+static void on_inotify(void)
+{
+	char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+	for (;;) {
+		ssize_t n = read(infd, buf, sizeof buf);
+		if (n <= 0)
+			return;
+		int last_wd = -1;
+		for (char *ptr = buf; ptr < buf + n;) {
+			const struct inotify_event *ev = (const struct inotify_event *)ptr;
+			ptr += sizeof *ev + ev->len;
+			if (ev->wd == last_wd)
+				continue;
+			last_wd = ev->wd;
+			for (size_t i = 0; i < nboxes; i++) {
+				if (boxes[i]->inotify_wd == ev->wd) {
+					srv_wake(boxes[i]->seq);
+					break;
+				}
+			}
+		}
+	}
+}
+
+static int64_t timers(void)
+{
+	int64_t now = srv_mono_ns(), next = now + 1000000000;
+	int64_t wall = srv_now_ns();
+	for (size_t i = 0; i < nboxes; i++) {
+		srv_sbx *s = boxes[i];
+		if (srv_state_terminal(s->state)) {
+			if (cfg.retention >= 0 && s->end_ns && wall - s->end_ns > cfg.retention * 1000000000) {
+				purge(i);
+				i--;
+			}
+			continue;
+		}
+		if (s->state == ST_TERMINATING && s->grace_deadline) {
+			if (s->grace_deadline <= now) {
+				sbx_end(s, ST_TERMINATED, s->end_reason);
+				continue;
+			}
+			if (s->grace_deadline < next)
+				next = s->grace_deadline;
+		}
+		if (s->state == ST_RUNNING && s->lifetime_deadline) {
+			if (s->lifetime_deadline <= now) {
+				char why[64];
+				snprintf(why, sizeof why, "maxLifetimeSeconds (%lld) reached",
+					 (long long)s->spec.lifetime_s);
+				srv_stop(s, LIFETIME_GRACE_S, why);
+				if (srv_state_terminal(s->state))
+					continue;
+				if (s->grace_deadline && s->grace_deadline < next)
+					next = s->grace_deadline;
+			} else if (s->lifetime_deadline < next) {
+				next = s->lifetime_deadline;
+			}
+		}
+		for (int pass = 0; pass < 2; pass++) {
+			size_t n = pass ? s->nexecs : s->nprocs;
+			for (size_t j = 0; j < n; j++) {
+				srv_proc *p = pass ? s->execs[j] : s->procs[j];
+				if (!p || p->state != PS_RUNNING || !p->deadline_mono)
+					continue;
+				if (p->deadline_mono <= now) {
+					p->timed_out = 1;
+					p->deadline_mono = 0;
+					if (s->box)
+						srv_box_signal(s->box, p->token, SIGKILL);
+				} else if (p->deadline_mono < next) {
+					next = p->deadline_mono;
+				}
+			}
+		}
+	}
+	srv_waiter *w = waiters.next;
+	while (w != &waiters) {
+		srv_waiter *nw = w->next;
+		if (w->deadline && w->deadline <= now) {
+			srv_waiter_remove(w);
+			srv_http_resume(w->con);
+		} else if (w->deadline && w->deadline < next) {
+			next = w->deadline;
+		}
+		w = nw;
+	}
+	return next;
+}
+
+static void *loop_main(void *arg)
+{
+	(void)arg;
+	struct epoll_event evs[64];
+	pthread_mutex_lock(&srv_lock);
+	int64_t next = timers();
+	for (;;) {
+		int64_t wait_ns = next - srv_mono_ns();
+		int timeout = wait_ns <= 0 ? 0 : (int)((wait_ns + 999999) / 1000000);
+		pthread_mutex_unlock(&srv_lock);
+		int n = epoll_wait(ep, evs, 64, timeout);
+		pthread_mutex_lock(&srv_lock);
+		if (stopping)
+			break;
+		for (int i = 0; i < n; i++) {
+			uint64_t d = evs[i].data.u64, kind = d >> 56;
+			uint32_t seq = (uint32_t)(d >> 24), uid = (uint32_t)(d & 0xffffff);
+			if (kind == K_WAKE) {
+				uint64_t v;
+				if (read(wakefd, &v, sizeof v) < 0) {
+					/* EAGAIN: drained by an earlier event */
+				}
+			} else if (kind == K_INOTIFY) {
+				on_inotify();
+			} else if (kind == K_BOX) {
+				srv_sbx *s = srv_find_seq(seq);
+				if (s)
+					box_events(s);
+			} else if (kind == K_STDIN) {
+				srv_sbx *s = srv_find_seq(seq);
+				srv_proc *p = s ? srv_proc_by_uid(s, uid) : NULL;
+				if (p) {
+					p->stdin_reg = 1; /* oneshot: still registered, disarmed */
+					stdin_feed(s, p);
+				}
+			}
+		}
+		next = timers();
+	}
+	pthread_mutex_unlock(&srv_lock);
+	return NULL;
+}
+
+int srv_core_start(const srv_config *c, char *err)
+{
+	cfg = *c;
+	char path[4200];
+	snprintf(path, sizeof path, "%s/sandboxes", cfg.state_dir);
+	if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+		snprintf(err, SRV_MSGLEN, "cannot create %.200s: %s", path, strerror(errno));
+		return -1;
+	}
+	sbxdirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	infd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (sbxdirfd < 0 || ep < 0 || wakefd < 0 || infd < 0) {
+		snprintf(err, SRV_MSGLEN, "cannot set up the event loop: %s", strerror(errno));
+		return -1;
+	}
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EV(K_WAKE, 0, 0)};
+	epoll_ctl(ep, EPOLL_CTL_ADD, wakefd, &ev);
+	ev.data.u64 = EV(K_INOTIFY, 0, 0);
+	epoll_ctl(ep, EPOLL_CTL_ADD, infd, &ev);
+	char rerr[SRV_ERRLEN] = "";
+	rt = srv_rt_new(cfg.state_dir, rerr);
+	if (!rt) {
+		snprintf(err, SRV_MSGLEN, "runtime: %s", rerr);
+		return -1;
+	}
+	/* Sandboxes must not reach sbxd's own socket. */
+	if (cfg.hide_path && srv_rt_hide_path(rt, cfg.hide_path, rerr) != 0)
+		fprintf(stderr, "sbxd: warning: cannot hide %s from sandboxes: %s\n", cfg.hide_path, rerr);
+	load_all();
+	if (pthread_create(&loop_thread, NULL, loop_main, NULL) != 0) {
+		snprintf(err, SRV_MSGLEN, "cannot start the event loop thread");
+		return -1;
+	}
+	loop_started = 1;
+	return 0;
+}
+
+void srv_core_quiesce(void)
+{
+	pthread_mutex_lock(&srv_lock);
+	stopping = 1;
+	srv_wake(0);
+	pthread_mutex_unlock(&srv_lock);
+	poke_loop();
+}
+
+int srv_core_stopping(void)
+{
+	return stopping;
+}
+
+void srv_core_stop(void)
+{
+	pthread_mutex_lock(&srv_lock);
+	stopping = 1;
+	pthread_mutex_unlock(&srv_lock);
+	poke_loop();
+	if (loop_started)
+		pthread_join(loop_thread, NULL);
+	loop_started = 0;
+	pthread_mutex_lock(&srv_lock);
+	for (size_t i = 0; i < nboxes; i++) {
+		srv_sbx *s = boxes[i];
+		if (!srv_state_terminal(s->state))
+			sbx_end(s, s->state == ST_TERMINATING ? ST_TERMINATED : ST_FAILED,
+				s->state == ST_TERMINATING ? s->end_reason : "sbxd stopped");
+	}
+	for (size_t i = 0; i < nboxes; i++)
+		sbx_free(boxes[i]);
+	free(boxes);
+	boxes = NULL;
+	nboxes = capboxes = 0;
+	srv_rt_free(rt);
+	rt = NULL;
+	pthread_mutex_unlock(&srv_lock);
+	if (ep >= 0)
+		close(ep);
+	if (wakefd >= 0)
+		close(wakefd);
+	if (infd >= 0)
+		close(infd);
+	if (sbxdirfd >= 0)
+		close(sbxdirfd);
+	ep = wakefd = infd = sbxdirfd = -1;
+}

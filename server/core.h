@@ -1,0 +1,162 @@
+/*
+ * The heart of sbxd: sandbox and process records, their states and
+ * lifecycle, spool files, persistence under STATE_DIR/sandboxes/<id>/, and
+ * the event-loop thread that reacts to process exits (runtime event fds),
+ * output growth (inotify), stdin pipes becoming writable and timers
+ * (lifetimes, grace periods, process timeouts, long-poll deadlines,
+ * retention purge). One mutex (srv_lock) guards everything here; the HTTP
+ * layer takes it for each request and reads the structs directly.
+ *
+ * Waiting: a long-poll request registers a srv_waiter for a sandbox and is
+ * suspended; whenever anything happens to that sandbox (or the waiter's
+ * deadline passes) the loop resumes it and the request re-checks its own
+ * condition. Spurious wake-ups are fine by design.
+ */
+#ifndef SRV_CORE_H
+#define SRV_CORE_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "parse.h"
+#include "runtime/runtime.h"
+
+enum srv_state {
+	ST_UNSPECIFIED = 0, ST_PENDING, ST_CREATING, ST_RUNNING, ST_PAUSED,
+	ST_TERMINATING, ST_COMPLETED, ST_FAILED, ST_TERMINATED,
+};
+enum srv_pstate { PS_UNSPECIFIED = 0, PS_RUNNING, PS_EXITED, PS_KILLED, PS_FAILED };
+
+const char *srv_state_name(int st);
+int srv_state_from_name(const char *s);
+const char *srv_pstate_name(int st);
+int srv_state_terminal(int st);
+
+typedef struct srv_proc {
+	int64_t id;                  /* 0 = main command, 1.. = processes, -1 = unary exec */
+	uint32_t uid;                /* unique within sbxd, for event routing */
+	srv_strv argv, env;
+	char *cwd;
+	int want_stdin;
+	int64_t timeout_s;
+	int state;
+	int exit_code, sig;
+	char reason[128];
+	int64_t start_ns, end_ns;    /* wall clock */
+	int64_t deadline_mono;       /* timeout, 0 = none */
+	int timed_out;
+	int64_t token;               /* runtime token, 0 when not running */
+	int out_fd[3];               /* exec only: O_TMPFILE spools (1, 2) */
+	/* stdin: the pipe's write end and bytes not yet written to it */
+	int stdin_fd;
+	int stdin_reg;               /* stdin_fd is in the loop's epoll set */
+	int stdin_closed;            /* closed by the client (or never had one) */
+	int close_after;             /* close the pipe once pending is written */
+	unsigned char *pending;
+	size_t pending_len, pending_off;
+	int owner_gone;              /* exec: its request went away */
+} srv_proc;
+
+typedef struct srv_sbx {
+	char id[136];
+	uint32_t seq;                /* creation order, also the page token */
+	srv_spec spec;
+	int state;
+	char reason[256];
+	int exit_code;
+	int64_t create_ns, start_ns, end_ns;
+	int64_t lifetime_deadline;   /* monotonic ns, 0 = none */
+	int64_t grace_deadline;      /* monotonic ns while TERMINATING */
+	char end_reason[64];         /* stateReason to set once TERMINATED */
+	srv_box *box;
+	int inotify_wd;
+	srv_proc **procs;            /* procs[0] = main (NULL if idle), [n] = process n */
+	size_t nprocs;               /* = next process id */
+	srv_proc **execs;            /* running unary execs */
+	size_t nexecs;
+	int dirfd;                   /* STATE_DIR/sandboxes/<id> */
+} srv_sbx;
+
+typedef struct srv_waiter {
+	struct srv_waiter *next, *prev;
+	void *con;                   /* struct MHD_Connection * */
+	uint32_t seq;                /* sandbox it waits on, 0 = none */
+	int64_t deadline;            /* monotonic ns, 0 = none */
+	int suspended;
+} srv_waiter;
+
+typedef struct srv_config {
+	const char *state_dir;
+	int64_t default_lifetime;
+	int64_t retention;
+	int max_sandboxes;
+	const char *hide_path;       /* host dir sandboxes must not see (the socket's) */
+} srv_config;
+
+/* Global state. */
+extern pthread_mutex_t srv_lock;
+
+int64_t srv_now_ns(void);   /* CLOCK_REALTIME */
+int64_t srv_mono_ns(void);  /* CLOCK_MONOTONIC */
+
+/* Starts: loads records (running ones become FAILED "sbxd restarted"),
+ * the runtime, the loop thread. -1 with a message on failure. */
+int srv_core_start(const srv_config *cfg, char *err);
+/* First step of shutdown: refuse new work, wake every waiter. */
+void srv_core_quiesce(void);
+/* Stops: destroys every box, marks live sandboxes FAILED "sbxd stopped",
+ * stops the loop. Call after the HTTP side stopped. */
+void srv_core_stop(void);
+int srv_core_stopping(void);
+
+/* Everything below: call with srv_lock held. */
+srv_sbx *srv_find(const char *id_or_name);
+srv_sbx *srv_find_seq(uint32_t seq);
+/* Sandboxes in creation order: *n entries; the array is owned by core. */
+srv_sbx **srv_all(size_t *n);
+srv_proc *srv_proc_get(srv_sbx *s, int64_t id);
+/* Any process record (execs included) by its uid, or NULL. */
+srv_proc *srv_proc_by_uid(srv_sbx *s, uint32_t uid);
+
+/* Create: returns the new sandbox or NULL with (http status, code, reason)
+ * describing the refusal. Takes ownership of *spec on success. */
+typedef struct srv_refusal {
+	int http, code;
+	const char *reason;
+	char msg[SRV_MSGLEN];
+	int retry_ms;
+} srv_refusal;
+srv_sbx *srv_create(srv_spec *spec, srv_refusal *why);
+/* Begins stopping (DELETE): TERM now, KILL after grace seconds. */
+void srv_stop(srv_sbx *s, int grace_s, const char *reason);
+/* Starts a process (exec = 1: a hidden unary exec). */
+srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *why);
+/* Queues stdin bytes; -1 when over the pending cap. */
+int srv_stdin_write(srv_sbx *s, srv_proc *p, const unsigned char *buf, size_t len);
+void srv_stdin_close(srv_sbx *s, srv_proc *p);
+/* Frees a finished exec record, or marks it so the loop frees it later. */
+void srv_exec_release(srv_sbx *s, srv_proc *p);
+/* Opens a spool file of process id (0 = main) for reading: -1 if none. */
+int srv_spool_open(srv_sbx *s, int64_t id, int stream);
+/* True when the stream of process id can grow no more. */
+int srv_stream_ended(srv_sbx *s, int64_t id);
+/* O_PATH fd of the sandbox's root, or -1 (errno ENOTSUP when the runtime
+ * has no way to reach it, ESRCH when the sandbox is not running). */
+int srv_root_fd(srv_sbx *s);
+
+/* The API's JSON forms (also what is persisted). Caller frees. */
+struct cJSON;
+struct cJSON *srv_sbx_json(const srv_sbx *s);
+struct cJSON *srv_proc_json(const srv_proc *p);
+
+/* Waiters (srv_lock held). */
+void srv_waiter_add(srv_waiter *w);
+void srv_waiter_remove(srv_waiter *w);
+/* Resumes every waiter on the sandbox (seq 0: all of them). */
+void srv_wake(uint32_t seq);
+
+/* Hooks the HTTP layer provides: resume a suspended connection. */
+void srv_http_resume(void *con);
+
+#endif

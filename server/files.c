@@ -1,0 +1,285 @@
+/*
+ * File calls confined to a sandbox's root (see files.h). Every path goes
+ * through openat2() with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS relative to
+ * an O_PATH fd of the root, so no component, symlink or ".." can lead out.
+ * Calls that act on a name (stat without following, mkdir, unlink) open the
+ * parent that way and then use the *at() call on the last component.
+ */
+#include "files.h"
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "parse.h"
+
+static int open_in(int root, const char *path, int flags, int mode)
+{
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_CLOEXEC),
+		.mode = (flags & (O_CREAT | O_TMPFILE)) ? (uint64_t)mode : 0,
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	};
+	long fd = syscall(SYS_openat2, root, path, &how, sizeof how);
+	return fd < 0 ? -errno : (int)fd;
+}
+
+/* Opens the parent directory of path and copies the last component. */
+static int open_parent(int root, const char *path, char *base, size_t cap)
+{
+	size_t len = strlen(path);
+	while (len > 1 && path[len - 1] == '/')
+		len--;
+	if (len == 0 || path[0] != '/' || len >= SRV_MAX_PATH)
+		return -EINVAL;
+	size_t slash = len;
+	while (slash > 0 && path[slash - 1] != '/')
+		slash--;
+	size_t blen = len - slash;
+	if (blen == 0 || blen >= cap)
+		return -EINVAL; /* "/" itself has no parent */
+	memcpy(base, path + slash, blen);
+	base[blen] = '\0';
+	if (strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+		return -EINVAL;
+	char parent[SRV_MAX_PATH];
+	memcpy(parent, path, slash);
+	parent[slash] = '\0';
+	return open_in(root, parent, O_PATH | O_DIRECTORY, 0);
+}
+
+static const char *type_name(mode_t m)
+{
+	if (S_ISREG(m))
+		return "FILE_TYPE_FILE";
+	if (S_ISDIR(m))
+		return "FILE_TYPE_DIRECTORY";
+	if (S_ISLNK(m))
+		return "FILE_TYPE_SYMLINK";
+	return "FILE_TYPE_OTHER";
+}
+
+static cJSON *entry_json(const char *name, const struct stat *st)
+{
+	cJSON *e = cJSON_CreateObject();
+	if (!e)
+		return NULL;
+	char num[24], t[48];
+	cJSON_AddStringToObject(e, "name", name);
+	cJSON_AddStringToObject(e, "type", type_name(st->st_mode));
+	snprintf(num, sizeof num, "%lld", (long long)st->st_size);
+	cJSON_AddStringToObject(e, "size", num);
+	cJSON_AddNumberToObject(e, "mode", st->st_mode & 07777);
+	srv_format_time((int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec, t, sizeof t);
+	cJSON_AddStringToObject(e, "modifyTime", t);
+	return e;
+}
+
+int srv_file_read(int root, const char *path, int64_t off, size_t len, unsigned char **buf, size_t *n,
+		  int64_t *size, int *eof)
+{
+	int rc = 0;
+	*buf = NULL;
+	*n = 0;
+	int fd = open_in(root, path, O_RDONLY, 0);
+	if (fd < 0)
+		return fd;
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		rc = -EISDIR;
+		goto out;
+	}
+	*buf = malloc(len ? len : 1);
+	if (!*buf) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	while (*n < len) {
+		ssize_t r = pread(fd, *buf + *n, len - *n, off + (int64_t)*n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = -errno;
+			goto out;
+		}
+		if (r == 0)
+			break;
+		*n += (size_t)r;
+	}
+	*size = st.st_size;
+	*eof = *n < len || off + (int64_t)*n >= st.st_size;
+out:
+	if (rc) {
+		free(*buf);
+		*buf = NULL;
+	}
+	close(fd);
+	return rc;
+}
+
+int srv_file_write(int root, const char *path, const unsigned char *data, size_t n, int64_t off, int append,
+		   int truncate, int mode)
+{
+	int flags = O_WRONLY | O_CREAT;
+	if (append)
+		flags |= O_APPEND;
+	else if (truncate)
+		flags |= O_TRUNC;
+	int fd = open_in(root, path, flags, mode >= 0 ? mode & 07777 : 0644);
+	if (fd < 0)
+		return fd;
+	int rc = 0;
+	size_t done = 0;
+	while (done < n) {
+		ssize_t w = append || off < 0 ? write(fd, data + done, n - done)
+					      : pwrite(fd, data + done, n - done, off + (int64_t)done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			rc = w < 0 ? -errno : -EIO;
+			break;
+		}
+		done += (size_t)w;
+	}
+	if (!rc && mode >= 0 && fchmod(fd, (mode_t)mode & 07777) != 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+int srv_file_list(int root, const char *path, size_t max, cJSON **entries)
+{
+	*entries = NULL;
+	int fd = open_in(root, path, O_RDONLY | O_DIRECTORY, 0);
+	if (fd < 0)
+		return fd;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	cJSON *arr = cJSON_CreateArray();
+	struct dirent *de;
+	size_t count = 0;
+	while (arr && (de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			continue;
+		if (++count > max)
+			break;
+		cJSON_AddItemToArray(arr, entry_json(de->d_name, &st));
+	}
+	closedir(d);
+	if (!arr)
+		return -ENOMEM;
+	*entries = arr;
+	return 0;
+}
+
+int srv_file_stat(int root, const char *path, cJSON **entry)
+{
+	char base[256];
+	struct stat st;
+	*entry = NULL;
+	if (strspn(path, "/") == strlen(path) && *path) {
+		int fd = open_in(root, "/", O_PATH, 0);
+		if (fd < 0)
+			return fd;
+		int rc = fstat(fd, &st) == 0 ? 0 : -errno;
+		close(fd);
+		if (rc)
+			return rc;
+		*entry = entry_json("/", &st);
+		return *entry ? 0 : -ENOMEM;
+	}
+	int dfd = open_parent(root, path, base, sizeof base);
+	if (dfd < 0)
+		return dfd;
+	int rc = fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 ? 0 : -errno;
+	close(dfd);
+	if (rc)
+		return rc;
+	*entry = entry_json(base, &st);
+	return *entry ? 0 : -ENOMEM;
+}
+
+int srv_file_mkdir(int root, const char *path, int mode)
+{
+	char base[256];
+	int dfd = open_parent(root, path, base, sizeof base);
+	if (dfd < 0)
+		return dfd;
+	int rc = mkdirat(dfd, base, (mode_t)(mode >= 0 ? mode & 07777 : 0755)) == 0 ? 0 : -errno;
+	close(dfd);
+	return rc;
+}
+
+static int rm_tree(int parent, const char *name, int depth)
+{
+	if (depth > 256)
+		return -ELOOP;
+	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	struct dirent *de;
+	int rc = 0;
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+			continue;
+		if (errno == EISDIR)
+			rc = rm_tree(dirfd(d), de->d_name, depth + 1);
+		else
+			rc = -errno;
+		if (rc)
+			break;
+	}
+	closedir(d);
+	if (!rc && unlinkat(parent, name, AT_REMOVEDIR) != 0)
+		rc = -errno;
+	return rc;
+}
+
+int srv_file_remove(int root, const char *path, int recursive)
+{
+	char base[256];
+	int dfd = open_parent(root, path, base, sizeof base);
+	if (dfd < 0)
+		return dfd;
+	int rc = 0;
+	if (unlinkat(dfd, base, 0) != 0) {
+		rc = -errno;
+		if (rc == -EISDIR) {
+			if (unlinkat(dfd, base, AT_REMOVEDIR) == 0)
+				rc = 0;
+			else if ((errno == ENOTEMPTY || errno == EEXIST) && recursive)
+				rc = rm_tree(dfd, base, 0);
+			else
+				rc = -errno;
+		}
+	}
+	close(dfd);
+	return rc;
+}

@@ -1,0 +1,354 @@
+/*
+ * sbxd's entry point: command line, listening sockets (a unix socket only
+ * its owner can open, optionally TCP with a bearer token), daemonizing,
+ * and the orderly shutdown on SIGTERM/SIGINT (stop taking requests, wake
+ * waiters, stop HTTP, then tear every sandbox down and save its record).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "core.h"
+#include "parse.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: sbxd [options]\n"
+		"  --socket PATH           unix socket (default $XDG_RUNTIME_DIR/sbxd/sbxd.sock,\n"
+		"                          else /run/sbxd/sbxd.sock); mode 0600\n"
+		"  --state-dir DIR         records, output spools, images (default /var/lib/sbxd)\n"
+		"  -f, --foreground        do not daemonize\n"
+		"  --listen HOST:PORT      also serve TCP (needs --token-file)\n"
+		"  --token-file FILE       bearer token for TCP clients\n"
+		"  --default-lifetime S    maxLifetimeSeconds when a spec gives 0 (default 600)\n"
+		"  --retention S           keep ended sandboxes this long (default 3600)\n"
+		"  --max-sandboxes N       live sandboxes at once (default 256)\n"
+		"  -h, --help              this text\n"
+		"  -V, --version           print the version\n");
+}
+
+/* mkdir -p with mode for missing components. */
+static int mkdirs(const char *path, mode_t mode)
+{
+	char buf[4096];
+	size_t len = strlen(path);
+	if (len == 0 || len >= sizeof buf)
+		return -1;
+	memcpy(buf, path, len + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, mode) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(buf, mode) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static int listen_unix(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof sa.sun_path) {
+		fprintf(stderr, "sbxd: error: socket path too long: %s\n", path);
+		return -1;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	char dir[4096];
+	snprintf(dir, sizeof dir, "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdirs(dir, 0700) != 0) {
+			fprintf(stderr, "sbxd: error: cannot create %s: %s\n", dir, strerror(errno));
+			return -1;
+		}
+	}
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	/* A stale socket from a dead sbxd is replaced; a live one is not. */
+	struct stat st;
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0) {
+			close(probe);
+			close(fd);
+			fprintf(stderr, "sbxd: error: another sbxd listens on %s\n", path);
+			return -1;
+		}
+		if (probe >= 0)
+			close(probe);
+		unlink(path);
+	}
+	mode_t old = umask(0177);
+	int rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+	umask(old);
+	if (rc != 0 || chmod(path, 0600) != 0 || listen(fd, 128) != 0) {
+		fprintf(stderr, "sbxd: error: cannot listen on %s: %s\n", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int listen_tcp(const char *hostport)
+{
+	char host[256];
+	const char *colon = strrchr(hostport, ':');
+	int64_t port;
+	if (!colon || (size_t)(colon - hostport) >= sizeof host || srv_parse_int(colon + 1, 1, 65535, &port) != 0) {
+		fprintf(stderr, "sbxd: error: --listen wants HOST:PORT, got %s\n", hostport);
+		return -1;
+	}
+	size_t hl = (size_t)(colon - hostport);
+	memcpy(host, hostport, hl);
+	host[hl] = '\0';
+	if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+		memmove(host, host + 1, hl - 2);
+		host[hl - 2] = '\0';
+	}
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai = NULL;
+	int rc = getaddrinfo(*host ? host : NULL, colon + 1, &hints, &ai);
+	if (rc != 0) {
+		fprintf(stderr, "sbxd: error: --listen %s: %s\n", hostport, gai_strerror(rc));
+		return -1;
+	}
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 128) != 0) {
+		fprintf(stderr, "sbxd: error: cannot listen on %s: %s\n", hostport, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(ai);
+	return fd;
+}
+
+static char *read_token(const char *path)
+{
+	char buf[4096];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "sbxd: error: cannot read token file %s: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n < 0)
+		n = 0;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	if (!*buf) {
+		fprintf(stderr, "sbxd: error: token file %s is empty\n", path);
+		return NULL;
+	}
+	char *t = strdup(buf);
+	explicit_bzero(buf, sizeof buf);
+	return t;
+}
+
+static int parse_num_opt(const char *name, const char *v, int64_t min, int64_t max, int64_t *out)
+{
+	if (srv_parse_int(v, min, max, out) != 0) {
+		fprintf(stderr, "sbxd: error: %s wants an integer %lld..%lld, got \"%s\"\n", name, (long long)min,
+			(long long)max, v);
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	enum { O_SOCKET = 256, O_STATE, O_LISTEN, O_TOKEN, O_LIFETIME, O_RETENTION, O_MAXSBX };
+	static const struct option opts[] = {
+		{"socket", required_argument, NULL, O_SOCKET},
+		{"state-dir", required_argument, NULL, O_STATE},
+		{"listen", required_argument, NULL, O_LISTEN},
+		{"token-file", required_argument, NULL, O_TOKEN},
+		{"default-lifetime", required_argument, NULL, O_LIFETIME},
+		{"retention", required_argument, NULL, O_RETENTION},
+		{"max-sandboxes", required_argument, NULL, O_MAXSBX},
+		{"foreground", no_argument, NULL, 'f'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *sock = NULL, *state = "/var/lib/sbxd", *listen_at = NULL, *token_file = NULL;
+	int64_t lifetime = 600, retention = 3600, maxsbx = 256;
+	int fg = 0, c, rc = 1;
+	char sockbuf[4096], err[SRV_MSGLEN] = "";
+	char *token = NULL;
+	int ufd = -1, tfd = -1, lockfd = -1, ready[2] = {-1, -1};
+	while ((c = getopt_long(argc, argv, "fhV", opts, NULL)) != -1) {
+		switch (c) {
+		case O_SOCKET: sock = optarg; break;
+		case O_STATE: state = optarg; break;
+		case O_LISTEN: listen_at = optarg; break;
+		case O_TOKEN: token_file = optarg; break;
+		case O_LIFETIME:
+			if (parse_num_opt("--default-lifetime", optarg, 1, SRV_MAX_LIFETIME, &lifetime))
+				return 2;
+			break;
+		case O_RETENTION:
+			if (parse_num_opt("--retention", optarg, 0, 365LL * 86400, &retention))
+				return 2;
+			break;
+		case O_MAXSBX:
+			if (parse_num_opt("--max-sandboxes", optarg, 1, 100000, &maxsbx))
+				return 2;
+			break;
+		case 'f': fg = 1; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("sbxd %s\n", SBXD_VERSION); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (listen_at && !token_file) {
+		fprintf(stderr, "sbxd: error: --listen needs --token-file\n");
+		return 2;
+	}
+	if (!sock) {
+		const char *xdg = getenv("XDG_RUNTIME_DIR");
+		if (xdg && *xdg)
+			snprintf(sockbuf, sizeof sockbuf, "%s/sbxd/sbxd.sock", xdg);
+		else
+			snprintf(sockbuf, sizeof sockbuf, "/run/sbxd/sbxd.sock");
+		sock = sockbuf;
+	}
+	if (mkdirs(state, 0700) != 0) {
+		fprintf(stderr, "sbxd: error: cannot create state dir %s: %s\n", state, strerror(errno));
+		return 1;
+	}
+	/* One sbxd per state dir: a second one would fight over records. */
+	char lockpath[4200];
+	snprintf(lockpath, sizeof lockpath, "%s/sbxd.lock", state);
+	lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) != 0) {
+		fprintf(stderr, "sbxd: error: state dir %s is in use by another sbxd\n", state);
+		return 1;
+	}
+	if (token_file && !(token = read_token(token_file)))
+		return 1;
+	ufd = listen_unix(sock);
+	if (ufd < 0)
+		goto out;
+	if (listen_at && (tfd = listen_tcp(listen_at)) < 0)
+		goto out;
+	signal(SIGPIPE, SIG_IGN);
+	if (!fg) {
+		/* The parent returns only once the child serves (or failed). */
+		if (pipe2(ready, O_CLOEXEC) != 0)
+			goto out;
+		pid_t pid = fork();
+		if (pid < 0)
+			goto out;
+		if (pid > 0) {
+			char b = 0;
+			close(ready[1]);
+			ssize_t n = read(ready[0], &b, 1);
+			_exit(n == 1 && b == 'R' ? 0 : 1);
+		}
+		close(ready[0]);
+		setsid();
+		if (chdir("/") != 0) {
+			/* ignore: paths are absolute or already resolved */
+		}
+		int devnull = open("/dev/null", O_RDWR);
+		if (devnull >= 0) {
+			dup2(devnull, 0);
+			dup2(devnull, 1);
+			close(devnull);
+		}
+	}
+	char sockdir[4096];
+	snprintf(sockdir, sizeof sockdir, "%s", sock);
+	char *sl = strrchr(sockdir, '/');
+	if (sl && sl != sockdir)
+		*sl = '\0';
+	else
+		snprintf(sockdir, sizeof sockdir, ".");
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	srv_config cfg = {
+		.state_dir = state,
+		.default_lifetime = lifetime,
+		.retention = retention,
+		.max_sandboxes = (int)maxsbx,
+		.hide_path = sockdir,
+	};
+	if (srv_core_start(&cfg, err) != 0) {
+		fprintf(stderr, "sbxd: error: %s\n", err);
+		srv_core_stop();
+		goto out;
+	}
+	int hrc = srv_http_start(ufd, tfd, token, err);
+	ufd = tfd = -1; /* MHD owns (and closes) the listening sockets now */
+	if (hrc != 0) {
+		fprintf(stderr, "sbxd: error: %s\n", err);
+		srv_http_stop();
+		srv_core_stop();
+		goto out;
+	}
+	fprintf(stderr, "sbxd: info: serving on %s%s%s (state %s)\n", sock, listen_at ? " and " : "",
+		listen_at ? listen_at : "", state);
+	if (ready[1] >= 0) {
+		if (write(ready[1], "R", 1) != 1) {
+			/* the parent went away; keep serving */
+		}
+		close(ready[1]);
+		ready[1] = -1;
+	}
+	for (;;) {
+		int sig = 0;
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGHUP)
+			continue;
+		fprintf(stderr, "sbxd: info: %s, shutting down\n", strsignal(sig));
+		break;
+	}
+	srv_core_quiesce();
+	srv_http_stop();
+	srv_core_stop();
+	unlink(sock);
+	fprintf(stderr, "sbxd: info: stopped\n");
+	rc = 0;
+out:
+	if (ufd >= 0)
+		close(ufd);
+	if (tfd >= 0)
+		close(tfd);
+	if (token) {
+		explicit_bzero(token, strlen(token));
+		free(token);
+	}
+	if (lockfd >= 0)
+		close(lockfd);
+	if (ready[1] >= 0)
+		close(ready[1]);
+	return rc;
+}

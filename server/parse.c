@@ -1,0 +1,817 @@
+/*
+ * Parsers for outside input of sbxd (see parse.h). Everything here checks
+ * ranges and caps before it allocates, so a hostile body costs at most its
+ * own size; cJSON does the JSON, this file only walks the tree it builds.
+ */
+#include "parse.h"
+
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int fail(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(char *err, const char *fmt, ...)
+{
+	if (err) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, SRV_MSGLEN, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+int srv_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+	if (!s || !*s || isspace((unsigned char)*s))
+		return -1;
+	errno = 0;
+	char *end = NULL;
+	long long v = strtoll(s, &end, 10);
+	if (errno || !end || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Splits "123.45suffix" into a value scaled by `scale` (fractional digits
+ * beyond what scale keeps are dropped) and the suffix. */
+static int parse_decimal(const char *s, int64_t scale, int64_t *val, const char **suffix)
+{
+	const char *p = s;
+	int64_t whole = 0, frac = 0, fscale = 1;
+	int digits = 0;
+	if (!isdigit((unsigned char)*p) && *p != '.')
+		return -1;
+	while (isdigit((unsigned char)*p)) {
+		if (whole > (INT64_MAX - 9) / 10)
+			return -1;
+		whole = whole * 10 + (*p - '0');
+		p++;
+		digits++;
+	}
+	if (*p == '.') {
+		p++;
+		while (isdigit((unsigned char)*p)) {
+			if (fscale < 1000000000) {
+				frac = frac * 10 + (*p - '0');
+				fscale *= 10;
+			}
+			p++;
+			digits++;
+		}
+	}
+	if (!digits)
+		return -1;
+	if (whole > INT64_MAX / scale)
+		return -1;
+	*val = whole * scale + (int64_t)((__int128)frac * scale / fscale);
+	*suffix = p;
+	return 0;
+}
+
+int srv_parse_cpu(const char *s, int64_t *millis, char *err)
+{
+	const char *suf;
+	int64_t v;
+	if (!s || parse_decimal(s, 1000, &v, &suf) != 0)
+		return fail(err, "bad cpu quantity \"%.40s\"", s ? s : "");
+	if (strcmp(suf, "m") == 0) {
+		v /= 1000;
+	} else if (*suf) {
+		return fail(err, "bad cpu quantity \"%.40s\" (use cores or millicores like 500m)", s);
+	}
+	if (v > 1024 * 1000)
+		return fail(err, "cpu quantity \"%.40s\" out of range", s);
+	*millis = v;
+	return 0;
+}
+
+int srv_parse_memory(const char *s, int64_t *bytes, char *err)
+{
+	static const struct {
+		const char *suf;
+		int64_t mult;
+	} units[] = {
+		{"", 1}, {"k", 1000}, {"K", 1000}, {"M", 1000000}, {"G", 1000000000LL},
+		{"T", 1000000000000LL}, {"Ki", 1LL << 10}, {"Mi", 1LL << 20},
+		{"Gi", 1LL << 30}, {"Ti", 1LL << 40},
+	};
+	const char *suf;
+	int64_t milli;
+	/* Parse with 3 fraction digits kept, then apply the unit. */
+	if (!s || parse_decimal(s, 1000, &milli, &suf) != 0)
+		return fail(err, "bad memory quantity \"%.40s\"", s ? s : "");
+	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+		if (strcmp(suf, units[i].suf) != 0)
+			continue;
+		__int128 b = (__int128)milli * units[i].mult / 1000;
+		if (b > ((__int128)1 << 50))
+			return fail(err, "memory quantity \"%.40s\" out of range", s);
+		*bytes = (int64_t)b;
+		return 0;
+	}
+	return fail(err, "bad memory quantity \"%.40s\" (use bytes or Ki Mi Gi, k M G)", s);
+}
+
+void srv_format_time(int64_t ns, char *buf, size_t len)
+{
+	if (ns <= 0) {
+		if (len)
+			buf[0] = '\0';
+		return;
+	}
+	time_t sec = (time_t)(ns / 1000000000);
+	long frac = (long)(ns % 1000000000);
+	struct tm tm;
+	gmtime_r(&sec, &tm);
+	char base[40];
+	strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (frac == 0)
+		snprintf(buf, len, "%sZ", base);
+	else if (frac % 1000000 == 0)
+		snprintf(buf, len, "%s.%03ldZ", base, frac / 1000000);
+	else if (frac % 1000 == 0)
+		snprintf(buf, len, "%s.%06ldZ", base, frac / 1000);
+	else
+		snprintf(buf, len, "%s.%09ldZ", base, frac);
+}
+
+static int digits_n(const char **p, int n, int *out)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)(*p)[i]))
+			return -1;
+		v = v * 10 + ((*p)[i] - '0');
+	}
+	*p += n;
+	*out = v;
+	return 0;
+}
+
+int srv_parse_time(const char *s, int64_t *ns)
+{
+	const char *p = s;
+	int Y, M, D, h, m, sec;
+	if (!s)
+		return -1;
+	if (digits_n(&p, 4, &Y) || *p++ != '-' || digits_n(&p, 2, &M) || *p++ != '-' ||
+	    digits_n(&p, 2, &D) || (*p != 'T' && *p != 't' && *p != ' '))
+		return -1;
+	p++;
+	if (digits_n(&p, 2, &h) || *p++ != ':' || digits_n(&p, 2, &m) || *p++ != ':' ||
+	    digits_n(&p, 2, &sec))
+		return -1;
+	if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60)
+		return -1;
+	int64_t frac = 0;
+	if (*p == '.') {
+		p++;
+		int n = 0;
+		int64_t scale = 100000000;
+		while (isdigit((unsigned char)*p)) {
+			if (n < 9) {
+				frac += (*p - '0') * scale;
+				scale /= 10;
+			}
+			n++;
+			p++;
+		}
+		if (!n)
+			return -1;
+	}
+	int64_t off = 0;
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int sign = *p == '-' ? -1 : 1, oh, om;
+		p++;
+		if (digits_n(&p, 2, &oh) || *p++ != ':' || digits_n(&p, 2, &om) || oh > 23 || om > 59)
+			return -1;
+		off = sign * (oh * 3600 + om * 60);
+	} else {
+		return -1;
+	}
+	if (*p)
+		return -1;
+	struct tm tm = {0};
+	tm.tm_year = Y - 1900;
+	tm.tm_mon = M - 1;
+	tm.tm_mday = D;
+	tm.tm_hour = h;
+	tm.tm_min = m;
+	tm.tm_sec = sec;
+	time_t t = timegm(&tm);
+	if (t == (time_t)-1)
+		return -1;
+	/* timegm normalizes Feb 31 into March; reject such dates. */
+	struct tm back;
+	gmtime_r(&t, &back);
+	if (back.tm_mday != D && sec != 60)
+		return -1;
+	*ns = ((int64_t)t - off) * 1000000000 + frac;
+	return 0;
+}
+
+int srv_json_depth(const char *s, size_t len)
+{
+	int depth = 0, max = 0, in_str = 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = 0;
+			continue;
+		}
+		if (c == '"') {
+			in_str = 1;
+		} else if (c == '[' || c == '{') {
+			if (++depth > max)
+				max = depth;
+		} else if (c == ']' || c == '}') {
+			if (depth > 0)
+				depth--;
+		}
+	}
+	return max;
+}
+
+static int valid_chars(const char *s, size_t maxlen)
+{
+	size_t n = 0;
+	if (!s || !*s)
+		return 0;
+	for (; s[n]; n++) {
+		unsigned char c = (unsigned char)s[n];
+		if (n >= maxlen || !(isalnum(c) || c == '.' || c == '_' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+int srv_valid_name(const char *s)
+{
+	return valid_chars(s, 63) && s[0] != '.';
+}
+
+int srv_valid_id(const char *s)
+{
+	return valid_chars(s, 128);
+}
+
+void srv_strv_free(srv_strv *sv)
+{
+	if (!sv)
+		return;
+	for (size_t i = 0; i < sv->n; i++)
+		free(sv->v[i]);
+	free(sv->v);
+	sv->v = NULL;
+	sv->n = 0;
+}
+
+int srv_strv_push(srv_strv *sv, const char *s)
+{
+	char **nv = realloc(sv->v, (sv->n + 2) * sizeof *nv);
+	if (!nv)
+		return -1;
+	sv->v = nv;
+	nv[sv->n] = strdup(s);
+	if (!nv[sv->n])
+		return -1;
+	sv->n++;
+	nv[sv->n] = NULL;
+	return 0;
+}
+
+void srv_spec_free(srv_spec *sp)
+{
+	if (!sp)
+		return;
+	free(sp->name);
+	free(sp->image);
+	srv_strv_free(&sp->argv);
+	srv_strv_free(&sp->env);
+	free(sp->working_dir);
+	free(sp->cpu);
+	free(sp->memory);
+	free(sp->pids);
+	srv_strv_free(&sp->tags);
+	free(sp->request_id);
+	memset(sp, 0, sizeof *sp);
+}
+
+void srv_proc_req_free(srv_proc_req *r)
+{
+	if (!r)
+		return;
+	srv_strv_free(&r->argv);
+	srv_strv_free(&r->env);
+	free(r->cwd);
+	free(r->stdin_data);
+	memset(r, 0, sizeof *r);
+}
+
+/* Optional string member: absent/null -> "" ; non-string -> error. */
+static int get_str(const cJSON *obj, const char *key, size_t max, char **out, char *err)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+	const char *v = "";
+	if (it && !cJSON_IsNull(it)) {
+		if (!cJSON_IsString(it))
+			return fail(err, "%s must be a string", key);
+		v = it->valuestring;
+		if (strlen(v) > max)
+			return fail(err, "%s is longer than %zu bytes", key, max);
+	}
+	*out = strdup(v);
+	return *out ? 0 : fail(err, "out of memory");
+}
+
+/* proto3 JSON integers: a number or a decimal string. */
+static int get_int(const cJSON *obj, const char *key, int64_t min, int64_t max, int64_t *out, char *err)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+	*out = 0;
+	if (!it || cJSON_IsNull(it))
+		return 0;
+	if (cJSON_IsNumber(it)) {
+		double d = it->valuedouble;
+		if (d != d || d < (double)min || d > (double)max || d != (double)(int64_t)d)
+			return fail(err, "%s must be an integer in %lld..%lld", key, (long long)min, (long long)max);
+		*out = (int64_t)d;
+		return 0;
+	}
+	if (cJSON_IsString(it) && srv_parse_int(it->valuestring, min, max, out) == 0)
+		return 0;
+	return fail(err, "%s must be an integer in %lld..%lld", key, (long long)min, (long long)max);
+}
+
+static int get_bool(const cJSON *obj, const char *key, int *out, char *err)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+	*out = 0;
+	if (!it || cJSON_IsNull(it))
+		return 0;
+	if (!cJSON_IsBool(it))
+		return fail(err, "%s must be true or false", key);
+	*out = cJSON_IsTrue(it);
+	return 0;
+}
+
+/* A JSON array of strings, capped by count and total bytes. */
+static int get_strv(const cJSON *arr, const char *what, size_t maxn, size_t maxbytes, srv_strv *out,
+		    size_t *used, char *err)
+{
+	if (!arr || cJSON_IsNull(arr))
+		return 0;
+	if (!cJSON_IsArray(arr))
+		return fail(err, "%s must be an array of strings", what);
+	const cJSON *it;
+	cJSON_ArrayForEach(it, arr) {
+		if (!cJSON_IsString(it))
+			return fail(err, "%s must be an array of strings", what);
+		if (out->n >= maxn)
+			return fail(err, "%s has more than %zu entries", what, maxn);
+		*used += strlen(it->valuestring) + 1;
+		if (*used > maxbytes)
+			return fail(err, "%s is larger than %zu bytes", what, maxbytes);
+		if (srv_strv_push(out, it->valuestring) != 0)
+			return fail(err, "out of memory");
+	}
+	return 0;
+}
+
+/* {"K": "V"} -> "K=V" entries, capped. */
+static int get_env(const cJSON *obj, srv_strv *out, char *err)
+{
+	if (!obj || cJSON_IsNull(obj))
+		return 0;
+	if (!cJSON_IsObject(obj))
+		return fail(err, "env must be an object of strings");
+	size_t used = 0;
+	const cJSON *it;
+	cJSON_ArrayForEach(it, obj) {
+		const char *k = it->string;
+		if (!cJSON_IsString(it) || !k)
+			return fail(err, "env values must be strings");
+		if (!*k || strchr(k, '='))
+			return fail(err, "bad env name \"%.40s\"", k);
+		if (out->n >= SRV_MAX_ENV)
+			return fail(err, "env has more than %d entries", SRV_MAX_ENV);
+		size_t kl = strlen(k), vl = strlen(it->valuestring);
+		used += kl + vl + 2;
+		if (used > SRV_MAX_ENV_BYTES)
+			return fail(err, "env is larger than %u bytes", SRV_MAX_ENV_BYTES);
+		char *kv = malloc(kl + vl + 2);
+		if (!kv)
+			return fail(err, "out of memory");
+		memcpy(kv, k, kl);
+		kv[kl] = '=';
+		memcpy(kv + kl + 1, it->valuestring, vl + 1);
+		int rc = srv_strv_push(out, kv);
+		free(kv);
+		if (rc)
+			return fail(err, "out of memory");
+	}
+	return 0;
+}
+
+static cJSON *parse_body(const char *body, size_t len, char *err)
+{
+	if (srv_json_depth(body, len) > SRV_MAX_DEPTH) {
+		fail(err, "JSON nested deeper than %d", SRV_MAX_DEPTH);
+		return NULL;
+	}
+	if (len == 0) {
+		cJSON *o = cJSON_CreateObject();
+		if (!o)
+			fail(err, "out of memory");
+		return o;
+	}
+	const char *end = NULL;
+	cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+	if (!root) {
+		fail(err, "bad JSON near byte %zu", end && end >= body ? (size_t)(end - body) : (size_t)0);
+		return NULL;
+	}
+	/* Only whitespace may follow the value. */
+	for (const char *p = end; p && p < body + len; p++) {
+		if (!isspace((unsigned char)*p) && *p != '\0') {
+			cJSON_Delete(root);
+			fail(err, "trailing bytes after the JSON value");
+			return NULL;
+		}
+	}
+	if (!cJSON_IsObject(root)) {
+		cJSON_Delete(root);
+		fail(err, "the body must be a JSON object");
+		return NULL;
+	}
+	return root;
+}
+
+int srv_spec_from_json(const cJSON *spec, srv_spec *out, char *err)
+{
+	memset(out, 0, sizeof *out);
+	int rc = -1;
+	char *command = NULL;
+	if (spec && !cJSON_IsNull(spec) && !cJSON_IsObject(spec)) {
+		fail(err, "spec must be an object");
+		goto out;
+	}
+	if (get_str(spec, "name", 63, &out->name, err) || get_str(spec, "image", 255, &out->image, err) ||
+	    get_str(spec, "command", SRV_MAX_ARGV_BYTES, &command, err) ||
+	    get_str(spec, "workingDir", SRV_MAX_PATH, &out->working_dir, err))
+		goto out;
+	if (*out->name && !srv_valid_name(out->name)) {
+		fail(err, "bad name \"%.63s\": use 1-63 of [A-Za-z0-9._-], not starting with '.'", out->name);
+		goto out;
+	}
+	if (*out->image && strcmp(out->image, "host") != 0 && !srv_valid_name(out->image)) {
+		fail(err, "bad image name \"%.63s\"", out->image);
+		goto out;
+	}
+	const cJSON *args = cJSON_GetObjectItemCaseSensitive(spec, "args");
+	size_t used = 0;
+	if (*command) {
+		used = strlen(command) + 1;
+		if (srv_strv_push(&out->argv, command) != 0) {
+			fail(err, "out of memory");
+			goto out;
+		}
+	} else if (args && cJSON_GetArraySize(args) > 0) {
+		fail(err, "args given without command");
+		goto out;
+	}
+	if (get_strv(args, "args", SRV_MAX_ARGV - 1, SRV_MAX_ARGV_BYTES, &out->argv, &used, err) ||
+	    get_env(cJSON_GetObjectItemCaseSensitive(spec, "env"), &out->env, err))
+		goto out;
+	if (*out->working_dir && out->working_dir[0] != '/') {
+		fail(err, "workingDir must be an absolute path");
+		goto out;
+	}
+	const cJSON *res = cJSON_GetObjectItemCaseSensitive(spec, "resources");
+	if (res && !cJSON_IsNull(res) && !cJSON_IsObject(res)) {
+		fail(err, "resources must be an object");
+		goto out;
+	}
+	if (get_str(res, "cpu", 32, &out->cpu, err) || get_str(res, "memory", 32, &out->memory, err))
+		goto out;
+	/* pids may come as a number too. */
+	const cJSON *pids = cJSON_GetObjectItemCaseSensitive(res, "pids");
+	if (pids && cJSON_IsNumber(pids)) {
+		if (get_int(res, "pids", 1, 1 << 22, &out->max_pids, err))
+			goto out;
+		char b[32];
+		snprintf(b, sizeof b, "%lld", (long long)out->max_pids);
+		out->pids = strdup(b);
+	} else if (get_str(res, "pids", 32, &out->pids, err)) {
+		goto out;
+	}
+	if (!out->pids) {
+		fail(err, "out of memory");
+		goto out;
+	}
+	if (*out->cpu && srv_parse_cpu(out->cpu, &out->cpu_millis, err))
+		goto out;
+	if (*out->memory && srv_parse_memory(out->memory, &out->memory_bytes, err))
+		goto out;
+	if (*out->pids && !out->max_pids && srv_parse_int(out->pids, 1, 1 << 22, &out->max_pids)) {
+		fail(err, "bad pids quantity \"%.32s\"", out->pids);
+		goto out;
+	}
+	if (*out->memory && out->memory_bytes < (4 << 20)) {
+		fail(err, "memory %.32s is below the 4Mi minimum", out->memory);
+		goto out;
+	}
+	if (get_int(spec, "maxLifetimeSeconds", 0, SRV_MAX_LIFETIME, &out->lifetime_s, err))
+		goto out;
+	const cJSON *tags = cJSON_GetObjectItemCaseSensitive(spec, "tags");
+	size_t tagbytes = 0;
+	if (get_strv(tags, "tags", SRV_MAX_TAGS, SRV_MAX_TAGS * SRV_MAX_TAG_LEN, &out->tags, &tagbytes, err))
+		goto out;
+	for (size_t i = 0; i < out->tags.n; i++) {
+		size_t tl = strlen(out->tags.v[i]);
+		if (tl == 0 || tl > SRV_MAX_TAG_LEN || strchr(out->tags.v[i], ',')) {
+			fail(err, "bad tag \"%.40s\": 1-%d bytes, no commas", out->tags.v[i], SRV_MAX_TAG_LEN);
+			goto out;
+		}
+	}
+	const cJSON *net = cJSON_GetObjectItemCaseSensitive(spec, "network");
+	if (net && !cJSON_IsNull(net) && !cJSON_IsObject(net)) {
+		fail(err, "network must be an object");
+		goto out;
+	}
+	if (get_bool(net, "egress", &out->egress, err))
+		goto out;
+	rc = 0;
+out:
+	free(command);
+	if (rc)
+		srv_spec_free(out);
+	return rc;
+}
+
+int srv_parse_create(const char *body, size_t len, srv_spec *out, char *err)
+{
+	memset(out, 0, sizeof *out);
+	cJSON *root = parse_body(body, len, err);
+	if (!root)
+		return -1;
+	int rc = srv_spec_from_json(cJSON_GetObjectItemCaseSensitive(root, "spec"), out, err);
+	if (rc == 0 && get_str(root, "requestId", 128, &out->request_id, err) != 0) {
+		srv_spec_free(out);
+		rc = -1;
+	}
+	cJSON_Delete(root);
+	return rc;
+}
+
+int srv_parse_proc_req(const char *body, size_t len, int exec, srv_proc_req *out, char *err)
+{
+	memset(out, 0, sizeof *out);
+	int rc = -1;
+	cJSON *root = parse_body(body, len, err);
+	if (!root)
+		return -1;
+	size_t used = 0;
+	if (get_strv(cJSON_GetObjectItemCaseSensitive(root, "command"), "command", SRV_MAX_ARGV,
+		     SRV_MAX_ARGV_BYTES, &out->argv, &used, err))
+		goto out;
+	if (out->argv.n == 0 || !*out->argv.v[0]) {
+		fail(err, "command must be a non-empty array of strings");
+		goto out;
+	}
+	if (get_env(cJSON_GetObjectItemCaseSensitive(root, "env"), &out->env, err) ||
+	    get_str(root, "workingDir", SRV_MAX_PATH, &out->cwd, err) ||
+	    get_int(root, "timeoutSeconds", 0, SRV_MAX_LIFETIME, &out->timeout_s, err))
+		goto out;
+	if (*out->cwd && out->cwd[0] != '/') {
+		fail(err, "workingDir must be an absolute path");
+		goto out;
+	}
+	if (exec) {
+		if (get_int(root, "maxOutputBytes", 0, 64 << 20, &out->max_output, err))
+			goto out;
+		if (!out->max_output)
+			out->max_output = 1 << 20;
+		const cJSON *in = cJSON_GetObjectItemCaseSensitive(root, "stdin");
+		if (in && !cJSON_IsNull(in)) {
+			if (!cJSON_IsString(in) ||
+			    srv_b64_decode(in->valuestring, strlen(in->valuestring), &out->stdin_data,
+					   &out->stdin_len) != 0) {
+				fail(err, "stdin must be base64 bytes");
+				goto out;
+			}
+			out->want_stdin = 1;
+		}
+	} else if (get_bool(root, "stdin", &out->want_stdin, err)) {
+		goto out;
+	}
+	rc = 0;
+out:
+	cJSON_Delete(root);
+	if (rc)
+		srv_proc_req_free(out);
+	return rc;
+}
+
+static int b64_val(int c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+' || c == '-')
+		return 62;
+	if (c == '/' || c == '_')
+		return 63;
+	return -1;
+}
+
+int srv_b64_decode(const char *s, size_t slen, unsigned char **out, size_t *outlen)
+{
+	while (slen && s[slen - 1] == '=')
+		slen--;
+	if (slen % 4 == 1)
+		return -1;
+	unsigned char *buf = malloc(slen / 4 * 3 + 3);
+	if (!buf)
+		return -1;
+	size_t n = 0;
+	uint32_t acc = 0;
+	int bits = 0;
+	for (size_t i = 0; i < slen; i++) {
+		int v = b64_val((unsigned char)s[i]);
+		if (v < 0) {
+			free(buf);
+			return -1;
+		}
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			buf[n++] = (unsigned char)(acc >> bits);
+		}
+	}
+	*out = buf;
+	*outlen = n;
+	return 0;
+}
+
+char *srv_b64_encode(const unsigned char *p, size_t n)
+{
+	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char *out = malloc((n + 2) / 3 * 4 + 1);
+	if (!out)
+		return NULL;
+	size_t o = 0, i = 0;
+	for (; i + 2 < n; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+		out[o++] = tab[v >> 18];
+		out[o++] = tab[(v >> 12) & 63];
+		out[o++] = tab[(v >> 6) & 63];
+		out[o++] = tab[v & 63];
+	}
+	if (i < n) {
+		uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
+		out[o++] = tab[v >> 18];
+		out[o++] = tab[(v >> 12) & 63];
+		out[o++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+		out[o++] = '=';
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* Copies one path segment [start, end) into dst if it is a valid id. */
+static int take_id(const char *start, size_t len, char *dst, size_t cap)
+{
+	if (len == 0 || len >= cap)
+		return -1;
+	memcpy(dst, start, len);
+	dst[len] = '\0';
+	return srv_valid_id(dst) ? 0 : -1;
+}
+
+int srv_parse_route(const char *method, const char *path, srv_route *out)
+{
+	memset(out, 0, sizeof *out);
+	int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+	int post = strcmp(method, "POST") == 0;
+	int del = strcmp(method, "DELETE") == 0;
+	if (strcmp(path, "/v1/extensions") == 0) {
+		out->kind = get ? R_EXTENSIONS : R_NONE;
+		return get ? 0 : -1;
+	}
+	static const char pre[] = "/v1/sandboxes";
+	if (strncmp(path, pre, sizeof pre - 1) != 0)
+		return -1;
+	const char *p = path + sizeof pre - 1;
+	if (*p == '\0' || (p[0] == '/' && p[1] == '\0')) {
+		if (!get && !post)
+			return -1;
+		out->kind = R_SANDBOXES;
+		return 0;
+	}
+	if (*p != '/')
+		return -1;
+	p++;
+	size_t idlen = strcspn(p, ":/");
+	if (take_id(p, idlen, out->id, sizeof out->id) != 0)
+		return -1;
+	p += idlen;
+	if (*p == '\0') {
+		if (!get && !del)
+			return -1;
+		out->kind = R_SANDBOX;
+		return 0;
+	}
+	if (*p == ':') {
+		static const struct {
+			const char *verb;
+			srv_route_kind kind;
+			int post;
+		} verbs[] = {
+			{"exec", R_EXEC, 1}, {"readFile", R_READ_FILE, 0}, {"writeFile", R_WRITE_FILE, 1},
+			{"listDir", R_LIST_DIR, 0}, {"statFile", R_STAT_FILE, 0}, {"makeDir", R_MAKE_DIR, 1},
+			{"removeFile", R_REMOVE_FILE, 1},
+		};
+		for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {
+			if (strcmp(p + 1, verbs[i].verb) == 0) {
+				if (verbs[i].post ? !post : !get)
+					return -1;
+				out->kind = verbs[i].kind;
+				return 0;
+			}
+		}
+		return -1;
+	}
+	p++; /* '/' */
+	if (strcmp(p, "stdout") == 0 || strcmp(p, "stderr") == 0) {
+		if (!get)
+			return -1;
+		out->kind = R_MAIN_OUTPUT;
+		out->stream = p[3] == 'o' ? 1 : 2;
+		return 0;
+	}
+	static const char procs[] = "processes";
+	if (strncmp(p, procs, sizeof procs - 1) != 0)
+		return -1;
+	p += sizeof procs - 1;
+	if (*p == '\0' || (p[0] == '/' && p[1] == '\0')) {
+		if (!get && !post)
+			return -1;
+		out->kind = R_PROCESSES;
+		return 0;
+	}
+	if (*p != '/')
+		return -1;
+	p++;
+	size_t nlen = strcspn(p, ":/");
+	char num[24];
+	if (nlen == 0 || nlen >= sizeof num)
+		return -1;
+	memcpy(num, p, nlen);
+	num[nlen] = '\0';
+	if (srv_parse_int(num, 1, INT32_MAX, &out->proc) != 0)
+		return -1;
+	p += nlen;
+	if (*p == '\0') {
+		if (!get)
+			return -1;
+		out->kind = R_PROCESS;
+		return 0;
+	}
+	if (strcmp(p, ":signal") == 0 && post) {
+		out->kind = R_PROC_SIGNAL;
+		return 0;
+	}
+	if ((strcmp(p, "/stdout") == 0 || strcmp(p, "/stderr") == 0) && get) {
+		out->kind = R_PROC_OUTPUT;
+		out->stream = p[4] == 'o' ? 1 : 2;
+		return 0;
+	}
+	if (strcmp(p, "/stdin") == 0 && post) {
+		out->kind = R_PROC_STDIN;
+		return 0;
+	}
+	if (strcmp(p, "/stdin:close") == 0 && post) {
+		out->kind = R_PROC_STDIN_CLOSE;
+		return 0;
+	}
+	out->kind = R_NONE;
+	return -1;
+}

@@ -1,0 +1,129 @@
+/*
+ * Parsers for everything sbxd reads from outside: Kubernetes quantities,
+ * RFC 3339 times, integers in the proto3 JSON forms (number or string),
+ * request bodies (sandbox spec, process and exec requests) and URL paths.
+ * Pure functions with no global state, so they are unit-tested table-driven
+ * and fuzzed. Every failure returns -1 with a one-line message in `err`
+ * (SRV_MSGLEN bytes) that is safe to send back to the client.
+ */
+#ifndef SRV_PARSE_H
+#define SRV_PARSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SRV_MSGLEN 256
+
+/* Caps of docs/api.md. */
+#define SRV_MAX_BODY        (1u << 20)
+#define SRV_MAX_WRITE_BODY  (16u << 20)
+#define SRV_MAX_DEPTH       32
+#define SRV_MAX_ARGV        4096
+#define SRV_MAX_ARGV_BYTES  (128u << 10)
+#define SRV_MAX_ENV         1024
+#define SRV_MAX_ENV_BYTES   (128u << 10)
+#define SRV_MAX_TAGS        64
+#define SRV_MAX_TAG_LEN     256
+#define SRV_MAX_LIFETIME    2592000
+#define SRV_MAX_WAIT        60
+#define SRV_MAX_READ        (4 << 20)
+#define SRV_MAX_STDIN       (1u << 20)
+#define SRV_MAX_PATH        4096
+
+/* "500m", "2", "0.5" -> millicores. */
+int srv_parse_cpu(const char *s, int64_t *millis, char *err);
+/* "256Mi", "1G", "1048576", "1.5Gi" -> bytes. */
+int srv_parse_memory(const char *s, int64_t *bytes, char *err);
+/* Decimal integer in [min, max], whole string, no sign games. */
+int srv_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
+
+/* Nanoseconds since the epoch <-> RFC 3339 UTC ("...Z", 0/3/6/9 fraction
+ * digits as proto3 writes them). Parsing accepts any offset ("+02:00"). */
+void srv_format_time(int64_t ns, char *buf, size_t len);
+int srv_parse_time(const char *s, int64_t *ns);
+
+/* Deepest nesting of [ and { in a JSON text (strings skipped). */
+int srv_json_depth(const char *s, size_t len);
+
+/* [A-Za-z0-9._-]{1,63}, not starting with '.'. */
+int srv_valid_name(const char *s);
+/* [A-Za-z0-9._-]{1,128}. */
+int srv_valid_id(const char *s);
+
+/* A NULL-terminated string vector, owned. */
+typedef struct srv_strv {
+	char **v;
+	size_t n;
+} srv_strv;
+void srv_strv_free(srv_strv *sv);
+int srv_strv_push(srv_strv *sv, const char *s);
+
+/* The sandbox spec, as sbxd keeps it. All strings owned. */
+typedef struct srv_spec {
+	char *name;                  /* "" when none */
+	char *image;
+	srv_strv argv;               /* command + args; n == 0: idle */
+	srv_strv env;                /* "K=V" */
+	char *working_dir;
+	char *cpu, *memory, *pids;   /* as given, for echoing back ("" if none) */
+	int64_t cpu_millis, memory_bytes, max_pids;
+	int64_t lifetime_s;          /* 0: server default */
+	srv_strv tags;
+	int egress;
+	char *request_id;
+} srv_spec;
+void srv_spec_free(srv_spec *sp);
+/* Parses a create body {"spec": {...}, "requestId": "..."} (also accepts a
+ * bare spec object when "spec" is absent? no: absent spec = empty spec). */
+int srv_parse_create(const char *body, size_t len, srv_spec *out, char *err);
+/* Parses the "spec" object alone (used when loading records). */
+struct cJSON;
+int srv_spec_from_json(const struct cJSON *spec, srv_spec *out, char *err);
+
+/* A process start or unary exec request. */
+typedef struct srv_proc_req {
+	srv_strv argv;
+	srv_strv env;
+	char *cwd;
+	int want_stdin;
+	int64_t timeout_s;
+	int64_t max_output;          /* exec only */
+	unsigned char *stdin_data;   /* exec only: decoded base64 */
+	size_t stdin_len;
+} srv_proc_req;
+void srv_proc_req_free(srv_proc_req *r);
+/* exec = 1: the :exec body (stdin is base64 bytes, maxOutputBytes);
+ * exec = 0: the processes body (stdin is a bool). */
+int srv_parse_proc_req(const char *body, size_t len, int exec, srv_proc_req *out, char *err);
+
+/* Base64 (standard or URL-safe, padding optional) -> bytes. -1 on junk. */
+int srv_b64_decode(const char *s, size_t slen, unsigned char **out, size_t *outlen);
+/* bytes -> standard base64 with padding, NUL-terminated, malloc'ed. */
+char *srv_b64_encode(const unsigned char *p, size_t n);
+
+/* Routes of docs/api.md. */
+typedef enum srv_route_kind {
+	R_NONE = 0,
+	R_EXTENSIONS,      /* GET /v1/extensions */
+	R_SANDBOXES,       /* GET list, POST create */
+	R_SANDBOX,         /* GET, DELETE */
+	R_EXEC, R_READ_FILE, R_WRITE_FILE, R_LIST_DIR, R_STAT_FILE, R_MAKE_DIR, R_REMOVE_FILE,
+	R_MAIN_OUTPUT,     /* GET /v1/sandboxes/{id}/stdout|stderr */
+	R_PROCESSES,       /* GET list, POST start */
+	R_PROCESS,         /* GET */
+	R_PROC_OUTPUT,     /* GET .../processes/{n}/stdout|stderr */
+	R_PROC_STDIN,      /* POST .../processes/{n}/stdin */
+	R_PROC_STDIN_CLOSE,/* POST .../processes/{n}/stdin:close */
+	R_PROC_SIGNAL,     /* POST .../processes/{n}:signal */
+} srv_route_kind;
+
+typedef struct srv_route {
+	srv_route_kind kind;
+	char id[129];      /* sandbox id or name */
+	int64_t proc;      /* process number */
+	int stream;        /* 1 stdout, 2 stderr */
+} srv_route;
+/* Matches METHOD + PATH (without the query). 0: matched; -1: no route. */
+int srv_parse_route(const char *method, const char *path, srv_route *out);
+
+#endif
