@@ -1,0 +1,142 @@
+/*
+ * Unit tests of fs/chunk.c: hits inside a chunk, misses around it, keys
+ * kept apart, longer chunks replacing shorter ones, and the memory caps
+ * with pinned chunks surviving eviction until released.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chunk.h"
+
+static void *filled(size_t n, char c)
+{
+	char *p = malloc(n);
+	memset(p, c, n);
+	return p;
+}
+
+static const struct {
+	int64_t off;
+	size_t max;
+	int hit;
+	size_t n;
+} get_cases[] = {
+	{99, 10, 0, 0}, {100, 10, 1, 10}, {100, 1000, 1, 50}, {149, 10, 1, 1}, {150, 10, 0, 0}, {120, 100, 1, 30},
+};
+
+START_TEST(test_get_table)
+{
+	fs_chunk_clear();
+	fs_chunk_put(1, 2, 1, 100, filled(50, 'a'), 50);
+	const void *p = NULL;
+	size_t n = 0;
+	fs_chunk *c = fs_chunk_get(1, 2, 1, get_cases[_i].off, get_cases[_i].max, &p, &n);
+	ck_assert_int_eq(c != NULL, get_cases[_i].hit);
+	if (c) {
+		ck_assert_uint_eq(n, get_cases[_i].n);
+		ck_assert_int_eq(((const char *)p)[0], 'a');
+		fs_chunk_release(c);
+	}
+	fs_chunk_clear();
+}
+END_TEST
+
+START_TEST(test_keys_apart)
+{
+	fs_chunk_clear();
+	fs_chunk_put(1, 2, 1, 0, filled(10, 'o'), 10);
+	fs_chunk_put(1, 2, 2, 0, filled(10, 'e'), 10);
+	fs_chunk_put(1, 3, 1, 0, filled(10, 'x'), 10);
+	fs_chunk_put(2, 2, 1, 0, filled(10, 'y'), 10);
+	const void *p;
+	size_t n;
+	const struct {
+		uint32_t s;
+		int64_t pid;
+		int st;
+		char c;
+	} want[] = {{1, 2, 1, 'o'}, {1, 2, 2, 'e'}, {1, 3, 1, 'x'}, {2, 2, 1, 'y'}};
+	for (size_t i = 0; i < 4; i++) {
+		fs_chunk *c = fs_chunk_get(want[i].s, want[i].pid, want[i].st, 5, 100, &p, &n);
+		ck_assert_ptr_nonnull(c);
+		ck_assert_int_eq(((const char *)p)[0], want[i].c);
+		ck_assert_uint_eq(n, 5);
+		fs_chunk_release(c);
+	}
+	ck_assert_ptr_null(fs_chunk_get(3, 2, 1, 0, 1, &p, &n));
+	fs_chunk_clear();
+}
+END_TEST
+
+START_TEST(test_longer_replaces)
+{
+	fs_chunk_clear();
+	fs_chunk_put(1, 1, 1, 0, filled(10, 's'), 10);
+	fs_chunk_put(1, 1, 1, 0, filled(20, 'l'), 20);
+	fs_chunk_put(1, 1, 1, 0, filled(5, 'z'), 5);    /* shorter: dropped */
+	const void *p;
+	size_t n;
+	fs_chunk *c = fs_chunk_get(1, 1, 1, 15, 100, &p, &n);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_uint_eq(n, 5);
+	ck_assert_int_eq(((const char *)p)[0], 'l');
+	fs_chunk_release(c);
+	c = fs_chunk_get(1, 1, 1, 0, 100, &p, &n);
+	ck_assert_int_eq(((const char *)p)[0], 'l');
+	fs_chunk_release(c);
+	fs_chunk_clear();
+}
+END_TEST
+
+START_TEST(test_caps_and_pins)
+{
+	fs_chunk_clear();
+	size_t big = FS_CHUNK_READ;
+	fs_chunk_put(9, 1, 1, 0, filled(big, 'p'), big);
+	const void *p;
+	size_t n;
+	const void *pp;
+	fs_chunk *pinned = fs_chunk_get(9, 1, 1, 0, 1, &pp, &n);
+	ck_assert_ptr_nonnull(pinned);
+	/* Far more than the caps allow, in bytes and in entries. */
+	for (int i = 0; i < 3 * FS_CHUNK_CAP_ENTRIES; i++)
+		fs_chunk_put(9, 2, 1, (int64_t)i * (int64_t)big, filled(big, 'q'), big);
+	int kept = 0;
+	for (int i = 0; i < 3 * FS_CHUNK_CAP_ENTRIES; i++) {
+		fs_chunk *c = fs_chunk_get(9, 2, 1, (int64_t)i * (int64_t)big, 1, &p, &n);
+		if (c) {
+			kept++;
+			fs_chunk_release(c);
+		}
+	}
+	ck_assert_int_le(kept * (int)(big >> 20), FS_CHUNK_CAP_BYTES >> 20);
+	ck_assert_int_ge(kept, 1);
+	/* The newest survives; the evicted pinned chunk is still readable. */
+	fs_chunk *c = fs_chunk_get(9, 2, 1, (int64_t)(3 * FS_CHUNK_CAP_ENTRIES - 1) * (int64_t)big, 1, &p, &n);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(((const char *)p)[0], 'q');
+	fs_chunk_release(c);
+	ck_assert_int_eq(((const char *)pp)[0], 'p');
+	fs_chunk_release(pinned);
+	fs_chunk_clear();
+}
+END_TEST
+
+#define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+int main(void)
+{
+	Suite *s = suite_create("fs_chunk");
+	TCase *tc = tcase_create("chunk");
+	tcase_add_loop_test(tc, test_get_table, 0, N(get_cases));
+	tcase_add_test(tc, test_keys_apart);
+	tcase_add_test(tc, test_longer_replaces);
+	tcase_add_test(tc, test_caps_and_pins);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
