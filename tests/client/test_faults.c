@@ -1,0 +1,867 @@
+/*
+ * libsbx against a fault-injecting server (fakesrv.c): slow answers, 5xx
+ * then success, 429 with RetryInfo, truncated bodies, resets, malformed
+ * JSON, oversized bodies, silence, refused connections, TLS to a plain
+ * server, and the unary-exec fallback of a service without sbxd's
+ * extension, sync and async. Every case asserts the result and, where
+ * deadlines matter, the elapsed time.
+ */
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fakesrv.h"
+#include "sbx/sbx.h"
+
+static char dir[64], sock[128];
+static fake_srv *srv;
+
+static long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *SANDBOX =
+	"{\"sandboxId\":\"sb1\",\"spec\":{\"command\":\"/bin/sh\"},\"status\":{\"state\":\"STATE_RUNNING\"}}";
+
+static sbx_client *client_for(const char *url, long connect_ms, long total_ms, int attempts)
+{
+	sbx_config *cfg = sbx_config_new();
+	ck_assert_ptr_nonnull(cfg);
+	ck_assert_int_eq(sbx_config_set_url(cfg, url, NULL), SBX_OK);
+	sbx_config_set_timeouts(cfg, connect_ms, total_ms);
+	sbx_config_set_retries(cfg, attempts);
+	sbx_client *c = NULL;
+	ck_assert_int_eq(sbx_client_new(cfg, &c, NULL), SBX_OK);
+	sbx_config_free(cfg);
+	return c;
+}
+
+static sbx_client *start(fake_handler h, void *ud, long total_ms, int attempts)
+{
+	snprintf(dir, sizeof dir, "/tmp/sbxct.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(sock, sizeof sock, "%s/s.sock", dir);
+	srv = fake_start(sock, h, ud);
+	ck_assert_ptr_nonnull(srv);
+	char url[160];
+	snprintf(url, sizeof url, "unix:%s", sock);
+	return client_for(url, 1000, total_ms, attempts);
+}
+
+static void stop(sbx_client *c)
+{
+	sbx_client_free(c);
+	fake_stop(srv);
+	srv = NULL;
+	unlink(sock);
+	rmdir(dir);
+}
+
+/* ------------------------------------------------------------ handlers */
+
+static int h_slow(void *ud, int fd, const fake_req *r)
+{
+	fake_hold(fd, *(int *)ud);
+	return fake_reply(fd, 200, SANDBOX);
+}
+
+static int h_silent(void *ud, int fd, const fake_req *r)
+{
+	fake_hold(fd, 20000);
+	return -1;
+}
+
+typedef struct flaky {
+	int fails;          /* answer this many errors first */
+	int http, code;
+	const char *retry;
+	int seen;
+	pthread_mutex_t mu;
+} flaky;
+
+static int h_flaky(void *ud, int fd, const fake_req *r)
+{
+	flaky *f = ud;
+	pthread_mutex_lock(&f->mu);
+	int n = f->seen++;
+	pthread_mutex_unlock(&f->mu);
+	if (n < f->fails)
+		return fake_reply_status(fd, f->http, f->code, "CWSANDBOX_UNAVAILABLE", "try later", f->retry);
+	if (strcmp(r->method, "POST") == 0 && strstr(r->path, "/processes"))
+		return fake_reply(fd, 200, "{\"processId\":\"1\",\"command\":[\"x\"]}");
+	if (strcmp(r->path, "/v1/extensions") == 0)
+		return fake_reply(fd, 200, "{\"extensions\":[\"processes\",\"output\",\"files\"]}");
+	return fake_reply(fd, 200, SANDBOX);
+}
+
+static int h_truncated(void *ud, int fd, const fake_req *r)
+{
+	const char *head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{\"sandboxId\":";
+	if (write(fd, head, strlen(head)) < 0)
+		return -1;
+	return -1;
+}
+
+static int h_reset(void *ud, int fd, const fake_req *r)
+{
+	fake_reset(fd);
+	return -1;
+}
+
+static int h_malformed(void *ud, int fd, const fake_req *r)
+{
+	return fake_reply(fd, 200, "{\"sandboxId\": \"sb1\", ");
+}
+
+static int h_deep(void *ud, int fd, const fake_req *r)
+{
+	char body[256];
+	memset(body, '[', 100);
+	memset(body + 100, ']', 100);
+	body[200] = '\0';
+	return fake_reply(fd, 200, body);
+}
+
+static int h_huge(void *ud, int fd, const fake_req *r)
+{
+	/* 65 MiB of JSON string: over the 64 MiB cap. */
+	size_t n = (size_t)65 << 20;
+	char *b = malloc(n);
+	if (!b)
+		return -1;
+	memset(b, 'a', n);
+	b[0] = '"';
+	b[n - 1] = '"';
+	int rc = fake_reply_raw(fd, 200, NULL, b, n);
+	free(b);
+	return rc;
+}
+
+static int h_huge_chunked(void *ud, int fd, const fake_req *r)
+{
+	const char *head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+	if (write(fd, head, strlen(head)) < 0)
+		return -1;
+	static char chunk[1 << 20];
+	memset(chunk, 'a', sizeof chunk);
+	char hdr[32];
+	for (int i = 0; i < 70; i++) {
+		int k = snprintf(hdr, sizeof hdr, "%x\r\n", (unsigned)sizeof chunk);
+		if (write(fd, hdr, (size_t)k) < 0 || write(fd, chunk, sizeof chunk) < 0 || write(fd, "\r\n", 2) < 0)
+			return -1;
+	}
+	return -1;
+}
+
+static int h_notfound(void *ud, int fd, const fake_req *r)
+{
+	return fake_reply_status(fd, 404, 5, "CWSANDBOX_SANDBOX_NOT_FOUND", "sandbox sb1 not found", NULL);
+}
+
+static int h_auth(void *ud, int fd, const fake_req *r)
+{
+	char *seen = ud;
+	snprintf(seen, 512, "%s", r->auth);
+	return fake_reply_status(fd, 401, 16, "CWSANDBOX_UNAUTHENTICATED", "bad token", NULL);
+}
+
+/* ------------------------------------------------------------ tests */
+
+START_TEST(slow_answer_within_deadline)
+{
+	int ms = 300;
+	sbx_client *c = start(h_slow, &ms, 2000, 1);
+	sbx_sandbox *s = NULL;
+	long t0 = now_ms();
+	ck_assert_int_eq(sbx_sandbox_get(c, "sb1", 0, &s, NULL), SBX_OK);
+	ck_assert_int_ge(now_ms() - t0, 290);
+	ck_assert_str_eq(s->id, "sb1");
+	ck_assert_int_eq(s->state, SBX_STATE_RUNNING);
+	sbx_sandbox_free(s);
+	stop(c);
+}
+END_TEST
+
+START_TEST(slow_answer_past_deadline)
+{
+	int ms = 5000;
+	sbx_client *c = start(h_slow, &ms, 400, 3);
+	sbx_sandbox *s = NULL;
+	sbx_error e;
+	long t0 = now_ms();
+	ck_assert_int_eq(sbx_sandbox_get(c, "sb1", 0, &s, &e), SBX_E_TIMEOUT);
+	long dt = now_ms() - t0;
+	ck_assert_int_ge(dt, 380);
+	ck_assert_int_lt(dt, 1500);   /* our own deadline is not retried */
+	ck_assert_int_eq(sbx_error_errno(&e), ETIMEDOUT);
+	ck_assert_ptr_null(s);
+	stop(c);
+}
+END_TEST
+
+START_TEST(silent_server_times_out)
+{
+	sbx_client *c = start(h_silent, NULL, 500, 3);
+	sbx_error e;
+	long t0 = now_ms();
+	ck_assert_int_eq(sbx_sandbox_delete(c, "sb1", 0, 0, &e), SBX_E_TIMEOUT);
+	long dt = now_ms() - t0;
+	ck_assert_int_ge(dt, 480);
+	ck_assert_int_lt(dt, 1500);
+	stop(c);
+}
+END_TEST
+
+START_TEST(unavailable_then_success)
+{
+	flaky f = {.fails = 2, .http = 503, .code = 14};
+	pthread_mutex_init(&f.mu, NULL);
+	sbx_client *c = start(h_flaky, &f, 5000, 3);
+	sbx_sandbox *s = NULL;
+	ck_assert_int_eq(sbx_sandbox_get(c, "sb1", 0, &s, NULL), SBX_OK);
+	ck_assert_int_eq(f.seen, 3);
+	sbx_sandbox_free(s);
+	stop(c);
+}
+END_TEST
+
+START_TEST(unavailable_gives_up)
+{
+	flaky f = {.fails = 100, .http = 503, .code = 14};
+	pthread_mutex_init(&f.mu, NULL);
+	sbx_client *c = start(h_flaky, &f, 5000, 3);
+	sbx_sandbox *s = NULL;
+	sbx_error e;
+	ck_assert_int_eq(sbx_sandbox_get(c, "sb1", 0, &s, &e), SBX_E_UNAVAILABLE);
+	ck_assert_int_eq(f.seen, 3);
+	ck_assert_int_eq(e.http_status, 503);
+	ck_assert_int_eq(e.grpc_code, 14);
+	ck_assert_str_eq(e.message, "try later");
+	ck_assert_int_eq(sbx_error_errno(&e), EHOSTDOWN);
+	stop(c);
+}
+END_TEST
+
+START_TEST(exhausted_honours_retry_info)
+{
+	flaky f = {.fails = 1, .http = 429, .code = 8, .retry = "0.300s"};
+	pthread_mutex_init(&f.mu, NULL);
+	sbx_client *c = start(h_flaky, &f, 5000, 3);
+	sbx_sandbox *s = NULL;
+	long t0 = now_ms();
+	ck_assert_int_eq(sbx_sandbox_get(c, "sb1", 0, &s, NULL), SBX_OK);
+	ck_assert_int_ge(now_ms() - t0, 295);
+	ck_assert_int_eq(f.seen, 2);
+	sbx_sandbox_free(s);
+	stop(c);
+}
+END_TEST
+
+START_TEST(exhausted_without_retry_info_is_final)
+{
+	flaky f = {.fails = 5, .http = 429, .code = 8};
+	pthread_mutex_init(&f.mu, NULL);
+	sbx_client *c = start(h_flaky, &f, 5000, 3);
+	sbx_sandbox *s = NULL;
+	sbx_error e;
+	ck_assert_int_eq(sbx_sandbox_get(c, "sb1", 0, &s, &e), SBX_E_EXHAUSTED);
+	ck_assert_int_eq(f.seen, 1);
+	ck_assert_int_eq(e.retry_delay_ms, -1);
+	ck_assert_int_eq(sbx_error_errno(&e), EAGAIN);
+	stop(c);
+}
+END_TEST
+
+START_TEST(retry_delay_past_deadline_gives_up)
+{
+	flaky f = {.fails = 1, .http = 429, .code = 8, .retry = "30s"};
+	pthread_mutex_init(&f.mu, NULL);
+	sbx_client *c = start(h_flaky, &f, 1000, 3);
+	sbx_sandbox *s = NULL;
+	sbx_error e;
+	long t0 = now_ms();
+	ck_assert_int_eq(sbx_sandbox_get(c, "sb1", 0, &s, &e), SBX_E_EXHAUSTED);
+	ck_assert_int_lt(now_ms() - t0, 500);
+	ck_assert_int_eq(e.retry_delay_ms, 30000);
+	stop(c);
+}
+END_TEST
+
+START_TEST(unsafe_call_not_retried)
+{
+	/* The first call is the extension probe (it succeeds); the start
+	 * then meets a 503 and must not be repeated. */
+	flaky f = {.fails = 0, .http = 503, .code = 14};
+	pthread_mutex_init(&f.mu, NULL);
+	sbx_client *c = start(h_flaky, &f, 5000, 3);
+	unsigned feats = 0;
+	ck_assert_int_eq(sbx_client_features(c, &feats, NULL), SBX_OK);
+	ck_assert_uint_eq(feats, SBX_FEAT_PROCESSES | SBX_FEAT_OUTPUT | SBX_FEAT_FILES);
+	pthread_mutex_lock(&f.mu);
+	f.fails = 100;
+	f.seen = 0;
+	pthread_mutex_unlock(&f.mu);
+	sbx_exec_req *r = NULL;
+	ck_assert_int_eq(sbx_exec_req_parse("true", 4, &r, NULL), SBX_OK);
+	sbx_process *p = NULL;
+	sbx_error e;
+	ck_assert_int_eq(sbx_process_start(c, "sb1", r, &p, &e), SBX_E_UNAVAILABLE);
+	ck_assert_int_eq(f.seen, 1);
+	sbx_exec_req_free(r);
+	stop(c);
+}
+END_TEST
+
+START_TEST(truncated_body)
+{
+	sbx_client *c = start(h_truncated, NULL, 2000, 3);
+	sbx_sandbox *s = NULL;
+	sbx_error e;
+	sbx_result r = sbx_sandbox_get(c, "sb1", 0, &s, &e);
+	ck_assert_int_eq(r, SBX_E_PROTOCOL);
+	ck_assert_int_eq(sbx_error_errno(&e), EIO);
+	stop(c);
+}
+END_TEST
+
+START_TEST(connection_reset)
+{
+	sbx_client *c = start(h_reset, NULL, 2000, 3);
+	sbx_sandbox *s = NULL;
+	sbx_error e;
+	sbx_result r = sbx_sandbox_get(c, "sb1", 0, &s, &e);
+	ck_assert_msg(r == SBX_E_NETWORK || r == SBX_E_PROTOCOL, "got %s", sbx_result_str(r));
+	ck_assert_int_eq(sbx_error_errno(&e), EIO);
+	stop(c);
+}
+END_TEST
+
+START_TEST(malformed_json)
+{
+	sbx_client *c = start(h_malformed, NULL, 2000, 3);
+	sbx_sandbox *s = NULL;
+	sbx_error e;
+	ck_assert_int_eq(sbx_sandbox_get(c, "sb1", 0, &s, &e), SBX_E_PROTOCOL);
+	ck_assert_int_eq(e.http_status, 200);
+	stop(c);
+}
+END_TEST
+
+START_TEST(too_deep_json)
+{
+	sbx_client *c = start(h_deep, NULL, 2000, 3);
+	sbx_sandbox *s = NULL;
+	ck_assert_int_eq(sbx_sandbox_get(c, "sb1", 0, &s, NULL), SBX_E_PROTOCOL);
+	stop(c);
+}
+END_TEST
+
+START_TEST(oversized_body)
+{
+	sbx_client *c = start(h_huge, NULL, 20000, 3);
+	sbx_sandbox *s = NULL;
+	sbx_error e;
+	ck_assert_int_eq(sbx_sandbox_get(c, "sb1", 0, &s, &e), SBX_E_TOO_LARGE);
+	ck_assert_int_eq(sbx_error_errno(&e), EFBIG);
+	stop(c);
+}
+END_TEST
+
+START_TEST(oversized_chunked_body)
+{
+	sbx_client *c = start(h_huge_chunked, NULL, 20000, 3);
+	sbx_sandbox *s = NULL;
+	ck_assert_int_eq(sbx_sandbox_get(c, "sb1", 0, &s, NULL), SBX_E_TOO_LARGE);
+	stop(c);
+}
+END_TEST
+
+START_TEST(not_found_status)
+{
+	sbx_client *c = start(h_notfound, NULL, 2000, 3);
+	sbx_sandbox *s = NULL;
+	sbx_error e;
+	ck_assert_int_eq(sbx_sandbox_get(c, "sb1", 0, &s, &e), SBX_E_NOT_FOUND);
+	ck_assert_str_eq(e.reason, "CWSANDBOX_SANDBOX_NOT_FOUND");
+	ck_assert_str_eq(e.domain, "cwsandbox.coreweave.com");
+	ck_assert_str_eq(e.message, "sandbox sb1 not found");
+	ck_assert_int_eq(e.grpc_code, 5);
+	ck_assert_int_eq(sbx_error_errno(&e), ENOENT);
+	/* allow_missing turns a missing sandbox into success */
+	ck_assert_int_eq(sbx_sandbox_delete(c, "sb1", 1, 1, NULL), SBX_OK);
+	ck_assert_int_eq(sbx_sandbox_delete(c, "sb1", 1, 0, NULL), SBX_E_NOT_FOUND);
+	stop(c);
+}
+END_TEST
+
+START_TEST(token_sent_never_shown)
+{
+	char seen[512] = "";
+	snprintf(dir, sizeof dir, "/tmp/sbxct.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(sock, sizeof sock, "%s/s.sock", dir);
+	srv = fake_start(sock, h_auth, seen);
+	char url[160];
+	snprintf(url, sizeof url, "unix:%s", sock);
+	sbx_config *cfg = sbx_config_new();
+	ck_assert_int_eq(sbx_config_set_url(cfg, url, NULL), SBX_OK);
+	ck_assert_int_eq(sbx_config_set_token(cfg, "s3cr3t-tok", NULL), SBX_OK);
+	sbx_client *c = NULL;
+	ck_assert_int_eq(sbx_client_new(cfg, &c, NULL), SBX_OK);
+	sbx_config_free(cfg);
+	sbx_sandbox *s = NULL;
+	sbx_error e;
+	ck_assert_int_eq(sbx_sandbox_get(c, "sb1", 0, &s, &e), SBX_E_UNAUTHENTICATED);
+	ck_assert_str_eq(seen, "Authorization: Bearer s3cr3t-tok");
+	ck_assert_ptr_null(strstr(e.message, "s3cr3t"));
+	ck_assert_int_eq(sbx_error_errno(&e), EPERM);
+	stop(c);
+}
+END_TEST
+
+START_TEST(connection_refused)
+{
+	sbx_client *c = client_for("unix:/nonexistent/sbxd.sock", 500, 1000, 3);
+	sbx_sandbox *s = NULL;
+	sbx_error e;
+	long t0 = now_ms();
+	ck_assert_int_eq(sbx_sandbox_get(c, "sb1", 0, &s, &e), SBX_E_CONNREFUSED);
+	ck_assert_int_lt(now_ms() - t0, 500);
+	ck_assert_int_eq(sbx_error_errno(&e), ECONNREFUSED);
+	ck_assert_int_eq(e.http_status, 0);
+	sbx_client_free(c);
+}
+END_TEST
+
+START_TEST(resolve_failure)
+{
+	sbx_client *c = client_for("http://no-such-host.invalid:8080", 1000, 3000, 1);
+	sbx_sandbox *s = NULL;
+	sbx_error e;
+	sbx_result r = sbx_sandbox_get(c, "sb1", 0, &s, &e);
+	ck_assert_msg(r == SBX_E_RESOLVE || r == SBX_E_TIMEOUT, "got %s", sbx_result_str(r));
+	sbx_client_free(c);
+}
+END_TEST
+
+static int h_plain(void *ud, int fd, const fake_req *r)
+{
+	return fake_reply(fd, 200, SANDBOX);
+}
+
+static int h_garbage(void *ud, int fd, const fake_req *r)
+{
+	return 0;
+}
+
+START_TEST(tls_to_plain_server)
+{
+	/* A server that answers a ClientHello with plain HTTP: a TLS failure,
+	 * never a silent fallback to cleartext. */
+	fake_srv *s = fake_start(NULL, h_garbage, NULL);
+	ck_assert_ptr_nonnull(s);
+	char url[64];
+	snprintf(url, sizeof url, "https://127.0.0.1:%d", fake_port(s));
+	sbx_client *c = client_for(url, 1000, 2000, 1);
+	sbx_sandbox *sb = NULL;
+	sbx_error e;
+	sbx_result r = sbx_sandbox_get(c, "sb1", 0, &sb, &e);
+	ck_assert_msg(r == SBX_E_TLS || r == SBX_E_TIMEOUT, "got %s: %s", sbx_result_str(r), e.message);
+	sbx_client_free(c);
+	fake_stop(s);
+}
+END_TEST
+
+START_TEST(tcp_plain_ok)
+{
+	fake_srv *s = fake_start(NULL, h_plain, NULL);
+	char url[64];
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/", fake_port(s));
+	sbx_client *c = client_for(url, 1000, 2000, 1);
+	sbx_sandbox *sb = NULL;
+	ck_assert_int_eq(sbx_sandbox_get(c, "sb1", 0, &sb, NULL), SBX_OK);
+	ck_assert_str_eq(sb->id, "sb1");
+	sbx_sandbox_free(sb);
+	sbx_client_free(c);
+	fake_stop(s);
+}
+END_TEST
+
+/* ------------------------------------------------------------ fallback */
+
+/* A service with only the public unary calls: no /v1/extensions, no
+ * processes. Its :exec takes 300 ms and prints "hello". */
+typedef struct pubsrv {
+	int execs;
+	pthread_mutex_t mu;
+} pubsrv;
+
+static int h_public(void *ud, int fd, const fake_req *r)
+{
+	pubsrv *p = ud;
+	if (strncmp(r->path, "/v1/sandboxes/sb1:exec", 22) == 0 && strcmp(r->method, "POST") == 0) {
+		pthread_mutex_lock(&p->mu);
+		p->execs++;
+		pthread_mutex_unlock(&p->mu);
+		fake_hold(fd, 300);
+		if (strstr(r->body, "fail"))
+			return fake_reply_status(fd, 400, 9, "CWSANDBOX_SANDBOX_NOT_RUNNING", "sandbox sb1 is not running",
+			                         NULL);
+		return fake_reply(fd, 200, "{\"exitCode\":3,\"stdout\":\"aGVsbG8K\",\"stderr\":\"ZXJy\",\"stdoutBytes\":\"6\"}");
+	}
+	if (strcmp(r->path, "/v1/sandboxes/sb1") == 0)
+		return fake_reply(fd, 200, SANDBOX);
+	if (strcmp(r->path, "/v1/sandboxes/sb2") == 0)
+		return fake_reply(fd, 200, "{\"sandboxId\":\"sb2\",\"status\":{\"state\":\"STATE_COMPLETED\"}}");
+	return fake_reply_status(fd, 404, 12, "CWSANDBOX_UNIMPLEMENTED", "no such call", NULL);
+}
+
+START_TEST(fallback_processes)
+{
+	pubsrv ps = {0};
+	pthread_mutex_init(&ps.mu, NULL);
+	sbx_client *c = start(h_public, &ps, 3000, 1);
+	unsigned feats = 99;
+	ck_assert_int_eq(sbx_client_features(c, &feats, NULL), SBX_OK);
+	ck_assert_uint_eq(feats, 0);
+
+	sbx_exec_req *r = NULL;
+	ck_assert_int_eq(sbx_exec_req_parse("echo hello\n", 11, &r, NULL), SBX_OK);
+	sbx_process *p = NULL;
+	ck_assert_int_eq(sbx_process_start(c, "sb1", r, &p, NULL), SBX_OK);
+	ck_assert_int_eq(p->id, 1);
+	ck_assert_int_eq(p->state, SBX_PROC_RUNNING);
+	ck_assert_str_eq(p->argv[2], "echo hello");
+	sbx_process_free(p);
+
+	ck_assert_int_eq(sbx_process_get(c, "sb1", 1, 0, &p, NULL), SBX_OK);
+	ck_assert_int_eq(p->state, SBX_PROC_RUNNING);
+	sbx_process_free(p);
+
+	/* a read waits for the exec to return, then gets everything */
+	char buf[64];
+	sbx_chunk ch;
+	long t0 = now_ms();
+	ck_assert_int_eq(sbx_output_read(c, "sb1", 1, SBX_STDOUT, 0, buf, sizeof buf, 5, &ch, NULL), SBX_OK);
+	ck_assert_int_lt(now_ms() - t0, 2000);
+	ck_assert_int_eq(ch.len, 6);
+	ck_assert_int_eq(memcmp(buf, "hello\n", 6), 0);
+	ck_assert_int_eq(ch.eof, 1);
+	ck_assert_int_eq(ch.size, 6);
+	ck_assert_int_eq(sbx_output_read(c, "sb1", 1, SBX_STDERR, 1, buf, sizeof buf, 0, &ch, NULL), SBX_OK);
+	ck_assert_int_eq(ch.len, 2);
+	ck_assert_int_eq(memcmp(buf, "rr", 2), 0);
+	ck_assert_int_eq(ch.offset, 1);
+
+	ck_assert_int_eq(sbx_process_get(c, "sb1", 1, 5, &p, NULL), SBX_OK);
+	ck_assert_int_eq(p->state, SBX_PROC_EXITED);
+	ck_assert_int_eq(p->exit_code, 3);
+	ck_assert_int_eq(p->stdout_bytes, 6);
+	sbx_process_free(p);
+
+	/* a second one gets id 2; list is in id order */
+	ck_assert_int_eq(sbx_process_start(c, "sb1", r, &p, NULL), SBX_OK);
+	ck_assert_int_eq(p->id, 2);
+	sbx_process_free(p);
+	sbx_process **v = NULL;
+	size_t n = 0;
+	ck_assert_int_eq(sbx_process_list(c, "sb1", &v, &n, NULL), SBX_OK);
+	ck_assert_int_eq(n, 2);
+	ck_assert_int_eq(v[0]->id, 1);
+	ck_assert_int_eq(v[1]->id, 2);
+	sbx_process_list_free(v, n);
+
+	sbx_error e;
+	ck_assert_int_eq(sbx_process_signal(c, "sb1", 2, 15, &e), SBX_E_UNSUPPORTED);
+	ck_assert_int_eq(sbx_error_errno(&e), ENOTSUP);
+	ck_assert_int_eq(sbx_process_write_stdin(c, "sb1", 2, "x", 1, &e), SBX_E_UNSUPPORTED);
+	ck_assert_int_eq(sbx_process_close_stdin(c, "sb1", 2, &e), SBX_E_UNSUPPORTED);
+	ck_assert_int_eq(sbx_output_read(c, "sb1", SBX_MAIN, SBX_STDOUT, 0, buf, sizeof buf, 0, &ch, &e),
+	                 SBX_E_UNSUPPORTED);
+	ck_assert_int_eq(sbx_process_get(c, "sb1", 9, 0, &p, &e), SBX_E_NOT_FOUND);
+	ck_assert_int_eq(sbx_error_errno(&e), ENOENT);
+	/* a sandbox that is not running refuses at start */
+	ck_assert_int_eq(sbx_process_start(c, "sb2", r, &p, &e), SBX_E_PRECONDITION);
+	/* a stdin process cannot be faked */
+	sbx_exec_req_set_stdin(r, 1);
+	ck_assert_int_eq(sbx_process_start(c, "sb1", r, &p, &e), SBX_E_UNSUPPORTED);
+	sbx_exec_req_free(r);
+
+	/* the exec fails on the service: FAILED with its message on stderr */
+	ck_assert_int_eq(sbx_exec_req_parse("fail", 4, &r, NULL), SBX_OK);
+	ck_assert_int_eq(sbx_process_start(c, "sb1", r, &p, NULL), SBX_OK);
+	int64_t id = p->id;
+	sbx_process_free(p);
+	ck_assert_int_eq(sbx_process_get(c, "sb1", id, 5, &p, NULL), SBX_OK);
+	ck_assert_int_eq(p->state, SBX_PROC_FAILED);
+	sbx_process_free(p);
+	ck_assert_int_eq(sbx_output_read(c, "sb1", id, SBX_STDERR, 0, buf, sizeof buf, 0, &ch, NULL), SBX_OK);
+	ck_assert_int_gt(ch.len, 0);
+	sbx_exec_req_free(r);
+	stop(c);
+}
+END_TEST
+
+typedef struct waitres {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done;
+	sbx_result r;
+	int state, exit_code;
+	char data[64];
+	size_t len;
+	int eof;
+	long at;
+} waitres;
+
+static void on_proc(void *ud, sbx_result r, const sbx_error *err, const sbx_process *p)
+{
+	waitres *w = ud;
+	pthread_mutex_lock(&w->mu);
+	w->r = r;
+	if (p) {
+		w->state = p->state;
+		w->exit_code = p->exit_code;
+	}
+	w->done = 1;
+	w->at = now_ms();
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static void on_output(void *ud, sbx_result r, const sbx_error *err, const sbx_chunk *ch)
+{
+	waitres *w = ud;
+	pthread_mutex_lock(&w->mu);
+	w->r = r;
+	if (ch) {
+		w->len = ch->len < sizeof w->data ? ch->len : sizeof w->data;
+		memcpy(w->data, ch->data, w->len);
+		w->eof = ch->eof;
+	}
+	w->done = 1;
+	w->at = now_ms();
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static void wait_done(waitres *w)
+{
+	pthread_mutex_lock(&w->mu);
+	while (!w->done)
+		pthread_cond_wait(&w->cv, &w->mu);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static void waitres_init(waitres *w)
+{
+	memset(w, 0, sizeof *w);
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+}
+
+START_TEST(fallback_async)
+{
+	pubsrv ps = {0};
+	pthread_mutex_init(&ps.mu, NULL);
+	sbx_client *c = start(h_public, &ps, 3000, 1);
+	sbx_async *a = NULL;
+	ck_assert_int_eq(sbx_async_new(c, &a, NULL), SBX_OK);
+	sbx_exec_req *r = NULL;
+	ck_assert_int_eq(sbx_exec_req_parse("echo hello", 10, &r, NULL), SBX_OK);
+	sbx_process *p = NULL;
+	ck_assert_int_eq(sbx_process_start(c, "sb1", r, &p, NULL), SBX_OK);
+	sbx_process_free(p);
+	waitres w1, w2, w3;
+	waitres_init(&w1);
+	waitres_init(&w2);
+	waitres_init(&w3);
+	ck_assert_ptr_nonnull(sbx_async_process_wait(a, "sb1", 1, 10, on_proc, &w1));
+	ck_assert_ptr_nonnull(sbx_async_output_read(a, "sb1", 1, SBX_STDOUT, 0, 64, 10, on_output, &w2));
+	/* an unknown process answers at once */
+	ck_assert_ptr_nonnull(sbx_async_process_wait(a, "sb1", 7, 10, on_proc, &w3));
+	long t0 = now_ms();
+	wait_done(&w1);
+	wait_done(&w2);
+	wait_done(&w3);
+	ck_assert_int_lt(now_ms() - t0, 3000);
+	ck_assert_int_eq(w1.r, SBX_OK);
+	ck_assert_int_eq(w1.state, SBX_PROC_EXITED);
+	ck_assert_int_eq(w1.exit_code, 3);
+	ck_assert_int_eq(w2.r, SBX_OK);
+	ck_assert_int_eq(w2.len, 6);
+	ck_assert_int_eq(w2.eof, 1);
+	ck_assert_int_eq(w3.r, SBX_E_NOT_FOUND);
+	sbx_async_free(a);
+	sbx_exec_req_free(r);
+	stop(c);
+}
+END_TEST
+
+/* ------------------------------------------------------------ async */
+
+static int h_ext_silent(void *ud, int fd, const fake_req *r)
+{
+	if (strcmp(r->path, "/v1/extensions") == 0)
+		return fake_reply(fd, 200, "{\"extensions\":[\"processes\",\"output\",\"files\"]}");
+	fake_hold(fd, 20000);
+	return -1;
+}
+
+START_TEST(async_cancel_is_prompt)
+{
+	sbx_client *c = start(h_ext_silent, NULL, 3000, 1);
+	sbx_async *a = NULL;
+	ck_assert_int_eq(sbx_async_new(c, &a, NULL), SBX_OK);
+	waitres w;
+	waitres_init(&w);
+	sbx_op *op = sbx_async_output_read(a, "sb1", 1, SBX_STDOUT, 0, 64, 30, on_output, &w);
+	ck_assert_ptr_nonnull(op);
+	usleep(100 * 1000);
+	long t0 = now_ms();
+	sbx_async_cancel(a, op);
+	wait_done(&w);
+	ck_assert_int_eq(w.r, SBX_E_CANCELLED);
+	ck_assert_int_lt(w.at - t0, 200);
+	/* freeing the loop cancels what is still pending */
+	waitres w2;
+	waitres_init(&w2);
+	ck_assert_ptr_nonnull(sbx_async_process_wait(a, "sb1", 1, 30, on_proc, &w2));
+	usleep(50 * 1000);
+	sbx_async_free(a);
+	ck_assert_int_eq(w2.done, 1);
+	ck_assert_int_eq(w2.r, SBX_E_CANCELLED);
+	stop(c);
+}
+END_TEST
+
+START_TEST(async_deadline)
+{
+	sbx_client *c = start(h_ext_silent, NULL, 300, 1);
+	sbx_async *a = NULL;
+	ck_assert_int_eq(sbx_async_new(c, &a, NULL), SBX_OK);
+	waitres w;
+	waitres_init(&w);
+	long t0 = now_ms();
+	ck_assert_ptr_nonnull(sbx_async_process_wait(a, "sb1", 1, 1, on_proc, &w));
+	wait_done(&w);
+	ck_assert_int_eq(w.r, SBX_E_TIMEOUT);
+	ck_assert_int_ge(w.at - t0, 1250);   /* wait 1 s + deadline 300 ms */
+	ck_assert_int_lt(w.at - t0, 2500);
+	sbx_async_free(a);
+	stop(c);
+}
+END_TEST
+
+static int h_slowproc(void *ud, int fd, const fake_req *r)
+{
+	if (strcmp(r->path, "/v1/extensions") == 0)
+		return fake_reply(fd, 200, "{\"extensions\":[\"processes\",\"output\",\"files\"]}");
+	fake_hold(fd, 500);
+	return fake_reply(fd, 200, "{\"processId\":\"1\",\"state\":\"PROCESS_STATE_EXITED\",\"exitCode\":4}");
+}
+
+static int counted;
+static pthread_mutex_t counted_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void on_count(void *ud, sbx_result r, const sbx_error *err, const sbx_process *p)
+{
+	if (r == SBX_OK && p && p->exit_code == 4) {
+		pthread_mutex_lock(&counted_mu);
+		counted++;
+		pthread_mutex_unlock(&counted_mu);
+	}
+}
+
+START_TEST(async_many_waits_one_thread)
+{
+	struct rlimit rl;
+	getrlimit(RLIMIT_NOFILE, &rl);
+	rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur < 2600)
+		return;   /* not enough descriptors for both ends here */
+	sbx_client *c = start(h_slowproc, NULL, 10000, 1);
+	sbx_async *a = NULL;
+	ck_assert_int_eq(sbx_async_new(c, &a, NULL), SBX_OK);
+	counted = 0;
+	long t0 = now_ms();
+	for (int i = 0; i < 1000; i++)
+		ck_assert_ptr_nonnull(sbx_async_process_wait(a, "sb1", 1, 10, on_count, NULL));
+	for (int i = 0; i < 400; i++) {
+		pthread_mutex_lock(&counted_mu);
+		int n = counted;
+		pthread_mutex_unlock(&counted_mu);
+		if (n == 1000)
+			break;
+		usleep(25 * 1000);
+	}
+	ck_assert_int_eq(counted, 1000);
+	/* all waited in parallel: far less than 1000 x 500 ms */
+	ck_assert_int_lt(now_ms() - t0, 8000);
+	sbx_async_free(a);
+	stop(c);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("client-faults");
+	TCase *t = tcase_create("faults");
+	tcase_set_timeout(t, 60);
+	tcase_add_test(t, slow_answer_within_deadline);
+	tcase_add_test(t, slow_answer_past_deadline);
+	tcase_add_test(t, silent_server_times_out);
+	tcase_add_test(t, unavailable_then_success);
+	tcase_add_test(t, unavailable_gives_up);
+	tcase_add_test(t, exhausted_honours_retry_info);
+	tcase_add_test(t, exhausted_without_retry_info_is_final);
+	tcase_add_test(t, retry_delay_past_deadline_gives_up);
+	tcase_add_test(t, unsafe_call_not_retried);
+	tcase_add_test(t, truncated_body);
+	tcase_add_test(t, connection_reset);
+	tcase_add_test(t, malformed_json);
+	tcase_add_test(t, too_deep_json);
+	tcase_add_test(t, oversized_body);
+	tcase_add_test(t, oversized_chunked_body);
+	tcase_add_test(t, not_found_status);
+	tcase_add_test(t, token_sent_never_shown);
+	tcase_add_test(t, connection_refused);
+	tcase_add_test(t, resolve_failure);
+	tcase_add_test(t, tls_to_plain_server);
+	tcase_add_test(t, tcp_plain_ok);
+	suite_add_tcase(s, t);
+	TCase *f = tcase_create("fallback");
+	tcase_set_timeout(f, 60);
+	tcase_add_test(f, fallback_processes);
+	tcase_add_test(f, fallback_async);
+	suite_add_tcase(s, f);
+	TCase *as = tcase_create("async");
+	tcase_set_timeout(as, 60);
+	tcase_add_test(as, async_cancel_is_prompt);
+	tcase_add_test(as, async_deadline);
+	tcase_add_test(as, async_many_waits_one_thread);
+	suite_add_tcase(s, as);
+	return s;
+}
+
+int main(void)
+{
+	/* The fake server writes to peers that may have hung up. */
+	signal(SIGPIPE, SIG_IGN);
+	SRunner *sr = srunner_create(suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
