@@ -416,7 +416,7 @@ static enum MHD_Result h_start(struct MHD_Connection *con, req *r, srv_sbx *s)
 	srv_proc_req_free(&pr);
 	if (!p)
 		return send_refusal(con, &why);
-	return send_json(con, 200, srv_proc_json(p));
+	return send_json(con, 200, srv_proc_json(s, p));
 }
 
 static enum MHD_Result h_procs(struct MHD_Connection *con, srv_sbx *s)
@@ -425,7 +425,7 @@ static enum MHD_Result h_procs(struct MHD_Connection *con, srv_sbx *s)
 	cJSON *arr = cJSON_AddArrayToObject(j, "processes");
 	for (size_t i = 1; i < s->nprocs; i++)
 		if (s->procs[i])
-			cJSON_AddItemToArray(arr, srv_proc_json(s->procs[i]));
+			cJSON_AddItemToArray(arr, srv_proc_json(s, s->procs[i]));
 	return send_json(con, 200, j);
 }
 
@@ -442,7 +442,7 @@ static outcome h_proc(struct MHD_Connection *con, req *r, srv_sbx *s, enum MHD_R
 	}
 	if (p->state == PS_RUNNING && waiting(r))
 		return suspend(con, r, s);
-	*res = send_json(con, 200, srv_proc_json(p));
+	*res = send_json(con, 200, srv_proc_json(s, p));
 	return DONE;
 }
 

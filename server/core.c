@@ -193,7 +193,7 @@ cJSON *srv_sbx_json(const srv_sbx *s)
 	return o;
 }
 
-cJSON *srv_proc_json(const srv_proc *p)
+cJSON *srv_proc_json(const srv_sbx *s, const srv_proc *p)
 {
 	cJSON *o = cJSON_CreateObject();
 	if (!o)
@@ -213,6 +213,13 @@ cJSON *srv_proc_json(const srv_proc *p)
 	cJSON_AddStringToObject(o, "stateReason", p->reason);
 	add_time(o, "startTime", p->start_ns);
 	add_time(o, "endTime", p->end_ns);
+	for (int i = 1; s && p->id >= 0 && i <= 2; i++) {
+		char name[40];
+		struct stat st;
+		snprintf(name, sizeof name, "%lld.%s", (long long)p->id, i == 1 ? "stdout" : "stderr");
+		add_i64(o, i == 1 ? "stdoutBytes" : "stderrBytes",
+			fstatat(s->dirfd, name, &st, 0) == 0 ? (int64_t)st.st_size : 0);
+	}
 	return o;
 }
 
@@ -269,7 +276,7 @@ static void save_proc(srv_sbx *s, srv_proc *p)
 		return;
 	char name[48];
 	snprintf(name, sizeof name, "proc-%lld.json", (long long)p->id);
-	cJSON *j = srv_proc_json(p);
+	cJSON *j = srv_proc_json(NULL, p);
 	write_json_at(s->dirfd, name, j);
 	cJSON_Delete(j);
 }

@@ -148,7 +148,7 @@ int srv_root_fd(srv_sbx *s);
 /* The API's JSON forms (also what is persisted). Caller frees. */
 struct cJSON;
 struct cJSON *srv_sbx_json(const srv_sbx *s);
-struct cJSON *srv_proc_json(const srv_proc *p);
+struct cJSON *srv_proc_json(const srv_sbx *s, const srv_proc *p);  /* s: adds byte counts */
 
 /* Waiters (srv_lock held). */
 void srv_waiter_add(srv_waiter *w);

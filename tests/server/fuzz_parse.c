@@ -1,0 +1,60 @@
+/*
+ * Fuzz target for sbxd's request parsers: the first byte picks the parser
+ * (create spec, process start, unary exec, route), the rest is the input.
+ * Anything may come in; nothing may crash, leak or read out of bounds.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "parse.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size < 1 || size > (1 << 20))
+		return 0;
+	int which = data[0] % 5;
+	size_t n = size - 1;
+	char *buf = malloc(n + 1);
+	if (!buf)
+		return 0;
+	memcpy(buf, data + 1, n);
+	buf[n] = '\0';
+	char err[SRV_MSGLEN];
+	switch (which) {
+	case 0: {
+		srv_spec sp;
+		if (srv_parse_create(buf, n, &sp, err) == 0)
+			srv_spec_free(&sp);
+		break;
+	}
+	case 1:
+	case 2: {
+		srv_proc_req r;
+		if (srv_parse_proc_req(buf, n, which == 2, &r, err) == 0)
+			srv_proc_req_free(&r);
+		break;
+	}
+	case 3: {
+		srv_route r;
+		static const char *const methods[] = {"GET", "POST", "DELETE"};
+		srv_parse_route(methods[n % 3], buf, &r);
+		break;
+	}
+	default: {
+		int64_t v;
+		srv_parse_cpu(buf, &v, err);
+		srv_parse_memory(buf, &v, err);
+		srv_parse_time(buf, &v);
+		unsigned char *o;
+		size_t on;
+		if (srv_b64_decode(buf, n, &o, &on) == 0)
+			free(o);
+		break;
+	}
+	}
+	free(buf);
+	return 0;
+}

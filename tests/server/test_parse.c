@@ -1,0 +1,360 @@
+/*
+ * Unit tests of sbxd's parsers (server/parse.c), table-driven: quantities,
+ * RFC 3339 times, JSON depth, names, base64, request bodies with their caps,
+ * and the route table.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "parse.h"
+
+START_TEST(t_cpu)
+{
+	static const struct {
+		const char *in;
+		int ok;
+		int64_t want;
+	} cases[] = {
+		{"500m", 1, 500}, {"2", 1, 2000}, {"0.5", 1, 500}, {"1.25", 1, 1250}, {"100m", 1, 100},
+		{"", 0, 0}, {"m", 0, 0}, {"-1", 0, 0}, {"2x", 0, 0}, {"1e3", 0, 0}, {"99999999", 0, 0},
+		{"9999999999999999999999", 0, 0},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		int64_t v = -1;
+		char err[SRV_MSGLEN];
+		int rc = srv_parse_cpu(cases[i].in, &v, err);
+		ck_assert_msg((rc == 0) == cases[i].ok, "cpu %s", cases[i].in);
+		if (cases[i].ok)
+			ck_assert_int_eq(v, cases[i].want);
+	}
+}
+END_TEST
+
+START_TEST(t_memory)
+{
+	static const struct {
+		const char *in;
+		int ok;
+		int64_t want;
+	} cases[] = {
+		{"256Mi", 1, 256LL << 20}, {"1Gi", 1, 1LL << 30}, {"1G", 1, 1000000000}, {"1048576", 1, 1048576},
+		{"1.5Gi", 1, 3LL << 29}, {"64k", 1, 64000}, {"64Ki", 1, 65536}, {"2Ti", 1, 2LL << 40},
+		{"", 0, 0}, {"Mi", 0, 0}, {"12Q", 0, 0}, {"1 Mi", 0, 0}, {"-5Mi", 0, 0}, {"99999999Ti", 0, 0},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		int64_t v = -1;
+		char err[SRV_MSGLEN];
+		int rc = srv_parse_memory(cases[i].in, &v, err);
+		ck_assert_msg((rc == 0) == cases[i].ok, "memory %s", cases[i].in);
+		if (cases[i].ok)
+			ck_assert_int_eq(v, cases[i].want);
+	}
+}
+END_TEST
+
+START_TEST(t_int)
+{
+	static const struct {
+		const char *in;
+		int64_t min, max;
+		int ok;
+		int64_t want;
+	} cases[] = {
+		{"0", 0, 10, 1, 0}, {"10", 0, 10, 1, 10}, {"11", 0, 10, 0, 0}, {"-1", 0, 10, 0, 0},
+		{"", 0, 10, 0, 0}, {" 1", 0, 10, 0, 0}, {"1 ", 0, 10, 0, 0}, {"0x10", 0, 100, 0, 0},
+		{"99999999999999999999", 0, INT64_MAX, 0, 0}, {"-5", -10, 10, 1, -5},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		int64_t v = -1;
+		int rc = srv_parse_int(cases[i].in, cases[i].min, cases[i].max, &v);
+		ck_assert_msg((rc == 0) == cases[i].ok, "int %s", cases[i].in);
+		if (cases[i].ok)
+			ck_assert_int_eq(v, cases[i].want);
+	}
+}
+END_TEST
+
+START_TEST(t_time)
+{
+	static const struct {
+		const char *in;
+		int ok;
+		int64_t want;
+		const char *back;
+	} cases[] = {
+		{"1970-01-01T00:00:01Z", 1, 1000000000, "1970-01-01T00:00:01Z"},
+		{"2026-11-26T05:39:50.123Z", 1, 1795671590123000000LL, "2026-11-26T05:39:50.123Z"},
+		{"2026-11-26T05:39:50.123456Z", 1, 1795671590123456000LL, "2026-11-26T05:39:50.123456Z"},
+		{"2026-11-26T05:39:50.123456789Z", 1, 1795671590123456789LL, "2026-11-26T05:39:50.123456789Z"},
+		{"2026-11-26T07:39:50+02:00", 1, 1795671590000000000LL, "2026-11-26T05:39:50Z"},
+		{"2026-11-26T05:39:50", 0, 0, NULL}, {"2026-13-01T00:00:00Z", 0, 0, NULL},
+		{"2026-02-31T00:00:00Z", 0, 0, NULL}, {"2026-11-26T05:39:50.Z", 0, 0, NULL},
+		{"garbage", 0, 0, NULL}, {"", 0, 0, NULL}, {"2026-11-26T05:39:50Zjunk", 0, 0, NULL},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		int64_t v = 0;
+		int rc = srv_parse_time(cases[i].in, &v);
+		ck_assert_msg((rc == 0) == cases[i].ok, "time %s", cases[i].in);
+		if (!cases[i].ok)
+			continue;
+		ck_assert_int_eq(v, cases[i].want);
+		char buf[48];
+		srv_format_time(v, buf, sizeof buf);
+		ck_assert_str_eq(buf, cases[i].back);
+	}
+}
+END_TEST
+
+START_TEST(t_depth_names_b64)
+{
+	ck_assert_int_eq(srv_json_depth("{}", 2), 1);
+	ck_assert_int_eq(srv_json_depth("{\"a\":[[{}]]}", 12), 4);
+	ck_assert_int_eq(srv_json_depth("{\"a\":\"[[[[\"}", 12), 1);
+	ck_assert_int_eq(srv_json_depth("{\"a\":\"\\\"[[\"}", 13), 1);
+	static const struct {
+		const char *s;
+		int name, id;
+	} names[] = {
+		{"box", 1, 1}, {"a.b_c-d", 1, 1}, {".hidden", 0, 1}, {"", 0, 0}, {"a/b", 0, 0}, {"a b", 0, 0},
+		{"sbx-0123456789abcdef", 1, 1},
+		{"0123456789012345678901234567890123456789012345678901234567890123", 0, 1},
+	};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		ck_assert_int_eq(srv_valid_name(names[i].s), names[i].name);
+		ck_assert_int_eq(srv_valid_id(names[i].s), names[i].id);
+	}
+	static const struct {
+		const char *in;
+		const char *out;
+	} b64[] = {
+		{"aGk=", "hi"}, {"aGk", "hi"}, {"aGVsbG8K", "hello\n"}, {"", ""}, {"-_8", "\xfb\xff"},
+	};
+	for (size_t i = 0; i < sizeof b64 / sizeof b64[0]; i++) {
+		unsigned char *o;
+		size_t n;
+		ck_assert_int_eq(srv_b64_decode(b64[i].in, strlen(b64[i].in), &o, &n), 0);
+		ck_assert_uint_eq(n, strlen(b64[i].out));
+		ck_assert(memcmp(o, b64[i].out, n) == 0);
+		free(o);
+	}
+	unsigned char *o;
+	size_t n;
+	ck_assert_int_ne(srv_b64_decode("a", 1, &o, &n), 0);
+	ck_assert_int_ne(srv_b64_decode("a$bc", 4, &o, &n), 0);
+	char *e = srv_b64_encode((const unsigned char *)"hello\n", 6);
+	ck_assert_str_eq(e, "aGVsbG8K");
+	free(e);
+	e = srv_b64_encode((const unsigned char *)"hi", 2);
+	ck_assert_str_eq(e, "aGk=");
+	free(e);
+}
+END_TEST
+
+START_TEST(t_create)
+{
+	static const struct {
+		const char *body;
+		int ok;
+		const char *errpart;
+	} cases[] = {
+		{"", 1, NULL},
+		{"{}", 1, NULL},
+		{"{\"spec\":{\"name\":\"box\",\"command\":\"/bin/sh\",\"args\":[\"-c\",\"echo\"],"
+		 "\"resources\":{\"cpu\":\"500m\",\"memory\":\"256Mi\",\"pids\":\"64\"},"
+		 "\"maxLifetimeSeconds\":\"30\",\"tags\":[\"a\"],\"network\":{\"egress\":true},"
+		 "\"env\":{\"K\":\"V\"}},\"requestId\":\"r1\"}", 1, NULL},
+		{"{\"spec\":{\"resources\":{\"pids\":64}}}", 1, NULL},
+		{"{", 0, "bad JSON"},
+		{"[]", 0, "object"},
+		{"{} x", 0, "trailing"},
+		{"{\"spec\":{\"name\":\"a/b\"}}", 0, "bad name"},
+		{"{\"spec\":{\"name\":5}}", 0, "string"},
+		{"{\"spec\":{\"args\":[\"x\"]}}", 0, "without command"},
+		{"{\"spec\":{\"resources\":{\"cpu\":\"lots\"}}}", 0, "cpu"},
+		{"{\"spec\":{\"resources\":{\"memory\":\"1k\"}}}", 0, "minimum"},
+		{"{\"spec\":{\"maxLifetimeSeconds\":\"99999999\"}}", 0, "maxLifetimeSeconds"},
+		{"{\"spec\":{\"maxLifetimeSeconds\":1.5}}", 0, "maxLifetimeSeconds"},
+		{"{\"spec\":{\"env\":{\"A=B\":\"x\"}}}", 0, "env name"},
+		{"{\"spec\":{\"env\":[1]}}", 0, "env"},
+		{"{\"spec\":{\"tags\":[\"a,b\"]}}", 0, "tag"},
+		{"{\"spec\":{\"workingDir\":\"rel\"}}", 0, "absolute"},
+		{"{\"spec\":{\"network\":{\"egress\":\"yes\"}}}", 0, "egress"},
+		{"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]", 0, "deeper"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		srv_spec sp;
+		char err[SRV_MSGLEN] = "";
+		int rc = srv_parse_create(cases[i].body, strlen(cases[i].body), &sp, err);
+		ck_assert_msg((rc == 0) == cases[i].ok, "create %s: %s", cases[i].body, err);
+		if (!cases[i].ok)
+			ck_assert_msg(strstr(err, cases[i].errpart), "create %s: %s", cases[i].body, err);
+		srv_spec_free(&sp);
+	}
+	srv_spec sp;
+	char err[SRV_MSGLEN];
+	const char *b = cases[2].body;
+	ck_assert_int_eq(srv_parse_create(b, strlen(b), &sp, err), 0);
+	ck_assert_str_eq(sp.name, "box");
+	ck_assert_uint_eq(sp.argv.n, 3);
+	ck_assert_str_eq(sp.argv.v[2], "echo");
+	ck_assert_ptr_null(sp.argv.v[3]);
+	ck_assert_int_eq(sp.cpu_millis, 500);
+	ck_assert_int_eq(sp.memory_bytes, 256 << 20);
+	ck_assert_int_eq(sp.max_pids, 64);
+	ck_assert_int_eq(sp.lifetime_s, 30);
+	ck_assert_int_eq(sp.egress, 1);
+	ck_assert_str_eq(sp.env.v[0], "K=V");
+	ck_assert_str_eq(sp.request_id, "r1");
+	srv_spec_free(&sp);
+}
+END_TEST
+
+START_TEST(t_proc_req)
+{
+	static const struct {
+		const char *body;
+		int exec, ok;
+	} cases[] = {
+		{"{\"command\":[\"true\"]}", 0, 1},
+		{"{\"command\":[\"cat\"],\"stdin\":true,\"timeoutSeconds\":5,\"workingDir\":\"/tmp\"}", 0, 1},
+		{"{\"command\":[\"cat\"],\"stdin\":\"aGk=\",\"maxOutputBytes\":\"10\"}", 1, 1},
+		{"{\"command\":[]}", 0, 0},
+		{"{\"command\":[\"\"]}", 0, 0},
+		{"{}", 0, 0},
+		{"{\"command\":\"true\"}", 0, 0},
+		{"{\"command\":[1]}", 0, 0},
+		{"{\"command\":[\"cat\"],\"stdin\":\"!!\"}", 1, 0},
+		{"{\"command\":[\"cat\"],\"stdin\":\"aGk=\"}", 0, 0},
+		{"{\"command\":[\"x\"],\"timeoutSeconds\":-1}", 0, 0},
+		{"{\"command\":[\"x\"],\"workingDir\":\"tmp\"}", 0, 0},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		srv_proc_req r;
+		char err[SRV_MSGLEN] = "";
+		int rc = srv_parse_proc_req(cases[i].body, strlen(cases[i].body), cases[i].exec, &r, err);
+		ck_assert_msg((rc == 0) == cases[i].ok, "proc %s: %s", cases[i].body, err);
+		srv_proc_req_free(&r);
+	}
+	srv_proc_req r;
+	char err[SRV_MSGLEN];
+	const char *b = cases[2].body;
+	ck_assert_int_eq(srv_parse_proc_req(b, strlen(b), 1, &r, err), 0);
+	ck_assert_int_eq(r.max_output, 10);
+	ck_assert_uint_eq(r.stdin_len, 2);
+	ck_assert_int_eq(r.want_stdin, 1);
+	srv_proc_req_free(&r);
+}
+END_TEST
+
+START_TEST(t_caps)
+{
+	/* argv: 4097 entries is one too many */
+	size_t n = 4097, len = 0;
+	char *b = malloc(n * 4 + 64);
+	len += (size_t)snprintf(b, 64, "{\"command\":[");
+	for (size_t i = 0; i < n; i++) {
+		memcpy(b + len, i ? ",\"x\"" : "\"x\"", i ? 4 : 3);
+		len += i ? 4 : 3;
+	}
+	memcpy(b + len, "]}", 3);
+	len += 2;
+	srv_proc_req r;
+	char err[SRV_MSGLEN];
+	ck_assert_int_ne(srv_parse_proc_req(b, len, 0, &r, err), 0);
+	ck_assert_ptr_nonnull(strstr(err, "4096"));
+	free(b);
+	/* one argument over 128 KiB */
+	size_t big = 130 << 10;
+	b = malloc(big + 64);
+	len = (size_t)snprintf(b, 64, "{\"command\":[\"");
+	memset(b + len, 'a', big);
+	len += big;
+	memcpy(b + len, "\"]}", 4);
+	len += 3;
+	ck_assert_int_ne(srv_parse_proc_req(b, len, 0, &r, err), 0);
+	ck_assert_ptr_nonnull(strstr(err, "larger"));
+	free(b);
+}
+END_TEST
+
+START_TEST(t_routes)
+{
+	static const struct {
+		const char *m, *p;
+		int ok;
+		srv_route_kind kind;
+		const char *id;
+		int64_t proc;
+		int stream;
+	} cases[] = {
+		{"GET", "/v1/extensions", 1, R_EXTENSIONS, "", 0, 0},
+		{"POST", "/v1/extensions", 0, R_NONE, "", 0, 0},
+		{"GET", "/v1/sandboxes", 1, R_SANDBOXES, "", 0, 0},
+		{"POST", "/v1/sandboxes", 1, R_SANDBOXES, "", 0, 0},
+		{"PUT", "/v1/sandboxes", 0, R_NONE, "", 0, 0},
+		{"GET", "/v1/sandboxes/box", 1, R_SANDBOX, "box", 0, 0},
+		{"DELETE", "/v1/sandboxes/sbx-1", 1, R_SANDBOX, "sbx-1", 0, 0},
+		{"POST", "/v1/sandboxes/box:exec", 1, R_EXEC, "box", 0, 0},
+		{"GET", "/v1/sandboxes/box:exec", 0, R_NONE, "", 0, 0},
+		{"GET", "/v1/sandboxes/box:readFile", 1, R_READ_FILE, "box", 0, 0},
+		{"POST", "/v1/sandboxes/box:writeFile", 1, R_WRITE_FILE, "box", 0, 0},
+		{"GET", "/v1/sandboxes/box:listDir", 1, R_LIST_DIR, "box", 0, 0},
+		{"GET", "/v1/sandboxes/box:statFile", 1, R_STAT_FILE, "box", 0, 0},
+		{"POST", "/v1/sandboxes/box:makeDir", 1, R_MAKE_DIR, "box", 0, 0},
+		{"POST", "/v1/sandboxes/box:removeFile", 1, R_REMOVE_FILE, "box", 0, 0},
+		{"POST", "/v1/sandboxes/box:frobnicate", 0, R_NONE, "", 0, 0},
+		{"GET", "/v1/sandboxes/box/stdout", 1, R_MAIN_OUTPUT, "box", 0, 1},
+		{"GET", "/v1/sandboxes/box/stderr", 1, R_MAIN_OUTPUT, "box", 0, 2},
+		{"GET", "/v1/sandboxes/box/processes", 1, R_PROCESSES, "box", 0, 0},
+		{"POST", "/v1/sandboxes/box/processes", 1, R_PROCESSES, "box", 0, 0},
+		{"GET", "/v1/sandboxes/box/processes/3", 1, R_PROCESS, "box", 3, 0},
+		{"GET", "/v1/sandboxes/box/processes/0", 0, R_NONE, "", 0, 0},
+		{"GET", "/v1/sandboxes/box/processes/x", 0, R_NONE, "", 0, 0},
+		{"GET", "/v1/sandboxes/box/processes/3/stdout", 1, R_PROC_OUTPUT, "box", 3, 1},
+		{"GET", "/v1/sandboxes/box/processes/3/stderr", 1, R_PROC_OUTPUT, "box", 3, 2},
+		{"POST", "/v1/sandboxes/box/processes/3/stdin", 1, R_PROC_STDIN, "box", 3, 0},
+		{"POST", "/v1/sandboxes/box/processes/3/stdin:close", 1, R_PROC_STDIN_CLOSE, "box", 3, 0},
+		{"POST", "/v1/sandboxes/box/processes/3:signal", 1, R_PROC_SIGNAL, "box", 3, 0},
+		{"GET", "/v1/sandboxes/box/processes/3:signal", 0, R_NONE, "", 0, 0},
+		{"GET", "/v1/sandboxes/bad$id", 0, R_NONE, "", 0, 0},
+		{"GET", "/v2/sandboxes", 0, R_NONE, "", 0, 0},
+		{"GET", "/", 0, R_NONE, "", 0, 0},
+		{"GET", "/v1/sandboxesX", 0, R_NONE, "", 0, 0},
+		{"GET", "/v1/sandboxes/box/processes/99999999999", 0, R_NONE, "", 0, 0},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		srv_route r;
+		int rc = srv_parse_route(cases[i].m, cases[i].p, &r);
+		ck_assert_msg((rc == 0) == cases[i].ok, "route %s %s", cases[i].m, cases[i].p);
+		if (!cases[i].ok)
+			continue;
+		ck_assert_int_eq(r.kind, cases[i].kind);
+		ck_assert_str_eq(r.id, cases[i].id);
+		ck_assert_int_eq(r.proc, cases[i].proc);
+		ck_assert_int_eq(r.stream, cases[i].stream);
+	}
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("parse");
+	TCase *tc = tcase_create("all");
+	tcase_add_test(tc, t_cpu);
+	tcase_add_test(tc, t_memory);
+	tcase_add_test(tc, t_int);
+	tcase_add_test(tc, t_time);
+	tcase_add_test(tc, t_depth_names_b64);
+	tcase_add_test(tc, t_create);
+	tcase_add_test(tc, t_proc_req);
+	tcase_add_test(tc, t_caps);
+	tcase_add_test(tc, t_routes);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
