@@ -1,0 +1,907 @@
+/*
+ * Check tests of the sandbox runtime, driven through runtime.h as sbxd
+ * drives it: create a box, spawn commands with spool files in a private
+ * temp dir, collect exits. They cover spawn and exit codes, every
+ * namespace, the overlay root, attacks from inside (mount, /proc/sys, /sys,
+ * mknod, setuid, user namespaces, init's memory, hidden host paths), limits
+ * (fork bomb, memory hog), signals, and clean-up that leaves no process,
+ * cgroup, mount or scratch dir behind. Needs root; exits 77 otherwise.
+ * Usage: test_runtime [TCASE]  (one tcase, so meson can run them in parallel)
+ */
+#include "runtime.h"
+#include "proto.h"
+#include "util.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static char tmpdir[128];
+static char state[256];
+static srv_rt *rt;
+static char err[SRV_ERRLEN];
+static int boxno;
+
+static void setup(void)
+{
+	snprintf(tmpdir, sizeof tmpdir, "/tmp/sbx-rt-test.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	snprintf(state, sizeof state, "%s/state", tmpdir);
+	rt = srv_rt_new(state, err);
+	ck_assert_msg(rt != NULL, "srv_rt_new: %s", err);
+}
+
+static void teardown(void)
+{
+	srv_rt_free(rt);
+	rt = NULL;
+	srv_rm_rf(tmpdir);
+}
+
+static srv_box *mkbox_spec(srv_box_spec *spec)
+{
+	char id[32];
+	srv_box *box = NULL;
+	if (!spec->id) {
+		snprintf(id, sizeof id, "box%d", ++boxno);
+		spec->id = id;
+	}
+	int rc = srv_box_create(rt, spec, &box, err);
+	ck_assert_msg(rc == 0, "srv_box_create: %s", err);
+	spec->id = NULL;
+	return box;
+}
+
+static srv_box *mkbox(void)
+{
+	srv_box_spec spec = {.image = ""};
+	return mkbox_spec(&spec);
+}
+
+/* Waits for the exit event of tok; returns its wait status. */
+static int wait_exit(srv_box *box, int64_t tok, int timeout_ms)
+{
+	for (int waited = 0; waited <= timeout_ms;) {
+		int64_t t;
+		int st;
+		int r = srv_box_next_exit(box, &t, &st);
+		ck_assert_int_ge(r, 0);
+		if (r == 1 && t == tok)
+			return st;
+		if (r == 1)
+			continue;
+		struct pollfd p = {srv_box_event_fd(box), POLLIN, 0};
+		poll(&p, 1, 50);
+		waited += 50;
+	}
+	ck_abort_msg("no exit event for token %" PRId64 " within %d ms", tok, timeout_ms);
+	return -1;
+}
+
+static void slurp(const char *path, char *buf, size_t cap)
+{
+	if (srv_read_file(path, buf, cap) < 0)
+		buf[0] = '\0';
+}
+
+/* Runs argv in box with spooled output; returns the wait status. */
+static int runv(srv_box *box, const char *const *argv, const char *const *env, const char *cwd, char *out,
+                char *errout, size_t cap)
+{
+	char po[PATH_MAX], pe[PATH_MAX];
+	static int n;
+	snprintf(po, sizeof po, "%s/out.%d", tmpdir, ++n);
+	snprintf(pe, sizeof pe, "%s/err.%d", tmpdir, n);
+	int fo = open(po, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	int fe = open(pe, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	ck_assert(fo >= 0 && fe >= 0);
+	srv_spawn sp = {.argv = argv, .env = env, .cwd = cwd, .stdout_fd = fo, .stderr_fd = fe};
+	int64_t tok;
+	int rc = srv_box_spawn(box, &sp, &tok, NULL, err);
+	ck_assert_msg(rc == 0, "spawn: %s", err);
+	close(fo);
+	close(fe);
+	int st = wait_exit(box, tok, 30000);
+	slurp(po, out, cap);
+	slurp(pe, errout, cap);
+	unlink(po);
+	unlink(pe);
+	return st;
+}
+
+static int sh(srv_box *box, const char *script, char *out, size_t cap)
+{
+	char e[4096];
+	const char *argv[] = {"/bin/sh", "-c", script, NULL};
+	int st = runv(box, argv, NULL, NULL, out, e, cap);
+	if (st != 0)
+		fprintf(stderr, "# sh %s -> status %d, stderr: %s\n", script, st, e);
+	return st;
+}
+
+static int code(int st)
+{
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* The instance's cgroup parent name, as runtime.c derives it. */
+static void prefix_of(const char *state_dir, char *out, size_t len)
+{
+	char real[PATH_MAX];
+	ck_assert_ptr_nonnull(realpath(state_dir, real));
+	uint64_t h = 1469598103934665603ULL;
+	for (const char *p = real; *p; p++) {
+		h ^= (unsigned char)*p;
+		h *= 1099511628211ULL;
+	}
+	snprintf(out, len, "sbxd-%012llx", (unsigned long long)(h & 0xffffffffffffULL));
+}
+
+static const char *const cg_roots[] = {"/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids", "/sys/fs/cgroup/cpu",
+                                       "/sys/fs/cgroup/unified"};
+
+/* How many of the hierarchies hold a cgroup for box id of this instance. */
+static int count_cgroup_dirs(const char *id)
+{
+	char prefix[64], p[PATH_MAX];
+	prefix_of(state, prefix, sizeof prefix);
+	int n = 0;
+	for (size_t i = 0; i < sizeof cg_roots / sizeof cg_roots[0]; i++) {
+		snprintf(p, sizeof p, "%s/%s/%s", cg_roots[i], prefix, id);
+		n += access(p, F_OK) == 0;
+	}
+	return n;
+}
+
+static int64_t cg_value(const char *root, const char *id, const char *file, const char *key)
+{
+	char prefix[64], p[PATH_MAX], buf[4096];
+	int64_t v = -1;
+	prefix_of(state, prefix, sizeof prefix);
+	snprintf(p, sizeof p, "%s/%s/%s/%s", root, prefix, id, file);
+	if (srv_read_file(p, buf, sizeof buf) < 0)
+		return -1;
+	if (!key)
+		return strtoll(buf, NULL, 10);
+	return srv_find_counter(buf, key, &v) == 0 ? v : -1;
+}
+
+/* ---- spawn and exit codes (table-driven) ---- */
+
+static const struct {
+	const char *argv[4];
+	const char *cwd;
+	int code;
+	const char *out, *err;
+} exec_cases[] = {
+	{{"true"}, NULL, 0, "", ""},
+	{{"false"}, NULL, 1, "", ""},
+	{{"sh", "-c", "echo hi; echo oops >&2; exit 3"}, NULL, 3, "hi\n", "oops\n"},
+	{{"sh", "-c", "kill -TERM $$"}, NULL, 128 + SIGTERM, "", ""},
+	{{"no-such-command-x"}, NULL, 127, "", "sbx: no-such-command-x: No such file or directory\n"},
+	{{"/no/such/path"}, NULL, 127, "", "sbx: /no/such/path: No such file or directory\n"},
+	{{"/etc/passwd"}, NULL, 126, "", "sbx: /etc/passwd: Permission denied\n"},
+	{{""}, NULL, 127, "", "sbx: : No such file or directory\n"},
+	{{"pwd"}, "/etc", 0, "/etc\n", ""},
+	{{"pwd"}, "", 0, "/\n", ""},
+	{{"true"}, "/no/such/dir", 127, "", "sbx: /no/such/dir: No such file or directory\n"},
+};
+
+START_TEST(test_exec_codes)
+{
+	srv_box *box = mkbox();
+	char out[4096], e[4096];
+	int st = runv(box, exec_cases[_i].argv, NULL, exec_cases[_i].cwd, out, e, sizeof out);
+	ck_assert_int_eq(code(st), exec_cases[_i].code);
+	ck_assert_str_eq(out, exec_cases[_i].out);
+	ck_assert_str_eq(e, exec_cases[_i].err);
+	srv_box_destroy(box);
+}
+END_TEST
+
+START_TEST(test_env_and_stdin)
+{
+	srv_box *box = mkbox();
+	char out[4096], e[4096];
+	const char *env[] = {"FOO=bar baz", "PATH=/usr/bin:/bin", NULL};
+	const char *argv[] = {"sh", "-c", "echo \"$FOO|$PATH|$HOME\"", NULL};
+	ck_assert_int_eq(runv(box, argv, env, NULL, out, e, sizeof out), 0);
+	ck_assert_str_eq(out, "bar baz|/usr/bin:/bin|\n");
+	/* The default environment has a PATH and HOME. */
+	ck_assert_int_eq(runv(box, argv, NULL, NULL, out, e, sizeof out), 0);
+	ck_assert_ptr_nonnull(strstr(out, "|/usr/local/sbin:"));
+	ck_assert_ptr_nonnull(strstr(out, "|/root\n"));
+	/* stdin: a pipe the caller writes and closes. */
+	char po[PATH_MAX];
+	snprintf(po, sizeof po, "%s/cat.out", tmpdir);
+	int fo = open(po, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	const char *cat[] = {"cat", NULL};
+	srv_spawn sp = {.argv = cat, .stdout_fd = fo, .stderr_fd = -1, .want_stdin = 1};
+	int64_t tok;
+	int in = -1;
+	ck_assert_int_eq(srv_box_spawn(box, &sp, &tok, &in, err), 0);
+	close(fo);
+	ck_assert_int_ge(in, 0);
+	ck_assert_int_eq(write(in, "through the pipe\n", 17), 17);
+	close(in);
+	ck_assert_int_eq(wait_exit(box, tok, 10000), 0);
+	slurp(po, out, sizeof out);
+	ck_assert_str_eq(out, "through the pipe\n");
+	/* Without stdin, a reader sees EOF at once. */
+	const char *wc[] = {"wc", "-c", NULL};
+	ck_assert_int_eq(runv(box, wc, NULL, NULL, out, e, sizeof out), 0);
+	ck_assert_str_eq(out, "0\n");
+	srv_box_destroy(box);
+}
+END_TEST
+
+START_TEST(test_request_caps)
+{
+	srv_box *box = mkbox();
+	size_t big = SRV_PROTO_MAX_STRINGS + 10;
+	char *arg = malloc(big);
+	ck_assert_ptr_nonnull(arg);
+	memset(arg, 'x', big - 1);
+	arg[big - 1] = '\0';
+	const char *argv[] = {"echo", arg, NULL};
+	const char *none[] = {NULL};
+	srv_spawn sp = {.argv = argv, .stdout_fd = -1, .stderr_fd = -1};
+	int64_t tok;
+	ck_assert_int_eq(srv_box_spawn(box, &sp, &tok, NULL, err), -1);
+	ck_assert_int_eq(errno, E2BIG);
+	sp.argv = none;
+	ck_assert_int_eq(srv_box_spawn(box, &sp, &tok, NULL, err), -1);
+	free(arg);
+	/* The box still works after refused requests. */
+	char out[256];
+	ck_assert_int_eq(sh(box, "echo alive", out, sizeof out), 0);
+	ck_assert_str_eq(out, "alive\n");
+	srv_box_destroy(box);
+}
+END_TEST
+
+/* ---- namespaces and filesystem ---- */
+
+START_TEST(test_pid_ns_and_hostname)
+{
+	srv_box_spec spec = {.image = "host", .hostname = "sbx-host-x1"};
+	srv_box *box = mkbox_spec(&spec);
+	char out[4096];
+	/* Only init, the shell and ls exist inside. */
+	ck_assert_int_eq(sh(box, "ls /proc | grep -c '^[0-9][0-9]*$'", out, sizeof out), 0);
+	ck_assert_int_le(atoi(out), 4); /* init, sh, ls, grep */
+	ck_assert_int_eq(sh(box, "cat /proc/1/comm", out, sizeof out), 0);
+	ck_assert_str_eq(out, "sbx-init\n");
+	ck_assert_int_eq(sh(box, "echo $$", out, sizeof out), 0);
+	ck_assert_int_lt(atoi(out), 10); /* pids count from 1 inside */
+	char script[128];
+	snprintf(script, sizeof script, "test -e /proc/%d", (int)getpid());
+	if (getpid() > 10)
+		ck_assert_int_ne(sh(box, script, out, sizeof out), 0);
+	ck_assert_int_eq(sh(box, "hostname", out, sizeof out), 0);
+	ck_assert_str_eq(out, "sbx-host-x1\n");
+	srv_box_destroy(box);
+	/* Without a hostname, the id names the host. */
+	srv_box_spec s2 = {.id = "named-by-id"};
+	box = mkbox_spec(&s2);
+	ck_assert_int_eq(sh(box, "hostname", out, sizeof out), 0);
+	ck_assert_str_eq(out, "named-by-id\n");
+	srv_box_destroy(box);
+}
+END_TEST
+
+START_TEST(test_network)
+{
+	char out[8192];
+	srv_box *box = mkbox();
+	/* Only loopback, and it is up. */
+	ck_assert_int_eq(sh(box, "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '", out, sizeof out), 0);
+	ck_assert_str_eq(out, "lo\n");
+	ck_assert_int_eq(sh(box, "cat /sys/class/net/lo/operstate /sys/class/net/lo/flags", out, sizeof out), 0);
+	ck_assert_ptr_nonnull(strstr(out, "0x9")); /* IFF_UP|IFF_LOOPBACK */
+	srv_box_destroy(box);
+	/* network=1 shares the host's interfaces. */
+	char host[8192];
+	slurp("/proc/net/dev", host, sizeof host);
+	srv_box_spec spec = {.network = 1};
+	box = mkbox_spec(&spec);
+	ck_assert_int_eq(sh(box, "cat /proc/net/dev", out, sizeof out), 0);
+	int lines_host = 0, lines_box = 0;
+	for (char *p = host; *p; p++)
+		lines_host += *p == '\n';
+	for (char *p = out; *p; p++)
+		lines_box += *p == '\n';
+	ck_assert_int_eq(lines_box, lines_host);
+	srv_box_destroy(box);
+}
+END_TEST
+
+START_TEST(test_overlay_root)
+{
+	char hostfile[] = "/var/tmp/sbx-rt-host.XXXXXX";
+	int fd = mkstemp(hostfile);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "original\n", 9), 9);
+	close(fd);
+	srv_box *box = mkbox();
+	char out[4096], script[512];
+	snprintf(script, sizeof script,
+	         "echo changed > %s && cat %s && echo new > /etc/sbx-rt-new && cat /etc/sbx-rt-new && "
+	         "rm /bin/true.x 2>/dev/null; cp /bin/true /usr/bin/sbx-rt-bin && rm -f /etc/hostname",
+	         hostfile, hostfile);
+	ck_assert_int_eq(sh(box, script, out, sizeof out), 0);
+	ck_assert_str_eq(out, "changed\nnew\n");
+	/* Writes land in the sandbox's private layer, not on the host. */
+	slurp(hostfile, out, sizeof out);
+	ck_assert_str_eq(out, "original\n");
+	ck_assert_int_ne(access("/etc/sbx-rt-new", F_OK), 0);
+	ck_assert_int_ne(access("/usr/bin/sbx-rt-bin", F_OK), 0);
+	/* A second box does not see the first one's writes. */
+	srv_box *b2 = mkbox();
+	ck_assert_int_ne(sh(b2, "test -e /etc/sbx-rt-new", out, sizeof out), 0);
+	srv_box_destroy(b2);
+	srv_box_destroy(box);
+	unlink(hostfile);
+	if (access("/etc/hostname", F_OK) != 0)
+		ck_abort_msg("the sandbox removed the host's /etc/hostname");
+}
+END_TEST
+
+START_TEST(test_hidden_paths)
+{
+	srv_box *box = mkbox();
+	char out[4096], script[PATH_MAX + 64];
+	/* The state dir (scratch, upper layers) and the caller's temp dir are
+	 * not reachable, nor the host's cgroups. */
+	snprintf(script, sizeof script, "ls -A %s", state);
+	sh(box, script, out, sizeof out);
+	ck_assert_str_eq(out, "");
+	snprintf(script, sizeof script, "test -e %s/run", state);
+	ck_assert_int_ne(sh(box, script, out, sizeof out), 0);
+	snprintf(script, sizeof script, "ls -A /tmp /dev/shm");
+	ck_assert_int_eq(sh(box, script, out, sizeof out), 0);
+	ck_assert_str_eq(out, "/dev/shm:\n\n/tmp:\n");
+	ck_assert_int_eq(sh(box, "ls -A /sys/fs/cgroup | wc -l", out, sizeof out), 0);
+	ck_assert_str_eq(out, "0\n");
+	ck_assert_int_eq(sh(box, "ls /dev | tr '\\n' ' '", out, sizeof out), 0);
+	ck_assert_str_eq(out, "fd full null ptmx pts random shm stderr stdin stdout tty urandom zero ");
+	srv_box_destroy(box);
+	/* srv_rt_hide_path covers a host dir of the caller's choice. */
+	char extra[] = "/var/tmp/sbx-rt-hide.XXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(extra));
+	char f[PATH_MAX];
+	snprintf(f, sizeof f, "%s/secret", extra);
+	int fd = open(f, O_WRONLY | O_CREAT, 0600);
+	close(fd);
+	ck_assert_int_eq(srv_rt_hide_path(rt, extra, err), 0);
+	box = mkbox();
+	snprintf(script, sizeof script, "test -e %s && ! test -e %s", extra, f);
+	ck_assert_int_eq(sh(box, script, out, sizeof out), 0);
+	srv_box_destroy(box);
+	unlink(f);
+	rmdir(extra);
+}
+END_TEST
+
+/* ---- attacks from inside: each must fail (table-driven) ---- */
+
+static const struct {
+	const char *what, *script;
+} attacks[] = {
+	{"mount a tmpfs", "mount -t tmpfs none /mnt"},
+	{"remount / rw", "mount -o remount,rw /"},
+	{"unmount /proc", "umount -l /proc"},
+	{"mount via a user namespace", "unshare -Urm sh -c 'mount -t tmpfs none /mnt'"},
+	{"new network namespace", "unshare -n true"},
+	{"write /proc/sys", "echo 3 > /proc/sys/vm/drop_caches"},
+	{"write kernel.hostname via /proc/sys", "echo evil > /proc/sys/kernel/hostname"},
+	{"write /proc/sysrq-trigger", "test -e /proc/sysrq-trigger || exit 1; echo h > /proc/sysrq-trigger"},
+	{"write /sys", "echo x > /sys/kernel/uevent_helper"},
+	{"read init's environ (a copy of sbxd)", "cat /proc/1/environ | head -c 1 | grep -q ."},
+	{"read init's memory", "dd if=/proc/1/mem bs=1 count=1 skip=4096 2>/dev/null | grep -q ."},
+	{"mknod a disk", "mknod /tmp/sda b 8 0"},
+	{"mknod a null device", "mknod /tmp/nul c 1 3"},
+	{"reach a host disk", "ls /dev/vda /dev/sda /dev/nvme0n1 /dev/mem /dev/kmsg 2>/dev/null | grep -q ."},
+	{"load a module", "test -x /sbin/insmod || exit 1; /sbin/insmod /nonexistent.ko"},
+	{"set the time", "date -s '2001-01-01'"},
+	{"kill init, then init is gone", "kill -9 1; sleep 0.2; test ! -e /proc/1"},
+	{"join a host cgroup", "echo $$ > /sys/fs/cgroup/cgroup.procs"},
+	{"chroot out via ..", "cd /; cd ../../..; test -e /work/.mirror-sentinel-none && exit 0; ls /proc/1/root/.. >/dev/null 2>&1; test -d /tmp/sbx-rt-test-host-marker"},
+	{"raise an rlimit", "ulimit -n 1048576"},
+	{"have CAP_SYS_ADMIN in the bounding set",
+	 "v=$(grep CapBnd /proc/self/status | cut -f2); test $(( 0x$v & (1 << 21) )) -ne 0"},
+	{"setuid escalation (no_new_privs, nosuid)",
+	 "cp /usr/bin/id /usr/local/bin/sbxid && chmod 4755 /usr/local/bin/sbxid && "
+	 "test \"$(setpriv --reuid=65534 --regid=65534 --clear-groups /usr/local/bin/sbxid -u)\" = 0"},
+	{"su to root from nobody", "setpriv --reuid=65534 --regid=65534 --clear-groups su -c true root </dev/null"},
+};
+
+START_TEST(test_attacks)
+{
+	srv_box *box = mkbox();
+	char out[4096];
+	int st = sh(box, attacks[_i].script, out, sizeof out);
+	ck_assert_msg(st != 0, "attack succeeded: %s (%s)", attacks[_i].what, attacks[_i].script);
+	/* init survives every attempt and still serves requests */
+	ck_assert_int_eq(sh(box, "echo ok", out, sizeof out), 0);
+	ck_assert_str_eq(out, "ok\n");
+	srv_box_destroy(box);
+}
+END_TEST
+
+/* ---- limits ---- */
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* fork+exec+wait of /bin/true on the host, in ms: the host stays usable. */
+static double host_true_ms(void)
+{
+	double t0 = now_ms();
+	pid_t p = fork();
+	if (p == 0) {
+		execl("/bin/true", "true", (char *)NULL);
+		_exit(127);
+	}
+	int st;
+	waitpid(p, &st, 0);
+	return now_ms() - t0;
+}
+
+START_TEST(test_fork_bomb)
+{
+	srv_box_spec spec = {.max_pids = 64};
+	srv_box *box = mkbox_spec(&spec);
+	char po[PATH_MAX];
+	snprintf(po, sizeof po, "%s/bomb.err", tmpdir);
+	int fe = open(po, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	const char *argv[] = {"sh", "-c", "b() { b | b & }; b; sleep 3", NULL};
+	srv_spawn sp = {.argv = argv, .stdout_fd = -1, .stderr_fd = fe};
+	int64_t tok;
+	ck_assert_int_eq(srv_box_spawn(box, &sp, &tok, NULL, err), 0);
+	close(fe);
+	usleep(1500 * 1000);
+	/* The host still forks quickly while the bomb runs against pids.max. */
+	double worst = 0;
+	for (int i = 0; i < 5; i++) {
+		double t = host_true_ms();
+		worst = t > worst ? t : worst;
+	}
+	ck_assert_msg(worst < 1000, "host fork+exec took %.1f ms during the bomb", worst);
+	/* The limit holds (v1 pids or v2 pids.max), and was hit. */
+	char id[32];
+	snprintf(id, sizeof id, "box%d", boxno);
+	int64_t cur = cg_value("/sys/fs/cgroup/pids", id, "pids.current", NULL);
+	int64_t hits = cg_value("/sys/fs/cgroup/pids", id, "pids.events", "max");
+	if (cur < 0) {
+		cur = cg_value("/sys/fs/cgroup", id, "pids.current", NULL);
+		hits = cg_value("/sys/fs/cgroup", id, "pids.events", "max");
+	}
+	ck_assert_msg(cur > 0 && cur <= 64, "pids.current %" PRId64, cur);
+	ck_assert_msg(hits > 0, "pids.events max %" PRId64, hits);
+	/* New processes are refused while the box is full, but the box is
+	 * still manageable: signal everything and destroy leaves nothing. */
+	ck_assert_int_eq(srv_box_signal(box, 0, SIGKILL), 0);
+	srv_box_destroy(box);
+}
+END_TEST
+
+START_TEST(test_memory_hog)
+{
+	srv_box_spec spec = {.memory_bytes = 64 << 20};
+	srv_box *box = mkbox_spec(&spec);
+	char out[4096];
+	ck_assert_int_eq(srv_box_oom_kills(box), 0);
+	int st = sh(box, "head -c 400000000 /dev/zero | tail -c 300000000 | wc -c", out, sizeof out);
+	(void)st;
+	ck_assert_msg(srv_box_oom_kills(box) > 0, "no OOM kill recorded");
+	ck_assert_int_ge(srv_box_memory_bytes(box), 0);
+	/* The box survives its OOM kill and still runs commands. */
+	ck_assert_int_eq(sh(box, "echo after", out, sizeof out), 0);
+	ck_assert_str_eq(out, "after\n");
+	srv_box_destroy(box);
+}
+END_TEST
+
+START_TEST(test_cpu_limit)
+{
+	srv_box_spec spec = {.cpu_millis = 200};
+	srv_box *box = mkbox_spec(&spec);
+	char out[256];
+	/* A busy loop for 1 s of wall time gets about 0.2 s of CPU (1 s unlimited). */
+	ck_assert_int_eq(sh(box, "timeout 1 sh -c 'while :; do :; done'; times", out, sizeof out), 0);
+	int um, sm;
+	double us, ss;
+	char *second = strchr(out, '\n');
+	ck_assert_ptr_nonnull(second);
+	ck_assert_int_eq(sscanf(second + 1, "%dm%lfs %dm%lfs", &um, &us, &sm, &ss), 4);
+	double cpu = um * 60 + us + sm * 60 + ss;
+	printf("cpu limit 200 millis: %.3f s of CPU in 1 s\n", cpu);
+	ck_assert_msg(cpu > 0.05 && cpu < 0.5, "busy loop got %.3f s of CPU under a 0.2 CPU limit", cpu);
+	srv_box_destroy(box);
+}
+END_TEST
+
+/* ---- signals, init death, clean-up ---- */
+
+static int mounts_mentioning(const char *s)
+{
+	static char buf[1 << 20];
+	slurp("/proc/self/mountinfo", buf, sizeof buf);
+	int n = 0;
+	for (char *p = buf; (p = strstr(p, s)) != NULL; p++)
+		n++;
+	return n;
+}
+
+START_TEST(test_signal_and_destroy)
+{
+	srv_box_spec spec = {.id = "sig-box"};
+	srv_box *box = mkbox_spec(&spec);
+	const char *slp[] = {"sleep", "1000", NULL};
+	const char *orphan[] = {"sh", "-c", "sleep 1000 & sleep 1000 & exit 0", NULL};
+	srv_spawn sp = {.argv = slp, .stdout_fd = -1, .stderr_fd = -1};
+	int64_t a, b, c;
+	ck_assert_int_eq(srv_box_spawn(box, &sp, &a, NULL, err), 0);
+	ck_assert_int_eq(srv_box_spawn(box, &sp, &b, NULL, err), 0);
+	sp.argv = orphan;
+	ck_assert_int_eq(srv_box_spawn(box, &sp, &c, NULL, err), 0);
+	ck_assert(a != b && b != c && a > 0);
+	ck_assert_int_eq(wait_exit(box, c, 5000), 0);
+	ck_assert_int_eq(srv_box_signal(box, a, SIGTERM), 0);
+	int st = wait_exit(box, a, 5000);
+	ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM);
+	/* An exited process: ESRCH. */
+	ck_assert_int_eq(srv_box_signal(box, a, SIGTERM), -1);
+	ck_assert_int_eq(errno, ESRCH);
+	ck_assert_int_eq(srv_box_signal(box, 12345, SIGTERM), -1);
+	ck_assert_int_eq(errno, ESRCH);
+	/* Token 0 reaches everything, orphans included. */
+	ck_assert_int_eq(srv_box_signal(box, 0, SIGKILL), 0);
+	st = wait_exit(box, b, 5000);
+	ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	char out[256];
+	ck_assert_int_eq(sh(box, "ls /proc | grep -c '^[0-9][0-9]*$'", out, sizeof out), 0);
+	ck_assert_str_eq(out, "4\n"); /* init, sh, ls, grep: the orphans are gone */
+	/* Leave a few processes running and destroy: nothing stays behind. */
+	sp.argv = orphan;
+	ck_assert_int_eq(srv_box_spawn(box, &sp, &c, NULL, err), 0);
+	pid_t init = srv_box_init_pid(box);
+	ck_assert_int_gt(init, 0);
+	ck_assert_int_eq(count_cgroup_dirs("sig-box"), 4);
+	srv_box_destroy(box);
+	ck_assert_int_eq(kill(init, 0), -1);
+	ck_assert_int_eq(count_cgroup_dirs("sig-box"), 0);
+	ck_assert_int_eq(mounts_mentioning(state), 0);
+	char scratch[PATH_MAX];
+	snprintf(scratch, sizeof scratch, "%s/run/sig-box", state);
+	ck_assert_int_ne(access(scratch, F_OK), 0);
+	srv_box_destroy(NULL);
+}
+END_TEST
+
+START_TEST(test_init_death)
+{
+	srv_box *box = mkbox();
+	const char *slp[] = {"sleep", "1000", NULL};
+	srv_spawn sp = {.argv = slp, .stdout_fd = -1, .stderr_fd = -1};
+	int64_t a;
+	ck_assert_int_eq(srv_box_spawn(box, &sp, &a, NULL, err), 0);
+	kill(srv_box_init_pid(box), SIGKILL);
+	struct pollfd p = {srv_box_event_fd(box), POLLIN, 0};
+	ck_assert_int_eq(poll(&p, 1, 5000), 1);
+	ck_assert(p.revents & (POLLIN | POLLHUP));
+	int64_t t;
+	int st;
+	ck_assert_int_eq(srv_box_next_exit(box, &t, &st), -1);
+	ck_assert_int_eq(srv_box_spawn(box, &sp, &a, NULL, err), -1);
+	ck_assert_int_eq(srv_box_signal(box, 0, SIGTERM), -1);
+	ck_assert_int_eq(errno, ESRCH);
+	srv_box_destroy(box);
+}
+END_TEST
+
+START_TEST(test_restart_cleanup)
+{
+	/* A "crashed" sbxd: a child creates a box and dies without clean-up. */
+	int pfd[2];
+	ck_assert_int_eq(pipe(pfd), 0);
+	pid_t child = fork();
+	if (child == 0) {
+		char e[SRV_ERRLEN];
+		srv_rt *r2 = srv_rt_new(state, e);
+		srv_box *b = NULL;
+		srv_box_spec spec = {.id = "left-over"};
+		if (!r2 || srv_box_create(r2, &spec, &b, e) != 0)
+			_exit(1);
+		const char *argv[] = {"sh", "-c", "trap '' TERM HUP; sleep 1000", NULL};
+		srv_spawn sp = {.argv = argv, .stdout_fd = -1, .stderr_fd = -1};
+		int64_t tok;
+		if (srv_box_spawn(b, &sp, &tok, NULL, e) != 0)
+			_exit(1);
+		(void)!write(pfd[1], "x", 1);
+		pause();
+		_exit(0);
+	}
+	close(pfd[1]);
+	char c;
+	ck_assert_int_eq(read(pfd[0], &c, 1), 1);
+	close(pfd[0]);
+	ck_assert_int_eq(count_cgroup_dirs("left-over"), 4);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	/* Another instance on another state dir leaves it alone... */
+	char other[PATH_MAX];
+	snprintf(other, sizeof other, "%s/other-state", tmpdir);
+	srv_rt *r3 = srv_rt_new(other, err);
+	ck_assert_ptr_nonnull(r3);
+	ck_assert_int_eq(count_cgroup_dirs("left-over"), 4);
+	srv_rt_free(r3);
+	/* ...and a new one on the same state dir removes everything. */
+	srv_rt_free(rt);
+	rt = srv_rt_new(state, err);
+	ck_assert_msg(rt != NULL, "%s", err);
+	ck_assert_int_eq(count_cgroup_dirs("left-over"), 0);
+	char scratch[PATH_MAX];
+	snprintf(scratch, sizeof scratch, "%s/run/left-over", state);
+	ck_assert_int_ne(access(scratch, F_OK), 0);
+}
+END_TEST
+
+START_TEST(test_two_instances)
+{
+	char other[PATH_MAX];
+	snprintf(other, sizeof other, "%s/state2", tmpdir);
+	srv_rt *r2 = srv_rt_new(other, err);
+	ck_assert_ptr_nonnull(r2);
+	srv_box_spec spec = {.id = "same-id"};
+	srv_box *b1 = mkbox_spec(&spec), *b2 = NULL;
+	spec.id = "same-id";
+	ck_assert_int_eq(srv_box_create(r2, &spec, &b2, err), 0);
+	srv_box_destroy(b1);
+	char out[64];
+	ck_assert_int_eq(sh(b2, "echo still", out, sizeof out), 0);
+	ck_assert_str_eq(out, "still\n");
+	srv_box_destroy(b2);
+	srv_rt_free(r2);
+}
+END_TEST
+
+START_TEST(test_images)
+{
+	char names[256];
+	srv_rt_image_names(rt, names, sizeof names);
+	ck_assert_str_eq(names, "");
+	char p[PATH_MAX];
+	const char *imgs[] = {"zeta", "alpha"};
+	for (int i = 0; i < 2; i++) {
+		snprintf(p, sizeof p, "%s/images/%s/rootfs", state, imgs[i]);
+		char cmd[PATH_MAX + 16];
+		snprintf(cmd, sizeof cmd, "mkdir -p %s", p);
+		ck_assert_int_eq(system(cmd), 0);
+	}
+	srv_rt_image_names(rt, names, sizeof names);
+	ck_assert_str_eq(names, "alpha, zeta");
+	srv_box *box = NULL;
+	srv_box_spec spec = {.id = "img", .image = "nope"};
+	ck_assert_int_eq(srv_box_create(rt, &spec, &box, err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "alpha, zeta"));
+	ck_assert_ptr_nonnull(strstr(err, "nope"));
+	spec.image = "../../etc";
+	ck_assert_int_eq(srv_box_create(rt, &spec, &box, err), -1);
+	/* An image root: a busybox-free tree made of the host's sh and libs. */
+	snprintf(p, sizeof p, "%s/images/alpha/rootfs", state);
+	char cmd[2 * PATH_MAX];
+	snprintf(cmd, sizeof cmd,
+	         "set -e; r=%s; mkdir -p $r/bin $r/etc; cp /bin/sh $r/bin/sh; "
+	         "for l in $(ldd /bin/sh | grep -o '/[^ ]*'); do mkdir -p $r$(dirname $l); cp $l $r$l; done; "
+	         "echo image-alpha > $r/etc/marker",
+	         p);
+	ck_assert_int_eq(system(cmd), 0);
+	spec.image = "alpha";
+	ck_assert_msg(srv_box_create(rt, &spec, &box, err) == 0, "%s", err);
+	char out[256], e[256];
+	const char *argv[] = {"/bin/sh", "-c", "read m < /etc/marker; echo $m; test -e /usr/bin/id || echo no-host", NULL};
+	ck_assert_int_eq(runv(box, argv, NULL, NULL, out, e, sizeof out), 0);
+	ck_assert_str_eq(out, "image-alpha\nno-host\n");
+	srv_box_destroy(box);
+	/* Bad ids never reach the filesystem. */
+	static const char *const bad[] = {"", ".", "..", "a/b", "-x", "a b", "x\n",
+	                                  "0123456789012345678901234567890123456789012345678901234567890123456789"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		srv_box_spec s = {.id = bad[i]};
+		ck_assert_int_eq(srv_box_create(rt, &s, &box, err), -1);
+	}
+	srv_box_spec neg = {.id = "neg", .memory_bytes = -1};
+	ck_assert_int_eq(srv_box_create(rt, &neg, &box, err), -1);
+	ck_assert_int_eq(count_cgroup_dirs("neg"), 0);
+}
+END_TEST
+
+/* ---- protocol decoder (table-driven) ---- */
+
+START_TEST(test_proto)
+{
+	static char buf[sizeof(srv_msg_hdr) + SRV_PROTO_MAX_STRINGS];
+	static const char *av[SRV_PROTO_MAX_ARGS + 1], *ev[SRV_PROTO_MAX_ENV + 1];
+	const char *argv[] = {"ls", "-l", "", NULL};
+	const char *env[] = {"A=1", NULL};
+	srv_spawn_req req;
+	size_t n = srv_proto_encode_spawn(buf, sizeof buf, 7, SRV_SPAWN_STDOUT, "/w", argv, env);
+	ck_assert_uint_gt(n, sizeof(srv_msg_hdr));
+	ck_assert_int_eq(srv_proto_decode_spawn(buf, n, &req, av, ev), 0);
+	ck_assert_int_eq(req.token, 7);
+	ck_assert_str_eq(req.cwd, "/w");
+	ck_assert_int_eq(req.argc, 3);
+	ck_assert_str_eq(req.argv[1], "-l");
+	ck_assert_str_eq(req.argv[2], "");
+	ck_assert_ptr_null(req.argv[3]);
+	ck_assert_str_eq(req.env[0], "A=1");
+	n = srv_proto_encode_spawn(buf, sizeof buf, 8, 0, NULL, argv, NULL);
+	ck_assert_int_eq(srv_proto_decode_spawn(buf, n, &req, av, ev), 0);
+	ck_assert_ptr_null(req.env);
+	ck_assert_str_eq(req.cwd, "");
+	/* Malformed: every truncation, a missing NUL, extra bytes, bad counts. */
+	for (size_t cut = 0; cut < n; cut++)
+		ck_assert_int_eq(srv_proto_decode_spawn(buf, cut, &req, av, ev), -1);
+	buf[n - 1] = 'x';
+	ck_assert_int_eq(srv_proto_decode_spawn(buf, n, &req, av, ev), -1);
+	n = srv_proto_encode_spawn(buf, sizeof buf, 8, 0, "/", argv, env);
+	srv_msg_hdr h;
+	memcpy(&h, buf, sizeof h);
+	const struct {
+		uint32_t argc, envc, flags, type;
+	} bad[] = {
+		{0, 1, 0, SRV_MSG_SPAWN}, {4, 1, 0, SRV_MSG_SPAWN}, {3, 2, 0, SRV_MSG_SPAWN},
+		{3, 0, 0, SRV_MSG_SPAWN}, {3, 1, 0x100, SRV_MSG_SPAWN}, {3, 1, SRV_SPAWN_DEFENV, SRV_MSG_SPAWN},
+		{3, 1, 0, SRV_MSG_SIGNAL}, {UINT32_MAX, 1, 0, SRV_MSG_SPAWN}, {3, UINT32_MAX, 0, SRV_MSG_SPAWN},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		srv_msg_hdr b = h;
+		b.argc = bad[i].argc;
+		b.envc = bad[i].envc;
+		b.flags = bad[i].flags;
+		b.type = bad[i].type;
+		memcpy(buf, &b, sizeof b);
+		ck_assert_msg(srv_proto_decode_spawn(buf, n, &req, av, ev) == -1, "bad case %zu decoded", i);
+	}
+	/* Caps: too many arguments cannot be encoded. */
+	static const char *many[SRV_PROTO_MAX_ARGS + 2];
+	for (int i = 0; i <= SRV_PROTO_MAX_ARGS; i++)
+		many[i] = "a";
+	many[SRV_PROTO_MAX_ARGS + 1] = NULL;
+	ck_assert_uint_eq(srv_proto_spawn_size(NULL, many, NULL), 0);
+	many[SRV_PROTO_MAX_ARGS] = NULL;
+	ck_assert_uint_gt(srv_proto_spawn_size(NULL, many, NULL), 0);
+	int64_t v;
+	ck_assert_int_eq(srv_find_counter("oom 1\noom_kill 5\n", "oom_kill", &v), 0);
+	ck_assert_int_eq(v, 5);
+	ck_assert_int_eq(srv_find_counter("oom_kill_disable 0\nunder_oom 0\n", "oom_kill", &v), -1);
+	ck_assert_int_eq(srv_find_counter("oom_kill x\n", "oom_kill", &v), -1);
+	ck_assert_int_eq(srv_find_counter("oom_kill 99999999999999999999\n", "oom_kill", &v), -1);
+}
+END_TEST
+
+/* ---- timing ---- */
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof *v, cmp_d);
+	return v[n / 2];
+}
+
+START_TEST(test_bench)
+{
+	enum { N = 200 };
+	static double create[N], spawn[N], destroy[N], host[N];
+	const char *argv[] = {"/bin/true", NULL};
+	for (int i = 0; i < N; i++) {
+		srv_box_spec spec = {.id = "bench"};
+		srv_box *box = NULL;
+		double t0 = now_ms();
+		ck_assert_msg(srv_box_create(rt, &spec, &box, err) == 0, "%s", err);
+		create[i] = now_ms() - t0;
+		t0 = now_ms();
+		srv_box_destroy(box);
+		destroy[i] = now_ms() - t0;
+	}
+	srv_box_spec spec = {.id = "bench"};
+	srv_box *box = mkbox_spec(&spec);
+	for (int i = 0; i < N; i++) {
+		srv_spawn sp = {.argv = argv, .stdout_fd = -1, .stderr_fd = -1};
+		int64_t tok;
+		double t0 = now_ms();
+		ck_assert_int_eq(srv_box_spawn(box, &sp, &tok, NULL, err), 0);
+		ck_assert_int_eq(wait_exit(box, tok, 5000), 0);
+		spawn[i] = now_ms() - t0;
+		host[i] = host_true_ms();
+	}
+	srv_box_destroy(box);
+	double mc = median(create, N), md = median(destroy, N), ms = median(spawn, N), mh = median(host, N);
+	printf("runtime bench (median of %d): create %.3f ms, destroy %.3f ms, spawn+exit of /bin/true %.3f ms, "
+	       "host fork+exec+wait of /bin/true %.3f ms\n",
+	       N, mc, md, ms, mh);
+	fprintf(stderr, "runtime bench (median of %d): create %.3f ms, destroy %.3f ms, spawn+exit /bin/true %.3f ms, "
+	        "host fork+exec /bin/true %.3f ms\n", N, mc, md, ms, mh);
+	/* Generous bounds (ASan, a busy CI box): catch only gross regressions. */
+	ck_assert_msg(mc < 100, "median create %.3f ms", mc);
+	ck_assert_msg(ms < 50, "median spawn %.3f ms", ms);
+}
+END_TEST
+
+static Suite *runtime_suite(void)
+{
+	Suite *s = suite_create("runtime");
+	struct {
+		const char *name;
+		const TTest *test;
+		int from, to, timeout;
+	} cases[] = {
+		{"exec", test_exec_codes, 0, sizeof exec_cases / sizeof exec_cases[0], 60},
+		{"exec", test_env_and_stdin, 0, 1, 60},
+		{"exec", test_request_caps, 0, 1, 60},
+		{"isolation", test_pid_ns_and_hostname, 0, 1, 60},
+		{"isolation", test_network, 0, 1, 60},
+		{"isolation", test_overlay_root, 0, 1, 60},
+		{"isolation", test_hidden_paths, 0, 1, 60},
+		{"attacks", test_attacks, 0, sizeof attacks / sizeof attacks[0], 120},
+		{"limits", test_fork_bomb, 0, 1, 60},
+		{"limits", test_memory_hog, 0, 1, 60},
+		{"limits", test_cpu_limit, 0, 1, 60},
+		{"lifecycle", test_signal_and_destroy, 0, 1, 60},
+		{"lifecycle", test_init_death, 0, 1, 60},
+		{"lifecycle", test_restart_cleanup, 0, 1, 60},
+		{"lifecycle", test_two_instances, 0, 1, 60},
+		{"lifecycle", test_images, 0, 1, 60},
+		{"unit", test_proto, 0, 1, 30},
+		{"bench", test_bench, 0, 1, 120},
+	};
+	TCase *tc = NULL;
+	const char *cur = "";
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		if (strcmp(cur, cases[i].name) != 0) {
+			cur = cases[i].name;
+			tc = tcase_create(cur);
+			tcase_add_checked_fixture(tc, setup, teardown);
+			tcase_set_timeout(tc, 300);
+			suite_add_tcase(s, tc);
+		}
+		tcase_add_loop_test(tc, cases[i].test, cases[i].from, cases[i].to);
+	}
+	return s;
+}
+
+int main(int argc, char **argv)
+{
+	if (geteuid() != 0) {
+		printf("SKIP: needs root for namespaces and cgroups\n");
+		return 77;
+	}
+	SRunner *sr = srunner_create(runtime_suite());
+	srunner_run(sr, NULL, argc > 1 ? argv[1] : NULL, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
