@@ -1,3 +1,106 @@
 #!/bin/bash
+# Every error path of the API answers the documented status, gRPC code and
+# ErrorInfo reason: bad JSON, oversized bodies, unknown sandbox / process /
+# route, bad signal, stdin closed, process exited, not running, caps, auth.
 . "$TESTS_DIR/lib.sh"
-start_sbxd
+. "$TESTS_DIR/server/common.sh"
+start_sbxd --max-sandboxes 3
+
+# check METHOD PATH HTTP CODE REASON [curl args]
+check() {
+	local m=$1 p=$2 http=$3 code=$4 reason=$5
+	shift 5
+	local out st
+	out=$(api "$m" "$p" -w '\n%{http_code}' "$@")
+	st=${out##*$'\n'}
+	out=${out%$'\n'*}
+	expect "$m $p status" "$st" "$http"
+	expect "$m $p code" "$(jget "$out" 'j["code"]')" "$code"
+	expect "$m $p reason" "$(err_reason "$out")" "$reason"
+	[ -n "$(jget "$out" 'j["message"]')" ] || fail "$m $p: empty message"
+}
+
+check POST /v1/sandboxes 400 3 CWSANDBOX_INVALID_REQUEST -d '{"spec":'
+check POST /v1/sandboxes 400 3 CWSANDBOX_INVALID_REQUEST -d '[1]'
+check POST /v1/sandboxes 400 3 CWSANDBOX_INVALID_REQUEST -d '{"spec":{"resources":{"memory":"lots"}}}'
+check POST /v1/sandboxes 400 3 CWSANDBOX_INVALID_REQUEST -d "$(python3 -c 'print("["*40 + "]"*40)')"
+head -c $((2 << 20)) /dev/zero | tr '\0' ' ' >"$T/big"
+check POST /v1/sandboxes 413 8 CWSANDBOX_LIMIT_EXCEEDED --data-binary @"$T/big"
+check GET /v1/sandboxes/nope 404 5 CWSANDBOX_SANDBOX_NOT_FOUND
+check DELETE /v1/sandboxes/nope 404 5 CWSANDBOX_SANDBOX_NOT_FOUND
+expect "allowMissing" "$(api_status DELETE '/v1/sandboxes/nope?allowMissing=true')" 200
+check POST /v1/sandboxes/nope:exec 404 5 CWSANDBOX_SANDBOX_NOT_FOUND -d '{"command":["true"]}'
+check GET /v1/nothing 404 12 CWSANDBOX_UNIMPLEMENTED
+check GET /v1/sandboxes/x:frob 404 12 CWSANDBOX_UNIMPLEMENTED
+check PUT /v1/sandboxes 404 12 CWSANDBOX_UNIMPLEMENTED
+check GET '/v1/sandboxes?pageSize=-1' 400 3 CWSANDBOX_INVALID_REQUEST
+check GET '/v1/sandboxes?state=STATE_BOGUS' 400 3 CWSANDBOX_INVALID_REQUEST
+check GET '/v1/sandboxes?pageToken=abc' 400 3 CWSANDBOX_INVALID_REQUEST
+check POST /v1/sandboxes 404 5 CWSANDBOX_IMAGE_NOT_FOUND -d '{"spec":{"image":"no-such-image"}}'
+
+id=$(create '{"spec":{"name":"box"}}')
+check GET /v1/sandboxes/box/processes/7 404 5 CWSANDBOX_PROCESS_NOT_FOUND
+check GET /v1/sandboxes/box/processes/7/stdout 404 5 CWSANDBOX_PROCESS_NOT_FOUND
+check POST /v1/sandboxes/box/processes 400 3 CWSANDBOX_INVALID_REQUEST -d '{"command":[]}'
+check POST /v1/sandboxes/box/processes 400 3 CWSANDBOX_INVALID_REQUEST -d '{"command":"ls"}'
+check POST /v1/sandboxes/box:exec 400 3 CWSANDBOX_INVALID_REQUEST -d '{"command":["true"],"stdin":"%%%"}'
+check DELETE '/v1/sandboxes/box?gracePeriodSeconds=301' 400 3 CWSANDBOX_INVALID_REQUEST
+check GET '/v1/sandboxes/box?waitSeconds=x' 400 3 CWSANDBOX_INVALID_REQUEST
+# argv and env caps
+python3 -c 'import json; print(json.dumps({"command": ["x"] * 4097}))' >"$T/argv"
+check POST /v1/sandboxes/box/processes 400 3 CWSANDBOX_INVALID_REQUEST --data-binary @"$T/argv"
+python3 -c 'import json; print(json.dumps({"command": ["x"], "env": {"K%d" % i: "v" for i in range(1025)}}))' >"$T/env"
+check POST /v1/sandboxes/box/processes 400 3 CWSANDBOX_INVALID_REQUEST --data-binary @"$T/env"
+head -c $((2 << 20)) /dev/zero >"$T/stdin"
+
+# a process without stdin, one with stdin closed, one exited
+api POST /v1/sandboxes/box/processes -d '{"command":["sleep","30"]}' >/dev/null
+check POST /v1/sandboxes/box/processes/1/stdin 400 9 CWSANDBOX_STDIN_CLOSED --data-binary x
+check POST /v1/sandboxes/box/processes/1/stdin 413 8 CWSANDBOX_LIMIT_EXCEEDED --data-binary @"$T/stdin"
+for s in '{"signal":0}' '{"signal":65}' '{"signal":"TERM"}' '{}' 'junk'; do
+	check POST /v1/sandboxes/box/processes/1:signal 400 3 CWSANDBOX_INVALID_REQUEST -d "$s"
+done
+api POST /v1/sandboxes/box/processes -d '{"command":["cat"],"stdin":true}' >/dev/null
+api POST /v1/sandboxes/box/processes/2/stdin:close >/dev/null
+expect "close is idempotent" "$(api POST /v1/sandboxes/box/processes/2/stdin:close)" "{}"
+api GET '/v1/sandboxes/box/processes/2?waitSeconds=10' >/dev/null
+check POST /v1/sandboxes/box/processes/2/stdin 400 9 CWSANDBOX_PROCESS_EXITED --data-binary x
+check POST /v1/sandboxes/box/processes/2:signal 400 9 CWSANDBOX_PROCESS_EXITED -d '{"signal":9}'
+api POST /v1/sandboxes/box/processes -d '{"command":["sleep","30"],"stdin":true}' >/dev/null
+api POST /v1/sandboxes/box/processes/3/stdin:close >/dev/null
+check POST /v1/sandboxes/box/processes/3/stdin 400 9 CWSANDBOX_STDIN_CLOSED --data-binary x
+# exec timeout
+check POST /v1/sandboxes/box:exec 504 4 CWSANDBOX_COMMAND_TIMEOUT -d '{"command":["sleep","10"],"timeoutSeconds":1}'
+# max sandboxes (3): box + 2 more, the 4th is refused with RetryInfo
+create '{}' >/dev/null
+create '{}' >/dev/null
+out=$(api POST /v1/sandboxes -d '{}' -w '\n%{http_code}')
+expect "cap status" "${out##*$'\n'}" 429
+expect "cap retry" "$(jget "${out%$'\n'*}" '[d for d in j["details"] if "RetryInfo" in d["@type"]][0]["retryDelay"]')" 5.000s
+# not running
+api DELETE '/v1/sandboxes/box?gracePeriodSeconds=0' >/dev/null
+wait_state "$id" STATE_TERMINATED 10
+check POST "/v1/sandboxes/$id/processes" 400 9 CWSANDBOX_SANDBOX_NOT_RUNNING -d '{"command":["true"]}'
+check POST "/v1/sandboxes/$id:exec" 400 9 CWSANDBOX_SANDBOX_NOT_RUNNING -d '{"command":["true"]}'
+check GET "/v1/sandboxes/$id:readFile?path=/etc/hostname" 400 9 CWSANDBOX_SANDBOX_NOT_RUNNING
+pr=$(api GET "/v1/sandboxes/$id/processes/1")
+expect "killed at delete" "$(jget "$pr" 'j["state"]')" PROCESS_STATE_KILLED
+
+# socket is owner-only
+expect "socket mode" "$(stat -c %a "$SOCK")" 600
+# TCP needs a token, and checks it
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+echo secret-token >"$T/token"
+"$SBXD" -f --socket "$T/s2.sock" --state-dir "$T/state2" --listen "127.0.0.1:$port" --token-file "$T/token" >>"$T/sbxd.log" 2>&1 &
+pid2=$!
+wait_for 10 curl -s -o /dev/null "http://127.0.0.1:$port/"
+expect "no token" "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v1/sandboxes")" 401
+expect "bad token" "$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer nope' "http://127.0.0.1:$port/v1/sandboxes")" 401
+expect "good token" "$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer secret-token' "http://127.0.0.1:$port/v1/sandboxes")" 200
+expect "wandb key" "$(curl -s -o /dev/null -w '%{http_code}' -H 'x-wandb-api-key: secret-token' "http://127.0.0.1:$port/v1/sandboxes")" 200
+kill -TERM $pid2
+wait $pid2 || fail "second sbxd exit status"
+if "$SBXD" -f --socket "$T/s3.sock" --state-dir "$T/state3" --listen "127.0.0.1:1" 2>/dev/null; then
+	fail "--listen without --token-file accepted"
+fi
+note "api_errors ok"
