@@ -43,3 +43,10 @@ exec_out() { b64d "$(jget "$(exec_json "$1" "$2")" 'j["stdout"]')"; }
 
 # err_reason JSON -> ErrorInfo reason
 err_reason() { jget "$1" '[d for d in j["details"] if "ErrorInfo" in d["@type"]][0]["reason"]'; }
+
+# exec_sh ID SCRIPT -> stdout of sh -c SCRIPT (no JSON quoting by hand)
+exec_sh() {
+	local body
+	body=$(python3 -c 'import json,sys; print(json.dumps({"command": ["sh", "-c", sys.argv[1]]}))' "$2")
+	b64d "$(jget "$(api POST "/v1/sandboxes/$1:exec" -d "$body")" 'j["stdout"]')"
+}

@@ -1,3 +1,43 @@
 #!/bin/bash
+# Isolation seen through the API: a sandbox sees only its own processes,
+# has its own hostname, no host network (only loopback), cannot write the
+# host's /, and cannot reach sbxd's socket.
 . "$TESTS_DIR/lib.sh"
+. "$TESTS_DIR/server/common.sh"
 start_sbxd
+
+create '{"spec":{"name":"iso"}}' >/dev/null
+other=$(create '{"spec":{"name":"other","command":"sleep","args":["60"]}}')
+# own processes only: init, the command itself; no host sleep
+ps=$(exec_out iso '["sh","-c","ls /proc | grep -E \"^[0-9]+$\" | wc -l"]')
+[ "$ps" -le 4 ] || fail "sandbox sees $ps processes"
+expect "no sleep of the other sandbox" "$(exec_sh iso 'for f in /proc/[0-9]*/cmdline; do tr "\0" " " <$f; echo; done | grep -cx "sleep 60 " || true')" 0
+expect "hostname" "$(exec_out iso '["hostname"]')" iso
+# network: only loopback
+ifs=$(exec_out iso '["sh","-c","ls /sys/class/net"]')
+expect "interfaces" "$ifs" lo
+# cannot write the host's /
+marker=sbxd-iso-$$-$RANDOM
+exec_json iso "[\"sh\",\"-c\",\"echo x > /$marker; echo y > /etc/$marker; true\"]" >/dev/null
+[ ! -e "/$marker" ] || { rm -f "/$marker"; fail "sandbox wrote the host's /"; }
+[ ! -e "/etc/$marker" ] || { rm -f "/etc/$marker"; fail "sandbox wrote the host's /etc"; }
+# but it can write its own layer, and sees its own writes
+expect "own writes" "$(exec_out iso "[\"sh\",\"-c\",\"echo z > /$marker && cat /$marker\"]")" z
+[ ! -e "/$marker" ] || { rm -f "/$marker"; fail "own write leaked to host"; }
+# sbxd's socket and state are out of reach
+expect "socket hidden" "$(exec_out iso "[\"sh\",\"-c\",\"test -S $SOCK && echo visible || echo hidden\"]")" hidden
+expect "state hidden" "$(exec_out iso "[\"sh\",\"-c\",\"ls $STATE/sandboxes 2>/dev/null | wc -l\"]")" 0
+# file calls cannot escape through .. or symlinks
+api POST /v1/sandboxes/iso:exec -d '{"command":["ln","-s","/","/tmp/up"]}' >/dev/null
+out=$(api GET "/v1/sandboxes/iso:readFile?path=/tmp/up/../../../../proc/1/cmdline")
+cmd1=$(b64d "$(jget "$out" 'j["content"]')" | tr '\0' ' ')
+[ -n "$cmd1" ] || fail "readFile through symlink: $out"
+hostcmd=$(tr '\0' ' ' </proc/1/cmdline)
+[ "$cmd1" != "$hostcmd" ] || fail "readFile escaped to the host's /proc/1"
+api POST /v1/sandboxes/iso:writeFile -d "{\"path\":\"/tmp/up/../$marker\",\"content\":\"eA==\"}" >/dev/null
+[ ! -e "/$marker" ] || { rm -f "/$marker"; fail "writeFile escaped the sandbox"; }
+# with network egress requested, the host's interfaces are visible
+create '{"spec":{"name":"net","network":{"egress":true}}}' >/dev/null
+ifs=$(exec_out net '["sh","-c","ls /sys/class/net | wc -l"]')
+[ "$ifs" -ge 1 ] || fail "egress sandbox has no interfaces"
+note "isolation ok"
