@@ -1471,7 +1471,7 @@ int srv_core_start(const srv_config *c, char *err)
 	char rerr[SRV_ERRLEN] = "";
 	rt = srv_rt_new(cfg.state_dir, rerr);
 	if (!rt) {
-		snprintf(err, SRV_MSGLEN, "runtime: %s", rerr);
+		snprintf(err, SRV_MSGLEN, "runtime: %.200s", rerr);
 		return -1;
 	}
 	/* Sandboxes must not reach sbxd's own socket. */
