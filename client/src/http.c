@@ -316,6 +316,7 @@ sbx_result sbx_http_setup(sbx_client *c, CURL *e, const sbx_http_req *req, sbx_h
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, resp);
 	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)cfg->max_response);
+	curl_easy_setopt(e, CURLOPT_FORBID_REUSE, req->no_reuse ? 1L : 0L);
 	if (req->abort_flag) {
 		curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
 		curl_easy_setopt(e, CURLOPT_XFERINFODATA, (void *)req->abort_flag);

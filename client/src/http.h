@@ -56,6 +56,7 @@ typedef struct sbx_http_req {
 	void *out_buf;             /* raw 2xx body goes here (else into resp->body) */
 	size_t out_cap;
 	const int *abort_flag;     /* when it becomes non-zero, the transfer stops */
+	int no_reuse;              /* close the connection afterwards (one-off calls) */
 } sbx_http_req;
 
 typedef struct sbx_http_resp {

@@ -35,7 +35,9 @@ sbx_result sbx_client_features(sbx_client *c, unsigned *features, sbx_error *err
 	}
 	cJSON *root = NULL;
 	sbx_error e;
-	sbx_http_req req = {.method = "GET", .path = "/v1/extensions", .safe = 1};
+	/* A one-off call: its connection would otherwise sit idle in the pool
+	 * and hold one of the server's connection slots. */
+	sbx_http_req req = {.method = "GET", .path = "/v1/extensions", .safe = 1, .no_reuse = 1};
 	sbx_result r = sbx_http_json(c, &req, &root, &e);
 	f = 0;
 	if (r == SBX_OK) {
