@@ -1,1 +1,231 @@
-int main(void) { return 0; }
+/*
+ * The benchmark behind scripts/bench-server: talks to a running sbxd over its
+ * unix socket with one reused libcurl handle (keep-alive, as a real client
+ * would) and prints medians of create-to-RUNNING, a unary :exec of `true`,
+ * start+wait of a background `true`, and fork+exec of /bin/true measured in
+ * the same run, plus the throughput of reading a large output by offset.
+ * Usage: bench_server SOCKET [ITERATIONS] [OUTPUT_MIB]
+ */
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct buf {
+	char *p;
+	size_t n, cap;
+	int discard;
+} buf;
+
+static size_t on_data(char *ptr, size_t sz, size_t nm, void *ud)
+{
+	buf *b = ud;
+	size_t n = sz * nm;
+	if (b->discard) {
+		b->n += n;
+		return n;
+	}
+	if (b->n + n + 1 > b->cap) {
+		size_t nc = b->cap ? b->cap * 2 : 65536;
+		while (nc < b->n + n + 1)
+			nc *= 2;
+		char *np = realloc(b->p, nc);
+		if (!np)
+			return 0;
+		b->p = np;
+		b->cap = nc;
+	}
+	memcpy(b->p + b->n, ptr, n);
+	b->n += n;
+	b->p[b->n] = '\0';
+	return n;
+}
+
+static CURL *h;
+static buf body;
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* One request; the answer lands in `body`. Returns the HTTP status. */
+static long call(const char *method, const char *path, const char *data)
+{
+	char url[512];
+	snprintf(url, sizeof url, "http://sbxd%s", path);
+	body.n = 0;
+	if (body.p)
+		body.p[0] = '\0';
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	if (data) {
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, data);
+	} else {
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
+		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	}
+	if (curl_easy_perform(h) != CURLE_OK)
+		return -1;
+	long st = 0;
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &st);
+	return st;
+}
+
+/* Copies the string value of "key" from the last body. */
+static int field(const char *key, char *out, size_t len)
+{
+	char pat[64];
+	snprintf(pat, sizeof pat, "\"%s\":\"", key);
+	const char *p = body.p ? strstr(body.p, pat) : NULL;
+	if (!p)
+		return -1;
+	p += strlen(pat);
+	size_t n = strcspn(p, "\"");
+	if (n >= len)
+		return -1;
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return 0;
+}
+
+static int cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof *v, cmp);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static double p90(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof *v, cmp);
+	return v[(n * 9) / 10 < n ? (n * 9) / 10 : n - 1];
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: bench_server SOCKET [ITERATIONS] [OUTPUT_MIB]\n");
+		return 2;
+	}
+	int n = argc > 2 ? atoi(argv[2]) : 200; /* bench tool: argv is ours */
+	int mib = argc > 3 ? atoi(argv[3]) : 1024;
+	if (n < 5)
+		n = 5;
+	double *t_fork = calloc((size_t)n, sizeof(double)), *t_create = calloc((size_t)n, sizeof(double));
+	double *t_exec = calloc((size_t)n, sizeof(double)), *t_bg = calloc((size_t)n, sizeof(double));
+	char id[160], path[512], pid[32];
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	h = curl_easy_init();
+	curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, argv[1]);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+	struct curl_slist *hd = curl_slist_append(NULL, "Content-Type: application/json");
+	hd = curl_slist_append(hd, "Expect:");
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
+
+	for (int i = 0; i < n; i++) {
+		double t0 = now_ms();
+		pid_t p = fork();
+		if (p == 0) {
+			execl("/bin/true", "true", (char *)NULL);
+			_exit(127);
+		}
+		waitpid(p, NULL, 0);
+		t_fork[i] = now_ms() - t0;
+	}
+	for (int i = 0; i < n; i++) {
+		double t0 = now_ms();
+		long st = call("POST", "/v1/sandboxes", "{\"spec\":{}}");
+		t_create[i] = now_ms() - t0;
+		if (st != 200 || !strstr(body.p, "STATE_RUNNING") || field("sandboxId", id, sizeof id)) {
+			fprintf(stderr, "create failed (%ld): %s\n", st, body.p ? body.p : "");
+			return 1;
+		}
+		snprintf(path, sizeof path, "/v1/sandboxes/%s?gracePeriodSeconds=0", id);
+		call("DELETE", path, NULL);
+	}
+	call("POST", "/v1/sandboxes", "{\"spec\":{\"name\":\"bench\",\"maxLifetimeSeconds\":\"3600\"}}");
+	for (int i = 0; i < n; i++) {
+		double t0 = now_ms();
+		long st = call("POST", "/v1/sandboxes/bench:exec", "{\"command\":[\"true\"]}");
+		t_exec[i] = now_ms() - t0;
+		if (st != 200 || !strstr(body.p, "\"exitCode\":0")) {
+			fprintf(stderr, "exec failed (%ld): %s\n", st, body.p ? body.p : "");
+			return 1;
+		}
+	}
+	for (int i = 0; i < n && i < 4000; i++) {
+		double t0 = now_ms();
+		long st = call("POST", "/v1/sandboxes/bench/processes", "{\"command\":[\"true\"]}");
+		if (st != 200 || field("processId", pid, sizeof pid)) {
+			fprintf(stderr, "start failed (%ld): %s\n", st, body.p ? body.p : "");
+			return 1;
+		}
+		snprintf(path, sizeof path, "/v1/sandboxes/bench/processes/%s?waitSeconds=10", pid);
+		st = call("GET", path, NULL);
+		t_bg[i] = now_ms() - t0;
+		if (st != 200 || !strstr(body.p, "PROCESS_STATE_EXITED")) {
+			fprintf(stderr, "wait failed (%ld): %s\n", st, body.p ? body.p : "");
+			return 1;
+		}
+	}
+	/* Output throughput: a process writes MIB MiB, then we read it all. */
+	double gbps = 0;
+	if (mib > 0) {
+		char cmd[256];
+		snprintf(cmd, sizeof cmd,
+			 "{\"command\":[\"sh\",\"-c\",\"head -c %lld /dev/zero\"]}", (long long)mib << 20);
+		call("POST", "/v1/sandboxes/bench/processes", cmd);
+		field("processId", pid, sizeof pid);
+		snprintf(path, sizeof path, "/v1/sandboxes/bench/processes/%s?waitSeconds=60", pid);
+		call("GET", path, NULL);
+		body.discard = 1;
+		long long off = 0, total = (long long)mib << 20;
+		double t0 = now_ms();
+		while (off < total) {
+			size_t before = body.n = 0;
+			snprintf(path, sizeof path, "/v1/sandboxes/bench/processes/%s/stdout?offset=%lld&length=4194304",
+				 pid, off);
+			if (call("GET", path, NULL) != 200 || body.n == before)
+				break;
+			off += (long long)body.n;
+		}
+		double ms = now_ms() - t0;
+		body.discard = 0;
+		gbps = ms > 0 ? off / (ms / 1e3) / 1e9 : 0;
+		if (off != total)
+			fprintf(stderr, "read %lld of %lld bytes\n", off, total);
+	}
+	call("DELETE", "/v1/sandboxes/bench?gracePeriodSeconds=0", NULL);
+
+	printf("%-40s %10s %10s\n", "sbxd over the unix socket (n=...)", "p50 ms", "p90 ms");
+	printf("%-40s %10.3f %10.3f\n", "fork+exec /bin/true (baseline)", median(t_fork, n), p90(t_fork, n));
+	printf("%-40s %10.3f %10.3f\n", "create sandbox to RUNNING", median(t_create, n), p90(t_create, n));
+	printf("%-40s %10.3f %10.3f\n", ":exec true (round trip)", median(t_exec, n), p90(t_exec, n));
+	int nb = n < 4000 ? n : 4000;
+	printf("%-40s %10.3f %10.3f\n", "start + wait background true", median(t_bg, nb), p90(t_bg, nb));
+	if (mib > 0)
+		printf("%-40s %10.2f GB/s (%d MiB, 4 MiB reads)\n", "read output by offset", gbps, mib);
+	printf("iterations: %d\n", n);
+	curl_slist_free_all(hd);
+	curl_easy_cleanup(h);
+	curl_global_cleanup();
+	free(body.p);
+	free(t_fork);
+	free(t_create);
+	free(t_exec);
+	free(t_bg);
+	return 0;
+}
