@@ -24,6 +24,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -38,10 +39,11 @@
 
 static const char *const default_env[] = {"PATH=" DEFAULT_PATH, "HOME=/root", NULL};
 
-/* Capabilities a sandbox keeps (Docker's default set minus CAP_MKNOD). */
+/* Capabilities a sandbox keeps: Docker's default set minus CAP_MKNOD and
+ * CAP_NET_RAW (with the host's network, raw sockets would see its traffic). */
 static const int keep_caps[] = {
 	CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID, CAP_KILL, CAP_SETGID,
-	CAP_SETUID, CAP_SETPCAP, CAP_NET_BIND_SERVICE, CAP_NET_RAW, CAP_SYS_CHROOT,
+	CAP_SETUID, CAP_SETPCAP, CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT,
 	CAP_AUDIT_WRITE, CAP_SETFCAP,
 };
 
@@ -307,7 +309,8 @@ static int setup(const srv_init_cfg *cfg, char *msg, size_t len)
 			return rc;
 	if ((rc = mount_in(root, "proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, 0555, msg, len)))
 		return rc;
-	static const char *const ro[] = {"proc/sys", "proc/sysrq-trigger", "proc/irq", "proc/bus", "proc/fs"};
+	static const char *const ro[] = {"proc/sys", "proc/sysrq-trigger", "proc/irq", "proc/bus", "proc/fs",
+	                                 "proc/acpi", "proc/scsi"};
 	for (size_t i = 0; i < sizeof ro / sizeof ro[0]; i++)
 		if ((rc = ro_bind(root, ro[i], msg, len)))
 			return rc;
@@ -346,6 +349,9 @@ static int setup(const srv_init_cfg *cfg, char *msg, size_t len)
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
 		return failmsg(msg, len, errno, "prctl", NULL);
 	prctl(PR_SET_NAME, "sbx-init", 0, 0, 0);
+	/* No core files: they would fill the private layer (lowering is allowed). */
+	struct rlimit core = {0, 0};
+	setrlimit(RLIMIT_CORE, &core);
 	if ((rc = drop_caps(msg, len)))
 		return rc;
 	return install_seccomp(msg, len);

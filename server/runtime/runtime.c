@@ -300,11 +300,9 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 		srv_errf(err, 0, "invalid sandbox id (1-%d of [A-Za-z0-9._-])", MAX_ID);
 		return -1;
 	}
-	const char *hostname = spec->hostname && spec->hostname[0] ? spec->hostname : spec->id;
-	if (strlen(hostname) > 64) {
-		srv_errf(err, 0, "hostname longer than 64 bytes");
-		return -1;
-	}
+	/* Names may be longer than the kernel's 64-byte UTS name: cut them. */
+	char hostname[65];
+	snprintf(hostname, sizeof hostname, "%s", spec->hostname && spec->hostname[0] ? spec->hostname : spec->id);
 	if (resolve_image(rt, spec->image, lower, sizeof lower, err) != 0)
 		return -1;
 	if (!overlay_safe(lower)) {
