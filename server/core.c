@@ -1325,6 +1325,11 @@ static void on_inotify(void)
 		for (char *ptr = buf; ptr < buf + n;) {
 			const struct inotify_event *ev = (const struct inotify_event *)ptr;
 			ptr += sizeof *ev + ev->len;
+			/* Only spool growth matters; record writes are ours. */
+			size_t nl = ev->len ? strlen(ev->name) : 0;
+			if (nl < 7 || (strcmp(ev->name + nl - 7, ".stdout") != 0 &&
+				       strcmp(ev->name + nl - 7, ".stderr") != 0))
+				continue;
 			if (ev->wd == last_wd)
 				continue;
 			last_wd = ev->wd;
