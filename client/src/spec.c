@@ -149,6 +149,8 @@ sbx_result sbx_spec_set_image(sbx_spec *sp, const char *image, sbx_error *err)
 
 sbx_result sbx_spec_set_command(sbx_spec *sp, const char *const *argv, sbx_error *err)
 {
+	if (argv && argv[0] && !argv[0][0])
+		return sbx_fail(err, SBX_E_INVALID, "the command starts with an empty string");
 	return argv_set(&sp->argv, argv, err);
 }
 
@@ -437,6 +439,10 @@ sbx_result sbx_spec_parse(const char *text, size_t len, sbx_spec **out, sbx_erro
 			if (cJSON_IsArray(it)) {
 				if ((r = json_argv(it, "command", &sp->argv, err)) != SBX_OK)
 					goto out;
+				if (sp->argv && !sp->argv[0][0]) {
+					r = sbx_fail(err, SBX_E_INVALID, "\"command\" starts with an empty string");
+					goto out;
+				}
 			} else if (cJSON_IsString(it)) {
 				const char *one[] = {it->valuestring, NULL};
 				if ((r = argv_set(&sp->argv, it->valuestring[0] ? one : NULL, err)) != SBX_OK)

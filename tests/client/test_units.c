@@ -483,6 +483,8 @@ static const struct {
 	{"{\"maxLifetimeSeconds\": 99999999}", SBX_E_INVALID, "maxLifetimeSeconds"},
 	{"{\"args\": [\"x\"]}", SBX_E_INVALID, "without \"command\""},
 	{"{\"command\": [1]}", SBX_E_INVALID, "array of strings"},
+	{"{\"command\": [\"\", \"x\"]}", SBX_E_INVALID, "empty string"},
+	{"{\"command\": []}", SBX_OK, "{}"},
 	{"{\"env\": {\"K\": 1}}", SBX_E_INVALID, "must be a string"},
 	{"{\"env\": []}", SBX_E_INVALID, "\"env\" must be an object"},
 	{"{\"network\": \"yes\"}", SBX_E_INVALID, "\"network\""},
