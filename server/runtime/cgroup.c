@@ -132,6 +132,19 @@ static void clean_parent(srv_cg *cg, int role)
 	closedir(d);
 }
 
+/* Whether a space-separated list (cgroup.controllers style) has word. */
+static int has_word(const char *list, const char *word)
+{
+	size_t wl = strlen(word);
+	for (const char *p = list; (p = strstr(p, word)) != NULL; p += wl) {
+		int start = p == list || p[-1] == ' ';
+		int end = p[wl] == '\0' || p[wl] == ' ' || p[wl] == '\n';
+		if (start && end)
+			return 1;
+	}
+	return 0;
+}
+
 static int make_parent(srv_cg *cg, int role, const char *root, const char *prefix, char *err)
 {
 	if (srv_path_join(cg->parent[role], PATH_MAX, root, prefix) != 0) {
@@ -154,11 +167,7 @@ srv_cg *srv_cg_open(const char *prefix, char *err)
 	}
 	if (exists(CG_ROOT, "cgroup.controllers")) {
 		cg->v2 = 1;
-		char ctl[512];
 		char p[PATH_MAX];
-		srv_path_join(p, sizeof p, CG_ROOT, "cgroup.controllers");
-		if (srv_read_file(p, ctl, sizeof ctl) < 0)
-			ctl[0] = '\0';
 		if (make_parent(cg, R_UNI, CG_ROOT, prefix, err) != 0)
 			goto fail;
 		static const char *const names[] = {"memory", "pids", "cpu"};
@@ -168,11 +177,17 @@ srv_cg *srv_cg_open(const char *prefix, char *err)
 			write_in(CG_ROOT, "cgroup.subtree_control", word);
 			write_in(cg->parent[R_UNI], "cgroup.subtree_control", word);
 		}
-		if (exists(cg->parent[R_UNI], "memory.max"))
+		/* A child of our parent gets a controller's files only when the
+		 * parent delegates it: trust cgroup.subtree_control, not hopes. */
+		char sub[512];
+		srv_path_join(p, sizeof p, cg->parent[R_UNI], "cgroup.subtree_control");
+		if (srv_read_file(p, sub, sizeof sub) < 0)
+			sub[0] = '\0';
+		if (has_word(sub, "memory"))
 			memcpy(cg->parent[R_MEM], cg->parent[R_UNI], PATH_MAX);
-		if (exists(cg->parent[R_UNI], "pids.max"))
+		if (has_word(sub, "pids"))
 			memcpy(cg->parent[R_PIDS], cg->parent[R_UNI], PATH_MAX);
-		if (exists(cg->parent[R_UNI], "cpu.max"))
+		if (has_word(sub, "cpu"))
 			memcpy(cg->parent[R_CPU], cg->parent[R_UNI], PATH_MAX);
 	} else {
 		if (exists(CG_ROOT "/memory", "memory.limit_in_bytes") &&
