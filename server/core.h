@@ -91,7 +91,7 @@ typedef struct srv_config {
 	int64_t default_lifetime;
 	int64_t retention;
 	int max_sandboxes;
-	const char *hide_path;       /* host dir sandboxes must not see (the socket's) */
+	const char *hide_path;       /* host path sandboxes must not see (the socket) */
 } srv_config;
 
 /* Global state. */

@@ -280,13 +280,6 @@ int main(int argc, char **argv)
 			close(devnull);
 		}
 	}
-	char sockdir[4096];
-	snprintf(sockdir, sizeof sockdir, "%s", sock);
-	char *sl = strrchr(sockdir, '/');
-	if (sl && sl != sockdir)
-		*sl = '\0';
-	else
-		snprintf(sockdir, sizeof sockdir, ".");
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -298,7 +291,7 @@ int main(int argc, char **argv)
 		.default_lifetime = lifetime,
 		.retention = retention,
 		.max_sandboxes = (int)maxsbx,
-		.hide_path = sockdir,
+		.hide_path = sock, /* the socket file itself, not its directory */
 	};
 	if (srv_core_start(&cfg, err) != 0) {
 		fprintf(stderr, "sbxd: error: %s\n", err);
