@@ -632,6 +632,9 @@ static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
 		cJSON_Delete(body);
 		return file_error(con, -(e == ENOTSUP || e == ESRCH ? e : ESRCH), path);
 	}
+	/* The root fd keeps working without the lock (and fails cleanly if
+	 * the sandbox goes away), so large file I/O does not stall others. */
+	pthread_mutex_unlock(&srv_lock);
 	int rc = 0;
 	switch (r->route.kind) {
 	case R_READ_FILE: {
@@ -735,6 +738,7 @@ out:
 	cJSON_Delete(out);
 	cJSON_Delete(body);
 	close(root);
+	pthread_mutex_lock(&srv_lock);
 	return res;
 }
 

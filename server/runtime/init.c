@@ -302,6 +302,13 @@ static int setup(const srv_init_cfg *cfg, char *msg, size_t len)
 	/* Nothing we mount may propagate back to the host. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
 		return failmsg(msg, len, errno, "make / private", NULL);
+	/* The writable layer lives in a tmpfs of this mount namespace: it is
+	 * charged to the sandbox's memory cgroup, never touches the host's
+	 * disk, and vanishes with the sandbox's last process. */
+	if (mount("tmpfs", cfg->scratch, "tmpfs", MS_NOSUID | MS_NODEV, "mode=700") != 0)
+		return failmsg(msg, len, errno, "mount scratch tmpfs on", cfg->scratch);
+	if (mkdir(cfg->upper, 0755) != 0 || mkdir(cfg->work, 0700) != 0 || mkdir(root, 0755) != 0)
+		return failmsg(msg, len, errno, "mkdir in", cfg->scratch);
 	if (mount("overlay", root, "overlay", MS_NOSUID | MS_NODEV, cfg->overlay_opts) != 0)
 		return failmsg(msg, len, errno, "mount overlay on", root);
 	for (const char *const *h = cfg->hide; h && *h; h++)

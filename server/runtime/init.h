@@ -11,7 +11,10 @@
 #define SRV_INIT_H
 
 typedef struct srv_init_cfg {
-	const char *root;          /* overlay mount point, in the scratch dir */
+	const char *scratch;       /* STATE_DIR/run/<id>: init mounts a tmpfs on
+	                              it for the upper, work and root dirs */
+	const char *upper, *work;  /* inside scratch */
+	const char *root;          /* overlay mount point, inside scratch */
 	const char *overlay_opts;  /* "lowerdir=...,upperdir=...,workdir=..." */
 	const char *hostname;
 	int network;               /* 1: shares the host's netns, 0: own, lo up */

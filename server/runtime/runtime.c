@@ -330,8 +330,7 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 		goto fail;
 	}
 	srv_rm_rf(box->scratch); /* a leftover of the same id */
-	if (mkdir(box->scratch, 0700) != 0 || mkdir(upper, 0755) != 0 || mkdir(work, 0700) != 0 ||
-	    mkdir(root, 0755) != 0) {
+	if (mkdir(box->scratch, 0700) != 0) {
 		srv_errf(err, errno, "scratch dir %s", box->scratch);
 		goto fail;
 	}
@@ -345,6 +344,9 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 		goto fail;
 	}
 	srv_init_cfg cfg = {
+		.scratch = box->scratch,
+		.upper = upper,
+		.work = work,
 		.root = root,
 		.overlay_opts = opts,
 		.hostname = hostname,
