@@ -210,7 +210,9 @@ int main(int argc, char **argv)
 	}
 	call("DELETE", "/v1/sandboxes/bench?gracePeriodSeconds=0", NULL);
 
-	printf("%-40s %10s %10s\n", "sbxd over the unix socket (n=...)", "p50 ms", "p90 ms");
+	char title[64];
+	snprintf(title, sizeof title, "sbxd over the unix socket (n=%d)", n);
+	printf("%-40s %10s %10s\n", title, "p50 ms", "p90 ms");
 	printf("%-40s %10.3f %10.3f\n", "fork+exec /bin/true (baseline)", median(t_fork, n), p90(t_fork, n));
 	printf("%-40s %10.3f %10.3f\n", "create sandbox to RUNNING", median(t_create, n), p90(t_create, n));
 	printf("%-40s %10.3f %10.3f\n", ":exec true (round trip)", median(t_exec, n), p90(t_exec, n));
@@ -218,7 +220,6 @@ int main(int argc, char **argv)
 	printf("%-40s %10.3f %10.3f\n", "start + wait background true", median(t_bg, nb), p90(t_bg, nb));
 	if (mib > 0)
 		printf("%-40s %10.2f GB/s (%d MiB, 4 MiB reads)\n", "read output by offset", gbps, mib);
-	printf("iterations: %d\n", n);
 	curl_slist_free_all(hd);
 	curl_easy_cleanup(h);
 	curl_global_cleanup();
