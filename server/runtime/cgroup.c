@@ -11,6 +11,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
@@ -37,6 +38,7 @@ struct srv_cg_box {
 	const srv_cg *cg;
 	char dir[R_N][PATH_MAX];  /* "" when unavailable */
 	int owner[R_N];           /* 1 when this role created/removes the dir */
+	int v2fd;                 /* O_DIRECTORY fd of dir[R_UNI], or -1 */
 };
 
 static int exists(const char *dir, const char *file)
@@ -315,6 +317,7 @@ int srv_cg_box_create(srv_cg *cg, const char *id, int64_t cpu_millis, int64_t me
 		return -1;
 	}
 	b->cg = cg;
+	b->v2fd = -1;
 	for (int r = 0; r < R_N; r++) {
 		if (!cg->parent[r][0])
 			continue;
@@ -356,12 +359,21 @@ fail:
 	return -1;
 }
 
-int srv_cg_box_attach(srv_cg_box *b, pid_t pid, char *err)
+int srv_cg_box_clone_fd(srv_cg_box *b)
+{
+	if (b->v2fd < 0 && b->dir[R_UNI][0])
+		b->v2fd = open(b->dir[R_UNI], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return b->v2fd;
+}
+
+int srv_cg_box_attach(srv_cg_box *b, pid_t pid, int skip_v2, char *err)
 {
 	char v[32];
 	snprintf(v, sizeof v, "%d", (int)pid);
+	/* Each write to a v1 cgroup.procs waits for an RCU grace period on
+	 * most kernels: the caller overlaps them with init's set-up. */
 	for (int r = 0; r < R_N; r++) {
-		if (!b->owner[r])
+		if (!b->owner[r] || (skip_v2 && b->dir[R_UNI][0] && strcmp(b->dir[r], b->dir[R_UNI]) == 0))
 			continue;
 		if (write_in(b->dir[r], "cgroup.procs", v) != 0) {
 			srv_errf(err, errno, "attach to %s", b->dir[r]);
@@ -439,6 +451,8 @@ void srv_cg_box_remove(srv_cg_box *b)
 {
 	if (!b)
 		return;
+	if (b->v2fd >= 0)
+		close(b->v2fd);
 	kill_and_rmdir(b->dir, b->owner, b->cg->has_kill, R_UNI);
 	free(b);
 }

@@ -30,8 +30,13 @@ const char *srv_cg_layout(const srv_cg *cg);
 int srv_cg_box_create(srv_cg *cg, const char *id, int64_t cpu_millis, int64_t memory_bytes,
                       int64_t max_pids, int pids_required, srv_cg_box **out, char *err);
 
-/* Moves pid into every cgroup of the box. */
-int srv_cg_box_attach(srv_cg_box *b, pid_t pid, char *err);
+/* A directory fd of the box's cgroup2 cgroup for clone3(CLONE_INTO_CGROUP),
+ * or -1 when there is none. Owned by b. */
+int srv_cg_box_clone_fd(srv_cg_box *b);
+
+/* Moves pid into every cgroup of the box (but the cgroup2 one when
+ * skip_v2: the child was born there through CLONE_INTO_CGROUP). */
+int srv_cg_box_attach(srv_cg_box *b, pid_t pid, int skip_v2, char *err);
 
 /* SIGKILLs every process in the box's cgroups (cgroup.kill when present). */
 void srv_cg_box_kill(srv_cg_box *b);
