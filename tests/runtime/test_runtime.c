@@ -19,6 +19,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -707,6 +708,43 @@ START_TEST(test_two_instances)
 }
 END_TEST
 
+/* sbxd is threaded: other threads allocate while the runtime clones init.
+ * Init must never touch malloc (its locks may be frozen in the copy), or
+ * this test hangs and times out. */
+static volatile int churn_stop;
+
+static void *churn(void *arg)
+{
+	(void)arg;
+	while (!churn_stop) {
+		void *p[64];
+		for (int i = 0; i < 64; i++)
+			p[i] = malloc((size_t)(16 + i * 97));
+		for (int i = 0; i < 64; i++)
+			free(p[i]);
+	}
+	return NULL;
+}
+
+START_TEST(test_threads_allocating)
+{
+	pthread_t th[2];
+	churn_stop = 0;
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, churn, NULL), 0);
+	for (int i = 0; i < 40; i++) {
+		srv_box *box = mkbox();
+		char out[64];
+		ck_assert_int_eq(sh(box, "echo $((20+22))", out, sizeof out), 0);
+		ck_assert_str_eq(out, "42\n");
+		srv_box_destroy(box);
+	}
+	churn_stop = 1;
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+}
+END_TEST
+
 START_TEST(test_images)
 {
 	char names[256];
@@ -899,6 +937,7 @@ static Suite *runtime_suite(void)
 		{"lifecycle", test_restart_cleanup, 0, 1, 60},
 		{"lifecycle", test_two_instances, 0, 1, 60},
 		{"lifecycle", test_images, 0, 1, 60},
+		{"lifecycle", test_threads_allocating, 0, 1, 60},
 		{"unit", test_proto, 0, 1, 30},
 		{"bench", test_bench, 0, 1, 120},
 	};
