@@ -51,6 +51,7 @@ struct srv_box {
 	pid_t init_pid;
 	int ctl, evt;
 	int dead;
+	int frozen;               /* init is frozen too: requests would hang */
 	int64_t next_token;
 	char *reqbuf;
 };
@@ -442,6 +443,11 @@ int srv_box_spawn(srv_box *box, const srv_spawn *sp, int64_t *token, int *stdin_
 		errno = ESRCH;
 		return -1;
 	}
+	if (box->frozen) {
+		srv_errf(err, 0, "sandbox is frozen");
+		errno = EBUSY;
+		return -1;
+	}
 	size_t need = srv_proto_spawn_size(sp->cwd, sp->argv, sp->env);
 	if (need == 0) {
 		srv_errf(err, 0, "empty command, or command, env and cwd over %d bytes / %d entries",
@@ -555,6 +561,10 @@ int srv_box_signal(srv_box *box, int64_t token, int sig)
 		errno = ESRCH;
 		return -1;
 	}
+	if (box->frozen) {
+		errno = EBUSY;
+		return -1;
+	}
 	srv_msg_hdr h;
 	memset(&h, 0, sizeof h);
 	h.type = SRV_MSG_SIGNAL;
@@ -590,7 +600,10 @@ int64_t srv_box_memory_bytes(const srv_box *box)
 
 int srv_box_freeze(srv_box *box, int frozen, char *err)
 {
-	return srv_cg_box_freeze(box->cg, frozen, err);
+	if (srv_cg_box_freeze(box->cg, frozen, err) != 0)
+		return -1;
+	box->frozen = !!frozen;
+	return 0;
 }
 
 pid_t srv_box_init_pid(const srv_box *box)

@@ -97,7 +97,9 @@ const char *srv_rt_cgroup_layout(const srv_rt *rt);
 int64_t srv_box_memory_bytes(const srv_box *box);
 
 /* Freezes (1) or thaws (0) every process of the box (cgroup.freeze), for a
- * PAUSED state. -1 with errno ENOTSUP when the kernel lacks it. */
+ * PAUSED state. -1 with errno ENOTSUP when the kernel lacks it. Init is
+ * frozen too, so while frozen srv_box_spawn and srv_box_signal fail at once
+ * with EBUSY; srv_box_destroy thaws by itself. */
 int srv_box_freeze(srv_box *box, int frozen, char *err);
 
 /* Host pid of the box's init (its /proc/PID/root is the sandbox's root, so

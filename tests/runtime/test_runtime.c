@@ -621,6 +621,46 @@ START_TEST(test_signal_and_destroy)
 }
 END_TEST
 
+START_TEST(test_freeze)
+{
+	srv_box *box = mkbox();
+	char po[PATH_MAX];
+	snprintf(po, sizeof po, "%s/ticks", tmpdir);
+	int fo = open(po, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	const char *argv[] = {"sh", "-c", "while :; do echo tick; sleep 0.01; done", NULL};
+	srv_spawn sp = {.argv = argv, .stdout_fd = fo, .stderr_fd = -1};
+	int64_t tok;
+	ck_assert_int_eq(srv_box_spawn(box, &sp, &tok, NULL, err), 0);
+	close(fo);
+	usleep(100 * 1000);
+	if (srv_box_freeze(box, 1, err) != 0) {
+		ck_assert_int_eq(errno, ENOTSUP);
+		srv_box_destroy(box);
+		return;
+	}
+	usleep(100 * 1000); /* freezing completes asynchronously */
+	struct stat a, b;
+	ck_assert_int_eq(stat(po, &a), 0);
+	usleep(300 * 1000);
+	ck_assert_int_eq(stat(po, &b), 0);
+	ck_assert_int_eq(a.st_size, b.st_size);
+	ck_assert_int_gt(a.st_size, 0);
+	/* Requests fail fast instead of waiting on a frozen init. */
+	ck_assert_int_eq(srv_box_signal(box, tok, SIGTERM), -1);
+	ck_assert_int_eq(errno, EBUSY);
+	ck_assert_int_eq(srv_box_spawn(box, &sp, &tok, NULL, err), -1);
+	ck_assert_int_eq(srv_box_freeze(box, 0, err), 0);
+	usleep(300 * 1000);
+	ck_assert_int_eq(stat(po, &b), 0);
+	ck_assert_int_gt(b.st_size, a.st_size);
+	/* Destroying a frozen box works too. */
+	ck_assert_int_eq(srv_box_freeze(box, 1, err), 0);
+	pid_t init = srv_box_init_pid(box);
+	srv_box_destroy(box);
+	ck_assert_int_eq(kill(init, 0), -1);
+}
+END_TEST
+
 START_TEST(test_init_death)
 {
 	srv_box *box = mkbox();
@@ -783,6 +823,21 @@ START_TEST(test_images)
 	ck_assert_int_eq(runv(box, argv, NULL, NULL, out, e, sizeof out), 0);
 	ck_assert_str_eq(out, "image-alpha\nno-host\n");
 	srv_box_destroy(box);
+	/* A set-up failure inside init (here: /proc is a file in the image)
+	 * comes back as a message and leaves nothing behind. */
+	snprintf(p, sizeof p, "%s/images/zeta/rootfs/proc", state);
+	int pf = open(p, O_WRONLY | O_CREAT, 0644);
+	ck_assert_int_ge(pf, 0);
+	close(pf);
+	srv_box_spec bad_img = {.id = "bad-img", .image = "zeta"};
+	box = NULL;
+	ck_assert_int_eq(srv_box_create(rt, &bad_img, &box, err), -1);
+	ck_assert_ptr_null(box);
+	ck_assert_msg(strstr(err, "sandbox setup failed: mount proc") != NULL, "%s", err);
+	ck_assert_int_eq(count_cgroup_dirs("bad-img"), 0);
+	snprintf(p, sizeof p, "%s/run/bad-img", state);
+	ck_assert_int_ne(access(p, F_OK), 0);
+	ck_assert_int_eq(waitpid(-1, NULL, WNOHANG), -1); /* no child left, reaped */
 	/* Bad ids never reach the filesystem. */
 	static const char *const bad[] = {"", ".", "..", "a/b", "-x", "a b", "x\n",
 	                                  "0123456789012345678901234567890123456789012345678901234567890123456789"};
@@ -934,6 +989,7 @@ static Suite *runtime_suite(void)
 		{"limits", test_cpu_limit, 0, 1, 60},
 		{"lifecycle", test_signal_and_destroy, 0, 1, 60},
 		{"lifecycle", test_init_death, 0, 1, 60},
+		{"lifecycle", test_freeze, 0, 1, 60},
 		{"lifecycle", test_restart_cleanup, 0, 1, 60},
 		{"lifecycle", test_two_instances, 0, 1, 60},
 		{"lifecycle", test_images, 0, 1, 60},
