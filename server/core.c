@@ -543,6 +543,13 @@ static void proc_finish(srv_sbx *s, srv_proc *p, int wstatus, const char *why)
 		p->state = PS_KILLED;
 		p->sig = WTERMSIG(wstatus);
 		p->exit_code = 128 + p->sig;
+		/* A SIGKILL right after the cgroup's OOM counter moved is the
+		 * memory limit at work: say so instead of a bare 137. */
+		int64_t ooms = s->box && p->sig == SIGKILL ? srv_box_oom_kills(s->box) : 0;
+		if (ooms > s->oom_seen) {
+			s->oom_seen = ooms;
+			set_reason(p->reason, sizeof p->reason, "out of memory (memory limit reached)");
+		}
 	} else {
 		p->state = PS_EXITED;
 		p->exit_code = WEXITSTATUS(wstatus);
@@ -678,7 +685,7 @@ static void box_events(srv_sbx *s)
 			exec_forget(s, p);
 		} else if (p->id == 0 && s->state == ST_RUNNING) {
 			s->exit_code = p->exit_code;
-			sbx_end(s, ST_COMPLETED, "");
+			sbx_end(s, ST_COMPLETED, p->reason);
 			return;
 		}
 	}

@@ -70,6 +70,7 @@ typedef struct srv_sbx {
 	int64_t grace_deadline;      /* monotonic ns while TERMINATING */
 	char end_reason[64];         /* stateReason to set once TERMINATED */
 	srv_box *box;
+	int64_t oom_seen;            /* OOM kills already blamed on a process */
 	int inotify_wd;
 	srv_proc **procs;            /* procs[0] = main (NULL if idle), [n] = process n */
 	size_t nprocs;               /* = next process id */

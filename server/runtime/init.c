@@ -458,11 +458,14 @@ CHILD_CODE static int child_main(void *arg)
 	return 127;
 }
 
+static uint32_t cur_seq; /* seq of the request being answered */
+
 static void reply(int ctl, int err, int pid, const char *msg)
 {
 	srv_msg_reply r;
 	memset(&r, 0, sizeof r);
 	r.type = SRV_MSG_REPLY;
+	r.seq = cur_seq;
 	r.err = err;
 	r.pid = pid;
 	if (msg)
@@ -574,10 +577,16 @@ static int handle_ctl(int ctl)
 		}
 	}
 	srv_msg_hdr h;
+	cur_seq = 0;
+	if ((size_t)n >= sizeof h) {
+		memcpy(&h, msgbuf, sizeof h);
+		cur_seq = h.seq;
+	}
 	if (bad || (size_t)n < sizeof h) {
 		reply(ctl, bad ? E2BIG : EINVAL, 0, "malformed request");
 	} else {
 		memcpy(&h, msgbuf, sizeof h);
+		cur_seq = h.seq;
 		if (h.type == SRV_MSG_SPAWN)
 			do_spawn(ctl, (size_t)n, fds, nfds);
 		else if (h.type == SRV_MSG_SIGNAL)

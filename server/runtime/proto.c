@@ -70,6 +70,14 @@ size_t srv_proto_encode_spawn(void *buf, size_t cap, int64_t token, uint32_t fla
 	return need;
 }
 
+void srv_proto_set_seq(void *buf, uint32_t seq)
+{
+	srv_msg_hdr h;
+	memcpy(&h, buf, sizeof h);
+	h.seq = seq;
+	memcpy(buf, &h, sizeof h);
+}
+
 /* Takes one NUL-terminated string at *pos; -1 when none is left. */
 static int take(const char *s, size_t len, size_t *pos, const char **out)
 {

@@ -43,12 +43,16 @@ typedef struct srv_msg_hdr {
 	uint32_t argc;    /* SPAWN: strings = cwd, argv[argc], env[envc] */
 	uint32_t envc;
 	uint32_t len;     /* bytes of the string block that follows */
+	uint32_t seq;     /* echoed in the reply: a late reply to a request
+	                     sbxd gave up on is never taken for a newer one */
+	uint32_t pad;
 } srv_msg_hdr;
 
 typedef struct srv_msg_reply {
 	uint32_t type;    /* SRV_MSG_REPLY */
 	int32_t err;      /* 0 or an errno value */
 	int32_t pid;      /* SPAWN: pid inside the sandbox */
+	uint32_t seq;     /* the request's seq; 0 for the ready message */
 	char msg[SRV_PROTO_MSGLEN + 160]; /* NUL-terminated detail on failure */
 } srv_msg_reply;
 
@@ -71,7 +75,9 @@ typedef struct srv_spawn_req {
 /* Size of the encoded message, or 0 when a cap is exceeded / argv empty. */
 size_t srv_proto_spawn_size(const char *cwd, const char *const *argv, const char *const *env);
 
-/* Encodes a spawn request into buf (cap bytes). Returns its length or 0. */
+/* Encodes a spawn request into buf (cap bytes). Returns its length or 0.
+ * The header's seq is 0; srv_proto_set_seq sets it. */
+void srv_proto_set_seq(void *buf, uint32_t seq);
 size_t srv_proto_encode_spawn(void *buf, size_t cap, int64_t token, uint32_t flags,
                               const char *cwd, const char *const *argv, const char *const *env);
 

@@ -53,6 +53,7 @@ struct srv_box {
 	int dead;
 	int frozen;               /* init is frozen too: requests would hang */
 	int64_t next_token;
+	uint32_t seq;             /* of the last request sent on ctl */
 	char *reqbuf;
 };
 
@@ -282,8 +283,9 @@ void srv_rt_image_names(const srv_rt *rt, char *buf, size_t len)
 	}
 }
 
-/* Waits for init's reply on ctl; -1 (with a message) when init is gone. */
-static int read_reply(srv_box *box, srv_msg_reply *r, char *err)
+/* Waits for init's reply to request seq on ctl, dropping late replies to
+ * requests that timed out; -1 (with a message) when init is gone. */
+static int read_reply(srv_box *box, uint32_t seq, srv_msg_reply *r, char *err)
 {
 	for (;;) {
 		struct pollfd p = {box->ctl, POLLIN, 0};
@@ -299,6 +301,8 @@ static int read_reply(srv_box *box, srv_msg_reply *r, char *err)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n == (ssize_t)sizeof *r && r->type == SRV_MSG_REPLY) {
+			if (r->seq != seq)
+				continue;
 			r->msg[sizeof r->msg - 1] = '\0';
 			return 0;
 		}
@@ -413,7 +417,7 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 	if (srv_cg_box_attach(box->cg, pid, born_in_cg, err) != 0)
 		goto fail;
 	srv_msg_reply r;
-	if (read_reply(box, &r, err) != 0)
+	if (read_reply(box, 0, &r, err) != 0)
 		goto fail;
 	if (r.err != 0) {
 		srv_errf(err, 0, "sandbox setup failed: %s", r.msg);
@@ -478,6 +482,8 @@ int srv_box_spawn(srv_box *box, const srv_spawn *sp, int64_t *token, int *stdin_
 	int64_t tok = box->next_token++;
 	size_t len = srv_proto_encode_spawn(box->reqbuf, sizeof(srv_msg_hdr) + SRV_PROTO_MAX_STRINGS, tok, flags,
 	                                    sp->cwd, sp->argv, sp->env);
+	uint32_t seq = ++box->seq ? box->seq : ++box->seq; /* 0 is the ready message's */
+	srv_proto_set_seq(box->reqbuf, seq);
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * 3)];
 		struct cmsghdr align;
@@ -509,7 +515,7 @@ int srv_box_spawn(srv_box *box, const srv_spawn *sp, int64_t *token, int *stdin_
 		goto out;
 	}
 	srv_msg_reply r;
-	if (read_reply(box, &r, err) != 0)
+	if (read_reply(box, seq, &r, err) != 0)
 		goto out;
 	if (r.err != 0) {
 		srv_errf(err, r.err, "%s", r.msg);
@@ -570,6 +576,7 @@ int srv_box_signal(srv_box *box, int64_t token, int sig)
 	h.type = SRV_MSG_SIGNAL;
 	h.token = token;
 	h.sig = sig;
+	h.seq = ++box->seq ? box->seq : ++box->seq;
 	ssize_t n;
 	while ((n = send(box->ctl, &h, sizeof h, MSG_NOSIGNAL)) < 0 && errno == EINTR)
 		;
@@ -579,7 +586,7 @@ int srv_box_signal(srv_box *box, int64_t token, int sig)
 		return -1;
 	}
 	srv_msg_reply r;
-	if (read_reply(box, &r, err) != 0)
+	if (read_reply(box, h.seq, &r, err) != 0)
 		return -1;
 	if (r.err != 0) {
 		errno = r.err;

@@ -25,4 +25,17 @@ id=$(create '{"spec":{"resources":{"memory":"32Mi"},"command":"sh","args":["-c",
 sb=$(api GET "/v1/sandboxes/$id?waitSeconds=30")
 expect "main hog state" "$(jget "$sb" 'j["status"]["state"]')" STATE_COMPLETED
 expect "main hog code" "$(jget "$sb" 'j["status"]["exitCode"]')" 137
+case "$(jget "$sb" 'j["status"]["stateReason"]')" in
+*"out of memory"*) ;;
+*) fail "main hog not reported as out of memory: $sb" ;;
+esac
+# a background hog is reported on its process record
+create '{"spec":{"name":"lim2","resources":{"memory":"32Mi"}}}' >/dev/null
+api POST /v1/sandboxes/lim2/processes -d '{"command":["sh","-c","x=a; while :; do x=$x$x; done"]}' >/dev/null
+pr=$(api GET '/v1/sandboxes/lim2/processes/1?waitSeconds=30')
+expect "bg hog signal" "$(jget "$pr" 'j["signal"]')" 9
+case "$(jget "$pr" 'j["stateReason"]')" in
+*"out of memory"*) ;;
+*) fail "bg hog not reported as out of memory: $pr" ;;
+esac
 note "limits ok"
