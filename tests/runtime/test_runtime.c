@@ -24,7 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -405,6 +407,35 @@ START_TEST(test_hidden_paths)
 	srv_box_destroy(box);
 	unlink(f);
 	rmdir(extra);
+}
+END_TEST
+
+START_TEST(test_host_unix_socket)
+{
+	/* A host daemon's unix socket on the root filesystem shows through the
+	 * overlay, but connecting through the overlay's inode is refused. */
+	if (access("/usr/bin/python3", X_OK) != 0)
+		return;
+	char path[] = "/var/tmp/sbx-rt-sock.XXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(path));
+	char sock[PATH_MAX];
+	snprintf(sock, sizeof sock, "%s/s", path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	ck_assert_uint_lt(strlen(sock), sizeof sa.sun_path);
+	memcpy(sa.sun_path, sock, strlen(sock) + 1);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	ck_assert_int_eq(listen(fd, 4), 0);
+	srv_box *box = mkbox();
+	char out[256], script[PATH_MAX + 256];
+	snprintf(script, sizeof script,
+	         "test -S %s && /usr/bin/python3 -c 'import socket; socket.socket(socket.AF_UNIX).connect(\"%s\")'",
+	         sock, sock);
+	ck_assert_int_ne(sh(box, script, out, sizeof out), 0);
+	srv_box_destroy(box);
+	close(fd);
+	unlink(sock);
+	rmdir(path);
 }
 END_TEST
 
@@ -983,6 +1014,7 @@ static Suite *runtime_suite(void)
 		{"isolation", test_network, 0, 1, 60},
 		{"isolation", test_overlay_root, 0, 1, 60},
 		{"isolation", test_hidden_paths, 0, 1, 60},
+		{"isolation", test_host_unix_socket, 0, 1, 60},
 		{"attacks", test_attacks, 0, sizeof attacks / sizeof attacks[0], 120},
 		{"limits", test_fork_bomb, 0, 1, 60},
 		{"limits", test_memory_hog, 0, 1, 60},
