@@ -427,7 +427,7 @@ START_TEST(test_host_unix_socket)
 	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
 	ck_assert_int_eq(listen(fd, 4), 0);
 	srv_box *box = mkbox();
-	char out[256], script[PATH_MAX + 256];
+	char out[256], script[2 * PATH_MAX + 256];
 	snprintf(script, sizeof script,
 	         "test -S %s && /usr/bin/python3 -c 'import socket; socket.socket(socket.AF_UNIX).connect(\"%s\")'",
 	         sock, sock);
