@@ -232,8 +232,9 @@ static int drop_caps(char *msg, size_t len)
 #ifdef SECCOMP_ARCH
 /* System calls no sandbox needs and an attacker would reach for: new
  * namespaces (a user namespace gives back every capability inside it),
- * mounts, keyrings, BPF, perf, modules, kexec, swap, reboot. Most already
- * fail for lack of a capability; the filter shrinks the kernel surface. */
+ * mounts, keyrings, BPF, perf, modules, kexec, swap, reboot, io_uring.
+ * Most already fail for lack of a capability; the filter shrinks the
+ * kernel surface. */
 static const int denied_calls[] = {
 	SYS_mount, SYS_umount2, SYS_pivot_root, SYS_unshare, SYS_setns, SYS_keyctl, SYS_add_key,
 	SYS_request_key, SYS_bpf, SYS_perf_event_open, SYS_kexec_load, SYS_init_module, SYS_finit_module,
@@ -248,6 +249,10 @@ static const int denied_calls[] = {
 #endif
 #ifdef SYS_iopl
 	SYS_iopl, SYS_ioperm,
+#endif
+#ifdef SYS_io_uring_setup
+	/* io_uring: a large kernel surface that seccomp cannot see into. */
+	SYS_io_uring_setup, SYS_io_uring_enter, SYS_io_uring_register,
 #endif
 };
 

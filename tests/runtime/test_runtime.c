@@ -464,6 +464,9 @@ static const struct {
 	                  "'import ctypes; l = ctypes.CDLL(None, use_errno=True); l.syscall(175, 0, 0, b\"\"); "
 	                  "exit(0 if ctypes.get_errno() != 1 else 1)'"},
 	{"set the time", "date -s '2001-01-01'"},
+	{"set up an io_uring", "test \"$(uname -m)\" = x86_64 && test -x /usr/bin/python3 || exit 1; /usr/bin/python3 -c "
+	                       "'import ctypes; l = ctypes.CDLL(None, use_errno=True); p = ctypes.create_string_buffer(120); "
+	                       "exit(0 if l.syscall(425, 4, p) >= 0 or ctypes.get_errno() != 1 else 1)'"},
 	{"kill init, then init is gone", "kill -9 1; sleep 0.2; test ! -e /proc/1"},
 	{"join a host cgroup", "echo $$ > /sys/fs/cgroup/cgroup.procs"},
 	{"chroot out via ..", "cd /; cd ../../..; test -e /work/.mirror-sentinel-none && exit 0; ls /proc/1/root/.. >/dev/null 2>&1; test -d /tmp/sbx-rt-test-host-marker"},
