@@ -150,6 +150,10 @@ int srv_rt_hide_path(srv_rt *rt, const char *path, char *err)
 		srv_errf(err, errno, "hide %s", path);
 		return -1;
 	}
+	if (strcmp(real, "/") == 0) {
+		srv_errf(err, 0, "cannot hide / (it would hide everything)");
+		return -1;
+	}
 	for (int i = 0; i < rt->nhide; i++)
 		if (strcmp(rt->hide[i], real) == 0)
 			return 0;

@@ -401,6 +401,8 @@ START_TEST(test_hidden_paths)
 	int fd = open(f, O_WRONLY | O_CREAT, 0600);
 	close(fd);
 	ck_assert_int_eq(srv_rt_hide_path(rt, extra, err), 0);
+	ck_assert_int_eq(srv_rt_hide_path(rt, "/", err), -1);
+	ck_assert_int_eq(srv_rt_hide_path(rt, "/no/such/dir", err), -1);
 	box = mkbox();
 	snprintf(script, sizeof script, "test -e %s && ! test -e %s", extra, f);
 	ck_assert_int_eq(sh(box, script, out, sizeof out), 0);
