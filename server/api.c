@@ -28,6 +28,7 @@
 
 static struct MHD_Daemon *d_unix, *d_tcp;
 static char *tcp_token;
+static int inflight;  /* request contexts alive (atomic builtins) */
 
 typedef struct req {
 	srv_route route;
@@ -849,6 +850,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
 		if (!r)
 			return MHD_NO;
 		*ctx = r;
+		__atomic_add_fetch(&inflight, 1, __ATOMIC_SEQ_CST);
 		r->tcp = cls != NULL;
 		if (r->tcp && !authorized(con))
 			return send_error(con, 401, 16, "CWSANDBOX_UNAUTHENTICATED", 0, NULL, NULL,
@@ -908,6 +910,7 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **ctx, enum
 	free(r->body);
 	free(r);
 	*ctx = NULL;
+	__atomic_sub_fetch(&inflight, 1, __ATOMIC_SEQ_CST);
 }
 
 static struct MHD_Daemon *start_one(int fd, void *cls)
@@ -943,6 +946,10 @@ int srv_http_start(int unix_fd, int tcp_fd, const char *token, char *err)
 
 void srv_http_stop(void)
 {
+	/* Let resumed long-polls send their 503 before connections close
+	 * (srv_core_quiesce woke them); new requests get 503 meanwhile. */
+	for (int i = 0; i < 100 && __atomic_load_n(&inflight, __ATOMIC_SEQ_CST) > 0; i++)
+		usleep(10000);
 	if (d_tcp)
 		MHD_stop_daemon(d_tcp);
 	if (d_unix)

@@ -12,7 +12,16 @@ api POST /v1/sandboxes/run/processes -d '{"command":["sh","-c","echo bg; sleep 1
 bg_out() { [ "$(api GET /v1/sandboxes/run/processes/1/stdout)" = bg ]; }
 wait_for 10 bg_out
 
+# long-polls pending at shutdown get a 503 answer, not a dropped connection
+api GET "/v1/sandboxes/run?waitSeconds=30" -o /dev/null -w '%{http_code}' >"$T/poll.code" &
+poll=$!
+api POST /v1/sandboxes/run:exec -d '{"command":["sleep","30"]}' -o /dev/null -w '%{http_code}' >"$T/exec.code" &
+execp=$!
+sleep 0.5
 stop_sbxd
+wait $poll $execp || true
+expect "poll at shutdown" "$(cat "$T/poll.code")" 503
+expect "exec at shutdown" "$(cat "$T/exec.code")" 503
 start_sbxd
 sb=$(api GET "/v1/sandboxes/$done_id")
 expect "done state kept" "$(jget "$sb" 'j["status"]["state"]')" STATE_COMPLETED
