@@ -565,6 +565,7 @@ START_TEST(test_memory_hog)
 	int st = sh(box, "head -c 400000000 /dev/zero | tail -c 300000000 | wc -c", out, sizeof out);
 	(void)st;
 	ck_assert_msg(srv_box_oom_kills(box) > 0, "no OOM kill recorded");
+	ck_assert_msg(host_true_ms() < 1000, "the host is slow after the OOM kill");
 	ck_assert_int_ge(srv_box_memory_bytes(box), 0);
 	/* The box survives its OOM kill and still runs commands. */
 	ck_assert_int_eq(sh(box, "echo after", out, sizeof out), 0);
@@ -587,7 +588,9 @@ START_TEST(test_cpu_limit)
 	ck_assert_int_eq(sscanf(second + 1, "%dm%lfs %dm%lfs", &um, &us, &sm, &ss), 4);
 	double cpu = um * 60 + us + sm * 60 + ss;
 	printf("cpu limit 200 millis: %.3f s of CPU in 1 s\n", cpu);
-	ck_assert_msg(cpu > 0.05 && cpu < 0.5, "busy loop got %.3f s of CPU under a 0.2 CPU limit", cpu);
+	/* The upper bound is the point; the lower one only shows the loop ran
+	 * (a busy CI box may starve it). */
+	ck_assert_msg(cpu > 0.01 && cpu < 0.5, "busy loop got %.3f s of CPU under a 0.2 CPU limit", cpu);
 	srv_box_destroy(box);
 }
 END_TEST
