@@ -15,9 +15,7 @@ check() {
 	st=${out##*$'\n'}
 	out=${out%$'\n'*}
 	expect "$m $p status" "$st" "$http"
-	expect "$m $p code" "$(jget "$out" 'j["code"]')" "$code"
-	expect "$m $p reason" "$(err_reason "$out")" "$reason"
-	[ -n "$(jget "$out" 'j["message"]')" ] || fail "$m $p: empty message"
+	expect "$m $p error" "$(jget "$out" '"%s %s %s" % (j["code"], [d for d in j["details"] if "ErrorInfo" in d["@type"]][0]["reason"], bool(j["message"]))')" "$code $reason True"
 }
 
 check POST /v1/sandboxes 400 3 CWSANDBOX_INVALID_REQUEST -d '{"spec":'
