@@ -76,6 +76,14 @@ t1=$(date +%s%N)
 tr -d '\r' <"$T/h" | grep -qx 'X-Sbx-Eof: 0' || fail "eof while running"
 expect "empty poll" "$body" ""
 
+# a waiting reader is woken by new output at once, not at its deadline
+api POST /v1/sandboxes/idle-box/processes -d '{"command":["sh","-c","sleep 1; echo late"]}' >/dev/null
+t0=$(date +%s%N)
+body=$(api GET "/v1/sandboxes/idle-box/processes/3/stdout?waitSeconds=20")
+t1=$(date +%s%N)
+expect "woken read" "$body" late
+[ $(( (t1 - t0) / 1000000 )) -lt 3000 ] || fail "output wake-up took $(( (t1 - t0) / 1000000 )) ms"
+
 # 4. stdin, eof and signals on a background process
 p=$(api POST /v1/sandboxes/idle-box/processes -d '{"command":["sh","-c","cat; echo done"],"stdin":true}')
 pid=$(jget "$p" 'j["processId"]')
@@ -92,7 +100,7 @@ pr=$(api GET "/v1/sandboxes/idle-box/processes/2?waitSeconds=10")
 expect "killed state" "$(jget "$pr" 'j["state"]')" PROCESS_STATE_KILLED
 expect "killed signal" "$(jget "$pr" 'j["signal"]')" 15
 expect "killed code" "$(jget "$pr" 'j["exitCode"]')" 143
-expect "process list" "$(jget "$(api GET /v1/sandboxes/idle-box/processes)" '[p["processId"] for p in j["processes"]]')" "['1', '2', '3']"
+expect "process list" "$(jget "$(api GET /v1/sandboxes/idle-box/processes)" '[p["processId"] for p in j["processes"]]')" "['1', '2', '3', '4']"
 
 # 5. names, tags, paging, requestId, delete
 c=$(api_status POST /v1/sandboxes -d '{"spec":{"name":"idle-box"}}')

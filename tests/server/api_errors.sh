@@ -67,6 +67,13 @@ check POST /v1/sandboxes/box/processes/2:signal 400 9 CWSANDBOX_PROCESS_EXITED -
 api POST /v1/sandboxes/box/processes -d '{"command":["sleep","30"],"stdin":true}' >/dev/null
 api POST /v1/sandboxes/box/processes/3/stdin:close >/dev/null
 check POST /v1/sandboxes/box/processes/3/stdin 400 9 CWSANDBOX_STDIN_CLOSED --data-binary x
+# stdin that the process does not read: queued up to 4 MiB, then 429
+api POST /v1/sandboxes/box/processes -d '{"command":["sleep","30"],"stdin":true}' >/dev/null
+head -c $((1 << 20)) /dev/zero >"$T/mib"
+for i in 1 2 3 4; do
+	expect "queued stdin $i" "$(jget "$(api POST /v1/sandboxes/box/processes/4/stdin --data-binary @"$T/mib")" 'j["written"]')" 1048576
+done
+check POST /v1/sandboxes/box/processes/4/stdin 429 8 CWSANDBOX_LIMIT_EXCEEDED --data-binary @"$T/mib"
 # exec timeout
 check POST /v1/sandboxes/box:exec 504 4 CWSANDBOX_COMMAND_TIMEOUT -d '{"command":["sleep","10"],"timeoutSeconds":1}'
 # max sandboxes (3): box + 2 more, the 4th is refused with RetryInfo
