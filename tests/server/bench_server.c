@@ -101,16 +101,16 @@ static int cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static double median(double *v, int n)
+static double median(double *v, long n)
 {
 	qsort(v, (size_t)n, sizeof *v, cmp);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-static double p90(double *v, int n)
+static double p90(double *v, long n)
 {
 	qsort(v, (size_t)n, sizeof *v, cmp);
-	return v[(n * 9) / 10 < n ? (n * 9) / 10 : n - 1];
+	return v[(n * 9) / 10];
 }
 
 int main(int argc, char **argv)
@@ -119,10 +119,22 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: bench_server SOCKET [ITERATIONS] [OUTPUT_MIB]\n");
 		return 2;
 	}
-	int n = argc > 2 ? atoi(argv[2]) : 200; /* bench tool: argv is ours */
-	int mib = argc > 3 ? atoi(argv[3]) : 1024;
-	if (n < 5)
-		n = 5;
+	long n = 200, mib = 1024;
+	char *end;
+	if (argc > 2) {
+		n = strtol(argv[2], &end, 10);
+		if (*end || n < 5 || n > 100000) {
+			fprintf(stderr, "ITERATIONS must be 5..100000\n");
+			return 2;
+		}
+	}
+	if (argc > 3) {
+		mib = strtol(argv[3], &end, 10);
+		if (*end || mib < 0 || mib > 65536) {
+			fprintf(stderr, "OUTPUT_MIB must be 0..65536\n");
+			return 2;
+		}
+	}
 	double *t_fork = calloc((size_t)n, sizeof(double)), *t_create = calloc((size_t)n, sizeof(double));
 	double *t_exec = calloc((size_t)n, sizeof(double)), *t_bg = calloc((size_t)n, sizeof(double));
 	char id[160], path[512], pid[32];
@@ -135,7 +147,7 @@ int main(int argc, char **argv)
 	hd = curl_slist_append(hd, "Expect:");
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
 
-	for (int i = 0; i < n; i++) {
+	for (long i = 0; i < n; i++) {
 		double t0 = now_ms();
 		pid_t p = fork();
 		if (p == 0) {
@@ -145,7 +157,7 @@ int main(int argc, char **argv)
 		waitpid(p, NULL, 0);
 		t_fork[i] = now_ms() - t0;
 	}
-	for (int i = 0; i < n; i++) {
+	for (long i = 0; i < n; i++) {
 		double t0 = now_ms();
 		long st = call("POST", "/v1/sandboxes", "{\"spec\":{}}");
 		t_create[i] = now_ms() - t0;
@@ -157,7 +169,7 @@ int main(int argc, char **argv)
 		call("DELETE", path, NULL);
 	}
 	call("POST", "/v1/sandboxes", "{\"spec\":{\"name\":\"bench\",\"maxLifetimeSeconds\":\"3600\"}}");
-	for (int i = 0; i < n; i++) {
+	for (long i = 0; i < n; i++) {
 		double t0 = now_ms();
 		long st = call("POST", "/v1/sandboxes/bench:exec", "{\"command\":[\"true\"]}");
 		t_exec[i] = now_ms() - t0;
@@ -166,7 +178,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	for (int i = 0; i < n && i < 4000; i++) {
+	for (long i = 0; i < n && i < 4000; i++) {
 		double t0 = now_ms();
 		long st = call("POST", "/v1/sandboxes/bench/processes", "{\"command\":[\"true\"]}");
 		if (st != 200 || field("processId", pid, sizeof pid)) {
@@ -211,15 +223,15 @@ int main(int argc, char **argv)
 	call("DELETE", "/v1/sandboxes/bench?gracePeriodSeconds=0", NULL);
 
 	char title[64];
-	snprintf(title, sizeof title, "sbxd over the unix socket (n=%d)", n);
+	snprintf(title, sizeof title, "sbxd over the unix socket (n=%ld)", n);
 	printf("%-40s %10s %10s\n", title, "p50 ms", "p90 ms");
 	printf("%-40s %10.3f %10.3f\n", "fork+exec /bin/true (baseline)", median(t_fork, n), p90(t_fork, n));
 	printf("%-40s %10.3f %10.3f\n", "create sandbox to RUNNING", median(t_create, n), p90(t_create, n));
 	printf("%-40s %10.3f %10.3f\n", ":exec true (round trip)", median(t_exec, n), p90(t_exec, n));
-	int nb = n < 4000 ? n : 4000;
+	long nb = n < 4000 ? n : 4000;
 	printf("%-40s %10.3f %10.3f\n", "start + wait background true", median(t_bg, nb), p90(t_bg, nb));
 	if (mib > 0)
-		printf("%-40s %10.2f GB/s (%d MiB, 4 MiB reads)\n", "read output by offset", gbps, mib);
+		printf("%-40s %10.2f GB/s (%ld MiB, 4 MiB reads)\n", "read output by offset", gbps, mib);
 	curl_slist_free_all(hd);
 	curl_easy_cleanup(h);
 	curl_global_cleanup();
