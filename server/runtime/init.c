@@ -340,6 +340,23 @@ static int setup(const srv_init_cfg *cfg, char *msg, size_t len)
 		return rc;
 	if ((rc = mount_in(root, "tmp", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", 01777, msg, len)))
 		return rc;
+	/* An image on the host's network resolves names as the host does. */
+	if (cfg->network && cfg->image) {
+		static const char *const net_files[] = {"etc/resolv.conf", "etc/hosts"};
+		for (size_t i = 0; i < sizeof net_files / sizeof net_files[0]; i++) {
+			char p[PATH_MAX], host[64];
+			snprintf(host, sizeof host, "/%s", net_files[i]);
+			if (join(p, root, net_files[i]) != 0 || access(host, R_OK) != 0)
+				continue;
+			int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+			if (fd < 0)
+				continue; /* no /etc in the image: nothing to resolve with */
+			close(fd);
+			if (mount(host, p, NULL, MS_BIND, NULL) != 0 ||
+			    mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
+				return failmsg(msg, len, errno, "bind", host);
+		}
+	}
 	/* pivot_root(".", ".") stacks the old root under the new one; detaching
 	 * it leaves no path back to the host's tree. */
 	if (chdir(root) != 0 || syscall(SYS_pivot_root, ".", ".") != 0)

@@ -18,6 +18,7 @@ typedef struct srv_init_cfg {
 	const char *overlay_opts;  /* "lowerdir=...,upperdir=...,workdir=..." */
 	const char *hostname;
 	int network;               /* 1: shares the host's netns, 0: own, lo up */
+	int image;                 /* 1: the root is an image, not the host's / */
 	const char *const *hide;   /* host paths covered inside by an empty,
 	                              read-only tmpfs (state dir, sockets) */
 } srv_init_cfg;

@@ -395,6 +395,7 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 		.overlay_opts = opts,
 		.hostname = hostname,
 		.network = spec->network,
+		.image = strcmp(lower, "/") != 0,
 		.hide = (const char *const *)rt->hide,
 	};
 	uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;

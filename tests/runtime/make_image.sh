@@ -32,6 +32,12 @@ got=$("$RT_RUN" -s "$STATE" -I img-box -i tiny -- sh -c 'cat /etc/debian_version
 n=$(tail -1 <<<"$got")
 [ "$n" -le 5 ] || fail "ps in the image saw $n lines"
 
+# On the host's network, an image resolves names with the host's files.
+if [ -r /etc/resolv.conf ]; then
+	got=$("$RT_RUN" -s "$STATE" -I img-box -i tiny -n -- cat /etc/resolv.conf)
+	[ "$got" = "$(cat /etc/resolv.conf)" ] || fail "resolv.conf in a network sandbox: '$got'"
+fi
+
 # The image's root is private: writes do not reach the image tree.
 "$RT_RUN" -s "$STATE" -I img-box -i tiny -- sh -c 'echo x > /etc/written-inside' || fail "write inside failed"
 [ ! -e "$STATE/images/tiny/rootfs/etc/written-inside" ] || fail "a sandbox wrote into the image"
