@@ -44,6 +44,10 @@ struct sbx_op {
 	int started;               /* callback started; under a->mu */
 	int local;                 /* answered from the fallback table */
 	int64_t deadline_ms;       /* local ops: when the wait ends */
+	int64_t start_ms;          /* submission, for the retry budget */
+	int attempt;               /* HTTP attempts made */
+	int delayed;               /* waiting to be retried at retry_at */
+	int64_t retry_at;
 	CURL *easy;
 	char *url, *path;
 };
@@ -65,6 +69,7 @@ struct sbx_async {
 	int fb_changed;            /* atomic: the fallback table changed */
 	sbx_op *active;            /* loop thread only */
 	size_t nlocal;             /* loop thread only */
+	size_t ndelayed;           /* loop thread only */
 	CURL *pool[POOL_MAX];      /* loop thread only */
 	size_t npool;
 	sbx_async_link link;
@@ -220,6 +225,12 @@ static void start(sbx_async *a, sbx_op *op)
 		return;
 	}
 	op->easy = easy;
+	op->attempt++;
+	free(op->url);
+	op->url = NULL;
+	size_t max = op->resp.body.max;
+	sbx_http_resp_free(&op->resp);
+	sbx_http_resp_init(&op->resp, max);
 	sbx_result r = sbx_http_setup(a->c, easy, &op->req, &op->resp, &op->url, &e);
 	if (r == SBX_OK && curl_multi_add_handle(a->multi, easy) != CURLM_OK)
 		r = sbx_fail(&e, SBX_E_INTERNAL, "cannot add a transfer to the loop");
@@ -239,6 +250,18 @@ static void finish_http(sbx_async *a, sbx_op *op, CURLcode cc)
 	sbx_result r = sbx_http_finish(a->c, op->easy, (int)cc, &op->req, &op->resp, &e);
 	easy_release(a, op);
 	list_del(a, op);
+	if (r != SBX_OK && op->req.safe && op->attempt < a->c->cfg->max_attempts && sbx_http_retryable(r, &e)) {
+		int64_t now = sbx_now_ms();
+		long delay = sbx_http_backoff_ms(op->attempt, &e);
+		long budget = a->c->cfg->total_ms + op->req.wait_ms;
+		if (delay <= 30000 && now + delay - op->start_ms < budget) {
+			op->delayed = 1;
+			op->retry_at = now + delay;
+			a->ndelayed++;
+			list_add(a, op);
+			return;
+		}
+	}
 	if (r != SBX_OK) {
 		complete_error(a, op, r, &e);
 		return;
@@ -327,6 +350,8 @@ static void *loop(void *arg)
 				list_del(a, op);
 				if (op->local)
 					a->nlocal--;
+				if (op->delayed)
+					a->ndelayed--;
 				complete_cancelled(a, op);
 			}
 		}
@@ -343,6 +368,23 @@ static void *loop(void *arg)
 			finish_http(a, op, m->data.result);
 		}
 		long timeout = 1000;
+		if (a->ndelayed) {
+			int64_t now = sbx_now_ms();
+			for (sbx_op *op = a->active, *next; op; op = next) {
+				next = op->next;
+				if (!op->delayed)
+					continue;
+				if (op->retry_at <= now) {
+					op->delayed = 0;
+					a->ndelayed--;
+					list_del(a, op);
+					start(a, op);
+					timeout = 0;   /* let curl_multi_perform drive it now */
+				} else if (op->retry_at - now < timeout) {
+					timeout = (long)(op->retry_at - now);
+				}
+			}
+		}
 		if (a->nlocal) {
 			int changed = __atomic_exchange_n(&a->fb_changed, 0, __ATOMIC_ACQ_REL);
 			int64_t now = sbx_now_ms();
@@ -364,6 +406,8 @@ static void *loop(void *arg)
 			if (timeout < 0)
 				timeout = 0;
 		}
+		if (timeout < 0)
+			timeout = 0;
 		curl_multi_poll(a->multi, NULL, 0, (int)timeout, NULL);
 	}
 	return NULL;
@@ -460,7 +504,8 @@ static sbx_op *op_new(sbx_async *a, op_kind kind, const char *sandbox_id, int wa
 	op->req.method = "GET";
 	op->req.safe = 1;
 	op->req.wait_ms = op->wait * 1000L;
-	op->deadline_ms = sbx_now_ms() + op->wait * 1000L;
+	op->start_ms = sbx_now_ms();
+	op->deadline_ms = op->start_ms + op->wait * 1000L;
 	return op;
 }
 

@@ -12,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "json.h"
@@ -337,6 +340,26 @@ sbx_result sbx_http_setup(sbx_client *c, CURL *e, const sbx_http_req *req, sbx_h
 	return SBX_OK;
 }
 
+/* After a failed connect to a unix socket: 1 when a listener is there
+ * (our own non-blocking connect gets EAGAIN for a full queue, or gets in),
+ * 0 when nothing listens (ECONNREFUSED, ENOENT). curl does not keep the
+ * errno of that case, so this probe tells them apart. */
+static int unix_listening(const char *path)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	size_t n = strlen(path);
+	if (n >= sizeof a.sun_path)
+		return 0;
+	memcpy(a.sun_path, path, n + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	int rc = connect(fd, (struct sockaddr *)&a, sizeof a);
+	int listening = rc == 0 || errno == EAGAIN;
+	close(fd);
+	return listening;
+}
+
 sbx_result sbx_http_finish(sbx_client *c, CURL *e, int curlcode, const sbx_http_req *req, sbx_http_resp *resp,
                            sbx_error *err)
 {
@@ -352,6 +375,12 @@ sbx_result sbx_http_finish(sbx_client *c, CURL *e, int curlcode, const sbx_http_
 			return r;
 		}
 		sbx_result r = sbx_error_from_curl(curlcode);
+		if (curlcode == CURLE_COULDNT_CONNECT && c->cfg->unix_path && unix_listening(c->cfg->unix_path)) {
+			/* Something listens but would not take us: its accept
+			 * queue is full. Overloaded, not absent: worth a retry. */
+			sbx_fail(err, SBX_E_UNAVAILABLE, "%s: the service's connection queue is full", c->cfg->url);
+			return SBX_E_UNAVAILABLE;
+		}
 		if (r == SBX_E_TIMEOUT)
 			sbx_fail(err, r, "%s %s: no answer within the deadline (%ld ms)", req->method, c->cfg->url,
 			         c->cfg->total_ms + (req->wait_ms > 0 ? req->wait_ms : 0));
@@ -366,10 +395,10 @@ sbx_result sbx_http_finish(sbx_client *c, CURL *e, int curlcode, const sbx_http_
 	return sbx_error_from_response(status, resp->body.data, resp->body.len, err);
 }
 
-static int retryable(sbx_result r, const sbx_error *e)
+int sbx_http_retryable(sbx_result r, const sbx_error *e)
 {
 	if (r == SBX_E_UNAVAILABLE)
-		return e->http_status != 0;
+		return 1;
 	if (r == SBX_E_TIMEOUT)
 		return e->http_status != 0;   /* the service's DEADLINE_EXCEEDED, not our own deadline */
 	if (r == SBX_E_EXHAUSTED)
@@ -377,6 +406,14 @@ static int retryable(sbx_result r, const sbx_error *e)
 		 * proxy may. */
 		return e->http_status != 413 && (e->retry_delay_ms >= 0 || e->grpc_code == 0);
 	return 0;
+}
+
+long sbx_http_backoff_ms(int attempt, const sbx_error *e)
+{
+	if (e->retry_delay_ms >= 0)
+		return e->retry_delay_ms + (long)(50 * sbx_random_unit());
+	long delay = 100L << (attempt > 8 ? 8 : attempt - 1);
+	return (long)(delay * (0.5 + sbx_random_unit()));
 }
 
 sbx_result sbx_http_call(sbx_client *c, const sbx_http_req *req, sbx_http_resp *resp, sbx_error *err)
@@ -405,12 +442,9 @@ sbx_result sbx_http_call(sbx_client *c, const sbx_http_req *req, sbx_http_resp *
 		}
 		free(url);
 		pool_put(c, e);
-		if (r == SBX_OK || attempt >= attempts || !retryable(r, err))
+		if (r == SBX_OK || attempt >= attempts || !sbx_http_retryable(r, err))
 			break;
-		long delay = 100L << (attempt - 1);
-		delay = (long)(delay * (0.5 + sbx_random_unit()));
-		if (err->retry_delay_ms >= 0)
-			delay = err->retry_delay_ms + (long)(50 * sbx_random_unit());
+		long delay = sbx_http_backoff_ms(attempt, err);
 		if (delay > 30000 || sbx_now_ms() - start + delay >= budget)
 			break;   /* the caller's deadline matters more than one more try */
 		sbx_sleep_ms(delay);

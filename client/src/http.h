@@ -87,6 +87,10 @@ sbx_result sbx_http_call(sbx_client *c, const sbx_http_req *req, sbx_http_resp *
  * deletes). root may be NULL when the body does not matter. */
 sbx_result sbx_http_json(sbx_client *c, const sbx_http_req *req, cJSON **root, sbx_error *err);
 
+/* Whether a failed safe call is worth repeating, and after how long. */
+int sbx_http_retryable(sbx_result r, const sbx_error *e);
+long sbx_http_backoff_ms(int attempt, const sbx_error *e);
+
 /* Percent-escaped path building: "/v1/sandboxes/" + esc(id) + suffix. */
 char *sbx_path_sandbox(const char *id, const char *suffix);
 

@@ -167,6 +167,37 @@ sbx_proc_state sbx_proc_state_parse(const cJSON *it)
 	return SBX_PROC_UNSPECIFIED;
 }
 
+char *sbx_json_pretty(const cJSON *root)
+{
+	char *raw = cJSON_Print(root);
+	if (!raw)
+		return NULL;
+	/* cJSON indents with tabs and puts a tab after each colon; raw tabs
+	 * appear nowhere else (inside strings they are escaped), so two spaces
+	 * per level and one after a colon give the usual look. */
+	size_t tabs = 0, n = 0;
+	for (const char *p = raw; *p; p++, n++)
+		tabs += *p == '\t';
+	char *out = malloc(n + tabs + 2);
+	if (out) {
+		char *q = out;
+		for (const char *p = raw; *p; p++) {
+			if (*p != '\t') {
+				*q++ = *p;
+			} else if (p > raw && p[-1] == ':') {
+				*q++ = ' ';
+			} else {
+				*q++ = ' ';
+				*q++ = ' ';
+			}
+		}
+		*q++ = '\n';
+		*q = '\0';
+	}
+	free(raw);
+	return out;
+}
+
 void sbx_sandbox_free(sbx_sandbox *s)
 {
 	if (!s)
@@ -263,19 +294,9 @@ sbx_result sbx_sandbox_from_json(const cJSON *root, sbx_sandbox **out, sbx_error
 			}
 		}
 	}
-	char *pretty = cJSON_Print(root);
-	if (!pretty)
+	s->json = sbx_json_pretty(root);
+	if (!s->json)
 		goto nomem;
-	size_t pl = strlen(pretty);
-	s->json = malloc(pl + 2);
-	if (!s->json) {
-		free(pretty);
-		goto nomem;
-	}
-	memcpy(s->json, pretty, pl);
-	s->json[pl] = '\n';
-	s->json[pl + 1] = '\0';
-	free(pretty);
 	*out = s;
 	s = NULL;
 	r = SBX_OK;

@@ -37,6 +37,9 @@ sbx_result sbx_sandbox_from_json(const cJSON *root, sbx_sandbox **out, sbx_error
 sbx_result sbx_process_from_json(const cJSON *root, sbx_process **out, sbx_error *err);
 sbx_result sbx_dirent_from_json(const cJSON *obj, sbx_dirent *out);
 
+/* Pretty JSON (two-space indent) with a final newline; caller frees. */
+char *sbx_json_pretty(const cJSON *root);
+
 /* Adds an int64 the proto3 way (a decimal string). */
 cJSON *sbx_json_add_i64(cJSON *obj, const char *key, int64_t v);
 

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -454,6 +456,48 @@ START_TEST(resolve_failure)
 }
 END_TEST
 
+START_TEST(accept_queue_full)
+{
+	/* A listener that never accepts, its queue filled by raw connects:
+	 * the service is there but overloaded, which is UNAVAILABLE (and
+	 * retried), not "connection refused". */
+	snprintf(dir, sizeof dir, "/tmp/sbxct.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(sock, sizeof sock, "%s/s.sock", dir);
+	int l = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	ck_assert_int_lt(strlen(sock), sizeof a.sun_path);
+	memcpy(a.sun_path, sock, strlen(sock) + 1);
+	ck_assert_int_eq(bind(l, (struct sockaddr *)&a, sizeof a), 0);
+	ck_assert_int_eq(listen(l, 0), 0);
+	int fill[8], nfill = 0;
+	for (int i = 0; i < 8; i++) {
+		int f = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		if (connect(f, (struct sockaddr *)&a, sizeof a) != 0) {
+			close(f);
+			break;
+		}
+		fill[nfill++] = f;
+	}
+	char url[160];
+	snprintf(url, sizeof url, "unix:%s", sock);
+	sbx_client *c = client_for(url, 500, 1000, 2);
+	sbx_sandbox *s = NULL;
+	sbx_error e;
+	long t0 = now_ms();
+	sbx_result r = sbx_sandbox_get(c, "sb1", 0, &s, &e);
+	ck_assert_msg(r == SBX_E_UNAVAILABLE, "got %s: %s", sbx_result_str(r), e.message);
+	ck_assert_int_eq(sbx_error_errno(&e), EHOSTDOWN);
+	ck_assert_int_lt(now_ms() - t0, 1000);
+	sbx_client_free(c);
+	for (int i = 0; i < nfill; i++)
+		close(fill[i]);
+	close(l);
+	unlink(sock);
+	rmdir(dir);
+}
+END_TEST
+
 static int h_plain(void *ud, int fd, const fake_req *r)
 {
 	return fake_reply(fd, 200, SANDBOX);
@@ -837,6 +881,7 @@ static Suite *suite(void)
 	tcase_add_test(t, not_found_status);
 	tcase_add_test(t, token_sent_never_shown);
 	tcase_add_test(t, connection_refused);
+	tcase_add_test(t, accept_queue_full);
 	tcase_add_test(t, resolve_failure);
 	tcase_add_test(t, tls_to_plain_server);
 	tcase_add_test(t, tcp_plain_ok);

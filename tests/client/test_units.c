@@ -249,7 +249,9 @@ START_TEST(sandbox_full)
 	ck_assert(s->create_time_ns == 1795671590123000000LL);
 	ck_assert(s->start_time_ns == 1795671590125456789LL);
 	ck_assert(s->end_time_ns == 0);
-	ck_assert_ptr_nonnull(strstr(s->json, "\"somethingNew\""));
+	ck_assert_ptr_nonnull(strstr(s->json, "\n  \"somethingNew\": true\n}"));
+	ck_assert_ptr_nonnull(strstr(s->json, "{\n  \"sandboxId\": \"sbx-1\",\n  \"spec\": {\n    \"name\": \"box\""));
+	ck_assert_ptr_null(strchr(s->json, '\t'));
 	ck_assert_int_eq(s->json[strlen(s->json) - 1], '\n');
 	sbx_sandbox_free(s);
 }
