@@ -1329,6 +1329,8 @@ static void on_inotify(void)
 		if (n <= 0)
 			return;
 		int last_wd = -1;
+		if (waiters.next == &waiters)
+			continue; /* nobody waits: just drain */
 		for (char *ptr = buf; ptr < buf + n;) {
 			const struct inotify_event *ev = (const struct inotify_event *)ptr;
 			ptr += sizeof *ev + ev->len;
@@ -1430,10 +1432,12 @@ static void *loop_main(void *arg)
 		pthread_mutex_lock(&srv_lock);
 		if (stopping)
 			break;
+		int poked = 0;
 		for (int i = 0; i < n; i++) {
 			uint64_t d = evs[i].data.u64, kind = d >> 56;
 			uint32_t seq = (uint32_t)(d >> 24), uid = (uint32_t)(d & 0xffffff);
 			if (kind == K_WAKE) {
+				poked = 1;
 				uint64_t v;
 				if (read(wakefd, &v, sizeof v) < 0) {
 					/* EAGAIN: drained by an earlier event */
@@ -1453,7 +1457,11 @@ static void *loop_main(void *arg)
 				}
 			}
 		}
-		next = timers();
+		/* Only a poke can bring a deadline nearer; otherwise the timer
+		 * scan waits for the deadline it computed (output-heavy
+		 * processes wake this loop often). */
+		if (poked || srv_mono_ns() >= next)
+			next = timers();
 	}
 	pthread_mutex_unlock(&srv_lock);
 	return NULL;
