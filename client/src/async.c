@@ -75,8 +75,6 @@ struct sbx_async {
 	sbx_async_link link;
 };
 
-void sbx_async_notify(sbx_client *c);
-
 void sbx_async_notify(sbx_client *c)
 {
 	pthread_mutex_lock(&c->fb_mu);

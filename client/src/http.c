@@ -18,6 +18,7 @@
 
 #include "error.h"
 #include "json.h"
+#include "proc.h"
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_rc;
@@ -141,8 +142,6 @@ out:
 	sbx_config_free(own);
 	return r;
 }
-
-void sbx_fb_shutdown(sbx_client *c);   /* proc.c */
 
 void sbx_client_free(sbx_client *c)
 {

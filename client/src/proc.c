@@ -35,8 +35,6 @@ struct sbx_fb_proc {
 	pthread_t th;
 };
 
-void sbx_async_notify(sbx_client *c);   /* async.c: wakes loops waiting on fallback processes */
-
 static int64_t now_ns(void)
 {
 	struct timespec ts;
@@ -51,12 +49,12 @@ static sbx_result check_sandbox_id(const char *id, sbx_error *err)
 	return SBX_OK;
 }
 
-int sbx_use_fallback(sbx_client *c, sbx_error *err)
+sbx_result sbx_use_fallback(sbx_client *c, int *fb, sbx_error *err)
 {
 	unsigned f = 0;
-	if (sbx_client_features(c, &f, err) != SBX_OK)
-		return -1;
-	return (f & SBX_FEAT_PROCESSES) ? 0 : 1;
+	sbx_result r = sbx_client_features(c, &f, err);
+	*fb = r == SBX_OK && !(f & SBX_FEAT_PROCESSES);
+	return r;
 }
 
 /* ------------------------------------------------------------ fallback */
@@ -292,9 +290,9 @@ sbx_result sbx_process_start(sbx_client *c, const char *sandbox_id, const sbx_ex
 		return res;
 	if (!r || !r->argv || !r->argv[0])
 		return sbx_fail(err, SBX_E_INVALID, "empty command");
-	int fb = sbx_use_fallback(c, err);
-	if (fb < 0)
-		return err ? err->code : SBX_E_INTERNAL;
+	int fb = 0;
+	if ((res = sbx_use_fallback(c, &fb, err)) != SBX_OK)
+		return res;
 	if (fb)
 		return fb_start(c, sandbox_id, r, out, err);
 	body = sbx_exec_req_to_json(r, 1);
@@ -334,9 +332,9 @@ sbx_result sbx_process_get(sbx_client *c, const char *sandbox_id, int64_t pid, i
 		return sbx_fail(err, SBX_E_INVALID, "bad process id");
 	if (wait_seconds > SBX_MAX_WAIT)
 		wait_seconds = SBX_MAX_WAIT;
-	int fb = sbx_use_fallback(c, err);
-	if (fb < 0)
-		return err ? err->code : SBX_E_INTERNAL;
+	int fb = 0;
+	if ((res = sbx_use_fallback(c, &fb, err)) != SBX_OK)
+		return res;
 	if (fb) {
 		pthread_mutex_lock(&c->fb_mu);
 		sbx_fb_proc *p = sbx_fb_find(c, sandbox_id, pid);
@@ -374,9 +372,9 @@ sbx_result sbx_process_list(sbx_client *c, const char *sandbox_id, sbx_process *
 	*n = 0;
 	if ((res = check_sandbox_id(sandbox_id, err)) != SBX_OK)
 		return res;
-	int fb = sbx_use_fallback(c, err);
-	if (fb < 0)
-		return err ? err->code : SBX_E_INTERNAL;
+	int fb = 0;
+	if ((res = sbx_use_fallback(c, &fb, err)) != SBX_OK)
+		return res;
 	if (fb) {
 		pthread_mutex_lock(&c->fb_mu);
 		size_t k = 0;
@@ -446,9 +444,9 @@ sbx_result sbx_process_write_stdin(sbx_client *c, const char *sandbox_id, int64_
 		return res;
 	if (pid < 1)
 		return sbx_fail(err, SBX_E_INVALID, "bad process id");
-	int fb = sbx_use_fallback(c, err);
-	if (fb < 0)
-		return err ? err->code : SBX_E_INTERNAL;
+	int fb = 0;
+	if ((res = sbx_use_fallback(c, &fb, err)) != SBX_OK)
+		return res;
 	if (fb)
 		return sbx_fail(err, SBX_E_UNSUPPORTED, "the service has no stdin for processes");
 	char *path = proc_path(sandbox_id, pid, "/stdin");
@@ -476,9 +474,9 @@ sbx_result sbx_process_close_stdin(sbx_client *c, const char *sandbox_id, int64_
 		return res;
 	if (pid < 1)
 		return sbx_fail(err, SBX_E_INVALID, "bad process id");
-	int fb = sbx_use_fallback(c, err);
-	if (fb < 0)
-		return err ? err->code : SBX_E_INTERNAL;
+	int fb = 0;
+	if ((res = sbx_use_fallback(c, &fb, err)) != SBX_OK)
+		return res;
 	if (fb)
 		return sbx_fail(err, SBX_E_UNSUPPORTED, "the service has no stdin for processes");
 	char *path = proc_path(sandbox_id, pid, "/stdin:close");
@@ -499,9 +497,9 @@ sbx_result sbx_process_signal(sbx_client *c, const char *sandbox_id, int64_t pid
 		return sbx_fail(err, SBX_E_INVALID, "bad process id");
 	if (signo < 1 || signo > 64)
 		return sbx_fail(err, SBX_E_INVALID, "bad signal number %d", signo);
-	int fb = sbx_use_fallback(c, err);
-	if (fb < 0)
-		return err ? err->code : SBX_E_INTERNAL;
+	int fb = 0;
+	if ((res = sbx_use_fallback(c, &fb, err)) != SBX_OK)
+		return res;
 	if (fb)
 		return sbx_fail(err, SBX_E_UNSUPPORTED, "the service cannot signal processes");
 	char *path = proc_path(sandbox_id, pid, ":signal");

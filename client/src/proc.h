@@ -26,9 +26,12 @@ sbx_result sbx_fb_snapshot(const sbx_fb_proc *p, sbx_process **out, sbx_error *e
 /* Copies up to maxlen bytes at offset into buf and fills chunk; fb_mu held. */
 void sbx_fb_read(const sbx_fb_proc *p, sbx_stream s, int64_t offset, void *buf, size_t maxlen, sbx_chunk *chunk);
 
-/* 1 when process calls must use the fallback table, 0 when the service
- * has the extension, -1 on a failed probe (err filled). */
-int sbx_use_fallback(sbx_client *c, sbx_error *err);
+/* *fb = 1 when process calls must use the fallback table, 0 when the
+ * service has the extension; the probe's result (err filled on failure). */
+sbx_result sbx_use_fallback(sbx_client *c, int *fb, sbx_error *err);
+
+/* Wakes every async loop of the client: a fallback process ended. */
+void sbx_async_notify(sbx_client *c);
 
 /* sbx_exec that stops early when *abort_flag becomes non-zero. */
 sbx_result sbx_exec_abortable(sbx_client *c, const char *sandbox_id, const sbx_exec_req *r, int64_t max_output_bytes,

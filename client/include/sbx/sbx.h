@@ -316,7 +316,16 @@ sbx_result sbx_async_new(sbx_client *c, sbx_async **out, sbx_error *err);
 void sbx_async_free(sbx_async *a);
 
 /* Each callback runs exactly once, on the loop thread, unless noted; err is
- * NULL on success; pointers passed to it are valid only during the call. */
+ * NULL on success; pointers passed to it are valid only during the call.
+ * A callback may submit and cancel ops (no libsbx lock is held while it
+ * runs) but must not call sbx_async_free, and should not block: every other
+ * op of the loop waits while it runs. Ops are retried like the blocking
+ * calls (safe calls only, on UNAVAILABLE, the service's DEADLINE_EXCEEDED
+ * and RESOURCE_EXHAUSTED with RetryInfo) within the same deadline: the
+ * client's total deadline plus the op's wait. Against a service without the
+ * process extension, process waits and output reads of fallback processes
+ * are answered by the loop from the client's table. Programs should ignore
+ * SIGPIPE (libcurl runs with NOSIGNAL, as threads need). */
 typedef void (*sbx_output_cb)(void *ud, sbx_result r, const sbx_error *err, const sbx_chunk *chunk);
 typedef void (*sbx_process_cb)(void *ud, sbx_result r, const sbx_error *err, const sbx_process *p);
 typedef void (*sbx_sandbox_cb)(void *ud, sbx_result r, const sbx_error *err, const sbx_sandbox *s);
