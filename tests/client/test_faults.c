@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "fakesrv.h"
+#include "pubsrv.h"
 #include "sbx/sbx.h"
 
 static char dir[64], sock[128];
@@ -752,6 +753,86 @@ START_TEST(fallback_async)
 }
 END_TEST
 
+START_TEST(fallback_real_service)
+{
+	/* libmicrohttpd public-only service whose :exec really runs */
+	snprintf(dir, sizeof dir, "/tmp/sbxct.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(sock, sizeof sock, "%s/p.sock", dir);
+	pub_srv *ps = pub_start(sock);
+	ck_assert_ptr_nonnull(ps);
+	char url[160];
+	snprintf(url, sizeof url, "unix:%s", sock);
+	sbx_client *c = client_for(url, 1000, 3000, 3);
+	sbx_spec *sp = sbx_spec_new();
+	sbx_sandbox *sb = NULL;
+	ck_assert_int_eq(sbx_sandbox_create(c, sp, &sb, NULL), SBX_OK);
+	sbx_spec_free(sp);
+	ck_assert_int_eq(sb->state, SBX_STATE_RUNNING);
+	char id[64];
+	snprintf(id, sizeof id, "%s", sb->id);
+	sbx_sandbox_free(sb);
+
+	sbx_async *a = NULL;
+	ck_assert_int_eq(sbx_async_new(c, &a, NULL), SBX_OK);
+	sbx_exec_req *r = NULL;
+	const char *line = "sleep 0.3; echo out; echo err >&2; exit 4";
+	ck_assert_int_eq(sbx_exec_req_parse(line, strlen(line), &r, NULL), SBX_OK);
+	sbx_process *p = NULL;
+	ck_assert_int_eq(sbx_process_start(c, id, r, &p, NULL), SBX_OK);
+	ck_assert_int_eq(p->id, 1);
+	ck_assert_int_eq(p->state, SBX_PROC_RUNNING);
+	sbx_process_free(p);
+	waitres w;
+	waitres_init(&w);
+	long t0 = now_ms();
+	ck_assert_ptr_nonnull(sbx_async_output_read(a, id, 1, SBX_STDOUT, 0, 64, 10, on_output, &w));
+	wait_done(&w);
+	ck_assert_int_ge(w.at - t0, 250);
+	ck_assert_int_eq(w.r, SBX_OK);
+	ck_assert_int_eq(w.len, 4);
+	ck_assert_int_eq(memcmp(w.data, "out\n", 4), 0);
+	ck_assert_int_eq(w.eof, 1);
+	ck_assert_int_eq(sbx_process_get(c, id, 1, 10, &p, NULL), SBX_OK);
+	ck_assert_int_eq(p->state, SBX_PROC_EXITED);
+	ck_assert_int_eq(p->exit_code, 4);
+	ck_assert_int_eq(p->stderr_bytes, 4);
+	sbx_process_free(p);
+	sbx_exec_req_free(r);
+
+	/* exit code 0 left out of the answer, as proto3 allows */
+	ck_assert_int_eq(sbx_exec_req_parse("printf ok", 9, &r, NULL), SBX_OK);
+	sbx_exec_result *x = NULL;
+	ck_assert_int_eq(sbx_exec(c, id, r, 0, &x, NULL), SBX_OK);
+	ck_assert_int_eq(x->exit_code, 0);
+	ck_assert_str_eq(x->out, "ok");
+	sbx_exec_result_free(x);
+	ck_assert_int_eq(pub_execs(ps), 2);
+
+	/* the features say so, and extension calls say unsupported */
+	unsigned f = 9;
+	ck_assert_int_eq(sbx_client_features(c, &f, NULL), SBX_OK);
+	ck_assert_uint_eq(f, 0);
+	sbx_dirent *v = NULL;
+	size_t n = 0;
+	sbx_error e;
+	ck_assert_int_eq(sbx_file_list(c, id, "/", &v, &n, &e), SBX_E_UNSUPPORTED);
+	ck_assert_int_eq(sbx_error_errno(&e), ENOTSUP);
+
+	/* once the sandbox is gone, a start fails in the call itself */
+	ck_assert_int_eq(sbx_sandbox_delete(c, id, 0, 0, NULL), SBX_OK);
+	ck_assert_int_eq(sbx_process_start(c, id, r, &p, &e), SBX_E_PRECONDITION);
+	ck_assert_str_eq(e.reason, "CWSANDBOX_SANDBOX_NOT_RUNNING");
+	ck_assert_int_eq(sbx_process_start(c, "pub-77", r, &p, &e), SBX_E_NOT_FOUND);
+	sbx_exec_req_free(r);
+	sbx_async_free(a);
+	sbx_client_free(c);
+	pub_stop(ps);
+	unlink(sock);
+	rmdir(dir);
+}
+END_TEST
+
 /* ------------------------------------------------------------ async */
 
 static int h_ext_silent(void *ud, int fd, const fake_req *r)
@@ -890,6 +971,7 @@ static Suite *suite(void)
 	tcase_set_timeout(f, 60);
 	tcase_add_test(f, fallback_processes);
 	tcase_add_test(f, fallback_async);
+	tcase_add_test(f, fallback_real_service);
 	suite_add_tcase(s, f);
 	TCase *as = tcase_create("async");
 	tcase_set_timeout(as, 60);
