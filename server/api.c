@@ -921,7 +921,9 @@ static struct MHD_Daemon *start_one(int fd, void *cls)
 				MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
 				MHD_OPTION_THREAD_POOL_SIZE, (unsigned)4,
 				MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-				MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
+				/* Split across the pool's threads by MHD: room for
+				 * thousands of parked long-polls. */
+				MHD_OPTION_CONNECTION_LIMIT, (unsigned)8192,
 				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 << 10),
 				MHD_OPTION_END);
 }

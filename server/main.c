@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -255,6 +256,13 @@ int main(int argc, char **argv)
 	if (listen_at && (tfd = listen_tcp(listen_at)) < 0)
 		goto out;
 	signal(SIGPIPE, SIG_IGN);
+	/* Every parked long-poll is a socket: use the whole hard fd limit
+	 * (raising the soft limit up to it needs no privilege). */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 	if (!fg) {
 		/* The parent returns only once the child serves (or failed). */
 		if (pipe2(ready, O_CLOEXEC) != 0)

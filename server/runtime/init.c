@@ -470,6 +470,15 @@ CHILD_CODE static int child_main(void *arg)
 	if (dup2(a->in, 0) < 0 || dup2(a->out, 1) < 0 || dup2(a->err, 2) < 0)
 		_exit(126);
 	close_range(3, ~0U, 0);
+	/* Init is a copy of sbxd, so its RSS counts sbxd's pages and the OOM
+	 * killer could pick it over the real hog. Commands get the highest
+	 * score instead (init cannot lower its own without CAP_SYS_RESOURCE);
+	 * in a host-wide OOM, sandboxes go before host daemons too. */
+	int adj = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+	if (adj >= 0) {
+		(void)!write(adj, "1000", 4);
+		close(adj);
+	}
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	const char *cwd = a->req->cwd[0] ? a->req->cwd : "/";
 	if (chdir(cwd) != 0)
