@@ -5,6 +5,7 @@
 #include "pubsrv.h"
 
 #include <microhttpd.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -224,6 +225,34 @@ pub_srv *pub_start(const char *unix_path)
 	return s;
 fail:
 	if (s && s->lfd > 0)
+		close(s->lfd);
+	free(s);
+	return NULL;
+}
+
+pub_srv *pub_start_tls(const char *key_pem, const char *cert_pem, int *port)
+{
+	pub_srv *s = calloc(1, sizeof *s);
+	if (!s)
+		return NULL;
+	pthread_mutex_init(&s->mu, NULL);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof a;
+	s->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s->lfd < 0 || bind(s->lfd, (struct sockaddr *)&a, sizeof a) != 0 || listen(s->lfd, 128) != 0 ||
+	    getsockname(s->lfd, (struct sockaddr *)&a, &al) != 0)
+		goto fail;
+	*port = ntohs(a.sin_port);
+	s->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
+	                                MHD_USE_TLS,
+	                        0, NULL, NULL, handler, s, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->lfd,
+	                        MHD_OPTION_HTTPS_MEM_KEY, key_pem, MHD_OPTION_HTTPS_MEM_CERT, cert_pem,
+	                        MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_END);
+	if (!s->d)
+		goto fail;
+	return s;
+fail:
+	if (s->lfd > 0)
 		close(s->lfd);
 	free(s);
 	return NULL;

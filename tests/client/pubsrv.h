@@ -11,6 +11,9 @@
 typedef struct pub_srv pub_srv;
 
 pub_srv *pub_start(const char *unix_path);
+/* The same service over HTTPS on 127.0.0.1 (PEM key and certificate in
+ * memory); *port receives the port. */
+pub_srv *pub_start_tls(const char *key_pem, const char *cert_pem, int *port);
 void pub_stop(pub_srv *s);
 /* :exec calls served so far. */
 int pub_execs(pub_srv *s);

@@ -527,6 +527,82 @@ START_TEST(tls_to_plain_server)
 }
 END_TEST
 
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	char *b = calloc(1, 65536);
+	size_t n = fread(b, 1, 65535, f);
+	fclose(f);
+	b[n] = '\0';
+	return b;
+}
+
+START_TEST(tls_verification)
+{
+	/* A self-signed certificate for "localhost" only: untrusted without
+	 * the CA file, trusted with it, and still refused for another name. */
+	snprintf(dir, sizeof dir, "/tmp/sbxct.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	char cmd[1024];
+	snprintf(cmd, sizeof cmd,
+	         "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=localhost "
+	         "-addext subjectAltName=DNS:localhost -keyout %s/key.pem -out %s/cert.pem >/dev/null 2>&1",
+	         dir, dir);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "tls_verification: no openssl tool, not run\n");
+		return;
+	}
+	char kp[128], cp[128];
+	snprintf(kp, sizeof kp, "%s/key.pem", dir);
+	snprintf(cp, sizeof cp, "%s/cert.pem", dir);
+	char *key = slurp(kp), *cert = slurp(cp);
+	int port = 0;
+	pub_srv *ps = pub_start_tls(key, cert, &port);
+	ck_assert_ptr_nonnull(ps);
+	char url[128];
+	sbx_spec *sp = sbx_spec_new();
+	sbx_sandbox *sb = NULL;
+	sbx_error e;
+
+	snprintf(url, sizeof url, "https://localhost:%d", port);
+	sbx_client *c = client_for(url, 1000, 3000, 1);
+	sbx_result r = sbx_sandbox_create(c, sp, &sb, &e);
+	ck_assert_msg(r == SBX_E_TLS, "untrusted: %s", sbx_result_str(r));
+	ck_assert_int_eq(sbx_error_errno(&e), EIO);
+	sbx_client_free(c);
+
+	sbx_config *cfg = sbx_config_new();
+	ck_assert_int_eq(sbx_config_set_url(cfg, url, NULL), SBX_OK);
+	ck_assert_int_eq(sbx_config_set_ca_file(cfg, cp, NULL), SBX_OK);
+	ck_assert_int_eq(sbx_config_set_token(cfg, "tok", NULL), SBX_OK);
+	ck_assert_int_eq(sbx_client_new(cfg, &c, NULL), SBX_OK);
+	r = sbx_sandbox_create(c, sp, &sb, &e);
+	ck_assert_msg(r == SBX_OK, "trusted: %s: %s", sbx_result_str(r), e.message);
+	ck_assert_int_eq(sb->state, SBX_STATE_RUNNING);
+	sbx_sandbox_free(sb);
+	sbx_client_free(c);
+
+	/* the right CA but the wrong name */
+	snprintf(url, sizeof url, "https://127.0.0.1:%d", port);
+	ck_assert_int_eq(sbx_config_set_url(cfg, url, NULL), SBX_OK);
+	ck_assert_int_eq(sbx_client_new(cfg, &c, NULL), SBX_OK);
+	r = sbx_sandbox_create(c, sp, &sb, &e);
+	ck_assert_msg(r == SBX_E_TLS, "wrong name: %s", sbx_result_str(r));
+	sbx_client_free(c);
+	sbx_config_free(cfg);
+
+	sbx_spec_free(sp);
+	pub_stop(ps);
+	free(key);
+	free(cert);
+	unlink(kp);
+	unlink(cp);
+	rmdir(dir);
+}
+END_TEST
+
 START_TEST(tcp_plain_ok)
 {
 	fake_srv *s = fake_start(NULL, h_plain, NULL);
@@ -966,6 +1042,7 @@ static Suite *suite(void)
 	tcase_add_test(t, resolve_failure);
 	tcase_add_test(t, tls_to_plain_server);
 	tcase_add_test(t, tcp_plain_ok);
+	tcase_add_test(t, tls_verification);
 	suite_add_tcase(s, t);
 	TCase *f = tcase_create("fallback");
 	tcase_set_timeout(f, 60);
