@@ -200,6 +200,8 @@ static const struct {
 	{{"pwd"}, "/etc", 0, "/etc\n", ""},
 	{{"pwd"}, "", 0, "/\n", ""},
 	{{"true"}, "/no/such/dir", 127, "", "sbx: /no/such/dir: No such file or directory\n"},
+	/* Commands, not init, are the OOM killer's first choice. */
+	{{"sh", "-c", "cat /proc/self/oom_score_adj /proc/1/oom_score_adj"}, NULL, 0, "1000\n0\n", ""},
 };
 
 START_TEST(test_exec_codes)
@@ -571,6 +573,30 @@ START_TEST(test_memory_hog)
 	ck_assert_int_eq(sh(box, "echo after", out, sizeof out), 0);
 	ck_assert_str_eq(out, "after\n");
 	srv_box_destroy(box);
+}
+END_TEST
+
+START_TEST(test_oom_spares_init)
+{
+	/* Init is a copy of its creator, so its RSS counts the creator's pages:
+	 * give the creator 48 MiB of touched memory against a 32 MiB limit.
+	 * The OOM killer must still take the hog (commands score +1000), not
+	 * init, whose death would end the whole sandbox. This holds while
+	 * sbxd's RSS stays below the limit plus the hog's RSS. */
+	size_t big = 48u << 20;
+	char *ballast = malloc(big);
+	ck_assert_ptr_nonnull(ballast);
+	for (size_t i = 0; i < big; i += 4096)
+		((volatile char *)ballast)[i] = 1; /* touched for real: no dead store */
+	srv_box_spec spec = {.memory_bytes = 32 << 20};
+	srv_box *box = mkbox_spec(&spec);
+	char out[256];
+	sh(box, "head -c 200000000 /dev/zero | tail -c 150000000 | wc -c", out, sizeof out);
+	ck_assert_int_gt(srv_box_oom_kills(box), 0);
+	ck_assert_int_eq(sh(box, "echo init-alive", out, sizeof out), 0);
+	ck_assert_str_eq(out, "init-alive\n");
+	srv_box_destroy(box);
+	free(ballast);
 }
 END_TEST
 
@@ -1027,6 +1053,7 @@ static Suite *runtime_suite(void)
 		{"limits", test_fork_bomb, 0, 1, 60},
 		{"limits", test_memory_hog, 0, 1, 60},
 		{"limits", test_cpu_limit, 0, 1, 60},
+		{"limits", test_oom_spares_init, 0, 1, 60},
 		{"lifecycle", test_signal_and_destroy, 0, 1, 60},
 		{"lifecycle", test_init_death, 0, 1, 60},
 		{"lifecycle", test_freeze, 0, 1, 60},
