@@ -499,6 +499,55 @@ START_TEST(accept_queue_full)
 }
 END_TEST
 
+typedef struct pages {
+	char first_query[512];
+	int loop;   /* answer the same token forever */
+} pages;
+
+static int h_pages(void *ud, int fd, const fake_req *r)
+{
+	pages *pg = ud;
+	const char *q = strchr(r->path, '?');
+	if (!strstr(r->path, "pageToken="))
+		snprintf(pg->first_query, sizeof pg->first_query, "%s", q ? q : "");
+	if (pg->loop)
+		return fake_reply(fd, 200, "{\"sandboxes\": [{\"sandboxId\": \"x\"}], \"nextPageToken\": \"same\"}");
+	if (strstr(r->path, "pageToken=p%2F3"))
+		return fake_reply(fd, 200, "{\"sandboxes\": [{\"sandboxId\": \"s5\"}]}");
+	if (strstr(r->path, "pageToken=p2"))
+		return fake_reply(fd, 200,
+		                  "{\"sandboxes\": [{\"sandboxId\": \"s3\"}, {\"sandboxId\": \"s4\"}], \"nextPageToken\": \"p/3\"}");
+	return fake_reply(fd, 200,
+	                  "{\"sandboxes\": [{\"sandboxId\": \"s1\"}, {\"sandboxId\": \"s2\"}], \"nextPageToken\": \"p2\"}");
+}
+
+START_TEST(list_all_pages)
+{
+	pages pg = {0};
+	sbx_client *c = start(h_pages, &pg, 2000, 1);
+	const char *tags[] = {"a b", "c,d", NULL};
+	sbx_list_filter f = {.tags = tags, .state = SBX_STATE_RUNNING, .show_terminated = 1};
+	sbx_sandbox **v = NULL;
+	size_t n = 0;
+	ck_assert_int_eq(sbx_sandbox_list(c, &f, &v, &n, NULL), SBX_OK);
+	ck_assert_int_eq(n, 5);
+	for (size_t i = 0; i < n; i++) {
+		char want[32];
+		snprintf(want, sizeof want, "s%zu", i + 1);
+		ck_assert_str_eq(v[i]->id, want);
+	}
+	sbx_sandbox_list_free(v, n);
+	ck_assert_str_eq(pg.first_query, "?pageSize=1000&tags=a%20b%2Cc%2Cd&state=STATE_RUNNING&showTerminated=true");
+	/* a service that repeats its page token does not loop forever */
+	pg.loop = 1;
+	sbx_error e;
+	ck_assert_int_eq(sbx_sandbox_list(c, NULL, &v, &n, &e), SBX_E_PROTOCOL);
+	ck_assert_ptr_null(v);
+	ck_assert_int_eq(n, 0);
+	stop(c);
+}
+END_TEST
+
 static int h_plain(void *ud, int fd, const fake_req *r)
 {
 	return fake_reply(fd, 200, SANDBOX);
@@ -1042,6 +1091,7 @@ static Suite *suite(void)
 	tcase_add_test(t, resolve_failure);
 	tcase_add_test(t, tls_to_plain_server);
 	tcase_add_test(t, tcp_plain_ok);
+	tcase_add_test(t, list_all_pages);
 	tcase_add_test(t, tls_verification);
 	suite_add_tcase(s, t);
 	TCase *f = tcase_create("fallback");
