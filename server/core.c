@@ -529,6 +529,40 @@ static void set_reason(char *dst, size_t cap, const char *r)
 	snprintf(dst, cap, "%s", r ? r : "");
 }
 
+/* The runtime's init reports a command it could not execute as exit
+ * 127/126 with one line "sbx: WHAT: REASON" as the whole stderr. Seeing
+ * exactly that, the process never started: PROCESS_STATE_FAILED. */
+static int start_failure(srv_sbx *s, srv_proc *p, int code, char *why, size_t cap)
+{
+	char buf[512];
+	int fd = p->out_fd[2];
+	int own = 0;
+	if (code != 126 && code != 127)
+		return 0;
+	if (fd < 0 && p->id >= 0) {
+		char name[40];
+		snprintf(name, sizeof name, "%lld.stderr", (long long)p->id);
+		fd = openat(s->dirfd, name, O_RDONLY | O_CLOEXEC);
+		own = 1;
+	}
+	if (fd < 0)
+		return 0;
+	ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+	if (own)
+		close(fd);
+	if (n < 7 || n >= (ssize_t)sizeof buf - 1)
+		return 0;
+	buf[n] = '\0';
+	if (strncmp(buf, "sbx: ", 5) != 0 || buf[n - 1] != '\n' || memchr(buf, '\n', (size_t)n - 1))
+		return 0;
+	size_t len = (size_t)n - 6; /* without "sbx: " and the newline */
+	if (len >= cap)
+		len = cap - 1;
+	memcpy(why, buf + 5, len);
+	why[len] = '\0';
+	return 1;
+}
+
 /* A process is over: record how. wstatus < 0: killed by box teardown. */
 static void proc_finish(srv_sbx *s, srv_proc *p, int wstatus, const char *why)
 {
@@ -553,6 +587,8 @@ static void proc_finish(srv_sbx *s, srv_proc *p, int wstatus, const char *why)
 	} else {
 		p->state = PS_EXITED;
 		p->exit_code = WEXITSTATUS(wstatus);
+		if (start_failure(s, p, p->exit_code, p->reason, sizeof p->reason))
+			p->state = PS_FAILED;
 	}
 	if (p->timed_out) {
 		p->state = PS_KILLED;
@@ -684,8 +720,10 @@ static void box_events(srv_sbx *s)
 		if (p->id < 0 && p->owner_gone) {
 			exec_forget(s, p);
 		} else if (p->id == 0 && s->state == ST_RUNNING) {
+			/* A main command that could not even start fails the
+			 * sandbox; one that ran completes it, whatever its code. */
 			s->exit_code = p->exit_code;
-			sbx_end(s, ST_COMPLETED, p->reason);
+			sbx_end(s, p->state == PS_FAILED ? ST_FAILED : ST_COMPLETED, p->reason);
 			return;
 		}
 	}

@@ -11,6 +11,7 @@
 #include "init.h"
 #include "proto.h"
 #include "util.h"
+#include "zygote.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -39,6 +40,7 @@ struct srv_rt {
 	char images_dir[PATH_MAX];
 	char prefix[32];
 	srv_cg *cg;
+	srv_zygote *zygote;       /* NULL: clone init from sbxd itself */
 	char *hide[MAX_HIDE + 1];
 	int nhide;
 };
@@ -226,6 +228,8 @@ srv_rt *srv_rt_new(const char *state_dir, char *err)
 	clean_scratch(rt);
 	if (srv_rt_hide_path(rt, rt->state_dir, err) != 0)
 		goto fail;
+	/* Best effort: without a zygote, init is cloned from sbxd itself. */
+	rt->zygote = srv_zygote_start(NULL);
 	return rt;
 fail:
 	srv_rt_free(rt);
@@ -236,6 +240,7 @@ void srv_rt_free(srv_rt *rt)
 {
 	if (!rt)
 		return;
+	srv_zygote_stop(rt->zygote);
 	srv_cg_free(rt->cg);
 	for (int i = 0; i < rt->nhide; i++)
 		free(rt->hide[i]);
@@ -401,16 +406,28 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 	uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
 	if (!spec->network)
 		flags |= CLONE_NEWNET;
-	/* A raw clone behaves like fork() without running atfork handlers; the
-	 * child never returns from srv_init_main. */
 	int born_in_cg = 0;
-	pid_t pid = clone_box(flags, srv_cg_box_clone_fd(box->cg), &born_in_cg);
+	pid_t pid = -1;
+	if (rt->zygote) {
+		pid = srv_zygote_clone(rt->zygote, flags, srv_cg_box_clone_fd(box->cg), &cfg, ctl[1], evt[1],
+		                       &born_in_cg);
+		if (pid < 0 && errno == EPIPE) {
+			/* The zygote died (or hangs): carry on without it. */
+			srv_zygote_stop(rt->zygote);
+			rt->zygote = NULL;
+		}
+	}
+	if (!rt->zygote) {
+		/* A raw clone behaves like fork() without running atfork
+		 * handlers; the child never returns from srv_init_main. */
+		pid = clone_box(flags, srv_cg_box_clone_fd(box->cg), &born_in_cg);
+		if (pid == 0)
+			srv_init_main(&cfg, ctl[1], evt[1]);
+	}
 	if (pid < 0) {
 		srv_errf(err, errno, "clone");
 		goto fail;
 	}
-	if (pid == 0)
-		srv_init_main(&cfg, ctl[1], evt[1]);
 	box->init_pid = pid;
 	box->ctl = ctl[0];
 	box->evt = evt[0];

@@ -24,6 +24,16 @@ id2=$(create '{"spec":{"command":"/bin/sh","args":["-c","kill -9 $$"]}}')
 sb=$(api GET "/v1/sandboxes/$id2?waitSeconds=20")
 expect "signal exit code" "$(jget "$sb" 'j["status"]["exitCode"]')" 137
 
+# a main command that cannot start fails the sandbox, with the reason
+id3=$(create '{"spec":{"command":"/no/such/program"}}')
+sb=$(api GET "/v1/sandboxes/$id3?waitSeconds=20")
+expect "unstartable main" "$(jget "$sb" 'j["status"]["state"]')" STATE_FAILED
+expect "unstartable code" "$(jget "$sb" 'j["status"]["exitCode"]')" 127
+case "$(jget "$sb" 'j["status"]["stateReason"]')" in
+*"/no/such/program"*) ;;
+*) fail "unstartable reason: $sb" ;;
+esac
+
 # 2. idle sandbox + several execs in sequence
 idle=$(create '{"spec":{"name":"idle-box","tags":["t1","t2"]}}')
 expect "idle state" "$(state_of idle-box)" STATE_RUNNING
@@ -42,6 +52,13 @@ expect "returned bytes" "$(jget "$r" 'len(__import__("base64").b64decode(j["stdo
 # stdin for exec, env and cwd
 r=$(api POST /v1/sandboxes/idle-box:exec -d '{"command":["sh","-c","cat; echo $K; pwd"],"stdin":"aGVsbG8K","env":{"K":"V"},"workingDir":"/tmp"}')
 expect "exec stdin/env/cwd" "$(b64d "$(jget "$r" 'j["stdout"]')")" "$(printf 'hello\nV\n/tmp')"
+# a command that cannot run: 127 with the message on stderr
+r=$(exec_json idle-box '["no-such-command"]')
+expect "exec not found" "$(jget "$r" 'j["exitCode"]')" 127
+case "$(b64d "$(jget "$r" 'j["stderr"]')")" in
+*no-such-command*) ;;
+*) fail "exec not found stderr: $r" ;;
+esac
 # unary execs do not show in the process list
 expect "no listed execs" "$(jget "$(api GET /v1/sandboxes/idle-box/processes)" 'len(j["processes"])')" 0
 
@@ -100,7 +117,10 @@ pr=$(api GET "/v1/sandboxes/idle-box/processes/2?waitSeconds=10")
 expect "killed state" "$(jget "$pr" 'j["state"]')" PROCESS_STATE_KILLED
 expect "killed signal" "$(jget "$pr" 'j["signal"]')" 15
 expect "killed code" "$(jget "$pr" 'j["exitCode"]')" 143
-expect "process list" "$(jget "$(api GET /v1/sandboxes/idle-box/processes)" '[p["processId"] for p in j["processes"]]')" "['1', '2', '3', '4']"
+p=$(api POST /v1/sandboxes/idle-box/processes -d '{"command":["/etc/passwd"]}')
+pr=$(api GET "/v1/sandboxes/idle-box/processes/$(jget "$p" 'j["processId"]')?waitSeconds=10")
+expect "not executable" "$(jget "$pr" '(j["state"], j["exitCode"])')" "('PROCESS_STATE_FAILED', 126)"
+expect "process list" "$(jget "$(api GET /v1/sandboxes/idle-box/processes)" '[p["processId"] for p in j["processes"]]')" "['1', '2', '3', '4', '5']"
 
 # 5. names, tags, paging, requestId, delete
 c=$(api_status POST /v1/sandboxes -d '{"spec":{"name":"idle-box"}}')

@@ -1,0 +1,327 @@
+/*
+ * The zygote (see zygote.h). Like init it is a copy of a possibly threaded
+ * sbxd, so it never allocates: requests are decoded into static buffers.
+ * A request is one SEQPACKET message: a header, the init configuration as
+ * NUL-terminated strings, and the fds ctl, evt and (optionally) the cgroup
+ * directory as SCM_RIGHTS. The reply carries the pid or an errno.
+ */
+#include "zygote.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "runtime.h"
+#include "util.h"
+
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+
+#define Z_MAX_STRINGS (64 * 1024)
+#define Z_MAX_HIDE 32
+#define Z_TIMEOUT_MS 10000
+
+struct srv_zygote {
+	pid_t pid;
+	int sock;
+	char *buf;
+};
+
+typedef struct z_req {
+	uint64_t ns_flags;
+	uint32_t network, image, nhide, len, has_cgfd, pad;
+} z_req;
+
+typedef struct z_reply {
+	int32_t pid;   /* > 0, or -errno */
+	int32_t born_in_cg;
+} z_reply;
+
+/* struct clone_args up to its cgroup field (CLONE_ARGS_SIZE_VER2). */
+struct z_clone_args {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size,
+		cgroup;
+};
+
+/* ---- inside the zygote ---- */
+
+static char zbuf[sizeof(z_req) + Z_MAX_STRINGS + 1];
+static const char *zhide[Z_MAX_HIDE + 1];
+
+static int z_take(const char *s, size_t len, size_t *pos, const char **out)
+{
+	if (*pos >= len)
+		return -1;
+	const char *nul = memchr(s + *pos, '\0', len - *pos);
+	if (!nul)
+		return -1;
+	*out = s + *pos;
+	*pos = (size_t)(nul - s) + 1;
+	return 0;
+}
+
+static int z_decode(size_t n, z_req *h, srv_init_cfg *cfg)
+{
+	if (n < sizeof *h)
+		return -1;
+	memcpy(h, zbuf, sizeof *h);
+	if (h->len != n - sizeof *h || h->nhide > Z_MAX_HIDE)
+		return -1;
+	const char *s = zbuf + sizeof *h;
+	size_t pos = 0;
+	memset(cfg, 0, sizeof *cfg);
+	if (z_take(s, h->len, &pos, &cfg->scratch) || z_take(s, h->len, &pos, &cfg->upper) ||
+	    z_take(s, h->len, &pos, &cfg->work) || z_take(s, h->len, &pos, &cfg->root) ||
+	    z_take(s, h->len, &pos, &cfg->overlay_opts) || z_take(s, h->len, &pos, &cfg->hostname))
+		return -1;
+	for (uint32_t i = 0; i < h->nhide; i++)
+		if (z_take(s, h->len, &pos, &zhide[i]))
+			return -1;
+	zhide[h->nhide] = NULL;
+	if (pos != h->len)
+		return -1;
+	cfg->network = (int)h->network;
+	cfg->image = (int)h->image;
+	cfg->hide = zhide;
+	return 0;
+}
+
+static void z_reply_send(int sock, int32_t pid, int born)
+{
+	z_reply r = {pid, born};
+	while (send(sock, &r, sizeof r, MSG_NOSIGNAL) < 0 && errno == EINTR)
+		;
+}
+
+/* One clone; returns 0 in the child (which never comes back here). */
+static pid_t z_clone(uint64_t ns_flags, int cgfd, int *born)
+{
+	*born = 0;
+	/* CLONE_PARENT: the new init is sbxd's child, not ours; the kernel
+	 * then wants exit_signal 0 and uses our own (SIGCHLD). */
+#ifdef SYS_clone3
+	struct z_clone_args a;
+	memset(&a, 0, sizeof a);
+	a.flags = ns_flags | CLONE_PARENT | (cgfd >= 0 ? CLONE_INTO_CGROUP : 0);
+	a.cgroup = cgfd >= 0 ? (uint64_t)cgfd : 0;
+	long pid = syscall(SYS_clone3, &a, sizeof a);
+	if (pid >= 0) {
+		*born = cgfd >= 0;
+		return (pid_t)pid;
+	}
+	if (errno != ENOSYS && errno != E2BIG && errno != EINVAL && errno != EOPNOTSUPP)
+		return -1;
+#else
+	(void)cgfd;
+#endif
+	return (pid_t)syscall(SYS_clone, (unsigned long)(ns_flags | CLONE_PARENT), NULL, NULL, NULL, NULL);
+}
+
+__attribute__((noreturn)) static void zygote_main(int sock)
+{
+	struct sigaction dfl;
+	memset(&dfl, 0, sizeof dfl);
+	dfl.sa_handler = SIG_DFL;
+	for (int s = 1; s < _NSIG; s++)
+		if (s != SIGKILL && s != SIGSTOP)
+			sigaction(s, &dfl, NULL);
+	/* Hold nothing of sbxd's: not its listening socket, not its files. */
+	int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+	for (int fd = 0; fd < 3; fd++)
+		if (nul >= 0 && fd != sock)
+			dup3(nul, fd, 0);
+	if (sock > 3)
+		close_range(3, (unsigned)sock - 1, 0);
+	close_range((unsigned)sock + 1, ~0U, 0);
+	for (;;) {
+		int fds[3], nfds = 0;
+		union {
+			char buf[CMSG_SPACE(sizeof(int) * 4)];
+			struct cmsghdr align;
+		} cm;
+		struct iovec iov = {zbuf, sizeof zbuf};
+		struct msghdr mh;
+		memset(&mh, 0, sizeof mh);
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = cm.buf;
+		mh.msg_controllen = sizeof cm.buf;
+		ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			_exit(0); /* sbxd is gone or done with us */
+		int bad = (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+				continue;
+			size_t cnt = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t i = 0; i < cnt; i++) {
+				int fd;
+				memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+				if (nfds < 3) {
+					fds[nfds++] = fd;
+				} else {
+					close(fd);
+					bad = 1;
+				}
+			}
+		}
+		z_req h;
+		srv_init_cfg cfg;
+		if (bad || z_decode((size_t)n, &h, &cfg) != 0 || nfds != (h.has_cgfd ? 3 : 2)) {
+			z_reply_send(sock, -EINVAL, 0);
+		} else {
+			int born;
+			pid_t pid = z_clone(h.ns_flags, h.has_cgfd ? fds[2] : -1, &born);
+			if (pid == 0)
+				srv_init_main(&cfg, fds[0], fds[1]);
+			z_reply_send(sock, pid > 0 ? pid : -errno, born);
+		}
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+	}
+}
+
+/* ---- in sbxd ---- */
+
+srv_zygote *srv_zygote_start(char *err)
+{
+	int sv[2];
+	srv_zygote *z = calloc(1, sizeof *z);
+	if (!z) {
+		srv_errf(err, ENOMEM, "zygote");
+		return NULL;
+	}
+	z->buf = malloc(sizeof(z_req) + Z_MAX_STRINGS);
+	if (!z->buf || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+		srv_errf(err, errno, "zygote");
+		goto fail;
+	}
+	/* Raw clone: fork() without atfork handlers (sbxd may be threaded). */
+	pid_t pid = (pid_t)syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);
+	if (pid < 0) {
+		srv_errf(err, errno, "fork zygote");
+		close(sv[0]);
+		close(sv[1]);
+		goto fail;
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		zygote_main(sv[1]);
+	}
+	close(sv[1]);
+	z->pid = pid;
+	z->sock = sv[0];
+	return z;
+fail:
+	free(z->buf);
+	free(z);
+	return NULL;
+}
+
+void srv_zygote_stop(srv_zygote *z)
+{
+	if (!z)
+		return;
+	close(z->sock);
+	while (waitpid(z->pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	free(z->buf);
+	free(z);
+}
+
+static int put(char *buf, size_t *used, const char *s)
+{
+	size_t l = strlen(s) + 1;
+	if (l > Z_MAX_STRINGS - *used)
+		return -1;
+	memcpy(buf + sizeof(z_req) + *used, s, l);
+	*used += l;
+	return 0;
+}
+
+pid_t srv_zygote_clone(srv_zygote *z, uint64_t ns_flags, int cgfd, const srv_init_cfg *cfg, int ctl, int evt,
+                       int *born_in_cg)
+{
+	z_req h;
+	size_t used = 0;
+	memset(&h, 0, sizeof h);
+	h.ns_flags = ns_flags;
+	h.network = (uint32_t)!!cfg->network;
+	h.image = (uint32_t)!!cfg->image;
+	h.has_cgfd = cgfd >= 0;
+	if (put(z->buf, &used, cfg->scratch) || put(z->buf, &used, cfg->upper) || put(z->buf, &used, cfg->work) ||
+	    put(z->buf, &used, cfg->root) || put(z->buf, &used, cfg->overlay_opts) ||
+	    put(z->buf, &used, cfg->hostname)) {
+		errno = E2BIG;
+		return -1;
+	}
+	for (const char *const *p = cfg->hide; p && *p; p++, h.nhide++)
+		if (h.nhide >= Z_MAX_HIDE || put(z->buf, &used, *p)) {
+			errno = E2BIG;
+			return -1;
+		}
+	h.len = (uint32_t)used;
+	memcpy(z->buf, &h, sizeof h);
+	int fds[3] = {ctl, evt, cgfd};
+	int nfds = cgfd >= 0 ? 3 : 2;
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * 3)];
+		struct cmsghdr align;
+	} cm;
+	memset(&cm, 0, sizeof cm);
+	struct iovec iov = {z->buf, sizeof h + used};
+	struct msghdr mh;
+	memset(&mh, 0, sizeof mh);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cm.buf;
+	mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+	memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
+	ssize_t n;
+	while ((n = sendmsg(z->sock, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+		;
+	if (n < 0) {
+		errno = EPIPE;
+		return -1;
+	}
+	z_reply r;
+	for (;;) {
+		struct pollfd p = {z->sock, POLLIN, 0};
+		int rc = poll(&p, 1, Z_TIMEOUT_MS);
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc == 0) {
+			errno = EPIPE; /* a stuck zygote is as good as gone */
+			return -1;
+		}
+		n = recv(z->sock, &r, sizeof r, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		break;
+	}
+	if (n != (ssize_t)sizeof r) {
+		errno = EPIPE;
+		return -1;
+	}
+	if (r.pid <= 0) {
+		errno = -r.pid;
+		return -1;
+	}
+	*born_in_cg = r.born_in_cg;
+	return r.pid;
+}
