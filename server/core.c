@@ -873,6 +873,9 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 	};
 	int in = -1;
 	if (srv_box_spawn(s->box, &sp, &p->token, &in, err) != 0) {
+		/* Not the client's fault, but the sandbox may just be dying:
+		 * a warning, not an error. */
+		fprintf(stderr, "sbxd: warning: sandbox %s: spawn failed: %s\n", s->id, err);
 		refuse(why, 500, 13, "CWSANDBOX_INTERNAL", "cannot start the process: %s", err);
 		goto fail;
 	}
