@@ -547,6 +547,16 @@ START_TEST(async_thousand_waits)
 	ck_assert_int_eq(t.bad, 0);
 	ck_assert_int_lt(dt, 15000);
 	printf("1000 concurrent waits completed in %ld ms (process ran 3 s)\n", dt);
+	/* The loop keeps few idle connections afterwards, so the service's
+	 * connection slots are free again for a new client. */
+	usleep(200 * 1000);
+	sbx_client *fresh = client();
+	sbx_sandbox *again = NULL;
+	sbx_error e;
+	sbx_result r = sbx_sandbox_get(fresh, s->id, 0, &again, &e);
+	ck_assert_msg(r == SBX_OK, "a new client after the waits: %s", e.message);
+	sbx_sandbox_free(again);
+	sbx_client_free(fresh);
 	sbx_process_free(p);
 	sbx_async_free(a);
 	sbx_sandbox_delete(c, s->id, 0, 1, NULL);
