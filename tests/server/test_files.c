@@ -1,0 +1,208 @@
+/*
+ * Unit tests of the file calls (server/files.c) against a temp directory
+ * standing in for a sandbox's root: reads, ranged reads, writes (truncate,
+ * append, offset, mode), listing, stat, mkdir, remove, and, above all,
+ * that no path, "..", absolute or relative symlink leads out of the root.
+ */
+#include <check.h>
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "files.h"
+
+static char base[64], rootdir[96], outside[96];
+static int root = -1;
+
+static void put(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void setup(void)
+{
+	snprintf(base, sizeof base, "/tmp/srvfiles.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(base));
+	snprintf(rootdir, sizeof rootdir, "%s/root", base);
+	snprintf(outside, sizeof outside, "%s/secret", base);
+	ck_assert_int_eq(mkdir(rootdir, 0755), 0);
+	put(outside, "host secret\n");
+	char p[256];
+	snprintf(p, sizeof p, "%s/hello", rootdir);
+	put(p, "hello world\n");
+	snprintf(p, sizeof p, "%s/secret", rootdir);
+	put(p, "sandbox file\n");
+	snprintf(p, sizeof p, "%s/abs", rootdir);
+	ck_assert_int_eq(symlink("/", p), 0);
+	snprintf(p, sizeof p, "%s/up", rootdir);
+	ck_assert_int_eq(symlink("../..", p), 0);
+	snprintf(p, sizeof p, "%s/dir", rootdir);
+	ck_assert_int_eq(mkdir(p, 0700), 0);
+	root = open(rootdir, O_PATH | O_DIRECTORY);
+	ck_assert_int_ge(root, 0);
+}
+
+static void teardown(void)
+{
+	close(root);
+	char cmd[160];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", base);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static char *read_str(const char *path, int64_t off, size_t len, int *rc)
+{
+	unsigned char *buf = NULL;
+	size_t n = 0;
+	int64_t size = 0;
+	int eof = 0;
+	*rc = srv_file_read(root, path, off, len, &buf, &n, &size, &eof);
+	if (*rc)
+		return NULL;
+	char *s = malloc(n + 1);
+	memcpy(s, buf, n);
+	s[n] = '\0';
+	free(buf);
+	return s;
+}
+
+START_TEST(t_confined)
+{
+	/* every way out lands inside the root: they all read the sandbox's
+	 * "secret", never the host's one next to the root */
+	static const char *const paths[] = {
+		"/secret", "/../secret", "/../../../secret", "/abs/secret", "/up/secret",
+		"/up/up/secret", "/dir/../../secret", "/abs/../secret",
+	};
+	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+		int rc;
+		char *s = read_str(paths[i], 0, 100, &rc);
+		ck_assert_msg(rc == 0, "%s: %d", paths[i], rc);
+		ck_assert_msg(strcmp(s, "sandbox file\n") == 0, "%s read %s", paths[i], s);
+		free(s);
+	}
+	/* writes through symlinks stay inside too */
+	ck_assert_int_eq(srv_file_write(root, "/abs/new", (const unsigned char *)"x", 1, -1, 0, 1, -1), 0);
+	ck_assert_int_eq(srv_file_write(root, "/up/../new2", (const unsigned char *)"x", 1, -1, 0, 1, -1), 0);
+	char p[256];
+	snprintf(p, sizeof p, "%s/new", rootdir);
+	ck_assert_int_eq(access(p, F_OK), 0);
+	snprintf(p, sizeof p, "%s/new2", rootdir);
+	ck_assert_int_eq(access(p, F_OK), 0);
+	snprintf(p, sizeof p, "%s/new", base);
+	ck_assert_int_ne(access(p, F_OK), 0);
+	/* mkdir and remove act inside as well */
+	ck_assert_int_eq(srv_file_mkdir(root, "/up/made", 0755), 0);
+	snprintf(p, sizeof p, "%s/made", rootdir);
+	ck_assert_int_eq(access(p, F_OK), 0);
+	ck_assert_int_eq(srv_file_remove(root, "/abs/../secret", 0), 0);
+	ck_assert_int_eq(access(outside, F_OK), 0);
+	/* /proc-style magic links are refused */
+	int rc;
+	char *s = read_str("/proc/self/root/etc/hostname", 0, 10, &rc);
+	free(s);
+	ck_assert_int_ne(rc, 0);
+}
+END_TEST
+
+START_TEST(t_read_write)
+{
+	int rc;
+	char *s = read_str("/hello", 6, 5, &rc);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_str_eq(s, "world");
+	free(s);
+	s = read_str("/hello", 100, 5, &rc);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_str_eq(s, "");
+	free(s);
+	s = read_str("/missing", 0, 5, &rc);
+	ck_assert_int_eq(rc, -ENOENT);
+	s = read_str("/dir", 0, 5, &rc);
+	ck_assert_int_eq(rc, -EISDIR);
+	ck_assert_int_eq(srv_file_write(root, "/hello", (const unsigned char *)"HE", 2, 0, 0, 0, -1), 0);
+	ck_assert_int_eq(srv_file_write(root, "/hello", (const unsigned char *)"!\n", 2, -1, 1, 0, -1), 0);
+	s = read_str("/hello", 0, 100, &rc);
+	ck_assert_str_eq(s, "HEllo world\n!\n");
+	free(s);
+	ck_assert_int_eq(srv_file_write(root, "/hello", (const unsigned char *)"new", 3, -1, 0, 1, 0600), 0);
+	s = read_str("/hello", 0, 100, &rc);
+	ck_assert_str_eq(s, "new");
+	free(s);
+	struct stat st;
+	char p[256];
+	snprintf(p, sizeof p, "%s/hello", rootdir);
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0600);
+	ck_assert_int_eq(srv_file_write(root, "/nodir/x", (const unsigned char *)"", 0, -1, 0, 1, -1), -ENOENT);
+}
+END_TEST
+
+START_TEST(t_list_stat_rm)
+{
+	cJSON *e = NULL;
+	ck_assert_int_eq(srv_file_list(root, "/", 1000, &e), 0);
+	ck_assert_int_eq(cJSON_GetArraySize(e), 5);
+	int saw_link = 0;
+	const cJSON *it;
+	cJSON_ArrayForEach(it, e) {
+		const char *name = cJSON_GetObjectItem(it, "name")->valuestring;
+		const char *type = cJSON_GetObjectItem(it, "type")->valuestring;
+		if (strcmp(name, "abs") == 0) {
+			ck_assert_str_eq(type, "FILE_TYPE_SYMLINK");
+			saw_link = 1;
+		}
+	}
+	ck_assert(saw_link);
+	cJSON_Delete(e);
+	ck_assert_int_eq(srv_file_list(root, "/", 2, &e), 0);
+	ck_assert_int_eq(cJSON_GetArraySize(e), 2);
+	cJSON_Delete(e);
+	ck_assert_int_eq(srv_file_list(root, "/hello", 10, &e), -ENOTDIR);
+	ck_assert_int_eq(srv_file_stat(root, "/abs", &e), 0);
+	ck_assert_str_eq(cJSON_GetObjectItem(e, "type")->valuestring, "FILE_TYPE_SYMLINK");
+	ck_assert_str_eq(cJSON_GetObjectItem(e, "name")->valuestring, "abs");
+	cJSON_Delete(e);
+	ck_assert_int_eq(srv_file_stat(root, "/", &e), 0);
+	ck_assert_str_eq(cJSON_GetObjectItem(e, "type")->valuestring, "FILE_TYPE_DIRECTORY");
+	cJSON_Delete(e);
+	ck_assert_int_eq(srv_file_stat(root, "/hello/", &e), 0);
+	ck_assert_str_eq(cJSON_GetObjectItem(e, "size")->valuestring, "12");
+	cJSON_Delete(e);
+	ck_assert_int_eq(srv_file_stat(root, "/missing", &e), -ENOENT);
+	ck_assert_int_eq(srv_file_mkdir(root, "/dir/a", 0755), 0);
+	ck_assert_int_eq(srv_file_mkdir(root, "/dir/a", 0755), -EEXIST);
+	ck_assert_int_eq(srv_file_write(root, "/dir/a/f", (const unsigned char *)"x", 1, -1, 0, 1, -1), 0);
+	ck_assert_int_eq(srv_file_remove(root, "/dir", 0), -ENOTEMPTY);
+	ck_assert_int_eq(srv_file_remove(root, "/dir", 1), 0);
+	ck_assert_int_eq(srv_file_stat(root, "/dir", &e), -ENOENT);
+	ck_assert_int_eq(srv_file_remove(root, "/", 1), -EINVAL);
+	ck_assert_int_eq(srv_file_remove(root, "/..", 1), -EINVAL);
+	ck_assert_int_eq(srv_file_remove(root, "/abs", 0), 0); /* the link, not / */
+	ck_assert_int_eq(access("/etc", F_OK), 0);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("files");
+	TCase *tc = tcase_create("all");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, t_confined);
+	tcase_add_test(tc, t_read_write);
+	tcase_add_test(tc, t_list_stat_rm);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
