@@ -1,0 +1,34 @@
+#!/bin/bash
+# Images: a sandbox runs on STATE_DIR/images/NAME/rootfs (here a tiny one
+# made of dash and its libraries), sees that tree and not the host's, and
+# an unknown image is refused naming the images that exist.
+. "$TESTS_DIR/lib.sh"
+. "$TESTS_DIR/server/common.sh"
+
+rootfs=$STATE/images/mini/rootfs
+mkdir -p "$rootfs/bin" "$rootfs/tmp" "$rootfs/proc" "$rootfs/dev" "$rootfs/etc"
+cp "$(readlink -f /bin/sh)" "$rootfs/bin/sh"
+for lib in $(ldd "$(readlink -f /bin/sh)" | grep -oE '/[^ ]+'); do
+	mkdir -p "$rootfs$(dirname "$lib")"
+	cp "$(readlink -f "$lib")" "$rootfs$lib"
+done
+echo "from-the-image" >"$rootfs/etc/marker"
+start_sbxd
+
+create '{"spec":{"name":"mini","image":"mini"}}' >/dev/null
+expect "image file" "$(exec_sh mini 'read x </etc/marker; echo $x')" from-the-image
+expect "host tree absent" "$(exec_sh mini 'if [ -e /usr/bin/curl ]; then echo host; else echo image; fi')" image
+# the main command runs in the image too
+id=$(create '{"spec":{"image":"mini","command":"/bin/sh","args":["-c","read x </etc/marker; echo main-$x"]}}')
+api GET "/v1/sandboxes/$id?waitSeconds=20" >/dev/null
+expect "main in image" "$(api GET "/v1/sandboxes/$id/stdout")" main-from-the-image
+# "" and "host" are the host's / (read-only under a private layer)
+create '{"spec":{"name":"h","image":"host"}}' >/dev/null
+expect "host image" "$(exec_sh h 'if [ -e /usr/bin/curl ]; then echo host; else echo image; fi')" host
+out=$(api POST /v1/sandboxes -d '{"spec":{"image":"nope"}}')
+expect "unknown image" "$(err_reason "$out")" CWSANDBOX_IMAGE_NOT_FOUND
+case "$(jget "$out" 'j["message"]')" in
+*mini*) ;;
+*) fail "message does not name the existing image: $out" ;;
+esac
+note "image ok"
