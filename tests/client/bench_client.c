@@ -56,9 +56,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s SOCKET SANDBOX_ID [ITERATIONS]\n", argv[0]);
 		return 2;
 	}
-	int n = argc > 3 ? atoi(argv[3]) : 2000;
-	if (n < 10 || n > 1000000)
-		n = 2000;
+	int n = 2000;
+	if (argc > 3) {
+		char *end;
+		long v = strtol(argv[3], &end, 10);
+		if (*end || v < 10 || v > 1000000) {
+			fprintf(stderr, "bench_client: ITERATIONS must be 10..1000000\n");
+			return 2;
+		}
+		n = (int)v;
+	}
 	char url[4200];
 	snprintf(url, sizeof url, "unix:%s", argv[1]);
 	sbx_config *cfg = sbx_config_new();
