@@ -548,6 +548,55 @@ START_TEST(list_all_pages)
 }
 END_TEST
 
+static int h_output(void *ud, int fd, const fake_req *r)
+{
+	if (strcmp(r->path, "/v1/extensions") == 0)
+		return fake_reply(fd, 200, "{\"extensions\":[\"processes\",\"output\",\"files\"]}");
+	if (strstr(r->path, "/processes/2/stdout"))   /* more than asked for */
+		return fake_reply_raw(fd, 200, "Content-Type: application/octet-stream\r\n", "0123456789abcdef", 16);
+	if (strstr(r->path, "/processes/3/stdout"))   /* no X-Sbx headers at all */
+		return fake_reply_raw(fd, 200, "Content-Type: application/octet-stream\r\n", "xy", 2);
+	if (strstr(r->path, "/processes/1/stderr?offset=5&length=10&waitSeconds=2") ||
+	    strstr(r->path, "/v1/sandboxes/sb1/stdout?offset=5&length=10&waitSeconds=2"))
+		return fake_reply_raw(fd, 200,
+		                      "Content-Type: application/octet-stream\r\nX-Sbx-Offset:  5\r\nx-sbx-size: 8\r\n"
+		                      "X-SBX-EOF: 1\r\n",
+		                      "a\0c", 3);
+	return fake_reply_status(fd, 404, 5, "CWSANDBOX_PROCESS_NOT_FOUND", "no such process", NULL);
+}
+
+START_TEST(output_reads)
+{
+	sbx_client *c = start(h_output, NULL, 2000, 1);
+	char buf[10];
+	sbx_chunk ch;
+	sbx_error e;
+	/* headers in any case and spacing; bytes with a NUL go through */
+	ck_assert_int_eq(sbx_output_read(c, "sb1", 1, SBX_STDERR, 5, buf, sizeof buf, 2, &ch, &e), SBX_OK);
+	ck_assert_int_eq(ch.len, 3);
+	ck_assert_ptr_eq(ch.data, buf);
+	ck_assert_int_eq(memcmp(buf, "a\0c", 3), 0);
+	ck_assert_int_eq(ch.offset, 5);
+	ck_assert_int_eq(ch.size, 8);
+	ck_assert_int_eq(ch.eof, 1);
+	/* the main command's output has its own path */
+	ck_assert_int_eq(sbx_output_read(c, "sb1", SBX_MAIN, SBX_STDOUT, 5, buf, sizeof buf, 2, &ch, &e), SBX_OK);
+	ck_assert_int_eq(ch.eof, 1);
+	/* a service sending more than asked for: an error, not an overflow */
+	ck_assert_int_eq(sbx_output_read(c, "sb1", 2, SBX_STDOUT, 0, buf, sizeof buf, 0, &ch, &e), SBX_E_TOO_LARGE);
+	/* no headers: offset as asked, size what came, not at the end */
+	ck_assert_int_eq(sbx_output_read(c, "sb1", 3, SBX_STDOUT, 4, buf, sizeof buf, 0, &ch, &e), SBX_OK);
+	ck_assert_int_eq(ch.offset, 4);
+	ck_assert_int_eq(ch.size, 6);
+	ck_assert_int_eq(ch.eof, 0);
+	ck_assert_int_eq(sbx_output_read(c, "sb1", 9, SBX_STDOUT, 0, buf, sizeof buf, 0, &ch, &e), SBX_E_NOT_FOUND);
+	ck_assert_str_eq(e.reason, "CWSANDBOX_PROCESS_NOT_FOUND");
+	ck_assert_int_eq(sbx_output_read(c, "sb1", 1, SBX_STDOUT, -1, buf, sizeof buf, 0, &ch, &e), SBX_E_INVALID);
+	ck_assert_int_eq(sbx_output_read(c, "sb1", 1, SBX_STDOUT, 0, buf, 0, 0, &ch, &e), SBX_E_INVALID);
+	stop(c);
+}
+END_TEST
+
 static int h_plain(void *ud, int fd, const fake_req *r)
 {
 	return fake_reply(fd, 200, SANDBOX);
@@ -1092,6 +1141,7 @@ static Suite *suite(void)
 	tcase_add_test(t, tls_to_plain_server);
 	tcase_add_test(t, tcp_plain_ok);
 	tcase_add_test(t, list_all_pages);
+	tcase_add_test(t, output_reads);
 	tcase_add_test(t, tls_verification);
 	suite_add_tcase(s, t);
 	TCase *f = tcase_create("fallback");
