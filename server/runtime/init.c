@@ -701,7 +701,7 @@ void srv_init_main(const srv_init_cfg *cfg, int ctl, int evt)
 	sigset_t chld;
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &chld, NULL);
+	sigprocmask(SIG_SETMASK, &chld, NULL); /* exactly SIGCHLD, whatever sbxd blocked */
 	int sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (sfd < 0) {
 		failmsg(msg, sizeof msg, errno, "signalfd", NULL);

@@ -134,6 +134,9 @@ __attribute__((noreturn)) static void zygote_main(int sock)
 	for (int s = 1; s < _NSIG; s++)
 		if (s != SIGKILL && s != SIGSTOP)
 			sigaction(s, &dfl, NULL);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL); /* sbxd may block some for sigwait */
 	/* Hold nothing of sbxd's: not its listening socket, not its files. */
 	int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
 	for (int fd = 0; fd < 3; fd++)
