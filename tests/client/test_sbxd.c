@@ -519,7 +519,7 @@ START_TEST(async_thousand_waits)
 	setrlimit(RLIMIT_NOFILE, &rl);
 	ck_assert_msg(rl.rlim_cur >= 1200, "needs 1200 descriptors, have %ld", (long)rl.rlim_cur);
 	/* Set-up on a client of its own, freed before the waits, so that the
-	 * waits alone hold connections (sbxd accepts 1,000 at most). */
+	 * waits alone hold connections to sbxd. */
 	sbx_client *setup = client();
 	sbx_sandbox *s = idle(setup, NULL);
 	/* The process outlives the submission of every wait, so all 1,000
