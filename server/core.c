@@ -45,6 +45,8 @@ static uint32_t next_uid = 1;
 static srv_waiter waiters = {&waiters, &waiters, NULL, 0, 0, 0};
 static int ep = -1, wakefd = -1, infd = -1, sbxdirfd = -1;
 static int stopping;
+static srv_box **graves;  /* boxes to destroy outside the lock */
+static size_t ngraves;
 static pthread_t loop_thread;
 static int loop_started;
 
@@ -613,12 +615,42 @@ static void exec_forget(srv_sbx *s, srv_proc *p)
 	}
 }
 
+/* srv_box_destroy kills, reaps and unmounts: milliseconds. The loop
+ * thread does it after releasing srv_lock, so requests do not stall. */
+static void bury(srv_box *b)
+{
+	srv_box **ng = realloc(graves, (ngraves + 1) * sizeof *ng);
+	if (!ng) {
+		srv_box_destroy(b);
+		return;
+	}
+	graves = ng;
+	graves[ngraves++] = b;
+	poke_loop();
+}
+
+/* Called without srv_lock by the loop (and at shutdown). */
+static void destroy_graves(void)
+{
+	pthread_mutex_lock(&srv_lock);
+	srv_box **g = graves;
+	size_t n = ngraves;
+	graves = NULL;
+	ngraves = 0;
+	pthread_mutex_unlock(&srv_lock);
+	for (size_t i = 0; i < n; i++)
+		srv_box_destroy(g[i]);
+	free(g);
+}
+
 /* Tears the box down and settles the sandbox in a terminal state. */
 static void sbx_end(srv_sbx *s, int state, const char *reason)
 {
 	if (s->box) {
 		epoll_ctl(ep, EPOLL_CTL_DEL, srv_box_event_fd(s->box), NULL);
-		srv_box_destroy(s->box);
+		/* Stop everything now; the slow teardown comes later. */
+		srv_box_signal(s->box, 0, SIGKILL);
+		bury(s->box);
 		s->box = NULL;
 	}
 	if (s->inotify_wd >= 0 && infd >= 0)
@@ -1503,6 +1535,11 @@ static void *loop_main(void *arg)
 		 * processes wake this loop often). */
 		if (poked || srv_mono_ns() >= next)
 			next = timers();
+		if (ngraves) {
+			pthread_mutex_unlock(&srv_lock);
+			destroy_graves();
+			pthread_mutex_lock(&srv_lock);
+		}
 	}
 	pthread_mutex_unlock(&srv_lock);
 	return NULL;
@@ -1577,6 +1614,9 @@ void srv_core_stop(void)
 			sbx_end(s, s->state == ST_TERMINATING ? ST_TERMINATED : ST_FAILED,
 				s->state == ST_TERMINATING ? s->end_reason : "sbxd stopped");
 	}
+	pthread_mutex_unlock(&srv_lock);
+	destroy_graves();
+	pthread_mutex_lock(&srv_lock);
 	for (size_t i = 0; i < nboxes; i++)
 		sbx_free(boxes[i]);
 	free(boxes);

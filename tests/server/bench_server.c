@@ -138,6 +138,7 @@ int main(int argc, char **argv)
 	double *t_fork = calloc((size_t)n, sizeof(double)), *t_create = calloc((size_t)n, sizeof(double));
 	double *t_exec = calloc((size_t)n, sizeof(double)), *t_bg = calloc((size_t)n, sizeof(double));
 	char id[160], path[512], pid[32];
+	char **ids = calloc((size_t)n, sizeof *ids);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	h = curl_easy_init();
 	curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, argv[1]);
@@ -165,9 +166,16 @@ int main(int argc, char **argv)
 			fprintf(stderr, "create failed (%ld): %s\n", st, body.p ? body.p : "");
 			return 1;
 		}
-		snprintf(path, sizeof path, "/v1/sandboxes/%s?gracePeriodSeconds=0", id);
-		call("DELETE", path, NULL);
+		/* Deleted after the loop: a teardown running beside the next
+		 * create would measure the teardown, not the create. */
+		ids[i] = strdup(id);
 	}
+	for (long i = 0; i < n; i++) {
+		snprintf(path, sizeof path, "/v1/sandboxes/%s?gracePeriodSeconds=0", ids[i]);
+		call("DELETE", path, NULL);
+		free(ids[i]);
+	}
+	free(ids);
 	call("POST", "/v1/sandboxes", "{\"spec\":{\"name\":\"bench\",\"maxLifetimeSeconds\":\"3600\"}}");
 	for (long i = 0; i < n; i++) {
 		double t0 = now_ms();
