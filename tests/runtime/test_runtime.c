@@ -24,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -847,6 +849,66 @@ START_TEST(test_zygote)
 }
 END_TEST
 
+/* The pure-cgroup2 code path, on a machine that has the hybrid layout: in
+ * a private mount namespace, the cgroup2 tree is mounted on /sys/fs/cgroup
+ * itself. Its controllers are bound to v1 here, so limits are refused with
+ * a message, but creation, CLONE_INTO_CGROUP, kill, freeze and clean-up run
+ * through the v2 branch. Runs in a child so the test's namespace stays. */
+START_TEST(test_pure_cgroup2)
+{
+	if (access("/sys/fs/cgroup/unified/cgroup.procs", F_OK) != 0)
+		return; /* not the hybrid layout: the v2 path runs everywhere else */
+	pid_t child = fork();
+	ck_assert_int_ge(child, 0);
+	if (child == 0) {
+		char e[SRV_ERRLEN], st2[300], out[64];
+		if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+		    mount("cgroup2", "/sys/fs/cgroup", "cgroup2", 0, NULL) != 0)
+			_exit(10);
+		snprintf(st2, sizeof st2, "%s/v2state", tmpdir);
+		srv_rt *r2 = srv_rt_new(st2, e);
+		if (!r2)
+			_exit(11);
+		if (strncmp(srv_rt_cgroup_layout(r2), "v2", 2) != 0)
+			_exit(12);
+		srv_box *b = NULL;
+		srv_box_spec lim = {.id = "v2-limited", .memory_bytes = 64 << 20};
+		if (srv_box_create(r2, &lim, &b, e) == 0 || !strstr(e, "no memory cgroup controller"))
+			_exit(13);
+		srv_box_spec spec = {.id = "v2-box"};
+		if (srv_box_create(r2, &spec, &b, e) != 0)
+			_exit(14);
+		const char *argv[] = {"grep", "^0::", "/proc/self/cgroup", NULL};
+		char po[400];
+		snprintf(po, sizeof po, "%s/v2.out", tmpdir);
+		int fo = open(po, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		srv_spawn sp = {.argv = argv, .stdout_fd = fo, .stderr_fd = -1};
+		int64_t tok, t;
+		int stt;
+		if (srv_box_spawn(b, &sp, &tok, NULL, e) != 0)
+			_exit(15);
+		close(fo);
+		struct pollfd pf = {srv_box_event_fd(b), POLLIN, 0};
+		if (poll(&pf, 1, 10000) != 1 || srv_box_next_exit(b, &t, &stt) != 1 || t != tok)
+			_exit(16);
+		if (srv_read_file(po, out, sizeof out) < 0 || !strstr(out, "/v2-box"))
+			_exit(17);
+		if (srv_box_freeze(b, 1, e) != 0 || srv_box_freeze(b, 0, e) != 0)
+			_exit(18);
+		srv_box_destroy(b);
+		srv_rt_free(r2);
+		char prefix[64], pth[400];
+		prefix_of(st2, prefix, sizeof prefix);
+		snprintf(pth, sizeof pth, "/sys/fs/cgroup/%s", prefix);
+		_exit(access(pth, F_OK) == 0 ? 19 : 0);
+	}
+	int st;
+	ck_assert_int_eq(waitpid(child, &st, 0), child);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "pure cgroup2 path failed at step %d",
+	              WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+}
+END_TEST
+
 START_TEST(test_two_instances)
 {
 	char other[PATH_MAX];
@@ -1113,6 +1175,7 @@ static Suite *runtime_suite(void)
 		{"lifecycle", test_restart_cleanup, 0, 1, 60},
 		{"lifecycle", test_two_instances, 0, 1, 60},
 		{"lifecycle", test_zygote, 0, 1, 60},
+		{"lifecycle", test_pure_cgroup2, 0, 1, 60},
 		{"lifecycle", test_images, 0, 1, 60},
 		{"lifecycle", test_threads_allocating, 0, 1, 60},
 		{"unit", test_proto, 0, 1, 30},
