@@ -8,7 +8,9 @@
 #ifndef FS_FILES_H
 #define FS_FILES_H
 
+#ifndef FUSE_USE_VERSION
 #define FUSE_USE_VERSION 35
+#endif
 #include <fuse_lowlevel.h>
 
 #include <sbx/sbx.h>

@@ -5,7 +5,12 @@
  * the libsbx client and event loop, and the libfuse low-level session run
  * by a bounded pool of threads.
  */
+/* 3.12's loop configuration: an explicit thread cap, and no bogus
+ * "invalid max threads" warning from the 3.2 compatibility path. */
+#define FUSE_USE_VERSION 312
+
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -216,10 +221,14 @@ int main(int argc, char *argv[])
 	if (copts.singlethread) {
 		lrc = fuse_session_loop(se);
 	} else {
-		struct fuse_loop_config lc = {0};
-		lc.clone_fd = copts.clone_fd;
-		lc.max_idle_threads = copts.max_idle_threads ? copts.max_idle_threads : 10;
-		lrc = fuse_session_loop_mt(se, &lc);
+		struct fuse_loop_config *lc = fuse_loop_cfg_create();
+		if (!lc)
+			goto out;
+		fuse_loop_cfg_set_clone_fd(lc, (unsigned)copts.clone_fd);
+		fuse_loop_cfg_set_idle_threads(lc, copts.max_idle_threads != UINT_MAX ? copts.max_idle_threads : 4);
+		fuse_loop_cfg_set_max_threads(lc, copts.max_threads ? copts.max_threads : 16);
+		lrc = fuse_session_loop_mt(se, lc);
+		fuse_loop_cfg_destroy(lc);
 	}
 	rc = lrc < 0 ? 1 : 0;
 	fprintf(stderr, "sbxfs: info: unmounting %s\n", copts.mountpoint);

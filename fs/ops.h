@@ -5,7 +5,9 @@
 #ifndef FS_OPS_H
 #define FS_OPS_H
 
+#ifndef FUSE_USE_VERSION
 #define FUSE_USE_VERSION 35
+#endif
 #include <fuse_lowlevel.h>
 
 #include <sbx/sbx.h>

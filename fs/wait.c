@@ -31,6 +31,7 @@ typedef struct fs_waiter {
 	fs_handle *h;           /* reads: alive until answered; polls: NULL once released */
 	sbx_op *op;
 	int interrupted;
+	int retries;            /* transient failures re-armed so far */
 	uint32_t slot;
 	int64_t pid;
 	sbx_stream st;
@@ -206,12 +207,25 @@ static void start(fs_waiter *w)
 	}
 }
 
+/* Failures worth one more try of a long-poll: a busy service may miss
+ * one deadline under a burst of waiters. A dead one refuses connections
+ * instead, which is not retried, so errors still come within the deadline. */
+#define TRANSIENT_RETRIES 2
+static int transient(sbx_result r)
+{
+	return r == SBX_E_TIMEOUT || r == SBX_E_UNAVAILABLE || r == SBX_E_EXHAUSTED;
+}
+
 /* The callback's first step: the op is done; decide whether to re-arm.
  * Returns 1 when re-armed (the callback is finished). */
-static int done_or_rearm(fs_waiter *w, int again)
+static int done_or_rearm(fs_waiter *w, int again, sbx_result r)
 {
 	pthread_mutex_lock(&lock);
 	w->op = NULL;
+	if (transient(r) && w->retries < TRANSIENT_RETRIES) {
+		w->retries++;
+		again = 1;
+	}
 	if (again && !w->interrupted && !stopping && (w->kind == W_OUTPUT || w->kind == W_RC || w->h)) {
 		if (arm_locked(w) == 0) {
 			pthread_mutex_unlock(&lock);
@@ -260,7 +274,7 @@ static void out_cb(void *ud, sbx_result r, const sbx_error *err, const sbx_chunk
 	int empty = r == SBX_OK && ch->len == 0 && !ch->eof;
 	if (r == SBX_OK)
 		fs_state_stream_seen(w->slot, w->pid, w->st, ch->size, ch->eof);
-	if (done_or_rearm(w, empty))
+	if (done_or_rearm(w, empty, r))
 		return;
 
 	if (r == SBX_OK && ch->len > 0) {
@@ -300,7 +314,7 @@ static void proc_cb(void *ud, sbx_result r, const sbx_error *err, const sbx_proc
 	if (r == SBX_OK)
 		fs_state_put_proc(w->slot, p);
 	int running = r == SBX_OK && p->state == SBX_PROC_RUNNING;
-	if (done_or_rearm(w, running))
+	if (done_or_rearm(w, running, r))
 		return;
 	if (w->kind == W_POLL_RC) {
 		finish_poll(w);
@@ -319,7 +333,7 @@ static void sb_cb(void *ud, sbx_result r, const sbx_error *err, const sbx_sandbo
 	if (r == SBX_OK)
 		fs_state_put_sandbox(s);
 	int live = r == SBX_OK && !sbx_state_is_terminal(s->state);
-	if (done_or_rearm(w, live))
+	if (done_or_rearm(w, live, r))
 		return;
 	if (w->kind == W_POLL_RC) {
 		finish_poll(w);

@@ -10,7 +10,9 @@
 #ifndef FS_WAIT_H
 #define FS_WAIT_H
 
+#ifndef FUSE_USE_VERSION
 #define FUSE_USE_VERSION 35
+#endif
 #include <fuse_lowlevel.h>
 
 #include <sbx/sbx.h>
