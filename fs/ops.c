@@ -663,74 +663,141 @@ static void reply_slice(fuse_req_t req, const char *text, size_t len, int64_t of
 	fuse_reply_buf(req, text + off, n < size ? n : size);
 }
 
-/* stdout/stderr: from the chunk cache, else one synchronous read of up to
- * 4 MiB when bytes are known to exist there, else a waiter. */
+/* Where a stream stands: bytes known so far and whether it has ended. */
+static int stream_known(fs_handle *h, sbx_stream st, fs_sb_view *v, int64_t *known, int *ended)
+{
+	if (fs_state_sandbox(h->slot, v) != 0)
+		return -ENOENT;
+	*known = 0;
+	*ended = 0;
+	if (h->pid) {
+		fs_proc_view pv;
+		if (fs_state_proc(h->slot, h->pid, &pv) == 0) {
+			*known = pv.bytes[st];
+			*ended = proc_final(&pv);
+		}
+	} else {
+		*known = v->main_bytes[st];
+		*ended = v->main_eof[st];
+	}
+	return 0;
+}
+
+/* One synchronous read of up to FS_CHUNK_READ bytes at off (no waiting),
+ * kept in the chunk cache. Returns 0 with *ch filled (data valid until the
+ * next fs_chunk_* call that may evict it: the caller copies at once), or
+ * -errno. */
+static int fetch_chunk(fs_handle *h, const char *id, sbx_stream st, int64_t off, sbx_chunk *ch, void **keep)
+{
+	sbx_error err;
+	void *buf = malloc(FS_CHUNK_READ);
+	*keep = NULL;
+	if (!buf)
+		return -ENOMEM;
+	sbx_result r = sbx_output_read(client, id, h->pid, st, off, buf, FS_CHUNK_READ, 0, ch, &err);
+	if (r != SBX_OK) {
+		free(buf);
+		return fs_state_fail(h->slot, st == SBX_STDOUT ? "read stdout" : "read stderr", &err);
+	}
+	fs_state_stream_seen(h->slot, h->pid, st, ch->size, ch->eof);
+	if (ch->len == 0 || ch->offset != off) {
+		free(buf);
+		ch->len = 0;
+		return 0;
+	}
+	*keep = ch->len < FS_CHUNK_READ / 2 ? realloc(buf, ch->len) : buf;
+	if (!*keep)
+		*keep = buf;
+	ch->data = *keep;
+	return 0;
+}
+
+/* stdout/stderr. A read is filled as far as the bytes so far allow, from
+ * the chunk cache and synchronous 4 MiB reads of the service: a short
+ * answer would make the kernel take it for the end of a page-cached
+ * (finished) file. Only a read at the end of a live stream waits, and
+ * that is handed to a waiter. */
 static void read_output(fuse_req_t req, fs_handle *h, size_t size, int64_t off, int nonblock)
 {
 	sbx_stream st = stream_of(h->kind);
 	const void *p;
 	size_t n;
 	fs_chunk *c = fs_chunk_get(h->slot, h->pid, st, off, size, &p, &n);
-	if (c) {
+	if (c && n == size) {
 		h->pos = off + (int64_t)n;
 		fuse_reply_buf(req, p, n);
 		fs_chunk_release(c);
 		return;
 	}
+	char *out = malloc(size ? size : 1);
+	size_t got = 0;
+	int rc = 0;
+	if (!out) {
+		fs_chunk_release(c);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (c) {
+		memcpy(out, p, n);
+		got = n;
+		fs_chunk_release(c);
+	}
 	fs_sb_view v;
+	while (got < size) {
+		int64_t at = off + (int64_t)got;
+		c = fs_chunk_get(h->slot, h->pid, st, at, size - got, &p, &n);
+		if (c) {
+			memcpy(out + got, p, n);
+			got += n;
+			fs_chunk_release(c);
+			continue;
+		}
+		int64_t known;
+		int ended;
+		rc = stream_known(h, st, &v, &known, &ended);
+		if (rc || (ended && at >= known))
+			break;
+		if (got > 0 && at >= known)
+			break;      /* live stream: what we have now is the answer */
+		if (at >= known && !nonblock)
+			break;      /* nothing there yet: a waiter below */
+		sbx_chunk ch;
+		void *keep;
+		rc = fetch_chunk(h, v.id, st, at, &ch, &keep);
+		if (rc)
+			break;
+		if (ch.len == 0) {
+			if (!ch.eof && got == 0 && nonblock)
+				rc = -EAGAIN;
+			if (!ch.eof && got == 0 && !nonblock)
+				goto wait;
+			break;
+		}
+		n = ch.len < size - got ? ch.len : size - got;
+		memcpy(out + got, keep, n);
+		got += n;
+		fs_chunk_put(h->slot, h->pid, st, at, keep, ch.len);
+	}
+	if (rc && got == 0) {
+		free(out);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	if (got > 0 || rc == 0) {
+		int64_t known;
+		int ended;
+		if (got == 0 && stream_known(h, st, &v, &known, &ended) == 0 && !(ended && off >= known))
+			goto wait;
+		h->pos = off + (int64_t)got;
+		fuse_reply_buf(req, out, got);
+		free(out);
+		return;
+	}
+wait:
+	free(out);
 	if (fs_state_sandbox(h->slot, &v) != 0) {
 		fuse_reply_err(req, ENOENT);
 		return;
-	}
-	int64_t known = 0;
-	int ended = 0;
-	if (h->pid) {
-		fs_proc_view pv;
-		if (fs_state_proc(h->slot, h->pid, &pv) == 0) {
-			known = pv.bytes[st];
-			ended = proc_final(&pv);
-		}
-	} else {
-		known = v.main_bytes[st];
-		ended = v.main_eof[st];
-	}
-	if (ended && off >= known) {
-		fuse_reply_buf(req, NULL, 0);
-		return;
-	}
-	if (off < known || nonblock) {
-		size_t want = FS_CHUNK_READ;
-		void *buf = malloc(want);
-		if (!buf) {
-			fuse_reply_err(req, ENOMEM);
-			return;
-		}
-		sbx_chunk ch;
-		sbx_error err;
-		sbx_result r = sbx_output_read(client, v.id, h->pid, st, off, buf, want, 0, &ch, &err);
-		if (r != SBX_OK) {
-			free(buf);
-			fuse_reply_err(req, -fs_state_fail(h->slot, st == SBX_STDOUT ? "read stdout" : "read stderr", &err));
-			return;
-		}
-		fs_state_stream_seen(h->slot, h->pid, st, ch.size, ch.eof);
-		if (ch.len > 0 && ch.offset == off) {
-			n = ch.len < size ? ch.len : size;
-			h->pos = off + (int64_t)n;
-			fuse_reply_buf(req, buf, n);
-			void *keep = ch.len < want / 2 ? realloc(buf, ch.len) : buf;
-			fs_chunk_put(h->slot, h->pid, st, off, keep ? keep : buf, ch.len);
-			return;
-		}
-		free(buf);
-		if (ch.eof) {
-			fuse_reply_buf(req, NULL, 0);
-			return;
-		}
-		if (nonblock) {
-			fuse_reply_err(req, EAGAIN);
-			return;
-		}
 	}
 	fs_wait_output(req, h, v.id, st, off, size);
 }
