@@ -35,6 +35,9 @@
 #define LIFETIME_GRACE_S 2
 
 pthread_mutex_t srv_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Serializes srv_box_create (the runtime shares its zygote between
+ * creates) while srv_lock is released around it. */
+static pthread_mutex_t create_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static srv_config cfg;
 static srv_rt *rt;
@@ -45,8 +48,11 @@ static uint32_t next_uid = 1;
 static srv_waiter waiters = {&waiters, &waiters, NULL, 0, 0, 0};
 static int ep = -1, wakefd = -1, infd = -1, sbxdirfd = -1;
 static int stopping;
-static srv_box **graves;  /* boxes to destroy outside the lock */
+static srv_box **graves;  /* boxes for the reaper thread to destroy */
 static size_t ngraves;
+static pthread_cond_t graves_cond = PTHREAD_COND_INITIALIZER;
+static pthread_t reaper_thread;
+static int reaper_started, reaper_quit;
 static pthread_t loop_thread;
 static int loop_started;
 
@@ -615,8 +621,9 @@ static void exec_forget(srv_sbx *s, srv_proc *p)
 	}
 }
 
-/* srv_box_destroy kills, reaps and unmounts: milliseconds. The loop
- * thread does it after releasing srv_lock, so requests do not stall. */
+/* srv_box_destroy kills, reaps and unmounts: milliseconds. A reaper
+ * thread does it without srv_lock, so neither requests nor the event loop
+ * (process exits) wait behind a teardown. Called with srv_lock held. */
 static void bury(srv_box *b)
 {
 	srv_box **ng = realloc(graves, (ngraves + 1) * sizeof *ng);
@@ -626,10 +633,10 @@ static void bury(srv_box *b)
 	}
 	graves = ng;
 	graves[ngraves++] = b;
-	poke_loop();
+	pthread_cond_signal(&graves_cond);
 }
 
-/* Called without srv_lock by the loop (and at shutdown). */
+/* Destroys every buried box; called without srv_lock. */
 static void destroy_graves(void)
 {
 	pthread_mutex_lock(&srv_lock);
@@ -641,6 +648,23 @@ static void destroy_graves(void)
 	for (size_t i = 0; i < n; i++)
 		srv_box_destroy(g[i]);
 	free(g);
+}
+
+static void *reaper_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&srv_lock);
+	for (;;) {
+		while (!ngraves && !reaper_quit)
+			pthread_cond_wait(&graves_cond, &srv_lock);
+		if (!ngraves && reaper_quit)
+			break;
+		pthread_mutex_unlock(&srv_lock);
+		destroy_graves();
+		pthread_mutex_lock(&srv_lock);
+	}
+	pthread_mutex_unlock(&srv_lock);
+	return NULL;
 }
 
 /* Tears the box down and settles the sandbox in a terminal state. */
@@ -1077,12 +1101,29 @@ srv_sbx *srv_create(srv_spec *spec, srv_refusal *why)
 		.memory_bytes = s->spec.memory_bytes,
 		.max_pids = s->spec.max_pids,
 	};
-	if (srv_box_create(rt, &bs, &s->box, err) != 0) {
-		s->box = NULL;
+	/* Making the box takes milliseconds: let other requests run. The
+	 * record is visible as CREATING meanwhile; a DELETE may end it, and
+	 * purge leaves it alone while `creating` is set. */
+	srv_box *box = NULL;
+	s->creating = 1;
+	pthread_mutex_unlock(&srv_lock);
+	pthread_mutex_lock(&create_lock);
+	int brc = srv_box_create(rt, &bs, &box, err);
+	pthread_mutex_unlock(&create_lock);
+	pthread_mutex_lock(&srv_lock);
+	s->creating = 0;
+	if (brc != 0) {
 		fprintf(stderr, "sbxd: warning: sandbox %s failed to start: %s\n", s->id, err);
 		sbx_end(s, ST_FAILED, err);
 		return s;
 	}
+	if (s->state != ST_CREATING) {
+		/* Deleted while it was being made. */
+		srv_box_signal(box, 0, SIGKILL);
+		bury(box);
+		return s;
+	}
+	s->box = box;
 	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EV(K_BOX, s->seq, 0)};
 	epoll_ctl(ep, EPOLL_CTL_ADD, srv_box_event_fd(s->box), &ev);
 	char dpath[4200];
@@ -1432,7 +1473,8 @@ static int64_t timers(void)
 	for (size_t i = 0; i < nboxes; i++) {
 		srv_sbx *s = boxes[i];
 		if (srv_state_terminal(s->state)) {
-			if (cfg.retention >= 0 && s->end_ns && wall - s->end_ns > cfg.retention * 1000000000) {
+			if (!s->creating && cfg.retention >= 0 && s->end_ns &&
+			    wall - s->end_ns > cfg.retention * 1000000000) {
 				purge(i);
 				i--;
 			}
@@ -1535,11 +1577,6 @@ static void *loop_main(void *arg)
 		 * processes wake this loop often). */
 		if (poked || srv_mono_ns() >= next)
 			next = timers();
-		if (ngraves) {
-			pthread_mutex_unlock(&srv_lock);
-			destroy_graves();
-			pthread_mutex_lock(&srv_lock);
-		}
 	}
 	pthread_mutex_unlock(&srv_lock);
 	return NULL;
@@ -1576,6 +1613,11 @@ int srv_core_start(const srv_config *c, char *err)
 	if (cfg.hide_path && srv_rt_hide_path(rt, cfg.hide_path, rerr) != 0)
 		fprintf(stderr, "sbxd: warning: cannot hide %s from sandboxes: %s\n", cfg.hide_path, rerr);
 	load_all();
+	if (pthread_create(&reaper_thread, NULL, reaper_main, NULL) != 0) {
+		snprintf(err, SRV_MSGLEN, "cannot start the reaper thread");
+		return -1;
+	}
+	reaper_started = 1;
 	if (pthread_create(&loop_thread, NULL, loop_main, NULL) != 0) {
 		snprintf(err, SRV_MSGLEN, "cannot start the event loop thread");
 		return -1;
@@ -1614,8 +1656,13 @@ void srv_core_stop(void)
 			sbx_end(s, s->state == ST_TERMINATING ? ST_TERMINATED : ST_FAILED,
 				s->state == ST_TERMINATING ? s->end_reason : "sbxd stopped");
 	}
+	reaper_quit = 1;
+	pthread_cond_signal(&graves_cond);
 	pthread_mutex_unlock(&srv_lock);
-	destroy_graves();
+	if (reaper_started)
+		pthread_join(reaper_thread, NULL);
+	reaper_started = 0;
+	destroy_graves(); /* without a reaper (start failed) */
 	pthread_mutex_lock(&srv_lock);
 	for (size_t i = 0; i < nboxes; i++)
 		sbx_free(boxes[i]);

@@ -77,6 +77,7 @@ typedef struct srv_sbx {
 	srv_proc **execs;            /* running unary execs */
 	size_t nexecs;
 	int dirfd;                   /* STATE_DIR/sandboxes/<id> */
+	int creating;                /* srv_create runs the runtime without the lock */
 } srv_sbx;
 
 typedef struct srv_waiter {

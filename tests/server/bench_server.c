@@ -176,6 +176,7 @@ int main(int argc, char **argv)
 		free(ids[i]);
 	}
 	free(ids);
+	sleep(2); /* sbxd tears the boxes down in the background */
 	call("POST", "/v1/sandboxes", "{\"spec\":{\"name\":\"bench\",\"maxLifetimeSeconds\":\"3600\"}}");
 	for (long i = 0; i < n; i++) {
 		double t0 = now_ms();
