@@ -653,6 +653,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		handle_free(h);
 }
 
+/* Answers with a copy: the kernel may let the reader go on (and close the
+ * file, freeing the handle and its text) before fuse_reply_buf returns. */
 static void reply_slice(fuse_req_t req, const char *text, size_t len, int64_t off, size_t size)
 {
 	if (!text || off < 0 || (uint64_t)off >= len) {
@@ -660,7 +662,18 @@ static void reply_slice(fuse_req_t req, const char *text, size_t len, int64_t of
 		return;
 	}
 	size_t n = len - (size_t)off;
-	fuse_reply_buf(req, text + off, n < size ? n : size);
+	if (n > size)
+		n = size;
+	char small[256];
+	char *copy = n <= sizeof small ? small : malloc(n);
+	if (!copy) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	memcpy(copy, text + off, n);
+	fuse_reply_buf(req, copy, n);
+	if (copy != small)
+		free(copy);
 }
 
 /* Where a stream stands: bytes known so far and whether it has ended. */

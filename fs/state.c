@@ -39,6 +39,7 @@ typedef struct sb {
 	int64_t create_ns, start_ns, end_ns;
 	int listed;             /* in the last list, or created since */
 	int hidden;             /* deleted through this mount */
+	int seen_live;          /* this mount has seen it before it was stopped */
 	int64_t added_ms;
 	int64_t fetched_ms;
 	char *error;
@@ -153,9 +154,11 @@ static int is_visible(const sb *s)
 {
 	if (!s->listed || s->hidden || !s->dirname)
 		return 0;
-	/* A sandbox stopped by DELETE through any mount stays listable on the
-	 * service for a while; a deleted sandbox should be gone from the tree. */
-	if (s->state == SBX_STATE_TERMINATED && s->reason && strcasestr(s->reason, "delet"))
+	/* DELETE (rmdir, ctl delete and ctl stop alike) leaves the record
+	 * listable for a while. A mount that watched the sandbox live keeps
+	 * showing it (its output stays readable after `ctl stop`); a later
+	 * mount does not show sandboxes that were deleted before it looked. */
+	if (s->state == SBX_STATE_TERMINATED && !s->seen_live && s->reason && strcasestr(s->reason, "delet"))
 		return 0;
 	return 1;
 }
@@ -234,6 +237,8 @@ static uint32_t put_locked(const sbx_sandbox *r)
 	s->end_ns = r->end_time_ns;
 	s->have_record = 1;
 	s->listed = 1;
+	if (r->state != SBX_STATE_TERMINATED)
+		s->seen_live = 1;
 	s->fetched_ms = fs_now_ms();
 	return i;
 }

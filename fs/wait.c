@@ -292,8 +292,10 @@ static void out_cb(void *ud, sbx_result r, const sbx_error *err, const sbx_chunk
 		size_t n = ch->len < w->size ? ch->len : w->size;
 		if (ch->offset != w->off)
 			n = 0;      /* never hand out bytes from elsewhere */
+		pthread_mutex_lock(&lock);
 		if (w->h && n)
 			w->h->pos = w->off + (int64_t)n;
+		pthread_mutex_unlock(&lock);
 		fuse_reply_buf(w->req, ch->data, n);
 	} else {
 		fuse_reply_err(w->req, cb_errno(w, r, err, w->st == SBX_STDOUT ? "read stdout" : "read stderr"));
@@ -422,6 +424,11 @@ void fs_wait_poll(fs_handle *h, const char *id, struct fuse_pollhandle *ph)
 void fs_wait_forget_handle(fs_handle *h)
 {
 	pthread_mutex_lock(&lock);
+	/* A read the kernel gave up on (its reader was killed) may still be
+	 * waiting: it must not touch the handle once it is freed. */
+	for (fs_waiter *r = all_list; r; r = r->all_next)
+		if (r->active && r->h == h && r != h->poll_w)
+			r->h = NULL;
 	fs_waiter *w = h->poll_w;
 	h->poll_w = NULL;
 	if (w && w->active && w->h == h) {
