@@ -6,6 +6,14 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 struct fs_chunk {
 	uint32_t slot;
@@ -14,15 +22,36 @@ struct fs_chunk {
 	int64_t offset;
 	void *data;
 	size_t len;
+	int pooled;
 	int refs;
 	int dead;               /* evicted while pinned: free on release */
 	uint64_t tick;
+	int64_t used_ns;
 };
+
+/* Chunks unused this long are dropped at the next put/get, so an idle
+ * daemon does not sit on output it served once. */
+#define IDLE_NS (3LL * 1000000000)
+
+#define POOL_MAX 3
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static fs_chunk *entries[FS_CHUNK_CAP_ENTRIES];
+static void *pool[POOL_MAX];
+static int npool;
+static int64_t pool_used_ns;
 static size_t total;
 static uint64_t ticks;
+
+/* Under lock. */
+static void buf_release_locked(void *buf, int pooled)
+{
+	if (pooled && buf && npool < POOL_MAX) {
+		pool[npool++] = buf;
+		return;
+	}
+	free(buf);
+}
 
 static void drop(int i)
 {
@@ -33,8 +62,41 @@ static void drop(int i)
 		c->dead = 1;
 		return;
 	}
-	free(c->data);
+	buf_release_locked(c->data, c->pooled);
 	free(c);
+}
+
+void *fs_chunk_buf(void)
+{
+	void *b = NULL;
+	pthread_mutex_lock(&lock);
+	if (npool > 0)
+		b = pool[--npool];
+	pool_used_ns = mono_ns();
+	pthread_mutex_unlock(&lock);
+	return b ? b : malloc(FS_CHUNK_READ);
+}
+
+void fs_chunk_buf_free(void *buf)
+{
+	pthread_mutex_lock(&lock);
+	buf_release_locked(buf, 1);
+	pthread_mutex_unlock(&lock);
+}
+
+int64_t fs_chunk_end(const fs_chunk *c)
+{
+	return c->offset + (int64_t)c->len;
+}
+
+static void drop_idle(int64_t now)
+{
+	for (int i = 0; i < FS_CHUNK_CAP_ENTRIES; i++)
+		if (entries[i] && now - entries[i]->used_ns > IDLE_NS)
+			drop(i);
+	if (now - pool_used_ns > IDLE_NS)
+		while (npool > 0)
+			free(pool[--npool]);
 }
 
 /* Evicts until len more bytes and one more entry fit. */
@@ -58,18 +120,17 @@ static void make_room(size_t len)
 	}
 }
 
-void fs_chunk_put(uint32_t slot, int64_t pid, int stream, int64_t offset, void *data, size_t len)
+void fs_chunk_put(uint32_t slot, int64_t pid, int stream, int64_t offset, void *data, size_t len, int pooled)
 {
-	if (len == 0 || len > FS_CHUNK_CAP_BYTES) {
-		free(data);
-		return;
-	}
-	fs_chunk *c = calloc(1, sizeof *c);
+	fs_chunk *c = len == 0 || len > FS_CHUNK_CAP_BYTES ? NULL : calloc(1, sizeof *c);
 	if (!c) {
-		free(data);
+		if (pooled)
+			fs_chunk_buf_free(data);
+		else
+			free(data);
 		return;
 	}
-	*c = (fs_chunk){slot, pid, stream, offset, data, len, 0, 0, 0};
+	*c = (fs_chunk){slot, pid, stream, offset, data, len, pooled, 0, 0, 0, 0};
 	pthread_mutex_lock(&lock);
 	/* A chunk that starts where one already cached starts replaces it only
 	 * when longer (live streams are re-read as they grow). */
@@ -77,16 +138,19 @@ void fs_chunk_put(uint32_t slot, int64_t pid, int stream, int64_t offset, void *
 		fs_chunk *o = entries[i];
 		if (o && o->slot == slot && o->pid == pid && o->stream == stream && o->offset == offset) {
 			if (o->len >= len) {
+				buf_release_locked(data, pooled);
 				pthread_mutex_unlock(&lock);
-				free(data);
 				free(c);
 				return;
 			}
 			drop(i);
 		}
 	}
+	int64_t now = mono_ns();
+	drop_idle(now);
 	make_room(len);
 	c->tick = ++ticks;
+	c->used_ns = now;
 	for (int i = 0; i < FS_CHUNK_CAP_ENTRIES; i++) {
 		if (!entries[i]) {
 			entries[i] = c;
@@ -95,17 +159,18 @@ void fs_chunk_put(uint32_t slot, int64_t pid, int stream, int64_t offset, void *
 			break;
 		}
 	}
+	if (c)
+		buf_release_locked(c->data, c->pooled);
 	pthread_mutex_unlock(&lock);
-	if (c) {
-		free(c->data);
-		free(c);
-	}
+	free(c);
 }
 
 fs_chunk *fs_chunk_get(uint32_t slot, int64_t pid, int stream, int64_t off, size_t max, const void **p, size_t *n)
 {
 	fs_chunk *hit = NULL;
+	int64_t now = mono_ns();
 	pthread_mutex_lock(&lock);
+	drop_idle(now);
 	for (int i = 0; i < FS_CHUNK_CAP_ENTRIES; i++) {
 		fs_chunk *c = entries[i];
 		if (c && c->slot == slot && c->pid == pid && c->stream == stream && off >= c->offset &&
@@ -116,6 +181,7 @@ fs_chunk *fs_chunk_get(uint32_t slot, int64_t pid, int stream, int64_t off, size
 			*n = avail < max ? avail : max;
 			c->refs++;
 			c->tick = ++ticks;
+			c->used_ns = now;
 			hit = c;
 			break;
 		}
@@ -130,11 +196,11 @@ void fs_chunk_release(fs_chunk *c)
 		return;
 	pthread_mutex_lock(&lock);
 	int gone = --c->refs == 0 && c->dead;
+	if (gone)
+		buf_release_locked(c->data, c->pooled);
 	pthread_mutex_unlock(&lock);
-	if (gone) {
-		free(c->data);
+	if (gone)
 		free(c);
-	}
 }
 
 void fs_chunk_clear(void)
@@ -143,5 +209,7 @@ void fs_chunk_clear(void)
 	for (int i = 0; i < FS_CHUNK_CAP_ENTRIES; i++)
 		if (entries[i])
 			drop(i);
+	while (npool > 0)
+		free(pool[--npool]);
 	pthread_mutex_unlock(&lock);
 }

@@ -12,13 +12,21 @@
 #include <stdint.h>
 
 #define FS_CHUNK_READ (4u << 20)        /* bytes asked of the service at once */
-#define FS_CHUNK_CAP_BYTES (24u << 20)  /* all chunks together */
+#define FS_CHUNK_CAP_BYTES (16u << 20)  /* all chunks together */
 #define FS_CHUNK_CAP_ENTRIES 16
 
 typedef struct fs_chunk fs_chunk;
 
-/* Takes ownership of data (malloc'd) in every case. */
-void fs_chunk_put(uint32_t slot, int64_t pid, int stream, int64_t offset, void *data, size_t len);
+/* Takes ownership of data in every case: malloc'd, or from fs_chunk_buf
+ * when pooled is set. */
+void fs_chunk_put(uint32_t slot, int64_t pid, int stream, int64_t offset, void *data, size_t len, int pooled);
+/* A buffer of FS_CHUNK_READ bytes, reused from a pool of a few when one is
+ * free (big buffers are mmap'd by malloc, and fresh pages cost a fault
+ * each); give it back with fs_chunk_buf_free or fs_chunk_put(..., 1). */
+void *fs_chunk_buf(void);
+void fs_chunk_buf_free(void *buf);
+/* Offset just past the chunk's last byte. */
+int64_t fs_chunk_end(const fs_chunk *c);
 /* A chunk holding byte off of the stream, or NULL. On a hit, *p and *n are the
  * bytes from off to the chunk's end (at most max) and the chunk stays
  * pinned until fs_chunk_release. */

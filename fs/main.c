@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -35,7 +36,7 @@ struct opts {
 	unsigned timeout;
 	unsigned connect_timeout;
 	unsigned grace;
-	int direct_finished;
+	int kernel_cache;
 	int show_help;
 	int show_version;
 };
@@ -50,7 +51,7 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("timeout=%u", timeout),
 	OPT("connect_timeout=%u", connect_timeout),
 	OPT("grace=%u", grace),
-	OPT("direct_finished", direct_finished),
+	OPT("kernel_cache", kernel_cache),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -89,7 +90,7 @@ static void usage(const char *prog)
 	       "    -o timeout=SECONDS     deadline of each call to the service (default 10)\n"
 	       "    -o connect_timeout=S   connect deadline (default 2)\n"
 	       "    -o grace=SECONDS       grace period of rmdir and `ctl delete` (default 10)\n"
-	       "    -o direct_finished     never page-cache finished output\n"
+	       "    -o kernel_cache        let the kernel page-cache finished output\n"
 	       "    -f                     stay in the foreground\n"
 	       "    -d                     debug output (implies -f)\n"
 	       "    -h, --help             this help\n"
@@ -140,6 +141,11 @@ int main(int argc, char *argv[])
 	char *source = NULL;
 	int rc = 1, mounted = 0, handlers = 0;
 
+	/* Output buffers of up to 4 MiB come and go: keep them out of the
+	 * arenas (a fixed mmap threshold returns them to the kernel at once)
+	 * and keep the arenas few, so RSS stays small after a burst. */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+	mallopt(M_ARENA_MAX, 2);
 	o.grace = 10;
 	o.timeout = 10;
 	o.connect_timeout = 2;
@@ -210,7 +216,7 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "sbxfs: error: event loop: %s\n", err.message);
 		goto out;
 	}
-	fs_settings s = {(int)o.grace, o.direct_finished};
+	fs_settings s = {(int)o.grace, o.kernel_cache};
 	fs_state_init(client);
 	fs_files_setup(client);
 	fs_wait_init(async);

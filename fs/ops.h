@@ -14,7 +14,7 @@
 
 typedef struct fs_settings {
 	int grace_seconds;      /* rmdir and `ctl delete` */
-	int direct_finished;    /* serve finished output with direct_io too */
+	int kernel_cache;       /* page-cache finished output (default: direct_io) */
 } fs_settings;
 
 /* The client must outlive the session. */

@@ -281,7 +281,7 @@ static void out_cb(void *ud, sbx_result r, const sbx_error *err, const sbx_chunk
 		void *copy = malloc(ch->len);
 		if (copy) {
 			memcpy(copy, ch->data, ch->len);
-			fs_chunk_put(w->slot, w->pid, w->st, ch->offset, copy, ch->len);
+			fs_chunk_put(w->slot, w->pid, w->st, ch->offset, copy, ch->len, 0);
 		}
 	}
 	if (w->kind == W_POLL_OUTPUT) {
@@ -435,6 +435,59 @@ void fs_wait_forget_handle(fs_handle *h)
 		w->h = NULL;
 		if (w->op)
 			sbx_async_cancel(async, w->op);
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+/* ------------------------------------------------------------ prefetch */
+
+#define PREFETCH_MAX 4
+
+typedef struct prefetch {
+	uint32_t slot;
+	int64_t pid;
+	sbx_stream st;
+	int64_t off;
+	int busy;
+} prefetch;
+
+static prefetch prefetches[PREFETCH_MAX];
+
+static void prefetch_cb(void *ud, sbx_result r, const sbx_error *err, const sbx_chunk *ch)
+{
+	prefetch *pf = ud;
+	if (r == SBX_OK) {
+		fs_state_stream_seen(pf->slot, pf->pid, pf->st, ch->size, ch->eof);
+		if (ch->len > 0 && ch->offset == pf->off && ch->len <= FS_CHUNK_READ) {
+			void *buf = fs_chunk_buf();
+			if (buf) {
+				memcpy(buf, ch->data, ch->len);
+				fs_chunk_put(pf->slot, pf->pid, pf->st, pf->off, buf, ch->len, 1);
+			}
+		}
+	}
+	pthread_mutex_lock(&lock);
+	pf->busy = 0;
+	pthread_mutex_unlock(&lock);
+}
+
+void fs_wait_prefetch(uint32_t slot, const char *id, int64_t pid, sbx_stream st, int64_t off)
+{
+	prefetch *pf = NULL;
+	pthread_mutex_lock(&lock);
+	for (int i = 0; i < PREFETCH_MAX && !stopping && async; i++) {
+		prefetch *q = &prefetches[i];
+		if (q->busy && q->slot == slot && q->pid == pid && q->st == st && q->off == off) {
+			pf = NULL;
+			break;
+		}
+		if (!q->busy && !pf)
+			pf = q;
+	}
+	if (pf) {
+		*pf = (prefetch){slot, pid, st, off, 1};
+		if (!sbx_async_output_read(async, id, pid, st, off, FS_CHUNK_READ, 0, prefetch_cb, pf))
+			pf->busy = 0;
 	}
 	pthread_mutex_unlock(&lock);
 }

@@ -43,6 +43,10 @@ void fs_wait_poll(fs_handle *h, const char *id, struct fuse_pollhandle *ph);
 /* The handle is being released: forget and cancel its poll. */
 void fs_wait_forget_handle(fs_handle *h);
 
+/* Reads FS_CHUNK_READ bytes at off into the chunk cache in the background
+ * (at most a few at once; a duplicate of one in flight is ignored). */
+void fs_wait_prefetch(uint32_t slot, const char *id, int64_t pid, sbx_stream st, int64_t off);
+
 /* "CODE\n" sliced at off into buf; returns the byte count. */
 size_t fs_rc_slice(int code, int64_t off, size_t size, char *buf, size_t buflen);
 

@@ -28,7 +28,7 @@ static const struct {
 START_TEST(test_get_table)
 {
 	fs_chunk_clear();
-	fs_chunk_put(1, 2, 1, 100, filled(50, 'a'), 50);
+	fs_chunk_put(1, 2, 1, 100, filled(50, 'a'), 50, 0);
 	const void *p = NULL;
 	size_t n = 0;
 	fs_chunk *c = fs_chunk_get(1, 2, 1, get_cases[_i].off, get_cases[_i].max, &p, &n);
@@ -45,10 +45,10 @@ END_TEST
 START_TEST(test_keys_apart)
 {
 	fs_chunk_clear();
-	fs_chunk_put(1, 2, 1, 0, filled(10, 'o'), 10);
-	fs_chunk_put(1, 2, 2, 0, filled(10, 'e'), 10);
-	fs_chunk_put(1, 3, 1, 0, filled(10, 'x'), 10);
-	fs_chunk_put(2, 2, 1, 0, filled(10, 'y'), 10);
+	fs_chunk_put(1, 2, 1, 0, filled(10, 'o'), 10, 0);
+	fs_chunk_put(1, 2, 2, 0, filled(10, 'e'), 10, 0);
+	fs_chunk_put(1, 3, 1, 0, filled(10, 'x'), 10, 0);
+	fs_chunk_put(2, 2, 1, 0, filled(10, 'y'), 10, 0);
 	const void *p;
 	size_t n;
 	const struct {
@@ -72,9 +72,9 @@ END_TEST
 START_TEST(test_longer_replaces)
 {
 	fs_chunk_clear();
-	fs_chunk_put(1, 1, 1, 0, filled(10, 's'), 10);
-	fs_chunk_put(1, 1, 1, 0, filled(20, 'l'), 20);
-	fs_chunk_put(1, 1, 1, 0, filled(5, 'z'), 5);    /* shorter: dropped */
+	fs_chunk_put(1, 1, 1, 0, filled(10, 's'), 10, 0);
+	fs_chunk_put(1, 1, 1, 0, filled(20, 'l'), 20, 0);
+	fs_chunk_put(1, 1, 1, 0, filled(5, 'z'), 5, 0);    /* shorter: dropped */
 	const void *p;
 	size_t n;
 	fs_chunk *c = fs_chunk_get(1, 1, 1, 15, 100, &p, &n);
@@ -93,7 +93,7 @@ START_TEST(test_caps_and_pins)
 {
 	fs_chunk_clear();
 	size_t big = FS_CHUNK_READ;
-	fs_chunk_put(9, 1, 1, 0, filled(big, 'p'), big);
+	fs_chunk_put(9, 1, 1, 0, filled(big, 'p'), big, 0);
 	const void *p;
 	size_t n;
 	const void *pp;
@@ -101,7 +101,7 @@ START_TEST(test_caps_and_pins)
 	ck_assert_ptr_nonnull(pinned);
 	/* Far more than the caps allow, in bytes and in entries. */
 	for (int i = 0; i < 3 * FS_CHUNK_CAP_ENTRIES; i++)
-		fs_chunk_put(9, 2, 1, (int64_t)i * (int64_t)big, filled(big, 'q'), big);
+		fs_chunk_put(9, 2, 1, (int64_t)i * (int64_t)big, filled(big, 'q'), big, 0);
 	int kept = 0;
 	for (int i = 0; i < 3 * FS_CHUNK_CAP_ENTRIES; i++) {
 		fs_chunk *c = fs_chunk_get(9, 2, 1, (int64_t)i * (int64_t)big, 1, &p, &n);
@@ -123,6 +123,31 @@ START_TEST(test_caps_and_pins)
 }
 END_TEST
 
+START_TEST(test_pool)
+{
+	fs_chunk_clear();
+	/* pooled buffers come back for reuse, through put and eviction */
+	void *a = fs_chunk_buf();
+	ck_assert_ptr_nonnull(a);
+	memset(a, 'x', FS_CHUNK_READ);
+	fs_chunk_put(4, 1, 1, 0, a, FS_CHUNK_READ, 1);
+	const void *p;
+	size_t n;
+	fs_chunk *c = fs_chunk_get(4, 1, 1, FS_CHUNK_READ - 1, 10, &p, &n);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_uint_eq(n, 1);
+	ck_assert(fs_chunk_end(c) == FS_CHUNK_READ);
+	fs_chunk_release(c);
+	fs_chunk_clear();
+	void *b = fs_chunk_buf();
+	ck_assert_ptr_nonnull(b);
+	fs_chunk_buf_free(b);
+	/* a rejected put still gives the buffer back */
+	fs_chunk_put(4, 1, 1, 0, fs_chunk_buf(), 0, 1);
+	fs_chunk_clear();
+}
+END_TEST
+
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 int main(void)
@@ -133,6 +158,7 @@ int main(void)
 	tcase_add_test(tc, test_keys_apart);
 	tcase_add_test(tc, test_longer_replaces);
 	tcase_add_test(tc, test_caps_and_pins);
+	tcase_add_test(tc, test_pool);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

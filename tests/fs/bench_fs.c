@@ -1,0 +1,195 @@
+/*
+ * Timing helper for scripts/bench-fs: one exec round trip, measured three
+ * ways in one run so the figures compare on the same machine and load.
+ *   bench_fs mount DIR N       write "true" to DIR/exec/new, read the id back
+ *                              from the same fd, read DIR/exec/ID/returncode
+ *   bench_fs lib URL BOX N     the same through libsbx: start, then get with wait
+ *   bench_fs fork N            fork + exec of /bin/true + waitpid
+ * Prints "p50_ms p90_ms" on one line.
+ *   bench_fs outread URL BOX PID N   reads the process's whole stdout with
+ *                              sbx_output_read in 4 MiB pieces, N times;
+ *                              prints MB/s of the best run (what sbxfs can
+ *                              get from the service at most)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sbx/sbx.h>
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void report(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof *v, cmp);
+	printf("%.3f %.3f\n", v[n / 2], v[(n * 9) / 10]);
+}
+
+static int one_mount(const char *dir)
+{
+	char path[4096], id[64], rc[64];
+	snprintf(path, sizeof path, "%s/exec/new", dir);
+	int fd = open(path, O_RDWR);
+	if (fd < 0)
+		return -1;
+	if (write(fd, "true\n", 5) != 5) {
+		close(fd);
+		return -1;
+	}
+	ssize_t n = read(fd, id, sizeof id - 1);
+	close(fd);
+	if (n <= 1)
+		return -1;
+	id[n - 1] = '\0';
+	snprintf(path, sizeof path, "%s/exec/%s/returncode", dir, id);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	n = read(fd, rc, sizeof rc);
+	close(fd);
+	return n == 2 && rc[0] == '0' ? 0 : -1;
+}
+
+static int one_lib(sbx_client *c, const char *box, sbx_exec_req *r)
+{
+	sbx_process *p = NULL, *q = NULL;
+	sbx_error err;
+	int rc = -1;
+	if (sbx_process_start(c, box, r, &p, &err) != SBX_OK)
+		goto out;
+	if (sbx_process_get(c, box, p->id, 30, &q, &err) != SBX_OK)
+		goto out;
+	rc = q->state == SBX_PROC_EXITED && q->exit_code == 0 ? 0 : -1;
+out:
+	sbx_process_free(p);
+	sbx_process_free(q);
+	return rc;
+}
+
+static int one_fork(void)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		execl("/bin/true", "true", (char *)NULL);
+		_exit(127);
+	}
+	int st;
+	if (waitpid(pid, &st, 0) != pid)
+		return -1;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+static int outread(const char *url, const char *box, const char *pids, const char *ns)
+{
+	sbx_config *cfg = sbx_config_new();
+	sbx_client *c = NULL;
+	sbx_error err;
+	char *end;
+	int rc = 1;
+	long pid = strtol(pids, &end, 10);
+	long n = strtol(ns, &end, 10);
+	size_t cap = 4u << 20;
+	char *buf = malloc(cap);
+	double best = 0;
+	if (!cfg || !buf || pid < 1 || n < 1 || sbx_config_set_url(cfg, url, &err) != SBX_OK ||
+	    sbx_client_new(cfg, &c, &err) != SBX_OK)
+		goto out;
+	for (long k = 0; k < n; k++) {
+		int64_t off = 0;
+		double t = now_ms();
+		for (;;) {
+			sbx_chunk ch;
+			if (sbx_output_read(c, box, pid, SBX_STDOUT, off, buf, cap, 0, &ch, &err) != SBX_OK)
+				goto out;
+			off += (int64_t)ch.len;
+			if (ch.eof || ch.len == 0)
+				break;
+		}
+		double mbps = (double)off / ((now_ms() - t) * 1000.0);
+		if (mbps > best)
+			best = mbps;
+	}
+	printf("%.0f\n", best);
+	rc = 0;
+out:
+	free(buf);
+	sbx_client_free(c);
+	sbx_config_free(cfg);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 3) {
+		fprintf(stderr, "usage: bench_fs mount DIR N | lib URL BOX N | fork N\n");
+		return 2;
+	}
+	const char *mode = argv[1];
+	if (strcmp(mode, "outread") == 0 && argc == 6)
+		return outread(argv[2], argv[3], argv[4], argv[5]);
+	char *end;
+	errno = 0;
+	long ln = strtol(argv[argc - 1], &end, 10);
+	if (errno || *end || ln < 1 || ln > 1000000)
+		return 2;
+	int n = (int)ln;
+	double *v = calloc((size_t)n, sizeof *v);
+	sbx_config *cfg = NULL;
+	sbx_client *c = NULL;
+	sbx_exec_req *r = NULL;
+	sbx_error err;
+	int rc = 1;
+	if (!v)
+		return 1;
+	if (strcmp(mode, "lib") == 0) {
+		const char *argvv[] = {"true", NULL};
+		cfg = sbx_config_new();
+		if (!cfg || sbx_config_set_url(cfg, argv[2], &err) != SBX_OK || sbx_client_new(cfg, &c, &err) != SBX_OK)
+			goto out;
+		r = sbx_exec_req_new();
+		if (!r || sbx_exec_req_set_argv(r, argvv, &err) != SBX_OK)
+			goto out;
+	}
+	for (int i = -3; i < n; i++) {      /* three warm-ups */
+		double t = now_ms();
+		int ok;
+		if (strcmp(mode, "mount") == 0)
+			ok = one_mount(argv[2]);
+		else if (strcmp(mode, "lib") == 0)
+			ok = one_lib(c, argv[3], r);
+		else
+			ok = one_fork();
+		if (ok != 0) {
+			fprintf(stderr, "bench_fs %s: run %d failed (%s)\n", mode, i, strerror(errno));
+			goto out;
+		}
+		if (i >= 0)
+			v[i] = now_ms() - t;
+	}
+	report(v, n);
+	rc = 0;
+out:
+	sbx_exec_req_free(r);
+	sbx_client_free(c);
+	sbx_config_free(cfg);
+	free(v);
+	return rc;
+}
