@@ -177,6 +177,34 @@ static void dirent_attr(const sbx_dirent *d, uint64_t ino, struct stat *st)
 	st->st_atim = st->st_ctim = st->st_mtim;
 }
 
+/* A service without statFile (the public API has only readFile and
+ * writeFile): a path that reads is a file of that size, one that exists
+ * but does not read ("Is a directory") is taken for a directory, so paths
+ * can be walked; listing a directory stays ENOTSUP. */
+static int stat_by_read(uint32_t slot, const char *id, const char *path, sbx_dirent *de)
+{
+	void *data = NULL;
+	size_t len = 0;
+	int64_t size = -1;
+	sbx_error err;
+	sbx_result r = sbx_file_read(client, id, path, 0, 0, &data, &len, &size, &err);
+	free(data);
+	if (r == SBX_OK) {
+		de->type = SBX_FT_FILE;
+		de->mode = 0644;
+		de->size = size >= 0 ? size : (int64_t)len;
+		return 0;
+	}
+	if (r == SBX_E_NOT_FOUND)
+		return -ENOENT;
+	if (r == SBX_E_INVALID || r == SBX_E_PRECONDITION) {
+		de->type = SBX_FT_DIR;
+		de->mode = 0755;
+		return 0;
+	}
+	return fs_state_fail(slot, "files", &err);
+}
+
 /* Stats path in the sandbox; 0 or -errno. A missing file is not an error
  * worth an `error` message (shells probe names all the time). */
 static int do_stat(uint32_t slot, const char *path, sbx_dirent *de)
@@ -187,6 +215,8 @@ static int do_stat(uint32_t slot, const char *path, sbx_dirent *de)
 	if (sandbox_id(slot, id) != 0)
 		return -ENOENT;
 	sbx_result r = sbx_file_stat(client, id, path, de, &err);
+	if (r == SBX_E_UNSUPPORTED)
+		return stat_by_read(slot, id, path, de);
 	if (r == SBX_E_NOT_FOUND)
 		return -ENOENT;
 	if (r != SBX_OK)

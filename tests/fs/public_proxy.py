@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""A stand-in for a service without sbxd's extension: listens on a unix
+socket, forwards the public CoreWeave Sandboxes calls to sbxd's socket, and
+answers every extension call (GET /v1/extensions, processes, output by
+offset, stdin, signals, listDir, statFile, makeDir, removeFile, waitSeconds)
+with 404 UNIMPLEMENTED, as a service that lacks them would.
+usage: public_proxy.py LISTEN_SOCKET SBXD_SOCKET"""
+import http.client
+import http.server
+import json
+import os
+import socket
+import socketserver
+import sys
+import urllib.parse
+
+LISTEN, UPSTREAM = sys.argv[1], sys.argv[2]
+EXT = ("/processes", "/stdout", "/stderr", ":listDir", ":statFile", ":makeDir", ":removeFile", ":signal")
+
+
+class UnixConn(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(UPSTREAM)
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def unimplemented(self):
+        body = json.dumps({"code": 12, "message": "not implemented by this service", "details": [
+            {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "CWSANDBOX_UNIMPLEMENTED",
+             "domain": "cwsandbox.coreweave.com"}]}).encode()
+        self.send_response(404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def forward(self):
+        u = urllib.parse.urlsplit(self.path)
+        q = urllib.parse.parse_qsl(u.query)
+        if u.path == "/v1/extensions" or any(e in u.path for e in EXT):
+            n = int(self.headers.get("Content-Length") or 0)
+            self.rfile.read(n)
+            return self.unimplemented()
+        # public calls have no waitSeconds, offset or length
+        q = [(k, v) for k, v in q if k not in ("waitSeconds", "offset", "length")]
+        path = u.path + ("?" + urllib.parse.urlencode(q) if q else "")
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n else None
+        c = UnixConn("sbxd", timeout=120)
+        hdrs = {k: v for k, v in self.headers.items() if k.lower() in ("content-type", "authorization")}
+        c.request(self.command, path, body=body, headers=hdrs)
+        r = c.getresponse()
+        data = r.read()
+        self.send_response(r.status)
+        self.send_header("Content-Type", r.getheader("Content-Type", "application/json"))
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        c.close()
+
+    do_GET = do_POST = do_DELETE = do_PUT = forward
+
+
+class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+    def get_request(self):
+        req, _ = super().get_request()
+        return req, ("local", 0)
+
+
+if os.path.exists(LISTEN):
+    os.unlink(LISTEN)
+Server(LISTEN, Handler).serve_forever()

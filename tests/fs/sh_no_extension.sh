@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Against a service without sbxd's extension (a proxy that passes only the
+# public calls): the tree still works through libsbx's fallback (sandboxes,
+# exec, output and returncode once a process ends, files by path), and what
+# cannot work answers ENOTSUP with a message in `error`.
+. "$TESTS_DIR/fs/common.sh"
+command -v python3 >/dev/null || skip "no python3 for the proxy"
+start_sbxd
+PSOCK=$T/public.sock
+python3 "$TESTS_DIR/fs/public_proxy.py" "$PSOCK" "$SOCK" 2>"$T/proxy.log" &
+PROXY=$!
+trap 'rc=$?; kill $PROXY 2>/dev/null || true; if [ $rc -eq 0 ]; then _cleanup; else (exit $rc) || _cleanup; fi' EXIT
+for i in $(seq 1 100); do [ -S "$PSOCK" ] && break; sleep 0.05; done
+[ -S "$PSOCK" ] || fail "proxy did not start"
+[ "$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$PSOCK" http://x/v1/extensions)" = 404 ] || fail "proxy shows extensions"
+
+mkdir -p "$MNT"
+"$SBXFS" "$MNT" -f -o "url=unix:$PSOCK" >>"$T/sbxfs.log" 2>&1 &
+FS_PID=$!
+wait_for 10 mountpoint -q "$MNT"
+
+mkdir "$MNT/pub"
+eq "$(cat "$MNT/pub/status")" running "status"
+id=$(start_proc pub 'echo via-fallback; echo e >&2; exit 3')
+eq "$(timeout 30 cat "$MNT/pub/exec/$id/returncode")" 3 "returncode through the fallback"
+eq "$(cat "$MNT/pub/exec/$id/stdout")" via-fallback "stdout through the fallback"
+eq "$(cat "$MNT/pub/exec/$id/stderr")" e "stderr through the fallback"
+eq "$(cat "$MNT/pub/exec/$id/status")" exited "status through the fallback"
+
+id=$(start_proc pub 'sleep 30')
+write_fails "$MNT/pub/exec/$id/ctl" "kill 9" "not supported"
+grep -qi "support\|implement" "$MNT/pub/error" || fail "no message in error: $(cat "$MNT/pub/error")"
+grep -q root "$MNT/pub/files/etc/passwd" || fail "files/ read by path"
+out=$(ls "$MNT/pub/files/" 2>&1 || true)
+printf '%s\n' "$out" | grep -q "not supported" || fail "ls files/: $out"
+echo ok
