@@ -762,10 +762,12 @@ static void box_events(srv_sbx *s)
 	int changed = 0;
 	while (s->box && (rc = srv_box_next_exit(s->box, &token, &wstatus)) != 0) {
 		if (rc < 0) {
-			if (s->state == ST_TERMINATING)
+			if (s->state == ST_TERMINATING) {
 				sbx_end(s, ST_TERMINATED, s->end_reason);
-			else
+			} else {
+				fprintf(stderr, "sbxd: warning: sandbox %s: its init died\n", s->id);
 				sbx_end(s, ST_FAILED, "sandbox init died");
+			}
 			return;
 		}
 		srv_proc *p = proc_by_token(s, token);

@@ -49,6 +49,21 @@ expect "timeout state" "$(jget "$pr" 'j["state"]')" PROCESS_STATE_KILLED
 expect "timeout reason" "$(jget "$pr" 'j["stateReason"]')" timeout
 expect "timeout code" "$(jget "$pr" 'j["exitCode"]')" 137
 
+# a sandbox whose init dies is FAILED with a reason, not left RUNNING
+lost=$(create '{"spec":{}}')
+ipid=
+for p in $(pgrep -x sbx-init); do
+	grep -q "$lost" "/proc/$p/cgroup" 2>/dev/null && ipid=$p
+done
+if [ -n "$ipid" ]; then
+	kill -KILL "$ipid"
+	sb=$(api GET "/v1/sandboxes/$lost?waitSeconds=10")
+	expect "init died state" "$(jget "$sb" 'j["status"]["state"]')" STATE_FAILED
+	expect "init died reason" "$(jget "$sb" 'j["status"]["stateReason"]')" "sandbox init died"
+else
+	note "init of $lost not found by cgroup; skipping the init-death check"
+fi
+
 # retention (4 s): the first sandbox disappears
 gone() { [ "$(api_status GET "/v1/sandboxes/$id")" = 404 ]; }
 wait_for 15 gone
