@@ -925,6 +925,9 @@ static struct MHD_Daemon *start_one(int fd, void *cls)
 				 * thousands of parked long-polls. */
 				MHD_OPTION_CONNECTION_LIMIT, (unsigned)8192,
 				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 << 10),
+				/* Idle keep-alive connections go after 10 minutes;
+				 * suspended long-polls are not idle in this sense. */
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600,
 				MHD_OPTION_END);
 }
 
