@@ -210,7 +210,7 @@ static void start(fs_waiter *w)
 /* Failures worth one more try of a long-poll: a busy service may miss
  * one deadline under a burst of waiters. A dead one refuses connections
  * instead, which is not retried, so errors still come within the deadline. */
-#define TRANSIENT_RETRIES 2
+#define TRANSIENT_RETRIES 1
 static int transient(sbx_result r)
 {
 	return r == SBX_E_TIMEOUT || r == SBX_E_UNAVAILABLE || r == SBX_E_EXHAUSTED;
