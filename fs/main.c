@@ -196,6 +196,11 @@ int main(int argc, char *argv[])
 	}
 	sbx_config_set_timeouts(cfg, (long)o.connect_timeout * 1000, (long)o.timeout * 1000);
 
+	/* The kernel checks the mode bits (everything belongs to the user
+	 * who mounted): with allow_other, others may read but not start,
+	 * signal or delete. */
+	if (fuse_opt_add_arg(&args, "-odefault_permissions") != 0)
+		goto out;
 	se = fuse_session_new(&args, &fs_ops, sizeof fs_ops, NULL);
 	if (!se)
 		goto out;

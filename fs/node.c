@@ -48,7 +48,7 @@ static const struct {
 	mode_t mode;
 } nodes[] = {
 	{FS_K_ROOT, "", FS_K_ROOT, S_IFDIR | 0755},
-	{FS_K_ROOT_NEW, "new", FS_K_ROOT, S_IFREG | 0666},
+	{FS_K_ROOT_NEW, "new", FS_K_ROOT, S_IFREG | 0644},
 	{FS_K_ROOT_ERROR, "error", FS_K_ROOT, S_IFREG | 0444},
 	{FS_K_SB_DIR, "", FS_K_ROOT, S_IFDIR | 0755},
 	{FS_K_SB_STATUS, "status", FS_K_SB_DIR, S_IFREG | 0444},
@@ -56,20 +56,20 @@ static const struct {
 	{FS_K_SB_STDOUT, "stdout", FS_K_SB_DIR, S_IFREG | 0444},
 	{FS_K_SB_STDERR, "stderr", FS_K_SB_DIR, S_IFREG | 0444},
 	{FS_K_SB_INFO, "info", FS_K_SB_DIR, S_IFREG | 0444},
-	{FS_K_SB_CTL, "ctl", FS_K_SB_DIR, S_IFREG | 0222},
+	{FS_K_SB_CTL, "ctl", FS_K_SB_DIR, S_IFREG | 0200},
 	{FS_K_SB_ERROR, "error", FS_K_SB_DIR, S_IFREG | 0444},
 	{FS_K_SB_EXEC, "exec", FS_K_SB_DIR, S_IFDIR | 0755},
 	{FS_K_SB_FILES, "files", FS_K_SB_DIR, S_IFDIR | 0755},
-	{FS_K_EXEC_NEW, "new", FS_K_SB_EXEC, S_IFREG | 0666},
+	{FS_K_EXEC_NEW, "new", FS_K_SB_EXEC, S_IFREG | 0644},
 	{FS_K_EXEC_LAST, "last", FS_K_SB_EXEC, S_IFLNK | 0777},
 	{FS_K_P_DIR, "", FS_K_SB_EXEC, S_IFDIR | 0755},
 	{FS_K_P_CMD, "cmd", FS_K_P_DIR, S_IFREG | 0444},
 	{FS_K_P_STDOUT, "stdout", FS_K_P_DIR, S_IFREG | 0444},
 	{FS_K_P_STDERR, "stderr", FS_K_P_DIR, S_IFREG | 0444},
-	{FS_K_P_STDIN, "stdin", FS_K_P_DIR, S_IFREG | 0222},
+	{FS_K_P_STDIN, "stdin", FS_K_P_DIR, S_IFREG | 0200},
 	{FS_K_P_RC, "returncode", FS_K_P_DIR, S_IFREG | 0444},
 	{FS_K_P_STATUS, "status", FS_K_P_DIR, S_IFREG | 0444},
-	{FS_K_P_CTL, "ctl", FS_K_P_DIR, S_IFREG | 0222},
+	{FS_K_P_CTL, "ctl", FS_K_P_DIR, S_IFREG | 0200},
 };
 #define NNODES (sizeof nodes / sizeof nodes[0])
 
