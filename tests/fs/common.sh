@@ -4,9 +4,11 @@
 . "$TESTS_DIR/lib.sh"
 
 # up [sbxfs -o options...]: a fresh sbxd and a fresh mount on $MNT.
+# FS_MOUNT_OPTS (e.g. "-o kernel_cache") adds options to every test's mount.
 up() {
 	start_sbxd
-	mount_sbxfs "$@"
+	# shellcheck disable=SC2086
+	mount_sbxfs "$@" ${FS_MOUNT_OPTS:-}
 }
 
 # eq GOT WANT WHAT
