@@ -1,0 +1,224 @@
+/*
+ * Unit tests of fs/state.c without a service: directory names (name, else
+ * id; a live sandbox wins a shared name; names that would clash with the
+ * root's own files fall back to the id), visibility (hidden after a local
+ * delete, not resurrected when deleted before this mount saw it), process
+ * records and stream sizes, and the error file text.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "state.h"
+
+static sbx_sandbox mk(const char *id, const char *name, sbx_state st, const char *reason)
+{
+	sbx_sandbox s;
+	memset(&s, 0, sizeof s);
+	s.id = (char *)id;
+	s.name = (char *)name;
+	s.state = st;
+	s.state_reason = (char *)reason;
+	return s;
+}
+
+static char *dir_of(const char *id)
+{
+	for (uint32_t i = 1; i < 100; i++) {
+		fs_sb_view v;
+		if (fs_state_sandbox(i, &v) == 0 && strcmp(v.id, id) == 0)
+			return fs_state_dirname(i);
+	}
+	return NULL;
+}
+
+static void setup(void)
+{
+	fs_state_init(NULL);
+}
+
+static void teardown(void)
+{
+	fs_state_fini();
+}
+
+static const struct {
+	const char *id, *name;
+	sbx_state st;
+	const char *want_dir;
+} name_cases[] = {
+	{"sbx-1", "box", SBX_STATE_RUNNING, "box"},
+	{"sbx-2", NULL, SBX_STATE_RUNNING, "sbx-2"},
+	{"sbx-3", "new", SBX_STATE_RUNNING, "sbx-3"},        /* the root's clone file */
+	{"sbx-4", "error", SBX_STATE_RUNNING, "sbx-4"},
+	{"sbx-5", ".x", SBX_STATE_RUNNING, "sbx-5"},
+	{"sbx-6", "a/b", SBX_STATE_RUNNING, "sbx-6"},
+	{"sbx-7", "", SBX_STATE_RUNNING, "sbx-7"},
+	{"sbx-8", "done", SBX_STATE_COMPLETED, "done"},
+};
+
+START_TEST(test_dirnames)
+{
+	sbx_sandbox s = mk(name_cases[_i].id, name_cases[_i].name, name_cases[_i].st, "");
+	uint32_t slot = fs_state_put_sandbox(&s);
+	ck_assert_uint_gt(slot, 0);
+	char *d = fs_state_dirname(slot);
+	ck_assert_str_eq(d, name_cases[_i].want_dir);
+	uint32_t found = 0;
+	ck_assert_int_eq(fs_state_lookup(d, &found), 0);
+	ck_assert_uint_eq(found, slot);
+	free(d);
+}
+END_TEST
+
+START_TEST(test_shared_name)
+{
+	sbx_sandbox old = mk("sbx-old", "box", SBX_STATE_COMPLETED, "");
+	sbx_sandbox live = mk("sbx-live", "box", SBX_STATE_RUNNING, "");
+	fs_state_put_sandbox(&old);
+	uint32_t ls = fs_state_put_sandbox(&live);
+	char *a = dir_of("sbx-old"), *b = dir_of("sbx-live");
+	ck_assert_str_eq(a, "sbx-old");
+	ck_assert_str_eq(b, "box");
+	free(a);
+	free(b);
+	/* rmdir box: the live one is hidden, the ended one gets the name back */
+	fs_state_hide(ls);
+	uint32_t s;
+	ck_assert_int_eq(fs_state_lookup("sbx-live", &s), -ENOENT);
+	a = dir_of("sbx-old");
+	ck_assert_str_eq(a, "box");
+	free(a);
+	/* two ended ones: the newer keeps the name */
+	sbx_sandbox newer = mk("sbx-newer", "box", SBX_STATE_COMPLETED, "");
+	fs_state_put_sandbox(&newer);
+	a = dir_of("sbx-newer");
+	ck_assert_str_eq(a, "box");
+	free(a);
+}
+END_TEST
+
+START_TEST(test_deleted_visibility)
+{
+	uint32_t s;
+	/* deleted before this mount looked: not shown */
+	sbx_sandbox gone = mk("sbx-gone", "gone", SBX_STATE_TERMINATED, "deleted");
+	fs_state_put_sandbox(&gone);
+	ck_assert_int_eq(fs_state_lookup("gone", &s), -ENOENT);
+	/* seen alive, then stopped: still shown with its output */
+	sbx_sandbox w = mk("sbx-w", "watched", SBX_STATE_RUNNING, "");
+	fs_state_put_sandbox(&w);
+	w.state = SBX_STATE_TERMINATED;
+	w.state_reason = "deleted";
+	fs_state_put_sandbox(&w);
+	ck_assert_int_eq(fs_state_lookup("watched", &s), 0);
+	/* ended by its lifetime: shown */
+	sbx_sandbox l = mk("sbx-l", "life", SBX_STATE_TERMINATED, "lifetime of 600 s reached");
+	fs_state_put_sandbox(&l);
+	ck_assert_int_eq(fs_state_lookup("life", &s), 0);
+}
+END_TEST
+
+START_TEST(test_processes)
+{
+	sbx_sandbox b = mk("sbx-p", "p", SBX_STATE_RUNNING, "");
+	uint32_t slot = fs_state_put_sandbox(&b);
+	char *argv[] = {"/bin/sh", "-c", "echo hi", NULL};
+	sbx_process p;
+	memset(&p, 0, sizeof p);
+	p.id = 3;
+	p.argv = argv;
+	p.state = SBX_PROC_RUNNING;
+	p.stdout_bytes = 10;
+	fs_state_put_proc(slot, &p);
+	fs_proc_view v;
+	ck_assert_int_eq(fs_state_proc(slot, 3, &v), 0);
+	ck_assert(v.bytes[SBX_STDOUT] == 10);
+	ck_assert_int_eq(fs_state_proc(slot, 2, &v), -ENOENT);
+	ck_assert_int_eq(fs_state_proc(slot, 0, &v), -ENOENT);
+	fs_sb_view sv;
+	fs_state_sandbox(slot, &sv);
+	ck_assert(sv.last_pid == 3);
+	char *cmd = fs_state_proc_cmd(slot, 3);
+	ck_assert_ptr_nonnull(cmd);
+	ck_assert_ptr_nonnull(strstr(cmd, "echo hi"));
+	free(cmd);
+	/* a read saw more; sizes never go back */
+	fs_state_stream_seen(slot, 3, SBX_STDOUT, 25, 0);
+	fs_state_stream_seen(slot, 3, SBX_STDOUT, 20, 0);
+	fs_state_proc(slot, 3, &v);
+	ck_assert(v.bytes[SBX_STDOUT] == 25);
+	ck_assert(v.mtime_ns[SBX_STDOUT] > 0);
+	/* the main command's stream */
+	fs_state_stream_seen(slot, SBX_MAIN, SBX_STDERR, 7, 1);
+	fs_state_sandbox(slot, &sv);
+	ck_assert(sv.main_bytes[SBX_STDERR] == 7 && sv.main_eof[SBX_STDERR]);
+	/* the final record */
+	p.state = SBX_PROC_KILLED;
+	p.exit_code = 137;
+	p.stdout_bytes = 30;
+	fs_state_put_proc(slot, &p);
+	fs_state_proc(slot, 3, &v);
+	ck_assert_int_eq(v.state, SBX_PROC_KILLED);
+	ck_assert_int_eq(v.exit_code, 137);
+	ck_assert(v.bytes[SBX_STDOUT] == 30);
+	/* a final record is never fetched again (no client here to ask) */
+	ck_assert_int_eq(fs_state_fetch_proc(slot, 3, 0), 0);
+}
+END_TEST
+
+START_TEST(test_errors)
+{
+	sbx_sandbox b = mk("sbx-e", "e", SBX_STATE_RUNNING, "");
+	uint32_t slot = fs_state_put_sandbox(&b);
+	char *m = fs_state_error(slot);
+	ck_assert_str_eq(m, "");
+	free(m);
+	sbx_error err;
+	memset(&err, 0, sizeof err);
+	err.code = SBX_E_INVALID;
+	snprintf(err.message, sizeof err.message, "bad JSON at 3");
+	int rc = fs_state_fail(slot, "exec/new", &err);
+	ck_assert_int_eq(rc, -EINVAL);
+	m = fs_state_error(slot);
+	ck_assert_ptr_nonnull(strstr(m, "exec/new: bad JSON at 3"));
+	ck_assert(m[strlen(m) - 1] == '\n');
+	free(m);
+	/* the root's own error file is slot 0 */
+	fs_state_set_error(0, "%s", "root trouble");
+	m = fs_state_error(0);
+	ck_assert_str_eq(m, "root trouble\n");
+	free(m);
+	/* very long messages are cut, still one line */
+	char big[3000];
+	memset(big, 'x', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	fs_state_set_error(slot, "%s", big);
+	m = fs_state_error(slot);
+	ck_assert_uint_lt(strlen(m), FS_ERROR_MAX);
+	ck_assert(m[strlen(m) - 1] == '\n');
+	free(m);
+}
+END_TEST
+
+#define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+int main(void)
+{
+	Suite *s = suite_create("fs_state");
+	TCase *tc = tcase_create("state");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_loop_test(tc, test_dirnames, 0, N(name_cases));
+	tcase_add_test(tc, test_shared_name);
+	tcase_add_test(tc, test_deleted_visibility);
+	tcase_add_test(tc, test_processes);
+	tcase_add_test(tc, test_errors);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
