@@ -259,7 +259,16 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fs_files_lookup(req, slot, "/", name);
 		return;
 	}
-	fs_kind c = fs_kind_child(k == FS_K_P_DIR ? FS_K_P_DIR : k, name);
+	fs_kind c = fs_kind_child(k, name);
+	if (c == FS_K_EXEC_LAST) {
+		/* exec/last exists once there is a process to point at */
+		fs_sb_view v;
+		int rc = fs_state_fetch_procs(slot, LIST_MAX_AGE_MS);
+		if (fs_state_sandbox(slot, &v) != 0 || v.last_pid < 1) {
+			fuse_reply_err(req, rc ? -rc : ENOENT);
+			return;
+		}
+	}
 	if (c != FS_K_NONE) {
 		reply_entry(req, fs_ino_make(slot, pid, c));
 		return;
