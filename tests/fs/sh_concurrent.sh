@@ -46,4 +46,18 @@ for i in $(seq 1 "$N"); do
 	[ "$(cat "$T/rc.$i")" = 143 ] || { bad=$((bad + 1)); note "reader $i: $(head -c 200 "$T/rc.$i")"; }
 done
 eq "$bad" 0 "readers without 143"
+
+# readers waiting for output, all woken by the same line
+id=$(start_proc c 'sleep 3; echo done')
+outs=
+for i in $(seq 1 300); do
+	cat "$MNT/c/exec/$id/stdout" >"$T/out.$i" 2>&1 &
+	outs="$outs $!"
+done
+for p in $outs; do wait "$p" || true; done
+bad=0
+for i in $(seq 1 300); do
+	[ "$(cat "$T/out.$i")" = done ] || { bad=$((bad + 1)); note "output reader $i: $(head -c 200 "$T/out.$i")"; }
+done
+eq "$bad" 0 "output readers without the line"
 echo ok
