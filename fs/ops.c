@@ -752,7 +752,9 @@ static int fetch_chunk(fs_handle *h, const char *id, sbx_stream st, int64_t off,
 static void maybe_prefetch(fs_handle *h, sbx_stream st, const fs_chunk *c, int64_t read_end)
 {
 	int64_t end = fs_chunk_end(c);
-	if (end - read_end > (int64_t)FS_CHUNK_READ / 2)
+	/* from the first read in a chunk on: the service read of the next
+	 * one then overlaps with the kernel copying the rest of this one */
+	if (end - read_end >= (int64_t)FS_CHUNK_READ)
 		return;
 	fs_sb_view v;
 	int64_t known;
