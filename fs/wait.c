@@ -32,6 +32,7 @@ typedef struct fs_waiter {
 	sbx_op *op;
 	int interrupted;
 	int retries;            /* transient failures re-armed so far */
+	int64_t armed_ms;       /* when the current long-poll was armed */
 	uint32_t slot;
 	int64_t pid;
 	sbx_stream st;
@@ -144,6 +145,7 @@ static int arm_locked(fs_waiter *w)
 {
 	if (stopping || !async)
 		return -1;
+	w->armed_ms = fs_now_ms();
 	switch (w->kind) {
 	case W_OUTPUT:
 	case W_POLL_OUTPUT:
@@ -222,7 +224,11 @@ static int done_or_rearm(fs_waiter *w, int again, sbx_result r)
 {
 	pthread_mutex_lock(&lock);
 	w->op = NULL;
-	if (transient(r) && w->retries < TRANSIENT_RETRIES) {
+	/* A deadline missed after the whole long-poll is a hung service, not
+	 * a burst: no retry, so the reader gets its error within one wait
+	 * plus the deadline. */
+	int quick = fs_now_ms() - w->armed_ms < FS_LONGPOLL_SECONDS * 1000;
+	if (transient(r) && (r != SBX_E_TIMEOUT || quick) && w->retries < TRANSIENT_RETRIES) {
 		w->retries++;
 		again = 1;
 	}
