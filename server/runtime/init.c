@@ -2,8 +2,10 @@
  * PID 1 of each sandbox (see init.h). Everything here runs in a copy of
  * sbxd made by a raw clone(), so other threads' locks may be frozen in the
  * copy: no malloc, no stdio, only system calls and fixed static buffers.
- * Commands are started with clone(CLONE_VM|CLONE_VFORK) on a static stack,
- * as posix_spawn does, so a spawn costs one exec and no page-table copy.
+ * Commands are started with a plain fork (a raw clone without CLONE_VFORK):
+ * init never waits for a child, so a process inside that stops new pids
+ * before they exec cannot block init (and with it sbxd's spawn calls).
+ * Init is a copy of the small zygote, so the page-table copy is cheap.
  */
 #include "init.h"
 #include "proto.h"
@@ -57,7 +59,6 @@ static int qhead, qlen;
 static char msgbuf[sizeof(srv_msg_hdr) + SRV_PROTO_MAX_STRINGS + 1];
 static const char *argv_store[SRV_PROTO_MAX_ARGS + 1];
 static const char *env_store[SRV_PROTO_MAX_ENV + 1];
-static char child_stack[256 * 1024] __attribute__((aligned(64)));
 static int devnull = -1;
 
 struct child_args {
@@ -397,11 +398,7 @@ static const char *env_get(const char *const *env, const char *key)
 
 /* execvpe() with the PATH of the command's own environment (glibc's looks
  * at the caller's environ). Returns only on failure, with errno set. */
-/* The spawn child runs on init's static stack, which ASan does not know as
- * a stack: uninstrumented, it cannot mistake it for a stack switch. */
-#define CHILD_CODE __attribute__((no_sanitize_address))
-
-CHILD_CODE static void exec_search(const char *file, char *const argv[], char *const envp[])
+static void exec_search(const char *file, char *const argv[], char *const envp[])
 {
 	if (file[0] == '\0') {
 		errno = ENOENT;
@@ -450,7 +447,7 @@ CHILD_CODE static void exec_search(const char *file, char *const argv[], char *c
 	errno = seen_eacces ? EACCES : ENOENT;
 }
 
-CHILD_CODE static void child_fail(const char *what, int e)
+__attribute__((noreturn)) static void child_fail(const char *what, int e)
 {
 	char m[512];
 	int n = snprintf(m, sizeof m, "sbx: %s: %s\n", what, errstr(e));
@@ -459,11 +456,9 @@ CHILD_CODE static void child_fail(const char *what, int e)
 	_exit(e == ENOENT ? 127 : 126);
 }
 
-/* Runs in the vfork-style child: shares init's memory until exec, so it
- * touches nothing but its own stack and file descriptors. */
-CHILD_CODE static int child_main(void *arg)
+/* Runs in the forked child, up to exec. */
+__attribute__((noreturn)) static void child_main(const struct child_args *a)
 {
-	const struct child_args *a = arg;
 	sigset_t none;
 	sigemptyset(&none);
 	setsid();
@@ -486,7 +481,6 @@ CHILD_CODE static int child_main(void *arg)
 	const char *const *env = a->req->env ? a->req->env : default_env;
 	exec_search(a->req->argv[0], (char *const *)a->req->argv, (char *const *)env);
 	child_fail(a->req->argv[0], errno);
-	return 127;
 }
 
 static uint32_t cur_seq; /* seq of the request being answered */
@@ -529,7 +523,13 @@ static void do_spawn(int ctl, size_t n, const int *fds, int nfds)
 		a.err = fds[k++];
 	if (req.flags & SRV_SPAWN_STDIN)
 		a.in = fds[k++];
-	pid_t pid = clone(child_main, child_stack + sizeof child_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
+	/* No CLONE_VFORK: a vfork parent waits until the child execs, and any
+	 * process inside can SIGSTOP a new pid before that (it is the next pid
+	 * after ns_last_pid), which would hang init and every spawn after it.
+	 * Exec failures are reported by the child itself (stderr, 127/126). */
+	pid_t pid = (pid_t)syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);
+	if (pid == 0)
+		child_main(&a);
 	if (pid < 0) {
 		int e = errno;
 		reply(ctl, e, 0, "fork");

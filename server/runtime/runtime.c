@@ -32,7 +32,13 @@
 
 #define MAX_HIDE 16
 #define MAX_ID 64
-#define REPLY_TIMEOUT_MS 10000
+/* Init sets a sandbox up in a few ms; allow for a loaded machine. */
+#define READY_TIMEOUT_MS 10000
+/* Init answers spawn and signal requests without waiting for anything (it
+ * forks without CLONE_VFORK), so a late answer means a sick box: fail fast,
+ * since sbxd calls us from threads shared by every box. Throttling by the
+ * box's own CPU quota delays init by at most a period (100 ms). */
+#define REPLY_TIMEOUT_MS 2000
 
 struct srv_rt {
 	char state_dir[PATH_MAX];
@@ -296,9 +302,10 @@ void srv_rt_image_names(const srv_rt *rt, char *buf, size_t len)
  * requests that timed out; -1 (with a message) when init is gone. */
 static int read_reply(srv_box *box, uint32_t seq, srv_msg_reply *r, char *err)
 {
+	int timeout = seq == 0 ? READY_TIMEOUT_MS : REPLY_TIMEOUT_MS;
 	for (;;) {
 		struct pollfd p = {box->ctl, POLLIN, 0};
-		int rc = poll(&p, 1, REPLY_TIMEOUT_MS);
+		int rc = poll(&p, 1, timeout);
 		if (rc < 0 && errno == EINTR)
 			continue;
 		if (rc == 0) {
@@ -319,6 +326,28 @@ static int read_reply(srv_box *box, uint32_t seq, srv_msg_reply *r, char *err)
 		srv_errf(err, 0, "sandbox init is gone");
 		errno = ESRCH;
 		return -1;
+	}
+}
+
+/* Sends one request on ctl without ever blocking for long: if init stopped
+ * reading, the socket buffer fills and a blocking send would hang the
+ * caller (a thread sbxd shares between boxes). Returns bytes or -1. */
+static ssize_t send_req(srv_box *box, struct msghdr *mh)
+{
+	for (;;) {
+		ssize_t n = sendmsg(box->ctl, mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n >= 0 || (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK))
+			return n;
+		if (errno == EINTR)
+			continue;
+		struct pollfd p = {box->ctl, POLLOUT, 0};
+		int rc = poll(&p, 1, REPLY_TIMEOUT_MS);
+		if (rc == 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		if (rc < 0 && errno != EINTR)
+			return -1;
 	}
 }
 
@@ -525,14 +554,12 @@ int srv_box_spawn(srv_box *box, const srv_spawn *sp, int64_t *token, int *stdin_
 		c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
 		memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
 	}
-	ssize_t n;
-	while ((n = sendmsg(box->ctl, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR)
-		;
+	ssize_t n = send_req(box, &mh);
 	if (n < 0) {
 		int e = errno;
 		if (e == EPIPE || e == ECONNRESET)
 			box->dead = 1;
-		srv_errf(err, e, "send to sandbox init");
+		srv_errf(err, e, e == ETIMEDOUT ? "sandbox init is not reading" : "send to sandbox init");
 		errno = box->dead ? ESRCH : e;
 		goto out;
 	}
@@ -599,10 +626,14 @@ int srv_box_signal(srv_box *box, int64_t token, int sig)
 	h.token = token;
 	h.sig = sig;
 	h.seq = ++box->seq ? box->seq : ++box->seq;
-	ssize_t n;
-	while ((n = send(box->ctl, &h, sizeof h, MSG_NOSIGNAL)) < 0 && errno == EINTR)
-		;
-	if (n < 0) {
+	struct iovec iov = {&h, sizeof h};
+	struct msghdr mh;
+	memset(&mh, 0, sizeof mh);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (send_req(box, &mh) < 0) {
+		if (errno == ETIMEDOUT)
+			return -1;
 		box->dead = 1;
 		errno = ESRCH;
 		return -1;

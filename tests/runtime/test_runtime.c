@@ -688,6 +688,41 @@ START_TEST(test_signal_and_destroy)
 }
 END_TEST
 
+/* A process inside stops every new pid (SIGSTOP to ns_last_pid and the
+ * next ones) while sbxd spawns in the same box and in another one. Init
+ * used to start commands with CLONE_VFORK and so blocked until a stopped
+ * child exec'd: each spawn then took the full reply deadline, and sbxd's
+ * shared thread stalled every box. Now every spawn answers at once. */
+START_TEST(test_stop_stall)
+{
+	srv_box *box = mkbox(), *other = mkbox();
+	const char *stopper[] = {"/bin/sh", "-c",
+	                         "while :; do read n < /proc/sys/kernel/ns_last_pid; "
+	                         "[ $n = $$ ] || kill -STOP $n $((n+1)) $((n+2)) 2>/dev/null; done", NULL};
+	const char *tru[] = {"/bin/true", NULL};
+	srv_spawn sp = {.argv = stopper, .stdout_fd = -1, .stderr_fd = -1};
+	int64_t tok;
+	ck_assert_int_eq(srv_box_spawn(box, &sp, &tok, NULL, err), 0);
+	usleep(100 * 1000);
+	sp.argv = tru;
+	double worst = 0;
+	for (int i = 0; i < 30; i++) {
+		srv_box *b = i % 3 == 2 ? other : box;
+		double t0 = now_ms();
+		ck_assert_msg(srv_box_spawn(b, &sp, &tok, NULL, err) == 0, "spawn %d: %s", i, err);
+		double dt = now_ms() - t0;
+		if (dt > worst)
+			worst = dt;
+		if (b == other)
+			ck_assert_int_eq(wait_exit(other, tok, 5000), 0);
+	}
+	fprintf(stderr, "# slowest spawn under a SIGSTOP storm: %.3f ms\n", worst);
+	ck_assert_msg(worst < 1000, "a spawn took %.0f ms: init blocked on a stopped child", worst);
+	srv_box_destroy(box);
+	srv_box_destroy(other);
+}
+END_TEST
+
 START_TEST(test_freeze)
 {
 	srv_box *box = mkbox();
@@ -1172,6 +1207,7 @@ static Suite *runtime_suite(void)
 		{"lifecycle", test_signal_and_destroy, 0, 1, 60},
 		{"lifecycle", test_init_death, 0, 1, 60},
 		{"lifecycle", test_freeze, 0, 1, 60},
+		{"lifecycle", test_stop_stall, 0, 1, 60},
 		{"lifecycle", test_restart_cleanup, 0, 1, 60},
 		{"lifecycle", test_two_instances, 0, 1, 60},
 		{"lifecycle", test_zygote, 0, 1, 60},
