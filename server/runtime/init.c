@@ -22,6 +22,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -301,7 +302,79 @@ static int install_seccomp(char *msg, size_t len)
 }
 #endif
 
-static int setup(const srv_init_cfg *cfg, char *msg, size_t len)
+void srv_init_retitle(void)
+{
+	static int done; /* inherited by init when the zygote did it */
+	static const char title[] = "sbx-init";
+	char buf[2048];
+	if (done)
+		return;
+	done = 1;
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	/* Fields 48-51: arg_start arg_end env_start env_end. The comm (field
+	 * 2) may hold spaces: count from the last ')', field 3 comes next. */
+	char *p = strrchr(buf, ')');
+	unsigned long v[4];
+	int field = 2, got = 0;
+	while (p && *p && got < 4) {
+		while (*p && *p != ' ')
+			p++;
+		while (*p == ' ')
+			p++;
+		if (!*p)
+			break;
+		field++;
+		if (field >= 48) {
+			char *end;
+			errno = 0;
+			v[got] = strtoul(p, &end, 10);
+			if (errno || end == p)
+				return;
+			got++;
+		}
+	}
+	if (got != 4 || v[0] == 0 || v[1] <= v[0] || v[3] < v[2])
+		return;
+	char *as = (char *)v[0], *ae = (char *)v[1], *es = (char *)v[2], *ee = (char *)v[3];
+	/* env right after argv (the usual layout): the title may run into it. */
+	size_t room = (size_t)((es == ae ? ee : ae) - as);
+	memset(es, 0, (size_t)(ee - es));
+	memset(as, 0, (size_t)(ae - as));
+	size_t t = sizeof title <= room ? sizeof title : room;
+	memcpy(as, title, t);
+	/* A non-NUL last argv byte tells the kernel the title was rewritten
+	 * (setproctitle style): cmdline then ends at the first NUL instead of
+	 * showing the whole zeroed area. */
+	if ((size_t)(ae - as) > sizeof title)
+		ae[-1] = ' ';
+}
+
+/* Waits for sbxd's word that init is in every cgroup of the box, then
+ * enters a new cgroup namespace rooted there: /proc/self/cgroup and
+ * cgroup paths inside then show "/", not the host's hierarchy. It must
+ * come after the v1 attach (done by sbxd while init mounts) and before
+ * the capability drop (unshare needs CAP_SYS_ADMIN). */
+static int enter_cgroup_ns(int ctl, char *msg, size_t len)
+{
+	srv_msg_hdr h;
+	ssize_t n;
+	while ((n = recv(ctl, &h, sizeof h, 0)) < 0 && errno == EINTR)
+		;
+	if (n != (ssize_t)sizeof h || h.type != SRV_MSG_ATTACHED)
+		return failmsg(msg, len, n < 0 ? errno : EPROTO, "wait for the cgroup attach", NULL);
+	if (unshare(CLONE_NEWCGROUP) != 0)
+		return failmsg(msg, len, errno, "unshare", "cgroup namespace");
+	return 0;
+}
+
+static int setup(const srv_init_cfg *cfg, int ctl, char *msg, size_t len)
 {
 	const char *root = cfg->root;
 	int rc;
@@ -327,16 +400,24 @@ static int setup(const srv_init_cfg *cfg, char *msg, size_t len)
 	for (size_t i = 0; i < sizeof ro / sizeof ro[0]; i++)
 		if ((rc = ro_bind(root, ro[i], msg, len)))
 			return rc;
+	/* Host-wide kernel state (Docker's masked paths): files get /dev/null,
+	 * directories an empty read-only tmpfs. /proc/pressure's PSI trigger
+	 * files are writable and cost the host kernel work per trigger. */
 	static const char *const masked[] = {"proc/kcore", "proc/keys", "proc/timer_list", "proc/sched_debug",
-	                                     "proc/kallsyms", "proc/kmsg"};
+	                                     "proc/kallsyms", "proc/kmsg", "proc/kpageflags", "proc/kpagecount",
+	                                     "proc/kpagecgroup", "proc/slabinfo", "proc/vmallocinfo",
+	                                     "proc/pressure"};
 	for (size_t i = 0; i < sizeof masked / sizeof masked[0]; i++)
-		if ((rc = mask_file(root, masked[i], msg, len)))
+		if ((rc = hide_path(root, masked[i], msg, len)))
 			return rc;
 	if (mount_in(root, "sys", "sysfs", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, 0555, msg,
-	             len) != 0 &&
-	    (rc = mount_in(root, "sys", "tmpfs", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k",
-	                   0555, msg, len)))
+	             len) != 0) {
+		if ((rc = mount_in(root, "sys", "tmpfs", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		                   "size=4k", 0555, msg, len)))
+			return rc;
+	} else if ((rc = hide_path(root, "sys/firmware", msg, len))) {
 		return rc;
+	}
 	if ((rc = setup_dev(root, msg, len)))
 		return rc;
 	if ((rc = mount_in(root, "tmp", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", 01777, msg, len)))
@@ -374,6 +455,8 @@ static int setup(const srv_init_cfg *cfg, char *msg, size_t len)
 	for (int fd = 0; fd < 3; fd++)
 		if (devnull != fd && dup2(devnull, fd) < 0)
 			return failmsg(msg, len, errno, "dup2", NULL);
+	if ((rc = enter_cgroup_ns(ctl, msg, len)))
+		return rc;
 	/* Non-dumpable: /proc/1/mem and ptrace of init (a copy of sbxd's memory)
 	 * need CAP_SYS_PTRACE, which no process in the sandbox has. */
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
@@ -693,7 +776,8 @@ void srv_init_main(const srv_init_cfg *cfg, int ctl, int evt)
 			close(nul);
 	}
 	close_except(ctl, evt);
-	int rc = setup(cfg, msg, sizeof msg);
+	srv_init_retitle(); /* done already when the zygote cloned us */
+	int rc = setup(cfg, ctl, msg, sizeof msg);
 	if (rc != 0) {
 		reply(ctl, rc, 0, msg);
 		_exit(1);

@@ -23,6 +23,13 @@ typedef struct srv_init_cfg {
 	                              read-only tmpfs (state dir, sockets) */
 } srv_init_cfg;
 
+/* Overwrites this process's argv and environment strings in place, so
+ * /proc/PID/cmdline reads "sbx-init" and /proc/PID/environ nothing of
+ * sbxd's (its argv may carry --token-file PATH and the state dir). Called
+ * by the zygote right after it forks and by init; once per process copy.
+ * PR_SET_MM would be cleaner but needs CAP_SYS_RESOURCE. */
+void srv_init_retitle(void);
+
 /* Never returns. Everything cfg points to must be set up before clone():
  * init does not allocate (it is a copy of a threaded process). */
 __attribute__((noreturn)) void srv_init_main(const srv_init_cfg *cfg, int ctl, int evt);

@@ -26,6 +26,7 @@ enum srv_msg_type {
 	SRV_MSG_SPAWN = 1,
 	SRV_MSG_SIGNAL = 2,
 	SRV_MSG_REPLY = 3,
+	SRV_MSG_ATTACHED = 4, /* sbxd -> init, once: init is in all its cgroups */
 };
 
 /* Spawn flags: which descriptors ride along (in this order) as SCM_RIGHTS. */

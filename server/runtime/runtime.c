@@ -467,6 +467,12 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 	 * now (while it sets up) covers every process the sandbox will have. */
 	if (srv_cg_box_attach(box->cg, pid, born_in_cg, err) != 0)
 		goto fail;
+	/* Now init may enter its cgroup namespace. If it already failed, the
+	 * send fails or is never read, and read_reply gets init's message. */
+	srv_msg_hdr go;
+	memset(&go, 0, sizeof go);
+	go.type = SRV_MSG_ATTACHED;
+	(void)!send(box->ctl, &go, sizeof go, MSG_NOSIGNAL | MSG_DONTWAIT);
 	srv_msg_reply r;
 	if (read_reply(box, 0, &r, err) != 0)
 		goto fail;

@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -145,6 +146,10 @@ __attribute__((noreturn)) static void zygote_main(int sock)
 	if (sock > 3)
 		close_range(3, (unsigned)sock - 1, 0);
 	close_range((unsigned)sock + 1, ~0U, 0);
+	/* Our copy of sbxd's argv and environment (e.g. --token-file PATH, the
+	 * state dir) would show in every init's /proc/1/cmdline: wipe it. */
+	srv_init_retitle();
+	prctl(PR_SET_NAME, "sbx-zygote", 0, 0, 0);
 	for (;;) {
 		int fds[3], nfds = 0;
 		union {

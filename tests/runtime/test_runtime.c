@@ -484,6 +484,17 @@ static const struct {
 	 "cp /usr/bin/id /usr/local/bin/sbxid && chmod 4755 /usr/local/bin/sbxid && "
 	 "test \"$(setpriv --reuid=65534 --regid=65534 --clear-groups /usr/local/bin/sbxid -u)\" = 0"},
 	{"su to root from nobody", "setpriv --reuid=65534 --regid=65534 --clear-groups su -c true root </dev/null"},
+	/* sbxd's argv (--token-file PATH, the state dir) through init's cmdline */
+	{"read sbxd's argv in /proc/1/cmdline", "test \"$(tr '\\0' ' ' < /proc/1/cmdline)\" != 'sbx-init '"},
+	{"see host cgroup paths", "grep -v ':/$' /proc/self/cgroup | grep -q ."},
+	{"read /proc/kpageflags", "head -c 64 /proc/kpageflags | wc -c | grep -qx 64"},
+	{"read /proc/kpagecount", "head -c 64 /proc/kpagecount | wc -c | grep -qx 64"},
+	{"read /proc/slabinfo", "grep -q . /proc/slabinfo"},
+	{"read /proc/vmallocinfo", "grep -q . /proc/vmallocinfo"},
+	{"read /proc/timer_list or sched_debug", "cat /proc/timer_list /proc/sched_debug | grep -q ."},
+	{"set a PSI trigger", "ls /proc/pressure | grep -q . || exit 1; "
+	                      "exec 3> /proc/pressure/memory && echo 'some 150000 1000000' >&3"},
+	{"read /sys/firmware", "ls -A /sys/firmware | grep -q ."},
 };
 
 START_TEST(test_attacks)
@@ -870,6 +881,19 @@ START_TEST(test_zygote)
 	int ppid = 0;
 	ck_assert_int_eq(sscanf(rp + 2, "%*c %d", &ppid), 1);
 	ck_assert_int_eq(ppid, getpid());
+	/* Neither shows our argv or environment (sbxd's may hold secrets). */
+	pid_t pids[2] = {z, srv_box_init_pid(box)};
+	for (int i = 0; i < 2; i++) {
+		char b[4096];
+		snprintf(p, sizeof p, "/proc/%d/cmdline", (int)pids[i]);
+		long n = srv_read_file(p, b, sizeof b);
+		ck_assert_msg(n == 9 && memcmp(b, "sbx-init", 9) == 0, "%s: %ld bytes '%s'", p, n, b);
+		snprintf(p, sizeof p, "/proc/%d/environ", (int)pids[i]);
+		n = srv_read_file(p, b, sizeof b);
+		ck_assert_int_ge(n, 0);
+		for (long k = 0; k < n; k++)
+			ck_assert_msg(b[k] == 0, "%s shows environment bytes", p);
+	}
 	srv_box_destroy(box);
 	/* Without the zygote, sandboxes still come up (cloned from here). */
 	kill(z, SIGKILL);
@@ -878,6 +902,8 @@ START_TEST(test_zygote)
 	char out[64];
 	ck_assert_int_eq(sh(box, "echo fallback", out, sizeof out), 0);
 	ck_assert_str_eq(out, "fallback\n");
+	ck_assert_int_eq(sh(box, "tr '\\0' ' ' < /proc/1/cmdline", out, sizeof out), 0);
+	ck_assert_str_eq(out, "sbx-init ");
 	srv_box_destroy(box);
 	box = mkbox();
 	srv_box_destroy(box);
@@ -926,7 +952,12 @@ START_TEST(test_pure_cgroup2)
 		struct pollfd pf = {srv_box_event_fd(b), POLLIN, 0};
 		if (poll(&pf, 1, 10000) != 1 || srv_box_next_exit(b, &t, &stt) != 1 || t != tok)
 			_exit(16);
-		if (srv_read_file(po, out, sizeof out) < 0 || !strstr(out, "/v2-box"))
+		/* Inside, its own cgroup namespace shows "/"; seen from here it
+		 * is the box's cgroup. */
+		char hp[64], hc[512];
+		snprintf(hp, sizeof hp, "/proc/%d/cgroup", (int)srv_box_init_pid(b));
+		if (srv_read_file(po, out, sizeof out) < 0 || strcmp(out, "0::/\n") != 0 ||
+		    srv_read_file(hp, hc, sizeof hc) < 0 || !strstr(hc, "/v2-box"))
 			_exit(17);
 		if (srv_box_freeze(b, 1, e) != 0 || srv_box_freeze(b, 0, e) != 0)
 			_exit(18);
