@@ -138,7 +138,26 @@ static int hide_path(const char *root, const char *host_path, char *msg, size_t 
 	return mask_file(root, host_path, msg, len);
 }
 
-static int setup_dev(const char *root, char *msg, size_t len)
+/* Binds scratch/NAME (a 1777 dir in the box's one size-capped tmpfs) on
+ * root/REL: /tmp and /dev/shm share the writable layer's budget instead of
+ * being tmpfs mounts of half the host's RAM each. */
+static int bind_scratch(const char *scratch, const char *name, const char *root, const char *rel, char *msg,
+                        size_t len)
+{
+	char src[PATH_MAX], dst[PATH_MAX];
+	if (join(src, scratch, name) != 0 || join(dst, root, rel) != 0)
+		return failmsg(msg, len, ENAMETOOLONG, "bind", rel);
+	if ((mkdir(src, 01777) != 0 && errno != EEXIST) || chmod(src, 01777) != 0)
+		return failmsg(msg, len, errno, "mkdir", src);
+	if (mkdir(dst, 01777) != 0 && errno != EEXIST)
+		return failmsg(msg, len, errno, "mkdir", rel);
+	if (mount(src, dst, NULL, MS_BIND, NULL) != 0 ||
+	    mount(NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV, NULL) != 0)
+		return failmsg(msg, len, errno, "bind", rel);
+	return 0;
+}
+
+static int setup_dev(const char *root, const char *scratch, char *msg, size_t len)
 {
 	static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
 	static const char *const links[][2] = {
@@ -166,8 +185,7 @@ static int setup_dev(const char *root, char *msg, size_t len)
 	              "newinstance,ptmxmode=0666,mode=0620", 0755, msg, len);
 	if (rc)
 		return rc;
-	rc = mount_in(root, "dev/shm", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", 01777, msg, len);
-	if (rc)
+	if ((rc = bind_scratch(scratch, "shm", root, "dev/shm", msg, len)))
 		return rc;
 	for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
 		if (join(p, root, links[i][1]) != 0 || symlink(links[i][0], p) != 0)
@@ -384,7 +402,9 @@ static int setup(const srv_init_cfg *cfg, int ctl, char *msg, size_t len)
 	/* The writable layer lives in a tmpfs of this mount namespace: it is
 	 * charged to the sandbox's memory cgroup, never touches the host's
 	 * disk, and vanishes with the sandbox's last process. */
-	if (mount("tmpfs", cfg->scratch, "tmpfs", MS_NOSUID | MS_NODEV, "mode=700") != 0)
+	char opts[64];
+	snprintf(opts, sizeof opts, "mode=700,size=%lld", (long long)cfg->tmpfs_bytes);
+	if (mount("tmpfs", cfg->scratch, "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0)
 		return failmsg(msg, len, errno, "mount scratch tmpfs on", cfg->scratch);
 	if (mkdir(cfg->upper, 0755) != 0 || mkdir(cfg->work, 0700) != 0 || mkdir(root, 0755) != 0)
 		return failmsg(msg, len, errno, "mkdir in", cfg->scratch);
@@ -418,9 +438,9 @@ static int setup(const srv_init_cfg *cfg, int ctl, char *msg, size_t len)
 	} else if ((rc = hide_path(root, "sys/firmware", msg, len))) {
 		return rc;
 	}
-	if ((rc = setup_dev(root, msg, len)))
+	if ((rc = setup_dev(root, cfg->scratch, msg, len)))
 		return rc;
-	if ((rc = mount_in(root, "tmp", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", 01777, msg, len)))
+	if ((rc = bind_scratch(cfg->scratch, "tmp", root, "tmp", msg, len)))
 		return rc;
 	/* An image on the host's network resolves names as the host does. */
 	if (cfg->network && cfg->image) {
@@ -465,6 +485,20 @@ static int setup(const srv_init_cfg *cfg, int ctl, char *msg, size_t len)
 	/* No core files: they would fill the private layer (lowering is allowed). */
 	struct rlimit core = {0, 0};
 	setrlimit(RLIMIT_CORE, &core);
+	/* The file size cap bounds the spool files sbxd hands out (and every
+	 * other file): inherited by every process, hard limit too, so nothing
+	 * inside can raise it again. */
+	if (cfg->fsize > 0) {
+		struct rlimit fs;
+		if (getrlimit(RLIMIT_FSIZE, &fs) != 0)
+			return failmsg(msg, len, errno, "getrlimit", NULL);
+		rlim_t want = (rlim_t)cfg->fsize;
+		if (fs.rlim_max == RLIM_INFINITY || want < fs.rlim_max)
+			fs.rlim_max = want;
+		fs.rlim_cur = fs.rlim_max;
+		if (setrlimit(RLIMIT_FSIZE, &fs) != 0)
+			return failmsg(msg, len, errno, "setrlimit", "RLIMIT_FSIZE");
+	}
 	if ((rc = drop_caps(msg, len)))
 		return rc;
 	return install_seccomp(msg, len);

@@ -10,6 +10,8 @@
 #ifndef SRV_INIT_H
 #define SRV_INIT_H
 
+#include <stdint.h>
+
 typedef struct srv_init_cfg {
 	const char *scratch;       /* STATE_DIR/run/<id>: init mounts a tmpfs on
 	                              it for the upper, work and root dirs */
@@ -21,6 +23,9 @@ typedef struct srv_init_cfg {
 	int image;                 /* 1: the root is an image, not the host's / */
 	const char *const *hide;   /* host paths covered inside by an empty,
 	                              read-only tmpfs (state dir, sockets) */
+	int64_t tmpfs_bytes;       /* size of the scratch tmpfs (writable layer,
+	                              /tmp and /dev/shm share it) */
+	int64_t fsize;             /* RLIMIT_FSIZE for everything, 0 = none */
 } srv_init_cfg;
 
 /* Overwrites this process's argv and environment strings in place, so

@@ -431,6 +431,12 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 		.network = spec->network,
 		.image = strcmp(lower, "/") != 0,
 		.hide = (const char *const *)rt->hide,
+		/* Every byte written to the box's tmpfs is host memory: bound it
+		 * (the tmpfs default is half of RAM, per mount). */
+		.tmpfs_bytes = spec->disk_bytes > 0     ? spec->disk_bytes
+		               : spec->memory_bytes > 0 ? spec->memory_bytes
+		                                        : SRV_DEFAULT_DISK_BYTES,
+		.fsize = spec->max_file_bytes > 0 ? spec->max_file_bytes : 0,
 	};
 	uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
 	if (!spec->network)

@@ -38,7 +38,17 @@ typedef struct srv_box_spec {
 	int64_t cpu_millis;          /* 0 = no limit */
 	int64_t memory_bytes;        /* 0 = no limit */
 	int64_t max_pids;            /* 0 = server default (e.g. 1024) */
+	/* Additions (zero = the defaults described): */
+	int64_t disk_bytes;          /* size of the one tmpfs that holds the
+	                                writable layer, /tmp and /dev/shm
+	                                together; 0 = memory_bytes when set,
+	                                else 1 GiB (SRV_DEFAULT_DISK_BYTES) */
+	int64_t max_file_bytes;      /* RLIMIT_FSIZE of every process in the box
+	                                (0 = no cap): it bounds the spool files
+	                                too; past it, SIGXFSZ/EFBIG */
 } srv_box_spec;
+
+#define SRV_DEFAULT_DISK_BYTES ((int64_t)1 << 30)
 
 /* Creates the sandbox and starts its init; returns when init is ready to
  * spawn. Unknown image: -1 with a message naming the images that exist. */

@@ -40,6 +40,7 @@ struct srv_zygote {
 typedef struct z_req {
 	uint64_t ns_flags;
 	uint32_t network, image, nhide, len, has_cgfd, pad;
+	int64_t tmpfs_bytes, fsize;
 } z_req;
 
 typedef struct z_reply {
@@ -92,6 +93,8 @@ static int z_decode(size_t n, z_req *h, srv_init_cfg *cfg)
 		return -1;
 	cfg->network = (int)h->network;
 	cfg->image = (int)h->image;
+	cfg->tmpfs_bytes = h->tmpfs_bytes;
+	cfg->fsize = h->fsize;
 	cfg->hide = zhide;
 	return 0;
 }
@@ -268,6 +271,8 @@ pid_t srv_zygote_clone(srv_zygote *z, uint64_t ns_flags, int cgfd, const srv_ini
 	h.network = (uint32_t)!!cfg->network;
 	h.image = (uint32_t)!!cfg->image;
 	h.has_cgfd = cgfd >= 0;
+	h.tmpfs_bytes = cfg->tmpfs_bytes;
+	h.fsize = cfg->fsize;
 	if (put(z->buf, &used, cfg->scratch) || put(z->buf, &used, cfg->upper) || put(z->buf, &used, cfg->work) ||
 	    put(z->buf, &used, cfg->root) || put(z->buf, &used, cfg->overlay_opts) ||
 	    put(z->buf, &used, cfg->hostname)) {

@@ -613,6 +613,61 @@ START_TEST(test_oom_spares_init)
 }
 END_TEST
 
+/* Every tmpfs of a box is bounded: one tmpfs of disk_bytes (else the
+ * memory limit, else 1 GiB) holds the writable layer, /tmp and /dev/shm
+ * together, instead of three tmpfs of half the host's RAM each. */
+START_TEST(test_tmpfs_sizes)
+{
+	char out[256];
+	srv_box *box = mkbox();
+	ck_assert_int_eq(sh(box, "df -k --output=size /tmp /dev/shm | tail -n +2 | tr -d ' '", out, sizeof out), 0);
+	ck_assert_str_eq(out, "1048576\n1048576\n");
+	srv_box_destroy(box);
+	srv_box_spec mem = {.memory_bytes = 64 << 20};
+	box = mkbox_spec(&mem);
+	ck_assert_int_eq(sh(box, "df -k --output=size /tmp /dev/shm | tail -n +2 | tr -d ' '", out, sizeof out), 0);
+	ck_assert_str_eq(out, "65536\n65536\n");
+	srv_box_destroy(box);
+	srv_box_spec disk = {.disk_bytes = 8 << 20};
+	box = mkbox_spec(&disk);
+	/* 6 MiB fit; the next 6 MiB do not, wherever they go. */
+	ck_assert_int_eq(sh(box, "head -c 6M /dev/zero > /tmp/a && ! head -c 6M /dev/zero > /dev/shm/b 2>/dev/null"
+	                         " && ! head -c 6M /dev/zero > /root/c 2>/dev/null && echo full", out, sizeof out), 0);
+	ck_assert_str_eq(out, "full\n");
+	/* setuid files in /tmp stay inert (nosuid), as with a tmpfs mount */
+	ck_assert_int_eq(sh(box, "grep -E ' /(tmp|dev/shm) ' /proc/mounts | grep -c nosuid,nodev", out, sizeof out), 0);
+	ck_assert_str_eq(out, "2\n");
+	srv_box_destroy(box);
+}
+END_TEST
+
+/* max_file_bytes is every process's RLIMIT_FSIZE: a command cannot grow
+ * its spool file (or any file) past it, nor raise the limit. */
+START_TEST(test_max_file_bytes)
+{
+	srv_box_spec spec = {.max_file_bytes = 1 << 20};
+	srv_box *box = mkbox_spec(&spec);
+	char po[PATH_MAX], out[256];
+	snprintf(po, sizeof po, "%s/big.out", tmpdir);
+	int fo = open(po, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fo, 0);
+	const char *argv[] = {"head", "-c", "3M", "/dev/zero", NULL};
+	srv_spawn sp = {.argv = argv, .stdout_fd = fo, .stderr_fd = -1};
+	int64_t tok;
+	ck_assert_int_eq(srv_box_spawn(box, &sp, &tok, NULL, err), 0);
+	close(fo);
+	int st = wait_exit(box, tok, 10000);
+	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGXFSZ, "status %d", st);
+	struct stat sb;
+	ck_assert_int_eq(stat(po, &sb), 0);
+	ck_assert_int_eq(sb.st_size, 1 << 20);
+	ck_assert_int_ne(sh(box, "ulimit -f unlimited", out, sizeof out), 0);
+	ck_assert_int_eq(sh(box, "ulimit -f; ulimit -H -f", out, sizeof out), 0);
+	ck_assert_str_eq(out, "2048\n2048\n");
+	srv_box_destroy(box);
+}
+END_TEST
+
 START_TEST(test_cpu_limit)
 {
 	srv_box_spec spec = {.cpu_millis = 200};
@@ -1234,6 +1289,8 @@ static Suite *runtime_suite(void)
 		{"limits", test_fork_bomb, 0, 1, 60},
 		{"limits", test_memory_hog, 0, 1, 60},
 		{"limits", test_cpu_limit, 0, 1, 60},
+		{"limits", test_tmpfs_sizes, 0, 1, 60},
+		{"limits", test_max_file_bytes, 0, 1, 60},
 		{"limits", test_oom_spares_init, 0, 1, 60},
 		{"lifecycle", test_signal_and_destroy, 0, 1, 60},
 		{"lifecycle", test_init_death, 0, 1, 60},
