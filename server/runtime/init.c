@@ -62,6 +62,24 @@ static const char *argv_store[SRV_PROTO_MAX_ARGS + 1];
 static const char *env_store[SRV_PROTO_MAX_ENV + 1];
 static int devnull = -1;
 
+/* Output relays: a command's stdout/stderr is the write end of a pipe, and
+ * init copies the read end into the caller's spool file. The command then
+ * holds no fd of the host's spool inode, so it cannot fchmod, fchown or
+ * ftruncate it through /proc/self/fd (it runs as root with CAP_FOWNER).
+ * Init holds the spool fds; nothing inside can reach them (init is not
+ * dumpable and no process has CAP_SYS_PTRACE). splice() cannot write to
+ * an O_APPEND file, hence read+write through one static buffer. */
+#define MAX_RELAYS 4096
+#define RELAY_BUDGET (1 << 20) /* bytes per stream per loop turn */
+static struct relay {
+	int in, out;       /* pipe read end (non-blocking), spool fd */
+	pid_t pid;         /* the command it was made for */
+	int discard;       /* the spool hit RLIMIT_FSIZE: drop what comes */
+} relays[MAX_RELAYS];
+static int nrelays;
+static char relay_buf[64 * 1024];
+static struct rlimit nofile_orig;
+
 struct child_args {
 	const srv_spawn_req *req;
 	int in, out, err;
@@ -485,6 +503,14 @@ static int setup(const srv_init_cfg *cfg, int ctl, char *msg, size_t len)
 	/* No core files: they would fill the private layer (lowering is allowed). */
 	struct rlimit core = {0, 0};
 	setrlimit(RLIMIT_CORE, &core);
+	/* Init writes the spools (relays): past RLIMIT_FSIZE it must get EFBIG,
+	 * not die; and it holds two fds per output stream. */
+	signal(SIGXFSZ, SIG_IGN);
+	if (getrlimit(RLIMIT_NOFILE, &nofile_orig) == 0 && nofile_orig.rlim_cur < nofile_orig.rlim_max) {
+		struct rlimit more = nofile_orig;
+		more.rlim_cur = more.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &more);
+	}
 	/* The file size cap bounds the spool files sbxd hands out (and every
 	 * other file): inherited by every process, hard limit too, so nothing
 	 * inside can raise it again. */
@@ -582,6 +608,11 @@ __attribute__((noreturn)) static void child_main(const struct child_args *a)
 	if (dup2(a->in, 0) < 0 || dup2(a->out, 1) < 0 || dup2(a->err, 2) < 0)
 		_exit(126);
 	close_range(3, ~0U, 0);
+	/* Init ignores SIGXFSZ and raised its fd limit for the relays: a
+	 * command starts with neither. */
+	signal(SIGXFSZ, SIG_DFL);
+	if (nofile_orig.rlim_max)
+		setrlimit(RLIMIT_NOFILE, &nofile_orig);
 	/* Init is a copy of sbxd, so its RSS counts sbxd's pages and the OOM
 	 * killer could pick it over the real hog. Commands get the highest
 	 * score instead (init cannot lower its own without CAP_SYS_RESOURCE);
@@ -616,7 +647,109 @@ static void reply(int ctl, int err, int pid, const char *msg)
 		;
 }
 
-static void do_spawn(int ctl, size_t n, const int *fds, int nfds)
+static void relay_close(int i)
+{
+	close(relays[i].in);
+	close(relays[i].out);
+	relays[i] = relays[--nrelays];
+}
+
+static int is_ours(pid_t pid)
+{
+	for (int i = 0; i < nprocs; i++)
+		if (procs[i].pid == pid)
+			return 1;
+	return 0;
+}
+
+/* Copies what the pipe holds (up to budget bytes) into the spool. Past
+ * RLIMIT_FSIZE (EFBIG) the command gets SIGXFSZ, as if it had written the
+ * file itself, and the rest is dropped; on any other write error the relay
+ * closes (writers get EPIPE). Returns 1 when the relay is finished (also
+ * at EOF: every writer is gone) and was closed, else 0. */
+static int relay_pump(int i, size_t budget)
+{
+	size_t moved = 0;
+	while (moved < budget) {
+		ssize_t n = read(relays[i].in, relay_buf, sizeof relay_buf);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (n <= 0)
+			break;
+		for (ssize_t off = 0; off < n && !relays[i].discard;) {
+			ssize_t w = write(relays[i].out, relay_buf + off, (size_t)(n - off));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0 && errno == EFBIG) {
+				relays[i].discard = 1;
+				if (is_ours(relays[i].pid))
+					kill(relays[i].pid, SIGXFSZ);
+				break;
+			}
+			if (w <= 0)
+				goto done;
+			off += w;
+		}
+		moved += (size_t)n;
+	}
+	if (moved >= budget)
+		return 0;
+done:
+	relay_close(i);
+	return 1;
+}
+
+/* Before a command's exit is reported, everything it wrote is in its
+ * spool: the pipe holds at most its capacity, so one bounded drain gets
+ * it all even if a background child keeps writing. */
+static void relay_drain(pid_t pid)
+{
+	for (int i = 0; i < nrelays;) {
+		if (relays[i].pid == pid && relay_pump(i, 4 * sizeof relay_buf + (1 << 20)))
+			continue;
+		i++;
+	}
+}
+
+static int is_regular(int fd)
+{
+	struct stat st;
+	return fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int same_file(int a, int b)
+{
+	struct stat x, y;
+	return a == b || (fstat(a, &x) == 0 && fstat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino);
+}
+
+/* A pipe for a spool fd; the relay takes ownership of spool. Returns the
+ * write end for the command, or -1. */
+static int relay_open(int spool)
+{
+	int p[2];
+	if (nrelays >= MAX_RELAYS) {
+		errno = EAGAIN;
+		return -1;
+	}
+	if (pipe2(p, O_CLOEXEC) != 0)
+		return -1;
+	if (fcntl(p[0], F_SETFL, O_NONBLOCK) != 0) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	relays[nrelays].in = p[0];
+	relays[nrelays].out = spool;
+	relays[nrelays].pid = 0;
+	relays[nrelays].discard = 0;
+	nrelays++;
+	return p[1];
+}
+
+static void do_spawn(int ctl, size_t n, int *fds, int nfds)
 {
 	srv_spawn_req req;
 	if (srv_proto_decode_spawn(msgbuf, n, &req, argv_store, env_store) != 0) {
@@ -633,13 +766,35 @@ static void do_spawn(int ctl, size_t n, const int *fds, int nfds)
 		return;
 	}
 	struct child_args a = {&req, devnull, devnull, devnull};
-	int k = 0;
+	int k = 0, ko = -1, ke = -1, wout = -1, werr = -1, first = nrelays;
 	if (req.flags & SRV_SPAWN_STDOUT)
-		a.out = fds[k++];
+		ko = k++;
 	if (req.flags & SRV_SPAWN_STDERR)
-		a.err = fds[k++];
+		ke = k++;
 	if (req.flags & SRV_SPAWN_STDIN)
 		a.in = fds[k++];
+	/* stdout and stderr into one file share one pipe, so their order in
+	 * the file stays the order of the writes. */
+	/* Only regular files (spools) are relayed: init must never block on
+	 * a write, and a pipe or terminal handed in is the caller's business. */
+	if (ko >= 0 && !is_regular(fds[ko])) {
+		a.out = fds[ko];
+	} else if (ko >= 0) {
+		if ((wout = relay_open(fds[ko])) < 0)
+			goto fail;
+		fds[ko] = -1;
+		a.out = wout;
+	}
+	if (ke >= 0 && wout >= 0 && same_file(relays[first].out, fds[ke])) {
+		a.err = wout;
+	} else if (ke >= 0 && !is_regular(fds[ke])) {
+		a.err = fds[ke];
+	} else if (ke >= 0) {
+		if ((werr = relay_open(fds[ke])) < 0)
+			goto fail;
+		fds[ke] = -1;
+		a.err = werr;
+	}
 	/* No CLONE_VFORK: a vfork parent waits until the child execs, and any
 	 * process inside can SIGSTOP a new pid before that (it is the next pid
 	 * after ns_last_pid), which would hang init and every spawn after it.
@@ -647,15 +802,28 @@ static void do_spawn(int ctl, size_t n, const int *fds, int nfds)
 	pid_t pid = (pid_t)syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);
 	if (pid == 0)
 		child_main(&a);
-	if (pid < 0) {
-		int e = errno;
-		reply(ctl, e, 0, "fork");
-		return;
-	}
+	if (pid < 0)
+		goto fail;
+	if (wout >= 0)
+		close(wout);
+	if (werr >= 0)
+		close(werr);
+	for (int i = first; i < nrelays; i++)
+		relays[i].pid = pid;
 	procs[nprocs].pid = pid;
 	procs[nprocs].token = req.token;
 	nprocs++;
 	reply(ctl, 0, pid, NULL);
+	return;
+fail:;
+	int e = errno;
+	if (wout >= 0)
+		close(wout);
+	if (werr >= 0)
+		close(werr);
+	while (nrelays > first)
+		relay_close(nrelays - 1);
+	reply(ctl, e, 0, e == EMFILE || e == ENFILE || e == EAGAIN ? "too many output streams" : "fork");
 }
 
 static void do_signal(int ctl, const srv_msg_hdr *h)
@@ -743,7 +911,8 @@ static int handle_ctl(int ctl)
 			reply(ctl, EINVAL, 0, "unknown request");
 	}
 	for (int i = 0; i < nfds; i++)
-		close(fds[i]);
+		if (fds[i] >= 0)
+			close(fds[i]);
 	return 0;
 }
 
@@ -755,6 +924,7 @@ static void reap(void)
 		for (int i = 0; i < nprocs; i++) {
 			if (procs[i].pid != pid)
 				continue;
+			relay_drain(pid);
 			srv_exit_event *e = &queue[(qhead + qlen) % MAX_PROCS];
 			memset(e, 0, sizeof *e);
 			e->token = procs[i].token;
@@ -827,17 +997,23 @@ void srv_init_main(const srv_init_cfg *cfg, int ctl, int evt)
 		_exit(1);
 	}
 	reply(ctl, 0, 1, NULL);
+	static struct pollfd p[3 + MAX_RELAYS];
 	for (;;) {
-		struct pollfd p[3] = {
-			{ctl, POLLIN, 0},
-			{sfd, POLLIN, 0},
-			{qlen > 0 ? evt : -1, POLLOUT, 0},
-		};
-		if (poll(p, 3, -1) < 0) {
+		p[0] = (struct pollfd){ctl, POLLIN, 0};
+		p[1] = (struct pollfd){sfd, POLLIN, 0};
+		p[2] = (struct pollfd){qlen > 0 ? evt : -1, POLLOUT, 0};
+		int np = nrelays;
+		for (int i = 0; i < np; i++)
+			p[3 + i] = (struct pollfd){relays[i].in, POLLIN, 0};
+		if (poll(p, (nfds_t)(3 + np), -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			_exit(1);
 		}
+		/* Backwards: a finished relay is replaced by the last one. */
+		for (int i = np - 1; i >= 0; i--)
+			if (p[3 + i].revents)
+				relay_pump(i, RELAY_BUDGET);
 		if (p[1].revents & POLLIN) {
 			struct signalfd_siginfo si[16];
 			while (read(sfd, si, sizeof si) > 0)
