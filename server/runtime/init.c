@@ -70,7 +70,9 @@ static int devnull = -1;
  * dumpable and no process has CAP_SYS_PTRACE). splice() cannot write to
  * an O_APPEND file, hence read+write through one static buffer. */
 #define MAX_RELAYS 4096
-#define RELAY_BUDGET (1 << 20) /* bytes per stream per loop turn */
+#define RELAY_BUDGET (256 * 1024) /* bytes per stream per loop turn: a write
+                                     can sleep in dirty-page throttling, and
+                                     requests wait meanwhile */
 static struct relay {
 	int in, out;       /* pipe read end (non-blocking), spool fd */
 	pid_t pid;         /* the command it was made for */
