@@ -59,7 +59,13 @@ typedef struct srv_spawn {
 	const char *const *env;      /* NULL-terminated "K=V"; NULL = a default env */
 	const char *cwd;             /* NULL or "" = "/" */
 	int stdout_fd, stderr_fd;    /* opened by the caller (spool files, O_APPEND);
-	                                the runtime dups them, the caller keeps its own */
+	                                the runtime dups them, the caller keeps its own.
+	                                A regular file is never handed to the command:
+	                                it writes into a pipe that the box's init copies
+	                                into the file (so it cannot chmod/truncate it);
+	                                all it wrote is in the file by its exit event.
+	                                One file for both (same fd or inode) keeps the
+	                                order of stdout and stderr writes. */
 	int want_stdin;              /* 1: *stdin_fd gets the write end of a pipe;
 	                                0: stdin is /dev/null */
 } srv_spawn;
