@@ -314,18 +314,6 @@ static int64_t int_or(const cJSON *it, int64_t lo, int64_t hi, int *bad)
 	return v;
 }
 
-/* Skips blanks; returns whether the text is a JSON object. */
-static int looks_json(const char *text, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		char c = text[i];
-		if (c == ' ' || c == '\t' || c == '\n' || c == '\r')
-			continue;
-		return c == '{';
-	}
-	return 0;
-}
-
 static sbx_result text_checks(const char *text, size_t len, sbx_error *err)
 {
 	if (!text && len)
@@ -369,6 +357,27 @@ static size_t skip_lead(const char *text, size_t len)
 	return i;
 }
 
+/* Skips blanks; returns whether the text is a JSON object. */
+static int looks_json(const char *text, size_t len)
+{
+	size_t i = skip_lead(text, len);
+	return i < len && text[i] == '{';
+}
+
+/* The text form of a spec or exec request: one line without the blanks
+ * around it, or *line NULL when only blanks are there. */
+static sbx_result text_line(const char *text, size_t len, char **line, sbx_error *err)
+{
+	size_t lead = skip_lead(text, len);
+	size_t n = trim_len(text, len);
+	*line = NULL;
+	if (n <= lead)
+		return SBX_OK;
+	if (!(*line = sbx_strndup(text + lead, n - lead)))
+		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	return SBX_OK;
+}
+
 sbx_result sbx_spec_parse(const char *text, size_t len, sbx_spec **out, sbx_error *err)
 {
 	sbx_result r;
@@ -383,14 +392,10 @@ sbx_result sbx_spec_parse(const char *text, size_t len, sbx_spec **out, sbx_erro
 		goto out;
 	}
 	if (!looks_json(text, len)) {
-		size_t lead = skip_lead(text, len);
-		size_t n = trim_len(text, len);
-		if (n > lead) {
-			char *line = sbx_strndup(text + lead, n - lead);
-			if (!line) {
-				r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
-				goto out;
-			}
+		char *line;
+		if ((r = text_line(text, len, &line, err)) != SBX_OK)
+			goto out;
+		if (line) {
 			r = sbx_spec_set_shell_command(sp, line, err);
 			free(line);
 			if (r != SBX_OK)
@@ -753,15 +758,11 @@ sbx_result sbx_exec_req_parse(const char *text, size_t len, sbx_exec_req **out, 
 		goto out;
 	}
 	if (!looks_json(text, len)) {
-		size_t lead = skip_lead(text, len);
-		size_t n = trim_len(text, len);
-		if (n <= lead) {
-			r = sbx_fail(err, SBX_E_INVALID, "empty command");
+		char *line;
+		if ((r = text_line(text, len, &line, err)) != SBX_OK)
 			goto out;
-		}
-		char *line = sbx_strndup(text + lead, n - lead);
 		if (!line) {
-			r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
+			r = sbx_fail(err, SBX_E_INVALID, "empty command");
 			goto out;
 		}
 		const char *argv[] = {"/bin/sh", "-c", line, NULL};
