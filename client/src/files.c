@@ -48,6 +48,26 @@ static char *file_path(const char *sandbox_id, const char *call, const char *pat
 	return b.data;
 }
 
+/* POSTs body to the sandbox's call and drops the answer. Takes body; when
+ * building it failed (!built or no body) that is out of memory. */
+static sbx_result post_body(sbx_client *c, const char *sandbox_id, const char *call, cJSON *body, int built, int safe,
+                            sbx_error *err)
+{
+	sbx_result r;
+	char *text = NULL, *url = NULL;
+	if (!body || !built || !(text = cJSON_PrintUnformatted(body)) || !(url = sbx_path_sandbox(sandbox_id, call))) {
+		r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
+		goto out;
+	}
+	sbx_http_req req = {.method = "POST", .path = url, .body = text, .body_len = strlen(text), .safe = safe};
+	r = sbx_http_json(c, &req, NULL, err);
+out:
+	cJSON_Delete(body);
+	free(text);
+	free(url);
+	return r;
+}
+
 sbx_result sbx_file_read(sbx_client *c, const char *sandbox_id, const char *path, int64_t offset, int64_t length,
                          void **data, size_t *len, int64_t *size, sbx_error *err)
 {
@@ -113,32 +133,20 @@ sbx_result sbx_file_write(sbx_client *c, const char *sandbox_id, const char *pat
                           size_t len, sbx_error *err)
 {
 	sbx_result r;
-	cJSON *body = NULL;
-	char *b64 = NULL, *text = NULL, *url = NULL;
 	if ((r = check_args(sandbox_id, path, err)) != SBX_OK)
 		return r;
 	if (len > ((size_t)12 << 20))
 		return sbx_fail(err, SBX_E_TOO_LARGE, "write of %zu bytes is over the 12 MiB a request", len);
 	if (offset >= 0 && !(features(c) & SBX_FEAT_FILES))
 		return sbx_fail(err, SBX_E_UNSUPPORTED, "the service cannot write at an offset");
-	b64 = sbx_base64_encode(data ? data : "", len, NULL);
-	body = cJSON_CreateObject();
-	if (!b64 || !body || !cJSON_AddStringToObject(body, "path", path) ||
-	    !cJSON_AddStringToObject(body, "content", b64) ||
-	    (offset >= 0 && (!sbx_json_add_i64(body, "offset", offset) || !cJSON_AddBoolToObject(body, "truncate", 0))) ||
-	    !(text = cJSON_PrintUnformatted(body)) || !(url = sbx_path_sandbox(sandbox_id, ":writeFile"))) {
-		r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
-		goto out;
-	}
-	/* Writing the same bytes at the same place twice is harmless. */
-	sbx_http_req req = {.method = "POST", .path = url, .body = text, .body_len = strlen(text), .safe = 1};
-	r = sbx_http_json(c, &req, NULL, err);
-out:
+	char *b64 = sbx_base64_encode(data ? data : "", len, NULL);
+	cJSON *body = cJSON_CreateObject();
+	int built = b64 && body && cJSON_AddStringToObject(body, "path", path) &&
+	            cJSON_AddStringToObject(body, "content", b64) &&
+	            (offset < 0 || (sbx_json_add_i64(body, "offset", offset) && cJSON_AddBoolToObject(body, "truncate", 0)));
 	free(b64);
-	free(text);
-	free(url);
-	cJSON_Delete(body);
-	return r;
+	/* Writing the same bytes at the same place twice is harmless. */
+	return post_body(c, sandbox_id, ":writeFile", body, built, 1, err);
 }
 
 sbx_result sbx_file_list(sbx_client *c, const char *sandbox_id, const char *path, sbx_dirent **out, size_t *n,
@@ -223,21 +231,10 @@ sbx_result sbx_file_mkdir(sbx_client *c, const char *sandbox_id, const char *pat
 	if ((r = check_args(sandbox_id, path, err)) != SBX_OK)
 		return r;
 	cJSON *body = cJSON_CreateObject();
-	char *text = NULL, *url = NULL;
-	if (!body || !cJSON_AddStringToObject(body, "path", path) ||
-	    !cJSON_AddNumberToObject(body, "mode", mode & 07777) || !(text = cJSON_PrintUnformatted(body)) ||
-	    !(url = sbx_path_sandbox(sandbox_id, ":makeDir"))) {
-		r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
-		goto out;
-	}
+	int built = body && cJSON_AddStringToObject(body, "path", path) &&
+	            cJSON_AddNumberToObject(body, "mode", mode & 07777);
 	/* Not retried: a second try would answer ALREADY_EXISTS. */
-	sbx_http_req req = {.method = "POST", .path = url, .body = text, .body_len = strlen(text)};
-	r = sbx_http_json(c, &req, NULL, err);
-out:
-	cJSON_Delete(body);
-	free(text);
-	free(url);
-	return r;
+	return post_body(c, sandbox_id, ":makeDir", body, built, 0, err);
 }
 
 sbx_result sbx_file_remove(sbx_client *c, const char *sandbox_id, const char *path, int recursive, sbx_error *err)
@@ -246,18 +243,7 @@ sbx_result sbx_file_remove(sbx_client *c, const char *sandbox_id, const char *pa
 	if ((r = check_args(sandbox_id, path, err)) != SBX_OK)
 		return r;
 	cJSON *body = cJSON_CreateObject();
-	char *text = NULL, *url = NULL;
-	if (!body || !cJSON_AddStringToObject(body, "path", path) ||
-	    !cJSON_AddBoolToObject(body, "recursive", recursive != 0) || !(text = cJSON_PrintUnformatted(body)) ||
-	    !(url = sbx_path_sandbox(sandbox_id, ":removeFile"))) {
-		r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
-		goto out;
-	}
-	sbx_http_req req = {.method = "POST", .path = url, .body = text, .body_len = strlen(text)};
-	r = sbx_http_json(c, &req, NULL, err);
-out:
-	cJSON_Delete(body);
-	free(text);
-	free(url);
-	return r;
+	int built = body && cJSON_AddStringToObject(body, "path", path) &&
+	            cJSON_AddBoolToObject(body, "recursive", recursive != 0);
+	return post_body(c, sandbox_id, ":removeFile", body, built, 0, err);
 }
