@@ -320,16 +320,40 @@ static char *proc_path(const char *sandbox_id, int64_t pid, const char *suffix)
 	return sbx_path_sandbox(sandbox_id, tail);
 }
 
+/* The checks every call on one process starts with. */
+static sbx_result check_proc(const char *sandbox_id, int64_t pid, sbx_error *err)
+{
+	sbx_result res = check_sandbox_id(sandbox_id, err);
+	if (res == SBX_OK && pid < 1)
+		res = sbx_fail(err, SBX_E_INVALID, "bad process id");
+	return res;
+}
+
+/* The path of a call on one process that only a service with processes has;
+ * against the fallback the call is unsupported, and `what` says why. */
+static sbx_result native_proc_path(sbx_client *c, const char *sandbox_id, int64_t pid, const char *suffix,
+                                   const char *what, char **path, sbx_error *err)
+{
+	sbx_result res;
+	int fb = 0;
+	*path = NULL;
+	if ((res = sbx_use_fallback(c, &fb, err)) != SBX_OK)
+		return res;
+	if (fb)
+		return sbx_fail(err, SBX_E_UNSUPPORTED, "%s", what);
+	if (!(*path = proc_path(sandbox_id, pid, suffix)))
+		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	return SBX_OK;
+}
+
 sbx_result sbx_process_get(sbx_client *c, const char *sandbox_id, int64_t pid, int wait_seconds, sbx_process **out,
                            sbx_error *err)
 {
 	sbx_result res;
 	cJSON *root = NULL;
 	*out = NULL;
-	if ((res = check_sandbox_id(sandbox_id, err)) != SBX_OK)
+	if ((res = check_proc(sandbox_id, pid, err)) != SBX_OK)
 		return res;
-	if (pid < 1)
-		return sbx_fail(err, SBX_E_INVALID, "bad process id");
 	if (wait_seconds > SBX_MAX_WAIT)
 		wait_seconds = SBX_MAX_WAIT;
 	int fb = 0;
@@ -436,24 +460,17 @@ out:
 	return res;
 }
 
+#define NO_STDIN "the service has no stdin for processes"
+
 sbx_result sbx_process_write_stdin(sbx_client *c, const char *sandbox_id, int64_t pid, const void *data, size_t len,
                                    sbx_error *err)
 {
 	sbx_result res;
-	if ((res = check_sandbox_id(sandbox_id, err)) != SBX_OK)
+	char *path;
+	if ((res = check_proc(sandbox_id, pid, err)) != SBX_OK ||
+	    (res = native_proc_path(c, sandbox_id, pid, "/stdin", NO_STDIN, &path, err)) != SBX_OK)
 		return res;
-	if (pid < 1)
-		return sbx_fail(err, SBX_E_INVALID, "bad process id");
-	int fb = 0;
-	if ((res = sbx_use_fallback(c, &fb, err)) != SBX_OK)
-		return res;
-	if (fb)
-		return sbx_fail(err, SBX_E_UNSUPPORTED, "the service has no stdin for processes");
-	char *path = proc_path(sandbox_id, pid, "/stdin");
-	if (!path)
-		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
 	size_t done = 0;
-	res = SBX_OK;
 	/* sbxd takes at most 1 MiB a request. */
 	do {
 		size_t n = len - done;
@@ -470,18 +487,10 @@ sbx_result sbx_process_write_stdin(sbx_client *c, const char *sandbox_id, int64_
 sbx_result sbx_process_close_stdin(sbx_client *c, const char *sandbox_id, int64_t pid, sbx_error *err)
 {
 	sbx_result res;
-	if ((res = check_sandbox_id(sandbox_id, err)) != SBX_OK)
+	char *path;
+	if ((res = check_proc(sandbox_id, pid, err)) != SBX_OK ||
+	    (res = native_proc_path(c, sandbox_id, pid, "/stdin:close", NO_STDIN, &path, err)) != SBX_OK)
 		return res;
-	if (pid < 1)
-		return sbx_fail(err, SBX_E_INVALID, "bad process id");
-	int fb = 0;
-	if ((res = sbx_use_fallback(c, &fb, err)) != SBX_OK)
-		return res;
-	if (fb)
-		return sbx_fail(err, SBX_E_UNSUPPORTED, "the service has no stdin for processes");
-	char *path = proc_path(sandbox_id, pid, "/stdin:close");
-	if (!path)
-		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
 	sbx_http_req req = {.method = "POST", .path = path, .body = "{}", .body_len = 2, .safe = 1};
 	res = sbx_http_json(c, &req, NULL, err);
 	free(path);
@@ -491,22 +500,16 @@ sbx_result sbx_process_close_stdin(sbx_client *c, const char *sandbox_id, int64_
 sbx_result sbx_process_signal(sbx_client *c, const char *sandbox_id, int64_t pid, int signo, sbx_error *err)
 {
 	sbx_result res;
-	if ((res = check_sandbox_id(sandbox_id, err)) != SBX_OK)
+	char *path;
+	if ((res = check_proc(sandbox_id, pid, err)) != SBX_OK)
 		return res;
-	if (pid < 1)
-		return sbx_fail(err, SBX_E_INVALID, "bad process id");
 	if (signo < 1 || signo > 64)
 		return sbx_fail(err, SBX_E_INVALID, "bad signal number %d", signo);
-	int fb = 0;
-	if ((res = sbx_use_fallback(c, &fb, err)) != SBX_OK)
+	if ((res = native_proc_path(c, sandbox_id, pid, ":signal", "the service cannot signal processes", &path, err)) !=
+	    SBX_OK)
 		return res;
-	if (fb)
-		return sbx_fail(err, SBX_E_UNSUPPORTED, "the service cannot signal processes");
-	char *path = proc_path(sandbox_id, pid, ":signal");
 	char body[32];
 	snprintf(body, sizeof body, "{\"signal\": %d}", signo);
-	if (!path)
-		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
 	sbx_http_req req = {.method = "POST", .path = path, .body = body, .body_len = strlen(body)};
 	res = sbx_http_json(c, &req, NULL, err);
 	free(path);
