@@ -537,6 +537,19 @@ static unsigned feats(sbx_async *a)
 	return f;
 }
 
+/* Submits an op that asks the service at path (taken); a NULL path is out
+ * of memory: the op goes and the caller gets NULL. */
+static sbx_op *submit_path(sbx_async *a, sbx_op *op, char *path)
+{
+	if (!path) {
+		op_free(op);
+		return NULL;
+	}
+	op->path = path;
+	op->req.path = path;
+	return submit(a, op);
+}
+
 sbx_op *sbx_async_output_read(sbx_async *a, const char *sandbox_id, int64_t pid, sbx_stream s, int64_t offset,
                               size_t maxlen, int wait_seconds, sbx_output_cb cb, void *ud)
 {
@@ -551,20 +564,13 @@ sbx_op *sbx_async_output_read(sbx_async *a, const char *sandbox_id, int64_t pid,
 	op->stream = s;
 	op->offset = offset;
 	op->maxlen = maxlen > SBX_MAX_READ ? SBX_MAX_READ : maxlen;
-	unsigned f = feats(a);
-	if (pid != SBX_MAIN && !(f & SBX_FEAT_PROCESSES)) {
+	if (pid != SBX_MAIN && !(feats(a) & SBX_FEAT_PROCESSES)) {
 		op->local = 1;
-	} else {
-		op->path = sbx_output_path(sandbox_id, pid, s, offset, op->maxlen, op->wait);
-		if (!op->path) {
-			op_free(op);
-			return NULL;
-		}
-		op->req.path = op->path;
-		/* Error bodies must fit even for tiny reads. */
-		op->resp.body.max = op->maxlen > 65536 ? op->maxlen : 65536;
+		return submit(a, op);
 	}
-	return submit(a, op);
+	/* Error bodies must fit even for tiny reads. */
+	op->resp.body.max = op->maxlen > 65536 ? op->maxlen : 65536;
+	return submit_path(a, op, sbx_output_path(sandbox_id, pid, s, offset, op->maxlen, op->wait));
 }
 
 sbx_op *sbx_async_process_wait(sbx_async *a, const char *sandbox_id, int64_t pid, int wait_seconds,
@@ -580,17 +586,11 @@ sbx_op *sbx_async_process_wait(sbx_async *a, const char *sandbox_id, int64_t pid
 	op->pid = pid;
 	if (!(feats(a) & SBX_FEAT_PROCESSES)) {
 		op->local = 1;
-	} else {
-		char tail[64];
-		snprintf(tail, sizeof tail, "/processes/%lld?waitSeconds=%d", (long long)pid, op->wait);
-		op->path = sbx_path_sandbox(sandbox_id, tail);
-		if (!op->path) {
-			op_free(op);
-			return NULL;
-		}
-		op->req.path = op->path;
+		return submit(a, op);
 	}
-	return submit(a, op);
+	char tail[64];
+	snprintf(tail, sizeof tail, "/processes/%lld?waitSeconds=%d", (long long)pid, op->wait);
+	return submit_path(a, op, sbx_path_sandbox(sandbox_id, tail));
 }
 
 sbx_op *sbx_async_sandbox_wait(sbx_async *a, const char *sandbox_id, int wait_seconds, sbx_sandbox_cb cb, void *ud)
@@ -610,13 +610,7 @@ sbx_op *sbx_async_sandbox_wait(sbx_async *a, const char *sandbox_id, int wait_se
 	char tail[32] = "";
 	if (op->wait > 0)
 		snprintf(tail, sizeof tail, "?waitSeconds=%d", op->wait);
-	op->path = sbx_path_sandbox(sandbox_id, tail);
-	if (!op->path) {
-		op_free(op);
-		return NULL;
-	}
-	op->req.path = op->path;
-	return submit(a, op);
+	return submit_path(a, op, sbx_path_sandbox(sandbox_id, tail));
 }
 
 void sbx_async_cancel(sbx_async *a, sbx_op *op)
