@@ -142,6 +142,22 @@ static sb *get_slot(uint32_t slot)
 	return slot < nslots ? slots[slot] : NULL;
 }
 
+/* A sandbox's slot: get_slot but never the root's. */
+static sb *get_sb(uint32_t slot)
+{
+	return slot ? get_slot(slot) : NULL;
+}
+
+/* Under the lock: get_sb, and the sandbox's id copied out, for a call to
+ * the service made after unlocking. */
+static sb *get_sb_id(uint32_t slot, char id[FS_ID_MAX])
+{
+	sb *s = get_sb(slot);
+	if (s)
+		snprintf(id, FS_ID_MAX, "%s", s->id);
+	return s;
+}
+
 static uint32_t find_id(const char *id)
 {
 	for (uint32_t i = 1; i < nslots; i++)
@@ -309,8 +325,8 @@ void fs_state_foreach(void (*fn)(void *ud, uint32_t slot, const char *dirname), 
 void fs_state_hide(uint32_t slot)
 {
 	pthread_mutex_lock(&lock);
-	sb *s = get_slot(slot);
-	if (s && slot)
+	sb *s = get_sb(slot);
+	if (s)
 		s->hidden = 1;
 	assign_dirnames();
 	pthread_mutex_unlock(&lock);
@@ -320,8 +336,8 @@ int fs_state_sandbox(uint32_t slot, fs_sb_view *out)
 {
 	int rc = -ENOENT;
 	pthread_mutex_lock(&lock);
-	sb *s = get_slot(slot);
-	if (s && slot) {
+	sb *s = get_sb(slot);
+	if (s) {
 		memset(out, 0, sizeof *out);
 		snprintf(out->id, sizeof out->id, "%s", s->id);
 		out->state = s->state;
@@ -355,15 +371,10 @@ char *fs_state_dirname(uint32_t slot)
 
 static int slot_id(uint32_t slot, char id[FS_ID_MAX])
 {
-	int rc = -ENOENT;
 	pthread_mutex_lock(&lock);
-	sb *s = get_slot(slot);
-	if (s && slot) {
-		snprintf(id, FS_ID_MAX, "%s", s->id);
-		rc = 0;
-	}
+	sb *s = get_sb_id(slot, id);
 	pthread_mutex_unlock(&lock);
-	return rc;
+	return s ? 0 : -ENOENT;
 }
 
 int fs_state_info(uint32_t slot, char **json)
@@ -385,13 +396,11 @@ int fs_state_fetch_sandbox(uint32_t slot, int max_age_ms)
 {
 	char id[FS_ID_MAX];
 	pthread_mutex_lock(&lock);
-	sb *s = get_slot(slot);
-	int fresh = !s || !slot || fs_now_ms() - s->fetched_ms < max_age_ms ||
-		    (s->have_record && sbx_state_is_terminal(s->state) && s->state != SBX_STATE_TERMINATING);
-	if (s && slot)
-		snprintf(id, sizeof id, "%s", s->id);
+	sb *s = get_sb_id(slot, id);
+	int fresh = s && (fs_now_ms() - s->fetched_ms < max_age_ms ||
+	                  (s->have_record && sbx_state_is_terminal(s->state) && s->state != SBX_STATE_TERMINATING));
 	pthread_mutex_unlock(&lock);
-	if (!s || !slot)
+	if (!s)
 		return -ENOENT;
 	if (fresh)
 		return 0;
@@ -464,8 +473,8 @@ static void put_proc_locked(sb *s, const sbx_process *r)
 void fs_state_put_proc(uint32_t slot, const sbx_process *r)
 {
 	pthread_mutex_lock(&lock);
-	sb *s = get_slot(slot);
-	if (s && slot)
+	sb *s = get_sb(slot);
+	if (s)
 		put_proc_locked(s, r);
 	pthread_mutex_unlock(&lock);
 }
@@ -474,8 +483,8 @@ int fs_state_proc(uint32_t slot, int64_t pid, fs_proc_view *out)
 {
 	int rc = -ENOENT;
 	pthread_mutex_lock(&lock);
-	sb *s = get_slot(slot);
-	proc *p = s && slot ? proc_slot(s, pid, 0) : NULL;
+	sb *s = get_sb(slot);
+	proc *p = s ? proc_slot(s, pid, 0) : NULL;
 	if (p && p->v.known) {
 		*out = p->v;
 		rc = 0;
@@ -488,8 +497,8 @@ char *fs_state_proc_cmd(uint32_t slot, int64_t pid)
 {
 	char *c = NULL;
 	pthread_mutex_lock(&lock);
-	sb *s = get_slot(slot);
-	proc *p = s && slot ? proc_slot(s, pid, 0) : NULL;
+	sb *s = get_sb(slot);
+	proc *p = s ? proc_slot(s, pid, 0) : NULL;
 	if (p && p->cmd)
 		c = strdup(p->cmd);
 	pthread_mutex_unlock(&lock);
@@ -500,13 +509,11 @@ int fs_state_fetch_proc(uint32_t slot, int64_t pid, int max_age_ms)
 {
 	char id[FS_ID_MAX];
 	pthread_mutex_lock(&lock);
-	sb *s = get_slot(slot);
-	proc *p = s && slot ? proc_slot(s, pid, 0) : NULL;
+	sb *s = get_sb_id(slot, id);
+	proc *p = s ? proc_slot(s, pid, 0) : NULL;
 	int fresh = p && (proc_final(p) || (p->v.known && fs_now_ms() - p->fetched_ms < max_age_ms));
-	if (s && slot)
-		snprintf(id, sizeof id, "%s", s->id);
 	pthread_mutex_unlock(&lock);
-	if (!s || !slot)
+	if (!s)
 		return -ENOENT;
 	if (fresh)
 		return 0;
@@ -527,12 +534,10 @@ int fs_state_fetch_procs(uint32_t slot, int max_age_ms)
 	char id[FS_ID_MAX];
 	int64_t start = fs_now_ms();
 	pthread_mutex_lock(&lock);
-	sb *s = get_slot(slot);
+	sb *s = get_sb_id(slot, id);
 	int fresh = s && start - s->procs_listed_ms < max_age_ms;
-	if (s && slot)
-		snprintf(id, sizeof id, "%s", s->id);
 	pthread_mutex_unlock(&lock);
-	if (!s || !slot)
+	if (!s)
 		return -ENOENT;
 	if (fresh)
 		return 0;
@@ -554,8 +559,8 @@ int fs_state_fetch_procs(uint32_t slot, int max_age_ms)
 void fs_state_foreach_proc(uint32_t slot, void (*fn)(void *ud, int64_t pid), void *ud)
 {
 	pthread_mutex_lock(&lock);
-	sb *s = get_slot(slot);
-	if (s && slot)
+	sb *s = get_sb(slot);
+	if (s)
 		for (int64_t i = 0; i < s->nprocs; i++)
 			if (s->procs[i].v.known)
 				fn(ud, i + 1);
@@ -567,8 +572,8 @@ void fs_state_stream_seen(uint32_t slot, int64_t pid, sbx_stream st, int64_t siz
 	if (st != SBX_STDOUT && st != SBX_STDERR)
 		return;
 	pthread_mutex_lock(&lock);
-	sb *s = get_slot(slot);
-	if (s && slot && pid == SBX_MAIN) {
+	sb *s = get_sb(slot);
+	if (s && pid == SBX_MAIN) {
 		if (size > s->main_bytes[st]) {
 			s->main_bytes[st] = size;
 			s->main_mtime_ns[st] = fs_realtime_ns();
@@ -576,7 +581,7 @@ void fs_state_stream_seen(uint32_t slot, int64_t pid, sbx_stream st, int64_t siz
 		if (eof)
 			s->main_eof[st] = 1;
 		s->main_fetched_ms[st] = fs_now_ms();
-	} else if (s && slot) {
+	} else if (s) {
 		proc *p = proc_slot(s, pid, 0);
 		if (p && p->v.known && size > p->v.bytes[st]) {
 			p->v.bytes[st] = size;
@@ -590,13 +595,11 @@ int fs_state_fetch_main_size(uint32_t slot, sbx_stream st, int max_age_ms)
 {
 	char id[FS_ID_MAX];
 	pthread_mutex_lock(&lock);
-	sb *s = get_slot(slot);
-	int fresh = !s || !slot || s->main_eof[st] || fs_now_ms() - s->main_fetched_ms[st] < max_age_ms;
+	sb *s = get_sb_id(slot, id);
+	int fresh = s && (s->main_eof[st] || fs_now_ms() - s->main_fetched_ms[st] < max_age_ms);
 	int64_t off = s ? s->main_bytes[st] : 0;
-	if (s && slot)
-		snprintf(id, sizeof id, "%s", s->id);
 	pthread_mutex_unlock(&lock);
-	if (!s || !slot)
+	if (!s)
 		return -ENOENT;
 	if (fresh)
 		return 0;
