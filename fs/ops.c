@@ -235,6 +235,23 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~FUSE_CAP_READDIRPLUS;
 }
 
+/* Whether ino is a sandbox's files/ directory or lies below it: then 1
+ * with *slot and *path (the caller frees) saying where, or -1 when that
+ * cannot be resolved and ENOENT has been answered; 0 for any other node. */
+static int files_node(fuse_req_t req, fuse_ino_t ino, uint32_t *slot, char **path)
+{
+	int64_t pid;
+	fs_kind k;
+	*path = NULL;
+	if (!fs_ino_is_files(ino) && (fs_ino_split(ino, slot, &pid, &k) != 0 || k != FS_K_SB_FILES))
+		return 0;
+	if (fs_files_resolve(ino, slot, path) != 0) {
+		fuse_reply_err(req, ENOENT);
+		return -1;
+	}
+	return 1;
+}
+
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	if (fs_ino_is_files(parent)) {
@@ -309,21 +326,9 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fuse_reply_err(req, ENOENT);
 }
 
-static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+/* Answers a getattr (or a setattr, which changes nothing) of a node. */
+static void reply_attr(fuse_req_t req, fuse_ino_t ino)
 {
-	uint32_t slot;
-	int64_t pid;
-	fs_kind k;
-	if (fs_ino_is_files(ino) || (fs_ino_split(ino, &slot, &pid, &k) == 0 && k == FS_K_SB_FILES)) {
-		char *path;
-		if (fs_files_resolve(ino, &slot, &path) != 0) {
-			fuse_reply_err(req, ENOENT);
-			return;
-		}
-		fs_files_getattr(req, ino, slot, path);
-		free(path);
-		return;
-	}
 	struct stat st;
 	double to;
 	int rc = node_attr(ino, &st, &to);
@@ -331,6 +336,20 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, rc);
 	else
 		fuse_reply_attr(req, &st, to);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	uint32_t slot;
+	char *path;
+	int files = files_node(req, ino, &slot, &path);
+	if (files) {
+		if (files > 0)
+			fs_files_getattr(req, ino, slot, path);
+		free(path);
+		return;
+	}
+	reply_attr(req, ino);
 }
 
 static int writable(fs_kind k)
@@ -343,13 +362,11 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	uint32_t slot;
 	int64_t pid;
 	fs_kind k;
-	if (fs_ino_is_files(ino) || (fs_ino_split(ino, &slot, &pid, &k) == 0 && k == FS_K_SB_FILES)) {
-		char *path;
-		if (fs_files_resolve(ino, &slot, &path) != 0) {
-			fuse_reply_err(req, ENOENT);
-			return;
-		}
-		fs_files_setattr(req, ino, slot, path, attr, to_set);
+	char *path;
+	int files = files_node(req, ino, &slot, &path);
+	if (files) {
+		if (files > 0)
+			fs_files_setattr(req, ino, slot, path, attr, to_set);
 		free(path);
 		return;
 	}
@@ -363,13 +380,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		fuse_reply_err(req, EACCES);
 		return;
 	}
-	struct stat st;
-	double to;
-	int rc = node_attr(ino, &st, &to);
-	if (rc)
-		fuse_reply_err(req, rc);
-	else
-		fuse_reply_attr(req, &st, to);
+	reply_attr(req, ino);
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -1159,13 +1170,11 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	uint32_t slot;
 	int64_t pid;
 	fs_kind k;
-	char *path = NULL;
-	if (fs_ino_is_files(parent) || (fs_ino_split(parent, &slot, &pid, &k) == 0 && k == FS_K_SB_FILES)) {
-		if (fs_files_resolve(parent, &slot, &path) != 0) {
-			fuse_reply_err(req, ENOENT);
-			return;
-		}
-		fs_files_mkdir(req, slot, path, name, mode);
+	char *path;
+	int files = files_node(req, parent, &slot, &path);
+	if (files) {
+		if (files > 0)
+			fs_files_mkdir(req, slot, path, name, mode);
 		free(path);
 		return;
 	}
@@ -1205,13 +1214,11 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	uint32_t slot;
 	int64_t pid;
 	fs_kind k;
-	char *path = NULL;
-	if (fs_ino_is_files(parent) || (fs_ino_split(parent, &slot, &pid, &k) == 0 && k == FS_K_SB_FILES)) {
-		if (fs_files_resolve(parent, &slot, &path) != 0) {
-			fuse_reply_err(req, ENOENT);
-			return;
-		}
-		fs_files_remove(req, slot, path, name, 1);
+	char *path;
+	int files = files_node(req, parent, &slot, &path);
+	if (files) {
+		if (files > 0)
+			fs_files_remove(req, slot, path, name, 1);
 		free(path);
 		return;
 	}
@@ -1239,37 +1246,25 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	uint32_t slot;
-	int64_t pid;
-	fs_kind k;
-	char *path = NULL;
-	if (fs_ino_is_files(parent) || (fs_ino_split(parent, &slot, &pid, &k) == 0 && k == FS_K_SB_FILES)) {
-		if (fs_files_resolve(parent, &slot, &path) != 0) {
-			fuse_reply_err(req, ENOENT);
-			return;
-		}
+	char *path;
+	int files = files_node(req, parent, &slot, &path);
+	if (files > 0)
 		fs_files_remove(req, slot, path, name, 0);
-		free(path);
-		return;
-	}
-	fuse_reply_err(req, EPERM);
+	else if (!files)
+		fuse_reply_err(req, EPERM);
+	free(path);
 }
 
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
 {
 	uint32_t slot;
-	int64_t pid;
-	fs_kind k;
-	char *path = NULL;
-	if (fs_ino_is_files(parent) || (fs_ino_split(parent, &slot, &pid, &k) == 0 && k == FS_K_SB_FILES)) {
-		if (fs_files_resolve(parent, &slot, &path) != 0) {
-			fuse_reply_err(req, ENOENT);
-			return;
-		}
+	char *path;
+	int files = files_node(req, parent, &slot, &path);
+	if (files > 0)
 		fs_files_create(req, slot, path, name, mode, fi);
-		free(path);
-		return;
-	}
-	fuse_reply_err(req, EACCES);
+	else if (!files)
+		fuse_reply_err(req, EACCES);
+	free(path);
 }
 
 /* No flush: every write is done when write() returns, and without the op
