@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "chunk.h"
+#include "unit.h"
 
 static void *filled(size_t n, char c)
 {
@@ -148,21 +149,13 @@ START_TEST(test_pool)
 }
 END_TEST
 
-#define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
-
 int main(void)
 {
-	Suite *s = suite_create("fs_chunk");
 	TCase *tc = tcase_create("chunk");
 	tcase_add_loop_test(tc, test_get_table, 0, N(get_cases));
 	tcase_add_test(tc, test_keys_apart);
 	tcase_add_test(tc, test_longer_replaces);
 	tcase_add_test(tc, test_caps_and_pins);
 	tcase_add_test(tc, test_pool);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run("fs_chunk", tc);
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "unit.h"
 
 static const struct {
 	fs_ctl_target target;
@@ -124,20 +125,12 @@ START_TEST(test_int_table)
 }
 END_TEST
 
-#define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
-
 int main(void)
 {
-	Suite *s = suite_create("fs_ctl");
 	TCase *tc = tcase_create("ctl");
 	tcase_add_loop_test(tc, test_ctl_table, 0, N(ctl_cases));
 	tcase_add_test(tc, test_ctl_binary_and_long);
 	tcase_add_loop_test(tc, test_signal_table, 0, N(sig_cases));
 	tcase_add_loop_test(tc, test_int_table, 0, N(int_cases));
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run("fs_ctl", tc);
 }

@@ -10,6 +10,7 @@
 
 #include "files.h"
 #include "node.h"
+#include "unit.h"
 
 static const struct {
 	const char *dir, *name, *want;  /* want NULL: refused */
@@ -68,19 +69,11 @@ START_TEST(test_resolve_root)
 }
 END_TEST
 
-#define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
-
 int main(void)
 {
-	Suite *s = suite_create("fs_files");
 	TCase *tc = tcase_create("files");
 	tcase_add_loop_test(tc, test_join, 0, N(join_cases));
 	tcase_add_test(tc, test_join_cap);
 	tcase_add_test(tc, test_resolve_root);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run("fs_files", tc);
 }

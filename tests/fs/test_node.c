@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "node.h"
+#include "unit.h"
 
 static const struct {
 	uint32_t slot;
@@ -112,21 +113,13 @@ START_TEST(test_pid_names)
 }
 END_TEST
 
-#define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
-
 int main(void)
 {
-	Suite *s = suite_create("fs_node");
 	TCase *tc = tcase_create("node");
 	tcase_add_loop_test(tc, test_ino_roundtrip, 0, N(ino_cases));
 	tcase_add_test(tc, test_ino_root_and_bad);
 	tcase_add_loop_test(tc, test_child_table, 0, N(child_cases));
 	tcase_add_test(tc, test_children_and_modes);
 	tcase_add_loop_test(tc, test_pid_names, 0, N(pid_cases));
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run("fs_node", tc);
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "state.h"
+#include "unit.h"
 
 static sbx_sandbox mk(const char *id, const char *name, sbx_state st, const char *reason)
 {
@@ -203,11 +204,8 @@ START_TEST(test_errors)
 }
 END_TEST
 
-#define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
-
 int main(void)
 {
-	Suite *s = suite_create("fs_state");
 	TCase *tc = tcase_create("state");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_loop_test(tc, test_dirnames, 0, N(name_cases));
@@ -215,10 +213,5 @@ int main(void)
 	tcase_add_test(tc, test_deleted_visibility);
 	tcase_add_test(tc, test_processes);
 	tcase_add_test(tc, test_errors);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run("fs_state", tc);
 }
