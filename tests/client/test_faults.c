@@ -349,42 +349,31 @@ START_TEST(connection_reset)
 }
 END_TEST
 
-START_TEST(malformed_json)
+/* Answers that are not a usable record: each call fails with `want`; where
+ * a case names them, the error's errno and HTTP status are checked too. */
+static const struct {
+	fake_handler h;
+	long total_ms;
+	sbx_result want;
+	int want_errno;
+	int want_status;
+} bad_answers[] = {
+	{h_malformed, 2000, SBX_E_PROTOCOL, 0, 200},     /* malformed JSON */
+	{h_deep, 2000, SBX_E_PROTOCOL, 0, 0},            /* JSON nested too deep */
+	{h_huge, 20000, SBX_E_TOO_LARGE, EFBIG, 0},       /* oversized body */
+	{h_huge_chunked, 20000, SBX_E_TOO_LARGE, 0, 0},   /* oversized chunked body */
+};
+
+START_TEST(bad_answer_table)
 {
-	sbx_client *c = start(h_malformed, NULL, 2000, 3);
+	sbx_client *c = start(bad_answers[_i].h, NULL, bad_answers[_i].total_ms, 3);
 	sbx_sandbox *s = NULL;
 	sbx_error e;
-	ck_assert_int_eq(sbx_sandbox_get(c, "sb1", 0, &s, &e), SBX_E_PROTOCOL);
-	ck_assert_int_eq(e.http_status, 200);
-	stop(c);
-}
-END_TEST
-
-START_TEST(too_deep_json)
-{
-	sbx_client *c = start(h_deep, NULL, 2000, 3);
-	sbx_sandbox *s = NULL;
-	ck_assert_int_eq(sbx_sandbox_get(c, "sb1", 0, &s, NULL), SBX_E_PROTOCOL);
-	stop(c);
-}
-END_TEST
-
-START_TEST(oversized_body)
-{
-	sbx_client *c = start(h_huge, NULL, 20000, 3);
-	sbx_sandbox *s = NULL;
-	sbx_error e;
-	ck_assert_int_eq(sbx_sandbox_get(c, "sb1", 0, &s, &e), SBX_E_TOO_LARGE);
-	ck_assert_int_eq(sbx_error_errno(&e), EFBIG);
-	stop(c);
-}
-END_TEST
-
-START_TEST(oversized_chunked_body)
-{
-	sbx_client *c = start(h_huge_chunked, NULL, 20000, 3);
-	sbx_sandbox *s = NULL;
-	ck_assert_int_eq(sbx_sandbox_get(c, "sb1", 0, &s, NULL), SBX_E_TOO_LARGE);
+	ck_assert_int_eq(sbx_sandbox_get(c, "sb1", 0, &s, &e), bad_answers[_i].want);
+	if (bad_answers[_i].want_errno)
+		ck_assert_int_eq(sbx_error_errno(&e), bad_answers[_i].want_errno);
+	if (bad_answers[_i].want_status)
+		ck_assert_int_eq(e.http_status, bad_answers[_i].want_status);
 	stop(c);
 }
 END_TEST
@@ -1129,10 +1118,7 @@ static Suite *suite(void)
 	tcase_add_test(t, unsafe_call_not_retried);
 	tcase_add_test(t, truncated_body);
 	tcase_add_test(t, connection_reset);
-	tcase_add_test(t, malformed_json);
-	tcase_add_test(t, too_deep_json);
-	tcase_add_test(t, oversized_body);
-	tcase_add_test(t, oversized_chunked_body);
+	tcase_add_loop_test(t, bad_answer_table, 0, (int)(sizeof bad_answers / sizeof bad_answers[0]));
 	tcase_add_test(t, not_found_status);
 	tcase_add_test(t, token_sent_never_shown);
 	tcase_add_test(t, connection_refused);
