@@ -545,14 +545,10 @@ static enum MHD_Result h_signal(struct MHD_Connection *con, req *r, srv_sbx *s)
 	srv_proc *p = srv_proc_get(s, r->route.proc);
 	if (!p)
 		return no_process(con, s, r->route.proc);
-	cJSON *root = NULL;
+	char err[SRV_MSGLEN];
 	int64_t sig = -1;
-	if (r->len && srv_json_depth(r->body, r->len) <= SRV_MAX_DEPTH)
-		root = cJSON_ParseWithLength(r->body, r->len);
-	const cJSON *it = cJSON_GetObjectItemCaseSensitive(root, "signal");
-	if (cJSON_IsNumber(it) && it->valuedouble == (double)(int64_t)it->valuedouble)
-		sig = (int64_t)it->valuedouble;
-	else if (cJSON_IsString(it) && srv_parse_int(it->valuestring, 1, 64, &sig) != 0)
+	cJSON *root = r->len ? srv_json_parse(r->body, r->len, err) : NULL;
+	if (srv_json_int(cJSON_GetObjectItemCaseSensitive(root, "signal"), 1, 64, &sig) != 0)
 		sig = -1;
 	cJSON_Delete(root);
 	if (sig < 1 || sig > 64)
@@ -569,6 +565,14 @@ static enum MHD_Result h_signal(struct MHD_Connection *con, req *r, srv_sbx *s)
 static enum MHD_Result file_error(struct MHD_Connection *con, int e, const char *path)
 {
 	switch (-e) {
+	case SRV_EPSEUDO:
+		return send_error(con, 400, 3, "CWSANDBOX_INVALID_REQUEST", 0, "path", path,
+				  "%s: on a kernel pseudo file system (procfs, sysfs, cgroupfs, FUSE...); "
+				  "file calls refuse those, run a command in the sandbox instead", path);
+	case SRV_ENOTREG:
+		return send_error(con, 400, 3, "CWSANDBOX_INVALID_REQUEST", 0, "path", path,
+				  "%s: not a regular file (a FIFO, socket or device); file calls read and "
+				  "write regular files only", path);
 	case ENOENT:
 		return send_error(con, 404, 5, "CWSANDBOX_FILE_NOT_FOUND", 0, "path", path, "%s: no such file",
 				  path);
@@ -613,15 +617,17 @@ static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
 	const char *path;
 	int post = r->route.kind == R_WRITE_FILE || r->route.kind == R_MAKE_DIR || r->route.kind == R_REMOVE_FILE;
 	if (post) {
-		if (srv_json_depth(r->body ? r->body : "", r->len) > SRV_MAX_DEPTH ||
-		    !(body = cJSON_ParseWithLength(r->body ? r->body : "", r->len)) || !cJSON_IsObject(body)) {
-			cJSON_Delete(body);
-			return BAD(con, "the body must be a JSON object");
-		}
+		if (!(body = srv_json_parse(r->body ? r->body : "", r->len, err)))
+			return BAD(con, "%s", err);
 		const cJSON *pj = cJSON_GetObjectItemCaseSensitive(body, "path");
 		path = cJSON_IsString(pj) ? pj->valuestring : NULL;
 	} else {
-		path = arg(con, "path");
+		/* MHD decodes %00: a NUL inside would silently cut the path. */
+		size_t vlen = 0;
+		path = NULL;
+		if (MHD_lookup_connection_value_n(con, MHD_GET_ARGUMENT_KIND, "path", 4, &path, &vlen) == MHD_YES &&
+		    path && strlen(path) != vlen)
+			return BAD(con, "path must not contain NUL");
 	}
 	if (get_path(path, err) != 0) {
 		cJSON_Delete(body);
@@ -681,20 +687,15 @@ static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
 		int64_t off = -1, mode = -1;
 		const cJSON *o = cJSON_GetObjectItemCaseSensitive(body, "offset");
 		const cJSON *m = cJSON_GetObjectItemCaseSensitive(body, "mode");
-		if (o && !cJSON_IsNull(o) &&
-		    !((cJSON_IsNumber(o) && o->valuedouble >= 0 && (off = (int64_t)o->valuedouble) >= 0) ||
-		      (cJSON_IsString(o) && srv_parse_int(o->valuestring, 0, INT64_MAX / 2, &off) == 0))) {
+		if (o && !cJSON_IsNull(o) && srv_json_int(o, 0, INT64_MAX / 2, &off) != 0) {
 			free(data);
 			res = BAD(con, "offset must be a non-negative integer");
 			goto out;
 		}
-		if (m && !cJSON_IsNull(m)) {
-			if (!cJSON_IsNumber(m) || m->valuedouble < 0 || m->valuedouble > 07777) {
-				free(data);
-				res = BAD(con, "mode must be a number 0..4095");
-				goto out;
-			}
-			mode = (int64_t)m->valuedouble;
+		if (m && !cJSON_IsNull(m) && (!cJSON_IsNumber(m) || srv_json_int(m, 0, 07777, &mode) != 0)) {
+			free(data);
+			res = BAD(con, "mode must be an integer 0..4095");
+			goto out;
 		}
 		int append = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "append"));
 		const cJSON *t = cJSON_GetObjectItemCaseSensitive(body, "truncate");
@@ -718,7 +719,12 @@ static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
 		break;
 	case R_MAKE_DIR: {
 		const cJSON *m = cJSON_GetObjectItemCaseSensitive(body, "mode");
-		rc = srv_file_mkdir(root, path, cJSON_IsNumber(m) ? (int)m->valuedouble : -1);
+		int64_t mode = -1;
+		if (m && !cJSON_IsNull(m) && (!cJSON_IsNumber(m) || srv_json_int(m, 0, 07777, &mode) != 0)) {
+			res = BAD(con, "mode must be an integer 0..4095");
+			goto out;
+		}
+		rc = srv_file_mkdir(root, path, (int)mode);
 		out = rc ? NULL : cJSON_CreateObject();
 		break;
 	}
@@ -913,34 +919,45 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **ctx, enum
 	__atomic_sub_fetch(&inflight, 1, __ATOMIC_SEQ_CST);
 }
 
-static struct MHD_Daemon *start_one(int fd, void *cls)
+/* Connection caps. The unix socket serves only its owner: room for
+ * thousands of parked long-polls, idle keep-alives kept 10 minutes. TCP
+ * is open to anyone who can connect, token or not: a tighter idle timeout
+ * (a slow-loris connection sending partial headers is idle as soon as it
+ * pauses), a per-address cap, and a total cap that leaves most of the fd
+ * limit (65536) to the unix socket and spool files. libmicrohttpd takes a
+ * suspended connection (a parked long-poll) off its timeout list until it
+ * is resumed, so long-polls are never cut by the idle timeout. */
+#define UNIX_CONN_LIMIT 8192
+#define UNIX_IDLE_S 600
+#define TCP_CONN_LIMIT 4096
+#define TCP_PER_IP_LIMIT 256
+
+static struct MHD_Daemon *start_one(int fd, void *cls, unsigned idle_s)
 {
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
 			 MHD_USE_TURBO;
+	int tcp = cls != NULL;
 	return MHD_start_daemon(flags, 0, NULL, NULL, on_request, cls,
 				MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
 				MHD_OPTION_THREAD_POOL_SIZE, (unsigned)4,
 				MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-				/* Split across the pool's threads by MHD: room for
-				 * thousands of parked long-polls. */
-				MHD_OPTION_CONNECTION_LIMIT, (unsigned)8192,
+				MHD_OPTION_CONNECTION_LIMIT, (unsigned)(tcp ? TCP_CONN_LIMIT : UNIX_CONN_LIMIT),
+				MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)(tcp ? TCP_PER_IP_LIMIT : 0),
 				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 << 10),
-				/* Idle keep-alive connections go after 10 minutes;
-				 * suspended long-polls are not idle in this sense. */
-				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600,
+				MHD_OPTION_CONNECTION_TIMEOUT, tcp ? idle_s : (unsigned)UNIX_IDLE_S,
 				MHD_OPTION_END);
 }
 
-int srv_http_start(int unix_fd, int tcp_fd, const char *token, char *err)
+int srv_http_start(int unix_fd, int tcp_fd, const char *token, unsigned tcp_idle_s, char *err)
 {
-	d_unix = start_one(unix_fd, NULL);
+	d_unix = start_one(unix_fd, NULL, 0);
 	if (!d_unix) {
 		snprintf(err, SRV_MSGLEN, "cannot start the HTTP server on the unix socket");
 		return -1;
 	}
 	if (tcp_fd >= 0) {
 		tcp_token = strdup(token ? token : "");
-		d_tcp = tcp_token ? start_one(tcp_fd, (void *)1) : NULL;
+		d_tcp = tcp_token ? start_one(tcp_fd, (void *)1, tcp_idle_s) : NULL;
 		if (!d_tcp) {
 			snprintf(err, SRV_MSGLEN, "cannot start the HTTP server on TCP");
 			return -1;

@@ -8,8 +8,9 @@
 #define SRV_API_H
 
 /* listen fds are bound and listening already; tcp_fd -1 = no TCP. The
- * token (NUL-terminated) is required on TCP and copied. */
-int srv_http_start(int unix_fd, int tcp_fd, const char *token, char *err);
+ * token (NUL-terminated) is required on TCP and copied. tcp_idle_s: idle
+ * connections on TCP are closed after that many seconds. */
+int srv_http_start(int unix_fd, int tcp_fd, const char *token, unsigned tcp_idle_s, char *err);
 void srv_http_stop(void);
 
 #endif

@@ -592,6 +592,11 @@ static void proc_finish(srv_sbx *s, srv_proc *p, int wstatus, const char *why)
 			s->oom_seen = ooms;
 			set_reason(p->reason, sizeof p->reason, "out of memory (memory limit reached)");
 		}
+		/* RLIMIT_FSIZE is the output cap (and bounds files too). */
+		if (p->sig == SIGXFSZ && cfg.max_output > 0)
+			snprintf(p->reason, sizeof p->reason,
+				 "file size limit reached (output or file over %lld bytes, sbxd --max-output)",
+				 (long long)cfg.max_output);
 	} else {
 		p->state = PS_EXITED;
 		p->exit_code = WEXITSTATUS(wstatus);
@@ -810,8 +815,10 @@ int srv_spool_open(srv_sbx *s, int64_t id, int stream)
 int srv_stream_ended(srv_sbx *s, int64_t id)
 {
 	srv_proc *p = srv_proc_get(s, id);
+	/* An idle sandbox (no main command) has empty main streams that
+	 * never grow: ended from the start, so a reader never waits. */
 	if (!p)
-		return id == 0 ? srv_state_terminal(s->state) : 1;
+		return id == 0 && s->spec.argv.n > 0 ? srv_state_terminal(s->state) : 1;
 	return p->state != PS_RUNNING;
 }
 
@@ -1100,8 +1107,14 @@ srv_sbx *srv_create(srv_spec *spec, srv_refusal *why)
 		.image = s->spec.image,
 		.network = s->spec.egress,
 		.cpu_millis = s->spec.cpu_millis,
-		.memory_bytes = s->spec.memory_bytes,
+		/* Unbounded defaults would leave the host to the sandbox:
+		 * --default-memory when the spec has no limit, the spool cap
+		 * as every process's RLIMIT_FSIZE (spools are written by the
+		 * process itself, so only the kernel can cap them). */
+		.memory_bytes = s->spec.memory_bytes ? s->spec.memory_bytes : cfg.default_memory,
 		.max_pids = s->spec.max_pids,
+		.disk_bytes = cfg.disk_bytes,
+		.max_file_bytes = cfg.max_output,
 	};
 	/* Making the box takes milliseconds: let other requests run. The
 	 * record is visible as CREATING meanwhile; a DELETE may end it, and
@@ -1250,11 +1263,7 @@ static int64_t jint(const cJSON *o, const char *k)
 {
 	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
 	int64_t v = 0;
-	if (cJSON_IsNumber(it))
-		return (int64_t)it->valuedouble;
-	if (cJSON_IsString(it) && srv_parse_int(it->valuestring, INT64_MIN, INT64_MAX, &v) == 0)
-		return v;
-	return 0;
+	return srv_json_int(it, INT64_MIN, INT64_MAX, &v) == 0 ? v : 0;
 }
 
 static int64_t jtime(const cJSON *o, const char *k)
@@ -1612,8 +1621,15 @@ int srv_core_start(const srv_config *c, char *err)
 		return -1;
 	}
 	/* Sandboxes must not reach sbxd's own socket. */
-	if (cfg.hide_path && srv_rt_hide_path(rt, cfg.hide_path, rerr) != 0)
-		fprintf(stderr, "sbxd: warning: cannot hide %s from sandboxes: %s\n", cfg.hide_path, rerr);
+	/* Secrets must not be readable from inside (the default image is the
+	 * host's /): refuse to serve rather than leak the token. */
+	for (int i = 0; i < 4 && cfg.hide_paths[i]; i++) {
+		if (srv_rt_hide_path(rt, cfg.hide_paths[i], rerr) != 0) {
+			snprintf(err, SRV_MSGLEN, "cannot hide %.120s from sandboxes: %.100s", cfg.hide_paths[i],
+				 rerr);
+			return -1;
+		}
+	}
 	load_all();
 	if (pthread_create(&reaper_thread, NULL, reaper_main, NULL) != 0) {
 		snprintf(err, SRV_MSGLEN, "cannot start the reaper thread");

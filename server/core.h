@@ -93,7 +93,11 @@ typedef struct srv_config {
 	int64_t default_lifetime;
 	int64_t retention;
 	int max_sandboxes;
-	const char *hide_path;       /* host path sandboxes must not see (the socket) */
+	const char *hide_paths[4];   /* host paths sandboxes must not see (the
+	                                socket, the token file), NULL-ended */
+	int64_t default_memory;      /* bytes, when a spec has none; 0 = none */
+	int64_t max_output;          /* bytes per output stream; 0 = none */
+	int64_t disk_bytes;          /* writable layer size; 0 = runtime default */
 } srv_config;
 
 /* Global state. */

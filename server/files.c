@@ -4,6 +4,13 @@
  * an O_PATH fd of the root, so no component, symlink or ".." can lead out.
  * Calls that act on a name (stat without following, mkdir, unlink) open the
  * parent that way and then use the *at() call on the last component.
+ *
+ * Two more rules, because sbxd acts with its own (host root) privileges:
+ * nothing is opened that could block (O_NONBLOCK, and only regular files
+ * are read or written: a FIFO or device planted by the sandbox would
+ * otherwise hang an HTTP thread), and nothing on a kernel pseudo file
+ * system (procfs, sysfs, cgroupfs...) is touched: /proc/1/environ of the
+ * box would be sbxd's own, /proc/sys writes would change the host.
  */
 #include "files.h"
 
@@ -15,21 +22,74 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "parse.h"
 
+#ifndef CGROUP2_SUPER_MAGIC
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#endif
+#ifndef FUSE_SUPER_MAGIC
+#define FUSE_SUPER_MAGIC 0x65735546
+#endif
+
+/* -SRV_EPSEUDO when fd lives on a kernel pseudo file system (or FUSE,
+ * whose server inside the sandbox could stall any call forever). */
+static int fs_allowed(int fd)
+{
+	static const unsigned long bad[] = {
+		PROC_SUPER_MAGIC, SYSFS_MAGIC, CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC, DEBUGFS_MAGIC,
+		SECURITYFS_MAGIC, TRACEFS_MAGIC, BPF_FS_MAGIC, PSTOREFS_MAGIC, EFIVARFS_MAGIC, SELINUX_MAGIC,
+		SMACK_MAGIC, BINFMTFS_MAGIC, FUSE_SUPER_MAGIC, 0x62656570 /* configfs */, 0x65735543 /* fusectl */,
+	};
+	struct statfs sf;
+	if (fstatfs(fd, &sf) != 0)
+		return -errno;
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		if ((unsigned long)sf.f_type == bad[i])
+			return -SRV_EPSEUDO;
+	return 0;
+}
+
 static int open_in(int root, const char *path, int flags, int mode)
 {
+	/* Never block in open (a FIFO without a writer, a leased file). */
+	if (!(flags & O_PATH))
+		flags |= O_NONBLOCK | O_NOCTTY;
 	struct open_how how = {
 		.flags = (uint64_t)(flags | O_CLOEXEC),
 		.mode = (flags & (O_CREAT | O_TMPFILE)) ? (uint64_t)mode : 0,
 		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
 	};
 	long fd = syscall(SYS_openat2, root, path, &how, sizeof how);
-	return fd < 0 ? -errno : (int)fd;
+	if (fd < 0)
+		return errno == ENXIO || errno == EWOULDBLOCK ? -SRV_ENOTREG : -errno;
+	int rc = fs_allowed((int)fd);
+	if (rc) {
+		close((int)fd);
+		return rc;
+	}
+	return (int)fd;
+}
+
+/* Checks an opened file is a regular one and makes its I/O blocking
+ * again (regular files never wait on another process). */
+static int regular_only(int fd, struct stat *st)
+{
+	if (fstat(fd, st) != 0)
+		return -errno;
+	if (S_ISDIR(st->st_mode))
+		return -EISDIR;
+	if (!S_ISREG(st->st_mode))
+		return -SRV_ENOTREG;
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0)
+		return -errno;
+	return 0;
 }
 
 /* Opens the parent directory of path and copies the last component. */
@@ -93,14 +153,9 @@ int srv_file_read(int root, const char *path, int64_t off, size_t len, unsigned 
 	if (fd < 0)
 		return fd;
 	struct stat st;
-	if (fstat(fd, &st) != 0) {
-		rc = -errno;
+	rc = regular_only(fd, &st);
+	if (rc)
 		goto out;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		rc = -EISDIR;
-		goto out;
-	}
 	*buf = malloc(len ? len : 1);
 	if (!*buf) {
 		rc = -ENOMEM;
@@ -132,16 +187,21 @@ out:
 int srv_file_write(int root, const char *path, const unsigned char *data, size_t n, int64_t off, int append,
 		   int truncate, int mode)
 {
+	/* No O_TRUNC at open: truncate only once we know it is a regular
+	 * file on an ordinary file system. */
 	int flags = O_WRONLY | O_CREAT;
 	if (append)
 		flags |= O_APPEND;
-	else if (truncate)
-		flags |= O_TRUNC;
 	int fd = open_in(root, path, flags, mode >= 0 ? mode & 07777 : 0644);
 	if (fd < 0)
 		return fd;
-	int rc = 0;
+	struct stat st;
+	int rc = regular_only(fd, &st);
+	if (!rc && !append && truncate && ftruncate(fd, 0) != 0)
+		rc = -errno;
 	size_t done = 0;
+	if (rc)
+		n = 0;
 	while (done < n) {
 		ssize_t w = append || off < 0 ? write(fd, data + done, n - done)
 					      : pwrite(fd, data + done, n - done, off + (int64_t)done);
@@ -233,9 +293,15 @@ static int rm_tree(int parent, const char *name, int depth)
 {
 	if (depth > 256)
 		return -ELOOP;
-	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
+	/* A mount of cgroupfs/sysfs/... inside the tree: not ours to empty. */
+	int bad = fs_allowed(fd);
+	if (bad) {
+		close(fd);
+		return bad;
+	}
 	DIR *d = fdopendir(fd);
 	if (!d) {
 		int e = -errno;

@@ -14,6 +14,12 @@
 
 struct cJSON;
 
+/* Errors of our own (returned negated like errnos): the path is on a
+ * kernel pseudo file system (procfs, sysfs, cgroupfs, FUSE...), or it is
+ * not a regular file (FIFO, device, socket) where one is read/written. */
+#define SRV_EPSEUDO 100001
+#define SRV_ENOTREG 100002
+
 /* Reads up to len bytes at off (len capped by the caller). */
 int srv_file_read(int root, const char *path, int64_t off, size_t len, unsigned char **buf, size_t *n,
 		  int64_t *size, int *eof);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
@@ -36,6 +37,12 @@ static void usage(FILE *f)
 		"  --default-lifetime S    maxLifetimeSeconds when a spec gives 0 (default 600)\n"
 		"  --retention S           keep ended sandboxes this long (default 3600)\n"
 		"  --max-sandboxes N       live sandboxes at once (default 256)\n"
+		"  --default-memory Q      memory limit of a sandbox whose spec has none\n"
+		"                          (default 2Gi; 0 = unlimited)\n"
+		"  --max-output Q          cap of each output stream of a process (default 8Gi;\n"
+		"                          0 = unlimited); a process writing more gets SIGXFSZ\n"
+		"  --max-disk Q            size of a sandbox's writable layer (default: runtime's)\n"
+		"  --idle-timeout S        close idle TCP connections after S s (default 60)\n"
 		"  -h, --help              this text\n"
 		"  -V, --version           print the version\n");
 }
@@ -174,9 +181,25 @@ static int parse_num_opt(const char *name, const char *v, int64_t min, int64_t m
 	return 0;
 }
 
+/* A byte quantity as in specs ("512Mi", "2Gi", "1000000"); "0" = none. */
+static int parse_size_opt(const char *name, const char *v, int64_t *out)
+{
+	char err[SRV_MSGLEN];
+	if (strcmp(v, "0") == 0) {
+		*out = 0;
+		return 0;
+	}
+	if (srv_parse_memory(v, out, err) != 0) {
+		fprintf(stderr, "sbxd: error: %s wants a size like 512Mi or 2Gi, got \"%s\": %s\n", name, v, err);
+		return -1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	enum { O_SOCKET = 256, O_STATE, O_LISTEN, O_TOKEN, O_LIFETIME, O_RETENTION, O_MAXSBX };
+	enum { O_SOCKET = 256, O_STATE, O_LISTEN, O_TOKEN, O_LIFETIME, O_RETENTION, O_MAXSBX, O_DEFMEM, O_MAXOUT,
+	       O_MAXDISK, O_IDLE };
 	static const struct option opts[] = {
 		{"socket", required_argument, NULL, O_SOCKET},
 		{"state-dir", required_argument, NULL, O_STATE},
@@ -185,13 +208,19 @@ int main(int argc, char **argv)
 		{"default-lifetime", required_argument, NULL, O_LIFETIME},
 		{"retention", required_argument, NULL, O_RETENTION},
 		{"max-sandboxes", required_argument, NULL, O_MAXSBX},
+		{"default-memory", required_argument, NULL, O_DEFMEM},
+		{"max-output", required_argument, NULL, O_MAXOUT},
+		{"max-disk", required_argument, NULL, O_MAXDISK},
+		{"idle-timeout", required_argument, NULL, O_IDLE},
 		{"foreground", no_argument, NULL, 'f'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *sock = NULL, *state = "/var/lib/sbxd", *listen_at = NULL, *token_file = NULL;
-	int64_t lifetime = 600, retention = 3600, maxsbx = 256;
+	int64_t lifetime = 600, retention = 3600, maxsbx = 256, idle = 60;
+	int64_t defmem = 2LL << 30, maxout = 8LL << 30, maxdisk = 0;
+	char tokenreal[PATH_MAX], sockreal[PATH_MAX];
 	int fg = 0, c, rc = 1;
 	char sockbuf[4096], err[SRV_MSGLEN] = "";
 	char *token = NULL;
@@ -212,6 +241,22 @@ int main(int argc, char **argv)
 			break;
 		case O_MAXSBX:
 			if (parse_num_opt("--max-sandboxes", optarg, 1, 100000, &maxsbx))
+				return 2;
+			break;
+		case O_DEFMEM:
+			if (parse_size_opt("--default-memory", optarg, &defmem))
+				return 2;
+			break;
+		case O_MAXOUT:
+			if (parse_size_opt("--max-output", optarg, &maxout))
+				return 2;
+			break;
+		case O_MAXDISK:
+			if (parse_size_opt("--max-disk", optarg, &maxdisk))
+				return 2;
+			break;
+		case O_IDLE:
+			if (parse_num_opt("--idle-timeout", optarg, 1, 86400, &idle))
 				return 2;
 			break;
 		case 'f': fg = 1; break;
@@ -250,11 +295,20 @@ int main(int argc, char **argv)
 	}
 	if (token_file && !(token = read_token(token_file)))
 		return 1;
+	/* Absolute now: the daemon changes to / before the runtime hides it. */
+	if (token_file && !realpath(token_file, tokenreal)) {
+		fprintf(stderr, "sbxd: error: token file %s: %s\n", token_file, strerror(errno));
+		return 1;
+	}
 	ufd = listen_unix(sock);
 	if (ufd < 0)
 		goto out;
 	if (listen_at && (tfd = listen_tcp(listen_at)) < 0)
 		goto out;
+	if (!realpath(sock, sockreal)) {
+		fprintf(stderr, "sbxd: error: socket %s: %s\n", sock, strerror(errno));
+		goto out;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	/* Every parked long-poll is a socket: use the whole hard fd limit
 	 * (raising the soft limit up to it needs no privilege). */
@@ -299,14 +353,19 @@ int main(int argc, char **argv)
 		.default_lifetime = lifetime,
 		.retention = retention,
 		.max_sandboxes = (int)maxsbx,
-		.hide_path = sock, /* the socket file itself, not its directory */
+		/* The socket file itself (not its directory) and the token:
+		 * with it a sandbox could drive the TCP API for any sandbox. */
+		.hide_paths = {sockreal, token_file ? tokenreal : NULL},
+		.default_memory = defmem,
+		.max_output = maxout,
+		.disk_bytes = maxdisk,
 	};
 	if (srv_core_start(&cfg, err) != 0) {
 		fprintf(stderr, "sbxd: error: %s\n", err);
 		srv_core_stop();
 		goto out;
 	}
-	int hrc = srv_http_start(ufd, tfd, token, err);
+	int hrc = srv_http_start(ufd, tfd, token, (unsigned)idle, err);
 	ufd = tfd = -1; /* MHD owns (and closes) the listening sockets now */
 	if (hrc != 0) {
 		fprintf(stderr, "sbxd: error: %s\n", err);

@@ -245,6 +245,50 @@ int srv_json_depth(const char *s, size_t len)
 	return max;
 }
 
+int srv_json_has_nul(const char *s, size_t len)
+{
+	int in_str = 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (!in_str) {
+			in_str = c == '"';
+			continue;
+		}
+		if (c == '\0') {
+			return 1;
+		} else if (c == '"') {
+			in_str = 0;
+		} else if (c == '\\' && i + 1 < len) {
+			/* \u0000 decodes to a NUL that would cut the C string. */
+			if (s[i + 1] == 'u' && i + 5 < len && memcmp(s + i + 2, "0000", 4) == 0)
+				return 1;
+			i++;
+		}
+	}
+	return 0;
+}
+
+int srv_double_to_int(double d, int64_t min, int64_t max, int64_t *out)
+{
+	/* Range first (in doubles, with bounds that are exact), then
+	 * integrality: converting an out-of-range double is undefined. */
+	if (d != d || d < -9007199254740992.0 || d > 9007199254740992.0)
+		return -1;
+	if (d != (double)(int64_t)d || (int64_t)d < min || (int64_t)d > max)
+		return -1;
+	*out = (int64_t)d;
+	return 0;
+}
+
+int srv_json_int(const struct cJSON *it, int64_t min, int64_t max, int64_t *out)
+{
+	if (cJSON_IsNumber(it))
+		return srv_double_to_int(it->valuedouble, min, max, out);
+	if (cJSON_IsString(it))
+		return srv_parse_int(it->valuestring, min, max, out);
+	return -1;
+}
+
 static int valid_chars(const char *s, size_t maxlen)
 {
 	size_t n = 0;
@@ -344,15 +388,9 @@ static int get_int(const cJSON *obj, const char *key, int64_t min, int64_t max, 
 	*out = 0;
 	if (!it || cJSON_IsNull(it))
 		return 0;
-	if (cJSON_IsNumber(it)) {
-		double d = it->valuedouble;
-		if (d != d || d < (double)min || d > (double)max || d != (double)(int64_t)d)
-			return fail(err, "%s must be an integer in %lld..%lld", key, (long long)min, (long long)max);
-		*out = (int64_t)d;
+	if (srv_json_int(it, min, max, out) == 0)
 		return 0;
-	}
-	if (cJSON_IsString(it) && srv_parse_int(it->valuestring, min, max, out) == 0)
-		return 0;
+	*out = 0;
 	return fail(err, "%s must be an integer in %lld..%lld", key, (long long)min, (long long)max);
 }
 
@@ -426,10 +464,14 @@ static int get_env(const cJSON *obj, srv_strv *out, char *err)
 	return 0;
 }
 
-static cJSON *parse_body(const char *body, size_t len, char *err)
+cJSON *srv_json_parse(const char *body, size_t len, char *err)
 {
 	if (srv_json_depth(body, len) > SRV_MAX_DEPTH) {
 		fail(err, "JSON nested deeper than %d", SRV_MAX_DEPTH);
+		return NULL;
+	}
+	if (srv_json_has_nul(body, len)) {
+		fail(err, "strings must not contain NUL (\\u0000)");
 		return NULL;
 	}
 	if (len == 0) {
@@ -565,7 +607,7 @@ out:
 int srv_parse_create(const char *body, size_t len, srv_spec *out, char *err)
 {
 	memset(out, 0, sizeof *out);
-	cJSON *root = parse_body(body, len, err);
+	cJSON *root = srv_json_parse(body, len, err);
 	if (!root)
 		return -1;
 	int rc = srv_spec_from_json(cJSON_GetObjectItemCaseSensitive(root, "spec"), out, err);
@@ -581,7 +623,7 @@ int srv_parse_proc_req(const char *body, size_t len, int exec, srv_proc_req *out
 {
 	memset(out, 0, sizeof *out);
 	int rc = -1;
-	cJSON *root = parse_body(body, len, err);
+	cJSON *root = srv_json_parse(body, len, err);
 	if (!root)
 		return -1;
 	size_t used = 0;

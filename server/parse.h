@@ -44,6 +44,17 @@ int srv_parse_time(const char *s, int64_t *ns);
 
 /* Deepest nesting of [ and { in a JSON text (strings skipped). */
 int srv_json_depth(const char *s, size_t len);
+/* True when a JSON text has a NUL byte or a \u0000 escape in a string
+ * (cJSON would cut the string there: "a\u0000b" would become "a"). */
+int srv_json_has_nul(const char *s, size_t len);
+/* A JSON number (or decimal string) as an integer in [min, max]; -1 for
+ * NaN, fractions, out of range: never an undefined double conversion. */
+struct cJSON;
+int srv_json_int(const struct cJSON *it, int64_t min, int64_t max, int64_t *out);
+int srv_double_to_int(double d, int64_t min, int64_t max, int64_t *out);
+/* Depth check, NUL check, parse; the body must be one JSON object (an
+ * empty body is {}). NULL with a message in err. */
+struct cJSON *srv_json_parse(const char *body, size_t len, char *err);
 
 /* [A-Za-z0-9._-]{1,63}, not starting with '.'. */
 int srv_valid_name(const char *s);

@@ -29,11 +29,9 @@ expect "socket hidden" "$(exec_out iso "[\"sh\",\"-c\",\"test -S $SOCK && echo v
 expect "state hidden" "$(exec_out iso "[\"sh\",\"-c\",\"ls $STATE/sandboxes 2>/dev/null | wc -l\"]")" 0
 # file calls cannot escape through .. or symlinks
 api POST /v1/sandboxes/iso:exec -d '{"command":["ln","-s","/","/tmp/up"]}' >/dev/null
-out=$(api GET "/v1/sandboxes/iso:readFile?path=/tmp/up/../../../../proc/1/cmdline")
-cmd1=$(b64d "$(jget "$out" 'j["content"]')" | tr '\0' ' ')
-[ -n "$cmd1" ] || fail "readFile through symlink: $out"
-hostcmd=$(tr '\0' ' ' </proc/1/cmdline)
-[ "$cmd1" != "$hostcmd" ] || fail "readFile escaped to the host's /proc/1"
+api POST /v1/sandboxes/iso:exec -d '{"command":["sh","-c","echo inside >/tmp/where"]}' >/dev/null
+out=$(api GET "/v1/sandboxes/iso:readFile?path=/tmp/up/../../../../tmp/where")
+expect "readFile through symlink stays inside" "$(b64d "$(jget "$out" 'j["content"]')")" inside
 api POST /v1/sandboxes/iso:writeFile -d "{\"path\":\"/tmp/up/../$marker\",\"content\":\"eA==\"}" >/dev/null
 [ ! -e "/$marker" ] || { rm -f "/$marker"; fail "writeFile escaped the sandbox"; }
 # with network egress requested, the host's interfaces are visible
