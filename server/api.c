@@ -467,9 +467,23 @@ static outcome h_output(struct MHD_Connection *con, req *r, srv_sbx *s, int64_t 
 	struct stat st;
 	int64_t size = fd >= 0 && fstat(fd, &st) == 0 ? st.st_size : 0;
 	if (off >= size && !ended && waiting(r)) {
-		if (fd >= 0)
-			close(fd);
-		return suspend(con, r, s);
+		/* Watch the spool only now that someone waits on it, then look
+		 * at its size once more: a write that landed before the watch
+		 * existed would otherwise never wake us. */
+		int watched = srv_waiter_watch(&r->w, s, id, r->route.stream) == 0;
+		if (fd >= 0 && fstat(fd, &st) == 0)
+			size = st.st_size;
+		if (off >= size) {
+			if (fd >= 0)
+				close(fd);
+			outcome o = suspend(con, r, s);
+			/* No watch (no spool yet?): poll every 100 ms instead. */
+			int64_t soon = srv_mono_ns() + 100000000;
+			if (!watched && (!r->w.deadline || r->w.deadline > soon))
+				r->w.deadline = soon;
+			return o;
+		}
+		srv_waiter_remove(&r->w);
 	}
 	int64_t n = off < size ? size - off : 0;
 	if (n > len)

@@ -45,7 +45,7 @@ static srv_sbx **boxes;
 static size_t nboxes, capboxes;
 static uint32_t next_seq = 1;
 static uint32_t next_uid = 1;
-static srv_waiter waiters = {&waiters, &waiters, NULL, 0, 0, 0};
+static srv_waiter waiters = {&waiters, &waiters, NULL, 0, 0, 0, 0};
 static int ep = -1, wakefd = -1, infd = -1, sbxdirfd = -1;
 static int stopping;
 static srv_box **graves;  /* boxes for the reaper thread to destroy */
@@ -426,8 +426,69 @@ void srv_waiter_add(srv_waiter *w)
 		poke_loop();
 }
 
+/* Spool files some parked reader waits on, with reference counts: only
+ * those are watched (a watch on every spool, or on the sandbox's
+ * directory, cost a loop wake-up per write of every process). */
+struct spool_watch {
+	int wd;
+	uint32_t seq;
+	int refs;
+};
+static struct spool_watch *watches;
+static size_t nwatches, capwatches;
+
+static void unwatch(int wd)
+{
+	for (size_t i = 0; i < nwatches; i++) {
+		if (watches[i].wd != wd)
+			continue;
+		if (--watches[i].refs == 0) {
+			inotify_rm_watch(infd, wd);
+			watches[i] = watches[--nwatches];
+		}
+		return;
+	}
+}
+
+int srv_waiter_watch(srv_waiter *w, srv_sbx *s, int64_t id, int stream)
+{
+	char path[4300];
+	if (w->watch) {
+		unwatch(w->watch - 1);
+		w->watch = 0;
+	}
+	snprintf(path, sizeof path, "%s/sandboxes/%s/%lld.%s", cfg.state_dir, s->id, (long long)id,
+		 stream == 1 ? "stdout" : "stderr");
+	int wd = inotify_add_watch(infd, path, IN_MODIFY);
+	if (wd < 0)
+		return -1;
+	size_t i;
+	for (i = 0; i < nwatches && watches[i].wd != wd; i++)
+		;
+	if (i == nwatches) {
+		if (nwatches == capwatches) {
+			size_t nc = capwatches ? capwatches * 2 : 64;
+			struct spool_watch *nw = realloc(watches, nc * sizeof *nw);
+			if (!nw) {
+				inotify_rm_watch(infd, wd);
+				return -1;
+			}
+			watches = nw;
+			capwatches = nc;
+		}
+		watches[nwatches++] = (struct spool_watch){wd, s->seq, 0};
+	}
+	watches[i].refs++;
+	w->watch = wd + 1;
+	return 0;
+}
+
 void srv_waiter_remove(srv_waiter *w)
 {
+	if (w->watch) {
+		unwatch(w->watch - 1);
+		w->watch = 0;
+	}
 	if (!w->suspended)
 		return;
 	w->prev->next = w->next;
@@ -682,9 +743,6 @@ static void sbx_end(srv_sbx *s, int state, const char *reason)
 		bury(s->box);
 		s->box = NULL;
 	}
-	if (s->inotify_wd >= 0 && infd >= 0)
-		inotify_rm_watch(infd, s->inotify_wd);
-	s->inotify_wd = -1;
 	const char *why = state == ST_COMPLETED ? "sandbox completed" : reason;
 	for (size_t i = 0; i < s->nprocs; i++)
 		if (s->procs[i])
@@ -1074,7 +1132,6 @@ srv_sbx *srv_create(srv_spec *spec, srv_refusal *why)
 		return NULL;
 	}
 	s->dirfd = -1;
-	s->inotify_wd = -1;
 	s->seq = next_seq++;
 	for (int tries = 0; tries < 5; tries++) {
 		random_id(s->id, sizeof s->id);
@@ -1141,9 +1198,6 @@ srv_sbx *srv_create(srv_spec *spec, srv_refusal *why)
 	s->box = box;
 	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EV(K_BOX, s->seq, 0)};
 	epoll_ctl(ep, EPOLL_CTL_ADD, srv_box_event_fd(s->box), &ev);
-	char dpath[4200];
-	snprintf(dpath, sizeof dpath, "%s/sandboxes/%s", cfg.state_dir, s->id);
-	s->inotify_wd = inotify_add_watch(infd, dpath, IN_MODIFY);
 	s->state = ST_RUNNING;
 	s->start_ns = srv_now_ns();
 	s->lifetime_deadline = srv_mono_ns() + s->spec.lifetime_s * 1000000000;
@@ -1333,7 +1387,6 @@ static void load_one(const char *name)
 		goto out;
 	}
 	s->dirfd = dfd;
-	s->inotify_wd = -1;
 	memcpy(s->id, name, strlen(name) + 1); /* valid ids are <= 128 bytes */
 	if (srv_spec_from_json(cJSON_GetObjectItemCaseSensitive(sj, "spec"), &s->spec, err) != 0) {
 		fprintf(stderr, "sbxd: warning: sandbox %s: bad spec in record: %s\n", name, err);
@@ -1446,34 +1499,39 @@ static void load_all(void)
 
 /* ---------------------------------------------------------------- loop */
 
+/* Spool growth: wakes the sandboxes whose watched spools grew, each once
+ * per batch of events however many writes it holds. */
 static void on_inotify(void)
 {
 	char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+	uint32_t seqs[64];
 	for (;;) {
 		ssize_t n = read(infd, buf, sizeof buf);
 		if (n <= 0)
 			return;
-		int last_wd = -1;
-		if (waiters.next == &waiters)
-			continue; /* nobody waits: just drain */
+		size_t nseq = 0;
 		for (char *ptr = buf; ptr < buf + n;) {
 			const struct inotify_event *ev = (const struct inotify_event *)ptr;
 			ptr += sizeof *ev + ev->len;
-			/* Only spool growth matters; record writes are ours. */
-			size_t nl = ev->len ? strlen(ev->name) : 0;
-			if (nl < 7 || (strcmp(ev->name + nl - 7, ".stdout") != 0 &&
-				       strcmp(ev->name + nl - 7, ".stderr") != 0))
+			if (!(ev->mask & IN_MODIFY))
 				continue;
-			if (ev->wd == last_wd)
-				continue;
-			last_wd = ev->wd;
-			for (size_t i = 0; i < nboxes; i++) {
-				if (boxes[i]->inotify_wd == ev->wd) {
-					srv_wake(boxes[i]->seq);
-					break;
-				}
+			for (size_t i = 0; i < nwatches; i++) {
+				if (watches[i].wd != ev->wd)
+					continue;
+				size_t k;
+				for (k = 0; k < nseq && seqs[k] != watches[i].seq; k++)
+					;
+				if (k == nseq && nseq < sizeof seqs / sizeof seqs[0])
+					seqs[nseq++] = watches[i].seq;
+				else if (k == nseq)
+					srv_wake(watches[i].seq);
+				break;
 			}
 		}
+		/* srv_wake drops the woken waiters' watches, so look the
+		 * sandboxes up first and wake after the scan. */
+		for (size_t k = 0; k < nseq; k++)
+			srv_wake(seqs[k]);
 	}
 }
 

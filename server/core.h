@@ -71,7 +71,6 @@ typedef struct srv_sbx {
 	char end_reason[64];         /* stateReason to set once TERMINATED */
 	srv_box *box;
 	int64_t oom_seen;            /* OOM kills already blamed on a process */
-	int inotify_wd;
 	srv_proc **procs;            /* procs[0] = main (NULL if idle), [n] = process n */
 	size_t nprocs;               /* = next process id */
 	srv_proc **execs;            /* running unary execs */
@@ -86,6 +85,7 @@ typedef struct srv_waiter {
 	uint32_t seq;                /* sandbox it waits on, 0 = none */
 	int64_t deadline;            /* monotonic ns, 0 = none */
 	int suspended;
+	int watch;                   /* inotify wd + 1 of the spool it waits on */
 } srv_waiter;
 
 typedef struct srv_config {
@@ -159,6 +159,10 @@ struct cJSON *srv_proc_json(const srv_sbx *s, const srv_proc *p);  /* s: adds by
 /* Waiters (srv_lock held). */
 void srv_waiter_add(srv_waiter *w);
 void srv_waiter_remove(srv_waiter *w);
+/* Watches the spool of process id (stream 1/2) for growth while w is
+ * parked (dropped by srv_waiter_remove, so also by a wake-up). -1 when
+ * the watch cannot be set (the caller then must not rely on it). */
+int srv_waiter_watch(srv_waiter *w, srv_sbx *s, int64_t id, int stream);
 /* Resumes every waiter on the sandbox (seq 0: all of them). */
 void srv_wake(uint32_t seq);
 
