@@ -110,9 +110,29 @@ static const char *const state_words[] = {
 	"unknown", "pending", "creating", "running", "paused", "terminating", "completed", "failed", "terminated",
 };
 
+#define NELEM(a) (sizeof(a) / sizeof(*(a)))
+_Static_assert(NELEM(state_names) == SBX_STATE_TERMINATED + 1, "one name a sandbox state");
+
+/* An enum from its wire name or its number; 0 (unspecified) for anything
+ * else. names[i] is the name of value i. */
+static int enum_parse(const cJSON *it, const char *const *names, size_t n)
+{
+	int64_t v;
+	if (cJSON_IsString(it)) {
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(it->valuestring, names[i]) == 0)
+				return (int)i;
+		if (sbx_parse_i64(it->valuestring, &v) != 0)
+			return 0;
+	} else if (!cJSON_IsNumber(it) || sbx_json_item_i64(it, &v) != 0) {
+		return 0;
+	}
+	return v >= 0 && v < (int64_t)n ? (int)v : 0;
+}
+
 const char *sbx_state_word(sbx_state s)
 {
-	if ((unsigned)s >= sizeof state_words / sizeof *state_words)
+	if ((unsigned)s >= NELEM(state_words))
 		return "unknown";
 	return state_words[s];
 }
@@ -122,49 +142,33 @@ int sbx_state_is_terminal(sbx_state s)
 	return s == SBX_STATE_COMPLETED || s == SBX_STATE_FAILED || s == SBX_STATE_TERMINATED;
 }
 
+const char *sbx_state_wire(sbx_state s)
+{
+	return (unsigned)s < NELEM(state_names) ? state_names[s] : NULL;
+}
+
 sbx_state sbx_state_parse(const cJSON *it)
 {
-	int64_t n;
-	if (cJSON_IsString(it)) {
-		for (size_t i = 0; i < sizeof state_names / sizeof *state_names; i++)
-			if (strcmp(it->valuestring, state_names[i]) == 0)
-				return (sbx_state)i;
-		if (sbx_parse_i64(it->valuestring, &n) == 0 && n >= 0 && n <= SBX_STATE_TERMINATED)
-			return (sbx_state)n;
-		return SBX_STATE_UNSPECIFIED;
-	}
-	if (cJSON_IsNumber(it) && sbx_json_item_i64(it, &n) == 0 && n >= 0 && n <= SBX_STATE_TERMINATED)
-		return (sbx_state)n;
-	return SBX_STATE_UNSPECIFIED;
+	return (sbx_state)enum_parse(it, state_names, NELEM(state_names));
 }
 
 static const char *const proc_names[] = {
 	"PROCESS_STATE_UNSPECIFIED", "PROCESS_STATE_RUNNING", "PROCESS_STATE_EXITED",
 	"PROCESS_STATE_KILLED", "PROCESS_STATE_FAILED",
 };
+_Static_assert(NELEM(proc_names) == SBX_PROC_FAILED + 1, "one name a process state");
 static const char *const proc_words[] = {"unknown", "running", "exited", "killed", "failed"};
 
 const char *sbx_proc_state_word(sbx_proc_state s)
 {
-	if ((unsigned)s >= sizeof proc_words / sizeof *proc_words)
+	if ((unsigned)s >= NELEM(proc_words))
 		return "unknown";
 	return proc_words[s];
 }
 
 sbx_proc_state sbx_proc_state_parse(const cJSON *it)
 {
-	int64_t n;
-	if (cJSON_IsString(it)) {
-		for (size_t i = 0; i < sizeof proc_names / sizeof *proc_names; i++)
-			if (strcmp(it->valuestring, proc_names[i]) == 0)
-				return (sbx_proc_state)i;
-		if (sbx_parse_i64(it->valuestring, &n) == 0 && n >= 0 && n <= SBX_PROC_FAILED)
-			return (sbx_proc_state)n;
-		return SBX_PROC_UNSPECIFIED;
-	}
-	if (cJSON_IsNumber(it) && sbx_json_item_i64(it, &n) == 0 && n >= 0 && n <= SBX_PROC_FAILED)
-		return (sbx_proc_state)n;
-	return SBX_PROC_UNSPECIFIED;
+	return (sbx_proc_state)enum_parse(it, proc_names, NELEM(proc_names));
 }
 
 char *sbx_json_pretty(const cJSON *root)

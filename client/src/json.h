@@ -30,6 +30,8 @@ int sbx_json_item_i64(const cJSON *item, int64_t *out);
 int sbx_json_get_bool(const cJSON *obj, const char *key);
 
 sbx_state sbx_state_parse(const cJSON *item);
+/* The wire name of a state ("STATE_RUNNING"); NULL when out of range. */
+const char *sbx_state_wire(sbx_state s);
 sbx_proc_state sbx_proc_state_parse(const cJSON *item);
 
 /* Resource -> struct. SBX_E_PROTOCOL when required fields are missing. */

@@ -153,11 +153,6 @@ sbx_result sbx_sandbox_get(sbx_client *c, const char *id, int wait_seconds, sbx_
 	return r;
 }
 
-static const char *const state_enum[] = {
-	"STATE_UNSPECIFIED", "STATE_PENDING", "STATE_CREATING", "STATE_RUNNING", "STATE_PAUSED",
-	"STATE_TERMINATING", "STATE_COMPLETED", "STATE_FAILED", "STATE_TERMINATED",
-};
-
 sbx_result sbx_sandbox_list(sbx_client *c, const sbx_list_filter *filter, sbx_sandbox ***out, size_t *n,
                             sbx_error *err)
 {
@@ -187,7 +182,7 @@ sbx_result sbx_sandbox_list(sbx_client *c, const sbx_list_filter *filter, sbx_sa
 			}
 		}
 		if (filter && filter->state > SBX_STATE_UNSPECIFIED && filter->state <= SBX_STATE_TERMINATED)
-			bad |= sbx_buf_appendf(&path, "&state=%s", state_enum[filter->state]);
+			bad |= sbx_buf_appendf(&path, "&state=%s", sbx_state_wire(filter->state));
 		if (filter && filter->show_terminated)
 			bad |= sbx_buf_appendf(&path, "&showTerminated=true");
 		if (token) {
