@@ -46,7 +46,6 @@ typedef struct fs_waiter {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static sbx_async *async;
 static fs_waiter *free_list, *all_list;
-static unsigned in_flight;
 static int stopping;
 
 static fs_waiter *w_alloc(void)
@@ -75,8 +74,6 @@ static fs_waiter *w_alloc(void)
 /* Under lock. */
 static void w_release_locked(fs_waiter *w)
 {
-	if (w->active)
-		in_flight--;
 	w->active = 0;
 	w->req = NULL;
 	w->h = NULL;
@@ -111,14 +108,6 @@ void fs_wait_free_all(void)
 		free(w);
 		w = n;
 	}
-}
-
-unsigned fs_wait_count(void)
-{
-	pthread_mutex_lock(&lock);
-	unsigned n = in_flight;
-	pthread_mutex_unlock(&lock);
-	return n;
 }
 
 size_t fs_rc_slice(int code, int64_t off, size_t size, char *buf, size_t buflen)
@@ -181,7 +170,6 @@ static void start(fs_waiter *w)
 {
 	pthread_mutex_lock(&lock);
 	w->active = 1;
-	in_flight++;
 	pthread_mutex_unlock(&lock);
 	if (w->req)
 		fuse_req_interrupt_func(w->req, on_interrupt, w);
@@ -316,42 +304,37 @@ static void answer_rc(fs_waiter *w, int code)
 	fuse_reply_buf(w->req, buf, n);
 }
 
-static void proc_cb(void *ud, sbx_result r, const sbx_error *err, const sbx_process *p)
+/* The rest of proc_cb and sb_cb, once the record is in the cache: wait on
+ * while `pending`, else answer the poll or the read of returncode. */
+static void rc_cb(fs_waiter *w, int pending, sbx_result r, const sbx_error *err, int exit_code)
 {
-	fs_waiter *w = ud;
-	if (r == SBX_OK)
-		fs_state_put_proc(w->slot, p);
-	int running = r == SBX_OK && p->state == SBX_PROC_RUNNING;
-	if (done_or_rearm(w, running, r))
+	if (done_or_rearm(w, pending, r))
 		return;
 	if (w->kind == W_POLL_RC) {
 		finish_poll(w);
 		return;
 	}
 	if (r == SBX_OK && !w->interrupted)
-		answer_rc(w, p->exit_code);
+		answer_rc(w, exit_code);
 	else
 		fuse_reply_err(w->req, cb_errno(w, r, err, "returncode"));
 	finish_req(w);
 }
 
+static void proc_cb(void *ud, sbx_result r, const sbx_error *err, const sbx_process *p)
+{
+	int ok = r == SBX_OK;
+	if (ok)
+		fs_state_put_proc(((fs_waiter *)ud)->slot, p);
+	rc_cb(ud, ok && p->state == SBX_PROC_RUNNING, r, err, ok ? p->exit_code : 0);
+}
+
 static void sb_cb(void *ud, sbx_result r, const sbx_error *err, const sbx_sandbox *s)
 {
-	fs_waiter *w = ud;
-	if (r == SBX_OK)
+	int ok = r == SBX_OK;
+	if (ok)
 		fs_state_put_sandbox(s);
-	int live = r == SBX_OK && !sbx_state_is_terminal(s->state);
-	if (done_or_rearm(w, live, r))
-		return;
-	if (w->kind == W_POLL_RC) {
-		finish_poll(w);
-		return;
-	}
-	if (r == SBX_OK && !w->interrupted)
-		answer_rc(w, s->exit_code);
-	else
-		fuse_reply_err(w->req, cb_errno(w, r, err, "returncode"));
-	finish_req(w);
+	rc_cb(ud, ok && !sbx_state_is_terminal(s->state), r, err, ok ? s->exit_code : 0);
 }
 
 static void fill(fs_waiter *w, fs_handle *h, const char *id)
@@ -362,7 +345,9 @@ static void fill(fs_waiter *w, fs_handle *h, const char *id)
 	snprintf(w->id, sizeof w->id, "%s", id);
 }
 
-void fs_wait_output(fuse_req_t req, fs_handle *h, const char *id, sbx_stream st, int64_t off, size_t size)
+/* Starts a waiter that answers a read of size bytes at off. */
+static void wait_read(fuse_req_t req, fs_handle *h, const char *id, wkind kind, sbx_stream st, int64_t off,
+                      size_t size)
 {
 	fs_waiter *w = w_alloc();
 	if (!w) {
@@ -370,7 +355,7 @@ void fs_wait_output(fuse_req_t req, fs_handle *h, const char *id, sbx_stream st,
 		return;
 	}
 	fill(w, h, id);
-	w->kind = W_OUTPUT;
+	w->kind = kind;
 	w->req = req;
 	w->st = st;
 	w->off = off;
@@ -378,19 +363,14 @@ void fs_wait_output(fuse_req_t req, fs_handle *h, const char *id, sbx_stream st,
 	start(w);
 }
 
+void fs_wait_output(fuse_req_t req, fs_handle *h, const char *id, sbx_stream st, int64_t off, size_t size)
+{
+	wait_read(req, h, id, W_OUTPUT, st, off, size);
+}
+
 void fs_wait_returncode(fuse_req_t req, fs_handle *h, const char *id, int64_t off, size_t size)
 {
-	fs_waiter *w = w_alloc();
-	if (!w) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	fill(w, h, id);
-	w->kind = W_RC;
-	w->req = req;
-	w->off = off;
-	w->size = size;
-	start(w);
+	wait_read(req, h, id, W_RC, (sbx_stream)0, off, size);
 }
 
 void fs_wait_poll(fs_handle *h, const char *id, struct fuse_pollhandle *ph)

@@ -27,8 +27,6 @@ void fs_wait_init(sbx_async *a);
 void fs_wait_fini(void);
 /* Frees the recycled waiters; only after the async loop is gone. */
 void fs_wait_free_all(void);
-/* Number of waiters in flight (for tests and logs). */
-unsigned fs_wait_count(void);
 
 /* Answers req with bytes [off, off+size) of the stream once at least one
  * exists, or with end-of-file once the stream ended before off. */
