@@ -29,7 +29,6 @@
 typedef struct fnode {
 	uint32_t slot;
 	char *path;
-	struct fnode *next;
 } fnode;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -161,11 +160,16 @@ static int sandbox_id(uint32_t slot, char id[FS_ID_MAX])
 	return 0;
 }
 
+static mode_t dirent_type(const sbx_dirent *d)
+{
+	return d->type == SBX_FT_DIR ? S_IFDIR : d->type == SBX_FT_SYMLINK ? S_IFLNK : S_IFREG;
+}
+
 static void dirent_attr(const sbx_dirent *d, uint64_t ino, struct stat *st)
 {
 	memset(st, 0, sizeof *st);
 	st->st_ino = ino;
-	mode_t type = d->type == SBX_FT_DIR ? S_IFDIR : d->type == SBX_FT_SYMLINK ? S_IFLNK : S_IFREG;
+	mode_t type = dirent_type(d);
 	st->st_mode = type | (d->mode & 07777);
 	st->st_nlink = type == S_IFDIR ? 2 : 1;
 	st->st_size = d->size;
@@ -224,16 +228,32 @@ static int do_stat(uint32_t slot, const char *path, sbx_dirent *de)
 	return 0;
 }
 
+/* The entry of a file node: the name is remembered briefly, the
+ * attributes not at all (the sandbox may change them any time). */
+static void entry_de(uint64_t ino, const sbx_dirent *de, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof *e);
+	e->ino = ino;
+	e->generation = 1;
+	dirent_attr(de, ino, &e->attr);
+	e->entry_timeout = 0.5;
+	e->attr_timeout = 0;
+}
+
 static void reply_entry_de(fuse_req_t req, uint64_t ino, const sbx_dirent *de)
 {
 	struct fuse_entry_param e;
-	memset(&e, 0, sizeof e);
-	e.ino = ino;
-	e.generation = 1;
-	dirent_attr(de, ino, &e.attr);
-	e.entry_timeout = 0.5;
-	e.attr_timeout = 0;
+	entry_de(ino, de, &e);
 	fuse_reply_entry(req, &e);
+}
+
+/* Answers a getattr or setattr; frees de's name. */
+static void reply_attr_de(fuse_req_t req, uint64_t ino, sbx_dirent *de)
+{
+	struct stat st;
+	dirent_attr(de, ino, &st);
+	free(de->name);
+	fuse_reply_attr(req, &st, 0);
 }
 
 void fs_files_lookup(fuse_req_t req, uint32_t slot, const char *dir, const char *name)
@@ -259,7 +279,6 @@ void fs_files_lookup(fuse_req_t req, uint32_t slot, const char *dir, const char 
 void fs_files_getattr(fuse_req_t req, uint64_t ino, uint32_t slot, const char *path)
 {
 	sbx_dirent de;
-	struct stat st;
 	int rc = do_stat(slot, path, &de);
 	if (rc && strcmp(path, "/") == 0) {
 		/* The files/ directory itself stays a directory even when the
@@ -273,9 +292,7 @@ void fs_files_getattr(fuse_req_t req, uint64_t ino, uint32_t slot, const char *p
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	dirent_attr(&de, ino, &st);
-	free(de.name);
-	fuse_reply_attr(req, &st, 0);
+	reply_attr_de(req, ino, &de);
 }
 
 int fs_files_opendir(uint32_t slot, const char *path, uint64_t self_ino, fs_handle *h)
@@ -300,8 +317,7 @@ int fs_files_opendir(uint32_t slot, const char *path, uint64_t self_ino, fs_hand
 		free(p);
 		if (!ino)
 			continue;
-		unsigned mode = v[i].type == SBX_FT_DIR ? S_IFDIR : v[i].type == SBX_FT_SYMLINK ? S_IFLNK : S_IFREG;
-		h->ents[h->nents++] = (fs_dirent){v[i].name, ino, mode};
+		h->ents[h->nents++] = (fs_dirent){v[i].name, ino, dirent_type(&v[i])};
 		v[i].name = NULL;
 	}
 	sbx_dirent_list_free(v, n);
@@ -337,6 +353,14 @@ static int new_handle(uint32_t slot, const char *path, struct fuse_file_info *fi
 	return 0;
 }
 
+/* The handle of an open the kernel gave up on (interrupted) goes. */
+static void drop_handle(struct fuse_file_info *fi)
+{
+	fs_handle *h = (fs_handle *)(uintptr_t)fi->fh;
+	free(h->path);
+	free(h);
+}
+
 void fs_files_open(fuse_req_t req, uint32_t slot, const char *path, struct fuse_file_info *fi)
 {
 	int rc = 0;
@@ -348,11 +372,8 @@ void fs_files_open(fuse_req_t req, uint32_t slot, const char *path, struct fuse_
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	if (fuse_reply_open(req, fi) == -ENOENT) {
-		fs_handle *h = (fs_handle *)(uintptr_t)fi->fh;
-		free(h->path);
-		free(h);
-	}
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		drop_handle(fi);
 }
 
 void fs_files_create(fuse_req_t req, uint32_t slot, const char *dir, const char *name, mode_t mode,
@@ -373,16 +394,9 @@ void fs_files_create(fuse_req_t req, uint32_t slot, const char *dir, const char 
 		fuse_reply_err(req, -rc);
 	} else {
 		struct fuse_entry_param e;
-		memset(&e, 0, sizeof e);
-		e.ino = ino;
-		e.generation = 1;
-		dirent_attr(&de, ino, &e.attr);
-		e.entry_timeout = 0.5;
-		if (fuse_reply_create(req, &e, fi) == -ENOENT) {
-			fs_handle *h = (fs_handle *)(uintptr_t)fi->fh;
-			free(h->path);
-			free(h);
-		}
+		entry_de(ino, &de, &e);
+		if (fuse_reply_create(req, &e, fi) == -ENOENT)
+			drop_handle(fi);
 	}
 	free(de.name);
 	free(path);
@@ -444,10 +458,7 @@ void fs_files_setattr(fuse_req_t req, uint64_t ino, uint32_t slot, const char *p
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	struct stat st;
-	dirent_attr(&de, ino, &st);
-	free(de.name);
-	fuse_reply_attr(req, &st, 0);
+	reply_attr_de(req, ino, &de);
 }
 
 void fs_files_mkdir(fuse_req_t req, uint32_t slot, const char *dir, const char *name, mode_t mode)
