@@ -227,11 +227,6 @@ void sbx_sleep_ms(long ms)
 		;
 }
 
-char *sbx_strdup(const char *s)
-{
-	return s ? strdup(s) : NULL;
-}
-
 char *sbx_strndup(const char *s, size_t n)
 {
 	char *p = malloc(n + 1);

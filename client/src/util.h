@@ -40,7 +40,6 @@ int sbx_parse_i64(const char *s, int64_t *out);
 int64_t sbx_now_ms(void);
 void sbx_sleep_ms(long ms);
 
-char *sbx_strdup(const char *s);
 char *sbx_strndup(const char *s, size_t n);
 void sbx_strv_free(char **v);
 char **sbx_strv_dup(const char *const *v, size_t *n);
