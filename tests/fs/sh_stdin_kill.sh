@@ -23,9 +23,6 @@ write_fails "$MNT/k/exec/$id/ctl" "kill" "No such process"
 
 for sig in TERM SIGINT USR1; do
 	id=$(start_proc k '{"command": ["sleep", "60"]}')
-	# (a signal sent within the first moments of a /bin/sh -c start was
-	# sometimes lost by the service; give the process time to start)
-	sleep 0.3
 	echo "kill $sig" >"$MNT/k/exec/$id/ctl"
 	n=$(kill -l "${sig#SIG}")
 	eq "$(timeout 10 cat "$MNT/k/exec/$id/returncode")" $((128 + n)) "rc after kill $sig"
