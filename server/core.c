@@ -976,6 +976,7 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 			: (s->spec.working_dir && *s->spec.working_dir ? s->spec.working_dir : "/"));
 	p->want_stdin = req->want_stdin;
 	p->stdin_closed = !req->want_stdin;
+	p->max_output = exec ? req->max_output : 0;
 	p->timeout_s = req->timeout_s;
 	if (!p->cwd || build_env(&s->spec.env, &p->env, &env) != 0)
 		goto nomem;
@@ -1535,6 +1536,25 @@ static void on_inotify(void)
 	}
 }
 
+/* An exec's answer holds at most maxOutputBytes of each stream, so bytes
+ * past that need not stay on disk: punch them out (the size, which the
+ * answer reports, is kept). Checked on each timer pass (at least once a
+ * second); --max-output stays the hard cap. */
+static void exec_trim(srv_proc *p)
+{
+	for (int i = 1; i <= 2; i++) {
+		struct stat st;
+		int64_t keep = (p->max_output + 4095) & ~(int64_t)4095;
+		if (p->out_fd[i] < 0 || fstat(p->out_fd[i], &st) != 0)
+			continue;
+		if ((int64_t)st.st_blocks * 512 <= keep + (1 << 20) || st.st_size <= keep)
+			continue;
+		if (fallocate(p->out_fd[i], FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, keep, st.st_size - keep) != 0) {
+			/* not supported here: --max-output still bounds it */
+		}
+	}
+}
+
 static int64_t timers(void)
 {
 	int64_t now = srv_mono_ns(), next = now + 1000000000;
@@ -1575,6 +1595,8 @@ static int64_t timers(void)
 			size_t n = pass ? s->nexecs : s->nprocs;
 			for (size_t j = 0; j < n; j++) {
 				srv_proc *p = pass ? s->execs[j] : s->procs[j];
+				if (p && pass && p->state == PS_RUNNING)
+					exec_trim(p);
 				if (!p || p->state != PS_RUNNING || !p->deadline_mono)
 					continue;
 				if (p->deadline_mono <= now) {

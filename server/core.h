@@ -56,6 +56,7 @@ typedef struct srv_proc {
 	unsigned char *pending;
 	size_t pending_len, pending_off;
 	int owner_gone;              /* exec: its request went away */
+	int64_t max_output;          /* exec: maxOutputBytes (spool kept to it) */
 } srv_proc;
 
 typedef struct srv_sbx {

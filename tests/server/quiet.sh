@@ -31,4 +31,22 @@ for i in 1 2 3 4 5; do
 	[ "$n" -gt "$off" ] || fail "stream did not grow: $n <= $off"
 	off=$n
 done
+# an :exec keeps on disk no more than its maxOutputBytes (plus slack)
+api POST /v1/sandboxes/q:exec -d '{"command":["sh","-c","head -c 30000000 /dev/zero; sleep 3"],"maxOutputBytes":1000}' >"$T/exec.json" &
+epid=$!
+sleep 2
+big=0 seen=0
+for f in /proc/"$SBXD_PID"/fd/*; do
+	case "$(readlink "$f")" in *"$STATE"*deleted*) ;; *) continue ;; esac
+	seen=$((seen + 1))
+	kb=$(( $(stat -L -c %b "$f") / 2 ))
+	[ "$kb" -le 4096 ] || big=$kb
+done
+wait "$epid"
+[ "$seen" -ge 2 ] || fail "exec spools not found among sbxd's fds ($seen)"
+r=$(cat "$T/exec.json")
+expect "exec bytes" "$(jget "$r" 'j["stdoutBytes"]')" 30000000
+expect "exec truncated" "$(jget "$r" 'j["stdoutTruncated"]')" true
+expect "exec answer size" "$(jget "$r" 'len(j["stdout"])')" 1336
+[ "$big" -eq 0 ] || fail "an exec spool holds ${big} KiB on disk past its maxOutputBytes"
 note "quiet ok"

@@ -74,6 +74,48 @@ static char *read_str(const char *path, int64_t off, size_t len, int *rc)
 	return s;
 }
 
+START_TEST(t_fifo_and_pseudo_fs)
+{
+	/* A FIFO nobody writes: refused at once, never a hang. */
+	char p[256];
+	snprintf(p, sizeof p, "%s/fifo", rootdir);
+	ck_assert_int_eq(mkfifo(p, 0644), 0);
+	unsigned char *buf = NULL;
+	size_t n;
+	int64_t size;
+	int eof;
+	ck_assert_int_eq(srv_file_read(root, "/fifo", 0, 16, &buf, &n, &size, &eof), -SRV_ENOTREG);
+	ck_assert_ptr_null(buf);
+	ck_assert_int_eq(srv_file_write(root, "/fifo", (const unsigned char *)"x", 1, -1, 0, 1, -1), -SRV_ENOTREG);
+	/* A symlink to it changes nothing. */
+	snprintf(p, sizeof p, "%s/motd", rootdir);
+	ck_assert_int_eq(symlink("/fifo", p), 0);
+	ck_assert_int_eq(srv_file_read(root, "/motd", 0, 16, &buf, &n, &size, &eof), -SRV_ENOTREG);
+	/* A device. */
+	int hostroot = open("/", O_PATH | O_DIRECTORY);
+	ck_assert_int_ge(hostroot, 0);
+	ck_assert_int_eq(srv_file_read(hostroot, "/dev/null", 0, 16, &buf, &n, &size, &eof), -SRV_ENOTREG);
+	/* procfs and sysfs, for every kind of call. */
+	ck_assert_int_eq(srv_file_read(hostroot, "/proc/self/environ", 0, 16, &buf, &n, &size, &eof),
+			 -SRV_EPSEUDO);
+	ck_assert_int_eq(srv_file_read(hostroot, "/proc/1/status", 0, 16, &buf, &n, &size, &eof), -SRV_EPSEUDO);
+	cJSON *j = NULL;
+	ck_assert_int_eq(srv_file_list(hostroot, "/proc/1", 10, &j), -SRV_EPSEUDO);
+	ck_assert_int_eq(srv_file_list(hostroot, "/sys", 10, &j), -SRV_EPSEUDO);
+	ck_assert_int_eq(srv_file_stat(hostroot, "/proc/1/environ", &j), -SRV_EPSEUDO);
+	ck_assert_int_eq(srv_file_mkdir(hostroot, "/sys/kernel/x", 0755), -SRV_EPSEUDO);
+	ck_assert_int_eq(srv_file_remove(hostroot, "/proc/1/x", 0), -SRV_EPSEUDO);
+	ck_assert_int_eq(srv_file_write(hostroot, "/proc/sys/kernel/hostname", (const unsigned char *)"x", 1, -1, 0,
+					1, -1),
+			 -SRV_EPSEUDO);
+	ck_assert_ptr_null(j);
+	/* /proc itself is a name in /: stat describes it. */
+	ck_assert_int_eq(srv_file_stat(hostroot, "/proc", &j), 0);
+	cJSON_Delete(j);
+	close(hostroot);
+}
+END_TEST
+
 START_TEST(t_confined)
 {
 	/* every way out lands inside the root: they all read the sandbox's
@@ -199,6 +241,7 @@ int main(void)
 	tcase_add_test(tc, t_confined);
 	tcase_add_test(tc, t_read_write);
 	tcase_add_test(tc, t_list_stat_rm);
+	tcase_add_test(tc, t_fifo_and_pseudo_fs);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -4,6 +4,7 @@
  * and the route table.
  */
 #include <check.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,6 +150,67 @@ START_TEST(t_depth_names_b64)
 	e = srv_b64_encode((const unsigned char *)"hi", 2);
 	ck_assert_str_eq(e, "aGk=");
 	free(e);
+}
+END_TEST
+
+START_TEST(t_nul_and_numbers)
+{
+	static const struct {
+		const char *json;
+		size_t len;   /* 0: strlen */
+		int nul;
+	} nuls[] = {
+		{"{\"a\":\"x\"}", 0, 0},
+		{"{\"a\":\"x\\u0000y\"}", 0, 1},
+		{"{\"a\\u0000\":1}", 0, 1},
+		{"{\"a\":\"\\\\u0000\"}", 0, 0},  /* an escaped backslash, then text */
+		{"{\"a\":\"\\u00001\"}", 0, 1},
+		{"{\"a\":\"\\u0001\"}", 0, 0},
+		{"{\"a\":\"x\0y\"}", 10, 1},              /* raw NUL inside a string */
+		{"{\"a\":\"\\u000", 0, 0},                  /* cut short: no NUL */
+	};
+	for (size_t i = 0; i < sizeof nuls / sizeof nuls[0]; i++)
+		ck_assert_msg(srv_json_has_nul(nuls[i].json, nuls[i].len ? nuls[i].len : strlen(nuls[i].json)) ==
+				      nuls[i].nul,
+			      "case %zu", i);
+	static const struct {
+		double d;
+		int64_t min, max;
+		int ok;
+		int64_t want;
+	} nums[] = {
+		{0, 0, 10, 1, 0},
+		{10, 0, 10, 1, 10},
+		{11, 0, 10, 0, 0},
+		{-1, 0, 10, 0, 0},
+		{1.5, 0, 10, 0, 0},
+		{1e300, 0, 07777, 0, 0},
+		{-1e300, INT64_MIN, INT64_MAX, 0, 0},
+		{9223372036854775808.0, INT64_MIN, INT64_MAX, 0, 0},
+		{9007199254740992.0, 0, INT64_MAX, 1, 9007199254740992LL},
+		{-4096, -5000, 0, 1, -4096},
+	};
+	for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+		int64_t v = 0;
+		int rc = srv_double_to_int(nums[i].d, nums[i].min, nums[i].max, &v);
+		ck_assert_msg((rc == 0) == nums[i].ok, "number case %zu", i);
+		if (nums[i].ok)
+			ck_assert_int_eq(v, nums[i].want);
+	}
+	double nan = 0.0 / 0.0;
+	int64_t v;
+	ck_assert_int_ne(srv_double_to_int(nan, INT64_MIN, INT64_MAX, &v), 0);
+	/* Bodies: NUL and huge numbers are refused by the request parsers. */
+	srv_spec sp;
+	srv_proc_req pr;
+	char err[SRV_MSGLEN];
+	const char *b = "{\"spec\":{\"name\":\"a\\u0000b\"}}";
+	ck_assert_int_ne(srv_parse_create(b, strlen(b), &sp, err), 0);
+	ck_assert_ptr_nonnull(strstr(err, "NUL"));
+	b = "{\"command\":[\"true\"],\"timeoutSeconds\":1e300}";
+	ck_assert_int_ne(srv_parse_proc_req(b, strlen(b), 0, &pr, err), 0);
+	b = "{\"command\":[\"echo\",\"a\\u0000\"]}";
+	ck_assert_int_ne(srv_parse_proc_req(b, strlen(b), 1, &pr, err), 0);
 }
 END_TEST
 
@@ -348,6 +410,7 @@ int main(void)
 	tcase_add_test(tc, t_time);
 	tcase_add_test(tc, t_depth_names_b64);
 	tcase_add_test(tc, t_create);
+	tcase_add_test(tc, t_nul_and_numbers);
 	tcase_add_test(tc, t_proc_req);
 	tcase_add_test(tc, t_caps);
 	tcase_add_test(tc, t_routes);
