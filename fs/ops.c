@@ -72,11 +72,6 @@ static sbx_stream stream_of(fs_kind k)
 	return k == FS_K_SB_STDERR || k == FS_K_P_STDERR ? SBX_STDERR : SBX_STDOUT;
 }
 
-static int proc_final(const fs_proc_view *p)
-{
-	return p->known && p->state != SBX_PROC_RUNNING && p->state != SBX_PROC_UNSPECIFIED;
-}
-
 static int sb_final(const fs_sb_view *v)
 {
 	return v->have_record && sbx_state_is_terminal(v->state);
@@ -175,14 +170,14 @@ static int node_attr(uint64_t ino, struct stat *st, double *timeout)
 	case FS_K_P_STDOUT:
 	case FS_K_P_STDERR: {
 		sbx_stream s = stream_of(k);
-		if (!proc_final(&p)) {
+		if (!fs_proc_final(&p)) {
 			fs_state_fetch_proc(slot, pid, STAT_MAX_AGE_MS);
 			fs_state_proc(slot, pid, &p);
 		}
 		st->st_size = p.bytes[s];
 		if (p.mtime_ns[s])
 			mt = p.mtime_ns[s];
-		if (proc_final(&p) && settings.kernel_cache)
+		if (fs_proc_final(&p) && settings.kernel_cache)
 			*timeout = FINAL_ATTR_TIMEOUT;
 		break;
 	}
@@ -190,7 +185,7 @@ static int node_attr(uint64_t ino, struct stat *st, double *timeout)
 		st->st_size = (off_t)strlen(sbx_proc_state_word(p.state)) + 1;
 		break;
 	case FS_K_P_RC:
-		if (proc_final(&p)) {
+		if (fs_proc_final(&p)) {
 			char b[32];
 			st->st_size = (off_t)fs_rc_slice(p.exit_code, 0, sizeof b, b, sizeof b);
 			mt = p.end_ns ? p.end_ns : mt;
@@ -662,7 +657,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		int final = 0;
 		if (pid) {
 			fs_proc_view p;
-			final = fs_state_proc(slot, pid, &p) == 0 && proc_final(&p);
+			final = fs_state_proc(slot, pid, &p) == 0 && fs_proc_final(&p);
 		} else {
 			fs_sb_view v;
 			final = fs_state_sandbox(slot, &v) == 0 && v.main_eof[stream_of(k)];
@@ -711,7 +706,7 @@ static int stream_known(fs_handle *h, sbx_stream st, fs_sb_view *v, int64_t *kno
 		fs_proc_view pv;
 		if (fs_state_proc(h->slot, h->pid, &pv) == 0) {
 			*known = pv.bytes[st];
-			*ended = proc_final(&pv);
+			*ended = fs_proc_final(&pv);
 		}
 	} else {
 		*known = v->main_bytes[st];
@@ -885,7 +880,7 @@ static void read_returncode(fuse_req_t req, fs_handle *h, size_t size, int64_t o
 	for (int pass = 0; pass < 2; pass++) {
 		if (h->pid) {
 			fs_proc_view p;
-			if (fs_state_proc(h->slot, h->pid, &p) == 0 && proc_final(&p)) {
+			if (fs_state_proc(h->slot, h->pid, &p) == 0 && fs_proc_final(&p)) {
 				fuse_reply_buf(req, b, fs_rc_slice(p.exit_code, off, size, b, sizeof b));
 				return;
 			}
@@ -1138,14 +1133,14 @@ static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, s
 				fs_proc_view p;
 				if (fs_state_proc(h->slot, h->pid, &p) == 0) {
 					known = p.bytes[st];
-					ended = proc_final(&p);
+					ended = fs_proc_final(&p);
 				}
 			}
 			if (known > h->pos || ended)
 				ready = POLLIN | POLLRDNORM;
 		} else if (h->pid) {
 			fs_proc_view p;
-			if (fs_state_proc(h->slot, h->pid, &p) == 0 && proc_final(&p))
+			if (fs_state_proc(h->slot, h->pid, &p) == 0 && fs_proc_final(&p))
 				ready = POLLIN | POLLRDNORM;
 		} else if (sb_final(&v) && v.state != SBX_STATE_TERMINATING) {
 			ready = POLLIN | POLLRDNORM;

@@ -435,9 +435,9 @@ static proc *proc_slot(sb *s, int64_t pid, int create)
 	return &s->procs[pid - 1];
 }
 
-static int proc_final(const proc *p)
+int fs_proc_final(const fs_proc_view *p)
 {
-	return p->v.known && p->v.state != SBX_PROC_RUNNING && p->v.state != SBX_PROC_UNSPECIFIED;
+	return p->known && p->state != SBX_PROC_RUNNING && p->state != SBX_PROC_UNSPECIFIED;
 }
 
 static void put_proc_locked(sb *s, const sbx_process *r)
@@ -511,7 +511,7 @@ int fs_state_fetch_proc(uint32_t slot, int64_t pid, int max_age_ms)
 	pthread_mutex_lock(&lock);
 	sb *s = get_sb_id(slot, id);
 	proc *p = s ? proc_slot(s, pid, 0) : NULL;
-	int fresh = p && (proc_final(p) || (p->v.known && fs_now_ms() - p->fetched_ms < max_age_ms));
+	int fresh = p && (fs_proc_final(&p->v) || (p->v.known && fs_now_ms() - p->fetched_ms < max_age_ms));
 	pthread_mutex_unlock(&lock);
 	if (!s)
 		return -ENOENT;

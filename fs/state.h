@@ -77,6 +77,8 @@ int fs_state_fetch_sandbox(uint32_t slot, int max_age_ms);
 /* Processes. */
 void fs_state_put_proc(uint32_t slot, const sbx_process *p);
 int fs_state_proc(uint32_t slot, int64_t pid, fs_proc_view *out);
+/* Whether a process is known to have ended: its record then never changes. */
+int fs_proc_final(const fs_proc_view *p);
 /* The cmd line (malloc'd) or NULL when unknown. */
 char *fs_state_proc_cmd(uint32_t slot, int64_t pid);
 /* Refreshes one process record (wait 0) unless it is final or younger than
