@@ -289,6 +289,13 @@ char *sbx_path_sandbox(const char *id, const char *suffix)
 	return b.data;
 }
 
+/* How long one try of req may take: the deadline, plus the wait a
+ * long-poll asks the service for. */
+static long try_ms(const sbx_client *c, const sbx_http_req *req)
+{
+	return c->cfg->total_ms + (req->wait_ms > 0 ? req->wait_ms : 0);
+}
+
 sbx_result sbx_http_setup(sbx_client *c, CURL *e, const sbx_http_req *req, sbx_http_resp *resp, char **url,
                           sbx_error *err)
 {
@@ -307,7 +314,7 @@ sbx_result sbx_http_setup(sbx_client *c, CURL *e, const sbx_http_req *req, sbx_h
 	if (cfg->unix_path)
 		curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, cfg->unix_path);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, cfg->connect_ms);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, cfg->total_ms + (req->wait_ms > 0 ? req->wait_ms : 0));
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, try_ms(c, req));
 	/* TLS: verification stays on; a CA file only changes what is trusted. */
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
@@ -382,7 +389,7 @@ sbx_result sbx_http_finish(sbx_client *c, CURL *e, int curlcode, const sbx_http_
 		}
 		if (r == SBX_E_TIMEOUT)
 			sbx_fail(err, r, "%s %s: no answer within the deadline (%ld ms)", req->method, c->cfg->url,
-			         c->cfg->total_ms + (req->wait_ms > 0 ? req->wait_ms : 0));
+			         try_ms(c, req));
 		else
 			sbx_fail(err, r, "%s: %s", c->cfg->url, curl_easy_strerror((CURLcode)curlcode));
 		if (err)
@@ -422,7 +429,7 @@ sbx_result sbx_http_call(sbx_client *c, const sbx_http_req *req, sbx_http_resp *
 	if (!err)
 		err = &tmp;
 	int64_t start = sbx_now_ms();
-	long budget = c->cfg->total_ms + (req->wait_ms > 0 ? req->wait_ms : 0);
+	long budget = try_ms(c, req);
 	int attempts = req->safe ? c->cfg->max_attempts : 1;
 	for (int attempt = 1;; attempt++) {
 		CURL *e = pool_get(c);
