@@ -293,8 +293,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sbxd: error: state dir %s is in use by another sbxd\n", state);
 		return 1;
 	}
+	/* Only checked here: the token is kept in memory only once the
+	 * runtime's zygote (whose copies are every sandbox's init) exists. */
 	if (token_file && !(token = read_token(token_file)))
 		return 1;
+	if (token) {
+		explicit_bzero(token, strlen(token));
+		free(token);
+		token = NULL;
+	}
 	/* Absolute now: the daemon changes to / before the runtime hides it. */
 	if (token_file && !realpath(token_file, tokenreal)) {
 		fprintf(stderr, "sbxd: error: token file %s: %s\n", token_file, strerror(errno));
@@ -362,6 +369,10 @@ int main(int argc, char **argv)
 	};
 	if (srv_core_start(&cfg, err) != 0) {
 		fprintf(stderr, "sbxd: error: %s\n", err);
+		srv_core_stop();
+		goto out;
+	}
+	if (token_file && !(token = read_token(tokenreal))) {
 		srv_core_stop();
 		goto out;
 	}

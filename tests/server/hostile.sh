@@ -27,6 +27,43 @@ case "$got" in *"$tok"*) fail "token readable inside the sandbox: $got" ;; esac
 expect "token file empty inside" "$(exec_sh h "cat '$TD/token' 2>/dev/null | wc -c")" 0
 out=$(api GET "/v1/sandboxes/h:readFile?path=$TD/token")
 case "$out" in *"$tok"*) fail "token readable through readFile: $out" ;; esac
+# nor is it in the memory of the zygote or of a sandbox's init (copies of
+# sbxd): sbxd keeps the token only after the zygote exists
+python3 - "$SBXD_PID" "$tok" <<'PY' || fail "token in a sandbox init's memory"
+import os, sys
+root, tok = int(sys.argv[1]), sys.argv[2].encode()
+def kids(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+todo, seen = kids(root), 0
+while todo:
+    pid = todo.pop()
+    todo += kids(pid)
+    try:
+        comm = open(f"/proc/{pid}/comm").read().strip()
+    except OSError:
+        continue
+    if not comm.startswith("sbx-"):
+        continue
+    seen += 1
+    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
+        for line in maps:
+            f = line.split()
+            lo, hi = (int(x, 16) for x in f[0].split("-"))
+            if "r" not in f[1] or hi - lo > (64 << 20) or (len(f) > 5 and f[5].startswith("[v")):
+                continue
+            try:
+                mem.seek(lo)
+                if tok in mem.read(hi - lo):
+                    sys.exit(f"token found in {comm} ({pid}) at {f[0]} {f[5] if len(f) > 5 else ''}")
+            except OSError:
+                pass
+if not seen:
+    sys.exit("no zygote or init found under sbxd")
+PY
 
 # 2. FIFOs (and devices) are refused at once, and never hang the API
 exec_sh h 'mkfifo /tmp/f && ln -sf /tmp/f /etc/motd && echo made' >/dev/null
