@@ -12,7 +12,8 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 tok=tok-$RANDOM-$RANDOM-secret
 # not under /tmp: the sandbox has its own /tmp, but sees the host's /var
 TD=$(mktemp -d /var/tmp/sbxd-hostile.XXXXXX)
-trap 'rc=$?; rm -rf "$TD"; (exit $rc); _cleanup' EXIT
+rm_td() { local rc=$?; rm -rf "$TD"; return $rc; }
+trap 'rm_td || _cleanup; _cleanup' EXIT
 echo "$tok" >"$TD/token"
 chmod 600 "$TD/token"
 start_sbxd --listen "127.0.0.1:$port" --token-file "$TD/token" --idle-timeout 2 \
