@@ -314,9 +314,17 @@ static enum MHD_Result h_delete(struct MHD_Connection *con, req *r)
 		}
 		return no_sandbox(con, r->route.id);
 	}
-	srv_stop(s, (int)grace, "deleted");
 	cJSON *j = cJSON_CreateObject();
-	cJSON_AddItemToObject(j, "sandbox", srv_sbx_json(s));
+	if (bool_arg(con, "purge")) {
+		/* The answer shows the sandbox as the stop left it; with
+		 * grace 0 (or already terminal) it is gone once we return. */
+		srv_stop(s, (int)grace, "deleted");
+		cJSON_AddItemToObject(j, "sandbox", srv_sbx_json(s));
+		srv_stop_purge(s, (int)grace, "deleted");
+	} else {
+		srv_stop(s, (int)grace, "deleted");
+		cJSON_AddItemToObject(j, "sandbox", srv_sbx_json(s));
+	}
 	cJSON_AddArrayToObject(j, "fileSystemSnapshotIds");
 	return send_json(con, 200, j);
 }
@@ -597,6 +605,13 @@ static enum MHD_Result file_error(struct MHD_Connection *con, int e, const char 
 				  strerror(-e));
 	case EEXIST:
 		return send_error(con, 409, 6, "CWSANDBOX_ALREADY_EXISTS", 0, "path", path, "%s exists", path);
+	case ENOTEMPTY:
+		return send_error(con, 400, 9, "CWSANDBOX_DIRECTORY_NOT_EMPTY", 0, "path", path,
+				  "%s: directory not empty (removeFile needs \"recursive\": true)", path);
+	case ENAMETOOLONG:
+		return send_error(con, 400, 3, "CWSANDBOX_NAME_TOO_LONG", 0, NULL, NULL,
+				  "path or one of its components too long (at most %d bytes, %d a component)",
+				  SRV_MAX_PATH - 1, 255);
 	case ENOTSUP:
 		return send_error(con, 501, 12, "CWSANDBOX_UNIMPLEMENTED", 0, NULL, NULL,
 				  "file calls are not available with this runtime");
@@ -616,9 +631,26 @@ static enum MHD_Result file_error(struct MHD_Connection *con, int e, const char 
 /* path from the query (GET) or the body (POST), absolute, capped. */
 static int get_path(const char *p, char *err)
 {
-	if (!p || p[0] != '/' || strlen(p) >= SRV_MAX_PATH) {
+	if (!p || p[0] != '/') {
 		snprintf(err, SRV_MSGLEN, "path must be an absolute path under %d bytes", SRV_MAX_PATH);
 		return -1;
+	}
+	return 0;
+}
+
+/* -ENAMETOOLONG when the whole path or one component is over the kernel's
+ * limits (PATH_MAX 4096 with its NUL, NAME_MAX 255), so the caller can
+ * answer CWSANDBOX_NAME_TOO_LONG (the FS maps it to ENAMETOOLONG). */
+static int path_len_ok(const char *p)
+{
+	if (strlen(p) >= SRV_MAX_PATH)
+		return -ENAMETOOLONG;
+	for (const char *c = p; *c;) {
+		size_t n = strcspn(c, "/");
+		if (n > 255)
+			return -ENAMETOOLONG;
+		c += n;
+		c += strspn(c, "/");
 	}
 	return 0;
 }
@@ -646,6 +678,11 @@ static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
 	if (get_path(path, err) != 0) {
 		cJSON_Delete(body);
 		return BAD(con, "%s", err);
+	}
+	if (path_len_ok(path) != 0) {
+		res = file_error(con, -ENAMETOOLONG, path);
+		cJSON_Delete(body);
+		return res;
 	}
 	int root = srv_root_fd(s);
 	if (root < 0) {

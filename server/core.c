@@ -6,6 +6,7 @@
  * add something it must time.
  */
 #include "core.h"
+#include "runtime/proto.h" /* the spawn message caps */
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -274,6 +275,8 @@ static void save_sbx(srv_sbx *s)
 	cJSON_AddItemToObject(root, "sandbox", srv_sbx_json(s));
 	cJSON_AddNumberToObject(root, "seq", s->seq);
 	cJSON_AddStringToObject(root, "requestId", s->spec.request_id ? s->spec.request_id : "");
+	if (s->purge)
+		cJSON_AddBoolToObject(root, "purge", 1);
 	write_json_at(s->dirfd, "sandbox.json", root);
 	cJSON_Delete(root);
 }
@@ -760,10 +763,25 @@ static void sbx_end(srv_sbx *s, int state, const char *reason)
 		s->state = state;
 		set_reason(s->reason, sizeof s->reason, reason);
 		s->end_ns = srv_now_ns();
+		/* A stopped sandbox must not read as success: its exit code
+		 * is the main command's wait status (128+N after a signal).
+		 * An idle one has no main of ours; its idle main is what the
+		 * stop killed: 143 when the TERM ended it within the grace,
+		 * 137 when the grace ran out (or was 0). */
+		if (state == ST_TERMINATED) {
+			srv_proc *m = s->nprocs ? s->procs[0] : NULL;
+			if (m)
+				s->exit_code = m->exit_code;
+			else
+				s->exit_code = 128 + (s->term_sent && s->grace_deadline > srv_mono_ns() ? SIGTERM
+												   : SIGKILL);
+		}
 	}
 	s->lifetime_deadline = s->grace_deadline = 0;
 	save_sbx(s);
 	srv_wake(s->seq);
+	if (s->purge)
+		poke_loop(); /* the timer scan removes it */
 }
 
 void srv_stop(srv_sbx *s, int grace_s, const char *reason)
@@ -780,20 +798,38 @@ void srv_stop(srv_sbx *s, int grace_s, const char *reason)
 	}
 	s->state = ST_TERMINATING;
 	set_reason(s->end_reason, sizeof s->end_reason, reason);
-	if (!s->box || running_procs(s) == 0) {
-		sbx_end(s, ST_TERMINATED, reason);
-		return;
+	if (grace_s > 0) {
+		s->term_sent = 1;
+		s->grace_deadline = srv_mono_ns() + (int64_t)grace_s * 1000000000;
 	}
-	if (grace_s == 0) {
+	if (!s->box || running_procs(s) == 0 || grace_s == 0) {
 		sbx_end(s, ST_TERMINATED, reason);
 		return;
 	}
 	srv_box_signal(s->box, 0, SIGTERM);
-	s->grace_deadline = srv_mono_ns() + (int64_t)grace_s * 1000000000;
 	s->lifetime_deadline = 0;
 	save_sbx(s);
 	srv_wake(s->seq);
 	poke_loop();
+}
+
+static void purge(size_t idx);
+
+void srv_stop_purge(srv_sbx *s, int grace_s, const char *reason)
+{
+	srv_stop(s, grace_s, reason);
+	if (!s->purge) {
+		s->purge = 1;
+		save_sbx(s); /* a restart before the end still purges it */
+	}
+	if (!srv_state_terminal(s->state) || s->creating)
+		return; /* the timer scan purges it once terminal */
+	for (size_t i = 0; i < nboxes; i++) {
+		if (boxes[i] == s) {
+			purge(i);
+			return;
+		}
+	}
 }
 
 static srv_proc *proc_by_token(srv_sbx *s, int64_t token)
@@ -943,6 +979,28 @@ static void refuse(srv_refusal *why, int http, int code, const char *reason, con
 	va_end(ap);
 }
 
+/* The request caps (parse.h) hold for argv and env each, but the runtime
+ * carries cwd, argv and the merged env (base + spec + process) in one spawn
+ * message (runtime/proto.h). Refusing here, counting its NULs and its
+ * header too, keeps a big command a client error (400) instead of a spawn
+ * failure (5xx). 1 = refused. */
+static int cmd_too_big(const srv_strv *argv, const srv_strv *env, const char *cwd, srv_refusal *why)
+{
+	size_t total = sizeof(srv_msg_hdr) + strlen(cwd) + 1;
+	for (size_t i = 0; i < argv->n; i++)
+		total += strlen(argv->v[i]) + 1;
+	for (size_t i = 0; i < env->n; i++)
+		total += strlen(env->v[i]) + 1;
+	if (argv->n <= SRV_PROTO_MAX_ARGS && env->n <= SRV_PROTO_MAX_ENV && total <= SRV_PROTO_MAX_STRINGS)
+		return 0;
+	refuse(why, 400, 3, "CWSANDBOX_INVALID_REQUEST",
+	       "command too large: argv (%zu entries), env (%zu entries, the sandbox's included) and working "
+	       "directory take %zu bytes with their NULs, over the %u byte cap (at most %d argv / %d env entries)",
+	       argv->n, env->n, total, (unsigned)(SRV_PROTO_MAX_STRINGS - sizeof(srv_msg_hdr)), SRV_PROTO_MAX_ARGS,
+	       SRV_PROTO_MAX_ENV);
+	return 1;
+}
+
 srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *why)
 {
 	srv_proc *p = NULL;
@@ -980,6 +1038,8 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 	p->timeout_s = req->timeout_s;
 	if (!p->cwd || build_env(&s->spec.env, &p->env, &env) != 0)
 		goto nomem;
+	if (cmd_too_big(&p->argv, &env, p->cwd, why))
+		goto fail;
 	for (int i = 1; i <= 2; i++) {
 		fds[i] = exec ? exec_spool(s) : open_spool(s, p->id, i, 1);
 		if (fds[i] < 0) {
@@ -999,6 +1059,11 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 	if (srv_box_spawn(s->box, &sp, &p->token, &in, err) != 0) {
 		/* Not the client's fault, but the sandbox may just be dying:
 		 * a warning, not an error. */
+		if (errno == E2BIG) {
+			/* Over a runtime cap cmd_too_big did not know of. */
+			refuse(why, 400, 3, "CWSANDBOX_INVALID_REQUEST", "command too large: %s", err);
+			goto fail;
+		}
 		fprintf(stderr, "sbxd: warning: sandbox %s: spawn failed: %s\n", s->id, err);
 		refuse(why, 500, 13, "CWSANDBOX_INTERNAL", "cannot start the process: %s", err);
 		goto fail;
@@ -1382,6 +1447,12 @@ static void load_one(const char *name)
 		close(dfd);
 		goto out;
 	}
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "purge"))) {
+		/* Deleted with purge before sbxd went away: finish the job. */
+		close(dfd);
+		rm_tree_at(sbxdirfd, name);
+		goto out;
+	}
 	s = calloc(1, sizeof *s);
 	if (!s) {
 		close(dfd);
@@ -1562,8 +1633,8 @@ static int64_t timers(void)
 	for (size_t i = 0; i < nboxes; i++) {
 		srv_sbx *s = boxes[i];
 		if (srv_state_terminal(s->state)) {
-			if (!s->creating && cfg.retention >= 0 && s->end_ns &&
-			    wall - s->end_ns > cfg.retention * 1000000000) {
+			if (!s->creating && (s->purge || (cfg.retention >= 0 && s->end_ns &&
+							   wall - s->end_ns > cfg.retention * 1000000000))) {
 				purge(i);
 				i--;
 			}

@@ -78,6 +78,8 @@ typedef struct srv_sbx {
 	size_t nexecs;
 	int dirfd;                   /* STATE_DIR/sandboxes/<id> */
 	int creating;                /* srv_create runs the runtime without the lock */
+	int purge;                   /* DELETE ?purge=true: remove once terminal */
+	int term_sent;               /* stop sent SIGTERM (exit code 143 vs 137) */
 } srv_sbx;
 
 typedef struct srv_waiter {
@@ -137,6 +139,10 @@ typedef struct srv_refusal {
 srv_sbx *srv_create(srv_spec *spec, srv_refusal *why);
 /* Begins stopping (DELETE): TERM now, KILL after grace seconds. */
 void srv_stop(srv_sbx *s, int grace_s, const char *reason);
+/* DELETE ?purge=true: stops like srv_stop, then removes the record, its
+ * output and state dir as soon as the sandbox is terminal (at once when it
+ * already is). s must not be used after this call. */
+void srv_stop_purge(srv_sbx *s, int grace_s, const char *reason);
 /* Starts a process (exec = 1: a hidden unary exec). */
 srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *why);
 /* Queues stdin bytes; -1 when over the pending cap. */

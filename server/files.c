@@ -127,11 +127,24 @@ static const char *type_name(mode_t m)
 	return "FILE_TYPE_OTHER";
 }
 
-static cJSON *entry_json(const char *name, const struct stat *st)
+/* dfd/lname: where the entry lives, to read a symlink's text (never
+ * resolved; the sandbox can change it at any time, so a failed or racing
+ * readlink just leaves the field out). */
+static cJSON *entry_json(const char *name, const struct stat *st, int dfd, const char *lname)
 {
 	cJSON *e = cJSON_CreateObject();
 	if (!e)
 		return NULL;
+	if (S_ISLNK(st->st_mode) && dfd >= 0) {
+		char *target = malloc(SRV_MAX_PATH + 1);
+		ssize_t n = target ? readlinkat(dfd, lname, target, SRV_MAX_PATH + 1) : -1;
+		/* Over 4096 bytes cannot come from symlink(2); cap it anyway. */
+		if (n >= 0) {
+			target[n > SRV_MAX_PATH ? SRV_MAX_PATH : n] = '\0';
+			cJSON_AddStringToObject(e, "linkTarget", target);
+		}
+		free(target);
+	}
 	char num[24], t[48];
 	cJSON_AddStringToObject(e, "name", name);
 	cJSON_AddStringToObject(e, "type", type_name(st->st_mode));
@@ -242,7 +255,7 @@ int srv_file_list(int root, const char *path, size_t max, cJSON **entries)
 			continue;
 		if (++count > max)
 			break;
-		cJSON_AddItemToArray(arr, entry_json(de->d_name, &st));
+		cJSON_AddItemToArray(arr, entry_json(de->d_name, &st, dirfd(d), de->d_name));
 	}
 	closedir(d);
 	if (!arr)
@@ -264,18 +277,19 @@ int srv_file_stat(int root, const char *path, cJSON **entry)
 		close(fd);
 		if (rc)
 			return rc;
-		*entry = entry_json("/", &st);
+		*entry = entry_json("/", &st, -1, NULL);
 		return *entry ? 0 : -ENOMEM;
 	}
 	int dfd = open_parent(root, path, base, sizeof base);
 	if (dfd < 0)
 		return dfd;
 	int rc = fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 ? 0 : -errno;
+	if (!rc) {
+		*entry = entry_json(base, &st, dfd, base);
+		rc = *entry ? 0 : -ENOMEM;
+	}
 	close(dfd);
-	if (rc)
-		return rc;
-	*entry = entry_json(base, &st);
-	return *entry ? 0 : -ENOMEM;
+	return rc;
 }
 
 int srv_file_mkdir(int root, const char *path, int mode)
@@ -343,7 +357,7 @@ int srv_file_remove(int root, const char *path, int recursive)
 			else if ((errno == ENOTEMPTY || errno == EEXIST) && recursive)
 				rc = rm_tree(dfd, base, 0);
 			else
-				rc = -errno;
+				rc = errno == EEXIST ? -ENOTEMPTY : -errno; /* rmdir may say either */
 		}
 	}
 	close(dfd);

@@ -519,6 +519,11 @@ int srv_spec_from_json(const cJSON *spec, srv_spec *out, char *err)
 		fail(err, "bad name \"%.63s\": use 1-63 of [A-Za-z0-9._-], not starting with '.'", out->name);
 		goto out;
 	}
+	if (strncmp(out->name, "sbx-", 4) == 0) {
+		/* Ids start so; a name there could shadow an id in URLs. */
+		fail(err, "bad name \"%.63s\": the prefix \"sbx-\" is reserved for sandbox ids", out->name);
+		goto out;
+	}
 	if (*out->image && strcmp(out->image, "host") != 0 && !srv_valid_name(out->image)) {
 		fail(err, "bad image name \"%.63s\"", out->image);
 		goto out;
