@@ -1180,6 +1180,21 @@ srv_sbx *srv_create(srv_spec *spec, srv_refusal *why)
 		why->retry_ms = 5000;
 		return NULL;
 	}
+	if (spec->argv.n) {
+		/* The main command over the spawn cap: a 400 now rather than
+		 * a sandbox that FAILED to start it. */
+		srv_strv env = {0}, none = {0};
+		const char *cwd = spec->working_dir && *spec->working_dir ? spec->working_dir : "/";
+		if (build_env(&spec->env, &none, &env) != 0) {
+			srv_strv_free(&env);
+			refuse(why, 500, 13, "CWSANDBOX_INTERNAL", "out of memory");
+			return NULL;
+		}
+		int big = cmd_too_big(&spec->argv, &env, cwd, why);
+		srv_strv_free(&env);
+		if (big)
+			return NULL;
+	}
 	if (*spec->image && strcmp(spec->image, "host") != 0) {
 		char path[4096];
 		struct stat st;

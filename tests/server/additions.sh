@@ -79,6 +79,9 @@ python3 -c 'import json; print(json.dumps({"command": ["true", "x" * 131000]}))'
 out=$(api POST /v1/sandboxes/f:exec --data-binary @"$T/huge.json")
 expect "huge exec refused" "$(jget "$out" '(j["code"], "too large" in j["message"])')" "(3, True)"
 python3 -c 'import json; print(json.dumps({"command": ["sh", "-c", "exit 3", "x" * 120000]}))' >"$T/ok.json"
+python3 -c 'import json; print(json.dumps({"spec": {"command": "true", "args": ["x" * 100000], "env": {"PAD": "y" * 60000}}}))' >"$T/bigspec.json"
+out=$(api POST /v1/sandboxes --data-binary @"$T/bigspec.json")
+expect "huge main command refused" "$(jget "$out" '(j["code"], "too large" in j["message"])')" "(3, True)"
 expect "big but fine" "$(jget "$(api POST /v1/sandboxes/f:exec --data-binary @"$T/ok.json")" 'j["exitCode"]')" 3
 
 # ---- 3. exit codes of stopped sandboxes
