@@ -139,10 +139,16 @@ for i in $(seq 1 8); do
 	api GET "/v1/sandboxes/$q/stdout?offset=$((i * 100000))&waitSeconds=20" >/dev/null 2>&1 &
 	pids="$pids $!"
 done
+exec_st="$T/exec.status"
+api_status POST "/v1/sandboxes/$q:exec" -d '{"command":["sleep","30"]}' >"$exec_st" &
+pids="$pids $!"
+api_status GET "/v1/sandboxes/$q:readFile?path=/etc/hostname" >/dev/null &
+pids="$pids $!"
 sleep 0.3
 api DELETE "/v1/sandboxes/$q?purge=true&gracePeriodSeconds=0" >/dev/null
 for x in $pids; do wait "$x" || true; done
 expect "purged q" "$(api_status GET "/v1/sandboxes/$q")" 404
+case $(cat "$exec_st") in 200|404) ;; *) fail "exec in flight during a purge: HTTP $(cat "$exec_st")" ;; esac
 kill -0 "$SBXD_PID" || fail "sbxd died"
 # purge is remembered across a restart
 r=$(create '{"spec":{"command":"sh","args":["-c","trap \"\" TERM; sleep 60 & wait; sleep 60"]}}')
