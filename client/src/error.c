@@ -48,7 +48,10 @@ int sbx_error_errno(const sbx_error *err)
 		return EIO;
 	switch (err->code) {
 	case SBX_OK: return 0;
-	case SBX_E_INVALID: return EINVAL;
+	case SBX_E_INVALID:
+		if (strcmp(err->reason, "CWSANDBOX_NAME_TOO_LONG") == 0)
+			return ENAMETOOLONG;
+		return EINVAL;
 	case SBX_E_NOT_FOUND: return ENOENT;
 	case SBX_E_EXISTS: return EEXIST;
 	case SBX_E_PERMISSION: return EACCES;
@@ -57,6 +60,8 @@ int sbx_error_errno(const sbx_error *err)
 	case SBX_E_PRECONDITION:
 		if (strcmp(err->reason, "CWSANDBOX_PROCESS_EXITED") == 0)
 			return ESRCH;
+		if (strcmp(err->reason, "CWSANDBOX_DIRECTORY_NOT_EMPTY") == 0)
+			return ENOTEMPTY;
 		if (strcmp(err->reason, "CWSANDBOX_STDIN_CLOSED") == 0)
 			return EPIPE;
 		/* Sandbox not running, stdin not enabled, ...: the request does

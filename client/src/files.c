@@ -149,6 +149,26 @@ sbx_result sbx_file_write(sbx_client *c, const char *sandbox_id, const char *pat
 	return post_body(c, sandbox_id, ":writeFile", body, built, 1, err);
 }
 
+sbx_result sbx_file_append(sbx_client *c, const char *sandbox_id, const char *path, const void *data, size_t len,
+                           sbx_error *err)
+{
+	sbx_result r;
+	if ((r = check_args(sandbox_id, path, err)) != SBX_OK)
+		return r;
+	if (len > ((size_t)12 << 20))
+		return sbx_fail(err, SBX_E_TOO_LARGE, "write of %zu bytes is over the 12 MiB a request", len);
+	if (!(features(c) & SBX_FEAT_FILES))
+		return sbx_fail(err, SBX_E_UNSUPPORTED, "the service cannot append to a file");
+	char *b64 = sbx_base64_encode(data ? data : "", len, NULL);
+	cJSON *body = cJSON_CreateObject();
+	int built = b64 && body && cJSON_AddStringToObject(body, "path", path) &&
+	            cJSON_AddStringToObject(body, "content", b64) && cJSON_AddBoolToObject(body, "append", 1) &&
+	            cJSON_AddBoolToObject(body, "truncate", 0);
+	free(b64);
+	/* Not safe to send twice: the bytes would land twice. */
+	return post_body(c, sandbox_id, ":writeFile", body, built, 0, err);
+}
+
 sbx_result sbx_file_list(sbx_client *c, const char *sandbox_id, const char *path, sbx_dirent **out, size_t *n,
                          sbx_error *err)
 {

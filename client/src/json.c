@@ -422,14 +422,30 @@ sbx_result sbx_dirent_from_json(const cJSON *obj, sbx_dirent *out)
 	out->mode = (unsigned)v & 07777;
 	out->mtime_ns = sbx_parse_time(sbx_json_get_str(obj, "modifyTime"));
 	out->name = strdup(name);
-	return out->name ? SBX_OK : SBX_E_NOMEM;
+	if (!out->name)
+		return SBX_E_NOMEM;
+	/* A symlink's text, never resolved (docs/api.md, second round). */
+	const char *lt = sbx_json_get_str(obj, "linkTarget");
+	if (lt && out->type == SBX_FT_SYMLINK) {
+		sbx_result r = strlen(lt) > 4096 ? SBX_E_PROTOCOL : SBX_OK;
+		if (r == SBX_OK && !(out->link_target = strdup(lt)))
+			r = SBX_E_NOMEM;
+		if (r != SBX_OK) {
+			free(out->name);
+			out->name = NULL;
+			return r;
+		}
+	}
+	return SBX_OK;
 }
 
 void sbx_dirent_list_free(sbx_dirent *v, size_t n)
 {
 	if (!v)
 		return;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		free(v[i].name);
+		free(v[i].link_target);
+	}
 	free(v);
 }

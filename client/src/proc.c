@@ -462,8 +462,15 @@ out:
 
 #define NO_STDIN "the service has no stdin for processes"
 
-sbx_result sbx_process_write_stdin(sbx_client *c, const char *sandbox_id, int64_t pid, const void *data, size_t len,
-                                   sbx_error *err)
+/* A stdin write refused for back-pressure: 429 RESOURCE_EXHAUSTED, which
+ * sbxd answers before taking any byte of the request (docs/api.md). */
+static int stdin_full(sbx_result r, const sbx_error *e)
+{
+	return r == SBX_E_EXHAUSTED && e->http_status == 429;
+}
+
+static sbx_result write_stdin(sbx_client *c, const char *sandbox_id, int64_t pid, const void *data, size_t len,
+                              int retry, sbx_error *err)
 {
 	sbx_result res;
 	char *path;
@@ -471,17 +478,55 @@ sbx_result sbx_process_write_stdin(sbx_client *c, const char *sandbox_id, int64_
 	    (res = native_proc_path(c, sandbox_id, pid, "/stdin", NO_STDIN, &path, err)) != SBX_OK)
 		return res;
 	size_t done = 0;
+	sbx_error tmp;
+	if (!err)
+		err = &tmp;
+	int64_t deadline = sbx_now_ms() + c->cfg->total_ms;
+	long delay = 20;
 	/* sbxd takes at most 1 MiB a request. */
-	do {
+	for (;;) {
 		size_t n = len - done;
 		if (n > ((size_t)1 << 20))
 			n = (size_t)1 << 20;
 		sbx_http_req req = {.method = "POST", .path = path, .body = (const char *)data + done, .body_len = n, .octet = 1};
 		res = sbx_http_json(c, &req, NULL, err);
+		if (retry && stdin_full(res, err)) {
+			/* Nothing of this piece was written: send it again once the
+			 * process has read some, within the call's deadline. */
+			long d = err->retry_delay_ms >= 0 ? err->retry_delay_ms : delay;
+			if (d < 1)
+				d = 1;
+			if (d > 1000)
+				d = 1000;
+			if (sbx_now_ms() + d < deadline) {
+				sbx_sleep_ms(d);
+				if (delay < 500)
+					delay *= 2;
+				continue;
+			}
+		}
+		if (res != SBX_OK)
+			break;
 		done += n;
-	} while (res == SBX_OK && done < len);
+		if (done >= len)
+			break;
+		delay = 20;
+		deadline = sbx_now_ms() + c->cfg->total_ms;
+	}
 	free(path);
 	return res;
+}
+
+sbx_result sbx_process_write_stdin(sbx_client *c, const char *sandbox_id, int64_t pid, const void *data, size_t len,
+                                   sbx_error *err)
+{
+	return write_stdin(c, sandbox_id, pid, data, len, 1, err);
+}
+
+sbx_result sbx_process_try_write_stdin(sbx_client *c, const char *sandbox_id, int64_t pid, const void *data,
+                                       size_t len, sbx_error *err)
+{
+	return write_stdin(c, sandbox_id, pid, data, len, 0, err);
 }
 
 sbx_result sbx_process_close_stdin(sbx_client *c, const char *sandbox_id, int64_t pid, sbx_error *err)

@@ -245,7 +245,8 @@ out:
 	return r;
 }
 
-sbx_result sbx_sandbox_delete(sbx_client *c, const char *id, int grace_seconds, int allow_missing, sbx_error *err)
+static sbx_result delete_call(sbx_client *c, const char *id, int grace_seconds, int allow_missing, int purge,
+                              sbx_error *err)
 {
 	sbx_result r;
 	if ((r = check_id(id, "sandbox", err)) != SBX_OK)
@@ -255,7 +256,8 @@ sbx_result sbx_sandbox_delete(sbx_client *c, const char *id, int grace_seconds, 
 	if (grace_seconds > 300)
 		grace_seconds = 300;
 	char q[80];
-	snprintf(q, sizeof q, "?gracePeriodSeconds=%d%s", grace_seconds, allow_missing ? "&allowMissing=true" : "");
+	snprintf(q, sizeof q, "?gracePeriodSeconds=%d%s%s", grace_seconds, allow_missing ? "&allowMissing=true" : "",
+	         purge ? "&purge=true" : "");
 	char *path = sbx_path_sandbox(id, q);
 	if (!path)
 		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
@@ -266,6 +268,16 @@ sbx_result sbx_sandbox_delete(sbx_client *c, const char *id, int grace_seconds, 
 		r = SBX_OK;
 	free(path);
 	return r;
+}
+
+sbx_result sbx_sandbox_delete(sbx_client *c, const char *id, int grace_seconds, int allow_missing, sbx_error *err)
+{
+	return delete_call(c, id, grace_seconds, allow_missing, 0, err);
+}
+
+sbx_result sbx_sandbox_purge(sbx_client *c, const char *id, int grace_seconds, int allow_missing, sbx_error *err)
+{
+	return delete_call(c, id, grace_seconds, allow_missing, 1, err);
 }
 
 /* ------------------------------------------------------------ base64 */

@@ -325,8 +325,37 @@ static sbx_result text_checks(const char *text, size_t len, sbx_error *err)
 	return SBX_OK;
 }
 
+/* Whether a JSON string in text holds an escaped NUL (\u0000): cJSON ends
+ * its C strings there, so "a\u0000b" would silently become "a". Tracks
+ * strings and escapes so "\\u0000" (a backslash, then text) is not one. */
+static int has_escaped_nul(const char *text, size_t len)
+{
+	int in_str = 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = text[i];
+		if (!in_str) {
+			if (c == '"')
+				in_str = 1;
+			continue;
+		}
+		if (c == '"') {
+			in_str = 0;
+		} else if (c == '\\' && i + 1 < len) {
+			if (text[i + 1] == 'u' && i + 5 < len && text[i + 2] == '0' && text[i + 3] == '0' &&
+			    text[i + 4] == '0' && text[i + 5] == '0')
+				return 1;
+			i++;    /* the escaped character */
+		}
+	}
+	return 0;
+}
+
 static cJSON *parse_user_json(const char *text, size_t len, sbx_error *err)
 {
+	if (has_escaped_nul(text, len)) {
+		sbx_fail(err, SBX_E_INVALID, "a JSON string holds \\u0000 (NUL is not allowed in commands, names or values)");
+		return NULL;
+	}
 	if (sbx_json_too_deep(text, len, SBX_JSON_MAX_DEPTH)) {
 		sbx_fail(err, SBX_E_INVALID, "JSON nests deeper than %d", SBX_JSON_MAX_DEPTH);
 		return NULL;

@@ -63,8 +63,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 3: {
 		root = sbx_json_parse(text, len);
 		sbx_dirent d;
-		if (root && sbx_dirent_from_json(root, &d) == SBX_OK)
+		if (root && sbx_dirent_from_json(root, &d) == SBX_OK) {
 			free(d.name);
+			free(d.link_target);
+		}
 		break;
 	}
 	case 4: {

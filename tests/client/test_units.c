@@ -176,6 +176,62 @@ START_TEST(errno_mapping)
 }
 END_TEST
 
+/* Reasons that pick a finer errno (docs/api.md, second round). */
+static const struct {
+	sbx_result r;
+	const char *reason;
+	int err;
+} reason_table[] = {
+	{SBX_E_PRECONDITION, "CWSANDBOX_DIRECTORY_NOT_EMPTY", ENOTEMPTY},
+	{SBX_E_INVALID, "CWSANDBOX_NAME_TOO_LONG", ENAMETOOLONG},
+	{SBX_E_PRECONDITION, "CWSANDBOX_PROCESS_EXITED", ESRCH},
+	{SBX_E_PRECONDITION, "CWSANDBOX_STDIN_CLOSED", EPIPE},
+	{SBX_E_INVALID, "CWSANDBOX_DIRECTORY_NOT_EMPTY", EINVAL},
+	{SBX_E_PRECONDITION, "CWSANDBOX_NAME_TOO_LONG", EINVAL},
+};
+
+START_TEST(errno_reasons)
+{
+	sbx_error e;
+	sbx_error_clear(&e);
+	e.code = reason_table[_i].r;
+	snprintf(e.reason, sizeof e.reason, "%s", reason_table[_i].reason);
+	ck_assert_int_eq(sbx_error_errno(&e), reason_table[_i].err);
+}
+END_TEST
+
+/* linkTarget of a symlink entry is kept; of other types ignored. */
+static const struct {
+	const char *json;
+	sbx_result r;
+	const char *target;   /* NULL: none */
+} link_table[] = {
+	{"{\"name\":\"bin\",\"type\":\"FILE_TYPE_SYMLINK\",\"size\":7,\"mode\":511,\"linkTarget\":\"usr/bin\"}",
+	 SBX_OK, "usr/bin"},
+	{"{\"name\":\"l\",\"type\":\"FILE_TYPE_SYMLINK\",\"size\":4,\"mode\":511,\"linkTarget\":\"/x/y\"}",
+	 SBX_OK, "/x/y"},
+	{"{\"name\":\"l\",\"type\":\"FILE_TYPE_SYMLINK\",\"size\":4,\"mode\":511}", SBX_OK, NULL},
+	{"{\"name\":\"f\",\"type\":\"FILE_TYPE_FILE\",\"size\":4,\"mode\":420,\"linkTarget\":\"z\"}", SBX_OK, NULL},
+	{"{\"name\":\"l\",\"type\":\"FILE_TYPE_SYMLINK\",\"size\":4,\"mode\":511,\"linkTarget\":5}", SBX_OK, NULL},
+};
+
+START_TEST(dirent_link_target)
+{
+	cJSON *root = sbx_json_parse(link_table[_i].json, strlen(link_table[_i].json));
+	ck_assert_ptr_nonnull(root);
+	sbx_dirent d;
+	ck_assert_int_eq(sbx_dirent_from_json(root, &d), link_table[_i].r);
+	if (link_table[_i].target)
+		ck_assert_str_eq(d.link_target, link_table[_i].target);
+	else
+		ck_assert_ptr_null(d.link_target);
+	sbx_dirent *v = malloc(sizeof *v);
+	*v = d;
+	sbx_dirent_list_free(v, 1);
+	cJSON_Delete(root);
+}
+END_TEST
+
 START_TEST(status_edge_cases)
 {
 	sbx_error e;
@@ -492,6 +548,8 @@ static const struct {
 	{"{\"network\": \"yes\"}", SBX_E_INVALID, "\"network\""},
 	{"{\"spec\": 3}", SBX_E_INVALID, "\"spec\" must be an object"},
 	{"{\"image\": ", SBX_E_INVALID, "malformed JSON"},
+	{"{\"name\": \"a\\u0000b\"}", SBX_E_INVALID, "\\u0000"},
+	{"{\"command\": [\"sh\", \"-c\", \"x\\u0000\"]}", SBX_E_INVALID, "\\u0000"},
 	{"{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}", SBX_E_INVALID, "deeper"},
 };
 
@@ -559,6 +617,14 @@ static const struct {
 	{"{\"command\": [\"x\"], \"env\": {\"\": \"v\"}}", SBX_E_INVALID, "bad environment variable"},
 	{"{\"command\": [\"x\"]", SBX_E_INVALID, "malformed JSON"},
 	{"{\"command\": [\"x\"]} {}", SBX_E_INVALID, "malformed JSON"},
+	/* cJSON would cut the string at the NUL: refused, not truncated */
+	{"{\"command\": [\"echo\", \"a\\u0000b\"]}", SBX_E_INVALID, "\\u0000"},
+	{"{\"command\": [\"x\"], \"env\": {\"K\": \"\\u0000\"}}", SBX_E_INVALID, "\\u0000"},
+	{"{\"command\": [\"x\"], \"cwd\": \"/a\\u0000\"}", SBX_E_INVALID, "\\u0000"},
+	/* an escaped backslash followed by text is not a NUL */
+	{"{\"command\": [\"echo\", \"a\\\\u0000b\"]}", SBX_OK,
+	 "{\"command\":[\"echo\",\"a\\\\u0000b\"]}"},
+	{"{\"command\": [\"echo\", \"a\\u0001b\"]}", SBX_OK, "{\"command\":[\"echo\",\"a\\u0001b\"]}"},
 };
 
 START_TEST(exec_parse_table)
@@ -929,6 +995,8 @@ static Suite *suite(void)
 	tcase_add_loop_test(t, curl_codes, 0, TABLE(curl_table));
 	tcase_add_loop_test(t, status_bodies, 0, TABLE(status_table));
 	tcase_add_loop_test(t, errno_mapping, 0, TABLE(errno_table));
+	tcase_add_loop_test(t, errno_reasons, 0, TABLE(reason_table));
+	tcase_add_loop_test(t, dirent_link_target, 0, TABLE(link_table));
 	tcase_add_test(t, status_edge_cases);
 	tcase_add_loop_test(t, durations, 0, TABLE(dur_table));
 	suite_add_tcase(s, t);

@@ -187,6 +187,11 @@ sbx_result sbx_sandbox_list(sbx_client *c, const sbx_list_filter *filter, sbx_sa
 /* DELETE with gracePeriodSeconds: SIGTERM, SIGKILL after the grace; the
  * record stays (TERMINATED). allow_missing: an unknown id is success. */
 sbx_result sbx_sandbox_delete(sbx_client *c, const char *id, int grace_seconds, int allow_missing, sbx_error *err);
+/* Like sbx_sandbox_delete, then the service forgets the sandbox once it is
+ * terminal (extension `purge=true`): it leaves every list, even with
+ * show_terminated, and get answers NOT_FOUND. A service without the
+ * extension ignores the flag (a plain stop). */
+sbx_result sbx_sandbox_purge(sbx_client *c, const char *id, int grace_seconds, int allow_missing, sbx_error *err);
 
 /* ---------------------------------------------------------------- processes */
 
@@ -241,7 +246,14 @@ sbx_result sbx_process_start(sbx_client *c, const char *sandbox_id, const sbx_ex
  * time with its current state. */
 sbx_result sbx_process_get(sbx_client *c, const char *sandbox_id, int64_t pid, int wait_seconds, sbx_process **out, sbx_error *err);
 sbx_result sbx_process_list(sbx_client *c, const char *sandbox_id, sbx_process ***out, size_t *n, sbx_error *err);
+/* A refusal for back-pressure (429 RESOURCE_EXHAUSTED: nothing was written)
+ * is sent again, after its RetryInfo delay, until the client's total
+ * deadline; then SBX_E_EXHAUSTED. */
 sbx_result sbx_process_write_stdin(sbx_client *c, const char *sandbox_id, int64_t pid, const void *data, size_t len, sbx_error *err);
+/* The same with no retry of a back-pressure refusal: SBX_E_EXHAUSTED at
+ * once (for non-blocking writers). Bytes of earlier 1 MiB pieces of one
+ * call may have been written. */
+sbx_result sbx_process_try_write_stdin(sbx_client *c, const char *sandbox_id, int64_t pid, const void *data, size_t len, sbx_error *err);
 sbx_result sbx_process_close_stdin(sbx_client *c, const char *sandbox_id, int64_t pid, sbx_error *err);
 sbx_result sbx_process_signal(sbx_client *c, const char *sandbox_id, int64_t pid, int signo, sbx_error *err);
 
@@ -286,6 +298,10 @@ typedef struct sbx_dirent {
 	int64_t size;
 	unsigned mode;          /* permission bits */
 	int64_t mtime_ns;
+	char *link_target;      /* SBX_FT_SYMLINK: the link's text as readlink(2)
+	                         * gives it (never resolved), else NULL; freed by
+	                         * sbx_dirent_list_free (a single entry from
+	                         * sbx_file_stat: free name and link_target) */
 } sbx_dirent;
 void sbx_dirent_list_free(sbx_dirent *v, size_t n);
 
@@ -297,6 +313,11 @@ sbx_result sbx_file_read(sbx_client *c, const char *sandbox_id, const char *path
 /* offset < 0: replace the whole file; else write at offset (extension). */
 sbx_result sbx_file_write(sbx_client *c, const char *sandbox_id, const char *path, int64_t offset,
                           const void *data, size_t len, sbx_error *err);
+/* Appends at the file's end as the service sees it (extension
+ * `"append": true`; O_APPEND semantics, so concurrent appenders inside the
+ * sandbox are not overwritten). Not retried (a retry could append twice). */
+sbx_result sbx_file_append(sbx_client *c, const char *sandbox_id, const char *path, const void *data, size_t len,
+                           sbx_error *err);
 sbx_result sbx_file_list(sbx_client *c, const char *sandbox_id, const char *path, sbx_dirent **out, size_t *n, sbx_error *err);
 sbx_result sbx_file_stat(sbx_client *c, const char *sandbox_id, const char *path, sbx_dirent *out, sbx_error *err);
 sbx_result sbx_file_mkdir(sbx_client *c, const char *sandbox_id, const char *path, unsigned mode, sbx_error *err);
