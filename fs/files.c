@@ -160,6 +160,120 @@ static int sandbox_id(uint32_t slot, char id[FS_ID_MAX])
 	return 0;
 }
 
+/* A name component over NAME_MAX: ENAMETOOLONG here, before any call to
+ * the service (the kernel lets FUSE names up to 1024 bytes through). */
+int fs_files_name_ok(const char *name)
+{
+	return strlen(name) <= 255;
+}
+
+/* Frees what libsbx allocated in one entry (name and link text). */
+static void de_clear(sbx_dirent *d)
+{
+	free(d->name);
+	free(d->link_target);
+	d->name = NULL;
+	d->link_target = NULL;
+}
+
+/* How a symlink's text is shown at path (the link's own path inside the
+ * sandbox). The kernel follows what readlink gives from the link's
+ * directory in the mount, so an absolute target ("/usr/bin") would be
+ * followed on the host: it becomes a path relative to the link's
+ * directory that climbs to files/ and goes down again ("usr/bin" for
+ * /bin, "../../x/y" for /a/b/c -> /x/y). A relative target is kept as it
+ * is unless its ".." would climb above the sandbox's "/" (and so out of
+ * files/, maybe out of the mount); then it is resolved the way the
+ * sandbox's kernel would (".." of "/" is "/") and shown as above. Returns
+ * a malloc'd string or NULL. */
+char *fs_files_link_text(const char *path, const char *target)
+{
+	/* Depth of the link's directory: components of path minus one. */
+	int depth = 0;
+	for (const char *p = path; *p; p++)
+		if (*p == '/' && p[1] && p[1] != '/')
+			depth++;
+	depth = depth > 0 ? depth - 1 : 0;
+	size_t tl = strlen(target);
+	char *abs = NULL;       /* the target as an absolute path, when needed */
+	if (target[0] != '/') {
+		int d = depth, escapes = 0;
+		const char *p = target;
+		while (*p) {
+			const char *e = strchr(p, '/');
+			size_t n = e ? (size_t)(e - p) : strlen(p);
+			if (n == 2 && p[0] == '.' && p[1] == '.') {
+				if (--d < 0)
+					escapes = 1;
+			} else if (n && !(n == 1 && p[0] == '.')) {
+				d++;
+			}
+			p += n;
+			while (*p == '/')
+				p++;
+		}
+		if (!escapes)
+			return strdup(target);
+		/* Resolve lexically from the link's directory, clamped at "/". */
+		size_t cap = strlen(path) + tl + 2;
+		abs = malloc(cap);
+		if (!abs)
+			return NULL;
+		size_t al = 0;
+		const char *slash = strrchr(path, '/');
+		size_t pl = slash ? (size_t)(slash - path) : 0;
+		memcpy(abs, path, pl);
+		al = pl;
+		abs[al] = '\0';
+		p = target;
+		while (*p) {
+			const char *e = strchr(p, '/');
+			size_t n = e ? (size_t)(e - p) : strlen(p);
+			if (n == 2 && p[0] == '.' && p[1] == '.') {
+				char *s = strrchr(abs, '/');
+				al = s ? (size_t)(s - abs) : 0;
+				abs[al] = '\0';
+			} else if (n && !(n == 1 && p[0] == '.')) {
+				abs[al++] = '/';
+				memcpy(abs + al, p, n);
+				al += n;
+				abs[al] = '\0';
+			}
+			p += n;
+			while (*p == '/')
+				p++;
+		}
+		if (al == 0) {
+			abs[0] = '/';
+			abs[1] = '\0';
+		}
+		target = abs;
+	}
+	while (*target == '/')
+		target++;
+	tl = strlen(target);
+	size_t n = (size_t)depth * 3 + tl + 2;
+	char *out = malloc(n);
+	if (out) {
+		size_t o = 0;
+		for (int i = 0; i < depth; i++) {
+			memcpy(out + o, "../", 3);
+			o += 3;
+		}
+		if (tl) {
+			memcpy(out + o, target, tl);
+			o += tl;
+		} else if (o) {
+			o--;    /* "../.." for "/" */
+		} else {
+			out[o++] = '.';
+		}
+		out[o] = '\0';
+	}
+	free(abs);
+	return out;
+}
+
 static mode_t dirent_type(const sbx_dirent *d)
 {
 	return d->type == SBX_FT_DIR ? S_IFDIR : d->type == SBX_FT_SYMLINK ? S_IFLNK : S_IFREG;
@@ -173,6 +287,11 @@ static void dirent_attr(const sbx_dirent *d, uint64_t ino, struct stat *st)
 	st->st_mode = type | (d->mode & 07777);
 	st->st_nlink = type == S_IFDIR ? 2 : 1;
 	st->st_size = d->size;
+	if (type == S_IFLNK) {
+		/* What readlink gives (the shown text, see fs_files_link_text). */
+		st->st_mode = S_IFLNK | 0777;
+		st->st_size = d->link_target ? (off_t)strlen(d->link_target) : 0;
+	}
 	st->st_uid = getuid();
 	st->st_gid = getgid();
 	st->st_blksize = 1 << 20;
@@ -225,6 +344,15 @@ static int do_stat(uint32_t slot, const char *path, sbx_dirent *de)
 		return -ENOENT;
 	if (r != SBX_OK)
 		return fs_state_fail(slot, "files", &err);
+	if (de->type == SBX_FT_SYMLINK && de->link_target) {
+		char *t = fs_files_link_text(path, de->link_target);
+		if (!t) {
+			de_clear(de);
+			return -ENOMEM;
+		}
+		free(de->link_target);
+		de->link_target = t;
+	}
 	return 0;
 }
 
@@ -252,12 +380,29 @@ static void reply_attr_de(fuse_req_t req, uint64_t ino, sbx_dirent *de)
 {
 	struct stat st;
 	dirent_attr(de, ino, &st);
-	free(de->name);
+	de_clear(de);
 	fuse_reply_attr(req, &st, 0);
+}
+
+void fs_files_readlink(fuse_req_t req, uint32_t slot, const char *path)
+{
+	sbx_dirent de;
+	int rc = do_stat(slot, path, &de);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else if (de.type != SBX_FT_SYMLINK || !de.link_target)
+		fuse_reply_err(req, EINVAL);
+	else
+		fuse_reply_readlink(req, de.link_target);
+	de_clear(&de);
 }
 
 void fs_files_lookup(fuse_req_t req, uint32_t slot, const char *dir, const char *name)
 {
+	if (!fs_files_name_ok(name)) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
 	char *path = fs_files_join(dir, name);
 	if (!path) {
 		fuse_reply_err(req, ENOENT);
@@ -272,7 +417,7 @@ void fs_files_lookup(fuse_req_t req, uint32_t slot, const char *dir, const char 
 		fuse_reply_err(req, -rc);
 	else
 		reply_entry_de(req, ino, &de);
-	free(de.name);
+	de_clear(&de);
 	free(path);
 }
 
@@ -348,6 +493,7 @@ static int new_handle(uint32_t slot, const char *path, struct fuse_file_info *fi
 		return -ENOMEM;
 	}
 	h->rd_base = -1;
+	h->append = (fi->flags & O_APPEND) != 0;
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->direct_io = 1;
 	return 0;
@@ -382,7 +528,7 @@ void fs_files_create(fuse_req_t req, uint32_t slot, const char *dir, const char 
 	char *path = fs_files_join(dir, name);
 	sbx_dirent de;
 	memset(&de, 0, sizeof de);
-	int rc = path ? truncate_file(slot, path) : -EINVAL;
+	int rc = !fs_files_name_ok(name) ? -ENAMETOOLONG : path ? truncate_file(slot, path) : -EINVAL;
 	if (!rc)
 		rc = do_stat(slot, path, &de);
 	uint64_t ino = rc ? 0 : intern(slot, path);
@@ -398,7 +544,7 @@ void fs_files_create(fuse_req_t req, uint32_t slot, const char *dir, const char 
 		if (fuse_reply_create(req, &e, fi) == -ENOENT)
 			drop_handle(fi);
 	}
-	free(de.name);
+	de_clear(&de);
 	free(path);
 }
 
@@ -431,7 +577,11 @@ void fs_files_write(fuse_req_t req, fs_handle *h, const char *buf, size_t size, 
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	if (sbx_file_write(client, id, h->path, off, buf, size, &err) != SBX_OK) {
+	/* O_APPEND: the end is where the sandbox's file ends now, not where
+	 * the kernel last saw it (a process inside may append too). */
+	sbx_result r = h->append ? sbx_file_append(client, id, h->path, buf, size, &err)
+				 : sbx_file_write(client, id, h->path, off, buf, size, &err);
+	if (r != SBX_OK) {
 		fuse_reply_err(req, -fs_state_fail(h->slot, "files write", &err));
 		return;
 	}
@@ -443,18 +593,29 @@ void fs_files_setattr(fuse_req_t req, uint64_t ino, uint32_t slot, const char *p
 {
 	sbx_dirent de;
 	int rc = do_stat(slot, path, &de);
+	/* The file calls cannot change modes, owners or times: say so rather
+	 * than pretend (a plain `touch` sets both times to now, which the
+	 * write that created the file did anyway: accepted). */
+	if (!rc && ((to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) ||
+		    ((to_set & FUSE_SET_ATTR_ATIME) && !(to_set & FUSE_SET_ATTR_ATIME_NOW)) ||
+		    ((to_set & FUSE_SET_ATTR_MTIME) && !(to_set & FUSE_SET_ATTR_MTIME_NOW)))) {
+		const char *what = (to_set & FUSE_SET_ATTR_MODE) ? "chmod"
+				   : (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) ? "chown" : "set times";
+		fs_state_set_error(slot, "files %s %s: not supported by the file calls", what, path);
+		rc = -ENOTSUP;
+	}
 	if (!rc && (to_set & FUSE_SET_ATTR_SIZE) && attr->st_size != de.size) {
 		if (attr->st_size != 0)
 			rc = -ENOTSUP;      /* only truncation to empty is offered */
 		else
 			rc = truncate_file(slot, path);
 		if (!rc) {
-			free(de.name);
+			de_clear(&de);
 			rc = do_stat(slot, path, &de);
 		}
 	}
 	if (rc) {
-		free(de.name);
+		de_clear(&de);
 		fuse_reply_err(req, -rc);
 		return;
 	}
@@ -466,7 +627,7 @@ void fs_files_mkdir(fuse_req_t req, uint32_t slot, const char *dir, const char *
 	char id[FS_ID_MAX];
 	sbx_error err;
 	char *path = fs_files_join(dir, name);
-	int rc = path ? sandbox_id(slot, id) : -EINVAL;
+	int rc = !fs_files_name_ok(name) ? -ENAMETOOLONG : path ? sandbox_id(slot, id) : -EINVAL;
 	if (!rc && sbx_file_mkdir(client, id, path, mode & 07777, &err) != SBX_OK)
 		rc = fs_state_fail(slot, "files mkdir", &err);
 	if (rc) {
@@ -480,7 +641,7 @@ void fs_files_mkdir(fuse_req_t req, uint32_t slot, const char *dir, const char *
 		else
 			reply_entry_de(req, ino, &de);
 		if (!rc)
-			free(de.name);
+			de_clear(&de);
 	}
 	free(path);
 }
@@ -490,7 +651,7 @@ void fs_files_remove(fuse_req_t req, uint32_t slot, const char *dir, const char 
 	char id[FS_ID_MAX];
 	sbx_error err;
 	char *path = fs_files_join(dir, name);
-	int rc = path ? sandbox_id(slot, id) : -EINVAL;
+	int rc = !fs_files_name_ok(name) ? -ENAMETOOLONG : path ? sandbox_id(slot, id) : -EINVAL;
 	if (!rc && sbx_file_remove(client, id, path, 0, &err) != SBX_OK)
 		rc = fs_state_fail(slot, is_dir ? "files rmdir" : "files rm", &err);
 	fuse_reply_err(req, -rc);

@@ -38,6 +38,15 @@ void fs_files_setattr(fuse_req_t req, uint64_t ino, uint32_t slot, const char *p
 void fs_files_mkdir(fuse_req_t req, uint32_t slot, const char *dir, const char *name, mode_t mode);
 void fs_files_remove(fuse_req_t req, uint32_t slot, const char *dir, const char *name, int is_dir);
 
+void fs_files_readlink(fuse_req_t req, uint32_t slot, const char *path);
+/* Whether a name component fits NAME_MAX (255 bytes). */
+int fs_files_name_ok(const char *name);
+/* The text readlink shows for a link at path whose target is target:
+ * absolute targets (and relative ones climbing above "/") rewritten
+ * relative to the link's directory, so they resolve inside files/, never
+ * on the host. malloc'd, NULL on allocation failure. */
+char *fs_files_link_text(const char *path, const char *target);
+
 /* dir + "/" + name, checked; NULL when too long or name is bad. */
 char *fs_files_join(const char *dir, const char *name);
 

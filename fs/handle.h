@@ -33,6 +33,11 @@ typedef struct fs_handle {
 	fs_dirent *ents;        /* directories: the listing taken at opendir */
 	size_t nents;
 	char *path;             /* files/ nodes: the path inside the sandbox */
+	int append;             /* files/ nodes: opened O_APPEND */
+	int nonblock;           /* opened O_NONBLOCK (stdin writes) */
+	char *pend;             /* clone files: text written but not yet started */
+	size_t pend_len;
+	char *gone_name;        /* `ctl delete` done: the name to invalidate */
 } fs_handle;
 
 #endif

@@ -226,6 +226,7 @@ int main(int argc, char *argv[])
 	fs_files_setup(client);
 	fs_wait_init(async);
 	fs_ops_setup(client, &s);
+	fs_ops_set_session(se);
 	fprintf(stderr, "sbxfs: info: serving %s on %s\n", sbx_config_url(cfg), copts.mountpoint);
 
 	int lrc;

@@ -36,16 +36,36 @@
 #define MISS_MAX_AGE_MS 100
 /* Largest text one write() to a clone or stdin file may carry. */
 #define WRITE_MAX (1u << 20)
+/* Text pending on a clone file until its command is complete: libsbx's
+ * cap on a command text (sbx_spec_parse / sbx_exec_req_parse). */
+#define PEND_MAX (128u << 10)
 
 static sbx_client *client;
 static fs_settings settings;
+static struct fuse_session *session;
 static uid_t my_uid;
 static gid_t my_gid;
+
+
+void fs_ops_set_session(struct fuse_session *se)
+{
+	session = se;
+}
+
+/* The kernel must not keep a stale view of an `error` file (attributes or
+ * pages): dropped on every update. Harmless when nothing is cached. */
+static void error_changed(uint32_t slot)
+{
+	if (session)
+		fuse_lowlevel_notify_inval_inode(session, slot ? fs_ino_make(slot, 0, FS_K_SB_ERROR)
+							  : fs_ino_make(0, 0, FS_K_ROOT_ERROR), 0, 0);
+}
 
 void fs_ops_setup(sbx_client *c, const fs_settings *s)
 {
 	client = c;
 	settings = *s;
+	fs_state_on_error(error_changed);
 	my_uid = getuid();
 	my_gid = getgid();
 }
@@ -59,6 +79,8 @@ static void handle_free(fs_handle *h)
 {
 	if (!h)
 		return;
+	free(h->pend);
+	free(h->gone_name);
 	free(h->text);
 	for (size_t i = 0; i < h->nents; i++)
 		free(h->ents[i].name);
@@ -106,6 +128,8 @@ static int node_attr(uint64_t ino, struct stat *st, double *timeout)
 			char *e = fs_state_error(0);
 			st->st_size = e ? (off_t)strlen(e) : 0;
 			free(e);
+			if (fs_state_error_ns(0))
+				t = fs_state_error_ns(0);
 		}
 		set_time(&st->st_mtim, t);
 		st->st_atim = st->st_ctim = st->st_mtim;
@@ -142,6 +166,8 @@ static int node_attr(uint64_t ino, struct stat *st, double *timeout)
 			char *e = fs_state_error(slot);
 			st->st_size = e ? (off_t)strlen(e) : 0;
 			free(e);
+			if (fs_state_error_ns(slot))
+				mt = fs_state_error_ns(slot);
 			break;
 		}
 		case FS_K_EXEC_LAST: {
@@ -384,6 +410,14 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	int64_t pid;
 	fs_kind k;
 	fs_sb_view v;
+	char *path;
+	int files = files_node(req, ino, &slot, &path);
+	if (files) {
+		if (files > 0)
+			fs_files_readlink(req, slot, path);
+		free(path);
+		return;
+	}
 	if (fs_ino_split(ino, &slot, &pid, &k) != 0 || k != FS_K_EXEC_LAST || fs_state_sandbox(slot, &v) != 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
@@ -886,6 +920,13 @@ static void read_returncode(fuse_req_t req, fs_handle *h, size_t size, int64_t o
 			}
 		} else {
 			fs_state_sandbox(h->slot, &v);
+			if (v.state == SBX_STATE_FAILED) {
+				/* No exit code exists: the reason is the answer. */
+				fs_state_set_error(h->slot, "returncode: sandbox failed: %s",
+						   v.reason[0] ? v.reason : "no reason given");
+				fuse_reply_err(req, EIO);
+				return;
+			}
 			if (sb_final(&v) && v.state != SBX_STATE_TERMINATING) {
 				fuse_reply_buf(req, b, fs_rc_slice(v.exit_code, off, size, b, sizeof b));
 				return;
@@ -1009,15 +1050,29 @@ out:
 	return rc;
 }
 
+/* stop: DELETE (the record and output stay); delete (hide): DELETE with
+ * purge, so the sandbox vanishes from every mount. */
 static int delete_sandbox(uint32_t slot, const char *id, int grace, int hide, const char *what)
 {
 	sbx_error err;
-	if (sbx_sandbox_delete(client, id, grace, 1, &err) != SBX_OK)
+	sbx_result r = hide ? sbx_sandbox_purge(client, id, grace, 1, &err)
+			    : sbx_sandbox_delete(client, id, grace, 1, &err);
+	if (r != SBX_OK)
 		return fs_state_fail(slot, what, &err);
 	if (hide)
 		fs_state_hide(slot);
-	fs_state_fetch_sandbox(slot, 0);
+	else
+		fs_state_fetch_sandbox(slot, 0);
 	return 0;
+}
+
+/* After `ctl delete`: the kernel forgets the directory's name at once, so
+ * stat fails now, not after the entry timeout. Called after the write was
+ * answered (the kernel takes the root's lock for it). */
+static void forget_name(const char *name)
+{
+	if (session && name)
+		fuse_lowlevel_notify_inval_entry(session, FUSE_ROOT_ID, name, strlen(name));
 }
 
 static int write_sb_ctl(fs_handle *h, const char *buf, size_t size)
@@ -1032,7 +1087,15 @@ static int write_sb_ctl(fs_handle *h, const char *buf, size_t size)
 	}
 	if (c.verb == FS_VERB_STOP)
 		return delete_sandbox(h->slot, v.id, c.arg >= 0 ? c.arg : settings.grace_seconds, 0, "ctl stop");
-	return delete_sandbox(h->slot, v.id, settings.grace_seconds, 1, "ctl delete");
+	char *d = fs_state_dirname(h->slot);
+	int rc = delete_sandbox(h->slot, v.id, settings.grace_seconds, 1, "ctl delete");
+	if (!rc) {
+		free(h->gone_name);
+		h->gone_name = d;
+		d = NULL;
+	}
+	free(d);
+	return rc;
 }
 
 static int write_p_ctl(fs_handle *h, const char *buf, size_t size)
@@ -1063,9 +1126,86 @@ static int write_stdin(fs_handle *h, const char *buf, size_t size)
 	sbx_error err;
 	if (fs_state_sandbox(h->slot, &v) != 0)
 		return -ENOENT;
-	if (sbx_process_write_stdin(client, v.id, h->pid, buf, size, &err) != SBX_OK)
+	sbx_result r = h->nonblock ? sbx_process_try_write_stdin(client, v.id, h->pid, buf, size, &err)
+				   : sbx_process_write_stdin(client, v.id, h->pid, buf, size, &err);
+	if (r == SBX_E_EXHAUSTED && err.http_status == 429) {
+		/* Back-pressure: libsbx retried until its deadline (a blocking
+		 * writer), or not at all (O_NONBLOCK). */
+		fs_state_set_error(h->slot, "stdin: the process is not reading (%s)",
+				   h->nonblock ? "try again" : "timed out");
+		return h->nonblock ? -EAGAIN : -ETIMEDOUT;
+	}
+	if (r != SBX_OK)
 		return fs_state_fail(h->slot, "stdin", &err);
 	return 0;
+}
+
+/* Whether the text pending on a clone file is a complete request: a JSON
+ * object once its braces balance (outside strings), a text command or an
+ * empty line once a newline came. */
+static int clone_complete(const char *t, size_t n)
+{
+	size_t i = 0;
+	while (i < n && (t[i] == ' ' || t[i] == '\t' || t[i] == '\r'))
+		i++;
+	if (i < n && t[i] == '{') {
+		int depth = 0, in_str = 0;
+		for (; i < n; i++) {
+			char c = t[i];
+			if (in_str) {
+				if (c == '\\')
+					i++;
+				else if (c == '"')
+					in_str = 0;
+			} else if (c == '"') {
+				in_str = 1;
+			} else if (c == '{' || c == '[') {
+				depth++;
+			} else if (c == '}' || c == ']') {
+				if (--depth == 0)
+					return 1;
+			}
+		}
+		return 0;
+	}
+	return memchr(t, '\n', n) != NULL;
+}
+
+/* Starts what is pending on a clone file and empties it. */
+static int clone_start(fs_handle *h)
+{
+	int rc = h->kind == FS_K_ROOT_NEW ? write_root_new(h, h->pend, h->pend_len)
+					  : write_exec_new(h, h->pend, h->pend_len);
+	free(h->pend);
+	h->pend = NULL;
+	h->pend_len = 0;
+	return rc;
+}
+
+/* A write to a clone file: buffered until the request is complete (so
+ * `dd bs=1` or a shell writing a line in two pieces starts one thing),
+ * started in the write that completes it, whose caller gets the error. */
+static int write_clone(fs_handle *h, const char *buf, size_t size)
+{
+	if (h->pend_len + size > PEND_MAX) {
+		fs_state_set_error(h->kind == FS_K_ROOT_NEW ? 0 : h->slot,
+				   "%s: request over %u bytes without being complete (dropped)",
+				   h->kind == FS_K_ROOT_NEW ? "new" : "exec/new", PEND_MAX);
+		free(h->pend);
+		h->pend = NULL;
+		h->pend_len = 0;
+		return -E2BIG;
+	}
+	char *p = realloc(h->pend, h->pend_len + size + 1);
+	if (!p)
+		return -ENOMEM;
+	memcpy(p + h->pend_len, buf, size);
+	h->pend = p;
+	h->pend_len += size;
+	p[h->pend_len] = '\0';
+	if (!clone_complete(h->pend, h->pend_len))
+		return 0;
+	return clone_start(h);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
@@ -1083,10 +1223,8 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	}
 	switch (h->kind) {
 	case FS_K_ROOT_NEW:
-		rc = write_root_new(h, buf, size);
-		break;
 	case FS_K_EXEC_NEW:
-		rc = write_exec_new(h, buf, size);
+		rc = write_clone(h, buf, size);
 		break;
 	case FS_K_SB_CTL:
 		rc = write_sb_ctl(h, buf, size);
@@ -1095,21 +1233,44 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		rc = write_p_ctl(h, buf, size);
 		break;
 	case FS_K_P_STDIN:
+		h->nonblock = (fi->flags & O_NONBLOCK) != 0;
 		rc = write_stdin(h, buf, size);
 		break;
 	default:
 		rc = -EBADF;
 		break;
 	}
+	/* Taken before the answer: once answered, the file may be closed and
+	 * the handle freed. */
+	char *gone = h->gone_name;
+	h->gone_name = NULL;
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
 		fuse_reply_write(req, size);
+	if (gone) {
+		forget_name(gone);
+		free(gone);
+	}
+}
+
+/* Whether text holds anything but blanks. */
+static int has_text(const char *t, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (t[i] != ' ' && t[i] != '\t' && t[i] != '\r' && t[i] != '\n')
+			return 1;
+	return 0;
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	fs_handle *h = fh(fi);
+	/* A command without its final newline (`printf cmd > exec/new`) starts
+	 * at close, best effort: close cannot fail usefully, so a failure
+	 * only goes to the `error` file. */
+	if (h->pend && has_text(h->pend, h->pend_len))
+		clone_start(h);
 	fs_wait_forget_handle(h);
 	handle_free(h);
 	fuse_reply_err(req, 0);
@@ -1262,6 +1423,28 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	free(path);
 }
 
+/* rename, hard links and symlink creation exist nowhere in the tree (the
+ * file calls have no rename or link): ENOTSUP, "not supported", rather
+ * than ENOSYS, which tools read as a broken filesystem. */
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent, const char *newname,
+		      unsigned int flags)
+{
+	(void)parent, (void)name, (void)newparent, (void)newname, (void)flags;
+	fuse_reply_err(req, ENOTSUP);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	(void)ino, (void)newparent, (void)newname;
+	fuse_reply_err(req, ENOTSUP);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	(void)link, (void)parent, (void)name;
+	fuse_reply_err(req, ENOTSUP);
+}
+
 /* No flush: every write is done when write() returns, and without the op
  * the kernel stops sending FLUSH on each close (one round trip less). */
 const struct fuse_lowlevel_ops fs_ops = {
@@ -1270,6 +1453,9 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.getattr = op_getattr,
 	.setattr = op_setattr,
 	.readlink = op_readlink,
+	.rename = op_rename,
+	.link = op_link,
+	.symlink = op_symlink,
 	.mkdir = op_mkdir,
 	.rmdir = op_rmdir,
 	.unlink = op_unlink,

@@ -19,6 +19,9 @@ typedef struct fs_settings {
 
 /* The client must outlive the session. */
 void fs_ops_setup(sbx_client *c, const fs_settings *s);
+/* The session, for notifications (inval of `error` files and deleted
+ * names). NULL until set. */
+void fs_ops_set_session(struct fuse_session *se);
 extern const struct fuse_lowlevel_ops fs_ops;
 
 #endif

@@ -43,6 +43,7 @@ typedef struct sb {
 	int64_t added_ms;
 	int64_t fetched_ms;
 	char *error;
+	int64_t error_ns;       /* when error was last set (even to the same text) */
 	int64_t main_bytes[3];
 	int main_eof[3];
 	int64_t main_mtime_ns[3];
@@ -58,6 +59,7 @@ static sbx_client *client;
 static sb **slots;              /* slots[0] is the root */
 static uint32_t nslots, capslots;
 static int64_t listed_ms = -1000000;
+static void (*error_hook)(uint32_t slot);
 
 int64_t fs_now_ms(void)
 {
@@ -168,15 +170,10 @@ static uint32_t find_id(const char *id)
 
 static int is_visible(const sb *s)
 {
-	if (!s->listed || s->hidden || !s->dirname)
-		return 0;
-	/* DELETE (rmdir, ctl delete and ctl stop alike) leaves the record
-	 * listable for a while. A mount that watched the sandbox live keeps
-	 * showing it (its output stays readable after `ctl stop`); a later
-	 * mount does not show sandboxes that were deleted before it looked. */
-	if (s->state == SBX_STATE_TERMINATED && !s->seen_live && s->reason && strcasestr(s->reason, "delet"))
-		return 0;
-	return 1;
+	/* rmdir and `ctl delete` purge (the service forgets the sandbox), so
+	 * whatever the service still lists, stopped ones included, is shown:
+	 * a stopped sandbox keeps its output readable in every mount. */
+	return s->listed && !s->hidden && s->dirname;
 }
 
 /* A name usable as a directory entry of the root. */
@@ -352,6 +349,7 @@ int fs_state_sandbox(uint32_t slot, fs_sb_view *out)
 			out->main_mtime_ns[i] = s->main_mtime_ns[i];
 		}
 		out->last_pid = s->last_pid;
+		snprintf(out->reason, sizeof out->reason, "%s", s->reason ? s->reason : "");
 		rc = 0;
 	}
 	pthread_mutex_unlock(&lock);
@@ -631,6 +629,8 @@ static void set_error_locked(uint32_t slot, const char *msg)
 		free(s->error);
 		s->error = m;
 	}
+	/* A repeated message is a new event: its mtime moves too. */
+	s->error_ns = fs_realtime_ns();
 }
 
 void fs_state_set_error(uint32_t slot, const char *fmt, ...)
@@ -650,6 +650,24 @@ void fs_state_set_error(uint32_t slot, const char *fmt, ...)
 	pthread_mutex_lock(&lock);
 	set_error_locked(slot, buf);
 	pthread_mutex_unlock(&lock);
+	if (error_hook)
+		error_hook(slot);
+}
+
+void fs_state_on_error(void (*fn)(uint32_t slot))
+{
+	error_hook = fn;
+}
+
+int64_t fs_state_error_ns(uint32_t slot)
+{
+	int64_t t = 0;
+	pthread_mutex_lock(&lock);
+	sb *s = get_slot(slot);
+	if (s)
+		t = s->error_ns;
+	pthread_mutex_unlock(&lock);
+	return t;
 }
 
 int fs_state_fail(uint32_t slot, const char *what, const sbx_error *err)

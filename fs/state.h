@@ -44,6 +44,7 @@ typedef struct fs_sb_view {
 	int main_eof[3];
 	int64_t main_mtime_ns[3];
 	int64_t last_pid;
+	char reason[512];       /* stateReason, "" when none */
 } fs_sb_view;
 
 /* Takes the client (owned by the caller, must outlive the state). */
@@ -101,5 +102,10 @@ int fs_state_fetch_main_size(uint32_t slot, sbx_stream s, int max_age_ms);
 int fs_state_fail(uint32_t slot, const char *what, const sbx_error *err);
 void fs_state_set_error(uint32_t slot, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 char *fs_state_error(uint32_t slot);
+/* When the error text was last set (realtime ns, 0 = never). */
+int64_t fs_state_error_ns(uint32_t slot);
+/* Called (unlocked) after every error update, e.g. to invalidate the
+ * kernel's view of the `error` file. */
+void fs_state_on_error(void (*fn)(uint32_t slot));
 
 #endif

@@ -12,6 +12,7 @@
 #include "wait.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -297,6 +298,9 @@ static void out_cb(void *ud, sbx_result r, const sbx_error *err, const sbx_chunk
 	finish_req(w);
 }
 
+/* The exit code of a sandbox that FAILED: none exists. */
+#define RC_FAILED INT_MIN
+
 static void answer_rc(fs_waiter *w, int code)
 {
 	char buf[32];
@@ -314,7 +318,9 @@ static void rc_cb(fs_waiter *w, int pending, sbx_result r, const sbx_error *err,
 		finish_poll(w);
 		return;
 	}
-	if (r == SBX_OK && !w->interrupted)
+	if (r == SBX_OK && !w->interrupted && exit_code == RC_FAILED)
+		fuse_reply_err(w->req, EIO);   /* a FAILED sandbox: no code, reason in error */
+	else if (r == SBX_OK && !w->interrupted)
 		answer_rc(w, exit_code);
 	else
 		fuse_reply_err(w->req, cb_errno(w, r, err, "returncode"));
@@ -334,7 +340,14 @@ static void sb_cb(void *ud, sbx_result r, const sbx_error *err, const sbx_sandbo
 	int ok = r == SBX_OK;
 	if (ok)
 		fs_state_put_sandbox(s);
-	rc_cb(ud, ok && !sbx_state_is_terminal(s->state), r, err, ok ? s->exit_code : 0);
+	int code = ok ? s->exit_code : 0;
+	if (ok && s->state == SBX_STATE_FAILED) {
+		code = RC_FAILED;
+		if (((fs_waiter *)ud)->kind != W_POLL_RC)
+			fs_state_set_error(((fs_waiter *)ud)->slot, "returncode: sandbox failed: %s",
+					   s->state_reason && *s->state_reason ? s->state_reason : "no reason given");
+	}
+	rc_cb(ud, ok && !sbx_state_is_terminal(s->state), r, err, code);
 }
 
 static void fill(fs_waiter *w, fs_handle *h, const char *id)

@@ -60,3 +60,14 @@ read_fails() {
 
 # ms: milliseconds since the epoch
 ms() { date +%s%3N; }
+
+# wait_grep FILE PATTERN [TENTHS]: waits (default 5 s) until FILE holds
+# PATTERN, e.g. for what release() does after close has returned.
+wait_grep() {
+	local i
+	for i in $(seq "${3:-50}"); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	fail "$1 never held '$2': $(cat "$1" 2>&1)"
+}

@@ -40,6 +40,51 @@ START_TEST(test_join)
 }
 END_TEST
 
+/* What readlink shows for a link at path with target: every result must
+ * resolve inside files/ when followed from the link's directory. */
+static const struct {
+	const char *path, *target, *want;
+} link_cases[] = {
+	{"/bin", "/usr/bin", "usr/bin"},
+	{"/bin", "usr/bin", "usr/bin"},
+	{"/a/b/c", "/x/y", "../../x/y"},
+	{"/tmp/abs", "/etc", "../etc"},
+	{"/tmp/a/root", "/", "../.."},
+	{"/root-link", "/", "."},
+	{"/a/b", "//x//y/", "../x//y/"},
+	{"/tmp/a/r", "rel.txt", "rel.txt"},
+	{"/tmp/a/r", "../b", "../b"},
+	{"/tmp/a/r", "../../etc", "../../etc"},
+	{"/tmp/esc", "../../../../etc", "../etc"},
+	{"/x", "..", "."},
+	{"/x", "../..", "."},
+	{"/a/b/c", "../../../../../y/../z", "../../z"},
+	{"/a/b/c", "./../x", "./../x"},
+	{"/l", "", ""},
+};
+
+START_TEST(test_link_text)
+{
+	char *got = fs_files_link_text(link_cases[_i].path, link_cases[_i].target);
+	ck_assert_ptr_nonnull(got);
+	ck_assert_msg(strcmp(got, link_cases[_i].want) == 0, "%s -> %s: got '%s', want '%s'", link_cases[_i].path,
+		      link_cases[_i].target, got, link_cases[_i].want);
+	free(got);
+}
+END_TEST
+
+START_TEST(test_name_len)
+{
+	char n[300];
+	memset(n, 'a', sizeof n);
+	n[255] = '\0';
+	ck_assert(fs_files_name_ok(n));
+	n[255] = 'a';
+	n[256] = '\0';
+	ck_assert(!fs_files_name_ok(n));
+}
+END_TEST
+
 START_TEST(test_join_cap)
 {
 	char *dir = malloc(5000);
@@ -74,6 +119,8 @@ int main(void)
 	TCase *tc = tcase_create("files");
 	tcase_add_loop_test(tc, test_join, 0, N(join_cases));
 	tcase_add_test(tc, test_join_cap);
+	tcase_add_loop_test(tc, test_link_text, 0, N(link_cases));
+	tcase_add_test(tc, test_name_len);
 	tcase_add_test(tc, test_resolve_root);
 	return unit_run("fs_files", tc);
 }
