@@ -221,7 +221,7 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "sbxfs: error: event loop: %s\n", err.message);
 		goto out;
 	}
-	fs_settings s = {(int)o.grace, o.kernel_cache};
+	fs_settings s = {(int)o.grace, o.kernel_cache, copts.singlethread};
 	fs_state_init(client);
 	fs_files_setup(client);
 	fs_wait_init(async);
@@ -243,6 +243,8 @@ int main(int argc, char *argv[])
 		fuse_loop_cfg_destroy(lc);
 	}
 	rc = lrc < 0 ? 1 : 0;
+	/* No notifications from late callbacks once the loop is over. */
+	fs_ops_set_session(NULL);
 	fprintf(stderr, "sbxfs: info: unmounting %s\n", copts.mountpoint);
 
 out:

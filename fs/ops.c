@@ -1067,8 +1067,11 @@ static int delete_sandbox(uint32_t slot, const char *id, int grace, int hide, co
 }
 
 /* After `ctl delete`: the kernel forgets the directory's name at once, so
- * stat fails now, not after the entry timeout. Called after the write was
- * answered (the kernel takes the root's lock for it). */
+ * stat fails now, not after the entry timeout. Sent before the write is
+ * answered, so the shell's next command cannot see the old entry (the
+ * kernel takes the root's lock for it, which a write to ctl does not
+ * hold; another op holding it is answered by another worker). With one
+ * thread (-s) that other op could never be answered: then after. */
 static void forget_name(const char *name)
 {
 	if (session && name)
@@ -1244,6 +1247,11 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	 * the handle freed. */
 	char *gone = h->gone_name;
 	h->gone_name = NULL;
+	if (gone && !settings.single_thread) {
+		forget_name(gone);
+		free(gone);
+		gone = NULL;
+	}
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else

@@ -15,6 +15,7 @@
 typedef struct fs_settings {
 	int grace_seconds;      /* rmdir and `ctl delete` */
 	int kernel_cache;       /* page-cache finished output (default: direct_io) */
+	int single_thread;      /* -s: no notification may wait on the loop */
 } fs_settings;
 
 /* The client must outlive the session. */

@@ -138,7 +138,9 @@ typedef struct sbx_sandbox {
 	char *name;             /* spec.name, else tag sbxfs-name=..., else NULL */
 	sbx_state state;
 	char *state_reason;     /* "" when none */
-	int exit_code;          /* meaningful when COMPLETED */
+	int exit_code;          /* meaningful when COMPLETED, or TERMINATED (128+N
+	                         * for the signal N that ended the main command);
+	                         * a FAILED sandbox has none */
 	char *image;
 	char **tags;            /* ntags strings */
 	size_t ntags;
