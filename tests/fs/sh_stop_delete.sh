@@ -18,9 +18,10 @@ grep -q "returncode: sandbox failed" "$MNT/$fb/error" || fail "no reason in erro
 sb=$(new_box 'echo kept-output; exec sleep 600')
 eq "$(timeout 10 head -n1 "$MNT/$sb/stdout")" kept-output "live output"
 echo "stop 1" >"$MNT/$sb/ctl"
-eq "$(cat "$MNT/$sb/status")" terminated "status after stop"
+# (returncode waits until the sandbox is terminal)
 rc=$(timeout 10 cat "$MNT/$sb/returncode")
 case "$rc" in 143 | 137) ;; *) fail "returncode after stop: '$rc', want 143 or 137" ;; esac
+eq "$(cat "$MNT/$sb/status")" terminated "status after stop"
 eq "$(cat "$MNT/$sb/stdout")" kept-output "output after stop"
 
 # delete: gone at once here (no entry timeout), purged for new mounts
