@@ -577,7 +577,21 @@ static enum MHD_Result h_signal(struct MHD_Connection *con, req *r, srv_sbx *s)
 		return BAD(con, "signal must be a number 1..64, e.g. {\"signal\": 15}");
 	if (p->state != PS_RUNNING || !s->box)
 		return exited(con, s, p);
-	if (srv_box_signal(s->box, p->token, (int)sig) != 0)
+	/* Signal without srv_lock: a sick init may take seconds to answer
+	 * and must not stall the rest of sbxd. s and p stay valid (a busy
+	 * sandbox is never purged; process records live as long as it). */
+	srv_box *b = srv_rt_begin(s);
+	if (!b || p->state != PS_RUNNING) {
+		if (b)
+			srv_rt_end(s, b);
+		return exited(con, s, p);
+	}
+	int64_t tok = p->token;
+	pthread_mutex_unlock(&srv_lock);
+	int rc = srv_box_signal(b, tok, (int)sig);
+	pthread_mutex_lock(&srv_lock);
+	srv_rt_end(s, b);
+	if (rc != 0)
 		return exited(con, s, p);
 	return send_json(con, 200, cJSON_CreateObject());
 }

@@ -39,6 +39,8 @@ pthread_mutex_t srv_lock = PTHREAD_MUTEX_INITIALIZER;
 /* Serializes srv_box_create (the runtime shares its zygote between
  * creates) while srv_lock is released around it. */
 static pthread_mutex_t create_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Broadcast whenever a box's unlocked runtime call ends (srv_rt_end). */
+static pthread_cond_t rt_cond = PTHREAD_COND_INITIALIZER;
 
 static srv_config cfg;
 static srv_rt *rt;
@@ -741,9 +743,12 @@ static void sbx_end(srv_sbx *s, int state, const char *reason)
 {
 	if (s->box) {
 		epoll_ctl(ep, EPOLL_CTL_DEL, srv_box_event_fd(s->box), NULL);
-		/* Stop everything now; the slow teardown comes later. */
-		srv_box_signal(s->box, 0, SIGKILL);
-		bury(s->box);
+		/* Stop everything now; the slow teardown comes later. A box
+		 * with a call running unlocked is srv_rt_end's to bury. */
+		if (!s->rt_busy) {
+			srv_box_signal(s->box, 0, SIGKILL);
+			bury(s->box);
+		}
 		s->box = NULL;
 	}
 	const char *why = state == ST_COMPLETED ? "sandbox completed" : reason;
@@ -806,7 +811,10 @@ void srv_stop(srv_sbx *s, int grace_s, const char *reason)
 		sbx_end(s, ST_TERMINATED, reason);
 		return;
 	}
-	srv_box_signal(s->box, 0, SIGTERM);
+	if (s->rt_busy)
+		s->term_pending = 1; /* srv_rt_end sends it */
+	else
+		srv_box_signal(s->box, 0, SIGTERM);
 	s->lifetime_deadline = 0;
 	save_sbx(s);
 	srv_wake(s->seq);
@@ -822,8 +830,8 @@ void srv_stop_purge(srv_sbx *s, int grace_s, const char *reason)
 		s->purge = 1;
 		save_sbx(s); /* a restart before the end still purges it */
 	}
-	if (!srv_state_terminal(s->state) || s->creating)
-		return; /* the timer scan purges it once terminal */
+	if (!srv_state_terminal(s->state) || s->creating || s->rt_busy || s->rt_waiters)
+		return; /* the timer scan purges it once terminal and free */
 	for (size_t i = 0; i < nboxes; i++) {
 		if (boxes[i] == s) {
 			purge(i);
@@ -859,6 +867,16 @@ static void box_events(srv_sbx *s)
 	int64_t token;
 	int wstatus, rc;
 	int changed = 0;
+	if (s->box && s->rt_busy) {
+		/* A spawn runs unlocked: its exit may already be queued and
+		 * must not be read before its token is registered (nor may
+		 * the runtime be called meanwhile). Park the event fd (level
+		 * triggered: it would spin) until srv_rt_end. */
+		struct epoll_event ev = {.events = 0, .data.u64 = EV(K_BOX, s->seq, 0)};
+		epoll_ctl(ep, EPOLL_CTL_MOD, srv_box_event_fd(s->box), &ev);
+		s->evt_off = 1;
+		return;
+	}
 	while (s->box && (rc = srv_box_next_exit(s->box, &token, &wstatus)) != 0) {
 		if (rc < 0) {
 			if (s->state == ST_TERMINATING) {
@@ -979,6 +997,51 @@ static void refuse(srv_refusal *why, int http, int code, const char *reason, con
 	va_end(ap);
 }
 
+srv_box *srv_rt_begin(srv_sbx *s)
+{
+	while (s->rt_busy) {
+		s->rt_waiters++;
+		pthread_cond_wait(&rt_cond, &srv_lock);
+		s->rt_waiters--;
+	}
+	if (s->box)
+		s->rt_busy = 1;
+	return s->box;
+}
+
+void srv_rt_end(srv_sbx *s, srv_box *b)
+{
+	s->rt_busy = 0;
+	if (s->box != b) {
+		/* The sandbox ended meanwhile (sbx_end left the box to us). */
+		srv_box_signal(b, 0, SIGKILL);
+		bury(b);
+	} else {
+		/* What others queued while the call ran (rare; these are
+		 * locked calls, like all of them before). */
+		if (s->term_pending)
+			srv_box_signal(b, 0, SIGTERM);
+		for (int pass = 0; pass < 2; pass++) {
+			size_t n = pass ? s->nexecs : s->nprocs;
+			for (size_t j = 0; j < n; j++) {
+				srv_proc *p = pass ? s->execs[j] : s->procs[j];
+				if (p && p->kill_pending && p->state == PS_RUNNING && p->token)
+					srv_box_signal(b, p->token, SIGKILL);
+				if (p)
+					p->kill_pending = 0;
+			}
+		}
+		if (s->evt_off) {
+			struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EV(K_BOX, s->seq, 0)};
+			epoll_ctl(ep, EPOLL_CTL_MOD, srv_box_event_fd(b), &ev);
+		}
+	}
+	s->term_pending = 0;
+	s->evt_off = 0;
+	pthread_cond_broadcast(&rt_cond);
+	poke_loop(); /* a purge or timeout may have waited for us */
+}
+
 /* The request caps (parse.h) hold for argv and env each, but the runtime
  * carries cwd, argv and the merged env (base + spec + process) in one spawn
  * message (runtime/proto.h). Refusing here, counting its NULs and its
@@ -1007,20 +1070,21 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 	srv_strv env = {0};
 	int fds[3] = {-1, -1, -1};
 	char err[SRV_ERRLEN] = "";
+	srv_box *box = srv_rt_begin(s);
 	if (s->state != ST_RUNNING || !s->box) {
 		refuse(why, 400, 9, "CWSANDBOX_SANDBOX_NOT_RUNNING", "sandbox %s is %s, not running", s->id,
 		       srv_state_name(s->state));
-		return NULL;
+		goto fail;
 	}
 	if (!exec && s->nprocs > 4096) {
 		refuse(why, 429, 8, "CWSANDBOX_LIMIT_EXCEEDED",
 		       "sandbox %s started its 4096 processes already", s->id);
-		return NULL;
+		goto fail;
 	}
 	if (exec && s->nexecs >= MAX_EXECS) {
 		refuse(why, 429, 8, "CWSANDBOX_LIMIT_EXCEEDED", "too many execs running in sandbox %s", s->id);
 		why->retry_ms = 1000;
-		return NULL;
+		goto fail;
 	}
 	p = proc_new();
 	if (!p)
@@ -1056,7 +1120,25 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 		.want_stdin = p->want_stdin,
 	};
 	int in = -1;
-	if (srv_box_spawn(s->box, &sp, &p->token, &in, err) != 0) {
+	/* A sick init can take seconds to answer: spawn without srv_lock
+	 * (srv_rt_begin keeps the box to us and its exit events queued). */
+	pthread_mutex_unlock(&srv_lock);
+	int src = srv_box_spawn(box, &sp, &p->token, &in, err);
+	int serr = errno;
+	pthread_mutex_lock(&srv_lock);
+	if (s->box != box || s->state != ST_RUNNING) {
+		/* Ended meanwhile (a TERMINATING one still takes it: the stop
+		 * signals it once we are done, as if it came first). */
+		if (s->box != box || s->state != ST_TERMINATING || src != 0) {
+			if (in >= 0)
+				close(in);
+			refuse(why, 400, 9, "CWSANDBOX_SANDBOX_NOT_RUNNING", "sandbox %s is %s, not running",
+			       s->id, srv_state_name(s->state));
+			goto fail;
+		}
+	}
+	errno = serr;
+	if (src != 0) {
 		/* Not the client's fault, but the sandbox may just be dying:
 		 * a warning, not an error. */
 		if (errno == E2BIG) {
@@ -1083,7 +1165,7 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 		fds[1] = fds[2] = -1;
 		srv_proc **ne = realloc(s->execs, (s->nexecs + 1) * sizeof *ne);
 		if (!ne) {
-			srv_box_signal(s->box, p->token, SIGKILL);
+			srv_box_signal(box, p->token, SIGKILL);
 			goto nomem;
 		}
 		s->execs = ne;
@@ -1091,7 +1173,7 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 	} else {
 		srv_proc **np = realloc(s->procs, ((size_t)p->id + 1) * sizeof *np);
 		if (!np) {
-			srv_box_signal(s->box, p->token, SIGKILL);
+			srv_box_signal(box, p->token, SIGKILL);
 			goto nomem;
 		}
 		s->procs = np;
@@ -1118,6 +1200,7 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 		if (fds[i] >= 0)
 			close(fds[i]);
 	srv_strv_free(&env);
+	srv_rt_end(s, box);
 	return p;
 nomem:
 	refuse(why, 500, 13, "CWSANDBOX_INTERNAL", "out of memory");
@@ -1127,6 +1210,8 @@ fail:
 			close(fds[i]);
 	srv_strv_free(&env);
 	proc_free(p);
+	if (box)
+		srv_rt_end(s, box);
 	return NULL;
 }
 
@@ -1134,7 +1219,9 @@ void srv_exec_release(srv_sbx *s, srv_proc *p)
 {
 	if (p->state == PS_RUNNING) {
 		p->owner_gone = 1;
-		if (s->box && p->token)
+		if (s->box && p->token && s->rt_busy)
+			p->kill_pending = 1;
+		else if (s->box && p->token)
 			srv_box_signal(s->box, p->token, SIGKILL);
 		return;
 	}
@@ -1648,7 +1735,8 @@ static int64_t timers(void)
 	for (size_t i = 0; i < nboxes; i++) {
 		srv_sbx *s = boxes[i];
 		if (srv_state_terminal(s->state)) {
-			if (!s->creating && (s->purge || (cfg.retention >= 0 && s->end_ns &&
+			if (!s->creating && !s->rt_busy && !s->rt_waiters &&
+			    (s->purge || (cfg.retention >= 0 && s->end_ns &&
 							   wall - s->end_ns > cfg.retention * 1000000000))) {
 				purge(i);
 				i--;
@@ -1688,7 +1776,9 @@ static int64_t timers(void)
 				if (p->deadline_mono <= now) {
 					p->timed_out = 1;
 					p->deadline_mono = 0;
-					if (s->box)
+					if (s->box && s->rt_busy)
+						p->kill_pending = 1;
+					else if (s->box)
 						srv_box_signal(s->box, p->token, SIGKILL);
 				} else if (p->deadline_mono < next) {
 					next = p->deadline_mono;

@@ -57,6 +57,7 @@ typedef struct srv_proc {
 	size_t pending_len, pending_off;
 	int owner_gone;              /* exec: its request went away */
 	int64_t max_output;          /* exec: maxOutputBytes (spool kept to it) */
+	int kill_pending;            /* SIGKILL to send once the box is free */
 } srv_proc;
 
 typedef struct srv_sbx {
@@ -80,6 +81,13 @@ typedef struct srv_sbx {
 	int creating;                /* srv_create runs the runtime without the lock */
 	int purge;                   /* DELETE ?purge=true: remove once terminal */
 	int term_sent;               /* stop sent SIGTERM (exit code 143 vs 137) */
+	/* A spawn or signal runs on the box without srv_lock (srv_rt_begin):
+	 * meanwhile no other runtime call is made on the box, its exit
+	 * events wait (evt_off: taken out of the loop's epoll), signals are
+	 * queued (term_pending, srv_proc.kill_pending), a box the sandbox
+	 * lost is buried by srv_rt_end, and the record is never purged
+	 * (rt_waiters counts requests queued behind the call). */
+	int rt_busy, rt_waiters, evt_off, term_pending;
 } srv_sbx;
 
 typedef struct srv_waiter {
@@ -145,6 +153,14 @@ void srv_stop(srv_sbx *s, int grace_s, const char *reason);
 void srv_stop_purge(srv_sbx *s, int grace_s, const char *reason);
 /* Starts a process (exec = 1: a hidden unary exec). */
 srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *why);
+/* Runtime calls outside srv_lock (one per box at a time). srv_rt_begin
+ * waits (lock released meanwhile) until no other call runs on s's box,
+ * marks it busy and returns the box (NULL when the sandbox has none: then
+ * do not call srv_rt_end). The caller then unlocks, calls the runtime,
+ * relocks and calls srv_rt_end with the same box. s stays valid in
+ * between; anything else about it may have changed. */
+srv_box *srv_rt_begin(srv_sbx *s);
+void srv_rt_end(srv_sbx *s, srv_box *b);
 /* Queues stdin bytes; -1 when over the pending cap. */
 int srv_stdin_write(srv_sbx *s, srv_proc *p, const unsigned char *buf, size_t len);
 void srv_stdin_close(srv_sbx *s, srv_proc *p);
