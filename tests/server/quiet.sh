@@ -31,16 +31,24 @@ for i in 1 2 3 4 5; do
 	[ "$n" -gt "$off" ] || fail "stream did not grow: $n <= $off"
 	off=$n
 done
-# an :exec keeps on disk no more than its maxOutputBytes (plus slack)
-api POST /v1/sandboxes/q:exec -d '{"command":["sh","-c","head -c 30000000 /dev/zero; sleep 3"],"maxOutputBytes":1000}' >"$T/exec.json" &
+# an :exec keeps on disk no more than its maxOutputBytes (plus slack). sbxd
+# frees the excess once a second, so poll (a loaded or ASan build writes and
+# punches later) until every exec spool is small, for up to 5 s.
+api POST /v1/sandboxes/q:exec -d '{"command":["sh","-c","head -c 30000000 /dev/zero; sleep 7"],"maxOutputBytes":1000}' >"$T/exec.json" &
 epid=$!
-sleep 2
-big=0 seen=0
-for f in /proc/"$SBXD_PID"/fd/*; do
-	case "$(readlink "$f")" in *"$STATE"*deleted*) ;; *) continue ;; esac
-	seen=$((seen + 1))
-	kb=$(( $(stat -L -c %b "$f") / 2 ))
-	[ "$kb" -le 4096 ] || big=$kb
+sleep 1
+end=$((SECONDS + 5))
+while :; do
+	big=0 seen=0
+	for f in /proc/"$SBXD_PID"/fd/*; do
+		case "$(readlink "$f")" in *"$STATE"*deleted*) ;; *) continue ;; esac
+		seen=$((seen + 1))
+		kb=$(( $(stat -L -c %b "$f") / 2 ))
+		[ "$kb" -le 4096 ] || big=$kb
+	done
+	[ "$seen" -ge 2 ] && [ "$big" -eq 0 ] && break
+	[ $SECONDS -lt $end ] || break
+	sleep 0.2
 done
 wait "$epid"
 [ "$seen" -ge 2 ] || fail "exec spools not found among sbxd's fds ($seen)"
