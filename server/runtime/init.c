@@ -861,39 +861,12 @@ static void do_signal(int ctl, const srv_msg_hdr *h)
 /* Returns -1 when sbxd is gone. */
 static int handle_ctl(int ctl)
 {
-	int fds[3], nfds = 0;
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * 4)];
-		struct cmsghdr align;
-	} cm;
-	struct iovec iov = {msgbuf, sizeof msgbuf};
-	struct msghdr mh;
-	memset(&mh, 0, sizeof mh);
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = cm.buf;
-	mh.msg_controllen = sizeof cm.buf;
-	ssize_t n = recvmsg(ctl, &mh, MSG_CMSG_CLOEXEC);
+	int fds[3], nfds, bad;
+	ssize_t n = srv_proto_recv_fds(ctl, msgbuf, sizeof msgbuf, fds, 3, &nfds, &bad);
 	if (n < 0)
 		return errno == EINTR || errno == EAGAIN ? 0 : -1;
 	if (n == 0)
 		return -1;
-	int bad = (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t cnt = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < cnt; i++) {
-			int fd;
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-			if (nfds < 3)
-				fds[nfds++] = fd;
-			else {
-				close(fd);
-				bad = 1;
-			}
-		}
-	}
 	srv_msg_hdr h;
 	cur_seq = 0;
 	if ((size_t)n >= sizeof h) {

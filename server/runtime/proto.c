@@ -6,6 +6,8 @@
 #include "proto.h"
 
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 static size_t strings_len(const char *const *v, uint32_t *count, uint32_t cap)
 {
@@ -128,4 +130,41 @@ int srv_proto_decode_spawn(const void *buf, size_t n, srv_spawn_req *req,
 	req->argc = h.argc;
 	req->envc = h.envc;
 	return 0;
+}
+
+ssize_t srv_proto_recv_fds(int sock, void *buf, size_t len, int *fds, int maxfds, int *nfds, int *bad)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * 4)];
+		struct cmsghdr align;
+	} cm;
+	struct iovec iov = {buf, len};
+	struct msghdr mh;
+	memset(&mh, 0, sizeof mh);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cm.buf;
+	mh.msg_controllen = sizeof cm.buf;
+	*nfds = 0;
+	*bad = 0;
+	ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	if (n <= 0)
+		return n;
+	*bad = (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t cnt = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < cnt; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+			if (*nfds < maxfds) {
+				fds[(*nfds)++] = fd;
+			} else {
+				close(fd);
+				*bad = 1;
+			}
+		}
+	}
+	return n;
 }

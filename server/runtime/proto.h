@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Caps on one spawn request. A SEQPACKET message must fit the socket's send
  * buffer (about 208 KiB by default), so the string block stays below that. */
@@ -87,5 +88,11 @@ size_t srv_proto_encode_spawn(void *buf, size_t cap, int64_t token, uint32_t fla
  * any malformed message (bad counts, missing NULs, trailing bytes, flags). */
 int srv_proto_decode_spawn(const void *buf, size_t n, srv_spawn_req *req,
                            const char **argv_store, const char **env_store);
+
+/* One recvmsg of a request with up to maxfds SCM_RIGHTS descriptors (init's
+ * and the zygote's requests both carry them). Fills fds[0..*nfds); extra
+ * descriptors are closed and, like a truncated message, set *bad. Returns
+ * recvmsg's result (errno set when < 0). */
+ssize_t srv_proto_recv_fds(int sock, void *buf, size_t len, int *fds, int maxfds, int *nfds, int *bad);
 
 #endif

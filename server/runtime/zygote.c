@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "proto.h"
 #include "runtime.h"
 #include "util.h"
 
@@ -154,39 +155,12 @@ __attribute__((noreturn)) static void zygote_main(int sock)
 	srv_init_retitle();
 	prctl(PR_SET_NAME, "sbx-zygote", 0, 0, 0);
 	for (;;) {
-		int fds[3], nfds = 0;
-		union {
-			char buf[CMSG_SPACE(sizeof(int) * 4)];
-			struct cmsghdr align;
-		} cm;
-		struct iovec iov = {zbuf, sizeof zbuf};
-		struct msghdr mh;
-		memset(&mh, 0, sizeof mh);
-		mh.msg_iov = &iov;
-		mh.msg_iovlen = 1;
-		mh.msg_control = cm.buf;
-		mh.msg_controllen = sizeof cm.buf;
-		ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+		int fds[3], nfds, bad;
+		ssize_t n = srv_proto_recv_fds(sock, zbuf, sizeof zbuf, fds, 3, &nfds, &bad);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			_exit(0); /* sbxd is gone or done with us */
-		int bad = (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0;
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-				continue;
-			size_t cnt = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			for (size_t i = 0; i < cnt; i++) {
-				int fd;
-				memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-				if (nfds < 3) {
-					fds[nfds++] = fd;
-				} else {
-					close(fd);
-					bad = 1;
-				}
-			}
-		}
 		z_req h;
 		srv_init_cfg cfg;
 		if (bad || z_decode((size_t)n, &h, &cfg) != 0 || nfds != (h.has_cgfd ? 3 : 2)) {
