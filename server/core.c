@@ -325,6 +325,12 @@ static srv_proc *proc_new(void)
 	return p;
 }
 
+static void spares_close(srv_sbx *s)
+{
+	while (s->nspare > 0)
+		close(s->spare[--s->nspare]);
+}
+
 static void sbx_free(srv_sbx *s)
 {
 	if (!s)
@@ -336,6 +342,7 @@ static void sbx_free(srv_sbx *s)
 		proc_free(s->execs[i]);
 	free(s->execs);
 	srv_spec_free(&s->spec);
+	spares_close(s);
 	if (s->dirfd >= 0)
 		close(s->dirfd);
 	free(s);
@@ -783,6 +790,7 @@ static void sbx_end(srv_sbx *s, int state, const char *reason)
 		}
 	}
 	s->lifetime_deadline = s->grace_deadline = 0;
+	spares_close(s);
 	save_sbx(s);
 	srv_wake(s->seq);
 	if (s->purge)
@@ -935,7 +943,7 @@ int srv_stream_ended(srv_sbx *s, int64_t id)
 }
 
 /* An exec's output goes to unnamed files that vanish with their fds. */
-static int exec_spool(srv_sbx *s)
+static int exec_spool_new(srv_sbx *s)
 {
 	int fd = openat(s->dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (fd < 0) {
@@ -948,6 +956,21 @@ static int exec_spool(srv_sbx *s)
 	if (fd >= 0)
 		fcntl(fd, F_SETFL, O_APPEND);
 	return fd;
+}
+
+static int exec_spool(srv_sbx *s)
+{
+	return s->nspare > 0 ? s->spare[--s->nspare] : exec_spool_new(s);
+}
+
+void srv_exec_spare(srv_sbx *s)
+{
+	while (s->nspare < 2 && s->state == ST_RUNNING && s->dirfd >= 0) {
+		int fd = exec_spool_new(s);
+		if (fd < 0)
+			break;
+		s->spare[s->nspare++] = fd;
+	}
 }
 
 static const char *const base_env[] = {
@@ -1036,10 +1059,16 @@ void srv_rt_end(srv_sbx *s, srv_box *b)
 			epoll_ctl(ep, EPOLL_CTL_MOD, srv_box_event_fd(b), &ev);
 		}
 	}
+	int ended = s->box != b || srv_state_terminal(s->state);
 	s->term_pending = 0;
 	s->evt_off = 0;
 	pthread_cond_broadcast(&rt_cond);
-	poke_loop(); /* a purge or timeout may have waited for us */
+	/* Only a purge waits for the call to end (timeouts and stops that
+	 * came meanwhile were handled above, and the re-armed event fd wakes
+	 * the loop itself): poking after every spawn would wake the loop,
+	 * and scan all timers, on the path of each :exec. */
+	if (ended)
+		poke_loop();
 }
 
 /* The request caps (parse.h) hold for argv and env each, but the runtime
