@@ -65,41 +65,6 @@ struct srv_box {
 	char *reqbuf;
 };
 
-#ifndef CLONE_INTO_CGROUP
-#define CLONE_INTO_CGROUP 0x200000000ULL
-#endif
-
-/* struct clone_args up to its cgroup field (CLONE_ARGS_SIZE_VER2). */
-struct clone_args_v2 {
-	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size,
-		cgroup;
-};
-
-/* fork()-like clone into new namespaces, born straight into the cgroup2
- * cgroup cgfd when the kernel can (*into = 1): one cgroup.procs write,
- * and its grace period, fewer. Returns 0 in the child. */
-static pid_t clone_box(uint64_t ns_flags, int cgfd, int *into)
-{
-	*into = 0;
-#ifdef SYS_clone3
-	if (cgfd >= 0) {
-		struct clone_args_v2 a;
-		memset(&a, 0, sizeof a);
-		a.flags = ns_flags | CLONE_INTO_CGROUP;
-		a.exit_signal = SIGCHLD;
-		a.cgroup = (uint64_t)cgfd;
-		long pid = syscall(SYS_clone3, &a, sizeof a);
-		if (pid >= 0) {
-			*into = 1;
-			return (pid_t)pid;
-		}
-		if (errno != ENOSYS && errno != E2BIG && errno != EINVAL && errno != EOPNOTSUPP)
-			return -1;
-	}
-#endif
-	return (pid_t)syscall(SYS_clone, (unsigned long)ns_flags | SIGCHLD, NULL, NULL, NULL, NULL);
-}
-
 /* Sandbox ids and image names become path components and cgroup names. */
 static int valid_name(const char *s, size_t max)
 {
@@ -455,7 +420,7 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 	if (!rt->zygote) {
 		/* A raw clone behaves like fork() without running atfork
 		 * handlers; the child never returns from srv_init_main. */
-		pid = clone_box(flags, srv_cg_box_clone_fd(box->cg), &born_in_cg);
+		pid = srv_clone(flags, SIGCHLD, srv_cg_box_clone_fd(box->cg), &born_in_cg);
 		if (pid == 0)
 			srv_init_main(&cfg, ctl[1], evt[1]);
 	}

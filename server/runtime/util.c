@@ -12,6 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 int srv_write_file(const char *path, const char *s)
@@ -119,4 +122,36 @@ int srv_path_join(char *out, size_t cap, const char *a, const char *b)
 	if (la == 1 && a[0] == '/')
 		n = snprintf(out, cap, "/%s", b);
 	return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+
+/* struct clone_args up to its cgroup field (CLONE_ARGS_SIZE_VER2). */
+struct srv_clone_args {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size,
+		cgroup;
+};
+
+pid_t srv_clone(uint64_t ns_flags, int exit_signal, int cgfd, int *into)
+{
+	*into = 0;
+#ifdef SYS_clone3
+	if (cgfd >= 0) {
+		struct srv_clone_args a;
+		memset(&a, 0, sizeof a);
+		a.flags = ns_flags | CLONE_INTO_CGROUP;
+		a.exit_signal = (uint64_t)exit_signal;
+		a.cgroup = (uint64_t)cgfd;
+		long pid = syscall(SYS_clone3, &a, sizeof a);
+		if (pid >= 0) {
+			*into = 1;
+			return (pid_t)pid;
+		}
+		if (errno != ENOSYS && errno != E2BIG && errno != EINVAL && errno != EOPNOTSUPP)
+			return -1;
+	}
+#endif
+	return (pid_t)syscall(SYS_clone, (unsigned long)ns_flags | (unsigned long)exit_signal, NULL, NULL, NULL, NULL);
 }

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Writes s to an existing file (O_WRONLY, no create). 0 or -1 with errno. */
 int srv_write_file(const char *path, const char *s);
@@ -28,5 +29,11 @@ void srv_errf(char *err, int errnum, const char *fmt, ...) __attribute__((format
 
 /* Joins a and b with one '/'; -1 if it does not fit in cap. */
 int srv_path_join(char *out, size_t cap, const char *a, const char *b);
+
+/* fork()-like clone with ns_flags (namespaces, CLONE_PARENT) and
+ * exit_signal, born straight into the cgroup2 cgroup cgfd when cgfd >= 0
+ * and the kernel can (*into = 1: one cgroup.procs write, and its grace
+ * period, fewer); else a plain clone. Returns 0 in the child, -1 + errno. */
+pid_t srv_clone(uint64_t ns_flags, int exit_signal, int cgfd, int *into);
 
 #endif

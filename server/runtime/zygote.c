@@ -24,10 +24,6 @@
 #include "runtime.h"
 #include "util.h"
 
-#ifndef CLONE_INTO_CGROUP
-#define CLONE_INTO_CGROUP 0x200000000ULL
-#endif
-
 #define Z_MAX_STRINGS (64 * 1024)
 #define Z_MAX_HIDE 32
 #define Z_TIMEOUT_MS 10000
@@ -48,12 +44,6 @@ typedef struct z_reply {
 	int32_t pid;   /* > 0, or -errno */
 	int32_t born_in_cg;
 } z_reply;
-
-/* struct clone_args up to its cgroup field (CLONE_ARGS_SIZE_VER2). */
-struct z_clone_args {
-	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size,
-		cgroup;
-};
 
 /* ---- inside the zygote ---- */
 
@@ -107,30 +97,6 @@ static void z_reply_send(int sock, int32_t pid, int born)
 		;
 }
 
-/* One clone; returns 0 in the child (which never comes back here). */
-static pid_t z_clone(uint64_t ns_flags, int cgfd, int *born)
-{
-	*born = 0;
-	/* CLONE_PARENT: the new init is sbxd's child, not ours; the kernel
-	 * then wants exit_signal 0 and uses our own (SIGCHLD). */
-#ifdef SYS_clone3
-	struct z_clone_args a;
-	memset(&a, 0, sizeof a);
-	a.flags = ns_flags | CLONE_PARENT | (cgfd >= 0 ? CLONE_INTO_CGROUP : 0);
-	a.cgroup = cgfd >= 0 ? (uint64_t)cgfd : 0;
-	long pid = syscall(SYS_clone3, &a, sizeof a);
-	if (pid >= 0) {
-		*born = cgfd >= 0;
-		return (pid_t)pid;
-	}
-	if (errno != ENOSYS && errno != E2BIG && errno != EINVAL && errno != EOPNOTSUPP)
-		return -1;
-#else
-	(void)cgfd;
-#endif
-	return (pid_t)syscall(SYS_clone, (unsigned long)(ns_flags | CLONE_PARENT), NULL, NULL, NULL, NULL);
-}
-
 __attribute__((noreturn)) static void zygote_main(int sock)
 {
 	struct sigaction dfl;
@@ -167,7 +133,9 @@ __attribute__((noreturn)) static void zygote_main(int sock)
 			z_reply_send(sock, -EINVAL, 0);
 		} else {
 			int born;
-			pid_t pid = z_clone(h.ns_flags, h.has_cgfd ? fds[2] : -1, &born);
+			/* CLONE_PARENT: the new init is sbxd's child, not ours; the
+			 * kernel then wants exit_signal 0 and uses our own (SIGCHLD). */
+			pid_t pid = srv_clone(h.ns_flags | CLONE_PARENT, 0, h.has_cgfd ? fds[2] : -1, &born);
 			if (pid == 0)
 				srv_init_main(&cfg, fds[0], fds[1]);
 			z_reply_send(sock, pid > 0 ? pid : -errno, born);
