@@ -77,6 +77,8 @@ static struct relay {
 	int in, out;       /* pipe read end (non-blocking), spool fd */
 	pid_t pid;         /* the command it was made for */
 	int discard;       /* the spool hit RLIMIT_FSIZE: drop what comes */
+	uint32_t keep;     /* bytes to store, 0 = all; the rest grows a hole */
+	uint64_t stored;
 } relays[MAX_RELAYS];
 static int nrelays;
 static char relay_buf[64 * 1024];
@@ -664,6 +666,25 @@ static int is_ours(pid_t pid)
 	return 0;
 }
 
+/* Stores up to len bytes, or past the relay's keep only counts them: the
+ * file grows by a hole of that size (ftruncate is held to RLIMIT_FSIZE
+ * like a write). Returns the bytes taken, or -1 with errno as write. */
+static ssize_t relay_put(struct relay *r, const char *buf, size_t len)
+{
+	if (r->keep && r->stored >= r->keep) {
+		off_t end = lseek(r->out, 0, SEEK_END);
+		if (end < 0 || ftruncate(r->out, end + (off_t)len) != 0)
+			return -1;
+		return (ssize_t)len;
+	}
+	if (r->keep && len > r->keep - r->stored)
+		len = (size_t)(r->keep - r->stored);
+	ssize_t w = write(r->out, buf, len);
+	if (w > 0)
+		r->stored += (uint64_t)w;
+	return w;
+}
+
 /* Copies what the pipe holds (up to budget bytes) into the spool. Past
  * RLIMIT_FSIZE (EFBIG) the command gets SIGXFSZ, as if it had written the
  * file itself, and the rest is dropped; on any other write error the relay
@@ -681,7 +702,7 @@ static int relay_pump(int i, size_t budget)
 		if (n <= 0)
 			break;
 		for (ssize_t off = 0; off < n && !relays[i].discard;) {
-			ssize_t w = write(relays[i].out, relay_buf + off, (size_t)(n - off));
+			ssize_t w = relay_put(&relays[i], relay_buf + off, (size_t)(n - off));
 			if (w < 0 && errno == EINTR)
 				continue;
 			if (w < 0 && errno == EFBIG) {
@@ -729,7 +750,7 @@ static int same_file(int a, int b)
 
 /* A pipe for a spool fd; the relay takes ownership of spool. Returns the
  * write end for the command, or -1. */
-static int relay_open(int spool)
+static int relay_open(int spool, uint32_t keep)
 {
 	int p[2];
 	if (nrelays >= MAX_RELAYS) {
@@ -747,6 +768,8 @@ static int relay_open(int spool)
 	relays[nrelays].out = spool;
 	relays[nrelays].pid = 0;
 	relays[nrelays].discard = 0;
+	relays[nrelays].keep = keep;
+	relays[nrelays].stored = 0;
 	nrelays++;
 	return p[1];
 }
@@ -782,7 +805,7 @@ static void do_spawn(int ctl, size_t n, int *fds, int nfds)
 	if (ko >= 0 && !is_regular(fds[ko])) {
 		a.out = fds[ko];
 	} else if (ko >= 0) {
-		if ((wout = relay_open(fds[ko])) < 0)
+		if ((wout = relay_open(fds[ko], req.keep)) < 0)
 			goto fail;
 		fds[ko] = -1;
 		a.out = wout;
@@ -792,7 +815,7 @@ static void do_spawn(int ctl, size_t n, int *fds, int nfds)
 	} else if (ke >= 0 && !is_regular(fds[ke])) {
 		a.err = fds[ke];
 	} else if (ke >= 0) {
-		if ((werr = relay_open(fds[ke])) < 0)
+		if ((werr = relay_open(fds[ke], req.keep)) < 0)
 			goto fail;
 		fds[ke] = -1;
 		a.err = werr;

@@ -40,7 +40,7 @@ size_t srv_proto_spawn_size(const char *cwd, const char *const *argv, const char
 	return sizeof(srv_msg_hdr) + c + a + e;
 }
 
-size_t srv_proto_encode_spawn(void *buf, size_t cap, int64_t token, uint32_t flags,
+size_t srv_proto_encode_spawn(void *buf, size_t cap, int64_t token, uint32_t flags, uint32_t keep,
                               const char *cwd, const char *const *argv, const char *const *env)
 {
 	size_t need = srv_proto_spawn_size(cwd, argv, env);
@@ -53,6 +53,7 @@ size_t srv_proto_encode_spawn(void *buf, size_t cap, int64_t token, uint32_t fla
 	if (!env)
 		h.flags |= SRV_SPAWN_DEFENV;
 	h.token = token;
+	h.keep = keep;
 	h.len = (uint32_t)(need - sizeof h);
 	char *p = (char *)buf + sizeof h;
 	size_t l = strlen(cwd ? cwd : "") + 1;
@@ -129,6 +130,7 @@ int srv_proto_decode_spawn(const void *buf, size_t n, srv_spawn_req *req,
 	req->env = (h.flags & SRV_SPAWN_DEFENV) ? NULL : env_store;
 	req->argc = h.argc;
 	req->envc = h.envc;
+	req->keep = h.keep;
 	return 0;
 }
 

@@ -47,7 +47,7 @@ typedef struct srv_msg_hdr {
 	uint32_t len;     /* bytes of the string block that follows */
 	uint32_t seq;     /* echoed in the reply: a late reply to a request
 	                     sbxd gave up on is never taken for a newer one */
-	uint32_t pad;
+	uint32_t keep;    /* SPAWN: bytes of each relayed stream to store, 0 = all */
 } srv_msg_hdr;
 
 typedef struct srv_msg_reply {
@@ -72,6 +72,7 @@ typedef struct srv_spawn_req {
 	const char **argv;        /* NULL-terminated, argc >= 1 */
 	const char **env;         /* NULL-terminated, or NULL with DEFENV */
 	uint32_t argc, envc;
+	uint32_t keep;            /* see srv_msg_hdr */
 } srv_spawn_req;
 
 /* Size of the encoded message, or 0 when a cap is exceeded / argv empty. */
@@ -80,7 +81,7 @@ size_t srv_proto_spawn_size(const char *cwd, const char *const *argv, const char
 /* Encodes a spawn request into buf (cap bytes). Returns its length or 0.
  * The header's seq is 0; srv_proto_set_seq sets it. */
 void srv_proto_set_seq(void *buf, uint32_t seq);
-size_t srv_proto_encode_spawn(void *buf, size_t cap, int64_t token, uint32_t flags,
+size_t srv_proto_encode_spawn(void *buf, size_t cap, int64_t token, uint32_t flags, uint32_t keep,
                               const char *cwd, const char *const *argv, const char *const *env);
 
 /* Decodes a spawn request of n bytes in place. argv_store/env_store hold

@@ -509,7 +509,7 @@ int srv_box_spawn(srv_box *box, const srv_spawn *sp, int64_t *token, int *stdin_
 	}
 	int64_t tok = box->next_token++;
 	size_t len = srv_proto_encode_spawn(box->reqbuf, sizeof(srv_msg_hdr) + SRV_PROTO_MAX_STRINGS, tok, flags,
-	                                    sp->cwd, sp->argv, sp->env);
+	                                    sp->keep_bytes, sp->cwd, sp->argv, sp->env);
 	uint32_t seq = ++box->seq ? box->seq : ++box->seq; /* 0 is the ready message's */
 	srv_proto_set_seq(box->reqbuf, seq);
 	union {

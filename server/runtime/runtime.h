@@ -30,7 +30,7 @@ srv_rt *srv_rt_new(const char *state_dir, char *err);
 void srv_rt_free(srv_rt *rt);
 
 typedef struct srv_box_spec {
-	const char *id;              /* sandbox id, names cgroups and scratch dirs */
+	const char *id;              /* sandbox id, names its cgroups */
 	const char *hostname;        /* UTS name inside (the sandbox name or id) */
 	const char *image;           /* "" or "host": host / read-only + writable
 	                                overlay; else STATE_DIR/images/NAME/rootfs */
@@ -68,6 +68,12 @@ typedef struct srv_spawn {
 	                                order of stdout and stderr writes. */
 	int want_stdin;              /* 1: *stdin_fd gets the write end of a pipe;
 	                                0: stdin is /dev/null */
+	uint32_t keep_bytes;         /* 0: every byte goes into the files; else at
+	                                most this many of each relayed stream are
+	                                stored and the rest only counted: the file
+	                                still grows by them, as a hole, so its size
+	                                is every byte written (an exec's answer holds
+	                                maxOutputBytes, the rest need not use memory) */
 } srv_spawn;
 
 /* Forks+execs a command inside the box (through its init: one fork+exec).
@@ -92,7 +98,7 @@ int srv_box_signal(srv_box *box, int64_t token, int sig);
 int64_t srv_box_oom_kills(const srv_box *box);
 
 /* Kills everything left (cgroup.kill or SIGKILL to every pid in the
- * cgroup), reaps init, unmounts, removes the cgroups and scratch dirs.
+ * cgroup), reaps init (its mounts go with its mount namespace), removes the cgroups.
  * Leaves nothing behind. Accepts NULL. */
 void srv_box_destroy(srv_box *box);
 

@@ -31,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (uint32_t i = 0; i < req.argc; i++)
 		if (req.argv[i] < buf || req.argv[i] + strlen(req.argv[i]) >= end)
 			abort();
-	size_t n = srv_proto_encode_spawn(again, sizeof again, req.token, req.flags, req.cwd, req.argv, req.env);
+	size_t n = srv_proto_encode_spawn(again, sizeof again, req.token, req.flags, req.keep, req.cwd, req.argv, req.env);
 	if (n != size || memcmp(again + sizeof(srv_msg_hdr), buf + sizeof(srv_msg_hdr), size - sizeof(srv_msg_hdr)) != 0)
 		abort();
 	return 0;

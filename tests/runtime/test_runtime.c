@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sched.h>
 #include <sys/inotify.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -724,6 +725,53 @@ START_TEST(test_max_file_bytes)
 }
 END_TEST
 
+/* keep_bytes: each stream stores that many bytes and counts the rest as a
+ * hole, in a disk file and in a memfd (what sbxd's :exec uses) alike; the
+ * count is still held to RLIMIT_FSIZE. */
+START_TEST(test_keep_bytes)
+{
+	srv_box_spec spec = {.max_file_bytes = 1 << 20};
+	srv_box *box = mkbox_spec(&spec);
+	char po[PATH_MAX], buf[2048];
+	snprintf(po, sizeof po, "%s/keep.out", tmpdir);
+	int fds[2] = {open(po, O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600),
+	              memfd_create("keep", MFD_CLOEXEC)};
+	ck_assert(fds[0] >= 0 && fds[1] >= 0);
+	fcntl(fds[1], F_SETFL, O_APPEND);
+	const char *argv[] = {"sh", "-c", "head -c 300000 /dev/zero | tr '\\0' a; echo err >&2", NULL};
+	for (int i = 0; i < 2; i++) {
+		srv_spawn sp = {.argv = argv, .stdout_fd = fds[i], .stderr_fd = fds[i], .keep_bytes = 1000};
+		int64_t tok;
+		ck_assert_int_eq(srv_box_spawn(box, &sp, &tok, NULL, err), 0);
+		ck_assert_int_eq(wait_exit(box, tok, 10000), 0);
+		struct stat sb;
+		ck_assert_int_eq(fstat(fds[i], &sb), 0);
+		ck_assert_int_eq(sb.st_size, 300004);
+		ck_assert_int_le((int64_t)sb.st_blocks * 512, 64 << 10);
+		ck_assert_int_eq(pread(fds[i], buf, sizeof buf, 0), sizeof buf);
+		for (int k = 0; k < 1000; k++)
+			ck_assert_int_eq(buf[k], 'a');
+		for (int k = 1000; k < (int)sizeof buf; k++)
+			ck_assert_int_eq(buf[k], 0);
+	}
+	/* Counting past RLIMIT_FSIZE is writing past it: SIGXFSZ. */
+	const char *big[] = {"head", "-c", "3M", "/dev/zero", NULL};
+	ck_assert_int_eq(ftruncate(fds[1], 0), 0);
+	srv_spawn sp = {.argv = big, .stdout_fd = fds[1], .stderr_fd = -1, .keep_bytes = 1000};
+	int64_t tok;
+	ck_assert_int_eq(srv_box_spawn(box, &sp, &tok, NULL, err), 0);
+	int st = wait_exit(box, tok, 10000);
+	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGXFSZ, "status %d", st);
+	struct stat sb;
+	ck_assert_int_eq(fstat(fds[1], &sb), 0);
+	ck_assert_int_le(sb.st_size, 1 << 20);
+	ck_assert_int_ge(sb.st_size, (1 << 20) - (64 << 10));
+	close(fds[0]);
+	close(fds[1]);
+	srv_box_destroy(box);
+}
+END_TEST
+
 START_TEST(test_cpu_limit)
 {
 	srv_box_spec spec = {.cpu_millis = 200};
@@ -1217,17 +1265,18 @@ START_TEST(test_proto)
 	const char *argv[] = {"ls", "-l", "", NULL};
 	const char *env[] = {"A=1", NULL};
 	srv_spawn_req req;
-	size_t n = srv_proto_encode_spawn(buf, sizeof buf, 7, SRV_SPAWN_STDOUT, "/w", argv, env);
+	size_t n = srv_proto_encode_spawn(buf, sizeof buf, 7, SRV_SPAWN_STDOUT, 4096, "/w", argv, env);
 	ck_assert_uint_gt(n, sizeof(srv_msg_hdr));
 	ck_assert_int_eq(srv_proto_decode_spawn(buf, n, &req, av, ev), 0);
 	ck_assert_int_eq(req.token, 7);
+	ck_assert_uint_eq(req.keep, 4096);
 	ck_assert_str_eq(req.cwd, "/w");
 	ck_assert_int_eq(req.argc, 3);
 	ck_assert_str_eq(req.argv[1], "-l");
 	ck_assert_str_eq(req.argv[2], "");
 	ck_assert_ptr_null(req.argv[3]);
 	ck_assert_str_eq(req.env[0], "A=1");
-	n = srv_proto_encode_spawn(buf, sizeof buf, 8, 0, NULL, argv, NULL);
+	n = srv_proto_encode_spawn(buf, sizeof buf, 8, 0, 0, NULL, argv, NULL);
 	ck_assert_int_eq(srv_proto_decode_spawn(buf, n, &req, av, ev), 0);
 	ck_assert_ptr_null(req.env);
 	ck_assert_str_eq(req.cwd, "");
@@ -1236,7 +1285,7 @@ START_TEST(test_proto)
 		ck_assert_int_eq(srv_proto_decode_spawn(buf, cut, &req, av, ev), -1);
 	buf[n - 1] = 'x';
 	ck_assert_int_eq(srv_proto_decode_spawn(buf, n, &req, av, ev), -1);
-	n = srv_proto_encode_spawn(buf, sizeof buf, 8, 0, "/", argv, env);
+	n = srv_proto_encode_spawn(buf, sizeof buf, 8, 0, 0, "/", argv, env);
 	srv_msg_hdr h;
 	memcpy(&h, buf, sizeof h);
 	const struct {
@@ -1380,6 +1429,7 @@ static Suite *runtime_suite(void)
 		{"limits", test_cpu_limit, 0, 1, 60},
 		{"limits", test_tmpfs_sizes, 0, 1, 60},
 		{"limits", test_max_file_bytes, 0, 1, 60},
+		{"limits", test_keep_bytes, 0, 1, 60},
 		{"limits", test_oom_spares_init, 0, 1, 60},
 		{"lifecycle", test_signal_and_destroy, 0, 1, 60},
 		{"lifecycle", test_init_death, 0, 1, 60},
