@@ -977,13 +977,6 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **ctx, enum
 		if (p)
 			srv_exec_release(s, p);
 	}
-	if (r->exec_seq) {
-		/* exec_seq outlives exec_uid: the answer is out, so making the
-		 * next exec's spools now is off the client's path. */
-		srv_sbx *s = srv_find_seq(r->exec_seq);
-		if (s)
-			srv_exec_spare(s);
-	}
 	pthread_mutex_unlock(&srv_lock);
 	free(r->body);
 	free(r);

@@ -20,6 +20,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -325,12 +326,6 @@ static srv_proc *proc_new(void)
 	return p;
 }
 
-static void spares_close(srv_sbx *s)
-{
-	while (s->nspare > 0)
-		close(s->spare[--s->nspare]);
-}
-
 static void sbx_free(srv_sbx *s)
 {
 	if (!s)
@@ -342,7 +337,6 @@ static void sbx_free(srv_sbx *s)
 		proc_free(s->execs[i]);
 	free(s->execs);
 	srv_spec_free(&s->spec);
-	spares_close(s);
 	if (s->dirfd >= 0)
 		close(s->dirfd);
 	free(s);
@@ -790,7 +784,6 @@ static void sbx_end(srv_sbx *s, int state, const char *reason)
 		}
 	}
 	s->lifetime_deadline = s->grace_deadline = 0;
-	spares_close(s);
 	save_sbx(s);
 	srv_wake(s->seq);
 	if (s->purge)
@@ -942,35 +935,20 @@ int srv_stream_ended(srv_sbx *s, int64_t id)
 	return p->state != PS_RUNNING;
 }
 
-/* An exec's output goes to unnamed files that vanish with their fds. */
-static int exec_spool_new(srv_sbx *s)
+/* An exec's output lives only as long as its answer needs it, and the
+ * answer holds at most maxOutputBytes of each stream: init stores that
+ * much and counts the rest (srv_spawn.keep_bytes). So a memfd serves, not
+ * a file under the state dir: making and dropping a disk inode per exec
+ * costs a journal update, or on ext4 without a journal a scan past every
+ * recently deleted inode, which measured 1-2 ms per exec once a few
+ * thousand files had come and gone. The pages are charged to the
+ * sandbox's memory cgroup (its init writes them), like its own files. */
+static int exec_spool(void)
 {
-	int fd = openat(s->dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		char name[48];
-		snprintf(name, sizeof name, ".exec-%u.tmp", next_uid);
-		fd = openat(s->dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		if (fd >= 0)
-			unlinkat(s->dirfd, name, 0);
-	}
+	int fd = memfd_create("sbx-exec", MFD_CLOEXEC);
 	if (fd >= 0)
 		fcntl(fd, F_SETFL, O_APPEND);
 	return fd;
-}
-
-static int exec_spool(srv_sbx *s)
-{
-	return s->nspare > 0 ? s->spare[--s->nspare] : exec_spool_new(s);
-}
-
-void srv_exec_spare(srv_sbx *s)
-{
-	while (s->nspare < 2 && s->state == ST_RUNNING && s->dirfd >= 0) {
-		int fd = exec_spool_new(s);
-		if (fd < 0)
-			break;
-		s->spare[s->nspare++] = fd;
-	}
 }
 
 static const char *const base_env[] = {
@@ -1134,7 +1112,7 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 	if (cmd_too_big(&p->argv, &env, p->cwd, why))
 		goto fail;
 	for (int i = 1; i <= 2; i++) {
-		fds[i] = exec ? exec_spool(s) : open_spool(s, p->id, i, 1);
+		fds[i] = exec ? exec_spool() : open_spool(s, p->id, i, 1);
 		if (fds[i] < 0) {
 			refuse(why, 500, 13, "CWSANDBOX_INTERNAL", "cannot create output spool: %s", strerror(errno));
 			goto fail;
@@ -1147,6 +1125,7 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 		.stdout_fd = fds[1],
 		.stderr_fd = fds[2],
 		.want_stdin = p->want_stdin,
+		.keep_bytes = exec ? (uint32_t)p->max_output : 0,
 	};
 	int in = -1;
 	/* A sick init can take seconds to answer: spawn without srv_lock
@@ -1738,25 +1717,6 @@ static void on_inotify(void)
 	}
 }
 
-/* An exec's answer holds at most maxOutputBytes of each stream, so bytes
- * past that need not stay on disk: punch them out (the size, which the
- * answer reports, is kept). Checked on each timer pass (at least once a
- * second); --max-output stays the hard cap. */
-static void exec_trim(srv_proc *p)
-{
-	for (int i = 1; i <= 2; i++) {
-		struct stat st;
-		int64_t keep = (p->max_output + 4095) & ~(int64_t)4095;
-		if (p->out_fd[i] < 0 || fstat(p->out_fd[i], &st) != 0)
-			continue;
-		if ((int64_t)st.st_blocks * 512 <= keep + (1 << 20) || st.st_size <= keep)
-			continue;
-		if (fallocate(p->out_fd[i], FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, keep, st.st_size - keep) != 0) {
-			/* not supported here: --max-output still bounds it */
-		}
-	}
-}
-
 static int64_t timers(void)
 {
 	int64_t now = srv_mono_ns(), next = now + 1000000000;
@@ -1798,8 +1758,6 @@ static int64_t timers(void)
 			size_t n = pass ? s->nexecs : s->nprocs;
 			for (size_t j = 0; j < n; j++) {
 				srv_proc *p = pass ? s->execs[j] : s->procs[j];
-				if (p && pass && p->state == PS_RUNNING)
-					exec_trim(p);
 				if (!p || p->state != PS_RUNNING || !p->deadline_mono)
 					continue;
 				if (p->deadline_mono <= now) {

@@ -78,7 +78,6 @@ typedef struct srv_sbx {
 	srv_proc **execs;            /* running unary execs */
 	size_t nexecs;
 	int dirfd;                   /* STATE_DIR/sandboxes/<id> */
-	int spare[2], nspare;        /* fresh exec spools, made after an answer (srv_exec_spare) */
 	int creating;                /* srv_create runs the runtime without the lock */
 	int purge;                   /* DELETE ?purge=true: remove once terminal */
 	int term_sent;               /* stop sent SIGTERM (exit code 143 vs 137) */
@@ -167,10 +166,6 @@ int srv_stdin_write(srv_sbx *s, srv_proc *p, const unsigned char *buf, size_t le
 void srv_stdin_close(srv_sbx *s, srv_proc *p);
 /* Frees a finished exec record, or marks it so the loop frees it later. */
 void srv_exec_release(srv_sbx *s, srv_proc *p);
-/* Makes the next :exec's two spools now, after an answer went out: an
- * O_TMPFILE costs a journaled orphan-list update (0.1-0.4 ms each on ext4,
- * more under disk load) that need not sit on the exec's own path. */
-void srv_exec_spare(srv_sbx *s);
 /* Opens a spool file of process id (0 = main) for reading: -1 if none. */
 int srv_spool_open(srv_sbx *s, int64_t id, int stream);
 /* True when the stream of process id can grow no more. */
