@@ -13,8 +13,9 @@
 #include <stdint.h>
 
 typedef struct srv_init_cfg {
-	const char *scratch;       /* STATE_DIR/run/<id>: init mounts a tmpfs on
-	                              it for the upper, work and root dirs */
+	const char *scratch;       /* STATE_DIR/run, shared by every box: init
+	                              mounts its own tmpfs on it (in its own mount
+	                              namespace) for the upper, work and root dirs */
 	const char *upper, *work;  /* inside scratch */
 	const char *root;          /* overlay mount point, inside scratch */
 	const char *overlay_opts;  /* "lowerdir=...,upperdir=...,workdir=..." */

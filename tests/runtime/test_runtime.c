@@ -727,12 +727,20 @@ END_TEST
 
 /* keep_bytes: each stream stores that many bytes and counts the rest as a
  * hole, in a disk file and in a memfd (what sbxd's :exec uses) alike; the
- * count is still held to RLIMIT_FSIZE. */
+ * count is still held to RLIMIT_FSIZE. And the host's run/ stays empty: each
+ * box's writable layer is a tmpfs in its own mount namespace. */
 START_TEST(test_keep_bytes)
 {
 	srv_box_spec spec = {.max_file_bytes = 1 << 20};
 	srv_box *box = mkbox_spec(&spec);
 	char po[PATH_MAX], buf[2048];
+	snprintf(po, sizeof po, "%s/run", state);
+	DIR *d = opendir(po);
+	ck_assert_ptr_nonnull(d);
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL)
+		ck_assert_msg(de->d_name[0] == '.', "host run/ holds %s", de->d_name);
+	closedir(d);
 	snprintf(po, sizeof po, "%s/keep.out", tmpdir);
 	int fds[2] = {open(po, O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600),
 	              memfd_create("keep", MFD_CLOEXEC)};
