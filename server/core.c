@@ -7,6 +7,7 @@
  */
 #include "core.h"
 #include "runtime/proto.h" /* the spawn message caps */
+#include "spare.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -244,7 +245,7 @@ static void write_json_at(int dirfd, const char *name, cJSON *j)
 	if (!txt)
 		goto out;
 	snprintf(tmp, sizeof tmp, ".%s.tmp", name);
-	int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int fd = srv_spare_open(dirfd, tmp, O_WRONLY | O_TRUNC | O_CLOEXEC);
 	if (fd < 0) {
 		fprintf(stderr, "sbxd: warning: cannot save %s: %s\n", name, strerror(errno));
 		goto out;
@@ -260,7 +261,11 @@ static void write_json_at(int dirfd, const char *name, cJSON *j)
 		off += (size_t)w;
 	}
 	close(fd);
-	if (off != len || renameat(dirfd, tmp, dirfd, name) != 0) {
+	/* Swapped, not renamed over: the old version stays as the next
+	 * save's tmp file, so a record saved again costs no inode (see
+	 * spare.c) and frees none. */
+	if (off != len || (renameat2(dirfd, tmp, dirfd, name, RENAME_EXCHANGE) != 0 &&
+			   (errno != ENOENT || renameat(dirfd, tmp, dirfd, name) != 0))) {
 		fprintf(stderr, "sbxd: warning: cannot save %s: %s\n", name, strerror(errno));
 		unlinkat(dirfd, tmp, 0);
 	}
@@ -916,7 +921,7 @@ static int open_spool(srv_sbx *s, int64_t id, int stream, int create)
 	char name[40];
 	snprintf(name, sizeof name, "%lld.%s", (long long)id, stream == 1 ? "stdout" : "stderr");
 	if (create)
-		return openat(s->dirfd, name, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		return srv_spare_open(s->dirfd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
 	return openat(s->dirfd, name, O_RDONLY | O_CLOEXEC);
 }
 
@@ -1311,7 +1316,7 @@ srv_sbx *srv_create(srv_spec *spec, srv_refusal *why)
 	s->seq = next_seq++;
 	for (int tries = 0; tries < 5; tries++) {
 		random_id(s->id, sizeof s->id);
-		if (mkdirat(sbxdirfd, s->id, 0700) == 0)
+		if (srv_spare_mkdir(sbxdirfd, s->id) == 0)
 			break;
 		s->id[0] = '\0';
 	}
@@ -1874,6 +1879,9 @@ int srv_core_start(const srv_config *c, char *err)
 		}
 	}
 	load_all();
+	/* After srv_rt_new: the zygote is forked before any thread runs. */
+	if (srv_spare_start(cfg.state_dir, err) != 0)
+		return -1;
 	if (pthread_create(&reaper_thread, NULL, reaper_main, NULL) != 0) {
 		snprintf(err, SRV_MSGLEN, "cannot start the reaper thread");
 		return -1;
@@ -1923,6 +1931,7 @@ void srv_core_stop(void)
 	if (reaper_started)
 		pthread_join(reaper_thread, NULL);
 	reaper_started = 0;
+	srv_spare_stop();
 	destroy_graves(); /* without a reaper (start failed) */
 	pthread_mutex_lock(&srv_lock);
 	for (size_t i = 0; i < nboxes; i++)

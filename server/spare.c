@@ -1,0 +1,222 @@
+/*
+ * A pool of empty files and directories under STATE_DIR/spare, kept full by
+ * a thread of its own, from which sbxd's records, spools and sandbox
+ * directories are made by a rename instead of a create. Allocating an inode
+ * is the one slow step of making a file: on ext4 it scans the inode bitmap,
+ * and without a journal (as on this project's VMs) it also skips every inode
+ * deleted in the last few minutes, reading each one's inode table block:
+ * 0.2-1 ms per file once a few thousand files have come and gone, so a
+ * create (a directory and a record) spent half its time there. A rename
+ * within one file system allocates nothing. Pool entries are always empty
+ * (a taken one is renamed away before anything is written into it), and
+ * the pool dir is emptied at start, so a crash leaves nothing to recover.
+ */
+#include "spare.h"
+#include "parse.h" /* SRV_MSGLEN */
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Enough for a burst: a create takes a directory and a file, a process
+ * start three files, and the thread refills one in 0.02-1 ms. */
+#define WANT_FILES 16
+#define WANT_DIRS 8
+
+enum { FILES, DIRS };
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static pthread_t thread;
+static int started, quit, backoff;
+static int poolfd = -1, newfd = -1; /* spare/, spare/new/ */
+static uint32_t stack[2][WANT_FILES], nstack[2], next_name = 1;
+static const int want[2] = {WANT_FILES, WANT_DIRS};
+
+static void spare_name(char *buf, size_t len, int kind, uint32_t n)
+{
+	snprintf(buf, len, "%c%u", kind == DIRS ? 'd' : 'f', n);
+}
+
+/* Called with mu held; drops it while the file system works. A spare is
+ * made in spare/new and then renamed into spare/: the create holds its
+ * parent directory's lock for as long as the allocation takes, and a
+ * request's rename out of spare/ would wait that long behind it. */
+static void refill_one(int kind)
+{
+	uint32_t n = next_name++;
+	char name[16];
+	spare_name(name, sizeof name, kind, n);
+	pthread_mutex_unlock(&mu);
+	int ok;
+	if (kind == DIRS) {
+		ok = mkdirat(newfd, name, 0700) == 0;
+	} else {
+		int fd = openat(newfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		ok = fd >= 0;
+		if (ok)
+			close(fd);
+	}
+	if (ok && renameat(newfd, name, poolfd, name) != 0) {
+		unlinkat(newfd, name, kind == DIRS ? AT_REMOVEDIR : 0);
+		ok = 0;
+	}
+	pthread_mutex_lock(&mu);
+	if (ok)
+		stack[kind][nstack[kind]++] = n;
+	else /* full disk or the like: requests create their own; retry later */
+		backoff = 1;
+}
+
+static void *refill_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&mu);
+	while (!quit) {
+		if (backoff) {
+			/* A create failed: try again in a few seconds, not in
+			 * a loop of failing creates. */
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 5;
+			while (!quit && pthread_cond_timedwait(&cond, &mu, &ts) == 0)
+				;
+			backoff = 0;
+			continue;
+		}
+		if (nstack[FILES] < (uint32_t)want[FILES])
+			refill_one(FILES);
+		else if (nstack[DIRS] < (uint32_t)want[DIRS])
+			refill_one(DIRS);
+		else
+			pthread_cond_wait(&cond, &mu);
+	}
+	pthread_mutex_unlock(&mu);
+	return NULL;
+}
+
+/* Pops a spare of the kind into name; 0 when the pool has none. */
+static int take(int kind, char *name, size_t len)
+{
+	int got = 0;
+	pthread_mutex_lock(&mu);
+	if (started && nstack[kind] > 0) {
+		spare_name(name, len, kind, stack[kind][--nstack[kind]]);
+		got = 1;
+		pthread_cond_signal(&cond);
+	}
+	pthread_mutex_unlock(&mu);
+	return got;
+}
+
+/* Moves a spare to dirfd/name unless name exists. Returns 0 when it did,
+ * else -1 with errno EEXIST (the spare goes back) or why the pool could
+ * not serve (the spare is dropped). */
+static int place(int kind, int dirfd, const char *name)
+{
+	char sp[16];
+	if (!take(kind, sp, sizeof sp)) {
+		errno = ENOENT;
+		return -1;
+	}
+	if (renameat2(poolfd, sp, dirfd, name, RENAME_NOREPLACE) == 0)
+		return 0;
+	int e = errno;
+	if (e == EEXIST) {
+		pthread_mutex_lock(&mu);
+		uint32_t n = (uint32_t)strtoul(sp + 1, NULL, 10);
+		if (nstack[kind] < (uint32_t)want[kind])
+			stack[kind][nstack[kind]++] = n;
+		pthread_mutex_unlock(&mu);
+	} else {
+		unlinkat(poolfd, sp, kind == DIRS ? AT_REMOVEDIR : 0);
+	}
+	errno = e;
+	return -1;
+}
+
+int srv_spare_open(int dirfd, const char *name, int flags)
+{
+	(void)place(FILES, dirfd, name); /* else openat creates (or finds) it */
+	return openat(dirfd, name, flags | O_CREAT, 0600);
+}
+
+int srv_spare_mkdir(int dirfd, const char *name)
+{
+	if (place(DIRS, dirfd, name) == 0)
+		return 0;
+	if (errno == EEXIST)
+		return -1;
+	return mkdirat(dirfd, name, 0700);
+}
+
+/* Removes an earlier run's spares (all empty) from dirfd/sub (sub NULL:
+ * dirfd itself; its "new" stays). */
+static int empty_dir(int dirfd, const char *sub)
+{
+	int fd = sub ? openat(dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : dup(dirfd);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -1;
+	}
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 && strcmp(e->d_name, "new") != 0)
+			if (unlinkat(fd, e->d_name, 0) != 0)
+				unlinkat(fd, e->d_name, AT_REMOVEDIR);
+	closedir(d);
+	return 0;
+}
+
+int srv_spare_start(const char *state_dir, char *err)
+{
+	char path[4200];
+	snprintf(path, sizeof path, "%s/spare", state_dir);
+	if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+		snprintf(err, SRV_MSGLEN, "cannot create %.200s: %s", path, strerror(errno));
+		return -1;
+	}
+	poolfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (poolfd < 0 || empty_dir(poolfd, "new") != 0 || empty_dir(poolfd, NULL) != 0 ||
+	    (mkdirat(poolfd, "new", 0700) != 0 && errno != EEXIST) ||
+	    (newfd = openat(poolfd, "new", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		snprintf(err, SRV_MSGLEN, "cannot set up %.200s: %s", path, strerror(errno));
+		return -1;
+	}
+	quit = backoff = 0;
+	nstack[FILES] = nstack[DIRS] = 0;
+	if (pthread_create(&thread, NULL, refill_main, NULL) != 0) {
+		snprintf(err, SRV_MSGLEN, "cannot start the spare-file thread");
+		return -1;
+	}
+	started = 1;
+	return 0;
+}
+
+void srv_spare_stop(void)
+{
+	pthread_mutex_lock(&mu);
+	int was = started;
+	started = 0;
+	quit = 1;
+	pthread_cond_signal(&cond);
+	pthread_mutex_unlock(&mu);
+	if (was)
+		pthread_join(thread, NULL);
+	if (poolfd >= 0)
+		close(poolfd);
+	if (newfd >= 0)
+		close(newfd);
+	poolfd = newfd = -1;
+}
