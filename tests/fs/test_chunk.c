@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "chunk.h"
-#include "unit.h"
+#include "../unit.h"
 
 static void *filled(size_t n, char c)
 {

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "ctl.h"
-#include "unit.h"
+#include "../unit.h"
 
 static const struct {
 	fs_ctl_target target;

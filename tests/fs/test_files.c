@@ -10,7 +10,7 @@
 
 #include "files.h"
 #include "node.h"
-#include "unit.h"
+#include "../unit.h"
 
 static const struct {
 	const char *dir, *name, *want;  /* want NULL: refused */

@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 
 #include "node.h"
-#include "unit.h"
+#include "../unit.h"
 
 static const struct {
 	uint32_t slot;

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "state.h"
-#include "unit.h"
+#include "../unit.h"
 
 static sbx_sandbox mk(const char *id, const char *name, sbx_state st, const char *reason)
 {

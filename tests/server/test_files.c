@@ -4,6 +4,8 @@
  * append, offset, mode), listing, stat, mkdir, remove, and, above all,
  * that no path, "..", absolute or relative symlink leads out of the root.
  */
+#include "../unit.h"
+
 #include <check.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -235,17 +237,11 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("files");
 	TCase *tc = tcase_create("all");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, t_confined);
 	tcase_add_test(tc, t_read_write);
 	tcase_add_test(tc, t_list_stat_rm);
 	tcase_add_test(tc, t_fifo_and_pseudo_fs);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return unit_run("files", tc);
 }

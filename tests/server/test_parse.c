@@ -3,6 +3,8 @@
  * RFC 3339 times, JSON depth, names, base64, request bodies with their caps,
  * and the route table.
  */
+#include "../unit.h"
+
 #include <check.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -406,7 +408,6 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("parse");
 	TCase *tc = tcase_create("all");
 	tcase_add_test(tc, t_cpu);
 	tcase_add_test(tc, t_memory);
@@ -418,10 +419,5 @@ int main(void)
 	tcase_add_test(tc, t_proc_req);
 	tcase_add_test(tc, t_caps);
 	tcase_add_test(tc, t_routes);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return unit_run("parse", tc);
 }

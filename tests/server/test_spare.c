@@ -8,6 +8,8 @@
 #include "spare.h"
 #include "parse.h"
 
+#include "../unit.h"
+
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
@@ -181,17 +183,11 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("spare");
 	TCase *tc = tcase_create("pool");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_from_pool);
 	tcase_add_test(tc, test_burst_and_fallback);
 	tcase_add_test(tc, test_restart_empties);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return unit_run("spare", tc);
 }

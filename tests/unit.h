@@ -1,10 +1,10 @@
 /*
- * What sbxfs's Check unit tests share: the size of a case table, and the
- * main that runs one test case as a suite and turns its failures into the
- * exit status meson reads.
+ * What the Check unit tests share: the size of a case table, and the main
+ * that runs one test case as a suite and turns its failures into the exit
+ * status meson reads.
  */
-#ifndef FS_TESTS_UNIT_H
-#define FS_TESTS_UNIT_H
+#ifndef SBX_TESTS_UNIT_H
+#define SBX_TESTS_UNIT_H
 
 #include <check.h>
 #include <stdlib.h>
