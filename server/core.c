@@ -883,7 +883,7 @@ static void box_events(srv_sbx *s)
 		s->evt_off = 1;
 		return;
 	}
-	while (s->box && (rc = srv_box_next_exit(s->box, &token, &wstatus)) != 0) {
+	while (s->box && (rc = srv_box_next_exit(s->box, &token, &wstatus, NULL)) != 0) {
 		if (rc < 0) {
 			if (s->state == ST_TERMINATING) {
 				sbx_end(s, ST_TERMINATED, s->end_reason);

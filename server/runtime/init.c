@@ -9,6 +9,7 @@
  */
 #include "init.h"
 #include "proto.h"
+#include "runtime.h" /* SRV_EXIT_OUTPUT_DONE */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -83,6 +84,7 @@ static struct relay {
 static int nrelays;
 static char relay_buf[64 * 1024];
 static struct rlimit nofile_orig;
+static off_t fsize_cap = -1; /* RLIMIT_FSIZE when set, for relay_put */
 
 struct child_args {
 	const srv_spawn_req *req;
@@ -528,6 +530,7 @@ static int setup(const srv_init_cfg *cfg, int ctl, char *msg, size_t len)
 		fs.rlim_cur = fs.rlim_max;
 		if (setrlimit(RLIMIT_FSIZE, &fs) != 0)
 			return failmsg(msg, len, errno, "setrlimit", "RLIMIT_FSIZE");
+		fsize_cap = (off_t)fs.rlim_cur;
 	}
 	if ((rc = drop_caps(msg, len)))
 		return rc;
@@ -668,13 +671,21 @@ static int is_ours(pid_t pid)
 
 /* Stores up to len bytes, or past the relay's keep only counts them: the
  * file grows by a hole of that size (ftruncate is held to RLIMIT_FSIZE
- * like a write). Returns the bytes taken, or -1 with errno as write. */
+ * like a write, and like a write it counts up to the cap exactly before
+ * failing). Returns the bytes taken, or -1 with errno as write. */
 static ssize_t relay_put(struct relay *r, const char *buf, size_t len)
 {
 	if (r->keep && r->stored >= r->keep) {
 		off_t end = lseek(r->out, 0, SEEK_END);
-		if (end < 0 || ftruncate(r->out, end + (off_t)len) != 0)
+		if (end < 0)
 			return -1;
+		if (ftruncate(r->out, end + (off_t)len) != 0) {
+			int e = errno;
+			if (e == EFBIG && fsize_cap > end)
+				(void)!ftruncate(r->out, fsize_cap);
+			errno = e;
+			return -1;
+		}
 		return (ssize_t)len;
 	}
 	if (r->keep && len > r->keep - r->stored)
@@ -927,6 +938,10 @@ static void reap(void)
 			memset(e, 0, sizeof *e);
 			e->token = procs[i].token;
 			e->wstatus = st;
+			e->flags = SRV_EXIT_OUTPUT_DONE;
+			for (int k = 0; k < nrelays; k++)
+				if (relays[k].pid == pid)
+					e->flags = 0; /* a background child still writes */
 			qlen++;
 			procs[i] = procs[--nprocs];
 			break;

@@ -61,7 +61,7 @@ typedef struct srv_msg_reply {
 typedef struct srv_exit_event {
 	int64_t token;
 	int32_t wstatus;
-	int32_t pad;
+	uint32_t flags;   /* SRV_EXIT_OUTPUT_DONE (runtime.h) */
 } srv_exit_event;
 
 /* A decoded spawn request; every pointer points into the message buffer. */

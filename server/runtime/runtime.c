@@ -562,7 +562,7 @@ int srv_box_event_fd(const srv_box *box)
 	return box->evt;
 }
 
-int srv_box_next_exit(srv_box *box, int64_t *token, int *wstatus)
+int srv_box_next_exit(srv_box *box, int64_t *token, int *wstatus, unsigned *flags)
 {
 	srv_exit_event ev;
 	for (;;) {
@@ -570,6 +570,8 @@ int srv_box_next_exit(srv_box *box, int64_t *token, int *wstatus)
 		if (n == (ssize_t)sizeof ev) {
 			*token = ev.token;
 			*wstatus = ev.wstatus;
+			if (flags)
+				*flags = ev.flags;
 			return 1;
 		}
 		if (n < 0 && errno == EINTR)

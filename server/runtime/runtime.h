@@ -86,9 +86,14 @@ int srv_box_spawn(srv_box *box, const srv_spawn *sp, int64_t *token, int *stdin_
 int srv_box_event_fd(const srv_box *box);
 
 /* Drains one event without blocking. Returns 1 and fills *token and
- * *wstatus (as waitpid) for an exited process; 0 when none is pending;
- * -1 when init is gone (the box is dead: every process it had is gone). */
-int srv_box_next_exit(srv_box *box, int64_t *token, int *wstatus);
+ * *wstatus (as waitpid) for an exited process, and *flags (may be NULL);
+ * 0 when none is pending; -1 when init is gone (the box is dead: every
+ * process it had is gone). */
+#define SRV_EXIT_OUTPUT_DONE 0x1u /* init holds none of the process's
+                                     output files any more (no child of
+                                     it keeps a relayed pipe open): the
+                                     caller may reuse them */
+int srv_box_next_exit(srv_box *box, int64_t *token, int *wstatus, unsigned *flags);
 
 /* Signals one process (token) or, with token 0, every process in the box
  * (the main command included). ESRCH-like: returns -1 with errno ESRCH. */

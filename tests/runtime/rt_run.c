@@ -76,7 +76,7 @@ int main(int argc, char **argv)
 	for (;;) {
 		struct pollfd p = {srv_box_event_fd(box), POLLIN, 0};
 		poll(&p, 1, -1);
-		int r = srv_box_next_exit(box, &t, &st);
+		int r = srv_box_next_exit(box, &t, &st, NULL);
 		if (r < 0) {
 			fprintf(stderr, "rt_run: init died\n");
 			goto out;

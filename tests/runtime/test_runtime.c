@@ -77,13 +77,14 @@ static srv_box *mkbox(void)
 	return mkbox_spec(&spec);
 }
 
-/* Waits for the exit event of tok; returns its wait status. */
-static int wait_exit(srv_box *box, int64_t tok, int timeout_ms)
+/* Waits for the exit event of tok; returns its wait status (and the
+ * event's flags in *flags unless NULL). */
+static int wait_exit_flags(srv_box *box, int64_t tok, int timeout_ms, unsigned *flags)
 {
 	for (int waited = 0; waited <= timeout_ms;) {
 		int64_t t;
 		int st;
-		int r = srv_box_next_exit(box, &t, &st);
+		int r = srv_box_next_exit(box, &t, &st, flags);
 		ck_assert_int_ge(r, 0);
 		if (r == 1 && t == tok)
 			return st;
@@ -95,6 +96,11 @@ static int wait_exit(srv_box *box, int64_t tok, int timeout_ms)
 	}
 	ck_abort_msg("no exit event for token %" PRId64 " within %d ms", tok, timeout_ms);
 	return -1;
+}
+
+static int wait_exit(srv_box *box, int64_t tok, int timeout_ms)
+{
+	return wait_exit_flags(box, tok, timeout_ms, NULL);
 }
 
 static void slurp(const char *path, char *buf, size_t cap)
@@ -780,6 +786,33 @@ START_TEST(test_keep_bytes)
 }
 END_TEST
 
+/* SRV_EXIT_OUTPUT_DONE says init holds none of the command's output files
+ * any more: set when the command and its pipes are gone, clear while a
+ * background child still holds its stdout (sbxd reuses spools by it). */
+START_TEST(test_exit_output_done)
+{
+	srv_box *box = mkbox();
+	int fo = memfd_create("done", MFD_CLOEXEC);
+	ck_assert_int_ge(fo, 0);
+	const char *quick[] = {"sh", "-c", "echo hi", NULL};
+	const char *lingering[] = {"sh", "-c", "echo hi; sleep 2 &", NULL};
+	/* (the pause lets the child redirect before the exit is seen) */
+	const char *quiet_child[] = {"sh", "-c", "echo hi; sleep 2 >/dev/null 2>&1 & sleep 0.3", NULL};
+	const char *const *cmds[] = {quick, lingering, quiet_child};
+	const unsigned want[] = {SRV_EXIT_OUTPUT_DONE, 0, SRV_EXIT_OUTPUT_DONE};
+	for (int i = 0; i < 3; i++) {
+		srv_spawn sp = {.argv = cmds[i], .stdout_fd = fo, .stderr_fd = fo};
+		int64_t tok;
+		unsigned flags = 99;
+		ck_assert_int_eq(srv_box_spawn(box, &sp, &tok, NULL, err), 0);
+		ck_assert_int_eq(wait_exit_flags(box, tok, 10000, &flags), 0);
+		ck_assert_msg(flags == want[i], "command %d: flags %u, want %u", i, flags, want[i]);
+	}
+	close(fo);
+	srv_box_destroy(box);
+}
+END_TEST
+
 START_TEST(test_cpu_limit)
 {
 	srv_box_spec spec = {.cpu_millis = 200};
@@ -954,7 +987,7 @@ START_TEST(test_init_death)
 	ck_assert(p.revents & (POLLIN | POLLHUP));
 	int64_t t;
 	int st;
-	ck_assert_int_eq(srv_box_next_exit(box, &t, &st), -1);
+	ck_assert_int_eq(srv_box_next_exit(box, &t, &st, NULL), -1);
 	ck_assert_int_eq(srv_box_spawn(box, &sp, &a, NULL, err), -1);
 	ck_assert_int_eq(srv_box_signal(box, 0, SIGTERM), -1);
 	ck_assert_int_eq(errno, ESRCH);
@@ -1117,7 +1150,7 @@ START_TEST(test_pure_cgroup2)
 			_exit(15);
 		close(fo);
 		struct pollfd pf = {srv_box_event_fd(b), POLLIN, 0};
-		if (poll(&pf, 1, 10000) != 1 || srv_box_next_exit(b, &t, &stt) != 1 || t != tok)
+		if (poll(&pf, 1, 10000) != 1 || srv_box_next_exit(b, &t, &stt, NULL) != 1 || t != tok)
 			_exit(16);
 		/* Inside, its own cgroup namespace shows "/"; seen from here it
 		 * is the box's cgroup. */
@@ -1426,6 +1459,7 @@ static Suite *runtime_suite(void)
 		{"exec", test_env_and_stdin, 0, 1, 60},
 		{"exec", test_request_caps, 0, 1, 60},
 		{"exec", test_spool_relay, 0, 1, 60},
+		{"exec", test_exit_output_done, 0, 1, 60},
 		{"isolation", test_pid_ns_and_hostname, 0, 1, 60},
 		{"isolation", test_network, 0, 1, 60},
 		{"isolation", test_overlay_root, 0, 1, 60},
