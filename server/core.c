@@ -263,9 +263,10 @@ static void write_json_at(int dirfd, const char *name, cJSON *j)
 	close(fd);
 	/* Swapped, not renamed over: the old version stays as the next
 	 * save's tmp file, so a record saved again costs no inode (see
-	 * spare.c) and frees none. */
+	 * spare.c) and frees none. The first save (nothing to swap with),
+	 * or a file system without RENAME_EXCHANGE, renames. */
 	if (off != len || (renameat2(dirfd, tmp, dirfd, name, RENAME_EXCHANGE) != 0 &&
-			   (errno != ENOENT || renameat(dirfd, tmp, dirfd, name) != 0))) {
+			   renameat(dirfd, tmp, dirfd, name) != 0)) {
 		fprintf(stderr, "sbxd: warning: cannot save %s: %s\n", name, strerror(errno));
 		unlinkat(dirfd, tmp, 0);
 	}

@@ -20,7 +20,6 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -37,6 +36,7 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static pthread_t thread;
 static int started, quit, backoff;
+static int off; /* renames from the pool cannot work (EXDEV): plain creates */
 static int poolfd = -1, newfd = -1; /* spare/, spare/new/ */
 static uint32_t stack[2][WANT_FILES], nstack[2], next_name = 1;
 static const int want[2] = {WANT_FILES, WANT_DIRS};
@@ -70,8 +70,10 @@ static void refill_one(int kind)
 		ok = 0;
 	}
 	pthread_mutex_lock(&mu);
-	if (ok)
+	if (ok && nstack[kind] < (uint32_t)want[kind])
 		stack[kind][nstack[kind]++] = n;
+	else if (ok) /* not reached: only this thread adds to the pool */
+		unlinkat(poolfd, name, kind == DIRS ? AT_REMOVEDIR : 0);
 	else /* full disk or the like: requests create their own; retry later */
 		backoff = 1;
 }
@@ -92,7 +94,9 @@ static void *refill_main(void *arg)
 			backoff = 0;
 			continue;
 		}
-		if (nstack[FILES] < (uint32_t)want[FILES])
+		if (off)
+			pthread_cond_wait(&cond, &mu);
+		else if (nstack[FILES] < (uint32_t)want[FILES])
 			refill_one(FILES);
 		else if (nstack[DIRS] < (uint32_t)want[DIRS])
 			refill_one(DIRS);
@@ -108,7 +112,7 @@ static int take(int kind, char *name, size_t len)
 {
 	int got = 0;
 	pthread_mutex_lock(&mu);
-	if (started && nstack[kind] > 0) {
+	if (started && !off && nstack[kind] > 0) {
 		spare_name(name, len, kind, stack[kind][--nstack[kind]]);
 		got = 1;
 		pthread_cond_signal(&cond);
@@ -118,8 +122,9 @@ static int take(int kind, char *name, size_t len)
 }
 
 /* Moves a spare to dirfd/name unless name exists. Returns 0 when it did,
- * else -1 with errno EEXIST (the spare goes back) or why the pool could
- * not serve (the spare is dropped). */
+ * else -1 with errno EEXIST, or why the pool could not serve. A spare
+ * that was taken but not placed is removed: it never goes back, so only
+ * the refill thread ever adds to the pool. */
 static int place(int kind, int dirfd, const char *name)
 {
 	char sp[16];
@@ -130,14 +135,14 @@ static int place(int kind, int dirfd, const char *name)
 	if (renameat2(poolfd, sp, dirfd, name, RENAME_NOREPLACE) == 0)
 		return 0;
 	int e = errno;
-	if (e == EEXIST) {
+	unlinkat(poolfd, sp, kind == DIRS ? AT_REMOVEDIR : 0);
+	if (e == EXDEV || e == EINVAL) {
+		/* dirfd on another file system (or one without rename
+		 * flags): the pool would only cost a create and a remove
+		 * per call from now on. */
 		pthread_mutex_lock(&mu);
-		uint32_t n = (uint32_t)strtoul(sp + 1, NULL, 10);
-		if (nstack[kind] < (uint32_t)want[kind])
-			stack[kind][nstack[kind]++] = n;
+		off = 1;
 		pthread_mutex_unlock(&mu);
-	} else {
-		unlinkat(poolfd, sp, kind == DIRS ? AT_REMOVEDIR : 0);
 	}
 	errno = e;
 	return -1;
@@ -145,12 +150,21 @@ static int place(int kind, int dirfd, const char *name)
 
 int srv_spare_open(int dirfd, const char *name, int flags)
 {
+	/* Most opens of an existing name (a record's tmp file from its
+	 * previous save) need no spare: look first. */
+	int fd = openat(dirfd, name, flags);
+	if (fd >= 0 || errno != ENOENT)
+		return fd;
 	(void)place(FILES, dirfd, name); /* else openat creates (or finds) it */
 	return openat(dirfd, name, flags | O_CREAT, 0600);
 }
 
 int srv_spare_mkdir(int dirfd, const char *name)
 {
+	if (faccessat(dirfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+		errno = EEXIST;
+		return -1;
+	}
 	if (place(DIRS, dirfd, name) == 0)
 		return 0;
 	if (errno == EEXIST)
@@ -194,7 +208,7 @@ int srv_spare_start(const char *state_dir, char *err)
 		snprintf(err, SRV_MSGLEN, "cannot set up %.200s: %s", path, strerror(errno));
 		return -1;
 	}
-	quit = backoff = 0;
+	quit = backoff = off = 0;
 	nstack[FILES] = nstack[DIRS] = 0;
 	if (pthread_create(&thread, NULL, refill_main, NULL) != 0) {
 		snprintf(err, SRV_MSGLEN, "cannot start the spare-file thread");
