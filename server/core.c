@@ -21,7 +21,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
-#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -332,6 +331,12 @@ static srv_proc *proc_new(void)
 	return p;
 }
 
+static void exec_free_close(srv_sbx *s)
+{
+	while (s->nexec_free > 0)
+		close(s->exec_free[--s->nexec_free]);
+}
+
 static void sbx_free(srv_sbx *s)
 {
 	if (!s)
@@ -343,6 +348,7 @@ static void sbx_free(srv_sbx *s)
 		proc_free(s->execs[i]);
 	free(s->execs);
 	srv_spec_free(&s->spec);
+	exec_free_close(s);
 	if (s->dirfd >= 0)
 		close(s->dirfd);
 	free(s);
@@ -693,6 +699,14 @@ static void exec_forget(srv_sbx *s, srv_proc *p)
 	for (size_t i = 0; i < s->nexecs; i++) {
 		if (s->execs[i] == p) {
 			s->execs[i] = s->execs[--s->nexecs];
+			/* Nothing can write to them any more: emptied, they
+			 * serve the next exec (see exec_spool). */
+			for (int k = 1; k <= 2 && p->out_done && s->box; k++) {
+				if (p->out_fd[k] >= 0 && s->nexec_free < 4 && ftruncate(p->out_fd[k], 0) == 0) {
+					s->exec_free[s->nexec_free++] = p->out_fd[k];
+					p->out_fd[k] = -1;
+				}
+			}
 			proc_free(p);
 			return;
 		}
@@ -790,6 +804,7 @@ static void sbx_end(srv_sbx *s, int state, const char *reason)
 		}
 	}
 	s->lifetime_deadline = s->grace_deadline = 0;
+	exec_free_close(s);
 	save_sbx(s);
 	srv_wake(s->seq);
 	if (s->purge)
@@ -873,6 +888,7 @@ static void box_events(srv_sbx *s)
 {
 	int64_t token;
 	int wstatus, rc;
+	unsigned flags;
 	int changed = 0;
 	if (s->box && s->rt_busy) {
 		/* A spawn runs unlocked: its exit may already be queued and
@@ -884,7 +900,7 @@ static void box_events(srv_sbx *s)
 		s->evt_off = 1;
 		return;
 	}
-	while (s->box && (rc = srv_box_next_exit(s->box, &token, &wstatus, NULL)) != 0) {
+	while (s->box && (rc = srv_box_next_exit(s->box, &token, &wstatus, &flags)) != 0) {
 		if (rc < 0) {
 			if (s->state == ST_TERMINATING) {
 				sbx_end(s, ST_TERMINATED, s->end_reason);
@@ -897,6 +913,7 @@ static void box_events(srv_sbx *s)
 		srv_proc *p = proc_by_token(s, token);
 		if (!p)
 			continue;
+		p->out_done = (flags & SRV_EXIT_OUTPUT_DONE) != 0;
 		proc_finish(s, p, wstatus, NULL);
 		changed = 1;
 		if (p->id < 0 && p->owner_gone) {
@@ -941,17 +958,26 @@ int srv_stream_ended(srv_sbx *s, int64_t id)
 	return p->state != PS_RUNNING;
 }
 
-/* An exec's output lives only as long as its answer needs it, and the
- * answer holds at most maxOutputBytes of each stream: init stores that
- * much and counts the rest (srv_spawn.keep_bytes). So a memfd serves, not
- * a file under the state dir: making and dropping a disk inode per exec
- * costs a journal update, or on ext4 without a journal a scan past every
- * recently deleted inode, which measured 1-2 ms per exec once a few
- * thousand files had come and gone. The pages are charged to the
- * sandbox's memory cgroup (its init writes them), like its own files. */
-static int exec_spool(void)
+/* An exec's output goes to unnamed files on the state dir's disk (page
+ * cache that can be written back, not memory the sandbox is charged for
+ * and cannot reclaim, as a memfd would be), holding at most maxOutputBytes
+ * of each stream: init stores that much and counts the rest as a hole
+ * (srv_spawn.keep_bytes). Spent ones are emptied and reused once init has
+ * closed its copies (exec_forget), because making and dropping an inode
+ * per exec cost 1-2 ms on ext4 without a journal once a few thousand files
+ * had come and gone (its allocator skips each recently deleted inode). */
+static int exec_spool(srv_sbx *s)
 {
-	int fd = memfd_create("sbx-exec", MFD_CLOEXEC);
+	if (s->nexec_free > 0)
+		return s->exec_free[--s->nexec_free];
+	int fd = openat(s->dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		char name[48];
+		snprintf(name, sizeof name, ".exec-%u.tmp", next_uid);
+		fd = openat(s->dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			unlinkat(s->dirfd, name, 0);
+	}
 	if (fd >= 0)
 		fcntl(fd, F_SETFL, O_APPEND);
 	return fd;
@@ -1118,7 +1144,7 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 	if (cmd_too_big(&p->argv, &env, p->cwd, why))
 		goto fail;
 	for (int i = 1; i <= 2; i++) {
-		fds[i] = exec ? exec_spool() : open_spool(s, p->id, i, 1);
+		fds[i] = exec ? exec_spool(s) : open_spool(s, p->id, i, 1);
 		if (fds[i] < 0) {
 			refuse(why, 500, 13, "CWSANDBOX_INTERNAL", "cannot create output spool: %s", strerror(errno));
 			goto fail;

@@ -47,7 +47,8 @@ typedef struct srv_proc {
 	int64_t deadline_mono;       /* timeout, 0 = none */
 	int timed_out;
 	int64_t token;               /* runtime token, 0 when not running */
-	int out_fd[3];               /* exec only: O_TMPFILE spools (1, 2) */
+	int out_fd[3];               /* exec only: unnamed spools (1, 2) */
+	int out_done;                /* exec: init closed its copies of them */
 	/* stdin: the pipe's write end and bytes not yet written to it */
 	int stdin_fd;
 	int stdin_reg;               /* stdin_fd is in the loop's epoll set */
@@ -78,6 +79,7 @@ typedef struct srv_sbx {
 	srv_proc **execs;            /* running unary execs */
 	size_t nexecs;
 	int dirfd;                   /* STATE_DIR/sandboxes/<id> */
+	int exec_free[4], nexec_free; /* spent :exec spools, emptied for reuse */
 	int creating;                /* srv_create runs the runtime without the lock */
 	int purge;                   /* DELETE ?purge=true: remove once terminal */
 	int term_sent;               /* stop sent SIGTERM (exit code 143 vs 137) */

@@ -32,15 +32,16 @@ for i in 1 2 3 4 5; do
 	off=$n
 done
 # an :exec stores no more than its maxOutputBytes: init counts the rest as a
-# hole, so its spool (a memfd) reaches the full size while holding about one
-# page. Poll (a loaded or ASan build writes later) for up to 10 s.
+# hole, so its spool (an unnamed file in the state dir) reaches the full size
+# while holding about one block. Poll (a loaded or ASan build writes later)
+# for up to 10 s.
 api POST /v1/sandboxes/q:exec -d '{"command":["sh","-c","head -c 30000000 /dev/zero; sleep 5"],"maxOutputBytes":1000}' >"$T/exec.json" &
 epid=$!
 end=$((SECONDS + 10))
 while :; do
 	seen=0 full=0 big=0
 	for f in /proc/"$SBXD_PID"/fd/*; do
-		case "$(readlink "$f")" in *memfd:sbx-exec*) ;; *) continue ;; esac
+		case "$(readlink "$f")" in *"$STATE"*deleted*) ;; *) continue ;; esac
 		seen=$((seen + 1))
 		[ "$(stat -L -c %s "$f")" -eq 30000000 ] && full=1
 		held=$(( $(stat -L -c '%b * %B' "$f") ))
