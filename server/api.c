@@ -358,7 +358,7 @@ static enum MHD_Result exec_answer(struct MHD_Connection *con, srv_sbx *s, srv_p
 		}
 		cJSON_AddStringToObject(j, names[i][0], b64);
 		free(b64);
-		cJSON_AddBoolToObject(j, names[i][1], size > max);
+		cJSON_AddBoolToObject(j, names[i][1], size > max || (p->capped & (1 << i)));
 		char num[24];
 		snprintf(num, sizeof num, "%lld", (long long)size);
 		cJSON_AddStringToObject(j, names[i][2], num);

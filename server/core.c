@@ -205,6 +205,23 @@ cJSON *srv_sbx_json(const srv_sbx *s)
 	return o;
 }
 
+static void spool_name(char *buf, size_t len, int64_t id, int stream)
+{
+	snprintf(buf, len, "%lld.%s", (long long)id, stream == 1 ? "stdout" : "stderr");
+}
+
+/* Bytes in a process's spool (1 stdout, 2 stderr): an exec's own fd, a
+ * process's named file. */
+static int64_t spool_size(const srv_sbx *s, const srv_proc *p, int stream)
+{
+	struct stat st;
+	char name[40];
+	if (p->id < 0)
+		return p->out_fd[stream] >= 0 && fstat(p->out_fd[stream], &st) == 0 ? (int64_t)st.st_size : 0;
+	spool_name(name, sizeof name, p->id, stream);
+	return s->dirfd >= 0 && fstatat(s->dirfd, name, &st, 0) == 0 ? (int64_t)st.st_size : 0;
+}
+
 cJSON *srv_proc_json(const srv_sbx *s, const srv_proc *p)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -225,13 +242,8 @@ cJSON *srv_proc_json(const srv_sbx *s, const srv_proc *p)
 	cJSON_AddStringToObject(o, "stateReason", p->reason);
 	add_time(o, "startTime", p->start_ns);
 	add_time(o, "endTime", p->end_ns);
-	for (int i = 1; s && p->id >= 0 && i <= 2; i++) {
-		char name[40];
-		struct stat st;
-		snprintf(name, sizeof name, "%lld.%s", (long long)p->id, i == 1 ? "stdout" : "stderr");
-		add_i64(o, i == 1 ? "stdoutBytes" : "stderrBytes",
-			fstatat(s->dirfd, name, &st, 0) == 0 ? (int64_t)st.st_size : 0);
-	}
+	for (int i = 1; s && p->id >= 0 && i <= 2; i++)
+		add_i64(o, i == 1 ? "stdoutBytes" : "stderrBytes", spool_size(s, p, i));
 	return o;
 }
 
@@ -470,13 +482,13 @@ static void unwatch(int wd)
 
 int srv_waiter_watch(srv_waiter *w, srv_sbx *s, int64_t id, int stream)
 {
-	char path[4300];
+	char path[4300], name[40];
 	if (w->watch) {
 		unwatch(w->watch - 1);
 		w->watch = 0;
 	}
-	snprintf(path, sizeof path, "%s/sandboxes/%s/%lld.%s", cfg.state_dir, s->id, (long long)id,
-		 stream == 1 ? "stdout" : "stderr");
+	spool_name(name, sizeof name, id, stream);
+	snprintf(path, sizeof path, "%s/sandboxes/%s/%s", cfg.state_dir, s->id, name);
 	int wd = inotify_add_watch(infd, path, IN_MODIFY);
 	if (wd < 0)
 		return -1;
@@ -686,6 +698,15 @@ static void proc_finish(srv_sbx *s, srv_proc *p, int wstatus, const char *why)
 		p->state = PS_KILLED;
 		set_reason(p->reason, sizeof p->reason, "timeout");
 	}
+	/* A command can exit before init, copying its last bytes, reaches
+	 * --max-output: it keeps its status, but the cut must show. */
+	for (int i = 1; i <= 2 && wstatus >= 0 && cfg.max_output > 0; i++)
+		if (spool_size(s, p, i) >= cfg.max_output)
+			p->capped |= 1 << i;
+	if (p->capped && p->state == PS_EXITED)
+		snprintf(p->reason, sizeof p->reason,
+			 "output reached --max-output (%lld bytes); what came after was dropped",
+			 (long long)cfg.max_output);
 	p->end_ns = srv_now_ns();
 	p->token = 0;
 	p->deadline_mono = 0;
@@ -937,7 +958,7 @@ static void box_events(srv_sbx *s)
 static int open_spool(srv_sbx *s, int64_t id, int stream, int create)
 {
 	char name[40];
-	snprintf(name, sizeof name, "%lld.%s", (long long)id, stream == 1 ? "stdout" : "stderr");
+	spool_name(name, sizeof name, id, stream);
 	if (create)
 		return srv_spare_open(s->dirfd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
 	return openat(s->dirfd, name, O_RDONLY | O_CLOEXEC);

@@ -49,6 +49,7 @@ typedef struct srv_proc {
 	int64_t token;               /* runtime token, 0 when not running */
 	int out_fd[3];               /* exec only: unnamed spools (1, 2) */
 	int out_done;                /* exec: init closed its copies of them */
+	int capped;                  /* bit 1 stdout, 2 stderr: hit --max-output */
 	/* stdin: the pipe's write end and bytes not yet written to it */
 	int stdin_fd;
 	int stdin_reg;               /* stdin_fd is in the loop's epoll set */

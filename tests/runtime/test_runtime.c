@@ -797,7 +797,7 @@ START_TEST(test_exit_output_done)
 	const char *quick[] = {"sh", "-c", "echo hi", NULL};
 	const char *lingering[] = {"sh", "-c", "echo hi; sleep 2 &", NULL};
 	/* (the pause lets the child redirect before the exit is seen) */
-	const char *quiet_child[] = {"sh", "-c", "echo hi; sleep 2 >/dev/null 2>&1 & sleep 0.3", NULL};
+	const char *quiet_child[] = {"sh", "-c", "echo hi; sleep 3 >/dev/null 2>&1 & sleep 1", NULL};
 	const char *const *cmds[] = {quick, lingering, quiet_child};
 	const unsigned want[] = {SRV_EXIT_OUTPUT_DONE, 0, SRV_EXIT_OUTPUT_DONE};
 	for (int i = 0; i < 3; i++) {
