@@ -10,6 +10,7 @@
 #include "init.h"
 #include "proto.h"
 #include "runtime.h" /* SRV_EXIT_OUTPUT_DONE */
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -122,29 +123,19 @@ static int mount_in(const char *root, const char *rel, const char *src, const ch
 	return 0;
 }
 
-/* Makes an existing path read-only by bind-mounting it onto itself. */
-static int ro_bind(const char *root, const char *rel, char *msg, size_t len)
+/* Bind-mounts src (NULL: the path itself, with its submounts) read-only
+ * over an existing root/rel; a missing rel is left alone. */
+static int bind_ro(const char *root, const char *rel, const char *src, const char *what, char *msg, size_t len)
 {
 	char p[PATH_MAX];
 	if (join(p, root, rel) != 0 || access(p, F_OK) != 0)
 		return 0;
-	if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) != 0 ||
+	if (mount(src ? src : p, p, NULL, src ? MS_BIND : MS_BIND | MS_REC, NULL) != 0 ||
 	    mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
-		return failmsg(msg, len, errno, "read-only bind", rel);
+		return failmsg(msg, len, errno, what, rel);
 	return 0;
 }
 
-/* Covers an existing file with the host's /dev/null (read-only). */
-static int mask_file(const char *root, const char *rel, char *msg, size_t len)
-{
-	char p[PATH_MAX];
-	if (join(p, root, rel) != 0 || access(p, F_OK) != 0)
-		return 0;
-	if (mount("/dev/null", p, NULL, MS_BIND, NULL) != 0 ||
-	    mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
-		return failmsg(msg, len, errno, "mask", rel);
-	return 0;
-}
 
 static int hide_path(const char *root, const char *host_path, char *msg, size_t len)
 {
@@ -159,7 +150,7 @@ static int hide_path(const char *root, const char *host_path, char *msg, size_t 
 	}
 	if (S_ISLNK(st.st_mode))
 		return 0;
-	return mask_file(root, host_path, msg, len);
+	return bind_ro(root, host_path, "/dev/null", "mask", msg, len); /* a file: /dev/null over it */
 }
 
 /* Binds scratch/NAME (a 1777 dir in the box's one size-capped tmpfs) on
@@ -442,7 +433,7 @@ static int setup(const srv_init_cfg *cfg, int ctl, char *msg, size_t len)
 	static const char *const ro[] = {"proc/sys", "proc/sysrq-trigger", "proc/irq", "proc/bus", "proc/fs",
 	                                 "proc/acpi", "proc/scsi"};
 	for (size_t i = 0; i < sizeof ro / sizeof ro[0]; i++)
-		if ((rc = ro_bind(root, ro[i], msg, len)))
+		if ((rc = bind_ro(root, ro[i], NULL, "read-only bind", msg, len)))
 			return rc;
 	/* Host-wide kernel state (Docker's masked paths): files get /dev/null,
 	 * directories an empty read-only tmpfs. /proc/pressure's PSI trigger
@@ -964,35 +955,11 @@ static int flush_events(int evt)
 	return 0;
 }
 
-static void close_except(int a, int b)
-{
-	int lo = a < b ? a : b, hi = a < b ? b : a;
-	if (lo > 3)
-		close_range(3, (unsigned)lo - 1, 0);
-	if (hi > lo + 1)
-		close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
-	close_range((unsigned)hi + 1, ~0U, 0);
-}
-
 void srv_init_main(const srv_init_cfg *cfg, int ctl, int evt)
 {
 	char msg[sizeof(((srv_msg_reply *)0)->msg)];
-	/* sbxd's handlers and ignored signals must not leak into the sandbox. */
-	struct sigaction dfl;
-	memset(&dfl, 0, sizeof dfl);
-	dfl.sa_handler = SIG_DFL;
-	for (int s = 1; s < _NSIG; s++)
-		if (s != SIGKILL && s != SIGSTOP)
-			sigaction(s, &dfl, NULL);
-	int nul = open("/dev/null", O_RDWR);
-	if (nul >= 0) {
-		for (int fd = 0; fd < 3; fd++)
-			if (fd != nul && fd != ctl && fd != evt)
-				dup2(nul, fd);
-		if (nul > 2 && nul != ctl && nul != evt)
-			close(nul);
-	}
-	close_except(ctl, evt);
+	/* Nothing of sbxd's (signal handlers, fds) may leak into the sandbox. */
+	srv_child_reset(ctl, evt);
 	srv_init_retitle(); /* done already when the zygote cloned us */
 	int rc = setup(cfg, ctl, msg, sizeof msg);
 	if (rc != 0) {

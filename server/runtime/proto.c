@@ -81,8 +81,7 @@ void srv_proto_set_seq(void *buf, uint32_t seq)
 	memcpy(buf, &h, sizeof h);
 }
 
-/* Takes one NUL-terminated string at *pos; -1 when none is left. */
-static int take(const char *s, size_t len, size_t *pos, const char **out)
+int srv_proto_take(const char *s, size_t len, size_t *pos, const char **out)
 {
 	if (*pos >= len)
 		return -1;
@@ -112,14 +111,14 @@ int srv_proto_decode_spawn(const void *buf, size_t n, srv_spawn_req *req,
 	const char *s = (const char *)buf + sizeof h;
 	size_t pos = 0;
 	memset(req, 0, sizeof *req);
-	if (take(s, h.len, &pos, &req->cwd) != 0)
+	if (srv_proto_take(s, h.len, &pos, &req->cwd) != 0)
 		return -1;
 	for (uint32_t i = 0; i < h.argc; i++)
-		if (take(s, h.len, &pos, &argv_store[i]) != 0)
+		if (srv_proto_take(s, h.len, &pos, &argv_store[i]) != 0)
 			return -1;
 	argv_store[h.argc] = NULL;
 	for (uint32_t i = 0; i < h.envc; i++)
-		if (take(s, h.len, &pos, &env_store[i]) != 0)
+		if (srv_proto_take(s, h.len, &pos, &env_store[i]) != 0)
 			return -1;
 	env_store[h.envc] = NULL;
 	if (pos != h.len)

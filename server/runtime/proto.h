@@ -90,6 +90,11 @@ size_t srv_proto_encode_spawn(void *buf, size_t cap, int64_t token, uint32_t fla
 int srv_proto_decode_spawn(const void *buf, size_t n, srv_spawn_req *req,
                            const char **argv_store, const char **env_store);
 
+/* Takes the NUL-terminated string at s + *pos (of a len-byte block) into
+ * *out and moves *pos past it; -1 when none is left. Init's and the
+ * zygote's decoders both read their string blocks with it. */
+int srv_proto_take(const char *s, size_t len, size_t *pos, const char **out);
+
 /* One recvmsg of a request with up to maxfds SCM_RIGHTS descriptors (init's
  * and the zygote's requests both carry them). Fills fds[0..*nfds); extra
  * descriptors are closed and, like a truncated message, set *bad. Returns

@@ -1,6 +1,7 @@
 /*
  * File helpers for the runtime (see util.h). They are used by sbxd's own
- * thread only, never inside a sandbox's init, so they may allocate.
+ * thread only, never inside a sandbox's init, so they may allocate; the
+ * exceptions, srv_clone and srv_child_reset, allocate nothing.
  */
 #include "util.h"
 #include "runtime.h"
@@ -154,4 +155,29 @@ pid_t srv_clone(uint64_t ns_flags, int exit_signal, int cgfd, int *into)
 	}
 #endif
 	return (pid_t)syscall(SYS_clone, (unsigned long)ns_flags | (unsigned long)exit_signal, NULL, NULL, NULL, NULL);
+}
+
+void srv_child_reset(int keep_a, int keep_b)
+{
+	struct sigaction dfl;
+	memset(&dfl, 0, sizeof dfl);
+	dfl.sa_handler = SIG_DFL;
+	for (int s = 1; s < _NSIG; s++)
+		if (s != SIGKILL && s != SIGSTOP)
+			sigaction(s, &dfl, NULL);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (nul >= 0) {
+		for (int fd = 0; fd < 3; fd++)
+			if (fd != nul && fd != keep_a && fd != keep_b)
+				dup3(nul, fd, 0);
+	}
+	int lo = keep_a < keep_b ? keep_a : keep_b, hi = keep_a < keep_b ? keep_b : keep_a;
+	if (lo > 3)
+		close_range(3, (unsigned)lo - 1, 0);
+	if (hi > lo + 1)
+		close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
+	close_range((unsigned)hi + 1, ~0U, 0);
 }

@@ -50,18 +50,6 @@ typedef struct z_reply {
 static char zbuf[sizeof(z_req) + Z_MAX_STRINGS + 1];
 static const char *zhide[Z_MAX_HIDE + 1];
 
-static int z_take(const char *s, size_t len, size_t *pos, const char **out)
-{
-	if (*pos >= len)
-		return -1;
-	const char *nul = memchr(s + *pos, '\0', len - *pos);
-	if (!nul)
-		return -1;
-	*out = s + *pos;
-	*pos = (size_t)(nul - s) + 1;
-	return 0;
-}
-
 static int z_decode(size_t n, z_req *h, srv_init_cfg *cfg)
 {
 	if (n < sizeof *h)
@@ -72,12 +60,12 @@ static int z_decode(size_t n, z_req *h, srv_init_cfg *cfg)
 	const char *s = zbuf + sizeof *h;
 	size_t pos = 0;
 	memset(cfg, 0, sizeof *cfg);
-	if (z_take(s, h->len, &pos, &cfg->scratch) || z_take(s, h->len, &pos, &cfg->upper) ||
-	    z_take(s, h->len, &pos, &cfg->work) || z_take(s, h->len, &pos, &cfg->root) ||
-	    z_take(s, h->len, &pos, &cfg->overlay_opts) || z_take(s, h->len, &pos, &cfg->hostname))
+	if (srv_proto_take(s, h->len, &pos, &cfg->scratch) || srv_proto_take(s, h->len, &pos, &cfg->upper) ||
+	    srv_proto_take(s, h->len, &pos, &cfg->work) || srv_proto_take(s, h->len, &pos, &cfg->root) ||
+	    srv_proto_take(s, h->len, &pos, &cfg->overlay_opts) || srv_proto_take(s, h->len, &pos, &cfg->hostname))
 		return -1;
 	for (uint32_t i = 0; i < h->nhide; i++)
-		if (z_take(s, h->len, &pos, &zhide[i]))
+		if (srv_proto_take(s, h->len, &pos, &zhide[i]))
 			return -1;
 	zhide[h->nhide] = NULL;
 	if (pos != h->len)
@@ -99,23 +87,9 @@ static void z_reply_send(int sock, int32_t pid, int born)
 
 __attribute__((noreturn)) static void zygote_main(int sock)
 {
-	struct sigaction dfl;
-	memset(&dfl, 0, sizeof dfl);
-	dfl.sa_handler = SIG_DFL;
-	for (int s = 1; s < _NSIG; s++)
-		if (s != SIGKILL && s != SIGSTOP)
-			sigaction(s, &dfl, NULL);
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL); /* sbxd may block some for sigwait */
-	/* Hold nothing of sbxd's: not its listening socket, not its files. */
-	int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
-	for (int fd = 0; fd < 3; fd++)
-		if (nul >= 0 && fd != sock)
-			dup3(nul, fd, 0);
-	if (sock > 3)
-		close_range(3, (unsigned)sock - 1, 0);
-	close_range((unsigned)sock + 1, ~0U, 0);
+	/* Hold nothing of sbxd's: not its listening socket, not its files,
+	 * not its signal handlers or mask. */
+	srv_child_reset(sock, sock);
 	/* Our copy of sbxd's argv and environment (e.g. --token-file PATH, the
 	 * state dir) would show in every init's /proc/1/cmdline: wipe it. */
 	srv_init_retitle();
