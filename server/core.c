@@ -7,6 +7,7 @@
  */
 #include "core.h"
 #include "runtime/proto.h" /* the spawn message caps */
+#include "runtime/util.h"  /* srv_rm_rf */
 #include "spare.h"
 
 #include <cjson/cJSON.h>
@@ -1479,25 +1480,12 @@ int srv_root_fd(srv_sbx *s)
 
 /* ---------------------------------------------------------------- purge */
 
-static void rm_tree_at(int parent, const char *name)
+/* Removes STATE_DIR/sandboxes/<id> and all in it. */
+static void rm_sandbox_dir(const char *id)
 {
-	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd >= 0) {
-		DIR *d = fdopendir(fd);
-		if (d) {
-			struct dirent *e;
-			while ((e = readdir(d))) {
-				if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-					continue;
-				if (unlinkat(dirfd(d), e->d_name, 0) != 0 && errno == EISDIR)
-					rm_tree_at(dirfd(d), e->d_name);
-			}
-			closedir(d);
-		} else {
-			close(fd);
-		}
-	}
-	unlinkat(parent, name, AT_REMOVEDIR);
+	char path[4200];
+	snprintf(path, sizeof path, "%s/sandboxes/%s", cfg.state_dir, id);
+	srv_rm_rf(path);
 }
 
 static void purge(size_t idx)
@@ -1506,7 +1494,7 @@ static void purge(size_t idx)
 	srv_wake(s->seq);
 	memmove(&boxes[idx], &boxes[idx + 1], (nboxes - idx - 1) * sizeof *boxes);
 	nboxes--;
-	rm_tree_at(sbxdirfd, s->id);
+	rm_sandbox_dir(s->id);
 	sbx_free(s);
 }
 
@@ -1613,7 +1601,7 @@ static void load_one(const char *name)
 	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "purge"))) {
 		/* Deleted with purge before sbxd went away: finish the job. */
 		close(dfd);
-		rm_tree_at(sbxdirfd, name);
+		rm_sandbox_dir(name);
 		goto out;
 	}
 	s = calloc(1, sizeof *s);

@@ -12,9 +12,9 @@
  * the pool dir is emptied at start, so a crash leaves nothing to recover.
  */
 #include "spare.h"
-#include "parse.h" /* SRV_MSGLEN */
+#include "parse.h"        /* SRV_MSGLEN */
+#include "runtime/util.h" /* srv_rm_rf */
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -172,38 +172,13 @@ int srv_spare_mkdir(int dirfd, const char *name)
 	return mkdirat(dirfd, name, 0700);
 }
 
-/* Removes an earlier run's spares (all empty) from dirfd/sub (sub NULL:
- * dirfd itself; its "new" stays). */
-static int empty_dir(int dirfd, const char *sub)
-{
-	int fd = sub ? openat(dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : dup(dirfd);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -1;
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -1;
-	}
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL)
-		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 && strcmp(e->d_name, "new") != 0)
-			if (unlinkat(fd, e->d_name, 0) != 0)
-				unlinkat(fd, e->d_name, AT_REMOVEDIR);
-	closedir(d);
-	return 0;
-}
-
 int srv_spare_start(const char *state_dir, char *err)
 {
 	char path[4200];
 	snprintf(path, sizeof path, "%s/spare", state_dir);
-	if (mkdir(path, 0700) != 0 && errno != EEXIST) {
-		snprintf(err, SRV_MSGLEN, "cannot create %.200s: %s", path, strerror(errno));
-		return -1;
-	}
-	poolfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (poolfd < 0 || empty_dir(poolfd, "new") != 0 || empty_dir(poolfd, NULL) != 0 ||
-	    (mkdirat(poolfd, "new", 0700) != 0 && errno != EEXIST) ||
+	/* An earlier run's spares (all empty) go; the pool starts afresh. */
+	if (srv_rm_rf(path) != 0 || mkdir(path, 0700) != 0 ||
+	    (poolfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || mkdirat(poolfd, "new", 0700) != 0 ||
 	    (newfd = openat(poolfd, "new", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		snprintf(err, SRV_MSGLEN, "cannot set up %.200s: %s", path, strerror(errno));
 		return -1;
