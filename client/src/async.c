@@ -229,7 +229,7 @@ static void start(sbx_async *a, sbx_op *op)
 	size_t max = op->resp.body.max;
 	sbx_http_resp_free(&op->resp);
 	sbx_http_resp_init(&op->resp, max);
-	sbx_result r = sbx_http_setup(a->c, easy, &op->req, &op->resp, &op->url, &e);
+	sbx_result r = sbx_http_setup(a->c, easy, &op->req, &op->resp, &op->url, op->start_ms, &e);
 	if (r == SBX_OK && curl_multi_add_handle(a->multi, easy) != CURLM_OK)
 		r = sbx_fail(&e, SBX_E_INTERNAL, "cannot add a transfer to the loop");
 	if (r != SBX_OK) {
@@ -248,17 +248,13 @@ static void finish_http(sbx_async *a, sbx_op *op, CURLcode cc)
 	sbx_result r = sbx_http_finish(a->c, op->easy, (int)cc, &op->req, &op->resp, &e);
 	easy_release(a, op);
 	list_del(a, op);
-	if (r != SBX_OK && op->req.safe && op->attempt < a->c->cfg->max_attempts && sbx_http_retryable(r, &e)) {
-		int64_t now = sbx_now_ms();
-		long delay = sbx_http_backoff_ms(op->attempt, &e);
-		long budget = a->c->cfg->total_ms + op->req.wait_ms;
-		if (delay <= 30000 && now + delay - op->start_ms < budget) {
-			op->delayed = 1;
-			op->retry_at = now + delay;
-			a->ndelayed++;
-			list_add(a, op);
-			return;
-		}
+	long delay = r == SBX_OK ? -1 : sbx_http_retry_delay(a->c, &op->req, op->attempt, op->start_ms, r, &e);
+	if (delay >= 0) {
+		op->delayed = 1;
+		op->retry_at = sbx_now_ms() + delay;
+		a->ndelayed++;
+		list_add(a, op);
+		return;
 	}
 	if (r != SBX_OK) {
 		complete_error(a, op, r, &e);

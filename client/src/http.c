@@ -297,7 +297,7 @@ static long try_ms(const sbx_client *c, const sbx_http_req *req)
 }
 
 sbx_result sbx_http_setup(sbx_client *c, CURL *e, const sbx_http_req *req, sbx_http_resp *resp, char **url,
-                          sbx_error *err)
+                          int64_t start_ms, sbx_error *err)
 {
 	const sbx_config *cfg = c->cfg;
 	size_t n = strlen(cfg->base) + strlen(req->path) + 1;
@@ -314,7 +314,8 @@ sbx_result sbx_http_setup(sbx_client *c, CURL *e, const sbx_http_req *req, sbx_h
 	if (cfg->unix_path)
 		curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, cfg->unix_path);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, cfg->connect_ms);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, try_ms(c, req));
+	long left = try_ms(c, req) - (long)(sbx_now_ms() - start_ms);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, left > 0 ? left : 1L);
 	/* TLS: verification stays on; a CA file only changes what is trusted. */
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
@@ -401,7 +402,7 @@ sbx_result sbx_http_finish(sbx_client *c, CURL *e, int curlcode, const sbx_http_
 	return sbx_error_from_response(status, resp->body.data, resp->body.len, err);
 }
 
-int sbx_http_retryable(sbx_result r, const sbx_error *e)
+static int retryable(sbx_result r, const sbx_error *e)
 {
 	if (r == SBX_E_UNAVAILABLE)
 		return 1;
@@ -414,12 +415,23 @@ int sbx_http_retryable(sbx_result r, const sbx_error *e)
 	return 0;
 }
 
-long sbx_http_backoff_ms(int attempt, const sbx_error *e)
+static long backoff_ms(int attempt, const sbx_error *e)
 {
 	if (e->retry_delay_ms >= 0)
 		return e->retry_delay_ms + (long)(50 * sbx_random_unit());
 	long delay = 100L << (attempt > 8 ? 8 : attempt - 1);
 	return (long)(delay * (0.5 + sbx_random_unit()));
+}
+
+long sbx_http_retry_delay(const sbx_client *c, const sbx_http_req *req, int attempt, int64_t start_ms,
+                          sbx_result r, const sbx_error *e)
+{
+	if (!req->safe || attempt >= c->cfg->max_attempts || !retryable(r, e))
+		return -1;
+	long delay = backoff_ms(attempt, e);
+	if (delay > 30000 || sbx_now_ms() - start_ms + delay >= try_ms(c, req))
+		return -1; /* the caller's deadline matters more than one more try */
+	return delay;
 }
 
 sbx_result sbx_http_call(sbx_client *c, const sbx_http_req *req, sbx_http_resp *resp, sbx_error *err)
@@ -429,8 +441,6 @@ sbx_result sbx_http_call(sbx_client *c, const sbx_http_req *req, sbx_http_resp *
 	if (!err)
 		err = &tmp;
 	int64_t start = sbx_now_ms();
-	long budget = try_ms(c, req);
-	int attempts = req->safe ? c->cfg->max_attempts : 1;
 	for (int attempt = 1;; attempt++) {
 		CURL *e = pool_get(c);
 		if (!e)
@@ -441,18 +451,16 @@ sbx_result sbx_http_call(sbx_client *c, const sbx_http_req *req, sbx_http_resp *
 		sbx_http_resp_init(resp, max);
 		curl_easy_reset(e);
 		curl_easy_setopt(e, CURLOPT_SHARE, c->share);
-		r = sbx_http_setup(c, e, req, resp, &url, err);
+		r = sbx_http_setup(c, e, req, resp, &url, start, err);
 		if (r == SBX_OK) {
 			CURLcode cc = curl_easy_perform(e);
 			r = sbx_http_finish(c, e, (int)cc, req, resp, err);
 		}
 		free(url);
 		pool_put(c, e);
-		if (r == SBX_OK || attempt >= attempts || !sbx_http_retryable(r, err))
+		long delay = r == SBX_OK ? -1 : sbx_http_retry_delay(c, req, attempt, start, r, err);
+		if (delay < 0)
 			break;
-		long delay = sbx_http_backoff_ms(attempt, err);
-		if (delay > 30000 || sbx_now_ms() - start + delay >= budget)
-			break;   /* the caller's deadline matters more than one more try */
 		sbx_sleep_ms(delay);
 	}
 	if (r == SBX_OK)

@@ -74,9 +74,10 @@ void sbx_http_resp_init(sbx_http_resp *resp, size_t max);
 void sbx_http_resp_free(sbx_http_resp *resp);
 
 /* Sets every option of one request on e (fresh or reset). *url receives a
- * malloc'd URL that must outlive the transfer. */
+ * malloc'd URL that must outlive the transfer. start_ms is when the call
+ * began: a retry gets only what is left of its deadline. */
 sbx_result sbx_http_setup(sbx_client *c, CURL *e, const sbx_http_req *req, sbx_http_resp *resp, char **url,
-                          sbx_error *err);
+                          int64_t start_ms, sbx_error *err);
 /* After a transfer: curl code and status -> result; fills err. */
 sbx_result sbx_http_finish(sbx_client *c, CURL *e, int curlcode, const sbx_http_req *req, sbx_http_resp *resp,
                            sbx_error *err);
@@ -87,9 +88,12 @@ sbx_result sbx_http_call(sbx_client *c, const sbx_http_req *req, sbx_http_resp *
  * deletes). root may be NULL when the body does not matter. */
 sbx_result sbx_http_json(sbx_client *c, const sbx_http_req *req, cJSON **root, sbx_error *err);
 
-/* Whether a failed safe call is worth repeating, and after how long. */
-int sbx_http_retryable(sbx_result r, const sbx_error *e);
-long sbx_http_backoff_ms(int attempt, const sbx_error *e);
+/* After try number attempt of a call begun at start_ms failed with r:
+ * how long to wait before the next try, or -1 for no retry (not a safe
+ * call, not a retryable failure, tries used up, or the wait would pass
+ * the call's deadline). The blocking and the async calls share it. */
+long sbx_http_retry_delay(const sbx_client *c, const sbx_http_req *req, int attempt, int64_t start_ms,
+                          sbx_result r, const sbx_error *e);
 
 /* Percent-escaped path building: "/v1/sandboxes/" + esc(id) + suffix. */
 char *sbx_path_sandbox(const char *id, const char *suffix);
