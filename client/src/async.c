@@ -26,7 +26,6 @@ struct sbx_op {
 	sbx_http_resp resp;
 	sbx_op *next, *prev;       /* loop-thread list of ops in flight */
 	sbx_op *qnext;             /* submit queue */
-	sbx_async *a;
 	op_kind kind;
 	char *sandbox;
 	int64_t pid;
@@ -397,8 +396,6 @@ static void *loop(void *arg)
 				if (op->deadline_ms - now < timeout)
 					timeout = (long)(op->deadline_ms - now);
 			}
-			if (timeout < 0)
-				timeout = 0;
 		}
 		if (timeout < 0)
 			timeout = 0;
@@ -483,12 +480,11 @@ void sbx_async_free(sbx_async *a)
 
 static sbx_op *op_new(sbx_async *a, op_kind kind, const char *sandbox_id, int wait)
 {
-	if (!a || !sandbox_id || !*sandbox_id || strlen(sandbox_id) > 128)
+	if (!a || !sbx_id_ok(sandbox_id))
 		return NULL;
 	sbx_op *op = calloc(1, sizeof *op);
 	if (!op)
 		return NULL;
-	op->a = a;
 	op->kind = kind;
 	op->wait = wait < 0 ? 0 : wait > SBX_MAX_WAIT ? SBX_MAX_WAIT : wait;
 	op->sandbox = strdup(sandbox_id);

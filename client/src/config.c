@@ -216,14 +216,9 @@ sbx_config *sbx_config_new(void)
 	}
 	sbx_error e;
 	if (sbx_config_set_url(cfg, url, &e) != SBX_OK) {
-		cfg->url_error = strdup(e.message);
-		if (!cfg->url_error)
-			goto fail;
-		if (sbx_config_set_url(cfg, "unix:/run/sbxd/sbxd.sock", NULL) != SBX_OK)
-			goto fail;
-		free(cfg->url_error);
-		cfg->url_error = strdup(e.message);
-		if (!cfg->url_error)
+		/* Reported by sbx_client_new; the default stands meanwhile. */
+		if (sbx_config_set_url(cfg, "unix:/run/sbxd/sbxd.sock", NULL) != SBX_OK ||
+		    !(cfg->url_error = strdup(e.message)))
 			goto fail;
 	}
 	const char *key = env("CWSANDBOX_API_KEY");

@@ -225,7 +225,6 @@ sbx_result sbx_error_from_response(long http_status, const char *body, size_t le
 	if (r == SBX_OK)
 		r = SBX_E_PROTOCOL;
 	cJSON *root = body && len ? sbx_json_parse(body, len) : NULL;
-	const cJSON *code = root ? cJSON_GetObjectItemCaseSensitive(root, "code") : NULL;
 	int64_t gc = 0;
 	if (root && cJSON_IsObject(root) && sbx_json_get_i64(root, "code", &gc) == 0 && gc > 0 && gc <= 16) {
 		err->grpc_code = (int)gc;
@@ -259,7 +258,6 @@ sbx_result sbx_error_from_response(long http_status, const char *body, size_t le
 			}
 		}
 	}
-	(void)code;
 	if (r == SBX_OK)
 		r = SBX_E_INTERNAL;
 	err->code = r;

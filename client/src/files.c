@@ -16,8 +16,9 @@
 
 static sbx_result check_args(const char *sandbox_id, const char *path, sbx_error *err)
 {
-	if (!sandbox_id || !*sandbox_id || strlen(sandbox_id) > 128)
-		return sbx_fail(err, SBX_E_INVALID, "bad sandbox id");
+	sbx_result r = sbx_check_sandbox_id(sandbox_id, err);
+	if (r != SBX_OK)
+		return r;
 	if (!path || path[0] != '/' || strlen(path) > SBX_MAX_PATH)
 		return sbx_fail(err, SBX_E_INVALID, "bad file path (must be absolute, at most %d bytes)", SBX_MAX_PATH);
 	return SBX_OK;

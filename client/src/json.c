@@ -241,7 +241,7 @@ sbx_result sbx_sandbox_from_json(const cJSON *root, sbx_sandbox **out, sbx_error
 		goto out;
 	}
 	const char *id = sbx_json_get_str(root, "sandboxId");
-	if (!id || !*id || strlen(id) > 128) {
+	if (!sbx_id_ok(id)) {
 		r = sbx_fail(err, SBX_E_PROTOCOL, "sandbox answer lacks a valid sandboxId");
 		goto out;
 	}

@@ -25,7 +25,7 @@ struct sbx_fb_proc {
 	char *sandbox;
 	int64_t id;
 	sbx_exec_req *req;
-	int done, joined;
+	int done;
 	sbx_proc_state state;
 	int exit_code, signo;
 	char *reason;
@@ -40,13 +40,6 @@ static int64_t now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static sbx_result check_sandbox_id(const char *id, sbx_error *err)
-{
-	if (!id || !*id || strlen(id) > 128)
-		return sbx_fail(err, SBX_E_INVALID, "bad sandbox id");
-	return SBX_OK;
 }
 
 sbx_result sbx_use_fallback(sbx_client *c, int *fb, sbx_error *err)
@@ -286,7 +279,7 @@ sbx_result sbx_process_start(sbx_client *c, const char *sandbox_id, const sbx_ex
 	cJSON *body = NULL, *root = NULL;
 	char *text = NULL, *path = NULL;
 	*out = NULL;
-	if ((res = check_sandbox_id(sandbox_id, err)) != SBX_OK)
+	if ((res = sbx_check_sandbox_id(sandbox_id, err)) != SBX_OK)
 		return res;
 	if (!r || !r->argv || !r->argv[0])
 		return sbx_fail(err, SBX_E_INVALID, "empty command");
@@ -323,7 +316,7 @@ static char *proc_path(const char *sandbox_id, int64_t pid, const char *suffix)
 /* The checks every call on one process starts with. */
 static sbx_result check_proc(const char *sandbox_id, int64_t pid, sbx_error *err)
 {
-	sbx_result res = check_sandbox_id(sandbox_id, err);
+	sbx_result res = sbx_check_sandbox_id(sandbox_id, err);
 	if (res == SBX_OK && pid < 1)
 		res = sbx_fail(err, SBX_E_INVALID, "bad process id");
 	return res;
@@ -394,7 +387,7 @@ sbx_result sbx_process_list(sbx_client *c, const char *sandbox_id, sbx_process *
 	size_t nv = 0;
 	*out = NULL;
 	*n = 0;
-	if ((res = check_sandbox_id(sandbox_id, err)) != SBX_OK)
+	if ((res = sbx_check_sandbox_id(sandbox_id, err)) != SBX_OK)
 		return res;
 	int fb = 0;
 	if ((res = sbx_use_fallback(c, &fb, err)) != SBX_OK)
@@ -594,7 +587,7 @@ sbx_result sbx_output_read(sbx_client *c, const char *sandbox_id, int64_t pid, s
 	sbx_result res;
 	memset(chunk, 0, sizeof *chunk);
 	chunk->data = buf;
-	if ((res = check_sandbox_id(sandbox_id, err)) != SBX_OK)
+	if ((res = sbx_check_sandbox_id(sandbox_id, err)) != SBX_OK)
 		return res;
 	if (pid < 0 || offset < 0 || !buf || maxlen == 0 || (s != SBX_STDOUT && s != SBX_STDERR))
 		return sbx_fail(err, SBX_E_INVALID, "bad output read arguments");
@@ -669,7 +662,7 @@ sbx_result sbx_exec_abortable(sbx_client *c, const char *sandbox_id, const sbx_e
 	char *text = NULL, *path = NULL;
 	sbx_exec_result *x = NULL;
 	*out = NULL;
-	if ((res = check_sandbox_id(sandbox_id, err)) != SBX_OK)
+	if ((res = sbx_check_sandbox_id(sandbox_id, err)) != SBX_OK)
 		return res;
 	if (!r || !r->argv || !r->argv[0])
 		return sbx_fail(err, SBX_E_INVALID, "empty command");

@@ -71,13 +71,6 @@ sbx_result sbx_client_features(sbx_client *c, unsigned *features, sbx_error *err
 	return SBX_OK;
 }
 
-static sbx_result check_id(const char *id, const char *what, sbx_error *err)
-{
-	if (!id || !*id || strlen(id) > 128)
-		return sbx_fail(err, SBX_E_INVALID, "bad %s id", what);
-	return SBX_OK;
-}
-
 static sbx_result sandbox_answer(cJSON *root, const char *field, sbx_sandbox **out, sbx_error *err)
 {
 	const cJSON *obj = field ? cJSON_GetObjectItemCaseSensitive(root, field) : root;
@@ -128,7 +121,7 @@ sbx_result sbx_sandbox_get(sbx_client *c, const char *id, int wait_seconds, sbx_
 	cJSON *root = NULL;
 	char *path = NULL;
 	*out = NULL;
-	if ((r = check_id(id, "sandbox", err)) != SBX_OK)
+	if ((r = sbx_check_sandbox_id(id, err)) != SBX_OK)
 		return r;
 	if (wait_seconds > SBX_MAX_WAIT)
 		wait_seconds = SBX_MAX_WAIT;
@@ -249,7 +242,7 @@ static sbx_result delete_call(sbx_client *c, const char *id, int grace_seconds, 
                               sbx_error *err)
 {
 	sbx_result r;
-	if ((r = check_id(id, "sandbox", err)) != SBX_OK)
+	if ((r = sbx_check_sandbox_id(id, err)) != SBX_OK)
 		return r;
 	if (grace_seconds < 0)
 		grace_seconds = 0;

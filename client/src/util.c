@@ -227,6 +227,16 @@ void sbx_sleep_ms(long ms)
 		;
 }
 
+int sbx_id_ok(const char *id)
+{
+	return id && *id && strlen(id) <= SBX_MAX_ID;
+}
+
+sbx_result sbx_check_sandbox_id(const char *id, sbx_error *err)
+{
+	return sbx_id_ok(id) ? SBX_OK : sbx_fail(err, SBX_E_INVALID, "bad sandbox id");
+}
+
 char *sbx_strndup(const char *s, size_t n)
 {
 	char *p = malloc(n + 1);

@@ -41,6 +41,12 @@ int64_t sbx_now_ms(void);
 void sbx_sleep_ms(long ms);
 
 char *sbx_strndup(const char *s, size_t n);
+
+/* A sandbox id libsbx will put in a path: 1-SBX_MAX_ID bytes. */
+#define SBX_MAX_ID 128
+int sbx_id_ok(const char *id);
+/* sbx_id_ok, or SBX_E_INVALID "bad sandbox id" in err. */
+sbx_result sbx_check_sandbox_id(const char *id, sbx_error *err);
 void sbx_strv_free(char **v);
 char **sbx_strv_dup(const char *const *v, size_t *n);
 
