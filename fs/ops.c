@@ -927,7 +927,7 @@ static void read_returncode(fuse_req_t req, fs_handle *h, size_t size, int64_t o
 				fuse_reply_err(req, EIO);
 				return;
 			}
-			if (sb_final(&v) && v.state != SBX_STATE_TERMINATING) {
+			if (sb_final(&v)) {
 				fuse_reply_buf(req, b, fs_rc_slice(v.exit_code, off, size, b, sizeof b));
 				return;
 			}
@@ -1271,6 +1271,13 @@ static int has_text(const char *t, size_t n)
 	return 0;
 }
 
+/* Whether a read or poll of h can wait (and so have a waiter): output
+ * files and returncodes, not text, ctl or files/ handles. */
+static int can_wait(const fs_handle *h)
+{
+	return !h->path && (fs_kind_is_output(h->kind) || h->kind == FS_K_SB_RC || h->kind == FS_K_P_RC);
+}
+
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	fs_handle *h = fh(fi);
@@ -1279,7 +1286,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	 * only goes to the `error` file. */
 	if (h->pend && has_text(h->pend, h->pend_len))
 		clone_start(h);
-	fs_wait_forget_handle(h);
+	if (can_wait(h)) /* the others never had a waiter to forget */
+		fs_wait_forget_handle(h);
 	handle_free(h);
 	fuse_reply_err(req, 0);
 }
@@ -1287,43 +1295,33 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct fuse_pollhandle *ph)
 {
 	fs_handle *h = fh(fi);
-	unsigned ready = 0;
-	int waits = 0;
-	if (!h->path && (fs_kind_is_output(h->kind) || h->kind == FS_K_SB_RC || h->kind == FS_K_P_RC)) {
-		waits = 1;
+	unsigned ready = POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM;
+	if (can_wait(h)) {
 		fs_sb_view v;
-		if (fs_state_sandbox(h->slot, &v) != 0) {
-			ready = POLLERR;
-		} else if (fs_kind_is_output(h->kind)) {
-			sbx_stream st = stream_of(h->kind);
-			int64_t known = h->pid ? 0 : v.main_bytes[st];
-			int ended = h->pid ? 0 : v.main_eof[st];
-			if (h->pid) {
-				fs_proc_view p;
-				if (fs_state_proc(h->slot, h->pid, &p) == 0) {
-					known = p.bytes[st];
-					ended = fs_proc_final(&p);
-				}
-			}
-			if (known > h->pos || ended)
+		int64_t known;
+		int ended;
+		ready = 0;
+		if (fs_kind_is_output(h->kind)) {
+			if (stream_known(h, stream_of(h->kind), &v, &known, &ended) != 0)
+				ready = POLLERR;
+			else if (known > h->pos || ended)
 				ready = POLLIN | POLLRDNORM;
+		} else if (fs_state_sandbox(h->slot, &v) != 0) {
+			ready = POLLERR;
 		} else if (h->pid) {
 			fs_proc_view p;
 			if (fs_state_proc(h->slot, h->pid, &p) == 0 && fs_proc_final(&p))
 				ready = POLLIN | POLLRDNORM;
-		} else if (sb_final(&v) && v.state != SBX_STATE_TERMINATING) {
+		} else if (sb_final(&v)) {
 			ready = POLLIN | POLLRDNORM;
 		}
 		if (!ready && ph) {
 			fs_wait_poll(h, v.id, ph);
 			ph = NULL;
 		}
-	} else {
-		ready = POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM;
 	}
 	if (ph)
 		fuse_pollhandle_destroy(ph);
-	(void)waits;
 	fuse_reply_poll(req, ready);
 }
 

@@ -441,7 +441,7 @@ int fs_state_fetch_sandbox(uint32_t slot, int max_age_ms)
 	pthread_mutex_lock(&lock);
 	sb *s = get_sb_id(slot, id);
 	int fresh = s && (fs_now_ms() - s->fetched_ms < max_age_ms ||
-	                  (s->have_record && sbx_state_is_terminal(s->state) && s->state != SBX_STATE_TERMINATING));
+	                  (s->have_record && sbx_state_is_terminal(s->state)));
 	pthread_mutex_unlock(&lock);
 	if (!s)
 		return -ENOENT;
