@@ -37,6 +37,12 @@ typedef struct fs_handle {
 	int nonblock;           /* opened O_NONBLOCK (stdin writes) */
 	char *pend;             /* clone files: text written but not yet started */
 	size_t pend_len;
+	struct {                /* clone files: how far clone_complete has read pend */
+		size_t off;
+		int mode;       /* 0 undecided, 1 JSON object, 2 text line */
+		int depth, in_str, esc;
+	} scan;
+	int64_t prefetch_end;   /* output files: the chunk end last prefetched after */
 	char *gone_name;        /* `ctl delete` done: the name to invalidate */
 } fs_handle;
 

@@ -789,12 +789,13 @@ static int fetch_chunk(fs_handle *h, const char *id, sbx_stream st, int64_t off,
 
 /* A reader moving through a chunk: fetch the next one in the background
  * so the service read overlaps with the kernel copying this one. */
-static void maybe_prefetch(fs_handle *h, sbx_stream st, const fs_chunk *c, int64_t read_end)
+static void maybe_prefetch(fs_handle *h, sbx_stream st, const fs_chunk *c)
 {
 	int64_t end = fs_chunk_end(c);
-	/* from the first read in a chunk on: the service read of the next
-	 * one then overlaps with the kernel copying the rest of this one */
-	if (end - read_end >= (int64_t)FS_CHUNK_READ)
+	/* Once per chunk (every read of a cached chunk came here and redid
+	 * the state and cache lookups): from its first read on, the service
+	 * read of the next one overlaps with the kernel copying this one. */
+	if (h->prefetch_end == end)
 		return;
 	fs_sb_view v;
 	int64_t known;
@@ -804,6 +805,7 @@ static void maybe_prefetch(fs_handle *h, sbx_stream st, const fs_chunk *c, int64
 	const void *p;
 	size_t n;
 	fs_chunk *next = fs_chunk_get(h->slot, h->pid, st, end, 1, &p, &n);
+	h->prefetch_end = end;
 	if (next) {
 		fs_chunk_release(next);
 		return;
@@ -824,7 +826,7 @@ static void read_output(fuse_req_t req, fs_handle *h, size_t size, int64_t off, 
 	fs_chunk *c = fs_chunk_get(h->slot, h->pid, st, off, size, &p, &n);
 	if (c && n == size) {
 		h->pos = off + (int64_t)n;
-		maybe_prefetch(h, st, c, off + (int64_t)n);
+		maybe_prefetch(h, st, c);
 		fuse_reply_buf(req, p, n);
 		fs_chunk_release(c);
 		return;
@@ -1145,33 +1147,50 @@ static int write_stdin(fs_handle *h, const char *buf, size_t size)
 
 /* Whether the text pending on a clone file is a complete request: a JSON
  * object once its braces balance (outside strings), a text command or an
- * empty line once a newline came. */
-static int clone_complete(const char *t, size_t n)
+ * empty line once a newline came. Reads only the bytes added since the
+ * last call (the scan state lives on the handle), so `dd bs=1` of a large
+ * request costs linear time, not quadratic. */
+static int clone_complete(fs_handle *h)
 {
-	size_t i = 0;
-	while (i < n && (t[i] == ' ' || t[i] == '\t' || t[i] == '\r'))
-		i++;
-	if (i < n && t[i] == '{') {
-		int depth = 0, in_str = 0;
-		for (; i < n; i++) {
-			char c = t[i];
-			if (in_str) {
-				if (c == '\\')
-					i++;
-				else if (c == '"')
-					in_str = 0;
-			} else if (c == '"') {
-				in_str = 1;
-			} else if (c == '{' || c == '[') {
-				depth++;
-			} else if (c == '}' || c == ']') {
-				if (--depth == 0)
-					return 1;
-			}
-		}
-		return 0;
+	const char *t = h->pend;
+	size_t n = h->pend_len, i = h->scan.off;
+	h->scan.off = n;
+	if (h->scan.mode == 0) {
+		while (i < n && (t[i] == ' ' || t[i] == '\t' || t[i] == '\r'))
+			i++;
+		if (i == n)
+			return 0;
+		h->scan.mode = t[i] == '{' ? 1 : 2;
 	}
-	return memchr(t, '\n', n) != NULL;
+	if (h->scan.mode == 2)
+		return memchr(t + i, '\n', n - i) != NULL;
+	for (; i < n; i++) {
+		char c = t[i];
+		if (h->scan.esc) {
+			h->scan.esc = 0;
+		} else if (h->scan.in_str) {
+			if (c == '\\')
+				h->scan.esc = 1;
+			else if (c == '"')
+				h->scan.in_str = 0;
+		} else if (c == '"') {
+			h->scan.in_str = 1;
+		} else if (c == '{' || c == '[') {
+			h->scan.depth++;
+		} else if ((c == '}' || c == ']') && --h->scan.depth == 0) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Drops what is pending on a clone file, with its scan state. */
+static void pend_clear(fs_handle *h)
+{
+	free(h->pend);
+	h->pend = NULL;
+	h->pend_len = 0;
+	memset(&h->scan, 0, sizeof h->scan);
 }
 
 /* Starts what is pending on a clone file and empties it. */
@@ -1179,9 +1198,7 @@ static int clone_start(fs_handle *h)
 {
 	int rc = h->kind == FS_K_ROOT_NEW ? write_root_new(h, h->pend, h->pend_len)
 					  : write_exec_new(h, h->pend, h->pend_len);
-	free(h->pend);
-	h->pend = NULL;
-	h->pend_len = 0;
+	pend_clear(h);
 	return rc;
 }
 
@@ -1194,9 +1211,7 @@ static int write_clone(fs_handle *h, const char *buf, size_t size)
 		fs_state_set_error(h->kind == FS_K_ROOT_NEW ? 0 : h->slot,
 				   "%s: request over %u bytes without being complete (dropped)",
 				   h->kind == FS_K_ROOT_NEW ? "new" : "exec/new", PEND_MAX);
-		free(h->pend);
-		h->pend = NULL;
-		h->pend_len = 0;
+		pend_clear(h);
 		return -E2BIG;
 	}
 	char *p = realloc(h->pend, h->pend_len + size + 1);
@@ -1206,7 +1221,7 @@ static int write_clone(fs_handle *h, const char *buf, size_t size)
 	h->pend = p;
 	h->pend_len += size;
 	p[h->pend_len] = '\0';
-	if (!clone_complete(h->pend, h->pend_len))
+	if (!clone_complete(h))
 		return 0;
 	return clone_start(h);
 }
