@@ -151,15 +151,6 @@ char *fs_files_join(const char *dir, const char *name)
 	return p;
 }
 
-static int sandbox_id(uint32_t slot, char id[FS_ID_MAX])
-{
-	fs_sb_view v;
-	if (fs_state_sandbox(slot, &v) != 0)
-		return -ENOENT;
-	memcpy(id, v.id, FS_ID_MAX);
-	return 0;
-}
-
 /* A name component over NAME_MAX: ENAMETOOLONG here, before any call to
  * the service (the kernel lets FUSE names up to 1024 bytes through). */
 int fs_files_name_ok(const char *name)
@@ -335,7 +326,7 @@ static int do_stat(uint32_t slot, const char *path, sbx_dirent *de)
 	char id[FS_ID_MAX];
 	sbx_error err;
 	memset(de, 0, sizeof *de);
-	if (sandbox_id(slot, id) != 0)
+	if (fs_state_sandbox_id(slot, id) != 0)
 		return -ENOENT;
 	sbx_result r = sbx_file_stat(client, id, path, de, &err);
 	if (r == SBX_E_UNSUPPORTED)
@@ -446,7 +437,7 @@ int fs_files_opendir(uint32_t slot, const char *path, uint64_t self_ino, fs_hand
 	sbx_dirent *v = NULL;
 	size_t n = 0;
 	sbx_error err;
-	if (sandbox_id(slot, id) != 0)
+	if (fs_state_sandbox_id(slot, id) != 0)
 		return -ENOENT;
 	if (sbx_file_list(client, id, path, &v, &n, &err) != SBX_OK)
 		return fs_state_fail(slot, "files", &err);
@@ -474,7 +465,7 @@ static int truncate_file(uint32_t slot, const char *path)
 {
 	char id[FS_ID_MAX];
 	sbx_error err;
-	if (sandbox_id(slot, id) != 0)
+	if (fs_state_sandbox_id(slot, id) != 0)
 		return -ENOENT;
 	if (sbx_file_write(client, id, path, -1, "", 0, &err) != SBX_OK)
 		return fs_state_fail(slot, "files", &err);
@@ -555,7 +546,7 @@ void fs_files_read(fuse_req_t req, fs_handle *h, size_t size, off_t off)
 	size_t len = 0;
 	int64_t total = -1;
 	sbx_error err;
-	if (sandbox_id(h->slot, id) != 0) {
+	if (fs_state_sandbox_id(h->slot, id) != 0) {
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
@@ -573,7 +564,7 @@ void fs_files_write(fuse_req_t req, fs_handle *h, const char *buf, size_t size, 
 {
 	char id[FS_ID_MAX];
 	sbx_error err;
-	if (sandbox_id(h->slot, id) != 0) {
+	if (fs_state_sandbox_id(h->slot, id) != 0) {
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
@@ -627,7 +618,7 @@ void fs_files_mkdir(fuse_req_t req, uint32_t slot, const char *dir, const char *
 	char id[FS_ID_MAX];
 	sbx_error err;
 	char *path = fs_files_join(dir, name);
-	int rc = !fs_files_name_ok(name) ? -ENAMETOOLONG : path ? sandbox_id(slot, id) : -EINVAL;
+	int rc = !fs_files_name_ok(name) ? -ENAMETOOLONG : path ? fs_state_sandbox_id(slot, id) : -EINVAL;
 	if (!rc && sbx_file_mkdir(client, id, path, mode & 07777, &err) != SBX_OK)
 		rc = fs_state_fail(slot, "files mkdir", &err);
 	if (rc) {
@@ -651,7 +642,7 @@ void fs_files_remove(fuse_req_t req, uint32_t slot, const char *dir, const char 
 	char id[FS_ID_MAX];
 	sbx_error err;
 	char *path = fs_files_join(dir, name);
-	int rc = !fs_files_name_ok(name) ? -ENAMETOOLONG : path ? sandbox_id(slot, id) : -EINVAL;
+	int rc = !fs_files_name_ok(name) ? -ENAMETOOLONG : path ? fs_state_sandbox_id(slot, id) : -EINVAL;
 	if (!rc && sbx_file_remove(client, id, path, 0, &err) != SBX_OK)
 		rc = fs_state_fail(slot, is_dir ? "files rmdir" : "files rm", &err);
 	fuse_reply_err(req, -rc);

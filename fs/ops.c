@@ -1127,12 +1127,12 @@ static int write_p_ctl(fs_handle *h, const char *buf, size_t size)
 
 static int write_stdin(fs_handle *h, const char *buf, size_t size)
 {
-	fs_sb_view v;
+	char id[FS_ID_MAX];
 	sbx_error err;
-	if (fs_state_sandbox(h->slot, &v) != 0)
+	if (fs_state_sandbox_id(h->slot, id) != 0)
 		return -ENOENT;
-	sbx_result r = h->nonblock ? sbx_process_try_write_stdin(client, v.id, h->pid, buf, size, &err)
-				   : sbx_process_write_stdin(client, v.id, h->pid, buf, size, &err);
+	sbx_result r = h->nonblock ? sbx_process_try_write_stdin(client, id, h->pid, buf, size, &err)
+				   : sbx_process_write_stdin(client, id, h->pid, buf, size, &err);
 	if (r == SBX_E_EXHAUSTED && err.http_status == 429) {
 		/* Back-pressure: libsbx retried until its deadline (a blocking
 		 * writer), or not at all (O_NONBLOCK). */

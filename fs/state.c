@@ -36,7 +36,7 @@ typedef struct sb {
 	sbx_state state;
 	int exit_code;
 	int have_record;
-	int64_t create_ns, start_ns, end_ns;
+	int64_t create_ns;
 	int listed;             /* in the last list, or created since */
 	int hidden;             /* deleted through this mount */
 	int64_t added_ms;
@@ -289,8 +289,6 @@ static uint32_t put_locked(const sbx_sandbox *r)
 	s->state = r->state;
 	s->exit_code = r->exit_code;
 	s->create_ns = r->create_time_ns;
-	s->start_ns = r->start_time_ns;
-	s->end_ns = r->end_time_ns;
 	s->have_record = 1;
 	s->listed = 1;
 	s->fetched_ms = fs_now_ms();
@@ -386,8 +384,6 @@ int fs_state_sandbox(uint32_t slot, fs_sb_view *out)
 		out->exit_code = s->exit_code;
 		out->have_record = s->have_record;
 		out->create_ns = s->create_ns;
-		out->start_ns = s->start_ns;
-		out->end_ns = s->end_ns;
 		for (int i = 0; i < 3; i++) {
 			out->main_bytes[i] = s->main_bytes[i];
 			out->main_eof[i] = s->main_eof[i];
@@ -412,7 +408,7 @@ char *fs_state_dirname(uint32_t slot)
 	return d;
 }
 
-static int slot_id(uint32_t slot, char id[FS_ID_MAX])
+int fs_state_sandbox_id(uint32_t slot, char id[FS_ID_MAX])
 {
 	pthread_mutex_lock(&lock);
 	sb *s = get_sb_id(slot, id);
@@ -423,7 +419,7 @@ static int slot_id(uint32_t slot, char id[FS_ID_MAX])
 int fs_state_info(uint32_t slot, char **json)
 {
 	char id[FS_ID_MAX];
-	if (slot_id(slot, id) != 0)
+	if (fs_state_sandbox_id(slot, id) != 0)
 		return -ENOENT;
 	sbx_sandbox *r = NULL;
 	sbx_error err;
@@ -499,9 +495,6 @@ static void put_proc_locked(sb *s, const sbx_process *r)
 	p->v.known = 1;
 	p->v.state = r->state;
 	p->v.exit_code = r->exit_code;
-	p->v.signal = r->signal;
-	p->v.has_stdin = r->has_stdin;
-	p->v.stdin_closed = r->stdin_closed;
 	p->v.start_ns = r->start_time_ns;
 	p->v.end_ns = r->end_time_ns;
 	if (!p->v.mtime_ns[1])

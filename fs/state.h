@@ -27,8 +27,6 @@ typedef struct fs_proc_view {
 	int known;
 	sbx_proc_state state;
 	int exit_code;
-	int signal;
-	int has_stdin, stdin_closed;
 	int64_t bytes[3];       /* by sbx_stream; index 0 unused */
 	int64_t mtime_ns[3];    /* when that stream last grew */
 	int64_t start_ns, end_ns;
@@ -39,7 +37,7 @@ typedef struct fs_sb_view {
 	sbx_state state;
 	int exit_code;
 	int have_record;
-	int64_t create_ns, start_ns, end_ns;
+	int64_t create_ns;
 	int64_t main_bytes[3];
 	int main_eof[3];
 	int64_t main_mtime_ns[3];
@@ -70,6 +68,8 @@ void fs_state_hide(uint32_t slot);
 int fs_state_sandbox(uint32_t slot, fs_sb_view *out);
 /* The directory name (malloc'd) or NULL. */
 char *fs_state_dirname(uint32_t slot);
+/* The sandbox id of slot into id (no view copied); -ENOENT if none. */
+int fs_state_sandbox_id(uint32_t slot, char id[FS_ID_MAX]);
 /* The sandbox as JSON (malloc'd, fetched now). */
 int fs_state_info(uint32_t slot, char **json);
 /* Gets the sandbox record when the one known is older than max_age_ms. */
