@@ -113,7 +113,11 @@ sbx_result sbx_client_new(const sbx_config *cfg, sbx_client **out, sbx_error *er
 	pthread_mutex_init(&c->pool_mu, NULL);
 	pthread_mutex_init(&c->feat_mu, NULL);
 	pthread_mutex_init(&c->fb_mu, NULL);
-	pthread_cond_init(&c->fb_cond, NULL);
+	pthread_condattr_t ca; /* fallback waits must not move with the wall clock */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->fb_cond, &ca);
+	pthread_condattr_destroy(&ca);
 	c->cfg = sbx_config_dup(cfg);
 	if (!c->cfg)
 		goto nomem;

@@ -245,7 +245,7 @@ out:
 
 static void deadline_in(struct timespec *ts, int seconds)
 {
-	clock_gettime(CLOCK_REALTIME, ts);
+	clock_gettime(CLOCK_MONOTONIC, ts); /* fb_cond's clock (http.c) */
 	ts->tv_sec += seconds;
 }
 
