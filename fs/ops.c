@@ -506,10 +506,11 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		h->kind = k;
 		fs_kind kids[16];
 		size_t n = fs_kind_children(k, kids, 16);
+		/* exec/: one process list serves `last` and the entries */
+		int fetched = k == FS_K_SB_EXEC ? fs_state_fetch_procs(slot, LIST_MAX_AGE_MS) : 0;
 		for (size_t i = 0; i < n && i < 16; i++) {
 			if (kids[i] == FS_K_EXEC_LAST) {
 				fs_sb_view v;
-				fs_state_fetch_procs(slot, LIST_MAX_AGE_MS);
 				if (fs_state_sandbox(slot, &v) != 0 || v.last_pid < 1)
 					continue;
 			}
@@ -520,7 +521,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 			rc = fs_state_refresh(LIST_MAX_AGE_MS);
 			fs_state_foreach(add_sandbox, &c);
 		} else if (k == FS_K_SB_EXEC) {
-			rc = fs_state_fetch_procs(slot, LIST_MAX_AGE_MS);
+			rc = fetched;
 			fs_state_foreach_proc(slot, add_proc, &c);
 		}
 	}
@@ -924,8 +925,7 @@ static void read_returncode(fuse_req_t req, fs_handle *h, size_t size, int64_t o
 			fs_state_sandbox(h->slot, &v);
 			if (v.state == SBX_STATE_FAILED) {
 				/* No exit code exists: the reason is the answer. */
-				fs_state_set_error(h->slot, "returncode: sandbox failed: %s",
-						   v.reason[0] ? v.reason : "no reason given");
+				fs_state_note_failed(h->slot, v.reason);
 				fuse_reply_err(req, EIO);
 				return;
 			}

@@ -728,3 +728,8 @@ char *fs_state_error(uint32_t slot)
 	pthread_mutex_unlock(&lock);
 	return m;
 }
+
+void fs_state_note_failed(uint32_t slot, const char *reason)
+{
+	fs_state_set_error(slot, "returncode: sandbox failed: %s", reason && *reason ? reason : "no reason given");
+}

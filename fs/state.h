@@ -101,6 +101,9 @@ int fs_state_fetch_main_size(uint32_t slot, sbx_stream s, int max_age_ms);
  * returns -errno for err. */
 int fs_state_fail(uint32_t slot, const char *what, const sbx_error *err);
 void fs_state_set_error(uint32_t slot, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A FAILED sandbox's returncode has no exit code: its reason (NULL or ""
+ * reads "no reason given") goes to the error file instead. */
+void fs_state_note_failed(uint32_t slot, const char *reason);
 char *fs_state_error(uint32_t slot);
 /* When the error text was last set (realtime ns, 0 = never). */
 int64_t fs_state_error_ns(uint32_t slot);

@@ -344,8 +344,7 @@ static void sb_cb(void *ud, sbx_result r, const sbx_error *err, const sbx_sandbo
 	if (ok && s->state == SBX_STATE_FAILED) {
 		code = RC_FAILED;
 		if (((fs_waiter *)ud)->kind != W_POLL_RC)
-			fs_state_set_error(((fs_waiter *)ud)->slot, "returncode: sandbox failed: %s",
-					   s->state_reason && *s->state_reason ? s->state_reason : "no reason given");
+			fs_state_note_failed(((fs_waiter *)ud)->slot, s->state_reason);
 	}
 	rc_cb(ud, ok && !sbx_state_is_terminal(s->state), r, err, code);
 }
