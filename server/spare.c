@@ -33,7 +33,7 @@
 enum { FILES, DIRS };
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t cond; /* CLOCK_MONOTONIC, made by srv_spare_start */
 static pthread_t thread;
 static int started, quit, backoff;
 static int off; /* renames from the pool cannot work (EXDEV): plain creates */
@@ -87,7 +87,7 @@ static void *refill_main(void *arg)
 			/* A create failed: try again in a few seconds, not in
 			 * a loop of failing creates. */
 			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
+			clock_gettime(CLOCK_MONOTONIC, &ts);
 			ts.tv_sec += 5;
 			while (!quit && pthread_cond_timedwait(&cond, &mu, &ts) == 0)
 				;
@@ -183,6 +183,11 @@ int srv_spare_start(const char *state_dir, char *err)
 		snprintf(err, SRV_MSGLEN, "cannot set up %.200s: %s", path, strerror(errno));
 		return -1;
 	}
+	pthread_condattr_t ca; /* the backoff must not move with the wall clock */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&cond, &ca);
+	pthread_condattr_destroy(&ca);
 	quit = backoff = off = 0;
 	nstack[FILES] = nstack[DIRS] = 0;
 	if (pthread_create(&thread, NULL, refill_main, NULL) != 0) {
@@ -199,10 +204,13 @@ void srv_spare_stop(void)
 	int was = started;
 	started = 0;
 	quit = 1;
-	pthread_cond_signal(&cond);
-	pthread_mutex_unlock(&mu);
 	if (was)
+		pthread_cond_signal(&cond);
+	pthread_mutex_unlock(&mu);
+	if (was) {
 		pthread_join(thread, NULL);
+		pthread_cond_destroy(&cond);
+	}
 	if (poolfd >= 0)
 		close(poolfd);
 	if (newfd >= 0)
