@@ -340,8 +340,12 @@ int srv_file_resolve_link(int root, const char *path, const char *target, char *
 	}
 	size_t dl = 0, tl = strlen(target);
 	if (target[0] != '/') {
-		const char *slash = strrchr(path, '/');
-		dl = slash ? (size_t)(slash - path) : 0;
+		/* The link's directory: path less its last component. */
+		dl = strlen(path);
+		while (dl > 0 && path[dl - 1] == '/')
+			dl--;
+		while (dl > 0 && path[dl - 1] != '/')
+			dl--;
 	}
 	if (dl + 1 + tl >= rcap) {
 		rc = -ENAMETOOLONG;

@@ -6,6 +6,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -141,6 +142,36 @@ START_TEST(test_link_text)
 }
 END_TEST
 
+/* Texts made of the pieces an attacker uses, at random depths, with and
+ * without a (random) linkResolved: whatever comes in, what is shown passes
+ * the rule at the link's depth. Seeded, so a failure repeats. */
+START_TEST(test_link_text_random)
+{
+	static const char *const piece[] = {"s", "..", ".", "", "a", "b", "...", "/"};
+	unsigned seed = 12345;
+	for (int iter = 0; iter < 20000; iter++) {
+		char path[128] = "", target[256] = "", res[256] = "";
+		size_t pl = 0, tl = 0, rl = 0;
+		int depth = (int)(rand_r(&seed) % 5);
+		for (int i = 0; i <= depth; i++)
+			pl += (size_t)snprintf(path + pl, sizeof path - pl, "/%c", 'a' + (int)(rand_r(&seed) % 3));
+		int nt = 1 + (int)(rand_r(&seed) % 12);
+		for (int i = 0; i < nt; i++)
+			tl += (size_t)snprintf(target + tl, sizeof target - tl, "%s%s", i ? "/" : "",
+					       piece[rand_r(&seed) % 8]);
+		int with_res = rand_r(&seed) % 2;
+		for (int i = 0; with_res && i < 6; i++)
+			rl += (size_t)snprintf(res + rl, sizeof res - rl, "/%s", piece[rand_r(&seed) % 8]);
+		char *got = NULL;
+		int rc = fs_files_link_text(path, target, with_res ? res : NULL, &got);
+		ck_assert_int_eq(rc, 0);
+		ck_assert_msg(fs_files_link_safe(depth, got), "%s -> %s (%s): '%s' fails the rule", path, target,
+			      with_res ? res : "-", got);
+		free(got);
+	}
+}
+END_TEST
+
 /* A shown text the kernel could not read whole is refused, never cut
  * (a cut "..." would be a ".."). */
 START_TEST(test_link_text_long)
@@ -217,6 +248,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_link_safe, 0, N(safe_cases));
 	tcase_add_loop_test(tc, test_link_text, 0, N(link_cases));
 	tcase_add_test(tc, test_link_text_long);
+	tcase_add_test(tc, test_link_text_random);
 	tcase_add_test(tc, test_name_len);
 	tcase_add_test(tc, test_resolve_root);
 	return unit_run("fs_files", tc);
