@@ -21,6 +21,7 @@ if [ -n "${FALLBACK:-}" ]; then
 	PROXY=$!
 	trap 'rc=$?; kill "$PROXY" 2>/dev/null; (exit $rc); _cleanup' EXIT
 	wait_for 10 test -S "$T/strip.sock"
+	# shellcheck disable=SC2086
 	SOCK=$T/strip.sock mount_sbxfs ${FS_MOUNT_OPTS:-}
 else
 	up
@@ -114,7 +115,8 @@ cp -rL "$F/w" "$T/out/cp_rl" 2>"$T/out/cp_rl.err" || true
 { find "$T/out/cp_rl" && find "$T/out/cp_rl" -type f -exec cat {} +; } >"$T/out/cp_rl.cat" 2>&1 || true
 check "cp -rL" "$T/out/cp_rl.cat"
 tar cf "$T/out/plain.tar" -C "$F" w 2>/dev/null || true
-mkdir "$T/out/untar" && tar xf "$T/out/plain.tar" -C "$T/out/untar" 2>/dev/null || true
+mkdir "$T/out/untar"
+tar xf "$T/out/plain.tar" -C "$T/out/untar" 2>/dev/null || true
 find "$T/out/untar" -type f -exec cat {} + >"$T/out/untar.cat" 2>&1 || true
 check "tar c" "$T/out/untar.cat"
 tar chf "$T/out/deref.tar" -C "$F" w 2>/dev/null || true
