@@ -5,7 +5,10 @@
  * (bounded by FILES_MAX), which keeps inode numbers stable without
  * tracking the kernel's lookup counts. Contents are never cached here:
  * the sandbox may change its files at any time, so every open uses
- * direct_io and attributes expire at once.
+ * direct_io and attributes expire at once. Node numbers are per path,
+ * never per st_ino, which is also what makes a node's depth the kernel's:
+ * symlink texts are shown only in a form the kernel cannot walk out of
+ * files/ with (fs_files_link_text, docs/security.md).
  */
 #include "files.h"
 
@@ -163,106 +166,179 @@ static void de_clear(sbx_dirent *d)
 {
 	free(d->name);
 	free(d->link_target);
+	free(d->link_resolved);
 	d->name = NULL;
 	d->link_target = NULL;
+	d->link_resolved = NULL;
 }
 
-/* How a symlink's text is shown at path (the link's own path inside the
- * sandbox). The kernel follows what readlink gives from the link's
- * directory in the mount, so an absolute target ("/usr/bin") would be
- * followed on the host: it becomes a path relative to the link's
- * directory that climbs to files/ and goes down again ("usr/bin" for
- * /bin, "../../x/y" for /a/b/c -> /x/y). A relative target is kept as it
- * is unless its ".." would climb above the sandbox's "/" (and so out of
- * files/, maybe out of the mount); then it is resolved the way the
- * sandbox's kernel would (".." of "/" is "/") and shown as above. Returns
- * a malloc'd string or NULL. */
-char *fs_files_link_text(const char *path, const char *target)
+/* One component of *s (slashes skipped): sets *c, advances *s past it and
+ * returns its length, 0 at the end. */
+static size_t link_comp(const char **s, const char **c)
 {
-	/* Depth of the link's directory: components of path minus one. */
-	int depth = 0;
-	for (const char *p = path; *p; p++)
-		if (*p == '/' && p[1] && p[1] != '/')
-			depth++;
-	depth = depth > 0 ? depth - 1 : 0;
-	size_t tl = strlen(target);
-	char *abs = NULL;       /* the target as an absolute path, when needed */
-	if (target[0] != '/') {
-		int d = depth, escapes = 0;
-		const char *p = target;
-		while (*p) {
-			const char *e = strchr(p, '/');
-			size_t n = e ? (size_t)(e - p) : strlen(p);
-			if (n == 2 && p[0] == '.' && p[1] == '.') {
-				if (--d < 0)
-					escapes = 1;
-			} else if (n && !(n == 1 && p[0] == '.')) {
-				d++;
-			}
-			p += n;
-			while (*p == '/')
-				p++;
+	const char *p = *s;
+	while (*p == '/')
+		p++;
+	const char *e = p;
+	while (*e && *e != '/')
+		e++;
+	*c = p;
+	*s = e;
+	return (size_t)(e - p);
+}
+
+static int is_dot(const char *c, size_t n)
+{
+	return n == 1 && c[0] == '.';
+}
+
+static int is_dotdot(const char *c, size_t n)
+{
+	return n == 2 && c[0] == '.' && c[1] == '.';
+}
+
+/* How deep the directory of the node at path lies below files/: its
+ * components less one ("/a/b/l" -> 2). Node numbers are per path (never
+ * per st_ino, and nodes are never renamed), so this is also the depth of
+ * the link's dentry parent in the kernel, whatever the sandbox does. */
+static int link_depth(const char *path)
+{
+	int n = 0;
+	const char *c;
+	while (link_comp(&path, &c))
+		n++;
+	return n > 0 ? n - 1 : 0;
+}
+
+/* The kernel walks a symlink's text itself: a ".." through its own dentry
+ * parents (never asking sbxfs), every other component by a lookup in
+ * files/. So a text leads only to nodes under files/ when it is relative,
+ * its leading ".." (dots aside) number at most depth, and no ".." follows
+ * a name: a name may be (or be swapped for) a symlink, whose own text is
+ * then walked, and is safe by the same rule; a ".." after it would climb
+ * from wherever that link led. */
+int fs_files_link_safe(int depth, const char *text)
+{
+	if (text[0] == '/')
+		return 0;
+	int up = 0, named = 0;
+	const char *c;
+	size_t n;
+	while ((n = link_comp(&text, &c)) != 0) {
+		if (is_dot(c, n))
+			continue;
+		if (is_dotdot(c, n)) {
+			if (named || ++up > depth)
+				return 0;
+		} else {
+			named = 1;
 		}
-		if (!escapes)
-			return strdup(target);
-		/* Resolve lexically from the link's directory, clamped at "/". */
-		size_t cap = strlen(path) + tl + 2;
-		abs = malloc(cap);
-		if (!abs)
-			return NULL;
-		size_t al = 0;
-		const char *slash = strrchr(path, '/');
-		size_t pl = slash ? (size_t)(slash - path) : 0;
-		memcpy(abs, path, pl);
-		al = pl;
-		abs[al] = '\0';
-		p = target;
-		while (*p) {
-			const char *e = strchr(p, '/');
-			size_t n = e ? (size_t)(e - p) : strlen(p);
-			if (n == 2 && p[0] == '.' && p[1] == '.') {
-				char *s = strrchr(abs, '/');
-				al = s ? (size_t)(s - abs) : 0;
-				abs[al] = '\0';
-			} else if (n && !(n == 1 && p[0] == '.')) {
-				abs[al++] = '/';
-				memcpy(abs + al, p, n);
-				al += n;
-				abs[al] = '\0';
-			}
-			p += n;
-			while (*p == '/')
-				p++;
-		}
-		if (al == 0) {
-			abs[0] = '/';
-			abs[1] = '\0';
-		}
-		target = abs;
 	}
-	while (*target == '/')
-		target++;
-	tl = strlen(target);
-	size_t n = (size_t)depth * 3 + tl + 2;
-	char *out = malloc(n);
-	if (out) {
+	return 1;
+}
+
+/* Applies the first len bytes of text to abs (an absolute path without
+ * "." or "..", "" for "/", *al bytes of cap) lexically: ".." of "/" is
+ * "/", no component is taken for a link. */
+static void lex_apply(char *abs, size_t *al, size_t cap, const char *text, size_t len)
+{
+	const char *c, *end = text + len;
+	size_t n;
+	if (len && text[0] == '/')
+		*al = 0;
+	while (text < end && (n = link_comp(&text, &c)) != 0) {
+		if (c >= end)
+			break;
+		if (c + n > end)
+			n = (size_t)(end - c);
+		if (is_dot(c, n))
+			continue;
+		if (is_dotdot(c, n)) {
+			while (*al > 0 && abs[*al - 1] != '/')
+				(*al)--;
+			if (*al > 0)
+				(*al)--;
+		} else if (*al + 1 + n < cap) {
+			abs[(*al)++] = '/';
+			memcpy(abs + *al, c, n);
+			*al += n;
+		}
+	}
+	abs[*al] = '\0';
+}
+
+/* How a symlink's text is shown at path (the link's own path in the
+ * sandbox, which is also where the kernel sees it): the sandbox's own text
+ * when fs_files_link_safe allows it (ordinary relative links stay as they
+ * are for tar, rsync, cp -a), else the place it leads in the sandbox as a
+ * relative path from the link's directory that climbs no further than the
+ * common ancestor: "../" x (depth - common) + the rest. The place is
+ * resolved, the sandbox's way, as sbxd's statFile tells (the extension's
+ * linkResolved); without it, lexically from the link's path with ".." of
+ * "/" = "/" and no component taken for a link. Either is normalised here
+ * again, so the shown text is safe whatever the service says. 0 with *out
+ * malloc'd, -ENOMEM, or -ENAMETOOLONG when the text would not fit in the
+ * 4095 bytes the kernel reads. */
+int fs_files_link_text(const char *path, const char *target, const char *resolved, char **out)
+{
+	*out = NULL;
+	int depth = link_depth(path);
+	if (fs_files_link_safe(depth, target)) {
+		if (strlen(target) > FS_LINK_TEXT_MAX)
+			return -ENAMETOOLONG;
+		*out = strdup(target);
+		return *out ? 0 : -ENOMEM;
+	}
+	size_t cap = strlen(path) + strlen(target) + (resolved ? strlen(resolved) : 0) + 2;
+	char *abs = malloc(cap);
+	if (!abs)
+		return -ENOMEM;
+	size_t al = 0;
+	abs[0] = '\0';
+	if (resolved && resolved[0] == '/') {
+		lex_apply(abs, &al, cap, resolved, strlen(resolved));
+	} else {
+		const char *slash = strrchr(path, '/');
+		lex_apply(abs, &al, cap, path, slash ? (size_t)(slash - path) : 0);
+		lex_apply(abs, &al, cap, target, strlen(target));
+	}
+	/* The components the link's directory and the place share. */
+	const char *ds = path, *as = abs, *dc, *ac;
+	int common = 0;
+	while (common < depth) {
+		const char *keep = as;
+		size_t dn = link_comp(&ds, &dc), an = link_comp(&as, &ac);
+		if (!an || dn != an || memcmp(dc, ac, dn) != 0) {
+			as = keep;
+			break;
+		}
+		common++;
+	}
+	while (*as == '/')
+		as++;
+	size_t ups = (size_t)(depth - common), rl = strlen(as);
+	size_t len = ups * 3 + rl;
+	if (rl == 0 && ups > 0)
+		len--;          /* "../.." rather than "../../" */
+	int rc = 0;
+	if (len > FS_LINK_TEXT_MAX) {
+		rc = -ENAMETOOLONG;
+	} else if (!(*out = malloc(len ? len + 1 : 2))) {
+		rc = -ENOMEM;
+	} else if (len == 0) {
+		memcpy(*out, ".", 2);       /* the link's own directory */
+	} else {
 		size_t o = 0;
-		for (int i = 0; i < depth; i++) {
-			memcpy(out + o, "../", 3);
+		for (size_t i = 0; i < ups; i++) {
+			memcpy(*out + o, "../", 3);
 			o += 3;
 		}
-		if (tl) {
-			memcpy(out + o, target, tl);
-			o += tl;
-		} else if (o) {
-			o--;    /* "../.." for "/" */
-		} else {
-			out[o++] = '.';
-		}
-		out[o] = '\0';
+		if (rl)
+			memcpy(*out + o, as, rl);
+		(*out)[len] = '\0';
 	}
 	free(abs);
-	return out;
+	return rc;
 }
 
 static mode_t dirent_type(const sbx_dirent *d)
@@ -336,10 +412,14 @@ static int do_stat(uint32_t slot, const char *path, sbx_dirent *de)
 	if (r != SBX_OK)
 		return fs_state_fail(slot, "files", &err);
 	if (de->type == SBX_FT_SYMLINK && de->link_target) {
-		char *t = fs_files_link_text(path, de->link_target);
-		if (!t) {
+		/* From here on link_target is what readlink shows (never the
+		 * sandbox's text when that could lead the kernel out). A text
+		 * too long to show leaves none: readlink then fails. */
+		char *t;
+		int rc = fs_files_link_text(path, de->link_target, de->link_resolved, &t);
+		if (rc == -ENOMEM) {
 			de_clear(de);
-			return -ENOMEM;
+			return rc;
 		}
 		free(de->link_target);
 		de->link_target = t;
@@ -381,8 +461,10 @@ void fs_files_readlink(fuse_req_t req, uint32_t slot, const char *path)
 	int rc = do_stat(slot, path, &de);
 	if (rc)
 		fuse_reply_err(req, -rc);
-	else if (de.type != SBX_FT_SYMLINK || !de.link_target)
+	else if (de.type != SBX_FT_SYMLINK)
 		fuse_reply_err(req, EINVAL);
+	else if (!de.link_target)
+		fuse_reply_err(req, ENAMETOOLONG);  /* see do_stat */
 	else
 		fuse_reply_readlink(req, de.link_target);
 	de_clear(&de);

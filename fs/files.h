@@ -41,11 +41,18 @@ void fs_files_remove(fuse_req_t req, uint32_t slot, const char *dir, const char 
 void fs_files_readlink(fuse_req_t req, uint32_t slot, const char *path);
 /* Whether a name component fits NAME_MAX (255 bytes). */
 int fs_files_name_ok(const char *name);
-/* The text readlink shows for a link at path whose target is target:
- * absolute targets (and relative ones climbing above "/") rewritten
- * relative to the link's directory, so they resolve inside files/, never
- * on the host. malloc'd, NULL on allocation failure. */
-char *fs_files_link_text(const char *path, const char *target);
+/* The longest text readlink gives the kernel (a page less its NUL). */
+#define FS_LINK_TEXT_MAX 4095
+/* Whether the kernel, walking text from a directory depth levels below
+ * files/, can only reach nodes under files/: relative, at most depth
+ * leading "..", no ".." after a name ("." anywhere). */
+int fs_files_link_safe(int depth, const char *text);
+/* The text readlink shows for a link at path whose text is target:
+ * target itself when fs_files_link_safe, else where it leads in the
+ * sandbox (resolved: the service's linkResolved, or NULL to resolve
+ * lexically) as a path relative to the link's directory that stays under
+ * files/. 0 and *out malloc'd, -ENOMEM or -ENAMETOOLONG. */
+int fs_files_link_text(const char *path, const char *target, const char *resolved, char **out);
 
 /* dir + "/" + name, checked; NULL when too long or name is bad. */
 char *fs_files_join(const char *dir, const char *name);

@@ -264,6 +264,173 @@ int srv_file_list(int root, const char *path, size_t max, cJSON **entries)
 	return 0;
 }
 
+/* One component of *s (slashes skipped): sets *c, advances *s past it and
+ * returns its length, 0 at the end. */
+static size_t next_comp(const char **s, const char **c)
+{
+	const char *p = *s;
+	while (*p == '/')
+		p++;
+	const char *e = p;
+	while (*e && *e != '/')
+		e++;
+	*c = p;
+	*s = e;
+	return (size_t)(e - p);
+}
+
+/* canon is an absolute path without "." or ".." ("" = "/", length *cl). */
+static int canon_push(char *canon, size_t *cl, const char *c, size_t n)
+{
+	if (*cl + 1 + n >= SRV_MAX_PATH)
+		return -ENAMETOOLONG;
+	canon[(*cl)++] = '/';
+	memcpy(canon + *cl, c, n);
+	*cl += n;
+	canon[*cl] = '\0';
+	return 0;
+}
+
+static void canon_pop(char *canon, size_t *cl)
+{
+	while (*cl > 0 && canon[*cl - 1] != '/')
+		(*cl)--;
+	if (*cl > 0)
+		(*cl)--;
+	canon[*cl] = '\0';
+}
+
+#define LINK_HOPS 40        /* the kernel's MAXSYMLINKS */
+#define LINK_STEPS 8192     /* components looked at in one resolution */
+
+/* Whether a link's text needs resolving for a client that shows links as
+ * relative ones (absolute, or a ".." component anywhere). */
+static int link_climbs(const char *t)
+{
+	if (t[0] == '/')
+		return 1;
+	const char *c;
+	size_t n;
+	while ((n = next_comp(&t, &c)) != 0)
+		if (n == 2 && c[0] == '.' && c[1] == '.')
+			return 1;
+	return 0;
+}
+
+/* Where the link at path (a path in the box) whose text is target leads,
+ * walked the way the box's kernel walks it: from the link's directory (or
+ * "/" for an absolute text), ".." of "/" is "/", every symlink on the way
+ * followed inside the root (at most LINK_HOPS), except the last component,
+ * which is kept as a name (a client follows it as a link of its own). From
+ * the first component that does not exist, is not a directory or cannot be
+ * looked at (a pseudo file system), the rest is applied lexically. Writes
+ * an absolute path without "." or ".." into out (SRV_MAX_PATH bytes).
+ * Returns 0, -ELOOP or -ENAMETOOLONG. The box may change its files while
+ * this runs: the answer is then one of the box's own paths, never more. */
+int srv_file_resolve_link(int root, const char *path, const char *target, char *out)
+{
+	size_t rcap = 2 * SRV_MAX_PATH + 2;
+	char *rest = malloc(rcap), *tmp = malloc(rcap), *text = malloc(SRV_MAX_PATH + 1);
+	int rc = 0, hops = 0, steps = 0, lexical = 0;
+	size_t cl = 0;
+	out[0] = '\0';
+	if (!rest || !tmp || !text) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	size_t dl = 0, tl = strlen(target);
+	if (target[0] != '/') {
+		/* The link's directory: path less its last component. */
+		dl = strlen(path);
+		while (dl > 0 && path[dl - 1] == '/')
+			dl--;
+		while (dl > 0 && path[dl - 1] != '/')
+			dl--;
+	}
+	if (dl + 1 + tl >= rcap) {
+		rc = -ENAMETOOLONG;
+		goto out;
+	}
+	memcpy(rest, path, dl);
+	rest[dl] = '/';
+	memcpy(rest + dl + 1, target, tl + 1);
+	const char *s = rest, *c;
+	size_t n;
+	while ((n = next_comp(&s, &c)) != 0) {
+		if (++steps > LINK_STEPS) {
+			rc = -ELOOP;
+			goto out;
+		}
+		if (n == 1 && c[0] == '.')
+			continue;
+		if (n == 2 && c[0] == '.' && c[1] == '.') {
+			canon_pop(out, &cl);
+			continue;
+		}
+		const char *peek = s, *c2;
+		if (lexical || n > 255 || next_comp(&peek, &c2) == 0) {
+			if ((rc = canon_push(out, &cl, c, n)) != 0)
+				goto out;
+			continue;
+		}
+		char name[256];
+		memcpy(name, c, n);
+		name[n] = '\0';
+		struct stat st;
+		int dfd = open_in(root, cl ? out : "/", O_PATH | O_DIRECTORY, 0);
+		int seen = dfd >= 0 && fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+		if (!seen || !S_ISLNK(st.st_mode)) {
+			/* A directory goes on the path; anything else ends the walk. */
+			lexical = !seen || !S_ISDIR(st.st_mode);
+			if (dfd >= 0)
+				close(dfd);
+			if ((rc = canon_push(out, &cl, c, n)) != 0)
+				goto out;
+			continue;
+		}
+		if (++hops > LINK_HOPS) {
+			close(dfd);
+			rc = -ELOOP;
+			goto out;
+		}
+		ssize_t m = readlinkat(dfd, name, text, SRV_MAX_PATH + 1);
+		close(dfd);
+		if (m <= 0 || m > SRV_MAX_PATH) {
+			/* Swapped away since the stat: take it for a missing one. */
+			lexical = 1;
+			if ((rc = canon_push(out, &cl, c, n)) != 0)
+				goto out;
+			continue;
+		}
+		/* rest becomes the link's text followed by what was left. */
+		size_t sl = strlen(s);
+		if ((size_t)m + 1 + sl >= rcap) {
+			rc = -ENAMETOOLONG;
+			goto out;
+		}
+		memcpy(tmp, text, (size_t)m);
+		tmp[m] = '/';
+		memcpy(tmp + m + 1, s, sl + 1);
+		char *sw = rest;
+		rest = tmp;
+		tmp = sw;
+		s = rest;
+		if (text[0] == '/') {
+			cl = 0;
+			out[0] = '\0';
+		}
+	}
+	if (cl == 0) {
+		out[0] = '/';
+		out[1] = '\0';
+	}
+out:
+	free(rest);
+	free(tmp);
+	free(text);
+	return rc;
+}
+
 int srv_file_stat(int root, const char *path, cJSON **entry)
 {
 	char base[256];
@@ -289,6 +456,16 @@ int srv_file_stat(int root, const char *path, cJSON **entry)
 		rc = *entry ? 0 : -ENOMEM;
 	}
 	close(dfd);
+	/* A text that is absolute or climbs: also where it leads inside the
+	 * box (extension, docs/api.md), so a client can show it as a path
+	 * that stays in the box. None when the walk loops or grows too long. */
+	const char *t = rc ? NULL : cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(*entry, "linkTarget"));
+	if (t && link_climbs(t)) {
+		char *res = malloc(SRV_MAX_PATH);
+		if (res && srv_file_resolve_link(root, path, t, res) == 0)
+			cJSON_AddStringToObject(*entry, "linkResolved", res);
+		free(res);
+	}
 	return rc;
 }
 

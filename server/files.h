@@ -29,6 +29,12 @@ int srv_file_write(int root, const char *path, const unsigned char *data, size_t
 /* {"entries": [...]} items; at most max entries. */
 int srv_file_list(int root, const char *path, size_t max, struct cJSON **entries);
 int srv_file_stat(int root, const char *path, struct cJSON **entry);
+/* Where a symlink at path with text target leads inside the box's root
+ * (the walk of its kernel, symlinks followed except the last component):
+ * an absolute path without "." or ".." into out, SRV_MAX_PATH bytes.
+ * 0, -ELOOP, -ENAMETOOLONG or -ENOMEM. statFile adds it to an entry as
+ * "linkResolved" for texts that are absolute or hold a "..". */
+int srv_file_resolve_link(int root, const char *path, const char *target, char *out);
 int srv_file_mkdir(int root, const char *path, int mode);
 int srv_file_remove(int root, const char *path, int recursive);
 

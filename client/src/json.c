@@ -436,6 +436,15 @@ sbx_result sbx_dirent_from_json(const cJSON *obj, sbx_dirent *out)
 			return r;
 		}
 	}
+	/* Where the text leads in the sandbox (sbxd's extension): only an
+	 * absolute path is taken; a client still checks what it shows. */
+	const char *lr = sbx_json_get_str(obj, "linkResolved");
+	if (lr && out->link_target && lr[0] == '/' && strlen(lr) <= 4096 && !(out->link_resolved = strdup(lr))) {
+		free(out->name);
+		free(out->link_target);
+		out->name = out->link_target = NULL;
+		return SBX_E_NOMEM;
+	}
 	return SBX_OK;
 }
 
@@ -446,6 +455,7 @@ void sbx_dirent_list_free(sbx_dirent *v, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		free(v[i].name);
 		free(v[i].link_target);
+		free(v[i].link_resolved);
 	}
 	free(v);
 }

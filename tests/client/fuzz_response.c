@@ -66,6 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (root && sbx_dirent_from_json(root, &d) == SBX_OK) {
 			free(d.name);
 			free(d.link_target);
+			free(d.link_resolved);
 		}
 		break;
 	}

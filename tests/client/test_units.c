@@ -200,19 +200,29 @@ START_TEST(errno_reasons)
 }
 END_TEST
 
-/* linkTarget of a symlink entry is kept; of other types ignored. */
+/* linkTarget of a symlink entry is kept; of other types ignored. So is
+ * linkResolved, only when absolute and next to a linkTarget. */
 static const struct {
 	const char *json;
 	sbx_result r;
 	const char *target;   /* NULL: none */
+	const char *resolved; /* NULL: none */
 } link_table[] = {
+	{"{\"name\":\"l\",\"type\":\"FILE_TYPE_SYMLINK\",\"size\":4,\"mode\":511,\"linkTarget\":\"s/../x\","
+	 "\"linkResolved\":\"/a/x\"}", SBX_OK, "s/../x", "/a/x"},
+	{"{\"name\":\"l\",\"type\":\"FILE_TYPE_SYMLINK\",\"size\":4,\"mode\":511,\"linkTarget\":\"../x\","
+	 "\"linkResolved\":\"x\"}", SBX_OK, "../x", NULL},
+	{"{\"name\":\"l\",\"type\":\"FILE_TYPE_SYMLINK\",\"size\":4,\"mode\":511,\"linkResolved\":\"/x\"}",
+	 SBX_OK, NULL, NULL},
+	{"{\"name\":\"f\",\"type\":\"FILE_TYPE_FILE\",\"size\":4,\"mode\":420,\"linkTarget\":\"/z\","
+	 "\"linkResolved\":\"/z\"}", SBX_OK, NULL, NULL},
 	{"{\"name\":\"bin\",\"type\":\"FILE_TYPE_SYMLINK\",\"size\":7,\"mode\":511,\"linkTarget\":\"usr/bin\"}",
-	 SBX_OK, "usr/bin"},
+	 SBX_OK, "usr/bin", NULL},
 	{"{\"name\":\"l\",\"type\":\"FILE_TYPE_SYMLINK\",\"size\":4,\"mode\":511,\"linkTarget\":\"/x/y\"}",
-	 SBX_OK, "/x/y"},
-	{"{\"name\":\"l\",\"type\":\"FILE_TYPE_SYMLINK\",\"size\":4,\"mode\":511}", SBX_OK, NULL},
-	{"{\"name\":\"f\",\"type\":\"FILE_TYPE_FILE\",\"size\":4,\"mode\":420,\"linkTarget\":\"z\"}", SBX_OK, NULL},
-	{"{\"name\":\"l\",\"type\":\"FILE_TYPE_SYMLINK\",\"size\":4,\"mode\":511,\"linkTarget\":5}", SBX_OK, NULL},
+	 SBX_OK, "/x/y", NULL},
+	{"{\"name\":\"l\",\"type\":\"FILE_TYPE_SYMLINK\",\"size\":4,\"mode\":511}", SBX_OK, NULL, NULL},
+	{"{\"name\":\"f\",\"type\":\"FILE_TYPE_FILE\",\"size\":4,\"mode\":420,\"linkTarget\":\"z\"}", SBX_OK, NULL, NULL},
+	{"{\"name\":\"l\",\"type\":\"FILE_TYPE_SYMLINK\",\"size\":4,\"mode\":511,\"linkTarget\":5}", SBX_OK, NULL, NULL},
 };
 
 START_TEST(dirent_link_target)
@@ -225,6 +235,10 @@ START_TEST(dirent_link_target)
 		ck_assert_str_eq(d.link_target, link_table[_i].target);
 	else
 		ck_assert_ptr_null(d.link_target);
+	if (link_table[_i].resolved)
+		ck_assert_str_eq(d.link_resolved, link_table[_i].resolved);
+	else
+		ck_assert_ptr_null(d.link_resolved);
 	sbx_dirent *v = malloc(sizeof *v);
 	*v = d;
 	sbx_dirent_list_free(v, 1);

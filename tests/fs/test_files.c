@@ -1,10 +1,12 @@
 /*
  * Unit tests of the path logic of fs/files.c: joining a directory and a
- * name into a sandbox path, refusing what is not one name, and resolving
- * the files/ directory of a sandbox to "/".
+ * name into a sandbox path, refusing what is not one name, resolving
+ * the files/ directory of a sandbox to "/", and the symlink rule: which
+ * texts may be shown to the kernel and what is shown instead.
  */
 #include <check.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,36 +42,160 @@ START_TEST(test_join)
 }
 END_TEST
 
-/* What readlink shows for a link at path with target: every result must
- * resolve inside files/ when followed from the link's directory. */
+/* The rule: which texts the kernel may walk from a directory depth levels
+ * below files/ without leaving it. */
 static const struct {
-	const char *path, *target, *want;
+	int depth;
+	const char *text;
+	int safe;
+} safe_cases[] = {
+	{0, "x", 1},
+	{0, "x/y/z", 1},
+	{0, "", 1},
+	{0, ".", 1},
+	{0, "...", 1},
+	{0, "x/...", 1},
+	{0, "..", 0},
+	{1, "..", 1},
+	{1, "..//", 1},
+	{1, "../..", 0},
+	{2, "./.././../x", 1},
+	{3, "../../x/./y", 1},
+	{5, "a/..", 0},
+	{5, "a/b/../c", 0},
+	{9, "s/s/../..", 0},                      /* s -> . : no depth gained */
+	{9, "rt/rt/../..", 0},                    /* rt -> / */
+	{2, "../lib/x", 1},
+	{0, "/x", 0},
+	{4, "/", 0},
+	{1, "../../../../../../tmp/x/secret", 0},
+};
+
+START_TEST(test_link_safe)
+{
+	ck_assert_msg(fs_files_link_safe(safe_cases[_i].depth, safe_cases[_i].text) == safe_cases[_i].safe,
+		      "depth %d '%s'", safe_cases[_i].depth, safe_cases[_i].text);
+}
+END_TEST
+
+/* What readlink shows for a link at path with target (and the service's
+ * linkResolved, NULL for none): every result must itself pass the rule
+ * at the link's depth, whatever the sandbox or the service said. */
+static const struct {
+	const char *path, *target, *resolved, *want;
 } link_cases[] = {
-	{"/bin", "/usr/bin", "usr/bin"},
-	{"/bin", "usr/bin", "usr/bin"},
-	{"/a/b/c", "/x/y", "../../x/y"},
-	{"/tmp/abs", "/etc", "../etc"},
-	{"/tmp/a/root", "/", "../.."},
-	{"/root-link", "/", "."},
-	{"/a/b", "//x//y/", "../x//y/"},
-	{"/tmp/a/r", "rel.txt", "rel.txt"},
-	{"/tmp/a/r", "../b", "../b"},
-	{"/tmp/a/r", "../../etc", "../../etc"},
-	{"/tmp/esc", "../../../../etc", "../etc"},
-	{"/x", "..", "."},
-	{"/x", "../..", "."},
-	{"/a/b/c", "../../../../../y/../z", "../../z"},
-	{"/a/b/c", "./../x", "./../x"},
-	{"/l", "", ""},
+	/* ordinary links keep their own text */
+	{"/bin", "usr/bin", NULL, "usr/bin"},
+	{"/tmp/a/r", "rel.txt", NULL, "rel.txt"},
+	{"/tmp/a/r", "../b", NULL, "../b"},
+	{"/tmp/a/r", "../../etc", NULL, "../../etc"},
+	{"/a/b/c", "./../x", NULL, "./../x"},
+	{"/w2/bin/y", "../lib/x", NULL, "../lib/x"},
+	{"/l", "", NULL, ""},
+	/* absolute: relative to the link's directory, climbing to the
+	 * common ancestor only */
+	{"/bin", "/usr/bin", NULL, "usr/bin"},
+	{"/a/b/c", "/x/y", NULL, "../../x/y"},
+	{"/a/b/c", "/a/x", NULL, "../x"},
+	{"/a/b/c", "/a/b", NULL, "."},
+	{"/a/b/c", "/a/b/c", NULL, "c"},
+	{"/a/b/c", "/a/b/d/e", "/a/b/d/e", "d/e"},
+	{"/tmp/abs", "/etc", NULL, "../etc"},
+	{"/tmp/a/root", "/", NULL, "../.."},
+	{"/root-link", "/", NULL, "."},
+	{"/a/b", "//x//y/", NULL, "../x/y"},
+	{"/ab/l", "/abc/x", NULL, "../abc/x"},
+	/* climbing past "/": ".." of "/" is "/" */
+	{"/tmp/esc", "../../../../etc", NULL, "../etc"},
+	{"/x", "..", NULL, "."},
+	{"/x", "../..", NULL, "."},
+	{"/a/b/c", "../../../../../y/../z", NULL, "../../z"},
+	{"/a/b/c/d/l", "../../../../../..", NULL, "../../../.."},
+	/* the attacker's chains: s -> . and rt -> / add no depth */
+	{"/leak", "s/s/s/s/s/s/../../../../../../tmp/x/secret", NULL, "tmp/x/secret"},
+	{"/leak", "s/s/s/s/s/s/../../../../../../tmp/x/secret", "/tmp/x/secret", "tmp/x/secret"},
+	{"/w/leak", "../s/s/s/../../../../tmp/x", "/tmp/x", "../tmp/x"},
+	{"/rtchain", "rt/rt/rt/../../../tmp/x", "/tmp/x", "tmp/x"},
+	{"/w/a/b/thru", "../../a/b/../../../../tmp/x", NULL, "../../../tmp/x"},
+	/* ".." after a name: the service's resolution wins over the text */
+	{"/w2/bin/fid", "sl/../lib/x", "/w2/lib/x", "../lib/x"},
+	{"/w2/bin/fid", "sl/../lib/x", NULL, "lib/x"},
+	/* what the service says is normalised again, never trusted */
+	{"/a/l", "/x", "/../../../etc/shadow", "../etc/shadow"},
+	{"/a/l", "/x", "/a/./../a/y", "y"},
+	{"/a/l", "/x", "etc", "../x"},
 };
 
 START_TEST(test_link_text)
 {
-	char *got = fs_files_link_text(link_cases[_i].path, link_cases[_i].target);
+	char *got = NULL;
+	int rc = fs_files_link_text(link_cases[_i].path, link_cases[_i].target, link_cases[_i].resolved, &got);
+	ck_assert_int_eq(rc, 0);
 	ck_assert_ptr_nonnull(got);
 	ck_assert_msg(strcmp(got, link_cases[_i].want) == 0, "%s -> %s: got '%s', want '%s'", link_cases[_i].path,
 		      link_cases[_i].target, got, link_cases[_i].want);
+	int depth = -1;
+	for (const char *p = link_cases[_i].path; *p; p++)
+		depth += *p == '/';
+	ck_assert_msg(fs_files_link_safe(depth, got), "%s: '%s' fails the rule", link_cases[_i].path, got);
 	free(got);
+}
+END_TEST
+
+/* Texts made of the pieces an attacker uses, at random depths, with and
+ * without a (random) linkResolved: whatever comes in, what is shown passes
+ * the rule at the link's depth. Seeded, so a failure repeats. */
+START_TEST(test_link_text_random)
+{
+	static const char *const piece[] = {"s", "..", ".", "", "a", "b", "...", "/"};
+	unsigned seed = 12345;
+	for (int iter = 0; iter < 20000; iter++) {
+		char path[128] = "", target[256] = "", res[256] = "";
+		size_t pl = 0, tl = 0, rl = 0;
+		int depth = (int)(rand_r(&seed) % 5);
+		for (int i = 0; i <= depth; i++)
+			pl += (size_t)snprintf(path + pl, sizeof path - pl, "/%c", 'a' + (int)(rand_r(&seed) % 3));
+		int nt = 1 + (int)(rand_r(&seed) % 12);
+		for (int i = 0; i < nt; i++)
+			tl += (size_t)snprintf(target + tl, sizeof target - tl, "%s%s", i ? "/" : "",
+					       piece[rand_r(&seed) % 8]);
+		int with_res = rand_r(&seed) % 2;
+		for (int i = 0; with_res && i < 6; i++)
+			rl += (size_t)snprintf(res + rl, sizeof res - rl, "/%s", piece[rand_r(&seed) % 8]);
+		char *got = NULL;
+		int rc = fs_files_link_text(path, target, with_res ? res : NULL, &got);
+		ck_assert_int_eq(rc, 0);
+		ck_assert_msg(fs_files_link_safe(depth, got), "%s -> %s (%s): '%s' fails the rule", path, target,
+			      with_res ? res : "-", got);
+		free(got);
+	}
+}
+END_TEST
+
+/* A shown text the kernel could not read whole is refused, never cut
+ * (a cut "..." would be a ".."). */
+START_TEST(test_link_text_long)
+{
+	size_t depth = 1400;
+	char *path = malloc(depth * 2 + 3);
+	size_t o = 0;
+	for (size_t i = 0; i < depth; i++) {
+		path[o++] = '/';
+		path[o++] = 'd';
+	}
+	memcpy(path + o, "/l", 3);
+	char *got = NULL;
+	ck_assert_int_eq(fs_files_link_text(path, "/", NULL, &got), -ENAMETOOLONG);
+	ck_assert_ptr_null(got);
+	/* 100 components in common: 1300 ".." and "x" fit */
+	char t[204];
+	memcpy(t, path, 200);
+	memcpy(t + 200, "/x", 3);
+	ck_assert_int_eq(fs_files_link_text(path, t, NULL, &got), 0);
+	ck_assert_uint_eq(strlen(got), (depth - 100) * 3 + 1);
+	ck_assert(fs_files_link_safe((int)depth, got));
+	free(got);
+	free(path);
 }
 END_TEST
 
@@ -119,7 +245,10 @@ int main(void)
 	TCase *tc = tcase_create("files");
 	tcase_add_loop_test(tc, test_join, 0, N(join_cases));
 	tcase_add_test(tc, test_join_cap);
+	tcase_add_loop_test(tc, test_link_safe, 0, N(safe_cases));
 	tcase_add_loop_test(tc, test_link_text, 0, N(link_cases));
+	tcase_add_test(tc, test_link_text_long);
+	tcase_add_test(tc, test_link_text_random);
 	tcase_add_test(tc, test_name_len);
 	tcase_add_test(tc, test_resolve_root);
 	return unit_run("fs_files", tc);

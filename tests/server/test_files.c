@@ -2,7 +2,8 @@
  * Unit tests of the file calls (server/files.c) against a temp directory
  * standing in for a sandbox's root: reads, ranged reads, writes (truncate,
  * append, offset, mode), listing, stat, mkdir, remove, and, above all,
- * that no path, "..", absolute or relative symlink leads out of the root.
+ * that no path, "..", absolute or relative symlink leads out of the root;
+ * and where a link leads inside it (srv_file_resolve_link).
  */
 #include "../unit.h"
 
@@ -235,6 +236,76 @@ START_TEST(t_list_stat_rm)
 }
 END_TEST
 
+/* Where a link leads, walked as the box's kernel would (symlinks followed
+ * inside the root except the last component, ".." of "/" is "/", lexical
+ * from the first component that is missing or not a directory). */
+static const struct {
+	const char *path, *target;
+	int rc;
+	const char *want;
+} resolve_cases[] = {
+	{"/leak", "s/s/s/s/../../../../secret", 0, "/secret"},
+	{"/leak", "rt/rt/rt/../../../../../secret", 0, "/secret"},
+	{"/w/a/b/l", "../../../../../../etc", 0, "/etc"},
+	{"/w/l", "sl/../b", 0, "/w/b"},
+	{"/w/l", "/abs/abs/../secret", 0, "/secret"},
+	{"/l", "up/up/x", 0, "/x"},
+	{"/l", "missing/../y", 0, "/y"},
+	{"/l", "hello/../y", 0, "/y"},
+	{"/l", "/w/sl", 0, "/w/sl"},
+	{"/l", "/w/sl/", 0, "/w/sl"},
+	{"/l", "/w/sl/x", 0, "/w/a/x"},
+	{"/l", "/", 0, "/"},
+	{"/l", "//", 0, "/"},
+	{"/w/a/l", ".", 0, "/w/a"},
+	{"/w/sl/l", "..", 0, "/w"},
+	{"/w/a/l/", "..", 0, "/w"},
+	{"l", "x", 0, "/x"},
+	{"/w/sl/l", "../../../../..", 0, "/"},
+	{"/l", "loop1/x", -ELOOP, NULL},
+};
+
+START_TEST(t_resolve_link)
+{
+	static const char *const links[][2] = {
+		{"s", "."}, {"rt", "/"}, {"w/sl", "a"}, {"loop1", "loop2/x"}, {"loop2", "loop1/x"},
+	};
+	char p[256];
+	snprintf(p, sizeof p, "%s/w", rootdir);
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	snprintf(p, sizeof p, "%s/w/a", rootdir);
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	snprintf(p, sizeof p, "%s/w/a/b", rootdir);
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
+		snprintf(p, sizeof p, "%s/%s", rootdir, links[i][0]);
+		ck_assert_int_eq(symlink(links[i][1], p), 0);
+	}
+	for (size_t i = 0; i < sizeof resolve_cases / sizeof resolve_cases[0]; i++) {
+		char out[4096];
+		int rc = srv_file_resolve_link(root, resolve_cases[i].path, resolve_cases[i].target, out);
+		ck_assert_msg(rc == resolve_cases[i].rc, "%s -> %s: rc %d", resolve_cases[i].path,
+			      resolve_cases[i].target, rc);
+		if (resolve_cases[i].want)
+			ck_assert_msg(strcmp(out, resolve_cases[i].want) == 0, "%s -> %s: got %s, want %s",
+				      resolve_cases[i].path, resolve_cases[i].target, out, resolve_cases[i].want);
+	}
+	/* statFile adds linkResolved to climbing or absolute texts only */
+	cJSON *e = NULL;
+	snprintf(p, sizeof p, "%s/w/a/b/c", rootdir);
+	ck_assert_int_eq(symlink("../../../s/s/../../../etc", p), 0);
+	ck_assert_int_eq(srv_file_stat(root, "/w/a/b/c", &e), 0);
+	ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(e, "linkResolved")), "/etc");
+	cJSON_Delete(e);
+	ck_assert_int_eq(srv_file_stat(root, "/w/sl", &e), 0);
+	ck_assert_ptr_null(cJSON_GetObjectItem(e, "linkResolved"));
+	cJSON_Delete(e);
+	ck_assert_int_eq(srv_file_stat(root, "/abs", &e), 0);
+	ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(e, "linkResolved")), "/");
+	cJSON_Delete(e);
+}
+END_TEST
+
 int main(void)
 {
 	TCase *tc = tcase_create("all");
@@ -243,5 +314,6 @@ int main(void)
 	tcase_add_test(tc, t_read_write);
 	tcase_add_test(tc, t_list_stat_rm);
 	tcase_add_test(tc, t_fifo_and_pseudo_fs);
+	tcase_add_test(tc, t_resolve_link);
 	return unit_run("files", tc);
 }

@@ -304,6 +304,10 @@ typedef struct sbx_dirent {
 	                         * gives it (never resolved), else NULL; freed by
 	                         * sbx_dirent_list_free (a single entry from
 	                         * sbx_file_stat: free name and link_target) */
+	char *link_resolved;    /* SBX_FT_SYMLINK from sbxd's statFile, when the
+	                         * text is absolute or climbs: where it leads in
+	                         * the sandbox (an absolute path), else NULL;
+	                         * freed with link_target */
 } sbx_dirent;
 void sbx_dirent_list_free(sbx_dirent *v, size_t n);
 
