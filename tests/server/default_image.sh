@@ -76,9 +76,8 @@ expect "host refused" "$(err_reason "$out")" CWSANDBOX_IMAGE_NOT_FOUND
 case "$out" in *--allow-host-image*) ;; *) fail "host refusal does not say how: $out" ;; esac
 stop_sbxd
 
-# No default image: a clear refusal, never the host's root. An empty image
-# dir and --default-image naming an image nobody built both say how.
-mkdir -p "$T/noimages"
+# No default image: a clear refusal, never the host's root (an sbxd without
+# --image-dir whose --default-image names an image nobody built).
 SBX_IMAGE_DIR= start_sbxd --default-image missing
 out=$(api POST /v1/sandboxes -d '{"spec":{}}')
 expect "no default image" "$(err_reason "$out")" CWSANDBOX_IMAGE_NOT_FOUND
