@@ -33,11 +33,15 @@ static const char *const etc_prefixes[] = {"shadow", "gshadow", "sudoers"};
 
 #define LOCKS_MAX (1 << 20) /* /proc/locks read cap */
 
+/* Adds the canonical form of path: init mounts on ROOT/path before
+ * pivot_root, so a symlink in it (/var/run -> /run, an /etc/ssh that
+ * points elsewhere) would be followed on the host's side, not masked. */
 static int add(srv_hostmask *m, const char *path, char *err)
 {
-	struct stat st;
-	if (lstat(path, &st) != 0)
+	char real[PATH_MAX];
+	if (!realpath(path, real) || strcmp(real, "/") == 0)
 		return 0; /* nothing to hide */
+	path = real;
 	for (int i = 0; i < m->n; i++)
 		if (strcmp(m->path[i], path) == 0)
 			return 0;
