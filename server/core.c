@@ -1344,17 +1344,27 @@ srv_sbx *srv_create(srv_spec *spec, srv_refusal *why)
 		if (big)
 			return NULL;
 	}
-	if (*spec->image && strcmp(spec->image, "host") != 0) {
-		char path[4096];
-		struct stat st;
-		snprintf(path, sizeof path, "%s/images/%s/rootfs", cfg.state_dir, spec->image);
-		if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
-			char names[1024] = "";
-			srv_rt_image_names(rt, names, sizeof names);
-			refuse(why, 404, 5, "CWSANDBOX_IMAGE_NOT_FOUND", "image %s not found (images: %s)", spec->image,
-			       *names ? names : "none; the default \"\" is the host's /");
+	/* The image is checked now so a client gets a 404 with the way out,
+	 * not a FAILED sandbox. "host" is the host's / and only on opt-in. */
+	const char *img = *spec->image ? spec->image : cfg.default_image;
+	if (strcmp(img, "host") == 0) {
+		if (!cfg.allow_host_image) {
+			refuse(why, 404, 5, "CWSANDBOX_IMAGE_NOT_FOUND",
+			       "image host (the host's own root) is not enabled: start sbxd with --allow-host-image");
 			return NULL;
 		}
+	} else if (!srv_rt_has_image(rt, img)) {
+		char names[1024] = "";
+		srv_rt_image_names(rt, names, sizeof names);
+		if (!*spec->image)
+			refuse(why, 404, 5, "CWSANDBOX_IMAGE_NOT_FOUND",
+			       "the default image %s is not built: run scripts/default-image --image-dir DIR "
+			       "(DIR: %s/images or an sbxd --image-dir; scripts/run does it) (images: %s)",
+			       img, cfg.state_dir, *names ? names : "none");
+		else
+			refuse(why, 404, 5, "CWSANDBOX_IMAGE_NOT_FOUND", "image %s not found (images: %s)", img,
+			       *names ? names : "none");
+		return NULL;
 	}
 	srv_sbx *s = calloc(1, sizeof *s);
 	if (!s) {
@@ -1391,7 +1401,7 @@ srv_sbx *srv_create(srv_spec *spec, srv_refusal *why)
 	srv_box_spec bs = {
 		.id = s->id,
 		.hostname = *s->spec.name ? s->spec.name : s->id,
-		.image = s->spec.image,
+		.image = *s->spec.image ? s->spec.image : cfg.default_image,
 		.network = s->spec.egress,
 		.cpu_millis = s->spec.cpu_millis,
 		/* Unbounded defaults would leave the host to the sandbox:
@@ -1880,6 +1890,8 @@ static void *loop_main(void *arg)
 int srv_core_start(const srv_config *c, char *err)
 {
 	cfg = *c;
+	if (!cfg.default_image || !*cfg.default_image)
+		cfg.default_image = "default";
 	char path[4200];
 	snprintf(path, sizeof path, "%s/sandboxes", cfg.state_dir);
 	if (mkdir(path, 0700) != 0 && errno != EEXIST) {
@@ -1904,9 +1916,19 @@ int srv_core_start(const srv_config *c, char *err)
 		snprintf(err, SRV_MSGLEN, "runtime: %.200s", rerr);
 		return -1;
 	}
-	/* Sandboxes must not reach sbxd's own socket. */
-	/* Secrets must not be readable from inside (the default image is the
-	 * host's /): refuse to serve rather than leak the token. */
+	for (int i = 0; i < 8 && cfg.image_dirs[i]; i++) {
+		if (srv_rt_add_image_dir(rt, cfg.image_dirs[i], rerr) != 0) {
+			snprintf(err, SRV_MSGLEN, "--image-dir: %.200s", rerr);
+			return -1;
+		}
+	}
+	if (strcmp(cfg.default_image, "host") != 0 && !srv_rt_has_image(rt, cfg.default_image))
+		fprintf(stderr,
+			"sbxd: warning: the default image %s is not built (scripts/default-image --image-dir "
+			"%s/images); sandboxes that name no image will be refused\n",
+			cfg.default_image, cfg.state_dir);
+	/* Sandboxes must not reach sbxd's own socket or token, not even on
+	 * the host image: refuse to serve rather than leak the token. */
 	for (int i = 0; i < 4 && cfg.hide_paths[i]; i++) {
 		if (srv_rt_hide_path(rt, cfg.hide_paths[i], rerr) != 0) {
 			snprintf(err, SRV_MSGLEN, "cannot hide %.120s from sandboxes: %.100s", cfg.hide_paths[i],

@@ -112,6 +112,9 @@ typedef struct srv_config {
 	int64_t default_memory;      /* bytes, when a spec has none; 0 = none */
 	int64_t max_output;          /* bytes per output stream; 0 = none */
 	int64_t disk_bytes;          /* writable layer size; 0 = runtime default */
+	const char *image_dirs[8];   /* searched after STATE_DIR/images, NULL-ended */
+	const char *default_image;   /* a spec without an image gets this one */
+	int allow_host_image;        /* 1: image "host" (the host's /, masked) */
 } srv_config;
 
 /* Global state. */

@@ -31,6 +31,12 @@ static void usage(FILE *f)
 		"  --socket PATH           unix socket (default $XDG_RUNTIME_DIR/sbxd/sbxd.sock,\n"
 		"                          else /run/sbxd/sbxd.sock); mode 0600\n"
 		"  --state-dir DIR         records, output spools, images (default /var/lib/sbxd)\n"
+		"  --image-dir DIR         more images: DIR/NAME/rootfs, searched after\n"
+		"                          STATE_DIR/images (may repeat, up to 7)\n"
+		"  --default-image NAME    image of a spec that names none (default \"default\",\n"
+		"                          built by scripts/default-image)\n"
+		"  --allow-host-image      allow image \"host\": the host's own / read-only,\n"
+		"                          its secrets and every sbxd state dir hidden\n"
 		"  -f, --foreground        do not daemonize\n"
 		"  --listen HOST:PORT      also serve TCP (needs --token-file)\n"
 		"  --token-file FILE       bearer token for TCP clients\n"
@@ -199,7 +205,7 @@ static int parse_size_opt(const char *name, const char *v, int64_t *out)
 int main(int argc, char **argv)
 {
 	enum { O_SOCKET = 256, O_STATE, O_LISTEN, O_TOKEN, O_LIFETIME, O_RETENTION, O_MAXSBX, O_DEFMEM, O_MAXOUT,
-	       O_MAXDISK, O_IDLE };
+	       O_MAXDISK, O_IDLE, O_IMGDIR, O_DEFIMG, O_HOSTIMG };
 	static const struct option opts[] = {
 		{"socket", required_argument, NULL, O_SOCKET},
 		{"state-dir", required_argument, NULL, O_STATE},
@@ -212,6 +218,9 @@ int main(int argc, char **argv)
 		{"max-output", required_argument, NULL, O_MAXOUT},
 		{"max-disk", required_argument, NULL, O_MAXDISK},
 		{"idle-timeout", required_argument, NULL, O_IDLE},
+		{"image-dir", required_argument, NULL, O_IMGDIR},
+		{"default-image", required_argument, NULL, O_DEFIMG},
+		{"allow-host-image", no_argument, NULL, O_HOSTIMG},
 		{"foreground", no_argument, NULL, 'f'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -221,6 +230,9 @@ int main(int argc, char **argv)
 	int64_t lifetime = 600, retention = 3600, maxsbx = 256, idle = 60;
 	int64_t defmem = 2LL << 30, maxout = 8LL << 30, maxdisk = 0;
 	char tokenreal[PATH_MAX], sockreal[PATH_MAX];
+	const char *image_dirs[8] = {NULL}, *default_image = "default";
+	int nimage_dirs = 0, allow_host = 0;
+	char imgreal[7][PATH_MAX];
 	int fg = 0, c, rc = 1;
 	char sockbuf[4096], err[SRV_MSGLEN] = "";
 	char *token = NULL;
@@ -259,6 +271,27 @@ int main(int argc, char **argv)
 			if (parse_num_opt("--idle-timeout", optarg, 1, 86400, &idle))
 				return 2;
 			break;
+		case O_IMGDIR:
+			if (nimage_dirs >= 7) {
+				fprintf(stderr, "sbxd: error: at most 7 --image-dir\n");
+				return 2;
+			}
+			/* Absolute now: the daemon changes to / before it starts. */
+			if (!realpath(optarg, imgreal[nimage_dirs])) {
+				fprintf(stderr, "sbxd: error: --image-dir %s: %s\n", optarg, strerror(errno));
+				return 2;
+			}
+			image_dirs[nimage_dirs] = imgreal[nimage_dirs];
+			nimage_dirs++;
+			break;
+		case O_DEFIMG:
+			if (strcmp(optarg, "host") != 0 && !srv_valid_name(optarg)) {
+				fprintf(stderr, "sbxd: error: --default-image: bad image name \"%s\"\n", optarg);
+				return 2;
+			}
+			default_image = optarg;
+			break;
+		case O_HOSTIMG: allow_host = 1; break;
 		case 'f': fg = 1; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("sbxd %s\n", SBXD_VERSION); return 0;
@@ -267,6 +300,10 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc) {
 		usage(stderr);
+		return 2;
+	}
+	if (strcmp(default_image, "host") == 0 && !allow_host) {
+		fprintf(stderr, "sbxd: error: --default-image host needs --allow-host-image\n");
 		return 2;
 	}
 	if (listen_at && !token_file) {
@@ -366,7 +403,10 @@ int main(int argc, char **argv)
 		.default_memory = defmem,
 		.max_output = maxout,
 		.disk_bytes = maxdisk,
+		.default_image = default_image,
+		.allow_host_image = allow_host,
 	};
+	memcpy(cfg.image_dirs, image_dirs, sizeof image_dirs);
 	if (srv_core_start(&cfg, err) != 0) {
 		fprintf(stderr, "sbxd: error: %s\n", err);
 		srv_core_stop();

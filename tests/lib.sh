@@ -5,10 +5,17 @@
 # some). Exit 77 = skip, only for a missing capability.
 #
 # Needs: SBXD, SBXFS (paths to the binaries; meson passes them).
+# SBX_IMAGE_DIR (meson passes BUILD_DIR/images): where the default image
+# lives for tests. start_sbxd builds it there once if missing (cached:
+# scripts/default-image returns at once when it is up to date) and passes
+# --image-dir, so every test's sbxd runs sandboxes on the default image,
+# never the host's root. A test that needs the host's root says so with
+# start_sbxd --allow-host-image and "image": "host".
 set -euo pipefail
 
 : "${SBXD:?SBXD must point to the sbxd binary}"
 SBXFS=${SBXFS:-}
+SBX_IMAGE_DIR=${SBX_IMAGE_DIR:-}
 ALLOW_LOG_ERRORS=${ALLOW_LOG_ERRORS:-}
 
 T=$(mktemp -d /tmp/sbxtest.XXXXXX)
@@ -36,9 +43,22 @@ api_status() {
 	curl -sS -o /dev/null -w '%{http_code}' --max-time 70 --unix-socket "$SOCK" -X "$m" "http://sbxd$p" "$@"
 }
 
+# ensure_default_image: the default image in SBX_IMAGE_DIR, built if missing.
+ensure_default_image() {
+	[ -n "$SBX_IMAGE_DIR" ] || return 0
+	[ -n "${TESTS_DIR:-}" ] || fail "TESTS_DIR not set"
+	"$TESTS_DIR/../scripts/default-image" --quiet --image-dir "$SBX_IMAGE_DIR" >>"$T/image.log" 2>&1 ||
+		{ cat "$T/image.log" >&2; fail "cannot build the default image in $SBX_IMAGE_DIR"; }
+}
+
 start_sbxd() {
 	mkdir -p "$STATE"
-	"$SBXD" -f --socket "$SOCK" --state-dir "$STATE" "$@" >>"$T/sbxd.log" 2>&1 &
+	local img=()
+	if [ -n "$SBX_IMAGE_DIR" ]; then
+		ensure_default_image
+		img=(--image-dir "$SBX_IMAGE_DIR")
+	fi
+	"$SBXD" -f --socket "$SOCK" --state-dir "$STATE" "${img[@]}" "$@" >>"$T/sbxd.log" 2>&1 &
 	SBXD_PID=$!
 	local i
 	for i in $(seq 1 200); do

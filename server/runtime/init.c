@@ -150,7 +150,12 @@ static int hide_path(const char *root, const char *host_path, char *msg, size_t 
 	}
 	if (S_ISLNK(st.st_mode))
 		return 0;
-	return bind_ro(root, host_path, "/dev/null", "mask", msg, len); /* a file: /dev/null over it */
+	/* A file: /dev/null over it, read-only, and without nodev so reads
+	 * see an empty file rather than EACCES (it is the only device here). */
+	if (mount("/dev/null", p, NULL, MS_BIND, NULL) != 0 ||
+	    mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL) != 0)
+		return failmsg(msg, len, errno, "mask", host_path);
+	return 0;
 }
 
 /* Binds scratch/NAME (a 1777 dir in the box's one size-capped tmpfs) on
@@ -456,6 +461,10 @@ static int setup(const srv_init_cfg *cfg, int ctl, char *msg, size_t len)
 	if ((rc = setup_dev(root, cfg->scratch, msg, len)))
 		return rc;
 	if ((rc = bind_scratch(cfg->scratch, "tmp", root, "tmp", msg, len)))
+		return rc;
+	/* The host's /var/tmp holds other programs' files: on the host's
+	 * own root, a private one (an image has its own). */
+	if (!cfg->image && (rc = bind_scratch(cfg->scratch, "vartmp", root, "var/tmp", msg, len)))
 		return rc;
 	/* An image on the host's network resolves names as the host does. */
 	if (cfg->network && cfg->image) {

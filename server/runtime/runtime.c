@@ -8,6 +8,7 @@
  */
 #include "runtime.h"
 #include "cgroup.h"
+#include "hostmask.h"
 #include "init.h"
 #include "proto.h"
 #include "util.h"
@@ -31,6 +32,7 @@
 #include <unistd.h>
 
 #define MAX_HIDE 16
+#define MAX_IMAGE_DIRS 8
 #define MAX_ID 64
 /* Init sets a sandbox up in a few ms; allow for a loaded machine. */
 #define READY_TIMEOUT_MS 10000
@@ -43,7 +45,9 @@
 struct srv_rt {
 	char state_dir[PATH_MAX];
 	char run_dir[PATH_MAX];
-	char images_dir[PATH_MAX];
+	char images_dir[MAX_IMAGE_DIRS][PATH_MAX]; /* searched in order; [0] is
+	                                              STATE_DIR/images */
+	int nimage_dirs;
 	char prefix[32];
 	srv_cg *cg;
 	srv_zygote *zygote;       /* NULL: clone init from sbxd itself */
@@ -182,9 +186,16 @@ srv_rt *srv_rt_new(const char *state_dir, char *err)
 		goto fail;
 	}
 	if (srv_path_join(rt->run_dir, sizeof rt->run_dir, rt->state_dir, "run") != 0 ||
-	    srv_path_join(rt->images_dir, sizeof rt->images_dir, rt->state_dir, "images") != 0 ||
+	    srv_path_join(rt->images_dir[0], sizeof rt->images_dir[0], rt->state_dir, "images") != 0 ||
 	    strlen(rt->run_dir) > PATH_MAX - 2 * MAX_ID - 16) {
 		srv_errf(err, ENAMETOOLONG, "state dir");
+		goto fail;
+	}
+	rt->nimage_dirs = 1;
+	/* sbxd's records and spools are nobody else's business, whatever mode
+	 * an earlier run or a `mkdir -p` left on the dir. */
+	if (chmod(rt->state_dir, 0700) != 0) {
+		srv_errf(err, errno, "chmod 0700 %s", rt->state_dir);
 		goto fail;
 	}
 	if (mkdir(rt->run_dir, 0700) != 0 && errno != EEXIST) {
@@ -223,6 +234,28 @@ const char *srv_rt_cgroup_layout(const srv_rt *rt)
 	return srv_cg_layout(rt->cg);
 }
 
+int srv_rt_add_image_dir(srv_rt *rt, const char *dir, char *err)
+{
+	char real[PATH_MAX];
+	if (!realpath(dir, real)) {
+		srv_errf(err, errno, "image dir %s", dir);
+		return -1;
+	}
+	if (!overlay_safe(real) || strlen(real) > PATH_MAX - MAX_ID - 16) {
+		srv_errf(err, 0, "image dir %s cannot be used by overlayfs (',', ':', '\\' or too long)", real);
+		return -1;
+	}
+	for (int i = 0; i < rt->nimage_dirs; i++)
+		if (strcmp(rt->images_dir[i], real) == 0)
+			return 0;
+	if (rt->nimage_dirs >= MAX_IMAGE_DIRS) {
+		srv_errf(err, 0, "more than %d image dirs", MAX_IMAGE_DIRS);
+		return -1;
+	}
+	memcpy(rt->images_dir[rt->nimage_dirs++], real, strlen(real) + 1);
+	return 0;
+}
+
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -233,34 +266,39 @@ void srv_rt_image_names(const srv_rt *rt, char *buf, size_t len)
 	if (len == 0)
 		return;
 	buf[0] = '\0';
-	DIR *d = opendir(rt->images_dir);
-	if (!d)
-		return;
 	char *names[256];
 	size_t n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL && n < sizeof names / sizeof names[0]) {
-		char p[PATH_MAX];
-		struct stat st;
-		if (!valid_name(e->d_name, MAX_ID) ||
-		    snprintf(p, sizeof p, "%s/%s/rootfs", rt->images_dir, e->d_name) >= (int)sizeof p ||
-		    stat(p, &st) != 0 || !S_ISDIR(st.st_mode))
+	for (int k = 0; k < rt->nimage_dirs; k++) {
+		DIR *d = opendir(rt->images_dir[k]);
+		if (!d)
 			continue;
-		names[n] = strdup(e->d_name);
-		if (names[n])
-			n++;
+		struct dirent *e;
+		while ((e = readdir(d)) != NULL && n < sizeof names / sizeof names[0]) {
+			char p[PATH_MAX];
+			struct stat st;
+			if (!valid_name(e->d_name, MAX_ID) ||
+			    snprintf(p, sizeof p, "%s/%s/rootfs", rt->images_dir[k], e->d_name) >= (int)sizeof p ||
+			    stat(p, &st) != 0 || !S_ISDIR(st.st_mode))
+				continue;
+			names[n] = strdup(e->d_name);
+			if (names[n])
+				n++;
+		}
+		closedir(d);
 	}
-	closedir(d);
 	qsort(names, n, sizeof names[0], cmp_str);
 	size_t used = 0;
 	for (size_t i = 0; i < n; i++) {
-		int w = snprintf(buf + used, len - used, "%s%s", i ? ", " : "", names[i]);
+		if (i && strcmp(names[i], names[i - 1]) == 0)
+			continue; /* the same name in two dirs: the first one wins */
+		int w = snprintf(buf + used, len - used, "%s%s", used ? ", " : "", names[i]);
 		if (w < 0 || (size_t)w >= len - used)
 			used = len - 1;
 		else
 			used += (size_t)w;
-		free(names[i]);
 	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
 }
 
 /* Waits for init's reply to request seq on ctl, dropping late replies to
@@ -316,19 +354,40 @@ static ssize_t send_req(srv_box *box, struct msghdr *mh)
 	}
 }
 
+static int find_image(const srv_rt *rt, const char *image, char *lower, size_t len)
+{
+	struct stat st;
+	for (int k = 0; valid_name(image, MAX_ID) && k < rt->nimage_dirs; k++)
+		if (snprintf(lower, len, "%s/%s/rootfs", rt->images_dir[k], image) < (int)len &&
+		    stat(lower, &st) == 0 && S_ISDIR(st.st_mode))
+			return 0;
+	return -1;
+}
+
+int srv_rt_has_image(const srv_rt *rt, const char *name)
+{
+	char lower[PATH_MAX];
+	return name && find_image(rt, name, lower, sizeof lower) == 0;
+}
+
+/* The lower layer of an image: "host" is the host's /, any other name the
+ * first IMAGE_DIR/NAME/rootfs. No name is an error: the caller (sbxd)
+ * picks the default, so the host's / is never used by accident. */
 static int resolve_image(srv_rt *rt, const char *image, char *lower, size_t len, char *err)
 {
-	if (!image || !image[0] || strcmp(image, "host") == 0) {
+	if (!image || !image[0]) {
+		srv_errf(err, 0, "no image given (name one, or \"host\" for the host's /)");
+		return -1;
+	}
+	if (strcmp(image, "host") == 0) {
 		snprintf(lower, len, "/");
 		return 0;
 	}
 	char names[512];
-	struct stat st;
-	if (valid_name(image, MAX_ID) && snprintf(lower, len, "%s/%s/rootfs", rt->images_dir, image) < (int)len &&
-	    stat(lower, &st) == 0 && S_ISDIR(st.st_mode))
+	if (find_image(rt, image, lower, len) == 0)
 		return 0;
 	srv_rt_image_names(rt, names, sizeof names);
-	srv_errf(err, 0, "unknown image '%.64s' (images: %s)", image, names[0] ? names : "none; the default is host");
+	srv_errf(err, 0, "unknown image '%.64s' (images: %s)", image, names[0] ? names : "none");
 	return -1;
 }
 
@@ -338,6 +397,8 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 	int ctl[2] = {-1, -1}, evt[2] = {-1, -1};
 	char lower[PATH_MAX], upper[PATH_MAX], work[PATH_MAX], root[PATH_MAX];
 	char opts[3 * PATH_MAX + 64];
+	srv_hostmask mask = {0};
+	const char *hide[MAX_HIDE + SRV_HOSTMASK_MAX + 1];
 	*out = NULL;
 	if (!spec || !spec->id || !valid_name(spec->id, MAX_ID)) {
 		srv_errf(err, 0, "invalid sandbox id (1-%d of [A-Za-z0-9._-])", MAX_ID);
@@ -373,6 +434,18 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 		goto fail;
 	}
 	snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
+	/* On the host's own /, its secrets and every sbxd's state are covered
+	 * too, found afresh now: another sbxd may have started since. */
+	int nh = 0;
+	for (int i = 0; i < rt->nhide; i++)
+		hide[nh++] = rt->hide[i];
+	if (strcmp(lower, "/") == 0) {
+		if (srv_hostmask_collect(&mask, err) != 0)
+			goto fail;
+		for (int i = 0; i < mask.n; i++)
+			hide[nh++] = mask.path[i];
+	}
+	hide[nh] = NULL;
 	if (srv_cg_box_create(rt->cg, spec->id, spec->cpu_millis, spec->memory_bytes, spec->max_pids,
 	                      spec->max_pids > 0, &box->cg, err) != 0)
 		goto fail;
@@ -390,7 +463,7 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 		.hostname = hostname,
 		.network = spec->network,
 		.image = strcmp(lower, "/") != 0,
-		.hide = (const char *const *)rt->hide,
+		.hide = hide,
 		/* Every byte written to the box's tmpfs is host memory: bound it
 		 * (the tmpfs default is half of RAM, per mount). */
 		.tmpfs_bytes = spec->disk_bytes > 0     ? spec->disk_bytes
@@ -446,9 +519,11 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 		srv_errf(err, 0, "sandbox setup failed: %s", r.msg);
 		goto fail;
 	}
+	srv_hostmask_clear(&mask);
 	*out = box;
 	return 0;
 fail:
+	srv_hostmask_clear(&mask);
 	for (int i = 0; i < 2; i++) {
 		if (ctl[i] >= 0)
 			close(ctl[i]);

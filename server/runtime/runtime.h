@@ -20,7 +20,7 @@
 typedef struct srv_rt srv_rt;
 typedef struct srv_box srv_box;
 
-/* Global runtime state: the state dir (images/ under it, overlay scratch
+/* Global runtime state: the state dir (made 0700; images/ under it, overlay scratch
  * under run/), cgroup roots (v1 memory/pids/cpu controllers and the cgroup2
  * tree at /sys/fs/cgroup/unified, or a pure cgroup2 /sys/fs/cgroup with
  * controllers). Cleans every leftover of an earlier sbxd on this state dir
@@ -32,8 +32,11 @@ void srv_rt_free(srv_rt *rt);
 typedef struct srv_box_spec {
 	const char *id;              /* sandbox id, names its cgroups */
 	const char *hostname;        /* UTS name inside (the sandbox name or id) */
-	const char *image;           /* "" or "host": host / read-only + writable
-	                                overlay; else STATE_DIR/images/NAME/rootfs */
+	const char *image;           /* "host": the host's / under a writable
+	                                overlay, its secrets and every sbxd state
+	                                dir covered (hostmask.h); else the first
+	                                IMAGE_DIR/NAME/rootfs. NULL or "" is an
+	                                error: the caller picks the default. */
 	int network;                 /* 0: own netns with loopback up; 1: host net */
 	int64_t cpu_millis;          /* 0 = no limit */
 	int64_t memory_bytes;        /* 0 = no limit */
@@ -107,7 +110,7 @@ int64_t srv_box_oom_kills(const srv_box *box);
  * Leaves nothing behind. Accepts NULL. */
 void srv_box_destroy(srv_box *box);
 
-/* Images that exist under STATE_DIR/images, for messages: "a, b" or "". */
+/* Images that exist in the image dirs, for messages: "a, b" or "". */
 void srv_rt_image_names(const srv_rt *rt, char *buf, size_t len);
 
 /* Additions beyond the first contract (all optional for callers): */
@@ -116,6 +119,15 @@ void srv_rt_image_names(const srv_rt *rt, char *buf, size_t len);
  * sandbox created afterwards with an empty read-only tmpfs (a file: with
  * /dev/null). The state dir is always hidden. -1 with a message in err. */
 int srv_rt_hide_path(srv_rt *rt, const char *path, char *err);
+
+/* Adds an image dir searched after STATE_DIR/images (and earlier added
+ * ones): IMAGE_DIR/NAME/rootfs is image NAME. At most 8. -1 with a message
+ * (missing dir, a path overlayfs cannot take). */
+int srv_rt_add_image_dir(srv_rt *rt, const char *dir, char *err);
+
+/* 1 when NAME/rootfs is a directory in one of the image dirs ("host" is
+ * not an image dir's: 0). */
+int srv_rt_has_image(const srv_rt *rt, const char *name);
 
 /* The cgroup layout found at start, e.g. "v1 memory pids cpu +unified kill". */
 const char *srv_rt_cgroup_layout(const srv_rt *rt);

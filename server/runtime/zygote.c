@@ -25,7 +25,7 @@
 #include "util.h"
 
 #define Z_MAX_STRINGS (64 * 1024)
-#define Z_MAX_HIDE 32
+#define Z_MAX_HIDE 260 /* sbxd's own 16 + the host mask (hostmask.h) */
 #define Z_TIMEOUT_MS 10000
 
 struct srv_zygote {

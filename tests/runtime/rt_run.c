@@ -35,7 +35,7 @@ int main(int argc, char **argv)
 {
 	char err[SRV_ERRLEN];
 	const char *state = "/tmp/rt_run_state";
-	srv_box_spec spec = {.id = "rt-run", .image = ""};
+	srv_box_spec spec = {.id = "rt-run", .image = "host"}; /* -i names another */
 	int print_oom = 0, opt;
 	while ((opt = getopt(argc, argv, "s:i:nm:p:c:H:I:o")) != -1) {
 		switch (opt) {

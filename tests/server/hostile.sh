@@ -10,24 +10,29 @@
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 tok=tok-$RANDOM-$RANDOM-secret
-# not under /tmp: the sandbox has its own /tmp, but sees the host's /var
-TD=$(mktemp -d /var/tmp/sbxd-hostile.XXXXXX)
+# Not under /tmp or /var/tmp: a sandbox has its own of both, but one on the
+# host image sees the rest of the host's tree (here the build dir).
+TD=$(mktemp -d "$BUILD_DIR/sbxd-hostile.XXXXXX")
 rm_td() { local rc=$?; rm -rf "$TD"; return $rc; }
 trap 'rm_td || _cleanup; _cleanup' EXIT
 echo "$tok" >"$TD/token"
 chmod 600 "$TD/token"
 start_sbxd --listen "127.0.0.1:$port" --token-file "$TD/token" --idle-timeout 2 \
-	--max-output 1Mi --default-memory 64Mi
+	--max-output 1Mi --default-memory 64Mi --allow-host-image
 tcp() { curl -sS --max-time 20 -H "Authorization: Bearer $tok" "$@"; }
 create '{"spec":{"name":"h"}}' >/dev/null
+# The token's path shows only on the host image (an opt-in): there it is covered.
+create '{"spec":{"name":"hh","image":"host"}}' >/dev/null
 
 # 1. the token file is covered inside the sandbox
-expect "token dir visible inside" "$(exec_sh h "ls '$TD'")" token
-got=$(exec_sh h "cat '$TD/token' 2>&1; echo end")
-case "$got" in *"$tok"*) fail "token readable inside the sandbox: $got" ;; esac
-expect "token file empty inside" "$(exec_sh h "cat '$TD/token' 2>/dev/null | wc -c")" 0
-out=$(api GET "/v1/sandboxes/h:readFile?path=$TD/token")
-case "$out" in *"$tok"*) fail "token readable through readFile: $out" ;; esac
+expect "token dir visible inside" "$(exec_sh hh "ls '$TD'")" token
+for b in h hh; do
+	got=$(exec_sh $b "cat '$TD/token' 2>&1; echo end")
+	case "$got" in *"$tok"*) fail "token readable inside sandbox $b: $got" ;; esac
+	out=$(api GET "/v1/sandboxes/$b:readFile?path=$TD/token")
+	case "$out" in *"$tok"*) fail "token readable through readFile of $b: $out" ;; esac
+done
+expect "token file empty inside" "$(exec_sh hh "cat '$TD/token' 2>/dev/null | wc -c")" 0
 # nor is it in the memory of the zygote or of a sandbox's init (copies of
 # sbxd): sbxd keeps the token only after the zygote exists
 python3 - "$SBXD_PID" "$tok" <<'PY' || fail "token in a sandbox init's memory"

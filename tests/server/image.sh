@@ -1,7 +1,9 @@
 #!/bin/bash
 # Images: a sandbox runs on STATE_DIR/images/NAME/rootfs (here a tiny one
 # made of dash and its libraries), sees that tree and not the host's, and
-# an unknown image is refused naming the images that exist.
+# an unknown image is refused naming the images that exist. Images in
+# STATE_DIR/images and in an --image-dir (here the tests' default image)
+# both count. "host" is the host's / and needs --allow-host-image.
 . "$TESTS_DIR/lib.sh"
 . "$TESTS_DIR/server/common.sh"
 
@@ -13,7 +15,7 @@ for lib in $(ldd "$(readlink -f /bin/sh)" | grep -oE '/[^ ]+'); do
 	cp "$(readlink -f "$lib")" "$rootfs$lib"
 done
 echo "from-the-image" >"$rootfs/etc/marker"
-start_sbxd
+start_sbxd --allow-host-image
 
 create '{"spec":{"name":"mini","image":"mini"}}' >/dev/null
 expect "image file" "$(exec_sh mini 'read x </etc/marker; echo $x')" from-the-image
@@ -22,13 +24,16 @@ expect "host tree absent" "$(exec_sh mini 'if [ -e /usr/bin/curl ]; then echo ho
 id=$(create '{"spec":{"image":"mini","command":"/bin/sh","args":["-c","read x </etc/marker; echo main-$x"]}}')
 api GET "/v1/sandboxes/$id?waitSeconds=20" >/dev/null
 expect "main in image" "$(api GET "/v1/sandboxes/$id/stdout")" main-from-the-image
-# "" and "host" are the host's / (read-only under a private layer)
+# "host" is the host's / (read-only under a private layer), on opt-in;
+# no image is the default one, never the host's
 create '{"spec":{"name":"h","image":"host"}}' >/dev/null
 expect "host image" "$(exec_sh h 'if [ -e /usr/bin/curl ]; then echo host; else echo image; fi')" host
+create '{"spec":{"name":"d"}}' >/dev/null
+expect "no image: the default" "$(exec_sh d 'if [ -e /usr/bin/curl ]; then echo host; else cat /etc/hostname; fi')" default
 out=$(api POST /v1/sandboxes -d '{"spec":{"image":"nope"}}')
 expect "unknown image" "$(err_reason "$out")" CWSANDBOX_IMAGE_NOT_FOUND
 case "$(jget "$out" 'j["message"]')" in
-*mini*) ;;
+*"default, mini"*) ;;
 *) fail "message does not name the existing image: $out" ;;
 esac
 note "image ok"
