@@ -39,9 +39,13 @@ typedef struct fs_handle {
 	size_t pend_len;
 	struct {                /* clone files: how far clone_complete has read pend */
 		size_t off;
-		int mode;       /* 0 undecided, 1 JSON object, 2 text line */
+		int mode;       /* 0 undecided, 1 JSON object, 2 text (until close) */
 		int depth, in_str, esc;
 	} scan;
+	int after_obj;          /* clone files: a JSON object ended; blanks belong to it */
+	int refused;            /* clone files: -errno of a request refused in a write,
+				 * answered to its further writes until close */
+	int checked;            /* clone files: the text's sandbox was checked once */
 	int64_t prefetch_end;   /* output files: the chunk end last prefetched after */
 	char *gone_name;        /* `ctl delete` done: the name to invalidate */
 } fs_handle;

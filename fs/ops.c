@@ -94,6 +94,12 @@ static sbx_stream stream_of(fs_kind k)
 	return k == FS_K_SB_STDERR || k == FS_K_P_STDERR ? SBX_STDERR : SBX_STDOUT;
 }
 
+/* The clone files: a write is a request, the read its answer. */
+static int clone_kind(fs_kind k)
+{
+	return k == FS_K_ROOT_NEW || k == FS_K_EXEC_NEW;
+}
+
 static int sb_final(const fs_sb_view *v)
 {
 	return v->have_record && sbx_state_is_terminal(v->state);
@@ -682,6 +688,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	fi->direct_io = 1;
+	fi->noflush = !clone_kind(k);
 	if (fs_kind_is_output(k) && settings.kernel_cache) {
 		/* A finished stream never changes again, so the kernel may cache
 		 * it (-o kernel_cache). Not the default: the page-cache path
@@ -949,6 +956,8 @@ static void read_returncode(fuse_req_t req, fs_handle *h, size_t size, int64_t o
 	fs_wait_returncode(req, h, v.id, off, size);
 }
 
+static int clone_finish(fs_handle *h);
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	fs_handle *h = fh(fi);
@@ -970,8 +979,16 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		return;
 	case FS_K_ROOT_NEW:
 	case FS_K_EXEC_NEW:
-		/* The clone file: whatever position the writes left, the first
+		/* The clone file: a read ends the request written so far (as a
+		 * close would); whatever position the writes left, the first
 		 * read starts at the id's first byte. */
+		if (h->pend || h->scan.mode) {
+			int rc = clone_finish(h);
+			if (rc) {
+				fuse_reply_err(req, -rc);
+				return;
+			}
+		}
 		if (!h->text) {
 			fuse_reply_buf(req, NULL, 0);
 			return;
@@ -1033,7 +1050,18 @@ static int write_exec_new(fs_handle *h, const char *buf, size_t size)
 		rc = fs_state_fail(h->slot, "exec/new", &err);
 		goto out;
 	}
-	if (sbx_process_start(client, v.id, r, &p, &err) != SBX_OK) {
+	/* A retry of a start that got no answer sends the same request id,
+	 * so the service runs the command once however often it is retried. */
+	char rid[SBX_REQUEST_ID_MAX + 1];
+	if (fs_state_start_retry_id(h->slot, buf, size, rid))
+		sbx_exec_req_set_request_id(r, rid, NULL);
+	const char *sent = sbx_exec_req_request_id(r);
+	sbx_result res = sbx_process_start(client, v.id, r, &p, &err);
+	if (res == SBX_E_TIMEOUT || res == SBX_E_NETWORK || res == SBX_E_UNAVAILABLE || res == SBX_E_PROTOCOL)
+		fs_state_start_unsure(h->slot, buf, size, sent);
+	else
+		fs_state_start_sure(h->slot);
+	if (res != SBX_OK) {
 		rc = fs_state_fail(h->slot, "exec/new", &err);
 		goto out;
 	}
@@ -1145,11 +1173,23 @@ static int write_stdin(fs_handle *h, const char *buf, size_t size)
 	return 0;
 }
 
-/* Whether the text pending on a clone file is a complete request: a JSON
- * object once its braces balance (outside strings), a text command or an
- * empty line once a newline came. Reads only the bytes added since the
- * last call (the scan state lives on the handle), so `dd bs=1` of a large
- * request costs linear time, not quadratic. */
+/* The write protocol of clone files (docs/filesystem.md "Running
+ * processes"): what a request is depends only on the bytes, never on how
+ * they were cut into writes.
+ * - A JSON object (first non-blank byte `{`) is complete once its braces
+ *   and brackets balance outside strings, and starts in the write that
+ *   completes it; blanks and newlines after it belong to it (python's
+ *   print() writes the object and its newline in two calls).
+ * - Anything else is text: everything written until the file is closed
+ *   (FUSE flush: the close of any descriptor of the open file) or read
+ *   back. `cat script.sh`, bash's printf line by line and `dd bs=1` all
+ *   make one process of a two-line script. Text starts at that close,
+ *   whose error reaches close(2); the first write that ends a line asks
+ *   the service whether the sandbox can run it, so a shell's builtin echo
+ *   (whose close errors are never looked at: the shell restores its
+ *   stdout with dup2) still sees the usual refusals in the write.
+ * Reads only the bytes added since the last call (the scan state lives on
+ * the handle), so `dd bs=1` of a large request costs linear time. */
 static int clone_complete(fs_handle *h)
 {
 	const char *t = h->pend;
@@ -1163,7 +1203,7 @@ static int clone_complete(fs_handle *h)
 		h->scan.mode = t[i] == '{' ? 1 : 2;
 	}
 	if (h->scan.mode == 2)
-		return memchr(t + i, '\n', n - i) != NULL;
+		return 0;
 	for (; i < n; i++) {
 		char c = t[i];
 		if (h->scan.esc) {
@@ -1190,7 +1230,13 @@ static void pend_clear(fs_handle *h)
 	free(h->pend);
 	h->pend = NULL;
 	h->pend_len = 0;
+	h->checked = 0;
 	memset(&h->scan, 0, sizeof h->scan);
+}
+
+static const char *clone_what(const fs_handle *h)
+{
+	return h->kind == FS_K_ROOT_NEW ? "new" : "exec/new";
 }
 
 /* Starts what is pending on a clone file and empties it. */
@@ -1202,17 +1248,57 @@ static int clone_start(fs_handle *h)
 	return rc;
 }
 
-/* A write to a clone file: buffered until the request is complete (so
- * `dd bs=1` or a shell writing a line in two pieces starts one thing),
- * started in the write that completes it, whose caller gets the error. */
+/* Text for exec/new, at its first complete line: refuses in the write
+ * what the start at close would refuse (no such sandbox, not running, the
+ * service unreachable), for writers that never look at close's result. */
+static int clone_check_text(fs_handle *h)
+{
+	fs_sb_view v;
+	int rc = fs_state_fetch_sandbox(h->slot, STAT_MAX_AGE_MS);
+	if (rc)
+		return rc;
+	if (fs_state_sandbox(h->slot, &v) != 0)
+		return -ENOENT;
+	if (v.state == SBX_STATE_COMPLETED || v.state == SBX_STATE_FAILED || v.state == SBX_STATE_TERMINATED ||
+	    v.state == SBX_STATE_TERMINATING) {
+		char *d = fs_state_dirname(h->slot);
+		fs_state_set_error(h->slot, "exec/new: sandbox %s is %s, not running", d ? d : v.id,
+				   sbx_state_word(v.state));
+		free(d);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* A refusal in a write: the rest of that request is refused too, until
+ * the close, so its tail never starts as a request of its own. */
+static int clone_refuse(fs_handle *h, int rc)
+{
+	pend_clear(h);
+	h->refused = rc;
+	return rc;
+}
+
+/* A write to a clone file: see clone_complete for when a request starts. */
 static int write_clone(fs_handle *h, const char *buf, size_t size)
 {
+	if (h->refused)
+		return h->refused;
+	if (h->after_obj) {
+		size_t k = 0;
+		while (k < size && (buf[k] == ' ' || buf[k] == '\t' || buf[k] == '\r' || buf[k] == '\n'))
+			k++;
+		if (k == size)
+			return 0;
+		h->after_obj = 0;
+		buf += k;
+		size -= k;
+	}
 	if (h->pend_len + size > PEND_MAX) {
 		fs_state_set_error(h->kind == FS_K_ROOT_NEW ? 0 : h->slot,
-				   "%s: request over %u bytes without being complete (dropped)",
-				   h->kind == FS_K_ROOT_NEW ? "new" : "exec/new", PEND_MAX);
-		pend_clear(h);
-		return -E2BIG;
+				   "%s: request over %u bytes (dropped; its further writes fail too until close)",
+				   clone_what(h), PEND_MAX);
+		return clone_refuse(h, -E2BIG);
 	}
 	char *p = realloc(h->pend, h->pend_len + size + 1);
 	if (!p)
@@ -1221,9 +1307,52 @@ static int write_clone(fs_handle *h, const char *buf, size_t size)
 	h->pend = p;
 	h->pend_len += size;
 	p[h->pend_len] = '\0';
-	if (!clone_complete(h))
-		return 0;
-	return clone_start(h);
+	if (clone_complete(h)) {
+		int rc = clone_start(h);
+		if (!rc)
+			h->after_obj = 1;
+		return rc ? clone_refuse(h, rc) : 0;
+	}
+	if (h->scan.mode == 2 && h->kind == FS_K_EXEC_NEW && !h->checked && buf[size - 1] == '\n') {
+		h->checked = 1;
+		int rc = clone_check_text(h);
+		if (rc)
+			return clone_refuse(h, rc);
+	}
+	return 0;
+}
+
+/* The end of a request on a clone file (a close, or a read of the
+ * answer): pending text starts; an unfinished JSON object is refused.
+ * Returns what close(2) or the read reports. */
+static int clone_finish(fs_handle *h)
+{
+	int rc = 0;
+	if (h->refused) {
+		rc = 0; /* already reported, to the write */
+	} else if (h->scan.mode == 2) {
+		rc = clone_start(h);
+	} else if (h->scan.mode == 1) {
+		fs_state_set_error(h->kind == FS_K_ROOT_NEW ? 0 : h->slot,
+				   "%s: JSON object not complete at close (%d unclosed brace%s or bracket%s%s)",
+				   clone_what(h), h->scan.depth, h->scan.depth == 1 ? "" : "s",
+				   h->scan.depth == 1 ? "" : "s", h->scan.in_str ? ", inside a string" : "");
+		rc = -EINVAL;
+	}
+	pend_clear(h);
+	h->refused = 0;
+	h->after_obj = 0;
+	return rc;
+}
+
+/* close(2) of a descriptor: the end of a request on a clone file. Other
+ * files open with noflush, so the kernel sends no FLUSH for them. */
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	fs_handle *h = fh(fi);
+	int rc = !h->path && clone_kind(h->kind) ? clone_finish(h) : 0;
+	fuse_reply_err(req, -rc);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
@@ -1277,15 +1406,6 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	}
 }
 
-/* Whether text holds anything but blanks. */
-static int has_text(const char *t, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (t[i] != ' ' && t[i] != '\t' && t[i] != '\r' && t[i] != '\n')
-			return 1;
-	return 0;
-}
-
 /* Whether a read or poll of h can wait (and so have a waiter): output
  * files and returncodes, not text, ctl or files/ handles. */
 static int can_wait(const fs_handle *h)
@@ -1296,11 +1416,12 @@ static int can_wait(const fs_handle *h)
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	fs_handle *h = fh(fi);
-	/* A command without its final newline (`printf cmd > exec/new`) starts
-	 * at close, best effort: close cannot fail usefully, so a failure
-	 * only goes to the `error` file. */
-	if (h->pend && has_text(h->pend, h->pend_len))
-		clone_start(h);
+	/* Every close sent FLUSH first (clone_finish); what is still pending
+	 * here came through a path without one (a descriptor passed on and
+	 * never closed by its holder before exit is still closed, so this is
+	 * belt and braces): best effort, its error only in `error`. */
+	if (!h->path && clone_kind(h->kind) && (h->pend || h->scan.mode))
+		clone_finish(h);
 	if (can_wait(h)) /* the others never had a waiter to forget */
 		fs_wait_forget_handle(h);
 	handle_free(h);
@@ -1466,8 +1587,8 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
 	fuse_reply_err(req, ENOTSUP);
 }
 
-/* No flush: every write is done when write() returns, and without the op
- * the kernel stops sending FLUSH on each close (one round trip less). */
+/* Flush only for clone files (the end of a request): every other open
+ * sets noflush, so their closes cost no round trip. */
 const struct fuse_lowlevel_ops fs_ops = {
 	.init = op_init,
 	.lookup = op_lookup,
@@ -1484,6 +1605,7 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.open = op_open,
 	.read = op_read,
 	.write = op_write,
+	.flush = op_flush,
 	.release = op_release,
 	.opendir = op_opendir,
 	.readdir = op_readdir,

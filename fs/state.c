@@ -51,6 +51,11 @@ typedef struct sb {
 	int64_t nprocs;         /* capacity */
 	int64_t last_pid;
 	int64_t procs_listed_ms;
+	/* The last start that failed without an answer: a hash of its
+	 * request bytes, their length and the request id it was sent with. */
+	uint64_t unsure_hash;
+	size_t unsure_len;
+	char unsure_rid[SBX_REQUEST_ID_MAX + 1];
 } sb;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -732,4 +737,52 @@ char *fs_state_error(uint32_t slot)
 void fs_state_note_failed(uint32_t slot, const char *reason)
 {
 	fs_state_set_error(slot, "returncode: sandbox failed: %s", reason && *reason ? reason : "no reason given");
+}
+
+/* ------------------------------------------------------------ start retries */
+
+/* FNV-1a: the retry key only has to tell one user's requests apart. */
+static uint64_t bytes_hash(const char *p, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)p[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+void fs_state_start_unsure(uint32_t slot, const char *req, size_t len, const char *rid)
+{
+	pthread_mutex_lock(&lock);
+	sb *s = get_sb(slot);
+	if (s && rid && strlen(rid) <= SBX_REQUEST_ID_MAX) {
+		s->unsure_hash = bytes_hash(req, len);
+		s->unsure_len = len;
+		snprintf(s->unsure_rid, sizeof s->unsure_rid, "%s", rid);
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+int fs_state_start_retry_id(uint32_t slot, const char *req, size_t len, char rid[SBX_REQUEST_ID_MAX + 1])
+{
+	int found = 0;
+	uint64_t h = bytes_hash(req, len);
+	pthread_mutex_lock(&lock);
+	sb *s = get_sb(slot);
+	if (s && s->unsure_rid[0] && s->unsure_len == len && s->unsure_hash == h) {
+		memcpy(rid, s->unsure_rid, SBX_REQUEST_ID_MAX + 1);
+		found = 1;
+	}
+	pthread_mutex_unlock(&lock);
+	return found;
+}
+
+void fs_state_start_sure(uint32_t slot)
+{
+	pthread_mutex_lock(&lock);
+	sb *s = get_sb(slot);
+	if (s)
+		s->unsure_rid[0] = '\0';
+	pthread_mutex_unlock(&lock);
 }

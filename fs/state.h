@@ -97,6 +97,15 @@ void fs_state_stream_seen(uint32_t slot, int64_t pid, sbx_stream s, int64_t size
  * older than max_age_ms and not ended. */
 int fs_state_fetch_main_size(uint32_t slot, sbx_stream s, int max_age_ms);
 
+/* Process starts that failed without an answer (a missed deadline, a
+ * lost connection) may have run on the service. The next start of the
+ * same request bytes on that sandbox reuses their request id, so the
+ * service runs the command at most once; any answer forgets it. */
+void fs_state_start_unsure(uint32_t slot, const char *req, size_t len, const char *rid);
+/* 1 and the id when req is the last unsure start's bytes, else 0. */
+int fs_state_start_retry_id(uint32_t slot, const char *req, size_t len, char rid[SBX_REQUEST_ID_MAX + 1]);
+void fs_state_start_sure(uint32_t slot);
+
 /* The error file. fs_state_fail records "what: message" for slot and
  * returns -errno for err. */
 int fs_state_fail(uint32_t slot, const char *what, const sbx_error *err);

@@ -6,6 +6,7 @@
  */
 #include "spec.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -753,6 +754,25 @@ void sbx_exec_req_set_timeout(sbx_exec_req *r, int seconds)
 	r->timeout = seconds > 0 ? seconds : 0;
 }
 
+sbx_result sbx_exec_req_set_request_id(sbx_exec_req *r, const char *rid, sbx_error *err)
+{
+	size_t n = rid ? strlen(rid) : 0;
+	if (n == 0 || n > SBX_REQUEST_ID_MAX)
+		return sbx_fail(err, SBX_E_INVALID, "a request id has 1..%d characters", SBX_REQUEST_ID_MAX);
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)rid[i]) && rid[i] != '-' && rid[i] != '_')
+			return sbx_fail(err, SBX_E_INVALID, "a request id is letters, digits, - and _");
+	memcpy(r->request_id, rid, n + 1);
+	return SBX_OK;
+}
+
+const char *sbx_exec_req_request_id(sbx_exec_req *r)
+{
+	if (!r->request_id[0] && sbx_random_hex(r->request_id) != 0)
+		r->request_id[0] = '\0';
+	return r->request_id[0] ? r->request_id : NULL;
+}
+
 sbx_exec_req *sbx_exec_req_dup(const sbx_exec_req *r)
 {
 	sbx_exec_req *d = sbx_exec_req_new();
@@ -760,6 +780,7 @@ sbx_exec_req *sbx_exec_req_dup(const sbx_exec_req *r)
 		return NULL;
 	d->stdin_on = r->stdin_on;
 	d->timeout = r->timeout;
+	memcpy(d->request_id, r->request_id, sizeof d->request_id);
 	if ((r->argv && argv_set(&d->argv, (const char *const *)r->argv, NULL) != SBX_OK) ||
 	    (r->cwd && !(d->cwd = strdup(r->cwd)))) {
 		sbx_exec_req_free(d);

@@ -236,6 +236,15 @@ sbx_result sbx_exec_req_add_env(sbx_exec_req *r, const char *key, const char *va
 sbx_result sbx_exec_req_set_cwd(sbx_exec_req *r, const char *cwd, sbx_error *err);
 void sbx_exec_req_set_stdin(sbx_exec_req *r, int on);
 void sbx_exec_req_set_timeout(sbx_exec_req *r, int seconds);
+/* The request id a start sends (sbxd's extension: a repeated start with
+ * the same id returns the process the first one made instead of running
+ * the command again). sbx_process_start makes a fresh one when none is
+ * set; _request_id gives it (making it first), NULL only when no
+ * randomness was available. To retry a start that failed (a deadline
+ * missed), set the same id on the new request. */
+#define SBX_REQUEST_ID_MAX 64
+sbx_result sbx_exec_req_set_request_id(sbx_exec_req *r, const char *rid, sbx_error *err);
+const char *sbx_exec_req_request_id(sbx_exec_req *r);
 /* The command as one line, shell-quoted where needed, with a final newline
  * (what a cmd file shows). Caller frees. */
 char *sbx_argv_to_line(char *const *argv);
