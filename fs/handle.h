@@ -46,6 +46,9 @@ typedef struct fs_handle {
 	int refused;            /* clone files: -errno of a request refused in a write,
 				 * answered to its further writes until close */
 	int checked;            /* clone files: the text's sandbox was checked once */
+	uint64_t writers[8];    /* clone files: lock owners (the writing processes'
+				 * file tables) that wrote to the pending request */
+	int nwriters;           /* -1: more than fit, any close ends the request */
 	int64_t prefetch_end;   /* output files: the chunk end last prefetched after */
 	char *gone_name;        /* `ctl delete` done: the name to invalidate */
 } fs_handle;

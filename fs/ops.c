@@ -1201,6 +1201,11 @@ static int clone_complete(fs_handle *h)
 		if (i == n)
 			return 0;
 		h->scan.mode = t[i] == '{' ? 1 : 2;
+		/* An empty line alone is a request of its own (an idle
+		 * sandbox; for exec/new a refused empty command), complete at
+		 * its newline like an object at its brace. */
+		if (t[i] == '\n')
+			return 1;
 	}
 	if (h->scan.mode == 2)
 		return 0;
@@ -1231,7 +1236,34 @@ static void pend_clear(fs_handle *h)
 	h->pend = NULL;
 	h->pend_len = 0;
 	h->checked = 0;
+	h->nwriters = 0;
 	memset(&h->scan, 0, sizeof h->scan);
+}
+
+/* Remembers who wrote to the pending request: only their close ends it
+ * (a `sleep` inside `{ printf ...; sleep 1; printf ...; } >exec/new`
+ * inherits the descriptor and closes it at exit without having written). */
+static void note_writer(fs_handle *h, uint64_t owner)
+{
+	if (h->nwriters < 0)
+		return;
+	for (int i = 0; i < h->nwriters; i++)
+		if (h->writers[i] == owner)
+			return;
+	if (owner == 0 || h->nwriters == (int)(sizeof h->writers / sizeof h->writers[0]))
+		h->nwriters = -1; /* unknown or too many writers: any close ends it */
+	else
+		h->writers[h->nwriters++] = owner;
+}
+
+static int wrote(const fs_handle *h, uint64_t owner)
+{
+	if (h->nwriters < 0)
+		return 1;
+	for (int i = 0; i < h->nwriters; i++)
+		if (h->writers[i] == owner)
+			return 1;
+	return 0;
 }
 
 static const char *clone_what(const fs_handle *h)
@@ -1280,8 +1312,9 @@ static int clone_refuse(fs_handle *h, int rc)
 }
 
 /* A write to a clone file: see clone_complete for when a request starts. */
-static int write_clone(fs_handle *h, const char *buf, size_t size)
+static int write_clone(fs_handle *h, const char *buf, size_t size, uint64_t owner)
 {
+	note_writer(h, owner);
 	if (h->refused)
 		return h->refused;
 	if (h->after_obj) {
@@ -1345,13 +1378,14 @@ static int clone_finish(fs_handle *h)
 	return rc;
 }
 
-/* close(2) of a descriptor: the end of a request on a clone file. Other
- * files open with noflush, so the kernel sends no FLUSH for them. */
+/* close(2) of a descriptor by a process that wrote: the end of a request
+ * on a clone file. Other files open with noflush, so the kernel sends no
+ * FLUSH for them. */
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
 	fs_handle *h = fh(fi);
-	int rc = !h->path && clone_kind(h->kind) ? clone_finish(h) : 0;
+	int rc = !h->path && clone_kind(h->kind) && (h->refused || wrote(h, fi->lock_owner)) ? clone_finish(h) : 0;
 	fuse_reply_err(req, -rc);
 }
 
@@ -1371,7 +1405,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	switch (h->kind) {
 	case FS_K_ROOT_NEW:
 	case FS_K_EXEC_NEW:
-		rc = write_clone(h, buf, size);
+		rc = write_clone(h, buf, size, fi->lock_owner);
 		break;
 	case FS_K_SB_CTL:
 		rc = write_sb_ctl(h, buf, size);

@@ -52,6 +52,11 @@ eq "$(last_out c)" $'one\ntwo' "dd bs=1 ran as one script"
 before=$(nboxes)
 printf '%s' "$script" | dd of="$MNT/new" bs=1 status=none || fail "dd bs=1 to new"
 eq "$(nboxes)" $((before + 1)) "sandboxes after a two-line main command by dd bs=1"
+# only a writer's close ends a request: a child that inherited the
+# descriptor without writing (sleep) does not cut the script in two
+{ printf 'echo g1\n'; sleep 0.1; printf 'echo g2\n'; } >"$MNT/c/exec/new" || fail "group with sleep"
+eq "$(nprocs c)" 4 "processes after a group with a sleep inside"
+eq "$(last_out c)" $'g1\ng2' "the group ran as one script"
 # the race-free read-back still works with text (the read ends the request)
 exec 3<>"$MNT/c/exec/new"
 printf 'echo read-back\n' >&3
