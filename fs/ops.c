@@ -520,8 +520,14 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 				if (fs_state_sandbox(slot, &v) != 0 || v.last_pid < 1)
 					continue;
 			}
-			add_ent(&c, fs_kind_name(kids[i]), fs_ino_make(slot, pid, kids[i]),
-				fs_kind_mode(kids[i]) & S_IFMT);
+			/* files/ is listed with the type of a link (DT_LNK),
+			 * though lookup and stat show the directory it is:
+			 * rm -r (fts with FTS_NOSTAT|FTS_PHYSICAL trusts d_type)
+			 * then never descends into it, so `rm -rf box` cannot
+			 * delete the sandbox's own root filesystem file by file;
+			 * cd, ls, cp and tar into box/files work as before. */
+			unsigned type = kids[i] == FS_K_SB_FILES ? S_IFLNK : fs_kind_mode(kids[i]) & S_IFMT;
+			add_ent(&c, fs_kind_name(kids[i]), fs_ino_make(slot, pid, kids[i]), type);
 		}
 		if (k == FS_K_ROOT) {
 			rc = fs_state_refresh(LIST_MAX_AGE_MS);
