@@ -1121,7 +1121,7 @@ static int write_sb_ctl(fs_handle *h, const char *buf, size_t size)
 	if (fs_state_sandbox(h->slot, &v) != 0)
 		return -ENOENT;
 	if (fs_ctl_parse(FS_CTL_SANDBOX, buf, size, &c) != 0) {
-		fs_state_set_error(h->slot, "ctl: unknown command (use \"stop [GRACE_SECONDS]\" or \"delete\")");
+		fs_state_set_error(h->slot, "ctl: %s (use \"stop [GRACE_SECONDS]\" or \"delete\")", c.why);
 		return -EINVAL;
 	}
 	if (c.verb == FS_VERB_STOP)
@@ -1145,8 +1145,8 @@ static int write_p_ctl(fs_handle *h, const char *buf, size_t size)
 	if (fs_state_sandbox(h->slot, &v) != 0)
 		return -ENOENT;
 	if (fs_ctl_parse(FS_CTL_PROCESS, buf, size, &c) != 0) {
-		fs_state_set_error(h->slot, "exec/%lld/ctl: unknown command (use \"kill [SIGNAL]\" or \"eof\")",
-				   (long long)h->pid);
+		fs_state_set_error(h->slot, "exec/%lld/ctl: %s (use \"kill [SIGNAL]\" or \"eof\")",
+				   (long long)h->pid, c.why);
 		return -EINVAL;
 	}
 	if (c.verb == FS_VERB_KILL) {
