@@ -23,6 +23,7 @@
 #include "handle.h"
 #include "node.h"
 #include "state.h"
+#include "tags.h"
 #include "wait.h"
 
 #define ENTRY_TIMEOUT 1.0
@@ -111,6 +112,53 @@ static void set_time(struct timespec *t, int64_t ns)
 	t->tv_nsec = (long)(ns % 1000000000);
 }
 
+/* Why a process ended, as the `reason` file says it: one word the SDK's
+ * errors tell apart (timeout, oom, killed, exited, failed, running), then
+ * what qualifies it (the signal, the exit code, the service's reason). */
+static int reason_line(const fs_proc_view *p, char *buf, size_t n)
+{
+	const char *r = p->reason;
+	switch (p->state) {
+	case SBX_PROC_RUNNING:
+	case SBX_PROC_UNSPECIFIED:
+		return snprintf(buf, n, "running\n");
+	case SBX_PROC_EXITED:
+		return *r ? snprintf(buf, n, "exited %d (%s)\n", p->exit_code, r)
+			  : snprintf(buf, n, "exited %d\n", p->exit_code);
+	case SBX_PROC_FAILED:
+		return snprintf(buf, n, "failed (%s)\n", *r ? r : "could not start");
+	case SBX_PROC_KILLED:
+	default:
+		break;
+	}
+	/* sbxd's stateReason for its own kills: "timeout", "out of memory ..." */
+	if (strcmp(r, "timeout") == 0)
+		return snprintf(buf, n, "timeout\n");
+	if (strncmp(r, "out of memory", 13) == 0)
+		return snprintf(buf, n, "oom\n");
+	const char *sig = fs_signal_name(p->signal);
+	char sb[16];
+	if (!sig) {
+		snprintf(sb, sizeof sb, "%d", p->signal);
+		sig = sb;
+	}
+	return *r ? snprintf(buf, n, "killed SIG%s (%s)\n", sig, r) : snprintf(buf, n, "killed SIG%s\n", sig);
+}
+
+/* by-tag/TAG/NAME's target: the sandbox's directory, two levels up. */
+static char *tag_link_text(uint32_t slot)
+{
+	char *d = fs_state_dirname(slot);
+	if (!d)
+		return NULL;
+	size_t n = strlen(d) + 7;
+	char *t = malloc(n);
+	if (t)
+		snprintf(t, n, "../../%s", d);
+	free(d);
+	return t;
+}
+
 /* Attributes of a node of the fixed tree. *timeout: how long the kernel
  * may keep them. Never waits on a process. */
 static int node_attr(uint64_t ino, struct stat *st, double *timeout)
@@ -145,6 +193,14 @@ static int node_attr(uint64_t ino, struct stat *st, double *timeout)
 	if (fs_state_sandbox(slot, &v) != 0)
 		return ENOENT;
 	int64_t mt = v.create_ns ? v.create_ns : t;
+	if (k == FS_K_TAG_LINK) {
+		char *l = tag_link_text(slot);
+		st->st_size = l ? (off_t)strlen(l) : 0;
+		free(l);
+		set_time(&st->st_mtim, mt);
+		st->st_atim = st->st_ctim = st->st_mtim;
+		return 0;
+	}
 	if (pid == 0) {
 		switch (k) {
 		case FS_K_SB_STATUS:
@@ -179,6 +235,17 @@ static int node_attr(uint64_t ino, struct stat *st, double *timeout)
 		case FS_K_EXEC_LAST: {
 			char b[32];
 			st->st_size = v.last_pid > 0 ? snprintf(b, sizeof b, "%lld", (long long)v.last_pid) : 0;
+			break;
+		}
+		case FS_K_SB_INFO:
+			/* the last record's JSON; an open fetches it anew, and
+			 * direct_io reads what it got whatever the size said */
+			st->st_size = (off_t)v.info_len;
+			break;
+		case FS_K_SB_TAGS: {
+			char *tg = fs_state_tags(slot);
+			st->st_size = tg ? (off_t)strlen(tg) : 0;
+			free(tg);
 			break;
 		}
 		default:
@@ -216,6 +283,18 @@ static int node_attr(uint64_t ino, struct stat *st, double *timeout)
 	case FS_K_P_STATUS:
 		st->st_size = (off_t)strlen(sbx_proc_state_word(p.state)) + 1;
 		break;
+	case FS_K_P_REASON: {
+		char b[256];
+		int n = reason_line(&p, b, sizeof b);
+		st->st_size = n < 0 ? 0 : n >= (int)sizeof b ? (off_t)sizeof b - 1 : n;
+		break;
+	}
+	case FS_K_P_CMD: {
+		char *c = fs_state_proc_cmd(slot, pid);
+		st->st_size = c ? (off_t)strlen(c) : 0;
+		free(c);
+		break;
+	}
 	case FS_K_P_RC:
 		if (fs_proc_final(&p)) {
 			char b[32];
@@ -279,6 +358,33 @@ static int files_node(fuse_req_t req, fuse_ino_t ino, uint32_t *slot, char **pat
 	return 1;
 }
 
+static void count_one(void *ud, uint32_t slot, const char *dirname)
+{
+	(void)slot;
+	(void)dirname;
+	(*(int *)ud)++;
+}
+
+typedef struct tag_find {
+	const char *tag;
+	int found;
+} tag_find;
+
+static void tag_match(void *ud, const char *tag, size_t len)
+{
+	tag_find *f = ud;
+	if (strlen(f->tag) == len && memcmp(f->tag, tag, len) == 0)
+		f->found = 1;
+}
+
+/* Whether a visible sandbox has the tag, as last listed. */
+static int tag_seen(const char *tag)
+{
+	tag_find f = {tag, 0};
+	fs_state_foreach_tag(tag_match, &f);
+	return f.found;
+}
+
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	if (fs_ino_is_files(parent)) {
@@ -304,6 +410,38 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	fs_kind c = fs_kind_child(k, name);
+	if (c == FS_K_P_STDIN) {
+		/* only a process started with a stdin has the file */
+		fs_proc_view p;
+		if (fs_state_proc(slot, pid, &p) != 0 || !p.has_stdin) {
+			fuse_reply_err(req, ENOENT);
+			return;
+		}
+	}
+	if (k == FS_K_ROOT_BYTAG) {
+		uint32_t idx = fs_tag_intern(name, strlen(name));
+		int rc = idx ? fs_state_list_tag(name, count_one, &(int){0}) : -ENOENT;
+		if (rc || !tag_seen(name)) {
+			fuse_reply_err(req, rc ? -rc : ENOENT);
+			return;
+		}
+		reply_entry(req, fs_ino_make(0, idx, FS_K_TAG_DIR));
+		return;
+	}
+	if (k == FS_K_TAG_DIR) {
+		uint32_t s;
+		char *tag = fs_tag_name((uint32_t)pid);
+		int ok = tag && fs_state_lookup(name, &s) == 0 && fs_state_has_tag(s, tag);
+		if (tag && !ok && fs_state_list_tag(tag, count_one, &(int){0}) == 0)
+			ok = fs_state_lookup(name, &s) == 0 && fs_state_has_tag(s, tag);
+		free(tag);
+		if (!ok) {
+			fuse_reply_err(req, ENOENT);
+			return;
+		}
+		reply_entry(req, fs_ino_make(s, pid, FS_K_TAG_LINK));
+		return;
+	}
 	if (c == FS_K_EXEC_LAST) {
 		/* exec/last exists once there is a process to point at */
 		fs_sb_view v;
@@ -424,6 +562,15 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 		free(path);
 		return;
 	}
+	if (fs_ino_split(ino, &slot, &pid, &k) == 0 && k == FS_K_TAG_LINK) {
+		char *l = tag_link_text(slot);
+		if (l)
+			fuse_reply_readlink(req, l);
+		else
+			fuse_reply_err(req, ENOENT);
+		free(l);
+		return;
+	}
 	if (fs_ino_split(ino, &slot, &pid, &k) != 0 || k != FS_K_EXEC_LAST || fs_state_sandbox(slot, &v) != 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
@@ -446,6 +593,7 @@ typedef struct list_ctx {
 	size_t cap;
 	int failed;
 	uint32_t slot;
+	int64_t tag;            /* by-tag/TAG: the tag's index */
 } list_ctx;
 
 static void add_ent(list_ctx *c, const char *name, uint64_t ino, unsigned mode)
@@ -484,6 +632,29 @@ static void add_proc(void *ud, int64_t pid)
 	add_ent(c, b, fs_ino_make(c->slot, pid, FS_K_P_DIR), S_IFDIR);
 }
 
+static void add_tag_link(void *ud, uint32_t slot, const char *dirname)
+{
+	list_ctx *c = ud;
+	add_ent(c, dirname, fs_ino_make(slot, c->tag, FS_K_TAG_LINK), S_IFLNK);
+}
+
+/* by-tag/: each tag once (the table's index tells repeats apart). */
+static void add_tag_dir(void *ud, const char *tag, size_t len)
+{
+	list_ctx *c = ud;
+	uint32_t idx = fs_tag_intern(tag, len);
+	if (!idx)
+		return;
+	uint64_t ino = fs_ino_make(0, idx, FS_K_TAG_DIR);
+	for (size_t i = 0; i < c->h->nents; i++)
+		if (c->h->ents[i].ino == ino)
+			return;
+	char n[FS_TAG_LEN_MAX + 1]; /* interned, so len fits */
+	memcpy(n, tag, len);
+	n[len] = '\0';
+	add_ent(c, n, ino, S_IFDIR);
+}
+
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	fs_handle *h = calloc(1, sizeof *h);
@@ -491,7 +662,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	list_ctx c = {h, 0, 0, 0};
+	list_ctx c = {h, 0, 0, 0, 0};
 	add_ent(&c, ".", ino, S_IFDIR);
 	add_ent(&c, "..", FUSE_ROOT_ID, S_IFDIR);
 	uint32_t slot = 0;
@@ -514,7 +685,11 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		size_t n = fs_kind_children(k, kids, 16);
 		/* exec/: one process list serves `last` and the entries */
 		int fetched = k == FS_K_SB_EXEC ? fs_state_fetch_procs(slot, LIST_MAX_AGE_MS) : 0;
+		fs_proc_view pv;
+		int no_stdin = k == FS_K_P_DIR && (fs_state_proc(slot, pid, &pv) != 0 || !pv.has_stdin);
 		for (size_t i = 0; i < n && i < 16; i++) {
+			if (kids[i] == FS_K_P_STDIN && no_stdin)
+				continue;
 			if (kids[i] == FS_K_EXEC_LAST) {
 				fs_sb_view v;
 				if (fs_state_sandbox(slot, &v) != 0 || v.last_pid < 1)
@@ -532,6 +707,14 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		if (k == FS_K_ROOT) {
 			rc = fs_state_refresh(LIST_MAX_AGE_MS);
 			fs_state_foreach(add_sandbox, &c);
+		} else if (k == FS_K_ROOT_BYTAG) {
+			rc = fs_state_refresh(LIST_MAX_AGE_MS);
+			fs_state_foreach_tag(add_tag_dir, &c);
+		} else if (k == FS_K_TAG_DIR) {
+			char *tag = fs_tag_name((uint32_t)pid);
+			c.tag = pid;
+			rc = tag ? fs_state_list_tag(tag, add_tag_link, &c) : -ENOENT;
+			free(tag);
 		} else if (k == FS_K_SB_EXEC) {
 			rc = fetched;
 			fs_state_foreach_proc(slot, add_proc, &c);
@@ -633,6 +816,20 @@ static int open_text(fs_handle *h)
 		if (fs_state_proc(h->slot, h->pid, &p) != 0)
 			return -ENOENT;
 		return set_text(h, word_line(sbx_proc_state_word(p.state)));
+	}
+	case FS_K_SB_TAGS:
+		rc = fs_state_fetch_sandbox(h->slot, 0);
+		return rc ? rc : set_text(h, fs_state_tags(h->slot));
+	case FS_K_P_REASON: {
+		fs_proc_view p;
+		char b[256];
+		rc = fs_state_fetch_proc(h->slot, h->pid, 0);
+		if (rc)
+			return rc;
+		if (fs_state_proc(h->slot, h->pid, &p) != 0)
+			return -ENOENT;
+		reason_line(&p, b, sizeof b);
+		return set_text(h, strdup(b));
 	}
 	case FS_K_P_CMD: {
 		char *c = fs_state_proc_cmd(h->slot, h->pid);
@@ -1056,6 +1253,9 @@ static int write_exec_new(fs_handle *h, const char *buf, size_t size)
 		rc = fs_state_fail(h->slot, "exec/new", &err);
 		goto out;
 	}
+	/* -o stdin: a text command gets a stdin too (a JSON one says so). */
+	if (settings.exec_stdin && h->scan.mode == 2)
+		sbx_exec_req_set_stdin(r, 1);
 	/* A retry of a start that got no answer sends the same request id,
 	 * so the service runs the command once however often it is retried. */
 	char rid[SBX_REQUEST_ID_MAX + 1];
@@ -1528,6 +1728,12 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		rc = -ENOMEM;
 		goto out;
 	}
+	for (int i = 0; i < FS_MKDIR_OPTS; i++)
+		if (settings.mkdir_opts[i][1] &&
+		    sbx_spec_set_option(sp, settings.mkdir_opts[i][0], settings.mkdir_opts[i][1], &err) != SBX_OK) {
+			rc = fs_state_fail(0, "mkdir", &err);
+			goto out;
+		}
 	if (sbx_spec_set_name(sp, name, &err) != SBX_OK || sbx_sandbox_create(client, sp, &s, &err) != SBX_OK) {
 		char what[300];
 		snprintf(what, sizeof what, "mkdir %s", name);

@@ -33,6 +33,8 @@ typedef struct sb {
 	char *name;
 	char *dirname;
 	char *reason;
+	char *tags;             /* the record's tags, one a line; NULL = none */
+	size_t info_len;        /* bytes of the record's JSON (the info file) */
 	sbx_state state;
 	int exit_code;
 	int have_record;
@@ -119,6 +121,7 @@ static void slot_free(sb *s)
 	free(s->name);
 	free(s->dirname);
 	free(s->reason);
+	free(s->tags);
 	free(s->error);
 	free(s);
 }
@@ -275,6 +278,28 @@ static void set_str(char **dst, const char *src)
 	}
 }
 
+/* The record's tags as the tags file shows them, one a line (a tag with a
+ * newline in it would read as two: shown with the newline as a blank). */
+static void set_tags(sb *s, const sbx_sandbox *r)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < r->ntags; i++)
+		n += strlen(r->tags[i]) + 1;
+	char *t = n ? malloc(n + 1) : NULL;
+	if (n && !t)
+		return; /* keep the old text */
+	size_t o = 0;
+	for (size_t i = 0; i < r->ntags; i++) {
+		for (const char *c = r->tags[i]; *c; c++)
+			t[o++] = *c == '\n' ? ' ' : *c;
+		t[o++] = '\n';
+	}
+	if (t)
+		t[o] = '\0';
+	free(s->tags);
+	s->tags = t;
+}
+
 static uint32_t put_locked(const sbx_sandbox *r)
 {
 	if (!r->id || !*r->id || strlen(r->id) >= FS_ID_MAX)
@@ -291,6 +316,8 @@ static uint32_t put_locked(const sbx_sandbox *r)
 		names_dirty = 1;
 	set_str(&s->name, r->name);
 	set_str(&s->reason, r->state_reason ? r->state_reason : "");
+	set_tags(s, r);
+	s->info_len = r->json ? strlen(r->json) : s->info_len;
 	s->state = r->state;
 	s->exit_code = r->exit_code;
 	s->create_ns = r->create_time_ns;
@@ -395,6 +422,7 @@ int fs_state_sandbox(uint32_t slot, fs_sb_view *out)
 			out->main_mtime_ns[i] = s->main_mtime_ns[i];
 		}
 		out->last_pid = s->last_pid;
+		out->info_len = s->info_len;
 		snprintf(out->reason, sizeof out->reason, "%s", s->reason ? s->reason : "");
 		rc = 0;
 	}
@@ -500,6 +528,9 @@ static void put_proc_locked(sb *s, const sbx_process *r)
 	p->v.known = 1;
 	p->v.state = r->state;
 	p->v.exit_code = r->exit_code;
+	p->v.signal = r->signal;
+	p->v.has_stdin = r->has_stdin;
+	snprintf(p->v.reason, sizeof p->v.reason, "%s", r->state_reason ? r->state_reason : "");
 	p->v.start_ns = r->start_time_ns;
 	p->v.end_ns = r->end_time_ns;
 	if (!p->v.mtime_ns[1])
@@ -785,4 +816,83 @@ void fs_state_start_sure(uint32_t slot)
 	if (s)
 		s->unsure_rid[0] = '\0';
 	pthread_mutex_unlock(&lock);
+}
+
+/* ------------------------------------------------------------ tags */
+
+char *fs_state_tags(uint32_t slot)
+{
+	char *t = NULL;
+	pthread_mutex_lock(&lock);
+	sb *s = get_sb(slot);
+	if (s)
+		t = strdup(s->tags ? s->tags : "");
+	pthread_mutex_unlock(&lock);
+	return t;
+}
+
+/* Whether the tags text (one a line) holds tag. */
+static int tags_have(const char *text, const char *tag)
+{
+	size_t n = strlen(tag);
+	for (const char *l = text; l && *l;) {
+		const char *e = strchr(l, '\n');
+		size_t len = e ? (size_t)(e - l) : strlen(l);
+		if (len == n && memcmp(l, tag, n) == 0)
+			return 1;
+		l = e ? e + 1 : NULL;
+	}
+	return 0;
+}
+
+int fs_state_has_tag(uint32_t slot, const char *tag)
+{
+	pthread_mutex_lock(&lock);
+	sb *s = get_sb(slot);
+	int has = s && is_visible(s) && tags_have(s->tags, tag);
+	pthread_mutex_unlock(&lock);
+	return has;
+}
+
+void fs_state_foreach_tag(void (*fn)(void *ud, const char *tag, size_t len), void *ud)
+{
+	pthread_mutex_lock(&lock);
+	for (uint32_t i = 1; i < nslots; i++) {
+		if (!is_visible(slots[i]))
+			continue;
+		for (const char *l = slots[i]->tags; l && *l;) {
+			const char *e = strchr(l, '\n');
+			size_t len = e ? (size_t)(e - l) : strlen(l);
+			if (len)
+				fn(ud, l, len);
+			l = e ? e + 1 : NULL;
+		}
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+int fs_state_list_tag(const char *tag, void (*fn)(void *ud, uint32_t slot, const char *dirname), void *ud)
+{
+	sbx_sandbox **v = NULL;
+	size_t n = 0;
+	sbx_error err;
+	const char *tags[2] = {tag, NULL};
+	sbx_list_filter f = {tags, SBX_STATE_UNSPECIFIED, 1};
+	if (sbx_sandbox_list(client, &f, &v, &n, &err) != SBX_OK)
+		return fs_state_fail(0, "list by tag", &err);
+	uint32_t *got = n ? calloc(n, sizeof *got) : NULL;
+	pthread_mutex_lock(&lock);
+	for (size_t k = 0; k < n; k++) {
+		uint32_t i = put_locked(v[k]);
+		if (got)
+			got[k] = i;
+	}
+	assign_dirnames();
+	for (size_t k = 0; got && k < n; k++)
+		if (got[k] && is_visible(slots[got[k]]))
+			fn(ud, got[k], slots[got[k]]->dirname);
+	pthread_mutex_unlock(&lock);
+	free(got);
+	sbx_sandbox_list_free(v, n);
+	return n && !got ? -ENOMEM : 0;
 }

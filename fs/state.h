@@ -30,6 +30,9 @@ typedef struct fs_proc_view {
 	int64_t bytes[3];       /* by sbx_stream; index 0 unused */
 	int64_t mtime_ns[3];    /* when that stream last grew */
 	int64_t start_ns, end_ns;
+	int signal;             /* the signal that ended it, 0 = none */
+	int has_stdin;          /* started with a stdin */
+	char reason[128];       /* stateReason, "" when none */
 } fs_proc_view;
 
 typedef struct fs_sb_view {
@@ -42,6 +45,7 @@ typedef struct fs_sb_view {
 	int main_eof[3];
 	int64_t main_mtime_ns[3];
 	int64_t last_pid;
+	size_t info_len;        /* bytes of the last record's JSON */
 	char reason[512];       /* stateReason, "" when none */
 } fs_sb_view;
 
@@ -74,6 +78,18 @@ int fs_state_sandbox_id(uint32_t slot, char id[FS_ID_MAX]);
 int fs_state_info(uint32_t slot, char **json);
 /* Gets the sandbox record when the one known is older than max_age_ms. */
 int fs_state_fetch_sandbox(uint32_t slot, int max_age_ms);
+
+/* Tags. The tags of a sandbox's last record, one a line (malloc'd; "" for
+ * none; NULL for an unknown slot). */
+char *fs_state_tags(uint32_t slot);
+/* Whether a visible sandbox has the tag, as last seen. */
+int fs_state_has_tag(uint32_t slot, const char *tag);
+/* Calls fn for each tag of each visible sandbox (repeats included; under
+ * the lock). */
+void fs_state_foreach_tag(void (*fn)(void *ud, const char *tag, size_t len), void *ud);
+/* Asks the service for the sandboxes with the tag (its list filter), merges
+ * them and calls fn for each visible one (under the lock). */
+int fs_state_list_tag(const char *tag, void (*fn)(void *ud, uint32_t slot, const char *dirname), void *ud);
 
 /* Processes. */
 void fs_state_put_proc(uint32_t slot, const sbx_process *p);

@@ -266,6 +266,64 @@ static int parse_bytes(const cJSON *it, int64_t *out)
 	return -1;
 }
 
+/* ------------------------------------------------------------ options */
+
+/* The network words of an option: the one place where "none" / "egress"
+ * become the spec's network (sbx_spec_set_network), so a change of the
+ * spec's network shape changes only this table. */
+static const struct {
+	const char *word;
+	int egress;
+} network_words[] = {
+	{"none", 0},
+	{"egress", 1},
+};
+
+sbx_result sbx_spec_set_option(sbx_spec *sp, const char *key, const char *value, sbx_error *err)
+{
+	if (!key || !value)
+		return sbx_fail(err, SBX_E_INVALID, "no option");
+	if (strcmp(key, "image") == 0)
+		return *value ? sbx_spec_set_image(sp, value, err) : sbx_fail(err, SBX_E_INVALID, "image: empty");
+	if (strcmp(key, "network") == 0) {
+		for (size_t i = 0; i < sizeof network_words / sizeof *network_words; i++)
+			if (strcmp(value, network_words[i].word) == 0) {
+				sbx_spec_set_network(sp, network_words[i].egress);
+				return SBX_OK;
+			}
+		return sbx_fail(err, SBX_E_INVALID, "network: \"%.32s\" is not none or egress", value);
+	}
+	cJSON *v = cJSON_CreateString(value);
+	if (!v)
+		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	int64_t n = 0;
+	sbx_result r = SBX_OK;
+	if (strcmp(key, "cpu") == 0) {
+		if (parse_cpu(v, &n) != 0 || n < 1)
+			r = sbx_fail(err, SBX_E_INVALID, "cpu: \"%.32s\" is not a quantity like 2, 0.5 or 500m", value);
+		else
+			sp->cpu_millis = n;
+	} else if (strcmp(key, "memory") == 0) {
+		if (parse_bytes(v, &n) != 0 || n < 1)
+			r = sbx_fail(err, SBX_E_INVALID, "memory: \"%.32s\" is not a size like 512Mi or 2G", value);
+		else
+			sp->memory_bytes = n;
+	} else if (strcmp(key, "lifetime") == 0) {
+		char *end;
+		errno = 0;
+		long long s = strtoll(value, &end, 10);
+		if (errno || end == value || *end || s < 1 || s > SBX_MAX_LIFETIME)
+			r = sbx_fail(err, SBX_E_INVALID, "lifetime: \"%.32s\" is not 1..%d seconds", value,
+				     SBX_MAX_LIFETIME);
+		else
+			sp->lifetime = s;
+	} else {
+		r = sbx_fail(err, SBX_E_INVALID, "unknown option \"%.32s\" (image, network, lifetime, cpu, memory)", key);
+	}
+	cJSON_Delete(v);
+	return r;
+}
+
 static sbx_result json_argv(const cJSON *arr, const char *what, char ***dst, sbx_error *err)
 {
 	int n = cJSON_GetArraySize(arr);

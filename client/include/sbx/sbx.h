@@ -171,6 +171,12 @@ sbx_result sbx_spec_add_tag(sbx_spec *sp, const char *tag, sbx_error *err);
 void sbx_spec_set_resources(sbx_spec *sp, int64_t cpu_millis, int64_t memory_bytes, int64_t pids);
 void sbx_spec_set_lifetime(sbx_spec *sp, int64_t max_lifetime_seconds);
 void sbx_spec_set_network(sbx_spec *sp, int egress);
+/* One default given as text (sbxfs's mount options for mkdir): "image",
+ * "network" (none | egress), "lifetime" (seconds, 1..SBX_MAX_LIFETIME),
+ * "cpu" (2, 0.5, 500m), "memory" (512Mi, 2G). SBX_E_INVALID naming the
+ * option when the value is not one of those. */
+#define SBX_MAX_LIFETIME 2592000 /* 30 days, as sbxd */
+sbx_result sbx_spec_set_option(sbx_spec *sp, const char *key, const char *value, sbx_error *err);
 
 /* Creates a sandbox (with a fresh requestId, so retries are safe). */
 sbx_result sbx_sandbox_create(sbx_client *c, const sbx_spec *sp, sbx_sandbox **out, sbx_error *err);
