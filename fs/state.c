@@ -710,9 +710,14 @@ static void set_error_locked(uint32_t slot, const char *msg)
 void fs_state_set_error(uint32_t slot, const char *fmt, ...)
 {
 	char buf[FS_ERROR_MAX];
+	/* Stamped with the time (UTC): a message stays until the next
+	 * failure, so a later success does not make it look current. */
+	time_t now = time(NULL);
+	struct tm tm;
+	size_t at = gmtime_r(&now, &tm) ? strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ ", &tm) : 0;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof buf, fmt, ap);
+	vsnprintf(buf + at, sizeof buf - at, fmt, ap);
 	va_end(ap);
 	size_t n = strlen(buf);
 	if (n == 0 || buf[n - 1] != '\n') {
@@ -750,7 +755,19 @@ int fs_state_fail(uint32_t slot, const char *what, const sbx_error *err)
 	if (e <= 0)
 		e = EIO;
 	const char *msg = err->message[0] ? err->message : sbx_result_str(err->code);
-	fs_state_set_error(slot, "%s: %s (%s)", what, msg, strerror(e));
+	/* The service names the sandbox by its id; the user knows it by the
+	 * directory's name, so that is what the message says. */
+	char id[FS_ID_MAX] = "";
+	char *d = slot ? fs_state_dirname(slot) : NULL;
+	const char *at = NULL;
+	if (d && fs_state_sandbox_id(slot, id) == 0 && *id && strcmp(id, d) != 0)
+		at = strstr(msg, id);
+	if (at)
+		fs_state_set_error(slot, "%s: %.*s%s%s (%s)", what, (int)(at - msg), msg, d, at + strlen(id),
+				   strerror(e));
+	else
+		fs_state_set_error(slot, "%s: %s (%s)", what, msg, strerror(e));
+	free(d);
 	return -e;
 }
 

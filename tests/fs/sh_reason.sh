@@ -41,6 +41,16 @@ grep -q "signal out of range" "$MNT/r/error" || fail "kill 99 message: $(cat "$M
 write_fails "$MNT/r/ctl" 'stop 999' "Invalid argument"
 grep -q "grace period out of range" "$MNT/r/error" || fail "stop 999 message: $(cat "$MNT/r/error")"
 
+# the service's message names the sandbox by its name, stamped with the time
+mkdir "$MNT/m"
+echo stop >"$MNT/m/ctl"
+timeout 20 cat "$MNT/m/returncode" >/dev/null
+write_fails "$MNT/m/exec/new" '{"command": ["true"]}' "Invalid argument"
+msg=$(cat "$MNT/m/error")
+case "$msg" in *"sandbox m is"*) ;; *) fail "message does not name m: $msg" ;; esac
+case "$msg" in *sbx-*) fail "message names the id: $msg" ;; esac
+printf '%s\n' "$msg" | grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z exec/new: ' || fail "no time stamp: $msg"
+
 # stdin: -o stdin gives text commands one; JSON without "stdin" has none
 c=$(start_proc r 'cat')
 [ -e "$MNT/r/exec/$c/stdin" ] || fail "no stdin on a text command with -o stdin"
