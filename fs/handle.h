@@ -7,6 +7,7 @@
 #ifndef FS_HANDLE_H
 #define FS_HANDLE_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,6 +50,8 @@ typedef struct fs_handle {
 	uint64_t writers[8];    /* clone files: lock owners (the writing processes'
 				 * file tables) that wrote to the pending request */
 	int nwriters;           /* -1: more than fit, any close ends the request */
+	pthread_mutex_t clone_lock;     /* clone files: writes, flushes and reads of
+					 * one open file from several processes */
 	int64_t prefetch_end;   /* output files: the chunk end last prefetched after */
 	char *gone_name;        /* `ctl delete` done: the name to invalidate */
 } fs_handle;

@@ -76,10 +76,18 @@ static fs_handle *fh(struct fuse_file_info *fi)
 	return (fs_handle *)(uintptr_t)fi->fh;
 }
 
+/* The clone files: a write is a request, the read its answer. */
+static int clone_kind(fs_kind k)
+{
+	return k == FS_K_ROOT_NEW || k == FS_K_EXEC_NEW;
+}
+
 static void handle_free(fs_handle *h)
 {
 	if (!h)
 		return;
+	if (!h->path && clone_kind(h->kind))
+		pthread_mutex_destroy(&h->clone_lock);
 	free(h->pend);
 	free(h->gone_name);
 	free(h->text);
@@ -93,12 +101,6 @@ static void handle_free(fs_handle *h)
 static sbx_stream stream_of(fs_kind k)
 {
 	return k == FS_K_SB_STDERR || k == FS_K_P_STDERR ? SBX_STDERR : SBX_STDOUT;
-}
-
-/* The clone files: a write is a request, the read its answer. */
-static int clone_kind(fs_kind k)
-{
-	return k == FS_K_ROOT_NEW || k == FS_K_EXEC_NEW;
 }
 
 static int sb_final(const fs_sb_view *v)
@@ -884,6 +886,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	h->pid = pid;
 	h->ino = ino;
 	h->rd_base = -1;
+	if (clone_kind(k))
+		pthread_mutex_init(&h->clone_lock, NULL);
 	int rc = open_text(h);
 	if (rc) {
 		handle_free(h);
@@ -1185,20 +1189,18 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		/* The clone file: a read ends the request written so far (as a
 		 * close would); whatever position the writes left, the first
 		 * read starts at the id's first byte. */
-		if (h->pend || h->scan.mode) {
-			int rc = clone_finish(h);
-			if (rc) {
-				fuse_reply_err(req, -rc);
-				return;
-			}
-		}
-		if (!h->text) {
+		pthread_mutex_lock(&h->clone_lock);
+		int rc = h->pend || h->scan.mode ? clone_finish(h) : 0;
+		if (rc) {
+			fuse_reply_err(req, -rc);
+		} else if (!h->text) {
 			fuse_reply_buf(req, NULL, 0);
-			return;
+		} else {
+			if (h->rd_base < 0)
+				h->rd_base = off;
+			reply_slice(req, h->text, h->text_len, off - h->rd_base, size);
 		}
-		if (h->rd_base < 0)
-			h->rd_base = off;
-		reply_slice(req, h->text, h->text_len, off - h->rd_base, size);
+		pthread_mutex_unlock(&h->clone_lock);
 		return;
 	default:
 		reply_slice(req, h->text, h->text_len, off, size);
@@ -1591,7 +1593,13 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
 	fs_handle *h = fh(fi);
-	int rc = !h->path && clone_kind(h->kind) && (h->refused || wrote(h, fi->lock_owner)) ? clone_finish(h) : 0;
+	int rc = 0;
+	if (!h->path && clone_kind(h->kind)) {
+		pthread_mutex_lock(&h->clone_lock);
+		if (h->refused || wrote(h, fi->lock_owner))
+			rc = clone_finish(h);
+		pthread_mutex_unlock(&h->clone_lock);
+	}
 	fuse_reply_err(req, -rc);
 }
 
@@ -1611,7 +1619,9 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	switch (h->kind) {
 	case FS_K_ROOT_NEW:
 	case FS_K_EXEC_NEW:
+		pthread_mutex_lock(&h->clone_lock);
 		rc = write_clone(h, buf, size, fi->lock_owner);
+		pthread_mutex_unlock(&h->clone_lock);
 		break;
 	case FS_K_SB_CTL:
 		rc = write_sb_ctl(h, buf, size);
