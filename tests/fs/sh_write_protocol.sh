@@ -39,10 +39,14 @@ cat "$T/script.sh" >"$MNT/c/exec/new" || fail "cat script.sh"
 eq "$(nprocs c)" 1 "processes after cat script.sh"
 eq "$(last_out c)" $'one\ntwo' "cat script.sh ran as one script"
 # bash's stdout is line-buffered: its printf writes each line on its own
-strace -f -e trace=write -o "$T/printf.strace" bash -c 'printf "echo one\necho two\n" >"$1"' _ "$MNT/c/exec/new" ||
-	fail "bash printf line by line"
-writes=$(grep -c 'write(1, "echo' "$T/printf.strace" || true)
-[ "$writes" = 2 ] || note "bash printf used $writes writes (want 2 for this check to mean something)"
+if command -v strace >/dev/null; then
+	strace -f -e trace=write -o "$T/printf.strace" bash -c 'printf "echo one\necho two\n" >"$1"' _ "$MNT/c/exec/new" ||
+		fail "bash printf line by line"
+	writes=$(grep -c 'write(1, "echo' "$T/printf.strace" || true)
+	[ "$writes" = 2 ] || fail "bash printf used $writes writes, not one a line"
+else
+	bash -c 'printf "echo one\necho two\n" >"$1"' _ "$MNT/c/exec/new" || fail "bash printf line by line"
+fi
 eq "$(nprocs c)" 2 "processes after bash's printf line by line"
 eq "$(last_out c)" $'one\ntwo' "bash printf ran as one script"
 printf '%s' "$script" | dd of="$MNT/c/exec/new" bs=1 status=none || fail "dd bs=1"
