@@ -1189,18 +1189,33 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		/* The clone file: a read ends the request written so far (as a
 		 * close would); whatever position the writes left, the first
 		 * read starts at the id's first byte. */
+		/* The answer is copied under the lock and sent after it: once
+		 * answered, the file may be closed and the handle freed. */
 		pthread_mutex_lock(&h->clone_lock);
 		int rc = h->pend || h->scan.mode ? clone_finish(h) : 0;
-		if (rc) {
-			fuse_reply_err(req, -rc);
-		} else if (!h->text) {
-			fuse_reply_buf(req, NULL, 0);
-		} else {
+		char *ans = NULL;
+		size_t alen = 0;
+		if (!rc && h->text) {
 			if (h->rd_base < 0)
 				h->rd_base = off;
-			reply_slice(req, h->text, h->text_len, off - h->rd_base, size);
+			int64_t at = off - h->rd_base;
+			if (at >= 0 && (uint64_t)at < h->text_len) {
+				alen = h->text_len - (size_t)at;
+				if (alen > size)
+					alen = size;
+				ans = malloc(alen);
+				if (ans)
+					memcpy(ans, h->text + at, alen);
+				else
+					rc = -ENOMEM;
+			}
 		}
 		pthread_mutex_unlock(&h->clone_lock);
+		if (rc)
+			fuse_reply_err(req, -rc);
+		else
+			fuse_reply_buf(req, ans, alen);
+		free(ans);
 		return;
 	default:
 		reply_slice(req, h->text, h->text_len, off, size);
