@@ -99,44 +99,70 @@ static int word_is(const char *w, size_t wl, const char *lit)
 	return strlen(lit) == wl && memcmp(w, lit, wl) == 0;
 }
 
+/* Fails with why as the message for the user. */
+static int refuse(fs_ctl *out, const char *why)
+{
+	out->why = why;
+	return -EINVAL;
+}
+
 int fs_ctl_parse(fs_ctl_target target, const char *text, size_t len, fs_ctl *out)
 {
-	if (len > FS_CTL_MAX || memchr(text, '\0', len))
-		return -EINVAL;
+	out->verb = FS_VERB_NONE;
+	out->arg = -1;
+	out->why = NULL;
+	if (len > FS_CTL_MAX)
+		return refuse(out, "command too long");
+	if (memchr(text, '\0', len))
+		return refuse(out, "NUL byte in the command");
 	const char *w[3];
 	size_t wl[3];
 	int n = split_words(text, len, w, wl);
-	if (n < 1 || n > 2)
-		return -EINVAL;
-	fs_ctl c = {FS_VERB_NONE, -1};
+	if (n < 1)
+		return refuse(out, "empty command");
+	fs_ctl c = {FS_VERB_NONE, -1, NULL};
 	if (target == FS_CTL_SANDBOX && word_is(w[0], wl[0], "stop")) {
 		c.verb = FS_VERB_STOP;
+		if (n > 2)
+			return refuse(out, "stop takes one argument, the grace period in seconds");
 		if (n == 2) {
 			int64_t g;
 			if (fs_parse_int64(w[1], wl[1], 0, FS_GRACE_MAX, &g) != 0)
-				return -EINVAL;
+				return refuse(out, "grace period out of range (0..300 seconds)");
 			c.arg = (int)g;
 		}
 	} else if (target == FS_CTL_SANDBOX && word_is(w[0], wl[0], "delete")) {
 		if (n != 1)
-			return -EINVAL;
+			return refuse(out, "delete takes no argument");
 		c.verb = FS_VERB_DELETE;
 	} else if (target == FS_CTL_PROCESS && word_is(w[0], wl[0], "kill")) {
 		c.verb = FS_VERB_KILL;
 		c.arg = SIGTERM;
+		if (n > 2)
+			return refuse(out, "kill takes one argument, a signal");
 		if (n == 2) {
-			int s = fs_signal_parse(w[1], wl[1]);
-			if (s < 0)
-				return -EINVAL;
-			c.arg = s;
+			int sig = fs_signal_parse(w[1], wl[1]);
+			if (sig < 0)
+				return refuse(out, w[1][0] >= '0' && w[1][0] <= '9' ? "signal out of range (1..64)"
+										      : "unknown signal name");
+			c.arg = sig;
 		}
 	} else if (target == FS_CTL_PROCESS && word_is(w[0], wl[0], "eof")) {
 		if (n != 1)
-			return -EINVAL;
+			return refuse(out, "eof takes no argument");
 		c.verb = FS_VERB_EOF;
 	} else {
-		return -EINVAL;
+		return refuse(out, "unknown command");
 	}
 	*out = c;
 	return 0;
+}
+
+const char *fs_signal_name(int signo)
+{
+	for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++)
+		if (signals[i].signo == signo && strcmp(signals[i].name, "IOT") != 0 &&
+		    strcmp(signals[i].name, "POLL") != 0)
+			return signals[i].name;
+	return NULL;
 }

@@ -22,6 +22,7 @@ typedef enum fs_verb {
 typedef struct fs_ctl {
 	fs_verb verb;
 	int arg;                /* grace seconds (-1 = default) or signal number */
+	const char *why;        /* on failure: what was wrong, for the error file */
 } fs_ctl;
 
 /* Which set of verbs a ctl file accepts. */
@@ -35,8 +36,11 @@ typedef enum fs_ctl_target { FS_CTL_SANDBOX, FS_CTL_PROCESS } fs_ctl_target;
 /* Parses one command written to a ctl file: a verb, an optional argument,
  * surrounding blanks and one trailing newline allowed. Returns 0 and fills
  * *out, or -EINVAL (unknown verb, verb of the other target, bad argument,
- * extra words, NUL bytes, over FS_CTL_MAX). */
+ * extra words, NUL bytes, over FS_CTL_MAX) with out->why saying which. */
 int fs_ctl_parse(fs_ctl_target target, const char *text, size_t len, fs_ctl *out);
+
+/* The name of a signal without "SIG" ("KILL"), NULL for one without. */
+const char *fs_signal_name(int signo);
 
 /* A signal by number ("9") or name ("KILL", "SIGKILL", "sigterm"); returns
  * the number (1..64) or -EINVAL. */

@@ -7,6 +7,7 @@
 #ifndef FS_HANDLE_H
 #define FS_HANDLE_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,9 +40,18 @@ typedef struct fs_handle {
 	size_t pend_len;
 	struct {                /* clone files: how far clone_complete has read pend */
 		size_t off;
-		int mode;       /* 0 undecided, 1 JSON object, 2 text line */
+		int mode;       /* 0 undecided, 1 JSON object, 2 text (until close) */
 		int depth, in_str, esc;
 	} scan;
+	int after_obj;          /* clone files: a JSON object ended; blanks belong to it */
+	int refused;            /* clone files: -errno of a request refused in a write,
+				 * answered to its further writes until close */
+	int checked;            /* clone files: the text's sandbox was checked once */
+	uint64_t writers[8];    /* clone files: lock owners (the writing processes'
+				 * file tables) that wrote to the pending request */
+	int nwriters;           /* -1: more than fit, any close ends the request */
+	pthread_mutex_t clone_lock;     /* clone files: writes, flushes and reads of
+					 * one open file from several processes */
 	int64_t prefetch_end;   /* output files: the chunk end last prefetched after */
 	char *gone_name;        /* `ctl delete` done: the name to invalidate */
 } fs_handle;

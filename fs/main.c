@@ -37,11 +37,16 @@ struct opts {
 	unsigned connect_timeout;
 	unsigned grace;
 	int kernel_cache;
+	char *mk[FS_MKDIR_OPTS];        /* mkdir defaults, as mk_keys */
+	int exec_stdin;
 	int show_help;
 	int show_version;
 };
 
 enum { KEY_HELP, KEY_VERSION };
+
+/* The names of struct opts' mk[] for sbx_spec_set_option. */
+static const char *const mk_keys[FS_MKDIR_OPTS] = {"image", "network", "lifetime", "cpu", "memory"};
 
 #define OPT(t, p) {t, offsetof(struct opts, p), 1}
 static const struct fuse_opt opt_spec[] = {
@@ -52,6 +57,12 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("connect_timeout=%u", connect_timeout),
 	OPT("grace=%u", grace),
 	OPT("kernel_cache", kernel_cache),
+	OPT("image=%s", mk[0]),
+	OPT("network=%s", mk[1]),
+	OPT("lifetime=%s", mk[2]),
+	OPT("cpu=%s", mk[3]),
+	OPT("memory=%s", mk[4]),
+	OPT("stdin", exec_stdin),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -91,6 +102,11 @@ static void usage(const char *prog)
 	       "    -o connect_timeout=S   connect deadline (default 2)\n"
 	       "    -o grace=SECONDS       grace period of rmdir and `ctl delete` (default 10)\n"
 	       "    -o kernel_cache        let the kernel page-cache finished output\n"
+	       "    -o image=IMAGE         mkdir's sandboxes: image (default: the service's)\n"
+	       "    -o network=none|egress mkdir's sandboxes: network\n"
+	       "    -o lifetime=SECONDS    mkdir's sandboxes: maxLifetimeSeconds\n"
+	       "    -o cpu=Q,memory=Q      mkdir's sandboxes: resources (2, 500m; 512Mi, 2G)\n"
+	       "    -o stdin               text commands written to exec/new get a stdin\n"
 	       "    -f                     stay in the foreground\n"
 	       "    -d                     debug output (implies -f)\n"
 	       "    -h, --help             this help\n"
@@ -195,6 +211,19 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	sbx_config_set_timeouts(cfg, (long)o.connect_timeout * 1000, (long)o.timeout * 1000);
+	fs_settings s = {(int)o.grace, o.kernel_cache, copts.singlethread, {{0}}, o.exec_stdin};
+	/* mkdir's defaults: refused now, not at the first mkdir. */
+	sbx_spec *probe = sbx_spec_new();
+	for (int i = 0; i < FS_MKDIR_OPTS; i++) {
+		s.mkdir_opts[i][0] = mk_keys[i];
+		s.mkdir_opts[i][1] = o.mk[i];
+		if (o.mk[i] && probe && sbx_spec_set_option(probe, mk_keys[i], o.mk[i], &err) != SBX_OK) {
+			fprintf(stderr, "sbxfs: error: %s\n", err.message);
+			sbx_spec_free(probe);
+			goto out;
+		}
+	}
+	sbx_spec_free(probe);
 
 	/* The kernel checks the mode bits (everything belongs to the user
 	 * who mounted): with allow_other, others may read but not start,
@@ -221,7 +250,6 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "sbxfs: error: event loop: %s\n", err.message);
 		goto out;
 	}
-	fs_settings s = {(int)o.grace, o.kernel_cache, copts.singlethread};
 	fs_state_init(client);
 	fs_files_setup(client);
 	fs_wait_init(async);
@@ -268,6 +296,8 @@ out:
 	free(o.url);
 	free(o.token_file);
 	free(o.ca_file);
+	for (int i = 0; i < FS_MKDIR_OPTS; i++)
+		free(o.mk[i]);
 	fuse_opt_free_args(&args);
 	return rc;
 }

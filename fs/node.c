@@ -29,11 +29,13 @@ int fs_ino_split(uint64_t ino, uint32_t *slot, int64_t *pid, fs_kind *kind)
 	int64_t p = (int64_t)((ino >> 8) & 0xffffffffu);
 	if (k <= FS_K_NONE || k >= FS_K_COUNT)
 		return -1;
-	int root_level = k == FS_K_ROOT || k == FS_K_ROOT_NEW || k == FS_K_ROOT_ERROR;
+	int root_level = k == FS_K_ROOT || k == FS_K_ROOT_NEW || k == FS_K_ROOT_ERROR || k == FS_K_ROOT_BYTAG ||
+			 k == FS_K_TAG_DIR;
 	if (root_level != (s == 0))
 		return -1;
-	int per_process = k >= FS_K_P_DIR;
-	if (per_process != (p != 0))
+	/* The pid field: a process id, or for by-tag/ nodes a tag index. */
+	int has_pid = (k >= FS_K_P_DIR && k <= FS_K_P_REASON) || k == FS_K_TAG_DIR || k == FS_K_TAG_LINK;
+	if (has_pid != (p != 0))
 		return -1;
 	*slot = s;
 	*pid = p;
@@ -50,6 +52,9 @@ static const struct {
 	{FS_K_ROOT, "", FS_K_ROOT, S_IFDIR | 0755},
 	{FS_K_ROOT_NEW, "new", FS_K_ROOT, S_IFREG | 0644},
 	{FS_K_ROOT_ERROR, "error", FS_K_ROOT, S_IFREG | 0444},
+	{FS_K_ROOT_BYTAG, "by-tag", FS_K_ROOT, S_IFDIR | 0755},
+	{FS_K_TAG_DIR, "", FS_K_ROOT_BYTAG, S_IFDIR | 0755},
+	{FS_K_TAG_LINK, "", FS_K_TAG_DIR, S_IFLNK | 0777},
 	{FS_K_SB_DIR, "", FS_K_ROOT, S_IFDIR | 0755},
 	{FS_K_SB_STATUS, "status", FS_K_SB_DIR, S_IFREG | 0444},
 	{FS_K_SB_RC, "returncode", FS_K_SB_DIR, S_IFREG | 0444},
@@ -58,6 +63,7 @@ static const struct {
 	{FS_K_SB_INFO, "info", FS_K_SB_DIR, S_IFREG | 0444},
 	{FS_K_SB_CTL, "ctl", FS_K_SB_DIR, S_IFREG | 0200},
 	{FS_K_SB_ERROR, "error", FS_K_SB_DIR, S_IFREG | 0444},
+	{FS_K_SB_TAGS, "tags", FS_K_SB_DIR, S_IFREG | 0444},
 	{FS_K_SB_EXEC, "exec", FS_K_SB_DIR, S_IFDIR | 0755},
 	{FS_K_SB_FILES, "files", FS_K_SB_DIR, S_IFDIR | 0755},
 	{FS_K_EXEC_NEW, "new", FS_K_SB_EXEC, S_IFREG | 0644},
@@ -69,6 +75,7 @@ static const struct {
 	{FS_K_P_STDIN, "stdin", FS_K_P_DIR, S_IFREG | 0200},
 	{FS_K_P_RC, "returncode", FS_K_P_DIR, S_IFREG | 0444},
 	{FS_K_P_STATUS, "status", FS_K_P_DIR, S_IFREG | 0444},
+	{FS_K_P_REASON, "reason", FS_K_P_DIR, S_IFREG | 0444},
 	{FS_K_P_CTL, "ctl", FS_K_P_DIR, S_IFREG | 0200},
 };
 #define NNODES (sizeof nodes / sizeof nodes[0])
@@ -143,6 +150,8 @@ int fs_kind_is_dynamic(fs_kind k)
 	case FS_K_P_STDERR:
 	case FS_K_P_RC:
 	case FS_K_P_STATUS:
+	case FS_K_P_REASON:
+	case FS_K_SB_TAGS:
 		return 1;
 	default:
 		return 0;

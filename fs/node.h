@@ -44,6 +44,11 @@ typedef enum fs_kind {
 	FS_K_P_RC,
 	FS_K_P_STATUS,
 	FS_K_P_CTL,
+	FS_K_P_REASON,
+	FS_K_SB_TAGS,
+	FS_K_ROOT_BYTAG,        /* by-tag/ */
+	FS_K_TAG_DIR,           /* by-tag/TAG/: slot 0, pid = the tag's index (tags.h) */
+	FS_K_TAG_LINK,          /* by-tag/TAG/NAME -> ../../NAME: slot, pid = tag index */
 	FS_K_COUNT
 } fs_kind;
 

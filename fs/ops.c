@@ -23,6 +23,7 @@
 #include "handle.h"
 #include "node.h"
 #include "state.h"
+#include "tags.h"
 #include "wait.h"
 
 #define ENTRY_TIMEOUT 1.0
@@ -75,10 +76,18 @@ static fs_handle *fh(struct fuse_file_info *fi)
 	return (fs_handle *)(uintptr_t)fi->fh;
 }
 
+/* The clone files: a write is a request, the read its answer. */
+static int clone_kind(fs_kind k)
+{
+	return k == FS_K_ROOT_NEW || k == FS_K_EXEC_NEW;
+}
+
 static void handle_free(fs_handle *h)
 {
 	if (!h)
 		return;
+	if (!h->path && clone_kind(h->kind))
+		pthread_mutex_destroy(&h->clone_lock);
 	free(h->pend);
 	free(h->gone_name);
 	free(h->text);
@@ -103,6 +112,53 @@ static void set_time(struct timespec *t, int64_t ns)
 {
 	t->tv_sec = (time_t)(ns / 1000000000);
 	t->tv_nsec = (long)(ns % 1000000000);
+}
+
+/* Why a process ended, as the `reason` file says it: one word the SDK's
+ * errors tell apart (timeout, oom, killed, exited, failed, running), then
+ * what qualifies it (the signal, the exit code, the service's reason). */
+static int reason_line(const fs_proc_view *p, char *buf, size_t n)
+{
+	const char *r = p->reason;
+	switch (p->state) {
+	case SBX_PROC_RUNNING:
+	case SBX_PROC_UNSPECIFIED:
+		return snprintf(buf, n, "running\n");
+	case SBX_PROC_EXITED:
+		return *r ? snprintf(buf, n, "exited %d (%s)\n", p->exit_code, r)
+			  : snprintf(buf, n, "exited %d\n", p->exit_code);
+	case SBX_PROC_FAILED:
+		return snprintf(buf, n, "failed (%s)\n", *r ? r : "could not start");
+	case SBX_PROC_KILLED:
+	default:
+		break;
+	}
+	/* sbxd's stateReason for its own kills: "timeout", "out of memory ..." */
+	if (strcmp(r, "timeout") == 0)
+		return snprintf(buf, n, "timeout\n");
+	if (strncmp(r, "out of memory", 13) == 0)
+		return snprintf(buf, n, "oom\n");
+	const char *sig = fs_signal_name(p->signal);
+	char sb[16];
+	if (!sig) {
+		snprintf(sb, sizeof sb, "%d", p->signal);
+		sig = sb;
+	}
+	return *r ? snprintf(buf, n, "killed SIG%s (%s)\n", sig, r) : snprintf(buf, n, "killed SIG%s\n", sig);
+}
+
+/* by-tag/TAG/NAME's target: the sandbox's directory, two levels up. */
+static char *tag_link_text(uint32_t slot)
+{
+	char *d = fs_state_dirname(slot);
+	if (!d)
+		return NULL;
+	size_t n = strlen(d) + 7;
+	char *t = malloc(n);
+	if (t)
+		snprintf(t, n, "../../%s", d);
+	free(d);
+	return t;
 }
 
 /* Attributes of a node of the fixed tree. *timeout: how long the kernel
@@ -139,6 +195,14 @@ static int node_attr(uint64_t ino, struct stat *st, double *timeout)
 	if (fs_state_sandbox(slot, &v) != 0)
 		return ENOENT;
 	int64_t mt = v.create_ns ? v.create_ns : t;
+	if (k == FS_K_TAG_LINK) {
+		char *l = tag_link_text(slot);
+		st->st_size = l ? (off_t)strlen(l) : 0;
+		free(l);
+		set_time(&st->st_mtim, mt);
+		st->st_atim = st->st_ctim = st->st_mtim;
+		return 0;
+	}
 	if (pid == 0) {
 		switch (k) {
 		case FS_K_SB_STATUS:
@@ -173,6 +237,17 @@ static int node_attr(uint64_t ino, struct stat *st, double *timeout)
 		case FS_K_EXEC_LAST: {
 			char b[32];
 			st->st_size = v.last_pid > 0 ? snprintf(b, sizeof b, "%lld", (long long)v.last_pid) : 0;
+			break;
+		}
+		case FS_K_SB_INFO:
+			/* the last record's JSON; an open fetches it anew, and
+			 * direct_io reads what it got whatever the size said */
+			st->st_size = (off_t)v.info_len;
+			break;
+		case FS_K_SB_TAGS: {
+			char *tg = fs_state_tags(slot);
+			st->st_size = tg ? (off_t)strlen(tg) : 0;
+			free(tg);
 			break;
 		}
 		default:
@@ -210,6 +285,18 @@ static int node_attr(uint64_t ino, struct stat *st, double *timeout)
 	case FS_K_P_STATUS:
 		st->st_size = (off_t)strlen(sbx_proc_state_word(p.state)) + 1;
 		break;
+	case FS_K_P_REASON: {
+		char b[256];
+		int n = reason_line(&p, b, sizeof b);
+		st->st_size = n < 0 ? 0 : n >= (int)sizeof b ? (off_t)sizeof b - 1 : n;
+		break;
+	}
+	case FS_K_P_CMD: {
+		char *c = fs_state_proc_cmd(slot, pid);
+		st->st_size = c ? (off_t)strlen(c) : 0;
+		free(c);
+		break;
+	}
 	case FS_K_P_RC:
 		if (fs_proc_final(&p)) {
 			char b[32];
@@ -273,6 +360,33 @@ static int files_node(fuse_req_t req, fuse_ino_t ino, uint32_t *slot, char **pat
 	return 1;
 }
 
+static void count_one(void *ud, uint32_t slot, const char *dirname)
+{
+	(void)slot;
+	(void)dirname;
+	(*(int *)ud)++;
+}
+
+typedef struct tag_find {
+	const char *tag;
+	int found;
+} tag_find;
+
+static void tag_match(void *ud, const char *tag, size_t len)
+{
+	tag_find *f = ud;
+	if (strlen(f->tag) == len && memcmp(f->tag, tag, len) == 0)
+		f->found = 1;
+}
+
+/* Whether a visible sandbox has the tag, as last listed. */
+static int tag_seen(const char *tag)
+{
+	tag_find f = {tag, 0};
+	fs_state_foreach_tag(tag_match, &f);
+	return f.found;
+}
+
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	if (fs_ino_is_files(parent)) {
@@ -298,6 +412,38 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	fs_kind c = fs_kind_child(k, name);
+	if (c == FS_K_P_STDIN) {
+		/* only a process started with a stdin has the file */
+		fs_proc_view p;
+		if (fs_state_proc(slot, pid, &p) != 0 || !p.has_stdin) {
+			fuse_reply_err(req, ENOENT);
+			return;
+		}
+	}
+	if (k == FS_K_ROOT_BYTAG) {
+		uint32_t idx = fs_tag_intern(name, strlen(name));
+		int rc = idx ? fs_state_list_tag(name, count_one, &(int){0}) : -ENOENT;
+		if (rc || !tag_seen(name)) {
+			fuse_reply_err(req, rc ? -rc : ENOENT);
+			return;
+		}
+		reply_entry(req, fs_ino_make(0, idx, FS_K_TAG_DIR));
+		return;
+	}
+	if (k == FS_K_TAG_DIR) {
+		uint32_t s;
+		char *tag = fs_tag_name((uint32_t)pid);
+		int ok = tag && fs_state_lookup(name, &s) == 0 && fs_state_has_tag(s, tag);
+		if (tag && !ok && fs_state_list_tag(tag, count_one, &(int){0}) == 0)
+			ok = fs_state_lookup(name, &s) == 0 && fs_state_has_tag(s, tag);
+		free(tag);
+		if (!ok) {
+			fuse_reply_err(req, ENOENT);
+			return;
+		}
+		reply_entry(req, fs_ino_make(s, pid, FS_K_TAG_LINK));
+		return;
+	}
 	if (c == FS_K_EXEC_LAST) {
 		/* exec/last exists once there is a process to point at */
 		fs_sb_view v;
@@ -418,6 +564,15 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 		free(path);
 		return;
 	}
+	if (fs_ino_split(ino, &slot, &pid, &k) == 0 && k == FS_K_TAG_LINK) {
+		char *l = tag_link_text(slot);
+		if (l)
+			fuse_reply_readlink(req, l);
+		else
+			fuse_reply_err(req, ENOENT);
+		free(l);
+		return;
+	}
 	if (fs_ino_split(ino, &slot, &pid, &k) != 0 || k != FS_K_EXEC_LAST || fs_state_sandbox(slot, &v) != 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
@@ -440,6 +595,7 @@ typedef struct list_ctx {
 	size_t cap;
 	int failed;
 	uint32_t slot;
+	int64_t tag;            /* by-tag/TAG: the tag's index */
 } list_ctx;
 
 static void add_ent(list_ctx *c, const char *name, uint64_t ino, unsigned mode)
@@ -478,6 +634,29 @@ static void add_proc(void *ud, int64_t pid)
 	add_ent(c, b, fs_ino_make(c->slot, pid, FS_K_P_DIR), S_IFDIR);
 }
 
+static void add_tag_link(void *ud, uint32_t slot, const char *dirname)
+{
+	list_ctx *c = ud;
+	add_ent(c, dirname, fs_ino_make(slot, c->tag, FS_K_TAG_LINK), S_IFLNK);
+}
+
+/* by-tag/: each tag once (the table's index tells repeats apart). */
+static void add_tag_dir(void *ud, const char *tag, size_t len)
+{
+	list_ctx *c = ud;
+	uint32_t idx = fs_tag_intern(tag, len);
+	if (!idx)
+		return;
+	uint64_t ino = fs_ino_make(0, idx, FS_K_TAG_DIR);
+	for (size_t i = 0; i < c->h->nents; i++)
+		if (c->h->ents[i].ino == ino)
+			return;
+	char n[FS_TAG_LEN_MAX + 1]; /* interned, so len fits */
+	memcpy(n, tag, len);
+	n[len] = '\0';
+	add_ent(c, n, ino, S_IFDIR);
+}
+
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	fs_handle *h = calloc(1, sizeof *h);
@@ -485,7 +664,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	list_ctx c = {h, 0, 0, 0};
+	list_ctx c = {h, 0, 0, 0, 0};
 	add_ent(&c, ".", ino, S_IFDIR);
 	add_ent(&c, "..", FUSE_ROOT_ID, S_IFDIR);
 	uint32_t slot = 0;
@@ -508,18 +687,36 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		size_t n = fs_kind_children(k, kids, 16);
 		/* exec/: one process list serves `last` and the entries */
 		int fetched = k == FS_K_SB_EXEC ? fs_state_fetch_procs(slot, LIST_MAX_AGE_MS) : 0;
+		fs_proc_view pv;
+		int no_stdin = k == FS_K_P_DIR && (fs_state_proc(slot, pid, &pv) != 0 || !pv.has_stdin);
 		for (size_t i = 0; i < n && i < 16; i++) {
+			if (kids[i] == FS_K_P_STDIN && no_stdin)
+				continue;
 			if (kids[i] == FS_K_EXEC_LAST) {
 				fs_sb_view v;
 				if (fs_state_sandbox(slot, &v) != 0 || v.last_pid < 1)
 					continue;
 			}
-			add_ent(&c, fs_kind_name(kids[i]), fs_ino_make(slot, pid, kids[i]),
-				fs_kind_mode(kids[i]) & S_IFMT);
+			/* files/ is listed with the type of a link (DT_LNK),
+			 * though lookup and stat show the directory it is:
+			 * rm -r (fts with FTS_NOSTAT|FTS_PHYSICAL trusts d_type)
+			 * then never descends into it, so `rm -rf box` cannot
+			 * delete the sandbox's own root filesystem file by file;
+			 * cd, ls, cp and tar into box/files work as before. */
+			unsigned type = kids[i] == FS_K_SB_FILES ? S_IFLNK : fs_kind_mode(kids[i]) & S_IFMT;
+			add_ent(&c, fs_kind_name(kids[i]), fs_ino_make(slot, pid, kids[i]), type);
 		}
 		if (k == FS_K_ROOT) {
 			rc = fs_state_refresh(LIST_MAX_AGE_MS);
 			fs_state_foreach(add_sandbox, &c);
+		} else if (k == FS_K_ROOT_BYTAG) {
+			rc = fs_state_refresh(LIST_MAX_AGE_MS);
+			fs_state_foreach_tag(add_tag_dir, &c);
+		} else if (k == FS_K_TAG_DIR) {
+			char *tag = fs_tag_name((uint32_t)pid);
+			c.tag = pid;
+			rc = tag ? fs_state_list_tag(tag, add_tag_link, &c) : -ENOENT;
+			free(tag);
 		} else if (k == FS_K_SB_EXEC) {
 			rc = fetched;
 			fs_state_foreach_proc(slot, add_proc, &c);
@@ -622,6 +819,20 @@ static int open_text(fs_handle *h)
 			return -ENOENT;
 		return set_text(h, word_line(sbx_proc_state_word(p.state)));
 	}
+	case FS_K_SB_TAGS:
+		rc = fs_state_fetch_sandbox(h->slot, 0);
+		return rc ? rc : set_text(h, fs_state_tags(h->slot));
+	case FS_K_P_REASON: {
+		fs_proc_view p;
+		char b[256];
+		rc = fs_state_fetch_proc(h->slot, h->pid, 0);
+		if (rc)
+			return rc;
+		if (fs_state_proc(h->slot, h->pid, &p) != 0)
+			return -ENOENT;
+		reason_line(&p, b, sizeof b);
+		return set_text(h, strdup(b));
+	}
 	case FS_K_P_CMD: {
 		char *c = fs_state_proc_cmd(h->slot, h->pid);
 		if (!c) {
@@ -675,6 +886,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	h->pid = pid;
 	h->ino = ino;
 	h->rd_base = -1;
+	if (clone_kind(k))
+		pthread_mutex_init(&h->clone_lock, NULL);
 	int rc = open_text(h);
 	if (rc) {
 		handle_free(h);
@@ -682,6 +895,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	fi->direct_io = 1;
+	fi->noflush = !clone_kind(k);
 	if (fs_kind_is_output(k) && settings.kernel_cache) {
 		/* A finished stream never changes again, so the kernel may cache
 		 * it (-o kernel_cache). Not the default: the page-cache path
@@ -949,6 +1163,8 @@ static void read_returncode(fuse_req_t req, fs_handle *h, size_t size, int64_t o
 	fs_wait_returncode(req, h, v.id, off, size);
 }
 
+static int clone_finish(fs_handle *h);
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	fs_handle *h = fh(fi);
@@ -970,15 +1186,36 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		return;
 	case FS_K_ROOT_NEW:
 	case FS_K_EXEC_NEW:
-		/* The clone file: whatever position the writes left, the first
+		/* The clone file: a read ends the request written so far (as a
+		 * close would); whatever position the writes left, the first
 		 * read starts at the id's first byte. */
-		if (!h->text) {
-			fuse_reply_buf(req, NULL, 0);
-			return;
+		/* The answer is copied under the lock and sent after it: once
+		 * answered, the file may be closed and the handle freed. */
+		pthread_mutex_lock(&h->clone_lock);
+		int rc = h->pend || h->scan.mode ? clone_finish(h) : 0;
+		char *ans = NULL;
+		size_t alen = 0;
+		if (!rc && h->text) {
+			if (h->rd_base < 0)
+				h->rd_base = off;
+			int64_t at = off - h->rd_base;
+			if (at >= 0 && (uint64_t)at < h->text_len) {
+				alen = h->text_len - (size_t)at;
+				if (alen > size)
+					alen = size;
+				ans = malloc(alen);
+				if (ans)
+					memcpy(ans, h->text + at, alen);
+				else
+					rc = -ENOMEM;
+			}
 		}
-		if (h->rd_base < 0)
-			h->rd_base = off;
-		reply_slice(req, h->text, h->text_len, off - h->rd_base, size);
+		pthread_mutex_unlock(&h->clone_lock);
+		if (rc)
+			fuse_reply_err(req, -rc);
+		else
+			fuse_reply_buf(req, ans, alen);
+		free(ans);
 		return;
 	default:
 		reply_slice(req, h->text, h->text_len, off, size);
@@ -1033,7 +1270,21 @@ static int write_exec_new(fs_handle *h, const char *buf, size_t size)
 		rc = fs_state_fail(h->slot, "exec/new", &err);
 		goto out;
 	}
-	if (sbx_process_start(client, v.id, r, &p, &err) != SBX_OK) {
+	/* -o stdin: a text command gets a stdin too (a JSON one says so). */
+	if (settings.exec_stdin && h->scan.mode == 2)
+		sbx_exec_req_set_stdin(r, 1);
+	/* A retry of a start that got no answer sends the same request id,
+	 * so the service runs the command once however often it is retried. */
+	char rid[SBX_REQUEST_ID_MAX + 1];
+	if (fs_state_start_retry_id(h->slot, buf, size, rid))
+		sbx_exec_req_set_request_id(r, rid, NULL);
+	const char *sent = sbx_exec_req_request_id(r);
+	sbx_result res = sbx_process_start(client, v.id, r, &p, &err);
+	if (res == SBX_E_TIMEOUT || res == SBX_E_NETWORK || res == SBX_E_UNAVAILABLE || res == SBX_E_PROTOCOL)
+		fs_state_start_unsure(h->slot, buf, size, sent);
+	else
+		fs_state_start_sure(h->slot);
+	if (res != SBX_OK) {
 		rc = fs_state_fail(h->slot, "exec/new", &err);
 		goto out;
 	}
@@ -1087,7 +1338,7 @@ static int write_sb_ctl(fs_handle *h, const char *buf, size_t size)
 	if (fs_state_sandbox(h->slot, &v) != 0)
 		return -ENOENT;
 	if (fs_ctl_parse(FS_CTL_SANDBOX, buf, size, &c) != 0) {
-		fs_state_set_error(h->slot, "ctl: unknown command (use \"stop [GRACE_SECONDS]\" or \"delete\")");
+		fs_state_set_error(h->slot, "ctl: %s (use \"stop [GRACE_SECONDS]\" or \"delete\")", c.why);
 		return -EINVAL;
 	}
 	if (c.verb == FS_VERB_STOP)
@@ -1111,8 +1362,8 @@ static int write_p_ctl(fs_handle *h, const char *buf, size_t size)
 	if (fs_state_sandbox(h->slot, &v) != 0)
 		return -ENOENT;
 	if (fs_ctl_parse(FS_CTL_PROCESS, buf, size, &c) != 0) {
-		fs_state_set_error(h->slot, "exec/%lld/ctl: unknown command (use \"kill [SIGNAL]\" or \"eof\")",
-				   (long long)h->pid);
+		fs_state_set_error(h->slot, "exec/%lld/ctl: %s (use \"kill [SIGNAL]\" or \"eof\")",
+				   (long long)h->pid, c.why);
 		return -EINVAL;
 	}
 	if (c.verb == FS_VERB_KILL) {
@@ -1145,11 +1396,23 @@ static int write_stdin(fs_handle *h, const char *buf, size_t size)
 	return 0;
 }
 
-/* Whether the text pending on a clone file is a complete request: a JSON
- * object once its braces balance (outside strings), a text command or an
- * empty line once a newline came. Reads only the bytes added since the
- * last call (the scan state lives on the handle), so `dd bs=1` of a large
- * request costs linear time, not quadratic. */
+/* The write protocol of clone files (docs/filesystem.md "Running
+ * processes"): what a request is depends only on the bytes, never on how
+ * they were cut into writes.
+ * - A JSON object (first non-blank byte `{`) is complete once its braces
+ *   and brackets balance outside strings, and starts in the write that
+ *   completes it; blanks and newlines after it belong to it (python's
+ *   print() writes the object and its newline in two calls).
+ * - Anything else is text: everything written until the file is closed
+ *   (FUSE flush: the close of any descriptor of the open file) or read
+ *   back. `cat script.sh`, bash's printf line by line and `dd bs=1` all
+ *   make one process of a two-line script. Text starts at that close,
+ *   whose error reaches close(2); the first write that ends a line asks
+ *   the service whether the sandbox can run it, so a shell's builtin echo
+ *   (whose close errors are never looked at: the shell restores its
+ *   stdout with dup2) still sees the usual refusals in the write.
+ * Reads only the bytes added since the last call (the scan state lives on
+ * the handle), so `dd bs=1` of a large request costs linear time. */
 static int clone_complete(fs_handle *h)
 {
 	const char *t = h->pend;
@@ -1161,9 +1424,14 @@ static int clone_complete(fs_handle *h)
 		if (i == n)
 			return 0;
 		h->scan.mode = t[i] == '{' ? 1 : 2;
+		/* An empty line alone is a request of its own (an idle
+		 * sandbox; for exec/new a refused empty command), complete at
+		 * its newline like an object at its brace. */
+		if (t[i] == '\n')
+			return 1;
 	}
 	if (h->scan.mode == 2)
-		return memchr(t + i, '\n', n - i) != NULL;
+		return 0;
 	for (; i < n; i++) {
 		char c = t[i];
 		if (h->scan.esc) {
@@ -1190,7 +1458,40 @@ static void pend_clear(fs_handle *h)
 	free(h->pend);
 	h->pend = NULL;
 	h->pend_len = 0;
+	h->checked = 0;
+	h->nwriters = 0;
 	memset(&h->scan, 0, sizeof h->scan);
+}
+
+/* Remembers who wrote to the pending request: only their close ends it
+ * (a `sleep` inside `{ printf ...; sleep 1; printf ...; } >exec/new`
+ * inherits the descriptor and closes it at exit without having written). */
+static void note_writer(fs_handle *h, uint64_t owner)
+{
+	if (h->nwriters < 0)
+		return;
+	for (int i = 0; i < h->nwriters; i++)
+		if (h->writers[i] == owner)
+			return;
+	if (owner == 0 || h->nwriters == (int)(sizeof h->writers / sizeof h->writers[0]))
+		h->nwriters = -1; /* unknown or too many writers: any close ends it */
+	else
+		h->writers[h->nwriters++] = owner;
+}
+
+static int wrote(const fs_handle *h, uint64_t owner)
+{
+	if (h->nwriters < 0)
+		return 1;
+	for (int i = 0; i < h->nwriters; i++)
+		if (h->writers[i] == owner)
+			return 1;
+	return 0;
+}
+
+static const char *clone_what(const fs_handle *h)
+{
+	return h->kind == FS_K_ROOT_NEW ? "new" : "exec/new";
 }
 
 /* Starts what is pending on a clone file and empties it. */
@@ -1202,17 +1503,58 @@ static int clone_start(fs_handle *h)
 	return rc;
 }
 
-/* A write to a clone file: buffered until the request is complete (so
- * `dd bs=1` or a shell writing a line in two pieces starts one thing),
- * started in the write that completes it, whose caller gets the error. */
-static int write_clone(fs_handle *h, const char *buf, size_t size)
+/* Text for exec/new, at its first complete line: refuses in the write
+ * what the start at close would refuse (no such sandbox, not running, the
+ * service unreachable), for writers that never look at close's result. */
+static int clone_check_text(fs_handle *h)
 {
+	fs_sb_view v;
+	int rc = fs_state_fetch_sandbox(h->slot, STAT_MAX_AGE_MS);
+	if (rc)
+		return rc;
+	if (fs_state_sandbox(h->slot, &v) != 0)
+		return -ENOENT;
+	if (v.state == SBX_STATE_COMPLETED || v.state == SBX_STATE_FAILED || v.state == SBX_STATE_TERMINATED ||
+	    v.state == SBX_STATE_TERMINATING) {
+		char *d = fs_state_dirname(h->slot);
+		fs_state_set_error(h->slot, "exec/new: sandbox %s is %s, not running", d ? d : v.id,
+				   sbx_state_word(v.state));
+		free(d);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* A refusal in a write: the rest of that request is refused too, until
+ * the close, so its tail never starts as a request of its own. */
+static int clone_refuse(fs_handle *h, int rc)
+{
+	pend_clear(h);
+	h->refused = rc;
+	return rc;
+}
+
+/* A write to a clone file: see clone_complete for when a request starts. */
+static int write_clone(fs_handle *h, const char *buf, size_t size, uint64_t owner)
+{
+	note_writer(h, owner);
+	if (h->refused)
+		return h->refused;
+	if (h->after_obj) {
+		size_t k = 0;
+		while (k < size && (buf[k] == ' ' || buf[k] == '\t' || buf[k] == '\r' || buf[k] == '\n'))
+			k++;
+		if (k == size)
+			return 0;
+		h->after_obj = 0;
+		buf += k;
+		size -= k;
+	}
 	if (h->pend_len + size > PEND_MAX) {
 		fs_state_set_error(h->kind == FS_K_ROOT_NEW ? 0 : h->slot,
-				   "%s: request over %u bytes without being complete (dropped)",
-				   h->kind == FS_K_ROOT_NEW ? "new" : "exec/new", PEND_MAX);
-		pend_clear(h);
-		return -E2BIG;
+				   "%s: request over %u bytes (dropped; its further writes fail too until close)",
+				   clone_what(h), PEND_MAX);
+		return clone_refuse(h, -E2BIG);
 	}
 	char *p = realloc(h->pend, h->pend_len + size + 1);
 	if (!p)
@@ -1221,9 +1563,59 @@ static int write_clone(fs_handle *h, const char *buf, size_t size)
 	h->pend = p;
 	h->pend_len += size;
 	p[h->pend_len] = '\0';
-	if (!clone_complete(h))
-		return 0;
-	return clone_start(h);
+	if (clone_complete(h)) {
+		int rc = clone_start(h);
+		if (!rc)
+			h->after_obj = 1;
+		return rc ? clone_refuse(h, rc) : 0;
+	}
+	if (h->scan.mode == 2 && h->kind == FS_K_EXEC_NEW && !h->checked && buf[size - 1] == '\n') {
+		h->checked = 1;
+		int rc = clone_check_text(h);
+		if (rc)
+			return clone_refuse(h, rc);
+	}
+	return 0;
+}
+
+/* The end of a request on a clone file (a close, or a read of the
+ * answer): pending text starts; an unfinished JSON object is refused.
+ * Returns what close(2) or the read reports. */
+static int clone_finish(fs_handle *h)
+{
+	int rc = 0;
+	if (h->refused) {
+		rc = 0; /* already reported, to the write */
+	} else if (h->scan.mode == 2) {
+		rc = clone_start(h);
+	} else if (h->scan.mode == 1) {
+		fs_state_set_error(h->kind == FS_K_ROOT_NEW ? 0 : h->slot,
+				   "%s: JSON object not complete at close (%d unclosed brace%s or bracket%s%s)",
+				   clone_what(h), h->scan.depth, h->scan.depth == 1 ? "" : "s",
+				   h->scan.depth == 1 ? "" : "s", h->scan.in_str ? ", inside a string" : "");
+		rc = -EINVAL;
+	}
+	pend_clear(h);
+	h->refused = 0;
+	h->after_obj = 0;
+	return rc;
+}
+
+/* close(2) of a descriptor by a process that wrote: the end of a request
+ * on a clone file. Other files open with noflush, so the kernel sends no
+ * FLUSH for them. */
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	fs_handle *h = fh(fi);
+	int rc = 0;
+	if (!h->path && clone_kind(h->kind)) {
+		pthread_mutex_lock(&h->clone_lock);
+		if (h->refused || wrote(h, fi->lock_owner))
+			rc = clone_finish(h);
+		pthread_mutex_unlock(&h->clone_lock);
+	}
+	fuse_reply_err(req, -rc);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
@@ -1242,7 +1634,9 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	switch (h->kind) {
 	case FS_K_ROOT_NEW:
 	case FS_K_EXEC_NEW:
-		rc = write_clone(h, buf, size);
+		pthread_mutex_lock(&h->clone_lock);
+		rc = write_clone(h, buf, size, fi->lock_owner);
+		pthread_mutex_unlock(&h->clone_lock);
 		break;
 	case FS_K_SB_CTL:
 		rc = write_sb_ctl(h, buf, size);
@@ -1277,15 +1671,6 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	}
 }
 
-/* Whether text holds anything but blanks. */
-static int has_text(const char *t, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (t[i] != ' ' && t[i] != '\t' && t[i] != '\r' && t[i] != '\n')
-			return 1;
-	return 0;
-}
-
 /* Whether a read or poll of h can wait (and so have a waiter): output
  * files and returncodes, not text, ctl or files/ handles. */
 static int can_wait(const fs_handle *h)
@@ -1296,11 +1681,12 @@ static int can_wait(const fs_handle *h)
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	fs_handle *h = fh(fi);
-	/* A command without its final newline (`printf cmd > exec/new`) starts
-	 * at close, best effort: close cannot fail usefully, so a failure
-	 * only goes to the `error` file. */
-	if (h->pend && has_text(h->pend, h->pend_len))
-		clone_start(h);
+	/* Every close sent FLUSH first (clone_finish); what is still pending
+	 * here came through a path without one (a descriptor passed on and
+	 * never closed by its holder before exit is still closed, so this is
+	 * belt and braces): best effort, its error only in `error`. */
+	if (!h->path && clone_kind(h->kind) && (h->pend || h->scan.mode))
+		clone_finish(h);
 	if (can_wait(h)) /* the others never had a waiter to forget */
 		fs_wait_forget_handle(h);
 	handle_free(h);
@@ -1367,6 +1753,12 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		rc = -ENOMEM;
 		goto out;
 	}
+	for (int i = 0; i < FS_MKDIR_OPTS; i++)
+		if (settings.mkdir_opts[i][1] &&
+		    sbx_spec_set_option(sp, settings.mkdir_opts[i][0], settings.mkdir_opts[i][1], &err) != SBX_OK) {
+			rc = fs_state_fail(0, "mkdir", &err);
+			goto out;
+		}
 	if (sbx_spec_set_name(sp, name, &err) != SBX_OK || sbx_sandbox_create(client, sp, &s, &err) != SBX_OK) {
 		char what[300];
 		snprintf(what, sizeof what, "mkdir %s", name);
@@ -1466,8 +1858,8 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
 	fuse_reply_err(req, ENOTSUP);
 }
 
-/* No flush: every write is done when write() returns, and without the op
- * the kernel stops sending FLUSH on each close (one round trip less). */
+/* Flush only for clone files (the end of a request): every other open
+ * sets noflush, so their closes cost no round trip. */
 const struct fuse_lowlevel_ops fs_ops = {
 	.init = op_init,
 	.lookup = op_lookup,
@@ -1484,6 +1876,7 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.open = op_open,
 	.read = op_read,
 	.write = op_write,
+	.flush = op_flush,
 	.release = op_release,
 	.opendir = op_opendir,
 	.readdir = op_readdir,

@@ -12,10 +12,16 @@
 
 #include <sbx/sbx.h>
 
+#define FS_MKDIR_OPTS 5
+
 typedef struct fs_settings {
 	int grace_seconds;      /* rmdir and `ctl delete` */
 	int kernel_cache;       /* page-cache finished output (default: direct_io) */
 	int single_thread;      /* -s: no notification may wait on the loop */
+	/* Defaults of mkdir (-o image=,network=,lifetime=,cpu=,memory=):
+	 * pairs for sbx_spec_set_option, NULL values unset; checked at mount. */
+	const char *mkdir_opts[FS_MKDIR_OPTS][2];
+	int exec_stdin;         /* -o stdin: text commands start with stdin open */
 } fs_settings;
 
 /* The client must outlive the session. */

@@ -33,6 +33,8 @@ typedef struct sb {
 	char *name;
 	char *dirname;
 	char *reason;
+	char *tags;             /* the record's tags, one a line; NULL = none */
+	size_t info_len;        /* bytes of the record's JSON (the info file) */
 	sbx_state state;
 	int exit_code;
 	int have_record;
@@ -51,6 +53,11 @@ typedef struct sb {
 	int64_t nprocs;         /* capacity */
 	int64_t last_pid;
 	int64_t procs_listed_ms;
+	/* The last start that failed without an answer: a hash of its
+	 * request bytes, their length and the request id it was sent with. */
+	uint64_t unsure_hash;
+	size_t unsure_len;
+	char unsure_rid[SBX_REQUEST_ID_MAX + 1];
 } sb;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -114,6 +121,7 @@ static void slot_free(sb *s)
 	free(s->name);
 	free(s->dirname);
 	free(s->reason);
+	free(s->tags);
 	free(s->error);
 	free(s);
 }
@@ -270,6 +278,28 @@ static void set_str(char **dst, const char *src)
 	}
 }
 
+/* The record's tags as the tags file shows them, one a line (a tag with a
+ * newline in it would read as two: shown with the newline as a blank). */
+static void set_tags(sb *s, const sbx_sandbox *r)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < r->ntags; i++)
+		n += strlen(r->tags[i]) + 1;
+	char *t = n ? malloc(n + 1) : NULL;
+	if (n && !t)
+		return; /* keep the old text */
+	size_t o = 0;
+	for (size_t i = 0; i < r->ntags; i++) {
+		for (const char *c = r->tags[i]; *c; c++)
+			t[o++] = *c == '\n' ? ' ' : *c;
+		t[o++] = '\n';
+	}
+	if (t)
+		t[o] = '\0';
+	free(s->tags);
+	s->tags = t;
+}
+
 static uint32_t put_locked(const sbx_sandbox *r)
 {
 	if (!r->id || !*r->id || strlen(r->id) >= FS_ID_MAX)
@@ -286,6 +316,8 @@ static uint32_t put_locked(const sbx_sandbox *r)
 		names_dirty = 1;
 	set_str(&s->name, r->name);
 	set_str(&s->reason, r->state_reason ? r->state_reason : "");
+	set_tags(s, r);
+	s->info_len = r->json ? strlen(r->json) : s->info_len;
 	s->state = r->state;
 	s->exit_code = r->exit_code;
 	s->create_ns = r->create_time_ns;
@@ -390,6 +422,7 @@ int fs_state_sandbox(uint32_t slot, fs_sb_view *out)
 			out->main_mtime_ns[i] = s->main_mtime_ns[i];
 		}
 		out->last_pid = s->last_pid;
+		out->info_len = s->info_len;
 		snprintf(out->reason, sizeof out->reason, "%s", s->reason ? s->reason : "");
 		rc = 0;
 	}
@@ -495,6 +528,9 @@ static void put_proc_locked(sb *s, const sbx_process *r)
 	p->v.known = 1;
 	p->v.state = r->state;
 	p->v.exit_code = r->exit_code;
+	p->v.signal = r->signal;
+	p->v.has_stdin = r->has_stdin;
+	snprintf(p->v.reason, sizeof p->v.reason, "%s", r->state_reason ? r->state_reason : "");
 	p->v.start_ns = r->start_time_ns;
 	p->v.end_ns = r->end_time_ns;
 	if (!p->v.mtime_ns[1])
@@ -674,9 +710,14 @@ static void set_error_locked(uint32_t slot, const char *msg)
 void fs_state_set_error(uint32_t slot, const char *fmt, ...)
 {
 	char buf[FS_ERROR_MAX];
+	/* Stamped with the time (UTC): a message stays until the next
+	 * failure, so a later success does not make it look current. */
+	time_t now = time(NULL);
+	struct tm tm;
+	size_t at = gmtime_r(&now, &tm) ? strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ ", &tm) : 0;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof buf, fmt, ap);
+	vsnprintf(buf + at, sizeof buf - at, fmt, ap);
 	va_end(ap);
 	size_t n = strlen(buf);
 	if (n == 0 || buf[n - 1] != '\n') {
@@ -714,7 +755,19 @@ int fs_state_fail(uint32_t slot, const char *what, const sbx_error *err)
 	if (e <= 0)
 		e = EIO;
 	const char *msg = err->message[0] ? err->message : sbx_result_str(err->code);
-	fs_state_set_error(slot, "%s: %s (%s)", what, msg, strerror(e));
+	/* The service names the sandbox by its id; the user knows it by the
+	 * directory's name, so that is what the message says. */
+	char id[FS_ID_MAX] = "";
+	char *d = slot ? fs_state_dirname(slot) : NULL;
+	const char *at = NULL;
+	if (d && fs_state_sandbox_id(slot, id) == 0 && *id && strcmp(id, d) != 0)
+		at = strstr(msg, id);
+	if (at)
+		fs_state_set_error(slot, "%s: %.*s%s%s (%s)", what, (int)(at - msg), msg, d, at + strlen(id),
+				   strerror(e));
+	else
+		fs_state_set_error(slot, "%s: %s (%s)", what, msg, strerror(e));
+	free(d);
 	return -e;
 }
 
@@ -732,4 +785,131 @@ char *fs_state_error(uint32_t slot)
 void fs_state_note_failed(uint32_t slot, const char *reason)
 {
 	fs_state_set_error(slot, "returncode: sandbox failed: %s", reason && *reason ? reason : "no reason given");
+}
+
+/* ------------------------------------------------------------ start retries */
+
+/* FNV-1a: the retry key only has to tell one user's requests apart. */
+static uint64_t bytes_hash(const char *p, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)p[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+void fs_state_start_unsure(uint32_t slot, const char *req, size_t len, const char *rid)
+{
+	pthread_mutex_lock(&lock);
+	sb *s = get_sb(slot);
+	if (s && rid && strlen(rid) <= SBX_REQUEST_ID_MAX) {
+		s->unsure_hash = bytes_hash(req, len);
+		s->unsure_len = len;
+		snprintf(s->unsure_rid, sizeof s->unsure_rid, "%s", rid);
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+int fs_state_start_retry_id(uint32_t slot, const char *req, size_t len, char rid[SBX_REQUEST_ID_MAX + 1])
+{
+	int found = 0;
+	uint64_t h = bytes_hash(req, len);
+	pthread_mutex_lock(&lock);
+	sb *s = get_sb(slot);
+	if (s && s->unsure_rid[0] && s->unsure_len == len && s->unsure_hash == h) {
+		memcpy(rid, s->unsure_rid, SBX_REQUEST_ID_MAX + 1);
+		found = 1;
+	}
+	pthread_mutex_unlock(&lock);
+	return found;
+}
+
+void fs_state_start_sure(uint32_t slot)
+{
+	pthread_mutex_lock(&lock);
+	sb *s = get_sb(slot);
+	if (s)
+		s->unsure_rid[0] = '\0';
+	pthread_mutex_unlock(&lock);
+}
+
+/* ------------------------------------------------------------ tags */
+
+char *fs_state_tags(uint32_t slot)
+{
+	char *t = NULL;
+	pthread_mutex_lock(&lock);
+	sb *s = get_sb(slot);
+	if (s)
+		t = strdup(s->tags ? s->tags : "");
+	pthread_mutex_unlock(&lock);
+	return t;
+}
+
+/* Whether the tags text (one a line) holds tag. */
+static int tags_have(const char *text, const char *tag)
+{
+	size_t n = strlen(tag);
+	for (const char *l = text; l && *l;) {
+		const char *e = strchr(l, '\n');
+		size_t len = e ? (size_t)(e - l) : strlen(l);
+		if (len == n && memcmp(l, tag, n) == 0)
+			return 1;
+		l = e ? e + 1 : NULL;
+	}
+	return 0;
+}
+
+int fs_state_has_tag(uint32_t slot, const char *tag)
+{
+	pthread_mutex_lock(&lock);
+	sb *s = get_sb(slot);
+	int has = s && is_visible(s) && tags_have(s->tags, tag);
+	pthread_mutex_unlock(&lock);
+	return has;
+}
+
+void fs_state_foreach_tag(void (*fn)(void *ud, const char *tag, size_t len), void *ud)
+{
+	pthread_mutex_lock(&lock);
+	for (uint32_t i = 1; i < nslots; i++) {
+		if (!is_visible(slots[i]))
+			continue;
+		for (const char *l = slots[i]->tags; l && *l;) {
+			const char *e = strchr(l, '\n');
+			size_t len = e ? (size_t)(e - l) : strlen(l);
+			if (len)
+				fn(ud, l, len);
+			l = e ? e + 1 : NULL;
+		}
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+int fs_state_list_tag(const char *tag, void (*fn)(void *ud, uint32_t slot, const char *dirname), void *ud)
+{
+	sbx_sandbox **v = NULL;
+	size_t n = 0;
+	sbx_error err;
+	const char *tags[2] = {tag, NULL};
+	sbx_list_filter f = {tags, SBX_STATE_UNSPECIFIED, 1};
+	if (sbx_sandbox_list(client, &f, &v, &n, &err) != SBX_OK)
+		return fs_state_fail(0, "list by tag", &err);
+	uint32_t *got = n ? calloc(n, sizeof *got) : NULL;
+	pthread_mutex_lock(&lock);
+	for (size_t k = 0; k < n; k++) {
+		uint32_t i = put_locked(v[k]);
+		if (got)
+			got[k] = i;
+	}
+	assign_dirnames();
+	for (size_t k = 0; got && k < n; k++)
+		if (got[k] && is_visible(slots[got[k]]))
+			fn(ud, got[k], slots[got[k]]->dirname);
+	pthread_mutex_unlock(&lock);
+	free(got);
+	sbx_sandbox_list_free(v, n);
+	return n && !got ? -ENOMEM : 0;
 }

@@ -30,6 +30,9 @@ typedef struct fs_proc_view {
 	int64_t bytes[3];       /* by sbx_stream; index 0 unused */
 	int64_t mtime_ns[3];    /* when that stream last grew */
 	int64_t start_ns, end_ns;
+	int signal;             /* the signal that ended it, 0 = none */
+	int has_stdin;          /* started with a stdin */
+	char reason[128];       /* stateReason, "" when none */
 } fs_proc_view;
 
 typedef struct fs_sb_view {
@@ -42,6 +45,7 @@ typedef struct fs_sb_view {
 	int main_eof[3];
 	int64_t main_mtime_ns[3];
 	int64_t last_pid;
+	size_t info_len;        /* bytes of the last record's JSON */
 	char reason[512];       /* stateReason, "" when none */
 } fs_sb_view;
 
@@ -75,6 +79,18 @@ int fs_state_info(uint32_t slot, char **json);
 /* Gets the sandbox record when the one known is older than max_age_ms. */
 int fs_state_fetch_sandbox(uint32_t slot, int max_age_ms);
 
+/* Tags. The tags of a sandbox's last record, one a line (malloc'd; "" for
+ * none; NULL for an unknown slot). */
+char *fs_state_tags(uint32_t slot);
+/* Whether a visible sandbox has the tag, as last seen. */
+int fs_state_has_tag(uint32_t slot, const char *tag);
+/* Calls fn for each tag of each visible sandbox (repeats included; under
+ * the lock). */
+void fs_state_foreach_tag(void (*fn)(void *ud, const char *tag, size_t len), void *ud);
+/* Asks the service for the sandboxes with the tag (its list filter), merges
+ * them and calls fn for each visible one (under the lock). */
+int fs_state_list_tag(const char *tag, void (*fn)(void *ud, uint32_t slot, const char *dirname), void *ud);
+
 /* Processes. */
 void fs_state_put_proc(uint32_t slot, const sbx_process *p);
 int fs_state_proc(uint32_t slot, int64_t pid, fs_proc_view *out);
@@ -96,6 +112,15 @@ void fs_state_stream_seen(uint32_t slot, int64_t pid, sbx_stream s, int64_t size
 /* Size of the main command's stream, refreshed by a one-byte read when
  * older than max_age_ms and not ended. */
 int fs_state_fetch_main_size(uint32_t slot, sbx_stream s, int max_age_ms);
+
+/* Process starts that failed without an answer (a missed deadline, a
+ * lost connection) may have run on the service. The next start of the
+ * same request bytes on that sandbox reuses their request id, so the
+ * service runs the command at most once; any answer forgets it. */
+void fs_state_start_unsure(uint32_t slot, const char *req, size_t len, const char *rid);
+/* 1 and the id when req is the last unsure start's bytes, else 0. */
+int fs_state_start_retry_id(uint32_t slot, const char *req, size_t len, char rid[SBX_REQUEST_ID_MAX + 1]);
+void fs_state_start_sure(uint32_t slot);
 
 /* The error file. fs_state_fail records "what: message" for slot and
  * returns -errno for err. */

@@ -322,6 +322,7 @@ static void proc_free(srv_proc *p)
 	srv_strv_free(&p->argv);
 	srv_strv_free(&p->env);
 	free(p->cwd);
+	free(p->request_id);
 	free(p->pending);
 	if (p->stdin_fd >= 0)
 		close(p->stdin_fd);
@@ -1125,6 +1126,19 @@ static int cmd_too_big(const srv_strv *argv, const srv_strv *env, const char *cw
 	return 1;
 }
 
+/* The process an earlier start with this requestId made, if any: a client
+ * that timed out may send the same start again and must not run the
+ * command twice (the extension's answer to create's requestId). */
+static srv_proc *proc_by_request(srv_sbx *s, const char *rid)
+{
+	if (!rid || !*rid)
+		return NULL;
+	for (size_t i = 1; i < s->nprocs; i++)
+		if (s->procs[i] && s->procs[i]->request_id && strcmp(s->procs[i]->request_id, rid) == 0)
+			return s->procs[i];
+	return NULL;
+}
+
 srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *why)
 {
 	srv_proc *p = NULL;
@@ -1132,6 +1146,13 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 	int fds[3] = {-1, -1, -1};
 	char err[SRV_ERRLEN] = "";
 	srv_box *box = srv_rt_begin(s);
+	/* After srv_rt_begin: a start with the same id still spawning (its
+	 * client gave up) finishes first, so its process is found here. */
+	if (!exec && (p = proc_by_request(s, req->request_id)) != NULL) {
+		if (box)
+			srv_rt_end(s, box);
+		return p;
+	}
 	if (s->state != ST_RUNNING || !s->box) {
 		refuse(why, 400, 9, "CWSANDBOX_SANDBOX_NOT_RUNNING", "sandbox %s is %s, not running", s->id,
 		       srv_state_name(s->state));
@@ -1161,6 +1182,10 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 	p->stdin_closed = !req->want_stdin;
 	p->max_output = exec ? req->max_output : 0;
 	p->timeout_s = req->timeout_s;
+	if (!exec && req->request_id && *req->request_id) {
+		p->request_id = req->request_id;
+		req->request_id = NULL;
+	}
 	if (!p->cwd || build_env(&s->spec.env, &p->env, &env) != 0)
 		goto nomem;
 	if (cmd_too_big(&p->argv, &env, p->cwd, why))

@@ -60,6 +60,7 @@ typedef struct srv_proc {
 	int owner_gone;              /* exec: its request went away */
 	int64_t max_output;          /* exec: maxOutputBytes (spool kept to it) */
 	int kill_pending;            /* SIGKILL to send once the box is free */
+	char *request_id;            /* the start's requestId, NULL when none */
 } srv_proc;
 
 typedef struct srv_sbx {

@@ -362,6 +362,7 @@ void srv_proc_req_free(srv_proc_req *r)
 	srv_strv_free(&r->env);
 	free(r->cwd);
 	free(r->stdin_data);
+	free(r->request_id);
 	memset(r, 0, sizeof *r);
 }
 
@@ -641,7 +642,8 @@ int srv_parse_proc_req(const char *body, size_t len, int exec, srv_proc_req *out
 	}
 	if (get_env(cJSON_GetObjectItemCaseSensitive(root, "env"), &out->env, err) ||
 	    get_str(root, "workingDir", SRV_MAX_PATH, &out->cwd, err) ||
-	    get_int(root, "timeoutSeconds", 0, SRV_MAX_LIFETIME, &out->timeout_s, err))
+	    get_int(root, "timeoutSeconds", 0, SRV_MAX_LIFETIME, &out->timeout_s, err) ||
+	    (!exec && get_str(root, "requestId", 128, &out->request_id, err)))
 		goto out;
 	if (*out->cwd && out->cwd[0] != '/') {
 		fail(err, "workingDir must be an absolute path");

@@ -101,6 +101,7 @@ typedef struct srv_proc_req {
 	int64_t max_output;          /* exec only */
 	unsigned char *stdin_data;   /* exec only: decoded base64 */
 	size_t stdin_len;
+	char *request_id;            /* processes only: "" or the client's retry key */
 } srv_proc_req;
 void srv_proc_req_free(srv_proc_req *r);
 /* exec = 1: the :exec body (stdin is base64 bytes, maxOutputBytes);

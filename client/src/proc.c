@@ -288,13 +288,20 @@ sbx_result sbx_process_start(sbx_client *c, const char *sandbox_id, const sbx_ex
 		return res;
 	if (fb)
 		return fb_start(c, sandbox_id, r, out, err);
+	char rid[SBX_REQUEST_ID_MAX + 1];
+	if (r->request_id[0])
+		memcpy(rid, r->request_id, sizeof rid);
+	else if (sbx_random_hex(rid) != 0)
+		return sbx_fail(err, SBX_E_INTERNAL, "no randomness for a request id");
 	body = sbx_exec_req_to_json(r, 1);
-	if (!body || !(text = cJSON_PrintUnformatted(body)) || !(path = sbx_path_sandbox(sandbox_id, "/processes"))) {
+	if (!body || !cJSON_AddStringToObject(body, "requestId", rid) || !(text = cJSON_PrintUnformatted(body)) ||
+	    !(path = sbx_path_sandbox(sandbox_id, "/processes"))) {
 		res = sbx_fail(err, SBX_E_NOMEM, "out of memory");
 		goto out;
 	}
-	/* Not safe to repeat: a retry could start the command twice. */
-	sbx_http_req req = {.method = "POST", .path = path, .body = text, .body_len = strlen(text)};
+	/* Safe to repeat: a start with the same requestId returns the first
+	 * one's process (sbxd's extension), so a retry never runs it twice. */
+	sbx_http_req req = {.method = "POST", .path = path, .body = text, .body_len = strlen(text), .safe = 1};
 	res = sbx_http_json(c, &req, &root, err);
 	if (res == SBX_OK)
 		res = sbx_process_from_json(root, out, err);

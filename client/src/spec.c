@@ -6,6 +6,7 @@
  */
 #include "spec.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -263,6 +264,64 @@ static int parse_bytes(const cJSON *it, int64_t *out)
 		}
 	}
 	return -1;
+}
+
+/* ------------------------------------------------------------ options */
+
+/* The network words of an option: the one place where "none" / "egress"
+ * become the spec's network (sbx_spec_set_network), so a change of the
+ * spec's network shape changes only this table. */
+static const struct {
+	const char *word;
+	int egress;
+} network_words[] = {
+	{"none", 0},
+	{"egress", 1},
+};
+
+sbx_result sbx_spec_set_option(sbx_spec *sp, const char *key, const char *value, sbx_error *err)
+{
+	if (!key || !value)
+		return sbx_fail(err, SBX_E_INVALID, "no option");
+	if (strcmp(key, "image") == 0)
+		return *value ? sbx_spec_set_image(sp, value, err) : sbx_fail(err, SBX_E_INVALID, "image: empty");
+	if (strcmp(key, "network") == 0) {
+		for (size_t i = 0; i < sizeof network_words / sizeof *network_words; i++)
+			if (strcmp(value, network_words[i].word) == 0) {
+				sbx_spec_set_network(sp, network_words[i].egress);
+				return SBX_OK;
+			}
+		return sbx_fail(err, SBX_E_INVALID, "network: \"%.32s\" is not none or egress", value);
+	}
+	cJSON *v = cJSON_CreateString(value);
+	if (!v)
+		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	int64_t n = 0;
+	sbx_result r = SBX_OK;
+	if (strcmp(key, "cpu") == 0) {
+		if (parse_cpu(v, &n) != 0 || n < 1)
+			r = sbx_fail(err, SBX_E_INVALID, "cpu: \"%.32s\" is not a quantity like 2, 0.5 or 500m", value);
+		else
+			sp->cpu_millis = n;
+	} else if (strcmp(key, "memory") == 0) {
+		if (parse_bytes(v, &n) != 0 || n < 1)
+			r = sbx_fail(err, SBX_E_INVALID, "memory: \"%.32s\" is not a size like 512Mi or 2G", value);
+		else
+			sp->memory_bytes = n;
+	} else if (strcmp(key, "lifetime") == 0) {
+		char *end;
+		errno = 0;
+		long long s = strtoll(value, &end, 10);
+		if (errno || end == value || *end || s < 1 || s > SBX_MAX_LIFETIME)
+			r = sbx_fail(err, SBX_E_INVALID, "lifetime: \"%.32s\" is not 1..%d seconds", value,
+				     SBX_MAX_LIFETIME);
+		else
+			sp->lifetime = s;
+	} else {
+		r = sbx_fail(err, SBX_E_INVALID, "unknown option \"%.32s\" (image, network, lifetime, cpu, memory)", key);
+	}
+	cJSON_Delete(v);
+	return r;
 }
 
 static sbx_result json_argv(const cJSON *arr, const char *what, char ***dst, sbx_error *err)
@@ -753,6 +812,25 @@ void sbx_exec_req_set_timeout(sbx_exec_req *r, int seconds)
 	r->timeout = seconds > 0 ? seconds : 0;
 }
 
+sbx_result sbx_exec_req_set_request_id(sbx_exec_req *r, const char *rid, sbx_error *err)
+{
+	size_t n = rid ? strlen(rid) : 0;
+	if (n == 0 || n > SBX_REQUEST_ID_MAX)
+		return sbx_fail(err, SBX_E_INVALID, "a request id has 1..%d characters", SBX_REQUEST_ID_MAX);
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)rid[i]) && rid[i] != '-' && rid[i] != '_')
+			return sbx_fail(err, SBX_E_INVALID, "a request id is letters, digits, - and _");
+	memcpy(r->request_id, rid, n + 1);
+	return SBX_OK;
+}
+
+const char *sbx_exec_req_request_id(sbx_exec_req *r)
+{
+	if (!r->request_id[0] && sbx_random_hex(r->request_id) != 0)
+		r->request_id[0] = '\0';
+	return r->request_id[0] ? r->request_id : NULL;
+}
+
 sbx_exec_req *sbx_exec_req_dup(const sbx_exec_req *r)
 {
 	sbx_exec_req *d = sbx_exec_req_new();
@@ -760,6 +838,7 @@ sbx_exec_req *sbx_exec_req_dup(const sbx_exec_req *r)
 		return NULL;
 	d->stdin_on = r->stdin_on;
 	d->timeout = r->timeout;
+	memcpy(d->request_id, r->request_id, sizeof d->request_id);
 	if ((r->argv && argv_set(&d->argv, (const char *const *)r->argv, NULL) != SBX_OK) ||
 	    (r->cwd && !(d->cwd = strdup(r->cwd)))) {
 		sbx_exec_req_free(d);

@@ -38,6 +38,7 @@ struct sbx_exec_req {
 	size_t nenv;
 	int stdin_on;
 	int timeout;
+	char request_id[SBX_REQUEST_ID_MAX + 1];       /* "" until set or first asked for */
 };
 
 /* The spec as the JSON of docs/api.md `spec` (caller deletes). */

@@ -89,6 +89,7 @@ typedef struct flaky {
 	int http, code;
 	const char *retry;
 	int seen;
+	char rid[3][80];    /* the requestId of the first process starts */
 	pthread_mutex_t mu;
 } flaky;
 
@@ -97,6 +98,9 @@ static int h_flaky(void *ud, int fd, const fake_req *r)
 	flaky *f = ud;
 	pthread_mutex_lock(&f->mu);
 	int n = f->seen++;
+	const char *q = r->body ? strstr(r->body, "\"requestId\":\"") : NULL;
+	if (q && n < 3)
+		snprintf(f->rid[n], sizeof f->rid[n], "%.40s", q + 13);
 	pthread_mutex_unlock(&f->mu);
 	if (n < f->fails)
 		return fake_reply_status(fd, f->http, f->code, "CWSANDBOX_UNAVAILABLE", "try later", f->retry);
@@ -302,8 +306,9 @@ END_TEST
 
 START_TEST(unsafe_call_not_retried)
 {
-	/* The first call is the extension probe (it succeeds); the start
-	 * then meets a 503 and must not be repeated. */
+	/* The first call is the extension probe (it succeeds); a signal
+	 * then meets a 503 and must not be repeated, while a start (safe
+	 * with its requestId) is. */
 	flaky f = {.fails = 0, .http = 503, .code = 14};
 	pthread_mutex_init(&f.mu, NULL);
 	sbx_client *c = start(h_flaky, &f, 5000, 3);
@@ -318,8 +323,17 @@ START_TEST(unsafe_call_not_retried)
 	ck_assert_int_eq(sbx_exec_req_parse("true", 4, &r, NULL), SBX_OK);
 	sbx_process *p = NULL;
 	sbx_error e;
-	ck_assert_int_eq(sbx_process_start(c, "sb1", r, &p, &e), SBX_E_UNAVAILABLE);
+	ck_assert_int_eq(sbx_process_signal(c, "sb1", 1, 15, &e), SBX_E_UNAVAILABLE);
 	ck_assert_int_eq(f.seen, 1);
+	pthread_mutex_lock(&f.mu);
+	f.seen = 0;
+	pthread_mutex_unlock(&f.mu);
+	ck_assert_int_eq(sbx_process_start(c, "sb1", r, &p, &e), SBX_E_UNAVAILABLE);
+	ck_assert_int_eq(f.seen, 3);
+	/* every try carried the same request id */
+	ck_assert(f.rid[0][0] != '\0');
+	ck_assert_str_eq(f.rid[0], f.rid[1]);
+	ck_assert_str_eq(f.rid[0], f.rid[2]);
 	sbx_exec_req_free(r);
 	stop(c);
 }

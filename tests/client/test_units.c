@@ -480,6 +480,69 @@ static char *spec_json(const sbx_spec *sp)
 	return t;
 }
 
+/* Mount-option defaults as text (sbxfs's mkdir options). */
+static const struct {
+	const char *key, *value;
+	sbx_result want;
+	const char *json;       /* the spec's JSON when accepted */
+} option_table[] = {
+	{"image", "mini", SBX_OK, "{\"image\":\"mini\"}"},
+	{"network", "none", SBX_OK, "{\"network\":{\"egress\":false}}"},
+	{"network", "egress", SBX_OK, "{\"network\":{\"egress\":true}}"},
+	{"network", "maybe", SBX_E_INVALID, NULL},
+	{"lifetime", "3600", SBX_OK, "{\"maxLifetimeSeconds\":\"3600\"}"},
+	{"lifetime", "0", SBX_E_INVALID, NULL},
+	{"lifetime", "2592001", SBX_E_INVALID, NULL},
+	{"lifetime", "10s", SBX_E_INVALID, NULL},
+	{"cpu", "500m", SBX_OK, "{\"resources\":{\"cpu\":\"500m\"}}"},
+	{"cpu", "2", SBX_OK, "{\"resources\":{\"cpu\":\"2\"}}"},
+	{"cpu", "lots", SBX_E_INVALID, NULL},
+	{"memory", "512Mi", SBX_OK, "{\"resources\":{\"memory\":\"512Mi\"}}"},
+	{"memory", "-1", SBX_E_INVALID, NULL},
+	{"image", "", SBX_E_INVALID, NULL},
+	{"colour", "red", SBX_E_INVALID, NULL},
+};
+
+START_TEST(spec_option_table)
+{
+	sbx_spec *sp = sbx_spec_new();
+	sbx_error err;
+	sbx_result r = sbx_spec_set_option(sp, option_table[_i].key, option_table[_i].value, &err);
+	ck_assert_msg(r == option_table[_i].want, "%s=%s: %d", option_table[_i].key, option_table[_i].value, r);
+	if (r == SBX_OK) {
+		char *t = spec_json(sp);
+		ck_assert_str_eq(t, option_table[_i].json);
+		free(t);
+	} else {
+		ck_assert_ptr_nonnull(strstr(err.message, option_table[_i].key));
+	}
+	sbx_spec_free(sp);
+}
+END_TEST
+
+/* A start's request id: made once, kept, settable for a retry. */
+START_TEST(exec_request_id)
+{
+	sbx_exec_req *r = NULL;
+	ck_assert_int_eq(sbx_exec_req_parse("echo hi\n", 8, &r, NULL), SBX_OK);
+	const char *a = sbx_exec_req_request_id(r);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_uint_eq(strlen(a), 32);
+	char first[SBX_REQUEST_ID_MAX + 1];
+	snprintf(first, sizeof first, "%s", a);
+	ck_assert_str_eq(sbx_exec_req_request_id(r), first);
+	ck_assert_int_eq(sbx_exec_req_set_request_id(r, "retry-1_A", NULL), SBX_OK);
+	ck_assert_str_eq(sbx_exec_req_request_id(r), "retry-1_A");
+	ck_assert_int_eq(sbx_exec_req_set_request_id(r, "", NULL), SBX_E_INVALID);
+	ck_assert_int_eq(sbx_exec_req_set_request_id(r, "a b", NULL), SBX_E_INVALID);
+	char big[SBX_REQUEST_ID_MAX + 2];
+	memset(big, 'x', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	ck_assert_int_eq(sbx_exec_req_set_request_id(r, big, NULL), SBX_E_INVALID);
+	sbx_exec_req_free(r);
+}
+END_TEST
+
 START_TEST(spec_builders_to_json)
 {
 	sbx_spec *sp = sbx_spec_new();
@@ -1023,6 +1086,8 @@ static Suite *suite(void)
 	suite_add_tcase(s, t);
 	t = tcase_create("parsers");
 	tcase_add_test(t, spec_builders_to_json);
+	tcase_add_loop_test(t, spec_option_table, 0, TABLE(option_table));
+	tcase_add_test(t, exec_request_id);
 	tcase_add_loop_test(t, spec_parse_table, 0, TABLE(spec_table));
 	tcase_add_test(t, text_caps);
 	tcase_add_loop_test(t, exec_parse_table, 0, TABLE(exec_table));

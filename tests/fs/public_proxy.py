@@ -4,7 +4,12 @@ socket, forwards the public CoreWeave Sandboxes calls to sbxd's socket, and
 answers every extension call (GET /v1/extensions, processes, output by
 offset, stdin, signals, listDir, statFile, makeDir, removeFile, waitSeconds)
 with 404 UNIMPLEMENTED, as a service that lacks them would.
-usage: public_proxy.py LISTEN_SOCKET SBXD_SOCKET"""
+usage: public_proxy.py LISTEN_SOCKET SBXD_SOCKET
+
+With PROXY_SLOW=FILE it is a slow service instead: every call, extension
+included, goes through, and while FILE exists, answers to POST calls wait
+that many seconds (the file's number) after sbxd has done the work, as a
+service that does the work but answers after the client's deadline."""
 import http.client
 import http.server
 import json
@@ -12,9 +17,11 @@ import os
 import socket
 import socketserver
 import sys
+import time
 import urllib.parse
 
 LISTEN, UPSTREAM = sys.argv[1], sys.argv[2]
+SLOW = os.environ.get("PROXY_SLOW")
 EXT = ("/processes", "/stdout", "/stderr", ":listDir", ":statFile", ":makeDir", ":removeFile", ":signal")
 
 
@@ -43,12 +50,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def forward(self):
         u = urllib.parse.urlsplit(self.path)
         q = urllib.parse.parse_qsl(u.query)
-        if u.path == "/v1/extensions" or any(e in u.path for e in EXT):
+        if not SLOW and (u.path == "/v1/extensions" or any(e in u.path for e in EXT)):
             n = int(self.headers.get("Content-Length") or 0)
             self.rfile.read(n)
             return self.unimplemented()
         # public calls have no waitSeconds, offset or length
-        q = [(k, v) for k, v in q if k not in ("waitSeconds", "offset", "length")]
+        if not SLOW:
+            q = [(k, v) for k, v in q if k not in ("waitSeconds", "offset", "length")]
         path = u.path + ("?" + urllib.parse.urlencode(q) if q else "")
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n else None
@@ -57,6 +65,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         c.request(self.command, path, body=body, headers=hdrs)
         r = c.getresponse()
         data = r.read()
+        if SLOW and self.command == "POST":
+            try:
+                with open(SLOW) as f:
+                    time.sleep(float(f.read().strip() or 0))
+            except OSError:
+                pass
         self.send_response(r.status)
         self.send_header("Content-Type", r.getheader("Content-Type", "application/json"))
         self.send_header("Content-Length", str(len(data)))

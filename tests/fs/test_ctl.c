@@ -56,13 +56,31 @@ static const struct {
 
 START_TEST(test_ctl_table)
 {
-	fs_ctl c = {FS_VERB_NONE, 12345};
+	fs_ctl c = {FS_VERB_NONE, 12345, NULL};
 	int rc = fs_ctl_parse(ctl_cases[_i].target, ctl_cases[_i].text, strlen(ctl_cases[_i].text), &c);
 	ck_assert_msg(rc == ctl_cases[_i].rc, "\"%s\": rc %d, want %d", ctl_cases[_i].text, rc, ctl_cases[_i].rc);
 	if (rc == 0) {
 		ck_assert_int_eq(c.verb, ctl_cases[_i].verb);
 		ck_assert_int_eq(c.arg, ctl_cases[_i].arg);
 	}
+}
+END_TEST
+
+/* The message says what was wrong, not just "unknown command". */
+START_TEST(test_ctl_why)
+{
+	fs_ctl c;
+	ck_assert_int_eq(fs_ctl_parse(FS_CTL_PROCESS, "kill 99", 7, &c), -EINVAL);
+	ck_assert_str_eq(c.why, "signal out of range (1..64)");
+	ck_assert_int_eq(fs_ctl_parse(FS_CTL_PROCESS, "kill FOO", 8, &c), -EINVAL);
+	ck_assert_str_eq(c.why, "unknown signal name");
+	ck_assert_int_eq(fs_ctl_parse(FS_CTL_SANDBOX, "stop 999", 8, &c), -EINVAL);
+	ck_assert_str_eq(c.why, "grace period out of range (0..300 seconds)");
+	ck_assert_int_eq(fs_ctl_parse(FS_CTL_SANDBOX, "halt", 4, &c), -EINVAL);
+	ck_assert_str_eq(c.why, "unknown command");
+	ck_assert_str_eq(fs_signal_name(9), "KILL");
+	ck_assert_str_eq(fs_signal_name(6), "ABRT");
+	ck_assert_ptr_null(fs_signal_name(40));
 }
 END_TEST
 
@@ -130,6 +148,7 @@ int main(void)
 	TCase *tc = tcase_create("ctl");
 	tcase_add_loop_test(tc, test_ctl_table, 0, N(ctl_cases));
 	tcase_add_test(tc, test_ctl_binary_and_long);
+	tcase_add_test(tc, test_ctl_why);
 	tcase_add_loop_test(tc, test_signal_table, 0, N(sig_cases));
 	tcase_add_loop_test(tc, test_int_table, 0, N(int_cases));
 	return unit_run("fs_ctl", tc);

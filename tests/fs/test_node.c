@@ -83,11 +83,23 @@ END_TEST
 START_TEST(test_children_and_modes)
 {
 	fs_kind v[32];
-	ck_assert_uint_eq(fs_kind_children(FS_K_ROOT, v, 32), 2);
-	ck_assert_uint_eq(fs_kind_children(FS_K_SB_DIR, v, 32), 9);
+	ck_assert_uint_eq(fs_kind_children(FS_K_ROOT, v, 32), 3);       /* new error by-tag */
+	ck_assert_uint_eq(fs_kind_children(FS_K_SB_DIR, v, 32), 10);
 	ck_assert_uint_eq(fs_kind_children(FS_K_SB_EXEC, v, 32), 2);
-	ck_assert_uint_eq(fs_kind_children(FS_K_P_DIR, v, 32), 7);
-	ck_assert_uint_eq(fs_kind_children(FS_K_P_DIR, v, 3), 7);       /* count even when short */
+	ck_assert_uint_eq(fs_kind_children(FS_K_P_DIR, v, 32), 8);
+	ck_assert_uint_eq(fs_kind_children(FS_K_P_DIR, v, 3), 8);       /* count even when short */
+	ck_assert_uint_eq(fs_kind_children(FS_K_TAG_DIR, v, 32), 0);    /* only dynamic links */
+	/* by-tag nodes: a tag directory has slot 0 and a tag index, a link both */
+	uint32_t s;
+	int64_t p;
+	fs_kind k;
+	ck_assert_int_eq(fs_ino_split(fs_ino_make(0, 7, FS_K_TAG_DIR), &s, &p, &k), 0);
+	ck_assert_int_eq(fs_ino_split(fs_ino_make(3, 7, FS_K_TAG_DIR), &s, &p, &k), -1);
+	ck_assert_int_eq(fs_ino_split(fs_ino_make(3, 7, FS_K_TAG_LINK), &s, &p, &k), 0);
+	ck_assert_int_eq(fs_ino_split(fs_ino_make(3, 0, FS_K_TAG_LINK), &s, &p, &k), -1);
+	ck_assert_int_eq(fs_ino_split(fs_ino_make(3, 2, FS_K_P_REASON), &s, &p, &k), 0);
+	ck_assert_int_eq(fs_ino_split(fs_ino_make(3, 0, FS_K_SB_TAGS), &s, &p, &k), 0);
+	ck_assert_int_eq(fs_ino_split(fs_ino_make(0, 0, FS_K_ROOT_BYTAG), &s, &p, &k), 0);
 	ck_assert(S_ISDIR(fs_kind_mode(FS_K_ROOT)));
 	ck_assert(S_ISDIR(fs_kind_mode(FS_K_P_DIR)));
 	ck_assert(S_ISLNK(fs_kind_mode(FS_K_EXEC_LAST)));

@@ -194,7 +194,10 @@ START_TEST(test_errors)
 	/* the root's own error file is slot 0 */
 	fs_state_set_error(0, "%s", "root trouble");
 	m = fs_state_error(0);
-	ck_assert_str_eq(m, "root trouble\n");
+	/* stamped with its UTC time: "2026-12-03T08:40:01Z root trouble\n" */
+	ck_assert_uint_eq(strlen(m), 21 + 13);
+	ck_assert_str_eq(m + 21, "root trouble\n");
+	ck_assert(m[4] == '-' && m[10] == 'T' && m[19] == 'Z' && m[20] == ' ');
 	free(m);
 	/* very long messages are cut, still one line */
 	char big[3000];

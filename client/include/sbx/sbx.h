@@ -171,6 +171,12 @@ sbx_result sbx_spec_add_tag(sbx_spec *sp, const char *tag, sbx_error *err);
 void sbx_spec_set_resources(sbx_spec *sp, int64_t cpu_millis, int64_t memory_bytes, int64_t pids);
 void sbx_spec_set_lifetime(sbx_spec *sp, int64_t max_lifetime_seconds);
 void sbx_spec_set_network(sbx_spec *sp, int egress);
+/* One default given as text (sbxfs's mount options for mkdir): "image",
+ * "network" (none | egress), "lifetime" (seconds, 1..SBX_MAX_LIFETIME),
+ * "cpu" (2, 0.5, 500m), "memory" (512Mi, 2G). SBX_E_INVALID naming the
+ * option when the value is not one of those. */
+#define SBX_MAX_LIFETIME 2592000 /* 30 days, as sbxd */
+sbx_result sbx_spec_set_option(sbx_spec *sp, const char *key, const char *value, sbx_error *err);
 
 /* Creates a sandbox (with a fresh requestId, so retries are safe). */
 sbx_result sbx_sandbox_create(sbx_client *c, const sbx_spec *sp, sbx_sandbox **out, sbx_error *err);
@@ -236,6 +242,15 @@ sbx_result sbx_exec_req_add_env(sbx_exec_req *r, const char *key, const char *va
 sbx_result sbx_exec_req_set_cwd(sbx_exec_req *r, const char *cwd, sbx_error *err);
 void sbx_exec_req_set_stdin(sbx_exec_req *r, int on);
 void sbx_exec_req_set_timeout(sbx_exec_req *r, int seconds);
+/* The request id a start sends (sbxd's extension: a repeated start with
+ * the same id returns the process the first one made instead of running
+ * the command again). sbx_process_start makes a fresh one when none is
+ * set; _request_id gives it (making it first), NULL only when no
+ * randomness was available. To retry a start that failed (a deadline
+ * missed), set the same id on the new request. */
+#define SBX_REQUEST_ID_MAX 64
+sbx_result sbx_exec_req_set_request_id(sbx_exec_req *r, const char *rid, sbx_error *err);
+const char *sbx_exec_req_request_id(sbx_exec_req *r);
 /* The command as one line, shell-quoted where needed, with a final newline
  * (what a cmd file shows). Caller frees. */
 char *sbx_argv_to_line(char *const *argv);
