@@ -411,6 +411,10 @@ int srv_file_setattr(int root, const char *path, const srv_attrs *a, cJSON **ent
 		return fd;
 	fd_path(fd, p, sizeof p);
 	int rc = fstat(fd, &st) == 0 ? 0 : -errno;
+	/* Device nodes in a sandbox are the host's own (bind-mounted
+	 * /dev/null, /dev/tty...): sbxd never changes those. */
+	if (!rc && (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)))
+		rc = -EPERM;
 	/* chown first (it clears set-id bits), then the mode, then the size,
 	 * and the times last (a truncate sets mtime). */
 	if (!rc && (a->set & (SRV_ATTR_UID | SRV_ATTR_GID)) &&

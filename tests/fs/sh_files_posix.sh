@@ -173,6 +173,29 @@ eq "$(inside 'cat /tmp/sed')" saved "os.replace save"
 eq "$(same "os.replace result" sed %a)" 644 "mode after os.replace"
 [ -z "$(ls -a "$F" | grep '^tmp')" ] || fail "temp files left: $(ls -a "$F")"
 
+# The boundary, checked on the host: links planted inside lead nowhere
+# outside, and the host's own device nodes (bound into the sandbox's /dev)
+# are never changed by sbxd.
+echo marker >"$T/marker"
+chmod 600 "$T/marker"
+mkdir "$T/hostdir"
+inside "ln -s $T/marker /tmp/evil; ln -s $T /tmp/evildir; ln -s / /tmp/up" >/dev/null
+api POST /v1/sandboxes/p:setFileAttrs -d "{\"path\":\"/tmp/evil\",\"mode\":511}" >"$T/ans"
+grep -q EOPNOTSUPP "$T/ans" || fail "chmod of a planted link: $(cat "$T/ans")"
+api POST /v1/sandboxes/p:setFileAttrs -d "{\"path\":\"/tmp/evil\",\"uid\":1234,\"modifyTime\":\"2001-01-01T00:00:00Z\"}" >/dev/null
+api POST /v1/sandboxes/p:setFileAttrs -d "{\"path\":\"/tmp/evildir/marker\",\"mode\":511,\"size\":0}" >/dev/null
+api POST /v1/sandboxes/p:createFile -d "{\"path\":\"/tmp/up$T/created\",\"mode\":511}" >/dev/null
+api POST /v1/sandboxes/p:renameFile -d "{\"path\":\"/tmp/up$T/hostdir\",\"newPath\":\"/tmp/stolen\"}" >/dev/null
+api POST /v1/sandboxes/p:renameFile -d "{\"path\":\"/tmp/s.sh\",\"newPath\":\"/tmp/evildir/planted\"}" >/dev/null
+eq "$(stat -c "%a %u %s" "$T/marker")" "600 0 7" "the host's marker file"
+[ "$(stat -c %Y "$T/marker")" -gt 978307200 ] || fail "the host's marker got the planted time"
+[ -d "$T/hostdir" ] || fail "a host directory was renamed"
+[ ! -e "$T/created" ] && [ ! -e "$T/planted" ] || fail "a file was created on the host"
+devmode=$(stat -c %a /dev/null)
+out=$(chmod 600 "$MNT/p/files/dev/null" 2>&1) && fail "chmod of the sandbox's /dev/null succeeded"
+printf '%s\n' "$out" | grep -q "Operation not permitted" || fail "chmod /dev/null: $out"
+eq "$(stat -c %a /dev/null)" "$devmode" "the host's /dev/null mode"
+
 # Nothing of this set an error for the sandbox.
 grep -q 'ENOTSUP\|not supported' "$MNT/p/error" && fail "error file: $(cat "$MNT/p/error")"
 echo ok
