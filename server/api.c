@@ -666,6 +666,9 @@ static enum MHD_Result file_error(struct MHD_Connection *con, int e, const char 
 		snprintf(msg, sizeof msg, "%s: no such file", path);
 	else
 		snprintf(msg, sizeof msg, "%s: %s", path, strerror(-e));
+	/* ESRCH is ours (no box to reach), not an errno of the sandbox. */
+	if (-e == ESRCH)
+		name = NULL;
 	const char *md[] = {"path", path, name ? "errno" : NULL, name, NULL};
 	return send_status(con, http, code, reason, 0, -e == ENAMETOOLONG ? NULL : md, msg);
 }
