@@ -789,12 +789,14 @@ static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
 	}
 	int root = srv_root_fd(s);
 	if (root < 0) {
-		int e = errno;
+		/* path may live in body: answer before freeing it. */
+		if (errno == ENOTSUP)
+			res = send_error(con, 501, 12, "CWSANDBOX_UNIMPLEMENTED", 0, NULL, NULL,
+					 "file calls are not available with this runtime");
+		else
+			res = file_error(con, -ESRCH, path);
 		cJSON_Delete(body);
-		if (e == ENOTSUP)
-			return send_error(con, 501, 12, "CWSANDBOX_UNIMPLEMENTED", 0, NULL, NULL,
-					  "file calls are not available with this runtime");
-		return file_error(con, -ESRCH, path);
+		return res;
 	}
 	/* The root fd keeps working without the lock (and fails cleanly if
 	 * the sandbox goes away), so large file I/O does not stall others. */

@@ -2,8 +2,10 @@
  * File calls confined to a sandbox's root (see files.h). Every path goes
  * through openat2() with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS relative to
  * an O_PATH fd of the root, so no component, symlink or ".." can lead out.
- * Calls that act on a name (stat without following, mkdir, unlink) open the
- * parent that way and then use the *at() call on the last component.
+ * Calls that act on a name (stat without following, mkdir, unlink, rename)
+ * open the parent that way and then use the *at() call on the last
+ * component; calls that change an object (setattr) open the object itself
+ * with O_PATH | O_NOFOLLOW and act only on that fd.
  *
  * Two more rules, because sbxd acts with its own (host root) privileges:
  * nothing is opened that could block (O_NONBLOCK, and only regular files
