@@ -68,8 +68,7 @@ static uint32_t hash(uint32_t slot, const char *p)
 	return h % NBUCKETS;
 }
 
-/* The inode number of (slot, path), interned on first use; 0 when full. */
-static uint64_t intern(uint32_t slot, const char *path)
+uint64_t fs_files_intern(uint32_t slot, const char *path)
 {
 	uint64_t ino = 0;
 	uint32_t b = hash(slot, path);
@@ -161,12 +160,8 @@ static int under(const char *path, const char *p, const char **rest)
 	return 1;
 }
 
-/* After a rename in the sandbox the kernel keeps the inodes it knows
- * and moves their names: from and everything under it now live at to
- * (and, for an exchange, to's at from), so open files, cwds and cached
- * dentries keep working. Whatever was at to before a plain rename is
- * gone. One pass over the table (the price of path-keyed inodes). */
-static void rename_nodes(uint32_t slot, const char *from, const char *to, int exchange)
+/* One pass over the table (the price of path-keyed inodes). */
+void fs_files_moved(uint32_t slot, const char *from, const char *to, int exchange)
 {
 	pthread_mutex_lock(&lock);
 	for (uint32_t i = 0; i < nnodes; i++) {
@@ -494,7 +489,7 @@ void fs_files_lookup(fuse_req_t req, uint32_t slot, const char *dir, const char 
 	}
 	sbx_dirent de;
 	int rc = do_stat(slot, path, &de);
-	uint64_t ino = rc == 0 ? intern(slot, path) : 0;
+	uint64_t ino = rc == 0 ? fs_files_intern(slot, path) : 0;
 	if (rc == 0 && !ino)
 		rc = -ENOMEM;
 	if (rc)
@@ -542,7 +537,7 @@ int fs_files_opendir(uint32_t slot, const char *path, uint64_t self_ino, fs_hand
 	h->ents = ne;
 	for (size_t i = 0; i < n; i++) {
 		char *p = fs_files_join(path, v[i].name);
-		uint64_t ino = p ? intern(slot, p) : 0;
+		uint64_t ino = p ? fs_files_intern(slot, p) : 0;
 		free(p);
 		if (!ino)
 			continue;
@@ -634,7 +629,7 @@ void fs_files_create(fuse_req_t req, uint32_t slot, const char *dir, const char 
 	memset(&de, 0, sizeof de);
 	int rc = !fs_files_name_ok(name) ? -ENAMETOOLONG : path ? create_file(slot, path, mode, fi->flags, &de)
 							      : -EINVAL;
-	uint64_t ino = rc ? 0 : intern(slot, path);
+	uint64_t ino = rc ? 0 : fs_files_intern(slot, path);
 	if (!rc && !ino)
 		rc = -ENOMEM;
 	if (!rc)
@@ -652,7 +647,7 @@ void fs_files_create(fuse_req_t req, uint32_t slot, const char *dir, const char 
 }
 
 /* Where an open file lives now: a rename since the open moved it (see
- * rename_nodes). NULL when a rename replaced it (then ESTALE: its bytes
+ * fs_files_moved). NULL when a rename replaced it (then ESTALE: its bytes
  * are out of reach, and its old name is another file now). */
 static char *handle_path(const fs_handle *h)
 {
@@ -814,7 +809,7 @@ void fs_files_mkdir(fuse_req_t req, uint32_t slot, const char *dir, const char *
 	} else {
 		sbx_dirent de;
 		rc = do_stat(slot, path, &de);
-		uint64_t ino = rc ? 0 : intern(slot, path);
+		uint64_t ino = rc ? 0 : fs_files_intern(slot, path);
 		if (rc || !ino)
 			fuse_reply_err(req, rc ? -rc : ENOMEM);
 		else
@@ -858,7 +853,7 @@ void fs_files_rename(fuse_req_t req, uint32_t slot, const char *dir, const char 
 		if (sbx_file_rename(client, id, from, to, rf, &err) != SBX_OK)
 			rc = fs_state_fail(slot, "files rename", &err);
 		else
-			rename_nodes(slot, from, to, (flags & RENAME_EXCHANGE) != 0);
+			fs_files_moved(slot, from, to, (flags & RENAME_EXCHANGE) != 0);
 	}
 	fuse_reply_err(req, -rc);
 	free(from);

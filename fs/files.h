@@ -53,6 +53,15 @@ int fs_files_name_ok(const char *name);
  * on the host. malloc'd, NULL on allocation failure. */
 char *fs_files_link_text(const char *path, const char *target);
 
+/* The inode number of (slot, path), interned on first use; 0 when the
+ * table is full. */
+uint64_t fs_files_intern(uint32_t slot, const char *path);
+/* After a rename in the sandbox the kernel keeps the inodes it knows and
+ * moves their names: from and everything under it now live at to (for an
+ * exchange, to's tree at from), so open files, cwds and cached dentries
+ * keep working; what was at to before a plain rename resolves no more. */
+void fs_files_moved(uint32_t slot, const char *from, const char *to, int exchange);
+
 /* dir + "/" + name, checked; NULL when too long or name is bad. */
 char *fs_files_join(const char *dir, const char *name);
 
