@@ -31,6 +31,7 @@
 
 typedef struct fnode {
 	uint32_t slot;
+	int dead;               /* replaced by a rename: no path leads here */
 	char *path;
 } fnode;
 
@@ -70,15 +71,14 @@ static uint32_t hash(uint32_t slot, const char *p)
 	return h % NBUCKETS;
 }
 
-/* The inode number of (slot, path), interned on first use; 0 when full. */
-static uint64_t intern(uint32_t slot, const char *path)
+uint64_t fs_files_intern(uint32_t slot, const char *path)
 {
 	uint64_t ino = 0;
 	uint32_t b = hash(slot, path);
 	pthread_mutex_lock(&lock);
 	for (uint32_t i = buckets[b]; i; i = hnext[i - 1]) {
 		fnode *n = byindex[i - 1];
-		if (n->slot == slot && strcmp(n->path, path) == 0) {
+		if (!n->dead && n->slot == slot && strcmp(n->path, path) == 0) {
 			ino = FS_INO_FILES_BIT | i;
 			goto out;
 		}
@@ -126,13 +126,77 @@ int fs_files_resolve(uint64_t ino, uint32_t *slot, char **path)
 	uint64_t i = ino & ~FS_INO_FILES_BIT;
 	int rc = -ENOENT;
 	pthread_mutex_lock(&lock);
-	if (i >= 1 && i <= nnodes) {
+	if (i >= 1 && i <= nnodes && !byindex[i - 1]->dead) {
 		*slot = byindex[i - 1]->slot;
 		*path = strdup(byindex[i - 1]->path);
 		rc = *path ? 0 : -ENOMEM;
 	}
 	pthread_mutex_unlock(&lock);
 	return rc;
+}
+
+/* Takes node i (0-based) out of its hash chain; under lock. */
+static void unchain(uint32_t i)
+{
+	uint32_t b = hash(byindex[i]->slot, byindex[i]->path);
+	uint32_t *link = &buckets[b];
+	while (*link && *link != i + 1)
+		link = &hnext[*link - 1];
+	if (*link)
+		*link = hnext[i];
+}
+
+static void chain(uint32_t i)
+{
+	uint32_t b = hash(byindex[i]->slot, byindex[i]->path);
+	hnext[i] = buckets[b];
+	buckets[b] = i + 1;
+}
+
+/* Whether path is p or lies below it; *rest is what follows p. */
+static int under(const char *path, const char *p, const char **rest)
+{
+	size_t n = strlen(p);
+	if (strncmp(path, p, n) != 0 || (path[n] && path[n] != '/'))
+		return 0;
+	*rest = path + n;
+	return 1;
+}
+
+/* One pass over the table (the price of path-keyed inodes). */
+void fs_files_moved(uint32_t slot, const char *from, const char *to, int exchange)
+{
+	pthread_mutex_lock(&lock);
+	for (uint32_t i = 0; i < nnodes; i++) {
+		fnode *n = byindex[i];
+		const char *rest;
+		const char *dst = NULL;
+		if (n->dead || n->slot != slot)
+			continue;
+		if (under(n->path, from, &rest))
+			dst = to;
+		else if (under(n->path, to, &rest))
+			dst = exchange ? from : NULL;
+		else
+			continue;
+		unchain(i);
+		if (!dst) {
+			n->dead = 1;
+			continue;
+		}
+		size_t dl = strlen(dst), rl = strlen(rest);
+		char *np = dl + rl < PATH_MAX_LEN ? malloc(dl + rl + 1) : NULL;
+		if (!np) {
+			n->dead = 1;    /* cannot follow it: better gone than wrong */
+			continue;
+		}
+		memcpy(np, dst, dl);
+		memcpy(np + dl, rest, rl + 1);
+		free(n->path);
+		n->path = np;
+		chain(i);
+	}
+	pthread_mutex_unlock(&lock);
 }
 
 char *fs_files_join(const char *dir, const char *name)
@@ -341,6 +405,20 @@ int fs_files_link_text(const char *path, const char *target, const char *resolve
 	return rc;
 }
 
+/* Owners as the sandbox sees them. sbxd acts as the sandbox's root, so
+ * for a mount made by another user the sandbox's root shows as that user
+ * (as sshfs's idmap=user shows the remote user as you): the kernel's
+ * default_permissions then lets the owner of the mount work in files/. */
+static uint32_t show_id(uint32_t id, uint32_t me)
+{
+	return me != 0 && id == 0 ? me : id;
+}
+
+static uint32_t sandbox_id_of(uint32_t id, uint32_t me)
+{
+	return me != 0 && id == me ? 0 : id;
+}
+
 static mode_t dirent_type(const sbx_dirent *d)
 {
 	return d->type == SBX_FT_DIR ? S_IFDIR : d->type == SBX_FT_SYMLINK ? S_IFLNK : S_IFREG;
@@ -365,6 +443,16 @@ static void dirent_attr(const sbx_dirent *d, uint64_t ino, struct stat *st)
 	st->st_mtim.tv_sec = (time_t)(d->mtime_ns / 1000000000);
 	st->st_mtim.tv_nsec = (long)(d->mtime_ns % 1000000000);
 	st->st_atim = st->st_ctim = st->st_mtim;
+	if (d->has_posix) {
+		st->st_uid = show_id(d->uid, getuid());
+		st->st_gid = show_id(d->gid, getgid());
+		st->st_nlink = d->nlink ? d->nlink : 1;
+		st->st_blocks = (blkcnt_t)d->blocks;
+		st->st_atim.tv_sec = (time_t)(d->atime_ns / 1000000000);
+		st->st_atim.tv_nsec = (long)(d->atime_ns % 1000000000);
+		st->st_ctim.tv_sec = (time_t)(d->ctime_ns / 1000000000);
+		st->st_ctim.tv_nsec = (long)(d->ctime_ns % 1000000000);
+	}
 }
 
 /* A service without statFile (the public API has only readFile and
@@ -483,7 +571,7 @@ void fs_files_lookup(fuse_req_t req, uint32_t slot, const char *dir, const char 
 	}
 	sbx_dirent de;
 	int rc = do_stat(slot, path, &de);
-	uint64_t ino = rc == 0 ? intern(slot, path) : 0;
+	uint64_t ino = rc == 0 ? fs_files_intern(slot, path) : 0;
 	if (rc == 0 && !ino)
 		rc = -ENOMEM;
 	if (rc)
@@ -531,7 +619,7 @@ int fs_files_opendir(uint32_t slot, const char *path, uint64_t self_ino, fs_hand
 	h->ents = ne;
 	for (size_t i = 0; i < n; i++) {
 		char *p = fs_files_join(path, v[i].name);
-		uint64_t ino = p ? intern(slot, p) : 0;
+		uint64_t ino = p ? fs_files_intern(slot, p) : 0;
 		free(p);
 		if (!ino)
 			continue;
@@ -554,11 +642,12 @@ static int truncate_file(uint32_t slot, const char *path)
 	return 0;
 }
 
-static int new_handle(uint32_t slot, const char *path, struct fuse_file_info *fi)
+static int new_handle(uint64_t ino, uint32_t slot, const char *path, struct fuse_file_info *fi)
 {
 	fs_handle *h = calloc(1, sizeof *h);
 	if (!h)
 		return -ENOMEM;
+	h->ino = ino;
 	h->slot = slot;
 	h->path = strdup(path);
 	if (!h->path) {
@@ -581,13 +670,13 @@ static void drop_handle(struct fuse_file_info *fi)
 	free(h);
 }
 
-void fs_files_open(fuse_req_t req, uint32_t slot, const char *path, struct fuse_file_info *fi)
+void fs_files_open(fuse_req_t req, uint64_t ino, uint32_t slot, const char *path, struct fuse_file_info *fi)
 {
 	int rc = 0;
 	if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY)
 		rc = truncate_file(slot, path);
 	if (!rc)
-		rc = new_handle(slot, path, fi);
+		rc = new_handle(ino, slot, path, fi);
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -596,20 +685,38 @@ void fs_files_open(fuse_req_t req, uint32_t slot, const char *path, struct fuse_
 		drop_handle(fi);
 }
 
+/* Creates path with mode (the kernel applied the writer's umask) and
+ * fills de. Without the "posix" extension the public writeFile makes the
+ * file with the service's default mode (documented in filesystem.md). */
+static int create_file(uint32_t slot, const char *path, mode_t mode, int flags, sbx_dirent *de)
+{
+	char id[FS_ID_MAX];
+	sbx_error err;
+	if (fs_state_sandbox_id(slot, id) != 0)
+		return -ENOENT;
+	unsigned cf = ((flags & O_EXCL) ? SBX_CREATE_EXCL : 0) | ((flags & O_TRUNC) ? SBX_CREATE_TRUNC : 0);
+	sbx_result r = sbx_file_create(client, id, path, mode & 07777, cf, de, &err);
+	if (r == SBX_OK)
+		return 0;
+	if (r != SBX_E_UNSUPPORTED)
+		return fs_state_fail(slot, "files create", &err);
+	int rc = truncate_file(slot, path);
+	return rc ? rc : do_stat(slot, path, de);
+}
+
 void fs_files_create(fuse_req_t req, uint32_t slot, const char *dir, const char *name, mode_t mode,
 		     struct fuse_file_info *fi)
 {
 	char *path = fs_files_join(dir, name);
 	sbx_dirent de;
 	memset(&de, 0, sizeof de);
-	int rc = !fs_files_name_ok(name) ? -ENAMETOOLONG : path ? truncate_file(slot, path) : -EINVAL;
-	if (!rc)
-		rc = do_stat(slot, path, &de);
-	uint64_t ino = rc ? 0 : intern(slot, path);
+	int rc = !fs_files_name_ok(name) ? -ENAMETOOLONG : path ? create_file(slot, path, mode, fi->flags, &de)
+							      : -EINVAL;
+	uint64_t ino = rc ? 0 : fs_files_intern(slot, path);
 	if (!rc && !ino)
 		rc = -ENOMEM;
 	if (!rc)
-		rc = new_handle(slot, path, fi);
+		rc = new_handle(ino, slot, path, fi);
 	if (rc) {
 		fuse_reply_err(req, -rc);
 	} else {
@@ -620,6 +727,18 @@ void fs_files_create(fuse_req_t req, uint32_t slot, const char *dir, const char 
 	}
 	de_clear(&de);
 	free(path);
+}
+
+/* Where an open file lives now: a rename since the open moved it (see
+ * fs_files_moved). NULL when a rename replaced it (then ESTALE: its bytes
+ * are out of reach, and its old name is another file now). */
+static char *handle_path(const fs_handle *h)
+{
+	uint32_t slot;
+	char *p;
+	if (!h->ino)
+		return strdup(h->path);
+	return fs_files_resolve(h->ino, &slot, &p) == 0 ? p : NULL;
 }
 
 void fs_files_read(fuse_req_t req, fs_handle *h, size_t size, off_t off)
@@ -633,14 +752,19 @@ void fs_files_read(fuse_req_t req, fs_handle *h, size_t size, off_t off)
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	if (size > IO_MAX)
-		size = IO_MAX;
-	if (sbx_file_read(client, id, h->path, off, (int64_t)size, &data, &len, &total, &err) != SBX_OK) {
-		fuse_reply_err(req, -fs_state_fail(h->slot, "files read", &err));
+	char *path = handle_path(h);
+	if (!path) {
+		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	fuse_reply_buf(req, data, len < size ? len : size);
+	if (size > IO_MAX)
+		size = IO_MAX;
+	if (sbx_file_read(client, id, path, off, (int64_t)size, &data, &len, &total, &err) != SBX_OK)
+		fuse_reply_err(req, -fs_state_fail(h->slot, "files read", &err));
+	else
+		fuse_reply_buf(req, data, len < size ? len : size);
 	free(data);
+	free(path);
 }
 
 void fs_files_write(fuse_req_t req, fs_handle *h, const char *buf, size_t size, off_t off)
@@ -651,10 +775,16 @@ void fs_files_write(fuse_req_t req, fs_handle *h, const char *buf, size_t size, 
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
+	char *path = handle_path(h);
+	if (!path) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
 	/* O_APPEND: the end is where the sandbox's file ends now, not where
 	 * the kernel last saw it (a process inside may append too). */
-	sbx_result r = h->append ? sbx_file_append(client, id, h->path, buf, size, &err)
-				 : sbx_file_write(client, id, h->path, off, buf, size, &err);
+	sbx_result r = h->append ? sbx_file_append(client, id, path, buf, size, &err)
+				 : sbx_file_write(client, id, path, off, buf, size, &err);
+	free(path);
 	if (r != SBX_OK) {
 		fuse_reply_err(req, -fs_state_fail(h->slot, "files write", &err));
 		return;
@@ -662,31 +792,84 @@ void fs_files_write(fuse_req_t req, fs_handle *h, const char *buf, size_t size, 
 	fuse_reply_write(req, size);
 }
 
+/* setattr against a service without the "posix" extension: only what
+ * the public whole-file calls can do (truncation to empty; times set to
+ * now, which the write that made the file did anyway). */
+static int setattr_public(uint32_t slot, const char *path, const struct stat *attr, int to_set, sbx_dirent *de)
+{
+	int rc = do_stat(slot, path, de);
+	if (!rc && ((to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) ||
+		    ((to_set & FUSE_SET_ATTR_ATIME) && !(to_set & FUSE_SET_ATTR_ATIME_NOW)) ||
+		    ((to_set & FUSE_SET_ATTR_MTIME) && !(to_set & FUSE_SET_ATTR_MTIME_NOW)) ||
+		    ((to_set & FUSE_SET_ATTR_SIZE) && attr->st_size != 0 && attr->st_size != de->size))) {
+		const char *what = (to_set & FUSE_SET_ATTR_MODE) ? "chmod"
+				   : (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) ? "chown"
+				   : (to_set & FUSE_SET_ATTR_SIZE) ? "truncate" : "set times";
+		fs_state_set_error(slot,
+				   "files %s %s: not supported: the service has only the public whole-file calls "
+				   "(sbxd's \"posix\" file extension is missing)", what, path);
+		rc = -ENOTSUP;
+	}
+	if (!rc && (to_set & FUSE_SET_ATTR_SIZE) && attr->st_size != de->size) {
+		rc = truncate_file(slot, path);
+		if (!rc) {
+			de_clear(de);
+			rc = do_stat(slot, path, de);
+		}
+	}
+	return rc;
+}
+
 void fs_files_setattr(fuse_req_t req, uint64_t ino, uint32_t slot, const char *path, struct stat *attr,
 		      int to_set)
 {
+	char id[FS_ID_MAX];
+	sbx_error err;
 	sbx_dirent de;
-	int rc = do_stat(slot, path, &de);
-	/* The file calls cannot change modes, owners or times: say so rather
-	 * than pretend (a plain `touch` sets both times to now, which the
-	 * write that created the file did anyway: accepted). */
-	if (!rc && ((to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) ||
-		    ((to_set & FUSE_SET_ATTR_ATIME) && !(to_set & FUSE_SET_ATTR_ATIME_NOW)) ||
-		    ((to_set & FUSE_SET_ATTR_MTIME) && !(to_set & FUSE_SET_ATTR_MTIME_NOW)))) {
-		const char *what = (to_set & FUSE_SET_ATTR_MODE) ? "chmod"
-				   : (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) ? "chown" : "set times";
-		fs_state_set_error(slot, "files %s %s: not supported by the file calls", what, path);
-		rc = -ENOTSUP;
+	memset(&de, 0, sizeof de);
+	sbx_file_attrs a;
+	memset(&a, 0, sizeof a);
+	if (to_set & FUSE_SET_ATTR_MODE) {
+		a.set |= SBX_ATTR_MODE;
+		a.mode = attr->st_mode & 07777;
 	}
-	if (!rc && (to_set & FUSE_SET_ATTR_SIZE) && attr->st_size != de.size) {
-		if (attr->st_size != 0)
-			rc = -ENOTSUP;      /* only truncation to empty is offered */
+	if (to_set & FUSE_SET_ATTR_UID) {
+		a.set |= SBX_ATTR_UID;
+		a.uid = sandbox_id_of(attr->st_uid, getuid());
+	}
+	if (to_set & FUSE_SET_ATTR_GID) {
+		a.set |= SBX_ATTR_GID;
+		a.gid = sandbox_id_of(attr->st_gid, getgid());
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		a.set |= SBX_ATTR_SIZE;
+		a.size = attr->st_size;
+	}
+	if (to_set & FUSE_SET_ATTR_ATIME) {
+		a.set |= SBX_ATTR_ATIME | ((to_set & FUSE_SET_ATTR_ATIME_NOW) ? SBX_ATTR_ATIME_NOW : 0);
+		a.atime_ns = (int64_t)attr->st_atim.tv_sec * 1000000000 + attr->st_atim.tv_nsec;
+	}
+	if (to_set & FUSE_SET_ATTR_MTIME) {
+		a.set |= SBX_ATTR_MTIME | ((to_set & FUSE_SET_ATTR_MTIME_NOW) ? SBX_ATTR_MTIME_NOW : 0);
+		a.mtime_ns = (int64_t)attr->st_mtim.tv_sec * 1000000000 + attr->st_mtim.tv_nsec;
+	}
+	int rc;
+	if (!a.set) {
+		rc = do_stat(slot, path, &de);      /* ctime alone: nothing to send */
+	} else if (fs_state_sandbox_id(slot, id) != 0) {
+		rc = -ENOENT;
+	} else {
+		sbx_result r = sbx_file_set_attrs(client, id, path, &a, &de, &err);
+		if (r == SBX_E_UNSUPPORTED)
+			rc = setattr_public(slot, path, attr, to_set, &de);
 		else
-			rc = truncate_file(slot, path);
-		if (!rc) {
-			de_clear(&de);
-			rc = do_stat(slot, path, &de);
-		}
+			rc = r == SBX_OK ? 0 : fs_state_fail(slot, "files setattr", &err);
+	}
+	if (!rc && de.type == SBX_FT_SYMLINK) {
+		/* A link's attributes are what do_stat shows (its size is the
+		 * shown text's); lchown and lutimes are rare enough to ask. */
+		de_clear(&de);
+		rc = do_stat(slot, path, &de);
 	}
 	if (rc) {
 		de_clear(&de);
@@ -709,7 +892,7 @@ void fs_files_mkdir(fuse_req_t req, uint32_t slot, const char *dir, const char *
 	} else {
 		sbx_dirent de;
 		rc = do_stat(slot, path, &de);
-		uint64_t ino = rc ? 0 : intern(slot, path);
+		uint64_t ino = rc ? 0 : fs_files_intern(slot, path);
 		if (rc || !ino)
 			fuse_reply_err(req, rc ? -rc : ENOMEM);
 		else
@@ -730,4 +913,32 @@ void fs_files_remove(fuse_req_t req, uint32_t slot, const char *dir, const char 
 		rc = fs_state_fail(slot, is_dir ? "files rmdir" : "files rm", &err);
 	fuse_reply_err(req, -rc);
 	free(path);
+}
+
+void fs_files_rename(fuse_req_t req, uint32_t slot, const char *dir, const char *name, const char *newdir,
+		     const char *newname, unsigned int flags)
+{
+	char id[FS_ID_MAX];
+	sbx_error err;
+	char *from = fs_files_join(dir, name), *to = fs_files_join(newdir, newname);
+	int rc = 0;
+	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE))
+		rc = -EINVAL;   /* RENAME_WHITEOUT: overlayfs's own, not for callers */
+	else if (!fs_files_name_ok(name) || !fs_files_name_ok(newname))
+		rc = -ENAMETOOLONG;
+	else if (!from || !to)
+		rc = -EINVAL;
+	else if (fs_state_sandbox_id(slot, id) != 0)
+		rc = -ENOENT;
+	if (!rc) {
+		unsigned rf = ((flags & RENAME_NOREPLACE) ? SBX_RENAME_NOREPLACE : 0) |
+			      ((flags & RENAME_EXCHANGE) ? SBX_RENAME_EXCHANGE : 0);
+		if (sbx_file_rename(client, id, from, to, rf, &err) != SBX_OK)
+			rc = fs_state_fail(slot, "files rename", &err);
+		else
+			fs_files_moved(slot, from, to, (flags & RENAME_EXCHANGE) != 0);
+	}
+	fuse_reply_err(req, -rc);
+	free(from);
+	free(to);
 }

@@ -1,6 +1,8 @@
 /*
  * The files/ subtree of a sandbox: its own filesystem through libsbx's file
- * calls (list, stat, ranged read and write, mkdir, remove). Nodes below
+ * calls (list, stat, ranged read and write, mkdir, remove; with sbxd's
+ * "posix" extension create with a mode, chmod/chown/utimens/truncate and
+ * rename). Nodes below
  * files/ get inode numbers from a path table (bit 63 set, see node.h); the
  * files/ directory itself is the sandbox's "/". Every function answers the
  * FUSE request itself.
@@ -28,7 +30,7 @@ void fs_files_lookup(fuse_req_t req, uint32_t slot, const char *dir, const char 
 void fs_files_getattr(fuse_req_t req, uint64_t ino, uint32_t slot, const char *path);
 /* Fills h->ents (names, inos, modes) from the sandbox's directory. */
 int fs_files_opendir(uint32_t slot, const char *path, uint64_t self_ino, fs_handle *h);
-void fs_files_open(fuse_req_t req, uint32_t slot, const char *path, struct fuse_file_info *fi);
+void fs_files_open(fuse_req_t req, uint64_t ino, uint32_t slot, const char *path, struct fuse_file_info *fi);
 void fs_files_create(fuse_req_t req, uint32_t slot, const char *dir, const char *name, mode_t mode,
 		     struct fuse_file_info *fi);
 void fs_files_read(fuse_req_t req, fs_handle *h, size_t size, off_t off);
@@ -37,6 +39,10 @@ void fs_files_setattr(fuse_req_t req, uint64_t ino, uint32_t slot, const char *p
 		      int to_set);
 void fs_files_mkdir(fuse_req_t req, uint32_t slot, const char *dir, const char *name, mode_t mode);
 void fs_files_remove(fuse_req_t req, uint32_t slot, const char *dir, const char *name, int is_dir);
+/* rename(2)/renameat2 within one sandbox's files/ (flags: RENAME_NOREPLACE,
+ * RENAME_EXCHANGE); inodes the kernel holds follow the move. */
+void fs_files_rename(fuse_req_t req, uint32_t slot, const char *dir, const char *name, const char *newdir,
+		     const char *newname, unsigned int flags);
 
 void fs_files_readlink(fuse_req_t req, uint32_t slot, const char *path);
 /* Whether a name component fits NAME_MAX (255 bytes). */
@@ -53,6 +59,15 @@ int fs_files_link_safe(int depth, const char *text);
  * lexically) as a path relative to the link's directory that stays under
  * files/. 0 and *out malloc'd, -ENOMEM or -ENAMETOOLONG. */
 int fs_files_link_text(const char *path, const char *target, const char *resolved, char **out);
+
+/* The inode number of (slot, path), interned on first use; 0 when the
+ * table is full. */
+uint64_t fs_files_intern(uint32_t slot, const char *path);
+/* After a rename in the sandbox the kernel keeps the inodes it knows and
+ * moves their names: from and everything under it now live at to (for an
+ * exchange, to's tree at from), so open files, cwds and cached dentries
+ * keep working; what was at to before a plain rename resolves no more. */
+void fs_files_moved(uint32_t slot, const char *from, const char *to, int exchange);
 
 /* dir + "/" + name, checked; NULL when too long or name is bad. */
 char *fs_files_join(const char *dir, const char *name);

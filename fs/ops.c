@@ -859,7 +859,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			fuse_reply_err(req, ENOENT);
 			return;
 		}
-		fs_files_open(req, slot, path, fi);
+		fs_files_open(req, ino, slot, path, fi);
 		free(path);
 		return;
 	}
@@ -1836,14 +1836,30 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	free(path);
 }
 
-/* rename, hard links and symlink creation exist nowhere in the tree (the
- * file calls have no rename or link): ENOTSUP, "not supported", rather
- * than ENOSYS, which tools read as a broken filesystem. */
+/* rename works inside one sandbox's files/; between two sandboxes, or
+ * between files/ and the rest of the tree, it is EXDEV (mv then copies).
+ * Hard links and symlink creation exist nowhere in the tree, and nothing
+ * else renames: ENOTSUP, "not supported", rather than ENOSYS, which tools
+ * read as a broken filesystem. */
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent, const char *newname,
 		      unsigned int flags)
 {
-	(void)parent, (void)name, (void)newparent, (void)newname, (void)flags;
-	fuse_reply_err(req, ENOTSUP);
+	uint32_t slot, nslot;
+	char *path, *npath;
+	int files = files_node(req, parent, &slot, &path);
+	if (files < 0)
+		return;
+	int nfiles = files_node(req, newparent, &nslot, &npath);
+	if (nfiles < 0) {
+		free(path);
+		return;
+	}
+	if (files && nfiles && slot == nslot)
+		fs_files_rename(req, slot, path, name, npath, newname, flags);
+	else
+		fuse_reply_err(req, files || nfiles ? EXDEV : ENOTSUP);
+	free(path);
+	free(npath);
 }
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)

@@ -82,6 +82,8 @@ static enum MHD_Result send_json(struct MHD_Connection *con, unsigned status, cJ
 static enum MHD_Result send_error(struct MHD_Connection *con, unsigned http, int code, const char *reason,
 				  int retry_ms, const char *mkey, const char *mval, const char *fmt, ...)
 	__attribute__((format(printf, 8, 9)));
+static enum MHD_Result send_status(struct MHD_Connection *con, unsigned http, int code, const char *reason,
+				   int retry_ms, const char *const *md, const char *msg);
 static enum MHD_Result send_error(struct MHD_Connection *con, unsigned http, int code, const char *reason,
 				  int retry_ms, const char *mkey, const char *mval, const char *fmt, ...)
 {
@@ -90,6 +92,14 @@ static enum MHD_Result send_error(struct MHD_Connection *con, unsigned http, int
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	const char *md[] = {mkey, mval, NULL};
+	return send_status(con, http, code, reason, retry_ms, mkey && mval ? md : NULL, msg);
+}
+
+/* md: ErrorInfo metadata as key, value, ..., NULL (may be NULL). */
+static enum MHD_Result send_status(struct MHD_Connection *con, unsigned http, int code, const char *reason,
+				   int retry_ms, const char *const *md_kv, const char *msg)
+{
 	cJSON *j = cJSON_CreateObject();
 	if (!j)
 		return MHD_NO;
@@ -102,8 +112,8 @@ static enum MHD_Result send_error(struct MHD_Connection *con, unsigned http, int
 		cJSON_AddStringToObject(info, "reason", reason);
 		cJSON_AddStringToObject(info, "domain", "cwsandbox.coreweave.com");
 		cJSON *md = cJSON_AddObjectToObject(info, "metadata");
-		if (md && mkey && mval)
-			cJSON_AddStringToObject(md, mkey, mval);
+		for (size_t i = 0; md && md_kv && md_kv[i] && md_kv[i + 1]; i += 2)
+			cJSON_AddStringToObject(md, md_kv[i], md_kv[i + 1]);
 		cJSON_AddItemToArray(det, info);
 	}
 	if (retry_ms > 0) {
@@ -208,6 +218,7 @@ static enum MHD_Result h_extensions(struct MHD_Connection *con)
 	cJSON_AddItemToArray(e, cJSON_CreateString("processes"));
 	cJSON_AddItemToArray(e, cJSON_CreateString("output"));
 	cJSON_AddItemToArray(e, cJSON_CreateString("files"));
+	cJSON_AddItemToArray(e, cJSON_CreateString("posix"));
 	return send_json(con, 200, j);
 }
 
@@ -598,8 +609,34 @@ static enum MHD_Result h_signal(struct MHD_Connection *con, req *r, srv_sbx *s)
 
 /* ---------------------------------------------------------------- files */
 
+/* The one errno -> API error map of the file calls. Every errno the
+ * sandbox's kernel gives also travels by name in ErrorInfo metadata
+ * "errno" (docs/api.md, "posix" extension), so a client can hand its
+ * caller the very errno (EXDEV, ENOTDIR, EBUSY...) that a process inside
+ * would have seen; the status and reason keep the public meaning. */
+static const struct file_err {
+	int e;
+	unsigned http;
+	int code;
+	const char *reason;
+} file_errs[] = {
+	{ENOENT, 404, 5, "CWSANDBOX_FILE_NOT_FOUND"},
+	{EACCES, 403, 7, "CWSANDBOX_PERMISSION_DENIED"},
+	{EPERM, 403, 7, "CWSANDBOX_PERMISSION_DENIED"},
+	{EROFS, 403, 7, "CWSANDBOX_PERMISSION_DENIED"},
+	{EEXIST, 409, 6, "CWSANDBOX_ALREADY_EXISTS"},
+	{ENOTEMPTY, 400, 9, "CWSANDBOX_DIRECTORY_NOT_EMPTY"},
+	{ENAMETOOLONG, 400, 3, "CWSANDBOX_NAME_TOO_LONG"},
+	{ENOSPC, 429, 8, "CWSANDBOX_LIMIT_EXCEEDED"},
+	{EDQUOT, 429, 8, "CWSANDBOX_LIMIT_EXCEEDED"},
+	{EFBIG, 429, 8, "CWSANDBOX_LIMIT_EXCEEDED"},
+	{ESRCH, 400, 9, "CWSANDBOX_SANDBOX_NOT_RUNNING"},
+	{EINVAL, 400, 3, "CWSANDBOX_INVALID_REQUEST"},
+};
+
 static enum MHD_Result file_error(struct MHD_Connection *con, int e, const char *path)
 {
+	char msg[SRV_MSGLEN + 64];
 	switch (-e) {
 	case SRV_EPSEUDO:
 		return send_error(con, 400, 3, "CWSANDBOX_INVALID_REQUEST", 0, "path", path,
@@ -609,37 +646,89 @@ static enum MHD_Result file_error(struct MHD_Connection *con, int e, const char 
 		return send_error(con, 400, 3, "CWSANDBOX_INVALID_REQUEST", 0, "path", path,
 				  "%s: not a regular file (a FIFO, socket or device); file calls read and "
 				  "write regular files only", path);
-	case ENOENT:
-		return send_error(con, 404, 5, "CWSANDBOX_FILE_NOT_FOUND", 0, "path", path, "%s: no such file",
-				  path);
-	case EACCES:
-	case EPERM:
-	case EROFS:
-		return send_error(con, 403, 7, "CWSANDBOX_PERMISSION_DENIED", 0, "path", path, "%s: %s", path,
-				  strerror(-e));
-	case EEXIST:
-		return send_error(con, 409, 6, "CWSANDBOX_ALREADY_EXISTS", 0, "path", path, "%s exists", path);
-	case ENOTEMPTY:
-		return send_error(con, 400, 9, "CWSANDBOX_DIRECTORY_NOT_EMPTY", 0, "path", path,
-				  "%s: directory not empty (removeFile needs \"recursive\": true)", path);
-	case ENAMETOOLONG:
-		return send_error(con, 400, 3, "CWSANDBOX_NAME_TOO_LONG", 0, NULL, NULL,
-				  "path or one of its components too long (at most %d bytes, %d a component)",
-				  SRV_MAX_PATH - 1, 255);
-	case ENOTSUP:
-		return send_error(con, 501, 12, "CWSANDBOX_UNIMPLEMENTED", 0, NULL, NULL,
-				  "file calls are not available with this runtime");
-	case ESRCH:
-		return send_error(con, 400, 9, "CWSANDBOX_SANDBOX_NOT_RUNNING", 0, NULL, NULL,
-				  "the sandbox is not running");
-	case ENOSPC:
-	case EDQUOT:
-		return send_error(con, 429, 8, "CWSANDBOX_LIMIT_EXCEEDED", 0, "path", path, "%s: %s", path,
-				  strerror(-e));
-	default:
-		return send_error(con, 400, 9, "CWSANDBOX_INVALID_REQUEST", 0, "path", path, "%s: %s", path,
-				  strerror(-e));
 	}
+	/* Anything else is what the kernel said: FAILED_PRECONDITION unless
+	 * the table knows better. */
+	const struct file_err *fe = NULL;
+	for (size_t i = 0; i < sizeof file_errs / sizeof file_errs[0]; i++)
+		if (file_errs[i].e == -e)
+			fe = &file_errs[i];
+	unsigned http = fe ? fe->http : 400;
+	int code = fe ? fe->code : 9;
+	const char *reason = fe ? fe->reason : "CWSANDBOX_INVALID_REQUEST";
+	const char *name = strerrorname_np(-e);
+	if (-e == ENAMETOOLONG)
+		snprintf(msg, sizeof msg, "path or one of its components too long (at most %d bytes, %d a component)",
+			 SRV_MAX_PATH - 1, 255);
+	else if (-e == ESRCH)
+		snprintf(msg, sizeof msg, "the sandbox is not running");
+	else if (-e == ENOENT)
+		snprintf(msg, sizeof msg, "%s: no such file", path);
+	else
+		snprintf(msg, sizeof msg, "%s: %s", path, strerror(-e));
+	/* ESRCH is ours (no box to reach), not an errno of the sandbox. */
+	if (-e == ESRCH)
+		name = NULL;
+	const char *md[] = {"path", path, name ? "errno" : NULL, name, NULL};
+	return send_status(con, http, code, reason, 0, -e == ENAMETOOLONG ? NULL : md, msg);
+}
+
+/* One time of :setFileAttrs: absent or null leaves it (UTIME_OMIT),
+ * "now" is UTIME_NOW, else an RFC 3339 time after 1970. */
+static int time_arg(const cJSON *body, const char *key, int bit, srv_attrs *a, int64_t *ns, int *now)
+{
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(body, key);
+	if (!t || cJSON_IsNull(t))
+		return 0;
+	if (!cJSON_IsString(t))
+		return -1;
+	if (strcmp(t->valuestring, "now") == 0)
+		*now = 1;
+	else if (srv_parse_time(t->valuestring, ns) != 0 || *ns < 0)
+		return -1;
+	a->set |= (unsigned)bit;
+	return 0;
+}
+
+/* The body of :setFileAttrs: each field present is one change. */
+static int attrs_arg(const cJSON *body, srv_attrs *a, char *err)
+{
+	memset(a, 0, sizeof *a);
+	static const struct {
+		const char *key;
+		int bit;
+		int64_t max;
+	} nums[] = {
+		{"mode", SRV_ATTR_MODE, 07777},
+		{"uid", SRV_ATTR_UID, (int64_t)UINT32_MAX - 1},
+		{"gid", SRV_ATTR_GID, (int64_t)UINT32_MAX - 1},
+		{"size", SRV_ATTR_SIZE, INT64_MAX / 2},
+	};
+	for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, nums[i].key);
+		int64_t x;
+		if (!v || cJSON_IsNull(v))
+			continue;
+		if (srv_json_int(v, 0, nums[i].max, &x) != 0) {
+			snprintf(err, SRV_MSGLEN, "%s must be an integer 0..%lld", nums[i].key, (long long)nums[i].max);
+			return -1;
+		}
+		a->set |= (unsigned)nums[i].bit;
+		if (nums[i].bit == SRV_ATTR_MODE)
+			a->mode = (unsigned)x;
+		else if (nums[i].bit == SRV_ATTR_UID)
+			a->uid = x;
+		else if (nums[i].bit == SRV_ATTR_GID)
+			a->gid = x;
+		else
+			a->size = x;
+	}
+	if (time_arg(body, "accessTime", SRV_ATTR_ATIME, a, &a->atime_ns, &a->atime_now) != 0 ||
+	    time_arg(body, "modifyTime", SRV_ATTR_MTIME, a, &a->mtime_ns, &a->mtime_now) != 0) {
+		snprintf(err, SRV_MSGLEN, "accessTime and modifyTime must be RFC 3339 times or \"now\"");
+		return -1;
+	}
+	return 0;
 }
 
 /* path from the query (GET) or the body (POST), absolute, capped. */
@@ -675,7 +764,7 @@ static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
 	cJSON *body = NULL, *out = NULL;
 	enum MHD_Result res;
 	const char *path;
-	int post = r->route.kind == R_WRITE_FILE || r->route.kind == R_MAKE_DIR || r->route.kind == R_REMOVE_FILE;
+	int post = r->route.kind != R_READ_FILE && r->route.kind != R_LIST_DIR && r->route.kind != R_STAT_FILE;
 	if (post) {
 		if (!(body = srv_json_parse(r->body ? r->body : "", r->len, err)))
 			return BAD(con, "%s", err);
@@ -700,9 +789,14 @@ static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
 	}
 	int root = srv_root_fd(s);
 	if (root < 0) {
-		int e = errno;
+		/* path may live in body: answer before freeing it. */
+		if (errno == ENOTSUP)
+			res = send_error(con, 501, 12, "CWSANDBOX_UNIMPLEMENTED", 0, NULL, NULL,
+					 "file calls are not available with this runtime");
+		else
+			res = file_error(con, -ESRCH, path);
 		cJSON_Delete(body);
-		return file_error(con, -(e == ENOTSUP || e == ESRCH ? e : ESRCH), path);
+		return res;
 	}
 	/* The root fd keeps working without the lock (and fails cleanly if
 	 * the sandbox goes away), so large file I/O does not stall others. */
@@ -798,6 +892,47 @@ static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
 				     cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "recursive")));
 		out = rc ? NULL : cJSON_CreateObject();
 		break;
+	case R_CREATE_FILE: {
+		const cJSON *m = cJSON_GetObjectItemCaseSensitive(body, "mode");
+		int64_t mode = 0644;
+		if (m && !cJSON_IsNull(m) && (!cJSON_IsNumber(m) || srv_json_int(m, 0, 07777, &mode) != 0)) {
+			res = BAD(con, "mode must be an integer 0..4095");
+			goto out;
+		}
+		rc = srv_file_create(root, path, (int)mode,
+				     cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "exclusive")),
+				     cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "truncate")), &out);
+		break;
+	}
+	case R_SET_FILE_ATTRS: {
+		srv_attrs a;
+		if (attrs_arg(body, &a, err) != 0) {
+			res = BAD(con, "%s", err);
+			goto out;
+		}
+		rc = srv_file_setattr(root, path, &a, &out);
+		break;
+	}
+	case R_RENAME_FILE: {
+		const cJSON *np = cJSON_GetObjectItemCaseSensitive(body, "newPath");
+		const char *to = cJSON_IsString(np) ? np->valuestring : NULL;
+		int noreplace = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "noReplace"));
+		int exchange = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "exchange"));
+		if (get_path(to, err) != 0) {
+			res = BAD(con, "newPath: %s", err);
+			goto out;
+		}
+		if (noreplace && exchange) {
+			res = BAD(con, "noReplace and exchange exclude each other");
+			goto out;
+		}
+		rc = path_len_ok(to);
+		if (!rc)
+			rc = srv_file_rename(root, path, to, (noreplace ? RENAME_NOREPLACE : 0) |
+							     (exchange ? RENAME_EXCHANGE : 0));
+		out = rc ? NULL : cJSON_CreateObject();
+		break;
+	}
 	default:
 		rc = -EINVAL;
 	}
@@ -880,6 +1015,9 @@ static enum MHD_Result dispatch(struct MHD_Connection *con, req *r, const char *
 	case R_STAT_FILE:
 	case R_MAKE_DIR:
 	case R_REMOVE_FILE:
+	case R_CREATE_FILE:
+	case R_SET_FILE_ATTRS:
+	case R_RENAME_FILE:
 		res = h_files(con, r, s);
 		break;
 	default:

@@ -2,8 +2,10 @@
  * File calls confined to a sandbox's root (see files.h). Every path goes
  * through openat2() with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS relative to
  * an O_PATH fd of the root, so no component, symlink or ".." can lead out.
- * Calls that act on a name (stat without following, mkdir, unlink) open the
- * parent that way and then use the *at() call on the last component.
+ * Calls that act on a name (stat without following, mkdir, unlink, rename)
+ * open the parent that way and then use the *at() call on the last
+ * component; calls that change an object (setattr) open the object itself
+ * with O_PATH | O_NOFOLLOW and act only on that fd.
  *
  * Two more rules, because sbxd acts with its own (host root) privileges:
  * nothing is opened that could block (O_NONBLOCK, and only regular files
@@ -26,6 +28,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "parse.h"
@@ -116,6 +119,11 @@ static int open_parent(int root, const char *path, char *base, size_t cap)
 	return open_in(root, parent, O_PATH | O_DIRECTORY, 0);
 }
 
+static int path_is_root(const char *path)
+{
+	return *path && strspn(path, "/") == strlen(path);
+}
+
 static const char *type_name(mode_t m)
 {
 	if (S_ISREG(m))
@@ -153,6 +161,17 @@ static cJSON *entry_json(const char *name, const struct stat *st, int dfd, const
 	cJSON_AddNumberToObject(e, "mode", st->st_mode & 07777);
 	srv_format_time((int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec, t, sizeof t);
 	cJSON_AddStringToObject(e, "modifyTime", t);
+	/* The "posix" extension: what stat(2) inside the sandbox shows (it
+	 * has no user namespace, so sbxd's ids are the sandbox's). */
+	srv_format_time((int64_t)st->st_atim.tv_sec * 1000000000 + st->st_atim.tv_nsec, t, sizeof t);
+	cJSON_AddStringToObject(e, "accessTime", t);
+	srv_format_time((int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec, t, sizeof t);
+	cJSON_AddStringToObject(e, "changeTime", t);
+	cJSON_AddNumberToObject(e, "uid", (double)st->st_uid);
+	cJSON_AddNumberToObject(e, "gid", (double)st->st_gid);
+	cJSON_AddNumberToObject(e, "nlink", (double)st->st_nlink);
+	snprintf(num, sizeof num, "%lld", (long long)st->st_blocks);
+	cJSON_AddStringToObject(e, "blocks", num);
 	return e;
 }
 
@@ -469,14 +488,175 @@ int srv_file_stat(int root, const char *path, cJSON **entry)
 	return rc;
 }
 
+/* "/proc/self/fd/N": the one way to chmod or truncate what an O_PATH fd
+ * holds (fchmod and ftruncate refuse O_PATH fds), without a path lookup
+ * that the sandbox could redirect. */
+static void fd_path(int fd, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "/proc/self/fd/%d", fd);
+}
+
+/* The last component of path ("/" for the root), for an entry's name. */
+static void last_name(const char *path, char *base, size_t cap)
+{
+	size_t len = strlen(path);
+	while (len > 1 && path[len - 1] == '/')
+		len--;
+	size_t s = len;
+	while (s > 0 && path[s - 1] != '/')
+		s--;
+	size_t n = len - s;
+	if (n == 0 || n >= cap) {
+		snprintf(base, cap, "/");
+		return;
+	}
+	memcpy(base, path + s, n);
+	base[n] = '\0';
+}
+
 int srv_file_mkdir(int root, const char *path, int mode)
 {
 	char base[256];
 	int dfd = open_parent(root, path, base, sizeof base);
 	if (dfd < 0)
 		return dfd;
-	int rc = mkdirat(dfd, base, (mode_t)(mode >= 0 ? mode & 07777 : 0755)) == 0 ? 0 : -errno;
+	mode_t want = (mode_t)(mode >= 0 ? mode & 01777 : 0755);
+	int rc = mkdirat(dfd, base, want) == 0 ? 0 : -errno;
+	if (rc)
+		goto out;
+	/* mkdirat applied sbxd's own umask; the mode asked for is already
+	 * the caller's (the kernel masked it with the writer's umask), so
+	 * set it exactly, keeping the setgid bit a setgid parent passes on.
+	 * O_NOFOLLOW: the sandbox may have swapped the name for a link. */
+	int fd = openat(dfd, base, O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		rc = -errno;
+	} else if ((st.st_mode & 07777) != (want | (st.st_mode & S_ISGID))) {
+		char p[32];
+		fd_path(fd, p, sizeof p);
+		if (chmod(p, want | (st.st_mode & S_ISGID)) != 0)
+			rc = -errno;
+	}
+	if (fd >= 0)
+		close(fd);
+out:
 	close(dfd);
+	return rc;
+}
+
+int srv_file_create(int root, const char *path, int mode, int excl, int trunc, cJSON **entry)
+{
+	char base[256];
+	struct stat st;
+	int created = 1;
+	*entry = NULL;
+	if (path_is_root(path))
+		return -EISDIR;
+	/* O_EXCL never follows a link in the last component, so what is
+	 * made is a new file at exactly that name. */
+	int fd = open_in(root, path, O_WRONLY | O_CREAT | O_EXCL, mode & 07777);
+	if (fd == -EEXIST && !excl) {
+		created = 0;
+		fd = open_in(root, path, O_WRONLY, 0);
+	}
+	if (fd < 0)
+		return fd;
+	int rc = regular_only(fd, &st);
+	if (!rc && created && (st.st_mode & 07777) != ((mode_t)mode & 07777) && fchmod(fd, (mode_t)mode & 07777) != 0)
+		rc = -errno;     /* sbxd's umask, as for mkdir */
+	if (!rc && !created && trunc && st.st_size != 0 && ftruncate(fd, 0) != 0)
+		rc = -errno;
+	if (!rc && fstat(fd, &st) != 0)
+		rc = -errno;
+	if (!rc) {
+		last_name(path, base, sizeof base);
+		*entry = entry_json(base, &st, -1, NULL);
+		rc = *entry ? 0 : -ENOMEM;
+	}
+	close(fd);
+	return rc;
+}
+
+int srv_file_setattr(int root, const char *path, const srv_attrs *a, cJSON **entry)
+{
+	char base[256], p[32];
+	struct stat st;
+	*entry = NULL;
+	/* The object itself (a link is changed, never followed), resolved
+	 * inside the root like every path; fs_allowed has vetted its fs. */
+	int fd = open_in(root, path, O_PATH | O_NOFOLLOW, 0);
+	if (fd < 0)
+		return fd;
+	fd_path(fd, p, sizeof p);
+	int rc = fstat(fd, &st) == 0 ? 0 : -errno;
+	/* Device nodes in a sandbox are the host's own (bind-mounted
+	 * /dev/null, /dev/tty...): sbxd never changes those. */
+	if (!rc && (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)))
+		rc = -EPERM;
+	/* chown first (it clears set-id bits), then the mode, then the size,
+	 * and the times last (a truncate sets mtime). */
+	if (!rc && (a->set & (SRV_ATTR_UID | SRV_ATTR_GID)) &&
+	    fchownat(fd, "", (a->set & SRV_ATTR_UID) ? (uid_t)a->uid : (uid_t)-1,
+		     (a->set & SRV_ATTR_GID) ? (gid_t)a->gid : (gid_t)-1, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0)
+		rc = -errno;
+	if (!rc && (a->set & SRV_ATTR_MODE)) {
+		if (S_ISLNK(st.st_mode))
+			rc = -EOPNOTSUPP;   /* Linux has no link modes (fchmodat's answer) */
+		else if (chmod(p, (mode_t)a->mode & 07777) != 0)
+			rc = -errno;
+	}
+	if (!rc && (a->set & SRV_ATTR_SIZE)) {
+		if (S_ISDIR(st.st_mode))
+			rc = -EISDIR;
+		else if (!S_ISREG(st.st_mode))
+			rc = -EINVAL;       /* truncate(2) of a FIFO, socket or link */
+		else if (truncate(p, (off_t)a->size) != 0)
+			rc = -errno;
+	}
+	if (!rc && (a->set & (SRV_ATTR_ATIME | SRV_ATTR_MTIME))) {
+		struct timespec ts[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
+		if (a->set & SRV_ATTR_ATIME)
+			ts[0] = a->atime_now ? (struct timespec){0, UTIME_NOW}
+					     : (struct timespec){(time_t)(a->atime_ns / 1000000000),
+								 (long)(a->atime_ns % 1000000000)};
+		if (a->set & SRV_ATTR_MTIME)
+			ts[1] = a->mtime_now ? (struct timespec){0, UTIME_NOW}
+					     : (struct timespec){(time_t)(a->mtime_ns / 1000000000),
+								 (long)(a->mtime_ns % 1000000000)};
+		if (utimensat(fd, "", ts, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0)
+			rc = -errno;
+	}
+	if (!rc && fstat(fd, &st) != 0)
+		rc = -errno;
+	if (!rc) {
+		last_name(path, base, sizeof base);
+		*entry = entry_json(base, &st, S_ISLNK(st.st_mode) ? fd : -1, "");
+		rc = *entry ? 0 : -ENOMEM;
+	}
+	close(fd);
+	return rc;
+}
+
+int srv_file_rename(int root, const char *from, const char *to, unsigned flags)
+{
+	char obase[256], nbase[256];
+	if ((flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)) ||
+	    (flags & RENAME_NOREPLACE && flags & RENAME_EXCHANGE))
+		return -EINVAL;
+	/* Both parents resolved inside the root; renameat2 never follows
+	 * either last component, so neither name can lead out. */
+	int odfd = open_parent(root, from, obase, sizeof obase);
+	if (odfd < 0)
+		return path_is_root(from) ? -EBUSY : odfd;
+	int ndfd = open_parent(root, to, nbase, sizeof nbase);
+	if (ndfd < 0) {
+		close(odfd);
+		return path_is_root(to) ? -EBUSY : ndfd;
+	}
+	int rc = renameat2(odfd, obase, ndfd, nbase, flags) == 0 ? 0 : -errno;
+	close(ndfd);
+	close(odfd);
 	return rc;
 }
 

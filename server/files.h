@@ -1,6 +1,7 @@
 /*
  * The file calls of the API (:readFile, :writeFile, :listDir, :statFile,
- * :makeDir, :removeFile) acting on a sandbox's own root filesystem. sbxd
+ * :makeDir, :removeFile, and the "posix" extension's :createFile,
+ * :setFileAttrs, :renameFile) acting on a sandbox's own root filesystem. sbxd
  * reaches that root as /proc/<pid>/root of a process inside the box and
  * resolves every path with openat2(RESOLVE_IN_ROOT), so ".." and symlinks
  * (absolute ones included) stay inside the sandbox. Functions return 0 or a
@@ -35,7 +36,41 @@ int srv_file_stat(int root, const char *path, struct cJSON **entry);
  * 0, -ELOOP, -ENAMETOOLONG or -ENOMEM. statFile adds it to an entry as
  * "linkResolved" for texts that are absolute or hold a "..". */
 int srv_file_resolve_link(int root, const char *path, const char *target, char *out);
+/* mode < 0: 0755. The directory gets exactly mode & 01777 (sbxd's own
+ * umask does not apply), plus the setgid bit a setgid parent passes on. */
 int srv_file_mkdir(int root, const char *path, int mode);
+
+/* The "posix" extension (docs/api.md): calls that give a file system its
+ * POSIX face. Each answers what the sandbox's kernel answers. */
+
+/* Creates a regular file with exactly mode & 07777 (the caller applied
+ * its umask). An existing file: EEXIST when excl, else opened (following
+ * a link inside the root, as open(2) does) and emptied when trunc.
+ * *entry: the file as statFile shows it. */
+int srv_file_create(int root, const char *path, int mode, int excl, int trunc, struct cJSON **entry);
+
+enum {
+	SRV_ATTR_MODE = 1 << 0,
+	SRV_ATTR_UID = 1 << 1,
+	SRV_ATTR_GID = 1 << 2,
+	SRV_ATTR_SIZE = 1 << 3,
+	SRV_ATTR_ATIME = 1 << 4,
+	SRV_ATTR_MTIME = 1 << 5,
+};
+typedef struct srv_attrs {
+	unsigned set;           /* SRV_ATTR_ bits: which fields apply */
+	unsigned mode;
+	int64_t uid, gid, size;
+	int64_t atime_ns, mtime_ns;
+	int atime_now, mtime_now;       /* UTIME_NOW instead of the value */
+} srv_attrs;
+/* chown, chmod, truncate and utimensat of path itself (a last component
+ * that is a link is never followed: its owner and times change, a mode
+ * is EOPNOTSUPP). *entry: the entry afterwards. */
+int srv_file_setattr(int root, const char *path, const srv_attrs *a, struct cJSON **entry);
+/* renameat2(from, to, flags) with flags 0, RENAME_NOREPLACE or
+ * RENAME_EXCHANGE. */
+int srv_file_rename(int root, const char *from, const char *to, unsigned flags);
 int srv_file_remove(int root, const char *path, int recursive);
 
 #endif

@@ -796,7 +796,8 @@ int srv_parse_route(const char *method, const char *path, srv_route *out)
 		} verbs[] = {
 			{"exec", R_EXEC, 1}, {"readFile", R_READ_FILE, 0}, {"writeFile", R_WRITE_FILE, 1},
 			{"listDir", R_LIST_DIR, 0}, {"statFile", R_STAT_FILE, 0}, {"makeDir", R_MAKE_DIR, 1},
-			{"removeFile", R_REMOVE_FILE, 1},
+			{"removeFile", R_REMOVE_FILE, 1}, {"createFile", R_CREATE_FILE, 1},
+			{"setFileAttrs", R_SET_FILE_ATTRS, 1}, {"renameFile", R_RENAME_FILE, 1},
 		};
 		for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {
 			if (strcmp(p + 1, verbs[i].verb) == 0) {

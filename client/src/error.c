@@ -42,10 +42,25 @@ const char *sbx_result_str(sbx_result r)
 	return "unknown error";
 }
 
+/* An errno by its name ("EXDEV"), as sbxd's file calls send it; 0 when
+ * the name is unknown here. */
+static int errno_by_name(const char *name)
+{
+	for (int e = 1; e < 200 && name && *name; e++) {
+		const char *n = strerrorname_np(e);
+		if (n && strcmp(n, name) == 0)
+			return e;
+	}
+	return 0;
+}
+
 int sbx_error_errno(const sbx_error *err)
 {
 	if (!err)
 		return EIO;
+	/* What the sandbox's kernel said wins over the status's rough class. */
+	if (err->code != SBX_OK && err->sys_errno > 0)
+		return err->sys_errno;
 	switch (err->code) {
 	case SBX_OK: return 0;
 	case SBX_E_INVALID:
@@ -243,6 +258,8 @@ sbx_result sbx_error_from_response(long http_status, const char *body, size_t le
 			if (strstr(type, "google.rpc.ErrorInfo")) {
 				copy_field(err->reason, sizeof err->reason, sbx_json_get_str(d, "reason"));
 				copy_field(err->domain, sizeof err->domain, sbx_json_get_str(d, "domain"));
+				const cJSON *md = cJSON_GetObjectItemCaseSensitive(d, "metadata");
+				err->sys_errno = errno_by_name(sbx_json_get_str(md, "errno"));
 			} else if (strstr(type, "google.rpc.RetryInfo")) {
 				const cJSON *rd = cJSON_GetObjectItemCaseSensitive(d, "retryDelay");
 				if (cJSON_IsString(rd))

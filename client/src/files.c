@@ -1,12 +1,14 @@
 /*
  * File calls of libsbx: the public readFile/writeFile, and sbxd's
- * extension (ranged I/O, listDir, statFile, makeDir, removeFile). Against a
- * service without the extension a ranged read is served from a whole-file
- * read; the other extension calls answer SBX_E_UNSUPPORTED.
+ * extension (ranged I/O, listDir, statFile, makeDir, removeFile; with
+ * "posix" also createFile, setFileAttrs, renameFile). Against a service
+ * without the extension a ranged read is served from a whole-file read;
+ * the other extension calls answer SBX_E_UNSUPPORTED.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "http.h"
 #include "json.h"
@@ -267,4 +269,127 @@ sbx_result sbx_file_remove(sbx_client *c, const char *sandbox_id, const char *pa
 	int built = body && cJSON_AddStringToObject(body, "path", path) &&
 	            cJSON_AddBoolToObject(body, "recursive", recursive != 0);
 	return post_body(c, sandbox_id, ":removeFile", body, built, 0, err);
+}
+
+/* ---------------------------------------------------------------- posix */
+
+static sbx_result need_posix(sbx_client *c, const char *what, sbx_error *err)
+{
+	if (features(c) & SBX_FEAT_POSIX)
+		return SBX_OK;
+	return sbx_fail(err, SBX_E_UNSUPPORTED,
+	                "%s needs the service's \"posix\" file extension (sbxd); the public API has only "
+	                "whole-file readFile/writeFile", what);
+}
+
+/* POSTs body and, when out is not NULL, parses the answer as an entry
+ * named after path's last component. Takes body. */
+static sbx_result post_entry(sbx_client *c, const char *sandbox_id, const char *call, cJSON *body, int built,
+                             int safe, sbx_dirent *out, sbx_error *err)
+{
+	sbx_result r;
+	char *text = NULL, *url = NULL;
+	cJSON *root = NULL;
+	if (out)
+		memset(out, 0, sizeof *out);
+	if (!body || !built || !(text = cJSON_PrintUnformatted(body)) || !(url = sbx_path_sandbox(sandbox_id, call))) {
+		r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
+		goto out;
+	}
+	sbx_http_req req = {.method = "POST", .path = url, .body = text, .body_len = strlen(text), .safe = safe};
+	if ((r = sbx_http_json(c, &req, out ? &root : NULL, err)) != SBX_OK || !out)
+		goto out;
+	cJSON *name = cJSON_GetObjectItemCaseSensitive(root, "name");
+	if (!cJSON_IsString(name) || !name->valuestring[0] || strchr(name->valuestring, '/')) {
+		cJSON_DeleteItemFromObjectCaseSensitive(root, "name");
+		cJSON_AddStringToObject(root, "name", ".");
+	}
+	r = sbx_dirent_from_json(root, out);
+	if (r != SBX_OK)
+		r = sbx_fail(err, r, "bad file entry in the answer");
+out:
+	cJSON_Delete(root);
+	cJSON_Delete(body);
+	free(text);
+	free(url);
+	return r;
+}
+
+sbx_result sbx_file_create(sbx_client *c, const char *sandbox_id, const char *path, unsigned mode, unsigned flags,
+                           sbx_dirent *out, sbx_error *err)
+{
+	sbx_result r;
+	if (out)
+		memset(out, 0, sizeof *out);
+	if ((r = check_args(sandbox_id, path, err)) != SBX_OK || (r = need_posix(c, "create with a mode", err)) != SBX_OK)
+		return r;
+	cJSON *body = cJSON_CreateObject();
+	int built = body && cJSON_AddStringToObject(body, "path", path) &&
+	            cJSON_AddNumberToObject(body, "mode", mode & 07777) &&
+	            cJSON_AddBoolToObject(body, "exclusive", (flags & SBX_CREATE_EXCL) != 0) &&
+	            cJSON_AddBoolToObject(body, "truncate", (flags & SBX_CREATE_TRUNC) != 0);
+	return post_entry(c, sandbox_id, ":createFile", body, built, 0, out, err);
+}
+
+/* ns since 1970 as RFC 3339 with nanoseconds (what sbxd reads back). */
+static int format_time(int64_t ns, char *buf, size_t cap)
+{
+	struct tm tm;
+	time_t sec = (time_t)(ns / 1000000000);
+	if (ns < 0 || !gmtime_r(&sec, &tm))
+		return -1;
+	char base[32];
+	if (strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+		return -1;
+	int n = snprintf(buf, cap, "%s.%09lldZ", base, (long long)(ns % 1000000000));
+	return n > 0 && (size_t)n < cap ? 0 : -1;
+}
+
+sbx_result sbx_file_set_attrs(sbx_client *c, const char *sandbox_id, const char *path, const sbx_file_attrs *a,
+                              sbx_dirent *out, sbx_error *err)
+{
+	sbx_result r;
+	if (out)
+		memset(out, 0, sizeof *out);
+	if ((r = check_args(sandbox_id, path, err)) != SBX_OK)
+		return r;
+	const char *what = (a->set & SBX_ATTR_MODE) ? "chmod" : (a->set & (SBX_ATTR_UID | SBX_ATTR_GID)) ? "chown"
+	                 : (a->set & SBX_ATTR_SIZE) ? "truncate" : "setting times";
+	if ((r = need_posix(c, what, err)) != SBX_OK)
+		return r;
+	if (((a->set & SBX_ATTR_ATIME) && !(a->set & SBX_ATTR_ATIME_NOW) && a->atime_ns < 0) ||
+	    ((a->set & SBX_ATTR_MTIME) && !(a->set & SBX_ATTR_MTIME_NOW) && a->mtime_ns < 0) ||
+	    ((a->set & SBX_ATTR_SIZE) && a->size < 0))
+		return sbx_fail(err, SBX_E_INVALID, "times before 1970 and negative sizes cannot be set");
+	char at[48] = "now", mt[48] = "now";
+	if ((a->set & SBX_ATTR_ATIME) && !(a->set & SBX_ATTR_ATIME_NOW) && format_time(a->atime_ns, at, sizeof at))
+		return sbx_fail(err, SBX_E_INVALID, "access time out of range");
+	if ((a->set & SBX_ATTR_MTIME) && !(a->set & SBX_ATTR_MTIME_NOW) && format_time(a->mtime_ns, mt, sizeof mt))
+		return sbx_fail(err, SBX_E_INVALID, "modification time out of range");
+	cJSON *body = cJSON_CreateObject();
+	int built = body && cJSON_AddStringToObject(body, "path", path) &&
+	            (!(a->set & SBX_ATTR_MODE) || cJSON_AddNumberToObject(body, "mode", a->mode & 07777)) &&
+	            (!(a->set & SBX_ATTR_UID) || cJSON_AddNumberToObject(body, "uid", a->uid)) &&
+	            (!(a->set & SBX_ATTR_GID) || cJSON_AddNumberToObject(body, "gid", a->gid)) &&
+	            (!(a->set & SBX_ATTR_SIZE) || sbx_json_add_i64(body, "size", a->size)) &&
+	            (!(a->set & SBX_ATTR_ATIME) || cJSON_AddStringToObject(body, "accessTime", at)) &&
+	            (!(a->set & SBX_ATTR_MTIME) || cJSON_AddStringToObject(body, "modifyTime", mt));
+	return post_entry(c, sandbox_id, ":setFileAttrs", body, built, 1, out, err);
+}
+
+sbx_result sbx_file_rename(sbx_client *c, const char *sandbox_id, const char *from, const char *to, unsigned flags,
+                           sbx_error *err)
+{
+	sbx_result r;
+	if ((r = check_args(sandbox_id, from, err)) != SBX_OK || (r = check_args(sandbox_id, to, err)) != SBX_OK ||
+	    (r = need_posix(c, "rename", err)) != SBX_OK)
+		return r;
+	if ((flags & SBX_RENAME_NOREPLACE) && (flags & SBX_RENAME_EXCHANGE))
+		return sbx_fail(err, SBX_E_INVALID, "noreplace and exchange exclude each other");
+	cJSON *body = cJSON_CreateObject();
+	int built = body && cJSON_AddStringToObject(body, "path", from) && cJSON_AddStringToObject(body, "newPath", to) &&
+	            (!(flags & SBX_RENAME_NOREPLACE) || cJSON_AddBoolToObject(body, "noReplace", 1)) &&
+	            (!(flags & SBX_RENAME_EXCHANGE) || cJSON_AddBoolToObject(body, "exchange", 1));
+	/* Not retried: a second try of a rename that happened fails ENOENT. */
+	return post_entry(c, sandbox_id, ":renameFile", body, built, 0, NULL, err);
 }

@@ -421,6 +421,23 @@ sbx_result sbx_dirent_from_json(const cJSON *obj, sbx_dirent *out)
 	/* Permission bits only, even from a server that sends st_mode. */
 	out->mode = (unsigned)v & 07777;
 	out->mtime_ns = sbx_parse_time(sbx_json_get_str(obj, "modifyTime"));
+	/* The "posix" extension's fields: all or none (uid marks them). */
+	const cJSON *uid = cJSON_GetObjectItemCaseSensitive(obj, "uid");
+	if (uid && !cJSON_IsNull(uid)) {
+		int64_t g, nl, b = 0;
+		if (sbx_json_item_i64(uid, &v) != 0 || v < 0 || v > 0xffffffffLL ||
+		    sbx_json_get_i64(obj, "gid", &g) != 0 || g < 0 || g > 0xffffffffLL ||
+		    sbx_json_get_i64(obj, "nlink", &nl) != 0 || nl < 0 || nl > 0xffffffffLL ||
+		    (cJSON_GetObjectItemCaseSensitive(obj, "blocks") && (sbx_json_get_i64(obj, "blocks", &b) != 0 || b < 0)))
+			return SBX_E_PROTOCOL;
+		out->has_posix = 1;
+		out->uid = (uint32_t)v;
+		out->gid = (uint32_t)g;
+		out->nlink = (uint32_t)nl;
+		out->blocks = b;
+		out->atime_ns = sbx_parse_time(sbx_json_get_str(obj, "accessTime"));
+		out->ctime_ns = sbx_parse_time(sbx_json_get_str(obj, "changeTime"));
+	}
 	out->name = strdup(name);
 	if (!out->name)
 		return SBX_E_NOMEM;

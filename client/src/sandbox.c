@@ -52,6 +52,8 @@ sbx_result sbx_client_features(sbx_client *c, unsigned *features, sbx_error *err
 				f |= SBX_FEAT_OUTPUT;
 			else if (strcmp(x->valuestring, "files") == 0)
 				f |= SBX_FEAT_FILES;
+			else if (strcmp(x->valuestring, "posix") == 0)
+				f |= SBX_FEAT_POSIX;
 		}
 	} else if (r == SBX_E_NOT_FOUND || r == SBX_E_UNSUPPORTED || (r == SBX_E_INVALID && e.http_status == 405)) {
 		/* No such route: a service without the extension. */

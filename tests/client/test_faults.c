@@ -2,8 +2,8 @@
  * libsbx against a fault-injecting server (fakesrv.c): slow answers, 5xx
  * then success, 429 with RetryInfo, truncated bodies, resets, malformed
  * JSON, oversized bodies, silence, refused connections, TLS to a plain
- * server, and the unary-exec fallback of a service without sbxd's
- * extension, sync and async. Every case asserts the result and, where
+ * server, the unary-exec fallback of a service without sbxd's extension,
+ * sync and async, and the requests and answers of the "posix" file calls. Every case asserts the result and, where
  * deadlines matter, the elapsed time.
  */
 #include <check.h>
@@ -1116,6 +1116,167 @@ START_TEST(async_many_waits_one_thread)
 }
 END_TEST
 
+/* ------------------------------------------------------- posix file calls */
+
+/* A service with (posix = 1) or without sbxd's "posix" file extension:
+ * remembers each call's path and body, answers an entry, and fails on
+ * demand with a status carrying an errno by name. */
+typedef struct posix_srv {
+	pthread_mutex_t mu;
+	int posix;
+	int calls;              /* requests other than the probe */
+	char path[2100], body[1024];
+	int fail_http, fail_code;
+	const char *fail_errno; /* ErrorInfo metadata "errno", NULL = none */
+} posix_srv;
+
+static const char *ENTRY =
+	"{\"name\":\"x\",\"type\":\"FILE_TYPE_FILE\",\"size\":\"7\",\"mode\":384,"
+	"\"modifyTime\":\"2001-02-03T04:05:06.123456789Z\",\"accessTime\":\"2002-01-01T00:00:00.5Z\","
+	"\"changeTime\":\"2003-01-01T00:00:01Z\",\"uid\":1234,\"gid\":\"4321\",\"nlink\":3,\"blocks\":\"16\"}";
+
+static int h_posix(void *ud, int fd, const fake_req *r)
+{
+	posix_srv *ps = ud;
+	if (strcmp(r->path, "/v1/extensions") == 0)
+		return fake_reply(fd, 200, ps->posix ? "{\"extensions\":[\"processes\",\"output\",\"files\",\"posix\"]}"
+		                                     : "{\"extensions\":[\"processes\",\"output\",\"files\"]}");
+	pthread_mutex_lock(&ps->mu);
+	ps->calls++;
+	snprintf(ps->path, sizeof ps->path, "%s %s", r->method, r->path);
+	snprintf(ps->body, sizeof ps->body, "%.*s", (int)r->body_len, r->body ? r->body : "");
+	int http = ps->fail_http, code = ps->fail_code;
+	const char *en = ps->fail_errno;
+	pthread_mutex_unlock(&ps->mu);
+	if (http) {
+		char body[512];
+		snprintf(body, sizeof body,
+		         "{\"code\":%d,\"message\":\"/tmp/x: failed\",\"details\":[{\"@type\":"
+		         "\"type.googleapis.com/google.rpc.ErrorInfo\",\"reason\":\"CWSANDBOX_INVALID_REQUEST\","
+		         "\"domain\":\"cwsandbox.coreweave.com\",\"metadata\":{\"path\":\"/tmp/x\"%s%s%s}}]}",
+		         code, en ? ",\"errno\":\"" : "", en ? en : "", en ? "\"" : "");
+		return fake_reply(fd, http, body);
+	}
+	return fake_reply(fd, 200, strstr(r->path, ":renameFile") ? "{}" : ENTRY);
+}
+
+static void posix_fail(posix_srv *ps, int http, int code, const char *en)
+{
+	pthread_mutex_lock(&ps->mu);
+	ps->fail_http = http;
+	ps->fail_code = code;
+	ps->fail_errno = en;
+	ps->calls = 0;
+	pthread_mutex_unlock(&ps->mu);
+}
+
+START_TEST(posix_requests)
+{
+	posix_srv ps = {.posix = 1};
+	pthread_mutex_init(&ps.mu, NULL);
+	sbx_client *c = start(h_posix, &ps, 3000, 3);
+	sbx_dirent de;
+	sbx_error e;
+	/* create: the exact mode, the flags, and the entry it answers */
+	ck_assert_int_eq(sbx_file_create(c, "sb1", "/tmp/x", 0100600, SBX_CREATE_EXCL, &de, &e), SBX_OK);
+	ck_assert_str_eq(ps.path, "POST /v1/sandboxes/sb1:createFile");
+	ck_assert_str_eq(ps.body, "{\"path\":\"/tmp/x\",\"mode\":384,\"exclusive\":true,\"truncate\":false}");
+	ck_assert_str_eq(de.name, "x");
+	ck_assert_int_eq(de.has_posix, 1);
+	ck_assert_uint_eq(de.mode, 0600);
+	ck_assert_int_eq(de.size, 7);
+	ck_assert_uint_eq(de.uid, 1234);
+	ck_assert_uint_eq(de.gid, 4321);
+	ck_assert_uint_eq(de.nlink, 3);
+	ck_assert_int_eq(de.blocks, 16);
+	ck_assert_int_eq(de.mtime_ns, 981173106123456789LL);
+	ck_assert_int_eq(de.atime_ns, 1009843200500000000LL);
+	ck_assert_int_eq(de.ctime_ns, 1041379201000000000LL);
+	free(de.name);
+	/* set attrs: only the fields asked for; ns times; "now" */
+	sbx_file_attrs a = {.set = SBX_ATTR_MODE | SBX_ATTR_ATIME | SBX_ATTR_ATIME_NOW | SBX_ATTR_MTIME,
+	                    .mode = 04755, .mtime_ns = 981173106123456789LL};
+	ck_assert_int_eq(sbx_file_set_attrs(c, "sb1", "/tmp/x", &a, &de, &e), SBX_OK);
+	ck_assert_str_eq(ps.path, "POST /v1/sandboxes/sb1:setFileAttrs");
+	ck_assert_str_eq(ps.body, "{\"path\":\"/tmp/x\",\"mode\":2541,\"accessTime\":\"now\","
+	                          "\"modifyTime\":\"2001-02-03T04:05:06.123456789Z\"}");
+	ck_assert_uint_eq(de.mode, 0600);    /* what the service answered */
+	free(de.name);
+	a = (sbx_file_attrs){.set = SBX_ATTR_UID | SBX_ATTR_GID | SBX_ATTR_SIZE, .uid = 0, .gid = 4000000000u,
+	                     .size = 5000000000LL};
+	ck_assert_int_eq(sbx_file_set_attrs(c, "sb1", "/tmp/x", &a, NULL, &e), SBX_OK);
+	ck_assert_str_eq(ps.body, "{\"path\":\"/tmp/x\",\"uid\":0,\"gid\":4000000000,\"size\":\"5000000000\"}");
+	a = (sbx_file_attrs){.set = SBX_ATTR_MTIME, .mtime_ns = -1};
+	ck_assert_int_eq(sbx_file_set_attrs(c, "sb1", "/tmp/x", &a, NULL, &e), SBX_E_INVALID);
+	/* rename: flags by name, and the two exclude each other */
+	ck_assert_int_eq(sbx_file_rename(c, "sb1", "/tmp/a b", "/tmp/c", SBX_RENAME_NOREPLACE, &e), SBX_OK);
+	ck_assert_str_eq(ps.path, "POST /v1/sandboxes/sb1:renameFile");
+	ck_assert_str_eq(ps.body, "{\"path\":\"/tmp/a b\",\"newPath\":\"/tmp/c\",\"noReplace\":true}");
+	ck_assert_int_eq(sbx_file_rename(c, "sb1", "/a", "/b", SBX_RENAME_EXCHANGE, &e), SBX_OK);
+	ck_assert_str_eq(ps.body, "{\"path\":\"/a\",\"newPath\":\"/b\",\"exchange\":true}");
+	ck_assert_int_eq(sbx_file_rename(c, "sb1", "/a", "/b", SBX_RENAME_EXCHANGE | SBX_RENAME_NOREPLACE, &e),
+	                 SBX_E_INVALID);
+	ck_assert_int_eq(sbx_file_rename(c, "sb1", "/a", "b", 0, &e), SBX_E_INVALID);
+	/* the sandbox's errno travels by name and wins over the status */
+	static const struct {
+		int http, code;
+		const char *name;
+		sbx_result r;
+		int want;
+	} errs[] = {
+		{400, 9, "ENOTEMPTY", SBX_E_PRECONDITION, ENOTEMPTY},
+		{400, 9, "EXDEV", SBX_E_PRECONDITION, EXDEV},
+		{400, 9, "EISDIR", SBX_E_PRECONDITION, EISDIR},
+		{404, 5, "ENOENT", SBX_E_NOT_FOUND, ENOENT},
+		{403, 7, "EPERM", SBX_E_PERMISSION, EPERM},
+		{400, 9, NULL, SBX_E_PRECONDITION, EINVAL},        /* no name: the status's class */
+		{400, 9, "EBOGUS", SBX_E_PRECONDITION, EINVAL},    /* unknown name: likewise */
+		{403, 7, NULL, SBX_E_PERMISSION, EACCES},
+	};
+	for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++) {
+		posix_fail(&ps, errs[i].http, errs[i].code, errs[i].name);
+		ck_assert_int_eq(sbx_file_rename(c, "sb1", "/a", "/b", 0, &e), errs[i].r);
+		ck_assert_int_eq(sbx_error_errno(&e), errs[i].want);
+		ck_assert_int_eq(ps.calls, 1);
+	}
+	/* rename is never repeated; set attrs is (the same change twice is harmless) */
+	posix_fail(&ps, 503, 14, NULL);
+	ck_assert_int_eq(sbx_file_rename(c, "sb1", "/a", "/b", 0, &e), SBX_E_UNAVAILABLE);
+	ck_assert_int_eq(ps.calls, 1);
+	posix_fail(&ps, 503, 14, NULL);
+	ck_assert_int_eq(sbx_file_create(c, "sb1", "/a", 0644, 0, NULL, &e), SBX_E_UNAVAILABLE);
+	ck_assert_int_eq(ps.calls, 1);
+	posix_fail(&ps, 503, 14, NULL);
+	a = (sbx_file_attrs){.set = SBX_ATTR_MODE, .mode = 0644};
+	ck_assert_int_eq(sbx_file_set_attrs(c, "sb1", "/a", &a, NULL, &e), SBX_E_UNAVAILABLE);
+	ck_assert_int_eq(ps.calls, 3);
+	stop(c);
+	pthread_mutex_destroy(&ps.mu);
+}
+END_TEST
+
+START_TEST(posix_unsupported)
+{
+	posix_srv ps = {.posix = 0};
+	pthread_mutex_init(&ps.mu, NULL);
+	sbx_client *c = start(h_posix, &ps, 3000, 1);
+	sbx_dirent de;
+	sbx_error e;
+	sbx_file_attrs a = {.set = SBX_ATTR_MODE, .mode = 0755};
+	/* answered here, nothing sent, and the message says what is missing */
+	ck_assert_int_eq(sbx_file_create(c, "sb1", "/tmp/x", 0600, 0, &de, &e), SBX_E_UNSUPPORTED);
+	ck_assert_ptr_nonnull(strstr(e.message, "posix"));
+	ck_assert_int_eq(sbx_file_set_attrs(c, "sb1", "/tmp/x", &a, &de, &e), SBX_E_UNSUPPORTED);
+	ck_assert_ptr_nonnull(strstr(e.message, "chmod"));
+	ck_assert_int_eq(sbx_error_errno(&e), ENOTSUP);
+	ck_assert_int_eq(sbx_file_rename(c, "sb1", "/a", "/b", 0, &e), SBX_E_UNSUPPORTED);
+	ck_assert_ptr_nonnull(strstr(e.message, "rename"));
+	ck_assert_int_eq(ps.calls, 0);
+	stop(c);
+	pthread_mutex_destroy(&ps.mu);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("client-faults");
@@ -1156,6 +1317,11 @@ static Suite *suite(void)
 	tcase_add_test(as, async_deadline);
 	tcase_add_test(as, async_many_waits_one_thread);
 	suite_add_tcase(s, as);
+	TCase *px = tcase_create("posix");
+	tcase_set_timeout(px, 30);
+	tcase_add_test(px, posix_requests);
+	tcase_add_test(px, posix_unsupported);
+	suite_add_tcase(s, px);
 	return s;
 }
 

@@ -33,4 +33,16 @@ grep -qi "support\|implement" "$MNT/pub/error" || fail "no message in error: $(c
 grep -q root "$MNT/pub/files/etc/passwd" || fail "files/ read by path"
 out=$(ls "$MNT/pub/files/" 2>&1 || true)
 printf '%s\n' "$out" | grep -q "not supported" || fail "ls files/: $out"
+# files/ without the "posix" extension: create still works (the public
+# writeFile, with the service's default mode); chmod, times, rename answer
+# ENOTSUP and say why in error.
+(umask 077; : >"$MNT/pub/files/tmp/plain") || fail "create without the extension"
+[ -f "$MNT/pub/files/tmp/plain" ] || fail "create without the extension made no file"
+for cmd in "chmod 600 $MNT/pub/files/tmp/plain" "touch -d 2001-01-01 $MNT/pub/files/tmp/plain" \
+	"mv $MNT/pub/files/tmp/plain $MNT/pub/files/tmp/moved"; do
+	out=$($cmd 2>&1) && fail "$cmd succeeded without the extension"
+	printf '%s\n' "$out" | grep -q "Operation not supported" || fail "$cmd: $out"
+	grep -q "posix" "$MNT/pub/error" || fail "$cmd: error does not name the missing extension: $(cat "$MNT/pub/error")"
+done
+[ -f "$MNT/pub/files/tmp/plain" ] || fail "the file went after a refused rename"
 echo ok

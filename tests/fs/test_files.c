@@ -1,8 +1,9 @@
 /*
  * Unit tests of the path logic of fs/files.c: joining a directory and a
- * name into a sandbox path, refusing what is not one name, resolving
- * the files/ directory of a sandbox to "/", and the symlink rule: which
- * texts may be shown to the kernel and what is shown instead.
+ * name into a sandbox path, refusing what is not one name, resolving the
+ * files/ directory of a sandbox to "/", the symlink rule (which texts may
+ * be shown to the kernel and what is shown instead), and the inode table
+ * following renames (plain, over a name, exchange, per sandbox).
  */
 #include <check.h>
 #include <errno.h>
@@ -240,6 +241,55 @@ START_TEST(test_resolve_root)
 }
 END_TEST
 
+/* The path an inode resolves to now ("" when it resolves no more). */
+static const char *path_of(uint64_t ino, char *buf, size_t cap)
+{
+	uint32_t slot;
+	char *p = NULL;
+	buf[0] = '\0';
+	if (fs_files_resolve(ino, &slot, &p) == 0)
+		snprintf(buf, cap, "%u:%s", slot, p);
+	free(p);
+	return buf;
+}
+
+START_TEST(test_moved)
+{
+	static const char *const paths[] = {"/a", "/a/b", "/a/b/c", "/ab", "/x", "/y", "/p", "/p/1", "/q"};
+	uint64_t ino[N(paths)];
+	char b[128];
+	for (size_t i = 0; i < N(paths); i++) {
+		ino[i] = fs_files_intern(1, paths[i]);
+		ck_assert_uint_ne(ino[i], 0);
+	}
+	uint64_t other = fs_files_intern(2, "/a");
+	ck_assert_uint_eq(fs_files_intern(1, "/a/b"), ino[1]);
+	/* a tree moves; a name sharing a prefix and another sandbox do not */
+	fs_files_moved(1, "/a", "/z", 0);
+	ck_assert_str_eq(path_of(ino[0], b, sizeof b), "1:/z");
+	ck_assert_str_eq(path_of(ino[1], b, sizeof b), "1:/z/b");
+	ck_assert_str_eq(path_of(ino[2], b, sizeof b), "1:/z/b/c");
+	ck_assert_str_eq(path_of(ino[3], b, sizeof b), "1:/ab");
+	ck_assert_str_eq(path_of(other, b, sizeof b), "2:/a");
+	ck_assert_uint_eq(fs_files_intern(1, "/z/b"), ino[1]);
+	uint64_t fresh = fs_files_intern(1, "/a");
+	ck_assert_uint_ne(fresh, ino[0]);
+	/* over an existing name: the old one resolves no more */
+	fs_files_moved(1, "/x", "/y", 0);
+	ck_assert_str_eq(path_of(ino[4], b, sizeof b), "1:/y");
+	ck_assert_str_eq(path_of(ino[5], b, sizeof b), "");
+	ck_assert_uint_eq(fs_files_intern(1, "/y"), ino[4]);
+	/* exchange swaps the two trees */
+	fs_files_moved(1, "/p", "/q", 1);
+	ck_assert_str_eq(path_of(ino[6], b, sizeof b), "1:/q");
+	ck_assert_str_eq(path_of(ino[7], b, sizeof b), "1:/q/1");
+	ck_assert_str_eq(path_of(ino[8], b, sizeof b), "1:/p");
+	ck_assert_uint_eq(fs_files_intern(1, "/p"), ino[8]);
+	ck_assert_uint_eq(fs_files_intern(1, "/q/1"), ino[7]);
+	fs_files_fini();
+}
+END_TEST
+
 int main(void)
 {
 	TCase *tc = tcase_create("files");
@@ -251,5 +301,6 @@ int main(void)
 	tcase_add_test(tc, test_link_text_random);
 	tcase_add_test(tc, test_name_len);
 	tcase_add_test(tc, test_resolve_root);
+	tcase_add_test(tc, test_moved);
 	return unit_run("fs_files", tc);
 }

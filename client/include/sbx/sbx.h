@@ -60,6 +60,9 @@ typedef struct sbx_error {
 	char domain[64];        /* ErrorInfo.domain */
 	char message[512];      /* human-readable, never holds a token */
 	long retry_delay_ms;    /* RetryInfo.retryDelay, -1 when absent */
+	int sys_errno;          /* the errno a file call met in the sandbox
+	                         * (ErrorInfo metadata "errno" of sbxd's file
+	                         * calls, e.g. EXDEV), 0 when absent */
 } sbx_error;
 
 /* Static English name of a result, e.g. "not found". */
@@ -110,6 +113,7 @@ enum {
 	SBX_FEAT_PROCESSES = 1 << 0,   /* background processes, stdin, signals */
 	SBX_FEAT_OUTPUT = 1 << 1,      /* output by offset with long-poll */
 	SBX_FEAT_FILES = 1 << 2,       /* listDir, statFile, ranged read/write */
+	SBX_FEAT_POSIX = 1 << 3,       /* createFile, setFileAttrs, renameFile, full stat */
 };
 /* Which extensions the service offers (asks once, then caches; a failed
  * probe is not cached). */
@@ -315,6 +319,12 @@ typedef struct sbx_dirent {
 	int64_t size;
 	unsigned mode;          /* permission bits */
 	int64_t mtime_ns;
+	/* From a service with the "posix" extension (has_posix set); else 0. */
+	int has_posix;
+	uint32_t uid, gid;      /* as the sandbox sees them */
+	uint32_t nlink;
+	int64_t blocks;         /* st_blocks: 512-byte units */
+	int64_t atime_ns, ctime_ns;
 	char *link_target;      /* SBX_FT_SYMLINK: the link's text as readlink(2)
 	                         * gives it (never resolved), else NULL; freed by
 	                         * sbx_dirent_list_free (a single entry from
@@ -343,6 +353,53 @@ sbx_result sbx_file_list(sbx_client *c, const char *sandbox_id, const char *path
 sbx_result sbx_file_stat(sbx_client *c, const char *sandbox_id, const char *path, sbx_dirent *out, sbx_error *err);
 sbx_result sbx_file_mkdir(sbx_client *c, const char *sandbox_id, const char *path, unsigned mode, sbx_error *err);
 sbx_result sbx_file_remove(sbx_client *c, const char *sandbox_id, const char *path, int recursive, sbx_error *err);
+
+/* The "posix" extension (SBX_FEAT_POSIX). Against a service without it
+ * each answers SBX_E_UNSUPPORTED with a message saying so, sending
+ * nothing. A failure the sandbox's kernel gave carries its errno in
+ * err->sys_errno. *out (when not NULL) is the entry afterwards: free its
+ * name and link_target. */
+
+enum {
+	SBX_CREATE_EXCL = 1 << 0,      /* EEXIST when the file exists */
+	SBX_CREATE_TRUNC = 1 << 1,     /* empty an existing file */
+};
+/* Creates a regular file with exactly mode & 07777 (the caller's umask
+ * already applied); an existing one is opened as open(2) would. Not
+ * retried (a retry would find the file made the first time). */
+sbx_result sbx_file_create(sbx_client *c, const char *sandbox_id, const char *path, unsigned mode, unsigned flags,
+                           sbx_dirent *out, sbx_error *err);
+
+enum {
+	SBX_ATTR_MODE = 1 << 0,
+	SBX_ATTR_UID = 1 << 1,
+	SBX_ATTR_GID = 1 << 2,
+	SBX_ATTR_SIZE = 1 << 3,
+	SBX_ATTR_ATIME = 1 << 4,
+	SBX_ATTR_MTIME = 1 << 5,
+	SBX_ATTR_ATIME_NOW = 1 << 6,   /* with _ATIME: the service's now */
+	SBX_ATTR_MTIME_NOW = 1 << 7,
+};
+typedef struct sbx_file_attrs {
+	unsigned set;           /* SBX_ATTR_ bits: the fields that apply */
+	unsigned mode;          /* permission bits */
+	uint32_t uid, gid;
+	int64_t size;
+	int64_t atime_ns, mtime_ns;     /* ns since 1970, >= 0 */
+} sbx_file_attrs;
+/* chown, chmod, truncate, utimensat of path itself (a link there is not
+ * followed; its mode cannot change: EOPNOTSUPP). Retried when safe: the
+ * same attributes twice are harmless. */
+sbx_result sbx_file_set_attrs(sbx_client *c, const char *sandbox_id, const char *path, const sbx_file_attrs *a,
+                              sbx_dirent *out, sbx_error *err);
+
+enum {
+	SBX_RENAME_NOREPLACE = 1 << 0, /* EEXIST when to exists */
+	SBX_RENAME_EXCHANGE = 1 << 1,  /* swap from and to, both must exist */
+};
+/* renameat2(from, to) inside the sandbox. Not retried. */
+sbx_result sbx_file_rename(sbx_client *c, const char *sandbox_id, const char *from, const char *to, unsigned flags,
+                           sbx_error *err);
 
 /* ---------------------------------------------------------------- async */
 
