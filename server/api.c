@@ -32,6 +32,9 @@ static int inflight;  /* request contexts alive (atomic builtins) */
 
 typedef struct req {
 	srv_route route;
+	int started;     /* on_request has seen it (the URI hook makes it) */
+	int uri_bad;     /* the raw URL failed srv_uri_check: uri_err says why */
+	srv_perr uri_err;
 	int routed;      /* 1 matched, -1 no route */
 	int tcp;
 	char *body;
@@ -68,6 +71,12 @@ static enum MHD_Result send_json(struct MHD_Connection *con, unsigned status, cJ
 	cJSON_Delete(j);
 	if (!txt)
 		return MHD_NO;
+	/* Every answer is valid UTF-8 for strict clients, whatever a string
+	 * came from (a file name or a process's line in a sandbox, a record
+	 * of an older sbxd). cJSON escapes only ASCII controls, so a byte
+	 * >= 0x80 is always inside a string and '?' in its place keeps the
+	 * JSON well-formed. Input is refused before it gets here. */
+	srv_utf8_fix(txt, strlen(txt));
 	struct MHD_Response *r =
 		MHD_create_response_from_buffer(strlen(txt), txt, MHD_RESPMEM_MUST_FREE);
 	if (!r) {
@@ -78,18 +87,12 @@ static enum MHD_Result send_json(struct MHD_Connection *con, unsigned status, cJ
 	return queue(con, status, r);
 }
 
-/* google.rpc.Status with ErrorInfo (+ RetryInfo when retry_ms > 0). */
-static enum MHD_Result send_error(struct MHD_Connection *con, unsigned http, int code, const char *reason,
-				  int retry_ms, const char *mkey, const char *mval, const char *fmt, ...)
-	__attribute__((format(printf, 8, 9)));
-static enum MHD_Result send_error(struct MHD_Connection *con, unsigned http, int code, const char *reason,
-				  int retry_ms, const char *mkey, const char *mval, const char *fmt, ...)
+/* google.rpc.Status with ErrorInfo, + RetryInfo when retry_ms > 0, +
+ * BadRequest with one field violation when field is set. */
+static enum MHD_Result send_status(struct MHD_Connection *con, unsigned http, int code, const char *reason,
+				   int retry_ms, const char *mkey, const char *mval, const char *field,
+				   const char *msg)
 {
-	char msg[SRV_MSGLEN + 64];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
 	cJSON *j = cJSON_CreateObject();
 	if (!j)
 		return MHD_NO;
@@ -116,7 +119,44 @@ static enum MHD_Result send_error(struct MHD_Connection *con, unsigned http, int
 			cJSON_AddItemToArray(det, ri);
 		}
 	}
+	if (field) {
+		cJSON *br = cJSON_CreateObject(), *fv = cJSON_CreateObject();
+		cJSON *arr = br ? cJSON_AddArrayToObject(br, "fieldViolations") : NULL;
+		if (arr && fv) {
+			cJSON_AddStringToObject(br, "@type", "type.googleapis.com/google.rpc.BadRequest");
+			cJSON_AddStringToObject(fv, "field", field);
+			cJSON_AddStringToObject(fv, "description", msg);
+			cJSON_AddItemToArray(arr, fv);
+			fv = NULL;
+			cJSON_AddItemToArray(det, br);
+			br = NULL;
+		}
+		cJSON_Delete(fv);
+		cJSON_Delete(br);
+	}
 	return send_json(con, http, j);
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *con, unsigned http, int code, const char *reason,
+				  int retry_ms, const char *mkey, const char *mval, const char *fmt, ...)
+	__attribute__((format(printf, 8, 9)));
+static enum MHD_Result send_error(struct MHD_Connection *con, unsigned http, int code, const char *reason,
+				  int retry_ms, const char *mkey, const char *mval, const char *fmt, ...)
+{
+	char msg[SRV_MSGLEN + 64];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	return send_status(con, http, code, reason, retry_ms, mkey, mval, NULL, msg);
+}
+
+/* 400 INVALID_ARGUMENT for a parse failure, naming the field when the
+ * parser knows which one. */
+static enum MHD_Result bad_input(struct MHD_Connection *con, const srv_perr *e)
+{
+	return send_status(con, 400, 3, "CWSANDBOX_INVALID_REQUEST", 0, NULL, NULL,
+			   e->field[0] ? e->field : NULL, e->msg);
 }
 
 #define BAD(con, ...) send_error(con, 400, 3, "CWSANDBOX_INVALID_REQUEST", 0, NULL, NULL, __VA_ARGS__)
@@ -277,10 +317,10 @@ static enum MHD_Result h_list(struct MHD_Connection *con)
 static enum MHD_Result h_create(struct MHD_Connection *con, req *r)
 {
 	srv_spec spec;
-	char err[SRV_MSGLEN];
+	srv_perr err;
 	srv_refusal why;
-	if (srv_parse_create(r->body, r->len, &spec, err) != 0)
-		return BAD(con, "%s", err);
+	if (srv_parse_create(r->body, r->len, &spec, &err) != 0)
+		return bad_input(con, &err);
 	srv_sbx *s = srv_create(&spec, &why);
 	srv_spec_free(&spec);
 	if (!s)
@@ -373,10 +413,10 @@ static outcome h_exec(struct MHD_Connection *con, req *r, srv_sbx *s, enum MHD_R
 	int64_t max = 1 << 20;
 	if (!r->exec_uid) {
 		srv_proc_req pr;
-		char err[SRV_MSGLEN];
+		srv_perr err;
 		srv_refusal why;
-		if (srv_parse_proc_req(r->body, r->len, 1, &pr, err) != 0) {
-			*res = BAD(con, "%s", err);
+		if (srv_parse_proc_req(r->body, r->len, 1, &pr, &err) != 0) {
+			*res = bad_input(con, &err);
 			return DONE;
 		}
 		max = pr.max_output;
@@ -417,10 +457,10 @@ static outcome h_exec(struct MHD_Connection *con, req *r, srv_sbx *s, enum MHD_R
 static enum MHD_Result h_start(struct MHD_Connection *con, req *r, srv_sbx *s)
 {
 	srv_proc_req pr;
-	char err[SRV_MSGLEN];
+	srv_perr err;
 	srv_refusal why;
-	if (srv_parse_proc_req(r->body, r->len, 0, &pr, err) != 0)
-		return BAD(con, "%s", err);
+	if (srv_parse_proc_req(r->body, r->len, 0, &pr, &err) != 0)
+		return bad_input(con, &err);
 	srv_proc *p = srv_proc_start(s, &pr, 0, &why);
 	srv_proc_req_free(&pr);
 	if (!p)
@@ -567,9 +607,11 @@ static enum MHD_Result h_signal(struct MHD_Connection *con, req *r, srv_sbx *s)
 	srv_proc *p = srv_proc_get(s, r->route.proc);
 	if (!p)
 		return no_process(con, s, r->route.proc);
-	char err[SRV_MSGLEN];
+	srv_perr err;
 	int64_t sig = -1;
-	cJSON *root = r->len ? srv_json_parse(r->body, r->len, err) : NULL;
+	cJSON *root = NULL;
+	if (r->len && !(root = srv_json_parse(r->body, r->len, &err)))
+		return bad_input(con, &err);
 	if (srv_json_int(cJSON_GetObjectItemCaseSensitive(root, "signal"), 1, 64, &sig) != 0)
 		sig = -1;
 	cJSON_Delete(root);
@@ -672,13 +714,14 @@ static int path_len_ok(const char *p)
 static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
 {
 	char err[SRV_MSGLEN];
+	srv_perr perr;
 	cJSON *body = NULL, *out = NULL;
 	enum MHD_Result res;
 	const char *path;
 	int post = r->route.kind == R_WRITE_FILE || r->route.kind == R_MAKE_DIR || r->route.kind == R_REMOVE_FILE;
 	if (post) {
-		if (!(body = srv_json_parse(r->body ? r->body : "", r->len, err)))
-			return BAD(con, "%s", err);
+		if (!(body = srv_json_parse(r->body ? r->body : "", r->len, &perr)))
+			return bad_input(con, &perr);
 		const cJSON *pj = cJSON_GetObjectItemCaseSensitive(body, "path");
 		path = cJSON_IsString(pj) ? pj->valuestring : NULL;
 	} else {
@@ -916,16 +959,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
 {
 	(void)version;
 	req *r = *ctx;
-	if (!r) {
-		r = calloc(1, sizeof *r);
-		if (!r)
+	if (!r || !r->started) {
+		if (!r && !(r = calloc(1, sizeof *r)))
 			return MHD_NO;
 		*ctx = r;
+		r->started = 1;
 		__atomic_add_fetch(&inflight, 1, __ATOMIC_SEQ_CST);
 		r->tcp = cls != NULL;
 		if (r->tcp && !authorized(con))
 			return send_error(con, 401, 16, "CWSANDBOX_UNAUTHENTICATED", 0, NULL, NULL,
 					  "missing or wrong bearer token");
+		if (r->uri_bad)
+			return bad_input(con, &r->uri_err);
 		r->routed = srv_parse_route(method, url, &r->route) == 0 ? 1 : -1;
 		r->limit = r->route.kind == R_WRITE_FILE ? SRV_MAX_WRITE_BODY : SRV_MAX_BODY;
 		const char *cl = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Content-Length");
@@ -961,6 +1006,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
 	return dispatch(con, r, method);
 }
 
+/* libmicrohttpd hands this hook the request target as it came, before it
+ * percent-decodes the path and the query arguments into C strings (where
+ * a %00 would cut "ID%00x" to "ID", and bytes that are not UTF-8 would go
+ * on into answers). Every URL input passes here once, so it is checked
+ * here and nowhere else; the context made here is the request's own. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *con)
+{
+	(void)cls;
+	(void)con;
+	req *r = calloc(1, sizeof *r);
+	if (r && srv_uri_check(uri ? uri : "", &r->uri_err) != 0)
+		r->uri_bad = 1;
+	return r;
+}
+
 static void on_completed(void *cls, struct MHD_Connection *con, void **ctx, enum MHD_RequestTerminationCode tc)
 {
 	(void)cls;
@@ -969,6 +1029,12 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **ctx, enum
 	req *r = *ctx;
 	if (!r)
 		return;
+	if (!r->started) {
+		/* Made by on_uri for a request that never reached a handler. */
+		free(r);
+		*ctx = NULL;
+		return;
+	}
 	pthread_mutex_lock(&srv_lock);
 	srv_waiter_remove(&r->w);
 	if (r->exec_uid) {
@@ -1006,6 +1072,7 @@ static struct MHD_Daemon *start_one(int fd, void *cls, unsigned idle_s)
 				MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
 				MHD_OPTION_THREAD_POOL_SIZE, (unsigned)4,
 				MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+				MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
 				MHD_OPTION_CONNECTION_LIMIT, (unsigned)(tcp ? TCP_CONN_LIMIT : UNIX_CONN_LIMIT),
 				MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)(tcp ? TCP_PER_IP_LIMIT : 0),
 				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 << 10),
