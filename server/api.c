@@ -375,6 +375,17 @@ static enum MHD_Result exec_answer(struct MHD_Connection *con, srv_sbx *s, srv_p
 		return send_error(con, 504, 4, "CWSANDBOX_COMMAND_TIMEOUT", 0, NULL, NULL,
 				  "command timed out after %lld s", (long long)p->timeout_s);
 	}
+	if (p->lost & (SRV_EXIT_LOST_NOSPC | SRV_EXIT_LOST_FLOOR | SRV_EXIT_LOST_IO)) {
+		/* The disk, not a limit the caller could know, took output the
+		 * answer should hold: an answer with what is left would look
+		 * like the whole truth. The command did run (never retry it
+		 * blindly): its exit code rides along. */
+		char code[16];
+		snprintf(code, sizeof code, "%d", p->exit_code);
+		return send_error(con, 500, 15, "CWSANDBOX_OUTPUT_LOST", 0, "exitCode", code,
+				  "the command ran (exit code %d) but its output was not stored: %s", p->exit_code,
+				  p->reason);
+	}
 	cJSON *j = cJSON_CreateObject();
 	if (!j)
 		return MHD_NO;

@@ -397,6 +397,8 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 		               : spec->memory_bytes > 0 ? spec->memory_bytes
 		                                        : SRV_DEFAULT_DISK_BYTES,
 		.fsize = spec->max_file_bytes > 0 ? spec->max_file_bytes : 0,
+		.out_quota = spec->output_quota > 0 ? spec->output_quota : 0,
+		.min_free = spec->min_free_bytes > 0 ? spec->min_free_bytes : 0,
 	};
 	uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
 	if (!spec->network)

@@ -46,6 +46,13 @@ typedef struct srv_box_spec {
 	int64_t max_file_bytes;      /* RLIMIT_FSIZE of every process in the box
 	                                (0 = no cap): it bounds the spool files
 	                                too; past it, SIGXFSZ/EFBIG */
+	int64_t output_quota;        /* bytes init may store in all the box's
+	                                output files together (0 = no cap);
+	                                past it output is dropped and the
+	                                exit event says so (SRV_EXIT_LOST_*) */
+	int64_t min_free_bytes;      /* init stores no more output while the
+	                                output files' file system has less
+	                                free (checked every MiB, 0 = no floor) */
 } srv_box_spec;
 
 #define SRV_DEFAULT_DISK_BYTES ((int64_t)1 << 30)
@@ -93,6 +100,14 @@ int srv_box_event_fd(const srv_box *box);
                                      output files any more (no child of
                                      it keeps a relayed pipe open): the
                                      caller may reuse them */
+/* Output that init could not store (dropped, not in the file; the command
+ * was not told): why, and which stream. */
+#define SRV_EXIT_LOST_QUOTA  0x02u  /* output_quota reached */
+#define SRV_EXIT_LOST_NOSPC  0x04u  /* the disk is full (ENOSPC, EDQUOT) */
+#define SRV_EXIT_LOST_FLOOR  0x08u  /* free space under min_free_bytes */
+#define SRV_EXIT_LOST_IO     0x10u  /* another write error (EIO...) */
+#define SRV_EXIT_LOST_STDOUT 0x100u
+#define SRV_EXIT_LOST_STDERR 0x200u
 int srv_box_next_exit(srv_box *box, int64_t *token, int *wstatus, unsigned *flags);
 
 /* Signals one process (token) or, with token 0, every process in the box

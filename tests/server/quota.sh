@@ -1,0 +1,48 @@
+#!/bin/bash
+# Output cannot fill the host's disk (issue 9, part 5): all spools of one
+# sandbox together stop at --output-quota, checked with du on the host's
+# state dir; the streams read as truncated and stateReason says why.
+. "$TESTS_DIR/lib.sh"
+. "$TESTS_DIR/server/common.sh"
+start_sbxd --output-quota 8Mi --min-free 0
+
+spool_kib() { du -sk "$STATE/sandboxes" | cut -f1; }
+id=$(create '{"spec":{"name":"noisy"}}')
+wait_state "$id" STATE_RUNNING
+base=$(spool_kib)
+# 3 processes x 5 MiB on stdout + 1 x 5 MiB on stderr: 20 MiB asked for
+for i in 1 2 3; do
+	api POST "/v1/sandboxes/$id/processes" -d '{"command":["sh","-c","head -c 5242880 /dev/zero; echo done >&2"]}' >/dev/null
+done
+api POST "/v1/sandboxes/$id/processes" -d '{"command":["sh","-c","head -c 5242880 /dev/zero >&2"]}' >/dev/null
+total=0 reasons=
+for n in 1 2 3 4; do
+	p=$(api GET "/v1/sandboxes/$id/processes/$n?waitSeconds=30")
+	expect "process $n ended" "$(jget "$p" 'j["state"]')" PROCESS_STATE_EXITED
+	total=$((total + $(jget "$p" 'int(j["stdoutBytes"]) + int(j["stderrBytes"])')))
+	reasons+="$(jget "$p" 'j["stateReason"]')|"
+done
+used=$(( $(spool_kib) - base ))
+note "spools stored $total bytes, du grew by $used KiB; reasons: $reasons"
+[ "$total" -le $((8 << 20)) ] || fail "spools hold $total bytes, over the 8 MiB quota"
+[ "$total" -ge $((8 << 20)) ] || fail "spools hold only $total bytes, the quota is 8 MiB"
+[ "$used" -le $((8 * 1024 + 256)) ] || fail "the state dir grew by $used KiB on the host"
+case $reasons in
+*"output quota (8388608 bytes, sbxd --output-quota) is used up"*) ;;
+*) fail "no process says its output hit the quota: $reasons" ;;
+esac
+expect "sandbox reason" "$(jget "$(api GET "/v1/sandboxes/$id")" '"output quota" in j["status"]["stateReason"]')" true
+# once the quota is used up, more output is dropped and the host does not fill
+api POST "/v1/sandboxes/$id/processes" -d '{"command":["sh","-c","head -c 3145728 /dev/zero"]}' >/dev/null
+p=$(api GET "/v1/sandboxes/$id/processes/5?waitSeconds=30")
+expect "late process bytes" "$(jget "$p" 'j["stdoutBytes"]')" 0
+expect "late process reason" "$(jget "$p" '"stdout truncated" in j["stateReason"]')" true
+[ $(( $(spool_kib) - base )) -le $((8 * 1024 + 256)) ] || fail "the state dir grew past the quota"
+# a unary exec of this sandbox: its stream is marked truncated
+out=$(exec_json "$id" '["sh","-c","echo hi"]')
+expect "exec truncated" "$(jget "$out" 'j["stdoutTruncated"]')" true
+expect "exec status code" "$(jget "$out" 'j.get("exitCode", 0)')" 0
+# another sandbox has its own quota
+id2=$(create '{"spec":{"name":"quiet"}}')
+expect "other sandbox" "$(exec_out "$id2" '["echo","hi"]')" hi
+echo ok
