@@ -38,6 +38,7 @@
 #include <sys/wait.h>
 #include <poll.h>
 #include <stddef.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_PROCS 4096
@@ -92,10 +93,12 @@ static struct rlimit nofile_orig;
 static off_t fsize_cap = -1; /* RLIMIT_FSIZE when set, for relay_put */
 /* The sandbox's output budget: every relay's stored bytes together against
  * out_quota; the free space of the spools' file system against min_free,
- * looked up (one fstatfs) when out_stored passes next_statfs, so at most
- * once a MiB of output and never on a write of the hot path's size. */
+ * looked up (one fstatfs) when out_stored passes next_statfs or a second
+ * went by since the last look (a coarse clock read, no syscall), so at
+ * most once a MiB of output or a second, never on every small write. */
 #define STATFS_EVERY (1u << 20)
 static uint64_t out_quota, min_free, out_stored, next_statfs;
+static time_t next_statfs_s;
 
 struct child_args {
 	const srv_spawn_req *req;
@@ -688,8 +691,14 @@ static int budget_ok(int fd, size_t *len, int *floor)
 			return -1;
 		}
 	}
-	if (min_free && out_stored >= next_statfs) {
+	struct timespec now = {0, 0};
+	if (min_free && out_stored < next_statfs)
+		clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+	if (min_free && (out_stored >= next_statfs || now.tv_sec >= next_statfs_s)) {
 		struct statfs st;
+		if (!now.tv_sec)
+			clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+		next_statfs_s = now.tv_sec + 1;
 		if (fstatfs(fd, &st) == 0 && (uint64_t)st.f_bavail * (uint64_t)st.f_bsize < min_free) {
 			/* Look again at the next write: space may come back. */
 			next_statfs = out_stored;
