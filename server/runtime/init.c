@@ -662,6 +662,12 @@ static void reply(int ctl, int err, int pid, const char *msg)
 
 static void relay_close(int i)
 {
+	/* A relay with keep (an :exec's) fills files sbxd truncates or drops
+	 * once it answered: what it stored stops counting against the quota
+	 * with it, so a sandbox's quota is what its spools hold, not what it
+	 * ever printed. */
+	if (relays[i].keep)
+		out_stored -= relays[i].stored < out_stored ? relays[i].stored : out_stored;
 	close(relays[i].in);
 	close(relays[i].out);
 	relays[i] = relays[--nrelays];

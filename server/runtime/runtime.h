@@ -80,7 +80,10 @@ typedef struct srv_spawn {
 	                                stored and the rest only counted: the file
 	                                still grows by them, as a hole, so its size
 	                                is every byte written (an exec's answer holds
-	                                maxOutputBytes, the rest need not use memory) */
+	                                maxOutputBytes, the rest need not use memory).
+	                                Such files are taken as transient: what they
+	                                stored leaves the box's output_quota when init
+	                                closes them (the caller truncates or drops them) */
 } srv_spawn;
 
 /* Forks+execs a command inside the box (through its init: one fork+exec).

@@ -42,7 +42,20 @@ expect "late process reason" "$(jget "$p" '"stdout truncated" in j["stateReason"
 out=$(exec_json "$id" '["sh","-c","echo hi"]')
 expect "exec truncated" "$(jget "$out" 'j["stdoutTruncated"]')" true
 expect "exec status code" "$(jget "$out" 'j.get("exitCode", 0)')" 0
-# another sandbox has its own quota
+# the reason shows through the mount: the sandbox's info
+if [ -n "$SBXFS" ] && [ -c /dev/fuse ] && command -v fusermount3 >/dev/null; then
+	mount_sbxfs
+	grep -q "output quota (8388608 bytes" "$MNT/noisy/info" || fail "info does not show the quota: $(cat "$MNT/noisy/info")"
+	umount_sbxfs
+fi
+# another sandbox has its own quota; :exec output, truncated or dropped by
+# sbxd once answered, does not use it up: 12 x 1 MiB through an 8 MiB quota
 id2=$(create '{"spec":{"name":"quiet"}}')
 expect "other sandbox" "$(exec_out "$id2" '["echo","hi"]')" hi
+for i in $(seq 1 12); do
+	exec_json "$id2" '["head","-c","1048576","/dev/zero"]' >"$T/exec.json"
+	expect "exec $i whole" "$(python3 -c 'import base64, json, sys; j = json.load(open(sys.argv[1]))
+print(j["stdoutBytes"], j["stdoutTruncated"], len(base64.b64decode(j["stdout"])))' "$T/exec.json")" "1048576 False 1048576"
+done
+expect "quiet reason" "$(jget "$(api GET "/v1/sandboxes/$id2")" 'j["status"].get("stateReason", "")')" ""
 echo ok
