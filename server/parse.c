@@ -503,54 +503,6 @@ int srv_uri_check(const char *uri, srv_perr *e)
 	return 0;
 }
 
-int srv_json_depth(const char *s, size_t len)
-{
-	int depth = 0, max = 0, in_str = 0;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		if (in_str) {
-			if (c == '\\')
-				i++;
-			else if (c == '"')
-				in_str = 0;
-			continue;
-		}
-		if (c == '"') {
-			in_str = 1;
-		} else if (c == '[' || c == '{') {
-			if (++depth > max)
-				max = depth;
-		} else if (c == ']' || c == '}') {
-			if (depth > 0)
-				depth--;
-		}
-	}
-	return max;
-}
-
-int srv_json_has_nul(const char *s, size_t len)
-{
-	int in_str = 0;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		if (!in_str) {
-			in_str = c == '"';
-			continue;
-		}
-		if (c == '\0') {
-			return 1;
-		} else if (c == '"') {
-			in_str = 0;
-		} else if (c == '\\' && i + 1 < len) {
-			/* \u0000 decodes to a NUL that would cut the C string. */
-			if (s[i + 1] == 'u' && i + 5 < len && memcmp(s + i + 2, "0000", 4) == 0)
-				return 1;
-			i++;
-		}
-	}
-	return 0;
-}
-
 int srv_double_to_int(double d, int64_t min, int64_t max, int64_t *out)
 {
 	/* Range first (in doubles, with bounds that are exact), then

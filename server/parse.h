@@ -73,11 +73,6 @@ int srv_json_check(const char *s, size_t len, srv_perr *e);
  * ("sandboxId", "processId", "url" for other segments, the query key). */
 int srv_uri_check(const char *uri, srv_perr *e);
 
-/* Deepest nesting of [ and { in a JSON text (strings skipped). */
-int srv_json_depth(const char *s, size_t len);
-/* True when a JSON text has a NUL byte or a \u0000 escape in a string
- * (cJSON would cut the string there: "a\u0000b" would become "a"). */
-int srv_json_has_nul(const char *s, size_t len);
 /* A JSON number (or decimal string) as an integer in [min, max]; -1 for
  * NaN, fractions, out of range: never an undefined double conversion. */
 struct cJSON;

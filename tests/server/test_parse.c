@@ -112,10 +112,20 @@ END_TEST
 
 START_TEST(t_depth_names_b64)
 {
-	ck_assert_int_eq(srv_json_depth("{}", 2), 1);
-	ck_assert_int_eq(srv_json_depth("{\"a\":[[{}]]}", 12), 4);
-	ck_assert_int_eq(srv_json_depth("{\"a\":\"[[[[\"}", 12), 1);
-	ck_assert_int_eq(srv_json_depth("{\"a\":\"\\\"[[\"}", 13), 1);
+	/* Nesting: 32 levels pass, 33 do not; brackets in strings (escaped
+	 * quotes included) do not count. */
+	char deep[80];
+	srv_perr pe;
+	for (int d = 32; d <= 33; d++) {
+		memset(deep, '[', (size_t)d);
+		memset(deep + d, ']', (size_t)d);
+		ck_assert_int_eq(srv_json_check(deep, (size_t)(2 * d), &pe), d <= SRV_MAX_DEPTH ? 0 : -1);
+	}
+	ck_assert_ptr_nonnull(strstr(pe.msg, "deeper"));
+	char str[120] = "{\"a\":\"\\\"";
+	memset(str + strlen(str), '[', 40);
+	memcpy(str + 48, "\"}", 3);
+	ck_assert_int_eq(srv_json_check(str, strlen(str), &pe), 0);
 	static const struct {
 		const char *s;
 		int name, id;
@@ -172,9 +182,12 @@ START_TEST(t_nul_and_numbers)
 		{"{\"a\":\"\\u000", 0, 0},                  /* cut short: no NUL */
 	};
 	for (size_t i = 0; i < sizeof nuls / sizeof nuls[0]; i++)
-		ck_assert_msg(srv_json_has_nul(nuls[i].json, nuls[i].len ? nuls[i].len : strlen(nuls[i].json)) ==
+	{
+		srv_perr e;
+		ck_assert_msg((srv_json_check(nuls[i].json, nuls[i].len ? nuls[i].len : strlen(nuls[i].json), &e) != 0) ==
 				      nuls[i].nul,
 			      "case %zu", i);
+	}
 	static const struct {
 		double d;
 		int64_t min, max;
