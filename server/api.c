@@ -568,6 +568,11 @@ static outcome h_output(struct MHD_Connection *con, req *r, srv_sbx *s, int64_t 
 	snprintf(num, sizeof num, "%lld", (long long)size);
 	MHD_add_response_header(resp, "X-Sbx-Size", num);
 	MHD_add_response_header(resp, "X-Sbx-Eof", ended && off + n >= size ? "1" : "0");
+	/* The stream ended short of what the process wrote (--max-output,
+	 * the quota, the disk): stateReason says why. */
+	srv_proc *pp = srv_proc_get(s, id);
+	if (ended && pp && (pp->capped & (1 << r->route.stream)))
+		MHD_add_response_header(resp, "X-Sbx-Truncated", "1");
 	*res = queue(con, 200, resp);
 	return DONE;
 }

@@ -32,6 +32,18 @@ case $reasons in
 *) fail "no process says its output hit the quota: $reasons" ;;
 esac
 expect "sandbox reason" "$(jget "$(api GET "/v1/sandboxes/$id")" '"output quota" in j["status"]["stateReason"]')" true
+# reading a cut stream says it ended short; a whole one does not
+# (20 MiB asked, 8 stored: at least two streams ended short)
+cut=0
+for n in 1 2 3 4; do
+	for st in stdout stderr; do
+		if api GET "/v1/sandboxes/$id/processes/$n/$st?offset=$((64 << 20))" -D - -o /dev/null | grep -qi '^X-Sbx-Truncated: 1'; then
+			cut=$((cut + 1))
+		fi
+	done
+done
+[ "$cut" -ge 2 ] || fail "only $cut streams say X-Sbx-Truncated"
+
 # once the quota is used up, more output is dropped and the host does not fill
 api POST "/v1/sandboxes/$id/processes" -d '{"command":["sh","-c","head -c 3145728 /dev/zero"]}' >/dev/null
 p=$(api GET "/v1/sandboxes/$id/processes/5?waitSeconds=30")
@@ -57,5 +69,8 @@ for i in $(seq 1 12); do
 	expect "exec $i whole" "$(python3 -c 'import base64, json, sys; j = json.load(open(sys.argv[1]))
 print(j["stdoutBytes"], j["stdoutTruncated"], len(base64.b64decode(j["stdout"])))' "$T/exec.json")" "1048576 False 1048576"
 done
+api POST "/v1/sandboxes/$id2/processes" -d '{"command":["echo","whole"]}' >/dev/null
+api GET "/v1/sandboxes/$id2/processes/1?waitSeconds=10" >/dev/null
+! api GET "/v1/sandboxes/$id2/processes/1/stdout" -D - -o /dev/null | grep -qi '^X-Sbx-Truncated' || fail "a whole stream says truncated"
 expect "quiet reason" "$(jget "$(api GET "/v1/sandboxes/$id2")" 'j["status"].get("stateReason", "")')" ""
 echo ok
