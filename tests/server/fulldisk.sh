@@ -11,7 +11,6 @@ mkdir -p "$SMALL"
 mount -t tmpfs -o size=16m,mode=0700 sbxtest-fulldisk "$SMALL" || skip "cannot mount a tmpfs"
 trap 'rc=$?; stop_sbxd; umount "$SMALL" 2>/dev/null || umount -l "$SMALL"; (exit $rc); _cleanup' EXIT
 STATE=$SMALL/state
-ALLOW_LOG_ERRORS='warning: cannot save'
 start_sbxd --min-free 0
 
 # lost ID: the :exec answer of "echo hi" when output cannot be stored
