@@ -669,22 +669,26 @@ static int start_failure(srv_sbx *s, srv_proc *p, int code, char *why, size_t ca
  * as truncated, the process's stateReason says why (after what it already
  * says), and so does the sandbox's while it runs, where `info` in the
  * mount and GET show it. */
+static void lost_reason(unsigned lost, char *why, size_t cap)
+{
+	const char *what = lost & SRV_EXIT_LOST_STDOUT ? (lost & SRV_EXIT_LOST_STDERR ? "stdout and stderr" : "stdout")
+						       : "stderr";
+	if (lost & SRV_EXIT_LOST_QUOTA)
+		snprintf(why, cap, "%s truncated: the sandbox's output quota (%lld bytes, sbxd --output-quota) "
+			 "is used up", what, (long long)cfg.output_quota);
+	else if (lost & SRV_EXIT_LOST_FLOOR)
+		snprintf(why, cap, "%s lost: the state directory's file system has less than %lld bytes "
+			 "free (sbxd --min-free)", what, (long long)min_free_bytes);
+	else if (lost & SRV_EXIT_LOST_NOSPC)
+		snprintf(why, cap, "%s lost: no space left in the state directory (ENOSPC)", what);
+	else
+		snprintf(why, cap, "%s lost: write error in the state directory", what);
+}
+
 static void note_lost(srv_sbx *s, srv_proc *p)
 {
 	char why[200];
-	const char *what = p->lost & SRV_EXIT_LOST_STDOUT ? (p->lost & SRV_EXIT_LOST_STDERR ? "stdout and stderr"
-											     : "stdout")
-							  : "stderr";
-	if (p->lost & SRV_EXIT_LOST_QUOTA)
-		snprintf(why, sizeof why, "%s truncated: the sandbox's output quota (%lld bytes, sbxd --output-quota) "
-			 "is used up", what, (long long)cfg.output_quota);
-	else if (p->lost & SRV_EXIT_LOST_FLOOR)
-		snprintf(why, sizeof why, "%s lost: the state directory's file system has less than %lld bytes "
-			 "free (sbxd --min-free)", what, (long long)min_free_bytes);
-	else if (p->lost & SRV_EXIT_LOST_NOSPC)
-		snprintf(why, sizeof why, "%s lost: no space left in the state directory (ENOSPC)", what);
-	else
-		snprintf(why, sizeof why, "%s lost: write error in the state directory", what);
+	lost_reason(p->lost, why, sizeof why);
 	if (p->lost & SRV_EXIT_LOST_STDOUT)
 		p->capped |= 1 << 1;
 	if (p->lost & SRV_EXIT_LOST_STDERR)
@@ -984,6 +988,19 @@ static void box_events(srv_sbx *s)
 			s->exit_code = p->exit_code;
 			sbx_end(s, p->state == PS_FAILED ? ST_FAILED : ST_COMPLETED, p->reason);
 			return;
+		}
+	}
+	/* Output a running process lost: the sandbox says so now (its own
+	 * stateReason waits for the exit, whose flags repeat the news). */
+	unsigned nflags;
+	while (s->box && srv_box_next_note(s->box, &token, &nflags) == 1) {
+		srv_proc *p = proc_by_token(s, token);
+		if (p && p->state == PS_RUNNING && s->state == ST_RUNNING) {
+			char why[200];
+			lost_reason(nflags, why, sizeof why);
+			set_reason(s->reason, sizeof s->reason, why);
+			save_sbx(s);
+			changed = 1;
 		}
 	}
 	if (s->state == ST_TERMINATING && running_procs(s) == 0) {

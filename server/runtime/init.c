@@ -750,9 +750,21 @@ static ssize_t relay_put(struct relay *r, const char *buf, size_t len, int *floo
 static void relay_lose(struct relay *r, uint32_t why)
 {
 	r->discard = 1;
-	for (int i = 0; i < nprocs; i++)
-		if (procs[i].pid == r->pid)
-			procs[i].lost |= why | r->streams;
+	for (int i = 0; i < nprocs; i++) {
+		if (procs[i].pid != r->pid)
+			continue;
+		/* The first loss is news at once (sbxd shows it while the
+		 * command runs), when the queue has room beyond the slot every
+		 * live process keeps for its exit. */
+		if (!procs[i].lost && nprocs + qlen < MAX_PROCS) {
+			srv_exit_event *e = &queue[(qhead + qlen) % MAX_PROCS];
+			memset(e, 0, sizeof *e);
+			e->token = procs[i].token;
+			e->flags = SRV_EVT_NOTE | why | r->streams;
+			qlen++;
+		}
+		procs[i].lost |= why | r->streams;
+	}
 }
 
 /* Copies what the pipe holds (up to budget bytes) into the spool. Past

@@ -113,6 +113,14 @@ int srv_box_event_fd(const srv_box *box);
 #define SRV_EXIT_LOST_STDERR 0x200u
 int srv_box_next_exit(srv_box *box, int64_t *token, int *wstatus, unsigned *flags);
 
+/* News of a process still running: the first time init drops output of
+ * a process it says so at once (SRV_EXIT_LOST_* in *flags), so the caller
+ * can show it before the exit, whose flags repeat it. srv_box_next_exit
+ * sets these aside (at most SRV_BOX_NOTES; more are dropped, the exit
+ * still tells); this takes one: 1, or 0 when none is pending. */
+#define SRV_BOX_NOTES 64
+int srv_box_next_note(srv_box *box, int64_t *token, unsigned *flags);
+
 /* Signals one process (token) or, with token 0, every process in the box
  * (the main command included). ESRCH-like: returns -1 with errno ESRCH. */
 int srv_box_signal(srv_box *box, int64_t token, int sig);

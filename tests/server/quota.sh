@@ -73,4 +73,11 @@ api POST "/v1/sandboxes/$id2/processes" -d '{"command":["echo","whole"]}' >/dev/
 api GET "/v1/sandboxes/$id2/processes/1?waitSeconds=10" >/dev/null
 ! api GET "/v1/sandboxes/$id2/processes/1/stdout" -D - -o /dev/null | grep -qi '^X-Sbx-Truncated' || fail "a whole stream says truncated"
 expect "quiet reason" "$(jget "$(api GET "/v1/sandboxes/$id2")" 'j["status"].get("stateReason", "")')" ""
+# a process still running when it hits the quota: the sandbox says so at
+# once, not only when it exits
+id3=$(create '{"spec":{"name":"long"}}')
+api POST "/v1/sandboxes/$id3/processes" -d '{"command":["sh","-c","head -c 9437184 /dev/zero; exec sleep 60"]}' >/dev/null
+says_quota() { [ "$(jget "$(api GET "/v1/sandboxes/$id3")" '"output quota" in j["status"].get("stateReason", "")')" = true ]; }
+wait_for 10 says_quota
+expect "still running" "$(jget "$(api GET "/v1/sandboxes/$id3/processes/1")" 'j["state"]')" PROCESS_STATE_RUNNING
 echo ok
