@@ -32,6 +32,9 @@ static int inflight;  /* request contexts alive (atomic builtins) */
 
 typedef struct req {
 	srv_route route;
+	int started;     /* on_request has seen it (the URI hook makes it) */
+	int uri_bad;     /* the raw URL failed srv_uri_check: uri_err says why */
+	srv_perr uri_err;
 	int routed;      /* 1 matched, -1 no route */
 	int tcp;
 	char *body;
@@ -68,6 +71,12 @@ static enum MHD_Result send_json(struct MHD_Connection *con, unsigned status, cJ
 	cJSON_Delete(j);
 	if (!txt)
 		return MHD_NO;
+	/* Every answer is valid UTF-8 for strict clients, whatever a string
+	 * came from (a file name or a process's line in a sandbox, a record
+	 * of an older sbxd). cJSON escapes only ASCII controls, so a byte
+	 * >= 0x80 is always inside a string and '?' in its place keeps the
+	 * JSON well-formed. Input is refused before it gets here. */
+	srv_utf8_fix(txt, strlen(txt));
 	struct MHD_Response *r =
 		MHD_create_response_from_buffer(strlen(txt), txt, MHD_RESPMEM_MUST_FREE);
 	if (!r) {
@@ -78,27 +87,11 @@ static enum MHD_Result send_json(struct MHD_Connection *con, unsigned status, cJ
 	return queue(con, status, r);
 }
 
-/* google.rpc.Status with ErrorInfo (+ RetryInfo when retry_ms > 0). */
-static enum MHD_Result send_error(struct MHD_Connection *con, unsigned http, int code, const char *reason,
-				  int retry_ms, const char *mkey, const char *mval, const char *fmt, ...)
-	__attribute__((format(printf, 8, 9)));
+/* google.rpc.Status with ErrorInfo, + RetryInfo when retry_ms > 0, +
+ * BadRequest with one field violation when field is set. md_kv: ErrorInfo
+ * metadata as key, value, ..., NULL (may be NULL). */
 static enum MHD_Result send_status(struct MHD_Connection *con, unsigned http, int code, const char *reason,
-				   int retry_ms, const char *const *md, const char *msg);
-static enum MHD_Result send_error(struct MHD_Connection *con, unsigned http, int code, const char *reason,
-				  int retry_ms, const char *mkey, const char *mval, const char *fmt, ...)
-{
-	char msg[SRV_MSGLEN + 64];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	const char *md[] = {mkey, mval, NULL};
-	return send_status(con, http, code, reason, retry_ms, mkey && mval ? md : NULL, msg);
-}
-
-/* md: ErrorInfo metadata as key, value, ..., NULL (may be NULL). */
-static enum MHD_Result send_status(struct MHD_Connection *con, unsigned http, int code, const char *reason,
-				   int retry_ms, const char *const *md_kv, const char *msg)
+				   int retry_ms, const char *const *md_kv, const char *field, const char *msg)
 {
 	cJSON *j = cJSON_CreateObject();
 	if (!j)
@@ -126,7 +119,45 @@ static enum MHD_Result send_status(struct MHD_Connection *con, unsigned http, in
 			cJSON_AddItemToArray(det, ri);
 		}
 	}
+	if (field) {
+		cJSON *br = cJSON_CreateObject(), *fv = cJSON_CreateObject();
+		cJSON *arr = br ? cJSON_AddArrayToObject(br, "fieldViolations") : NULL;
+		if (arr && fv) {
+			cJSON_AddStringToObject(br, "@type", "type.googleapis.com/google.rpc.BadRequest");
+			cJSON_AddStringToObject(fv, "field", field);
+			cJSON_AddStringToObject(fv, "description", msg);
+			cJSON_AddItemToArray(arr, fv);
+			fv = NULL;
+			cJSON_AddItemToArray(det, br);
+			br = NULL;
+		}
+		cJSON_Delete(fv);
+		cJSON_Delete(br);
+	}
 	return send_json(con, http, j);
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *con, unsigned http, int code, const char *reason,
+				  int retry_ms, const char *mkey, const char *mval, const char *fmt, ...)
+	__attribute__((format(printf, 8, 9)));
+static enum MHD_Result send_error(struct MHD_Connection *con, unsigned http, int code, const char *reason,
+				  int retry_ms, const char *mkey, const char *mval, const char *fmt, ...)
+{
+	char msg[SRV_MSGLEN + 64];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	const char *md[] = {mkey, mval, NULL};
+	return send_status(con, http, code, reason, retry_ms, mkey && mval ? md : NULL, NULL, msg);
+}
+
+/* 400 INVALID_ARGUMENT for a parse failure, naming the field when the
+ * parser knows which one. */
+static enum MHD_Result bad_input(struct MHD_Connection *con, const srv_perr *e)
+{
+	return send_status(con, 400, 3, "CWSANDBOX_INVALID_REQUEST", 0, NULL, e->field[0] ? e->field : NULL,
+			   e->msg);
 }
 
 #define BAD(con, ...) send_error(con, 400, 3, "CWSANDBOX_INVALID_REQUEST", 0, NULL, NULL, __VA_ARGS__)
@@ -288,10 +319,10 @@ static enum MHD_Result h_list(struct MHD_Connection *con)
 static enum MHD_Result h_create(struct MHD_Connection *con, req *r)
 {
 	srv_spec spec;
-	char err[SRV_MSGLEN];
+	srv_perr err;
 	srv_refusal why;
-	if (srv_parse_create(r->body, r->len, &spec, err) != 0)
-		return BAD(con, "%s", err);
+	if (srv_parse_create(r->body, r->len, &spec, &err) != 0)
+		return bad_input(con, &err);
 	srv_sbx *s = srv_create(&spec, &why);
 	srv_spec_free(&spec);
 	if (!s)
@@ -346,6 +377,17 @@ static enum MHD_Result exec_answer(struct MHD_Connection *con, srv_sbx *s, srv_p
 		return send_error(con, 504, 4, "CWSANDBOX_COMMAND_TIMEOUT", 0, NULL, NULL,
 				  "command timed out after %lld s", (long long)p->timeout_s);
 	}
+	if (p->lost & (SRV_EXIT_LOST_NOSPC | SRV_EXIT_LOST_FLOOR | SRV_EXIT_LOST_IO)) {
+		/* The disk, not a limit the caller could know, took output the
+		 * answer should hold: an answer with what is left would look
+		 * like the whole truth. The command did run (never retry it
+		 * blindly): its exit code rides along. */
+		char code[16];
+		snprintf(code, sizeof code, "%d", p->exit_code);
+		return send_error(con, 500, 15, "CWSANDBOX_OUTPUT_LOST", 0, "exitCode", code,
+				  "the command ran (exit code %d) but its output was not stored: %s", p->exit_code,
+				  p->reason);
+	}
 	cJSON *j = cJSON_CreateObject();
 	if (!j)
 		return MHD_NO;
@@ -384,10 +426,10 @@ static outcome h_exec(struct MHD_Connection *con, req *r, srv_sbx *s, enum MHD_R
 	int64_t max = 1 << 20;
 	if (!r->exec_uid) {
 		srv_proc_req pr;
-		char err[SRV_MSGLEN];
+		srv_perr err;
 		srv_refusal why;
-		if (srv_parse_proc_req(r->body, r->len, 1, &pr, err) != 0) {
-			*res = BAD(con, "%s", err);
+		if (srv_parse_proc_req(r->body, r->len, 1, &pr, &err) != 0) {
+			*res = bad_input(con, &err);
 			return DONE;
 		}
 		max = pr.max_output;
@@ -428,10 +470,10 @@ static outcome h_exec(struct MHD_Connection *con, req *r, srv_sbx *s, enum MHD_R
 static enum MHD_Result h_start(struct MHD_Connection *con, req *r, srv_sbx *s)
 {
 	srv_proc_req pr;
-	char err[SRV_MSGLEN];
+	srv_perr err;
 	srv_refusal why;
-	if (srv_parse_proc_req(r->body, r->len, 0, &pr, err) != 0)
-		return BAD(con, "%s", err);
+	if (srv_parse_proc_req(r->body, r->len, 0, &pr, &err) != 0)
+		return bad_input(con, &err);
 	srv_proc *p = srv_proc_start(s, &pr, 0, &why);
 	srv_proc_req_free(&pr);
 	if (!p)
@@ -528,6 +570,11 @@ static outcome h_output(struct MHD_Connection *con, req *r, srv_sbx *s, int64_t 
 	snprintf(num, sizeof num, "%lld", (long long)size);
 	MHD_add_response_header(resp, "X-Sbx-Size", num);
 	MHD_add_response_header(resp, "X-Sbx-Eof", ended && off + n >= size ? "1" : "0");
+	/* The stream ended short of what the process wrote (--max-output,
+	 * the quota, the disk): stateReason says why. */
+	srv_proc *pp = srv_proc_get(s, id);
+	if (ended && pp && (pp->capped & (1 << r->route.stream)))
+		MHD_add_response_header(resp, "X-Sbx-Truncated", "1");
 	*res = queue(con, 200, resp);
 	return DONE;
 }
@@ -578,9 +625,11 @@ static enum MHD_Result h_signal(struct MHD_Connection *con, req *r, srv_sbx *s)
 	srv_proc *p = srv_proc_get(s, r->route.proc);
 	if (!p)
 		return no_process(con, s, r->route.proc);
-	char err[SRV_MSGLEN];
+	srv_perr err;
 	int64_t sig = -1;
-	cJSON *root = r->len ? srv_json_parse(r->body, r->len, err) : NULL;
+	cJSON *root = NULL;
+	if (r->len && !(root = srv_json_parse(r->body, r->len, &err)))
+		return bad_input(con, &err);
 	if (srv_json_int(cJSON_GetObjectItemCaseSensitive(root, "signal"), 1, 64, &sig) != 0)
 		sig = -1;
 	cJSON_Delete(root);
@@ -670,7 +719,7 @@ static enum MHD_Result file_error(struct MHD_Connection *con, int e, const char 
 	if (-e == ESRCH)
 		name = NULL;
 	const char *md[] = {"path", path, name ? "errno" : NULL, name, NULL};
-	return send_status(con, http, code, reason, 0, -e == ENAMETOOLONG ? NULL : md, msg);
+	return send_status(con, http, code, reason, 0, -e == ENAMETOOLONG ? NULL : md, NULL, msg);
 }
 
 /* One time of :setFileAttrs: absent or null leaves it (UTIME_OMIT),
@@ -761,13 +810,14 @@ static int path_len_ok(const char *p)
 static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
 {
 	char err[SRV_MSGLEN];
+	srv_perr perr;
 	cJSON *body = NULL, *out = NULL;
 	enum MHD_Result res;
 	const char *path;
 	int post = r->route.kind != R_READ_FILE && r->route.kind != R_LIST_DIR && r->route.kind != R_STAT_FILE;
 	if (post) {
-		if (!(body = srv_json_parse(r->body ? r->body : "", r->len, err)))
-			return BAD(con, "%s", err);
+		if (!(body = srv_json_parse(r->body ? r->body : "", r->len, &perr)))
+			return bad_input(con, &perr);
 		const cJSON *pj = cJSON_GetObjectItemCaseSensitive(body, "path");
 		path = cJSON_IsString(pj) ? pj->valuestring : NULL;
 	} else {
@@ -1054,16 +1104,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
 {
 	(void)version;
 	req *r = *ctx;
-	if (!r) {
-		r = calloc(1, sizeof *r);
-		if (!r)
+	if (!r || !r->started) {
+		if (!r && !(r = calloc(1, sizeof *r)))
 			return MHD_NO;
 		*ctx = r;
+		r->started = 1;
 		__atomic_add_fetch(&inflight, 1, __ATOMIC_SEQ_CST);
 		r->tcp = cls != NULL;
 		if (r->tcp && !authorized(con))
 			return send_error(con, 401, 16, "CWSANDBOX_UNAUTHENTICATED", 0, NULL, NULL,
 					  "missing or wrong bearer token");
+		if (r->uri_bad)
+			return bad_input(con, &r->uri_err);
 		r->routed = srv_parse_route(method, url, &r->route) == 0 ? 1 : -1;
 		r->limit = r->route.kind == R_WRITE_FILE ? SRV_MAX_WRITE_BODY : SRV_MAX_BODY;
 		const char *cl = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Content-Length");
@@ -1099,6 +1151,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
 	return dispatch(con, r, method);
 }
 
+/* libmicrohttpd hands this hook the request target as it came, before it
+ * percent-decodes the path and the query arguments into C strings (where
+ * a %00 would cut "ID%00x" to "ID", and bytes that are not UTF-8 would go
+ * on into answers). Every URL input passes here once, so it is checked
+ * here and nowhere else; the context made here is the request's own. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *con)
+{
+	(void)cls;
+	(void)con;
+	req *r = calloc(1, sizeof *r);
+	if (r && srv_uri_check(uri ? uri : "", &r->uri_err) != 0)
+		r->uri_bad = 1;
+	return r;
+}
+
 static void on_completed(void *cls, struct MHD_Connection *con, void **ctx, enum MHD_RequestTerminationCode tc)
 {
 	(void)cls;
@@ -1107,6 +1174,12 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **ctx, enum
 	req *r = *ctx;
 	if (!r)
 		return;
+	if (!r->started) {
+		/* Made by on_uri for a request that never reached a handler. */
+		free(r);
+		*ctx = NULL;
+		return;
+	}
 	pthread_mutex_lock(&srv_lock);
 	srv_waiter_remove(&r->w);
 	if (r->exec_uid) {
@@ -1144,6 +1217,7 @@ static struct MHD_Daemon *start_one(int fd, void *cls, unsigned idle_s)
 				MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
 				MHD_OPTION_THREAD_POOL_SIZE, (unsigned)4,
 				MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+				MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
 				MHD_OPTION_CONNECTION_LIMIT, (unsigned)(tcp ? TCP_CONN_LIMIT : UNIX_CONN_LIMIT),
 				MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)(tcp ? TCP_PER_IP_LIMIT : 0),
 				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 << 10),

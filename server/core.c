@@ -24,6 +24,7 @@
 #include <sys/inotify.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,6 +46,7 @@ static pthread_mutex_t create_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t rt_cond = PTHREAD_COND_INITIALIZER;
 
 static srv_config cfg;
+static int64_t min_free_bytes; /* cfg.min_free, or its percentage in bytes */
 static srv_rt *rt;
 static srv_sbx **boxes;
 static size_t nboxes, capboxes;
@@ -664,6 +666,42 @@ static int start_failure(srv_sbx *s, srv_proc *p, int code, char *why, size_t ca
 	return 1;
 }
 
+/* Output init could not store (the quota, a full disk): the streams read
+ * as truncated, the process's stateReason says why (after what it already
+ * says), and so does the sandbox's while it runs, where `info` in the
+ * mount and GET show it. */
+static void lost_reason(unsigned lost, char *why, size_t cap)
+{
+	const char *what = lost & SRV_EXIT_LOST_STDOUT ? (lost & SRV_EXIT_LOST_STDERR ? "stdout and stderr" : "stdout")
+						       : "stderr";
+	if (lost & SRV_EXIT_LOST_QUOTA)
+		snprintf(why, cap, "%s truncated: the sandbox's output quota (%lld bytes, sbxd --output-quota) "
+			 "is used up", what, (long long)cfg.output_quota);
+	else if (lost & SRV_EXIT_LOST_FLOOR)
+		snprintf(why, cap, "%s lost: the state directory's file system has less than %lld bytes "
+			 "free (sbxd --min-free)", what, (long long)min_free_bytes);
+	else if (lost & SRV_EXIT_LOST_NOSPC)
+		snprintf(why, cap, "%s lost: no space left in the state directory (ENOSPC)", what);
+	else
+		snprintf(why, cap, "%s lost: write error in the state directory", what);
+}
+
+static void note_lost(srv_sbx *s, srv_proc *p)
+{
+	char why[200];
+	lost_reason(p->lost, why, sizeof why);
+	if (p->lost & SRV_EXIT_LOST_STDOUT)
+		p->capped |= 1 << 1;
+	if (p->lost & SRV_EXIT_LOST_STDERR)
+		p->capped |= 1 << 2;
+	size_t n = strlen(p->reason);
+	snprintf(p->reason + n, sizeof p->reason - n, "%s%s", n ? "; " : "", why);
+	if (s->state == ST_RUNNING && strcmp(s->reason, why) != 0) {
+		set_reason(s->reason, sizeof s->reason, why);
+		save_sbx(s);
+	}
+}
+
 /* A process is over: record how. wstatus < 0: killed by box teardown. */
 static void proc_finish(srv_sbx *s, srv_proc *p, int wstatus, const char *why)
 {
@@ -709,6 +747,8 @@ static void proc_finish(srv_sbx *s, srv_proc *p, int wstatus, const char *why)
 		snprintf(p->reason, sizeof p->reason,
 			 "output reached --max-output (%lld bytes); what came after was dropped",
 			 (long long)cfg.max_output);
+	if (p->lost)
+		note_lost(s, p);
 	p->end_ns = srv_now_ns();
 	p->token = 0;
 	p->deadline_mono = 0;
@@ -937,6 +977,8 @@ static void box_events(srv_sbx *s)
 		if (!p)
 			continue;
 		p->out_done = (flags & SRV_EXIT_OUTPUT_DONE) != 0;
+		p->lost = flags & (SRV_EXIT_LOST_QUOTA | SRV_EXIT_LOST_NOSPC | SRV_EXIT_LOST_FLOOR |
+				   SRV_EXIT_LOST_IO | SRV_EXIT_LOST_STDOUT | SRV_EXIT_LOST_STDERR);
 		proc_finish(s, p, wstatus, NULL);
 		changed = 1;
 		if (p->id < 0 && p->owner_gone) {
@@ -947,6 +989,19 @@ static void box_events(srv_sbx *s)
 			s->exit_code = p->exit_code;
 			sbx_end(s, p->state == PS_FAILED ? ST_FAILED : ST_COMPLETED, p->reason);
 			return;
+		}
+	}
+	/* Output a running process lost: the sandbox says so now (its own
+	 * stateReason waits for the exit, whose flags repeat the news). */
+	unsigned nflags;
+	while (s->box && srv_box_next_note(s->box, &token, &nflags) == 1) {
+		srv_proc *p = proc_by_token(s, token);
+		if (p && p->state == PS_RUNNING && s->state == ST_RUNNING) {
+			char why[200];
+			lost_reason(nflags, why, sizeof why);
+			set_reason(s->reason, sizeof s->reason, why);
+			save_sbx(s);
+			changed = 1;
 		}
 	}
 	if (s->state == ST_TERMINATING && running_procs(s) == 0) {
@@ -1437,6 +1492,10 @@ srv_sbx *srv_create(srv_spec *spec, srv_refusal *why)
 		.max_pids = s->spec.max_pids,
 		.disk_bytes = cfg.disk_bytes,
 		.max_file_bytes = cfg.max_output,
+		/* The spools of one sandbox together, and the state dir's
+		 * free space: init's relays count and stop storing. */
+		.output_quota = cfg.output_quota,
+		.min_free_bytes = min_free_bytes,
 	};
 	/* Making the box takes milliseconds: let other requests run. The
 	 * record is visible as CREATING meanwhile; a DELETE may end it, and
@@ -1917,6 +1976,10 @@ int srv_core_start(const srv_config *c, char *err)
 	cfg = *c;
 	if (!cfg.default_image || !*cfg.default_image)
 		cfg.default_image = "default";
+	min_free_bytes = cfg.min_free;
+	struct statvfs vfs;
+	if (!min_free_bytes && cfg.min_free_pct > 0 && statvfs(cfg.state_dir, &vfs) == 0)
+		min_free_bytes = (int64_t)((uint64_t)vfs.f_blocks * vfs.f_frsize / 100 * (uint64_t)cfg.min_free_pct);
 	char path[4200];
 	snprintf(path, sizeof path, "%s/sandboxes", cfg.state_dir);
 	if (mkdir(path, 0700) != 0 && errno != EEXIST) {

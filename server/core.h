@@ -49,7 +49,10 @@ typedef struct srv_proc {
 	int64_t token;               /* runtime token, 0 when not running */
 	int out_fd[3];               /* exec only: unnamed spools (1, 2) */
 	int out_done;                /* exec: init closed its copies of them */
-	int capped;                  /* bit 1 stdout, 2 stderr: hit --max-output */
+	int capped;                  /* bit 1 stdout, 2 stderr: hit --max-output
+	                                or lost output (see lost) */
+	unsigned lost;               /* SRV_EXIT_LOST_* from init: output it
+	                                could not store (quota, disk full) */
 	/* stdin: the pipe's write end and bytes not yet written to it */
 	int stdin_fd;
 	int stdin_reg;               /* stdin_fd is in the loop's epoll set */
@@ -116,6 +119,10 @@ typedef struct srv_config {
 	const char *image_dirs[8];   /* searched after STATE_DIR/images, NULL-ended */
 	const char *default_image;   /* a spec without an image gets this one */
 	int allow_host_image;        /* 1: image "host" (the host's /, masked) */
+	int64_t output_quota;        /* bytes of all spools of one sandbox; 0 = none */
+	int64_t min_free;            /* bytes to keep free in the state dir's file
+	                                system (spools stop), or: */
+	int min_free_pct;            /* percent of its size, when min_free is 0 */
 } srv_config;
 
 /* Global state. */

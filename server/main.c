@@ -47,6 +47,10 @@ static void usage(FILE *f)
 		"                          (default 2Gi; 0 = unlimited)\n"
 		"  --max-output Q          cap of each output stream of a process (default 8Gi;\n"
 		"                          0 = unlimited); a process writing more gets SIGXFSZ\n"
+		"  --output-quota Q        bytes of output all spools of one sandbox may hold\n"
+		"                          (default 4Gi; 0 = unlimited); past it output is dropped\n"
+		"  --min-free Q|N%%         store no output while the state dir's file system has\n"
+		"                          less free (default 2%%; 0 = no floor)\n"
 		"  --max-disk Q            size of a sandbox's writable layer (default: runtime's)\n"
 		"  --idle-timeout S        close idle TCP connections after S s (default 60)\n"
 		"  -h, --help              this text\n"
@@ -205,7 +209,7 @@ static int parse_size_opt(const char *name, const char *v, int64_t *out)
 int main(int argc, char **argv)
 {
 	enum { O_SOCKET = 256, O_STATE, O_LISTEN, O_TOKEN, O_LIFETIME, O_RETENTION, O_MAXSBX, O_DEFMEM, O_MAXOUT,
-	       O_MAXDISK, O_IDLE, O_IMGDIR, O_DEFIMG, O_HOSTIMG };
+	       O_MAXDISK, O_IDLE, O_IMGDIR, O_DEFIMG, O_HOSTIMG, O_QUOTA, O_MINFREE };
 	static const struct option opts[] = {
 		{"socket", required_argument, NULL, O_SOCKET},
 		{"state-dir", required_argument, NULL, O_STATE},
@@ -217,6 +221,8 @@ int main(int argc, char **argv)
 		{"default-memory", required_argument, NULL, O_DEFMEM},
 		{"max-output", required_argument, NULL, O_MAXOUT},
 		{"max-disk", required_argument, NULL, O_MAXDISK},
+		{"output-quota", required_argument, NULL, O_QUOTA},
+		{"min-free", required_argument, NULL, O_MINFREE},
 		{"idle-timeout", required_argument, NULL, O_IDLE},
 		{"image-dir", required_argument, NULL, O_IMGDIR},
 		{"default-image", required_argument, NULL, O_DEFIMG},
@@ -228,7 +234,8 @@ int main(int argc, char **argv)
 	};
 	const char *sock = NULL, *state = "/var/lib/sbxd", *listen_at = NULL, *token_file = NULL;
 	int64_t lifetime = 600, retention = 3600, maxsbx = 256, idle = 60;
-	int64_t defmem = 2LL << 30, maxout = 8LL << 30, maxdisk = 0;
+	int64_t defmem = 2LL << 30, maxout = 8LL << 30, maxdisk = 0, quota = 4LL << 30;
+	int64_t minfree = 0, minfree_pct = 2;
 	char tokenreal[PATH_MAX], sockreal[PATH_MAX];
 	const char *image_dirs[8] = {NULL}, *default_image = "default";
 	int nimage_dirs = 0, allow_host = 0;
@@ -267,6 +274,28 @@ int main(int argc, char **argv)
 			if (parse_size_opt("--max-disk", optarg, &maxdisk))
 				return 2;
 			break;
+		case O_QUOTA:
+			if (parse_size_opt("--output-quota", optarg, &quota))
+				return 2;
+			break;
+		case O_MINFREE: {
+			size_t n = strlen(optarg);
+			minfree = minfree_pct = 0;
+			if (n > 1 && optarg[n - 1] == '%') {
+				char pct[8];
+				if (n - 1 >= sizeof pct) {
+					fprintf(stderr, "sbxd: error: --min-free wants 0..99%% or a size\n");
+					return 2;
+				}
+				memcpy(pct, optarg, n - 1);
+				pct[n - 1] = '\0';
+				if (parse_num_opt("--min-free", pct, 0, 99, &minfree_pct))
+					return 2;
+			} else if (parse_size_opt("--min-free", optarg, &minfree)) {
+				return 2;
+			}
+			break;
+		}
 		case O_IDLE:
 			if (parse_num_opt("--idle-timeout", optarg, 1, 86400, &idle))
 				return 2;
@@ -405,6 +434,9 @@ int main(int argc, char **argv)
 		.disk_bytes = maxdisk,
 		.default_image = default_image,
 		.allow_host_image = allow_host,
+		.output_quota = quota,
+		.min_free = minfree,
+		.min_free_pct = (int)minfree_pct,
 	};
 	memcpy(cfg.image_dirs, image_dirs, sizeof image_dirs);
 	if (srv_core_start(&cfg, err) != 0) {

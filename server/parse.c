@@ -220,50 +220,285 @@ int srv_parse_time(const char *s, int64_t *ns)
 	return 0;
 }
 
-int srv_json_depth(const char *s, size_t len)
+size_t srv_utf8_seq(const unsigned char *s, size_t n)
 {
-	int depth = 0, max = 0, in_str = 0;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		if (in_str) {
-			if (c == '\\')
-				i++;
-			else if (c == '"')
-				in_str = 0;
-			continue;
-		}
-		if (c == '"') {
-			in_str = 1;
-		} else if (c == '[' || c == '{') {
-			if (++depth > max)
-				max = depth;
-		} else if (c == ']' || c == '}') {
-			if (depth > 0)
-				depth--;
-		}
+	if (n == 0)
+		return 0;
+	unsigned c = s[0];
+	if (c < 0x80)
+		return 1;
+	size_t len;
+	unsigned lo = 0x80, hi = 0xbf; /* allowed range of the second byte */
+	if (c >= 0xc2 && c <= 0xdf) {
+		len = 2;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		len = 3;
+		if (c == 0xe0)
+			lo = 0xa0;      /* overlong */
+		else if (c == 0xed)
+			hi = 0x9f;      /* U+D800..U+DFFF, surrogates */
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4;
+		if (c == 0xf0)
+			lo = 0x90;      /* overlong */
+		else if (c == 0xf4)
+			hi = 0x8f;      /* past U+10FFFF */
+	} else {
+		return 0;               /* continuation byte, C0/C1, F5..FF */
 	}
-	return max;
+	if (n < len || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	return len;
 }
 
-int srv_json_has_nul(const char *s, size_t len)
+int srv_utf8_valid(const char *s, size_t n)
 {
-	int in_str = 0;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		if (!in_str) {
-			in_str = c == '"';
+	const unsigned char *u = (const unsigned char *)s;
+	for (size_t i = 0; i < n;) {
+		if (u[i] < 0x80) {
+			i++;
 			continue;
 		}
-		if (c == '\0') {
-			return 1;
-		} else if (c == '"') {
-			in_str = 0;
-		} else if (c == '\\' && i + 1 < len) {
-			/* \u0000 decodes to a NUL that would cut the C string. */
-			if (s[i + 1] == 'u' && i + 5 < len && memcmp(s + i + 2, "0000", 4) == 0)
-				return 1;
+		size_t k = srv_utf8_seq(u + i, n - i);
+		if (!k)
+			return 0;
+		i += k;
+	}
+	return 1;
+}
+
+size_t srv_utf8_fix(char *s, size_t n)
+{
+	unsigned char *u = (unsigned char *)s;
+	size_t fixed = 0;
+	for (size_t i = 0; i < n;) {
+		if (u[i] < 0x80) {
 			i++;
+			continue;
 		}
+		size_t k = srv_utf8_seq(u + i, n - i);
+		if (!k) {
+			u[i++] = '?';
+			fixed++;
+			continue;
+		}
+		i += k;
+	}
+	return fixed;
+}
+
+/* One level of the scanner's stack: an object (its current member name,
+ * as raw text) or an array (its current index). */
+struct jlevel {
+	char kind;        /* '{' or '[' */
+	char want_key;    /* object: the next string is a member name */
+	size_t idx;
+	const char *key;
+	size_t klen;
+};
+
+/* Appends to b (cap bytes, NUL kept) without cutting a UTF-8 sequence;
+ * a path that does not fit ends in "...". */
+static void path_add(char *b, size_t cap, const char *s, size_t n)
+{
+	size_t have = strlen(b);
+	if (have + n + 1 > cap) {
+		if (have + 4 > cap)
+			return;
+		size_t room = cap - have - 4, k = 0;
+		while (k < n) {
+			size_t q = srv_utf8_seq((const unsigned char *)s + k, n - k);
+			if (!q || k + q > room)
+				break;
+			k += q;
+		}
+		memcpy(b + have, s, k);
+		memcpy(b + have + k, "...", 4);
+		return;
+	}
+	memcpy(b + have, s, n);
+	b[have + n] = '\0';
+}
+
+/* The path of the string being scanned: member names joined with '.',
+ * array indexes as [i]; a bad member name names its object. */
+static void json_path(const struct jlevel *st, int depth, int in_key, char *out, size_t cap)
+{
+	out[0] = '\0';
+	for (int i = 0; i < depth; i++) {
+		const struct jlevel *l = &st[i];
+		if (l->kind == '[') {
+			char ix[24];
+			int k = snprintf(ix, sizeof ix, "[%zu]", l->idx);
+			path_add(out, cap, ix, (size_t)k);
+		} else if (l->key && !(in_key && i == depth - 1)) {
+			if (out[0])
+				path_add(out, cap, ".", 1);
+			path_add(out, cap, l->key, l->klen);
+		}
+	}
+}
+
+int srv_json_check(const char *s, size_t len, srv_perr *e)
+{
+	struct jlevel st[SRV_MAX_DEPTH];
+	int depth = 0;
+	const unsigned char *u = (const unsigned char *)s;
+	e->msg[0] = e->field[0] = '\0';
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = u[i];
+		if (c == '{' || c == '[') {
+			if (depth >= SRV_MAX_DEPTH) {
+				fail(e->msg, "JSON nested deeper than %d", SRV_MAX_DEPTH);
+				return -1;
+			}
+			st[depth++] = (struct jlevel){(char)c, c == '{', 0, NULL, 0};
+			continue;
+		}
+		if (c == '}' || c == ']') {
+			if (depth > 0)
+				depth--;
+			continue;
+		}
+		if (c == ',' && depth > 0) {
+			st[depth - 1].idx++;
+			st[depth - 1].want_key = st[depth - 1].kind == '{';
+			continue;
+		}
+		if (c == ':' && depth > 0) {
+			st[depth - 1].want_key = 0;
+			continue;
+		}
+		if (c != '"')
+			continue;
+		int in_key = depth > 0 && st[depth - 1].kind == '{' && st[depth - 1].want_key;
+		size_t start = ++i;
+		const char *why = NULL;
+		for (; i < len && u[i] != '"'; i++) {
+			if (u[i] == '\0') {
+				why = "contains NUL";
+			} else if (u[i] == '\\' && i + 1 < len) {
+				/* \u0000 decodes to a NUL that would cut the C string;
+				 * cJSON itself refuses unpaired surrogates in escapes. */
+				if (u[i + 1] == 'u' && i + 5 < len && memcmp(s + i + 2, "0000", 4) == 0)
+					why = "contains NUL (\\u0000)";
+				i++;
+			} else if (u[i] >= 0x80) {
+				size_t k = srv_utf8_seq(u + i, len - i);
+				if (!k)
+					why = "is not valid UTF-8";
+				else
+					i += k - 1;
+			}
+			if (why) {
+				json_path(st, depth, in_key, e->field, sizeof e->field);
+				if (in_key)
+					fail(e->msg, "a member name in %s %s", e->field[0] ? e->field : "the body", why);
+				else
+					fail(e->msg, "%s %s", e->field[0] ? e->field : "a string", why);
+				return -1;
+			}
+		}
+		if (in_key) {
+			st[depth - 1].key = s + start;
+			st[depth - 1].klen = i - start;
+		}
+	}
+	return 0;
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c |= 0x20;
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* One URL component (n raw bytes): %XX decoded (anything else stays as it
+ * is, as libmicrohttpd does), then no NUL and UTF-8, checked one decoded
+ * sequence at a time. NULL when fine, else what is wrong. */
+static const char *uri_part_bad(const char *s, size_t n)
+{
+	unsigned char seq[4];
+	size_t have = 0, want = 0;
+	for (size_t i = 0; i < n; i++) {
+		int h, l;
+		unsigned char c = (unsigned char)s[i];
+		if (c == '%' && i + 2 < n && (h = hexval((unsigned char)s[i + 1])) >= 0 &&
+		    (l = hexval((unsigned char)s[i + 2])) >= 0) {
+			c = (unsigned char)(h << 4 | l);
+			i += 2;
+		}
+		if (c == '\0')
+			return "contains NUL (%00)";
+		if (have == 0) {
+			if (c < 0x80)
+				continue;
+			want = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+		}
+		seq[have++] = c;
+		if (have < want && (c & 0xc0) == (have == 1 ? (c & 0xc0) : 0x80))
+			continue;
+		if (srv_utf8_seq(seq, have) != have || have != want)
+			return "is not valid UTF-8";
+		have = 0;
+	}
+	return have ? "is not valid UTF-8" : NULL;
+}
+
+int srv_uri_check(const char *uri, srv_perr *e)
+{
+	e->msg[0] = e->field[0] = '\0';
+	size_t plen = strcspn(uri, "?#");
+	const char *why = NULL;
+	/* Path segments: /v1/sandboxes/{id}[:verb]/processes/{n}/... */
+	int seg = 0;
+	for (size_t i = 0; i <= plen && !why;) {
+		size_t n = strcspn(uri + i, "/?#");
+		if (i + n > plen)
+			n = plen - i;
+		if ((why = uri_part_bad(uri + i, n)) != NULL) {
+			const char *f = seg == 3 ? "sandboxId" : seg == 5 ? "processId" : "url";
+			snprintf(e->field, sizeof e->field, "%s", f);
+			fail(e->msg, "%s in the URL %s", f, why);
+			return -1;
+		}
+		seg++;
+		i += n + 1;
+	}
+	if (uri[plen] != '?')
+		return 0;
+	/* Query: k=v pairs split by '&'; the key names the field. */
+	for (const char *q = uri + plen + 1; *q && *q != '#';) {
+		size_t n = strcspn(q, "&#");
+		size_t kl = strcspn(q, "=&#");
+		if (kl > n)
+			kl = n;
+		if ((why = uri_part_bad(q, kl)) != NULL) {
+			snprintf(e->field, sizeof e->field, "query");
+			fail(e->msg, "a query parameter name %s", why);
+			return -1;
+		}
+		if (kl < n && (why = uri_part_bad(q + kl + 1, n - kl - 1)) != NULL) {
+			size_t shown = kl < sizeof e->field - 1 ? kl : sizeof e->field - 1;
+			/* The key was checked: valid UTF-8, but it may still hold
+			 * escapes; the raw text is what the client sent. */
+			while (shown > 0 && shown < kl && ((unsigned char)q[shown] & 0xc0) == 0x80)
+				shown--;
+			memcpy(e->field, q, shown);
+			e->field[shown] = '\0';
+			if (!srv_utf8_valid(e->field, shown))
+				snprintf(e->field, sizeof e->field, "query");
+			fail(e->msg, "query parameter %s %s", e->field, why);
+			return -1;
+		}
+		q += n;
+		if (*q == '&')
+			q++;
 	}
 	return 0;
 }
@@ -465,16 +700,12 @@ static int get_env(const cJSON *obj, srv_strv *out, char *err)
 	return 0;
 }
 
-cJSON *srv_json_parse(const char *body, size_t len, char *err)
+cJSON *srv_json_parse(const char *body, size_t len, srv_perr *e)
 {
-	if (srv_json_depth(body, len) > SRV_MAX_DEPTH) {
-		fail(err, "JSON nested deeper than %d", SRV_MAX_DEPTH);
+	char *err = e->msg;
+	e->field[0] = '\0';
+	if (srv_json_check(body, len, e) != 0)
 		return NULL;
-	}
-	if (srv_json_has_nul(body, len)) {
-		fail(err, "strings must not contain NUL (\\u0000)");
-		return NULL;
-	}
 	if (len == 0) {
 		cJSON *o = cJSON_CreateObject();
 		if (!o)
@@ -610,10 +841,11 @@ out:
 	return rc;
 }
 
-int srv_parse_create(const char *body, size_t len, srv_spec *out, char *err)
+int srv_parse_create(const char *body, size_t len, srv_spec *out, srv_perr *e)
 {
+	char *err = e->msg;
 	memset(out, 0, sizeof *out);
-	cJSON *root = srv_json_parse(body, len, err);
+	cJSON *root = srv_json_parse(body, len, e);
 	if (!root)
 		return -1;
 	int rc = srv_spec_from_json(cJSON_GetObjectItemCaseSensitive(root, "spec"), out, err);
@@ -625,11 +857,12 @@ int srv_parse_create(const char *body, size_t len, srv_spec *out, char *err)
 	return rc;
 }
 
-int srv_parse_proc_req(const char *body, size_t len, int exec, srv_proc_req *out, char *err)
+int srv_parse_proc_req(const char *body, size_t len, int exec, srv_proc_req *out, srv_perr *e)
 {
+	char *err = e->msg;
 	memset(out, 0, sizeof *out);
 	int rc = -1;
-	cJSON *root = srv_json_parse(body, len, err);
+	cJSON *root = srv_json_parse(body, len, e);
 	if (!root)
 		return -1;
 	size_t used = 0;

@@ -13,6 +13,15 @@
 #include <stdint.h>
 
 #define SRV_MSGLEN 256
+#define SRV_FIELDLEN 128
+
+/* A request body's or URL's parse failure: the message and, when one field
+ * is to blame, its path ("spec.tags[1]", "env.K", "sandboxId", "path") for
+ * a google.rpc.BadRequest field violation; field "" when none. */
+typedef struct srv_perr {
+	char msg[SRV_MSGLEN];
+	char field[SRV_FIELDLEN];
+} srv_perr;
 
 /* Caps of docs/api.md. */
 #define SRV_MAX_BODY        (1u << 20)
@@ -42,11 +51,28 @@ int srv_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
 void srv_format_time(int64_t ns, char *buf, size_t len);
 int srv_parse_time(const char *s, int64_t *ns);
 
-/* Deepest nesting of [ and { in a JSON text (strings skipped). */
-int srv_json_depth(const char *s, size_t len);
-/* True when a JSON text has a NUL byte or a \u0000 escape in a string
- * (cJSON would cut the string there: "a\u0000b" would become "a"). */
-int srv_json_has_nul(const char *s, size_t len);
+/* UTF-8: the length of the well-formed sequence at s (n bytes left), 0 when
+ * there is none (stray continuation, overlong form, surrogate, past
+ * U+10FFFF, cut short). srv_utf8_valid: the whole of s[0..n) is UTF-8.
+ * srv_utf8_fix: replaces, in place, every byte that starts no valid
+ * sequence by '?'; returns how many it replaced. */
+size_t srv_utf8_seq(const unsigned char *s, size_t n);
+int srv_utf8_valid(const char *s, size_t n);
+size_t srv_utf8_fix(char *s, size_t n);
+
+/* Every string of a JSON text (member names too) is valid UTF-8 without
+ * NUL (raw or \u0000) and nesting is at most SRV_MAX_DEPTH: 0, else -1
+ * with the first offending field's path in e->field. cJSON copies bytes of
+ * strings as they come, and cuts C strings at a NUL, so this is checked on
+ * the text before cJSON sees it. */
+int srv_json_check(const char *s, size_t len, srv_perr *e);
+
+/* The raw request target ("/v1/sandboxes/ID:exec?path=%2Fx") before any
+ * decoding: every path segment and query key and value, once
+ * percent-decoded, is valid UTF-8 without NUL. 0, else -1 with the field
+ * ("sandboxId", "processId", "url" for other segments, the query key). */
+int srv_uri_check(const char *uri, srv_perr *e);
+
 /* A JSON number (or decimal string) as an integer in [min, max]; -1 for
  * NaN, fractions, out of range: never an undefined double conversion. */
 struct cJSON;
@@ -54,7 +80,7 @@ int srv_json_int(const struct cJSON *it, int64_t min, int64_t max, int64_t *out)
 int srv_double_to_int(double d, int64_t min, int64_t max, int64_t *out);
 /* Depth check, NUL check, parse; the body must be one JSON object (an
  * empty body is {}). NULL with a message in err. */
-struct cJSON *srv_json_parse(const char *body, size_t len, char *err);
+struct cJSON *srv_json_parse(const char *body, size_t len, srv_perr *err);
 
 /* [A-Za-z0-9._-]{1,63}, not starting with '.'. */
 int srv_valid_name(const char *s);
@@ -86,7 +112,7 @@ typedef struct srv_spec {
 void srv_spec_free(srv_spec *sp);
 /* Parses a create body {"spec": {...}, "requestId": "..."} (also accepts a
  * bare spec object when "spec" is absent? no: absent spec = empty spec). */
-int srv_parse_create(const char *body, size_t len, srv_spec *out, char *err);
+int srv_parse_create(const char *body, size_t len, srv_spec *out, srv_perr *err);
 /* Parses the "spec" object alone (used when loading records). */
 struct cJSON;
 int srv_spec_from_json(const struct cJSON *spec, srv_spec *out, char *err);
@@ -106,7 +132,7 @@ typedef struct srv_proc_req {
 void srv_proc_req_free(srv_proc_req *r);
 /* exec = 1: the :exec body (stdin is base64 bytes, maxOutputBytes);
  * exec = 0: the processes body (stdin is a bool). */
-int srv_parse_proc_req(const char *body, size_t len, int exec, srv_proc_req *out, char *err);
+int srv_parse_proc_req(const char *body, size_t len, int exec, srv_proc_req *out, srv_perr *err);
 
 /* Base64 (standard or URL-safe, padding optional) -> bytes. -1 on junk. */
 int srv_b64_decode(const char *s, size_t slen, unsigned char **out, size_t *outlen);

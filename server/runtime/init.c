@@ -33,10 +33,12 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <poll.h>
 #include <stddef.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_PROCS 4096
@@ -55,6 +57,7 @@ static const int keep_caps[] = {
 static struct {
 	pid_t pid;
 	int64_t token;
+	uint32_t lost;     /* SRV_EXIT_LOST_* of its relays so far */
 } procs[MAX_PROCS];
 static int nprocs;
 static srv_exit_event queue[MAX_PROCS];
@@ -78,14 +81,24 @@ static int devnull = -1;
 static struct relay {
 	int in, out;       /* pipe read end (non-blocking), spool fd */
 	pid_t pid;         /* the command it was made for */
-	int discard;       /* the spool hit RLIMIT_FSIZE: drop what comes */
+	int discard;       /* the spool hit RLIMIT_FSIZE, the quota, the floor
+	                      or a write error: drop what comes */
 	uint32_t keep;     /* bytes to store, 0 = all; the rest grows a hole */
+	uint32_t streams;  /* SRV_EXIT_LOST_STDOUT and/or _STDERR */
 	uint64_t stored;
 } relays[MAX_RELAYS];
 static int nrelays;
 static char relay_buf[64 * 1024];
 static struct rlimit nofile_orig;
 static off_t fsize_cap = -1; /* RLIMIT_FSIZE when set, for relay_put */
+/* The sandbox's output budget: every relay's stored bytes together against
+ * out_quota; the free space of the spools' file system against min_free,
+ * looked up (one fstatfs) when out_stored passes next_statfs or a second
+ * went by since the last look (a coarse clock read, no syscall), so at
+ * most once a MiB of output or a second, never on every small write. */
+#define STATFS_EVERY (1u << 20)
+static uint64_t out_quota, min_free, out_stored, next_statfs;
+static time_t next_statfs_s;
 
 struct child_args {
 	const srv_spawn_req *req;
@@ -532,6 +545,8 @@ static int setup(const srv_init_cfg *cfg, int ctl, char *msg, size_t len)
 			return failmsg(msg, len, errno, "setrlimit", "RLIMIT_FSIZE");
 		fsize_cap = (off_t)fs.rlim_cur;
 	}
+	out_quota = cfg->out_quota > 0 ? (uint64_t)cfg->out_quota : 0;
+	min_free = cfg->min_free > 0 ? (uint64_t)cfg->min_free : 0;
 	if ((rc = drop_caps(msg, len)))
 		return rc;
 	return install_seccomp(msg, len);
@@ -656,6 +671,12 @@ static void reply(int ctl, int err, int pid, const char *msg)
 
 static void relay_close(int i)
 {
+	/* A relay with keep (an :exec's) fills files sbxd truncates or drops
+	 * once it answered: what it stored stops counting against the quota
+	 * with it, so a sandbox's quota is what its spools hold, not what it
+	 * ever printed. */
+	if (relays[i].keep)
+		out_stored -= relays[i].stored < out_stored ? relays[i].stored : out_stored;
 	close(relays[i].in);
 	close(relays[i].out);
 	relays[i] = relays[--nrelays];
@@ -673,8 +694,41 @@ static int is_ours(pid_t pid)
  * file grows by a hole of that size (ftruncate is held to RLIMIT_FSIZE
  * like a write, and like a write it counts up to the cap exactly before
  * failing). Returns the bytes taken, or -1 with errno as write. */
-static ssize_t relay_put(struct relay *r, const char *buf, size_t len)
+/* 0 when len more bytes may be stored, else -1 with errno EDQUOT (the
+ * quota) or ENOSPC and *floor set (under the free-space floor). */
+static int budget_ok(int fd, size_t *len, int *floor)
 {
+	*floor = 0;
+	if (out_quota && out_stored + *len > out_quota) {
+		*len = (size_t)(out_quota - (out_stored < out_quota ? out_stored : out_quota));
+		if (*len == 0) {
+			errno = EDQUOT;
+			return -1;
+		}
+	}
+	struct timespec now = {0, 0};
+	if (min_free && out_stored < next_statfs)
+		clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+	if (min_free && (out_stored >= next_statfs || now.tv_sec >= next_statfs_s)) {
+		struct statfs st;
+		if (!now.tv_sec)
+			clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+		next_statfs_s = now.tv_sec + 1;
+		if (fstatfs(fd, &st) == 0 && (uint64_t)st.f_bavail * (uint64_t)st.f_bsize < min_free) {
+			/* Look again at the next write: space may come back. */
+			next_statfs = out_stored;
+			*floor = 1;
+			errno = ENOSPC;
+			return -1;
+		}
+		next_statfs = out_stored + STATFS_EVERY;
+	}
+	return 0;
+}
+
+static ssize_t relay_put(struct relay *r, const char *buf, size_t len, int *floor)
+{
+	*floor = 0;
 	if (r->keep && r->stored >= r->keep) {
 		off_t end = lseek(r->out, 0, SEEK_END);
 		if (end < 0)
@@ -690,17 +744,44 @@ static ssize_t relay_put(struct relay *r, const char *buf, size_t len)
 	}
 	if (r->keep && len > r->keep - r->stored)
 		len = (size_t)(r->keep - r->stored);
+	if (budget_ok(r->out, &len, floor) != 0)
+		return -1;
 	ssize_t w = write(r->out, buf, len);
-	if (w > 0)
+	if (w > 0) {
 		r->stored += (uint64_t)w;
+		out_stored += (uint64_t)w;
+	}
 	return w;
+}
+
+/* A relay that can store no more: it drops what comes (the command goes on
+ * writing into the pipe, unaware) and its command's exit event says why. */
+static void relay_lose(struct relay *r, uint32_t why)
+{
+	r->discard = 1;
+	for (int i = 0; i < nprocs; i++) {
+		if (procs[i].pid != r->pid)
+			continue;
+		/* The first loss is news at once (sbxd shows it while the
+		 * command runs), when the queue has room beyond the slot every
+		 * live process keeps for its exit. */
+		if (!procs[i].lost && nprocs + qlen < MAX_PROCS) {
+			srv_exit_event *e = &queue[(qhead + qlen) % MAX_PROCS];
+			memset(e, 0, sizeof *e);
+			e->token = procs[i].token;
+			e->flags = SRV_EVT_NOTE | why | r->streams;
+			qlen++;
+		}
+		procs[i].lost |= why | r->streams;
+	}
 }
 
 /* Copies what the pipe holds (up to budget bytes) into the spool. Past
  * RLIMIT_FSIZE (EFBIG) the command gets SIGXFSZ, as if it had written the
- * file itself, and the rest is dropped; on any other write error the relay
- * closes (writers get EPIPE). Returns 1 when the relay is finished (also
- * at EOF: every writer is gone) and was closed, else 0. */
+ * file itself, and the rest is dropped; past the sandbox's quota, under
+ * the free-space floor or on a write error (ENOSPC...) the rest is dropped
+ * and the loss reported with the exit (relay_lose). Returns 1 when the
+ * relay is finished (EOF: every writer is gone) and was closed, else 0. */
 static int relay_pump(int i, size_t budget)
 {
 	size_t moved = 0;
@@ -713,7 +794,8 @@ static int relay_pump(int i, size_t budget)
 		if (n <= 0)
 			break;
 		for (ssize_t off = 0; off < n && !relays[i].discard;) {
-			ssize_t w = relay_put(&relays[i], relay_buf + off, (size_t)(n - off));
+			int floor;
+			ssize_t w = relay_put(&relays[i], relay_buf + off, (size_t)(n - off), &floor);
 			if (w < 0 && errno == EINTR)
 				continue;
 			if (w < 0 && errno == EFBIG) {
@@ -722,15 +804,21 @@ static int relay_pump(int i, size_t budget)
 					kill(relays[i].pid, SIGXFSZ);
 				break;
 			}
-			if (w <= 0)
-				goto done;
+			if (w <= 0) {
+				int e = w < 0 ? errno : EIO;
+				relay_lose(&relays[i], floor ? SRV_EXIT_LOST_FLOOR
+				                       : e == EDQUOT && out_quota && out_stored >= out_quota
+				                               ? SRV_EXIT_LOST_QUOTA
+				                       : e == ENOSPC || e == EDQUOT ? SRV_EXIT_LOST_NOSPC
+				                                                    : SRV_EXIT_LOST_IO);
+				break;
+			}
 			off += w;
 		}
 		moved += (size_t)n;
 	}
 	if (moved >= budget)
 		return 0;
-done:
 	relay_close(i);
 	return 1;
 }
@@ -761,7 +849,7 @@ static int same_file(int a, int b)
 
 /* A pipe for a spool fd; the relay takes ownership of spool. Returns the
  * write end for the command, or -1. */
-static int relay_open(int spool, uint32_t keep)
+static int relay_open(int spool, uint32_t keep, uint32_t streams)
 {
 	int p[2];
 	if (nrelays >= MAX_RELAYS) {
@@ -781,6 +869,7 @@ static int relay_open(int spool, uint32_t keep)
 	relays[nrelays].discard = 0;
 	relays[nrelays].keep = keep;
 	relays[nrelays].stored = 0;
+	relays[nrelays].streams = streams;
 	nrelays++;
 	return p[1];
 }
@@ -816,17 +905,18 @@ static void do_spawn(int ctl, size_t n, int *fds, int nfds)
 	if (ko >= 0 && !is_regular(fds[ko])) {
 		a.out = fds[ko];
 	} else if (ko >= 0) {
-		if ((wout = relay_open(fds[ko], req.keep)) < 0)
+		if ((wout = relay_open(fds[ko], req.keep, SRV_EXIT_LOST_STDOUT)) < 0)
 			goto fail;
 		fds[ko] = -1;
 		a.out = wout;
 	}
 	if (ke >= 0 && wout >= 0 && same_file(relays[first].out, fds[ke])) {
 		a.err = wout;
+		relays[first].streams |= SRV_EXIT_LOST_STDERR;
 	} else if (ke >= 0 && !is_regular(fds[ke])) {
 		a.err = fds[ke];
 	} else if (ke >= 0) {
-		if ((werr = relay_open(fds[ke], req.keep)) < 0)
+		if ((werr = relay_open(fds[ke], req.keep, SRV_EXIT_LOST_STDERR)) < 0)
 			goto fail;
 		fds[ke] = -1;
 		a.err = werr;
@@ -848,6 +938,7 @@ static void do_spawn(int ctl, size_t n, int *fds, int nfds)
 		relays[i].pid = pid;
 	procs[nprocs].pid = pid;
 	procs[nprocs].token = req.token;
+	procs[nprocs].lost = 0;
 	nprocs++;
 	reply(ctl, 0, pid, NULL);
 	return;
@@ -938,10 +1029,10 @@ static void reap(void)
 			memset(e, 0, sizeof *e);
 			e->token = procs[i].token;
 			e->wstatus = st;
-			e->flags = SRV_EXIT_OUTPUT_DONE;
+			e->flags = SRV_EXIT_OUTPUT_DONE | procs[i].lost;
 			for (int k = 0; k < nrelays; k++)
 				if (relays[k].pid == pid)
-					e->flags = 0; /* a background child still writes */
+					e->flags &= ~SRV_EXIT_OUTPUT_DONE; /* a background child still writes */
 			qlen++;
 			procs[i] = procs[--nprocs];
 			break;

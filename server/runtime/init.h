@@ -27,6 +27,9 @@ typedef struct srv_init_cfg {
 	int64_t tmpfs_bytes;       /* size of the scratch tmpfs (writable layer,
 	                              /tmp and /dev/shm share it) */
 	int64_t fsize;             /* RLIMIT_FSIZE for everything, 0 = none */
+	int64_t out_quota;         /* bytes all relays together may store, 0 = no cap */
+	int64_t min_free;          /* relays stop storing when the spools' file
+	                              system has less free space, 0 = no floor */
 } srv_init_cfg;
 
 /* Overwrites this process's argv and environment strings in place, so

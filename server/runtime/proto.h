@@ -61,8 +61,12 @@ typedef struct srv_msg_reply {
 typedef struct srv_exit_event {
 	int64_t token;
 	int32_t wstatus;
-	uint32_t flags;   /* SRV_EXIT_OUTPUT_DONE (runtime.h) */
+	uint32_t flags;   /* SRV_EXIT_OUTPUT_DONE, SRV_EXIT_LOST_* (runtime.h);
+	                     with SRV_EVT_NOTE not an exit: news of a running
+	                     process (wstatus 0) */
 } srv_exit_event;
+
+#define SRV_EVT_NOTE 0x80000000u
 
 /* A decoded spawn request; every pointer points into the message buffer. */
 typedef struct srv_spawn_req {

@@ -66,6 +66,11 @@ struct srv_box {
 	int64_t next_token;
 	uint32_t seq;             /* of the last request sent on ctl */
 	char *reqbuf;
+	struct {                  /* notes set aside by srv_box_next_exit */
+		int64_t token;
+		unsigned flags;
+	} notes[SRV_BOX_NOTES];
+	int nnotes;
 };
 
 /* Sandbox ids and image names become path components and cgroup names. */
@@ -470,6 +475,8 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 		               : spec->memory_bytes > 0 ? spec->memory_bytes
 		                                        : SRV_DEFAULT_DISK_BYTES,
 		.fsize = spec->max_file_bytes > 0 ? spec->max_file_bytes : 0,
+		.out_quota = spec->output_quota > 0 ? spec->output_quota : 0,
+		.min_free = spec->min_free_bytes > 0 ? spec->min_free_bytes : 0,
 	};
 	uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
 	if (!spec->network)
@@ -642,6 +649,14 @@ int srv_box_next_exit(srv_box *box, int64_t *token, int *wstatus, unsigned *flag
 	srv_exit_event ev;
 	for (;;) {
 		ssize_t n = recv(box->evt, &ev, sizeof ev, MSG_DONTWAIT);
+		if (n == (ssize_t)sizeof ev && (ev.flags & SRV_EVT_NOTE)) {
+			if (box->nnotes < SRV_BOX_NOTES) {
+				box->notes[box->nnotes].token = ev.token;
+				box->notes[box->nnotes].flags = ev.flags & ~SRV_EVT_NOTE;
+				box->nnotes++;
+			}
+			continue;
+		}
 		if (n == (ssize_t)sizeof ev) {
 			*token = ev.token;
 			*wstatus = ev.wstatus;
@@ -656,6 +671,17 @@ int srv_box_next_exit(srv_box *box, int64_t *token, int *wstatus, unsigned *flag
 		box->dead = 1;
 		return -1;
 	}
+}
+
+int srv_box_next_note(srv_box *box, int64_t *token, unsigned *flags)
+{
+	if (box->nnotes == 0)
+		return 0;
+	*token = box->notes[0].token;
+	*flags = box->notes[0].flags;
+	box->nnotes--;
+	memmove(box->notes, box->notes + 1, (size_t)box->nnotes * sizeof box->notes[0]);
+	return 1;
 }
 
 int srv_box_signal(srv_box *box, int64_t token, int sig)

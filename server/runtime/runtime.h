@@ -49,6 +49,13 @@ typedef struct srv_box_spec {
 	int64_t max_file_bytes;      /* RLIMIT_FSIZE of every process in the box
 	                                (0 = no cap): it bounds the spool files
 	                                too; past it, SIGXFSZ/EFBIG */
+	int64_t output_quota;        /* bytes init may store in all the box's
+	                                output files together (0 = no cap);
+	                                past it output is dropped and the
+	                                exit event says so (SRV_EXIT_LOST_*) */
+	int64_t min_free_bytes;      /* init stores no more output while the
+	                                output files' file system has less
+	                                free (checked every MiB, 0 = no floor) */
 } srv_box_spec;
 
 #define SRV_DEFAULT_DISK_BYTES ((int64_t)1 << 30)
@@ -76,7 +83,10 @@ typedef struct srv_spawn {
 	                                stored and the rest only counted: the file
 	                                still grows by them, as a hole, so its size
 	                                is every byte written (an exec's answer holds
-	                                maxOutputBytes, the rest need not use memory) */
+	                                maxOutputBytes, the rest need not use memory).
+	                                Such files are taken as transient: what they
+	                                stored leaves the box's output_quota when init
+	                                closes them (the caller truncates or drops them) */
 } srv_spawn;
 
 /* Forks+execs a command inside the box (through its init: one fork+exec).
@@ -96,7 +106,23 @@ int srv_box_event_fd(const srv_box *box);
                                      output files any more (no child of
                                      it keeps a relayed pipe open): the
                                      caller may reuse them */
+/* Output that init could not store (dropped, not in the file; the command
+ * was not told): why, and which stream. */
+#define SRV_EXIT_LOST_QUOTA  0x02u  /* output_quota reached */
+#define SRV_EXIT_LOST_NOSPC  0x04u  /* the disk is full (ENOSPC, EDQUOT) */
+#define SRV_EXIT_LOST_FLOOR  0x08u  /* free space under min_free_bytes */
+#define SRV_EXIT_LOST_IO     0x10u  /* another write error (EIO...) */
+#define SRV_EXIT_LOST_STDOUT 0x100u
+#define SRV_EXIT_LOST_STDERR 0x200u
 int srv_box_next_exit(srv_box *box, int64_t *token, int *wstatus, unsigned *flags);
+
+/* News of a process still running: the first time init drops output of
+ * a process it says so at once (SRV_EXIT_LOST_* in *flags), so the caller
+ * can show it before the exit, whose flags repeat it. srv_box_next_exit
+ * sets these aside (at most SRV_BOX_NOTES; more are dropped, the exit
+ * still tells); this takes one: 1, or 0 when none is pending. */
+#define SRV_BOX_NOTES 64
+int srv_box_next_note(srv_box *box, int64_t *token, unsigned *flags);
 
 /* Signals one process (token) or, with token 0, every process in the box
  * (the main command included). ESRCH-like: returns -1 with errno ESRCH. */

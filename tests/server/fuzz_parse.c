@@ -1,6 +1,7 @@
 /*
  * Fuzz target for sbxd's request parsers: the first byte picks the parser
- * (create spec, process start, unary exec, route), the rest is the input.
+ * (create spec, process start, unary exec, route and raw-URL check), the
+ * rest is the input.
  * Anything may come in; nothing may crash, leak or read out of bounds.
  */
 #include <stdint.h>
@@ -23,17 +24,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(buf, data + 1, n);
 	buf[n] = '\0';
 	char err[SRV_MSGLEN];
+	srv_perr perr;
 	switch (which) {
 	case 0: {
 		srv_spec sp;
-		if (srv_parse_create(buf, n, &sp, err) == 0)
+		if (srv_parse_create(buf, n, &sp, &perr) == 0)
 			srv_spec_free(&sp);
 		break;
 	}
 	case 1:
 	case 2: {
 		srv_proc_req r;
-		if (srv_parse_proc_req(buf, n, which == 2, &r, err) == 0)
+		if (srv_parse_proc_req(buf, n, which == 2, &r, &perr) == 0)
 			srv_proc_req_free(&r);
 		break;
 	}
@@ -41,6 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		srv_route r;
 		static const char *const methods[] = {"GET", "POST", "DELETE"};
 		srv_parse_route(methods[n % 3], buf, &r);
+		srv_uri_check(buf, &perr);
 		break;
 	}
 	default: {

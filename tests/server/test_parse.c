@@ -112,10 +112,20 @@ END_TEST
 
 START_TEST(t_depth_names_b64)
 {
-	ck_assert_int_eq(srv_json_depth("{}", 2), 1);
-	ck_assert_int_eq(srv_json_depth("{\"a\":[[{}]]}", 12), 4);
-	ck_assert_int_eq(srv_json_depth("{\"a\":\"[[[[\"}", 12), 1);
-	ck_assert_int_eq(srv_json_depth("{\"a\":\"\\\"[[\"}", 13), 1);
+	/* Nesting: 32 levels pass, 33 do not; brackets in strings (escaped
+	 * quotes included) do not count. */
+	char deep[80];
+	srv_perr pe;
+	for (int d = 32; d <= 33; d++) {
+		memset(deep, '[', (size_t)d);
+		memset(deep + d, ']', (size_t)d);
+		ck_assert_int_eq(srv_json_check(deep, (size_t)(2 * d), &pe), d <= SRV_MAX_DEPTH ? 0 : -1);
+	}
+	ck_assert_ptr_nonnull(strstr(pe.msg, "deeper"));
+	char str[120] = "{\"a\":\"\\\"";
+	memset(str + strlen(str), '[', 40);
+	memcpy(str + 48, "\"}", 3);
+	ck_assert_int_eq(srv_json_check(str, strlen(str), &pe), 0);
 	static const struct {
 		const char *s;
 		int name, id;
@@ -172,9 +182,12 @@ START_TEST(t_nul_and_numbers)
 		{"{\"a\":\"\\u000", 0, 0},                  /* cut short: no NUL */
 	};
 	for (size_t i = 0; i < sizeof nuls / sizeof nuls[0]; i++)
-		ck_assert_msg(srv_json_has_nul(nuls[i].json, nuls[i].len ? nuls[i].len : strlen(nuls[i].json)) ==
+	{
+		srv_perr e;
+		ck_assert_msg((srv_json_check(nuls[i].json, nuls[i].len ? nuls[i].len : strlen(nuls[i].json), &e) != 0) ==
 				      nuls[i].nul,
 			      "case %zu", i);
+	}
 	static const struct {
 		double d;
 		int64_t min, max;
@@ -205,14 +218,14 @@ START_TEST(t_nul_and_numbers)
 	/* Bodies: NUL and huge numbers are refused by the request parsers. */
 	srv_spec sp;
 	srv_proc_req pr;
-	char err[SRV_MSGLEN];
+	srv_perr err;
 	const char *b = "{\"spec\":{\"name\":\"a\\u0000b\"}}";
-	ck_assert_int_ne(srv_parse_create(b, strlen(b), &sp, err), 0);
-	ck_assert_ptr_nonnull(strstr(err, "NUL"));
+	ck_assert_int_ne(srv_parse_create(b, strlen(b), &sp, &err), 0);
+	ck_assert_ptr_nonnull(strstr(err.msg, "NUL"));
 	b = "{\"command\":[\"true\"],\"timeoutSeconds\":1e300}";
-	ck_assert_int_ne(srv_parse_proc_req(b, strlen(b), 0, &pr, err), 0);
+	ck_assert_int_ne(srv_parse_proc_req(b, strlen(b), 0, &pr, &err), 0);
 	b = "{\"command\":[\"echo\",\"a\\u0000\"]}";
-	ck_assert_int_ne(srv_parse_proc_req(b, strlen(b), 1, &pr, err), 0);
+	ck_assert_int_ne(srv_parse_proc_req(b, strlen(b), 1, &pr, &err), 0);
 }
 END_TEST
 
@@ -253,17 +266,17 @@ START_TEST(t_create)
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		srv_spec sp;
-		char err[SRV_MSGLEN] = "";
-		int rc = srv_parse_create(cases[i].body, strlen(cases[i].body), &sp, err);
-		ck_assert_msg((rc == 0) == cases[i].ok, "create %s: %s", cases[i].body, err);
+		srv_perr err = {"", ""};
+		int rc = srv_parse_create(cases[i].body, strlen(cases[i].body), &sp, &err);
+		ck_assert_msg((rc == 0) == cases[i].ok, "create %s: %s", cases[i].body, err.msg);
 		if (!cases[i].ok)
-			ck_assert_msg(strstr(err, cases[i].errpart), "create %s: %s", cases[i].body, err);
+			ck_assert_msg(strstr(err.msg, cases[i].errpart), "create %s: %s", cases[i].body, err.msg);
 		srv_spec_free(&sp);
 	}
 	srv_spec sp;
-	char err[SRV_MSGLEN];
+	srv_perr err;
 	const char *b = cases[2].body;
-	ck_assert_int_eq(srv_parse_create(b, strlen(b), &sp, err), 0);
+	ck_assert_int_eq(srv_parse_create(b, strlen(b), &sp, &err), 0);
 	ck_assert_str_eq(sp.name, "box");
 	ck_assert_uint_eq(sp.argv.n, 3);
 	ck_assert_str_eq(sp.argv.v[2], "echo");
@@ -300,15 +313,15 @@ START_TEST(t_proc_req)
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		srv_proc_req r;
-		char err[SRV_MSGLEN] = "";
-		int rc = srv_parse_proc_req(cases[i].body, strlen(cases[i].body), cases[i].exec, &r, err);
-		ck_assert_msg((rc == 0) == cases[i].ok, "proc %s: %s", cases[i].body, err);
+		srv_perr err = {"", ""};
+		int rc = srv_parse_proc_req(cases[i].body, strlen(cases[i].body), cases[i].exec, &r, &err);
+		ck_assert_msg((rc == 0) == cases[i].ok, "proc %s: %s", cases[i].body, err.msg);
 		srv_proc_req_free(&r);
 	}
 	srv_proc_req r;
-	char err[SRV_MSGLEN];
+	srv_perr err;
 	const char *b = cases[2].body;
-	ck_assert_int_eq(srv_parse_proc_req(b, strlen(b), 1, &r, err), 0);
+	ck_assert_int_eq(srv_parse_proc_req(b, strlen(b), 1, &r, &err), 0);
 	ck_assert_int_eq(r.max_output, 10);
 	ck_assert_uint_eq(r.stdin_len, 2);
 	ck_assert_int_eq(r.want_stdin, 1);
@@ -329,9 +342,9 @@ START_TEST(t_caps)
 	memcpy(b + len, "]}", 3);
 	len += 2;
 	srv_proc_req r;
-	char err[SRV_MSGLEN];
-	ck_assert_int_ne(srv_parse_proc_req(b, len, 0, &r, err), 0);
-	ck_assert_ptr_nonnull(strstr(err, "4096"));
+	srv_perr err;
+	ck_assert_int_ne(srv_parse_proc_req(b, len, 0, &r, &err), 0);
+	ck_assert_ptr_nonnull(strstr(err.msg, "4096"));
 	free(b);
 	/* one argument over 128 KiB */
 	size_t big = 130 << 10;
@@ -341,9 +354,75 @@ START_TEST(t_caps)
 	len += big;
 	memcpy(b + len, "\"]}", 4);
 	len += 3;
-	ck_assert_int_ne(srv_parse_proc_req(b, len, 0, &r, err), 0);
-	ck_assert_ptr_nonnull(strstr(err, "larger"));
+	ck_assert_int_ne(srv_parse_proc_req(b, len, 0, &r, &err), 0);
+	ck_assert_ptr_nonnull(strstr(err.msg, "larger"));
 	free(b);
+}
+END_TEST
+
+START_TEST(t_utf8)
+{
+	static const struct {
+		const char *s;
+		int ok;
+	} strs[] = {
+		{"plain", 1}, {"caf\xc3\xa9", 1}, {"\xe2\x82\xac", 1}, {"\xf0\x9f\x98\x80", 1},
+		{"\xf4\x8f\xbf\xbf", 1},
+		{"\xff", 0}, {"\x80", 0}, {"\xc3", 0}, {"\xc0\xaf", 0}, {"\xe0\x80\xaf", 0},
+		{"\xed\xa0\x80", 0}, {"\xf4\x90\x80\x80", 0}, {"\xf8\x88\x80\x80\x80", 0}, {"a\xe2\x82", 0},
+	};
+	for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+		ck_assert_msg(srv_utf8_valid(strs[i].s, strlen(strs[i].s)) == strs[i].ok, "utf8 case %zu", i);
+	char fix[] = "a\xff" "b\xc3\xa9" "c\xe2\x82";
+	ck_assert_uint_eq(srv_utf8_fix(fix, strlen(fix)), 3);
+	ck_assert_str_eq(fix, "a?b\xc3\xa9" "c??");
+
+	/* JSON strings: the first bad one is named by its path. */
+	static const struct {
+		const char *json, *field; /* field NULL: accepted */
+	} js[] = {
+		{"{\"spec\":{\"tags\":[\"a\",\"b\xff\"]}}", "spec.tags[1]"},
+		{"{\"spec\":{\"env\":{\"K\":\"\xc3\"}}}", "spec.env.K"},
+		{"{\"spec\":{\"env\":{\"K\xff\":\"v\"}}}", "spec.env"},
+		{"{\"command\":[\"echo\",\"\xed\xa0\x80\"]}", "command[1]"},
+		{"{\"spec\":{\"name\":\"a\\u0000b\"}}", "spec.name"},
+		{"{\"a\":[1,{\"b\":[\"x\",\"\x80\"]}]}", "a[1].b[1]"},
+		{"{\"path\":\"/x\\\"\xff\"}", "path"},
+		{"{\"spec\":{\"tags\":[\"caf\xc3\xa9\"]},\"x\":\"\\u00e9\\ud83d\\ude00\"}", NULL},
+	};
+	for (size_t i = 0; i < sizeof js / sizeof js[0]; i++) {
+		srv_perr e;
+		int rc = srv_json_check(js[i].json, strlen(js[i].json), &e);
+		ck_assert_msg((rc == 0) == !js[i].field, "json case %zu: %s", i, e.msg);
+		if (js[i].field)
+			ck_assert_msg(strcmp(e.field, js[i].field) == 0, "json case %zu: field %s", i, e.field);
+	}
+
+	/* Raw URLs: %00 and bad bytes anywhere, path segment or query. */
+	static const struct {
+		const char *uri, *field;
+	} us[] = {
+		{"/v1/sandboxes/box%00x", "sandboxId"},
+		{"/v1/sandboxes/box%00x:exec", "sandboxId"},
+		{"/v1/sandboxes/box/processes/1%00/stdout", "processId"},
+		{"/v1/sandboxes/box/processes/1/std%ffout", "url"},
+		{"/v1/sandboxes/b\xffox", "sandboxId"},
+		{"/v1/sandboxes/box:readFile?path=/a%00b", "path"},
+		{"/v1/sandboxes?tags=a%C3", "tags"},
+		{"/v1/sandboxes?tags=%C3%A9&x", NULL},
+		{"/v1/sandboxes?ta%00gs=a", "query"},
+		{"/v1/sandboxes/box:readFile?path=/caf%C3%A9&offset=1", NULL},
+		{"/v1/sandboxes/box%", NULL},
+		{"/v1/sandboxes/box%0", NULL},
+		{"/v1/sandboxes/box%e2%82", "sandboxId"},
+	};
+	for (size_t i = 0; i < sizeof us / sizeof us[0]; i++) {
+		srv_perr e;
+		int rc = srv_uri_check(us[i].uri, &e);
+		ck_assert_msg((rc == 0) == !us[i].field, "uri %s: %s", us[i].uri, e.msg);
+		if (us[i].field)
+			ck_assert_msg(strcmp(e.field, us[i].field) == 0, "uri %s: field %s", us[i].uri, e.field);
+	}
 }
 END_TEST
 
@@ -423,5 +502,6 @@ int main(void)
 	tcase_add_test(tc, t_proc_req);
 	tcase_add_test(tc, t_caps);
 	tcase_add_test(tc, t_routes);
+	tcase_add_test(tc, t_utf8);
 	return unit_run("parse", tc);
 }
