@@ -5,6 +5,9 @@
 # some). Exit 77 = skip, only for a missing capability.
 #
 # Needs: SBXD, SBXFS (paths to the binaries; meson passes them).
+# SBX_RECORD=FILE (conformance runs, see tests/conformance/): sbxd listens on
+# $T/sbxd-upstream.sock and tests/conformance/recorder.py on $SOCK appends
+# every exchange to FILE, so every client (curl, sbxfs) goes through it.
 set -euo pipefail
 
 : "${SBXD:?SBXD must point to the sbxd binary}"
@@ -17,6 +20,10 @@ STATE=$T/state
 MNT=$T/mnt
 SBXD_PID=
 FS_PID=
+SBX_RECORD=${SBX_RECORD:-}
+REC_PID=
+_SBXD_SOCK=$SOCK
+[ -z "$SBX_RECORD" ] || _SBXD_SOCK=$T/sbxd-upstream.sock
 _failed=0
 
 skip() { echo "SKIP: $*"; exit 77; }
@@ -36,13 +43,28 @@ api_status() {
 	curl -sS -o /dev/null -w '%{http_code}' --max-time 70 --unix-socket "$SOCK" -X "$m" "http://sbxd$p" "$@"
 }
 
+# The recorder of SBX_RECORD, started once; it outlives sbxd restarts.
+_start_recorder() {
+	[ -n "$SBX_RECORD" ] && [ -z "$REC_PID" ] || return 0
+	/usr/bin/python3 "${BASH_SOURCE[0]%/*}/conformance/recorder.py" "$SOCK" "$_SBXD_SOCK" "$SBX_RECORD" \
+		"${SBX_RECORD_LABEL:-${0##*/}}" 2>>"$T/recorder.log" &
+	REC_PID=$!
+	local i
+	for i in $(seq 1 100); do
+		[ -S "$SOCK" ] && return 0
+		sleep 0.05
+	done
+	fail "the recorder did not come up"
+}
+
 start_sbxd() {
 	mkdir -p "$STATE"
-	"$SBXD" -f --socket "$SOCK" --state-dir "$STATE" "$@" >>"$T/sbxd.log" 2>&1 &
+	_start_recorder
+	"$SBXD" -f --socket "$_SBXD_SOCK" --state-dir "$STATE" "$@" >>"$T/sbxd.log" 2>&1 &
 	SBXD_PID=$!
 	local i
 	for i in $(seq 1 200); do
-		if [ -S "$SOCK" ] && curl -s --max-time 1 --unix-socket "$SOCK" -o /dev/null http://sbxd/v1/extensions; then
+		if [ -S "$_SBXD_SOCK" ] && curl -s --max-time 1 --unix-socket "$_SBXD_SOCK" -o /dev/null http://sbxd/v1/extensions; then
 			return 0
 		fi
 		kill -0 "$SBXD_PID" 2>/dev/null || { cat "$T/sbxd.log" >&2; fail "sbxd exited at start"; }
@@ -128,6 +150,7 @@ _cleanup() {
 	set +e
 	umount_sbxfs
 	stop_sbxd
+	if [ -n "$REC_PID" ]; then kill "$REC_PID" 2>/dev/null; wait "$REC_PID" 2>/dev/null; fi
 	if ! _check_logs; then rc=1; fi
 	if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
 		for f in "$T/sbxd.log" "$T/sbxfs.log"; do
