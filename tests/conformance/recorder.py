@@ -78,9 +78,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         try:
             c.request(self.command, self.path, body=body if body or self.command in ("POST", "PUT") else None,
                       headers=fwd)
+        except OSError:
+            pass  # sbxd may answer (413) and close before it read the body
+        try:
             r = c.getresponse()
             data = r.read()
-        except OSError:
+        except (OSError, http.client.HTTPException):
             c.close()
             self.close_connection = True
             return

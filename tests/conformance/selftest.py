@@ -138,6 +138,10 @@ fails_with(ex("GET", "/v1/sandboxes/sbx-9", b"", 404, dict(err, details=[dict(er
 fails_with(ex("GET", "/v1/sandboxes/sbx-9", b"", 404, dict(err, details=[dict(err["details"][0],
                                                                                   reason="CWSANDBOX_UNIMPLEMENTED")])),
            "not one of the schema's", "a reason the schema lacks")
+fails_with(ex("GET", "/v1/sandboxes/sbx-9", b"", 404, dict(err, details=[])), "no google.rpc.ErrorInfo",
+           "a NOT_FOUND without an ErrorInfo")
+passes(ex("GET", "/v1/sandboxes/sbx-9", b"", 500, {"code": 13, "message": "out of memory"}),
+       "an INTERNAL error may come without a reason")
 fails_with(ex("GET", "/v1/nothing", b"", 404, dict(err, code=12)), "maps to HTTP 501",
            "UNIMPLEMENTED answered as 404")
 fails_with(ex("GET", "/v1/nothing", b"", 501, dict(err, code=12)), "no such call", "a path in neither surface")

@@ -61,6 +61,7 @@ GRPC_NAMES = {1: "CANCELLED", 2: "UNKNOWN", 3: "INVALID_ARGUMENT", 4: "DEADLINE_
               10: "ABORTED", 11: "OUT_OF_RANGE", 12: "UNIMPLEMENTED", 13: "INTERNAL", 14: "UNAVAILABLE",
               15: "DATA_LOSS", 16: "UNAUTHENTICATED"}
 ERROR_DOMAIN = "cwsandbox.com"
+NO_REASON_CODES = {2, 13, 15, 16}  # UNKNOWN, INTERNAL, DATA_LOSS, UNAUTHENTICATED
 # The reasons of the schema (http-json.md "Reasons"); CWSANDBOX_FSS_* too.
 SCHEMA_REASONS = {
     "CWSANDBOX_SANDBOX_NOT_FOUND", "CWSANDBOX_FILE_NOT_FOUND", "CWSANDBOX_FILE_IS_DIRECTORY",
@@ -374,7 +375,9 @@ class Checker:
                 b = self.s.details.BadRequest()
                 d.Unpack(b)
                 bad.append(b)
-        if not infos:
+        # The schema has no reason for the service's own faults nor for
+        # auth: those may come without an ErrorInfo.
+        if not infos and st.code not in NO_REASON_CODES:
             fails.append("error: no google.rpc.ErrorInfo detail")
         for i in infos:
             if i.domain != ERROR_DOMAIN:
