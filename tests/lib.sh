@@ -43,9 +43,17 @@ api_status() {
 	curl -sS -o /dev/null -w '%{http_code}' --max-time 70 --unix-socket "$SOCK" -X "$m" "http://sbxd$p" "$@"
 }
 
-# The recorder of SBX_RECORD, started once; it outlives sbxd restarts.
+# The recorder of SBX_RECORD, (re)started with each sbxd: it stays up while
+# sbxd is down (clients get a closed connection), and a test that removes
+# or replaces $SOCK before a restart gets a fresh one.
 _start_recorder() {
-	[ -n "$SBX_RECORD" ] && [ -z "$REC_PID" ] || return 0
+	[ -n "$SBX_RECORD" ] || return 0
+	if [ -n "$REC_PID" ]; then
+		kill "$REC_PID" 2>/dev/null || true
+		wait "$REC_PID" 2>/dev/null || true
+		REC_PID=
+	fi
+	rm -f "$SOCK"
 	/usr/bin/python3 "${BASH_SOURCE[0]%/*}/conformance/recorder.py" "$SOCK" "$_SBXD_SOCK" "$SBX_RECORD" \
 		"${SBX_RECORD_LABEL:-${0##*/}}" 2>>"$T/recorder.log" &
 	REC_PID=$!

@@ -120,6 +120,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
+    # socketserver's default backlog of 5 refuses bursts (a thousand
+    # long-polls at once in the tests); sbxd's own is larger.
+    request_queue_size = 4096
 
     def get_request(self):
         req, _ = super().get_request()

@@ -160,5 +160,80 @@ passes(ex("POST", "/v1/sandboxes", {"spec": {}, "bogus": 1}, 400, bad_req,
 fails_with(ex("POST", "/v1/sandboxes", sdk_body, 200, good_sbx, {"X-Conformance-Unsupported": "gpu"}),
            "quietly lacks", "an unsupported field accepted")
 
+
+
+# The recorder forwards unchanged, logs both bodies and strips the hints.
+def recorder_roundtrip():
+    import http.client
+    import http.server
+    import socket
+    import socketserver
+    import subprocess
+    import tempfile
+    import threading
+    import time
+    d = tempfile.mkdtemp(prefix="wirecheck-rec.")
+    up, listen, log = os.path.join(d, "up.sock"), os.path.join(d, "rec.sock"), os.path.join(d, "log.jsonl")
+    seen = {}
+
+    class Up(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *a):
+            pass
+
+        def do_POST(self):
+            seen["body"] = self.rfile.read(int(self.headers["Content-Length"]))
+            seen["hint"] = self.headers.get("X-Conformance-Expect")
+            out = b'{"exitCode":3}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("X-Sbx-Size", "7")
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+    class UpServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+        daemon_threads = True
+
+        def get_request(self):
+            req, _ = super().get_request()
+            return req, ("local", 0)
+    srv = UpServer(up, Up)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    rec = subprocess.Popen([sys.executable, os.path.join(HERE, "recorder.py"), listen, up, log, "selftest"])
+    try:
+        for _ in range(100):
+            if os.path.exists(listen):
+                break
+            time.sleep(0.05)
+
+        class C(http.client.HTTPConnection):
+            def connect(self):
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.sock.connect(listen)
+        c = C("sbxd", timeout=10)
+        body = b'{"command":["true"]}'
+        c.request("POST", "/v1/sandboxes/sbx-1:exec?x=1", body=body,
+                  headers={"Content-Type": "application/json", "X-Conformance-Expect": "bad"})
+        r = c.getresponse()
+        data = r.read()
+        got = [json.loads(line) for line in open(log)]
+        return (r.status == 200 and data == b'{"exitCode":3}' and r.getheader("X-Sbx-Size") == "7"
+                and seen.get("body") == body and seen.get("hint") is None and len(got) == 1
+                and got[0]["target"] == "/v1/sandboxes/sbx-1:exec?x=1" and got[0]["status"] == 200
+                and base64.b64decode(got[0]["reqBody"]) == body
+                and base64.b64decode(got[0]["respBody"]) == data
+                and got[0]["reqHeaders"].get("X-Conformance-Expect") == "bad"
+                and got[0]["origin"] == "libsbx" and got[0]["label"] == "selftest")
+    finally:
+        rec.kill()
+        rec.wait()
+        srv.shutdown()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+expect(recorder_roundtrip(), "the recorder forwards unchanged, logs both bodies, keeps hints from upstream")
+
 print("%d failed" % failed)
 sys.exit(1 if failed else 0)
