@@ -291,6 +291,13 @@ class Checker:
         out = []
         pruned = prune(obj, msg.DESCRIPTOR, msg.DESCRIPTOR.name, out)
         out = ["%s: strict parse as %s: %s" % (what, msg.DESCRIPTOR.full_name, o) for o in out]
+        if not out:
+            # prune() found nothing: the parser itself on the text as sent
+            # must agree, else its word counts.
+            try:
+                self.jf.Parse(text, type(msg)(), ignore_unknown_fields=False)
+            except self.jf.ParseError as e:
+                out.append("%s: strict parse as %s: %s" % (what, msg.DESCRIPTOR.full_name, str(e)[:300]))
         try:
             self.jf.ParseDict(pruned, msg, ignore_unknown_fields=False)
         except self.jf.ParseError as e:
