@@ -11,8 +11,9 @@ checker knows no path the schema does not declare. Per exchange:
   request   the method + path select the RPC; path variables, query
             parameters (each must be a field of the request message, of the
             right type, repeated keys only for repeated fields) and the body
-            (json_format.Parse, ignore_unknown_fields=False) rebuild the
-            request message; the body must equal its canonical proto3 JSON
+            (json_format, ignore_unknown_fields=False; every problem of a
+            body is listed, not only the first: see Checker._parse) rebuild
+            the request message; the body must equal its canonical proto3 JSON
             form (MessageToDict: int64 as strings, zero values omitted, enum
             names, padded base64), key order aside.
   response  200: the RPC's response message, strict and canonical as above.
