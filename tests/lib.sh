@@ -11,6 +11,9 @@
 # --image-dir, so every test's sbxd runs sandboxes on the default image,
 # never the host's root. A test that needs the host's root says so with
 # start_sbxd --allow-host-image and "image": "host".
+# SBX_RECORD=FILE (conformance runs, see tests/conformance/): sbxd listens on
+# $T/sbxd-upstream.sock and tests/conformance/recorder.py on $SOCK appends
+# every exchange to FILE, so every client (curl, sbxfs) goes through it.
 set -euo pipefail
 
 : "${SBXD:?SBXD must point to the sbxd binary}"
@@ -24,6 +27,10 @@ STATE=$T/state
 MNT=$T/mnt
 SBXD_PID=
 FS_PID=
+SBX_RECORD=${SBX_RECORD:-}
+REC_PID=
+_SBXD_SOCK=$SOCK
+[ -z "$SBX_RECORD" ] || _SBXD_SOCK=$T/sbxd-upstream.sock
 _failed=0
 
 skip() { echo "SKIP: $*"; exit 77; }
@@ -51,6 +58,28 @@ ensure_default_image() {
 		{ cat "$T/image.log" >&2; fail "cannot build the default image in $SBX_IMAGE_DIR"; }
 }
 
+# The recorder of SBX_RECORD, (re)started with each sbxd: it stays up while
+# sbxd is down (clients get a closed connection), and a test that removes
+# or replaces $SOCK before a restart gets a fresh one.
+_start_recorder() {
+	[ -n "$SBX_RECORD" ] || return 0
+	if [ -n "$REC_PID" ]; then
+		kill "$REC_PID" 2>/dev/null || true
+		wait "$REC_PID" 2>/dev/null || true
+		REC_PID=
+	fi
+	rm -f "$SOCK"
+	/usr/bin/python3 "${BASH_SOURCE[0]%/*}/conformance/recorder.py" "$SOCK" "$_SBXD_SOCK" "$SBX_RECORD" \
+		"${SBX_RECORD_LABEL:-${0##*/}}" 2>>"$T/recorder.log" &
+	REC_PID=$!
+	local i
+	for i in $(seq 1 100); do
+		[ -S "$SOCK" ] && return 0
+		sleep 0.05
+	done
+	fail "the recorder did not come up"
+}
+
 start_sbxd() {
 	mkdir -p "$STATE"
 	local img=()
@@ -58,11 +87,12 @@ start_sbxd() {
 		ensure_default_image
 		img=(--image-dir "$SBX_IMAGE_DIR")
 	fi
-	"$SBXD" -f --socket "$SOCK" --state-dir "$STATE" "${img[@]}" "$@" >>"$T/sbxd.log" 2>&1 &
+	_start_recorder
+	"$SBXD" -f --socket "$_SBXD_SOCK" --state-dir "$STATE" "${img[@]}" "$@" >>"$T/sbxd.log" 2>&1 &
 	SBXD_PID=$!
 	local i
 	for i in $(seq 1 200); do
-		if [ -S "$SOCK" ] && curl -s --max-time 1 --unix-socket "$SOCK" -o /dev/null http://sbxd/v1/extensions; then
+		if [ -S "$_SBXD_SOCK" ] && curl -s --max-time 1 --unix-socket "$_SBXD_SOCK" -o /dev/null http://sbxd/v1/extensions; then
 			return 0
 		fi
 		kill -0 "$SBXD_PID" 2>/dev/null || { cat "$T/sbxd.log" >&2; fail "sbxd exited at start"; }
@@ -148,6 +178,7 @@ _cleanup() {
 	set +e
 	umount_sbxfs
 	stop_sbxd
+	if [ -n "$REC_PID" ]; then kill "$REC_PID" 2>/dev/null; wait "$REC_PID" 2>/dev/null; fi
 	if ! _check_logs; then rc=1; fi
 	if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
 		for f in "$T/sbxd.log" "$T/sbxfs.log"; do

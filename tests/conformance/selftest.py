@@ -1,0 +1,239 @@
+#!/usr/bin/python3
+"""The conformance harness's own checks (meson test 'conformance_selftest'):
+the schema matches the reference, and the checker catches what it must
+(an unknown field, an int64 sent as a number, "endTime": "", a wrong enum,
+a comma-joined repeated query, a non-canonical error) while it passes the
+canonical forms of the same exchanges. Exit 77 when protoc or
+python3-protobuf is missing (scripts/setup --test installs them)."""
+import base64
+import json
+import os
+import shutil
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+if not shutil.which("protoc"):
+    print("SKIP: no protoc (apt-get install protobuf-compiler libprotobuf-dev)")
+    sys.exit(77)
+try:
+    import google.protobuf  # noqa: F401
+except ImportError:
+    print("SKIP: no google.protobuf (apt-get install python3-protobuf)")
+    sys.exit(77)
+if not os.path.exists(os.path.join(os.environ.get("PROTO_INCLUDE", "/usr/include"), "google/protobuf/timestamp.proto")):
+    print("SKIP: no well-known types (apt-get install libprotobuf-dev)")
+    sys.exit(77)
+
+import schema_parity  # noqa: E402
+import wirecheck  # noqa: E402
+
+failed = 0
+
+
+def expect(cond, what):
+    global failed
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        failed += 1
+
+
+def ex(method, target, req=b"", status=200, resp=b"{}", headers=None):
+    if isinstance(req, (dict, list)):
+        req = json.dumps(req).encode()
+    if isinstance(resp, (dict, list)):
+        resp = json.dumps(resp).encode()
+    return {"method": method, "target": target, "reqBody": base64.b64encode(req).decode(), "status": status,
+            "respBody": base64.b64encode(resp).decode(), "reqHeaders": headers or {}}
+
+
+def verdict(e):
+    v, fails, notes = ck.check(e)
+    return v, fails
+
+
+def fails_with(e, needle, what):
+    v, fails = verdict(e)
+    hit = v == "FAIL" and any(needle in f for f in fails)
+    expect(hit, what + ("" if hit else " (got %s %s)" % (v, fails)))
+
+
+def passes(e, what):
+    v, fails = verdict(e)
+    expect(v in ("PASS", "NOTE"), what + ("" if v in ("PASS", "NOTE") else " (got %s)" % fails))
+
+
+schema = wirecheck.Schema()
+ck = wirecheck.Checker(schema)
+
+# The schema against the reference, when the reference is at hand.
+if os.path.exists(schema_parity.DEFAULT_REF):
+    counts = {}
+    diffs = schema_parity.parity(schema, schema_parity.DEFAULT_REF, counts)
+    expect(not diffs and counts.get("fields", 0) > 250,
+           "proto/ matches the reference schema (%s; %d differences%s)"
+           % (counts, len(diffs), ": " + "; ".join(diffs[:5]) if diffs else ""))
+else:
+    print("skip the schema parity: no reference at %s" % schema_parity.DEFAULT_REF)
+
+# The routes come from the schema's google.api.http options.
+names = {r["rpc"] for r in schema.routes}
+expect({"CreateSandbox", "GetSandbox", "ListSandboxes", "DeleteSandbox", "PurgeSandboxes", "Exec",
+        "ReadFile", "WriteFile"} <= names and "StreamExec" not in names, "route table from the descriptor")
+expect(schema.match("POST", "/v1/sandboxes/sbx-1:exec")[0]["rpc"] == "Exec", ":exec is Exec")
+expect(schema.match("GET", "/v1/sandboxes/sbx-1")[0]["rpc"] == "GetSandbox", "GET one is GetSandbox")
+expect(schema.match("POST", "/v1/sandboxes:purge")[0]["rpc"] == "PurgeSandboxes", ":purge is PurgeSandboxes")
+
+T = "2026-05-01T12:00:00.123Z"
+good_sbx = {"sandboxId": "sbx-1", "spec": {"containers": [{"name": "main", "image": "python:3.11",
+                                                           "command": "/bin/sh", "args": ["-c", "echo hi"]}],
+                                           "primaryContainer": "main", "tags": ["team-a"]},
+            "status": {"state": "STATE_RUNNING", "createTime": T, "startTime": T}}
+sdk_body = {"spec": good_sbx["spec"]}
+
+# Canonical exchanges pass.
+passes(ex("POST", "/v1/sandboxes?requestId=r1", sdk_body, 200, good_sbx), "the SDK's create body and a canonical Sandbox")
+passes(ex("GET", "/v1/sandboxes?tags=a&tags=b&state=STATE_RUNNING&showTerminated=true&pageSize=5", b"", 200,
+          {"sandboxes": [good_sbx], "nextPageToken": "x"}), "list with repeated tags")
+passes(ex("POST", "/v1/sandboxes/sbx-1:exec", {"sandboxId": "sbx-1", "command": ["echo", "hi"], "maxOutputBytes": 10},
+          200, {"stdout": "aGkK", "exitCode": 2, "stdoutBytesProduced": "3"}), "exec, int64 as a string")
+done = dict(good_sbx, status={"state": "STATE_COMPLETED", "exitCode": 0, "createTime": T, "endTime": T})
+passes(ex("GET", "/v1/sandboxes/sbx-1", b"", 200, done), "an observed exitCode 0 is written (presence)")
+err = {"code": 5, "message": "sandbox sbx-9 not found", "details": [
+    {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "CWSANDBOX_SANDBOX_NOT_FOUND",
+     "domain": "cwsandbox.com", "metadata": {"sandboxId": "sbx-9"}}]}
+passes(ex("GET", "/v1/sandboxes/sbx-9", b"", 404, err), "a canonical NOT_FOUND error")
+passes(ex("DELETE", "/v1/sandboxes/sbx-1", b"", 200, {"sandbox": done}), "delete answers DeleteSandboxResponse")
+v, _ = verdict(ex("GET", "/v1/sandboxes/sbx-1/processes", b"", 200, {"processes": []}))
+expect(v == "EXT", "a documented extension call is skipped as EXT")
+
+# What the checker must catch.
+fails_with(ex("POST", "/v1/sandboxes", {"spec": dict(sdk_body["spec"], name="box")}, 200, good_sbx),
+           'no field named "name"', "an unknown request field (spec.name)")
+fails_with(ex("GET", "/v1/sandboxes/sbx-1", b"", 200, dict(good_sbx, spec=dict(good_sbx["spec"], env={"K": "V"}))),
+           'no field named "env"', "an unknown response field (spec.env)")
+fails_with(ex("POST", "/v1/sandboxes/sbx-1:exec", {"sandboxId": "sbx-1", "command": ["true"]}, 200,
+              {"stdoutBytesProduced": 3}), "stdoutBytesProduced", "an int64 sent as a number")
+fails_with(ex("GET", "/v1/sandboxes/sbx-1", b"", 200,
+              dict(good_sbx, status={"state": "STATE_RUNNING", "createTime": T, "endTime": ""})),
+           "strict parse", '"endTime": "" (an unset timestamp written)')
+fails_with(ex("GET", "/v1/sandboxes/sbx-1", b"", 200, dict(good_sbx, status={"state": "STATE_RUNNNING"})),
+           "strict parse", "an enum name not in the schema")
+fails_with(ex("GET", "/v1/sandboxes/sbx-1", b"", 200, dict(good_sbx, status={"state": 2})),
+           "canonical", "an enum sent as a number")
+fails_with(ex("GET", "/v1/sandboxes/sbx-1", b"", 200, dict(good_sbx, status={"state": "STATE_RUNNING",
+                                                                              "stateReason": ""})),
+           "omits it", "a zero value written (stateReason \"\")")
+fails_with(ex("POST", "/v1/sandboxes", {"spec": dict(sdk_body["spec"], maxLifetimeSeconds="600")}, 200, good_sbx),
+           "maxLifetimeSeconds", "an int32 sent as a string")
+fails_with(ex("GET", "/v1/sandboxes?tags=a,b", b"", 200, {}), "repeats the key", "comma-joined repeated tags")
+fails_with(ex("GET", "/v1/sandboxes?waitTime=3", b"", 200, {}), "no field waitTime", "an unknown query parameter")
+fails_with(ex("GET", "/v1/sandboxes?state=2", b"", 200, {}), "by number", "an enum query by number")
+fails_with(ex("POST", "/v1/sandboxes", dict(sdk_body, sandboxId="x"), 200, good_sbx), "output-only",
+           "an output-only field in a create")
+fails_with(ex("GET", "/v1/sandboxes/sbx-9", b"", 404, dict(err, details=[dict(err["details"][0],
+                                                                                  domain="cwsandbox.coreweave.com")])),
+           "domain", "an ErrorInfo of another domain")
+fails_with(ex("GET", "/v1/sandboxes/sbx-9", b"", 404, dict(err, details=[dict(err["details"][0],
+                                                                                  reason="CWSANDBOX_UNIMPLEMENTED")])),
+           "not one of the schema's", "a reason the schema lacks")
+fails_with(ex("GET", "/v1/sandboxes/sbx-9", b"", 404, dict(err, details=[])), "no google.rpc.ErrorInfo",
+           "a NOT_FOUND without an ErrorInfo")
+passes(ex("GET", "/v1/sandboxes/sbx-9", b"", 500, {"code": 13, "message": "out of memory"}),
+       "an INTERNAL error may come without a reason")
+fails_with(ex("GET", "/v1/nothing", b"", 404, dict(err, code=12)), "maps to HTTP 501",
+           "UNIMPLEMENTED answered as 404")
+fails_with(ex("GET", "/v1/nothing", b"", 501, dict(err, code=12)), "no such call", "a path in neither surface")
+fails_with(ex("POST", "/v1/sandboxes", {"spec": {}, "bogus": 1}, 200, good_sbx,
+              {"X-Conformance-Expect": "bad", "X-Conformance-Field": "bogus"}), "accepted with 200",
+           "an off-schema field accepted")
+fails_with(ex("POST", "/v1/sandboxes", {"spec": {}, "bogus": 1}, 400, dict(err, code=3),
+              {"X-Conformance-Expect": "bad", "X-Conformance-Field": "bogus"}), "field violation",
+           "an off-schema field refused without a BadRequest naming it")
+bad_req = dict(err, code=3, message="unknown field", details=[
+    dict(err["details"][0], reason="CWSANDBOX_INVALID_REQUEST"),
+    {"@type": "type.googleapis.com/google.rpc.BadRequest",
+     "fieldViolations": [{"field": "bogus", "description": "unknown field"}]}])
+passes(ex("POST", "/v1/sandboxes", {"spec": {}, "bogus": 1}, 400, bad_req,
+          {"X-Conformance-Expect": "bad", "X-Conformance-Field": "bogus"}), "an off-schema field refused as it must")
+fails_with(ex("POST", "/v1/sandboxes", sdk_body, 200, good_sbx, {"X-Conformance-Unsupported": "gpu"}),
+           "quietly lacks", "an unsupported field accepted")
+
+
+
+# The recorder forwards unchanged, logs both bodies and strips the hints.
+def recorder_roundtrip():
+    import http.client
+    import http.server
+    import socket
+    import socketserver
+    import subprocess
+    import tempfile
+    import threading
+    import time
+    d = tempfile.mkdtemp(prefix="wirecheck-rec.")
+    up, listen, log = os.path.join(d, "up.sock"), os.path.join(d, "rec.sock"), os.path.join(d, "log.jsonl")
+    seen = {}
+
+    class Up(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *a):
+            pass
+
+        def do_POST(self):
+            seen["body"] = self.rfile.read(int(self.headers["Content-Length"]))
+            seen["hint"] = self.headers.get("X-Conformance-Expect")
+            out = b'{"exitCode":3}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("X-Sbx-Size", "7")
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+    class UpServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+        daemon_threads = True
+
+        def get_request(self):
+            req, _ = super().get_request()
+            return req, ("local", 0)
+    srv = UpServer(up, Up)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    rec = subprocess.Popen([sys.executable, os.path.join(HERE, "recorder.py"), listen, up, log, "selftest"])
+    try:
+        for _ in range(100):
+            if os.path.exists(listen):
+                break
+            time.sleep(0.05)
+
+        class C(http.client.HTTPConnection):
+            def connect(self):
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.sock.connect(listen)
+        c = C("sbxd", timeout=10)
+        body = b'{"command":["true"]}'
+        c.request("POST", "/v1/sandboxes/sbx-1:exec?x=1", body=body,
+                  headers={"Content-Type": "application/json", "X-Conformance-Expect": "bad"})
+        r = c.getresponse()
+        data = r.read()
+        got = [json.loads(line) for line in open(log)]
+        return (r.status == 200 and data == b'{"exitCode":3}' and r.getheader("X-Sbx-Size") == "7"
+                and seen.get("body") == body and seen.get("hint") is None and len(got) == 1
+                and got[0]["target"] == "/v1/sandboxes/sbx-1:exec?x=1" and got[0]["status"] == 200
+                and base64.b64decode(got[0]["reqBody"]) == body
+                and base64.b64decode(got[0]["respBody"]) == data
+                and got[0]["reqHeaders"].get("X-Conformance-Expect") == "bad"
+                and got[0]["origin"] == "libsbx" and got[0]["label"] == "selftest")
+    finally:
+        rec.kill()
+        rec.wait()
+        srv.shutdown()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+expect(recorder_roundtrip(), "the recorder forwards unchanged, logs both bodies, keeps hints from upstream")
+
+print("%d failed" % failed)
+sys.exit(1 if failed else 0)

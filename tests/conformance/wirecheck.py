@@ -1,0 +1,562 @@
+#!/usr/bin/python3
+"""The conformance checker: judges recorded HTTP exchanges between libsbx
+and sbxd against the project's one schema (proto/), as the managed service's
+strict proto3 JSON parser would.
+
+Stubs are generated at run time with protoc into a temp dir (nothing
+generated is kept in the tree). The route table is derived from the
+google.api.http options in proto/coreweave/sandbox/v1/sandbox.proto, so the
+checker knows no path the schema does not declare. Per exchange:
+
+  request   the method + path select the RPC; path variables, query
+            parameters (each must be a field of the request message, of the
+            right type, repeated keys only for repeated fields) and the body
+            (json_format, ignore_unknown_fields=False; every problem of a
+            body is listed, not only the first: see Checker._parse) rebuild
+            the request message; the body must equal its canonical proto3 JSON
+            form (MessageToDict: int64 as strings, zero values omitted, enum
+            names, padded base64), key order aside.
+  response  200: the RPC's response message, strict and canonical as above.
+            Other: a google.rpc.Status, strict and canonical, whose code maps
+            to that HTTP status (the gRPC table), with an ErrorInfo of domain
+            "cwsandbox.com" and a reason from the schema's list.
+
+A call on a path the schema lacks is an extension call if docs/api.md
+documents it (EXT_ROUTES): skipped and counted apart. Extension query
+parameters on a real call (EXT_QUERY) are reported apart too, not as
+schema failures: the rewrite decides whether discovery gates them.
+
+A request the test sends off-schema on purpose carries the header
+X-Conformance-Expect: bad (its request check is skipped); with
+X-Conformance-Field: NAME the answer must be 400 INVALID_ARGUMENT with a
+google.rpc.BadRequest field violation naming NAME. A valid request asking
+for what sbxd cannot honour carries X-Conformance-Unsupported: NAME: the
+answer must be 400 INVALID_ARGUMENT or 501 UNIMPLEMENTED naming NAME (in a
+field violation or the message), never a 200.
+
+usage: wirecheck.py report LOG.jsonl...   (exit 1 when any exchange fails)
+       wirecheck.py routes                (the route table, from the schema)
+"""
+import base64
+import importlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import urllib.parse
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+PROTO_DIR = os.path.join(REPO, "proto")
+PROTO_FILES = ["google/api/http.proto", "google/api/annotations.proto", "google/rpc/status.proto",
+               "google/rpc/error_details.proto", "coreweave/sandbox/v1/sandbox.proto"]
+WKT_INCLUDE = os.environ.get("PROTO_INCLUDE", "/usr/include")
+
+# google.rpc.Code -> HTTP status, the standard mapping (http-json.md).
+GRPC_HTTP = {1: 499, 2: 500, 3: 400, 4: 504, 5: 404, 6: 409, 7: 403, 8: 429, 9: 400, 10: 409,
+             11: 400, 12: 501, 13: 500, 14: 503, 15: 500, 16: 401}
+GRPC_NAMES = {1: "CANCELLED", 2: "UNKNOWN", 3: "INVALID_ARGUMENT", 4: "DEADLINE_EXCEEDED", 5: "NOT_FOUND",
+              6: "ALREADY_EXISTS", 7: "PERMISSION_DENIED", 8: "RESOURCE_EXHAUSTED", 9: "FAILED_PRECONDITION",
+              10: "ABORTED", 11: "OUT_OF_RANGE", 12: "UNIMPLEMENTED", 13: "INTERNAL", 14: "UNAVAILABLE",
+              15: "DATA_LOSS", 16: "UNAUTHENTICATED"}
+ERROR_DOMAIN = "cwsandbox.com"
+NO_REASON_CODES = {2, 13, 15, 16}  # UNKNOWN, INTERNAL, DATA_LOSS, UNAUTHENTICATED
+# The reasons of the schema (http-json.md "Reasons"); CWSANDBOX_FSS_* too.
+SCHEMA_REASONS = {
+    "CWSANDBOX_SANDBOX_NOT_FOUND", "CWSANDBOX_FILE_NOT_FOUND", "CWSANDBOX_FILE_IS_DIRECTORY",
+    "CWSANDBOX_FILE_IO_FAILED", "CWSANDBOX_FILE_PERMISSION_DENIED", "CWSANDBOX_FILE_TOO_LARGE",
+    "CWSANDBOX_COMMAND_TIMEOUT", "CWSANDBOX_RUNNER_UNAVAILABLE", "CWSANDBOX_BACKEND_UNAVAILABLE",
+    "CWSANDBOX_RUNNER_CAPACITY_EXHAUSTED", "CWSANDBOX_NO_SUITABLE_RUNNER", "CWSANDBOX_PLACEMENT_REJECTED",
+    "CWSANDBOX_PLACEMENT_CONSTRAINT_UNSATISFIED", "CWSANDBOX_RUNNER_OVERLOADED",
+    "CWSANDBOX_SERVERLESS_NOT_ALLOWED", "CWSANDBOX_SERVERLESS_DISABLED", "CWSANDBOX_SERVERLESS_MISCONFIGURED",
+    "CWSANDBOX_INVALID_REQUEST", "CWSANDBOX_RESOURCE_CEILING_EXCEEDED", "CWSANDBOX_SECRET_STORE_NOT_PROVISIONED",
+    "CWSANDBOX_VOLUME_NOT_SNAPSHOTTABLE", "CWSANDBOX_NOT_IMPLEMENTED",
+}
+SCHEMA_REASON_PREFIXES = ("CWSANDBOX_FSS_",)
+# Output-only fields of the Sandbox: a create body must not carry them.
+SANDBOX_OUTPUT_ONLY = ("sandboxId", "status", "sourceTemplateId", "sourceTemplateRevision")
+
+# sbxd's extension as docs/api.md documents it: (method, path regex).
+EXT_ROUTES = [
+    ("GET", r"/v1/extensions"),
+    ("GET|POST", r"/v1/sandboxes/[^/:]+/processes"),
+    ("GET", r"/v1/sandboxes/[^/:]+/processes/[0-9]+"),
+    ("GET", r"/v1/sandboxes/[^/:]+/processes/[0-9]+/(stdout|stderr)"),
+    ("GET", r"/v1/sandboxes/[^/:]+/(stdout|stderr)"),
+    ("POST", r"/v1/sandboxes/[^/:]+/processes/[0-9]+/stdin(:close)?"),
+    ("POST", r"/v1/sandboxes/[^/:]+/processes/[0-9]+:signal"),
+    ("GET", r"/v1/sandboxes/[^/:]+:(listDir|statFile)"),
+    ("POST", r"/v1/sandboxes/[^/:]+:(makeDir|removeFile)"),
+]
+# Extension query parameters docs/api.md documents on real calls.
+EXT_QUERY = {"GetSandbox": {"waitSeconds"}, "ReadFile": {"offset", "length"}, "DeleteSandbox": {"purge"}}
+# Extension body fields documented on real calls (reported with the failure).
+EXT_BODY = {"Exec": {"workingDir", "timeoutSeconds", "stdin"}, "WriteFile": {"offset", "append", "truncate", "mode"}}
+
+
+class Schema:
+    """The generated stubs and the route table derived from them."""
+
+    def __init__(self, workdir=None):
+        self._tmp = None
+        if workdir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="wirecheck.")
+            workdir = self._tmp.name
+        subprocess.run(["protoc", "-I", PROTO_DIR, "-I", WKT_INCLUDE, "--python_out=" + workdir] + PROTO_FILES,
+                       check=True)
+        sys.path.insert(0, workdir)
+        from google.protobuf import json_format  # noqa: E402 (after the path is set)
+        self.json_format = json_format
+        self.sandbox = importlib.import_module("coreweave.sandbox.v1.sandbox_pb2")
+        self.annotations = importlib.import_module("google.api.annotations_pb2")
+        self.status = importlib.import_module("google.rpc.status_pb2")
+        self.details = importlib.import_module("google.rpc.error_details_pb2")
+        self.routes = self._routes()
+
+    def _cls(self, desc):
+        from google.protobuf import message_factory
+        return message_factory.MessageFactory().GetPrototype(desc)
+
+    def _routes(self):
+        routes = []
+        svc = self.sandbox.DESCRIPTOR.services_by_name["SandboxService"]
+        for m in svc.methods:
+            opts = m.GetOptions()
+            if not opts.HasExtension(self.annotations.http):
+                continue  # StreamExec, StreamLogs: gRPC only
+            rule = opts.Extensions[self.annotations.http]
+            verb = rule.WhichOneof("pattern")
+            template = getattr(rule, verb)
+            names = re.findall(r"\{([a-z_]+)\}", template)
+            rx = "".join(re.escape(p) if i % 2 == 0 else "(?P<%s>[^/:]+)" % p
+                         for i, p in enumerate(re.split(r"\{([a-z_]+)\}", template)))
+            routes.append({"rpc": m.name, "method": verb.upper(), "template": template,
+                           "regex": re.compile("^" + rx + "$"), "path_fields": names, "body": rule.body,
+                           "req": self._cls(m.input_type), "resp": self._cls(m.output_type)})
+        return routes
+
+    def match(self, method, path):
+        for r in self.routes:
+            if r["method"] == method:
+                mt = r["regex"].match(path)
+                if mt:
+                    return r, {k: urllib.parse.unquote(v) for k, v in mt.groupdict().items()}
+        return None, None
+
+
+def _bad_scalar(f, v):
+    """Why the proto3 JSON parser refuses V for scalar field F, or None."""
+    FD = type(f)
+    ints = (FD.TYPE_INT32, FD.TYPE_INT64, FD.TYPE_UINT32, FD.TYPE_UINT64, FD.TYPE_SINT32, FD.TYPE_SINT64,
+            FD.TYPE_FIXED32, FD.TYPE_FIXED64, FD.TYPE_SFIXED32, FD.TYPE_SFIXED64)
+    if v is None:
+        return None
+    if f.type in ints:
+        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+            return "an integer field holds %s" % json.dumps(v)[:40]
+        if isinstance(v, str) and not re.fullmatch(r"-?[0-9]+", v):
+            return "an integer field holds the string %s" % json.dumps(v)[:40]
+        return None
+    if f.type == FD.TYPE_BOOL:
+        return None if isinstance(v, bool) else "a bool field holds %s" % json.dumps(v)[:40]
+    if f.type in (FD.TYPE_STRING, FD.TYPE_BYTES):
+        return None if isinstance(v, str) else "a %s field holds %s" % (
+            "string" if f.type == FD.TYPE_STRING else "bytes", json.dumps(v)[:40])
+    if f.type == FD.TYPE_ENUM:
+        if isinstance(v, str):
+            return None if v in f.enum_type.values_by_name else "%s is not a %s value" % (v, f.enum_type.name)
+        return None if isinstance(v, int) and not isinstance(v, bool) else "an enum field holds %s" % json.dumps(v)[:40]
+    return None
+
+
+def _bad_wkt(name, v):
+    if name == "google.protobuf.Timestamp":
+        ok = isinstance(v, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
+                                                 r"(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})", v)
+        return None if ok else "a Timestamp holds %s (an unset one is absent)" % json.dumps(v)[:40]
+    if name == "google.protobuf.Duration":
+        ok = isinstance(v, str) and re.fullmatch(r"-?[0-9]+(\.[0-9]{1,9})?s", v)
+        return None if ok else "a Duration holds %s" % json.dumps(v)[:40]
+    return None
+
+
+def prune(obj, desc, where, out):
+    """OBJ without the unknown fields and refused values of message DESC,
+    each reported in OUT with its path."""
+    if desc.full_name in ("google.protobuf.Timestamp", "google.protobuf.Duration"):
+        return obj
+    if desc.full_name == "google.protobuf.Any" or not isinstance(obj, dict):
+        if not isinstance(obj, dict):
+            out.append("%s: a message holds %s" % (where, json.dumps(obj)[:40]))
+            return {}
+        return obj
+    fields = {f.json_name: f for f in desc.fields}
+    fields.update({f.name: f for f in desc.fields})
+    res = {}
+    for k, v in obj.items():
+        f = fields.get(k)
+        w = where + "." + k
+        if f is None:
+            out.append("%s: no field named %s in %s" % (w, json.dumps(k), desc.name))
+            continue
+        mt = f.message_type
+        if mt is not None and mt.GetOptions().map_entry:
+            if v is not None and not isinstance(v, dict):
+                out.append("%s: a map holds %s" % (w, json.dumps(v)[:40]))
+                continue
+            vf = mt.fields_by_name["value"]
+            keep = {}
+            for mk, mv in (v or {}).items():
+                if vf.message_type is not None:
+                    keep[mk] = prune(mv, vf.message_type, "%s[%s]" % (w, mk), out)
+                elif _bad_scalar(vf, mv):
+                    out.append("%s[%s]: %s" % (w, mk, _bad_scalar(vf, mv)))
+                else:
+                    keep[mk] = mv
+            res[k] = keep
+            continue
+        if f.label == f.LABEL_REPEATED:
+            if v is not None and not isinstance(v, list):
+                out.append("%s: a repeated field holds %s" % (w, json.dumps(v)[:40]))
+                continue
+            items = []
+            for i, it in enumerate(v or []):
+                iw = "%s[%d]" % (w, i)
+                if mt is not None:
+                    bad = _bad_wkt(mt.full_name, it)
+                    if bad:
+                        out.append("%s: %s" % (iw, bad))
+                    else:
+                        items.append(prune(it, mt, iw, out))
+                elif _bad_scalar(f, it):
+                    out.append("%s: %s" % (iw, _bad_scalar(f, it)))
+                else:
+                    items.append(it)
+            res[k] = items
+            continue
+        if mt is not None:
+            bad = _bad_wkt(mt.full_name, v)
+            if bad:
+                out.append("%s: %s" % (w, bad))
+            else:
+                res[k] = prune(v, mt, w, out) if v is not None else v
+        elif _bad_scalar(f, v):
+            out.append("%s: %s" % (w, _bad_scalar(f, v)))
+        else:
+            res[k] = v
+    return res
+
+
+def is_ext_route(method, path):
+    return any(re.fullmatch(m, method) and re.fullmatch(p, path) for m, p in EXT_ROUTES)
+
+
+def diff(sent, canon, where="$"):
+    """Where SENT differs from its canonical form CANON (lists of text)."""
+    out = []
+    if isinstance(sent, dict) and isinstance(canon, dict):
+        for k in sorted(set(sent) | set(canon)):
+            w = where + "." + k
+            if k not in canon:
+                out.append("%s: sent %s, canonical form omits it (zero value or default)" % (w, json.dumps(sent[k])[:60]))
+            elif k not in sent:
+                out.append("%s: missing, canonical form has %s" % (w, json.dumps(canon[k])[:60]))
+            else:
+                out += diff(sent[k], canon[k], w)
+    elif isinstance(sent, list) and isinstance(canon, list) and len(sent) == len(canon):
+        for i, (a, b) in enumerate(zip(sent, canon)):
+            out += diff(a, b, "%s[%d]" % (where, i))
+    elif sent != canon or type(sent) is not type(canon):
+        out.append("%s: sent %s, canonical %s" % (where, json.dumps(sent)[:60], json.dumps(canon)[:60]))
+    return out
+
+
+class Checker:
+    def __init__(self, schema):
+        self.s = schema
+        self.jf = schema.json_format
+
+    def _parse(self, text, msg, what):
+        """Strict parse + canonical check of one JSON body. Failures as text.
+
+        json_format stops at the first error; so that one run lists every
+        problem, prune() first takes out (and reports) each unknown field
+        and each value the parser would refuse, then the rest is parsed
+        strictly and compared with its canonical form."""
+        try:
+            obj = json.loads(text)
+        except ValueError as e:
+            return ["%s: not JSON (%s)" % (what, e)]
+        out = []
+        pruned = prune(obj, msg.DESCRIPTOR, msg.DESCRIPTOR.name, out)
+        out = ["%s: strict parse as %s: %s" % (what, msg.DESCRIPTOR.full_name, o) for o in out]
+        if not out:
+            # prune() found nothing: the parser itself on the text as sent
+            # must agree, else its word counts.
+            try:
+                self.jf.Parse(text, type(msg)(), ignore_unknown_fields=False)
+            except self.jf.ParseError as e:
+                out.append("%s: strict parse as %s: %s" % (what, msg.DESCRIPTOR.full_name, str(e)[:300]))
+        try:
+            self.jf.ParseDict(pruned, msg, ignore_unknown_fields=False)
+        except self.jf.ParseError as e:
+            return out + ["%s: strict parse as %s: %s" % (what, msg.DESCRIPTOR.full_name, str(e)[:300])]
+        canon = self.jf.MessageToDict(msg, preserving_proto_field_name=False)
+        return out + ["%s: not canonical: %s" % (what, d) for d in diff(pruned, canon)]
+
+    def _query(self, route, query, msg, bound):
+        """Query parameters into MSG; failures and extension keys found."""
+        fails, ext = [], []
+        fields = {f.json_name: f for f in msg.DESCRIPTOR.fields}
+        fields.update({f.name: f for f in msg.DESCRIPTOR.fields})
+        seen = {}
+        for k, v in query:
+            seen.setdefault(k, []).append(v)
+        for k, vals in seen.items():
+            if k in EXT_QUERY.get(route["rpc"], ()):
+                ext.append(k)
+                continue
+            f = fields.get(k)
+            if f is None:
+                fails.append("query %s: no field %s in %s" % (k, k, msg.DESCRIPTOR.name))
+                continue
+            if f.name in bound:
+                fails.append("query %s: field already bound by the path or body" % k)
+                continue
+            if k != f.json_name:
+                fails.append("query %s: accepted, but the canonical name is %s" % (k, f.json_name))
+            if f.message_type is not None:
+                fails.append("query %s: a message field cannot be a query parameter" % k)
+                continue
+            rep = f.label == f.LABEL_REPEATED
+            if len(vals) > 1 and not rep:
+                fails.append("query %s: given %d times for a singular field" % (k, len(vals)))
+            for v in vals:
+                err = self._scalar(f, v)
+                if err:
+                    fails.append("query %s=%s: %s" % (k, v[:40], err))
+                elif rep and f.type == f.TYPE_STRING and "," in v and k == "tags":
+                    fails.append("query %s=%s: one value with commas; a repeated field repeats the key "
+                                 "(?tags=a&tags=b), the service reads ONE tag %r" % (k, v[:40], v[:40]))
+        return fails, ext
+
+    @staticmethod
+    def _scalar(f, v):
+        t = f.type
+        ints = {f.TYPE_INT32: (-2**31, 2**31 - 1), f.TYPE_INT64: (-2**63, 2**63 - 1),
+                f.TYPE_UINT32: (0, 2**32 - 1), f.TYPE_UINT64: (0, 2**64 - 1)}
+        if t in ints:
+            if not re.fullmatch(r"-?[0-9]+", v):
+                return "not an integer"
+            lo, hi = ints[t]
+            return None if lo <= int(v) <= hi else "out of range"
+        if t == f.TYPE_BOOL:
+            return None if v in ("true", "false") else "a bool is true or false"
+        if t == f.TYPE_ENUM:
+            if v in f.enum_type.values_by_name:
+                return None
+            if re.fullmatch(r"[0-9]+", v) and int(v) in f.enum_type.values_by_number:
+                return "an enum by number; canonical is its name %s" % f.enum_type.values_by_number[int(v)].name
+            return "no such %s value" % f.enum_type.name
+        return None
+
+    def check_status(self, text, http, expect_field=None, unsupported=None):
+        """An error body: google.rpc.Status as the service sends it."""
+        st = self.s.status.Status()
+        fails = self._parse(text, st, "error body")
+        if fails and any("strict parse" in f or "not JSON" in f for f in fails):
+            return fails
+        want = GRPC_HTTP.get(st.code)
+        if want is None:
+            fails.append("error code %d is not a google.rpc.Code error" % st.code)
+        elif want != http:
+            fails.append("HTTP %d for code %d %s, which maps to HTTP %d" % (http, st.code, GRPC_NAMES[st.code], want))
+        infos, bad = [], []
+        for d in st.details:
+            if d.Is(self.s.details.ErrorInfo.DESCRIPTOR):
+                i = self.s.details.ErrorInfo()
+                d.Unpack(i)
+                infos.append(i)
+            elif d.Is(self.s.details.BadRequest.DESCRIPTOR):
+                b = self.s.details.BadRequest()
+                d.Unpack(b)
+                bad.append(b)
+        # The schema has no reason for the service's own faults nor for
+        # auth: those may come without an ErrorInfo.
+        if not infos and st.code not in NO_REASON_CODES:
+            fails.append("error: no google.rpc.ErrorInfo detail")
+        for i in infos:
+            if i.domain != ERROR_DOMAIN:
+                fails.append("ErrorInfo domain %r, the schema's is %r" % (i.domain, ERROR_DOMAIN))
+            if i.reason not in SCHEMA_REASONS and not i.reason.startswith(SCHEMA_REASON_PREFIXES):
+                fails.append("ErrorInfo reason %s is not one of the schema's" % i.reason)
+        if expect_field is not None:
+            if st.code != 3 or http != 400:
+                fails.append("off-schema field %s: answered HTTP %d code %d, want 400 INVALID_ARGUMENT"
+                             % (expect_field, http, st.code))
+            named = [v.field for b in bad for v in b.field_violations]
+            if not any(expect_field in n for n in named):
+                fails.append("off-schema field %s: no google.rpc.BadRequest field violation names it (got %s)"
+                             % (expect_field, named or "none"))
+        if unsupported is not None:
+            named = [v.field for b in bad for v in b.field_violations]
+            if (st.code, http) not in ((3, 400), (12, 501)):
+                fails.append("unsupported %s: answered HTTP %d code %d, want 400 INVALID_ARGUMENT or 501 "
+                             "UNIMPLEMENTED" % (unsupported, http, st.code))
+            if not any(unsupported in n for n in named) and unsupported not in st.message:
+                fails.append("unsupported %s: neither a field violation nor the message names it" % unsupported)
+        return fails
+
+    def check(self, ex):
+        """One recorded exchange -> (verdict, failures, notes)."""
+        method = ex["method"]
+        u = urllib.parse.urlsplit(ex["target"])
+        path = u.path
+        query = urllib.parse.parse_qsl(u.query, keep_blank_values=True)
+        req_body = base64.b64decode(ex.get("reqBody", ""))
+        resp_body = base64.b64decode(ex.get("respBody", ""))
+        status = ex["status"]
+        hdr = {k.lower(): v for k, v in ex.get("reqHeaders", {}).items()}
+        expect_bad = hdr.get("x-conformance-expect") == "bad"
+        expect_field = hdr.get("x-conformance-field")
+        unsupported = hdr.get("x-conformance-unsupported")
+        route, pvars = self.s.match(method, path)
+        if route is None:
+            if is_ext_route(method, path):
+                return "EXT", [], []
+            fails = ["%s %s: no such call in the schema, nor in the documented extension" % (method, path)]
+            if status != 200:
+                fails += self.check_status(resp_body.decode("utf-8", "replace"), status)
+            return "FAIL", fails, []
+        fails, notes = [], []
+        req = route["req"]()
+        if not expect_bad:
+            bound = set(pvars)
+            if route["body"] == "":
+                if req_body.strip():
+                    fails.append("request: %s has no body in the schema, %d bytes sent" % (route["rpc"], len(req_body)))
+            else:
+                target = req if route["body"] == "*" else getattr(req, route["body"])
+                text = req_body.decode("utf-8", "replace")
+                f = self._parse(text or "{}", target, "request body")
+                extra = EXT_BODY.get(route["rpc"], set())
+                if extra and any(k in text for k in extra):
+                    try:
+                        sent = set(json.loads(text))
+                    except ValueError:
+                        sent = set()
+                    if sent & extra:
+                        notes.append("request body uses extension fields %s" % sorted(sent & extra))
+                fails += f
+                if route["body"] == "*":
+                    bound = {fd.name for fd in req.DESCRIPTOR.fields}
+                    for k, v in pvars.items():
+                        if getattr(req, k) == "":
+                            # Transcoding fills it from the path; the docs
+                            # send it in both places.
+                            notes.append("request body lacks %s (the path has it)" % k)
+                        elif getattr(req, k) != v:
+                            fails.append("request: body %s %r differs from the path's %r" % (k, getattr(req, k), v))
+                else:
+                    bound.add(route["body"])
+                if route["rpc"] == "CreateSandbox":
+                    try:
+                        sent = json.loads(text or "{}")
+                    except ValueError:
+                        sent = {}
+                    for k in SANDBOX_OUTPUT_ONLY:
+                        if isinstance(sent, dict) and k in sent:
+                            fails.append("request: output-only field %s sent in a create" % k)
+            qf, ext = self._query(route, query, req, bound)
+            fails += qf
+            if ext:
+                notes.append("extension query parameters %s on %s" % (sorted(ext), route["rpc"]))
+        rtext = resp_body.decode("utf-8", "replace")
+        if status == 200:
+            if expect_field is not None:
+                fails.append("off-schema field %s: accepted with 200, want 400 naming it" % expect_field)
+            if unsupported is not None:
+                fails.append("unsupported %s: accepted with 200 (a sandbox that quietly lacks it), want 400 "
+                             "or 501 naming it" % unsupported)
+            fails += self._parse(rtext, route["resp"](), "response")
+        else:
+            fails += self.check_status(rtext, status, expect_field, unsupported)
+        if fails:
+            return "FAIL", fails, notes
+        return ("NOTE" if notes else "PASS"), [], notes
+
+
+def normalise(finding):
+    """A finding without the values that differ between runs (ids, indexes,
+    times), so equal findings count once."""
+    f = re.sub(r"sbx-[0-9a-f]{8,}", "ID", finding)
+    f = re.sub(r"\[\d+\]", "[]", f)
+    f = re.sub(r"\d{4}-\d\d-\d\dT[0-9:.]+Z", "TIME", f)
+    f = re.sub(r"(sent|canonical) \"(?=[0-9]*[A-Za-z+/=])[A-Za-z0-9+/=]{8,}\"", r"\1 \"B64\"", f)
+    return f.split("\n")[0][:200]
+
+
+def load_log(paths):
+    out = []
+    for p in paths:
+        with open(p) as f:
+            out += [json.loads(line) for line in f if line.strip()]
+    return out
+
+
+def report(paths, out=sys.stdout):
+    schema = Schema()
+    ck = Checker(schema)
+    exs = load_log(paths)
+    counts = {"PASS": 0, "FAIL": 0, "EXT": 0, "NOTE": 0}
+    by_call = {}
+    distinct = {}
+    for n, ex in enumerate(exs, 1):
+        verdict, fails, notes = ck.check(ex)
+        counts[verdict] += 1
+        route, _ = schema.match(ex["method"], urllib.parse.urlsplit(ex["target"]).path)
+        call = route["rpc"] if route else "extension"
+        origin = ex.get("origin", "?")
+        key = (call, origin)
+        by_call.setdefault(key, [0, 0])
+        by_call[key][0] += 1
+        if verdict == "FAIL":
+            by_call[key][1] += 1
+        if verdict in ("FAIL", "NOTE"):
+            print("#%d %s %s %s -> %d [%s, %s%s]" % (n, verdict, ex["method"], ex["target"][:100], ex["status"],
+                                                     origin, ex.get("label", ""),
+                                                     ", deliberately bad" if ex.get("reqHeaders", {}).get(
+                                                         "X-Conformance-Expect") else ""), file=out)
+            for f in fails:
+                print("    - " + f, file=out)
+                key = (call, normalise(f))
+                distinct.setdefault(key, set()).add(n)
+            for f in notes:
+                print("    ~ " + f, file=out)
+    print("\nper call (origin: exchanges, failing):", file=out)
+    for (call, origin), (n, bad) in sorted(by_call.items()):
+        print("  %-26s %-7s %4d %4d" % (call, origin, n, bad), file=out)
+    print("\ndistinct findings (call: finding [exchanges]), %d:" % len(distinct), file=out)
+    for (call, f), ns in sorted(distinct.items(), key=lambda kv: (kv[0][0], -len(kv[1]), kv[0][1])):
+        print("  %s: %s [%d]" % (call, f, len(ns)), file=out)
+    print("\nexchanges %d: pass %d, fail %d, extension (skipped) %d, pass with extension use %d"
+          % (len(exs), counts["PASS"], counts["FAIL"], counts["EXT"], counts["NOTE"]), file=out)
+    return counts
+
+
+def main(argv):
+    if len(argv) >= 3 and argv[1] == "report":
+        counts = report(argv[2:])
+        return 1 if counts["FAIL"] else 0
+    if len(argv) == 2 and argv[1] == "routes":
+        for r in Schema().routes:
+            print("%-6s %-55s body=%-8r %s" % (r["method"], r["template"], r["body"], r["rpc"]))
+        return 0
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
