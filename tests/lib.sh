@@ -50,6 +50,16 @@ api_status() {
 	curl -sS -o /dev/null -w '%{http_code}' --max-time 70 --unix-socket "$SOCK" -X "$m" "http://sbxd$p" "$@"
 }
 
+# host_dir: a host folder that a sandbox on the "host" image sees as the
+# host's own: the build dir, unless that lies under /tmp or /var/tmp (every
+# sandbox has private ones), as in a CI clone under /tmp; then /var/cache.
+host_dir() {
+	case "$BUILD_DIR/" in
+	/tmp/* | /var/tmp/*) mkdir -p /var/cache/sbxfs-tests && echo /var/cache/sbxfs-tests ;;
+	*) echo "$BUILD_DIR" ;;
+	esac
+}
+
 # ensure_default_image: the default image in SBX_IMAGE_DIR, built if missing.
 ensure_default_image() {
 	[ -n "$SBX_IMAGE_DIR" ] || return 0

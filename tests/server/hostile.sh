@@ -12,7 +12,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 tok=tok-$RANDOM-$RANDOM-secret
 # Not under /tmp or /var/tmp: a sandbox has its own of both, but one on the
 # host image sees the rest of the host's tree (here the build dir).
-TD=$(mktemp -d "$BUILD_DIR/sbxd-hostile.XXXXXX")
+TD=$(mktemp -d "$(host_dir)/sbxd-hostile.XXXXXX")
 rm_td() { local rc=$?; rm -rf "$TD"; return $rc; }
 trap 'rm_td || _cleanup; _cleanup' EXIT
 echo "$tok" >"$TD/token"

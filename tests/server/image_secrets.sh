@@ -18,7 +18,7 @@
 tok=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
 secret=SBXSECRET-$tok
 # Outside /tmp: the private /tmp of every sandbox must not be what hides them.
-X=$(mktemp -d "$BUILD_DIR/sbxtest-secrets.XXXXXX")
+X=$(mktemp -d "$(host_dir)/sbxtest-secrets.XXXXXX")
 STATE=$X/state
 OTHER=$X/other
 OSOCK=$X/other.sock
@@ -104,7 +104,7 @@ stop_sbxd
 #    of the host's whole / would take minutes), then the masks one by one.
 start_sbxd --allow-host-image
 create '{"spec":{"name":"hatt","image":"host"}}' >/dev/null
-expect "on the host's root" "$(exec_sh hatt "test -d '$TESTS_DIR' && echo host")" host
+expect "on the host's root" "$(exec_sh hatt "test -d '$X' && echo host")" host
 out=$(attack hatt "/root /home /tmp /var/tmp /run /etc $X /var/lib")
 check_leak "host image" "$out"
 host_intact
