@@ -279,7 +279,10 @@ static enum MHD_Result h_create(struct MHD_Connection *con, req *r)
 	srv_spec spec;
 	char err[SRV_MSGLEN];
 	srv_refusal why;
-	if (srv_parse_create(r->body, r->len, &spec, err) != 0)
+	int prc = srv_parse_create(r->body, r->len, &spec, err);
+	if (prc == SRV_PARSE_UNSUPPORTED)
+		return send_error(con, 501, 12, "CWSANDBOX_UNIMPLEMENTED", 0, NULL, NULL, "%s", err);
+	if (prc != 0)
 		return BAD(con, "%s", err);
 	srv_sbx *s = srv_create(&spec, &why);
 	srv_spec_free(&spec);

@@ -6,6 +6,7 @@
  * add something it must time.
  */
 #include "core.h"
+#include "egress.h"
 #include "runtime/proto.h" /* the spawn message caps */
 #include "runtime/util.h"  /* srv_rm_rf */
 #include "spare.h"
@@ -190,9 +191,9 @@ cJSON *srv_sbx_json(const srv_sbx *s)
 		cJSON *tags = cJSON_AddArrayToObject(spec, "tags");
 		for (size_t i = 0; tags && i < sp->tags.n; i++)
 			cJSON_AddItemToArray(tags, cJSON_CreateString(sp->tags.v[i]));
-		net = cJSON_AddObjectToObject(spec, "network");
-		if (net)
-			cJSON_AddBoolToObject(net, "egress", sp->egress);
+		/* NetworkOptions as given (normalized); absent stays absent. */
+		if (sp->net.given && (net = srv_netopts_to_json(&sp->net)) != NULL)
+			cJSON_AddItemToObject(spec, "network", net);
 	}
 	st = cJSON_AddObjectToObject(o, "status");
 	if (st) {
@@ -202,6 +203,10 @@ cJSON *srv_sbx_json(const srv_sbx *s)
 		add_time(st, "createTime", s->create_ns);
 		add_time(st, "startTime", s->start_ns);
 		add_time(st, "endTime", s->end_ns);
+		/* What the sandbox may reach: its rules, or sbxd's default. */
+		cJSON *eff = srv_egress_effective_json(&s->spec.net, cfg.default_egress);
+		if (eff)
+			cJSON_AddItemToObject(st, "effectiveEgress", eff);
 	}
 	return o;
 }
@@ -1392,7 +1397,6 @@ srv_sbx *srv_create(srv_spec *spec, srv_refusal *why)
 		.id = s->id,
 		.hostname = *s->spec.name ? s->spec.name : s->id,
 		.image = s->spec.image,
-		.network = s->spec.egress,
 		.cpu_millis = s->spec.cpu_millis,
 		/* Unbounded defaults would leave the host to the sandbox:
 		 * --default-memory when the spec has no limit, the spool cap
@@ -1407,11 +1411,18 @@ srv_sbx *srv_create(srv_spec *spec, srv_refusal *why)
 	 * record is visible as CREATING meanwhile; a DELETE may end it, and
 	 * purge leaves it alone while `creating` is set. */
 	srv_box *box = NULL;
+	srv_egress_plan *plan = NULL;
 	s->creating = 1;
 	pthread_mutex_unlock(&srv_lock);
-	pthread_mutex_lock(&create_lock);
-	int brc = srv_box_create(rt, &bs, &box, err);
-	pthread_mutex_unlock(&create_lock);
+	/* dnsName rules resolve here, unlocked: DNS may take seconds. */
+	int brc = srv_egress_plan_make(&s->spec.net, cfg.default_egress, &plan, err);
+	if (brc == 0) {
+		bs.egress = srv_egress_plan_rules(plan);
+		pthread_mutex_lock(&create_lock);
+		brc = srv_box_create(rt, &bs, &box, err);
+		pthread_mutex_unlock(&create_lock);
+	}
+	srv_egress_plan_free(plan);
 	pthread_mutex_lock(&srv_lock);
 	s->creating = 0;
 	if (brc != 0) {

@@ -112,6 +112,9 @@ typedef struct srv_config {
 	int64_t default_memory;      /* bytes, when a spec has none; 0 = none */
 	int64_t max_output;          /* bytes per output stream; 0 = none */
 	int64_t disk_bytes;          /* writable layer size; 0 = runtime default */
+	int default_egress;          /* 1: a spec with no egress rules and no
+	                                denyEgress may reach anything (as
+	                                {"any": true}); 0 (default): nothing */
 } srv_config;
 
 /* Global state. */

@@ -43,6 +43,8 @@ static void usage(FILE *f)
 		"                          0 = unlimited); a process writing more gets SIGXFSZ\n"
 		"  --max-disk Q            size of a sandbox's writable layer (default: runtime's)\n"
 		"  --idle-timeout S        close idle TCP connections after S s (default 60)\n"
+		"  --default-egress deny|any  egress of a sandbox whose spec.network has no\n"
+		"                          egress rules and no denyEgress (default deny)\n"
 		"  -h, --help              this text\n"
 		"  -V, --version           print the version\n");
 }
@@ -199,7 +201,7 @@ static int parse_size_opt(const char *name, const char *v, int64_t *out)
 int main(int argc, char **argv)
 {
 	enum { O_SOCKET = 256, O_STATE, O_LISTEN, O_TOKEN, O_LIFETIME, O_RETENTION, O_MAXSBX, O_DEFMEM, O_MAXOUT,
-	       O_MAXDISK, O_IDLE };
+	       O_MAXDISK, O_IDLE, O_EGRESS };
 	static const struct option opts[] = {
 		{"socket", required_argument, NULL, O_SOCKET},
 		{"state-dir", required_argument, NULL, O_STATE},
@@ -212,6 +214,7 @@ int main(int argc, char **argv)
 		{"max-output", required_argument, NULL, O_MAXOUT},
 		{"max-disk", required_argument, NULL, O_MAXDISK},
 		{"idle-timeout", required_argument, NULL, O_IDLE},
+		{"default-egress", required_argument, NULL, O_EGRESS},
 		{"foreground", no_argument, NULL, 'f'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -221,7 +224,7 @@ int main(int argc, char **argv)
 	int64_t lifetime = 600, retention = 3600, maxsbx = 256, idle = 60;
 	int64_t defmem = 2LL << 30, maxout = 8LL << 30, maxdisk = 0;
 	char tokenreal[PATH_MAX], sockreal[PATH_MAX];
-	int fg = 0, c, rc = 1;
+	int fg = 0, c, rc = 1, egress_any = 0;
 	char sockbuf[4096], err[SRV_MSGLEN] = "";
 	char *token = NULL;
 	int ufd = -1, tfd = -1, lockfd = -1, ready[2] = {-1, -1};
@@ -258,6 +261,13 @@ int main(int argc, char **argv)
 		case O_IDLE:
 			if (parse_num_opt("--idle-timeout", optarg, 1, 86400, &idle))
 				return 2;
+			break;
+		case O_EGRESS:
+			if (strcmp(optarg, "any") != 0 && strcmp(optarg, "deny") != 0) {
+				fprintf(stderr, "sbxd: --default-egress must be deny or any\n");
+				return 2;
+			}
+			egress_any = strcmp(optarg, "any") == 0;
 			break;
 		case 'f': fg = 1; break;
 		case 'h': usage(stdout); return 0;
@@ -366,6 +376,7 @@ int main(int argc, char **argv)
 		.default_memory = defmem,
 		.max_output = maxout,
 		.disk_bytes = maxdisk,
+		.default_egress = egress_any,
 	};
 	if (srv_core_start(&cfg, err) != 0) {
 		fprintf(stderr, "sbxd: error: %s\n", err);

@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "net.h"
+
 #define SRV_ERRLEN 256
 
 typedef struct srv_rt srv_rt;
@@ -34,7 +36,10 @@ typedef struct srv_box_spec {
 	const char *hostname;        /* UTS name inside (the sandbox name or id) */
 	const char *image;           /* "" or "host": host / read-only + writable
 	                                overlay; else STATE_DIR/images/NAME/rootfs */
-	int network;                 /* 0: own netns with loopback up; 1: host net */
+	const srv_egress *egress;    /* NULL: no way out, the box's own network
+	                                namespace has only loopback; else also a
+	                                user-mode stack (net.h) and these rules.
+	                                A box never shares the host's namespace */
 	int64_t cpu_millis;          /* 0 = no limit */
 	int64_t memory_bytes;        /* 0 = no limit */
 	int64_t max_pids;            /* 0 = server default (e.g. 1024) */
