@@ -154,6 +154,9 @@ int srv_egress_plan_make(const srv_netopts *n, int default_any, srv_egress_plan 
 		if (r->except.n && !(p->strs[2 * i + 1] = strv_of((const char *const *)r->except.v, r->except.n)))
 			goto oom;
 		nr->dst = (const char *const *)p->strs[2 * i];
+		/* A name's answers are the DNS's word: they never open metadata
+		 * or link-local addresses, only a cidr naming them does. */
+		nr->public_only = r->kind == SRV_EGRESS_DNS;
 		nr->except = (const char *const *)p->strs[2 * i + 1];
 		if (r->nports) {
 			if (!(p->ports[i] = calloc(r->nports, sizeof *p->ports[i])))

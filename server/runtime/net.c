@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -198,7 +199,7 @@ char *srv_net_ruleset(const srv_egress *eg, const char *const *host, char *err)
 	for (size_t i = 0; eg && i < eg->nrules; i++) {
 		const srv_net_rule *r = &eg->rules[i];
 		put(&b, " chain r%zu {\n", i);
-		const char *const *ex[2] = {r->except, r->dst ? NULL : special};
+		const char *const *ex[2] = {r->except, r->dst && !r->public_only ? NULL : special};
 		for (int k = 0; k < 2; k++)
 			for (int fam = AF_INET; fam <= AF_INET6; fam += AF_INET6 - AF_INET) {
 				size_t mark = b.len;
@@ -291,6 +292,8 @@ struct child {
 	const char *path;
 	char *const *argv;
 	int netns;        /* >= 0: setns there first */
+	int own_mounts;   /* 1: a mount namespace of its own, every mount a
+	                     slave: nothing it unmounts reaches the host */
 	int fd[5];        /* become fds 0..4 (-1: /dev/null for 0-2, closed above) */
 };
 
@@ -305,6 +308,12 @@ static int child_main(void *p)
 		if (s != SIGKILL && s != SIGSTOP)
 			sigaction(s, &dfl, NULL);
 	if (c->netns >= 0 && setns(c->netns, CLONE_NEWNET) != 0)
+		_exit(126);
+	/* slirp4netns's sandbox makes only "/" private, not its submounts,
+	 * then lazily unmounts the old root: from the host's mount namespace
+	 * that unmount propagates to every shared mount of the host (seen:
+	 * /run/netns/NAME gone; on a systemd host, all of them). */
+	if (c->own_mounts && (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) != 0))
 		_exit(126);
 	/* Move the wanted fds out of the way first, so dup2 to 0..4 cannot
 	 * clobber one that is still to come. */
@@ -403,7 +412,7 @@ static int load_rules(int netns, const char *script, char *err)
 		goto out;
 	}
 	char *argv[] = {"nft", "-f", "/dev/stdin", NULL};
-	struct child c = {nft, argv, netns, {in, -1, errfd, -1, -1}};
+	struct child c = {nft, argv, netns, 0, {in, -1, errfd, -1, -1}};
 	pid_t pid = spawn(&c, err);
 	if (pid < 0)
 		goto out;
@@ -467,7 +476,7 @@ int srv_net_start(pid_t init_pid, const srv_egress *eg, srv_net **out, char *err
 	 * without capabilities, and a seccomp filter. */
 	char *argv[] = {"slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback", "--enable-sandbox",
 	                "--enable-seccomp", "--exit-fd=3", "--ready-fd=4", pidtxt, "eth0", NULL};
-	struct child c = {slirp, argv, -1, {-1, -1, errfd, exitp[0], readyp[1]}};
+	struct child c = {slirp, argv, -1, 1, {-1, -1, errfd, exitp[0], readyp[1]}};
 	if ((n->pid = spawn(&c, err)) < 0)
 		goto fail;
 	close(exitp[0]);

@@ -37,6 +37,9 @@ typedef struct srv_net_ports {
  * string reaches nft unchecked. */
 typedef struct srv_net_rule {
 	const char *const *dst;      /* NULL-terminated, or NULL = any */
+	int public_only;             /* even inside dst, never link-local,
+	                                multicast or reserved (a dnsName's
+	                                answers; implied by dst NULL) */
 	const char *const *except;   /* NULL-terminated, or NULL */
 	const srv_net_ports *ports;
 	size_t nports;

@@ -31,7 +31,7 @@ static int64_t num(const char *s)
 	return v;
 }
 
-static const srv_net_rule any_rule = {NULL, NULL, NULL, 0};
+static const srv_net_rule any_rule = {NULL, 0, NULL, NULL, 0};
 static const srv_egress any_egress = {&any_rule, 1};
 
 int main(int argc, char **argv)

@@ -386,10 +386,25 @@ START_TEST(test_network)
 	srv_box_destroy(box);
 	/* With egress the box still has its own namespace: loopback and the
 	 * user-mode stack's interface, never the host's interfaces. */
-	static const srv_net_rule any = {NULL, NULL, NULL, 0};
+	static const srv_net_rule any = {NULL, 0, NULL, NULL, 0};
 	static const srv_egress eg = {&any, 1};
 	srv_box_spec spec = {.egress = &eg};
+	/* A shared mount with a submount, as systemd (or `ip netns add`)
+	 * leaves them: the stack's own sandbox must not unmount it here. */
+	char shared[] = "/tmp/sbx-rt-shared.XXXXXX", sub[64];
+	ck_assert_ptr_nonnull(mkdtemp(shared));
+	snprintf(sub, sizeof sub, "%s/sub", shared);
+	ck_assert_int_eq(mount("tmpfs", shared, "tmpfs", 0, "size=64k"), 0);
+	ck_assert_int_eq(mount(NULL, shared, NULL, MS_SHARED, NULL), 0);
+	ck_assert_int_eq(mkdir(sub, 0700), 0);
+	ck_assert_int_eq(mount("tmpfs", sub, "tmpfs", 0, "size=64k"), 0);
+	struct stat st_top, st_sub;
 	box = mkbox_spec(&spec);
+	int still = stat(shared, &st_top) == 0 && stat(sub, &st_sub) == 0 && st_top.st_dev != st_sub.st_dev;
+	umount2(sub, MNT_DETACH);
+	umount2(shared, MNT_DETACH);
+	rmdir(shared);
+	ck_assert_msg(still, "creating an egress box unmounted a shared mount of the host");
 	ck_assert_int_eq(sh(box, "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort", out, sizeof out), 0);
 	ck_assert_str_eq(out, "eth0\nlo\n");
 	ck_assert_int_eq(sh(box, "cat /etc/resolv.conf", out, sizeof out), 0);

@@ -40,6 +40,7 @@ import socket, time
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind((\"0.0.0.0\", 8200)); s.listen(5); time.sleep(60)" >/dev/null 2>&1 & sleep 0.5' >/dev/null
 expect "bound inside" "$(exec_sh any 'grep -ci ":2008 00000000:0000 0A" /proc/net/tcp')" 1
+in_h true || fail "cannot enter the fake host's namespace"
 in_h ss -ltn | grep -q ':8200 ' && fail "a port bound in the sandbox listens on the host"
 in_h python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", 8200), timeout=2)' 2>/dev/null &&
 	fail "the host's loopback reaches a port bound in the sandbox"
@@ -118,6 +119,18 @@ SBXD_PID=
 gone() { local p; for p in "${left[@]}"; do kill -0 "$p" 2>/dev/null && return 1; done; return 0; }
 wait_for 10 gone
 # a new sbxd on the same state dir cleans what the dead one left
-start_sbxd
+start_sbxd --default-egress any
 expect "sandboxes after the restart" "$(jget "$(api GET /v1/sandboxes)" 'len(j["sandboxes"])')" 0
+# --default-egress any: no network field means [{"any": true}]; denyEgress still denies
+create '{"spec":{"name":"dflt"}}' >/dev/null
+expect "default any: effectiveEgress" "$(jget "$(api GET /v1/sandboxes/dflt)" 'json.dumps(j["status"]["effectiveEgress"])')" '[{"any": true}]'
+expect "default any: outside" "$(probe dflt "$OUT_IP" 8100)" hello-out
+expect "default any: host still refused" "$(probe dflt "$HOST_IP" 8100)" ECONNREFUSED
+create '{"spec":{"name":"deny2","network":{"denyEgress":true}}}' >/dev/null
+expect "default any: denyEgress" "$(probe deny2 "$OUT_IP" 8100)" ENETUNREACH
+expect "host listeners untouched at the end" "$(hits hostlo) $(hits hostip) $(hits hostabs)" "0 0 0"
+# the stack never touched the host's mounts (its sandbox once unmounted
+# shared ones: /run/netns/NAME is one)
+in_h true || fail "the fake host's /run/netns mount is gone"
+in_o true || fail "the fake outside's /run/netns mount is gone"
 note "egress ok"
