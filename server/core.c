@@ -1622,11 +1622,22 @@ static void load_one(const char *name)
 	}
 	s->dirfd = dfd;
 	memcpy(s->id, name, strlen(name) + 1); /* valid ids are <= 128 bytes */
-	if (srv_spec_from_json(cJSON_GetObjectItemCaseSensitive(sj, "spec"), &s->spec, err) != 0) {
-		fprintf(stderr, "sbxd: warning: sandbox %s: bad spec in record: %s\n", name, err);
-		memset(&s->spec, 0, sizeof s->spec);
-		s->spec.name = strdup("");
-		s->spec.image = strdup("");
+	const cJSON *rspec = cJSON_GetObjectItemCaseSensitive(sj, "spec");
+	if (srv_spec_from_json(rspec, &s->spec, err) != 0) {
+		/* Records of sbxd before NetworkOptions have "network":
+		 * {"egress": bool}: keep the rest of such a spec. */
+		cJSON *copy = cJSON_Duplicate(rspec, 1);
+		cJSON_DeleteItemFromObjectCaseSensitive(copy, "network");
+		char err2[SRV_MSGLEN];
+		int again = copy ? srv_spec_from_json(copy, &s->spec, err2) : -1;
+		cJSON_Delete(copy);
+		fprintf(stderr, "sbxd: warning: sandbox %s: bad spec in record: %s%s\n", name, err,
+		        again == 0 ? " (loaded without its network)" : "");
+		if (again != 0) {
+			memset(&s->spec, 0, sizeof s->spec);
+			s->spec.name = strdup("");
+			s->spec.image = strdup("");
+		}
 	}
 	free(s->spec.request_id);
 	s->spec.request_id = strdup(jstr(root, "requestId"));
