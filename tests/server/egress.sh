@@ -111,7 +111,8 @@ n=$(slirps)
 [ "$n" -ge 5 ] || fail "expected a slirp4netns per egress sandbox, found $n"
 api DELETE "/v1/sandboxes/any?gracePeriodSeconds=0" >/dev/null
 wait_state any STATE_TERMINATED 20
-wait_for 10 test "$(slirps)" -eq $((n - 1))
+slirps_are() { [ "$(slirps)" -eq "$1" ]; }
+wait_for 10 slirps_are $((n - 1))
 mapfile -t left < <(pgrep -x slirp4netns -P "$SBXD_PID")
 kill -KILL "$SBXD_PID"
 wait "$SBXD_PID" 2>/dev/null || true
