@@ -321,7 +321,11 @@ static enum MHD_Result h_create(struct MHD_Connection *con, req *r)
 	srv_spec spec;
 	srv_perr err;
 	srv_refusal why;
-	if (srv_parse_create(r->body, r->len, &spec, &err) != 0)
+	int prc = srv_parse_create(r->body, r->len, &spec, &err);
+	if (prc == SRV_PARSE_UNSUPPORTED)
+		return send_status(con, 501, 12, "CWSANDBOX_UNIMPLEMENTED", 0, NULL, err.field[0] ? err.field : NULL,
+				   err.msg);
+	if (prc != 0)
 		return bad_input(con, &err);
 	srv_sbx *s = srv_create(&spec, &why);
 	srv_spec_free(&spec);

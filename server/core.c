@@ -6,6 +6,7 @@
  * add something it must time.
  */
 #include "core.h"
+#include "egress.h"
 #include "runtime/proto.h" /* the spawn message caps */
 #include "runtime/util.h"  /* srv_rm_rf */
 #include "spare.h"
@@ -192,9 +193,9 @@ cJSON *srv_sbx_json(const srv_sbx *s)
 		cJSON *tags = cJSON_AddArrayToObject(spec, "tags");
 		for (size_t i = 0; tags && i < sp->tags.n; i++)
 			cJSON_AddItemToArray(tags, cJSON_CreateString(sp->tags.v[i]));
-		net = cJSON_AddObjectToObject(spec, "network");
-		if (net)
-			cJSON_AddBoolToObject(net, "egress", sp->egress);
+		/* NetworkOptions as given (normalized); absent stays absent. */
+		if (sp->net.given && (net = srv_netopts_to_json(&sp->net)) != NULL)
+			cJSON_AddItemToObject(spec, "network", net);
 	}
 	st = cJSON_AddObjectToObject(o, "status");
 	if (st) {
@@ -204,6 +205,10 @@ cJSON *srv_sbx_json(const srv_sbx *s)
 		add_time(st, "createTime", s->create_ns);
 		add_time(st, "startTime", s->start_ns);
 		add_time(st, "endTime", s->end_ns);
+		/* What the sandbox may reach: its rules, or sbxd's default. */
+		cJSON *eff = srv_egress_effective_json(&s->spec.net, cfg.default_egress);
+		if (eff)
+			cJSON_AddItemToObject(st, "effectiveEgress", eff);
 	}
 	return o;
 }
@@ -1482,7 +1487,6 @@ srv_sbx *srv_create(srv_spec *spec, srv_refusal *why)
 		.id = s->id,
 		.hostname = *s->spec.name ? s->spec.name : s->id,
 		.image = *s->spec.image ? s->spec.image : cfg.default_image,
-		.network = s->spec.egress,
 		.cpu_millis = s->spec.cpu_millis,
 		/* Unbounded defaults would leave the host to the sandbox:
 		 * --default-memory when the spec has no limit, the spool cap
@@ -1501,11 +1505,18 @@ srv_sbx *srv_create(srv_spec *spec, srv_refusal *why)
 	 * record is visible as CREATING meanwhile; a DELETE may end it, and
 	 * purge leaves it alone while `creating` is set. */
 	srv_box *box = NULL;
+	srv_egress_plan *plan = NULL;
 	s->creating = 1;
 	pthread_mutex_unlock(&srv_lock);
-	pthread_mutex_lock(&create_lock);
-	int brc = srv_box_create(rt, &bs, &box, err);
-	pthread_mutex_unlock(&create_lock);
+	/* dnsName rules resolve here, unlocked: DNS may take seconds. */
+	int brc = srv_egress_plan_make(&s->spec.net, cfg.default_egress, &plan, err);
+	if (brc == 0) {
+		bs.egress = srv_egress_plan_rules(plan);
+		pthread_mutex_lock(&create_lock);
+		brc = srv_box_create(rt, &bs, &box, err);
+		pthread_mutex_unlock(&create_lock);
+	}
+	srv_egress_plan_free(plan);
 	pthread_mutex_lock(&srv_lock);
 	s->creating = 0;
 	if (brc != 0) {
@@ -1705,11 +1716,22 @@ static void load_one(const char *name)
 	}
 	s->dirfd = dfd;
 	memcpy(s->id, name, strlen(name) + 1); /* valid ids are <= 128 bytes */
-	if (srv_spec_from_json(cJSON_GetObjectItemCaseSensitive(sj, "spec"), &s->spec, err) != 0) {
-		fprintf(stderr, "sbxd: warning: sandbox %s: bad spec in record: %s\n", name, err);
-		memset(&s->spec, 0, sizeof s->spec);
-		s->spec.name = strdup("");
-		s->spec.image = strdup("");
+	const cJSON *rspec = cJSON_GetObjectItemCaseSensitive(sj, "spec");
+	if (srv_spec_from_json(rspec, &s->spec, err) != 0) {
+		/* Records of sbxd before NetworkOptions have "network":
+		 * {"egress": bool}: keep the rest of such a spec. */
+		cJSON *copy = cJSON_Duplicate(rspec, 1);
+		cJSON_DeleteItemFromObjectCaseSensitive(copy, "network");
+		char err2[SRV_MSGLEN];
+		int again = copy ? srv_spec_from_json(copy, &s->spec, err2) : -1;
+		cJSON_Delete(copy);
+		fprintf(stderr, "sbxd: warning: sandbox %s: bad spec in record: %s%s\n", name, err,
+		        again == 0 ? " (loaded without its network)" : "");
+		if (again != 0) {
+			memset(&s->spec, 0, sizeof s->spec);
+			s->spec.name = strdup("");
+			s->spec.image = strdup("");
+		}
 	}
 	free(s->spec.request_id);
 	s->spec.request_id = strdup(jstr(root, "requestId"));

@@ -123,6 +123,9 @@ typedef struct srv_config {
 	int64_t min_free;            /* bytes to keep free in the state dir's file
 	                                system (spools stop), or: */
 	int min_free_pct;            /* percent of its size, when min_free is 0 */
+	int default_egress;          /* 1: a spec with no egress rules and no
+	                                denyEgress may reach anything (as
+	                                {"any": true}); 0 (default): nothing */
 } srv_config;
 
 /* Global state. */

@@ -53,6 +53,8 @@ static void usage(FILE *f)
 		"                          less free (default 2%%; 0 = no floor)\n"
 		"  --max-disk Q            size of a sandbox's writable layer (default: runtime's)\n"
 		"  --idle-timeout S        close idle TCP connections after S s (default 60)\n"
+		"  --default-egress deny|any  egress of a sandbox whose spec.network has no\n"
+		"                          egress rules and no denyEgress (default deny)\n"
 		"  -h, --help              this text\n"
 		"  -V, --version           print the version\n");
 }
@@ -209,7 +211,7 @@ static int parse_size_opt(const char *name, const char *v, int64_t *out)
 int main(int argc, char **argv)
 {
 	enum { O_SOCKET = 256, O_STATE, O_LISTEN, O_TOKEN, O_LIFETIME, O_RETENTION, O_MAXSBX, O_DEFMEM, O_MAXOUT,
-	       O_MAXDISK, O_IDLE, O_IMGDIR, O_DEFIMG, O_HOSTIMG, O_QUOTA, O_MINFREE };
+	       O_MAXDISK, O_IDLE, O_IMGDIR, O_DEFIMG, O_HOSTIMG, O_QUOTA, O_MINFREE, O_EGRESS };
 	static const struct option opts[] = {
 		{"socket", required_argument, NULL, O_SOCKET},
 		{"state-dir", required_argument, NULL, O_STATE},
@@ -227,6 +229,7 @@ int main(int argc, char **argv)
 		{"image-dir", required_argument, NULL, O_IMGDIR},
 		{"default-image", required_argument, NULL, O_DEFIMG},
 		{"allow-host-image", no_argument, NULL, O_HOSTIMG},
+		{"default-egress", required_argument, NULL, O_EGRESS},
 		{"foreground", no_argument, NULL, 'f'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -240,7 +243,7 @@ int main(int argc, char **argv)
 	const char *image_dirs[8] = {NULL}, *default_image = "default";
 	int nimage_dirs = 0, allow_host = 0;
 	char imgreal[7][PATH_MAX];
-	int fg = 0, c, rc = 1;
+	int fg = 0, c, rc = 1, egress_any = 0;
 	char sockbuf[4096], err[SRV_MSGLEN] = "";
 	char *token = NULL;
 	int ufd = -1, tfd = -1, lockfd = -1, ready[2] = {-1, -1};
@@ -321,6 +324,13 @@ int main(int argc, char **argv)
 			default_image = optarg;
 			break;
 		case O_HOSTIMG: allow_host = 1; break;
+		case O_EGRESS:
+			if (strcmp(optarg, "any") != 0 && strcmp(optarg, "deny") != 0) {
+				fprintf(stderr, "sbxd: --default-egress must be deny or any\n");
+				return 2;
+			}
+			egress_any = strcmp(optarg, "any") == 0;
+			break;
 		case 'f': fg = 1; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("sbxd %s\n", SBXD_VERSION); return 0;
@@ -437,6 +447,7 @@ int main(int argc, char **argv)
 		.output_quota = quota,
 		.min_free = minfree,
 		.min_free_pct = (int)minfree_pct,
+		.default_egress = egress_any,
 	};
 	memcpy(cfg.image_dirs, image_dirs, sizeof image_dirs);
 	if (srv_core_start(&cfg, err) != 0) {

@@ -5,6 +5,7 @@
  */
 #include "parse.h"
 
+#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 static int fail(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -25,6 +27,19 @@ static int fail(char *err, const char *fmt, ...)
 		va_end(ap);
 	}
 	return -1;
+}
+
+/* A valid field that sbxd cannot honour: 501, never silently dropped. */
+static int unsupported(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int unsupported(char *err, const char *fmt, ...)
+{
+	if (err) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, SRV_MSGLEN, fmt, ap);
+		va_end(ap);
+	}
+	return SRV_PARSE_UNSUPPORTED;
 }
 
 int srv_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
@@ -585,6 +600,7 @@ void srv_spec_free(srv_spec *sp)
 	free(sp->memory);
 	free(sp->pids);
 	srv_strv_free(&sp->tags);
+	srv_netopts_free(&sp->net);
 	free(sp->request_id);
 	memset(sp, 0, sizeof *sp);
 }
@@ -734,6 +750,387 @@ cJSON *srv_json_parse(const char *body, size_t len, srv_perr *e)
 	return root;
 }
 
+/* ------------------------------------------------------ NetworkOptions */
+
+/* The schema's field names, per message: anything else is a typo or a
+ * field of a newer schema, and a policy must never be half-read. */
+static int only_fields(const cJSON *obj, const char *const *names, const char *where, char *err)
+{
+	const cJSON *it;
+	cJSON_ArrayForEach(it, obj) {
+		size_t i = 0;
+		while (names[i] && strcmp(names[i], it->string) != 0)
+			i++;
+		if (!names[i])
+			return fail(err, "%s: unknown field \"%.40s\"", where, it->string);
+	}
+	return 0;
+}
+
+static int present(const cJSON *it)
+{
+	return it && !cJSON_IsNull(it);
+}
+
+/* "a.b.c/n" or "x:y::/n" with no host bits set, into its canonical text. */
+static int parse_cidr(const char *s, int *family, unsigned char addr[16], int *plen, char *canon, size_t clen)
+{
+	char host[64];
+	const char *slash = strchr(s, '/');
+	if (!slash || (size_t)(slash - s) >= sizeof host || !slash[1])
+		return -1;
+	memcpy(host, s, (size_t)(slash - s));
+	host[slash - s] = '\0';
+	int64_t n;
+	memset(addr, 0, 16);
+	if (inet_pton(AF_INET, host, addr) == 1)
+		*family = AF_INET;
+	else if (inet_pton(AF_INET6, host, addr) == 1)
+		*family = AF_INET6;
+	else
+		return -1;
+	int bits = *family == AF_INET ? 32 : 128;
+	for (const char *p = slash + 1; *p; p++)
+		if (!isdigit((unsigned char)*p))
+			return -1;
+	if (srv_parse_int(slash + 1, 0, bits, &n) != 0)
+		return -1;
+	*plen = (int)n;
+	for (int b = *plen; b < bits; b++)
+		if (addr[b / 8] & (0x80 >> (b % 8)))
+			return -2; /* host bits set */
+	char txt[INET6_ADDRSTRLEN];
+	if (!inet_ntop(*family, addr, txt, sizeof txt))
+		return -1;
+	snprintf(canon, clen, "%s/%d", txt, *plen);
+	return 0;
+}
+
+static int cidr_inside(int fa, const unsigned char *a, int alen, int fb, const unsigned char *b, int blen)
+{
+	if (fa != fb || blen < alen)
+		return 0;
+	for (int i = 0; i < alen; i++)
+		if ((a[i / 8] ^ b[i / 8]) & (0x80 >> (i % 8)))
+			return 0;
+	return 1;
+}
+
+static int parse_cidr_field(const cJSON *it, const char *where, int *fam, unsigned char addr[16], int *plen,
+                            char *canon, size_t clen, char *err)
+{
+	if (!cJSON_IsString(it))
+		return fail(err, "%s must be a CIDR string like \"10.0.0.0/8\"", where);
+	int rc = parse_cidr(it->valuestring, fam, addr, plen, canon, clen);
+	if (rc == -2)
+		return fail(err, "%s \"%.64s\" has bits set past the prefix length", where, it->valuestring);
+	if (rc != 0)
+		return fail(err, "%s \"%.64s\" is not a CIDR like \"10.0.0.0/8\" or \"2001:db8::/32\"", where,
+		            it->valuestring);
+	return 0;
+}
+
+/* A DNS name as RFC 1123 has it: labels of letters, digits and '-'. */
+static int valid_dns_name(const char *s)
+{
+	size_t n = strlen(s), label = 0;
+	if (n == 0 || n > 253 || s[0] == '.')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '.') {
+			if (label == 0 || s[i - 1] == '-')
+				return 0;
+			label = 0;
+			continue;
+		}
+		if (!(isalnum(c) || c == '-') || (label == 0 && c == '-') || ++label > 63)
+			return 0;
+	}
+	return label == 0 || s[n - 1] != '-';
+}
+
+static int parse_ports(const cJSON *arr, const char *where, srv_egress_rule *r, char *err)
+{
+	static const char *const fields[] = {"protocol", "port", "endPort", NULL};
+	char w[96];
+	if (!present(arr))
+		return 0;
+	if (!cJSON_IsArray(arr))
+		return fail(err, "%s.ports must be an array of PortRange", where);
+	int n = cJSON_GetArraySize(arr);
+	if (n > SRV_MAX_PORTS)
+		return fail(err, "%s.ports has more than %d entries", where, SRV_MAX_PORTS);
+	if (n == 0)
+		return 0;
+	r->ports = calloc((size_t)n, sizeof *r->ports);
+	if (!r->ports)
+		return fail(err, "out of memory");
+	const cJSON *it;
+	cJSON_ArrayForEach(it, arr) {
+		srv_port_range *p = &r->ports[r->nports];
+		snprintf(w, sizeof w, "%s.ports[%zu]", where, r->nports);
+		if (!cJSON_IsObject(it))
+			return fail(err, "%s must be an object", w);
+		if (only_fields(it, fields, w, err))
+			return -1;
+		const cJSON *proto = cJSON_GetObjectItemCaseSensitive(it, "protocol");
+		/* As Kubernetes' NetworkPolicyPort: no protocol means TCP. */
+		p->proto = SRV_PORT_TCP;
+		if (present(proto)) {
+			if (!cJSON_IsString(proto))
+				return fail(err, "%s.protocol must be a string", w);
+			if (strcasecmp(proto->valuestring, "UDP") == 0)
+				p->proto = SRV_PORT_UDP;
+			else if (strcasecmp(proto->valuestring, "SCTP") == 0)
+				return unsupported(err, "%s.protocol SCTP is not supported by sbxd (TCP, UDP)", w);
+			else if (*proto->valuestring && strcasecmp(proto->valuestring, "TCP") != 0)
+				return fail(err, "%s.protocol \"%.16s\" is not TCP or UDP", w, proto->valuestring);
+		}
+		int64_t v;
+		const cJSON *port = cJSON_GetObjectItemCaseSensitive(it, "port");
+		if (!present(port) || srv_json_int(port, 1, 65535, &v) != 0)
+			return fail(err, "%s.port is required, an integer 1..65535", w);
+		p->port = p->end_port = (int32_t)v;
+		const cJSON *end = cJSON_GetObjectItemCaseSensitive(it, "endPort");
+		if (present(end)) {
+			if (srv_json_int(end, 0, 65535, &v) != 0 || (v != 0 && v < p->port))
+				return fail(err, "%s.endPort must be an integer port..65535", w);
+			if (v)
+				p->end_port = (int32_t)v;
+		}
+		r->nports++;
+	}
+	return 0;
+}
+
+static int parse_rule(const cJSON *it, const char *where, srv_egress_rule *r, char *err)
+{
+	static const char *const fields[] = {"cidr", "dnsName", "tenant", "any", "selector", "ports", NULL};
+	static const char *const cidr_fields[] = {"cidr", "except", NULL};
+	char w[96];
+	if (!cJSON_IsObject(it))
+		return fail(err, "%s must be an EgressRule object", where);
+	if (only_fields(it, fields, where, err))
+		return -1;
+	const cJSON *cidr = cJSON_GetObjectItemCaseSensitive(it, "cidr");
+	const cJSON *dns = cJSON_GetObjectItemCaseSensitive(it, "dnsName");
+	const cJSON *any = cJSON_GetObjectItemCaseSensitive(it, "any");
+	const cJSON *tenant = cJSON_GetObjectItemCaseSensitive(it, "tenant");
+	const cJSON *sel = cJSON_GetObjectItemCaseSensitive(it, "selector");
+	int given = present(cidr) + present(dns) + present(any) + present(tenant) + present(sel);
+	if (given > 1)
+		return fail(err, "%s: cidr, dnsName, tenant, any and selector are one choice (a oneof): give one", where);
+	if (present(tenant))
+		return unsupported(err, "%s.tenant is not supported by sbxd (use cidr, dnsName or any)", where);
+	if (present(sel))
+		return unsupported(err, "%s.selector is not supported by sbxd (use cidr, dnsName or any)", where);
+	if (present(any)) {
+		if (!cJSON_IsBool(any))
+			return fail(err, "%s.any must be true or false", where);
+		if (!cJSON_IsTrue(any))
+			return fail(err, "%s.any is false: give \"any\": true, a cidr or a dnsName", where);
+		r->kind = SRV_EGRESS_ANY;
+	} else if (present(dns)) {
+		if (!cJSON_IsString(dns))
+			return fail(err, "%s.dnsName must be a string", where);
+		if (strchr(dns->valuestring, '*'))
+			return unsupported(err, "%s.dnsName \"%.64s\": wildcards are not supported by sbxd (it resolves "
+			                     "the name when the sandbox is created)", where, dns->valuestring);
+		if (!valid_dns_name(dns->valuestring))
+			return fail(err, "%s.dnsName \"%.64s\" is not a DNS name", where, dns->valuestring);
+		r->kind = SRV_EGRESS_DNS;
+		if (!(r->dest = strdup(dns->valuestring)))
+			return fail(err, "out of memory");
+	} else if (present(cidr)) {
+		snprintf(w, sizeof w, "%s.cidr", where);
+		if (!cJSON_IsObject(cidr))
+			return fail(err, "%s must be a CidrBlock object {\"cidr\": \"10.0.0.0/8\"}", w);
+		if (only_fields(cidr, cidr_fields, w, err))
+			return -1;
+		const cJSON *c = cJSON_GetObjectItemCaseSensitive(cidr, "cidr");
+		char ww[112], canon[INET6_ADDRSTRLEN + 8];
+		unsigned char a[16], b[16];
+		int fa, la, fb, lb;
+		snprintf(ww, sizeof ww, "%s.cidr", w);
+		if (!present(c))
+			return fail(err, "%s is required", ww);
+		if (parse_cidr_field(c, ww, &fa, a, &la, canon, sizeof canon, err))
+			return -1;
+		r->kind = SRV_EGRESS_CIDR;
+		if (!(r->dest = strdup(canon)))
+			return fail(err, "out of memory");
+		const cJSON *ex = cJSON_GetObjectItemCaseSensitive(cidr, "except");
+		if (present(ex)) {
+			if (!cJSON_IsArray(ex))
+				return fail(err, "%s.except must be an array of CIDR strings", w);
+			if (cJSON_GetArraySize(ex) > SRV_MAX_EXCEPT)
+				return fail(err, "%s.except has more than %d entries", w, SRV_MAX_EXCEPT);
+			const cJSON *e;
+			size_t i = 0;
+			cJSON_ArrayForEach(e, ex) {
+				snprintf(ww, sizeof ww, "%s.except[%zu]", w, i++);
+				if (parse_cidr_field(e, ww, &fb, b, &lb, canon, sizeof canon, err))
+					return -1;
+				if (!cidr_inside(fa, a, la, fb, b, lb))
+					return fail(err, "%s \"%.64s\" is not inside %s", ww, e->valuestring, r->dest);
+				if (srv_strv_push(&r->except, canon) != 0)
+					return fail(err, "out of memory");
+			}
+		}
+	} else {
+		return fail(err, "%s needs a destination: cidr, dnsName or \"any\": true", where);
+	}
+	return parse_ports(cJSON_GetObjectItemCaseSensitive(it, "ports"), where, r, err);
+}
+
+static int get_opt_bool(const cJSON *obj, const char *key, const char *prefix, int *val, int *set, char *err)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+	*val = *set = 0;
+	if (!present(it))
+		return 0;
+	if (!cJSON_IsBool(it))
+		return fail(err, "%s.%s must be true or false", prefix, key);
+	*val = cJSON_IsTrue(it);
+	*set = 1;
+	return 0;
+}
+
+void srv_netopts_free(srv_netopts *n)
+{
+	if (!n)
+		return;
+	for (size_t i = 0; i < n->negress; i++) {
+		free(n->egress[i].dest);
+		srv_strv_free(&n->egress[i].except);
+		free(n->egress[i].ports);
+	}
+	free(n->egress);
+	memset(n, 0, sizeof *n);
+}
+
+int srv_parse_netopts(const cJSON *net, const char *prefix, srv_netopts *out, char *err)
+{
+	static const char *const fields[] = {"ingress", "egress", "denyEgress", "denyIngress", NULL};
+	char w[64];
+	int rc = -1;
+	memset(out, 0, sizeof *out);
+	if (!present(net))
+		return 0;
+	if (!cJSON_IsObject(net))
+		return fail(err, "%s must be a NetworkOptions object", prefix);
+	out->given = 1;
+	if (only_fields(net, fields, prefix, err))
+		goto out;
+	const cJSON *in = cJSON_GetObjectItemCaseSensitive(net, "ingress");
+	if (present(in) && !cJSON_IsArray(in)) {
+		fail(err, "%s.ingress must be an array of IngressRule", prefix);
+		goto out;
+	}
+	if (present(in) && cJSON_GetArraySize(in) > 0) {
+		/* Nothing outside can open a connection into a sandbox here. */
+		rc = unsupported(err, "%s.ingress is not supported by sbxd (sandboxes accept no inbound connections)",
+		                 prefix);
+		goto out;
+	}
+	if (get_opt_bool(net, "denyEgress", prefix, &out->deny_egress, &out->deny_egress_set, err) ||
+	    get_opt_bool(net, "denyIngress", prefix, &out->deny_ingress, &out->deny_ingress_set, err))
+		goto out;
+	const cJSON *eg = cJSON_GetObjectItemCaseSensitive(net, "egress");
+	if (present(eg)) {
+		if (!cJSON_IsArray(eg)) {
+			fail(err, "%s.egress must be an array of EgressRule (e.g. [{\"any\": true}])", prefix);
+			goto out;
+		}
+		int n = cJSON_GetArraySize(eg);
+		if (n > SRV_MAX_EGRESS) {
+			fail(err, "%s.egress has more than %d rules", prefix, SRV_MAX_EGRESS);
+			goto out;
+		}
+		if (n > 0 && !(out->egress = calloc((size_t)n, sizeof *out->egress))) {
+			fail(err, "out of memory");
+			goto out;
+		}
+		const cJSON *it;
+		cJSON_ArrayForEach(it, eg) {
+			snprintf(w, sizeof w, "%s.egress[%zu]", prefix, out->negress);
+			int r = parse_rule(it, w, &out->egress[out->negress], err);
+			out->negress++; /* counted even half-made, so free sees it */
+			if (r != 0) {
+				rc = r;
+				goto out;
+			}
+		}
+	}
+	if (out->deny_egress && out->negress) {
+		fail(err, "%s.denyEgress is true but %s.egress has rules: give one or the other", prefix, prefix);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (rc)
+		srv_netopts_free(out);
+	return rc;
+}
+
+cJSON *srv_egress_rules_json(const srv_egress_rule *rules, size_t n)
+{
+	cJSON *arr = cJSON_CreateArray();
+	for (size_t i = 0; arr && i < n; i++) {
+		const srv_egress_rule *r = &rules[i];
+		cJSON *o = cJSON_CreateObject();
+		if (!o || !cJSON_AddItemToArray(arr, o)) {
+			cJSON_Delete(o);
+			break;
+		}
+		if (r->kind == SRV_EGRESS_ANY) {
+			cJSON_AddBoolToObject(o, "any", 1);
+		} else if (r->kind == SRV_EGRESS_DNS) {
+			cJSON_AddStringToObject(o, "dnsName", r->dest);
+		} else {
+			cJSON *c = cJSON_AddObjectToObject(o, "cidr");
+			if (c) {
+				cJSON_AddStringToObject(c, "cidr", r->dest);
+				if (r->except.n) {
+					cJSON *ex = cJSON_AddArrayToObject(c, "except");
+					for (size_t j = 0; ex && j < r->except.n; j++)
+						cJSON_AddItemToArray(ex, cJSON_CreateString(r->except.v[j]));
+				}
+			}
+		}
+		if (r->nports) {
+			cJSON *ports = cJSON_AddArrayToObject(o, "ports");
+			for (size_t j = 0; ports && j < r->nports; j++) {
+				cJSON *p = cJSON_CreateObject();
+				if (!p || !cJSON_AddItemToArray(ports, p)) {
+					cJSON_Delete(p);
+					break;
+				}
+				cJSON_AddStringToObject(p, "protocol", r->ports[j].proto == SRV_PORT_UDP ? "UDP" : "TCP");
+				cJSON_AddNumberToObject(p, "port", r->ports[j].port);
+				if (r->ports[j].end_port != r->ports[j].port)
+					cJSON_AddNumberToObject(p, "endPort", r->ports[j].end_port);
+			}
+		}
+	}
+	return arr;
+}
+
+cJSON *srv_netopts_to_json(const srv_netopts *n)
+{
+	cJSON *o = cJSON_CreateObject();
+	if (!o)
+		return NULL;
+	if (n->negress)
+		cJSON_AddItemToObject(o, "egress", srv_egress_rules_json(n->egress, n->negress));
+	if (n->deny_egress_set)
+		cJSON_AddBoolToObject(o, "denyEgress", n->deny_egress);
+	if (n->deny_ingress_set)
+		cJSON_AddBoolToObject(o, "denyIngress", n->deny_ingress);
+	return o;
+}
+
 int srv_spec_from_json(const cJSON *spec, srv_spec *out, char *err)
 {
 	memset(out, 0, sizeof *out);
@@ -826,13 +1223,11 @@ int srv_spec_from_json(const cJSON *spec, srv_spec *out, char *err)
 			goto out;
 		}
 	}
-	const cJSON *net = cJSON_GetObjectItemCaseSensitive(spec, "network");
-	if (net && !cJSON_IsNull(net) && !cJSON_IsObject(net)) {
-		fail(err, "network must be an object");
+	int nrc = srv_parse_netopts(cJSON_GetObjectItemCaseSensitive(spec, "network"), "network", &out->net, err);
+	if (nrc != 0) {
+		rc = nrc;
 		goto out;
 	}
-	if (get_bool(net, "egress", &out->egress, err))
-		goto out;
 	rc = 0;
 out:
 	free(command);

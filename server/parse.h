@@ -38,6 +38,14 @@ typedef struct srv_perr {
 #define SRV_MAX_READ        (4 << 20)
 #define SRV_MAX_STDIN       (1u << 20)
 #define SRV_MAX_PATH        4096
+#define SRV_MAX_EGRESS      64   /* rules in spec.network.egress */
+#define SRV_MAX_EXCEPT      64   /* except entries of one cidr */
+#define SRV_MAX_PORTS       64   /* port ranges of one rule */
+
+/* srv_parse_create / srv_spec_from_json: -1 is a bad request (400),
+ * SRV_PARSE_UNSUPPORTED a valid field sbxd cannot honour (501); either way
+ * err names the field. */
+#define SRV_PARSE_UNSUPPORTED (-2)
 
 /* "500m", "2", "0.5" -> millicores. */
 int srv_parse_cpu(const char *s, int64_t *millis, char *err);
@@ -95,6 +103,40 @@ typedef struct srv_strv {
 void srv_strv_free(srv_strv *sv);
 int srv_strv_push(srv_strv *sv, const char *s);
 
+/* spec.network: the schema's NetworkOptions, as much of it as sbxd can
+ * honour (see docs/api.md). Ingress rules, tenant and selector
+ * destinations and SCTP are refused at parse time, never dropped. */
+enum { SRV_EGRESS_CIDR = 1, SRV_EGRESS_DNS, SRV_EGRESS_ANY };
+enum { SRV_PORT_TCP = 1, SRV_PORT_UDP = 2 };
+typedef struct srv_port_range {
+	int proto;                   /* SRV_PORT_TCP or SRV_PORT_UDP */
+	int32_t port, end_port;      /* end_port >= port (set to port when absent) */
+} srv_port_range;
+typedef struct srv_egress_rule {
+	int kind;                    /* SRV_EGRESS_* */
+	char *dest;                  /* the CIDR ("10.0.0.0/8", canonical) or
+	                                the DNS name; NULL for any */
+	srv_strv except;             /* CIDRs inside dest (cidr rules only) */
+	srv_port_range *ports;       /* none: every port, TCP and UDP */
+	size_t nports;
+} srv_egress_rule;
+typedef struct srv_netopts {
+	int given;                   /* spec.network was an object */
+	int deny_egress, deny_egress_set;
+	int deny_ingress, deny_ingress_set;
+	srv_egress_rule *egress;
+	size_t negress;
+} srv_netopts;
+void srv_netopts_free(srv_netopts *n);
+/* NetworkOptions JSON, as parsed: "prefix" names fields in messages
+ * ("network" gives "network.egress[0].cidr.cidr"). 0, -1 or
+ * SRV_PARSE_UNSUPPORTED with a message. */
+int srv_parse_netopts(const struct cJSON *net, const char *prefix, srv_netopts *out, char *err);
+/* The parsed options back as NetworkOptions JSON (what GET echoes). */
+struct cJSON *srv_netopts_to_json(const srv_netopts *n);
+/* The rules alone as a JSON array of EgressRule (status.effectiveEgress). */
+struct cJSON *srv_egress_rules_json(const srv_egress_rule *r, size_t n);
+
 /* The sandbox spec, as sbxd keeps it. All strings owned. */
 typedef struct srv_spec {
 	char *name;                  /* "" when none */
@@ -106,7 +148,7 @@ typedef struct srv_spec {
 	int64_t cpu_millis, memory_bytes, max_pids;
 	int64_t lifetime_s;          /* 0: server default */
 	srv_strv tags;
-	int egress;
+	srv_netopts net;
 	char *request_id;
 } srv_spec;
 void srv_spec_free(srv_spec *sp);

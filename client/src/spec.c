@@ -120,6 +120,7 @@ void sbx_spec_free(sbx_spec *sp)
 	for (size_t i = 0; i < sp->ntags; i++)
 		free(sp->tags[i]);
 	free(sp->tags);
+	free(sp->network);
 	free(sp);
 }
 
@@ -202,8 +203,12 @@ void sbx_spec_set_lifetime(sbx_spec *sp, int64_t max_lifetime_seconds)
 
 void sbx_spec_set_network(sbx_spec *sp, int egress)
 {
-	sp->egress = egress != 0;
-	sp->has_network = 1;
+	/* The schema's NetworkOptions: egress anywhere, or none at all. */
+	char *n = strdup(egress ? "{\"egress\":[{\"any\":true}]}" : "{\"denyEgress\":true}");
+	if (n) {
+		free(sp->network);
+		sp->network = n;
+	}
 }
 
 /* Kubernetes quantities: "2", "0.5", "500m" cores; bytes with k/M/G/T or
@@ -605,19 +610,18 @@ sbx_result sbx_spec_parse(const char *text, size_t len, sbx_spec **out, sbx_erro
 					goto out;
 			}
 		} else if (strcmp(k, "network") == 0) {
-			if (cJSON_IsBool(it)) {
-				sbx_spec_set_network(sp, cJSON_IsTrue(it));
-			} else if (cJSON_IsObject(it)) {
-				const cJSON *eg = cJSON_GetObjectItemCaseSensitive(it, "egress");
-				if (eg && !cJSON_IsBool(eg)) {
-					r = sbx_fail(err, SBX_E_INVALID, "\"network.egress\" must be true or false");
-					goto out;
-				}
-				sbx_spec_set_network(sp, cJSON_IsTrue(eg));
-			} else {
-				r = sbx_fail(err, SBX_E_INVALID, "\"network\" must be an object like {\"egress\": true}");
+			/* NetworkOptions goes to the service as written: it knows the
+			 * schema (and sbxd refuses what it cannot honour). */
+			char *txt = cJSON_IsObject(it) ? cJSON_PrintUnformatted(it) : NULL;
+			if (!txt) {
+				r = sbx_fail(err, SBX_E_INVALID,
+				             cJSON_IsObject(it) ? "out of memory"
+				                                : "\"network\" must be a NetworkOptions object like "
+				                                  "{\"egress\": [{\"any\": true}]}");
 				goto out;
 			}
+			free(sp->network);
+			sp->network = txt;
 		} else {
 			/* A typo in a hand-written spec should not pass silently. */
 			r = sbx_fail(err, SBX_E_INVALID, "unknown field \"%.64s\" in the sandbox spec", k);
@@ -757,9 +761,9 @@ cJSON *sbx_spec_to_json(const sbx_spec *sp)
 			ok &= s != NULL && cJSON_AddItemToArray(t, s);
 		}
 	}
-	if (sp->has_network) {
-		cJSON *n = cJSON_AddObjectToObject(o, "network");
-		ok &= n != NULL && cJSON_AddBoolToObject(n, "egress", sp->egress) != NULL;
+	if (sp->network) {
+		cJSON *n = cJSON_Parse(sp->network);
+		ok &= n != NULL && cJSON_AddItemToObject(o, "network", n);
 	}
 	if (!ok) {
 		cJSON_Delete(o);

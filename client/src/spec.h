@@ -28,7 +28,7 @@ struct sbx_spec {
 	char **tags;
 	size_t ntags;
 	int64_t cpu_millis, memory_bytes, pids, lifetime;
-	int egress, has_network;
+	char *network;          /* spec.network as JSON text (NetworkOptions), or NULL */
 };
 
 struct sbx_exec_req {

@@ -8,6 +8,7 @@
  * Init is a copy of the small zygote, so the page-table copy is cheap.
  */
 #include "init.h"
+#include "net.h" /* SRV_NET_DNS */
 #include "proto.h"
 #include "runtime.h" /* SRV_EXIT_OUTPUT_DONE */
 #include "util.h"
@@ -47,7 +48,9 @@
 static const char *const default_env[] = {"PATH=" DEFAULT_PATH, "HOME=/root", NULL};
 
 /* Capabilities a sandbox keeps: Docker's default set minus CAP_MKNOD and
- * CAP_NET_RAW (with the host's network, raw sockets would see its traffic). */
+ * CAP_NET_RAW (raw sockets could forge traffic past the stack's view of
+ * connections). No CAP_NET_ADMIN: the egress rules, addresses and routes
+ * of the box's namespace are sbxd's. */
 static const int keep_caps[] = {
 	CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID, CAP_KILL, CAP_SETGID,
 	CAP_SETUID, CAP_SETPCAP, CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT,
@@ -243,6 +246,32 @@ static int loopback_up(char *msg, size_t len)
 		rc = failmsg(msg, len, errno, "bring up", "lo");
 	close(s);
 	return rc;
+}
+
+/* With egress, names resolve through the stack's forwarder (the host's
+ * resolver, reached on port 53 only): the host's own resolv.conf may
+ * point at its loopback, which the sandbox cannot reach. Written after
+ * pivot_root, so a symlink in the image resolves inside the sandbox, and
+ * into its own writable layer (the image is untouched). No /etc: nothing
+ * to write. */
+static int write_resolv_conf(char *msg, size_t len)
+{
+	static const char text[] = "# written by sbxd: the sandbox's user-mode network stack forwards DNS\n"
+	                           "nameserver " SRV_NET_DNS "\n";
+	struct stat st;
+	if (stat("/etc", &st) != 0 || !S_ISDIR(st.st_mode))
+		return 0;
+	if (unlink("/etc/resolv.conf") != 0 && errno != ENOENT)
+		return failmsg(msg, len, errno, "unlink", "/etc/resolv.conf");
+	int fd = open("/etc/resolv.conf", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return failmsg(msg, len, errno, "create", "/etc/resolv.conf");
+	ssize_t n = write(fd, text, sizeof text - 1);
+	int e = errno;
+	close(fd);
+	if (n != (ssize_t)(sizeof text - 1))
+		return failmsg(msg, len, n < 0 ? e : EIO, "write", "/etc/resolv.conf");
+	return 0;
 }
 
 static int drop_caps(char *msg, size_t len)
@@ -479,23 +508,6 @@ static int setup(const srv_init_cfg *cfg, int ctl, char *msg, size_t len)
 	 * own root, a private one (an image has its own). */
 	if (!cfg->image && (rc = bind_scratch(cfg->scratch, "vartmp", root, "var/tmp", msg, len)))
 		return rc;
-	/* An image on the host's network resolves names as the host does. */
-	if (cfg->network && cfg->image) {
-		static const char *const net_files[] = {"etc/resolv.conf", "etc/hosts"};
-		for (size_t i = 0; i < sizeof net_files / sizeof net_files[0]; i++) {
-			char p[PATH_MAX], host[64];
-			snprintf(host, sizeof host, "/%s", net_files[i]);
-			if (join(p, root, net_files[i]) != 0 || access(host, R_OK) != 0)
-				continue;
-			int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-			if (fd < 0)
-				continue; /* no /etc in the image: nothing to resolve with */
-			close(fd);
-			if (mount(host, p, NULL, MS_BIND, NULL) != 0 ||
-			    mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
-				return failmsg(msg, len, errno, "bind", host);
-		}
-	}
 	/* pivot_root(".", ".") stacks the old root under the new one; detaching
 	 * it leaves no path back to the host's tree. */
 	if (chdir(root) != 0 || syscall(SYS_pivot_root, ".", ".") != 0)
@@ -504,7 +516,9 @@ static int setup(const srv_init_cfg *cfg, int ctl, char *msg, size_t len)
 		return failmsg(msg, len, errno, "detach old root", NULL);
 	if (sethostname(cfg->hostname, strlen(cfg->hostname)) != 0)
 		return failmsg(msg, len, errno, "sethostname", cfg->hostname);
-	if (!cfg->network && (rc = loopback_up(msg, len)))
+	if ((rc = loopback_up(msg, len)))
+		return rc;
+	if (cfg->network && (rc = write_resolv_conf(msg, len)))
 		return rc;
 	devnull = open("/dev/null", O_RDWR);
 	if (devnull < 0)

@@ -20,7 +20,9 @@ typedef struct srv_init_cfg {
 	const char *root;          /* overlay mount point, inside scratch */
 	const char *overlay_opts;  /* "lowerdir=...,upperdir=...,workdir=..." */
 	const char *hostname;
-	int network;               /* 1: shares the host's netns, 0: own, lo up */
+	int network;               /* 1: egress through the stack (net.h): init
+	                              writes /etc/resolv.conf for its DNS; the
+	                              box always has its own netns, lo up */
 	int image;                 /* 1: the root is an image, not the host's / */
 	const char *const *hide;   /* host paths covered inside by an empty,
 	                              read-only tmpfs (state dir, sockets) */

@@ -1,8 +1,8 @@
 /*
  * The sbxd side of the sandbox runtime (runtime.h): it prepares each
  * sandbox's cgroups, clone()s the sandbox's init into fresh
- * PID, mount, UTS, IPC and (unless the spec asks for the host's) network
- * namespaces, and then talks to that init over two SEQPACKET socketpairs
+ * PID, mount, UTS, IPC and network namespaces (egress, when the spec has
+ * it, goes through a user-mode stack: net.c), and then talks to that init over two SEQPACKET socketpairs
  * (proto.h): requests and replies on one, exit events on the other. Init
  * does the in-sandbox work (init.c); cgroups live in cgroup.c.
  */
@@ -63,6 +63,7 @@ struct srv_box {
 	int ctl, evt;
 	int dead;
 	int frozen;               /* init is frozen too: requests would hang */
+	srv_net *net;             /* the egress stack, NULL without egress */
 	int64_t next_token;
 	uint32_t seq;             /* of the last request sent on ctl */
 	char *reqbuf;
@@ -466,7 +467,7 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 		.root = root,
 		.overlay_opts = opts,
 		.hostname = hostname,
-		.network = spec->network,
+		.network = spec->egress != NULL,
 		.image = strcmp(lower, "/") != 0,
 		.hide = hide,
 		/* Every byte written to the box's tmpfs is host memory: bound it
@@ -478,9 +479,9 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 		.out_quota = spec->output_quota > 0 ? spec->output_quota : 0,
 		.min_free = spec->min_free_bytes > 0 ? spec->min_free_bytes : 0,
 	};
-	uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
-	if (!spec->network)
-		flags |= CLONE_NEWNET;
+	/* Always a network namespace of its own: the host's would give the
+	 * sandbox its loopback services, abstract sockets and ports. */
+	uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET;
 	int born_in_cg = 0;
 	pid_t pid = -1;
 	if (rt->zygote) {
@@ -519,6 +520,11 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 	memset(&go, 0, sizeof go);
 	go.type = SRV_MSG_ATTACHED;
 	(void)!send(box->ctl, &go, sizeof go, MSG_NOSIGNAL | MSG_DONTWAIT);
+	/* The stack and the rules are in place before any command runs (init
+	 * starts nothing before it has said ready and been asked); init
+	 * finishes its set-up meanwhile. */
+	if (spec->egress && srv_net_start(pid, spec->egress, &box->net, err) != 0)
+		goto fail;
 	srv_msg_reply r;
 	if (read_reply(box, 0, &r, err) != 0)
 		goto fail;
@@ -761,6 +767,7 @@ void srv_box_destroy(srv_box *box)
 		while (waitpid(box->init_pid, NULL, 0) < 0 && errno == EINTR)
 			;
 	}
+	srv_net_stop(box->net);
 	if (box->ctl >= 0)
 		close(box->ctl);
 	if (box->evt >= 0)

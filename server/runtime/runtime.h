@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "net.h"
+
 #define SRV_ERRLEN 256
 
 typedef struct srv_rt srv_rt;
@@ -37,7 +39,10 @@ typedef struct srv_box_spec {
 	                                dir covered (hostmask.h); else the first
 	                                IMAGE_DIR/NAME/rootfs. NULL or "" is an
 	                                error: the caller picks the default. */
-	int network;                 /* 0: own netns with loopback up; 1: host net */
+	const srv_egress *egress;    /* NULL: no way out, the box's own network
+	                                namespace has only loopback; else also a
+	                                user-mode stack (net.h) and these rules.
+	                                A box never shares the host's namespace */
 	int64_t cpu_millis;          /* 0 = no limit */
 	int64_t memory_bytes;        /* 0 = no limit */
 	int64_t max_pids;            /* 0 = server default (e.g. 1024) */

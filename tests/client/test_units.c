@@ -561,7 +561,7 @@ START_TEST(spec_builders_to_json)
 	ck_assert_str_eq(t, "{\"name\":\"box-1\",\"image\":\"deb\",\"command\":\"python3\",\"args\":[\"-c\",\"print(1)\"],"
 	                    "\"env\":{\"A\":\"2\"},\"resources\":{\"cpu\":\"500m\",\"memory\":\"256Mi\",\"pids\":\"64\"},"
 	                    "\"maxLifetimeSeconds\":\"120\",\"tags\":[\"t1\",\"sbxfs-name=box-1\"],"
-	                    "\"network\":{\"egress\":true}}");
+	                    "\"network\":{\"egress\":[{\"any\":true}]}}");
 	free(t);
 	/* and back: the JSON parses to the same spec */
 	sbx_spec *back = NULL;
@@ -605,7 +605,10 @@ static const struct {
 	 "{\"resources\":{\"cpu\":\"2\",\"memory\":\"1Gi\"}}"},
 	{"{\"resources\": {\"cpu\": 0.25, \"memory\": 1000}}", SBX_OK, "{\"resources\":{\"cpu\":\"250m\",\"memory\":\"1000\"}}"},
 	{"{\"resources\": {\"memory\": \"2M\"}}", SBX_OK, "{\"resources\":{\"memory\":\"2000000\"}}"},
-	{"{\"network\": {\"egress\": false}}", SBX_OK, "{\"network\":{\"egress\":false}}"},
+	{"{\"network\": {\"denyEgress\": true}}", SBX_OK, "{\"network\":{\"denyEgress\":true}}"},
+	/* NetworkOptions goes through as written: the service checks it. */
+	{"{\"network\": {\"egress\": [{\"cidr\": {\"cidr\": \"10.0.0.0/8\"}, \"ports\": [{\"port\": 443}]}]}}",
+	 SBX_OK, "{\"network\":{\"egress\":[{\"cidr\":{\"cidr\":\"10.0.0.0/8\"},\"ports\":[{\"port\":443}]}]}}"},
 	{"{\"maxLifetimeSeconds\": \"60\"}", SBX_OK, "{\"maxLifetimeSeconds\":\"60\"}"},
 	{"{\"workingDir\": \"/w\", \"env\": {\"K\": \"V\"}}", SBX_OK, "{\"env\":{\"K\":\"V\"},\"workingDir\":\"/w\"}"},
 	{"{\"name\": \"n1\", \"tags\": [\"sbxfs-name=n1\"]}", SBX_OK, "{\"name\":\"n1\",\"tags\":[\"sbxfs-name=n1\"]}"},

@@ -5,7 +5,7 @@
  * the command's exit code (128+N for a signal). Options set the spec.
  * Usage: rt_run [-s STATE] [-i IMAGE] [-n] [-m BYTES] [-p PIDS] [-c MILLIS]
  *               [-H HOSTNAME] [-I ID] [-o] -- ARGV...
- * -n gives the sandbox the host's network; -o prints "oom_kills N" to
+ * -n gives the sandbox egress anywhere (a user-mode stack, net.h); -o prints "oom_kills N" to
  * stderr after the command exits.
  */
 #include "runtime.h"
@@ -31,6 +31,9 @@ static int64_t num(const char *s)
 	return v;
 }
 
+static const srv_net_rule any_rule = {NULL, 0, NULL, NULL, 0};
+static const srv_egress any_egress = {&any_rule, 1};
+
 int main(int argc, char **argv)
 {
 	char err[SRV_ERRLEN];
@@ -41,7 +44,7 @@ int main(int argc, char **argv)
 		switch (opt) {
 		case 's': state = optarg; break;
 		case 'i': spec.image = optarg; break;
-		case 'n': spec.network = 1; break;
+		case 'n': spec.egress = &any_egress; break;
 		case 'm': spec.memory_bytes = num(optarg); break;
 		case 'p': spec.max_pids = num(optarg); break;
 		case 'c': spec.cpu_millis = num(optarg); break;

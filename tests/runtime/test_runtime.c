@@ -401,18 +401,31 @@ START_TEST(test_network)
 	ck_assert_int_eq(sh(box, "cat /sys/class/net/lo/operstate /sys/class/net/lo/flags", out, sizeof out), 0);
 	ck_assert_ptr_nonnull(strstr(out, "0x9")); /* IFF_UP|IFF_LOOPBACK */
 	srv_box_destroy(box);
-	/* network=1 shares the host's interfaces. */
-	char host[8192];
-	slurp("/proc/net/dev", host, sizeof host);
-	srv_box_spec spec = {.network = 1};
+	/* With egress the box still has its own namespace: loopback and the
+	 * user-mode stack's interface, never the host's interfaces. */
+	static const srv_net_rule any = {NULL, 0, NULL, NULL, 0};
+	static const srv_egress eg = {&any, 1};
+	srv_box_spec spec = {.egress = &eg};
+	/* A shared mount with a submount, as systemd (or `ip netns add`)
+	 * leaves them: the stack's own sandbox must not unmount it here. */
+	char shared[] = "/tmp/sbx-rt-shared.XXXXXX", sub[64];
+	ck_assert_ptr_nonnull(mkdtemp(shared));
+	snprintf(sub, sizeof sub, "%s/sub", shared);
+	ck_assert_int_eq(mount("tmpfs", shared, "tmpfs", 0, "size=64k"), 0);
+	ck_assert_int_eq(mount(NULL, shared, NULL, MS_SHARED, NULL), 0);
+	ck_assert_int_eq(mkdir(sub, 0700), 0);
+	ck_assert_int_eq(mount("tmpfs", sub, "tmpfs", 0, "size=64k"), 0);
+	struct stat st_top, st_sub;
 	box = mkbox_spec(&spec);
-	ck_assert_int_eq(sh(box, "cat /proc/net/dev", out, sizeof out), 0);
-	int lines_host = 0, lines_box = 0;
-	for (char *p = host; *p; p++)
-		lines_host += *p == '\n';
-	for (char *p = out; *p; p++)
-		lines_box += *p == '\n';
-	ck_assert_int_eq(lines_box, lines_host);
+	int still = stat(shared, &st_top) == 0 && stat(sub, &st_sub) == 0 && st_top.st_dev != st_sub.st_dev;
+	umount2(sub, MNT_DETACH);
+	umount2(shared, MNT_DETACH);
+	rmdir(shared);
+	ck_assert_msg(still, "creating an egress box unmounted a shared mount of the host");
+	ck_assert_int_eq(sh(box, "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort", out, sizeof out), 0);
+	ck_assert_str_eq(out, "eth0\nlo\n");
+	ck_assert_int_eq(sh(box, "cat /etc/resolv.conf", out, sizeof out), 0);
+	ck_assert_ptr_nonnull(strstr(out, "nameserver " SRV_NET_DNS "\n"));
 	srv_box_destroy(box);
 }
 END_TEST
@@ -1316,6 +1329,71 @@ START_TEST(test_images)
 }
 END_TEST
 
+/* ---- the egress nft script (table-driven) ---- */
+
+START_TEST(test_net_ruleset)
+{
+	static const char *const host[] = {"192.0.2.2/32", "fd00::2/128", NULL};
+	static const char *const dst[] = {"10.231.0.5/24", "2001:db8::/32", NULL}; /* host bits: cleared */
+	static const char *const ex[] = {"10.231.0.9", NULL};
+	static const srv_net_ports ports[] = {{SRV_NET_TCP, 80, 90}, {SRV_NET_UDP, 53, 53}, {SRV_NET_TCP, 443, 443}};
+	static const char *const dns[] = {"10.231.0.2/32", "169.254.169.254/32", NULL};
+	const srv_net_rule rules[] = {
+		{NULL, 0, NULL, NULL, 0},           /* any */
+		{dst, 0, ex, ports, 3},             /* cidr with except and ports */
+		{dns, 1, NULL, NULL, 0},            /* a dnsName's answers */
+	};
+	const srv_egress eg = {rules, 3};
+	char *t = srv_net_ruleset(&eg, host, err);
+	ck_assert_msg(t != NULL, "%s", err);
+	static const char *const want[] = {
+		"type filter hook output priority 0; policy drop;",
+		"oif \"lo\" accept",
+		"ip daddr 10.0.2.3 udp dport 53 accept",
+		"ip daddr { 127.0.0.0/8, 10.0.2.0/24 } goto deny",
+		"ip6 daddr { ::1/128, ::ffff:127.0.0.0/104 } goto deny",
+		"ip daddr { 192.0.2.2/32 } goto deny",
+		"ip6 daddr { fd00::2/128 } goto deny",
+		"jump r0\n  jump r1\n  jump r2\n  goto deny\n",
+		/* any: never link-local, multicast, reserved; then everything */
+		" chain r0 {\n  ip daddr { 0.0.0.0/8, 169.254.0.0/16, 224.0.0.0/4, 240.0.0.0/4 } return\n",
+		"  ip6 daddr { ::/128, fe80::/10, ff00::/8 } return\n  jump p0\n }\n chain p0 {\n  accept\n }",
+		" chain r1 {\n  ip daddr { 10.231.0.9/32 } return\n  ip daddr { 10.231.0.0/24 } jump p1\n"
+		"  ip6 daddr { 2001:db8::/32 } jump p1\n }",
+		" chain p1 {\n  tcp dport { 80-90, 443 } accept\n  udp dport { 53 } accept\n }",
+		/* a dnsName answer of 169.254.169.254 stays closed */
+		" chain r2 {\n  ip daddr { 0.0.0.0/8, 169.254.0.0/16,",
+		"  ip daddr { 10.231.0.2/32, 169.254.169.254/32 } jump p2\n",
+	};
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+		ck_assert_msg(strstr(t, want[i]), "missing [%s] in:\n%s", want[i], t);
+	free(t);
+	/* No rules: loopback and DNS only, the rest refused. */
+	const srv_egress none = {NULL, 0};
+	t = srv_net_ruleset(&none, host, err);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_ptr_null(strstr(t, "jump"));
+	free(t);
+	/* Text that is not an address never reaches nft. */
+	static const char *const bad[][2] = {{"10.0.0.0/8; flush ruleset", NULL}, {"10.0.0.0/33", NULL},
+	                                     {"example.com", NULL}, {"", NULL}, {"::1/129", NULL}};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		const srv_net_rule r = {bad[i], 0, NULL, NULL, 0};
+		const srv_egress e = {&r, 1};
+		ck_assert_msg(srv_net_ruleset(&e, host, err) == NULL, "accepted %s", bad[i][0]);
+		ck_assert_ptr_nonnull(strstr(err, "bad address"));
+	}
+	/* The host's addresses as this namespace has them: loopback at least. */
+	char **mine = srv_net_host_addrs(err);
+	ck_assert_ptr_nonnull(mine);
+	int lo = 0;
+	for (size_t i = 0; mine[i]; i++)
+		lo |= strcmp(mine[i], "127.0.0.1/32") == 0;
+	ck_assert(lo);
+	srv_net_strv_free(mine);
+}
+END_TEST
+
 /* ---- protocol decoder (table-driven) ---- */
 
 START_TEST(test_proto)
@@ -1503,6 +1581,7 @@ static Suite *runtime_suite(void)
 		{"lifecycle", test_images, 0, 1, 60},
 		{"lifecycle", test_threads_allocating, 0, 1, 60},
 		{"unit", test_proto, 0, 1, 30},
+		{"unit", test_net_ruleset, 0, 1, 30},
 		{"bench", test_bench, 0, 1, 120},
 	};
 	TCase *tc = NULL;

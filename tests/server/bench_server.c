@@ -137,6 +137,7 @@ int main(int argc, char **argv)
 	}
 	double *t_fork = calloc((size_t)n, sizeof(double)), *t_create = calloc((size_t)n, sizeof(double));
 	double *t_exec = calloc((size_t)n, sizeof(double)), *t_bg = calloc((size_t)n, sizeof(double));
+	double *t_egress = calloc((size_t)n, sizeof(double));
 	char id[160], path[512], pid[32];
 	char **ids = calloc((size_t)n, sizeof *ids);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -175,8 +176,26 @@ int main(int argc, char **argv)
 		call("DELETE", path, NULL);
 		free(ids[i]);
 	}
-	free(ids);
 	sleep(2); /* sbxd tears the boxes down in the background */
+	/* With egress: a slirp4netns and an nft load per box (no traffic). */
+	long ne = n < 100 ? n : 100;
+	for (long i = 0; i < ne; i++) {
+		double t0 = now_ms();
+		long st = call("POST", "/v1/sandboxes", "{\"spec\":{\"network\":{\"egress\":[{\"any\":true}]}}}");
+		t_egress[i] = now_ms() - t0;
+		if (st != 200 || !strstr(body.p, "STATE_RUNNING") || field("sandboxId", id, sizeof id)) {
+			fprintf(stderr, "create with egress failed (%ld): %s\n", st, body.p ? body.p : "");
+			return 1;
+		}
+		ids[i] = strdup(id);
+	}
+	for (long i = 0; i < ne; i++) {
+		snprintf(path, sizeof path, "/v1/sandboxes/%s?gracePeriodSeconds=0", ids[i]);
+		call("DELETE", path, NULL);
+		free(ids[i]);
+	}
+	free(ids);
+	sleep(2);
 	call("POST", "/v1/sandboxes", "{\"spec\":{\"name\":\"bench\",\"maxLifetimeSeconds\":\"3600\"}}");
 	for (long i = 0; i < n; i++) {
 		double t0 = now_ms();
@@ -236,6 +255,7 @@ int main(int argc, char **argv)
 	printf("%-40s %10s %10s\n", title, "p50 ms", "p90 ms");
 	printf("%-40s %10.3f %10.3f\n", "fork+exec /bin/true (baseline)", median(t_fork, n), p90(t_fork, n));
 	printf("%-40s %10.3f %10.3f\n", "create sandbox to RUNNING", median(t_create, n), p90(t_create, n));
+	printf("%-40s %10.3f %10.3f\n", "create with egress (any) to RUNNING", median(t_egress, ne), p90(t_egress, ne));
 	printf("%-40s %10.3f %10.3f\n", ":exec true (round trip)", median(t_exec, n), p90(t_exec, n));
 	long nb = n < 4000 ? n : 4000;
 	printf("%-40s %10.3f %10.3f\n", "start + wait background true", median(t_bg, nb), p90(t_bg, nb));
@@ -247,6 +267,7 @@ int main(int argc, char **argv)
 	free(body.p);
 	free(t_fork);
 	free(t_create);
+	free(t_egress);
 	free(t_exec);
 	free(t_bg);
 	return 0;

@@ -174,6 +174,9 @@ sbx_result sbx_spec_add_tag(sbx_spec *sp, const char *tag, sbx_error *err);
 /* cpu in millicores, memory and pids limits; 0 = service default. */
 void sbx_spec_set_resources(sbx_spec *sp, int64_t cpu_millis, int64_t memory_bytes, int64_t pids);
 void sbx_spec_set_lifetime(sbx_spec *sp, int64_t max_lifetime_seconds);
+/* spec.network: egress != 0 = {"egress": [{"any": true}]} (anywhere the
+ * service allows), 0 = {"denyEgress": true}. Finer rules: write
+ * NetworkOptions JSON in the text given to sbx_spec_parse. */
 void sbx_spec_set_network(sbx_spec *sp, int egress);
 /* One default given as text (sbxfs's mount options for mkdir): "image",
  * "network" (none | egress), "lifetime" (seconds, 1..SBX_MAX_LIFETIME),
