@@ -487,8 +487,8 @@ static const struct {
 	const char *json;       /* the spec's JSON when accepted */
 } option_table[] = {
 	{"image", "mini", SBX_OK, "{\"image\":\"mini\"}"},
-	{"network", "none", SBX_OK, "{\"network\":{\"egress\":false}}"},
-	{"network", "egress", SBX_OK, "{\"network\":{\"egress\":true}}"},
+	{"network", "none", SBX_OK, "{\"network\":{\"denyEgress\":true}}"},
+	{"network", "egress", SBX_OK, "{\"network\":{\"egress\":[{\"any\":true}]}}"},
 	{"network", "maybe", SBX_E_INVALID, NULL},
 	{"lifetime", "3600", SBX_OK, "{\"maxLifetimeSeconds\":\"3600\"}"},
 	{"lifetime", "0", SBX_E_INVALID, NULL},
