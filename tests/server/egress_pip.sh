@@ -1,21 +1,16 @@
 #!/bin/bash
-# The seed's flow with network: an image built from Debian packages
-# (python3, pip, venv), an idle sandbox whose one egress rule names the
-# fake outside host (fakenet.sh) by DNS name and port, `pip install` of a
-# small pure-python wheel made here from a local index that the outside
-# host serves, then `python3 -c "print('hello')"`. Nothing leaves the
-# machine: the sandbox's resolver is the test's own.
-# The .debs are cached in SBX_DEB_CACHE (default /var/cache/sbxfs-debs),
-# so only the first run downloads them.
+# The seed's flow with network, on the default image (python3, pip, venv,
+# built from Debian packages by scripts/default-image; PEP 668's marker
+# removed there, so a plain `pip install` works): an idle sandbox whose one
+# egress rule names the fake outside host (fakenet.sh) by DNS name and
+# port, `pip install` of a small pure-python wheel made here from a local
+# index that the outside host serves, then `python3 -c "print('hello')"`.
+# Nothing leaves the machine: the sandbox's resolver is the test's own.
 . "$TESTS_DIR/lib.sh"
 . "$TESTS_DIR/server/common.sh"
 . "$TESTS_DIR/server/fakenet.sh"
 
-MAKE_IMAGE=${MAKE_IMAGE:-$TESTS_DIR/../scripts/make-image}
-cache=${SBX_DEB_CACHE:-/var/cache/sbxfs-debs}
-mkdir -p "$cache"
-"$MAKE_IMAGE" --state-dir "$STATE" --cache "$cache" py python3 python3-pip python3-venv >"$T/make-image.log" 2>&1 ||
-	{ tail -20 "$T/make-image.log" >&2; skip "cannot build the python image (no Debian packages here?)"; }
+[ -n "$SBX_IMAGE_DIR" ] || fail "SBX_IMAGE_DIR not set (meson sets it)"
 
 # A wheel and a PEP 503 index for it.
 mkdir -p "$T/index/simple/sbxhello" "$T/index/files"
@@ -46,8 +41,8 @@ _net_pids+=($!)
 wait_for 10 grep -q "Serving HTTP" "$T/http.log"
 start_sbxd
 
-create '{"spec":{"name":"pip","image":"py","network":{"egress":[{"dnsName":"outside.test","ports":[{"port":8000}]}]}}}' >/dev/null
-out=$(exec_sh pip 'python3 -m pip install --break-system-packages --no-cache-dir --disable-pip-version-check \
+create '{"spec":{"name":"pip","network":{"egress":[{"dnsName":"outside.test","ports":[{"port":8000}]}]}}}' >/dev/null
+out=$(exec_sh pip 'python3 -m pip install --no-cache-dir --disable-pip-version-check \
 	--index-url http://outside.test:8000/simple/ --trusted-host outside.test sbxhello 2>&1; echo "rc=$?"')
 case "$out" in
 *"Successfully installed sbxhello-1.0"*"rc=0") ;;
