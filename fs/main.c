@@ -62,16 +62,17 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("connect_timeout=%u", connect_timeout),
 	OPT("grace=%u", grace),
 	OPT("kernel_cache", kernel_cache),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	/* mounting and logging */
 	OPT("lazy", lazy),
 	OPT("log_file=%s", log_file),
 	OPT("syslog_socket=%s", syslog_socket),
 	FUSE_OPT_KEY("fsname=", KEY_FSNAME),
 	FUSE_OPT_KEY("subtype=", KEY_SUBTYPE),
 	FUSE_OPT_KEY("noauto_unmount", KEY_NO_AUTO_UNMOUNT),
-	FUSE_OPT_KEY("-h", KEY_HELP),
-	FUSE_OPT_KEY("--help", KEY_HELP),
-	FUSE_OPT_KEY("-V", KEY_VERSION),
-	FUSE_OPT_KEY("--version", KEY_VERSION),
 	FUSE_OPT_END,
 };
 
@@ -116,14 +117,17 @@ static void usage(const char *prog)
 	       "    -o connect_timeout=S   connect deadline (default 2)\n"
 	       "    -o grace=SECONDS       grace period of rmdir and `ctl delete` (default 10)\n"
 	       "    -o kernel_cache        let the kernel page-cache finished output\n"
-	       "    -o lazy                mount without first checking that the service answers\n"
-	       "    -o log_file=FILE       log to FILE (default: syslog once daemonized, else stderr)\n"
-	       "    -o syslog_socket=PATH  syslog's socket (default /dev/log)\n"
-	       "    -o noauto_unmount      leave the mount (ENOTCONN) when sbxfs dies\n"
 	       "    -f                     stay in the foreground\n"
 	       "    -d                     debug output (implies -f)\n"
 	       "    -h, --help             this help\n"
 	       "    -V, --version          version\n"
+	       "\n"
+	       "mounting and logging:\n"
+	       "    -o lazy                mount without first checking that the service answers\n"
+	       "    -o log_file=FILE       log to FILE (default: syslog once daemonized, else stderr)\n"
+	       "    -o syslog_socket=PATH  syslog's socket (default /dev/log)\n"
+	       "    -o noauto_unmount      leave the mount (ENOTCONN) when sbxfs dies\n"
+	       "    -o fsname=,subtype=    source and type in /proc/mounts (default: the url, sbxfs)\n"
 	       "\n",
 	       prog);
 }

@@ -112,6 +112,19 @@ wait_for 10 sh -c "! mountpoint -q '$MNT'"
 ls "$MNT" >/dev/null || fail "the mount point is not usable after kill -9"
 grep -q " $MNT " /proc/mounts && fail "still in /proc/mounts after kill -9"
 
+# The contrast, with -o noauto_unmount: the old ENOTCONN until fusermount3 -u.
+M3=$T/mnt3
+mkdir -p "$M3"
+dmounts+=("$M3")
+"$SBXFS" "$M3" -o "url=unix:$SOCK,noauto_unmount,log_file=$T/sbxfs.log" || fail "noauto_unmount mount"
+pid=$(daemon_pid "$M3") || fail "no sbxfs process serves $M3"
+kill -9 "$pid"
+for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+grep -q " $M3 " /proc/mounts || fail "noauto_unmount: the mount went away by itself"
+out=$(ls "$M3" 2>&1) && fail "noauto_unmount: a dead mount listed: $out"
+printf '%s\n' "$out" | grep -q "not connected" || fail "noauto_unmount: $out"
+fusermount3 -u "$M3"
+
 # 6. Without log_file, a daemonized sbxfs logs to syslog: here its socket
 # is this test's own datagram socket (-o syslog_socket=), read by python.
 LOGSOCK=$T/log.sock
