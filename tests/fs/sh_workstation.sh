@@ -108,9 +108,9 @@ rmdir "$MNT/wbox"
 # is usable again (no "Transport endpoint is not connected").
 pid=$(daemon_pid "$MNT") || fail "no sbxfs process serves $MNT"
 kill -9 "$pid"
-wait_for 10 sh -c "! mountpoint -q '$MNT'"
+# (mountpoint(1) is no judge here: a dead mount fails its stat too.)
+wait_for 10 sh -c "! grep -q ' $MNT ' /proc/mounts"
 ls "$MNT" >/dev/null || fail "the mount point is not usable after kill -9"
-grep -q " $MNT " /proc/mounts && fail "still in /proc/mounts after kill -9"
 
 # The contrast, with -o noauto_unmount: the old ENOTCONN until fusermount3 -u.
 M3=$T/mnt3
