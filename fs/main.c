@@ -21,6 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "chunk.h"
@@ -233,6 +236,45 @@ out:
 	return rc;
 }
 
+/* auto_unmount's watcher (fusermount3) unmounts when sbxfs's end of its
+ * socket closes, but only if opening the mount point then fails with
+ * ENOTCONN. When sbxfs dies, the kernel may release that socket before the
+ * /dev/fuse file, and the watcher's open then waits on the dying
+ * connection, gets ECONNABORTED and leaves the mount behind (seen under
+ * load). So a small child keeps a copy of the socket (and of nothing else:
+ * it closes every close-on-exec fd, /dev/fuse among them) until the kernel
+ * kills it as sbxfs's parent-death signal, which comes after sbxfs's files
+ * are released: the watcher then always sees ENOTCONN. */
+static void keep_unmount_socket(void)
+{
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid != 0)
+		return;         /* the parent, or fork failed: no keeper, as before */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+		_exit(0);
+	DIR *d = opendir("/proc/self/fd");
+	if (d) {
+		int self = dirfd(d);
+		struct dirent *e;
+		while ((e = readdir(d))) {
+			char *end;
+			long fd = strtol(e->d_name, &end, 10);
+			if (*end || end == e->d_name || fd < 3 || fd > INT_MAX || fd == self)
+				continue;
+			int fl = fcntl((int)fd, F_GETFD);
+			if (fl >= 0 && (fl & FD_CLOEXEC))
+				close((int)fd);
+		}
+		closedir(d);
+	}
+	sigset_t all;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, NULL);
+	for (;;)
+		pause();
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -329,6 +371,8 @@ int main(int argc, char *argv[])
 	if (!copts.foreground)
 		fs_log_detach();
 	fuse_daemonize(copts.foreground);
+	if (!o.no_auto_unmount)
+		keep_unmount_socket();
 
 	/* Threads only after daemonizing (fork keeps just the caller). */
 	if (sbx_client_new(cfg, &client, &err) != SBX_OK) {

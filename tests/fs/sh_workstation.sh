@@ -26,11 +26,16 @@ ws_cleanup() {
 }
 trap ws_cleanup EXIT
 
-# daemon_pid DIR: the pid of the sbxfs serving DIR (daemonized: not our child).
+# daemon_pid DIR: the pid of the sbxfs serving DIR (daemonized: not our
+# child), not its auto_unmount keeper (a child of it, see fs/main.c).
 daemon_pid() {
-	local p
+	local p pp
 	for p in $(pgrep -x sbxfs); do
-		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF " $1 " && { echo "$p"; return 0; }
+		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF " $1 " || continue
+		pp=$(awk '/^PPid:/ {print $2}' "/proc/$p/status" 2>/dev/null)
+		[ "$(cat "/proc/$pp/comm" 2>/dev/null)" = sbxfs ] && continue
+		echo "$p"
+		return 0
 	done
 	return 1
 }
@@ -111,6 +116,9 @@ kill -9 "$pid"
 # (mountpoint(1) is no judge here: a dead mount fails its stat too.)
 wait_for 10 sh -c "! grep -q ' $MNT ' /proc/mounts"
 ls "$MNT" >/dev/null || fail "the mount point is not usable after kill -9"
+for p in $(pgrep -x sbxfs); do
+	tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF " $MNT " && fail "an sbxfs ($p) outlived kill -9 of the daemon"
+done
 
 # The contrast, with -o noauto_unmount: the old ENOTCONN until fusermount3 -u.
 M3=$T/mnt3
