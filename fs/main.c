@@ -3,7 +3,11 @@
  * (DESIGN section 2). This file is the command line in the style of sshfs
  * (`sbxfs [SOURCE] MOUNTPOINT [-o url=...,token_file=...,timeout=...]`),
  * the libsbx client and event loop, and the libfuse low-level session run
- * by a bounded pool of threads.
+ * by a bounded pool of threads. Before it mounts it asks the service once
+ * (a list call), so a mistyped url= fails the mount command with a message
+ * instead of every later call (-o lazy skips that); the mount shows the
+ * service URL as its source (fsname) and type fuse.sbxfs, and unmounts
+ * itself when sbxfs dies (auto_unmount, through fusermount3).
  */
 /* 3.12's loop configuration: an explicit thread cap, and no bogus
  * "invalid max threads" warning from the 3.2 compatibility path. */
@@ -17,11 +21,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "chunk.h"
 #include "files.h"
+#include "log.h"
 #include "ops.h"
+#include "reqlog.h"
 #include "state.h"
 #include "wait.h"
 
@@ -41,9 +50,13 @@ struct opts {
 	int exec_stdin;
 	int show_help;
 	int show_version;
+	int lazy;               /* no probe of the service at mount */
+	char *log_file;
+	char *syslog_socket;
+	int has_fsname, has_subtype, no_auto_unmount;
 };
 
-enum { KEY_HELP, KEY_VERSION };
+enum { KEY_HELP, KEY_VERSION, KEY_FSNAME, KEY_SUBTYPE, KEY_NO_AUTO_UNMOUNT };
 
 /* The names of struct opts' mk[] for sbx_spec_set_option. */
 static const char *const mk_keys[FS_MKDIR_OPTS] = {"image", "network", "lifetime", "cpu", "memory"};
@@ -67,6 +80,13 @@ static const struct fuse_opt opt_spec[] = {
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
 	FUSE_OPT_KEY("--version", KEY_VERSION),
+	/* mounting and logging */
+	OPT("lazy", lazy),
+	OPT("log_file=%s", log_file),
+	OPT("syslog_socket=%s", syslog_socket),
+	FUSE_OPT_KEY("fsname=", KEY_FSNAME),
+	FUSE_OPT_KEY("subtype=", KEY_SUBTYPE),
+	FUSE_OPT_KEY("noauto_unmount", KEY_NO_AUTO_UNMOUNT),
 	FUSE_OPT_END,
 };
 
@@ -79,6 +99,15 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 		return 0;
 	case KEY_VERSION:
 		o->show_version = 1;
+		return 0;
+	case KEY_FSNAME:        /* the user's own: kept, and ours not added */
+		o->has_fsname = 1;
+		return 1;
+	case KEY_SUBTYPE:
+		o->has_subtype = 1;
+		return 1;
+	case KEY_NO_AUTO_UNMOUNT:
+		o->no_auto_unmount = 1;
 		return 0;
 	default:
 		return 1;
@@ -111,6 +140,13 @@ static void usage(const char *prog)
 	       "    -d                     debug output (implies -f)\n"
 	       "    -h, --help             this help\n"
 	       "    -V, --version          version\n"
+	       "\n"
+	       "mounting and logging:\n"
+	       "    -o lazy                mount without first checking that the service answers\n"
+	       "    -o log_file=FILE       log to FILE (default: syslog once daemonized, else stderr)\n"
+	       "    -o syslog_socket=PATH  syslog's socket (default /dev/log)\n"
+	       "    -o noauto_unmount      leave the mount (ENOTCONN) when sbxfs dies\n"
+	       "    -o fsname=,subtype=    source and type in /proc/mounts (default: the url, sbxfs)\n"
 	       "\n",
 	       prog);
 }
@@ -142,6 +178,117 @@ static void take_source(struct fuse_args *args, char **source)
 		args->argv[i] = args->argv[i + 1];
 	args->argc--;
 	args->argv[args->argc] = NULL;
+}
+
+/* The probe: one list call (filtered on a tag no sandbox carries, so a
+ * busy account answers with an empty page). It tells a wrong address, a
+ * refused token and a server that is not a sandbox service apart, before
+ * anything is mounted. Its client is gone before fuse_daemonize forks. */
+static int probe(const sbx_config *cfg)
+{
+	static const char *const tags[] = {"sbxfs-mount-probe", NULL};
+	sbx_list_filter f = {.tags = tags};
+	sbx_client *c = NULL;
+	sbx_sandbox **v = NULL;
+	size_t n = 0;
+	sbx_error err;
+	sbx_result r = sbx_client_new(cfg, &c, &err);
+	if (r == SBX_OK)
+		r = sbx_sandbox_list(c, &f, &v, &n, &err);
+	sbx_sandbox_list_free(v, n);
+	sbx_client_free(c);
+	if (r == SBX_OK)
+		return 0;
+	const char *url = sbx_config_url(cfg), *why;
+	switch (r) {
+	case SBX_E_UNAUTHENTICATED:
+	case SBX_E_PERMISSION:
+		why = "the service refused the credentials (check token_file= or $CWSANDBOX_API_KEY)";
+		break;
+	case SBX_E_NOT_FOUND:
+	case SBX_E_PROTOCOL:
+	case SBX_E_UNSUPPORTED:
+	case SBX_E_INVALID:
+	case SBX_E_TOO_LARGE:
+		why = "no sandbox service answers there (check url=)";
+		break;
+	default:
+		why = "cannot reach the service (check url=, and that the service runs)";
+		break;
+	}
+	/* libsbx's transport messages start with the URL already. */
+	int has_url = strncmp(err.message, url, strlen(url)) == 0;
+	fs_log(LOG_ERR, "%s: %s%s%s (%s); -o lazy mounts without this check", why, has_url ? "" : url,
+	       has_url ? "" : ": ", err.message, strerror(sbx_error_errno(&err)));
+	return -1;
+}
+
+/* Adds "-o fsname=URL,subtype=sbxfs[,auto_unmount]": /proc/mounts and df
+ * then show the service (as sshfs shows user@host:path), with commas and
+ * backslashes in the URL escaped for libfuse's option parser. */
+static int add_mount_opts(struct fuse_args *args, const struct opts *o, const char *url)
+{
+	char *opts = NULL, *fsname = NULL;
+	int rc = -1;
+	size_t n = strlen(url) + sizeof "fsname=";
+	if (!(fsname = malloc(n)))
+		goto out;
+	snprintf(fsname, n, "fsname=%s", url);
+	if (!o->has_fsname && *url && fuse_opt_add_opt_escaped(&opts, fsname) != 0)
+		goto out;
+	if (!o->has_subtype && fuse_opt_add_opt(&opts, "subtype=sbxfs") != 0)
+		goto out;
+	/* libfuse 3.14 mounts through fusermount3 when auto_unmount is on,
+	 * for root too: fusermount3 stays as a watcher and unmounts (lazily)
+	 * once sbxfs's end of its socket closes, however sbxfs ended. */
+	if (!o->no_auto_unmount && fuse_opt_add_opt(&opts, "auto_unmount") != 0)
+		goto out;
+	if (opts && (fuse_opt_add_arg(args, "-o") != 0 || fuse_opt_add_arg(args, opts) != 0))
+		goto out;
+	rc = 0;
+out:
+	free(opts);
+	free(fsname);
+	return rc;
+}
+
+/* auto_unmount's watcher (fusermount3) unmounts when sbxfs's end of its
+ * socket closes, but only if opening the mount point then fails with
+ * ENOTCONN. When sbxfs dies, the kernel may release that socket before the
+ * /dev/fuse file, and the watcher's open then waits on the dying
+ * connection, gets ECONNABORTED and leaves the mount behind (seen under
+ * load). So a small child keeps a copy of the socket (and of nothing else:
+ * it closes every close-on-exec fd, /dev/fuse among them) until the kernel
+ * kills it as sbxfs's parent-death signal, which comes after sbxfs's files
+ * are released: the watcher then always sees ENOTCONN. */
+static void keep_unmount_socket(void)
+{
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid != 0)
+		return;         /* the parent, or fork failed: no keeper, as before */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+		_exit(0);
+	DIR *d = opendir("/proc/self/fd");
+	if (d) {
+		int self = dirfd(d);
+		struct dirent *e;
+		while ((e = readdir(d))) {
+			char *end;
+			long fd = strtol(e->d_name, &end, 10);
+			if (*end || end == e->d_name || fd < 3 || fd > INT_MAX || fd == self)
+				continue;
+			int fl = fcntl((int)fd, F_GETFD);
+			if (fl >= 0 && (fl & FD_CLOEXEC))
+				close((int)fd);
+		}
+		closedir(d);
+	}
+	sigset_t all;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, NULL);
+	for (;;)
+		pause();
 }
 
 int main(int argc, char *argv[])
@@ -183,54 +330,65 @@ int main(int argc, char *argv[])
 	if (fuse_parse_cmdline(&args, &copts) != 0)
 		goto out;
 	if (!copts.mountpoint) {
-		fprintf(stderr, "sbxfs: error: no mount point given (see --help)\n");
+		fs_log(LOG_ERR, "no mount point given (see --help)");
 		goto out;
 	}
 	if (o.timeout < 1 || o.timeout > 3600 || o.connect_timeout < 1 || o.connect_timeout > 600 ||
 	    o.grace > 300) {
-		fprintf(stderr, "sbxfs: error: timeout must be 1..3600, connect_timeout 1..600, grace 0..300\n");
+		fs_log(LOG_ERR, "timeout must be 1..3600, connect_timeout 1..600, grace 0..300");
+		goto out;
+	}
+	/* Opened here, relative to the caller's directory: the daemon
+	 * changes to / when it detaches. */
+	int lerr = fs_log_open(o.log_file, o.syslog_socket, copts.foreground);
+	if (lerr != 0) {
+		fs_log(LOG_ERR, "%s %s: %s", o.log_file ? "log_file" : "syslog_socket",
+		       o.log_file ? o.log_file : o.syslog_socket, strerror(-lerr));
 		goto out;
 	}
 
 	cfg = sbx_config_new();
 	if (!cfg) {
-		fprintf(stderr, "sbxfs: error: out of memory\n");
+		fs_log(LOG_ERR, "out of memory");
 		goto out;
 	}
 	const char *url = o.url ? o.url : (source && looks_like_url(source) ? source : NULL);
 	if (url && sbx_config_set_url(cfg, url, &err) != SBX_OK) {
-		fprintf(stderr, "sbxfs: error: url: %s\n", err.message);
+		fs_log(LOG_ERR, "url: %s", err.message);
 		goto out;
 	}
 	if (o.token_file && sbx_config_set_token_file(cfg, o.token_file, &err) != SBX_OK) {
-		fprintf(stderr, "sbxfs: error: token_file: %s\n", err.message);
+		fs_log(LOG_ERR, "token_file: %s", err.message);
 		goto out;
 	}
 	if (o.ca_file && sbx_config_set_ca_file(cfg, o.ca_file, &err) != SBX_OK) {
-		fprintf(stderr, "sbxfs: error: ca_file: %s\n", err.message);
+		fs_log(LOG_ERR, "ca_file: %s", err.message);
 		goto out;
 	}
 	sbx_config_set_timeouts(cfg, (long)o.connect_timeout * 1000, (long)o.timeout * 1000);
 	fs_settings s = {(int)o.grace, o.kernel_cache, copts.singlethread, {{0}}, o.exec_stdin};
 	/* mkdir's defaults: refused now, not at the first mkdir. */
-	sbx_spec *probe = sbx_spec_new();
+	sbx_spec *check = sbx_spec_new();
 	for (int i = 0; i < FS_MKDIR_OPTS; i++) {
 		s.mkdir_opts[i][0] = mk_keys[i];
 		s.mkdir_opts[i][1] = o.mk[i];
-		if (o.mk[i] && probe && sbx_spec_set_option(probe, mk_keys[i], o.mk[i], &err) != SBX_OK) {
-			fprintf(stderr, "sbxfs: error: %s\n", err.message);
-			sbx_spec_free(probe);
+		if (o.mk[i] && check && sbx_spec_set_option(check, mk_keys[i], o.mk[i], &err) != SBX_OK) {
+			fs_log(LOG_ERR, "%s", err.message);
+			sbx_spec_free(check);
 			goto out;
 		}
 	}
-	sbx_spec_free(probe);
+	sbx_spec_free(check);
+	if (!o.lazy && probe(cfg) != 0)
+		goto out;
 
 	/* The kernel checks the mode bits (everything belongs to the user
 	 * who mounted): with allow_other, others may read but not start,
 	 * signal or delete. */
-	if (fuse_opt_add_arg(&args, "-odefault_permissions") != 0)
+	if (fuse_opt_add_arg(&args, "-odefault_permissions") != 0 ||
+	    add_mount_opts(&args, &o, sbx_config_url(cfg)) != 0)
 		goto out;
-	se = fuse_session_new(&args, &fs_ops, sizeof fs_ops, NULL);
+	se = fuse_session_new(&args, fs_reqlog_ops(&fs_ops), sizeof fs_ops, NULL);
 	if (!se)
 		goto out;
 	if (fuse_set_signal_handlers(se) != 0)
@@ -239,15 +397,19 @@ int main(int argc, char *argv[])
 	if (fuse_session_mount(se, copts.mountpoint) != 0)
 		goto out;
 	mounted = 1;
+	if (!copts.foreground)
+		fs_log_detach();
 	fuse_daemonize(copts.foreground);
+	if (!o.no_auto_unmount)
+		keep_unmount_socket();
 
 	/* Threads only after daemonizing (fork keeps just the caller). */
 	if (sbx_client_new(cfg, &client, &err) != SBX_OK) {
-		fprintf(stderr, "sbxfs: error: client: %s\n", err.message);
+		fs_log(LOG_ERR, "client: %s", err.message);
 		goto out;
 	}
 	if (sbx_async_new(client, &async, &err) != SBX_OK) {
-		fprintf(stderr, "sbxfs: error: event loop: %s\n", err.message);
+		fs_log(LOG_ERR, "event loop: %s", err.message);
 		goto out;
 	}
 	fs_state_init(client);
@@ -255,7 +417,7 @@ int main(int argc, char *argv[])
 	fs_wait_init(async);
 	fs_ops_setup(client, &s);
 	fs_ops_set_session(se);
-	fprintf(stderr, "sbxfs: info: serving %s on %s\n", sbx_config_url(cfg), copts.mountpoint);
+	fs_log(LOG_INFO, "serving %s on %s", sbx_config_url(cfg), copts.mountpoint);
 
 	int lrc;
 	if (copts.singlethread) {
@@ -273,7 +435,7 @@ int main(int argc, char *argv[])
 	rc = lrc < 0 ? 1 : 0;
 	/* No notifications from late callbacks once the loop is over. */
 	fs_ops_set_session(NULL);
-	fprintf(stderr, "sbxfs: info: unmounting %s\n", copts.mountpoint);
+	fs_log(LOG_INFO, "unmounting %s", copts.mountpoint);
 
 out:
 	if (async) {
@@ -298,6 +460,9 @@ out:
 	free(o.ca_file);
 	for (int i = 0; i < FS_MKDIR_OPTS; i++)
 		free(o.mk[i]);
+	free(o.log_file);
+	free(o.syslog_socket);
 	fuse_opt_free_args(&args);
+	fs_log_close();
 	return rc;
 }

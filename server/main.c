@@ -1,6 +1,7 @@
 /*
  * sbxd's entry point: command line, listening sockets (a unix socket only
- * its owner can open, optionally TCP with a bearer token), daemonizing,
+ * its owner can open, or the one systemd hands over by socket activation;
+ * optionally TCP with a bearer token), daemonizing,
  * and the orderly shutdown on SIGTERM/SIGINT (stop taking requests, wake
  * waiters, stop HTTP, then tear every sandbox down and save its record).
  */
@@ -124,6 +125,53 @@ static int listen_unix(const char *path)
 	return fd;
 }
 
+/* systemd's socket activation (sd_listen_fds(3), done by hand to need no
+ * libsystemd): when LISTEN_PID is this process and LISTEN_FDS is 1, fd 3
+ * is a listening unix stream socket made by a .socket unit. Returns it and
+ * its path in path, -1 when nothing was passed, -2 on a bad hand-over
+ * (told). The variables are cleared so no child sees them. */
+#define SD_LISTEN_FDS_START 3
+static int socket_from_systemd(char *path, size_t cap)
+{
+	const char *pid_s = getenv("LISTEN_PID"), *fds_s = getenv("LISTEN_FDS");
+	int64_t pid, nfds;
+	if (!pid_s || !fds_s)
+		return -1;
+	int mine = srv_parse_int(pid_s, 1, INT_MAX, &pid) == 0 && pid == (int64_t)getpid();
+	int parsed = srv_parse_int(fds_s, 0, 1024, &nfds) == 0;
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	if (!mine)
+		return -1;      /* meant for a parent that exec'd us: not ours */
+	if (!parsed || nfds != 1) {
+		fprintf(stderr, "sbxd: error: socket activation passed %s sockets; sbxd takes exactly one (a unix "
+			"ListenStream=)\n", fds_s);
+		return -2;
+	}
+	int fd = SD_LISTEN_FDS_START, type = 0, acc = 0;
+	socklen_t tl = sizeof type, al = sizeof acc;
+	struct sockaddr_un sa;
+	socklen_t sl = sizeof sa;
+	memset(&sa, 0, sizeof sa);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_STREAM ||
+	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al) != 0 || !acc ||
+	    getsockname(fd, (struct sockaddr *)&sa, &sl) != 0 || sa.sun_family != AF_UNIX || sa.sun_path[0] != '/') {
+		fprintf(stderr, "sbxd: error: socket activation: fd 3 is not a listening unix stream socket with a "
+			"path\n");
+		return -2;
+	}
+	size_t n = strnlen(sa.sun_path, sizeof sa.sun_path);
+	if (n >= cap || n >= sizeof sa.sun_path) {
+		fprintf(stderr, "sbxd: error: socket activation: socket path too long\n");
+		return -2;
+	}
+	memcpy(path, sa.sun_path, n);
+	path[n] = '\0';
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	return fd;
+}
+
 static int listen_tcp(const char *hostport)
 {
 	char host[256];
@@ -243,8 +291,8 @@ int main(int argc, char **argv)
 	const char *image_dirs[8] = {NULL}, *default_image = "default";
 	int nimage_dirs = 0, allow_host = 0;
 	char imgreal[7][PATH_MAX];
-	int fg = 0, c, rc = 1, egress_any = 0;
-	char sockbuf[4096], err[SRV_MSGLEN] = "";
+	int fg = 0, c, rc = 1, egress_any = 0, activated = 0;
+	char sockbuf[4096], actbuf[sizeof ((struct sockaddr_un *)0)->sun_path + 1], err[SRV_MSGLEN] = "";
 	char *token = NULL;
 	int ufd = -1, tfd = -1, lockfd = -1, ready[2] = {-1, -1};
 	while ((c = getopt_long(argc, argv, "fhV", opts, NULL)) != -1) {
@@ -383,9 +431,21 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sbxd: error: token file %s: %s\n", token_file, strerror(errno));
 		return 1;
 	}
-	ufd = listen_unix(sock);
-	if (ufd < 0)
+	ufd = socket_from_systemd(actbuf, sizeof actbuf);
+	if (ufd == -2)
 		goto out;
+	if (ufd >= 0) {
+		/* The unit's ListenStream= is the socket; --socket may only
+		 * name the same one. */
+		if (sock != sockbuf && strcmp(sock, actbuf) != 0) {
+			fprintf(stderr, "sbxd: error: --socket %s, but systemd passed %s\n", sock, actbuf);
+			goto out;
+		}
+		sock = actbuf;
+		activated = 1;
+	} else if ((ufd = listen_unix(sock)) < 0) {
+		goto out;
+	}
 	if (listen_at && (tfd = listen_tcp(listen_at)) < 0)
 		goto out;
 	if (!realpath(sock, sockreal)) {
@@ -467,8 +527,8 @@ int main(int argc, char **argv)
 		srv_core_stop();
 		goto out;
 	}
-	fprintf(stderr, "sbxd: info: serving on %s%s%s (state %s)\n", sock, listen_at ? " and " : "",
-		listen_at ? listen_at : "", state);
+	fprintf(stderr, "sbxd: info: serving on %s%s%s%s (state %s)\n", sock, activated ? " (from systemd)" : "",
+		listen_at ? " and " : "", listen_at ? listen_at : "", state);
 	if (ready[1] >= 0) {
 		if (write(ready[1], "R", 1) != 1) {
 			/* the parent went away; keep serving */
@@ -488,7 +548,8 @@ int main(int argc, char **argv)
 	srv_core_quiesce();
 	srv_http_stop();
 	srv_core_stop();
-	unlink(sock);
+	if (!activated)         /* systemd's socket stays for the next start */
+		unlink(sock);
 	fprintf(stderr, "sbxd: info: stopped\n");
 	rc = 0;
 out:

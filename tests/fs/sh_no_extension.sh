@@ -10,8 +10,13 @@ PSOCK=$T/public.sock
 python3 "$TESTS_DIR/fs/public_proxy.py" "$PSOCK" "$SOCK" 2>"$T/proxy.log" &
 PROXY=$!
 trap 'rc=$?; kill $PROXY 2>/dev/null || true; if [ $rc -eq 0 ]; then _cleanup; else (exit $rc) || _cleanup; fi' EXIT
-for i in $(seq 1 100); do [ -S "$PSOCK" ] && break; sleep 0.05; done
-[ -S "$PSOCK" ] || fail "proxy did not start"
+# The socket file exists from bind(), before the proxy listens: wait until
+# a request gets an answer.
+for i in $(seq 1 200); do
+	curl -s -o /dev/null --max-time 1 --unix-socket "$PSOCK" http://x/v1/extensions && break
+	kill -0 "$PROXY" 2>/dev/null || { cat "$T/proxy.log" >&2; fail "proxy exited"; }
+	sleep 0.05
+done
 [ "$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$PSOCK" http://x/v1/extensions)" = 404 ] || fail "proxy shows extensions"
 
 mkdir -p "$MNT"
