@@ -301,12 +301,7 @@ struct child {
 static int child_main(void *p)
 {
 	const struct child *c = p;
-	struct sigaction dfl;
-	memset(&dfl, 0, sizeof dfl);
-	dfl.sa_handler = SIG_DFL;
-	for (int s = 1; s < _NSIG; s++)
-		if (s != SIGKILL && s != SIGSTOP)
-			sigaction(s, &dfl, NULL);
+	srv_signals_reset();
 	if (c->netns >= 0 && setns(c->netns, CLONE_NEWNET) != 0)
 		_exit(126);
 	/* slirp4netns's sandbox makes only "/" private, not its submounts,
@@ -329,9 +324,6 @@ static int child_main(void *p)
 	for (int i = 0; i < 5; i++)
 		if (tmp[i] >= 0 && dup2(tmp[i], i) < 0)
 			_exit(126);
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
 	static char *const env[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
 	execve(c->path, c->argv, env);
 	_exit(127);

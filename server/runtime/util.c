@@ -157,7 +157,7 @@ pid_t srv_clone(uint64_t ns_flags, int exit_signal, int cgfd, int *into)
 	return (pid_t)syscall(SYS_clone, (unsigned long)ns_flags | (unsigned long)exit_signal, NULL, NULL, NULL, NULL);
 }
 
-void srv_child_reset(int keep_a, int keep_b)
+void srv_signals_reset(void)
 {
 	struct sigaction dfl;
 	memset(&dfl, 0, sizeof dfl);
@@ -168,6 +168,11 @@ void srv_child_reset(int keep_a, int keep_b)
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+void srv_child_reset(int keep_a, int keep_b)
+{
+	srv_signals_reset();
 	int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (nul >= 0) {
 		for (int fd = 0; fd < 3; fd++)

@@ -36,10 +36,14 @@ int srv_path_join(char *out, size_t cap, const char *a, const char *b);
  * period, fewer); else a plain clone. Returns 0 in the child, -1 + errno. */
 pid_t srv_clone(uint64_t ns_flags, int exit_signal, int cgfd, int *into);
 
-/* For a child of sbxd starting afresh (the zygote, an init): every signal
- * back to its default and none blocked (sbxd's handlers, ignores and
- * sigwait mask must not leak), fds 0-2 on /dev/null, every other fd but
- * keep_a and keep_b (may be equal) closed. Allocates nothing. */
+/* Every signal back to its default and none blocked, so sbxd's handlers,
+ * ignores and sigwait mask do not leak into a child (system calls only:
+ * safe in a vfork-like child). */
+void srv_signals_reset(void);
+
+/* For a child of sbxd starting afresh (the zygote, an init):
+ * srv_signals_reset, fds 0-2 on /dev/null, every other fd but keep_a and
+ * keep_b (may be equal) closed. Allocates nothing. */
 void srv_child_reset(int keep_a, int keep_b);
 
 #endif
