@@ -84,7 +84,9 @@ _start_recorder() {
 	REC_PID=$!
 	local i
 	for i in $(seq 1 100); do
-		[ -S "$SOCK" ] && return 0
+		# the file exists before the recorder listens: try a connect
+		[ -S "$SOCK" ] && /usr/bin/python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' \
+			"$SOCK" 2>/dev/null && return 0
 		sleep 0.05
 	done
 	fail "the recorder did not come up"

@@ -203,10 +203,17 @@ def recorder_roundtrip():
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     rec = subprocess.Popen([sys.executable, os.path.join(HERE, "recorder.py"), listen, up, log, "selftest"])
     try:
-        for _ in range(100):
-            if os.path.exists(listen):
+        # The socket file exists before the recorder listens: wait for a
+        # connect to succeed, not for the file.
+        for _ in range(200):
+            try:
+                probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                probe.connect(listen)
+                probe.close()
                 break
-            time.sleep(0.05)
+            except OSError:
+                probe.close()
+                time.sleep(0.05)
 
         class C(http.client.HTTPConnection):
             def connect(self):

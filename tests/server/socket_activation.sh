@@ -31,7 +31,8 @@ os.execv(argv[0], argv)
 PY
 }
 
-activate "$ASOCK" "$SBXD" -f --state-dir "$STATE" >>"$T/sbxd.log" 2>&1 &
+ensure_default_image
+activate "$ASOCK" "$SBXD" -f --state-dir "$STATE" --image-dir "$SBX_IMAGE_DIR" >>"$T/sbxd.log" 2>&1 &
 SBXD_PID=$!
 SOCK=$ASOCK
 wait_for 20 curl -s --max-time 1 --unix-socket "$ASOCK" -o /dev/null http://sbxd/v1/extensions
