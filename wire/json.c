@@ -122,6 +122,45 @@ static int utf8_valid(const char *s, size_t n)
 	return 1;
 }
 
+/* Outside text quoted in an error message: at most cap - 4 bytes, never
+ * half a UTF-8 sequence, bytes that are not UTF-8 as '?', "..." when cut,
+ * so that the message itself is always valid in a JSON error body. */
+static const char *clip_to(char *buf, size_t cap, const char *s)
+{
+	size_t k = 0, n = strlen(s);
+	for (size_t i = 0; i < n;) {
+		size_t q = utf8_seq((const unsigned char *)s + i, n - i);
+		if (k + (q ? q : 1) > cap - 4) {
+			memcpy(buf + k, "...", 3);
+			k += 3;
+			break;
+		}
+		if (!q) {
+			buf[k++] = '?';
+			i++;
+			continue;
+		}
+		memcpy(buf + k, s + i, q);
+		k += q;
+		i += q;
+	}
+	buf[k] = '\0';
+	return buf;
+}
+
+/* A message cut by vsnprintf may end inside a UTF-8 sequence: drop it. */
+static void utf8_trim(char *s)
+{
+	size_t n = strlen(s), i = n;
+	while (i > 0 && ((unsigned char)s[i - 1] & 0xc0) == 0x80 && n - i < 3)
+		i--;
+	if (i > 0 && (unsigned char)s[i - 1] >= 0x80) {
+		i--;
+		if (utf8_seq((unsigned char *)s + i, n - i) != n - i)
+			s[i] = '\0';
+	}
+}
+
 /* Map entries are the repeated nested FooEntry messages protoc makes for
  * `map<K, V> foo`: that name, nested in the parent, fields key=1 value=2. */
 static int is_map(const ProtobufCMessageDescriptor *parent, const ProtobufCFieldDescriptor *f)
@@ -277,6 +316,7 @@ static void wfail(struct wbuf *w, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(w->err->msg, sizeof w->err->msg, fmt, ap);
 	va_end(ap);
+	utf8_trim(w->err->msg);
 	snprintf(w->err->field, sizeof w->err->field, "%s", w->path);
 }
 
@@ -667,7 +707,9 @@ static void enc_any(struct wbuf *w, const ProtobufCMessage *m)
 	}
 	const ProtobufCMessageDescriptor *d = wire_any_type(url);
 	if (!d) {
-		wfail(w, "%s: an Any of type \"%.80s\", which this codec does not know", w->path, url);
+		char cb[72];
+		wfail(w, "%s: an Any of type \"%s\", which this codec does not know", w->path,
+		      clip_to(cb, sizeof cb, url));
 		return;
 	}
 	ProtobufCMessage *in = protobuf_c_message_unpack(d, NULL, val->len, val->data);
@@ -744,7 +786,9 @@ struct dec {
 	const wire_caps *caps;
 	wire_err *err;
 	char path[WIRE_FIELDLEN];
+	char clip[72];  /* one quoted outside value per message (CLIP) */
 };
+#define CLIP(s) clip_to(D->clip, sizeof D->clip, (s))
 
 __attribute__((format(printf, 3, 4)))
 static int dfail(struct dec *D, int rc, const char *fmt, ...)
@@ -753,6 +797,7 @@ static int dfail(struct dec *D, int rc, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(D->err->msg, sizeof D->err->msg, fmt, ap);
 	va_end(ap);
+	utf8_trim(D->err->msg);
 	snprintf(D->err->field, sizeof D->err->field, "%s", D->path);
 	return rc;
 }
@@ -779,10 +824,52 @@ static const char *jtype(const cJSON *it)
 	return "something else";
 }
 
+static int is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* The end of the RFC 8259 number at s[i], or 0 when it is not one: cJSON
+ * hands anything strtod takes ("01", "1.", "-.5") to strtod, which proto3
+ * parsers refuse as invalid JSON. */
+static size_t number_end(const char *s, size_t i, size_t n)
+{
+	if (i < n && s[i] == '-')
+		i++;
+	if (i < n && s[i] == '0') {
+		i++;
+	} else if (i < n && is_digit(s[i])) {
+		while (i < n && is_digit(s[i]))
+			i++;
+	} else {
+		return 0;
+	}
+	if (i < n && s[i] == '.') {
+		if (++i >= n || !is_digit(s[i]))
+			return 0;
+		while (i < n && is_digit(s[i]))
+			i++;
+	}
+	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+		if (++i < n && (s[i] == '+' || s[i] == '-'))
+			i++;
+		if (i >= n || !is_digit(s[i]))
+			return 0;
+		while (i < n && is_digit(s[i]))
+			i++;
+	}
+	/* a digit run that goes straight on ("01") is caught by cJSON: the
+	 * next byte must end the value */
+	if (i < n && (is_digit(s[i]) || s[i] == '.' || s[i] == '-' || s[i] == '+'))
+		return 0;
+	return i;
+}
+
 /* What cJSON would let through, checked on the raw text: a raw NUL or a
  * \u0000 (both would cut a C string), bytes that are not UTF-8 (cJSON
- * copies string bytes as they come), nesting deeper than the cap. The
- * same refusals as sbxd's srv_json_check (server/parse.c). */
+ * copies string bytes as they come), numbers outside the JSON grammar,
+ * nesting deeper than the cap. The same string refusals as sbxd's
+ * srv_json_check (server/parse.c). */
 static int text_check(struct dec *D, const char *s, size_t n)
 {
 	unsigned depth = 0;
@@ -810,6 +897,11 @@ static int text_check(struct dec *D, const char *s, size_t n)
 		}
 		if (c == '"') {
 			in_str = 1;
+		} else if (c == '-' || (c >= '0' && c <= '9')) {
+			size_t j = number_end(s, i, n);
+			if (!j)
+				return dfail(D, -EINVAL, "not valid JSON (a malformed number at byte %zu)", i);
+			i = j - 1;
 		} else if (c == '{' || c == '[') {
 			if (++depth > D->caps->max_depth)
 				return dfail(D, -E2BIG, "JSON nested deeper than %u", D->caps->max_depth);
@@ -855,24 +947,24 @@ static int dec_int(struct dec *D, const cJSON *it, int64_t min, uint64_t umax, i
 		s++;
 	}
 	if (!*s)
-		return dfail(D, -EINVAL, "%s: \"%.40s\" is not an integer", here(D), it->valuestring);
+		return dfail(D, -EINVAL, "%s: \"%s\" is not an integer", here(D), CLIP(it->valuestring));
 	uint64_t acc = 0;
 	for (; *s; s++) {
 		if (*s < '0' || *s > '9')
-			return dfail(D, -EINVAL, "%s: \"%.40s\" is not an integer", here(D), it->valuestring);
+			return dfail(D, -EINVAL, "%s: \"%s\" is not an integer", here(D), CLIP(it->valuestring));
 		unsigned dg = (unsigned)(*s - '0');
 		if (acc > (UINT64_MAX - dg) / 10)
-			return dfail(D, -EINVAL, "%s: \"%.40s\" is out of range", here(D), it->valuestring);
+			return dfail(D, -EINVAL, "%s: \"%s\" is out of range", here(D), CLIP(it->valuestring));
 		acc = acc * 10 + dg;
 	}
 	if (is_unsigned) {
 		if ((neg && acc) || acc > umax)
-			return dfail(D, -EINVAL, "%s: \"%.40s\" is out of range", here(D), it->valuestring);
+			return dfail(D, -EINVAL, "%s: \"%s\" is out of range", here(D), CLIP(it->valuestring));
 		*uv = acc;
 	} else {
 		uint64_t lim = neg ? (uint64_t)(-(min + 1)) + 1 : umax;
 		if (acc > lim)
-			return dfail(D, -EINVAL, "%s: \"%.40s\" is out of range", here(D), it->valuestring);
+			return dfail(D, -EINVAL, "%s: \"%s\" is out of range", here(D), CLIP(it->valuestring));
 		*sv = neg ? (acc == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)acc) : (int64_t)acc;
 	}
 	return 0;
@@ -898,7 +990,7 @@ static int dec_double(struct dec *D, const cJSON *it, int is_float, double *out)
 			errno = 0;
 			d = strtod(s, &end);
 			if (!*s || *end || errno || !isfinite(d) || strchr(s, ' ') || (s[0] < '0' && s[0] != '-' && s[0] != '.'))
-				return dfail(D, -EINVAL, "%s: \"%.40s\" is not a number", here(D), s);
+				return dfail(D, -EINVAL, "%s: \"%s\" is not a number", here(D), CLIP(s));
 		}
 	} else {
 		return dfail(D, -EINVAL, "%s: want a number, got %s", here(D), jtype(it));
@@ -990,7 +1082,7 @@ static int dec_value(struct dec *D, const ProtobufCFieldDescriptor *f, const cJS
 		if (cJSON_IsString(it)) {
 			ev = protobuf_c_enum_descriptor_get_value_by_name(ed, it->valuestring);
 			if (!ev)
-				return dfail(D, -EINVAL, "%s: \"%.60s\" is not a value of %s", here(D), it->valuestring,
+				return dfail(D, -EINVAL, "%s: \"%s\" is not a value of %s", here(D), CLIP(it->valuestring),
 				             ed->name);
 		} else if (cJSON_IsNumber(it)) {
 			if ((rc = dec_int(D, it, INT32_MIN, INT32_MAX, 0, &sv, &uv)))
@@ -1083,7 +1175,7 @@ static int dec_map_key(struct dec *D, const ProtobufCFieldDescriptor *kf, const 
 {
 	if (kf->type == PROTOBUF_C_TYPE_BOOL) {
 		if (strcmp(key, "true") && strcmp(key, "false"))
-			return dfail(D, -EINVAL, "%s: map key \"%.40s\" is not true or false", here(D), key);
+			return dfail(D, -EINVAL, "%s: map key \"%s\" is not true or false", here(D), CLIP(key));
 		*(protobuf_c_boolean *)slot = key[0] == 't';
 		return 0;
 	}
@@ -1103,7 +1195,7 @@ static int dec_map(struct dec *D, ProtobufCMessage *m, const ProtobufCFieldDescr
 	for (const cJSON *c = obj->child; c; c = c->next) {
 		for (const cJSON *p = obj->child; p != c; p = p->next)
 			if (strcmp(p->string, c->string) == 0)
-				return dfail(D, -EINVAL, "%s: map key \"%.60s\" given twice", here(D), c->string);
+				return dfail(D, -EINVAL, "%s: map key \"%s\" given twice", here(D), CLIP(c->string));
 		size_t back = path_push(D->path, c->string, strlen(c->string), 0);
 		ProtobufCMessage **slot = rep_append(D, m, f);
 		if (!slot)
@@ -1207,7 +1299,7 @@ static int dec_members(struct dec *D, ProtobufCMessage *m, const cJSON *obj, con
 		const ProtobufCFieldDescriptor *f = field_by_key(d, c->string);
 		size_t back = path_push(D->path, c->string, strlen(c->string), 0);
 		if (!f) {
-			rc = dfail(D, -EINVAL, "%s: no field named \"%.60s\" in %s", here(D), c->string, d->name);
+			rc = dfail(D, -EINVAL, "%s: no field named \"%s\" in %s", here(D), CLIP(c->string), d->name);
 			break;
 		}
 		unsigned idx = (unsigned)(f - d->fields);
@@ -1338,8 +1430,8 @@ static int dec_any(struct dec *D, ProtobufCMessage *m, const cJSON *it)
 		return dfail(D, -EINVAL, "%s.@type: want a string, got %s", here(D), jtype(t));
 	const ProtobufCMessageDescriptor *d = wire_any_type(t->valuestring);
 	if (!d)
-		return dfail(D, -EINVAL, "%s: an Any of type \"%.80s\", which this service does not know", here(D),
-		             t->valuestring);
+		return dfail(D, -EINVAL, "%s: an Any of type \"%s\", which this service does not know", here(D),
+		             CLIP(t->valuestring));
 	ProtobufCMessage *in = msg_new(d);
 	if (!in)
 		return dfail(D, -ENOMEM, "out of memory");
@@ -1385,7 +1477,7 @@ static int dec_message(struct dec *D, ProtobufCMessage *m, const cJSON *it)
 		int64_t s;
 		int32_t n;
 		if ((ts ? parse_timestamp : parse_duration)(it->valuestring, &s, &n))
-			return dfail(D, -EINVAL, "%s: \"%.60s\" is not %s", here(D), it->valuestring,
+			return dfail(D, -EINVAL, "%s: \"%s\" is not %s", here(D), CLIP(it->valuestring),
 			             ts ? "an RFC 3339 time (2026-05-01T12:00:00Z)" : "a duration (\"1.5s\")");
 		*(int64_t *)MEMBER(m, protobuf_c_message_descriptor_get_field_by_name(d, "seconds")->offset) = s;
 		*(int32_t *)MEMBER(m, protobuf_c_message_descriptor_get_field_by_name(d, "nanos")->offset) = n;
@@ -1454,7 +1546,8 @@ int wire_field_set_text(ProtobufCMessage *m, const char *name, const char *value
 	path_push(D.path, name, strlen(name), 0);
 	const ProtobufCFieldDescriptor *f = field_by_key(m->descriptor, name);
 	if (!f)
-		return dfail(&D, -EINVAL, "no field named \"%.60s\" in %s", name, m->descriptor->name);
+		return dfail(&D, -EINVAL, "no field named \"%s\" in %s", clip_to(D.clip, sizeof D.clip, name),
+		             m->descriptor->name);
 	if (f->type == PROTOBUF_C_TYPE_MESSAGE)
 		return dfail(&D, -EINVAL, "%s: a message, not settable from text", here(&D));
 	if (vlen > D.caps->max_string)

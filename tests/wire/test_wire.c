@@ -244,6 +244,19 @@ static const struct bad {
 	 "{\"details\":[{\"@type\":\"type.googleapis.com/google.rpc.ErrorInfo\",\"bogus\":1}]}", -EINVAL,
 	 "details[0].bogus", "no field"},
 	{SBX(container), "[]", -EINVAL, "", "want an object"},
+	{SBX(sandbox_spec), "{\"maxLifetimeSeconds\":01}", -EINVAL, "", "malformed number"},
+	{SBX(sandbox_spec), "{\"maxLifetimeSeconds\":1.}", -EINVAL, "", "malformed number"},
+	{SBX(sandbox_spec), "{\"maxLifetimeSeconds\":-.5}", -EINVAL, "", "malformed number"},
+	{SBX(sandbox_spec), "{\"maxLifetimeSeconds\":1e}", -EINVAL, "", "malformed number"},
+	{SBX(sandbox_spec), "{\"maxLifetimeSeconds\":+1}", -EINVAL, "", "not valid JSON"},
+	{SBX(sandbox_spec), "{\"tags\":[\"0\", -0]}", -EINVAL, "tags[1]", "want a string"},
+	/* quoted outside text is clipped on a UTF-8 boundary */
+	{SBX(container), "{\"\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"
+	 "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"
+	 "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\":1}", -EINVAL,
+	 "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+	 "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+	 "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", "...\" in"},
 	{SBX(container), "{\"name\":\"a\"} x", -EINVAL, "", "not valid JSON"},
 	{SBX(container), "{\"name\":\"a\",}", -EINVAL, "", "not valid JSON"},
 	{SBX(container), "", -EINVAL, "", "not valid JSON"},
@@ -266,6 +279,14 @@ START_TEST(strict_input)
 	ck_assert_msg(strcmp(e.field, c->field) == 0, "%s: field \"%s\", want \"%s\" (%s)", c->json, e.field,
 	              c->field, e.msg);
 	ck_assert_msg(strstr(e.msg, c->msg), "%s: message \"%s\" lacks \"%s\"", c->json, e.msg, c->msg);
+	/* what goes back to a client is valid UTF-8 */
+	char *j = NULL;
+	size_t jl;
+	Coreweave__Sandbox__V1__Container box = COREWEAVE__SANDBOX__V1__CONTAINER__INIT;
+	box.name = e.msg;
+	box.image = e.field;
+	ck_assert_int_eq(wire_json_encode(&box.base, NULL, &j, &jl, &e), 0);
+	free(j);
 }
 END_TEST
 
