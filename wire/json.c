@@ -986,10 +986,10 @@ static int dec_double(struct dec *D, const cJSON *it, int is_float, double *out)
 		} else if (strcmp(s, "-Infinity") == 0) {
 			d = -INFINITY;
 		} else {
-			char *end;
+			/* the JSON number grammar, then strtod: no hex, no "inf" */
+			size_t sl = strlen(s);
 			errno = 0;
-			d = strtod(s, &end);
-			if (!*s || *end || errno || !isfinite(d) || strchr(s, ' ') || (s[0] < '0' && s[0] != '-' && s[0] != '.'))
+			if (number_end(s, 0, sl) != sl || ((d = strtod(s, NULL)), errno) || !isfinite(d))
 				return dfail(D, -EINVAL, "%s: \"%s\" is not a number", here(D), CLIP(s));
 		}
 	} else {

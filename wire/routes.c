@@ -17,28 +17,31 @@
 #define PB(x) &coreweave__sandbox__v1__##x##__descriptor
 
 const wire_route wire_routes[] = {
-	{"CreateSandbox", "POST", "/v1/sandboxes", "sandbox", PB(create_sandbox_request), PB(sandbox)},
+	{"CreateSandbox", "POST", "/v1/sandboxes", "sandbox", PB(create_sandbox_request), PB(sandbox), {NULL}},
 	{"CreateSandboxFromTemplate", "POST", "/v1/sandboxes:createFromTemplate", "*",
-	 PB(create_sandbox_from_template_request), PB(sandbox)},
-	{"GetSandbox", "GET", "/v1/sandboxes/{sandbox_id}", "", PB(get_sandbox_request), PB(sandbox)},
-	{"ListSandboxes", "GET", "/v1/sandboxes", "", PB(list_sandboxes_request), PB(list_sandboxes_response)},
+	 PB(create_sandbox_from_template_request), PB(sandbox), {NULL}},
+	{"GetSandbox", "GET", "/v1/sandboxes/{sandbox_id}", "", PB(get_sandbox_request), PB(sandbox),
+	 {"sandbox_id"}},
+	{"ListSandboxes", "GET", "/v1/sandboxes", "", PB(list_sandboxes_request), PB(list_sandboxes_response),
+	 {NULL}},
 	{"DeleteSandbox", "DELETE", "/v1/sandboxes/{sandbox_id}", "", PB(delete_sandbox_request),
-	 PB(delete_sandbox_response)},
+	 PB(delete_sandbox_response), {"sandbox_id"}},
 	{"PurgeSandboxes", "POST", "/v1/sandboxes:purge", "*", PB(purge_sandboxes_request),
-	 PB(purge_sandboxes_response)},
-	{"Exec", "POST", "/v1/sandboxes/{sandbox_id}:exec", "*", PB(exec_request), PB(exec_response)},
+	 PB(purge_sandboxes_response), {NULL}},
+	{"Exec", "POST", "/v1/sandboxes/{sandbox_id}:exec", "*", PB(exec_request), PB(exec_response),
+	 {"sandbox_id"}},
 	{"WriteFile", "POST", "/v1/sandboxes/{sandbox_id}:writeFile", "*", PB(write_file_request),
-	 PB(write_file_response)},
+	 PB(write_file_response), {"sandbox_id"}},
 	{"ReadFile", "GET", "/v1/sandboxes/{sandbox_id}:readFile", "", PB(read_file_request),
-	 PB(read_file_response)},
+	 PB(read_file_response), {"sandbox_id"}},
 	{"CreateFileSystemSnapshot", "POST", "/v1/sandboxes/{sandbox_id}:snapshot", "*",
-	 PB(create_file_system_snapshot_request), PB(file_system_snapshot)},
+	 PB(create_file_system_snapshot_request), PB(file_system_snapshot), {"sandbox_id"}},
 	{"GetFileSystemSnapshot", "GET", "/v1/fileSystemSnapshots/{file_system_snapshot_id}", "",
-	 PB(get_file_system_snapshot_request), PB(file_system_snapshot)},
+	 PB(get_file_system_snapshot_request), PB(file_system_snapshot), {"file_system_snapshot_id"}},
 	{"ListFileSystemSnapshots", "GET", "/v1/fileSystemSnapshots", "", PB(list_file_system_snapshots_request),
-	 PB(list_file_system_snapshots_response)},
+	 PB(list_file_system_snapshots_response), {NULL}},
 	{"DeleteFileSystemSnapshot", "DELETE", "/v1/fileSystemSnapshots/{file_system_snapshot_id}", "",
-	 PB(delete_file_system_snapshot_request), PB(file_system_snapshot)},
+	 PB(delete_file_system_snapshot_request), PB(file_system_snapshot), {"file_system_snapshot_id"}},
 };
 const size_t wire_n_routes = sizeof wire_routes / sizeof wire_routes[0];
 
@@ -57,9 +60,6 @@ static int match(const char *t, const char *p, const char *end, wire_var *vars, 
 				p++;
 			if (p == s)
 				return 0;
-			/* the field name points into the template, cut at '}' by
-			 * length: callers get it NUL-terminated from names[] */
-			vars[*nv].field = t + 1;
 			vars[*nv].val = s;
 			vars[*nv].len = (size_t)(p - s);
 			(*nv)++;
@@ -74,18 +74,6 @@ static int match(const char *t, const char *p, const char *end, wire_var *vars, 
 	return p == end;
 }
 
-/* The path variables' field names, NUL-terminated (the schema has two). */
-static const char *var_name(const char *in_template)
-{
-	static const char *const names[] = {"sandbox_id", "file_system_snapshot_id"};
-	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-		size_t n = strlen(names[i]);
-		if (strncmp(in_template, names[i], n) == 0 && in_template[n] == '}')
-			return names[i];
-	}
-	return NULL;
-}
-
 const wire_route *wire_route_match(const char *method, const char *path, size_t plen,
                                    wire_var vars[WIRE_MAX_VARS], size_t *nvars)
 {
@@ -95,11 +83,8 @@ const wire_route *wire_route_match(const char *method, const char *path, size_t 
 		size_t nv;
 		if (strcmp(r->method, method) != 0 || !match(r->path, path, path + plen, vars, &nv))
 			continue;
-		for (size_t k = 0; k < nv; k++) {
-			vars[k].field = var_name(vars[k].field);
-			if (!vars[k].field)
-				return NULL;
-		}
+		for (size_t k = 0; k < nv; k++)
+			vars[k].field = r->vars[k];
 		*nvars = nv;
 		return r;
 	}
@@ -148,16 +133,7 @@ int wire_route_bind(const wire_route *r, ProtobufCMessage *req, const wire_var *
 {
 	(void)r;
 	for (size_t i = 0; i < n; i++) {
-		const ProtobufCFieldDescriptor *f =
-			protobuf_c_message_descriptor_get_field_by_name(req->descriptor, vars[i].field);
-		if (f && f->type == PROTOBUF_C_TYPE_STRING && f->label != PROTOBUF_C_LABEL_REPEATED) {
-			/* the path wins over a body's value of the same field */
-			char **s = (char **)((char *)req + f->offset);
-			if (*s && *s != (const char *)protobuf_c_empty_string && *s != f->default_value) {
-				free(*s);
-			}
-			*s = (char *)protobuf_c_empty_string;
-		}
+		/* a set field is replaced: the path wins over a body's value */
 		int rc = wire_field_set_text(req, vars[i].field, vars[i].val, vars[i].len, err);
 		if (rc)
 			return rc;

@@ -13,20 +13,23 @@
 #include <stddef.h>
 #include "json.h"
 
+#define WIRE_MAX_VARS 2
+
 typedef struct wire_route {
 	const char *rpc;      /* "CreateSandbox" */
 	const char *method;   /* "GET", "POST", "DELETE" */
 	const char *path;     /* "/v1/sandboxes/{sandbox_id}:exec" */
 	const char *body;     /* "" none, "*" the request, else its field */
 	const ProtobufCMessageDescriptor *req, *resp;
+	const char *vars[2];  /* the path's {variables}, in order (WIRE_MAX_VARS) */
 } wire_route;
 
 extern const wire_route wire_routes[];
 extern const size_t wire_n_routes;
 
-/* A path variable of a match: the request field it names and its raw text
- * in the path given to wire_route_match (not NUL-terminated). */
-#define WIRE_MAX_VARS 2
+/* A path variable of a match: the request field it names (the row's
+ * vars[i]) and its raw text in the path given to wire_route_match (not
+ * NUL-terminated). */
 typedef struct wire_var {
 	const char *field;
 	const char *val;

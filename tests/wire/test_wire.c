@@ -490,6 +490,34 @@ START_TEST(route_match)
 }
 END_TEST
 
+/* Each row's vars are its template's {variables}, in order, and each is
+ * a string field of the request. */
+START_TEST(route_vars)
+{
+	for (size_t i = 0; i < wire_n_routes; i++) {
+		const wire_route *r = &wire_routes[i];
+		size_t k = 0;
+		for (const char *t = strchr(r->path, '{'); t; t = strchr(t + 1, '{'), k++) {
+			ck_assert_uint_lt(k, WIRE_MAX_VARS);
+			ck_assert_ptr_nonnull(r->vars[k]);
+			size_t n = strlen(r->vars[k]);
+			ck_assert_msg(strncmp(t + 1, r->vars[k], n) == 0 && t[1 + n] == '}', "%s: var %zu", r->rpc, k);
+			const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(r->req, r->vars[k]);
+			ck_assert_ptr_nonnull(f);
+			ck_assert_int_eq(f->type, PROTOBUF_C_TYPE_STRING);
+		}
+		if (k < WIRE_MAX_VARS)
+			ck_assert_ptr_null(r->vars[k]);
+		/* the body field, when one is named, is a message of the request */
+		if (r->body[0] && strcmp(r->body, "*") != 0) {
+			const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(r->req, r->body);
+			ck_assert_ptr_nonnull(f);
+			ck_assert_int_eq(f->type, PROTOBUF_C_TYPE_MESSAGE);
+		}
+	}
+}
+END_TEST
+
 /* Exec: body "*" then the path, which wins over the body's sandboxId. */
 START_TEST(exec_body_and_path)
 {
@@ -606,6 +634,7 @@ int main(void)
 	tcase_add_test(tc, encode_refuses);
 	tcase_add_test(tc, sdk_create_body);
 	tcase_add_loop_test(tc, route_match, 0, N(rcases));
+	tcase_add_test(tc, route_vars);
 	tcase_add_test(tc, exec_body_and_path);
 	tcase_add_test(tc, query_params);
 	tcase_add_test(tc, json_names);
