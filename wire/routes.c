@@ -91,6 +91,53 @@ const wire_route *wire_route_match(const char *method, const char *path, size_t 
 	return NULL;
 }
 
+const wire_route *wire_route_find(const char *rpc)
+{
+	for (size_t i = 0; i < wire_n_routes; i++)
+		if (strcmp(wire_routes[i].rpc, rpc) == 0)
+			return &wire_routes[i];
+	return NULL;
+}
+
+static int unreserved(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+	       c == '.' || c == '_' || c == '~';
+}
+
+int wire_route_path(const wire_route *r, const char *const *vals, size_t n, char *buf, size_t cap)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t k = 0, used = 0;
+	for (const char *t = r->path; *t;) {
+		if (*t == '{') {
+			if (used >= n || used >= WIRE_MAX_VARS || !r->vars[used] || !vals[used] || !vals[used][0])
+				return -EINVAL;
+			for (const unsigned char *v = (const unsigned char *)vals[used]; *v; v++) {
+				if (k + (unreserved(*v) ? 1 : 3) + 1 > cap)
+					return -E2BIG;
+				if (unreserved(*v)) {
+					buf[k++] = (char)*v;
+				} else {
+					buf[k++] = '%';
+					buf[k++] = hex[*v >> 4];
+					buf[k++] = hex[*v & 15];
+				}
+			}
+			used++;
+			t = strchr(t, '}') + 1;
+			continue;
+		}
+		if (k + 2 > cap)
+			return -E2BIG;
+		buf[k++] = *t++;
+	}
+	if (used != n)
+		return -EINVAL;
+	buf[k] = '\0';
+	return (int)k;
+}
+
 ProtobufCMessage *wire_route_new_request(const wire_route *r)
 {
 	ProtobufCMessage *m = malloc(r->req->sizeof_message);

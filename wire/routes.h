@@ -42,6 +42,15 @@ typedef struct wire_var {
 const wire_route *wire_route_match(const char *method, const char *path, size_t plen,
                                    wire_var vars[WIRE_MAX_VARS], size_t *nvars);
 
+/* The row of an RPC by name ("Exec"), NULL when the schema binds none. */
+const wire_route *wire_route_find(const char *rpc);
+
+/* A client's path: r's template with its variables replaced by vals[0..n)
+ * (n must be the row's count), each percent-escaped (all but RFC 3986
+ * unreserved bytes), into buf (cap bytes, NUL-terminated). The length, or
+ * -EINVAL (wrong count, empty value), -E2BIG (does not fit). */
+int wire_route_path(const wire_route *r, const char *const *vals, size_t n, char *buf, size_t cap);
+
 /* A new, empty request message of r's type (wire_message_free). */
 ProtobufCMessage *wire_route_new_request(const wire_route *r);
 

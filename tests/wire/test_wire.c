@@ -518,6 +518,36 @@ START_TEST(route_vars)
 }
 END_TEST
 
+/* Client paths from the rows: variables escaped, counts checked, caps. */
+START_TEST(route_paths)
+{
+	char b[64];
+	const wire_route *r = wire_route_find("Exec");
+	ck_assert_ptr_nonnull(r);
+	ck_assert_ptr_null(wire_route_find("StreamExec"));
+	const char *id[] = {"sbx-1"};
+	ck_assert_int_eq(wire_route_path(r, id, 1, b, sizeof b), 24);
+	ck_assert_str_eq(b, "/v1/sandboxes/sbx-1:exec");
+	const char *odd[] = {"a/b:c d%\xc3\xa9"};
+	ck_assert_int_gt(wire_route_path(wire_route_find("GetSandbox"), odd, 1, b, sizeof b), 0);
+	ck_assert_str_eq(b, "/v1/sandboxes/a%2Fb%3Ac%20d%25%C3%A9");
+	/* and what it builds, the matcher takes back to the same value */
+	wire_var v[WIRE_MAX_VARS];
+	size_t nv;
+	ck_assert_int_eq(wire_route_path(r, id, 1, b, sizeof b), 24);
+	ck_assert_ptr_eq(wire_route_match("POST", b, strlen(b), v, &nv), r);
+	ck_assert_int_eq(wire_route_path(r, id, 0, b, sizeof b), -EINVAL);
+	const char *empty[] = {""};
+	ck_assert_int_eq(wire_route_path(r, empty, 1, b, sizeof b), -EINVAL);
+	ck_assert_int_eq(wire_route_path(r, id, 1, b, 24), -E2BIG);
+	ck_assert_int_eq(wire_route_path(r, id, 1, b, 25), 24);
+	ck_assert_int_eq(wire_route_path(wire_route_find("GetSandbox"), id, 1, b, 20), 19); /* exact fit */
+	ck_assert_int_eq(wire_route_path(wire_route_find("GetSandbox"), id, 1, b, 19), -E2BIG);
+	ck_assert_int_eq(wire_route_path(wire_route_find("ListSandboxes"), NULL, 0, b, sizeof b), 13);
+	ck_assert_int_eq(wire_route_path(wire_route_find("ListSandboxes"), id, 1, b, sizeof b), -EINVAL);
+}
+END_TEST
+
 /* Exec: body "*" then the path, which wins over the body's sandboxId. */
 START_TEST(exec_body_and_path)
 {
@@ -635,6 +665,7 @@ int main(void)
 	tcase_add_test(tc, sdk_create_body);
 	tcase_add_loop_test(tc, route_match, 0, N(rcases));
 	tcase_add_test(tc, route_vars);
+	tcase_add_test(tc, route_paths);
 	tcase_add_test(tc, exec_body_and_path);
 	tcase_add_test(tc, query_params);
 	tcase_add_test(tc, json_names);
