@@ -88,11 +88,17 @@ int main(void)
 					wire_message_free(m);
 				}
 			} else {
-				char *end;
-				unsigned long seed = strtoul(rest, &end, 10);
-				ProtobufCMessage *m = fill_new(d, (unsigned)seed, 3);
-				answer(m);
-				wire_message_free(m);
+				unsigned seed = 0;
+				const char *q = rest;
+				for (; *q >= '0' && *q <= '9' && seed < 1000000; q++)
+					seed = seed * 10 + (unsigned)(*q - '0');
+				if (q == rest || *q) {
+					printf("err \tbad seed\n");
+				} else {
+					ProtobufCMessage *m = fill_new(d, seed, 3);
+					answer(m);
+					wire_message_free(m);
+				}
 			}
 		} else {
 			printf("err \tunknown command\n");
