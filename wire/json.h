@@ -51,7 +51,9 @@ int wire_json_decode(const ProtobufCMessageDescriptor *d, const char *text, size
 
 /* The same into an existing message (fields it already has stay unless the
  * text sets them; repeated fields are appended to), as a proto3 parser
- * merges. On failure m is valid but partly filled. */
+ * merges. m must own its parts as wire_json_decode's do (malloc'd, or the
+ * INIT defaults): a replaced value is freed. On failure m is valid but
+ * partly filled. */
 int wire_json_merge(ProtobufCMessage *m, const char *text, size_t len, const wire_caps *caps,
                     wire_err *err);
 
@@ -64,8 +66,10 @@ int wire_json_encode(const ProtobufCMessage *m, const wire_caps *caps, char **ou
 
 /* One field of m, named by its JSON or proto name, set from text as a URL
  * query parameter or path variable gives it (value: vlen bytes, already
- * percent-decoded): scalars and enums only; a repeated field gains one
- * element per call. The name is the field's path in err. */
+ * percent-decoded): scalars and enums only (enums by name, bool as
+ * true/false); a repeated field gains one element per call, a singular one
+ * is replaced (m owns its parts, as for wire_json_merge). The name is the
+ * field's path in err. */
 int wire_field_set_text(ProtobufCMessage *m, const char *name, const char *value, size_t vlen,
                         wire_err *err);
 
