@@ -158,8 +158,9 @@ int srv_oci_ref_parse(const char *in, srv_oci_ref *out, char *err)
 	char *first = strchr(buf, '/');
 	if (first) {
 		size_t dl = (size_t)(first - buf);
+		const char *upper = strpbrk(buf, "ABCDEFGHIJKLMNOPQRSTUVWXYZ");
 		if (memchr(buf, '.', dl) || memchr(buf, ':', dl) || (dl == 9 && strncmp(buf, "localhost", 9) == 0) ||
-		    strpbrk(buf, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") < first) {
+		    (upper && upper < first)) {
 			if (!domain_ok(buf, dl))
 				return errf(err, 0, "bad image reference \"%.255s\": bad domain", in);
 			memcpy(domain, buf, dl);
