@@ -195,3 +195,18 @@ expect "its layer freed at start" "$(ls "$STATE/oci/l" | wc -l)" 4
 id=$(create '{"spec":{"image":"tool:1"}}')
 wait_state "$id" STATE_COMPLETED 10
 expect "the other images still run" "$(api GET "/v1/sandboxes/$id/stdout")" "entry hello /work 1234"
+
+# scripts/oci-image: the default image's tree as an ordinary reference.
+"$TESTS_DIR/../scripts/oci-image" --state-dir "$STATE" --sbxd "$SBXD" "$R" python:3.11 >"$T/oci-image.log" 2>&1 ||
+	{ cat "$T/oci-image.log" >&2; fail "scripts/oci-image"; }
+id=$(create '{"spec":{"name":"py","image":"python:3.11"}}')
+wait_state "$id" STATE_RUNNING 20
+expect "python from the OCI store" "$(exec_out py '["python3", "-c", "print(6*7)"]')" 42
+expect "an image without entrypoint is idle" "$(state_of "$id")" STATE_RUNNING
+
+# The mount's root lists the store's references in `images`.
+mount_sbxfs
+ls "$MNT" | grep -qx images || fail "no images at the mount root: $(ls "$MNT")"
+grep -q "^docker.io/library/tool:1 $digest 2 [0-9]*$" "$MNT/images" || fail "images file: $(cat "$MNT/images")"
+grep -q "^docker.io/library/python:3.11 sha256:" "$MNT/images" || fail "images file: $(cat "$MNT/images")"
+umount_sbxfs
