@@ -402,9 +402,14 @@ int main(int argc, char **argv)
 			nimage_dirs++;
 			break;
 		case O_DEFIMG:
+			/* A directory image's name or an OCI reference. */
 			if (strcmp(optarg, "host") != 0 && !srv_valid_name(optarg)) {
-				fprintf(stderr, "sbxd: error: --default-image: bad image name \"%s\"\n", optarg);
-				return 2;
+				srv_oci_ref ref;
+				char rerr[SRV_OCI_ERRLEN];
+				if (srv_oci_ref_parse(optarg, &ref, rerr) != 0) {
+					fprintf(stderr, "sbxd: error: --default-image: %s\n", rerr);
+					return 2;
+				}
 			}
 			default_image = optarg;
 			break;
