@@ -973,6 +973,11 @@ out:
 	return rc;
 }
 
+int srv_oci_unpack_fd(int fd, int rootfd, int layer, int64_t *bytes, char *err)
+{
+	return unpack_fd(fd, rootfd, layer, bytes, err);
+}
+
 /* ---- layers ---- */
 
 static int layer_media_ok(const char *mt)

@@ -91,6 +91,11 @@ void srv_oci_names(srv_oci *st, char *buf, size_t len);
  * failure with a message. */
 char *srv_oci_list_json(srv_oci *st, char *err);
 
+/* The unpacker alone (for its fuzz target): the tar in fd (any
+ * compression) into the dir rootfd, as a layer (1: whiteouts, owners,
+ * modes) or an outer archive (0: files and dirs). -1 with a message. */
+int srv_oci_unpack_fd(int fd, int rootfd, int layer, int64_t *bytes, char *err);
+
 /* Prints srv_oci_list_json's text as a table: REFERENCE DIGEST LAYERS SIZE. */
 #include <stdio.h>
 void srv_oci_list_print(const char *json, FILE *f);
