@@ -154,12 +154,17 @@ with tarfile.open(fileobj=buf, mode="w") as t:
         t.addfile(ti, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
     exec(code)
 layer = buf.getvalue()
+mt = "application/vnd.oci.image.layer.v1.tar"
+if os.environ.get("ZSTD"):
+    import subprocess
+    layer = subprocess.run(["zstd", "-q", "-c"], input=layer, stdout=subprocess.PIPE, check=True).stdout
+    mt += "+zstd"
 os.makedirs(out + "/blobs/sha256", exist_ok=True)
 def put(b):
     d = hashlib.sha256(b).hexdigest(); open(out + "/blobs/sha256/" + d, "wb").write(b); return "sha256:" + d, len(b)
 cd, cs = put(json.dumps({"architecture": "amd64", "os": "linux", "config": {}, "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]}}).encode())
 ld, ls = put(layer)
-md, ms = put(json.dumps({"schemaVersion": 2, "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cs}, "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": ld, "size": ls}]}).encode())
+md, ms = put(json.dumps({"schemaVersion": 2, "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cs}, "layers": [{"mediaType": mt, "digest": ld, "size": ls}]}).encode())
 open(out + "/oci-layout", "w").write('{"imageLayoutVersion": "1.0.0"}')
 open(out + "/index.json", "w").write(json.dumps({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": ms}]}))
 EOF
@@ -183,6 +188,16 @@ n=$(ls "$STATE/oci/l" | wc -l)
 lastl=$(ls "$STATE/oci/l" | sort -n | tail -1)
 [ -f "$STATE/oci/l/$lastl/fine" ] && [ ! -e "$STATE/oci/l/$lastl/null" ] || fail "device node layer: $(ls -la "$STATE/oci/l/$lastl")"
 expect "layers" "$n" 5
+# A zstd layer (tar+zstd) unpacks too.
+if command -v zstd >/dev/null; then
+	ZSTD=1 evil zst 'add("zfile", b"zstd-ok\n")'
+	"$SBXD" image import --state-dir "$STATE" "$T/zst" zst:1 >/dev/null || fail "a zstd layer was refused"
+	lastl=$(ls "$STATE/oci/l" | sort -n | tail -1)
+	expect "zstd layer content" "$(cat "$STATE/oci/l/$lastl/zfile")" zstd-ok
+	"$SBXD" image rm --state-dir "$STATE" zst:1 >/dev/null
+else
+	note "no zstd: the tar+zstd case is not tried"
+fi
 
 # rm: a reference goes; the image's last one takes the record; layers are
 # freed at the next start (sbxd runs now).
