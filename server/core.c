@@ -1550,7 +1550,11 @@ srv_sbx *srv_create(srv_spec *spec, srv_refusal *why)
 	s->creating = 1;
 	pthread_mutex_unlock(&srv_lock);
 	pthread_mutex_lock(&create_lock);
-	int brc = argv_rc == 0 ? srv_box_create(rt, &bs, &box, err) : (snprintf(err, SRV_ERRLEN, "out of memory"), -1);
+	int brc = -1;
+	if (argv_rc == 0)
+		brc = srv_box_create(rt, &bs, &box, err);
+	else
+		snprintf(err, SRV_ERRLEN, "out of memory");
 	pthread_mutex_unlock(&create_lock);
 	pthread_mutex_lock(&srv_lock);
 	srv_oci_image_free(&oimg);
