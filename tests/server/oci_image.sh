@@ -103,7 +103,7 @@ esac
 # 20 sandboxes from one image: the layers on disk do not grow.
 du0=$(du -sk "$STATE/oci" | cut -f1)
 ids=()
-for i in $(seq 1 20); do
+for _ in $(seq 1 20); do
 	ids+=("$(create '{"spec":{"image":"tool:1","command":"sleep","args":["1000"]}}')")
 done
 for id in "${ids[@]}"; do wait_state "$id" STATE_RUNNING 20; done
