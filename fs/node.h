@@ -49,6 +49,7 @@ typedef enum fs_kind {
 	FS_K_ROOT_BYTAG,        /* by-tag/ */
 	FS_K_TAG_DIR,           /* by-tag/TAG/: slot 0, pid = the tag's index (tags.h) */
 	FS_K_TAG_LINK,          /* by-tag/TAG/NAME -> ../../NAME: slot, pid = tag index */
+	FS_K_ROOT_IMAGES,       /* images: the service's image references */
 	FS_K_COUNT
 } fs_kind;
 

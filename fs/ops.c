@@ -796,6 +796,11 @@ static int open_text(fs_handle *h)
 	case FS_K_ROOT_ERROR:
 	case FS_K_SB_ERROR:
 		return set_text(h, fs_state_error(h->slot));
+	case FS_K_ROOT_IMAGES: {
+		char *t = NULL;
+		rc = fs_state_images(&t);
+		return rc ? rc : set_text(h, t);
+	}
 	case FS_K_SB_STATUS: {
 		fs_sb_view v;
 		rc = fs_state_fetch_sandbox(h->slot, 0);

@@ -449,6 +449,15 @@ int fs_state_sandbox_id(uint32_t slot, char id[FS_ID_MAX])
 	return s ? 0 : -ENOENT;
 }
 
+int fs_state_images(char **text)
+{
+	sbx_error err;
+	*text = NULL;
+	if (sbx_images_list(client, text, &err) != SBX_OK)
+		return fs_state_fail(0, "images", &err);
+	return 0;
+}
+
 int fs_state_info(uint32_t slot, char **json)
 {
 	char id[FS_ID_MAX];

@@ -122,6 +122,11 @@ void fs_state_start_unsure(uint32_t slot, const char *req, size_t len, const cha
 int fs_state_start_retry_id(uint32_t slot, const char *req, size_t len, char rid[SBX_REQUEST_ID_MAX + 1]);
 void fs_state_start_sure(uint32_t slot);
 
+/* The root's images file: the service's references, one a line (libsbx's
+ * sbx_images_list). 0 and *text malloc'ed, or -errno (ENOTSUP without
+ * the service's "images" extension; the root's error file says why). */
+int fs_state_images(char **text);
+
 /* The error file. fs_state_fail records "what: message" for slot and
  * returns -errno for err. */
 int fs_state_fail(uint32_t slot, const char *what, const sbx_error *err);

@@ -250,6 +250,21 @@ static enum MHD_Result h_extensions(struct MHD_Connection *con)
 	cJSON_AddItemToArray(e, cJSON_CreateString("output"));
 	cJSON_AddItemToArray(e, cJSON_CreateString("files"));
 	cJSON_AddItemToArray(e, cJSON_CreateString("posix"));
+	cJSON_AddItemToArray(e, cJSON_CreateString("images"));
+	return send_json(con, 200, j);
+}
+
+/* GET /v1/images: the OCI store's images (docs/api.md, "images"). */
+static enum MHD_Result h_images(struct MHD_Connection *con)
+{
+	char err[SRV_MSGLEN] = "";
+	char *text = srv_core_images_json(err);
+	if (!text)
+		return send_error(con, 500, 13, "CWSANDBOX_INTERNAL", 0, NULL, NULL, "%s", err);
+	cJSON *j = cJSON_Parse(text);
+	free(text);
+	if (!j)
+		return send_error(con, 500, 13, "CWSANDBOX_INTERNAL", 0, NULL, NULL, "out of memory");
 	return send_json(con, 200, j);
 }
 
@@ -1016,6 +1031,8 @@ static enum MHD_Result dispatch(struct MHD_Connection *con, req *r, const char *
 				  "request body over the %zu byte cap", r->limit);
 	if (r->route.kind == R_EXTENSIONS)
 		return h_extensions(con);
+	if (r->route.kind == R_IMAGES)
+		return h_images(con);
 	pthread_mutex_lock(&srv_lock);
 	if (srv_core_stopping() && !r->exec_uid) {
 		res = send_error(con, 503, 14, "CWSANDBOX_UNAVAILABLE", 1000, NULL, NULL, "sbxd is shutting down");

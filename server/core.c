@@ -7,6 +7,7 @@
  */
 #include "core.h"
 #include "egress.h"
+#include "oci.h"
 #include "runtime/proto.h" /* the spawn message caps */
 #include "runtime/util.h"  /* srv_rm_rf */
 #include "spare.h"
@@ -49,6 +50,7 @@ static pthread_cond_t rt_cond = PTHREAD_COND_INITIALIZER;
 static srv_config cfg;
 static int64_t min_free_bytes; /* cfg.min_free, or its percentage in bytes */
 static srv_rt *rt;
+static srv_oci *store;   /* STATE_DIR/oci: the OCI images */
 static srv_sbx **boxes;
 static size_t nboxes, capboxes;
 static uint32_t next_seq = 1;
@@ -369,6 +371,8 @@ static void sbx_free(srv_sbx *s)
 		proc_free(s->execs[i]);
 	free(s->execs);
 	srv_spec_free(&s->spec);
+	srv_strv_free(&s->img_env);
+	free(s->img_cwd);
 	exec_free_close(s);
 	if (s->dirfd >= 0)
 		close(s->dirfd);
@@ -1072,12 +1076,13 @@ static const char *const base_env[] = {
 	"LANG=C.UTF-8",
 };
 
-/* base env, then the sandbox's, then the process's: later keys win. */
-static int build_env(const srv_strv *a, const srv_strv *b, srv_strv *out)
+/* base env, then the image's, the sandbox's, the process's: later keys win. */
+static int build_env(const srv_strv *img, const srv_strv *a, const srv_strv *b, srv_strv *out)
 {
-	const char *const *lists[3] = {base_env, (const char *const *)a->v, (const char *const *)b->v};
-	size_t counts[3] = {sizeof base_env / sizeof base_env[0], a->n, b->n};
-	for (int l = 0; l < 3; l++) {
+	const char *const *lists[4] = {base_env, (const char *const *)img->v, (const char *const *)a->v,
+	                               (const char *const *)b->v};
+	size_t counts[4] = {sizeof base_env / sizeof base_env[0], img->n, a->n, b->n};
+	for (int l = 0; l < 4; l++) {
 		for (size_t i = 0; i < counts[l]; i++) {
 			const char *kv = lists[l][i];
 			size_t kl = strcspn(kv, "=");
@@ -1237,7 +1242,8 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 	p->env = req->env;
 	memset(&req->env, 0, sizeof req->env);
 	p->cwd = strdup(req->cwd && *req->cwd ? req->cwd
-			: (s->spec.working_dir && *s->spec.working_dir ? s->spec.working_dir : "/"));
+			: s->spec.working_dir && *s->spec.working_dir ? s->spec.working_dir
+			: s->img_cwd && *s->img_cwd ? s->img_cwd : "/");
 	p->want_stdin = req->want_stdin;
 	p->stdin_closed = !req->want_stdin;
 	p->max_output = exec ? req->max_output : 0;
@@ -1246,7 +1252,7 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 		p->request_id = req->request_id;
 		req->request_id = NULL;
 	}
-	if (!p->cwd || build_env(&s->spec.env, &p->env, &env) != 0)
+	if (!p->cwd || build_env(&s->img_env, &s->spec.env, &p->env, &env) != 0)
 		goto nomem;
 	if (cmd_too_big(&p->argv, &env, p->cwd, why))
 		goto fail;
@@ -1419,7 +1425,7 @@ srv_sbx *srv_create(srv_spec *spec, srv_refusal *why)
 		 * a sandbox that FAILED to start it. */
 		srv_strv env = {0}, none = {0};
 		const char *cwd = spec->working_dir && *spec->working_dir ? spec->working_dir : "/";
-		if (build_env(&spec->env, &none, &env) != 0) {
+		if (build_env(&none, &spec->env, &none, &env) != 0) {
 			srv_strv_free(&env);
 			refuse(why, 500, 13, "CWSANDBOX_INTERNAL", "out of memory");
 			return NULL;
@@ -1430,8 +1436,13 @@ srv_sbx *srv_create(srv_spec *spec, srv_refusal *why)
 			return NULL;
 	}
 	/* The image is checked now so a client gets a 404 with the way out,
-	 * not a FAILED sandbox. "host" is the host's / and only on opt-in. */
+	 * not a FAILED sandbox. "host" is the host's / and only on opt-in;
+	 * a directory image wins over an OCI reference of the same name. */
 	const char *img = *spec->image ? spec->image : cfg.default_image;
+	srv_oci_image oimg;
+	memset(&oimg, 0, sizeof oimg);
+	int is_oci = 0;
+	int64_t img_uid = 0, img_gid = 0;
 	if (strcmp(img, "host") == 0) {
 		if (!cfg.allow_host_image) {
 			refuse(why, 404, 5, "CWSANDBOX_IMAGE_NOT_FOUND",
@@ -1439,25 +1450,48 @@ srv_sbx *srv_create(srv_spec *spec, srv_refusal *why)
 			return NULL;
 		}
 	} else if (!srv_rt_has_image(rt, img)) {
-		char names[1024] = "";
-		srv_rt_image_names(rt, names, sizeof names);
-		if (!*spec->image)
-			refuse(why, 404, 5, "CWSANDBOX_IMAGE_NOT_FOUND",
-			       "the default image %s is not built: run scripts/default-image --image-dir DIR "
-			       "(DIR: %s/images or an sbxd --image-dir; scripts/run does it) (images: %s)",
-			       img, cfg.state_dir, *names ? names : "none");
-		else
-			refuse(why, 404, 5, "CWSANDBOX_IMAGE_NOT_FOUND", "image %s not found (images: %s)", img,
-			       *names ? names : "none");
-		return NULL;
+		/* Not a directory image: a reference into the OCI store. */
+		char oerr[SRV_OCI_ERRLEN] = "";
+		if (srv_oci_resolve(store, img, &oimg, oerr) != 0) {
+			if (errno != ENOENT) {
+				refuse(why, 500, 13, "CWSANDBOX_INTERNAL", "image %.255s: %s", img, oerr);
+				return NULL;
+			}
+			char names[512] = "";
+			srv_rt_image_names(rt, names, sizeof names);
+			if (!*spec->image)
+				refuse(why, 404, 5, "CWSANDBOX_IMAGE_NOT_FOUND",
+				       "the default image %s is not built: run scripts/default-image --image-dir DIR "
+				       "(DIR: %s/images or an sbxd --image-dir; scripts/run does it) (images: %s; %s)",
+				       img, cfg.state_dir, *names ? names : "none", oerr);
+			else
+				refuse(why, 404, 5, "CWSANDBOX_IMAGE_NOT_FOUND",
+				       "%s; directory images: %s; import one with sbxd image import PATH [REF] "
+				       "(no registry is reachable from sbxd)",
+				       oerr, *names ? names : "none");
+			return NULL;
+		}
+		if (srv_oci_user(&oimg, &img_uid, &img_gid, oerr) != 0) {
+			refuse(why, 400, 3, "CWSANDBOX_INVALID_REQUEST", "image %.255s: %s", img, oerr);
+			srv_oci_image_free(&oimg);
+			return NULL;
+		}
+		is_oci = 1;
 	}
 	srv_sbx *s = calloc(1, sizeof *s);
 	if (!s) {
 		refuse(why, 500, 13, "CWSANDBOX_INTERNAL", "out of memory");
+		srv_oci_image_free(&oimg);
 		return NULL;
 	}
 	s->dirfd = -1;
 	s->seq = next_seq++;
+	/* The config's Env and WorkingDir stay with the sandbox, for every
+	 * process it starts; the rest of oimg is used up by the start. */
+	s->img_env = oimg.env;
+	memset(&oimg.env, 0, sizeof oimg.env);
+	s->img_cwd = oimg.working_dir;
+	oimg.working_dir = NULL;
 	for (int tries = 0; tries < 5; tries++) {
 		random_id(s->id, sizeof s->id);
 		if (srv_spare_mkdir(sbxdirfd, s->id) == 0)
@@ -1468,6 +1502,7 @@ srv_sbx *srv_create(srv_spec *spec, srv_refusal *why)
 		refuse(why, 500, 13, "CWSANDBOX_INTERNAL", "cannot create the sandbox's state dir: %s",
 		       strerror(errno));
 		sbx_free(s);
+		srv_oci_image_free(&oimg);
 		return NULL;
 	}
 	s->spec = *spec;
@@ -1481,9 +1516,20 @@ srv_sbx *srv_create(srv_spec *spec, srv_refusal *why)
 		*spec = s->spec;
 		memset(&s->spec, 0, sizeof s->spec);
 		sbx_free(s);
+		srv_oci_image_free(&oimg);
 		return NULL;
 	}
+	/* An empty command runs the image's Entrypoint + Cmd (none: idle). */
+	srv_strv main_argv = {0};
+	int argv_rc = 0;
+	for (size_t i = 0; i < s->spec.argv.n && argv_rc == 0; i++)
+		argv_rc = srv_strv_push(&main_argv, s->spec.argv.v[i]);
+	if (!s->spec.argv.n && is_oci && argv_rc == 0)
+		argv_rc = srv_oci_main_argv(&oimg, &main_argv);
 	srv_box_spec bs = {
+		.lowers = is_oci ? (const char *const *)oimg.lowers : NULL,
+		.uid = img_uid,
+		.gid = img_gid,
 		.id = s->id,
 		.hostname = *s->spec.name ? s->spec.name : s->id,
 		.image = *s->spec.image ? s->spec.image : cfg.default_image,
@@ -1509,8 +1555,10 @@ srv_sbx *srv_create(srv_spec *spec, srv_refusal *why)
 	s->creating = 1;
 	pthread_mutex_unlock(&srv_lock);
 	/* dnsName rules resolve here, unlocked: DNS may take seconds. */
-	int brc = srv_egress_plan_make(&s->spec.net, cfg.default_egress, &plan, err);
-	if (brc == 0) {
+	int brc = -1;
+	if (argv_rc != 0)
+		snprintf(err, SRV_ERRLEN, "out of memory");
+	else if ((brc = srv_egress_plan_make(&s->spec.net, cfg.default_egress, &plan, err)) == 0) {
 		bs.egress = srv_egress_plan_rules(plan);
 		pthread_mutex_lock(&create_lock);
 		brc = srv_box_create(rt, &bs, &box, err);
@@ -1518,16 +1566,19 @@ srv_sbx *srv_create(srv_spec *spec, srv_refusal *why)
 	}
 	srv_egress_plan_free(plan);
 	pthread_mutex_lock(&srv_lock);
+	srv_oci_image_free(&oimg);
 	s->creating = 0;
 	if (brc != 0) {
 		fprintf(stderr, "sbxd: warning: sandbox %s failed to start: %s\n", s->id, err);
 		sbx_end(s, ST_FAILED, err);
+		srv_strv_free(&main_argv);
 		return s;
 	}
 	if (s->state != ST_CREATING) {
 		/* Deleted while it was being made. */
 		srv_box_signal(box, 0, SIGKILL);
 		bury(box);
+		srv_strv_free(&main_argv);
 		return s;
 	}
 	s->box = box;
@@ -1536,17 +1587,13 @@ srv_sbx *srv_create(srv_spec *spec, srv_refusal *why)
 	s->state = ST_RUNNING;
 	s->start_ns = srv_now_ns();
 	s->lifetime_deadline = srv_mono_ns() + s->spec.lifetime_s * 1000000000;
-	if (s->spec.argv.n) {
+	if (main_argv.n) {
 		srv_proc_req req = {0};
 		srv_refusal w2;
-		if (srv_strv_push(&req.argv, "") != 0) {
-			sbx_end(s, ST_FAILED, "out of memory");
-			return s;
-		}
-		/* Hand the spec's argv over as a copy: the spec keeps its own. */
-		srv_strv_free(&req.argv);
-		for (size_t i = 0; i < s->spec.argv.n; i++)
-			srv_strv_push(&req.argv, s->spec.argv.v[i]);
+		/* A copy of the spec's argv (the spec keeps its own), or the
+		 * image's entrypoint. */
+		req.argv = main_argv;
+		memset(&main_argv, 0, sizeof main_argv);
 		srv_proc *p = srv_proc_start(s, &req, 0, &w2); /* nprocs == 0: becomes process 0 */
 		srv_proc_req_free(&req);
 		if (!p) {
@@ -1565,6 +1612,15 @@ srv_sbx *srv_create(srv_spec *spec, srv_refusal *why)
 	save_sbx(s);
 	poke_loop();
 	return s;
+}
+
+char *srv_core_images_json(char *err)
+{
+	char oerr[SRV_OCI_ERRLEN] = "";
+	char *j = store ? srv_oci_list_json(store, oerr) : NULL;
+	if (!j)
+		snprintf(err, SRV_MSGLEN, "image store: %.200s", store ? oerr : "not open");
+	return j;
 }
 
 int srv_root_fd(srv_sbx *s)
@@ -2032,7 +2088,18 @@ int srv_core_start(const srv_config *c, char *err)
 			return -1;
 		}
 	}
-	if (strcmp(cfg.default_image, "host") != 0 && !srv_rt_has_image(rt, cfg.default_image))
+	char oerr[SRV_OCI_ERRLEN] = "";
+	store = srv_oci_open(cfg.state_dir, oerr);
+	if (!store) {
+		snprintf(err, SRV_MSGLEN, "image store: %.200s", oerr);
+		return -1;
+	}
+	/* No sandbox runs yet: layers no reference leads to can go. */
+	srv_oci_gc(store, NULL);
+	srv_oci_image oi;
+	int oci_default = srv_oci_resolve(store, cfg.default_image, &oi, oerr) == 0;
+	srv_oci_image_free(&oi);
+	if (strcmp(cfg.default_image, "host") != 0 && !srv_rt_has_image(rt, cfg.default_image) && !oci_default)
 		fprintf(stderr,
 			"sbxd: warning: the default image %s is not built (scripts/default-image --image-dir "
 			"%s/images); sandboxes that name no image will be refused\n",
@@ -2108,6 +2175,8 @@ void srv_core_stop(void)
 	boxes = NULL;
 	nboxes = capboxes = 0;
 	srv_rt_free(rt);
+	srv_oci_close(store);
+	store = NULL;
 	rt = NULL;
 	pthread_mutex_unlock(&srv_lock);
 	if (ep >= 0)

@@ -95,6 +95,10 @@ typedef struct srv_sbx {
 	 * lost is buried by srv_rt_end, and the record is never purged
 	 * (rt_waiters counts requests queued behind the call). */
 	int rt_busy, rt_waiters, evt_off, term_pending;
+	/* From an OCI image's config (oci.h): its Env (under the spec's)
+	 * and WorkingDir (when the spec and process give none). */
+	srv_strv img_env;
+	char *img_cwd;
 } srv_sbx;
 
 typedef struct srv_waiter {
@@ -130,6 +134,10 @@ typedef struct srv_config {
 
 /* Global state. */
 extern pthread_mutex_t srv_lock;
+
+/* The OCI store's images as JSON text (oci.h srv_oci_list_json), malloc'ed;
+ * NULL with a message. No lock needed. */
+char *srv_core_images_json(char *err);
 
 int64_t srv_now_ns(void);   /* CLOCK_REALTIME */
 int64_t srv_mono_ns(void);  /* CLOCK_MONOTONIC */

@@ -23,6 +23,7 @@
 
 #include "api.h"
 #include "core.h"
+#include "oci.h"
 #include "parse.h"
 
 static void usage(FILE *f)
@@ -34,7 +35,8 @@ static void usage(FILE *f)
 		"  --state-dir DIR         records, output spools, images (default /var/lib/sbxd)\n"
 		"  --image-dir DIR         more images: DIR/NAME/rootfs, searched after\n"
 		"                          STATE_DIR/images (may repeat, up to 7)\n"
-		"  --default-image NAME    image of a spec that names none (default \"default\",\n"
+		"  --default-image NAME    image of a spec that names none, a directory image or an\n"
+		"                          OCI reference (default \"default\",\n"
 		"                          built by scripts/default-image)\n"
 		"  --allow-host-image      allow image \"host\": the host's own / read-only,\n"
 		"                          its secrets and every sbxd state dir hidden\n"
@@ -57,7 +59,92 @@ static void usage(FILE *f)
 		"  --default-egress deny|any  egress of a sandbox whose spec.network has no\n"
 		"                          egress rules and no denyEgress (default deny)\n"
 		"  -h, --help              this text\n"
-		"  -V, --version           print the version\n");
+		"  -V, --version           print the version\n"
+		"       sbxd image import [--state-dir DIR] PATH [REF]   OCI layout dir, oci-archive\n"
+		"                          or docker-archive (docker save) into the store\n"
+		"       sbxd image ls [--state-dir DIR]\n"
+		"       sbxd image rm [--state-dir DIR] REF\n");
+}
+
+static int mkdirs(const char *path, mode_t mode);
+
+/* sbxd image ...: the OCI store (oci.h) without a running sbxd; a running
+ * one sees imports at its next create. */
+static int image_main(int argc, char **argv)
+{
+	const char *state = "/var/lib/sbxd";
+	const char *verb = argc > 1 ? argv[1] : "";
+	const char *pos[3] = {NULL};
+	int npos = 0;
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--state-dir") == 0 && i + 1 < argc) {
+			state = argv[++i];
+		} else if (strncmp(argv[i], "--state-dir=", 12) == 0) {
+			state = argv[i] + 12;
+		} else if (argv[i][0] == '-' && argv[i][1]) {
+			fprintf(stderr, "sbxd image: unknown option %s\n", argv[i]);
+			return 2;
+		} else if (npos < 3) {
+			pos[npos++] = argv[i];
+		} else {
+			fprintf(stderr, "sbxd image: too many arguments\n");
+			return 2;
+		}
+	}
+	int want_min = strcmp(verb, "ls") == 0 ? 0 : 1, want_max = strcmp(verb, "import") == 0 ? 2 : want_min;
+	if ((strcmp(verb, "import") && strcmp(verb, "ls") && strcmp(verb, "rm")) || npos < want_min || npos > want_max) {
+		fprintf(stderr, "usage: sbxd image import [--state-dir DIR] PATH [REF]\n"
+		                "       sbxd image ls [--state-dir DIR]\n"
+		                "       sbxd image rm [--state-dir DIR] REF\n");
+		return 2;
+	}
+	if (mkdirs(state, 0700) != 0) {
+		fprintf(stderr, "sbxd image: state dir %s: %s\n", state, strerror(errno));
+		return 1;
+	}
+	char err[SRV_OCI_ERRLEN] = "";
+	srv_oci *st = srv_oci_open(state, err);
+	if (!st) {
+		fprintf(stderr, "sbxd image: %s\n", err);
+		return 1;
+	}
+	int rc = 1;
+	if (strcmp(verb, "import") == 0) {
+		char out[4096];
+		if (srv_oci_import(st, pos[0], pos[1], out, sizeof out, err) == 0) {
+			fputs(out, stdout);
+			rc = 0;
+		}
+	} else if (strcmp(verb, "rm") == 0) {
+		if (srv_oci_remove(st, pos[0], err) == 0) {
+			rc = 0;
+			/* Layers are freed now unless an sbxd may run sandboxes on
+			 * them (it holds sbxd.lock); it frees them at its start. */
+			char lp[4200];
+			snprintf(lp, sizeof lp, "%s/sbxd.lock", state);
+			int lfd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+			if (lfd >= 0 && flock(lfd, LOCK_EX | LOCK_NB) == 0) {
+				int n = srv_oci_gc(st, NULL);
+				printf("removed %s (%d layer%s freed)\n", pos[0], n > 0 ? n : 0, n == 1 ? "" : "s");
+			} else {
+				printf("removed %s (its layers are freed at sbxd's next start)\n", pos[0]);
+			}
+			if (lfd >= 0)
+				close(lfd);
+		}
+	} else {
+		char *j = srv_oci_list_json(st, err);
+		if (j) {
+			/* The human form; GET /v1/images has the JSON. */
+			srv_oci_list_print(j, stdout);
+			free(j);
+			rc = 0;
+		}
+	}
+	if (rc != 0 && err[0])
+		fprintf(stderr, "sbxd image %s: %s\n", verb, err);
+	srv_oci_close(st);
+	return rc;
 }
 
 /* mkdir -p with mode for missing components. */
@@ -295,6 +382,8 @@ int main(int argc, char **argv)
 	char sockbuf[4096], actbuf[sizeof ((struct sockaddr_un *)0)->sun_path + 1], err[SRV_MSGLEN] = "";
 	char *token = NULL;
 	int ufd = -1, tfd = -1, lockfd = -1, ready[2] = {-1, -1};
+	if (argc >= 2 && strcmp(argv[1], "image") == 0)
+		return image_main(argc - 1, argv + 1);
 	while ((c = getopt_long(argc, argv, "fhV", opts, NULL)) != -1) {
 		switch (c) {
 		case O_SOCKET: sock = optarg; break;
@@ -365,9 +454,14 @@ int main(int argc, char **argv)
 			nimage_dirs++;
 			break;
 		case O_DEFIMG:
+			/* A directory image's name or an OCI reference. */
 			if (strcmp(optarg, "host") != 0 && !srv_valid_name(optarg)) {
-				fprintf(stderr, "sbxd: error: --default-image: bad image name \"%s\"\n", optarg);
-				return 2;
+				srv_oci_ref ref;
+				char rerr[SRV_OCI_ERRLEN];
+				if (srv_oci_ref_parse(optarg, &ref, rerr) != 0) {
+					fprintf(stderr, "sbxd: error: --default-image: %s\n", rerr);
+					return 2;
+				}
 			}
 			default_image = optarg;
 			break;

@@ -1153,8 +1153,10 @@ int srv_spec_from_json(const cJSON *spec, srv_spec *out, char *err)
 		fail(err, "bad name \"%.63s\": the prefix \"sbx-\" is reserved for sandbox ids", out->name);
 		goto out;
 	}
-	if (*out->image && strcmp(out->image, "host") != 0 && !srv_valid_name(out->image)) {
-		fail(err, "bad image name \"%.63s\"", out->image);
+	/* A directory image's name or an OCI reference (oci.c parses it). */
+	if (*out->image && strspn(out->image, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/:@") !=
+	                       strlen(out->image)) {
+		fail(err, "bad image reference \"%.255s\"", out->image);
 		goto out;
 	}
 	const cJSON *args = cJSON_GetObjectItemCaseSensitive(spec, "args");
@@ -1391,6 +1393,10 @@ int srv_parse_route(const char *method, const char *path, srv_route *out)
 	int del = strcmp(method, "DELETE") == 0;
 	if (strcmp(path, "/v1/extensions") == 0) {
 		out->kind = get ? R_EXTENSIONS : R_NONE;
+		return get ? 0 : -1;
+	}
+	if (strcmp(path, "/v1/images") == 0) {
+		out->kind = get ? R_IMAGES : R_NONE;
 		return get ? 0 : -1;
 	}
 	static const char pre[] = "/v1/sandboxes";

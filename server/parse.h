@@ -185,6 +185,7 @@ char *srv_b64_encode(const unsigned char *p, size_t n);
 typedef enum srv_route_kind {
 	R_NONE = 0,
 	R_EXTENSIONS,      /* GET /v1/extensions */
+	R_IMAGES,          /* GET /v1/images (the "images" extension) */
 	R_SANDBOXES,       /* GET list, POST create */
 	R_SANDBOX,         /* GET, DELETE */
 	R_EXEC, R_READ_FILE, R_WRITE_FILE, R_LIST_DIR, R_STAT_FILE, R_MAKE_DIR, R_REMOVE_FILE,

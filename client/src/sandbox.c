@@ -54,6 +54,8 @@ sbx_result sbx_client_features(sbx_client *c, unsigned *features, sbx_error *err
 				f |= SBX_FEAT_FILES;
 			else if (strcmp(x->valuestring, "posix") == 0)
 				f |= SBX_FEAT_POSIX;
+			else if (strcmp(x->valuestring, "images") == 0)
+				f |= SBX_FEAT_IMAGES;
 		}
 	} else if (r == SBX_E_NOT_FOUND || r == SBX_E_UNSUPPORTED || (r == SBX_E_INVALID && e.http_status == 405)) {
 		/* No such route: a service without the extension. */
@@ -71,6 +73,66 @@ sbx_result sbx_client_features(sbx_client *c, unsigned *features, sbx_error *err
 	pthread_mutex_unlock(&c->feat_mu);
 	*features = f;
 	return SBX_OK;
+}
+
+#define SBX_IMAGES_TEXT_MAX (1u << 20)
+
+sbx_result sbx_images_list(sbx_client *c, char **text, sbx_error *err)
+{
+	unsigned f = 0;
+	*text = NULL;
+	sbx_result r = sbx_client_features(c, &f, err);
+	if (r != SBX_OK)
+		return r;
+	if (!(f & SBX_FEAT_IMAGES))
+		return sbx_fail(err, SBX_E_UNSUPPORTED, "the service has no image list (sbxd's \"images\" extension)");
+	cJSON *root = NULL;
+	sbx_http_req req = {.method = "GET", .path = "/v1/images", .safe = 1};
+	r = sbx_http_json(c, &req, &root, err);
+	if (r != SBX_OK)
+		return r;
+	size_t cap = 4096, used = 0;
+	char *buf = malloc(cap);
+	const cJSON *img, *ref;
+	if (!buf) {
+		r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
+		goto out;
+	}
+	buf[0] = '\0';
+	cJSON_ArrayForEach(img, cJSON_GetObjectItemCaseSensitive(root, "images")) {
+		const cJSON *d = cJSON_GetObjectItemCaseSensitive(img, "digest");
+		const cJSON *nl = cJSON_GetObjectItemCaseSensitive(img, "layers");
+		const cJSON *sz = cJSON_GetObjectItemCaseSensitive(img, "sizeBytes");
+		cJSON_ArrayForEach(ref, cJSON_GetObjectItemCaseSensitive(img, "references")) {
+			if (!cJSON_IsString(ref) || !cJSON_IsString(d))
+				continue;
+			char line[1024];
+			int n = snprintf(line, sizeof line, "%s %s %d %s\n", ref->valuestring, d->valuestring,
+			                 cJSON_IsNumber(nl) ? nl->valueint : 0, cJSON_IsString(sz) ? sz->valuestring : "0");
+			if (n < 0 || (size_t)n >= sizeof line)
+				continue;
+			if (used + (size_t)n + 1 > SBX_IMAGES_TEXT_MAX)
+				break; /* a listing, not a dump: cut at 1 MiB */
+			if (used + (size_t)n + 1 > cap) {
+				size_t nc = cap * 2 > used + (size_t)n + 1 ? cap * 2 : used + (size_t)n + 1;
+				char *nb = realloc(buf, nc);
+				if (!nb) {
+					r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
+					goto out;
+				}
+				buf = nb;
+				cap = nc;
+			}
+			memcpy(buf + used, line, (size_t)n + 1);
+			used += (size_t)n;
+		}
+	}
+	*text = buf;
+	buf = NULL;
+out:
+	free(buf);
+	cJSON_Delete(root);
+	return r;
 }
 
 static sbx_result sandbox_answer(cJSON *root, const char *field, sbx_sandbox **out, sbx_error *err)

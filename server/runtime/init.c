@@ -14,6 +14,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/audit.h>
@@ -101,6 +102,8 @@ static off_t fsize_cap = -1; /* RLIMIT_FSIZE when set, for relay_put */
  * most once a MiB of output or a second, never on every small write. */
 #define STATFS_EVERY (1u << 20)
 static uint64_t out_quota, min_free, out_stored, next_statfs;
+/* The image's User: commands drop to it right before exec. */
+static int64_t run_uid = -1, run_gid = -1;
 static time_t next_statfs_s;
 
 struct child_args {
@@ -561,6 +564,8 @@ static int setup(const srv_init_cfg *cfg, int ctl, char *msg, size_t len)
 	}
 	out_quota = cfg->out_quota > 0 ? (uint64_t)cfg->out_quota : 0;
 	min_free = cfg->min_free > 0 ? (uint64_t)cfg->min_free : 0;
+	run_uid = cfg->uid;
+	run_gid = cfg->gid;
 	if ((rc = drop_caps(msg, len)))
 		return rc;
 	return install_seccomp(msg, len);
@@ -659,6 +664,13 @@ __attribute__((noreturn)) static void child_main(const struct child_args *a)
 		close(adj);
 	}
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* A non-root uid loses every capability with the setuid (no
+	 * SECBIT_KEEP_CAPS), as a container's USER does. */
+	if (run_uid >= 0 && (setgroups(0, NULL) != 0 || setresgid((gid_t)(run_gid >= 0 ? run_gid : run_uid),
+	                                                          (gid_t)(run_gid >= 0 ? run_gid : run_uid),
+	                                                          (gid_t)(run_gid >= 0 ? run_gid : run_uid)) != 0 ||
+	                     setresuid((uid_t)run_uid, (uid_t)run_uid, (uid_t)run_uid) != 0))
+		child_fail("setuid to the image's user", errno);
 	const char *cwd = a->req->cwd[0] ? a->req->cwd : "/";
 	if (chdir(cwd) != 0)
 		child_fail(cwd, errno);

@@ -32,6 +32,8 @@ typedef struct srv_init_cfg {
 	int64_t out_quota;         /* bytes all relays together may store, 0 = no cap */
 	int64_t min_free;          /* relays stop storing when the spools' file
 	                              system has less free space, 0 = no floor */
+	int64_t uid, gid;          /* every command runs as uid:gid (no
+	                              supplementary groups); -1 = as root */
 } srv_init_cfg;
 
 /* Overwrites this process's argv and environment strings in place, so

@@ -402,7 +402,7 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 	srv_box *box = NULL;
 	int ctl[2] = {-1, -1}, evt[2] = {-1, -1};
 	char lower[PATH_MAX], upper[PATH_MAX], work[PATH_MAX], root[PATH_MAX];
-	char opts[3 * PATH_MAX + 64];
+	char opts[3 * PATH_MAX + 64], lowers[4096];
 	srv_hostmask mask = {0};
 	const char *hide[MAX_HIDE + SRV_HOSTMASK_MAX + 1];
 	*out = NULL;
@@ -413,11 +413,37 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 	/* Names may be longer than the kernel's 64-byte UTS name: cut them. */
 	char hostname[65];
 	snprintf(hostname, sizeof hostname, "%s", spec->hostname && spec->hostname[0] ? spec->hostname : spec->id);
-	if (resolve_image(rt, spec->image, lower, sizeof lower, err) != 0)
-		return -1;
-	if (!overlay_safe(lower)) {
-		srv_errf(err, 0, "image path %s cannot be used by overlayfs", lower);
-		return -1;
+	if (spec->lowers) {
+		/* An OCI image: its layer dirs joined with ':'. The kernel
+		 * takes at most a page of mount options. */
+		size_t used = 0;
+		int n = 0;
+		for (const char *const *l = spec->lowers; *l; l++, n++) {
+			size_t ll = strlen(*l);
+			if (n >= SRV_MAX_LOWERS || (*l)[0] != '/' || !overlay_safe(*l) || used + ll + 2 > sizeof lowers) {
+				srv_errf(err, 0, "image %.64s: its %s layers do not fit overlayfs's options "
+				         "(at most %d layers, a page of paths without ',' ':' '\\')",
+				         spec->image ? spec->image : "", n >= SRV_MAX_LOWERS ? "many" : "", SRV_MAX_LOWERS);
+				return -1;
+			}
+			if (used)
+				lowers[used++] = ':';
+			memcpy(lowers + used, *l, ll + 1);
+			used += ll;
+		}
+		if (n == 0) {
+			srv_errf(err, 0, "image without layers");
+			return -1;
+		}
+		snprintf(lower, sizeof lower, "%s", spec->lowers[0]);
+	} else {
+		if (resolve_image(rt, spec->image, lower, sizeof lower, err) != 0)
+			return -1;
+		if (!overlay_safe(lower)) {
+			srv_errf(err, 0, "image path %s cannot be used by overlayfs", lower);
+			return -1;
+		}
+		snprintf(lowers, sizeof lowers, "%s", lower);
 	}
 	box = calloc(1, sizeof *box);
 	if (!box) {
@@ -439,7 +465,10 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 		srv_errf(err, ENAMETOOLONG, "scratch dir");
 		goto fail;
 	}
-	snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
+	if ((size_t)snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s", lowers, upper, work) >= 4096) {
+		srv_errf(err, 0, "overlay options over a page: fewer layers or a shorter state dir path");
+		goto fail;
+	}
 	/* On the host's own /, its secrets and every sbxd's state are covered
 	 * too, found afresh now: another sbxd may have started since. */
 	int nh = 0;
@@ -478,6 +507,8 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 		.fsize = spec->max_file_bytes > 0 ? spec->max_file_bytes : 0,
 		.out_quota = spec->output_quota > 0 ? spec->output_quota : 0,
 		.min_free = spec->min_free_bytes > 0 ? spec->min_free_bytes : 0,
+		.uid = spec->uid > 0 || spec->gid > 0 ? spec->uid : -1,
+		.gid = spec->uid > 0 || spec->gid > 0 ? spec->gid : -1,
 	};
 	/* Always a network namespace of its own: the host's would give the
 	 * sandbox its loopback services, abstract sockets and ports. */

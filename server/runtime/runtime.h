@@ -43,6 +43,12 @@ typedef struct srv_box_spec {
 	                                namespace has only loopback; else also a
 	                                user-mode stack (net.h) and these rules.
 	                                A box never shares the host's namespace */
+	const char *const *lowers;   /* when not NULL: the root is these dirs
+	                                (absolute, topmost first, NULL-ended;
+	                                an OCI image's layers) and image is only
+	                                its name; at most SRV_MAX_LOWERS */
+	int64_t uid, gid;            /* run every command as uid:gid; set uid
+	                                to -1 (or leave both 0) for root */
 	int64_t cpu_millis;          /* 0 = no limit */
 	int64_t memory_bytes;        /* 0 = no limit */
 	int64_t max_pids;            /* 0 = server default (e.g. 1024) */
@@ -64,6 +70,9 @@ typedef struct srv_box_spec {
 } srv_box_spec;
 
 #define SRV_DEFAULT_DISK_BYTES ((int64_t)1 << 30)
+/* overlayfs's own limit on lower layers is 500; the options string
+ * (one page) usually ends it sooner. */
+#define SRV_MAX_LOWERS 128
 
 /* Creates the sandbox and starts its init; returns when init is ready to
  * spawn. Unknown image: -1 with a message naming the images that exist. */

@@ -37,7 +37,7 @@ struct srv_zygote {
 typedef struct z_req {
 	uint64_t ns_flags;
 	uint32_t network, image, nhide, len, has_cgfd, pad;
-	int64_t tmpfs_bytes, fsize, out_quota, min_free;
+	int64_t tmpfs_bytes, fsize, out_quota, min_free, uid, gid;
 } z_req;
 
 typedef struct z_reply {
@@ -76,6 +76,8 @@ static int z_decode(size_t n, z_req *h, srv_init_cfg *cfg)
 	cfg->fsize = h->fsize;
 	cfg->out_quota = h->out_quota;
 	cfg->min_free = h->min_free;
+	cfg->uid = h->uid;
+	cfg->gid = h->gid;
 	cfg->hide = zhide;
 	return 0;
 }
@@ -193,6 +195,8 @@ pid_t srv_zygote_clone(srv_zygote *z, uint64_t ns_flags, int cgfd, const srv_ini
 	h.fsize = cfg->fsize;
 	h.out_quota = cfg->out_quota;
 	h.min_free = cfg->min_free;
+	h.uid = cfg->uid;
+	h.gid = cfg->gid;
 	if (put(z->buf, &used, cfg->scratch) || put(z->buf, &used, cfg->upper) || put(z->buf, &used, cfg->work) ||
 	    put(z->buf, &used, cfg->root) || put(z->buf, &used, cfg->overlay_opts) ||
 	    put(z->buf, &used, cfg->hostname)) {

@@ -95,7 +95,7 @@ START_TEST(features_all)
 	sbx_client *c = client();
 	unsigned f = 0;
 	ck_assert_int_eq(sbx_client_features(c, &f, NULL), SBX_OK);
-	ck_assert_uint_eq(f, SBX_FEAT_PROCESSES | SBX_FEAT_OUTPUT | SBX_FEAT_FILES | SBX_FEAT_POSIX);
+	ck_assert_uint_eq(f, SBX_FEAT_PROCESSES | SBX_FEAT_OUTPUT | SBX_FEAT_FILES | SBX_FEAT_POSIX | SBX_FEAT_IMAGES);
 	sbx_client_free(c);
 }
 END_TEST

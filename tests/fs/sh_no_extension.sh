@@ -50,4 +50,8 @@ for cmd in "chmod 600 $MNT/pub/files/tmp/plain" "touch -d 2001-01-01 $MNT/pub/fi
 	grep -q "posix" "$MNT/pub/error" || fail "$cmd: error does not name the missing extension: $(cat "$MNT/pub/error")"
 done
 [ -f "$MNT/pub/files/tmp/plain" ] || fail "the file went after a refused rename"
+# The root's images file needs sbxd's "images" extension.
+out=$(cat "$MNT/images" 2>&1) && fail "images read without the extension: $out"
+printf '%s\n' "$out" | grep -q "Operation not supported" || fail "images: $out"
+grep -q "images" "$MNT/error" || fail "root error does not name the images extension: $(cat "$MNT/error")"
 echo ok

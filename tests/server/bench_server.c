@@ -113,10 +113,35 @@ static double p90(double *v, long n)
 	return v[(n * 9) / 10];
 }
 
+/* n creates of body, each to RUNNING, timed into t; deleted after. */
+static int bench_create(const char *spec, double *t, long n, char **ids)
+{
+	char id[160], path[512];
+	for (long i = 0; i < n; i++) {
+		double t0 = now_ms();
+		long st = call("POST", "/v1/sandboxes", spec);
+		t[i] = now_ms() - t0;
+		if (st != 200 || !strstr(body.p, "STATE_RUNNING") || field("sandboxId", id, sizeof id)) {
+			fprintf(stderr, "create failed (%ld): %s\n", st, body.p ? body.p : "");
+			return -1;
+		}
+		/* Deleted after the loop: a teardown running beside the next
+		 * create would measure the teardown, not the create. */
+		ids[i] = strdup(id);
+	}
+	for (long i = 0; i < n; i++) {
+		snprintf(path, sizeof path, "/v1/sandboxes/%s?gracePeriodSeconds=0", ids[i]);
+		call("DELETE", path, NULL);
+		free(ids[i]);
+	}
+	sleep(2); /* sbxd tears the boxes down in the background */
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fprintf(stderr, "usage: bench_server SOCKET [ITERATIONS] [OUTPUT_MIB]\n");
+		fprintf(stderr, "usage: bench_server SOCKET [ITERATIONS] [OUTPUT_MIB] [OCI_REF]\n");
 		return 2;
 	}
 	long n = 200, mib = 1024;
@@ -135,10 +160,19 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	/* OCI_REF: creates from that OCI image too, next to the directory one. */
+	const char *oci = argc > 4 && argv[4][0] ? argv[4] : NULL;
+	char oci_body[400];
+	if (oci && (strlen(oci) > 255 || strpbrk(oci, "\"\\"))) {
+		fprintf(stderr, "OCI_REF: a reference of at most 255 bytes\n");
+		return 2;
+	}
+	snprintf(oci_body, sizeof oci_body, "{\"spec\":{\"image\":\"%s\"}}", oci ? oci : "");
+	double *t_oci = calloc((size_t)n, sizeof(double));
 	double *t_fork = calloc((size_t)n, sizeof(double)), *t_create = calloc((size_t)n, sizeof(double));
 	double *t_exec = calloc((size_t)n, sizeof(double)), *t_bg = calloc((size_t)n, sizeof(double));
 	double *t_egress = calloc((size_t)n, sizeof(double));
-	char id[160], path[512], pid[32];
+	char path[512], pid[32];
 	char **ids = calloc((size_t)n, sizeof *ids);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	h = curl_easy_init();
@@ -159,43 +193,15 @@ int main(int argc, char **argv)
 		waitpid(p, NULL, 0);
 		t_fork[i] = now_ms() - t0;
 	}
-	for (long i = 0; i < n; i++) {
-		double t0 = now_ms();
-		long st = call("POST", "/v1/sandboxes", "{\"spec\":{}}");
-		t_create[i] = now_ms() - t0;
-		if (st != 200 || !strstr(body.p, "STATE_RUNNING") || field("sandboxId", id, sizeof id)) {
-			fprintf(stderr, "create failed (%ld): %s\n", st, body.p ? body.p : "");
-			return 1;
-		}
-		/* Deleted after the loop: a teardown running beside the next
-		 * create would measure the teardown, not the create. */
-		ids[i] = strdup(id);
-	}
-	for (long i = 0; i < n; i++) {
-		snprintf(path, sizeof path, "/v1/sandboxes/%s?gracePeriodSeconds=0", ids[i]);
-		call("DELETE", path, NULL);
-		free(ids[i]);
-	}
-	sleep(2); /* sbxd tears the boxes down in the background */
+	if (bench_create("{\"spec\":{}}", t_create, n, ids) != 0)
+		return 1;
+	if (oci && bench_create(oci_body, t_oci, n, ids) != 0)
+		return 1;
 	/* With egress: a slirp4netns and an nft load per box (no traffic). */
 	long ne = n < 100 ? n : 100;
-	for (long i = 0; i < ne; i++) {
-		double t0 = now_ms();
-		long st = call("POST", "/v1/sandboxes", "{\"spec\":{\"network\":{\"egress\":[{\"any\":true}]}}}");
-		t_egress[i] = now_ms() - t0;
-		if (st != 200 || !strstr(body.p, "STATE_RUNNING") || field("sandboxId", id, sizeof id)) {
-			fprintf(stderr, "create with egress failed (%ld): %s\n", st, body.p ? body.p : "");
-			return 1;
-		}
-		ids[i] = strdup(id);
-	}
-	for (long i = 0; i < ne; i++) {
-		snprintf(path, sizeof path, "/v1/sandboxes/%s?gracePeriodSeconds=0", ids[i]);
-		call("DELETE", path, NULL);
-		free(ids[i]);
-	}
+	if (bench_create("{\"spec\":{\"network\":{\"egress\":[{\"any\":true}]}}}", t_egress, ne, ids) != 0)
+		return 1;
 	free(ids);
-	sleep(2);
 	call("POST", "/v1/sandboxes", "{\"spec\":{\"name\":\"bench\",\"maxLifetimeSeconds\":\"3600\"}}");
 	for (long i = 0; i < n; i++) {
 		double t0 = now_ms();
@@ -256,6 +262,8 @@ int main(int argc, char **argv)
 	printf("%-40s %10.3f %10.3f\n", "fork+exec /bin/true (baseline)", median(t_fork, n), p90(t_fork, n));
 	printf("%-40s %10.3f %10.3f\n", "create sandbox to RUNNING", median(t_create, n), p90(t_create, n));
 	printf("%-40s %10.3f %10.3f\n", "create with egress (any) to RUNNING", median(t_egress, ne), p90(t_egress, ne));
+	if (oci)
+		printf("%-40s %10.3f %10.3f\n", "  same, from the OCI image", median(t_oci, n), p90(t_oci, n));
 	printf("%-40s %10.3f %10.3f\n", ":exec true (round trip)", median(t_exec, n), p90(t_exec, n));
 	long nb = n < 4000 ? n : 4000;
 	printf("%-40s %10.3f %10.3f\n", "start + wait background true", median(t_bg, nb), p90(t_bg, nb));
@@ -268,6 +276,7 @@ int main(int argc, char **argv)
 	free(t_fork);
 	free(t_create);
 	free(t_egress);
+	free(t_oci);
 	free(t_exec);
 	free(t_bg);
 	return 0;

@@ -114,10 +114,17 @@ enum {
 	SBX_FEAT_OUTPUT = 1 << 1,      /* output by offset with long-poll */
 	SBX_FEAT_FILES = 1 << 2,       /* listDir, statFile, ranged read/write */
 	SBX_FEAT_POSIX = 1 << 3,       /* createFile, setFileAttrs, renameFile, full stat */
+	SBX_FEAT_IMAGES = 1 << 4,      /* GET /v1/images: sbxd's OCI image store */
 };
 /* Which extensions the service offers (asks once, then caches; a failed
  * probe is not cached). */
 sbx_result sbx_client_features(sbx_client *c, unsigned *features, sbx_error *err);
+
+/* The service's images (the "images" extension), as text: one line per
+ * reference, "REFERENCE DIGEST LAYERS SIZE_BYTES\n"; "" when it has none.
+ * *text is malloc'ed, the caller frees it. SBX_E_UNSUPPORTED without the
+ * extension (the managed service pulls from registries and lists none). */
+sbx_result sbx_images_list(sbx_client *c, char **text, sbx_error *err);
 
 /* ---------------------------------------------------------------- sandboxes */
 
