@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "node.h"
@@ -421,6 +422,8 @@ static uint32_t sandbox_id_of(uint32_t id, uint32_t me)
 
 static mode_t dirent_type(const sbx_dirent *d)
 {
+	if (d->type == SBX_FT_OTHER && d->special)
+		return (mode_t)d->special;      /* a FIFO, socket or device */
 	return d->type == SBX_FT_DIR ? S_IFDIR : d->type == SBX_FT_SYMLINK ? S_IFLNK : S_IFREG;
 }
 
@@ -452,7 +455,15 @@ static void dirent_attr(const sbx_dirent *d, uint64_t ino, struct stat *st)
 		st->st_atim.tv_nsec = (long)(d->atime_ns % 1000000000);
 		st->st_ctim.tv_sec = (time_t)(d->ctime_ns / 1000000000);
 		st->st_ctim.tv_nsec = (long)(d->ctime_ns % 1000000000);
+		/* st_ino as inside, so hard links pair up by st_dev + st_ino
+		 * (tar, cp -a, find -samefile, du). The kernel's node id stays
+		 * per path (see the top of this file); only stat shows this. */
+		if (d->ino)
+			st->st_ino = (ino_t)d->ino;
 	}
+	/* st_rdev stays 0: a device node shown here never opens one of the
+	 * host's devices (a FIFO opened here is the host kernel's own pipe,
+	 * a socket node connects to nothing). */
 }
 
 /* A service without statFile (the public API has only readFile and
@@ -941,4 +952,129 @@ void fs_files_rename(fuse_req_t req, uint32_t slot, const char *dir, const char 
 	fuse_reply_err(req, -rc);
 	free(from);
 	free(to);
+}
+
+/* Replies with the entry of the new node at path (symlink, link, mknod):
+ * de from the service, re-read through do_stat for a link so its text
+ * is the shown one. Frees de. */
+static void reply_new(fuse_req_t req, uint32_t slot, const char *path, sbx_dirent *de)
+{
+	int rc = 0;
+	if (de->type == SBX_FT_SYMLINK) {
+		de_clear(de);
+		rc = do_stat(slot, path, de);
+	}
+	uint64_t ino = rc ? 0 : fs_files_intern(slot, path);
+	if (!rc && !ino)
+		rc = -ENOMEM;
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		reply_entry_de(req, ino, de);
+	de_clear(de);
+}
+
+void fs_files_symlink(fuse_req_t req, uint32_t slot, const char *dir, const char *name, const char *text)
+{
+	char id[FS_ID_MAX];
+	sbx_error err;
+	sbx_dirent de;
+	memset(&de, 0, sizeof de);
+	char *path = fs_files_join(dir, name);
+	int rc = !fs_files_name_ok(name) ? -ENAMETOOLONG : path ? fs_state_sandbox_id(slot, id) : -EINVAL;
+	if (!rc && strlen(text) > FS_LINK_TEXT_MAX)
+		rc = -ENAMETOOLONG;
+	/* The text goes in as the writer gave it: it is the sandbox's to
+	 * walk. What readlink shows back passes fs_files_link_safe. */
+	if (!rc && sbx_file_symlink(client, id, path, text, &de, &err) != SBX_OK)
+		rc = fs_state_fail(slot, "files symlink", &err);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		reply_new(req, slot, path, &de);
+	de_clear(&de);
+	free(path);
+}
+
+void fs_files_link(fuse_req_t req, uint32_t slot, const char *from, const char *dir, const char *name)
+{
+	char id[FS_ID_MAX];
+	sbx_error err;
+	sbx_dirent de;
+	memset(&de, 0, sizeof de);
+	char *path = fs_files_join(dir, name);
+	int rc = !fs_files_name_ok(name) ? -ENAMETOOLONG : path ? fs_state_sandbox_id(slot, id) : -EINVAL;
+	if (!rc && strcmp(from, "/") == 0)
+		rc = -EPERM;    /* link(2) of a directory */
+	if (!rc && sbx_file_link(client, id, from, path, &de, &err) != SBX_OK)
+		rc = fs_state_fail(slot, "files link", &err);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		reply_new(req, slot, path, &de);
+	de_clear(&de);
+	free(path);
+}
+
+void fs_files_mknod(fuse_req_t req, uint32_t slot, const char *dir, const char *name, mode_t mode)
+{
+	char id[FS_ID_MAX];
+	sbx_error err;
+	sbx_dirent de;
+	memset(&de, 0, sizeof de);
+	char *path = fs_files_join(dir, name);
+	int rc = !fs_files_name_ok(name) ? -ENAMETOOLONG : path ? fs_state_sandbox_id(slot, id) : -EINVAL;
+	/* Devices never: the sandbox's /dev binds the host's. A regular
+	 * file by mknod is create without an open. */
+	if (!rc && (S_ISCHR(mode) || S_ISBLK(mode)))
+		rc = -EPERM;
+	if (!rc && S_ISREG(mode)) {
+		rc = create_file(slot, path, mode, O_EXCL, &de);
+	} else if (!rc && !S_ISFIFO(mode) && !S_ISSOCK(mode)) {
+		rc = -EINVAL;
+	} else if (!rc && sbx_file_mknod(client, id, path, mode & S_IFMT, mode & 07777, &de, &err) != SBX_OK) {
+		rc = fs_state_fail(slot, "files mknod", &err);
+	}
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		reply_new(req, slot, path, &de);
+	de_clear(&de);
+	free(path);
+}
+
+void fs_files_statfs(fuse_req_t req, uint32_t slot, const char *path)
+{
+	char id[FS_ID_MAX];
+	sbx_error err;
+	sbx_statfs sf;
+	struct statvfs sv;
+	if (fs_state_sandbox_id(slot, id) != 0) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	sbx_result r = sbx_file_statfs(client, id, path, &sf, &err);
+	if (r == SBX_E_UNSUPPORTED) {
+		/* The public API tells nothing: the figures of an empty fs. */
+		memset(&sv, 0, sizeof sv);
+		sv.f_bsize = sv.f_frsize = 4096;
+		sv.f_namemax = 255;
+		fuse_reply_statfs(req, &sv);
+		return;
+	}
+	if (r != SBX_OK) {
+		fuse_reply_err(req, -fs_state_fail(slot, "files statfs", &err));
+		return;
+	}
+	memset(&sv, 0, sizeof sv);
+	sv.f_bsize = (unsigned long)sf.bsize;
+	sv.f_frsize = (unsigned long)sf.frsize;
+	sv.f_blocks = (fsblkcnt_t)sf.blocks;
+	sv.f_bfree = (fsblkcnt_t)sf.bfree;
+	sv.f_bavail = (fsblkcnt_t)sf.bavail;
+	sv.f_files = (fsfilcnt_t)sf.files;
+	sv.f_ffree = (fsfilcnt_t)sf.ffree;
+	sv.f_favail = (fsfilcnt_t)sf.ffree;
+	sv.f_namemax = (unsigned long)sf.namemax;
+	fuse_reply_statfs(req, &sv);
 }

@@ -45,6 +45,14 @@ void fs_files_rename(fuse_req_t req, uint32_t slot, const char *dir, const char 
 		     const char *newname, unsigned int flags);
 
 void fs_files_readlink(fuse_req_t req, uint32_t slot, const char *path);
+/* symlink(2) with the writer's text, stored as given in the sandbox. */
+void fs_files_symlink(fuse_req_t req, uint32_t slot, const char *dir, const char *name, const char *text);
+/* link(2): dir/name becomes a second name of from (same sandbox). */
+void fs_files_link(fuse_req_t req, uint32_t slot, const char *from, const char *dir, const char *name);
+/* mknod(2) of a FIFO, a socket node or a regular file; devices: EPERM. */
+void fs_files_mknod(fuse_req_t req, uint32_t slot, const char *dir, const char *name, mode_t mode);
+/* statfs(2) of the sandbox's file system holding path. */
+void fs_files_statfs(fuse_req_t req, uint32_t slot, const char *path);
 /* Whether a name component fits NAME_MAX (255 bytes). */
 int fs_files_name_ok(const char *name);
 /* The longest text readlink gives the kernel (a page less its NUL). */

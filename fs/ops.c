@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "chunk.h"
@@ -1838,9 +1839,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 
 /* rename works inside one sandbox's files/; between two sandboxes, or
  * between files/ and the rest of the tree, it is EXDEV (mv then copies).
- * Hard links and symlink creation exist nowhere in the tree, and nothing
- * else renames: ENOTSUP, "not supported", rather than ENOSYS, which tools
- * read as a broken filesystem. */
+ * Nothing else renames: ENOTSUP, "not supported", rather than ENOSYS,
+ * which tools read as a broken filesystem. */
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent, const char *newname,
 		      unsigned int flags)
 {
@@ -1862,16 +1862,70 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	free(npath);
 }
 
+/* Hard links within one sandbox's files/ (EXDEV between two, as
+ * link(2) across file systems); the rest of the tree has none. */
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
-	(void)ino, (void)newparent, (void)newname;
-	fuse_reply_err(req, ENOTSUP);
+	uint32_t slot, nslot;
+	char *path, *npath;
+	int files = files_node(req, ino, &slot, &path);
+	if (files < 0)
+		return;
+	int nfiles = files_node(req, newparent, &nslot, &npath);
+	if (nfiles < 0) {
+		free(path);
+		return;
+	}
+	if (files && nfiles && slot == nslot)
+		fs_files_link(req, slot, path, npath, newname);
+	else
+		fuse_reply_err(req, files || nfiles ? EXDEV : ENOTSUP);
+	free(path);
+	free(npath);
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
-	(void)link, (void)parent, (void)name;
-	fuse_reply_err(req, ENOTSUP);
+	uint32_t slot;
+	char *path;
+	int files = files_node(req, parent, &slot, &path);
+	if (files > 0)
+		fs_files_symlink(req, slot, path, name, link);
+	else if (!files)
+		fuse_reply_err(req, ENOTSUP);
+	free(path);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	uint32_t slot;
+	char *path;
+	(void)rdev;     /* devices are refused, so no device number is used */
+	int files = files_node(req, parent, &slot, &path);
+	if (files > 0)
+		fs_files_mknod(req, slot, path, name, mode);
+	else if (!files)
+		fuse_reply_err(req, EPERM);
+	free(path);
+}
+
+/* files/ reports the sandbox's own file system; the rest of the tree is
+ * synthetic and reports an empty one (what libfuse answers by default). */
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	uint32_t slot;
+	char *path;
+	int files = files_node(req, ino, &slot, &path);
+	if (files > 0) {
+		fs_files_statfs(req, slot, path);
+	} else if (!files) {
+		struct statvfs sv;
+		memset(&sv, 0, sizeof sv);
+		sv.f_bsize = sv.f_frsize = 4096;
+		sv.f_namemax = 255;
+		fuse_reply_statfs(req, &sv);
+	}
+	free(path);
 }
 
 /* Flush only for clone files (the end of a request): every other open
@@ -1885,6 +1939,8 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.rename = op_rename,
 	.link = op_link,
 	.symlink = op_symlink,
+	.mknod = op_mknod,
+	.statfs = op_statfs,
 	.mkdir = op_mkdir,
 	.rmdir = op_rmdir,
 	.unlink = op_unlink,

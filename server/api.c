@@ -814,7 +814,8 @@ static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
 	cJSON *body = NULL, *out = NULL;
 	enum MHD_Result res;
 	const char *path;
-	int post = r->route.kind != R_READ_FILE && r->route.kind != R_LIST_DIR && r->route.kind != R_STAT_FILE;
+	int post = r->route.kind != R_READ_FILE && r->route.kind != R_LIST_DIR && r->route.kind != R_STAT_FILE &&
+		   r->route.kind != R_STAT_FILE_SYSTEM;
 	if (post) {
 		if (!(body = srv_json_parse(r->body ? r->body : "", r->len, &perr)))
 			return bad_input(con, &perr);
@@ -983,6 +984,57 @@ static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
 		out = rc ? NULL : cJSON_CreateObject();
 		break;
 	}
+	case R_CREATE_SYMLINK: {
+		const cJSON *t = cJSON_GetObjectItemCaseSensitive(body, "target");
+		if (!cJSON_IsString(t)) {
+			res = BAD(con, "target must be a string (the link's text)");
+			goto out;
+		}
+		rc = srv_file_symlink(root, path, t->valuestring);
+		if (!rc)
+			rc = srv_file_stat(root, path, &out);
+		break;
+	}
+	case R_LINK_FILE: {
+		const cJSON *np = cJSON_GetObjectItemCaseSensitive(body, "newPath");
+		const char *to = cJSON_IsString(np) ? np->valuestring : NULL;
+		if (get_path(to, err) != 0) {
+			res = BAD(con, "newPath: %s", err);
+			goto out;
+		}
+		rc = path_len_ok(to);
+		if (!rc)
+			rc = srv_file_link(root, path, to);
+		if (!rc)
+			rc = srv_file_stat(root, to, &out);
+		break;
+	}
+	case R_MAKE_NODE: {
+		const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "special"));
+		const cJSON *m = cJSON_GetObjectItemCaseSensitive(body, "mode");
+		int64_t mode = 0644;
+		if (m && !cJSON_IsNull(m) && (!cJSON_IsNumber(m) || srv_json_int(m, 0, 07777, &mode) != 0)) {
+			res = BAD(con, "mode must be an integer 0..4095");
+			goto out;
+		}
+		if (!type || (strcmp(type, "fifo") != 0 && strcmp(type, "socket") != 0 && strcmp(type, "char") != 0 &&
+			      strcmp(type, "block") != 0)) {
+			res = BAD(con, "special must be \"fifo\", \"socket\", \"char\" or \"block\"");
+			goto out;
+		}
+		/* The sandbox's /dev binds the host's devices; a device node
+		 * made here would be one more door to them. */
+		if (type[0] == 'c' || type[0] == 'b')
+			rc = -EPERM;
+		else
+			rc = srv_file_mknod(root, path, type[0] == 'f', (int)mode);
+		if (!rc)
+			rc = srv_file_stat(root, path, &out);
+		break;
+	}
+	case R_STAT_FILE_SYSTEM:
+		rc = srv_file_statfs(root, path, &out);
+		break;
 	default:
 		rc = -EINVAL;
 	}
@@ -1068,6 +1120,10 @@ static enum MHD_Result dispatch(struct MHD_Connection *con, req *r, const char *
 	case R_CREATE_FILE:
 	case R_SET_FILE_ATTRS:
 	case R_RENAME_FILE:
+	case R_CREATE_SYMLINK:
+	case R_LINK_FILE:
+	case R_MAKE_NODE:
+	case R_STAT_FILE_SYSTEM:
 		res = h_files(con, r, s);
 		break;
 	default:

@@ -27,6 +27,7 @@
 #include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -172,6 +173,15 @@ static cJSON *entry_json(const char *name, const struct stat *st, int dfd, const
 	cJSON_AddNumberToObject(e, "nlink", (double)st->st_nlink);
 	snprintf(num, sizeof num, "%lld", (long long)st->st_blocks);
 	cJSON_AddStringToObject(e, "blocks", num);
+	/* The inode number, so hard links made inside or through the mount
+	 * show as one file (tar and cp -a pair them by it). */
+	snprintf(num, sizeof num, "%llu", (unsigned long long)st->st_ino);
+	cJSON_AddStringToObject(e, "ino", num);
+	/* FILE_TYPE_OTHER says no more; which special file it is. */
+	const char *special = S_ISFIFO(st->st_mode) ? "fifo" : S_ISSOCK(st->st_mode) ? "socket"
+			    : S_ISCHR(st->st_mode) ? "char" : S_ISBLK(st->st_mode) ? "block" : NULL;
+	if (special)
+		cJSON_AddStringToObject(e, "special", special);
 	return e;
 }
 
@@ -719,4 +729,109 @@ int srv_file_remove(int root, const char *path, int recursive)
 	}
 	close(dfd);
 	return rc;
+}
+
+int srv_file_symlink(int root, const char *path, const char *target)
+{
+	char base[256];
+	size_t tl = strlen(target);
+	if (tl == 0)
+		return -ENOENT;         /* symlink(2)'s answer to an empty text */
+	if (tl >= SRV_MAX_PATH)
+		return -ENAMETOOLONG;
+	/* The text is stored as given: it is the sandbox's to walk, with its
+	 * own root; sbxd never follows it (nothing here resolves it), and
+	 * sbxfs shows it to the host's kernel only in a form that stays in
+	 * files/ (fs_files_link_text). */
+	int dfd = open_parent(root, path, base, sizeof base);
+	if (dfd < 0)
+		return path_is_root(path) ? -EEXIST : dfd;
+	int rc = symlinkat(target, dfd, base) == 0 ? 0 : -errno;
+	close(dfd);
+	return rc;
+}
+
+int srv_file_link(int root, const char *from, const char *to)
+{
+	char obase[256], nbase[256];
+	/* Both parents resolved inside the root; linkat without
+	 * AT_SYMLINK_FOLLOW links the name itself (a link stays a link), as
+	 * link(2) does on Linux, so neither name can lead out. */
+	int odfd = open_parent(root, from, obase, sizeof obase);
+	if (odfd < 0)
+		return path_is_root(from) ? -EPERM : odfd;
+	int ndfd = open_parent(root, to, nbase, sizeof nbase);
+	if (ndfd < 0) {
+		close(odfd);
+		return path_is_root(to) ? -EEXIST : ndfd;
+	}
+	int rc = linkat(odfd, obase, ndfd, nbase, 0) == 0 ? 0 : -errno;
+	close(ndfd);
+	close(odfd);
+	return rc;
+}
+
+int srv_file_mknod(int root, const char *path, int fifo, int mode)
+{
+	char base[256];
+	int dfd = open_parent(root, path, base, sizeof base);
+	if (dfd < 0)
+		return path_is_root(path) ? -EEXIST : dfd;
+	mode_t want = (mode_t)mode & 07777;
+	int rc = mknodat(dfd, base, (fifo ? S_IFIFO : S_IFSOCK) | want, 0) == 0 ? 0 : -errno;
+	if (rc)
+		goto out;
+	/* Exactly the mode asked (sbxd's umask applied), as for mkdir; the
+	 * node is neither opened nor followed. */
+	int fd = openat(dfd, base, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		rc = -errno;
+	} else if ((st.st_mode & 07777) != want) {
+		char p[32];
+		fd_path(fd, p, sizeof p);
+		if ((S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) && chmod(p, want) != 0)
+			rc = -errno;
+	}
+	if (fd >= 0)
+		close(fd);
+out:
+	close(dfd);
+	return rc;
+}
+
+int srv_file_statfs(int root, const char *path, cJSON **out)
+{
+	struct statvfs sv;
+	*out = NULL;
+	/* The file system that holds path, as statfs(2) inside would say. */
+	int fd = open_in(root, path, O_PATH, 0);
+	if (fd < 0)
+		return fd;
+	int rc = fstatvfs(fd, &sv) == 0 ? 0 : -errno;
+	close(fd);
+	if (rc)
+		return rc;
+	cJSON *o = cJSON_CreateObject();
+	if (!o)
+		return -ENOMEM;
+	const struct {
+		const char *key;
+		unsigned long long v;
+	} f[] = {
+		{"blockSize", sv.f_bsize}, {"fragmentSize", sv.f_frsize}, {"blocks", sv.f_blocks},
+		{"blocksFree", sv.f_bfree}, {"blocksAvailable", sv.f_bavail}, {"files", sv.f_files},
+		{"filesFree", sv.f_ffree}, {"nameMax", sv.f_namemax},
+	};
+	char num[24];
+	for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+		snprintf(num, sizeof num, "%llu", f[i].v);
+		if (!cJSON_AddStringToObject(o, f[i].key, num)) {
+			cJSON_Delete(o);
+			return -ENOMEM;
+		}
+	}
+	cJSON_AddBoolToObject(o, "readOnly", (sv.f_flag & ST_RDONLY) != 0);
+	*out = o;
+	return 0;
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "http.h"
@@ -392,4 +393,88 @@ sbx_result sbx_file_rename(sbx_client *c, const char *sandbox_id, const char *fr
 	            (!(flags & SBX_RENAME_EXCHANGE) || cJSON_AddBoolToObject(body, "exchange", 1));
 	/* Not retried: a second try of a rename that happened fails ENOENT. */
 	return post_entry(c, sandbox_id, ":renameFile", body, built, 0, NULL, err);
+}
+
+sbx_result sbx_file_symlink(sbx_client *c, const char *sandbox_id, const char *path, const char *target,
+                            sbx_dirent *out, sbx_error *err)
+{
+	sbx_result r;
+	if (out)
+		memset(out, 0, sizeof *out);
+	if ((r = check_args(sandbox_id, path, err)) != SBX_OK || (r = need_posix(c, "symlink", err)) != SBX_OK)
+		return r;
+	if (!target || strlen(target) > SBX_MAX_PATH)
+		return sbx_fail(err, SBX_E_INVALID, "bad link text (at most %d bytes)", SBX_MAX_PATH);
+	cJSON *body = cJSON_CreateObject();
+	int built = body && cJSON_AddStringToObject(body, "path", path) && cJSON_AddStringToObject(body, "target", target);
+	return post_entry(c, sandbox_id, ":createSymlink", body, built, 0, out, err);
+}
+
+sbx_result sbx_file_link(sbx_client *c, const char *sandbox_id, const char *from, const char *to, sbx_dirent *out,
+                         sbx_error *err)
+{
+	sbx_result r;
+	if (out)
+		memset(out, 0, sizeof *out);
+	if ((r = check_args(sandbox_id, from, err)) != SBX_OK || (r = check_args(sandbox_id, to, err)) != SBX_OK ||
+	    (r = need_posix(c, "hard link", err)) != SBX_OK)
+		return r;
+	cJSON *body = cJSON_CreateObject();
+	int built = body && cJSON_AddStringToObject(body, "path", from) && cJSON_AddStringToObject(body, "newPath", to);
+	return post_entry(c, sandbox_id, ":linkFile", body, built, 0, out, err);
+}
+
+sbx_result sbx_file_mknod(sbx_client *c, const char *sandbox_id, const char *path, unsigned type, unsigned mode,
+                          sbx_dirent *out, sbx_error *err)
+{
+	sbx_result r;
+	if (out)
+		memset(out, 0, sizeof *out);
+	if ((r = check_args(sandbox_id, path, err)) != SBX_OK || (r = need_posix(c, "mknod", err)) != SBX_OK)
+		return r;
+	const char *sp = type == S_IFIFO ? "fifo" : type == S_IFSOCK ? "socket" : type == S_IFCHR ? "char"
+	               : type == S_IFBLK ? "block" : NULL;
+	if (!sp)
+		return sbx_fail(err, SBX_E_INVALID, "mknod makes FIFOs, sockets and devices only");
+	cJSON *body = cJSON_CreateObject();
+	int built = body && cJSON_AddStringToObject(body, "path", path) && cJSON_AddStringToObject(body, "special", sp) &&
+	            cJSON_AddNumberToObject(body, "mode", mode & 07777);
+	return post_entry(c, sandbox_id, ":makeNode", body, built, 0, out, err);
+}
+
+sbx_result sbx_file_statfs(sbx_client *c, const char *sandbox_id, const char *path, sbx_statfs *out,
+                           sbx_error *err)
+{
+	sbx_result r;
+	cJSON *root = NULL;
+	memset(out, 0, sizeof *out);
+	if ((r = check_args(sandbox_id, path, err)) != SBX_OK || (r = need_posix(c, "statfs", err)) != SBX_OK)
+		return r;
+	char *url = file_path(sandbox_id, ":statFileSystem", path, NULL);
+	if (!url)
+		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	sbx_http_req req = {.method = "GET", .path = url, .safe = 1};
+	if ((r = sbx_http_json(c, &req, &root, err)) != SBX_OK)
+		goto out;
+	const struct {
+		const char *key;
+		uint64_t *v;
+	} f[] = {
+		{"blockSize", &out->bsize}, {"fragmentSize", &out->frsize}, {"blocks", &out->blocks},
+		{"blocksFree", &out->bfree}, {"blocksAvailable", &out->bavail}, {"files", &out->files},
+		{"filesFree", &out->ffree}, {"nameMax", &out->namemax},
+	};
+	for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+		int64_t v;
+		if (sbx_json_get_i64(root, f[i].key, &v) != 0 || v < 0) {
+			r = sbx_fail(err, SBX_E_PROTOCOL, "bad %s in the statFileSystem answer", f[i].key);
+			goto out;
+		}
+		*f[i].v = (uint64_t)v;
+	}
+	out->read_only = sbx_json_get_bool(root, "readOnly");
+out:
+	cJSON_Delete(root);
+	free(url);
+	return r;
 }
