@@ -1078,3 +1078,94 @@ void fs_files_statfs(fuse_req_t req, uint32_t slot, const char *path)
 	sv.f_namemax = (unsigned long)sf.namemax;
 	fuse_reply_statfs(req, &sv);
 }
+
+/* user.* attributes go to the sandbox; every other name is answered here
+ * without a round trip (ls -l asks for ACLs and security labels of every
+ * entry): get and remove ENODATA, set EOPNOTSUPP, as a file system
+ * without those namespaces would. */
+static int user_xattr(const char *name)
+{
+	return strncmp(name, "user.", 5) == 0 && name[5];
+}
+
+void fs_files_getxattr(fuse_req_t req, uint32_t slot, const char *path, const char *name, size_t size)
+{
+	char id[FS_ID_MAX];
+	sbx_error err;
+	void *val = NULL;
+	size_t n = 0;
+	if (!user_xattr(name)) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	if (fs_state_sandbox_id(slot, id) != 0) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	sbx_result r = sbx_file_getxattr(client, id, path, name, &val, &n, &err);
+	/* ENODATA is a plain answer (tools probe names), not an error
+	 * worth the error file. */
+	int rc = r == SBX_OK ? 0 : r == SBX_E_UNSUPPORTED || sbx_error_errno(&err) == ENODATA ? -ENODATA
+			: fs_state_fail(slot, "files getxattr", &err);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else if (size == 0)
+		fuse_reply_xattr(req, n);
+	else if (n > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, val, n);
+	free(val);
+}
+
+void fs_files_listxattr(fuse_req_t req, uint32_t slot, const char *path, size_t size)
+{
+	char id[FS_ID_MAX];
+	sbx_error err;
+	char *list = NULL;
+	size_t n = 0;
+	if (fs_state_sandbox_id(slot, id) != 0) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	sbx_result r = sbx_file_listxattr(client, id, path, &list, &n, &err);
+	int rc = r == SBX_OK || r == SBX_E_UNSUPPORTED ? 0 : fs_state_fail(slot, "files listxattr", &err);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else if (size == 0)
+		fuse_reply_xattr(req, n);
+	else if (n > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, list, n);
+	free(list);
+}
+
+void fs_files_setxattr(fuse_req_t req, uint32_t slot, const char *path, const char *name, const char *value,
+		       size_t size, int flags)
+{
+	char id[FS_ID_MAX];
+	sbx_error err;
+	int rc = 0;
+	if (!user_xattr(name))
+		rc = -EOPNOTSUPP;
+	else if (fs_state_sandbox_id(slot, id) != 0)
+		rc = -ENOENT;
+	else if (sbx_file_setxattr(client, id, path, name, value, size, flags & 3, &err) != SBX_OK)
+		rc = fs_state_fail(slot, "files setxattr", &err);
+	fuse_reply_err(req, -rc);
+}
+
+void fs_files_removexattr(fuse_req_t req, uint32_t slot, const char *path, const char *name)
+{
+	char id[FS_ID_MAX];
+	sbx_error err;
+	int rc = 0;
+	if (!user_xattr(name))
+		rc = -ENODATA;
+	else if (fs_state_sandbox_id(slot, id) != 0)
+		rc = -ENOENT;
+	else if (sbx_file_removexattr(client, id, path, name, &err) != SBX_OK)
+		rc = sbx_error_errno(&err) == ENODATA ? -ENODATA : fs_state_fail(slot, "files removexattr", &err);
+	fuse_reply_err(req, -rc);
+}

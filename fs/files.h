@@ -51,6 +51,14 @@ void fs_files_symlink(fuse_req_t req, uint32_t slot, const char *dir, const char
 void fs_files_link(fuse_req_t req, uint32_t slot, const char *from, const char *dir, const char *name);
 /* mknod(2) of a FIFO, a socket node or a regular file; devices: EPERM. */
 void fs_files_mknod(fuse_req_t req, uint32_t slot, const char *dir, const char *name, mode_t mode);
+/* Extended attributes: user.* through the service, others answered
+ * locally (get/remove ENODATA, set EOPNOTSUPP). size as FUSE gives it
+ * (0: the length is asked for). */
+void fs_files_getxattr(fuse_req_t req, uint32_t slot, const char *path, const char *name, size_t size);
+void fs_files_listxattr(fuse_req_t req, uint32_t slot, const char *path, size_t size);
+void fs_files_setxattr(fuse_req_t req, uint32_t slot, const char *path, const char *name, const char *value,
+		       size_t size, int flags);
+void fs_files_removexattr(fuse_req_t req, uint32_t slot, const char *path, const char *name);
 /* statfs(2) of the sandbox's file system holding path. */
 void fs_files_statfs(fuse_req_t req, uint32_t slot, const char *path);
 /* Whether a name component fits NAME_MAX (255 bytes). */

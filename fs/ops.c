@@ -1928,6 +1928,60 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	free(path);
 }
 
+/* xattrs exist in files/ only; the rest of the tree has none (ENODATA
+ * to a get, so ls -l asks once per name and moves on; EOPNOTSUPP to a
+ * set). */
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	uint32_t slot;
+	char *path;
+	int files = files_node(req, ino, &slot, &path);
+	if (files > 0)
+		fs_files_getxattr(req, slot, path, name, size);
+	else if (!files)
+		fuse_reply_err(req, ENODATA);
+	free(path);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	uint32_t slot;
+	char *path;
+	int files = files_node(req, ino, &slot, &path);
+	if (files > 0)
+		fs_files_listxattr(req, slot, path, size);
+	else if (!files && size == 0)
+		fuse_reply_xattr(req, 0);
+	else if (!files)
+		fuse_reply_buf(req, NULL, 0);
+	free(path);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
+			int flags)
+{
+	uint32_t slot;
+	char *path;
+	int files = files_node(req, ino, &slot, &path);
+	if (files > 0)
+		fs_files_setxattr(req, slot, path, name, value, size, flags);
+	else if (!files)
+		fuse_reply_err(req, EOPNOTSUPP);
+	free(path);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	uint32_t slot;
+	char *path;
+	int files = files_node(req, ino, &slot, &path);
+	if (files > 0)
+		fs_files_removexattr(req, slot, path, name);
+	else if (!files)
+		fuse_reply_err(req, ENODATA);
+	free(path);
+}
+
 /* Flush only for clone files (the end of a request): every other open
  * sets noflush, so their closes cost no round trip. */
 const struct fuse_lowlevel_ops fs_ops = {
@@ -1941,6 +1995,10 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.symlink = op_symlink,
 	.mknod = op_mknod,
 	.statfs = op_statfs,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.setxattr = op_setxattr,
+	.removexattr = op_removexattr,
 	.mkdir = op_mkdir,
 	.rmdir = op_rmdir,
 	.unlink = op_unlink,

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "core.h"
@@ -815,7 +816,8 @@ static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
 	enum MHD_Result res;
 	const char *path;
 	int post = r->route.kind != R_READ_FILE && r->route.kind != R_LIST_DIR && r->route.kind != R_STAT_FILE &&
-		   r->route.kind != R_STAT_FILE_SYSTEM;
+		   r->route.kind != R_STAT_FILE_SYSTEM && r->route.kind != R_GET_XATTR &&
+		   r->route.kind != R_LIST_XATTRS;
 	if (post) {
 		if (!(body = srv_json_parse(r->body ? r->body : "", r->len, &perr)))
 			return bad_input(con, &perr);
@@ -1035,6 +1037,72 @@ static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
 	case R_STAT_FILE_SYSTEM:
 		rc = srv_file_statfs(root, path, &out);
 		break;
+	case R_GET_XATTR: {
+		const char *name = NULL;
+		size_t nlen = 0;
+		if (MHD_lookup_connection_value_n(con, MHD_GET_ARGUMENT_KIND, "name", 4, &name, &nlen) != MHD_YES ||
+		    !name || !*name || strlen(name) != nlen) {
+			res = BAD(con, "name must be an attribute name");
+			goto out;
+		}
+		unsigned char *val;
+		size_t n;
+		rc = srv_file_xattr_get(root, path, name, &val, &n);
+		if (rc)
+			break;
+		char *b64 = srv_b64_encode(val, n);
+		free(val);
+		out = cJSON_CreateObject();
+		if (!b64 || !out || !cJSON_AddStringToObject(out, "value", b64))
+			rc = -ENOMEM;
+		free(b64);
+		break;
+	}
+	case R_LIST_XATTRS: {
+		cJSON *names;
+		rc = srv_file_xattr_list(root, path, &names);
+		if (rc)
+			break;
+		out = cJSON_CreateObject();
+		if (!out) {
+			cJSON_Delete(names);
+			rc = -ENOMEM;
+			break;
+		}
+		cJSON_AddItemToObject(out, "names", names);
+		break;
+	}
+	case R_SET_XATTR:
+	case R_REMOVE_XATTR: {
+		const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "name"));
+		if (!name || !*name) {
+			res = BAD(con, "name must be an attribute name");
+			goto out;
+		}
+		if (r->route.kind == R_REMOVE_XATTR) {
+			rc = srv_file_xattr_remove(root, path, name);
+			out = rc ? NULL : cJSON_CreateObject();
+			break;
+		}
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, "value");
+		unsigned char *data = NULL;
+		size_t n = 0;
+		if (!cJSON_IsString(v) || srv_b64_decode(v->valuestring, strlen(v->valuestring), &data, &n) != 0) {
+			res = BAD(con, "value must be base64 bytes");
+			goto out;
+		}
+		int create = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "create"));
+		int replace = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "replace"));
+		if (create && replace) {
+			free(data);
+			res = BAD(con, "create and replace exclude each other");
+			goto out;
+		}
+		rc = srv_file_xattr_set(root, path, name, data, n, create ? XATTR_CREATE : replace ? XATTR_REPLACE : 0);
+		free(data);
+		out = rc ? NULL : cJSON_CreateObject();
+		break;
+	}
 	default:
 		rc = -EINVAL;
 	}
@@ -1124,6 +1192,10 @@ static enum MHD_Result dispatch(struct MHD_Connection *con, req *r, const char *
 	case R_LINK_FILE:
 	case R_MAKE_NODE:
 	case R_STAT_FILE_SYSTEM:
+	case R_GET_XATTR:
+	case R_LIST_XATTRS:
+	case R_SET_XATTR:
+	case R_REMOVE_XATTR:
 		res = h_files(con, r, s);
 		break;
 	default:

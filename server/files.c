@@ -29,6 +29,7 @@
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -834,4 +835,119 @@ int srv_file_statfs(int root, const char *path, cJSON **out)
 	cJSON_AddBoolToObject(o, "readOnly", (sv.f_flag & ST_RDONLY) != 0);
 	*out = o;
 	return 0;
+}
+
+/* Extended attributes: the user.* namespace only. trusted.* and
+ * security.* would be set with sbxd's host privileges (file capabilities,
+ * LSM labels), system.* are ACLs that the sandbox's tools manage through
+ * their own calls; those are EOPNOTSUPP here, as on a file system without
+ * them. The object is opened O_PATH | O_NOFOLLOW inside the root and used
+ * through its /proc/self/fd magic link, which names that very object. */
+static int xattr_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+	if (n > 255)
+		return -ERANGE;
+	if (strncmp(name, "user.", 5) != 0 || n == 5)
+		return -EOPNOTSUPP;
+	return 0;
+}
+
+static int xattr_open(int root, const char *path, char *p, size_t cap)
+{
+	int fd = open_in(root, path, O_PATH | O_NOFOLLOW, 0);
+	if (fd < 0)
+		return fd;
+	struct stat st;
+	if (fstat(fd, &st) != 0 || S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+		int e = errno;
+		close(fd);
+		return S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? -EPERM : -e;
+	}
+	fd_path(fd, p, cap);
+	return fd;
+}
+
+int srv_file_xattr_get(int root, const char *path, const char *name, unsigned char **val, size_t *n)
+{
+	char p[32];
+	*val = NULL;
+	*n = 0;
+	int rc = xattr_name_ok(name);
+	if (rc)
+		return rc == -EOPNOTSUPP ? -ENODATA : rc;
+	int fd = xattr_open(root, path, p, sizeof p);
+	if (fd < 0)
+		return fd;
+	unsigned char *buf = malloc(SRV_XATTR_MAX);
+	ssize_t got = buf ? getxattr(p, name, buf, SRV_XATTR_MAX) : -1;
+	rc = got >= 0 ? 0 : buf ? -errno : -ENOMEM;
+	close(fd);
+	if (rc) {
+		free(buf);
+		return rc;
+	}
+	*val = buf;
+	*n = (size_t)got;
+	return 0;
+}
+
+int srv_file_xattr_list(int root, const char *path, cJSON **names)
+{
+	char p[32];
+	*names = NULL;
+	int fd = xattr_open(root, path, p, sizeof p);
+	if (fd < 0)
+		return fd;
+	char *buf = malloc(SRV_XATTR_MAX);
+	ssize_t got = buf ? listxattr(p, buf, SRV_XATTR_MAX) : -1;
+	int rc = got >= 0 ? 0 : buf ? -errno : -ENOMEM;
+	close(fd);
+	cJSON *a = rc ? NULL : cJSON_CreateArray();
+	if (!rc && !a)
+		rc = -ENOMEM;
+	for (ssize_t i = 0; !rc && i < got;) {
+		size_t l = strnlen(buf + i, (size_t)(got - i));
+		if (l < (size_t)(got - i) && l > 0 && xattr_name_ok(buf + i) == 0)
+			cJSON_AddItemToArray(a, cJSON_CreateString(buf + i));
+		i += (ssize_t)l + 1;
+	}
+	free(buf);
+	if (rc) {
+		cJSON_Delete(a);
+		return rc;
+	}
+	*names = a;
+	return 0;
+}
+
+int srv_file_xattr_set(int root, const char *path, const char *name, const unsigned char *val, size_t n,
+		       int flags)
+{
+	char p[32];
+	int rc = xattr_name_ok(name);
+	if (rc)
+		return rc;
+	if (n > SRV_XATTR_MAX)
+		return -E2BIG;
+	int fd = xattr_open(root, path, p, sizeof p);
+	if (fd < 0)
+		return fd;
+	rc = setxattr(p, name, val, n, flags) == 0 ? 0 : -errno;
+	close(fd);
+	return rc;
+}
+
+int srv_file_xattr_remove(int root, const char *path, const char *name)
+{
+	char p[32];
+	int rc = xattr_name_ok(name);
+	if (rc)
+		return rc == -EOPNOTSUPP ? -ENODATA : rc;
+	int fd = xattr_open(root, path, p, sizeof p);
+	if (fd < 0)
+		return fd;
+	rc = removexattr(p, name) == 0 ? 0 : -errno;
+	close(fd);
+	return rc;
 }

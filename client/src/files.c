@@ -478,3 +478,115 @@ out:
 	free(url);
 	return r;
 }
+
+#define XATTR_MAX 65536         /* the kernel's XATTR_SIZE_MAX and XATTR_LIST_MAX */
+
+sbx_result sbx_file_getxattr(sbx_client *c, const char *sandbox_id, const char *path, const char *name, void **val,
+                             size_t *n, sbx_error *err)
+{
+	sbx_result r;
+	cJSON *root = NULL;
+	char *url = NULL;
+	*val = NULL;
+	*n = 0;
+	if ((r = check_args(sandbox_id, path, err)) != SBX_OK || (r = need_posix(c, "xattrs", err)) != SBX_OK)
+		return r;
+	if (!name || !*name || strlen(name) > 255)
+		return sbx_fail(err, SBX_E_INVALID, "bad attribute name");
+	sbx_buf tail;
+	sbx_buf_init(&tail, 0);
+	if (sbx_buf_append(&tail, "&name=", 6) || sbx_buf_append_escaped(&tail, name) ||
+	    !(url = file_path(sandbox_id, ":getXattr", path, tail.data))) {
+		sbx_buf_free(&tail);
+		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	}
+	sbx_buf_free(&tail);
+	sbx_http_req req = {.method = "GET", .path = url, .safe = 1};
+	if ((r = sbx_http_json(c, &req, &root, err)) != SBX_OK)
+		goto out;
+	const char *b64 = sbx_json_get_str(root, "value");
+	size_t len = 0;
+	if (!b64 || sbx_base64_decode(b64, strlen(b64), val, &len) != SBX_OK || len > XATTR_MAX) {
+		free(*val);
+		*val = NULL;
+		r = sbx_fail(err, SBX_E_PROTOCOL, "bad value in the getXattr answer");
+		goto out;
+	}
+	*n = len;
+out:
+	cJSON_Delete(root);
+	free(url);
+	return r;
+}
+
+sbx_result sbx_file_listxattr(sbx_client *c, const char *sandbox_id, const char *path, char **list, size_t *len,
+                              sbx_error *err)
+{
+	sbx_result r;
+	cJSON *root = NULL;
+	*list = NULL;
+	*len = 0;
+	if ((r = check_args(sandbox_id, path, err)) != SBX_OK || (r = need_posix(c, "xattrs", err)) != SBX_OK)
+		return r;
+	char *url = file_path(sandbox_id, ":listXattrs", path, NULL);
+	if (!url)
+		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	sbx_http_req req = {.method = "GET", .path = url, .safe = 1};
+	if ((r = sbx_http_json(c, &req, &root, err)) != SBX_OK)
+		goto out;
+	const cJSON *names = cJSON_GetObjectItemCaseSensitive(root, "names"), *it;
+	sbx_buf b;
+	sbx_buf_init(&b, XATTR_MAX);
+	if (!cJSON_IsArray(names)) {
+		r = sbx_fail(err, SBX_E_PROTOCOL, "no names in the listXattrs answer");
+		goto out;
+	}
+	cJSON_ArrayForEach(it, names) {
+		if (!cJSON_IsString(it) || !it->valuestring[0] ||
+		    sbx_buf_append(&b, it->valuestring, strlen(it->valuestring) + 1)) {
+			sbx_buf_free(&b);
+			r = sbx_fail(err, SBX_E_PROTOCOL, "bad or too many names in the listXattrs answer");
+			goto out;
+		}
+	}
+	*list = b.data;
+	*len = b.len;
+	if (!*list && !(*list = calloc(1, 1)))
+		r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
+out:
+	cJSON_Delete(root);
+	free(url);
+	return r;
+}
+
+sbx_result sbx_file_setxattr(sbx_client *c, const char *sandbox_id, const char *path, const char *name,
+                             const void *val, size_t n, int flags, sbx_error *err)
+{
+	sbx_result r;
+	if ((r = check_args(sandbox_id, path, err)) != SBX_OK || (r = need_posix(c, "xattrs", err)) != SBX_OK)
+		return r;
+	if (!name || !*name || strlen(name) > 255 || n > XATTR_MAX || (flags & ~3) || flags == 3)
+		return sbx_fail(err, SBX_E_INVALID, "bad attribute name, value or flags");
+	char *b64 = sbx_base64_encode(n ? val : "", n, NULL);
+	cJSON *body = b64 ? cJSON_CreateObject() : NULL;
+	int built = body && cJSON_AddStringToObject(body, "path", path) && cJSON_AddStringToObject(body, "name", name) &&
+	            cJSON_AddStringToObject(body, "value", b64) &&
+	            (!(flags & 1) || cJSON_AddBoolToObject(body, "create", 1)) &&
+	            (!(flags & 2) || cJSON_AddBoolToObject(body, "replace", 1));
+	free(b64);
+	/* Retried only when plain: the same value twice is harmless. */
+	return post_body(c, sandbox_id, ":setXattr", body, built, flags == 0, err);
+}
+
+sbx_result sbx_file_removexattr(sbx_client *c, const char *sandbox_id, const char *path, const char *name,
+                                sbx_error *err)
+{
+	sbx_result r;
+	if ((r = check_args(sandbox_id, path, err)) != SBX_OK || (r = need_posix(c, "xattrs", err)) != SBX_OK)
+		return r;
+	if (!name || !*name || strlen(name) > 255)
+		return sbx_fail(err, SBX_E_INVALID, "bad attribute name");
+	cJSON *body = cJSON_CreateObject();
+	int built = body && cJSON_AddStringToObject(body, "path", path) && cJSON_AddStringToObject(body, "name", name);
+	return post_body(c, sandbox_id, ":removeXattr", body, built, 0, err);
+}

@@ -114,6 +114,46 @@ fi
 rm "$F/fifo" "$F/sock" "$F/rel2" "$F/dangling"
 eq "$(inside 'ls /tmp/fifo /tmp/sock /tmp/rel2 /tmp/dangling 2>&1 | grep -c "No such"')" 4 "removed nodes inside"
 
+# --- xattrs: user.* through to the sandbox, others not reachable.
+echo x >"$F/xa"
+python3 - "$F/xa" <<'EOF' || fail "xattrs through the mount"
+import errno, os, sys
+p = sys.argv[1]
+os.setxattr(p, "user.one", b"1")
+os.setxattr(p, "user.bin", bytes(range(256)) * 4)
+assert os.getxattr(p, "user.one") == b"1"
+assert os.getxattr(p, "user.bin") == bytes(range(256)) * 4
+assert sorted(os.listxattr(p)) == ["user.bin", "user.one"], os.listxattr(p)
+def err(f, *a):
+    try:
+        f(*a)
+    except OSError as e:
+        return errno.errorcode[e.errno]
+    return "ok"
+r = err(os.setxattr, p, "user.one", b"2", os.XATTR_CREATE); assert r == "EEXIST", r
+assert err(os.setxattr, p, "user.none", b"2", os.XATTR_REPLACE) == "ENODATA"
+assert err(os.getxattr, p, "user.none") == "ENODATA"
+r = err(os.setxattr, p, "trusted.x", b"1"); assert r in ("EOPNOTSUPP", "ENOTSUP"), r
+assert err(os.getxattr, p, "security.selinux") == "ENODATA"
+os.setxattr(p, "user.gone", b"g")
+os.removexattr(p, "user.gone")
+assert err(os.removexattr, p, "user.gone") == "ENODATA"
+EOF
+# The sandbox's own view, and one set inside seen on the host.
+have=$(inside 'command -v python3 || command -v setfattr')
+[ -n "$have" ] || skip_xattr_inside=1
+if [ -z "${skip_xattr_inside:-}" ]; then
+	case "$have" in
+	*python3) inside 'python3 -c "import os; print(os.getxattr(\"/tmp/xa\", \"user.one\").decode()); os.setxattr(\"/tmp/xa\", \"user.made\", b\"inside\")"' >"$T/xin" ;;
+	*) inside 'getfattr --only-values -n user.one /tmp/xa; echo; setfattr -n user.made -v inside /tmp/xa' >"$T/xin" ;;
+	esac
+	eq "$(head -1 "$T/xin")" 1 "the xattr inside"
+	eq "$(python3 -c 'import os,sys; print(os.getxattr(sys.argv[1], "user.made").decode())' "$F/xa")" inside \
+		"an xattr set inside, read on the host"
+else
+	note "no getfattr or python3 in the image: the sandbox's view of xattrs not checked"
+fi
+
 # --- statfs: the sandbox's root file system, not zeros.
 read -r hb hf <<<"$(stat -f -c '%b %S' "$MNT/n/files/")"
 read -r sb sf <<<"$(inside "stat -f -c '%b %S' /")"

@@ -417,6 +417,19 @@ sbx_result sbx_file_link(sbx_client *c, const char *sandbox_id, const char *from
  * mode & 07777; S_IFCHR/S_IFBLK are refused by sbxd (EPERM). Not retried. */
 sbx_result sbx_file_mknod(sbx_client *c, const char *sandbox_id, const char *path, unsigned type, unsigned mode,
                           sbx_dirent *out, sbx_error *err);
+/* Extended attributes of path itself (user.* only; sbxd answers ENODATA
+ * or EOPNOTSUPP for other namespaces). getxattr: *val malloc'd, *n
+ * bytes. listxattr: *list malloc'd, the names each
+ * NUL-terminated one after another as listxattr(2) gives them, *len
+ * bytes. setxattr flags: XATTR_CREATE / XATTR_REPLACE values (1, 2). */
+sbx_result sbx_file_getxattr(sbx_client *c, const char *sandbox_id, const char *path, const char *name, void **val,
+                             size_t *n, sbx_error *err);
+sbx_result sbx_file_listxattr(sbx_client *c, const char *sandbox_id, const char *path, char **list, size_t *len,
+                              sbx_error *err);
+sbx_result sbx_file_setxattr(sbx_client *c, const char *sandbox_id, const char *path, const char *name,
+                             const void *val, size_t n, int flags, sbx_error *err);
+sbx_result sbx_file_removexattr(sbx_client *c, const char *sandbox_id, const char *path, const char *name,
+                                sbx_error *err);
 /* statvfs(2) of the file system holding path inside the sandbox. */
 typedef struct sbx_statfs {
 	uint64_t bsize, frsize, blocks, bfree, bavail, files, ffree, namemax;
