@@ -359,12 +359,17 @@ static enum MHD_Result h_delete(struct MHD_Connection *con, req *r)
 	}
 	cJSON *j = cJSON_CreateObject();
 	if (bool_arg(con, "purge")) {
+		/* Deleted for good: its files too (closed before the stop, so
+		 * nothing is kept even when the stop waits for a grace). */
 		/* The answer shows the sandbox as the stop left it; with
 		 * grace 0 (or already terminal) it is gone once we return. */
+		srv_drop_files(s);
 		srv_stop(s, (int)grace, "deleted");
 		cJSON_AddItemToObject(j, "sandbox", srv_sbx_json(s));
 		srv_stop_purge(s, (int)grace, "deleted");
 	} else {
+		/* The public API's stop: the record and its files stay (read
+		 * only) until a purge or the retention removes them. */
 		srv_stop(s, (int)grace, "deleted");
 		cJSON_AddItemToObject(j, "sandbox", srv_sbx_json(s));
 	}
@@ -840,7 +845,8 @@ static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
 		cJSON_Delete(body);
 		return res;
 	}
-	int root = srv_root_fd(s);
+	int read_only;
+	int root = srv_root_fd(s, &read_only);
 	if (root < 0) {
 		/* path may live in body: answer before freeing it. */
 		if (errno == ENOTSUP)
@@ -849,6 +855,14 @@ static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
 		else
 			res = file_error(con, -ESRCH, path);
 		cJSON_Delete(body);
+		return res;
+	}
+	/* A finished sandbox's files are kept for reading only (nothing in
+	 * it runs to see a change, and its memory is no longer governed). */
+	if (read_only && post && r->route.kind != R_STAT_FILE_SYSTEM) {
+		res = file_error(con, -EROFS, path);
+		cJSON_Delete(body);
+		close(root);
 		return res;
 	}
 	/* The root fd keeps working without the lock (and fails cleanly if
@@ -1036,6 +1050,8 @@ static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
 	}
 	case R_STAT_FILE_SYSTEM:
 		rc = srv_file_statfs(root, path, &out);
+		if (!rc && read_only)
+			cJSON_ReplaceItemInObjectCaseSensitive(out, "readOnly", cJSON_CreateBool(1));
 		break;
 	case R_GET_XATTR: {
 		const char *name = NULL;
