@@ -34,10 +34,13 @@ typedef struct fnode {
 	uint32_t slot;
 	int dead;               /* replaced by a rename: no path leads here */
 	char *path;
+	uint64_t sino;          /* st_ino and st_nlink as last shown to the */
+	uint32_t nlink;         /* kernel (0: not yet), to find hard links */
 } fnode;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static sbx_client *client;
+static struct fuse_session *session;
 static fnode **byindex;
 static uint32_t nnodes, capnodes;
 static uint32_t buckets[NBUCKETS];      /* index + 1 of the first node, chained by hnext */
@@ -46,6 +49,11 @@ static uint32_t *hnext;
 void fs_files_setup(sbx_client *c)
 {
 	client = c;
+}
+
+void fs_files_set_session(struct fuse_session *se)
+{
+	session = se;
 }
 
 void fs_files_fini(void)
@@ -526,16 +534,77 @@ static int do_stat(uint32_t slot, const char *path, sbx_dirent *de)
 	return 0;
 }
 
-/* The entry of a file node: the name is remembered briefly, the
- * attributes not at all (the sandbox may change them any time). */
-static void entry_de(uint64_t ino, const sbx_dirent *de, struct fuse_entry_param *e)
+/* Notes the st_ino and link count the kernel was shown for node ino. */
+static void remember(uint64_t ino, const struct stat *st)
+{
+	if (!fs_ino_is_files(ino))
+		return;
+	uint32_t i = (uint32_t)(ino & 0xffffffffu);
+	pthread_mutex_lock(&lock);
+	if (i >= 1 && i <= nnodes) {
+		byindex[i - 1]->sino = (uint64_t)st->st_ino;
+		byindex[i - 1]->nlink = (uint32_t)st->st_nlink;
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+/* After a link or unlink through the mount, the other names of that file
+ * (nodes of their own) show a stale link count to the kernel until their
+ * attributes expire: drop those. Called after the reply (the kernel may
+ * hold locks of the request meanwhile). Only for files with more than one
+ * name, so an rm -rf of many plain files costs no scan. */
+static void invalidate_links(uint32_t slot, uint64_t sino)
+{
+	if (!session || !sino)
+		return;
+	uint64_t found[64];
+	size_t nf = 0;
+	pthread_mutex_lock(&lock);
+	for (uint32_t i = 0; i < nnodes && nf < 64; i++)
+		if (byindex[i]->slot == slot && byindex[i]->sino == sino && !byindex[i]->dead)
+			found[nf++] = FS_INO_FILES_BIT | (i + 1);
+	pthread_mutex_unlock(&lock);
+	for (size_t i = 0; i < nf; i++)
+		fuse_lowlevel_notify_inval_inode(session, found[i], -1, 0);
+}
+
+/* The shown st_ino and link count of the node at (slot, path), if any. */
+static uint64_t known_links(uint32_t slot, const char *path, uint32_t *nlink)
+{
+	uint64_t sino = 0;
+	*nlink = 0;
+	uint32_t b = hash(slot, path);
+	pthread_mutex_lock(&lock);
+	for (uint32_t i = buckets[b]; i; i = hnext[i - 1]) {
+		fnode *n = byindex[i - 1];
+		if (!n->dead && n->slot == slot && strcmp(n->path, path) == 0) {
+			sino = n->sino;
+			*nlink = n->nlink;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&lock);
+	return sino;
+}
+
+void fs_files_entry_param(uint64_t ino, const struct stat *st, struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof *e);
 	e->ino = ino;
 	e->generation = 1;
-	dirent_attr(de, ino, &e->attr);
-	e->entry_timeout = 0.5;
-	e->attr_timeout = 0;
+	e->attr = *st;
+	e->entry_timeout = FS_FILES_ATTR_TIMEOUT;
+	e->attr_timeout = FS_FILES_ATTR_TIMEOUT;
+	remember(ino, st);
+}
+
+/* The entry of a file node: name and attributes are kept by the kernel
+ * for FS_FILES_ATTR_TIMEOUT (a change inside shows after at most that). */
+static void entry_de(uint64_t ino, const sbx_dirent *de, struct fuse_entry_param *e)
+{
+	struct stat st;
+	dirent_attr(de, ino, &st);
+	fs_files_entry_param(ino, &st, e);
 }
 
 static void reply_entry_de(fuse_req_t req, uint64_t ino, const sbx_dirent *de)
@@ -551,7 +620,8 @@ static void reply_attr_de(fuse_req_t req, uint64_t ino, sbx_dirent *de)
 	struct stat st;
 	dirent_attr(de, ino, &st);
 	de_clear(de);
-	fuse_reply_attr(req, &st, 0);
+	remember(ino, &st);
+	fuse_reply_attr(req, &st, FS_FILES_ATTR_TIMEOUT);
 }
 
 void fs_files_readlink(fuse_req_t req, uint32_t slot, const char *path)
@@ -634,7 +704,12 @@ int fs_files_opendir(uint32_t slot, const char *path, uint64_t self_ino, fs_hand
 		free(p);
 		if (!ino)
 			continue;
-		h->ents[h->nents++] = (fs_dirent){v[i].name, ino, dirent_type(&v[i])};
+		/* Full attributes (the posix extension) go to READDIRPLUS; a
+		 * link's size is its shown text's, which takes a statFile. */
+		struct stat *st = NULL;
+		if (v[i].has_posix && v[i].type != SBX_FT_SYMLINK && (st = malloc(sizeof *st)))
+			dirent_attr(&v[i], ino, st);
+		h->ents[h->nents++] = (fs_dirent){v[i].name, ino, dirent_type(&v[i]), st};
 		v[i].name = NULL;
 	}
 	sbx_dirent_list_free(v, n);
@@ -920,9 +995,13 @@ void fs_files_remove(fuse_req_t req, uint32_t slot, const char *dir, const char 
 	sbx_error err;
 	char *path = fs_files_join(dir, name);
 	int rc = !fs_files_name_ok(name) ? -ENAMETOOLONG : path ? fs_state_sandbox_id(slot, id) : -EINVAL;
+	uint32_t nlink = 0;
+	uint64_t sino = rc || is_dir ? 0 : known_links(slot, path, &nlink);
 	if (!rc && sbx_file_remove(client, id, path, 0, &err) != SBX_OK)
 		rc = fs_state_fail(slot, is_dir ? "files rmdir" : "files rm", &err);
 	fuse_reply_err(req, -rc);
+	if (!rc && nlink > 1)
+		invalidate_links(slot, sino);
 	free(path);
 }
 
@@ -1008,10 +1087,13 @@ void fs_files_link(fuse_req_t req, uint32_t slot, const char *from, const char *
 		rc = -EPERM;    /* link(2) of a directory */
 	if (!rc && sbx_file_link(client, id, from, path, &de, &err) != SBX_OK)
 		rc = fs_state_fail(slot, "files link", &err);
+	uint64_t sino = rc ? 0 : de.ino;
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
 		reply_new(req, slot, path, &de);
+	if (sino)
+		invalidate_links(slot, sino);
 	de_clear(&de);
 	free(path);
 }

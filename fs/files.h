@@ -20,6 +20,14 @@
 #include "handle.h"
 
 void fs_files_setup(sbx_client *c);
+/* The session, for invalidations the kernel cannot know of (NULL: none). */
+void fs_files_set_session(struct fuse_session *se);
+/* How long the kernel may keep a files/ node's name and attributes: a
+ * change made inside the sandbox shows within this long; one made
+ * through the mount at once (docs/filesystem.md). */
+#define FS_FILES_ATTR_TIMEOUT 1.0
+/* The entry of a READDIRPLUS item: node ino, attributes st (copied). */
+void fs_files_entry_param(uint64_t ino, const struct stat *st, struct fuse_entry_param *e);
 void fs_files_fini(void);
 
 /* Resolves ino (a files/ node, or the files/ directory of a sandbox) to its

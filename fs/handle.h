@@ -15,10 +15,13 @@
 
 struct fs_waiter;
 
+struct stat;
 typedef struct fs_dirent {
 	char *name;
 	uint64_t ino;
 	unsigned mode;
+	struct stat *attr;      /* files/ entries from a full listing: their
+				 * attributes, for READDIRPLUS; else NULL */
 } fs_dirent;
 
 typedef struct fs_handle {

@@ -52,6 +52,7 @@ static gid_t my_gid;
 void fs_ops_set_session(struct fuse_session *se)
 {
 	session = se;
+	fs_files_set_session(se);
 }
 
 /* The kernel must not keep a stale view of an `error` file (attributes or
@@ -92,8 +93,10 @@ static void handle_free(fs_handle *h)
 	free(h->pend);
 	free(h->gone_name);
 	free(h->text);
-	for (size_t i = 0; i < h->nents; i++)
+	for (size_t i = 0; i < h->nents; i++) {
 		free(h->ents[i].name);
+		free(h->ents[i].attr);
+	}
 	free(h->ents);
 	free(h->path);
 	free(h);
@@ -341,7 +344,11 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* Output files change only by growing and are page-cached only once
 	 * final, so the kernel need not re-check attributes on every read. */
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
-	conn->want &= ~FUSE_CAP_READDIRPLUS;
+	/* files/ listings carry every entry's attributes (one listDir call),
+	 * so ls -l and find need no lookup or getattr per entry. The kernel
+	 * decides per directory whether to ask (READDIRPLUS_AUTO). */
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
 }
 
 /* Whether ino is a sandbox's files/ directory or lies below it: then 1
@@ -619,7 +626,7 @@ static void add_ent(list_ctx *c, const char *name, uint64_t ino, unsigned mode)
 		c->failed = 1;
 		return;
 	}
-	h->ents[h->nents++] = (fs_dirent){n, ino, mode};
+	h->ents[h->nents++] = (fs_dirent){n, ino, mode, NULL};
 }
 
 static void add_sandbox(void *ud, uint32_t slot, const char *dirname)
@@ -748,9 +755,41 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 	for (size_t i = (size_t)off; off >= 0 && i < h->nents; i++) {
 		struct stat st;
 		memset(&st, 0, sizeof st);
-		st.st_ino = h->ents[i].ino;
+		/* d_ino as stat's st_ino (the sandbox's) where it is known */
+		st.st_ino = h->ents[i].attr ? h->ents[i].attr->st_ino : h->ents[i].ino;
 		st.st_mode = h->ents[i].mode;
 		size_t need = fuse_add_direntry(req, buf + used, size - used, h->ents[i].name, &st, (off_t)i + 1);
+		if (need > size - used)
+			break;
+		used += need;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+/* READDIRPLUS: files/ entries with attributes go with their node (the
+ * kernel then needs no LOOKUP for them); every other entry, symlinks (whose
+ * shown text needs a statFile) and the synthetic tree, goes as a plain
+ * one (node 0: the kernel makes no dentry and looks it up when used). */
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	fs_handle *h = fh(fi);
+	char *buf = malloc(size);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	size_t used = 0;
+	for (size_t i = (size_t)off; off >= 0 && i < h->nents; i++) {
+		struct fuse_entry_param e;
+		if (h->ents[i].attr) {
+			fs_files_entry_param(h->ents[i].ino, h->ents[i].attr, &e);
+		} else {
+			memset(&e, 0, sizeof e);
+			e.attr.st_ino = h->ents[i].ino;
+			e.attr.st_mode = h->ents[i].mode;
+		}
+		size_t need = fuse_add_direntry_plus(req, buf + used, size - used, h->ents[i].name, &e, (off_t)i + 1);
 		if (need > size - used)
 			break;
 		used += need;
@@ -2010,6 +2049,7 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.release = op_release,
 	.opendir = op_opendir,
 	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
 	.releasedir = op_releasedir,
 	.poll = op_poll,
 };

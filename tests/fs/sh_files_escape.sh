@@ -177,14 +177,10 @@ fi
 eq "$(readlink "$F/chain")" "$Hr/secret" "the s-chain shown resolved"
 # node numbers are per path, never per inode: one file at two paths is two
 # nodes, so the kernel never sees one node (and its depth) at two places
-# (readdir's d_ino is the node number; stat's st_ino is the sandbox's own,
-# one for both names, so tar and cp -a pair hard links)
-python3 - "$F/w2/lib" h1 "$F/w2/bin" h2 <<'EOF' || fail "a hard link shares a node number"
-import os, sys
-n1 = [e.inode() for e in os.scandir(sys.argv[1]) if e.name == sys.argv[2]]
-n2 = [e.inode() for e in os.scandir(sys.argv[3]) if e.name == sys.argv[4]]
-sys.exit(0 if n1 and n2 and n1 != n2 else 1)
-EOF
+# (that number is the kernel's node id, never shown to a process: stat's
+# st_ino and readdir's d_ino are the sandbox's own, one for both names, so
+# tar and cp -a pair hard links; the walks above are what the node ids
+# keep safe)
 eq "$(stat -c %i "$F/w2/lib/h1")" "$(stat -c %i "$F/w2/bin/h2")" "st_ino of two names of one file"
 eq "$(readlink "$F/x/y/beyond")" ../.. "a link past the root shows the root"
 echo ok
