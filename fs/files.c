@@ -5,7 +5,10 @@
  * (bounded by FILES_MAX), which keeps inode numbers stable without
  * tracking the kernel's lookup counts. Contents are never cached here:
  * the sandbox may change its files at any time, so every open uses
- * direct_io and attributes expire at once. Node numbers are per path,
+ * direct_io; names and attributes live FS_FILES_ATTR_TIMEOUT in the
+ * kernel (listings hand them over for every entry, READDIRPLUS), and
+ * what the mount itself changes is answered with the new attributes or
+ * invalidated (the other names of a hard-linked file). Node numbers are per path,
  * never per st_ino, which is also what makes a node's depth the kernel's:
  * symlink texts are shown only in a form the kernel cannot walk out of
  * files/ with (fs_files_link_text, docs/security.md).
