@@ -823,7 +823,18 @@ static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
 	int post = r->route.kind != R_READ_FILE && r->route.kind != R_LIST_DIR && r->route.kind != R_STAT_FILE &&
 		   r->route.kind != R_STAT_FILE_SYSTEM && r->route.kind != R_GET_XATTR &&
 		   r->route.kind != R_LIST_XATTRS;
-	if (post) {
+	/* The extension's raw writeFile: the bytes are the body
+	 * (application/octet-stream), the rest in the query. No base64 and
+	 * no JSON on the data path. */
+	const char *ct = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Content-Type");
+	int raw_write = r->route.kind == R_WRITE_FILE && ct && strncmp(ct, "application/octet-stream", 24) == 0;
+	if (raw_write) {
+		size_t vlen = 0;
+		path = NULL;
+		if (MHD_lookup_connection_value_n(con, MHD_GET_ARGUMENT_KIND, "path", 4, &path, &vlen) == MHD_YES &&
+		    path && strlen(path) != vlen)
+			return BAD(con, "path must not contain NUL");
+	} else if (post) {
 		if (!(body = srv_json_parse(r->body ? r->body : "", r->len, &perr)))
 			return bad_input(con, &perr);
 		const cJSON *pj = cJSON_GetObjectItemCaseSensitive(body, "path");
@@ -885,6 +896,29 @@ static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
 		rc = srv_file_read(root, path, off, (size_t)len, &buf, &n, &size, &eof);
 		if (rc)
 			break;
+		if (bool_arg(con, "raw")) {
+			/* The extension's raw answer: the bytes as the body,
+			 * size and end in headers (as output reads give). */
+			struct MHD_Response *resp = MHD_create_response_from_buffer(n, n ? buf : (void *)"",
+										    n ? MHD_RESPMEM_MUST_FREE
+										      : MHD_RESPMEM_PERSISTENT);
+			if (!resp) {
+				free(buf);
+				rc = -ENOMEM;
+				break;
+			}
+			if (!n)
+				free(buf);
+			char num[24];
+			MHD_add_response_header(resp, "Content-Type", "application/octet-stream");
+			snprintf(num, sizeof num, "%lld", (long long)off);
+			MHD_add_response_header(resp, "X-Sbx-Offset", num);
+			snprintf(num, sizeof num, "%lld", (long long)size);
+			MHD_add_response_header(resp, "X-Sbx-Size", num);
+			MHD_add_response_header(resp, "X-Sbx-Eof", eof ? "1" : "0");
+			res = queue(con, 200, resp);
+			goto out;
+		}
 		char *b64 = srv_b64_encode(buf, n);
 		free(buf);
 		out = cJSON_CreateObject();
@@ -902,6 +936,21 @@ static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
 		break;
 	}
 	case R_WRITE_FILE: {
+		if (raw_write) {
+			int64_t off, mode;
+			if (int_arg(con, "offset", -1, INT64_MAX / 2, -1, &off) != 0 ||
+			    int_arg(con, "mode", -1, 07777, -1, &mode) != 0) {
+				res = BAD(con, "offset and mode must be integers (mode 0..4095)");
+				goto out;
+			}
+			int append = bool_arg(con, "append");
+			const char *t = arg(con, "truncate");
+			int trunc = t && *t ? bool_arg(con, "truncate") : off < 0;
+			rc = srv_file_write(root, path, (const unsigned char *)(r->body ? r->body : ""), r->len, off,
+					    append, trunc, (int)mode);
+			out = rc ? NULL : cJSON_CreateObject();
+			break;
+		}
 		const cJSON *c = cJSON_GetObjectItemCaseSensitive(body, "content");
 		unsigned char *data = NULL;
 		size_t n = 0;

@@ -72,6 +72,55 @@ out:
 	return r;
 }
 
+/* The "posix" extension's raw ranged read: the bytes come as the body
+ * (no base64, no JSON), the whole size in X-Sbx-Size. */
+static sbx_result read_raw(sbx_client *c, const char *sandbox_id, const char *path, int64_t offset, int64_t length,
+                           void **data, size_t *len, int64_t *size, sbx_error *err)
+{
+	char tail[80];
+	snprintf(tail, sizeof tail, "&offset=%lld&length=%lld&raw=true", (long long)offset, (long long)length);
+	char *url = file_path(sandbox_id, ":readFile", path, tail);
+	char *buf = malloc((size_t)length + 1);
+	if (!url || !buf) {
+		free(url);
+		free(buf);
+		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	}
+	sbx_http_resp resp;
+	sbx_http_resp_init(&resp, (size_t)1 << 20);
+	sbx_http_req req = {.method = "GET", .path = url, .safe = 1, .out_buf = buf, .out_cap = (size_t)length};
+	sbx_result r = sbx_http_call(c, &req, &resp, err);
+	if (r == SBX_OK && (resp.out_overflow || !resp.have_size || resp.x_size < 0))
+		r = sbx_fail(err, SBX_E_PROTOCOL, "bad raw readFile answer");
+	if (r == SBX_OK) {
+		buf[resp.out_len] = '\0';
+		*data = buf;
+		*len = resp.out_len;
+		if (size)
+			*size = resp.x_size;
+		buf = NULL;
+	}
+	sbx_http_resp_free(&resp);
+	free(buf);
+	free(url);
+	return r;
+}
+
+/* The "posix" extension's raw write: the bytes are the body
+ * (application/octet-stream), where they go is in the query. */
+static sbx_result write_raw(sbx_client *c, const char *sandbox_id, const char *path, const char *tail,
+                            const void *data, size_t len, int safe, sbx_error *err)
+{
+	char *url = file_path(sandbox_id, ":writeFile", path, tail);
+	if (!url)
+		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	sbx_http_req req = {.method = "POST", .path = url, .body = len ? data : "", .body_len = len, .octet = 1,
+	                    .safe = safe};
+	sbx_result r = sbx_http_json(c, &req, NULL, err);
+	free(url);
+	return r;
+}
+
 sbx_result sbx_file_read(sbx_client *c, const char *sandbox_id, const char *path, int64_t offset, int64_t length,
                          void **data, size_t *len, int64_t *size, sbx_error *err)
 {
@@ -89,6 +138,8 @@ sbx_result sbx_file_read(sbx_client *c, const char *sandbox_id, const char *path
 	if (offset < 0 || length < 0)
 		return sbx_fail(err, SBX_E_INVALID, "bad offset or length");
 	int ranged = (offset > 0 || length > 0) && (features(c) & SBX_FEAT_FILES);
+	if (ranged && length > 0 && length <= ((int64_t)16 << 20) && (features(c) & SBX_FEAT_POSIX))
+		return read_raw(c, sandbox_id, path, offset, length, data, len, size, err);
 	char tail[64] = "";
 	if (ranged)
 		snprintf(tail, sizeof tail, "&offset=%lld&length=%lld", (long long)offset, (long long)length);
@@ -143,6 +194,11 @@ sbx_result sbx_file_write(sbx_client *c, const char *sandbox_id, const char *pat
 		return sbx_fail(err, SBX_E_TOO_LARGE, "write of %zu bytes is over the 12 MiB a request", len);
 	if (offset >= 0 && !(features(c) & SBX_FEAT_FILES))
 		return sbx_fail(err, SBX_E_UNSUPPORTED, "the service cannot write at an offset");
+	if (offset >= 0 && (features(c) & SBX_FEAT_POSIX)) {
+		char tail[64];
+		snprintf(tail, sizeof tail, "&offset=%lld&truncate=false", (long long)offset);
+		return write_raw(c, sandbox_id, path, tail, data, len, 1, err);
+	}
 	char *b64 = sbx_base64_encode(data ? data : "", len, NULL);
 	cJSON *body = cJSON_CreateObject();
 	int built = b64 && body && cJSON_AddStringToObject(body, "path", path) &&
@@ -163,6 +219,8 @@ sbx_result sbx_file_append(sbx_client *c, const char *sandbox_id, const char *pa
 		return sbx_fail(err, SBX_E_TOO_LARGE, "write of %zu bytes is over the 12 MiB a request", len);
 	if (!(features(c) & SBX_FEAT_FILES))
 		return sbx_fail(err, SBX_E_UNSUPPORTED, "the service cannot append to a file");
+	if (features(c) & SBX_FEAT_POSIX)
+		return write_raw(c, sandbox_id, path, "&append=true&truncate=false", data, len, 0, err);
 	char *b64 = sbx_base64_encode(data ? data : "", len, NULL);
 	cJSON *body = cJSON_CreateObject();
 	int built = b64 && body && cJSON_AddStringToObject(body, "path", path) &&
