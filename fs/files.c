@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "node.h"
@@ -830,6 +831,52 @@ static char *handle_path(const fs_handle *h)
 	return fs_files_resolve(h->ino, &slot, &p) == 0 ? p : NULL;
 }
 
+/* Read-ahead for small reads: a reader asking for less than RA_SIZE (tar
+ * reads 10 KiB records) gets RA_SIZE fetched in one call and the rest from
+ * the handle, for at most FS_FILES_ATTR_TIMEOUT (what the attribute cache
+ * allows a change inside to take anyway). A write through the handle drops
+ * it; so does a short answer (the end of the file is always asked again,
+ * so a growing file shows its new bytes). */
+#define RA_SIZE (1u << 20)
+static pthread_mutex_t ra_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Answers from the read-ahead when it holds [off, off + size); 1 if so. */
+static int ra_answer(fuse_req_t req, fs_handle *h, size_t size, off_t off)
+{
+	int done = 0;
+	pthread_mutex_lock(&ra_lock);
+	if (h->ra && off >= h->ra_off && (int64_t)off + (int64_t)size <= h->ra_off + (int64_t)h->ra_len &&
+	    mono_ms() - h->ra_ms < (int64_t)(FS_FILES_ATTR_TIMEOUT * 1000)) {
+		fuse_reply_buf(req, h->ra + (off - h->ra_off), size);
+		done = 1;
+	}
+	pthread_mutex_unlock(&ra_lock);
+	return done;
+}
+
+static void ra_keep(fs_handle *h, void *data, size_t len, off_t off)
+{
+	pthread_mutex_lock(&ra_lock);
+	free(h->ra);
+	h->ra = data;
+	h->ra_len = len;
+	h->ra_off = off;
+	h->ra_ms = mono_ms();
+	pthread_mutex_unlock(&ra_lock);
+}
+
+static void ra_drop(fs_handle *h)
+{
+	ra_keep(h, NULL, 0, 0);
+}
+
 void fs_files_read(fuse_req_t req, fs_handle *h, size_t size, off_t off)
 {
 	char id[FS_ID_MAX];
@@ -848,10 +895,22 @@ void fs_files_read(fuse_req_t req, fs_handle *h, size_t size, off_t off)
 	}
 	if (size > IO_MAX)
 		size = IO_MAX;
-	if (sbx_file_read(client, id, path, off, (int64_t)size, &data, &len, &total, &err) != SBX_OK)
+	if (size < RA_SIZE && ra_answer(req, h, size, off)) {
+		free(path);
+		return;
+	}
+	size_t ask = size < RA_SIZE ? RA_SIZE : size;
+	if (sbx_file_read(client, id, path, off, (int64_t)ask, &data, &len, &total, &err) != SBX_OK) {
 		fuse_reply_err(req, -fs_state_fail(h->slot, "files read", &err));
-	else
+	} else {
 		fuse_reply_buf(req, data, len < size ? len : size);
+		/* Kept when more came than asked; a read past what came (the
+		 * end, as the sandbox had it) asks the service again. */
+		if (len > size) {
+			ra_keep(h, data, len, off);
+			data = NULL;
+		}
+	}
 	free(data);
 	free(path);
 }
@@ -869,6 +928,7 @@ void fs_files_write(fuse_req_t req, fs_handle *h, const char *buf, size_t size, 
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
+	ra_drop(h);
 	/* O_APPEND: the end is where the sandbox's file ends now, not where
 	 * the kernel last saw it (a process inside may append too). */
 	sbx_result r = h->append ? sbx_file_append(client, id, path, buf, size, &err)

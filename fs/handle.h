@@ -38,6 +38,9 @@ typedef struct fs_handle {
 	size_t nents;
 	char *path;             /* files/ nodes: the path inside the sandbox */
 	int append;             /* files/ nodes: opened O_APPEND */
+	char *ra;               /* files/ nodes: bytes read ahead for small */
+	size_t ra_len;          /* sequential reads (tar's 10 KiB), from */
+	int64_t ra_off, ra_ms;  /* ra_off, fetched at ra_ms (monotonic) */
 	int nonblock;           /* opened O_NONBLOCK (stdin writes) */
 	char *pend;             /* clone files: text written but not yet started */
 	size_t pend_len;

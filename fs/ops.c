@@ -91,6 +91,7 @@ static void handle_free(fs_handle *h)
 	if (!h->path && clone_kind(h->kind))
 		pthread_mutex_destroy(&h->clone_lock);
 	free(h->pend);
+	free(h->ra);
 	free(h->gone_name);
 	free(h->text);
 	for (size_t i = 0; i < h->nents; i++) {

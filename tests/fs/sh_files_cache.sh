@@ -67,4 +67,29 @@ eq "$(stat -c '%s %a' "$F/tree/d4/f4")" "8 700" "size and mode 1.2 s after a cha
 [ ! -e "$F/tree/d4/f5" ] || fail "a file removed inside still shows after 1.2 s"
 eq "$(cat "$F/tree/d4/new")" x "a file made inside"
 ls "$F/tree/d4" | grep -qx new || fail "a new file inside is not listed"
+# Small reads are served from a 1 MiB read-ahead for at most the same 1 s;
+# the end of a file is always asked again, so a growing file shows its
+# new bytes at once.
+id=$(start_proc c 'head -c 3000000 /dev/zero | tr "\0" a > /tmp/ra; echo done')
+eq "$(cat "$MNT/c/exec/$id/stdout")" done "the read-ahead file made inside"
+python3 - "$F/ra" "$MNT/c/exec/new" <<'EOF' || fail "read-ahead coherence"
+import os, sys, time
+f = os.open(sys.argv[1], os.O_RDONLY)
+assert os.pread(f, 10240, 0) == b"a" * 10240
+def inside(cmd):
+    c = os.open(sys.argv[2], os.O_RDWR)
+    os.write(c, (cmd + "\n").encode())
+    pid = os.read(c, 64).decode().strip()
+    os.close(c)
+    d = os.path.join(os.path.dirname(sys.argv[2]), pid)
+    assert open(os.path.join(d, "returncode")).read().strip() == "0"
+inside("printf bbbb | dd of=/tmp/ra bs=1 seek=20480 conv=notrunc 2>/dev/null")
+time.sleep(1.2)
+got = os.pread(f, 10240, 20480)
+assert got[:4] == b"bbbb", got[:8]
+# the end, then growth inside: seen at once
+assert len(os.pread(f, 10240, 3000000)) == 0
+inside("printf cc >> /tmp/ra")
+assert os.pread(f, 10240, 3000000) == b"cc"
+EOF
 echo ok
