@@ -90,14 +90,15 @@ static sbx_result read_raw(sbx_client *c, const char *sandbox_id, const char *pa
 	sbx_http_resp_init(&resp, (size_t)1 << 20);
 	sbx_http_req req = {.method = "GET", .path = url, .safe = 1, .out_buf = buf, .out_cap = (size_t)length};
 	sbx_result r = sbx_http_call(c, &req, &resp, err);
-	if (r == SBX_OK && (resp.out_overflow || !resp.have_size || resp.x_size < 0))
-		r = sbx_fail(err, SBX_E_PROTOCOL, "bad raw readFile answer");
+	if (r == SBX_OK && resp.out_overflow)
+		r = sbx_fail(err, SBX_E_PROTOCOL, "raw readFile answer longer than asked");
 	if (r == SBX_OK) {
 		buf[resp.out_len] = '\0';
 		*data = buf;
 		*len = resp.out_len;
+		/* A proxy may drop the X-Sbx-* headers: the size is then unknown. */
 		if (size)
-			*size = resp.x_size;
+			*size = resp.have_size && resp.x_size >= 0 ? resp.x_size : -1;
 		buf = NULL;
 	}
 	sbx_http_resp_free(&resp);
