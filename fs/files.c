@@ -5,7 +5,10 @@
  * (bounded by FILES_MAX), which keeps inode numbers stable without
  * tracking the kernel's lookup counts. Contents are never cached here:
  * the sandbox may change its files at any time, so every open uses
- * direct_io and attributes expire at once. Node numbers are per path,
+ * direct_io; names and attributes live FS_FILES_ATTR_TIMEOUT in the
+ * kernel (listings hand them over for every entry, READDIRPLUS), and
+ * what the mount itself changes is answered with the new attributes or
+ * invalidated (the other names of a hard-linked file). Node numbers are per path,
  * never per st_ino, which is also what makes a node's depth the kernel's:
  * symlink texts are shown only in a form the kernel cannot walk out of
  * files/ with (fs_files_link_text, docs/security.md).
@@ -19,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "node.h"
@@ -33,10 +38,13 @@ typedef struct fnode {
 	uint32_t slot;
 	int dead;               /* replaced by a rename: no path leads here */
 	char *path;
+	uint64_t sino;          /* st_ino and st_nlink as last shown to the */
+	uint32_t nlink;         /* kernel (0: not yet), to find hard links */
 } fnode;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static sbx_client *client;
+static struct fuse_session *session;
 static fnode **byindex;
 static uint32_t nnodes, capnodes;
 static uint32_t buckets[NBUCKETS];      /* index + 1 of the first node, chained by hnext */
@@ -45,6 +53,11 @@ static uint32_t *hnext;
 void fs_files_setup(sbx_client *c)
 {
 	client = c;
+}
+
+void fs_files_set_session(struct fuse_session *se)
+{
+	session = se;
 }
 
 void fs_files_fini(void)
@@ -421,6 +434,8 @@ static uint32_t sandbox_id_of(uint32_t id, uint32_t me)
 
 static mode_t dirent_type(const sbx_dirent *d)
 {
+	if (d->type == SBX_FT_OTHER && d->special)
+		return (mode_t)d->special;      /* a FIFO, socket or device */
 	return d->type == SBX_FT_DIR ? S_IFDIR : d->type == SBX_FT_SYMLINK ? S_IFLNK : S_IFREG;
 }
 
@@ -452,7 +467,15 @@ static void dirent_attr(const sbx_dirent *d, uint64_t ino, struct stat *st)
 		st->st_atim.tv_nsec = (long)(d->atime_ns % 1000000000);
 		st->st_ctim.tv_sec = (time_t)(d->ctime_ns / 1000000000);
 		st->st_ctim.tv_nsec = (long)(d->ctime_ns % 1000000000);
+		/* st_ino as inside, so hard links pair up by st_dev + st_ino
+		 * (tar, cp -a, find -samefile, du). The kernel's node id stays
+		 * per path (see the top of this file); only stat shows this. */
+		if (d->ino)
+			st->st_ino = (ino_t)d->ino;
 	}
+	/* st_rdev stays 0: a device node shown here never opens one of the
+	 * host's devices (a FIFO opened here is the host kernel's own pipe,
+	 * a socket node connects to nothing). */
 }
 
 /* A service without statFile (the public API has only readFile and
@@ -515,16 +538,77 @@ static int do_stat(uint32_t slot, const char *path, sbx_dirent *de)
 	return 0;
 }
 
-/* The entry of a file node: the name is remembered briefly, the
- * attributes not at all (the sandbox may change them any time). */
-static void entry_de(uint64_t ino, const sbx_dirent *de, struct fuse_entry_param *e)
+/* Notes the st_ino and link count the kernel was shown for node ino. */
+static void remember(uint64_t ino, const struct stat *st)
+{
+	if (!fs_ino_is_files(ino))
+		return;
+	uint32_t i = (uint32_t)(ino & 0xffffffffu);
+	pthread_mutex_lock(&lock);
+	if (i >= 1 && i <= nnodes) {
+		byindex[i - 1]->sino = (uint64_t)st->st_ino;
+		byindex[i - 1]->nlink = (uint32_t)st->st_nlink;
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+/* After a link or unlink through the mount, the other names of that file
+ * (nodes of their own) show a stale link count to the kernel until their
+ * attributes expire: drop those. Called after the reply (the kernel may
+ * hold locks of the request meanwhile). Only for files with more than one
+ * name, so an rm -rf of many plain files costs no scan. */
+static void invalidate_links(uint32_t slot, uint64_t sino)
+{
+	if (!session || !sino)
+		return;
+	uint64_t found[64];
+	size_t nf = 0;
+	pthread_mutex_lock(&lock);
+	for (uint32_t i = 0; i < nnodes && nf < 64; i++)
+		if (byindex[i]->slot == slot && byindex[i]->sino == sino && !byindex[i]->dead)
+			found[nf++] = FS_INO_FILES_BIT | (i + 1);
+	pthread_mutex_unlock(&lock);
+	for (size_t i = 0; i < nf; i++)
+		fuse_lowlevel_notify_inval_inode(session, found[i], -1, 0);
+}
+
+/* The shown st_ino and link count of the node at (slot, path), if any. */
+static uint64_t known_links(uint32_t slot, const char *path, uint32_t *nlink)
+{
+	uint64_t sino = 0;
+	*nlink = 0;
+	uint32_t b = hash(slot, path);
+	pthread_mutex_lock(&lock);
+	for (uint32_t i = buckets[b]; i; i = hnext[i - 1]) {
+		fnode *n = byindex[i - 1];
+		if (!n->dead && n->slot == slot && strcmp(n->path, path) == 0) {
+			sino = n->sino;
+			*nlink = n->nlink;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&lock);
+	return sino;
+}
+
+void fs_files_entry_param(uint64_t ino, const struct stat *st, struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof *e);
 	e->ino = ino;
 	e->generation = 1;
-	dirent_attr(de, ino, &e->attr);
-	e->entry_timeout = 0.5;
-	e->attr_timeout = 0;
+	e->attr = *st;
+	e->entry_timeout = FS_FILES_ATTR_TIMEOUT;
+	e->attr_timeout = FS_FILES_ATTR_TIMEOUT;
+	remember(ino, st);
+}
+
+/* The entry of a file node: name and attributes are kept by the kernel
+ * for FS_FILES_ATTR_TIMEOUT (a change inside shows after at most that). */
+static void entry_de(uint64_t ino, const sbx_dirent *de, struct fuse_entry_param *e)
+{
+	struct stat st;
+	dirent_attr(de, ino, &st);
+	fs_files_entry_param(ino, &st, e);
 }
 
 static void reply_entry_de(fuse_req_t req, uint64_t ino, const sbx_dirent *de)
@@ -540,7 +624,8 @@ static void reply_attr_de(fuse_req_t req, uint64_t ino, sbx_dirent *de)
 	struct stat st;
 	dirent_attr(de, ino, &st);
 	de_clear(de);
-	fuse_reply_attr(req, &st, 0);
+	remember(ino, &st);
+	fuse_reply_attr(req, &st, FS_FILES_ATTR_TIMEOUT);
 }
 
 void fs_files_readlink(fuse_req_t req, uint32_t slot, const char *path)
@@ -623,7 +708,12 @@ int fs_files_opendir(uint32_t slot, const char *path, uint64_t self_ino, fs_hand
 		free(p);
 		if (!ino)
 			continue;
-		h->ents[h->nents++] = (fs_dirent){v[i].name, ino, dirent_type(&v[i])};
+		/* Full attributes (the posix extension) go to READDIRPLUS; a
+		 * link's size is its shown text's, which takes a statFile. */
+		struct stat *st = NULL;
+		if (v[i].has_posix && v[i].type != SBX_FT_SYMLINK && (st = malloc(sizeof *st)))
+			dirent_attr(&v[i], ino, st);
+		h->ents[h->nents++] = (fs_dirent){v[i].name, ino, dirent_type(&v[i]), st};
 		v[i].name = NULL;
 	}
 	sbx_dirent_list_free(v, n);
@@ -741,6 +831,52 @@ static char *handle_path(const fs_handle *h)
 	return fs_files_resolve(h->ino, &slot, &p) == 0 ? p : NULL;
 }
 
+/* Read-ahead for small reads: a reader asking for less than RA_SIZE (tar
+ * reads 10 KiB records) gets RA_SIZE fetched in one call and the rest from
+ * the handle, for at most FS_FILES_ATTR_TIMEOUT (what the attribute cache
+ * allows a change inside to take anyway). A write through the handle drops
+ * it; so does a short answer (the end of the file is always asked again,
+ * so a growing file shows its new bytes). */
+#define RA_SIZE (1u << 20)
+static pthread_mutex_t ra_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Answers from the read-ahead when it holds [off, off + size); 1 if so. */
+static int ra_answer(fuse_req_t req, fs_handle *h, size_t size, off_t off)
+{
+	int done = 0;
+	pthread_mutex_lock(&ra_lock);
+	if (h->ra && off >= h->ra_off && (int64_t)off + (int64_t)size <= h->ra_off + (int64_t)h->ra_len &&
+	    mono_ms() - h->ra_ms < (int64_t)(FS_FILES_ATTR_TIMEOUT * 1000)) {
+		fuse_reply_buf(req, h->ra + (off - h->ra_off), size);
+		done = 1;
+	}
+	pthread_mutex_unlock(&ra_lock);
+	return done;
+}
+
+static void ra_keep(fs_handle *h, void *data, size_t len, off_t off)
+{
+	pthread_mutex_lock(&ra_lock);
+	free(h->ra);
+	h->ra = data;
+	h->ra_len = len;
+	h->ra_off = off;
+	h->ra_ms = mono_ms();
+	pthread_mutex_unlock(&ra_lock);
+}
+
+static void ra_drop(fs_handle *h)
+{
+	ra_keep(h, NULL, 0, 0);
+}
+
 void fs_files_read(fuse_req_t req, fs_handle *h, size_t size, off_t off)
 {
 	char id[FS_ID_MAX];
@@ -759,10 +895,22 @@ void fs_files_read(fuse_req_t req, fs_handle *h, size_t size, off_t off)
 	}
 	if (size > IO_MAX)
 		size = IO_MAX;
-	if (sbx_file_read(client, id, path, off, (int64_t)size, &data, &len, &total, &err) != SBX_OK)
+	if (size < RA_SIZE && ra_answer(req, h, size, off)) {
+		free(path);
+		return;
+	}
+	size_t ask = size < RA_SIZE ? RA_SIZE : size;
+	if (sbx_file_read(client, id, path, off, (int64_t)ask, &data, &len, &total, &err) != SBX_OK) {
 		fuse_reply_err(req, -fs_state_fail(h->slot, "files read", &err));
-	else
+	} else {
 		fuse_reply_buf(req, data, len < size ? len : size);
+		/* Kept when more came than asked; a read past what came (the
+		 * end, as the sandbox had it) asks the service again. */
+		if (len > size) {
+			ra_keep(h, data, len, off);
+			data = NULL;
+		}
+	}
 	free(data);
 	free(path);
 }
@@ -780,6 +928,7 @@ void fs_files_write(fuse_req_t req, fs_handle *h, const char *buf, size_t size, 
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
+	ra_drop(h);
 	/* O_APPEND: the end is where the sandbox's file ends now, not where
 	 * the kernel last saw it (a process inside may append too). */
 	sbx_result r = h->append ? sbx_file_append(client, id, path, buf, size, &err)
@@ -909,9 +1058,13 @@ void fs_files_remove(fuse_req_t req, uint32_t slot, const char *dir, const char 
 	sbx_error err;
 	char *path = fs_files_join(dir, name);
 	int rc = !fs_files_name_ok(name) ? -ENAMETOOLONG : path ? fs_state_sandbox_id(slot, id) : -EINVAL;
+	uint32_t nlink = 0;
+	uint64_t sino = rc || is_dir ? 0 : known_links(slot, path, &nlink);
 	if (!rc && sbx_file_remove(client, id, path, 0, &err) != SBX_OK)
 		rc = fs_state_fail(slot, is_dir ? "files rmdir" : "files rm", &err);
 	fuse_reply_err(req, -rc);
+	if (!rc && nlink > 1)
+		invalidate_links(slot, sino);
 	free(path);
 }
 
@@ -941,4 +1094,223 @@ void fs_files_rename(fuse_req_t req, uint32_t slot, const char *dir, const char 
 	fuse_reply_err(req, -rc);
 	free(from);
 	free(to);
+}
+
+/* Replies with the entry of the new node at path (symlink, link, mknod):
+ * de from the service, re-read through do_stat for a link so its text
+ * is the shown one. Frees de. */
+static void reply_new(fuse_req_t req, uint32_t slot, const char *path, sbx_dirent *de)
+{
+	int rc = 0;
+	if (de->type == SBX_FT_SYMLINK) {
+		de_clear(de);
+		rc = do_stat(slot, path, de);
+	}
+	uint64_t ino = rc ? 0 : fs_files_intern(slot, path);
+	if (!rc && !ino)
+		rc = -ENOMEM;
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		reply_entry_de(req, ino, de);
+	de_clear(de);
+}
+
+void fs_files_symlink(fuse_req_t req, uint32_t slot, const char *dir, const char *name, const char *text)
+{
+	char id[FS_ID_MAX];
+	sbx_error err;
+	sbx_dirent de;
+	memset(&de, 0, sizeof de);
+	char *path = fs_files_join(dir, name);
+	int rc = !fs_files_name_ok(name) ? -ENAMETOOLONG : path ? fs_state_sandbox_id(slot, id) : -EINVAL;
+	if (!rc && strlen(text) > FS_LINK_TEXT_MAX)
+		rc = -ENAMETOOLONG;
+	/* The text goes in as the writer gave it: it is the sandbox's to
+	 * walk. What readlink shows back passes fs_files_link_safe. */
+	if (!rc && sbx_file_symlink(client, id, path, text, &de, &err) != SBX_OK)
+		rc = fs_state_fail(slot, "files symlink", &err);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		reply_new(req, slot, path, &de);
+	de_clear(&de);
+	free(path);
+}
+
+void fs_files_link(fuse_req_t req, uint32_t slot, const char *from, const char *dir, const char *name)
+{
+	char id[FS_ID_MAX];
+	sbx_error err;
+	sbx_dirent de;
+	memset(&de, 0, sizeof de);
+	char *path = fs_files_join(dir, name);
+	int rc = !fs_files_name_ok(name) ? -ENAMETOOLONG : path ? fs_state_sandbox_id(slot, id) : -EINVAL;
+	if (!rc && strcmp(from, "/") == 0)
+		rc = -EPERM;    /* link(2) of a directory */
+	if (!rc && sbx_file_link(client, id, from, path, &de, &err) != SBX_OK)
+		rc = fs_state_fail(slot, "files link", &err);
+	uint64_t sino = rc ? 0 : de.ino;
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		reply_new(req, slot, path, &de);
+	if (sino)
+		invalidate_links(slot, sino);
+	de_clear(&de);
+	free(path);
+}
+
+void fs_files_mknod(fuse_req_t req, uint32_t slot, const char *dir, const char *name, mode_t mode)
+{
+	char id[FS_ID_MAX];
+	sbx_error err;
+	sbx_dirent de;
+	memset(&de, 0, sizeof de);
+	char *path = fs_files_join(dir, name);
+	int rc = !fs_files_name_ok(name) ? -ENAMETOOLONG : path ? fs_state_sandbox_id(slot, id) : -EINVAL;
+	/* Devices never: the sandbox's /dev binds the host's. A regular
+	 * file by mknod is create without an open. */
+	if (!rc && (S_ISCHR(mode) || S_ISBLK(mode)))
+		rc = -EPERM;
+	if (!rc && S_ISREG(mode)) {
+		rc = create_file(slot, path, mode, O_EXCL, &de);
+	} else if (!rc && !S_ISFIFO(mode) && !S_ISSOCK(mode)) {
+		rc = -EINVAL;
+	} else if (!rc && sbx_file_mknod(client, id, path, mode & S_IFMT, mode & 07777, &de, &err) != SBX_OK) {
+		rc = fs_state_fail(slot, "files mknod", &err);
+	}
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		reply_new(req, slot, path, &de);
+	de_clear(&de);
+	free(path);
+}
+
+void fs_files_statfs(fuse_req_t req, uint32_t slot, const char *path)
+{
+	char id[FS_ID_MAX];
+	sbx_error err;
+	sbx_statfs sf;
+	struct statvfs sv;
+	if (fs_state_sandbox_id(slot, id) != 0) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	sbx_result r = sbx_file_statfs(client, id, path, &sf, &err);
+	if (r == SBX_E_UNSUPPORTED) {
+		/* The public API tells nothing: the figures of an empty fs. */
+		memset(&sv, 0, sizeof sv);
+		sv.f_bsize = sv.f_frsize = 4096;
+		sv.f_namemax = 255;
+		fuse_reply_statfs(req, &sv);
+		return;
+	}
+	if (r != SBX_OK) {
+		fuse_reply_err(req, -fs_state_fail(slot, "files statfs", &err));
+		return;
+	}
+	memset(&sv, 0, sizeof sv);
+	sv.f_bsize = (unsigned long)sf.bsize;
+	sv.f_frsize = (unsigned long)sf.frsize;
+	sv.f_blocks = (fsblkcnt_t)sf.blocks;
+	sv.f_bfree = (fsblkcnt_t)sf.bfree;
+	sv.f_bavail = (fsblkcnt_t)sf.bavail;
+	sv.f_files = (fsfilcnt_t)sf.files;
+	sv.f_ffree = (fsfilcnt_t)sf.ffree;
+	sv.f_favail = (fsfilcnt_t)sf.ffree;
+	sv.f_namemax = (unsigned long)sf.namemax;
+	fuse_reply_statfs(req, &sv);
+}
+
+/* user.* attributes go to the sandbox; every other name is answered here
+ * without a round trip (ls -l asks for ACLs and security labels of every
+ * entry): get and remove ENODATA, set EOPNOTSUPP, as a file system
+ * without those namespaces would. */
+static int user_xattr(const char *name)
+{
+	return strncmp(name, "user.", 5) == 0 && name[5];
+}
+
+void fs_files_getxattr(fuse_req_t req, uint32_t slot, const char *path, const char *name, size_t size)
+{
+	char id[FS_ID_MAX];
+	sbx_error err;
+	void *val = NULL;
+	size_t n = 0;
+	if (!user_xattr(name)) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	if (fs_state_sandbox_id(slot, id) != 0) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	sbx_result r = sbx_file_getxattr(client, id, path, name, &val, &n, &err);
+	/* ENODATA is a plain answer (tools probe names), not an error
+	 * worth the error file. */
+	int rc = r == SBX_OK ? 0 : r == SBX_E_UNSUPPORTED || sbx_error_errno(&err) == ENODATA ? -ENODATA
+			: fs_state_fail(slot, "files getxattr", &err);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else if (size == 0)
+		fuse_reply_xattr(req, n);
+	else if (n > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, val, n);
+	free(val);
+}
+
+void fs_files_listxattr(fuse_req_t req, uint32_t slot, const char *path, size_t size)
+{
+	char id[FS_ID_MAX];
+	sbx_error err;
+	char *list = NULL;
+	size_t n = 0;
+	if (fs_state_sandbox_id(slot, id) != 0) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	sbx_result r = sbx_file_listxattr(client, id, path, &list, &n, &err);
+	int rc = r == SBX_OK || r == SBX_E_UNSUPPORTED ? 0 : fs_state_fail(slot, "files listxattr", &err);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else if (size == 0)
+		fuse_reply_xattr(req, n);
+	else if (n > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, list, n);
+	free(list);
+}
+
+void fs_files_setxattr(fuse_req_t req, uint32_t slot, const char *path, const char *name, const char *value,
+		       size_t size, int flags)
+{
+	char id[FS_ID_MAX];
+	sbx_error err;
+	int rc = 0;
+	if (!user_xattr(name))
+		rc = -EOPNOTSUPP;
+	else if (fs_state_sandbox_id(slot, id) != 0)
+		rc = -ENOENT;
+	else if (sbx_file_setxattr(client, id, path, name, value, size, flags & 3, &err) != SBX_OK)
+		rc = fs_state_fail(slot, "files setxattr", &err);
+	fuse_reply_err(req, -rc);
+}
+
+void fs_files_removexattr(fuse_req_t req, uint32_t slot, const char *path, const char *name)
+{
+	char id[FS_ID_MAX];
+	sbx_error err;
+	int rc = 0;
+	if (!user_xattr(name))
+		rc = -ENODATA;
+	else if (fs_state_sandbox_id(slot, id) != 0)
+		rc = -ENOENT;
+	else if (sbx_file_removexattr(client, id, path, name, &err) != SBX_OK)
+		rc = sbx_error_errno(&err) == ENODATA ? -ENODATA : fs_state_fail(slot, "files removexattr", &err);
+	fuse_reply_err(req, -rc);
 }

@@ -20,6 +20,14 @@
 #include "handle.h"
 
 void fs_files_setup(sbx_client *c);
+/* The session, for invalidations the kernel cannot know of (NULL: none). */
+void fs_files_set_session(struct fuse_session *se);
+/* How long the kernel may keep a files/ node's name and attributes: a
+ * change made inside the sandbox shows within this long; one made
+ * through the mount at once (docs/filesystem.md). */
+#define FS_FILES_ATTR_TIMEOUT 1.0
+/* The entry of a READDIRPLUS item: node ino, attributes st (copied). */
+void fs_files_entry_param(uint64_t ino, const struct stat *st, struct fuse_entry_param *e);
 void fs_files_fini(void);
 
 /* Resolves ino (a files/ node, or the files/ directory of a sandbox) to its
@@ -45,6 +53,22 @@ void fs_files_rename(fuse_req_t req, uint32_t slot, const char *dir, const char 
 		     const char *newname, unsigned int flags);
 
 void fs_files_readlink(fuse_req_t req, uint32_t slot, const char *path);
+/* symlink(2) with the writer's text, stored as given in the sandbox. */
+void fs_files_symlink(fuse_req_t req, uint32_t slot, const char *dir, const char *name, const char *text);
+/* link(2): dir/name becomes a second name of from (same sandbox). */
+void fs_files_link(fuse_req_t req, uint32_t slot, const char *from, const char *dir, const char *name);
+/* mknod(2) of a FIFO, a socket node or a regular file; devices: EPERM. */
+void fs_files_mknod(fuse_req_t req, uint32_t slot, const char *dir, const char *name, mode_t mode);
+/* Extended attributes: user.* through the service, others answered
+ * locally (get/remove ENODATA, set EOPNOTSUPP). size as FUSE gives it
+ * (0: the length is asked for). */
+void fs_files_getxattr(fuse_req_t req, uint32_t slot, const char *path, const char *name, size_t size);
+void fs_files_listxattr(fuse_req_t req, uint32_t slot, const char *path, size_t size);
+void fs_files_setxattr(fuse_req_t req, uint32_t slot, const char *path, const char *name, const char *value,
+		       size_t size, int flags);
+void fs_files_removexattr(fuse_req_t req, uint32_t slot, const char *path, const char *name);
+/* statfs(2) of the sandbox's file system holding path. */
+void fs_files_statfs(fuse_req_t req, uint32_t slot, const char *path);
 /* Whether a name component fits NAME_MAX (255 bytes). */
 int fs_files_name_ok(const char *name);
 /* The longest text readlink gives the kernel (a page less its NUL). */

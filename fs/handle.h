@@ -15,10 +15,13 @@
 
 struct fs_waiter;
 
+struct stat;
 typedef struct fs_dirent {
 	char *name;
 	uint64_t ino;
 	unsigned mode;
+	struct stat *attr;      /* files/ entries from a full listing: their
+				 * attributes, for READDIRPLUS; else NULL */
 } fs_dirent;
 
 typedef struct fs_handle {
@@ -35,6 +38,9 @@ typedef struct fs_handle {
 	size_t nents;
 	char *path;             /* files/ nodes: the path inside the sandbox */
 	int append;             /* files/ nodes: opened O_APPEND */
+	char *ra;               /* files/ nodes: bytes read ahead for small */
+	size_t ra_len;          /* sequential reads (tar's 10 KiB), from */
+	int64_t ra_off, ra_ms;  /* ra_off, fetched at ra_ms (monotonic) */
 	int nonblock;           /* opened O_NONBLOCK (stdin writes) */
 	char *pend;             /* clone files: text written but not yet started */
 	size_t pend_len;

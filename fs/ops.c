@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "chunk.h"
@@ -51,6 +52,7 @@ static gid_t my_gid;
 void fs_ops_set_session(struct fuse_session *se)
 {
 	session = se;
+	fs_files_set_session(se);
 }
 
 /* The kernel must not keep a stale view of an `error` file (attributes or
@@ -89,10 +91,13 @@ static void handle_free(fs_handle *h)
 	if (!h->path && clone_kind(h->kind))
 		pthread_mutex_destroy(&h->clone_lock);
 	free(h->pend);
+	free(h->ra);
 	free(h->gone_name);
 	free(h->text);
-	for (size_t i = 0; i < h->nents; i++)
+	for (size_t i = 0; i < h->nents; i++) {
 		free(h->ents[i].name);
+		free(h->ents[i].attr);
+	}
 	free(h->ents);
 	free(h->path);
 	free(h);
@@ -340,7 +345,11 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* Output files change only by growing and are page-cached only once
 	 * final, so the kernel need not re-check attributes on every read. */
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
-	conn->want &= ~FUSE_CAP_READDIRPLUS;
+	/* files/ listings carry every entry's attributes (one listDir call),
+	 * so ls -l and find need no lookup or getattr per entry. The kernel
+	 * decides per directory whether to ask (READDIRPLUS_AUTO). */
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
 }
 
 /* Whether ino is a sandbox's files/ directory or lies below it: then 1
@@ -618,7 +627,7 @@ static void add_ent(list_ctx *c, const char *name, uint64_t ino, unsigned mode)
 		c->failed = 1;
 		return;
 	}
-	h->ents[h->nents++] = (fs_dirent){n, ino, mode};
+	h->ents[h->nents++] = (fs_dirent){n, ino, mode, NULL};
 }
 
 static void add_sandbox(void *ud, uint32_t slot, const char *dirname)
@@ -747,9 +756,41 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 	for (size_t i = (size_t)off; off >= 0 && i < h->nents; i++) {
 		struct stat st;
 		memset(&st, 0, sizeof st);
-		st.st_ino = h->ents[i].ino;
+		/* d_ino as stat's st_ino (the sandbox's) where it is known */
+		st.st_ino = h->ents[i].attr ? h->ents[i].attr->st_ino : h->ents[i].ino;
 		st.st_mode = h->ents[i].mode;
 		size_t need = fuse_add_direntry(req, buf + used, size - used, h->ents[i].name, &st, (off_t)i + 1);
+		if (need > size - used)
+			break;
+		used += need;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+/* READDIRPLUS: files/ entries with attributes go with their node (the
+ * kernel then needs no LOOKUP for them); every other entry, symlinks (whose
+ * shown text needs a statFile) and the synthetic tree, goes as a plain
+ * one (node 0: the kernel makes no dentry and looks it up when used). */
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	fs_handle *h = fh(fi);
+	char *buf = malloc(size);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	size_t used = 0;
+	for (size_t i = (size_t)off; off >= 0 && i < h->nents; i++) {
+		struct fuse_entry_param e;
+		if (h->ents[i].attr) {
+			fs_files_entry_param(h->ents[i].ino, h->ents[i].attr, &e);
+		} else {
+			memset(&e, 0, sizeof e);
+			e.attr.st_ino = h->ents[i].ino;
+			e.attr.st_mode = h->ents[i].mode;
+		}
+		size_t need = fuse_add_direntry_plus(req, buf + used, size - used, h->ents[i].name, &e, (off_t)i + 1);
 		if (need > size - used)
 			break;
 		used += need;
@@ -1843,9 +1884,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 
 /* rename works inside one sandbox's files/; between two sandboxes, or
  * between files/ and the rest of the tree, it is EXDEV (mv then copies).
- * Hard links and symlink creation exist nowhere in the tree, and nothing
- * else renames: ENOTSUP, "not supported", rather than ENOSYS, which tools
- * read as a broken filesystem. */
+ * Nothing else renames: ENOTSUP, "not supported", rather than ENOSYS,
+ * which tools read as a broken filesystem. */
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent, const char *newname,
 		      unsigned int flags)
 {
@@ -1867,16 +1907,124 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	free(npath);
 }
 
+/* Hard links within one sandbox's files/ (EXDEV between two, as
+ * link(2) across file systems); the rest of the tree has none. */
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
-	(void)ino, (void)newparent, (void)newname;
-	fuse_reply_err(req, ENOTSUP);
+	uint32_t slot, nslot;
+	char *path, *npath;
+	int files = files_node(req, ino, &slot, &path);
+	if (files < 0)
+		return;
+	int nfiles = files_node(req, newparent, &nslot, &npath);
+	if (nfiles < 0) {
+		free(path);
+		return;
+	}
+	if (files && nfiles && slot == nslot)
+		fs_files_link(req, slot, path, npath, newname);
+	else
+		fuse_reply_err(req, files || nfiles ? EXDEV : ENOTSUP);
+	free(path);
+	free(npath);
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
-	(void)link, (void)parent, (void)name;
-	fuse_reply_err(req, ENOTSUP);
+	uint32_t slot;
+	char *path;
+	int files = files_node(req, parent, &slot, &path);
+	if (files > 0)
+		fs_files_symlink(req, slot, path, name, link);
+	else if (!files)
+		fuse_reply_err(req, ENOTSUP);
+	free(path);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	uint32_t slot;
+	char *path;
+	(void)rdev;     /* devices are refused, so no device number is used */
+	int files = files_node(req, parent, &slot, &path);
+	if (files > 0)
+		fs_files_mknod(req, slot, path, name, mode);
+	else if (!files)
+		fuse_reply_err(req, EPERM);
+	free(path);
+}
+
+/* files/ reports the sandbox's own file system; the rest of the tree is
+ * synthetic and reports an empty one (what libfuse answers by default). */
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	uint32_t slot;
+	char *path;
+	int files = files_node(req, ino, &slot, &path);
+	if (files > 0) {
+		fs_files_statfs(req, slot, path);
+	} else if (!files) {
+		struct statvfs sv;
+		memset(&sv, 0, sizeof sv);
+		sv.f_bsize = sv.f_frsize = 4096;
+		sv.f_namemax = 255;
+		fuse_reply_statfs(req, &sv);
+	}
+	free(path);
+}
+
+/* xattrs exist in files/ only; the rest of the tree has none (ENODATA
+ * to a get, so ls -l asks once per name and moves on; EOPNOTSUPP to a
+ * set). */
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	uint32_t slot;
+	char *path;
+	int files = files_node(req, ino, &slot, &path);
+	if (files > 0)
+		fs_files_getxattr(req, slot, path, name, size);
+	else if (!files)
+		fuse_reply_err(req, ENODATA);
+	free(path);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	uint32_t slot;
+	char *path;
+	int files = files_node(req, ino, &slot, &path);
+	if (files > 0)
+		fs_files_listxattr(req, slot, path, size);
+	else if (!files && size == 0)
+		fuse_reply_xattr(req, 0);
+	else if (!files)
+		fuse_reply_buf(req, NULL, 0);
+	free(path);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
+			int flags)
+{
+	uint32_t slot;
+	char *path;
+	int files = files_node(req, ino, &slot, &path);
+	if (files > 0)
+		fs_files_setxattr(req, slot, path, name, value, size, flags);
+	else if (!files)
+		fuse_reply_err(req, EOPNOTSUPP);
+	free(path);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	uint32_t slot;
+	char *path;
+	int files = files_node(req, ino, &slot, &path);
+	if (files > 0)
+		fs_files_removexattr(req, slot, path, name);
+	else if (!files)
+		fuse_reply_err(req, ENODATA);
+	free(path);
 }
 
 /* Flush only for clone files (the end of a request): every other open
@@ -1890,6 +2038,12 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.rename = op_rename,
 	.link = op_link,
 	.symlink = op_symlink,
+	.mknod = op_mknod,
+	.statfs = op_statfs,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.setxattr = op_setxattr,
+	.removexattr = op_removexattr,
 	.mkdir = op_mkdir,
 	.rmdir = op_rmdir,
 	.unlink = op_unlink,
@@ -1901,6 +2055,7 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.release = op_release,
 	.opendir = op_opendir,
 	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
 	.releasedir = op_releasedir,
 	.poll = op_poll,
 };

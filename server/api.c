@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "core.h"
@@ -377,12 +378,17 @@ static enum MHD_Result h_delete(struct MHD_Connection *con, req *r)
 	}
 	cJSON *j = cJSON_CreateObject();
 	if (bool_arg(con, "purge")) {
+		/* Deleted for good: its files too (closed before the stop, so
+		 * nothing is kept even when the stop waits for a grace). */
 		/* The answer shows the sandbox as the stop left it; with
 		 * grace 0 (or already terminal) it is gone once we return. */
+		srv_drop_files(s);
 		srv_stop(s, (int)grace, "deleted");
 		cJSON_AddItemToObject(j, "sandbox", srv_sbx_json(s));
 		srv_stop_purge(s, (int)grace, "deleted");
 	} else {
+		/* The public API's stop: the record and its files stay (read
+		 * only) until a purge or the retention removes them. */
 		srv_stop(s, (int)grace, "deleted");
 		cJSON_AddItemToObject(j, "sandbox", srv_sbx_json(s));
 	}
@@ -833,8 +839,21 @@ static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
 	cJSON *body = NULL, *out = NULL;
 	enum MHD_Result res;
 	const char *path;
-	int post = r->route.kind != R_READ_FILE && r->route.kind != R_LIST_DIR && r->route.kind != R_STAT_FILE;
-	if (post) {
+	int post = r->route.kind != R_READ_FILE && r->route.kind != R_LIST_DIR && r->route.kind != R_STAT_FILE &&
+		   r->route.kind != R_STAT_FILE_SYSTEM && r->route.kind != R_GET_XATTR &&
+		   r->route.kind != R_LIST_XATTRS;
+	/* The extension's raw writeFile: the bytes are the body
+	 * (application/octet-stream), the rest in the query. No base64 and
+	 * no JSON on the data path. */
+	const char *ct = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Content-Type");
+	int raw_write = r->route.kind == R_WRITE_FILE && ct && strncmp(ct, "application/octet-stream", 24) == 0;
+	if (raw_write) {
+		size_t vlen = 0;
+		path = NULL;
+		if (MHD_lookup_connection_value_n(con, MHD_GET_ARGUMENT_KIND, "path", 4, &path, &vlen) == MHD_YES &&
+		    path && strlen(path) != vlen)
+			return BAD(con, "path must not contain NUL");
+	} else if (post) {
 		if (!(body = srv_json_parse(r->body ? r->body : "", r->len, &perr)))
 			return bad_input(con, &perr);
 		const cJSON *pj = cJSON_GetObjectItemCaseSensitive(body, "path");
@@ -856,7 +875,8 @@ static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
 		cJSON_Delete(body);
 		return res;
 	}
-	int root = srv_root_fd(s);
+	int read_only;
+	int root = srv_root_fd(s, &read_only);
 	if (root < 0) {
 		/* path may live in body: answer before freeing it. */
 		if (errno == ENOTSUP)
@@ -865,6 +885,14 @@ static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
 		else
 			res = file_error(con, -ESRCH, path);
 		cJSON_Delete(body);
+		return res;
+	}
+	/* A finished sandbox's files are kept for reading only (nothing in
+	 * it runs to see a change, and its memory is no longer governed). */
+	if (read_only && post && r->route.kind != R_STAT_FILE_SYSTEM) {
+		res = file_error(con, -EROFS, path);
+		cJSON_Delete(body);
+		close(root);
 		return res;
 	}
 	/* The root fd keeps working without the lock (and fails cleanly if
@@ -887,6 +915,29 @@ static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
 		rc = srv_file_read(root, path, off, (size_t)len, &buf, &n, &size, &eof);
 		if (rc)
 			break;
+		if (bool_arg(con, "raw")) {
+			/* The extension's raw answer: the bytes as the body,
+			 * size and end in headers (as output reads give). */
+			struct MHD_Response *resp = MHD_create_response_from_buffer(n, n ? buf : (void *)"",
+										    n ? MHD_RESPMEM_MUST_FREE
+										      : MHD_RESPMEM_PERSISTENT);
+			if (!resp) {
+				free(buf);
+				rc = -ENOMEM;
+				break;
+			}
+			if (!n)
+				free(buf);
+			char num[24];
+			MHD_add_response_header(resp, "Content-Type", "application/octet-stream");
+			snprintf(num, sizeof num, "%lld", (long long)off);
+			MHD_add_response_header(resp, "X-Sbx-Offset", num);
+			snprintf(num, sizeof num, "%lld", (long long)size);
+			MHD_add_response_header(resp, "X-Sbx-Size", num);
+			MHD_add_response_header(resp, "X-Sbx-Eof", eof ? "1" : "0");
+			res = queue(con, 200, resp);
+			goto out;
+		}
 		char *b64 = srv_b64_encode(buf, n);
 		free(buf);
 		out = cJSON_CreateObject();
@@ -904,6 +955,21 @@ static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
 		break;
 	}
 	case R_WRITE_FILE: {
+		if (raw_write) {
+			int64_t off, mode;
+			if (int_arg(con, "offset", -1, INT64_MAX / 2, -1, &off) != 0 ||
+			    int_arg(con, "mode", -1, 07777, -1, &mode) != 0) {
+				res = BAD(con, "offset and mode must be integers (mode 0..4095)");
+				goto out;
+			}
+			int append = bool_arg(con, "append");
+			const char *t = arg(con, "truncate");
+			int trunc = t && *t ? bool_arg(con, "truncate") : off < 0;
+			rc = srv_file_write(root, path, (const unsigned char *)(r->body ? r->body : ""), r->len, off,
+					    append, trunc, (int)mode);
+			out = rc ? NULL : cJSON_CreateObject();
+			break;
+		}
 		const cJSON *c = cJSON_GetObjectItemCaseSensitive(body, "content");
 		unsigned char *data = NULL;
 		size_t n = 0;
@@ -1002,6 +1068,125 @@ static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
 		out = rc ? NULL : cJSON_CreateObject();
 		break;
 	}
+	case R_CREATE_SYMLINK: {
+		const cJSON *t = cJSON_GetObjectItemCaseSensitive(body, "target");
+		if (!cJSON_IsString(t)) {
+			res = BAD(con, "target must be a string (the link's text)");
+			goto out;
+		}
+		rc = srv_file_symlink(root, path, t->valuestring);
+		if (!rc)
+			rc = srv_file_stat(root, path, &out);
+		break;
+	}
+	case R_LINK_FILE: {
+		const cJSON *np = cJSON_GetObjectItemCaseSensitive(body, "newPath");
+		const char *to = cJSON_IsString(np) ? np->valuestring : NULL;
+		if (get_path(to, err) != 0) {
+			res = BAD(con, "newPath: %s", err);
+			goto out;
+		}
+		rc = path_len_ok(to);
+		if (!rc)
+			rc = srv_file_link(root, path, to);
+		if (!rc)
+			rc = srv_file_stat(root, to, &out);
+		break;
+	}
+	case R_MAKE_NODE: {
+		const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "special"));
+		const cJSON *m = cJSON_GetObjectItemCaseSensitive(body, "mode");
+		int64_t mode = 0644;
+		if (m && !cJSON_IsNull(m) && (!cJSON_IsNumber(m) || srv_json_int(m, 0, 07777, &mode) != 0)) {
+			res = BAD(con, "mode must be an integer 0..4095");
+			goto out;
+		}
+		if (!type || (strcmp(type, "fifo") != 0 && strcmp(type, "socket") != 0 && strcmp(type, "char") != 0 &&
+			      strcmp(type, "block") != 0)) {
+			res = BAD(con, "special must be \"fifo\", \"socket\", \"char\" or \"block\"");
+			goto out;
+		}
+		/* The sandbox's /dev binds the host's devices; a device node
+		 * made here would be one more door to them. */
+		if (type[0] == 'c' || type[0] == 'b')
+			rc = -EPERM;
+		else
+			rc = srv_file_mknod(root, path, type[0] == 'f', (int)mode);
+		if (!rc)
+			rc = srv_file_stat(root, path, &out);
+		break;
+	}
+	case R_STAT_FILE_SYSTEM:
+		rc = srv_file_statfs(root, path, &out);
+		if (!rc && read_only)
+			cJSON_ReplaceItemInObjectCaseSensitive(out, "readOnly", cJSON_CreateBool(1));
+		break;
+	case R_GET_XATTR: {
+		const char *name = NULL;
+		size_t nlen = 0;
+		if (MHD_lookup_connection_value_n(con, MHD_GET_ARGUMENT_KIND, "name", 4, &name, &nlen) != MHD_YES ||
+		    !name || !*name || strlen(name) != nlen) {
+			res = BAD(con, "name must be an attribute name");
+			goto out;
+		}
+		unsigned char *val;
+		size_t n;
+		rc = srv_file_xattr_get(root, path, name, &val, &n);
+		if (rc)
+			break;
+		char *b64 = srv_b64_encode(val, n);
+		free(val);
+		out = cJSON_CreateObject();
+		if (!b64 || !out || !cJSON_AddStringToObject(out, "value", b64))
+			rc = -ENOMEM;
+		free(b64);
+		break;
+	}
+	case R_LIST_XATTRS: {
+		cJSON *names;
+		rc = srv_file_xattr_list(root, path, &names);
+		if (rc)
+			break;
+		out = cJSON_CreateObject();
+		if (!out) {
+			cJSON_Delete(names);
+			rc = -ENOMEM;
+			break;
+		}
+		cJSON_AddItemToObject(out, "names", names);
+		break;
+	}
+	case R_SET_XATTR:
+	case R_REMOVE_XATTR: {
+		const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "name"));
+		if (!name || !*name) {
+			res = BAD(con, "name must be an attribute name");
+			goto out;
+		}
+		if (r->route.kind == R_REMOVE_XATTR) {
+			rc = srv_file_xattr_remove(root, path, name);
+			out = rc ? NULL : cJSON_CreateObject();
+			break;
+		}
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, "value");
+		unsigned char *data = NULL;
+		size_t n = 0;
+		if (!cJSON_IsString(v) || srv_b64_decode(v->valuestring, strlen(v->valuestring), &data, &n) != 0) {
+			res = BAD(con, "value must be base64 bytes");
+			goto out;
+		}
+		int create = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "create"));
+		int replace = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "replace"));
+		if (create && replace) {
+			free(data);
+			res = BAD(con, "create and replace exclude each other");
+			goto out;
+		}
+		rc = srv_file_xattr_set(root, path, name, data, n, create ? XATTR_CREATE : replace ? XATTR_REPLACE : 0);
+		free(data);
+		out = rc ? NULL : cJSON_CreateObject();
+		break;
+	}
 	default:
 		rc = -EINVAL;
 	}
@@ -1089,6 +1274,14 @@ static enum MHD_Result dispatch(struct MHD_Connection *con, req *r, const char *
 	case R_CREATE_FILE:
 	case R_SET_FILE_ATTRS:
 	case R_RENAME_FILE:
+	case R_CREATE_SYMLINK:
+	case R_LINK_FILE:
+	case R_MAKE_NODE:
+	case R_STAT_FILE_SYSTEM:
+	case R_GET_XATTR:
+	case R_LIST_XATTRS:
+	case R_SET_XATTR:
+	case R_REMOVE_XATTR:
 		res = h_files(con, r, s);
 		break;
 	default:

@@ -376,7 +376,46 @@ static void sbx_free(srv_sbx *s)
 	exec_free_close(s);
 	if (s->dirfd >= 0)
 		close(s->dirfd);
+	srv_drop_files(s);
 	free(s);
+}
+
+void srv_drop_files(srv_sbx *s)
+{
+	s->drop_files = 1;
+	if (s->keep_root >= 0)
+		close(s->keep_root);
+	if (s->keep_ns >= 0)
+		close(s->keep_ns);
+	s->keep_root = s->keep_ns = -1;
+}
+
+/* Once a box runs: hold its root and its mount namespace, so
+ * its files stay readable until delete. The namespace fd is what keeps
+ * the mounts: without it the last process's exit unmounts them all, and
+ * a root fd alone would see the overlay without /tmp. No process, frozen
+ * or not, is kept; the memory held is what the sandbox's tmpfs holds
+ * (bounded by its size). init is our unreaped child, so its pid cannot
+ * have been reused; when it is already gone nothing is kept. */
+static void keep_files(srv_sbx *s)
+{
+	if (s->drop_files || s->keep_root >= 0 || !s->box)
+		return;
+	pid_t pid = srv_box_init_pid(s->box);
+	if (pid <= 0)
+		return;
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/ns/mnt", (int)pid);
+	int ns = open(path, O_RDONLY | O_CLOEXEC);
+	snprintf(path, sizeof path, "/proc/%d/root", (int)pid);
+	int root = ns >= 0 ? open(path, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+	if (root < 0) {
+		if (ns >= 0)
+			close(ns);
+		return;
+	}
+	s->keep_root = root;
+	s->keep_ns = ns;
 }
 
 static int add_box(srv_sbx *s)
@@ -834,6 +873,7 @@ static void *reaper_main(void *arg)
 /* Tears the box down and settles the sandbox in a terminal state. */
 static void sbx_end(srv_sbx *s, int state, const char *reason)
 {
+	keep_files(s);
 	if (s->box) {
 		epoll_ctl(ep, EPOLL_CTL_DEL, srv_box_event_fd(s->box), NULL);
 		/* Stop everything now; the slow teardown comes later. A box
@@ -1485,6 +1525,7 @@ srv_sbx *srv_create(srv_spec *spec, srv_refusal *why)
 		return NULL;
 	}
 	s->dirfd = -1;
+	s->keep_root = s->keep_ns = -1;
 	s->seq = next_seq++;
 	/* The config's Env and WorkingDir stay with the sandbox, for every
 	 * process it starts; the rest of oimg is used up by the start. */
@@ -1582,6 +1623,9 @@ srv_sbx *srv_create(srv_spec *spec, srv_refusal *why)
 		return s;
 	}
 	s->box = box;
+	/* Now, while its init surely lives: a stop may end init before
+	 * sbx_end runs. */
+	keep_files(s);
 	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EV(K_BOX, s->seq, 0)};
 	epoll_ctl(ep, EPOLL_CTL_ADD, srv_box_event_fd(s->box), &ev);
 	s->state = ST_RUNNING;
@@ -1623,8 +1667,13 @@ char *srv_core_images_json(char *err)
 	return j;
 }
 
-int srv_root_fd(srv_sbx *s)
+int srv_root_fd(srv_sbx *s, int *read_only)
 {
+	*read_only = 0;
+	if (srv_state_terminal(s->state) && s->keep_root >= 0) {
+		*read_only = 1;
+		return fcntl(s->keep_root, F_DUPFD_CLOEXEC, 0);
+	}
 	if (!s->box || s->state != ST_RUNNING) {
 		errno = ESRCH;
 		return -1;
@@ -1771,6 +1820,7 @@ static void load_one(const char *name)
 		goto out;
 	}
 	s->dirfd = dfd;
+	s->keep_root = s->keep_ns = -1;
 	memcpy(s->id, name, strlen(name) + 1); /* valid ids are <= 128 bytes */
 	const cJSON *rspec = cJSON_GetObjectItemCaseSensitive(sj, "spec");
 	if (srv_spec_from_json(rspec, &s->spec, err) != 0) {

@@ -84,6 +84,12 @@ typedef struct srv_sbx {
 	srv_proc **execs;            /* running unary execs */
 	size_t nexecs;
 	int dirfd;                   /* STATE_DIR/sandboxes/<id> */
+	/* A finished sandbox's files, read-only until delete: an O_PATH fd
+	 * of its root and an fd of its mount namespace, which keeps every
+	 * mount of it (the overlay, its tmpfs, /tmp) alive with no process
+	 * left (docs/internals/server.md, "Finished sandboxes"). -1: none. */
+	int keep_root, keep_ns;
+	int drop_files;              /* deleted: keep nothing once it ends */
 	int exec_free[4], nexec_free; /* spent :exec spools, emptied for reuse */
 	int creating;                /* srv_create runs the runtime without the lock */
 	int purge;                   /* DELETE ?purge=true: remove once terminal */
@@ -196,8 +202,12 @@ int srv_spool_open(srv_sbx *s, int64_t id, int stream);
 /* True when the stream of process id can grow no more. */
 int srv_stream_ended(srv_sbx *s, int64_t id);
 /* O_PATH fd of the sandbox's root, or -1 (errno ENOTSUP when the runtime
- * has no way to reach it, ESRCH when the sandbox is not running). */
-int srv_root_fd(srv_sbx *s);
+ * has no way to reach it, ESRCH when the sandbox is neither running nor
+ * finished with its files kept). *read_only: 1 for a finished one (file
+ * calls that change anything answer EROFS). */
+int srv_root_fd(srv_sbx *s, int *read_only);
+/* A delete: the files of the sandbox go now (or when it ends). */
+void srv_drop_files(srv_sbx *s);
 
 /* The API's JSON forms (also what is persisted). Caller frees. */
 struct cJSON;

@@ -72,5 +72,26 @@ int srv_file_setattr(int root, const char *path, const srv_attrs *a, struct cJSO
  * RENAME_EXCHANGE. */
 int srv_file_rename(int root, const char *from, const char *to, unsigned flags);
 int srv_file_remove(int root, const char *path, int recursive);
+/* symlink(2): a link at path whose text is target, stored as given
+ * (never resolved here). */
+int srv_file_symlink(int root, const char *path, const char *target);
+/* link(2): a second name to for the file at from (a link at from is
+ * linked itself, not followed). */
+int srv_file_link(int root, const char *from, const char *to);
+/* mknod(2) of a FIFO (fifo) or a unix socket node with exactly
+ * mode & 07777; devices are never made (the caller refuses them). */
+int srv_file_mknod(int root, const char *path, int fifo, int mode);
+/* user.* extended attributes of path itself (a link is not followed).
+ * Values at most SRV_XATTR_MAX bytes (the kernel's XATTR_SIZE_MAX); other
+ * namespaces: get and remove ENODATA, set EOPNOTSUPP, list leaves them
+ * out. flags: XATTR_CREATE / XATTR_REPLACE. */
+#define SRV_XATTR_MAX 65536
+int srv_file_xattr_get(int root, const char *path, const char *name, unsigned char **val, size_t *n);
+int srv_file_xattr_list(int root, const char *path, struct cJSON **names);
+int srv_file_xattr_set(int root, const char *path, const char *name, const unsigned char *val, size_t n,
+		       int flags);
+int srv_file_xattr_remove(int root, const char *path, const char *name);
+/* statvfs(2) of the file system holding path, as a JSON object. */
+int srv_file_statfs(int root, const char *path, struct cJSON **out);
 
 #endif

@@ -1432,6 +1432,10 @@ int srv_parse_route(const char *method, const char *path, srv_route *out)
 			{"listDir", R_LIST_DIR, 0}, {"statFile", R_STAT_FILE, 0}, {"makeDir", R_MAKE_DIR, 1},
 			{"removeFile", R_REMOVE_FILE, 1}, {"createFile", R_CREATE_FILE, 1},
 			{"setFileAttrs", R_SET_FILE_ATTRS, 1}, {"renameFile", R_RENAME_FILE, 1},
+			{"createSymlink", R_CREATE_SYMLINK, 1}, {"linkFile", R_LINK_FILE, 1},
+			{"makeNode", R_MAKE_NODE, 1}, {"statFileSystem", R_STAT_FILE_SYSTEM, 0},
+			{"getXattr", R_GET_XATTR, 0}, {"listXattrs", R_LIST_XATTRS, 0},
+			{"setXattr", R_SET_XATTR, 1}, {"removeXattr", R_REMOVE_XATTR, 1},
 		};
 		for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {
 			if (strcmp(p + 1, verbs[i].verb) == 0) {

@@ -190,6 +190,8 @@ typedef enum srv_route_kind {
 	R_SANDBOX,         /* GET, DELETE */
 	R_EXEC, R_READ_FILE, R_WRITE_FILE, R_LIST_DIR, R_STAT_FILE, R_MAKE_DIR, R_REMOVE_FILE,
 	R_CREATE_FILE, R_SET_FILE_ATTRS, R_RENAME_FILE, /* the "posix" extension */
+	R_CREATE_SYMLINK, R_LINK_FILE, R_MAKE_NODE, R_STAT_FILE_SYSTEM,
+	R_GET_XATTR, R_LIST_XATTRS, R_SET_XATTR, R_REMOVE_XATTR,
 	R_MAIN_OUTPUT,     /* GET /v1/sandboxes/{id}/stdout|stderr */
 	R_PROCESSES,       /* GET list, POST start */
 	R_PROCESS,         /* GET */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "http.h"
@@ -71,6 +72,56 @@ out:
 	return r;
 }
 
+/* The "posix" extension's raw ranged read: the bytes come as the body
+ * (no base64, no JSON), the whole size in X-Sbx-Size. */
+static sbx_result read_raw(sbx_client *c, const char *sandbox_id, const char *path, int64_t offset, int64_t length,
+                           void **data, size_t *len, int64_t *size, sbx_error *err)
+{
+	char tail[80];
+	snprintf(tail, sizeof tail, "&offset=%lld&length=%lld&raw=true", (long long)offset, (long long)length);
+	char *url = file_path(sandbox_id, ":readFile", path, tail);
+	char *buf = malloc((size_t)length + 1);
+	if (!url || !buf) {
+		free(url);
+		free(buf);
+		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	}
+	sbx_http_resp resp;
+	sbx_http_resp_init(&resp, (size_t)1 << 20);
+	sbx_http_req req = {.method = "GET", .path = url, .safe = 1, .out_buf = buf, .out_cap = (size_t)length};
+	sbx_result r = sbx_http_call(c, &req, &resp, err);
+	if (r == SBX_OK && resp.out_overflow)
+		r = sbx_fail(err, SBX_E_PROTOCOL, "raw readFile answer longer than asked");
+	if (r == SBX_OK) {
+		buf[resp.out_len] = '\0';
+		*data = buf;
+		*len = resp.out_len;
+		/* A proxy may drop the X-Sbx-* headers: the size is then unknown. */
+		if (size)
+			*size = resp.have_size && resp.x_size >= 0 ? resp.x_size : -1;
+		buf = NULL;
+	}
+	sbx_http_resp_free(&resp);
+	free(buf);
+	free(url);
+	return r;
+}
+
+/* The "posix" extension's raw write: the bytes are the body
+ * (application/octet-stream), where they go is in the query. */
+static sbx_result write_raw(sbx_client *c, const char *sandbox_id, const char *path, const char *tail,
+                            const void *data, size_t len, int safe, sbx_error *err)
+{
+	char *url = file_path(sandbox_id, ":writeFile", path, tail);
+	if (!url)
+		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	sbx_http_req req = {.method = "POST", .path = url, .body = len ? data : "", .body_len = len, .octet = 1,
+	                    .safe = safe};
+	sbx_result r = sbx_http_json(c, &req, NULL, err);
+	free(url);
+	return r;
+}
+
 sbx_result sbx_file_read(sbx_client *c, const char *sandbox_id, const char *path, int64_t offset, int64_t length,
                          void **data, size_t *len, int64_t *size, sbx_error *err)
 {
@@ -88,6 +139,8 @@ sbx_result sbx_file_read(sbx_client *c, const char *sandbox_id, const char *path
 	if (offset < 0 || length < 0)
 		return sbx_fail(err, SBX_E_INVALID, "bad offset or length");
 	int ranged = (offset > 0 || length > 0) && (features(c) & SBX_FEAT_FILES);
+	if (ranged && length > 0 && length <= ((int64_t)16 << 20) && (features(c) & SBX_FEAT_POSIX))
+		return read_raw(c, sandbox_id, path, offset, length, data, len, size, err);
 	char tail[64] = "";
 	if (ranged)
 		snprintf(tail, sizeof tail, "&offset=%lld&length=%lld", (long long)offset, (long long)length);
@@ -142,6 +195,11 @@ sbx_result sbx_file_write(sbx_client *c, const char *sandbox_id, const char *pat
 		return sbx_fail(err, SBX_E_TOO_LARGE, "write of %zu bytes is over the 12 MiB a request", len);
 	if (offset >= 0 && !(features(c) & SBX_FEAT_FILES))
 		return sbx_fail(err, SBX_E_UNSUPPORTED, "the service cannot write at an offset");
+	if (offset >= 0 && (features(c) & SBX_FEAT_POSIX)) {
+		char tail[64];
+		snprintf(tail, sizeof tail, "&offset=%lld&truncate=false", (long long)offset);
+		return write_raw(c, sandbox_id, path, tail, data, len, 1, err);
+	}
 	char *b64 = sbx_base64_encode(data ? data : "", len, NULL);
 	cJSON *body = cJSON_CreateObject();
 	int built = b64 && body && cJSON_AddStringToObject(body, "path", path) &&
@@ -162,6 +220,8 @@ sbx_result sbx_file_append(sbx_client *c, const char *sandbox_id, const char *pa
 		return sbx_fail(err, SBX_E_TOO_LARGE, "write of %zu bytes is over the 12 MiB a request", len);
 	if (!(features(c) & SBX_FEAT_FILES))
 		return sbx_fail(err, SBX_E_UNSUPPORTED, "the service cannot append to a file");
+	if (features(c) & SBX_FEAT_POSIX)
+		return write_raw(c, sandbox_id, path, "&append=true&truncate=false", data, len, 0, err);
 	char *b64 = sbx_base64_encode(data ? data : "", len, NULL);
 	cJSON *body = cJSON_CreateObject();
 	int built = b64 && body && cJSON_AddStringToObject(body, "path", path) &&
@@ -392,4 +452,200 @@ sbx_result sbx_file_rename(sbx_client *c, const char *sandbox_id, const char *fr
 	            (!(flags & SBX_RENAME_EXCHANGE) || cJSON_AddBoolToObject(body, "exchange", 1));
 	/* Not retried: a second try of a rename that happened fails ENOENT. */
 	return post_entry(c, sandbox_id, ":renameFile", body, built, 0, NULL, err);
+}
+
+sbx_result sbx_file_symlink(sbx_client *c, const char *sandbox_id, const char *path, const char *target,
+                            sbx_dirent *out, sbx_error *err)
+{
+	sbx_result r;
+	if (out)
+		memset(out, 0, sizeof *out);
+	if ((r = check_args(sandbox_id, path, err)) != SBX_OK || (r = need_posix(c, "symlink", err)) != SBX_OK)
+		return r;
+	if (!target || strlen(target) > SBX_MAX_PATH)
+		return sbx_fail(err, SBX_E_INVALID, "bad link text (at most %d bytes)", SBX_MAX_PATH);
+	cJSON *body = cJSON_CreateObject();
+	int built = body && cJSON_AddStringToObject(body, "path", path) && cJSON_AddStringToObject(body, "target", target);
+	return post_entry(c, sandbox_id, ":createSymlink", body, built, 0, out, err);
+}
+
+sbx_result sbx_file_link(sbx_client *c, const char *sandbox_id, const char *from, const char *to, sbx_dirent *out,
+                         sbx_error *err)
+{
+	sbx_result r;
+	if (out)
+		memset(out, 0, sizeof *out);
+	if ((r = check_args(sandbox_id, from, err)) != SBX_OK || (r = check_args(sandbox_id, to, err)) != SBX_OK ||
+	    (r = need_posix(c, "hard link", err)) != SBX_OK)
+		return r;
+	cJSON *body = cJSON_CreateObject();
+	int built = body && cJSON_AddStringToObject(body, "path", from) && cJSON_AddStringToObject(body, "newPath", to);
+	return post_entry(c, sandbox_id, ":linkFile", body, built, 0, out, err);
+}
+
+sbx_result sbx_file_mknod(sbx_client *c, const char *sandbox_id, const char *path, unsigned type, unsigned mode,
+                          sbx_dirent *out, sbx_error *err)
+{
+	sbx_result r;
+	if (out)
+		memset(out, 0, sizeof *out);
+	if ((r = check_args(sandbox_id, path, err)) != SBX_OK || (r = need_posix(c, "mknod", err)) != SBX_OK)
+		return r;
+	const char *sp = type == S_IFIFO ? "fifo" : type == S_IFSOCK ? "socket" : type == S_IFCHR ? "char"
+	               : type == S_IFBLK ? "block" : NULL;
+	if (!sp)
+		return sbx_fail(err, SBX_E_INVALID, "mknod makes FIFOs, sockets and devices only");
+	cJSON *body = cJSON_CreateObject();
+	int built = body && cJSON_AddStringToObject(body, "path", path) && cJSON_AddStringToObject(body, "special", sp) &&
+	            cJSON_AddNumberToObject(body, "mode", mode & 07777);
+	return post_entry(c, sandbox_id, ":makeNode", body, built, 0, out, err);
+}
+
+sbx_result sbx_file_statfs(sbx_client *c, const char *sandbox_id, const char *path, sbx_statfs *out,
+                           sbx_error *err)
+{
+	sbx_result r;
+	cJSON *root = NULL;
+	memset(out, 0, sizeof *out);
+	if ((r = check_args(sandbox_id, path, err)) != SBX_OK || (r = need_posix(c, "statfs", err)) != SBX_OK)
+		return r;
+	char *url = file_path(sandbox_id, ":statFileSystem", path, NULL);
+	if (!url)
+		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	sbx_http_req req = {.method = "GET", .path = url, .safe = 1};
+	if ((r = sbx_http_json(c, &req, &root, err)) != SBX_OK)
+		goto out;
+	const struct {
+		const char *key;
+		uint64_t *v;
+	} f[] = {
+		{"blockSize", &out->bsize}, {"fragmentSize", &out->frsize}, {"blocks", &out->blocks},
+		{"blocksFree", &out->bfree}, {"blocksAvailable", &out->bavail}, {"files", &out->files},
+		{"filesFree", &out->ffree}, {"nameMax", &out->namemax},
+	};
+	for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+		int64_t v;
+		if (sbx_json_get_i64(root, f[i].key, &v) != 0 || v < 0) {
+			r = sbx_fail(err, SBX_E_PROTOCOL, "bad %s in the statFileSystem answer", f[i].key);
+			goto out;
+		}
+		*f[i].v = (uint64_t)v;
+	}
+	out->read_only = sbx_json_get_bool(root, "readOnly");
+out:
+	cJSON_Delete(root);
+	free(url);
+	return r;
+}
+
+#define XATTR_MAX 65536         /* the kernel's XATTR_SIZE_MAX and XATTR_LIST_MAX */
+
+sbx_result sbx_file_getxattr(sbx_client *c, const char *sandbox_id, const char *path, const char *name, void **val,
+                             size_t *n, sbx_error *err)
+{
+	sbx_result r;
+	cJSON *root = NULL;
+	char *url = NULL;
+	*val = NULL;
+	*n = 0;
+	if ((r = check_args(sandbox_id, path, err)) != SBX_OK || (r = need_posix(c, "xattrs", err)) != SBX_OK)
+		return r;
+	if (!name || !*name || strlen(name) > 255)
+		return sbx_fail(err, SBX_E_INVALID, "bad attribute name");
+	sbx_buf tail;
+	sbx_buf_init(&tail, 0);
+	if (sbx_buf_append(&tail, "&name=", 6) || sbx_buf_append_escaped(&tail, name) ||
+	    !(url = file_path(sandbox_id, ":getXattr", path, tail.data))) {
+		sbx_buf_free(&tail);
+		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	}
+	sbx_buf_free(&tail);
+	sbx_http_req req = {.method = "GET", .path = url, .safe = 1};
+	if ((r = sbx_http_json(c, &req, &root, err)) != SBX_OK)
+		goto out;
+	const char *b64 = sbx_json_get_str(root, "value");
+	size_t len = 0;
+	if (!b64 || sbx_base64_decode(b64, strlen(b64), val, &len) != SBX_OK || len > XATTR_MAX) {
+		free(*val);
+		*val = NULL;
+		r = sbx_fail(err, SBX_E_PROTOCOL, "bad value in the getXattr answer");
+		goto out;
+	}
+	*n = len;
+out:
+	cJSON_Delete(root);
+	free(url);
+	return r;
+}
+
+sbx_result sbx_file_listxattr(sbx_client *c, const char *sandbox_id, const char *path, char **list, size_t *len,
+                              sbx_error *err)
+{
+	sbx_result r;
+	cJSON *root = NULL;
+	*list = NULL;
+	*len = 0;
+	if ((r = check_args(sandbox_id, path, err)) != SBX_OK || (r = need_posix(c, "xattrs", err)) != SBX_OK)
+		return r;
+	char *url = file_path(sandbox_id, ":listXattrs", path, NULL);
+	if (!url)
+		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	sbx_http_req req = {.method = "GET", .path = url, .safe = 1};
+	if ((r = sbx_http_json(c, &req, &root, err)) != SBX_OK)
+		goto out;
+	const cJSON *names = cJSON_GetObjectItemCaseSensitive(root, "names"), *it;
+	sbx_buf b;
+	sbx_buf_init(&b, XATTR_MAX);
+	if (!cJSON_IsArray(names)) {
+		r = sbx_fail(err, SBX_E_PROTOCOL, "no names in the listXattrs answer");
+		goto out;
+	}
+	cJSON_ArrayForEach(it, names) {
+		if (!cJSON_IsString(it) || !it->valuestring[0] ||
+		    sbx_buf_append(&b, it->valuestring, strlen(it->valuestring) + 1)) {
+			sbx_buf_free(&b);
+			r = sbx_fail(err, SBX_E_PROTOCOL, "bad or too many names in the listXattrs answer");
+			goto out;
+		}
+	}
+	*list = b.data;
+	*len = b.len;
+	if (!*list && !(*list = calloc(1, 1)))
+		r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
+out:
+	cJSON_Delete(root);
+	free(url);
+	return r;
+}
+
+sbx_result sbx_file_setxattr(sbx_client *c, const char *sandbox_id, const char *path, const char *name,
+                             const void *val, size_t n, int flags, sbx_error *err)
+{
+	sbx_result r;
+	if ((r = check_args(sandbox_id, path, err)) != SBX_OK || (r = need_posix(c, "xattrs", err)) != SBX_OK)
+		return r;
+	if (!name || !*name || strlen(name) > 255 || n > XATTR_MAX || (flags & ~3) || flags == 3)
+		return sbx_fail(err, SBX_E_INVALID, "bad attribute name, value or flags");
+	char *b64 = sbx_base64_encode(n ? val : "", n, NULL);
+	cJSON *body = b64 ? cJSON_CreateObject() : NULL;
+	int built = body && cJSON_AddStringToObject(body, "path", path) && cJSON_AddStringToObject(body, "name", name) &&
+	            cJSON_AddStringToObject(body, "value", b64) &&
+	            (!(flags & 1) || cJSON_AddBoolToObject(body, "create", 1)) &&
+	            (!(flags & 2) || cJSON_AddBoolToObject(body, "replace", 1));
+	free(b64);
+	/* Retried only when plain: the same value twice is harmless. */
+	return post_body(c, sandbox_id, ":setXattr", body, built, flags == 0, err);
+}
+
+sbx_result sbx_file_removexattr(sbx_client *c, const char *sandbox_id, const char *path, const char *name,
+                                sbx_error *err)
+{
+	sbx_result r;
+	if ((r = check_args(sandbox_id, path, err)) != SBX_OK || (r = need_posix(c, "xattrs", err)) != SBX_OK)
+		return r;
+	if (!name || !*name || strlen(name) > 255)
+		return sbx_fail(err, SBX_E_INVALID, "bad attribute name");
+	cJSON *body = cJSON_CreateObject();
+	int built = body && cJSON_AddStringToObject(body, "path", path) && cJSON_AddStringToObject(body, "name", name);
+	return post_body(c, sandbox_id, ":removeXattr", body, built, 0, err);
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "util.h"
 
@@ -437,6 +438,14 @@ sbx_result sbx_dirent_from_json(const cJSON *obj, sbx_dirent *out)
 		out->blocks = b;
 		out->atime_ns = sbx_parse_time(sbx_json_get_str(obj, "accessTime"));
 		out->ctime_ns = sbx_parse_time(sbx_json_get_str(obj, "changeTime"));
+		int64_t ino = 0;
+		if (cJSON_GetObjectItemCaseSensitive(obj, "ino") && (sbx_json_get_i64(obj, "ino", &ino) != 0 || ino < 0))
+			return SBX_E_PROTOCOL;
+		out->ino = (uint64_t)ino;
+		const char *sp = out->type == SBX_FT_OTHER ? sbx_json_get_str(obj, "special") : NULL;
+		if (sp)
+			out->special = strcmp(sp, "fifo") == 0 ? S_IFIFO : strcmp(sp, "socket") == 0 ? S_IFSOCK
+			             : strcmp(sp, "char") == 0 ? S_IFCHR : strcmp(sp, "block") == 0 ? S_IFBLK : 0;
 	}
 	out->name = strdup(name);
 	if (!out->name)

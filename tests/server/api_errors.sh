@@ -87,7 +87,9 @@ api DELETE '/v1/sandboxes/box?gracePeriodSeconds=0' >/dev/null
 wait_state "$id" STATE_TERMINATED 10
 check POST "/v1/sandboxes/$id/processes" 400 9 CWSANDBOX_SANDBOX_NOT_RUNNING -d '{"command":["true"]}'
 check POST "/v1/sandboxes/$id:exec" 400 9 CWSANDBOX_SANDBOX_NOT_RUNNING -d '{"command":["true"]}'
-check GET "/v1/sandboxes/$id:readFile?path=/etc/hostname" 400 9 CWSANDBOX_SANDBOX_NOT_RUNNING
+# A stopped sandbox's files stay, read-only (until a purge).
+expect "readFile of a stopped sandbox" "$(api_status GET "/v1/sandboxes/$id:readFile?path=/etc/hostname")" 200
+check POST "/v1/sandboxes/$id:writeFile" 403 7 CWSANDBOX_PERMISSION_DENIED -d '{"path":"/tmp/x","content":""}'
 pr=$(api GET "/v1/sandboxes/$id/processes/1")
 expect "killed at delete" "$(jget "$pr" 'j["state"]')" PROCESS_STATE_KILLED
 

@@ -82,5 +82,6 @@ expect "blocks" "$(jget "$(api GET "$P:statFile?path=/tmp/big")" 'j["blocks"]')"
 # sbxd's own refusals carry no errno
 api DELETE "$P?gracePeriodSeconds=0" >/dev/null
 wait_state px STATE_TERMINATED 10
-expect "not running" "$(err "$(api POST "$P:setFileAttrs" -d '{"path":"/tmp/c","mode":384}')")" "9 CWSANDBOX_SANDBOX_NOT_RUNNING -"
+# (a stopped sandbox keeps its files read-only: EROFS, the kernel's word)
+expect "stopped: read-only" "$(err "$(api POST "$P:setFileAttrs" -d '{"path":"/tmp/c","mode":384}')")" "7 CWSANDBOX_PERMISSION_DENIED EROFS"
 echo ok

@@ -335,6 +335,9 @@ typedef struct sbx_dirent {
 	uint32_t nlink;
 	int64_t blocks;         /* st_blocks: 512-byte units */
 	int64_t atime_ns, ctime_ns;
+	uint64_t ino;           /* st_ino inside the sandbox (posix), else 0 */
+	unsigned special;       /* SBX_FT_OTHER from posix: S_IFIFO, S_IFSOCK,
+	                         * S_IFCHR or S_IFBLK; else 0 */
 	char *link_target;      /* SBX_FT_SYMLINK: the link's text as readlink(2)
 	                         * gives it (never resolved), else NULL; freed by
 	                         * sbx_dirent_list_free (a single entry from
@@ -409,6 +412,40 @@ enum {
 };
 /* renameat2(from, to) inside the sandbox. Not retried. */
 sbx_result sbx_file_rename(sbx_client *c, const char *sandbox_id, const char *from, const char *to, unsigned flags,
+                           sbx_error *err);
+
+/* symlink(2) at path with text target, stored as given (the sandbox
+ * resolves it; never followed by the service). *out: the link. Not
+ * retried (a retry would find the link: EEXIST). */
+sbx_result sbx_file_symlink(sbx_client *c, const char *sandbox_id, const char *path, const char *target,
+                            sbx_dirent *out, sbx_error *err);
+/* link(2): to becomes a second name of from (a link at from is linked
+ * itself). *out: the entry at to. Not retried. */
+sbx_result sbx_file_link(sbx_client *c, const char *sandbox_id, const char *from, const char *to, sbx_dirent *out,
+                         sbx_error *err);
+/* mknod(2) of a FIFO (S_IFIFO) or unix socket node (S_IFSOCK) with exactly
+ * mode & 07777; S_IFCHR/S_IFBLK are refused by sbxd (EPERM). Not retried. */
+sbx_result sbx_file_mknod(sbx_client *c, const char *sandbox_id, const char *path, unsigned type, unsigned mode,
+                          sbx_dirent *out, sbx_error *err);
+/* Extended attributes of path itself (user.* only; sbxd answers ENODATA
+ * or EOPNOTSUPP for other namespaces). getxattr: *val malloc'd, *n
+ * bytes. listxattr: *list malloc'd, the names each
+ * NUL-terminated one after another as listxattr(2) gives them, *len
+ * bytes. setxattr flags: XATTR_CREATE / XATTR_REPLACE values (1, 2). */
+sbx_result sbx_file_getxattr(sbx_client *c, const char *sandbox_id, const char *path, const char *name, void **val,
+                             size_t *n, sbx_error *err);
+sbx_result sbx_file_listxattr(sbx_client *c, const char *sandbox_id, const char *path, char **list, size_t *len,
+                              sbx_error *err);
+sbx_result sbx_file_setxattr(sbx_client *c, const char *sandbox_id, const char *path, const char *name,
+                             const void *val, size_t n, int flags, sbx_error *err);
+sbx_result sbx_file_removexattr(sbx_client *c, const char *sandbox_id, const char *path, const char *name,
+                                sbx_error *err);
+/* statvfs(2) of the file system holding path inside the sandbox. */
+typedef struct sbx_statfs {
+	uint64_t bsize, frsize, blocks, bfree, bavail, files, ffree, namemax;
+	int read_only;
+} sbx_statfs;
+sbx_result sbx_file_statfs(sbx_client *c, const char *sandbox_id, const char *path, sbx_statfs *out,
                            sbx_error *err);
 
 /* ---------------------------------------------------------------- async */
