@@ -68,6 +68,7 @@ typedef struct sbx_http_resp {
 	int64_t x_offset, x_size;
 	int x_eof;
 	CURL *easy;                /* for the write callback's status lookup */
+	int sock_errno;            /* errno of a failed socket() (curl drops it) */
 } sbx_http_resp;
 
 void sbx_http_resp_init(sbx_http_resp *resp, size_t max);

@@ -50,6 +50,7 @@ typedef enum sbx_result {
 	SBX_E_CANCELLED,        /* cancelled by the caller (async) */
 	SBX_E_NOMEM,
 	SBX_E_INTERNAL,         /* INTERNAL, UNKNOWN, other 5xx */
+	SBX_E_NOFILE,           /* this process is out of file descriptors (EMFILE/ENFILE) */
 } sbx_result;
 
 typedef struct sbx_error {
@@ -62,7 +63,8 @@ typedef struct sbx_error {
 	long retry_delay_ms;    /* RetryInfo.retryDelay, -1 when absent */
 	int sys_errno;          /* the errno a file call met in the sandbox
 	                         * (ErrorInfo metadata "errno" of sbxd's file
-	                         * calls, e.g. EXDEV), 0 when absent */
+	                         * calls, e.g. EXDEV), or EMFILE/ENFILE of
+	                         * SBX_E_NOFILE; 0 when absent */
 } sbx_error;
 
 /* Static English name of a result, e.g. "not found". */
