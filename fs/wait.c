@@ -447,6 +447,7 @@ typedef struct prefetch {
 	sbx_stream st;
 	int64_t off;
 	int busy;
+	void *buf;              /* a pool buffer the service's bytes land in */
 } prefetch;
 
 static prefetch prefetches[PREFETCH_MAX];
@@ -454,16 +455,22 @@ static prefetch prefetches[PREFETCH_MAX];
 static void prefetch_cb(void *ud, sbx_result r, const sbx_error *err, const sbx_chunk *ch)
 {
 	prefetch *pf = ud;
+	void *buf = pf->buf;
+	pf->buf = NULL;
 	if (r == SBX_OK) {
 		fs_state_stream_seen(pf->slot, pf->pid, pf->st, ch->size, ch->eof);
-		if (ch->len > 0 && ch->offset == pf->off && ch->len <= FS_CHUNK_READ) {
-			void *buf = fs_chunk_buf();
-			if (buf) {
+		if (ch->len > 0 && ch->offset == pf->off && ch->len <= FS_CHUNK_READ && buf) {
+			/* Received in place, except from the fallback table. */
+			if (ch->data != buf)
 				memcpy(buf, ch->data, ch->len);
-				fs_chunk_put(pf->slot, pf->pid, pf->st, pf->off, buf, ch->len, 1);
-			}
+			fs_chunk_put(pf->slot, pf->pid, pf->st, pf->off, buf, ch->len, 1);
+			buf = NULL;
 		}
 	}
+	if (buf)
+		fs_chunk_buf_free(buf);
+	/* After the put: a reader woken here finds the chunk. */
+	fs_chunk_unclaim(pf->slot, pf->pid, pf->st, pf->off);
 	pthread_mutex_lock(&lock);
 	pf->busy = 0;
 	pthread_mutex_unlock(&lock);
@@ -482,10 +489,18 @@ void fs_wait_prefetch(uint32_t slot, const char *id, int64_t pid, sbx_stream st,
 		if (!q->busy && !pf)
 			pf = q;
 	}
-	if (pf) {
-		*pf = (prefetch){slot, pid, st, off, 1};
-		if (!sbx_async_output_read(async, id, pid, st, off, FS_CHUNK_READ, 0, prefetch_cb, pf))
+	/* Claimed without waiting: a reader (or another prefetch) already
+	 * fetching these bytes makes this one pointless. */
+	if (pf && fs_chunk_claim(slot, pid, st, off, 0) == 1) {
+		*pf = (prefetch){slot, pid, st, off, 1, fs_chunk_buf()};
+		if (!pf->buf || !sbx_async_output_read_into(async, id, pid, st, off, pf->buf, FS_CHUNK_READ, 0,
+		                                            prefetch_cb, pf)) {
+			if (pf->buf)
+				fs_chunk_buf_free(pf->buf);
+			pf->buf = NULL;
 			pf->busy = 0;
+			fs_chunk_unclaim(slot, pid, st, off);
+		}
 	}
 	pthread_mutex_unlock(&lock);
 }

@@ -310,6 +310,11 @@ static int out_of_fds(int *e)
 	return errno == EMFILE || errno == ENFILE;
 }
 
+long sbx_recv_buffer_for(size_t maxlen)
+{
+	return maxlen >= (size_t)SBX_RECV_BUFFER ? SBX_RECV_BUFFER : 0;
+}
+
 char *sbx_path_sandbox(const char *id, const char *suffix)
 {
 	sbx_buf b;
@@ -358,6 +363,8 @@ sbx_result sbx_http_setup(sbx_client *c, CURL *e, const sbx_http_req *req, sbx_h
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, resp);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, resp);
+	if (req->recv_buffer > 0)
+		curl_easy_setopt(e, CURLOPT_BUFFERSIZE, req->recv_buffer);
 	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, opensocket_cb);
 	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, resp);
 	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)cfg->max_response);
