@@ -662,7 +662,7 @@ int fs_state_fetch_newest(uint32_t slot, int max_age_ms)
 		return 0;
 	/* Gallop: hi is the first id found missing. */
 	int64_t step = 1, hi = 0;
-	for (int k = 0; k < 62 && !hi; k++) {
+	for (int k = 0; k < 40 && !hi; k++) {   /* 2^40 processes: never */
 		int e = proc_exists(slot, id, lo + step);
 		if (e < 0)
 			return fs_state_fetch_procs(slot, 0);

@@ -17,7 +17,7 @@ eq "$hard" 8192 "hard limit given to sbxfs"
 eq "$soft" 8192 "sbxfs's soft limit after start (was 256)"
 
 mkdir "$MNT/b"
-echo 'sleep 4' >"$MNT/b/exec/new"
+echo 'sleep 8' >"$MNT/b/exec/new"
 p=$(readlink "$MNT/b/exec/last")
 [ -n "$p" ] || fail "no exec/last"
 # Leave sbxfs a few descriptors more than it holds, then park more readers
