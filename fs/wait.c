@@ -42,11 +42,19 @@ typedef struct fs_waiter {
 	char id[FS_ID_MAX];
 	struct fs_waiter *next;         /* free list / all list */
 	struct fs_waiter *all_next;
+	/* Shared waits of returncode: one long-poll (a "carrier", no request
+	 * of its own) per process, however many readers wait on it. */
+	int is_carrier;
+	struct fs_waiter *followers;    /* carrier: its readers */
+	struct fs_waiter *cnext;        /* carrier: the carriers list */
+	struct fs_waiter *carrier;      /* reader: its carrier, NULL once answered */
+	struct fs_waiter *fnext;        /* reader: next of the same carrier */
 } fs_waiter;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static sbx_async *async;
 static fs_waiter *free_list, *all_list;
+static fs_waiter *carriers;
 static int stopping;
 
 static fs_waiter *w_alloc(void)
@@ -310,10 +318,16 @@ static void answer_rc(fs_waiter *w, int code)
 
 /* The rest of proc_cb and sb_cb, once the record is in the cache: wait on
  * while `pending`, else answer the poll or the read of returncode. */
+static void carrier_done(fs_waiter *c, int pending, sbx_result r, const sbx_error *err, int exit_code);
+
 static void rc_cb(fs_waiter *w, int pending, sbx_result r, const sbx_error *err, int exit_code)
 {
 	if (done_or_rearm(w, pending, r))
 		return;
+	if (w->is_carrier) {
+		carrier_done(w, pending, r, err, exit_code);
+		return;
+	}
 	if (w->kind == W_POLL_RC) {
 		finish_poll(w);
 		return;
@@ -349,6 +363,92 @@ static void sb_cb(void *ud, sbx_result r, const sbx_error *err, const sbx_sandbo
 	rc_cb(ud, ok && !sbx_state_is_terminal(s->state), r, err, code);
 }
 
+/* Under lock: the carrier of (slot, pid) that still takes readers. */
+static fs_waiter *carrier_find_locked(uint32_t slot, int64_t pid)
+{
+	for (fs_waiter *c = carriers; c; c = c->cnext)
+		if (c->slot == slot && c->pid == pid && !c->interrupted)
+			return c;
+	return NULL;
+}
+
+static void carrier_unlink_locked(fs_waiter *c)
+{
+	for (fs_waiter **p = &carriers; *p; p = &(*p)->cnext)
+		if (*p == c) {
+			*p = c->cnext;
+			break;
+		}
+	c->cnext = NULL;
+}
+
+/* The carrier's long-poll ended for good: every reader gets the same
+ * answer, each sliced at its own offset. */
+static void carrier_done(fs_waiter *c, int pending, sbx_result r, const sbx_error *err, int exit_code)
+{
+	pthread_mutex_lock(&lock);
+	carrier_unlink_locked(c);
+	fs_waiter *list = c->followers;
+	c->followers = NULL;
+	/* Detached under the lock: an interrupt from now on only marks the
+	 * reader, and the answer below is its reply. */
+	for (fs_waiter *f = list; f; f = f->fnext)
+		f->carrier = NULL;
+	pthread_mutex_unlock(&lock);
+	int e = 0;
+	if (r == SBX_OK && pending)
+		e = EINTR;  /* still running, and no long-poll could be armed (stopping) */
+	else if (r == SBX_OK && exit_code == RC_FAILED)
+		e = EIO;   /* a FAILED sandbox: no code, reason in error */
+	else if (r != SBX_OK)
+		e = list ? cb_errno(c, r, err, "returncode") : EINTR;
+	while (list) {
+		fs_waiter *f = list;
+		list = f->fnext;
+		if (e)
+			fuse_reply_err(f->req, e);
+		else
+			answer_rc(f, exit_code);
+		finish_req(f);
+	}
+	finish_req(c);
+}
+
+/* A reader of a shared wait interrupted (Ctrl-C): it leaves at once, with
+ * EINTR; the last one to leave cancels the carrier's long-poll. (libfuse
+ * runs this with the request pinned, so replying here is safe.) */
+static void on_interrupt_follower(fuse_req_t req, void *data)
+{
+	fs_waiter *f = data;
+	pthread_mutex_lock(&lock);
+	if (!f->active || f->req != req) {
+		pthread_mutex_unlock(&lock);
+		return;
+	}
+	fs_waiter *c = f->carrier;
+	if (!c) {
+		/* not linked yet, or being answered: that path replies */
+		f->interrupted = 1;
+		pthread_mutex_unlock(&lock);
+		return;
+	}
+	for (fs_waiter **p = &c->followers; *p; p = &(*p)->fnext)
+		if (*p == f) {
+			*p = f->fnext;
+			break;
+		}
+	f->carrier = NULL;
+	if (!c->followers) {
+		/* no new reader may join a carrier that is going */
+		c->interrupted = 1;
+		if (c->op)
+			sbx_async_cancel(async, c->op);
+	}
+	w_release_locked(f);
+	pthread_mutex_unlock(&lock);
+	fuse_reply_err(req, EINTR);
+}
+
 static void fill(fs_waiter *w, fs_handle *h, const char *id)
 {
 	w->h = h;
@@ -382,7 +482,67 @@ void fs_wait_output(fuse_req_t req, fs_handle *h, const char *id, sbx_stream st,
 
 void fs_wait_returncode(fuse_req_t req, fs_handle *h, const char *id, int64_t off, size_t size)
 {
-	wait_read(req, h, id, W_RC, (sbx_stream)0, off, size);
+	fs_waiter *f = w_alloc(), *spare = w_alloc();
+	if (!f || !spare) {
+		pthread_mutex_lock(&lock);
+		if (f)
+			w_release_locked(f);
+		if (spare)
+			w_release_locked(spare);
+		pthread_mutex_unlock(&lock);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	fill(f, h, id);
+	f->kind = W_RC;
+	f->req = req;
+	f->off = off;
+	f->size = size;
+	pthread_mutex_lock(&lock);
+	f->active = 1;
+	pthread_mutex_unlock(&lock);
+	/* Before the reader can be answered (by a carrier's callback) */
+	fuse_req_interrupt_func(req, on_interrupt_follower, f);
+	pthread_mutex_lock(&lock);
+	if (f->interrupted || stopping || !async) {
+		int e = f->interrupted || stopping ? EINTR : EIO;
+		w_release_locked(f);
+		w_release_locked(spare);
+		pthread_mutex_unlock(&lock);
+		fuse_reply_err(req, e);
+		return;
+	}
+	fs_waiter *c = carrier_find_locked(f->slot, f->pid);
+	int fresh = !c;
+	if (fresh) {
+		c = spare;
+		spare = NULL;
+		c->is_carrier = 1;
+		c->kind = W_RC;
+		c->slot = f->slot;
+		c->pid = f->pid;
+		memcpy(c->id, f->id, sizeof c->id);
+		c->active = 1;
+		c->cnext = carriers;
+		carriers = c;
+	}
+	f->carrier = c;
+	f->fnext = c->followers;
+	c->followers = f;
+	if (spare)
+		w_release_locked(spare);
+	if (fresh && arm_locked(c) != 0) {
+		/* nobody else joined: the lock was held since */
+		carrier_unlink_locked(c);
+		c->followers = NULL;
+		f->carrier = NULL;
+		w_release_locked(f);
+		w_release_locked(c);
+		pthread_mutex_unlock(&lock);
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	pthread_mutex_unlock(&lock);
 }
 
 void fs_wait_poll(fs_handle *h, const char *id, struct fuse_pollhandle *ph)

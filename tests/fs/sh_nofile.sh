@@ -17,16 +17,16 @@ eq "$hard" 8192 "hard limit given to sbxfs"
 eq "$soft" 8192 "sbxfs's soft limit after start (was 256)"
 
 mkdir "$MNT/b"
-echo 'sleep 8' >"$MNT/b/exec/new"
-p=$(readlink "$MNT/b/exec/last")
-[ -n "$p" ] || fail "no exec/last"
-# Leave sbxfs a few descriptors more than it holds, then park more readers
-# than that on the running process's returncode.
+# twelve running processes (readers of one process share one long-poll)
+for i in $(seq 1 12); do echo 'sleep 8' >"$MNT/b/exec/new"; done
+eq "$(readlink "$MNT/b/exec/last")" 12 "exec/last"
+# Leave sbxfs a few descriptors more than it holds, then park a reader on
+# each running process's returncode.
 nfd=$(ls "/proc/$FS_PID/fd" | wc -l)
 prlimit --pid "$FS_PID" --nofile=$((nfd + 3)):8192
 pids=()
 for i in $(seq 1 12); do
-	cat "$MNT/b/exec/$p/returncode" >"$T/rc.$i" 2>"$T/err.$i" &
+	cat "$MNT/b/exec/$i/returncode" >"$T/rc.$i" 2>"$T/err.$i" &
 	pids+=($!)
 done
 failed=0 ok=0
@@ -42,5 +42,5 @@ if grep -qi "refused" "$T/errs"; then fail "a reader was told: $(grep -i refused
 grep -q "Too many open files" "$MNT/b/error" || fail "b/error: $(cat "$MNT/b/error")"
 if grep -qi "refused" "$MNT/b/error"; then fail "b/error: $(cat "$MNT/b/error")"; fi
 # with descriptors back, the same wait works
-eq "$(cat "$MNT/b/exec/$p/returncode")" 0 "returncode once the limit is back"
+eq "$(cat "$MNT/b/exec/12/returncode")" 0 "returncode once the limit is back"
 echo ok
