@@ -1,6 +1,8 @@
 /*
  * Output chunk cache (see chunk.h): a handful of reference-counted entries
- * under one lock, evicted least recently used first.
+ * under one lock, evicted least recently used first, and the table of
+ * fetches in flight under the same lock (so "not cached" and "nobody is
+ * fetching it" are one decision).
  */
 #include "chunk.h"
 
@@ -33,7 +35,7 @@ struct fs_chunk {
  * daemon does not sit on output it served once. */
 #define IDLE_NS (3LL * 1000000000)
 
-#define POOL_MAX 3
+#define POOL_MAX 4
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static fs_chunk *entries[FS_CHUNK_CAP_ENTRIES];
@@ -201,6 +203,111 @@ void fs_chunk_release(fs_chunk *c)
 	pthread_mutex_unlock(&lock);
 	if (gone)
 		free(c);
+}
+
+/* ------------------------------------------------------------ in flight */
+
+#define INFLIGHT_MAX 16
+
+typedef struct inflight {
+	int used;
+	uint32_t slot;
+	int64_t pid;
+	int stream;
+	int64_t off;
+} inflight;
+
+static inflight flights[INFLIGHT_MAX];
+static pthread_cond_t flight_done = PTHREAD_COND_INITIALIZER;
+
+/* Under lock: the fetch in flight whose chunk holds off, or -1. */
+static int flight_covering(uint32_t slot, int64_t pid, int stream, int64_t off)
+{
+	for (int i = 0; i < INFLIGHT_MAX; i++) {
+		const inflight *f = &flights[i];
+		if (f->used && f->slot == slot && f->pid == pid && f->stream == stream && off >= f->off &&
+		    off - f->off < (int64_t)FS_CHUNK_READ)
+			return i;
+	}
+	return -1;
+}
+
+/* Under lock: whether a cached chunk holds off. */
+static int cached(uint32_t slot, int64_t pid, int stream, int64_t off)
+{
+	for (int i = 0; i < FS_CHUNK_CAP_ENTRIES; i++) {
+		const fs_chunk *c = entries[i];
+		if (c && c->slot == slot && c->pid == pid && c->stream == stream && off >= c->offset &&
+		    off < c->offset + (int64_t)c->len)
+			return 1;
+	}
+	return 0;
+}
+
+int fs_chunk_claim(uint32_t slot, int64_t pid, int stream, int64_t off, int wait_ms)
+{
+	int rc = -1;
+	pthread_mutex_lock(&lock);
+	/* Under the one lock of the cache: a fetch that ends between the
+	 * caller's miss and this claim has put its chunk already. */
+	if (cached(slot, pid, stream, off)) {
+		rc = 0;
+		goto out;
+	}
+	int f = flight_covering(slot, pid, stream, off);
+	if (f >= 0) {
+		rc = 0;
+		if (wait_ms <= 0)
+			goto out;
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += wait_ms / 1000;
+		until.tv_nsec += (long)(wait_ms % 1000) * 1000000;
+		if (until.tv_nsec >= 1000000000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000;
+		}
+		/* The same key may be claimed again meanwhile (a fresh fetch
+		 * after this one): waiting for that one too is right. */
+		while (flight_covering(slot, pid, stream, off) >= 0)
+			if (pthread_cond_timedwait(&flight_done, &lock, &until) != 0)
+				break;
+		goto out;
+	}
+	for (int i = 0; i < INFLIGHT_MAX; i++) {
+		if (!flights[i].used) {
+			flights[i] = (inflight){1, slot, pid, stream, off};
+			rc = 1;
+			break;
+		}
+	}
+out:
+	pthread_mutex_unlock(&lock);
+	return rc;
+}
+
+void fs_chunk_unclaim(uint32_t slot, int64_t pid, int stream, int64_t off)
+{
+	pthread_mutex_lock(&lock);
+	for (int i = 0; i < INFLIGHT_MAX; i++) {
+		inflight *f = &flights[i];
+		if (f->used && f->slot == slot && f->pid == pid && f->stream == stream && f->off == off) {
+			f->used = 0;
+			break;
+		}
+	}
+	pthread_cond_broadcast(&flight_done);
+	pthread_mutex_unlock(&lock);
+}
+
+int fs_chunk_inflight(void)
+{
+	int n = 0;
+	pthread_mutex_lock(&lock);
+	for (int i = 0; i < INFLIGHT_MAX; i++)
+		n += flights[i].used;
+	pthread_mutex_unlock(&lock);
+	return n;
 }
 
 void fs_chunk_clear(void)

@@ -35,4 +35,20 @@ void fs_chunk_release(fs_chunk *c);
 /* Frees every unpinned chunk. */
 void fs_chunk_clear(void);
 
+/* Fetches in flight. A reader that misses the cache must not ask the
+ * service again for bytes a fetch (the prefetch, or another reader) is
+ * already bringing: it claims the chunk at off first.
+ *   1: the caller owns the fetch of [off, off + FS_CHUNK_READ) and calls
+ *      fs_chunk_unclaim with the same key once it has put the chunk (or
+ *      failed);
+ *   0: the bytes at off are cached now, or a fetch covering off was in
+ *      flight and has ended (or wait_ms passed): look in the cache again.
+ *      With wait_ms 0 (the event loop, which must not block) 0 also means
+ *      "in flight", at once;
+ *  -1: the table of fetches is full: fetch without a claim. */
+int fs_chunk_claim(uint32_t slot, int64_t pid, int stream, int64_t off, int wait_ms);
+void fs_chunk_unclaim(uint32_t slot, int64_t pid, int stream, int64_t off);
+/* Fetches in flight now (for tests). */
+int fs_chunk_inflight(void);
+
 #endif

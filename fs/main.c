@@ -24,6 +24,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "chunk.h"
@@ -291,6 +292,26 @@ static void keep_unmount_socket(void)
 		pause();
 }
 
+/* Every waiting reader and every transfer holds a descriptor, and the
+ * stock soft limit (1,024) is far below what a busy mount needs while the
+ * hard limit is usually much higher: take all of it. Failing that, the
+ * limit stays and EMFILE is reported as such (never as "connection
+ * refused"). */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		struct rlimit want = {rl.rlim_max, rl.rlim_max};
+		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+			rl = want;
+		else
+			fs_log(LOG_WARNING, "cannot raise the open-file limit to %llu: %s",
+			       (unsigned long long)rl.rlim_max, strerror(errno));
+	}
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -309,6 +330,7 @@ int main(int argc, char *argv[])
 	 * and keep the arenas few, so RSS stays small after a burst. */
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	mallopt(M_ARENA_MAX, 2);
+	raise_nofile();
 	o.grace = 10;
 	o.timeout = 10;
 	o.connect_timeout = 2;

@@ -27,6 +27,9 @@
 #include "tags.h"
 #include "wait.h"
 
+/* How long a read waits for someone else's fetch of its bytes before it
+ * asks the service itself (a fetch has the client's deadline). */
+#define CLAIM_WAIT_MS 15000
 #define ENTRY_TIMEOUT 1.0
 #define STATIC_ATTR_TIMEOUT 1.0
 #define FINAL_ATTR_TIMEOUT 3600.0
@@ -456,7 +459,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (c == FS_K_EXEC_LAST) {
 		/* exec/last exists once there is a process to point at */
 		fs_sb_view v;
-		int rc = fs_state_fetch_procs(slot, LIST_MAX_AGE_MS);
+		int rc = fs_state_fetch_newest(slot, LIST_MAX_AGE_MS);
 		if (fs_state_sandbox(slot, &v) != 0 || v.last_pid < 1) {
 			fuse_reply_err(req, rc ? -rc : ENOENT);
 			return;
@@ -469,8 +472,11 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (k == FS_K_ROOT) {
 		uint32_t s;
 		if (fs_state_lookup(name, &s) != 0) {
-			int rc = fs_state_refresh(MISS_MAX_AGE_MS);
-			if (rc != 0) {
+			/* One sandbox asked for by name, not the whole list: a
+			 * mkdir looks its name up first, and that must not cost
+			 * more with a thousand sandboxes (readdir lists them). */
+			int rc = fs_state_find_name(name);
+			if (rc != 0 && rc != -ENOENT) {
 				fuse_reply_err(req, -rc);
 				return;
 			}
@@ -586,7 +592,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	int rc = fs_state_fetch_procs(slot, LIST_MAX_AGE_MS);
+	int rc = fs_state_fetch_newest(slot, LIST_MAX_AGE_MS);
 	fs_state_sandbox(slot, &v);
 	if (v.last_pid < 1) {
 		fuse_reply_err(req, rc ? -rc : ENOENT);
@@ -1063,15 +1069,15 @@ static void maybe_prefetch(fs_handle *h, sbx_stream st, const fs_chunk *c)
 	int ended;
 	if (stream_known(h, st, &v, &known, &ended) != 0 || known <= end)
 		return;
-	const void *p;
-	size_t n;
-	fs_chunk *next = fs_chunk_get(h->slot, h->pid, st, end, 1, &p, &n);
 	h->prefetch_end = end;
-	if (next) {
-		fs_chunk_release(next);
-		return;
-	}
+	/* (A chunk already cached or in flight is not fetched again: the
+	 * prefetch claims it first.) */
 	fs_wait_prefetch(h->slot, v.id, h->pid, st, end);
+	/* Finished bytes two chunks on as well: the service read of one
+	 * overlaps with the wait for the other (the claims keep each
+	 * fetched once). */
+	if (known >= end + 2 * (int64_t)FS_CHUNK_READ)
+		fs_wait_prefetch(h->slot, v.id, h->pid, st, end + (int64_t)FS_CHUNK_READ);
 }
 
 /* stdout/stderr. A read is filled as far as the bytes so far allow, from
@@ -1106,6 +1112,7 @@ static void read_output(fuse_req_t req, fs_handle *h, size_t size, int64_t off, 
 		fs_chunk_release(c);
 	}
 	fs_sb_view v;
+	int waits = 0;
 	while (got < size) {
 		int64_t at = off + (int64_t)got;
 		c = fs_chunk_get(h->slot, h->pid, st, at, size - got, &p, &n);
@@ -1124,10 +1131,24 @@ static void read_output(fuse_req_t req, fs_handle *h, size_t size, int64_t off, 
 			break;      /* live stream: what we have now is the answer */
 		if (at >= known && !nonblock)
 			break;      /* nothing there yet: a waiter below */
+		/* The prefetch or another reader (the kernel sends a file's
+		 * readahead as several reads at once) may be bringing these
+		 * bytes now: wait for that instead of asking twice. A few waits
+		 * at most, so a fetch that keeps failing elsewhere does not
+		 * hold this read. */
+		int claim = waits < 4 ? fs_chunk_claim(h->slot, h->pid, st, at, CLAIM_WAIT_MS) : -1;
+		if (claim == 0) {
+			waits++;
+			continue;
+		}
 		sbx_chunk ch;
 		void *keep;
 		int pooled;
 		rc = fetch_chunk(h, v.id, st, at, &ch, &keep, &pooled);
+		if (rc || ch.len == 0) {
+			if (claim == 1)
+				fs_chunk_unclaim(h->slot, h->pid, st, at);
+		}
 		if (rc)
 			break;
 		if (ch.len == 0) {
@@ -1141,6 +1162,8 @@ static void read_output(fuse_req_t req, fs_handle *h, size_t size, int64_t off, 
 		memcpy(out + got, keep, n);
 		got += n;
 		fs_chunk_put(h->slot, h->pid, st, at, keep, ch.len, pooled);
+		if (claim == 1)
+			fs_chunk_unclaim(h->slot, h->pid, st, at);
 	}
 	if (rc && got == 0) {
 		free(out);

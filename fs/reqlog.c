@@ -53,6 +53,8 @@ static int is_service_errno(int err)
 	case EIO:
 	case EPROTO:
 	case ENOMEM:
+	case EMFILE:
+	case ENFILE:
 		return 1;
 	default:
 		return 0;

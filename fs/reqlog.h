@@ -12,7 +12,7 @@
  * nothing yet), EINTR (Ctrl-C of a waiting read), ENODATA (no such xattr)
  * and ENOENT from lookup (shells, ls and editors look up missing names all
  * the time). Failures of the service or its transport (ETIMEDOUT,
- * ECONNREFUSED, EHOSTDOWN, EIO, ENOMEM, ...) are warnings; the rest, a
+ * ECONNREFUSED, EHOSTDOWN, EIO, ENOMEM, EMFILE, ...) are warnings; the rest, a
  * caller's mistake more than the daemon's, are notices.
  */
 #ifndef FS_REQLOG_H

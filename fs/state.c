@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "node.h"
+#include "tags.h"
 
 /* Caps: how many slots and process records one mount will track. */
 #define SLOTS_MAX 65536
@@ -53,6 +54,7 @@ typedef struct sb {
 	int64_t nprocs;         /* capacity */
 	int64_t last_pid;
 	int64_t procs_listed_ms;
+	int64_t newest_ms;      /* when fs_state_fetch_newest last looked */
 	/* The last start that failed without an answer: a hash of its
 	 * request bytes, their length and the request id it was sent with. */
 	uint64_t unsure_hash;
@@ -104,6 +106,7 @@ static sb *slot_new(const char *id)
 	s->added_ms = fs_now_ms();
 	s->fetched_ms = -1000000;
 	s->procs_listed_ms = -1000000;
+	s->newest_ms = -1000000;
 	for (int i = 0; i < 3; i++)
 		s->main_fetched_ms[i] = -1000000;
 	slots[nslots++] = s;
@@ -635,6 +638,98 @@ int fs_state_fetch_procs(uint32_t slot, int max_age_ms)
 	pthread_mutex_unlock(&lock);
 	sbx_process_list_free(v, n);
 	return 0;
+}
+
+/* 1 when process pid exists (cached afterwards), 0 when the service has
+ * none, -errno on another failure. */
+static int proc_exists(uint32_t slot, const char *id, int64_t pid)
+{
+	sbx_process *r = NULL;
+	sbx_error err;
+	sbx_result res = sbx_process_get(client, id, pid, 0, &r, &err);
+	if (res == SBX_E_NOT_FOUND)
+		return 0;
+	if (res != SBX_OK)
+		return fs_state_fail(slot, "process", &err);
+	fs_state_put_proc(slot, r);
+	sbx_process_free(r);
+	return 1;
+}
+
+int fs_state_fetch_newest(uint32_t slot, int max_age_ms)
+{
+	char id[FS_ID_MAX];
+	int64_t start = fs_now_ms();
+	pthread_mutex_lock(&lock);
+	sb *s = get_sb_id(slot, id);
+	int fresh = s && (start - s->procs_listed_ms < max_age_ms || start - s->newest_ms < max_age_ms);
+	int64_t lo = s ? s->last_pid : 0;   /* exists (or 0) */
+	pthread_mutex_unlock(&lock);
+	if (!s)
+		return -ENOENT;
+	if (fresh)
+		return 0;
+	/* Gallop: hi is the first id found missing. */
+	int64_t step = 1, hi = 0;
+	for (int k = 0; k < 40 && !hi; k++) {   /* 2^40 processes: never */
+		int e = proc_exists(slot, id, lo + step);
+		if (e < 0)
+			return fs_state_fetch_procs(slot, 0);
+		if (e)
+			lo += step, step *= 2;
+		else
+			hi = lo + step;
+	}
+	/* Bisect (lo exists or is 0, hi is missing). */
+	while (hi - lo > 1) {
+		int64_t mid = lo + (hi - lo) / 2;
+		int e = proc_exists(slot, id, mid);
+		if (e < 0)
+			return fs_state_fetch_procs(slot, 0);
+		if (e)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	pthread_mutex_lock(&lock);
+	s = get_slot(slot);
+	if (s)
+		s->newest_ms = fs_now_ms();
+	pthread_mutex_unlock(&lock);
+	return 0;
+}
+
+int fs_state_find_name(const char *name)
+{
+	sbx_sandbox *one = NULL;
+	sbx_error err;
+	/* (A name libsbx would not put in a URL answers INVALID: then the
+	 * tag alone.) */
+	sbx_result r = sbx_sandbox_get(client, name, 0, &one, &err);
+	if (r == SBX_OK) {
+		fs_state_put_sandbox(one);
+		sbx_sandbox_free(one);
+		return 0;
+	}
+	if (r != SBX_E_NOT_FOUND && r != SBX_E_INVALID)
+		return fs_state_fail(0, "get sandbox", &err);
+	char tag[FS_TAG_LEN_MAX + 1];
+	int n = snprintf(tag, sizeof tag, "sbxfs-name=%s", name);
+	if (n < 0 || (size_t)n >= sizeof tag)
+		return -ENOENT;
+	const char *tags[] = {tag, NULL};
+	sbx_list_filter f = {tags, SBX_STATE_UNSPECIFIED, 1};
+	sbx_sandbox **v = NULL;
+	size_t nv = 0;
+	if (sbx_sandbox_list(client, &f, &v, &nv, &err) != SBX_OK)
+		return fs_state_fail(0, "list sandboxes", &err);
+	pthread_mutex_lock(&lock);
+	for (size_t k = 0; k < nv; k++)
+		put_locked(v[k]);
+	assign_dirnames();
+	pthread_mutex_unlock(&lock);
+	sbx_sandbox_list_free(v, nv);
+	return nv ? 0 : -ENOENT;
 }
 
 void fs_state_foreach_proc(uint32_t slot, void (*fn)(void *ud, int64_t pid), void *ud)

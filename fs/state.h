@@ -103,6 +103,19 @@ char *fs_state_proc_cmd(uint32_t slot, int64_t pid);
 int fs_state_fetch_proc(uint32_t slot, int64_t pid, int max_age_ms);
 /* Lists the processes when the last list is older than max_age_ms. */
 int fs_state_fetch_procs(uint32_t slot, int max_age_ms);
+/* Finds the newest process (its id in last_pid) unless that was done (or
+ * the processes listed) within max_age_ms, without listing the history:
+ * ids are 1, 2, 3 ... in start order, so a gallop from the newest known
+ * id (ask last+1, last+2, last+4 ... until one is missing) and a bisection
+ * find it in O(log new) gets, each the size of one process. Falls back to
+ * the list when a get fails otherwise than NOT_FOUND. */
+int fs_state_fetch_newest(uint32_t slot, int max_age_ms);
+/* A name no cached sandbox holds (mkdir's first lookup, a lookup from
+ * another mount): asks for that one sandbox, by id or name (sbxd resolves
+ * a name in the URL), then by the tag sbxfs-name=NAME (services that keep
+ * only tags), instead of listing every sandbox. 0 when one was found and
+ * cached (look it up again), -ENOENT when not, else -errno. */
+int fs_state_find_name(const char *name);
 /* Calls fn for each known process id (under the lock). */
 void fs_state_foreach_proc(uint32_t slot, void (*fn)(void *ud, int64_t pid), void *ud);
 

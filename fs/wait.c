@@ -42,11 +42,19 @@ typedef struct fs_waiter {
 	char id[FS_ID_MAX];
 	struct fs_waiter *next;         /* free list / all list */
 	struct fs_waiter *all_next;
+	/* Shared waits of returncode: one long-poll (a "carrier", no request
+	 * of its own) per process, however many readers wait on it. */
+	int is_carrier;
+	struct fs_waiter *followers;    /* carrier: its readers */
+	struct fs_waiter *cnext;        /* carrier: the carriers list */
+	struct fs_waiter *carrier;      /* reader: its carrier, NULL once answered */
+	struct fs_waiter *fnext;        /* reader: next of the same carrier */
 } fs_waiter;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static sbx_async *async;
 static fs_waiter *free_list, *all_list;
+static fs_waiter *carriers;
 static int stopping;
 
 static fs_waiter *w_alloc(void)
@@ -310,10 +318,16 @@ static void answer_rc(fs_waiter *w, int code)
 
 /* The rest of proc_cb and sb_cb, once the record is in the cache: wait on
  * while `pending`, else answer the poll or the read of returncode. */
+static void carrier_done(fs_waiter *c, int pending, sbx_result r, const sbx_error *err, int exit_code);
+
 static void rc_cb(fs_waiter *w, int pending, sbx_result r, const sbx_error *err, int exit_code)
 {
 	if (done_or_rearm(w, pending, r))
 		return;
+	if (w->is_carrier) {
+		carrier_done(w, pending, r, err, exit_code);
+		return;
+	}
 	if (w->kind == W_POLL_RC) {
 		finish_poll(w);
 		return;
@@ -349,6 +363,92 @@ static void sb_cb(void *ud, sbx_result r, const sbx_error *err, const sbx_sandbo
 	rc_cb(ud, ok && !sbx_state_is_terminal(s->state), r, err, code);
 }
 
+/* Under lock: the carrier of (slot, pid) that still takes readers. */
+static fs_waiter *carrier_find_locked(uint32_t slot, int64_t pid)
+{
+	for (fs_waiter *c = carriers; c; c = c->cnext)
+		if (c->slot == slot && c->pid == pid && !c->interrupted)
+			return c;
+	return NULL;
+}
+
+static void carrier_unlink_locked(fs_waiter *c)
+{
+	for (fs_waiter **p = &carriers; *p; p = &(*p)->cnext)
+		if (*p == c) {
+			*p = c->cnext;
+			break;
+		}
+	c->cnext = NULL;
+}
+
+/* The carrier's long-poll ended for good: every reader gets the same
+ * answer, each sliced at its own offset. */
+static void carrier_done(fs_waiter *c, int pending, sbx_result r, const sbx_error *err, int exit_code)
+{
+	pthread_mutex_lock(&lock);
+	carrier_unlink_locked(c);
+	fs_waiter *list = c->followers;
+	c->followers = NULL;
+	/* Detached under the lock: an interrupt from now on only marks the
+	 * reader, and the answer below is its reply. */
+	for (fs_waiter *f = list; f; f = f->fnext)
+		f->carrier = NULL;
+	pthread_mutex_unlock(&lock);
+	int e = 0;
+	if (r == SBX_OK && pending)
+		e = EINTR;  /* still running, and no long-poll could be armed (stopping) */
+	else if (r == SBX_OK && exit_code == RC_FAILED)
+		e = EIO;   /* a FAILED sandbox: no code, reason in error */
+	else if (r != SBX_OK)
+		e = list ? cb_errno(c, r, err, "returncode") : EINTR;
+	while (list) {
+		fs_waiter *f = list;
+		list = f->fnext;
+		if (e)
+			fuse_reply_err(f->req, e);
+		else
+			answer_rc(f, exit_code);
+		finish_req(f);
+	}
+	finish_req(c);
+}
+
+/* A reader of a shared wait interrupted (Ctrl-C): it leaves at once, with
+ * EINTR; the last one to leave cancels the carrier's long-poll. (libfuse
+ * runs this with the request pinned, so replying here is safe.) */
+static void on_interrupt_follower(fuse_req_t req, void *data)
+{
+	fs_waiter *f = data;
+	pthread_mutex_lock(&lock);
+	if (!f->active || f->req != req) {
+		pthread_mutex_unlock(&lock);
+		return;
+	}
+	fs_waiter *c = f->carrier;
+	if (!c) {
+		/* not linked yet, or being answered: that path replies */
+		f->interrupted = 1;
+		pthread_mutex_unlock(&lock);
+		return;
+	}
+	for (fs_waiter **p = &c->followers; *p; p = &(*p)->fnext)
+		if (*p == f) {
+			*p = f->fnext;
+			break;
+		}
+	f->carrier = NULL;
+	if (!c->followers) {
+		/* no new reader may join a carrier that is going */
+		c->interrupted = 1;
+		if (c->op)
+			sbx_async_cancel(async, c->op);
+	}
+	w_release_locked(f);
+	pthread_mutex_unlock(&lock);
+	fuse_reply_err(req, EINTR);
+}
+
 static void fill(fs_waiter *w, fs_handle *h, const char *id)
 {
 	w->h = h;
@@ -382,7 +482,67 @@ void fs_wait_output(fuse_req_t req, fs_handle *h, const char *id, sbx_stream st,
 
 void fs_wait_returncode(fuse_req_t req, fs_handle *h, const char *id, int64_t off, size_t size)
 {
-	wait_read(req, h, id, W_RC, (sbx_stream)0, off, size);
+	fs_waiter *f = w_alloc(), *spare = w_alloc();
+	if (!f || !spare) {
+		pthread_mutex_lock(&lock);
+		if (f)
+			w_release_locked(f);
+		if (spare)
+			w_release_locked(spare);
+		pthread_mutex_unlock(&lock);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	fill(f, h, id);
+	f->kind = W_RC;
+	f->req = req;
+	f->off = off;
+	f->size = size;
+	pthread_mutex_lock(&lock);
+	f->active = 1;
+	pthread_mutex_unlock(&lock);
+	/* Before the reader can be answered (by a carrier's callback) */
+	fuse_req_interrupt_func(req, on_interrupt_follower, f);
+	pthread_mutex_lock(&lock);
+	if (f->interrupted || stopping || !async) {
+		int e = f->interrupted || stopping ? EINTR : EIO;
+		w_release_locked(f);
+		w_release_locked(spare);
+		pthread_mutex_unlock(&lock);
+		fuse_reply_err(req, e);
+		return;
+	}
+	fs_waiter *c = carrier_find_locked(f->slot, f->pid);
+	int fresh = !c;
+	if (fresh) {
+		c = spare;
+		spare = NULL;
+		c->is_carrier = 1;
+		c->kind = W_RC;
+		c->slot = f->slot;
+		c->pid = f->pid;
+		memcpy(c->id, f->id, sizeof c->id);
+		c->active = 1;
+		c->cnext = carriers;
+		carriers = c;
+	}
+	f->carrier = c;
+	f->fnext = c->followers;
+	c->followers = f;
+	if (spare)
+		w_release_locked(spare);
+	if (fresh && arm_locked(c) != 0) {
+		/* nobody else joined: the lock was held since */
+		carrier_unlink_locked(c);
+		c->followers = NULL;
+		f->carrier = NULL;
+		w_release_locked(f);
+		w_release_locked(c);
+		pthread_mutex_unlock(&lock);
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	pthread_mutex_unlock(&lock);
 }
 
 void fs_wait_poll(fs_handle *h, const char *id, struct fuse_pollhandle *ph)
@@ -447,6 +607,7 @@ typedef struct prefetch {
 	sbx_stream st;
 	int64_t off;
 	int busy;
+	void *buf;              /* a pool buffer the service's bytes land in */
 } prefetch;
 
 static prefetch prefetches[PREFETCH_MAX];
@@ -454,16 +615,22 @@ static prefetch prefetches[PREFETCH_MAX];
 static void prefetch_cb(void *ud, sbx_result r, const sbx_error *err, const sbx_chunk *ch)
 {
 	prefetch *pf = ud;
+	void *buf = pf->buf;
+	pf->buf = NULL;
 	if (r == SBX_OK) {
 		fs_state_stream_seen(pf->slot, pf->pid, pf->st, ch->size, ch->eof);
-		if (ch->len > 0 && ch->offset == pf->off && ch->len <= FS_CHUNK_READ) {
-			void *buf = fs_chunk_buf();
-			if (buf) {
+		if (ch->len > 0 && ch->offset == pf->off && ch->len <= FS_CHUNK_READ && buf) {
+			/* Received in place, except from the fallback table. */
+			if (ch->data != buf)
 				memcpy(buf, ch->data, ch->len);
-				fs_chunk_put(pf->slot, pf->pid, pf->st, pf->off, buf, ch->len, 1);
-			}
+			fs_chunk_put(pf->slot, pf->pid, pf->st, pf->off, buf, ch->len, 1);
+			buf = NULL;
 		}
 	}
+	if (buf)
+		fs_chunk_buf_free(buf);
+	/* After the put: a reader woken here finds the chunk. */
+	fs_chunk_unclaim(pf->slot, pf->pid, pf->st, pf->off);
 	pthread_mutex_lock(&lock);
 	pf->busy = 0;
 	pthread_mutex_unlock(&lock);
@@ -482,10 +649,18 @@ void fs_wait_prefetch(uint32_t slot, const char *id, int64_t pid, sbx_stream st,
 		if (!q->busy && !pf)
 			pf = q;
 	}
-	if (pf) {
-		*pf = (prefetch){slot, pid, st, off, 1};
-		if (!sbx_async_output_read(async, id, pid, st, off, FS_CHUNK_READ, 0, prefetch_cb, pf))
+	/* Claimed without waiting: a reader (or another prefetch) already
+	 * fetching these bytes makes this one pointless. */
+	if (pf && fs_chunk_claim(slot, pid, st, off, 0) == 1) {
+		*pf = (prefetch){slot, pid, st, off, 1, fs_chunk_buf()};
+		if (!pf->buf || !sbx_async_output_read_into(async, id, pid, st, off, pf->buf, FS_CHUNK_READ, 0,
+		                                            prefetch_cb, pf)) {
+			if (pf->buf)
+				fs_chunk_buf_free(pf->buf);
+			pf->buf = NULL;
 			pf->busy = 0;
+			fs_chunk_unclaim(slot, pid, st, off);
+		}
 	}
 	pthread_mutex_unlock(&lock);
 }

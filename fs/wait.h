@@ -5,7 +5,8 @@
  * poll's callback (on libsbx's loop thread) answers the request, or re-arms
  * the poll when it timed out with nothing new. FUSE INTERRUPT cancels the
  * poll and the request ends with EINTR. poll() on those files arms the same
- * kind of long-poll and notifies the kernel when it completes.
+ * kind of long-poll and notifies the kernel when it completes. Readers of
+ * one returncode share one long-poll (a carrier waiter answers them all).
  */
 #ifndef FS_WAIT_H
 #define FS_WAIT_H

@@ -266,8 +266,11 @@ static void finish_http(sbx_async *a, sbx_op *op, CURLcode cc)
 			return;
 		}
 		sbx_chunk ch;
-		sbx_output_chunk(&op->resp, op->offset, op->resp.body.data ? op->resp.body.data : "", op->resp.body.len,
-		                 &ch);
+		if (op->req.out_buf)
+			sbx_output_chunk(&op->resp, op->offset, op->req.out_buf, op->resp.out_len, &ch);
+		else
+			sbx_output_chunk(&op->resp, op->offset, op->resp.body.data ? op->resp.body.data : "",
+			                 op->resp.body.len, &ch);
 		complete(a, op, SBX_OK, NULL, &ch);
 		return;
 	}
@@ -545,6 +548,13 @@ static sbx_op *submit_path(sbx_async *a, sbx_op *op, char *path)
 sbx_op *sbx_async_output_read(sbx_async *a, const char *sandbox_id, int64_t pid, sbx_stream s, int64_t offset,
                               size_t maxlen, int wait_seconds, sbx_output_cb cb, void *ud)
 {
+	return sbx_async_output_read_into(a, sandbox_id, pid, s, offset, NULL, maxlen, wait_seconds, cb, ud);
+}
+
+sbx_op *sbx_async_output_read_into(sbx_async *a, const char *sandbox_id, int64_t pid, sbx_stream s,
+                                   int64_t offset, void *buf, size_t maxlen, int wait_seconds, sbx_output_cb cb,
+                                   void *ud)
+{
 	if (!cb || pid < 0 || offset < 0 || maxlen == 0 || (s != SBX_STDOUT && s != SBX_STDERR))
 		return NULL;
 	sbx_op *op = op_new(a, OP_OUTPUT, sandbox_id, wait_seconds);
@@ -562,6 +572,11 @@ sbx_op *sbx_async_output_read(sbx_async *a, const char *sandbox_id, int64_t pid,
 	}
 	/* Error bodies must fit even for tiny reads. */
 	op->resp.body.max = op->maxlen > 65536 ? op->maxlen : 65536;
+	/* A 2xx body goes straight into the caller's buffer: no growing
+	 * buffer of our own and no copy out of it. */
+	op->req.out_buf = buf;
+	op->req.out_cap = buf ? op->maxlen : 0;
+	op->req.recv_buffer = sbx_recv_buffer_for(op->maxlen);
 	return submit_path(a, op, sbx_output_path(sandbox_id, pid, s, offset, op->maxlen, op->wait));
 }
 

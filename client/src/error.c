@@ -38,6 +38,7 @@ const char *sbx_result_str(sbx_result r)
 	case SBX_E_CANCELLED: return "cancelled";
 	case SBX_E_NOMEM: return "out of memory";
 	case SBX_E_INTERNAL: return "internal error";
+	case SBX_E_NOFILE: return "too many open files";
 	}
 	return "unknown error";
 }
@@ -94,6 +95,7 @@ int sbx_error_errno(const sbx_error *err)
 	case SBX_E_CANCELLED: return EINTR;
 	case SBX_E_NOMEM: return ENOMEM;
 	case SBX_E_INTERNAL: return EIO;
+	case SBX_E_NOFILE: return EMFILE;   /* sys_errno says ENFILE when it is the system's table */
 	}
 	return EIO;
 }

@@ -8,6 +8,7 @@
 #include "http.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -281,6 +282,39 @@ static int xferinfo_cb(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, cu
 	return __atomic_load_n(flag, __ATOMIC_RELAXED) ? 1 : 0;
 }
 
+/* curl reports a socket() that failed for want of descriptors as
+ * CURLE_COULDNT_CONNECT, the code of "nothing listens": this keeps the
+ * errno so the two are told apart (and marks the socket close-on-exec). */
+static curl_socket_t opensocket_cb(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	sbx_http_resp *resp = ud;
+	int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	if (fd < 0) {
+		resp->sock_errno = errno;
+		return CURL_SOCKET_BAD;
+	}
+	return fd;
+}
+
+/* 1 when this process (EMFILE) or the system (ENFILE) cannot open one more
+ * descriptor now; *e says which. Asked only after a failure whose curl
+ * code could also mean that (connect, out of memory, init). */
+static int out_of_fds(int *e)
+{
+	int fd = open("/", O_PATH | O_CLOEXEC);
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	*e = errno;
+	return errno == EMFILE || errno == ENFILE;
+}
+
+long sbx_recv_buffer_for(size_t maxlen)
+{
+	return maxlen >= (size_t)SBX_RECV_BUFFER ? SBX_RECV_BUFFER : 0;
+}
+
 char *sbx_path_sandbox(const char *id, const char *suffix)
 {
 	sbx_buf b;
@@ -329,6 +363,10 @@ sbx_result sbx_http_setup(sbx_client *c, CURL *e, const sbx_http_req *req, sbx_h
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, resp);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, resp);
+	if (req->recv_buffer > 0)
+		curl_easy_setopt(e, CURLOPT_BUFFERSIZE, req->recv_buffer);
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, opensocket_cb);
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, resp);
 	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)cfg->max_response);
 	curl_easy_setopt(e, CURLOPT_FORBID_REUSE, req->no_reuse ? 1L : 0L);
 	if (req->abort_flag) {
@@ -386,6 +424,16 @@ sbx_result sbx_http_finish(sbx_client *c, CURL *e, int curlcode, const sbx_http_
 			return r;
 		}
 		sbx_result r = sbx_error_from_curl(curlcode);
+		int fe = resp->sock_errno;
+		if ((fe == EMFILE || fe == ENFILE) ||
+		    ((curlcode == CURLE_COULDNT_CONNECT || curlcode == CURLE_OUT_OF_MEMORY ||
+		      curlcode == CURLE_FAILED_INIT) && out_of_fds(&fe))) {
+			sbx_fail(err, SBX_E_NOFILE, "%s: cannot open a connection: %s (raise RLIMIT_NOFILE)", c->cfg->url,
+			         strerror(fe));
+			if (err)
+				err->sys_errno = fe;
+			return SBX_E_NOFILE;
+		}
 		if (curlcode == CURLE_COULDNT_CONNECT && c->cfg->unix_path && unix_listening(c->cfg->unix_path)) {
 			/* Something listens but would not take us: its accept
 			 * queue is full. Overloaded, not absent: worth a retry. */

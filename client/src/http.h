@@ -57,7 +57,15 @@ typedef struct sbx_http_req {
 	size_t out_cap;
 	const int *abort_flag;     /* when it becomes non-zero, the transfer stops */
 	int no_reuse;              /* close the connection afterwards (one-off calls) */
+	long recv_buffer;          /* curl's receive buffer for big bodies, 0: curl's 16 KiB */
 } sbx_http_req;
+
+/* The receive buffer of a big output read: fewer, larger recv() calls (a
+ * GiB in 16 KiB pieces is 65,000 of them plus their callbacks). Only reads
+ * of at least this much get it, so the handles that park long-polls stay
+ * small. */
+#define SBX_RECV_BUFFER (512L * 1024)
+long sbx_recv_buffer_for(size_t maxlen);
 
 typedef struct sbx_http_resp {
 	long status;
@@ -68,6 +76,7 @@ typedef struct sbx_http_resp {
 	int64_t x_offset, x_size;
 	int x_eof;
 	CURL *easy;                /* for the write callback's status lookup */
+	int sock_errno;            /* errno of a failed socket() (curl drops it) */
 } sbx_http_resp;
 
 void sbx_http_resp_init(sbx_http_resp *resp, size_t max);

@@ -628,7 +628,7 @@ sbx_result sbx_output_read(sbx_client *c, const char *sandbox_id, int64_t pid, s
 	sbx_http_resp resp;
 	sbx_http_resp_init(&resp, (size_t)1 << 20);
 	sbx_http_req req = {.method = "GET", .path = path, .safe = 1, .wait_ms = wait_seconds * 1000L,
-	                    .out_buf = buf, .out_cap = maxlen};
+	                    .out_buf = buf, .out_cap = maxlen, .recv_buffer = sbx_recv_buffer_for(maxlen)};
 	res = sbx_http_call(c, &req, &resp, err);
 	if (res == SBX_OK)
 		sbx_output_chunk(&resp, offset, buf, resp.out_len, chunk);

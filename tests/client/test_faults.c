@@ -8,6 +8,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -496,6 +497,56 @@ START_TEST(accept_queue_full)
 	sbx_client_free(c);
 	for (int i = 0; i < nfill; i++)
 		close(fill[i]);
+	close(l);
+	unlink(sock);
+	rmdir(dir);
+}
+END_TEST
+
+START_TEST(out_of_fds_is_not_refused)
+{
+	/* A service that listens, and a client with no descriptor left to
+	 * reach it: EMFILE with its own result and errno, never "connection
+	 * refused" (which would send a user looking for a dead service). */
+	snprintf(dir, sizeof dir, "/tmp/sbxct.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(sock, sizeof sock, "%s/s.sock", dir);
+	int l = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	ck_assert_int_lt(strlen(sock), sizeof a.sun_path);
+	memcpy(a.sun_path, sock, strlen(sock) + 1);
+	ck_assert_int_eq(bind(l, (struct sockaddr *)&a, sizeof a), 0);
+	ck_assert_int_eq(listen(l, 16), 0);
+	char url[160];
+	snprintf(url, sizeof url, "unix:%s", sock);
+	sbx_client *c = client_for(url, 500, 1000, 2);
+	struct rlimit old, low;
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = 128;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	int fill[128], nfill = 0;
+	while (nfill < 128) {
+		int f = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (f < 0) {
+			ck_assert_int_eq(errno, EMFILE);
+			break;
+		}
+		fill[nfill++] = f;
+	}
+	ck_assert_int_lt(nfill, 128);
+	sbx_sandbox *s = NULL;
+	sbx_error e;
+	sbx_result r = sbx_sandbox_get(c, "sb1", 0, &s, &e);
+	for (int i = 0; i < nfill; i++)
+		close(fill[i]);
+	setrlimit(RLIMIT_NOFILE, &old);
+	ck_assert_msg(r == SBX_E_NOFILE, "got %s: %s", sbx_result_str(r), e.message);
+	ck_assert_int_eq(sbx_error_errno(&e), EMFILE);
+	ck_assert_ptr_nonnull(strstr(e.message, "Too many open files"));
+	ck_assert_ptr_null(strstr(e.message, "refused"));
+	ck_assert_str_eq(sbx_result_str(r), "too many open files");
+	sbx_client_free(c);
 	close(l);
 	unlink(sock);
 	rmdir(dir);
@@ -1298,6 +1349,7 @@ static Suite *suite(void)
 	tcase_add_test(t, token_sent_never_shown);
 	tcase_add_test(t, connection_refused);
 	tcase_add_test(t, accept_queue_full);
+	tcase_add_test(t, out_of_fds_is_not_refused);
 	tcase_add_test(t, resolve_failure);
 	tcase_add_test(t, tls_to_plain_server);
 	tcase_add_test(t, tcp_plain_ok);

@@ -10,12 +10,19 @@
  *                              sbx_output_read in 4 MiB pieces, N times;
  *                              prints MB/s of the best run (what sbxfs can
  *                              get from the service at most)
+ *   bench_fs history URL BOX N  starts and waits N `true` processes
+ *   bench_fs last DIR N        N times: 1.1 s pause (past the entry and
+ *                              list timeouts), then readlink DIR/exec/last
+ *   bench_fs miss DIR N        N times: 150 ms pause, then stat of a name
+ *                              nobody made (the failed lookup every mkdir
+ *                              does first)
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -136,6 +143,30 @@ out:
 	return rc;
 }
 
+/* The pause is not timed: *t is reset after it. */
+static int one_last(const char *dir, double *t)
+{
+	char path[4096], to[64];
+	struct timespec pause = {1, 100000000};
+	nanosleep(&pause, NULL);
+	*t = now_ms();
+	snprintf(path, sizeof path, "%s/exec/last", dir);
+	return readlink(path, to, sizeof to) > 0 ? 0 : -1;
+}
+
+/* After an untimed 150 ms pause: sbxfs used to re-list every sandbox for
+ * a miss at most every 100 ms, and mkdirs come one at a time. */
+static int one_miss(const char *dir, int i, double *t)
+{
+	char path[4096];
+	struct stat st;
+	struct timespec pause = {0, 150000000};
+	nanosleep(&pause, NULL);
+	*t = now_ms();
+	snprintf(path, sizeof path, "%s/nobody-%d-%d", dir, (int)getpid(), i);
+	return stat(path, &st) != 0 && errno == ENOENT ? 0 : -1;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
@@ -159,7 +190,7 @@ int main(int argc, char **argv)
 	int rc = 1;
 	if (!v)
 		return 1;
-	if (strcmp(mode, "lib") == 0) {
+	if (strcmp(mode, "lib") == 0 || strcmp(mode, "history") == 0) {
 		const char *argvv[] = {"true", NULL};
 		cfg = sbx_config_new();
 		if (!cfg || sbx_config_set_url(cfg, argv[2], &err) != SBX_OK || sbx_client_new(cfg, &c, &err) != SBX_OK)
@@ -173,6 +204,12 @@ int main(int argc, char **argv)
 		int ok;
 		if (strcmp(mode, "mount") == 0)
 			ok = one_mount(argv[2]);
+		else if (strcmp(mode, "history") == 0)
+			ok = i < 0 ? 0 : one_lib(c, argv[3], r);
+		else if (strcmp(mode, "last") == 0)
+			ok = i < -1 ? 0 : one_last(argv[2], &t);
+		else if (strcmp(mode, "miss") == 0)
+			ok = one_miss(argv[2], i, &t);
 		else if (strcmp(mode, "lib") == 0)
 			ok = one_lib(c, argv[3], r);
 		else

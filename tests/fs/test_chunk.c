@@ -1,10 +1,14 @@
 /*
  * Unit tests of fs/chunk.c: hits inside a chunk, misses around it, keys
  * kept apart, longer chunks replacing shorter ones, and the memory caps
- * with pinned chunks surviving eviction until released.
+ * with pinned chunks surviving eviction until released; and the fetches
+ * in flight: a second reader of bytes being fetched waits for that fetch
+ * and finds the chunk, instead of fetching again.
  */
 #include <check.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 #include "chunk.h"
@@ -149,6 +153,71 @@ START_TEST(test_pool)
 }
 END_TEST
 
+START_TEST(test_claim_table)
+{
+	fs_chunk_clear();
+	/* A first claim owns the fetch; a claim inside its range, without
+	 * waiting, says "in flight"; another key or a range past it is free. */
+	ck_assert_int_eq(fs_chunk_claim(1, 2, 1, 0, 0), 1);
+	ck_assert_int_eq(fs_chunk_inflight(), 1);
+	ck_assert_int_eq(fs_chunk_claim(1, 2, 1, 0, 0), 0);
+	ck_assert_int_eq(fs_chunk_claim(1, 2, 1, FS_CHUNK_READ - 1, 0), 0);
+	ck_assert_int_eq(fs_chunk_claim(1, 2, 2, 0, 0), 1);
+	ck_assert_int_eq(fs_chunk_claim(1, 2, 1, FS_CHUNK_READ, 0), 1);
+	fs_chunk_unclaim(1, 2, 2, 0);
+	fs_chunk_unclaim(1, 2, 1, FS_CHUNK_READ);
+	/* a waiting claim whose fetch never ends gives up after its wait */
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	ck_assert_int_eq(fs_chunk_claim(1, 2, 1, 100, 200), 0);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	long ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
+	ck_assert_int_ge(ms, 150);
+	fs_chunk_unclaim(1, 2, 1, 0);
+	ck_assert_int_eq(fs_chunk_inflight(), 0);
+	/* cached bytes are never claimed: look in the cache */
+	fs_chunk_put(1, 2, 1, 0, filled(100, 'c'), 100, 0);
+	ck_assert_int_eq(fs_chunk_claim(1, 2, 1, 50, 0), 0);
+	ck_assert_int_eq(fs_chunk_claim(1, 2, 1, 100, 0), 1);
+	fs_chunk_unclaim(1, 2, 1, 100);
+	fs_chunk_clear();
+}
+END_TEST
+
+static void *fetcher(void *arg)
+{
+	/* the prefetch: owns the chunk at 0, brings it 100 ms later */
+	(void)arg;
+	struct timespec d = {0, 100000000};
+	nanosleep(&d, NULL);
+	fs_chunk_put(7, 1, 1, 0, filled(4096, 'f'), 4096, 0);
+	fs_chunk_unclaim(7, 1, 1, 0);
+	return NULL;
+}
+
+START_TEST(test_claim_waits_for_fetch)
+{
+	fs_chunk_clear();
+	ck_assert_int_eq(fs_chunk_claim(7, 1, 1, 0, 0), 1);
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, fetcher, NULL), 0);
+	/* a reader at 1000 misses, claims with a wait: it gets 0 once the
+	 * fetch is done, and the chunk is then in the cache */
+	const void *p;
+	size_t n;
+	ck_assert_ptr_null(fs_chunk_get(7, 1, 1, 1000, 10, &p, &n));
+	ck_assert_int_eq(fs_chunk_claim(7, 1, 1, 1000, 5000), 0);
+	fs_chunk *c = fs_chunk_get(7, 1, 1, 1000, 10, &p, &n);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_uint_eq(n, 10);
+	ck_assert_int_eq(((const char *)p)[0], 'f');
+	fs_chunk_release(c);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(fs_chunk_inflight(), 0);
+	fs_chunk_clear();
+}
+END_TEST
+
 int main(void)
 {
 	TCase *tc = tcase_create("chunk");
@@ -157,5 +226,7 @@ int main(void)
 	tcase_add_test(tc, test_longer_replaces);
 	tcase_add_test(tc, test_caps_and_pins);
 	tcase_add_test(tc, test_pool);
+	tcase_add_test(tc, test_claim_table);
+	tcase_add_test(tc, test_claim_waits_for_fetch);
 	return unit_run("fs_chunk", tc);
 }

@@ -50,6 +50,7 @@ typedef enum sbx_result {
 	SBX_E_CANCELLED,        /* cancelled by the caller (async) */
 	SBX_E_NOMEM,
 	SBX_E_INTERNAL,         /* INTERNAL, UNKNOWN, other 5xx */
+	SBX_E_NOFILE,           /* this process is out of file descriptors (EMFILE/ENFILE) */
 } sbx_result;
 
 typedef struct sbx_error {
@@ -62,7 +63,8 @@ typedef struct sbx_error {
 	long retry_delay_ms;    /* RetryInfo.retryDelay, -1 when absent */
 	int sys_errno;          /* the errno a file call met in the sandbox
 	                         * (ErrorInfo metadata "errno" of sbxd's file
-	                         * calls, e.g. EXDEV), 0 when absent */
+	                         * calls, e.g. EXDEV), or EMFILE/ENFILE of
+	                         * SBX_E_NOFILE; 0 when absent */
 } sbx_error;
 
 /* Static English name of a result, e.g. "not found". */
@@ -481,6 +483,13 @@ typedef void (*sbx_sandbox_cb)(void *ud, sbx_result r, const sbx_error *err, con
  * returned only when the op could not be queued (then no callback runs). */
 sbx_op *sbx_async_output_read(sbx_async *a, const char *sandbox_id, int64_t pid, sbx_stream s, int64_t offset,
                               size_t maxlen, int wait_seconds, sbx_output_cb cb, void *ud);
+/* The same, the bytes received straight into buf (maxlen bytes, owned by
+ * the caller and untouched by anyone else until the callback has run; the
+ * chunk's data then points into it). Saves a copy and a growing buffer per
+ * read of big output. */
+sbx_op *sbx_async_output_read_into(sbx_async *a, const char *sandbox_id, int64_t pid, sbx_stream s,
+                                   int64_t offset, void *buf, size_t maxlen, int wait_seconds, sbx_output_cb cb,
+                                   void *ud);
 sbx_op *sbx_async_process_wait(sbx_async *a, const char *sandbox_id, int64_t pid, int wait_seconds,
                                sbx_process_cb cb, void *ud);
 sbx_op *sbx_async_sandbox_wait(sbx_async *a, const char *sandbox_id, int wait_seconds, sbx_sandbox_cb cb, void *ud);
