@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "core.h"
+#include "fileargs.h"
 #include "files.h"
 #include "parse.h"
 
@@ -626,15 +627,9 @@ static enum MHD_Result h_signal(struct MHD_Connection *con, req *r, srv_sbx *s)
 	if (!p)
 		return no_process(con, s, r->route.proc);
 	srv_perr err;
-	int64_t sig = -1;
-	cJSON *root = NULL;
-	if (r->len && !(root = srv_json_parse(r->body, r->len, &err)))
+	int sig;
+	if (srv_parse_signal(r->body, r->len, &sig, &err) != 0)
 		return bad_input(con, &err);
-	if (srv_json_int(cJSON_GetObjectItemCaseSensitive(root, "signal"), 1, 64, &sig) != 0)
-		sig = -1;
-	cJSON_Delete(root);
-	if (sig < 1 || sig > 64)
-		return BAD(con, "signal must be a number 1..64, e.g. {\"signal\": 15}");
 	if (p->state != PS_RUNNING || !s->box)
 		return exited(con, s, p);
 	/* Signal without srv_lock: a sick init may take seconds to answer
@@ -722,121 +717,44 @@ static enum MHD_Result file_error(struct MHD_Connection *con, int e, const char 
 	return send_status(con, http, code, reason, 0, -e == ENAMETOOLONG ? NULL : md, NULL, msg);
 }
 
-/* One time of :setFileAttrs: absent or null leaves it (UTIME_OMIT),
- * "now" is UTIME_NOW, else an RFC 3339 time after 1970. */
-static int time_arg(const cJSON *body, const char *key, int bit, srv_attrs *a, int64_t *ns, int *now)
-{
-	const cJSON *t = cJSON_GetObjectItemCaseSensitive(body, key);
-	if (!t || cJSON_IsNull(t))
-		return 0;
-	if (!cJSON_IsString(t))
-		return -1;
-	if (strcmp(t->valuestring, "now") == 0)
-		*now = 1;
-	else if (srv_parse_time(t->valuestring, ns) != 0 || *ns < 0)
-		return -1;
-	a->set |= (unsigned)bit;
-	return 0;
-}
-
-/* The body of :setFileAttrs: each field present is one change. */
-static int attrs_arg(const cJSON *body, srv_attrs *a, char *err)
-{
-	memset(a, 0, sizeof *a);
-	static const struct {
-		const char *key;
-		int bit;
-		int64_t max;
-	} nums[] = {
-		{"mode", SRV_ATTR_MODE, 07777},
-		{"uid", SRV_ATTR_UID, (int64_t)UINT32_MAX - 1},
-		{"gid", SRV_ATTR_GID, (int64_t)UINT32_MAX - 1},
-		{"size", SRV_ATTR_SIZE, INT64_MAX / 2},
-	};
-	for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
-		const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, nums[i].key);
-		int64_t x;
-		if (!v || cJSON_IsNull(v))
-			continue;
-		if (srv_json_int(v, 0, nums[i].max, &x) != 0) {
-			snprintf(err, SRV_MSGLEN, "%s must be an integer 0..%lld", nums[i].key, (long long)nums[i].max);
-			return -1;
-		}
-		a->set |= (unsigned)nums[i].bit;
-		if (nums[i].bit == SRV_ATTR_MODE)
-			a->mode = (unsigned)x;
-		else if (nums[i].bit == SRV_ATTR_UID)
-			a->uid = x;
-		else if (nums[i].bit == SRV_ATTR_GID)
-			a->gid = x;
-		else
-			a->size = x;
-	}
-	if (time_arg(body, "accessTime", SRV_ATTR_ATIME, a, &a->atime_ns, &a->atime_now) != 0 ||
-	    time_arg(body, "modifyTime", SRV_ATTR_MTIME, a, &a->mtime_ns, &a->mtime_now) != 0) {
-		snprintf(err, SRV_MSGLEN, "accessTime and modifyTime must be RFC 3339 times or \"now\"");
-		return -1;
-	}
-	return 0;
-}
-
-/* path from the query (GET) or the body (POST), absolute, capped. */
-static int get_path(const char *p, char *err)
-{
-	if (!p || p[0] != '/') {
-		snprintf(err, SRV_MSGLEN, "path must be an absolute path under %d bytes", SRV_MAX_PATH);
-		return -1;
-	}
-	return 0;
-}
-
-/* -ENAMETOOLONG when the whole path or one component is over the kernel's
- * limits (PATH_MAX 4096 with its NUL, NAME_MAX 255), so the caller can
- * answer CWSANDBOX_NAME_TOO_LONG (the FS maps it to ENAMETOOLONG). */
-static int path_len_ok(const char *p)
-{
-	if (strlen(p) >= SRV_MAX_PATH)
-		return -ENAMETOOLONG;
-	for (const char *c = p; *c;) {
-		size_t n = strcspn(c, "/");
-		if (n > 255)
-			return -ENAMETOOLONG;
-		c += n;
-		c += strspn(c, "/");
-	}
-	return 0;
-}
-
 static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
 {
 	char err[SRV_MSGLEN];
 	srv_perr perr;
+	srv_file_args fa;
 	cJSON *body = NULL, *out = NULL;
 	enum MHD_Result res;
-	const char *path;
+	const char *qpath = NULL;
 	int post = r->route.kind != R_READ_FILE && r->route.kind != R_LIST_DIR && r->route.kind != R_STAT_FILE;
 	if (post) {
 		if (!(body = srv_json_parse(r->body ? r->body : "", r->len, &perr)))
 			return bad_input(con, &perr);
-		const cJSON *pj = cJSON_GetObjectItemCaseSensitive(body, "path");
-		path = cJSON_IsString(pj) ? pj->valuestring : NULL;
 	} else {
 		/* MHD decodes %00: a NUL inside would silently cut the path. */
 		size_t vlen = 0;
-		path = NULL;
-		if (MHD_lookup_connection_value_n(con, MHD_GET_ARGUMENT_KIND, "path", 4, &path, &vlen) == MHD_YES &&
-		    path && strlen(path) != vlen)
+		if (MHD_lookup_connection_value_n(con, MHD_GET_ARGUMENT_KIND, "path", 4, &qpath, &vlen) == MHD_YES &&
+		    qpath && strlen(qpath) != vlen)
 			return BAD(con, "path must not contain NUL");
 	}
-	if (get_path(path, err) != 0) {
+	int64_t off = 0, len = 0;
+	if (r->route.kind == R_READ_FILE &&
+	    (int_arg(con, "offset", 0, INT64_MAX / 2, 0, &off) != 0 ||
+	     int_arg(con, "length", 0, INT64_MAX / 2, 16 << 20, &len) != 0)) {
 		cJSON_Delete(body);
-		return BAD(con, "%s", err);
+		return BAD(con, "offset and length must be non-negative integers");
 	}
-	if (path_len_ok(path) != 0) {
-		res = file_error(con, -ENAMETOOLONG, path);
+	/* Every argument is checked before the sandbox is looked at. */
+	int rc = srv_file_args_parse(r->route.kind, body, qpath, &fa, err);
+	if (rc == -ENAMETOOLONG) {
+		res = file_error(con, rc, fa.path);
 		cJSON_Delete(body);
 		return res;
 	}
+	if (rc != 0) {
+		cJSON_Delete(body);
+		return BAD(con, "%s", err);
+	}
+	const char *path = fa.path;
 	int root = srv_root_fd(s);
 	if (root < 0) {
 		/* path may live in body: answer before freeing it. */
@@ -845,21 +763,16 @@ static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
 					 "file calls are not available with this runtime");
 		else
 			res = file_error(con, -ESRCH, path);
+		srv_file_args_free(&fa);
 		cJSON_Delete(body);
 		return res;
 	}
 	/* The root fd keeps working without the lock (and fails cleanly if
 	 * the sandbox goes away), so large file I/O does not stall others. */
 	pthread_mutex_unlock(&srv_lock);
-	int rc = 0;
 	switch (r->route.kind) {
 	case R_READ_FILE: {
-		int64_t off, len, size = 0;
-		if (int_arg(con, "offset", 0, INT64_MAX / 2, 0, &off) != 0 ||
-		    int_arg(con, "length", 0, INT64_MAX / 2, 16 << 20, &len) != 0) {
-			res = BAD(con, "offset and length must be non-negative integers");
-			goto out;
-		}
+		int64_t size = 0;
 		if (len == 0 || len > (16 << 20))
 			len = 16 << 20;
 		unsigned char *buf;
@@ -884,36 +797,10 @@ static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
 		cJSON_AddBoolToObject(out, "eof", eof);
 		break;
 	}
-	case R_WRITE_FILE: {
-		const cJSON *c = cJSON_GetObjectItemCaseSensitive(body, "content");
-		unsigned char *data = NULL;
-		size_t n = 0;
-		if (c && !cJSON_IsNull(c) &&
-		    (!cJSON_IsString(c) || srv_b64_decode(c->valuestring, strlen(c->valuestring), &data, &n) != 0)) {
-			res = BAD(con, "content must be base64 bytes");
-			goto out;
-		}
-		int64_t off = -1, mode = -1;
-		const cJSON *o = cJSON_GetObjectItemCaseSensitive(body, "offset");
-		const cJSON *m = cJSON_GetObjectItemCaseSensitive(body, "mode");
-		if (o && !cJSON_IsNull(o) && srv_json_int(o, 0, INT64_MAX / 2, &off) != 0) {
-			free(data);
-			res = BAD(con, "offset must be a non-negative integer");
-			goto out;
-		}
-		if (m && !cJSON_IsNull(m) && (!cJSON_IsNumber(m) || srv_json_int(m, 0, 07777, &mode) != 0)) {
-			free(data);
-			res = BAD(con, "mode must be an integer 0..4095");
-			goto out;
-		}
-		int append = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "append"));
-		const cJSON *t = cJSON_GetObjectItemCaseSensitive(body, "truncate");
-		int trunc = t && cJSON_IsBool(t) ? cJSON_IsTrue(t) : off < 0;
-		rc = srv_file_write(root, path, data, n, off, append, trunc, (int)mode);
-		free(data);
+	case R_WRITE_FILE:
+		rc = srv_file_write(root, path, fa.data, fa.len, fa.offset, fa.append, fa.truncate, fa.mode);
 		out = rc ? NULL : cJSON_CreateObject();
 		break;
-	}
 	case R_LIST_DIR: {
 		cJSON *entries;
 		rc = srv_file_list(root, path, 100000, &entries);
@@ -926,73 +813,34 @@ static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
 	case R_STAT_FILE:
 		rc = srv_file_stat(root, path, &out);
 		break;
-	case R_MAKE_DIR: {
-		const cJSON *m = cJSON_GetObjectItemCaseSensitive(body, "mode");
-		int64_t mode = -1;
-		if (m && !cJSON_IsNull(m) && (!cJSON_IsNumber(m) || srv_json_int(m, 0, 07777, &mode) != 0)) {
-			res = BAD(con, "mode must be an integer 0..4095");
-			goto out;
-		}
-		rc = srv_file_mkdir(root, path, (int)mode);
+	case R_MAKE_DIR:
+		rc = srv_file_mkdir(root, path, fa.mode);
 		out = rc ? NULL : cJSON_CreateObject();
 		break;
-	}
 	case R_REMOVE_FILE:
-		rc = srv_file_remove(root, path,
-				     cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "recursive")));
+		rc = srv_file_remove(root, path, fa.recursive);
 		out = rc ? NULL : cJSON_CreateObject();
 		break;
-	case R_CREATE_FILE: {
-		const cJSON *m = cJSON_GetObjectItemCaseSensitive(body, "mode");
-		int64_t mode = 0644;
-		if (m && !cJSON_IsNull(m) && (!cJSON_IsNumber(m) || srv_json_int(m, 0, 07777, &mode) != 0)) {
-			res = BAD(con, "mode must be an integer 0..4095");
-			goto out;
-		}
-		rc = srv_file_create(root, path, (int)mode,
-				     cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "exclusive")),
-				     cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "truncate")), &out);
+	case R_CREATE_FILE:
+		rc = srv_file_create(root, path, fa.mode, fa.exclusive, fa.truncate, &out);
 		break;
-	}
-	case R_SET_FILE_ATTRS: {
-		srv_attrs a;
-		if (attrs_arg(body, &a, err) != 0) {
-			res = BAD(con, "%s", err);
-			goto out;
-		}
-		rc = srv_file_setattr(root, path, &a, &out);
+	case R_SET_FILE_ATTRS:
+		rc = srv_file_setattr(root, path, &fa.attrs, &out);
 		break;
-	}
-	case R_RENAME_FILE: {
-		const cJSON *np = cJSON_GetObjectItemCaseSensitive(body, "newPath");
-		const char *to = cJSON_IsString(np) ? np->valuestring : NULL;
-		int noreplace = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "noReplace"));
-		int exchange = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "exchange"));
-		if (get_path(to, err) != 0) {
-			res = BAD(con, "newPath: %s", err);
-			goto out;
-		}
-		if (noreplace && exchange) {
-			res = BAD(con, "noReplace and exchange exclude each other");
-			goto out;
-		}
-		rc = path_len_ok(to);
-		if (!rc)
-			rc = srv_file_rename(root, path, to, (noreplace ? RENAME_NOREPLACE : 0) |
-							     (exchange ? RENAME_EXCHANGE : 0));
+	case R_RENAME_FILE:
+		rc = srv_file_rename(root, path, fa.new_path, fa.rename_flags);
 		out = rc ? NULL : cJSON_CreateObject();
 		break;
-	}
 	default:
 		rc = -EINVAL;
 	}
-	if (rc)
+	if (rc) {
+		cJSON_Delete(out);
 		res = file_error(con, rc, path);
-	else
+	} else {
 		res = send_json(con, 200, out);
-	out = NULL;
-out:
-	cJSON_Delete(out);
+	}
+	srv_file_args_free(&fa);
 	cJSON_Delete(body);
 	close(root);
 	pthread_mutex_lock(&srv_lock);
