@@ -77,8 +77,13 @@ START_TEST(test_cases)
 	run(cases[_i].writes, nw, got, sizeof got, pend);
 	ck_assert_str_eq(got, cases[_i].requests);
 	ck_assert_str_eq(pend, cases[_i].pending);
-	for (size_t i = 0; i < nw; i++)
-		strncat(all, cases[_i].writes[i], sizeof all - strlen(all) - 1);
+	size_t al = 0;
+	for (size_t i = 0; i < nw; i++) {
+		size_t wl = strlen(cases[_i].writes[i]);
+		ck_assert_uint_lt(al + wl, sizeof all);
+		memcpy(all + al, cases[_i].writes[i], wl + 1);
+		al += wl;
+	}
 	const char *one[] = {all};
 	run(one, 1, got, sizeof got, pend);
 	ck_assert_str_eq(got, cases[_i].requests);
