@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clone.h"
 #include "node.h"
 
 struct fs_waiter;
@@ -42,14 +43,7 @@ typedef struct fs_handle {
 	size_t ra_len;          /* sequential reads (tar's 10 KiB), from */
 	int64_t ra_off, ra_ms;  /* ra_off, fetched at ra_ms (monotonic) */
 	int nonblock;           /* opened O_NONBLOCK (stdin writes) */
-	char *pend;             /* clone files: text written but not yet started */
-	size_t pend_len;
-	struct {                /* clone files: how far clone_complete has read pend */
-		size_t off;
-		int mode;       /* 0 undecided, 1 JSON object, 2 text (until close) */
-		int depth, in_str, esc;
-	} scan;
-	int after_obj;          /* clone files: a JSON object ended; blanks belong to it */
+	fs_clone clone;         /* clone files: the request written so far */
 	int refused;            /* clone files: -errno of a request refused in a write,
 				 * answered to its further writes until close */
 	int checked;            /* clone files: the text's sandbox was checked once */

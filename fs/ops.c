@@ -93,7 +93,7 @@ static void handle_free(fs_handle *h)
 		return;
 	if (!h->path && clone_kind(h->kind))
 		pthread_mutex_destroy(&h->clone_lock);
-	free(h->pend);
+	free(h->clone.pend);
 	free(h->ra);
 	free(h->gone_name);
 	free(h->text);
@@ -1261,7 +1261,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		/* The answer is copied under the lock and sent after it: once
 		 * answered, the file may be closed and the handle freed. */
 		pthread_mutex_lock(&h->clone_lock);
-		int rc = h->pend || h->scan.mode ? clone_finish(h) : 0;
+		int rc = h->clone.pend || h->clone.scan.mode ? clone_finish(h) : 0;
 		char *ans = NULL;
 		size_t alen = 0;
 		if (!rc && h->text) {
@@ -1340,7 +1340,7 @@ static int write_exec_new(fs_handle *h, const char *buf, size_t size)
 		goto out;
 	}
 	/* -o stdin: a text command gets a stdin too (a JSON one says so). */
-	if (settings.exec_stdin && h->scan.mode == 2)
+	if (settings.exec_stdin && h->clone.scan.mode == FS_CLONE_TEXT)
 		sbx_exec_req_set_stdin(r, 1);
 	/* A retry of a start that got no answer sends the same request id,
 	 * so the service runs the command once however often it is retried. */
@@ -1465,71 +1465,12 @@ static int write_stdin(fs_handle *h, const char *buf, size_t size)
 	return 0;
 }
 
-/* The write protocol of clone files (docs/filesystem.md "Running
- * processes"): what a request is depends only on the bytes, never on how
- * they were cut into writes.
- * - A JSON object (first non-blank byte `{`) is complete once its braces
- *   and brackets balance outside strings, and starts in the write that
- *   completes it; blanks and newlines after it belong to it (python's
- *   print() writes the object and its newline in two calls).
- * - Anything else is text: everything written until the file is closed
- *   (FUSE flush: the close of any descriptor of the open file) or read
- *   back. `cat script.sh`, bash's printf line by line and `dd bs=1` all
- *   make one process of a two-line script. Text starts at that close,
- *   whose error reaches close(2); the first write that ends a line asks
- *   the service whether the sandbox can run it, so a shell's builtin echo
- *   (whose close errors are never looked at: the shell restores its
- *   stdout with dup2) still sees the usual refusals in the write.
- * Reads only the bytes added since the last call (the scan state lives on
- * the handle), so `dd bs=1` of a large request costs linear time. */
-static int clone_complete(fs_handle *h)
-{
-	const char *t = h->pend;
-	size_t n = h->pend_len, i = h->scan.off;
-	h->scan.off = n;
-	if (h->scan.mode == 0) {
-		while (i < n && (t[i] == ' ' || t[i] == '\t' || t[i] == '\r'))
-			i++;
-		if (i == n)
-			return 0;
-		h->scan.mode = t[i] == '{' ? 1 : 2;
-		/* An empty line alone is a request of its own (an idle
-		 * sandbox; for exec/new a refused empty command), complete at
-		 * its newline like an object at its brace. */
-		if (t[i] == '\n')
-			return 1;
-	}
-	if (h->scan.mode == 2)
-		return 0;
-	for (; i < n; i++) {
-		char c = t[i];
-		if (h->scan.esc) {
-			h->scan.esc = 0;
-		} else if (h->scan.in_str) {
-			if (c == '\\')
-				h->scan.esc = 1;
-			else if (c == '"')
-				h->scan.in_str = 0;
-		} else if (c == '"') {
-			h->scan.in_str = 1;
-		} else if (c == '{' || c == '[') {
-			h->scan.depth++;
-		} else if ((c == '}' || c == ']') && --h->scan.depth == 0) {
-			return 1;
-		}
-	}
-	return 0;
-}
-
 /* Drops what is pending on a clone file, with its scan state. */
 static void pend_clear(fs_handle *h)
 {
-	free(h->pend);
-	h->pend = NULL;
-	h->pend_len = 0;
+	fs_clone_clear(&h->clone);
 	h->checked = 0;
 	h->nwriters = 0;
-	memset(&h->scan, 0, sizeof h->scan);
 }
 
 /* Remembers who wrote to the pending request: only their close ends it
@@ -1566,9 +1507,13 @@ static const char *clone_what(const fs_handle *h)
 /* Starts what is pending on a clone file and empties it. */
 static int clone_start(fs_handle *h)
 {
-	int rc = h->kind == FS_K_ROOT_NEW ? write_root_new(h, h->pend, h->pend_len)
-					  : write_exec_new(h, h->pend, h->pend_len);
-	pend_clear(h);
+	int rc = h->kind == FS_K_ROOT_NEW ? write_root_new(h, h->clone.pend, h->clone.len)
+					  : write_exec_new(h, h->clone.pend, h->clone.len);
+	/* What follows a request that started belongs to the next one; the
+	 * writers and the check stay with the open file's writes. */
+	fs_clone_next(&h->clone);
+	h->checked = 0;
+	h->nwriters = 0;
 	return rc;
 }
 
@@ -1603,42 +1548,36 @@ static int clone_refuse(fs_handle *h, int rc)
 	return rc;
 }
 
-/* A write to a clone file: see clone_complete for when a request starts. */
+/* A write to a clone file: fs/clone.h says which bytes make a request.
+ * One write may complete a request and begin the next. */
 static int write_clone(fs_handle *h, const char *buf, size_t size, uint64_t owner)
 {
 	note_writer(h, owner);
 	if (h->refused)
 		return h->refused;
-	if (h->after_obj) {
-		size_t k = 0;
-		while (k < size && (buf[k] == ' ' || buf[k] == '\t' || buf[k] == '\r' || buf[k] == '\n'))
-			k++;
-		if (k == size)
-			return 0;
-		h->after_obj = 0;
+	int ends_line = size > 0 && buf[size - 1] == '\n';
+	while (size > 0) {
+		int done;
+		ssize_t k = fs_clone_add(&h->clone, buf, size, PEND_MAX, &done);
+		if (k == -E2BIG) {
+			fs_state_set_error(h->kind == FS_K_ROOT_NEW ? 0 : h->slot,
+					   "%s: request over %u bytes (dropped; its further writes fail too until close)",
+					   clone_what(h), PEND_MAX);
+			return clone_refuse(h, -E2BIG);
+		}
+		if (k < 0)
+			return (int)k;
 		buf += k;
-		size -= k;
+		size -= (size_t)k;
+		if (done) {
+			int rc = clone_start(h);
+			if (rc)
+				return clone_refuse(h, rc);
+			if (size > 0)
+				note_writer(h, owner); /* its close ends what follows */
+		}
 	}
-	if (h->pend_len + size > PEND_MAX) {
-		fs_state_set_error(h->kind == FS_K_ROOT_NEW ? 0 : h->slot,
-				   "%s: request over %u bytes (dropped; its further writes fail too until close)",
-				   clone_what(h), PEND_MAX);
-		return clone_refuse(h, -E2BIG);
-	}
-	char *p = realloc(h->pend, h->pend_len + size + 1);
-	if (!p)
-		return -ENOMEM;
-	memcpy(p + h->pend_len, buf, size);
-	h->pend = p;
-	h->pend_len += size;
-	p[h->pend_len] = '\0';
-	if (clone_complete(h)) {
-		int rc = clone_start(h);
-		if (!rc)
-			h->after_obj = 1;
-		return rc ? clone_refuse(h, rc) : 0;
-	}
-	if (h->scan.mode == 2 && h->kind == FS_K_EXEC_NEW && !h->checked && buf[size - 1] == '\n') {
+	if (h->clone.scan.mode == FS_CLONE_TEXT && h->kind == FS_K_EXEC_NEW && !h->checked && ends_line) {
 		h->checked = 1;
 		int rc = clone_check_text(h);
 		if (rc)
@@ -1655,18 +1594,18 @@ static int clone_finish(fs_handle *h)
 	int rc = 0;
 	if (h->refused) {
 		rc = 0; /* already reported, to the write */
-	} else if (h->scan.mode == 2) {
+	} else if (h->clone.scan.mode == FS_CLONE_TEXT) {
 		rc = clone_start(h);
-	} else if (h->scan.mode == 1) {
+	} else if (h->clone.scan.mode == FS_CLONE_JSON) {
 		fs_state_set_error(h->kind == FS_K_ROOT_NEW ? 0 : h->slot,
 				   "%s: JSON object not complete at close (%d unclosed brace%s or bracket%s%s)",
-				   clone_what(h), h->scan.depth, h->scan.depth == 1 ? "" : "s",
-				   h->scan.depth == 1 ? "" : "s", h->scan.in_str ? ", inside a string" : "");
+				   clone_what(h), h->clone.scan.depth,
+				   h->clone.scan.depth == 1 ? "" : "s", h->clone.scan.depth == 1 ? "" : "s",
+				   h->clone.scan.in_str ? ", inside a string" : "");
 		rc = -EINVAL;
 	}
 	pend_clear(h);
 	h->refused = 0;
-	h->after_obj = 0;
 	return rc;
 }
 
@@ -1754,7 +1693,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	 * here came through a path without one (a descriptor passed on and
 	 * never closed by its holder before exit is still closed, so this is
 	 * belt and braces): best effort, its error only in `error`. */
-	if (!h->path && clone_kind(h->kind) && (h->pend || h->scan.mode))
+	if (!h->path && clone_kind(h->kind) && (h->clone.pend || h->clone.scan.mode))
 		clone_finish(h);
 	if (can_wait(h)) /* the others never had a waiter to forget */
 		fs_wait_forget_handle(h);

@@ -858,6 +858,14 @@ int fs_state_fail(uint32_t slot, const char *what, const sbx_error *err)
 	int e = sbx_error_errno(err);
 	if (e <= 0)
 		e = EIO;
+	/* ENOSYS means "operation not implemented" to the kernel's FUSE
+	 * client, which then never sends that operation again: an ENOSYS
+	 * answered to OPENDIR or OPEN makes every later one succeed with no
+	 * handle (sbxfs crashed on the next readdir), to FLUSH ends the clone
+	 * files' close protocol, to CREATE every create. A sandbox's kernel
+	 * (or any service) may well say ENOSYS: it is told as ENOTSUP. */
+	if (e == ENOSYS)
+		e = ENOTSUP;
 	const char *msg = err->message[0] ? err->message : sbx_result_str(err->code);
 	/* The service names the sandbox by its id; the user knows it by the
 	 * directory's name, so that is what the message says. */

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "core.h"
+#include "fileargs.h"
 #include "files.h"
 #include "parse.h"
 
@@ -651,15 +652,9 @@ static enum MHD_Result h_signal(struct MHD_Connection *con, req *r, srv_sbx *s)
 	if (!p)
 		return no_process(con, s, r->route.proc);
 	srv_perr err;
-	int64_t sig = -1;
-	cJSON *root = NULL;
-	if (r->len && !(root = srv_json_parse(r->body, r->len, &err)))
+	int sig;
+	if (srv_parse_signal(r->body, r->len, &sig, &err) != 0)
 		return bad_input(con, &err);
-	if (srv_json_int(cJSON_GetObjectItemCaseSensitive(root, "signal"), 1, 64, &sig) != 0)
-		sig = -1;
-	cJSON_Delete(root);
-	if (sig < 1 || sig > 64)
-		return BAD(con, "signal must be a number 1..64, e.g. {\"signal\": 15}");
 	if (p->state != PS_RUNNING || !s->box)
 		return exited(con, s, p);
 	/* Signal without srv_lock: a sick init may take seconds to answer
@@ -747,88 +742,15 @@ static enum MHD_Result file_error(struct MHD_Connection *con, int e, const char 
 	return send_status(con, http, code, reason, 0, -e == ENAMETOOLONG ? NULL : md, NULL, msg);
 }
 
-/* One time of :setFileAttrs: absent or null leaves it (UTIME_OMIT),
- * "now" is UTIME_NOW, else an RFC 3339 time after 1970. */
-static int time_arg(const cJSON *body, const char *key, int bit, srv_attrs *a, int64_t *ns, int *now)
+/* A query argument with MHD's decoding, refused (-1) when a %00 inside
+ * would silently cut it; *v is NULL when absent. */
+static int query_arg(struct MHD_Connection *con, const char *key, const char **v)
 {
-	const cJSON *t = cJSON_GetObjectItemCaseSensitive(body, key);
-	if (!t || cJSON_IsNull(t))
-		return 0;
-	if (!cJSON_IsString(t))
+	size_t vlen = 0;
+	*v = NULL;
+	if (MHD_lookup_connection_value_n(con, MHD_GET_ARGUMENT_KIND, key, strlen(key), v, &vlen) == MHD_YES && *v &&
+	    strlen(*v) != vlen)
 		return -1;
-	if (strcmp(t->valuestring, "now") == 0)
-		*now = 1;
-	else if (srv_parse_time(t->valuestring, ns) != 0 || *ns < 0)
-		return -1;
-	a->set |= (unsigned)bit;
-	return 0;
-}
-
-/* The body of :setFileAttrs: each field present is one change. */
-static int attrs_arg(const cJSON *body, srv_attrs *a, char *err)
-{
-	memset(a, 0, sizeof *a);
-	static const struct {
-		const char *key;
-		int bit;
-		int64_t max;
-	} nums[] = {
-		{"mode", SRV_ATTR_MODE, 07777},
-		{"uid", SRV_ATTR_UID, (int64_t)UINT32_MAX - 1},
-		{"gid", SRV_ATTR_GID, (int64_t)UINT32_MAX - 1},
-		{"size", SRV_ATTR_SIZE, INT64_MAX / 2},
-	};
-	for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
-		const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, nums[i].key);
-		int64_t x;
-		if (!v || cJSON_IsNull(v))
-			continue;
-		if (srv_json_int(v, 0, nums[i].max, &x) != 0) {
-			snprintf(err, SRV_MSGLEN, "%s must be an integer 0..%lld", nums[i].key, (long long)nums[i].max);
-			return -1;
-		}
-		a->set |= (unsigned)nums[i].bit;
-		if (nums[i].bit == SRV_ATTR_MODE)
-			a->mode = (unsigned)x;
-		else if (nums[i].bit == SRV_ATTR_UID)
-			a->uid = x;
-		else if (nums[i].bit == SRV_ATTR_GID)
-			a->gid = x;
-		else
-			a->size = x;
-	}
-	if (time_arg(body, "accessTime", SRV_ATTR_ATIME, a, &a->atime_ns, &a->atime_now) != 0 ||
-	    time_arg(body, "modifyTime", SRV_ATTR_MTIME, a, &a->mtime_ns, &a->mtime_now) != 0) {
-		snprintf(err, SRV_MSGLEN, "accessTime and modifyTime must be RFC 3339 times or \"now\"");
-		return -1;
-	}
-	return 0;
-}
-
-/* path from the query (GET) or the body (POST), absolute, capped. */
-static int get_path(const char *p, char *err)
-{
-	if (!p || p[0] != '/') {
-		snprintf(err, SRV_MSGLEN, "path must be an absolute path under %d bytes", SRV_MAX_PATH);
-		return -1;
-	}
-	return 0;
-}
-
-/* -ENAMETOOLONG when the whole path or one component is over the kernel's
- * limits (PATH_MAX 4096 with its NUL, NAME_MAX 255), so the caller can
- * answer CWSANDBOX_NAME_TOO_LONG (the FS maps it to ENAMETOOLONG). */
-static int path_len_ok(const char *p)
-{
-	if (strlen(p) >= SRV_MAX_PATH)
-		return -ENAMETOOLONG;
-	for (const char *c = p; *c;) {
-		size_t n = strcspn(c, "/");
-		if (n > 255)
-			return -ENAMETOOLONG;
-		c += n;
-		c += strspn(c, "/");
-	}
 	return 0;
 }
 
@@ -836,45 +758,50 @@ static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
 {
 	char err[SRV_MSGLEN];
 	srv_perr perr;
+	srv_file_args fa;
+	srv_file_query q = {NULL, NULL};
 	cJSON *body = NULL, *out = NULL;
 	enum MHD_Result res;
-	const char *path;
-	int post = r->route.kind != R_READ_FILE && r->route.kind != R_LIST_DIR && r->route.kind != R_STAT_FILE &&
-		   r->route.kind != R_STAT_FILE_SYSTEM && r->route.kind != R_GET_XATTR &&
-		   r->route.kind != R_LIST_XATTRS;
+	srv_route_kind kind = r->route.kind;
+	int post = !srv_file_call_is_get(kind);
 	/* The extension's raw writeFile: the bytes are the body
 	 * (application/octet-stream), the rest in the query. No base64 and
 	 * no JSON on the data path. */
 	const char *ct = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Content-Type");
-	int raw_write = r->route.kind == R_WRITE_FILE && ct && strncmp(ct, "application/octet-stream", 24) == 0;
-	if (raw_write) {
-		size_t vlen = 0;
-		path = NULL;
-		if (MHD_lookup_connection_value_n(con, MHD_GET_ARGUMENT_KIND, "path", 4, &path, &vlen) == MHD_YES &&
-		    path && strlen(path) != vlen)
-			return BAD(con, "path must not contain NUL");
-	} else if (post) {
+	int raw_write = kind == R_WRITE_FILE && ct && strncmp(ct, "application/octet-stream", 24) == 0;
+	if (post && !raw_write) {
 		if (!(body = srv_json_parse(r->body ? r->body : "", r->len, &perr)))
 			return bad_input(con, &perr);
-		const cJSON *pj = cJSON_GetObjectItemCaseSensitive(body, "path");
-		path = cJSON_IsString(pj) ? pj->valuestring : NULL;
-	} else {
-		/* MHD decodes %00: a NUL inside would silently cut the path. */
-		size_t vlen = 0;
-		path = NULL;
-		if (MHD_lookup_connection_value_n(con, MHD_GET_ARGUMENT_KIND, "path", 4, &path, &vlen) == MHD_YES &&
-		    path && strlen(path) != vlen)
-			return BAD(con, "path must not contain NUL");
+	} else if (query_arg(con, "path", &q.path) != 0 || query_arg(con, "name", &q.name) != 0) {
+		return BAD(con, "path and name must not contain NUL");
 	}
-	if (get_path(path, err) != 0) {
-		cJSON_Delete(body);
-		return BAD(con, "%s", err);
-	}
-	if (path_len_ok(path) != 0) {
-		res = file_error(con, -ENAMETOOLONG, path);
+	int64_t off = 0, len = 0, wmode = -1;
+	if (kind == R_READ_FILE &&
+	    (int_arg(con, "offset", 0, INT64_MAX / 2, 0, &off) != 0 ||
+	     int_arg(con, "length", 0, INT64_MAX / 2, 16 << 20, &len) != 0))
+		return BAD(con, "offset and length must be non-negative integers");
+	if (raw_write && (int_arg(con, "offset", -1, INT64_MAX / 2, -1, &off) != 0 ||
+			  int_arg(con, "mode", -1, 07777, -1, &wmode) != 0))
+		return BAD(con, "offset and mode must be integers (mode 0..4095)");
+	/* Every argument is checked before the sandbox is looked at. */
+	int rc = srv_file_args_parse(kind, body, &q, &fa, err);
+	if (rc == -ENAMETOOLONG) {
+		res = file_error(con, rc, fa.path);
 		cJSON_Delete(body);
 		return res;
 	}
+	if (rc != 0) {
+		cJSON_Delete(body);
+		return BAD(con, "%s", err);
+	}
+	if (raw_write) {
+		const char *t = arg(con, "truncate");
+		fa.offset = off;
+		fa.mode = (int)wmode;
+		fa.append = bool_arg(con, "append");
+		fa.truncate = t && *t ? bool_arg(con, "truncate") : off < 0;
+	}
+	const char *path = fa.path;
 	int read_only;
 	int root = srv_root_fd(s, &read_only);
 	if (root < 0) {
@@ -884,13 +811,15 @@ static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
 					 "file calls are not available with this runtime");
 		else
 			res = file_error(con, -ESRCH, path);
+		srv_file_args_free(&fa);
 		cJSON_Delete(body);
 		return res;
 	}
 	/* A finished sandbox's files are kept for reading only (nothing in
 	 * it runs to see a change, and its memory is no longer governed). */
-	if (read_only && post && r->route.kind != R_STAT_FILE_SYSTEM) {
+	if (read_only && post) {
 		res = file_error(con, -EROFS, path);
+		srv_file_args_free(&fa);
 		cJSON_Delete(body);
 		close(root);
 		return res;
@@ -898,15 +827,9 @@ static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
 	/* The root fd keeps working without the lock (and fails cleanly if
 	 * the sandbox goes away), so large file I/O does not stall others. */
 	pthread_mutex_unlock(&srv_lock);
-	int rc = 0;
-	switch (r->route.kind) {
+	switch (kind) {
 	case R_READ_FILE: {
-		int64_t off, len, size = 0;
-		if (int_arg(con, "offset", 0, INT64_MAX / 2, 0, &off) != 0 ||
-		    int_arg(con, "length", 0, INT64_MAX / 2, 16 << 20, &len) != 0) {
-			res = BAD(con, "offset and length must be non-negative integers");
-			goto out;
-		}
+		int64_t size = 0;
 		if (len == 0 || len > (16 << 20))
 			len = 16 << 20;
 		unsigned char *buf;
@@ -954,51 +877,14 @@ static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
 		cJSON_AddBoolToObject(out, "eof", eof);
 		break;
 	}
-	case R_WRITE_FILE: {
-		if (raw_write) {
-			int64_t off, mode;
-			if (int_arg(con, "offset", -1, INT64_MAX / 2, -1, &off) != 0 ||
-			    int_arg(con, "mode", -1, 07777, -1, &mode) != 0) {
-				res = BAD(con, "offset and mode must be integers (mode 0..4095)");
-				goto out;
-			}
-			int append = bool_arg(con, "append");
-			const char *t = arg(con, "truncate");
-			int trunc = t && *t ? bool_arg(con, "truncate") : off < 0;
-			rc = srv_file_write(root, path, (const unsigned char *)(r->body ? r->body : ""), r->len, off,
-					    append, trunc, (int)mode);
-			out = rc ? NULL : cJSON_CreateObject();
-			break;
-		}
-		const cJSON *c = cJSON_GetObjectItemCaseSensitive(body, "content");
-		unsigned char *data = NULL;
-		size_t n = 0;
-		if (c && !cJSON_IsNull(c) &&
-		    (!cJSON_IsString(c) || srv_b64_decode(c->valuestring, strlen(c->valuestring), &data, &n) != 0)) {
-			res = BAD(con, "content must be base64 bytes");
-			goto out;
-		}
-		int64_t off = -1, mode = -1;
-		const cJSON *o = cJSON_GetObjectItemCaseSensitive(body, "offset");
-		const cJSON *m = cJSON_GetObjectItemCaseSensitive(body, "mode");
-		if (o && !cJSON_IsNull(o) && srv_json_int(o, 0, INT64_MAX / 2, &off) != 0) {
-			free(data);
-			res = BAD(con, "offset must be a non-negative integer");
-			goto out;
-		}
-		if (m && !cJSON_IsNull(m) && (!cJSON_IsNumber(m) || srv_json_int(m, 0, 07777, &mode) != 0)) {
-			free(data);
-			res = BAD(con, "mode must be an integer 0..4095");
-			goto out;
-		}
-		int append = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "append"));
-		const cJSON *t = cJSON_GetObjectItemCaseSensitive(body, "truncate");
-		int trunc = t && cJSON_IsBool(t) ? cJSON_IsTrue(t) : off < 0;
-		rc = srv_file_write(root, path, data, n, off, append, trunc, (int)mode);
-		free(data);
+	case R_WRITE_FILE:
+		if (raw_write)
+			rc = srv_file_write(root, path, (const unsigned char *)(r->body ? r->body : ""), r->len, fa.offset,
+					    fa.append, fa.truncate, fa.mode);
+		else
+			rc = srv_file_write(root, path, fa.data, fa.len, fa.offset, fa.append, fa.truncate, fa.mode);
 		out = rc ? NULL : cJSON_CreateObject();
 		break;
-	}
 	case R_LIST_DIR: {
 		cJSON *entries;
 		rc = srv_file_list(root, path, 100000, &entries);
@@ -1011,127 +897,50 @@ static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
 	case R_STAT_FILE:
 		rc = srv_file_stat(root, path, &out);
 		break;
-	case R_MAKE_DIR: {
-		const cJSON *m = cJSON_GetObjectItemCaseSensitive(body, "mode");
-		int64_t mode = -1;
-		if (m && !cJSON_IsNull(m) && (!cJSON_IsNumber(m) || srv_json_int(m, 0, 07777, &mode) != 0)) {
-			res = BAD(con, "mode must be an integer 0..4095");
-			goto out;
-		}
-		rc = srv_file_mkdir(root, path, (int)mode);
+	case R_MAKE_DIR:
+		rc = srv_file_mkdir(root, path, fa.mode);
 		out = rc ? NULL : cJSON_CreateObject();
 		break;
-	}
 	case R_REMOVE_FILE:
-		rc = srv_file_remove(root, path,
-				     cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "recursive")));
+		rc = srv_file_remove(root, path, fa.recursive);
 		out = rc ? NULL : cJSON_CreateObject();
 		break;
-	case R_CREATE_FILE: {
-		const cJSON *m = cJSON_GetObjectItemCaseSensitive(body, "mode");
-		int64_t mode = 0644;
-		if (m && !cJSON_IsNull(m) && (!cJSON_IsNumber(m) || srv_json_int(m, 0, 07777, &mode) != 0)) {
-			res = BAD(con, "mode must be an integer 0..4095");
-			goto out;
-		}
-		rc = srv_file_create(root, path, (int)mode,
-				     cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "exclusive")),
-				     cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "truncate")), &out);
+	case R_CREATE_FILE:
+		rc = srv_file_create(root, path, fa.mode, fa.exclusive, fa.truncate, &out);
 		break;
-	}
-	case R_SET_FILE_ATTRS: {
-		srv_attrs a;
-		if (attrs_arg(body, &a, err) != 0) {
-			res = BAD(con, "%s", err);
-			goto out;
-		}
-		rc = srv_file_setattr(root, path, &a, &out);
+	case R_SET_FILE_ATTRS:
+		rc = srv_file_setattr(root, path, &fa.attrs, &out);
 		break;
-	}
-	case R_RENAME_FILE: {
-		const cJSON *np = cJSON_GetObjectItemCaseSensitive(body, "newPath");
-		const char *to = cJSON_IsString(np) ? np->valuestring : NULL;
-		int noreplace = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "noReplace"));
-		int exchange = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "exchange"));
-		if (get_path(to, err) != 0) {
-			res = BAD(con, "newPath: %s", err);
-			goto out;
-		}
-		if (noreplace && exchange) {
-			res = BAD(con, "noReplace and exchange exclude each other");
-			goto out;
-		}
-		rc = path_len_ok(to);
-		if (!rc)
-			rc = srv_file_rename(root, path, to, (noreplace ? RENAME_NOREPLACE : 0) |
-							     (exchange ? RENAME_EXCHANGE : 0));
+	case R_RENAME_FILE:
+		rc = srv_file_rename(root, path, fa.new_path, fa.rename_flags);
 		out = rc ? NULL : cJSON_CreateObject();
 		break;
-	}
-	case R_CREATE_SYMLINK: {
-		const cJSON *t = cJSON_GetObjectItemCaseSensitive(body, "target");
-		if (!cJSON_IsString(t)) {
-			res = BAD(con, "target must be a string (the link's text)");
-			goto out;
-		}
-		rc = srv_file_symlink(root, path, t->valuestring);
+	case R_CREATE_SYMLINK:
+		rc = srv_file_symlink(root, path, fa.target);
 		if (!rc)
 			rc = srv_file_stat(root, path, &out);
 		break;
-	}
-	case R_LINK_FILE: {
-		const cJSON *np = cJSON_GetObjectItemCaseSensitive(body, "newPath");
-		const char *to = cJSON_IsString(np) ? np->valuestring : NULL;
-		if (get_path(to, err) != 0) {
-			res = BAD(con, "newPath: %s", err);
-			goto out;
-		}
-		rc = path_len_ok(to);
+	case R_LINK_FILE:
+		rc = srv_file_link(root, path, fa.new_path);
 		if (!rc)
-			rc = srv_file_link(root, path, to);
-		if (!rc)
-			rc = srv_file_stat(root, to, &out);
+			rc = srv_file_stat(root, fa.new_path, &out);
 		break;
-	}
-	case R_MAKE_NODE: {
-		const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "special"));
-		const cJSON *m = cJSON_GetObjectItemCaseSensitive(body, "mode");
-		int64_t mode = 0644;
-		if (m && !cJSON_IsNull(m) && (!cJSON_IsNumber(m) || srv_json_int(m, 0, 07777, &mode) != 0)) {
-			res = BAD(con, "mode must be an integer 0..4095");
-			goto out;
-		}
-		if (!type || (strcmp(type, "fifo") != 0 && strcmp(type, "socket") != 0 && strcmp(type, "char") != 0 &&
-			      strcmp(type, "block") != 0)) {
-			res = BAD(con, "special must be \"fifo\", \"socket\", \"char\" or \"block\"");
-			goto out;
-		}
+	case R_MAKE_NODE:
 		/* The sandbox's /dev binds the host's devices; a device node
 		 * made here would be one more door to them. */
-		if (type[0] == 'c' || type[0] == 'b')
-			rc = -EPERM;
-		else
-			rc = srv_file_mknod(root, path, type[0] == 'f', (int)mode);
+		rc = fa.node == 'd' ? -EPERM : srv_file_mknod(root, path, fa.node == 'f', fa.mode);
 		if (!rc)
 			rc = srv_file_stat(root, path, &out);
 		break;
-	}
 	case R_STAT_FILE_SYSTEM:
 		rc = srv_file_statfs(root, path, &out);
 		if (!rc && read_only)
 			cJSON_ReplaceItemInObjectCaseSensitive(out, "readOnly", cJSON_CreateBool(1));
 		break;
 	case R_GET_XATTR: {
-		const char *name = NULL;
-		size_t nlen = 0;
-		if (MHD_lookup_connection_value_n(con, MHD_GET_ARGUMENT_KIND, "name", 4, &name, &nlen) != MHD_YES ||
-		    !name || !*name || strlen(name) != nlen) {
-			res = BAD(con, "name must be an attribute name");
-			goto out;
-		}
 		unsigned char *val;
 		size_t n;
-		rc = srv_file_xattr_get(root, path, name, &val, &n);
+		rc = srv_file_xattr_get(root, path, fa.name, &val, &n);
 		if (rc)
 			break;
 		char *b64 = srv_b64_encode(val, n);
@@ -1157,36 +966,13 @@ static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
 		break;
 	}
 	case R_SET_XATTR:
-	case R_REMOVE_XATTR: {
-		const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "name"));
-		if (!name || !*name) {
-			res = BAD(con, "name must be an attribute name");
-			goto out;
-		}
-		if (r->route.kind == R_REMOVE_XATTR) {
-			rc = srv_file_xattr_remove(root, path, name);
-			out = rc ? NULL : cJSON_CreateObject();
-			break;
-		}
-		const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, "value");
-		unsigned char *data = NULL;
-		size_t n = 0;
-		if (!cJSON_IsString(v) || srv_b64_decode(v->valuestring, strlen(v->valuestring), &data, &n) != 0) {
-			res = BAD(con, "value must be base64 bytes");
-			goto out;
-		}
-		int create = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "create"));
-		int replace = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "replace"));
-		if (create && replace) {
-			free(data);
-			res = BAD(con, "create and replace exclude each other");
-			goto out;
-		}
-		rc = srv_file_xattr_set(root, path, name, data, n, create ? XATTR_CREATE : replace ? XATTR_REPLACE : 0);
-		free(data);
+		rc = srv_file_xattr_set(root, path, fa.name, fa.data, fa.len, fa.xattr_flags);
 		out = rc ? NULL : cJSON_CreateObject();
 		break;
-	}
+	case R_REMOVE_XATTR:
+		rc = srv_file_xattr_remove(root, path, fa.name);
+		out = rc ? NULL : cJSON_CreateObject();
+		break;
 	default:
 		rc = -EINVAL;
 	}
@@ -1197,6 +983,7 @@ static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
 	out = NULL;
 out:
 	cJSON_Delete(out);
+	srv_file_args_free(&fa);
 	cJSON_Delete(body);
 	close(root);
 	pthread_mutex_lock(&srv_lock);

@@ -14,6 +14,10 @@
 # SBX_RECORD=FILE (conformance runs, see tests/conformance/): sbxd listens on
 # $T/sbxd-upstream.sock and tests/conformance/recorder.py on $SOCK appends
 # every exchange to FILE, so every client (curl, sbxfs) goes through it.
+# SBX_VALGRIND=1 (scripts/valgrind sets it): both daemons run under
+# valgrind memcheck; a definite leak or an invalid access makes the daemon
+# exit 99 at its stop, which fails the test (reports in $T/valgrind-*.log,
+# copied to SBX_VALGRIND_LOGS when set).
 set -euo pipefail
 
 : "${SBXD:?SBXD must point to the sbxd binary}"
@@ -32,6 +36,17 @@ REC_PID=
 _SBXD_SOCK=$SOCK
 [ -z "$SBX_RECORD" ] || _SBXD_SOCK=$T/sbxd-upstream.sock
 _failed=0
+_vg=()
+_vg_slow=1
+if [ -n "${SBX_VALGRIND:-}" ]; then
+	# Forked copies of sbxd (the zygote, every sandbox's init) are not
+	# checked (--child-silent-after-fork); the exec'd commands are not
+	# traced (--trace-children=no). Only the daemons themselves are.
+	_vg=(valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
+	     --show-leak-kinds=definite --trace-children=no --child-silent-after-fork=yes
+	     --num-callers=30)
+	_vg_slow=6
+fi
 
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*" >&2; _failed=1; exit 1; }
@@ -100,10 +115,11 @@ start_sbxd() {
 		img=(--image-dir "$SBX_IMAGE_DIR")
 	fi
 	_start_recorder
-	"$SBXD" -f --socket "$_SBXD_SOCK" --state-dir "$STATE" "${img[@]}" "$@" >>"$T/sbxd.log" 2>&1 &
+	"${_vg[@]}" ${_vg:+--log-file="$T/valgrind-sbxd.%p.log"} \
+		"$SBXD" -f --socket "$_SBXD_SOCK" --state-dir "$STATE" "${img[@]}" "$@" >>"$T/sbxd.log" 2>&1 &
 	SBXD_PID=$!
 	local i
-	for i in $(seq 1 200); do
+	for i in $(seq 1 $((200 * _vg_slow))); do
 		if [ -S "$_SBXD_SOCK" ] && curl -s --max-time 1 --unix-socket "$_SBXD_SOCK" -o /dev/null http://sbxd/v1/extensions; then
 			return 0
 		fi
@@ -111,20 +127,21 @@ start_sbxd() {
 		sleep 0.05
 	done
 	cat "$T/sbxd.log" >&2
-	fail "sbxd did not come up in 10 s"
+	fail "sbxd did not come up in $((10 * _vg_slow)) s"
 }
 
 stop_sbxd() {
 	[ -n "$SBXD_PID" ] || return 0
 	kill -TERM "$SBXD_PID" 2>/dev/null || true
-	local i
-	for i in $(seq 1 200); do
+	local i rc=0
+	for i in $(seq 1 $((200 * _vg_slow))); do
 		kill -0 "$SBXD_PID" 2>/dev/null || break
 		sleep 0.05
 	done
 	kill -KILL "$SBXD_PID" 2>/dev/null || true
-	wait "$SBXD_PID" 2>/dev/null || true
+	wait "$SBXD_PID" 2>/dev/null || rc=$?
 	SBXD_PID=
+	_vg_verdict sbxd $rc
 }
 
 mount_sbxfs() {
@@ -132,30 +149,54 @@ mount_sbxfs() {
 	[ -c /dev/fuse ] || skip "no /dev/fuse"
 	command -v fusermount3 >/dev/null || skip "no fusermount3"
 	mkdir -p "$MNT"
-	"$SBXFS" "$MNT" -f -o "url=unix:$SOCK" "$@" >>"$T/sbxfs.log" 2>&1 &
+	"${_vg[@]}" ${_vg:+--log-file="$T/valgrind-sbxfs.%p.log"} \
+		"$SBXFS" "$MNT" -f -o "url=unix:$SOCK" "$@" >>"$T/sbxfs.log" 2>&1 &
 	FS_PID=$!
 	local i
-	for i in $(seq 1 200); do
+	for i in $(seq 1 $((200 * _vg_slow))); do
 		if mountpoint -q "$MNT"; then return 0; fi
 		kill -0 "$FS_PID" 2>/dev/null || { cat "$T/sbxfs.log" >&2; fail "sbxfs exited at start"; }
 		sleep 0.05
 	done
 	cat "$T/sbxfs.log" >&2
-	fail "sbxfs did not mount in 10 s"
+	fail "sbxfs did not mount in $((10 * _vg_slow)) s"
 }
 
 umount_sbxfs() {
 	[ -n "$FS_PID" ] || return 0
 	fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -u -z "$MNT" 2>/dev/null || true
-	local i
-	for i in $(seq 1 100); do
+	local i rc=0
+	for i in $(seq 1 $((100 * _vg_slow))); do
 		kill -0 "$FS_PID" 2>/dev/null || break
 		sleep 0.05
 	done
 	kill -KILL "$FS_PID" 2>/dev/null || true
-	wait "$FS_PID" 2>/dev/null || true
+	wait "$FS_PID" 2>/dev/null || rc=$?
 	FS_PID=
+	_vg_verdict sbxfs $rc
 }
+
+# Under valgrind, a daemon's exit 99 is memcheck's verdict: the test fails
+# with the report (a test that stops a daemon itself still gets it here).
+_vg_verdict() {
+	[ -n "${SBX_VALGRIND:-}" ] || return 0
+	local f
+	if [ -n "${SBX_VALGRIND_LOGS:-}" ]; then
+		mkdir -p "$SBX_VALGRIND_LOGS"
+		for f in "$T"/valgrind-"$1".*.log; do
+			[ -f "$f" ] && cp "$f" "$SBX_VALGRIND_LOGS/$(basename "$T")-$(basename "$f")"
+		done
+	fi
+	if [ "$2" -eq 99 ]; then
+		_vg_bad=1
+		echo "FAIL: valgrind found errors in $1:" >&2
+		for f in "$T"/valgrind-"$1".*.log; do
+			[ -f "$f" ] && grep -E '^==[0-9]+== (Invalid|Conditional|Use of|Syscall param|Mismatched|[0-9,]+ bytes in|   (at|by) 0x|ERROR SUMMARY)' "$f" | head -60 >&2
+		done
+	fi
+	return 0
+}
+_vg_bad=0
 
 # wait_for SECONDS CMD...: polls CMD until it succeeds, fails the test after.
 wait_for() {
@@ -192,6 +233,7 @@ _cleanup() {
 	stop_sbxd
 	if [ -n "$REC_PID" ]; then kill "$REC_PID" 2>/dev/null; wait "$REC_PID" 2>/dev/null; fi
 	if ! _check_logs; then rc=1; fi
+	if [ "$_vg_bad" -ne 0 ] && [ $rc -ne 77 ]; then rc=1; fi
 	if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
 		for f in "$T/sbxd.log" "$T/sbxfs.log"; do
 			[ -f "$f" ] && { echo "--- tail of $(basename "$f")" >&2; tail -40 "$f" >&2; }

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "answer.h"
 #include "http.h"
 #include "json.h"
 #include "util.h"
@@ -151,16 +152,9 @@ sbx_result sbx_file_read(sbx_client *c, const char *sandbox_id, const char *path
 	sbx_http_req req = {.method = "GET", .path = url, .safe = 1};
 	if ((r = sbx_http_json(c, &req, &root, err)) != SBX_OK)
 		goto out;
-	const char *b64 = sbx_json_get_str(root, "content");
-	r = sbx_base64_decode(b64 ? b64 : "", b64 ? strlen(b64) : 0, &d, &n);
-	if (r != SBX_OK) {
-		r = sbx_fail(err, r == SBX_E_NOMEM ? r : SBX_E_PROTOCOL, "bad base64 in \"content\"");
+	int64_t whole;
+	if ((r = sbx_read_from_json(root, &d, &n, &whole, err)) != SBX_OK)
 		goto out;
-	}
-	int64_t whole = -1;
-	const cJSON *sz = cJSON_GetObjectItemCaseSensitive(root, "size");
-	if (sz && (sbx_json_item_i64(sz, &whole) != 0 || whole < 0))
-		whole = -1;
 	if (!ranged) {
 		/* A whole file came: its size is what came; slice locally. */
 		whole = (int64_t)n;
@@ -249,26 +243,8 @@ sbx_result sbx_file_list(sbx_client *c, const char *sandbox_id, const char *path
 	sbx_http_req req = {.method = "GET", .path = url, .safe = 1};
 	if ((r = sbx_http_json(c, &req, &root, err)) != SBX_OK)
 		goto out;
-	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, "entries");
-	if (arr && !cJSON_IsArray(arr)) {
-		r = sbx_fail(err, SBX_E_PROTOCOL, "\"entries\" is not an array");
+	if ((r = sbx_dirents_from_json(root, &v, &nv, err)) != SBX_OK)
 		goto out;
-	}
-	int k = cJSON_GetArraySize(arr);
-	v = calloc(k > 0 ? (size_t)k : 1, sizeof *v);
-	if (!v) {
-		r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
-		goto out;
-	}
-	const cJSON *it;
-	cJSON_ArrayForEach(it, arr) {
-		r = sbx_dirent_from_json(it, &v[nv]);
-		if (r != SBX_OK) {
-			r = sbx_fail(err, r, "bad directory entry in the answer");
-			goto out;
-		}
-		nv++;
-	}
 	*out = v;
 	*n = nv;
 	v = NULL;
@@ -293,15 +269,7 @@ sbx_result sbx_file_stat(sbx_client *c, const char *sandbox_id, const char *path
 	sbx_http_req req = {.method = "GET", .path = url, .safe = 1};
 	if ((r = sbx_http_json(c, &req, &root, err)) != SBX_OK)
 		goto out;
-	/* The root "/" has no last component; sbxd may name it "/" or "". */
-	cJSON *name = cJSON_GetObjectItemCaseSensitive(root, "name");
-	if (!cJSON_IsString(name) || !name->valuestring[0] || strcmp(name->valuestring, "/") == 0) {
-		cJSON_DeleteItemFromObjectCaseSensitive(root, "name");
-		cJSON_AddStringToObject(root, "name", ".");
-	}
-	r = sbx_dirent_from_json(root, out);
-	if (r != SBX_OK)
-		r = sbx_fail(err, r, "bad file entry in the answer");
+	r = sbx_stat_from_json(root, out, err);
 out:
 	cJSON_Delete(root);
 	free(url);

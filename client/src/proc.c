@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "answer.h"
 #include "json.h"
 #include "spec.h"
 #include "util.h"
@@ -432,23 +433,8 @@ sbx_result sbx_process_list(sbx_client *c, const char *sandbox_id, sbx_process *
 	res = sbx_http_json(c, &req, &root, err);
 	if (res != SBX_OK)
 		goto out;
-	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, "processes");
-	if (arr && !cJSON_IsArray(arr)) {
-		res = sbx_fail(err, SBX_E_PROTOCOL, "\"processes\" is not an array");
+	if ((res = sbx_processes_from_json(root, &v, &nv, err)) != SBX_OK)
 		goto out;
-	}
-	int k = cJSON_GetArraySize(arr);
-	v = calloc(k > 0 ? (size_t)k : 1, sizeof *v);
-	if (!v) {
-		res = sbx_fail(err, SBX_E_NOMEM, "out of memory");
-		goto out;
-	}
-	const cJSON *it;
-	cJSON_ArrayForEach(it, arr) {
-		if ((res = sbx_process_from_json(it, &v[nv], err)) != SBX_OK)
-			goto out;
-		nv++;
-	}
 	*out = v;
 	*n = nv;
 	v = NULL;
@@ -648,19 +634,6 @@ void sbx_exec_result_free(sbx_exec_result *r)
 	free(r);
 }
 
-static sbx_result b64_field(const cJSON *root, const char *key, char **out, size_t *len, sbx_error *err)
-{
-	const char *s = sbx_json_get_str(root, key);
-	void *d = NULL;
-	size_t n = 0;
-	sbx_result r = sbx_base64_decode(s ? s : "", s ? strlen(s) : 0, &d, &n);
-	if (r != SBX_OK)
-		return sbx_fail(err, r == SBX_E_NOMEM ? r : SBX_E_PROTOCOL, "bad base64 in \"%s\"", key);
-	*out = d;
-	*len = n;
-	return SBX_OK;
-}
-
 sbx_result sbx_exec_abortable(sbx_client *c, const char *sandbox_id, const sbx_exec_req *r, int64_t max_output_bytes,
                               sbx_exec_result **out, sbx_error *err, const int *abort_flag)
 {
@@ -685,32 +658,8 @@ sbx_result sbx_exec_abortable(sbx_client *c, const char *sandbox_id, const sbx_e
 	                    .abort_flag = abort_flag};
 	if ((res = sbx_http_json(c, &req, &root, err)) != SBX_OK)
 		goto out;
-	x = calloc(1, sizeof *x);
-	if (!x) {
-		res = sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	if ((res = sbx_exec_result_from_json(root, &x, err)) != SBX_OK)
 		goto out;
-	}
-	int64_t v;
-	if (sbx_json_get_i64(root, "exitCode", &v) != 0 || v < -1000000 || v > 1000000) {
-		res = sbx_fail(err, SBX_E_PROTOCOL, "exec answer has a bad exitCode");
-		goto out;
-	}
-	x->exit_code = (int)v;
-	if ((res = b64_field(root, "stdout", &x->out, &x->out_len, err)) != SBX_OK ||
-	    (res = b64_field(root, "stderr", &x->errout, &x->err_len, err)) != SBX_OK)
-		goto out;
-	x->out_truncated = sbx_json_get_bool(root, "stdoutTruncated");
-	x->err_truncated = sbx_json_get_bool(root, "stderrTruncated");
-	if (sbx_json_get_i64(root, "stdoutBytes", &x->out_total) != 0 || x->out_total < 0 ||
-	    sbx_json_get_i64(root, "stderrBytes", &x->err_total) != 0 || x->err_total < 0) {
-		res = sbx_fail(err, SBX_E_PROTOCOL, "exec answer has bad byte counts");
-		goto out;
-	}
-	/* A service that omits the counts: what came is all there was. */
-	if (x->out_total < (int64_t)x->out_len)
-		x->out_total = (int64_t)x->out_len;
-	if (x->err_total < (int64_t)x->err_len)
-		x->err_total = (int64_t)x->err_len;
 	*out = x;
 	x = NULL;
 out:

@@ -10,6 +10,7 @@
 
 #include <openssl/evp.h>
 
+#include "answer.h"
 #include "http.h"
 #include "json.h"
 #include "spec.h"
@@ -255,28 +256,9 @@ sbx_result sbx_sandbox_list(sbx_client *c, const sbx_list_filter *filter, sbx_sa
 		root = NULL;
 		if ((r = sbx_http_json(c, &req, &root, err)) != SBX_OK)
 			goto out;
-		const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, "sandboxes");
-		if (arr && !cJSON_IsArray(arr)) {
-			r = sbx_fail(err, SBX_E_PROTOCOL, "\"sandboxes\" is not an array");
+		const char *next;
+		if ((r = sbx_sandbox_page_from_json(root, &v, &nv, &cap, &next, err)) != SBX_OK)
 			goto out;
-		}
-		const cJSON *it;
-		cJSON_ArrayForEach(it, arr) {
-			if (nv == cap) {
-				size_t nc = cap ? cap * 2 : 16;
-				sbx_sandbox **p = realloc(v, nc * sizeof *p);
-				if (!p) {
-					r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
-					goto out;
-				}
-				v = p;
-				cap = nc;
-			}
-			if ((r = sbx_sandbox_from_json(it, &v[nv], err)) != SBX_OK)
-				goto out;
-			nv++;
-		}
-		const char *next = sbx_json_get_str(root, "nextPageToken");
 		if (!next || !*next)
 			break;
 		if (token && strcmp(token, next) == 0) {

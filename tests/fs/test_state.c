@@ -208,6 +208,14 @@ START_TEST(test_errors)
 	ck_assert_uint_lt(strlen(m), FS_ERROR_MAX);
 	ck_assert(m[strlen(m) - 1] == '\n');
 	free(m);
+	/* the sandbox's own errno wins, except ENOSYS, which the kernel's
+	 * FUSE client takes for "never send this operation again" */
+	memset(&err, 0, sizeof err);
+	err.code = SBX_E_PRECONDITION;
+	err.sys_errno = EXDEV;
+	ck_assert_int_eq(fs_state_fail(slot, "files", &err), -EXDEV);
+	err.sys_errno = ENOSYS;
+	ck_assert_int_eq(fs_state_fail(slot, "files", &err), -ENOTSUP);
 }
 END_TEST
 

@@ -11,6 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+#include <errno.h>
+
+#include "fileargs.h"
 #include "parse.h"
 
 #include <cjson/cJSON.h>
@@ -575,6 +579,85 @@ START_TEST(t_routes)
 }
 END_TEST
 
+/* The file calls' and :signal's arguments (fileargs.c): the body fields of
+ * each call, and what each bad form gets. */
+START_TEST(t_file_args)
+{
+	static const struct {
+		srv_route_kind kind;
+		const char *body;   /* POST calls; NULL: GET with qpath */
+		const char *qpath;
+		int rc;             /* 0, -1 (400), -ENAMETOOLONG */
+		int mode;
+	} cases[] = {
+		{R_STAT_FILE, NULL, "/etc", 0, -1},
+		{R_STAT_FILE, NULL, "etc", -1, -1},
+		{R_READ_FILE, NULL, NULL, -1, -1},
+		{R_WRITE_FILE, "{\"path\":\"/x\",\"content\":\"aGk=\",\"mode\":384}", NULL, 0, 0600},
+		{R_WRITE_FILE, "{\"path\":\"/x\",\"content\":\"!!\"}", NULL, -1, -1},
+		{R_WRITE_FILE, "{\"path\":\"/x\",\"mode\":\"420\"}", NULL, -1, -1},
+		{R_WRITE_FILE, "{\"path\":\"/x\",\"offset\":-1}", NULL, -1, -1},
+		{R_MAKE_DIR, "{\"path\":\"/d\"}", NULL, 0, -1},
+		{R_MAKE_DIR, "{\"path\":\"/d\",\"mode\":1e300}", NULL, -1, -1},
+		{R_CREATE_FILE, "{\"path\":\"/f\"}", NULL, 0, 0644},
+		{R_CREATE_FILE, "{\"path\":\"/f\",\"mode\":4096}", NULL, -1, -1},
+		{R_SET_FILE_ATTRS, "{\"path\":\"/f\",\"uid\":\"1000\",\"modifyTime\":\"now\"}", NULL, 0, -1},
+		{R_SET_FILE_ATTRS, "{\"path\":\"/f\",\"uid\":-1}", NULL, -1, -1},
+		{R_SET_FILE_ATTRS, "{\"path\":\"/f\",\"accessTime\":\"1969-12-31T23:59:59Z\"}", NULL, -1, -1},
+		{R_RENAME_FILE, "{\"path\":\"/a\",\"newPath\":\"/b\",\"noReplace\":true}", NULL, 0, -1},
+		{R_RENAME_FILE, "{\"path\":\"/a\",\"newPath\":\"b\"}", NULL, -1, -1},
+		{R_RENAME_FILE, "{\"path\":\"/a\",\"newPath\":\"/b\",\"noReplace\":true,\"exchange\":true}", NULL, -1, -1},
+		{R_REMOVE_FILE, "{\"path\":7}", NULL, -1, -1},
+	};
+	for (int i = 0; i < N(cases); i++) {
+		cJSON *body = cases[i].body ? cJSON_Parse(cases[i].body) : NULL;
+		srv_file_args a;
+		char err[SRV_MSGLEN] = "";
+		srv_file_query q = {cases[i].qpath, NULL};
+		int rc = srv_file_args_parse(cases[i].kind, body, &q, &a, err);
+		ck_assert_msg(rc == cases[i].rc, "case %d: rc %d, want %d (%s)", i, rc, cases[i].rc, err);
+		if (rc == 0) {
+			ck_assert_int_eq(a.mode, cases[i].mode);
+			srv_file_args_free(&a);
+		} else {
+			ck_assert(err[0]);
+		}
+		cJSON_Delete(body);
+	}
+	/* a rename's flags; a write's content decoded */
+	cJSON *b = cJSON_Parse("{\"path\":\"/a\",\"newPath\":\"/b\",\"exchange\":true}");
+	srv_file_args a;
+	char err[SRV_MSGLEN];
+	ck_assert_int_eq(srv_file_args_parse(R_RENAME_FILE, b, NULL, &a, err), 0);
+	ck_assert_uint_eq(a.rename_flags, RENAME_EXCHANGE);
+	ck_assert_str_eq(a.new_path, "/b");
+	cJSON_Delete(b);
+	b = cJSON_Parse("{\"path\":\"/a\",\"content\":\"aGk=\",\"offset\":\"3\"}");
+	ck_assert_int_eq(srv_file_args_parse(R_WRITE_FILE, b, NULL, &a, err), 0);
+	ck_assert_uint_eq(a.len, 2);
+	ck_assert(memcmp(a.data, "hi", 2) == 0);
+	ck_assert_int_eq(a.offset, 3);
+	ck_assert_int_eq(a.truncate, 0); /* at an offset: no truncation unless asked */
+	srv_file_args_free(&a);
+	cJSON_Delete(b);
+	/* over the kernel's limits: ENAMETOOLONG, the path still set */
+	char longp[300] = "/";
+	memset(longp + 1, 'a', 256);
+	longp[257] = '\0';
+	ck_assert_int_eq(srv_file_args_parse(R_STAT_FILE, NULL, &(srv_file_query){longp, NULL}, &a, err), -ENAMETOOLONG);
+	ck_assert_ptr_eq(a.path, longp);
+	/* :signal */
+	int sig;
+	srv_perr pe;
+	ck_assert_int_eq(srv_parse_signal("{\"signal\":9}", 12, &sig, &pe), 0);
+	ck_assert_int_eq(sig, 9);
+	ck_assert_int_eq(srv_parse_signal("{\"signal\":65}", 13, &sig, &pe), -1);
+	ck_assert_int_eq(srv_parse_signal("", 0, &sig, &pe), -1);
+	ck_assert_int_eq(srv_parse_signal("{", 1, &sig, &pe), -1);
+	ck_assert(pe.msg[0]);
+}
+END_TEST
+
 int main(void)
 {
 	TCase *tc = tcase_create("all");
@@ -590,5 +673,6 @@ int main(void)
 	tcase_add_test(tc, t_caps);
 	tcase_add_test(tc, t_routes);
 	tcase_add_test(tc, t_utf8);
+	tcase_add_test(tc, t_file_args);
 	return unit_run("parse", tc);
 }
