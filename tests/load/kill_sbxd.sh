@@ -1,0 +1,2 @@
+#!/usr/bin/env bash
+echo todo; exit 77
