@@ -4,7 +4,7 @@
  * check that both paths hand back the same bytes. Streams from OFFSET to
  * the end of the stream (waiting while the process runs) onto stdout, or
  * with "rc" waits for the exit and prints the exit code.
- * Usage: sbx_cat SOCKET SANDBOX_ID PID out|err [OFFSET]
+ * Usage: sbx_cat SOCKET SANDBOX_ID PID out|err [OFFSET [LENGTH]]
  *        sbx_cat SOCKET SANDBOX_ID PID rc
  */
 #include <errno.h>
@@ -44,12 +44,13 @@ static int write_all(const char *p, size_t n)
 
 int main(int argc, char **argv)
 {
-	if (argc < 5 || argc > 6) {
-		fprintf(stderr, "usage: %s SOCKET SANDBOX_ID PID out|err|rc [OFFSET]\n", argv[0]);
+	if (argc < 5 || argc > 7) {
+		fprintf(stderr, "usage: %s SOCKET SANDBOX_ID PID out|err|rc [OFFSET [LENGTH]]\n", argv[0]);
 		return 2;
 	}
-	long long pid, off = 0;
-	if (parse_i64(argv[3], 0, 1LL << 40, &pid) || (argc == 6 && parse_i64(argv[5], 0, 1LL << 50, &off))) {
+	long long pid, off = 0, left = -1;   /* left < 0: to the end */
+	if (parse_i64(argv[3], 0, 1LL << 40, &pid) || (argc >= 6 && parse_i64(argv[5], 0, 1LL << 50, &off)) ||
+	    (argc == 7 && parse_i64(argv[6], 0, 1LL << 50, &left))) {
 		fprintf(stderr, "sbx_cat: bad PID or OFFSET\n");
 		return 2;
 	}
@@ -94,9 +95,10 @@ int main(int argc, char **argv)
 			fprintf(stderr, "sbx_cat: out of memory\n");
 			return 1;
 		}
-		for (;;) {
+		while (left != 0) {
 			sbx_chunk ch;
-			if (sbx_output_read(c, argv[2], pid, st, off, buf, CHUNK, 30, &ch, &e) != SBX_OK) {
+			size_t want = left >= 0 && left < CHUNK ? (size_t)left : CHUNK;
+			if (sbx_output_read(c, argv[2], pid, st, off, buf, want, 30, &ch, &e) != SBX_OK) {
 				fprintf(stderr, "sbx_cat: %s\n", e.message);
 				ret = 1;
 				break;
@@ -106,6 +108,8 @@ int main(int argc, char **argv)
 				break;
 			}
 			off += (long long)ch.len;
+			if (left > 0)
+				left -= (long long)ch.len;
 			if (ch.eof)
 				break;
 		}
