@@ -5,7 +5,8 @@
 # copy into files/. Each shell gets an error within the deadline (a dead
 # socket answers at once; 15 s covers a loaded machine). After a restart on
 # the same state dir, finished output (sha256) and exit codes read back
-# intact through the same mount, which works again without a remount.
+# intact through the same mount, which works again without a remount; then
+# kill -9 of sbxfs, and a new mount shows the same state.
 . "$TESTS_DIR/fs/common.sh"
 ALLOW_LOG_ERRORS='^sbxd: (error|warning):'   # sbxd may complain about the sandboxes it lost
 up -o timeout=3
@@ -65,4 +66,16 @@ mkdir "$MNT/after"
 p=$(start_proc after 'echo back')
 eq "$(timeout 10 cat "$MNT/after/exec/$p/stdout")" back "works after the restart"
 eq "$(timeout 10 cat "$MNT/after/exec/$p/returncode")" 0 "rc after the restart"
+
+# kill -9 of sbxfs (auto_unmount's own check is tests/fs/sh_workstation.sh):
+# a new mount shows the same state
+kill -KILL "$FS_PID"
+wait "$FS_PID" 2>/dev/null || true
+FS_PID=
+wait_for 10 sh -c "! grep -q ' $MNT ' /proc/mounts"
+mount_sbxfs -o timeout=3
+eq "$(timeout 10 cat "$MNT/k/exec/$p1/returncode")" 7 "process code in a new mount"
+eq "$(sha256sum <"$MNT/k/exec/$p1/stdout" | cut -d' ' -f1)" "$inner" "process output in a new mount"
+eq "$(timeout 10 cat "$MNT/$id/stdout")" main-out "main command's output in a new mount"
+eq "$(timeout 10 cat "$MNT/after/exec/$p/stdout")" back "the last process in a new mount"
 echo ok
