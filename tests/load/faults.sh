@@ -7,7 +7,7 @@
 # and once the proxy heals the same mount works again, no remount.
 . "$TESTS_DIR/fs/common.sh"
 command -v python3 >/dev/null || skip "no python3 for the proxy"
-D=3                       # the mount's deadline, -o timeout=
+D=2                       # the mount's deadline, -o timeout=
 SLACK_MS=1500             # scheduling slack on a loaded 2-core machine
 start_sbxd
 MODE=$T/proxy.mode
@@ -58,7 +58,7 @@ healed() {
 # longer than the deadline only in the second form: its reads are the
 # stall's case.
 round=0
-for fault in "stall" "drop" "reset" "cut" "stall @POST /v1/sandboxes" "delay 4500 @POST /v1/sandboxes" \
+for fault in "stall" "drop" "reset" "cut" "stall @POST /v1/sandboxes" "delay 3000 @POST /v1/sandboxes" \
 	"drop @POST /v1/sandboxes" "reset @POST /v1/sandboxes" "cut @POST /v1/sandboxes"; do
 	round=$((round + 1))
 	f=${fault%% *}$round
@@ -80,7 +80,7 @@ for fault in "stall" "drop" "reset" "cut" "stall @POST /v1/sandboxes" "delay 450
 	esac
 	echo ok >"$MODE"
 	# the delayed requests may still be landing in sbxd: let them
-	case $fault in delay*) sleep 5 ;; esac
+	case $fault in delay*) sleep 3 ;; esac
 	wait_for 20 healed "$f"
 	n=$(count_cmd "started-$f")
 	[ "$n" -le 1 ] || fail "$f: the start ran $n times"

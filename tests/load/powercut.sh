@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A power-cut-like stop of sbxd: SIGKILL while three clients create
 # sandboxes, start processes and delete (every call writes records), at a
-# random moment, ROUNDS times (default 8) on the same state dir. After each
+# random moment, ROUNDS times (default 5) on the same state dir. After each
 # restart no record fails to load (sbxd's log since the restart says
 # nothing of unreadable records or bad specs) and every sandbox whose
 # create was answered is there, with its processes listable.
@@ -11,7 +11,7 @@
 . "$TESTS_DIR/lib.sh"
 . "$TESTS_DIR/server/common.sh"
 ALLOW_LOG_ERRORS='^sbxd: (error|warning): sandbox [^ ]+: '   # about the sandboxes each kill ended
-ROUNDS=${ROUNDS:-8}
+ROUNDS=${ROUNDS:-5}
 : >"$T/made"
 
 writer() {
