@@ -2,7 +2,8 @@
 # Faults between sbxfs (libsbx) and sbxd: tests/load/fault_proxy.py sits on
 # the mount's socket and delays, stalls, drops, resets or cuts answers
 # mid-body on command. With each fault: no shell call waits past the
-# mount's deadline (plus a second of slack), a start that met the fault ran
+# mount's deadline (plus 1.5 s of slack), a read of output that met it
+# fails or gives every byte (never a short "success"), a start that met it ran
 # at most once (counted in sbxd through its API, not through the proxy),
 # and once the proxy heals the same mount works again, no remount.
 . "$TESTS_DIR/fs/common.sh"
@@ -21,6 +22,10 @@ SOCK=$T/proxy.sock mount_sbxfs -o timeout=$D
 mkdir "$MNT/box"
 id=$(start_proc box 'echo warm')
 eq "$(timeout 10 cat "$MNT/box/exec/$id/stdout")" warm "through the proxy"
+# a finished output big enough that a cut answer ends mid-body
+big=$(start_proc box 'head -c 300000 /dev/urandom | tee /tmp/big | sha256sum >&2; cat /tmp/big')
+eq "$(timeout 20 cat "$MNT/box/exec/$big/returncode")" 0 "big output's code"
+big_sum=$(cut -c1-64 "$MNT/box/exec/$big/stderr")
 
 # timed NAME CMD...: runs CMD (bounded by timeout 60), records its exit
 # status and error text, fails when it took longer than the deadline.
@@ -59,12 +64,25 @@ healed() {
 # stall's case.
 round=0
 for fault in "stall" "drop" "reset" "cut" "stall @POST /v1/sandboxes" "delay 3000 @POST /v1/sandboxes" \
-	"drop @POST /v1/sandboxes" "reset @POST /v1/sandboxes" "cut @POST /v1/sandboxes"; do
+	"drop @POST /v1/sandboxes" "reset @POST /v1/sandboxes" "cut @POST /v1/sandboxes" \
+	"cut @/stdout?" "reset @/stdout?" "stall @/stdout?"; do
 	round=$((round + 1))
 	f=${fault%% *}$round
 	: >"$MODE.log"
 	echo "$fault" >"$MODE"
 	sleep 0.3   # a keep-alive connection's next chunk sees the mode too
+	case $fault in *@/stdout*)
+		# only the output reads meet it: the answer cut after its header
+		if timed "$f.read" cat "$MNT/box/exec/$big/stdout"; then
+			eq "$(sha256sum <"$T/$f.read.out" | cut -c1-64)" "$big_sum" "$f: a read that succeeded"
+		fi
+		grep -q "/stdout?" "$MODE.log" || fail "$f: no output read met the fault"
+		echo ok >"$MODE"
+		wait_for 20 healed "$f"
+		note "$fault: faults met $(wc -l <"$MODE.log"), healed"
+		continue
+		;;
+	esac
 	# a start: fails with an errno, or works, but never hangs nor runs twice
 	# (/bin/echo reports close(2)'s error, where a text start happens)
 	src=0
@@ -75,6 +93,10 @@ for fault in "stall" "drop" "reset" "cut" "stall @POST /v1/sandboxes" "delay 300
 	*)
 		timed "$f.ls" ls "$MNT/box/exec" || true
 		timed "$f.status" cat "$MNT/box/status" || true
+		# a read that met the fault fails, or gives every byte: never short
+		if timed "$f.read" cat "$MNT/box/exec/$big/stdout"; then
+			eq "$(sha256sum <"$T/$f.read.out" | cut -c1-64)" "$big_sum" "$f: a read that succeeded"
+		fi
 		[ -s "$MODE.log" ] || fail "$f: the proxy never applied its fault"
 		;;
 	esac
