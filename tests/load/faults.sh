@@ -65,7 +65,7 @@ healed() {
 round=0
 for fault in "stall" "drop" "reset" "cut" "stall @POST /v1/sandboxes" "delay 3000 @POST /v1/sandboxes" \
 	"drop @POST /v1/sandboxes" "reset @POST /v1/sandboxes" "cut @POST /v1/sandboxes" \
-	"cut @/stdout?" "reset @/stdout?" "stall @/stdout?"; do
+	"cut @/stdout?" "reset @/stdout?"; do
 	round=$((round + 1))
 	f=${fault%% *}$round
 	: >"$MODE.log"
