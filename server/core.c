@@ -1799,6 +1799,16 @@ static void load_one(const char *name)
 	int dfd = openat(sbxdirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return;
+	if (faccessat(dfd, "sandbox.json", F_OK, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT &&
+	    srv_valid_id(name)) {
+		/* A create that sbxd did not live to finish: the dir is made
+		 * first, the record saved before the create is answered, so no
+		 * client ever saw this sandbox. Finish the job as a purge does. */
+		fprintf(stderr, "sbxd: info: removing sandboxes/%s, a create cut short\n", name);
+		close(dfd);
+		rm_sandbox_dir(name);
+		return;
+	}
 	char *txt = read_all_at(dfd, "sandbox.json", 4 << 20);
 	root = txt ? cJSON_Parse(txt) : NULL;
 	free(txt);
