@@ -36,6 +36,17 @@ wait_for 10 test -S "$SOCK0"
 expect "default socket mode" "$(stat -c %a "$SOCK0")" 600
 expect "default socket dir mode" "$(stat -c %a "$T/def")" 700
 kill -TERM $P0; wait $P0 || true
+# A group: its members get in, others do not (gid 64003 needs no entry).
+SOCKG=$T/grp/sbxd.sock
+"$SBXD" -f --socket "$SOCKG" --socket-mode 0660 --socket-group 64003 --state-dir "$T/stateg" >>"$T/sbxd0.log" 2>&1 &
+P0=$!
+wait_for 10 test -S "$SOCKG"
+expect "group socket" "$(stat -c '%a %g' "$SOCKG")" "660 64003"
+expect "group socket dir mode" "$(stat -c %a "$T/grp")" 755
+gcurl() { setpriv --reuid="$1" --regid="$2" --clear-groups curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SOCKG" http://sbxd/v1/sandboxes; }
+expect "a member connects" "$(gcurl $U1 64003)" 200
+expect "a non-member cannot" "$(gcurl $U1 $U1 || true)" 000
+kill -TERM $P0; wait $P0 || true
 expect "bad mode refused" "$("$SBXD" --socket-mode 0999 --socket "$T/x.sock" >/dev/null 2>&1; echo $?)" 2
 expect "bad group refused" "$("$SBXD" --socket-group no-such-group-sbx --socket "$T/x.sock" >/dev/null 2>&1; echo $?)" 2
 
