@@ -1118,8 +1118,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
 		if (r->tcp && !authorized(con))
 			return send_error(con, 401, 16, "CWSANDBOX_UNAUTHENTICATED", 0, NULL, NULL,
 					  "missing or wrong bearer token");
+		/* Unix: the peer's uid (on_connection). TCP keeps 0, root:
+		 * the token holder is the operator. */
 		if (!r->tcp) {
-			/* The token holder is the operator: TCP acts as root. */
 			const union MHD_ConnectionInfo *ci =
 				MHD_get_connection_info(con, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 			uintptr_t v = ci ? (uintptr_t)ci->socket_context : 0;
