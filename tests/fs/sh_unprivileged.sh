@@ -78,7 +78,7 @@ for u in $U1 $U2; do
 	as "$u" fusermount3 -u "$T/um$u"
 done
 for p in "${UPIDS[@]}"; do
-	for i in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+	for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
 	kill -0 "$p" 2>/dev/null && fail "sbxfs still running after the user unmounted"
 done
 echo ok

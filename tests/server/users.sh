@@ -81,7 +81,7 @@ r=$(uapi $U2 GET /v1/sandboxes/mine)
 expect "own name means own sandbox ($U2)" "$(jget "$(body "$r")" 'j["sandboxId"]')" "$id2"
 r=$(uapi $U1 POST "/v1/sandboxes/$id1:exec" -d '{"command":["sh","-c","echo hi > /tmp/f; echo ran"]}')
 expect "own exec" "$(b64d "$(jget "$(body "$r")" 'j["stdout"]')")" ran
-for i in $(seq 1 100); do
+for _ in $(seq 1 100); do
 	[ "$(body "$(uapi $U1 GET "/v1/sandboxes/$id1/stdout")")" = "out-of-$U1" ] && break
 	sleep 0.1
 done
@@ -91,6 +91,7 @@ expect "own readFile" "$(code "$r")" 200
 
 # The other's sandbox: not found, by id or anything else, for every call.
 for pair in "$U2 $id1" "$U1 $id2"; do
+	# shellcheck disable=SC2086 # two words on purpose
 	set -- $pair
 	u=$1 other=$2
 	not_found "$u" GET "/v1/sandboxes/$other"
