@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -39,6 +40,7 @@ typedef struct req {
 	srv_perr uri_err;
 	int routed;      /* 1 matched, -1 no route */
 	int tcp;
+	uint32_t peer;   /* who asks: the unix peer's uid, 0 (root) on TCP */
 	char *body;
 	size_t len, cap, limit;
 	int too_big;
@@ -278,7 +280,7 @@ static int has_tag(const srv_sbx *s, const char *tag, size_t len)
 	return 0;
 }
 
-static enum MHD_Result h_list(struct MHD_Connection *con)
+static enum MHD_Result h_list(struct MHD_Connection *con, uint32_t peer)
 {
 	int64_t size, after = 0;
 	if (int_arg(con, "pageSize", 0, INT32_MAX, 100, &size) != 0)
@@ -303,7 +305,7 @@ static enum MHD_Result h_list(struct MHD_Connection *con)
 	int more = 0;
 	for (size_t i = 0; i < n; i++) {
 		srv_sbx *s = all[i];
-		if (s->seq <= after)
+		if (s->seq <= after || (peer && s->owner != peer))
 			continue;
 		if (want_state >= 0 ? s->state != want_state : (!show_term && srv_state_terminal(s->state)))
 			continue;
@@ -344,7 +346,7 @@ static enum MHD_Result h_create(struct MHD_Connection *con, req *r)
 				   err.msg);
 	if (prc != 0)
 		return bad_input(con, &err);
-	srv_sbx *s = srv_create(&spec, &why);
+	srv_sbx *s = srv_create(&spec, r->peer, &why);
 	srv_spec_free(&spec);
 	if (!s)
 		return send_refusal(con, &why);
@@ -368,7 +370,7 @@ static enum MHD_Result h_delete(struct MHD_Connection *con, req *r)
 	int64_t grace;
 	if (int_arg(con, "gracePeriodSeconds", 0, 300, 10, &grace) != 0)
 		return BAD(con, "gracePeriodSeconds must be an integer 0..300");
-	srv_sbx *s = srv_find(r->route.id);
+	srv_sbx *s = srv_find_for(r->route.id, r->peer);
 	if (!s) {
 		if (bool_arg(con, "allowMissing")) {
 			cJSON *j = cJSON_CreateObject();
@@ -1011,14 +1013,15 @@ static enum MHD_Result dispatch(struct MHD_Connection *con, req *r, const char *
 		goto out;
 	}
 	if (r->route.kind == R_SANDBOXES) {
-		res = strcmp(method, "POST") == 0 ? h_create(con, r) : h_list(con);
+		res = strcmp(method, "POST") == 0 ? h_create(con, r) : h_list(con, r->peer);
 		goto out;
 	}
 	if (r->route.kind == R_SANDBOX && strcmp(method, "DELETE") == 0) {
 		res = h_delete(con, r);
 		goto out;
 	}
-	srv_sbx *s = r->exec_uid ? srv_find_seq(r->exec_seq) : srv_find(r->route.id);
+	/* Another user's sandbox is as absent as one that never was. */
+	srv_sbx *s = r->exec_uid ? srv_find_seq(r->exec_seq) : srv_find_for(r->route.id, r->peer);
 	if (!s) {
 		r->exec_uid = 0;
 		res = no_sandbox(con, r->route.id);
@@ -1115,6 +1118,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
 		if (r->tcp && !authorized(con))
 			return send_error(con, 401, 16, "CWSANDBOX_UNAUTHENTICATED", 0, NULL, NULL,
 					  "missing or wrong bearer token");
+		/* Unix: the peer's uid (on_connection). TCP keeps 0, root:
+		 * the token holder is the operator. */
+		if (!r->tcp) {
+			const union MHD_ConnectionInfo *ci =
+				MHD_get_connection_info(con, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+			uintptr_t v = ci ? (uintptr_t)ci->socket_context : 0;
+			if (!v)
+				return send_error(con, 500, 13, "CWSANDBOX_INTERNAL", 0, NULL, NULL,
+						  "cannot tell which user is connected (SO_PEERCRED failed)");
+			r->peer = (uint32_t)(v - 1);
+		}
 		if (r->uri_bad)
 			return bad_input(con, &r->uri_err);
 		r->routed = srv_parse_route(method, url, &r->route) == 0 ? 1 : -1;
@@ -1196,7 +1210,26 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **ctx, enum
 	__atomic_sub_fetch(&inflight, 1, __ATOMIC_SEQ_CST);
 }
 
-/* Connection caps. The unix socket serves only its owner: room for
+/* A unix connection's peer, asked once when it is accepted (not per
+ * request: keep-alive connections carry many) and kept as its socket
+ * context: uid + 1, so NULL means the kernel would not say. The peer's
+ * credentials are those it had at connect(), which is what counts: a
+ * socket passed on to another process still acts for its opener. */
+static void on_connection(void *cls, struct MHD_Connection *con, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	(void)cls;
+	if (toe != MHD_CONNECTION_NOTIFY_STARTED)
+		return;
+	*socket_context = NULL;
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_CONNECTION_FD);
+	struct ucred cr;
+	socklen_t len = sizeof cr;
+	if (ci && getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 && len == sizeof cr)
+		*socket_context = (void *)((uintptr_t)cr.uid + 1);
+}
+
+/* Connection caps. The unix socket serves its local users: room for
  * thousands of parked long-polls, idle keep-alives kept 10 minutes. TCP
  * is open to anyone who can connect, token or not: a tighter idle timeout
  * (a slow-loris connection sending partial headers is idle as soon as it
@@ -1223,6 +1256,7 @@ static struct MHD_Daemon *start_one(int fd, void *cls, unsigned idle_s)
 				MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)(tcp ? TCP_PER_IP_LIMIT : 0),
 				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 << 10),
 				MHD_OPTION_CONNECTION_TIMEOUT, tcp ? idle_s : (unsigned)UNIX_IDLE_S,
+				MHD_OPTION_NOTIFY_CONNECTION, tcp ? NULL : on_connection, NULL,
 				MHD_OPTION_END);
 }
 

@@ -304,6 +304,7 @@ static void save_sbx(srv_sbx *s)
 		return;
 	cJSON_AddItemToObject(root, "sandbox", srv_sbx_json(s));
 	cJSON_AddNumberToObject(root, "seq", s->seq);
+	cJSON_AddNumberToObject(root, "owner", s->owner);
 	cJSON_AddStringToObject(root, "requestId", s->spec.request_id ? s->spec.request_id : "");
 	if (s->purge)
 		cJSON_AddBoolToObject(root, "purge", 1);
@@ -467,6 +468,26 @@ srv_sbx *srv_find(const char *key)
 			return s;
 		/* A name means the newest live sandbox that holds it, else the
 		 * newest one that had it. */
+		if (s->spec.name && strcmp(s->spec.name, key) == 0) {
+			last = s;
+			if (!srv_state_terminal(s->state))
+				live = s;
+		}
+	}
+	return live ? live : last;
+}
+
+srv_sbx *srv_find_for(const char *key, uint32_t uid)
+{
+	if (uid == 0)
+		return srv_find(key);
+	srv_sbx *live = NULL, *last = NULL;
+	for (size_t i = 0; i < nboxes; i++) {
+		srv_sbx *s = boxes[i];
+		if (s->owner != uid)
+			continue;
+		if (strcmp(s->id, key) == 0)
+			return s;
 		if (s->spec.name && strcmp(s->spec.name, key) == 0) {
 			last = s;
 			if (!srv_state_terminal(s->state))
@@ -1432,7 +1453,7 @@ static void random_id(char *buf, size_t len)
 		 r[7]);
 }
 
-srv_sbx *srv_create(srv_spec *spec, srv_refusal *why)
+srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 {
 	char err[SRV_ERRLEN] = "";
 	size_t live = 0;
@@ -1442,11 +1463,16 @@ srv_sbx *srv_create(srv_spec *spec, srv_refusal *why)
 	}
 	for (size_t i = 0; i < nboxes; i++) {
 		srv_sbx *o = boxes[i];
+		if (!srv_state_terminal(o->state))
+			live++;
+		/* Another user's sandboxes are none of this one's business:
+		 * its names and requestIds are its own (an id of theirs in a
+		 * 409 would leak it). */
+		if (o->owner != owner)
+			continue;
 		if (spec->request_id && *spec->request_id && o->spec.request_id &&
 		    strcmp(o->spec.request_id, spec->request_id) == 0)
 			return o;
-		if (!srv_state_terminal(o->state))
-			live++;
 		if (*spec->name && o->spec.name && strcmp(o->spec.name, spec->name) == 0 &&
 		    !srv_state_terminal(o->state) && o->state != ST_TERMINATING) {
 			refuse(why, 409, 6, "CWSANDBOX_ALREADY_EXISTS", "a sandbox named %s exists (%s)", spec->name,
@@ -1527,6 +1553,7 @@ srv_sbx *srv_create(srv_spec *spec, srv_refusal *why)
 	s->dirfd = -1;
 	s->keep_root = s->keep_ns = -1;
 	s->seq = next_seq++;
+	s->owner = owner;
 	/* The config's Env and WorkingDir stay with the sandbox, for every
 	 * process it starts; the rest of oimg is used up by the start. */
 	s->img_env = oimg.env;
@@ -1852,6 +1879,9 @@ static void load_one(const char *name)
 	free(s->spec.request_id);
 	s->spec.request_id = strdup(jstr(root, "requestId"));
 	s->seq = (uint32_t)jint(root, "seq");
+	/* Records from before owners were kept (no "owner") are root's. */
+	int64_t own = jint(root, "owner");
+	s->owner = own > 0 && own <= UINT32_MAX ? (uint32_t)own : 0;
 	const cJSON *st = cJSON_GetObjectItemCaseSensitive(sj, "status");
 	s->state = srv_state_from_name(jstr(st, "state"));
 	if (s->state < 0)

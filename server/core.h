@@ -105,6 +105,10 @@ typedef struct srv_sbx {
 	 * and WorkingDir (when the spec and process give none). */
 	srv_strv img_env;
 	char *img_cwd;
+	/* The uid of the unix-socket peer that created it (SO_PEERCRED; 0
+	 * for root and for TCP clients): only that uid, and root, may see
+	 * or act on it (api.c). Kept in the record, never in API answers. */
+	uint32_t owner;
 } srv_sbx;
 
 typedef struct srv_waiter {
@@ -160,6 +164,9 @@ int srv_core_stopping(void);
 
 /* Everything below: call with srv_lock held. */
 srv_sbx *srv_find(const char *id_or_name);
+/* srv_find as uid sees it: root (0) sees every sandbox, any other uid only
+ * those it owns (a name means its own sandbox of that name). */
+srv_sbx *srv_find_for(const char *id_or_name, uint32_t uid);
 srv_sbx *srv_find_seq(uint32_t seq);
 /* Sandboxes in creation order: *n entries; the array is owned by core. */
 srv_sbx **srv_all(size_t *n);
@@ -175,7 +182,9 @@ typedef struct srv_refusal {
 	char msg[SRV_MSGLEN];
 	int retry_ms;
 } srv_refusal;
-srv_sbx *srv_create(srv_spec *spec, srv_refusal *why);
+/* owner: the creating uid (srv_sbx.owner); a requestId or a name only
+ * meets the owner's own sandboxes. */
+srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why);
 /* Begins stopping (DELETE): TERM now, KILL after grace seconds. */
 void srv_stop(srv_sbx *s, int grace_s, const char *reason);
 /* DELETE ?purge=true: stops like srv_stop, then removes the record, its

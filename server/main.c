@@ -1,13 +1,15 @@
 /*
- * sbxd's entry point: command line, listening sockets (a unix socket only
- * its owner can open, or the one systemd hands over by socket activation;
- * optionally TCP with a bearer token), daemonizing,
+ * sbxd's entry point: command line, listening sockets (a unix socket, by
+ * default only its owner's, else with --socket-mode/--socket-group for the
+ * local users api.c tells apart by SO_PEERCRED, or the one systemd hands
+ * over by socket activation; optionally TCP with a bearer token), daemonizing,
  * and the orderly shutdown on SIGTERM/SIGINT (stop taking requests, wake
  * waiters, stop HTTP, then tear every sandbox down and save its record).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <limits.h>
 #include <netdb.h>
 #include <signal.h>
@@ -32,6 +34,9 @@ static void usage(FILE *f)
 		"usage: sbxd [options]\n"
 		"  --socket PATH           unix socket (default $XDG_RUNTIME_DIR/sbxd/sbxd.sock,\n"
 		"                          else /run/sbxd/sbxd.sock); mode 0600\n"
+		"  --socket-mode MODE      octal mode of the socket (default 0600); other users\n"
+		"                          who can connect see and act on their own sandboxes only\n"
+		"  --socket-group GROUP    group (name or gid) the socket belongs to\n"
 		"  --state-dir DIR         records, output spools, images (default /var/lib/sbxd)\n"
 		"  --image-dir DIR         more images: DIR/NAME/rootfs, searched after\n"
 		"                          STATE_DIR/images (may repeat, up to 7)\n"
@@ -166,7 +171,68 @@ static int mkdirs(const char *path, mode_t mode)
 	return mkdir(buf, mode) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-static int listen_unix(const char *path)
+/* --socket-mode: 1 to 4 octal digits, at most 0777. */
+static int parse_mode_opt(const char *v, mode_t *out)
+{
+	size_t n = strlen(v);
+	unsigned m = 0;
+	if (n < 1 || n > 4)
+		goto bad;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i] < '0' || v[i] > '7')
+			goto bad;
+		m = m * 8 + (unsigned)(v[i] - '0');
+	}
+	if (m > 0777)
+		goto bad;
+	*out = (mode_t)m;
+	return 0;
+bad:
+	fprintf(stderr, "sbxd: error: --socket-mode wants an octal mode 0000..0777, got \"%s\"\n", v);
+	return -1;
+}
+
+/* --socket-group: a group name, else a numeric gid. */
+static int parse_group_opt(const char *v, gid_t *out)
+{
+	struct group gr, *res = NULL;
+	char buf[16384];
+	if (getgrnam_r(v, &gr, buf, sizeof buf, &res) == 0 && res) {
+		*out = res->gr_gid;
+		return 0;
+	}
+	int64_t g;
+	if (srv_parse_int(v, 0, (int64_t)UINT32_MAX - 1, &g) == 0) {
+		*out = (gid_t)g;
+		return 0;
+	}
+	fprintf(stderr, "sbxd: error: --socket-group: no group \"%s\"\n", v);
+	return -1;
+}
+
+/* Gives the socket file its group, then its mode (in this order: it never
+ * is open to a group it was not meant for). A socket others may open in
+ * a folder they cannot pass is worth a warning, not a refusal. */
+static int socket_perms(const char *path, mode_t mode, gid_t gid)
+{
+	if ((gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) != 0) || chmod(path, mode) != 0) {
+		fprintf(stderr, "sbxd: error: socket %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	char dir[4096];
+	snprintf(dir, sizeof dir, "%s", path);
+	char *slash = strrchr(dir, '/');
+	struct stat st;
+	if ((mode & 0077) && slash && slash != dir) {
+		*slash = '\0';
+		if (stat(dir, &st) == 0 && !(st.st_mode & (mode & 0070 ? 0011 : 0001)))
+			fprintf(stderr, "sbxd: warning: socket mode %04o, but its folder %s (%04o) lets no other "
+			        "user reach it\n", (unsigned)mode, dir, (unsigned)(st.st_mode & 07777));
+	}
+	return 0;
+}
+
+static int listen_unix(const char *path, mode_t mode, gid_t gid)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof sa.sun_path) {
@@ -179,7 +245,8 @@ static int listen_unix(const char *path)
 	char *slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
 		*slash = '\0';
-		if (mkdirs(dir, 0700) != 0) {
+		/* A socket for other users needs a folder they can pass. */
+		if (mkdirs(dir, mode & 0077 ? 0755 : 0700) != 0) {
 			fprintf(stderr, "sbxd: error: cannot create %s: %s\n", dir, strerror(errno));
 			return -1;
 		}
@@ -204,8 +271,12 @@ static int listen_unix(const char *path)
 	mode_t old = umask(0177);
 	int rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
 	umask(old);
-	if (rc != 0 || chmod(path, 0600) != 0 || listen(fd, 128) != 0) {
+	if (rc != 0 || listen(fd, 128) != 0) {
 		fprintf(stderr, "sbxd: error: cannot listen on %s: %s\n", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (socket_perms(path, mode, gid) != 0) {
 		close(fd);
 		return -1;
 	}
@@ -346,9 +417,11 @@ static int parse_size_opt(const char *name, const char *v, int64_t *out)
 int main(int argc, char **argv)
 {
 	enum { O_SOCKET = 256, O_STATE, O_LISTEN, O_TOKEN, O_LIFETIME, O_RETENTION, O_MAXSBX, O_DEFMEM, O_MAXOUT,
-	       O_MAXDISK, O_IDLE, O_IMGDIR, O_DEFIMG, O_HOSTIMG, O_QUOTA, O_MINFREE, O_EGRESS };
+	       O_MAXDISK, O_IDLE, O_IMGDIR, O_DEFIMG, O_HOSTIMG, O_QUOTA, O_MINFREE, O_EGRESS, O_SOCKMODE, O_SOCKGROUP };
 	static const struct option opts[] = {
 		{"socket", required_argument, NULL, O_SOCKET},
+		{"socket-mode", required_argument, NULL, O_SOCKMODE},
+		{"socket-group", required_argument, NULL, O_SOCKGROUP},
 		{"state-dir", required_argument, NULL, O_STATE},
 		{"listen", required_argument, NULL, O_LISTEN},
 		{"token-file", required_argument, NULL, O_TOKEN},
@@ -378,7 +451,9 @@ int main(int argc, char **argv)
 	const char *image_dirs[8] = {NULL}, *default_image = "default";
 	int nimage_dirs = 0, allow_host = 0;
 	char imgreal[7][PATH_MAX];
-	int fg = 0, c, rc = 1, egress_any = 0, activated = 0;
+	int fg = 0, c, rc = 1, egress_any = 0, activated = 0, perms_given = 0;
+	mode_t sock_mode = 0600;
+	gid_t sock_gid = (gid_t)-1;
 	char sockbuf[4096], actbuf[sizeof ((struct sockaddr_un *)0)->sun_path + 1], err[SRV_MSGLEN] = "";
 	char *token = NULL;
 	int ufd = -1, tfd = -1, lockfd = -1, ready[2] = {-1, -1};
@@ -387,6 +462,16 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "fhV", opts, NULL)) != -1) {
 		switch (c) {
 		case O_SOCKET: sock = optarg; break;
+		case O_SOCKMODE:
+			if (parse_mode_opt(optarg, &sock_mode))
+				return 2;
+			perms_given = 1;
+			break;
+		case O_SOCKGROUP:
+			if (parse_group_opt(optarg, &sock_gid))
+				return 2;
+			perms_given = 1;
+			break;
 		case O_STATE: state = optarg; break;
 		case O_LISTEN: listen_at = optarg; break;
 		case O_TOKEN: token_file = optarg; break;
@@ -537,7 +622,10 @@ int main(int argc, char **argv)
 		}
 		sock = actbuf;
 		activated = 1;
-	} else if ((ufd = listen_unix(sock)) < 0) {
+		/* The unit's SocketMode= rules unless the options say more. */
+		if (perms_given && socket_perms(sock, sock_mode, sock_gid) != 0)
+			goto out;
+	} else if ((ufd = listen_unix(sock, sock_mode, sock_gid)) < 0) {
 		goto out;
 	}
 	if (listen_at && (tfd = listen_tcp(listen_at)) < 0)

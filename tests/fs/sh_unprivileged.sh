@@ -1,30 +1,84 @@
 #!/usr/bin/env bash
-# A user other than root mounts sbxfs (libfuse runs the setuid fusermount3)
-# and uses it. The test service's socket is opened up for that user.
+# Users other than root mount sbxfs (libfuse runs the setuid fusermount3)
+# against one sbxd whose socket is open to all (--socket-mode 0666), and use
+# it: two users (nobody and daemon: fusermount3 wants a passwd entry, and
+# these exist everywhere, so /etc stays as it is) each run a flow in a
+# sandbox of the same name, and neither mount shows the other's sandbox.
+# /dev/fuse is opened to other users for the test (distributions ship it
+# 0666; this machine may not) and its mode restored afterwards; likewise a
+# fusermount3 that lost its setuid bit.
 . "$TESTS_DIR/fs/common.sh"
 command -v setpriv >/dev/null || skip "no setpriv"
-[ -u "$(command -v fusermount3)" ] || skip "fusermount3 is not setuid"
+FM=$(command -v fusermount3) || skip "no fusermount3"
 [ -c /dev/fuse ] || skip "no /dev/fuse"
-id nobody >/dev/null 2>&1 || skip "no user nobody"
-as_user() { setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups "$@"; }
-as_user test -r /dev/fuse -a -w /dev/fuse || skip "/dev/fuse is not open to other users here ($(stat -c %A /dev/fuse))"
-start_sbxd
+U1=$(id -u nobody 2>/dev/null) || skip "no user nobody"
+U2=$(id -u daemon 2>/dev/null) || skip "no user daemon"
+[ "$U1" != 0 ] && [ "$U2" != 0 ] && [ "$U1" != "$U2" ] || skip "nobody and daemon are not two users here"
+as() { local u=$1; shift; setpriv --reuid="$u" --regid="$(id -g "$u")" --clear-groups "$@"; }
+FUSE_MODE=$(stat -c %a /dev/fuse)
+FM_SUID=1
+[ -u "$FM" ] || FM_SUID=0
+UPIDS=()
+_ucleanup() {
+	local rc=$? u
+	set +e
+	for u in $U1 $U2; do
+		as "$u" fusermount3 -u "$T/um$u" 2>/dev/null || fusermount3 -u -z "$T/um$u" 2>/dev/null
+	done
+	for u in "${UPIDS[@]}"; do wait "$u" 2>/dev/null; done
+	chmod "$FUSE_MODE" /dev/fuse
+	[ "$FM_SUID" = 1 ] || chmod u-s "$FM"
+	(exit $rc)
+	_cleanup
+}
+trap _ucleanup EXIT
+chmod 0666 /dev/fuse
+[ "$FM_SUID" = 1 ] || chmod u+s "$FM"
+as $U1 test -r /dev/fuse -a -w /dev/fuse || fail "/dev/fuse still closed to users ($(stat -c %A /dev/fuse))"
+
 chmod o+x "$T"
-chmod 0666 "$SOCK"
-UM=$T/umnt
-mkdir -p "$UM"
-chown nobody "$UM"
-as_user "$SBXFS" "$UM" -f -o "url=unix:$SOCK" >>"$T/sbxfs.log" 2>&1 &
-UPID=$!
-trap 'rc=$?; as_user fusermount3 -u "$UM" 2>/dev/null || fusermount3 -u -z "$UM" 2>/dev/null || true; wait $UPID 2>/dev/null || true; if [ $rc -eq 0 ]; then _cleanup; else (exit $rc) || _cleanup; fi' EXIT
-wait_for 10 mountpoint -q "$UM"
-grep " $UM " /proc/mounts | grep -q "user_id=$(id -u nobody)" || fail "not mounted by nobody: $(grep "$UM" /proc/mounts)"
-as_user mkdir "$UM/ubox"
-as_user sh -c "echo 'echo hello from \$(id -u)' > '$UM/ubox/exec/new'"
-out=$(as_user cat "$UM/ubox/exec/last/stdout")
-case "$out" in "hello from "*) ;; *) fail "output as nobody: $out" ;; esac
-eq "$(as_user cat "$UM/ubox/exec/last/returncode")" 0 "rc as nobody"
-as_user fusermount3 -u "$UM"
-for i in $(seq 1 100); do kill -0 $UPID 2>/dev/null || break; sleep 0.05; done
-kill -0 $UPID 2>/dev/null && fail "sbxfs still running after the user unmounted"
+start_sbxd --socket-mode 0666
+for u in $U1 $U2; do
+	mkdir -p "$T/um$u"
+	chown "$u" "$T/um$u"
+	as "$u" "$SBXFS" "$T/um$u" -f -o "url=unix:$SOCK" >>"$T/sbxfs.log" 2>&1 &
+	UPIDS+=($!)
+done
+for u in $U1 $U2; do
+	# Root may not look into a user's mount (no allow_other): /proc tells.
+	wait_for 10 grep -q " $T/um$u " /proc/mounts
+	grep " $T/um$u " /proc/mounts | grep -q "user_id=$u" || fail "not mounted by $u: $(grep "$T/um$u" /proc/mounts)"
+done
+# The same flow for both, in a sandbox of the same name.
+for u in $U1 $U2; do
+	UM=$T/um$u
+	as "$u" mkdir "$UM/ubox"
+	as "$u" sh -c "echo 'echo hello from $u' > '$UM/ubox/exec/new'"
+	eq "$(as "$u" cat "$UM/ubox/exec/last/stdout")" "hello from $u" "output as $u"
+	eq "$(as "$u" cat "$UM/ubox/exec/last/returncode")" 0 "rc as $u"
+done
+# Each mount lists one sandbox, its own; root's API sees both.
+sid() { as "$1" cat "$T/um$1/ubox/info" | python3 -c 'import json,sys; print(json.load(sys.stdin)["sandboxId"])'; }
+i1=$(sid $U1)
+i2=$(sid $U2)
+[ -n "$i1" ] && [ "$i1" != "$i2" ] || fail "one sandbox for two users ($i1, $i2)"
+for u in $U1 $U2; do
+	eq "$(as "$u" ls "$T/um$u" | grep -v -x -e new -e error -e by-tag -e images | tr '\n' ' ')" "ubox " "sandboxes under the mount of $u"
+done
+root_ids=$(curl -sS --unix-socket "$SOCK" http://sbxd/v1/sandboxes |
+	python3 -c 'import json,sys; print(" ".join(sorted(s["sandboxId"] for s in json.load(sys.stdin)["sandboxes"])))')
+eq "$root_ids" "$(printf '%s\n' "$i1" "$i2" | sort | tr '\n' ' ' | sed 's/ $//')" "sandboxes root sees"
+# Another's sandbox through the mount, by its id: absent, for reading and
+# for writing a command to it.
+as $U1 test -e "$T/um$U1/$i2" && fail "$U1 reaches $U2's $i2 through its mount"
+as $U2 test -e "$T/um$U2/$i1" && fail "$U2 reaches $U1's $i1 through its mount"
+as $U1 sh -c "echo 'touch /tmp/pwned' > '$T/um$U1/$i2/exec/new'" 2>/dev/null && fail "$U1 ran a command in $U2's sandbox"
+eq "$(as $U2 sh -c "ls '$T/um$U2/ubox/exec'" | grep -c -x '[0-9]*')" 1 "processes in $U2's sandbox"
+for u in $U1 $U2; do
+	as "$u" fusermount3 -u "$T/um$u"
+done
+for p in "${UPIDS[@]}"; do
+	for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+	kill -0 "$p" 2>/dev/null && fail "sbxfs still running after the user unmounted"
+done
 echo ok
