@@ -1028,12 +1028,24 @@ void fs_files_setattr(fuse_req_t req, uint64_t ino, uint32_t slot, const char *p
 	reply_attr_de(req, ino, &de);
 }
 
+/* The path of a name in dir for a call that makes or removes it, and the
+ * sandbox's id: 0, -ENAMETOOLONG (the name is not one that fits), -EINVAL
+ * (no path could be made) or -ENOENT (no such sandbox). *path is malloc'd
+ * or NULL, the caller's to free either way. */
+static int entry_path(uint32_t slot, const char *dir, const char *name, char id[FS_ID_MAX], char **path)
+{
+	*path = fs_files_join(dir, name);
+	if (!fs_files_name_ok(name))
+		return -ENAMETOOLONG;
+	return *path ? fs_state_sandbox_id(slot, id) : -EINVAL;
+}
+
 void fs_files_mkdir(fuse_req_t req, uint32_t slot, const char *dir, const char *name, mode_t mode)
 {
 	char id[FS_ID_MAX];
 	sbx_error err;
-	char *path = fs_files_join(dir, name);
-	int rc = !fs_files_name_ok(name) ? -ENAMETOOLONG : path ? fs_state_sandbox_id(slot, id) : -EINVAL;
+	char *path = NULL;
+	int rc = entry_path(slot, dir, name, id, &path);
 	if (!rc && sbx_file_mkdir(client, id, path, mode & 07777, &err) != SBX_OK)
 		rc = fs_state_fail(slot, "files mkdir", &err);
 	if (rc) {
@@ -1056,8 +1068,8 @@ void fs_files_remove(fuse_req_t req, uint32_t slot, const char *dir, const char 
 {
 	char id[FS_ID_MAX];
 	sbx_error err;
-	char *path = fs_files_join(dir, name);
-	int rc = !fs_files_name_ok(name) ? -ENAMETOOLONG : path ? fs_state_sandbox_id(slot, id) : -EINVAL;
+	char *path = NULL;
+	int rc = entry_path(slot, dir, name, id, &path);
 	uint32_t nlink = 0;
 	uint64_t sino = rc || is_dir ? 0 : known_links(slot, path, &nlink);
 	if (!rc && sbx_file_remove(client, id, path, 0, &err) != SBX_OK)
@@ -1122,8 +1134,8 @@ void fs_files_symlink(fuse_req_t req, uint32_t slot, const char *dir, const char
 	sbx_error err;
 	sbx_dirent de;
 	memset(&de, 0, sizeof de);
-	char *path = fs_files_join(dir, name);
-	int rc = !fs_files_name_ok(name) ? -ENAMETOOLONG : path ? fs_state_sandbox_id(slot, id) : -EINVAL;
+	char *path = NULL;
+	int rc = entry_path(slot, dir, name, id, &path);
 	if (!rc && strlen(text) > FS_LINK_TEXT_MAX)
 		rc = -ENAMETOOLONG;
 	/* The text goes in as the writer gave it: it is the sandbox's to
@@ -1144,8 +1156,8 @@ void fs_files_link(fuse_req_t req, uint32_t slot, const char *from, const char *
 	sbx_error err;
 	sbx_dirent de;
 	memset(&de, 0, sizeof de);
-	char *path = fs_files_join(dir, name);
-	int rc = !fs_files_name_ok(name) ? -ENAMETOOLONG : path ? fs_state_sandbox_id(slot, id) : -EINVAL;
+	char *path = NULL;
+	int rc = entry_path(slot, dir, name, id, &path);
 	if (!rc && strcmp(from, "/") == 0)
 		rc = -EPERM;    /* link(2) of a directory */
 	if (!rc && sbx_file_link(client, id, from, path, &de, &err) != SBX_OK)
@@ -1167,8 +1179,8 @@ void fs_files_mknod(fuse_req_t req, uint32_t slot, const char *dir, const char *
 	sbx_error err;
 	sbx_dirent de;
 	memset(&de, 0, sizeof de);
-	char *path = fs_files_join(dir, name);
-	int rc = !fs_files_name_ok(name) ? -ENAMETOOLONG : path ? fs_state_sandbox_id(slot, id) : -EINVAL;
+	char *path = NULL;
+	int rc = entry_path(slot, dir, name, id, &path);
 	/* Devices never: the sandbox's /dev binds the host's. A regular
 	 * file by mknod is create without an open. */
 	if (!rc && (S_ISCHR(mode) || S_ISBLK(mode)))
