@@ -589,6 +589,22 @@ char *fs_state_proc_cmd(uint32_t slot, int64_t pid)
 	return c;
 }
 
+/* 1 when process pid exists (cached afterwards), 0 when the service has
+ * none, -errno on another failure. */
+static int proc_exists(uint32_t slot, const char *id, int64_t pid)
+{
+	sbx_process *r = NULL;
+	sbx_error err;
+	sbx_result res = sbx_process_get(client, id, pid, 0, &r, &err);
+	if (res == SBX_E_NOT_FOUND)
+		return 0;
+	if (res != SBX_OK)
+		return fs_state_fail(slot, "process", &err);
+	fs_state_put_proc(slot, r);
+	sbx_process_free(r);
+	return 1;
+}
+
 int fs_state_fetch_proc(uint32_t slot, int64_t pid, int max_age_ms)
 {
 	char id[FS_ID_MAX];
@@ -601,16 +617,8 @@ int fs_state_fetch_proc(uint32_t slot, int64_t pid, int max_age_ms)
 		return -ENOENT;
 	if (fresh)
 		return 0;
-	sbx_process *r = NULL;
-	sbx_error err;
-	sbx_result res = sbx_process_get(client, id, pid, 0, &r, &err);
-	if (res == SBX_E_NOT_FOUND)
-		return -ENOENT;         /* a lookup of a name that is not there */
-	if (res != SBX_OK)
-		return fs_state_fail(slot, "process", &err);
-	fs_state_put_proc(slot, r);
-	sbx_process_free(r);
-	return 0;
+	int e = proc_exists(slot, id, pid);
+	return e < 0 ? e : e ? 0 : -ENOENT;   /* a lookup of a name that is not there */
 }
 
 int fs_state_fetch_procs(uint32_t slot, int max_age_ms)
@@ -638,22 +646,6 @@ int fs_state_fetch_procs(uint32_t slot, int max_age_ms)
 	pthread_mutex_unlock(&lock);
 	sbx_process_list_free(v, n);
 	return 0;
-}
-
-/* 1 when process pid exists (cached afterwards), 0 when the service has
- * none, -errno on another failure. */
-static int proc_exists(uint32_t slot, const char *id, int64_t pid)
-{
-	sbx_process *r = NULL;
-	sbx_error err;
-	sbx_result res = sbx_process_get(client, id, pid, 0, &r, &err);
-	if (res == SBX_E_NOT_FOUND)
-		return 0;
-	if (res != SBX_OK)
-		return fs_state_fail(slot, "process", &err);
-	fs_state_put_proc(slot, r);
-	sbx_process_free(r);
-	return 1;
 }
 
 int fs_state_fetch_newest(uint32_t slot, int max_age_ms)
