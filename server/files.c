@@ -556,9 +556,26 @@ out:
 	return rc;
 }
 
+/* The end of a call that changed the object open as fd (at path): its
+ * entry as it is now, read from fd itself (a link's text through fd), and
+ * fd closed. rc: the call's result so far; returned as the end's. */
+static int entry_of_fd(int fd, const char *path, int rc, cJSON **entry)
+{
+	struct stat st;
+	char base[256];
+	if (!rc && fstat(fd, &st) != 0)
+		rc = -errno;
+	if (!rc) {
+		last_name(path, base, sizeof base);
+		*entry = entry_json(base, &st, S_ISLNK(st.st_mode) ? fd : -1, "");
+		rc = *entry ? 0 : -ENOMEM;
+	}
+	close(fd);
+	return rc;
+}
+
 int srv_file_create(int root, const char *path, int mode, int excl, int trunc, cJSON **entry)
 {
-	char base[256];
 	struct stat st;
 	int created = 1;
 	*entry = NULL;
@@ -578,20 +595,12 @@ int srv_file_create(int root, const char *path, int mode, int excl, int trunc, c
 		rc = -errno;     /* sbxd's umask, as for mkdir */
 	if (!rc && !created && trunc && st.st_size != 0 && ftruncate(fd, 0) != 0)
 		rc = -errno;
-	if (!rc && fstat(fd, &st) != 0)
-		rc = -errno;
-	if (!rc) {
-		last_name(path, base, sizeof base);
-		*entry = entry_json(base, &st, -1, NULL);
-		rc = *entry ? 0 : -ENOMEM;
-	}
-	close(fd);
-	return rc;
+	return entry_of_fd(fd, path, rc, entry);
 }
 
 int srv_file_setattr(int root, const char *path, const srv_attrs *a, cJSON **entry)
 {
-	char base[256], p[32];
+	char p[32];
 	struct stat st;
 	*entry = NULL;
 	/* The object itself (a link is changed, never followed), resolved
@@ -638,15 +647,7 @@ int srv_file_setattr(int root, const char *path, const srv_attrs *a, cJSON **ent
 		if (utimensat(fd, "", ts, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0)
 			rc = -errno;
 	}
-	if (!rc && fstat(fd, &st) != 0)
-		rc = -errno;
-	if (!rc) {
-		last_name(path, base, sizeof base);
-		*entry = entry_json(base, &st, S_ISLNK(st.st_mode) ? fd : -1, "");
-		rc = *entry ? 0 : -ENOMEM;
-	}
-	close(fd);
-	return rc;
+	return entry_of_fd(fd, path, rc, entry);
 }
 
 int srv_file_rename(int root, const char *from, const char *to, unsigned flags)
