@@ -5,25 +5,20 @@ path holds NAME-CALL (e.g. "ENOSYS-listDir" for :listDir, "ENOSYS-all" for
 every file call), which it answers as sbxd answers a failed system call:
 400 FAILED_PRECONDITION with ErrorInfo metadata {"path", "errno": NAME}.
 usage: errno_proxy.py LISTEN_SOCKET SBXD_SOCKET ERRNO_NAME"""
-import http.client
 import http.server
 import json
 import os
-import socket
-import socketserver
 import sys
 import urllib.parse
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from unixproxy import serve, upstream_conn  # noqa: E402
+
 LISTEN, UPSTREAM, NAME = sys.argv[1], sys.argv[2], sys.argv[3]
+UnixConn = upstream_conn(UPSTREAM)
 HOP = ("content-length", "transfer-encoding", "connection", "date", "server")
 FILE_CALLS = (":listDir", ":statFile", ":readFile", ":writeFile", ":createFile", ":makeDir",
               ":removeFile", ":setFileAttrs", ":renameFile")
-
-
-class UnixConn(http.client.HTTPConnection):
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(UPSTREAM)
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -69,14 +64,4 @@ class Handler(http.server.BaseHTTPRequestHandler):
     do_GET = do_POST = do_DELETE = do_PUT = forward
 
 
-class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
-
-    def get_request(self):
-        req, _ = super().get_request()
-        return req, ("local", 0)
-
-
-if os.path.exists(LISTEN):
-    os.unlink(LISTEN)
-Server(LISTEN, Handler).serve_forever()
+serve(LISTEN, Handler)

@@ -10,25 +10,20 @@ With PROXY_SLOW=FILE it is a slow service instead: every call, extension
 included, goes through, and while FILE exists, answers to POST calls wait
 that many seconds (the file's number) after sbxd has done the work, as a
 service that does the work but answers after the client's deadline."""
-import http.client
 import http.server
 import json
 import os
-import socket
-import socketserver
 import sys
 import time
 import urllib.parse
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from unixproxy import serve, upstream_conn  # noqa: E402
+
 LISTEN, UPSTREAM = sys.argv[1], sys.argv[2]
+UnixConn = upstream_conn(UPSTREAM)
 SLOW = os.environ.get("PROXY_SLOW")
 EXT = ("/processes", "/stdout", "/stderr", ":listDir", ":statFile", ":makeDir", ":removeFile", ":signal")
-
-
-class UnixConn(http.client.HTTPConnection):
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(UPSTREAM)
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -81,14 +76,4 @@ class Handler(http.server.BaseHTTPRequestHandler):
     do_GET = do_POST = do_DELETE = do_PUT = forward
 
 
-class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
-
-    def get_request(self):
-        req, _ = super().get_request()
-        return req, ("local", 0)
-
-
-if os.path.exists(LISTEN):
-    os.unlink(LISTEN)
-Server(LISTEN, Handler).serve_forever()
+serve(LISTEN, Handler)

@@ -6,23 +6,18 @@ arguments and X-Sbx-* headers), and removes the "linkResolved" field from
 the JSON answers of :statFile and :listDir. sbxfs must then resolve links
 lexically and still never lead the kernel out of files/.
 usage: strip_proxy.py LISTEN_SOCKET SBXD_SOCKET"""
-import http.client
 import http.server
 import json
 import os
-import socket
-import socketserver
 import sys
 import urllib.parse
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from unixproxy import serve, upstream_conn  # noqa: E402
+
 LISTEN, UPSTREAM = sys.argv[1], sys.argv[2]
+UnixConn = upstream_conn(UPSTREAM)
 HOP = ("content-length", "transfer-encoding", "connection", "date", "server")
-
-
-class UnixConn(http.client.HTTPConnection):
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(UPSTREAM)
 
 
 def strip(obj):
@@ -69,14 +64,4 @@ class Handler(http.server.BaseHTTPRequestHandler):
     do_GET = do_POST = do_DELETE = do_PUT = forward
 
 
-class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
-
-    def get_request(self):
-        req, _ = super().get_request()
-        return req, ("local", 0)
-
-
-if os.path.exists(LISTEN):
-    os.unlink(LISTEN)
-Server(LISTEN, Handler).serve_forever()
+serve(LISTEN, Handler)
