@@ -138,6 +138,22 @@ int wire_route_path(const wire_route *r, const char *const *vals, size_t n, char
 	return (int)k;
 }
 
+int wire_route_query(const wire_route *r, const ProtobufCMessage *req, char *buf, size_t cap)
+{
+	if (!cap)
+		return -E2BIG;
+	buf[0] = '\0';
+	if (strcmp(r->body, "*") == 0)
+		return 0;
+	const char *skip[WIRE_MAX_VARS + 1];
+	size_t n = 0;
+	for (size_t i = 0; i < WIRE_MAX_VARS && r->vars[i]; i++)
+		skip[n++] = r->vars[i];
+	if (r->body[0])
+		skip[n++] = r->body;
+	return wire_query_encode(req, skip, n, buf, cap);
+}
+
 ProtobufCMessage *wire_route_new_request(const wire_route *r)
 {
 	ProtobufCMessage *m = malloc(r->req->sizeof_message);

@@ -51,6 +51,11 @@ const wire_route *wire_route_find(const char *rpc);
  * -EINVAL (wrong count, empty value), -E2BIG (does not fit). */
 int wire_route_path(const wire_route *r, const char *const *vals, size_t n, char *buf, size_t cap);
 
+/* A client's query string for req on route r: wire_query_encode of the
+ * fields that neither the path nor the body carries (none when the body
+ * is "*"). Into buf (cap bytes): the length ("" none), or its errors. */
+int wire_route_query(const wire_route *r, const ProtobufCMessage *req, char *buf, size_t cap);
+
 /* A new, empty request message of r's type (wire_message_free). */
 ProtobufCMessage *wire_route_new_request(const wire_route *r);
 
