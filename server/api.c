@@ -26,6 +26,7 @@
 #include "fileargs.h"
 #include "files.h"
 #include "parse.h"
+#include "rpc.h"
 
 #define SERVER_NAME "sbxd/" SBXD_VERSION
 
@@ -91,98 +92,86 @@ static enum MHD_Result send_json(struct MHD_Connection *con, unsigned status, cJ
 	return queue(con, status, r);
 }
 
-/* google.rpc.Status with ErrorInfo, + RetryInfo when retry_ms > 0, +
- * BadRequest with one field violation when field is set. md_kv: ErrorInfo
- * metadata as key, value, ..., NULL (may be NULL). */
-static enum MHD_Result send_status(struct MHD_Connection *con, unsigned http, int code, const char *reason,
-				   int retry_ms, const char *const *md_kv, const char *field, const char *msg)
+/* A message of the schema (or the extension) as canonical proto3 JSON;
+ * frees m. */
+static enum MHD_Result send_pb(struct MHD_Connection *con, unsigned http, ProtobufCMessage *m)
 {
-	cJSON *j = cJSON_CreateObject();
-	if (!j)
+	char *txt = NULL;
+	size_t len = 0;
+	wire_err we;
+	int rc = m ? wire_json_encode(m, NULL, &txt, &len, &we) : -ENOMEM;
+	wire_message_free(m);
+	if (rc != 0) {
+		fprintf(stderr, "sbxd: warning: cannot encode an answer: %s\n", rc == -ENOMEM ? "out of memory" : we.msg);
 		return MHD_NO;
-	cJSON_AddNumberToObject(j, "code", code);
-	cJSON_AddStringToObject(j, "message", msg);
-	cJSON *det = cJSON_AddArrayToObject(j, "details");
-	cJSON *info = cJSON_CreateObject();
-	if (info) {
-		cJSON_AddStringToObject(info, "@type", "type.googleapis.com/google.rpc.ErrorInfo");
-		cJSON_AddStringToObject(info, "reason", reason);
-		cJSON_AddStringToObject(info, "domain", "cwsandbox.coreweave.com");
-		cJSON *md = cJSON_AddObjectToObject(info, "metadata");
-		for (size_t i = 0; md && md_kv && md_kv[i] && md_kv[i + 1]; i += 2)
-			cJSON_AddStringToObject(md, md_kv[i], md_kv[i + 1]);
-		cJSON_AddItemToArray(det, info);
 	}
-	if (retry_ms > 0) {
-		cJSON *ri = cJSON_CreateObject();
-		if (ri) {
-			char d[32];
-			snprintf(d, sizeof d, "%d.%03ds", retry_ms / 1000, retry_ms % 1000);
-			cJSON_AddStringToObject(ri, "@type", "type.googleapis.com/google.rpc.RetryInfo");
-			cJSON_AddStringToObject(ri, "retryDelay", d);
-			cJSON_AddItemToArray(det, ri);
-		}
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, txt, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(txt);
+		return MHD_NO;
 	}
-	if (field) {
-		cJSON *br = cJSON_CreateObject(), *fv = cJSON_CreateObject();
-		cJSON *arr = br ? cJSON_AddArrayToObject(br, "fieldViolations") : NULL;
-		if (arr && fv) {
-			cJSON_AddStringToObject(br, "@type", "type.googleapis.com/google.rpc.BadRequest");
-			cJSON_AddStringToObject(fv, "field", field);
-			cJSON_AddStringToObject(fv, "description", msg);
-			cJSON_AddItemToArray(arr, fv);
-			fv = NULL;
-			cJSON_AddItemToArray(det, br);
-			br = NULL;
-		}
-		cJSON_Delete(fv);
-		cJSON_Delete(br);
-	}
-	return send_json(con, http, j);
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	return queue(con, http, r);
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *con, unsigned http, int code, const char *reason,
-				  int retry_ms, const char *mkey, const char *mval, const char *fmt, ...)
-	__attribute__((format(printf, 8, 9)));
-static enum MHD_Result send_error(struct MHD_Connection *con, unsigned http, int code, const char *reason,
-				  int retry_ms, const char *mkey, const char *mval, const char *fmt, ...)
+/* A failure as google.rpc.Status with the HTTP status of the standard
+ * mapping (rpc.h). */
+static enum MHD_Result send_st(struct MHD_Connection *con, const srv_status *st)
+{
+	Google__Rpc__Status *pb = srv_status_to_pb(st);
+	return send_pb(con, srv_http_status(st->code), pb ? &pb->base : NULL);
+}
+
+/* An error of kind (rpc.c's table) with one ErrorInfo metadata entry
+ * (mkey, mval; NULL for none). */
+static enum MHD_Result send_error(struct MHD_Connection *con, srv_err kind, const char *mkey, const char *mval,
+				  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static enum MHD_Result send_error(struct MHD_Connection *con, srv_err kind, const char *mkey, const char *mval,
+				  const char *fmt, ...)
 {
 	char msg[SRV_MSGLEN + 64];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	const char *md[] = {mkey, mval, NULL};
-	return send_status(con, http, code, reason, retry_ms, mkey && mval ? md : NULL, NULL, msg);
+	srv_status st;
+	srv_fail(&st, kind, NULL, "%s", msg);
+	srv_status_md(&st, mkey, mval);
+	return send_st(con, &st);
 }
 
 /* 400 INVALID_ARGUMENT for a parse failure, naming the field when the
  * parser knows which one. */
 static enum MHD_Result bad_input(struct MHD_Connection *con, const srv_perr *e)
 {
-	return send_status(con, 400, 3, "CWSANDBOX_INVALID_REQUEST", 0, NULL, e->field[0] ? e->field : NULL,
-			   e->msg);
+	srv_status st;
+	srv_fail_perr(&st, e);
+	return send_st(con, &st);
 }
 
-#define BAD(con, ...) send_error(con, 400, 3, "CWSANDBOX_INVALID_REQUEST", 0, NULL, NULL, __VA_ARGS__)
+#define BAD(con, ...) send_error(con, SRV_E_INVALID, NULL, NULL, __VA_ARGS__)
 
 static enum MHD_Result send_refusal(struct MHD_Connection *con, const srv_refusal *w)
 {
-	return send_error(con, (unsigned)w->http, w->code, w->reason, w->retry_ms, NULL, NULL, "%s", w->msg);
+	srv_status st;
+	srv_fail(&st, w->kind, w->field, "%s", w->msg);
+	if (w->retry_ms > 0)
+		st.retry_ms = w->retry_ms;
+	srv_status_md(&st, "state", w->state);
+	return send_st(con, &st);
 }
 
 static enum MHD_Result no_sandbox(struct MHD_Connection *con, const char *id)
 {
-	return send_error(con, 404, 5, "CWSANDBOX_SANDBOX_NOT_FOUND", 0, "sandboxId", id, "sandbox %s not found",
-			  id);
+	return send_error(con, SRV_E_SANDBOX_NOT_FOUND, "sandboxId", id, "sandbox %s not found", id);
 }
 
 static enum MHD_Result no_process(struct MHD_Connection *con, srv_sbx *s, int64_t n)
 {
 	char num[24];
 	snprintf(num, sizeof num, "%lld", (long long)n);
-	return send_error(con, 404, 5, "CWSANDBOX_PROCESS_NOT_FOUND", 0, "processId", num,
-			  "process %s not found in sandbox %s", num, s->id);
+	return send_error(con, SRV_E_PROCESS_NOT_FOUND, "processId", num, "process %s not found in sandbox %s", num,
+			  s->id);
 }
 
 static const char *arg(struct MHD_Connection *con, const char *key)
@@ -264,11 +253,11 @@ static enum MHD_Result h_images(struct MHD_Connection *con)
 	char err[SRV_MSGLEN] = "";
 	char *text = srv_core_images_json(err);
 	if (!text)
-		return send_error(con, 500, 13, "CWSANDBOX_INTERNAL", 0, NULL, NULL, "%s", err);
+		return send_error(con, SRV_E_INTERNAL, NULL, NULL, "%s", err);
 	cJSON *j = cJSON_Parse(text);
 	free(text);
 	if (!j)
-		return send_error(con, 500, 13, "CWSANDBOX_INTERNAL", 0, NULL, NULL, "out of memory");
+		return send_error(con, SRV_E_INTERNAL, NULL, NULL, "out of memory");
 	return send_json(con, 200, j);
 }
 
@@ -340,10 +329,10 @@ static enum MHD_Result h_create(struct MHD_Connection *con, req *r)
 	srv_spec spec;
 	srv_perr err;
 	srv_refusal why;
+	srv_status st;
 	int prc = srv_parse_create(r->body, r->len, &spec, &err);
 	if (prc == SRV_PARSE_UNSUPPORTED)
-		return send_status(con, 501, 12, "CWSANDBOX_UNIMPLEMENTED", 0, NULL, err.field[0] ? err.field : NULL,
-				   err.msg);
+		return send_st(con, (srv_fail(&st, SRV_E_UNSUPPORTED, err.field, "%s", err.msg), &st));
 	if (prc != 0)
 		return bad_input(con, &err);
 	srv_sbx *s = srv_create(&spec, r->peer, &why);
@@ -402,7 +391,7 @@ static enum MHD_Result h_delete(struct MHD_Connection *con, req *r)
 static enum MHD_Result exec_answer(struct MHD_Connection *con, srv_sbx *s, srv_proc *p, int64_t max)
 {
 	if (p->timed_out) {
-		return send_error(con, 504, 4, "CWSANDBOX_COMMAND_TIMEOUT", 0, NULL, NULL,
+		return send_error(con, SRV_E_TIMEOUT, NULL, NULL,
 				  "command timed out after %lld s", (long long)p->timeout_s);
 	}
 	if (p->lost & (SRV_EXIT_LOST_NOSPC | SRV_EXIT_LOST_FLOOR | SRV_EXIT_LOST_IO)) {
@@ -412,7 +401,7 @@ static enum MHD_Result exec_answer(struct MHD_Connection *con, srv_sbx *s, srv_p
 		 * blindly): its exit code rides along. */
 		char code[16];
 		snprintf(code, sizeof code, "%d", p->exit_code);
-		return send_error(con, 500, 15, "CWSANDBOX_OUTPUT_LOST", 0, "exitCode", code,
+		return send_error(con, SRV_E_OUTPUT_LOST, "exitCode", code,
 				  "the command ran (exit code %d) but its output was not stored: %s", p->exit_code,
 				  p->reason);
 	}
@@ -473,7 +462,7 @@ static outcome h_exec(struct MHD_Connection *con, req *r, srv_sbx *s, enum MHD_R
 	} else {
 		p = srv_proc_by_uid(s, r->exec_uid);
 		if (!p) {
-			*res = send_error(con, 500, 13, "CWSANDBOX_INTERNAL", 0, NULL, NULL, "exec record lost");
+			*res = send_error(con, SRV_E_INTERNAL, NULL, NULL, "exec record lost");
 			r->exec_uid = 0;
 			return DONE;
 		}
@@ -481,7 +470,7 @@ static outcome h_exec(struct MHD_Connection *con, req *r, srv_sbx *s, enum MHD_R
 	}
 	if (p->state == PS_RUNNING) {
 		if (srv_core_stopping()) {
-			*res = send_error(con, 503, 14, "CWSANDBOX_UNAVAILABLE", 1000, NULL, NULL,
+			*res = send_error(con, SRV_E_UNAVAILABLE, NULL, NULL,
 					  "sbxd is shutting down");
 			srv_exec_release(s, p);
 			r->exec_uid = 0;
@@ -611,7 +600,7 @@ static enum MHD_Result exited(struct MHD_Connection *con, srv_sbx *s, srv_proc *
 {
 	char num[24];
 	snprintf(num, sizeof num, "%lld", (long long)p->id);
-	return send_error(con, 400, 9, "CWSANDBOX_PROCESS_EXITED", 0, "processId", num,
+	return send_error(con, SRV_E_PROCESS_EXITED, "processId", num,
 			  "process %s in sandbox %s has exited", num, s->id);
 }
 
@@ -621,15 +610,15 @@ static enum MHD_Result h_stdin(struct MHD_Connection *con, req *r, srv_sbx *s)
 	if (!p)
 		return no_process(con, s, r->route.proc);
 	if (!p->want_stdin)
-		return send_error(con, 400, 9, "CWSANDBOX_STDIN_CLOSED", 0, NULL, NULL,
+		return send_error(con, SRV_E_STDIN_CLOSED, NULL, NULL,
 				  "process %lld was started without stdin", (long long)p->id);
 	if (p->state != PS_RUNNING)
 		return exited(con, s, p);
 	if (p->stdin_closed)
-		return send_error(con, 400, 9, "CWSANDBOX_STDIN_CLOSED", 0, NULL, NULL,
+		return send_error(con, SRV_E_STDIN_CLOSED, NULL, NULL,
 				  "stdin of process %lld is closed", (long long)p->id);
 	if (srv_stdin_write(s, p, (const unsigned char *)r->body, r->len) != 0)
-		return send_error(con, 429, 8, "CWSANDBOX_LIMIT_EXCEEDED", 500, NULL, NULL,
+		return send_error(con, SRV_E_STDIN_FULL, NULL, NULL,
 				  "process %lld is not reading its stdin fast enough", (long long)p->id);
 	cJSON *j = cJSON_CreateObject();
 	char num[24];
@@ -687,22 +676,21 @@ static enum MHD_Result h_signal(struct MHD_Connection *con, req *r, srv_sbx *s)
  * would have seen; the status and reason keep the public meaning. */
 static const struct file_err {
 	int e;
-	unsigned http;
-	int code;
-	const char *reason;
+	srv_err kind;
 } file_errs[] = {
-	{ENOENT, 404, 5, "CWSANDBOX_FILE_NOT_FOUND"},
-	{EACCES, 403, 7, "CWSANDBOX_PERMISSION_DENIED"},
-	{EPERM, 403, 7, "CWSANDBOX_PERMISSION_DENIED"},
-	{EROFS, 403, 7, "CWSANDBOX_PERMISSION_DENIED"},
-	{EEXIST, 409, 6, "CWSANDBOX_ALREADY_EXISTS"},
-	{ENOTEMPTY, 400, 9, "CWSANDBOX_DIRECTORY_NOT_EMPTY"},
-	{ENAMETOOLONG, 400, 3, "CWSANDBOX_NAME_TOO_LONG"},
-	{ENOSPC, 429, 8, "CWSANDBOX_LIMIT_EXCEEDED"},
-	{EDQUOT, 429, 8, "CWSANDBOX_LIMIT_EXCEEDED"},
-	{EFBIG, 429, 8, "CWSANDBOX_LIMIT_EXCEEDED"},
-	{ESRCH, 400, 9, "CWSANDBOX_SANDBOX_NOT_RUNNING"},
-	{EINVAL, 400, 3, "CWSANDBOX_INVALID_REQUEST"},
+	{ENOENT, SRV_E_FILE_NOT_FOUND},
+	{EACCES, SRV_E_FILE_PERMISSION},
+	{EPERM, SRV_E_FILE_PERMISSION},
+	{EROFS, SRV_E_FILE_PERMISSION},
+	{EEXIST, SRV_E_FILE_EXISTS},
+	{EISDIR, SRV_E_FILE_IS_DIRECTORY},
+	{ENOTEMPTY, SRV_E_DIRECTORY_NOT_EMPTY},
+	{ENAMETOOLONG, SRV_E_NAME_TOO_LONG},
+	{ENOSPC, SRV_E_NO_SPACE},
+	{EDQUOT, SRV_E_NO_SPACE},
+	{EFBIG, SRV_E_FILE_TOO_LARGE},
+	{ESRCH, SRV_E_NOT_RUNNING},
+	{EINVAL, SRV_E_INVALID},
 };
 
 static enum MHD_Result file_error(struct MHD_Connection *con, int e, const char *path)
@@ -710,23 +698,20 @@ static enum MHD_Result file_error(struct MHD_Connection *con, int e, const char 
 	char msg[SRV_MSGLEN + 64];
 	switch (-e) {
 	case SRV_EPSEUDO:
-		return send_error(con, 400, 3, "CWSANDBOX_INVALID_REQUEST", 0, "path", path,
+		return send_error(con, SRV_E_INVALID, "path", path,
 				  "%s: on a kernel pseudo file system (procfs, sysfs, cgroupfs, FUSE...); "
 				  "file calls refuse those, run a command in the sandbox instead", path);
 	case SRV_ENOTREG:
-		return send_error(con, 400, 3, "CWSANDBOX_INVALID_REQUEST", 0, "path", path,
+		return send_error(con, SRV_E_INVALID, "path", path,
 				  "%s: not a regular file (a FIFO, socket or device); file calls read and "
 				  "write regular files only", path);
 	}
-	/* Anything else is what the kernel said: FAILED_PRECONDITION unless
-	 * the table knows better. */
-	const struct file_err *fe = NULL;
+	/* Anything else is what the kernel said: CWSANDBOX_FILE_IO_FAILED
+	 * unless the table knows better (wire.md section 6). */
+	srv_err kind = SRV_E_FILE_IO;
 	for (size_t i = 0; i < sizeof file_errs / sizeof file_errs[0]; i++)
 		if (file_errs[i].e == -e)
-			fe = &file_errs[i];
-	unsigned http = fe ? fe->http : 400;
-	int code = fe ? fe->code : 9;
-	const char *reason = fe ? fe->reason : "CWSANDBOX_INVALID_REQUEST";
+			kind = file_errs[i].kind;
 	const char *name = strerrorname_np(-e);
 	if (-e == ENAMETOOLONG)
 		snprintf(msg, sizeof msg, "path or one of its components too long (at most %d bytes, %d a component)",
@@ -740,8 +725,13 @@ static enum MHD_Result file_error(struct MHD_Connection *con, int e, const char 
 	/* ESRCH is ours (no box to reach), not an errno of the sandbox. */
 	if (-e == ESRCH)
 		name = NULL;
-	const char *md[] = {"path", path, name ? "errno" : NULL, name, NULL};
-	return send_status(con, http, code, reason, 0, -e == ENAMETOOLONG ? NULL : md, NULL, msg);
+	srv_status st;
+	srv_fail(&st, kind, NULL, "%s", msg);
+	if (-e != ENAMETOOLONG) {
+		srv_status_md(&st, "path", path);
+		srv_status_md(&st, "errno", name);
+	}
+	return send_st(con, &st);
 }
 
 /* A query argument with MHD's decoding, refused (-1) when a %00 inside
@@ -809,7 +799,7 @@ static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
 	if (root < 0) {
 		/* path may live in body: answer before freeing it. */
 		if (errno == ENOTSUP)
-			res = send_error(con, 501, 12, "CWSANDBOX_UNIMPLEMENTED", 0, NULL, NULL,
+			res = send_error(con, SRV_E_NOT_IMPLEMENTED, NULL, NULL,
 					 "file calls are not available with this runtime");
 		else
 			res = file_error(con, -ESRCH, path);
@@ -998,10 +988,9 @@ static enum MHD_Result dispatch(struct MHD_Connection *con, req *r, const char *
 {
 	enum MHD_Result res = MHD_YES;
 	if (r->routed < 0)
-		return send_error(con, 404, 12, "CWSANDBOX_UNIMPLEMENTED", 0, NULL, NULL, "no such call: %s",
-				  method);
+		return send_error(con, SRV_E_NO_ROUTE, NULL, NULL, "no such call: %s", method);
 	if (r->too_big)
-		return send_error(con, 413, 8, "CWSANDBOX_LIMIT_EXCEEDED", 0, NULL, NULL,
+		return send_error(con, r->route.kind == R_WRITE_FILE ? SRV_E_FILE_TOO_LARGE : SRV_E_INVALID, NULL, NULL,
 				  "request body over the %zu byte cap", r->limit);
 	if (r->route.kind == R_EXTENSIONS)
 		return h_extensions(con);
@@ -1009,7 +998,7 @@ static enum MHD_Result dispatch(struct MHD_Connection *con, req *r, const char *
 		return h_images(con);
 	pthread_mutex_lock(&srv_lock);
 	if (srv_core_stopping() && !r->exec_uid) {
-		res = send_error(con, 503, 14, "CWSANDBOX_UNAVAILABLE", 1000, NULL, NULL, "sbxd is shutting down");
+		res = send_error(con, SRV_E_UNAVAILABLE, NULL, NULL, "sbxd is shutting down");
 		goto out;
 	}
 	if (r->route.kind == R_SANDBOXES) {
@@ -1075,7 +1064,7 @@ static enum MHD_Result dispatch(struct MHD_Connection *con, req *r, const char *
 		res = h_files(con, r, s);
 		break;
 	default:
-		res = send_error(con, 404, 12, "CWSANDBOX_UNIMPLEMENTED", 0, NULL, NULL, "no such call");
+		res = send_error(con, SRV_E_NO_ROUTE, NULL, NULL, "no such call");
 	}
 out:
 	pthread_mutex_unlock(&srv_lock);
@@ -1116,7 +1105,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
 		__atomic_add_fetch(&inflight, 1, __ATOMIC_SEQ_CST);
 		r->tcp = cls != NULL;
 		if (r->tcp && !authorized(con))
-			return send_error(con, 401, 16, "CWSANDBOX_UNAUTHENTICATED", 0, NULL, NULL,
+			return send_error(con, SRV_E_UNAUTHENTICATED, NULL, NULL,
 					  "missing or wrong bearer token");
 		/* Unix: the peer's uid (on_connection). TCP keeps 0, root:
 		 * the token holder is the operator. */
@@ -1125,7 +1114,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
 				MHD_get_connection_info(con, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 			uintptr_t v = ci ? (uintptr_t)ci->socket_context : 0;
 			if (!v)
-				return send_error(con, 500, 13, "CWSANDBOX_INTERNAL", 0, NULL, NULL,
+				return send_error(con, SRV_E_INTERNAL, NULL, NULL,
 						  "cannot tell which user is connected (SO_PEERCRED failed)");
 			r->peer = (uint32_t)(v - 1);
 		}

@@ -55,7 +55,7 @@ static srv_sbx **boxes;
 static size_t nboxes, capboxes;
 static uint32_t next_seq = 1;
 static uint32_t next_uid = 1;
-static srv_waiter waiters = {&waiters, &waiters, NULL, 0, 0, 0, 0};
+static srv_waiter waiters = {.next = &waiters, .prev = &waiters};
 static int ep = -1, wakefd = -1, infd = -1, sbxdirfd = -1;
 static int stopping;
 static srv_box **graves;  /* boxes for the reaper thread to destroy */
@@ -607,7 +607,7 @@ void srv_wake(uint32_t seq)
 		srv_waiter *next = w->next;
 		if (!seq || w->seq == seq) {
 			srv_waiter_remove(w);
-			srv_http_resume(w->con);
+			w->resume ? w->resume(w->con) : srv_http_resume(w->con);
 		}
 		w = next;
 	}
@@ -1165,14 +1165,14 @@ static int build_env(const srv_strv *img, const srv_strv *a, const srv_strv *b, 
 	return 0;
 }
 
-static void refuse(srv_refusal *why, int http, int code, const char *reason, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
-static void refuse(srv_refusal *why, int http, int code, const char *reason, const char *fmt, ...)
+static void refuse(srv_refusal *why, srv_err kind, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void refuse(srv_refusal *why, srv_err kind, const char *field, const char *fmt, ...)
 {
 	va_list ap;
-	why->http = http;
-	why->code = code;
-	why->reason = reason;
+	why->kind = kind;
+	why->field = field;
+	why->state = NULL;
 	why->retry_ms = 0;
 	va_start(ap, fmt);
 	vsnprintf(why->msg, sizeof why->msg, fmt, ap);
@@ -1244,7 +1244,7 @@ static int cmd_too_big(const srv_strv *argv, const srv_strv *env, const char *cw
 		total += strlen(env->v[i]) + 1;
 	if (argv->n <= SRV_PROTO_MAX_ARGS && env->n <= SRV_PROTO_MAX_ENV && total <= SRV_PROTO_MAX_STRINGS)
 		return 0;
-	refuse(why, 400, 3, "CWSANDBOX_INVALID_REQUEST",
+	refuse(why, SRV_E_INVALID, NULL,
 	       "command too large: argv (%zu entries), env (%zu entries, the sandbox's included) and working "
 	       "directory take %zu bytes with their NULs, over the %u byte cap (at most %d argv / %d env entries)",
 	       argv->n, env->n, total, (unsigned)(SRV_PROTO_MAX_STRINGS - sizeof(srv_msg_hdr)), SRV_PROTO_MAX_ARGS,
@@ -1280,17 +1280,18 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 		return p;
 	}
 	if (s->state != ST_RUNNING || !s->box) {
-		refuse(why, 400, 9, "CWSANDBOX_SANDBOX_NOT_RUNNING", "sandbox %s is %s, not running", s->id,
+		refuse(why, SRV_E_NOT_RUNNING, NULL, "sandbox %s is %s, not running", s->id,
 		       srv_state_name(s->state));
+		why->state = srv_state_name(s->state);
 		goto fail;
 	}
 	if (!exec && s->nprocs > 4096) {
-		refuse(why, 429, 8, "CWSANDBOX_LIMIT_EXCEEDED",
+		refuse(why, SRV_E_CAPACITY, NULL,
 		       "sandbox %s started its 4096 processes already", s->id);
 		goto fail;
 	}
 	if (exec && s->nexecs >= MAX_EXECS) {
-		refuse(why, 429, 8, "CWSANDBOX_LIMIT_EXCEEDED", "too many execs running in sandbox %s", s->id);
+		refuse(why, SRV_E_CAPACITY, NULL, "too many execs running in sandbox %s", s->id);
 		why->retry_ms = 1000;
 		goto fail;
 	}
@@ -1320,7 +1321,7 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 	for (int i = 1; i <= 2; i++) {
 		fds[i] = exec ? exec_spool(s) : open_spool(s, p->id, i, 1);
 		if (fds[i] < 0) {
-			refuse(why, 500, 13, "CWSANDBOX_INTERNAL", "cannot create output spool: %s", strerror(errno));
+			refuse(why, SRV_E_INTERNAL, NULL, "cannot create output spool: %s", strerror(errno));
 			goto fail;
 		}
 	}
@@ -1346,8 +1347,9 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 		if (s->box != box || s->state != ST_TERMINATING || src != 0) {
 			if (in >= 0)
 				close(in);
-			refuse(why, 400, 9, "CWSANDBOX_SANDBOX_NOT_RUNNING", "sandbox %s is %s, not running",
+			refuse(why, SRV_E_NOT_RUNNING, NULL, "sandbox %s is %s, not running",
 			       s->id, srv_state_name(s->state));
+			why->state = srv_state_name(s->state);
 			goto fail;
 		}
 	}
@@ -1357,11 +1359,11 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 		 * a warning, not an error. */
 		if (errno == E2BIG) {
 			/* Over a runtime cap cmd_too_big did not know of. */
-			refuse(why, 400, 3, "CWSANDBOX_INVALID_REQUEST", "command too large: %s", err);
+			refuse(why, SRV_E_INVALID, NULL, "command too large: %s", err);
 			goto fail;
 		}
 		fprintf(stderr, "sbxd: warning: sandbox %s: spawn failed: %s\n", s->id, err);
-		refuse(why, 500, 13, "CWSANDBOX_INTERNAL", "cannot start the process: %s", err);
+		refuse(why, SRV_E_INTERNAL, NULL, "cannot start the process: %s", err);
 		goto fail;
 	}
 	p->state = PS_RUNNING;
@@ -1417,7 +1419,7 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 	srv_rt_end(s, box);
 	return p;
 nomem:
-	refuse(why, 500, 13, "CWSANDBOX_INTERNAL", "out of memory");
+	refuse(why, SRV_E_INTERNAL, NULL, "out of memory");
 fail:
 	for (int i = 1; i <= 2; i++)
 		if (fds[i] >= 0)
@@ -1458,7 +1460,7 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 	char err[SRV_ERRLEN] = "";
 	size_t live = 0;
 	if (stopping) {
-		refuse(why, 503, 14, "CWSANDBOX_UNAVAILABLE", "sbxd is shutting down");
+		refuse(why, SRV_E_UNAVAILABLE, NULL, "sbxd is shutting down");
 		return NULL;
 	}
 	for (size_t i = 0; i < nboxes; i++) {
@@ -1475,13 +1477,13 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 			return o;
 		if (*spec->name && o->spec.name && strcmp(o->spec.name, spec->name) == 0 &&
 		    !srv_state_terminal(o->state) && o->state != ST_TERMINATING) {
-			refuse(why, 409, 6, "CWSANDBOX_ALREADY_EXISTS", "a sandbox named %s exists (%s)", spec->name,
+			refuse(why, SRV_E_ALREADY_EXISTS, "spec.tags", "a sandbox named %s exists (%s)", spec->name,
 			       o->id);
 			return NULL;
 		}
 	}
 	if (live >= (size_t)cfg.max_sandboxes) {
-		refuse(why, 429, 8, "CWSANDBOX_LIMIT_EXCEEDED", "%d sandboxes exist already (--max-sandboxes)",
+		refuse(why, SRV_E_CAPACITY, NULL, "%d sandboxes exist already (--max-sandboxes)",
 		       cfg.max_sandboxes);
 		why->retry_ms = 5000;
 		return NULL;
@@ -1493,7 +1495,7 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 		const char *cwd = spec->working_dir && *spec->working_dir ? spec->working_dir : "/";
 		if (build_env(&none, &spec->env, &none, &env) != 0) {
 			srv_strv_free(&env);
-			refuse(why, 500, 13, "CWSANDBOX_INTERNAL", "out of memory");
+			refuse(why, SRV_E_INTERNAL, NULL, "out of memory");
 			return NULL;
 		}
 		int big = cmd_too_big(&spec->argv, &env, cwd, why);
@@ -1511,7 +1513,7 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 	int64_t img_uid = 0, img_gid = 0;
 	if (strcmp(img, "host") == 0) {
 		if (!cfg.allow_host_image) {
-			refuse(why, 404, 5, "CWSANDBOX_IMAGE_NOT_FOUND",
+			refuse(why, SRV_E_INVALID, "spec.containers[0].image",
 			       "image host (the host's own root) is not enabled: start sbxd with --allow-host-image");
 			return NULL;
 		}
@@ -1520,25 +1522,25 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 		char oerr[SRV_OCI_ERRLEN] = "";
 		if (srv_oci_resolve(store, img, &oimg, oerr) != 0) {
 			if (errno != ENOENT) {
-				refuse(why, 500, 13, "CWSANDBOX_INTERNAL", "image %.255s: %s", img, oerr);
+				refuse(why, SRV_E_INTERNAL, NULL, "image %.255s: %s", img, oerr);
 				return NULL;
 			}
 			char names[512] = "";
 			srv_rt_image_names(rt, names, sizeof names);
 			if (!*spec->image)
-				refuse(why, 404, 5, "CWSANDBOX_IMAGE_NOT_FOUND",
+				refuse(why, SRV_E_INVALID, "spec.containers[0].image",
 				       "the default image %s is not built: run scripts/default-image --image-dir DIR "
 				       "(DIR: %s/images or an sbxd --image-dir; scripts/run does it) (images: %s; %s)",
 				       img, cfg.state_dir, *names ? names : "none", oerr);
 			else
-				refuse(why, 404, 5, "CWSANDBOX_IMAGE_NOT_FOUND",
+				refuse(why, SRV_E_INVALID, "spec.containers[0].image",
 				       "%s; directory images: %s; import one with sbxd image import PATH [REF] "
 				       "(no registry is reachable from sbxd)",
 				       oerr, *names ? names : "none");
 			return NULL;
 		}
 		if (srv_oci_user(&oimg, &img_uid, &img_gid, oerr) != 0) {
-			refuse(why, 400, 3, "CWSANDBOX_INVALID_REQUEST", "image %.255s: %s", img, oerr);
+			refuse(why, SRV_E_INVALID, "spec.containers[0].image", "image %.255s: %s", img, oerr);
 			srv_oci_image_free(&oimg);
 			return NULL;
 		}
@@ -1546,7 +1548,7 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 	}
 	srv_sbx *s = calloc(1, sizeof *s);
 	if (!s) {
-		refuse(why, 500, 13, "CWSANDBOX_INTERNAL", "out of memory");
+		refuse(why, SRV_E_INTERNAL, NULL, "out of memory");
 		srv_oci_image_free(&oimg);
 		return NULL;
 	}
@@ -1567,7 +1569,7 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 		s->id[0] = '\0';
 	}
 	if (!s->id[0] || (s->dirfd = openat(sbxdirfd, s->id, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-		refuse(why, 500, 13, "CWSANDBOX_INTERNAL", "cannot create the sandbox's state dir: %s",
+		refuse(why, SRV_E_INTERNAL, NULL, "cannot create the sandbox's state dir: %s",
 		       strerror(errno));
 		sbx_free(s);
 		srv_oci_image_free(&oimg);
@@ -1580,7 +1582,7 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 	s->state = ST_CREATING;
 	s->create_ns = srv_now_ns();
 	if (add_box(s) != 0) {
-		refuse(why, 500, 13, "CWSANDBOX_INTERNAL", "out of memory");
+		refuse(why, SRV_E_INTERNAL, NULL, "out of memory");
 		*spec = s->spec;
 		memset(&s->spec, 0, sizeof s->spec);
 		sbx_free(s);
@@ -2081,7 +2083,7 @@ static int64_t timers(void)
 		srv_waiter *nw = w->next;
 		if (w->deadline && w->deadline <= now) {
 			srv_waiter_remove(w);
-			srv_http_resume(w->con);
+			w->resume ? w->resume(w->con) : srv_http_resume(w->con);
 		} else if (w->deadline && w->deadline < next) {
 			next = w->deadline;
 		}
