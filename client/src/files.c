@@ -41,6 +41,17 @@ static unsigned features(sbx_client *c)
 	return f;
 }
 
+/* Each extension call only when the service announces it: elsewhere its
+ * path is unmatched (404) and would read as "no such file". */
+static sbx_result need_files(sbx_client *c, const char *what, sbx_error *err)
+{
+	if (features(c) & SBX_FEAT_FILES)
+		return SBX_OK;
+	return sbx_fail(err, SBX_E_UNSUPPORTED,
+	                "%s needs the service's \"files\" extension (sbxd); the real API has only whole-file "
+	                "readFile/writeFile", what);
+}
+
 /* "/v1/sandboxes/ID:call?path=ESC" plus an optional tail. */
 static char *file_path(const char *sandbox_id, const char *call, const char *path, const char *tail)
 {
@@ -247,7 +258,7 @@ sbx_result sbx_file_list(sbx_client *c, const char *sandbox_id, const char *path
 	size_t nv = 0;
 	*out = NULL;
 	*n = 0;
-	if ((r = check_args(sandbox_id, path, err)) != SBX_OK)
+	if ((r = check_args(sandbox_id, path, err)) != SBX_OK || (r = need_files(c, "listing a directory", err)) != SBX_OK)
 		return r;
 	char *url = file_path(sandbox_id, ":listDir", path, NULL);
 	if (!url)
@@ -273,7 +284,7 @@ sbx_result sbx_file_stat(sbx_client *c, const char *sandbox_id, const char *path
 	sbx_result r;
 	cJSON *root = NULL;
 	memset(out, 0, sizeof *out);
-	if ((r = check_args(sandbox_id, path, err)) != SBX_OK)
+	if ((r = check_args(sandbox_id, path, err)) != SBX_OK || (r = need_files(c, "stat", err)) != SBX_OK)
 		return r;
 	char *url = file_path(sandbox_id, ":statFile", path, NULL);
 	if (!url)
@@ -291,7 +302,7 @@ out:
 sbx_result sbx_file_mkdir(sbx_client *c, const char *sandbox_id, const char *path, unsigned mode, sbx_error *err)
 {
 	sbx_result r;
-	if ((r = check_args(sandbox_id, path, err)) != SBX_OK)
+	if ((r = check_args(sandbox_id, path, err)) != SBX_OK || (r = need_files(c, "mkdir", err)) != SBX_OK)
 		return r;
 	cJSON *body = cJSON_CreateObject();
 	int built = body && cJSON_AddStringToObject(body, "path", path) &&
@@ -303,7 +314,7 @@ sbx_result sbx_file_mkdir(sbx_client *c, const char *sandbox_id, const char *pat
 sbx_result sbx_file_remove(sbx_client *c, const char *sandbox_id, const char *path, int recursive, sbx_error *err)
 {
 	sbx_result r;
-	if ((r = check_args(sandbox_id, path, err)) != SBX_OK)
+	if ((r = check_args(sandbox_id, path, err)) != SBX_OK || (r = need_files(c, "remove", err)) != SBX_OK)
 		return r;
 	cJSON *body = cJSON_CreateObject();
 	int built = body && cJSON_AddStringToObject(body, "path", path) &&

@@ -126,7 +126,9 @@ sbx_result sbx_pb_answer(const ProtobufCMessageDescriptor *d, const char *text, 
 	int rc = wire_json_decode(d, len ? text : "{}", len ? len : 2, &sbx_pb_answer_caps, out, &we);
 	if (rc == -ENOMEM)
 		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
-	if (rc == -E2BIG)
+	/* Over the size cap is too large; nested too deep (also -E2BIG
+	 * from the codec) is a malformed answer. */
+	if (rc == -E2BIG && len > sbx_pb_answer_caps.max_bytes)
 		return sbx_fail(err, SBX_E_TOO_LARGE, "answer (%s) over a cap: %s", d->short_name, we.msg);
 	if (rc)
 		return sbx_fail(err, SBX_E_PROTOCOL, "answer is not a %s: %s", d->short_name, we.msg);
