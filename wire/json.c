@@ -1587,3 +1587,10 @@ int wire_field_set_text(ProtobufCMessage *m, const char *name, const char *value
 	free(copy);
 	return rc;
 }
+
+int wire_field_present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+{
+	if (f->label == PROTOBUF_C_LABEL_REPEATED)
+		return *(const size_t *)CMEMBER(m, f->quantifier_offset) != 0;
+	return present(m, f);
+}

@@ -73,6 +73,11 @@ int wire_json_encode(const ProtobufCMessage *m, const wire_caps *caps, char **ou
 int wire_field_set_text(ProtobufCMessage *m, const char *name, const char *value, size_t vlen,
                         wire_err *err);
 
+/* Is field f of m set, by the presence rule of the encoder (a repeated
+ * field or map: non-empty; a oneof member: chosen; a message: non-NULL;
+ * a scalar: non-zero)? What servers check "cannot honour" tables with. */
+int wire_field_present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f);
+
 /* Frees a message from wire_json_decode (or built with malloc'd parts the
  * way protobuf-c's unpacker builds them); NULL is fine. */
 void wire_message_free(ProtobufCMessage *m);
