@@ -26,12 +26,19 @@
 #include "fileargs.h"
 #include "files.h"
 #include "parse.h"
+#include "routes.h"
 #include "rpc.h"
 
 #define SERVER_NAME "sbxd/" SBXD_VERSION
 
 static struct MHD_Daemon *d_unix, *d_tcp;
 static char *tcp_token;
+static int extension_on = 1; /* sbxd --no-extension: 0 */
+
+void srv_http_set_extension(int on)
+{
+	extension_on = on;
+}
 static int inflight;  /* request contexts alive (atomic builtins) */
 
 typedef struct req {
@@ -50,6 +57,14 @@ typedef struct req {
 	int deadline_set;
 	uint32_t exec_seq, exec_uid;  /* a running unary exec */
 	int64_t exec_max;             /* its maxOutputBytes */
+	/* A call of rpc.h (wr != NULL): its row, path variables (into
+	 * path), the decoded request and the call's state across wake-ups. */
+	const wire_route *wr;
+	char *path;
+	wire_var vars[WIRE_MAX_VARS];
+	size_t nvars;
+	ProtobufCMessage *rpcreq;
+	srv_call call;
 } req;
 
 typedef enum { DONE, SUSPENDED } outcome;
@@ -232,22 +247,6 @@ static int waiting(const req *r)
 
 /* ------------------------------------------------------------ handlers */
 
-static enum MHD_Result h_extensions(struct MHD_Connection *con)
-{
-	cJSON *j = cJSON_CreateObject();
-	if (!j)
-		return MHD_NO;
-	cJSON_AddStringToObject(j, "server", SERVER_NAME);
-	cJSON *e = cJSON_AddArrayToObject(j, "extensions");
-	cJSON_AddItemToArray(e, cJSON_CreateString("processes"));
-	cJSON_AddItemToArray(e, cJSON_CreateString("output"));
-	cJSON_AddItemToArray(e, cJSON_CreateString("files"));
-	cJSON_AddItemToArray(e, cJSON_CreateString("posix"));
-	cJSON_AddItemToArray(e, cJSON_CreateString("images"));
-	return send_json(con, 200, j);
-}
-
-/* GET /v1/images: the OCI store's images (docs/api.md, "images"). */
 static enum MHD_Result h_images(struct MHD_Connection *con)
 {
 	char err[SRV_MSGLEN] = "";
@@ -261,132 +260,106 @@ static enum MHD_Result h_images(struct MHD_Connection *con)
 	return send_json(con, 200, j);
 }
 
-static int has_tag(const srv_sbx *s, const char *tag, size_t len)
+/* ----------------------------------------------------- the rpc.h calls */
+
+/* The request message of a row of wire_routes / wire_ext_routes, made once
+ * per request (a resumed long-poll reuses it): body by the row's rule,
+ * path variables, then every query parameter as a field (a repeated key
+ * appends: ?tags=a&tags=b; an unknown one is a 400 naming it). */
+typedef struct qctx {
+	ProtobufCMessage *m;
+	wire_err *err;
+	int rc;
+} qctx;
+
+static enum MHD_Result query_field(void *cls, enum MHD_ValueKind kind, const char *key, const char *val)
 {
-	for (size_t i = 0; i < s->spec.tags.n; i++)
-		if (strlen(s->spec.tags.v[i]) == len && memcmp(s->spec.tags.v[i], tag, len) == 0)
-			return 1;
+	(void)kind;
+	qctx *q = cls;
+	if (q->rc)
+		return MHD_NO;
+	q->rc = wire_field_set_text(q->m, key, val ? val : "", val ? strlen(val) : 0, q->err);
+	return q->rc ? MHD_NO : MHD_YES;
+}
+
+static int rpc_request(struct MHD_Connection *con, req *r, srv_status *st)
+{
+	wire_err we;
+	wire_caps caps = wire_caps_default;
+	caps.max_bytes = SRV_MAX_BODY;
+	caps.max_depth = SRV_MAX_DEPTH;
+	r->rpcreq = wire_route_new_request(r->wr);
+	if (!r->rpcreq)
+		return srv_fail(st, SRV_E_INTERNAL, NULL, "out of memory");
+	int rc = wire_route_body(r->wr, r->rpcreq, r->body ? r->body : "", r->len, &caps, &we);
+	if (rc == 0)
+		rc = wire_route_bind(r->wr, r->rpcreq, r->vars, r->nvars, &we);
+	if (rc == 0) {
+		qctx q = {r->rpcreq, &we, 0};
+		MHD_get_connection_values(con, MHD_GET_ARGUMENT_KIND, query_field, &q);
+		rc = q.rc;
+	}
+	if (rc == -ENOMEM)
+		return srv_fail(st, SRV_E_INTERNAL, NULL, "out of memory");
+	if (rc)
+		return srv_fail_wire(st, &we);
 	return 0;
 }
 
-static enum MHD_Result h_list(struct MHD_Connection *con, uint32_t peer)
+/* One call of rpc.h: decode, run (again, after a wake-up), answer. */
+static enum MHD_Result h_rpc(struct MHD_Connection *con, req *r)
 {
-	int64_t size, after = 0;
-	if (int_arg(con, "pageSize", 0, INT32_MAX, 100, &size) != 0)
-		return BAD(con, "pageSize must be an integer 1..1000");
-	if (size == 0)
-		size = 100;
-	if (size > 1000)
-		size = 1000;
-	if (int_arg(con, "pageToken", 0, UINT32_MAX, 0, &after) != 0)
-		return BAD(con, "bad pageToken");
-	const char *tags = arg(con, "tags"), *state = arg(con, "state");
-	int want_state = -1;
-	if (state && *state && (want_state = srv_state_from_name(state)) < 0)
-		return BAD(con, "unknown state \"%.40s\"", state);
-	int show_term = bool_arg(con, "showTerminated");
-	cJSON *j = cJSON_CreateObject();
-	cJSON *arr = cJSON_AddArrayToObject(j, "sandboxes");
-	size_t n;
-	srv_sbx **all = srv_all(&n);
-	int64_t count = 0;
-	uint32_t last = 0;
-	int more = 0;
-	for (size_t i = 0; i < n; i++) {
-		srv_sbx *s = all[i];
-		if (s->seq <= after || (peer && s->owner != peer))
-			continue;
-		if (want_state >= 0 ? s->state != want_state : (!show_term && srv_state_terminal(s->state)))
-			continue;
-		int ok = 1;
-		for (const char *t = tags; ok && t && *t;) {
-			size_t tl = strcspn(t, ",");
-			if (tl && !has_tag(s, t, tl))
-				ok = 0;
-			t += tl;
-			if (*t == ',')
-				t++;
-		}
-		if (!ok)
-			continue;
-		if (count == size) {
-			more = 1;
-			break;
-		}
-		cJSON_AddItemToArray(arr, srv_sbx_json(s));
-		last = s->seq;
-		count++;
-	}
-	char tok[16] = "";
-	if (more)
-		snprintf(tok, sizeof tok, "%u", last);
-	cJSON_AddStringToObject(j, "nextPageToken", tok);
-	return send_json(con, 200, j);
-}
-
-static enum MHD_Result h_create(struct MHD_Connection *con, req *r)
-{
-	srv_spec spec;
-	srv_perr err;
-	srv_refusal why;
 	srv_status st;
-	int prc = srv_parse_create(r->body, r->len, &spec, &err);
-	if (prc == SRV_PARSE_UNSUPPORTED)
-		return send_st(con, (srv_fail(&st, SRV_E_UNSUPPORTED, err.field, "%s", err.msg), &st));
-	if (prc != 0)
-		return bad_input(con, &err);
-	srv_sbx *s = srv_create(&spec, r->peer, &why);
-	srv_spec_free(&spec);
-	if (!s)
-		return send_refusal(con, &why);
-	return send_json(con, 200, srv_sbx_json(s));
+	ProtobufCMessage *resp = NULL;
+	const char *rpc = r->wr->rpc;
+	int rc;
+	if (!r->rpcreq) {
+		srv_call_init(&r->call, r->peer, &r->w);
+		if (rpc_request(con, r, &st) != 0)
+			return send_st(con, &st);
+	}
+	r->w.con = con;
+	const void *q = r->rpcreq;
+#define CALL(fn, T) fn(&r->call, q, (T **)&resp, &st)
+	if (strcmp(rpc, "CreateSandbox") == 0)
+		rc = CALL(srv_rpc_create, Coreweave__Sandbox__V1__Sandbox);
+	else if (strcmp(rpc, "GetSandbox") == 0)
+		rc = CALL(srv_rpc_get, Coreweave__Sandbox__V1__Sandbox);
+	else if (strcmp(rpc, "ListSandboxes") == 0)
+		rc = CALL(srv_rpc_list, Coreweave__Sandbox__V1__ListSandboxesResponse);
+	else if (strcmp(rpc, "DeleteSandbox") == 0)
+		rc = CALL(srv_rpc_delete, Coreweave__Sandbox__V1__DeleteSandboxResponse);
+	else if (strcmp(rpc, "PurgeSandboxes") == 0)
+		rc = CALL(srv_rpc_purge, Coreweave__Sandbox__V1__PurgeSandboxesResponse);
+	else if (strcmp(rpc, "Wait") == 0)
+		rc = CALL(srv_rpc_wait, Coreweave__Sandbox__V1__Sandbox);
+	else if (strcmp(rpc, "Forget") == 0)
+		rc = CALL(srv_rpc_forget, Coreweave__Sandbox__V1__DeleteSandboxResponse);
+	else if (strcmp(rpc, "GetExtensions") == 0)
+		rc = srv_rpc_extensions((Sbxd__Ext__V1__GetExtensionsResponse **)&resp, &st);
+	else
+		rc = srv_rpc_unimplemented(rpc, &st);
+#undef CALL
+	if (rc == SRV_RPC_WAIT) {
+		MHD_suspend_connection(con);
+		return MHD_YES;
+	}
+	if (rc != SRV_RPC_OK)
+		return send_st(con, &st);
+	return send_pb(con, 200, resp);
 }
 
-static outcome h_get(struct MHD_Connection *con, req *r, srv_sbx *s, enum MHD_Result *res)
+/* The rows rpc.h serves in this tree; the others of wire_routes (Exec,
+ * ReadFile, WriteFile) still go through api.c's own handlers. */
+static int rpc_served(const wire_route *w)
 {
-	if (wait_setup(con, r) != 0) {
-		*res = BAD(con, "waitSeconds must be an integer 0..60");
-		return DONE;
-	}
-	if (!srv_state_terminal(s->state) && waiting(r))
-		return suspend(con, r, s);
-	*res = send_json(con, 200, srv_sbx_json(s));
-	return DONE;
+	static const char *const legacy[] = {"Exec", "ReadFile", "WriteFile"};
+	for (size_t i = 0; i < sizeof legacy / sizeof legacy[0]; i++)
+		if (strcmp(w->rpc, legacy[i]) == 0)
+			return 0;
+	return 1;
 }
 
-static enum MHD_Result h_delete(struct MHD_Connection *con, req *r)
-{
-	int64_t grace;
-	if (int_arg(con, "gracePeriodSeconds", 0, 300, 10, &grace) != 0)
-		return BAD(con, "gracePeriodSeconds must be an integer 0..300");
-	srv_sbx *s = srv_find_for(r->route.id, r->peer);
-	if (!s) {
-		if (bool_arg(con, "allowMissing")) {
-			cJSON *j = cJSON_CreateObject();
-			cJSON_AddArrayToObject(j, "fileSystemSnapshotIds");
-			return send_json(con, 200, j);
-		}
-		return no_sandbox(con, r->route.id);
-	}
-	cJSON *j = cJSON_CreateObject();
-	if (bool_arg(con, "purge")) {
-		/* Deleted for good: its files too (closed before the stop, so
-		 * nothing is kept even when the stop waits for a grace). */
-		/* The answer shows the sandbox as the stop left it; with
-		 * grace 0 (or already terminal) it is gone once we return. */
-		srv_drop_files(s);
-		srv_stop(s, (int)grace, "deleted");
-		cJSON_AddItemToObject(j, "sandbox", srv_sbx_json(s));
-		srv_stop_purge(s, (int)grace, "deleted");
-	} else {
-		/* The public API's stop: the record and its files stay (read
-		 * only) until a purge or the retention removes them. */
-		srv_stop(s, (int)grace, "deleted");
-		cJSON_AddItemToObject(j, "sandbox", srv_sbx_json(s));
-	}
-	cJSON_AddArrayToObject(j, "fileSystemSnapshotIds");
-	return send_json(con, 200, j);
-}
 
 static enum MHD_Result exec_answer(struct MHD_Connection *con, srv_sbx *s, srv_proc *p, int64_t max)
 {
@@ -992,21 +965,15 @@ static enum MHD_Result dispatch(struct MHD_Connection *con, req *r, const char *
 	if (r->too_big)
 		return send_error(con, r->route.kind == R_WRITE_FILE ? SRV_E_FILE_TOO_LARGE : SRV_E_INVALID, NULL, NULL,
 				  "request body over the %zu byte cap", r->limit);
-	if (r->route.kind == R_EXTENSIONS)
-		return h_extensions(con);
 	if (r->route.kind == R_IMAGES)
 		return h_images(con);
 	pthread_mutex_lock(&srv_lock);
-	if (srv_core_stopping() && !r->exec_uid) {
+	if (srv_core_stopping() && !r->exec_uid && !(r->wr && r->rpcreq)) {
 		res = send_error(con, SRV_E_UNAVAILABLE, NULL, NULL, "sbxd is shutting down");
 		goto out;
 	}
-	if (r->route.kind == R_SANDBOXES) {
-		res = strcmp(method, "POST") == 0 ? h_create(con, r) : h_list(con, r->peer);
-		goto out;
-	}
-	if (r->route.kind == R_SANDBOX && strcmp(method, "DELETE") == 0) {
-		res = h_delete(con, r);
+	if (r->wr) {
+		res = h_rpc(con, r);
 		goto out;
 	}
 	/* Another user's sandbox is as absent as one that never was. */
@@ -1017,9 +984,6 @@ static enum MHD_Result dispatch(struct MHD_Connection *con, req *r, const char *
 		goto out;
 	}
 	switch (r->route.kind) {
-	case R_SANDBOX:
-		h_get(con, r, s, &res);
-		break;
 	case R_EXEC:
 		h_exec(con, r, s, &res);
 		break;
@@ -1071,6 +1035,34 @@ out:
 	return res;
 }
 
+/* The real surface first (wire_routes), then the extension's table, then
+ * api.c's older routes (the calls not on rpc.h yet). Without the
+ * extension (sbxd --no-extension) its paths are unmatched paths. */
+static void route(req *r, const char *method, const char *url)
+{
+	size_t plen = strlen(url);
+	r->routed = 1;
+	if (!(r->path = strdup(url))) {
+		r->routed = -1;
+		return;
+	}
+	r->wr = wire_route_match(method, r->path, plen, r->vars, &r->nvars);
+	if (!r->wr && extension_on)
+		r->wr = wire_route_match_in(wire_ext_routes, wire_n_ext_routes, method, r->path, plen, r->vars,
+					    &r->nvars);
+	if (r->wr && rpc_served(r->wr))
+		return;
+	r->wr = NULL;
+	if (srv_parse_route(method, url, &r->route) != 0) {
+		r->routed = -1;
+		return;
+	}
+	int real = r->route.kind == R_EXEC || r->route.kind == R_READ_FILE || r->route.kind == R_WRITE_FILE;
+	if (!real && (!extension_on || r->route.kind == R_SANDBOXES || r->route.kind == R_SANDBOX ||
+		      r->route.kind == R_EXTENSIONS))
+		r->routed = -1;
+}
+
 /* Constant-time: the time taken does not depend on where bytes differ. */
 static int token_ok(const char *given)
 {
@@ -1120,7 +1112,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
 		}
 		if (r->uri_bad)
 			return bad_input(con, &r->uri_err);
-		r->routed = srv_parse_route(method, url, &r->route) == 0 ? 1 : -1;
+		route(r, method, url);
 		r->limit = r->route.kind == R_WRITE_FILE ? SRV_MAX_WRITE_BODY : SRV_MAX_BODY;
 		const char *cl = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Content-Length");
 		int64_t n;
@@ -1193,6 +1185,8 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **ctx, enum
 			srv_exec_release(s, p);
 	}
 	pthread_mutex_unlock(&srv_lock);
+	wire_message_free(r->rpcreq);
+	free(r->path);
 	free(r->body);
 	free(r);
 	*ctx = NULL;

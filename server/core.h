@@ -73,6 +73,7 @@ typedef struct srv_sbx {
 	int state;
 	char reason[256];
 	int exit_code;
+	int exit_known;              /* exit_code observed (status.exitCode set) */
 	int64_t create_ns, start_ns, end_ns;
 	int64_t lifetime_deadline;   /* monotonic ns, 0 = none */
 	int64_t grace_deadline;      /* monotonic ns while TERMINATING */
@@ -164,10 +165,11 @@ void srv_core_stop(void);
 int srv_core_stopping(void);
 
 /* Everything below: call with srv_lock held. */
-srv_sbx *srv_find(const char *id_or_name);
+/* By id only (names are tags: sbxfs-name=NAME, found by listing). */
+srv_sbx *srv_find(const char *id);
 /* srv_find as uid sees it: root (0) sees every sandbox, any other uid only
- * those it owns (a name means its own sandbox of that name). */
-srv_sbx *srv_find_for(const char *id_or_name, uint32_t uid);
+ * those it owns. */
+srv_sbx *srv_find_for(const char *id, uint32_t uid);
 srv_sbx *srv_find_seq(uint32_t seq);
 /* Sandboxes in creation order: *n entries; the array is owned by core. */
 srv_sbx **srv_all(size_t *n);
@@ -256,9 +258,12 @@ int srv_root_fd(srv_sbx *s, int *read_only);
 /* A delete: the files of the sandbox go now (or when it ends). */
 void srv_drop_files(srv_sbx *s);
 
-/* The API's JSON forms (also what is persisted). Caller frees. */
+/* srv_state <-> the schema's State enum value (-1: none). */
+int srv_state_to_pb(int st);
+int srv_state_from_pb(int v);
+/* The extension's process form (also what is persisted). Caller frees.
+ * (The Sandbox's form is rpc.h's srv_sbx_to_pb.) */
 struct cJSON;
-struct cJSON *srv_sbx_json(const srv_sbx *s);
 struct cJSON *srv_proc_json(const srv_sbx *s, const srv_proc *p);  /* s: adds byte counts */
 
 /* Waiters (srv_lock held). */

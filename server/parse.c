@@ -602,6 +602,7 @@ void srv_spec_free(srv_spec *sp)
 	srv_strv_free(&sp->tags);
 	srv_netopts_free(&sp->net);
 	free(sp->request_id);
+	free(sp->pb);
 	memset(sp, 0, sizeof *sp);
 }
 
@@ -1129,129 +1130,6 @@ cJSON *srv_netopts_to_json(const srv_netopts *n)
 	if (n->deny_ingress_set)
 		cJSON_AddBoolToObject(o, "denyIngress", n->deny_ingress);
 	return o;
-}
-
-int srv_spec_from_json(const cJSON *spec, srv_spec *out, char *err)
-{
-	memset(out, 0, sizeof *out);
-	int rc = -1;
-	char *command = NULL;
-	if (spec && !cJSON_IsNull(spec) && !cJSON_IsObject(spec)) {
-		fail(err, "spec must be an object");
-		goto out;
-	}
-	if (get_str(spec, "name", 63, &out->name, err) || get_str(spec, "image", 255, &out->image, err) ||
-	    get_str(spec, "command", SRV_MAX_ARGV_BYTES, &command, err) ||
-	    get_str(spec, "workingDir", SRV_MAX_PATH, &out->working_dir, err))
-		goto out;
-	if (*out->name && !srv_valid_name(out->name)) {
-		fail(err, "bad name \"%.63s\": use 1-63 of [A-Za-z0-9._-], not starting with '.'", out->name);
-		goto out;
-	}
-	if (strncmp(out->name, "sbx-", 4) == 0) {
-		/* Ids start so; a name there could shadow an id in URLs. */
-		fail(err, "bad name \"%.63s\": the prefix \"sbx-\" is reserved for sandbox ids", out->name);
-		goto out;
-	}
-	/* A directory image's name or an OCI reference (oci.c parses it). */
-	if (*out->image && strspn(out->image, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/:@") !=
-	                       strlen(out->image)) {
-		fail(err, "bad image reference \"%.255s\"", out->image);
-		goto out;
-	}
-	const cJSON *args = cJSON_GetObjectItemCaseSensitive(spec, "args");
-	size_t used = 0;
-	if (*command) {
-		used = strlen(command) + 1;
-		if (srv_strv_push(&out->argv, command) != 0) {
-			fail(err, "out of memory");
-			goto out;
-		}
-	} else if (args && cJSON_GetArraySize(args) > 0) {
-		fail(err, "args given without command");
-		goto out;
-	}
-	if (get_strv(args, "args", SRV_MAX_ARGV - 1, SRV_MAX_ARGV_BYTES, &out->argv, &used, err) ||
-	    get_env(cJSON_GetObjectItemCaseSensitive(spec, "env"), &out->env, err))
-		goto out;
-	if (*out->working_dir && out->working_dir[0] != '/') {
-		fail(err, "workingDir must be an absolute path");
-		goto out;
-	}
-	const cJSON *res = cJSON_GetObjectItemCaseSensitive(spec, "resources");
-	if (res && !cJSON_IsNull(res) && !cJSON_IsObject(res)) {
-		fail(err, "resources must be an object");
-		goto out;
-	}
-	if (get_str(res, "cpu", 32, &out->cpu, err) || get_str(res, "memory", 32, &out->memory, err))
-		goto out;
-	/* pids may come as a number too. */
-	const cJSON *pids = cJSON_GetObjectItemCaseSensitive(res, "pids");
-	if (pids && cJSON_IsNumber(pids)) {
-		if (get_int(res, "pids", 1, 1 << 22, &out->max_pids, err))
-			goto out;
-		char b[32];
-		snprintf(b, sizeof b, "%lld", (long long)out->max_pids);
-		out->pids = strdup(b);
-	} else if (get_str(res, "pids", 32, &out->pids, err)) {
-		goto out;
-	}
-	if (!out->pids) {
-		fail(err, "out of memory");
-		goto out;
-	}
-	if (*out->cpu && srv_parse_cpu(out->cpu, &out->cpu_millis, err))
-		goto out;
-	if (*out->memory && srv_parse_memory(out->memory, &out->memory_bytes, err))
-		goto out;
-	if (*out->pids && !out->max_pids && srv_parse_int(out->pids, 1, 1 << 22, &out->max_pids)) {
-		fail(err, "bad pids quantity \"%.32s\"", out->pids);
-		goto out;
-	}
-	if (*out->memory && out->memory_bytes < (4 << 20)) {
-		fail(err, "memory %.32s is below the 4Mi minimum", out->memory);
-		goto out;
-	}
-	if (get_int(spec, "maxLifetimeSeconds", 0, SRV_MAX_LIFETIME, &out->lifetime_s, err))
-		goto out;
-	const cJSON *tags = cJSON_GetObjectItemCaseSensitive(spec, "tags");
-	size_t tagbytes = 0;
-	if (get_strv(tags, "tags", SRV_MAX_TAGS, SRV_MAX_TAGS * SRV_MAX_TAG_LEN, &out->tags, &tagbytes, err))
-		goto out;
-	for (size_t i = 0; i < out->tags.n; i++) {
-		size_t tl = strlen(out->tags.v[i]);
-		if (tl == 0 || tl > SRV_MAX_TAG_LEN || strchr(out->tags.v[i], ',')) {
-			fail(err, "bad tag \"%.40s\": 1-%d bytes, no commas", out->tags.v[i], SRV_MAX_TAG_LEN);
-			goto out;
-		}
-	}
-	int nrc = srv_parse_netopts(cJSON_GetObjectItemCaseSensitive(spec, "network"), "network", &out->net, err);
-	if (nrc != 0) {
-		rc = nrc;
-		goto out;
-	}
-	rc = 0;
-out:
-	free(command);
-	if (rc)
-		srv_spec_free(out);
-	return rc;
-}
-
-int srv_parse_create(const char *body, size_t len, srv_spec *out, srv_perr *e)
-{
-	char *err = e->msg;
-	memset(out, 0, sizeof *out);
-	cJSON *root = srv_json_parse(body, len, e);
-	if (!root)
-		return -1;
-	int rc = srv_spec_from_json(cJSON_GetObjectItemCaseSensitive(root, "spec"), out, err);
-	if (rc == 0 && get_str(root, "requestId", 128, &out->request_id, err) != 0) {
-		srv_spec_free(out);
-		rc = -1;
-	}
-	cJSON_Delete(root);
-	return rc;
 }
 
 int srv_parse_proc_req(const char *body, size_t len, int exec, srv_proc_req *out, srv_perr *e)

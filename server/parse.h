@@ -137,27 +137,29 @@ struct cJSON *srv_netopts_to_json(const srv_netopts *n);
 /* The rules alone as a JSON array of EgressRule (status.effectiveEgress). */
 struct cJSON *srv_egress_rules_json(const srv_egress_rule *r, size_t n);
 
-/* The sandbox spec, as sbxd keeps it. All strings owned. */
+/* The sandbox spec, as sbxd keeps it (spec.c makes it from the schema's
+ * SandboxSpec). All strings owned. */
 typedef struct srv_spec {
-	char *name;                  /* "" when none */
+	char *name;                  /* "" when none: the tag sbxfs-name=NAME */
 	char *image;
 	srv_strv argv;               /* command + args; n == 0: idle */
 	srv_strv env;                /* "K=V" */
 	char *working_dir;
-	char *cpu, *memory, *pids;   /* as given, for echoing back ("" if none) */
+	char *cpu, *memory, *pids;   /* as given ("" if none); pids: the
+	                                annotation sbxd.pids */
 	int64_t cpu_millis, memory_bytes, max_pids;
 	int64_t lifetime_s;          /* 0: server default */
 	srv_strv tags;
 	srv_netopts net;
-	char *request_id;
+	char *request_id;            /* CreateSandbox's ?requestId= */
+	unsigned char *pb;           /* the SandboxSpec as asked, packed (echoed) */
+	size_t pb_len;
 } srv_spec;
 void srv_spec_free(srv_spec *sp);
-/* Parses a create body {"spec": {...}, "requestId": "..."} (also accepts a
- * bare spec object when "spec" is absent? no: absent spec = empty spec). */
+/* A create body (the schema's Sandbox as proto3 JSON, strict) -> *out
+ * (spec.c: the codec, then srv_spec_from_pb): 0, -1 (400) or
+ * SRV_PARSE_UNSUPPORTED (501), err naming the field. */
 int srv_parse_create(const char *body, size_t len, srv_spec *out, srv_perr *err);
-/* Parses the "spec" object alone (used when loading records). */
-struct cJSON;
-int srv_spec_from_json(const struct cJSON *spec, srv_spec *out, char *err);
 
 /* A process start or unary exec request. */
 typedef struct srv_proc_req {

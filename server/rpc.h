@@ -66,6 +66,8 @@ void srv_status_md(srv_status *st, const char *key, const char *val);
  * message + JSON path) as 400/3 INVALID_ARGUMENT naming its field. */
 int srv_fail_perr(srv_status *st, const srv_perr *e);
 int srv_fail_wire(srv_status *st, const wire_err *e);
+/* A refusal of core.c (srv_create, srv_proc_start) as a status. */
+int srv_fail_refusal(srv_status *st, const srv_refusal *w);
 
 /* The standard google.rpc.Code -> HTTP status mapping (wire.md 6). */
 unsigned srv_http_status(int code);

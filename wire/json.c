@@ -1704,3 +1704,10 @@ int wire_query_encode(const ProtobufCMessage *m, const char *const *skip, size_t
 	buf[k] = '\0';
 	return (int)k;
 }
+
+int wire_field_present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+{
+	if (f->label == PROTOBUF_C_LABEL_REPEATED)
+		return *(const size_t *)CMEMBER(m, f->quantifier_offset) != 0;
+	return present(m, f);
+}

@@ -87,6 +87,10 @@ int wire_field_set_text(ProtobufCMessage *m, const char *name, const char *value
  * the length, or -E2BIG (does not fit), -EINVAL (a set message or bytes
  * field not skipped: it has no query form). */
 int wire_query_encode(const ProtobufCMessage *m, const char *const *skip, size_t nskip, char *buf, size_t cap);
+/* Is field f of m set, by the presence rule of the encoder (a repeated
+ * field or map: non-empty; a oneof member: chosen; a message: non-NULL;
+ * a scalar: non-zero)? What servers check "cannot honour" tables with. */
+int wire_field_present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f);
 
 /* Frees a message from wire_json_decode (or built with malloc'd parts the
  * way protobuf-c's unpacker builds them); NULL is fine. */
