@@ -200,7 +200,9 @@ static sbx_result fb_start(sbx_client *c, const char *sandbox_id, const sbx_exec
 		res = sbx_fail(err, SBX_E_PRECONDITION, "sandbox %s is %s, not running", sandbox_id,
 		               sbx_state_word(sb->state));
 		if (err)
-			snprintf(err->reason, sizeof err->reason, "CWSANDBOX_SANDBOX_NOT_RUNNING");
+			/* what the service answers a call on a sandbox that is not
+			 * running (400/9, wire.md section 6) */
+			snprintf(err->reason, sizeof err->reason, "CWSANDBOX_INVALID_REQUEST");
 		goto out;
 	}
 	if (r->stdin_on) {

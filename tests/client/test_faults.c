@@ -1125,7 +1125,7 @@ START_TEST(fallback_real_service)
 	 * "forget" a purge is a DeleteSandbox */
 	ck_assert_int_eq(sbx_sandbox_purge(c, id, 0, 0, &e), SBX_OK);
 	ck_assert_int_eq(sbx_process_start(c, id, r, &p, &e), SBX_E_PRECONDITION);
-	ck_assert_str_eq(e.reason, "CWSANDBOX_SANDBOX_NOT_RUNNING");
+	ck_assert_str_eq(e.reason, "CWSANDBOX_INVALID_REQUEST");
 	ck_assert_int_eq(sbx_process_start(c, "pub-77", r, &p, &e), SBX_E_NOT_FOUND);
 	sbx_exec_req_free(r);
 	sbx_async_free(a);
