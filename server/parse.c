@@ -618,105 +618,6 @@ void srv_proc_req_free(srv_proc_req *r)
 	memset(r, 0, sizeof *r);
 }
 
-/* Optional string member: absent/null -> "" ; non-string -> error. */
-static int get_str(const cJSON *obj, const char *key, size_t max, char **out, char *err)
-{
-	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
-	const char *v = "";
-	if (it && !cJSON_IsNull(it)) {
-		if (!cJSON_IsString(it))
-			return fail(err, "%s must be a string", key);
-		v = it->valuestring;
-		if (strlen(v) > max)
-			return fail(err, "%s is longer than %zu bytes", key, max);
-	}
-	*out = strdup(v);
-	return *out ? 0 : fail(err, "out of memory");
-}
-
-/* proto3 JSON integers: a number or a decimal string. */
-static int get_int(const cJSON *obj, const char *key, int64_t min, int64_t max, int64_t *out, char *err)
-{
-	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
-	*out = 0;
-	if (!it || cJSON_IsNull(it))
-		return 0;
-	if (srv_json_int(it, min, max, out) == 0)
-		return 0;
-	*out = 0;
-	return fail(err, "%s must be an integer in %lld..%lld", key, (long long)min, (long long)max);
-}
-
-static int get_bool(const cJSON *obj, const char *key, int *out, char *err)
-{
-	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
-	*out = 0;
-	if (!it || cJSON_IsNull(it))
-		return 0;
-	if (!cJSON_IsBool(it))
-		return fail(err, "%s must be true or false", key);
-	*out = cJSON_IsTrue(it);
-	return 0;
-}
-
-/* A JSON array of strings, capped by count and total bytes. */
-static int get_strv(const cJSON *arr, const char *what, size_t maxn, size_t maxbytes, srv_strv *out,
-		    size_t *used, char *err)
-{
-	if (!arr || cJSON_IsNull(arr))
-		return 0;
-	if (!cJSON_IsArray(arr))
-		return fail(err, "%s must be an array of strings", what);
-	const cJSON *it;
-	cJSON_ArrayForEach(it, arr) {
-		if (!cJSON_IsString(it))
-			return fail(err, "%s must be an array of strings", what);
-		if (out->n >= maxn)
-			return fail(err, "%s has more than %zu entries", what, maxn);
-		*used += strlen(it->valuestring) + 1;
-		if (*used > maxbytes)
-			return fail(err, "%s is larger than %zu bytes", what, maxbytes);
-		if (srv_strv_push(out, it->valuestring) != 0)
-			return fail(err, "out of memory");
-	}
-	return 0;
-}
-
-/* {"K": "V"} -> "K=V" entries, capped. */
-static int get_env(const cJSON *obj, srv_strv *out, char *err)
-{
-	if (!obj || cJSON_IsNull(obj))
-		return 0;
-	if (!cJSON_IsObject(obj))
-		return fail(err, "env must be an object of strings");
-	size_t used = 0;
-	const cJSON *it;
-	cJSON_ArrayForEach(it, obj) {
-		const char *k = it->string;
-		if (!cJSON_IsString(it) || !k)
-			return fail(err, "env values must be strings");
-		if (!*k || strchr(k, '='))
-			return fail(err, "bad env name \"%.40s\"", k);
-		if (out->n >= SRV_MAX_ENV)
-			return fail(err, "env has more than %d entries", SRV_MAX_ENV);
-		size_t kl = strlen(k), vl = strlen(it->valuestring);
-		used += kl + vl + 2;
-		if (used > SRV_MAX_ENV_BYTES)
-			return fail(err, "env is larger than %u bytes", SRV_MAX_ENV_BYTES);
-		char *kv = malloc(kl + vl + 2);
-		if (!kv)
-			return fail(err, "out of memory");
-		memcpy(kv, k, kl);
-		kv[kl] = '=';
-		memcpy(kv + kl + 1, it->valuestring, vl + 1);
-		int rc = srv_strv_push(out, kv);
-		free(kv);
-		if (rc)
-			return fail(err, "out of memory");
-	}
-	return 0;
-}
-
 cJSON *srv_json_parse(const char *body, size_t len, srv_perr *e)
 {
 	char *err = e->msg;
@@ -1132,57 +1033,6 @@ cJSON *srv_netopts_to_json(const srv_netopts *n)
 	return o;
 }
 
-int srv_parse_proc_req(const char *body, size_t len, int exec, srv_proc_req *out, srv_perr *e)
-{
-	char *err = e->msg;
-	memset(out, 0, sizeof *out);
-	int rc = -1;
-	cJSON *root = srv_json_parse(body, len, e);
-	if (!root)
-		return -1;
-	size_t used = 0;
-	if (get_strv(cJSON_GetObjectItemCaseSensitive(root, "command"), "command", SRV_MAX_ARGV,
-		     SRV_MAX_ARGV_BYTES, &out->argv, &used, err))
-		goto out;
-	if (out->argv.n == 0 || !*out->argv.v[0]) {
-		fail(err, "command must be a non-empty array of strings");
-		goto out;
-	}
-	if (get_env(cJSON_GetObjectItemCaseSensitive(root, "env"), &out->env, err) ||
-	    get_str(root, "workingDir", SRV_MAX_PATH, &out->cwd, err) ||
-	    get_int(root, "timeoutSeconds", 0, SRV_MAX_LIFETIME, &out->timeout_s, err) ||
-	    (!exec && get_str(root, "requestId", 128, &out->request_id, err)))
-		goto out;
-	if (*out->cwd && out->cwd[0] != '/') {
-		fail(err, "workingDir must be an absolute path");
-		goto out;
-	}
-	if (exec) {
-		if (get_int(root, "maxOutputBytes", 0, 64 << 20, &out->max_output, err))
-			goto out;
-		if (!out->max_output)
-			out->max_output = 1 << 20;
-		const cJSON *in = cJSON_GetObjectItemCaseSensitive(root, "stdin");
-		if (in && !cJSON_IsNull(in)) {
-			if (!cJSON_IsString(in) ||
-			    srv_b64_decode(in->valuestring, strlen(in->valuestring), &out->stdin_data,
-					   &out->stdin_len) != 0) {
-				fail(err, "stdin must be base64 bytes");
-				goto out;
-			}
-			out->want_stdin = 1;
-		}
-	} else if (get_bool(root, "stdin", &out->want_stdin, err)) {
-		goto out;
-	}
-	rc = 0;
-out:
-	cJSON_Delete(root);
-	if (rc)
-		srv_proc_req_free(out);
-	return rc;
-}
-
 static int b64_val(int c)
 {
 	if (c >= 'A' && c <= 'Z')
@@ -1314,6 +1164,7 @@ int srv_parse_route(const char *method, const char *path, srv_route *out)
 			{"makeNode", R_MAKE_NODE, 1}, {"statFileSystem", R_STAT_FILE_SYSTEM, 0},
 			{"getXattr", R_GET_XATTR, 0}, {"listXattrs", R_LIST_XATTRS, 0},
 			{"setXattr", R_SET_XATTR, 1}, {"removeXattr", R_REMOVE_XATTR, 1},
+			{"readFileRange", R_READ_FILE_RANGE, 0}, {"writeFileAt", R_WRITE_FILE_AT, 1},
 		};
 		for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {
 			if (strcmp(p + 1, verbs[i].verb) == 0) {

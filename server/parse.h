@@ -174,9 +174,7 @@ typedef struct srv_proc_req {
 	char *request_id;            /* processes only: "" or the client's retry key */
 } srv_proc_req;
 void srv_proc_req_free(srv_proc_req *r);
-/* exec = 1: the :exec body (stdin is base64 bytes, maxOutputBytes);
- * exec = 0: the processes body (stdin is a bool). */
-int srv_parse_proc_req(const char *body, size_t len, int exec, srv_proc_req *out, srv_perr *err);
+/* Made from the request messages by procargs.h. */
 
 /* Base64 (standard or URL-safe, padding optional) -> bytes. -1 on junk. */
 int srv_b64_decode(const char *s, size_t slen, unsigned char **out, size_t *outlen);
@@ -194,6 +192,7 @@ typedef enum srv_route_kind {
 	R_CREATE_FILE, R_SET_FILE_ATTRS, R_RENAME_FILE, /* the "posix" extension */
 	R_CREATE_SYMLINK, R_LINK_FILE, R_MAKE_NODE, R_STAT_FILE_SYSTEM,
 	R_GET_XATTR, R_LIST_XATTRS, R_SET_XATTR, R_REMOVE_XATTR,
+	R_READ_FILE_RANGE, R_WRITE_FILE_AT, /* the "files" extension's ranged I/O */
 	R_MAIN_OUTPUT,     /* GET /v1/sandboxes/{id}/stdout|stderr */
 	R_PROCESSES,       /* GET list, POST start */
 	R_PROCESS,         /* GET */

@@ -125,4 +125,9 @@ int srv_rpc_extensions(Sbxd__Ext__V1__GetExtensionsResponse **resp, srv_status *
 /* The sandbox (srv_lock held) as the schema's Sandbox; NULL: no memory. */
 Coreweave__Sandbox__V1__Sandbox *srv_sbx_to_pb(const srv_sbx *s);
 
+/* srvexec's operations (Exec, ReadFile, WriteFile, and the extension's
+ * processes, output, files and posix calls): rpc_exec.h, rpc_files.h. */
+#include "rpc_exec.h"
+#include "rpc_files.h"
+
 #endif
