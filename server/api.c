@@ -288,6 +288,11 @@ static int rpc_request(struct MHD_Connection *con, req *r, srv_status *st)
 	wire_caps caps = wire_caps_default;
 	caps.max_bytes = SRV_MAX_BODY;
 	caps.max_depth = SRV_MAX_DEPTH;
+	/* Strings that are not UTF-8, NULs, nesting: refused with the path
+	 * of the field (the codec's own scan names only the offset). */
+	srv_perr pe;
+	if (r->len && srv_json_check(r->body, r->len, &pe) != 0)
+		return srv_fail_perr(st, &pe);
 	r->rpcreq = wire_route_new_request(r->wr);
 	if (!r->rpcreq)
 		return srv_fail(st, SRV_E_INTERNAL, NULL, "out of memory");
@@ -968,7 +973,7 @@ static enum MHD_Result dispatch(struct MHD_Connection *con, req *r, const char *
 	if (r->route.kind == R_IMAGES)
 		return h_images(con);
 	pthread_mutex_lock(&srv_lock);
-	if (srv_core_stopping() && !r->exec_uid && !(r->wr && r->rpcreq)) {
+	if (srv_core_stopping() && !r->exec_uid) {
 		res = send_error(con, SRV_E_UNAVAILABLE, NULL, NULL, "sbxd is shutting down");
 		goto out;
 	}
