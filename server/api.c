@@ -259,10 +259,16 @@ static int rpc_request(struct MHD_Connection *con, req *r, srv_status *st)
 	wire_caps caps = wire_caps_default;
 	caps.max_bytes = r->limit;
 	caps.max_depth = SRV_MAX_DEPTH;
+	/* Strings that are not UTF-8, NULs, nesting: refused with the path
+	 * of the field (the codec's own scan names only the offset). A raw
+	 * body is bytes, not JSON. */
+	srv_perr pe;
+	int raw = raw_body(con, r);
+	if (!raw && r->len && srv_json_check(r->body, r->len, &pe) != 0)
+		return srv_fail_perr(st, &pe);
 	r->rpcreq = wire_route_new_request(r->wr);
 	if (!r->rpcreq)
 		return srv_fail(st, SRV_E_INTERNAL, NULL, "out of memory");
-	int raw = raw_body(con, r);
 	int rc = raw ? 0 : wire_route_body(r->wr, r->rpcreq, r->body ? r->body : "", r->len, &caps, &we);
 	if (rc == 0)
 		rc = body_matches_path(r, &we);

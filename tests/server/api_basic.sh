@@ -8,8 +8,8 @@
 start_sbxd
 
 # 1. main command to completion
-id=$(create '{"spec":{"command":"/bin/sh","args":["-c","echo out; echo err >&2; exit 3"]}}')
-sb=$(api GET "/v1/sandboxes/$id?waitSeconds=20")
+id=$(create "$(sbx_body -- /bin/sh -c 'echo out; echo err >&2; exit 3')")
+sb=$(api GET "/v1/sandboxes/$id:wait?waitSeconds=20")
 expect "main state" "$(jget "$sb" 'j["status"]["state"]')" STATE_COMPLETED
 expect "main exit code" "$(jget "$sb" 'j["status"]["exitCode"]')" 3
 expect "main stdout" "$(api GET "/v1/sandboxes/$id/stdout")" out
@@ -20,22 +20,22 @@ echo "$hdrs" | grep -qx 'X-Sbx-Size: 4' || fail "size header: $hdrs"
 echo "$hdrs" | grep -qx 'X-Sbx-Eof: 1' || fail "eof header: $hdrs"
 expect "read from offset" "$(api GET "/v1/sandboxes/$id/stdout?offset=1&length=2")" ut
 # exit code by signal: 128+N
-id2=$(create '{"spec":{"command":"/bin/sh","args":["-c","kill -9 $$"]}}')
-sb=$(api GET "/v1/sandboxes/$id2?waitSeconds=20")
+id2=$(create "$(sbx_body -- /bin/sh -c 'kill -9 $$')")
+sb=$(api GET "/v1/sandboxes/$id2:wait?waitSeconds=20")
 expect "signal exit code" "$(jget "$sb" 'j["status"]["exitCode"]')" 137
 
 # a main command that cannot start fails the sandbox, with the reason
-id3=$(create '{"spec":{"command":"/no/such/program"}}')
-sb=$(api GET "/v1/sandboxes/$id3?waitSeconds=20")
+id3=$(create "$(sbx_body -- /no/such/program)")
+sb=$(api GET "/v1/sandboxes/$id3:wait?waitSeconds=20")
 expect "unstartable main" "$(jget "$sb" 'j["status"]["state"]')" STATE_FAILED
 expect "unstartable code" "$(jget "$sb" 'j["status"]["exitCode"]')" 127
-case "$(jget "$sb" 'j["status"]["stateReason"]')" in
+case "$(jget "$sb" 'j["status"].get("stateReason", "")')" in
 *"/no/such/program"*) ;;
 *) fail "unstartable reason: $sb" ;;
 esac
 
 # 2. idle sandbox + several execs in sequence
-idle=$(create '{"spec":{"name":"idle-box","tags":["t1","t2"]}}')
+idle=$(create "$(sbx_body name=idle-box tag=t1 tag=t2)")
 expect "idle state" "$(state_of "$idle")" STATE_RUNNING
 for i in 1 2 3; do
 	expect "exec $i" "$(exec_out "$idle" "[\"sh\",\"-c\",\"echo run-$i\"]")" "run-$i"
@@ -125,28 +125,37 @@ expect "not executable" "$(jget "$pr" '(j["state"], j["exitCode"])')" "('PROCESS
 expect "process list" "$(jget "$(api GET "/v1/sandboxes/$idle/processes")" '[p["processId"] for p in j["processes"]]')" "['1', '2', '3', '4', '5']"
 
 # 5. names, tags, paging, requestId, delete
-c=$(api_status POST /v1/sandboxes -d '{"spec":{"name":"idle-box"}}')
+c=$(api_status POST /v1/sandboxes -d "$(sbx_body name=idle-box)")
 expect "duplicate name" "$c" 409
-for i in 1 2 3; do create "{\"spec\":{\"tags\":[\"page\"]}}" >/dev/null; done
+for i in 1 2 3; do create "$(sbx_body tag=page)" >/dev/null; done
 l=$(api GET '/v1/sandboxes?tags=page&pageSize=2')
-expect "page 1" "$(jget "$l" 'len(j["sandboxes"])')" 2
-tok=$(jget "$l" 'j["nextPageToken"]')
+expect "page 1" "$(jget "$l" 'len(j.get("sandboxes", []))')" 2
+tok=$(jget "$l" 'j.get("nextPageToken", "")')
 [ -n "$tok" ] || fail "no nextPageToken"
 l=$(api GET "/v1/sandboxes?tags=page&pageSize=2&pageToken=$tok")
-expect "page 2" "$(jget "$l" 'len(j["sandboxes"])')" 1
-expect "page 2 end" "$(jget "$l" 'j["nextPageToken"]')" ""
+expect "page 2" "$(jget "$l" 'len(j.get("sandboxes", []))')" 1
+expect "page 2 end" "$(jget "$l" 'j.get("nextPageToken", "")')" ""
+l=$(api GET '/v1/sandboxes?tags=t1&tags=t2')
+expect "tag filter" "$(jget "$l" '[s["sandboxId"] for s in j.get("sandboxes", [])]')" "['$idle']"
+l=$(api GET '/v1/sandboxes?tags=t1&tags=page')
+expect "tags are ANDed" "$(jget "$l" 'len(j.get("sandboxes", []))')" 0
 l=$(api GET '/v1/sandboxes?tags=t1,t2')
-expect "tag filter" "$(jget "$l" '[s["spec"]["name"] for s in j["sandboxes"]]')" "['idle-box']"
+expect "a comma is part of a tag" "$(jget "$l" 'len(j.get("sandboxes", []))')" 0
 expect "terminated hidden" "$(jget "$(api GET /v1/sandboxes)" "'$id' in [s['sandboxId'] for s in j['sandboxes']]")" false
 expect "terminated shown" "$(jget "$(api GET '/v1/sandboxes?showTerminated=true')" "'$id' in [s['sandboxId'] for s in j['sandboxes']]")" true
-expect "state filter" "$(jget "$(api GET '/v1/sandboxes?state=STATE_COMPLETED')" 'len(j["sandboxes"])')" 2
-a=$(create '{"spec":{},"requestId":"req-1"}')
-b=$(create '{"spec":{},"requestId":"req-1"}')
+expect "state filter" "$(jget "$(api GET '/v1/sandboxes?state=STATE_COMPLETED')" 'len(j.get("sandboxes", []))')" 2
+a=$(create "$(sbx_body)" "?requestId=req-1")
+b=$(create "$(sbx_body)" "?requestId=req-1")
 expect "requestId idempotent" "$a" "$b"
-d=$(api DELETE "/v1/sandboxes/idle-box?gracePeriodSeconds=1")
-expect "delete answer" "$(jget "$d" 'j["fileSystemSnapshotIds"]')" "[]"
+d=$(api DELETE "/v1/sandboxes/$(sbx_id idle-box)?gracePeriodSeconds=1")
+expect "delete answer" "$(jget "$d" '(j["sandbox"]["sandboxId"], "fileSystemSnapshotIds" in j)')" "('$idle', False)"
 wait_state "$idle" STATE_TERMINATED 10
-expect "deleted reason" "$(jget "$(api GET "/v1/sandboxes/$idle")" 'j["status"]["stateReason"]')" deleted
+expect "deleted reason" "$(jget "$(api GET "/v1/sandboxes/$idle")" 'j["status"].get("stateReason", "")')" deleted
 # the name is free again
-create '{"spec":{"name":"idle-box"}}' >/dev/null
+again=$(create "$(sbx_body name=idle-box)")
+expect "the name now means the new one" "$(sbx_id idle-box)" "$again"
+# delete without a grace is immediate, and allowMissing answers {}
+d=$(api DELETE "/v1/sandboxes/$again")
+expect "immediate delete" "$(jget "$d" 'j["sandbox"]["status"]["state"]')" STATE_TERMINATED
+expect "allowMissing" "$(api DELETE "/v1/sandboxes/sbx-nope?allowMissing=true")" "{}"
 note "api_basic ok"

@@ -20,7 +20,7 @@ check() {
 
 check POST /v1/sandboxes 400 3 CWSANDBOX_INVALID_REQUEST -d '{"spec":'
 check POST /v1/sandboxes 400 3 CWSANDBOX_INVALID_REQUEST -d '[1]'
-check POST /v1/sandboxes 400 3 CWSANDBOX_INVALID_REQUEST -d '{"spec":{"resources":{"memory":"lots"}}}'
+check POST /v1/sandboxes 400 3 CWSANDBOX_INVALID_REQUEST -d "$(sbx_body memory=lots)"
 check POST /v1/sandboxes 400 3 CWSANDBOX_INVALID_REQUEST -d "$(python3 -c 'print("["*40 + "]"*40)')"
 head -c $((2 << 20)) /dev/zero | tr '\0' ' ' >"$T/big"
 check POST /v1/sandboxes 400 3 CWSANDBOX_INVALID_REQUEST --data-binary @"$T/big"
@@ -34,16 +34,16 @@ check PUT /v1/sandboxes 404 5 ""
 check GET '/v1/sandboxes?pageSize=-1' 400 3 CWSANDBOX_INVALID_REQUEST
 check GET '/v1/sandboxes?state=STATE_BOGUS' 400 3 CWSANDBOX_INVALID_REQUEST
 check GET '/v1/sandboxes?pageToken=abc' 400 3 CWSANDBOX_INVALID_REQUEST
-check POST /v1/sandboxes 400 3 CWSANDBOX_INVALID_REQUEST -d '{"spec":{"image":"no-such-image"}}'
+check POST /v1/sandboxes 400 3 CWSANDBOX_INVALID_REQUEST -d "$(sbx_body image=no-such-image)"
 
-id=$(create '{"spec":{"name":"box"}}')
+id=$(create "$(sbx_body name=box)")
 check GET "/v1/sandboxes/$id/processes/7" 404 5 CWSANDBOX_PROCESS_NOT_FOUND
 check GET "/v1/sandboxes/$id/processes/7/stdout" 404 5 CWSANDBOX_PROCESS_NOT_FOUND
 check POST "/v1/sandboxes/$id/processes" 400 3 CWSANDBOX_INVALID_REQUEST -d '{"command":[]}'
 check POST "/v1/sandboxes/$id/processes" 400 3 CWSANDBOX_INVALID_REQUEST -d '{"command":"ls"}'
 check POST "/v1/sandboxes/$id:exec" 400 3 CWSANDBOX_INVALID_REQUEST -d '{"command":["true"],"stdin":"aGk="}'
 check DELETE "/v1/sandboxes/$id?gracePeriodSeconds=301" 400 3 CWSANDBOX_INVALID_REQUEST
-check GET "/v1/sandboxes/$id?waitSeconds=x" 400 3 CWSANDBOX_INVALID_REQUEST
+check GET "/v1/sandboxes/$id:wait?waitSeconds=x" 400 3 CWSANDBOX_INVALID_REQUEST
 # argv and env caps
 python3 -c 'import json; print(json.dumps({"command": ["x"] * 4097}))' >"$T/argv"
 check POST "/v1/sandboxes/$id/processes" 400 3 CWSANDBOX_INVALID_REQUEST --data-binary @"$T/argv"
@@ -77,9 +77,9 @@ check POST "/v1/sandboxes/$id/processes/4/stdin" 429 8 CWSANDBOX_STDIN_FULL --da
 # the real exec has no timeout (a process of the extension does)
 check POST "/v1/sandboxes/$id:exec" 400 3 CWSANDBOX_INVALID_REQUEST -d '{"command":["sleep","10"],"timeoutSeconds":1}'
 # max sandboxes (3): box + 2 more, the 4th is refused with RetryInfo
-create '{}' >/dev/null
-create '{}' >/dev/null
-out=$(api POST /v1/sandboxes -d '{}' -w '\n%{http_code}')
+create "$(sbx_body)" >/dev/null
+create "$(sbx_body)" >/dev/null
+out=$(api POST /v1/sandboxes -d "$(sbx_body)" -w '\n%{http_code}')
 expect "cap status" "${out##*$'\n'}" 429
 expect "cap retry" "$(jget "${out%$'\n'*}" '[d for d in j["details"] if "RetryInfo" in d["@type"]][0]["retryDelay"]')" 5s
 # not running

@@ -12,7 +12,7 @@ px=$(create '{"spec":{"containers":[{"name":"main","image":"default"}]}}')
 P=/v1/sandboxes/$px
 st() { exec_out "$px" "[\"stat\",\"-c\",\"$1\",\"$2\"]"; }
 # err BODY_JSON: "STATUS REASON ERRNO" of an error answer
-err() { jget "$1" '"%d %s %s" % (j["code"], j["details"][0]["reason"], j["details"][0]["metadata"].get("errno", "-"))'; }
+err() { jget "$1" '"%d %s %s" % (j["code"], j["details"][0]["reason"], j["details"][0].get("metadata", {}).get("errno", "-"))'; }
 
 # createFile: exactly the mode asked for (sbxd's umask does not apply)
 e=$(api POST "$P:createFile" -d '{"path":"/tmp/c","mode":438}')
