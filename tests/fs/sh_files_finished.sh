@@ -53,7 +53,9 @@ eq "$(cat "$MNT/idle/files/tmp/k")" kept "a file of a stopped sandbox"
 
 # The API's DELETE without purge is the public stop: the files stay;
 # with purge=true (what rmdir and ctl delete send) they go.
-sid=$(api GET "/v1/sandboxes/idle" | python3 -c 'import json,sys; print(json.load(sys.stdin)["sandboxId"])')
+# (ids only in URLs: idle's id from its info file)
+sid=$(sed -n 's/.*"sandboxId": *"\([^"]*\)".*/\1/p' "$MNT/idle/info" | head -1)
+[ -n "$sid" ] || fail "no sandbox id in idle/info"
 readk() { api GET "/v1/sandboxes/$sid:readFile?path=/tmp/k" | python3 -c 'import base64,json,sys; print(base64.b64decode(json.load(sys.stdin)["content"]).decode().strip())'; }
 eq "$(readk)" kept "readFile of the stopped sandbox"
 eq "$(api_status DELETE "/v1/sandboxes/$sid")" 200 "DELETE of the stopped sandbox"
