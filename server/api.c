@@ -446,8 +446,9 @@ static enum MHD_Result dispatch(struct MHD_Connection *con, req *r, const char *
 	if (r->route.kind == R_IMAGES)
 		return h_images(con);
 	pthread_mutex_lock(&srv_lock);
-	/* A call already under way (a waiting Exec) gets its answer. */
-	if (srv_core_stopping() && !(r->wr && r->rpcreq)) {
+	/* Everything gets 503 while sbxd stops, parked long-polls too, but a
+	 * running Exec: srv_rpc_exec answers it (and frees its record). */
+	if (srv_core_stopping() && !r->call.uid) {
 		res = send_error(con, SRV_E_UNAVAILABLE, NULL, NULL, "sbxd is shutting down");
 		goto out;
 	}

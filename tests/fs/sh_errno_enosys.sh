@@ -20,11 +20,9 @@ SOCK=$T/errno.sock mount_sbxfs ${FS_MOUNT_OPTS:-}
 mkdir "$MNT/box"
 F=$MNT/box/files
 wait_for 10 test -d "$F/etc"
-# made past the proxy, straight through sbxd's own socket (ids only in URLs)
-bid=$(sed -n 's/.*"sandboxId": *"\([^"]*\)".*/\1/p' "$MNT/box/info" | head -1)
-[ -n "$bid" ] || fail "no sandbox id in box/info"
-api POST "/v1/sandboxes/$bid:makeDir" -d '{"path": "/tmp/ENOSYS-listDir"}' >/dev/null
-api POST "/v1/sandboxes/$bid:writeFile" -d '{"path": "/tmp/ENOSYS-readFile", "content": "eA=="}' >/dev/null
+# made past the proxy, straight through sbxd's own socket
+api POST "/v1/sandboxes/$(sbx_id box):makeDir" -d '{"path": "/tmp/ENOSYS-listDir"}' >/dev/null
+api POST "/v1/sandboxes/$(sbx_id box):writeFile" -d '{"path": "/tmp/ENOSYS-readFile", "content": "eA=="}' >/dev/null
 echo data >"$F/tmp/plain"
 
 for round in 1 2; do

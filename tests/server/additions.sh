@@ -42,15 +42,20 @@ expect "still there" "$(exec_sh "$(sbx_id f)" 'cat /tmp/ne/sub/f')" y
 expect "empty dir removed" "$(api POST /v1/sandboxes/$(sbx_id f):makeDir -d '{"path":"/tmp/e"}')$(api POST /v1/sandboxes/$(sbx_id f):removeFile -d '{"path":"/tmp/e"}')" "{}{}"
 n256=$(python3 -c 'print("n" * 256)')
 n255=$(python3 -c 'print("n" * 255)')
-for call in "GET /v1/sandboxes/$(sbx_id f):statFile?path=/tmp/$n256" "GET /v1/sandboxes/$(sbx_id f):readFile?path=/tmp/$n256/x" \
+for call in "GET /v1/sandboxes/$(sbx_id f):statFile?path=/tmp/$n256" "GET /v1/sandboxes/$(sbx_id f):readFileRange?path=/tmp/$n256/x" \
 	"GET /v1/sandboxes/$(sbx_id f):listDir?path=/$n256"; do
 	out=$(api $call)
 	expect "name too long: $call" "$(err_reason "$out")/$(jget "$out" 'j["code"]')" CWSANDBOX_NAME_TOO_LONG/3
 done
+# the real calls never get the extension's own reason: the schema's one
+out=$(api GET "/v1/sandboxes/$(sbx_id f):readFile?path=/tmp/$n256/x")
+expect "readFile name too long" "$(err_reason "$out")/$(jget "$out" 'j["code"]')" CWSANDBOX_INVALID_REQUEST/3
 out=$(api POST /v1/sandboxes/"$(sbx_id f)":makeDir -d "{\"path\":\"/tmp/$n256\"}")
 expect "mkdir name too long" "$(err_reason "$out")" CWSANDBOX_NAME_TOO_LONG
+out=$(api POST /v1/sandboxes/"$(sbx_id f)":writeFileAt -d "{\"path\":\"/tmp/$n256\",\"content\":\"\"}")
+expect "writeFileAt name too long" "$(err_reason "$out")" CWSANDBOX_NAME_TOO_LONG
 out=$(api POST /v1/sandboxes/"$(sbx_id f)":writeFile -d "{\"path\":\"/tmp/$n256\",\"content\":\"\"}")
-expect "write name too long" "$(err_reason "$out")" CWSANDBOX_NAME_TOO_LONG
+expect "writeFile name too long" "$(err_reason "$out")" CWSANDBOX_INVALID_REQUEST
 expect "255 is fine" "$(api POST /v1/sandboxes/$(sbx_id f):writeFile -d "{\"path\":\"/tmp/$n255\",\"content\":\"eA==\"}")" "{}"
 p4096=$(python3 -c 'print(("/" + "d" * 200) * 20 + "/" + "e" * 75)')
 out=$(api GET "/v1/sandboxes/$(sbx_id f):statFile?path=$p4096")

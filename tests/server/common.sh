@@ -43,7 +43,7 @@ wait_state() {
 
 # exec_b64 ID ARGV_JSON -> full :exec answer
 exec_json() { api POST "/v1/sandboxes/$1:exec" -d "{\"command\": $2}"; }
-exec_out() { b64d "$(jget "$(exec_json "$1" "$2")" 'j["stdout"]')"; }
+exec_out() { b64d "$(jget "$(exec_json "$1" "$2")" 'j.get("stdout", "")')"; }
 
 # err_reason JSON -> ErrorInfo reason
 err_reason() { jget "$1" '[d for d in j["details"] if "ErrorInfo" in d["@type"]][0]["reason"]'; }
@@ -52,5 +52,5 @@ err_reason() { jget "$1" '[d for d in j["details"] if "ErrorInfo" in d["@type"]]
 exec_sh() {
 	local body
 	body=$(python3 -c 'import json,sys; print(json.dumps({"command": ["sh", "-c", sys.argv[1]]}))' "$2")
-	b64d "$(jget "$(api POST "/v1/sandboxes/$1:exec" -d "$body")" 'j["stdout"]')"
+	b64d "$(jget "$(api POST "/v1/sandboxes/$1:exec" -d "$body")" 'j.get("stdout", "")')"
 }

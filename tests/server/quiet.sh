@@ -55,7 +55,7 @@ wait "$epid"
 [ "$seen" -ge 2 ] || fail "exec spools not found among sbxd's fds ($seen)"
 [ "$full" -eq 1 ] || fail "the exec's stdout spool never reached 30000000 bytes"
 r=$(cat "$T/exec.json")
-expect "exec bytes" "$(jget "$r" 'j["stdoutBytes"]')" 30000000
+expect "exec bytes" "$(jget "$r" 'j["stdoutBytesProduced"]')" 30000000
 expect "exec truncated" "$(jget "$r" 'j["stdoutTruncated"]')" true
 expect "exec answer size" "$(jget "$r" 'len(j["stdout"])')" 1336
 [ "$big" -eq 0 ] || fail "an exec spool holds ${big} bytes past its maxOutputBytes"

@@ -58,5 +58,5 @@ if pgrep -f '^sleep 100$' >/dev/null; then
 	done
 fi
 create "$(sbx_body name=after)" >/dev/null
-expect "still serves" "$(jget "$(api POST /v1/sandboxes/"$(sbx_id after)":exec -d '{"command":["echo","hi"]}')" 'j["exitCode"]')" 0
+expect "still serves" "$(jget "$(api POST /v1/sandboxes/"$(sbx_id after)":exec -d '{"command":["echo","hi"]}')" 'j.get("exitCode", 0)')" 0
 note "restart ok"

@@ -98,7 +98,7 @@ for pair in "$U2 $id1" "$U1 $id2"; do
 	not_found "$u" GET "/v1/sandboxes/$other:wait?waitSeconds=1"
 	not_found "$u" POST "/v1/sandboxes/$other:exec" -d '{"command":["touch","/tmp/pwned"]}'
 	not_found "$u" GET "/v1/sandboxes/$other:readFile?path=/tmp/f"
-	not_found "$u" POST "/v1/sandboxes/$other:writeFile?path=/tmp/pwned" --data-binary x
+	not_found "$u" POST "/v1/sandboxes/$other:writeFileAt?path=/tmp/pwned" -H "Content-Type: application/octet-stream" --data-binary x
 	not_found "$u" GET "/v1/sandboxes/$other/stdout"
 	not_found "$u" GET "/v1/sandboxes/$other/processes"
 	not_found "$u" POST "/v1/sandboxes/$other/processes" -d '{"command":["touch","/tmp/pwned"]}'
