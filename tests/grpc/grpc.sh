@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# sbxd's gRPC front end (issue 11): a fresh sbxd with --grpc-listen on a
+# free loopback port and its gRPC unix socket, python stubs made from
+# proto/ at test time, then grpc_test.py's cases (GRPC_CASES: a subset).
+. "${TESTS_DIR:?}/lib.sh"
+/usr/bin/python3 -c 'import grpc, google.protobuf' 2>/dev/null || skip "python3-grpcio / python3-protobuf missing"
+ROOT=$TESTS_DIR/..
+PY=$T/py
+mkdir -p "$PY"
+protoc -I "$ROOT/proto" -I /usr/include --python_out="$PY" \
+	"$ROOT/proto/coreweave/sandbox/v1/sandbox.proto" "$ROOT/proto/google/rpc/status.proto" \
+	"$ROOT/proto/google/rpc/error_details.proto" "$ROOT/proto/google/api/http.proto" \
+	"$ROOT/proto/google/api/annotations.proto"
+PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/token"
+start_sbxd --grpc-listen "127.0.0.1:$PORT" --token-file "$T/token" --max-output 1Gi
+for _ in $(seq 1 100); do [ -S "$SOCK.grpc" ] && break; sleep 0.05; done
+/usr/bin/python3 "$TESTS_DIR/grpc/grpc_test.py" "$PY" "127.0.0.1:$PORT" "$(cat "$T/token")" "$SOCK.grpc" "$SBXD_PID" \
+	${GRPC_CASES:-} || fail "grpc_test.py failed"
