@@ -44,6 +44,8 @@ static void usage(FILE *f)
 		"  --default-image NAME    image of a spec that names none, a directory image or an\n"
 		"                          OCI reference (default \"default\",\n"
 		"                          built by scripts/default-image)\n"
+		"  --image-alias REF=LOCAL a spec naming image REF runs on image LOCAL (the\n"
+		"                          sandbox still reports REF; may repeat, up to 7)\n"
 		"  --allow-host-image      allow image \"host\": the host's own / read-only,\n"
 		"                          its secrets and every sbxd state dir hidden\n"
 		"  --no-extension          serve the real CoreWeave surface alone: sbxd's\n"
@@ -427,7 +429,7 @@ int main(int argc, char **argv)
 {
 	enum { O_SOCKET = 256, O_STATE, O_LISTEN, O_TOKEN, O_LIFETIME, O_RETENTION, O_MAXSBX, O_DEFMEM, O_MAXOUT,
 	       O_MAXDISK, O_IDLE, O_IMGDIR, O_DEFIMG, O_HOSTIMG, O_QUOTA, O_MINFREE, O_EGRESS, O_SOCKMODE, O_SOCKGROUP, O_NOEXT,
-	       O_GRPC_LISTEN, O_GRPC_CERT, O_GRPC_KEY, O_GRPC_SOCKET };
+	       O_GRPC_LISTEN, O_GRPC_CERT, O_GRPC_KEY, O_GRPC_SOCKET, O_IMGALIAS };
 	static const struct option opts[] = {
 		{"socket", required_argument, NULL, O_SOCKET},
 		{"socket-mode", required_argument, NULL, O_SOCKMODE},
@@ -452,6 +454,7 @@ int main(int argc, char **argv)
 		{"grpc-cert", required_argument, NULL, O_GRPC_CERT},
 		{"grpc-key", required_argument, NULL, O_GRPC_KEY},
 		{"grpc-socket", required_argument, NULL, O_GRPC_SOCKET},
+		{"image-alias", required_argument, NULL, O_IMGALIAS},
 		{"default-egress", required_argument, NULL, O_EGRESS},
 		{"foreground", no_argument, NULL, 'f'},
 		{"help", no_argument, NULL, 'h'},
@@ -474,7 +477,8 @@ int main(int argc, char **argv)
 	int ufd = -1, tfd = -1, lockfd = -1, ready[2] = {-1, -1};
 	const char *grpc_listen = NULL, *grpc_cert = NULL, *grpc_key = NULL, *grpc_sock = NULL;
 	char grpc_sockbuf[4200], grpc_sockreal[PATH_MAX], keyreal[PATH_MAX], certreal[PATH_MAX];
-	int gfd = -1, grpc_started = 0;
+	int gfd = -1, grpc_started = 0, nimage_alias = 0;
+	const char *image_alias[8] = {NULL};
 	if (argc >= 2 && strcmp(argv[1], "image") == 0)
 		return image_main(argc - 1, argv + 1);
 	while ((c = getopt_long(argc, argv, "fhV", opts, NULL)) != -1) {
@@ -497,6 +501,16 @@ int main(int argc, char **argv)
 		case O_GRPC_CERT: grpc_cert = optarg; break;
 		case O_GRPC_KEY: grpc_key = optarg; break;
 		case O_GRPC_SOCKET: grpc_sock = optarg; break;
+		case O_IMGALIAS: {
+			const char *eq = strchr(optarg, '=');
+			if (!eq || eq == optarg || !eq[1] || nimage_alias >= 7) {
+				fprintf(stderr, "sbxd: error: --image-alias wants REF=LOCAL (at most 7), got \"%s\"\n",
+					optarg);
+				return 2;
+			}
+			image_alias[nimage_alias++] = optarg;
+			break;
+		}
 		case O_LIFETIME:
 			if (parse_num_opt("--default-lifetime", optarg, 1, SRV_MAX_LIFETIME, &lifetime))
 				return 2;
@@ -742,6 +756,7 @@ int main(int argc, char **argv)
 		.default_egress = egress_any,
 	};
 	memcpy(cfg.image_dirs, image_dirs, sizeof image_dirs);
+	memcpy(cfg.image_alias, image_alias, sizeof image_alias);
 	if (srv_core_start(&cfg, err) != 0) {
 		fprintf(stderr, "sbxd: error: %s\n", err);
 		srv_core_stop();

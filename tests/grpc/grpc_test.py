@@ -238,7 +238,7 @@ def case_stream(c):
     pid = c.call("Exec", sandbox_id=sid, command=["cat", marker]).stdout.strip().decode()
     call.cancel()
     gone = False
-    for _ in range(100):
+    for _ in range(300):
         if c.call("Exec", sandbox_id=sid, command=["sh", "-c", "kill -0 %s 2>/dev/null" % pid]).exit_code != 0:
             gone = True
             break
