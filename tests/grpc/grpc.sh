@@ -17,3 +17,14 @@ start_sbxd --grpc-listen "127.0.0.1:$PORT" --token-file "$T/token" --max-output 
 for _ in $(seq 1 100); do [ -S "$SOCK.grpc" ] && break; sleep 0.05; done
 /usr/bin/python3 "$TESTS_DIR/grpc/grpc_test.py" "$PY" "127.0.0.1:$PORT" "$(cat "$T/token")" "$SOCK.grpc" "$SBXD_PID" \
 	${GRPC_CASES:-} || fail "grpc_test.py failed"
+
+# TLS with ALPN h2: the same server with a certificate; a client that
+# trusts it gets through, one speaking h2c to the TLS port does not.
+stop_sbxd
+# gRPC logs the refused h2c handshake (the check below provokes it).
+ALLOW_LOG_ERRORS="ssl_transport_security.*(wrong version number|Handshake failed)"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost \
+	-keyout "$T/key.pem" -out "$T/cert.pem" 2>/dev/null
+start_sbxd --grpc-listen "127.0.0.1:$PORT" --token-file "$T/token" --grpc-cert "$T/cert.pem" --grpc-key "$T/key.pem"
+GRPC_TLS_CERT=$T/cert.pem /usr/bin/python3 "$TESTS_DIR/grpc/grpc_test.py" "$PY" "127.0.0.1:$PORT" "$(cat "$T/token")" \
+	"$SOCK.grpc" "$SBXD_PID" tls || fail "grpc_test.py tls failed"

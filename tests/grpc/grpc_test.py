@@ -316,15 +316,38 @@ def case_unix(c_unused):
     ch.close()
 
 
+def case_tls(c_unused):
+    cert = open(os.environ["GRPC_TLS_CERT"], "rb").read()
+    opts = OPTS + [("grpc.ssl_target_name_override", "localhost")]
+    ch = grpc.secure_channel(TARGET, grpc.ssl_channel_credentials(root_certificates=cert), options=opts)
+    c = Client(ch)
+    sid = new_sandbox(c)
+    _, out, _, code = run_stream(c, sid, ["echo", "over TLS"])
+    check(out == b"over TLS\n" and code == 0, "StreamExec over TLS (ALPN h2)")
+    expect_error(grpc.StatusCode.UNAUTHENTICATED, lambda: Client(ch, md=()).call("ListSandboxes"), "TLS, no token")
+    c.call("DeleteSandbox", sandbox_id=sid)
+    ch.close()
+    plain = Client(grpc.insecure_channel(TARGET, options=OPTS))
+    try:
+        plain.call("ListSandboxes", timeout=5)
+        check(False, "h2c to the TLS port is refused")
+    except grpc.RpcError as e:
+        check(e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED),
+              "h2c to the TLS port fails (%s)" % e.code())
+
+
 CASES = {"unary": case_unary, "errors": None, "stream": case_stream, "large": case_large, "logs": case_logs,
-         "unix": case_unix}
+         "unix": case_unix, "tls": case_tls}
 
 
 def main():
-    names = sys.argv[6:] or list(CASES)
+    names = sys.argv[6:] or [n for n in CASES if n != "tls"]
     ch = grpc.insecure_channel(TARGET, options=OPTS)
     c = Client(ch)
     for n in names:
+        if n == "tls":
+            case_tls(None)
+            continue
         print("# case", n, flush=True)
         if n == "errors":
             case_errors(c, ch)
