@@ -239,7 +239,13 @@ static void on_resume(void *con)
  * gone (0; the waiters are then still parked: the caller unparks). */
 static int park_wait(gcall *g)
 {
-	while (!g->woken) {
+	/* Gone is looked at on every turn: wake-ups of a busy sandbox (its
+	 * other calls) may come faster than the tick. */
+	while (!call_gone(g) || g->woken) {
+		if (g->woken) {
+			g->woken = 0;
+			return 1;
+		}
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += (long)TICK_MS * 1000000;
@@ -248,11 +254,8 @@ static int park_wait(gcall *g)
 			ts.tv_nsec -= 1000000000;
 		}
 		pthread_cond_timedwait(&g->cond, &srv_lock, &ts);
-		if (!g->woken && call_gone(g))
-			return 0;
 	}
-	g->woken = 0;
-	return 1;
+	return 0;
 }
 
 /* -------------------------------------------------------------- unary */

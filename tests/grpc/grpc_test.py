@@ -243,7 +243,8 @@ def case_stream(c):
             gone = True
             break
         time.sleep(0.05)
-    check(gone, "a cancelled StreamExec's process is killed")
+    check(gone, "a cancelled StreamExec's process %s is killed: %r" % (
+        pid, c.call("Exec", sandbox_id=sid, command=["ps", "ax"]).stdout))
     c.call("DeleteSandbox", sandbox_id=sid)
 
 
