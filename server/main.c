@@ -766,14 +766,7 @@ int main(int argc, char **argv)
 		srv_core_stop();
 		goto out;
 	}
-	int hrc = srv_http_start(ufd, tfd, token, (unsigned)idle, err);
-	ufd = tfd = -1; /* MHD owns (and closes) the listening sockets now */
-	if (hrc != 0) {
-		fprintf(stderr, "sbxd: error: %s\n", err);
-		srv_http_stop();
-		srv_core_stop();
-		goto out;
-	}
+	/* gRPC first: once REST answers (what scripts wait for), both serve. */
 	if (grpc_sock || grpc_listen) {
 		srv_grpc_config gc = {
 			.listen = grpc_listen,
@@ -788,10 +781,17 @@ int main(int argc, char **argv)
 			fprintf(stderr, "sbxd: error: %s\n", err);
 			srv_core_quiesce();
 			srv_grpc_stop();
-			srv_http_stop();
 			srv_core_stop();
 			goto out;
 		}
+	}
+	int hrc = srv_http_start(ufd, tfd, token, (unsigned)idle, err);
+	ufd = tfd = -1; /* MHD owns (and closes) the listening sockets now */
+	if (hrc != 0) {
+		fprintf(stderr, "sbxd: error: %s\n", err);
+		srv_http_stop();
+		srv_core_stop();
+		goto out;
 	}
 	fprintf(stderr, "sbxd: info: serving on %s%s%s%s (state %s)\n", sock, activated ? " (from systemd)" : "",
 		listen_at ? " and " : "", listen_at ? listen_at : "", state);
