@@ -60,7 +60,7 @@ eq "$(api_status DELETE "/v1/sandboxes/$sid")" 200 "DELETE of the stopped sandbo
 eq "$(readk)" kept "readFile after a DELETE without purge"
 eq "$(api_status POST "/v1/sandboxes/$sid:writeFile" -d '{"path": "/tmp/k", "content": "eA=="}')" 403 "writeFile of a finished sandbox"
 api POST "/v1/sandboxes/$sid:writeFile" -d '{"path": "/tmp/k", "content": "eA=="}' | grep -q '"EROFS"' || fail "writeFile's errno is not EROFS"
-eq "$(api_status DELETE "/v1/sandboxes/$sid?purge=true")" 200 "DELETE with purge"
+eq "$(api_status POST "/v1/sandboxes/$sid:forget")" 200 "DELETE with purge"
 eq "$(api_status GET "/v1/sandboxes/$sid:readFile?path=/tmp/k")" 404 "readFile after the purge"
 
 # rmdir of the finished one: gone.
