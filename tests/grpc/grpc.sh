@@ -28,3 +28,17 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost -addext su
 start_sbxd --grpc-listen "127.0.0.1:$PORT" --token-file "$T/token" --grpc-cert "$T/cert.pem" --grpc-key "$T/key.pem"
 GRPC_TLS_CERT=$T/cert.pem /usr/bin/python3 "$TESTS_DIR/grpc/grpc_test.py" "$PY" "127.0.0.1:$PORT" "$(cat "$T/token")" \
 	"$SOCK.grpc" "$SBXD_PID" tls || fail "grpc_test.py tls failed"
+
+# Users on the gRPC unix socket (SO_PEERCRED), as tests/server/users.sh
+# on REST: the socket opened to others by --socket-mode, a uid not root.
+if command -v setpriv >/dev/null; then
+	stop_sbxd
+	chmod o+rx "$T" "$PY"
+	chmod -R o+rX "$PY"
+	start_sbxd --socket-mode 0666
+	[ "$(stat -c %a "$SOCK.grpc")" = 666 ] || fail "the gRPC socket did not get --socket-mode"
+	GRPC_OTHER_UID=64001 /usr/bin/python3 "$TESTS_DIR/grpc/grpc_test.py" "$PY" "127.0.0.1:$PORT" "" \
+		"$SOCK.grpc" "$SBXD_PID" users || fail "grpc_test.py users failed"
+else
+	note "no setpriv: users case not run"
+fi

@@ -123,10 +123,10 @@ def new_sandbox(c, command=None, args=(), tags=()):
     return sb.sandbox_id
 
 
-def run_stream(c, sid, argv, stdin_chunks=(), close=True, timeout=600):
+def run_stream(c, sid, argv, stdin_chunks=(), close=True, timeout=600, env=None):
     """StreamExec: (ready seen, stdout, stderr, exit code)."""
     def reqs():
-        yield pb.ExecStreamRequest(init=pb.ExecStreamInit(sandbox_id=sid, command=argv))
+        yield pb.ExecStreamRequest(init=pb.ExecStreamInit(sandbox_id=sid, command=argv, env=env or {}))
         for ch in stdin_chunks:
             yield pb.ExecStreamRequest(stdin=ch)
         if close:
@@ -215,6 +215,11 @@ def case_stream(c):
     check(ready, "StreamExec answers ready with a time")
     check(out == b"HELLO WORLD\n" and err == b"done\n" and code == 7,
           "StreamExec stdin -> stdout, stderr, exit (%r %r %r)" % (out, err, code))
+    _, out, _, code = run_stream(c, sid, ["sh", "-c", "echo $GRPC_T_VAR"], env={"GRPC_T_VAR": "from init"})
+    check(out == b"from init\n" and code == 0, "StreamExec init env (%r)" % out)
+    expect_error(grpc.StatusCode.UNIMPLEMENTED,
+                 lambda: list(c.stream_exec(iter([pb.ExecStreamRequest(init=pb.ExecStreamInit(
+                     sandbox_id=sid, command=["true"], tty=True))]))), "StreamExec tty", field="init.tty")
     # EOF by the client's half-close alone (no close message)
     _, out, _, code = run_stream(c, sid, ["wc", "-c"], [b"x" * 100000], close=False)
     check(out.strip() == b"100000" and code == 0, "half-close is EOF on stdin (%r)" % out)
@@ -337,17 +342,55 @@ def case_tls(c_unused):
               "h2c to the TLS port fails (%s)" % e.code())
 
 
+def case_users(c_unused):
+    """Unix socket users (SO_PEERCRED): run as root with GRPC_OTHER_UID set;
+    a child as that uid creates a sandbox, sees only its own, and gets
+    NOT_FOUND for root's; root sees both."""
+    import subprocess
+    ch = grpc.insecure_channel("unix:" + USOCK, options=OPTS)
+    root = Client(ch, md=())
+    mine = new_sandbox(root, tags=["grpc-users"])
+    uid = os.environ["GRPC_OTHER_UID"]
+    r = subprocess.run(["setpriv", "--reuid=" + uid, "--regid=" + uid, "--clear-groups", "/usr/bin/python3",
+                        __file__] + sys.argv[1:6] + ["user_child"], env=dict(os.environ, GRPC_ROOT_SID=mine),
+                       capture_output=True, text=True, timeout=120)
+    print(r.stdout, r.stderr, end="", flush=True)
+    check(r.returncode == 0, "the other uid's checks pass")
+    theirs = [ln.split()[1] for ln in r.stdout.splitlines() if ln.startswith("SID ")]
+    ids = [s.sandbox_id for s in root.call("ListSandboxes", tags=["grpc-users"]).sandboxes]
+    check(len(theirs) == 1 and sorted(ids) == sorted([mine] + theirs), "root lists both users' sandboxes (%s)" % ids)
+    for sid in [mine] + theirs:
+        root.call("DeleteSandbox", sandbox_id=sid)
+
+
+def case_user_child(c_unused):
+    ch = grpc.insecure_channel("unix:" + USOCK, options=OPTS)
+    c = Client(ch, md=())
+    sid = new_sandbox(c, tags=["grpc-users"])
+    print("SID", sid, flush=True)
+    ids = [s.sandbox_id for s in c.call("ListSandboxes", tags=["grpc-users"]).sandboxes]
+    check(ids == [sid], "a user lists only its own sandbox (%s)" % ids)
+    other = os.environ["GRPC_ROOT_SID"]
+    expect_error(grpc.StatusCode.NOT_FOUND, lambda: c.call("GetSandbox", sandbox_id=other), "root's sandbox as a user",
+                 reason="CWSANDBOX_SANDBOX_NOT_FOUND")
+    expect_error(grpc.StatusCode.NOT_FOUND, lambda: run_stream(c, other, ["true"]), "StreamExec in root's sandbox",
+                 reason="CWSANDBOX_SANDBOX_NOT_FOUND")
+    _, out, _, code = run_stream(c, sid, ["id", "-u"])
+    check(code == 0 and out.strip() != b"", "StreamExec in its own sandbox")
+
+
 CASES = {"unary": case_unary, "errors": None, "stream": case_stream, "large": case_large, "logs": case_logs,
-         "unix": case_unix, "tls": case_tls}
+         "unix": case_unix, "tls": case_tls, "users": case_users,
+         "user_child": case_user_child}
 
 
 def main():
-    names = sys.argv[6:] or [n for n in CASES if n != "tls"]
+    names = sys.argv[6:] or [n for n in CASES if n not in ("tls", "users", "user_child")]
     ch = grpc.insecure_channel(TARGET, options=OPTS)
     c = Client(ch)
     for n in names:
-        if n == "tls":
-            case_tls(None)
+        if n in ("tls", "users", "user_child"):
+            CASES[n](None)
             continue
         print("# case", n, flush=True)
         if n == "errors":
