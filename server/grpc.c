@@ -926,17 +926,26 @@ void srv_grpc_stop(void)
 	if (unix_listen >= 0)
 		close(unix_listen);
 	unix_listen = -1;
+	/* No new calls; the parked ones were woken by srv_core_quiesce and
+	 * answer UNAVAILABLE with their details. Those still running after
+	 * a second are cancelled; after 10 s sbxd stops without them. */
 	grpc_server_shutdown_and_notify(server, server_cq, (void *)&server);
-	grpc_server_cancel_all_calls(server);
-	/* Parked calls look at `stopping` every TICK_MS. */
 	pthread_mutex_lock(&calls_lock);
-	for (int i = 0; i < 50 && live_calls > 0; i++) {
+	int64_t t0 = srv_mono_ns();
+	int cancelled = 0;
+	while (live_calls > 0 && srv_mono_ns() - t0 < 10000000000LL) {
+		if (!cancelled && srv_mono_ns() - t0 > 1000000000LL) {
+			grpc_server_cancel_all_calls(server);
+			cancelled = 1;
+		}
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 1;
+		ts.tv_nsec += 100000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
 		pthread_cond_timedwait(&calls_cond, &calls_lock, &ts);
-		if (i == 4)
-			grpc_server_cancel_all_calls(server);
 	}
 	int left = live_calls;
 	pthread_mutex_unlock(&calls_lock);
