@@ -91,7 +91,7 @@ typedef struct gcall {
 	pthread_cond_t cond;           /* with srv_lock */
 	int woken;
 	int gone;                      /* reader saw the call break */
-	int reader_done;
+	int writer_done;               /* StreamExec: the writer owns TAG_CLOSE now */
 	srv_stream x;
 	int init_twice;
 } gcall;
@@ -475,7 +475,7 @@ static void *reader_main(void *arg)
 			/* A full pipe holds the reader (so the client's window
 			 * closes) until the process drains it. */
 			while (srv_rpc_stream_stdin(&g->c, &g->x, r->stdin.data, r->stdin.len, &st) == SRV_RPC_FULL &&
-			       !call_gone(g)) {
+			       !g->writer_done && !call_gone(g)) {
 				pthread_mutex_unlock(&srv_lock);
 				usleep(10000);
 				pthread_mutex_lock(&srv_lock);
@@ -542,7 +542,10 @@ static void serve_stream_exec(gcall *g)
 	}
 	/* The status went out (or the call broke): the reader's pending
 	 * receive ends when the call closes; cancel it if the client keeps
-	 * its half open. */
+	 * its half open. From here only this thread plucks TAG_CLOSE. */
+	pthread_mutex_lock(&srv_lock);
+	g->writer_done = 1;
+	pthread_mutex_unlock(&srv_lock);
 	if (!g->closed) {
 		grpc_event ev = grpc_completion_queue_pluck(
 			g->cq, (void *)(intptr_t)TAG_CLOSE,
