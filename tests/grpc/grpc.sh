@@ -15,6 +15,7 @@ PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1
 head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/token"
 start_sbxd --grpc-listen "127.0.0.1:$PORT" --token-file "$T/token" --max-output 1Gi
 for _ in $(seq 1 100); do [ -S "$SOCK.grpc" ] && break; sleep 0.05; done
+# shellcheck disable=SC2086 # GRPC_CASES: case names, one word each
 /usr/bin/python3 "$TESTS_DIR/grpc/grpc_test.py" "$PY" "127.0.0.1:$PORT" "$(cat "$T/token")" "$SOCK.grpc" "$SBXD_PID" \
 	${GRPC_CASES:-} || fail "grpc_test.py failed"
 
@@ -22,6 +23,7 @@ for _ in $(seq 1 100); do [ -S "$SOCK.grpc" ] && break; sleep 0.05; done
 # trusts it gets through, one speaking h2c to the TLS port does not.
 stop_sbxd
 # gRPC logs the refused h2c handshake (the check below provokes it).
+# shellcheck disable=SC2034 # read by lib.sh's log check
 ALLOW_LOG_ERRORS="ssl_transport_security.*(wrong version number|Handshake failed)"
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost \
 	-keyout "$T/key.pem" -out "$T/cert.pem" 2>/dev/null

@@ -8,7 +8,7 @@
 # this project's proto/ (and tests/grpc/proto), made at test time.
 . "${TESTS_DIR:?}/lib.sh"
 SDK=${CWSANDBOX_SDK_SRC:-}
-[ -n "$SDK" ] && [ -d "$SDK/cwsandbox" ] || skip "CWSANDBOX_SDK_SRC (the SDK's src/ folder) not set"
+if [ -z "$SDK" ] || [ ! -d "$SDK/cwsandbox" ]; then skip "CWSANDBOX_SDK_SRC (the SDK's src/ folder) not set"; fi
 /usr/bin/python3 -c 'import grpc, google.protobuf' 2>/dev/null || skip "python3-grpcio / python3-protobuf missing"
 ROOT=$TESTS_DIR/..
 PY=$T/py
