@@ -4,7 +4,7 @@
 # proto3 JSON out (zero values omitted, int64 as strings, enums by name),
 # strict in (an unknown field or query parameter is 400 naming it), the
 # extension's own error reasons, and none of it on the real surface when
-# sbxd runs with --no-extension (issue 10, srvexec).
+# sbxd runs with --no-extension (issue 10).
 . "$TESTS_DIR/lib.sh"
 . "$TESTS_DIR/server/common.sh"
 start_sbxd
