@@ -1502,6 +1502,12 @@ static void random_id(char *buf, size_t len)
  * --default-image names, itself "default" unless told otherwise). */
 static const char *image_of(const srv_spec *spec)
 {
+	/* sbxd --image-alias REF=LOCAL (e.g. the SDK's default python:3.11
+	 * onto a local image): said by the operator, never guessed. */
+	size_t il = strlen(spec->image);
+	for (int i = 0; il && i < 8 && cfg.image_alias[i]; i++)
+		if (strncmp(cfg.image_alias[i], spec->image, il) == 0 && cfg.image_alias[i][il] == '=')
+			return cfg.image_alias[i] + il + 1;
 	return !*spec->image || strcmp(spec->image, "default") == 0 ? cfg.default_image : spec->image;
 }
 

@@ -134,6 +134,8 @@ typedef struct srv_config {
 	int64_t disk_bytes;          /* writable layer size; 0 = runtime default */
 	const char *image_dirs[8];   /* searched after STATE_DIR/images, NULL-ended */
 	const char *default_image;   /* a spec without an image gets this one */
+	const char *image_alias[8];  /* "REF=LOCAL": a spec naming REF runs on
+	                                LOCAL (the record keeps REF); NULL-ended */
 	int allow_host_image;        /* 1: image "host" (the host's /, masked) */
 	int64_t output_quota;        /* bytes of all spools of one sandbox; 0 = none */
 	int64_t min_free;            /* bytes to keep free in the state dir's file

@@ -25,6 +25,7 @@
 
 #include "api.h"
 #include "core.h"
+#include "grpc.h"
 #include "oci.h"
 #include "parse.h"
 
@@ -43,13 +44,21 @@ static void usage(FILE *f)
 		"  --default-image NAME    image of a spec that names none, a directory image or an\n"
 		"                          OCI reference (default \"default\",\n"
 		"                          built by scripts/default-image)\n"
+		"  --image-alias REF=LOCAL a spec naming image REF runs on image LOCAL (the\n"
+		"                          sandbox still reports REF; may repeat, up to 7)\n"
 		"  --allow-host-image      allow image \"host\": the host's own / read-only,\n"
 		"                          its secrets and every sbxd state dir hidden\n"
 		"  --no-extension          serve the real CoreWeave surface alone: sbxd's\n"
 		"                          extension calls and GET /v1/extensions are 404\n"
 		"  -f, --foreground        do not daemonize\n"
 		"  --listen HOST:PORT      also serve TCP (needs --token-file)\n"
-		"  --token-file FILE       bearer token for TCP clients\n"
+		"  --token-file FILE       bearer token for TCP clients (REST and gRPC)\n"
+		"  --grpc-listen HOST:PORT also serve gRPC (SandboxService) on TCP: h2c, or TLS\n"
+		"                          with --grpc-cert/--grpc-key (needs --token-file)\n"
+		"  --grpc-cert FILE        PEM certificate chain for --grpc-listen (TLS, ALPN h2)\n"
+		"  --grpc-key FILE         PEM private key for --grpc-listen\n"
+		"  --grpc-socket PATH      gRPC's unix socket (default: the socket's path + \".grpc\";\n"
+		"                          same mode and group); \"none\": no gRPC unix socket\n"
 		"  --default-lifetime S    maxLifetimeSeconds when a spec gives 0 (default 600)\n"
 		"  --retention S           keep ended sandboxes this long (default 3600)\n"
 		"  --max-sandboxes N       live sandboxes at once (default 256)\n"
@@ -419,7 +428,8 @@ static int parse_size_opt(const char *name, const char *v, int64_t *out)
 int main(int argc, char **argv)
 {
 	enum { O_SOCKET = 256, O_STATE, O_LISTEN, O_TOKEN, O_LIFETIME, O_RETENTION, O_MAXSBX, O_DEFMEM, O_MAXOUT,
-	       O_MAXDISK, O_IDLE, O_IMGDIR, O_DEFIMG, O_HOSTIMG, O_QUOTA, O_MINFREE, O_EGRESS, O_SOCKMODE, O_SOCKGROUP, O_NOEXT };
+	       O_MAXDISK, O_IDLE, O_IMGDIR, O_DEFIMG, O_HOSTIMG, O_QUOTA, O_MINFREE, O_EGRESS, O_SOCKMODE, O_SOCKGROUP, O_NOEXT,
+	       O_GRPC_LISTEN, O_GRPC_CERT, O_GRPC_KEY, O_GRPC_SOCKET, O_IMGALIAS };
 	static const struct option opts[] = {
 		{"socket", required_argument, NULL, O_SOCKET},
 		{"socket-mode", required_argument, NULL, O_SOCKMODE},
@@ -440,6 +450,11 @@ int main(int argc, char **argv)
 		{"default-image", required_argument, NULL, O_DEFIMG},
 		{"allow-host-image", no_argument, NULL, O_HOSTIMG},
 		{"no-extension", no_argument, NULL, O_NOEXT},
+		{"grpc-listen", required_argument, NULL, O_GRPC_LISTEN},
+		{"grpc-cert", required_argument, NULL, O_GRPC_CERT},
+		{"grpc-key", required_argument, NULL, O_GRPC_KEY},
+		{"grpc-socket", required_argument, NULL, O_GRPC_SOCKET},
+		{"image-alias", required_argument, NULL, O_IMGALIAS},
 		{"default-egress", required_argument, NULL, O_EGRESS},
 		{"foreground", no_argument, NULL, 'f'},
 		{"help", no_argument, NULL, 'h'},
@@ -460,6 +475,10 @@ int main(int argc, char **argv)
 	char sockbuf[4096], actbuf[sizeof ((struct sockaddr_un *)0)->sun_path + 1], err[SRV_MSGLEN] = "";
 	char *token = NULL;
 	int ufd = -1, tfd = -1, lockfd = -1, ready[2] = {-1, -1};
+	const char *grpc_listen = NULL, *grpc_cert = NULL, *grpc_key = NULL, *grpc_sock = NULL;
+	char grpc_sockbuf[4200], grpc_sockreal[PATH_MAX], keyreal[PATH_MAX], certreal[PATH_MAX];
+	int gfd = -1, grpc_started = 0, nimage_alias = 0;
+	const char *image_alias[8] = {NULL};
 	if (argc >= 2 && strcmp(argv[1], "image") == 0)
 		return image_main(argc - 1, argv + 1);
 	while ((c = getopt_long(argc, argv, "fhV", opts, NULL)) != -1) {
@@ -478,6 +497,20 @@ int main(int argc, char **argv)
 		case O_STATE: state = optarg; break;
 		case O_LISTEN: listen_at = optarg; break;
 		case O_TOKEN: token_file = optarg; break;
+		case O_GRPC_LISTEN: grpc_listen = optarg; break;
+		case O_GRPC_CERT: grpc_cert = optarg; break;
+		case O_GRPC_KEY: grpc_key = optarg; break;
+		case O_GRPC_SOCKET: grpc_sock = optarg; break;
+		case O_IMGALIAS: {
+			const char *eq = strchr(optarg, '=');
+			if (!eq || eq == optarg || !eq[1] || nimage_alias >= 7) {
+				fprintf(stderr, "sbxd: error: --image-alias wants REF=LOCAL (at most 7), got \"%s\"\n",
+					optarg);
+				return 2;
+			}
+			image_alias[nimage_alias++] = optarg;
+			break;
+		}
 		case O_LIFETIME:
 			if (parse_num_opt("--default-lifetime", optarg, 1, SRV_MAX_LIFETIME, &lifetime))
 				return 2;
@@ -580,6 +613,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sbxd: error: --listen needs --token-file\n");
 		return 2;
 	}
+	if (grpc_listen && !token_file) {
+		fprintf(stderr, "sbxd: error: --grpc-listen needs --token-file\n");
+		return 2;
+	}
+	if (!grpc_cert != !grpc_key || (grpc_cert && !grpc_listen)) {
+		fprintf(stderr, "sbxd: error: --grpc-cert and --grpc-key go together, with --grpc-listen\n");
+		return 2;
+	}
 	if (!sock) {
 		const char *xdg = getenv("XDG_RUNTIME_DIR");
 		if (xdg && *xdg)
@@ -634,6 +675,24 @@ int main(int argc, char **argv)
 	}
 	if (listen_at && (tfd = listen_tcp(listen_at)) < 0)
 		goto out;
+	/* gRPC's unix socket: next to the REST one, same mode and group
+	 * (docs/sbxd.8). */
+	if (!grpc_sock) {
+		snprintf(grpc_sockbuf, sizeof grpc_sockbuf, "%s.grpc", sock);
+		grpc_sock = grpc_sockbuf;
+	}
+	if (strcmp(grpc_sock, "none") == 0)
+		grpc_sock = NULL;
+	if (grpc_sock && (gfd = listen_unix(grpc_sock, sock_mode, sock_gid)) < 0)
+		goto out;
+	if (grpc_sock && !realpath(grpc_sock, grpc_sockreal)) {
+		fprintf(stderr, "sbxd: error: socket %s: %s\n", grpc_sock, strerror(errno));
+		goto out;
+	}
+	if (grpc_key && (!realpath(grpc_key, keyreal) || !realpath(grpc_cert, certreal))) {
+		fprintf(stderr, "sbxd: error: --grpc-key/--grpc-cert: %s\n", strerror(errno));
+		goto out;
+	}
 	if (!realpath(sock, sockreal)) {
 		fprintf(stderr, "sbxd: error: socket %s: %s\n", sock, strerror(errno));
 		goto out;
@@ -684,7 +743,8 @@ int main(int argc, char **argv)
 		.max_sandboxes = (int)maxsbx,
 		/* The socket file itself (not its directory) and the token:
 		 * with it a sandbox could drive the TCP API for any sandbox. */
-		.hide_paths = {sockreal, token_file ? tokenreal : NULL},
+		.hide_paths = {sockreal, token_file ? tokenreal : NULL, grpc_sock ? grpc_sockreal : NULL,
+			       grpc_key ? keyreal : NULL},
 		.default_memory = defmem,
 		.max_output = maxout,
 		.disk_bytes = maxdisk,
@@ -696,6 +756,7 @@ int main(int argc, char **argv)
 		.default_egress = egress_any,
 	};
 	memcpy(cfg.image_dirs, image_dirs, sizeof image_dirs);
+	memcpy(cfg.image_alias, image_alias, sizeof image_alias);
 	if (srv_core_start(&cfg, err) != 0) {
 		fprintf(stderr, "sbxd: error: %s\n", err);
 		srv_core_stop();
@@ -704,6 +765,25 @@ int main(int argc, char **argv)
 	if (token_file && !(token = read_token(tokenreal))) {
 		srv_core_stop();
 		goto out;
+	}
+	/* gRPC first: once REST answers (what scripts wait for), both serve. */
+	if (grpc_sock || grpc_listen) {
+		srv_grpc_config gc = {
+			.listen = grpc_listen,
+			.cert = grpc_cert ? certreal : NULL,
+			.key = grpc_key ? keyreal : NULL,
+			.unix_fd = gfd,
+			.token = token,
+		};
+		gfd = -1; /* srv_grpc_start owns it now */
+		grpc_started = 1;
+		if (srv_grpc_start(&gc, err) != 0) {
+			fprintf(stderr, "sbxd: error: %s\n", err);
+			srv_core_quiesce();
+			srv_grpc_stop();
+			srv_core_stop();
+			goto out;
+		}
 	}
 	int hrc = srv_http_start(ufd, tfd, token, (unsigned)idle, err);
 	ufd = tfd = -1; /* MHD owns (and closes) the listening sockets now */
@@ -715,6 +795,10 @@ int main(int argc, char **argv)
 	}
 	fprintf(stderr, "sbxd: info: serving on %s%s%s%s (state %s)\n", sock, activated ? " (from systemd)" : "",
 		listen_at ? " and " : "", listen_at ? listen_at : "", state);
+	if (grpc_started)
+		fprintf(stderr, "sbxd: info: gRPC on %s%s%s%s\n", grpc_sock ? grpc_sock : "",
+			grpc_sock && grpc_listen ? " and " : "", grpc_listen ? grpc_listen : "",
+			grpc_cert ? " (TLS)" : "");
 	if (ready[1] >= 0) {
 		if (write(ready[1], "R", 1) != 1) {
 			/* the parent went away; keep serving */
@@ -732,8 +816,11 @@ int main(int argc, char **argv)
 		break;
 	}
 	srv_core_quiesce();
+	srv_grpc_stop();
 	srv_http_stop();
 	srv_core_stop();
+	if (grpc_sock)
+		unlink(grpc_sock);
 	if (!activated)         /* systemd's socket stays for the next start */
 		unlink(sock);
 	fprintf(stderr, "sbxd: info: stopped\n");
@@ -743,6 +830,8 @@ out:
 		close(ufd);
 	if (tfd >= 0)
 		close(tfd);
+	if (gfd >= 0)
+		close(gfd);
 	if (token) {
 		explicit_bzero(token, strlen(token));
 		free(token);
