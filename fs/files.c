@@ -1,9 +1,10 @@
 /*
  * The files/ subtree (see files.h): a sandbox's filesystem through libsbx's
  * file calls. Nodes are interned (slot, path) pairs in a hash table whose
- * index is the inode number; entries stay for the life of the mount
- * (bounded by FILES_MAX), which keeps inode numbers stable without
- * tracking the kernel's lookup counts. Contents are never cached here:
+ * index is the inode number; entries stay as long as their sandbox's slot
+ * (state.c counts the kernel's lookups of them with the slot's own nodes
+ * and drops them all when it reclaims the slot, fs_files_drop_slot), which
+ * keeps inode numbers stable while the kernel may use them. Contents are never cached here:
  * the sandbox may change its files at any time, so every open uses
  * direct_io; names and attributes live FS_FILES_ATTR_TIMEOUT in the
  * kernel (listings hand them over for every entry, READDIRPLUS), and
@@ -33,6 +34,10 @@
 #define PATH_MAX_LEN 4096
 #define NBUCKETS 4096
 #define IO_MAX (4u << 20)        /* bytes per read call to the service */
+/* A dropped node's index is reused once this many others were dropped
+ * after it (the kernel held none of them; this only keeps numbers apart in
+ * time, as state.c does for slots). */
+#define FILES_QUARANTINE 1024
 
 typedef struct fnode {
 	uint32_t slot;
@@ -49,6 +54,8 @@ static fnode **byindex;
 static uint32_t nnodes, capnodes;
 static uint32_t buckets[NBUCKETS];      /* index + 1 of the first node, chained by hnext */
 static uint32_t *hnext;
+static uint32_t *freeq;                 /* dropped indices (0-based), oldest first: a ring */
+static uint32_t freeq_cap, freeq_head, freeq_len;
 
 void fs_files_setup(sbx_client *c)
 {
@@ -64,14 +71,18 @@ void fs_files_fini(void)
 {
 	pthread_mutex_lock(&lock);
 	for (uint32_t i = 0; i < nnodes; i++) {
-		free(byindex[i]->path);
+		if (byindex[i])
+			free(byindex[i]->path);
 		free(byindex[i]);
 	}
 	free(byindex);
 	free(hnext);
+	free(freeq);
 	byindex = NULL;
 	hnext = NULL;
+	freeq = NULL;
 	nnodes = capnodes = 0;
+	freeq_cap = freeq_head = freeq_len = 0;
 	memset(buckets, 0, sizeof buckets);
 	pthread_mutex_unlock(&lock);
 }
@@ -96,9 +107,10 @@ uint64_t fs_files_intern(uint32_t slot, const char *path)
 			goto out;
 		}
 	}
-	if (nnodes >= FILES_MAX)
+	int reuse = freeq_len > FILES_QUARANTINE || (nnodes >= FILES_MAX && freeq_len > 0);
+	if (!reuse && nnodes >= FILES_MAX)
 		goto out;
-	if (nnodes == capnodes) {
+	if (!reuse && nnodes == capnodes) {
 		uint32_t nc = capnodes ? capnodes * 2 : 256;
 		fnode **nb = realloc(byindex, nc * sizeof *nb);
 		if (!nb)
@@ -116,11 +128,18 @@ uint64_t fs_files_intern(uint32_t slot, const char *path)
 		goto out;
 	}
 	n->slot = slot;
-	byindex[nnodes] = n;
-	hnext[nnodes] = buckets[b];
-	nnodes++;
-	buckets[b] = nnodes;
-	ino = FS_INO_FILES_BIT | nnodes;
+	uint32_t at = nnodes;
+	if (reuse) {
+		at = freeq[freeq_head];
+		freeq_head = (freeq_head + 1) % freeq_cap;
+		freeq_len--;
+	} else {
+		nnodes++;
+	}
+	byindex[at] = n;
+	hnext[at] = buckets[b];
+	buckets[b] = at + 1;
+	ino = FS_INO_FILES_BIT | (at + 1);
 out:
 	pthread_mutex_unlock(&lock);
 	return ino;
@@ -139,7 +158,7 @@ int fs_files_resolve(uint64_t ino, uint32_t *slot, char **path)
 	uint64_t i = ino & ~FS_INO_FILES_BIT;
 	int rc = -ENOENT;
 	pthread_mutex_lock(&lock);
-	if (i >= 1 && i <= nnodes && !byindex[i - 1]->dead) {
+	if (i >= 1 && i <= nnodes && byindex[i - 1] && !byindex[i - 1]->dead) {
 		*slot = byindex[i - 1]->slot;
 		*path = strdup(byindex[i - 1]->path);
 		rc = *path ? 0 : -ENOMEM;
@@ -184,7 +203,7 @@ void fs_files_moved(uint32_t slot, const char *from, const char *to, int exchang
 		fnode *n = byindex[i];
 		const char *rest;
 		const char *dst = NULL;
-		if (n->dead || n->slot != slot)
+		if (!n || n->dead || n->slot != slot)
 			continue;
 		if (under(n->path, from, &rest))
 			dst = to;
@@ -210,6 +229,56 @@ void fs_files_moved(uint32_t slot, const char *from, const char *to, int exchang
 		chain(i);
 	}
 	pthread_mutex_unlock(&lock);
+}
+
+void fs_files_drop_slot(uint32_t slot)
+{
+	pthread_mutex_lock(&lock);
+	for (uint32_t i = 0; i < nnodes; i++) {
+		fnode *n = byindex[i];
+		if (!n || n->slot != slot)
+			continue;
+		if (freeq_len == freeq_cap) {
+			uint32_t nc = freeq_cap ? freeq_cap * 2 : 256;
+			uint32_t *nq = malloc(nc * sizeof *nq);
+			if (!nq)
+				break;  /* kept: a node that stays is never wrong */
+			for (uint32_t k = 0; k < freeq_len; k++)
+				nq[k] = freeq[(freeq_head + k) % freeq_cap];
+			free(freeq);
+			freeq = nq;
+			freeq_cap = nc;
+			freeq_head = 0;
+		}
+		unchain(i);     /* a dead node was unchained by its rename */
+		free(n->path);
+		free(n);
+		byindex[i] = NULL;
+		freeq[(freeq_head + freeq_len) % freeq_cap] = i;
+		freeq_len++;
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+uint32_t fs_files_nodes_used(void)
+{
+	pthread_mutex_lock(&lock);
+	uint32_t n = nnodes - freeq_len;
+	pthread_mutex_unlock(&lock);
+	return n;
+}
+
+int fs_files_node_slot(uint64_t ino, uint32_t *slot)
+{
+	uint64_t i = ino & ~FS_INO_FILES_BIT;
+	int rc = -ENOENT;
+	pthread_mutex_lock(&lock);
+	if (fs_ino_is_files(ino) && i >= 1 && i <= nnodes && byindex[i - 1]) {
+		*slot = byindex[i - 1]->slot;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&lock);
+	return rc;
 }
 
 char *fs_files_join(const char *dir, const char *name)
@@ -545,7 +614,7 @@ static void remember(uint64_t ino, const struct stat *st)
 		return;
 	uint32_t i = (uint32_t)(ino & 0xffffffffu);
 	pthread_mutex_lock(&lock);
-	if (i >= 1 && i <= nnodes) {
+	if (i >= 1 && i <= nnodes && byindex[i - 1]) {
 		byindex[i - 1]->sino = (uint64_t)st->st_ino;
 		byindex[i - 1]->nlink = (uint32_t)st->st_nlink;
 	}
@@ -565,7 +634,7 @@ static void invalidate_links(uint32_t slot, uint64_t sino)
 	size_t nf = 0;
 	pthread_mutex_lock(&lock);
 	for (uint32_t i = 0; i < nnodes && nf < 64; i++)
-		if (byindex[i]->slot == slot && byindex[i]->sino == sino && !byindex[i]->dead)
+		if (byindex[i] && byindex[i]->slot == slot && byindex[i]->sino == sino && !byindex[i]->dead)
 			found[nf++] = FS_INO_FILES_BIT | (i + 1);
 	pthread_mutex_unlock(&lock);
 	for (size_t i = 0; i < nf; i++)
@@ -611,11 +680,30 @@ static void entry_de(uint64_t ino, const sbx_dirent *de, struct fuse_entry_param
 	fs_files_entry_param(ino, &st, e);
 }
 
+int fs_files_ref(uint64_t ino)
+{
+	uint32_t slot;
+	int rc = fs_files_node_slot(ino, &slot);
+	return rc ? rc : fs_state_ref(slot);
+}
+
+void fs_files_unref(uint64_t ino)
+{
+	uint32_t slot;
+	if (fs_files_node_slot(ino, &slot) == 0)
+		fs_state_forget(slot, 1);
+}
+
 static void reply_entry_de(fuse_req_t req, uint64_t ino, const sbx_dirent *de)
 {
 	struct fuse_entry_param e;
 	entry_de(ino, de, &e);
-	fuse_reply_entry(req, &e);
+	if (fs_files_ref(ino) != 0) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (fuse_reply_entry(req, &e) == -ENOENT)
+		fs_files_unref(ino);
 }
 
 /* Answers a getattr or setattr; frees de's name. */
@@ -806,14 +894,18 @@ void fs_files_create(fuse_req_t req, uint32_t slot, const char *dir, const char 
 	if (!rc && !ino)
 		rc = -ENOMEM;
 	if (!rc)
-		rc = new_handle(ino, slot, path, fi);
+		rc = fs_files_ref(ino);
+	if (!rc && (rc = new_handle(ino, slot, path, fi)) != 0)
+		fs_files_unref(ino);
 	if (rc) {
 		fuse_reply_err(req, -rc);
 	} else {
 		struct fuse_entry_param e;
 		entry_de(ino, &de, &e);
-		if (fuse_reply_create(req, &e, fi) == -ENOENT)
+		if (fuse_reply_create(req, &e, fi) == -ENOENT) {
 			drop_handle(fi);
+			fs_files_unref(ino);
+		}
 	}
 	de_clear(&de);
 	free(path);

@@ -67,11 +67,20 @@ static void error_changed(uint32_t slot)
 							  : fs_ino_make(0, 0, FS_K_ROOT_ERROR), 0, 0);
 }
 
+/* A slot number reclaimed or handed out again (state.c, under its lock):
+ * its files/ nodes and cached output go. */
+static void slot_reclaimed(uint32_t slot)
+{
+	fs_files_drop_slot(slot);
+	fs_chunk_drop_slot(slot);
+}
+
 void fs_ops_setup(sbx_client *c, const fs_settings *s)
 {
 	client = c;
 	settings = *s;
 	fs_state_on_error(error_changed);
+	fs_state_on_reclaim(slot_reclaimed);
 	my_uid = getuid();
 	my_gid = getgid();
 }
@@ -334,7 +343,46 @@ static void reply_entry(fuse_req_t req, uint64_t ino)
 	e.generation = 1;
 	e.attr_timeout = to;
 	e.entry_timeout = ENTRY_TIMEOUT;
-	fuse_reply_entry(req, &e);
+	/* Counted before it is sent (a FORGET may follow the reply at
+	 * once); a reply the kernel never took (its request was aborted) is
+	 * taken back, as libfuse's high-level layer does. */
+	uint32_t slot;
+	int64_t pid;
+	fs_kind k;
+	if (fs_ino_split(ino, &slot, &pid, &k) != 0 || fs_state_ref(slot) != 0) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (fuse_reply_entry(req, &e) == -ENOENT)
+		fs_state_forget(slot, 1);
+}
+
+/* FORGET: the kernel dropped n lookups of ino. A slot whose nodes the
+ * kernel no longer holds may be reclaimed (state.c). */
+static void forget_one(fuse_ino_t ino, uint64_t n)
+{
+	uint32_t slot;
+	int64_t pid;
+	fs_kind k;
+	if (fs_ino_is_files(ino)) {
+		if (fs_files_node_slot(ino, &slot) == 0)
+			fs_state_forget(slot, n);
+	} else if (fs_ino_split(ino, &slot, &pid, &k) == 0) {
+		fs_state_forget(slot, n);
+	}
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	forget_one(ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	for (size_t i = 0; i < count; i++)
+		forget_one(forgets[i].ino, forgets[i].nlookup);
+	fuse_reply_none(req);
 }
 
 /* ------------------------------------------------------------ lookup */
@@ -799,16 +847,92 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 		size_t need = fuse_add_direntry_plus(req, buf + used, size - used, h->ents[i].name, &e, (off_t)i + 1);
 		if (need > size - used)
 			break;
+		/* The kernel counts a lookup of every entry with a node (one
+		 * that fails to link it it forgets itself). A node gone
+		 * meanwhile goes as a plain entry. */
+		if (e.ino && fs_files_ref(e.ino) != 0) {
+			memset(&e, 0, sizeof e);
+			e.attr.st_ino = h->ents[i].ino;
+			e.attr.st_mode = h->ents[i].mode;
+			fuse_add_direntry_plus(req, buf + used, size - used, h->ents[i].name, &e, (off_t)i + 1);
+		}
 		used += need;
 	}
 	fuse_reply_buf(req, buf, used);
 	free(buf);
 }
 
+/* After the close of a file (or directory) of a sandbox that is gone
+ * (deleted through this mount, or no longer listed): the kernel keeps the
+ * dentries of what was open at the delete, hashed under the deleted
+ * directory, and with them their inodes, whose FORGET alone frees the
+ * sandbox's slot (state.c), until memory runs short. So the entry of the
+ * file and of each directory up to the sandbox's are dropped here, the
+ * file's first: each dies with its last use. Not with one thread (-s): the
+ * kernel takes each directory's lock for it, and a request holding one
+ * could never be answered. */
+static void drop_gone_entries(fuse_ino_t ino)
+{
+	uint32_t slot;
+	int64_t pid;
+	fs_kind k;
+	char *path = NULL;
+	if (!session || settings.single_thread)
+		return;
+	if (fs_ino_is_files(ino)) {
+		if (fs_files_resolve(ino, &slot, &path) != 0)
+			return;
+		k = FS_K_NONE;
+		pid = 0;
+	} else if (fs_ino_split(ino, &slot, &pid, &k) != 0) {
+		return;
+	}
+	if (!slot || !fs_state_gone(slot)) {
+		free(path);
+		return;
+	}
+	if (path) {
+		/* files/ nodes: /a/b/c is c in /a/b, b in /a, a in files/ */
+		char *slash;
+		while (path[0] && strcmp(path, "/") != 0 && (slash = strrchr(path, '/')) != NULL) {
+			const char *name = slash + 1;
+			uint64_t parent;
+			if (slash == path) {
+				parent = fs_ino_make(slot, 0, FS_K_SB_FILES);
+			} else {
+				*slash = '\0';
+				parent = fs_files_intern(slot, path);
+				*slash = '/';
+			}
+			if (*name && parent)
+				fuse_lowlevel_notify_inval_entry(session, parent, name, strlen(name));
+			*slash = '\0';
+		}
+		free(path);
+		k = FS_K_SB_FILES;
+		pid = 0;
+	}
+	while (k != FS_K_NONE && k != FS_K_SB_DIR) {
+		fs_kind pk = fs_kind_parent(k);
+		char num[32];
+		const char *name = fs_kind_name(k);
+		if (k == FS_K_P_DIR) {
+			snprintf(num, sizeof num, "%lld", (long long)pid);
+			name = num;
+		}
+		if (pk == FS_K_NONE || pk == FS_K_ROOT || !*name)
+			return;
+		int64_t ppid = pk >= FS_K_P_DIR && pk <= FS_K_P_REASON ? pid : 0;
+		fuse_lowlevel_notify_inval_entry(session, fs_ino_make(slot, ppid, pk), name, strlen(name));
+		k = pk;
+	}
+}
+
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	handle_free(fh(fi));
 	fuse_reply_err(req, 0);
+	drop_gone_entries(ino);
 }
 
 /* ------------------------------------------------------------ open/read */
@@ -1699,6 +1823,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fs_wait_forget_handle(h);
 	handle_free(h);
 	fuse_reply_err(req, 0);
+	drop_gone_entries(ino);
 }
 
 static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct fuse_pollhandle *ph)
@@ -1917,7 +2042,9 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 }
 
 /* files/ reports the sandbox's own file system; the rest of the tree is
- * synthetic and reports an empty one (what libfuse answers by default). */
+ * synthetic and reports an empty one, but for its inodes: f_files is how
+ * many sandbox slots a mount can hold, f_ffree how many are free (so
+ * `df -i` shows what the mount keeps; tests check that it stays flat). */
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	uint32_t slot;
@@ -1930,6 +2057,9 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 		memset(&sv, 0, sizeof sv);
 		sv.f_bsize = sv.f_frsize = 4096;
 		sv.f_namemax = 255;
+		uint32_t used = fs_state_slots_used();
+		sv.f_files = FS_STATE_SLOTS_MAX;
+		sv.f_ffree = sv.f_favail = used < FS_STATE_SLOTS_MAX ? FS_STATE_SLOTS_MAX - used : 0;
 		fuse_reply_statfs(req, &sv);
 	}
 	free(path);
@@ -1994,6 +2124,8 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 const struct fuse_lowlevel_ops fs_ops = {
 	.init = op_init,
 	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
 	.getattr = op_getattr,
 	.setattr = op_setattr,
 	.readlink = op_readlink,
