@@ -16,6 +16,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "chunk.h"
@@ -52,9 +54,117 @@ static uid_t my_uid;
 static gid_t my_gid;
 
 
+/* Root entries of sandboxes that went away without this mount deleting
+ * them (another client, the service's retention): the kernel keeps a
+ * dentry it looked up until memory runs short, and with it the slot
+ * (state.c reclaims a slot only after its last FORGET). Dropped from a
+ * thread of their own: the listing that notices sits inside an operation
+ * that may hold the root's lock, which the kernel takes for the drop. */
+#define INVAL_PENDING_MAX 4096
+
+typedef struct inval_name {
+	struct inval_name *next;
+	size_t len;
+	char name[];
+} inval_name;
+
+static pthread_mutex_t inval_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t inval_cond = PTHREAD_COND_INITIALIZER;
+static inval_name *inval_head, **inval_tail = &inval_head;
+static size_t inval_pending;
+static int inval_started, inval_busy, inval_stop;
+
+static void *inval_main(void *ud)
+{
+	(void)ud;
+	pthread_mutex_lock(&inval_lock);
+	for (;;) {
+		while (!inval_head && !inval_stop)
+			pthread_cond_wait(&inval_cond, &inval_lock);
+		if (inval_stop)
+			break;
+		inval_name *n = inval_head;
+		inval_head = n->next;
+		if (!inval_head)
+			inval_tail = &inval_head;
+		inval_pending--;
+		struct fuse_session *se = session;
+		inval_busy = 1;
+		pthread_mutex_unlock(&inval_lock);
+		if (se)
+			fuse_lowlevel_notify_inval_entry(se, FUSE_ROOT_ID, n->name, n->len);
+		free(n);
+		pthread_mutex_lock(&inval_lock);
+		inval_busy = 0;
+		pthread_cond_broadcast(&inval_cond);
+	}
+	pthread_mutex_unlock(&inval_lock);
+	return NULL;
+}
+
+/* state.c's hook, under its lock: queue only (at most a few thousand: past
+ * that the kernel's own memory pressure is left to free them). */
+static void sandbox_unlisted(uint32_t slot, const char *dirname)
+{
+	(void)slot;
+	size_t len = strlen(dirname);
+	inval_name *n = malloc(sizeof *n + len + 1);
+	if (!n)
+		return;
+	n->next = NULL;
+	n->len = len;
+	memcpy(n->name, dirname, len + 1);
+	pthread_mutex_lock(&inval_lock);
+	if (inval_stop || !session || inval_pending >= INVAL_PENDING_MAX) {
+		pthread_mutex_unlock(&inval_lock);
+		free(n);
+		return;
+	}
+	if (!inval_started) {
+		pthread_t t;
+		pthread_attr_t a;
+		pthread_attr_init(&a);
+		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+		pthread_attr_setstacksize(&a, 64 << 10);
+		inval_started = pthread_create(&t, &a, inval_main, NULL) == 0;
+		pthread_attr_destroy(&a);
+		if (!inval_started) {
+			pthread_mutex_unlock(&inval_lock);
+			free(n);
+			return;
+		}
+	}
+	*inval_tail = n;
+	inval_tail = &n->next;
+	inval_pending++;
+	pthread_cond_signal(&inval_cond);
+	pthread_mutex_unlock(&inval_lock);
+}
+
 void fs_ops_set_session(struct fuse_session *se)
 {
+	pthread_mutex_lock(&inval_lock);
+	if (!se) {
+		/* Before the session goes: the thread must not be in a
+		 * notify then (bounded: a kernel that holds it longer has
+		 * lost the connection anyway). */
+		inval_stop = 1;
+		pthread_cond_broadcast(&inval_cond);
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 2;
+		while (inval_busy && pthread_cond_timedwait(&inval_cond, &inval_lock, &until) == 0)
+			;
+		while (inval_head) {
+			inval_name *n = inval_head;
+			inval_head = n->next;
+			free(n);
+		}
+		inval_tail = &inval_head;
+		inval_pending = 0;
+	}
 	session = se;
+	pthread_mutex_unlock(&inval_lock);
 	fs_files_set_session(se);
 }
 
@@ -81,6 +191,7 @@ void fs_ops_setup(sbx_client *c, const fs_settings *s)
 	settings = *s;
 	fs_state_on_error(error_changed);
 	fs_state_on_reclaim(slot_reclaimed);
+	fs_state_on_unlisted(sandbox_unlisted);
 	my_uid = getuid();
 	my_gid = getgid();
 }

@@ -54,6 +54,7 @@ typedef struct sb {
 	int listed;             /* in the last list, or created since */
 	int hidden;             /* deleted through this mount */
 	uint64_t nlookup;       /* the kernel's lookup count of all our nodes */
+	int was_listed;         /* fs_state_merge_list: listed before this one */
 	uint64_t serial;        /* creation order (slot numbers are reused) */
 	int64_t added_ms;
 	int64_t fetched_ms;
@@ -88,6 +89,7 @@ static uint32_t tombs_sweep_at = TOMBS_SWEEP_MIN;
 static int64_t listed_ms = -1000000;
 static void (*error_hook)(uint32_t slot);
 static void (*reclaim_hook)(uint32_t slot);
+static void (*unlisted_hook)(uint32_t slot, const char *dirname);
 
 int64_t fs_now_ms(void)
 {
@@ -202,6 +204,11 @@ void fs_state_fini(void)
 void fs_state_on_reclaim(void (*fn)(uint32_t slot))
 {
 	reclaim_hook = fn;
+}
+
+void fs_state_on_unlisted(void (*fn)(uint32_t slot, const char *dirname))
+{
+	unlisted_hook = fn;
 }
 
 /* Puts number i at the end of the free ring; 0 when it cannot grow (the
@@ -515,10 +522,22 @@ void fs_state_merge_list(sbx_sandbox *const *v, size_t n, int64_t start_ms)
 	for (uint32_t i = 1; i < nslots; i++)
 		if (slots[i] && slots[i]->listed && slots[i]->added_ms < start_ms && slots[i]->fetched_ms < start_ms) {
 			slots[i]->listed = 0;
+			slots[i]->was_listed = 1;
 			names_dirty = 1;
 		}
 	for (size_t k = 0; k < n; k++)
 		put_locked(v[k]);
+	/* Gone from the service while the kernel holds its nodes: the entry
+	 * should go (by its name as the kernel knew it, before the renaming
+	 * below; a sandbox deleted here lost its entry at the delete). */
+	for (uint32_t i = 1; i < nslots; i++) {
+		sb *s = slots[i];
+		if (!s || !s->was_listed)
+			continue;
+		s->was_listed = 0;
+		if (unlisted_hook && !s->listed && s->nlookup && !s->hidden && s->dirname)
+			unlisted_hook(i, s->dirname);
+	}
 	/* What the service no longer lists and the kernel holds no node of
 	 * is gone for good. */
 	for (uint32_t i = 1; i < nslots; i++)

@@ -88,6 +88,11 @@ void fs_state_on_reclaim(void (*fn)(uint32_t slot));
 /* Whether the sandbox of slot is gone: deleted through this mount, or no
  * longer listed by the service. */
 int fs_state_gone(uint32_t slot);
+/* Called under the state's lock when a listing no longer has a sandbox
+ * that this mount did not delete and the kernel still holds nodes of, with
+ * its directory name: the kernel should drop that entry. Must not call
+ * back into this module (nor wait on the kernel). */
+void fs_state_on_unlisted(void (*fn)(uint32_t slot, const char *dirname));
 /* Slots in use, the root's included, and the most a mount holds. */
 #define FS_STATE_SLOTS_MAX 65536
 uint32_t fs_state_slots_used(void);

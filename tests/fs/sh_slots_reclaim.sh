@@ -3,7 +3,8 @@
 # (issue 15): a sandbox's slot (its record, process records, files/ nodes)
 # is reclaimed once the service no longer lists it and the kernel holds
 # none of its nodes (every entry reply counted, every FORGET subtracted).
-# The root's statfs shows the slots in use (f_files - f_ffree). A file
+# The root's statfs shows the slots in use (f_files - f_ffree); sandboxes
+# purged by another client go too once a listing shows them gone. A file
 # kept open across the delete keeps its slot, still stats and never reads
 # another sandbox's bytes; once closed and forgotten the slot goes too.
 . "$TESTS_DIR/fs/common.sh"
@@ -77,3 +78,23 @@ p=$(start_proc after 'echo after-ok')
 eq "$(timeout 10 cat "$MNT/after/exec/$p/stdout")" after-ok "a sandbox made after the churn"
 rmdir "$MNT/after"
 settled "$base" || fail "slots not reclaimed after the held file closed: $(used) in use, want $base"
+
+# Sandboxes made and purged by another client, looked at through the mount
+# in between: the mount's next listing notices they are gone and has the
+# kernel drop their entries, so their slots go too.
+ids=()
+for i in $(seq 10); do
+	out=$(api POST /v1/sandboxes -d "{\"spec\":{\"name\":\"api$i\"}}")
+	ids+=("$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["sandboxId"])' "$out")")
+done
+ls -l "$MNT" | grep -q " api10$" || fail "the API's sandboxes are not listed: $(ls "$MNT")"
+for i in $(seq 10); do
+	eq "$(cat "$MNT/api$i/status")" running "status of api$i through the mount"
+done
+[ "$(used)" -ge $((base + 10)) ] || fail "the API's sandboxes hold no slots? $(used)"
+for id in "${ids[@]}"; do
+	api DELETE "/v1/sandboxes/$id?purge=true" >/dev/null
+done
+gone() { [ "$(api GET "/v1/sandboxes?showTerminated=true" | grep -c '"api[0-9]*"')" -eq 0 ]; }
+wait_for 20 gone
+settled "$base" || fail "slots of sandboxes purged elsewhere not reclaimed: $(used) in use, want $base"
