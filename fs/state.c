@@ -28,10 +28,10 @@
  * still names the old sandbox's slot (a reader killed mid-wait) then finds
  * no slot, not a stranger's. */
 #define SLOT_QUARANTINE 4096
-/* Sandboxes deleted through the mount are kept (hidden, with no memory but
- * their record) until a listing shows the service forgot them, so a list
- * taken while the purge is under way cannot bring them back. More than this
- * many, and twice as many as the last sweep left, makes a delete list. */
+/* Sandboxes deleted through the mount are kept (hidden) until a listing
+ * shows the service forgot them, so a list taken while the purge is under
+ * way cannot bring them back. More than this many such tombstones, and
+ * twice as many as the last sweep left, makes a delete list once. */
 #define TOMBS_SWEEP_MIN 64
 
 typedef struct proc {
