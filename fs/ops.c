@@ -464,8 +464,17 @@ static void reply_entry(fuse_req_t req, uint64_t ino)
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	if (fuse_reply_entry(req, &e) == -ENOENT)
+	int tag = k == FS_K_TAG_DIR || k == FS_K_TAG_LINK;   /* pid is a tag index */
+	if (tag && fs_tag_ref((uint32_t)pid) != 0) {
 		fs_state_forget(slot, 1);
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (fuse_reply_entry(req, &e) == -ENOENT) {
+		fs_state_forget(slot, 1);
+		if (tag)
+			fs_tag_forget((uint32_t)pid, 1);
+	}
 }
 
 /* FORGET: the kernel dropped n lookups of ino. A slot whose nodes the
@@ -480,6 +489,8 @@ static void forget_one(fuse_ino_t ino, uint64_t n)
 			fs_state_forget(slot, n);
 	} else if (fs_ino_split(ino, &slot, &pid, &k) == 0) {
 		fs_state_forget(slot, n);
+		if (k == FS_K_TAG_DIR || k == FS_K_TAG_LINK)
+			fs_tag_forget((uint32_t)pid, n);
 	}
 }
 
