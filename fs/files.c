@@ -1,10 +1,11 @@
 /*
  * The files/ subtree (see files.h): a sandbox's filesystem through libsbx's
  * file calls. Nodes are interned (slot, path) pairs in a hash table whose
- * index is the inode number; entries stay as long as their sandbox's slot
- * (state.c counts the kernel's lookups of them with the slot's own nodes
- * and drops them all when it reclaims the slot, fs_files_drop_slot), which
- * keeps inode numbers stable while the kernel may use them. Contents are never cached here:
+ * index is the inode number; an entry stays while the kernel holds it (its
+ * lookups are counted, per node and with its slot's in state.c: freed at
+ * its last FORGET) and at most as long as its sandbox's slot (dropped when
+ * state.c reclaims it, fs_files_drop_slot), which keeps inode numbers
+ * stable while the kernel may use them. Contents are never cached here:
  * the sandbox may change its files at any time, so every open uses
  * direct_io; names and attributes live FS_FILES_ATTR_TIMEOUT in the
  * kernel (listings hand them over for every entry, READDIRPLUS), and
@@ -45,6 +46,7 @@ typedef struct fnode {
 	char *path;
 	uint64_t sino;          /* st_ino and st_nlink as last shown to the */
 	uint32_t nlink;         /* kernel (0: not yet), to find hard links */
+	uint64_t nlookup;       /* the kernel's lookups of this node: freed at 0 */
 } fnode;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -95,17 +97,16 @@ static uint32_t hash(uint32_t slot, const char *p)
 	return h % NBUCKETS;
 }
 
-uint64_t fs_files_intern(uint32_t slot, const char *path)
+/* Under lock: the node of (slot, path), made if new; 0 when the table is
+ * full or memory ran out. */
+static uint64_t intern_locked(uint32_t slot, const char *path)
 {
 	uint64_t ino = 0;
 	uint32_t b = hash(slot, path);
-	pthread_mutex_lock(&lock);
 	for (uint32_t i = buckets[b]; i; i = hnext[i - 1]) {
 		fnode *n = byindex[i - 1];
-		if (!n->dead && n->slot == slot && strcmp(n->path, path) == 0) {
-			ino = FS_INO_FILES_BIT | i;
-			goto out;
-		}
+		if (!n->dead && n->slot == slot && strcmp(n->path, path) == 0)
+			return FS_INO_FILES_BIT | i;
 	}
 	int reuse = freeq_len > FILES_QUARANTINE || (nnodes >= FILES_MAX && freeq_len > 0);
 	if (!reuse && nnodes >= FILES_MAX)
@@ -141,7 +142,56 @@ uint64_t fs_files_intern(uint32_t slot, const char *path)
 	buckets[b] = at + 1;
 	ino = FS_INO_FILES_BIT | (at + 1);
 out:
+	return ino;
+}
+
+uint64_t fs_files_intern(uint32_t slot, const char *path)
+{
+	pthread_mutex_lock(&lock);
+	uint64_t ino = intern_locked(slot, path);
 	pthread_mutex_unlock(&lock);
+	return ino;
+}
+
+static void unchain(uint32_t i);
+
+/* Under lock: node i leaves the table; its index is reused later. 0 when
+ * the ring of free indices cannot grow (the node then stays: a node that
+ * stays is never wrong). */
+static int node_free_locked(uint32_t i)
+{
+	if (freeq_len == freeq_cap) {
+		uint32_t nc = freeq_cap ? freeq_cap * 2 : 256;
+		uint32_t *nq = malloc(nc * sizeof *nq);
+		if (!nq)
+			return 0;
+		for (uint32_t k = 0; k < freeq_len; k++)
+			nq[k] = freeq[(freeq_head + k) % freeq_cap];
+		free(freeq);
+		freeq = nq;
+		freeq_cap = nc;
+		freeq_head = 0;
+	}
+	unchain(i);     /* a dead node was unchained by its rename */
+	free(byindex[i]->path);
+	free(byindex[i]);
+	byindex[i] = NULL;
+	freeq[(freeq_head + freeq_len) % freeq_cap] = i;
+	freeq_len++;
+	return 1;
+}
+
+uint64_t fs_files_intern_ref(uint32_t slot, const char *path)
+{
+	pthread_mutex_lock(&lock);
+	uint64_t ino = intern_locked(slot, path);
+	if (ino)
+		byindex[(ino & ~FS_INO_FILES_BIT) - 1]->nlookup++;
+	pthread_mutex_unlock(&lock);
+	if (ino && fs_state_ref(slot) != 0) {
+		fs_files_forget_node(ino, 1);
+		return 0;
+	}
 	return ino;
 }
 
@@ -234,29 +284,9 @@ void fs_files_moved(uint32_t slot, const char *from, const char *to, int exchang
 void fs_files_drop_slot(uint32_t slot)
 {
 	pthread_mutex_lock(&lock);
-	for (uint32_t i = 0; i < nnodes; i++) {
-		fnode *n = byindex[i];
-		if (!n || n->slot != slot)
-			continue;
-		if (freeq_len == freeq_cap) {
-			uint32_t nc = freeq_cap ? freeq_cap * 2 : 256;
-			uint32_t *nq = malloc(nc * sizeof *nq);
-			if (!nq)
-				break;  /* kept: a node that stays is never wrong */
-			for (uint32_t k = 0; k < freeq_len; k++)
-				nq[k] = freeq[(freeq_head + k) % freeq_cap];
-			free(freeq);
-			freeq = nq;
-			freeq_cap = nc;
-			freeq_head = 0;
-		}
-		unchain(i);     /* a dead node was unchained by its rename */
-		free(n->path);
-		free(n);
-		byindex[i] = NULL;
-		freeq[(freeq_head + freeq_len) % freeq_cap] = i;
-		freeq_len++;
-	}
+	for (uint32_t i = 0; i < nnodes; i++)
+		if (byindex[i] && byindex[i]->slot == slot && !node_free_locked(i))
+			break;
 	pthread_mutex_unlock(&lock);
 }
 
@@ -682,26 +712,57 @@ static void entry_de(uint64_t ino, const sbx_dirent *de, struct fuse_entry_param
 
 int fs_files_ref(uint64_t ino)
 {
+	uint64_t i = ino & ~FS_INO_FILES_BIT;
+	uint32_t slot = 0;
+	int rc = -ENOENT;
+	pthread_mutex_lock(&lock);
+	if (fs_ino_is_files(ino) && i >= 1 && i <= nnodes && byindex[i - 1]) {
+		byindex[i - 1]->nlookup++;
+		slot = byindex[i - 1]->slot;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&lock);
+	if (rc == 0 && fs_state_ref(slot) != 0) {
+		fs_files_forget_node(ino, 1);
+		rc = -ENOENT;
+	}
+	return rc;
+}
+
+/* The node's own count only (its slot's is the caller's). */
+void fs_files_forget_node(uint64_t ino, uint64_t n)
+{
+	uint64_t i = ino & ~FS_INO_FILES_BIT;
+	pthread_mutex_lock(&lock);
+	if (fs_ino_is_files(ino) && i >= 1 && i <= nnodes && byindex[i - 1]) {
+		fnode *f = byindex[i - 1];
+		f->nlookup = n > f->nlookup ? 0 : f->nlookup - n;
+		if (f->nlookup == 0)
+			node_free_locked((uint32_t)(i - 1));
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+void fs_files_forget(uint64_t ino, uint64_t n)
+{
 	uint32_t slot;
-	int rc = fs_files_node_slot(ino, &slot);
-	return rc ? rc : fs_state_ref(slot);
+	int known = fs_files_node_slot(ino, &slot) == 0;
+	fs_files_forget_node(ino, n);
+	if (known)
+		fs_state_forget(slot, n);
 }
 
 void fs_files_unref(uint64_t ino)
 {
-	uint32_t slot;
-	if (fs_files_node_slot(ino, &slot) == 0)
-		fs_state_forget(slot, 1);
+	fs_files_forget(ino, 1);
 }
 
+/* ino was counted (fs_files_intern_ref); a reply the kernel did not take
+ * is taken back. */
 static void reply_entry_de(fuse_req_t req, uint64_t ino, const sbx_dirent *de)
 {
 	struct fuse_entry_param e;
 	entry_de(ino, de, &e);
-	if (fs_files_ref(ino) != 0) {
-		fuse_reply_err(req, ENOENT);
-		return;
-	}
 	if (fuse_reply_entry(req, &e) == -ENOENT)
 		fs_files_unref(ino);
 }
@@ -744,7 +805,7 @@ void fs_files_lookup(fuse_req_t req, uint32_t slot, const char *dir, const char 
 	}
 	sbx_dirent de;
 	int rc = do_stat(slot, path, &de);
-	uint64_t ino = rc == 0 ? fs_files_intern(slot, path) : 0;
+	uint64_t ino = rc == 0 ? fs_files_intern_ref(slot, path) : 0;
 	if (rc == 0 && !ino)
 		rc = -ENOMEM;
 	if (rc)
@@ -890,11 +951,9 @@ void fs_files_create(fuse_req_t req, uint32_t slot, const char *dir, const char 
 	memset(&de, 0, sizeof de);
 	int rc = !fs_files_name_ok(name) ? -ENAMETOOLONG : path ? create_file(slot, path, mode, fi->flags, &de)
 							      : -EINVAL;
-	uint64_t ino = rc ? 0 : fs_files_intern(slot, path);
+	uint64_t ino = rc ? 0 : fs_files_intern_ref(slot, path);
 	if (!rc && !ino)
 		rc = -ENOMEM;
-	if (!rc)
-		rc = fs_files_ref(ino);
 	if (!rc && (rc = new_handle(ino, slot, path, fi)) != 0)
 		fs_files_unref(ino);
 	if (rc) {
@@ -1145,7 +1204,7 @@ void fs_files_mkdir(fuse_req_t req, uint32_t slot, const char *dir, const char *
 	} else {
 		sbx_dirent de;
 		rc = do_stat(slot, path, &de);
-		uint64_t ino = rc ? 0 : fs_files_intern(slot, path);
+		uint64_t ino = rc ? 0 : fs_files_intern_ref(slot, path);
 		if (rc || !ino)
 			fuse_reply_err(req, rc ? -rc : ENOMEM);
 		else
@@ -1210,7 +1269,7 @@ static void reply_new(fuse_req_t req, uint32_t slot, const char *path, sbx_diren
 		de_clear(de);
 		rc = do_stat(slot, path, de);
 	}
-	uint64_t ino = rc ? 0 : fs_files_intern(slot, path);
+	uint64_t ino = rc ? 0 : fs_files_intern_ref(slot, path);
 	if (!rc && !ino)
 		rc = -ENOMEM;
 	if (rc)

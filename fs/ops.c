@@ -485,8 +485,7 @@ static void forget_one(fuse_ino_t ino, uint64_t n)
 	int64_t pid;
 	fs_kind k;
 	if (fs_ino_is_files(ino)) {
-		if (fs_files_node_slot(ino, &slot) == 0)
-			fs_state_forget(slot, n);
+		fs_files_forget(ino, n);
 	} else if (fs_ino_split(ino, &slot, &pid, &k) == 0) {
 		fs_state_forget(slot, n);
 		if (k == FS_K_TAG_DIR || k == FS_K_TAG_LINK)
