@@ -54,16 +54,20 @@ static uid_t my_uid;
 static gid_t my_gid;
 
 
-/* Root entries of sandboxes that went away without this mount deleting
- * them (another client, the service's retention): the kernel keeps a
- * dentry it looked up until memory runs short, and with it the slot
- * (state.c reclaims a slot only after its last FORGET). Dropped from a
- * thread of their own: the listing that notices sits inside an operation
- * that may hold the root's lock, which the kernel takes for the drop. */
+/* Entries the kernel should drop so that it forgets nodes of sandboxes
+ * that are gone (state.c reclaims a slot only after its last FORGET): the
+ * root entries of sandboxes that went away without this mount deleting
+ * them (another client, the service's retention), and those left under a
+ * deleted sandbox by files that were open at its delete (drop_gone_entries).
+ * The kernel keeps such dentries until memory runs short. Dropped in order
+ * from a thread of their own: the kernel takes the directory's lock for a
+ * drop, which the operation that noticed (a listing inside a lookup, a
+ * release) or the request another thread serves may hold. */
 #define INVAL_PENDING_MAX 4096
 
 typedef struct inval_name {
 	struct inval_name *next;
+	uint64_t parent;
 	size_t len;
 	char name[];
 } inval_name;
@@ -92,7 +96,7 @@ static void *inval_main(void *ud)
 		inval_busy = 1;
 		pthread_mutex_unlock(&inval_lock);
 		if (se)
-			fuse_lowlevel_notify_inval_entry(se, FUSE_ROOT_ID, n->name, n->len);
+			fuse_lowlevel_notify_inval_entry(se, n->parent, n->name, n->len);
 		free(n);
 		pthread_mutex_lock(&inval_lock);
 		inval_busy = 0;
@@ -102,18 +106,18 @@ static void *inval_main(void *ud)
 	return NULL;
 }
 
-/* state.c's hook, under its lock: queue only (at most a few thousand: past
- * that the kernel's own memory pressure is left to free them). */
-static void sandbox_unlisted(uint32_t slot, const char *dirname)
+/* Queues the drop of parent's entry name (at most a few thousand pending:
+ * past that the kernel's own memory pressure is left to free them). */
+static void inval_later(uint64_t parent, const char *name)
 {
-	(void)slot;
-	size_t len = strlen(dirname);
+	size_t len = strlen(name);
 	inval_name *n = malloc(sizeof *n + len + 1);
 	if (!n)
 		return;
 	n->next = NULL;
+	n->parent = parent;
 	n->len = len;
-	memcpy(n->name, dirname, len + 1);
+	memcpy(n->name, name, len + 1);
 	pthread_mutex_lock(&inval_lock);
 	if (inval_stop || !session || inval_pending >= INVAL_PENDING_MAX) {
 		pthread_mutex_unlock(&inval_lock);
@@ -139,6 +143,13 @@ static void sandbox_unlisted(uint32_t slot, const char *dirname)
 	inval_pending++;
 	pthread_cond_signal(&inval_cond);
 	pthread_mutex_unlock(&inval_lock);
+}
+
+/* state.c's hook, under its lock: queue only. */
+static void sandbox_unlisted(uint32_t slot, const char *dirname)
+{
+	(void)slot;
+	inval_later(FUSE_ROOT_ID, dirname);
 }
 
 void fs_ops_set_session(struct fuse_session *se)
@@ -988,17 +999,15 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
  * dentries of what was open at the delete, hashed under the deleted
  * directory, and with them their inodes, whose FORGET alone frees the
  * sandbox's slot (state.c), until memory runs short. So the entry of the
- * file and of each directory up to the sandbox's are dropped here, the
- * file's first: each dies with its last use. Not with one thread (-s): the
- * kernel takes each directory's lock for it, and a request holding one
- * could never be answered. */
+ * file and of each directory up to the sandbox's are dropped (queued, in
+ * order, for inval_main), the file's first: each dies with its last use. */
 static void drop_gone_entries(fuse_ino_t ino)
 {
 	uint32_t slot;
 	int64_t pid;
 	fs_kind k;
 	char *path = NULL;
-	if (!session || settings.single_thread)
+	if (!session)
 		return;
 	if (fs_ino_is_files(ino)) {
 		if (fs_files_resolve(ino, &slot, &path) != 0)
@@ -1026,7 +1035,7 @@ static void drop_gone_entries(fuse_ino_t ino)
 				*slash = '/';
 			}
 			if (*name && parent)
-				fuse_lowlevel_notify_inval_entry(session, parent, name, strlen(name));
+				inval_later(parent, name);
 			*slash = '\0';
 		}
 		free(path);
@@ -1044,7 +1053,7 @@ static void drop_gone_entries(fuse_ino_t ino)
 		if (pk == FS_K_NONE || pk == FS_K_ROOT || !*name)
 			return;
 		int64_t ppid = pk >= FS_K_P_DIR && pk <= FS_K_P_REASON ? pid : 0;
-		fuse_lowlevel_notify_inval_entry(session, fs_ino_make(slot, ppid, pk), name, strlen(name));
+		inval_later(fs_ino_make(slot, ppid, pk), name);
 		k = pk;
 	}
 }
