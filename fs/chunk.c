@@ -320,3 +320,12 @@ void fs_chunk_clear(void)
 		free(pool[--npool]);
 	pthread_mutex_unlock(&lock);
 }
+
+void fs_chunk_drop_slot(uint32_t slot)
+{
+	pthread_mutex_lock(&lock);
+	for (int i = 0; i < FS_CHUNK_CAP_ENTRIES; i++)
+		if (entries[i] && entries[i]->slot == slot)
+			drop(i);
+	pthread_mutex_unlock(&lock);
+}

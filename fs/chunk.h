@@ -32,6 +32,8 @@ int64_t fs_chunk_end(const fs_chunk *c);
  * pinned until fs_chunk_release. */
 fs_chunk *fs_chunk_get(uint32_t slot, int64_t pid, int stream, int64_t off, size_t max, const void **p, size_t *n);
 void fs_chunk_release(fs_chunk *c);
+/* Drops every chunk of slot (a reclaimed or reused slot number). */
+void fs_chunk_drop_slot(uint32_t slot);
 /* Frees every unpinned chunk. */
 void fs_chunk_clear(void);
 

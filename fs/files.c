@@ -1,9 +1,11 @@
 /*
  * The files/ subtree (see files.h): a sandbox's filesystem through libsbx's
  * file calls. Nodes are interned (slot, path) pairs in a hash table whose
- * index is the inode number; entries stay for the life of the mount
- * (bounded by FILES_MAX), which keeps inode numbers stable without
- * tracking the kernel's lookup counts. Contents are never cached here:
+ * index is the inode number; an entry stays while the kernel holds it (its
+ * lookups are counted, per node and with its slot's in state.c: freed at
+ * its last FORGET) and at most as long as its sandbox's slot (dropped when
+ * state.c reclaims it, fs_files_drop_slot), which keeps inode numbers
+ * stable while the kernel may use them. Contents are never cached here:
  * the sandbox may change its files at any time, so every open uses
  * direct_io; names and attributes live FS_FILES_ATTR_TIMEOUT in the
  * kernel (listings hand them over for every entry, READDIRPLUS), and
@@ -33,6 +35,10 @@
 #define PATH_MAX_LEN 4096
 #define NBUCKETS 4096
 #define IO_MAX (4u << 20)        /* bytes per read call to the service */
+/* A dropped node's index is reused once this many others were dropped
+ * after it (the kernel held none of them; this only keeps numbers apart in
+ * time, as state.c does for slots). */
+#define FILES_QUARANTINE 1024
 
 typedef struct fnode {
 	uint32_t slot;
@@ -40,6 +46,7 @@ typedef struct fnode {
 	char *path;
 	uint64_t sino;          /* st_ino and st_nlink as last shown to the */
 	uint32_t nlink;         /* kernel (0: not yet), to find hard links */
+	uint64_t nlookup;       /* the kernel's lookups of this node: freed at 0 */
 } fnode;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -49,6 +56,8 @@ static fnode **byindex;
 static uint32_t nnodes, capnodes;
 static uint32_t buckets[NBUCKETS];      /* index + 1 of the first node, chained by hnext */
 static uint32_t *hnext;
+static uint32_t *freeq;                 /* dropped indices (0-based), oldest first: a ring */
+static uint32_t freeq_cap, freeq_head, freeq_len;
 
 void fs_files_setup(sbx_client *c)
 {
@@ -64,14 +73,18 @@ void fs_files_fini(void)
 {
 	pthread_mutex_lock(&lock);
 	for (uint32_t i = 0; i < nnodes; i++) {
-		free(byindex[i]->path);
+		if (byindex[i])
+			free(byindex[i]->path);
 		free(byindex[i]);
 	}
 	free(byindex);
 	free(hnext);
+	free(freeq);
 	byindex = NULL;
 	hnext = NULL;
+	freeq = NULL;
 	nnodes = capnodes = 0;
+	freeq_cap = freeq_head = freeq_len = 0;
 	memset(buckets, 0, sizeof buckets);
 	pthread_mutex_unlock(&lock);
 }
@@ -84,21 +97,21 @@ static uint32_t hash(uint32_t slot, const char *p)
 	return h % NBUCKETS;
 }
 
-uint64_t fs_files_intern(uint32_t slot, const char *path)
+/* Under lock: the node of (slot, path), made if new; 0 when the table is
+ * full or memory ran out. */
+static uint64_t intern_locked(uint32_t slot, const char *path)
 {
 	uint64_t ino = 0;
 	uint32_t b = hash(slot, path);
-	pthread_mutex_lock(&lock);
 	for (uint32_t i = buckets[b]; i; i = hnext[i - 1]) {
 		fnode *n = byindex[i - 1];
-		if (!n->dead && n->slot == slot && strcmp(n->path, path) == 0) {
-			ino = FS_INO_FILES_BIT | i;
-			goto out;
-		}
+		if (!n->dead && n->slot == slot && strcmp(n->path, path) == 0)
+			return FS_INO_FILES_BIT | i;
 	}
-	if (nnodes >= FILES_MAX)
+	int reuse = freeq_len > FILES_QUARANTINE || (nnodes >= FILES_MAX && freeq_len > 0);
+	if (!reuse && nnodes >= FILES_MAX)
 		goto out;
-	if (nnodes == capnodes) {
+	if (!reuse && nnodes == capnodes) {
 		uint32_t nc = capnodes ? capnodes * 2 : 256;
 		fnode **nb = realloc(byindex, nc * sizeof *nb);
 		if (!nb)
@@ -116,13 +129,69 @@ uint64_t fs_files_intern(uint32_t slot, const char *path)
 		goto out;
 	}
 	n->slot = slot;
-	byindex[nnodes] = n;
-	hnext[nnodes] = buckets[b];
-	nnodes++;
-	buckets[b] = nnodes;
-	ino = FS_INO_FILES_BIT | nnodes;
+	uint32_t at = nnodes;
+	if (reuse) {
+		at = freeq[freeq_head];
+		freeq_head = (freeq_head + 1) % freeq_cap;
+		freeq_len--;
+	} else {
+		nnodes++;
+	}
+	byindex[at] = n;
+	hnext[at] = buckets[b];
+	buckets[b] = at + 1;
+	ino = FS_INO_FILES_BIT | (at + 1);
 out:
+	return ino;
+}
+
+uint64_t fs_files_intern(uint32_t slot, const char *path)
+{
+	pthread_mutex_lock(&lock);
+	uint64_t ino = intern_locked(slot, path);
 	pthread_mutex_unlock(&lock);
+	return ino;
+}
+
+static void unchain(uint32_t i);
+
+/* Under lock: node i leaves the table; its index is reused later. 0 when
+ * the ring of free indices cannot grow (the node then stays: a node that
+ * stays is never wrong). */
+static int node_free_locked(uint32_t i)
+{
+	if (freeq_len == freeq_cap) {
+		uint32_t nc = freeq_cap ? freeq_cap * 2 : 256;
+		uint32_t *nq = malloc(nc * sizeof *nq);
+		if (!nq)
+			return 0;
+		for (uint32_t k = 0; k < freeq_len; k++)
+			nq[k] = freeq[(freeq_head + k) % freeq_cap];
+		free(freeq);
+		freeq = nq;
+		freeq_cap = nc;
+		freeq_head = 0;
+	}
+	unchain(i);     /* a dead node was unchained by its rename */
+	free(byindex[i]->path);
+	free(byindex[i]);
+	byindex[i] = NULL;
+	freeq[(freeq_head + freeq_len) % freeq_cap] = i;
+	freeq_len++;
+	return 1;
+}
+
+uint64_t fs_files_intern_ref(uint32_t slot, const char *path)
+{
+	pthread_mutex_lock(&lock);
+	uint64_t ino = intern_locked(slot, path);
+	if (ino)
+		byindex[(ino & ~FS_INO_FILES_BIT) - 1]->nlookup++;
+	pthread_mutex_unlock(&lock);
+	if (ino && fs_state_ref(slot) != 0) {
+		fs_files_forget_node(ino, 1);
+		return 0;
+	}
 	return ino;
 }
 
@@ -139,7 +208,7 @@ int fs_files_resolve(uint64_t ino, uint32_t *slot, char **path)
 	uint64_t i = ino & ~FS_INO_FILES_BIT;
 	int rc = -ENOENT;
 	pthread_mutex_lock(&lock);
-	if (i >= 1 && i <= nnodes && !byindex[i - 1]->dead) {
+	if (i >= 1 && i <= nnodes && byindex[i - 1] && !byindex[i - 1]->dead) {
 		*slot = byindex[i - 1]->slot;
 		*path = strdup(byindex[i - 1]->path);
 		rc = *path ? 0 : -ENOMEM;
@@ -184,7 +253,7 @@ void fs_files_moved(uint32_t slot, const char *from, const char *to, int exchang
 		fnode *n = byindex[i];
 		const char *rest;
 		const char *dst = NULL;
-		if (n->dead || n->slot != slot)
+		if (!n || n->dead || n->slot != slot)
 			continue;
 		if (under(n->path, from, &rest))
 			dst = to;
@@ -210,6 +279,36 @@ void fs_files_moved(uint32_t slot, const char *from, const char *to, int exchang
 		chain(i);
 	}
 	pthread_mutex_unlock(&lock);
+}
+
+void fs_files_drop_slot(uint32_t slot)
+{
+	pthread_mutex_lock(&lock);
+	for (uint32_t i = 0; i < nnodes; i++)
+		if (byindex[i] && byindex[i]->slot == slot && !node_free_locked(i))
+			break;
+	pthread_mutex_unlock(&lock);
+}
+
+uint32_t fs_files_nodes_used(void)
+{
+	pthread_mutex_lock(&lock);
+	uint32_t n = nnodes - freeq_len;
+	pthread_mutex_unlock(&lock);
+	return n;
+}
+
+int fs_files_node_slot(uint64_t ino, uint32_t *slot)
+{
+	uint64_t i = ino & ~FS_INO_FILES_BIT;
+	int rc = -ENOENT;
+	pthread_mutex_lock(&lock);
+	if (fs_ino_is_files(ino) && i >= 1 && i <= nnodes && byindex[i - 1]) {
+		*slot = byindex[i - 1]->slot;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&lock);
+	return rc;
 }
 
 char *fs_files_join(const char *dir, const char *name)
@@ -545,7 +644,7 @@ static void remember(uint64_t ino, const struct stat *st)
 		return;
 	uint32_t i = (uint32_t)(ino & 0xffffffffu);
 	pthread_mutex_lock(&lock);
-	if (i >= 1 && i <= nnodes) {
+	if (i >= 1 && i <= nnodes && byindex[i - 1]) {
 		byindex[i - 1]->sino = (uint64_t)st->st_ino;
 		byindex[i - 1]->nlink = (uint32_t)st->st_nlink;
 	}
@@ -565,7 +664,7 @@ static void invalidate_links(uint32_t slot, uint64_t sino)
 	size_t nf = 0;
 	pthread_mutex_lock(&lock);
 	for (uint32_t i = 0; i < nnodes && nf < 64; i++)
-		if (byindex[i]->slot == slot && byindex[i]->sino == sino && !byindex[i]->dead)
+		if (byindex[i] && byindex[i]->slot == slot && byindex[i]->sino == sino && !byindex[i]->dead)
 			found[nf++] = FS_INO_FILES_BIT | (i + 1);
 	pthread_mutex_unlock(&lock);
 	for (size_t i = 0; i < nf; i++)
@@ -611,11 +710,61 @@ static void entry_de(uint64_t ino, const sbx_dirent *de, struct fuse_entry_param
 	fs_files_entry_param(ino, &st, e);
 }
 
+int fs_files_ref(uint64_t ino)
+{
+	uint64_t i = ino & ~FS_INO_FILES_BIT;
+	uint32_t slot = 0;
+	int rc = -ENOENT;
+	pthread_mutex_lock(&lock);
+	if (fs_ino_is_files(ino) && i >= 1 && i <= nnodes && byindex[i - 1]) {
+		byindex[i - 1]->nlookup++;
+		slot = byindex[i - 1]->slot;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&lock);
+	if (rc == 0 && fs_state_ref(slot) != 0) {
+		fs_files_forget_node(ino, 1);
+		rc = -ENOENT;
+	}
+	return rc;
+}
+
+/* The node's own count only (its slot's is the caller's). */
+void fs_files_forget_node(uint64_t ino, uint64_t n)
+{
+	uint64_t i = ino & ~FS_INO_FILES_BIT;
+	pthread_mutex_lock(&lock);
+	if (fs_ino_is_files(ino) && i >= 1 && i <= nnodes && byindex[i - 1]) {
+		fnode *f = byindex[i - 1];
+		f->nlookup = n > f->nlookup ? 0 : f->nlookup - n;
+		if (f->nlookup == 0)
+			node_free_locked((uint32_t)(i - 1));
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+void fs_files_forget(uint64_t ino, uint64_t n)
+{
+	uint32_t slot;
+	int known = fs_files_node_slot(ino, &slot) == 0;
+	fs_files_forget_node(ino, n);
+	if (known)
+		fs_state_forget(slot, n);
+}
+
+void fs_files_unref(uint64_t ino)
+{
+	fs_files_forget(ino, 1);
+}
+
+/* ino was counted (fs_files_intern_ref); a reply the kernel did not take
+ * is taken back. */
 static void reply_entry_de(fuse_req_t req, uint64_t ino, const sbx_dirent *de)
 {
 	struct fuse_entry_param e;
 	entry_de(ino, de, &e);
-	fuse_reply_entry(req, &e);
+	if (fuse_reply_entry(req, &e) == -ENOENT)
+		fs_files_unref(ino);
 }
 
 /* Answers a getattr or setattr; frees de's name. */
@@ -656,7 +805,7 @@ void fs_files_lookup(fuse_req_t req, uint32_t slot, const char *dir, const char 
 	}
 	sbx_dirent de;
 	int rc = do_stat(slot, path, &de);
-	uint64_t ino = rc == 0 ? fs_files_intern(slot, path) : 0;
+	uint64_t ino = rc == 0 ? fs_files_intern_ref(slot, path) : 0;
 	if (rc == 0 && !ino)
 		rc = -ENOMEM;
 	if (rc)
@@ -802,18 +951,20 @@ void fs_files_create(fuse_req_t req, uint32_t slot, const char *dir, const char 
 	memset(&de, 0, sizeof de);
 	int rc = !fs_files_name_ok(name) ? -ENAMETOOLONG : path ? create_file(slot, path, mode, fi->flags, &de)
 							      : -EINVAL;
-	uint64_t ino = rc ? 0 : fs_files_intern(slot, path);
+	uint64_t ino = rc ? 0 : fs_files_intern_ref(slot, path);
 	if (!rc && !ino)
 		rc = -ENOMEM;
-	if (!rc)
-		rc = new_handle(ino, slot, path, fi);
+	if (!rc && (rc = new_handle(ino, slot, path, fi)) != 0)
+		fs_files_unref(ino);
 	if (rc) {
 		fuse_reply_err(req, -rc);
 	} else {
 		struct fuse_entry_param e;
 		entry_de(ino, &de, &e);
-		if (fuse_reply_create(req, &e, fi) == -ENOENT)
+		if (fuse_reply_create(req, &e, fi) == -ENOENT) {
 			drop_handle(fi);
+			fs_files_unref(ino);
+		}
 	}
 	de_clear(&de);
 	free(path);
@@ -1053,7 +1204,7 @@ void fs_files_mkdir(fuse_req_t req, uint32_t slot, const char *dir, const char *
 	} else {
 		sbx_dirent de;
 		rc = do_stat(slot, path, &de);
-		uint64_t ino = rc ? 0 : fs_files_intern(slot, path);
+		uint64_t ino = rc ? 0 : fs_files_intern_ref(slot, path);
 		if (rc || !ino)
 			fuse_reply_err(req, rc ? -rc : ENOMEM);
 		else
@@ -1118,7 +1269,7 @@ static void reply_new(fuse_req_t req, uint32_t slot, const char *path, sbx_diren
 		de_clear(de);
 		rc = do_stat(slot, path, de);
 	}
-	uint64_t ino = rc ? 0 : fs_files_intern(slot, path);
+	uint64_t ino = rc ? 0 : fs_files_intern_ref(slot, path);
 	if (!rc && !ino)
 		rc = -ENOMEM;
 	if (rc)

@@ -87,6 +87,26 @@ int fs_files_link_text(const char *path, const char *target, const char *resolve
 /* The inode number of (slot, path), interned on first use; 0 when the
  * table is full. */
 uint64_t fs_files_intern(uint32_t slot, const char *path);
+/* Drops every node of slot (state.c's reclaim hook: the kernel holds none
+ * of them). Their indices are reused later. */
+void fs_files_drop_slot(uint32_t slot);
+/* The slot a files/ node belongs to: 0, or -ENOENT for no such node. */
+int fs_files_node_slot(uint64_t ino, uint32_t *slot);
+/* Nodes in the table now. */
+uint32_t fs_files_nodes_used(void);
+/* The kernel's lookup count of files/ nodes is kept per node and with
+ * their slot's (state.c): an entry reply counts one before it is sent (0,
+ * or -ENOENT when the node or its slot is gone), one the kernel never got
+ * (-ENOENT from the reply) is taken back, FORGET takes off its count; a
+ * node whose count falls to 0 is freed (its index reused much later). */
+int fs_files_ref(uint64_t ino);
+void fs_files_unref(uint64_t ino);
+void fs_files_forget(uint64_t ino, uint64_t n);
+/* The node's own count only. */
+void fs_files_forget_node(uint64_t ino, uint64_t n);
+/* fs_files_intern with one lookup counted (node and slot) in the same
+ * step, for an entry reply: 0 when full or the slot is gone. */
+uint64_t fs_files_intern_ref(uint32_t slot, const char *path);
 /* After a rename in the sandbox the kernel keeps the inodes it knows and
  * moves their names: from and everything under it now live at to (for an
  * exchange, to's tree at from), so open files, cwds and cached dentries

@@ -1,11 +1,12 @@
 /*
  * The shape of the sbxfs tree: which kinds of node exist, what each is
  * called, what it holds and how it maps to an inode number. Inode numbers
- * are computed, not allocated: a sandbox gets a slot (stable for the life of
- * the mount), a process is its id, and the kind says which file, so a
- * thousand processes cost no per-file memory and FORGET needs no
- * bookkeeping. Nodes below files/ are the exception: they live in a path
- * table (files.c) and carry the top bit.
+ * are computed, not allocated: a sandbox gets a slot (stable while the
+ * kernel holds any of its nodes: state.c counts lookups per slot and
+ * reclaims it after the last FORGET once the sandbox is gone), a process
+ * is its id, and the kind says which file, so a thousand processes cost no
+ * per-file memory. Nodes below files/ are the exception: they live in a
+ * path table (files.c) and carry the top bit.
  *
  *   ino = slot << 40 | pid << 8 | kind        (bit 63 clear)
  *   ino = 1 << 63 | files-table index          (files/ subtree)

@@ -16,6 +16,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "chunk.h"
@@ -52,9 +54,128 @@ static uid_t my_uid;
 static gid_t my_gid;
 
 
+/* Entries the kernel should drop so that it forgets nodes of sandboxes
+ * that are gone (state.c reclaims a slot only after its last FORGET): the
+ * root entries of sandboxes that went away without this mount deleting
+ * them (another client, the service's retention), and those left under a
+ * deleted sandbox by files that were open at its delete (drop_gone_entries).
+ * The kernel keeps such dentries until memory runs short. Dropped in order
+ * from a thread of their own: the kernel takes the directory's lock for a
+ * drop, which the operation that noticed (a listing inside a lookup, a
+ * release) or the request another thread serves may hold. */
+#define INVAL_PENDING_MAX 4096
+
+typedef struct inval_name {
+	struct inval_name *next;
+	uint64_t parent;
+	size_t len;
+	char name[];
+} inval_name;
+
+static pthread_mutex_t inval_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t inval_cond = PTHREAD_COND_INITIALIZER;
+static inval_name *inval_head, **inval_tail = &inval_head;
+static size_t inval_pending;
+static int inval_started, inval_busy, inval_stop;
+
+static void *inval_main(void *ud)
+{
+	(void)ud;
+	pthread_mutex_lock(&inval_lock);
+	for (;;) {
+		while (!inval_head && !inval_stop)
+			pthread_cond_wait(&inval_cond, &inval_lock);
+		if (inval_stop)
+			break;
+		inval_name *n = inval_head;
+		inval_head = n->next;
+		if (!inval_head)
+			inval_tail = &inval_head;
+		inval_pending--;
+		struct fuse_session *se = session;
+		inval_busy = 1;
+		pthread_mutex_unlock(&inval_lock);
+		if (se)
+			fuse_lowlevel_notify_inval_entry(se, n->parent, n->name, n->len);
+		free(n);
+		pthread_mutex_lock(&inval_lock);
+		inval_busy = 0;
+		pthread_cond_broadcast(&inval_cond);
+	}
+	pthread_mutex_unlock(&inval_lock);
+	return NULL;
+}
+
+/* Queues the drop of parent's entry name (at most a few thousand pending:
+ * past that the kernel's own memory pressure is left to free them). */
+static void inval_later(uint64_t parent, const char *name)
+{
+	size_t len = strlen(name);
+	inval_name *n = malloc(sizeof *n + len + 1);
+	if (!n)
+		return;
+	n->next = NULL;
+	n->parent = parent;
+	n->len = len;
+	memcpy(n->name, name, len + 1);
+	pthread_mutex_lock(&inval_lock);
+	if (inval_stop || !session || inval_pending >= INVAL_PENDING_MAX) {
+		pthread_mutex_unlock(&inval_lock);
+		free(n);
+		return;
+	}
+	if (!inval_started) {
+		pthread_t t;
+		pthread_attr_t a;
+		pthread_attr_init(&a);
+		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+		pthread_attr_setstacksize(&a, 64 << 10);
+		inval_started = pthread_create(&t, &a, inval_main, NULL) == 0;
+		pthread_attr_destroy(&a);
+		if (!inval_started) {
+			pthread_mutex_unlock(&inval_lock);
+			free(n);
+			return;
+		}
+	}
+	*inval_tail = n;
+	inval_tail = &n->next;
+	inval_pending++;
+	pthread_cond_signal(&inval_cond);
+	pthread_mutex_unlock(&inval_lock);
+}
+
+/* state.c's hook, under its lock: queue only. */
+static void sandbox_unlisted(uint32_t slot, const char *dirname)
+{
+	(void)slot;
+	inval_later(FUSE_ROOT_ID, dirname);
+}
+
 void fs_ops_set_session(struct fuse_session *se)
 {
+	pthread_mutex_lock(&inval_lock);
+	if (!se) {
+		/* Before the session goes: the thread must not be in a
+		 * notify then (bounded: a kernel that holds it longer has
+		 * lost the connection anyway). */
+		inval_stop = 1;
+		pthread_cond_broadcast(&inval_cond);
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 2;
+		while (inval_busy && pthread_cond_timedwait(&inval_cond, &inval_lock, &until) == 0)
+			;
+		while (inval_head) {
+			inval_name *n = inval_head;
+			inval_head = n->next;
+			free(n);
+		}
+		inval_tail = &inval_head;
+		inval_pending = 0;
+	}
 	session = se;
+	pthread_mutex_unlock(&inval_lock);
 	fs_files_set_session(se);
 }
 
@@ -67,11 +188,21 @@ static void error_changed(uint32_t slot)
 							  : fs_ino_make(0, 0, FS_K_ROOT_ERROR), 0, 0);
 }
 
+/* A slot number reclaimed or handed out again (state.c, under its lock):
+ * its files/ nodes and cached output go. */
+static void slot_reclaimed(uint32_t slot)
+{
+	fs_files_drop_slot(slot);
+	fs_chunk_drop_slot(slot);
+}
+
 void fs_ops_setup(sbx_client *c, const fs_settings *s)
 {
 	client = c;
 	settings = *s;
 	fs_state_on_error(error_changed);
+	fs_state_on_reclaim(slot_reclaimed);
+	fs_state_on_unlisted(sandbox_unlisted);
 	my_uid = getuid();
 	my_gid = getgid();
 }
@@ -334,7 +465,56 @@ static void reply_entry(fuse_req_t req, uint64_t ino)
 	e.generation = 1;
 	e.attr_timeout = to;
 	e.entry_timeout = ENTRY_TIMEOUT;
-	fuse_reply_entry(req, &e);
+	/* Counted before it is sent (a FORGET may follow the reply at
+	 * once); a reply the kernel never took (its request was aborted) is
+	 * taken back, as libfuse's high-level layer does. */
+	uint32_t slot;
+	int64_t pid;
+	fs_kind k;
+	if (fs_ino_split(ino, &slot, &pid, &k) != 0 || fs_state_ref(slot) != 0) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	int tag = k == FS_K_TAG_DIR || k == FS_K_TAG_LINK;   /* pid is a tag index */
+	if (tag && fs_tag_ref((uint32_t)pid) != 0) {
+		fs_state_forget(slot, 1);
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (fuse_reply_entry(req, &e) == -ENOENT) {
+		fs_state_forget(slot, 1);
+		if (tag)
+			fs_tag_forget((uint32_t)pid, 1);
+	}
+}
+
+/* FORGET: the kernel dropped n lookups of ino. A slot whose nodes the
+ * kernel no longer holds may be reclaimed (state.c). */
+static void forget_one(fuse_ino_t ino, uint64_t n)
+{
+	uint32_t slot;
+	int64_t pid;
+	fs_kind k;
+	if (fs_ino_is_files(ino)) {
+		fs_files_forget(ino, n);
+	} else if (fs_ino_split(ino, &slot, &pid, &k) == 0) {
+		fs_state_forget(slot, n);
+		if (k == FS_K_TAG_DIR || k == FS_K_TAG_LINK)
+			fs_tag_forget((uint32_t)pid, n);
+	}
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	forget_one(ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	for (size_t i = 0; i < count; i++)
+		forget_one(forgets[i].ino, forgets[i].nlookup);
+	fuse_reply_none(req);
 }
 
 /* ------------------------------------------------------------ lookup */
@@ -799,16 +979,90 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 		size_t need = fuse_add_direntry_plus(req, buf + used, size - used, h->ents[i].name, &e, (off_t)i + 1);
 		if (need > size - used)
 			break;
+		/* The kernel counts a lookup of every entry with a node (one
+		 * that fails to link it it forgets itself). A node gone
+		 * meanwhile goes as a plain entry. */
+		if (e.ino && fs_files_ref(e.ino) != 0) {
+			memset(&e, 0, sizeof e);
+			e.attr.st_ino = h->ents[i].ino;
+			e.attr.st_mode = h->ents[i].mode;
+			fuse_add_direntry_plus(req, buf + used, size - used, h->ents[i].name, &e, (off_t)i + 1);
+		}
 		used += need;
 	}
 	fuse_reply_buf(req, buf, used);
 	free(buf);
 }
 
+/* After the close of a file (or directory) of a sandbox that is gone
+ * (deleted through this mount, or no longer listed): the kernel keeps the
+ * dentries of what was open at the delete, hashed under the deleted
+ * directory, and with them their inodes, whose FORGET alone frees the
+ * sandbox's slot (state.c), until memory runs short. So the entry of the
+ * file and of each directory up to the sandbox's are dropped (queued, in
+ * order, for inval_main), the file's first: each dies with its last use. */
+static void drop_gone_entries(fuse_ino_t ino)
+{
+	uint32_t slot;
+	int64_t pid;
+	fs_kind k;
+	char *path = NULL;
+	if (!session)
+		return;
+	if (fs_ino_is_files(ino)) {
+		if (fs_files_resolve(ino, &slot, &path) != 0)
+			return;
+		k = FS_K_NONE;
+		pid = 0;
+	} else if (fs_ino_split(ino, &slot, &pid, &k) != 0) {
+		return;
+	}
+	if (!slot || !fs_state_gone(slot)) {
+		free(path);
+		return;
+	}
+	if (path) {
+		/* files/ nodes: /a/b/c is c in /a/b, b in /a, a in files/ */
+		char *slash;
+		while (path[0] && strcmp(path, "/") != 0 && (slash = strrchr(path, '/')) != NULL) {
+			const char *name = slash + 1;
+			uint64_t parent;
+			if (slash == path) {
+				parent = fs_ino_make(slot, 0, FS_K_SB_FILES);
+			} else {
+				*slash = '\0';
+				parent = fs_files_intern(slot, path);
+				*slash = '/';
+			}
+			if (*name && parent)
+				inval_later(parent, name);
+			*slash = '\0';
+		}
+		free(path);
+		k = FS_K_SB_FILES;
+		pid = 0;
+	}
+	while (k != FS_K_NONE && k != FS_K_SB_DIR) {
+		fs_kind pk = fs_kind_parent(k);
+		char num[32];
+		const char *name = fs_kind_name(k);
+		if (k == FS_K_P_DIR) {
+			snprintf(num, sizeof num, "%lld", (long long)pid);
+			name = num;
+		}
+		if (pk == FS_K_NONE || pk == FS_K_ROOT || !*name)
+			return;
+		int64_t ppid = pk >= FS_K_P_DIR && pk <= FS_K_P_REASON ? pid : 0;
+		inval_later(fs_ino_make(slot, ppid, pk), name);
+		k = pk;
+	}
+}
+
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	handle_free(fh(fi));
 	fuse_reply_err(req, 0);
+	drop_gone_entries(ino);
 }
 
 /* ------------------------------------------------------------ open/read */
@@ -1699,6 +1953,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fs_wait_forget_handle(h);
 	handle_free(h);
 	fuse_reply_err(req, 0);
+	drop_gone_entries(ino);
 }
 
 static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct fuse_pollhandle *ph)
@@ -1917,7 +2172,9 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 }
 
 /* files/ reports the sandbox's own file system; the rest of the tree is
- * synthetic and reports an empty one (what libfuse answers by default). */
+ * synthetic and reports an empty one, but for its inodes: f_files is how
+ * many sandbox slots a mount can hold, f_ffree how many are free (so
+ * `df -i` shows what the mount keeps; tests check that it stays flat). */
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	uint32_t slot;
@@ -1930,6 +2187,9 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 		memset(&sv, 0, sizeof sv);
 		sv.f_bsize = sv.f_frsize = 4096;
 		sv.f_namemax = 255;
+		uint32_t used = fs_state_slots_used();
+		sv.f_files = FS_STATE_SLOTS_MAX;
+		sv.f_ffree = sv.f_favail = used < FS_STATE_SLOTS_MAX ? FS_STATE_SLOTS_MAX - used : 0;
 		fuse_reply_statfs(req, &sv);
 	}
 	free(path);
@@ -1994,6 +2254,8 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 const struct fuse_lowlevel_ops fs_ops = {
 	.init = op_init,
 	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
 	.getattr = op_getattr,
 	.setattr = op_setattr,
 	.readlink = op_readlink,

@@ -19,9 +19,20 @@
 #include "node.h"
 #include "tags.h"
 
-/* Caps: how many slots and process records one mount will track. */
-#define SLOTS_MAX 65536
+/* Caps: how many slots (in use and quarantined) and process records one
+ * mount will track. */
+#define SLOTS_MAX FS_STATE_SLOTS_MAX
 #define PROCS_MAX (1 << 20)
+/* A reclaimed slot's number is handed out again only once this many others
+ * were reclaimed after it: a late callback of a long-poll or prefetch that
+ * still names the old sandbox's slot (a reader killed mid-wait) then finds
+ * no slot, not a stranger's. */
+#define SLOT_QUARANTINE 4096
+/* Sandboxes deleted through the mount are kept (hidden) until a listing
+ * shows the service forgot them, so a list taken while the purge is under
+ * way cannot bring them back. More than this many such tombstones, and
+ * twice as many as the last sweep left, makes a delete list once. */
+#define TOMBS_SWEEP_MIN 64
 
 typedef struct proc {
 	fs_proc_view v;
@@ -42,6 +53,9 @@ typedef struct sb {
 	int64_t create_ns;
 	int listed;             /* in the last list, or created since */
 	int hidden;             /* deleted through this mount */
+	uint64_t nlookup;       /* the kernel's lookup count of all our nodes */
+	int was_listed;         /* fs_state_merge_list: listed before this one */
+	uint64_t serial;        /* creation order (slot numbers are reused) */
 	int64_t added_ms;
 	int64_t fetched_ms;
 	char *error;
@@ -64,10 +78,18 @@ typedef struct sb {
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static sbx_client *client;
-static sb **slots;              /* slots[0] is the root */
+static sb **slots;              /* slots[0] is the root; NULL = free number */
 static uint32_t nslots, capslots;
+static uint32_t nlive;          /* slots in use, the root's included */
+static uint64_t serials;
+/* Free slot numbers, oldest first (a ring). */
+static uint32_t *freeq;
+static uint32_t freeq_cap, freeq_head, freeq_len;
+static uint32_t tombs_sweep_at = TOMBS_SWEEP_MIN;
 static int64_t listed_ms = -1000000;
 static void (*error_hook)(uint32_t slot);
+static void (*reclaim_hook)(uint32_t slot);
+static void (*unlisted_hook)(uint32_t slot, const char *dirname);
 
 int64_t fs_now_ms(void)
 {
@@ -83,11 +105,23 @@ int64_t fs_realtime_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static sb *slot_new(const char *id)
+static sb *get_slot(uint32_t slot)
 {
-	if (nslots >= SLOTS_MAX)
+	return slot < nslots ? slots[slot] : NULL;
+}
+
+static sb *get_sb(uint32_t slot);
+
+/* A slot for id, its number in *num: a reclaimed number once the
+ * quarantine is full, else the next new one. */
+static sb *slot_new(const char *id, uint32_t *num)
+{
+	int reuse = freeq_len > SLOT_QUARANTINE;
+	if (!reuse && nslots >= SLOTS_MAX)
+		reuse = freeq_len > 0;  /* at the cap: wait no more */
+	if (!reuse && nslots >= SLOTS_MAX)
 		return NULL;
-	if (nslots == capslots) {
+	if (!reuse && nslots == capslots) {
 		uint32_t nc = capslots ? capslots * 2 : 64;
 		sb **ns = realloc(slots, nc * sizeof *ns);
 		if (!ns)
@@ -107,9 +141,22 @@ static sb *slot_new(const char *id)
 	s->fetched_ms = -1000000;
 	s->procs_listed_ms = -1000000;
 	s->newest_ms = -1000000;
+	s->serial = ++serials;
 	for (int i = 0; i < 3; i++)
 		s->main_fetched_ms[i] = -1000000;
-	slots[nslots++] = s;
+	if (reuse) {
+		*num = freeq[freeq_head];
+		freeq_head = (freeq_head + 1) % freeq_cap;
+		freeq_len--;
+		/* Whatever a late callback of the old sandbox left under the
+		 * number (a cached chunk) goes before anyone reads it. */
+		if (reclaim_hook)
+			reclaim_hook(*num);
+	} else {
+		*num = nslots++;
+	}
+	slots[*num] = s;
+	nlive++;
 	return s;
 }
 
@@ -133,8 +180,9 @@ void fs_state_init(sbx_client *c)
 {
 	client = c;
 	pthread_mutex_lock(&lock);
+	uint32_t root;
 	if (nslots == 0)
-		slot_new("");
+		slot_new("", &root);
 	pthread_mutex_unlock(&lock);
 }
 
@@ -144,14 +192,108 @@ void fs_state_fini(void)
 	for (uint32_t i = 0; i < nslots; i++)
 		slot_free(slots[i]);
 	free(slots);
+	free(freeq);
 	slots = NULL;
-	nslots = capslots = 0;
+	freeq = NULL;
+	nslots = capslots = nlive = 0;
+	freeq_cap = freeq_head = freeq_len = 0;
+	tombs_sweep_at = TOMBS_SWEEP_MIN;
 	pthread_mutex_unlock(&lock);
 }
 
-static sb *get_slot(uint32_t slot)
+void fs_state_on_reclaim(void (*fn)(uint32_t slot))
 {
-	return slot < nslots ? slots[slot] : NULL;
+	reclaim_hook = fn;
+}
+
+void fs_state_on_unlisted(void (*fn)(uint32_t slot, const char *dirname))
+{
+	unlisted_hook = fn;
+}
+
+/* Puts number i at the end of the free ring; 0 when it cannot grow (the
+ * number is then lost, never handed out twice). */
+static int freeq_push(uint32_t i)
+{
+	if (freeq_len == freeq_cap) {
+		uint32_t nc = freeq_cap ? freeq_cap * 2 : 256;
+		uint32_t *nq = malloc(nc * sizeof *nq);
+		if (!nq)
+			return 0;
+		for (uint32_t k = 0; k < freeq_len; k++)
+			nq[k] = freeq[(freeq_head + k) % freeq_cap];
+		free(freeq);
+		freeq = nq;
+		freeq_cap = nc;
+		freeq_head = 0;
+	}
+	freeq[(freeq_head + freeq_len) % freeq_cap] = i;
+	freeq_len++;
+	return 1;
+}
+
+/* Under the lock: frees slot i once nothing can name it any more. The
+ * kernel holds none of its nodes (every entry reply counted, every FORGET
+ * subtracted: an open file, a cwd or a cached dentry keeps its inode and so
+ * its count), and the service no longer lists the sandbox (a deleted one
+ * stays hidden until then, so a list racing the purge cannot resurrect
+ * it). Its files/ nodes go with it (the hook). */
+static void reclaim_locked(uint32_t i)
+{
+	sb *s = i && i < nslots ? slots[i] : NULL;
+	if (!s || s->nlookup || s->listed)
+		return;
+	if (reclaim_hook)
+		reclaim_hook(i);
+	slot_free(s);
+	slots[i] = NULL;
+	nlive--;
+	freeq_push(i);
+}
+
+int fs_state_ref(uint32_t slot)
+{
+	if (!slot)
+		return 0;
+	int rc = -ENOENT;
+	pthread_mutex_lock(&lock);
+	sb *s = get_slot(slot);
+	if (s) {
+		s->nlookup++;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&lock);
+	return rc;
+}
+
+void fs_state_forget(uint32_t slot, uint64_t n)
+{
+	if (!slot)
+		return;
+	pthread_mutex_lock(&lock);
+	sb *s = get_slot(slot);
+	if (s) {
+		s->nlookup = n > s->nlookup ? 0 : s->nlookup - n;
+		reclaim_locked(slot);
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+int fs_state_gone(uint32_t slot)
+{
+	pthread_mutex_lock(&lock);
+	sb *s = get_sb(slot);
+	int gone = s && (s->hidden || !s->listed);
+	pthread_mutex_unlock(&lock);
+	return gone;
+}
+
+uint32_t fs_state_slots_used(void)
+{
+	pthread_mutex_lock(&lock);
+	uint32_t n = nlive;
+	pthread_mutex_unlock(&lock);
+	return n;
 }
 
 /* A sandbox's slot: get_slot but never the root's. */
@@ -173,13 +315,15 @@ static sb *get_sb_id(uint32_t slot, char id[FS_ID_MAX])
 static uint32_t find_id(const char *id)
 {
 	for (uint32_t i = 1; i < nslots; i++)
-		if (strcmp(slots[i]->id, id) == 0)
+		if (slots[i] && strcmp(slots[i]->id, id) == 0)
 			return i;
 	return 0;
 }
 
 static int is_visible(const sb *s)
 {
+	if (!s)
+		return 0;
 	/* rmdir and `ctl delete` purge (the service forgets the sandbox), so
 	 * whatever the service still lists, stopped ones included, is shown:
 	 * a stopped sandbox keeps its output readable in every mount. */
@@ -209,7 +353,7 @@ static int by_claim(const void *x, const void *y)
 	int la = !sbx_state_is_terminal(a->state), lb = !sbx_state_is_terminal(b->state);
 	if (la != lb)
 		return la - lb;
-	return *(const uint32_t *)x < *(const uint32_t *)y ? -1 : 1;
+	return a->serial < b->serial ? -1 : 1;
 }
 
 /* The listed, unhidden holder of name that wins it, or 0. */
@@ -241,17 +385,19 @@ static void assign_dirnames(void)
 	names_dirty = 0;
 	size_t n = 0;
 	for (uint32_t i = 1; i < nslots; i++)
-		if (slots[i]->listed && !slots[i]->hidden && slots[i]->name)
+		if (slots[i] && slots[i]->listed && !slots[i]->hidden && slots[i]->name)
 			v[n++] = i;
 	qsort(v, n, sizeof *v, by_claim);
 	for (uint32_t i = 1; i < nslots; i++) {
 		sb *s = slots[i];
+		if (!s)
+			continue;
 		const char *want = s->id;
 		if (name_ok(s->name)) {
 			uint32_t w = name_winner(v, n, s->name);
 			int live = !sbx_state_is_terminal(s->state);
 			int wlive = w ? !sbx_state_is_terminal(slots[w]->state) : 0;
-			if (!w || w == i || !((wlive && !live) || (wlive == live && w > i)))
+			if (!w || w == i || !((wlive && !live) || (wlive == live && slots[w]->serial > s->serial)))
 				want = s->name;
 		}
 		if (!s->dirname || strcmp(s->dirname, want) != 0) {
@@ -308,11 +454,9 @@ static uint32_t put_locked(const sbx_sandbox *r)
 	if (!r->id || !*r->id || strlen(r->id) >= FS_ID_MAX)
 		return 0;
 	uint32_t i = find_id(r->id);
-	sb *s = i ? slots[i] : slot_new(r->id);
+	sb *s = i ? slots[i] : slot_new(r->id, &i);
 	if (!s)
 		return 0;
-	if (!i)
-		i = nslots - 1;
 	int named_same = s->name && r->name ? strcmp(s->name, r->name) == 0 : s->name == r->name;
 	if (!s->listed || !named_same || sbx_state_is_terminal(s->state) != sbx_state_is_terminal(r->state) ||
 	    !s->have_record)
@@ -339,6 +483,17 @@ uint32_t fs_state_put_sandbox(const sbx_sandbox *r)
 	return i;
 }
 
+void fs_state_update_sandbox(uint32_t slot, const sbx_sandbox *r)
+{
+	pthread_mutex_lock(&lock);
+	sb *s = get_sb(slot);
+	if (s && r->id && strcmp(s->id, r->id) == 0) {
+		put_locked(r);
+		assign_dirnames();
+	}
+	pthread_mutex_unlock(&lock);
+}
+
 int fs_state_refresh(int max_age_ms)
 {
 	int64_t start = fs_now_ms();
@@ -356,19 +511,40 @@ int fs_state_refresh(int max_age_ms)
 	if (r != SBX_OK)
 		return fs_state_fail(0, "list sandboxes", &err);
 
+	fs_state_merge_list(v, n, start);
+	sbx_sandbox_list_free(v, n);
+	return 0;
+}
+
+void fs_state_merge_list(sbx_sandbox *const *v, size_t n, int64_t start_ms)
+{
 	pthread_mutex_lock(&lock);
 	for (uint32_t i = 1; i < nslots; i++)
-		if (slots[i]->listed && slots[i]->added_ms < start && slots[i]->fetched_ms < start) {
+		if (slots[i] && slots[i]->listed && slots[i]->added_ms < start_ms && slots[i]->fetched_ms < start_ms) {
 			slots[i]->listed = 0;
+			slots[i]->was_listed = 1;
 			names_dirty = 1;
 		}
 	for (size_t k = 0; k < n; k++)
 		put_locked(v[k]);
+	/* Gone from the service while the kernel holds its nodes: the entry
+	 * should go (by its name as the kernel knew it, before the renaming
+	 * below; a sandbox deleted here lost its entry at the delete). */
+	for (uint32_t i = 1; i < nslots; i++) {
+		sb *s = slots[i];
+		if (!s || !s->was_listed)
+			continue;
+		s->was_listed = 0;
+		if (unlisted_hook && !s->listed && s->nlookup && !s->hidden && s->dirname)
+			unlisted_hook(i, s->dirname);
+	}
+	/* What the service no longer lists and the kernel holds no node of
+	 * is gone for good. */
+	for (uint32_t i = 1; i < nslots; i++)
+		reclaim_locked(i);
 	assign_dirnames();
 	listed_ms = fs_now_ms();
 	pthread_mutex_unlock(&lock);
-	sbx_sandbox_list_free(v, n);
-	return 0;
 }
 
 int fs_state_lookup(const char *name, uint32_t *slot)
@@ -404,6 +580,23 @@ void fs_state_hide(uint32_t slot)
 		names_dirty = 1;
 	}
 	assign_dirnames();
+	uint32_t tombs = 0;
+	for (uint32_t i = 1; i < nslots; i++)
+		if (slots[i] && slots[i]->hidden && slots[i]->listed)
+			tombs++;
+	int sweep = tombs > tombs_sweep_at;
+	pthread_mutex_unlock(&lock);
+	if (!sweep)
+		return;
+	/* Deleted sandboxes wait for a listing to see the service forget
+	 * them; a mount that never lists its root gets one now and then. */
+	fs_state_refresh(0);
+	pthread_mutex_lock(&lock);
+	tombs = 0;
+	for (uint32_t i = 1; i < nslots; i++)
+		if (slots[i] && slots[i]->hidden && slots[i]->listed)
+			tombs++;
+	tombs_sweep_at = tombs * 2 > TOMBS_SWEEP_MIN ? tombs * 2 : TOMBS_SWEEP_MIN;
 	pthread_mutex_unlock(&lock);
 }
 
@@ -640,9 +833,10 @@ int fs_state_fetch_procs(uint32_t slot, int max_age_ms)
 		return fs_state_fail(slot, "list processes", &err);
 	pthread_mutex_lock(&lock);
 	s = get_slot(slot);
-	for (size_t k = 0; k < n; k++)
+	for (size_t k = 0; s && k < n; k++)
 		put_proc_locked(s, v[k]);
-	s->procs_listed_ms = fs_now_ms();
+	if (s)
+		s->procs_listed_ms = fs_now_ms();
 	pthread_mutex_unlock(&lock);
 	sbx_process_list_free(v, n);
 	return 0;
@@ -779,7 +973,9 @@ int fs_state_fetch_main_size(uint32_t slot, sbx_stream st, int max_age_ms)
 		/* An idle sandbox may have no main output at all: size 0, and
 		 * no need to ask again for a while. */
 		pthread_mutex_lock(&lock);
-		s->main_fetched_ms[st] = fs_now_ms();
+		s = get_sb(slot);
+		if (s)
+			s->main_fetched_ms[st] = fs_now_ms();
 		pthread_mutex_unlock(&lock);
 		return 0;
 	}

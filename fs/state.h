@@ -1,7 +1,8 @@
 /*
  * What sbxfs knows about the service's sandboxes and processes: a table of
- * sandbox slots (a slot is the stable inode-number part of a sandbox for the
- * life of the mount), each with its last known record, its processes' last
+ * sandbox slots (a slot is the stable inode-number part of a sandbox while
+ * the kernel holds any of its nodes; reclaimed after that once the sandbox
+ * is gone), each with its last known record, its processes' last
  * known records, the sizes seen on each output stream and the text of its
  * `error` file. Everything here is a cache of the service, refreshed by
  * short non-waiting calls (list, get with wait 0), so listing and stat never
@@ -66,6 +67,35 @@ int fs_state_lookup(const char *name, uint32_t *slot);
 void fs_state_foreach(void (*fn)(void *ud, uint32_t slot, const char *dirname), void *ud);
 /* A new or updated record; returns the slot (0 on allocation failure). */
 uint32_t fs_state_put_sandbox(const sbx_sandbox *s);
+/* The record of the sandbox in slot, only if slot still holds it (a late
+ * long-poll's answer must not bring back a sandbox that is gone). */
+void fs_state_update_sandbox(uint32_t slot, const sbx_sandbox *s);
+/* Merges a listing of every sandbox taken at start_ms (fs_state_refresh's
+ * second half): what it lacks is no longer listed. */
+void fs_state_merge_list(sbx_sandbox *const *v, size_t n, int64_t start_ms);
+
+/* Slots are reclaimed (memory freed, the number reused much later) once the
+ * kernel holds none of their nodes and the service no longer lists the
+ * sandbox. fs_state_ref counts one more lookup of a node of slot (every
+ * entry reply, before it is sent: -ENOENT when the slot is gone), and
+ * fs_state_forget takes FORGET's count off. Slot 0 is never reclaimed. */
+int fs_state_ref(uint32_t slot);
+void fs_state_forget(uint32_t slot, uint64_t n);
+/* Called under the state's lock when a slot number is reclaimed and when it
+ * is handed out again: whatever else is kept by slot number (files/ nodes,
+ * cached chunks) must go. It must not call back into this module. */
+void fs_state_on_reclaim(void (*fn)(uint32_t slot));
+/* Whether the sandbox of slot is gone: deleted through this mount, or no
+ * longer listed by the service. */
+int fs_state_gone(uint32_t slot);
+/* Called under the state's lock when a listing no longer has a sandbox
+ * that this mount did not delete and the kernel still holds nodes of, with
+ * its directory name: the kernel should drop that entry. Must not call
+ * back into this module (nor wait on the kernel). */
+void fs_state_on_unlisted(void (*fn)(uint32_t slot, const char *dirname));
+/* Slots in use, the root's included, and the most a mount holds. */
+#define FS_STATE_SLOTS_MAX 65536
+uint32_t fs_state_slots_used(void);
 /* Hides a sandbox deleted through this mount. */
 void fs_state_hide(uint32_t slot);
 /* Copies what a slot knows; -ENOENT for an unknown slot. */

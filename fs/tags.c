@@ -1,7 +1,9 @@
 /*
- * The tag table of by-tag/ (see tags.h): a growing array of names, looked
- * up by a linear scan. A mount sees few distinct tags (a listing of
- * by-tag/ interns each once), so a scan under one lock is enough.
+ * The tag table of by-tag/ (see tags.h): an array of names, looked up by a
+ * linear scan. A mount sees few distinct tags at once (a listing of
+ * by-tag/ interns each once), so a scan under one lock is enough; tags of
+ * sandboxes long gone (every named sandbox has its sbxfs-name=NAME) are
+ * swept once the kernel forgot their nodes.
  */
 #include "tags.h"
 
@@ -9,9 +11,62 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* An index nothing names any more (the kernel holds no node carrying it:
+ * every entry reply counted, every FORGET subtracted) is freed by a sweep,
+ * which runs when the table has grown to twice what the last one left
+ * (at least SWEEP_MIN): an entry is freed at the second sweep that finds it
+ * unused and not interned since (so a lookup between its intern and its
+ * reply would have to span two sweeps to lose it), and handed out again
+ * only once QUARANTINE others were freed after it: even then the lookup
+ * finds it gone (fs_tag_ref fails), never another tag. */
+#define SWEEP_MIN 256
+#define QUARANTINE 1024
+
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static char **names;            /* names[i] has index i + 1 */
-static uint32_t count, cap;
+static char **names;            /* names[i] has index i + 1; NULL = free */
+static uint64_t *refs;          /* the kernel's lookups of nodes with index i + 1 */
+static uint8_t *idle;           /* unused at the last sweep, not interned since */
+static uint32_t count, cap, nlive;
+static uint32_t sweep_at = SWEEP_MIN;
+static uint32_t *freeq;         /* freed indices - 1, oldest first: a ring */
+static uint32_t freeq_cap, freeq_head, freeq_len;
+
+/* Under lock. 0 when the ring cannot grow (the entry then stays). */
+static int freeq_push(uint32_t i)
+{
+	if (freeq_len == freeq_cap) {
+		uint32_t nc = freeq_cap ? freeq_cap * 2 : 256;
+		uint32_t *nq = malloc(nc * sizeof *nq);
+		if (!nq)
+			return 0;
+		for (uint32_t k = 0; k < freeq_len; k++)
+			nq[k] = freeq[(freeq_head + k) % freeq_cap];
+		free(freeq);
+		freeq = nq;
+		freeq_cap = nc;
+		freeq_head = 0;
+	}
+	freeq[(freeq_head + freeq_len) % freeq_cap] = i;
+	freeq_len++;
+	return 1;
+}
+
+/* Under lock: frees every entry the kernel holds no node of. */
+static void sweep(void)
+{
+	for (uint32_t i = 0; i < count; i++) {
+		if (!names[i] || refs[i]) {
+			idle[i] = 0;
+		} else if (!idle[i]) {
+			idle[i] = 1;
+		} else if (freeq_push(i)) {
+			free(names[i]);
+			names[i] = NULL;
+			nlive--;
+		}
+	}
+	sweep_at = nlive * 2 > SWEEP_MIN ? nlive * 2 : SWEEP_MIN;
+}
 
 int fs_tag_name_ok(const char *tag, size_t len)
 {
@@ -27,18 +82,30 @@ uint32_t fs_tag_intern(const char *tag, size_t len)
 	uint32_t idx = 0;
 	pthread_mutex_lock(&lock);
 	for (uint32_t i = 0; i < count; i++)
-		if (strlen(names[i]) == len && memcmp(names[i], tag, len) == 0) {
+		if (names[i] && strlen(names[i]) == len && memcmp(names[i], tag, len) == 0) {
+			idle[i] = 0;
 			idx = i + 1;
 			goto out;
 		}
-	if (count == FS_TAGS_MAX)
+	if (nlive >= sweep_at || (count == FS_TAGS_MAX && freeq_len == 0))
+		sweep();
+	int reuse = freeq_len > QUARANTINE || (count == FS_TAGS_MAX && freeq_len > 0);
+	if (!reuse && count == FS_TAGS_MAX)
 		goto out;
-	if (count == cap) {
+	if (!reuse && count == cap) {
 		uint32_t nc = cap ? cap * 2 : 16;
 		char **nn = realloc(names, nc * sizeof *nn);
 		if (!nn)
 			goto out;
 		names = nn;
+		uint64_t *nr = realloc(refs, nc * sizeof *nr);
+		if (!nr)
+			goto out;
+		refs = nr;
+		uint8_t *ni = realloc(idle, nc);
+		if (!ni)
+			goto out;
+		idle = ni;
 		cap = nc;
 	}
 	char *n = malloc(len + 1);
@@ -46,8 +113,19 @@ uint32_t fs_tag_intern(const char *tag, size_t len)
 		goto out;
 	memcpy(n, tag, len);
 	n[len] = '\0';
-	names[count++] = n;
-	idx = count;
+	uint32_t at = count;
+	if (reuse) {
+		at = freeq[freeq_head];
+		freeq_head = (freeq_head + 1) % freeq_cap;
+		freeq_len--;
+	} else {
+		count++;
+	}
+	names[at] = n;
+	refs[at] = 0;
+	idle[at] = 0;
+	nlive++;
+	idx = at + 1;
 out:
 	pthread_mutex_unlock(&lock);
 	return idx;
@@ -57,8 +135,36 @@ char *fs_tag_name(uint32_t idx)
 {
 	char *n = NULL;
 	pthread_mutex_lock(&lock);
-	if (idx >= 1 && idx <= count)
+	if (idx >= 1 && idx <= count && names[idx - 1])
 		n = strdup(names[idx - 1]);
+	pthread_mutex_unlock(&lock);
+	return n;
+}
+
+int fs_tag_ref(uint32_t idx)
+{
+	int rc = -1;
+	pthread_mutex_lock(&lock);
+	if (idx >= 1 && idx <= count && names[idx - 1]) {
+		refs[idx - 1]++;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&lock);
+	return rc;
+}
+
+void fs_tag_forget(uint32_t idx, uint64_t n)
+{
+	pthread_mutex_lock(&lock);
+	if (idx >= 1 && idx <= count && names[idx - 1])
+		refs[idx - 1] = n > refs[idx - 1] ? 0 : refs[idx - 1] - n;
+	pthread_mutex_unlock(&lock);
+}
+
+uint32_t fs_tags_used(void)
+{
+	pthread_mutex_lock(&lock);
+	uint32_t n = nlive;
 	pthread_mutex_unlock(&lock);
 	return n;
 }
@@ -69,7 +175,15 @@ void fs_tags_fini(void)
 	for (uint32_t i = 0; i < count; i++)
 		free(names[i]);
 	free(names);
+	free(refs);
+	free(idle);
+	free(freeq);
 	names = NULL;
-	count = cap = 0;
+	refs = NULL;
+	idle = NULL;
+	freeq = NULL;
+	count = cap = nlive = 0;
+	freeq_cap = freeq_head = freeq_len = 0;
+	sweep_at = SWEEP_MIN;
 	pthread_mutex_unlock(&lock);
 }

@@ -353,7 +353,7 @@ static void sb_cb(void *ud, sbx_result r, const sbx_error *err, const sbx_sandbo
 {
 	int ok = r == SBX_OK;
 	if (ok)
-		fs_state_put_sandbox(s);
+		fs_state_update_sandbox(((fs_waiter *)ud)->slot, s);
 	int code = ok ? s->exit_code : 0;
 	if (ok && s->state == SBX_STATE_FAILED) {
 		code = RC_FAILED;

@@ -13,6 +13,7 @@
 
 #include "files.h"
 #include "node.h"
+#include "state.h"
 #include "../unit.h"
 
 static const struct {
@@ -290,6 +291,64 @@ START_TEST(test_moved)
 }
 END_TEST
 
+/* A node lives while the kernel holds it: counted lookups, freed at the
+ * last FORGET (its slot's count goes with it), its index reused only after
+ * the quarantine; a node only listed (count 0) goes with its slot. */
+START_TEST(test_node_forget)
+{
+	fs_state_init(NULL);
+	fs_state_on_reclaim(fs_files_drop_slot);
+	sbx_sandbox b;
+	memset(&b, 0, sizeof b);
+	b.id = (char *)"sbx-files";
+	b.state = SBX_STATE_RUNNING;
+	uint32_t slot = fs_state_put_sandbox(&b);
+	ck_assert_uint_gt(slot, 0);
+	uint32_t base = fs_files_nodes_used();
+	uint64_t a = fs_files_intern_ref(slot, "/a");
+	ck_assert_uint_ne(a, 0);
+	ck_assert_uint_eq(fs_files_intern_ref(slot, "/a"), a);   /* a second lookup */
+	ck_assert_int_eq(fs_files_ref(a), 0);                    /* and a READDIRPLUS entry */
+	uint64_t listed = fs_files_intern(slot, "/listed");      /* opendir's, never replied */
+	fs_files_forget(a, 2);
+	uint32_t s2;
+	char *p;
+	ck_assert_int_eq(fs_files_resolve(a, &s2, &p), 0);
+	free(p);
+	fs_files_forget(a, 1);
+	ck_assert_int_eq(fs_files_resolve(a, &s2, &p), -ENOENT);
+	ck_assert_int_eq(fs_files_ref(a), -ENOENT);              /* a late reply: refused */
+	ck_assert_uint_eq(fs_files_nodes_used(), base + 1);      /* "/listed" */
+	/* thousands of files looked up and forgotten: the table stays small */
+	char path[32];
+	uint64_t first = 0;
+	for (int i = 0; i < 5000; i++) {
+		snprintf(path, sizeof path, "/f%d", i);
+		uint64_t x = fs_files_intern_ref(slot, path);
+		ck_assert_uint_ne(x, 0);
+		if (i < 1024)
+			ck_assert_uint_ne(x, a);        /* quarantined */
+		if (!first)
+			first = x;
+		else if (i <= 1024)
+			ck_assert_uint_ne(x, first);
+		fs_files_forget(x, 1);
+	}
+	ck_assert_uint_eq(fs_files_nodes_used(), base + 1);
+	/* the sandbox goes: its listed-only node with it */
+	uint64_t held = fs_files_intern_ref(slot, "/held");
+	fs_state_hide(slot);
+	fs_state_merge_list(NULL, 0, fs_now_ms() + 1);
+	ck_assert_int_eq(fs_files_resolve(listed, &s2, &p), 0);  /* slot held by "/held" */
+	free(p);
+	fs_files_forget(held, 1);
+	ck_assert_int_eq(fs_files_resolve(listed, &s2, &p), -ENOENT);
+	ck_assert_uint_eq(fs_files_nodes_used(), base);
+	fs_files_fini();
+	fs_state_fini();
+}
+END_TEST
+
 int main(void)
 {
 	TCase *tc = tcase_create("files");
@@ -302,5 +361,6 @@ int main(void)
 	tcase_add_test(tc, test_name_len);
 	tcase_add_test(tc, test_resolve_root);
 	tcase_add_test(tc, test_moved);
+	tcase_add_test(tc, test_node_forget);
 	return unit_run("fs_files", tc);
 }

@@ -3,7 +3,9 @@
  * id; a live sandbox wins a shared name; names that would clash with the
  * root's own files fall back to the id), visibility (hidden after a local
  * delete, not resurrected when deleted before this mount saw it), process
- * records and stream sizes, and the error file text.
+ * records and stream sizes, the error file text, and the reclaiming of
+ * slots (only once the kernel forgot every node and the service stopped
+ * listing the sandbox; numbers reused only after a quarantine).
  */
 #include <check.h>
 #include <errno.h>
@@ -219,14 +221,177 @@ START_TEST(test_errors)
 }
 END_TEST
 
+/* The reclaim hook's calls, in order. */
+static uint32_t hooked[8];
+static int nhooked;
+
+static void on_reclaim(uint32_t slot)
+{
+	if (nhooked < 8)
+		hooked[nhooked] = slot;
+	nhooked++;
+}
+
+/* A listing taken now that holds only v (n of them). */
+static void listed_only(sbx_sandbox **v, size_t n)
+{
+	fs_state_merge_list(v, n, fs_now_ms() + 1);
+}
+
+START_TEST(test_reclaim_forget)
+{
+	fs_state_on_reclaim(on_reclaim);
+	nhooked = 0;
+	ck_assert_uint_eq(fs_state_slots_used(), 1);        /* the root */
+	sbx_sandbox a = mk("sbx-ra", "ra", SBX_STATE_RUNNING, "");
+	uint32_t sa = fs_state_put_sandbox(&a);
+	ck_assert_uint_gt(sa, 0);
+	ck_assert_uint_eq(fs_state_slots_used(), 2);
+	/* two lookups held by the kernel (the dir, its stdout) */
+	ck_assert_int_eq(fs_state_ref(sa), 0);
+	ck_assert_int_eq(fs_state_ref(sa), 0);
+	/* the service forgets it (purged elsewhere): invisible, kept */
+	listed_only(NULL, 0);
+	uint32_t s;
+	ck_assert_int_eq(fs_state_lookup("ra", &s), -ENOENT);
+	fs_sb_view v;
+	ck_assert_int_eq(fs_state_sandbox(sa, &v), 0);
+	ck_assert_str_eq(v.id, "sbx-ra");
+	fs_state_forget(sa, 1);
+	ck_assert_int_eq(fs_state_sandbox(sa, &v), 0);
+	ck_assert_int_eq(nhooked, 0);
+	/* the last FORGET frees it */
+	fs_state_forget(sa, 1);
+	ck_assert_int_eq(fs_state_sandbox(sa, &v), -ENOENT);
+	ck_assert_int_eq(fs_state_ref(sa), -ENOENT);
+	ck_assert_uint_eq(fs_state_slots_used(), 1);
+	ck_assert_int_eq(nhooked, 1);
+	ck_assert_uint_eq(hooked[0], sa);
+	/* a late long-poll's answer does not bring it back */
+	fs_state_update_sandbox(sa, &a);
+	ck_assert_int_eq(fs_state_sandbox(sa, &v), -ENOENT);
+	ck_assert_int_eq(fs_state_lookup("ra", &s), -ENOENT);
+	/* nor do late process or stream updates crash or create anything */
+	sbx_process p;
+	memset(&p, 0, sizeof p);
+	p.id = 1;
+	p.state = SBX_PROC_RUNNING;
+	fs_state_put_proc(sa, &p);
+	fs_state_stream_seen(sa, 1, SBX_STDOUT, 10, 1);
+	ck_assert_uint_eq(fs_state_slots_used(), 1);
+	/* a FORGET past the count (never the case) cannot underflow */
+	sbx_sandbox b = mk("sbx-rb", "rb", SBX_STATE_RUNNING, "");
+	uint32_t sb2 = fs_state_put_sandbox(&b);
+	fs_state_forget(sb2, 5);
+	ck_assert_int_eq(fs_state_sandbox(sb2, &v), 0);     /* still listed */
+	ck_assert_int_eq(fs_state_ref(sb2), 0);
+	listed_only(NULL, 0);
+	ck_assert_int_eq(fs_state_sandbox(sb2, &v), 0);     /* held */
+	fs_state_forget(sb2, 1);
+	ck_assert_int_eq(fs_state_sandbox(sb2, &v), -ENOENT);
+}
+END_TEST
+
+START_TEST(test_reclaim_hidden)
+{
+	sbx_sandbox a = mk("sbx-h", "h", SBX_STATE_RUNNING, "");
+	uint32_t sa = fs_state_put_sandbox(&a);
+	fs_state_hide(sa);
+	fs_sb_view v;
+	/* deleted through the mount, no node held, but the service still
+	 * lists it (its purge is under way): kept hidden, so a listing
+	 * cannot resurrect it */
+	ck_assert_int_eq(fs_state_sandbox(sa, &v), 0);
+	sbx_sandbox *l[] = {&a};
+	listed_only(l, 1);
+	uint32_t s;
+	ck_assert_int_eq(fs_state_lookup("h", &s), -ENOENT);
+	ck_assert_int_eq(fs_state_sandbox(sa, &v), 0);
+	/* once no listing has it, it goes */
+	listed_only(NULL, 0);
+	ck_assert_int_eq(fs_state_sandbox(sa, &v), -ENOENT);
+	ck_assert_uint_eq(fs_state_slots_used(), 1);
+	/* a sandbox never looked up by the kernel and still listed stays */
+	sbx_sandbox c = mk("sbx-c", "c", SBX_STATE_COMPLETED, "");
+	uint32_t sc = fs_state_put_sandbox(&c);
+	sbx_sandbox *lc[] = {&c};
+	listed_only(lc, 1);
+	ck_assert_int_eq(fs_state_lookup("c", &s), 0);
+	ck_assert_uint_eq(s, sc);
+}
+END_TEST
+
+/* Slot numbers come back only after SLOT_QUARANTINE (4096) others were
+ * reclaimed; memory stays flat however many sandboxes came and went. */
+START_TEST(test_reclaim_reuse)
+{
+	fs_state_on_reclaim(on_reclaim);
+	char id[32];
+	uint32_t first = 0, maxslot = 0;
+	for (int i = 0; i < 6000; i++) {
+		snprintf(id, sizeof id, "sbx-q%d", i);
+		sbx_sandbox q = mk(id, NULL, SBX_STATE_RUNNING, "");
+		uint32_t sl = fs_state_put_sandbox(&q);
+		ck_assert_uint_gt(sl, 0);
+		if (!first)
+			first = sl;
+		else if (i <= 4096)
+			ck_assert_uint_ne(sl, first);   /* quarantined */
+		if (sl > maxslot)
+			maxslot = sl;
+		ck_assert_int_eq(fs_state_ref(sl), 0);
+		fs_state_hide(sl);
+		listed_only(NULL, 0);
+		fs_state_forget(sl, 1);
+		fs_sb_view v;
+		ck_assert_int_eq(fs_state_sandbox(sl, &v), -ENOENT);
+	}
+	ck_assert_uint_eq(fs_state_slots_used(), 1);
+	/* numbers in use stayed within live + quarantine */
+	ck_assert_uint_le(maxslot, 4096 + 2);
+	/* the newer of two sandboxes with one name keeps it by creation
+	 * order, not by slot number: here the newer gets the lower one
+	 * (reused numbers come out in the order they were freed) */
+	sbx_sandbox o = mk("sbx-old", "same", SBX_STATE_COMPLETED, "");
+	sbx_sandbox n = mk("sbx-new", "same", SBX_STATE_COMPLETED, "");
+	uint32_t so = 0, sn = 0;
+	for (int i = 0; i < 8200 && !sn; i++) {
+		snprintf(id, sizeof id, "sbx-z%d", i);
+		sbx_sandbox z = mk(id, NULL, SBX_STATE_RUNNING, "");
+		uint32_t sz = fs_state_put_sandbox(&z);
+		if (!so && sz > 100)
+			so = fs_state_put_sandbox(&o);
+		fs_state_hide(sz);
+		sbx_sandbox *keep[] = {&o};
+		listed_only(keep, so ? 1 : 0);
+		if (so && sz < 50) {
+			sn = fs_state_put_sandbox(&n);
+			ck_assert_uint_lt(sn, so);
+		}
+	}
+	ck_assert_uint_gt(sn, 0);
+	char *dn = fs_state_dirname(sn), *dold = fs_state_dirname(so);
+	ck_assert_str_eq(dn, "same");
+	ck_assert_str_eq(dold, "sbx-old");
+	free(dn);
+	free(dold);
+}
+END_TEST
+
 int main(void)
 {
 	TCase *tc = tcase_create("state");
 	tcase_add_checked_fixture(tc, setup, teardown);
+	/* the reuse test walks the quarantine thousands of times: slow under
+	 * ASan on a busy machine (Check's default is 4 s) */
+	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_dirnames, 0, N(name_cases));
 	tcase_add_test(tc, test_shared_name);
 	tcase_add_test(tc, test_deleted_visibility);
 	tcase_add_test(tc, test_processes);
 	tcase_add_test(tc, test_errors);
+	tcase_add_test(tc, test_reclaim_forget);
+	tcase_add_test(tc, test_reclaim_hidden);
+	tcase_add_test(tc, test_reclaim_reuse);
 	return unit_run("fs_state", tc);
 }

@@ -1,8 +1,11 @@
 /*
- * Unit tests of fs/tags.c: which tags can be directory names, and that a
- * tag keeps its index for the life of the table (by-tag/ inode numbers).
+ * Unit tests of fs/tags.c: which tags can be directory names, that a tag
+ * keeps its index while the kernel holds a node carrying it (by-tag/ inode
+ * numbers), and that tags nothing names are swept, their indices reused
+ * only after a quarantine.
  */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,12 +48,47 @@ START_TEST(test_intern)
 }
 END_TEST
 
+START_TEST(test_sweep)
+{
+	/* one tag the kernel holds (a by-tag/TAG lookup) */
+	uint32_t held = fs_tag_intern("held", 4);
+	ck_assert_int_eq(fs_tag_ref(held), 0);
+	char t[32];
+	uint32_t first = fs_tag_intern("gone-0", 6), maxidx = 0;
+	/* thousands of tags of sandboxes come and gone (sbxfs-name=...),
+	 * interned by listings, never looked up */
+	for (int i = 1; i < 20000; i++) {
+		int n = snprintf(t, sizeof t, "gone-%d", i);
+		uint32_t x = fs_tag_intern(t, (size_t)n);
+		ck_assert_uint_ne(x, 0);
+		ck_assert_uint_ne(x, held);
+		if (x > maxidx)
+			maxidx = x;
+	}
+	ck_assert_uint_lt(fs_tags_used(), 4000);
+	ck_assert_uint_lt(maxidx, 6000);
+	/* the held one kept its name and index */
+	char *n = fs_tag_name(held);
+	ck_assert_str_eq(n, "held");
+	free(n);
+	ck_assert_uint_eq(fs_tag_intern("held", 4), held);
+	/* the first was freed: its index names nothing or a later tag, and a
+	 * reply about it is refused */
+	n = fs_tag_name(first);
+	ck_assert(n == NULL || strcmp(n, "gone-0") != 0);
+	free(n);
+	fs_tag_forget(held, 1);
+	fs_tags_fini();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fs-tags");
 	TCase *tc = tcase_create("tags");
 	tcase_add_loop_test(tc, test_name_ok, 0, sizeof name_cases / sizeof name_cases[0]);
 	tcase_add_test(tc, test_intern);
+	tcase_add_test(tc, test_sweep);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

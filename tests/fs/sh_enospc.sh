@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Full disks through the mount (issue 15). Writes into files/ when the
+# sandbox's disk fills (sbxd --max-disk) fail with ENOSPC in the writer's
+# own write(2), and every byte a write was told it wrote is there, as is
+# every file written before; once space is freed writes work again. Output
+# past sbxd's --output-quota (and output the state dir's full disk cannot
+# take) is dropped, never half-kept: the stream reads as an exact prefix
+# of what the process wrote, the process's `reason` names the quota (or
+# ENOSPC), its exit code is its own, and a new process in another sandbox
+# writes in full.
+. "$TESTS_DIR/fs/common.sh"
+SMALL=$T/small
+mkdir -p "$SMALL"
+mount -t tmpfs -o size=64m,mode=0700 sbxtest-enospc "$SMALL" || skip "cannot mount a tmpfs"
+trap 'rc=$?; umount_sbxfs; stop_sbxd; umount "$SMALL" 2>/dev/null || umount -l "$SMALL"; (exit $rc); _cleanup' EXIT
+STATE=$SMALL/state
+start_sbxd --max-disk 8Mi --output-quota 1Mi --min-free 0
+# shellcheck disable=SC2086
+mount_sbxfs ${FS_MOUNT_OPTS:-}
+
+# --- files/: the sandbox's 8 MiB disk
+mkdir "$MNT/full"
+F=$MNT/full/files/tmp
+head -c 1048576 /dev/urandom >"$T/before"
+cp "$T/before" "$F/before" || fail "a 1 MiB copy into an 8 MiB disk"
+# A writer that counts what each write(2) says it took, until one fails.
+out=$(python3 - "$F/big" <<'PY'
+import errno, os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+chunk = bytes(range(256)) * 4096          # 1 MiB, a pattern
+done, err = 0, 0
+while done < (64 << 20):
+    try:
+        n = os.write(fd, chunk)
+    except OSError as e:
+        err = e.errno
+        break
+    done += n
+try:
+    os.close(fd)
+except OSError as e:
+    err = err or e.errno
+print(done, errno.errorcode.get(err, err))
+PY
+) || fail "the writer crashed: $out"
+read -r acked why <<<"$out"
+note "files/: $acked bytes acknowledged, then $why"
+case $why in ENOSPC | EDQUOT) ;; *) fail "a write into a full disk failed with '$why', want ENOSPC or EDQUOT" ;; esac
+[ "$acked" -gt 0 ] || fail "nothing could be written before the disk filled"
+[ "$acked" -lt $((8 << 20)) ] || fail "$acked bytes written into an 8 MiB disk"
+size=$(stat -c %s "$F/big")
+[ "$size" -ge "$acked" ] || fail "the file holds $size bytes, the writer was told $acked"
+python3 - "$F/big" "$acked" <<'PY' || fail "bytes acknowledged before ENOSPC differ"
+import sys
+chunk = bytes(range(256)) * 4096
+with open(sys.argv[1], "rb") as f:
+    data = f.read(int(sys.argv[2]))
+want = (chunk * (len(data) // len(chunk) + 1))[:len(data)]
+sys.exit(0 if data == want and len(data) == int(sys.argv[2]) else 1)
+PY
+cmp -s "$T/before" "$F/before" || fail "a file written before the disk filled changed"
+# the shell's own redirections and cp see it too
+if err=$( (echo more >>"$F/before") 2>&1); then
+	# an append of 5 bytes may still fit in a partly used page
+	note "a 5-byte append fitted"
+else
+	printf '%s\n' "$err" | grep -q "No space left on device\|Disk quota exceeded" || fail "append on a full disk: '$err'"
+fi
+err=$(cp "$T/before" "$F/copy" 2>&1) && fail "cp of 1 MiB into a full disk succeeded"
+printf '%s\n' "$err" | grep -q "No space left on device\|Disk quota exceeded" || fail "cp on a full disk: '$err'"
+# space back: the same writes work
+rm -f "$F/big" "$F/copy"
+cp "$T/before" "$F/again" || fail "a copy after space was freed"
+cmp -s "$T/before" "$F/again" || fail "the copy after space was freed differs"
+cmp -s "$T/before" "$F/before" || fail "the first file after space was freed"
+
+# --- output capture: the sandbox's 1 MiB output quota
+p=$(start_proc full 'seq 1 400000; echo tail-line')   # about 2.7 MB
+eq "$(timeout 30 cat "$MNT/full/exec/$p/returncode")" 0 "exit code of a process whose output passed the quota"
+cat "$MNT/full/exec/$p/stdout" >"$T/got"
+got=$(stat -c %s "$T/got")
+note "output: $got bytes kept of about 2.7 MB; reason: $(cat "$MNT/full/exec/$p/reason")"
+[ "$got" -gt 0 ] && [ "$got" -le $((1 << 20)) ] || fail "stdout kept $got bytes under a 1 MiB quota"
+{ seq 1 400000; echo tail-line; } >"$T/want"
+cmp -s -n "$got" "$T/want" "$T/got" || fail "the kept output is not a prefix of what was written"
+grep -q "quota" "$MNT/full/exec/$p/reason" || fail "reason does not name the quota: $(cat "$MNT/full/exec/$p/reason")"
+eq "$(stat -c %s "$MNT/full/exec/$p/stdout")" "$got" "stdout's size against its bytes"
+# another sandbox has its own quota
+mkdir "$MNT/other"
+p2=$(start_proc other 'seq 1 1000')
+eq "$(timeout 30 cat "$MNT/other/exec/$p2/stdout" | md5sum)" "$(seq 1 1000 | md5sum)" "a new sandbox's output in full"
+
+# --- the state dir's own disk fills (the host side): output is lost, said so
+fill=$SMALL/filler
+dd if=/dev/zero of="$fill" bs=64k 2>/dev/null || true
+# leave a little for the records every call saves
+truncate -s -256K "$fill"
+mkdir "$MNT/host" || fail "mkdir with 256 KiB left in the state dir"
+p3=$(start_proc host 'head -c 4000000 /dev/zero | tr "\0" x; echo')
+rc3=$(timeout 30 cat "$MNT/host/exec/$p3/returncode") || fail "returncode on a full state dir"
+eq "$rc3" 0 "exit code of a process whose output the state dir could not take"
+cat "$MNT/host/exec/$p3/stdout" >"$T/got3" || true
+got3=$(stat -c %s "$T/got3")
+note "full state dir: $got3 bytes kept of 4000001; reason: $(cat "$MNT/host/exec/$p3/reason")"
+[ "$got3" -lt 4000001 ] || fail "all output kept on a full disk?"
+tr -d x <"$T/got3" | grep -q . && fail "output kept on a full disk is not a prefix of what was written"
+grep -qi "no space\|ENOSPC\|write error" "$MNT/host/exec/$p3/reason" || fail "reason on a full disk: $(cat "$MNT/host/exec/$p3/reason")"
+rm -f "$fill"
+p4=$(start_proc host 'seq 1 1000')
+eq "$(timeout 30 cat "$MNT/host/exec/$p4/stdout" | md5sum)" "$(seq 1 1000 | md5sum)" "output in full once space is back"
