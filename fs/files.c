@@ -628,6 +628,63 @@ static void reply_attr_de(fuse_req_t req, uint64_t ino, sbx_dirent *de)
 	fuse_reply_attr(req, &st, FS_FILES_ATTR_TIMEOUT);
 }
 
+/* -ENAMETOOLONG when dir/name does not fit in a path the sandbox can
+ * resolve from its / (sbxd resolves whole paths: PATH_MAX), else -EINVAL
+ * (a name that is no name). For when fs_files_join gave NULL. */
+static int join_err(const char *dir, const char *name)
+{
+	return name && strlen(dir) + strlen(name) + 2 > PATH_MAX_LEN ? -ENAMETOOLONG : -EINVAL;
+}
+
+/* sbxd makes every node as the sandbox's root; a node made by another
+ * caller (a mount with allow_other, or sudo -u) is then given to that
+ * caller as the kernel would: its uid, and its gid unless the directory is
+ * setgid (then the directory's group, which sbxd's create already gave).
+ * The chown clears set-id bits, so the mode is sent again with it (sbxd
+ * applies chown first, then the mode). Costs nothing for root's own
+ * nodes; de is replaced by the entry as it is after. */
+static int give_to_caller(fuse_req_t req, uint32_t slot, const char *dir, const char *path, sbx_dirent *de)
+{
+	char id[FS_ID_MAX];
+	sbx_error err;
+	if (!de->has_posix)
+		return 0;
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	uint32_t uid = sandbox_id_of((uint32_t)c->uid, getuid()), gid = sandbox_id_of((uint32_t)c->gid, getgid());
+	sbx_file_attrs a;
+	memset(&a, 0, sizeof a);
+	if (uid != de->uid) {
+		a.set |= SBX_ATTR_UID;
+		a.uid = uid;
+	}
+	if (gid != de->gid) {
+		sbx_dirent pd;
+		int rc = do_stat(slot, dir, &pd);
+		if (rc)
+			return rc;
+		if (!(pd.mode & S_ISGID)) {
+			a.set |= SBX_ATTR_GID;
+			a.gid = gid;
+		}
+		de_clear(&pd);
+	}
+	if (!a.set)
+		return 0;
+	if (de->type != SBX_FT_SYMLINK && (de->mode & (S_ISUID | S_ISGID))) {
+		a.set |= SBX_ATTR_MODE;
+		a.mode = de->mode & 07777;
+	}
+	if (fs_state_sandbox_id(slot, id) != 0)
+		return -ENOENT;
+	sbx_dirent nd;
+	memset(&nd, 0, sizeof nd);
+	if (sbx_file_set_attrs(client, id, path, &a, &nd, &err) != SBX_OK)
+		return fs_state_fail(slot, "files chown (new node to its maker)", &err);
+	de_clear(de);
+	*de = nd;
+	return 0;
+}
+
 void fs_files_readlink(fuse_req_t req, uint32_t slot, const char *path)
 {
 	sbx_dirent de;
@@ -651,7 +708,8 @@ void fs_files_lookup(fuse_req_t req, uint32_t slot, const char *dir, const char 
 	}
 	char *path = fs_files_join(dir, name);
 	if (!path) {
-		fuse_reply_err(req, ENOENT);
+		int rc = join_err(dir, name);
+		fuse_reply_err(req, rc == -ENAMETOOLONG ? ENAMETOOLONG : ENOENT);
 		return;
 	}
 	sbx_dirent de;
@@ -801,7 +859,9 @@ void fs_files_create(fuse_req_t req, uint32_t slot, const char *dir, const char 
 	sbx_dirent de;
 	memset(&de, 0, sizeof de);
 	int rc = !fs_files_name_ok(name) ? -ENAMETOOLONG : path ? create_file(slot, path, mode, fi->flags, &de)
-							      : -EINVAL;
+							      : join_err(dir, name);
+	if (!rc)
+		rc = give_to_caller(req, slot, dir, path, &de);
 	uint64_t ino = rc ? 0 : fs_files_intern(slot, path);
 	if (!rc && !ino)
 		rc = -ENOMEM;
@@ -915,6 +975,39 @@ void fs_files_read(fuse_req_t req, fs_handle *h, size_t size, off_t off)
 	free(path);
 }
 
+/* A write by a caller other than the sandbox's root clears the file's
+ * setuid bit, and its setgid bit when group-executable (as write(2) does,
+ * should_remove_suid). The kernel leaves that to the file system
+ * (FUSE_CAP_HANDLE_KILLPRIV, and direct_io writes never do it in the
+ * kernel), and sbxd writes as root, which keeps them: so once per open
+ * file, at its first write by such a caller, the mode is looked at. */
+static int kill_privs(fuse_req_t req, fs_handle *h, const char *id, const char *path)
+{
+	int done = 0;
+	if (h->privs_checked)
+		return 0;
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	if (sandbox_id_of((uint32_t)c->uid, getuid()) == 0)
+		return 0;
+	h->privs_checked = 1;
+	sbx_dirent de;
+	sbx_error err;
+	if (do_stat(h->slot, path, &de) != 0)
+		return 0;   /* the write itself will say what is wrong */
+	unsigned kill = (de.mode & S_ISUID) | ((de.mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP) ? S_ISGID : 0);
+	if (kill && de.type == SBX_FT_FILE) {
+		sbx_file_attrs a = {.set = SBX_ATTR_MODE, .mode = de.mode & 07777 & ~kill};
+		sbx_dirent nd;
+		memset(&nd, 0, sizeof nd);
+		if (sbx_file_set_attrs(client, id, path, &a, &nd, &err) == SBX_OK) {
+			de_clear(&nd);
+			done = 1;
+		}
+	}
+	de_clear(&de);
+	return done;
+}
+
 void fs_files_write(fuse_req_t req, fs_handle *h, const char *buf, size_t size, off_t off)
 {
 	char id[FS_ID_MAX];
@@ -929,6 +1022,7 @@ void fs_files_write(fuse_req_t req, fs_handle *h, const char *buf, size_t size, 
 		return;
 	}
 	ra_drop(h);
+	int killed = kill_privs(req, h, id, path);
 	/* O_APPEND: the end is where the sandbox's file ends now, not where
 	 * the kernel last saw it (a process inside may append too). */
 	sbx_result r = h->append ? sbx_file_append(client, id, path, buf, size, &err)
@@ -939,6 +1033,8 @@ void fs_files_write(fuse_req_t req, fs_handle *h, const char *buf, size_t size, 
 		return;
 	}
 	fuse_reply_write(req, size);
+	if (killed && session)  /* the kernel still has the old mode */
+		fuse_lowlevel_notify_inval_inode(session, h->ino, -1, 0);
 }
 
 /* setattr against a service without the "posix" extension: only what
@@ -1025,7 +1121,12 @@ void fs_files_setattr(fuse_req_t req, uint64_t ino, uint32_t slot, const char *p
 		fuse_reply_err(req, -rc);
 		return;
 	}
+	/* The other names of a hard-linked file have their own nodes, whose
+	 * cached mode, owner and times the kernel cannot know changed. */
+	uint64_t sino = de.has_posix && de.nlink > 1 ? de.ino : 0;
 	reply_attr_de(req, ino, &de);
+	if (sino)
+		invalidate_links(slot, sino);
 }
 
 /* The path of a name in dir for a call that makes or removes it, and the
@@ -1037,7 +1138,9 @@ static int entry_path(uint32_t slot, const char *dir, const char *name, char id[
 	*path = fs_files_join(dir, name);
 	if (!fs_files_name_ok(name))
 		return -ENAMETOOLONG;
-	return *path ? fs_state_sandbox_id(slot, id) : -EINVAL;
+	if (!*path)
+		return join_err(dir, name);
+	return fs_state_sandbox_id(slot, id) ? -ENOENT : 0;
 }
 
 void fs_files_mkdir(fuse_req_t req, uint32_t slot, const char *dir, const char *name, mode_t mode)
@@ -1053,6 +1156,8 @@ void fs_files_mkdir(fuse_req_t req, uint32_t slot, const char *dir, const char *
 	} else {
 		sbx_dirent de;
 		rc = do_stat(slot, path, &de);
+		if (!rc && (rc = give_to_caller(req, slot, dir, path, &de)) != 0)
+			de_clear(&de);
 		uint64_t ino = rc ? 0 : fs_files_intern(slot, path);
 		if (rc || !ino)
 			fuse_reply_err(req, rc ? -rc : ENOMEM);
@@ -1092,7 +1197,7 @@ void fs_files_rename(fuse_req_t req, uint32_t slot, const char *dir, const char 
 	else if (!fs_files_name_ok(name) || !fs_files_name_ok(newname))
 		rc = -ENAMETOOLONG;
 	else if (!from || !to)
-		rc = -EINVAL;
+		rc = !from ? join_err(dir, name) : join_err(newdir, newname);
 	else if (fs_state_sandbox_id(slot, id) != 0)
 		rc = -ENOENT;
 	if (!rc) {
@@ -1142,6 +1247,8 @@ void fs_files_symlink(fuse_req_t req, uint32_t slot, const char *dir, const char
 	 * walk. What readlink shows back passes fs_files_link_safe. */
 	if (!rc && sbx_file_symlink(client, id, path, text, &de, &err) != SBX_OK)
 		rc = fs_state_fail(slot, "files symlink", &err);
+	if (!rc)
+		rc = give_to_caller(req, slot, dir, path, &de);
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
@@ -1192,6 +1299,8 @@ void fs_files_mknod(fuse_req_t req, uint32_t slot, const char *dir, const char *
 	} else if (!rc && sbx_file_mknod(client, id, path, mode & S_IFMT, mode & 07777, &de, &err) != SBX_OK) {
 		rc = fs_state_fail(slot, "files mknod", &err);
 	}
+	if (!rc)
+		rc = give_to_caller(req, slot, dir, path, &de);
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else

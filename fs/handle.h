@@ -39,6 +39,8 @@ typedef struct fs_handle {
 	size_t nents;
 	char *path;             /* files/ nodes: the path inside the sandbox */
 	int append;             /* files/ nodes: opened O_APPEND */
+	int privs_checked;      /* files/ nodes: set-id bits were checked at the
+				 * first write by a caller other than root */
 	char *ra;               /* files/ nodes: bytes read ahead for small */
 	size_t ra_len;          /* sequential reads (tar's 10 KiB), from */
 	int64_t ra_off, ra_ms;  /* ra_off, fetched at ra_ms (monotonic) */
