@@ -43,6 +43,11 @@ void fs_files_create(fuse_req_t req, uint32_t slot, const char *dir, const char 
 		     struct fuse_file_info *fi);
 void fs_files_read(fuse_req_t req, fs_handle *h, size_t size, off_t off);
 void fs_files_write(fuse_req_t req, fs_handle *h, const char *buf, size_t size, off_t off);
+/* Write-behind (see files.c): sends what h holds; 0 or the -errno of
+ * this send or of an earlier one not yet reported (FLUSH, fsync). */
+int fs_files_flush_handle(fs_handle *h);
+/* At release: sends what h holds (errors only to `error`), forgets h. */
+void fs_files_release_handle(fs_handle *h);
 void fs_files_setattr(fuse_req_t req, uint64_t ino, uint32_t slot, const char *path, struct stat *attr,
 		      int to_set);
 void fs_files_mkdir(fuse_req_t req, uint32_t slot, const char *dir, const char *name, mode_t mode);
