@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1289,6 +1290,55 @@ void fs_files_setattr(fuse_req_t req, uint64_t ino, uint32_t slot, const char *p
 	reply_attr_de(req, ino, &de);
 	if (sino)
 		invalidate_links(slot, sino);
+}
+
+/* fallocate(2) through the mount. sbxd's file calls have no fallocate of
+ * their own, so what the existing ones can do exactly is done: mode 0
+ * makes the file at least off + len long (setFileAttrs' size, so the new
+ * range reads as zeros, as after fallocate), KEEP_SIZE changes nothing a
+ * reader can see. Neither reserves blocks in the sandbox's layer ahead of
+ * time (a later write may still meet ENOSPC; docs/filesystem.md).
+ * PUNCH_HOLE, ZERO_RANGE, COLLAPSE_RANGE and INSERT_RANGE change bytes
+ * and need the call: EOPNOTSUPP, what a file system without them says
+ * (glibc's posix_fallocate then writes the zeros itself). */
+void fs_files_fallocate(fuse_req_t req, uint64_t ino, uint32_t slot, const char *path, int mode, off_t off,
+			off_t len)
+{
+	char id[FS_ID_MAX];
+	sbx_error err;
+	sbx_dirent de;
+	wb_flush(slot, ino, NULL);
+	if (off < 0 || len <= 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (mode & ~FALLOC_FL_KEEP_SIZE) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
+	if (off > INT64_MAX - len) {
+		fuse_reply_err(req, EFBIG);
+		return;
+	}
+	int rc = do_stat(slot, path, &de);
+	if (!rc && de.type != SBX_FT_FILE)
+		rc = de.type == SBX_FT_DIR ? -EISDIR : -ENODEV;     /* swapped inside since the open */
+	int grow = !rc && !(mode & FALLOC_FL_KEEP_SIZE) && de.size < off + len;
+	de_clear(&de);
+	if (grow) {
+		sbx_file_attrs a = {.set = SBX_ATTR_SIZE, .size = off + len};
+		sbx_dirent nd;
+		memset(&nd, 0, sizeof nd);
+		if (fs_state_sandbox_id(slot, id) != 0)
+			rc = -ENOENT;
+		else if (sbx_file_set_attrs(client, id, path, &a, &nd, &err) != SBX_OK)
+			rc = fs_state_fail(slot, "files fallocate", &err);
+		else
+			de_clear(&nd);
+	}
+	fuse_reply_err(req, -rc);
+	if (grow && !rc && session)     /* the kernel's i_size is the old one */
+		fuse_lowlevel_notify_inval_inode(session, ino, -1, 0);
 }
 
 /* The path of a name in dir for a call that makes or removes it, and the

@@ -74,6 +74,9 @@ void fs_files_setxattr(fuse_req_t req, uint32_t slot, const char *path, const ch
 void fs_files_removexattr(fuse_req_t req, uint32_t slot, const char *path, const char *name);
 /* statfs(2) of the sandbox's file system holding path. */
 void fs_files_statfs(fuse_req_t req, uint32_t slot, const char *path);
+/* fallocate(2) of a files/ node: mode 0 and KEEP_SIZE (see files.c). */
+void fs_files_fallocate(fuse_req_t req, uint64_t ino, uint32_t slot, const char *path, int mode, off_t off,
+			off_t len);
 /* Whether a name component fits NAME_MAX (255 bytes). */
 int fs_files_name_ok(const char *name);
 /* The longest text readlink gives the kernel (a page less its NUL). */

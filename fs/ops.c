@@ -1706,6 +1706,21 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_err(req, 0);
 }
 
+/* fallocate(2): files/ only (fs_files_fallocate); nothing else in the
+ * tree holds bytes to allocate. */
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, struct fuse_file_info *fi)
+{
+	(void)fi;
+	uint32_t slot;
+	char *path;
+	int files = files_node(req, ino, &slot, &path);
+	if (files > 0)
+		fs_files_fallocate(req, ino, slot, path, mode, off, len);
+	else if (!files)
+		fuse_reply_err(req, EOPNOTSUPP);
+	free(path);
+}
+
 /* fsync(2), fdatasync(2): files/ bytes held by write-behind are sent (the
  * sandbox's own page cache is its kernel's business, as for any write
  * that returned); nothing else is ever held. */
@@ -2033,6 +2048,7 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.flush = op_flush,
 	.release = op_release,
 	.fsync = op_fsync,
+	.fallocate = op_fallocate,
 	.opendir = op_opendir,
 	.readdir = op_readdir,
 	.readdirplus = op_readdirplus,

@@ -7,7 +7,7 @@
 # hard-linked file shows at once through the others; the kernel's own
 # checks (default_permissions) then hold: chmod of another's file EPERM,
 # unlink in a sticky directory EPERM; a path too long for the sandbox's
-# PATH_MAX is ENAMETOOLONG, not EINVAL.
+# PATH_MAX is ENAMETOOLONG, not EINVAL; fallocate; tar --xattrs in and out.
 . "$TESTS_DIR/fs/common.sh"
 export TZ=UTC
 umask 022
@@ -127,5 +127,53 @@ for what, call in (("stat", os.stat), ("create", lambda n: open(n, "w")), ("syml
         if e.errno != errno.ENAMETOOLONG:
             sys.exit(f"{what}: {e}")
 EOF
+
+# fallocate: mode 0 grows the file (zeros), KEEP_SIZE shows nothing,
+# posix_fallocate too; a hole punch needs a call sbxd lacks: EOPNOTSUPP.
+cd "$F"
+fallocate -l 1M fa || fail "fallocate -l 1M"
+eq "$(same "fallocate" fa %s)" 1048576 "size after fallocate -l 1M"
+eq "$(inside 'tr -d "\\000" </tmp/fa | wc -c')" 0 "fallocate'd bytes read as zeros"
+fallocate -n -l 4M fa || fail "fallocate -n (KEEP_SIZE)"
+eq "$(same "fallocate -n" fa %s)" 1048576 "size after fallocate KEEP_SIZE"
+python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_WRONLY); os.posix_fallocate(fd, 1048576, 1048576); os.close(fd)' fa ||
+	fail "posix_fallocate"
+eq "$(same "posix_fallocate" fa %s)" 2097152 "size after posix_fallocate"
+out=$(fallocate -p -o 0 -l 4096 fa 2>&1) && fail "hole punch succeeded"
+printf '%s\n' "$out" | grep -qE "(not |un)supported" || fail "hole punch: $out"
+
+# tar --xattrs: user.* xattrs in and out again, as the sandbox has them.
+mkdir -p "$T/xin/sub"
+echo a >"$T/xin/a"
+echo b >"$T/xin/sub/b"
+python3 - "$T/xin" <<'EOF' || fail "setting xattrs"
+import os, sys
+d = sys.argv[1]
+os.setxattr(d + "/a", "user.k", b"v1")
+os.setxattr(d + "/a", "user.bin", bytes(range(256)))
+os.setxattr(d + "/sub", "user.dir", b"on a dir")
+os.setxattr(d + "/sub/b", "user.k", b"")
+EOF
+mkdir "$F/xt" "$T/xout"
+tar --xattrs -C "$T/xin" -cf - . | tar --xattrs -C "$F/xt" -xf - || fail "tar --xattrs into files/"
+tar --xattrs -C "$F/xt" -cf - . | tar --xattrs -C "$T/xout" -xf - || fail "tar --xattrs out of files/"
+dump_xattrs() {
+	python3 - "$1" <<'EOF'
+import os, sys
+root = sys.argv[1]
+paths = set()
+for dp, dns, fns in os.walk(root):
+    paths.add(dp)
+    paths.update(os.path.join(dp, f) for f in fns)
+for p in sorted(paths):
+    for k in sorted(x for x in os.listxattr(p) if x.startswith("user.")):
+        print(os.path.relpath(p, root), k, os.getxattr(p, k).hex())
+EOF
+}
+want=$(dump_xattrs "$T/xin")
+[ "$(printf '%s\n' "$want" | grep -c user.)" = 4 ] || fail "the local tree's xattrs: $want"
+eq "$(dump_xattrs "$F/xt")" "$want" "xattrs through the mount"
+eq "$(dump_xattrs "$T/xout")" "$want" "xattrs after the round trip"
+eq "$(inside 'python3 -c "import os; print(os.getxattr(\"/tmp/xt/sub\", \"user.dir\").decode())"')" "on a dir" "an xattr inside"
 cd /
 echo ok
