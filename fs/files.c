@@ -41,6 +41,9 @@ typedef struct fnode {
 	char *path;
 	uint64_t sino;          /* st_ino and st_nlink as last shown to the */
 	uint32_t nlink;         /* kernel (0: not yet), to find hard links */
+	uint32_t nopen;         /* open files of this node (handles) */
+	int hidden;             /* unlinked while open: path is the hidden name
+				 * it was renamed to, removed at the last close */
 } fnode;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -594,6 +597,70 @@ static uint64_t known_links(uint32_t slot, const char *path, uint32_t *nlink)
 	return sino;
 }
 
+/* Open files of a node: +1 at open, -1 at release. At the last release
+ * of a node unlinked while open, *gone gets its hidden path (the caller
+ * removes it and frees it) and the node is dead. */
+static void node_opened(uint64_t ino, int delta, char **gone)
+{
+	if (gone)
+		*gone = NULL;
+	if (!fs_ino_is_files(ino))
+		return;
+	uint64_t i = ino & ~FS_INO_FILES_BIT;
+	pthread_mutex_lock(&lock);
+	if (i >= 1 && i <= nnodes) {
+		fnode *n = byindex[i - 1];
+		if (delta > 0)
+			n->nopen++;
+		else if (n->nopen > 0)
+			n->nopen--;
+		if (!n->nopen && n->hidden && !n->dead && gone) {
+			*gone = strdup(n->path);
+			unchain((uint32_t)(i - 1));
+			n->dead = 1;
+		}
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+/* The node at (slot, path) if it has open files (then its ino), else 0. */
+static uint64_t open_node(uint32_t slot, const char *path)
+{
+	uint64_t ino = 0;
+	uint32_t b = hash(slot, path);
+	pthread_mutex_lock(&lock);
+	for (uint32_t i = buckets[b]; i; i = hnext[i - 1]) {
+		fnode *n = byindex[i - 1];
+		if (!n->dead && n->slot == slot && strcmp(n->path, path) == 0) {
+			if (n->nopen)
+				ino = FS_INO_FILES_BIT | i;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&lock);
+	return ino;
+}
+
+static int node_hidden(uint64_t ino)
+{
+	int h = 0;
+	uint64_t i = ino & ~FS_INO_FILES_BIT;
+	pthread_mutex_lock(&lock);
+	if (fs_ino_is_files(ino) && i >= 1 && i <= nnodes)
+		h = byindex[i - 1]->hidden;
+	pthread_mutex_unlock(&lock);
+	return h;
+}
+
+static void node_set_hidden(uint64_t ino)
+{
+	uint64_t i = ino & ~FS_INO_FILES_BIT;
+	pthread_mutex_lock(&lock);
+	if (i >= 1 && i <= nnodes)
+		byindex[i - 1]->hidden = 1;
+	pthread_mutex_unlock(&lock);
+}
+
 void fs_files_entry_param(uint64_t ino, const struct stat *st, struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof *e);
@@ -746,7 +813,16 @@ void fs_files_getattr(fuse_req_t req, uint64_t ino, uint32_t slot, const char *p
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	reply_attr_de(req, ino, &de);
+	if (!node_hidden(ino)) {
+		reply_attr_de(req, ino, &de);
+		return;
+	}
+	/* Unlinked while open: its hidden name is no name of the caller's. */
+	struct stat st;
+	dirent_attr(&de, ino, &st);
+	st.st_nlink = de.nlink > 0 ? de.nlink - 1 : 0;
+	de_clear(&de);
+	fuse_reply_attr(req, &st, FS_FILES_ATTR_TIMEOUT);
 }
 
 int fs_files_opendir(uint32_t slot, const char *path, uint64_t self_ino, fs_handle *h)
@@ -885,10 +961,25 @@ int fs_files_flush_handle(fs_handle *h)
 	return rc;
 }
 
+/* The last close of a file unlinked while open: its hidden name goes. */
+static void release_node(fs_handle *h)
+{
+	char id[FS_ID_MAX];
+	sbx_error err;
+	char *gone;
+	node_opened(h->ino, -1, &gone);
+	if (gone && fs_state_sandbox_id(h->slot, id) == 0 &&
+	    sbx_file_remove(client, id, gone, 0, &err) != SBX_OK)
+		(void)fs_state_fail(h->slot, "files rm (a file unlinked while open, at its last close)", &err);
+	free(gone);
+}
+
 void fs_files_release_handle(fs_handle *h)
 {
-	if (!h->wb_listed)
+	if (!h->wb_listed) {
+		release_node(h);
 		return;
+	}
 	pthread_mutex_lock(&wb_list_lock);
 	if (h->wb_prev)
 		h->wb_prev->wb_next = h->wb_next;
@@ -902,6 +993,7 @@ void fs_files_release_handle(fs_handle *h)
 	pthread_mutex_destroy(&h->wb_lock);
 	free(h->wb);
 	h->wb = NULL;
+	release_node(h);
 }
 
 static int new_handle(uint64_t ino, uint32_t slot, const char *path, struct fuse_file_info *fi)
@@ -918,6 +1010,7 @@ static int new_handle(uint64_t ino, uint32_t slot, const char *path, struct fuse
 	}
 	h->rd_base = -1;
 	h->append = (fi->flags & O_APPEND) != 0;
+	node_opened(ino, +1, NULL);
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->direct_io = 1;
 	/* A read-only open has nothing to send at close, so its close costs
@@ -1390,6 +1483,27 @@ void fs_files_remove(fuse_req_t req, uint32_t slot, const char *dir, const char 
 	int rc = entry_path(slot, dir, name, id, &path);
 	uint32_t nlink = 0;
 	uint64_t sino = rc || is_dir ? 0 : known_links(slot, path, &nlink);
+	/* A file still open somewhere on the host keeps its bytes, as an
+	 * unlinked inode would: it is renamed to a hidden name in the same
+	 * directory (NFS's "silly rename"), its open files follow it, and the
+	 * last close removes it. */
+	uint64_t busy = rc || is_dir ? 0 : open_node(slot, path);
+	if (busy) {
+		char hname[64];
+		static unsigned seq;
+		snprintf(hname, sizeof hname, ".sbxfs-hidden-%llx-%x", (unsigned long long)(busy & 0xffffffffu),
+			 __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
+		char *hpath = fs_files_join(dir, hname);
+		if (hpath && sbx_file_rename(client, id, path, hpath, SBX_RENAME_NOREPLACE, &err) == SBX_OK) {
+			fs_files_moved(slot, path, hpath, 0);
+			node_set_hidden(busy);
+			fuse_reply_err(req, 0);
+			free(hpath);
+			free(path);
+			return;
+		}
+		free(hpath);    /* no room for the name: remove it after all */
+	}
 	if (!rc && sbx_file_remove(client, id, path, 0, &err) != SBX_OK)
 		rc = fs_state_fail(slot, is_dir ? "files rmdir" : "files rm", &err);
 	fuse_reply_err(req, -rc);

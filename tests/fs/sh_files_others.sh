@@ -7,7 +7,8 @@
 # hard-linked file shows at once through the others; the kernel's own
 # checks (default_permissions) then hold: chmod of another's file EPERM,
 # unlink in a sticky directory EPERM; a path too long for the sandbox's
-# PATH_MAX is ENAMETOOLONG, not EINVAL; fallocate; tar --xattrs in and out.
+# PATH_MAX is ENAMETOOLONG, not EINVAL; fallocate; tar --xattrs in and out;
+# a file unlinked while open stays readable and writable through its fds.
 . "$TESTS_DIR/fs/common.sh"
 export TZ=UTC
 umask 022
@@ -175,5 +176,36 @@ want=$(dump_xattrs "$T/xin")
 eq "$(dump_xattrs "$F/xt")" "$want" "xattrs through the mount"
 eq "$(dump_xattrs "$T/xout")" "$want" "xattrs after the round trip"
 eq "$(inside 'python3 -c "import os; print(os.getxattr(\"/tmp/xt/sub\", \"user.dir\").decode())"')" "on a dir" "an xattr inside"
+
+# A file unlinked while open keeps its bytes for its open files (renamed to
+# a hidden name until the last close), as an unlinked inode would:
+# tempfile's open + unlink, a log removed under its reader.
+cd "$F"
+python3 - <<'EOF' || fail "unlinked while open"
+import os, sys, tempfile
+fd = os.open("gone", os.O_RDWR | os.O_CREAT, 0o600)
+os.write(fd, b"Hello, World!")
+os.unlink("gone")
+if os.path.exists("gone"):
+    sys.exit("the name is still there")
+st = os.fstat(fd)
+if st.st_nlink != 0 or st.st_size != 13:
+    sys.exit(f"fstat after unlink: nlink {st.st_nlink}, size {st.st_size}")
+os.write(fd, b" More.")
+if os.pread(fd, 100, 0) != b"Hello, World! More.":
+    sys.exit("read after unlink")
+os.close(fd)
+with tempfile.TemporaryFile(dir=".") as f:
+    f.write(b"x" * 100000)
+    f.seek(0)
+    if len(f.read()) != 100000:
+        sys.exit("tempfile.TemporaryFile")
+EOF
+# The hidden names go at the last close (release comes just after close).
+for _ in $(seq 50); do
+	[ -z "$(inside 'ls -A /tmp | grep sbxfs-hidden')" ] && break
+	sleep 0.1
+done
+eq "$(inside 'ls -A /tmp | grep -c sbxfs-hidden')" 0 "hidden names left after the last close"
 cd /
 echo ok
