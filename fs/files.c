@@ -925,6 +925,11 @@ static int wb_send(fs_handle *h)
 	free(path);
 	__atomic_sub_fetch(&wb_total, h->wb_len, __ATOMIC_RELAXED);
 	h->wb_len = 0;
+	/* The buffer goes with its bytes: only handles holding bytes hold
+	 * memory, so WB_BUDGET bounds it (a thousand files written once and
+	 * kept open would otherwise keep 4 MiB each). */
+	free(h->wb);
+	h->wb = NULL;
 	return rc;
 }
 
