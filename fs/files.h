@@ -43,6 +43,11 @@ void fs_files_create(fuse_req_t req, uint32_t slot, const char *dir, const char 
 		     struct fuse_file_info *fi);
 void fs_files_read(fuse_req_t req, fs_handle *h, size_t size, off_t off);
 void fs_files_write(fuse_req_t req, fs_handle *h, const char *buf, size_t size, off_t off);
+/* Write-behind (see files.c): sends what h holds; 0 or the -errno of
+ * this send or of an earlier one not yet reported (FLUSH, fsync). */
+int fs_files_flush_handle(fs_handle *h);
+/* At release: sends what h holds (errors only to `error`), forgets h. */
+void fs_files_release_handle(fs_handle *h);
 void fs_files_setattr(fuse_req_t req, uint64_t ino, uint32_t slot, const char *path, struct stat *attr,
 		      int to_set);
 void fs_files_mkdir(fuse_req_t req, uint32_t slot, const char *dir, const char *name, mode_t mode);
@@ -69,6 +74,9 @@ void fs_files_setxattr(fuse_req_t req, uint32_t slot, const char *path, const ch
 void fs_files_removexattr(fuse_req_t req, uint32_t slot, const char *path, const char *name);
 /* statfs(2) of the sandbox's file system holding path. */
 void fs_files_statfs(fuse_req_t req, uint32_t slot, const char *path);
+/* fallocate(2) of a files/ node: mode 0 and KEEP_SIZE (see files.c). */
+void fs_files_fallocate(fuse_req_t req, uint64_t ino, uint32_t slot, const char *path, int mode, off_t off,
+			off_t len);
 /* Whether a name component fits NAME_MAX (255 bytes). */
 int fs_files_name_ok(const char *name);
 /* The longest text readlink gives the kernel (a page less its NUL). */

@@ -39,6 +39,20 @@ typedef struct fs_handle {
 	size_t nents;
 	char *path;             /* files/ nodes: the path inside the sandbox */
 	int append;             /* files/ nodes: opened O_APPEND */
+	int privs_checked;      /* files/ nodes: set-id bits were checked at the
+				 * first write by a caller other than root */
+	/* files/ nodes open for writing: the write-behind buffer (files.c),
+	 * contiguous bytes [wb_off, wb_off + wb_len) not yet sent, and the
+	 * error of a send that no write could be answered with (given to the
+	 * next write, FLUSH or fsync). Under wb_lock; the handle is on
+	 * files.c's list of writable handles while wb_listed. */
+	char *wb;
+	size_t wb_len;
+	int64_t wb_off;
+	int wb_err;
+	int wb_listed;
+	pthread_mutex_t wb_lock;
+	struct fs_handle *wb_prev, *wb_next;
 	char *ra;               /* files/ nodes: bytes read ahead for small */
 	size_t ra_len;          /* sequential reads (tar's 10 KiB), from */
 	int64_t ra_off, ra_ms;  /* ra_off, fetched at ra_ms (monotonic) */

@@ -1864,14 +1864,17 @@ static int clone_finish(fs_handle *h)
 }
 
 /* close(2) of a descriptor by a process that wrote: the end of a request
- * on a clone file. Other files open with noflush, so the kernel sends no
- * FLUSH for them. */
+ * on a clone file; in files/, the bytes a writable open still holds
+ * (write-behind, files.c) are sent and their error is close's. Other
+ * files open with noflush, so the kernel sends no FLUSH for them. */
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
 	fs_handle *h = fh(fi);
 	int rc = 0;
-	if (!h->path && clone_kind(h->kind)) {
+	if (h->path) {
+		rc = fs_files_flush_handle(h);
+	} else if (clone_kind(h->kind)) {
 		pthread_mutex_lock(&h->clone_lock);
 		if (h->refused || wrote(h, fi->lock_owner))
 			rc = clone_finish(h);
@@ -1951,9 +1954,37 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		clone_finish(h);
 	if (can_wait(h)) /* the others never had a waiter to forget */
 		fs_wait_forget_handle(h);
+	if (h->path)
+		fs_files_release_handle(h);
 	handle_free(h);
 	fuse_reply_err(req, 0);
 	drop_gone_entries(ino);
+}
+
+/* fallocate(2): files/ only (fs_files_fallocate); nothing else in the
+ * tree holds bytes to allocate. */
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, struct fuse_file_info *fi)
+{
+	(void)fi;
+	uint32_t slot;
+	char *path;
+	int files = files_node(req, ino, &slot, &path);
+	if (files > 0)
+		fs_files_fallocate(req, ino, slot, path, mode, off, len);
+	else if (!files)
+		fuse_reply_err(req, EOPNOTSUPP);
+	free(path);
+}
+
+/* fsync(2), fdatasync(2): files/ bytes held by write-behind are sent (the
+ * sandbox's own page cache is its kernel's business, as for any write
+ * that returned); nothing else is ever held. */
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)datasync;
+	fs_handle *h = fh(fi);
+	fuse_reply_err(req, h->path ? -fs_files_flush_handle(h) : 0);
 }
 
 static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct fuse_pollhandle *ph)
@@ -2249,8 +2280,9 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	free(path);
 }
 
-/* Flush only for clone files (the end of a request): every other open
- * sets noflush, so their closes cost no round trip. */
+/* Flush only for clone files (the end of a request) and writable files/
+ * opens (write-behind): every other open sets noflush, so their closes
+ * cost no round trip. */
 const struct fuse_lowlevel_ops fs_ops = {
 	.init = op_init,
 	.lookup = op_lookup,
@@ -2277,6 +2309,8 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.write = op_write,
 	.flush = op_flush,
 	.release = op_release,
+	.fsync = op_fsync,
+	.fallocate = op_fallocate,
 	.opendir = op_opendir,
 	.readdir = op_readdir,
 	.readdirplus = op_readdirplus,

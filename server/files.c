@@ -233,6 +233,11 @@ int srv_file_read(int root, const char *path, int64_t off, size_t len, unsigned 
 	rc = regular_only(fd, &st);
 	if (rc)
 		goto out;
+	/* No buffer larger than what is there: a client asking ahead (sbxfs
+	 * asks for 1-4 MiB whatever the file) costs no big allocation for a
+	 * small file. What grows after the fstat is read by the next call. */
+	if (len > 0 && off >= 0 && (uint64_t)len > (uint64_t)(st.st_size > off ? st.st_size - off : 0))
+		len = st.st_size > off ? (size_t)(st.st_size - off) : 0;
 	*buf = malloc(len ? len : 1);
 	if (!*buf) {
 		rc = -ENOMEM;
