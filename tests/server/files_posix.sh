@@ -8,9 +8,9 @@
 start_sbxd
 
 expect "discovery" "$(jget "$(api GET /v1/extensions)" '"posix" in j["extensions"]')" true
-create "$(sbx_body name=px)" >/dev/null
-P=/v1/sandboxes/"$(sbx_id px)"
-st() { exec_out "$(sbx_id px)" "[\"stat\",\"-c\",\"$1\",\"$2\"]"; }
+px_id=$(create "$(sbx_body name=px)")
+P=/v1/sandboxes/"$px_id"
+st() { exec_out "$px_id" "[\"stat\",\"-c\",\"$1\",\"$2\"]"; }
 # err BODY_JSON: "STATUS REASON ERRNO" of an error answer
 err() { jget "$1" '"%d %s %s" % (j["code"], j["details"][0]["reason"], j["details"][0].get("metadata", {}).get("errno", "-"))'; }
 
@@ -47,7 +47,7 @@ expect "chown clears setuid" "$(jget "$(api POST "$P:setFileAttrs" -d '{"path":"
 expect "bad time" "$(api_status POST "$P:setFileAttrs" -d '{"path":"/tmp/c","modifyTime":"yesterday"}')" 400
 expect "bad uid" "$(api_status POST "$P:setFileAttrs" -d '{"path":"/tmp/c","uid":-1}')" 400
 expect "truncate a dir" "$(err "$(api POST "$P:setFileAttrs" -d '{"path":"/tmp/d","size":0}')")" "9 CWSANDBOX_FILE_IS_DIRECTORY EISDIR"
-exec_out "$(sbx_id px)" '["ln","-s","/etc/passwd","/tmp/l"]' >/dev/null
+exec_out "$px_id" '["ln","-s","/etc/passwd","/tmp/l"]' >/dev/null
 expect "chmod of a link" "$(err "$(api POST "$P:setFileAttrs" -d '{"path":"/tmp/l","mode":511}')")" "13 CWSANDBOX_FILE_IO_FAILED EOPNOTSUPP"
 e=$(api POST "$P:setFileAttrs" -d '{"path":"/tmp/l","modifyTime":"2001-01-01T00:00:00Z"}')
 expect "times of a link itself" "$(jget "$e" '(j["type"], j["modifyTime"], j["linkTarget"])')" "('FILE_TYPE_SYMLINK', '2001-01-01T00:00:00Z', '/etc/passwd')"
@@ -58,10 +58,10 @@ expect "pseudo file system" "$(api_status POST "$P:setFileAttrs" -d '{"path":"/p
 # renameFile: plain, flags, and the kernel's errors
 api POST "$P:writeFile" -d '{"path":"/tmp/a","content":"YQ=="}' >/dev/null
 expect "rename" "$(api POST "$P:renameFile" -d '{"path":"/tmp/a","newPath":"/tmp/d/b"}')" "{}"
-expect "renamed inside" "$(exec_out "$(sbx_id px)" '["cat","/tmp/d/b"]')" a
+expect "renamed inside" "$(exec_out "$px_id" '["cat","/tmp/d/b"]')" a
 expect "noReplace" "$(err "$(api POST "$P:renameFile" -d '{"path":"/tmp/c","newPath":"/tmp/d/b","noReplace":true}')")" "6 CWSANDBOX_FILE_IO_FAILED EEXIST"
 expect "exchange" "$(api POST "$P:renameFile" -d '{"path":"/tmp/c","newPath":"/tmp/d/b","exchange":true}')" "{}"
-expect "exchanged" "$(exec_out "$(sbx_id px)" '["cat","/tmp/c"]')" a
+expect "exchanged" "$(exec_out "$px_id" '["cat","/tmp/c"]')" a
 expect "both flags" "$(api_status POST "$P:renameFile" -d '{"path":"/tmp/c","newPath":"/tmp/x","exchange":true,"noReplace":true}')" 400
 expect "relative newPath" "$(api_status POST "$P:renameFile" -d '{"path":"/tmp/c","newPath":"x"}')" 400
 api POST "$P:makeDir" -d '{"path":"/tmp/e"}' >/dev/null
@@ -81,7 +81,7 @@ api POST "$P:writeFile" -d "{\"path\":\"/tmp/big\",\"content\":\"$(head -c 65536
 expect "blocks" "$(jget "$(api GET "$P:statFile?path=/tmp/big")" 'j["blocks"]')" "$(st %b /tmp/big)"
 # sbxd's own refusals carry no errno
 api DELETE "$P?gracePeriodSeconds=0" >/dev/null
-wait_state "$(sbx_id px)" STATE_TERMINATED 10
+wait_state "$px_id" STATE_TERMINATED 10
 # (a stopped sandbox keeps its files read-only: EROFS, the kernel's word)
 expect "stopped: read-only" "$(err "$(api POST "$P:setFileAttrs" -d '{"path":"/tmp/c","mode":384}')")" "7 CWSANDBOX_FILE_PERMISSION_DENIED EROFS"
 echo ok

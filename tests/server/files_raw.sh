@@ -8,9 +8,9 @@
 . "$TESTS_DIR/server/common.sh"
 start_sbxd
 
-create "$(sbx_body name=rw)" >/dev/null
-P=/v1/sandboxes/"$(sbx_id rw)"
-inbox() { exec_out "$(sbx_id rw)" "$(python3 -c 'import json,sys; print(json.dumps(["sh", "-c", sys.argv[1]]))' "$1")"; }
+rw_id=$(create "$(sbx_body name=rw)")
+P=/v1/sandboxes/"$rw_id"
+inbox() { exec_out "$rw_id" "$(python3 -c 'import json,sys; print(json.dumps(["sh", "-c", sys.argv[1]]))' "$1")"; }
 
 # Raw write: every byte value, at offsets, appended; read back raw.
 python3 -c 'import sys; sys.stdout.buffer.write(bytes(range(256)) * 64)' >"$T/bytes"
