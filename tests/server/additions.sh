@@ -17,51 +17,51 @@ expect "sbx- name status" "$(api_status POST /v1/sandboxes -d "$(sbx_body name=s
 expect "sbx- names mention the prefix" "$(jget "$out" '"reserved" in j["message"]')" true
 
 # ---- 1. symlinks
-create "$(sbx_body name=f)" >/dev/null
-exec_sh "$(sbx_id f)" 'mkdir /tmp/l && ln -s ../etc/passwd /tmp/l/rel && ln -s /nowhere/at/all /tmp/l/dangling && echo x >/tmp/l/file' >/dev/null
-l=$(api GET '/v1/sandboxes/'"$(sbx_id f)"':listDir?path=/tmp/l')
+fid=$(create "$(sbx_body name=f)")
+exec_sh "$fid" 'mkdir /tmp/l && ln -s ../etc/passwd /tmp/l/rel && ln -s /nowhere/at/all /tmp/l/dangling && echo x >/tmp/l/file' >/dev/null
+l=$(api GET "/v1/sandboxes/$fid"':listDir?path=/tmp/l')
 expect "list symlinks" "$(jget "$l" 'sorted((e["name"], e["type"], e.get("linkTarget")) for e in j["entries"])')" \
 	"[('dangling', 'FILE_TYPE_SYMLINK', '/nowhere/at/all'), ('file', 'FILE_TYPE_FILE', None), ('rel', 'FILE_TYPE_SYMLINK', '../etc/passwd')]"
-s=$(api GET '/v1/sandboxes/'"$(sbx_id f)"':statFile?path=/tmp/l/rel')
+s=$(api GET "/v1/sandboxes/$fid"':statFile?path=/tmp/l/rel')
 expect "stat does not follow" "$(jget "$s" '(j["name"], j["type"], j["linkTarget"], j["size"])')" \
 	"('rel', 'FILE_TYPE_SYMLINK', '../etc/passwd', '13')"
-s=$(api GET '/v1/sandboxes/'"$(sbx_id f)"':statFile?path=/tmp/l/dangling')
+s=$(api GET "/v1/sandboxes/$fid"':statFile?path=/tmp/l/dangling')
 expect "stat dangling" "$(jget "$s" '(j["type"], j["linkTarget"])')" "('FILE_TYPE_SYMLINK', '/nowhere/at/all')"
 long=$(python3 -c 'print("/" + "t" * 4000)')
-exec_sh "$(sbx_id f)" "ln -s '$long' /tmp/l/long" >/dev/null
-s=$(api GET '/v1/sandboxes/'"$(sbx_id f)"':statFile?path=/tmp/l/long')
+exec_sh "$fid" "ln -s '$long' /tmp/l/long" >/dev/null
+s=$(api GET "/v1/sandboxes/$fid"':statFile?path=/tmp/l/long')
 expect "long target" "$(jget "$s" 'j["linkTarget"]')" "$long"
 
 # ---- 6. file errors
-exec_sh "$(sbx_id f)" 'mkdir -p /tmp/ne/sub && echo y >/tmp/ne/sub/f' >/dev/null
-out=$(api POST /v1/sandboxes/"$(sbx_id f)":removeFile -d '{"path":"/tmp/ne"}')
+exec_sh "$fid" 'mkdir -p /tmp/ne/sub && echo y >/tmp/ne/sub/f' >/dev/null
+out=$(api POST /v1/sandboxes/"$fid":removeFile -d '{"path":"/tmp/ne"}')
 expect "not empty" "$(err_reason "$out")" CWSANDBOX_DIRECTORY_NOT_EMPTY
 expect "not empty code" "$(jget "$out" 'j["code"]')" 9
-expect "not empty status" "$(api_status POST /v1/sandboxes/$(sbx_id f):removeFile -d '{"path":"/tmp/ne/sub"}')" 400
-expect "still there" "$(exec_sh "$(sbx_id f)" 'cat /tmp/ne/sub/f')" y
-expect "empty dir removed" "$(api POST /v1/sandboxes/$(sbx_id f):makeDir -d '{"path":"/tmp/e"}')$(api POST /v1/sandboxes/$(sbx_id f):removeFile -d '{"path":"/tmp/e"}')" "{}{}"
+expect "not empty status" "$(api_status POST /v1/sandboxes/$fid:removeFile -d '{"path":"/tmp/ne/sub"}')" 400
+expect "still there" "$(exec_sh "$fid" 'cat /tmp/ne/sub/f')" y
+expect "empty dir removed" "$(api POST /v1/sandboxes/$fid:makeDir -d '{"path":"/tmp/e"}')$(api POST /v1/sandboxes/$fid:removeFile -d '{"path":"/tmp/e"}')" "{}{}"
 n256=$(python3 -c 'print("n" * 256)')
 n255=$(python3 -c 'print("n" * 255)')
-for call in "GET /v1/sandboxes/$(sbx_id f):statFile?path=/tmp/$n256" "GET /v1/sandboxes/$(sbx_id f):readFileRange?path=/tmp/$n256/x" \
-	"GET /v1/sandboxes/$(sbx_id f):listDir?path=/$n256"; do
+for call in "GET /v1/sandboxes/$fid:statFile?path=/tmp/$n256" "GET /v1/sandboxes/$fid:readFileRange?path=/tmp/$n256/x" \
+	"GET /v1/sandboxes/$fid:listDir?path=/$n256"; do
 	out=$(api $call)
 	expect "name too long: $call" "$(err_reason "$out")/$(jget "$out" 'j["code"]')" CWSANDBOX_NAME_TOO_LONG/3
 done
 # the real calls never get the extension's own reason: the schema's one
-out=$(api GET "/v1/sandboxes/$(sbx_id f):readFile?path=/tmp/$n256/x")
+out=$(api GET "/v1/sandboxes/$fid:readFile?path=/tmp/$n256/x")
 expect "readFile name too long" "$(err_reason "$out")/$(jget "$out" 'j["code"]')" CWSANDBOX_INVALID_REQUEST/3
-out=$(api POST /v1/sandboxes/"$(sbx_id f)":makeDir -d "{\"path\":\"/tmp/$n256\"}")
+out=$(api POST /v1/sandboxes/"$fid":makeDir -d "{\"path\":\"/tmp/$n256\"}")
 expect "mkdir name too long" "$(err_reason "$out")" CWSANDBOX_NAME_TOO_LONG
-out=$(api POST /v1/sandboxes/"$(sbx_id f)":writeFileAt -d "{\"path\":\"/tmp/$n256\",\"content\":\"\"}")
+out=$(api POST /v1/sandboxes/"$fid":writeFileAt -d "{\"path\":\"/tmp/$n256\",\"content\":\"\"}")
 expect "writeFileAt name too long" "$(err_reason "$out")" CWSANDBOX_NAME_TOO_LONG
-out=$(api POST /v1/sandboxes/"$(sbx_id f)":writeFile -d "{\"path\":\"/tmp/$n256\",\"content\":\"\"}")
+out=$(api POST /v1/sandboxes/"$fid":writeFile -d "{\"path\":\"/tmp/$n256\",\"content\":\"\"}")
 expect "writeFile name too long" "$(err_reason "$out")" CWSANDBOX_INVALID_REQUEST
-expect "255 is fine" "$(api POST /v1/sandboxes/$(sbx_id f):writeFile -d "{\"path\":\"/tmp/$n255\",\"content\":\"eA==\"}")" "{}"
+expect "255 is fine" "$(api POST /v1/sandboxes/$fid:writeFile -d "{\"path\":\"/tmp/$n255\",\"content\":\"eA==\"}")" "{}"
 p4096=$(python3 -c 'print(("/" + "d" * 200) * 20 + "/" + "e" * 75)')
-out=$(api GET "/v1/sandboxes/$(sbx_id f):statFile?path=$p4096")
+out=$(api GET "/v1/sandboxes/$fid:statFile?path=$p4096")
 expect "path of 4096 bytes" "$(err_reason "$out")" CWSANDBOX_NAME_TOO_LONG
 p4095=${p4096%e}
-out=$(api GET "/v1/sandboxes/$(sbx_id f):statFile?path=$p4095")
+out=$(api GET "/v1/sandboxes/$fid:statFile?path=$p4095")
 expect "path of 4095 bytes: just missing" "$(err_reason "$out")" CWSANDBOX_FILE_NOT_FOUND
 
 # ---- 5. command size: every size around the runtime's cap is a 200 or a 400
@@ -75,19 +75,19 @@ for i, total in enumerate(range(130900, 131200, 20)):
     json.dump({"command": body["command"], "env": body["env"]}, open(f"{t}/bigexec{i}.json", "w"))
 PY
 for f in "$T"/big[0-9]*.json; do
-	c=$(api_status POST /v1/sandboxes/"$(sbx_id f)"/processes --data-binary @"$f")
+	c=$(api_status POST /v1/sandboxes/"$fid"/processes --data-binary @"$f")
 	[ "$c" = 200 ] || [ "$c" = 400 ] || fail "start with $(wc -c <"$f") bytes: HTTP $c"
-	e=$(api_status POST /v1/sandboxes/"$(sbx_id f)":exec --data-binary @"${f/big/bigexec}")
+	e=$(api_status POST /v1/sandboxes/"$fid":exec --data-binary @"${f/big/bigexec}")
 	[ "$e" = 200 ] || [ "$e" = 400 ] || fail "exec with $(wc -c <"$f") bytes: HTTP $e"
 done
 python3 -c 'import json; print(json.dumps({"command": ["true", "x" * 131000]}))' >"$T/huge.json"
-out=$(api POST /v1/sandboxes/"$(sbx_id f)":exec --data-binary @"$T/huge.json")
+out=$(api POST /v1/sandboxes/"$fid":exec --data-binary @"$T/huge.json")
 expect "huge exec refused" "$(jget "$out" '(j["code"], "too large" in j["message"])')" "(3, True)"
 python3 -c 'import json; print(json.dumps({"command": ["sh", "-c", "exit 3", "x" * 120000]}))' >"$T/ok.json"
 sbx_body env=PAD="$(printf 'y%.0s' $(seq 60000))" -- true "$(printf 'x%.0s' $(seq 100000))" >"$T/bigspec.json"
 out=$(api POST /v1/sandboxes --data-binary @"$T/bigspec.json")
 expect "huge main command refused" "$(jget "$out" '(j["code"], "too large" in j["message"])')" "(3, True)"
-expect "big but fine" "$(jget "$(api POST /v1/sandboxes/"$(sbx_id f)":exec --data-binary @"$T/ok.json")" 'j["exitCode"]')" 3
+expect "big but fine" "$(jget "$(api POST /v1/sandboxes/"$fid":exec --data-binary @"$T/ok.json")" 'j["exitCode"]')" 3
 
 # ---- 3. exit codes of stopped sandboxes
 a=$(create "$(sbx_body -- sleep 60)")

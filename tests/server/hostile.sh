@@ -22,17 +22,17 @@ start_sbxd --listen "127.0.0.1:$port" --token-file "$TD/token" --idle-timeout 2 
 tcp() { curl -sS --max-time 20 -H "Authorization: Bearer $tok" "$@"; }
 hid=$(create "$(sbx_body name=h)")
 # The token's path shows only on the host image (an opt-in): there it is covered.
-create "$(sbx_body name=hh image=host)" >/dev/null
+hh_id=$(create "$(sbx_body name=hh image=host)")
 
 # 1. the token file is covered inside the sandbox
-expect "token dir visible inside" "$(exec_sh "$(sbx_id hh)" "ls '$TD'")" token
+expect "token dir visible inside" "$(exec_sh "$hh_id" "ls '$TD'")" token
 for b in h hh; do
 	got=$(exec_sh $b "cat '$TD/token' 2>&1; echo end")
 	case "$got" in *"$tok"*) fail "token readable inside sandbox $b: $got" ;; esac
 	out=$(api GET "/v1/sandboxes/$b:readFile?path=$TD/token")
 	case "$out" in *"$tok"*) fail "token readable through readFile of $b: $out" ;; esac
 done
-expect "token file empty inside" "$(exec_sh "$(sbx_id hh)" "cat '$TD/token' 2>/dev/null | wc -c")" 0
+expect "token file empty inside" "$(exec_sh "$hh_id" "cat '$TD/token' 2>/dev/null | wc -c")" 0
 # nor is it in the memory of the zygote or of a sandbox's init (copies of
 # sbxd): sbxd keeps the token only after the zygote exists
 python3 - "$SBXD_PID" "$tok" <<'PY' || fail "token in a sandbox init's memory"

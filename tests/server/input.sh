@@ -119,7 +119,7 @@ refused GET "/v1/sandboxes?tags=t1%C3" tags
 refused GET "/v1/sandboxes?pageSize=1%00" pageSize
 refused DELETE "/v1/sandboxes/$id?gracePeriodSeconds=0%00" gracePeriodSeconds
 expect "still running after the %00 deletes" "$(state_of "$id")" STATE_RUNNING
-expect "by name too" "$(state_of "$(sbx_id box)")" STATE_RUNNING
+expect "by name too" "$(state_of "$id")" STATE_RUNNING
 # a valid percent-encoded UTF-8 tag is a fine query
 out=$(raw GET "/v1/sandboxes?tags=caf%C3%A9")
 expect "utf-8 tag query" "${out%%$'\n'*}" 200

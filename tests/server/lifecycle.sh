@@ -7,11 +7,11 @@
 start_sbxd --retention 4
 
 id=$(create "$(sbx_body name=g)")
-api POST /v1/sandboxes/"$(sbx_id g)"/processes -d '{"command":["sh","-c","trap \"echo got-term\" TERM; while :; do sleep 0.1; done"]}' >/dev/null
-api POST /v1/sandboxes/"$(sbx_id g)"/processes -d '{"command":["sleep","60"]}' >/dev/null
+api POST /v1/sandboxes/"$id"/processes -d '{"command":["sh","-c","trap \"echo got-term\" TERM; while :; do sleep 0.1; done"]}' >/dev/null
+api POST /v1/sandboxes/"$id"/processes -d '{"command":["sleep","60"]}' >/dev/null
 sleep 0.3
 t0=$(date +%s%N)
-d=$(api DELETE "/v1/sandboxes/$(sbx_id g)?gracePeriodSeconds=2")
+d=$(api DELETE "/v1/sandboxes/$id?gracePeriodSeconds=2")
 expect "terminating" "$(jget "$d" 'j["sandbox"]["status"]["state"]')" STATE_TERMINATING
 sb=$(api GET "/v1/sandboxes/$id:wait?waitSeconds=20")
 t1=$(date +%s%N)
@@ -42,9 +42,9 @@ case "$(jget "$sb" 'j["status"].get("stateReason", "")')" in
 esac
 
 # process timeout
-create "$(sbx_body name=to)" >/dev/null
-api POST /v1/sandboxes/"$(sbx_id to)"/processes -d '{"command":["sleep","60"],"timeoutSeconds":1}' >/dev/null
-pr=$(api GET "/v1/sandboxes/$(sbx_id to)/processes/1?waitSeconds=10")
+to_id=$(create "$(sbx_body name=to)")
+api POST /v1/sandboxes/"$to_id"/processes -d '{"command":["sleep","60"],"timeoutSeconds":1}' >/dev/null
+pr=$(api GET "/v1/sandboxes/$to_id/processes/1?waitSeconds=10")
 expect "timeout state" "$(jget "$pr" 'j["state"]')" PROCESS_STATE_KILLED
 expect "timeout reason" "$(jget "$pr" 'j["stateReason"]')" timeout
 expect "timeout code" "$(jget "$pr" 'j["exitCode"]')" 137

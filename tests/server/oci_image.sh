@@ -75,12 +75,12 @@ expect "announced" "$(jget "$(api GET /v1/extensions)" '"images" in j["extension
 # By tag: the file, the env, the workdir, the user, the whiteout, the opaque dir.
 id=$(create "$(sbx_body name=b image=docker.io/library/tool:1 -- sleep 1000)")
 wait_state "$id" STATE_RUNNING 10
-expect "file of the image" "$(exec_out "$(sbx_id b)" '["cat", "/etc/oci-marker"]')" "$marker"
-expect "env of the image" "$(exec_sh "$(sbx_id b)" 'echo $OCI_TEST')" hello
-expect "workdir of the image" "$(exec_sh "$(sbx_id b)" 'pwd')" /work
-expect "user of the image" "$(exec_sh "$(sbx_id b)" 'id -u; id -g')" "$(printf '1234\n1234')"
-expect "whited-out file" "$(exec_sh "$(sbx_id b)" 'test -e /etc/gone.txt && echo there || echo absent')" absent
-expect "opaque dir" "$(exec_sh "$(sbx_id b)" 'ls /opq')" new
+expect "file of the image" "$(exec_out "$id" '["cat", "/etc/oci-marker"]')" "$marker"
+expect "env of the image" "$(exec_sh "$id" 'echo $OCI_TEST')" hello
+expect "workdir of the image" "$(exec_sh "$id" 'pwd')" /work
+expect "user of the image" "$(exec_sh "$id" 'id -u; id -g')" "$(printf '1234\n1234')"
+expect "whited-out file" "$(exec_sh "$id" 'test -e /etc/gone.txt && echo there || echo absent')" absent
+expect "opaque dir" "$(exec_sh "$id" 'ls /opq')" new
 # By name@digest and by bare digest; the entrypoint runs when command is empty.
 for ref in "tool@$digest" "$digest"; do
 	id=$(create "$(sbx_body image="$ref")")
@@ -216,7 +216,7 @@ expect "the other images still run" "$(api GET "/v1/sandboxes/$id/stdout")" "ent
 	{ cat "$T/oci-image.log" >&2; fail "scripts/oci-image"; }
 id=$(create "$(sbx_body name=py image=python:3.11)")
 wait_state "$id" STATE_RUNNING 20
-expect "python from the OCI store" "$(exec_out "$(sbx_id py)" '["python3", "-c", "print(6*7)"]')" 42
+expect "python from the OCI store" "$(exec_out "$id" '["python3", "-c", "print(6*7)"]')" 42
 expect "an image without entrypoint is idle" "$(state_of "$id")" STATE_RUNNING
 
 # The mount's root lists the store's references in `images`.

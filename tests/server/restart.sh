@@ -57,6 +57,6 @@ if pgrep -f '^sleep 100$' >/dev/null; then
 		grep -q "$T" /proc/$p/cgroup 2>/dev/null && fail "leftover process $p"
 	done
 fi
-create "$(sbx_body name=after)" >/dev/null
-expect "still serves" "$(jget "$(api POST /v1/sandboxes/"$(sbx_id after)":exec -d '{"command":["echo","hi"]}')" 'j.get("exitCode", 0)')" 0
+after_id=$(create "$(sbx_body name=after)")
+expect "still serves" "$(jget "$(api POST /v1/sandboxes/"$after_id":exec -d '{"command":["echo","hi"]}')" 'j.get("exitCode", 0)')" 0
 note "restart ok"

@@ -41,6 +41,6 @@ note "an exec in another sandbox + a GET of the sick one next to a stopped init:
 wait $s1 $s2 || true
 note "start in the sick box: HTTP $(cat "$T/start.status"), signal: HTTP $(cat "$T/signal.status")"
 kill -CONT "$init"
-api DELETE "/v1/sandboxes/$(sbx_id sick)?gracePeriodSeconds=0" >/dev/null
+api DELETE "/v1/sandboxes/$a?gracePeriodSeconds=0" >/dev/null
 expect "well still fine" "$(exec_out "$b" '["echo","ok"]')" ok
 note "sick_init ok"

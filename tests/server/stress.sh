@@ -6,13 +6,13 @@
 . "$TESTS_DIR/server/common.sh"
 start_sbxd
 
-create "$(sbx_body name=busy)" >/dev/null
-api POST /v1/sandboxes/"$(sbx_id busy)"/processes -d '{"command":["sh","-c","i=0; while [ $i -lt 200 ]; do echo line $i; i=$((i+1)); sleep 0.01; done"]}' >/dev/null
+busy_id=$(create "$(sbx_body name=busy)")
+api POST /v1/sandboxes/"$busy_id"/processes -d '{"command":["sh","-c","i=0; while [ $i -lt 200 ]; do echo line $i; i=$((i+1)); sleep 0.01; done"]}' >/dev/null
 # a reader following the stream the whole time
 (
 	off=0
 	while :; do
-		api GET "/v1/sandboxes/$(sbx_id busy)/processes/1/stdout?offset=$off&waitSeconds=10" -D "$T/rh" -o "$T/chunk"
+		api GET "/v1/sandboxes/$busy_id/processes/1/stdout?offset=$off&waitSeconds=10" -D "$T/rh" -o "$T/chunk"
 		cat "$T/chunk" >>"$T/followed"
 		off=$((off + $(stat -c %s "$T/chunk")))
 		tr -d '\r' <"$T/rh" | grep -qx 'X-Sbx-Eof: 1' && break
@@ -25,7 +25,7 @@ for i in $(seq 1 12); do
 	pids+=($!)
 	api DELETE "/v1/sandboxes/s$i?gracePeriodSeconds=0" -o /dev/null &
 	pids+=($!)
-	api POST /v1/sandboxes/"$(sbx_id busy)":exec -d "{\"command\":[\"echo\",\"e$i\"]}" -o "$T/exec.$i" &
+	api POST /v1/sandboxes/"$busy_id":exec -d "{\"command\":[\"echo\",\"e$i\"]}" -o "$T/exec.$i" &
 	pids+=($!)
 	api GET "/v1/sandboxes?showTerminated=true" -o /dev/null &
 	pids+=($!)
@@ -35,7 +35,7 @@ for i in $(seq 1 12); do
 	expect "exec $i" "$(b64d "$(jget "$(cat "$T/exec.$i")" 'j["stdout"]')")" "e$i"
 done
 wait $reader
-expect "followed stream" "$(cat "$T/followed")" "$(api GET /v1/sandboxes/$(sbx_id busy)/processes/1/stdout)"
+expect "followed stream" "$(cat "$T/followed")" "$(api GET /v1/sandboxes/$busy_id/processes/1/stdout)"
 expect "all 200 lines" "$(wc -l <"$T/followed")" 200
 # every s$i is either live (RUNNING) or ended (TERMINATED): nothing in between
 l=$(api GET '/v1/sandboxes?showTerminated=true&pageSize=1000')
