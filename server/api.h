@@ -12,5 +12,9 @@
  * connections on TCP are closed after that many seconds. */
 int srv_http_start(int unix_fd, int tcp_fd, const char *token, unsigned tcp_idle_s, char *err);
 void srv_http_stop(void);
+/* 0: serve the real surface alone (sbxd --no-extension): the extension's
+ * paths are unmatched (404) and GET /v1/extensions with them. Before
+ * srv_http_start. */
+void srv_http_set_extension(int on);
 
 #endif

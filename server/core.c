@@ -6,6 +6,9 @@
  * add something it must time.
  */
 #include "core.h"
+#include "json.h"
+#include "rpc.h"
+#include "spec.h"
 #include "egress.h"
 #include "oci.h"
 #include "runtime/proto.h" /* the spawn message caps */
@@ -55,7 +58,7 @@ static srv_sbx **boxes;
 static size_t nboxes, capboxes;
 static uint32_t next_seq = 1;
 static uint32_t next_uid = 1;
-static srv_waiter waiters = {&waiters, &waiters, NULL, 0, 0, 0, 0};
+static srv_waiter waiters = {.next = &waiters, .prev = &waiters};
 static int ep = -1, wakefd = -1, infd = -1, sbxdirfd = -1;
 static int stopping;
 static srv_box **graves;  /* boxes for the reaper thread to destroy */
@@ -165,54 +168,117 @@ static cJSON *env_json(const srv_strv *env)
 	return o;
 }
 
-cJSON *srv_sbx_json(const srv_sbx *s)
+/* srv_state <-> the schema's State (numbers differ: STATE_RUNNING is 2). */
+static const int state_pb[] = {
+	[ST_UNSPECIFIED] = COREWEAVE__SANDBOX__V1__STATE__STATE_UNSPECIFIED,
+	[ST_PENDING] = COREWEAVE__SANDBOX__V1__STATE__STATE_PENDING,
+	[ST_CREATING] = COREWEAVE__SANDBOX__V1__STATE__STATE_CREATING,
+	[ST_RUNNING] = COREWEAVE__SANDBOX__V1__STATE__STATE_RUNNING,
+	[ST_PAUSED] = COREWEAVE__SANDBOX__V1__STATE__STATE_PAUSED,
+	[ST_TERMINATING] = COREWEAVE__SANDBOX__V1__STATE__STATE_TERMINATING,
+	[ST_COMPLETED] = COREWEAVE__SANDBOX__V1__STATE__STATE_COMPLETED,
+	[ST_FAILED] = COREWEAVE__SANDBOX__V1__STATE__STATE_FAILED,
+	[ST_TERMINATED] = COREWEAVE__SANDBOX__V1__STATE__STATE_TERMINATED,
+};
+
+int srv_state_to_pb(int st)
 {
-	cJSON *o = cJSON_CreateObject(), *spec, *st, *res, *net;
+	return st >= 0 && st <= ST_TERMINATED ? state_pb[st] : 0;
+}
+
+int srv_state_from_pb(int v)
+{
+	for (int i = 0; i <= ST_TERMINATED; i++)
+		if (state_pb[i] == v)
+			return i;
+	return -1;
+}
+
+static Google__Protobuf__Timestamp *pb_time(int64_t ns)
+{
+	if (ns <= 0)
+		return NULL;
+	Google__Protobuf__Timestamp *t = malloc(sizeof *t);
+	if (!t)
+		return NULL;
+	google__protobuf__timestamp__init(t);
+	t->seconds = ns / 1000000000;
+	t->nanos = (int32_t)(ns % 1000000000);
+	return t;
+}
+
+static int64_t pb_ns(const Google__Protobuf__Timestamp *t)
+{
+	return t ? t->seconds * 1000000000 + t->nanos : 0;
+}
+
+/* status.effectiveEgress: what the sandbox may reach (its rules, or
+ * sbxd's default) as the schema's EgressRule messages. */
+static int effective_egress(const srv_sbx *s, Coreweave__Sandbox__V1__SandboxStatus *st)
+{
+	cJSON *eff = srv_egress_effective_json(&s->spec.net, cfg.default_egress);
+	int n = eff ? cJSON_GetArraySize(eff) : 0;
+	if (n <= 0) {
+		cJSON_Delete(eff);
+		return 0;
+	}
+	st->effective_egress = calloc((size_t)n, sizeof *st->effective_egress);
+	if (!st->effective_egress) {
+		cJSON_Delete(eff);
+		return -1;
+	}
+	const cJSON *it;
+	cJSON_ArrayForEach(it, eff) {
+		char *txt = cJSON_PrintUnformatted(it);
+		ProtobufCMessage *m = NULL;
+		wire_err we;
+		if (!txt || wire_json_decode(&coreweave__sandbox__v1__egress_rule__descriptor, txt, strlen(txt), NULL,
+					     &m, &we) != 0) {
+			free(txt);
+			cJSON_Delete(eff);
+			return -1;
+		}
+		free(txt);
+		st->effective_egress[st->n_effective_egress++] = (Coreweave__Sandbox__V1__EgressRule *)m;
+	}
+	cJSON_Delete(eff);
+	return 0;
+}
+
+Coreweave__Sandbox__V1__Sandbox *srv_sbx_to_pb(const srv_sbx *s)
+{
+	Coreweave__Sandbox__V1__Sandbox *o = malloc(sizeof *o);
 	if (!o)
 		return NULL;
-	cJSON_AddStringToObject(o, "sandboxId", s->id);
-	spec = cJSON_AddObjectToObject(o, "spec");
-	if (spec) {
-		const srv_spec *sp = &s->spec;
-		cJSON_AddStringToObject(spec, "name", sp->name ? sp->name : "");
-		cJSON_AddStringToObject(spec, "image", sp->image ? sp->image : "");
-		cJSON_AddStringToObject(spec, "command", sp->argv.n ? sp->argv.v[0] : "");
-		cJSON *args = cJSON_AddArrayToObject(spec, "args");
-		for (size_t i = 1; args && i < sp->argv.n; i++)
-			cJSON_AddItemToArray(args, cJSON_CreateString(sp->argv.v[i]));
-		cJSON_AddItemToObject(spec, "env", env_json(&sp->env));
-		cJSON_AddStringToObject(spec, "workingDir", sp->working_dir ? sp->working_dir : "");
-		res = cJSON_AddObjectToObject(spec, "resources");
-		if (res) {
-			if (sp->cpu && *sp->cpu)
-				cJSON_AddStringToObject(res, "cpu", sp->cpu);
-			if (sp->memory && *sp->memory)
-				cJSON_AddStringToObject(res, "memory", sp->memory);
-			if (sp->pids && *sp->pids)
-				cJSON_AddStringToObject(res, "pids", sp->pids);
-		}
-		add_i64(spec, "maxLifetimeSeconds", sp->lifetime_s);
-		cJSON *tags = cJSON_AddArrayToObject(spec, "tags");
-		for (size_t i = 0; tags && i < sp->tags.n; i++)
-			cJSON_AddItemToArray(tags, cJSON_CreateString(sp->tags.v[i]));
-		/* NetworkOptions as given (normalized); absent stays absent. */
-		if (sp->net.given && (net = srv_netopts_to_json(&sp->net)) != NULL)
-			cJSON_AddItemToObject(spec, "network", net);
+	coreweave__sandbox__v1__sandbox__init(o);
+	Coreweave__Sandbox__V1__SandboxStatus *st = malloc(sizeof *st);
+	if (st)
+		coreweave__sandbox__v1__sandbox_status__init(st);
+	o->status = st;
+	o->sandbox_id = strdup(s->id);
+	/* The spec echoed as it was asked. */
+	o->spec = srv_spec_to_pb(&s->spec);
+	if (!st || !o->sandbox_id || (s->spec.pb && !o->spec))
+		goto fail;
+	st->state = srv_state_to_pb(s->state);
+	if (s->reason[0] && !(st->state_reason = strdup(s->reason)))
+		goto fail;
+	if ((s->create_ns > 0 && !(st->create_time = pb_time(s->create_ns))) ||
+	    (s->start_ns > 0 && !(st->start_time = pb_time(s->start_ns))) ||
+	    (s->end_ns > 0 && !(st->end_time = pb_time(s->end_ns))))
+		goto fail;
+	if (s->exit_known) {
+		st->_exit_code_case = COREWEAVE__SANDBOX__V1__SANDBOX_STATUS___EXIT_CODE_EXIT_CODE;
+		st->exit_code = s->exit_code;
 	}
-	st = cJSON_AddObjectToObject(o, "status");
-	if (st) {
-		cJSON_AddStringToObject(st, "state", srv_state_name(s->state));
-		cJSON_AddStringToObject(st, "stateReason", s->reason);
-		cJSON_AddNumberToObject(st, "exitCode", s->exit_code);
-		add_time(st, "createTime", s->create_ns);
-		add_time(st, "startTime", s->start_ns);
-		add_time(st, "endTime", s->end_ns);
-		/* What the sandbox may reach: its rules, or sbxd's default. */
-		cJSON *eff = srv_egress_effective_json(&s->spec.net, cfg.default_egress);
-		if (eff)
-			cJSON_AddItemToObject(st, "effectiveEgress", eff);
-	}
+	if (s->spec.lifetime_s > 0 && s->spec.lifetime_s <= INT32_MAX)
+		st->effective_max_lifetime_seconds = (int32_t)s->spec.lifetime_s;
+	if (effective_egress(s, st) != 0)
+		goto fail;
 	return o;
+fail:
+	wire_message_free(&o->base);
+	return NULL;
 }
 
 static void spool_name(char *buf, size_t len, int64_t id, int stream)
@@ -302,7 +368,21 @@ static void save_sbx(srv_sbx *s)
 	cJSON *root = cJSON_CreateObject();
 	if (!root)
 		return;
-	cJSON_AddItemToObject(root, "sandbox", srv_sbx_json(s));
+	/* The Sandbox as the API shows it (the spec as asked), then
+	 * sbxd's own bookkeeping beside it. */
+	Coreweave__Sandbox__V1__Sandbox *pb = srv_sbx_to_pb(s);
+	char *txt = NULL;
+	size_t tlen;
+	wire_err we;
+	if (!pb || wire_json_encode(&pb->base, NULL, &txt, &tlen, &we) != 0) {
+		wire_message_free(pb ? &pb->base : NULL);
+		cJSON_Delete(root);
+		fprintf(stderr, "sbxd: warning: cannot save sandbox %s\n", s->id);
+		return;
+	}
+	wire_message_free(&pb->base);
+	cJSON_AddItemToObject(root, "sandbox", cJSON_ParseWithLength(txt, tlen));
+	free(txt);
 	cJSON_AddNumberToObject(root, "seq", s->seq);
 	cJSON_AddNumberToObject(root, "owner", s->owner);
 	cJSON_AddStringToObject(root, "requestId", s->spec.request_id ? s->spec.request_id : "");
@@ -459,42 +539,18 @@ srv_sbx *srv_find_seq(uint32_t seq)
 	return lo < nboxes && boxes[lo]->seq == seq ? boxes[lo] : NULL;
 }
 
-srv_sbx *srv_find(const char *key)
+srv_sbx *srv_find(const char *id)
 {
-	srv_sbx *live = NULL, *last = NULL;
-	for (size_t i = 0; i < nboxes; i++) {
-		srv_sbx *s = boxes[i];
-		if (strcmp(s->id, key) == 0)
-			return s;
-		/* A name means the newest live sandbox that holds it, else the
-		 * newest one that had it. */
-		if (s->spec.name && strcmp(s->spec.name, key) == 0) {
-			last = s;
-			if (!srv_state_terminal(s->state))
-				live = s;
-		}
-	}
-	return live ? live : last;
+	for (size_t i = 0; i < nboxes; i++)
+		if (strcmp(boxes[i]->id, id) == 0)
+			return boxes[i];
+	return NULL;
 }
 
-srv_sbx *srv_find_for(const char *key, uint32_t uid)
+srv_sbx *srv_find_for(const char *id, uint32_t uid)
 {
-	if (uid == 0)
-		return srv_find(key);
-	srv_sbx *live = NULL, *last = NULL;
-	for (size_t i = 0; i < nboxes; i++) {
-		srv_sbx *s = boxes[i];
-		if (s->owner != uid)
-			continue;
-		if (strcmp(s->id, key) == 0)
-			return s;
-		if (s->spec.name && strcmp(s->spec.name, key) == 0) {
-			last = s;
-			if (!srv_state_terminal(s->state))
-				live = s;
-		}
-	}
-	return live ? live : last;
+	srv_sbx *s = srv_find(id);
+	return s && (uid == 0 || s->owner == uid) ? s : NULL;
 }
 
 srv_proc *srv_proc_get(srv_sbx *s, int64_t id)
@@ -607,7 +663,7 @@ void srv_wake(uint32_t seq)
 		srv_waiter *next = w->next;
 		if (!seq || w->seq == seq) {
 			srv_waiter_remove(w);
-			srv_http_resume(w->con);
+			w->resume ? w->resume(w->con) : srv_http_resume(w->con);
 		}
 		w = next;
 	}
@@ -934,6 +990,7 @@ static void sbx_end(srv_sbx *s, int state, const char *reason)
 			else
 				s->exit_code = 128 + (s->term_sent && s->grace_deadline > srv_mono_ns() ? SIGTERM
 												   : SIGKILL);
+			s->exit_known = 1;
 		}
 	}
 	s->lifetime_deadline = s->grace_deadline = 0;
@@ -1057,6 +1114,7 @@ static void box_events(srv_sbx *s)
 			/* A main command that could not even start fails the
 			 * sandbox; one that ran completes it, whatever its code. */
 			s->exit_code = p->exit_code;
+			s->exit_known = 1;
 			sbx_end(s, p->state == PS_FAILED ? ST_FAILED : ST_COMPLETED, p->reason);
 			return;
 		}
@@ -1165,14 +1223,14 @@ static int build_env(const srv_strv *img, const srv_strv *a, const srv_strv *b, 
 	return 0;
 }
 
-static void refuse(srv_refusal *why, int http, int code, const char *reason, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
-static void refuse(srv_refusal *why, int http, int code, const char *reason, const char *fmt, ...)
+static void refuse(srv_refusal *why, srv_err kind, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void refuse(srv_refusal *why, srv_err kind, const char *field, const char *fmt, ...)
 {
 	va_list ap;
-	why->http = http;
-	why->code = code;
-	why->reason = reason;
+	why->kind = kind;
+	why->field = field;
+	why->state = NULL;
 	why->retry_ms = 0;
 	va_start(ap, fmt);
 	vsnprintf(why->msg, sizeof why->msg, fmt, ap);
@@ -1244,7 +1302,7 @@ static int cmd_too_big(const srv_strv *argv, const srv_strv *env, const char *cw
 		total += strlen(env->v[i]) + 1;
 	if (argv->n <= SRV_PROTO_MAX_ARGS && env->n <= SRV_PROTO_MAX_ENV && total <= SRV_PROTO_MAX_STRINGS)
 		return 0;
-	refuse(why, 400, 3, "CWSANDBOX_INVALID_REQUEST",
+	refuse(why, SRV_E_INVALID, NULL,
 	       "command too large: argv (%zu entries), env (%zu entries, the sandbox's included) and working "
 	       "directory take %zu bytes with their NULs, over the %u byte cap (at most %d argv / %d env entries)",
 	       argv->n, env->n, total, (unsigned)(SRV_PROTO_MAX_STRINGS - sizeof(srv_msg_hdr)), SRV_PROTO_MAX_ARGS,
@@ -1280,17 +1338,18 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 		return p;
 	}
 	if (s->state != ST_RUNNING || !s->box) {
-		refuse(why, 400, 9, "CWSANDBOX_SANDBOX_NOT_RUNNING", "sandbox %s is %s, not running", s->id,
+		refuse(why, SRV_E_NOT_RUNNING, NULL, "sandbox %s is %s, not running", s->id,
 		       srv_state_name(s->state));
+		why->state = srv_state_name(s->state);
 		goto fail;
 	}
 	if (!exec && s->nprocs > 4096) {
-		refuse(why, 429, 8, "CWSANDBOX_LIMIT_EXCEEDED",
+		refuse(why, SRV_E_CAPACITY, NULL,
 		       "sandbox %s started its 4096 processes already", s->id);
 		goto fail;
 	}
 	if (exec && s->nexecs >= MAX_EXECS) {
-		refuse(why, 429, 8, "CWSANDBOX_LIMIT_EXCEEDED", "too many execs running in sandbox %s", s->id);
+		refuse(why, SRV_E_CAPACITY, NULL, "too many execs running in sandbox %s", s->id);
 		why->retry_ms = 1000;
 		goto fail;
 	}
@@ -1320,7 +1379,7 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 	for (int i = 1; i <= 2; i++) {
 		fds[i] = exec ? exec_spool(s) : open_spool(s, p->id, i, 1);
 		if (fds[i] < 0) {
-			refuse(why, 500, 13, "CWSANDBOX_INTERNAL", "cannot create output spool: %s", strerror(errno));
+			refuse(why, SRV_E_INTERNAL, NULL, "cannot create output spool: %s", strerror(errno));
 			goto fail;
 		}
 	}
@@ -1346,8 +1405,9 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 		if (s->box != box || s->state != ST_TERMINATING || src != 0) {
 			if (in >= 0)
 				close(in);
-			refuse(why, 400, 9, "CWSANDBOX_SANDBOX_NOT_RUNNING", "sandbox %s is %s, not running",
+			refuse(why, SRV_E_NOT_RUNNING, NULL, "sandbox %s is %s, not running",
 			       s->id, srv_state_name(s->state));
+			why->state = srv_state_name(s->state);
 			goto fail;
 		}
 	}
@@ -1357,11 +1417,11 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 		 * a warning, not an error. */
 		if (errno == E2BIG) {
 			/* Over a runtime cap cmd_too_big did not know of. */
-			refuse(why, 400, 3, "CWSANDBOX_INVALID_REQUEST", "command too large: %s", err);
+			refuse(why, SRV_E_INVALID, NULL, "command too large: %s", err);
 			goto fail;
 		}
 		fprintf(stderr, "sbxd: warning: sandbox %s: spawn failed: %s\n", s->id, err);
-		refuse(why, 500, 13, "CWSANDBOX_INTERNAL", "cannot start the process: %s", err);
+		refuse(why, SRV_E_INTERNAL, NULL, "cannot start the process: %s", err);
 		goto fail;
 	}
 	p->state = PS_RUNNING;
@@ -1417,7 +1477,7 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 	srv_rt_end(s, box);
 	return p;
 nomem:
-	refuse(why, 500, 13, "CWSANDBOX_INTERNAL", "out of memory");
+	refuse(why, SRV_E_INTERNAL, NULL, "out of memory");
 fail:
 	for (int i = 1; i <= 2; i++)
 		if (fds[i] >= 0)
@@ -1453,12 +1513,19 @@ static void random_id(char *buf, size_t len)
 		 r[7]);
 }
 
+/* The image a spec names: "default" is sbxd's default image (the one
+ * --default-image names, itself "default" unless told otherwise). */
+static const char *image_of(const srv_spec *spec)
+{
+	return !*spec->image || strcmp(spec->image, "default") == 0 ? cfg.default_image : spec->image;
+}
+
 srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 {
 	char err[SRV_ERRLEN] = "";
 	size_t live = 0;
 	if (stopping) {
-		refuse(why, 503, 14, "CWSANDBOX_UNAVAILABLE", "sbxd is shutting down");
+		refuse(why, SRV_E_UNAVAILABLE, NULL, "sbxd is shutting down");
 		return NULL;
 	}
 	for (size_t i = 0; i < nboxes; i++) {
@@ -1475,13 +1542,13 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 			return o;
 		if (*spec->name && o->spec.name && strcmp(o->spec.name, spec->name) == 0 &&
 		    !srv_state_terminal(o->state) && o->state != ST_TERMINATING) {
-			refuse(why, 409, 6, "CWSANDBOX_ALREADY_EXISTS", "a sandbox named %s exists (%s)", spec->name,
+			refuse(why, SRV_E_ALREADY_EXISTS, "spec.tags", "a sandbox named %s exists (%s)", spec->name,
 			       o->id);
 			return NULL;
 		}
 	}
 	if (live >= (size_t)cfg.max_sandboxes) {
-		refuse(why, 429, 8, "CWSANDBOX_LIMIT_EXCEEDED", "%d sandboxes exist already (--max-sandboxes)",
+		refuse(why, SRV_E_CAPACITY, NULL, "%d sandboxes exist already (--max-sandboxes)",
 		       cfg.max_sandboxes);
 		why->retry_ms = 5000;
 		return NULL;
@@ -1493,7 +1560,7 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 		const char *cwd = spec->working_dir && *spec->working_dir ? spec->working_dir : "/";
 		if (build_env(&none, &spec->env, &none, &env) != 0) {
 			srv_strv_free(&env);
-			refuse(why, 500, 13, "CWSANDBOX_INTERNAL", "out of memory");
+			refuse(why, SRV_E_INTERNAL, NULL, "out of memory");
 			return NULL;
 		}
 		int big = cmd_too_big(&spec->argv, &env, cwd, why);
@@ -1504,14 +1571,14 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 	/* The image is checked now so a client gets a 404 with the way out,
 	 * not a FAILED sandbox. "host" is the host's / and only on opt-in;
 	 * a directory image wins over an OCI reference of the same name. */
-	const char *img = *spec->image ? spec->image : cfg.default_image;
+	const char *img = image_of(spec);
 	srv_oci_image oimg;
 	memset(&oimg, 0, sizeof oimg);
 	int is_oci = 0;
 	int64_t img_uid = 0, img_gid = 0;
 	if (strcmp(img, "host") == 0) {
 		if (!cfg.allow_host_image) {
-			refuse(why, 404, 5, "CWSANDBOX_IMAGE_NOT_FOUND",
+			refuse(why, SRV_E_INVALID, "spec.containers[0].image",
 			       "image host (the host's own root) is not enabled: start sbxd with --allow-host-image");
 			return NULL;
 		}
@@ -1520,25 +1587,25 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 		char oerr[SRV_OCI_ERRLEN] = "";
 		if (srv_oci_resolve(store, img, &oimg, oerr) != 0) {
 			if (errno != ENOENT) {
-				refuse(why, 500, 13, "CWSANDBOX_INTERNAL", "image %.255s: %s", img, oerr);
+				refuse(why, SRV_E_INTERNAL, NULL, "image %.255s: %s", img, oerr);
 				return NULL;
 			}
 			char names[512] = "";
 			srv_rt_image_names(rt, names, sizeof names);
-			if (!*spec->image)
-				refuse(why, 404, 5, "CWSANDBOX_IMAGE_NOT_FOUND",
+			if (img == cfg.default_image)
+				refuse(why, SRV_E_INVALID, "spec.containers[0].image",
 				       "the default image %s is not built: run scripts/default-image --image-dir DIR "
 				       "(DIR: %s/images or an sbxd --image-dir; scripts/run does it) (images: %s; %s)",
 				       img, cfg.state_dir, *names ? names : "none", oerr);
 			else
-				refuse(why, 404, 5, "CWSANDBOX_IMAGE_NOT_FOUND",
+				refuse(why, SRV_E_INVALID, "spec.containers[0].image",
 				       "%s; directory images: %s; import one with sbxd image import PATH [REF] "
 				       "(no registry is reachable from sbxd)",
 				       oerr, *names ? names : "none");
 			return NULL;
 		}
 		if (srv_oci_user(&oimg, &img_uid, &img_gid, oerr) != 0) {
-			refuse(why, 400, 3, "CWSANDBOX_INVALID_REQUEST", "image %.255s: %s", img, oerr);
+			refuse(why, SRV_E_INVALID, "spec.containers[0].image", "image %.255s: %s", img, oerr);
 			srv_oci_image_free(&oimg);
 			return NULL;
 		}
@@ -1546,7 +1613,7 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 	}
 	srv_sbx *s = calloc(1, sizeof *s);
 	if (!s) {
-		refuse(why, 500, 13, "CWSANDBOX_INTERNAL", "out of memory");
+		refuse(why, SRV_E_INTERNAL, NULL, "out of memory");
 		srv_oci_image_free(&oimg);
 		return NULL;
 	}
@@ -1567,7 +1634,7 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 		s->id[0] = '\0';
 	}
 	if (!s->id[0] || (s->dirfd = openat(sbxdirfd, s->id, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-		refuse(why, 500, 13, "CWSANDBOX_INTERNAL", "cannot create the sandbox's state dir: %s",
+		refuse(why, SRV_E_INTERNAL, NULL, "cannot create the sandbox's state dir: %s",
 		       strerror(errno));
 		sbx_free(s);
 		srv_oci_image_free(&oimg);
@@ -1580,7 +1647,7 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 	s->state = ST_CREATING;
 	s->create_ns = srv_now_ns();
 	if (add_box(s) != 0) {
-		refuse(why, 500, 13, "CWSANDBOX_INTERNAL", "out of memory");
+		refuse(why, SRV_E_INTERNAL, NULL, "out of memory");
 		*spec = s->spec;
 		memset(&s->spec, 0, sizeof s->spec);
 		sbx_free(s);
@@ -1600,7 +1667,7 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 		.gid = img_gid,
 		.id = s->id,
 		.hostname = *s->spec.name ? s->spec.name : s->id,
-		.image = *s->spec.image ? s->spec.image : cfg.default_image,
+		.image = image_of(&s->spec),
 		.cpu_millis = s->spec.cpu_millis,
 		/* Unbounded defaults would leave the host to the sandbox:
 		 * --default-memory when the spec has no limit, the spool cap
@@ -1822,7 +1889,6 @@ static void load_one(const char *name)
 {
 	srv_sbx *s = NULL;
 	cJSON *root = NULL;
-	char err[SRV_MSGLEN];
 	int dfd = openat(sbxdirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return;
@@ -1840,7 +1906,7 @@ static void load_one(const char *name)
 	root = txt ? cJSON_Parse(txt) : NULL;
 	free(txt);
 	const cJSON *sj = cJSON_GetObjectItemCaseSensitive(root, "sandbox");
-	if (!sj || strcmp(jstr(sj, "sandboxId"), name) != 0 || !srv_valid_id(name)) {
+	if (!sj || !srv_valid_id(name)) {
 		fprintf(stderr, "sbxd: warning: ignoring unreadable record sandboxes/%s\n", name);
 		close(dfd);
 		goto out;
@@ -1859,22 +1925,37 @@ static void load_one(const char *name)
 	s->dirfd = dfd;
 	s->keep_root = s->keep_ns = -1;
 	memcpy(s->id, name, strlen(name) + 1); /* valid ids are <= 128 bytes */
-	const cJSON *rspec = cJSON_GetObjectItemCaseSensitive(sj, "spec");
-	if (srv_spec_from_json(rspec, &s->spec, err) != 0) {
-		/* Records of sbxd before NetworkOptions have "network":
-		 * {"egress": bool}: keep the rest of such a spec. */
-		cJSON *copy = cJSON_Duplicate(rspec, 1);
-		cJSON_DeleteItemFromObjectCaseSensitive(copy, "network");
-		char err2[SRV_MSGLEN];
-		int again = copy ? srv_spec_from_json(copy, &s->spec, err2) : -1;
-		cJSON_Delete(copy);
-		fprintf(stderr, "sbxd: warning: sandbox %s: bad spec in record: %s%s\n", name, err,
-		        again == 0 ? " (loaded without its network)" : "");
-		if (again != 0) {
-			memset(&s->spec, 0, sizeof s->spec);
-			s->spec.name = strdup("");
-			s->spec.image = strdup("");
-		}
+	/* The Sandbox as saved: the spec as asked goes through the create
+	 * checks again (a record is input too). */
+	char *stxt = cJSON_PrintUnformatted(sj);
+	ProtobufCMessage *m = NULL;
+	wire_err we;
+	srv_perr pe;
+	int drc = stxt ? wire_json_decode(&coreweave__sandbox__v1__sandbox__descriptor, stxt, strlen(stxt), NULL, &m,
+					  &we)
+		       : -ENOMEM;
+	free(stxt);
+	Coreweave__Sandbox__V1__Sandbox *sb = (Coreweave__Sandbox__V1__Sandbox *)m;
+	if (drc == 0 && strcmp(sb->sandbox_id, name) != 0) {
+		drc = -EINVAL;
+		snprintf(we.msg, sizeof we.msg, "its id is not its directory's name");
+	}
+	if (drc == 0) {
+		/* The spec alone: the status is the service's own output. */
+		Coreweave__Sandbox__V1__Sandbox only = COREWEAVE__SANDBOX__V1__SANDBOX__INIT;
+		only.spec = sb->spec;
+		drc = srv_spec_from_pb(&only, &s->spec, &pe);
+		if (drc)
+			snprintf(we.msg, sizeof we.msg, "%s", pe.msg);
+	}
+	if (drc) {
+		fprintf(stderr, "sbxd: warning: ignoring unreadable record sandboxes/%s: %s\n", name,
+			drc == -ENOMEM ? "out of memory" : we.msg);
+		wire_message_free(m);
+		free(s);
+		s = NULL;
+		close(dfd);
+		goto out;
 	}
 	free(s->spec.request_id);
 	s->spec.request_id = strdup(jstr(root, "requestId"));
@@ -1882,15 +1963,19 @@ static void load_one(const char *name)
 	/* Records from before owners were kept (no "owner") are root's. */
 	int64_t own = jint(root, "owner");
 	s->owner = own > 0 && own <= UINT32_MAX ? (uint32_t)own : 0;
-	const cJSON *st = cJSON_GetObjectItemCaseSensitive(sj, "status");
-	s->state = srv_state_from_name(jstr(st, "state"));
+	const Coreweave__Sandbox__V1__SandboxStatus *st = sb->status;
+	s->state = st ? srv_state_from_pb(st->state) : -1;
 	if (s->state < 0)
 		s->state = ST_FAILED;
-	set_reason(s->reason, sizeof s->reason, jstr(st, "stateReason"));
-	s->exit_code = (int)jint(st, "exitCode");
-	s->create_ns = jtime(st, "createTime");
-	s->start_ns = jtime(st, "startTime");
-	s->end_ns = jtime(st, "endTime");
+	set_reason(s->reason, sizeof s->reason, st && st->state_reason ? st->state_reason : "");
+	if (st && st->_exit_code_case == COREWEAVE__SANDBOX__V1__SANDBOX_STATUS___EXIT_CODE_EXIT_CODE) {
+		s->exit_code = st->exit_code;
+		s->exit_known = 1;
+	}
+	s->create_ns = st ? pb_ns(st->create_time) : 0;
+	s->start_ns = st ? pb_ns(st->start_time) : 0;
+	s->end_ns = st ? pb_ns(st->end_time) : 0;
+	wire_message_free(m);
 	/* Processes. */
 	DIR *d = fdopendir(dup(dfd));
 	struct dirent *e;
@@ -2081,7 +2166,7 @@ static int64_t timers(void)
 		srv_waiter *nw = w->next;
 		if (w->deadline && w->deadline <= now) {
 			srv_waiter_remove(w);
-			srv_http_resume(w->con);
+			w->resume ? w->resume(w->con) : srv_http_resume(w->con);
 		} else if (w->deadline && w->deadline < next) {
 			next = w->deadline;
 		}

@@ -73,6 +73,7 @@ typedef struct srv_sbx {
 	int state;
 	char reason[256];
 	int exit_code;
+	int exit_known;              /* exit_code observed (status.exitCode set) */
 	int64_t create_ns, start_ns, end_ns;
 	int64_t lifetime_deadline;   /* monotonic ns, 0 = none */
 	int64_t grace_deadline;      /* monotonic ns while TERMINATING */
@@ -113,7 +114,8 @@ typedef struct srv_sbx {
 
 typedef struct srv_waiter {
 	struct srv_waiter *next, *prev;
-	void *con;                   /* struct MHD_Connection * */
+	void *con;                   /* the front end's handle of the call */
+	void (*resume)(void *con);   /* wakes it; NULL: srv_http_resume */
 	uint32_t seq;                /* sandbox it waits on, 0 = none */
 	int64_t deadline;            /* monotonic ns, 0 = none */
 	int suspended;
@@ -163,10 +165,11 @@ void srv_core_stop(void);
 int srv_core_stopping(void);
 
 /* Everything below: call with srv_lock held. */
-srv_sbx *srv_find(const char *id_or_name);
+/* By id only (names are tags: sbxfs-name=NAME, found by listing). */
+srv_sbx *srv_find(const char *id);
 /* srv_find as uid sees it: root (0) sees every sandbox, any other uid only
- * those it owns (a name means its own sandbox of that name). */
-srv_sbx *srv_find_for(const char *id_or_name, uint32_t uid);
+ * those it owns. */
+srv_sbx *srv_find_for(const char *id, uint32_t uid);
 srv_sbx *srv_find_seq(uint32_t seq);
 /* Sandboxes in creation order: *n entries; the array is owned by core. */
 srv_sbx **srv_all(size_t *n);
@@ -174,13 +177,50 @@ srv_proc *srv_proc_get(srv_sbx *s, int64_t id);
 /* Any process record (execs included) by its uid, or NULL. */
 srv_proc *srv_proc_by_uid(srv_sbx *s, uint32_t uid);
 
-/* Create: returns the new sandbox or NULL with (http status, code, reason)
- * describing the refusal. Takes ownership of *spec on success. */
+/* The error kinds of sbxd, each one row of rpc.c's table (code, reason;
+ * docs/internals/wire.md section 6, docs/api.md "Errors"). The first
+ * group is what real calls answer (the schema's reasons); the second is
+ * the extension's own reasons (never on a real call). */
+typedef enum srv_err {
+	SRV_E_INVALID = 1,         /* 400/3  CWSANDBOX_INVALID_REQUEST (+ BadRequest) */
+	SRV_E_PRECONDITION,        /* 400/9  CWSANDBOX_INVALID_REQUEST (a state forbids it) */
+	SRV_E_NOT_RUNNING,         /* 400/9  CWSANDBOX_INVALID_REQUEST, metadata.state */
+	SRV_E_UNSUPPORTED,         /* 501/12 CWSANDBOX_NOT_IMPLEMENTED, naming the field */
+	SRV_E_NOT_IMPLEMENTED,     /* 501/12 CWSANDBOX_NOT_IMPLEMENTED (an RPC sbxd lacks) */
+	SRV_E_NO_ROUTE,            /* 404/5  no ErrorInfo: an unmatched path */
+	SRV_E_SANDBOX_NOT_FOUND,   /* 404/5  CWSANDBOX_SANDBOX_NOT_FOUND, metadata.sandboxId */
+	SRV_E_ALREADY_EXISTS,      /* 409/6  CWSANDBOX_INVALID_REQUEST naming spec.tags */
+	SRV_E_CAPACITY,            /* 429/8  CWSANDBOX_RUNNER_CAPACITY_EXHAUSTED, RetryInfo */
+	SRV_E_TIMEOUT,             /* 504/4  CWSANDBOX_COMMAND_TIMEOUT */
+	SRV_E_UNAVAILABLE,         /* 503/14 CWSANDBOX_BACKEND_UNAVAILABLE, RetryInfo */
+	SRV_E_INTERNAL,            /* 500/13 no ErrorInfo */
+	SRV_E_UNAUTHENTICATED,     /* 401/16 no ErrorInfo */
+	SRV_E_FILE_NOT_FOUND,      /* 404/5  CWSANDBOX_FILE_NOT_FOUND */
+	SRV_E_FILE_PERMISSION,     /* 403/7  CWSANDBOX_FILE_PERMISSION_DENIED */
+	SRV_E_FILE_IS_DIRECTORY,   /* 400/9  CWSANDBOX_FILE_IS_DIRECTORY */
+	SRV_E_FILE_TOO_LARGE,      /* 400/3  CWSANDBOX_FILE_TOO_LARGE */
+	SRV_E_FILE_IO,             /* 500/13 CWSANDBOX_FILE_IO_FAILED */
+	SRV_E_FILE_EXISTS,         /* 409/6  CWSANDBOX_FILE_IO_FAILED (extension file calls) */
+	SRV_E_NO_SPACE,            /* 429/8  CWSANDBOX_FILE_IO_FAILED: disk or quota full */
+	SRV_E_OUTPUT_LOST,         /* 500/15 CWSANDBOX_OUTPUT_LOST (sbxd's; exec) */
+	/* the extension's own */
+	SRV_E_PROCESS_NOT_FOUND,   /* 404/5  CWSANDBOX_PROCESS_NOT_FOUND, metadata.processId */
+	SRV_E_PROCESS_EXITED,      /* 400/9  CWSANDBOX_PROCESS_EXITED */
+	SRV_E_STDIN_CLOSED,        /* 400/9  CWSANDBOX_STDIN_CLOSED */
+	SRV_E_STDIN_FULL,          /* 429/8  CWSANDBOX_STDIN_FULL, RetryInfo */
+	SRV_E_DIRECTORY_NOT_EMPTY, /* 400/9  CWSANDBOX_DIRECTORY_NOT_EMPTY */
+	SRV_E_NAME_TOO_LONG,       /* 400/3  CWSANDBOX_NAME_TOO_LONG */
+} srv_err;
+
+/* Create: returns the new sandbox or NULL with the error kind (rpc.c's
+ * table gives code and reason), the field to blame and a message. Takes
+ * ownership of *spec on success. */
 typedef struct srv_refusal {
-	int http, code;
-	const char *reason;
+	srv_err kind;
+	const char *field;           /* BadRequest field, NULL none */
+	const char *state;           /* SRV_E_NOT_RUNNING: metadata.state */
 	char msg[SRV_MSGLEN];
-	int retry_ms;
+	int retry_ms;                /* overrides the row's RetryInfo when > 0 */
 } srv_refusal;
 /* owner: the creating uid (srv_sbx.owner); a requestId or a name only
  * meets the owner's own sandboxes. */
@@ -218,9 +258,12 @@ int srv_root_fd(srv_sbx *s, int *read_only);
 /* A delete: the files of the sandbox go now (or when it ends). */
 void srv_drop_files(srv_sbx *s);
 
-/* The API's JSON forms (also what is persisted). Caller frees. */
+/* srv_state <-> the schema's State enum value (-1: none). */
+int srv_state_to_pb(int st);
+int srv_state_from_pb(int v);
+/* The extension's process form (also what is persisted). Caller frees.
+ * (The Sandbox's form is rpc.h's srv_sbx_to_pb.) */
 struct cJSON;
-struct cJSON *srv_sbx_json(const srv_sbx *s);
 struct cJSON *srv_proc_json(const srv_sbx *s, const srv_proc *p);  /* s: adds byte counts */
 
 /* Waiters (srv_lock held). */

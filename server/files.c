@@ -16,7 +16,6 @@
  */
 #include "files.h"
 
-#include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +33,7 @@
 #include <unistd.h>
 
 #include "parse.h"
+#include "timestamp.pb-c.h"
 
 #ifndef CGROUP2_SUPER_MAGIC
 #define CGROUP2_SUPER_MAGIC 0x63677270
@@ -126,63 +126,92 @@ static int path_is_root(const char *path)
 	return *path && strspn(path, "/") == strlen(path);
 }
 
-static const char *type_name(mode_t m)
+static Sbxd__Ext__V1__FileType type_of(mode_t m)
 {
 	if (S_ISREG(m))
-		return "FILE_TYPE_FILE";
+		return SBXD__EXT__V1__FILE_TYPE__FILE_TYPE_FILE;
 	if (S_ISDIR(m))
-		return "FILE_TYPE_DIRECTORY";
+		return SBXD__EXT__V1__FILE_TYPE__FILE_TYPE_DIRECTORY;
 	if (S_ISLNK(m))
-		return "FILE_TYPE_SYMLINK";
-	return "FILE_TYPE_OTHER";
+		return SBXD__EXT__V1__FILE_TYPE__FILE_TYPE_SYMLINK;
+	return SBXD__EXT__V1__FILE_TYPE__FILE_TYPE_OTHER;
+}
+
+/* A Timestamp message of a struct stat time; NULL when out of memory
+ * (the field is then left out, as for a time never set). */
+static Google__Protobuf__Timestamp *ts_of(const struct timespec *t)
+{
+	Google__Protobuf__Timestamp *ts = malloc(sizeof *ts);
+	if (!ts)
+		return NULL;
+	google__protobuf__timestamp__init(ts);
+	ts->seconds = (int64_t)t->tv_sec;
+	ts->nanos = (int32_t)t->tv_nsec;
+	return ts;
+}
+
+void srv_entry_free(Sbxd__Ext__V1__FileEntry *e)
+{
+	if (e)
+		protobuf_c_message_free_unpacked(&e->base, NULL);
+}
+
+/* A string field's value: malloc'd, as protobuf-c's free expects. */
+static int set_str(char **slot, const char *v)
+{
+	char *c = strdup(v);
+	if (!c)
+		return -1;
+	*slot = c;
+	return 0;
 }
 
 /* dfd/lname: where the entry lives, to read a symlink's text (never
  * resolved; the sandbox can change it at any time, so a failed or racing
  * readlink just leaves the field out). */
-static cJSON *entry_json(const char *name, const struct stat *st, int dfd, const char *lname)
+static Sbxd__Ext__V1__FileEntry *entry_pb(const char *name, const struct stat *st, int dfd, const char *lname)
 {
-	cJSON *e = cJSON_CreateObject();
+	Sbxd__Ext__V1__FileEntry *e = malloc(sizeof *e);
 	if (!e)
 		return NULL;
+	sbxd__ext__v1__file_entry__init(e);
+	int bad = 0;
 	if (S_ISLNK(st->st_mode) && dfd >= 0) {
 		char *target = malloc(SRV_MAX_PATH + 1);
 		ssize_t n = target ? readlinkat(dfd, lname, target, SRV_MAX_PATH + 1) : -1;
 		/* Over 4096 bytes cannot come from symlink(2); cap it anyway. */
 		if (n >= 0) {
 			target[n > SRV_MAX_PATH ? SRV_MAX_PATH : n] = '\0';
-			cJSON_AddStringToObject(e, "linkTarget", target);
+			e->link_target = target;
+			target = NULL;
 		}
 		free(target);
 	}
-	char num[24], t[48];
-	cJSON_AddStringToObject(e, "name", name);
-	cJSON_AddStringToObject(e, "type", type_name(st->st_mode));
-	snprintf(num, sizeof num, "%lld", (long long)st->st_size);
-	cJSON_AddStringToObject(e, "size", num);
-	cJSON_AddNumberToObject(e, "mode", st->st_mode & 07777);
-	srv_format_time((int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec, t, sizeof t);
-	cJSON_AddStringToObject(e, "modifyTime", t);
+	bad |= set_str(&e->name, name);
+	e->type = type_of(st->st_mode);
+	e->size = (int64_t)st->st_size;
+	e->mode = (uint32_t)(st->st_mode & 07777);
+	e->modify_time = ts_of(&st->st_mtim);
 	/* The "posix" extension: what stat(2) inside the sandbox shows (it
 	 * has no user namespace, so sbxd's ids are the sandbox's). */
-	srv_format_time((int64_t)st->st_atim.tv_sec * 1000000000 + st->st_atim.tv_nsec, t, sizeof t);
-	cJSON_AddStringToObject(e, "accessTime", t);
-	srv_format_time((int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec, t, sizeof t);
-	cJSON_AddStringToObject(e, "changeTime", t);
-	cJSON_AddNumberToObject(e, "uid", (double)st->st_uid);
-	cJSON_AddNumberToObject(e, "gid", (double)st->st_gid);
-	cJSON_AddNumberToObject(e, "nlink", (double)st->st_nlink);
-	snprintf(num, sizeof num, "%lld", (long long)st->st_blocks);
-	cJSON_AddStringToObject(e, "blocks", num);
+	e->access_time = ts_of(&st->st_atim);
+	e->change_time = ts_of(&st->st_ctim);
+	e->uid = (uint32_t)st->st_uid;
+	e->gid = (uint32_t)st->st_gid;
+	e->nlink = (uint64_t)st->st_nlink;
+	e->blocks = (int64_t)st->st_blocks;
 	/* The inode number, so hard links made inside or through the mount
 	 * show as one file (tar and cp -a pair them by it). */
-	snprintf(num, sizeof num, "%llu", (unsigned long long)st->st_ino);
-	cJSON_AddStringToObject(e, "ino", num);
+	e->ino = (uint64_t)st->st_ino;
 	/* FILE_TYPE_OTHER says no more; which special file it is. */
 	const char *special = S_ISFIFO(st->st_mode) ? "fifo" : S_ISSOCK(st->st_mode) ? "socket"
 			    : S_ISCHR(st->st_mode) ? "char" : S_ISBLK(st->st_mode) ? "block" : NULL;
 	if (special)
-		cJSON_AddStringToObject(e, "special", special);
+		bad |= set_str(&e->special, special);
+	if (bad || !e->modify_time || !e->access_time || !e->change_time) {
+		srv_entry_free(e);
+		return NULL;
+	}
 	return e;
 }
 
@@ -227,6 +256,58 @@ out:
 	return rc;
 }
 
+int srv_file_read_all(int root, const char *path, size_t max, unsigned char **buf, size_t *n)
+{
+	*buf = NULL;
+	*n = 0;
+	int fd = open_in(root, path, O_RDONLY, 0);
+	if (fd < 0)
+		return fd;
+	struct stat st;
+	int rc = regular_only(fd, &st);
+	if (!rc && (uint64_t)st.st_size > max)
+		rc = -EFBIG;
+	/* One byte more than the size: a file that grew meanwhile is seen
+	 * (and refused past max) instead of cut. */
+	size_t want = rc ? 0 : (size_t)st.st_size + 1;
+	if (!rc && !(*buf = malloc(want)))
+		rc = -ENOMEM;
+	while (!rc) {
+		if (*n == want) {
+			if (want > max) {
+				rc = -EFBIG;
+				break;
+			}
+			size_t nw = want * 2 > max + 1 ? max + 1 : want * 2;
+			unsigned char *nb = realloc(*buf, nw);
+			if (!nb) {
+				rc = -ENOMEM;
+				break;
+			}
+			*buf = nb;
+			want = nw;
+		}
+		ssize_t r = read(fd, *buf + *n, want - *n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			rc = -errno;
+		else if (r == 0)
+			break;
+		else
+			*n += (size_t)r;
+	}
+	if (!rc && *n > max)
+		rc = -EFBIG;
+	if (rc || *n == 0) {
+		free(*buf);
+		*buf = NULL;
+		*n = 0;
+	}
+	close(fd);
+	return rc;
+}
+
 int srv_file_write(int root, const char *path, const unsigned char *data, size_t n, int64_t off, int append,
 		   int truncate, int mode)
 {
@@ -262,9 +343,8 @@ int srv_file_write(int root, const char *path, const unsigned char *data, size_t
 	return rc;
 }
 
-int srv_file_list(int root, const char *path, size_t max, cJSON **entries)
+int srv_file_list(int root, const char *path, size_t max, Sbxd__Ext__V1__ListDirResponse *out)
 {
-	*entries = NULL;
 	int fd = open_in(root, path, O_RDONLY | O_DIRECTORY, 0);
 	if (fd < 0)
 		return fd;
@@ -274,24 +354,35 @@ int srv_file_list(int root, const char *path, size_t max, cJSON **entries)
 		close(fd);
 		return e;
 	}
-	cJSON *arr = cJSON_CreateArray();
 	struct dirent *de;
-	size_t count = 0;
-	while (arr && (de = readdir(d))) {
+	size_t cap = 0;
+	int rc = 0;
+	while (!rc && (de = readdir(d))) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
 		struct stat st;
 		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 			continue;
-		if (++count > max)
+		if (out->n_entries == max)
 			break;
-		cJSON_AddItemToArray(arr, entry_json(de->d_name, &st, dirfd(d), de->d_name));
+		if (out->n_entries == cap) {
+			size_t nc = cap ? cap * 2 : 64;
+			Sbxd__Ext__V1__FileEntry **ne = realloc(out->entries, nc * sizeof *ne);
+			if (!ne) {
+				rc = -ENOMEM;
+				break;
+			}
+			out->entries = ne;
+			cap = nc;
+		}
+		Sbxd__Ext__V1__FileEntry *e = entry_pb(de->d_name, &st, dirfd(d), de->d_name);
+		if (!e)
+			rc = -ENOMEM;
+		else
+			out->entries[out->n_entries++] = e;
 	}
 	closedir(d);
-	if (!arr)
-		return -ENOMEM;
-	*entries = arr;
-	return 0;
+	return rc;
 }
 
 /* One component of *s (slashes skipped): sets *c, advances *s past it and
@@ -461,7 +552,7 @@ out:
 	return rc;
 }
 
-int srv_file_stat(int root, const char *path, cJSON **entry)
+int srv_file_stat(int root, const char *path, Sbxd__Ext__V1__FileEntry **entry)
 {
 	char base[256];
 	struct stat st;
@@ -474,7 +565,7 @@ int srv_file_stat(int root, const char *path, cJSON **entry)
 		close(fd);
 		if (rc)
 			return rc;
-		*entry = entry_json("/", &st, -1, NULL);
+		*entry = entry_pb("/", &st, -1, NULL);
 		return *entry ? 0 : -ENOMEM;
 	}
 	int dfd = open_parent(root, path, base, sizeof base);
@@ -482,18 +573,20 @@ int srv_file_stat(int root, const char *path, cJSON **entry)
 		return dfd;
 	int rc = fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 ? 0 : -errno;
 	if (!rc) {
-		*entry = entry_json(base, &st, dfd, base);
+		*entry = entry_pb(base, &st, dfd, base);
 		rc = *entry ? 0 : -ENOMEM;
 	}
 	close(dfd);
 	/* A text that is absolute or climbs: also where it leads inside the
 	 * box (extension, docs/api.md), so a client can show it as a path
 	 * that stays in the box. None when the walk loops or grows too long. */
-	const char *t = rc ? NULL : cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(*entry, "linkTarget"));
-	if (t && link_climbs(t)) {
+	const char *t = rc ? NULL : (*entry)->link_target;
+	if (t && *t && link_climbs(t)) {
 		char *res = malloc(SRV_MAX_PATH);
-		if (res && srv_file_resolve_link(root, path, t, res) == 0)
-			cJSON_AddStringToObject(*entry, "linkResolved", res);
+		if (res && srv_file_resolve_link(root, path, t, res) == 0) {
+			(*entry)->link_resolved = res;
+			res = NULL;
+		}
 		free(res);
 	}
 	return rc;
@@ -559,7 +652,7 @@ out:
 /* The end of a call that changed the object open as fd (at path): its
  * entry as it is now, read from fd itself (a link's text through fd), and
  * fd closed. rc: the call's result so far; returned as the end's. */
-static int entry_of_fd(int fd, const char *path, int rc, cJSON **entry)
+static int entry_of_fd(int fd, const char *path, int rc, Sbxd__Ext__V1__FileEntry **entry)
 {
 	struct stat st;
 	char base[256];
@@ -567,14 +660,14 @@ static int entry_of_fd(int fd, const char *path, int rc, cJSON **entry)
 		rc = -errno;
 	if (!rc) {
 		last_name(path, base, sizeof base);
-		*entry = entry_json(base, &st, S_ISLNK(st.st_mode) ? fd : -1, "");
+		*entry = entry_pb(base, &st, S_ISLNK(st.st_mode) ? fd : -1, "");
 		rc = *entry ? 0 : -ENOMEM;
 	}
 	close(fd);
 	return rc;
 }
 
-int srv_file_create(int root, const char *path, int mode, int excl, int trunc, cJSON **entry)
+int srv_file_create(int root, const char *path, int mode, int excl, int trunc, Sbxd__Ext__V1__FileEntry **entry)
 {
 	struct stat st;
 	int created = 1;
@@ -598,7 +691,7 @@ int srv_file_create(int root, const char *path, int mode, int excl, int trunc, c
 	return entry_of_fd(fd, path, rc, entry);
 }
 
-int srv_file_setattr(int root, const char *path, const srv_attrs *a, cJSON **entry)
+int srv_file_setattr(int root, const char *path, const srv_attrs *a, Sbxd__Ext__V1__FileEntry **entry)
 {
 	char p[32];
 	struct stat st;
@@ -802,10 +895,9 @@ out:
 	return rc;
 }
 
-int srv_file_statfs(int root, const char *path, cJSON **out)
+int srv_file_statfs(int root, const char *path, Sbxd__Ext__V1__StatFileSystemResponse *out)
 {
 	struct statvfs sv;
-	*out = NULL;
 	/* The file system that holds path, as statfs(2) inside would say. */
 	int fd = open_in(root, path, O_PATH, 0);
 	if (fd < 0)
@@ -814,27 +906,15 @@ int srv_file_statfs(int root, const char *path, cJSON **out)
 	close(fd);
 	if (rc)
 		return rc;
-	cJSON *o = cJSON_CreateObject();
-	if (!o)
-		return -ENOMEM;
-	const struct {
-		const char *key;
-		unsigned long long v;
-	} f[] = {
-		{"blockSize", sv.f_bsize}, {"fragmentSize", sv.f_frsize}, {"blocks", sv.f_blocks},
-		{"blocksFree", sv.f_bfree}, {"blocksAvailable", sv.f_bavail}, {"files", sv.f_files},
-		{"filesFree", sv.f_ffree}, {"nameMax", sv.f_namemax},
-	};
-	char num[24];
-	for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
-		snprintf(num, sizeof num, "%llu", f[i].v);
-		if (!cJSON_AddStringToObject(o, f[i].key, num)) {
-			cJSON_Delete(o);
-			return -ENOMEM;
-		}
-	}
-	cJSON_AddBoolToObject(o, "readOnly", (sv.f_flag & ST_RDONLY) != 0);
-	*out = o;
+	out->block_size = sv.f_bsize;
+	out->fragment_size = sv.f_frsize;
+	out->blocks = sv.f_blocks;
+	out->blocks_free = sv.f_bfree;
+	out->blocks_available = sv.f_bavail;
+	out->files = sv.f_files;
+	out->files_free = sv.f_ffree;
+	out->name_max = sv.f_namemax;
+	out->read_only = (sv.f_flag & ST_RDONLY) != 0;
 	return 0;
 }
 
@@ -893,10 +973,9 @@ int srv_file_xattr_get(int root, const char *path, const char *name, unsigned ch
 	return 0;
 }
 
-int srv_file_xattr_list(int root, const char *path, cJSON **names)
+int srv_file_xattr_list(int root, const char *path, Sbxd__Ext__V1__ListXattrsResponse *out)
 {
 	char p[32];
-	*names = NULL;
 	int fd = xattr_open(root, path, p, sizeof p);
 	if (fd < 0)
 		return fd;
@@ -904,22 +983,21 @@ int srv_file_xattr_list(int root, const char *path, cJSON **names)
 	ssize_t got = buf ? listxattr(p, buf, SRV_XATTR_MAX) : -1;
 	int rc = got >= 0 ? 0 : buf ? -errno : -ENOMEM;
 	close(fd);
-	cJSON *a = rc ? NULL : cJSON_CreateArray();
-	if (!rc && !a)
+	/* At most one name per two bytes ("a\0"): room for all at once. */
+	if (!rc && got > 0 && !(out->names = calloc((size_t)got / 2 + 1, sizeof *out->names)))
 		rc = -ENOMEM;
 	for (ssize_t i = 0; !rc && i < got;) {
 		size_t l = strnlen(buf + i, (size_t)(got - i));
-		if (l < (size_t)(got - i) && l > 0 && xattr_name_ok(buf + i) == 0)
-			cJSON_AddItemToArray(a, cJSON_CreateString(buf + i));
+		if (l < (size_t)(got - i) && l > 0 && xattr_name_ok(buf + i) == 0) {
+			if (!(out->names[out->n_names] = strdup(buf + i)))
+				rc = -ENOMEM;
+			else
+				out->n_names++;
+		}
 		i += (ssize_t)l + 1;
 	}
 	free(buf);
-	if (rc) {
-		cJSON_Delete(a);
-		return rc;
-	}
-	*names = a;
-	return 0;
+	return rc;
 }
 
 int srv_file_xattr_set(int root, const char *path, const char *name, const unsigned char *val, size_t n,

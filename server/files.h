@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct cJSON;
+#include "extension.pb-c.h"
 
 /* Errors of our own (returned negated like errnos): the path is on a
  * kernel pseudo file system (procfs, sysfs, cgroupfs, FUSE...), or it is
@@ -24,12 +24,18 @@ struct cJSON;
 /* Reads up to len bytes at off (len capped by the caller). */
 int srv_file_read(int root, const char *path, int64_t off, size_t len, unsigned char **buf, size_t *n,
 		  int64_t *size, int *eof);
+/* The whole regular file at path, at most max bytes (-EFBIG when larger,
+ * before anything is read when its size says so). *buf NULL when empty. */
+int srv_file_read_all(int root, const char *path, size_t max, unsigned char **buf, size_t *n);
 /* off < 0: no offset (truncate unless append); mode < 0: 0644 for new. */
 int srv_file_write(int root, const char *path, const unsigned char *data, size_t n, int64_t off, int append,
 		   int truncate, int mode);
-/* {"entries": [...]} items; at most max entries. */
-int srv_file_list(int root, const char *path, size_t max, struct cJSON **entries);
-int srv_file_stat(int root, const char *path, struct cJSON **entry);
+/* The entries of a directory appended to out->entries (at most max;
+ * out owns what it holds even on failure: free it with out). */
+int srv_file_list(int root, const char *path, size_t max, Sbxd__Ext__V1__ListDirResponse *out);
+/* *entry: a new FileEntry (srv_entry_free), lstat(2) of path. */
+int srv_file_stat(int root, const char *path, Sbxd__Ext__V1__FileEntry **entry);
+void srv_entry_free(Sbxd__Ext__V1__FileEntry *e);
 /* Where a symlink at path with text target leads inside the box's root
  * (the walk of its kernel, symlinks followed except the last component):
  * an absolute path without "." or ".." into out, SRV_MAX_PATH bytes.
@@ -47,7 +53,7 @@ int srv_file_mkdir(int root, const char *path, int mode);
  * its umask). An existing file: EEXIST when excl, else opened (following
  * a link inside the root, as open(2) does) and emptied when trunc.
  * *entry: the file as statFile shows it. */
-int srv_file_create(int root, const char *path, int mode, int excl, int trunc, struct cJSON **entry);
+int srv_file_create(int root, const char *path, int mode, int excl, int trunc, Sbxd__Ext__V1__FileEntry **entry);
 
 enum {
 	SRV_ATTR_MODE = 1 << 0,
@@ -67,7 +73,7 @@ typedef struct srv_attrs {
 /* chown, chmod, truncate and utimensat of path itself (a last component
  * that is a link is never followed: its owner and times change, a mode
  * is EOPNOTSUPP). *entry: the entry afterwards. */
-int srv_file_setattr(int root, const char *path, const srv_attrs *a, struct cJSON **entry);
+int srv_file_setattr(int root, const char *path, const srv_attrs *a, Sbxd__Ext__V1__FileEntry **entry);
 /* renameat2(from, to, flags) with flags 0, RENAME_NOREPLACE or
  * RENAME_EXCHANGE. */
 int srv_file_rename(int root, const char *from, const char *to, unsigned flags);
@@ -87,11 +93,12 @@ int srv_file_mknod(int root, const char *path, int fifo, int mode);
  * out. flags: XATTR_CREATE / XATTR_REPLACE. */
 #define SRV_XATTR_MAX 65536
 int srv_file_xattr_get(int root, const char *path, const char *name, unsigned char **val, size_t *n);
-int srv_file_xattr_list(int root, const char *path, struct cJSON **names);
+/* The user.* names into out->names (out owns them, even on failure). */
+int srv_file_xattr_list(int root, const char *path, Sbxd__Ext__V1__ListXattrsResponse *out);
 int srv_file_xattr_set(int root, const char *path, const char *name, const unsigned char *val, size_t n,
 		       int flags);
 int srv_file_xattr_remove(int root, const char *path, const char *name);
-/* statvfs(2) of the file system holding path, as a JSON object. */
-int srv_file_statfs(int root, const char *path, struct cJSON **out);
+/* statvfs(2) of the file system holding path into out. */
+int srv_file_statfs(int root, const char *path, Sbxd__Ext__V1__StatFileSystemResponse *out);
 
 #endif

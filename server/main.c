@@ -45,6 +45,8 @@ static void usage(FILE *f)
 		"                          built by scripts/default-image)\n"
 		"  --allow-host-image      allow image \"host\": the host's own / read-only,\n"
 		"                          its secrets and every sbxd state dir hidden\n"
+		"  --no-extension          serve the real CoreWeave surface alone: sbxd's\n"
+		"                          extension calls and GET /v1/extensions are 404\n"
 		"  -f, --foreground        do not daemonize\n"
 		"  --listen HOST:PORT      also serve TCP (needs --token-file)\n"
 		"  --token-file FILE       bearer token for TCP clients\n"
@@ -417,7 +419,7 @@ static int parse_size_opt(const char *name, const char *v, int64_t *out)
 int main(int argc, char **argv)
 {
 	enum { O_SOCKET = 256, O_STATE, O_LISTEN, O_TOKEN, O_LIFETIME, O_RETENTION, O_MAXSBX, O_DEFMEM, O_MAXOUT,
-	       O_MAXDISK, O_IDLE, O_IMGDIR, O_DEFIMG, O_HOSTIMG, O_QUOTA, O_MINFREE, O_EGRESS, O_SOCKMODE, O_SOCKGROUP };
+	       O_MAXDISK, O_IDLE, O_IMGDIR, O_DEFIMG, O_HOSTIMG, O_QUOTA, O_MINFREE, O_EGRESS, O_SOCKMODE, O_SOCKGROUP, O_NOEXT };
 	static const struct option opts[] = {
 		{"socket", required_argument, NULL, O_SOCKET},
 		{"socket-mode", required_argument, NULL, O_SOCKMODE},
@@ -437,6 +439,7 @@ int main(int argc, char **argv)
 		{"image-dir", required_argument, NULL, O_IMGDIR},
 		{"default-image", required_argument, NULL, O_DEFIMG},
 		{"allow-host-image", no_argument, NULL, O_HOSTIMG},
+		{"no-extension", no_argument, NULL, O_NOEXT},
 		{"default-egress", required_argument, NULL, O_EGRESS},
 		{"foreground", no_argument, NULL, 'f'},
 		{"help", no_argument, NULL, 'h'},
@@ -551,6 +554,7 @@ int main(int argc, char **argv)
 			default_image = optarg;
 			break;
 		case O_HOSTIMG: allow_host = 1; break;
+		case O_NOEXT: srv_http_set_extension(0); break;
 		case O_EGRESS:
 			if (strcmp(optarg, "any") != 0 && strcmp(optarg, "deny") != 0) {
 				fprintf(stderr, "sbxd: --default-egress must be deny or any\n");

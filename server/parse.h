@@ -137,27 +137,29 @@ struct cJSON *srv_netopts_to_json(const srv_netopts *n);
 /* The rules alone as a JSON array of EgressRule (status.effectiveEgress). */
 struct cJSON *srv_egress_rules_json(const srv_egress_rule *r, size_t n);
 
-/* The sandbox spec, as sbxd keeps it. All strings owned. */
+/* The sandbox spec, as sbxd keeps it (spec.c makes it from the schema's
+ * SandboxSpec). All strings owned. */
 typedef struct srv_spec {
-	char *name;                  /* "" when none */
+	char *name;                  /* "" when none: the tag sbxfs-name=NAME */
 	char *image;
 	srv_strv argv;               /* command + args; n == 0: idle */
 	srv_strv env;                /* "K=V" */
 	char *working_dir;
-	char *cpu, *memory, *pids;   /* as given, for echoing back ("" if none) */
+	char *cpu, *memory, *pids;   /* as given ("" if none); pids: the
+	                                annotation sbxd.pids */
 	int64_t cpu_millis, memory_bytes, max_pids;
 	int64_t lifetime_s;          /* 0: server default */
 	srv_strv tags;
 	srv_netopts net;
-	char *request_id;
+	char *request_id;            /* CreateSandbox's ?requestId= */
+	unsigned char *pb;           /* the SandboxSpec as asked, packed (echoed) */
+	size_t pb_len;
 } srv_spec;
 void srv_spec_free(srv_spec *sp);
-/* Parses a create body {"spec": {...}, "requestId": "..."} (also accepts a
- * bare spec object when "spec" is absent? no: absent spec = empty spec). */
+/* A create body (the schema's Sandbox as proto3 JSON, strict) -> *out
+ * (spec.c: the codec, then srv_spec_from_pb): 0, -1 (400) or
+ * SRV_PARSE_UNSUPPORTED (501), err naming the field. */
 int srv_parse_create(const char *body, size_t len, srv_spec *out, srv_perr *err);
-/* Parses the "spec" object alone (used when loading records). */
-struct cJSON;
-int srv_spec_from_json(const struct cJSON *spec, srv_spec *out, char *err);
 
 /* A process start or unary exec request. */
 typedef struct srv_proc_req {
@@ -172,9 +174,7 @@ typedef struct srv_proc_req {
 	char *request_id;            /* processes only: "" or the client's retry key */
 } srv_proc_req;
 void srv_proc_req_free(srv_proc_req *r);
-/* exec = 1: the :exec body (stdin is base64 bytes, maxOutputBytes);
- * exec = 0: the processes body (stdin is a bool). */
-int srv_parse_proc_req(const char *body, size_t len, int exec, srv_proc_req *out, srv_perr *err);
+/* Made from the request messages by procargs.h. */
 
 /* Base64 (standard or URL-safe, padding optional) -> bytes. -1 on junk. */
 int srv_b64_decode(const char *s, size_t slen, unsigned char **out, size_t *outlen);
@@ -192,6 +192,7 @@ typedef enum srv_route_kind {
 	R_CREATE_FILE, R_SET_FILE_ATTRS, R_RENAME_FILE, /* the "posix" extension */
 	R_CREATE_SYMLINK, R_LINK_FILE, R_MAKE_NODE, R_STAT_FILE_SYSTEM,
 	R_GET_XATTR, R_LIST_XATTRS, R_SET_XATTR, R_REMOVE_XATTR,
+	R_READ_FILE_RANGE, R_WRITE_FILE_AT, /* the "files" extension's ranged I/O */
 	R_MAIN_OUTPUT,     /* GET /v1/sandboxes/{id}/stdout|stderr */
 	R_PROCESSES,       /* GET list, POST start */
 	R_PROCESS,         /* GET */

@@ -1081,6 +1081,11 @@ static int dec_value(struct dec *D, const ProtobufCFieldDescriptor *f, const cJS
 		const ProtobufCEnumValue *ev;
 		if (cJSON_IsString(it)) {
 			ev = protobuf_c_enum_descriptor_get_value_by_name(ed, it->valuestring);
+			if (!ev && D->caps->ignore_unknown) {
+				/* a newer service's value: unspecified here */
+				*(int32_t *)slot = 0;
+				return 0;
+			}
 			if (!ev)
 				return dfail(D, -EINVAL, "%s: \"%s\" is not a value of %s", here(D), CLIP(it->valuestring),
 				             ed->name);
@@ -1088,6 +1093,10 @@ static int dec_value(struct dec *D, const ProtobufCFieldDescriptor *f, const cJS
 			if ((rc = dec_int(D, it, INT32_MIN, INT32_MAX, 0, &sv, &uv)))
 				return rc;
 			ev = protobuf_c_enum_descriptor_get_value(ed, (int)sv);
+			if (!ev && D->caps->ignore_unknown) {
+				*(int32_t *)slot = 0;
+				return 0;
+			}
 			if (!ev)
 				return dfail(D, -EINVAL, "%s: %" PRId64 " is not a value of %s", here(D), sv, ed->name);
 		} else {
@@ -1298,6 +1307,10 @@ static int dec_members(struct dec *D, ProtobufCMessage *m, const cJSON *obj, con
 			continue;
 		const ProtobufCFieldDescriptor *f = field_by_key(d, c->string);
 		size_t back = path_push(D->path, c->string, strlen(c->string), 0);
+		if (!f && D->caps->ignore_unknown) {
+			D->path[back] = '\0';
+			continue;
+		}
 		if (!f) {
 			rc = dfail(D, -EINVAL, "%s: no field named \"%s\" in %s", here(D), CLIP(c->string), d->name);
 			break;
@@ -1429,6 +1442,8 @@ static int dec_any(struct dec *D, ProtobufCMessage *m, const cJSON *it)
 	if (!cJSON_IsString(t))
 		return dfail(D, -EINVAL, "%s.@type: want a string, got %s", here(D), jtype(t));
 	const ProtobufCMessageDescriptor *d = wire_any_type(t->valuestring);
+	if (!d && D->caps->ignore_unknown)
+		return 0; /* a detail this side does not know: left out */
 	if (!d)
 		return dfail(D, -EINVAL, "%s: an Any of type \"%s\", which this service does not know", here(D),
 		             CLIP(t->valuestring));
@@ -1586,4 +1601,113 @@ int wire_field_set_text(ProtobufCMessage *m, const char *name, const char *value
 	}
 	free(copy);
 	return rc;
+}
+
+/* ------------------------------------------------------------ query */
+
+static int q_put(char *buf, size_t cap, size_t *k, const char *s, size_t n, int escape)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		int keep = !escape || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		           c == '-' || c == '.' || c == '_' || c == '~';
+		if (*k + (keep ? 1 : 3) + 1 > cap)
+			return -E2BIG;
+		if (keep) {
+			buf[(*k)++] = (char)c;
+		} else {
+			buf[(*k)++] = '%';
+			buf[(*k)++] = hex[c >> 4];
+			buf[(*k)++] = hex[c & 15];
+		}
+	}
+	return 0;
+}
+
+/* One value of field f at v as query text into t (cap tcap); for a
+ * string *s points at it instead. 0, or -EINVAL (no text form). */
+static int q_text(const ProtobufCFieldDescriptor *f, const void *v, char *t, size_t tcap, const char **s)
+{
+	*s = t;
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_INT32: case PROTOBUF_C_TYPE_SINT32: case PROTOBUF_C_TYPE_SFIXED32:
+		snprintf(t, tcap, "%" PRId32, *(const int32_t *)v);
+		return 0;
+	case PROTOBUF_C_TYPE_UINT32: case PROTOBUF_C_TYPE_FIXED32:
+		snprintf(t, tcap, "%" PRIu32, *(const uint32_t *)v);
+		return 0;
+	case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_SINT64: case PROTOBUF_C_TYPE_SFIXED64:
+		snprintf(t, tcap, "%" PRId64, *(const int64_t *)v);
+		return 0;
+	case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_FIXED64:
+		snprintf(t, tcap, "%" PRIu64, *(const uint64_t *)v);
+		return 0;
+	case PROTOBUF_C_TYPE_BOOL:
+		*s = *(const protobuf_c_boolean *)v ? "true" : "false";
+		return 0;
+	case PROTOBUF_C_TYPE_ENUM: {
+		const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(f->descriptor, *(const int *)v);
+		if (!ev)
+			return -EINVAL;
+		*s = ev->name;
+		return 0;
+	}
+	case PROTOBUF_C_TYPE_STRING:
+		*s = *(char *const *)v ? *(char *const *)v : "";
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+int wire_query_encode(const ProtobufCMessage *m, const char *const *skip, size_t nskip, char *buf, size_t cap)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	size_t k = 0;
+	if (!cap)
+		return -E2BIG;
+	buf[0] = '\0';
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		int skipped = 0;
+		for (size_t j = 0; j < nskip && !skipped; j++)
+			skipped = skip[j] && strcmp(skip[j], f->name) == 0;
+		if (skipped)
+			continue;
+		size_t n = 1;
+		const char *base = CMEMBER(m, f->offset);
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			n = *(const size_t *)CMEMBER(m, f->quantifier_offset);
+			base = *(char *const *)base;
+		} else if (!present(m, f)) {
+			continue;
+		}
+		if (n && (f->type == PROTOBUF_C_TYPE_MESSAGE || f->type == PROTOBUF_C_TYPE_BYTES))
+			return -EINVAL;
+		char jn[NAME_MAX_LEN];
+		wire_json_name(f->name, jn, sizeof jn);
+		for (size_t e = 0; e < n; e++) {
+			const void *v = f->label == PROTOBUF_C_LABEL_REPEATED ? base + e * elem_size(f->type) : base;
+			char t[32];
+			const char *s;
+			int rc = q_text(f, v, t, sizeof t, &s);
+			if (rc)
+				return rc;
+			if ((k && (rc = q_put(buf, cap, &k, "&", 1, 0))) || (rc = q_put(buf, cap, &k, jn, strlen(jn), 1)) ||
+			    (rc = q_put(buf, cap, &k, "=", 1, 0)) || (rc = q_put(buf, cap, &k, s, strlen(s), 1))) {
+				buf[0] = '\0';
+				return rc;
+			}
+		}
+	}
+	buf[k] = '\0';
+	return (int)k;
+}
+
+int wire_field_present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+{
+	if (f->label == PROTOBUF_C_LABEL_REPEATED)
+		return *(const size_t *)CMEMBER(m, f->quantifier_offset) != 0;
+	return present(m, f);
 }

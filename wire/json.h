@@ -38,6 +38,11 @@ typedef struct wire_caps {
 	unsigned max_depth;  /* nesting of objects and arrays */
 	size_t max_items;    /* elements of one repeated field or map */
 	size_t max_string;   /* bytes of one decoded string or bytes value */
+	/* A client reading answers: skip fields and enum names the schema
+	 * lacks (what a proto3 parser does with ignore_unknown_fields), so a
+	 * newer service may add fields; a known field of the wrong type still
+	 * fails. 0 (servers, wire_caps_default): strict. */
+	int ignore_unknown;
 } wire_caps;
 
 /* 32 MiB of text (a 16 MiB writeFile in base64 fits), depth 32 (DESIGN.md
@@ -72,6 +77,20 @@ int wire_json_encode(const ProtobufCMessage *m, const wire_caps *caps, char **ou
  * field's path in err. */
 int wire_field_set_text(ProtobufCMessage *m, const char *name, const char *value, size_t vlen,
                         wire_err *err);
+
+/* The query string of m for a client's request: every set scalar,
+ * enum or string field (repeated ones once per element, in field order),
+ * as JSON name "=" value, percent-escaped (all but RFC 3986 unreserved
+ * bytes), joined by '&'; fields named in skip[0..nskip) (proto names:
+ * the path's variables and the body's field) are left out, as are unset
+ * and zero values. Into buf (cap bytes, NUL-terminated, "" when none):
+ * the length, or -E2BIG (does not fit), -EINVAL (a set message or bytes
+ * field not skipped: it has no query form). */
+int wire_query_encode(const ProtobufCMessage *m, const char *const *skip, size_t nskip, char *buf, size_t cap);
+/* Is field f of m set, by the presence rule of the encoder (a repeated
+ * field or map: non-empty; a oneof member: chosen; a message: non-NULL;
+ * a scalar: non-zero)? What servers check "cannot honour" tables with. */
+int wire_field_present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f);
 
 /* Frees a message from wire_json_decode (or built with malloc'd parts the
  * way protobuf-c's unpacker builds them); NULL is fine. */

@@ -17,31 +17,31 @@
 #define PB(x) &coreweave__sandbox__v1__##x##__descriptor
 
 const wire_route wire_routes[] = {
-	{"CreateSandbox", "POST", "/v1/sandboxes", "sandbox", PB(create_sandbox_request), PB(sandbox), {NULL}},
+	{"CreateSandbox", "POST", "/v1/sandboxes", "sandbox", PB(create_sandbox_request), PB(sandbox), {NULL}, NULL},
 	{"CreateSandboxFromTemplate", "POST", "/v1/sandboxes:createFromTemplate", "*",
-	 PB(create_sandbox_from_template_request), PB(sandbox), {NULL}},
+	 PB(create_sandbox_from_template_request), PB(sandbox), {NULL}, NULL},
 	{"GetSandbox", "GET", "/v1/sandboxes/{sandbox_id}", "", PB(get_sandbox_request), PB(sandbox),
-	 {"sandbox_id"}},
+	 {"sandbox_id"}, NULL},
 	{"ListSandboxes", "GET", "/v1/sandboxes", "", PB(list_sandboxes_request), PB(list_sandboxes_response),
-	 {NULL}},
+	 {NULL}, NULL},
 	{"DeleteSandbox", "DELETE", "/v1/sandboxes/{sandbox_id}", "", PB(delete_sandbox_request),
-	 PB(delete_sandbox_response), {"sandbox_id"}},
+	 PB(delete_sandbox_response), {"sandbox_id"}, NULL},
 	{"PurgeSandboxes", "POST", "/v1/sandboxes:purge", "*", PB(purge_sandboxes_request),
-	 PB(purge_sandboxes_response), {NULL}},
+	 PB(purge_sandboxes_response), {NULL}, NULL},
 	{"Exec", "POST", "/v1/sandboxes/{sandbox_id}:exec", "*", PB(exec_request), PB(exec_response),
-	 {"sandbox_id"}},
+	 {"sandbox_id"}, NULL},
 	{"WriteFile", "POST", "/v1/sandboxes/{sandbox_id}:writeFile", "*", PB(write_file_request),
-	 PB(write_file_response), {"sandbox_id"}},
+	 PB(write_file_response), {"sandbox_id"}, NULL},
 	{"ReadFile", "GET", "/v1/sandboxes/{sandbox_id}:readFile", "", PB(read_file_request),
-	 PB(read_file_response), {"sandbox_id"}},
+	 PB(read_file_response), {"sandbox_id"}, NULL},
 	{"CreateFileSystemSnapshot", "POST", "/v1/sandboxes/{sandbox_id}:snapshot", "*",
-	 PB(create_file_system_snapshot_request), PB(file_system_snapshot), {"sandbox_id"}},
+	 PB(create_file_system_snapshot_request), PB(file_system_snapshot), {"sandbox_id"}, NULL},
 	{"GetFileSystemSnapshot", "GET", "/v1/fileSystemSnapshots/{file_system_snapshot_id}", "",
-	 PB(get_file_system_snapshot_request), PB(file_system_snapshot), {"file_system_snapshot_id"}},
+	 PB(get_file_system_snapshot_request), PB(file_system_snapshot), {"file_system_snapshot_id"}, NULL},
 	{"ListFileSystemSnapshots", "GET", "/v1/fileSystemSnapshots", "", PB(list_file_system_snapshots_request),
-	 PB(list_file_system_snapshots_response), {NULL}},
+	 PB(list_file_system_snapshots_response), {NULL}, NULL},
 	{"DeleteFileSystemSnapshot", "DELETE", "/v1/fileSystemSnapshots/{file_system_snapshot_id}", "",
-	 PB(delete_file_system_snapshot_request), PB(file_system_snapshot), {"file_system_snapshot_id"}},
+	 PB(delete_file_system_snapshot_request), PB(file_system_snapshot), {"file_system_snapshot_id"}, NULL},
 };
 const size_t wire_n_routes = sizeof wire_routes / sizeof wire_routes[0];
 
@@ -77,9 +77,15 @@ static int match(const char *t, const char *p, const char *end, wire_var *vars, 
 const wire_route *wire_route_match(const char *method, const char *path, size_t plen,
                                    wire_var vars[WIRE_MAX_VARS], size_t *nvars)
 {
+	return wire_route_match_in(wire_routes, wire_n_routes, method, path, plen, vars, nvars);
+}
+
+const wire_route *wire_route_match_in(const wire_route *table, size_t n, const char *method, const char *path,
+                                      size_t plen, wire_var vars[WIRE_MAX_VARS], size_t *nvars)
+{
 	*nvars = 0;
-	for (size_t i = 0; i < wire_n_routes; i++) {
-		const wire_route *r = &wire_routes[i];
+	for (size_t i = 0; i < n; i++) {
+		const wire_route *r = &table[i];
 		size_t nv;
 		if (strcmp(r->method, method) != 0 || !match(r->path, path, path + plen, vars, &nv))
 			continue;
@@ -96,6 +102,14 @@ const wire_route *wire_route_find(const char *rpc)
 	for (size_t i = 0; i < wire_n_routes; i++)
 		if (strcmp(wire_routes[i].rpc, rpc) == 0)
 			return &wire_routes[i];
+	return NULL;
+}
+
+const wire_route *wire_ext_route_find(const char *rpc)
+{
+	for (size_t i = 0; i < wire_n_ext_routes; i++)
+		if (strcmp(wire_ext_routes[i].rpc, rpc) == 0)
+			return &wire_ext_routes[i];
 	return NULL;
 }
 
@@ -136,6 +150,22 @@ int wire_route_path(const wire_route *r, const char *const *vals, size_t n, char
 		return -EINVAL;
 	buf[k] = '\0';
 	return (int)k;
+}
+
+int wire_route_query(const wire_route *r, const ProtobufCMessage *req, char *buf, size_t cap)
+{
+	if (!cap)
+		return -E2BIG;
+	buf[0] = '\0';
+	if (strcmp(r->body, "*") == 0)
+		return 0;
+	const char *skip[WIRE_MAX_VARS + 1];
+	size_t n = 0;
+	for (size_t i = 0; i < WIRE_MAX_VARS && r->vars[i]; i++)
+		skip[n++] = r->vars[i];
+	if (r->body[0])
+		skip[n++] = r->body;
+	return wire_query_encode(req, skip, n, buf, cap);
 }
 
 ProtobufCMessage *wire_route_new_request(const wire_route *r)

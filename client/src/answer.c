@@ -9,18 +9,19 @@
 #include <string.h>
 
 #include "json.h"
+#include "pb.h"
+#include "sandbox.pb-c.h"
 #include "util.h"
 
-sbx_result sbx_sandbox_page_from_json(const cJSON *root, sbx_sandbox ***v, size_t *nv, size_t *cap,
-				      const char **next, sbx_error *err)
+sbx_result sbx_sandbox_page_from_pb(const ProtobufCMessage *msg, sbx_sandbox ***v, size_t *nv, size_t *cap,
+                                    const char **next, sbx_error *err)
 {
 	sbx_result r;
+	const Coreweave__Sandbox__V1__ListSandboxesResponse *m = (const Coreweave__Sandbox__V1__ListSandboxesResponse *)msg;
 	*next = NULL;
-	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, "sandboxes");
-	if (arr && !cJSON_IsArray(arr))
-		return sbx_fail(err, SBX_E_PROTOCOL, "\"sandboxes\" is not an array");
-	const cJSON *it;
-	cJSON_ArrayForEach(it, arr) {
+	if (m->base.descriptor != &coreweave__sandbox__v1__list_sandboxes_response__descriptor)
+		return sbx_fail(err, SBX_E_INTERNAL, "not a ListSandboxesResponse");
+	for (size_t i = 0; i < m->n_sandboxes; i++) {
 		if (*nv == *cap) {
 			size_t nc = *cap ? *cap * 2 : 16;
 			sbx_sandbox **p = realloc(*v, nc * sizeof *p);
@@ -29,11 +30,11 @@ sbx_result sbx_sandbox_page_from_json(const cJSON *root, sbx_sandbox ***v, size_
 			*v = p;
 			*cap = nc;
 		}
-		if ((r = sbx_sandbox_from_json(it, &(*v)[*nv], err)) != SBX_OK)
+		if ((r = sbx_sandbox_from_pb(&m->sandboxes[i]->base, &(*v)[*nv], err)) != SBX_OK)
 			return r;
 		(*nv)++;
 	}
-	*next = sbx_json_get_str(root, "nextPageToken");
+	*next = m->next_page_token;
 	return SBX_OK;
 }
 
@@ -66,52 +67,51 @@ out:
 	return res;
 }
 
-static sbx_result b64_field(const cJSON *root, const char *key, char **out, size_t *len, sbx_error *err)
+/* Bytes of a decoded message into a NUL-terminated copy (the callers
+ * treat output as text too). */
+static sbx_result bytes_copy(const ProtobufCBinaryData *b, char **out, size_t *len, sbx_error *err)
 {
-	const char *s = sbx_json_get_str(root, key);
-	void *d = NULL;
-	size_t n = 0;
-	sbx_result r = sbx_base64_decode(s ? s : "", s ? strlen(s) : 0, &d, &n);
-	if (r != SBX_OK)
-		return sbx_fail(err, r == SBX_E_NOMEM ? r : SBX_E_PROTOCOL, "bad base64 in \"%s\"", key);
-	*out = d;
-	*len = n;
+	*out = malloc(b->len + 1);
+	if (!*out)
+		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	if (b->len)
+		memcpy(*out, b->data, b->len);
+	(*out)[b->len] = '\0';
+	*len = b->len;
 	return SBX_OK;
 }
 
-sbx_result sbx_exec_result_from_json(const cJSON *root, sbx_exec_result **out, sbx_error *err)
+sbx_result sbx_exec_result_from_pb(const ProtobufCMessage *msg, sbx_exec_result **out, sbx_error *err)
 {
-	sbx_result res = SBX_OK;
-	int64_t v;
+	const Coreweave__Sandbox__V1__ExecResponse *m = (const Coreweave__Sandbox__V1__ExecResponse *)msg;
+	sbx_result res;
 	*out = NULL;
+	if (m->base.descriptor != &coreweave__sandbox__v1__exec_response__descriptor)
+		return sbx_fail(err, SBX_E_INTERNAL, "not an ExecResponse");
+	if (m->exit_code < -1000000 || m->exit_code > 1000000)
+		return sbx_fail(err, SBX_E_PROTOCOL, "exec answer has a bad exitCode");
+	if (m->stdout_bytes_produced < 0 || m->stderr_bytes_produced < 0)
+		return sbx_fail(err, SBX_E_PROTOCOL, "exec answer has bad byte counts");
 	sbx_exec_result *x = calloc(1, sizeof *x);
 	if (!x)
 		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
-	if (sbx_json_get_i64(root, "exitCode", &v) != 0 || v < -1000000 || v > 1000000) {
-		res = sbx_fail(err, SBX_E_PROTOCOL, "exec answer has a bad exitCode");
-		goto out;
+	x->exit_code = m->exit_code;
+	if ((res = bytes_copy(&m->stdout, &x->out, &x->out_len, err)) != SBX_OK ||
+	    (res = bytes_copy(&m->stderr, &x->errout, &x->err_len, err)) != SBX_OK) {
+		sbx_exec_result_free(x);
+		return res;
 	}
-	x->exit_code = (int)v;
-	if ((res = b64_field(root, "stdout", &x->out, &x->out_len, err)) != SBX_OK ||
-	    (res = b64_field(root, "stderr", &x->errout, &x->err_len, err)) != SBX_OK)
-		goto out;
-	x->out_truncated = sbx_json_get_bool(root, "stdoutTruncated");
-	x->err_truncated = sbx_json_get_bool(root, "stderrTruncated");
-	if (sbx_json_get_i64(root, "stdoutBytes", &x->out_total) != 0 || x->out_total < 0 ||
-	    sbx_json_get_i64(root, "stderrBytes", &x->err_total) != 0 || x->err_total < 0) {
-		res = sbx_fail(err, SBX_E_PROTOCOL, "exec answer has bad byte counts");
-		goto out;
-	}
+	x->out_truncated = m->stdout_truncated;
+	x->err_truncated = m->stderr_truncated;
+	x->out_total = m->stdout_bytes_produced;
+	x->err_total = m->stderr_bytes_produced;
 	/* A service that omits the counts: what came is all there was. */
 	if (x->out_total < (int64_t)x->out_len)
 		x->out_total = (int64_t)x->out_len;
 	if (x->err_total < (int64_t)x->err_len)
 		x->err_total = (int64_t)x->err_len;
 	*out = x;
-	x = NULL;
-out:
-	sbx_exec_result_free(x);
-	return res;
+	return SBX_OK;
 }
 
 sbx_result sbx_dirents_from_json(const cJSON *root, sbx_dirent **out, size_t *n, sbx_error *err)
@@ -164,22 +164,15 @@ sbx_result sbx_stat_from_json(cJSON *root, sbx_dirent *out, sbx_error *err)
 	return SBX_OK;
 }
 
-sbx_result sbx_read_from_json(const cJSON *root, void **data, size_t *len, int64_t *size, sbx_error *err)
+sbx_result sbx_read_from_pb(const ProtobufCMessage *msg, void **data, size_t *len, sbx_error *err)
 {
-	void *d = NULL;
-	size_t n = 0;
+	const Coreweave__Sandbox__V1__ReadFileResponse *m = (const Coreweave__Sandbox__V1__ReadFileResponse *)msg;
+	char *d = NULL;
 	*data = NULL;
 	*len = 0;
-	const char *b64 = sbx_json_get_str(root, "content");
-	sbx_result r = sbx_base64_decode(b64 ? b64 : "", b64 ? strlen(b64) : 0, &d, &n);
-	if (r != SBX_OK)
-		return sbx_fail(err, r == SBX_E_NOMEM ? r : SBX_E_PROTOCOL, "bad base64 in \"content\"");
-	int64_t whole = -1;
-	const cJSON *sz = cJSON_GetObjectItemCaseSensitive(root, "size");
-	if (sz && (sbx_json_item_i64(sz, &whole) != 0 || whole < 0))
-		whole = -1;
-	*size = whole;
+	if (m->base.descriptor != &coreweave__sandbox__v1__read_file_response__descriptor)
+		return sbx_fail(err, SBX_E_INTERNAL, "not a ReadFileResponse");
+	sbx_result r = bytes_copy(&m->content, &d, len, err);
 	*data = d;
-	*len = n;
-	return SBX_OK;
+	return r;
 }

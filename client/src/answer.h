@@ -10,25 +10,26 @@
 #define SBX_ANSWER_H
 
 #include <cjson/cJSON.h>
+#include <protobuf-c/protobuf-c.h>
 #include <stddef.h>
 
 #include "sbx/sbx.h"
 
-/* Appends the page's "sandboxes" to *v (nv used, cap allocated); *next:
- * the page's nextPageToken, borrowed from root, NULL or "" at the end. */
-sbx_result sbx_sandbox_page_from_json(const cJSON *root, sbx_sandbox ***v, size_t *nv, size_t *cap,
-				      const char **next, sbx_error *err);
+/* Appends a ListSandboxesResponse's sandboxes to *v (nv used, cap
+ * allocated); *next: its nextPageToken, borrowed from m, "" at the end. */
+sbx_result sbx_sandbox_page_from_pb(const ProtobufCMessage *m, sbx_sandbox ***v, size_t *nv, size_t *cap,
+                                    const char **next, sbx_error *err);
 /* {"processes": [...]} -> a vector for sbx_process_list_free. */
 sbx_result sbx_processes_from_json(const cJSON *root, sbx_process ***out, size_t *n, sbx_error *err);
-/* An :exec answer: exitCode, base64 stdout/stderr, truncation and counts. */
-sbx_result sbx_exec_result_from_json(const cJSON *root, sbx_exec_result **out, sbx_error *err);
+/* An ExecResponse: exitCode, stdout/stderr, truncation and the
+ * *BytesProduced counts. */
+sbx_result sbx_exec_result_from_pb(const ProtobufCMessage *m, sbx_exec_result **out, sbx_error *err);
 /* {"entries": [...]} -> a vector for sbx_dirent_list_free. */
 sbx_result sbx_dirents_from_json(const cJSON *root, sbx_dirent **out, size_t *n, sbx_error *err);
 /* A :statFile entry; the root "/" (named "/" or "") becomes ".". Changes
  * root's "name". */
 sbx_result sbx_stat_from_json(cJSON *root, sbx_dirent *out, sbx_error *err);
-/* A :readFile answer: the decoded "content" (NUL-terminated, malloc'ed)
- * and the file's whole "size" (-1 when absent or bad). */
-sbx_result sbx_read_from_json(const cJSON *root, void **data, size_t *len, int64_t *size, sbx_error *err);
+/* A ReadFileResponse: its content (NUL-terminated, malloc'ed). */
+sbx_result sbx_read_from_pb(const ProtobufCMessage *m, void **data, size_t *len, sbx_error *err);
 
 #endif

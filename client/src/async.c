@@ -13,7 +13,10 @@
 #include <string.h>
 
 #include "http.h"
+#include "extension.pb-c.h"
 #include "json.h"
+#include "pb.h"
+#include "sandbox.pb-c.h"
 #include "proc.h"
 #include "util.h"
 
@@ -274,6 +277,15 @@ static void finish_http(sbx_async *a, sbx_op *op, CURLcode cc)
 		complete(a, op, SBX_OK, NULL, &ch);
 		return;
 	}
+	if (op->kind == OP_SANDBOX) {
+		sbx_sandbox *sb = NULL;
+		r = sbx_sandbox_from_text(op->resp.body.data, op->resp.body.len, &sb, &e);
+		if (r != SBX_OK)
+			e.http_status = op->resp.status;
+		complete(a, op, r, &e, sb);
+		sbx_sandbox_free(sb);
+		return;
+	}
 	cJSON *root = op->resp.body.len ? sbx_json_parse(op->resp.body.data, op->resp.body.len) : NULL;
 	if (!root) {
 		sbx_fail(&e, SBX_E_PROTOCOL, "answer is not JSON (or nests too deep)");
@@ -281,19 +293,11 @@ static void finish_http(sbx_async *a, sbx_op *op, CURLcode cc)
 		complete_error(a, op, SBX_E_PROTOCOL, &e);
 		return;
 	}
-	if (op->kind == OP_PROCESS) {
-		sbx_process *p = NULL;
-		r = sbx_process_from_json(root, &p, &e);
-		cJSON_Delete(root);
-		complete(a, op, r, &e, p);
-		sbx_process_free(p);
-	} else {
-		sbx_sandbox *s = NULL;
-		r = sbx_sandbox_from_json(root, &s, &e);
-		cJSON_Delete(root);
-		complete(a, op, r, &e, s);
-		sbx_sandbox_free(s);
-	}
+	sbx_process *p = NULL;
+	r = sbx_process_from_json(root, &p, &e);
+	cJSON_Delete(root);
+	complete(a, op, r, &e, p);
+	sbx_process_free(p);
 }
 
 static void *loop(void *arg)
@@ -609,15 +613,31 @@ sbx_op *sbx_async_sandbox_wait(sbx_async *a, const char *sandbox_id, int wait_se
 		return NULL;
 	op->cb.sandbox = cb;
 	op->ud = ud;
-	if (!(feats(a) & SBX_FEAT_PROCESSES)) {
-		/* Only sbxd knows waitSeconds: elsewhere the answer is now. */
+	const wire_route *r = NULL;
+	ProtobufCMessage *req;
+	Sbxd__Ext__V1__WaitRequest wr = SBXD__EXT__V1__WAIT_REQUEST__INIT;
+	Coreweave__Sandbox__V1__GetSandboxRequest gr = COREWEAVE__SANDBOX__V1__GET_SANDBOX_REQUEST__INIT;
+	if (op->wait > 0 && (feats(a) & SBX_FEAT_WAIT) && (r = wire_ext_route_find("Wait"))) {
+		wr.sandbox_id = (char *)sandbox_id;
+		wr.wait_seconds = op->wait;
+		req = &wr.base;
+	} else {
+		/* Without sbxd's :wait the answer is now (GetSandbox); the
+		 * caller asks again. */
 		op->wait = 0;
 		op->req.wait_ms = 0;
+		r = wire_route_find("GetSandbox");
+		gr.sandbox_id = (char *)sandbox_id;
+		req = &gr.base;
 	}
-	char tail[32] = "";
-	if (op->wait > 0)
-		snprintf(tail, sizeof tail, "?waitSeconds=%d", op->wait);
-	return submit_path(a, op, sbx_path_sandbox(sandbox_id, tail));
+	char *path = NULL, *body = NULL;
+	size_t blen = 0;
+	if (!r || !sandbox_id || sbx_pb_request(r, req, NULL, &path, &body, &blen, NULL) != SBX_OK) {
+		op_free(op);
+		return NULL;
+	}
+	free(body);
+	return submit_path(a, op, path);
 }
 
 void sbx_async_cancel(sbx_async *a, sbx_op *op)

@@ -9,11 +9,16 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
 #include <curl/curl.h>
 
-#include "json.h"
+#include "error_details.pb-c.h"
+#include "pb.h"
+#include "status.pb-c.h"
 #include "util.h"
+
+/* The biggest error body libsbx reads: a Status is a few hundred bytes;
+ * a bigger one is not worth decoding. */
+#define SBX_STATUS_MAX ((size_t)1 << 20)
 
 const char *sbx_result_str(sbx_result r)
 {
@@ -65,13 +70,18 @@ int sbx_error_errno(const sbx_error *err)
 	switch (err->code) {
 	case SBX_OK: return 0;
 	case SBX_E_INVALID:
+		/* reason is set only from the service's own domain */
 		if (strcmp(err->reason, "CWSANDBOX_NAME_TOO_LONG") == 0)
 			return ENAMETOOLONG;
+		if (strcmp(err->reason, "CWSANDBOX_FILE_TOO_LARGE") == 0)
+			return EFBIG;
+		if (strcmp(err->reason, "CWSANDBOX_FILE_IS_DIRECTORY") == 0)
+			return EISDIR;
 		return EINVAL;
 	case SBX_E_NOT_FOUND: return ENOENT;
 	case SBX_E_EXISTS: return EEXIST;
 	case SBX_E_PERMISSION: return EACCES;
-	case SBX_E_UNAUTHENTICATED: return EPERM;
+	case SBX_E_UNAUTHENTICATED: return EACCES;   /* wire.md section 6 */
 	case SBX_E_EXHAUSTED: return EAGAIN;
 	case SBX_E_PRECONDITION:
 		if (strcmp(err->reason, "CWSANDBOX_PROCESS_EXITED") == 0)
@@ -80,6 +90,10 @@ int sbx_error_errno(const sbx_error *err)
 			return ENOTEMPTY;
 		if (strcmp(err->reason, "CWSANDBOX_STDIN_CLOSED") == 0)
 			return EPIPE;
+		if (strcmp(err->reason, "CWSANDBOX_FILE_IS_DIRECTORY") == 0)
+			return EISDIR;
+		if (strcmp(err->reason, "CWSANDBOX_FILE_TOO_LARGE") == 0)
+			return EFBIG;
 		/* Sandbox not running, stdin not enabled, ...: the request does
 		 * not fit the object's state. */
 		return EINVAL;
@@ -231,6 +245,36 @@ static void copy_field(char *dst, size_t cap, const char *src)
 	dst[n] = '\0';
 }
 
+/* The one domain whose reasons libsbx reads (wire.md section 6): a reason
+ * from anyone else (a proxy, a gateway) may mean anything. */
+#define SBX_DOMAIN "cwsandbox.com"
+
+/* An Any of the Status's details, unpacked when it is of type d. */
+static ProtobufCMessage *any_as(const Google__Protobuf__Any *a, const ProtobufCMessageDescriptor *d)
+{
+	if (!a || !a->type_url || wire_any_type(a->type_url) != d)
+		return NULL;
+	return protobuf_c_message_unpack(d, NULL, a->value.len, a->value.data);
+}
+
+/* msg, then " (FIELD: DESCRIPTION)" of a BadRequest's first violation,
+ * so the user sees which field the service refused. */
+static void message_with_field(sbx_error *err, const char *msg, const Google__Rpc__BadRequest *br)
+{
+	copy_field(err->message, sizeof err->message, msg);
+	if (!br || !br->n_field_violations || !br->field_violations[0])
+		return;
+	const Google__Rpc__BadRequest__FieldViolation *v = br->field_violations[0];
+	if (!v->field || !v->field[0])
+		return;
+	size_t n = strlen(err->message);
+	/* The service's message often names the field already. */
+	if (strstr(err->message, v->field))
+		return;
+	snprintf(err->message + n, sizeof err->message - n, "%s(field %s%s%s)", n ? " " : "", v->field,
+	         v->description && v->description[0] ? ": " : "", v->description ? v->description : "");
+}
+
 sbx_result sbx_error_from_response(long http_status, const char *body, size_t len, sbx_error *err)
 {
 	sbx_error tmp;
@@ -241,47 +285,54 @@ sbx_result sbx_error_from_response(long http_status, const char *body, size_t le
 	sbx_result r = sbx_error_from_http(http_status);
 	if (r == SBX_OK)
 		r = SBX_E_PROTOCOL;
-	cJSON *root = body && len ? sbx_json_parse(body, len) : NULL;
-	int64_t gc = 0;
-	if (root && cJSON_IsObject(root) && sbx_json_get_i64(root, "code", &gc) == 0 && gc > 0 && gc <= 16) {
-		err->grpc_code = (int)gc;
-		r = sbx_error_from_grpc((int)gc);
-		/* sbxd answers an unknown route 404 + UNIMPLEMENTED so the
-		 * client can tell a missing call from a missing sandbox. */
-		const char *msg = sbx_json_get_str(root, "message");
-		if (msg && *msg)
-			copy_field(err->message, sizeof err->message, msg);
-		const cJSON *details = cJSON_GetObjectItemCaseSensitive(root, "details");
-		const cJSON *d;
-		cJSON_ArrayForEach(d, details) {
-			const char *type = sbx_json_get_str(d, "@type");
-			if (!type)
-				continue;
-			if (strstr(type, "google.rpc.ErrorInfo")) {
-				copy_field(err->reason, sizeof err->reason, sbx_json_get_str(d, "reason"));
-				copy_field(err->domain, sizeof err->domain, sbx_json_get_str(d, "domain"));
-				const cJSON *md = cJSON_GetObjectItemCaseSensitive(d, "metadata");
-				err->sys_errno = errno_by_name(sbx_json_get_str(md, "errno"));
-			} else if (strstr(type, "google.rpc.RetryInfo")) {
-				const cJSON *rd = cJSON_GetObjectItemCaseSensitive(d, "retryDelay");
-				if (cJSON_IsString(rd))
-					err->retry_delay_ms = sbx_parse_duration_ms(rd->valuestring);
-				else if (cJSON_IsObject(rd)) {
-					/* The object form {"seconds":..,"nanos":..} of some gateways. */
-					int64_t s = 0, n = 0;
-					sbx_json_get_i64(rd, "seconds", &s);
-					sbx_json_get_i64(rd, "nanos", &n);
-					if (s >= 0 && s < 100000000 && n >= 0)
-						err->retry_delay_ms = (long)(s * 1000 + n / 1000000);
+	ProtobufCMessage *m = NULL;
+	wire_err we;
+	/* A proxy's HTML page or a truncated body is simply not a Status:
+	 * the HTTP status then tells what happened. */
+	if (body && len && len <= SBX_STATUS_MAX &&
+	    wire_json_decode(&google__rpc__status__descriptor, body, len, &sbx_pb_answer_caps, &m, &we) == 0) {
+		const Google__Rpc__Status *st = (const Google__Rpc__Status *)m;
+		if (st->code > 0 && st->code <= 16) {
+			/* The code first (an UNIMPLEMENTED behind a 404 is a missing
+			 * call, not a missing sandbox), the reason second. */
+			err->grpc_code = st->code;
+			r = sbx_error_from_grpc(st->code);
+			const Google__Rpc__BadRequest *br = NULL;
+			ProtobufCMessage *brm = NULL;
+			for (size_t i = 0; i < st->n_details; i++) {
+				const Google__Protobuf__Any *a = st->details[i];
+				ProtobufCMessage *x;
+				if ((x = any_as(a, &google__rpc__error_info__descriptor))) {
+					const Google__Rpc__ErrorInfo *ei = (const Google__Rpc__ErrorInfo *)x;
+					copy_field(err->domain, sizeof err->domain, ei->domain);
+					if (ei->domain && strcmp(ei->domain, SBX_DOMAIN) == 0) {
+						copy_field(err->reason, sizeof err->reason, ei->reason);
+						for (size_t k = 0; k < ei->n_metadata; k++)
+							if (ei->metadata[k]->key && strcmp(ei->metadata[k]->key, "errno") == 0)
+								err->sys_errno = errno_by_name(ei->metadata[k]->value);
+					}
+					protobuf_c_message_free_unpacked(x, NULL);
+				} else if ((x = any_as(a, &google__rpc__retry_info__descriptor))) {
+					const Google__Rpc__RetryInfo *ri = (const Google__Rpc__RetryInfo *)x;
+					const Google__Protobuf__Duration *d = ri->retry_delay;
+					if (d && d->seconds >= 0 && d->seconds < 100000000 && d->nanos >= 0)
+						err->retry_delay_ms = (long)(d->seconds * 1000 + d->nanos / 1000000);
+					protobuf_c_message_free_unpacked(x, NULL);
+				} else if (!brm && (x = any_as(a, &google__rpc__bad_request__descriptor))) {
+					brm = x;
+					br = (const Google__Rpc__BadRequest *)x;
 				}
 			}
+			message_with_field(err, st->message, br);
+			if (brm)
+				protobuf_c_message_free_unpacked(brm, NULL);
 		}
 	}
+	wire_message_free(m);
 	if (r == SBX_OK)
 		r = SBX_E_INTERNAL;
 	err->code = r;
 	if (!err->message[0])
 		snprintf(err->message, sizeof err->message, "HTTP %ld: %s", http_status, sbx_result_str(r));
-	cJSON_Delete(root);
 	return r;
 }

@@ -14,7 +14,12 @@
 #include "answer.h"
 #include "http.h"
 #include "json.h"
+#include "pb.h"
+#include "sandbox.pb-c.h"
 #include "util.h"
+
+/* The biggest file the read-modify-write fallback handles (write_rmw). */
+#define SBX_RMW_MAX ((size_t)8 << 20)
 
 #define SBX_MAX_PATH 4096
 
@@ -34,6 +39,17 @@ static unsigned features(sbx_client *c)
 	if (sbx_client_features(c, &f, NULL) != SBX_OK)
 		return 0;
 	return f;
+}
+
+/* Each extension call only when the service announces it: elsewhere its
+ * path is unmatched (404) and would read as "no such file". */
+static sbx_result need_files(sbx_client *c, const char *what, sbx_error *err)
+{
+	if (features(c) & SBX_FEAT_FILES)
+		return SBX_OK;
+	return sbx_fail(err, SBX_E_UNSUPPORTED,
+	                "%s needs the service's \"files\" extension (sbxd); the real API has only whole-file "
+	                "readFile/writeFile", what);
 }
 
 /* "/v1/sandboxes/ID:call?path=ESC" plus an optional tail. */
@@ -73,62 +89,63 @@ out:
 	return r;
 }
 
-/* The "posix" extension's raw ranged read: the bytes come as the body
- * (no base64, no JSON), the whole size in X-Sbx-Size. */
-static sbx_result read_raw(sbx_client *c, const char *sandbox_id, const char *path, int64_t offset, int64_t length,
-                           void **data, size_t *len, int64_t *size, sbx_error *err)
+/* sbxd's ranged read (the "files" extension). */
+static sbx_result read_range(sbx_client *c, const char *sandbox_id, const char *path, int64_t offset, int64_t length,
+                             void **data, size_t *len, int64_t *size, sbx_error *err)
 {
-	char tail[80];
-	snprintf(tail, sizeof tail, "&offset=%lld&length=%lld&raw=true", (long long)offset, (long long)length);
-	char *url = file_path(sandbox_id, ":readFile", path, tail);
-	char *buf = malloc((size_t)length + 1);
-	if (!url || !buf) {
-		free(url);
-		free(buf);
-		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
-	}
-	sbx_http_resp resp;
-	sbx_http_resp_init(&resp, (size_t)1 << 20);
-	sbx_http_req req = {.method = "GET", .path = url, .safe = 1, .out_buf = buf, .out_cap = (size_t)length};
-	sbx_result r = sbx_http_call(c, &req, &resp, err);
-	if (r == SBX_OK && resp.out_overflow)
-		r = sbx_fail(err, SBX_E_PROTOCOL, "raw readFile answer longer than asked");
-	if (r == SBX_OK) {
-		buf[resp.out_len] = '\0';
-		*data = buf;
-		*len = resp.out_len;
-		/* A proxy may drop the X-Sbx-* headers: the size is then unknown. */
-		if (size)
-			*size = resp.have_size && resp.x_size >= 0 ? resp.x_size : -1;
-		buf = NULL;
-	}
-	sbx_http_resp_free(&resp);
-	free(buf);
-	free(url);
-	return r;
+	(void)c; (void)sandbox_id; (void)path; (void)offset; (void)length; (void)data; (void)len; (void)size;
+	return sbx_fail(err, SBX_E_UNSUPPORTED, "TODO readFileRange");
 }
 
-/* The "posix" extension's raw write: the bytes are the body
- * (application/octet-stream), where they go is in the query. */
-static sbx_result write_raw(sbx_client *c, const char *sandbox_id, const char *path, const char *tail,
-                            const void *data, size_t len, int safe, sbx_error *err)
+/* sbxd's write at an offset or at the end (the "files" extension). */
+static sbx_result write_at(sbx_client *c, const char *sandbox_id, const char *path, int64_t offset, int append,
+                           const void *data, size_t len, int safe, sbx_error *err)
 {
-	char *url = file_path(sandbox_id, ":writeFile", path, tail);
-	if (!url)
-		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
-	sbx_http_req req = {.method = "POST", .path = url, .body = len ? data : "", .body_len = len, .octet = 1,
-	                    .safe = safe};
-	sbx_result r = sbx_http_json(c, &req, NULL, err);
-	free(url);
-	return r;
+	(void)c; (void)sandbox_id; (void)path; (void)offset; (void)append; (void)data; (void)len; (void)safe;
+	return sbx_fail(err, SBX_E_UNSUPPORTED, "TODO writeFileAt");
+}
+
+/* The real ReadFile: the whole file. */
+static sbx_result read_whole(sbx_client *c, const char *sandbox_id, const char *path, void **data, size_t *len,
+                             sbx_error *err)
+{
+	const wire_route *r;
+	sbx_result res = sbx_pb_route("ReadFile", &r, err);
+	if (res != SBX_OK)
+		return res;
+	Coreweave__Sandbox__V1__ReadFileRequest req = COREWEAVE__SANDBOX__V1__READ_FILE_REQUEST__INIT;
+	req.sandbox_id = (char *)sandbox_id;
+	req.path = (char *)path;
+	ProtobufCMessage *m = NULL;
+	sbx_http_req base = {.safe = 1};
+	if ((res = sbx_pb_call(c, r, &req.base, NULL, &base, &m, err)) == SBX_OK)
+		res = sbx_read_from_pb(m, data, len, err);
+	wire_message_free(m);
+	return res;
+}
+
+/* The real WriteFile: the whole file (created or truncated). */
+static sbx_result write_whole(sbx_client *c, const char *sandbox_id, const char *path, const void *data, size_t len,
+                              sbx_error *err)
+{
+	const wire_route *r;
+	sbx_result res = sbx_pb_route("WriteFile", &r, err);
+	if (res != SBX_OK)
+		return res;
+	Coreweave__Sandbox__V1__WriteFileRequest req = COREWEAVE__SANDBOX__V1__WRITE_FILE_REQUEST__INIT;
+	req.sandbox_id = (char *)sandbox_id;
+	req.path = (char *)path;
+	req.content.data = (uint8_t *)data;
+	req.content.len = data ? len : 0;
+	/* Writing the same whole file twice is harmless. */
+	sbx_http_req base = {.safe = 1};
+	return sbx_pb_call(c, r, &req.base, NULL, &base, NULL, err);
 }
 
 sbx_result sbx_file_read(sbx_client *c, const char *sandbox_id, const char *path, int64_t offset, int64_t length,
                          void **data, size_t *len, int64_t *size, sbx_error *err)
 {
 	sbx_result r;
-	cJSON *root = NULL;
-	char *url = NULL;
 	void *d = NULL;
 	size_t n = 0;
 	*data = NULL;
@@ -139,43 +156,66 @@ sbx_result sbx_file_read(sbx_client *c, const char *sandbox_id, const char *path
 		return r;
 	if (offset < 0 || length < 0)
 		return sbx_fail(err, SBX_E_INVALID, "bad offset or length");
-	int ranged = (offset > 0 || length > 0) && (features(c) & SBX_FEAT_FILES);
-	if (ranged && length > 0 && length <= ((int64_t)16 << 20) && (features(c) & SBX_FEAT_POSIX))
-		return read_raw(c, sandbox_id, path, offset, length, data, len, size, err);
-	char tail[64] = "";
-	if (ranged)
-		snprintf(tail, sizeof tail, "&offset=%lld&length=%lld", (long long)offset, (long long)length);
-	if (!(url = file_path(sandbox_id, ":readFile", path, tail))) {
-		r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
-		goto out;
-	}
-	sbx_http_req req = {.method = "GET", .path = url, .safe = 1};
-	if ((r = sbx_http_json(c, &req, &root, err)) != SBX_OK)
-		goto out;
-	int64_t whole;
-	if ((r = sbx_read_from_json(root, &d, &n, &whole, err)) != SBX_OK)
-		goto out;
-	if (!ranged) {
-		/* A whole file came: its size is what came; slice locally. */
-		whole = (int64_t)n;
-		size_t off = (uint64_t)offset < n ? (size_t)offset : n;
-		size_t want = n - off;
-		if (length > 0 && (uint64_t)length < want)
-			want = (size_t)length;
-		if (off)
-			memmove(d, (char *)d + off, want);
-		n = want;
-		((char *)d)[n] = '\0';
-	}
+	if ((offset > 0 || length > 0) && (features(c) & SBX_FEAT_FILES))
+		return read_range(c, sandbox_id, path, offset, length, data, len, size, err);
+	if ((r = read_whole(c, sandbox_id, path, &d, &n, err)) != SBX_OK)
+		return r;
+	/* A whole file came: its size is what came; slice locally. */
+	size_t off = (uint64_t)offset < n ? (size_t)offset : n;
+	size_t want = n - off;
+	if (length > 0 && (uint64_t)length < want)
+		want = (size_t)length;
+	if (off)
+		memmove(d, (char *)d + off, want);
+	((char *)d)[want] = '\0';
 	if (size)
-		*size = whole;
+		*size = (int64_t)n;
 	*data = d;
-	*len = n;
-	d = NULL;
-out:
-	free(d);
-	free(url);
-	cJSON_Delete(root);
+	*len = want;
+	return SBX_OK;
+}
+
+/* Without the "files" extension a write at an offset or an append is a
+ * read of the whole file, the change made here and a write of the whole
+ * file, for files up to SBX_RMW_MAX (docs/filesystem.md): not atomic
+ * against other writers of the same file, which the real API cannot be. */
+static sbx_result write_rmw(sbx_client *c, const char *sandbox_id, const char *path, int64_t offset, int append,
+                            const void *data, size_t len, sbx_error *err)
+{
+	void *old = NULL;
+	size_t n = 0;
+	sbx_error e;
+	sbx_result r = read_whole(c, sandbox_id, path, &old, &n, &e);
+	if (r == SBX_E_NOT_FOUND) {
+		/* a new file: what is written is all of it */
+		old = NULL;
+		n = 0;
+	} else if (r != SBX_OK) {
+		if (err)
+			*err = e;
+		return r;
+	}
+	size_t at = append ? n : (size_t)offset;
+	if ((uint64_t)offset > SBX_RMW_MAX || at + len > SBX_RMW_MAX) {
+		free(old);
+		return sbx_fail(err, SBX_E_UNSUPPORTED,
+		                "writing inside a file over %d MiB needs the service's \"files\" extension",
+		                (int)(SBX_RMW_MAX >> 20));
+	}
+	size_t total = at + len > n ? at + len : n;
+	char *buf = malloc(total ? total : 1);
+	if (!buf) {
+		free(old);
+		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	}
+	memset(buf, 0, total);
+	if (n)
+		memcpy(buf, old, n);
+	if (len)
+		memcpy(buf + at, data, len);
+	free(old);
+	r = write_whole(c, sandbox_id, path, buf, total, err);
+	free(buf);
 	return r;
 }
 
@@ -187,21 +227,12 @@ sbx_result sbx_file_write(sbx_client *c, const char *sandbox_id, const char *pat
 		return r;
 	if (len > ((size_t)12 << 20))
 		return sbx_fail(err, SBX_E_TOO_LARGE, "write of %zu bytes is over the 12 MiB a request", len);
-	if (offset >= 0 && !(features(c) & SBX_FEAT_FILES))
-		return sbx_fail(err, SBX_E_UNSUPPORTED, "the service cannot write at an offset");
-	if (offset >= 0 && (features(c) & SBX_FEAT_POSIX)) {
-		char tail[64];
-		snprintf(tail, sizeof tail, "&offset=%lld&truncate=false", (long long)offset);
-		return write_raw(c, sandbox_id, path, tail, data, len, 1, err);
-	}
-	char *b64 = sbx_base64_encode(data ? data : "", len, NULL);
-	cJSON *body = cJSON_CreateObject();
-	int built = b64 && body && cJSON_AddStringToObject(body, "path", path) &&
-	            cJSON_AddStringToObject(body, "content", b64) &&
-	            (offset < 0 || (sbx_json_add_i64(body, "offset", offset) && cJSON_AddBoolToObject(body, "truncate", 0)));
-	free(b64);
+	if (offset < 0)
+		return write_whole(c, sandbox_id, path, data, len, err);
+	if (!(features(c) & SBX_FEAT_FILES))
+		return write_rmw(c, sandbox_id, path, offset, 0, data, len, err);
 	/* Writing the same bytes at the same place twice is harmless. */
-	return post_body(c, sandbox_id, ":writeFile", body, built, 1, err);
+	return write_at(c, sandbox_id, path, offset, 0, data, len, 1, err);
 }
 
 sbx_result sbx_file_append(sbx_client *c, const char *sandbox_id, const char *path, const void *data, size_t len,
@@ -213,17 +244,9 @@ sbx_result sbx_file_append(sbx_client *c, const char *sandbox_id, const char *pa
 	if (len > ((size_t)12 << 20))
 		return sbx_fail(err, SBX_E_TOO_LARGE, "write of %zu bytes is over the 12 MiB a request", len);
 	if (!(features(c) & SBX_FEAT_FILES))
-		return sbx_fail(err, SBX_E_UNSUPPORTED, "the service cannot append to a file");
-	if (features(c) & SBX_FEAT_POSIX)
-		return write_raw(c, sandbox_id, path, "&append=true&truncate=false", data, len, 0, err);
-	char *b64 = sbx_base64_encode(data ? data : "", len, NULL);
-	cJSON *body = cJSON_CreateObject();
-	int built = b64 && body && cJSON_AddStringToObject(body, "path", path) &&
-	            cJSON_AddStringToObject(body, "content", b64) && cJSON_AddBoolToObject(body, "append", 1) &&
-	            cJSON_AddBoolToObject(body, "truncate", 0);
-	free(b64);
+		return write_rmw(c, sandbox_id, path, 0, 1, data, len, err);
 	/* Not safe to send twice: the bytes would land twice. */
-	return post_body(c, sandbox_id, ":writeFile", body, built, 0, err);
+	return write_at(c, sandbox_id, path, 0, 1, data, len, 0, err);
 }
 
 sbx_result sbx_file_list(sbx_client *c, const char *sandbox_id, const char *path, sbx_dirent **out, size_t *n,
@@ -235,7 +258,7 @@ sbx_result sbx_file_list(sbx_client *c, const char *sandbox_id, const char *path
 	size_t nv = 0;
 	*out = NULL;
 	*n = 0;
-	if ((r = check_args(sandbox_id, path, err)) != SBX_OK)
+	if ((r = check_args(sandbox_id, path, err)) != SBX_OK || (r = need_files(c, "listing a directory", err)) != SBX_OK)
 		return r;
 	char *url = file_path(sandbox_id, ":listDir", path, NULL);
 	if (!url)
@@ -261,7 +284,7 @@ sbx_result sbx_file_stat(sbx_client *c, const char *sandbox_id, const char *path
 	sbx_result r;
 	cJSON *root = NULL;
 	memset(out, 0, sizeof *out);
-	if ((r = check_args(sandbox_id, path, err)) != SBX_OK)
+	if ((r = check_args(sandbox_id, path, err)) != SBX_OK || (r = need_files(c, "stat", err)) != SBX_OK)
 		return r;
 	char *url = file_path(sandbox_id, ":statFile", path, NULL);
 	if (!url)
@@ -279,7 +302,7 @@ out:
 sbx_result sbx_file_mkdir(sbx_client *c, const char *sandbox_id, const char *path, unsigned mode, sbx_error *err)
 {
 	sbx_result r;
-	if ((r = check_args(sandbox_id, path, err)) != SBX_OK)
+	if ((r = check_args(sandbox_id, path, err)) != SBX_OK || (r = need_files(c, "mkdir", err)) != SBX_OK)
 		return r;
 	cJSON *body = cJSON_CreateObject();
 	int built = body && cJSON_AddStringToObject(body, "path", path) &&
@@ -291,7 +314,7 @@ sbx_result sbx_file_mkdir(sbx_client *c, const char *sandbox_id, const char *pat
 sbx_result sbx_file_remove(sbx_client *c, const char *sandbox_id, const char *path, int recursive, sbx_error *err)
 {
 	sbx_result r;
-	if ((r = check_args(sandbox_id, path, err)) != SBX_OK)
+	if ((r = check_args(sandbox_id, path, err)) != SBX_OK || (r = need_files(c, "remove", err)) != SBX_OK)
 		return r;
 	cJSON *body = cJSON_CreateObject();
 	int built = body && cJSON_AddStringToObject(body, "path", path) &&

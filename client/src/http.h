@@ -104,6 +104,10 @@ sbx_result sbx_http_json(sbx_client *c, const sbx_http_req *req, cJSON **root, s
 long sbx_http_retry_delay(const sbx_client *c, const sbx_http_req *req, int attempt, int64_t start_ms,
                           sbx_result r, const sbx_error *e);
 
+/* The SBX_FEAT_ bits of the discovery names in names[0..n) (unknown
+ * names are ignored: a newer sbxd may announce more). */
+unsigned sbx_features_from_names(const char *const *names, size_t n);
+
 /* Percent-escaped path building: "/v1/sandboxes/" + esc(id) + suffix. */
 char *sbx_path_sandbox(const char *id, const char *suffix);
 

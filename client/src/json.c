@@ -12,6 +12,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "pb.h"
+#include "sandbox.pb-c.h"
 #include "util.h"
 
 int sbx_json_too_deep(const char *text, size_t len, int max)
@@ -103,16 +105,12 @@ cJSON *sbx_json_add_i64(cJSON *obj, const char *key, int64_t v)
 	return cJSON_AddStringToObject(obj, key, num);
 }
 
-static const char *const state_names[] = {
-	"STATE_UNSPECIFIED", "STATE_PENDING", "STATE_CREATING", "STATE_RUNNING", "STATE_PAUSED",
-	"STATE_TERMINATING", "STATE_COMPLETED", "STATE_FAILED", "STATE_TERMINATED",
-};
 static const char *const state_words[] = {
 	"unknown", "pending", "creating", "running", "paused", "terminating", "completed", "failed", "terminated",
 };
 
 #define NELEM(a) (sizeof(a) / sizeof(*(a)))
-_Static_assert(NELEM(state_names) == SBX_STATE_TERMINATED + 1, "one name a sandbox state");
+_Static_assert(NELEM(state_words) == SBX_STATE_TERMINATED + 1, "one word a sandbox state");
 
 /* An enum from its wire name or its number; 0 (unspecified) for anything
  * else. names[i] is the name of value i. */
@@ -141,16 +139,6 @@ const char *sbx_state_word(sbx_state s)
 int sbx_state_is_terminal(sbx_state s)
 {
 	return s == SBX_STATE_COMPLETED || s == SBX_STATE_FAILED || s == SBX_STATE_TERMINATED;
-}
-
-const char *sbx_state_wire(sbx_state s)
-{
-	return (unsigned)s < NELEM(state_names) ? state_names[s] : NULL;
-}
-
-sbx_state sbx_state_parse(const cJSON *it)
-{
-	return (sbx_state)enum_parse(it, state_names, NELEM(state_names));
 }
 
 static const char *const proc_names[] = {
@@ -227,90 +215,131 @@ void sbx_sandbox_list_free(sbx_sandbox **v, size_t n)
 	free(v);
 }
 
-static int int_range(int64_t v, int64_t lo, int64_t hi)
+static int int_range(int64_t v, int64_t lo, int64_t hi);
+
+/* The schema's State numbers (STATE_RUNNING is 2) to sbx_state, whose
+ * order is the public header's: mapped by meaning, never by number. */
+static const struct {
+	int pb;
+	sbx_state s;
+} state_map[] = {
+	{COREWEAVE__SANDBOX__V1__STATE__STATE_PENDING, SBX_STATE_PENDING},
+	{COREWEAVE__SANDBOX__V1__STATE__STATE_CREATING, SBX_STATE_CREATING},
+	{COREWEAVE__SANDBOX__V1__STATE__STATE_RUNNING, SBX_STATE_RUNNING},
+	{COREWEAVE__SANDBOX__V1__STATE__STATE_PAUSED, SBX_STATE_PAUSED},
+	{COREWEAVE__SANDBOX__V1__STATE__STATE_TERMINATING, SBX_STATE_TERMINATING},
+	{COREWEAVE__SANDBOX__V1__STATE__STATE_COMPLETED, SBX_STATE_COMPLETED},
+	{COREWEAVE__SANDBOX__V1__STATE__STATE_FAILED, SBX_STATE_FAILED},
+	{COREWEAVE__SANDBOX__V1__STATE__STATE_TERMINATED, SBX_STATE_TERMINATED},
+};
+
+sbx_state sbx_state_from_pb(int v)
 {
-	return v >= lo && v <= hi;
+	for (size_t i = 0; i < NELEM(state_map); i++)
+		if (state_map[i].pb == v)
+			return state_map[i].s;
+	return SBX_STATE_UNSPECIFIED;
 }
 
-sbx_result sbx_sandbox_from_json(const cJSON *root, sbx_sandbox **out, sbx_error *err)
+int sbx_state_to_pb(sbx_state s)
 {
-	sbx_result r = SBX_E_NOMEM;
+	for (size_t i = 0; i < NELEM(state_map); i++)
+		if (state_map[i].s == s)
+			return state_map[i].pb;
+	return 0;
+}
+
+static int64_t ts_ns(const Google__Protobuf__Timestamp *t)
+{
+	if (!t || t->seconds < 0 || t->seconds > INT64_MAX / 1000000000 - 1)
+		return 0;
+	return t->seconds * 1000000000 + t->nanos;
+}
+
+sbx_result sbx_sandbox_from_pb(const ProtobufCMessage *msg, sbx_sandbox **out, sbx_error *err)
+{
+	const Coreweave__Sandbox__V1__Sandbox *m = (const Coreweave__Sandbox__V1__Sandbox *)msg;
 	sbx_sandbox *s = NULL;
 	*out = NULL;
-	if (!cJSON_IsObject(root)) {
-		r = sbx_fail(err, SBX_E_PROTOCOL, "sandbox answer is not a JSON object");
-		goto out;
-	}
-	const char *id = sbx_json_get_str(root, "sandboxId");
-	if (!sbx_id_ok(id)) {
-		r = sbx_fail(err, SBX_E_PROTOCOL, "sandbox answer lacks a valid sandboxId");
-		goto out;
-	}
+	if (!m || m->base.descriptor != &coreweave__sandbox__v1__sandbox__descriptor)
+		return sbx_fail(err, SBX_E_INTERNAL, "not a Sandbox message");
+	if (!sbx_id_ok(m->sandbox_id))
+		return sbx_fail(err, SBX_E_PROTOCOL, "sandbox answer lacks a valid sandboxId");
 	s = calloc(1, sizeof *s);
 	if (!s)
 		goto nomem;
-	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(root, "spec");
-	const cJSON *status = cJSON_GetObjectItemCaseSensitive(root, "status");
-	s->id = strdup(id);
-	const char *image = sbx_json_get_str(spec, "image");
-	s->image = strdup(image ? image : "");
-	const char *reason = sbx_json_get_str(status, "stateReason");
-	s->state_reason = strdup(reason ? reason : "");
+	const Coreweave__Sandbox__V1__SandboxSpec *sp = m->spec;
+	const Coreweave__Sandbox__V1__SandboxStatus *st = m->status;
+	/* The image of the primary container (or the only one). */
+	const char *image = "";
+	if (sp && sp->n_containers) {
+		const Coreweave__Sandbox__V1__Container *c = sp->containers[0];
+		for (size_t i = 0; sp->primary_container && sp->primary_container[0] && i < sp->n_containers; i++)
+			if (sp->containers[i]->name && strcmp(sp->containers[i]->name, sp->primary_container) == 0)
+				c = sp->containers[i];
+		if (c && c->image)
+			image = c->image;
+	}
+	s->id = strdup(m->sandbox_id);
+	s->image = strdup(image);
+	s->state_reason = strdup(st && st->state_reason ? st->state_reason : "");
 	if (!s->id || !s->image || !s->state_reason)
 		goto nomem;
-	s->state = sbx_state_parse(cJSON_GetObjectItemCaseSensitive(status, "state"));
-	int64_t v = 0;
-	if (sbx_json_get_i64(status, "exitCode", &v) != 0 || !int_range(v, -1000000, 1000000)) {
-		r = sbx_fail(err, SBX_E_PROTOCOL, "sandbox answer has a bad exitCode");
-		goto out;
+	if (st) {
+		s->state = sbx_state_from_pb(st->state);
+		if (st->_exit_code_case == COREWEAVE__SANDBOX__V1__SANDBOX_STATUS___EXIT_CODE_EXIT_CODE) {
+			if (!int_range(st->exit_code, -1000000, 1000000)) {
+				sbx_sandbox_free(s);
+				return sbx_fail(err, SBX_E_PROTOCOL, "sandbox answer has a bad exitCode");
+			}
+			s->exit_code = st->exit_code;
+		}
+		s->create_time_ns = ts_ns(st->create_time);
+		s->start_time_ns = ts_ns(st->start_time);
+		s->end_time_ns = ts_ns(st->end_time);
 	}
-	s->exit_code = (int)v;
-	s->create_time_ns = sbx_parse_time(sbx_json_get_str(status, "createTime"));
-	s->start_time_ns = sbx_parse_time(sbx_json_get_str(status, "startTime"));
-	s->end_time_ns = sbx_parse_time(sbx_json_get_str(status, "endTime"));
-	const cJSON *tags = cJSON_GetObjectItemCaseSensitive(spec, "tags");
-	int nt = cJSON_IsArray(tags) ? cJSON_GetArraySize(tags) : 0;
-	if (nt > 0) {
-		s->tags = calloc((size_t)nt, sizeof *s->tags);
+	if (sp && sp->n_tags) {
+		s->tags = calloc(sp->n_tags, sizeof *s->tags);
 		if (!s->tags)
 			goto nomem;
-		const cJSON *t;
-		cJSON_ArrayForEach(t, tags) {
-			if (!cJSON_IsString(t))
-				continue;
-			s->tags[s->ntags] = strdup(t->valuestring);
-			if (!s->tags[s->ntags])
+		for (size_t i = 0; i < sp->n_tags; i++) {
+			if (!(s->tags[s->ntags] = strdup(sp->tags[i] ? sp->tags[i] : "")))
 				goto nomem;
 			s->ntags++;
 		}
 	}
-	const char *name = sbx_json_get_str(spec, "name");
-	if (name && *name) {
-		s->name = strdup(name);
-		if (!s->name)
-			goto nomem;
-	} else {
-		for (size_t i = 0; i < s->ntags; i++) {
-			if (strncmp(s->tags[i], "sbxfs-name=", 11) == 0 && s->tags[i][11]) {
-				s->name = strdup(s->tags[i] + 11);
-				if (!s->name)
-					goto nomem;
-				break;
-			}
+	/* sbxfs's name is the tag it wrote at create (WIRE-CONTRACT point 1). */
+	for (size_t i = 0; i < s->ntags; i++) {
+		if (strncmp(s->tags[i], SBX_NAME_TAG, SBX_NAME_TAG_LEN) == 0 && s->tags[i][SBX_NAME_TAG_LEN]) {
+			if (!(s->name = strdup(s->tags[i] + SBX_NAME_TAG_LEN)))
+				goto nomem;
+			break;
 		}
 	}
-	s->json = sbx_json_pretty(root);
+	s->json = sbx_pb_pretty(msg);
 	if (!s->json)
 		goto nomem;
 	*out = s;
-	s = NULL;
-	r = SBX_OK;
-	goto out;
+	return SBX_OK;
 nomem:
-	r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
-out:
 	sbx_sandbox_free(s);
+	return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+}
+
+sbx_result sbx_sandbox_from_text(const char *text, size_t len, sbx_sandbox **out, sbx_error *err)
+{
+	ProtobufCMessage *m = NULL;
+	*out = NULL;
+	sbx_result r = sbx_pb_answer(&coreweave__sandbox__v1__sandbox__descriptor, text, len, &m, err);
+	if (r == SBX_OK)
+		r = sbx_sandbox_from_pb(m, out, err);
+	wire_message_free(m);
 	return r;
+}
+
+static int int_range(int64_t v, int64_t lo, int64_t hi)
+{
+	return v >= lo && v <= hi;
 }
 
 void sbx_process_free(sbx_process *p)

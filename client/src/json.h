@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include <cjson/cJSON.h>
+#include <protobuf-c/protobuf-c.h>
 
 #include "sbx/sbx.h"
 
@@ -29,13 +30,24 @@ int sbx_json_item_i64(const cJSON *item, int64_t *out);
 /* Absent -> 0. */
 int sbx_json_get_bool(const cJSON *obj, const char *key);
 
-sbx_state sbx_state_parse(const cJSON *item);
-/* The wire name of a state ("STATE_RUNNING"); NULL when out of range. */
-const char *sbx_state_wire(sbx_state s);
 sbx_proc_state sbx_proc_state_parse(const cJSON *item);
 
+/* The tag that carries sbxfs's name of a sandbox (WIRE-CONTRACT point 1). */
+#define SBX_NAME_TAG "sbxfs-name="
+#define SBX_NAME_TAG_LEN 11
+
+/* The schema's State enum (numbers as sandbox.proto) <-> sbx_state. */
+sbx_state sbx_state_from_pb(int v);
+int sbx_state_to_pb(sbx_state s);
+
+/* A decoded coreweave.sandbox.v1.Sandbox (ProtobufCMessage, so this header
+ * needs no generated one) -> sbx_sandbox; json is its canonical form,
+ * pretty. SBX_E_PROTOCOL without a valid sandboxId. */
+sbx_result sbx_sandbox_from_pb(const ProtobufCMessage *m, sbx_sandbox **out, sbx_error *err);
+/* The same from an answer's text (lenient decode, pb.h). */
+sbx_result sbx_sandbox_from_text(const char *text, size_t len, sbx_sandbox **out, sbx_error *err);
+
 /* Resource -> struct. SBX_E_PROTOCOL when required fields are missing. */
-sbx_result sbx_sandbox_from_json(const cJSON *root, sbx_sandbox **out, sbx_error *err);
 sbx_result sbx_process_from_json(const cJSON *root, sbx_process **out, sbx_error *err);
 sbx_result sbx_dirent_from_json(const cJSON *obj, sbx_dirent *out);
 

@@ -15,6 +15,8 @@
 
 #include "answer.h"
 #include "json.h"
+#include "pb.h"
+#include "sandbox.pb-c.h"
 #include "spec.h"
 #include "util.h"
 
@@ -198,11 +200,17 @@ static sbx_result fb_start(sbx_client *c, const char *sandbox_id, const sbx_exec
 		res = sbx_fail(err, SBX_E_PRECONDITION, "sandbox %s is %s, not running", sandbox_id,
 		               sbx_state_word(sb->state));
 		if (err)
-			snprintf(err->reason, sizeof err->reason, "CWSANDBOX_SANDBOX_NOT_RUNNING");
+			/* what the service answers a call on a sandbox that is not
+			 * running (400/9, wire.md section 6) */
+			snprintf(err->reason, sizeof err->reason, "CWSANDBOX_INVALID_REQUEST");
 		goto out;
 	}
 	if (r->stdin_on) {
-		res = sbx_fail(err, SBX_E_UNSUPPORTED, "the service has no stdin for processes");
+		res = sbx_fail(err, SBX_E_UNSUPPORTED, SBX_MSG_NO_STDIN);
+		goto out;
+	}
+	if (r->timeout > 0) {
+		res = sbx_fail(err, SBX_E_UNSUPPORTED, SBX_MSG_NO_TIMEOUT);
 		goto out;
 	}
 	p = calloc(1, sizeof *p);
@@ -638,36 +646,34 @@ sbx_result sbx_exec_abortable(sbx_client *c, const char *sandbox_id, const sbx_e
                               sbx_exec_result **out, sbx_error *err, const int *abort_flag)
 {
 	sbx_result res;
-	cJSON *body = NULL, *root = NULL;
-	char *text = NULL, *path = NULL;
-	sbx_exec_result *x = NULL;
+	const wire_route *rt;
+	ProtobufCMessage *m = NULL;
 	*out = NULL;
 	if ((res = sbx_check_sandbox_id(sandbox_id, err)) != SBX_OK)
 		return res;
 	if (!r || !r->argv || !r->argv[0])
 		return sbx_fail(err, SBX_E_INVALID, "empty command");
-	body = sbx_exec_req_to_json(r, 0);
-	if (!body || (max_output_bytes > 0 && !sbx_json_add_i64(body, "maxOutputBytes", max_output_bytes)) ||
-	    !(text = cJSON_PrintUnformatted(body)) || !(path = sbx_path_sandbox(sandbox_id, ":exec"))) {
-		res = sbx_fail(err, SBX_E_NOMEM, "out of memory");
-		goto out;
-	}
-	/* The call lasts as long as the command: its timeout, else an hour. */
-	long wait_ms = r->timeout > 0 ? r->timeout * 1000L : 3600L * 1000;
-	sbx_http_req req = {.method = "POST", .path = path, .body = text, .body_len = strlen(text), .wait_ms = wait_ms,
-	                    .abort_flag = abort_flag};
-	if ((res = sbx_http_json(c, &req, &root, err)) != SBX_OK)
-		goto out;
-	if ((res = sbx_exec_result_from_json(root, &x, err)) != SBX_OK)
-		goto out;
-	*out = x;
-	x = NULL;
-out:
-	sbx_exec_result_free(x);
-	cJSON_Delete(body);
-	cJSON_Delete(root);
-	free(text);
-	free(path);
+	/* The real Exec has neither (wire.md section 4): never a command
+	 * that quietly runs without its limit or its input. */
+	if (r->timeout > 0)
+		return sbx_fail(err, SBX_E_UNSUPPORTED, SBX_MSG_NO_TIMEOUT);
+	if (r->stdin_on)
+		return sbx_fail(err, SBX_E_UNSUPPORTED, SBX_MSG_NO_STDIN);
+	if ((res = sbx_pb_route("Exec", &rt, err)) != SBX_OK)
+		return res;
+	if (max_output_bytes > INT32_MAX)
+		max_output_bytes = INT32_MAX;
+	sbx_exec_pb p;
+	if ((res = sbx_exec_req_to_pb(r, sandbox_id, (int32_t)(max_output_bytes > 0 ? max_output_bytes : 0), &p, err)) !=
+	    SBX_OK)
+		return res;
+	/* The call lasts as long as the command: an hour at most. */
+	sbx_http_req base = {.wait_ms = 3600L * 1000, .abort_flag = abort_flag};
+	res = sbx_pb_call(c, rt, &p.req.base, NULL, &base, &m, err);
+	if (res == SBX_OK)
+		res = sbx_exec_result_from_pb(m, out, err);
+	wire_message_free(m);
+	sbx_exec_pb_free(&p);
 	return res;
 }
 

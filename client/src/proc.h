@@ -14,6 +14,11 @@
 #define SBX_MAX_WAIT 60
 #define SBX_MAX_READ ((size_t)4 << 20)
 
+/* What a caller (sbxfs's `error` file) shows when the service lacks the
+ * processes extension and a request needs it. */
+#define SBX_MSG_NO_TIMEOUT "timeoutSeconds needs the service's \"processes\" extension (the real Exec has no timeout)"
+#define SBX_MSG_NO_STDIN "stdin needs the service's \"processes\" extension (the real Exec takes no input)"
+
 /* Stops and joins every fallback thread (client_free). */
 void sbx_fb_shutdown(sbx_client *c);
 

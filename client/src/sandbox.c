@@ -11,8 +11,11 @@
 #include <openssl/evp.h>
 
 #include "answer.h"
+#include "extension.pb-c.h"
 #include "http.h"
 #include "json.h"
+#include "pb.h"
+#include "sandbox.pb-c.h"
 #include "spec.h"
 #include "util.h"
 
@@ -22,6 +25,26 @@
 const char *sbx_version(void)
 {
 	return "0.1.0";
+}
+
+/* The discovery names libsbx uses, each gating its calls. */
+static const struct {
+	const char *name;
+	unsigned bit;
+} feature_names[] = {
+	{"processes", SBX_FEAT_PROCESSES}, {"output", SBX_FEAT_OUTPUT}, {"files", SBX_FEAT_FILES},
+	{"posix", SBX_FEAT_POSIX},         {"images", SBX_FEAT_IMAGES}, {"wait", SBX_FEAT_WAIT},
+	{"forget", SBX_FEAT_FORGET},
+};
+
+unsigned sbx_features_from_names(const char *const *names, size_t n)
+{
+	unsigned f = 0;
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; names[i] && k < sizeof feature_names / sizeof feature_names[0]; k++)
+			if (strcmp(names[i], feature_names[k].name) == 0)
+				f |= feature_names[k].bit;
+	return f;
 }
 
 sbx_result sbx_client_features(sbx_client *c, unsigned *features, sbx_error *err)
@@ -34,39 +57,29 @@ sbx_result sbx_client_features(sbx_client *c, unsigned *features, sbx_error *err
 		*features = f;
 		return SBX_OK;
 	}
-	cJSON *root = NULL;
+	const wire_route *r = wire_ext_route_find("GetExtensions");
+	if (!r)
+		return sbx_fail(err, SBX_E_INTERNAL, "the extension's route table has no GetExtensions");
+	ProtobufCMessage *m = NULL;
 	sbx_error e;
 	/* A one-off call: its connection would otherwise sit idle in the pool
 	 * and hold one of the server's connection slots. */
-	sbx_http_req req = {.method = "GET", .path = "/v1/extensions", .safe = 1, .no_reuse = 1};
-	sbx_result r = sbx_http_json(c, &req, &root, &e);
+	sbx_http_req base = {.safe = 1, .no_reuse = 1};
+	Sbxd__Ext__V1__GetExtensionsRequest req = SBXD__EXT__V1__GET_EXTENSIONS_REQUEST__INIT;
+	sbx_result res = sbx_pb_call(c, r, &req.base, NULL, &base, &m, &e);
 	f = 0;
-	if (r == SBX_OK) {
-		const cJSON *ext = cJSON_GetObjectItemCaseSensitive(root, "extensions");
-		const cJSON *x;
-		cJSON_ArrayForEach(x, ext) {
-			if (!cJSON_IsString(x))
-				continue;
-			if (strcmp(x->valuestring, "processes") == 0)
-				f |= SBX_FEAT_PROCESSES;
-			else if (strcmp(x->valuestring, "output") == 0)
-				f |= SBX_FEAT_OUTPUT;
-			else if (strcmp(x->valuestring, "files") == 0)
-				f |= SBX_FEAT_FILES;
-			else if (strcmp(x->valuestring, "posix") == 0)
-				f |= SBX_FEAT_POSIX;
-			else if (strcmp(x->valuestring, "images") == 0)
-				f |= SBX_FEAT_IMAGES;
-		}
-	} else if (r == SBX_E_NOT_FOUND || r == SBX_E_UNSUPPORTED || (r == SBX_E_INVALID && e.http_status == 405)) {
-		/* No such route: a service without the extension. */
-		r = SBX_OK;
+	if (res == SBX_OK) {
+		const Sbxd__Ext__V1__GetExtensionsResponse *x = (const Sbxd__Ext__V1__GetExtensionsResponse *)m;
+		f = sbx_features_from_names((const char *const *)x->extensions, x->n_extensions);
+	} else if (res == SBX_E_NOT_FOUND || res == SBX_E_UNSUPPORTED || (res == SBX_E_INVALID && e.http_status == 405)) {
+		/* No such route (404, 501): a service without the extension. */
+		res = SBX_OK;
 	}
-	cJSON_Delete(root);
-	if (r != SBX_OK) {
+	wire_message_free(m);
+	if (res != SBX_OK) {
 		if (err)
 			*err = e;
-		return r;
+		return res;
 	}
 	pthread_mutex_lock(&c->feat_mu);
 	c->features = f;
@@ -136,139 +149,137 @@ out:
 	return r;
 }
 
-static sbx_result sandbox_answer(cJSON *root, const char *field, sbx_sandbox **out, sbx_error *err)
+/* One call whose answer is a Sandbox (create, get, wait). */
+static sbx_result sandbox_call(sbx_client *c, const wire_route *r, const ProtobufCMessage *req, const char *extra,
+                               const sbx_http_req *base, sbx_sandbox **out, sbx_error *err)
 {
-	const cJSON *obj = field ? cJSON_GetObjectItemCaseSensitive(root, field) : root;
-	if (!obj)
-		return sbx_fail(err, SBX_E_PROTOCOL, "answer lacks \"%s\"", field ? field : "");
-	return sbx_sandbox_from_json(obj, out, err);
+	ProtobufCMessage *m = NULL;
+	sbx_result res = sbx_pb_call(c, r, req, extra, base, &m, err);
+	if (res == SBX_OK)
+		res = sbx_sandbox_from_pb(m, out, err);
+	wire_message_free(m);
+	return res;
 }
 
 sbx_result sbx_sandbox_create(sbx_client *c, const sbx_spec *sp, sbx_sandbox **out, sbx_error *err)
 {
-	sbx_result r;
-	cJSON *body = NULL, *root = NULL;
-	char *text = NULL;
+	const wire_route *r;
+	sbx_result res;
 	char rid[33];
 	*out = NULL;
 	if (!sp)
 		return sbx_fail(err, SBX_E_INVALID, "no spec");
-	body = cJSON_CreateObject();
-	cJSON *spec = sbx_spec_to_json(sp);
-	if (!body || !spec || !cJSON_AddItemToObject(body, "spec", spec)) {
-		cJSON_Delete(spec);
-		r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
-		goto out;
-	}
-	if (sbx_random_hex(rid) != 0) {
-		r = sbx_fail(err, SBX_E_INTERNAL, "no randomness for a request id");
-		goto out;
-	}
-	if (!cJSON_AddStringToObject(body, "requestId", rid) || !(text = cJSON_PrintUnformatted(body))) {
-		r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
-		goto out;
-	}
-	/* The requestId makes a repeated create return the first sandbox. */
-	sbx_http_req req = {.method = "POST", .path = "/v1/sandboxes", .body = text, .body_len = strlen(text), .safe = 1};
-	r = sbx_http_json(c, &req, &root, err);
-	if (r == SBX_OK)
-		r = sandbox_answer(root, NULL, out, err);
-out:
-	free(text);
-	cJSON_Delete(body);
-	cJSON_Delete(root);
-	return r;
+	if ((res = sbx_pb_route("CreateSandbox", &r, err)) != SBX_OK)
+		return res;
+	if (sbx_random_hex(rid) != 0)
+		return sbx_fail(err, SBX_E_INTERNAL, "no randomness for a request id");
+	sbx_spec_pb p;
+	if ((res = sbx_spec_to_pb(sp, &p, err)) != SBX_OK)
+		return res;
+	Coreweave__Sandbox__V1__CreateSandboxRequest req = COREWEAVE__SANDBOX__V1__CREATE_SANDBOX_REQUEST__INIT;
+	req.sandbox = &p.sandbox;
+	req.request_id = rid;
+	/* The requestId (a query parameter) makes a repeated create return
+	 * the first sandbox, so the call may be retried. */
+	sbx_http_req base = {.safe = 1};
+	res = sandbox_call(c, r, &req.base, NULL, &base, out, err);
+	sbx_spec_pb_free(&p);
+	return res;
 }
 
 sbx_result sbx_sandbox_get(sbx_client *c, const char *id, int wait_seconds, sbx_sandbox **out, sbx_error *err)
 {
-	sbx_result r;
-	cJSON *root = NULL;
-	char *path = NULL;
+	sbx_result res;
+	const wire_route *r;
 	*out = NULL;
-	if ((r = sbx_check_sandbox_id(id, err)) != SBX_OK)
-		return r;
+	if ((res = sbx_check_sandbox_id(id, err)) != SBX_OK)
+		return res;
 	if (wait_seconds > SBX_MAX_WAIT)
 		wait_seconds = SBX_MAX_WAIT;
-	if (wait_seconds > 0) {
-		unsigned f = 0;
-		/* Only sbxd knows waitSeconds; elsewhere answer at once. */
-		if (sbx_client_features(c, &f, NULL) != SBX_OK || !(f & SBX_FEAT_PROCESSES))
-			wait_seconds = 0;
+	unsigned f = 0;
+	if (wait_seconds > 0 && sbx_client_features(c, &f, NULL) == SBX_OK && (f & SBX_FEAT_WAIT) &&
+	    (r = wire_ext_route_find("Wait"))) {
+		/* sbxd's :wait answers once the sandbox is terminal or at the
+		 * deadline. */
+		Sbxd__Ext__V1__WaitRequest req = SBXD__EXT__V1__WAIT_REQUEST__INIT;
+		req.sandbox_id = (char *)id;
+		req.wait_seconds = wait_seconds;
+		sbx_http_req base = {.safe = 1, .wait_ms = wait_seconds * 1000L};
+		return sandbox_call(c, r, &req.base, NULL, &base, out, err);
 	}
-	char q[32] = "";
-	if (wait_seconds > 0)
-		snprintf(q, sizeof q, "?waitSeconds=%d", wait_seconds);
-	path = sbx_path_sandbox(id, q);
-	if (!path)
-		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
-	sbx_http_req req = {.method = "GET", .path = path, .safe = 1, .wait_ms = wait_seconds * 1000L};
-	r = sbx_http_json(c, &req, &root, err);
-	if (r == SBX_OK)
-		r = sandbox_answer(root, NULL, out, err);
-	free(path);
-	cJSON_Delete(root);
-	return r;
+	if ((res = sbx_pb_route("GetSandbox", &r, err)) != SBX_OK)
+		return res;
+	Coreweave__Sandbox__V1__GetSandboxRequest req = COREWEAVE__SANDBOX__V1__GET_SANDBOX_REQUEST__INIT;
+	req.sandbox_id = (char *)id;
+	sbx_http_req base = {.safe = 1};
+	if (wait_seconds <= 0)
+		return sandbox_call(c, r, &req.base, NULL, &base, out, err);
+	/* No :wait: poll GetSandbox until terminal or the wait is over. */
+	int64_t end = sbx_now_ms() + wait_seconds * 1000L;
+	long step = 100;
+	for (;;) {
+		res = sandbox_call(c, r, &req.base, NULL, &base, out, err);
+		if (res != SBX_OK || sbx_state_is_terminal((*out)->state) || sbx_now_ms() + step > end)
+			return res;
+		sbx_sandbox_free(*out);
+		*out = NULL;
+		sbx_sleep_ms(step);
+		if (step < 1000)
+			step *= 2;
+	}
 }
 
 sbx_result sbx_sandbox_list(sbx_client *c, const sbx_list_filter *filter, sbx_sandbox ***out, size_t *n,
                             sbx_error *err)
 {
-	sbx_result r = SBX_OK;
+	sbx_result res;
+	const wire_route *r;
 	sbx_sandbox **v = NULL;
 	size_t nv = 0, cap = 0;
 	char *token = NULL;
-	cJSON *root = NULL;
-	sbx_buf path;
-	sbx_buf_init(&path, 0);
+	char **tags = NULL;
+	ProtobufCMessage *m = NULL;
 	*out = NULL;
 	*n = 0;
+	if ((res = sbx_pb_route("ListSandboxes", &r, err)) != SBX_OK)
+		return res;
+	Coreweave__Sandbox__V1__ListSandboxesRequest req = COREWEAVE__SANDBOX__V1__LIST_SANDBOXES_REQUEST__INIT;
+	req.page_size = 1000;
+	if (filter && filter->tags) {
+		size_t nt = 0;
+		while (filter->tags[nt])
+			nt++;
+		/* every tag must match: one ?tags= each (repeated field) */
+		req.tags = (char **)filter->tags;
+		req.n_tags = nt;
+	}
+	if (filter && filter->state > SBX_STATE_UNSPECIFIED && filter->state <= SBX_STATE_TERMINATED)
+		req.state = sbx_state_to_pb(filter->state);
+	req.show_terminated = filter && filter->show_terminated;
 	for (int page = 0;; page++) {
 		if (page >= SBX_MAX_PAGES) {
-			r = sbx_fail(err, SBX_E_PROTOCOL, "list did not end after %d pages", SBX_MAX_PAGES);
+			res = sbx_fail(err, SBX_E_PROTOCOL, "list did not end after %d pages", SBX_MAX_PAGES);
 			goto out;
 		}
-		sbx_buf_free(&path);
-		sbx_buf_init(&path, 0);
-		int bad = sbx_buf_appendf(&path, "/v1/sandboxes?pageSize=1000");
-		if (filter && filter->tags && filter->tags[0]) {
-			bad |= sbx_buf_appendf(&path, "&tags=");
-			for (size_t i = 0; filter->tags[i]; i++) {
-				if (i)
-					bad |= sbx_buf_append(&path, "%2C", 3);
-				bad |= sbx_buf_append_escaped(&path, filter->tags[i]);
-			}
-		}
-		if (filter && filter->state > SBX_STATE_UNSPECIFIED && filter->state <= SBX_STATE_TERMINATED)
-			bad |= sbx_buf_appendf(&path, "&state=%s", sbx_state_wire(filter->state));
-		if (filter && filter->show_terminated)
-			bad |= sbx_buf_appendf(&path, "&showTerminated=true");
-		if (token) {
-			bad |= sbx_buf_appendf(&path, "&pageToken=");
-			bad |= sbx_buf_append_escaped(&path, token);
-		}
-		if (bad) {
-			r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
-			goto out;
-		}
-		sbx_http_req req = {.method = "GET", .path = path.data, .safe = 1};
-		cJSON_Delete(root);
-		root = NULL;
-		if ((r = sbx_http_json(c, &req, &root, err)) != SBX_OK)
+		req.page_token = token ? token : (char *)"";
+		sbx_http_req base = {.safe = 1};
+		wire_message_free(m);
+		m = NULL;
+		if ((res = sbx_pb_call(c, r, &req.base, NULL, &base, &m, err)) != SBX_OK)
 			goto out;
 		const char *next;
-		if ((r = sbx_sandbox_page_from_json(root, &v, &nv, &cap, &next, err)) != SBX_OK)
+		if ((res = sbx_sandbox_page_from_pb(m, &v, &nv, &cap, &next, err)) != SBX_OK)
 			goto out;
 		if (!next || !*next)
 			break;
 		if (token && strcmp(token, next) == 0) {
-			r = sbx_fail(err, SBX_E_PROTOCOL, "list repeats its page token");
+			res = sbx_fail(err, SBX_E_PROTOCOL, "list repeats its page token");
 			goto out;
 		}
 		free(token);
 		token = strdup(next);
 		if (!token) {
-			r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
+			res = sbx_fail(err, SBX_E_NOMEM, "out of memory");
 			goto out;
 		}
 	}
@@ -277,36 +288,49 @@ sbx_result sbx_sandbox_list(sbx_client *c, const sbx_list_filter *filter, sbx_sa
 	v = NULL;
 	nv = 0;
 out:
+	wire_message_free(m);
 	sbx_sandbox_list_free(v, nv);
 	free(token);
-	cJSON_Delete(root);
-	sbx_buf_free(&path);
-	return r;
+	free(tags);
+	return res;
 }
 
-static sbx_result delete_call(sbx_client *c, const char *id, int grace_seconds, int allow_missing, int purge,
+static sbx_result delete_call(sbx_client *c, const char *id, int grace_seconds, int allow_missing, int forget,
                               sbx_error *err)
 {
-	sbx_result r;
-	if ((r = sbx_check_sandbox_id(id, err)) != SBX_OK)
-		return r;
+	sbx_result res;
+	const wire_route *r = NULL;
+	if ((res = sbx_check_sandbox_id(id, err)) != SBX_OK)
+		return res;
 	if (grace_seconds < 0)
 		grace_seconds = 0;
 	if (grace_seconds > 300)
 		grace_seconds = 300;
-	char q[80];
-	snprintf(q, sizeof q, "?gracePeriodSeconds=%d%s%s", grace_seconds, allow_missing ? "&allowMissing=true" : "",
-	         purge ? "&purge=true" : "");
-	char *path = sbx_path_sandbox(id, q);
-	if (!path)
-		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
 	/* The answer comes after the grace period: give it that much time. */
-	sbx_http_req req = {.method = "DELETE", .path = path, .safe = 1, .wait_ms = grace_seconds * 1000L};
-	r = sbx_http_json(c, &req, NULL, err);
-	if (r == SBX_E_NOT_FOUND && allow_missing)
-		r = SBX_OK;
-	free(path);
-	return r;
+	sbx_http_req base = {.safe = 1, .wait_ms = grace_seconds * 1000L};
+	unsigned f = 0;
+	if (forget && sbx_client_features(c, &f, NULL) == SBX_OK && (f & SBX_FEAT_FORGET) &&
+	    (r = wire_ext_route_find("Forget"))) {
+		/* sbxd's :forget: stop as DeleteSandbox does, then drop the
+		 * record and its output. */
+		Sbxd__Ext__V1__ForgetRequest req = SBXD__EXT__V1__FORGET_REQUEST__INIT;
+		req.sandbox_id = (char *)id;
+		req.grace_period_seconds = grace_seconds;
+		res = sbx_pb_call(c, r, &req.base, NULL, &base, NULL, err);
+	} else {
+		/* Without "forget" the service forgets on its own retention. */
+		if ((res = sbx_pb_route("DeleteSandbox", &r, err)) != SBX_OK)
+			return res;
+		Coreweave__Sandbox__V1__DeleteSandboxRequest req = COREWEAVE__SANDBOX__V1__DELETE_SANDBOX_REQUEST__INIT;
+		req.sandbox_id = (char *)id;
+		/* absent means immediate: the grace is always explicit */
+		req.grace_period_seconds = grace_seconds;
+		req.allow_missing = allow_missing != 0;
+		res = sbx_pb_call(c, r, &req.base, NULL, &base, NULL, err);
+	}
+	if (res == SBX_E_NOT_FOUND && allow_missing)
+		res = SBX_OK;
+	return res;
 }
 
 sbx_result sbx_sandbox_delete(sbx_client *c, const char *id, int grace_seconds, int allow_missing, sbx_error *err)

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "pb.h"
 #include "util.h"
 
 static void kv_free(sbx_kv *v, size_t n)
@@ -120,7 +121,7 @@ void sbx_spec_free(sbx_spec *sp)
 	for (size_t i = 0; i < sp->ntags; i++)
 		free(sp->tags[i]);
 	free(sp->tags);
-	free(sp->network);
+	wire_message_free(sp->network);
 	free(sp);
 }
 
@@ -201,12 +202,41 @@ void sbx_spec_set_lifetime(sbx_spec *sp, int64_t max_lifetime_seconds)
 	sp->lifetime = max_lifetime_seconds > 0 ? max_lifetime_seconds : 0;
 }
 
+/* The schema's NetworkOptions for a word: egress anywhere (one EgressRule
+ * with any), or none at all (denyEgress); malloc'd parts throughout, so
+ * wire_message_free frees it. */
+static ProtobufCMessage *network_new(int egress)
+{
+	Coreweave__Sandbox__V1__NetworkOptions *n = malloc(sizeof *n);
+	if (!n)
+		return NULL;
+	coreweave__sandbox__v1__network_options__init(n);
+	if (!egress) {
+		n->_deny_egress_case = COREWEAVE__SANDBOX__V1__NETWORK_OPTIONS___DENY_EGRESS_DENY_EGRESS;
+		n->deny_egress = 1;
+		return &n->base;
+	}
+	Coreweave__Sandbox__V1__EgressRule *r = malloc(sizeof *r);
+	n->egress = malloc(sizeof *n->egress);
+	if (!r || !n->egress) {
+		free(r);
+		free(n->egress);
+		free(n);
+		return NULL;
+	}
+	coreweave__sandbox__v1__egress_rule__init(r);
+	r->destination_case = COREWEAVE__SANDBOX__V1__EGRESS_RULE__DESTINATION_ANY;
+	r->any = 1;
+	n->egress[0] = r;
+	n->n_egress = 1;
+	return &n->base;
+}
+
 void sbx_spec_set_network(sbx_spec *sp, int egress)
 {
-	/* The schema's NetworkOptions: egress anywhere, or none at all. */
-	char *n = strdup(egress ? "{\"egress\":[{\"any\":true}]}" : "{\"denyEgress\":true}");
+	ProtobufCMessage *n = network_new(egress);
 	if (n) {
-		free(sp->network);
+		wire_message_free(sp->network);
 		sp->network = n;
 	}
 }
@@ -610,18 +640,28 @@ sbx_result sbx_spec_parse(const char *text, size_t len, sbx_spec **out, sbx_erro
 					goto out;
 			}
 		} else if (strcmp(k, "network") == 0) {
-			/* NetworkOptions goes to the service as written: it knows the
-			 * schema (and sbxd refuses what it cannot honour). */
+			/* The schema's NetworkOptions, checked here by the codec (a
+			 * typo is named now, not by the service at create); sbxd
+			 * refuses what it cannot honour. */
 			char *txt = cJSON_IsObject(it) ? cJSON_PrintUnformatted(it) : NULL;
 			if (!txt) {
-				r = sbx_fail(err, SBX_E_INVALID,
+				r = sbx_fail(err, cJSON_IsObject(it) ? SBX_E_NOMEM : SBX_E_INVALID,
 				             cJSON_IsObject(it) ? "out of memory"
 				                                : "\"network\" must be a NetworkOptions object like "
 				                                  "{\"egress\": [{\"any\": true}]}");
 				goto out;
 			}
-			free(sp->network);
-			sp->network = txt;
+			ProtobufCMessage *nm = NULL;
+			wire_err we;
+			int rc = wire_json_decode(&coreweave__sandbox__v1__network_options__descriptor, txt, strlen(txt), NULL,
+			                          &nm, &we);
+			free(txt);
+			if (rc) {
+				r = sbx_fail(err, rc == -ENOMEM ? SBX_E_NOMEM : SBX_E_INVALID, "\"network\": %s", we.msg);
+				goto out;
+			}
+			wire_message_free(sp->network);
+			sp->network = nm;
 		} else {
 			/* A typo in a hand-written spec should not pass silently. */
 			r = sbx_fail(err, SBX_E_INVALID, "unknown field \"%.64s\" in the sandbox spec", k);
@@ -680,96 +720,112 @@ static void fmt_quantity_bytes(char *buf, size_t n, int64_t v)
 		snprintf(buf, n, "%lld", (long long)v);
 }
 
-static cJSON *env_to_json(const sbx_kv *env, size_t n)
+/* The image sbxd (and libsbx) name when none is configured (WIRE-CONTRACT
+ * point 4: an image is required on the wire). */
+#define SBX_DEFAULT_IMAGE "default"
+/* The annotation that carries the pids limit, which the schema's
+ * Resources lack (WIRE-CONTRACT point 4). */
+#define SBX_PIDS_ANNOTATION "sbxd.pids"
+
+void sbx_spec_pb_free(sbx_spec_pb *p)
 {
-	cJSON *o = cJSON_CreateObject();
-	for (size_t i = 0; o && i < n; i++)
-		if (!cJSON_AddStringToObject(o, env[i].key, env[i].value)) {
-			cJSON_Delete(o);
-			return NULL;
-		}
-	return o;
+	if (!p)
+		return;
+	free(p->env);
+	free(p->envp);
+	free(p->tags);
+	memset(p, 0, sizeof *p);
 }
 
-cJSON *sbx_spec_to_json(const sbx_spec *sp)
+sbx_result sbx_spec_to_pb(const sbx_spec *sp, sbx_spec_pb *p, sbx_error *err)
 {
-	cJSON *o = cJSON_CreateObject();
-	if (!o)
-		return NULL;
-	int ok = 1;
-	if (sp->name)
-		ok &= cJSON_AddStringToObject(o, "name", sp->name) != NULL;
-	if (sp->image)
-		ok &= cJSON_AddStringToObject(o, "image", sp->image) != NULL;
+	memset(p, 0, sizeof *p);
+	coreweave__sandbox__v1__sandbox__init(&p->sandbox);
+	coreweave__sandbox__v1__sandbox_spec__init(&p->spec);
+	coreweave__sandbox__v1__container__init(&p->main);
+	coreweave__sandbox__v1__resources__init(&p->res);
+	coreweave__sandbox__v1__sandbox_spec__annotations_entry__init(&p->pids);
+	p->sandbox.spec = &p->spec;
+	p->mainp = &p->main;
+	p->spec.containers = &p->mainp;
+	p->spec.n_containers = 1;
+	/* One container, "main": what the SDK sends, and the one sbxd runs. */
+	p->main.name = (char *)"main";
+	p->main.image = (char *)(sp->image && sp->image[0] ? sp->image : SBX_DEFAULT_IMAGE);
 	if (sp->argv && sp->argv[0]) {
-		ok &= cJSON_AddStringToObject(o, "command", sp->argv[0]) != NULL;
-		if (sp->argv[1]) {
-			cJSON *a = cJSON_AddArrayToObject(o, "args");
-			ok &= a != NULL;
-			for (size_t i = 1; a && sp->argv[i]; i++) {
-				cJSON *s = cJSON_CreateString(sp->argv[i]);
-				ok &= s != NULL && cJSON_AddItemToArray(a, s);
-			}
-		}
+		p->main.command = sp->argv[0];
+		size_t n = 0;
+		while (sp->argv[n + 1])
+			n++;
+		p->main.args = sp->argv + 1;
+		p->main.n_args = n;
 	}
 	if (sp->nenv) {
-		cJSON *e = env_to_json(sp->env, sp->nenv);
-		ok &= e != NULL && cJSON_AddItemToObject(o, "env", e);
+		p->env = calloc(sp->nenv, sizeof *p->env);
+		p->envp = calloc(sp->nenv, sizeof *p->envp);
+		if (!p->env || !p->envp)
+			goto nomem;
+		for (size_t i = 0; i < sp->nenv; i++) {
+			coreweave__sandbox__v1__container__environment_variables_entry__init(&p->env[i]);
+			p->env[i].key = sp->env[i].key;
+			p->env[i].value = sp->env[i].value;
+			p->envp[i] = &p->env[i];
+		}
+		p->main.environment_variables = p->envp;
+		p->main.n_environment_variables = sp->nenv;
 	}
 	if (sp->cwd)
-		ok &= cJSON_AddStringToObject(o, "workingDir", sp->cwd) != NULL;
-	if (sp->cpu_millis || sp->memory_bytes || sp->pids) {
-		cJSON *res = cJSON_AddObjectToObject(o, "resources");
-		char q[32];
-		ok &= res != NULL;
-		if (res && sp->cpu_millis) {
-			if (sp->cpu_millis % 1000 == 0)
-				snprintf(q, sizeof q, "%lld", (long long)(sp->cpu_millis / 1000));
-			else
-				snprintf(q, sizeof q, "%lldm", (long long)sp->cpu_millis);
-			ok &= cJSON_AddStringToObject(res, "cpu", q) != NULL;
-		}
-		if (res && sp->memory_bytes) {
-			fmt_quantity_bytes(q, sizeof q, sp->memory_bytes);
-			ok &= cJSON_AddStringToObject(res, "memory", q) != NULL;
-		}
-		if (res && sp->pids) {
-			snprintf(q, sizeof q, "%lld", (long long)sp->pids);
-			ok &= cJSON_AddStringToObject(res, "pids", q) != NULL;
-		}
+		p->main.working_dir = sp->cwd;
+	if (sp->cpu_millis || sp->memory_bytes) {
+		if (sp->cpu_millis % 1000 == 0)
+			snprintf(p->cpu, sizeof p->cpu, "%lld", (long long)(sp->cpu_millis / 1000));
+		else
+			snprintf(p->cpu, sizeof p->cpu, "%lldm", (long long)sp->cpu_millis);
+		fmt_quantity_bytes(p->mem, sizeof p->mem, sp->memory_bytes);
+		if (sp->cpu_millis)
+			p->res.cpu = p->cpu;
+		if (sp->memory_bytes)
+			p->res.memory = p->mem;
+		p->main.resources = &p->res;
 	}
-	if (sp->lifetime)
-		ok &= sbx_json_add_i64(o, "maxLifetimeSeconds", sp->lifetime) != NULL;
-	/* The public service drops unknown fields such as name, so the name
-	 * travels as a tag too. */
+	if (sp->lifetime < 0 || sp->lifetime > SBX_MAX_LIFETIME)
+		return sbx_fail(err, SBX_E_INVALID, "maxLifetimeSeconds must be 0..%d", SBX_MAX_LIFETIME);
+	p->spec.max_lifetime_seconds = (int32_t)sp->lifetime;
+	/* The sbxfs name travels as a tag: the schema has no name. */
 	int name_tagged = 0;
-	char nametag[80] = "";
 	if (sp->name) {
-		snprintf(nametag, sizeof nametag, "sbxfs-name=%s", sp->name);
+		int n = snprintf(p->nametag, sizeof p->nametag, "%s%s", SBX_NAME_TAG, sp->name);
+		if (n < 0 || (size_t)n >= sizeof p->nametag)
+			return sbx_fail(err, SBX_E_INVALID, "name too long");
 		for (size_t i = 0; i < sp->ntags; i++)
-			name_tagged |= strcmp(sp->tags[i], nametag) == 0;
+			name_tagged |= strcmp(sp->tags[i], p->nametag) == 0;
 	}
-	if (sp->ntags || (sp->name && !name_tagged)) {
-		cJSON *t = cJSON_AddArrayToObject(o, "tags");
-		ok &= t != NULL;
-		for (size_t i = 0; t && i < sp->ntags; i++) {
-			cJSON *s = cJSON_CreateString(sp->tags[i]);
-			ok &= s != NULL && cJSON_AddItemToArray(t, s);
-		}
-		if (t && sp->name && !name_tagged) {
-			cJSON *s = cJSON_CreateString(nametag);
-			ok &= s != NULL && cJSON_AddItemToArray(t, s);
-		}
+	size_t nt = sp->ntags + (sp->name && !name_tagged);
+	if (nt) {
+		p->tags = calloc(nt, sizeof *p->tags);
+		if (!p->tags)
+			goto nomem;
+		for (size_t i = 0; i < sp->ntags; i++)
+			p->tags[i] = sp->tags[i];
+		if (sp->name && !name_tagged)
+			p->tags[sp->ntags] = p->nametag;
+		p->spec.tags = p->tags;
+		p->spec.n_tags = nt;
 	}
-	if (sp->network) {
-		cJSON *n = cJSON_Parse(sp->network);
-		ok &= n != NULL && cJSON_AddItemToObject(o, "network", n);
+	if (sp->network)
+		p->spec.network = (Coreweave__Sandbox__V1__NetworkOptions *)sp->network;
+	if (sp->pids) {
+		snprintf(p->pidtext, sizeof p->pidtext, "%lld", (long long)sp->pids);
+		p->pids.key = (char *)SBX_PIDS_ANNOTATION;
+		p->pids.value = p->pidtext;
+		p->pidsp = &p->pids;
+		p->spec.annotations = &p->pidsp;
+		p->spec.n_annotations = 1;
 	}
-	if (!ok) {
-		cJSON_Delete(o);
-		return NULL;
-	}
-	return o;
+	return SBX_OK;
+nomem:
+	sbx_spec_pb_free(p);
+	return sbx_fail(err, SBX_E_NOMEM, "out of memory");
 }
 
 /* ------------------------------------------------------------ exec req */
@@ -954,6 +1010,79 @@ out:
 	cJSON_Delete(root);
 	sbx_exec_req_free(req);
 	return r;
+}
+
+void sbx_exec_pb_free(sbx_exec_pb *p)
+{
+	if (!p)
+		return;
+	free(p->argv);
+	free(p->env);
+	free(p->envp);
+	memset(p, 0, sizeof *p);
+}
+
+/* The real Exec has no working directory: a shell changes into it and
+ * execs the command, argv untouched ("$@"), documented in
+ * docs/filesystem.md; an image without /bin/sh answers the shell's 127. */
+static const char *const cwd_wrapper[] = {"/bin/sh", "-c", "cd -- \"$1\" && shift && exec \"$@\"", "sh"};
+#define CWD_WRAPPER_N (sizeof cwd_wrapper / sizeof cwd_wrapper[0])
+
+sbx_result sbx_exec_req_to_pb(const sbx_exec_req *r, const char *sandbox_id, int32_t max_output_bytes, sbx_exec_pb *p,
+                              sbx_error *err)
+{
+	memset(p, 0, sizeof *p);
+	coreweave__sandbox__v1__exec_request__init(&p->req);
+	p->req.sandbox_id = (char *)sandbox_id;
+	p->req.max_output_bytes = max_output_bytes;
+	size_t na = 0;
+	while (r->argv && r->argv[na])
+		na++;
+	if (!na)
+		return sbx_fail(err, SBX_E_INVALID, "no command");
+	size_t extra = r->cwd ? CWD_WRAPPER_N + 1 : 0;
+	p->argv = calloc(na + extra + 1, sizeof *p->argv);
+	if (!p->argv)
+		goto nomem;
+	size_t k = 0;
+	if (r->cwd) {
+		for (size_t i = 0; i < CWD_WRAPPER_N; i++)
+			p->argv[k++] = (char *)cwd_wrapper[i];
+		p->argv[k++] = r->cwd;
+	}
+	for (size_t i = 0; i < na; i++)
+		p->argv[k++] = r->argv[i];
+	p->req.command = p->argv;
+	p->req.n_command = k;
+	if (r->nenv) {
+		p->env = calloc(r->nenv, sizeof *p->env);
+		p->envp = calloc(r->nenv, sizeof *p->envp);
+		if (!p->env || !p->envp)
+			goto nomem;
+		for (size_t i = 0; i < r->nenv; i++) {
+			coreweave__sandbox__v1__exec_request__env_entry__init(&p->env[i]);
+			p->env[i].key = r->env[i].key;
+			p->env[i].value = r->env[i].value;
+			p->envp[i] = &p->env[i];
+		}
+		p->req.env = p->envp;
+		p->req.n_env = r->nenv;
+	}
+	return SBX_OK;
+nomem:
+	sbx_exec_pb_free(p);
+	return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+}
+
+static cJSON *env_to_json(const sbx_kv *env, size_t n)
+{
+	cJSON *o = cJSON_CreateObject();
+	for (size_t i = 0; o && i < n; i++)
+		if (!cJSON_AddStringToObject(o, env[i].key, env[i].value)) {
+			cJSON_Delete(o);
+			return NULL;
+		}
+	return o;
 }
 
 cJSON *sbx_exec_req_to_json(const sbx_exec_req *r, int with_stdin_flag)

@@ -10,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "sandbox.pb-c.h"
 #include "sbx/sbx.h"
 
 #define SBX_MAX_TEXT (128 * 1024)
@@ -28,7 +29,7 @@ struct sbx_spec {
 	char **tags;
 	size_t ntags;
 	int64_t cpu_millis, memory_bytes, pids, lifetime;
-	char *network;          /* spec.network as JSON text (NetworkOptions), or NULL */
+	ProtobufCMessage *network; /* spec.network: a NetworkOptions (malloc'd parts), or NULL */
 };
 
 struct sbx_exec_req {
@@ -41,10 +42,41 @@ struct sbx_exec_req {
 	char request_id[SBX_REQUEST_ID_MAX + 1];       /* "" until set or first asked for */
 };
 
-/* The spec as the JSON of docs/api.md `spec` (caller deletes). */
-cJSON *sbx_spec_to_json(const sbx_spec *sp);
-/* The exec body: command, workingDir, env, timeoutSeconds (+ stdin flag
- * when with_stdin_flag). */
+/* A spec as the schema's Sandbox (the body of CreateSandbox): one
+ * container named "main" with the configured image ("default" when none),
+ * command + args, environmentVariables, workingDir, resources;
+ * maxLifetimeSeconds, tags (with sbxfs-name=NAME), network
+ * (NetworkOptions), the pids limit as annotation sbxd.pids. Strings are
+ * borrowed from sp (which must outlive it); sbx_spec_pb_free frees what
+ * it allocated. */
+typedef struct sbx_spec_pb {
+	Coreweave__Sandbox__V1__Sandbox sandbox;
+	Coreweave__Sandbox__V1__SandboxSpec spec;
+	Coreweave__Sandbox__V1__Container main, *mainp;
+	Coreweave__Sandbox__V1__Resources res;
+	Coreweave__Sandbox__V1__Container__EnvironmentVariablesEntry *env, **envp;
+	Coreweave__Sandbox__V1__SandboxSpec__AnnotationsEntry pids, *pidsp;
+	char **tags;
+	char nametag[160], cpu[32], mem[32], pidtext[24];
+} sbx_spec_pb;
+sbx_result sbx_spec_to_pb(const sbx_spec *sp, sbx_spec_pb *p, sbx_error *err);
+void sbx_spec_pb_free(sbx_spec_pb *p);
+
+/* An exec request as the schema's ExecRequest {sandboxId, command, env,
+ * maxOutputBytes}; a cwd becomes the shell wrapper
+ * ["/bin/sh", "-c", "cd -- \"$1\" && shift && exec \"$@\"", "sh", CWD,
+ * ARGV...]. timeout and stdin have no place in it (the caller decides).
+ * Borrows r's strings. */
+typedef struct sbx_exec_pb {
+	Coreweave__Sandbox__V1__ExecRequest req;
+	char **argv;
+	Coreweave__Sandbox__V1__ExecRequest__EnvEntry *env, **envp;
+} sbx_exec_pb;
+sbx_result sbx_exec_req_to_pb(const sbx_exec_req *r, const char *sandbox_id, int32_t max_output_bytes, sbx_exec_pb *p,
+                              sbx_error *err);
+void sbx_exec_pb_free(sbx_exec_pb *p);
+/* The process start body of sbxd's extension (until extension.proto has
+ * its message). */
 cJSON *sbx_exec_req_to_json(const sbx_exec_req *r, int with_stdin_flag);
 sbx_exec_req *sbx_exec_req_dup(const sbx_exec_req *r);
 

@@ -77,7 +77,7 @@ int fake_reply_status(int fd, int http, int code, const char *reason, const char
 		         retry);
 	snprintf(body, sizeof body,
 	         "{\"code\":%d,\"message\":\"%s\",\"details\":[{\"@type\":\"type.googleapis.com/google.rpc.ErrorInfo\","
-	         "\"reason\":\"%s\",\"domain\":\"cwsandbox.coreweave.com\"}%s]}",
+	         "\"reason\":\"%s\",\"domain\":\"cwsandbox.com\"}%s]}",
 	         code, msg, reason, rbuf);
 	return fake_reply(fd, http, body);
 }

@@ -12,6 +12,8 @@
 
 #include "answer.h"
 #include "json.h"
+#include "pb.h"
+#include "sandbox.pb-c.h"
 #include "sbx/sbx.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -27,18 +29,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	unsigned which = data[0] % 6;
-	cJSON *root = sbx_json_parse((const char *)data + 1, size - 1);
-	if (!root)
-		return 0;
 	sbx_error e;
 	memset(&e, 0, sizeof e);
 	sbx_result r = SBX_OK;
+	/* the real messages: decoded by the codec, then mapped */
+	static const ProtobufCMessageDescriptor *const real[6] = {
+		&coreweave__sandbox__v1__list_sandboxes_response__descriptor, NULL,
+		&coreweave__sandbox__v1__exec_response__descriptor, NULL, NULL,
+		&coreweave__sandbox__v1__read_file_response__descriptor,
+	};
+	ProtobufCMessage *m = NULL;
+	cJSON *root = NULL;
+	if (real[which]) {
+		if (sbx_pb_answer(real[which], (const char *)data + 1, size - 1, &m, &e) != SBX_OK) {
+			if (m || !e.message[0])
+				abort();
+			return 0;
+		}
+	} else if (!(root = sbx_json_parse((const char *)data + 1, size - 1))) {
+		return 0;
+	}
 	switch (which) {
 	case 0: {
 		sbx_sandbox **v = NULL;
 		size_t nv = 0, cap = 0;
 		const char *next;
-		r = sbx_sandbox_page_from_json(root, &v, &nv, &cap, &next, &e);
+		r = sbx_sandbox_page_from_pb(m, &v, &nv, &cap, &next, &e);
 		for (size_t i = 0; r == SBX_OK && i < nv; i++)
 			if (!v[i] || !v[i]->id)
 				abort();
@@ -61,7 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	case 2: {
 		sbx_exec_result *x;
-		r = sbx_exec_result_from_json(root, &x, &e);
+		r = sbx_exec_result_from_pb(m, &x, &e);
 		if (r == SBX_OK) {
 			if (x->out_total < (int64_t)x->out_len || x->err_total < (int64_t)x->err_len ||
 			    (x->out_len && !x->out) || (x->err_len && !x->errout))
@@ -99,10 +115,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	default: {
 		void *d;
 		size_t n;
-		int64_t whole;
-		r = sbx_read_from_json(root, &d, &n, &whole, &e);
+		r = sbx_read_from_pb(m, &d, &n, &e);
 		if (r == SBX_OK) {
-			if (!d || ((char *)d)[n] != '\0' || whole < -1)
+			if (!d || ((char *)d)[n] != '\0')
 				abort();
 			free(d);
 		} else if (d || n) {
@@ -114,5 +129,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (r != SBX_OK && !e.message[0])
 		abort(); /* a failure names its problem */
 	cJSON_Delete(root);
+	wire_message_free(m);
 	return 0;
 }

@@ -30,9 +30,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sbx_error e;
 	switch (which) {
 	case 0: {
-		root = sbx_json_parse(text, len);
 		sbx_sandbox *s = NULL;
-		if (root && sbx_sandbox_from_json(root, &s, &e) == SBX_OK) {
+		if (sbx_sandbox_from_text(text, len, &s, &e) == SBX_OK) {
 			if (!s->id || !s->json || !s->image || !s->state_reason)
 				abort();
 			sbx_state_word(s->state);

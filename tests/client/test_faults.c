@@ -400,7 +400,7 @@ START_TEST(not_found_status)
 	sbx_error e;
 	ck_assert_int_eq(sbx_sandbox_get(c, "sb1", 0, &s, &e), SBX_E_NOT_FOUND);
 	ck_assert_str_eq(e.reason, "CWSANDBOX_SANDBOX_NOT_FOUND");
-	ck_assert_str_eq(e.domain, "cwsandbox.coreweave.com");
+	ck_assert_str_eq(e.domain, "cwsandbox.com");
 	ck_assert_str_eq(e.message, "sandbox sb1 not found");
 	ck_assert_int_eq(e.grpc_code, 5);
 	ck_assert_int_eq(sbx_error_errno(&e), ENOENT);
@@ -431,7 +431,8 @@ START_TEST(token_sent_never_shown)
 	ck_assert_int_eq(sbx_sandbox_get(c, "sb1", 0, &s, &e), SBX_E_UNAUTHENTICATED);
 	ck_assert_str_eq(seen, "Authorization: Bearer s3cr3t-tok");
 	ck_assert_ptr_null(strstr(e.message, "s3cr3t"));
-	ck_assert_int_eq(sbx_error_errno(&e), EPERM);
+	/* UNAUTHENTICATED is EACCES (wire.md section 6) */
+	ck_assert_int_eq(sbx_error_errno(&e), EACCES);
 	stop(c);
 }
 END_TEST
@@ -591,7 +592,7 @@ START_TEST(list_all_pages)
 		ck_assert_str_eq(v[i]->id, want);
 	}
 	sbx_sandbox_list_free(v, n);
-	ck_assert_str_eq(pg.first_query, "?pageSize=1000&tags=a%20b%2Cc%2Cd&state=STATE_RUNNING&showTerminated=true");
+	ck_assert_str_eq(pg.first_query, "?pageSize=1000&tags=a%20b&tags=c%2Cd&state=STATE_RUNNING&showTerminated=true");
 	/* a service that repeats its page token does not loop forever */
 	pg.loop = 1;
 	sbx_error e;
@@ -1046,11 +1047,85 @@ START_TEST(fallback_real_service)
 	sbx_error e;
 	ck_assert_int_eq(sbx_file_list(c, id, "/", &v, &n, &e), SBX_E_UNSUPPORTED);
 	ck_assert_int_eq(sbx_error_errno(&e), ENOTSUP);
+	ck_assert_ptr_nonnull(strstr(e.message, "\"files\" extension"));
 
-	/* once the sandbox is gone, a start fails in the call itself */
-	ck_assert_int_eq(sbx_sandbox_delete(c, id, 0, 0, NULL), SBX_OK);
+	/* a working directory runs as the documented shell wrapper; the real
+	 * Exec has no timeout and no stdin: ENOTSUP with a message */
+	sbx_exec_req *cr = sbx_exec_req_new();
+	const char *pwd[] = {"pwd", NULL};
+	ck_assert_int_eq(sbx_exec_req_set_argv(cr, pwd, NULL), SBX_OK);
+	ck_assert_int_eq(sbx_exec_req_set_cwd(cr, "/tmp", NULL), SBX_OK);
+	ck_assert_int_eq(sbx_exec(c, id, cr, 0, &x, &e), SBX_OK);
+	ck_assert_str_eq(x->out, "/tmp\n");
+	sbx_exec_result_free(x);
+	ck_assert_int_eq(sbx_exec_req_set_cwd(cr, "/no/such/dir", NULL), SBX_OK);
+	ck_assert_int_eq(sbx_exec(c, id, cr, 0, &x, &e), SBX_OK);
+	ck_assert_int_ne(x->exit_code, 0);
+	sbx_exec_result_free(x);
+	sbx_exec_req_set_timeout(cr, 5);
+	ck_assert_int_eq(sbx_exec(c, id, cr, 0, &x, &e), SBX_E_UNSUPPORTED);
+	ck_assert_ptr_nonnull(strstr(e.message, "timeoutSeconds"));
+	ck_assert_int_eq(sbx_process_start(c, id, cr, &p, &e), SBX_E_UNSUPPORTED);
+	ck_assert_ptr_nonnull(strstr(e.message, "timeoutSeconds"));
+	sbx_exec_req_set_timeout(cr, 0);
+	sbx_exec_req_set_stdin(cr, 1);
+	ck_assert_int_eq(sbx_process_start(c, id, cr, &p, &e), SBX_E_UNSUPPORTED);
+	ck_assert_ptr_nonnull(strstr(e.message, "stdin"));
+	sbx_exec_req_free(cr);
+	ck_assert_int_eq(pub_execs(ps), 4);
+
+	/* files: whole-file calls; a write inside a file and an append are a
+	 * read-modify-write; a ranged read is a slice of the whole */
+	ck_assert_int_eq(sbx_file_write(c, id, "/f", -1, "hello world", 11, &e), SBX_OK);
+	ck_assert_int_eq(sbx_file_write(c, id, "/f", 6, "WORLD!", 6, &e), SBX_OK);
+	ck_assert_int_eq(sbx_file_append(c, id, "/f", "\n", 1, &e), SBX_OK);
+	ck_assert_int_eq(sbx_file_write(c, id, "/g", 2, "x", 1, &e), SBX_OK);   /* new file, a hole first */
+	void *d = NULL;
+	size_t dl = 0;
+	int64_t whole = 0;
+	ck_assert_int_eq(sbx_file_read(c, id, "/f", 0, 0, &d, &dl, &whole, &e), SBX_OK);
+	ck_assert_uint_eq(dl, 13);
+	ck_assert_int_eq(memcmp(d, "hello WORLD!\n", 13), 0);
+	ck_assert_int_eq(whole, 13);
+	free(d);
+	ck_assert_int_eq(sbx_file_read(c, id, "/f", 6, 5, &d, &dl, &whole, &e), SBX_OK);
+	ck_assert_str_eq(d, "WORLD");
+	ck_assert_int_eq(whole, 13);
+	free(d);
+	ck_assert_int_eq(sbx_file_read(c, id, "/g", 0, 0, &d, &dl, NULL, &e), SBX_OK);
+	ck_assert_uint_eq(dl, 3);
+	ck_assert_int_eq(memcmp(d, "\0\0x", 3), 0);
+	free(d);
+	ck_assert_int_eq(sbx_file_read(c, id, "/none", 0, 0, &d, &dl, NULL, &e), SBX_E_NOT_FOUND);
+	ck_assert_str_eq(e.reason, "CWSANDBOX_FILE_NOT_FOUND");
+
+	/* names: the tag written at create finds the sandbox in a list by tag;
+	 * a wait polls GetSandbox (no :wait here) */
+	sp = sbx_spec_new();
+	ck_assert_int_eq(sbx_spec_set_name(sp, "named", NULL), SBX_OK);
+	ck_assert_int_eq(sbx_sandbox_create(c, sp, &sb, NULL), SBX_OK);
+	sbx_spec_free(sp);
+	ck_assert_str_eq(sb->name, "named");
+	sbx_sandbox_free(sb);
+	const char *tags[] = {"sbxfs-name=named", NULL};
+	sbx_list_filter lf = {.tags = tags, .show_terminated = 1};
+	sbx_sandbox **lv = NULL;
+	size_t ln = 0;
+	ck_assert_int_eq(sbx_sandbox_list(c, &lf, &lv, &ln, &e), SBX_OK);
+	ck_assert_uint_eq(ln, 1);
+	ck_assert_str_eq(lv[0]->name, "named");
+	sbx_sandbox_list_free(lv, ln);
+	long w0 = now_ms();
+	ck_assert_int_eq(sbx_sandbox_get(c, id, 1, &sb, &e), SBX_OK);
+	ck_assert_int_ge(now_ms() - w0, 700);
+	ck_assert_int_eq(sb->state, SBX_STATE_RUNNING);
+	sbx_sandbox_free(sb);
+
+	/* once the sandbox is gone, a start fails in the call itself; without
+	 * "forget" a purge is a DeleteSandbox */
+	ck_assert_int_eq(sbx_sandbox_purge(c, id, 0, 0, &e), SBX_OK);
 	ck_assert_int_eq(sbx_process_start(c, id, r, &p, &e), SBX_E_PRECONDITION);
-	ck_assert_str_eq(e.reason, "CWSANDBOX_SANDBOX_NOT_RUNNING");
+	ck_assert_str_eq(e.reason, "CWSANDBOX_INVALID_REQUEST");
 	ck_assert_int_eq(sbx_process_start(c, "pub-77", r, &p, &e), SBX_E_NOT_FOUND);
 	sbx_exec_req_free(r);
 	sbx_async_free(a);
@@ -1204,7 +1279,7 @@ static int h_posix(void *ud, int fd, const fake_req *r)
 		snprintf(body, sizeof body,
 		         "{\"code\":%d,\"message\":\"/tmp/x: failed\",\"details\":[{\"@type\":"
 		         "\"type.googleapis.com/google.rpc.ErrorInfo\",\"reason\":\"CWSANDBOX_INVALID_REQUEST\","
-		         "\"domain\":\"cwsandbox.coreweave.com\",\"metadata\":{\"path\":\"/tmp/x\"%s%s%s}}]}",
+		         "\"domain\":\"cwsandbox.com\",\"metadata\":{\"path\":\"/tmp/x\"%s%s%s}}]}",
 		         code, en ? ",\"errno\":\"" : "", en ? en : "", en ? "\"" : "");
 		return fake_reply(fd, http, body);
 	}

@@ -95,7 +95,8 @@ START_TEST(features_all)
 	sbx_client *c = client();
 	unsigned f = 0;
 	ck_assert_int_eq(sbx_client_features(c, &f, NULL), SBX_OK);
-	ck_assert_uint_eq(f, SBX_FEAT_PROCESSES | SBX_FEAT_OUTPUT | SBX_FEAT_FILES | SBX_FEAT_POSIX | SBX_FEAT_IMAGES);
+	ck_assert_uint_eq(f, SBX_FEAT_PROCESSES | SBX_FEAT_OUTPUT | SBX_FEAT_FILES | SBX_FEAT_POSIX | SBX_FEAT_IMAGES |
+	                         SBX_FEAT_WAIT | SBX_FEAT_FORGET);
 	sbx_client_free(c);
 }
 END_TEST
@@ -117,13 +118,21 @@ START_TEST(sandbox_lifecycle)
 	char *id = strdup(s->id);
 	sbx_sandbox_free(s);
 
-	/* by id and by name */
+	/* by id; a name is no id (ids only in URLs): it is found by its tag */
 	ck_assert_int_eq(sbx_sandbox_get(c, id, 0, &s, NULL), SBX_OK);
 	ck_assert_str_eq(s->id, id);
+	ck_assert_ptr_nonnull(strstr(s->json, "\"sbxd.pids\": \"64\""));
+	ck_assert_ptr_nonnull(strstr(s->json, "\"name\": \"main\""));
 	sbx_sandbox_free(s);
-	ck_assert_int_eq(sbx_sandbox_get(c, "life1", 0, &s, NULL), SBX_OK);
-	ck_assert_str_eq(s->id, id);
-	sbx_sandbox_free(s);
+	ck_assert_int_eq(sbx_sandbox_get(c, "life1", 0, &s, &e), SBX_E_NOT_FOUND);
+	const char *nt[] = {"sbxfs-name=life1", NULL};
+	sbx_list_filter nf = {.tags = nt};
+	sbx_sandbox **nv = NULL;
+	size_t nn = 0;
+	ck_assert_int_eq(sbx_sandbox_list(c, &nf, &nv, &nn, NULL), SBX_OK);
+	ck_assert_int_eq(nn, 1);
+	ck_assert_str_eq(nv[0]->id, id);
+	sbx_sandbox_list_free(nv, nn);
 
 	/* the name is taken */
 	sp = sbx_spec_new();
@@ -191,7 +200,7 @@ START_TEST(main_command)
 	sbx_process *p = NULL;
 	sbx_error e;
 	ck_assert_int_eq(sbx_process_start(c, id, r, &p, &e), SBX_E_PRECONDITION);
-	ck_assert_str_eq(e.reason, "CWSANDBOX_SANDBOX_NOT_RUNNING");
+	ck_assert_str_eq(e.domain, "cwsandbox.com");
 	sbx_exec_req_free(r);
 	sbx_sandbox_delete(c, id, 0, 1, NULL);
 	free(id);

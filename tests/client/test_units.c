@@ -18,6 +18,7 @@
 #include "error.h"
 #include "http.h"
 #include "json.h"
+#include "pb.h"
 #include "sbx/sbx.h"
 #include "spec.h"
 #include "util.h"
@@ -99,6 +100,9 @@ START_TEST(curl_codes)
 }
 END_TEST
 
+/* Status bodies as sbxd and the managed service send them (wire.md
+ * section 6): the code decides, the reason refines, and only a reason of
+ * the domain cwsandbox.com is trusted. */
 static const struct {
 	long http;
 	int code;
@@ -107,35 +111,37 @@ static const struct {
 	int err;
 } status_table[] = {
 	{400, 3, "CWSANDBOX_INVALID_REQUEST", SBX_E_INVALID, EINVAL},
+	{400, 3, "CWSANDBOX_FILE_TOO_LARGE", SBX_E_INVALID, EFBIG},
+	{400, 9, "CWSANDBOX_FILE_IS_DIRECTORY", SBX_E_PRECONDITION, EISDIR},
 	{504, 4, "CWSANDBOX_COMMAND_TIMEOUT", SBX_E_TIMEOUT, ETIMEDOUT},
 	{404, 5, "CWSANDBOX_SANDBOX_NOT_FOUND", SBX_E_NOT_FOUND, ENOENT},
 	{404, 5, "CWSANDBOX_PROCESS_NOT_FOUND", SBX_E_NOT_FOUND, ENOENT},
 	{404, 5, "CWSANDBOX_FILE_NOT_FOUND", SBX_E_NOT_FOUND, ENOENT},
-	{404, 5, "CWSANDBOX_IMAGE_NOT_FOUND", SBX_E_NOT_FOUND, ENOENT},
-	{409, 6, "CWSANDBOX_ALREADY_EXISTS", SBX_E_EXISTS, EEXIST},
-	{403, 7, "CWSANDBOX_PERMISSION_DENIED", SBX_E_PERMISSION, EACCES},
-	{429, 8, "CWSANDBOX_LIMIT_EXCEEDED", SBX_E_EXHAUSTED, EAGAIN},
-	{413, 8, "CWSANDBOX_LIMIT_EXCEEDED", SBX_E_EXHAUSTED, EAGAIN},
-	{400, 9, "CWSANDBOX_SANDBOX_NOT_RUNNING", SBX_E_PRECONDITION, EINVAL},
+	{409, 6, "CWSANDBOX_INVALID_REQUEST", SBX_E_EXISTS, EEXIST},
+	{403, 7, "CWSANDBOX_FILE_PERMISSION_DENIED", SBX_E_PERMISSION, EACCES},
+	{429, 8, "CWSANDBOX_RUNNER_CAPACITY_EXHAUSTED", SBX_E_EXHAUSTED, EAGAIN},
+	{400, 9, "CWSANDBOX_INVALID_REQUEST", SBX_E_PRECONDITION, EINVAL},
 	{400, 9, "CWSANDBOX_PROCESS_EXITED", SBX_E_PRECONDITION, ESRCH},
 	{400, 9, "CWSANDBOX_STDIN_CLOSED", SBX_E_PRECONDITION, EPIPE},
+	{400, 9, "CWSANDBOX_DIRECTORY_NOT_EMPTY", SBX_E_PRECONDITION, ENOTEMPTY},
 	{400, 11, "CWSANDBOX_INVALID_REQUEST", SBX_E_INVALID, EINVAL},
-	{501, 12, "CWSANDBOX_UNIMPLEMENTED", SBX_E_UNSUPPORTED, ENOTSUP},
-	/* an unknown route: 404 but UNIMPLEMENTED, not "no such sandbox" */
-	{404, 12, "CWSANDBOX_UNIMPLEMENTED", SBX_E_UNSUPPORTED, ENOTSUP},
-	{500, 13, "CWSANDBOX_INTERNAL", SBX_E_INTERNAL, EIO},
-	{503, 14, "CWSANDBOX_UNAVAILABLE", SBX_E_UNAVAILABLE, EHOSTDOWN},
-	{401, 16, "CWSANDBOX_UNAUTHENTICATED", SBX_E_UNAUTHENTICATED, EPERM},
+	{501, 12, "CWSANDBOX_NOT_IMPLEMENTED", SBX_E_UNSUPPORTED, ENOTSUP},
+	/* the code wins over the HTTP status */
+	{404, 12, "CWSANDBOX_NOT_IMPLEMENTED", SBX_E_UNSUPPORTED, ENOTSUP},
+	{500, 13, "CWSANDBOX_FILE_IO_FAILED", SBX_E_INTERNAL, EIO},
+	{503, 14, "CWSANDBOX_BACKEND_UNAVAILABLE", SBX_E_UNAVAILABLE, EHOSTDOWN},
+	{401, 16, "CWSANDBOX_UNAUTHENTICATED", SBX_E_UNAUTHENTICATED, EACCES},
 };
 
 START_TEST(status_bodies)
 {
-	char body[512];
+	char body[1024];
 	snprintf(body, sizeof body,
 	         "{\"code\": %d, \"message\": \"m%d\", \"details\": [{\"@type\": "
-	         "\"type.googleapis.com/google.rpc.ErrorInfo\", \"reason\": \"%s\", \"domain\": \"d.example\", "
+	         "\"type.googleapis.com/google.rpc.ErrorInfo\", \"reason\": \"%s\", \"domain\": \"cwsandbox.com\", "
 	         "\"metadata\": {\"k\": \"v\"}}, {\"@type\": \"type.googleapis.com/google.rpc.RetryInfo\", "
-	         "\"retryDelay\": \"1.5s\"}], \"unknown\": [1,2]}",
+	         "\"retryDelay\": \"1.5s\"}, {\"@type\": \"type.googleapis.com/some.New\", \"x\": 1}], "
+	         "\"unknown\": [1,2]}",
 	         status_table[_i].code, _i, status_table[_i].reason);
 	sbx_error e;
 	sbx_result r = sbx_error_from_response(status_table[_i].http, body, strlen(body), &e);
@@ -144,12 +150,54 @@ START_TEST(status_bodies)
 	ck_assert_int_eq(e.grpc_code, status_table[_i].code);
 	ck_assert_int_eq(e.http_status, status_table[_i].http);
 	ck_assert_str_eq(e.reason, status_table[_i].reason);
-	ck_assert_str_eq(e.domain, "d.example");
+	ck_assert_str_eq(e.domain, "cwsandbox.com");
 	char m[16];
 	snprintf(m, sizeof m, "m%d", _i);
 	ck_assert_str_eq(e.message, m);
 	ck_assert_int_eq(e.retry_delay_ms, 1500);
 	ck_assert_int_eq(sbx_error_errno(&e), status_table[_i].err);
+	/* the same reason from another domain is not trusted: the code's
+	 * class alone decides */
+	snprintf(body, sizeof body,
+	         "{\"code\": %d, \"message\": \"m\", \"details\": [{\"@type\": "
+	         "\"type.googleapis.com/google.rpc.ErrorInfo\", \"reason\": \"%s\", \"domain\": "
+	         "\"cwsandbox.coreweave.com\", \"metadata\": {\"errno\": \"EXDEV\"}}]}",
+	         status_table[_i].code, status_table[_i].reason);
+	ck_assert_int_eq(sbx_error_from_response(status_table[_i].http, body, strlen(body), &e), status_table[_i].r);
+	ck_assert_str_eq(e.reason, "");
+	ck_assert_str_eq(e.domain, "cwsandbox.coreweave.com");
+	ck_assert_int_eq(e.sys_errno, 0);
+	sbx_error c;
+	sbx_error_clear(&c);
+	c.code = status_table[_i].r;
+	ck_assert_int_eq(sbx_error_errno(&e), sbx_error_errno(&c));
+}
+END_TEST
+
+/* BadRequest's field reaches the message users see; the errno metadata
+ * of sbxd's file calls counts only from cwsandbox.com. */
+START_TEST(status_bad_request)
+{
+	const char *b = "{\"code\": 3, \"message\": \"unknown field\", \"details\": [{\"@type\": "
+	                "\"type.googleapis.com/google.rpc.BadRequest\", \"fieldViolations\": [{\"field\": "
+	                "\"spec.containers[0].bogus\", \"description\": \"no such field\"}]}]}";
+	sbx_error e;
+	ck_assert_int_eq(sbx_error_from_response(400, b, strlen(b), &e), SBX_E_INVALID);
+	ck_assert_str_eq(e.message, "unknown field (field spec.containers[0].bogus: no such field)");
+	/* a message that names the field already is kept as it is */
+	b = "{\"code\": 3, \"message\": \"spec.tags: taken\", \"details\": [{\"@type\": "
+	    "\"type.googleapis.com/google.rpc.BadRequest\", \"fieldViolations\": [{\"field\": \"spec.tags\"}]}]}";
+	ck_assert_int_eq(sbx_error_from_response(409, b, strlen(b), &e), SBX_E_INVALID);
+	ck_assert_str_eq(e.message, "spec.tags: taken");
+	b = "{\"code\": 9, \"message\": \"x\", \"details\": [{\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", "
+	    "\"reason\": \"CWSANDBOX_FILE_IO_FAILED\", \"domain\": \"cwsandbox.com\", \"metadata\": {\"errno\": \"EXDEV\"}}]}";
+	ck_assert_int_eq(sbx_error_from_response(400, b, strlen(b), &e), SBX_E_PRECONDITION);
+	ck_assert_int_eq(e.sys_errno, EXDEV);
+	ck_assert_int_eq(sbx_error_errno(&e), EXDEV);
+	/* a known field of the wrong type: not a Status, the HTTP status decides */
+	b = "{\"code\": 5, \"message\": 7}";
+	ck_assert_int_eq(sbx_error_from_response(503, b, strlen(b), &e), SBX_E_UNAVAILABLE);
+	ck_assert_int_eq(e.grpc_code, 0);
 }
 END_TEST
 
@@ -158,7 +206,7 @@ static const struct {
 	int err;
 } errno_table[] = {
 	{SBX_OK, 0}, {SBX_E_INVALID, EINVAL}, {SBX_E_NOT_FOUND, ENOENT}, {SBX_E_EXISTS, EEXIST},
-	{SBX_E_PERMISSION, EACCES}, {SBX_E_UNAUTHENTICATED, EPERM}, {SBX_E_EXHAUSTED, EAGAIN},
+	{SBX_E_PERMISSION, EACCES}, {SBX_E_UNAUTHENTICATED, EACCES}, {SBX_E_EXHAUSTED, EAGAIN},
 	{SBX_E_PRECONDITION, EINVAL}, {SBX_E_UNSUPPORTED, ENOTSUP}, {SBX_E_UNAVAILABLE, EHOSTDOWN},
 	{SBX_E_TIMEOUT, ETIMEDOUT}, {SBX_E_CONNREFUSED, ECONNREFUSED}, {SBX_E_RESOLVE, EHOSTDOWN},
 	{SBX_E_TLS, EIO}, {SBX_E_NETWORK, EIO}, {SBX_E_PROTOCOL, EIO}, {SBX_E_TOO_LARGE, EFBIG},
@@ -187,6 +235,9 @@ static const struct {
 	{SBX_E_PRECONDITION, "CWSANDBOX_PROCESS_EXITED", ESRCH},
 	{SBX_E_PRECONDITION, "CWSANDBOX_STDIN_CLOSED", EPIPE},
 	{SBX_E_INVALID, "CWSANDBOX_DIRECTORY_NOT_EMPTY", EINVAL},
+	{SBX_E_INVALID, "CWSANDBOX_FILE_TOO_LARGE", EFBIG},
+	{SBX_E_INVALID, "CWSANDBOX_FILE_IS_DIRECTORY", EISDIR},
+	{SBX_E_PRECONDITION, "CWSANDBOX_FILE_IS_DIRECTORY", EISDIR},
 	{SBX_E_PRECONDITION, "CWSANDBOX_NAME_TOO_LONG", EINVAL},
 };
 
@@ -253,7 +304,12 @@ START_TEST(status_edge_cases)
 	ck_assert_int_eq(sbx_error_from_response(503, "{\"code\": ", 9, &e), SBX_E_UNAVAILABLE);
 	ck_assert_int_eq(e.grpc_code, 0);
 	ck_assert_int_eq(sbx_error_from_response(404, "{\"code\": 77}", 12, &e), SBX_E_NOT_FOUND);
-	ck_assert_int_eq(sbx_error_from_response(404, "{\"code\": \"5\", \"details\": [1, \"x\", {}]}", 38, &e),
+	/* details that are not Any objects: not a Status */
+	ck_assert_int_eq(sbx_error_from_response(503, "{\"code\": \"5\", \"details\": [1, \"x\", {}]}", 38, &e),
+	                 SBX_E_UNAVAILABLE);
+	ck_assert_int_eq(e.grpc_code, 0);
+	/* int32 as a string is proto3 JSON too */
+	ck_assert_int_eq(sbx_error_from_response(503, "{\"code\": \"5\", \"details\": [{}]}", 30, &e),
 	                 SBX_E_NOT_FOUND);
 	ck_assert_int_eq(e.grpc_code, 5);
 	/* a long message is cut, not overflowed */
@@ -263,9 +319,9 @@ START_TEST(status_edge_cases)
 	memcpy(big + n + 1500, "\"}", 3);
 	ck_assert_int_eq(sbx_error_from_response(400, big, strlen(big), &e), SBX_E_INVALID);
 	ck_assert_int_eq(strlen(e.message), sizeof e.message - 1);
-	/* the object form of retryDelay */
+	/* a Duration in its JSON form only */
 	const char *obj = "{\"code\": 8, \"details\": [{\"@type\": \"type.googleapis.com/google.rpc.RetryInfo\", "
-	                  "\"retryDelay\": {\"seconds\": \"2\", \"nanos\": 500000000}}]}";
+	                  "\"retryDelay\": \"2.500s\"}]}";
 	sbx_error_from_response(429, obj, strlen(obj), &e);
 	ck_assert_int_eq(e.retry_delay_ms, 2500);
 	ck_assert_int_eq(sbx_error_errno(NULL), EIO);
@@ -290,27 +346,28 @@ END_TEST
 
 static sbx_sandbox *sandbox_of(const char *text, sbx_result want)
 {
-	cJSON *root = sbx_json_parse(text, strlen(text));
-	ck_assert_ptr_nonnull(root);
 	sbx_sandbox *s = NULL;
 	sbx_error e;
-	ck_assert_int_eq(sbx_sandbox_from_json(root, &s, &e), want);
-	cJSON_Delete(root);
+	ck_assert_int_eq(sbx_sandbox_from_text(text, strlen(text), &s, &e), want);
 	return s;
 }
 
 START_TEST(sandbox_full)
 {
+	/* a newer service's fields (somethingNew, future, a new enum name)
+	 * are ignored, as a proto3 client ignores unknown fields */
 	const char *t =
-		"{\"sandboxId\": \"sbx-1\", \"spec\": {\"name\": \"box\", \"image\": \"deb\", \"command\": \"/bin/sh\", "
-		"\"args\": [\"-c\", \"x\"], \"tags\": [\"a\", \"sbxfs-name=other\"], \"future\": {\"x\": 1}}, "
+		"{\"sandboxId\": \"sbx-1\", \"spec\": {\"containers\": [{\"name\": \"side\", \"image\": \"busybox\"}, "
+		"{\"name\": \"main\", \"image\": \"deb\", \"command\": \"/bin/sh\", \"args\": [\"-c\", \"x\"], "
+		"\"future\": {\"x\": 1}}], \"primaryContainer\": \"main\", \"tags\": [\"a\", \"sbxfs-name=other\"], "
+		"\"maxLifetimeSeconds\": 600}, "
 		"\"status\": {\"state\": \"STATE_COMPLETED\", \"stateReason\": \"done\", \"exitCode\": 5, "
-		"\"createTime\": \"2026-11-26T05:39:50.123Z\", \"startTime\": \"2026-11-26T05:39:50.125456789Z\", "
-		"\"endTime\": \"\"}, \"somethingNew\": true}";
+		"\"createTime\": \"2026-11-26T05:39:50.123Z\", \"startTime\": \"2026-11-26T05:39:50.125456789Z\"}, "
+		"\"somethingNew\": true}";
 	sbx_sandbox *s = sandbox_of(t, SBX_OK);
 	ck_assert_str_eq(s->id, "sbx-1");
-	ck_assert_str_eq(s->name, "box");   /* spec.name wins over the tag */
-	ck_assert_str_eq(s->image, "deb");
+	ck_assert_str_eq(s->name, "other");  /* the name is the tag */
+	ck_assert_str_eq(s->image, "deb");   /* of the primary container */
 	ck_assert_int_eq(s->state, SBX_STATE_COMPLETED);
 	ck_assert_str_eq(s->state_reason, "done");
 	ck_assert_int_eq(s->exit_code, 5);
@@ -319,8 +376,10 @@ START_TEST(sandbox_full)
 	ck_assert(s->create_time_ns == 1795671590123000000LL);
 	ck_assert(s->start_time_ns == 1795671590125456789LL);
 	ck_assert(s->end_time_ns == 0);
-	ck_assert_ptr_nonnull(strstr(s->json, "\n  \"somethingNew\": true\n}"));
-	ck_assert_ptr_nonnull(strstr(s->json, "{\n  \"sandboxId\": \"sbx-1\",\n  \"spec\": {\n    \"name\": \"box\""));
+	/* json: the canonical form, pretty */
+	ck_assert_ptr_null(strstr(s->json, "somethingNew"));
+	ck_assert_ptr_nonnull(strstr(s->json, "{\n  \"sandboxId\": \"sbx-1\",\n  \"spec\": {\n    \"containers\": ["));
+	ck_assert_ptr_nonnull(strstr(s->json, "\"maxLifetimeSeconds\": 600"));
 	ck_assert_ptr_null(strchr(s->json, '\t'));
 	ck_assert_int_eq(s->json[strlen(s->json) - 1], '\n');
 	sbx_sandbox_free(s);
@@ -329,8 +388,8 @@ END_TEST
 
 START_TEST(sandbox_minimal)
 {
-	/* proto3: absent zero values; state as a number; exitCode as a string;
-	 * the name from the tag when spec.name is gone */
+	/* proto3: absent zero values; state as a number (the schema's: 2 is
+	 * RUNNING); exitCode as a string; absent exitCode is 0 */
 	sbx_sandbox *s = sandbox_of("{\"sandboxId\": \"x\"}", SBX_OK);
 	ck_assert_int_eq(s->state, SBX_STATE_UNSPECIFIED);
 	ck_assert_int_eq(s->exit_code, 0);
@@ -339,18 +398,27 @@ START_TEST(sandbox_minimal)
 	ck_assert_str_eq(s->state_reason, "");
 	ck_assert_int_eq(s->ntags, 0);
 	sbx_sandbox_free(s);
-	s = sandbox_of("{\"sandboxId\": \"x\", \"status\": {\"state\": 3, \"exitCode\": \"7\"}, "
-	               "\"spec\": {\"tags\": [\"sbxfs-name=nm\", 5]}}",
+	s = sandbox_of("{\"sandboxId\": \"x\", \"status\": {\"state\": 2, \"exitCode\": \"7\"}, "
+	               "\"spec\": {\"tags\": [\"sbxfs-name=nm\"]}}",
 	               SBX_OK);
 	ck_assert_int_eq(s->state, SBX_STATE_RUNNING);
 	ck_assert_int_eq(s->exit_code, 7);
 	ck_assert_str_eq(s->name, "nm");
 	ck_assert_int_eq(s->ntags, 1);
 	sbx_sandbox_free(s);
+	s = sandbox_of("", SBX_E_PROTOCOL);
+	ck_assert_ptr_null(s);
+	/* a wrong type of a known field is caught */
 	ck_assert_ptr_null(sandbox_of("{\"spec\": {}}", SBX_E_PROTOCOL));
 	ck_assert_ptr_null(sandbox_of("{\"sandboxId\": 5}", SBX_E_PROTOCOL));
 	ck_assert_ptr_null(sandbox_of("{\"sandboxId\": \"x\", \"status\": {\"exitCode\": \"x\"}}", SBX_E_PROTOCOL));
+	ck_assert_ptr_null(sandbox_of("{\"sandboxId\": \"x\", \"spec\": {\"tags\": [\"a\", 5]}}", SBX_E_PROTOCOL));
+	ck_assert_ptr_null(sandbox_of("{\"sandboxId\": \"x\", \"spec\": {\"maxLifetimeSeconds\": \"1.5\"}}",
+	                              SBX_E_PROTOCOL));
+	ck_assert_ptr_null(sandbox_of("{\"sandboxId\": \"x\", \"status\": {\"createTime\": \"yesterday\"}}",
+	                              SBX_E_PROTOCOL));
 	ck_assert_ptr_null(sandbox_of("[1]", SBX_E_PROTOCOL));
+	ck_assert_ptr_null(sandbox_of("{\"sandboxId\": \"x\"} x", SBX_E_PROTOCOL));
 	s = sandbox_of("{\"sandboxId\": \"x\", \"status\": {\"state\": \"STATE_FROM_THE_FUTURE\"}}", SBX_OK);
 	ck_assert_int_eq(s->state, SBX_STATE_UNSPECIFIED);
 	sbx_sandbox_free(s);
@@ -361,21 +429,29 @@ static const struct {
 	sbx_state s;
 	const char *word;
 	int terminal;
+	int pb;   /* the schema's number */
 } state_table[] = {
-	{SBX_STATE_PENDING, "pending", 0}, {SBX_STATE_CREATING, "creating", 0}, {SBX_STATE_RUNNING, "running", 0},
-	{SBX_STATE_PAUSED, "paused", 0}, {SBX_STATE_TERMINATING, "terminating", 0},
-	{SBX_STATE_COMPLETED, "completed", 1}, {SBX_STATE_FAILED, "failed", 1}, {SBX_STATE_TERMINATED, "terminated", 1},
+	{SBX_STATE_PENDING, "pending", 0, 7}, {SBX_STATE_CREATING, "creating", 0, 1},
+	{SBX_STATE_RUNNING, "running", 0, 2}, {SBX_STATE_PAUSED, "paused", 0, 8},
+	{SBX_STATE_TERMINATING, "terminating", 0, 5}, {SBX_STATE_COMPLETED, "completed", 1, 3},
+	{SBX_STATE_FAILED, "failed", 1, 4}, {SBX_STATE_TERMINATED, "terminated", 1, 6},
 };
 
 START_TEST(state_words)
 {
 	ck_assert_str_eq(sbx_state_word(state_table[_i].s), state_table[_i].word);
 	ck_assert_int_eq(sbx_state_is_terminal(state_table[_i].s), state_table[_i].terminal);
+	ck_assert_int_eq(sbx_state_to_pb(state_table[_i].s), state_table[_i].pb);
+	ck_assert_int_eq(sbx_state_from_pb(state_table[_i].pb), state_table[_i].s);
 	char t[128];
 	static const char *names[] = {"", "PENDING", "CREATING", "RUNNING", "PAUSED", "TERMINATING", "COMPLETED",
 	                              "FAILED", "TERMINATED"};
 	snprintf(t, sizeof t, "{\"sandboxId\": \"x\", \"status\": {\"state\": \"STATE_%s\"}}", names[state_table[_i].s]);
 	sbx_sandbox *s = sandbox_of(t, SBX_OK);
+	ck_assert_int_eq(s->state, state_table[_i].s);
+	sbx_sandbox_free(s);
+	snprintf(t, sizeof t, "{\"sandboxId\": \"x\", \"status\": {\"state\": %d}}", state_table[_i].pb);
+	s = sandbox_of(t, SBX_OK);
 	ck_assert_int_eq(s->state, state_table[_i].s);
 	sbx_sandbox_free(s);
 }
@@ -471,14 +547,25 @@ END_TEST
 
 /* ------------------------------------------------------------ specs */
 
+/* The body CreateSandbox sends for sp: the Sandbox, canonical. */
 static char *spec_json(const sbx_spec *sp)
 {
-	cJSON *o = sbx_spec_to_json(sp);
-	ck_assert_ptr_nonnull(o);
-	char *t = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
+	sbx_spec_pb p;
+	sbx_error e;
+	ck_assert_msg(sbx_spec_to_pb(sp, &p, &e) == SBX_OK, "%s", e.message);
+	char *t = NULL;
+	size_t n;
+	wire_err we;
+	ck_assert_int_eq(wire_json_encode(&p.sandbox.base, NULL, &t, &n, &we), 0);
+	sbx_spec_pb_free(&p);
 	return t;
 }
+
+/* The Sandbox of a spec with nothing but the main container's start and
+ * end: C0 "}]}}" is the empty spec. */
+#define C0 "{\"spec\":{\"containers\":[{\"name\":\"main\",\"image\":\"default\""
+#define CI(img) "{\"spec\":{\"containers\":[{\"name\":\"main\",\"image\":\"" img "\""
+#define C_END "}]}}"
 
 /* Mount-option defaults as text (sbxfs's mkdir options). */
 static const struct {
@@ -486,18 +573,18 @@ static const struct {
 	sbx_result want;
 	const char *json;       /* the spec's JSON when accepted */
 } option_table[] = {
-	{"image", "mini", SBX_OK, "{\"image\":\"mini\"}"},
-	{"network", "none", SBX_OK, "{\"network\":{\"denyEgress\":true}}"},
-	{"network", "egress", SBX_OK, "{\"network\":{\"egress\":[{\"any\":true}]}}"},
+	{"image", "mini", SBX_OK, CI("mini") C_END},
+	{"network", "none", SBX_OK, C0 "}],\"network\":{\"denyEgress\":true}}}"},
+	{"network", "egress", SBX_OK, C0 "}],\"network\":{\"egress\":[{\"any\":true}]}}}"},
 	{"network", "maybe", SBX_E_INVALID, NULL},
-	{"lifetime", "3600", SBX_OK, "{\"maxLifetimeSeconds\":\"3600\"}"},
+	{"lifetime", "3600", SBX_OK, C0 "}],\"maxLifetimeSeconds\":3600}}"},
 	{"lifetime", "0", SBX_E_INVALID, NULL},
 	{"lifetime", "2592001", SBX_E_INVALID, NULL},
 	{"lifetime", "10s", SBX_E_INVALID, NULL},
-	{"cpu", "500m", SBX_OK, "{\"resources\":{\"cpu\":\"500m\"}}"},
-	{"cpu", "2", SBX_OK, "{\"resources\":{\"cpu\":\"2\"}}"},
+	{"cpu", "500m", SBX_OK, C0 ",\"resources\":{\"cpu\":\"500m\"}" C_END},
+	{"cpu", "2", SBX_OK, C0 ",\"resources\":{\"cpu\":\"2\"}" C_END},
 	{"cpu", "lots", SBX_E_INVALID, NULL},
-	{"memory", "512Mi", SBX_OK, "{\"resources\":{\"memory\":\"512Mi\"}}"},
+	{"memory", "512Mi", SBX_OK, C0 ",\"resources\":{\"memory\":\"512Mi\"}" C_END},
 	{"memory", "-1", SBX_E_INVALID, NULL},
 	{"image", "", SBX_E_INVALID, NULL},
 	{"colour", "red", SBX_E_INVALID, NULL},
@@ -558,25 +645,21 @@ START_TEST(spec_builders_to_json)
 	sbx_spec_set_lifetime(sp, 120);
 	sbx_spec_set_network(sp, 1);
 	char *t = spec_json(sp);
-	ck_assert_str_eq(t, "{\"name\":\"box-1\",\"image\":\"deb\",\"command\":\"python3\",\"args\":[\"-c\",\"print(1)\"],"
-	                    "\"env\":{\"A\":\"2\"},\"resources\":{\"cpu\":\"500m\",\"memory\":\"256Mi\",\"pids\":\"64\"},"
-	                    "\"maxLifetimeSeconds\":\"120\",\"tags\":[\"t1\",\"sbxfs-name=box-1\"],"
-	                    "\"network\":{\"egress\":[{\"any\":true}]}}");
+	ck_assert_str_eq(t, CI("deb") ",\"command\":\"python3\",\"args\":[\"-c\",\"print(1)\"],"
+	                    "\"environmentVariables\":{\"A\":\"2\"},\"resources\":{\"cpu\":\"500m\",\"memory\":\"256Mi\"}}],"
+	                    "\"maxLifetimeSeconds\":120,\"tags\":[\"t1\",\"sbxfs-name=box-1\"],"
+	                    "\"network\":{\"egress\":[{\"any\":true}]},\"annotations\":{\"sbxd.pids\":\"64\"}}}");
 	free(t);
-	/* and back: the JSON parses to the same spec */
-	sbx_spec *back = NULL;
-	char *again = spec_json(sp);
-	ck_assert_int_eq(sbx_spec_parse(again, strlen(again), &back, NULL), SBX_OK);
-	char *t2 = spec_json(back);
-	ck_assert_str_eq(again, t2);
-	free(again);
-	free(t2);
-	sbx_spec_free(back);
+	/* the name is tagged once, not twice */
+	ck_assert_int_eq(sbx_spec_add_tag(sp, "sbxfs-name=box-1", NULL), SBX_OK);
+	t = spec_json(sp);
+	ck_assert_ptr_nonnull(strstr(t, "\"tags\":[\"t1\",\"sbxfs-name=box-1\"],"));
+	free(t);
 	sbx_spec_free(sp);
-	/* an empty spec is an empty object */
+	/* an empty spec is the one container with the default image */
 	sp = sbx_spec_new();
 	t = spec_json(sp);
-	ck_assert_str_eq(t, "{}");
+	ck_assert_str_eq(t, C0 C_END);
 	free(t);
 	sbx_error e;
 	ck_assert_int_eq(sbx_spec_set_name(sp, ".hidden", &e), SBX_E_INVALID);
@@ -593,26 +676,33 @@ static const struct {
 	sbx_result r;
 	const char *json;        /* sbx_spec_to_json of the result, or a message part */
 } spec_table[] = {
-	{"", SBX_OK, "{}"},
-	{"\n", SBX_OK, "{}"},
-	{"{}", SBX_OK, "{}"},
-	{"  {}\n", SBX_OK, "{}"},
-	{"python train.py\n", SBX_OK, "{\"command\":\"/bin/sh\",\"args\":[\"-c\",\"python train.py\"]}"},
-	{"{\"spec\": {\"image\": \"x\"}}", SBX_OK, "{\"image\":\"x\"}"},
-	{"{\"command\": [\"a\", \"b\"]}", SBX_OK, "{\"command\":\"a\",\"args\":[\"b\"]}"},
-	{"{\"command\": \"a\", \"args\": [\"b\", \"c\"]}", SBX_OK, "{\"command\":\"a\",\"args\":[\"b\",\"c\"]}"},
+	{"", SBX_OK, C0 C_END},
+	{"\n", SBX_OK, C0 C_END},
+	{"{}", SBX_OK, C0 C_END},
+	{"  {}\n", SBX_OK, C0 C_END},
+	{"python train.py\n", SBX_OK, C0 ",\"command\":\"/bin/sh\",\"args\":[\"-c\",\"python train.py\"]" C_END},
+	{"{\"spec\": {\"image\": \"x\"}}", SBX_OK, CI("x") C_END},
+	{"{\"command\": [\"a\", \"b\"]}", SBX_OK, C0 ",\"command\":\"a\",\"args\":[\"b\"]" C_END},
+	{"{\"command\": \"a\", \"args\": [\"b\", \"c\"]}", SBX_OK, C0 ",\"command\":\"a\",\"args\":[\"b\",\"c\"]" C_END},
 	{"{\"resources\": {\"cpu\": \"2\", \"memory\": \"1Gi\"}}", SBX_OK,
-	 "{\"resources\":{\"cpu\":\"2\",\"memory\":\"1Gi\"}}"},
-	{"{\"resources\": {\"cpu\": 0.25, \"memory\": 1000}}", SBX_OK, "{\"resources\":{\"cpu\":\"250m\",\"memory\":\"1000\"}}"},
-	{"{\"resources\": {\"memory\": \"2M\"}}", SBX_OK, "{\"resources\":{\"memory\":\"2000000\"}}"},
-	{"{\"network\": {\"denyEgress\": true}}", SBX_OK, "{\"network\":{\"denyEgress\":true}}"},
+	 C0 ",\"resources\":{\"cpu\":\"2\",\"memory\":\"1Gi\"}" C_END},
+	{"{\"resources\": {\"cpu\": 0.25, \"memory\": 1000}}", SBX_OK,
+	 C0 ",\"resources\":{\"cpu\":\"250m\",\"memory\":\"1000\"}" C_END},
+	{"{\"resources\": {\"memory\": \"2M\"}}", SBX_OK, C0 ",\"resources\":{\"memory\":\"2000000\"}" C_END},
+	{"{\"resources\": {\"pids\": 32}}", SBX_OK, C0 "}],\"annotations\":{\"sbxd.pids\":\"32\"}}}"},
+	{"{\"network\": {\"denyEgress\": true}}", SBX_OK, C0 "}],\"network\":{\"denyEgress\":true}}}"},
 	/* NetworkOptions goes through as written: the service checks it. */
 	{"{\"network\": {\"egress\": [{\"cidr\": {\"cidr\": \"10.0.0.0/8\"}, \"ports\": [{\"port\": 443}]}]}}",
-	 SBX_OK, "{\"network\":{\"egress\":[{\"cidr\":{\"cidr\":\"10.0.0.0/8\"},\"ports\":[{\"port\":443}]}]}}"},
-	{"{\"maxLifetimeSeconds\": \"60\"}", SBX_OK, "{\"maxLifetimeSeconds\":\"60\"}"},
-	{"{\"workingDir\": \"/w\", \"env\": {\"K\": \"V\"}}", SBX_OK, "{\"env\":{\"K\":\"V\"},\"workingDir\":\"/w\"}"},
-	{"{\"name\": \"n1\", \"tags\": [\"sbxfs-name=n1\"]}", SBX_OK, "{\"name\":\"n1\",\"tags\":[\"sbxfs-name=n1\"]}"},
-	{"{\"spec\": {}, \"requestId\": \"r\"}", SBX_OK, "{}"},
+	 SBX_OK, C0 "}],\"network\":{\"egress\":[{\"cidr\":{\"cidr\":\"10.0.0.0/8\"},\"ports\":[{\"port\":443}]}]}}}"},
+	{"{\"maxLifetimeSeconds\": \"60\"}", SBX_OK, C0 "}],\"maxLifetimeSeconds\":60}}"},
+	{"{\"workingDir\": \"/w\", \"env\": {\"K\": \"V\"}}", SBX_OK,
+	 C0 ",\"environmentVariables\":{\"K\":\"V\"},\"workingDir\":\"/w\"" C_END},
+	{"{\"name\": \"n1\", \"tags\": [\"sbxfs-name=n1\"]}", SBX_OK, C0 "}],\"tags\":[\"sbxfs-name=n1\"]}}"},
+	{"{\"name\": \"n1\"}", SBX_OK, C0 "}],\"tags\":[\"sbxfs-name=n1\"]}}"},
+	{"{\"spec\": {}, \"requestId\": \"r\"}", SBX_OK, C0 C_END},
+	/* a NetworkOptions the schema lacks fields of is refused here, not
+	 * sent to be refused */
+	{"{\"network\": {\"egress\": true}}", SBX_E_INVALID, "network"},
 	{"{\"imgae\": \"x\"}", SBX_E_INVALID, "unknown field \"imgae\""},
 	{"{\"image\": 5}", SBX_E_INVALID, "\"image\" must be a string"},
 	{"{\"name\": \"bad name\"}", SBX_E_INVALID, "bad sandbox name"},
@@ -622,7 +712,7 @@ static const struct {
 	{"{\"args\": [\"x\"]}", SBX_E_INVALID, "without \"command\""},
 	{"{\"command\": [1]}", SBX_E_INVALID, "array of strings"},
 	{"{\"command\": [\"\", \"x\"]}", SBX_E_INVALID, "empty string"},
-	{"{\"command\": []}", SBX_OK, "{}"},
+	{"{\"command\": []}", SBX_OK, C0 C_END},
 	{"{\"env\": {\"K\": 1}}", SBX_E_INVALID, "must be a string"},
 	{"{\"env\": []}", SBX_E_INVALID, "\"env\" must be an object"},
 	{"{\"network\": \"yes\"}", SBX_E_INVALID, "\"network\""},
@@ -1074,6 +1164,7 @@ static Suite *suite(void)
 	tcase_add_loop_test(t, http_statuses, 0, TABLE(http_table));
 	tcase_add_loop_test(t, curl_codes, 0, TABLE(curl_table));
 	tcase_add_loop_test(t, status_bodies, 0, TABLE(status_table));
+	tcase_add_test(t, status_bad_request);
 	tcase_add_loop_test(t, errno_mapping, 0, TABLE(errno_table));
 	tcase_add_loop_test(t, errno_reasons, 0, TABLE(reason_table));
 	tcase_add_loop_test(t, dirent_link_target, 0, TABLE(link_table));

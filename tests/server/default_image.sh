@@ -72,7 +72,7 @@ expect "venv" "$out" "$(printf '/tmp/v hi from sbxhello\nrc=0')"
 
 # "host" is an opt-in of sbxd's, refused by default with the way to enable it.
 out=$(api POST /v1/sandboxes -d '{"spec":{"image":"host"}}')
-expect "host refused" "$(err_reason "$out")" CWSANDBOX_IMAGE_NOT_FOUND
+expect "host refused" "$(err_reason "$out")" CWSANDBOX_INVALID_REQUEST
 case "$out" in *--allow-host-image*) ;; *) fail "host refusal does not say how: $out" ;; esac
 stop_sbxd
 
@@ -80,7 +80,7 @@ stop_sbxd
 # --image-dir whose --default-image names an image nobody built).
 SBX_IMAGE_DIR= start_sbxd --default-image missing
 out=$(api POST /v1/sandboxes -d '{"spec":{}}')
-expect "no default image" "$(err_reason "$out")" CWSANDBOX_IMAGE_NOT_FOUND
+expect "no default image" "$(err_reason "$out")" CWSANDBOX_INVALID_REQUEST
 case "$out" in *'default image missing is not built'*scripts/default-image*) ;; *) fail "unhelpful: $out" ;; esac
 expect "nothing created" "$(jget "$(api GET /v1/sandboxes)" 'len(j.get("sandboxes", []))')" 0
 grep -q 'warning: the default image missing is not built' "$T/sbxd.log" || fail "no start-up warning"

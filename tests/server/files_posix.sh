@@ -18,7 +18,7 @@ err() { jget "$1" '"%d %s %s" % (j["code"], j["details"][0]["reason"], j["detail
 e=$(api POST "$P:createFile" -d '{"path":"/tmp/c","mode":438}')
 expect "create entry" "$(jget "$e" '(j["name"], j["type"], j["mode"], j["size"], j["uid"], j["nlink"])')" "('c', 'FILE_TYPE_FILE', 438, '0', 0, 1)"
 expect "create mode inside" "$(st %a /tmp/c)" 666
-expect "create excl" "$(err "$(api POST "$P:createFile" -d '{"path":"/tmp/c","exclusive":true}')")" "6 CWSANDBOX_ALREADY_EXISTS EEXIST"
+expect "create excl" "$(err "$(api POST "$P:createFile" -d '{"path":"/tmp/c","exclusive":true}')")" "6 CWSANDBOX_FILE_IO_FAILED EEXIST"
 api POST "$P:writeFile" -d '{"path":"/tmp/c","content":"aGVsbG8="}' >/dev/null
 e=$(api POST "$P:createFile" -d '{"path":"/tmp/c","mode":384}')
 expect "create of an existing file keeps mode and bytes" "$(jget "$e" '(j["mode"], j["size"])')" "(438, '5')"
@@ -52,14 +52,14 @@ expect "chmod of a link" "$(err "$(api POST "$P:setFileAttrs" -d '{"path":"/tmp/
 e=$(api POST "$P:setFileAttrs" -d '{"path":"/tmp/l","modifyTime":"2001-01-01T00:00:00Z"}')
 expect "times of a link itself" "$(jget "$e" '(j["type"], j["modifyTime"], j["linkTarget"])')" "('FILE_TYPE_SYMLINK', '2001-01-01T00:00:00Z', '/etc/passwd')"
 [ "$(st %Y /etc/passwd)" != 978307200 ] || fail "the link's target got the time"
-expect "device node" "$(err "$(api POST "$P:setFileAttrs" -d '{"path":"/dev/null","mode":384}')")" "7 CWSANDBOX_PERMISSION_DENIED EPERM"
+expect "device node" "$(err "$(api POST "$P:setFileAttrs" -d '{"path":"/dev/null","mode":384}')")" "7 CWSANDBOX_FILE_PERMISSION_DENIED EPERM"
 expect "pseudo file system" "$(api_status POST "$P:setFileAttrs" -d '{"path":"/proc/1/status","mode":384}')" 400
 
 # renameFile: plain, flags, and the kernel's errors
 api POST "$P:writeFile" -d '{"path":"/tmp/a","content":"YQ=="}' >/dev/null
 expect "rename" "$(api POST "$P:renameFile" -d '{"path":"/tmp/a","newPath":"/tmp/d/b"}')" "{}"
 expect "renamed inside" "$(exec_out px '["cat","/tmp/d/b"]')" a
-expect "noReplace" "$(err "$(api POST "$P:renameFile" -d '{"path":"/tmp/c","newPath":"/tmp/d/b","noReplace":true}')")" "6 CWSANDBOX_ALREADY_EXISTS EEXIST"
+expect "noReplace" "$(err "$(api POST "$P:renameFile" -d '{"path":"/tmp/c","newPath":"/tmp/d/b","noReplace":true}')")" "6 CWSANDBOX_FILE_IO_FAILED EEXIST"
 expect "exchange" "$(api POST "$P:renameFile" -d '{"path":"/tmp/c","newPath":"/tmp/d/b","exchange":true}')" "{}"
 expect "exchanged" "$(exec_out px '["cat","/tmp/c"]')" a
 expect "both flags" "$(api_status POST "$P:renameFile" -d '{"path":"/tmp/c","newPath":"/tmp/x","exchange":true,"noReplace":true}')" 400
@@ -83,5 +83,5 @@ expect "blocks" "$(jget "$(api GET "$P:statFile?path=/tmp/big")" 'j["blocks"]')"
 api DELETE "$P?gracePeriodSeconds=0" >/dev/null
 wait_state px STATE_TERMINATED 10
 # (a stopped sandbox keeps its files read-only: EROFS, the kernel's word)
-expect "stopped: read-only" "$(err "$(api POST "$P:setFileAttrs" -d '{"path":"/tmp/c","mode":384}')")" "7 CWSANDBOX_PERMISSION_DENIED EROFS"
+expect "stopped: read-only" "$(err "$(api POST "$P:setFileAttrs" -d '{"path":"/tmp/c","mode":384}')")" "7 CWSANDBOX_FILE_PERMISSION_DENIED EROFS"
 echo ok

@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "parse.h"
+#include "procargs.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -34,9 +36,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	case 1:
 	case 2: {
+		/* The codec, then the converter, as sbxd runs them. */
+		const ProtobufCMessageDescriptor *d = which == 2 ? &coreweave__sandbox__v1__exec_request__descriptor
+								 : &sbxd__ext__v1__start_process_request__descriptor;
+		ProtobufCMessage *m = NULL;
+		wire_err we;
 		srv_proc_req r;
-		if (srv_parse_proc_req(buf, n, which == 2, &r, &perr) == 0)
-			srv_proc_req_free(&r);
+		if (wire_json_decode(d, buf, n, NULL, &m, &we) == 0) {
+			int rc = which == 2 ? srv_proc_req_from_exec((const void *)m, &r, &perr)
+					    : srv_proc_req_from_start((const void *)m, &r, &perr);
+			if (rc == 0)
+				srv_proc_req_free(&r);
+			wire_message_free(m);
+		}
 		break;
 	}
 	case 3: {

@@ -1,11 +1,13 @@
 /*
  * Fuzz target for sbxd's handling of one HTTP request, as api.c runs it
  * before any sandbox is touched: the raw target's check (srv_uri_check),
- * the route of METHOD + path, the integer query arguments, and the body
- * parser the route picks (create spec, process start, exec, every file
- * call including the posix extension's, :signal). Input: "METHOD TARGET"
- * on the first line, the body after it. Beyond "no crash, no leak" it
- * checks the parsers' promises: what they accept is in range.
+ * the route of METHOD + path in the real table and then the extension's
+ * (wire/), the request message from the body (the codec), the path
+ * variables and the query parameters, and the argument converter the
+ * route's call uses (create spec, Exec, process start, every file call
+ * including the posix extension's, :signal). Input: "METHOD TARGET" on the
+ * first line, the body after it. Beyond "no crash, no leak" it checks the
+ * converters' promises: what they accept is in range.
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -14,7 +16,10 @@
 #include <string.h>
 
 #include "fileargs.h"
+#include "json.h"
 #include "parse.h"
+#include "procargs.h"
+#include "routes.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -31,6 +36,10 @@ static void check_file_args(const srv_file_args *a, srv_route_kind kind)
 		abort();
 	if (a->mode < -1 || a->mode > 07777 || a->offset < -1 || (a->len && !a->data))
 		abort();
+	if (kind == R_READ_FILE_RANGE && (a->length < 1 || a->length > SRV_MAX_READ_RANGE || a->offset < 0))
+		abort();
+	if (kind == R_WRITE_FILE && (!a->truncate || a->offset != -1))
+		abort();
 	if ((a->attrs.set & SRV_ATTR_MODE) && a->attrs.mode > 07777)
 		abort();
 	if (((a->attrs.set & SRV_ATTR_ATIME) && !a->attrs.atime_now && a->attrs.atime_ns < 0) ||
@@ -38,20 +47,105 @@ static void check_file_args(const srv_file_args *a, srv_route_kind kind)
 		abort();
 }
 
-/* What api.c's int_arg sees, without libmicrohttpd's percent-decoding. */
-static void query_ints(char *q)
+/* Each query parameter into m as api.c's query_field sets it (without
+ * libmicrohttpd's percent-decoding): 0, or the first failure. */
+static int query_fields(ProtobufCMessage *m, char *q, wire_err *we)
 {
 	for (char *kv = strtok(q, "&"); kv; kv = strtok(NULL, "&")) {
 		char *v = strchr(kv, '=');
-		int64_t n;
-		if (!v)
-			continue;
-		*v++ = '\0';
-		if (srv_parse_int(v, 0, INT64_MAX / 2, &n) == 0 && (n < 0 || n > INT64_MAX / 2))
+		if (v)
+			*v++ = '\0';
+		int rc = wire_field_set_text(m, kv, v ? v : "", v ? strlen(v) : 0, we);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* The route kinds of the file calls, by their row's rpc (api.c's table). */
+static srv_route_kind file_kind(const char *rpc)
+{
+	static const struct {
+		const char *rpc;
+		srv_route_kind kind;
+	} t[] = {
+		{"ReadFile", R_READ_FILE}, {"WriteFile", R_WRITE_FILE}, {"ReadFileRange", R_READ_FILE_RANGE},
+		{"WriteFileAt", R_WRITE_FILE_AT}, {"ListDir", R_LIST_DIR}, {"StatFile", R_STAT_FILE},
+		{"MakeDir", R_MAKE_DIR}, {"RemoveFile", R_REMOVE_FILE}, {"CreateFile", R_CREATE_FILE},
+		{"SetFileAttrs", R_SET_FILE_ATTRS}, {"RenameFile", R_RENAME_FILE}, {"CreateSymlink", R_CREATE_SYMLINK},
+		{"LinkFile", R_LINK_FILE}, {"MakeNode", R_MAKE_NODE}, {"StatFileSystem", R_STAT_FILE_SYSTEM},
+		{"GetXattr", R_GET_XATTR}, {"ListXattrs", R_LIST_XATTRS}, {"SetXattr", R_SET_XATTR},
+		{"RemoveXattr", R_REMOVE_XATTR},
+	};
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+		if (strcmp(t[i].rpc, rpc) == 0)
+			return t[i].kind;
+	return R_NONE;
+}
+
+static void check_proc_req(const srv_proc_req *pr, int exec)
+{
+	if (pr->argv.n < 1 || pr->argv.n > SRV_MAX_ARGV || pr->env.n > SRV_MAX_ENV || !pr->cwd)
+		abort();
+	if (exec && (pr->max_output < 1 || pr->max_output > SRV_EXEC_MAX_OUTPUT || pr->want_stdin || pr->timeout_s))
+		abort();
+	if (pr->timeout_s < 0 || pr->timeout_s > SRV_MAX_LIFETIME)
+		abort();
+}
+
+/* The message of a matched row, as api.c's rpc_request makes it, then
+ * the converter of its call. */
+static void run_row(const wire_route *w, wire_var *vars, size_t nv, char *query, const char *b, size_t blen)
+{
+	wire_err we;
+	srv_perr perr;
+	ProtobufCMessage *m = wire_route_new_request(w);
+	if (!m)
+		return;
+	int raw = strcmp(w->rpc, "WriteStdin") == 0;
+	int rc = raw ? 0 : wire_route_body(w, m, b, blen, NULL, &we);
+	if (rc == 0)
+		rc = wire_route_bind(w, m, vars, nv, &we);
+	if (rc == 0 && query)
+		rc = query_fields(m, query, &we);
+	if (rc) {
+		/* A refusal names its field in a string that ends. */
+		if (!memchr(we.msg, '\0', sizeof we.msg) || !memchr(we.field, '\0', sizeof we.field))
 			abort();
-		if (srv_parse_int(v, 0, 60, &n) == 0 && (n < 0 || n > 60))
+		wire_message_free(m);
+		return;
+	}
+	srv_route_kind fk = file_kind(w->rpc);
+	if (strcmp(w->rpc, "CreateSandbox") == 0) {
+		srv_spec s;
+		if (srv_parse_create(b, blen, &s, &perr) == 0) {
+			if (s.lifetime_s < 0 || s.lifetime_s > SRV_MAX_LIFETIME || s.tags.n > SRV_MAX_TAGS)
+				abort();
+			srv_spec_free(&s);
+		}
+	} else if (strcmp(w->rpc, "Exec") == 0 || strcmp(w->rpc, "StartProcess") == 0) {
+		int exec = w->rpc[0] == 'E';
+		srv_proc_req pr;
+		rc = exec ? srv_proc_req_from_exec((const void *)m, &pr, &perr)
+			  : srv_proc_req_from_start((const void *)m, &pr, &perr);
+		if (rc == 0) {
+			check_proc_req(&pr, exec);
+			srv_proc_req_free(&pr);
+		}
+	} else if (strcmp(w->rpc, "SignalProcess") == 0) {
+		int sig;
+		if (srv_signal_from_pb((const void *)m, &sig, &perr) == 0 && (sig < 1 || sig > 64))
+			abort();
+	} else if (fk != R_NONE) {
+		srv_file_args fa;
+		memset(perr.msg, 'x', sizeof perr.msg);
+		rc = srv_file_args_from_pb(fk, m, &fa, &perr);
+		if (rc == 0)
+			check_file_args(&fa, fk);
+		else if ((rc == -1 && !memchr(perr.msg, '\0', sizeof perr.msg)) || (rc == -ENAMETOOLONG && !fa.path))
 			abort();
 	}
+	wire_message_free(m);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -87,91 +181,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!uri_ok && !perr.msg[0])
 		abort();
 	char *q = strchr(target, '?');
-	char *qpath = NULL;
-	if (q) {
+	if (q)
 		*q++ = '\0';
-		char *p = strstr(q, "path=");
-		if (p && (p == q || p[-1] == '&')) {
-			qpath = strdup(p + 5);
-			if (qpath)
-				qpath[strcspn(qpath, "&")] = '\0';
-		}
-		query_ints(q);
-	}
+	wire_var vars[WIRE_MAX_VARS];
+	size_t nv;
+	size_t tlen = strlen(target);
+	const wire_route *w = wire_route_match(method, target, tlen, vars, &nv);
+	if (!w)
+		w = wire_route_match_in(wire_ext_routes, wire_n_ext_routes, method, target, tlen, vars, &nv);
+	if (w)
+		run_row(w, vars, nv, q, b, blen);
+	/* The images call is the one route left outside the tables. */
 	srv_route r;
-	if (srv_parse_route(method, target, &r) != 0)
-		goto out;
-	if (memchr(r.id, '\0', sizeof r.id) == NULL)
+	if (srv_parse_route(method, target, &r) == 0 && memchr(r.id, '\0', sizeof r.id) == NULL)
 		abort();
-	switch (r.kind) {
-	case R_SANDBOXES:
-		if (strcmp(method, "POST") == 0) {
-			srv_spec s;
-			if (srv_parse_create(b, blen, &s, &perr) == 0) {
-				if (s.lifetime_s < 0 || s.lifetime_s > SRV_MAX_LIFETIME || s.tags.n > SRV_MAX_TAGS)
-					abort();
-				srv_spec_free(&s);
-			}
-		}
-		break;
-	case R_PROCESSES:
-	case R_EXEC:
-		if (strcmp(method, "POST") == 0) {
-			srv_proc_req pr;
-			if (srv_parse_proc_req(b, blen, r.kind == R_EXEC, &pr, &perr) == 0) {
-				if (pr.argv.n < 1 || pr.argv.n > SRV_MAX_ARGV || pr.env.n > SRV_MAX_ENV)
-					abort();
-				srv_proc_req_free(&pr);
-			}
-		}
-		break;
-	case R_PROC_SIGNAL: {
-		int sig;
-		if (srv_parse_signal(b, blen, &sig, &perr) == 0 && (sig < 1 || sig > 64))
-			abort();
-		break;
-	}
-	case R_READ_FILE:
-	case R_WRITE_FILE:
-	case R_LIST_DIR:
-	case R_STAT_FILE:
-	case R_MAKE_DIR:
-	case R_REMOVE_FILE:
-	case R_CREATE_FILE:
-	case R_SET_FILE_ATTRS:
-	case R_RENAME_FILE:
-	case R_CREATE_SYMLINK:
-	case R_LINK_FILE:
-	case R_MAKE_NODE:
-	case R_STAT_FILE_SYSTEM:
-	case R_GET_XATTR:
-	case R_LIST_XATTRS:
-	case R_SET_XATTR:
-	case R_REMOVE_XATTR: {
-		int get = srv_file_call_is_get(r.kind);
-		cJSON *j = NULL;
-		if (!get && !(j = srv_json_parse(b, blen, &perr)))
-			break;
-		srv_file_args fa;
-		char err[SRV_MSGLEN];
-		memset(err, 'x', sizeof err);
-		/* The same text stands in for both query arguments. */
-		srv_file_query fq = {qpath, qpath};
-		int rc = srv_file_args_parse(r.kind, j, &fq, &fa, err);
-		if (rc == 0) {
-			check_file_args(&fa, r.kind);
-			srv_file_args_free(&fa);
-		} else if ((rc == -1 && !memchr(err, '\0', sizeof err)) || (rc == -ENAMETOOLONG && !fa.path)) {
-			abort();
-		}
-		cJSON_Delete(j);
-		break;
-	}
-	default:
-		break;
-	}
-out:
-	free(qpath);
 	free(b);
 	return 0;
 }

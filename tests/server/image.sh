@@ -31,7 +31,7 @@ expect "host image" "$(exec_sh h 'if [ -e /usr/bin/curl ]; then echo host; else 
 create '{"spec":{"name":"d"}}' >/dev/null
 expect "no image: the default" "$(exec_sh d 'if [ -e /usr/bin/curl ]; then echo host; else cat /etc/hostname; fi')" default
 out=$(api POST /v1/sandboxes -d '{"spec":{"image":"nope"}}')
-expect "unknown image" "$(err_reason "$out")" CWSANDBOX_IMAGE_NOT_FOUND
+expect "unknown image" "$(err_reason "$out")" CWSANDBOX_INVALID_REQUEST
 case "$(jget "$out" 'j["message"]')" in
 *"default, mini"*) ;;
 *) fail "message does not name the existing image: $out" ;;

@@ -94,7 +94,7 @@ expect "spec env wins" "$(api GET "/v1/sandboxes/$id/stdout")" "entry mine /work
 
 # Unknown: NOT_FOUND, with the reason and what exists.
 r=$(api POST /v1/sandboxes -d '{"spec":{"image":"python:3.11"}}')
-expect "unknown image reason" "$(err_reason "$r")" CWSANDBOX_IMAGE_NOT_FOUND
+expect "unknown image reason" "$(err_reason "$r")" CWSANDBOX_INVALID_REQUEST
 case "$(jget "$r" 'j["message"]')" in
 *docker.io/library/python:3.11*docker.io/library/tool:1*) ;;
 *) fail "unknown image message: $r" ;;
@@ -180,7 +180,7 @@ done
 [ -z "$(ls -A "$victim")" ] || fail "a malicious layer wrote outside the store: $(ls -A "$victim")"
 [ -z "$(ls -A "$STATE/oci/tmp")" ] || fail "a refused import left $(ls -A "$STATE/oci/tmp")"
 r=$(api POST /v1/sandboxes -d '{"spec":{"image":"evil:symlink"}}')
-expect "a refused image is not there" "$(err_reason "$r")" CWSANDBOX_IMAGE_NOT_FOUND
+expect "a refused image is not there" "$(err_reason "$r")" CWSANDBOX_INVALID_REQUEST
 # Device nodes in a layer are skipped, the rest imports.
 evil dev 'add("null", kind=tarfile.CHRTYPE); add("fine")'
 "$SBXD" image import --state-dir "$STATE" "$T/dev" dev:1 >/dev/null || fail "a layer with a device node was refused"
@@ -203,7 +203,7 @@ fi
 # freed at the next start (sbxd runs now).
 "$SBXD" image rm --state-dir "$STATE" dev:1 | grep -q "next start" || fail "rm while sbxd runs"
 r=$(api POST /v1/sandboxes -d '{"spec":{"image":"dev:1"}}')
-expect "removed reference" "$(err_reason "$r")" CWSANDBOX_IMAGE_NOT_FOUND
+expect "removed reference" "$(err_reason "$r")" CWSANDBOX_INVALID_REQUEST
 stop_sbxd
 start_sbxd
 expect "its layer freed at start" "$(ls "$STATE/oci/l" | wc -l)" 4

@@ -8,7 +8,6 @@
 #include "../unit.h"
 
 #include <check.h>
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -102,9 +101,11 @@ START_TEST(t_fifo_and_pseudo_fs)
 	ck_assert_int_eq(srv_file_read(hostroot, "/proc/self/environ", 0, 16, &buf, &n, &size, &eof),
 			 -SRV_EPSEUDO);
 	ck_assert_int_eq(srv_file_read(hostroot, "/proc/1/status", 0, 16, &buf, &n, &size, &eof), -SRV_EPSEUDO);
-	cJSON *j = NULL;
-	ck_assert_int_eq(srv_file_list(hostroot, "/proc/1", 10, &j), -SRV_EPSEUDO);
-	ck_assert_int_eq(srv_file_list(hostroot, "/sys", 10, &j), -SRV_EPSEUDO);
+	Sbxd__Ext__V1__ListDirResponse ld = SBXD__EXT__V1__LIST_DIR_RESPONSE__INIT;
+	Sbxd__Ext__V1__FileEntry *j = NULL;
+	ck_assert_int_eq(srv_file_list(hostroot, "/proc/1", 10, &ld), -SRV_EPSEUDO);
+	ck_assert_int_eq(srv_file_list(hostroot, "/sys", 10, &ld), -SRV_EPSEUDO);
+	ck_assert_uint_eq(ld.n_entries, 0);
 	ck_assert_int_eq(srv_file_stat(hostroot, "/proc/1/environ", &j), -SRV_EPSEUDO);
 	ck_assert_int_eq(srv_file_mkdir(hostroot, "/sys/kernel/x", 0755), -SRV_EPSEUDO);
 	ck_assert_int_eq(srv_file_remove(hostroot, "/proc/1/x", 0), -SRV_EPSEUDO);
@@ -114,7 +115,7 @@ START_TEST(t_fifo_and_pseudo_fs)
 	ck_assert_ptr_null(j);
 	/* /proc itself is a name in /: stat describes it. */
 	ck_assert_int_eq(srv_file_stat(hostroot, "/proc", &j), 0);
-	cJSON_Delete(j);
+	srv_entry_free(j);
 	close(hostroot);
 }
 END_TEST
@@ -193,35 +194,39 @@ END_TEST
 
 START_TEST(t_list_stat_rm)
 {
-	cJSON *e = NULL;
-	ck_assert_int_eq(srv_file_list(root, "/", 1000, &e), 0);
-	ck_assert_int_eq(cJSON_GetArraySize(e), 5);
+	Sbxd__Ext__V1__ListDirResponse *l = malloc(sizeof *l);
+	sbxd__ext__v1__list_dir_response__init(l);
+	Sbxd__Ext__V1__FileEntry *e = NULL;
+	ck_assert_int_eq(srv_file_list(root, "/", 1000, l), 0);
+	ck_assert_uint_eq(l->n_entries, 5);
 	int saw_link = 0;
-	const cJSON *it;
-	cJSON_ArrayForEach(it, e) {
-		const char *name = cJSON_GetObjectItem(it, "name")->valuestring;
-		const char *type = cJSON_GetObjectItem(it, "type")->valuestring;
-		if (strcmp(name, "abs") == 0) {
-			ck_assert_str_eq(type, "FILE_TYPE_SYMLINK");
+	for (size_t i = 0; i < l->n_entries; i++) {
+		if (strcmp(l->entries[i]->name, "abs") == 0) {
+			ck_assert_int_eq(l->entries[i]->type, SBXD__EXT__V1__FILE_TYPE__FILE_TYPE_SYMLINK);
 			saw_link = 1;
 		}
 	}
 	ck_assert(saw_link);
-	cJSON_Delete(e);
-	ck_assert_int_eq(srv_file_list(root, "/", 2, &e), 0);
-	ck_assert_int_eq(cJSON_GetArraySize(e), 2);
-	cJSON_Delete(e);
-	ck_assert_int_eq(srv_file_list(root, "/hello", 10, &e), -ENOTDIR);
+	protobuf_c_message_free_unpacked(&l->base, NULL);
+	l = malloc(sizeof *l);
+	sbxd__ext__v1__list_dir_response__init(l);
+	ck_assert_int_eq(srv_file_list(root, "/", 2, l), 0);
+	ck_assert_uint_eq(l->n_entries, 2);
+	protobuf_c_message_free_unpacked(&l->base, NULL);
+	l = malloc(sizeof *l);
+	sbxd__ext__v1__list_dir_response__init(l);
+	ck_assert_int_eq(srv_file_list(root, "/hello", 10, l), -ENOTDIR);
+	protobuf_c_message_free_unpacked(&l->base, NULL);
 	ck_assert_int_eq(srv_file_stat(root, "/abs", &e), 0);
-	ck_assert_str_eq(cJSON_GetObjectItem(e, "type")->valuestring, "FILE_TYPE_SYMLINK");
-	ck_assert_str_eq(cJSON_GetObjectItem(e, "name")->valuestring, "abs");
-	cJSON_Delete(e);
+	ck_assert_int_eq(e->type, SBXD__EXT__V1__FILE_TYPE__FILE_TYPE_SYMLINK);
+	ck_assert_str_eq(e->name, "abs");
+	srv_entry_free(e);
 	ck_assert_int_eq(srv_file_stat(root, "/", &e), 0);
-	ck_assert_str_eq(cJSON_GetObjectItem(e, "type")->valuestring, "FILE_TYPE_DIRECTORY");
-	cJSON_Delete(e);
+	ck_assert_int_eq(e->type, SBXD__EXT__V1__FILE_TYPE__FILE_TYPE_DIRECTORY);
+	srv_entry_free(e);
 	ck_assert_int_eq(srv_file_stat(root, "/hello/", &e), 0);
-	ck_assert_str_eq(cJSON_GetObjectItem(e, "size")->valuestring, "12");
-	cJSON_Delete(e);
+	ck_assert_int_eq(e->size, 12);
+	srv_entry_free(e);
 	ck_assert_int_eq(srv_file_stat(root, "/missing", &e), -ENOENT);
 	ck_assert_int_eq(srv_file_mkdir(root, "/dir/a", 0755), 0);
 	ck_assert_int_eq(srv_file_mkdir(root, "/dir/a", 0755), -EEXIST);
@@ -291,18 +296,18 @@ START_TEST(t_resolve_link)
 				      resolve_cases[i].path, resolve_cases[i].target, out, resolve_cases[i].want);
 	}
 	/* statFile adds linkResolved to climbing or absolute texts only */
-	cJSON *e = NULL;
+	Sbxd__Ext__V1__FileEntry *e = NULL;
 	snprintf(p, sizeof p, "%s/w/a/b/c", rootdir);
 	ck_assert_int_eq(symlink("../../../s/s/../../../etc", p), 0);
 	ck_assert_int_eq(srv_file_stat(root, "/w/a/b/c", &e), 0);
-	ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(e, "linkResolved")), "/etc");
-	cJSON_Delete(e);
+	ck_assert_str_eq(e->link_resolved, "/etc");
+	srv_entry_free(e);
 	ck_assert_int_eq(srv_file_stat(root, "/w/sl", &e), 0);
-	ck_assert_ptr_null(cJSON_GetObjectItem(e, "linkResolved"));
-	cJSON_Delete(e);
+	ck_assert_str_eq(e->link_resolved, "");
+	srv_entry_free(e);
 	ck_assert_int_eq(srv_file_stat(root, "/abs", &e), 0);
-	ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(e, "linkResolved")), "/");
-	cJSON_Delete(e);
+	ck_assert_str_eq(e->link_resolved, "/");
+	srv_entry_free(e);
 }
 END_TEST
 

@@ -15,9 +15,45 @@
 #include <errno.h>
 
 #include "fileargs.h"
+#include "json.h"
+#include "procargs.h"
 #include "parse.h"
 
 #include <cjson/cJSON.h>
+
+/* What sbxd runs for a command's request: the codec (JSON text -> the
+ * request message), then the converter (procargs.c). */
+static int proc_req(const char *body, size_t len, int exec, srv_proc_req *r, srv_perr *e)
+{
+	const ProtobufCMessageDescriptor *d = exec ? &coreweave__sandbox__v1__exec_request__descriptor
+						   : &sbxd__ext__v1__start_process_request__descriptor;
+	ProtobufCMessage *m = NULL;
+	wire_err we;
+	memset(r, 0, sizeof *r);
+	if (wire_json_decode(d, body, len, NULL, &m, &we) != 0) {
+		snprintf(e->msg, sizeof e->msg, "%s", we.msg);
+		snprintf(e->field, sizeof e->field, "%.127s", we.field);
+		return -1;
+	}
+	int rc = exec ? srv_proc_req_from_exec((const void *)m, r, e) : srv_proc_req_from_start((const void *)m, r, e);
+	wire_message_free(m);
+	return rc;
+}
+
+/* The same for a file call: *m is the decoded request (the arguments
+ * borrow from it: free it after), NULL when the codec refused the text. */
+static int file_args(srv_route_kind kind, const char *body, srv_file_args *a, ProtobufCMessage **m, srv_perr *e)
+{
+	wire_err we;
+	*m = NULL;
+	memset(a, 0, sizeof *a);
+	if (wire_json_decode(srv_file_call_request(kind), body, strlen(body), NULL, m, &we) != 0) {
+		snprintf(e->msg, sizeof e->msg, "%s", we.msg);
+		snprintf(e->field, sizeof e->field, "%.127s", we.field);
+		return -1;
+	}
+	return srv_file_args_from_pb(kind, *m, a, e);
+}
 
 START_TEST(t_cpu)
 {
@@ -229,9 +265,9 @@ START_TEST(t_nul_and_numbers)
 	ck_assert_int_ne(srv_parse_create(b, strlen(b), &sp, &err), 0);
 	ck_assert_ptr_nonnull(strstr(err.msg, "NUL"));
 	b = "{\"command\":[\"true\"],\"timeoutSeconds\":1e300}";
-	ck_assert_int_ne(srv_parse_proc_req(b, strlen(b), 0, &pr, &err), 0);
+	ck_assert_int_ne(proc_req(b, strlen(b), 0, &pr, &err), 0);
 	b = "{\"command\":[\"echo\",\"a\\u0000\"]}";
-	ck_assert_int_ne(srv_parse_proc_req(b, strlen(b), 1, &pr, &err), 0);
+	ck_assert_int_ne(proc_req(b, strlen(b), 1, &pr, &err), 0);
 }
 END_TEST
 
@@ -387,34 +423,51 @@ START_TEST(t_proc_req)
 	static const struct {
 		const char *body;
 		int exec, ok;
+		const char *field;  /* the field a refusal names */
 	} cases[] = {
-		{"{\"command\":[\"true\"]}", 0, 1},
-		{"{\"command\":[\"cat\"],\"stdin\":true,\"timeoutSeconds\":5,\"workingDir\":\"/tmp\"}", 0, 1},
-		{"{\"command\":[\"cat\"],\"stdin\":\"aGk=\",\"maxOutputBytes\":\"10\"}", 1, 1},
-		{"{\"command\":[]}", 0, 0},
-		{"{\"command\":[\"\"]}", 0, 0},
-		{"{}", 0, 0},
-		{"{\"command\":\"true\"}", 0, 0},
-		{"{\"command\":[1]}", 0, 0},
-		{"{\"command\":[\"cat\"],\"stdin\":\"!!\"}", 1, 0},
-		{"{\"command\":[\"cat\"],\"stdin\":\"aGk=\"}", 0, 0},
-		{"{\"command\":[\"x\"],\"timeoutSeconds\":-1}", 0, 0},
-		{"{\"command\":[\"x\"],\"workingDir\":\"tmp\"}", 0, 0},
+		{"{\"command\":[\"true\"]}", 0, 1, ""},
+		{"{\"command\":[\"cat\"],\"stdin\":true,\"timeoutSeconds\":5,\"workingDir\":\"/tmp\"}", 0, 1, ""},
+		{"{\"sandboxId\":\"x\",\"command\":[\"cat\"],\"env\":{\"K\":\"V\"},\"maxOutputBytes\":10}", 1, 1, ""},
+		{"{\"command\":[]}", 0, 0, "command"},
+		{"{\"command\":[\"\"]}", 0, 0, "command"},
+		{"{}", 0, 0, "command"},
+		{"{}", 1, 0, "command"},
+		{"{\"command\":\"true\"}", 0, 0, "command"},
+		{"{\"command\":[1]}", 0, 0, "command[0]"},
+		/* the real ExecRequest has no stdin, cwd or timeout */
+		{"{\"command\":[\"cat\"],\"stdin\":\"aGk=\"}", 1, 0, "stdin"},
+		{"{\"command\":[\"cat\"],\"workingDir\":\"/\"}", 1, 0, "workingDir"},
+		{"{\"command\":[\"cat\"],\"timeoutSeconds\":1}", 1, 0, "timeoutSeconds"},
+		{"{\"command\":[\"cat\"],\"maxOutputBytes\":-1}", 1, 0, "maxOutputBytes"},
+		{"{\"command\":[\"cat\"],\"maxOutputBytes\":67108865}", 1, 0, "maxOutputBytes"},
+		{"{\"command\":[\"cat\"],\"env\":{\"A=B\":\"x\"}}", 1, 0, "env"},
+		{"{\"command\":[\"cat\"],\"stdin\":\"aGk=\"}", 0, 0, "stdin"},
+		{"{\"command\":[\"x\"],\"timeoutSeconds\":-1}", 0, 0, "timeoutSeconds"},
+		{"{\"command\":[\"x\"],\"workingDir\":\"tmp\"}", 0, 0, "workingDir"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		srv_proc_req r;
 		srv_perr err = {"", ""};
-		int rc = srv_parse_proc_req(cases[i].body, strlen(cases[i].body), cases[i].exec, &r, &err);
+		int rc = proc_req(cases[i].body, strlen(cases[i].body), cases[i].exec, &r, &err);
 		ck_assert_msg((rc == 0) == cases[i].ok, "proc %s: %s", cases[i].body, err.msg);
+		if (!cases[i].ok)
+			ck_assert_msg(strcmp(err.field, cases[i].field) == 0, "proc %s: field %s, want %s", cases[i].body,
+				      err.field, cases[i].field);
 		srv_proc_req_free(&r);
 	}
 	srv_proc_req r;
 	srv_perr err;
 	const char *b = cases[2].body;
-	ck_assert_int_eq(srv_parse_proc_req(b, strlen(b), 1, &r, &err), 0);
+	ck_assert_int_eq(proc_req(b, strlen(b), 1, &r, &err), 0);
 	ck_assert_int_eq(r.max_output, 10);
-	ck_assert_uint_eq(r.stdin_len, 2);
-	ck_assert_int_eq(r.want_stdin, 1);
+	ck_assert_uint_eq(r.env.n, 1);
+	ck_assert_str_eq(r.env.v[0], "K=V");
+	ck_assert_int_eq(r.want_stdin, 0);
+	srv_proc_req_free(&r);
+	/* maxOutputBytes 0 or absent: the default */
+	b = "{\"command\":[\"x\"]}";
+	ck_assert_int_eq(proc_req(b, strlen(b), 1, &r, &err), 0);
+	ck_assert_int_eq(r.max_output, SRV_EXEC_DEFAULT_OUTPUT);
 	srv_proc_req_free(&r);
 }
 END_TEST
@@ -433,7 +486,7 @@ START_TEST(t_caps)
 	len += 2;
 	srv_proc_req r;
 	srv_perr err;
-	ck_assert_int_ne(srv_parse_proc_req(b, len, 0, &r, &err), 0);
+	ck_assert_int_ne(proc_req(b, len, 0, &r, &err), 0);
 	ck_assert_ptr_nonnull(strstr(err.msg, "4096"));
 	free(b);
 	/* one argument over 128 KiB */
@@ -444,7 +497,7 @@ START_TEST(t_caps)
 	len += big;
 	memcpy(b + len, "\"]}", 4);
 	len += 3;
-	ck_assert_int_ne(srv_parse_proc_req(b, len, 0, &r, &err), 0);
+	ck_assert_int_ne(proc_req(b, len, 0, &r, &err), 0);
 	ck_assert_ptr_nonnull(strstr(err.msg, "larger"));
 	free(b);
 }
@@ -579,82 +632,112 @@ START_TEST(t_routes)
 }
 END_TEST
 
-/* The file calls' and :signal's arguments (fileargs.c): the body fields of
- * each call, and what each bad form gets. */
+/* The file calls' and :signal's arguments (fileargs.c): each call's
+ * fields after the codec, and what each bad form gets. */
 START_TEST(t_file_args)
 {
 	static const struct {
 		srv_route_kind kind;
-		const char *body;   /* POST calls; NULL: GET with qpath */
-		const char *qpath;
+		const char *body;   /* the request as JSON (a GET's query fields alike) */
 		int rc;             /* 0, -1 (400), -ENAMETOOLONG */
 		int mode;
+		const char *field;  /* the field a refusal names */
 	} cases[] = {
-		{R_STAT_FILE, NULL, "/etc", 0, -1},
-		{R_STAT_FILE, NULL, "etc", -1, -1},
-		{R_READ_FILE, NULL, NULL, -1, -1},
-		{R_WRITE_FILE, "{\"path\":\"/x\",\"content\":\"aGk=\",\"mode\":384}", NULL, 0, 0600},
-		{R_WRITE_FILE, "{\"path\":\"/x\",\"content\":\"!!\"}", NULL, -1, -1},
-		{R_WRITE_FILE, "{\"path\":\"/x\",\"mode\":\"420\"}", NULL, -1, -1},
-		{R_WRITE_FILE, "{\"path\":\"/x\",\"offset\":-1}", NULL, -1, -1},
-		{R_MAKE_DIR, "{\"path\":\"/d\"}", NULL, 0, -1},
-		{R_MAKE_DIR, "{\"path\":\"/d\",\"mode\":1e300}", NULL, -1, -1},
-		{R_CREATE_FILE, "{\"path\":\"/f\"}", NULL, 0, 0644},
-		{R_CREATE_FILE, "{\"path\":\"/f\",\"mode\":4096}", NULL, -1, -1},
-		{R_SET_FILE_ATTRS, "{\"path\":\"/f\",\"uid\":\"1000\",\"modifyTime\":\"now\"}", NULL, 0, -1},
-		{R_SET_FILE_ATTRS, "{\"path\":\"/f\",\"uid\":-1}", NULL, -1, -1},
-		{R_SET_FILE_ATTRS, "{\"path\":\"/f\",\"accessTime\":\"1969-12-31T23:59:59Z\"}", NULL, -1, -1},
-		{R_RENAME_FILE, "{\"path\":\"/a\",\"newPath\":\"/b\",\"noReplace\":true}", NULL, 0, -1},
-		{R_RENAME_FILE, "{\"path\":\"/a\",\"newPath\":\"b\"}", NULL, -1, -1},
-		{R_RENAME_FILE, "{\"path\":\"/a\",\"newPath\":\"/b\",\"noReplace\":true,\"exchange\":true}", NULL, -1, -1},
-		{R_REMOVE_FILE, "{\"path\":7}", NULL, -1, -1},
+		{R_STAT_FILE, "{\"path\":\"/etc\"}", 0, -1, ""},
+		{R_STAT_FILE, "{\"path\":\"etc\"}", -1, -1, "path"},
+		{R_READ_FILE, "{}", -1, -1, "path"},
+		{R_READ_FILE, "{\"path\":\"/x\",\"offset\":\"1\"}", -1, -1, "offset"},
+		{R_WRITE_FILE, "{\"path\":\"/x\",\"content\":\"aGk=\"}", 0, -1, ""},
+		{R_WRITE_FILE, "{\"path\":\"/x\",\"content\":\"aGk=\",\"mode\":384}", -1, -1, "mode"},
+		{R_WRITE_FILE, "{\"path\":\"/x\",\"content\":\"!!\"}", -1, -1, "content"},
+		{R_WRITE_FILE_AT, "{\"path\":\"/x\",\"content\":\"aGk=\",\"mode\":384}", 0, 0600, ""},
+		{R_WRITE_FILE_AT, "{\"path\":\"/x\",\"mode\":\"420\"}", 0, 0644, ""}, /* proto3 JSON: a number may be a string */
+		{R_WRITE_FILE_AT, "{\"path\":\"/x\",\"mode\":4096}", -1, -1, "mode"},
+		{R_WRITE_FILE_AT, "{\"path\":\"/x\",\"offset\":-1}", -1, -1, "offset"},
+		{R_READ_FILE_RANGE, "{\"path\":\"/x\",\"offset\":\"-1\"}", -1, -1, "offset"},
+		{R_READ_FILE_RANGE, "{\"path\":\"/x\",\"length\":\"-1\"}", -1, -1, "length"},
+		{R_MAKE_DIR, "{\"path\":\"/d\"}", 0, -1, ""},
+		{R_MAKE_DIR, "{\"path\":\"/d\",\"mode\":0}", 0, 0, ""},
+		{R_MAKE_DIR, "{\"path\":\"/d\",\"mode\":1e300}", -1, -1, "mode"},
+		{R_CREATE_FILE, "{\"path\":\"/f\"}", 0, 0644, ""},
+		{R_CREATE_FILE, "{\"path\":\"/f\",\"mode\":4096}", -1, -1, "mode"},
+		{R_SET_FILE_ATTRS, "{\"path\":\"/f\",\"uid\":1000,\"modifyTime\":\"now\"}", 0, -1, ""},
+		{R_SET_FILE_ATTRS, "{\"path\":\"/f\",\"uid\":-1}", -1, -1, "uid"},
+		{R_SET_FILE_ATTRS, "{\"path\":\"/f\",\"uid\":4294967295}", -1, -1, "uid"},
+		{R_SET_FILE_ATTRS, "{\"path\":\"/f\",\"accessTime\":\"1969-12-31T23:59:59Z\"}", -1, -1, "accessTime"},
+		{R_RENAME_FILE, "{\"path\":\"/a\",\"newPath\":\"/b\",\"noReplace\":true}", 0, -1, ""},
+		{R_RENAME_FILE, "{\"path\":\"/a\",\"newPath\":\"b\"}", -1, -1, "newPath"},
+		{R_RENAME_FILE, "{\"path\":\"/a\",\"newPath\":\"/b\",\"noReplace\":true,\"exchange\":true}", -1, -1,
+		 "exchange"},
+		{R_REMOVE_FILE, "{\"path\":7}", -1, -1, "path"},
+		{R_REMOVE_FILE, "{\"path\":\"/x\",\"bogus\":true}", -1, -1, "bogus"},
+		{R_MAKE_NODE, "{\"path\":\"/p\",\"special\":\"tty\"}", -1, -1, "special"},
+		{R_SET_XATTR, "{\"path\":\"/p\",\"name\":\"user.a\",\"create\":true,\"replace\":true}", -1, -1, "replace"},
+		{R_GET_XATTR, "{\"path\":\"/p\"}", -1, -1, "name"},
 	};
 	for (int i = 0; i < N(cases); i++) {
-		cJSON *body = cases[i].body ? cJSON_Parse(cases[i].body) : NULL;
 		srv_file_args a;
-		char err[SRV_MSGLEN] = "";
-		srv_file_query q = {cases[i].qpath, NULL};
-		int rc = srv_file_args_parse(cases[i].kind, body, &q, &a, err);
-		ck_assert_msg(rc == cases[i].rc, "case %d: rc %d, want %d (%s)", i, rc, cases[i].rc, err);
+		srv_perr err = {"", ""};
+		ProtobufCMessage *m;
+		int rc = file_args(cases[i].kind, cases[i].body, &a, &m, &err);
+		ck_assert_msg(rc == cases[i].rc, "case %d: rc %d, want %d (%s)", i, rc, cases[i].rc, err.msg);
 		if (rc == 0) {
 			ck_assert_int_eq(a.mode, cases[i].mode);
-			srv_file_args_free(&a);
 		} else {
-			ck_assert(err[0]);
+			ck_assert(err.msg[0]);
+			ck_assert_msg(strcmp(err.field, cases[i].field) == 0, "case %d: field %s, want %s", i, err.field,
+				      cases[i].field);
 		}
-		cJSON_Delete(body);
+		wire_message_free(m);
 	}
-	/* a rename's flags; a write's content decoded */
-	cJSON *b = cJSON_Parse("{\"path\":\"/a\",\"newPath\":\"/b\",\"exchange\":true}");
+	/* a rename's flags; a ranged write's content and offset */
 	srv_file_args a;
-	char err[SRV_MSGLEN];
-	ck_assert_int_eq(srv_file_args_parse(R_RENAME_FILE, b, NULL, &a, err), 0);
+	srv_perr err;
+	ProtobufCMessage *m;
+	ck_assert_int_eq(file_args(R_RENAME_FILE, "{\"path\":\"/a\",\"newPath\":\"/b\",\"exchange\":true}", &a, &m, &err), 0);
 	ck_assert_uint_eq(a.rename_flags, RENAME_EXCHANGE);
 	ck_assert_str_eq(a.new_path, "/b");
-	cJSON_Delete(b);
-	b = cJSON_Parse("{\"path\":\"/a\",\"content\":\"aGk=\",\"offset\":\"3\"}");
-	ck_assert_int_eq(srv_file_args_parse(R_WRITE_FILE, b, NULL, &a, err), 0);
+	wire_message_free(m);
+	ck_assert_int_eq(file_args(R_WRITE_FILE_AT, "{\"path\":\"/a\",\"content\":\"aGk=\",\"offset\":\"3\"}", &a, &m, &err), 0);
 	ck_assert_uint_eq(a.len, 2);
 	ck_assert(memcmp(a.data, "hi", 2) == 0);
 	ck_assert_int_eq(a.offset, 3);
 	ck_assert_int_eq(a.truncate, 0); /* at an offset: no truncation unless asked */
-	srv_file_args_free(&a);
-	cJSON_Delete(b);
+	wire_message_free(m);
+	ck_assert_int_eq(file_args(R_WRITE_FILE_AT, "{\"path\":\"/a\"}", &a, &m, &err), 0);
+	ck_assert_int_eq(a.offset, -1);
+	ck_assert_int_eq(a.truncate, 1); /* no offset: the file is replaced */
+	wire_message_free(m);
+	/* the real WriteFile always replaces the whole file */
+	ck_assert_int_eq(file_args(R_WRITE_FILE, "{\"path\":\"/a\",\"sandboxId\":\"s\"}", &a, &m, &err), 0);
+	ck_assert_int_eq(a.truncate, 1);
+	ck_assert_int_eq(a.offset, -1);
+	wire_message_free(m);
+	/* ranged reads: 0 or over the cap read the cap */
+	ck_assert_int_eq(file_args(R_READ_FILE_RANGE, "{\"path\":\"/a\",\"offset\":\"5\"}", &a, &m, &err), 0);
+	ck_assert_int_eq(a.length, SRV_MAX_READ_RANGE);
+	ck_assert_int_eq(a.offset, 5);
+	wire_message_free(m);
 	/* over the kernel's limits: ENAMETOOLONG, the path still set */
-	char longp[300] = "/";
-	memset(longp + 1, 'a', 256);
-	longp[257] = '\0';
-	ck_assert_int_eq(srv_file_args_parse(R_STAT_FILE, NULL, &(srv_file_query){longp, NULL}, &a, err), -ENAMETOOLONG);
-	ck_assert_ptr_eq(a.path, longp);
+	char longp[400] = "{\"path\":\"/";
+	size_t k = strlen(longp);
+	memset(longp + k, 'a', 256);
+	memcpy(longp + k + 256, "\"}", 3);
+	ck_assert_int_eq(file_args(R_STAT_FILE, longp, &a, &m, &err), -ENAMETOOLONG);
+	ck_assert_int_eq((int)strlen(a.path), 257);
+	wire_message_free(m);
 	/* :signal */
+	Sbxd__Ext__V1__SignalProcessRequest sr = SBXD__EXT__V1__SIGNAL_PROCESS_REQUEST__INIT;
 	int sig;
-	srv_perr pe;
-	ck_assert_int_eq(srv_parse_signal("{\"signal\":9}", 12, &sig, &pe), 0);
+	sr.signal = 9;
+	ck_assert_int_eq(srv_signal_from_pb(&sr, &sig, &err), 0);
 	ck_assert_int_eq(sig, 9);
-	ck_assert_int_eq(srv_parse_signal("{\"signal\":65}", 13, &sig, &pe), -1);
-	ck_assert_int_eq(srv_parse_signal("", 0, &sig, &pe), -1);
-	ck_assert_int_eq(srv_parse_signal("{", 1, &sig, &pe), -1);
-	ck_assert(pe.msg[0]);
+	sr.signal = 65;
+	ck_assert_int_eq(srv_signal_from_pb(&sr, &sig, &err), -1);
+	ck_assert_str_eq(err.field, "signal");
+	sr.signal = 0;
+	ck_assert_int_eq(srv_signal_from_pb(&sr, &sig, &err), -1);
+	ck_assert(err.msg[0]);
 }
 END_TEST
 

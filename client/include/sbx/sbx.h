@@ -117,6 +117,8 @@ enum {
 	SBX_FEAT_FILES = 1 << 2,       /* listDir, statFile, ranged read/write */
 	SBX_FEAT_POSIX = 1 << 3,       /* createFile, setFileAttrs, renameFile, full stat */
 	SBX_FEAT_IMAGES = 1 << 4,      /* GET /v1/images: sbxd's OCI image store */
+	SBX_FEAT_WAIT = 1 << 5,        /* :wait (a long-poll for a terminal sandbox) */
+	SBX_FEAT_FORGET = 1 << 6,      /* :forget (delete, then drop the record) */
 };
 /* Which extensions the service offers (asks once, then caches; a failed
  * probe is not cached). */

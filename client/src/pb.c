@@ -1,0 +1,193 @@
+/*
+ * The codec glue of libsbx (pb.h): requests from messages and route rows,
+ * answers into messages, one blocking call that does both.
+ */
+#include "pb.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "util.h"
+
+const wire_caps sbx_pb_answer_caps = {
+	.max_bytes = (size_t)64 << 20,
+	.max_depth = SBX_JSON_MAX_DEPTH,
+	.max_items = 100000,
+	.max_string = (size_t)48 << 20,
+	.ignore_unknown = 1,
+};
+
+/* The caps of what libsbx sends: a 16 MiB write in base64 and argv/env
+ * lists as big as sbx_spec allows. */
+static const wire_caps request_caps = {
+	.max_bytes = (size_t)64 << 20,
+	.max_depth = SBX_JSON_MAX_DEPTH,
+	.max_items = 100000,
+	.max_string = (size_t)48 << 20,
+};
+
+sbx_result sbx_pb_route(const char *rpc, const wire_route **out, sbx_error *err)
+{
+	*out = wire_route_find(rpc);
+	if (!*out)
+		return sbx_fail(err, SBX_E_INTERNAL, "the route table has no %s", rpc);
+	return SBX_OK;
+}
+
+#define PATH_MAX_LEN 16384
+
+sbx_result sbx_pb_request(const wire_route *r, const ProtobufCMessage *req, const char *extra_query, char **path,
+                          char **body, size_t *body_len, sbx_error *err)
+{
+	*path = NULL;
+	*body = NULL;
+	*body_len = 0;
+	const char *vals[WIRE_MAX_VARS] = {NULL};
+	size_t nv = 0;
+	for (; nv < WIRE_MAX_VARS && r->vars[nv]; nv++) {
+		const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(req->descriptor,
+		                                                                                    r->vars[nv]);
+		if (!f || f->type != PROTOBUF_C_TYPE_STRING || f->label == PROTOBUF_C_LABEL_REPEATED)
+			return sbx_fail(err, SBX_E_INTERNAL, "%s: path variable %s is not a string field", r->rpc,
+			                r->vars[nv]);
+		vals[nv] = *(char *const *)((const char *)req + f->offset);
+		if (!vals[nv] || !vals[nv][0])
+			return sbx_fail(err, SBX_E_INVALID, "%s: %s is empty", r->rpc, r->vars[nv]);
+	}
+	char *p = malloc(PATH_MAX_LEN);
+	if (!p)
+		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	int n = wire_route_path(r, vals, nv, p, PATH_MAX_LEN);
+	if (n < 0) {
+		free(p);
+		return sbx_fail(err, n == -E2BIG ? SBX_E_INVALID : SBX_E_INTERNAL, "%s: no path for these values", r->rpc);
+	}
+	size_t k = (size_t)n;
+	p[k++] = '?';
+	int q = wire_route_query(r, req, p + k, PATH_MAX_LEN - k);
+	if (q < 0) {
+		free(p);
+		return sbx_fail(err, q == -E2BIG ? SBX_E_INVALID : SBX_E_INTERNAL, "%s: query string %s", r->rpc,
+		                q == -E2BIG ? "too long" : "has no text form");
+	}
+	k += (size_t)q;
+	if (extra_query && *extra_query) {
+		size_t el = strlen(extra_query);
+		if (k + el + 2 > PATH_MAX_LEN) {
+			free(p);
+			return sbx_fail(err, SBX_E_INVALID, "%s: query string too long", r->rpc);
+		}
+		if (q > 0)
+			p[k++] = '&';
+		memcpy(p + k, extra_query, el);
+		k += el;
+	}
+	if (p[k - 1] == '?')
+		k--;
+	p[k] = '\0';
+	if (r->body[0]) {
+		const ProtobufCMessage *bm = req;
+		if (strcmp(r->body, "*") != 0) {
+			const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(req->descriptor,
+			                                                                                    r->body);
+			if (!f || f->type != PROTOBUF_C_TYPE_MESSAGE) {
+				free(p);
+				return sbx_fail(err, SBX_E_INTERNAL, "%s: body field %s is not a message", r->rpc, r->body);
+			}
+			bm = *(ProtobufCMessage *const *)((const char *)req + f->offset);
+		}
+		wire_err we;
+		char *text = NULL;
+		size_t tl = 0;
+		int rc = -EINVAL;
+		if (bm)
+			rc = wire_json_encode(bm, &request_caps, &text, &tl, &we);
+		else
+			snprintf(we.msg, sizeof we.msg, "no %s", r->body);
+		if (rc) {
+			free(p);
+			return sbx_fail(err, rc == -ENOMEM ? SBX_E_NOMEM : SBX_E_INVALID, "%s: %s", r->rpc, we.msg);
+		}
+		*body = text;
+		*body_len = tl;
+	}
+	*path = p;
+	return SBX_OK;
+}
+
+sbx_result sbx_pb_answer(const ProtobufCMessageDescriptor *d, const char *text, size_t len, ProtobufCMessage **out,
+                         sbx_error *err)
+{
+	wire_err we;
+	*out = NULL;
+	int rc = wire_json_decode(d, len ? text : "{}", len ? len : 2, &sbx_pb_answer_caps, out, &we);
+	if (rc == -ENOMEM)
+		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	/* Over the size cap is too large; nested too deep (also -E2BIG
+	 * from the codec) is a malformed answer. */
+	if (rc == -E2BIG && len > sbx_pb_answer_caps.max_bytes)
+		return sbx_fail(err, SBX_E_TOO_LARGE, "answer (%s) over a cap: %s", d->short_name, we.msg);
+	if (rc)
+		return sbx_fail(err, SBX_E_PROTOCOL, "answer is not a %s: %s", d->short_name, we.msg);
+	return SBX_OK;
+}
+
+sbx_result sbx_pb_call_as(sbx_client *c, const wire_route *r, const ProtobufCMessage *req, const char *extra_query,
+                          const sbx_http_req *base, const ProtobufCMessageDescriptor *resp_d, ProtobufCMessage **out,
+                          sbx_error *err)
+{
+	char *path = NULL, *body = NULL;
+	size_t blen = 0;
+	if (out)
+		*out = NULL;
+	sbx_result res = sbx_pb_request(r, req, extra_query, &path, &body, &blen, err);
+	if (res != SBX_OK)
+		return res;
+	sbx_http_req hr = base ? *base : (sbx_http_req){0};
+	hr.method = r->method;
+	hr.path = path;
+	hr.body = body;
+	hr.body_len = blen;
+	sbx_http_resp resp;
+	sbx_http_resp_init(&resp, c->cfg->max_response);
+	res = sbx_http_call(c, &hr, &resp, err);
+	if (res == SBX_OK) {
+		ProtobufCMessage *m = NULL;
+		res = sbx_pb_answer(resp_d, resp.body.data, resp.body.len, &m, err);
+		if (res != SBX_OK && err)
+			err->http_status = resp.status;
+		if (res == SBX_OK && out)
+			*out = m;
+		else
+			wire_message_free(m);
+	}
+	sbx_http_resp_free(&resp);
+	free(path);
+	free(body);
+	return res;
+}
+
+sbx_result sbx_pb_call(sbx_client *c, const wire_route *r, const ProtobufCMessage *req, const char *extra_query,
+                       const sbx_http_req *base, ProtobufCMessage **out, sbx_error *err)
+{
+	return sbx_pb_call_as(c, r, req, extra_query, base, r->resp, out, err);
+}
+
+char *sbx_pb_pretty(const ProtobufCMessage *m)
+{
+	char *text = NULL;
+	size_t len = 0;
+	wire_err we;
+	if (wire_json_encode(m, &request_caps, &text, &len, &we) != 0)
+		return NULL;
+	cJSON *root = sbx_json_parse(text, len);
+	free(text);
+	if (!root)
+		return NULL;
+	char *out = sbx_json_pretty(root);
+	cJSON_Delete(root);
+	return out;
+}

@@ -1,0 +1,387 @@
+/*
+ * The schema's Sandbox (as decoded by the codec) -> srv_spec, sbxd's own
+ * spec (spec.h): the "cannot honour" table that refuses every field sbxd
+ * does not do (never a sandbox that quietly lacks what was asked), then
+ * the semantic checks (quantities, paths, caps, names) with the JSON path
+ * of the field to blame. The spec as asked is kept packed in srv_spec so
+ * that answers echo it exactly (srv_sbx_to_pb in core.c unpacks it).
+ * sbxd's extras live where the schema allows them: the pids limit is the
+ * annotation "sbxd.pids", the sbxfs name the tag "sbxfs-name=NAME".
+ */
+#include "spec.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+
+#define PB(x) &coreweave__sandbox__v1__##x##__descriptor
+#define NAME_TAG "sbxfs-name="
+#define PIDS_ANNOTATION "sbxd.pids"
+
+/* ------------------------------------------------ the "cannot honour" table */
+
+/* Per message type: the field numbers sbxd honours (ok) and those it
+ * refuses as a value it cannot take (bad: 400 INVALID_ARGUMENT); any
+ * other field that is set answers 501 UNIMPLEMENTED naming its path (a
+ * feature sbxd lacks). A message type not in the table is honoured whole
+ * (NetworkOptions: spec.c's network check refuses what it cannot do by
+ * value). Messages reached through an ok field are checked in turn. */
+static const struct honour {
+	const ProtobufCMessageDescriptor *d;
+	uint32_t ok[16];  /* 0-terminated */
+	uint32_t bad[8];
+} honour[] = {
+	/* Sandbox: spec; sandbox_id, status, source_template_* are the
+	 * service's to set. */
+	{PB(sandbox), {2}, {1, 3, 4, 5}},
+	/* SandboxSpec: containers, primary_container, max_lifetime_seconds,
+	 * tags, network, annotations, mode (by value, below). Not:
+	 * volumes 3, services 4, network_ids 6, object_storage_access 7,
+	 * runner_ids 9, init_containers 12, instance_type 13,
+	 * runtime_class 15. */
+	{PB(sandbox_spec), {1, 2, 5, 8, 10, 11, 14}, {0}},
+	/* Container: name, image, command, args, environment_variables,
+	 * resources, working_dir. Not: files 7, volume_mounts 8,
+	 * secret_stores 9, resource_requirements 11, security_context 12,
+	 * image_pull_credentials 13. */
+	{PB(container), {1, 2, 3, 4, 5, 6, 10}, {0}},
+	/* Resources: cpu, memory. Not: gpu 3. */
+	{PB(resources), {1, 2}, {0}},
+};
+
+static const struct honour *honour_of(const ProtobufCMessageDescriptor *d)
+{
+	for (size_t i = 0; i < sizeof honour / sizeof honour[0]; i++)
+		if (honour[i].d == d)
+			return &honour[i];
+	return NULL;
+}
+
+static int in_list(const uint32_t *l, size_t n, uint32_t id)
+{
+	for (size_t i = 0; i < n && l[i]; i++)
+		if (l[i] == id)
+			return 1;
+	return 0;
+}
+
+static int perr(srv_perr *e, int rc, const char *field, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int perr(srv_perr *e, int rc, const char *field, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+	va_end(ap);
+	snprintf(e->field, sizeof e->field, "%s", field ? field : "");
+	return rc;
+}
+
+/* Walks m (at JSON path `path`) against the table. */
+static int check_honour(const ProtobufCMessage *m, const char *path, srv_perr *e)
+{
+	const struct honour *h = honour_of(m->descriptor);
+	if (!h)
+		return 0;
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		if (!wire_field_present(m, f))
+			continue;
+		char jn[64], fp[SRV_FIELDLEN];
+		wire_json_name(f->name, jn, sizeof jn);
+		snprintf(fp, sizeof fp, "%s%s%s", path, *path ? "." : "", jn);
+		if (in_list(h->bad, 8, f->id))
+			return perr(e, -1, fp, "%s: not a field a client sets (output only)", fp);
+		if (!in_list(h->ok, 16, f->id))
+			return perr(e, SRV_PARSE_UNSUPPORTED, fp, "%s is not supported by sbxd", fp);
+		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		const char *base = (const char *)m + f->offset;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t n = *(const size_t *)((const char *)m + f->quantifier_offset);
+			ProtobufCMessage *const *v = *(ProtobufCMessage *const *const *)base;
+			for (size_t k = 0; k < n; k++) {
+				char ip[SRV_FIELDLEN + 24];
+				snprintf(ip, sizeof ip, "%s[%zu]", fp, k);
+				int rc = check_honour(v[k], ip, e);
+				if (rc)
+					return rc;
+			}
+		} else {
+			int rc = check_honour(*(ProtobufCMessage *const *)base, fp, e);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ the checks */
+
+static char *dup_or_empty(const char *s)
+{
+	return strdup(s ? s : "");
+}
+
+/* NetworkOptions through the network checker of parse.c, which reads the
+ * options' proto3 JSON (produced here by the codec, so it is canonical). */
+static int net_from_pb(const Coreweave__Sandbox__V1__NetworkOptions *n, srv_netopts *out, srv_perr *e)
+{
+	memset(out, 0, sizeof *out);
+	if (!n)
+		return 0;
+	char *txt = NULL;
+	size_t len;
+	wire_err we;
+	if (wire_json_encode(&n->base, NULL, &txt, &len, &we) != 0)
+		return perr(e, -1, "spec.network", "spec.network: %s", we.msg);
+	cJSON *j = cJSON_ParseWithLength(txt, len);
+	free(txt);
+	if (!j)
+		return perr(e, -1, "spec.network", "out of memory");
+	int rc = srv_parse_netopts(j, "spec.network", out, e->msg);
+	cJSON_Delete(j);
+	if (rc) {
+		/* parse.c's messages start with the field's path */
+		size_t fl = strcspn(e->msg, " :");
+		snprintf(e->field, sizeof e->field, "%.*s", (int)(fl < sizeof e->field ? fl : sizeof e->field - 1),
+			 e->msg);
+	}
+	return rc;
+}
+
+int srv_spec_from_pb(const Coreweave__Sandbox__V1__Sandbox *sb, srv_spec *out, srv_perr *e)
+{
+	memset(out, 0, sizeof *out);
+	e->msg[0] = e->field[0] = '\0';
+	int rc = check_honour(&sb->base, "", e);
+	if (rc)
+		return rc;
+	const Coreweave__Sandbox__V1__SandboxSpec *sp = sb->spec;
+	if (!sp)
+		return perr(e, -1, "spec", "spec is required");
+	if (sp->mode == COREWEAVE__SANDBOX__V1__SANDBOX_MODE__SANDBOX_MODE_CKS)
+		return perr(e, SRV_PARSE_UNSUPPORTED, "spec.mode", "spec.mode SANDBOX_MODE_CKS is not supported by sbxd");
+	if (sp->n_containers == 0)
+		return perr(e, -1, "spec.containers", "spec.containers: one container is required");
+	if (sp->n_containers > 1)
+		return perr(e, SRV_PARSE_UNSUPPORTED, "spec.containers",
+			    "spec.containers: sbxd runs one container per sandbox, %zu given", sp->n_containers);
+	const Coreweave__Sandbox__V1__Container *c = sp->containers[0];
+	if (!c->name || !*c->name)
+		return perr(e, -1, "spec.containers[0].name", "spec.containers[0].name is required");
+	if (strlen(c->name) > 63 || !srv_valid_name(c->name))
+		return perr(e, -1, "spec.containers[0].name",
+			    "spec.containers[0].name: use 1-63 of [A-Za-z0-9._-], not starting with '.'");
+	if (sp->primary_container && *sp->primary_container && strcmp(sp->primary_container, c->name) != 0)
+		return perr(e, -1, "spec.primaryContainer", "spec.primaryContainer \"%.63s\" names no container",
+			    sp->primary_container);
+	rc = -1;
+	out->name = strdup("");
+	out->image = dup_or_empty(c->image);
+	out->working_dir = dup_or_empty(c->working_dir);
+	out->cpu = dup_or_empty(c->resources ? c->resources->cpu : NULL);
+	out->memory = dup_or_empty(c->resources ? c->resources->memory : NULL);
+	out->pids = strdup("");
+	if (!out->name || !out->image || !out->working_dir || !out->cpu || !out->memory || !out->pids) {
+		perr(e, -1, NULL, "out of memory");
+		goto out;
+	}
+	if (!*out->image) {
+		perr(e, -1, "spec.containers[0].image",
+		     "spec.containers[0].image is required (sbxd's default image is \"default\")");
+		goto out;
+	}
+	/* A directory image's name or an OCI reference (oci.c parses it). */
+	if (strlen(out->image) > 255 ||
+	    strspn(out->image, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/:@") !=
+		    strlen(out->image)) {
+		perr(e, -1, "spec.containers[0].image", "bad image reference \"%.255s\"", out->image);
+		goto out;
+	}
+	/* argv = command + args ("" command: the image's entrypoint). */
+	size_t used = 0;
+	if (c->command && *c->command) {
+		used += strlen(c->command) + 1;
+		if (srv_strv_push(&out->argv, c->command) != 0) {
+			perr(e, -1, NULL, "out of memory");
+			goto out;
+		}
+	} else if (c->n_args) {
+		perr(e, -1, "spec.containers[0].args", "spec.containers[0].args given without command");
+		goto out;
+	}
+	if (c->n_args >= SRV_MAX_ARGV) {
+		perr(e, -1, "spec.containers[0].args", "spec.containers[0].args has more than %d entries",
+		     SRV_MAX_ARGV - 1);
+		goto out;
+	}
+	for (size_t i = 0; i < c->n_args; i++) {
+		used += strlen(c->args[i]) + 1;
+		if (used > SRV_MAX_ARGV_BYTES) {
+			perr(e, -1, "spec.containers[0].args", "command and args are larger than %u bytes",
+			     SRV_MAX_ARGV_BYTES);
+			goto out;
+		}
+		if (srv_strv_push(&out->argv, c->args[i]) != 0) {
+			perr(e, -1, NULL, "out of memory");
+			goto out;
+		}
+	}
+	/* environmentVariables -> "K=V" */
+	if (c->n_environment_variables > SRV_MAX_ENV) {
+		perr(e, -1, "spec.containers[0].environmentVariables", "more than %d environment variables",
+		     SRV_MAX_ENV);
+		goto out;
+	}
+	used = 0;
+	for (size_t i = 0; i < c->n_environment_variables; i++) {
+		const char *k = c->environment_variables[i]->key, *v = c->environment_variables[i]->value;
+		k = k ? k : "";
+		v = v ? v : "";
+		if (!*k || strchr(k, '=')) {
+			perr(e, -1, "spec.containers[0].environmentVariables", "bad environment variable name \"%.40s\"",
+			     k);
+			goto out;
+		}
+		size_t kl = strlen(k), vl = strlen(v);
+		used += kl + vl + 2;
+		if (used > SRV_MAX_ENV_BYTES) {
+			perr(e, -1, "spec.containers[0].environmentVariables",
+			     "environment variables are larger than %u bytes", SRV_MAX_ENV_BYTES);
+			goto out;
+		}
+		char *kv = malloc(kl + vl + 2);
+		if (!kv) {
+			perr(e, -1, NULL, "out of memory");
+			goto out;
+		}
+		memcpy(kv, k, kl);
+		kv[kl] = '=';
+		memcpy(kv + kl + 1, v, vl + 1);
+		int prc = srv_strv_push(&out->env, kv);
+		free(kv);
+		if (prc) {
+			perr(e, -1, NULL, "out of memory");
+			goto out;
+		}
+	}
+	if (*out->working_dir && (out->working_dir[0] != '/' || strlen(out->working_dir) >= SRV_MAX_PATH)) {
+		perr(e, -1, "spec.containers[0].workingDir", "spec.containers[0].workingDir must be an absolute path");
+		goto out;
+	}
+	if (*out->cpu && srv_parse_cpu(out->cpu, &out->cpu_millis, e->msg)) {
+		snprintf(e->field, sizeof e->field, "spec.containers[0].resources.cpu");
+		goto out;
+	}
+	if (*out->memory && srv_parse_memory(out->memory, &out->memory_bytes, e->msg)) {
+		snprintf(e->field, sizeof e->field, "spec.containers[0].resources.memory");
+		goto out;
+	}
+	if (*out->memory && out->memory_bytes < (4 << 20)) {
+		perr(e, -1, "spec.containers[0].resources.memory", "memory %.32s is below the 4Mi minimum", out->memory);
+		goto out;
+	}
+	if (sp->max_lifetime_seconds < 0 || sp->max_lifetime_seconds > SRV_MAX_LIFETIME) {
+		perr(e, -1, "spec.maxLifetimeSeconds", "spec.maxLifetimeSeconds must be 0..%d", SRV_MAX_LIFETIME);
+		goto out;
+	}
+	out->lifetime_s = sp->max_lifetime_seconds;
+	/* Tags (a comma is part of a tag); the sbxfs name is one of them. */
+	if (sp->n_tags > SRV_MAX_TAGS) {
+		perr(e, -1, "spec.tags", "spec.tags has more than %d entries", SRV_MAX_TAGS);
+		goto out;
+	}
+	for (size_t i = 0; i < sp->n_tags; i++) {
+		const char *t = sp->tags[i];
+		char fp[32];
+		snprintf(fp, sizeof fp, "spec.tags[%zu]", i);
+		size_t tl = strlen(t);
+		if (tl == 0 || tl > SRV_MAX_TAG_LEN) {
+			perr(e, -1, fp, "bad tag \"%.40s\": 1-%d bytes", t, SRV_MAX_TAG_LEN);
+			goto out;
+		}
+		if (strncmp(t, NAME_TAG, strlen(NAME_TAG)) == 0) {
+			const char *nm = t + strlen(NAME_TAG);
+			if (*out->name) {
+				perr(e, -1, fp, "two %s tags", NAME_TAG);
+				goto out;
+			}
+			if (strlen(nm) > 63 || !srv_valid_name(nm) || strncmp(nm, "sbx-", 4) == 0) {
+				perr(e, -1, fp,
+				     "bad name \"%.63s\": use 1-63 of [A-Za-z0-9._-], not starting with '.' or \"sbx-\"",
+				     nm);
+				goto out;
+			}
+			free(out->name);
+			if (!(out->name = strdup(nm))) {
+				perr(e, -1, NULL, "out of memory");
+				goto out;
+			}
+		}
+		if (srv_strv_push(&out->tags, t) != 0) {
+			perr(e, -1, NULL, "out of memory");
+			goto out;
+		}
+	}
+	/* Annotations are kept and echoed; sbxd reads "sbxd.pids". */
+	for (size_t i = 0; i < sp->n_annotations; i++) {
+		const char *k = sp->annotations[i]->key, *v = sp->annotations[i]->value;
+		if (!k || strcmp(k, PIDS_ANNOTATION) != 0)
+			continue;
+		if (!v || srv_parse_int(v, 1, 1 << 22, &out->max_pids) != 0) {
+			perr(e, -1, "spec.annotations." PIDS_ANNOTATION,
+			     "annotation " PIDS_ANNOTATION " must be a process count 1..%d", 1 << 22);
+			goto out;
+		}
+		free(out->pids);
+		if (!(out->pids = strdup(v))) {
+			perr(e, -1, NULL, "out of memory");
+			goto out;
+		}
+	}
+	rc = net_from_pb(sp->network, &out->net, e);
+	if (rc)
+		goto out;
+	/* The spec as asked, for answers to echo. */
+	rc = -1;
+	out->pb_len = protobuf_c_message_get_packed_size(&sp->base);
+	if (!(out->pb = malloc(out->pb_len ? out->pb_len : 1))) {
+		perr(e, -1, NULL, "out of memory");
+		goto out;
+	}
+	protobuf_c_message_pack(&sp->base, out->pb);
+	rc = 0;
+out:
+	if (rc)
+		srv_spec_free(out);
+	return rc;
+}
+
+Coreweave__Sandbox__V1__SandboxSpec *srv_spec_to_pb(const srv_spec *sp)
+{
+	if (!sp->pb)
+		return NULL;
+	return coreweave__sandbox__v1__sandbox_spec__unpack(NULL, sp->pb_len, sp->pb);
+}
+
+int srv_parse_create(const char *body, size_t len, srv_spec *out, srv_perr *e)
+{
+	ProtobufCMessage *m = NULL;
+	wire_err we;
+	wire_caps caps = wire_caps_default;
+	caps.max_bytes = SRV_MAX_BODY;
+	caps.max_depth = SRV_MAX_DEPTH;
+	memset(out, 0, sizeof *out);
+	int rc = wire_json_decode(PB(sandbox), body, len, &caps, &m, &we);
+	if (rc)
+		return perr(e, -1, we.field, "%s", rc == -ENOMEM ? "out of memory" : we.msg);
+	rc = srv_spec_from_pb((const Coreweave__Sandbox__V1__Sandbox *)m, out, e);
+	wire_message_free(m);
+	return rc;
+}
