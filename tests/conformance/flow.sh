@@ -90,7 +90,7 @@ if grep "OFF-SCHEMA ANSWER" "$T/proxy.log" >&2; then fail "sbxd answered the fak
 note "3. the managed service's clients (curl, the SDK's bodies)"
 sdk='{"spec":{"containers":[{"name":"main","image":"python:3.11","command":"/bin/sh","args":["-c","echo hi"]}],"primaryContainer":"main","tags":["team-a"]}}'
 call POST '/v1/sandboxes?requestId=conf-1' -d "$sdk" >/dev/null
-live='{"spec":{"containers":[{"name":"main","image":"host","command":"sleep","args":["300"]}],"tags":["team-a","conf"]}}'
+live='{"spec":{"containers":[{"name":"main","image":"default","command":"sleep","args":["300"]}],"tags":["team-a","conf"]}}'
 sid=$(call POST /v1/sandboxes -d "$live" | id_of)
 [ -n "$sid" ] || fail "create answered no sandboxId"
 call GET "/v1/sandboxes/$sid" >/dev/null
@@ -102,8 +102,8 @@ call GET "/v1/sandboxes/$sid:readFile?path=/tmp/c" >/dev/null
 call GET "/v1/sandboxes/$sid:readFile?path=/no/such/file" >/dev/null
 call GET /v1/sandboxes/sbx-0000000000000000 >/dev/null
 call POST /v1/sandboxes/sbx-0000000000000000:exec -d '{"sandboxId":"sbx-0000000000000000","command":["true"]}' >/dev/null
-bad bogusField POST /v1/sandboxes -d '{"spec":{"containers":[{"name":"main","image":"host"}]},"bogusField":1}' >/dev/null
-api POST /v1/sandboxes -H 'Content-Type: application/json' -H 'X-Conformance-Unsupported: gpu' -d '{"spec":{"containers":[{"name":"main","image":"host","resources":{"gpu":{"count":"1","type":"H100"}}}]}}' >/dev/null
+bad bogusField POST /v1/sandboxes -d '{"spec":{"containers":[{"name":"main","image":"default"}]},"bogusField":1}' >/dev/null
+api POST /v1/sandboxes -H 'Content-Type: application/json' -H 'X-Conformance-Unsupported: gpu' -d '{"spec":{"containers":[{"name":"main","image":"default","resources":{"gpu":{"count":"1","type":"H100"}}}]}}' >/dev/null
 call DELETE "/v1/sandboxes/$sid?gracePeriodSeconds=1" >/dev/null
 call POST /v1/sandboxes:purge -d '{"tags":["team-a"]}' >/dev/null
 echo ok
