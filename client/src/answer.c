@@ -10,6 +10,7 @@
 
 #include "json.h"
 #include "pb.h"
+#include "extension.pb-c.h"
 #include "sandbox.pb-c.h"
 #include "util.h"
 
@@ -38,33 +39,28 @@ sbx_result sbx_sandbox_page_from_pb(const ProtobufCMessage *msg, sbx_sandbox ***
 	return SBX_OK;
 }
 
-sbx_result sbx_processes_from_json(const cJSON *root, sbx_process ***out, size_t *n, sbx_error *err)
+sbx_result sbx_processes_from_pb(const ProtobufCMessage *msg, sbx_process ***out, size_t *n, sbx_error *err)
 {
+	const Sbxd__Ext__V1__ListProcessesResponse *m = (const Sbxd__Ext__V1__ListProcessesResponse *)msg;
 	sbx_result res = SBX_OK;
-	sbx_process **v = NULL;
 	size_t nv = 0;
 	*out = NULL;
 	*n = 0;
-	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, "processes");
-	if (arr && !cJSON_IsArray(arr))
-		return sbx_fail(err, SBX_E_PROTOCOL, "\"processes\" is not an array");
-	int k = cJSON_GetArraySize(arr);
-	v = calloc(k > 0 ? (size_t)k : 1, sizeof *v);
+	if (m->base.descriptor != &sbxd__ext__v1__list_processes_response__descriptor)
+		return sbx_fail(err, SBX_E_INTERNAL, "not a ListProcessesResponse");
+	sbx_process **v = calloc(m->n_processes ? m->n_processes : 1, sizeof *v);
 	if (!v)
 		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
-	const cJSON *it;
-	cJSON_ArrayForEach(it, arr) {
-		if ((res = sbx_process_from_json(it, &v[nv], err)) != SBX_OK)
-			goto out;
+	for (size_t i = 0; i < m->n_processes; i++) {
+		if ((res = sbx_process_from_pb(&m->processes[i]->base, &v[nv], err)) != SBX_OK) {
+			sbx_process_list_free(v, nv);
+			return res;
+		}
 		nv++;
 	}
 	*out = v;
 	*n = nv;
-	v = NULL;
-	nv = 0;
-out:
-	sbx_process_list_free(v, nv);
-	return res;
+	return SBX_OK;
 }
 
 /* Bytes of a decoded message into a NUL-terminated copy (the callers
@@ -114,54 +110,58 @@ sbx_result sbx_exec_result_from_pb(const ProtobufCMessage *msg, sbx_exec_result 
 	return SBX_OK;
 }
 
-sbx_result sbx_dirents_from_json(const cJSON *root, sbx_dirent **out, size_t *n, sbx_error *err)
+sbx_result sbx_dirents_from_pb(const ProtobufCMessage *msg, sbx_dirent **out, size_t *n, sbx_error *err)
 {
-	sbx_result r = SBX_OK;
-	sbx_dirent *v = NULL;
+	const Sbxd__Ext__V1__ListDirResponse *m = (const Sbxd__Ext__V1__ListDirResponse *)msg;
 	size_t nv = 0;
 	*out = NULL;
 	*n = 0;
-	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, "entries");
-	if (arr && !cJSON_IsArray(arr))
-		return sbx_fail(err, SBX_E_PROTOCOL, "\"entries\" is not an array");
-	int k = cJSON_GetArraySize(arr);
-	v = calloc(k > 0 ? (size_t)k : 1, sizeof *v);
+	if (m->base.descriptor != &sbxd__ext__v1__list_dir_response__descriptor)
+		return sbx_fail(err, SBX_E_INTERNAL, "not a ListDirResponse");
+	sbx_dirent *v = calloc(m->n_entries ? m->n_entries : 1, sizeof *v);
 	if (!v)
 		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
-	const cJSON *it;
-	cJSON_ArrayForEach(it, arr) {
-		r = sbx_dirent_from_json(it, &v[nv]);
+	for (size_t i = 0; i < m->n_entries; i++) {
+		sbx_result r = sbx_dirent_from_pb(&m->entries[i]->base, &v[nv]);
 		if (r != SBX_OK) {
-			r = sbx_fail(err, r, "bad directory entry in the answer");
-			goto out;
+			sbx_dirent_list_free(v, nv);
+			return sbx_fail(err, r, "bad directory entry in the answer");
 		}
 		nv++;
 	}
 	*out = v;
 	*n = nv;
-	v = NULL;
-	nv = 0;
-out:
-	sbx_dirent_list_free(v, nv);
-	return r;
+	return SBX_OK;
 }
 
-sbx_result sbx_stat_from_json(cJSON *root, sbx_dirent *out, sbx_error *err)
+sbx_result sbx_stat_from_pb(const ProtobufCMessage *msg, sbx_dirent *out, sbx_error *err)
 {
 	memset(out, 0, sizeof *out);
-	if (!cJSON_IsObject(root))
-		return sbx_fail(err, SBX_E_PROTOCOL, "bad file entry in the answer");
-	/* The root "/" has no last component; sbxd may name it "/" or "". */
-	cJSON *name = cJSON_GetObjectItemCaseSensitive(root, "name");
-	if (!cJSON_IsString(name) || !name->valuestring[0] || strcmp(name->valuestring, "/") == 0) {
-		cJSON_DeleteItemFromObjectCaseSensitive(root, "name");
-		if (!cJSON_AddStringToObject(root, "name", "."))
-			return sbx_fail(err, SBX_E_NOMEM, "out of memory");
-	}
-	sbx_result r = sbx_dirent_from_json(root, out);
+	if (msg->descriptor != &sbxd__ext__v1__file_entry__descriptor)
+		return sbx_fail(err, SBX_E_INTERNAL, "not a FileEntry");
+	/* The root "/" has no last component; sbxd names it "/" (or ""). */
+	Sbxd__Ext__V1__FileEntry e = *(const Sbxd__Ext__V1__FileEntry *)msg;
+	if (!e.name || !e.name[0] || strcmp(e.name, "/") == 0 || strchr(e.name, '/'))
+		e.name = (char *)".";
+	sbx_result r = sbx_dirent_from_pb(&e.base, out);
 	if (r != SBX_OK)
 		return sbx_fail(err, r, "bad file entry in the answer");
 	return SBX_OK;
+}
+
+sbx_result sbx_read_range_from_pb(const ProtobufCMessage *msg, void **data, size_t *len, int64_t *size, sbx_error *err)
+{
+	const Sbxd__Ext__V1__ReadFileRangeResponse *m = (const Sbxd__Ext__V1__ReadFileRangeResponse *)msg;
+	char *d = NULL;
+	*data = NULL;
+	*len = 0;
+	if (m->base.descriptor != &sbxd__ext__v1__read_file_range_response__descriptor)
+		return sbx_fail(err, SBX_E_INTERNAL, "not a ReadFileRangeResponse");
+	sbx_result r = bytes_copy(&m->content, &d, len, err);
+	*data = d;
+	if (size)
+		*size = m->size >= 0 ? m->size : -1;
+	return r;
 }
 
 sbx_result sbx_read_from_pb(const ProtobufCMessage *msg, void **data, size_t *len, sbx_error *err)

@@ -293,16 +293,10 @@ static void finish_http(sbx_async *a, sbx_op *op, CURLcode cc)
 		sbx_sandbox_free(sb);
 		return;
 	}
-	cJSON *root = op->resp.body.len ? sbx_json_parse(op->resp.body.data, op->resp.body.len) : NULL;
-	if (!root) {
-		sbx_fail(&e, SBX_E_PROTOCOL, "answer is not JSON (or nests too deep)");
-		e.http_status = op->resp.status;
-		complete_error(a, op, SBX_E_PROTOCOL, &e);
-		return;
-	}
 	sbx_process *p = NULL;
-	r = sbx_process_from_json(root, &p, &e);
-	cJSON_Delete(root);
+	r = sbx_process_from_text(op->resp.body.data, op->resp.body.len, &p, &e);
+	if (r != SBX_OK)
+		e.http_status = op->resp.status;
 	complete(a, op, r, &e, p);
 	sbx_process_free(p);
 }
@@ -607,9 +601,19 @@ sbx_op *sbx_async_process_wait(sbx_async *a, const char *sandbox_id, int64_t pid
 		op->local = 1;
 		return submit(a, op);
 	}
-	char tail[64];
-	snprintf(tail, sizeof tail, "/processes/%lld?waitSeconds=%d", (long long)pid, op->wait);
-	return submit_path(a, op, sbx_path_sandbox(sandbox_id, tail));
+	const wire_route *r = wire_ext_route_find("GetProcess");
+	Sbxd__Ext__V1__GetProcessRequest q = SBXD__EXT__V1__GET_PROCESS_REQUEST__INIT;
+	q.sandbox_id = (char *)sandbox_id;
+	q.process_id = pid;
+	q.wait_seconds = op->wait > 0 ? op->wait : 0;
+	char *path = NULL, *body = NULL;
+	size_t blen = 0;
+	if (!r || !sandbox_id || sbx_pb_request(r, &q.base, NULL, &path, &body, &blen, NULL) != SBX_OK) {
+		op_free(op);
+		return NULL;
+	}
+	free(body);
+	return submit_path(a, op, path);
 }
 
 sbx_op *sbx_async_sandbox_wait(sbx_async *a, const char *sandbox_id, int wait_seconds, sbx_sandbox_cb cb, void *ud)

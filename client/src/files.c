@@ -15,6 +15,7 @@
 #include "http.h"
 #include "json.h"
 #include "pb.h"
+#include "extension.pb-c.h"
 #include "sandbox.pb-c.h"
 #include "util.h"
 
@@ -52,57 +53,130 @@ static sbx_result need_files(sbx_client *c, const char *what, sbx_error *err)
 	                "readFile/writeFile", what);
 }
 
-/* "/v1/sandboxes/ID:call?path=ESC" plus an optional tail. */
-static char *file_path(const char *sandbox_id, const char *call, const char *path, const char *tail)
+/* One extension call of route rpc with request q; the answer decoded as
+ * the row's response (into *out when out is not NULL). */
+static sbx_result ext_call(sbx_client *c, const char *rpc, const ProtobufCMessage *q, int safe, ProtobufCMessage **out,
+                           sbx_error *err)
 {
-	sbx_buf b;
-	sbx_buf_init(&b, 0);
-	char *base = sbx_path_sandbox(sandbox_id, call);
-	if (!base || sbx_buf_append(&b, base, strlen(base)) || (path && (sbx_buf_append(&b, "?path=", 6) ||
-	                                                              sbx_buf_append_escaped(&b, path))) ||
-	    (tail && sbx_buf_append(&b, tail, strlen(tail)))) {
-		free(base);
-		sbx_buf_free(&b);
-		return NULL;
-	}
-	free(base);
-	return b.data;
+	const wire_route *rt;
+	sbx_result r = sbx_pb_ext_route(rpc, &rt, err);
+	if (r != SBX_OK)
+		return r;
+	sbx_http_req base = {.safe = safe};
+	return sbx_pb_call(c, rt, q, NULL, &base, out, err);
 }
 
-/* POSTs body to the sandbox's call and drops the answer. Takes body; when
- * building it failed (!built or no body) that is out of memory. */
-static sbx_result post_body(sbx_client *c, const char *sandbox_id, const char *call, cJSON *body, int built, int safe,
-                            sbx_error *err)
+/* An extension call answering a FileEntry, mapped into out (when not
+ * NULL) as an entry named after path's last component. */
+static sbx_result entry_call(sbx_client *c, const char *rpc, const ProtobufCMessage *q, int safe, sbx_dirent *out,
+                             sbx_error *err)
 {
-	sbx_result r;
-	char *text = NULL, *url = NULL;
-	if (!body || !built || !(text = cJSON_PrintUnformatted(body)) || !(url = sbx_path_sandbox(sandbox_id, call))) {
-		r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
-		goto out;
+	ProtobufCMessage *m = NULL;
+	if (out)
+		memset(out, 0, sizeof *out);
+	sbx_result r = ext_call(c, rpc, q, safe, out ? &m : NULL, err);
+	if (r == SBX_OK && out)
+		r = sbx_stat_from_pb(m, out, err);
+	wire_message_free(m);
+	return r;
+}
+
+/* sbxd's ranged read (the "files" extension): with "posix" its raw form,
+ * the bytes as the body (no base64, no JSON), the whole size in
+ * X-Sbx-Size. */
+static sbx_result read_range(sbx_client *c, const char *sandbox_id, const char *path, int64_t offset, int64_t length,
+                             void **data, size_t *len, int64_t *size, sbx_error *err)
+{
+	const wire_route *rt;
+	sbx_result r = sbx_pb_ext_route("ReadFileRange", &rt, err);
+	if (r != SBX_OK)
+		return r;
+	Sbxd__Ext__V1__ReadFileRangeRequest q = SBXD__EXT__V1__READ_FILE_RANGE_REQUEST__INIT;
+	q.sandbox_id = (char *)sandbox_id;
+	q.path = (char *)path;
+	q.offset = offset;
+	q.length = length;
+	if (!(length > 0 && length <= ((int64_t)16 << 20) && (features(c) & SBX_FEAT_POSIX))) {
+		ProtobufCMessage *m = NULL;
+		sbx_http_req base = {.safe = 1};
+		if ((r = sbx_pb_call(c, rt, &q.base, NULL, &base, &m, err)) == SBX_OK)
+			r = sbx_read_range_from_pb(m, data, len, size, err);
+		wire_message_free(m);
+		return r;
 	}
-	sbx_http_req req = {.method = "POST", .path = url, .body = text, .body_len = strlen(text), .safe = safe};
-	r = sbx_http_json(c, &req, NULL, err);
-out:
-	cJSON_Delete(body);
-	free(text);
+	q.raw = 1;
+	char *url = NULL;
+	if ((r = sbx_pb_raw_path(rt, &q.base, NULL, &url, err)) != SBX_OK)
+		return r;
+	char *buf = malloc((size_t)length + 1);
+	if (!buf) {
+		free(url);
+		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	}
+	sbx_http_resp resp;
+	sbx_http_resp_init(&resp, (size_t)1 << 20);
+	sbx_http_req req = {.method = rt->method, .path = url, .safe = 1, .out_buf = buf, .out_cap = (size_t)length};
+	r = sbx_http_call(c, &req, &resp, err);
+	if (r == SBX_OK && resp.out_overflow)
+		r = sbx_fail(err, SBX_E_PROTOCOL, "raw readFileRange answer longer than asked");
+	if (r == SBX_OK) {
+		buf[resp.out_len] = '\0';
+		*data = buf;
+		*len = resp.out_len;
+		/* A proxy may drop the X-Sbx-* headers: the size is then unknown. */
+		if (size)
+			*size = resp.have_size && resp.x_size >= 0 ? resp.x_size : -1;
+		buf = NULL;
+	}
+	sbx_http_resp_free(&resp);
+	free(buf);
 	free(url);
 	return r;
 }
 
-/* sbxd's ranged read (the "files" extension). */
-static sbx_result read_range(sbx_client *c, const char *sandbox_id, const char *path, int64_t offset, int64_t length,
-                             void **data, size_t *len, int64_t *size, sbx_error *err)
-{
-	(void)c; (void)sandbox_id; (void)path; (void)offset; (void)length; (void)data; (void)len; (void)size;
-	return sbx_fail(err, SBX_E_UNSUPPORTED, "TODO readFileRange");
-}
-
-/* sbxd's write at an offset or at the end (the "files" extension). */
+/* sbxd's write at an offset or at the end (the "files" extension); with
+ * "posix" its raw form: the bytes as an application/octet-stream body,
+ * the request's other fields in the query. Never truncates. */
 static sbx_result write_at(sbx_client *c, const char *sandbox_id, const char *path, int64_t offset, int append,
                            const void *data, size_t len, int safe, sbx_error *err)
 {
-	(void)c; (void)sandbox_id; (void)path; (void)offset; (void)append; (void)data; (void)len; (void)safe;
-	return sbx_fail(err, SBX_E_UNSUPPORTED, "TODO writeFileAt");
+	const wire_route *rt;
+	sbx_result r = sbx_pb_ext_route("WriteFileAt", &rt, err);
+	if (r != SBX_OK)
+		return r;
+	Sbxd__Ext__V1__WriteFileAtRequest q = SBXD__EXT__V1__WRITE_FILE_AT_REQUEST__INIT;
+	q.sandbox_id = (char *)sandbox_id;
+	q.path = (char *)path;
+	if (append) {
+		q.append = 1;
+	} else {
+		q._offset_case = SBXD__EXT__V1__WRITE_FILE_AT_REQUEST___OFFSET_OFFSET;
+		q.offset = offset;
+	}
+	q._truncate_case = SBXD__EXT__V1__WRITE_FILE_AT_REQUEST___TRUNCATE_TRUNCATE;
+	q.truncate = 0;
+	if (!(features(c) & SBX_FEAT_POSIX)) {
+		q.content.data = (uint8_t *)data;
+		q.content.len = data ? len : 0;
+		sbx_http_req base = {.safe = safe};
+		return sbx_pb_call(c, rt, &q.base, NULL, &base, NULL, err);
+	}
+	char *url = NULL;
+	if ((r = sbx_pb_raw_path(rt, &q.base, "content", &url, err)) != SBX_OK)
+		return r;
+	sbx_http_req req = {.method = rt->method, .path = url, .body = len ? data : "", .body_len = len, .octet = 1,
+	                    .safe = safe};
+	sbx_http_resp resp;
+	sbx_http_resp_init(&resp, (size_t)1 << 20);
+	r = sbx_http_call(c, &req, &resp, err);
+	if (r == SBX_OK) {
+		ProtobufCMessage *m = NULL;
+		r = sbx_pb_answer(rt->resp, resp.body.data, resp.body.len, &m, err);
+		wire_message_free(m);
+	}
+	sbx_http_resp_free(&resp);
+	free(url);
+	return r;
 }
 
 /* The real ReadFile: the whole file. */
@@ -253,50 +327,30 @@ sbx_result sbx_file_list(sbx_client *c, const char *sandbox_id, const char *path
                          sbx_error *err)
 {
 	sbx_result r;
-	cJSON *root = NULL;
-	sbx_dirent *v = NULL;
-	size_t nv = 0;
 	*out = NULL;
 	*n = 0;
 	if ((r = check_args(sandbox_id, path, err)) != SBX_OK || (r = need_files(c, "listing a directory", err)) != SBX_OK)
 		return r;
-	char *url = file_path(sandbox_id, ":listDir", path, NULL);
-	if (!url)
-		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
-	sbx_http_req req = {.method = "GET", .path = url, .safe = 1};
-	if ((r = sbx_http_json(c, &req, &root, err)) != SBX_OK)
-		goto out;
-	if ((r = sbx_dirents_from_json(root, &v, &nv, err)) != SBX_OK)
-		goto out;
-	*out = v;
-	*n = nv;
-	v = NULL;
-	nv = 0;
-out:
-	sbx_dirent_list_free(v, nv);
-	cJSON_Delete(root);
-	free(url);
+	Sbxd__Ext__V1__ListDirRequest q = SBXD__EXT__V1__LIST_DIR_REQUEST__INIT;
+	q.sandbox_id = (char *)sandbox_id;
+	q.path = (char *)path;
+	ProtobufCMessage *m = NULL;
+	if ((r = ext_call(c, "ListDir", &q.base, 1, &m, err)) == SBX_OK)
+		r = sbx_dirents_from_pb(m, out, n, err);
+	wire_message_free(m);
 	return r;
 }
 
 sbx_result sbx_file_stat(sbx_client *c, const char *sandbox_id, const char *path, sbx_dirent *out, sbx_error *err)
 {
 	sbx_result r;
-	cJSON *root = NULL;
 	memset(out, 0, sizeof *out);
 	if ((r = check_args(sandbox_id, path, err)) != SBX_OK || (r = need_files(c, "stat", err)) != SBX_OK)
 		return r;
-	char *url = file_path(sandbox_id, ":statFile", path, NULL);
-	if (!url)
-		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
-	sbx_http_req req = {.method = "GET", .path = url, .safe = 1};
-	if ((r = sbx_http_json(c, &req, &root, err)) != SBX_OK)
-		goto out;
-	r = sbx_stat_from_json(root, out, err);
-out:
-	cJSON_Delete(root);
-	free(url);
-	return r;
+	Sbxd__Ext__V1__StatFileRequest q = SBXD__EXT__V1__STAT_FILE_REQUEST__INIT;
+	q.sandbox_id = (char *)sandbox_id;
+	q.path = (char *)path;
+	return entry_call(c, "StatFile", &q.base, 1, out, err);
 }
 
 sbx_result sbx_file_mkdir(sbx_client *c, const char *sandbox_id, const char *path, unsigned mode, sbx_error *err)
@@ -304,11 +358,13 @@ sbx_result sbx_file_mkdir(sbx_client *c, const char *sandbox_id, const char *pat
 	sbx_result r;
 	if ((r = check_args(sandbox_id, path, err)) != SBX_OK || (r = need_files(c, "mkdir", err)) != SBX_OK)
 		return r;
-	cJSON *body = cJSON_CreateObject();
-	int built = body && cJSON_AddStringToObject(body, "path", path) &&
-	            cJSON_AddNumberToObject(body, "mode", mode & 07777);
+	Sbxd__Ext__V1__MakeDirRequest q = SBXD__EXT__V1__MAKE_DIR_REQUEST__INIT;
+	q.sandbox_id = (char *)sandbox_id;
+	q.path = (char *)path;
+	q._mode_case = SBXD__EXT__V1__MAKE_DIR_REQUEST___MODE_MODE;
+	q.mode = mode & 07777;
 	/* Not retried: a second try would answer ALREADY_EXISTS. */
-	return post_body(c, sandbox_id, ":makeDir", body, built, 0, err);
+	return ext_call(c, "MakeDir", &q.base, 0, NULL, err);
 }
 
 sbx_result sbx_file_remove(sbx_client *c, const char *sandbox_id, const char *path, int recursive, sbx_error *err)
@@ -316,10 +372,11 @@ sbx_result sbx_file_remove(sbx_client *c, const char *sandbox_id, const char *pa
 	sbx_result r;
 	if ((r = check_args(sandbox_id, path, err)) != SBX_OK || (r = need_files(c, "remove", err)) != SBX_OK)
 		return r;
-	cJSON *body = cJSON_CreateObject();
-	int built = body && cJSON_AddStringToObject(body, "path", path) &&
-	            cJSON_AddBoolToObject(body, "recursive", recursive != 0);
-	return post_body(c, sandbox_id, ":removeFile", body, built, 0, err);
+	Sbxd__Ext__V1__RemoveFileRequest q = SBXD__EXT__V1__REMOVE_FILE_REQUEST__INIT;
+	q.sandbox_id = (char *)sandbox_id;
+	q.path = (char *)path;
+	q.recursive = recursive != 0;
+	return ext_call(c, "RemoveFile", &q.base, 0, NULL, err);
 }
 
 /* ---------------------------------------------------------------- posix */
@@ -333,39 +390,6 @@ static sbx_result need_posix(sbx_client *c, const char *what, sbx_error *err)
 	                "whole-file readFile/writeFile", what);
 }
 
-/* POSTs body and, when out is not NULL, parses the answer as an entry
- * named after path's last component. Takes body. */
-static sbx_result post_entry(sbx_client *c, const char *sandbox_id, const char *call, cJSON *body, int built,
-                             int safe, sbx_dirent *out, sbx_error *err)
-{
-	sbx_result r;
-	char *text = NULL, *url = NULL;
-	cJSON *root = NULL;
-	if (out)
-		memset(out, 0, sizeof *out);
-	if (!body || !built || !(text = cJSON_PrintUnformatted(body)) || !(url = sbx_path_sandbox(sandbox_id, call))) {
-		r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
-		goto out;
-	}
-	sbx_http_req req = {.method = "POST", .path = url, .body = text, .body_len = strlen(text), .safe = safe};
-	if ((r = sbx_http_json(c, &req, out ? &root : NULL, err)) != SBX_OK || !out)
-		goto out;
-	cJSON *name = cJSON_GetObjectItemCaseSensitive(root, "name");
-	if (!cJSON_IsString(name) || !name->valuestring[0] || strchr(name->valuestring, '/')) {
-		cJSON_DeleteItemFromObjectCaseSensitive(root, "name");
-		cJSON_AddStringToObject(root, "name", ".");
-	}
-	r = sbx_dirent_from_json(root, out);
-	if (r != SBX_OK)
-		r = sbx_fail(err, r, "bad file entry in the answer");
-out:
-	cJSON_Delete(root);
-	cJSON_Delete(body);
-	free(text);
-	free(url);
-	return r;
-}
-
 sbx_result sbx_file_create(sbx_client *c, const char *sandbox_id, const char *path, unsigned mode, unsigned flags,
                            sbx_dirent *out, sbx_error *err)
 {
@@ -374,12 +398,14 @@ sbx_result sbx_file_create(sbx_client *c, const char *sandbox_id, const char *pa
 		memset(out, 0, sizeof *out);
 	if ((r = check_args(sandbox_id, path, err)) != SBX_OK || (r = need_posix(c, "create with a mode", err)) != SBX_OK)
 		return r;
-	cJSON *body = cJSON_CreateObject();
-	int built = body && cJSON_AddStringToObject(body, "path", path) &&
-	            cJSON_AddNumberToObject(body, "mode", mode & 07777) &&
-	            cJSON_AddBoolToObject(body, "exclusive", (flags & SBX_CREATE_EXCL) != 0) &&
-	            cJSON_AddBoolToObject(body, "truncate", (flags & SBX_CREATE_TRUNC) != 0);
-	return post_entry(c, sandbox_id, ":createFile", body, built, 0, out, err);
+	Sbxd__Ext__V1__CreateFileRequest q = SBXD__EXT__V1__CREATE_FILE_REQUEST__INIT;
+	q.sandbox_id = (char *)sandbox_id;
+	q.path = (char *)path;
+	q._mode_case = SBXD__EXT__V1__CREATE_FILE_REQUEST___MODE_MODE;
+	q.mode = mode & 07777;
+	q.exclusive = (flags & SBX_CREATE_EXCL) != 0;
+	q.truncate = (flags & SBX_CREATE_TRUNC) != 0;
+	return entry_call(c, "CreateFile", &q.base, 0, out, err);
 }
 
 /* ns since 1970 as RFC 3339 with nanoseconds (what sbxd reads back). */
@@ -417,15 +443,30 @@ sbx_result sbx_file_set_attrs(sbx_client *c, const char *sandbox_id, const char 
 		return sbx_fail(err, SBX_E_INVALID, "access time out of range");
 	if ((a->set & SBX_ATTR_MTIME) && !(a->set & SBX_ATTR_MTIME_NOW) && format_time(a->mtime_ns, mt, sizeof mt))
 		return sbx_fail(err, SBX_E_INVALID, "modification time out of range");
-	cJSON *body = cJSON_CreateObject();
-	int built = body && cJSON_AddStringToObject(body, "path", path) &&
-	            (!(a->set & SBX_ATTR_MODE) || cJSON_AddNumberToObject(body, "mode", a->mode & 07777)) &&
-	            (!(a->set & SBX_ATTR_UID) || cJSON_AddNumberToObject(body, "uid", a->uid)) &&
-	            (!(a->set & SBX_ATTR_GID) || cJSON_AddNumberToObject(body, "gid", a->gid)) &&
-	            (!(a->set & SBX_ATTR_SIZE) || sbx_json_add_i64(body, "size", a->size)) &&
-	            (!(a->set & SBX_ATTR_ATIME) || cJSON_AddStringToObject(body, "accessTime", at)) &&
-	            (!(a->set & SBX_ATTR_MTIME) || cJSON_AddStringToObject(body, "modifyTime", mt));
-	return post_entry(c, sandbox_id, ":setFileAttrs", body, built, 1, out, err);
+	Sbxd__Ext__V1__SetFileAttrsRequest q = SBXD__EXT__V1__SET_FILE_ATTRS_REQUEST__INIT;
+	q.sandbox_id = (char *)sandbox_id;
+	q.path = (char *)path;
+	if (a->set & SBX_ATTR_MODE) {
+		q._mode_case = SBXD__EXT__V1__SET_FILE_ATTRS_REQUEST___MODE_MODE;
+		q.mode = a->mode & 07777;
+	}
+	if (a->set & SBX_ATTR_UID) {
+		q._uid_case = SBXD__EXT__V1__SET_FILE_ATTRS_REQUEST___UID_UID;
+		q.uid = a->uid;
+	}
+	if (a->set & SBX_ATTR_GID) {
+		q._gid_case = SBXD__EXT__V1__SET_FILE_ATTRS_REQUEST___GID_GID;
+		q.gid = a->gid;
+	}
+	if (a->set & SBX_ATTR_SIZE) {
+		q._size_case = SBXD__EXT__V1__SET_FILE_ATTRS_REQUEST___SIZE_SIZE;
+		q.size = a->size;
+	}
+	if (a->set & SBX_ATTR_ATIME)
+		q.access_time = at;
+	if (a->set & SBX_ATTR_MTIME)
+		q.modify_time = mt;
+	return entry_call(c, "SetFileAttrs", &q.base, 1, out, err);
 }
 
 sbx_result sbx_file_rename(sbx_client *c, const char *sandbox_id, const char *from, const char *to, unsigned flags,
@@ -437,12 +478,14 @@ sbx_result sbx_file_rename(sbx_client *c, const char *sandbox_id, const char *fr
 		return r;
 	if ((flags & SBX_RENAME_NOREPLACE) && (flags & SBX_RENAME_EXCHANGE))
 		return sbx_fail(err, SBX_E_INVALID, "noreplace and exchange exclude each other");
-	cJSON *body = cJSON_CreateObject();
-	int built = body && cJSON_AddStringToObject(body, "path", from) && cJSON_AddStringToObject(body, "newPath", to) &&
-	            (!(flags & SBX_RENAME_NOREPLACE) || cJSON_AddBoolToObject(body, "noReplace", 1)) &&
-	            (!(flags & SBX_RENAME_EXCHANGE) || cJSON_AddBoolToObject(body, "exchange", 1));
+	Sbxd__Ext__V1__RenameFileRequest q = SBXD__EXT__V1__RENAME_FILE_REQUEST__INIT;
+	q.sandbox_id = (char *)sandbox_id;
+	q.path = (char *)from;
+	q.new_path = (char *)to;
+	q.no_replace = (flags & SBX_RENAME_NOREPLACE) != 0;
+	q.exchange = (flags & SBX_RENAME_EXCHANGE) != 0;
 	/* Not retried: a second try of a rename that happened fails ENOENT. */
-	return post_entry(c, sandbox_id, ":renameFile", body, built, 0, NULL, err);
+	return ext_call(c, "RenameFile", &q.base, 0, NULL, err);
 }
 
 sbx_result sbx_file_symlink(sbx_client *c, const char *sandbox_id, const char *path, const char *target,
@@ -455,9 +498,11 @@ sbx_result sbx_file_symlink(sbx_client *c, const char *sandbox_id, const char *p
 		return r;
 	if (!target || strlen(target) > SBX_MAX_PATH)
 		return sbx_fail(err, SBX_E_INVALID, "bad link text (at most %d bytes)", SBX_MAX_PATH);
-	cJSON *body = cJSON_CreateObject();
-	int built = body && cJSON_AddStringToObject(body, "path", path) && cJSON_AddStringToObject(body, "target", target);
-	return post_entry(c, sandbox_id, ":createSymlink", body, built, 0, out, err);
+	Sbxd__Ext__V1__CreateSymlinkRequest q = SBXD__EXT__V1__CREATE_SYMLINK_REQUEST__INIT;
+	q.sandbox_id = (char *)sandbox_id;
+	q.path = (char *)path;
+	q.target = (char *)target;
+	return entry_call(c, "CreateSymlink", &q.base, 0, out, err);
 }
 
 sbx_result sbx_file_link(sbx_client *c, const char *sandbox_id, const char *from, const char *to, sbx_dirent *out,
@@ -469,9 +514,11 @@ sbx_result sbx_file_link(sbx_client *c, const char *sandbox_id, const char *from
 	if ((r = check_args(sandbox_id, from, err)) != SBX_OK || (r = check_args(sandbox_id, to, err)) != SBX_OK ||
 	    (r = need_posix(c, "hard link", err)) != SBX_OK)
 		return r;
-	cJSON *body = cJSON_CreateObject();
-	int built = body && cJSON_AddStringToObject(body, "path", from) && cJSON_AddStringToObject(body, "newPath", to);
-	return post_entry(c, sandbox_id, ":linkFile", body, built, 0, out, err);
+	Sbxd__Ext__V1__LinkFileRequest q = SBXD__EXT__V1__LINK_FILE_REQUEST__INIT;
+	q.sandbox_id = (char *)sandbox_id;
+	q.path = (char *)from;
+	q.new_path = (char *)to;
+	return entry_call(c, "LinkFile", &q.base, 0, out, err);
 }
 
 sbx_result sbx_file_mknod(sbx_client *c, const char *sandbox_id, const char *path, unsigned type, unsigned mode,
@@ -486,46 +533,39 @@ sbx_result sbx_file_mknod(sbx_client *c, const char *sandbox_id, const char *pat
 	               : type == S_IFBLK ? "block" : NULL;
 	if (!sp)
 		return sbx_fail(err, SBX_E_INVALID, "mknod makes FIFOs, sockets and devices only");
-	cJSON *body = cJSON_CreateObject();
-	int built = body && cJSON_AddStringToObject(body, "path", path) && cJSON_AddStringToObject(body, "special", sp) &&
-	            cJSON_AddNumberToObject(body, "mode", mode & 07777);
-	return post_entry(c, sandbox_id, ":makeNode", body, built, 0, out, err);
+	Sbxd__Ext__V1__MakeNodeRequest q = SBXD__EXT__V1__MAKE_NODE_REQUEST__INIT;
+	q.sandbox_id = (char *)sandbox_id;
+	q.path = (char *)path;
+	q.special = (char *)sp;
+	q._mode_case = SBXD__EXT__V1__MAKE_NODE_REQUEST___MODE_MODE;
+	q.mode = mode & 07777;
+	return entry_call(c, "MakeNode", &q.base, 0, out, err);
 }
 
 sbx_result sbx_file_statfs(sbx_client *c, const char *sandbox_id, const char *path, sbx_statfs *out,
                            sbx_error *err)
 {
 	sbx_result r;
-	cJSON *root = NULL;
 	memset(out, 0, sizeof *out);
 	if ((r = check_args(sandbox_id, path, err)) != SBX_OK || (r = need_posix(c, "statfs", err)) != SBX_OK)
 		return r;
-	char *url = file_path(sandbox_id, ":statFileSystem", path, NULL);
-	if (!url)
-		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
-	sbx_http_req req = {.method = "GET", .path = url, .safe = 1};
-	if ((r = sbx_http_json(c, &req, &root, err)) != SBX_OK)
-		goto out;
-	const struct {
-		const char *key;
-		uint64_t *v;
-	} f[] = {
-		{"blockSize", &out->bsize}, {"fragmentSize", &out->frsize}, {"blocks", &out->blocks},
-		{"blocksFree", &out->bfree}, {"blocksAvailable", &out->bavail}, {"files", &out->files},
-		{"filesFree", &out->ffree}, {"nameMax", &out->namemax},
-	};
-	for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
-		int64_t v;
-		if (sbx_json_get_i64(root, f[i].key, &v) != 0 || v < 0) {
-			r = sbx_fail(err, SBX_E_PROTOCOL, "bad %s in the statFileSystem answer", f[i].key);
-			goto out;
-		}
-		*f[i].v = (uint64_t)v;
+	Sbxd__Ext__V1__StatFileSystemRequest q = SBXD__EXT__V1__STAT_FILE_SYSTEM_REQUEST__INIT;
+	q.sandbox_id = (char *)sandbox_id;
+	q.path = (char *)path;
+	ProtobufCMessage *m = NULL;
+	if ((r = ext_call(c, "StatFileSystem", &q.base, 1, &m, err)) == SBX_OK) {
+		const Sbxd__Ext__V1__StatFileSystemResponse *x = (const Sbxd__Ext__V1__StatFileSystemResponse *)m;
+		out->bsize = x->block_size;
+		out->frsize = x->fragment_size;
+		out->blocks = x->blocks;
+		out->bfree = x->blocks_free;
+		out->bavail = x->blocks_available;
+		out->files = x->files;
+		out->ffree = x->files_free;
+		out->namemax = x->name_max;
+		out->read_only = x->read_only;
 	}
-	out->read_only = sbx_json_get_bool(root, "readOnly");
-out:
-	cJSON_Delete(root);
-	free(url);
+	wire_message_free(m);
 	return r;
 }
 
@@ -535,37 +575,31 @@ sbx_result sbx_file_getxattr(sbx_client *c, const char *sandbox_id, const char *
                              size_t *n, sbx_error *err)
 {
 	sbx_result r;
-	cJSON *root = NULL;
-	char *url = NULL;
 	*val = NULL;
 	*n = 0;
 	if ((r = check_args(sandbox_id, path, err)) != SBX_OK || (r = need_posix(c, "xattrs", err)) != SBX_OK)
 		return r;
 	if (!name || !*name || strlen(name) > 255)
 		return sbx_fail(err, SBX_E_INVALID, "bad attribute name");
-	sbx_buf tail;
-	sbx_buf_init(&tail, 0);
-	if (sbx_buf_append(&tail, "&name=", 6) || sbx_buf_append_escaped(&tail, name) ||
-	    !(url = file_path(sandbox_id, ":getXattr", path, tail.data))) {
-		sbx_buf_free(&tail);
-		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	Sbxd__Ext__V1__GetXattrRequest q = SBXD__EXT__V1__GET_XATTR_REQUEST__INIT;
+	q.sandbox_id = (char *)sandbox_id;
+	q.path = (char *)path;
+	q.name = (char *)name;
+	ProtobufCMessage *m = NULL;
+	if ((r = ext_call(c, "GetXattr", &q.base, 1, &m, err)) == SBX_OK) {
+		const Sbxd__Ext__V1__GetXattrResponse *x = (const Sbxd__Ext__V1__GetXattrResponse *)m;
+		if (x->value.len > XATTR_MAX) {
+			r = sbx_fail(err, SBX_E_PROTOCOL, "bad value in the getXattr answer");
+		} else if (!(*val = malloc(x->value.len + 1))) {
+			r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
+		} else {
+			if (x->value.len)
+				memcpy(*val, x->value.data, x->value.len);
+			((char *)*val)[x->value.len] = '\0';
+			*n = x->value.len;
+		}
 	}
-	sbx_buf_free(&tail);
-	sbx_http_req req = {.method = "GET", .path = url, .safe = 1};
-	if ((r = sbx_http_json(c, &req, &root, err)) != SBX_OK)
-		goto out;
-	const char *b64 = sbx_json_get_str(root, "value");
-	size_t len = 0;
-	if (!b64 || sbx_base64_decode(b64, strlen(b64), val, &len) != SBX_OK || len > XATTR_MAX) {
-		free(*val);
-		*val = NULL;
-		r = sbx_fail(err, SBX_E_PROTOCOL, "bad value in the getXattr answer");
-		goto out;
-	}
-	*n = len;
-out:
-	cJSON_Delete(root);
-	free(url);
+	wire_message_free(m);
 	return r;
 }
 
@@ -573,39 +607,31 @@ sbx_result sbx_file_listxattr(sbx_client *c, const char *sandbox_id, const char 
                               sbx_error *err)
 {
 	sbx_result r;
-	cJSON *root = NULL;
 	*list = NULL;
 	*len = 0;
 	if ((r = check_args(sandbox_id, path, err)) != SBX_OK || (r = need_posix(c, "xattrs", err)) != SBX_OK)
 		return r;
-	char *url = file_path(sandbox_id, ":listXattrs", path, NULL);
-	if (!url)
-		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
-	sbx_http_req req = {.method = "GET", .path = url, .safe = 1};
-	if ((r = sbx_http_json(c, &req, &root, err)) != SBX_OK)
-		goto out;
-	const cJSON *names = cJSON_GetObjectItemCaseSensitive(root, "names"), *it;
+	Sbxd__Ext__V1__ListXattrsRequest q = SBXD__EXT__V1__LIST_XATTRS_REQUEST__INIT;
+	q.sandbox_id = (char *)sandbox_id;
+	q.path = (char *)path;
+	ProtobufCMessage *m = NULL;
+	if ((r = ext_call(c, "ListXattrs", &q.base, 1, &m, err)) != SBX_OK)
+		return r;
+	const Sbxd__Ext__V1__ListXattrsResponse *x = (const Sbxd__Ext__V1__ListXattrsResponse *)m;
 	sbx_buf b;
 	sbx_buf_init(&b, XATTR_MAX);
-	if (!cJSON_IsArray(names)) {
-		r = sbx_fail(err, SBX_E_PROTOCOL, "no names in the listXattrs answer");
-		goto out;
-	}
-	cJSON_ArrayForEach(it, names) {
-		if (!cJSON_IsString(it) || !it->valuestring[0] ||
-		    sbx_buf_append(&b, it->valuestring, strlen(it->valuestring) + 1)) {
+	for (size_t i = 0; i < x->n_names; i++) {
+		if (!x->names[i][0] || sbx_buf_append(&b, x->names[i], strlen(x->names[i]) + 1)) {
 			sbx_buf_free(&b);
-			r = sbx_fail(err, SBX_E_PROTOCOL, "bad or too many names in the listXattrs answer");
-			goto out;
+			wire_message_free(m);
+			return sbx_fail(err, SBX_E_PROTOCOL, "bad or too many names in the listXattrs answer");
 		}
 	}
+	wire_message_free(m);
 	*list = b.data;
 	*len = b.len;
 	if (!*list && !(*list = calloc(1, 1)))
 		r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
-out:
-	cJSON_Delete(root);
-	free(url);
 	return r;
 }
 
@@ -617,15 +643,16 @@ sbx_result sbx_file_setxattr(sbx_client *c, const char *sandbox_id, const char *
 		return r;
 	if (!name || !*name || strlen(name) > 255 || n > XATTR_MAX || (flags & ~3) || flags == 3)
 		return sbx_fail(err, SBX_E_INVALID, "bad attribute name, value or flags");
-	char *b64 = sbx_base64_encode(n ? val : "", n, NULL);
-	cJSON *body = b64 ? cJSON_CreateObject() : NULL;
-	int built = body && cJSON_AddStringToObject(body, "path", path) && cJSON_AddStringToObject(body, "name", name) &&
-	            cJSON_AddStringToObject(body, "value", b64) &&
-	            (!(flags & 1) || cJSON_AddBoolToObject(body, "create", 1)) &&
-	            (!(flags & 2) || cJSON_AddBoolToObject(body, "replace", 1));
-	free(b64);
+	Sbxd__Ext__V1__SetXattrRequest q = SBXD__EXT__V1__SET_XATTR_REQUEST__INIT;
+	q.sandbox_id = (char *)sandbox_id;
+	q.path = (char *)path;
+	q.name = (char *)name;
+	q.value.data = (uint8_t *)val;
+	q.value.len = val ? n : 0;
+	q.create = (flags & 1) != 0;
+	q.replace = (flags & 2) != 0;
 	/* Retried only when plain: the same value twice is harmless. */
-	return post_body(c, sandbox_id, ":setXattr", body, built, flags == 0, err);
+	return ext_call(c, "SetXattr", &q.base, flags == 0, NULL, err);
 }
 
 sbx_result sbx_file_removexattr(sbx_client *c, const char *sandbox_id, const char *path, const char *name,
@@ -636,7 +663,9 @@ sbx_result sbx_file_removexattr(sbx_client *c, const char *sandbox_id, const cha
 		return r;
 	if (!name || !*name || strlen(name) > 255)
 		return sbx_fail(err, SBX_E_INVALID, "bad attribute name");
-	cJSON *body = cJSON_CreateObject();
-	int built = body && cJSON_AddStringToObject(body, "path", path) && cJSON_AddStringToObject(body, "name", name);
-	return post_body(c, sandbox_id, ":removeXattr", body, built, 0, err);
+	Sbxd__Ext__V1__RemoveXattrRequest q = SBXD__EXT__V1__REMOVE_XATTR_REQUEST__INIT;
+	q.sandbox_id = (char *)sandbox_id;
+	q.path = (char *)path;
+	q.name = (char *)name;
+	return ext_call(c, "RemoveXattr", &q.base, 0, NULL, err);
 }

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "pb.h"
+#include "extension.pb-c.h"
 #include "sandbox.pb-c.h"
 #include "util.h"
 
@@ -112,23 +113,6 @@ static const char *const state_words[] = {
 #define NELEM(a) (sizeof(a) / sizeof(*(a)))
 _Static_assert(NELEM(state_words) == SBX_STATE_TERMINATED + 1, "one word a sandbox state");
 
-/* An enum from its wire name or its number; 0 (unspecified) for anything
- * else. names[i] is the name of value i. */
-static int enum_parse(const cJSON *it, const char *const *names, size_t n)
-{
-	int64_t v;
-	if (cJSON_IsString(it)) {
-		for (size_t i = 0; i < n; i++)
-			if (strcmp(it->valuestring, names[i]) == 0)
-				return (int)i;
-		if (sbx_parse_i64(it->valuestring, &v) != 0)
-			return 0;
-	} else if (!cJSON_IsNumber(it) || sbx_json_item_i64(it, &v) != 0) {
-		return 0;
-	}
-	return v >= 0 && v < (int64_t)n ? (int)v : 0;
-}
-
 const char *sbx_state_word(sbx_state s)
 {
 	if ((unsigned)s >= NELEM(state_words))
@@ -141,11 +125,6 @@ int sbx_state_is_terminal(sbx_state s)
 	return s == SBX_STATE_COMPLETED || s == SBX_STATE_FAILED || s == SBX_STATE_TERMINATED;
 }
 
-static const char *const proc_names[] = {
-	"PROCESS_STATE_UNSPECIFIED", "PROCESS_STATE_RUNNING", "PROCESS_STATE_EXITED",
-	"PROCESS_STATE_KILLED", "PROCESS_STATE_FAILED",
-};
-_Static_assert(NELEM(proc_names) == SBX_PROC_FAILED + 1, "one name a process state");
 static const char *const proc_words[] = {"unknown", "running", "exited", "killed", "failed"};
 
 const char *sbx_proc_state_word(sbx_proc_state s)
@@ -153,11 +132,6 @@ const char *sbx_proc_state_word(sbx_proc_state s)
 	if ((unsigned)s >= NELEM(proc_words))
 		return "unknown";
 	return proc_words[s];
-}
-
-sbx_proc_state sbx_proc_state_parse(const cJSON *it)
-{
-	return (sbx_proc_state)enum_parse(it, proc_names, NELEM(proc_names));
 }
 
 char *sbx_json_pretty(const cJSON *root)
@@ -361,117 +335,101 @@ void sbx_process_list_free(sbx_process **v, size_t n)
 	free(v);
 }
 
-sbx_result sbx_process_from_json(const cJSON *root, sbx_process **out, sbx_error *err)
+sbx_result sbx_process_from_pb(const ProtobufCMessage *msg, sbx_process **out, sbx_error *err)
 {
-	sbx_result r = SBX_E_NOMEM;
+	const Sbxd__Ext__V1__Process *m = (const Sbxd__Ext__V1__Process *)msg;
 	sbx_process *p = NULL;
 	*out = NULL;
-	if (!cJSON_IsObject(root)) {
-		r = sbx_fail(err, SBX_E_PROTOCOL, "process answer is not a JSON object");
-		goto out;
-	}
+	if (!m || m->base.descriptor != &sbxd__ext__v1__process__descriptor)
+		return sbx_fail(err, SBX_E_INTERNAL, "not a Process message");
+	if (m->process_id < 1)
+		return sbx_fail(err, SBX_E_PROTOCOL, "process answer lacks a valid processId");
+	int has_code = m->_exit_code_case == SBXD__EXT__V1__PROCESS___EXIT_CODE_EXIT_CODE;
+	if ((has_code && !int_range(m->exit_code, -1000000, 1000000)) || !int_range(m->signal, 0, 1024) ||
+	    m->stdout_bytes < 0 || m->stderr_bytes < 0)
+		return sbx_fail(err, SBX_E_PROTOCOL, "process answer has a field out of range");
 	p = calloc(1, sizeof *p);
 	if (!p)
 		goto nomem;
-	int64_t v;
-	if (sbx_json_get_i64(root, "processId", &p->id) != 0 || p->id < 1) {
-		r = sbx_fail(err, SBX_E_PROTOCOL, "process answer lacks a valid processId");
-		goto out;
-	}
-	const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(root, "command");
-	int na = cJSON_IsArray(cmd) ? cJSON_GetArraySize(cmd) : 0;
-	p->argv = calloc((size_t)na + 1, sizeof *p->argv);
+	p->id = m->process_id;
+	p->argv = calloc(m->n_command + 1, sizeof *p->argv);
 	if (!p->argv)
 		goto nomem;
-	int k = 0;
-	const cJSON *a;
-	cJSON_ArrayForEach(a, cmd) {
-		if (!cJSON_IsString(a) || k >= na)
-			continue;
-		p->argv[k] = strdup(a->valuestring);
-		if (!p->argv[k])
+	for (size_t k = 0; k < m->n_command; k++)
+		if (!(p->argv[k] = strdup(m->command[k])))
 			goto nomem;
-		k++;
-	}
-	const char *cwd = sbx_json_get_str(root, "workingDir");
-	const char *reason = sbx_json_get_str(root, "stateReason");
-	p->cwd = strdup(cwd ? cwd : "");
-	p->state_reason = strdup(reason ? reason : "");
+	p->cwd = strdup(m->working_dir ? m->working_dir : "");
+	p->state_reason = strdup(m->state_reason ? m->state_reason : "");
 	if (!p->cwd || !p->state_reason)
 		goto nomem;
-	p->state = sbx_proc_state_parse(cJSON_GetObjectItemCaseSensitive(root, "state"));
-	if (sbx_json_get_i64(root, "exitCode", &v) != 0 || !int_range(v, -1000000, 1000000))
-		goto bad;
-	p->exit_code = (int)v;
-	if (sbx_json_get_i64(root, "signal", &v) != 0 || !int_range(v, 0, 1024))
-		goto bad;
-	p->signal = (int)v;
-	p->has_stdin = sbx_json_get_bool(root, "stdin");
-	p->stdin_closed = sbx_json_get_bool(root, "stdinClosed");
-	p->start_time_ns = sbx_parse_time(sbx_json_get_str(root, "startTime"));
-	p->end_time_ns = sbx_parse_time(sbx_json_get_str(root, "endTime"));
-	if (sbx_json_get_i64(root, "stdoutBytes", &p->stdout_bytes) != 0 || p->stdout_bytes < 0 ||
-	    sbx_json_get_i64(root, "stderrBytes", &p->stderr_bytes) != 0 || p->stderr_bytes < 0)
-		goto bad;
+	switch (m->state) {
+	case SBXD__EXT__V1__PROCESS_STATE__PROCESS_STATE_RUNNING: p->state = SBX_PROC_RUNNING; break;
+	case SBXD__EXT__V1__PROCESS_STATE__PROCESS_STATE_EXITED: p->state = SBX_PROC_EXITED; break;
+	case SBXD__EXT__V1__PROCESS_STATE__PROCESS_STATE_KILLED: p->state = SBX_PROC_KILLED; break;
+	case SBXD__EXT__V1__PROCESS_STATE__PROCESS_STATE_FAILED: p->state = SBX_PROC_FAILED; break;
+	default: p->state = SBX_PROC_UNSPECIFIED; break;
+	}
+	p->exit_code = has_code ? m->exit_code : 0;
+	p->signal = m->signal;
+	p->has_stdin = m->stdin;
+	p->stdin_closed = m->stdin_closed;
+	p->start_time_ns = ts_ns(m->start_time);
+	p->end_time_ns = ts_ns(m->end_time);
+	p->stdout_bytes = m->stdout_bytes;
+	p->stderr_bytes = m->stderr_bytes;
 	*out = p;
-	p = NULL;
-	r = SBX_OK;
-	goto out;
-bad:
-	r = sbx_fail(err, SBX_E_PROTOCOL, "process answer has a field out of range");
-	goto out;
+	return SBX_OK;
 nomem:
-	r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
-out:
 	sbx_process_free(p);
+	return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+}
+
+sbx_result sbx_process_from_text(const char *text, size_t len, sbx_process **out, sbx_error *err)
+{
+	ProtobufCMessage *m = NULL;
+	*out = NULL;
+	sbx_result r = sbx_pb_answer(&sbxd__ext__v1__process__descriptor, text, len, &m, err);
+	if (r == SBX_OK)
+		r = sbx_process_from_pb(m, out, err);
+	wire_message_free(m);
 	return r;
 }
 
-sbx_result sbx_dirent_from_json(const cJSON *obj, sbx_dirent *out)
+sbx_result sbx_dirent_from_pb(const ProtobufCMessage *msg, sbx_dirent *out)
 {
+	const Sbxd__Ext__V1__FileEntry *m = (const Sbxd__Ext__V1__FileEntry *)msg;
 	memset(out, 0, sizeof *out);
-	const char *name = sbx_json_get_str(obj, "name");
-	if (!cJSON_IsObject(obj) || !name || !*name || strchr(name, '/'))
+	if (!m || m->base.descriptor != &sbxd__ext__v1__file_entry__descriptor)
+		return SBX_E_INTERNAL;
+	const char *name = m->name;
+	if (!name || !*name || strchr(name, '/'))
 		return SBX_E_PROTOCOL;
-	const char *type = sbx_json_get_str(obj, "type");
-	out->type = SBX_FT_OTHER;
-	if (type) {
-		if (strcmp(type, "FILE_TYPE_FILE") == 0)
-			out->type = SBX_FT_FILE;
-		else if (strcmp(type, "FILE_TYPE_DIRECTORY") == 0)
-			out->type = SBX_FT_DIR;
-		else if (strcmp(type, "FILE_TYPE_SYMLINK") == 0)
-			out->type = SBX_FT_SYMLINK;
+	if (m->size < 0 || m->blocks < 0)
+		return SBX_E_PROTOCOL;
+	switch (m->type) {
+	case SBXD__EXT__V1__FILE_TYPE__FILE_TYPE_FILE: out->type = SBX_FT_FILE; break;
+	case SBXD__EXT__V1__FILE_TYPE__FILE_TYPE_DIRECTORY: out->type = SBX_FT_DIR; break;
+	case SBXD__EXT__V1__FILE_TYPE__FILE_TYPE_SYMLINK: out->type = SBX_FT_SYMLINK; break;
+	default: out->type = SBX_FT_OTHER; break;
 	}
-	int64_t v;
-	if (sbx_json_get_i64(obj, "size", &out->size) != 0 || out->size < 0)
-		return SBX_E_PROTOCOL;
-	if (sbx_json_get_i64(obj, "mode", &v) != 0 || v < 0 || v > 0xffffffffLL)
-		return SBX_E_PROTOCOL;
+	out->size = m->size;
 	/* Permission bits only, even from a server that sends st_mode. */
-	out->mode = (unsigned)v & 07777;
-	out->mtime_ns = sbx_parse_time(sbx_json_get_str(obj, "modifyTime"));
-	/* The "posix" extension's fields: all or none (uid marks them). */
-	const cJSON *uid = cJSON_GetObjectItemCaseSensitive(obj, "uid");
-	if (uid && !cJSON_IsNull(uid)) {
-		int64_t g, nl, b = 0;
-		if (sbx_json_item_i64(uid, &v) != 0 || v < 0 || v > 0xffffffffLL ||
-		    sbx_json_get_i64(obj, "gid", &g) != 0 || g < 0 || g > 0xffffffffLL ||
-		    sbx_json_get_i64(obj, "nlink", &nl) != 0 || nl < 0 || nl > 0xffffffffLL ||
-		    (cJSON_GetObjectItemCaseSensitive(obj, "blocks") && (sbx_json_get_i64(obj, "blocks", &b) != 0 || b < 0)))
+	out->mode = m->mode & 07777;
+	out->mtime_ns = ts_ns(m->modify_time);
+	/* The "posix" extension's fields: sbxd fills them on every entry
+	 * where posix is served; an entry with nlink 0 has none. */
+	if (m->nlink) {
+		if (m->nlink > 0xffffffffULL)
 			return SBX_E_PROTOCOL;
 		out->has_posix = 1;
-		out->uid = (uint32_t)v;
-		out->gid = (uint32_t)g;
-		out->nlink = (uint32_t)nl;
-		out->blocks = b;
-		out->atime_ns = sbx_parse_time(sbx_json_get_str(obj, "accessTime"));
-		out->ctime_ns = sbx_parse_time(sbx_json_get_str(obj, "changeTime"));
-		int64_t ino = 0;
-		if (cJSON_GetObjectItemCaseSensitive(obj, "ino") && (sbx_json_get_i64(obj, "ino", &ino) != 0 || ino < 0))
-			return SBX_E_PROTOCOL;
-		out->ino = (uint64_t)ino;
-		const char *sp = out->type == SBX_FT_OTHER ? sbx_json_get_str(obj, "special") : NULL;
+		out->uid = m->uid;
+		out->gid = m->gid;
+		out->nlink = (uint32_t)m->nlink;
+		out->blocks = m->blocks;
+		out->atime_ns = ts_ns(m->access_time);
+		out->ctime_ns = ts_ns(m->change_time);
+		out->ino = m->ino;
+		const char *sp = out->type == SBX_FT_OTHER ? m->special : NULL;
 		if (sp)
 			out->special = strcmp(sp, "fifo") == 0 ? S_IFIFO : strcmp(sp, "socket") == 0 ? S_IFSOCK
 			             : strcmp(sp, "char") == 0 ? S_IFCHR : strcmp(sp, "block") == 0 ? S_IFBLK : 0;
@@ -480,8 +438,8 @@ sbx_result sbx_dirent_from_json(const cJSON *obj, sbx_dirent *out)
 	if (!out->name)
 		return SBX_E_NOMEM;
 	/* A symlink's text, never resolved (docs/api.md, second round). */
-	const char *lt = sbx_json_get_str(obj, "linkTarget");
-	if (lt && out->type == SBX_FT_SYMLINK) {
+	const char *lt = m->link_target;
+	if (lt && *lt && out->type == SBX_FT_SYMLINK) {
 		sbx_result r = strlen(lt) > 4096 ? SBX_E_PROTOCOL : SBX_OK;
 		if (r == SBX_OK && !(out->link_target = strdup(lt)))
 			r = SBX_E_NOMEM;
@@ -493,7 +451,7 @@ sbx_result sbx_dirent_from_json(const cJSON *obj, sbx_dirent *out)
 	}
 	/* Where the text leads in the sandbox (sbxd's extension): only an
 	 * absolute path is taken; a client still checks what it shows. */
-	const char *lr = sbx_json_get_str(obj, "linkResolved");
+	const char *lr = m->link_resolved;
 	if (lr && out->link_target && lr[0] == '/' && strlen(lr) <= 4096 && !(out->link_resolved = strdup(lr))) {
 		free(out->name);
 		free(out->link_target);

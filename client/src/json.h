@@ -30,7 +30,6 @@ int sbx_json_item_i64(const cJSON *item, int64_t *out);
 /* Absent -> 0. */
 int sbx_json_get_bool(const cJSON *obj, const char *key);
 
-sbx_proc_state sbx_proc_state_parse(const cJSON *item);
 
 /* The tag that carries sbxfs's name of a sandbox (WIRE-CONTRACT point 1). */
 #define SBX_NAME_TAG "sbxfs-name="
@@ -47,9 +46,12 @@ sbx_result sbx_sandbox_from_pb(const ProtobufCMessage *m, sbx_sandbox **out, sbx
 /* The same from an answer's text (lenient decode, pb.h). */
 sbx_result sbx_sandbox_from_text(const char *text, size_t len, sbx_sandbox **out, sbx_error *err);
 
-/* Resource -> struct. SBX_E_PROTOCOL when required fields are missing. */
-sbx_result sbx_process_from_json(const cJSON *root, sbx_process **out, sbx_error *err);
-sbx_result sbx_dirent_from_json(const cJSON *obj, sbx_dirent *out);
+/* The extension's Process (sbxd.ext.v1) -> struct; SBX_E_PROTOCOL
+ * without a valid processId or with a field out of range. */
+sbx_result sbx_process_from_pb(const ProtobufCMessage *m, sbx_process **out, sbx_error *err);
+sbx_result sbx_process_from_text(const char *text, size_t len, sbx_process **out, sbx_error *err);
+/* The extension's FileEntry -> struct (name must be one component). */
+sbx_result sbx_dirent_from_pb(const ProtobufCMessage *m, sbx_dirent *out);
 
 /* Pretty JSON (two-space indent) with a final newline; caller frees. */
 char *sbx_json_pretty(const cJSON *root);

@@ -39,21 +39,26 @@ sbx_result sbx_pb_route(const char *rpc, const wire_route **out, sbx_error *err)
 
 #define PATH_MAX_LEN 16384
 
-sbx_result sbx_pb_request(const wire_route *r, const ProtobufCMessage *req, const char *extra_query, char **path,
-                          char **body, size_t *body_len, sbx_error *err)
+/* r's template with req's path variables (strings, or int64 process ids
+ * in decimal) into a new buffer of PATH_MAX_LEN; *len its length. */
+static sbx_result path_of(const wire_route *r, const ProtobufCMessage *req, char **out, size_t *len, sbx_error *err)
 {
-	*path = NULL;
-	*body = NULL;
-	*body_len = 0;
 	const char *vals[WIRE_MAX_VARS] = {NULL};
+	char num[WIRE_MAX_VARS][24];
 	size_t nv = 0;
+	*out = NULL;
 	for (; nv < WIRE_MAX_VARS && r->vars[nv]; nv++) {
 		const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(req->descriptor,
 		                                                                                    r->vars[nv]);
-		if (!f || f->type != PROTOBUF_C_TYPE_STRING || f->label == PROTOBUF_C_LABEL_REPEATED)
-			return sbx_fail(err, SBX_E_INTERNAL, "%s: path variable %s is not a string field", r->rpc,
-			                r->vars[nv]);
-		vals[nv] = *(char *const *)((const char *)req + f->offset);
+		const void *slot = f ? (const char *)req + f->offset : NULL;
+		if (f && f->label != PROTOBUF_C_LABEL_REPEATED && f->type == PROTOBUF_C_TYPE_STRING) {
+			vals[nv] = *(char *const *)slot;
+		} else if (f && f->label != PROTOBUF_C_LABEL_REPEATED && f->type == PROTOBUF_C_TYPE_INT64) {
+			snprintf(num[nv], sizeof num[nv], "%lld", (long long)*(const int64_t *)slot);
+			vals[nv] = num[nv];
+		} else {
+			return sbx_fail(err, SBX_E_INTERNAL, "%s: path variable %s has no text form", r->rpc, r->vars[nv]);
+		}
 		if (!vals[nv] || !vals[nv][0])
 			return sbx_fail(err, SBX_E_INVALID, "%s: %s is empty", r->rpc, r->vars[nv]);
 	}
@@ -65,7 +70,60 @@ sbx_result sbx_pb_request(const wire_route *r, const ProtobufCMessage *req, cons
 		free(p);
 		return sbx_fail(err, n == -E2BIG ? SBX_E_INVALID : SBX_E_INTERNAL, "%s: no path for these values", r->rpc);
 	}
-	size_t k = (size_t)n;
+	*out = p;
+	*len = (size_t)n;
+	return SBX_OK;
+}
+
+sbx_result sbx_pb_raw_path(const wire_route *r, const ProtobufCMessage *req, const char *skip_field, char **path,
+                           sbx_error *err)
+{
+	char *p = NULL;
+	size_t k = 0;
+	*path = NULL;
+	sbx_result res = path_of(r, req, &p, &k, err);
+	if (res != SBX_OK)
+		return res;
+	const char *skip[WIRE_MAX_VARS + 1];
+	size_t ns = 0;
+	for (size_t i = 0; i < WIRE_MAX_VARS && r->vars[i]; i++)
+		skip[ns++] = r->vars[i];
+	if (skip_field)
+		skip[ns++] = skip_field;
+	p[k++] = '?';
+	int q = wire_query_encode(req, skip, ns, p + k, PATH_MAX_LEN - k);
+	if (q < 0) {
+		free(p);
+		return sbx_fail(err, q == -E2BIG ? SBX_E_INVALID : SBX_E_INTERNAL, "%s: query string %s", r->rpc,
+		                q == -E2BIG ? "too long" : "has no text form");
+	}
+	k += (size_t)q;
+	if (q == 0)
+		k--;
+	p[k] = '\0';
+	*path = p;
+	return SBX_OK;
+}
+
+sbx_result sbx_pb_ext_route(const char *rpc, const wire_route **out, sbx_error *err)
+{
+	*out = wire_ext_route_find(rpc);
+	if (!*out)
+		return sbx_fail(err, SBX_E_INTERNAL, "the extension's route table has no %s", rpc);
+	return SBX_OK;
+}
+
+sbx_result sbx_pb_request(const wire_route *r, const ProtobufCMessage *req, const char *extra_query, char **path,
+                          char **body, size_t *body_len, sbx_error *err)
+{
+	*path = NULL;
+	*body = NULL;
+	*body_len = 0;
+	char *p = NULL;
+	size_t k = 0;
+	sbx_result res = path_of(r, req, &p, &k, err);
+	if (res != SBX_OK)
+		return res;
 	p[k++] = '?';
 	int q = wire_route_query(r, req, p + k, PATH_MAX_LEN - k);
 	if (q < 0) {

@@ -26,8 +26,17 @@ extern const wire_caps sbx_pb_answer_caps;
  * when the table lacks it (a build mismatch, not the caller's fault). */
 sbx_result sbx_pb_route(const char *rpc, const wire_route **out, sbx_error *err);
 
+/* The row of an extension call by its rpc name ("StartProcess"). */
+sbx_result sbx_pb_ext_route(const char *rpc, const wire_route **out, sbx_error *err);
+
+/* The path of a raw-byte call (the body is bytes, not JSON): r's template
+ * with req's path variables, then every other set field of req but
+ * skip_field (the bytes) as the query. */
+sbx_result sbx_pb_raw_path(const wire_route *r, const ProtobufCMessage *req, const char *skip_field, char **path,
+                           sbx_error *err);
+
 /* req as a request of r: *path (malloc'd: the template with req's path
- * variables, then "?" and the query the codec writes, then extra_query
+ * variables (strings, or int64 ids in decimal), then "?" and the query the codec writes, then extra_query
  * (already escaped, "k=v" pairs joined with '&', or NULL), and *body
  * (malloc'd JSON text by r's body rule, NULL when r takes none). */
 sbx_result sbx_pb_request(const wire_route *r, const ProtobufCMessage *req, const char *extra_query, char **path,

@@ -16,6 +16,7 @@
 #include "answer.h"
 #include "json.h"
 #include "pb.h"
+#include "extension.pb-c.h"
 #include "sandbox.pb-c.h"
 #include "spec.h"
 #include "util.h"
@@ -285,8 +286,6 @@ sbx_result sbx_process_start(sbx_client *c, const char *sandbox_id, const sbx_ex
                              sbx_error *err)
 {
 	sbx_result res;
-	cJSON *body = NULL, *root = NULL;
-	char *text = NULL, *path = NULL;
 	*out = NULL;
 	if ((res = sbx_check_sandbox_id(sandbox_id, err)) != SBX_OK)
 		return res;
@@ -302,31 +301,22 @@ sbx_result sbx_process_start(sbx_client *c, const char *sandbox_id, const sbx_ex
 		memcpy(rid, r->request_id, sizeof rid);
 	else if (sbx_random_hex(rid) != 0)
 		return sbx_fail(err, SBX_E_INTERNAL, "no randomness for a request id");
-	body = sbx_exec_req_to_json(r, 1);
-	if (!body || !cJSON_AddStringToObject(body, "requestId", rid) || !(text = cJSON_PrintUnformatted(body)) ||
-	    !(path = sbx_path_sandbox(sandbox_id, "/processes"))) {
-		res = sbx_fail(err, SBX_E_NOMEM, "out of memory");
-		goto out;
-	}
+	const wire_route *rt;
+	if ((res = sbx_pb_ext_route("StartProcess", &rt, err)) != SBX_OK)
+		return res;
+	sbx_start_pb q;
+	if ((res = sbx_exec_req_to_start_pb(r, sandbox_id, rid, &q, err)) != SBX_OK)
+		return res;
 	/* Safe to repeat: a start with the same requestId returns the first
 	 * one's process (sbxd's extension), so a retry never runs it twice. */
-	sbx_http_req req = {.method = "POST", .path = path, .body = text, .body_len = strlen(text), .safe = 1};
-	res = sbx_http_json(c, &req, &root, err);
+	sbx_http_req base = {.safe = 1};
+	ProtobufCMessage *m = NULL;
+	res = sbx_pb_call(c, rt, &q.req.base, NULL, &base, &m, err);
 	if (res == SBX_OK)
-		res = sbx_process_from_json(root, out, err);
-out:
-	cJSON_Delete(body);
-	cJSON_Delete(root);
-	free(text);
-	free(path);
+		res = sbx_process_from_pb(m, out, err);
+	wire_message_free(m);
+	sbx_start_pb_free(&q);
 	return res;
-}
-
-static char *proc_path(const char *sandbox_id, int64_t pid, const char *suffix)
-{
-	char tail[128];
-	snprintf(tail, sizeof tail, "/processes/%lld%s", (long long)pid, suffix ? suffix : "");
-	return sbx_path_sandbox(sandbox_id, tail);
 }
 
 /* The checks every call on one process starts with. */
@@ -338,28 +328,21 @@ static sbx_result check_proc(const char *sandbox_id, int64_t pid, sbx_error *err
 	return res;
 }
 
-/* The path of a call on one process that only a service with processes has;
- * against the fallback the call is unsupported, and `what` says why. */
-static sbx_result native_proc_path(sbx_client *c, const char *sandbox_id, int64_t pid, const char *suffix,
-                                   const char *what, char **path, sbx_error *err)
+/* A call on one process that only a service with processes has; against
+ * the fallback it is unsupported, and `what` says why. */
+static sbx_result need_processes(sbx_client *c, const char *what, sbx_error *err)
 {
-	sbx_result res;
 	int fb = 0;
-	*path = NULL;
-	if ((res = sbx_use_fallback(c, &fb, err)) != SBX_OK)
-		return res;
-	if (fb)
-		return sbx_fail(err, SBX_E_UNSUPPORTED, "%s", what);
-	if (!(*path = proc_path(sandbox_id, pid, suffix)))
-		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
-	return SBX_OK;
+	sbx_result res = sbx_use_fallback(c, &fb, err);
+	if (res == SBX_OK && fb)
+		res = sbx_fail(err, SBX_E_UNSUPPORTED, "%s", what);
+	return res;
 }
 
 sbx_result sbx_process_get(sbx_client *c, const char *sandbox_id, int64_t pid, int wait_seconds, sbx_process **out,
                            sbx_error *err)
 {
 	sbx_result res;
-	cJSON *root = NULL;
 	*out = NULL;
 	if ((res = check_proc(sandbox_id, pid, err)) != SBX_OK)
 		return res;
@@ -380,25 +363,25 @@ sbx_result sbx_process_get(sbx_client *c, const char *sandbox_id, int64_t pid, i
 		pthread_mutex_unlock(&c->fb_mu);
 		return res;
 	}
-	char q[40] = "";
-	if (wait_seconds > 0)
-		snprintf(q, sizeof q, "?waitSeconds=%d", wait_seconds);
-	char *path = proc_path(sandbox_id, pid, q);
-	if (!path)
-		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
-	sbx_http_req req = {.method = "GET", .path = path, .safe = 1, .wait_ms = wait_seconds * 1000L};
-	res = sbx_http_json(c, &req, &root, err);
+	const wire_route *rt;
+	if ((res = sbx_pb_ext_route("GetProcess", &rt, err)) != SBX_OK)
+		return res;
+	Sbxd__Ext__V1__GetProcessRequest q = SBXD__EXT__V1__GET_PROCESS_REQUEST__INIT;
+	q.sandbox_id = (char *)sandbox_id;
+	q.process_id = pid;
+	q.wait_seconds = wait_seconds > 0 ? wait_seconds : 0;
+	sbx_http_req base = {.safe = 1, .wait_ms = wait_seconds * 1000L};
+	ProtobufCMessage *m = NULL;
+	res = sbx_pb_call(c, rt, &q.base, NULL, &base, &m, err);
 	if (res == SBX_OK)
-		res = sbx_process_from_json(root, out, err);
-	free(path);
-	cJSON_Delete(root);
+		res = sbx_process_from_pb(m, out, err);
+	wire_message_free(m);
 	return res;
 }
 
 sbx_result sbx_process_list(sbx_client *c, const char *sandbox_id, sbx_process ***out, size_t *n, sbx_error *err)
 {
 	sbx_result res;
-	cJSON *root = NULL;
 	sbx_process **v = NULL;
 	size_t nv = 0;
 	*out = NULL;
@@ -434,23 +417,17 @@ sbx_result sbx_process_list(sbx_client *c, const char *sandbox_id, sbx_process *
 		*n = nv;
 		return SBX_OK;
 	}
-	char *path = sbx_path_sandbox(sandbox_id, "/processes");
-	if (!path)
-		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
-	sbx_http_req req = {.method = "GET", .path = path, .safe = 1};
-	res = sbx_http_json(c, &req, &root, err);
-	if (res != SBX_OK)
-		goto out;
-	if ((res = sbx_processes_from_json(root, &v, &nv, err)) != SBX_OK)
-		goto out;
-	*out = v;
-	*n = nv;
-	v = NULL;
-	nv = 0;
-out:
-	sbx_process_list_free(v, nv);
-	free(path);
-	cJSON_Delete(root);
+	const wire_route *rt;
+	if ((res = sbx_pb_ext_route("ListProcesses", &rt, err)) != SBX_OK)
+		return res;
+	Sbxd__Ext__V1__ListProcessesRequest q = SBXD__EXT__V1__LIST_PROCESSES_REQUEST__INIT;
+	q.sandbox_id = (char *)sandbox_id;
+	sbx_http_req base = {.safe = 1};
+	ProtobufCMessage *m = NULL;
+	res = sbx_pb_call(c, rt, &q.base, NULL, &base, &m, err);
+	if (res == SBX_OK)
+		res = sbx_processes_from_pb(m, out, n, err);
+	wire_message_free(m);
 	return res;
 }
 
@@ -467,9 +444,16 @@ static sbx_result write_stdin(sbx_client *c, const char *sandbox_id, int64_t pid
                               int retry, sbx_error *err)
 {
 	sbx_result res;
-	char *path;
-	if ((res = check_proc(sandbox_id, pid, err)) != SBX_OK ||
-	    (res = native_proc_path(c, sandbox_id, pid, "/stdin", NO_STDIN, &path, err)) != SBX_OK)
+	char *path = NULL;
+	const wire_route *rt;
+	if ((res = check_proc(sandbox_id, pid, err)) != SBX_OK || (res = need_processes(c, NO_STDIN, err)) != SBX_OK ||
+	    (res = sbx_pb_ext_route("WriteStdin", &rt, err)) != SBX_OK)
+		return res;
+	/* The body is the raw bytes: the request message gives the path. */
+	Sbxd__Ext__V1__WriteStdinRequest q = SBXD__EXT__V1__WRITE_STDIN_REQUEST__INIT;
+	q.sandbox_id = (char *)sandbox_id;
+	q.process_id = pid;
+	if ((res = sbx_pb_raw_path(rt, &q.base, NULL, &path, err)) != SBX_OK)
 		return res;
 	size_t done = 0;
 	sbx_error tmp;
@@ -526,33 +510,34 @@ sbx_result sbx_process_try_write_stdin(sbx_client *c, const char *sandbox_id, in
 sbx_result sbx_process_close_stdin(sbx_client *c, const char *sandbox_id, int64_t pid, sbx_error *err)
 {
 	sbx_result res;
-	char *path;
-	if ((res = check_proc(sandbox_id, pid, err)) != SBX_OK ||
-	    (res = native_proc_path(c, sandbox_id, pid, "/stdin:close", NO_STDIN, &path, err)) != SBX_OK)
+	const wire_route *rt;
+	if ((res = check_proc(sandbox_id, pid, err)) != SBX_OK || (res = need_processes(c, NO_STDIN, err)) != SBX_OK ||
+	    (res = sbx_pb_ext_route("CloseStdin", &rt, err)) != SBX_OK)
 		return res;
-	sbx_http_req req = {.method = "POST", .path = path, .body = "{}", .body_len = 2, .safe = 1};
-	res = sbx_http_json(c, &req, NULL, err);
-	free(path);
-	return res;
+	Sbxd__Ext__V1__CloseStdinRequest q = SBXD__EXT__V1__CLOSE_STDIN_REQUEST__INIT;
+	q.sandbox_id = (char *)sandbox_id;
+	q.process_id = pid;
+	sbx_http_req base = {.safe = 1};
+	return sbx_pb_call(c, rt, &q.base, NULL, &base, NULL, err);
 }
 
 sbx_result sbx_process_signal(sbx_client *c, const char *sandbox_id, int64_t pid, int signo, sbx_error *err)
 {
 	sbx_result res;
-	char *path;
+	const wire_route *rt;
 	if ((res = check_proc(sandbox_id, pid, err)) != SBX_OK)
 		return res;
 	if (signo < 1 || signo > 64)
 		return sbx_fail(err, SBX_E_INVALID, "bad signal number %d", signo);
-	if ((res = native_proc_path(c, sandbox_id, pid, ":signal", "the service cannot signal processes", &path, err)) !=
-	    SBX_OK)
+	if ((res = need_processes(c, "the service cannot signal processes", err)) != SBX_OK ||
+	    (res = sbx_pb_ext_route("SignalProcess", &rt, err)) != SBX_OK)
 		return res;
-	char body[32];
-	snprintf(body, sizeof body, "{\"signal\": %d}", signo);
-	sbx_http_req req = {.method = "POST", .path = path, .body = body, .body_len = strlen(body)};
-	res = sbx_http_json(c, &req, NULL, err);
-	free(path);
-	return res;
+	Sbxd__Ext__V1__SignalProcessRequest q = SBXD__EXT__V1__SIGNAL_PROCESS_REQUEST__INIT;
+	q.sandbox_id = (char *)sandbox_id;
+	q.process_id = pid;
+	q.signal = signo;
+	/* not retried: a second signal is a second signal */
+	return sbx_pb_call(c, rt, &q.base, NULL, NULL, NULL, err);
 }
 
 /* ------------------------------------------------------------ output */
@@ -560,17 +545,23 @@ sbx_result sbx_process_signal(sbx_client *c, const char *sandbox_id, int64_t pid
 char *sbx_output_path(const char *sandbox_id, int64_t pid, sbx_stream s, int64_t offset, size_t maxlen,
                       int wait_seconds)
 {
-	char tail[192];
-	const char *name = s == SBX_STDERR ? "stderr" : "stdout";
+	const char *rpc = pid == SBX_MAIN ? (s == SBX_STDERR ? "ReadStderr" : "ReadStdout")
+	                                  : (s == SBX_STDERR ? "ReadProcessStderr" : "ReadProcessStdout");
+	const wire_route *rt = wire_ext_route_find(rpc);
+	if (!rt || !sandbox_id)
+		return NULL;
 	if (maxlen > SBX_MAX_READ)
 		maxlen = SBX_MAX_READ;
-	if (pid == SBX_MAIN)
-		snprintf(tail, sizeof tail, "/%s?offset=%lld&length=%zu&waitSeconds=%d", name, (long long)offset, maxlen,
-		         wait_seconds);
-	else
-		snprintf(tail, sizeof tail, "/processes/%lld/%s?offset=%lld&length=%zu&waitSeconds=%d", (long long)pid,
-		         name, (long long)offset, maxlen, wait_seconds);
-	return sbx_path_sandbox(sandbox_id, tail);
+	Sbxd__Ext__V1__ReadOutputRequest q = SBXD__EXT__V1__READ_OUTPUT_REQUEST__INIT;
+	q.sandbox_id = (char *)sandbox_id;
+	q.process_id = pid;
+	q.offset = offset;
+	q.length = (int64_t)maxlen;
+	q.wait_seconds = wait_seconds > 0 ? wait_seconds : 0;
+	char *path = NULL;
+	if (sbx_pb_raw_path(rt, &q.base, NULL, &path, NULL) != SBX_OK)
+		return NULL;
+	return path;
 }
 
 void sbx_output_chunk(const sbx_http_resp *resp, int64_t offset, const void *data, size_t len, sbx_chunk *chunk)

@@ -1074,44 +1074,51 @@ nomem:
 	return sbx_fail(err, SBX_E_NOMEM, "out of memory");
 }
 
-static cJSON *env_to_json(const sbx_kv *env, size_t n)
+void sbx_start_pb_free(sbx_start_pb *p)
 {
-	cJSON *o = cJSON_CreateObject();
-	for (size_t i = 0; o && i < n; i++)
-		if (!cJSON_AddStringToObject(o, env[i].key, env[i].value)) {
-			cJSON_Delete(o);
-			return NULL;
-		}
-	return o;
+	if (!p)
+		return;
+	free(p->env);
+	free(p->envp);
+	memset(p, 0, sizeof *p);
 }
 
-cJSON *sbx_exec_req_to_json(const sbx_exec_req *r, int with_stdin_flag)
+sbx_result sbx_exec_req_to_start_pb(const sbx_exec_req *r, const char *sandbox_id, const char *request_id,
+                                    sbx_start_pb *p, sbx_error *err)
 {
-	cJSON *o = cJSON_CreateObject();
-	if (!o)
-		return NULL;
-	int ok = 1;
-	cJSON *a = cJSON_AddArrayToObject(o, "command");
-	ok &= a != NULL;
-	for (size_t i = 0; a && r->argv && r->argv[i]; i++) {
-		cJSON *s = cJSON_CreateString(r->argv[i]);
-		ok &= s != NULL && cJSON_AddItemToArray(a, s);
-	}
+	memset(p, 0, sizeof *p);
+	sbxd__ext__v1__start_process_request__init(&p->req);
+	p->req.sandbox_id = (char *)sandbox_id;
+	size_t na = 0;
+	while (r->argv && r->argv[na])
+		na++;
+	if (!na)
+		return sbx_fail(err, SBX_E_INVALID, "no command");
+	p->req.command = r->argv;
+	p->req.n_command = na;
 	if (r->cwd)
-		ok &= cJSON_AddStringToObject(o, "workingDir", r->cwd) != NULL;
+		p->req.working_dir = r->cwd;
+	p->req.stdin = r->stdin_on != 0;
+	p->req.timeout_seconds = r->timeout > 0 ? r->timeout : 0;
+	if (request_id)
+		p->req.request_id = (char *)request_id;
 	if (r->nenv) {
-		cJSON *e = env_to_json(r->env, r->nenv);
-		ok &= e != NULL && cJSON_AddItemToObject(o, "env", e);
+		p->env = calloc(r->nenv, sizeof *p->env);
+		p->envp = calloc(r->nenv, sizeof *p->envp);
+		if (!p->env || !p->envp) {
+			sbx_start_pb_free(p);
+			return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+		}
+		for (size_t i = 0; i < r->nenv; i++) {
+			sbxd__ext__v1__start_process_request__env_entry__init(&p->env[i]);
+			p->env[i].key = r->env[i].key;
+			p->env[i].value = r->env[i].value;
+			p->envp[i] = &p->env[i];
+		}
+		p->req.env = p->envp;
+		p->req.n_env = r->nenv;
 	}
-	if (with_stdin_flag && r->stdin_on)
-		ok &= cJSON_AddBoolToObject(o, "stdin", 1) != NULL;
-	if (r->timeout)
-		ok &= cJSON_AddNumberToObject(o, "timeoutSeconds", r->timeout) != NULL;
-	if (!ok) {
-		cJSON_Delete(o);
-		return NULL;
-	}
-	return o;
+	return SBX_OK;
 }
 
 /* ------------------------------------------------------------ quoting */

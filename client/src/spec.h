@@ -10,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "extension.pb-c.h"
 #include "sandbox.pb-c.h"
 #include "sbx/sbx.h"
 
@@ -75,9 +76,16 @@ typedef struct sbx_exec_pb {
 sbx_result sbx_exec_req_to_pb(const sbx_exec_req *r, const char *sandbox_id, int32_t max_output_bytes, sbx_exec_pb *p,
                               sbx_error *err);
 void sbx_exec_pb_free(sbx_exec_pb *p);
-/* The process start body of sbxd's extension (until extension.proto has
- * its message). */
-cJSON *sbx_exec_req_to_json(const sbx_exec_req *r, int with_stdin_flag);
+/* An exec request as sbxd's StartProcessRequest (the "processes"
+ * extension): command, workingDir, env, stdin, timeoutSeconds, requestId.
+ * Borrows r's strings. */
+typedef struct sbx_start_pb {
+	Sbxd__Ext__V1__StartProcessRequest req;
+	Sbxd__Ext__V1__StartProcessRequest__EnvEntry *env, **envp;
+} sbx_start_pb;
+sbx_result sbx_exec_req_to_start_pb(const sbx_exec_req *r, const char *sandbox_id, const char *request_id,
+                                    sbx_start_pb *p, sbx_error *err);
+void sbx_start_pb_free(sbx_start_pb *p);
 sbx_exec_req *sbx_exec_req_dup(const sbx_exec_req *r);
 
 #endif

@@ -12,6 +12,7 @@
 
 #include "answer.h"
 #include "json.h"
+#include "extension.pb-c.h"
 #include "pb.h"
 #include "sandbox.pb-c.h"
 #include "sbx/sbx.h"
@@ -33,20 +34,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&e, 0, sizeof e);
 	sbx_result r = SBX_OK;
 	/* the real messages: decoded by the codec, then mapped */
-	static const ProtobufCMessageDescriptor *const real[6] = {
-		&coreweave__sandbox__v1__list_sandboxes_response__descriptor, NULL,
-		&coreweave__sandbox__v1__exec_response__descriptor, NULL, NULL,
+	static const ProtobufCMessageDescriptor *const types[6] = {
+		&coreweave__sandbox__v1__list_sandboxes_response__descriptor,
+		&sbxd__ext__v1__list_processes_response__descriptor,
+		&coreweave__sandbox__v1__exec_response__descriptor,
+		&sbxd__ext__v1__list_dir_response__descriptor,
+		&sbxd__ext__v1__file_entry__descriptor,
 		&coreweave__sandbox__v1__read_file_response__descriptor,
 	};
 	ProtobufCMessage *m = NULL;
-	cJSON *root = NULL;
-	if (real[which]) {
-		if (sbx_pb_answer(real[which], (const char *)data + 1, size - 1, &m, &e) != SBX_OK) {
-			if (m || !e.message[0])
-				abort();
-			return 0;
-		}
-	} else if (!(root = sbx_json_parse((const char *)data + 1, size - 1))) {
+	if (sbx_pb_answer(types[which], (const char *)data + 1, size - 1, &m, &e) != SBX_OK) {
+		if (m || !e.message[0])
+			abort();
 		return 0;
 	}
 	switch (which) {
@@ -64,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 1: {
 		sbx_process **v;
 		size_t n;
-		r = sbx_processes_from_json(root, &v, &n, &e);
+		r = sbx_processes_from_pb(m, &v, &n, &e);
 		if (r == SBX_OK) {
 			for (size_t i = 0; i < n; i++)
 				if (!v[i])
@@ -91,7 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 3: {
 		sbx_dirent *v;
 		size_t n;
-		r = sbx_dirents_from_json(root, &v, &n, &e);
+		r = sbx_dirents_from_pb(m, &v, &n, &e);
 		if (r == SBX_OK) {
 			for (size_t i = 0; i < n; i++)
 				check_dirent(&v[i]);
@@ -103,7 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	case 4: {
 		sbx_dirent d;
-		r = sbx_stat_from_json(root, &d, &e);
+		r = sbx_stat_from_pb(m, &d, &e);
 		if (r == SBX_OK) {
 			check_dirent(&d);
 			free(d.name);
@@ -128,7 +127,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (r != SBX_OK && !e.message[0])
 		abort(); /* a failure names its problem */
-	cJSON_Delete(root);
 	wire_message_free(m);
 	return 0;
 }

@@ -8,7 +8,9 @@
 #include <string.h>
 
 #include "error.h"
+#include "extension.pb-c.h"
 #include "json.h"
+#include "pb.h"
 #include "sbx/sbx.h"
 #include "util.h"
 
@@ -40,9 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	}
 	case 1: {
-		root = sbx_json_parse(text, len);
 		sbx_process *p = NULL;
-		if (root && sbx_process_from_json(root, &p, &e) == SBX_OK) {
+		if (sbx_process_from_text(text, len, &p, &e) == SBX_OK) {
 			char *l = sbx_argv_to_line(p->argv);
 			free(l);
 			sbx_proc_state_word(p->state);
@@ -60,13 +61,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	}
 	case 3: {
-		root = sbx_json_parse(text, len);
+		ProtobufCMessage *m = NULL;
 		sbx_dirent d;
-		if (root && sbx_dirent_from_json(root, &d) == SBX_OK) {
+		if (sbx_pb_answer(&sbxd__ext__v1__file_entry__descriptor, text, len, &m, &e) == SBX_OK &&
+		    sbx_dirent_from_pb(m, &d) == SBX_OK) {
 			free(d.name);
 			free(d.link_target);
 			free(d.link_resolved);
 		}
+		wire_message_free(m);
 		break;
 	}
 	case 4: {

@@ -1306,7 +1306,7 @@ START_TEST(posix_requests)
 	/* create: the exact mode, the flags, and the entry it answers */
 	ck_assert_int_eq(sbx_file_create(c, "sb1", "/tmp/x", 0100600, SBX_CREATE_EXCL, &de, &e), SBX_OK);
 	ck_assert_str_eq(ps.path, "POST /v1/sandboxes/sb1:createFile");
-	ck_assert_str_eq(ps.body, "{\"path\":\"/tmp/x\",\"mode\":384,\"exclusive\":true,\"truncate\":false}");
+	ck_assert_str_eq(ps.body, "{\"sandboxId\":\"sb1\",\"path\":\"/tmp/x\",\"mode\":384,\"exclusive\":true}");
 	ck_assert_str_eq(de.name, "x");
 	ck_assert_int_eq(de.has_posix, 1);
 	ck_assert_uint_eq(de.mode, 0600);
@@ -1324,22 +1324,22 @@ START_TEST(posix_requests)
 	                    .mode = 04755, .mtime_ns = 981173106123456789LL};
 	ck_assert_int_eq(sbx_file_set_attrs(c, "sb1", "/tmp/x", &a, &de, &e), SBX_OK);
 	ck_assert_str_eq(ps.path, "POST /v1/sandboxes/sb1:setFileAttrs");
-	ck_assert_str_eq(ps.body, "{\"path\":\"/tmp/x\",\"mode\":2541,\"accessTime\":\"now\","
+	ck_assert_str_eq(ps.body, "{\"sandboxId\":\"sb1\",\"path\":\"/tmp/x\",\"mode\":2541,\"accessTime\":\"now\","
 	                          "\"modifyTime\":\"2001-02-03T04:05:06.123456789Z\"}");
 	ck_assert_uint_eq(de.mode, 0600);    /* what the service answered */
 	free(de.name);
 	a = (sbx_file_attrs){.set = SBX_ATTR_UID | SBX_ATTR_GID | SBX_ATTR_SIZE, .uid = 0, .gid = 4000000000u,
 	                     .size = 5000000000LL};
 	ck_assert_int_eq(sbx_file_set_attrs(c, "sb1", "/tmp/x", &a, NULL, &e), SBX_OK);
-	ck_assert_str_eq(ps.body, "{\"path\":\"/tmp/x\",\"uid\":0,\"gid\":4000000000,\"size\":\"5000000000\"}");
+	ck_assert_str_eq(ps.body, "{\"sandboxId\":\"sb1\",\"path\":\"/tmp/x\",\"uid\":0,\"gid\":4000000000,\"size\":\"5000000000\"}");
 	a = (sbx_file_attrs){.set = SBX_ATTR_MTIME, .mtime_ns = -1};
 	ck_assert_int_eq(sbx_file_set_attrs(c, "sb1", "/tmp/x", &a, NULL, &e), SBX_E_INVALID);
 	/* rename: flags by name, and the two exclude each other */
 	ck_assert_int_eq(sbx_file_rename(c, "sb1", "/tmp/a b", "/tmp/c", SBX_RENAME_NOREPLACE, &e), SBX_OK);
 	ck_assert_str_eq(ps.path, "POST /v1/sandboxes/sb1:renameFile");
-	ck_assert_str_eq(ps.body, "{\"path\":\"/tmp/a b\",\"newPath\":\"/tmp/c\",\"noReplace\":true}");
+	ck_assert_str_eq(ps.body, "{\"sandboxId\":\"sb1\",\"path\":\"/tmp/a b\",\"newPath\":\"/tmp/c\",\"noReplace\":true}");
 	ck_assert_int_eq(sbx_file_rename(c, "sb1", "/a", "/b", SBX_RENAME_EXCHANGE, &e), SBX_OK);
-	ck_assert_str_eq(ps.body, "{\"path\":\"/a\",\"newPath\":\"/b\",\"exchange\":true}");
+	ck_assert_str_eq(ps.body, "{\"sandboxId\":\"sb1\",\"path\":\"/a\",\"newPath\":\"/b\",\"exchange\":true}");
 	ck_assert_int_eq(sbx_file_rename(c, "sb1", "/a", "/b", SBX_RENAME_EXCHANGE | SBX_RENAME_NOREPLACE, &e),
 	                 SBX_E_INVALID);
 	ck_assert_int_eq(sbx_file_rename(c, "sb1", "/a", "b", 0, &e), SBX_E_INVALID);

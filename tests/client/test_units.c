@@ -18,6 +18,7 @@
 #include "error.h"
 #include "http.h"
 #include "json.h"
+#include "extension.pb-c.h"
 #include "pb.h"
 #include "sbx/sbx.h"
 #include "spec.h"
@@ -273,15 +274,15 @@ static const struct {
 	 SBX_OK, "/x/y", NULL},
 	{"{\"name\":\"l\",\"type\":\"FILE_TYPE_SYMLINK\",\"size\":4,\"mode\":511}", SBX_OK, NULL, NULL},
 	{"{\"name\":\"f\",\"type\":\"FILE_TYPE_FILE\",\"size\":4,\"mode\":420,\"linkTarget\":\"z\"}", SBX_OK, NULL, NULL},
-	{"{\"name\":\"l\",\"type\":\"FILE_TYPE_SYMLINK\",\"size\":4,\"mode\":511,\"linkTarget\":5}", SBX_OK, NULL, NULL},
 };
 
 START_TEST(dirent_link_target)
 {
-	cJSON *root = sbx_json_parse(link_table[_i].json, strlen(link_table[_i].json));
-	ck_assert_ptr_nonnull(root);
+	ProtobufCMessage *root = NULL;
+	ck_assert_int_eq(sbx_pb_answer(&sbxd__ext__v1__file_entry__descriptor, link_table[_i].json,
+	                               strlen(link_table[_i].json), &root, NULL), SBX_OK);
 	sbx_dirent d;
-	ck_assert_int_eq(sbx_dirent_from_json(root, &d), link_table[_i].r);
+	ck_assert_int_eq(sbx_dirent_from_pb(root, &d), link_table[_i].r);
 	if (link_table[_i].target)
 		ck_assert_str_eq(d.link_target, link_table[_i].target);
 	else
@@ -293,7 +294,7 @@ START_TEST(dirent_link_target)
 	sbx_dirent *v = malloc(sizeof *v);
 	*v = d;
 	sbx_dirent_list_free(v, 1);
-	cJSON_Delete(root);
+	wire_message_free(root);
 }
 END_TEST
 
@@ -459,11 +460,9 @@ END_TEST
 
 static sbx_process *process_of(const char *text, sbx_result want)
 {
-	cJSON *root = sbx_json_parse(text, strlen(text));
-	ck_assert_ptr_nonnull(root);
 	sbx_process *p = NULL;
-	ck_assert_int_eq(sbx_process_from_json(root, &p, NULL), want);
-	cJSON_Delete(root);
+	sbx_error e;
+	ck_assert_msg(sbx_process_from_text(text, strlen(text), &p, &e) == want, "%s: %s", text, e.message);
 	return p;
 }
 
@@ -502,6 +501,7 @@ START_TEST(process_mapping)
 	ck_assert_ptr_null(process_of("{\"processId\": \"1\", \"stdoutBytes\": \"-4\"}", SBX_E_PROTOCOL));
 	ck_assert_ptr_null(process_of("{\"processId\": \"1\", \"exitCode\": 1.5}", SBX_E_PROTOCOL));
 	ck_assert_ptr_null(process_of("{\"processId\": \"1\", \"signal\": [1]}", SBX_E_PROTOCOL));
+	ck_assert_ptr_null(process_of("{\"processId\": \"1\", \"stdin\": \"yes\"}", SBX_E_PROTOCOL));
 	ck_assert_str_eq(sbx_proc_state_word(SBX_PROC_RUNNING), "running");
 	ck_assert_str_eq(sbx_proc_state_word(SBX_PROC_FAILED), "failed");
 }
@@ -797,6 +797,19 @@ static const struct {
 	{"{\"command\": [\"echo\", \"a\\u0001b\"]}", SBX_OK, "{\"command\":[\"echo\",\"a\\u0001b\"]}"},
 };
 
+/* The StartProcessRequest (sbxd's extension) of r, canonical. */
+static char *start_json(const sbx_exec_req *r)
+{
+	sbx_start_pb p;
+	ck_assert_int_eq(sbx_exec_req_to_start_pb(r, NULL, NULL, &p, NULL), SBX_OK);
+	char *t = NULL;
+	size_t n;
+	wire_err we;
+	ck_assert_int_eq(wire_json_encode(&p.req.base, NULL, &t, &n, &we), 0);
+	sbx_start_pb_free(&p);
+	return t;
+}
+
 START_TEST(exec_parse_table)
 {
 	sbx_exec_req *r = NULL;
@@ -805,17 +818,13 @@ START_TEST(exec_parse_table)
 	sbx_result res = sbx_exec_req_parse(in, strlen(in), &r, &e);
 	ck_assert_msg(res == exec_table[_i].r, "%s: got %s (%s)", in, sbx_result_str(res), res ? e.message : "");
 	if (res == SBX_OK) {
-		cJSON *o = sbx_exec_req_to_json(r, 1);
-		char *t = cJSON_PrintUnformatted(o);
+		char *t = start_json(r);
 		ck_assert_str_eq(t, exec_table[_i].json);
 		free(t);
-		cJSON_Delete(o);
 		sbx_exec_req *d = sbx_exec_req_dup(r);
-		o = sbx_exec_req_to_json(d, 1);
-		t = cJSON_PrintUnformatted(o);
+		t = start_json(d);
 		ck_assert_str_eq(t, exec_table[_i].json);
 		free(t);
-		cJSON_Delete(o);
 		sbx_exec_req_free(d);
 		sbx_exec_req_free(r);
 	} else {
@@ -837,11 +846,21 @@ START_TEST(exec_builders)
 	ck_assert_int_eq(sbx_exec_req_set_cwd(r, "/tmp", NULL), SBX_OK);
 	sbx_exec_req_set_stdin(r, 1);
 	sbx_exec_req_set_timeout(r, 9);
-	cJSON *o = sbx_exec_req_to_json(r, 0);   /* :exec has no stdin flag */
-	char *t = cJSON_PrintUnformatted(o);
-	ck_assert_str_eq(t, "{\"command\":[\"ls\",\"-a\"],\"workingDir\":\"/tmp\",\"env\":{\"X\":\"1\"},\"timeoutSeconds\":9}");
+	char *t = start_json(r);
+	ck_assert_str_eq(t, "{\"command\":[\"ls\",\"-a\"],\"workingDir\":\"/tmp\",\"env\":{\"X\":\"1\"},\"stdin\":true,"
+	                    "\"timeoutSeconds\":9}");
 	free(t);
-	cJSON_Delete(o);
+	/* the real Exec: no cwd, timeout or stdin in it; a cwd is the shell
+	 * wrapper, argv untouched */
+	sbx_exec_pb p;
+	ck_assert_int_eq(sbx_exec_req_to_pb(r, "sb1", 1024, &p, NULL), SBX_OK);
+	size_t n;
+	wire_err we;
+	ck_assert_int_eq(wire_json_encode(&p.req.base, NULL, &t, &n, &we), 0);
+	ck_assert_str_eq(t, "{\"sandboxId\":\"sb1\",\"command\":[\"/bin/sh\",\"-c\",\"cd -- \\\"$1\\\" && shift && exec "
+	                    "\\\"$@\\\"\",\"sh\",\"/tmp\",\"ls\",\"-a\"],\"env\":{\"X\":\"1\"},\"maxOutputBytes\":1024}");
+	free(t);
+	sbx_exec_pb_free(&p);
 	sbx_exec_req_free(r);
 	sbx_exec_req_free(NULL);
 }
