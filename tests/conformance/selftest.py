@@ -153,6 +153,7 @@ fails_with(ex("POST", "/v1/sandboxes/sbx-1:exec", {"sandboxId": "sbx-1", "comman
 passes(ex("GET", "/v1/nothing", b"", 404, {"code": 5, "message": "Not Found"}, {"X-Conformance-Expect": "bad"}),
        "a test's deliberate probe of an unmatched path, answered 404/5")
 
+
 # What the checker must catch.
 fails_with(ex("POST", "/v1/sandboxes", {"spec": dict(sdk_body["spec"], name="box")}, 200, good_sbx),
            'no field named "name"', "an unknown request field (spec.name)")
@@ -204,6 +205,35 @@ passes(ex("POST", "/v1/sandboxes", {"spec": {}, "bogus": 1}, 400, bad_req,
           {"X-Conformance-Expect": "bad", "X-Conformance-Field": "bogus"}), "an off-schema field refused as it must")
 fails_with(ex("POST", "/v1/sandboxes", sdk_body, 200, good_sbx, {"X-Conformance-Unsupported": "gpu"}),
            "quietly lacks", "an unsupported field accepted")
+
+
+# A test's own requests (curl): an off-schema one refused is a probe; accepted, it fails.
+def by_curl(e):
+    e["origin"] = "curl"
+    return e
+
+
+bad_create = {"spec": dict(sdk_body["spec"], name="box")}
+passes(by_curl(ex("POST", "/v1/sandboxes", bad_create, 400, bad_req)), "a test's off-schema create, refused")
+fails_with(by_curl(ex("POST", "/v1/sandboxes", bad_create, 200, good_sbx)), 'no field named "name"',
+           "a test's off-schema create, accepted")
+fails_with(ex("POST", "/v1/sandboxes", bad_create, 400, bad_req), 'no field named "name"',
+           "libsbx's off-schema create fails even when refused")
+fails_with(by_curl(ex("POST", "/v1/sandboxes", bad_create, 400, dict(bad_req, details=[]))),
+           "no google.rpc.ErrorInfo", "a test's probe still needs a canonical refusal")
+passes(by_curl(ex("POST", "/v1/sandboxes/sbx-1:writeFile", {"sandboxId": "sbx-1", "path": "/f", "content": ""},
+                  200, {})), "a test's valid but non-canonical request, accepted (a proto3 server takes it)")
+fails_with(ex("POST", "/v1/sandboxes/sbx-1:writeFile", {"sandboxId": "sbx-1", "path": "/f", "content": ""}, 200, {}),
+           "not canonical", "libsbx's non-canonical request")
+passes(by_curl(ex("GET", "/v1/sandboxes/x:frob", b"", 404, {"code": 5, "message": "Not Found"})),
+       "a test's probe of a path in neither surface, 404/5")
+if schema.ext is not None and "SignalProcess" in {r["rpc"] for r in schema.ext_routes}:
+    v, f = verdict(ex("POST", "/v1/sandboxes/sbx-1/processes/2:signal",
+                      {"sandboxId": "sbx-1", "processId": "2", "signal": 15}, 200, {}))
+    expect(v == "EXT", "an int64 path variable equal to the body's (got %s %s)" % (v, f))
+    fails_with(ex("POST", "/v1/sandboxes/sbx-1/processes/2:signal",
+                  {"sandboxId": "sbx-1", "processId": "3", "signal": 15}, 200, {}), "differs from the path",
+               "an int64 path variable the body contradicts")
 
 
 
