@@ -259,10 +259,16 @@ static int rpc_request(struct MHD_Connection *con, req *r, srv_status *st)
 	wire_caps caps = wire_caps_default;
 	caps.max_bytes = r->limit;
 	caps.max_depth = SRV_MAX_DEPTH;
+	/* Strings that are not UTF-8, NULs, nesting: refused with the path
+	 * of the field (the codec's own scan names only the offset). A raw
+	 * body is bytes, not JSON. */
+	srv_perr pe;
+	int raw = raw_body(con, r);
+	if (!raw && r->len && srv_json_check(r->body, r->len, &pe) != 0)
+		return srv_fail_perr(st, &pe);
 	r->rpcreq = wire_route_new_request(r->wr);
 	if (!r->rpcreq)
 		return srv_fail(st, SRV_E_INTERNAL, NULL, "out of memory");
-	int raw = raw_body(con, r);
 	int rc = raw ? 0 : wire_route_body(r->wr, r->rpcreq, r->body ? r->body : "", r->len, &caps, &we);
 	if (rc == 0)
 		rc = body_matches_path(r, &we);
@@ -440,8 +446,9 @@ static enum MHD_Result dispatch(struct MHD_Connection *con, req *r, const char *
 	if (r->route.kind == R_IMAGES)
 		return h_images(con);
 	pthread_mutex_lock(&srv_lock);
-	/* A call already under way (a waiting Exec) gets its answer. */
-	if (srv_core_stopping() && !(r->wr && r->rpcreq)) {
+	/* Everything gets 503 while sbxd stops, parked long-polls too, but a
+	 * running Exec: srv_rpc_exec answers it (and frees its record). */
+	if (srv_core_stopping() && !r->call.uid) {
 		res = send_error(con, SRV_E_UNAVAILABLE, NULL, NULL, "sbxd is shutting down");
 		goto out;
 	}

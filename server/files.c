@@ -156,12 +156,16 @@ void srv_entry_free(Sbxd__Ext__V1__FileEntry *e)
 		protobuf_c_message_free_unpacked(&e->base, NULL);
 }
 
-/* A string field's value: malloc'd, as protobuf-c's free expects. */
+/* A string field's value: malloc'd, as protobuf-c's free expects, and
+ * valid UTF-8 (a name or link text from the sandbox may be any bytes:
+ * '?' stands for each byte that starts no UTF-8 sequence, docs/api.md
+ * "Errors"; the codec refuses anything else). */
 static int set_str(char **slot, const char *v)
 {
 	char *c = strdup(v);
 	if (!c)
 		return -1;
+	srv_utf8_fix(c, strlen(c));
 	*slot = c;
 	return 0;
 }
@@ -182,6 +186,7 @@ static Sbxd__Ext__V1__FileEntry *entry_pb(const char *name, const struct stat *s
 		/* Over 4096 bytes cannot come from symlink(2); cap it anyway. */
 		if (n >= 0) {
 			target[n > SRV_MAX_PATH ? SRV_MAX_PATH : n] = '\0';
+			srv_utf8_fix(target, strlen(target));
 			e->link_target = target;
 			target = NULL;
 		}
@@ -584,6 +589,7 @@ int srv_file_stat(int root, const char *path, Sbxd__Ext__V1__FileEntry **entry)
 	if (t && *t && link_climbs(t)) {
 		char *res = malloc(SRV_MAX_PATH);
 		if (res && srv_file_resolve_link(root, path, t, res) == 0) {
+			srv_utf8_fix(res, strlen(res));
 			(*entry)->link_resolved = res;
 			res = NULL;
 		}
@@ -992,7 +998,7 @@ int srv_file_xattr_list(int root, const char *path, Sbxd__Ext__V1__ListXattrsRes
 			if (!(out->names[out->n_names] = strdup(buf + i)))
 				rc = -ENOMEM;
 			else
-				out->n_names++;
+				srv_utf8_fix(out->names[out->n_names++], l);
 		}
 		i += (ssize_t)l + 1;
 	}

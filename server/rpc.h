@@ -15,7 +15,7 @@
  * google.rpc.Status both front ends send (REST as JSON with the HTTP
  * status, gRPC packed into grpc-status-details-bin).
  *
- * Waiting calls (the extension's :wait; srvexec's Exec) are re-entrant:
+ * Waiting calls (the extension's :wait, GetProcess and output reads; Exec) are re-entrant:
  * when the answer is "not yet", the operation registers the call's
  * srv_waiter on the sandbox and returns SRV_RPC_WAIT; the front end then
  * parks the call (api.c suspends the MHD connection) and, once woken
@@ -87,7 +87,7 @@ typedef struct srv_call {
 	                                (w->con, w->resume set by the front end) */
 	int64_t deadline;            /* waiting calls: monotonic ns, 0 none */
 	int deadline_set;
-	uint32_t seq, uid;           /* srvexec's Exec: the running exec */
+	uint32_t seq, uid;           /* Exec: the running exec         */
 	int64_t max;                 /* its maxOutputBytes */
 } srv_call;
 
@@ -125,7 +125,7 @@ int srv_rpc_extensions(Sbxd__Ext__V1__GetExtensionsResponse **resp, srv_status *
 /* The sandbox (srv_lock held) as the schema's Sandbox; NULL: no memory. */
 Coreweave__Sandbox__V1__Sandbox *srv_sbx_to_pb(const srv_sbx *s);
 
-/* srvexec's operations (Exec, ReadFile, WriteFile, and the extension's
+/* The command and file operations (Exec, ReadFile, WriteFile, and the extension's
  * processes, output, files and posix calls): rpc_exec.h, rpc_files.h. */
 #include "rpc_exec.h"
 #include "rpc_files.h"

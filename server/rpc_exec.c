@@ -177,7 +177,12 @@ int srv_rpc_exec(srv_call *c, const Coreweave__Sandbox__V1__ExecRequest *req,
 		p = s ? srv_proc_by_uid(s, c->uid) : NULL;
 		if (!p) {
 			c->uid = 0;
-			return srv_fail(st, SRV_E_INTERNAL, NULL, "exec record lost");
+			/* Forgotten (purged) meanwhile: gone with its records. */
+			if (s)
+				return srv_fail(st, SRV_E_INTERNAL, NULL, "exec record lost");
+			srv_fail(st, SRV_E_SANDBOX_NOT_FOUND, NULL, "sandbox %.128s not found", req->sandbox_id);
+			srv_status_md(st, "sandboxId", req->sandbox_id);
+			return SRV_RPC_FAIL;
 		}
 	}
 	if (p->state == PS_RUNNING) {
@@ -270,6 +275,19 @@ Sbxd__Ext__V1__Process *srv_proc_to_pb(srv_sbx *s, const srv_proc *p)
 	o->signal = p->sig;
 	if (!bad && p->reason[0] && !(o->state_reason = strdup(p->reason)))
 		bad = 1;
+	/* The reason may quote the sandbox ("sbx: ..." lines of any bytes);
+	 * argv, env and cwd were UTF-8 when they came in, but a record of an
+	 * older sbxd may not be: every string is sent as valid UTF-8. */
+	for (size_t i = 0; !bad && i < o->n_command; i++)
+		srv_utf8_fix(o->command[i], strlen(o->command[i]));
+	for (size_t i = 0; !bad && i < o->n_env; i++) {
+		srv_utf8_fix(o->env[i]->key, strlen(o->env[i]->key));
+		srv_utf8_fix(o->env[i]->value, strlen(o->env[i]->value));
+	}
+	if (!bad && o->working_dir != protobuf_c_empty_string)
+		srv_utf8_fix(o->working_dir, strlen(o->working_dir));
+	if (!bad && o->state_reason != protobuf_c_empty_string)
+		srv_utf8_fix(o->state_reason, strlen(o->state_reason));
 	o->start_time = ts_of(p->start_ns);
 	o->end_time = ts_of(p->end_ns);
 	if (s && p->id >= 0) {

@@ -312,10 +312,14 @@ int srv_spec_from_pb(const Coreweave__Sandbox__V1__Sandbox *sb, srv_spec *out, s
 				perr(e, -1, fp, "two %s tags", NAME_TAG);
 				goto out;
 			}
-			if (strlen(nm) > 63 || !srv_valid_name(nm) || strncmp(nm, "sbx-", 4) == 0) {
-				perr(e, -1, fp,
-				     "bad name \"%.63s\": use 1-63 of [A-Za-z0-9._-], not starting with '.' or \"sbx-\"",
+			if (strlen(nm) > 63 || !srv_valid_name(nm)) {
+				perr(e, -1, fp, "bad name \"%.63s\": use 1-63 of [A-Za-z0-9._-], not starting with '.'",
 				     nm);
+				goto out;
+			}
+			if (strncmp(nm, "sbx-", 4) == 0) {
+				/* Ids start so: a name there could pass for an id. */
+				perr(e, -1, fp, "bad name \"%.63s\": the prefix \"sbx-\" is reserved for sandbox ids", nm);
 				goto out;
 			}
 			free(out->name);

@@ -65,6 +65,58 @@ api_status() {
 	curl -sS -o /dev/null -w '%{http_code}' --max-time 70 --unix-socket "$SOCK" -X "$m" "http://sbxd$p" "$@"
 }
 
+# sbx_body [KEY=VALUE...] [-- ARGV...]: a real CreateSandbox body (the
+# schema's Sandbox, one container "main") from simple arguments, so tests
+# never write the JSON of a spec by hand. Keys: image (default "default"),
+# name (the tag sbxfs-name=NAME), tag (repeats), env=K=V (repeats), wd,
+# cpu, memory, pids (the annotation sbxd.pids), lifetime (seconds),
+# ann=K=V (repeats), net=JSON (NetworkOptions as given), extra=JSON (merged
+# into the container, e.g. an unknown field). ARGV: command and args.
+sbx_body() {
+	python3 -c '
+import json, sys
+c = {"name": "main", "image": "default"}
+spec, tags, ann, argv = {"containers": [c]}, [], {}, None
+args = sys.argv[1:]
+for i, a in enumerate(args):
+    if a == "--":
+        argv = args[i + 1:]
+        break
+    k, _, v = a.partition("=")
+    if k == "image": c["image"] = v
+    elif k == "name": tags.append("sbxfs-name=" + v)
+    elif k == "tag": tags.append(v)
+    elif k == "env": c.setdefault("environmentVariables", {})[v.partition("=")[0]] = v.partition("=")[2]
+    elif k == "wd": c["workingDir"] = v
+    elif k in ("cpu", "memory"): c.setdefault("resources", {})[k] = v
+    elif k == "pids": ann["sbxd.pids"] = v
+    elif k == "ann": ann[v.partition("=")[0]] = v.partition("=")[2]
+    elif k == "lifetime": spec["maxLifetimeSeconds"] = int(v)
+    elif k == "net": spec["network"] = json.loads(v)
+    elif k == "extra": c.update(json.loads(v))
+    else: sys.exit("sbx_body: unknown key " + k)
+if argv:
+    c["command"] = argv[0]
+    if argv[1:]: c["args"] = argv[1:]
+if tags: spec["tags"] = tags
+if ann: spec["annotations"] = ann
+print(json.dumps({"spec": spec}))' "$@"
+}
+
+# sbx_id NAME: the id of the sandbox with the sbxfs name NAME (the tag
+# sbxfs-name=NAME), found as libsbx finds it: ListSandboxes by that tag;
+# the newest live one, else the newest. Empty when there is none.
+sbx_id() {
+	local n
+	n=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote("sbxfs-name=" + sys.argv[1], safe=""))' "$1")
+	api GET "/v1/sandboxes?tags=$n&showTerminated=true&pageSize=1000" | python3 -c '
+import json, sys
+j = json.load(sys.stdin).get("sandboxes", [])
+live = [s for s in j if s["status"].get("state") not in ("STATE_COMPLETED", "STATE_FAILED", "STATE_TERMINATED")]
+pick = (live or j)[-1:] 
+print(pick[0]["sandboxId"] if pick else "")'
+}
+
 # host_dir: a host folder that a sandbox on the "host" image sees as the
 # host's own: the build dir, unless that lies under /tmp or /var/tmp (every
 # sandbox has private ones), as in a CI clone under /tmp; then /var/cache.

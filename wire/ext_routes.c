@@ -9,7 +9,7 @@
  * path can never be shadowed. New calls: one row each, its messages in
  * extension.proto.
  *
- * Raw-byte rows (srvexec's): WriteStdin takes the HTTP body as the bytes
+ * Raw-byte rows: WriteStdin takes the HTTP body as the bytes
  * (its row says body "" because no JSON is read), ReadOutput answers raw
  * bytes with X-Sbx-* headers (resp NULL). :readFileRange with raw=true and
  * :writeFileAt with Content-Type application/octet-stream are the same

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "error.h"
 #include "http.h"
+#include "answer.h"
 #include "json.h"
 #include "extension.pb-c.h"
 #include "pb.h"
@@ -900,6 +901,126 @@ static const struct {
 	{"é", NULL, "/v1/sandboxes/%C3%A9"},
 };
 
+/* Requests from messages by the route table: path variables escaped,
+ * the query from the fields neither path nor body carries (repeated ones
+ * once per element, zero values left out), the body by the row's rule. */
+START_TEST(pb_requests)
+{
+	const wire_route *r;
+	char *path = NULL, *body = NULL;
+	size_t bl = 0;
+	ck_assert_int_eq(sbx_pb_route("ListSandboxes", &r, NULL), SBX_OK);
+	Coreweave__Sandbox__V1__ListSandboxesRequest lq = COREWEAVE__SANDBOX__V1__LIST_SANDBOXES_REQUEST__INIT;
+	char *tags[] = {(char *)"a b", (char *)"sbxfs-name=x"};
+	lq.page_size = 1000;
+	lq.tags = tags;
+	lq.n_tags = 2;
+	lq.state = COREWEAVE__SANDBOX__V1__STATE__STATE_RUNNING;
+	lq.show_terminated = 1;
+	ck_assert_int_eq(sbx_pb_request(r, &lq.base, NULL, &path, &body, &bl, NULL), SBX_OK);
+	ck_assert_str_eq(path, "/v1/sandboxes?pageSize=1000&tags=a%20b&tags=sbxfs-name%3Dx&state=STATE_RUNNING"
+	                       "&showTerminated=true");
+	ck_assert_ptr_null(body);
+	free(path);
+	ck_assert_int_eq(sbx_pb_route("DeleteSandbox", &r, NULL), SBX_OK);
+	Coreweave__Sandbox__V1__DeleteSandboxRequest dq = COREWEAVE__SANDBOX__V1__DELETE_SANDBOX_REQUEST__INIT;
+	dq.sandbox_id = (char *)"sb/1";
+	ck_assert_int_eq(sbx_pb_request(r, &dq.base, NULL, &path, &body, &bl, NULL), SBX_OK);
+	ck_assert_str_eq(path, "/v1/sandboxes/sb%2F1");
+	free(path);
+	dq.grace_period_seconds = 10;
+	dq.allow_missing = 1;
+	ck_assert_int_eq(sbx_pb_request(r, &dq.base, NULL, &path, &body, &bl, NULL), SBX_OK);
+	ck_assert_str_eq(path, "/v1/sandboxes/sb%2F1?gracePeriodSeconds=10&allowMissing=true");
+	free(path);
+	dq.sandbox_id = (char *)"";
+	ck_assert_int_eq(sbx_pb_request(r, &dq.base, NULL, &path, &body, &bl, NULL), SBX_E_INVALID);
+	/* create: the Sandbox is the body, requestId the query */
+	sbx_spec *sp = sbx_spec_new();
+	sbx_spec_pb p;
+	ck_assert_int_eq(sbx_spec_to_pb(sp, &p, NULL), SBX_OK);
+	ck_assert_int_eq(sbx_pb_route("CreateSandbox", &r, NULL), SBX_OK);
+	Coreweave__Sandbox__V1__CreateSandboxRequest cq = COREWEAVE__SANDBOX__V1__CREATE_SANDBOX_REQUEST__INIT;
+	cq.sandbox = &p.sandbox;
+	cq.request_id = (char *)"r1";
+	ck_assert_int_eq(sbx_pb_request(r, &cq.base, NULL, &path, &body, &bl, NULL), SBX_OK);
+	ck_assert_str_eq(path, "/v1/sandboxes?requestId=r1");
+	ck_assert_str_eq(body, C0 C_END);
+	ck_assert_uint_eq(bl, strlen(C0 C_END));
+	free(path);
+	free(body);
+	sbx_spec_pb_free(&p);
+	sbx_spec_free(sp);
+	/* exec: the whole request is the body, sandboxId too */
+	ck_assert_int_eq(sbx_pb_route("Exec", &r, NULL), SBX_OK);
+	Coreweave__Sandbox__V1__ExecRequest eq = COREWEAVE__SANDBOX__V1__EXEC_REQUEST__INIT;
+	char *argv[] = {(char *)"true"};
+	eq.sandbox_id = (char *)"sb1";
+	eq.command = argv;
+	eq.n_command = 1;
+	ck_assert_int_eq(sbx_pb_request(r, &eq.base, NULL, &path, &body, &bl, NULL), SBX_OK);
+	ck_assert_str_eq(path, "/v1/sandboxes/sb1:exec");
+	ck_assert_str_eq(body, "{\"sandboxId\":\"sb1\",\"command\":[\"true\"]}");
+	free(path);
+	free(body);
+	/* an extension row with an int64 path variable, and a raw path */
+	ck_assert_int_eq(sbx_pb_ext_route("GetProcess", &r, NULL), SBX_OK);
+	Sbxd__Ext__V1__GetProcessRequest gq = SBXD__EXT__V1__GET_PROCESS_REQUEST__INIT;
+	gq.sandbox_id = (char *)"sb1";
+	gq.process_id = 42;
+	gq.wait_seconds = 25;
+	ck_assert_int_eq(sbx_pb_request(r, &gq.base, NULL, &path, &body, &bl, NULL), SBX_OK);
+	ck_assert_str_eq(path, "/v1/sandboxes/sb1/processes/42?waitSeconds=25");
+	free(path);
+	ck_assert_int_eq(sbx_pb_ext_route("WriteFileAt", &r, NULL), SBX_OK);
+	Sbxd__Ext__V1__WriteFileAtRequest wq = SBXD__EXT__V1__WRITE_FILE_AT_REQUEST__INIT;
+	wq.sandbox_id = (char *)"sb1";
+	wq.path = (char *)"/t/a b";
+	wq._offset_case = SBXD__EXT__V1__WRITE_FILE_AT_REQUEST___OFFSET_OFFSET;
+	wq.offset = 0;
+	wq.content.data = (uint8_t *)"x";
+	wq.content.len = 1;
+	ck_assert_int_eq(sbx_pb_raw_path(r, &wq.base, "content", &path, NULL), SBX_OK);
+	ck_assert_str_eq(path, "/v1/sandboxes/sb1:writeFileAt?path=%2Ft%2Fa%20b&offset=0");
+	free(path);
+	/* bytes have no query form */
+	ck_assert_int_eq(sbx_pb_raw_path(r, &wq.base, NULL, &path, NULL), SBX_E_INTERNAL);
+}
+END_TEST
+
+/* An answer is read as a proto3 client reads it: unknown fields and enum
+ * names of a newer service skipped, a wrong type caught. */
+START_TEST(pb_answers)
+{
+	ProtobufCMessage *m = NULL;
+	sbx_error e;
+	const char *t = "{\"stdout\":\"aGk=\",\"exitCode\":2,\"future\":{\"a\":[1,{\"b\":null}]},"
+	                "\"stdoutBytesProduced\":\"2\"}";
+	ck_assert_int_eq(sbx_pb_answer(&coreweave__sandbox__v1__exec_response__descriptor, t, strlen(t), &m, &e), SBX_OK);
+	sbx_exec_result *x = NULL;
+	ck_assert_int_eq(sbx_exec_result_from_pb(m, &x, &e), SBX_OK);
+	ck_assert_str_eq(x->out, "hi");
+	ck_assert_int_eq(x->exit_code, 2);
+	ck_assert_int_eq(x->out_total, 2);
+	sbx_exec_result_free(x);
+	wire_message_free(m);
+	t = "{\"exitCode\":\"two\"}";
+	ck_assert_int_eq(sbx_pb_answer(&coreweave__sandbox__v1__exec_response__descriptor, t, strlen(t), &m, &e),
+	                 SBX_E_PROTOCOL);
+	ck_assert_ptr_nonnull(strstr(e.message, "exitCode"));
+	t = "{\"stdout\":\"not base64!\"}";
+	ck_assert_int_eq(sbx_pb_answer(&coreweave__sandbox__v1__exec_response__descriptor, t, strlen(t), &m, &e),
+	                 SBX_E_PROTOCOL);
+	/* an empty body is the empty message */
+	ck_assert_int_eq(sbx_pb_answer(&coreweave__sandbox__v1__write_file_response__descriptor, "", 0, &m, &e), SBX_OK);
+	wire_message_free(m);
+	/* discovery names: unknown ones ignored */
+	const char *names[] = {"processes", "wait", "forget", "teleport", "files"};
+	ck_assert_uint_eq(sbx_features_from_names(names, 5),
+	                  SBX_FEAT_PROCESSES | SBX_FEAT_WAIT | SBX_FEAT_FORGET | SBX_FEAT_FILES);
+}
+END_TEST
+
 START_TEST(url_building)
 {
 	char *p = sbx_path_sandbox(url_table[_i].id, url_table[_i].suffix);
@@ -1208,6 +1329,8 @@ static Suite *suite(void)
 	tcase_add_loop_test(t, argv_quoting, 0, TABLE(quote_table));
 	suite_add_tcase(s, t);
 	t = tcase_create("misc");
+	tcase_add_test(t, pb_requests);
+	tcase_add_test(t, pb_answers);
 	tcase_add_loop_test(t, url_building, 0, TABLE(url_table));
 	tcase_add_test(t, query_escaping);
 	tcase_add_loop_test(t, base64_decode, 0, TABLE(b64_table));

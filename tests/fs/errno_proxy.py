@@ -17,8 +17,8 @@ from unixproxy import serve, upstream_conn  # noqa: E402
 LISTEN, UPSTREAM, NAME = sys.argv[1], sys.argv[2], sys.argv[3]
 UnixConn = upstream_conn(UPSTREAM)
 HOP = ("content-length", "transfer-encoding", "connection", "date", "server")
-FILE_CALLS = (":listDir", ":statFile", ":readFile", ":writeFile", ":createFile", ":makeDir",
-              ":removeFile", ":setFileAttrs", ":renameFile")
+FILE_CALLS = (":listDir", ":statFile", ":readFile", ":readFileRange", ":writeFile", ":writeFileAt",
+              ":createFile", ":makeDir", ":removeFile", ":setFileAttrs", ":renameFile")
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -47,10 +47,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             except ValueError:
                 pass
         call = u.path[u.path.rfind(":") + 1:]
+        # the extension's ranged forms count as the whole-file call's name
+        call = {"readFileRange": "readFile", "writeFileAt": "writeFile"}.get(call, call)
         if u.path.endswith(FILE_CALLS) and (f"{NAME}-{call}" in path or f"{NAME}-all" in path):
             err = {"code": 9, "message": f"{path}: {NAME}", "details": [{
                 "@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "CWSANDBOX_INVALID_REQUEST",
-                "domain": "cwsandbox.coreweave.com", "metadata": {"path": path, "errno": NAME}}]}
+                "domain": "cwsandbox.com", "metadata": {"path": path, "errno": NAME}}]}
             self.answer(400, json.dumps(err).encode(), [("Content-Type", "application/json")])
             return
         c = UnixConn("sbxd", timeout=120)

@@ -21,8 +21,8 @@ mkdir "$MNT/box"
 F=$MNT/box/files
 wait_for 10 test -d "$F/etc"
 # made past the proxy, straight through sbxd's own socket
-api POST "/v1/sandboxes/box:makeDir" -d '{"path": "/tmp/ENOSYS-listDir"}' >/dev/null
-api POST "/v1/sandboxes/box:writeFile" -d '{"path": "/tmp/ENOSYS-readFile", "content": "eA=="}' >/dev/null
+api POST "/v1/sandboxes/$(sbx_id box):makeDir" -d '{"path": "/tmp/ENOSYS-listDir"}' >/dev/null
+api POST "/v1/sandboxes/$(sbx_id box):writeFile" -d '{"path": "/tmp/ENOSYS-readFile", "content": "eA=="}' >/dev/null
 echo data >"$F/tmp/plain"
 
 for round in 1 2; do

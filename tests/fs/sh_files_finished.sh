@@ -52,15 +52,15 @@ wait_for 20 sh -c "[ \"\$(cat '$MNT/idle/status')\" = terminated ]"
 eq "$(cat "$MNT/idle/files/tmp/k")" kept "a file of a stopped sandbox"
 
 # The API's DELETE without purge is the public stop: the files stay;
-# with purge=true (what rmdir and ctl delete send) they go.
-sid=$(api GET "/v1/sandboxes/idle" | python3 -c 'import json,sys; print(json.load(sys.stdin)["sandboxId"])')
+# with :forget (what rmdir and ctl delete send) they go.
+sid=$(sbx_id idle)
 readk() { api GET "/v1/sandboxes/$sid:readFile?path=/tmp/k" | python3 -c 'import base64,json,sys; print(base64.b64decode(json.load(sys.stdin)["content"]).decode().strip())'; }
 eq "$(readk)" kept "readFile of the stopped sandbox"
 eq "$(api_status DELETE "/v1/sandboxes/$sid")" 200 "DELETE of the stopped sandbox"
 eq "$(readk)" kept "readFile after a DELETE without purge"
 eq "$(api_status POST "/v1/sandboxes/$sid:writeFile" -d '{"path": "/tmp/k", "content": "eA=="}')" 403 "writeFile of a finished sandbox"
 api POST "/v1/sandboxes/$sid:writeFile" -d '{"path": "/tmp/k", "content": "eA=="}' | grep -q '"EROFS"' || fail "writeFile's errno is not EROFS"
-eq "$(api_status DELETE "/v1/sandboxes/$sid?purge=true")" 200 "DELETE with purge"
+eq "$(api_status POST "/v1/sandboxes/$sid:forget")" 200 ":forget"
 eq "$(api_status GET "/v1/sandboxes/$sid:readFile?path=/tmp/k")" 404 "readFile after the purge"
 
 # rmdir of the finished one: gone.

@@ -180,13 +180,13 @@ echo marker >"$T/marker"
 chmod 600 "$T/marker"
 mkdir "$T/hostdir"
 inside "ln -s $T/marker /tmp/evil; ln -s $T /tmp/evildir; ln -s / /tmp/up" >/dev/null
-api POST /v1/sandboxes/p:setFileAttrs -d "{\"path\":\"/tmp/evil\",\"mode\":511}" >"$T/ans"
+api POST "/v1/sandboxes/$(sbx_id p)":setFileAttrs -d "{\"path\":\"/tmp/evil\",\"mode\":511}" >"$T/ans"
 grep -q EOPNOTSUPP "$T/ans" || fail "chmod of a planted link: $(cat "$T/ans")"
-api POST /v1/sandboxes/p:setFileAttrs -d "{\"path\":\"/tmp/evil\",\"uid\":1234,\"modifyTime\":\"2001-01-01T00:00:00Z\"}" >/dev/null
-api POST /v1/sandboxes/p:setFileAttrs -d "{\"path\":\"/tmp/evildir/marker\",\"mode\":511,\"size\":0}" >/dev/null
-api POST /v1/sandboxes/p:createFile -d "{\"path\":\"/tmp/up$T/created\",\"mode\":511}" >/dev/null
-api POST /v1/sandboxes/p:renameFile -d "{\"path\":\"/tmp/up$T/hostdir\",\"newPath\":\"/tmp/stolen\"}" >/dev/null
-api POST /v1/sandboxes/p:renameFile -d "{\"path\":\"/tmp/s.sh\",\"newPath\":\"/tmp/evildir/planted\"}" >/dev/null
+api POST "/v1/sandboxes/$(sbx_id p)":setFileAttrs -d "{\"path\":\"/tmp/evil\",\"uid\":1234,\"modifyTime\":\"2001-01-01T00:00:00Z\"}" >/dev/null
+api POST "/v1/sandboxes/$(sbx_id p)":setFileAttrs -d "{\"path\":\"/tmp/evildir/marker\",\"mode\":511,\"size\":0}" >/dev/null
+api POST "/v1/sandboxes/$(sbx_id p)":createFile -d "{\"path\":\"/tmp/up$T/created\",\"mode\":511}" >/dev/null
+api POST "/v1/sandboxes/$(sbx_id p)":renameFile -d "{\"path\":\"/tmp/up$T/hostdir\",\"newPath\":\"/tmp/stolen\"}" >/dev/null
+api POST "/v1/sandboxes/$(sbx_id p)":renameFile -d "{\"path\":\"/tmp/s.sh\",\"newPath\":\"/tmp/evildir/planted\"}" >/dev/null
 eq "$(stat -c "%a %u %s" "$T/marker")" "600 0 7" "the host's marker file"
 [ "$(stat -c %Y "$T/marker")" -gt 978307200 ] || fail "the host's marker got the planted time"
 [ -d "$T/hostdir" ] || fail "a host directory was renamed"

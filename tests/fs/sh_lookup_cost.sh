@@ -50,8 +50,8 @@ m=$(mark)
 [ ! -e "$MNT/nobody" ] || fail "nobody exists"
 mkdir "$MNT/fresh"
 [ -d "$MNT/fresh/exec" ] || fail "fresh has no exec/"
-api POST /v1/sandboxes -d '{"spec": {"name": "other"}}' >/dev/null
-api POST /v1/sandboxes -d '{"spec": {"tags": ["sbxfs-name=tagonly"]}}' >/dev/null
+api POST /v1/sandboxes -d "$(sbx_body name=other)" >/dev/null
+api POST /v1/sandboxes -d "$(sbx_body tag=sbxfs-name=tagonly)" >/dev/null
 [ -d "$MNT/other" ] || fail "a sandbox named by another client is not found"
 [ -d "$MNT/tagonly" ] || fail "a sandbox with only the tag sbxfs-name=tagonly is not found"
 calls_since "$m" >"$T/names"

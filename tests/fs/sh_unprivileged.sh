@@ -66,7 +66,7 @@ for u in $U1 $U2; do
 	eq "$(as "$u" ls "$T/um$u" | grep -v -x -e new -e error -e by-tag -e images | tr '\n' ' ')" "ubox " "sandboxes under the mount of $u"
 done
 root_ids=$(curl -sS --unix-socket "$SOCK" http://sbxd/v1/sandboxes |
-	python3 -c 'import json,sys; print(" ".join(sorted(s["sandboxId"] for s in json.load(sys.stdin)["sandboxes"])))')
+	python3 -c 'import json,sys; print(" ".join(sorted(s["sandboxId"] for s in json.load(sys.stdin).get("sandboxes", []))))')
 eq "$root_ids" "$(printf '%s\n' "$i1" "$i2" | sort | tr '\n' ' ' | sed 's/ $//')" "sandboxes root sees"
 # Another's sandbox through the mount, by its id: absent, for reading and
 # for writing a command to it.

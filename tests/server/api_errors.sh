@@ -20,7 +20,7 @@ check() {
 
 check POST /v1/sandboxes 400 3 CWSANDBOX_INVALID_REQUEST -d '{"spec":'
 check POST /v1/sandboxes 400 3 CWSANDBOX_INVALID_REQUEST -d '[1]'
-check POST /v1/sandboxes 400 3 CWSANDBOX_INVALID_REQUEST -d '{"spec":{"resources":{"memory":"lots"}}}'
+check POST /v1/sandboxes 400 3 CWSANDBOX_INVALID_REQUEST -d "$(sbx_body memory=lots)"
 check POST /v1/sandboxes 400 3 CWSANDBOX_INVALID_REQUEST -d "$(python3 -c 'print("["*40 + "]"*40)')"
 head -c $((2 << 20)) /dev/zero | tr '\0' ' ' >"$T/big"
 check POST /v1/sandboxes 400 3 CWSANDBOX_INVALID_REQUEST --data-binary @"$T/big"
@@ -34,56 +34,56 @@ check PUT /v1/sandboxes 404 5 ""
 check GET '/v1/sandboxes?pageSize=-1' 400 3 CWSANDBOX_INVALID_REQUEST
 check GET '/v1/sandboxes?state=STATE_BOGUS' 400 3 CWSANDBOX_INVALID_REQUEST
 check GET '/v1/sandboxes?pageToken=abc' 400 3 CWSANDBOX_INVALID_REQUEST
-check POST /v1/sandboxes 400 3 CWSANDBOX_INVALID_REQUEST -d '{"spec":{"image":"no-such-image"}}'
+check POST /v1/sandboxes 400 3 CWSANDBOX_INVALID_REQUEST -d "$(sbx_body image=no-such-image)"
 
-id=$(create '{"spec":{"name":"box"}}')
-check GET /v1/sandboxes/box/processes/7 404 5 CWSANDBOX_PROCESS_NOT_FOUND
-check GET /v1/sandboxes/box/processes/7/stdout 404 5 CWSANDBOX_PROCESS_NOT_FOUND
-check POST /v1/sandboxes/box/processes 400 3 CWSANDBOX_INVALID_REQUEST -d '{"command":[]}'
-check POST /v1/sandboxes/box/processes 400 3 CWSANDBOX_INVALID_REQUEST -d '{"command":"ls"}'
-check POST /v1/sandboxes/box:exec 400 3 CWSANDBOX_INVALID_REQUEST -d '{"command":["true"],"stdin":"%%%"}'
-check DELETE '/v1/sandboxes/box?gracePeriodSeconds=301' 400 3 CWSANDBOX_INVALID_REQUEST
-check GET '/v1/sandboxes/box?waitSeconds=x' 400 3 CWSANDBOX_INVALID_REQUEST
+id=$(create "$(sbx_body name=box)")
+check GET "/v1/sandboxes/$id/processes/7" 404 5 CWSANDBOX_PROCESS_NOT_FOUND
+check GET "/v1/sandboxes/$id/processes/7/stdout" 404 5 CWSANDBOX_PROCESS_NOT_FOUND
+check POST "/v1/sandboxes/$id/processes" 400 3 CWSANDBOX_INVALID_REQUEST -d '{"command":[]}'
+check POST "/v1/sandboxes/$id/processes" 400 3 CWSANDBOX_INVALID_REQUEST -d '{"command":"ls"}'
+check POST "/v1/sandboxes/$id:exec" 400 3 CWSANDBOX_INVALID_REQUEST -d '{"command":["true"],"stdin":"aGk="}'
+check DELETE "/v1/sandboxes/$id?gracePeriodSeconds=301" 400 3 CWSANDBOX_INVALID_REQUEST
+check GET "/v1/sandboxes/$id:wait?waitSeconds=x" 400 3 CWSANDBOX_INVALID_REQUEST
 # argv and env caps
 python3 -c 'import json; print(json.dumps({"command": ["x"] * 4097}))' >"$T/argv"
-check POST /v1/sandboxes/box/processes 400 3 CWSANDBOX_INVALID_REQUEST --data-binary @"$T/argv"
+check POST "/v1/sandboxes/$id/processes" 400 3 CWSANDBOX_INVALID_REQUEST --data-binary @"$T/argv"
 python3 -c 'import json; print(json.dumps({"command": ["x"], "env": {"K%d" % i: "v" for i in range(1025)}}))' >"$T/env"
-check POST /v1/sandboxes/box/processes 400 3 CWSANDBOX_INVALID_REQUEST --data-binary @"$T/env"
+check POST "/v1/sandboxes/$id/processes" 400 3 CWSANDBOX_INVALID_REQUEST --data-binary @"$T/env"
 head -c $((2 << 20)) /dev/zero >"$T/stdin"
 
 # a process without stdin, one with stdin closed, one exited
-api POST /v1/sandboxes/box/processes -d '{"command":["sleep","30"]}' >/dev/null
-check POST /v1/sandboxes/box/processes/1/stdin 400 9 CWSANDBOX_STDIN_CLOSED --data-binary x
-check POST /v1/sandboxes/box/processes/1/stdin 400 3 CWSANDBOX_INVALID_REQUEST --data-binary @"$T/stdin"
+api POST "/v1/sandboxes/$id/processes" -d '{"command":["sleep","30"]}' >/dev/null
+check POST "/v1/sandboxes/$id/processes/1/stdin" 400 9 CWSANDBOX_STDIN_CLOSED --data-binary x
+check POST "/v1/sandboxes/$id/processes/1/stdin" 400 3 CWSANDBOX_INVALID_REQUEST --data-binary @"$T/stdin"
 for s in '{"signal":0}' '{"signal":65}' '{"signal":"TERM"}' '{}' 'junk'; do
-	check POST /v1/sandboxes/box/processes/1:signal 400 3 CWSANDBOX_INVALID_REQUEST -d "$s"
+	check POST "/v1/sandboxes/$id/processes/1:signal" 400 3 CWSANDBOX_INVALID_REQUEST -d "$s"
 done
-api POST /v1/sandboxes/box/processes -d '{"command":["cat"],"stdin":true}' >/dev/null
-api POST /v1/sandboxes/box/processes/2/stdin:close >/dev/null
-expect "close is idempotent" "$(api POST /v1/sandboxes/box/processes/2/stdin:close)" "{}"
-api GET '/v1/sandboxes/box/processes/2?waitSeconds=10' >/dev/null
-check POST /v1/sandboxes/box/processes/2/stdin 400 9 CWSANDBOX_PROCESS_EXITED --data-binary x
-check POST /v1/sandboxes/box/processes/2:signal 400 9 CWSANDBOX_PROCESS_EXITED -d '{"signal":9}'
-api POST /v1/sandboxes/box/processes -d '{"command":["sleep","30"],"stdin":true}' >/dev/null
-api POST /v1/sandboxes/box/processes/3/stdin:close >/dev/null
-check POST /v1/sandboxes/box/processes/3/stdin 400 9 CWSANDBOX_STDIN_CLOSED --data-binary x
+api POST "/v1/sandboxes/$id/processes" -d '{"command":["cat"],"stdin":true}' >/dev/null
+api POST "/v1/sandboxes/$id/processes/2/stdin:close" >/dev/null
+expect "close is idempotent" "$(api POST "/v1/sandboxes/$id/processes/2/stdin:close")" "{}"
+api GET "/v1/sandboxes/$id/processes/2?waitSeconds=10" >/dev/null
+check POST "/v1/sandboxes/$id/processes/2/stdin" 400 9 CWSANDBOX_PROCESS_EXITED --data-binary x
+check POST "/v1/sandboxes/$id/processes/2:signal" 400 9 CWSANDBOX_PROCESS_EXITED -d '{"signal":9}'
+api POST "/v1/sandboxes/$id/processes" -d '{"command":["sleep","30"],"stdin":true}' >/dev/null
+api POST "/v1/sandboxes/$id/processes/3/stdin:close" >/dev/null
+check POST "/v1/sandboxes/$id/processes/3/stdin" 400 9 CWSANDBOX_STDIN_CLOSED --data-binary x
 # stdin that the process does not read: queued up to 4 MiB, then 429
-api POST /v1/sandboxes/box/processes -d '{"command":["sleep","30"],"stdin":true}' >/dev/null
+api POST "/v1/sandboxes/$id/processes" -d '{"command":["sleep","30"],"stdin":true}' >/dev/null
 head -c $((1 << 20)) /dev/zero >"$T/mib"
 for i in 1 2 3 4; do
-	expect "queued stdin $i" "$(jget "$(api POST /v1/sandboxes/box/processes/4/stdin --data-binary @"$T/mib")" 'j["written"]')" 1048576
+	expect "queued stdin $i" "$(jget "$(api POST "/v1/sandboxes/$id/processes/4/stdin" --data-binary @"$T/mib")" 'j["written"]')" 1048576
 done
-check POST /v1/sandboxes/box/processes/4/stdin 429 8 CWSANDBOX_STDIN_FULL --data-binary @"$T/mib"
-# exec timeout
-check POST /v1/sandboxes/box:exec 504 4 CWSANDBOX_COMMAND_TIMEOUT -d '{"command":["sleep","10"],"timeoutSeconds":1}'
+check POST "/v1/sandboxes/$id/processes/4/stdin" 429 8 CWSANDBOX_STDIN_FULL --data-binary @"$T/mib"
+# the real exec has no timeout (a process of the extension does)
+check POST "/v1/sandboxes/$id:exec" 400 3 CWSANDBOX_INVALID_REQUEST -d '{"command":["sleep","10"],"timeoutSeconds":1}'
 # max sandboxes (3): box + 2 more, the 4th is refused with RetryInfo
-create '{}' >/dev/null
-create '{}' >/dev/null
-out=$(api POST /v1/sandboxes -d '{}' -w '\n%{http_code}')
+create "$(sbx_body)" >/dev/null
+create "$(sbx_body)" >/dev/null
+out=$(api POST /v1/sandboxes -d "$(sbx_body)" -w '\n%{http_code}')
 expect "cap status" "${out##*$'\n'}" 429
 expect "cap retry" "$(jget "${out%$'\n'*}" '[d for d in j["details"] if "RetryInfo" in d["@type"]][0]["retryDelay"]')" 5s
 # not running
-api DELETE '/v1/sandboxes/box?gracePeriodSeconds=0' >/dev/null
+api DELETE "/v1/sandboxes/$id?gracePeriodSeconds=0" >/dev/null
 wait_state "$id" STATE_TERMINATED 10
 check POST "/v1/sandboxes/$id/processes" 400 9 CWSANDBOX_INVALID_REQUEST -d '{"command":["true"]}'
 check POST "/v1/sandboxes/$id:exec" 400 9 CWSANDBOX_INVALID_REQUEST -d '{"command":["true"]}'

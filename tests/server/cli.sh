@@ -37,8 +37,8 @@ kill -0 "$dpid" 2>/dev/null && fail "daemon did not stop on SIGTERM"
 python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' "$SOCK"
 start_sbxd
 expect "socket mode" "$(stat -c %a "$SOCK")" 600
-create '{"spec":{"name":"m","command":"sleep","args":["60"]}}' >/dev/null
-create '{"spec":{"name":"n"}}' >/dev/null
+create "$(sbx_body name=m -- sleep 60)" >/dev/null
+create "$(sbx_body name=n)" >/dev/null
 grep -q "$STATE" /proc/mounts || note "runtime keeps no mounts under the state dir"
 stop_sbxd
 if grep -q "$STATE" /proc/mounts; then

@@ -12,21 +12,21 @@
 [ -n "$SBX_IMAGE_DIR" ] || fail "SBX_IMAGE_DIR not set (meson sets it)"
 start_sbxd
 
-create '{"spec":{"name":"d"}}' >/dev/null
-expect "image of a spec without one" "$(jget "$(api GET /v1/sandboxes/d)" 'j["spec"].get("image", "")')" ""
+d=$(create "$(sbx_body name=d)")
+expect "image default echoed" "$(jget "$(api GET "/v1/sandboxes/$d")" 'j["spec"]["containers"][0]["image"]')" default
 # The image's own tree: Debian's files, none of the host's checkout.
-expect "debian" "$(exec_sh d 'test -s /etc/debian_version && echo yes')" yes
-expect "no host checkout" "$(exec_sh d "test -e '$TESTS_DIR' || echo absent")" absent
-expect "hostname file" "$(exec_sh d 'cat /etc/hostname')" default
-expect "sh coreutils procps" "$(exec_sh d 'echo $((6*7)) | tr 4 x; ps -o comm= -p $$; seq 3 | tail -1')" "$(printf 'x2\nsh\n3')"
-expect "awk (an alternatives link)" "$(exec_sh d "echo a b | awk '{print \$2}'")" b
-expect "python" "$(exec_out d '["python3", "-c", "print(\"hello\")"]')" hello
-expect "python version" "$(exec_sh d 'readlink /usr/bin/python3')" python3.11
-expect "ssl CA bundle" "$(exec_out d '["python3", "-c", "import ssl; c = ssl.create_default_context(); print(len(c.get_ca_certs()) > 100)"]')" True
+expect "debian" "$(exec_sh "$d" 'test -s /etc/debian_version && echo yes')" yes
+expect "no host checkout" "$(exec_sh "$d" "test -e '$TESTS_DIR' || echo absent")" absent
+expect "hostname file" "$(exec_sh "$d" 'cat /etc/hostname')" default
+expect "sh coreutils procps" "$(exec_sh "$d" 'echo $((6*7)) | tr 4 x; ps -o comm= -p $$; seq 3 | tail -1')" "$(printf 'x2\nsh\n3')"
+expect "awk (an alternatives link)" "$(exec_sh "$d" "echo a b | awk '{print \$2}'")" b
+expect "python" "$(exec_out "$d" '["python3", "-c", "print(\"hello\")"]')" hello
+expect "python version" "$(exec_sh "$d" 'readlink /usr/bin/python3')" python3.11
+expect "ssl CA bundle" "$(exec_out "$d" '["python3", "-c", "import ssl; c = ssl.create_default_context(); print(len(c.get_ca_certs()) > 100)"]')" True
 
-pipv=$(exec_sh d 'python3 -m pip --version 2>&1')
+pipv=$(exec_sh "$d" 'python3 -m pip --version 2>&1')
 case "$pipv" in pip\ 2*' from /usr/lib/python3/dist-packages/pip '*) ;; *) fail "pip --version: $pipv" ;; esac
-[ -z "$(exec_sh d 'ls /usr/lib/python3*/EXTERNALLY-MANAGED 2>/dev/null')" ] || fail "PEP 668 marker still there"
+[ -z "$(exec_sh "$d" 'ls /usr/lib/python3*/EXTERNALLY-MANAGED 2>/dev/null')" ] || fail "PEP 668 marker still there"
 
 # A wheel made by hand (a zip with dist-info), installed from a local dir
 # without any index, then imported from another process.
@@ -47,31 +47,31 @@ with zipfile.ZipFile(os.path.join(d, name + "-1.0-py3-none-any.whl"), "w") as z:
     z.writestr(name + "-1.0.dist-info/RECORD", "\n".join(rec) + "\n")
 '
 body=$(python3 -c 'import json,sys; print(json.dumps({"command": ["python3", "-c", sys.argv[1], "/tmp/wh", "sbxhello"]}))' "$mkwheel")
-api POST /v1/sandboxes/d:exec -d "$body" >/dev/null
-out=$(exec_sh d 'python3 -m pip install --no-index --find-links /tmp/wh sbxhello 2>&1; echo rc=$?')
+api POST /v1/sandboxes/"$d":exec -d "$body" >/dev/null
+out=$(exec_sh "$d" 'python3 -m pip install --no-index --find-links /tmp/wh sbxhello 2>&1; echo rc=$?')
 case "$out" in *'Successfully installed sbxhello-1.0'*rc=0) ;; *) fail "pip install of a local wheel: $out" ;; esac
-expect "installed module" "$(exec_out d '["python3", "-c", "import sbxhello; print(sbxhello.hi(), sbxhello.__file__)"]')" \
+expect "installed module" "$(exec_out "$d" '["python3", "-c", "import sbxhello; print(sbxhello.hi(), sbxhello.__file__)"]')" \
 	"hi from sbxhello /usr/local/lib/python3.11/dist-packages/sbxhello.py"
 # Nothing of it reached the image on the host: the sandbox writes its own layer.
 [ ! -e "$SBX_IMAGE_DIR/default/rootfs/usr/local/lib/python3.11/dist-packages/sbxhello.py" ] ||
 	fail "pip install wrote into the shared image"
 
 # A source tree (setuptools, no build isolation, no index).
-out=$(exec_sh d 'mkdir -p /tmp/src/sbxsrc && cd /tmp/src &&
+out=$(exec_sh "$d" 'mkdir -p /tmp/src/sbxsrc && cd /tmp/src &&
 printf "from setuptools import setup\nsetup(name=\"sbxsrc\", version=\"2.0\", packages=[\"sbxsrc\"])\n" >setup.py &&
 echo "X = 7" >sbxsrc/__init__.py &&
 python3 -m pip install --no-index --no-build-isolation /tmp/src 2>&1; echo rc=$?')
 case "$out" in *'Successfully installed sbxsrc-2.0'*rc=0) ;; *) fail "pip install of a source tree: $out" ;; esac
-expect "source install" "$(exec_out d '["python3", "-c", "import sbxsrc; print(sbxsrc.X * 6)"]')" 42
+expect "source install" "$(exec_out "$d" '["python3", "-c", "import sbxsrc; print(sbxsrc.X * 6)"]')" 42
 
 # A venv with its own pip (ensurepip from the image's wheels), and the
 # wheel installed into it only.
-out=$(exec_sh d 'python3 -m venv /tmp/v 2>&1 && /tmp/v/bin/pip install -q --no-index /tmp/wh/sbxhello-1.0-py3-none-any.whl 2>&1 &&
+out=$(exec_sh "$d" 'python3 -m venv /tmp/v 2>&1 && /tmp/v/bin/pip install -q --no-index /tmp/wh/sbxhello-1.0-py3-none-any.whl 2>&1 &&
 /tmp/v/bin/python -c "import sys, sbxhello; print(sys.prefix, sbxhello.hi())"; echo rc=$?')
 expect "venv" "$out" "$(printf '/tmp/v hi from sbxhello\nrc=0')"
 
 # "host" is an opt-in of sbxd's, refused by default with the way to enable it.
-out=$(api POST /v1/sandboxes -d '{"spec":{"image":"host"}}')
+out=$(api POST /v1/sandboxes -d "$(sbx_body image=host)")
 expect "host refused" "$(err_reason "$out")" CWSANDBOX_INVALID_REQUEST
 case "$out" in *--allow-host-image*) ;; *) fail "host refusal does not say how: $out" ;; esac
 stop_sbxd
@@ -79,7 +79,7 @@ stop_sbxd
 # No default image: a clear refusal, never the host's root (an sbxd without
 # --image-dir whose --default-image names an image nobody built).
 SBX_IMAGE_DIR= start_sbxd --default-image missing
-out=$(api POST /v1/sandboxes -d '{"spec":{}}')
+out=$(api POST /v1/sandboxes -d "$(sbx_body)")
 expect "no default image" "$(err_reason "$out")" CWSANDBOX_INVALID_REQUEST
 case "$out" in *'default image missing is not built'*scripts/default-image*) ;; *) fail "unhelpful: $out" ;; esac
 expect "nothing created" "$(jget "$(api GET /v1/sandboxes)" 'len(j.get("sandboxes", []))')" 0

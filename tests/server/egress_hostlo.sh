@@ -38,7 +38,7 @@ trap '_rc=$?; kill $lpid 2>/dev/null; wait $lpid 2>/dev/null || true; (exit $_rc
 wait_for 10 grep -q ready "$T/listen.out"
 start_sbxd
 
-create '{"spec":{"name":"any","network":{"egress":[{"any":true}]}}}' >/dev/null
+create "$(sbx_body name=any 'net={"egress":[{"any":true}]}')" >/dev/null
 try='import socket, sys
 for host in ("127.0.0.1", "10.0.2.2"):
     try:
@@ -50,17 +50,17 @@ try:
 except OSError as e:
     print("abstract", type(e).__name__)'
 body=$(python3 -c 'import json,sys; print(json.dumps({"command": ["python3", "-c", sys.argv[1], sys.argv[2], sys.argv[3]]}))' "$try" "$port" "$abstract")
-got=$(b64d "$(jget "$(api POST /v1/sandboxes/any:exec -d "$body")" 'j["stdout"]')")
+got=$(b64d "$(jget "$(api POST /v1/sandboxes/"$(sbx_id any)":exec -d "$body")" 'j["stdout"]')")
 expect "probes from inside" "$got" "$(printf '127.0.0.1 ConnectionRefusedError\n10.0.2.2 ConnectionRefusedError\nabstract ConnectionRefusedError')"
 expect "the host's listeners saw nothing" "$(wc -l <"$T/hits")" 0
 # a port bound inside does not listen on the host (when nothing else
 # on the host holds that port already)
 python3 -c "import socket; socket.create_connection(('127.0.0.1', $port + 1), timeout=2)" 2>/dev/null &&
 	skip "port $((port + 1)) is taken on the host; rerun"
-exec_sh any "nohup python3 -c \"
+exec_sh "$(sbx_id any)" "nohup python3 -c \"
 import socket, time
 s = socket.socket(); s.bind(('0.0.0.0', $port + 1)); s.listen(5); time.sleep(60)\" >/dev/null 2>&1 & sleep 0.5" >/dev/null
-expect "bound inside" "$(exec_sh any "python3 -c \"import socket; socket.create_connection(('127.0.0.1', $port + 1), timeout=2); print('up')\"")" up
+expect "bound inside" "$(exec_sh "$(sbx_id any)" "python3 -c \"import socket; socket.create_connection(('127.0.0.1', $port + 1), timeout=2); print('up')\"")" up
 python3 -c "import socket; socket.create_connection(('127.0.0.1', $port + 1), timeout=2)" 2>/dev/null &&
 	fail "a port bound in the sandbox listens on the host's loopback"
 note "egress hostlo ok"

@@ -41,16 +41,16 @@ _net_pids+=($!)
 wait_for 10 grep -q "Serving HTTP" "$T/http.log"
 start_sbxd
 
-create '{"spec":{"name":"pip","network":{"egress":[{"dnsName":"outside.test","ports":[{"port":8000}]}]}}}' >/dev/null
-out=$(exec_sh pip 'python3 -m pip install --no-cache-dir --disable-pip-version-check \
+create "$(sbx_body name=pip 'net={"egress":[{"dnsName":"outside.test","ports":[{"port":8000}]}]}')" >/dev/null
+out=$(exec_sh "$(sbx_id pip)" 'python3 -m pip install --no-cache-dir --disable-pip-version-check \
 	--index-url http://outside.test:8000/simple/ --trusted-host outside.test sbxhello 2>&1; echo "rc=$?"')
 case "$out" in
 *"Successfully installed sbxhello-1.0"*"rc=0") ;;
 *) fail "pip install: $out" ;;
 esac
 grep -q 'GET /files/sbxhello-1.0-py3-none-any.whl' "$T/http.log" || fail "the outside host served no wheel"
-expect "the package works" "$(exec_sh pip 'python3 -c "import sbxhello; print(sbxhello.hi())"')" "hi from the outside"
-expect "hello" "$(exec_out pip '["python3", "-c", "print(\"hello\")"]')" hello
+expect "the package works" "$(exec_sh "$(sbx_id pip)" 'python3 -c "import sbxhello; print(sbxhello.hi())"')" "hi from the outside"
+expect "hello" "$(exec_out "$(sbx_id pip)" '["python3", "-c", "print(\"hello\")"]')" hello
 # the rule allowed that one port of that one name, nothing else
 expect "other port" "$(probe pip outside.test 8100)" ECONNREFUSED
 expect "host's own address" "$(probe pip "$HOST_IP" 8000)" ECONNREFUSED

@@ -135,8 +135,10 @@ except socket.timeout:
     print("timeout")
 except OSError as e:
     print(errno.errorcode.get(e.errno, str(e)))'
+# probe NAME|ID ADDR PORT (a name is looked up by its sbxfs-name tag)
 probe() {
-	local body
+	local body id=$1
+	case $id in sbx-*) ;; *) id=$(sbx_id "$1") ;; esac
 	body=$(python3 -c 'import json,sys; print(json.dumps({"command": ["python3", "-c", sys.argv[1], sys.argv[2], sys.argv[3]]}))' "$PROBE" "$2" "$3")
-	b64d "$(jget "$(api POST "/v1/sandboxes/$1:exec" -d "$body")" 'j["stdout"]')"
+	b64d "$(jget "$(api POST "/v1/sandboxes/$id:exec" -d "$body")" 'j["stdout"]')"
 }

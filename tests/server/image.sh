@@ -17,20 +17,20 @@ done
 echo "from-the-image" >"$rootfs/etc/marker"
 start_sbxd --allow-host-image
 
-create '{"spec":{"name":"mini","image":"mini"}}' >/dev/null
-expect "image file" "$(exec_sh mini 'read x </etc/marker; echo $x')" from-the-image
-expect "host tree absent" "$(exec_sh mini 'if [ -e /usr/bin/curl ]; then echo host; else echo image; fi')" image
+create "$(sbx_body name=mini image=mini)" >/dev/null
+expect "image file" "$(exec_sh "$(sbx_id mini)" 'read x </etc/marker; echo $x')" from-the-image
+expect "host tree absent" "$(exec_sh "$(sbx_id mini)" 'if [ -e /usr/bin/curl ]; then echo host; else echo image; fi')" image
 # the main command runs in the image too
-id=$(create '{"spec":{"image":"mini","command":"/bin/sh","args":["-c","read x </etc/marker; echo main-$x"]}}')
-api GET "/v1/sandboxes/$id?waitSeconds=20" >/dev/null
+id=$(create "$(sbx_body image=mini -- /bin/sh -c 'read x </etc/marker; echo main-$x')")
+api GET "/v1/sandboxes/$id:wait?waitSeconds=20" >/dev/null
 expect "main in image" "$(api GET "/v1/sandboxes/$id/stdout")" main-from-the-image
 # "host" is the host's / (read-only under a private layer), on opt-in;
 # no image is the default one, never the host's
-create '{"spec":{"name":"h","image":"host"}}' >/dev/null
-expect "host image" "$(exec_sh h 'if [ -e /usr/bin/curl ]; then echo host; else echo image; fi')" host
-create '{"spec":{"name":"d"}}' >/dev/null
-expect "no image: the default" "$(exec_sh d 'if [ -e /usr/bin/curl ]; then echo host; else cat /etc/hostname; fi')" default
-out=$(api POST /v1/sandboxes -d '{"spec":{"image":"nope"}}')
+create "$(sbx_body name=h image=host)" >/dev/null
+expect "host image" "$(exec_sh "$(sbx_id h)" 'if [ -e /usr/bin/curl ]; then echo host; else echo image; fi')" host
+create "$(sbx_body name=d)" >/dev/null
+expect "no image: the default" "$(exec_sh "$(sbx_id d)" 'if [ -e /usr/bin/curl ]; then echo host; else cat /etc/hostname; fi')" default
+out=$(api POST /v1/sandboxes -d "$(sbx_body image=nope)")
 expect "unknown image" "$(err_reason "$out")" CWSANDBOX_INVALID_REQUEST
 case "$(jget "$out" 'j["message"]')" in
 *"default, mini"*) ;;

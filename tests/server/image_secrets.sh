@@ -44,11 +44,11 @@ markers+=("$STATE/marker-$tok" "$OTHER/marker-$tok")
 for m in "${markers[@]}"; do echo "$secret $m" >"$m"; done
 
 # Victims: one sandbox per sbxd prints the secret; its spool keeps it.
-victim='{"spec":{"command":"echo","args":["'"$secret"'-spool"]}}'
+victim=$(sbx_body -- echo "$secret-spool")
 vid=$(create "$victim")
-api GET "/v1/sandboxes/$vid?waitSeconds=20" >/dev/null
+api GET "/v1/sandboxes/$vid:wait?waitSeconds=20" >/dev/null
 ovid=$(jget "$(curl -sS --max-time 30 --unix-socket "$OSOCK" -X POST http://sbxd/v1/sandboxes -d "$victim")" 'j["sandboxId"]')
-curl -sS --max-time 30 --unix-socket "$OSOCK" "http://sbxd/v1/sandboxes/$ovid?waitSeconds=20" >/dev/null
+curl -sS --max-time 30 --unix-socket "$OSOCK" "http://sbxd/v1/sandboxes/$ovid:wait?waitSeconds=20" >/dev/null
 grep -rqs "$secret-spool" "$STATE/sandboxes" || fail "setup: no victim spool in $STATE"
 grep -rqs "$secret-spool" "$OTHER/sandboxes" || fail "setup: no victim spool in $OTHER"
 
@@ -93,8 +93,8 @@ check_leak() { # WHAT OUTPUT
 }
 
 # 1. The default image: the whole tree can be searched.
-create '{"spec":{"name":"att"}}' >/dev/null
-out=$(attack att /)
+create "$(sbx_body name=att)" >/dev/null
+out=$(attack "$(sbx_id att)" /)
 check_leak "default image" "$out"
 host_intact
 note "default image: saw [$(tr "\n" " " <<<"$out")], no secret"
@@ -103,9 +103,9 @@ stop_sbxd
 # 2. The host image: the same attack over the places secrets live (a grep
 #    of the host's whole / would take minutes), then the masks one by one.
 start_sbxd --allow-host-image
-create '{"spec":{"name":"hatt","image":"host"}}' >/dev/null
-expect "on the host's root" "$(exec_sh hatt "test -d '$X' && echo host")" host
-out=$(attack hatt "/root /home /tmp /var/tmp /run /etc $X /var/lib")
+create "$(sbx_body name=hatt image=host)" >/dev/null
+expect "on the host's root" "$(exec_sh "$(sbx_id hatt)" "test -d '$X' && echo host")" host
+out=$(attack "$(sbx_id hatt)" "/root /home /tmp /var/tmp /run /etc $X /var/lib")
 check_leak "host image" "$out"
 host_intact
 masked="/root /home /run /etc/ssh"
@@ -113,14 +113,14 @@ for f in /etc/shadow* /etc/gshadow* /etc/sudoers*; do [ -e "$f" ] && masked="$ma
 for p in $masked; do
 	if [ -d "$p" ]; then
 		[ -n "$(ls -A "$p")" ] || { note "$p is empty on the host too"; continue; }
-		expect "$p inside" "$(exec_sh hatt "ls -A $p | wc -l")" 0
+		expect "$p inside" "$(exec_sh "$(sbx_id hatt)" "ls -A $p | wc -l")" 0
 	elif [ -f "$p" ]; then
 		[ -s "$p" ] || { note "$p is empty on the host too"; continue; }
-		expect "$p inside" "$(exec_sh hatt "wc -c <$p")" 0
+		expect "$p inside" "$(exec_sh "$(sbx_id hatt)" "wc -c <$p")" 0
 	fi
 done
 # The host's shadow is there to hide (a fresh Debian has one).
-[ -s /etc/shadow ] && expect "shadow inside" "$(exec_sh hatt 'test -r /etc/shadow && wc -c </etc/shadow')" 0
+[ -s /etc/shadow ] && expect "shadow inside" "$(exec_sh "$(sbx_id hatt)" 'test -r /etc/shadow && wc -c </etc/shadow')" 0
 # What is not a secret is still the host's: its tools and its /etc.
-expect "host passwd" "$(exec_sh hatt 'head -1 /etc/passwd')" "$(head -1 /etc/passwd)"
+expect "host passwd" "$(exec_sh "$(sbx_id hatt)" 'head -1 /etc/passwd')" "$(head -1 /etc/passwd)"
 note "host image: masked $masked, both state dirs, the other socket"

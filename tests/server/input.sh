@@ -65,25 +65,25 @@ refused() {
 	expect "$1 $2 answer" "$(jget "$j" '"%s %s" % (j["code"], [v["field"] for d in j["details"] if d["@type"].endswith("google.rpc.BadRequest") for v in d["fieldViolations"]])')" "3 ['$3']"
 }
 
-id=$(create '{"spec":{"name":"box","tags":["t1"]}}')
+id=$(create "$(sbx_body name=box tag=t1)")
 wait_state "$id" STATE_RUNNING
 
 # --- JSON bodies: every string field, member names too
-body "$T/b" 'b"{\"spec\":{\"tags\":[\"ok\",\"bad\xff\"]}}"'
+body "$T/b" 'b"{\"spec\":{\"containers\":[{\"name\":\"main\",\"image\":\"default\"}],\"tags\":[\"ok\",\"bad\xff\"]}}"'
 refused POST /v1/sandboxes spec.tags[1] "$T/b"
-body "$T/b" 'b"{\"spec\":{\"env\":{\"K\":\"\xc3\"}}}"'
-refused POST /v1/sandboxes spec.env.K "$T/b"
-body "$T/b" 'b"{\"spec\":{\"env\":{\"K\xe9\":\"v\"}}}"'
-refused POST /v1/sandboxes spec.env "$T/b"
-body "$T/b" 'b"{\"spec\":{\"name\":\"b\xffx\"}}"'
-refused POST /v1/sandboxes spec.name "$T/b"
-body "$T/b" 'b"{\"spec\":{\"command\":\"/bin/echo\",\"args\":[\"\xed\xa0\x80\"]}}"'
-refused POST /v1/sandboxes spec.args[0] "$T/b"
-body "$T/b" 'b"{\"spec\":{\"workingDir\":\"/\xfe\"}}"'
-refused POST /v1/sandboxes spec.workingDir "$T/b"
-body "$T/b" 'b"{\"spec\":{\"image\":\"\xc0\xae\"}}"'
-refused POST /v1/sandboxes spec.image "$T/b"
-body "$T/b" 'b"{\"spec\":{\"annotations\":{\"a\":\"\x80\"}}}"'
+body "$T/b" 'b"{\"spec\":{\"containers\":[{\"name\":\"main\",\"image\":\"default\",\"environmentVariables\":{\"K\":\"\xc3\"}}]}}"'
+refused POST /v1/sandboxes spec.containers[0].environmentVariables.K "$T/b"
+body "$T/b" 'b"{\"spec\":{\"containers\":[{\"name\":\"main\",\"image\":\"default\",\"environmentVariables\":{\"K\xe9\":\"v\"}}]}}"'
+refused POST /v1/sandboxes spec.containers[0].environmentVariables "$T/b"
+body "$T/b" 'b"{\"spec\":{\"containers\":[{\"name\":\"b\xffx\",\"image\":\"default\"}]}}"'
+refused POST /v1/sandboxes spec.containers[0].name "$T/b"
+body "$T/b" 'b"{\"spec\":{\"containers\":[{\"name\":\"main\",\"image\":\"default\",\"command\":\"/bin/echo\",\"args\":[\"\xed\xa0\x80\"]}]}}"'
+refused POST /v1/sandboxes spec.containers[0].args[0] "$T/b"
+body "$T/b" 'b"{\"spec\":{\"containers\":[{\"name\":\"main\",\"image\":\"default\",\"workingDir\":\"/\xfe\"}]}}"'
+refused POST /v1/sandboxes spec.containers[0].workingDir "$T/b"
+body "$T/b" 'b"{\"spec\":{\"containers\":[{\"name\":\"main\",\"image\":\"\xc0\xae\"}]}}"'
+refused POST /v1/sandboxes spec.containers[0].image "$T/b"
+body "$T/b" 'b"{\"spec\":{\"containers\":[{\"name\":\"main\",\"image\":\"default\"}],\"annotations\":{\"a\":\"\x80\"}}}"'
 refused POST /v1/sandboxes spec.annotations.a "$T/b"
 body "$T/b" 'b"{\"command\":[\"echo\",\"\xff\"]}"'
 refused POST "/v1/sandboxes/$id:exec" 'command[1]' "$T/b"
@@ -119,7 +119,7 @@ refused GET "/v1/sandboxes?tags=t1%C3" tags
 refused GET "/v1/sandboxes?pageSize=1%00" pageSize
 refused DELETE "/v1/sandboxes/$id?gracePeriodSeconds=0%00" gracePeriodSeconds
 expect "still running after the %00 deletes" "$(state_of "$id")" STATE_RUNNING
-expect "by name too" "$(jget "$(api GET /v1/sandboxes/box)" 'j["status"]["state"]')" STATE_RUNNING
+expect "by name too" "$(state_of "$(sbx_id box)")" STATE_RUNNING
 # a valid percent-encoded UTF-8 tag is a fine query
 out=$(raw GET "/v1/sandboxes?tags=caf%C3%A9")
 expect "utf-8 tag query" "${out%%$'\n'*}" 200
@@ -139,7 +139,7 @@ expect "stateReason" "$(jget "${out#*$'\n'}" 'j["state"] + " " + j["stateReason"
 # the list, with every sandbox, is strict JSON
 out=$(raw GET "/v1/sandboxes?showTerminated=true")
 expect "list status" "${out%%$'\n'*}" 200
-expect "list" "$(jget "${out#*$'\n'}" 'len(j["sandboxes"])')" 1
+expect "list" "$(jget "${out#*$'\n'}" 'len(j.get("sandboxes", []))')" 1
 out=$(raw GET "/v1/sandboxes/$id/processes")
 expect "processes" "$(jget "${out#*$'\n'}" 'len(j["processes"])')" 1
 echo ok

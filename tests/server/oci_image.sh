@@ -73,27 +73,27 @@ expect "layers listed" "$(jget "$imgs" 'j["images"][0]["layers"]')" 2
 expect "announced" "$(jget "$(api GET /v1/extensions)" '"images" in j["extensions"]')" true
 
 # By tag: the file, the env, the workdir, the user, the whiteout, the opaque dir.
-id=$(create '{"spec":{"name":"b","image":"docker.io/library/tool:1","command":"sleep","args":["1000"]}}')
+id=$(create "$(sbx_body name=b image=docker.io/library/tool:1 -- sleep 1000)")
 wait_state "$id" STATE_RUNNING 10
-expect "file of the image" "$(exec_out b '["cat", "/etc/oci-marker"]')" "$marker"
-expect "env of the image" "$(exec_sh b 'echo $OCI_TEST')" hello
-expect "workdir of the image" "$(exec_sh b 'pwd')" /work
-expect "user of the image" "$(exec_sh b 'id -u; id -g')" "$(printf '1234\n1234')"
-expect "whited-out file" "$(exec_sh b 'test -e /etc/gone.txt && echo there || echo absent')" absent
-expect "opaque dir" "$(exec_sh b 'ls /opq')" new
+expect "file of the image" "$(exec_out "$(sbx_id b)" '["cat", "/etc/oci-marker"]')" "$marker"
+expect "env of the image" "$(exec_sh "$(sbx_id b)" 'echo $OCI_TEST')" hello
+expect "workdir of the image" "$(exec_sh "$(sbx_id b)" 'pwd')" /work
+expect "user of the image" "$(exec_sh "$(sbx_id b)" 'id -u; id -g')" "$(printf '1234\n1234')"
+expect "whited-out file" "$(exec_sh "$(sbx_id b)" 'test -e /etc/gone.txt && echo there || echo absent')" absent
+expect "opaque dir" "$(exec_sh "$(sbx_id b)" 'ls /opq')" new
 # By name@digest and by bare digest; the entrypoint runs when command is empty.
 for ref in "tool@$digest" "$digest"; do
-	id=$(create '{"spec":{"image":"'"$ref"'"}}')
+	id=$(create "$(sbx_body image="$ref")")
 	wait_state "$id" STATE_COMPLETED 10
 	expect "entrypoint ($ref)" "$(api GET "/v1/sandboxes/$id/stdout")" "entry hello /work 1234"
 done
 # A spec env overrides the image's.
-id=$(create '{"spec":{"image":"tool:1","env":{"OCI_TEST":"mine"}}}')
+id=$(create "$(sbx_body image=tool:1 env=OCI_TEST=mine)")
 wait_state "$id" STATE_COMPLETED 10
 expect "spec env wins" "$(api GET "/v1/sandboxes/$id/stdout")" "entry mine /work 1234"
 
 # Unknown: NOT_FOUND, with the reason and what exists.
-r=$(api POST /v1/sandboxes -d '{"spec":{"image":"python:3.11"}}')
+r=$(api POST /v1/sandboxes -d "$(sbx_body image=python:3.11)")
 expect "unknown image reason" "$(err_reason "$r")" CWSANDBOX_INVALID_REQUEST
 case "$(jget "$r" 'j["message"]')" in
 *docker.io/library/python:3.11*docker.io/library/tool:1*) ;;
@@ -104,7 +104,7 @@ esac
 du0=$(du -sk "$STATE/oci" | cut -f1)
 ids=()
 for _ in $(seq 1 20); do
-	ids+=("$(create '{"spec":{"image":"tool:1","command":"sleep","args":["1000"]}}')")
+	ids+=("$(create "$(sbx_body image=tool:1 -- sleep 1000)")")
 done
 for id in "${ids[@]}"; do wait_state "$id" STATE_RUNNING 20; done
 expect "a write in one of them" "$(exec_sh "${ids[0]}" 'echo x >/work/mine; cat /work/mine')" x
@@ -122,7 +122,7 @@ expect "oci-archive keeps the digest" "$(awk '{print $2}' <<<"$out")" "$digest"
 out=$("$SBXD" image import --state-dir "$STATE" "$T/img.docker.tar") || fail "docker-archive import: $out"
 case "$out" in "example.com/org/tool:2 sha256:"*) ;; *) fail "docker-archive import: $out" ;; esac
 for ref in ghcr.io/org/tool:3 example.com/org/tool:2; do
-	id=$(create '{"spec":{"image":"'"$ref"'"}}')
+	id=$(create "$(sbx_body image="$ref")")
 	wait_state "$id" STATE_COMPLETED 10
 	expect "entrypoint ($ref)" "$(api GET "/v1/sandboxes/$id/stdout")" "entry hello /work 1234"
 done
@@ -179,7 +179,7 @@ for e in dotdot abs symlink hardlink; do
 done
 [ -z "$(ls -A "$victim")" ] || fail "a malicious layer wrote outside the store: $(ls -A "$victim")"
 [ -z "$(ls -A "$STATE/oci/tmp")" ] || fail "a refused import left $(ls -A "$STATE/oci/tmp")"
-r=$(api POST /v1/sandboxes -d '{"spec":{"image":"evil:symlink"}}')
+r=$(api POST /v1/sandboxes -d "$(sbx_body image=evil:symlink)")
 expect "a refused image is not there" "$(err_reason "$r")" CWSANDBOX_INVALID_REQUEST
 # Device nodes in a layer are skipped, the rest imports.
 evil dev 'add("null", kind=tarfile.CHRTYPE); add("fine")'
@@ -202,21 +202,21 @@ fi
 # rm: a reference goes; the image's last one takes the record; layers are
 # freed at the next start (sbxd runs now).
 "$SBXD" image rm --state-dir "$STATE" dev:1 | grep -q "next start" || fail "rm while sbxd runs"
-r=$(api POST /v1/sandboxes -d '{"spec":{"image":"dev:1"}}')
+r=$(api POST /v1/sandboxes -d "$(sbx_body image=dev:1)")
 expect "removed reference" "$(err_reason "$r")" CWSANDBOX_INVALID_REQUEST
 stop_sbxd
 start_sbxd
 expect "its layer freed at start" "$(ls "$STATE/oci/l" | wc -l)" 4
-id=$(create '{"spec":{"image":"tool:1"}}')
+id=$(create "$(sbx_body image=tool:1)")
 wait_state "$id" STATE_COMPLETED 10
 expect "the other images still run" "$(api GET "/v1/sandboxes/$id/stdout")" "entry hello /work 1234"
 
 # scripts/oci-image: the default image's tree as an ordinary reference.
 "$TESTS_DIR/../scripts/oci-image" --state-dir "$STATE" --sbxd "$SBXD" "$R" python:3.11 >"$T/oci-image.log" 2>&1 ||
 	{ cat "$T/oci-image.log" >&2; fail "scripts/oci-image"; }
-id=$(create '{"spec":{"name":"py","image":"python:3.11"}}')
+id=$(create "$(sbx_body name=py image=python:3.11)")
 wait_state "$id" STATE_RUNNING 20
-expect "python from the OCI store" "$(exec_out py '["python3", "-c", "print(6*7)"]')" 42
+expect "python from the OCI store" "$(exec_out "$(sbx_id py)" '["python3", "-c", "print(6*7)"]')" 42
 expect "an image without entrypoint is idle" "$(state_of "$id")" STATE_RUNNING
 
 # The mount's root lists the store's references in `images`.

@@ -6,7 +6,7 @@
 . "$TESTS_DIR/lib.sh"
 . "$TESTS_DIR/server/common.sh"
 start_sbxd
-id=$(create '{"spec":{"name":"sig"}}')
+id=$(create '{"spec":{"containers":[{"name":"main","image":"default"}]}}')
 python3 - "$SOCK" "$id" <<'PY' || fail "signal race"
 import http.client, json, socket, sys, time
 sock, box = sys.argv[1], sys.argv[2]

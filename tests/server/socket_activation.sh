@@ -37,7 +37,7 @@ SBXD_PID=$!
 SOCK=$ASOCK
 wait_for 20 curl -s --max-time 1 --unix-socket "$ASOCK" -o /dev/null http://sbxd/v1/extensions
 grep -q "serving on $ASOCK (from systemd)" "$T/sbxd.log" || fail "sbxd did not say it took the socket: $(cat "$T/sbxd.log")"
-id=$(api POST /v1/sandboxes -d '{"spec": {}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["sandboxId"])')
+id=$(api POST /v1/sandboxes -d "$(sbx_body)" | python3 -c 'import json,sys; print(json.load(sys.stdin)["sandboxId"])')
 [ -n "$id" ] || fail "no sandbox through the activated socket"
 api DELETE "/v1/sandboxes/$id?gracePeriodSeconds=0" >/dev/null
 stop_sbxd

@@ -6,7 +6,7 @@
 . "$TESTS_DIR/server/common.sh"
 start_sbxd
 
-id=$(create '{"spec":{"name":"rq"}}')
+id=$(create '{"spec":{"containers":[{"name":"main","image":"default"}]}}')
 body='{"command":["sh","-c","echo x >>/tmp/n; wc -l </tmp/n"],"requestId":"rid-1"}'
 p1=$(jget "$(api POST "/v1/sandboxes/$id/processes" -d "$body")" 'j["processId"]')
 p2=$(jget "$(api POST "/v1/sandboxes/$id/processes" -d "$body")" 'j["processId"]')

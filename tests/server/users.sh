@@ -53,7 +53,7 @@ expect "bad group refused" "$("$SBXD" --socket-group no-such-group-sbx --socket 
 # Each user makes one sandbox (the same name: names are per user).
 mk() {
 	local r
-	r=$(uapi "$1" POST /v1/sandboxes -d '{"spec":{"name":"mine","command":"/bin/sh","args":["-c","echo out-of-'"$1"'; sleep 300"]}}')
+	r=$(uapi "$1" POST /v1/sandboxes -d "$(sbx_body name=mine -- /bin/sh -c "echo out-of-$1; sleep 300")")
 	expect "create as $1" "$(code "$r")" 200
 	jget "$(body "$r")" 'j["sandboxId"]'
 }
@@ -64,21 +64,21 @@ wait_state "$id1" STATE_RUNNING 30
 wait_state "$id2" STATE_RUNNING 30
 
 # Lists: each its own, root both.
-ids() { jget "$(body "$(uapi "$1" GET /v1/sandboxes)")" '" ".join(s["sandboxId"] for s in j["sandboxes"])'; }
+ids() { jget "$(body "$(uapi "$1" GET /v1/sandboxes)")" '" ".join(s["sandboxId"] for s in j.get("sandboxes", []))'; }
 expect "list of $U1" "$(ids $U1)" "$id1"
 expect "list of $U2" "$(ids $U2)" "$id2"
-rl=$(jget "$(api GET /v1/sandboxes)" 'sorted(s["sandboxId"] for s in j["sandboxes"])')
+rl=$(jget "$(api GET /v1/sandboxes)" 'sorted(s["sandboxId"] for s in j.get("sandboxes", []))')
 expect "list of root" "$rl" "$(python3 -c 'import sys; print(sorted(sys.argv[1:]))' "$id1" "$id2")"
 # No owner in the API's answers.
 api GET "/v1/sandboxes/$id1" | grep -q '"owner"' && fail "owner leaks into the API"
 
-# Own sandbox: works, by id and by name.
+# Own sandbox: works by id; a name (the tag sbxfs-name=NAME) lists only
+# the caller's own.
 r=$(uapi $U1 GET "/v1/sandboxes/$id1")
 expect "own get" "$(code "$r")" 200
-r=$(uapi $U1 GET /v1/sandboxes/mine)
-expect "own name means own sandbox" "$(jget "$(body "$r")" 'j["sandboxId"]')" "$id1"
-r=$(uapi $U2 GET /v1/sandboxes/mine)
-expect "own name means own sandbox ($U2)" "$(jget "$(body "$r")" 'j["sandboxId"]')" "$id2"
+named() { jget "$(body "$(uapi "$1" GET "/v1/sandboxes?tags=sbxfs-name%3Dmine")")" '" ".join(s["sandboxId"] for s in j.get("sandboxes", []))'; }
+expect "own name means own sandbox" "$(named $U1)" "$id1"
+expect "own name means own sandbox ($U2)" "$(named $U2)" "$id2"
 r=$(uapi $U1 POST "/v1/sandboxes/$id1:exec" -d '{"command":["sh","-c","echo hi > /tmp/f; echo ran"]}')
 expect "own exec" "$(b64d "$(jget "$(body "$r")" 'j["stdout"]')")" ran
 for _ in $(seq 1 100); do
@@ -95,10 +95,10 @@ for pair in "$U2 $id1" "$U1 $id2"; do
 	set -- $pair
 	u=$1 other=$2
 	not_found "$u" GET "/v1/sandboxes/$other"
-	not_found "$u" GET "/v1/sandboxes/$other?waitSeconds=1"
+	not_found "$u" GET "/v1/sandboxes/$other:wait?waitSeconds=1"
 	not_found "$u" POST "/v1/sandboxes/$other:exec" -d '{"command":["touch","/tmp/pwned"]}'
 	not_found "$u" GET "/v1/sandboxes/$other:readFile?path=/tmp/f"
-	not_found "$u" POST "/v1/sandboxes/$other:writeFile?path=/tmp/pwned" --data-binary x
+	not_found "$u" POST "/v1/sandboxes/$other:writeFileAt?path=/tmp/pwned" -H "Content-Type: application/octet-stream" --data-binary x
 	not_found "$u" GET "/v1/sandboxes/$other/stdout"
 	not_found "$u" GET "/v1/sandboxes/$other/processes"
 	not_found "$u" POST "/v1/sandboxes/$other/processes" -d '{"command":["touch","/tmp/pwned"]}'
@@ -116,8 +116,8 @@ expect "$id2 still running" "$(state_of "$id2")" STATE_RUNNING
 expect "no pwned in $id1" "$(exec_sh "$id1" 'ls /tmp/pwned 2>&1 >/dev/null | wc -l')" 1
 expect "no pwned in $id2" "$(exec_sh "$id2" 'ls /tmp/pwned 2>&1 >/dev/null | wc -l')" 1
 # A requestId of another user's create is not theirs to reuse.
-r1=$(uapi $U1 POST /v1/sandboxes -d '{"spec":{},"requestId":"same-req"}')
-r2=$(uapi $U2 POST /v1/sandboxes -d '{"spec":{},"requestId":"same-req"}')
+r1=$(uapi $U1 POST "/v1/sandboxes?requestId=same-req" -d "$(sbx_body)")
+r2=$(uapi $U2 POST "/v1/sandboxes?requestId=same-req" -d "$(sbx_body)")
 [ "$(jget "$(body "$r1")" 'j["sandboxId"]')" != "$(jget "$(body "$r2")" 'j["sandboxId"]')" ] ||
 	fail "requestId handed $U2 the sandbox of $U1"
 
@@ -125,9 +125,9 @@ r2=$(uapi $U2 POST /v1/sandboxes -d '{"spec":{},"requestId":"same-req"}')
 expect "root get" "$(api_status GET "/v1/sandboxes/$id1")" 200
 stop_sbxd
 start_sbxd --socket-mode 0666
-expect "list of $U1 after restart" "$(jget "$(body "$(uapi $U1 GET '/v1/sandboxes?showTerminated=true')")" '[s["sandboxId"] for s in j["sandboxes"]][0]')" "$id1"
+expect "list of $U1 after restart" "$(jget "$(body "$(uapi $U1 GET '/v1/sandboxes?showTerminated=true')")" '[s["sandboxId"] for s in j.get("sandboxes", [])][0]')" "$id1"
 not_found $U2 GET "/v1/sandboxes/$id1"
 expect "own get after restart" "$(code "$(uapi $U1 GET "/v1/sandboxes/$id1")")" 200
-expect "own delete" "$(code "$(uapi $U1 DELETE "/v1/sandboxes/$id1?purge=true")")" 200
-expect "root delete of a user's" "$(api_status DELETE "/v1/sandboxes/$id2?purge=true")" 200
+expect "own delete" "$(code "$(uapi $U1 POST "/v1/sandboxes/$id1:forget")")" 200
+expect "root delete of a user's" "$(api_status POST "/v1/sandboxes/$id2:forget")" 200
 note "users ok"

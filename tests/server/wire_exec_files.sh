@@ -1,7 +1,7 @@
 #!/bin/bash
 # The real Exec, ReadFile and WriteFile exactly as the schema says (strict
 # in, canonical out, the error table), and the "files" extension's ranged
-# calls :readFileRange and :writeFileAt (issue 10, srvexec).
+# calls :readFileRange and :writeFileAt (issue 10).
 . "$TESTS_DIR/lib.sh"
 . "$TESTS_DIR/server/common.sh"
 start_sbxd
