@@ -174,6 +174,13 @@ static int local_try(sbx_async *a, sbx_op *op, int64_t now)
 	sbx_client *c = a->c;
 	sbx_error e;
 	sbx_error_clear(&e);
+	if (op->pid == SBX_MAIN) {
+		/* The main command's output without the "output" extension:
+		 * the real API has no call for it (docs/filesystem.md). */
+		sbx_fail(&e, SBX_E_UNSUPPORTED, "the service cannot stream output (the real API has no output call)");
+		complete_error(a, op, SBX_E_UNSUPPORTED, &e);
+		return 1;
+	}
 	pthread_mutex_lock(&c->fb_mu);
 	sbx_fb_proc *p = sbx_fb_find(c, op->sandbox, op->pid);
 	if (!p) {
@@ -564,7 +571,8 @@ sbx_op *sbx_async_output_read_into(sbx_async *a, const char *sandbox_id, int64_t
 	op->stream = s;
 	op->offset = offset;
 	op->maxlen = maxlen > SBX_MAX_READ ? SBX_MAX_READ : maxlen;
-	if (pid != SBX_MAIN && !(feats(a) & SBX_FEAT_PROCESSES)) {
+	unsigned f = feats(a);
+	if ((pid != SBX_MAIN && !(f & SBX_FEAT_PROCESSES)) || (pid == SBX_MAIN && !(f & SBX_FEAT_OUTPUT))) {
 		op->local = 1;
 		return submit(a, op);
 	}

@@ -270,7 +270,7 @@ static sbx_result write_rmw(sbx_client *c, const char *sandbox_id, const char *p
 		return r;
 	}
 	size_t at = append ? n : (size_t)offset;
-	if ((uint64_t)offset > SBX_RMW_MAX || at + len > SBX_RMW_MAX) {
+	if (n > SBX_RMW_MAX || (uint64_t)offset > SBX_RMW_MAX || at + len > SBX_RMW_MAX) {
 		free(old);
 		return sbx_fail(err, SBX_E_UNSUPPORTED,
 		                "writing inside a file over %d MiB needs the service's \"files\" extension",

@@ -5,13 +5,15 @@
 # managed service's clients send, with every answer sbxd gives:
 #   1. an sbxfs mount on sbxd (extension announced): creates with and
 #      without a command, list, info, exec, files/, stop, delete;
-#   2. an sbxfs mount through tests/fs/public_proxy.py (no extension), so
-#      libsbx's fallback: create, returncode, exec, readFile, writeFile;
+#   2. an sbxfs mount on the strict fake of the managed service
+#      (tests/conformance/fake.py: the real surface only), so libsbx's
+#      fallback: create, returncode, exec, readFile, writeFile;
 #   3. curl with the bodies the official SDK sends: create (the issue's
 #      body), get, list by tags, exec, writeFile, readFile, delete, purge,
 #      and errors (an unknown sandbox, an unknown field, a missing file).
-# This script only records; it fails only when the flow itself breaks.
-# wirecheck.py judges the log afterwards.
+# This script only records; it fails only when the flow itself breaks or
+# the fake found an answer of sbxd's off the schema (the fake answered 500,
+# which the log alone would not tell). wirecheck.py judges the log afterwards.
 # Needs: SBXD, SBXFS, TESTS_DIR; CONFORMANCE_LOG (the log to append to).
 : "${CONFORMANCE_LOG:?CONFORMANCE_LOG must name the exchange log}"
 export SBX_RECORD=$CONFORMANCE_LOG
@@ -45,7 +47,7 @@ rmdir "$MNT/idle"
 
 note "2. sbxfs through a service without the extension"
 PSOCK=$T/public.sock RSOCK=$T/public-rec.sock MNT2=$T/mnt2
-python3 "$TESTS_DIR/fs/public_proxy.py" "$PSOCK" "$_SBXD_SOCK" 2>"$T/proxy.log" &
+/usr/bin/python3 "$TESTS_DIR/conformance/fake.py" "$PSOCK" "$_SBXD_SOCK" 2>"$T/proxy.log" &
 PROXY=$!
 /usr/bin/python3 "$TESTS_DIR/conformance/recorder.py" "$RSOCK" "$PSOCK" "$CONFORMANCE_LOG" fallback \
 	2>>"$T/recorder.log" &
@@ -79,17 +81,16 @@ p=$(MNT=$MNT2 start_proc pub 'echo via; exit 4')
 eq "$(timeout 30 cat "$MNT2/pub/exec/$p/returncode")" 4 "fallback exec returncode"
 eq "$(cat "$MNT2/pub/exec/$p/stdout")" via "fallback exec stdout"
 grep -q root "$MNT2/pub/files/etc/passwd" || fail "fallback readFile"
-# Today the fallback cannot create a file in files/ (ENOTSUP): noted, not
-# fatal; the exchanges it makes are in the log either way.
-if ! echo w >"$MNT2/pub/files/tmp/w" 2>"$T/fallback-write.err"; then
-	note "fallback writeFile through the mount: $(cat "$T/fallback-write.err")"
-fi
+echo w >"$MNT2/pub/files/tmp/w" || fail "fallback writeFile"
+echo x >>"$MNT2/pub/files/tmp/w" || fail "fallback append (read-modify-write)"
+eq "$(cat "$MNT2/pub/files/tmp/w")" "$(printf 'w\nx')" "fallback files/ round trip"
 rmdir "$MNT2/pub"
+if grep "OFF-SCHEMA ANSWER" "$T/proxy.log" >&2; then fail "sbxd answered the fake off the schema (above)"; fi
 
 note "3. the managed service's clients (curl, the SDK's bodies)"
 sdk='{"spec":{"containers":[{"name":"main","image":"python:3.11","command":"/bin/sh","args":["-c","echo hi"]}],"primaryContainer":"main","tags":["team-a"]}}'
 call POST '/v1/sandboxes?requestId=conf-1' -d "$sdk" >/dev/null
-live='{"spec":{"containers":[{"name":"main","image":"host","command":"sleep","args":["300"]}],"tags":["team-a","conf"]}}'
+live='{"spec":{"containers":[{"name":"main","image":"default","command":"sleep","args":["300"]}],"tags":["team-a","conf"]}}'
 sid=$(call POST /v1/sandboxes -d "$live" | id_of)
 [ -n "$sid" ] || fail "create answered no sandboxId"
 call GET "/v1/sandboxes/$sid" >/dev/null
@@ -101,8 +102,8 @@ call GET "/v1/sandboxes/$sid:readFile?path=/tmp/c" >/dev/null
 call GET "/v1/sandboxes/$sid:readFile?path=/no/such/file" >/dev/null
 call GET /v1/sandboxes/sbx-0000000000000000 >/dev/null
 call POST /v1/sandboxes/sbx-0000000000000000:exec -d '{"sandboxId":"sbx-0000000000000000","command":["true"]}' >/dev/null
-bad bogusField POST /v1/sandboxes -d '{"spec":{"containers":[{"name":"main","image":"host"}]},"bogusField":1}' >/dev/null
-api POST /v1/sandboxes -H 'Content-Type: application/json' -H 'X-Conformance-Unsupported: gpu' -d '{"spec":{"containers":[{"name":"main","image":"host","resources":{"gpu":{"count":"1","type":"H100"}}}]}}' >/dev/null
+bad bogusField POST /v1/sandboxes -d '{"spec":{"containers":[{"name":"main","image":"default"}]},"bogusField":1}' >/dev/null
+api POST /v1/sandboxes -H 'Content-Type: application/json' -H 'X-Conformance-Unsupported: gpu' -d '{"spec":{"containers":[{"name":"main","image":"default","resources":{"gpu":{"count":"1","type":"H100"}}}]}}' >/dev/null
 call DELETE "/v1/sandboxes/$sid?gracePeriodSeconds=1" >/dev/null
 call POST /v1/sandboxes:purge -d '{"tags":["team-a"]}' >/dev/null
 echo ok

@@ -61,7 +61,7 @@ def fails_with(e, needle, what):
 
 def passes(e, what):
     v, fails = verdict(e)
-    expect(v in ("PASS", "NOTE"), what + ("" if v in ("PASS", "NOTE") else " (got %s)" % fails))
+    expect(v in ("PASS", "NOTE", "EXT"), what + ("" if v in ("PASS", "NOTE", "EXT") else " (got %s)" % fails))
 
 
 schema = wirecheck.Schema()
@@ -105,8 +105,54 @@ err = {"code": 5, "message": "sandbox sbx-9 not found", "details": [
      "domain": "cwsandbox.com", "metadata": {"sandboxId": "sbx-9"}}]}
 passes(ex("GET", "/v1/sandboxes/sbx-9", b"", 404, err), "a canonical NOT_FOUND error")
 passes(ex("DELETE", "/v1/sandboxes/sbx-1", b"", 200, {"sandbox": done}), "delete answers DeleteSandboxResponse")
-v, _ = verdict(ex("GET", "/v1/sandboxes/sbx-1/processes", b"", 200, {"processes": []}))
-expect(v == "EXT", "a documented extension call is skipped as EXT")
+
+# The extension: its rows come from sbxd's own table (wire/ext_routes.c),
+# its messages from proto/sbxd/ext/v1/extension.proto; checked, not skipped.
+if schema.ext is not None and schema.ext_routes:
+    import re as _re
+    table = _re.sub(r"/\*.*?\*/", "", open(wirecheck.EXT_TABLE).read(), flags=_re.S)
+    expect(len(schema.ext_routes) == len(_re.findall(r'^\s*\{"\w+", "[A-Z]+", "/', table, flags=_re.M)),
+           "every row of wire/ext_routes.c is read (%d)" % len(schema.ext_routes))
+    ext_names = {r["rpc"] for r in schema.ext_routes}
+    expect({"GetExtensions", "Wait", "Forget"} <= ext_names, "the extension's table has discovery, wait, forget")
+    v, _ = verdict(ex("GET", "/v1/extensions", b"", 200, {"server": "sbxd/0.1.0", "extensions": ["wait"]}))
+    expect(v == "EXT", "discovery is checked as an extension call (got %s)" % v)
+    passes(ex("GET", "/v1/extensions", b"", 404, {"code": 5, "message": "Not Found"}),
+           "discovery answered 404/5 without ErrorInfo (a service without the extension)")
+    fails_with(ex("GET", "/v1/sandboxes/sbx-9", b"", 404, {"code": 5, "message": "Not Found"}),
+               "no google.rpc.ErrorInfo", "but a real call's NOT_FOUND needs its reason")
+    fails_with(ex("GET", "/v1/extensions", b"", 200, {"server": "sbxd/0.1.0", "extensions": "wait"}),
+               "repeated", "a discovery answer off the extension's schema")
+    v, _ = verdict(ex("GET", "/v1/sandboxes/sbx-1:wait?waitSeconds=5", b"", 200, done))
+    expect(v == "EXT", ":wait with the Sandbox answer (got %s)" % v)
+    fails_with(ex("GET", "/v1/sandboxes/sbx-1:wait?waitTime=5", b"", 200, done), "no field waitTime",
+               ":wait with an unknown query parameter")
+    fails_with(ex("GET", "/v1/sandboxes/sbx-1:wait?waitSeconds=5", b"", 200,
+                  dict(done, status={"state": "STATE_COMPLETED", "endTime": ""})), "Timestamp",
+               ":wait answering a non-canonical Sandbox")
+    v, _ = verdict(ex("POST", "/v1/sandboxes/sbx-1:forget?gracePeriodSeconds=2", b"", 200, {"sandbox": done}))
+    expect(v == "EXT", ":forget answers DeleteSandboxResponse (got %s)" % v)
+    perr = dict(err, code=5, details=[dict(err["details"][0], reason="CWSANDBOX_PROCESS_NOT_FOUND")])
+    if "GetProcess" in ext_names:
+        v, f = verdict(ex("GET", "/v1/sandboxes/sbx-1/processes/9", b"", 404, perr))
+        expect(v == "EXT", "sbxd's own reason on an extension call (got %s %s)" % (v, f))
+    fails_with(ex("GET", "/v1/sandboxes/sbx-9", b"", 404, perr), "extension calls only",
+               "sbxd's own reason on a real call")
+    if "ReadStdout" in ext_names:
+        v, f = verdict(dict(ex("GET", "/v1/sandboxes/sbx-1/stdout?offset=0", b"", 200, b"raw bytes"),
+                            respHeaders={"Content-Type": "application/octet-stream"}))
+        expect(v == "EXT", "raw output bytes are not parsed as JSON (got %s %s)" % (v, f))
+        fails_with(ex("GET", "/v1/sandboxes/sbx-1/stdout?offset=0&bogus=1", b"", 200, b"x"), "no field bogus",
+                   "a raw call's query still checked")
+else:
+    print("skip the extension's checks: no proto/%s or %s" % (wirecheck.EXT_PROTO, wirecheck.EXT_TABLE))
+fails_with(ex("GET", "/v1/sandboxes/sbx-1?waitSeconds=5", b"", 200, good_sbx), "no field waitSeconds",
+           "the old waitSeconds on get is an unknown parameter now")
+fails_with(ex("POST", "/v1/sandboxes/sbx-1:exec", {"sandboxId": "sbx-1", "command": ["true"], "workingDir": "/"},
+              200, {}), 'no field named "workingDir"', "the old workingDir in an exec body")
+passes(ex("GET", "/v1/nothing", b"", 404, {"code": 5, "message": "Not Found"}, {"X-Conformance-Expect": "bad"}),
+       "a test's deliberate probe of an unmatched path, answered 404/5")
+
 
 # What the checker must catch.
 fails_with(ex("POST", "/v1/sandboxes", {"spec": dict(sdk_body["spec"], name="box")}, 200, good_sbx),
@@ -159,6 +205,35 @@ passes(ex("POST", "/v1/sandboxes", {"spec": {}, "bogus": 1}, 400, bad_req,
           {"X-Conformance-Expect": "bad", "X-Conformance-Field": "bogus"}), "an off-schema field refused as it must")
 fails_with(ex("POST", "/v1/sandboxes", sdk_body, 200, good_sbx, {"X-Conformance-Unsupported": "gpu"}),
            "quietly lacks", "an unsupported field accepted")
+
+
+# A test's own requests (curl): an off-schema one refused is a probe; accepted, it fails.
+def by_curl(e):
+    e["origin"] = "curl"
+    return e
+
+
+bad_create = {"spec": dict(sdk_body["spec"], name="box")}
+passes(by_curl(ex("POST", "/v1/sandboxes", bad_create, 400, bad_req)), "a test's off-schema create, refused")
+fails_with(by_curl(ex("POST", "/v1/sandboxes", bad_create, 200, good_sbx)), 'no field named "name"',
+           "a test's off-schema create, accepted")
+fails_with(ex("POST", "/v1/sandboxes", bad_create, 400, bad_req), 'no field named "name"',
+           "libsbx's off-schema create fails even when refused")
+fails_with(by_curl(ex("POST", "/v1/sandboxes", bad_create, 400, dict(bad_req, details=[]))),
+           "no google.rpc.ErrorInfo", "a test's probe still needs a canonical refusal")
+passes(by_curl(ex("POST", "/v1/sandboxes/sbx-1:writeFile", {"sandboxId": "sbx-1", "path": "/f", "content": ""},
+                  200, {})), "a test's valid but non-canonical request, accepted (a proto3 server takes it)")
+fails_with(ex("POST", "/v1/sandboxes/sbx-1:writeFile", {"sandboxId": "sbx-1", "path": "/f", "content": ""}, 200, {}),
+           "not canonical", "libsbx's non-canonical request")
+passes(by_curl(ex("GET", "/v1/sandboxes/x:frob", b"", 404, {"code": 5, "message": "Not Found"})),
+       "a test's probe of a path in neither surface, 404/5")
+if schema.ext is not None and "SignalProcess" in {r["rpc"] for r in schema.ext_routes}:
+    v, f = verdict(ex("POST", "/v1/sandboxes/sbx-1/processes/2:signal",
+                      {"sandboxId": "sbx-1", "processId": "2", "signal": 15}, 200, {}))
+    expect(v == "EXT", "an int64 path variable equal to the body's (got %s %s)" % (v, f))
+    fails_with(ex("POST", "/v1/sandboxes/sbx-1/processes/2:signal",
+                  {"sandboxId": "sbx-1", "processId": "3", "signal": 15}, 200, {}), "differs from the path",
+               "an int64 path variable the body contradicts")
 
 
 

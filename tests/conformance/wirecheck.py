@@ -21,10 +21,18 @@ checker knows no path the schema does not declare. Per exchange:
             to that HTTP status (the gRPC table), with an ErrorInfo of domain
             "cwsandbox.com" and a reason from the schema's list.
 
-A call on a path the schema lacks is an extension call if docs/api.md
-documents it (EXT_ROUTES): skipped and counted apart. Extension query
-parameters on a real call (EXT_QUERY) are reported apart too, not as
-schema failures: the rewrite decides whether discovery gates them.
+A call on a path the schema lacks is an extension call when it matches a
+row of sbxd's extension table (wire/ext_routes.c, read here so the checker
+and sbxd share one table; its messages come from
+proto/sbxd/ext/v1/extension.proto): it is checked as a real call is, except
+that sbxd's own reasons (SBXD_REASONS) are allowed in its errors, a raw
+body (application/octet-stream, the output and stdin calls) is not parsed,
+and a 404 NOT_FOUND without an ErrorInfo passes (a service without that
+extension answers an unmatched path so). A documented extension call that
+is not in the table yet (DOC_EXT_ROUTES) is skipped and counted apart.
+Real calls carry no extension field or parameter: the old forms
+(?waitSeconds on get, ?purge on delete, ranged readFile and writeFile,
+workingDir or timeoutSeconds in an exec) fail as any unknown field does.
 
 A request the test sends off-schema on purpose carries the header
 X-Conformance-Expect: bad (its request check is skipped); with
@@ -33,6 +41,11 @@ google.rpc.BadRequest field violation naming NAME. A valid request asking
 for what sbxd cannot honour carries X-Conformance-Unsupported: NAME: the
 answer must be 400 INVALID_ARGUMENT or 501 UNIMPLEMENTED naming NAME (in a
 field violation or the message), never a 200.
+Without a hint, a request of a test's own (origin curl) that is off the
+schema and was refused with a 4xx is taken as a deliberate probe (its
+answer is still checked as a Status; accepted, it fails), and a test's
+valid but non-canonical request is a note: a proto3 server accepts it.
+libsbx's requests must be valid and canonical, refused or not.
 
 usage: wirecheck.py report LOG.jsonl...   (exit 1 when any exchange fails)
        wirecheck.py routes                (the route table, from the schema)
@@ -52,6 +65,9 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 PROTO_DIR = os.path.join(REPO, "proto")
 PROTO_FILES = ["google/api/http.proto", "google/api/annotations.proto", "google/rpc/status.proto",
                "google/rpc/error_details.proto", "coreweave/sandbox/v1/sandbox.proto"]
+# sbxd's extension: its messages, and its route table (the C one sbxd serves).
+EXT_PROTO = "sbxd/ext/v1/extension.proto"
+EXT_TABLE = os.path.join(REPO, "wire", "ext_routes.c")
 WKT_INCLUDE = os.environ.get("PROTO_INCLUDE", "/usr/include")
 
 # google.rpc.Code -> HTTP status, the standard mapping (http-json.md).
@@ -78,8 +94,13 @@ SCHEMA_REASON_PREFIXES = ("CWSANDBOX_FSS_",)
 # Output-only fields of the Sandbox: a create body must not carry them.
 SANDBOX_OUTPUT_ONLY = ("sandboxId", "status", "sourceTemplateId", "sourceTemplateRevision")
 
-# sbxd's extension as docs/api.md documents it: (method, path regex).
-EXT_ROUTES = [
+# sbxd's own reasons (docs/api.md), allowed on extension calls only.
+SBXD_REASONS = {"CWSANDBOX_PROCESS_NOT_FOUND", "CWSANDBOX_PROCESS_EXITED", "CWSANDBOX_STDIN_CLOSED",
+                "CWSANDBOX_STDIN_FULL", "CWSANDBOX_DIRECTORY_NOT_EMPTY", "CWSANDBOX_NAME_TOO_LONG",
+                "CWSANDBOX_OUTPUT_LOST"}
+# sbxd's extension as docs/api.md documents it, (method, path regex): the
+# calls not in wire/ext_routes.c yet are skipped, not checked.
+DOC_EXT_ROUTES = [
     ("GET", r"/v1/extensions"),
     ("GET|POST", r"/v1/sandboxes/[^/:]+/processes"),
     ("GET", r"/v1/sandboxes/[^/:]+/processes/[0-9]+"),
@@ -89,11 +110,12 @@ EXT_ROUTES = [
     ("POST", r"/v1/sandboxes/[^/:]+/processes/[0-9]+:signal"),
     ("GET", r"/v1/sandboxes/[^/:]+:(listDir|statFile)"),
     ("POST", r"/v1/sandboxes/[^/:]+:(makeDir|removeFile)"),
+    ("GET", r"/v1/sandboxes/[^/:]+:(wait|readFileRange|getXattr|listXattrs|statFileSystem)"),
+    ("POST", r"/v1/sandboxes/[^/:]+:(forget|writeFileAt|createFile|setFileAttrs|renameFile|createSymlink|linkFile"
+             r"|makeNode|setXattr|removeXattr)"),
+    ("GET", r"/v1/images"),
+    ("GET|POST|DELETE", r"/v1/images[:/].*"),
 ]
-# Extension query parameters docs/api.md documents on real calls.
-EXT_QUERY = {"GetSandbox": {"waitSeconds"}, "ReadFile": {"offset", "length"}, "DeleteSandbox": {"purge"}}
-# Extension body fields documented on real calls (reported with the failure).
-EXT_BODY = {"Exec": {"workingDir", "timeoutSeconds", "stdin"}, "WriteFile": {"offset", "append", "truncate", "mode"}}
 
 
 class Schema:
@@ -104,8 +126,9 @@ class Schema:
         if workdir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="wirecheck.")
             workdir = self._tmp.name
-        subprocess.run(["protoc", "-I", PROTO_DIR, "-I", WKT_INCLUDE, "--python_out=" + workdir] + PROTO_FILES,
-                       check=True)
+        have_ext = os.path.exists(os.path.join(PROTO_DIR, EXT_PROTO))
+        subprocess.run(["protoc", "-I", PROTO_DIR, "-I", WKT_INCLUDE, "--python_out=" + workdir] + PROTO_FILES
+                       + ([EXT_PROTO] if have_ext else []), check=True)
         sys.path.insert(0, workdir)
         from google.protobuf import json_format  # noqa: E402 (after the path is set)
         self.json_format = json_format
@@ -114,6 +137,8 @@ class Schema:
         self.status = importlib.import_module("google.rpc.status_pb2")
         self.details = importlib.import_module("google.rpc.error_details_pb2")
         self.routes = self._routes()
+        self.ext = importlib.import_module("sbxd.ext.v1.extension_pb2") if have_ext else None
+        self.ext_routes = self._ext_routes() if have_ext and os.path.exists(EXT_TABLE) else []
 
     def _cls(self, desc):
         from google.protobuf import message_factory
@@ -136,6 +161,42 @@ class Schema:
                            "regex": re.compile("^" + rx + "$"), "path_fields": names, "body": rule.body,
                            "req": self._cls(m.input_type), "resp": self._cls(m.output_type)})
         return routes
+
+    @staticmethod
+    def _regex(template):
+        return re.compile("^" + "".join(re.escape(p) if i % 2 == 0 else "(?P<%s>[^/:]+)" % p
+                                        for i, p in enumerate(re.split(r"\{([a-z_]+)\}", template))) + "$")
+
+    def _ext_routes(self):
+        """The rows of wire/ext_routes.c: {"Rpc", "METHOD", "template",
+        "body", EXT(req)|PB(req), EXT(resp)|PB(resp)|NULL, {vars}, "name"}.
+        EXT(x)/PB(x) name protoc-c's descriptors of sbxd.ext.v1 and
+        coreweave.sandbox.v1 (x in snake case); NULL = a raw answer."""
+        text = re.sub(r"/\*.*?\*/", "", open(EXT_TABLE).read(), flags=re.S)
+        row = re.compile(r'\{\s*"(\w+)",\s*"([A-Z]+)",\s*"([^"]+)",\s*"([^"]*)",\s*(EXT\(\w+\)|PB\(\w+\)|NULL),'
+                         r'\s*(EXT\(\w+\)|PB\(\w+\)|NULL),\s*\{[^}]*\},\s*"([\w-]+)"\s*\}')
+
+        def cls(ref):
+            mt = re.fullmatch(r"(EXT|PB)\((\w+)\)", ref)
+            if not mt:
+                return None
+            name = "".join(w.capitalize() for w in mt.group(2).split("_"))
+            mod = self.ext if mt.group(1) == "EXT" else self.sandbox
+            return self._cls(mod.DESCRIPTOR.message_types_by_name[name])
+        out = []
+        for rpc, method, template, body, req, resp, name in row.findall(text):
+            out.append({"rpc": rpc, "method": method, "template": template, "regex": self._regex(template),
+                        "path_fields": re.findall(r"\{([a-z_]+)\}", template), "body": body, "req": cls(req),
+                        "resp": cls(resp), "ext": name})
+        return out
+
+    def match_ext(self, method, path):
+        for r in self.ext_routes:
+            if r["method"] == method:
+                mt = r["regex"].match(path)
+                if mt:
+                    return r, {k: urllib.parse.unquote(v) for k, v in mt.groupdict().items()}
+        return None, None
 
     def match(self, method, path):
         for r in self.routes:
@@ -250,7 +311,7 @@ def prune(obj, desc, where, out):
 
 
 def is_ext_route(method, path):
-    return any(re.fullmatch(m, method) and re.fullmatch(p, path) for m, p in EXT_ROUTES)
+    return any(re.fullmatch(m, method) and re.fullmatch(p, path) for m, p in DOC_EXT_ROUTES)
 
 
 def diff(sent, canon, where="$"):
@@ -315,9 +376,6 @@ class Checker:
         for k, v in query:
             seen.setdefault(k, []).append(v)
         for k, vals in seen.items():
-            if k in EXT_QUERY.get(route["rpc"], ()):
-                ext.append(k)
-                continue
             f = fields.get(k)
             if f is None:
                 fails.append("query %s: no field %s in %s" % (k, k, msg.DESCRIPTOR.name))
@@ -362,8 +420,10 @@ class Checker:
             return "no such %s value" % f.enum_type.name
         return None
 
-    def check_status(self, text, http, expect_field=None, unsupported=None):
-        """An error body: google.rpc.Status as the service sends it."""
+    def check_status(self, text, http, expect_field=None, unsupported=None, ext=False, unmatched_ok=False):
+        """An error body: google.rpc.Status as the service sends it. EXT:
+        an extension call (sbxd's own reasons allowed); UNMATCHED_OK: a
+        404/5 without ErrorInfo is an unmatched path, not a fault."""
         st = self.s.status.Status()
         fails = self._parse(text, st, "error body")
         if fails and any("strict parse" in f or "not JSON" in f for f in fails):
@@ -385,13 +445,15 @@ class Checker:
                 bad.append(b)
         # The schema has no reason for the service's own faults nor for
         # auth: those may come without an ErrorInfo.
-        if not infos and st.code not in NO_REASON_CODES:
+        if not infos and st.code not in NO_REASON_CODES and not (unmatched_ok and st.code == 5 and http == 404):
             fails.append("error: no google.rpc.ErrorInfo detail")
         for i in infos:
             if i.domain != ERROR_DOMAIN:
                 fails.append("ErrorInfo domain %r, the schema's is %r" % (i.domain, ERROR_DOMAIN))
-            if i.reason not in SCHEMA_REASONS and not i.reason.startswith(SCHEMA_REASON_PREFIXES):
-                fails.append("ErrorInfo reason %s is not one of the schema's" % i.reason)
+            if i.reason not in SCHEMA_REASONS and not i.reason.startswith(SCHEMA_REASON_PREFIXES) and \
+                    not (ext and i.reason in SBXD_REASONS):
+                fails.append("ErrorInfo reason %s is not one of the schema's%s" % (
+                    i.reason, " (sbxd's own, for extension calls only)" if i.reason in SBXD_REASONS else ""))
         if expect_field is not None:
             if st.code != 3 or http != 400:
                 fails.append("off-schema field %s: answered HTTP %d code %d, want 400 INVALID_ARGUMENT"
@@ -423,41 +485,51 @@ class Checker:
         expect_field = hdr.get("x-conformance-field")
         unsupported = hdr.get("x-conformance-unsupported")
         route, pvars = self.s.match(method, path)
+        ext = False
+        if route is None:
+            route, pvars = self.s.match_ext(method, path)
+            ext = route is not None
+        # A test's own request (curl) off the schema without a hint: a
+        # deliberate probe when the service refused it (4xx); accepted, it
+        # fails. libsbx's requests get no such allowance.
+        probe = ex.get("origin") == "curl" and 400 <= status < 500
         if route is None:
             if is_ext_route(method, path):
-                return "EXT", [], []
+                return "SKIP", [], []
+            rtext = resp_body.decode("utf-8", "replace")
+            if (expect_bad or probe) and status != 200:
+                # a test's deliberate probe of a path no surface has
+                fails = self.check_status(rtext, status, unmatched_ok=True)
+                if status != 404:
+                    fails.append("a path in neither surface: HTTP %d, want 404 NOT_FOUND" % status)
+                return ("FAIL", fails, []) if fails else ("PASS", [], [])
             fails = ["%s %s: no such call in the schema, nor in the documented extension" % (method, path)]
             if status != 200:
-                fails += self.check_status(resp_body.decode("utf-8", "replace"), status)
+                fails += self.check_status(rtext, status)
             return "FAIL", fails, []
         fails, notes = [], []
-        req = route["req"]()
-        if not expect_bad:
+        req = route["req"]() if route["req"] else None
+        ctype = hdr.get("content-type", "").split(";")[0].strip().lower()
+        raw_in = ext and ctype == "application/octet-stream"
+        if not expect_bad and req is not None:
             bound = set(pvars)
-            if route["body"] == "":
+            if raw_in:
+                pass  # the extension's raw bytes (stdin, raw writes): no JSON to parse
+            elif route["body"] == "":
                 if req_body.strip():
                     fails.append("request: %s has no body in the schema, %d bytes sent" % (route["rpc"], len(req_body)))
             else:
                 target = req if route["body"] == "*" else getattr(req, route["body"])
                 text = req_body.decode("utf-8", "replace")
-                f = self._parse(text or "{}", target, "request body")
-                extra = EXT_BODY.get(route["rpc"], set())
-                if extra and any(k in text for k in extra):
-                    try:
-                        sent = set(json.loads(text))
-                    except ValueError:
-                        sent = set()
-                    if sent & extra:
-                        notes.append("request body uses extension fields %s" % sorted(sent & extra))
-                fails += f
+                fails += self._parse(text or "{}", target, "request body")
                 if route["body"] == "*":
                     bound = {fd.name for fd in req.DESCRIPTOR.fields}
                     for k, v in pvars.items():
-                        if getattr(req, k) == "":
+                        if getattr(req, k) in ("", 0):
                             # Transcoding fills it from the path; the docs
                             # send it in both places.
                             notes.append("request body lacks %s (the path has it)" % k)
-                        elif getattr(req, k) != v:
+                        elif str(getattr(req, k)) != v:
                             fails.append("request: body %s %r differs from the path's %r" % (k, getattr(req, k), v))
                 else:
                     bound.add(route["body"])
@@ -469,22 +541,36 @@ class Checker:
                     for k in SANDBOX_OUTPUT_ONLY:
                         if isinstance(sent, dict) and k in sent:
                             fails.append("request: output-only field %s sent in a create" % k)
-            qf, ext = self._query(route, query, req, bound)
+            qf, _ = self._query(route, query, req, bound)
             fails += qf
-            if ext:
-                notes.append("extension query parameters %s on %s" % (sorted(ext), route["rpc"]))
+            if fails and ex.get("origin") == "curl":
+                # A proto3 server takes non-canonical input (an int64 as a
+                # number, a zero value written): only libsbx must send
+                # the canonical form.
+                canon = [f for f in fails if ": not canonical: " in f]
+                notes += ["a test's request, valid but not canonical: " + f for f in canon]
+                fails = [f for f in fails if f not in canon]
+            if fails and probe:
+                notes += ["a test's off-schema request, refused with HTTP %d: %s" % (status, f) for f in fails]
+                fails = []
         rtext = resp_body.decode("utf-8", "replace")
+        rtype = {k.lower(): v for k, v in ex.get("respHeaders", {}).items()}.get("content-type", "")
+        raw_out = ext and status == 200 and (route["resp"] is None or
+                                            (rtype != "" and not rtype.startswith("application/json")))
         if status == 200:
             if expect_field is not None:
                 fails.append("off-schema field %s: accepted with 200, want 400 naming it" % expect_field)
             if unsupported is not None:
                 fails.append("unsupported %s: accepted with 200 (a sandbox that quietly lacks it), want 400 "
                              "or 501 naming it" % unsupported)
-            fails += self._parse(rtext, route["resp"](), "response")
+            if not raw_out:
+                fails += self._parse(rtext, route["resp"](), "response")
         else:
-            fails += self.check_status(rtext, status, expect_field, unsupported)
+            fails += self.check_status(rtext, status, expect_field, unsupported, ext=ext, unmatched_ok=ext)
         if fails:
             return "FAIL", fails, notes
+        if ext:
+            return "EXT", [], notes
         return ("NOTE" if notes else "PASS"), [], notes
 
 
@@ -510,14 +596,18 @@ def report(paths, out=sys.stdout):
     schema = Schema()
     ck = Checker(schema)
     exs = load_log(paths)
-    counts = {"PASS": 0, "FAIL": 0, "EXT": 0, "NOTE": 0}
+    counts = {"PASS": 0, "FAIL": 0, "EXT": 0, "SKIP": 0, "NOTE": 0}
     by_call = {}
     distinct = {}
     for n, ex in enumerate(exs, 1):
         verdict, fails, notes = ck.check(ex)
         counts[verdict] += 1
         route, _ = schema.match(ex["method"], urllib.parse.urlsplit(ex["target"]).path)
-        call = route["rpc"] if route else "extension"
+        if route is None:
+            route, _ = schema.match_ext(ex["method"], urllib.parse.urlsplit(ex["target"]).path)
+            call = "ext:" + route["rpc"] if route else "extension (unchecked)"
+        else:
+            call = route["rpc"]
         origin = ex.get("origin", "?")
         key = (call, origin)
         by_call.setdefault(key, [0, 0])
@@ -541,8 +631,9 @@ def report(paths, out=sys.stdout):
     print("\ndistinct findings (call: finding [exchanges]), %d:" % len(distinct), file=out)
     for (call, f), ns in sorted(distinct.items(), key=lambda kv: (kv[0][0], -len(kv[1]), kv[0][1])):
         print("  %s: %s [%d]" % (call, f, len(ns)), file=out)
-    print("\nexchanges %d: pass %d, fail %d, extension (skipped) %d, pass with extension use %d"
-          % (len(exs), counts["PASS"], counts["FAIL"], counts["EXT"], counts["NOTE"]), file=out)
+    print("\nexchanges %d: pass %d, fail %d, extension checked %d, extension unchecked (skipped) %d, "
+          "pass with a note %d" % (len(exs), counts["PASS"], counts["FAIL"], counts["EXT"], counts["SKIP"],
+                                   counts["NOTE"]), file=out)
     return counts
 
 

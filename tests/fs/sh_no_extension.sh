@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Against a service without sbxd's extension (a proxy that passes only the
-# public calls): the tree still works through libsbx's fallback (sandboxes,
+# Against a service without sbxd's extension (the strict fake of the
+# managed service, tests/conformance/fake.py, over sbxd --no-extension): the tree still works through libsbx's fallback (sandboxes,
 # exec, output and returncode once a process ends, files by path), and what
 # cannot work answers ENOTSUP with a message in `error`.
 . "$TESTS_DIR/fs/common.sh"
-command -v python3 >/dev/null || skip "no python3 for the proxy"
-start_sbxd
+/usr/bin/python3 -c 'import google.protobuf' 2>/dev/null || skip "no python3-protobuf for the fake"
+command -v protoc >/dev/null || skip "no protoc for the fake"
+start_sbxd --no-extension
 PSOCK=$T/public.sock
-python3 "$TESTS_DIR/fs/public_proxy.py" "$PSOCK" "$SOCK" 2>"$T/proxy.log" &
+/usr/bin/python3 "$TESTS_DIR/conformance/fake.py" "$PSOCK" "$SOCK" 2>"$T/proxy.log" &
 PROXY=$!
 trap 'rc=$?; kill $PROXY 2>/dev/null || true; if [ $rc -eq 0 ]; then _cleanup; else (exit $rc) || _cleanup; fi' EXIT
 # The socket file exists from bind(), before the proxy listens: wait until

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # A start that timed out may still have run: the service did the work and
-# answered after the deadline (a slow proxy, tests/fs/public_proxy.py with
-# PROXY_SLOW). The script's retry of the same request must not run it a
+# answered after the deadline (a slow proxy, tests/fs/slow_proxy.py,
+# while $T/slow holds a delay). The script's retry of the same request must not run it a
 # second time: sbxfs resends the first request id and sbxd answers with the
 # first process.
 . "$TESTS_DIR/fs/common.sh"
 command -v python3 >/dev/null || skip "no python3 for the proxy"
 start_sbxd
 PSOCK=$T/slow.sock
-PROXY_SLOW=$T/slow python3 "$TESTS_DIR/fs/public_proxy.py" "$PSOCK" "$SOCK" 2>"$T/proxy.log" &
+python3 "$TESTS_DIR/fs/slow_proxy.py" "$T/slow" "$PSOCK" "$SOCK" 2>"$T/proxy.log" &
 PROXY=$!
 trap 'rc=$?; kill $PROXY 2>/dev/null || true; (exit $rc); _cleanup' EXIT
 for _ in $(seq 1 100); do [ -S "$PSOCK" ] && break; sleep 0.05; done

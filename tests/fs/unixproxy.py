@@ -1,4 +1,4 @@
-"""What the test proxies on unix sockets share (public_proxy.py,
+"""What the test proxies on unix sockets share (slow_proxy.py,
 strip_proxy.py, errno_proxy.py): an HTTP connection to the upstream
 socket, and a threaded HTTP server on the listening one. Each proxy keeps
 only what it changes in the traffic."""
