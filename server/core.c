@@ -402,14 +402,10 @@ static void keep_files(srv_sbx *s)
 {
 	if (s->drop_files || s->keep_root >= 0 || !s->box)
 		return;
-	pid_t pid = srv_box_init_pid(s->box);
-	if (pid <= 0)
-		return;
-	char path[64];
-	snprintf(path, sizeof path, "/proc/%d/ns/mnt", (int)pid);
-	int ns = open(path, O_RDONLY | O_CLOEXEC);
-	snprintf(path, sizeof path, "/proc/%d/root", (int)pid);
-	int root = ns >= 0 ? open(path, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+	/* From the runtime (init hands them over): a rootless sbxd may not
+	 * open /proc/INIT/root of its non-dumpable init. */
+	int ns = srv_box_open_mntns(s->box);
+	int root = ns >= 0 ? srv_box_open_root(s->box) : -1;
 	if (root < 0) {
 		if (ns >= 0)
 			close(ns);
@@ -1614,6 +1610,7 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 		 * free space: init's relays count and stop storing. */
 		.output_quota = cfg.output_quota,
 		.min_free_bytes = min_free_bytes,
+		.owner = s->owner,
 	};
 	/* Making the box takes milliseconds: let other requests run. The
 	 * record is visible as CREATING meanwhile; a DELETE may end it, and
@@ -1705,14 +1702,10 @@ int srv_root_fd(srv_sbx *s, int *read_only)
 		errno = ESRCH;
 		return -1;
 	}
-	pid_t pid = srv_box_init_pid(s->box);
-	if (pid <= 0) {
+	int fd = srv_box_open_root(s->box);
+	if (fd < 0)
 		errno = ESRCH;
-		return -1;
-	}
-	char path[64];
-	snprintf(path, sizeof path, "/proc/%d/root", (int)pid);
-	return open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	return fd;
 }
 
 /* ---------------------------------------------------------------- purge */
@@ -2170,6 +2163,15 @@ int srv_core_start(const srv_config *c, char *err)
 	rt = srv_rt_new(cfg.state_dir, rerr);
 	if (!rt) {
 		snprintf(err, SRV_MSGLEN, "runtime: %.200s", rerr);
+		return -1;
+	}
+	if (cfg.subuid && cfg.subgid && srv_rt_set_subids(rt, cfg.subuid, cfg.subgid, rerr) != 0) {
+		snprintf(err, SRV_MSGLEN, "--subuid: %.200s", rerr);
+		return -1;
+	}
+	if (srv_rt_limits_missing(rt) && !cfg.no_limits) {
+		snprintf(err, SRV_MSGLEN, "no cgroup this rootless sbxd may write (%.100s): memory, CPU, pids "
+		         "limits unenforceable; start with --no-limits to run without", srv_rt_limits_missing(rt));
 		return -1;
 	}
 	for (int i = 0; i < 8 && cfg.image_dirs[i]; i++) {

@@ -140,6 +140,10 @@ typedef struct srv_config {
 	int default_egress;          /* 1: a spec with no egress rules and no
 	                                denyEgress may reach anything (as
 	                                {"any": true}); 0 (default): nothing */
+	const char *subuid, *subgid; /* both set: every box a user namespace of
+	                                its owner's range (runtime.h) */
+	int no_limits;               /* 1: a rootless sbxd without cgroups may
+	                                start (limits are refused per create) */
 } srv_config;
 
 /* Global state. */

@@ -34,7 +34,17 @@ typedef struct srv_init_cfg {
 	                              system has less free space, 0 = no floor */
 	int64_t uid, gid;          /* every command runs as uid:gid (no
 	                              supplementary groups); -1 = as root */
+	int userns;                /* SRV_USERNS_*: init is in a user namespace
+	                              of its own and waits for SRV_MSG_MAPPED */
+	int nlowers;               /* > 0: that many idmapped lower layers come
+	                              with SRV_MSG_MAPPED; init mounts them on
+	                              scratch/l0, l1 ... (overlay_opts names them) */
 } srv_init_cfg;
+
+#define SRV_USERNS_NONE 0
+#define SRV_USERNS_RANGE 1  /* a subuid range, mapped by a root sbxd */
+#define SRV_USERNS_SINGLE 2 /* rootless: sbxd's own uid is root inside;
+                               setgroups is denied */
 
 /* Overwrites this process's argv and environment strings in place, so
  * /proc/PID/cmdline reads "sbx-init" and /proc/PID/environ nothing of
