@@ -824,6 +824,7 @@ static enum MHD_Result h_files(struct MHD_Connection *con, req *r, srv_sbx *s)
 		srv_file_args_free(&fa);
 		cJSON_Delete(body);
 		close(root);
+		srv_root_fd_done();
 		return res;
 	}
 	/* The root fd keeps working without the lock (and fails cleanly if
@@ -988,6 +989,7 @@ out:
 	srv_file_args_free(&fa);
 	cJSON_Delete(body);
 	close(root);
+	srv_root_fd_done();
 	pthread_mutex_lock(&srv_lock);
 	return res;
 }

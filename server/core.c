@@ -25,6 +25,9 @@
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/random.h>
+#include <sys/fsuid.h>
+#include <sys/prctl.h>
+#include <linux/securebits.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -1691,6 +1694,33 @@ char *srv_core_images_json(char *err)
 	return j;
 }
 
+/* Under a uid range, what a file call creates must belong to the box's
+ * root (its range's first ids), not to host root, which is no one inside
+ * (the box's tmpfs cannot even store an unmapped owner). The calling
+ * thread's fs ids change until srv_root_fd_done; SECBIT_NO_SETUID_FIXUP
+ * keeps its capabilities meanwhile, so access inside is root's as before. */
+static void file_creds(uid_t u, gid_t g)
+{
+	static __thread int fixup_off;
+	if (!fixup_off) {
+		int bits = prctl(PR_GET_SECUREBITS, 0, 0, 0, 0);
+		if (bits >= 0 && prctl(PR_SET_SECUREBITS, (unsigned long)bits | SECBIT_NO_SETUID_FIXUP, 0, 0, 0) == 0)
+			fixup_off = 1;
+	}
+	if (!fixup_off)
+		return; /* without the bit the switch would drop every capability */
+	setfsgid(g);
+	setfsuid(u);
+}
+
+void srv_root_fd_done(void)
+{
+	if ((uid_t)setfsuid((uid_t)-1) != geteuid()) {
+		setfsuid(geteuid());
+		setfsgid(getegid());
+	}
+}
+
 int srv_root_fd(srv_sbx *s, int *read_only)
 {
 	*read_only = 0;
@@ -1705,6 +1735,8 @@ int srv_root_fd(srv_sbx *s, int *read_only)
 	int fd = srv_box_open_root(s->box);
 	if (fd < 0)
 		errno = ESRCH;
+	else if (srv_rt_userns(rt) == SRV_USERNS_RANGE)
+		file_creds((uid_t)srv_box_uid_base(s->box), (gid_t)srv_box_gid_base(s->box));
 	return fd;
 }
 

@@ -219,6 +219,9 @@ int srv_stream_ended(srv_sbx *s, int64_t id);
  * finished with its files kept). *read_only: 1 for a finished one (file
  * calls that change anything answer EROFS). */
 int srv_root_fd(srv_sbx *s, int *read_only);
+/* After the file call on srv_root_fd's fd: the thread's fs ids back to
+ * sbxd's own (srv_root_fd may have set a box's, see core.c). */
+void srv_root_fd_done(void);
 /* A delete: the files of the sandbox go now (or when it ends). */
 void srv_drop_files(srv_sbx *s);
 

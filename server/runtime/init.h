@@ -41,11 +41,6 @@ typedef struct srv_init_cfg {
 	                              scratch/l0, l1 ... (overlay_opts names them) */
 } srv_init_cfg;
 
-#define SRV_USERNS_NONE 0
-#define SRV_USERNS_RANGE 1  /* a subuid range, mapped by a root sbxd */
-#define SRV_USERNS_SINGLE 2 /* rootless: sbxd's own uid is root inside;
-                               setgroups is denied */
-
 /* Overwrites this process's argv and environment strings in place, so
  * /proc/PID/cmdline reads "sbx-init" and /proc/PID/environ nothing of
  * sbxd's (its argv may carry --token-file PATH and the state dir). Called

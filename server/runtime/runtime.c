@@ -72,7 +72,7 @@ struct srv_box {
 	int frozen;               /* init is frozen too: requests would hang */
 	srv_net *net;             /* the egress stack, NULL without egress */
 	int root_fd, mnt_fd;      /* the box's "/" (O_PATH) and mount ns, from init */
-	int64_t uid_base;         /* host uid of root inside (sbxd's own without a user namespace) */
+	int64_t uid_base, gid_base; /* host ids of root inside (sbxd's own without a user namespace) */
 	int64_t next_token;
 	uint32_t seq;             /* of the last request sent on ctl */
 	char *reqbuf;
@@ -368,6 +368,7 @@ static int map_box(srv_rt *rt, srv_box *box, const srv_box_spec *spec, const cha
 		if (write_map(pid, "gid_map", map, err) != 0)
 			return -1;
 		box->uid_base = geteuid();
+	box->gid_base = getegid();
 		return 0;
 	}
 	uint32_t us, uc, gs, gc;
@@ -385,6 +386,7 @@ static int map_box(srv_rt *rt, srv_box *box, const srv_box_spec *spec, const cha
 	if (write_map(pid, "gid_map", map, err) != 0)
 		return -1;
 	box->uid_base = us;
+	box->gid_base = gs;
 	char p[64];
 	snprintf(p, sizeof p, "/proc/%d/ns/user", (int)pid);
 	int ufd = open(p, O_RDONLY | O_CLOEXEC);
@@ -1053,6 +1055,11 @@ int srv_box_open_mntns(const srv_box *box)
 int64_t srv_box_uid_base(const srv_box *box)
 {
 	return box->uid_base;
+}
+
+int64_t srv_box_gid_base(const srv_box *box)
+{
+	return box->gid_base;
 }
 
 int srv_box_freeze(srv_box *box, int frozen, char *err)

@@ -192,9 +192,13 @@ int srv_box_freeze(srv_box *box, int frozen, char *err);
  * uid/gid of its owner's range in those /etc/subuid-style files (at most
  * 65536 ids), and its image layers are idmapped so that their root-owned
  * files are root's inside. A create whose owner has no range fails. */
+#define SRV_USERNS_NONE 0
+#define SRV_USERNS_RANGE 1  /* a subuid range, mapped by a root sbxd */
+#define SRV_USERNS_SINGLE 2 /* rootless: sbxd's own uid is root inside;
+                               setgroups is denied */
 int srv_rt_set_subids(srv_rt *rt, const char *subuid, const char *subgid, char *err);
 int srv_rt_rootless(const srv_rt *rt);
-/* SRV_USERNS_* (init.h): 0 none, 1 subuid ranges, 2 rootless single id. */
+/* SRV_USERNS_*: 0 none, 1 subuid ranges, 2 rootless single id. */
 int srv_rt_userns(const srv_rt *rt);
 /* NULL when cgroups work; else why not (rootless): a create asking for a
  * memory, CPU or pids limit is then refused, never run unlimited. */
@@ -209,6 +213,7 @@ int srv_box_open_root(const srv_box *box);
 int srv_box_open_mntns(const srv_box *box);
 /* The host uid root inside the box is (sbxd's own without a user namespace). */
 int64_t srv_box_uid_base(const srv_box *box);
+int64_t srv_box_gid_base(const srv_box *box);
 
 /* Host pid of the box's init (its /proc/PID/root is the sandbox's root, so
  * sbxd can reach the sandbox's files without spawning anything). */
