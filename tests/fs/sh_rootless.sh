@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# A rootless sbxd (issue 16): user nobody starts sbxd itself, with no flag
+# but --no-limits (this machine gives users no cgroup), and mounts sbxfs
+# with no URL: sbxfs finds nobody's own sbxd under XDG_RUNTIME_DIR. The
+# seed's flows run through that mount; what a rootless sbxd cannot do is
+# refused by name (no cgroup: at start without --no-limits and for specs
+# with limits; egress); then the attacks of hostattack.sh, checked on the
+# host: root in the sandbox is nobody there. /dev/fuse and fusermount3 are
+# opened to users for the test as in sh_unprivileged.sh.
+. "$TESTS_DIR/fs/common.sh"
+. "$TESTS_DIR/fs/hostattack.sh"
+command -v setpriv >/dev/null || skip "no setpriv"
+FM=$(command -v fusermount3) || skip "no fusermount3"
+[ -c /dev/fuse ] || skip "no /dev/fuse"
+U=$(id -u nobody 2>/dev/null) || skip "no user nobody"
+G=$(id -g nobody)
+[ "$U" != 0 ] || skip "nobody is root here"
+as() { local u=$1; shift; setpriv --reuid="$u" --regid="$(id -g "$u")" --clear-groups "$@"; }
+XDG=$T/xdg
+UH=$T/home
+UENV=(env -u XDG_DATA_HOME -u CWSANDBOX_BASE_URL "XDG_RUNTIME_DIR=$XDG" "HOME=$UH")
+FUSE_MODE=$(stat -c %a /dev/fuse)
+FM_SUID=1
+[ -u "$FM" ] || FM_SUID=0
+UPID=
+UFS=
+_rcleanup() {
+	local rc=$?
+	set +e
+	as "$U" fusermount3 -u "$T/um" 2>/dev/null || fusermount3 -u -z "$T/um" 2>/dev/null
+	[ -n "$UFS" ] && wait "$UFS" 2>/dev/null
+	if [ -n "$UPID" ]; then kill -TERM "$UPID" 2>/dev/null; wait "$UPID" 2>/dev/null; fi
+	chmod "$FUSE_MODE" /dev/fuse
+	[ "$FM_SUID" = 1 ] || chmod u-s "$FM"
+	(exit $rc)
+	_cleanup
+}
+trap _rcleanup EXIT
+chmod 0666 /dev/fuse
+[ "$FM_SUID" = 1 ] || chmod u+s "$FM"
+chmod o+x "$T"
+mkdir -p "$XDG" "$UH" "$T/um"
+chmod 0700 "$XDG"
+chown "$U:$G" "$XDG" "$UH" "$T/um"
+# The user's own image: a copy of the default image that nobody owns (a
+# rootless sbxd maps only its own uid: files of host root's would be
+# nobody's inside, and root there could not change them).
+ensure_default_image
+cp -a "$SBX_IMAGE_DIR/default" "$T/uimg-default"
+mkdir "$T/uimg"
+mv "$T/uimg-default" "$T/uimg/default"
+chown -R "$U:$G" "$T/uimg"
+
+# Refused at start, by name: no cgroup without --no-limits; egress.
+rc=0
+as "$U" "${UENV[@]}" "$SBXD" -f --image-dir "$T/uimg" >"$T/refused.log" 2>&1 || rc=$?
+eq "$rc" 1 "rootless sbxd without a cgroup and without --no-limits"
+grep -q "limits unenforceable; start with --no-limits" "$T/refused.log" || fail "no clear refusal: $(cat "$T/refused.log")"
+rc=0
+as "$U" "${UENV[@]}" "$SBXD" -f --no-limits --default-egress any >"$T/refused.log" 2>&1 || rc=$?
+eq "$rc" 2 "rootless sbxd with --default-egress any"
+grep -q "rootless sbxd offers no egress" "$T/refused.log" || fail "no clear egress refusal: $(cat "$T/refused.log")"
+
+# setpriv itself, not the as() function: $! must be sbxd's pid, not a
+# subshell's, for the SIGTERM at the end.
+setpriv --reuid="$U" --regid="$G" --clear-groups "${UENV[@]}" "$SBXD" -f --no-limits --image-dir "$T/uimg" \
+	>>"$T/sbxd.log" 2>&1 &
+UPID=$!
+USOCK=$XDG/sbxd/sbxd.sock
+wait_for 10 grep -q "warning: --no-limits" "$T/sbxd.log"
+test -S "$USOCK" || fail "no socket at $USOCK"
+grep -q "rootless: every sandbox is a user namespace where uid $U is root" "$T/sbxd.log" || fail "no rootless line in the log"
+grep -q "warning: --no-limits: no cgroup" "$T/sbxd.log" || fail "the log does not say limits are off"
+eq "$(stat -c '%U %a' "$USOCK")" "nobody 600" "rootless socket owner and mode"
+[ -d "$UH/.local/share/sbxd/sandboxes" ] || fail "no state dir under HOME/.local/share"
+eq "$(stat -c %U "$UH/.local/share/sbxd")" nobody "state dir owner"
+
+# sbxfs with no URL finds nobody's own sbxd.
+setpriv --reuid="$U" --regid="$G" --clear-groups "${UENV[@]}" "$SBXFS" "$T/um" -f >>"$T/sbxfs.log" 2>&1 &
+UFS=$!
+wait_for 10 grep -q " $T/um " /proc/mounts
+grep " $T/um " /proc/mounts | grep -q "^unix:$USOCK " || fail "mounted from: $(grep " $T/um " /proc/mounts)"
+UM=$T/um
+# The seed's flows: create, exec, stdout, returncode, files.
+as "$U" mkdir "$UM/ubox"
+eq "$(as "$U" cat "$UM/ubox/status")" running "status"
+as "$U" sh -c "echo 'python3 -c \"print(6*7)\"' > '$UM/ubox/exec/new'"
+eq "$(as "$U" cat "$UM/ubox/exec/last/stdout")" 42 "python3 stdout"
+eq "$(as "$U" cat "$UM/ubox/exec/last/returncode")" 0 "returncode"
+as "$U" sh -c "echo 'exit 3' > '$UM/ubox/exec/new'"
+eq "$(as "$U" cat "$UM/ubox/exec/last/returncode")" 3 "exit code 3"
+as "$U" sh -c "echo from-the-host > '$UM/ubox/files/tmp/in'"
+as "$U" sh -c "echo 'cat /tmp/in; id -u; echo made > /root/out; ls -ln /root/out' > '$UM/ubox/exec/new'"
+out=$(as "$U" cat "$UM/ubox/exec/last/stdout")
+eq "$(printf '%s\n' "$out" | sed -n 1,2p | tr '\n' ' ')" "from-the-host 0 " "file written through files/, and root inside"
+printf '%s\n' "$out" | sed -n 3p | grep -q ' 0 *0 ' || fail "a file root made is not root's inside: $out"
+eq "$(as "$U" cat "$UM/ubox/files/root/out")" made "file read through files/"
+# Limits and egress a rootless sbxd cannot give: refused by name.
+uapi() { as "$U" curl -sS --max-time 30 --unix-socket "$USOCK" "$@"; }
+r=$(uapi -X POST http://sbxd/v1/sandboxes -d '{"spec":{"resources":{"memory":"64Mi"}}}')
+printf '%s' "$r" | grep -q "cannot be enforced by this rootless sbxd" || fail "memory limit not refused: $r"
+r=$(uapi -X POST http://sbxd/v1/sandboxes -d '{"spec":{"network":{"egress":[{"any":true}]}}}')
+printf '%s' "$r" | grep -q "egress is not available from a rootless sbxd" || fail "egress not refused: $r"
+# Another user (daemon) cannot open nobody's socket.
+if D=$(id -u daemon 2>/dev/null); then
+	as "$D" curl -s -o /dev/null --max-time 5 --unix-socket "$USOCK" http://sbxd/v1/sandboxes && fail "daemon reached nobody's rootless sbxd"
+fi
+
+host_attacks "$U" "$UM" ubox "$U"
+
+as "$U" rmdir "$UM/ubox"
+as "$U" fusermount3 -u "$UM"
+wait "$UFS" 2>/dev/null || true
+UFS=
+kill -TERM "$UPID"
+rc=0; wait "$UPID" || rc=$?
+eq "$rc" 0 "exit status of the rootless sbxd after SIGTERM"
+grep -q "sbxd: info: stopped" "$T/sbxd.log" || fail "rootless sbxd did not stop cleanly"
+UPID=
+echo ok
