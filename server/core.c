@@ -7,6 +7,7 @@
  */
 #include "core.h"
 #include "egress.h"
+#include "files.h"
 #include "oci.h"
 #include "runtime/proto.h" /* the spawn message caps */
 #include "runtime/util.h"  /* srv_rm_rf */
@@ -1699,7 +1700,7 @@ char *srv_core_images_json(char *err)
  * (the box's tmpfs cannot even store an unmapped owner). The calling
  * thread's fs ids change until srv_root_fd_done; SECBIT_NO_SETUID_FIXUP
  * keeps its capabilities meanwhile, so access inside is root's as before. */
-static void file_creds(uid_t u, gid_t g)
+static void file_creds(uid_t u, gid_t g, uint32_t count)
 {
 	static __thread int fixup_off;
 	if (!fixup_off) {
@@ -1711,10 +1712,12 @@ static void file_creds(uid_t u, gid_t g)
 		return; /* without the bit the switch would drop every capability */
 	setfsgid(g);
 	setfsuid(u);
+	srv_file_idmap(u, g, count);
 }
 
 void srv_root_fd_done(void)
 {
+	srv_file_idmap(0, 0, 0);
 	if ((uid_t)setfsuid((uid_t)-1) != geteuid()) {
 		setfsuid(geteuid());
 		setfsgid(getegid());
@@ -1736,7 +1739,7 @@ int srv_root_fd(srv_sbx *s, int *read_only)
 	if (fd < 0)
 		errno = ESRCH;
 	else if (srv_rt_userns(rt) == SRV_USERNS_RANGE)
-		file_creds((uid_t)srv_box_uid_base(s->box), (gid_t)srv_box_gid_base(s->box));
+		file_creds((uid_t)srv_box_uid_base(s->box), (gid_t)srv_box_gid_base(s->box), srv_box_id_count(s->box));
 	return fd;
 }
 

@@ -30,6 +30,10 @@ int srv_file_write(int root, const char *path, const unsigned char *data, size_t
 /* {"entries": [...]} items; at most max entries. */
 int srv_file_list(int root, const char *path, size_t max, struct cJSON **entries);
 int srv_file_stat(int root, const char *path, struct cJSON **entry);
+/* Under a uid range, the box's ids for this thread's next file calls:
+ * entries show uid/gid minus the base, set-attributes adds it (ids past
+ * count are EINVAL). (0, 0, 0) is the identity, sbxd's default. */
+void srv_file_idmap(uint32_t uid_base, uint32_t gid_base, uint32_t count);
 /* Where a symlink at path with text target leads inside the box's root
  * (the walk of its kernel, symlinks followed except the last component):
  * an absolute path without "." or ".." into out, SRV_MAX_PATH bytes.

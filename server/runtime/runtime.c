@@ -73,6 +73,7 @@ struct srv_box {
 	srv_net *net;             /* the egress stack, NULL without egress */
 	int root_fd, mnt_fd;      /* the box's "/" (O_PATH) and mount ns, from init */
 	int64_t uid_base, gid_base; /* host ids of root inside (sbxd's own without a user namespace) */
+	uint32_t id_count;        /* ids mapped from there on (0: no map) */
 	int64_t next_token;
 	uint32_t seq;             /* of the last request sent on ctl */
 	char *reqbuf;
@@ -369,6 +370,8 @@ static int map_box(srv_rt *rt, srv_box *box, const srv_box_spec *spec, const cha
 			return -1;
 		box->uid_base = geteuid();
 	box->gid_base = getegid();
+		box->gid_base = getegid();
+		box->id_count = 1;
 		return 0;
 	}
 	uint32_t us, uc, gs, gc;
@@ -387,6 +390,7 @@ static int map_box(srv_rt *rt, srv_box *box, const srv_box_spec *spec, const cha
 		return -1;
 	box->uid_base = us;
 	box->gid_base = gs;
+	box->id_count = uc < gc ? uc : gc;
 	char p[64];
 	snprintf(p, sizeof p, "/proc/%d/ns/user", (int)pid);
 	int ufd = open(p, O_RDONLY | O_CLOEXEC);
@@ -1060,6 +1064,11 @@ int64_t srv_box_uid_base(const srv_box *box)
 int64_t srv_box_gid_base(const srv_box *box)
 {
 	return box->gid_base;
+}
+
+uint32_t srv_box_id_count(const srv_box *box)
+{
+	return box->id_count;
 }
 
 int srv_box_freeze(srv_box *box, int frozen, char *err)

@@ -214,6 +214,8 @@ int srv_box_open_mntns(const srv_box *box);
 /* The host uid root inside the box is (sbxd's own without a user namespace). */
 int64_t srv_box_uid_base(const srv_box *box);
 int64_t srv_box_gid_base(const srv_box *box);
+/* How many ids from those bases are mapped (0: no user namespace). */
+uint32_t srv_box_id_count(const srv_box *box);
 
 /* Host pid of the box's init (its /proc/PID/root is the sandbox's root, so
  * sbxd can reach the sandbox's files without spawning anything). */

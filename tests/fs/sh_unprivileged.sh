@@ -94,9 +94,17 @@ if [ $USERNS = 1 ]; then
 	for u in $U1 $U2; do
 		base=300000
 		[ "$u" = "$U2" ] && base=400000
-		as "$u" sh -c "echo made-by-$u > '$T/um$u/ubox/files/etc/made'"
-		as "$u" sh -c "echo 'stat -c \"%u %g\" /etc/made; echo more >> /etc/made; cat /etc/made' > '$T/um$u/ubox/exec/new'"
+		as "$u" sh -c "echo made-by-$u > '$T/um$u/ubox/files/tmp/made'"
+		as "$u" sh -c "echo 'stat -c \"%u %g\" /tmp/made; echo more >> /tmp/made; cat /tmp/made' > '$T/um$u/ubox/exec/new'"
 		eq "$(as "$u" cat "$T/um$u/ubox/exec/last/stdout" | tr '\n' ' ')" "0 0 made-by-$u more " "a file made through the mount of $u, inside"
+		# The mount shows the box's own ids, not the range's: root's files
+		# as the mounting user's (sbxfs's rule), so the user may write
+		# where root inside may.
+		eq "$(as "$u" stat -c '%u %g' "$T/um$u/ubox/files/tmp/made")" "$u $(id -g "$u")" "owner of the file through the mount of $u"
+		eq "$(as "$u" stat -c '%u' "$T/um$u/ubox/files/etc/passwd")" "$u" "owner of an image file through the mount of $u"
+		as "$u" sh -c "echo etc-by-$u > '$T/um$u/ubox/files/etc/made'"
+		as "$u" sh -c "echo 'stat -c \"%u %g\" /etc/made' > '$T/um$u/ubox/exec/new'"
+		eq "$(as "$u" cat "$T/um$u/ubox/exec/last/stdout")" "0 0" "a file made in /etc through the mount of $u, inside"
 		host_attacks "$u" "$T/um$u" ubox "$base"
 	done
 	# A user without a range gets no sandbox, and says why.
