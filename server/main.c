@@ -602,11 +602,6 @@ int main(int argc, char **argv)
 		        "sandboxes always run in a user namespace where your own uid is root\n");
 		return 2;
 	}
-	if (rootless && egress_any) {
-		fprintf(stderr, "sbxd: error: --default-egress any: a rootless sbxd offers no egress "
-		        "(use the system sbxd for sandboxes that need the network)\n");
-		return 2;
-	}
 	if (rootless && listen_at) {
 		fprintf(stderr, "sbxd: error: --listen: a rootless sbxd serves its owner's unix socket only\n");
 		return 2;
@@ -771,8 +766,8 @@ int main(int argc, char **argv)
 	fprintf(stderr, "sbxd: info: serving on %s%s%s%s (state %s)\n", sock, activated ? " (from systemd)" : "",
 		listen_at ? " and " : "", listen_at ? listen_at : "", state);
 	if (rootless)
-		fprintf(stderr, "sbxd: info: rootless: every sandbox is a user namespace where uid %u is root; "
-		        "no egress\n", (unsigned)geteuid());
+		fprintf(stderr, "sbxd: info: rootless: every sandbox is a user namespace where uid %u is root\n",
+		        (unsigned)geteuid());
 	else if (userns)
 		fprintf(stderr, "sbxd: info: sandboxes run in user namespaces of their owner's range (%s, %s)\n",
 		        subuid, subgid);

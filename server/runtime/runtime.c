@@ -72,6 +72,7 @@ struct srv_box {
 	int frozen;               /* init is frozen too: requests would hang */
 	srv_net *net;             /* the egress stack, NULL without egress */
 	int root_fd, mnt_fd;      /* the box's "/" (O_PATH) and mount ns, from init */
+	int userns_fd, netns_fd;  /* rootless: the box's user and net ns, for egress */
 	int64_t uid_base, gid_base; /* host ids of root inside (sbxd's own without a user namespace) */
 	uint32_t id_count;        /* ids mapped from there on (0: no map) */
 	int64_t next_token;
@@ -369,9 +370,21 @@ static int map_box(srv_rt *rt, srv_box *box, const srv_box_spec *spec, const cha
 		if (write_map(pid, "gid_map", map, err) != 0)
 			return -1;
 		box->uid_base = geteuid();
-	box->gid_base = getegid();
 		box->gid_base = getegid();
 		box->id_count = 1;
+		if (spec->egress) {
+			/* Now, while init may still be looked at (it turns
+			 * non-dumpable later): egress needs both. */
+			char p[64];
+			snprintf(p, sizeof p, "/proc/%d/ns/user", (int)pid);
+			box->userns_fd = open(p, O_RDONLY | O_CLOEXEC);
+			snprintf(p, sizeof p, "/proc/%d/ns/net", (int)pid);
+			box->netns_fd = open(p, O_RDONLY | O_CLOEXEC);
+			if (box->userns_fd < 0 || box->netns_fd < 0) {
+				srv_errf(err, errno, "open the namespaces of the sandbox's init");
+				return -1;
+			}
+		}
 		return 0;
 	}
 	uint32_t us, uc, gs, gc;
@@ -667,9 +680,9 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 		lower_list[0] = lower;
 		nl = 1;
 	}
-	if (rt->rootless && spec->egress) {
-		srv_errf(err, 0, "egress is not available from a rootless sbxd (its network stack would need the "
-		         "box's namespaces, which only a root sbxd reaches here): use the system sbxd");
+	if (rt->rootless && spec->egress && access("/dev/net/tun", R_OK | W_OK) != 0) {
+		srv_errf(err, errno, "egress from a rootless sbxd needs /dev/net/tun open to users (mode 0666, as "
+		         "distributions ship it); here it is not");
 		return -1;
 	}
 	if (!rt->cg && (spec->memory_bytes > 0 || spec->cpu_millis > 0 || spec->max_pids > 0)) {
@@ -703,7 +716,9 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 	box->rt = rt;
 	box->ctl = box->evt = -1;
 	box->root_fd = box->mnt_fd = -1;
+	box->userns_fd = box->netns_fd = -1;
 	box->uid_base = geteuid();
+	box->gid_base = getegid();
 	box->init_pid = -1;
 	box->next_token = 1;
 	memcpy(box->id, spec->id, strlen(spec->id) + 1);
@@ -823,7 +838,7 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 	/* The stack and the rules are in place before any command runs (init
 	 * starts nothing before it has said ready and been asked); init
 	 * finishes its set-up meanwhile. */
-	if (spec->egress && srv_net_start(pid, spec->egress, &box->net, err) != 0)
+	if (spec->egress && srv_net_start_ns(pid, box->userns_fd, box->netns_fd, spec->egress, &box->net, err) != 0)
 		goto fail;
 	srv_msg_reply r;
 	if (read_reply(box, 0, &r, err) != 0)
@@ -1111,6 +1126,10 @@ void srv_box_destroy(srv_box *box)
 		close(box->evt);
 	if (box->root_fd >= 0)
 		close(box->root_fd);
+	if (box->userns_fd >= 0)
+		close(box->userns_fd);
+	if (box->netns_fd >= 0)
+		close(box->netns_fd);
 	if (box->mnt_fd >= 0)
 		close(box->mnt_fd);
 	srv_cg_box_remove(box->cg);
