@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The attacks of a sandbox's root on the host, for the user-namespace modes
 # (issue 16), checked on the HOST: sourced by sh_rootless.sh and
 # sh_unprivileged.sh after fs/common.sh. Needs as() (run as a uid) from the
