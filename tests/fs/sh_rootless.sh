@@ -22,6 +22,10 @@ as() { local u=$1; shift; setpriv --reuid="$u" --regid="$(id -g "$u")" --clear-g
 XDG=$T/xdg
 UH=$T/home
 UENV=(env -u XDG_DATA_HOME -u CWSANDBOX_BASE_URL "XDG_RUNTIME_DIR=$XDG" "HOME=$UH")
+# Tests that open device modes take turns: one that started while another
+# had /dev/fuse at 0666 would take that for the mode to put back.
+exec 9>/tmp/sbxtest-devmodes.lock
+flock 9
 FUSE_MODE=$(stat -c %a /dev/fuse)
 TUN_MODE=
 [ -c /dev/net/tun ] && TUN_MODE=$(stat -c %a /dev/net/tun)

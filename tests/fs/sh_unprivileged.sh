@@ -22,6 +22,10 @@ U1=$(id -u nobody 2>/dev/null) || skip "no user nobody"
 U2=$(id -u daemon 2>/dev/null) || skip "no user daemon"
 [ "$U1" != 0 ] && [ "$U2" != 0 ] && [ "$U1" != "$U2" ] || skip "nobody and daemon are not two users here"
 as() { local u=$1; shift; setpriv --reuid="$u" --regid="$(id -g "$u")" --clear-groups "$@"; }
+# Tests that open device modes take turns: one that started while another
+# had /dev/fuse at 0666 would take that for the mode to put back.
+exec 9>/tmp/sbxtest-devmodes.lock
+flock 9
 FUSE_MODE=$(stat -c %a /dev/fuse)
 FM_SUID=1
 [ -u "$FM" ] || FM_SUID=0
