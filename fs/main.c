@@ -25,6 +25,8 @@
 #include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "chunk.h"
@@ -125,7 +127,9 @@ static void usage(const char *prog)
 	       "\n"
 	       "sbxfs options:\n"
 	       "    -o url=URL             service: unix:/path.sock, http://host:port, https://host\n"
-	       "                           (default: $CWSANDBOX_BASE_URL, else the local sbxd socket)\n"
+	       "                           (default: $CWSANDBOX_BASE_URL, else your own rootless\n"
+	       "                           sbxd's $XDG_RUNTIME_DIR/sbxd/sbxd.sock when it answers,\n"
+	       "                           else the system sbxd's /run/sbxd/sbxd.sock)\n"
 	       "    -o token_file=FILE     file whose first line is the API token\n"
 	       "    -o ca_file=FILE        CA bundle for https\n"
 	       "    -o timeout=SECONDS     deadline of each call to the service (default 10)\n"
@@ -179,6 +183,37 @@ static void take_source(struct fuse_args *args, char **source)
 		args->argv[i] = args->argv[i + 1];
 	args->argc--;
 	args->argv[args->argc] = NULL;
+}
+
+/* Whether a unix socket at path accepts a connection now: a rootless
+ * sbxd that died leaves its socket file behind, and a mount must then
+ * fall back to the system sbxd rather than fail on a dead file. */
+static int socket_answers(const char *path)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof a.sun_path)
+		return 0;
+	memcpy(a.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+	close(fd);
+	return ok;
+}
+
+/* The service when nothing names one: the user's own rootless sbxd
+ * ($XDG_RUNTIME_DIR/sbxd/sbxd.sock, where sbxd puts it) when it answers,
+ * else the system one. Written into buf as a URL. */
+static const char *default_url(char *buf, size_t len)
+{
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	char p[PATH_MAX];
+	if (xdg && xdg[0] == '/' && (size_t)snprintf(p, sizeof p, "%s/sbxd/sbxd.sock", xdg) < sizeof p &&
+	    socket_answers(p) && (size_t)snprintf(buf, len, "unix:%s", p) < len)
+		return buf;
+	snprintf(buf, len, "unix:/run/sbxd/sbxd.sock");
+	return buf;
 }
 
 /* The probe: one list call (filtered on a tag no sandbox carries, so a
@@ -375,6 +410,9 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	const char *url = o.url ? o.url : (source && looks_like_url(source) ? source : NULL);
+	char defbuf[PATH_MAX + 8];
+	if (!url && !getenv("CWSANDBOX_BASE_URL"))
+		url = default_url(defbuf, sizeof defbuf);
 	if (url && sbx_config_set_url(cfg, url, &err) != SBX_OK) {
 		fs_log(LOG_ERR, "url: %s", err.message);
 		goto out;

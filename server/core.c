@@ -10,6 +10,7 @@
 #include "rpc.h"
 #include "spec.h"
 #include "egress.h"
+#include "files.h"
 #include "oci.h"
 #include "runtime/proto.h" /* the spawn message caps */
 #include "runtime/util.h"  /* srv_rm_rf */
@@ -28,6 +29,9 @@
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/random.h>
+#include <sys/fsuid.h>
+#include <sys/prctl.h>
+#include <linux/securebits.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -467,14 +471,10 @@ static void keep_files(srv_sbx *s)
 {
 	if (s->drop_files || s->keep_root >= 0 || !s->box)
 		return;
-	pid_t pid = srv_box_init_pid(s->box);
-	if (pid <= 0)
-		return;
-	char path[64];
-	snprintf(path, sizeof path, "/proc/%d/ns/mnt", (int)pid);
-	int ns = open(path, O_RDONLY | O_CLOEXEC);
-	snprintf(path, sizeof path, "/proc/%d/root", (int)pid);
-	int root = ns >= 0 ? open(path, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+	/* From the runtime (init hands them over): a rootless sbxd may not
+	 * open /proc/INIT/root of its non-dumpable init. */
+	int ns = srv_box_open_mntns(s->box);
+	int root = ns >= 0 ? srv_box_open_root(s->box) : -1;
 	if (root < 0) {
 		if (ns >= 0)
 			close(ns);
@@ -1672,6 +1672,7 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 		 * free space: init's relays count and stop storing. */
 		.output_quota = cfg.output_quota,
 		.min_free_bytes = min_free_bytes,
+		.owner = s->owner,
 	};
 	/* Making the box takes milliseconds: let other requests run. The
 	 * record is visible as CREATING meanwhile; a DELETE may end it, and
@@ -1752,6 +1753,35 @@ char *srv_core_images_json(char *err)
 	return j;
 }
 
+/* Under a uid range, what a file call creates must belong to the box's
+ * root (its range's first ids), not to host root, which is no one inside
+ * (the box's tmpfs cannot even store an unmapped owner). The calling
+ * thread's fs ids change until srv_root_fd_done; SECBIT_NO_SETUID_FIXUP
+ * keeps its capabilities meanwhile, so access inside is root's as before. */
+static void file_creds(uid_t u, gid_t g, uint32_t count)
+{
+	static __thread int fixup_off;
+	if (!fixup_off) {
+		int bits = prctl(PR_GET_SECUREBITS, 0, 0, 0, 0);
+		if (bits >= 0 && prctl(PR_SET_SECUREBITS, (unsigned long)bits | SECBIT_NO_SETUID_FIXUP, 0, 0, 0) == 0)
+			fixup_off = 1;
+	}
+	if (!fixup_off)
+		return; /* without the bit the switch would drop every capability */
+	setfsgid(g);
+	setfsuid(u);
+	srv_file_idmap(u, g, count);
+}
+
+void srv_root_fd_done(void)
+{
+	srv_file_idmap(0, 0, 0);
+	if ((uid_t)setfsuid((uid_t)-1) != geteuid()) {
+		setfsuid(geteuid());
+		setfsgid(getegid());
+	}
+}
+
 int srv_root_fd(srv_sbx *s, int *read_only)
 {
 	*read_only = 0;
@@ -1763,14 +1793,12 @@ int srv_root_fd(srv_sbx *s, int *read_only)
 		errno = ESRCH;
 		return -1;
 	}
-	pid_t pid = srv_box_init_pid(s->box);
-	if (pid <= 0) {
+	int fd = srv_box_open_root(s->box);
+	if (fd < 0)
 		errno = ESRCH;
-		return -1;
-	}
-	char path[64];
-	snprintf(path, sizeof path, "/proc/%d/root", (int)pid);
-	return open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	else if (srv_rt_userns(rt) == SRV_USERNS_RANGE)
+		file_creds((uid_t)srv_box_uid_base(s->box), (gid_t)srv_box_gid_base(s->box), srv_box_id_count(s->box));
+	return fd;
 }
 
 /* ---------------------------------------------------------------- purge */
@@ -2246,6 +2274,15 @@ int srv_core_start(const srv_config *c, char *err)
 	rt = srv_rt_new(cfg.state_dir, rerr);
 	if (!rt) {
 		snprintf(err, SRV_MSGLEN, "runtime: %.200s", rerr);
+		return -1;
+	}
+	if (cfg.subuid && cfg.subgid && srv_rt_set_subids(rt, cfg.subuid, cfg.subgid, rerr) != 0) {
+		snprintf(err, SRV_MSGLEN, "--subuid: %.200s", rerr);
+		return -1;
+	}
+	if (srv_rt_limits_missing(rt) && !cfg.no_limits) {
+		snprintf(err, SRV_MSGLEN, "no cgroup this rootless sbxd may write (%.100s): memory, CPU, pids "
+		         "limits unenforceable; start with --no-limits to run without", srv_rt_limits_missing(rt));
 		return -1;
 	}
 	for (int i = 0; i < 8 && cfg.image_dirs[i]; i++) {

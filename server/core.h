@@ -144,6 +144,10 @@ typedef struct srv_config {
 	int default_egress;          /* 1: a spec with no egress rules and no
 	                                denyEgress may reach anything (as
 	                                {"any": true}); 0 (default): nothing */
+	const char *subuid, *subgid; /* both set: every box a user namespace of
+	                                its owner's range (runtime.h) */
+	int no_limits;               /* 1: a rootless sbxd without cgroups may
+	                                start (limits are refused per create) */
 } srv_config;
 
 /* Global state. */
@@ -257,6 +261,9 @@ int srv_stream_ended(srv_sbx *s, int64_t id);
  * finished with its files kept). *read_only: 1 for a finished one (file
  * calls that change anything answer EROFS). */
 int srv_root_fd(srv_sbx *s, int *read_only);
+/* After the file call on srv_root_fd's fd: the thread's fs ids back to
+ * sbxd's own (srv_root_fd may have set a box's, see core.c). */
+void srv_root_fd_done(void);
 /* A delete: the files of the sandbox go now (or when it ends). */
 void srv_drop_files(srv_sbx *s);
 

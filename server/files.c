@@ -44,6 +44,28 @@
 
 /* -SRV_EPSEUDO when fd lives on a kernel pseudo file system (or FUSE,
  * whose server inside the sandbox could stall any call forever). */
+
+/* The box's ids as the calling thread's file call sees them: under a
+ * uid range (runtime.h), host id base+n is n inside; outside the range
+ * the kernel's overflow id (65534). No range: base 0, everything. */
+static __thread struct {
+	uint32_t uid, gid, count;
+} idmap = {0, 0, UINT32_MAX};
+
+void srv_file_idmap(uint32_t uid_base, uint32_t gid_base, uint32_t count)
+{
+	idmap.uid = uid_base;
+	idmap.gid = gid_base;
+	idmap.count = count ? count : UINT32_MAX;
+}
+
+static uint32_t map_in(uint32_t id, uint32_t base)
+{
+	if (idmap.count == UINT32_MAX && base == 0)
+		return id;
+	return id >= base && id - base < idmap.count ? id - base : 65534;
+}
+
 static int fs_allowed(int fd)
 {
 	static const unsigned long bad[] = {
@@ -197,12 +219,12 @@ static Sbxd__Ext__V1__FileEntry *entry_pb(const char *name, const struct stat *s
 	e->size = (int64_t)st->st_size;
 	e->mode = (uint32_t)(st->st_mode & 07777);
 	e->modify_time = ts_of(&st->st_mtim);
-	/* The "posix" extension: what stat(2) inside the sandbox shows (it
-	 * has no user namespace, so sbxd's ids are the sandbox's). */
+	/* The "posix" extension: what stat(2) inside the sandbox shows (ids
+	 * as the box sees them: under a uid range, srv_file_idmap's). */
 	e->access_time = ts_of(&st->st_atim);
 	e->change_time = ts_of(&st->st_ctim);
-	e->uid = (uint32_t)st->st_uid;
-	e->gid = (uint32_t)st->st_gid;
+	e->uid = map_in((uint32_t)st->st_uid, idmap.uid);
+	e->gid = map_in((uint32_t)st->st_gid, idmap.gid);
 	e->nlink = (uint64_t)st->st_nlink;
 	e->blocks = (int64_t)st->st_blocks;
 	/* The inode number, so hard links made inside or through the mount
@@ -721,8 +743,12 @@ int srv_file_setattr(int root, const char *path, const srv_attrs *a, Sbxd__Ext__
 	/* chown first (it clears set-id bits), then the mode, then the size,
 	 * and the times last (a truncate sets mtime). */
 	if (!rc && (a->set & (SRV_ATTR_UID | SRV_ATTR_GID)) &&
-	    fchownat(fd, "", (a->set & SRV_ATTR_UID) ? (uid_t)a->uid : (uid_t)-1,
-		     (a->set & SRV_ATTR_GID) ? (gid_t)a->gid : (gid_t)-1, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0)
+	    (((a->set & SRV_ATTR_UID) && (a->uid < 0 || a->uid >= (int64_t)idmap.count)) ||
+	     ((a->set & SRV_ATTR_GID) && (a->gid < 0 || a->gid >= (int64_t)idmap.count))))
+		rc = -EINVAL; /* an id the box's range does not hold (chown's own answer) */
+	if (!rc && (a->set & (SRV_ATTR_UID | SRV_ATTR_GID)) &&
+	    fchownat(fd, "", (a->set & SRV_ATTR_UID) ? (uid_t)(a->uid + idmap.uid) : (uid_t)-1,
+		     (a->set & SRV_ATTR_GID) ? (gid_t)(a->gid + idmap.gid) : (gid_t)-1, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0)
 		rc = -errno;
 	if (!rc && (a->set & SRV_ATTR_MODE)) {
 		if (S_ISLNK(st.st_mode))

@@ -36,6 +36,10 @@ int srv_file_list(int root, const char *path, size_t max, Sbxd__Ext__V1__ListDir
 /* *entry: a new FileEntry (srv_entry_free), lstat(2) of path. */
 int srv_file_stat(int root, const char *path, Sbxd__Ext__V1__FileEntry **entry);
 void srv_entry_free(Sbxd__Ext__V1__FileEntry *e);
+/* Under a uid range, the box's ids for this thread's next file calls:
+ * entries show uid/gid minus the base, set-attributes adds it (ids past
+ * count are EINVAL). (0, 0, 0) is the identity, sbxd's default. */
+void srv_file_idmap(uint32_t uid_base, uint32_t gid_base, uint32_t count);
 /* Where a symlink at path with text target leads inside the box's root
  * (the walk of its kernel, symlinks followed except the last component):
  * an absolute path without "." or ".." into out, SRV_MAX_PATH bytes.

@@ -74,6 +74,13 @@ static void usage(FILE *f)
 		"  --idle-timeout S        close idle TCP connections after S s (default 60)\n"
 		"  --default-egress deny|any  egress of a sandbox whose spec.network has no\n"
 		"                          egress rules and no denyEgress (default deny)\n"
+		"  --userns                (root) every sandbox in a user namespace: root inside is\n"
+		"                          the first id of its owner's range in /etc/subuid, /etc/subgid\n"
+		"  --subuid FILE, --subgid FILE  those ranges from FILE instead (implies --userns)\n"
+		"  --no-limits             (rootless, no writable cgroup) start anyway: limits are\n"
+		"                          not enforced and specs asking for one are refused\n"
+		"  Started by a user who is not root, sbxd is rootless: state in\n"
+		"  $XDG_DATA_HOME/sbxd (else ~/.local/share/sbxd), socket in $XDG_RUNTIME_DIR/sbxd\n"
 		"  -h, --help              this text\n"
 		"  -V, --version           print the version\n"
 		"       sbxd image import [--state-dir DIR] PATH [REF]   OCI layout dir, oci-archive\n"
@@ -429,7 +436,8 @@ int main(int argc, char **argv)
 {
 	enum { O_SOCKET = 256, O_STATE, O_LISTEN, O_TOKEN, O_LIFETIME, O_RETENTION, O_MAXSBX, O_DEFMEM, O_MAXOUT,
 	       O_MAXDISK, O_IDLE, O_IMGDIR, O_DEFIMG, O_HOSTIMG, O_QUOTA, O_MINFREE, O_EGRESS, O_SOCKMODE, O_SOCKGROUP, O_NOEXT,
-	       O_GRPC_LISTEN, O_GRPC_CERT, O_GRPC_KEY, O_GRPC_SOCKET, O_IMGALIAS };
+	       O_GRPC_LISTEN, O_GRPC_CERT, O_GRPC_KEY, O_GRPC_SOCKET, O_IMGALIAS, O_USERNS, O_SUBUID, O_SUBGID,
+	       O_NOLIMITS };
 	static const struct option opts[] = {
 		{"socket", required_argument, NULL, O_SOCKET},
 		{"socket-mode", required_argument, NULL, O_SOCKMODE},
@@ -456,6 +464,10 @@ int main(int argc, char **argv)
 		{"grpc-socket", required_argument, NULL, O_GRPC_SOCKET},
 		{"image-alias", required_argument, NULL, O_IMGALIAS},
 		{"default-egress", required_argument, NULL, O_EGRESS},
+		{"userns", no_argument, NULL, O_USERNS},
+		{"subuid", required_argument, NULL, O_SUBUID},
+		{"subgid", required_argument, NULL, O_SUBGID},
+		{"no-limits", no_argument, NULL, O_NOLIMITS},
 		{"foreground", no_argument, NULL, 'f'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -467,7 +479,9 @@ int main(int argc, char **argv)
 	int64_t minfree = 0, minfree_pct = 2;
 	char tokenreal[PATH_MAX], sockreal[PATH_MAX];
 	const char *image_dirs[8] = {NULL}, *default_image = "default";
-	int nimage_dirs = 0, allow_host = 0;
+	int nimage_dirs = 0, allow_host = 0, userns = 0, no_limits = 0, state_given = 0;
+	const char *subuid = "/etc/subuid", *subgid = "/etc/subgid";
+	char statebuf[4096];
 	char imgreal[7][PATH_MAX];
 	int fg = 0, c, rc = 1, egress_any = 0, activated = 0, perms_given = 0;
 	mode_t sock_mode = 0600;
@@ -494,7 +508,11 @@ int main(int argc, char **argv)
 				return 2;
 			perms_given = 1;
 			break;
-		case O_STATE: state = optarg; break;
+		case O_STATE: state = optarg; state_given = 1; break;
+		case O_USERNS: userns = 1; break;
+		case O_SUBUID: subuid = optarg; userns = 1; break;
+		case O_SUBGID: subgid = optarg; userns = 1; break;
+		case O_NOLIMITS: no_limits = 1; break;
 		case O_LISTEN: listen_at = optarg; break;
 		case O_TOKEN: token_file = optarg; break;
 		case O_GRPC_LISTEN: grpc_listen = optarg; break;
@@ -620,6 +638,39 @@ int main(int argc, char **argv)
 	if (!grpc_cert != !grpc_key || (grpc_cert && !grpc_listen)) {
 		fprintf(stderr, "sbxd: error: --grpc-cert and --grpc-key go together, with --grpc-listen\n");
 		return 2;
+	}
+	/* Rootless (started by a user who is not root): what it cannot do is
+	 * refused here, by name, never run weaker without a word. */
+	int rootless = geteuid() != 0;
+	if (rootless && userns) {
+		fprintf(stderr, "sbxd: error: --userns/--subuid/--subgid need a root sbxd; a rootless sbxd's "
+		        "sandboxes always run in a user namespace where your own uid is root\n");
+		return 2;
+	}
+	if (rootless && listen_at) {
+		fprintf(stderr, "sbxd: error: --listen: a rootless sbxd serves its owner's unix socket only\n");
+		return 2;
+	}
+	if (rootless && grpc_listen) {
+		fprintf(stderr, "sbxd: error: --grpc-listen: a rootless sbxd serves its owner's unix sockets only\n");
+		return 2;
+	}
+	if (!rootless && no_limits) {
+		fprintf(stderr, "sbxd: error: --no-limits is for a rootless sbxd without a cgroup; a root sbxd "
+		        "always enforces limits\n");
+		return 2;
+	}
+	if (rootless && !state_given) {
+		/* A user's records and images live in their own data dir. */
+		const char *data = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+		int w = data && data[0] == '/' ? snprintf(statebuf, sizeof statebuf, "%s/sbxd", data)
+		        : home && home[0] == '/' ? snprintf(statebuf, sizeof statebuf, "%s/.local/share/sbxd", home)
+		                              : -1;
+		if (w < 0 || (size_t)w >= sizeof statebuf) {
+			fprintf(stderr, "sbxd: error: no state dir: set XDG_DATA_HOME or HOME, or give --state-dir\n");
+			return 2;
+		}
+		state = statebuf;
 	}
 	if (!sock) {
 		const char *xdg = getenv("XDG_RUNTIME_DIR");
@@ -754,7 +805,14 @@ int main(int argc, char **argv)
 		.min_free = minfree,
 		.min_free_pct = (int)minfree_pct,
 		.default_egress = egress_any,
+		.subuid = userns ? subuid : NULL,
+		.subgid = userns ? subgid : NULL,
+		.no_limits = no_limits,
 	};
+	/* Nothing can enforce a limit: a spec's own ones are refused at
+	 * create, and there is no default to fall back on. */
+	if (rootless && no_limits)
+		cfg.default_memory = 0;
 	memcpy(cfg.image_dirs, image_dirs, sizeof image_dirs);
 	memcpy(cfg.image_alias, image_alias, sizeof image_alias);
 	if (srv_core_start(&cfg, err) != 0) {
@@ -799,6 +857,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sbxd: info: gRPC on %s%s%s%s\n", grpc_sock ? grpc_sock : "",
 			grpc_sock && grpc_listen ? " and " : "", grpc_listen ? grpc_listen : "",
 			grpc_cert ? " (TLS)" : "");
+	if (rootless)
+		fprintf(stderr, "sbxd: info: rootless: every sandbox is a user namespace where uid %u is root\n",
+		        (unsigned)geteuid());
+	else if (userns)
+		fprintf(stderr, "sbxd: info: sandboxes run in user namespaces of their owner's range (%s, %s)\n",
+		        subuid, subgid);
+	if (rootless && no_limits)
+		fprintf(stderr, "sbxd: warning: --no-limits: no cgroup, memory, CPU and pids limits are not "
+		        "enforced; a spec asking for one is refused\n");
 	if (ready[1] >= 0) {
 		if (write(ready[1], "R", 1) != 1) {
 			/* the parent went away; keep serving */

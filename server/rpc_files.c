@@ -291,6 +291,7 @@ int srv_rpc_file(srv_call *c, srv_route_kind kind, const ProtobufCMessage *req, 
 	 * it runs to see a change, and its memory is no longer governed). */
 	if (read_only && changes(kind)) {
 		close(root);
+		srv_root_fd_done();
 		return file_fail(st, -EROFS, fa.path, real);
 	}
 	/* The root fd keeps working without the lock (and fails cleanly if
@@ -298,6 +299,7 @@ int srv_rpc_file(srv_call *c, srv_route_kind kind, const ProtobufCMessage *req, 
 	pthread_mutex_unlock(&srv_lock);
 	rc = run(kind, root, read_only, &fa, resp);
 	close(root);
+	srv_root_fd_done();
 	pthread_mutex_lock(&srv_lock);
 	if (rc) {
 		wire_message_free(*resp);

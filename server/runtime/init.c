@@ -70,6 +70,9 @@ static char msgbuf[sizeof(srv_msg_hdr) + SRV_PROTO_MAX_STRINGS + 1];
 static const char *argv_store[SRV_PROTO_MAX_ARGS + 1];
 static const char *env_store[SRV_PROTO_MAX_ENV + 1];
 static int devnull = -1;
+/* The idmapped lower layers sbxd made for this box (SRV_MSG_MAPPED). */
+static int lower_fds[SRV_MAX_LOWERS];
+static int nlower_fds;
 
 /* Output relays: a command's stdout/stderr is the write end of a pipe, and
  * init copies the read end into the caller's spool file. The command then
@@ -457,10 +460,73 @@ static int enter_cgroup_ns(int ctl, char *msg, size_t len)
 	return 0;
 }
 
+/* In a user namespace of its own, init is nobody until sbxd has written
+ * its uid and gid maps: it waits for that word (with the idmapped lower
+ * layers, when sbxd made them), then becomes root of the namespace, which
+ * outside is the first uid of the box's range (or sbxd's own uid). */
+static int wait_mapped(const srv_init_cfg *cfg, int ctl, char *msg, size_t len)
+{
+	srv_msg_hdr h;
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * SRV_MAX_LOWERS)];
+		struct cmsghdr align;
+	} cm;
+	struct iovec iov = {&h, sizeof h};
+	struct msghdr mh;
+	ssize_t n;
+	memset(&mh, 0, sizeof mh);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cm.buf;
+	mh.msg_controllen = sizeof cm.buf;
+	while ((n = recvmsg(ctl, &mh, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+		;
+	if (n != (ssize_t)sizeof h || h.type != SRV_MSG_MAPPED || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
+		return failmsg(msg, len, n < 0 ? errno : EPROTO, "wait for the uid map", NULL);
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t cnt = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < cnt && nlower_fds < SRV_MAX_LOWERS; i++)
+			memcpy(&lower_fds[nlower_fds++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+	}
+	if (nlower_fds != cfg->nlowers || h.argc != (uint32_t)cfg->nlowers)
+		return failmsg(msg, len, EPROTO, "idmapped layers: wrong count", NULL);
+	/* setgroups is denied in a rootless box's namespace (single-uid map):
+	 * the groups init came with are unmapped there and grant nothing. */
+	if (cfg->userns == SRV_USERNS_RANGE && setgroups(0, NULL) != 0)
+		return failmsg(msg, len, errno, "setgroups", NULL);
+	if (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0)
+		return failmsg(msg, len, errno, "become root of the user namespace", NULL);
+	return 0;
+}
+
+/* Puts each idmapped lower layer (a detached mount sbxd made) on
+ * scratch/lN, where the overlay options name it. */
+static int mount_lowers(const char *scratch, char *msg, size_t len)
+{
+	for (int i = 0; i < nlower_fds; i++) {
+		char p[PATH_MAX];
+		int n = snprintf(p, sizeof p, "%s/l%d", scratch, i);
+		if (n < 0 || n >= (int)sizeof p)
+			return failmsg(msg, len, ENAMETOOLONG, "lower layer", NULL);
+		if (mkdir(p, 0755) != 0)
+			return failmsg(msg, len, errno, "mkdir", p);
+		if (syscall(SYS_move_mount, lower_fds[i], "", AT_FDCWD, p, 0x00000004 /* MOVE_MOUNT_F_EMPTY_PATH */) != 0)
+			return failmsg(msg, len, errno, "attach the idmapped layer on", p);
+		close(lower_fds[i]);
+		lower_fds[i] = -1;
+	}
+	nlower_fds = 0;
+	return 0;
+}
+
 static int setup(const srv_init_cfg *cfg, int ctl, char *msg, size_t len)
 {
 	const char *root = cfg->root;
 	int rc;
+	if (cfg->userns && (rc = wait_mapped(cfg, ctl, msg, len)))
+		return rc;
 	/* Nothing we mount may propagate back to the host. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
 		return failmsg(msg, len, errno, "make / private", NULL);
@@ -473,6 +539,8 @@ static int setup(const srv_init_cfg *cfg, int ctl, char *msg, size_t len)
 		return failmsg(msg, len, errno, "mount scratch tmpfs on", cfg->scratch);
 	if (mkdir(cfg->upper, 0755) != 0 || mkdir(cfg->work, 0700) != 0 || mkdir(root, 0755) != 0)
 		return failmsg(msg, len, errno, "mkdir in", cfg->scratch);
+	if ((rc = mount_lowers(cfg->scratch, msg, len)))
+		return rc;
 	if (mount("overlay", root, "overlay", MS_NOSUID | MS_NODEV, cfg->overlay_opts) != 0)
 		return failmsg(msg, len, errno, "mount overlay on", root);
 	for (const char *const *h = cfg->hide; h && *h; h++)
@@ -693,6 +761,43 @@ static void reply(int ctl, int err, int pid, const char *msg)
 		snprintf(r.msg, sizeof r.msg, "%s", msg);
 	while (send(ctl, &r, sizeof r, MSG_NOSIGNAL) < 0 && errno == EINTR)
 		;
+}
+
+/* The ready reply carries the box's root and mount namespace (O_PATH
+ * "/" after pivot_root, /proc/self/ns/mnt): sbxd reaches the box's files
+ * through them, also where it may not open /proc/INIT/root (a rootless
+ * sbxd lacks CAP_SYS_PTRACE over a non-dumpable init). */
+static void ready_reply(int ctl)
+{
+	srv_msg_reply r;
+	memset(&r, 0, sizeof r);
+	r.type = SRV_MSG_REPLY;
+	r.pid = 1;
+	int fds[2] = {open("/", O_PATH | O_DIRECTORY | O_CLOEXEC), open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC)};
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * 2)];
+		struct cmsghdr align;
+	} cm;
+	memset(&cm, 0, sizeof cm);
+	struct iovec iov = {&r, sizeof r};
+	struct msghdr mh;
+	memset(&mh, 0, sizeof mh);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (fds[0] >= 0 && fds[1] >= 0) {
+		mh.msg_control = cm.buf;
+		mh.msg_controllen = sizeof cm.buf;
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof fds);
+		memcpy(CMSG_DATA(c), fds, sizeof fds);
+	}
+	while (sendmsg(ctl, &mh, MSG_NOSIGNAL) < 0 && errno == EINTR)
+		;
+	for (int i = 0; i < 2; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
 }
 
 static void relay_close(int i)
@@ -1102,7 +1207,7 @@ void srv_init_main(const srv_init_cfg *cfg, int ctl, int evt)
 		reply(ctl, EIO, 0, msg);
 		_exit(1);
 	}
-	reply(ctl, 0, 1, NULL);
+	ready_reply(ctl);
 	static struct pollfd p[3 + MAX_RELAYS];
 	for (;;) {
 		p[0] = (struct pollfd){ctl, POLLIN, 0};

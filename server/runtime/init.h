@@ -34,6 +34,11 @@ typedef struct srv_init_cfg {
 	                              system has less free space, 0 = no floor */
 	int64_t uid, gid;          /* every command runs as uid:gid (no
 	                              supplementary groups); -1 = as root */
+	int userns;                /* SRV_USERNS_*: init is in a user namespace
+	                              of its own and waits for SRV_MSG_MAPPED */
+	int nlowers;               /* > 0: that many idmapped lower layers come
+	                              with SRV_MSG_MAPPED; init mounts them on
+	                              scratch/l0, l1 ... (overlay_opts names them) */
 } srv_init_cfg;
 
 /* Overwrites this process's argv and environment strings in place, so

@@ -292,9 +292,12 @@ struct child {
 	const char *path;
 	char *const *argv;
 	int netns;        /* >= 0: setns there first */
+	int userns;       /* >= 0: setns there before netns (the child is then
+	                     a fork, not vfork-like: a process that shares its
+	                     memory may not enter a user namespace) */
 	int own_mounts;   /* 1: a mount namespace of its own, every mount a
 	                     slave: nothing it unmounts reaches the host */
-	int fd[5];        /* become fds 0..4 (-1: /dev/null for 0-2, closed above) */
+	int fd[7];        /* become fds 0..6 (-1: /dev/null for 0-2, closed above) */
 };
 
 /* Runs in the vfork-like child: system calls only, then exec. */
@@ -302,6 +305,8 @@ static int child_main(void *p)
 {
 	const struct child *c = p;
 	srv_signals_reset();
+	if (c->userns >= 0 && setns(c->userns, CLONE_NEWUSER) != 0)
+		_exit(126);
 	if (c->netns >= 0 && setns(c->netns, CLONE_NEWNET) != 0)
 		_exit(126);
 	/* slirp4netns's sandbox makes only "/" private, not its submounts,
@@ -312,8 +317,8 @@ static int child_main(void *p)
 		_exit(126);
 	/* Move the wanted fds out of the way first, so dup2 to 0..4 cannot
 	 * clobber one that is still to come. */
-	int tmp[5];
-	for (int i = 0; i < 5; i++) {
+	int tmp[7];
+	for (int i = 0; i < 7; i++) {
 		tmp[i] = -1;
 		int src = c->fd[i];
 		if (src < 0 && i < 3)
@@ -321,7 +326,7 @@ static int child_main(void *p)
 		if (src >= 0 && (tmp[i] = fcntl(src, F_DUPFD_CLOEXEC, 16)) < 0)
 			_exit(126);
 	}
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < 7; i++)
 		if (tmp[i] >= 0 && dup2(tmp[i], i) < 0)
 			_exit(126);
 	static char *const env[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
@@ -341,7 +346,8 @@ static pid_t spawn(const struct child *c, char *err)
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	pid_t pid = clone(child_main, stack + CHILD_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, (void *)c);
+	pid_t pid = clone(child_main, stack + CHILD_STACK, c->userns >= 0 ? SIGCHLD : CLONE_VM | CLONE_VFORK | SIGCHLD,
+	                  (void *)c);
 	int e = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	free(stack);
@@ -387,8 +393,11 @@ static int wait_exit(pid_t pid)
 	return st;
 }
 
-/* Loads the script into the namespace of netns with `nft -f`. */
-static int load_rules(int netns, const char *script, char *err)
+/* Loads the script into the namespace of netns with `nft -f`. With a
+ * userns (rootless), the child enters the box's user namespace first:
+ * only there may it change the box's netns. A child that cannot enter
+ * both exits before nft runs, so the rules never land elsewhere. */
+static int load_rules(int userns, int netns, const char *script, char *err)
 {
 	char nft[PATH_MAX], msg[TOOL_MSG];
 	int rc = -1, in = -1, errfd = -1;
@@ -404,7 +413,7 @@ static int load_rules(int netns, const char *script, char *err)
 		goto out;
 	}
 	char *argv[] = {"nft", "-f", "/dev/stdin", NULL};
-	struct child c = {nft, argv, netns, 0, {in, -1, errfd, -1, -1}};
+	struct child c = {nft, argv, netns, userns, 0, {in, -1, errfd, -1, -1, -1, -1}};
 	pid_t pid = spawn(&c, err);
 	if (pid < 0)
 		goto out;
@@ -433,6 +442,11 @@ static int64_t now_ms(void)
 
 int srv_net_start(pid_t init_pid, const srv_egress *eg, srv_net **out, char *err)
 {
+	return srv_net_start_ns(init_pid, -1, -1, eg, out, err);
+}
+
+int srv_net_start_ns(pid_t init_pid, int userns, int netns_in, const srv_egress *eg, srv_net **out, char *err)
+{
 	char slirp[PATH_MAX], nspath[64], pidtxt[16], msg[TOOL_MSG];
 	int exitp[2] = {-1, -1}, readyp[2] = {-1, -1}, errfd = -1, netns = -1;
 	char **host = NULL, *script = NULL;
@@ -454,7 +468,11 @@ int srv_net_start(pid_t init_pid, const srv_egress *eg, srv_net **out, char *err
 		goto fail;
 	snprintf(nspath, sizeof nspath, "/proc/%d/ns/net", (int)init_pid);
 	snprintf(pidtxt, sizeof pidtxt, "%d", (int)init_pid);
-	if ((netns = open(nspath, O_RDONLY | O_CLOEXEC)) < 0) {
+	if (netns_in >= 0)
+		netns = fcntl(netns_in, F_DUPFD_CLOEXEC, 0);
+	else
+		netns = open(nspath, O_RDONLY | O_CLOEXEC);
+	if (netns < 0) {
 		srv_errf(err, errno, "open %s", nspath);
 		goto fail;
 	}
@@ -468,7 +486,19 @@ int srv_net_start(pid_t init_pid, const srv_egress *eg, srv_net **out, char *err
 	 * without capabilities, and a seccomp filter. */
 	char *argv[] = {"slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback", "--enable-sandbox",
 	                "--enable-seccomp", "--exit-fd=3", "--ready-fd=4", pidtxt, "eth0", NULL};
-	struct child c = {slirp, argv, -1, 1, {-1, -1, errfd, exitp[0], readyp[1]}};
+	struct child c = {slirp, argv, -1, -1, 1, {-1, -1, errfd, exitp[0], readyp[1], -1, -1}};
+	/* Rootless: slirp4netns joins the box's user namespace (fd 5) to
+	 * reach its netns (fd 6; /proc/INIT is closed to us by then). It runs
+	 * as the unprivileged user, so a libslirp bug is worth that user's
+	 * rights only; but without --enable-sandbox, whose parent fails its
+	 * setegid(0) after joining a user namespace (slirp4netns 1.2 here),
+	 * and without a mount namespace of its own (a user may not make one
+	 * in ours). Its seccomp filter stays. */
+	char *rargv[] = {"slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback",
+	                 "--enable-seccomp", "--exit-fd=3", "--ready-fd=4", "--userns-path=/proc/self/fd/5",
+	                 "--netns-type=path", "/proc/self/fd/6", "eth0", NULL};
+	if (userns >= 0)
+		c = (struct child){slirp, rargv, -1, -1, 0, {-1, -1, errfd, exitp[0], readyp[1], userns, netns}};
 	if ((n->pid = spawn(&c, err)) < 0)
 		goto fail;
 	close(exitp[0]);
@@ -478,7 +508,7 @@ int srv_net_start(pid_t init_pid, const srv_egress *eg, srv_net **out, char *err
 	exitp[1] = -1;
 	/* The policy goes in while the stack comes up: nothing in the sandbox
 	 * runs before srv_box_create returns. */
-	if (load_rules(netns, script, err) != 0)
+	if (load_rules(userns, netns, script, err) != 0)
 		goto fail;
 	int64_t end = now_ms() + READY_TIMEOUT_MS;
 	for (;;) {

@@ -55,6 +55,10 @@ typedef struct srv_net srv_net;
 /* Starts the stack for the network namespace of init_pid and installs the
  * policy there; returns once both are in place. -1 with a message. */
 int srv_net_start(pid_t init_pid, const srv_egress *eg, srv_net **out, char *err);
+/* The same for a box in a user namespace of an sbxd that is not root:
+ * userns and netns are fds of the box's namespaces (borrowed), opened
+ * while its init could still be looked at. */
+int srv_net_start_ns(pid_t init_pid, int userns, int netns, const srv_egress *eg, srv_net **out, char *err);
 
 /* Kills and reaps the stack. Accepts NULL. */
 void srv_net_stop(srv_net *n);

@@ -28,6 +28,9 @@ enum srv_msg_type {
 	SRV_MSG_SIGNAL = 2,
 	SRV_MSG_REPLY = 3,
 	SRV_MSG_ATTACHED = 4, /* sbxd -> init, once: init is in all its cgroups */
+	SRV_MSG_MAPPED = 5,   /* sbxd -> init, first of all in a user namespace:
+	                         its uid/gid maps are written; argc idmapped
+	                         lower layers ride along as SCM_RIGHTS */
 };
 
 /* Spawn flags: which descriptors ride along (in this order) as SCM_RIGHTS. */

@@ -18,6 +18,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/mount.h>
+#include <pwd.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -32,6 +34,7 @@
 #include <unistd.h>
 
 #define MAX_HIDE 16
+#define SRV_USERNS_SCRATCH "/tmp"
 #define MAX_IMAGE_DIRS 8
 #define MAX_ID 64
 /* Init sets a sandbox up in a few ms; allow for a loaded machine. */
@@ -53,6 +56,10 @@ struct srv_rt {
 	srv_zygote *zygote;       /* NULL: clone init from sbxd itself */
 	char *hide[MAX_HIDE + 1];
 	int nhide;
+	int userns;               /* SRV_USERNS_*: how boxes' user namespaces map */
+	int rootless;             /* sbxd is not root: single-uid boxes */
+	char cg_missing[SRV_ERRLEN]; /* rootless without cgroups: why ("" = have them) */
+	char subuid[PATH_MAX], subgid[PATH_MAX]; /* SRV_USERNS_RANGE's files */
 };
 
 struct srv_box {
@@ -64,6 +71,10 @@ struct srv_box {
 	int dead;
 	int frozen;               /* init is frozen too: requests would hang */
 	srv_net *net;             /* the egress stack, NULL without egress */
+	int root_fd, mnt_fd;      /* the box's "/" (O_PATH) and mount ns, from init */
+	int userns_fd, netns_fd;  /* rootless: the box's user and net ns, for egress */
+	int64_t uid_base, gid_base; /* host ids of root inside (sbxd's own without a user namespace) */
+	uint32_t id_count;        /* ids mapped from there on (0: no map) */
 	int64_t next_token;
 	uint32_t seq;             /* of the last request sent on ctl */
 	char *reqbuf;
@@ -179,9 +190,12 @@ srv_rt *srv_rt_new(const char *state_dir, char *err)
 		srv_errf(err, ENOMEM, "runtime");
 		return NULL;
 	}
+	/* Not root: every box gets a user namespace where sbxd's own uid is
+	 * root (the kernel lets any user map itself), and the rest of the
+	 * runtime works unchanged inside it. */
 	if (geteuid() != 0) {
-		srv_errf(err, 0, "the sandbox runtime needs root (namespaces, mounts, cgroups)");
-		goto fail;
+		rt->rootless = 1;
+		rt->userns = SRV_USERNS_SINGLE;
 	}
 	if (mkdir_p(state_dir, 0700) != 0 || !realpath(state_dir, rt->state_dir)) {
 		srv_errf(err, errno, "state dir %s", state_dir);
@@ -211,8 +225,15 @@ srv_rt *srv_rt_new(const char *state_dir, char *err)
 	snprintf(rt->prefix, sizeof rt->prefix, "sbxd-%012llx",
 	         (unsigned long long)(fnv1a(rt->state_dir) & 0xffffffffffffULL));
 	rt->cg = srv_cg_open(rt->prefix, err);
-	if (!rt->cg)
+	if (!rt->cg && !rt->rootless)
 		goto fail;
+	if (!rt->cg) {
+		/* No cgroup we may write: boxes run, but nothing can enforce a
+		 * limit. Every create that asks for one is refused (see
+		 * srv_rt_limits_missing); sbxd refuses to start unless told. */
+		snprintf(rt->cg_missing, sizeof rt->cg_missing, "%s", err);
+		err[0] = '\0';
+	}
 	clean_scratch(rt);
 	if (srv_rt_hide_path(rt, rt->state_dir, err) != 0)
 		goto fail;
@@ -237,7 +258,203 @@ void srv_rt_free(srv_rt *rt)
 
 const char *srv_rt_cgroup_layout(const srv_rt *rt)
 {
-	return srv_cg_layout(rt->cg);
+	return rt->cg ? srv_cg_layout(rt->cg) : "none";
+}
+
+int srv_rt_rootless(const srv_rt *rt)
+{
+	return rt->rootless;
+}
+
+const char *srv_rt_limits_missing(const srv_rt *rt)
+{
+	return rt->cg ? NULL : rt->cg_missing;
+}
+
+int srv_rt_set_subids(srv_rt *rt, const char *subuid, const char *subgid, char *err)
+{
+	if (rt->rootless) {
+		srv_errf(err, 0, "subuid ranges need a root sbxd (a rootless one maps its own uid)");
+		return -1;
+	}
+	if (!subuid || !subgid || strlen(subuid) >= PATH_MAX || strlen(subgid) >= PATH_MAX) {
+		srv_errf(err, ENAMETOOLONG, "subuid file");
+		return -1;
+	}
+	if (access(subuid, R_OK) != 0 || access(subgid, R_OK) != 0) {
+		srv_errf(err, errno, "read %s and %s", subuid, subgid);
+		return -1;
+	}
+	memcpy(rt->subuid, subuid, strlen(subuid) + 1);
+	memcpy(rt->subgid, subgid, strlen(subgid) + 1);
+	rt->userns = SRV_USERNS_RANGE;
+	return 0;
+}
+
+int srv_rt_userns(const srv_rt *rt)
+{
+	return rt->userns;
+}
+
+/* The owner's range in an /etc/subuid-style file: lines NAME:START:COUNT
+ * or UID:START:COUNT, the first that names the owner. A range must not
+ * hold uid 0 and at most 65536 ids of it are used (one map line). */
+static int find_range(const char *file, uint32_t owner, const char *name, uint32_t *start, uint32_t *count,
+                      char *err)
+{
+	FILE *f = fopen(file, "re");
+	if (!f) {
+		srv_errf(err, errno, "open %s", file);
+		return -1;
+	}
+	char line[512], uidtxt[16];
+	snprintf(uidtxt, sizeof uidtxt, "%u", owner);
+	int found = 0;
+	while (!found && fgets(line, sizeof line, f)) {
+		char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+		if (!c2)
+			continue;
+		*c1 = '\0';
+		if (strcmp(line, uidtxt) != 0 && (!name || strcmp(line, name) != 0))
+			continue;
+		char *end;
+		errno = 0;
+		unsigned long long st = strtoull(c1 + 1, &end, 10);
+		if (errno || end != c2 || c1[1] < '0' || c1[1] > '9')
+			continue;
+		unsigned long long ct = strtoull(c2 + 1, &end, 10);
+		if (errno || end == c2 + 1 || (*end && *end != '\n') || ct == 0)
+			continue;
+		if (ct > 65536)
+			ct = 65536;
+		if (st == 0 || st + ct > UINT32_MAX)
+			continue;
+		*start = (uint32_t)st;
+		*count = (uint32_t)ct;
+		found = 1;
+	}
+	fclose(f);
+	if (!found)
+		srv_errf(err, 0, "no range for user %s (uid %u) in %s: add one (e.g. usermod --add-subuids), "
+		         "sandboxes never run as host root here", name ? name : uidtxt, owner, file);
+	return found ? 0 : -1;
+}
+
+static int write_map(pid_t pid, const char *what, const char *text, char *err)
+{
+	char p[64];
+	snprintf(p, sizeof p, "/proc/%d/%s", (int)pid, what);
+	if (srv_write_file(p, text) != 0) {
+		srv_errf(err, errno, "write %s of the sandbox's user namespace", what);
+		return -1;
+	}
+	return 0;
+}
+
+/* Writes the box's uid and gid maps (init waits for them) and, for a
+ * range, makes every lower layer an idmapped detached mount (host uid N
+ * shows as START+N), so the image's root-owned files are root's inside
+ * although no host uid 0 is mapped. */
+static int map_box(srv_rt *rt, srv_box *box, const srv_box_spec *spec, const char *const *lowers, int nl,
+                   int *lfds, char *err)
+{
+	char map[96];
+	pid_t pid = box->init_pid;
+	if (rt->userns == SRV_USERNS_SINGLE) {
+		if (write_map(pid, "setgroups", "deny", err) != 0)
+			return -1;
+		snprintf(map, sizeof map, "0 %u 1\n", (unsigned)geteuid());
+		if (write_map(pid, "uid_map", map, err) != 0)
+			return -1;
+		snprintf(map, sizeof map, "0 %u 1\n", (unsigned)getegid());
+		if (write_map(pid, "gid_map", map, err) != 0)
+			return -1;
+		box->uid_base = geteuid();
+		box->gid_base = getegid();
+		box->id_count = 1;
+		if (spec->egress) {
+			/* Now, while init may still be looked at (it turns
+			 * non-dumpable later): egress needs both. */
+			char p[64];
+			snprintf(p, sizeof p, "/proc/%d/ns/user", (int)pid);
+			box->userns_fd = open(p, O_RDONLY | O_CLOEXEC);
+			snprintf(p, sizeof p, "/proc/%d/ns/net", (int)pid);
+			box->netns_fd = open(p, O_RDONLY | O_CLOEXEC);
+			if (box->userns_fd < 0 || box->netns_fd < 0) {
+				srv_errf(err, errno, "open the namespaces of the sandbox's init");
+				return -1;
+			}
+		}
+		return 0;
+	}
+	uint32_t us, uc, gs, gc;
+	struct passwd pw, *pwp = NULL;
+	char pwbuf[1024];
+	getpwuid_r((uid_t)spec->owner, &pw, pwbuf, sizeof pwbuf, &pwp);
+	const char *name = pwp ? pwp->pw_name : NULL;
+	if (find_range(rt->subuid, spec->owner, name, &us, &uc, err) != 0 ||
+	    find_range(rt->subgid, spec->owner, name, &gs, &gc, err) != 0)
+		return -1;
+	snprintf(map, sizeof map, "0 %u %u\n", us, uc);
+	if (write_map(pid, "uid_map", map, err) != 0)
+		return -1;
+	snprintf(map, sizeof map, "0 %u %u\n", gs, gc);
+	if (write_map(pid, "gid_map", map, err) != 0)
+		return -1;
+	box->uid_base = us;
+	box->gid_base = gs;
+	box->id_count = uc < gc ? uc : gc;
+	char p[64];
+	snprintf(p, sizeof p, "/proc/%d/ns/user", (int)pid);
+	int ufd = open(p, O_RDONLY | O_CLOEXEC);
+	if (ufd < 0) {
+		srv_errf(err, errno, "open %s", p);
+		return -1;
+	}
+	int rc = 0;
+	for (int i = 0; i < nl && rc == 0; i++) {
+		lfds[i] = (int)syscall(SYS_open_tree, AT_FDCWD, lowers[i], OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+		struct mount_attr a = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)ufd};
+		if (lfds[i] < 0 || syscall(SYS_mount_setattr, lfds[i], "", AT_EMPTY_PATH, &a, sizeof a) != 0) {
+			srv_errf(err, errno, "idmapped mount of %s", lowers[i]);
+			rc = -1;
+		}
+	}
+	close(ufd);
+	return rc;
+}
+
+/* Tells init its maps are written, with the idmapped layers. */
+static int send_mapped(srv_box *box, const int *lfds, int nl, char *err)
+{
+	srv_msg_hdr h;
+	memset(&h, 0, sizeof h);
+	h.type = SRV_MSG_MAPPED;
+	h.argc = (uint32_t)nl;
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * SRV_MAX_LOWERS)];
+		struct cmsghdr align;
+	} cm;
+	memset(&cm, 0, sizeof cm);
+	struct iovec iov = {&h, sizeof h};
+	struct msghdr mh;
+	memset(&mh, 0, sizeof mh);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (nl > 0) {
+		mh.msg_control = cm.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nl);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nl);
+		memcpy(CMSG_DATA(c), lfds, sizeof(int) * (size_t)nl);
+	}
+	if (sendmsg(box->ctl, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+		srv_errf(err, errno, "send the uid map word to init");
+		return -1;
+	}
+	return 0;
 }
 
 int srv_rt_add_image_dir(srv_rt *rt, const char *dir, char *err)
@@ -322,9 +539,19 @@ static int read_reply(srv_box *box, uint32_t seq, srv_msg_reply *r, char *err)
 			errno = ETIMEDOUT;
 			return -1;
 		}
-		ssize_t n = recv(box->ctl, r, sizeof *r, 0);
+		int fds[4], nfds = 0, bad = 0;
+		ssize_t n = srv_proto_recv_fds(box->ctl, r, sizeof *r, fds, 4, &nfds, &bad);
 		if (n < 0 && errno == EINTR)
 			continue;
+		/* Only the ready message carries fds: the box's root and mount
+		 * namespace. Anything else riding along is dropped. */
+		if (seq == 0 && nfds == 2 && !bad && box->root_fd < 0) {
+			box->root_fd = fds[0];
+			box->mnt_fd = fds[1];
+			nfds = 0;
+		}
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
 		if (n == (ssize_t)sizeof *r && r->type == SRV_MSG_REPLY) {
 			if (r->seq != seq)
 				continue;
@@ -403,6 +630,10 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 	int ctl[2] = {-1, -1}, evt[2] = {-1, -1};
 	char lower[PATH_MAX], upper[PATH_MAX], work[PATH_MAX], root[PATH_MAX];
 	char opts[3 * PATH_MAX + 64], lowers[4096];
+	const char *lower_list[SRV_MAX_LOWERS + 1];
+	int lfds[SRV_MAX_LOWERS], nl = 0;
+	for (int i = 0; i < SRV_MAX_LOWERS; i++)
+		lfds[i] = -1;
 	srv_hostmask mask = {0};
 	const char *hide[MAX_HIDE + SRV_HOSTMASK_MAX + 1];
 	*out = NULL;
@@ -430,7 +661,9 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 				lowers[used++] = ':';
 			memcpy(lowers + used, *l, ll + 1);
 			used += ll;
+			lower_list[n] = *l;
 		}
+		nl = n;
 		if (n == 0) {
 			srv_errf(err, 0, "image without layers");
 			return -1;
@@ -444,6 +677,36 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 			return -1;
 		}
 		snprintf(lowers, sizeof lowers, "%s", lower);
+		lower_list[0] = lower;
+		nl = 1;
+	}
+	if (rt->rootless && spec->egress && access("/dev/net/tun", R_OK | W_OK) != 0) {
+		srv_errf(err, errno, "egress from a rootless sbxd needs /dev/net/tun open to users (mode 0666, as "
+		         "distributions ship it); here it is not");
+		return -1;
+	}
+	if (!rt->cg && (spec->memory_bytes > 0 || spec->cpu_millis > 0 || spec->max_pids > 0)) {
+		srv_errf(err, 0, "resource limits cannot be enforced by this rootless sbxd (no cgroup it may "
+		         "write: %s); ask for none, or run the system sbxd", rt->cg_missing);
+		return -1;
+	}
+	/* With a uid range, the lower layers are idmapped mounts that init
+	 * attaches on scratch/l0, l1 ...: the overlay names those. */
+	/* Under a uid range init is not host root: it may not walk into the
+	 * state dir (0700, host root's), so its scratch tmpfs goes on /tmp (of
+	 * its own mount namespace only; pivot_root leaves it behind; the
+	 * lowers come as fds). Rootless, the state dir is init's own. */
+	const char *scratch = rt->userns == SRV_USERNS_RANGE ? SRV_USERNS_SCRATCH : rt->run_dir;
+	if (rt->userns == SRV_USERNS_RANGE) {
+		size_t used = 0;
+		for (int i = 0; i < nl; i++) {
+			int w = snprintf(lowers + used, sizeof lowers - used, "%s%s/l%d", i ? ":" : "", scratch, i);
+			if (w < 0 || (size_t)w >= sizeof lowers - used) {
+				srv_errf(err, 0, "overlay options over a page: fewer layers or a shorter state dir path");
+				return -1;
+			}
+			used += (size_t)w;
+		}
 	}
 	box = calloc(1, sizeof *box);
 	if (!box) {
@@ -452,6 +715,10 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 	}
 	box->rt = rt;
 	box->ctl = box->evt = -1;
+	box->root_fd = box->mnt_fd = -1;
+	box->userns_fd = box->netns_fd = -1;
+	box->uid_base = geteuid();
+	box->gid_base = getegid();
 	box->init_pid = -1;
 	box->next_token = 1;
 	memcpy(box->id, spec->id, strlen(spec->id) + 1);
@@ -459,9 +726,9 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 	 * namespace, so the host needs no directory per box: making and
 	 * removing one on the state dir's disk cost up to a millisecond
 	 * per create (ext4 inode allocation). */
-	if (srv_path_join(upper, sizeof upper, rt->run_dir, "upper") != 0 ||
-	    srv_path_join(work, sizeof work, rt->run_dir, "work") != 0 ||
-	    srv_path_join(root, sizeof root, rt->run_dir, "root") != 0) {
+	if (srv_path_join(upper, sizeof upper, scratch, "upper") != 0 ||
+	    srv_path_join(work, sizeof work, scratch, "work") != 0 ||
+	    srv_path_join(root, sizeof root, scratch, "root") != 0) {
 		srv_errf(err, ENAMETOOLONG, "scratch dir");
 		goto fail;
 	}
@@ -481,8 +748,8 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 			hide[nh++] = mask.path[i];
 	}
 	hide[nh] = NULL;
-	if (srv_cg_box_create(rt->cg, spec->id, spec->cpu_millis, spec->memory_bytes, spec->max_pids,
-	                      spec->max_pids > 0, &box->cg, err) != 0)
+	if (rt->cg && srv_cg_box_create(rt->cg, spec->id, spec->cpu_millis, spec->memory_bytes, spec->max_pids,
+	                                spec->max_pids > 0, &box->cg, err) != 0)
 		goto fail;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) != 0 ||
 	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, evt) != 0) {
@@ -490,7 +757,7 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 		goto fail;
 	}
 	srv_init_cfg cfg = {
-		.scratch = rt->run_dir,
+		.scratch = scratch,
 		.upper = upper,
 		.work = work,
 		.root = root,
@@ -509,14 +776,21 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 		.min_free = spec->min_free_bytes > 0 ? spec->min_free_bytes : 0,
 		.uid = spec->uid > 0 || spec->gid > 0 ? spec->uid : -1,
 		.gid = spec->uid > 0 || spec->gid > 0 ? spec->gid : -1,
+		.userns = rt->userns,
+		.nlowers = rt->userns == SRV_USERNS_RANGE ? nl : 0,
 	};
 	/* Always a network namespace of its own: the host's would give the
 	 * sandbox its loopback services, abstract sockets and ports. */
 	uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET;
+	/* A user namespace owns all the others: root inside is a uid of the
+	 * box's range (or sbxd's own, rootless) outside, never host root. */
+	if (rt->userns)
+		flags |= CLONE_NEWUSER;
+	int cgfd = box->cg ? srv_cg_box_clone_fd(box->cg) : -1;
 	int born_in_cg = 0;
 	pid_t pid = -1;
 	if (rt->zygote) {
-		pid = srv_zygote_clone(rt->zygote, flags, srv_cg_box_clone_fd(box->cg), &cfg, ctl[1], evt[1],
+		pid = srv_zygote_clone(rt->zygote, flags, cgfd, &cfg, ctl[1], evt[1],
 		                       &born_in_cg);
 		if (pid < 0 && errno == EPIPE) {
 			/* The zygote died (or hangs): carry on without it. */
@@ -527,7 +801,7 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 	if (!rt->zygote) {
 		/* A raw clone behaves like fork() without running atfork
 		 * handlers; the child never returns from srv_init_main. */
-		pid = srv_clone(flags, SIGCHLD, srv_cg_box_clone_fd(box->cg), &born_in_cg);
+		pid = srv_clone(flags, SIGCHLD, cgfd, &born_in_cg);
 		if (pid == 0)
 			srv_init_main(&cfg, ctl[1], evt[1]);
 	}
@@ -541,9 +815,19 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 	close(ctl[1]);
 	close(evt[1]);
 	ctl[0] = ctl[1] = evt[0] = evt[1] = -1;
+	if (rt->userns) {
+		if (map_box(rt, box, spec, lower_list, rt->userns == SRV_USERNS_RANGE ? nl : 0, lfds, err) != 0 ||
+		    send_mapped(box, lfds, rt->userns == SRV_USERNS_RANGE ? nl : 0, err) != 0)
+			goto fail;
+		for (int i = 0; i < nl; i++)
+			if (lfds[i] >= 0) {
+				close(lfds[i]);
+				lfds[i] = -1;
+			}
+	}
 	/* Init forks nothing before its first request, so joining the cgroups
 	 * now (while it sets up) covers every process the sandbox will have. */
-	if (srv_cg_box_attach(box->cg, pid, born_in_cg, err) != 0)
+	if (box->cg && srv_cg_box_attach(box->cg, pid, born_in_cg, err) != 0)
 		goto fail;
 	/* Now init may enter its cgroup namespace. If it already failed, the
 	 * send fails or is never read, and read_reply gets init's message. */
@@ -554,7 +838,7 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 	/* The stack and the rules are in place before any command runs (init
 	 * starts nothing before it has said ready and been asked); init
 	 * finishes its set-up meanwhile. */
-	if (spec->egress && srv_net_start(pid, spec->egress, &box->net, err) != 0)
+	if (spec->egress && srv_net_start_ns(pid, box->userns_fd, box->netns_fd, spec->egress, &box->net, err) != 0)
 		goto fail;
 	srv_msg_reply r;
 	if (read_reply(box, 0, &r, err) != 0)
@@ -563,10 +847,17 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 		srv_errf(err, 0, "sandbox setup failed: %s", r.msg);
 		goto fail;
 	}
+	if (box->root_fd < 0) {
+		srv_errf(err, 0, "sandbox init did not hand over its root");
+		goto fail;
+	}
 	srv_hostmask_clear(&mask);
 	*out = box;
 	return 0;
 fail:
+	for (int i = 0; i < SRV_MAX_LOWERS; i++)
+		if (lfds[i] >= 0)
+			close(lfds[i]);
 	srv_hostmask_clear(&mask);
 	for (int i = 0; i < 2; i++) {
 		if (ctl[i] >= 0)
@@ -762,16 +1053,46 @@ int srv_box_signal(srv_box *box, int64_t token, int sig)
 
 int64_t srv_box_oom_kills(const srv_box *box)
 {
-	return srv_cg_box_oom_kills(box->cg);
+	return box->cg ? srv_cg_box_oom_kills(box->cg) : 0;
 }
 
 int64_t srv_box_memory_bytes(const srv_box *box)
 {
-	return srv_cg_box_memory_current(box->cg);
+	return box->cg ? srv_cg_box_memory_current(box->cg) : -1;
+}
+
+int srv_box_open_root(const srv_box *box)
+{
+	return box->root_fd >= 0 ? fcntl(box->root_fd, F_DUPFD_CLOEXEC, 0) : -1;
+}
+
+int srv_box_open_mntns(const srv_box *box)
+{
+	return box->mnt_fd >= 0 ? fcntl(box->mnt_fd, F_DUPFD_CLOEXEC, 0) : -1;
+}
+
+int64_t srv_box_uid_base(const srv_box *box)
+{
+	return box->uid_base;
+}
+
+int64_t srv_box_gid_base(const srv_box *box)
+{
+	return box->gid_base;
+}
+
+uint32_t srv_box_id_count(const srv_box *box)
+{
+	return box->id_count;
 }
 
 int srv_box_freeze(srv_box *box, int frozen, char *err)
 {
+	if (!box->cg) {
+		srv_errf(err, ENOTSUP, "no cgroup to freeze (rootless sbxd without one)");
+		errno = ENOTSUP;
+		return -1;
+	}
 	if (srv_cg_box_freeze(box->cg, frozen, err) != 0)
 		return -1;
 	box->frozen = !!frozen;
@@ -803,6 +1124,14 @@ void srv_box_destroy(srv_box *box)
 		close(box->ctl);
 	if (box->evt >= 0)
 		close(box->evt);
+	if (box->root_fd >= 0)
+		close(box->root_fd);
+	if (box->userns_fd >= 0)
+		close(box->userns_fd);
+	if (box->netns_fd >= 0)
+		close(box->netns_fd);
+	if (box->mnt_fd >= 0)
+		close(box->mnt_fd);
 	srv_cg_box_remove(box->cg);
 	free(box->reqbuf);
 	free(box);

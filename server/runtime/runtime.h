@@ -67,6 +67,9 @@ typedef struct srv_box_spec {
 	int64_t min_free_bytes;      /* init stores no more output while the
 	                                output files' file system has less
 	                                free (checked every MiB, 0 = no floor) */
+	uint32_t owner;              /* host uid of the user the box is for: with
+	                                srv_rt_set_subids, its range is that
+	                                user's (by name or uid) */
 } srv_box_spec;
 
 #define SRV_DEFAULT_DISK_BYTES ((int64_t)1 << 30)
@@ -180,6 +183,39 @@ int64_t srv_box_memory_bytes(const srv_box *box);
  * frozen too, so while frozen srv_box_spawn and srv_box_signal fail at once
  * with EBUSY; srv_box_destroy thaws by itself. */
 int srv_box_freeze(srv_box *box, int frozen, char *err);
+
+/* User namespaces (docs/security.md, "Users"). A runtime made by a user
+ * who is not root is rootless: every box is a user namespace where that
+ * user's uid and gid are root (one id mapped), no cgroups unless it may
+ * write them, no egress. A root runtime maps nothing by default; after
+ * srv_rt_set_subids every box is a user namespace where root is the first
+ * uid/gid of its owner's range in those /etc/subuid-style files (at most
+ * 65536 ids), and its image layers are idmapped so that their root-owned
+ * files are root's inside. A create whose owner has no range fails. */
+#define SRV_USERNS_NONE 0
+#define SRV_USERNS_RANGE 1  /* a subuid range, mapped by a root sbxd */
+#define SRV_USERNS_SINGLE 2 /* rootless: sbxd's own uid is root inside;
+                               setgroups is denied */
+int srv_rt_set_subids(srv_rt *rt, const char *subuid, const char *subgid, char *err);
+int srv_rt_rootless(const srv_rt *rt);
+/* SRV_USERNS_*: 0 none, 1 subuid ranges, 2 rootless single id. */
+int srv_rt_userns(const srv_rt *rt);
+/* NULL when cgroups work; else why not (rootless): a create asking for a
+ * memory, CPU or pids limit is then refused, never run unlimited. */
+const char *srv_rt_limits_missing(const srv_rt *rt);
+
+/* New fds (close-on-exec, the caller closes them) of the box's root
+ * directory (O_PATH, as its init sees "/") and of its mount namespace,
+ * handed over by init when it was ready: they reach the box's files
+ * without /proc/INIT/root, which a rootless sbxd may not open. -1 when
+ * unknown. */
+int srv_box_open_root(const srv_box *box);
+int srv_box_open_mntns(const srv_box *box);
+/* The host uid root inside the box is (sbxd's own without a user namespace). */
+int64_t srv_box_uid_base(const srv_box *box);
+int64_t srv_box_gid_base(const srv_box *box);
+/* How many ids from those bases are mapped (0: no user namespace). */
+uint32_t srv_box_id_count(const srv_box *box);
 
 /* Host pid of the box's init (its /proc/PID/root is the sandbox's root, so
  * sbxd can reach the sandbox's files without spawning anything). */

@@ -36,7 +36,7 @@ struct srv_zygote {
 
 typedef struct z_req {
 	uint64_t ns_flags;
-	uint32_t network, image, nhide, len, has_cgfd, pad;
+	uint32_t network, image, nhide, len, has_cgfd, userns, nlowers, pad;
 	int64_t tmpfs_bytes, fsize, out_quota, min_free, uid, gid;
 } z_req;
 
@@ -55,7 +55,8 @@ static int z_decode(size_t n, z_req *h, srv_init_cfg *cfg)
 	if (n < sizeof *h)
 		return -1;
 	memcpy(h, zbuf, sizeof *h);
-	if (h->len != n - sizeof *h || h->nhide > Z_MAX_HIDE)
+	if (h->len != n - sizeof *h || h->nhide > Z_MAX_HIDE || h->userns > SRV_USERNS_SINGLE ||
+	    h->nlowers > SRV_MAX_LOWERS)
 		return -1;
 	const char *s = zbuf + sizeof *h;
 	size_t pos = 0;
@@ -78,6 +79,8 @@ static int z_decode(size_t n, z_req *h, srv_init_cfg *cfg)
 	cfg->min_free = h->min_free;
 	cfg->uid = h->uid;
 	cfg->gid = h->gid;
+	cfg->userns = (int)h->userns;
+	cfg->nlowers = (int)h->nlowers;
 	cfg->hide = zhide;
 	return 0;
 }
@@ -197,6 +200,8 @@ pid_t srv_zygote_clone(srv_zygote *z, uint64_t ns_flags, int cgfd, const srv_ini
 	h.min_free = cfg->min_free;
 	h.uid = cfg->uid;
 	h.gid = cfg->gid;
+	h.userns = (uint32_t)cfg->userns;
+	h.nlowers = (uint32_t)cfg->nlowers;
 	if (put(z->buf, &used, cfg->scratch) || put(z->buf, &used, cfg->upper) || put(z->buf, &used, cfg->work) ||
 	    put(z->buf, &used, cfg->root) || put(z->buf, &used, cfg->overlay_opts) ||
 	    put(z->buf, &used, cfg->hostname)) {

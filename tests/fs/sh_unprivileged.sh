@@ -7,7 +7,14 @@
 # /dev/fuse is opened to other users for the test (distributions ship it
 # 0666; this machine may not) and its mode restored afterwards; likewise a
 # fusermount3 that lost its setuid bit.
+# With --userns (issue 16), sbxd maps each user's sandboxes to that user's
+# range of a subuid file the test writes (sbxd --subuid/--subgid: /etc
+# stays as it is), and hostattack.sh's attacks run in both users'
+# sandboxes, checked on the host: root inside is the range's first uid.
+USERNS=0
+[ "${1:-}" = --userns ] && USERNS=1
 . "$TESTS_DIR/fs/common.sh"
+. "$TESTS_DIR/fs/hostattack.sh"
 command -v setpriv >/dev/null || skip "no setpriv"
 FM=$(command -v fusermount3) || skip "no fusermount3"
 [ -c /dev/fuse ] || skip "no /dev/fuse"
@@ -15,6 +22,10 @@ U1=$(id -u nobody 2>/dev/null) || skip "no user nobody"
 U2=$(id -u daemon 2>/dev/null) || skip "no user daemon"
 [ "$U1" != 0 ] && [ "$U2" != 0 ] && [ "$U1" != "$U2" ] || skip "nobody and daemon are not two users here"
 as() { local u=$1; shift; setpriv --reuid="$u" --regid="$(id -g "$u")" --clear-groups "$@"; }
+# Tests that open device modes take turns: one that started while another
+# had /dev/fuse at 0666 would take that for the mode to put back.
+exec 9>/tmp/sbxtest-devmodes.lock
+flock 9
 FUSE_MODE=$(stat -c %a /dev/fuse)
 FM_SUID=1
 [ -u "$FM" ] || FM_SUID=0
@@ -37,7 +48,14 @@ chmod 0666 /dev/fuse
 as $U1 test -r /dev/fuse -a -w /dev/fuse || fail "/dev/fuse still closed to users ($(stat -c %A /dev/fuse))"
 
 chmod o+x "$T"
-start_sbxd --socket-mode 0666
+if [ $USERNS = 1 ]; then
+	# Ranges by name, by uid, and one for root's own sandboxes.
+	printf 'nobody:300000:65536\n%s:400000:65536\nroot:500000:65536\n' "$U2" >"$T/subid"
+	start_sbxd --socket-mode 0666 --subuid "$T/subid" --subgid "$T/subid"
+	grep -q "user namespaces of their owner's range" "$T/sbxd.log" || fail "sbxd does not say it maps users"
+else
+	start_sbxd --socket-mode 0666
+fi
 for u in $U1 $U2; do
 	mkdir -p "$T/um$u"
 	chown "$u" "$T/um$u"
@@ -74,6 +92,33 @@ as $U1 test -e "$T/um$U1/$i2" && fail "$U1 reaches $U2's $i2 through its mount"
 as $U2 test -e "$T/um$U2/$i1" && fail "$U2 reaches $U1's $i1 through its mount"
 as $U1 sh -c "echo 'touch /tmp/pwned' > '$T/um$U1/$i2/exec/new'" 2>/dev/null && fail "$U1 ran a command in $U2's sandbox"
 eq "$(as $U2 sh -c "ls '$T/um$U2/ubox/exec'" | grep -c -x '[0-9]*')" 1 "processes in $U2's sandbox"
+if [ $USERNS = 1 ]; then
+	# Each user's sandbox as the user's own range on the host, and files
+	# made through the mount are root's inside.
+	for u in $U1 $U2; do
+		base=300000
+		[ "$u" = "$U2" ] && base=400000
+		as "$u" sh -c "echo made-by-$u > '$T/um$u/ubox/files/tmp/made'"
+		as "$u" sh -c "echo 'stat -c \"%u %g\" /tmp/made; echo more >> /tmp/made; cat /tmp/made' > '$T/um$u/ubox/exec/new'"
+		eq "$(as "$u" cat "$T/um$u/ubox/exec/last/stdout" | tr '\n' ' ')" "0 0 made-by-$u more " "a file made through the mount of $u, inside"
+		# The mount shows the box's own ids, not the range's: root's files
+		# as the mounting user's (sbxfs's rule), so the user may write
+		# where root inside may.
+		eq "$(as "$u" stat -c '%u %g' "$T/um$u/ubox/files/tmp/made")" "$u $(id -g "$u")" "owner of the file through the mount of $u"
+		eq "$(as "$u" stat -c '%u' "$T/um$u/ubox/files/etc/passwd")" "$u" "owner of an image file through the mount of $u"
+		as "$u" sh -c "echo etc-by-$u > '$T/um$u/ubox/files/etc/made'"
+		as "$u" sh -c "echo 'stat -c \"%u %g\" /etc/made' > '$T/um$u/ubox/exec/new'"
+		eq "$(as "$u" cat "$T/um$u/ubox/exec/last/stdout")" "0 0" "a file made in /etc through the mount of $u, inside"
+		host_attacks "$u" "$T/um$u" ubox "$base"
+	done
+	# A user without a range gets no sandbox, and says why.
+	r=$(setpriv --reuid=64009 --regid=64009 --clear-groups curl -sS --unix-socket "$SOCK" -X POST http://sbxd/v1/sandboxes -d '{}')
+	printf '%s' "$r" | grep -q "no range for user 64009" || fail "a user without a range: $r"
+	# Root's own sandboxes are not host root either.
+	r=$(curl -sS --unix-socket "$SOCK" -X POST http://sbxd/v1/sandboxes -d '{"spec":{"command":"sleep","args":["7780.'$$'"]}}')
+	wait_for 10 pgrep -f -x "sleep 7780.$$" >/dev/null
+	eq "$(stat -c %u "/proc/$(pgrep -f -x "sleep 7780.$$" | head -n 1)")" 500000 "host uid of root's own sandbox"
+fi
 for u in $U1 $U2; do
 	as "$u" fusermount3 -u "$T/um$u"
 done
