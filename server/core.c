@@ -213,35 +213,20 @@ static int64_t pb_ns(const Google__Protobuf__Timestamp *t)
 }
 
 /* status.effectiveEgress: what the sandbox may reach (its rules, or
- * sbxd's default) as the schema's EgressRule messages. */
+ * sbxd's default), normalised (protocols named, CIDRs canonical). */
 static int effective_egress(const srv_sbx *s, Coreweave__Sandbox__V1__SandboxStatus *st)
 {
-	cJSON *eff = srv_egress_effective_json(&s->spec.net, cfg.default_egress);
-	int n = eff ? cJSON_GetArraySize(eff) : 0;
-	if (n <= 0) {
-		cJSON_Delete(eff);
+	size_t n;
+	const srv_egress_rule *r = srv_egress_effective(&s->spec.net, cfg.default_egress, &n);
+	if (!n)
 		return 0;
-	}
-	st->effective_egress = calloc((size_t)n, sizeof *st->effective_egress);
-	if (!st->effective_egress) {
-		cJSON_Delete(eff);
+	if (!(st->effective_egress = calloc(n, sizeof *st->effective_egress)))
 		return -1;
-	}
-	const cJSON *it;
-	cJSON_ArrayForEach(it, eff) {
-		char *txt = cJSON_PrintUnformatted(it);
-		ProtobufCMessage *m = NULL;
-		wire_err we;
-		if (!txt || wire_json_decode(&coreweave__sandbox__v1__egress_rule__descriptor, txt, strlen(txt), NULL,
-					     &m, &we) != 0) {
-			free(txt);
-			cJSON_Delete(eff);
+	for (size_t i = 0; i < n; i++)
+		if (!(st->effective_egress[st->n_effective_egress++] = srv_egress_rule_to_pb(&r[i]))) {
+			st->n_effective_egress--;
 			return -1;
 		}
-		free(txt);
-		st->effective_egress[st->n_effective_egress++] = (Coreweave__Sandbox__V1__EgressRule *)m;
-	}
-	cJSON_Delete(eff);
 	return 0;
 }
 

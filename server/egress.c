@@ -66,11 +66,9 @@ static const srv_egress_rule *effective(const srv_netopts *n, int default_any, s
 	return NULL;
 }
 
-cJSON *srv_egress_effective_json(const srv_netopts *n, int default_any)
+const srv_egress_rule *srv_egress_effective(const srv_netopts *n, int default_any, size_t *count)
 {
-	size_t count;
-	const srv_egress_rule *r = effective(n, default_any, &count);
-	return srv_egress_rules_json(r, count);
+	return effective(n, default_any, count);
 }
 
 static char **strv_of(const char *const *src, size_t n)

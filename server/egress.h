@@ -10,8 +10,6 @@
 #include "parse.h"
 #include "runtime/net.h"
 
-struct cJSON;
-
 typedef struct srv_egress_plan srv_egress_plan;
 
 /* default_any: sbxd's --default-egress any (no rules and no denyEgress
@@ -22,7 +20,8 @@ int srv_egress_plan_make(const srv_netopts *n, int default_any, srv_egress_plan 
 const srv_egress *srv_egress_plan_rules(const srv_egress_plan *p);
 void srv_egress_plan_free(srv_egress_plan *p);
 
-/* The rules in effect as EgressRule JSON (status.effectiveEgress). */
-struct cJSON *srv_egress_effective_json(const srv_netopts *n, int default_any);
+/* The rules in effect (status.effectiveEgress): the spec's, sbxd's
+ * default or none (*count 0). Points into n or at a static rule. */
+const srv_egress_rule *srv_egress_effective(const srv_netopts *n, int default_any, size_t *count);
 
 #endif

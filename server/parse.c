@@ -976,63 +976,6 @@ out:
 	return rc;
 }
 
-cJSON *srv_egress_rules_json(const srv_egress_rule *rules, size_t n)
-{
-	cJSON *arr = cJSON_CreateArray();
-	for (size_t i = 0; arr && i < n; i++) {
-		const srv_egress_rule *r = &rules[i];
-		cJSON *o = cJSON_CreateObject();
-		if (!o || !cJSON_AddItemToArray(arr, o)) {
-			cJSON_Delete(o);
-			break;
-		}
-		if (r->kind == SRV_EGRESS_ANY) {
-			cJSON_AddBoolToObject(o, "any", 1);
-		} else if (r->kind == SRV_EGRESS_DNS) {
-			cJSON_AddStringToObject(o, "dnsName", r->dest);
-		} else {
-			cJSON *c = cJSON_AddObjectToObject(o, "cidr");
-			if (c) {
-				cJSON_AddStringToObject(c, "cidr", r->dest);
-				if (r->except.n) {
-					cJSON *ex = cJSON_AddArrayToObject(c, "except");
-					for (size_t j = 0; ex && j < r->except.n; j++)
-						cJSON_AddItemToArray(ex, cJSON_CreateString(r->except.v[j]));
-				}
-			}
-		}
-		if (r->nports) {
-			cJSON *ports = cJSON_AddArrayToObject(o, "ports");
-			for (size_t j = 0; ports && j < r->nports; j++) {
-				cJSON *p = cJSON_CreateObject();
-				if (!p || !cJSON_AddItemToArray(ports, p)) {
-					cJSON_Delete(p);
-					break;
-				}
-				cJSON_AddStringToObject(p, "protocol", r->ports[j].proto == SRV_PORT_UDP ? "UDP" : "TCP");
-				cJSON_AddNumberToObject(p, "port", r->ports[j].port);
-				if (r->ports[j].end_port != r->ports[j].port)
-					cJSON_AddNumberToObject(p, "endPort", r->ports[j].end_port);
-			}
-		}
-	}
-	return arr;
-}
-
-cJSON *srv_netopts_to_json(const srv_netopts *n)
-{
-	cJSON *o = cJSON_CreateObject();
-	if (!o)
-		return NULL;
-	if (n->negress)
-		cJSON_AddItemToObject(o, "egress", srv_egress_rules_json(n->egress, n->negress));
-	if (n->deny_egress_set)
-		cJSON_AddBoolToObject(o, "denyEgress", n->deny_egress);
-	if (n->deny_ingress_set)
-		cJSON_AddBoolToObject(o, "denyIngress", n->deny_ingress);
-	return o;
-}
-
 static int b64_val(int c)
 {
 	if (c >= 'A' && c <= 'Z')

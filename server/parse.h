@@ -132,10 +132,7 @@ void srv_netopts_free(srv_netopts *n);
  * ("network" gives "network.egress[0].cidr.cidr"). 0, -1 or
  * SRV_PARSE_UNSUPPORTED with a message. */
 int srv_parse_netopts(const struct cJSON *net, const char *prefix, srv_netopts *out, char *err);
-/* The parsed options back as NetworkOptions JSON (what GET echoes). */
-struct cJSON *srv_netopts_to_json(const srv_netopts *n);
-/* The rules alone as a JSON array of EgressRule (status.effectiveEgress). */
-struct cJSON *srv_egress_rules_json(const srv_egress_rule *r, size_t n);
+/* Back as the schema's messages: spec.h's srv_netopts_to_pb. */
 
 /* The sandbox spec, as sbxd keeps it (spec.c makes it from the schema's
  * SandboxSpec). All strings owned. */

@@ -93,6 +93,10 @@ typedef struct srv_call {
 
 void srv_call_init(srv_call *c, uint32_t peer, srv_waiter *w);
 
+/* A call that ends while parked (the client went away) must leave the
+ * list: srv_waiter_remove(c->w) under srv_lock (api.c's on_completed). A
+ * NULL c->w never parks: waiting calls then answer at once. */
+
 /* What an operation returns. */
 #define SRV_RPC_OK 0     /* *resp set (caller frees with wire_message_free) */
 #define SRV_RPC_FAIL (-1) /* st set */

@@ -389,3 +389,77 @@ int srv_parse_create(const char *body, size_t len, srv_spec *out, srv_perr *e)
 	wire_message_free(m);
 	return rc;
 }
+
+/* One of sbxd's egress rules as the schema's EgressRule. */
+Coreweave__Sandbox__V1__EgressRule *srv_egress_rule_to_pb(const srv_egress_rule *r)
+{
+	Coreweave__Sandbox__V1__EgressRule *o = malloc(sizeof *o);
+	if (!o)
+		return NULL;
+	coreweave__sandbox__v1__egress_rule__init(o);
+	if (r->kind == SRV_EGRESS_ANY) {
+		o->destination_case = COREWEAVE__SANDBOX__V1__EGRESS_RULE__DESTINATION_ANY;
+		o->any = 1;
+	} else if (r->kind == SRV_EGRESS_DNS) {
+		o->destination_case = COREWEAVE__SANDBOX__V1__EGRESS_RULE__DESTINATION_DNS_NAME;
+		if (!(o->dns_name = strdup(r->dest)))
+			goto fail;
+	} else {
+		Coreweave__Sandbox__V1__CidrBlock *c = malloc(sizeof *c);
+		if (!c)
+			goto fail;
+		coreweave__sandbox__v1__cidr_block__init(c);
+		o->destination_case = COREWEAVE__SANDBOX__V1__EGRESS_RULE__DESTINATION_CIDR;
+		o->cidr = c;
+		if (!(c->cidr = strdup(r->dest)) || (r->except.n && !(c->except = calloc(r->except.n, sizeof(char *)))))
+			goto fail;
+		for (; c->n_except < r->except.n; c->n_except++)
+			if (!(c->except[c->n_except] = strdup(r->except.v[c->n_except])))
+				goto fail;
+	}
+	if (r->nports && !(o->ports = calloc(r->nports, sizeof *o->ports)))
+		goto fail;
+	for (size_t j = 0; j < r->nports; j++) {
+		Coreweave__Sandbox__V1__PortRange *p = malloc(sizeof *p);
+		if (!p)
+			goto fail;
+		coreweave__sandbox__v1__port_range__init(p);
+		o->ports[o->n_ports++] = p;
+		if (!(p->protocol = strdup(r->ports[j].proto == SRV_PORT_UDP ? "UDP" : "TCP")))
+			goto fail;
+		p->port = r->ports[j].port;
+		if (r->ports[j].end_port != r->ports[j].port)
+			p->end_port = r->ports[j].end_port;
+	}
+	return o;
+fail:
+	wire_message_free(&o->base);
+	return NULL;
+}
+
+Coreweave__Sandbox__V1__NetworkOptions *srv_netopts_to_pb(const srv_netopts *n)
+{
+	Coreweave__Sandbox__V1__NetworkOptions *o = malloc(sizeof *o);
+	if (!o)
+		return NULL;
+	coreweave__sandbox__v1__network_options__init(o);
+	if (n->deny_egress_set) {
+		o->_deny_egress_case = COREWEAVE__SANDBOX__V1__NETWORK_OPTIONS___DENY_EGRESS_DENY_EGRESS;
+		o->deny_egress = n->deny_egress;
+	}
+	if (n->deny_ingress_set) {
+		o->_deny_ingress_case = COREWEAVE__SANDBOX__V1__NETWORK_OPTIONS___DENY_INGRESS_DENY_INGRESS;
+		o->deny_ingress = n->deny_ingress;
+	}
+	if (n->negress && !(o->egress = calloc(n->negress, sizeof *o->egress)))
+		goto fail;
+	for (size_t i = 0; i < n->negress; i++) {
+		if (!(o->egress[o->n_egress] = srv_egress_rule_to_pb(&n->egress[i])))
+			goto fail;
+		o->n_egress++;
+	}
+	return o;
+fail:
+	wire_message_free(&o->base);
+	return NULL;
+}

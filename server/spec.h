@@ -17,4 +17,10 @@ int srv_spec_from_pb(const Coreweave__Sandbox__V1__Sandbox *sb, srv_spec *out, s
  * the spec has none or out of memory. */
 Coreweave__Sandbox__V1__SandboxSpec *srv_spec_to_pb(const srv_spec *sp);
 
+/* sbxd's egress rules and network options (as parsed, normalised: CIDRs
+ * canonical, protocols named) as the schema's messages (what
+ * status.effectiveEgress shows). NULL: out of memory. */
+Coreweave__Sandbox__V1__EgressRule *srv_egress_rule_to_pb(const srv_egress_rule *r);
+Coreweave__Sandbox__V1__NetworkOptions *srv_netopts_to_pb(const srv_netopts *n);
+
 #endif

@@ -11,7 +11,7 @@ check() {
 	local m=$1 p=$2 http=$3 code=$4 reason=$5
 	shift 5
 	local out st
-	out=$(api "$m" "$p" -w '\n%{http_code}' "$@")
+	out=$(api "$m" "$p" -w '\n%{http_code}' -H 'X-Conformance-Expect: bad' "$@")
 	st=${out##*$'\n'}
 	out=${out%$'\n'*}
 	expect "$m $p status" "$st" "$http"
@@ -52,7 +52,7 @@ check POST "/v1/sandboxes/$id/processes" 400 3 CWSANDBOX_INVALID_REQUEST --data-
 head -c $((2 << 20)) /dev/zero >"$T/stdin"
 
 # a process without stdin, one with stdin closed, one exited
-api POST "/v1/sandboxes/$id/processes" -d '{"command":["sleep","30"]}' >/dev/null
+api POST "/v1/sandboxes/$id/processes" -d '{"command":["sleep","300"]}' >/dev/null
 check POST "/v1/sandboxes/$id/processes/1/stdin" 400 9 CWSANDBOX_STDIN_CLOSED --data-binary x
 check POST "/v1/sandboxes/$id/processes/1/stdin" 400 3 CWSANDBOX_INVALID_REQUEST --data-binary @"$T/stdin"
 for s in '{"signal":0}' '{"signal":65}' '{"signal":"TERM"}' '{}' 'junk'; do

@@ -35,7 +35,7 @@ expect "echo hi ran" "$(api GET "/v1/sandboxes/$id/stdout")" hi
 
 # the same body with one unknown field: 400 naming it; nothing made
 bad=${SDK/\"args\"/\"bogus\":1,\"args\"}
-out=$(api POST /v1/sandboxes -d "$bad" -w '\n%{http_code}')
+out=$(api POST /v1/sandboxes -d "$bad" -w '\n%{http_code}' -H 'X-Conformance-Expect: bad' -H 'X-Conformance-Field: spec.containers[0].bogus')
 expect "unknown field status" "$(st "$out")" 400
 expect "unknown field named" "$(field "$(bd "$out")")" "['spec.containers[0].bogus']"
 expect "unknown field code" "$(jget "$(bd "$out")" '(j["code"], j["details"][0]["reason"], j["details"][0]["domain"])')" \
@@ -43,9 +43,10 @@ expect "unknown field code" "$(jget "$(bd "$out")" '(j["code"], j["details"][0][
 expect "nothing made" "$(jget "$(api GET '/v1/sandboxes?showTerminated=true')" 'len(j["sandboxes"])')" 1
 
 # cannot honour: 501 (a feature sbxd lacks) or 400 (a value it cannot take)
-refused() { # WANT_HTTP FIELD BODY
-	local o
-	o=$(api POST /v1/sandboxes -d "$3" -w '\n%{http_code}')
+refused() { # WANT_HTTP FIELD BODY (marked for the conformance recorder)
+	local o h=(-H "X-Conformance-Unsupported: $2")
+	[ "$1" = 400 ] && h=(-H 'X-Conformance-Expect: bad' -H "X-Conformance-Field: $2")
+	o=$(api POST /v1/sandboxes -d "$3" -w '\n%{http_code}' "${h[@]}")
 	expect "$2: status" "$(st "$o")" "$1"
 	expect "$2: named" "$(field "$(bd "$o")")" "['$2']"
 }
