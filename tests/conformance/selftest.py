@@ -225,12 +225,17 @@ passes(by_curl(ex("POST", "/v1/sandboxes/sbx-1:writeFile", {"sandboxId": "sbx-1"
                   200, {})), "a test's valid but non-canonical request, accepted (a proto3 server takes it)")
 fails_with(ex("POST", "/v1/sandboxes/sbx-1:writeFile", {"sandboxId": "sbx-1", "path": "/f", "content": ""}, 200, {}),
            "not canonical", "libsbx's non-canonical request")
+passes(by_curl(ex("GET", "/v1/sandboxes?tags=a,b", b"", 200, {})),
+       "a test asking for the one tag 'a,b' (valid; a lint for libsbx only)")
 passes(by_curl(ex("GET", "/v1/sandboxes/x:frob", b"", 404, {"code": 5, "message": "Not Found"})),
        "a test's probe of a path in neither surface, 404/5")
 if schema.ext is not None and "SignalProcess" in {r["rpc"] for r in schema.ext_routes}:
     v, f = verdict(ex("POST", "/v1/sandboxes/sbx-1/processes/2:signal",
                       {"sandboxId": "sbx-1", "processId": "2", "signal": 15}, 200, {}))
     expect(v == "EXT", "an int64 path variable equal to the body's (got %s %s)" % (v, f))
+    v, f = verdict(ex("POST", "/v1/sandboxes/sbx-1/processes/2/stdin", b"raw bytes", 200, {"written": "9"},
+                      {"Content-Type": "application/x-www-form-urlencoded"}))
+    expect(v == "EXT", "stdin's raw bytes, whatever their Content-Type (got %s %s)" % (v, f))
     fails_with(ex("POST", "/v1/sandboxes/sbx-1/processes/2:signal",
                   {"sandboxId": "sbx-1", "processId": "3", "signal": 15}, 200, {}), "differs from the path",
                "an int64 path variable the body contradicts")
