@@ -208,7 +208,7 @@ typedef enum srv_err {
 	SRV_E_FILE_IO,             /* 500/13 CWSANDBOX_FILE_IO_FAILED */
 	SRV_E_FILE_EXISTS,         /* 409/6  CWSANDBOX_FILE_IO_FAILED (extension file calls) */
 	SRV_E_NO_SPACE,            /* 429/8  CWSANDBOX_FILE_IO_FAILED: disk or quota full */
-	SRV_E_OUTPUT_LOST,         /* 500/15 CWSANDBOX_OUTPUT_LOST (sbxd's; exec) */
+	SRV_E_OUTPUT_LOST,         /* 500/15 DATA_LOSS, no ErrorInfo (exec, a real call) */
 	/* the extension's own */
 	SRV_E_PROCESS_NOT_FOUND,   /* 404/5  CWSANDBOX_PROCESS_NOT_FOUND, metadata.processId */
 	SRV_E_PROCESS_EXITED,      /* 400/9  CWSANDBOX_PROCESS_EXITED */

@@ -113,13 +113,12 @@ static int exec_answer(srv_proc *p, int64_t max, Coreweave__Sandbox__V1__ExecRes
 		/* The disk, not a limit the caller could know, took output the
 		 * answer should hold: an answer with what is left would look
 		 * like the whole truth. The command did run (never retry it
-		 * blindly): its exit code rides along. */
-		char code[16];
-		snprintf(code, sizeof code, "%d", p->exit_code);
-		srv_fail(st, SRV_E_OUTPUT_LOST, NULL, "the command ran (exit code %d) but its output was not stored: %s",
-			 p->exit_code, p->reason);
-		srv_status_md(st, "exitCode", code);
-		return SRV_RPC_FAIL;
+		 * blindly): its exit code rides along in the message (Exec is
+		 * a real call: the schema has no reason for this, so no
+		 * ErrorInfo and no metadata of ours). */
+		return srv_fail(st, SRV_E_OUTPUT_LOST, NULL,
+				"the command ran (exit code %d) but its output was not stored: %s", p->exit_code,
+				p->reason);
 	}
 	Coreweave__Sandbox__V1__ExecResponse *r = malloc(sizeof *r);
 	if (!r)

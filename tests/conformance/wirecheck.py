@@ -96,8 +96,7 @@ SANDBOX_OUTPUT_ONLY = ("sandboxId", "status", "sourceTemplateId", "sourceTemplat
 
 # sbxd's own reasons (docs/api.md), allowed on extension calls only.
 SBXD_REASONS = {"CWSANDBOX_PROCESS_NOT_FOUND", "CWSANDBOX_PROCESS_EXITED", "CWSANDBOX_STDIN_CLOSED",
-                "CWSANDBOX_STDIN_FULL", "CWSANDBOX_DIRECTORY_NOT_EMPTY", "CWSANDBOX_NAME_TOO_LONG",
-                "CWSANDBOX_OUTPUT_LOST"}
+                "CWSANDBOX_STDIN_FULL", "CWSANDBOX_DIRECTORY_NOT_EMPTY", "CWSANDBOX_NAME_TOO_LONG"}
 # sbxd's extension as docs/api.md documents it, (method, path regex): the
 # calls not in wire/ext_routes.c yet are skipped, not checked.
 DOC_EXT_ROUTES = [
