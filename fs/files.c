@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "idring.h"
 #include "node.h"
 #include "state.h"
 
@@ -60,8 +61,7 @@ static fnode **byindex;
 static uint32_t nnodes, capnodes;
 static uint32_t buckets[NBUCKETS];      /* index + 1 of the first node, chained by hnext */
 static uint32_t *hnext;
-static uint32_t *freeq;                 /* dropped indices (0-based), oldest first: a ring */
-static uint32_t freeq_cap, freeq_head, freeq_len;
+static fs_idring freeq;                 /* dropped indices (0-based), oldest first */
 
 void fs_files_setup(sbx_client *c)
 {
@@ -83,12 +83,10 @@ void fs_files_fini(void)
 	}
 	free(byindex);
 	free(hnext);
-	free(freeq);
+	fs_idring_clear(&freeq);
 	byindex = NULL;
 	hnext = NULL;
-	freeq = NULL;
 	nnodes = capnodes = 0;
-	freeq_cap = freeq_head = freeq_len = 0;
 	memset(buckets, 0, sizeof buckets);
 	pthread_mutex_unlock(&lock);
 }
@@ -112,7 +110,7 @@ static uint64_t intern_locked(uint32_t slot, const char *path)
 		if (!n->dead && n->slot == slot && strcmp(n->path, path) == 0)
 			return FS_INO_FILES_BIT | i;
 	}
-	int reuse = freeq_len > FILES_QUARANTINE || (nnodes >= FILES_MAX && freeq_len > 0);
+	int reuse = freeq.len > FILES_QUARANTINE || (nnodes >= FILES_MAX && freeq.len > 0);
 	if (!reuse && nnodes >= FILES_MAX)
 		goto out;
 	if (!reuse && nnodes == capnodes) {
@@ -135,9 +133,7 @@ static uint64_t intern_locked(uint32_t slot, const char *path)
 	n->slot = slot;
 	uint32_t at = nnodes;
 	if (reuse) {
-		at = freeq[freeq_head];
-		freeq_head = (freeq_head + 1) % freeq_cap;
-		freeq_len--;
+		at = fs_idring_pop(&freeq);
 	} else {
 		nnodes++;
 	}
@@ -164,24 +160,12 @@ static void unchain(uint32_t i);
  * stays is never wrong). */
 static int node_free_locked(uint32_t i)
 {
-	if (freeq_len == freeq_cap) {
-		uint32_t nc = freeq_cap ? freeq_cap * 2 : 256;
-		uint32_t *nq = malloc(nc * sizeof *nq);
-		if (!nq)
-			return 0;
-		for (uint32_t k = 0; k < freeq_len; k++)
-			nq[k] = freeq[(freeq_head + k) % freeq_cap];
-		free(freeq);
-		freeq = nq;
-		freeq_cap = nc;
-		freeq_head = 0;
-	}
+	if (!fs_idring_push(&freeq, i))
+		return 0;
 	unchain(i);     /* a dead node was unchained by its rename */
 	free(byindex[i]->path);
 	free(byindex[i]);
 	byindex[i] = NULL;
-	freeq[(freeq_head + freeq_len) % freeq_cap] = i;
-	freeq_len++;
 	return 1;
 }
 
@@ -297,7 +281,7 @@ void fs_files_drop_slot(uint32_t slot)
 uint32_t fs_files_nodes_used(void)
 {
 	pthread_mutex_lock(&lock);
-	uint32_t n = nnodes - freeq_len;
+	uint32_t n = nnodes - freeq.len;
 	pthread_mutex_unlock(&lock);
 	return n;
 }

@@ -16,6 +16,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "idring.h"
 #include "node.h"
 #include "tags.h"
 
@@ -82,9 +83,8 @@ static sb **slots;              /* slots[0] is the root; NULL = free number */
 static uint32_t nslots, capslots;
 static uint32_t nlive;          /* slots in use, the root's included */
 static uint64_t serials;
-/* Free slot numbers, oldest first (a ring). */
-static uint32_t *freeq;
-static uint32_t freeq_cap, freeq_head, freeq_len;
+/* Free slot numbers, oldest first. */
+static fs_idring freeq;
 static uint32_t tombs_sweep_at = TOMBS_SWEEP_MIN;
 static int64_t listed_ms = -1000000;
 static void (*error_hook)(uint32_t slot);
@@ -116,9 +116,9 @@ static sb *get_sb(uint32_t slot);
  * quarantine is full, else the next new one. */
 static sb *slot_new(const char *id, uint32_t *num)
 {
-	int reuse = freeq_len > SLOT_QUARANTINE;
+	int reuse = freeq.len > SLOT_QUARANTINE;
 	if (!reuse && nslots >= SLOTS_MAX)
-		reuse = freeq_len > 0;  /* at the cap: wait no more */
+		reuse = freeq.len > 0;  /* at the cap: wait no more */
 	if (!reuse && nslots >= SLOTS_MAX)
 		return NULL;
 	if (!reuse && nslots == capslots) {
@@ -145,9 +145,7 @@ static sb *slot_new(const char *id, uint32_t *num)
 	for (int i = 0; i < 3; i++)
 		s->main_fetched_ms[i] = -1000000;
 	if (reuse) {
-		*num = freeq[freeq_head];
-		freeq_head = (freeq_head + 1) % freeq_cap;
-		freeq_len--;
+		*num = fs_idring_pop(&freeq);
 		/* Whatever a late callback of the old sandbox left under the
 		 * number (a cached chunk) goes before anyone reads it. */
 		if (reclaim_hook)
@@ -192,11 +190,9 @@ void fs_state_fini(void)
 	for (uint32_t i = 0; i < nslots; i++)
 		slot_free(slots[i]);
 	free(slots);
-	free(freeq);
+	fs_idring_clear(&freeq);
 	slots = NULL;
-	freeq = NULL;
 	nslots = capslots = nlive = 0;
-	freeq_cap = freeq_head = freeq_len = 0;
 	tombs_sweep_at = TOMBS_SWEEP_MIN;
 	pthread_mutex_unlock(&lock);
 }
@@ -209,27 +205,6 @@ void fs_state_on_reclaim(void (*fn)(uint32_t slot))
 void fs_state_on_unlisted(void (*fn)(uint32_t slot, const char *dirname))
 {
 	unlisted_hook = fn;
-}
-
-/* Puts number i at the end of the free ring; 0 when it cannot grow (the
- * number is then lost, never handed out twice). */
-static int freeq_push(uint32_t i)
-{
-	if (freeq_len == freeq_cap) {
-		uint32_t nc = freeq_cap ? freeq_cap * 2 : 256;
-		uint32_t *nq = malloc(nc * sizeof *nq);
-		if (!nq)
-			return 0;
-		for (uint32_t k = 0; k < freeq_len; k++)
-			nq[k] = freeq[(freeq_head + k) % freeq_cap];
-		free(freeq);
-		freeq = nq;
-		freeq_cap = nc;
-		freeq_head = 0;
-	}
-	freeq[(freeq_head + freeq_len) % freeq_cap] = i;
-	freeq_len++;
-	return 1;
 }
 
 /* Under the lock: frees slot i once nothing can name it any more. The
@@ -248,7 +223,7 @@ static void reclaim_locked(uint32_t i)
 	slot_free(s);
 	slots[i] = NULL;
 	nlive--;
-	freeq_push(i);
+	fs_idring_push(&freeq, i);  /* 0: the number is lost, never reused twice */
 }
 
 int fs_state_ref(uint32_t slot)

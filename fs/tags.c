@@ -6,6 +6,7 @@
  * swept once the kernel forgot their nodes.
  */
 #include "tags.h"
+#include "idring.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -28,28 +29,7 @@ static uint64_t *refs;          /* the kernel's lookups of nodes with index i + 
 static uint8_t *idle;           /* unused at the last sweep, not interned since */
 static uint32_t count, cap, nlive;
 static uint32_t sweep_at = SWEEP_MIN;
-static uint32_t *freeq;         /* freed indices - 1, oldest first: a ring */
-static uint32_t freeq_cap, freeq_head, freeq_len;
-
-/* Under lock. 0 when the ring cannot grow (the entry then stays). */
-static int freeq_push(uint32_t i)
-{
-	if (freeq_len == freeq_cap) {
-		uint32_t nc = freeq_cap ? freeq_cap * 2 : 256;
-		uint32_t *nq = malloc(nc * sizeof *nq);
-		if (!nq)
-			return 0;
-		for (uint32_t k = 0; k < freeq_len; k++)
-			nq[k] = freeq[(freeq_head + k) % freeq_cap];
-		free(freeq);
-		freeq = nq;
-		freeq_cap = nc;
-		freeq_head = 0;
-	}
-	freeq[(freeq_head + freeq_len) % freeq_cap] = i;
-	freeq_len++;
-	return 1;
-}
+static fs_idring freeq;         /* freed indices - 1, oldest first */
 
 /* Under lock: frees every entry the kernel holds no node of. */
 static void sweep(void)
@@ -59,7 +39,7 @@ static void sweep(void)
 			idle[i] = 0;
 		} else if (!idle[i]) {
 			idle[i] = 1;
-		} else if (freeq_push(i)) {
+		} else if (fs_idring_push(&freeq, i)) {  /* else the entry stays */
 			free(names[i]);
 			names[i] = NULL;
 			nlive--;
@@ -87,9 +67,9 @@ uint32_t fs_tag_intern(const char *tag, size_t len)
 			idx = i + 1;
 			goto out;
 		}
-	if (nlive >= sweep_at || (count == FS_TAGS_MAX && freeq_len == 0))
+	if (nlive >= sweep_at || (count == FS_TAGS_MAX && freeq.len == 0))
 		sweep();
-	int reuse = freeq_len > QUARANTINE || (count == FS_TAGS_MAX && freeq_len > 0);
+	int reuse = freeq.len > QUARANTINE || (count == FS_TAGS_MAX && freeq.len > 0);
 	if (!reuse && count == FS_TAGS_MAX)
 		goto out;
 	if (!reuse && count == cap) {
@@ -115,9 +95,7 @@ uint32_t fs_tag_intern(const char *tag, size_t len)
 	n[len] = '\0';
 	uint32_t at = count;
 	if (reuse) {
-		at = freeq[freeq_head];
-		freeq_head = (freeq_head + 1) % freeq_cap;
-		freeq_len--;
+		at = fs_idring_pop(&freeq);
 	} else {
 		count++;
 	}
@@ -177,13 +155,11 @@ void fs_tags_fini(void)
 	free(names);
 	free(refs);
 	free(idle);
-	free(freeq);
+	fs_idring_clear(&freeq);
 	names = NULL;
 	refs = NULL;
 	idle = NULL;
-	freeq = NULL;
 	count = cap = nlive = 0;
-	freeq_cap = freeq_head = freeq_len = 0;
 	sweep_at = SWEEP_MIN;
 	pthread_mutex_unlock(&lock);
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "idring.h"
 #include "tags.h"
 
 static const struct {
@@ -18,6 +19,28 @@ static const struct {
 	{"team-a", 1}, {"sbxfs-name=box", 1}, {"a b", 1}, {"", 0}, {".", 0}, {"..", 0}, {"...", 1},
 	{"a/b", 0}, {"/", 0},
 };
+
+/* The ring every table reuses numbers through: oldest first across
+ * growth and wrap-around, empty after clear. */
+START_TEST(test_idring)
+{
+	fs_idring r = {0};
+	uint32_t next = 0, want = 0;
+	for (int round = 0; round < 5; round++) {
+		for (int k = 0; k < 300; k++)
+			ck_assert_int_eq(fs_idring_push(&r, next++), 1);
+		for (int k = 0; k < 170; k++)
+			ck_assert_uint_eq(fs_idring_pop(&r), want++);
+	}
+	ck_assert_uint_eq(r.len, next - want);
+	while (r.len)
+		ck_assert_uint_eq(fs_idring_pop(&r), want++);
+	ck_assert_uint_eq(want, next);
+	fs_idring_clear(&r);
+	ck_assert_ptr_null(r.q);
+	ck_assert_uint_eq(r.cap, 0);
+}
+END_TEST
 
 START_TEST(test_name_ok)
 {
@@ -88,6 +111,7 @@ int main(void)
 	TCase *tc = tcase_create("tags");
 	tcase_add_loop_test(tc, test_name_ok, 0, sizeof name_cases / sizeof name_cases[0]);
 	tcase_add_test(tc, test_intern);
+	tcase_add_test(tc, test_idring);
 	tcase_add_test(tc, test_sweep);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
