@@ -112,10 +112,10 @@ if [ $USERNS = 1 ]; then
 		host_attacks "$u" "$T/um$u" ubox "$base"
 	done
 	# A user without a range gets no sandbox, and says why.
-	r=$(setpriv --reuid=64009 --regid=64009 --clear-groups curl -sS --unix-socket "$SOCK" -X POST http://sbxd/v1/sandboxes -d '{}')
+	r=$(setpriv --reuid=64009 --regid=64009 --clear-groups curl -sS --unix-socket "$SOCK" -X POST http://sbxd/v1/sandboxes -d "$(sbx_body)")
 	printf '%s' "$r" | grep -q "no range for user 64009" || fail "a user without a range: $r"
 	# Root's own sandboxes are not host root either.
-	r=$(curl -sS --unix-socket "$SOCK" -X POST http://sbxd/v1/sandboxes -d '{"spec":{"command":"sleep","args":["7780.'$$'"]}}')
+	r=$(curl -sS --unix-socket "$SOCK" -X POST http://sbxd/v1/sandboxes -d "$(sbx_body -- sleep "7780.$$")")
 	wait_for 10 pgrep -f -x "sleep 7780.$$" >/dev/null
 	eq "$(stat -c %u "/proc/$(pgrep -f -x "sleep 7780.$$" | head -n 1)")" 500000 "host uid of root's own sandbox"
 fi
