@@ -103,9 +103,9 @@ printf '%s\n' "$out" | sed -n 3p | grep -q ' 0 *0 ' || fail "a file root made is
 eq "$(as "$U" cat "$UM/ubox/files/root/out")" made "file read through files/"
 # Limits and egress a rootless sbxd cannot give: refused by name.
 uapi() { as "$U" curl -sS --max-time 30 --unix-socket "$USOCK" "$@"; }
-r=$(uapi -X POST http://sbxd/v1/sandboxes -d '{"spec":{"resources":{"memory":"64Mi"}}}')
+r=$(uapi -X POST http://sbxd/v1/sandboxes -d "$(sbx_body memory=64Mi)")
 printf '%s' "$r" | grep -q "cannot be enforced by this rootless sbxd" || fail "memory limit not refused: $r"
-EGRESS='{"spec":{"network":{"egress":[{"any":true}]}}}'
+EGRESS=$(sbx_body net='{"egress":[{"any":true}]}')
 if [ -n "$TUN_MODE" ]; then
 	chmod 0600 /dev/net/tun
 	r=$(uapi -X POST http://sbxd/v1/sandboxes -d "$EGRESS")
