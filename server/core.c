@@ -1798,6 +1798,13 @@ int srv_root_fd(srv_sbx *s, int *read_only)
 		errno = ESRCH;
 	else if (srv_rt_userns(rt) == SRV_USERNS_RANGE)
 		file_creds((uid_t)srv_box_uid_base(s->box), (gid_t)srv_box_gid_base(s->box), srv_box_id_count(s->box));
+	else if (srv_rt_userns(rt) == SRV_USERNS_SINGLE)
+		/* rootless: sbxd's own ids are the box's root already, so no
+		 * switch; but entries must show the box's ids (0, not sbxd's
+		 * host uid), else a client that gives a new node to its maker
+		 * (sbxfs) asks for a chown to host root and gets EPERM */
+		srv_file_idmap((uint32_t)srv_box_uid_base(s->box), (uint32_t)srv_box_gid_base(s->box),
+			       srv_box_id_count(s->box));
 	return fd;
 }
 
