@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Full disks through the mount (issue 15). Writes into files/ when the
 # sandbox's disk fills (sbxd --max-disk) fail with ENOSPC in the writer's
-# own write(2), and every byte a write was told it wrote is there, as is
-# every file written before; once space is freed writes work again. Output
+# own write(2), fsync(2) or close(2) (small writes are sent behind, so the
+# error may come at the next call or at close, as on NFS), every byte a
+# successful fsync/close acknowledged is there, as is every file written
+# before; once space is freed writes work again. Output
 # past sbxd's --output-quota (and output the state dir's full disk cannot
 # take) is dropped, never half-kept: the stream reads as an exact prefix
 # of what the process wrote, the process's `reason` names the quota (or
@@ -23,41 +25,80 @@ mkdir "$MNT/full"
 F=$MNT/full/files/tmp
 head -c 1048576 /dev/urandom >"$T/before"
 cp "$T/before" "$F/before" || fail "a 1 MiB copy into an 8 MiB disk"
-# A writer that counts what each write(2) says it took, until one fails.
-out=$(python3 - "$F/big" <<'PY'
+# Small writes are held and sent behind (docs/filesystem.md): a sending
+# error comes from a later write(2), fsync(2) or close(2), as on NFS. So the
+# contract checked is: the writer learns ENOSPC (at write, fsync or close),
+# every byte a successful fsync(2) acknowledged is in the file, and what
+# the file holds is the writer's bytes at their offsets, nothing else.
+# writer FILE SYNC: 1 MiB writes of a pattern until one fails, fsync after
+# each when SYNC is 1 (an acknowledgement per MiB) or never (as cp: only
+# close); prints the bytes write(2) took, the bytes the last successful
+# fsync/close covered, and the errno and call that failed.
+writer() {
+	python3 - "$1" "$2" <<'PY'
 import errno, os, sys
 fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+sync = sys.argv[2] == "1"
 chunk = bytes(range(256)) * 4096          # 1 MiB, a pattern
-done, err = 0, 0
+done, synced, err, where = 0, 0, 0, "-"
 while done < (64 << 20):
     try:
         n = os.write(fd, chunk)
     except OSError as e:
-        err = e.errno
+        err, where = e.errno, "write"
         break
     done += n
+    if sync:
+        try:
+            os.fsync(fd)
+        except OSError as e:
+            err, where = e.errno, "fsync"
+            break
+        synced = done
 try:
     os.close(fd)
+    if not err:
+        synced = done
 except OSError as e:
-    err = err or e.errno
-print(done, errno.errorcode.get(err, err))
+    if not err:
+        err, where = e.errno, "close"
+print(done, synced, errno.errorcode.get(err, err), where)
 PY
-) || fail "the writer crashed: $out"
-read -r acked why <<<"$out"
-note "files/: $acked bytes acknowledged, then $why"
-case $why in ENOSPC | EDQUOT) ;; *) fail "a write into a full disk failed with '$why', want ENOSPC or EDQUOT" ;; esac
-[ "$acked" -gt 0 ] || fail "nothing could be written before the disk filled"
-[ "$acked" -lt $((8 << 20)) ] || fail "$acked bytes written into an 8 MiB disk"
-size=$(stat -c %s "$F/big")
-[ "$size" -ge "$acked" ] || fail "the file holds $size bytes, the writer was told $acked"
-python3 - "$F/big" "$acked" <<'PY' || fail "bytes acknowledged before ENOSPC differ"
+}
+# check_big ACKED SYNCED WHY: the writer learnt ENOSPC, the synced bytes
+# are all there, and the file holds only the pattern.
+check_big() {
+	case $3 in ENOSPC | EDQUOT) ;; *) fail "a writer into a full disk learnt '$3', want ENOSPC or EDQUOT" ;; esac
+	[ "$1" -gt 0 ] || fail "nothing could be written before the disk filled"
+	[ "$2" -lt $((8 << 20)) ] || fail "$2 bytes acknowledged by fsync/close on an 8 MiB disk"
+	# at most one held buffer (WB_MAX, 4 MiB) plus the failing write past
+	# what the disk can take: the writer is never left believing much more
+	[ "$1" -le $(((8 + 4 + 1) << 20)) ] || fail "$1 bytes taken by write(2) on an 8 MiB disk"
+	local size
+	size=$(stat -c %s "$F/big")
+	[ "$size" -ge "$2" ] || fail "the file holds $size bytes, fsync/close acknowledged $2"
+	python3 - "$F/big" "$2" <<'PY' || fail "the file's bytes are not the writer's"
 import sys
 chunk = bytes(range(256)) * 4096
 with open(sys.argv[1], "rb") as f:
-    data = f.read(int(sys.argv[2]))
+    data = f.read()
 want = (chunk * (len(data) // len(chunk) + 1))[:len(data)]
-sys.exit(0 if data == want and len(data) == int(sys.argv[2]) else 1)
+if len(data) < int(sys.argv[2]):
+    sys.exit(f"{len(data)} bytes read, {sys.argv[2]} acknowledged")
+# every byte held is the writer's at its offset (past the acknowledged end
+# a failed send may have left some of its bytes, never others)
+sys.exit(0 if data == want else 1)
 PY
+}
+out=$(writer "$F/big" 1) || fail "the syncing writer crashed: $out"
+read -r acked synced why where <<<"$out"
+note "files/, fsync per MiB: write took $acked, fsync acknowledged $synced, then $why at $where"
+check_big "$acked" "$synced" "$why"
+rm -f "$F/big"
+out=$(writer "$F/big" 0) || fail "the writer crashed: $out"
+read -r acked synced why where <<<"$out"
+note "files/, no fsync: write took $acked, then $why at $where"
+check_big "$acked" "$synced" "$why"
 cmp -s "$T/before" "$F/before" || fail "a file written before the disk filled changed"
 # the shell's own redirections and cp see it too
 if err=$( (echo more >>"$F/before") 2>&1); then

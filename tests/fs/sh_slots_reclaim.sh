@@ -84,7 +84,7 @@ settled "$base" || fail "slots not reclaimed after the held file closed: $(used)
 # kernel drop their entries, so their slots go too.
 ids=()
 for i in $(seq 10); do
-	out=$(api POST /v1/sandboxes -d "{\"spec\":{\"name\":\"api$i\"}}")
+	out=$(api POST /v1/sandboxes -d "$(sbx_body name="api$i")")
 	ids+=("$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["sandboxId"])' "$out")")
 done
 ls -l "$MNT" | grep -q " api10$" || fail "the API's sandboxes are not listed: $(ls "$MNT")"
@@ -93,8 +93,15 @@ for i in $(seq 10); do
 done
 [ "$(used)" -ge $((base + 10)) ] || fail "the API's sandboxes hold no slots? $(used)"
 for id in "${ids[@]}"; do
-	api DELETE "/v1/sandboxes/$id?purge=true" >/dev/null
+	# the extension's :forget stops it and drops its record at once
+	api POST "/v1/sandboxes/$id:forget" >/dev/null
 done
-gone() { [ "$(api GET "/v1/sandboxes?showTerminated=true" | grep -c '"api[0-9]*"')" -eq 0 ]; }
+gone() {
+	local id
+	[ "$(api GET "/v1/sandboxes?showTerminated=true" | grep -c '"sbxfs-name=api[0-9]*"')" -eq 0 ] || return 1
+	for id in "${ids[@]}"; do
+		[ "$(api_status GET "/v1/sandboxes/$id")" = 404 ] || return 1
+	done
+}
 wait_for 20 gone
 settled "$base" || fail "slots of sandboxes purged elsewhere not reclaimed: $(used) in use, want $base"

@@ -20,6 +20,8 @@ wait_for 10 test -S "$T/proxy.sock"
 SOCK=$T/proxy.sock mount_sbxfs -o timeout=$D
 
 mkdir "$MNT/box"
+box_id=$(sbx_id box)   # from sbxd itself (URLs take ids, the name is a tag)
+[ -n "$box_id" ] || fail "sbxd does not list the sandbox box"
 id=$(start_proc box 'echo warm')
 eq "$(timeout 10 cat "$MNT/box/exec/$id/stdout")" warm "through the proxy"
 # a finished output big enough that a cut answer ends mid-body
@@ -41,14 +43,15 @@ timed() {
 	return $rc
 }
 
-# count_cmd WORD: processes in box whose command holds WORD, per sbxd
+# count_cmd WORD: processes in box whose command holds WORD, per sbxd;
+# count_boxes NAME: sandboxes (live or not) with the sbxfs name NAME
 count_cmd() {
-	api GET /v1/sandboxes/box/processes |
+	api GET "/v1/sandboxes/$box_id/processes" |
 		python3 -c 'import json,sys; w=sys.argv[1]; print(sum(1 for p in json.load(sys.stdin)["processes"] if any(w in a for a in p.get("command", []))))' "$1"
 }
 count_boxes() {
 	api GET '/v1/sandboxes?showTerminated=true&pageSize=1000' |
-		python3 -c 'import json,sys; w=sys.argv[1]; print(sum(1 for s in json.load(sys.stdin)["sandboxes"] if s["spec"].get("name") == w))' "$1"
+		python3 -c 'import json,sys; w=sys.argv[1]; print(sum(1 for s in json.load(sys.stdin)["sandboxes"] if "sbxfs-name=" + w in s["spec"].get("tags", [])))' "$1"
 }
 
 healed() {

@@ -43,28 +43,29 @@ proc_cmd() {
 	printf '%s' "head -c $B /dev/urandom | tee /tmp/fo$i; head -c $B /dev/urandom | tee /tmp/fe$i >&2; wait; exit $rc"
 }
 
-# check_one BOX PID I: every comparison for one process; one line in $R/I
+# check_one BOX PID I ID: every comparison for one process (ID: BOX's
+# sandbox id, what libsbx takes); one line in $R/I
 check_one() {
-	local box=$1 pid=$2 i=$3 m=$MNT/$1/exec/$2 bad=() k
+	local box=$1 pid=$2 i=$3 sid=$4 m=$MNT/$1/exec/$2 bad=() k
 	local head_m a_out a_err rc_m rc_l in_out in_err
 	# while it runs: one reader comes, takes 64 KiB and goes; one follows
 	head_m=$(head -c 65536 "$m/stdout" | sha)
 	a_out=$(sha <"$m/stdout")
 	a_err=$(sha <"$m/stderr")
 	rc_m=$(cat "$m/returncode")
-	rc_l=$("$SBX_CAT" "$SOCK" "$box" "$pid" rc)
+	rc_l=$("$SBX_CAT" "$SOCK" "$sid" "$pid" rc)
 	in_out=$(cut -c1-64 "$MNT/$box/files/tmp/so$i")
 	in_err=$(cut -c1-64 "$MNT/$box/files/tmp/se$i")
 	[ "$a_out" = "$in_out" ] || bad+=("stdout via mount")
 	[ "$a_err" = "$in_err" ] || bad+=("stderr via mount")
-	[ "$("$SBX_CAT" "$SOCK" "$box" "$pid" out | sha)" = "$in_out" ] || bad+=("stdout via libsbx")
-	[ "$("$SBX_CAT" "$SOCK" "$box" "$pid" err | sha)" = "$in_err" ] || bad+=("stderr via libsbx")
-	[ "$("$SBX_CAT" "$SOCK" "$box" "$pid" out 0 65536 | sha)" = "$head_m" ] || bad+=("first 64 KiB")
+	[ "$("$SBX_CAT" "$SOCK" "$sid" "$pid" out | sha)" = "$in_out" ] || bad+=("stdout via libsbx")
+	[ "$("$SBX_CAT" "$SOCK" "$sid" "$pid" err | sha)" = "$in_err" ] || bad+=("stderr via libsbx")
+	[ "$("$SBX_CAT" "$SOCK" "$sid" "$pid" out 0 65536 | sha)" = "$head_m" ] || bad+=("first 64 KiB")
 	k=$(((RANDOM * 32768 + RANDOM) % B))
 	[ "$(dd if="$m/stdout" bs=64k iflag=skip_bytes skip=$k status=none | sha)" = \
-		"$("$SBX_CAT" "$SOCK" "$box" "$pid" out $k | sha)" ] || bad+=("stdout from offset $k")
+		"$("$SBX_CAT" "$SOCK" "$sid" "$pid" out $k | sha)" ] || bad+=("stdout from offset $k")
 	k=$((RANDOM % 100000 + 1))
-	[ "$(tail -c $k "$m/stderr" | sha)" = "$("$SBX_CAT" "$SOCK" "$box" "$pid" err $((B - k)) | sha)" ] ||
+	[ "$(tail -c $k "$m/stderr" | sha)" = "$("$SBX_CAT" "$SOCK" "$sid" "$pid" err $((B - k)) | sha)" ] ||
 		bad+=("stderr tail -c $k")
 	[ "$(stat -c %s "$m/stdout")" = "$B" ] || bad+=("stdout size $(stat -c %s "$m/stdout")")
 	[ "$rc_m" = "$((i % 256))" ] || bad+=("returncode via mount $rc_m")
@@ -81,8 +82,13 @@ for s in $(seq 1 "$BOXES"); do
 	[ $((s % 16)) -ne 0 ] || { waitp; pids=(); }
 done
 waitp
-for s in $(seq 1 "$BOXES"); do [ -d "$MNT/b$s" ] || fail "sandbox b$s not made"; done
 t1=$(ms)
+bid=()   # each box's sandbox id, found by its name tag as libsbx finds it
+for s in $(seq 1 "$BOXES"); do
+	[ -d "$MNT/b$s" ] || fail "sandbox b$s not made"
+	bid[s]=$(sbx_id "b$s")
+	[ -n "${bid[s]}" ] || fail "sbxd does not list the sandbox b$s"
+done
 # start every process (each sandbox's starts in order, sandboxes at once)
 pids=()
 for s in $(seq 1 "$BOXES"); do
@@ -107,7 +113,7 @@ for slot in $(seq 0 $((JOBS - 1))); do
 	(
 		n=0
 		while read -r s pid i; do
-			[ $((n % JOBS)) -ne "$slot" ] || check_one "b$s" "$pid" "$i"
+			[ $((n % JOBS)) -ne "$slot" ] || check_one "b$s" "$pid" "$i" "${bid[s]}"
 			n=$((n + 1))
 		done <"$T/all"
 	) &
@@ -127,6 +133,8 @@ note "checked $okn of $((BOXES * PROCS)) processes in $((t3 - t2)) ms; $mib_tota
 
 # WAITERS readers waiting at once on one returncode
 mkdir "$MNT/w"
+wid=$(sbx_id w)
+[ -n "$wid" ] || fail "sbxd does not list the sandbox w"
 wp=$(start_proc w 'while [ ! -e /tmp/go ]; do sleep 0.1; done; exit 42')
 mkdir -p "$T/w"
 t4=$(ms)
@@ -135,7 +143,7 @@ for j in $(seq 1 "$WAITERS"); do
 	if [ $((j % 2)) -eq 0 ]; then
 		cat "$MNT/w/exec/$wp/returncode" >"$T/w/$j" 2>"$T/w/$j.err" &
 	else
-		"$SBX_CAT" "$SOCK" w "$wp" rc >"$T/w/$j" 2>"$T/w/$j.err" &
+		"$SBX_CAT" "$SOCK" "$wid" "$wp" rc >"$T/w/$j" 2>"$T/w/$j.err" &
 	fi
 	pids+=($!)
 done

@@ -18,7 +18,7 @@ writer() {
 	local r=$1 w=$2 i=0 out id
 	while :; do
 		i=$((i + 1))
-		out=$(api POST /v1/sandboxes -d "{\"spec\":{\"name\":\"r$r-w$w-$i\",\"tags\":[\"t$i\"]}}" 2>/dev/null) || continue
+		out=$(api POST /v1/sandboxes -d "$(sbx_body name="r$r-w$w-$i" tag="t$i")" 2>/dev/null) || continue
 		id=$(printf '%s' "$out" | sed -n 's/.*"sandboxId":"\([^"]*\)".*/\1/p')
 		[ -n "$id" ] || continue
 		echo "$id" >>"$T/made"
@@ -54,7 +54,7 @@ for r in $(seq 1 "$ROUNDS"); do
 		c=$(api_status GET "/v1/sandboxes/$id/processes")
 		[ "$c" = 200 ] || fail "round $r: processes of $id answer $c"
 	done <"$T/made"
-	n=$(jget "$(api GET '/v1/sandboxes?showTerminated=true&pageSize=1000')" 'len(j["sandboxes"])')
+	n=$(jget "$(api GET '/v1/sandboxes?showTerminated=true&pageSize=1000')" 'len(j.get("sandboxes", []))')
 	[ "$n" -ge "$(wc -l <"$T/made")" ] || fail "round $r: $n listed, $(wc -l <"$T/made") made"
 	pids=()
 	for w in 1 2 3; do

@@ -1,6 +1,6 @@
 #!/bin/bash
 # The second-round additions of docs/api.md: symlink targets in listDir and
-# statFile, DELETE ?purge=true (also with a reader parked on the output),
+# statFile, :forget (the old DELETE ?purge=true) (also with a reader parked on the output),
 # exit codes of stopped sandboxes (143/137, idle ones too, lifetime), the
 # reserved "sbx-" name prefix, big commands refused with 400 (never a 5xx)
 # and the file errors CWSANDBOX_DIRECTORY_NOT_EMPTY / CWSANDBOX_NAME_TOO_LONG.

@@ -4,6 +4,8 @@
  * would) and prints medians of create-to-RUNNING, a unary :exec of `true`,
  * start+wait of a background `true`, and fork+exec of /bin/true measured in
  * the same run, plus the throughput of reading a large output by offset.
+ * The bodies are the schema's (one container, image `default` unless the
+ * OCI reference is measured); URLs take the ids sbxd answers.
  * Usage: bench_server SOCKET [ITERATIONS] [OUTPUT_MIB]
  */
 #include <curl/curl.h>
@@ -43,6 +45,10 @@ static size_t on_data(char *ptr, size_t sz, size_t nm, void *ud)
 	b->p[b->n] = '\0';
 	return n;
 }
+
+/* The start of a create body: the spec's one container; a caller closes
+ * the containers array and adds the rest of the spec. */
+#define SPEC0 "{\"spec\":{\"containers\":[{\"name\":\"main\",\"image\":\"default\"}"
 
 static CURL *h;
 static buf body;
@@ -167,12 +173,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "OCI_REF: a reference of at most 255 bytes\n");
 		return 2;
 	}
-	snprintf(oci_body, sizeof oci_body, "{\"spec\":{\"image\":\"%s\"}}", oci ? oci : "");
+	snprintf(oci_body, sizeof oci_body, "{\"spec\":{\"containers\":[{\"name\":\"main\",\"image\":\"%s\"}]}}",
+		 oci ? oci : "");
 	double *t_oci = calloc((size_t)n, sizeof(double));
 	double *t_fork = calloc((size_t)n, sizeof(double)), *t_create = calloc((size_t)n, sizeof(double));
 	double *t_exec = calloc((size_t)n, sizeof(double)), *t_bg = calloc((size_t)n, sizeof(double));
 	double *t_egress = calloc((size_t)n, sizeof(double));
-	char path[512], pid[32];
+	char path[512], pid[32], sid[160];
 	char **ids = calloc((size_t)n, sizeof *ids);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	h = curl_easy_init();
@@ -193,33 +200,40 @@ int main(int argc, char **argv)
 		waitpid(p, NULL, 0);
 		t_fork[i] = now_ms() - t0;
 	}
-	if (bench_create("{\"spec\":{}}", t_create, n, ids) != 0)
+	if (bench_create(SPEC0 "]}}", t_create, n, ids) != 0)
 		return 1;
 	if (oci && bench_create(oci_body, t_oci, n, ids) != 0)
 		return 1;
 	/* With egress: a slirp4netns and an nft load per box (no traffic). */
 	long ne = n < 100 ? n : 100;
-	if (bench_create("{\"spec\":{\"network\":{\"egress\":[{\"any\":true}]}}}", t_egress, ne, ids) != 0)
+	if (bench_create(SPEC0 "],\"network\":{\"egress\":[{\"any\":true}]}}}", t_egress, ne, ids) != 0)
 		return 1;
 	free(ids);
-	call("POST", "/v1/sandboxes", "{\"spec\":{\"name\":\"bench\",\"maxLifetimeSeconds\":\"3600\"}}");
+	long cst = call("POST", "/v1/sandboxes", SPEC0 "],\"maxLifetimeSeconds\":3600,\"tags\":[\"sbxfs-name=bench\"]}}");
+	if (cst != 200 || field("sandboxId", sid, sizeof sid)) {
+		fprintf(stderr, "create failed (%ld): %s\n", cst, body.p ? body.p : "");
+		return 1;
+	}
 	for (long i = 0; i < n; i++) {
+		snprintf(path, sizeof path, "/v1/sandboxes/%s:exec", sid);
 		double t0 = now_ms();
-		long st = call("POST", "/v1/sandboxes/bench:exec", "{\"command\":[\"true\"]}");
+		long st = call("POST", path, "{\"command\":[\"true\"]}");
 		t_exec[i] = now_ms() - t0;
-		if (st != 200 || !strstr(body.p, "\"exitCode\":0")) {
+		/* canonical JSON: an exit code of 0 is omitted */
+		if (st != 200 || strstr(body.p, "\"exitCode\"")) {
 			fprintf(stderr, "exec failed (%ld): %s\n", st, body.p ? body.p : "");
 			return 1;
 		}
 	}
 	for (long i = 0; i < n && i < 4000; i++) {
+		snprintf(path, sizeof path, "/v1/sandboxes/%s/processes", sid);
 		double t0 = now_ms();
-		long st = call("POST", "/v1/sandboxes/bench/processes", "{\"command\":[\"true\"]}");
+		long st = call("POST", path, "{\"command\":[\"true\"]}");
 		if (st != 200 || field("processId", pid, sizeof pid)) {
 			fprintf(stderr, "start failed (%ld): %s\n", st, body.p ? body.p : "");
 			return 1;
 		}
-		snprintf(path, sizeof path, "/v1/sandboxes/bench/processes/%s?waitSeconds=10", pid);
+		snprintf(path, sizeof path, "/v1/sandboxes/%s/processes/%s?waitSeconds=10", sid, pid);
 		st = call("GET", path, NULL);
 		t_bg[i] = now_ms() - t0;
 		if (st != 200 || !strstr(body.p, "PROCESS_STATE_EXITED")) {
@@ -233,17 +247,18 @@ int main(int argc, char **argv)
 		char cmd[256];
 		snprintf(cmd, sizeof cmd,
 			 "{\"command\":[\"sh\",\"-c\",\"head -c %lld /dev/zero\"]}", (long long)mib << 20);
-		call("POST", "/v1/sandboxes/bench/processes", cmd);
+		snprintf(path, sizeof path, "/v1/sandboxes/%s/processes", sid);
+		call("POST", path, cmd);
 		field("processId", pid, sizeof pid);
-		snprintf(path, sizeof path, "/v1/sandboxes/bench/processes/%s?waitSeconds=60", pid);
+		snprintf(path, sizeof path, "/v1/sandboxes/%s/processes/%s?waitSeconds=60", sid, pid);
 		call("GET", path, NULL);
 		body.discard = 1;
 		long long off = 0, total = (long long)mib << 20;
 		double t0 = now_ms();
 		while (off < total) {
 			size_t before = body.n = 0;
-			snprintf(path, sizeof path, "/v1/sandboxes/bench/processes/%s/stdout?offset=%lld&length=4194304",
-				 pid, off);
+			snprintf(path, sizeof path, "/v1/sandboxes/%s/processes/%s/stdout?offset=%lld&length=4194304",
+				 sid, pid, off);
 			if (call("GET", path, NULL) != 200 || body.n == before)
 				break;
 			off += (long long)body.n;
@@ -254,7 +269,8 @@ int main(int argc, char **argv)
 		if (off != total)
 			fprintf(stderr, "read %lld of %lld bytes\n", off, total);
 	}
-	call("DELETE", "/v1/sandboxes/bench?gracePeriodSeconds=0", NULL);
+	snprintf(path, sizeof path, "/v1/sandboxes/%s?gracePeriodSeconds=0", sid);
+	call("DELETE", path, NULL);
 
 	char title[64];
 	snprintf(title, sizeof title, "sbxd over the unix socket (n=%ld)", n);

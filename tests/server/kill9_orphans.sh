@@ -21,14 +21,14 @@ for b in sys.argv[1].encode():
     h = ((h ^ b) * 1099511628211) % 2**64
 print("sbxd-%012x" % (h & 0xffffffffffff))' "$(realpath "$STATE")")
 
-main=$(create '{"spec":{"name":"main","command":"sh","args":["-c","echo main-out; trap \"\" TERM HUP INT; while :; do sleep 1; done"]}}')
-idle=$(create '{"spec":{"name":"idle"}}')
-start() { api POST "/v1/sandboxes/idle/processes" -d "{\"command\":[\"sh\",\"-c\",\"$1\"]}" >/dev/null; }
+main=$(create "$(sbx_body name=main -- sh -c 'echo main-out; trap "" TERM HUP INT; while :; do sleep 1; done')")
+idle=$(create "$(sbx_body name=idle)")
+start() { api POST "/v1/sandboxes/$idle/processes" -d "{\"command\":[\"sh\",\"-c\",\"$1\"]}" >/dev/null; }
 start 'echo p1-out; trap \"\" TERM HUP INT; exec sleep 600'
 start 'setsid sh -c \"sleep 600 & sleep 600\" & echo p2-out; sleep 600'
 start 'nohup sleep 600 >/dev/null 2>&1 & echo p3-out; wait'
 start 'echo p4-out; kill -STOP $$'
-out_of() { [ "$(api GET "/v1/sandboxes/idle/processes/$1/stdout")" = "$2" ]; }
+out_of() { [ "$(api GET "/v1/sandboxes/$idle/processes/$1/stdout")" = "$2" ]; }
 wait_for 10 out_of 1 p1-out
 wait_for 10 out_of 2 p2-out
 wait_for 10 out_of 3 p3-out
@@ -75,14 +75,14 @@ for id in "$main" "$idle"; do
 done
 expect "main output kept" "$(api GET "/v1/sandboxes/$main/stdout")" main-out
 for n in 1 2 3 4; do
-	pr=$(api GET "/v1/sandboxes/idle/processes/$n")
+	pr=$(api GET "/v1/sandboxes/$idle/processes/$n")
 	expect "process $n after the restart" "$(jget "$pr" 'j["state"]')" PROCESS_STATE_KILLED
 	expect "process $n's reason" "$(jget "$pr" 'j["stateReason"]')" "sbxd restarted"
-	expect "process $n's output kept" "$(api GET "/v1/sandboxes/idle/processes/$n/stdout")" "p$n-out"
+	expect "process $n's output kept" "$(api GET "/v1/sandboxes/$idle/processes/$n/stdout")" "p$n-out"
 done
 # waits on them answer at once instead of hanging
 t0=$(date +%s%3N)
-api GET "/v1/sandboxes/idle/processes/1?waitSeconds=20" >/dev/null
+api GET "/v1/sandboxes/$idle/processes/1?waitSeconds=20" >/dev/null
 [ $(($(date +%s%3N) - t0)) -lt 5000 ] || fail "a wait on a process killed by the restart waited"
 # the new sbxd removed the old boxes' cgroups
 for id in "$main" "$idle"; do
@@ -90,6 +90,6 @@ for id in "$main" "$idle"; do
 		[ ! -e "$d" ] || fail "cgroup $d left after the restart"
 	done
 done
-create '{"spec":{"name":"after"}}' >/dev/null
-expect "serves after" "$(jget "$(api POST /v1/sandboxes/after:exec -d '{"command":["echo","hi"]}')" 'j["exitCode"]')" 0
+after=$(create "$(sbx_body name=after)")
+expect "serves after" "$(exec_out "$after" '["echo","hi"]')" hi
 note "kill -9: nothing left running, everything reported"
