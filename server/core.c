@@ -1798,6 +1798,13 @@ int srv_root_fd(srv_sbx *s, int *read_only)
 		errno = ESRCH;
 	else if (srv_rt_userns(rt) == SRV_USERNS_RANGE)
 		file_creds((uid_t)srv_box_uid_base(s->box), (gid_t)srv_box_gid_base(s->box), srv_box_id_count(s->box));
+	else if (srv_rt_userns(rt) == SRV_USERNS_SINGLE)
+		/* Rootless: sbxd's own ids already are root's inside, so only
+		 * the ids entries show and set-attributes takes are the box's
+		 * (else sbxfs, seeing sbxd's host uid on a file root made, would
+		 * chown it to a host 0 and fail with EPERM). */
+		srv_file_idmap((uint32_t)srv_box_uid_base(s->box), (uint32_t)srv_box_gid_base(s->box),
+		               srv_box_id_count(s->box));
 	return fd;
 }
 

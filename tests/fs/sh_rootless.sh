@@ -101,11 +101,16 @@ out=$(as "$U" cat "$UM/ubox/exec/last/stdout")
 eq "$(printf '%s\n' "$out" | sed -n 1,2p | tr '\n' ' ')" "from-the-host 0 " "file written through files/, and root inside"
 printf '%s\n' "$out" | sed -n 3p | grep -q ' 0 *0 ' || fail "a file root made is not root's inside: $out"
 eq "$(as "$U" cat "$UM/ubox/files/root/out")" made "file read through files/"
+# A file made through files/ is root's inside and the user's on the host
+# and through the mount (sbxd shows the box's ids, not its own host uid).
+as "$U" sh -c "echo 'stat -c \"%u %g\" /tmp/in' > '$UM/ubox/exec/new'"
+eq "$(as "$U" cat "$UM/ubox/exec/last/stdout")" "0 0" "owner inside of a file made through files/"
+eq "$(as "$U" stat -c '%u %g' "$UM/ubox/files/tmp/in")" "$U $G" "owner through the mount of a file made there"
 # Limits and egress a rootless sbxd cannot give: refused by name.
 uapi() { as "$U" curl -sS --max-time 30 --unix-socket "$USOCK" "$@"; }
-r=$(uapi -X POST http://sbxd/v1/sandboxes -d '{"spec":{"resources":{"memory":"64Mi"}}}')
+r=$(uapi -X POST http://sbxd/v1/sandboxes -d "$(sbx_body memory=64Mi)")
 printf '%s' "$r" | grep -q "cannot be enforced by this rootless sbxd" || fail "memory limit not refused: $r"
-EGRESS='{"spec":{"network":{"egress":[{"any":true}]}}}'
+EGRESS=$(sbx_body net='{"egress": [{"any": true}]}')
 if [ -n "$TUN_MODE" ]; then
 	chmod 0600 /dev/net/tun
 	r=$(uapi -X POST http://sbxd/v1/sandboxes -d "$EGRESS")

@@ -109,15 +109,67 @@ if [ $USERNS = 1 ]; then
 		as "$u" sh -c "echo etc-by-$u > '$T/um$u/ubox/files/etc/made'"
 		as "$u" sh -c "echo 'stat -c \"%u %g\" /etc/made' > '$T/um$u/ubox/exec/new'"
 		eq "$(as "$u" cat "$T/um$u/ubox/exec/last/stdout")" "0 0" "a file made in /etc through the mount of $u, inside"
+		# and on the host, the range's first ids
+		as "$u" sh -c "echo 'sleep 7790.$$$u' > '$T/um$u/ubox/exec/new'"
+		wait_for 10 pgrep -f -x "sleep 7790.$$$u" >/dev/null
+		hp=$(pgrep -f -x "sleep 7790.$$$u" | head -n 1)
+		for f in /tmp/made /etc/made; do
+			eq "$(stat -c '%u %g' "/proc/$hp/root$f")" "$base $base" "host owner of $f made through the mount of $u"
+		done
 		host_attacks "$u" "$T/um$u" ubox "$base"
 	done
 	# A user without a range gets no sandbox, and says why.
-	r=$(setpriv --reuid=64009 --regid=64009 --clear-groups curl -sS --unix-socket "$SOCK" -X POST http://sbxd/v1/sandboxes -d '{}')
+	# (a real body, made here as root: the user's curl only sends it)
+	body=$(sbx_body)
+	r=$(setpriv --reuid=64009 --regid=64009 --clear-groups curl -sS --unix-socket "$SOCK" -X POST http://sbxd/v1/sandboxes -d "$body")
 	printf '%s' "$r" | grep -q "no range for user 64009" || fail "a user without a range: $r"
 	# Root's own sandboxes are not host root either.
-	r=$(curl -sS --unix-socket "$SOCK" -X POST http://sbxd/v1/sandboxes -d '{"spec":{"command":"sleep","args":["7780.'$$'"]}}')
+	r=$(api POST /v1/sandboxes -d "$(sbx_body -- sleep "7780.$$")")
 	wait_for 10 pgrep -f -x "sleep 7780.$$" >/dev/null
-	eq "$(stat -c %u "/proc/$(pgrep -f -x "sleep 7780.$$" | head -n 1)")" 500000 "host uid of root's own sandbox"
+	hp=$(pgrep -f -x "sleep 7780.$$" | head -n 1)
+	eq "$(stat -c %u "/proc/$hp")" 500000 "host uid of root's own sandbox"
+	rid=$(printf '%s' "$r" | python3 -c 'import json,sys; print(json.load(sys.stdin)["sandboxId"])')
+	# Files made by the API's file calls (REST's WriteFile and the
+	# extension's makeDir, then gRPC's WriteFile, whose calls run on
+	# threads of their own) belong to the box's root: the range's first
+	# ids on the host, 0 inside.
+	api POST "/v1/sandboxes/$rid:writeFile" -d '{"path": "/tmp/rest-made", "content": "cmVzdAo="}' >"$T/wf.out"
+	eq "$(cat "$T/wf.out")" "{}" "REST WriteFile in root's sandbox"
+	eq "$(api POST "/v1/sandboxes/$rid:makeDir" -d '{"path": "/tmp/rest-dir"}')" "{}" "REST makeDir in root's sandbox"
+	made=(/tmp/rest-made /tmp/rest-dir)
+	if /usr/bin/python3 -c 'import grpc, google.protobuf' 2>/dev/null && command -v protoc >/dev/null; then
+		mkdir -p "$T/py"
+		protoc -I "$TESTS_DIR/../proto" -I /usr/include --python_out="$T/py" \
+			"$TESTS_DIR/../proto/coreweave/sandbox/v1/sandbox.proto" "$TESTS_DIR/../proto/google/api/http.proto" \
+			"$TESTS_DIR/../proto/google/api/annotations.proto"
+		/usr/bin/python3 - "$T/py" "$SOCK.grpc" "$rid" <<'PY' || fail "gRPC WriteFile in root's sandbox"
+import sys
+sys.path.insert(0, sys.argv[1])
+import grpc
+from coreweave.sandbox.v1 import sandbox_pb2 as pb
+ch = grpc.insecure_channel("unix:" + sys.argv[2])
+fn = ch.unary_unary("/coreweave.sandbox.v1.SandboxService/WriteFile",
+                    request_serializer=pb.WriteFileRequest.SerializeToString,
+                    response_deserializer=pb.WriteFileResponse.FromString)
+fn(pb.WriteFileRequest(sandbox_id=sys.argv[3], path="/tmp/grpc-made", content=b"grpc\n"), timeout=30)
+PY
+		made+=(/tmp/grpc-made)
+	else
+		note "no python3-grpcio or protoc: gRPC WriteFile not checked"
+	fi
+	for f in "${made[@]}"; do
+		eq "$(stat -c '%u %g' "/proc/$hp/root$f")" "500000 500000" "host owner of $f made by the API"
+	done
+	r=$(api POST "/v1/sandboxes/$rid:exec" -d "$(python3 -c 'import json, sys
+print(json.dumps({"command": ["stat", "-c", "%u %g"] + sys.argv[1:]}))' "${made[@]}")")
+	out=$(printf '%s' "$r" | python3 -c 'import json,sys,base64; print(base64.b64decode(json.load(sys.stdin).get("stdout", "")).decode(), end="")' | tr '\n' ' ')
+	eq "$out" "$(printf '0 0 %.0s' "${made[@]}")" "owners inside of the files the API made"
+	# No thread of sbxd keeps a box's fs ids after a file call (REST
+	# through the mounts above and here, gRPC's own threads): each shows
+	# sbxd's, 0, as its fsuid and fsgid (the 4th of /proc's Uid/Gid).
+	for st in /proc/"$SBXD_PID"/task/*/status; do
+		eq "$(awk '/^Uid:/ {u=$5} /^Gid:/ {g=$5} END {print u, g}' "$st")" "0 0" "fs ids of sbxd's thread $st"
+	done
 fi
 for u in $U1 $U2; do
 	as "$u" fusermount3 -u "$T/um$u"
