@@ -26,7 +26,10 @@ not_found() {
 }
 
 chmod o+x "$T"
-start_sbxd --socket-mode 0666
+# Each user's sandboxes run under a range of that user's (a root sbxd
+# refuses a user without one): from a file of the test's, /etc stays.
+subids "$T/subid" $U1 $U2
+start_sbxd --socket-mode 0666 --subuid "$T/subid" --subgid "$T/subid"
 expect "socket mode" "$(stat -c %a "$SOCK")" 666
 # The default stays owner only.
 SOCK0=$T/def/sbxd.sock
@@ -124,7 +127,7 @@ r2=$(uapi $U2 POST "/v1/sandboxes?requestId=same-req" -d "$(sbx_body)")
 # Root acts on both; ownership survives a restart.
 expect "root get" "$(api_status GET "/v1/sandboxes/$id1")" 200
 stop_sbxd
-start_sbxd --socket-mode 0666
+start_sbxd --socket-mode 0666 --subuid "$T/subid" --subgid "$T/subid"
 expect "list of $U1 after restart" "$(jget "$(body "$(uapi $U1 GET '/v1/sandboxes?showTerminated=true')")" '[s["sandboxId"] for s in j.get("sandboxes", [])][0]')" "$id1"
 not_found $U2 GET "/v1/sandboxes/$id1"
 expect "own get after restart" "$(code "$(uapi $U1 GET "/v1/sandboxes/$id1")")" 200
