@@ -1544,6 +1544,12 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 		why->retry_ms = 5000;
 		return NULL;
 	}
+	/* A user's sandbox runs under a range of that user's, or not at all:
+	 * a 400 naming the file and the fix now, not a FAILED sandbox. */
+	if (srv_rt_owner_check(rt, owner, err) != 0) {
+		refuse(why, SRV_E_PRECONDITION, NULL, "%s", err);
+		return NULL;
+	}
 	if (spec->argv.n) {
 		/* The main command over the spawn cap: a 400 now rather than
 		 * a sandbox that FAILED to start it. */

@@ -370,6 +370,27 @@ static int find_range(const char *file, uint32_t owner, const char *name, uint32
 	return found ? 0 : -1;
 }
 
+/* The owner's uid and gid ranges, by name (getpwuid_r) or by uid. */
+static int owner_range(const srv_rt *rt, uint32_t owner, srv_range *rg, char *err)
+{
+	struct passwd pw, *pwp = NULL;
+	char pwbuf[1024];
+	getpwuid_r((uid_t)owner, &pw, pwbuf, sizeof pwbuf, &pwp);
+	const char *name = pwp ? pwp->pw_name : NULL;
+	if (find_range(rt->subuid, owner, name, &rg->us, &rg->uc, err) != 0 ||
+	    find_range(rt->subgid, owner, name, &rg->gs, &rg->gc, err) != 0)
+		return -1;
+	return 0;
+}
+
+int srv_rt_owner_check(const srv_rt *rt, uint32_t owner, char *err)
+{
+	srv_range rg;
+	if (box_mode(rt, owner) != SRV_USERNS_RANGE)
+		return 0;
+	return owner_range(rt, owner, &rg, err);
+}
+
 static int write_map(pid_t pid, const char *what, const char *text, char *err)
 {
 	char p[64];
@@ -665,18 +686,13 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 		return -1;
 	}
 	/* The owner's mode, and under a range the range itself, before
-	 * anything is made: an owner without one is refused here, by name. */
+	 * anything is made: an owner without one is refused here, by name
+	 * (sbxd asks srv_rt_owner_check at create already; the files may
+	 * have changed since). */
 	int mode = box_mode(rt, spec->owner);
 	srv_range rg = {0};
-	if (mode == SRV_USERNS_RANGE) {
-		struct passwd pw, *pwp = NULL;
-		char pwbuf[1024];
-		getpwuid_r((uid_t)spec->owner, &pw, pwbuf, sizeof pwbuf, &pwp);
-		const char *name = pwp ? pwp->pw_name : NULL;
-		if (find_range(rt->subuid, spec->owner, name, &rg.us, &rg.uc, err) != 0 ||
-		    find_range(rt->subgid, spec->owner, name, &rg.gs, &rg.gc, err) != 0)
-			return -1;
-	}
+	if (mode == SRV_USERNS_RANGE && owner_range(rt, spec->owner, &rg, err) != 0)
+		return -1;
 	/* Names may be longer than the kernel's 64-byte UTS name: cut them. */
 	char hostname[65];
 	snprintf(hostname, sizeof hostname, "%s", spec->hostname && spec->hostname[0] ? spec->hostname : spec->id);

@@ -202,6 +202,9 @@ int srv_box_freeze(srv_box *box, int frozen, char *err);
 int srv_rt_set_subids(srv_rt *rt, const char *subuid, const char *subgid, int root_too, int must_exist,
                       char *err);
 int srv_rt_rootless(const srv_rt *rt);
+/* 0 when a box of owner may be made here; else -1 and err says why (a
+ * box of that owner needs a range and it has none, naming the file). */
+int srv_rt_owner_check(const srv_rt *rt, uint32_t owner, char *err);
 /* SRV_USERNS_* of root's own boxes: 0 none, 1 subuid ranges (--userns),
  * 2 rootless single id. A box's own: srv_box_userns. */
 int srv_rt_userns(const srv_rt *rt);
