@@ -1544,6 +1544,12 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 		why->retry_ms = 5000;
 		return NULL;
 	}
+	/* A user's sandbox runs under a range of that user's, or not at all:
+	 * a 400 naming the file and the fix now, not a FAILED sandbox. */
+	if (srv_rt_owner_check(rt, owner, err) != 0) {
+		refuse(why, SRV_E_PRECONDITION, NULL, "%s", err);
+		return NULL;
+	}
 	if (spec->argv.n) {
 		/* The main command over the spawn cap: a 400 now rather than
 		 * a sandbox that FAILED to start it. */
@@ -1796,9 +1802,9 @@ int srv_root_fd(srv_sbx *s, int *read_only)
 	int fd = srv_box_open_root(s->box);
 	if (fd < 0)
 		errno = ESRCH;
-	else if (srv_rt_userns(rt) == SRV_USERNS_RANGE)
+	else if (srv_box_userns(s->box) == SRV_USERNS_RANGE)
 		file_creds((uid_t)srv_box_uid_base(s->box), (gid_t)srv_box_gid_base(s->box), srv_box_id_count(s->box));
-	else if (srv_rt_userns(rt) == SRV_USERNS_SINGLE)
+	else if (srv_box_userns(s->box) == SRV_USERNS_SINGLE)
 		/* Rootless: sbxd's own ids already are root's inside, so only
 		 * the ids entries show and set-attributes takes are the box's
 		 * (else sbxfs, seeing sbxd's host uid on a file root made, would
@@ -2283,7 +2289,8 @@ int srv_core_start(const srv_config *c, char *err)
 		snprintf(err, SRV_MSGLEN, "runtime: %.200s", rerr);
 		return -1;
 	}
-	if (cfg.subuid && cfg.subgid && srv_rt_set_subids(rt, cfg.subuid, cfg.subgid, rerr) != 0) {
+	if (cfg.subuid && cfg.subgid &&
+	    srv_rt_set_subids(rt, cfg.subuid, cfg.subgid, cfg.userns_root, cfg.subids_given, rerr) != 0) {
 		snprintf(err, SRV_MSGLEN, "--subuid: %.200s", rerr);
 		return -1;
 	}

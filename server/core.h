@@ -144,8 +144,10 @@ typedef struct srv_config {
 	int default_egress;          /* 1: a spec with no egress rules and no
 	                                denyEgress may reach anything (as
 	                                {"any": true}); 0 (default): nothing */
-	const char *subuid, *subgid; /* both set: every box a user namespace of
-	                                its owner's range (runtime.h) */
+	const char *subuid, *subgid; /* root sbxd: the files of users' ranges
+	                                (runtime.h); NULL: /etc/subuid, subgid */
+	int userns_root;             /* --userns: root's own boxes get root's range */
+	int subids_given;            /* --subuid/--subgid named: must be readable */
 	int no_limits;               /* 1: a rootless sbxd without cgroups may
 	                                start (limits are refused per create) */
 } srv_config;

@@ -74,9 +74,10 @@ static void usage(FILE *f)
 		"  --idle-timeout S        close idle TCP connections after S s (default 60)\n"
 		"  --default-egress deny|any  egress of a sandbox whose spec.network has no\n"
 		"                          egress rules and no denyEgress (default deny)\n"
-		"  --userns                (root) every sandbox in a user namespace: root inside is\n"
-		"                          the first id of its owner's range in /etc/subuid, /etc/subgid\n"
-		"  --subuid FILE, --subgid FILE  those ranges from FILE instead (implies --userns)\n"
+		"  --userns                (root) root's own sandboxes too in a user namespace of root's\n"
+		"                          range (other users' always run in their owner's range:\n"
+		"                          root inside is its first id, from /etc/subuid, /etc/subgid)\n"
+		"  --subuid FILE, --subgid FILE  those ranges from FILE instead\n"
 		"  --no-limits             (rootless, no writable cgroup) start anyway: limits are\n"
 		"                          not enforced and specs asking for one are refused\n"
 		"  Started by a user who is not root, sbxd is rootless: state in\n"
@@ -479,7 +480,7 @@ int main(int argc, char **argv)
 	int64_t minfree = 0, minfree_pct = 2;
 	char tokenreal[PATH_MAX], sockreal[PATH_MAX];
 	const char *image_dirs[8] = {NULL}, *default_image = "default";
-	int nimage_dirs = 0, allow_host = 0, userns = 0, no_limits = 0, state_given = 0;
+	int nimage_dirs = 0, allow_host = 0, userns = 0, subids_given = 0, no_limits = 0, state_given = 0;
 	const char *subuid = "/etc/subuid", *subgid = "/etc/subgid";
 	char statebuf[4096];
 	char imgreal[7][PATH_MAX];
@@ -510,8 +511,8 @@ int main(int argc, char **argv)
 			break;
 		case O_STATE: state = optarg; state_given = 1; break;
 		case O_USERNS: userns = 1; break;
-		case O_SUBUID: subuid = optarg; userns = 1; break;
-		case O_SUBGID: subgid = optarg; userns = 1; break;
+		case O_SUBUID: subuid = optarg; subids_given = 1; break;
+		case O_SUBGID: subgid = optarg; subids_given = 1; break;
 		case O_NOLIMITS: no_limits = 1; break;
 		case O_LISTEN: listen_at = optarg; break;
 		case O_TOKEN: token_file = optarg; break;
@@ -642,7 +643,7 @@ int main(int argc, char **argv)
 	/* Rootless (started by a user who is not root): what it cannot do is
 	 * refused here, by name, never run weaker without a word. */
 	int rootless = geteuid() != 0;
-	if (rootless && userns) {
+	if (rootless && (userns || subids_given)) {
 		fprintf(stderr, "sbxd: error: --userns/--subuid/--subgid need a root sbxd; a rootless sbxd's "
 		        "sandboxes always run in a user namespace where your own uid is root\n");
 		return 2;
@@ -805,8 +806,10 @@ int main(int argc, char **argv)
 		.min_free = minfree,
 		.min_free_pct = (int)minfree_pct,
 		.default_egress = egress_any,
-		.subuid = userns ? subuid : NULL,
-		.subgid = userns ? subgid : NULL,
+		.subuid = rootless ? NULL : subuid,
+		.subgid = rootless ? NULL : subgid,
+		.userns_root = userns,
+		.subids_given = subids_given,
 		.no_limits = no_limits,
 	};
 	/* Nothing can enforce a limit: a spec's own ones are refused at
@@ -860,9 +863,14 @@ int main(int argc, char **argv)
 	if (rootless)
 		fprintf(stderr, "sbxd: info: rootless: every sandbox is a user namespace where uid %u is root\n",
 		        (unsigned)geteuid());
-	else if (userns)
-		fprintf(stderr, "sbxd: info: sandboxes run in user namespaces of their owner's range (%s, %s)\n",
-		        subuid, subgid);
+	else {
+		fprintf(stderr, "sbxd: info: %s run in user namespaces of their owner's range (%s, %s)\n",
+		        userns ? "all sandboxes, root's too," : "sandboxes of users other than root", subuid, subgid);
+		if (access(subuid, R_OK) != 0 || access(subgid, R_OK) != 0)
+			fprintf(stderr, "sbxd: warning: cannot read %s or %s: every create by a user other than "
+			        "root%s is refused until it has a range there\n", subuid, subgid,
+			        userns ? " (and by root, under --userns)" : "");
+	}
 	if (rootless && no_limits)
 		fprintf(stderr, "sbxd: warning: --no-limits: no cgroup, memory, CPU and pids limits are not "
 		        "enforced; a spec asking for one is refused\n");

@@ -159,6 +159,19 @@ _start_recorder() {
 	fail "the recorder did not come up"
 }
 
+# subids FILE UID...: an /etc/subuid-style file (for sbxd --subuid and
+# --subgid) giving each UID a range of 65536 ids, from 300000 on: a root
+# sbxd runs a user's sandboxes only under a range of that user's.
+subids() {
+	local f=$1 u base=300000
+	shift
+	: >"$f"
+	for u in "$@"; do
+		printf '%s:%s:65536\n' "$u" "$base" >>"$f"
+		base=$((base + 65536))
+	done
+}
+
 start_sbxd() {
 	mkdir -p "$STATE"
 	local img=()

@@ -56,11 +56,18 @@ struct srv_rt {
 	srv_zygote *zygote;       /* NULL: clone init from sbxd itself */
 	char *hide[MAX_HIDE + 1];
 	int nhide;
-	int userns;               /* SRV_USERNS_*: how boxes' user namespaces map */
+	int userns;               /* SRV_USERNS_SINGLE rootless, else NONE: the
+	                             mode of root's own boxes (box_mode) */
+	int range_root;           /* --userns: root's own boxes get root's range too */
 	int rootless;             /* sbxd is not root: single-uid boxes */
 	char cg_missing[SRV_ERRLEN]; /* rootless without cgroups: why ("" = have them) */
 	char subuid[PATH_MAX], subgid[PATH_MAX]; /* SRV_USERNS_RANGE's files */
 };
+
+/* A box's range, found before its init is cloned. */
+typedef struct {
+	uint32_t us, uc, gs, gc;
+} srv_range;
 
 struct srv_box {
 	srv_rt *rt;
@@ -72,6 +79,7 @@ struct srv_box {
 	int frozen;               /* init is frozen too: requests would hang */
 	srv_net *net;             /* the egress stack, NULL without egress */
 	int root_fd, mnt_fd;      /* the box's "/" (O_PATH) and mount ns, from init */
+	int userns;               /* SRV_USERNS_*: how this box's ids map */
 	int userns_fd, netns_fd;  /* rootless: the box's user and net ns, for egress */
 	int64_t uid_base, gid_base; /* host ids of root inside (sbxd's own without a user namespace) */
 	uint32_t id_count;        /* ids mapped from there on (0: no map) */
@@ -196,6 +204,11 @@ srv_rt *srv_rt_new(const char *state_dir, char *err)
 	if (geteuid() != 0) {
 		rt->rootless = 1;
 		rt->userns = SRV_USERNS_SINGLE;
+	} else {
+		/* Root: a box whose owner is not root always gets that owner's
+		 * range, from these files unless srv_rt_set_subids says others. */
+		memcpy(rt->subuid, "/etc/subuid", sizeof "/etc/subuid");
+		memcpy(rt->subgid, "/etc/subgid", sizeof "/etc/subgid");
 	}
 	if (mkdir_p(state_dir, 0700) != 0 || !realpath(state_dir, rt->state_dir)) {
 		srv_errf(err, errno, "state dir %s", state_dir);
@@ -271,7 +284,8 @@ const char *srv_rt_limits_missing(const srv_rt *rt)
 	return rt->cg ? NULL : rt->cg_missing;
 }
 
-int srv_rt_set_subids(srv_rt *rt, const char *subuid, const char *subgid, char *err)
+int srv_rt_set_subids(srv_rt *rt, const char *subuid, const char *subgid, int root_too, int must_exist,
+                      char *err)
 {
 	if (rt->rootless) {
 		srv_errf(err, 0, "subuid ranges need a root sbxd (a rootless one maps its own uid)");
@@ -281,19 +295,33 @@ int srv_rt_set_subids(srv_rt *rt, const char *subuid, const char *subgid, char *
 		srv_errf(err, ENAMETOOLONG, "subuid file");
 		return -1;
 	}
-	if (access(subuid, R_OK) != 0 || access(subgid, R_OK) != 0) {
+	/* The default files may be missing (a machine where no one has a
+	 * range): then root's boxes still run and each user's create is
+	 * refused naming the file; files the operator named must be there. */
+	if (must_exist && (access(subuid, R_OK) != 0 || access(subgid, R_OK) != 0)) {
 		srv_errf(err, errno, "read %s and %s", subuid, subgid);
 		return -1;
 	}
 	memcpy(rt->subuid, subuid, strlen(subuid) + 1);
 	memcpy(rt->subgid, subgid, strlen(subgid) + 1);
-	rt->userns = SRV_USERNS_RANGE;
+	rt->range_root = root_too != 0;
 	return 0;
 }
 
 int srv_rt_userns(const srv_rt *rt)
 {
-	return rt->userns;
+	return rt->range_root ? SRV_USERNS_RANGE : rt->userns;
+}
+
+/* Per box, by its owner: rootless, every box maps sbxd's own uid; on a
+ * root sbxd a user's box always runs under that user's range (never as
+ * host root, never as the user's own host uid), root's own only with
+ * --userns. */
+static int box_mode(const srv_rt *rt, uint32_t owner)
+{
+	if (rt->rootless)
+		return SRV_USERNS_SINGLE;
+	return owner != 0 || rt->range_root ? SRV_USERNS_RANGE : SRV_USERNS_NONE;
 }
 
 /* The owner's range in an /etc/subuid-style file: lines NAME:START:COUNT
@@ -302,13 +330,15 @@ int srv_rt_userns(const srv_rt *rt)
 static int find_range(const char *file, uint32_t owner, const char *name, uint32_t *start, uint32_t *count,
                       char *err)
 {
-	FILE *f = fopen(file, "re");
-	if (!f) {
-		srv_errf(err, errno, "open %s", file);
-		return -1;
-	}
 	char line[512], uidtxt[16];
 	snprintf(uidtxt, sizeof uidtxt, "%u", owner);
+	FILE *f = fopen(file, "re");
+	if (!f) {
+		int e = errno;
+		srv_errf(err, e, "no range for user %s (uid %u): cannot read %s; add one there (e.g. usermod "
+		         "--add-subuids), sandboxes never run as host root here", name ? name : uidtxt, owner, file);
+		return -1;
+	}
 	int found = 0;
 	while (!found && fgets(line, sizeof line, f)) {
 		char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
@@ -340,6 +370,27 @@ static int find_range(const char *file, uint32_t owner, const char *name, uint32
 	return found ? 0 : -1;
 }
 
+/* The owner's uid and gid ranges, by name (getpwuid_r) or by uid. */
+static int owner_range(const srv_rt *rt, uint32_t owner, srv_range *rg, char *err)
+{
+	struct passwd pw, *pwp = NULL;
+	char pwbuf[1024];
+	getpwuid_r((uid_t)owner, &pw, pwbuf, sizeof pwbuf, &pwp);
+	const char *name = pwp ? pwp->pw_name : NULL;
+	if (find_range(rt->subuid, owner, name, &rg->us, &rg->uc, err) != 0 ||
+	    find_range(rt->subgid, owner, name, &rg->gs, &rg->gc, err) != 0)
+		return -1;
+	return 0;
+}
+
+int srv_rt_owner_check(const srv_rt *rt, uint32_t owner, char *err)
+{
+	srv_range rg;
+	if (box_mode(rt, owner) != SRV_USERNS_RANGE)
+		return 0;
+	return owner_range(rt, owner, &rg, err);
+}
+
 static int write_map(pid_t pid, const char *what, const char *text, char *err)
 {
 	char p[64];
@@ -355,12 +406,12 @@ static int write_map(pid_t pid, const char *what, const char *text, char *err)
  * range, makes every lower layer an idmapped detached mount (host uid N
  * shows as START+N), so the image's root-owned files are root's inside
  * although no host uid 0 is mapped. */
-static int map_box(srv_rt *rt, srv_box *box, const srv_box_spec *spec, const char *const *lowers, int nl,
-                   int *lfds, char *err)
+static int map_box(srv_box *box, const srv_box_spec *spec, const srv_range *rg, const char *const *lowers,
+                   int nl, int *lfds, char *err)
 {
 	char map[96];
 	pid_t pid = box->init_pid;
-	if (rt->userns == SRV_USERNS_SINGLE) {
+	if (box->userns == SRV_USERNS_SINGLE) {
 		if (write_map(pid, "setgroups", "deny", err) != 0)
 			return -1;
 		snprintf(map, sizeof map, "0 %u 1\n", (unsigned)geteuid());
@@ -387,14 +438,7 @@ static int map_box(srv_rt *rt, srv_box *box, const srv_box_spec *spec, const cha
 		}
 		return 0;
 	}
-	uint32_t us, uc, gs, gc;
-	struct passwd pw, *pwp = NULL;
-	char pwbuf[1024];
-	getpwuid_r((uid_t)spec->owner, &pw, pwbuf, sizeof pwbuf, &pwp);
-	const char *name = pwp ? pwp->pw_name : NULL;
-	if (find_range(rt->subuid, spec->owner, name, &us, &uc, err) != 0 ||
-	    find_range(rt->subgid, spec->owner, name, &gs, &gc, err) != 0)
-		return -1;
+	uint32_t us = rg->us, uc = rg->uc, gs = rg->gs, gc = rg->gc;
 	snprintf(map, sizeof map, "0 %u %u\n", us, uc);
 	if (write_map(pid, "uid_map", map, err) != 0)
 		return -1;
@@ -641,6 +685,14 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 		srv_errf(err, 0, "invalid sandbox id (1-%d of [A-Za-z0-9._-])", MAX_ID);
 		return -1;
 	}
+	/* The owner's mode, and under a range the range itself, before
+	 * anything is made: an owner without one is refused here, by name
+	 * (sbxd asks srv_rt_owner_check at create already; the files may
+	 * have changed since). */
+	int mode = box_mode(rt, spec->owner);
+	srv_range rg = {0};
+	if (mode == SRV_USERNS_RANGE && owner_range(rt, spec->owner, &rg, err) != 0)
+		return -1;
 	/* Names may be longer than the kernel's 64-byte UTS name: cut them. */
 	char hostname[65];
 	snprintf(hostname, sizeof hostname, "%s", spec->hostname && spec->hostname[0] ? spec->hostname : spec->id);
@@ -696,8 +748,8 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 	 * state dir (0700, host root's), so its scratch tmpfs goes on /tmp (of
 	 * its own mount namespace only; pivot_root leaves it behind; the
 	 * lowers come as fds). Rootless, the state dir is init's own. */
-	const char *scratch = rt->userns == SRV_USERNS_RANGE ? SRV_USERNS_SCRATCH : rt->run_dir;
-	if (rt->userns == SRV_USERNS_RANGE) {
+	const char *scratch = mode == SRV_USERNS_RANGE ? SRV_USERNS_SCRATCH : rt->run_dir;
+	if (mode == SRV_USERNS_RANGE) {
 		size_t used = 0;
 		for (int i = 0; i < nl; i++) {
 			int w = snprintf(lowers + used, sizeof lowers - used, "%s%s/l%d", i ? ":" : "", scratch, i);
@@ -717,6 +769,7 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 	box->ctl = box->evt = -1;
 	box->root_fd = box->mnt_fd = -1;
 	box->userns_fd = box->netns_fd = -1;
+	box->userns = mode;
 	box->uid_base = geteuid();
 	box->gid_base = getegid();
 	box->init_pid = -1;
@@ -776,15 +829,15 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 		.min_free = spec->min_free_bytes > 0 ? spec->min_free_bytes : 0,
 		.uid = spec->uid > 0 || spec->gid > 0 ? spec->uid : -1,
 		.gid = spec->uid > 0 || spec->gid > 0 ? spec->gid : -1,
-		.userns = rt->userns,
-		.nlowers = rt->userns == SRV_USERNS_RANGE ? nl : 0,
+		.userns = mode,
+		.nlowers = mode == SRV_USERNS_RANGE ? nl : 0,
 	};
 	/* Always a network namespace of its own: the host's would give the
 	 * sandbox its loopback services, abstract sockets and ports. */
 	uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET;
 	/* A user namespace owns all the others: root inside is a uid of the
 	 * box's range (or sbxd's own, rootless) outside, never host root. */
-	if (rt->userns)
+	if (mode != SRV_USERNS_NONE)
 		flags |= CLONE_NEWUSER;
 	int cgfd = box->cg ? srv_cg_box_clone_fd(box->cg) : -1;
 	int born_in_cg = 0;
@@ -815,9 +868,9 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 	close(ctl[1]);
 	close(evt[1]);
 	ctl[0] = ctl[1] = evt[0] = evt[1] = -1;
-	if (rt->userns) {
-		if (map_box(rt, box, spec, lower_list, rt->userns == SRV_USERNS_RANGE ? nl : 0, lfds, err) != 0 ||
-		    send_mapped(box, lfds, rt->userns == SRV_USERNS_RANGE ? nl : 0, err) != 0)
+	if (mode != SRV_USERNS_NONE) {
+		if (map_box(box, spec, &rg, lower_list, mode == SRV_USERNS_RANGE ? nl : 0, lfds, err) != 0 ||
+		    send_mapped(box, lfds, mode == SRV_USERNS_RANGE ? nl : 0, err) != 0)
 			goto fail;
 		for (int i = 0; i < nl; i++)
 			if (lfds[i] >= 0) {
@@ -1084,6 +1137,11 @@ int64_t srv_box_gid_base(const srv_box *box)
 uint32_t srv_box_id_count(const srv_box *box)
 {
 	return box->id_count;
+}
+
+int srv_box_userns(const srv_box *box)
+{
+	return box->userns;
 }
 
 int srv_box_freeze(srv_box *box, int frozen, char *err)

@@ -184,21 +184,29 @@ int64_t srv_box_memory_bytes(const srv_box *box);
  * with EBUSY; srv_box_destroy thaws by itself. */
 int srv_box_freeze(srv_box *box, int frozen, char *err);
 
-/* User namespaces (docs/security.md, "Users"). A runtime made by a user
- * who is not root is rootless: every box is a user namespace where that
- * user's uid and gid are root (one id mapped), no cgroups unless it may
- * write them, no egress. A root runtime maps nothing by default; after
- * srv_rt_set_subids every box is a user namespace where root is the first
- * uid/gid of its owner's range in those /etc/subuid-style files (at most
- * 65536 ids), and its image layers are idmapped so that their root-owned
- * files are root's inside. A create whose owner has no range fails. */
+/* User namespaces (docs/security.md, "Users"), chosen per box by its
+ * owner. A runtime made by a user who is not root is rootless: every box
+ * is a user namespace where that user's uid and gid are root (one id
+ * mapped), no cgroups unless it may write them. On a root runtime a box
+ * whose owner is not root always is a user namespace where root is the
+ * first uid/gid of its owner's range in /etc/subuid and /etc/subgid (or
+ * the files srv_rt_set_subids names; at most 65536 ids), its image layers
+ * idmapped so that their root-owned files are root's inside; a create
+ * whose owner has no range (or no such file) fails, naming the file.
+ * Root's own boxes map nothing unless root_too (--userns): then root's
+ * range too. must_exist: fail now when the files cannot be read. */
 #define SRV_USERNS_NONE 0
 #define SRV_USERNS_RANGE 1  /* a subuid range, mapped by a root sbxd */
 #define SRV_USERNS_SINGLE 2 /* rootless: sbxd's own uid is root inside;
                                setgroups is denied */
-int srv_rt_set_subids(srv_rt *rt, const char *subuid, const char *subgid, char *err);
+int srv_rt_set_subids(srv_rt *rt, const char *subuid, const char *subgid, int root_too, int must_exist,
+                      char *err);
 int srv_rt_rootless(const srv_rt *rt);
-/* SRV_USERNS_*: 0 none, 1 subuid ranges, 2 rootless single id. */
+/* 0 when a box of owner may be made here; else -1 and err says why (a
+ * box of that owner needs a range and it has none, naming the file). */
+int srv_rt_owner_check(const srv_rt *rt, uint32_t owner, char *err);
+/* SRV_USERNS_* of root's own boxes: 0 none, 1 subuid ranges (--userns),
+ * 2 rootless single id. A box's own: srv_box_userns. */
 int srv_rt_userns(const srv_rt *rt);
 /* NULL when cgroups work; else why not (rootless): a create asking for a
  * memory, CPU or pids limit is then refused, never run unlimited. */
@@ -216,6 +224,8 @@ int64_t srv_box_uid_base(const srv_box *box);
 int64_t srv_box_gid_base(const srv_box *box);
 /* How many ids from those bases are mapped (0: no user namespace). */
 uint32_t srv_box_id_count(const srv_box *box);
+/* SRV_USERNS_* of this box (by its owner, see srv_rt_set_subids). */
+int srv_box_userns(const srv_box *box);
 
 /* Host pid of the box's init (its /proc/PID/root is the sandbox's root, so
  * sbxd can reach the sandbox's files without spawning anything). */

@@ -37,7 +37,8 @@ if command -v setpriv >/dev/null; then
 	stop_sbxd
 	chmod o+rx "$T" "$PY"
 	chmod -R o+rX "$PY"
-	start_sbxd --socket-mode 0666
+	subids "$T/subid" 64001
+	start_sbxd --socket-mode 0666 --subuid "$T/subid" --subgid "$T/subid"
 	[ "$(stat -c %a "$SOCK.grpc")" = 666 ] || fail "the gRPC socket did not get --socket-mode"
 	GRPC_OTHER_UID=64001 /usr/bin/python3 "$TESTS_DIR/grpc/grpc_test.py" "$PY" "127.0.0.1:$PORT" "" \
 		"$SOCK.grpc" "$SBXD_PID" users || fail "grpc_test.py users failed"

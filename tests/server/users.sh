@@ -26,7 +26,10 @@ not_found() {
 }
 
 chmod o+x "$T"
-start_sbxd --socket-mode 0666
+# Each user's sandboxes run under a range of that user's (a root sbxd
+# refuses a user without one): from a file of the test's, /etc stays.
+subids "$T/subid" $U1 $U2
+start_sbxd --socket-mode 0666 --subuid "$T/subid" --subgid "$T/subid"
 expect "socket mode" "$(stat -c %a "$SOCK")" 666
 # The default stays owner only.
 SOCK0=$T/def/sbxd.sock
@@ -124,10 +127,26 @@ r2=$(uapi $U2 POST "/v1/sandboxes?requestId=same-req" -d "$(sbx_body)")
 # Root acts on both; ownership survives a restart.
 expect "root get" "$(api_status GET "/v1/sandboxes/$id1")" 200
 stop_sbxd
-start_sbxd --socket-mode 0666
+start_sbxd --socket-mode 0666 --subuid "$T/subid" --subgid "$T/subid"
 expect "list of $U1 after restart" "$(jget "$(body "$(uapi $U1 GET '/v1/sandboxes?showTerminated=true')")" '[s["sandboxId"] for s in j.get("sandboxes", [])][0]')" "$id1"
 not_found $U2 GET "/v1/sandboxes/$id1"
 expect "own get after restart" "$(code "$(uapi $U1 GET "/v1/sandboxes/$id1")")" 200
 expect "own delete" "$(code "$(uapi $U1 POST "/v1/sandboxes/$id1:forget")")" 200
 expect "root delete of a user's" "$(api_status POST "/v1/sandboxes/$id2:forget")" 200
+
+# Without --subuid the ranges come from /etc/subuid and /etc/subgid, which
+# may be missing or hold no line for a test uid: sbxd starts all the same,
+# root's sandboxes run, a user's create is refused naming the file and the
+# fix (never run as host root or as the user's own uid).
+if ! grep -qs -e "^64001:" /etc/subuid /etc/subgid; then
+	stop_sbxd
+	start_sbxd --socket-mode 0666
+	r=$(uapi $U1 POST /v1/sandboxes -d "$(sbx_body)")
+	expect "create as $U1 without a range: status" "$(code "$r")" 400
+	body "$r" | grep -q "no range for user 64001 (uid 64001).*/etc/subuid.*usermod --add-subuids" ||
+		fail "create without a range: $(body "$r")"
+	expect "root's create without any range" "$(api_status POST /v1/sandboxes -d "$(sbx_body)")" 200
+else
+	note "/etc/subuid has a range for 64001: the default-file refusal is not checked"
+fi
 note "users ok"
