@@ -27,7 +27,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/inotify.h>
 #include <sys/random.h>
 #include <sys/fsuid.h>
 #include <sys/prctl.h>
@@ -62,7 +61,6 @@ static srv_sbx **boxes;
 static size_t nboxes, capboxes;
 static uint32_t next_seq = 1;
 static uint32_t next_uid = 1;
-static srv_waiter waiters = {.next = &waiters, .prev = &waiters};
 static int ep = -1, wakefd = -1, infd = -1, sbxdirfd = -1;
 static int stopping;
 static srv_box **graves;  /* boxes for the reaper thread to destroy */
@@ -72,63 +70,6 @@ static pthread_t reaper_thread;
 static int reaper_started, reaper_quit;
 static pthread_t loop_thread;
 static int loop_started;
-
-static const char *const state_names[] = {
-	"STATE_UNSPECIFIED", "STATE_PENDING", "STATE_CREATING", "STATE_RUNNING", "STATE_PAUSED",
-	"STATE_TERMINATING", "STATE_COMPLETED", "STATE_FAILED", "STATE_TERMINATED",
-};
-static const char *const pstate_names[] = {
-	"PROCESS_STATE_UNSPECIFIED", "PROCESS_STATE_RUNNING", "PROCESS_STATE_EXITED",
-	"PROCESS_STATE_KILLED", "PROCESS_STATE_FAILED",
-};
-
-const char *srv_state_name(int st)
-{
-	return st >= 0 && st <= ST_TERMINATED ? state_names[st] : state_names[0];
-}
-
-int srv_state_from_name(const char *s)
-{
-	int64_t n;
-	for (int i = 0; i <= ST_TERMINATED; i++)
-		if (strcmp(s, state_names[i]) == 0)
-			return i;
-	if (srv_parse_int(s, 0, ST_TERMINATED, &n) == 0)
-		return (int)n;
-	return -1;
-}
-
-const char *srv_pstate_name(int st)
-{
-	return st >= 0 && st <= PS_FAILED ? pstate_names[st] : pstate_names[0];
-}
-
-static int pstate_from_name(const char *s)
-{
-	for (int i = 0; i <= PS_FAILED; i++)
-		if (strcmp(s, pstate_names[i]) == 0)
-			return i;
-	return PS_UNSPECIFIED;
-}
-
-int srv_state_terminal(int st)
-{
-	return st == ST_COMPLETED || st == ST_FAILED || st == ST_TERMINATED;
-}
-
-int64_t srv_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-int64_t srv_mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static void poke_loop(void)
 {
@@ -170,32 +111,6 @@ static cJSON *env_json(const srv_strv *env)
 		cJSON_AddStringToObject(o, key, eq + 1);
 	}
 	return o;
-}
-
-/* srv_state <-> the schema's State (numbers differ: STATE_RUNNING is 2). */
-static const int state_pb[] = {
-	[ST_UNSPECIFIED] = COREWEAVE__SANDBOX__V1__STATE__STATE_UNSPECIFIED,
-	[ST_PENDING] = COREWEAVE__SANDBOX__V1__STATE__STATE_PENDING,
-	[ST_CREATING] = COREWEAVE__SANDBOX__V1__STATE__STATE_CREATING,
-	[ST_RUNNING] = COREWEAVE__SANDBOX__V1__STATE__STATE_RUNNING,
-	[ST_PAUSED] = COREWEAVE__SANDBOX__V1__STATE__STATE_PAUSED,
-	[ST_TERMINATING] = COREWEAVE__SANDBOX__V1__STATE__STATE_TERMINATING,
-	[ST_COMPLETED] = COREWEAVE__SANDBOX__V1__STATE__STATE_COMPLETED,
-	[ST_FAILED] = COREWEAVE__SANDBOX__V1__STATE__STATE_FAILED,
-	[ST_TERMINATED] = COREWEAVE__SANDBOX__V1__STATE__STATE_TERMINATED,
-};
-
-int srv_state_to_pb(int st)
-{
-	return st >= 0 && st <= ST_TERMINATED ? state_pb[st] : 0;
-}
-
-int srv_state_from_pb(int v)
-{
-	for (int i = 0; i <= ST_TERMINATED; i++)
-		if (state_pb[i] == v)
-			return i;
-	return -1;
 }
 
 static Google__Protobuf__Timestamp *pb_time(int64_t ns)
@@ -559,99 +474,12 @@ static int running_procs(const srv_sbx *s)
 
 /* ---------------------------------------------------------------- waiters */
 
-void srv_waiter_add(srv_waiter *w)
-{
-	w->suspended = 1;
-	w->next = &waiters;
-	w->prev = waiters.prev;
-	waiters.prev->next = w;
-	waiters.prev = w;
-	if (w->deadline)
-		poke_loop();
-}
-
-/* Spool files some parked reader waits on, with reference counts: only
- * those are watched (a watch on every spool, or on the sandbox's
- * directory, cost a loop wake-up per write of every process). */
-struct spool_watch {
-	int wd;
-	uint32_t seq;
-	int refs;
-};
-static struct spool_watch *watches;
-static size_t nwatches, capwatches;
-
-static void unwatch(int wd)
-{
-	for (size_t i = 0; i < nwatches; i++) {
-		if (watches[i].wd != wd)
-			continue;
-		if (--watches[i].refs == 0) {
-			inotify_rm_watch(infd, wd);
-			watches[i] = watches[--nwatches];
-		}
-		return;
-	}
-}
-
 int srv_waiter_watch(srv_waiter *w, srv_sbx *s, int64_t id, int stream)
 {
 	char path[4300], name[40];
-	if (w->watch) {
-		unwatch(w->watch - 1);
-		w->watch = 0;
-	}
 	spool_name(name, sizeof name, id, stream);
 	snprintf(path, sizeof path, "%s/sandboxes/%s/%s", cfg.state_dir, s->id, name);
-	int wd = inotify_add_watch(infd, path, IN_MODIFY);
-	if (wd < 0)
-		return -1;
-	size_t i;
-	for (i = 0; i < nwatches && watches[i].wd != wd; i++)
-		;
-	if (i == nwatches) {
-		if (nwatches == capwatches) {
-			size_t nc = capwatches ? capwatches * 2 : 64;
-			struct spool_watch *nw = realloc(watches, nc * sizeof *nw);
-			if (!nw) {
-				inotify_rm_watch(infd, wd);
-				return -1;
-			}
-			watches = nw;
-			capwatches = nc;
-		}
-		watches[nwatches++] = (struct spool_watch){wd, s->seq, 0};
-	}
-	watches[i].refs++;
-	w->watch = wd + 1;
-	return 0;
-}
-
-void srv_waiter_remove(srv_waiter *w)
-{
-	if (w->watch) {
-		unwatch(w->watch - 1);
-		w->watch = 0;
-	}
-	if (!w->suspended)
-		return;
-	w->prev->next = w->next;
-	w->next->prev = w->prev;
-	w->next = w->prev = NULL;
-	w->suspended = 0;
-}
-
-void srv_wake(uint32_t seq)
-{
-	srv_waiter *w = waiters.next;
-	while (w != &waiters) {
-		srv_waiter *next = w->next;
-		if (!seq || w->seq == seq) {
-			srv_waiter_remove(w);
-			w->resume ? w->resume(w->con) : srv_http_resume(w->con);
-		}
-		w = next;
-	}
+	return srv_waiter_watch_path(w, s->seq, path);
 }
 
 /* ---------------------------------------------------------------- stdin */
@@ -1895,7 +1723,7 @@ static srv_proc *load_proc(const cJSON *j)
 	p->want_stdin = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "stdin"));
 	p->stdin_closed = 1;
 	p->timeout_s = jint(j, "timeoutSeconds");
-	p->state = pstate_from_name(jstr(j, "state"));
+	p->state = srv_pstate_from_name(jstr(j, "state"));
 	p->exit_code = (int)jint(j, "exitCode");
 	p->sig = (int)jint(j, "signal");
 	set_reason(p->reason, sizeof p->reason, jstr(j, "stateReason"));
@@ -2088,42 +1916,6 @@ static void load_all(void)
 
 /* ---------------------------------------------------------------- loop */
 
-/* Spool growth: wakes the sandboxes whose watched spools grew, each once
- * per batch of events however many writes it holds. */
-static void on_inotify(void)
-{
-	char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
-	uint32_t seqs[64];
-	for (;;) {
-		ssize_t n = read(infd, buf, sizeof buf);
-		if (n <= 0)
-			return;
-		size_t nseq = 0;
-		for (char *ptr = buf; ptr < buf + n;) {
-			const struct inotify_event *ev = (const struct inotify_event *)ptr;
-			ptr += sizeof *ev + ev->len;
-			if (!(ev->mask & IN_MODIFY))
-				continue;
-			for (size_t i = 0; i < nwatches; i++) {
-				if (watches[i].wd != ev->wd)
-					continue;
-				size_t k;
-				for (k = 0; k < nseq && seqs[k] != watches[i].seq; k++)
-					;
-				if (k == nseq && nseq < sizeof seqs / sizeof seqs[0])
-					seqs[nseq++] = watches[i].seq;
-				else if (k == nseq)
-					srv_wake(watches[i].seq);
-				break;
-			}
-		}
-		/* srv_wake drops the woken waiters' watches, so look the
-		 * sandboxes up first and wake after the scan. */
-		for (size_t k = 0; k < nseq; k++)
-			srv_wake(seqs[k]);
-	}
-}
-
 static int64_t timers(void)
 {
 	int64_t now = srv_mono_ns(), next = now + 1000000000;
@@ -2180,18 +1972,7 @@ static int64_t timers(void)
 			}
 		}
 	}
-	srv_waiter *w = waiters.next;
-	while (w != &waiters) {
-		srv_waiter *nw = w->next;
-		if (w->deadline && w->deadline <= now) {
-			srv_waiter_remove(w);
-			w->resume ? w->resume(w->con) : srv_http_resume(w->con);
-		} else if (w->deadline && w->deadline < next) {
-			next = w->deadline;
-		}
-		w = nw;
-	}
-	return next;
+	return srv_waiters_expire(now, next);
 }
 
 static void *loop_main(void *arg)
@@ -2219,7 +2000,7 @@ static void *loop_main(void *arg)
 					/* EAGAIN: drained by an earlier event */
 				}
 			} else if (kind == K_INOTIFY) {
-				on_inotify();
+				srv_waiters_on_inotify();
 			} else if (kind == K_BOX) {
 				srv_sbx *s = srv_find_seq(seq);
 				if (s)
@@ -2261,7 +2042,7 @@ int srv_core_start(const srv_config *c, char *err)
 	sbxdirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	infd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	infd = srv_waiters_open(poke_loop);
 	if (sbxdirfd < 0 || ep < 0 || wakefd < 0 || infd < 0) {
 		snprintf(err, SRV_MSGLEN, "cannot set up the event loop: %s", strerror(errno));
 		return -1;
@@ -2386,8 +2167,7 @@ void srv_core_stop(void)
 		close(ep);
 	if (wakefd >= 0)
 		close(wakefd);
-	if (infd >= 0)
-		close(infd);
+	srv_waiters_close();
 	if (sbxdirfd >= 0)
 		close(sbxdirfd);
 	ep = wakefd = infd = sbxdirfd = -1;

@@ -21,17 +21,8 @@
 
 #include "parse.h"
 #include "runtime/runtime.h"
-
-enum srv_state {
-	ST_UNSPECIFIED = 0, ST_PENDING, ST_CREATING, ST_RUNNING, ST_PAUSED,
-	ST_TERMINATING, ST_COMPLETED, ST_FAILED, ST_TERMINATED,
-};
-enum srv_pstate { PS_UNSPECIFIED = 0, PS_RUNNING, PS_EXITED, PS_KILLED, PS_FAILED };
-
-const char *srv_state_name(int st);
-int srv_state_from_name(const char *s);
-const char *srv_pstate_name(int st);
-int srv_state_terminal(int st);
+#include "state.h"
+#include "waiters.h"
 
 typedef struct srv_proc {
 	int64_t id;                  /* 0 = main command, 1.. = processes, -1 = unary exec */
@@ -112,16 +103,6 @@ typedef struct srv_sbx {
 	uint32_t owner;
 } srv_sbx;
 
-typedef struct srv_waiter {
-	struct srv_waiter *next, *prev;
-	void *con;                   /* the front end's handle of the call */
-	void (*resume)(void *con);   /* wakes it; NULL: srv_http_resume */
-	uint32_t seq;                /* sandbox it waits on, 0 = none */
-	int64_t deadline;            /* monotonic ns, 0 = none */
-	int suspended;
-	int watch;                   /* inotify wd + 1 of the spool it waits on */
-} srv_waiter;
-
 typedef struct srv_config {
 	const char *state_dir;
 	int64_t default_lifetime;
@@ -156,9 +137,6 @@ extern pthread_mutex_t srv_lock;
 /* The OCI store's images as JSON text (oci.h srv_oci_list_json), malloc'ed;
  * NULL with a message. No lock needed. */
 char *srv_core_images_json(char *err);
-
-int64_t srv_now_ns(void);   /* CLOCK_REALTIME */
-int64_t srv_mono_ns(void);  /* CLOCK_MONOTONIC */
 
 /* Starts: loads records (running ones become FAILED "sbxd restarted"),
  * the runtime, the loop thread. -1 with a message on failure. */
@@ -267,25 +245,15 @@ void srv_root_fd_done(void);
 /* A delete: the files of the sandbox go now (or when it ends). */
 void srv_drop_files(srv_sbx *s);
 
-/* srv_state <-> the schema's State enum value (-1: none). */
-int srv_state_to_pb(int st);
-int srv_state_from_pb(int v);
 /* The extension's process form (also what is persisted). Caller frees.
  * (The Sandbox's form is rpc.h's srv_sbx_to_pb.) */
 struct cJSON;
 struct cJSON *srv_proc_json(const srv_sbx *s, const srv_proc *p);  /* s: adds byte counts */
 
-/* Waiters (srv_lock held). */
-void srv_waiter_add(srv_waiter *w);
-void srv_waiter_remove(srv_waiter *w);
+/* Waiters (srv_lock held; the rest is waiters.h). */
 /* Watches the spool of process id (stream 1/2) for growth while w is
  * parked (dropped by srv_waiter_remove, so also by a wake-up). -1 when
  * the watch cannot be set (the caller then must not rely on it). */
 int srv_waiter_watch(srv_waiter *w, srv_sbx *s, int64_t id, int stream);
-/* Resumes every waiter on the sandbox (seq 0: all of them). */
-void srv_wake(uint32_t seq);
-
-/* Hooks the HTTP layer provides: resume a suspended connection. */
-void srv_http_resume(void *con);
 
 #endif
