@@ -6,6 +6,7 @@
  * add something it must time.
  */
 #include "core.h"
+#include "records.h"
 #include "json.h"
 #include "rpc.h"
 #include "spec.h"
@@ -57,10 +58,7 @@ static srv_config cfg;
 static int64_t min_free_bytes; /* cfg.min_free, or its percentage in bytes */
 static srv_rt *rt;
 static srv_oci *store;   /* STATE_DIR/oci: the OCI images */
-static srv_sbx **boxes;
-static size_t nboxes, capboxes;
 static uint32_t next_seq = 1;
-static uint32_t next_uid = 1;
 static int ep = -1, wakefd = -1, infd = -1, sbxdirfd = -1;
 static int stopping;
 static srv_box **graves;  /* boxes for the reaper thread to destroy */
@@ -307,74 +305,6 @@ static void save_proc(srv_sbx *s, srv_proc *p)
 	cJSON_Delete(j);
 }
 
-/* ------------------------------------------------------------- records */
-
-static void proc_free(srv_proc *p)
-{
-	if (!p)
-		return;
-	srv_strv_free(&p->argv);
-	srv_strv_free(&p->env);
-	free(p->cwd);
-	free(p->request_id);
-	free(p->pending);
-	if (p->stdin_fd >= 0)
-		close(p->stdin_fd);
-	for (int i = 1; i <= 2; i++)
-		if (p->out_fd[i] >= 0)
-			close(p->out_fd[i]);
-	free(p);
-}
-
-static srv_proc *proc_new(void)
-{
-	srv_proc *p = calloc(1, sizeof *p);
-	if (!p)
-		return NULL;
-	p->stdin_fd = -1;
-	p->out_fd[0] = p->out_fd[1] = p->out_fd[2] = -1;
-	p->uid = next_uid++ & 0xffffff;
-	if (!p->uid)
-		p->uid = next_uid++ & 0xffffff;
-	return p;
-}
-
-static void exec_free_close(srv_sbx *s)
-{
-	while (s->nexec_free > 0)
-		close(s->exec_free[--s->nexec_free]);
-}
-
-static void sbx_free(srv_sbx *s)
-{
-	if (!s)
-		return;
-	for (size_t i = 0; i < s->nprocs; i++)
-		proc_free(s->procs[i]);
-	free(s->procs);
-	for (size_t i = 0; i < s->nexecs; i++)
-		proc_free(s->execs[i]);
-	free(s->execs);
-	srv_spec_free(&s->spec);
-	srv_strv_free(&s->img_env);
-	free(s->img_cwd);
-	exec_free_close(s);
-	if (s->dirfd >= 0)
-		close(s->dirfd);
-	srv_drop_files(s);
-	free(s);
-}
-
-void srv_drop_files(srv_sbx *s)
-{
-	s->drop_files = 1;
-	if (s->keep_root >= 0)
-		close(s->keep_root);
-	if (s->keep_ns >= 0)
-		close(s->keep_ns);
-	s->keep_root = s->keep_ns = -1;
-}
-
 /* Once a box runs: hold its root and its mount namespace, so
  * its files stay readable until delete. The namespace fd is what keeps
  * the mounts: without it the last process's exit unmounts them all, and
@@ -397,79 +327,6 @@ static void keep_files(srv_sbx *s)
 	}
 	s->keep_root = root;
 	s->keep_ns = ns;
-}
-
-static int add_box(srv_sbx *s)
-{
-	if (nboxes == capboxes) {
-		size_t nc = capboxes ? capboxes * 2 : 64;
-		srv_sbx **nb = realloc(boxes, nc * sizeof *nb);
-		if (!nb)
-			return -1;
-		boxes = nb;
-		capboxes = nc;
-	}
-	/* Keep creation order (seq) even when loading in directory order. */
-	size_t i = nboxes;
-	while (i > 0 && boxes[i - 1]->seq > s->seq) {
-		boxes[i] = boxes[i - 1];
-		i--;
-	}
-	boxes[i] = s;
-	nboxes++;
-	return 0;
-}
-
-srv_sbx **srv_all(size_t *n)
-{
-	*n = nboxes;
-	return boxes;
-}
-
-srv_sbx *srv_find_seq(uint32_t seq)
-{
-	size_t lo = 0, hi = nboxes;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (boxes[mid]->seq < seq)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < nboxes && boxes[lo]->seq == seq ? boxes[lo] : NULL;
-}
-
-srv_sbx *srv_find(const char *id)
-{
-	for (size_t i = 0; i < nboxes; i++)
-		if (strcmp(boxes[i]->id, id) == 0)
-			return boxes[i];
-	return NULL;
-}
-
-srv_sbx *srv_find_for(const char *id, uint32_t uid)
-{
-	srv_sbx *s = srv_find(id);
-	return s && (uid == 0 || s->owner == uid) ? s : NULL;
-}
-
-srv_proc *srv_proc_get(srv_sbx *s, int64_t id)
-{
-	if (id < 0 || (uint64_t)id >= s->nprocs)
-		return NULL;
-	return s->procs[id];
-}
-
-static int running_procs(const srv_sbx *s)
-{
-	int n = 0;
-	for (size_t i = 0; i < s->nprocs; i++)
-		if (s->procs[i] && s->procs[i]->state == PS_RUNNING)
-			n++;
-	for (size_t i = 0; i < s->nexecs; i++)
-		if (s->execs[i]->state == PS_RUNNING)
-			n++;
-	return n;
 }
 
 /* ---------------------------------------------------------------- waiters */
@@ -708,7 +565,7 @@ static void exec_forget(srv_sbx *s, srv_proc *p)
 					p->out_fd[k] = -1;
 				}
 			}
-			proc_free(p);
+			srv_proc_free(p);
 			return;
 		}
 	}
@@ -807,7 +664,7 @@ static void sbx_end(srv_sbx *s, int state, const char *reason)
 		}
 	}
 	s->lifetime_deadline = s->grace_deadline = 0;
-	exec_free_close(s);
+	srv_exec_free_close(s);
 	save_sbx(s);
 	srv_wake(s->seq);
 	if (s->purge)
@@ -832,7 +689,7 @@ void srv_stop(srv_sbx *s, int grace_s, const char *reason)
 		s->term_sent = 1;
 		s->grace_deadline = srv_mono_ns() + (int64_t)grace_s * 1000000000;
 	}
-	if (!s->box || running_procs(s) == 0 || grace_s == 0) {
+	if (!s->box || srv_running_procs(s) == 0 || grace_s == 0) {
 		sbx_end(s, ST_TERMINATED, reason);
 		return;
 	}
@@ -857,34 +714,14 @@ void srv_stop_purge(srv_sbx *s, int grace_s, const char *reason)
 	}
 	if (!srv_state_terminal(s->state) || s->creating || s->rt_busy || s->rt_waiters)
 		return; /* the timer scan purges it once terminal and free */
+	size_t nboxes;
+	srv_sbx **boxes = srv_all(&nboxes);
 	for (size_t i = 0; i < nboxes; i++) {
 		if (boxes[i] == s) {
 			purge(i);
 			return;
 		}
 	}
-}
-
-static srv_proc *proc_by_token(srv_sbx *s, int64_t token)
-{
-	for (size_t i = 0; i < s->nprocs; i++)
-		if (s->procs[i] && s->procs[i]->state == PS_RUNNING && s->procs[i]->token == token)
-			return s->procs[i];
-	for (size_t i = 0; i < s->nexecs; i++)
-		if (s->execs[i]->state == PS_RUNNING && s->execs[i]->token == token)
-			return s->execs[i];
-	return NULL;
-}
-
-srv_proc *srv_proc_by_uid(srv_sbx *s, uint32_t uid)
-{
-	for (size_t i = 0; i < s->nexecs; i++)
-		if (s->execs[i]->uid == uid)
-			return s->execs[i];
-	for (size_t i = s->nprocs; i > 0; i--)
-		if (s->procs[i - 1] && s->procs[i - 1]->uid == uid)
-			return s->procs[i - 1];
-	return NULL;
 }
 
 static void box_events(srv_sbx *s)
@@ -913,7 +750,7 @@ static void box_events(srv_sbx *s)
 			}
 			return;
 		}
-		srv_proc *p = proc_by_token(s, token);
+		srv_proc *p = srv_proc_by_token(s, token);
 		if (!p)
 			continue;
 		p->out_done = (flags & SRV_EXIT_OUTPUT_DONE) != 0;
@@ -936,7 +773,7 @@ static void box_events(srv_sbx *s)
 	 * stateReason waits for the exit, whose flags repeat the news). */
 	unsigned nflags;
 	while (s->box && srv_box_next_note(s->box, &token, &nflags) == 1) {
-		srv_proc *p = proc_by_token(s, token);
+		srv_proc *p = srv_proc_by_token(s, token);
 		if (p && p->state == PS_RUNNING && s->state == ST_RUNNING) {
 			char why[200];
 			lost_reason(nflags, why, sizeof why);
@@ -945,7 +782,7 @@ static void box_events(srv_sbx *s)
 			changed = 1;
 		}
 	}
-	if (s->state == ST_TERMINATING && running_procs(s) == 0) {
+	if (s->state == ST_TERMINATING && srv_running_procs(s) == 0) {
 		sbx_end(s, ST_TERMINATED, s->end_reason);
 		return;
 	}
@@ -992,7 +829,7 @@ static int exec_spool(srv_sbx *s)
 	int fd = openat(s->dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		char name[48];
-		snprintf(name, sizeof name, ".exec-%u.tmp", next_uid);
+		snprintf(name, sizeof name, ".exec-%u.tmp", srv_proc_next_uid());
 		fd = openat(s->dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 		if (fd >= 0)
 			unlinkat(s->dirfd, name, 0);
@@ -1123,19 +960,6 @@ static int cmd_too_big(const srv_strv *argv, const srv_strv *env, const char *cw
 	return 1;
 }
 
-/* The process an earlier start with this requestId made, if any: a client
- * that timed out may send the same start again and must not run the
- * command twice (the extension's answer to create's requestId). */
-static srv_proc *proc_by_request(srv_sbx *s, const char *rid)
-{
-	if (!rid || !*rid)
-		return NULL;
-	for (size_t i = 1; i < s->nprocs; i++)
-		if (s->procs[i] && s->procs[i]->request_id && strcmp(s->procs[i]->request_id, rid) == 0)
-			return s->procs[i];
-	return NULL;
-}
-
 srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *why)
 {
 	srv_proc *p = NULL;
@@ -1145,7 +969,7 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 	srv_box *box = srv_rt_begin(s);
 	/* After srv_rt_begin: a start with the same id still spawning (its
 	 * client gave up) finishes first, so its process is found here. */
-	if (!exec && (p = proc_by_request(s, req->request_id)) != NULL) {
+	if (!exec && (p = srv_proc_by_request(s, req->request_id)) != NULL) {
 		if (box)
 			srv_rt_end(s, box);
 		return p;
@@ -1166,7 +990,7 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 		why->retry_ms = 1000;
 		goto fail;
 	}
-	p = proc_new();
+	p = srv_proc_new();
 	if (!p)
 		goto nomem;
 	p->id = exec ? -1 : (int64_t)s->nprocs;
@@ -1296,7 +1120,7 @@ fail:
 		if (fds[i] >= 0)
 			close(fds[i]);
 	srv_strv_free(&env);
-	proc_free(p);
+	srv_proc_free(p);
 	if (box)
 		srv_rt_end(s, box);
 	return NULL;
@@ -1347,6 +1171,8 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 		refuse(why, SRV_E_UNAVAILABLE, NULL, "sbxd is shutting down");
 		return NULL;
 	}
+	size_t nboxes;
+	srv_sbx **boxes = srv_all(&nboxes);
 	for (size_t i = 0; i < nboxes; i++) {
 		srv_sbx *o = boxes[i];
 		if (!srv_state_terminal(o->state))
@@ -1455,7 +1281,7 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 	if (!s->id[0] || (s->dirfd = openat(sbxdirfd, s->id, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		refuse(why, SRV_E_INTERNAL, NULL, "cannot create the sandbox's state dir: %s",
 		       strerror(errno));
-		sbx_free(s);
+		srv_sbx_free(s);
 		srv_oci_image_free(&oimg);
 		return NULL;
 	}
@@ -1465,11 +1291,11 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 		s->spec.lifetime_s = cfg.default_lifetime;
 	s->state = ST_CREATING;
 	s->create_ns = srv_now_ns();
-	if (add_box(s) != 0) {
+	if (srv_sbx_add(s) != 0) {
 		refuse(why, SRV_E_INTERNAL, NULL, "out of memory");
 		*spec = s->spec;
 		memset(&s->spec, 0, sizeof s->spec);
-		sbx_free(s);
+		srv_sbx_free(s);
 		srv_oci_image_free(&oimg);
 		return NULL;
 	}
@@ -1641,12 +1467,12 @@ static void rm_sandbox_dir(const char *id)
 
 static void purge(size_t idx)
 {
-	srv_sbx *s = boxes[idx];
+	size_t nboxes;
+	srv_sbx *s = srv_all(&nboxes)[idx];
 	srv_wake(s->seq);
-	memmove(&boxes[idx], &boxes[idx + 1], (nboxes - idx - 1) * sizeof *boxes);
-	nboxes--;
+	srv_sbx_take(idx);
 	rm_sandbox_dir(s->id);
-	sbx_free(s);
+	srv_sbx_free(s);
 }
 
 /* ---------------------------------------------------------------- loading */
@@ -1699,7 +1525,7 @@ static int64_t jtime(const cJSON *o, const char *k)
 
 static srv_proc *load_proc(const cJSON *j)
 {
-	srv_proc *p = proc_new();
+	srv_proc *p = srv_proc_new();
 	if (!p)
 		return NULL;
 	p->id = jint(j, "processId");
@@ -1848,7 +1674,7 @@ static void load_one(const char *name)
 		if ((size_t)pid >= s->nprocs) {
 			srv_proc **np = realloc(s->procs, ((size_t)pid + 1) * sizeof *np);
 			if (!np) {
-				proc_free(p);
+				srv_proc_free(p);
 				continue;
 			}
 			for (size_t i = s->nprocs; i <= (size_t)pid; i++)
@@ -1856,7 +1682,7 @@ static void load_one(const char *name)
 			s->procs = np;
 			s->nprocs = (size_t)pid + 1;
 		}
-		proc_free(s->procs[pid]);
+		srv_proc_free(s->procs[pid]);
 		s->procs[pid] = p;
 	}
 	if (d)
@@ -1891,8 +1717,8 @@ static void load_one(const char *name)
 	}
 	if (s->seq >= next_seq)
 		next_seq = s->seq + 1;
-	if (add_box(s) != 0) {
-		sbx_free(s);
+	if (srv_sbx_add(s) != 0) {
+		srv_sbx_free(s);
 		goto out;
 	}
 	if (dirty)
@@ -1920,6 +1746,8 @@ static int64_t timers(void)
 {
 	int64_t now = srv_mono_ns(), next = now + 1000000000;
 	int64_t wall = srv_now_ns();
+	size_t nboxes;
+	srv_sbx **boxes = srv_all(&nboxes);
 	for (size_t i = 0; i < nboxes; i++) {
 		srv_sbx *s = boxes[i];
 		if (srv_state_terminal(s->state)) {
@@ -1928,6 +1756,7 @@ static int64_t timers(void)
 							   wall - s->end_ns > cfg.retention * 1000000000))) {
 				purge(i);
 				i--;
+				nboxes--;
 			}
 			continue;
 		}
@@ -2138,6 +1967,8 @@ void srv_core_stop(void)
 		pthread_join(loop_thread, NULL);
 	loop_started = 0;
 	pthread_mutex_lock(&srv_lock);
+	size_t nboxes;
+	srv_sbx **boxes = srv_all(&nboxes);
 	for (size_t i = 0; i < nboxes; i++) {
 		srv_sbx *s = boxes[i];
 		if (!srv_state_terminal(s->state))
@@ -2153,11 +1984,7 @@ void srv_core_stop(void)
 	srv_spare_stop();
 	destroy_graves(); /* without a reaper (start failed) */
 	pthread_mutex_lock(&srv_lock);
-	for (size_t i = 0; i < nboxes; i++)
-		sbx_free(boxes[i]);
-	free(boxes);
-	boxes = NULL;
-	nboxes = capboxes = 0;
+	srv_sbx_free_all();
 	srv_rt_free(rt);
 	srv_oci_close(store);
 	store = NULL;

@@ -20,88 +20,10 @@
 #include <sys/types.h>
 
 #include "parse.h"
+#include "records.h"
 #include "runtime/runtime.h"
 #include "state.h"
 #include "waiters.h"
-
-typedef struct srv_proc {
-	int64_t id;                  /* 0 = main command, 1.. = processes, -1 = unary exec */
-	uint32_t uid;                /* unique within sbxd, for event routing */
-	srv_strv argv, env;
-	char *cwd;
-	int want_stdin;
-	int64_t timeout_s;
-	int state;
-	int exit_code, sig;
-	char reason[128];
-	int64_t start_ns, end_ns;    /* wall clock */
-	int64_t deadline_mono;       /* timeout, 0 = none */
-	int timed_out;
-	int64_t token;               /* runtime token, 0 when not running */
-	int out_fd[3];               /* exec only: unnamed spools (1, 2) */
-	int out_done;                /* exec: init closed its copies of them */
-	int capped;                  /* bit 1 stdout, 2 stderr: hit --max-output
-	                                or lost output (see lost) */
-	unsigned lost;               /* SRV_EXIT_LOST_* from init: output it
-	                                could not store (quota, disk full) */
-	/* stdin: the pipe's write end and bytes not yet written to it */
-	int stdin_fd;
-	int stdin_reg;               /* stdin_fd is in the loop's epoll set */
-	int stdin_closed;            /* closed by the client (or never had one) */
-	int close_after;             /* close the pipe once pending is written */
-	unsigned char *pending;
-	size_t pending_len, pending_off;
-	int owner_gone;              /* exec: its request went away */
-	int64_t max_output;          /* exec: maxOutputBytes (spool kept to it) */
-	int kill_pending;            /* SIGKILL to send once the box is free */
-	char *request_id;            /* the start's requestId, NULL when none */
-} srv_proc;
-
-typedef struct srv_sbx {
-	char id[136];
-	uint32_t seq;                /* creation order, also the page token */
-	srv_spec spec;
-	int state;
-	char reason[256];
-	int exit_code;
-	int exit_known;              /* exit_code observed (status.exitCode set) */
-	int64_t create_ns, start_ns, end_ns;
-	int64_t lifetime_deadline;   /* monotonic ns, 0 = none */
-	int64_t grace_deadline;      /* monotonic ns while TERMINATING */
-	char end_reason[64];         /* stateReason to set once TERMINATED */
-	srv_box *box;
-	int64_t oom_seen;            /* OOM kills already blamed on a process */
-	srv_proc **procs;            /* procs[0] = main (NULL if idle), [n] = process n */
-	size_t nprocs;               /* = next process id */
-	srv_proc **execs;            /* running unary execs */
-	size_t nexecs;
-	int dirfd;                   /* STATE_DIR/sandboxes/<id> */
-	/* A finished sandbox's files, read-only until delete: an O_PATH fd
-	 * of its root and an fd of its mount namespace, which keeps every
-	 * mount of it (the overlay, its tmpfs, /tmp) alive with no process
-	 * left (docs/internals/server.md, "Finished sandboxes"). -1: none. */
-	int keep_root, keep_ns;
-	int drop_files;              /* deleted: keep nothing once it ends */
-	int exec_free[4], nexec_free; /* spent :exec spools, emptied for reuse */
-	int creating;                /* srv_create runs the runtime without the lock */
-	int purge;                   /* DELETE ?purge=true: remove once terminal */
-	int term_sent;               /* stop sent SIGTERM (exit code 143 vs 137) */
-	/* A spawn or signal runs on the box without srv_lock (srv_rt_begin):
-	 * meanwhile no other runtime call is made on the box, its exit
-	 * events wait (evt_off: taken out of the loop's epoll), signals are
-	 * queued (term_pending, srv_proc.kill_pending), a box the sandbox
-	 * lost is buried by srv_rt_end, and the record is never purged
-	 * (rt_waiters counts requests queued behind the call). */
-	int rt_busy, rt_waiters, evt_off, term_pending;
-	/* From an OCI image's config (oci.h): its Env (under the spec's)
-	 * and WorkingDir (when the spec and process give none). */
-	srv_strv img_env;
-	char *img_cwd;
-	/* The uid of the unix-socket peer that created it (SO_PEERCRED; 0
-	 * for root and for TCP clients): only that uid, and root, may see
-	 * or act on it (api.c). Kept in the record, never in API answers. */
-	uint32_t owner;
-} srv_sbx;
 
 typedef struct srv_config {
 	const char *state_dir;
@@ -149,17 +71,7 @@ void srv_core_stop(void);
 int srv_core_stopping(void);
 
 /* Everything below: call with srv_lock held. */
-/* By id only (names are tags: sbxfs-name=NAME, found by listing). */
-srv_sbx *srv_find(const char *id);
-/* srv_find as uid sees it: root (0) sees every sandbox, any other uid only
- * those it owns. */
-srv_sbx *srv_find_for(const char *id, uint32_t uid);
-srv_sbx *srv_find_seq(uint32_t seq);
-/* Sandboxes in creation order: *n entries; the array is owned by core. */
-srv_sbx **srv_all(size_t *n);
-srv_proc *srv_proc_get(srv_sbx *s, int64_t id);
-/* Any process record (execs included) by its uid, or NULL. */
-srv_proc *srv_proc_by_uid(srv_sbx *s, uint32_t uid);
+/* The lookups (srv_find ...) are records.h's. */
 
 /* The error kinds of sbxd, each one row of rpc.c's table (code, reason;
  * docs/internals/wire.md section 6, docs/api.md "Errors"). The first
@@ -242,8 +154,6 @@ int srv_root_fd(srv_sbx *s, int *read_only);
 /* After the file call on srv_root_fd's fd: the thread's fs ids back to
  * sbxd's own (srv_root_fd may have set a box's, see core.c). */
 void srv_root_fd_done(void);
-/* A delete: the files of the sandbox go now (or when it ends). */
-void srv_drop_files(srv_sbx *s);
 
 /* The extension's process form (also what is persisted). Caller frees.
  * (The Sandbox's form is rpc.h's srv_sbx_to_pb.) */
