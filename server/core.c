@@ -7,6 +7,7 @@
  */
 #include "core.h"
 #include "records.h"
+#include "spool.h"
 #include "json.h"
 #include "rpc.h"
 #include "spec.h"
@@ -183,23 +184,6 @@ fail:
 	return NULL;
 }
 
-static void spool_name(char *buf, size_t len, int64_t id, int stream)
-{
-	snprintf(buf, len, "%lld.%s", (long long)id, stream == 1 ? "stdout" : "stderr");
-}
-
-/* Bytes in a process's spool (1 stdout, 2 stderr): an exec's own fd, a
- * process's named file. */
-static int64_t spool_size(const srv_sbx *s, const srv_proc *p, int stream)
-{
-	struct stat st;
-	char name[40];
-	if (p->id < 0)
-		return p->out_fd[stream] >= 0 && fstat(p->out_fd[stream], &st) == 0 ? (int64_t)st.st_size : 0;
-	spool_name(name, sizeof name, p->id, stream);
-	return s->dirfd >= 0 && fstatat(s->dirfd, name, &st, 0) == 0 ? (int64_t)st.st_size : 0;
-}
-
 cJSON *srv_proc_json(const srv_sbx *s, const srv_proc *p)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -221,7 +205,7 @@ cJSON *srv_proc_json(const srv_sbx *s, const srv_proc *p)
 	add_time(o, "startTime", p->start_ns);
 	add_time(o, "endTime", p->end_ns);
 	for (int i = 1; s && p->id >= 0 && i <= 2; i++)
-		add_i64(o, i == 1 ? "stdoutBytes" : "stderrBytes", spool_size(s, p, i));
+		add_i64(o, i == 1 ? "stdoutBytes" : "stderrBytes", srv_spool_size(s, p, i));
 	return o;
 }
 
@@ -334,7 +318,7 @@ static void keep_files(srv_sbx *s)
 int srv_waiter_watch(srv_waiter *w, srv_sbx *s, int64_t id, int stream)
 {
 	char path[4300], name[40];
-	spool_name(name, sizeof name, id, stream);
+	srv_spool_name(name, sizeof name, id, stream);
 	snprintf(path, sizeof path, "%s/sandboxes/%s/%s", cfg.state_dir, s->id, name);
 	return srv_waiter_watch_path(w, s->seq, path);
 }
@@ -536,7 +520,7 @@ static void proc_finish(srv_sbx *s, srv_proc *p, int wstatus, const char *why)
 	/* A command can exit before init, copying its last bytes, reaches
 	 * --max-output: it keeps its status, but the cut must show. */
 	for (int i = 1; i <= 2 && wstatus >= 0 && cfg.max_output > 0; i++)
-		if (spool_size(s, p, i) >= cfg.max_output)
+		if (srv_spool_size(s, p, i) >= cfg.max_output)
 			p->capped |= 1 << i;
 	if (p->capped && p->state == PS_EXITED)
 		snprintf(p->reason, sizeof p->reason,
@@ -790,55 +774,6 @@ static void box_events(srv_sbx *s)
 		srv_wake(s->seq);
 }
 
-static int open_spool(srv_sbx *s, int64_t id, int stream, int create)
-{
-	char name[40];
-	spool_name(name, sizeof name, id, stream);
-	if (create)
-		return srv_spare_open(s->dirfd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
-	return openat(s->dirfd, name, O_RDONLY | O_CLOEXEC);
-}
-
-int srv_spool_open(srv_sbx *s, int64_t id, int stream)
-{
-	return open_spool(s, id, stream, 0);
-}
-
-int srv_stream_ended(srv_sbx *s, int64_t id)
-{
-	srv_proc *p = srv_proc_get(s, id);
-	/* An idle sandbox (no main command) has empty main streams that
-	 * never grow: ended from the start, so a reader never waits. */
-	if (!p)
-		return id == 0 && s->spec.argv.n > 0 ? srv_state_terminal(s->state) : 1;
-	return p->state != PS_RUNNING;
-}
-
-/* An exec's output goes to unnamed files on the state dir's disk (page
- * cache that can be written back, not memory the sandbox is charged for
- * and cannot reclaim, as a memfd would be), holding at most maxOutputBytes
- * of each stream: init stores that much and counts the rest as a hole
- * (srv_spawn.keep_bytes). Spent ones are emptied and reused once init has
- * closed its copies (exec_forget), because making and dropping an inode
- * per exec cost 1-2 ms on ext4 without a journal once a few thousand files
- * had come and gone (its allocator skips each recently deleted inode). */
-static int exec_spool(srv_sbx *s)
-{
-	if (s->nexec_free > 0)
-		return s->exec_free[--s->nexec_free];
-	int fd = openat(s->dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		char name[48];
-		snprintf(name, sizeof name, ".exec-%u.tmp", srv_proc_next_uid());
-		fd = openat(s->dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		if (fd >= 0)
-			unlinkat(s->dirfd, name, 0);
-	}
-	if (fd >= 0)
-		fcntl(fd, F_SETFL, O_APPEND);
-	return fd;
-}
-
 static const char *const base_env[] = {
 	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 	"HOME=/root",
@@ -1014,7 +949,7 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 	if (cmd_too_big(&p->argv, &env, p->cwd, why))
 		goto fail;
 	for (int i = 1; i <= 2; i++) {
-		fds[i] = exec ? exec_spool(s) : open_spool(s, p->id, i, 1);
+		fds[i] = exec ? srv_exec_spool(s) : srv_open_spool(s, p->id, i, 1);
 		if (fds[i] < 0) {
 			refuse(why, SRV_E_INTERNAL, NULL, "cannot create output spool: %s", strerror(errno));
 			goto fail;

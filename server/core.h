@@ -22,6 +22,7 @@
 #include "parse.h"
 #include "records.h"
 #include "runtime/runtime.h"
+#include "spool.h"
 #include "state.h"
 #include "waiters.h"
 
@@ -142,10 +143,6 @@ int srv_stdin_write(srv_sbx *s, srv_proc *p, const unsigned char *buf, size_t le
 void srv_stdin_close(srv_sbx *s, srv_proc *p);
 /* Frees a finished exec record, or marks it so the loop frees it later. */
 void srv_exec_release(srv_sbx *s, srv_proc *p);
-/* Opens a spool file of process id (0 = main) for reading: -1 if none. */
-int srv_spool_open(srv_sbx *s, int64_t id, int stream);
-/* True when the stream of process id can grow no more. */
-int srv_stream_ended(srv_sbx *s, int64_t id);
 /* O_PATH fd of the sandbox's root, or -1 (errno ENOTSUP when the runtime
  * has no way to reach it, ESRCH when the sandbox is neither running nor
  * finished with its files kept). *read_only: 1 for a finished one (file
