@@ -6,6 +6,7 @@
  * add something it must time.
  */
 #include "core.h"
+#include "persist.h"
 #include "records.h"
 #include "spool.h"
 #include "json.h"
@@ -59,7 +60,6 @@ static srv_config cfg;
 static int64_t min_free_bytes; /* cfg.min_free, or its percentage in bytes */
 static srv_rt *rt;
 static srv_oci *store;   /* STATE_DIR/oci: the OCI images */
-static uint32_t next_seq = 1;
 static int ep = -1, wakefd = -1, infd = -1, sbxdirfd = -1;
 static int stopping;
 static srv_box **graves;  /* boxes for the reaper thread to destroy */
@@ -76,217 +76,6 @@ static void poke_loop(void)
 	if (wakefd >= 0 && write(wakefd, &one, sizeof one) < 0) {
 		/* The counter is already non-zero: the loop will wake anyway. */
 	}
-}
-
-/* ------------------------------------------------------------ JSON forms */
-
-static void add_time(cJSON *o, const char *key, int64_t ns)
-{
-	char buf[48];
-	srv_format_time(ns, buf, sizeof buf);
-	cJSON_AddStringToObject(o, key, buf);
-}
-
-static void add_i64(cJSON *o, const char *key, int64_t v)
-{
-	char buf[24];
-	snprintf(buf, sizeof buf, "%lld", (long long)v);
-	cJSON_AddStringToObject(o, key, buf);
-}
-
-static cJSON *env_json(const srv_strv *env)
-{
-	cJSON *o = cJSON_CreateObject();
-	for (size_t i = 0; o && i < env->n; i++) {
-		const char *eq = strchr(env->v[i], '=');
-		if (!eq)
-			continue;
-		char key[256];
-		size_t kl = (size_t)(eq - env->v[i]);
-		if (kl >= sizeof key)
-			continue;
-		memcpy(key, env->v[i], kl);
-		key[kl] = '\0';
-		cJSON_AddStringToObject(o, key, eq + 1);
-	}
-	return o;
-}
-
-static Google__Protobuf__Timestamp *pb_time(int64_t ns)
-{
-	if (ns <= 0)
-		return NULL;
-	Google__Protobuf__Timestamp *t = malloc(sizeof *t);
-	if (!t)
-		return NULL;
-	google__protobuf__timestamp__init(t);
-	t->seconds = ns / 1000000000;
-	t->nanos = (int32_t)(ns % 1000000000);
-	return t;
-}
-
-static int64_t pb_ns(const Google__Protobuf__Timestamp *t)
-{
-	return t ? t->seconds * 1000000000 + t->nanos : 0;
-}
-
-/* status.effectiveEgress: what the sandbox may reach (its rules, or
- * sbxd's default), normalised (protocols named, CIDRs canonical). */
-static int effective_egress(const srv_sbx *s, Coreweave__Sandbox__V1__SandboxStatus *st)
-{
-	size_t n;
-	const srv_egress_rule *r = srv_egress_effective(&s->spec.net, cfg.default_egress, &n);
-	if (!n)
-		return 0;
-	if (!(st->effective_egress = calloc(n, sizeof *st->effective_egress)))
-		return -1;
-	for (size_t i = 0; i < n; i++)
-		if (!(st->effective_egress[st->n_effective_egress++] = srv_egress_rule_to_pb(&r[i]))) {
-			st->n_effective_egress--;
-			return -1;
-		}
-	return 0;
-}
-
-Coreweave__Sandbox__V1__Sandbox *srv_sbx_to_pb(const srv_sbx *s)
-{
-	Coreweave__Sandbox__V1__Sandbox *o = malloc(sizeof *o);
-	if (!o)
-		return NULL;
-	coreweave__sandbox__v1__sandbox__init(o);
-	Coreweave__Sandbox__V1__SandboxStatus *st = malloc(sizeof *st);
-	if (st)
-		coreweave__sandbox__v1__sandbox_status__init(st);
-	o->status = st;
-	o->sandbox_id = strdup(s->id);
-	/* The spec echoed as it was asked. */
-	o->spec = srv_spec_to_pb(&s->spec);
-	if (!st || !o->sandbox_id || (s->spec.pb && !o->spec))
-		goto fail;
-	st->state = srv_state_to_pb(s->state);
-	if (s->reason[0] && !(st->state_reason = strdup(s->reason)))
-		goto fail;
-	if ((s->create_ns > 0 && !(st->create_time = pb_time(s->create_ns))) ||
-	    (s->start_ns > 0 && !(st->start_time = pb_time(s->start_ns))) ||
-	    (s->end_ns > 0 && !(st->end_time = pb_time(s->end_ns))))
-		goto fail;
-	if (s->exit_known) {
-		st->_exit_code_case = COREWEAVE__SANDBOX__V1__SANDBOX_STATUS___EXIT_CODE_EXIT_CODE;
-		st->exit_code = s->exit_code;
-	}
-	if (s->spec.lifetime_s > 0 && s->spec.lifetime_s <= INT32_MAX)
-		st->effective_max_lifetime_seconds = (int32_t)s->spec.lifetime_s;
-	if (effective_egress(s, st) != 0)
-		goto fail;
-	return o;
-fail:
-	wire_message_free(&o->base);
-	return NULL;
-}
-
-cJSON *srv_proc_json(const srv_sbx *s, const srv_proc *p)
-{
-	cJSON *o = cJSON_CreateObject();
-	if (!o)
-		return NULL;
-	add_i64(o, "processId", p->id);
-	cJSON *cmd = cJSON_AddArrayToObject(o, "command");
-	for (size_t i = 0; cmd && i < p->argv.n; i++)
-		cJSON_AddItemToArray(cmd, cJSON_CreateString(p->argv.v[i]));
-	cJSON_AddStringToObject(o, "workingDir", p->cwd ? p->cwd : "");
-	cJSON_AddItemToObject(o, "env", env_json(&p->env));
-	cJSON_AddBoolToObject(o, "stdin", p->want_stdin);
-	cJSON_AddBoolToObject(o, "stdinClosed", p->stdin_closed);
-	cJSON_AddNumberToObject(o, "timeoutSeconds", (double)p->timeout_s);
-	cJSON_AddStringToObject(o, "state", srv_pstate_name(p->state));
-	cJSON_AddNumberToObject(o, "exitCode", p->exit_code);
-	cJSON_AddNumberToObject(o, "signal", p->sig);
-	cJSON_AddStringToObject(o, "stateReason", p->reason);
-	add_time(o, "startTime", p->start_ns);
-	add_time(o, "endTime", p->end_ns);
-	for (int i = 1; s && p->id >= 0 && i <= 2; i++)
-		add_i64(o, i == 1 ? "stdoutBytes" : "stderrBytes", srv_spool_size(s, p, i));
-	return o;
-}
-
-/* ---------------------------------------------------------- persistence */
-
-static void write_json_at(int dirfd, const char *name, cJSON *j)
-{
-	char *txt = j ? cJSON_PrintUnformatted(j) : NULL;
-	char tmp[96];
-	if (!txt)
-		goto out;
-	snprintf(tmp, sizeof tmp, ".%s.tmp", name);
-	int fd = srv_spare_open(dirfd, tmp, O_WRONLY | O_TRUNC | O_CLOEXEC);
-	if (fd < 0) {
-		fprintf(stderr, "sbxd: warning: cannot save %s: %s\n", name, strerror(errno));
-		goto out;
-	}
-	size_t len = strlen(txt), off = 0;
-	while (off < len) {
-		ssize_t w = write(fd, txt + off, len - off);
-		if (w <= 0) {
-			if (w < 0 && errno == EINTR)
-				continue;
-			break;
-		}
-		off += (size_t)w;
-	}
-	close(fd);
-	/* Swapped, not renamed over: the old version stays as the next
-	 * save's tmp file, so a record saved again costs no inode (see
-	 * spare.c) and frees none. The first save (nothing to swap with),
-	 * or a file system without RENAME_EXCHANGE, renames. */
-	if (off != len || (renameat2(dirfd, tmp, dirfd, name, RENAME_EXCHANGE) != 0 &&
-			   renameat(dirfd, tmp, dirfd, name) != 0)) {
-		fprintf(stderr, "sbxd: warning: cannot save %s: %s\n", name, strerror(errno));
-		unlinkat(dirfd, tmp, 0);
-	}
-out:
-	free(txt);
-}
-
-static void save_sbx(srv_sbx *s)
-{
-	if (s->dirfd < 0)
-		return;
-	cJSON *root = cJSON_CreateObject();
-	if (!root)
-		return;
-	/* The Sandbox as the API shows it (the spec as asked), then
-	 * sbxd's own bookkeeping beside it. */
-	Coreweave__Sandbox__V1__Sandbox *pb = srv_sbx_to_pb(s);
-	char *txt = NULL;
-	size_t tlen;
-	wire_err we;
-	if (!pb || wire_json_encode(&pb->base, NULL, &txt, &tlen, &we) != 0) {
-		wire_message_free(pb ? &pb->base : NULL);
-		cJSON_Delete(root);
-		fprintf(stderr, "sbxd: warning: cannot save sandbox %s\n", s->id);
-		return;
-	}
-	wire_message_free(&pb->base);
-	cJSON_AddItemToObject(root, "sandbox", cJSON_ParseWithLength(txt, tlen));
-	free(txt);
-	cJSON_AddNumberToObject(root, "seq", s->seq);
-	cJSON_AddNumberToObject(root, "owner", s->owner);
-	cJSON_AddStringToObject(root, "requestId", s->spec.request_id ? s->spec.request_id : "");
-	if (s->purge)
-		cJSON_AddBoolToObject(root, "purge", 1);
-	write_json_at(s->dirfd, "sandbox.json", root);
-	cJSON_Delete(root);
-}
-
-static void save_proc(srv_sbx *s, srv_proc *p)
-{
-	if (p->id < 0 || s->dirfd < 0)
-		return;
-	char name[48];
-	snprintf(name, sizeof name, "proc-%lld.json", (long long)p->id);
-	cJSON *j = srv_proc_json(NULL, p);
-	write_json_at(s->dirfd, name, j);
-	cJSON_Delete(j);
 }
 
 /* Once a box runs: hold its root and its mount namespace, so
@@ -401,15 +190,10 @@ void srv_stdin_close(srv_sbx *s, srv_proc *p)
 	p->close_after = 1;
 	stdin_feed(s, p);
 	if (p->id >= 0)
-		save_proc(s, p);
+		srv_save_proc(s, p);
 }
 
 /* ------------------------------------------------------------ lifecycle */
-
-static void set_reason(char *dst, size_t cap, const char *r)
-{
-	snprintf(dst, cap, "%s", r ? r : "");
-}
 
 /* The runtime's init reports a command it could not execute as exit
  * 127/126 with one line "sbx: WHAT: REASON" as the whole stderr. Seeing
@@ -476,8 +260,8 @@ static void note_lost(srv_sbx *s, srv_proc *p)
 	size_t n = strlen(p->reason);
 	snprintf(p->reason + n, sizeof p->reason - n, "%s%s", n ? "; " : "", why);
 	if (s->state == ST_RUNNING && strcmp(s->reason, why) != 0) {
-		set_reason(s->reason, sizeof s->reason, why);
-		save_sbx(s);
+		srv_set_reason(s->reason, sizeof s->reason, why);
+		srv_save_sbx(s);
 	}
 }
 
@@ -490,7 +274,7 @@ static void proc_finish(srv_sbx *s, srv_proc *p, int wstatus, const char *why)
 		p->state = PS_KILLED;
 		p->sig = SIGKILL;
 		p->exit_code = 128 + SIGKILL;
-		set_reason(p->reason, sizeof p->reason, why);
+		srv_set_reason(p->reason, sizeof p->reason, why);
 	} else if (WIFSIGNALED(wstatus)) {
 		p->state = PS_KILLED;
 		p->sig = WTERMSIG(wstatus);
@@ -500,7 +284,7 @@ static void proc_finish(srv_sbx *s, srv_proc *p, int wstatus, const char *why)
 		int64_t ooms = s->box && p->sig == SIGKILL ? srv_box_oom_kills(s->box) : 0;
 		if (ooms > s->oom_seen) {
 			s->oom_seen = ooms;
-			set_reason(p->reason, sizeof p->reason, "out of memory (memory limit reached)");
+			srv_set_reason(p->reason, sizeof p->reason, "out of memory (memory limit reached)");
 		}
 		/* RLIMIT_FSIZE is the output cap (and bounds files too). */
 		if (p->sig == SIGXFSZ && cfg.max_output > 0)
@@ -515,7 +299,7 @@ static void proc_finish(srv_sbx *s, srv_proc *p, int wstatus, const char *why)
 	}
 	if (p->timed_out) {
 		p->state = PS_KILLED;
-		set_reason(p->reason, sizeof p->reason, "timeout");
+		srv_set_reason(p->reason, sizeof p->reason, "timeout");
 	}
 	/* A command can exit before init, copying its last bytes, reaches
 	 * --max-output: it keeps its status, but the cut must show. */
@@ -533,7 +317,7 @@ static void proc_finish(srv_sbx *s, srv_proc *p, int wstatus, const char *why)
 	p->deadline_mono = 0;
 	stdin_drop(p);
 	p->stdin_closed = p->want_stdin ? 1 : p->stdin_closed;
-	save_proc(s, p);
+	srv_save_proc(s, p);
 }
 
 static void exec_forget(srv_sbx *s, srv_proc *p)
@@ -630,7 +414,7 @@ static void sbx_end(srv_sbx *s, int state, const char *reason)
 	}
 	if (!srv_state_terminal(s->state)) {
 		s->state = state;
-		set_reason(s->reason, sizeof s->reason, reason);
+		srv_set_reason(s->reason, sizeof s->reason, reason);
 		s->end_ns = srv_now_ns();
 		/* A stopped sandbox must not read as success: its exit code
 		 * is the main command's wait status (128+N after a signal).
@@ -649,7 +433,7 @@ static void sbx_end(srv_sbx *s, int state, const char *reason)
 	}
 	s->lifetime_deadline = s->grace_deadline = 0;
 	srv_exec_free_close(s);
-	save_sbx(s);
+	srv_save_sbx(s);
 	srv_wake(s->seq);
 	if (s->purge)
 		poke_loop(); /* the timer scan removes it */
@@ -668,7 +452,7 @@ void srv_stop(srv_sbx *s, int grace_s, const char *reason)
 		return;
 	}
 	s->state = ST_TERMINATING;
-	set_reason(s->end_reason, sizeof s->end_reason, reason);
+	srv_set_reason(s->end_reason, sizeof s->end_reason, reason);
 	if (grace_s > 0) {
 		s->term_sent = 1;
 		s->grace_deadline = srv_mono_ns() + (int64_t)grace_s * 1000000000;
@@ -682,7 +466,7 @@ void srv_stop(srv_sbx *s, int grace_s, const char *reason)
 	else
 		srv_box_signal(s->box, 0, SIGTERM);
 	s->lifetime_deadline = 0;
-	save_sbx(s);
+	srv_save_sbx(s);
 	srv_wake(s->seq);
 	poke_loop();
 }
@@ -694,7 +478,7 @@ void srv_stop_purge(srv_sbx *s, int grace_s, const char *reason)
 	srv_stop(s, grace_s, reason);
 	if (!s->purge) {
 		s->purge = 1;
-		save_sbx(s); /* a restart before the end still purges it */
+		srv_save_sbx(s); /* a restart before the end still purges it */
 	}
 	if (!srv_state_terminal(s->state) || s->creating || s->rt_busy || s->rt_waiters)
 		return; /* the timer scan purges it once terminal and free */
@@ -761,8 +545,8 @@ static void box_events(srv_sbx *s)
 		if (p && p->state == PS_RUNNING && s->state == ST_RUNNING) {
 			char why[200];
 			lost_reason(nflags, why, sizeof why);
-			set_reason(s->reason, sizeof s->reason, why);
-			save_sbx(s);
+			srv_set_reason(s->reason, sizeof s->reason, why);
+			srv_save_sbx(s);
 			changed = 1;
 		}
 	}
@@ -1027,7 +811,7 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 			s->procs[i] = NULL;
 		s->procs[p->id] = p;
 		s->nprocs = (size_t)p->id + 1;
-		save_proc(s, p);
+		srv_save_proc(s, p);
 	}
 	if (exec && req->stdin_len) {
 		p->pending = req->stdin_data;
@@ -1078,7 +862,7 @@ static void random_id(char *buf, size_t len)
 {
 	unsigned char r[8];
 	if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
-		uint64_t t = (uint64_t)srv_now_ns() ^ ((uint64_t)getpid() << 32) ^ next_seq;
+		uint64_t t = (uint64_t)srv_now_ns() ^ ((uint64_t)getpid() << 32) ^ srv_seq_peek();
 		memcpy(r, &t, sizeof r);
 	}
 	snprintf(buf, len, "sbx-%02x%02x%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4], r[5], r[6],
@@ -1199,7 +983,7 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 	}
 	s->dirfd = -1;
 	s->keep_root = s->keep_ns = -1;
-	s->seq = next_seq++;
+	s->seq = srv_seq_next();
 	s->owner = owner;
 	/* The config's Env and WorkingDir stay with the sandbox, for every
 	 * process it starts; the rest of oimg is used up by the start. */
@@ -1328,7 +1112,7 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 			s->nprocs = 1;
 		}
 	}
-	save_sbx(s);
+	srv_save_sbx(s);
 	poke_loop();
 	return s;
 }
@@ -1392,287 +1176,14 @@ int srv_root_fd(srv_sbx *s, int *read_only)
 
 /* ---------------------------------------------------------------- purge */
 
-/* Removes STATE_DIR/sandboxes/<id> and all in it. */
-static void rm_sandbox_dir(const char *id)
-{
-	char path[4200];
-	snprintf(path, sizeof path, "%s/sandboxes/%s", cfg.state_dir, id);
-	srv_rm_rf(path);
-}
-
 static void purge(size_t idx)
 {
 	size_t nboxes;
 	srv_sbx *s = srv_all(&nboxes)[idx];
 	srv_wake(s->seq);
 	srv_sbx_take(idx);
-	rm_sandbox_dir(s->id);
+	srv_rm_sandbox_dir(s->id);
 	srv_sbx_free(s);
-}
-
-/* ---------------------------------------------------------------- loading */
-
-static char *read_all_at(int dirfd, const char *name, size_t cap)
-{
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-	char *buf = NULL;
-	struct stat st;
-	if (fd < 0)
-		return NULL;
-	if (fstat(fd, &st) != 0 || st.st_size < 0 || (size_t)st.st_size > cap)
-		goto out;
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf)
-		goto out;
-	ssize_t n = pread(fd, buf, (size_t)st.st_size, 0);
-	if (n != st.st_size) {
-		free(buf);
-		buf = NULL;
-		goto out;
-	}
-	buf[n] = '\0';
-out:
-	close(fd);
-	return buf;
-}
-
-static const char *jstr(const cJSON *o, const char *k)
-{
-	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
-	return cJSON_IsString(it) ? it->valuestring : "";
-}
-
-static int64_t jint(const cJSON *o, const char *k)
-{
-	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
-	int64_t v = 0;
-	return srv_json_int(it, INT64_MIN, INT64_MAX, &v) == 0 ? v : 0;
-}
-
-static int64_t jtime(const cJSON *o, const char *k)
-{
-	int64_t ns = 0;
-	const char *s = jstr(o, k);
-	if (*s && srv_parse_time(s, &ns) != 0)
-		ns = 0;
-	return ns;
-}
-
-static srv_proc *load_proc(const cJSON *j)
-{
-	srv_proc *p = srv_proc_new();
-	if (!p)
-		return NULL;
-	p->id = jint(j, "processId");
-	size_t used = 0;
-	const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(j, "command"), *it;
-	cJSON_ArrayForEach(it, cmd) {
-		if (cJSON_IsString(it) && used < SRV_MAX_ARGV_BYTES) {
-			used += strlen(it->valuestring);
-			srv_strv_push(&p->argv, it->valuestring);
-		}
-	}
-	const cJSON *env = cJSON_GetObjectItemCaseSensitive(j, "env");
-	cJSON_ArrayForEach(it, env) {
-		if (cJSON_IsString(it) && it->string) {
-			char kv[8192];
-			snprintf(kv, sizeof kv, "%s=%s", it->string, it->valuestring);
-			srv_strv_push(&p->env, kv);
-		}
-	}
-	p->cwd = strdup(jstr(j, "workingDir"));
-	p->want_stdin = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "stdin"));
-	p->stdin_closed = 1;
-	p->timeout_s = jint(j, "timeoutSeconds");
-	p->state = srv_pstate_from_name(jstr(j, "state"));
-	p->exit_code = (int)jint(j, "exitCode");
-	p->sig = (int)jint(j, "signal");
-	set_reason(p->reason, sizeof p->reason, jstr(j, "stateReason"));
-	p->start_ns = jtime(j, "startTime");
-	p->end_ns = jtime(j, "endTime");
-	return p;
-}
-
-static void load_one(const char *name)
-{
-	srv_sbx *s = NULL;
-	cJSON *root = NULL;
-	int dfd = openat(sbxdirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return;
-	if (faccessat(dfd, "sandbox.json", F_OK, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT &&
-	    srv_valid_id(name)) {
-		/* A create that sbxd did not live to finish: the dir is made
-		 * first, the record saved before the create is answered, so no
-		 * client ever saw this sandbox. Finish the job as a purge does. */
-		fprintf(stderr, "sbxd: info: removing sandboxes/%s, a create cut short\n", name);
-		close(dfd);
-		rm_sandbox_dir(name);
-		return;
-	}
-	char *txt = read_all_at(dfd, "sandbox.json", 4 << 20);
-	root = txt ? cJSON_Parse(txt) : NULL;
-	free(txt);
-	const cJSON *sj = cJSON_GetObjectItemCaseSensitive(root, "sandbox");
-	if (!sj || !srv_valid_id(name)) {
-		fprintf(stderr, "sbxd: warning: ignoring unreadable record sandboxes/%s\n", name);
-		close(dfd);
-		goto out;
-	}
-	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "purge"))) {
-		/* Deleted with purge before sbxd went away: finish the job. */
-		close(dfd);
-		rm_sandbox_dir(name);
-		goto out;
-	}
-	s = calloc(1, sizeof *s);
-	if (!s) {
-		close(dfd);
-		goto out;
-	}
-	s->dirfd = dfd;
-	s->keep_root = s->keep_ns = -1;
-	memcpy(s->id, name, strlen(name) + 1); /* valid ids are <= 128 bytes */
-	/* The Sandbox as saved: the spec as asked goes through the create
-	 * checks again (a record is input too). */
-	char *stxt = cJSON_PrintUnformatted(sj);
-	ProtobufCMessage *m = NULL;
-	wire_err we;
-	srv_perr pe;
-	int drc = stxt ? wire_json_decode(&coreweave__sandbox__v1__sandbox__descriptor, stxt, strlen(stxt), NULL, &m,
-					  &we)
-		       : -ENOMEM;
-	free(stxt);
-	Coreweave__Sandbox__V1__Sandbox *sb = (Coreweave__Sandbox__V1__Sandbox *)m;
-	if (drc == 0 && strcmp(sb->sandbox_id, name) != 0) {
-		drc = -EINVAL;
-		snprintf(we.msg, sizeof we.msg, "its id is not its directory's name");
-	}
-	if (drc == 0) {
-		/* The spec alone: the status is the service's own output. */
-		Coreweave__Sandbox__V1__Sandbox only = COREWEAVE__SANDBOX__V1__SANDBOX__INIT;
-		only.spec = sb->spec;
-		drc = srv_spec_from_pb(&only, &s->spec, &pe);
-		if (drc)
-			snprintf(we.msg, sizeof we.msg, "%s", pe.msg);
-	}
-	if (drc) {
-		fprintf(stderr, "sbxd: warning: ignoring unreadable record sandboxes/%s: %s\n", name,
-			drc == -ENOMEM ? "out of memory" : we.msg);
-		wire_message_free(m);
-		free(s);
-		s = NULL;
-		close(dfd);
-		goto out;
-	}
-	free(s->spec.request_id);
-	s->spec.request_id = strdup(jstr(root, "requestId"));
-	s->seq = (uint32_t)jint(root, "seq");
-	/* Records from before owners were kept (no "owner") are root's. */
-	int64_t own = jint(root, "owner");
-	s->owner = own > 0 && own <= UINT32_MAX ? (uint32_t)own : 0;
-	const Coreweave__Sandbox__V1__SandboxStatus *st = sb->status;
-	s->state = st ? srv_state_from_pb(st->state) : -1;
-	if (s->state < 0)
-		s->state = ST_FAILED;
-	set_reason(s->reason, sizeof s->reason, st && st->state_reason ? st->state_reason : "");
-	if (st && st->_exit_code_case == COREWEAVE__SANDBOX__V1__SANDBOX_STATUS___EXIT_CODE_EXIT_CODE) {
-		s->exit_code = st->exit_code;
-		s->exit_known = 1;
-	}
-	s->create_ns = st ? pb_ns(st->create_time) : 0;
-	s->start_ns = st ? pb_ns(st->start_time) : 0;
-	s->end_ns = st ? pb_ns(st->end_time) : 0;
-	wire_message_free(m);
-	/* Processes. */
-	DIR *d = fdopendir(dup(dfd));
-	struct dirent *e;
-	while (d && (e = readdir(d))) {
-		int64_t pid;
-		char num[32];
-		size_t nl = strlen(e->d_name);
-		if (strncmp(e->d_name, "proc-", 5) != 0 || nl < 11 || strcmp(e->d_name + nl - 5, ".json") != 0 ||
-		    nl - 10 >= sizeof num)
-			continue;
-		memcpy(num, e->d_name + 5, nl - 10);
-		num[nl - 10] = '\0';
-		if (srv_parse_int(num, 0, 4097, &pid) != 0)
-			continue;
-		char *pt = read_all_at(dfd, e->d_name, 1 << 20);
-		cJSON *pj = pt ? cJSON_Parse(pt) : NULL;
-		free(pt);
-		srv_proc *p = pj ? load_proc(pj) : NULL;
-		cJSON_Delete(pj);
-		if (!p)
-			continue;
-		p->id = pid;
-		if ((size_t)pid >= s->nprocs) {
-			srv_proc **np = realloc(s->procs, ((size_t)pid + 1) * sizeof *np);
-			if (!np) {
-				srv_proc_free(p);
-				continue;
-			}
-			for (size_t i = s->nprocs; i <= (size_t)pid; i++)
-				np[i] = NULL;
-			s->procs = np;
-			s->nprocs = (size_t)pid + 1;
-		}
-		srv_proc_free(s->procs[pid]);
-		s->procs[pid] = p;
-	}
-	if (d)
-		closedir(d);
-	if (s->nprocs == 0) {
-		s->procs = calloc(1, sizeof *s->procs);
-		s->nprocs = s->procs ? 1 : 0;
-	}
-	/* Whatever ran when sbxd went away is gone now (the runtime cleaned
-	 * up its leftovers): say so instead of pretending. */
-	int dirty = 0;
-	for (size_t i = 0; i < s->nprocs; i++) {
-		srv_proc *p = s->procs[i];
-		if (p && p->state == PS_RUNNING) {
-			p->state = PS_KILLED;
-			p->sig = SIGKILL;
-			p->exit_code = 128 + SIGKILL;
-			set_reason(p->reason, sizeof p->reason, "sbxd restarted");
-			p->end_ns = srv_now_ns();
-			save_proc(s, p);
-		}
-	}
-	if (!srv_state_terminal(s->state)) {
-		s->state = ST_FAILED;
-		set_reason(s->reason, sizeof s->reason, "sbxd restarted");
-		s->end_ns = srv_now_ns();
-		dirty = 1;
-	}
-	if (s->seq == 0 || srv_find_seq(s->seq)) {
-		s->seq = next_seq; /* damaged record: give it a fresh place */
-		dirty = 1;
-	}
-	if (s->seq >= next_seq)
-		next_seq = s->seq + 1;
-	if (srv_sbx_add(s) != 0) {
-		srv_sbx_free(s);
-		goto out;
-	}
-	if (dirty)
-		save_sbx(s);
-out:
-	cJSON_Delete(root);
-}
-
-static void load_all(void)
-{
-	DIR *d = fdopendir(dup(sbxdirfd));
-	struct dirent *e;
-	while (d && (e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		load_one(e->d_name);
-	}
-	if (d)
-		closedir(d);
 }
 
 /* ---------------------------------------------------------------- loop */
@@ -1861,7 +1372,8 @@ int srv_core_start(const srv_config *c, char *err)
 			return -1;
 		}
 	}
-	load_all();
+	srv_persist_init(cfg.state_dir, sbxdirfd, cfg.default_egress);
+	srv_load_all();
 	/* After srv_rt_new: the zygote is forked before any thread runs. */
 	if (srv_spare_start(cfg.state_dir, err) != 0)
 		return -1;

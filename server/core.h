@@ -20,6 +20,7 @@
 #include <sys/types.h>
 
 #include "parse.h"
+#include "persist.h"
 #include "records.h"
 #include "runtime/runtime.h"
 #include "spool.h"
@@ -152,10 +153,7 @@ int srv_root_fd(srv_sbx *s, int *read_only);
  * sbxd's own (srv_root_fd may have set a box's, see core.c). */
 void srv_root_fd_done(void);
 
-/* The extension's process form (also what is persisted). Caller frees.
- * (The Sandbox's form is rpc.h's srv_sbx_to_pb.) */
-struct cJSON;
-struct cJSON *srv_proc_json(const srv_sbx *s, const srv_proc *p);  /* s: adds byte counts */
+/* The records' API forms (srv_proc_json, srv_sbx_to_pb) are persist.h's. */
 
 /* Waiters (srv_lock held; the rest is waiters.h). */
 /* Watches the spool of process id (stream 1/2) for growth while w is

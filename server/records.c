@@ -9,6 +9,7 @@
 #include "records.h"
 #include "state.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 static srv_sbx **boxes;
 static size_t nboxes, capboxes;
 static uint32_t next_uid = 1;
+static uint32_t next_seq = 1;
 
 void srv_proc_free(srv_proc *p)
 {
@@ -211,3 +213,25 @@ void srv_sbx_free_all(void)
 	boxes = NULL;
 	nboxes = capboxes = 0;
 }
+
+uint32_t srv_seq_next(void)
+{
+	return next_seq++;
+}
+
+uint32_t srv_seq_peek(void)
+{
+	return next_seq;
+}
+
+void srv_seq_seen(uint32_t seq)
+{
+	if (seq >= next_seq)
+		next_seq = seq + 1;
+}
+
+void srv_set_reason(char *dst, size_t cap, const char *r)
+{
+	snprintf(dst, cap, "%s", r ? r : "");
+}
+

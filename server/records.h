@@ -128,5 +128,13 @@ void srv_sbx_free_all(void);
 void srv_exec_free_close(srv_sbx *s);
 /* A delete: the files of the sandbox go now (or when it ends). */
 void srv_drop_files(srv_sbx *s);
+/* Creation order: the seq a new sandbox takes; the one it would take;
+ * a loaded record's seq (the next one is above it). */
+uint32_t srv_seq_next(void);
+uint32_t srv_seq_peek(void);
+void srv_seq_seen(uint32_t seq);
+
+/* A reason field (dst of cap bytes), cut to fit; r NULL: empty. */
+void srv_set_reason(char *dst, size_t cap, const char *r);
 
 #endif
