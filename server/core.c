@@ -7,6 +7,7 @@
  */
 #include "core.h"
 #include "persist.h"
+#include "reaper.h"
 #include "records.h"
 #include "spool.h"
 #include "json.h"
@@ -49,7 +50,6 @@
 #define MAX_PENDING (4u << 20)
 #define LIFETIME_GRACE_S 2
 
-pthread_mutex_t srv_lock = PTHREAD_MUTEX_INITIALIZER;
 /* Serializes srv_box_create (the runtime shares its zygote between
  * creates) while srv_lock is released around it. */
 static pthread_mutex_t create_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -62,11 +62,6 @@ static srv_rt *rt;
 static srv_oci *store;   /* STATE_DIR/oci: the OCI images */
 static int ep = -1, wakefd = -1, infd = -1, sbxdirfd = -1;
 static int stopping;
-static srv_box **graves;  /* boxes for the reaper thread to destroy */
-static size_t ngraves;
-static pthread_cond_t graves_cond = PTHREAD_COND_INITIALIZER;
-static pthread_t reaper_thread;
-static int reaper_started, reaper_quit;
 static pthread_t loop_thread;
 static int loop_started;
 
@@ -339,52 +334,6 @@ static void exec_forget(srv_sbx *s, srv_proc *p)
 	}
 }
 
-/* srv_box_destroy kills, reaps and unmounts: milliseconds. A reaper
- * thread does it without srv_lock, so neither requests nor the event loop
- * (process exits) wait behind a teardown. Called with srv_lock held. */
-static void bury(srv_box *b)
-{
-	srv_box **ng = realloc(graves, (ngraves + 1) * sizeof *ng);
-	if (!ng) {
-		srv_box_destroy(b);
-		return;
-	}
-	graves = ng;
-	graves[ngraves++] = b;
-	pthread_cond_signal(&graves_cond);
-}
-
-/* Destroys every buried box; called without srv_lock. */
-static void destroy_graves(void)
-{
-	pthread_mutex_lock(&srv_lock);
-	srv_box **g = graves;
-	size_t n = ngraves;
-	graves = NULL;
-	ngraves = 0;
-	pthread_mutex_unlock(&srv_lock);
-	for (size_t i = 0; i < n; i++)
-		srv_box_destroy(g[i]);
-	free(g);
-}
-
-static void *reaper_main(void *arg)
-{
-	(void)arg;
-	pthread_mutex_lock(&srv_lock);
-	for (;;) {
-		while (!ngraves && !reaper_quit)
-			pthread_cond_wait(&graves_cond, &srv_lock);
-		if (!ngraves && reaper_quit)
-			break;
-		pthread_mutex_unlock(&srv_lock);
-		destroy_graves();
-		pthread_mutex_lock(&srv_lock);
-	}
-	pthread_mutex_unlock(&srv_lock);
-	return NULL;
-}
-
 /* Tears the box down and settles the sandbox in a terminal state. */
 static void sbx_end(srv_sbx *s, int state, const char *reason)
 {
@@ -395,7 +344,7 @@ static void sbx_end(srv_sbx *s, int state, const char *reason)
 		 * with a call running unlocked is srv_rt_end's to bury. */
 		if (!s->rt_busy) {
 			srv_box_signal(s->box, 0, SIGKILL);
-			bury(s->box);
+			srv_bury(s->box);
 		}
 		s->box = NULL;
 	}
@@ -624,7 +573,7 @@ void srv_rt_end(srv_sbx *s, srv_box *b)
 	if (s->box != b) {
 		/* The sandbox ended meanwhile (sbx_end left the box to us). */
 		srv_box_signal(b, 0, SIGKILL);
-		bury(b);
+		srv_bury(b);
 	} else {
 		/* What others queued while the call ran (rare; these are
 		 * locked calls, like all of them before). */
@@ -1077,7 +1026,7 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 	if (s->state != ST_CREATING) {
 		/* Deleted while it was being made. */
 		srv_box_signal(box, 0, SIGKILL);
-		bury(box);
+		srv_bury(box);
 		srv_strv_free(&main_argv);
 		return s;
 	}
@@ -1377,11 +1326,10 @@ int srv_core_start(const srv_config *c, char *err)
 	/* After srv_rt_new: the zygote is forked before any thread runs. */
 	if (srv_spare_start(cfg.state_dir, err) != 0)
 		return -1;
-	if (pthread_create(&reaper_thread, NULL, reaper_main, NULL) != 0) {
+	if (srv_reaper_start() != 0) {
 		snprintf(err, SRV_MSGLEN, "cannot start the reaper thread");
 		return -1;
 	}
-	reaper_started = 1;
 	if (pthread_create(&loop_thread, NULL, loop_main, NULL) != 0) {
 		snprintf(err, SRV_MSGLEN, "cannot start the event loop thread");
 		return -1;
@@ -1422,14 +1370,11 @@ void srv_core_stop(void)
 			sbx_end(s, s->state == ST_TERMINATING ? ST_TERMINATED : ST_FAILED,
 				s->state == ST_TERMINATING ? s->end_reason : "sbxd stopped");
 	}
-	reaper_quit = 1;
-	pthread_cond_signal(&graves_cond);
+	srv_reaper_quit();
 	pthread_mutex_unlock(&srv_lock);
-	if (reaper_started)
-		pthread_join(reaper_thread, NULL);
-	reaper_started = 0;
+	srv_reaper_join();
 	srv_spare_stop();
-	destroy_graves(); /* without a reaper (start failed) */
+	srv_destroy_graves(); /* without a reaper (start failed) */
 	pthread_mutex_lock(&srv_lock);
 	srv_sbx_free_all();
 	srv_rt_free(rt);

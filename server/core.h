@@ -55,8 +55,7 @@ typedef struct srv_config {
 	                                start (limits are refused per create) */
 } srv_config;
 
-/* Global state. */
-extern pthread_mutex_t srv_lock;
+/* srv_lock, the one mutex: records.h. */
 
 /* The OCI store's images as JSON text (oci.h srv_oci_list_json), malloc'ed;
  * NULL with a message. No lock needed. */

@@ -14,6 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The one mutex of sbxd's state: the table, every record, and what the
+ * modules around them keep (core.h, "Threads and the one lock"). */
+pthread_mutex_t srv_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static srv_sbx **boxes;
 static size_t nboxes, capboxes;
 static uint32_t next_uid = 1;

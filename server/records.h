@@ -7,11 +7,15 @@
 #ifndef SRV_RECORDS_H
 #define SRV_RECORDS_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "parse.h"
 #include "runtime/runtime.h"
+
+/* Guards everything of the core (defined in records.c). */
+extern pthread_mutex_t srv_lock;
 
 typedef struct srv_proc {
 	int64_t id;                  /* 0 = main command, 1.. = processes, -1 = unary exec */
