@@ -6,6 +6,7 @@
  * add something it must time.
  */
 #include "core.h"
+#include "evloop.h"
 #include "persist.h"
 #include "reaper.h"
 #include "records.h"
@@ -41,11 +42,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define K_WAKE 1ULL
-#define K_INOTIFY 2ULL
-#define K_BOX 3ULL
-#define K_STDIN 4ULL
-#define EV(kind, seq, uid) (((kind) << 56) | ((uint64_t)(seq) << 24) | (uint64_t)(uid))
 #define MAX_EXECS 1024
 #define MAX_PENDING (4u << 20)
 #define LIFETIME_GRACE_S 2
@@ -60,18 +56,8 @@ static srv_config cfg;
 static int64_t min_free_bytes; /* cfg.min_free, or its percentage in bytes */
 static srv_rt *rt;
 static srv_oci *store;   /* STATE_DIR/oci: the OCI images */
-static int ep = -1, wakefd = -1, infd = -1, sbxdirfd = -1;
+static int sbxdirfd = -1;
 static int stopping;
-static pthread_t loop_thread;
-static int loop_started;
-
-static void poke_loop(void)
-{
-	uint64_t one = 1;
-	if (wakefd >= 0 && write(wakefd, &one, sizeof one) < 0) {
-		/* The counter is already non-zero: the loop will wake anyway. */
-	}
-}
 
 /* Once a box runs: hold its root and its mount namespace, so
  * its files stay readable until delete. The namespace fd is what keeps
@@ -112,7 +98,7 @@ int srv_waiter_watch(srv_waiter *w, srv_sbx *s, int64_t id, int stream)
 static void stdin_unreg(srv_proc *p)
 {
 	if (p->stdin_reg && p->stdin_fd >= 0)
-		epoll_ctl(ep, EPOLL_CTL_DEL, p->stdin_fd, NULL);
+		srv_loop_ctl(EPOLL_CTL_DEL, p->stdin_fd, NULL);
 	p->stdin_reg = 0;
 }
 
@@ -140,8 +126,8 @@ static void stdin_feed(srv_sbx *s, srv_proc *p)
 			continue;
 		if (w < 0 && errno == EAGAIN) {
 			struct epoll_event ev = {.events = EPOLLOUT | EPOLLONESHOT,
-						 .data.u64 = EV(K_STDIN, s->seq, p->uid)};
-			if (epoll_ctl(ep, p->stdin_reg ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, p->stdin_fd, &ev) == 0)
+						 .data.u64 = SRV_EV(SRV_EV_STDIN, s->seq, p->uid)};
+			if (srv_loop_ctl(p->stdin_reg ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, p->stdin_fd, &ev) == 0)
 				p->stdin_reg = 1;
 			return;
 		}
@@ -339,7 +325,7 @@ static void sbx_end(srv_sbx *s, int state, const char *reason)
 {
 	keep_files(s);
 	if (s->box) {
-		epoll_ctl(ep, EPOLL_CTL_DEL, srv_box_event_fd(s->box), NULL);
+		srv_loop_ctl(EPOLL_CTL_DEL, srv_box_event_fd(s->box), NULL);
 		/* Stop everything now; the slow teardown comes later. A box
 		 * with a call running unlocked is srv_rt_end's to bury. */
 		if (!s->rt_busy) {
@@ -385,7 +371,7 @@ static void sbx_end(srv_sbx *s, int state, const char *reason)
 	srv_save_sbx(s);
 	srv_wake(s->seq);
 	if (s->purge)
-		poke_loop(); /* the timer scan removes it */
+		srv_loop_poke(); /* the timer scan removes it */
 }
 
 void srv_stop(srv_sbx *s, int grace_s, const char *reason)
@@ -397,7 +383,7 @@ void srv_stop(srv_sbx *s, int grace_s, const char *reason)
 		int64_t d = srv_mono_ns() + (int64_t)grace_s * 1000000000;
 		if (d < s->grace_deadline)
 			s->grace_deadline = d;
-		poke_loop();
+		srv_loop_poke();
 		return;
 	}
 	s->state = ST_TERMINATING;
@@ -417,7 +403,7 @@ void srv_stop(srv_sbx *s, int grace_s, const char *reason)
 	s->lifetime_deadline = 0;
 	srv_save_sbx(s);
 	srv_wake(s->seq);
-	poke_loop();
+	srv_loop_poke();
 }
 
 static void purge(size_t idx);
@@ -452,8 +438,8 @@ static void box_events(srv_sbx *s)
 		 * must not be read before its token is registered (nor may
 		 * the runtime be called meanwhile). Park the event fd (level
 		 * triggered: it would spin) until srv_rt_end. */
-		struct epoll_event ev = {.events = 0, .data.u64 = EV(K_BOX, s->seq, 0)};
-		epoll_ctl(ep, EPOLL_CTL_MOD, srv_box_event_fd(s->box), &ev);
+		struct epoll_event ev = {.events = 0, .data.u64 = SRV_EV(SRV_EV_BOX, s->seq, 0)};
+		srv_loop_ctl(EPOLL_CTL_MOD, srv_box_event_fd(s->box), &ev);
 		s->evt_off = 1;
 		return;
 	}
@@ -590,8 +576,8 @@ void srv_rt_end(srv_sbx *s, srv_box *b)
 			}
 		}
 		if (s->evt_off) {
-			struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EV(K_BOX, s->seq, 0)};
-			epoll_ctl(ep, EPOLL_CTL_MOD, srv_box_event_fd(b), &ev);
+			struct epoll_event ev = {.events = EPOLLIN, .data.u64 = SRV_EV(SRV_EV_BOX, s->seq, 0)};
+			srv_loop_ctl(EPOLL_CTL_MOD, srv_box_event_fd(b), &ev);
 		}
 	}
 	int ended = s->box != b || srv_state_terminal(s->state);
@@ -603,7 +589,7 @@ void srv_rt_end(srv_sbx *s, srv_box *b)
 	 * the loop itself): poking after every spawn would wake the loop,
 	 * and scan all timers, on the path of each :exec. */
 	if (ended)
-		poke_loop();
+		srv_loop_poke();
 }
 
 /* The request caps (parse.h) hold for argv and env each, but the runtime
@@ -774,7 +760,7 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 		stdin_feed(s, p);
 	}
 	if (p->deadline_mono)
-		poke_loop();
+		srv_loop_poke();
 	for (int i = 1; i <= 2; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
@@ -1034,8 +1020,8 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 	/* Now, while its init surely lives: a stop may end init before
 	 * sbx_end runs. */
 	keep_files(s);
-	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EV(K_BOX, s->seq, 0)};
-	epoll_ctl(ep, EPOLL_CTL_ADD, srv_box_event_fd(s->box), &ev);
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = SRV_EV(SRV_EV_BOX, s->seq, 0)};
+	srv_loop_ctl(EPOLL_CTL_ADD, srv_box_event_fd(s->box), &ev);
 	s->state = ST_RUNNING;
 	s->start_ns = srv_now_ns();
 	s->lifetime_deadline = srv_mono_ns() + s->spec.lifetime_s * 1000000000;
@@ -1062,7 +1048,7 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 		}
 	}
 	srv_save_sbx(s);
-	poke_loop();
+	srv_loop_poke();
 	return s;
 }
 
@@ -1199,54 +1185,32 @@ static int64_t timers(void)
 	return srv_waiters_expire(now, next);
 }
 
-static void *loop_main(void *arg)
+/* The loop's events, on the sandbox they name (gone already: ignored). */
+static void on_box(uint32_t seq)
 {
-	(void)arg;
-	struct epoll_event evs[64];
-	pthread_mutex_lock(&srv_lock);
-	int64_t next = timers();
-	for (;;) {
-		int64_t wait_ns = next - srv_mono_ns();
-		int timeout = wait_ns <= 0 ? 0 : (int)((wait_ns + 999999) / 1000000);
-		pthread_mutex_unlock(&srv_lock);
-		int n = epoll_wait(ep, evs, 64, timeout);
-		pthread_mutex_lock(&srv_lock);
-		if (stopping)
-			break;
-		int poked = 0;
-		for (int i = 0; i < n; i++) {
-			uint64_t d = evs[i].data.u64, kind = d >> 56;
-			uint32_t seq = (uint32_t)(d >> 24), uid = (uint32_t)(d & 0xffffff);
-			if (kind == K_WAKE) {
-				poked = 1;
-				uint64_t v;
-				if (read(wakefd, &v, sizeof v) < 0) {
-					/* EAGAIN: drained by an earlier event */
-				}
-			} else if (kind == K_INOTIFY) {
-				srv_waiters_on_inotify();
-			} else if (kind == K_BOX) {
-				srv_sbx *s = srv_find_seq(seq);
-				if (s)
-					box_events(s);
-			} else if (kind == K_STDIN) {
-				srv_sbx *s = srv_find_seq(seq);
-				srv_proc *p = s ? srv_proc_by_uid(s, uid) : NULL;
-				if (p) {
-					p->stdin_reg = 1; /* oneshot: still registered, disarmed */
-					stdin_feed(s, p);
-				}
-			}
-		}
-		/* Only a poke can bring a deadline nearer; otherwise the timer
-		 * scan waits for the deadline it computed (output-heavy
-		 * processes wake this loop often). */
-		if (poked || srv_mono_ns() >= next)
-			next = timers();
-	}
-	pthread_mutex_unlock(&srv_lock);
-	return NULL;
+	srv_sbx *s = srv_find_seq(seq);
+	if (s)
+		box_events(s);
 }
+
+static void on_stdin(uint32_t seq, uint32_t uid)
+{
+	srv_sbx *s = srv_find_seq(seq);
+	srv_proc *p = s ? srv_proc_by_uid(s, uid) : NULL;
+	if (p) {
+		p->stdin_reg = 1; /* oneshot: still registered, disarmed */
+		stdin_feed(s, p);
+	}
+}
+
+static int is_stopping(void)
+{
+	return stopping;
+}
+
+static const srv_loop_hooks loop_hooks = {
+	.box = on_box, .stdin_ready = on_stdin, .timers = timers, .stopping = is_stopping,
+};
 
 int srv_core_start(const srv_config *c, char *err)
 {
@@ -1264,17 +1228,10 @@ int srv_core_start(const srv_config *c, char *err)
 		return -1;
 	}
 	sbxdirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	ep = epoll_create1(EPOLL_CLOEXEC);
-	wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	infd = srv_waiters_open(poke_loop);
-	if (sbxdirfd < 0 || ep < 0 || wakefd < 0 || infd < 0) {
+	if (sbxdirfd < 0 || srv_loop_open() != 0) {
 		snprintf(err, SRV_MSGLEN, "cannot set up the event loop: %s", strerror(errno));
 		return -1;
 	}
-	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EV(K_WAKE, 0, 0)};
-	epoll_ctl(ep, EPOLL_CTL_ADD, wakefd, &ev);
-	ev.data.u64 = EV(K_INOTIFY, 0, 0);
-	epoll_ctl(ep, EPOLL_CTL_ADD, infd, &ev);
 	char rerr[SRV_ERRLEN] = "";
 	rt = srv_rt_new(cfg.state_dir, rerr);
 	if (!rt) {
@@ -1330,11 +1287,10 @@ int srv_core_start(const srv_config *c, char *err)
 		snprintf(err, SRV_MSGLEN, "cannot start the reaper thread");
 		return -1;
 	}
-	if (pthread_create(&loop_thread, NULL, loop_main, NULL) != 0) {
+	if (srv_loop_start(&loop_hooks) != 0) {
 		snprintf(err, SRV_MSGLEN, "cannot start the event loop thread");
 		return -1;
 	}
-	loop_started = 1;
 	return 0;
 }
 
@@ -1344,7 +1300,7 @@ void srv_core_quiesce(void)
 	stopping = 1;
 	srv_wake(0);
 	pthread_mutex_unlock(&srv_lock);
-	poke_loop();
+	srv_loop_poke();
 }
 
 int srv_core_stopping(void)
@@ -1357,10 +1313,8 @@ void srv_core_stop(void)
 	pthread_mutex_lock(&srv_lock);
 	stopping = 1;
 	pthread_mutex_unlock(&srv_lock);
-	poke_loop();
-	if (loop_started)
-		pthread_join(loop_thread, NULL);
-	loop_started = 0;
+	srv_loop_poke();
+	srv_loop_join();
 	pthread_mutex_lock(&srv_lock);
 	size_t nboxes;
 	srv_sbx **boxes = srv_all(&nboxes);
@@ -1382,12 +1336,8 @@ void srv_core_stop(void)
 	store = NULL;
 	rt = NULL;
 	pthread_mutex_unlock(&srv_lock);
-	if (ep >= 0)
-		close(ep);
-	if (wakefd >= 0)
-		close(wakefd);
-	srv_waiters_close();
+	srv_loop_close();
 	if (sbxdirfd >= 0)
 		close(sbxdirfd);
-	ep = wakefd = infd = sbxdirfd = -1;
+	sbxdirfd = -1;
 }
