@@ -10,6 +10,7 @@
 #include "persist.h"
 #include "reaper.h"
 #include "records.h"
+#include "stdin.h"
 #include "spool.h"
 #include "json.h"
 #include "rpc.h"
@@ -43,7 +44,6 @@
 #include <unistd.h>
 
 #define MAX_EXECS 1024
-#define MAX_PENDING (4u << 20)
 #define LIFETIME_GRACE_S 2
 
 /* Serializes srv_box_create (the runtime shares its zygote between
@@ -91,87 +91,6 @@ int srv_waiter_watch(srv_waiter *w, srv_sbx *s, int64_t id, int stream)
 	srv_spool_name(name, sizeof name, id, stream);
 	snprintf(path, sizeof path, "%s/sandboxes/%s/%s", cfg.state_dir, s->id, name);
 	return srv_waiter_watch_path(w, s->seq, path);
-}
-
-/* ---------------------------------------------------------------- stdin */
-
-static void stdin_unreg(srv_proc *p)
-{
-	if (p->stdin_reg && p->stdin_fd >= 0)
-		srv_loop_ctl(EPOLL_CTL_DEL, p->stdin_fd, NULL);
-	p->stdin_reg = 0;
-}
-
-static void stdin_drop(srv_proc *p)
-{
-	stdin_unreg(p);
-	if (p->stdin_fd >= 0)
-		close(p->stdin_fd);
-	p->stdin_fd = -1;
-	free(p->pending);
-	p->pending = NULL;
-	p->pending_len = p->pending_off = 0;
-}
-
-/* Writes what the pipe takes now; waits for EPOLLOUT for the rest. */
-static void stdin_feed(srv_sbx *s, srv_proc *p)
-{
-	while (p->stdin_fd >= 0 && p->pending_off < p->pending_len) {
-		ssize_t w = write(p->stdin_fd, p->pending + p->pending_off, p->pending_len - p->pending_off);
-		if (w > 0) {
-			p->pending_off += (size_t)w;
-			continue;
-		}
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && errno == EAGAIN) {
-			struct epoll_event ev = {.events = EPOLLOUT | EPOLLONESHOT,
-						 .data.u64 = SRV_EV(SRV_EV_STDIN, s->seq, p->uid)};
-			if (srv_loop_ctl(p->stdin_reg ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, p->stdin_fd, &ev) == 0)
-				p->stdin_reg = 1;
-			return;
-		}
-		/* EPIPE: the reader is gone; nothing more can be delivered. */
-		stdin_drop(p);
-		return;
-	}
-	if (p->pending_off >= p->pending_len) {
-		free(p->pending);
-		p->pending = NULL;
-		p->pending_len = p->pending_off = 0;
-		if (p->close_after)
-			stdin_drop(p);
-	}
-}
-
-int srv_stdin_write(srv_sbx *s, srv_proc *p, const unsigned char *buf, size_t len)
-{
-	size_t left = p->pending_len - p->pending_off;
-	if (left + len > MAX_PENDING)
-		return -1;
-	if (len == 0)
-		return 0;
-	unsigned char *nb = malloc(left + len);
-	if (!nb)
-		return -1;
-	if (left)
-		memcpy(nb, p->pending + p->pending_off, left);
-	memcpy(nb + left, buf, len);
-	free(p->pending);
-	p->pending = nb;
-	p->pending_len = left + len;
-	p->pending_off = 0;
-	stdin_feed(s, p);
-	return 0;
-}
-
-void srv_stdin_close(srv_sbx *s, srv_proc *p)
-{
-	p->stdin_closed = 1;
-	p->close_after = 1;
-	stdin_feed(s, p);
-	if (p->id >= 0)
-		srv_save_proc(s, p);
 }
 
 /* ------------------------------------------------------------ lifecycle */
@@ -296,7 +215,7 @@ static void proc_finish(srv_sbx *s, srv_proc *p, int wstatus, const char *why)
 	p->end_ns = srv_now_ns();
 	p->token = 0;
 	p->deadline_mono = 0;
-	stdin_drop(p);
+	srv_stdin_drop(p);
 	p->stdin_closed = p->want_stdin ? 1 : p->stdin_closed;
 	srv_save_proc(s, p);
 }
@@ -757,7 +676,7 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 	if (exec && p->want_stdin) {
 		p->close_after = 1;
 		p->stdin_closed = 1;
-		stdin_feed(s, p);
+		srv_stdin_feed(s, p);
 	}
 	if (p->deadline_mono)
 		srv_loop_poke();
@@ -1199,7 +1118,7 @@ static void on_stdin(uint32_t seq, uint32_t uid)
 	srv_proc *p = s ? srv_proc_by_uid(s, uid) : NULL;
 	if (p) {
 		p->stdin_reg = 1; /* oneshot: still registered, disarmed */
-		stdin_feed(s, p);
+		srv_stdin_feed(s, p);
 	}
 }
 

@@ -25,6 +25,7 @@
 #include "runtime/runtime.h"
 #include "spool.h"
 #include "state.h"
+#include "stdin.h"
 #include "waiters.h"
 
 typedef struct srv_config {
@@ -138,9 +139,6 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
  * between; anything else about it may have changed. */
 srv_box *srv_rt_begin(srv_sbx *s);
 void srv_rt_end(srv_sbx *s, srv_box *b);
-/* Queues stdin bytes; -1 when over the pending cap. */
-int srv_stdin_write(srv_sbx *s, srv_proc *p, const unsigned char *buf, size_t len);
-void srv_stdin_close(srv_sbx *s, srv_proc *p);
 /* Frees a finished exec record, or marks it so the loop frees it later. */
 void srv_exec_release(srv_sbx *s, srv_proc *p);
 /* O_PATH fd of the sandbox's root, or -1 (errno ENOTSUP when the runtime
