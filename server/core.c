@@ -1,9 +1,15 @@
 /*
- * Sandbox and process records, lifecycle, spools, persistence and the
- * event-loop thread of sbxd (see core.h). The loop is the only place that
- * reads runtime exit events, inotify and timers; HTTP threads change state
- * directly under srv_lock and poke the loop through an eventfd when they
- * add something it must time.
+ * The lifecycle of sandboxes and their processes: create (the runtime
+ * outside srv_lock, under create_lock), start of processes and :exec,
+ * what an exit means (box_events, proc_finish), stop, the end of a
+ * sandbox (sbx_end: its box to the reaper) and purge, the unlocked
+ * runtime calls (srv_rt_begin/end), the timer pass the loop runs, the
+ * root fd file calls use, and the start and stop of the whole core. The
+ * modules below it (records, spools, stdin, persistence, waiters, the
+ * loop, the reaper; docs/internals/server.md, "The core's modules") keep
+ * the state; this one decides what happens to it. The loop and the HTTP
+ * threads call in under srv_lock and poke the loop when they add
+ * something it must time.
  */
 #include "core.h"
 #include "evloop.h"
@@ -19,11 +25,8 @@
 #include "files.h"
 #include "oci.h"
 #include "runtime/proto.h" /* the spawn message caps */
-#include "runtime/util.h"  /* srv_rm_rf */
 #include "spare.h"
 
-#include <cjson/cJSON.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -32,7 +35,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/fsuid.h>
 #include <sys/prctl.h>

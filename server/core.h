@@ -1,11 +1,13 @@
 /*
- * The heart of sbxd: sandbox and process records, their states and
- * lifecycle, spool files, persistence under STATE_DIR/sandboxes/<id>/, and
- * the event-loop thread that reacts to process exits (runtime event fds),
- * output growth (inotify), stdin pipes becoming writable and timers
- * (lifetimes, grace periods, process timeouts, long-poll deadlines,
- * retention purge). One mutex (srv_lock) guards everything here; the HTTP
- * layer takes it for each request and reads the structs directly.
+ * The heart of sbxd: the lifecycle of sandboxes and processes (create,
+ * start, stop, purge, the unlocked runtime calls), the root fd of file
+ * calls, and the start and stop of the core with its event-loop thread
+ * (process exits, spool growth, stdin pipes, timers: lifetimes, grace
+ * periods, process timeouts, long-poll deadlines, retention purge). One
+ * mutex (srv_lock, records.h) guards everything; the HTTP layer takes it
+ * for each request and reads the structs directly. The headers included
+ * below are the modules core.c stands on (docs/internals/server.md, "The
+ * core's modules"); including core.h gives all of them.
  *
  * Waiting: a long-poll request registers a srv_waiter for a sandbox and is
  * suspended; whenever anything happens to that sandbox (or the waiter's
