@@ -1,11 +1,23 @@
 /*
- * Sandbox and process records, lifecycle, spools, persistence and the
- * event-loop thread of sbxd (see core.h). The loop is the only place that
- * reads runtime exit events, inotify and timers; HTTP threads change state
- * directly under srv_lock and poke the loop through an eventfd when they
- * add something it must time.
+ * The lifecycle of sandboxes and their processes: create (the runtime
+ * outside srv_lock, under create_lock), start of processes and :exec,
+ * what an exit means (box_events, proc_finish), stop, the end of a
+ * sandbox (sbx_end: its box to the reaper) and purge, the unlocked
+ * runtime calls (srv_rt_begin/end), the timer pass the loop runs, the
+ * root fd file calls use, and the start and stop of the whole core. The
+ * modules below it (records, spools, stdin, persistence, waiters, the
+ * loop, the reaper; docs/internals/server.md, "The core's modules") keep
+ * the state; this one decides what happens to it. The loop and the HTTP
+ * threads call in under srv_lock and poke the loop when they add
+ * something it must time.
  */
 #include "core.h"
+#include "evloop.h"
+#include "persist.h"
+#include "reaper.h"
+#include "records.h"
+#include "stdin.h"
+#include "spool.h"
 #include "json.h"
 #include "rpc.h"
 #include "spec.h"
@@ -13,11 +25,8 @@
 #include "files.h"
 #include "oci.h"
 #include "runtime/proto.h" /* the spawn message caps */
-#include "runtime/util.h"  /* srv_rm_rf */
 #include "spare.h"
 
-#include <cjson/cJSON.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -26,8 +35,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <sys/inotify.h>
 #include <sys/random.h>
 #include <sys/fsuid.h>
 #include <sys/prctl.h>
@@ -38,16 +45,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define K_WAKE 1ULL
-#define K_INOTIFY 2ULL
-#define K_BOX 3ULL
-#define K_STDIN 4ULL
-#define EV(kind, seq, uid) (((kind) << 56) | ((uint64_t)(seq) << 24) | (uint64_t)(uid))
 #define MAX_EXECS 1024
-#define MAX_PENDING (4u << 20)
 #define LIFETIME_GRACE_S 2
 
-pthread_mutex_t srv_lock = PTHREAD_MUTEX_INITIALIZER;
 /* Serializes srv_box_create (the runtime shares its zygote between
  * creates) while srv_lock is released around it. */
 static pthread_mutex_t create_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -58,407 +58,8 @@ static srv_config cfg;
 static int64_t min_free_bytes; /* cfg.min_free, or its percentage in bytes */
 static srv_rt *rt;
 static srv_oci *store;   /* STATE_DIR/oci: the OCI images */
-static srv_sbx **boxes;
-static size_t nboxes, capboxes;
-static uint32_t next_seq = 1;
-static uint32_t next_uid = 1;
-static srv_waiter waiters = {.next = &waiters, .prev = &waiters};
-static int ep = -1, wakefd = -1, infd = -1, sbxdirfd = -1;
+static int sbxdirfd = -1;
 static int stopping;
-static srv_box **graves;  /* boxes for the reaper thread to destroy */
-static size_t ngraves;
-static pthread_cond_t graves_cond = PTHREAD_COND_INITIALIZER;
-static pthread_t reaper_thread;
-static int reaper_started, reaper_quit;
-static pthread_t loop_thread;
-static int loop_started;
-
-static const char *const state_names[] = {
-	"STATE_UNSPECIFIED", "STATE_PENDING", "STATE_CREATING", "STATE_RUNNING", "STATE_PAUSED",
-	"STATE_TERMINATING", "STATE_COMPLETED", "STATE_FAILED", "STATE_TERMINATED",
-};
-static const char *const pstate_names[] = {
-	"PROCESS_STATE_UNSPECIFIED", "PROCESS_STATE_RUNNING", "PROCESS_STATE_EXITED",
-	"PROCESS_STATE_KILLED", "PROCESS_STATE_FAILED",
-};
-
-const char *srv_state_name(int st)
-{
-	return st >= 0 && st <= ST_TERMINATED ? state_names[st] : state_names[0];
-}
-
-int srv_state_from_name(const char *s)
-{
-	int64_t n;
-	for (int i = 0; i <= ST_TERMINATED; i++)
-		if (strcmp(s, state_names[i]) == 0)
-			return i;
-	if (srv_parse_int(s, 0, ST_TERMINATED, &n) == 0)
-		return (int)n;
-	return -1;
-}
-
-const char *srv_pstate_name(int st)
-{
-	return st >= 0 && st <= PS_FAILED ? pstate_names[st] : pstate_names[0];
-}
-
-static int pstate_from_name(const char *s)
-{
-	for (int i = 0; i <= PS_FAILED; i++)
-		if (strcmp(s, pstate_names[i]) == 0)
-			return i;
-	return PS_UNSPECIFIED;
-}
-
-int srv_state_terminal(int st)
-{
-	return st == ST_COMPLETED || st == ST_FAILED || st == ST_TERMINATED;
-}
-
-int64_t srv_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-int64_t srv_mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void poke_loop(void)
-{
-	uint64_t one = 1;
-	if (wakefd >= 0 && write(wakefd, &one, sizeof one) < 0) {
-		/* The counter is already non-zero: the loop will wake anyway. */
-	}
-}
-
-/* ------------------------------------------------------------ JSON forms */
-
-static void add_time(cJSON *o, const char *key, int64_t ns)
-{
-	char buf[48];
-	srv_format_time(ns, buf, sizeof buf);
-	cJSON_AddStringToObject(o, key, buf);
-}
-
-static void add_i64(cJSON *o, const char *key, int64_t v)
-{
-	char buf[24];
-	snprintf(buf, sizeof buf, "%lld", (long long)v);
-	cJSON_AddStringToObject(o, key, buf);
-}
-
-static cJSON *env_json(const srv_strv *env)
-{
-	cJSON *o = cJSON_CreateObject();
-	for (size_t i = 0; o && i < env->n; i++) {
-		const char *eq = strchr(env->v[i], '=');
-		if (!eq)
-			continue;
-		char key[256];
-		size_t kl = (size_t)(eq - env->v[i]);
-		if (kl >= sizeof key)
-			continue;
-		memcpy(key, env->v[i], kl);
-		key[kl] = '\0';
-		cJSON_AddStringToObject(o, key, eq + 1);
-	}
-	return o;
-}
-
-/* srv_state <-> the schema's State (numbers differ: STATE_RUNNING is 2). */
-static const int state_pb[] = {
-	[ST_UNSPECIFIED] = COREWEAVE__SANDBOX__V1__STATE__STATE_UNSPECIFIED,
-	[ST_PENDING] = COREWEAVE__SANDBOX__V1__STATE__STATE_PENDING,
-	[ST_CREATING] = COREWEAVE__SANDBOX__V1__STATE__STATE_CREATING,
-	[ST_RUNNING] = COREWEAVE__SANDBOX__V1__STATE__STATE_RUNNING,
-	[ST_PAUSED] = COREWEAVE__SANDBOX__V1__STATE__STATE_PAUSED,
-	[ST_TERMINATING] = COREWEAVE__SANDBOX__V1__STATE__STATE_TERMINATING,
-	[ST_COMPLETED] = COREWEAVE__SANDBOX__V1__STATE__STATE_COMPLETED,
-	[ST_FAILED] = COREWEAVE__SANDBOX__V1__STATE__STATE_FAILED,
-	[ST_TERMINATED] = COREWEAVE__SANDBOX__V1__STATE__STATE_TERMINATED,
-};
-
-int srv_state_to_pb(int st)
-{
-	return st >= 0 && st <= ST_TERMINATED ? state_pb[st] : 0;
-}
-
-int srv_state_from_pb(int v)
-{
-	for (int i = 0; i <= ST_TERMINATED; i++)
-		if (state_pb[i] == v)
-			return i;
-	return -1;
-}
-
-static Google__Protobuf__Timestamp *pb_time(int64_t ns)
-{
-	if (ns <= 0)
-		return NULL;
-	Google__Protobuf__Timestamp *t = malloc(sizeof *t);
-	if (!t)
-		return NULL;
-	google__protobuf__timestamp__init(t);
-	t->seconds = ns / 1000000000;
-	t->nanos = (int32_t)(ns % 1000000000);
-	return t;
-}
-
-static int64_t pb_ns(const Google__Protobuf__Timestamp *t)
-{
-	return t ? t->seconds * 1000000000 + t->nanos : 0;
-}
-
-/* status.effectiveEgress: what the sandbox may reach (its rules, or
- * sbxd's default), normalised (protocols named, CIDRs canonical). */
-static int effective_egress(const srv_sbx *s, Coreweave__Sandbox__V1__SandboxStatus *st)
-{
-	size_t n;
-	const srv_egress_rule *r = srv_egress_effective(&s->spec.net, cfg.default_egress, &n);
-	if (!n)
-		return 0;
-	if (!(st->effective_egress = calloc(n, sizeof *st->effective_egress)))
-		return -1;
-	for (size_t i = 0; i < n; i++)
-		if (!(st->effective_egress[st->n_effective_egress++] = srv_egress_rule_to_pb(&r[i]))) {
-			st->n_effective_egress--;
-			return -1;
-		}
-	return 0;
-}
-
-Coreweave__Sandbox__V1__Sandbox *srv_sbx_to_pb(const srv_sbx *s)
-{
-	Coreweave__Sandbox__V1__Sandbox *o = malloc(sizeof *o);
-	if (!o)
-		return NULL;
-	coreweave__sandbox__v1__sandbox__init(o);
-	Coreweave__Sandbox__V1__SandboxStatus *st = malloc(sizeof *st);
-	if (st)
-		coreweave__sandbox__v1__sandbox_status__init(st);
-	o->status = st;
-	o->sandbox_id = strdup(s->id);
-	/* The spec echoed as it was asked. */
-	o->spec = srv_spec_to_pb(&s->spec);
-	if (!st || !o->sandbox_id || (s->spec.pb && !o->spec))
-		goto fail;
-	st->state = srv_state_to_pb(s->state);
-	if (s->reason[0] && !(st->state_reason = strdup(s->reason)))
-		goto fail;
-	if ((s->create_ns > 0 && !(st->create_time = pb_time(s->create_ns))) ||
-	    (s->start_ns > 0 && !(st->start_time = pb_time(s->start_ns))) ||
-	    (s->end_ns > 0 && !(st->end_time = pb_time(s->end_ns))))
-		goto fail;
-	if (s->exit_known) {
-		st->_exit_code_case = COREWEAVE__SANDBOX__V1__SANDBOX_STATUS___EXIT_CODE_EXIT_CODE;
-		st->exit_code = s->exit_code;
-	}
-	if (s->spec.lifetime_s > 0 && s->spec.lifetime_s <= INT32_MAX)
-		st->effective_max_lifetime_seconds = (int32_t)s->spec.lifetime_s;
-	if (effective_egress(s, st) != 0)
-		goto fail;
-	return o;
-fail:
-	wire_message_free(&o->base);
-	return NULL;
-}
-
-static void spool_name(char *buf, size_t len, int64_t id, int stream)
-{
-	snprintf(buf, len, "%lld.%s", (long long)id, stream == 1 ? "stdout" : "stderr");
-}
-
-/* Bytes in a process's spool (1 stdout, 2 stderr): an exec's own fd, a
- * process's named file. */
-static int64_t spool_size(const srv_sbx *s, const srv_proc *p, int stream)
-{
-	struct stat st;
-	char name[40];
-	if (p->id < 0)
-		return p->out_fd[stream] >= 0 && fstat(p->out_fd[stream], &st) == 0 ? (int64_t)st.st_size : 0;
-	spool_name(name, sizeof name, p->id, stream);
-	return s->dirfd >= 0 && fstatat(s->dirfd, name, &st, 0) == 0 ? (int64_t)st.st_size : 0;
-}
-
-cJSON *srv_proc_json(const srv_sbx *s, const srv_proc *p)
-{
-	cJSON *o = cJSON_CreateObject();
-	if (!o)
-		return NULL;
-	add_i64(o, "processId", p->id);
-	cJSON *cmd = cJSON_AddArrayToObject(o, "command");
-	for (size_t i = 0; cmd && i < p->argv.n; i++)
-		cJSON_AddItemToArray(cmd, cJSON_CreateString(p->argv.v[i]));
-	cJSON_AddStringToObject(o, "workingDir", p->cwd ? p->cwd : "");
-	cJSON_AddItemToObject(o, "env", env_json(&p->env));
-	cJSON_AddBoolToObject(o, "stdin", p->want_stdin);
-	cJSON_AddBoolToObject(o, "stdinClosed", p->stdin_closed);
-	cJSON_AddNumberToObject(o, "timeoutSeconds", (double)p->timeout_s);
-	cJSON_AddStringToObject(o, "state", srv_pstate_name(p->state));
-	cJSON_AddNumberToObject(o, "exitCode", p->exit_code);
-	cJSON_AddNumberToObject(o, "signal", p->sig);
-	cJSON_AddStringToObject(o, "stateReason", p->reason);
-	add_time(o, "startTime", p->start_ns);
-	add_time(o, "endTime", p->end_ns);
-	for (int i = 1; s && p->id >= 0 && i <= 2; i++)
-		add_i64(o, i == 1 ? "stdoutBytes" : "stderrBytes", spool_size(s, p, i));
-	return o;
-}
-
-/* ---------------------------------------------------------- persistence */
-
-static void write_json_at(int dirfd, const char *name, cJSON *j)
-{
-	char *txt = j ? cJSON_PrintUnformatted(j) : NULL;
-	char tmp[96];
-	if (!txt)
-		goto out;
-	snprintf(tmp, sizeof tmp, ".%s.tmp", name);
-	int fd = srv_spare_open(dirfd, tmp, O_WRONLY | O_TRUNC | O_CLOEXEC);
-	if (fd < 0) {
-		fprintf(stderr, "sbxd: warning: cannot save %s: %s\n", name, strerror(errno));
-		goto out;
-	}
-	size_t len = strlen(txt), off = 0;
-	while (off < len) {
-		ssize_t w = write(fd, txt + off, len - off);
-		if (w <= 0) {
-			if (w < 0 && errno == EINTR)
-				continue;
-			break;
-		}
-		off += (size_t)w;
-	}
-	close(fd);
-	/* Swapped, not renamed over: the old version stays as the next
-	 * save's tmp file, so a record saved again costs no inode (see
-	 * spare.c) and frees none. The first save (nothing to swap with),
-	 * or a file system without RENAME_EXCHANGE, renames. */
-	if (off != len || (renameat2(dirfd, tmp, dirfd, name, RENAME_EXCHANGE) != 0 &&
-			   renameat(dirfd, tmp, dirfd, name) != 0)) {
-		fprintf(stderr, "sbxd: warning: cannot save %s: %s\n", name, strerror(errno));
-		unlinkat(dirfd, tmp, 0);
-	}
-out:
-	free(txt);
-}
-
-static void save_sbx(srv_sbx *s)
-{
-	if (s->dirfd < 0)
-		return;
-	cJSON *root = cJSON_CreateObject();
-	if (!root)
-		return;
-	/* The Sandbox as the API shows it (the spec as asked), then
-	 * sbxd's own bookkeeping beside it. */
-	Coreweave__Sandbox__V1__Sandbox *pb = srv_sbx_to_pb(s);
-	char *txt = NULL;
-	size_t tlen;
-	wire_err we;
-	if (!pb || wire_json_encode(&pb->base, NULL, &txt, &tlen, &we) != 0) {
-		wire_message_free(pb ? &pb->base : NULL);
-		cJSON_Delete(root);
-		fprintf(stderr, "sbxd: warning: cannot save sandbox %s\n", s->id);
-		return;
-	}
-	wire_message_free(&pb->base);
-	cJSON_AddItemToObject(root, "sandbox", cJSON_ParseWithLength(txt, tlen));
-	free(txt);
-	cJSON_AddNumberToObject(root, "seq", s->seq);
-	cJSON_AddNumberToObject(root, "owner", s->owner);
-	cJSON_AddStringToObject(root, "requestId", s->spec.request_id ? s->spec.request_id : "");
-	if (s->purge)
-		cJSON_AddBoolToObject(root, "purge", 1);
-	write_json_at(s->dirfd, "sandbox.json", root);
-	cJSON_Delete(root);
-}
-
-static void save_proc(srv_sbx *s, srv_proc *p)
-{
-	if (p->id < 0 || s->dirfd < 0)
-		return;
-	char name[48];
-	snprintf(name, sizeof name, "proc-%lld.json", (long long)p->id);
-	cJSON *j = srv_proc_json(NULL, p);
-	write_json_at(s->dirfd, name, j);
-	cJSON_Delete(j);
-}
-
-/* ------------------------------------------------------------- records */
-
-static void proc_free(srv_proc *p)
-{
-	if (!p)
-		return;
-	srv_strv_free(&p->argv);
-	srv_strv_free(&p->env);
-	free(p->cwd);
-	free(p->request_id);
-	free(p->pending);
-	if (p->stdin_fd >= 0)
-		close(p->stdin_fd);
-	for (int i = 1; i <= 2; i++)
-		if (p->out_fd[i] >= 0)
-			close(p->out_fd[i]);
-	free(p);
-}
-
-static srv_proc *proc_new(void)
-{
-	srv_proc *p = calloc(1, sizeof *p);
-	if (!p)
-		return NULL;
-	p->stdin_fd = -1;
-	p->out_fd[0] = p->out_fd[1] = p->out_fd[2] = -1;
-	p->uid = next_uid++ & 0xffffff;
-	if (!p->uid)
-		p->uid = next_uid++ & 0xffffff;
-	return p;
-}
-
-static void exec_free_close(srv_sbx *s)
-{
-	while (s->nexec_free > 0)
-		close(s->exec_free[--s->nexec_free]);
-}
-
-static void sbx_free(srv_sbx *s)
-{
-	if (!s)
-		return;
-	for (size_t i = 0; i < s->nprocs; i++)
-		proc_free(s->procs[i]);
-	free(s->procs);
-	for (size_t i = 0; i < s->nexecs; i++)
-		proc_free(s->execs[i]);
-	free(s->execs);
-	srv_spec_free(&s->spec);
-	srv_strv_free(&s->img_env);
-	free(s->img_cwd);
-	exec_free_close(s);
-	if (s->dirfd >= 0)
-		close(s->dirfd);
-	srv_drop_files(s);
-	free(s);
-}
-
-void srv_drop_files(srv_sbx *s)
-{
-	s->drop_files = 1;
-	if (s->keep_root >= 0)
-		close(s->keep_root);
-	if (s->keep_ns >= 0)
-		close(s->keep_ns);
-	s->keep_root = s->keep_ns = -1;
-}
 
 /* Once a box runs: hold its root and its mount namespace, so
  * its files stay readable until delete. The namespace fd is what keeps
@@ -484,263 +85,17 @@ static void keep_files(srv_sbx *s)
 	s->keep_ns = ns;
 }
 
-static int add_box(srv_sbx *s)
-{
-	if (nboxes == capboxes) {
-		size_t nc = capboxes ? capboxes * 2 : 64;
-		srv_sbx **nb = realloc(boxes, nc * sizeof *nb);
-		if (!nb)
-			return -1;
-		boxes = nb;
-		capboxes = nc;
-	}
-	/* Keep creation order (seq) even when loading in directory order. */
-	size_t i = nboxes;
-	while (i > 0 && boxes[i - 1]->seq > s->seq) {
-		boxes[i] = boxes[i - 1];
-		i--;
-	}
-	boxes[i] = s;
-	nboxes++;
-	return 0;
-}
-
-srv_sbx **srv_all(size_t *n)
-{
-	*n = nboxes;
-	return boxes;
-}
-
-srv_sbx *srv_find_seq(uint32_t seq)
-{
-	size_t lo = 0, hi = nboxes;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (boxes[mid]->seq < seq)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < nboxes && boxes[lo]->seq == seq ? boxes[lo] : NULL;
-}
-
-srv_sbx *srv_find(const char *id)
-{
-	for (size_t i = 0; i < nboxes; i++)
-		if (strcmp(boxes[i]->id, id) == 0)
-			return boxes[i];
-	return NULL;
-}
-
-srv_sbx *srv_find_for(const char *id, uint32_t uid)
-{
-	srv_sbx *s = srv_find(id);
-	return s && (uid == 0 || s->owner == uid) ? s : NULL;
-}
-
-srv_proc *srv_proc_get(srv_sbx *s, int64_t id)
-{
-	if (id < 0 || (uint64_t)id >= s->nprocs)
-		return NULL;
-	return s->procs[id];
-}
-
-static int running_procs(const srv_sbx *s)
-{
-	int n = 0;
-	for (size_t i = 0; i < s->nprocs; i++)
-		if (s->procs[i] && s->procs[i]->state == PS_RUNNING)
-			n++;
-	for (size_t i = 0; i < s->nexecs; i++)
-		if (s->execs[i]->state == PS_RUNNING)
-			n++;
-	return n;
-}
-
 /* ---------------------------------------------------------------- waiters */
-
-void srv_waiter_add(srv_waiter *w)
-{
-	w->suspended = 1;
-	w->next = &waiters;
-	w->prev = waiters.prev;
-	waiters.prev->next = w;
-	waiters.prev = w;
-	if (w->deadline)
-		poke_loop();
-}
-
-/* Spool files some parked reader waits on, with reference counts: only
- * those are watched (a watch on every spool, or on the sandbox's
- * directory, cost a loop wake-up per write of every process). */
-struct spool_watch {
-	int wd;
-	uint32_t seq;
-	int refs;
-};
-static struct spool_watch *watches;
-static size_t nwatches, capwatches;
-
-static void unwatch(int wd)
-{
-	for (size_t i = 0; i < nwatches; i++) {
-		if (watches[i].wd != wd)
-			continue;
-		if (--watches[i].refs == 0) {
-			inotify_rm_watch(infd, wd);
-			watches[i] = watches[--nwatches];
-		}
-		return;
-	}
-}
 
 int srv_waiter_watch(srv_waiter *w, srv_sbx *s, int64_t id, int stream)
 {
 	char path[4300], name[40];
-	if (w->watch) {
-		unwatch(w->watch - 1);
-		w->watch = 0;
-	}
-	spool_name(name, sizeof name, id, stream);
+	srv_spool_name(name, sizeof name, id, stream);
 	snprintf(path, sizeof path, "%s/sandboxes/%s/%s", cfg.state_dir, s->id, name);
-	int wd = inotify_add_watch(infd, path, IN_MODIFY);
-	if (wd < 0)
-		return -1;
-	size_t i;
-	for (i = 0; i < nwatches && watches[i].wd != wd; i++)
-		;
-	if (i == nwatches) {
-		if (nwatches == capwatches) {
-			size_t nc = capwatches ? capwatches * 2 : 64;
-			struct spool_watch *nw = realloc(watches, nc * sizeof *nw);
-			if (!nw) {
-				inotify_rm_watch(infd, wd);
-				return -1;
-			}
-			watches = nw;
-			capwatches = nc;
-		}
-		watches[nwatches++] = (struct spool_watch){wd, s->seq, 0};
-	}
-	watches[i].refs++;
-	w->watch = wd + 1;
-	return 0;
-}
-
-void srv_waiter_remove(srv_waiter *w)
-{
-	if (w->watch) {
-		unwatch(w->watch - 1);
-		w->watch = 0;
-	}
-	if (!w->suspended)
-		return;
-	w->prev->next = w->next;
-	w->next->prev = w->prev;
-	w->next = w->prev = NULL;
-	w->suspended = 0;
-}
-
-void srv_wake(uint32_t seq)
-{
-	srv_waiter *w = waiters.next;
-	while (w != &waiters) {
-		srv_waiter *next = w->next;
-		if (!seq || w->seq == seq) {
-			srv_waiter_remove(w);
-			w->resume ? w->resume(w->con) : srv_http_resume(w->con);
-		}
-		w = next;
-	}
-}
-
-/* ---------------------------------------------------------------- stdin */
-
-static void stdin_unreg(srv_proc *p)
-{
-	if (p->stdin_reg && p->stdin_fd >= 0)
-		epoll_ctl(ep, EPOLL_CTL_DEL, p->stdin_fd, NULL);
-	p->stdin_reg = 0;
-}
-
-static void stdin_drop(srv_proc *p)
-{
-	stdin_unreg(p);
-	if (p->stdin_fd >= 0)
-		close(p->stdin_fd);
-	p->stdin_fd = -1;
-	free(p->pending);
-	p->pending = NULL;
-	p->pending_len = p->pending_off = 0;
-}
-
-/* Writes what the pipe takes now; waits for EPOLLOUT for the rest. */
-static void stdin_feed(srv_sbx *s, srv_proc *p)
-{
-	while (p->stdin_fd >= 0 && p->pending_off < p->pending_len) {
-		ssize_t w = write(p->stdin_fd, p->pending + p->pending_off, p->pending_len - p->pending_off);
-		if (w > 0) {
-			p->pending_off += (size_t)w;
-			continue;
-		}
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && errno == EAGAIN) {
-			struct epoll_event ev = {.events = EPOLLOUT | EPOLLONESHOT,
-						 .data.u64 = EV(K_STDIN, s->seq, p->uid)};
-			if (epoll_ctl(ep, p->stdin_reg ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, p->stdin_fd, &ev) == 0)
-				p->stdin_reg = 1;
-			return;
-		}
-		/* EPIPE: the reader is gone; nothing more can be delivered. */
-		stdin_drop(p);
-		return;
-	}
-	if (p->pending_off >= p->pending_len) {
-		free(p->pending);
-		p->pending = NULL;
-		p->pending_len = p->pending_off = 0;
-		if (p->close_after)
-			stdin_drop(p);
-	}
-}
-
-int srv_stdin_write(srv_sbx *s, srv_proc *p, const unsigned char *buf, size_t len)
-{
-	size_t left = p->pending_len - p->pending_off;
-	if (left + len > MAX_PENDING)
-		return -1;
-	if (len == 0)
-		return 0;
-	unsigned char *nb = malloc(left + len);
-	if (!nb)
-		return -1;
-	if (left)
-		memcpy(nb, p->pending + p->pending_off, left);
-	memcpy(nb + left, buf, len);
-	free(p->pending);
-	p->pending = nb;
-	p->pending_len = left + len;
-	p->pending_off = 0;
-	stdin_feed(s, p);
-	return 0;
-}
-
-void srv_stdin_close(srv_sbx *s, srv_proc *p)
-{
-	p->stdin_closed = 1;
-	p->close_after = 1;
-	stdin_feed(s, p);
-	if (p->id >= 0)
-		save_proc(s, p);
+	return srv_waiter_watch_path(w, s->seq, path);
 }
 
 /* ------------------------------------------------------------ lifecycle */
-
-static void set_reason(char *dst, size_t cap, const char *r)
-{
-	snprintf(dst, cap, "%s", r ? r : "");
-}
 
 /* The runtime's init reports a command it could not execute as exit
  * 127/126 with one line "sbx: WHAT: REASON" as the whole stderr. Seeing
@@ -807,8 +162,8 @@ static void note_lost(srv_sbx *s, srv_proc *p)
 	size_t n = strlen(p->reason);
 	snprintf(p->reason + n, sizeof p->reason - n, "%s%s", n ? "; " : "", why);
 	if (s->state == ST_RUNNING && strcmp(s->reason, why) != 0) {
-		set_reason(s->reason, sizeof s->reason, why);
-		save_sbx(s);
+		srv_set_reason(s->reason, sizeof s->reason, why);
+		srv_save_sbx(s);
 	}
 }
 
@@ -821,7 +176,7 @@ static void proc_finish(srv_sbx *s, srv_proc *p, int wstatus, const char *why)
 		p->state = PS_KILLED;
 		p->sig = SIGKILL;
 		p->exit_code = 128 + SIGKILL;
-		set_reason(p->reason, sizeof p->reason, why);
+		srv_set_reason(p->reason, sizeof p->reason, why);
 	} else if (WIFSIGNALED(wstatus)) {
 		p->state = PS_KILLED;
 		p->sig = WTERMSIG(wstatus);
@@ -831,7 +186,7 @@ static void proc_finish(srv_sbx *s, srv_proc *p, int wstatus, const char *why)
 		int64_t ooms = s->box && p->sig == SIGKILL ? srv_box_oom_kills(s->box) : 0;
 		if (ooms > s->oom_seen) {
 			s->oom_seen = ooms;
-			set_reason(p->reason, sizeof p->reason, "out of memory (memory limit reached)");
+			srv_set_reason(p->reason, sizeof p->reason, "out of memory (memory limit reached)");
 		}
 		/* RLIMIT_FSIZE is the output cap (and bounds files too). */
 		if (p->sig == SIGXFSZ && cfg.max_output > 0)
@@ -846,12 +201,12 @@ static void proc_finish(srv_sbx *s, srv_proc *p, int wstatus, const char *why)
 	}
 	if (p->timed_out) {
 		p->state = PS_KILLED;
-		set_reason(p->reason, sizeof p->reason, "timeout");
+		srv_set_reason(p->reason, sizeof p->reason, "timeout");
 	}
 	/* A command can exit before init, copying its last bytes, reaches
 	 * --max-output: it keeps its status, but the cut must show. */
 	for (int i = 1; i <= 2 && wstatus >= 0 && cfg.max_output > 0; i++)
-		if (spool_size(s, p, i) >= cfg.max_output)
+		if (srv_spool_size(s, p, i) >= cfg.max_output)
 			p->capped |= 1 << i;
 	if (p->capped && p->state == PS_EXITED)
 		snprintf(p->reason, sizeof p->reason,
@@ -862,9 +217,9 @@ static void proc_finish(srv_sbx *s, srv_proc *p, int wstatus, const char *why)
 	p->end_ns = srv_now_ns();
 	p->token = 0;
 	p->deadline_mono = 0;
-	stdin_drop(p);
+	srv_stdin_drop(p);
 	p->stdin_closed = p->want_stdin ? 1 : p->stdin_closed;
-	save_proc(s, p);
+	srv_save_proc(s, p);
 }
 
 static void exec_forget(srv_sbx *s, srv_proc *p)
@@ -880,56 +235,10 @@ static void exec_forget(srv_sbx *s, srv_proc *p)
 					p->out_fd[k] = -1;
 				}
 			}
-			proc_free(p);
+			srv_proc_free(p);
 			return;
 		}
 	}
-}
-
-/* srv_box_destroy kills, reaps and unmounts: milliseconds. A reaper
- * thread does it without srv_lock, so neither requests nor the event loop
- * (process exits) wait behind a teardown. Called with srv_lock held. */
-static void bury(srv_box *b)
-{
-	srv_box **ng = realloc(graves, (ngraves + 1) * sizeof *ng);
-	if (!ng) {
-		srv_box_destroy(b);
-		return;
-	}
-	graves = ng;
-	graves[ngraves++] = b;
-	pthread_cond_signal(&graves_cond);
-}
-
-/* Destroys every buried box; called without srv_lock. */
-static void destroy_graves(void)
-{
-	pthread_mutex_lock(&srv_lock);
-	srv_box **g = graves;
-	size_t n = ngraves;
-	graves = NULL;
-	ngraves = 0;
-	pthread_mutex_unlock(&srv_lock);
-	for (size_t i = 0; i < n; i++)
-		srv_box_destroy(g[i]);
-	free(g);
-}
-
-static void *reaper_main(void *arg)
-{
-	(void)arg;
-	pthread_mutex_lock(&srv_lock);
-	for (;;) {
-		while (!ngraves && !reaper_quit)
-			pthread_cond_wait(&graves_cond, &srv_lock);
-		if (!ngraves && reaper_quit)
-			break;
-		pthread_mutex_unlock(&srv_lock);
-		destroy_graves();
-		pthread_mutex_lock(&srv_lock);
-	}
-	pthread_mutex_unlock(&srv_lock);
-	return NULL;
 }
 
 /* Tears the box down and settles the sandbox in a terminal state. */
@@ -937,12 +246,12 @@ static void sbx_end(srv_sbx *s, int state, const char *reason)
 {
 	keep_files(s);
 	if (s->box) {
-		epoll_ctl(ep, EPOLL_CTL_DEL, srv_box_event_fd(s->box), NULL);
+		srv_loop_ctl(EPOLL_CTL_DEL, srv_box_event_fd(s->box), NULL);
 		/* Stop everything now; the slow teardown comes later. A box
 		 * with a call running unlocked is srv_rt_end's to bury. */
 		if (!s->rt_busy) {
 			srv_box_signal(s->box, 0, SIGKILL);
-			bury(s->box);
+			srv_bury(s->box);
 		}
 		s->box = NULL;
 	}
@@ -961,7 +270,7 @@ static void sbx_end(srv_sbx *s, int state, const char *reason)
 	}
 	if (!srv_state_terminal(s->state)) {
 		s->state = state;
-		set_reason(s->reason, sizeof s->reason, reason);
+		srv_set_reason(s->reason, sizeof s->reason, reason);
 		s->end_ns = srv_now_ns();
 		/* A stopped sandbox must not read as success: its exit code
 		 * is the main command's wait status (128+N after a signal).
@@ -979,11 +288,11 @@ static void sbx_end(srv_sbx *s, int state, const char *reason)
 		}
 	}
 	s->lifetime_deadline = s->grace_deadline = 0;
-	exec_free_close(s);
-	save_sbx(s);
+	srv_exec_free_close(s);
+	srv_save_sbx(s);
 	srv_wake(s->seq);
 	if (s->purge)
-		poke_loop(); /* the timer scan removes it */
+		srv_loop_poke(); /* the timer scan removes it */
 }
 
 void srv_stop(srv_sbx *s, int grace_s, const char *reason)
@@ -995,16 +304,16 @@ void srv_stop(srv_sbx *s, int grace_s, const char *reason)
 		int64_t d = srv_mono_ns() + (int64_t)grace_s * 1000000000;
 		if (d < s->grace_deadline)
 			s->grace_deadline = d;
-		poke_loop();
+		srv_loop_poke();
 		return;
 	}
 	s->state = ST_TERMINATING;
-	set_reason(s->end_reason, sizeof s->end_reason, reason);
+	srv_set_reason(s->end_reason, sizeof s->end_reason, reason);
 	if (grace_s > 0) {
 		s->term_sent = 1;
 		s->grace_deadline = srv_mono_ns() + (int64_t)grace_s * 1000000000;
 	}
-	if (!s->box || running_procs(s) == 0 || grace_s == 0) {
+	if (!s->box || srv_running_procs(s) == 0 || grace_s == 0) {
 		sbx_end(s, ST_TERMINATED, reason);
 		return;
 	}
@@ -1013,9 +322,9 @@ void srv_stop(srv_sbx *s, int grace_s, const char *reason)
 	else
 		srv_box_signal(s->box, 0, SIGTERM);
 	s->lifetime_deadline = 0;
-	save_sbx(s);
+	srv_save_sbx(s);
 	srv_wake(s->seq);
-	poke_loop();
+	srv_loop_poke();
 }
 
 static void purge(size_t idx);
@@ -1025,38 +334,18 @@ void srv_stop_purge(srv_sbx *s, int grace_s, const char *reason)
 	srv_stop(s, grace_s, reason);
 	if (!s->purge) {
 		s->purge = 1;
-		save_sbx(s); /* a restart before the end still purges it */
+		srv_save_sbx(s); /* a restart before the end still purges it */
 	}
 	if (!srv_state_terminal(s->state) || s->creating || s->rt_busy || s->rt_waiters)
 		return; /* the timer scan purges it once terminal and free */
+	size_t nboxes;
+	srv_sbx **boxes = srv_all(&nboxes);
 	for (size_t i = 0; i < nboxes; i++) {
 		if (boxes[i] == s) {
 			purge(i);
 			return;
 		}
 	}
-}
-
-static srv_proc *proc_by_token(srv_sbx *s, int64_t token)
-{
-	for (size_t i = 0; i < s->nprocs; i++)
-		if (s->procs[i] && s->procs[i]->state == PS_RUNNING && s->procs[i]->token == token)
-			return s->procs[i];
-	for (size_t i = 0; i < s->nexecs; i++)
-		if (s->execs[i]->state == PS_RUNNING && s->execs[i]->token == token)
-			return s->execs[i];
-	return NULL;
-}
-
-srv_proc *srv_proc_by_uid(srv_sbx *s, uint32_t uid)
-{
-	for (size_t i = 0; i < s->nexecs; i++)
-		if (s->execs[i]->uid == uid)
-			return s->execs[i];
-	for (size_t i = s->nprocs; i > 0; i--)
-		if (s->procs[i - 1] && s->procs[i - 1]->uid == uid)
-			return s->procs[i - 1];
-	return NULL;
 }
 
 static void box_events(srv_sbx *s)
@@ -1070,8 +359,8 @@ static void box_events(srv_sbx *s)
 		 * must not be read before its token is registered (nor may
 		 * the runtime be called meanwhile). Park the event fd (level
 		 * triggered: it would spin) until srv_rt_end. */
-		struct epoll_event ev = {.events = 0, .data.u64 = EV(K_BOX, s->seq, 0)};
-		epoll_ctl(ep, EPOLL_CTL_MOD, srv_box_event_fd(s->box), &ev);
+		struct epoll_event ev = {.events = 0, .data.u64 = SRV_EV(SRV_EV_BOX, s->seq, 0)};
+		srv_loop_ctl(EPOLL_CTL_MOD, srv_box_event_fd(s->box), &ev);
 		s->evt_off = 1;
 		return;
 	}
@@ -1085,7 +374,7 @@ static void box_events(srv_sbx *s)
 			}
 			return;
 		}
-		srv_proc *p = proc_by_token(s, token);
+		srv_proc *p = srv_proc_by_token(s, token);
 		if (!p)
 			continue;
 		p->out_done = (flags & SRV_EXIT_OUTPUT_DONE) != 0;
@@ -1108,70 +397,21 @@ static void box_events(srv_sbx *s)
 	 * stateReason waits for the exit, whose flags repeat the news). */
 	unsigned nflags;
 	while (s->box && srv_box_next_note(s->box, &token, &nflags) == 1) {
-		srv_proc *p = proc_by_token(s, token);
+		srv_proc *p = srv_proc_by_token(s, token);
 		if (p && p->state == PS_RUNNING && s->state == ST_RUNNING) {
 			char why[200];
 			lost_reason(nflags, why, sizeof why);
-			set_reason(s->reason, sizeof s->reason, why);
-			save_sbx(s);
+			srv_set_reason(s->reason, sizeof s->reason, why);
+			srv_save_sbx(s);
 			changed = 1;
 		}
 	}
-	if (s->state == ST_TERMINATING && running_procs(s) == 0) {
+	if (s->state == ST_TERMINATING && srv_running_procs(s) == 0) {
 		sbx_end(s, ST_TERMINATED, s->end_reason);
 		return;
 	}
 	if (changed)
 		srv_wake(s->seq);
-}
-
-static int open_spool(srv_sbx *s, int64_t id, int stream, int create)
-{
-	char name[40];
-	spool_name(name, sizeof name, id, stream);
-	if (create)
-		return srv_spare_open(s->dirfd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
-	return openat(s->dirfd, name, O_RDONLY | O_CLOEXEC);
-}
-
-int srv_spool_open(srv_sbx *s, int64_t id, int stream)
-{
-	return open_spool(s, id, stream, 0);
-}
-
-int srv_stream_ended(srv_sbx *s, int64_t id)
-{
-	srv_proc *p = srv_proc_get(s, id);
-	/* An idle sandbox (no main command) has empty main streams that
-	 * never grow: ended from the start, so a reader never waits. */
-	if (!p)
-		return id == 0 && s->spec.argv.n > 0 ? srv_state_terminal(s->state) : 1;
-	return p->state != PS_RUNNING;
-}
-
-/* An exec's output goes to unnamed files on the state dir's disk (page
- * cache that can be written back, not memory the sandbox is charged for
- * and cannot reclaim, as a memfd would be), holding at most maxOutputBytes
- * of each stream: init stores that much and counts the rest as a hole
- * (srv_spawn.keep_bytes). Spent ones are emptied and reused once init has
- * closed its copies (exec_forget), because making and dropping an inode
- * per exec cost 1-2 ms on ext4 without a journal once a few thousand files
- * had come and gone (its allocator skips each recently deleted inode). */
-static int exec_spool(srv_sbx *s)
-{
-	if (s->nexec_free > 0)
-		return s->exec_free[--s->nexec_free];
-	int fd = openat(s->dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		char name[48];
-		snprintf(name, sizeof name, ".exec-%u.tmp", next_uid);
-		fd = openat(s->dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		if (fd >= 0)
-			unlinkat(s->dirfd, name, 0);
-	}
-	if (fd >= 0)
-		fcntl(fd, F_SETFL, O_APPEND);
-	return fd;
 }
 
 static const char *const base_env[] = {
@@ -1240,7 +480,7 @@ void srv_rt_end(srv_sbx *s, srv_box *b)
 	if (s->box != b) {
 		/* The sandbox ended meanwhile (sbx_end left the box to us). */
 		srv_box_signal(b, 0, SIGKILL);
-		bury(b);
+		srv_bury(b);
 	} else {
 		/* What others queued while the call ran (rare; these are
 		 * locked calls, like all of them before). */
@@ -1257,8 +497,8 @@ void srv_rt_end(srv_sbx *s, srv_box *b)
 			}
 		}
 		if (s->evt_off) {
-			struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EV(K_BOX, s->seq, 0)};
-			epoll_ctl(ep, EPOLL_CTL_MOD, srv_box_event_fd(b), &ev);
+			struct epoll_event ev = {.events = EPOLLIN, .data.u64 = SRV_EV(SRV_EV_BOX, s->seq, 0)};
+			srv_loop_ctl(EPOLL_CTL_MOD, srv_box_event_fd(b), &ev);
 		}
 	}
 	int ended = s->box != b || srv_state_terminal(s->state);
@@ -1270,7 +510,7 @@ void srv_rt_end(srv_sbx *s, srv_box *b)
 	 * the loop itself): poking after every spawn would wake the loop,
 	 * and scan all timers, on the path of each :exec. */
 	if (ended)
-		poke_loop();
+		srv_loop_poke();
 }
 
 /* The request caps (parse.h) hold for argv and env each, but the runtime
@@ -1295,19 +535,6 @@ static int cmd_too_big(const srv_strv *argv, const srv_strv *env, const char *cw
 	return 1;
 }
 
-/* The process an earlier start with this requestId made, if any: a client
- * that timed out may send the same start again and must not run the
- * command twice (the extension's answer to create's requestId). */
-static srv_proc *proc_by_request(srv_sbx *s, const char *rid)
-{
-	if (!rid || !*rid)
-		return NULL;
-	for (size_t i = 1; i < s->nprocs; i++)
-		if (s->procs[i] && s->procs[i]->request_id && strcmp(s->procs[i]->request_id, rid) == 0)
-			return s->procs[i];
-	return NULL;
-}
-
 srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *why)
 {
 	srv_proc *p = NULL;
@@ -1317,7 +544,7 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 	srv_box *box = srv_rt_begin(s);
 	/* After srv_rt_begin: a start with the same id still spawning (its
 	 * client gave up) finishes first, so its process is found here. */
-	if (!exec && (p = proc_by_request(s, req->request_id)) != NULL) {
+	if (!exec && (p = srv_proc_by_request(s, req->request_id)) != NULL) {
 		if (box)
 			srv_rt_end(s, box);
 		return p;
@@ -1338,7 +565,7 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 		why->retry_ms = 1000;
 		goto fail;
 	}
-	p = proc_new();
+	p = srv_proc_new();
 	if (!p)
 		goto nomem;
 	p->id = exec ? -1 : (int64_t)s->nprocs;
@@ -1362,7 +589,7 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 	if (cmd_too_big(&p->argv, &env, p->cwd, why))
 		goto fail;
 	for (int i = 1; i <= 2; i++) {
-		fds[i] = exec ? exec_spool(s) : open_spool(s, p->id, i, 1);
+		fds[i] = exec ? srv_exec_spool(s) : srv_open_spool(s, p->id, i, 1);
 		if (fds[i] < 0) {
 			refuse(why, SRV_E_INTERNAL, NULL, "cannot create output spool: %s", strerror(errno));
 			goto fail;
@@ -1440,7 +667,7 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 			s->procs[i] = NULL;
 		s->procs[p->id] = p;
 		s->nprocs = (size_t)p->id + 1;
-		save_proc(s, p);
+		srv_save_proc(s, p);
 	}
 	if (exec && req->stdin_len) {
 		p->pending = req->stdin_data;
@@ -1451,10 +678,10 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 	if (exec && p->want_stdin) {
 		p->close_after = 1;
 		p->stdin_closed = 1;
-		stdin_feed(s, p);
+		srv_stdin_feed(s, p);
 	}
 	if (p->deadline_mono)
-		poke_loop();
+		srv_loop_poke();
 	for (int i = 1; i <= 2; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
@@ -1468,7 +695,7 @@ fail:
 		if (fds[i] >= 0)
 			close(fds[i]);
 	srv_strv_free(&env);
-	proc_free(p);
+	srv_proc_free(p);
 	if (box)
 		srv_rt_end(s, box);
 	return NULL;
@@ -1491,7 +718,7 @@ static void random_id(char *buf, size_t len)
 {
 	unsigned char r[8];
 	if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
-		uint64_t t = (uint64_t)srv_now_ns() ^ ((uint64_t)getpid() << 32) ^ next_seq;
+		uint64_t t = (uint64_t)srv_now_ns() ^ ((uint64_t)getpid() << 32) ^ srv_seq_peek();
 		memcpy(r, &t, sizeof r);
 	}
 	snprintf(buf, len, "sbx-%02x%02x%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4], r[5], r[6],
@@ -1519,6 +746,8 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 		refuse(why, SRV_E_UNAVAILABLE, NULL, "sbxd is shutting down");
 		return NULL;
 	}
+	size_t nboxes;
+	srv_sbx **boxes = srv_all(&nboxes);
 	for (size_t i = 0; i < nboxes; i++) {
 		srv_sbx *o = boxes[i];
 		if (!srv_state_terminal(o->state))
@@ -1616,7 +845,7 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 	}
 	s->dirfd = -1;
 	s->keep_root = s->keep_ns = -1;
-	s->seq = next_seq++;
+	s->seq = srv_seq_next();
 	s->owner = owner;
 	/* The config's Env and WorkingDir stay with the sandbox, for every
 	 * process it starts; the rest of oimg is used up by the start. */
@@ -1633,7 +862,7 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 	if (!s->id[0] || (s->dirfd = openat(sbxdirfd, s->id, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		refuse(why, SRV_E_INTERNAL, NULL, "cannot create the sandbox's state dir: %s",
 		       strerror(errno));
-		sbx_free(s);
+		srv_sbx_free(s);
 		srv_oci_image_free(&oimg);
 		return NULL;
 	}
@@ -1643,11 +872,11 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 		s->spec.lifetime_s = cfg.default_lifetime;
 	s->state = ST_CREATING;
 	s->create_ns = srv_now_ns();
-	if (add_box(s) != 0) {
+	if (srv_sbx_add(s) != 0) {
 		refuse(why, SRV_E_INTERNAL, NULL, "out of memory");
 		*spec = s->spec;
 		memset(&s->spec, 0, sizeof s->spec);
-		sbx_free(s);
+		srv_sbx_free(s);
 		srv_oci_image_free(&oimg);
 		return NULL;
 	}
@@ -1710,7 +939,7 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 	if (s->state != ST_CREATING) {
 		/* Deleted while it was being made. */
 		srv_box_signal(box, 0, SIGKILL);
-		bury(box);
+		srv_bury(box);
 		srv_strv_free(&main_argv);
 		return s;
 	}
@@ -1718,8 +947,8 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 	/* Now, while its init surely lives: a stop may end init before
 	 * sbx_end runs. */
 	keep_files(s);
-	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EV(K_BOX, s->seq, 0)};
-	epoll_ctl(ep, EPOLL_CTL_ADD, srv_box_event_fd(s->box), &ev);
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = SRV_EV(SRV_EV_BOX, s->seq, 0)};
+	srv_loop_ctl(EPOLL_CTL_ADD, srv_box_event_fd(s->box), &ev);
 	s->state = ST_RUNNING;
 	s->start_ns = srv_now_ns();
 	s->lifetime_deadline = srv_mono_ns() + s->spec.lifetime_s * 1000000000;
@@ -1745,8 +974,8 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 			s->nprocs = 1;
 		}
 	}
-	save_sbx(s);
-	poke_loop();
+	srv_save_sbx(s);
+	srv_loop_poke();
 	return s;
 }
 
@@ -1816,331 +1045,24 @@ int srv_root_fd(srv_sbx *s, int *read_only)
 
 /* ---------------------------------------------------------------- purge */
 
-/* Removes STATE_DIR/sandboxes/<id> and all in it. */
-static void rm_sandbox_dir(const char *id)
-{
-	char path[4200];
-	snprintf(path, sizeof path, "%s/sandboxes/%s", cfg.state_dir, id);
-	srv_rm_rf(path);
-}
-
 static void purge(size_t idx)
 {
-	srv_sbx *s = boxes[idx];
+	size_t nboxes;
+	srv_sbx *s = srv_all(&nboxes)[idx];
 	srv_wake(s->seq);
-	memmove(&boxes[idx], &boxes[idx + 1], (nboxes - idx - 1) * sizeof *boxes);
-	nboxes--;
-	rm_sandbox_dir(s->id);
-	sbx_free(s);
-}
-
-/* ---------------------------------------------------------------- loading */
-
-static char *read_all_at(int dirfd, const char *name, size_t cap)
-{
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-	char *buf = NULL;
-	struct stat st;
-	if (fd < 0)
-		return NULL;
-	if (fstat(fd, &st) != 0 || st.st_size < 0 || (size_t)st.st_size > cap)
-		goto out;
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf)
-		goto out;
-	ssize_t n = pread(fd, buf, (size_t)st.st_size, 0);
-	if (n != st.st_size) {
-		free(buf);
-		buf = NULL;
-		goto out;
-	}
-	buf[n] = '\0';
-out:
-	close(fd);
-	return buf;
-}
-
-static const char *jstr(const cJSON *o, const char *k)
-{
-	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
-	return cJSON_IsString(it) ? it->valuestring : "";
-}
-
-static int64_t jint(const cJSON *o, const char *k)
-{
-	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
-	int64_t v = 0;
-	return srv_json_int(it, INT64_MIN, INT64_MAX, &v) == 0 ? v : 0;
-}
-
-static int64_t jtime(const cJSON *o, const char *k)
-{
-	int64_t ns = 0;
-	const char *s = jstr(o, k);
-	if (*s && srv_parse_time(s, &ns) != 0)
-		ns = 0;
-	return ns;
-}
-
-static srv_proc *load_proc(const cJSON *j)
-{
-	srv_proc *p = proc_new();
-	if (!p)
-		return NULL;
-	p->id = jint(j, "processId");
-	size_t used = 0;
-	const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(j, "command"), *it;
-	cJSON_ArrayForEach(it, cmd) {
-		if (cJSON_IsString(it) && used < SRV_MAX_ARGV_BYTES) {
-			used += strlen(it->valuestring);
-			srv_strv_push(&p->argv, it->valuestring);
-		}
-	}
-	const cJSON *env = cJSON_GetObjectItemCaseSensitive(j, "env");
-	cJSON_ArrayForEach(it, env) {
-		if (cJSON_IsString(it) && it->string) {
-			char kv[8192];
-			snprintf(kv, sizeof kv, "%s=%s", it->string, it->valuestring);
-			srv_strv_push(&p->env, kv);
-		}
-	}
-	p->cwd = strdup(jstr(j, "workingDir"));
-	p->want_stdin = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "stdin"));
-	p->stdin_closed = 1;
-	p->timeout_s = jint(j, "timeoutSeconds");
-	p->state = pstate_from_name(jstr(j, "state"));
-	p->exit_code = (int)jint(j, "exitCode");
-	p->sig = (int)jint(j, "signal");
-	set_reason(p->reason, sizeof p->reason, jstr(j, "stateReason"));
-	p->start_ns = jtime(j, "startTime");
-	p->end_ns = jtime(j, "endTime");
-	return p;
-}
-
-static void load_one(const char *name)
-{
-	srv_sbx *s = NULL;
-	cJSON *root = NULL;
-	int dfd = openat(sbxdirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return;
-	if (faccessat(dfd, "sandbox.json", F_OK, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT &&
-	    srv_valid_id(name)) {
-		/* A create that sbxd did not live to finish: the dir is made
-		 * first, the record saved before the create is answered, so no
-		 * client ever saw this sandbox. Finish the job as a purge does. */
-		fprintf(stderr, "sbxd: info: removing sandboxes/%s, a create cut short\n", name);
-		close(dfd);
-		rm_sandbox_dir(name);
-		return;
-	}
-	char *txt = read_all_at(dfd, "sandbox.json", 4 << 20);
-	root = txt ? cJSON_Parse(txt) : NULL;
-	free(txt);
-	const cJSON *sj = cJSON_GetObjectItemCaseSensitive(root, "sandbox");
-	if (!sj || !srv_valid_id(name)) {
-		fprintf(stderr, "sbxd: warning: ignoring unreadable record sandboxes/%s\n", name);
-		close(dfd);
-		goto out;
-	}
-	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "purge"))) {
-		/* Deleted with purge before sbxd went away: finish the job. */
-		close(dfd);
-		rm_sandbox_dir(name);
-		goto out;
-	}
-	s = calloc(1, sizeof *s);
-	if (!s) {
-		close(dfd);
-		goto out;
-	}
-	s->dirfd = dfd;
-	s->keep_root = s->keep_ns = -1;
-	memcpy(s->id, name, strlen(name) + 1); /* valid ids are <= 128 bytes */
-	/* The Sandbox as saved: the spec as asked goes through the create
-	 * checks again (a record is input too). */
-	char *stxt = cJSON_PrintUnformatted(sj);
-	ProtobufCMessage *m = NULL;
-	wire_err we;
-	srv_perr pe;
-	int drc = stxt ? wire_json_decode(&coreweave__sandbox__v1__sandbox__descriptor, stxt, strlen(stxt), NULL, &m,
-					  &we)
-		       : -ENOMEM;
-	free(stxt);
-	Coreweave__Sandbox__V1__Sandbox *sb = (Coreweave__Sandbox__V1__Sandbox *)m;
-	if (drc == 0 && strcmp(sb->sandbox_id, name) != 0) {
-		drc = -EINVAL;
-		snprintf(we.msg, sizeof we.msg, "its id is not its directory's name");
-	}
-	if (drc == 0) {
-		/* The spec alone: the status is the service's own output. */
-		Coreweave__Sandbox__V1__Sandbox only = COREWEAVE__SANDBOX__V1__SANDBOX__INIT;
-		only.spec = sb->spec;
-		drc = srv_spec_from_pb(&only, &s->spec, &pe);
-		if (drc)
-			snprintf(we.msg, sizeof we.msg, "%s", pe.msg);
-	}
-	if (drc) {
-		fprintf(stderr, "sbxd: warning: ignoring unreadable record sandboxes/%s: %s\n", name,
-			drc == -ENOMEM ? "out of memory" : we.msg);
-		wire_message_free(m);
-		free(s);
-		s = NULL;
-		close(dfd);
-		goto out;
-	}
-	free(s->spec.request_id);
-	s->spec.request_id = strdup(jstr(root, "requestId"));
-	s->seq = (uint32_t)jint(root, "seq");
-	/* Records from before owners were kept (no "owner") are root's. */
-	int64_t own = jint(root, "owner");
-	s->owner = own > 0 && own <= UINT32_MAX ? (uint32_t)own : 0;
-	const Coreweave__Sandbox__V1__SandboxStatus *st = sb->status;
-	s->state = st ? srv_state_from_pb(st->state) : -1;
-	if (s->state < 0)
-		s->state = ST_FAILED;
-	set_reason(s->reason, sizeof s->reason, st && st->state_reason ? st->state_reason : "");
-	if (st && st->_exit_code_case == COREWEAVE__SANDBOX__V1__SANDBOX_STATUS___EXIT_CODE_EXIT_CODE) {
-		s->exit_code = st->exit_code;
-		s->exit_known = 1;
-	}
-	s->create_ns = st ? pb_ns(st->create_time) : 0;
-	s->start_ns = st ? pb_ns(st->start_time) : 0;
-	s->end_ns = st ? pb_ns(st->end_time) : 0;
-	wire_message_free(m);
-	/* Processes. */
-	DIR *d = fdopendir(dup(dfd));
-	struct dirent *e;
-	while (d && (e = readdir(d))) {
-		int64_t pid;
-		char num[32];
-		size_t nl = strlen(e->d_name);
-		if (strncmp(e->d_name, "proc-", 5) != 0 || nl < 11 || strcmp(e->d_name + nl - 5, ".json") != 0 ||
-		    nl - 10 >= sizeof num)
-			continue;
-		memcpy(num, e->d_name + 5, nl - 10);
-		num[nl - 10] = '\0';
-		if (srv_parse_int(num, 0, 4097, &pid) != 0)
-			continue;
-		char *pt = read_all_at(dfd, e->d_name, 1 << 20);
-		cJSON *pj = pt ? cJSON_Parse(pt) : NULL;
-		free(pt);
-		srv_proc *p = pj ? load_proc(pj) : NULL;
-		cJSON_Delete(pj);
-		if (!p)
-			continue;
-		p->id = pid;
-		if ((size_t)pid >= s->nprocs) {
-			srv_proc **np = realloc(s->procs, ((size_t)pid + 1) * sizeof *np);
-			if (!np) {
-				proc_free(p);
-				continue;
-			}
-			for (size_t i = s->nprocs; i <= (size_t)pid; i++)
-				np[i] = NULL;
-			s->procs = np;
-			s->nprocs = (size_t)pid + 1;
-		}
-		proc_free(s->procs[pid]);
-		s->procs[pid] = p;
-	}
-	if (d)
-		closedir(d);
-	if (s->nprocs == 0) {
-		s->procs = calloc(1, sizeof *s->procs);
-		s->nprocs = s->procs ? 1 : 0;
-	}
-	/* Whatever ran when sbxd went away is gone now (the runtime cleaned
-	 * up its leftovers): say so instead of pretending. */
-	int dirty = 0;
-	for (size_t i = 0; i < s->nprocs; i++) {
-		srv_proc *p = s->procs[i];
-		if (p && p->state == PS_RUNNING) {
-			p->state = PS_KILLED;
-			p->sig = SIGKILL;
-			p->exit_code = 128 + SIGKILL;
-			set_reason(p->reason, sizeof p->reason, "sbxd restarted");
-			p->end_ns = srv_now_ns();
-			save_proc(s, p);
-		}
-	}
-	if (!srv_state_terminal(s->state)) {
-		s->state = ST_FAILED;
-		set_reason(s->reason, sizeof s->reason, "sbxd restarted");
-		s->end_ns = srv_now_ns();
-		dirty = 1;
-	}
-	if (s->seq == 0 || srv_find_seq(s->seq)) {
-		s->seq = next_seq; /* damaged record: give it a fresh place */
-		dirty = 1;
-	}
-	if (s->seq >= next_seq)
-		next_seq = s->seq + 1;
-	if (add_box(s) != 0) {
-		sbx_free(s);
-		goto out;
-	}
-	if (dirty)
-		save_sbx(s);
-out:
-	cJSON_Delete(root);
-}
-
-static void load_all(void)
-{
-	DIR *d = fdopendir(dup(sbxdirfd));
-	struct dirent *e;
-	while (d && (e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		load_one(e->d_name);
-	}
-	if (d)
-		closedir(d);
+	srv_sbx_take(idx);
+	srv_rm_sandbox_dir(s->id);
+	srv_sbx_free(s);
 }
 
 /* ---------------------------------------------------------------- loop */
-
-/* Spool growth: wakes the sandboxes whose watched spools grew, each once
- * per batch of events however many writes it holds. */
-static void on_inotify(void)
-{
-	char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
-	uint32_t seqs[64];
-	for (;;) {
-		ssize_t n = read(infd, buf, sizeof buf);
-		if (n <= 0)
-			return;
-		size_t nseq = 0;
-		for (char *ptr = buf; ptr < buf + n;) {
-			const struct inotify_event *ev = (const struct inotify_event *)ptr;
-			ptr += sizeof *ev + ev->len;
-			if (!(ev->mask & IN_MODIFY))
-				continue;
-			for (size_t i = 0; i < nwatches; i++) {
-				if (watches[i].wd != ev->wd)
-					continue;
-				size_t k;
-				for (k = 0; k < nseq && seqs[k] != watches[i].seq; k++)
-					;
-				if (k == nseq && nseq < sizeof seqs / sizeof seqs[0])
-					seqs[nseq++] = watches[i].seq;
-				else if (k == nseq)
-					srv_wake(watches[i].seq);
-				break;
-			}
-		}
-		/* srv_wake drops the woken waiters' watches, so look the
-		 * sandboxes up first and wake after the scan. */
-		for (size_t k = 0; k < nseq; k++)
-			srv_wake(seqs[k]);
-	}
-}
 
 static int64_t timers(void)
 {
 	int64_t now = srv_mono_ns(), next = now + 1000000000;
 	int64_t wall = srv_now_ns();
+	size_t nboxes;
+	srv_sbx **boxes = srv_all(&nboxes);
 	for (size_t i = 0; i < nboxes; i++) {
 		srv_sbx *s = boxes[i];
 		if (srv_state_terminal(s->state)) {
@@ -2149,6 +1071,7 @@ static int64_t timers(void)
 							   wall - s->end_ns > cfg.retention * 1000000000))) {
 				purge(i);
 				i--;
+				nboxes--;
 			}
 			continue;
 		}
@@ -2193,68 +1116,35 @@ static int64_t timers(void)
 			}
 		}
 	}
-	srv_waiter *w = waiters.next;
-	while (w != &waiters) {
-		srv_waiter *nw = w->next;
-		if (w->deadline && w->deadline <= now) {
-			srv_waiter_remove(w);
-			w->resume ? w->resume(w->con) : srv_http_resume(w->con);
-		} else if (w->deadline && w->deadline < next) {
-			next = w->deadline;
-		}
-		w = nw;
-	}
-	return next;
+	return srv_waiters_expire(now, next);
 }
 
-static void *loop_main(void *arg)
+/* The loop's events, on the sandbox they name (gone already: ignored). */
+static void on_box(uint32_t seq)
 {
-	(void)arg;
-	struct epoll_event evs[64];
-	pthread_mutex_lock(&srv_lock);
-	int64_t next = timers();
-	for (;;) {
-		int64_t wait_ns = next - srv_mono_ns();
-		int timeout = wait_ns <= 0 ? 0 : (int)((wait_ns + 999999) / 1000000);
-		pthread_mutex_unlock(&srv_lock);
-		int n = epoll_wait(ep, evs, 64, timeout);
-		pthread_mutex_lock(&srv_lock);
-		if (stopping)
-			break;
-		int poked = 0;
-		for (int i = 0; i < n; i++) {
-			uint64_t d = evs[i].data.u64, kind = d >> 56;
-			uint32_t seq = (uint32_t)(d >> 24), uid = (uint32_t)(d & 0xffffff);
-			if (kind == K_WAKE) {
-				poked = 1;
-				uint64_t v;
-				if (read(wakefd, &v, sizeof v) < 0) {
-					/* EAGAIN: drained by an earlier event */
-				}
-			} else if (kind == K_INOTIFY) {
-				on_inotify();
-			} else if (kind == K_BOX) {
-				srv_sbx *s = srv_find_seq(seq);
-				if (s)
-					box_events(s);
-			} else if (kind == K_STDIN) {
-				srv_sbx *s = srv_find_seq(seq);
-				srv_proc *p = s ? srv_proc_by_uid(s, uid) : NULL;
-				if (p) {
-					p->stdin_reg = 1; /* oneshot: still registered, disarmed */
-					stdin_feed(s, p);
-				}
-			}
-		}
-		/* Only a poke can bring a deadline nearer; otherwise the timer
-		 * scan waits for the deadline it computed (output-heavy
-		 * processes wake this loop often). */
-		if (poked || srv_mono_ns() >= next)
-			next = timers();
-	}
-	pthread_mutex_unlock(&srv_lock);
-	return NULL;
+	srv_sbx *s = srv_find_seq(seq);
+	if (s)
+		box_events(s);
 }
+
+static void on_stdin(uint32_t seq, uint32_t uid)
+{
+	srv_sbx *s = srv_find_seq(seq);
+	srv_proc *p = s ? srv_proc_by_uid(s, uid) : NULL;
+	if (p) {
+		p->stdin_reg = 1; /* oneshot: still registered, disarmed */
+		srv_stdin_feed(s, p);
+	}
+}
+
+static int is_stopping(void)
+{
+	return stopping;
+}
+
+static const srv_loop_hooks loop_hooks = {
+	.box = on_box, .stdin_ready = on_stdin, .timers = timers, .stopping = is_stopping,
+};
 
 int srv_core_start(const srv_config *c, char *err)
 {
@@ -2272,17 +1162,10 @@ int srv_core_start(const srv_config *c, char *err)
 		return -1;
 	}
 	sbxdirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	ep = epoll_create1(EPOLL_CLOEXEC);
-	wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	infd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (sbxdirfd < 0 || ep < 0 || wakefd < 0 || infd < 0) {
+	if (sbxdirfd < 0 || srv_loop_open() != 0) {
 		snprintf(err, SRV_MSGLEN, "cannot set up the event loop: %s", strerror(errno));
 		return -1;
 	}
-	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EV(K_WAKE, 0, 0)};
-	epoll_ctl(ep, EPOLL_CTL_ADD, wakefd, &ev);
-	ev.data.u64 = EV(K_INOTIFY, 0, 0);
-	epoll_ctl(ep, EPOLL_CTL_ADD, infd, &ev);
 	char rerr[SRV_ERRLEN] = "";
 	rt = srv_rt_new(cfg.state_dir, rerr);
 	if (!rt) {
@@ -2330,20 +1213,19 @@ int srv_core_start(const srv_config *c, char *err)
 			return -1;
 		}
 	}
-	load_all();
+	srv_persist_init(cfg.state_dir, sbxdirfd, cfg.default_egress);
+	srv_load_all();
 	/* After srv_rt_new: the zygote is forked before any thread runs. */
 	if (srv_spare_start(cfg.state_dir, err) != 0)
 		return -1;
-	if (pthread_create(&reaper_thread, NULL, reaper_main, NULL) != 0) {
+	if (srv_reaper_start() != 0) {
 		snprintf(err, SRV_MSGLEN, "cannot start the reaper thread");
 		return -1;
 	}
-	reaper_started = 1;
-	if (pthread_create(&loop_thread, NULL, loop_main, NULL) != 0) {
+	if (srv_loop_start(&loop_hooks) != 0) {
 		snprintf(err, SRV_MSGLEN, "cannot start the event loop thread");
 		return -1;
 	}
-	loop_started = 1;
 	return 0;
 }
 
@@ -2353,7 +1235,7 @@ void srv_core_quiesce(void)
 	stopping = 1;
 	srv_wake(0);
 	pthread_mutex_unlock(&srv_lock);
-	poke_loop();
+	srv_loop_poke();
 }
 
 int srv_core_stopping(void)
@@ -2366,43 +1248,31 @@ void srv_core_stop(void)
 	pthread_mutex_lock(&srv_lock);
 	stopping = 1;
 	pthread_mutex_unlock(&srv_lock);
-	poke_loop();
-	if (loop_started)
-		pthread_join(loop_thread, NULL);
-	loop_started = 0;
+	srv_loop_poke();
+	srv_loop_join();
 	pthread_mutex_lock(&srv_lock);
+	size_t nboxes;
+	srv_sbx **boxes = srv_all(&nboxes);
 	for (size_t i = 0; i < nboxes; i++) {
 		srv_sbx *s = boxes[i];
 		if (!srv_state_terminal(s->state))
 			sbx_end(s, s->state == ST_TERMINATING ? ST_TERMINATED : ST_FAILED,
 				s->state == ST_TERMINATING ? s->end_reason : "sbxd stopped");
 	}
-	reaper_quit = 1;
-	pthread_cond_signal(&graves_cond);
+	srv_reaper_quit();
 	pthread_mutex_unlock(&srv_lock);
-	if (reaper_started)
-		pthread_join(reaper_thread, NULL);
-	reaper_started = 0;
+	srv_reaper_join();
 	srv_spare_stop();
-	destroy_graves(); /* without a reaper (start failed) */
+	srv_destroy_graves(); /* without a reaper (start failed) */
 	pthread_mutex_lock(&srv_lock);
-	for (size_t i = 0; i < nboxes; i++)
-		sbx_free(boxes[i]);
-	free(boxes);
-	boxes = NULL;
-	nboxes = capboxes = 0;
+	srv_sbx_free_all();
 	srv_rt_free(rt);
 	srv_oci_close(store);
 	store = NULL;
 	rt = NULL;
 	pthread_mutex_unlock(&srv_lock);
-	if (ep >= 0)
-		close(ep);
-	if (wakefd >= 0)
-		close(wakefd);
-	if (infd >= 0)
-		close(infd);
+	srv_loop_close();
 	if (sbxdirfd >= 0)
 		close(sbxdirfd);
-	ep = wakefd = infd = sbxdirfd = -1;
+	sbxdirfd = -1;
 }

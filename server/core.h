@@ -1,11 +1,13 @@
 /*
- * The heart of sbxd: sandbox and process records, their states and
- * lifecycle, spool files, persistence under STATE_DIR/sandboxes/<id>/, and
- * the event-loop thread that reacts to process exits (runtime event fds),
- * output growth (inotify), stdin pipes becoming writable and timers
- * (lifetimes, grace periods, process timeouts, long-poll deadlines,
- * retention purge). One mutex (srv_lock) guards everything here; the HTTP
- * layer takes it for each request and reads the structs directly.
+ * The heart of sbxd: the lifecycle of sandboxes and processes (create,
+ * start, stop, purge, the unlocked runtime calls), the root fd of file
+ * calls, and the start and stop of the core with its event-loop thread
+ * (process exits, spool growth, stdin pipes, timers: lifetimes, grace
+ * periods, process timeouts, long-poll deadlines, retention purge). One
+ * mutex (srv_lock, records.h) guards everything; the HTTP layer takes it
+ * for each request and reads the structs directly. The headers included
+ * below are the modules core.c stands on (docs/internals/server.md, "The
+ * core's modules"); including core.h gives all of them.
  *
  * Waiting: a long-poll request registers a srv_waiter for a sandbox and is
  * suspended; whenever anything happens to that sandbox (or the waiter's
@@ -20,107 +22,13 @@
 #include <sys/types.h>
 
 #include "parse.h"
+#include "persist.h"
+#include "records.h"
 #include "runtime/runtime.h"
-
-enum srv_state {
-	ST_UNSPECIFIED = 0, ST_PENDING, ST_CREATING, ST_RUNNING, ST_PAUSED,
-	ST_TERMINATING, ST_COMPLETED, ST_FAILED, ST_TERMINATED,
-};
-enum srv_pstate { PS_UNSPECIFIED = 0, PS_RUNNING, PS_EXITED, PS_KILLED, PS_FAILED };
-
-const char *srv_state_name(int st);
-int srv_state_from_name(const char *s);
-const char *srv_pstate_name(int st);
-int srv_state_terminal(int st);
-
-typedef struct srv_proc {
-	int64_t id;                  /* 0 = main command, 1.. = processes, -1 = unary exec */
-	uint32_t uid;                /* unique within sbxd, for event routing */
-	srv_strv argv, env;
-	char *cwd;
-	int want_stdin;
-	int64_t timeout_s;
-	int state;
-	int exit_code, sig;
-	char reason[128];
-	int64_t start_ns, end_ns;    /* wall clock */
-	int64_t deadline_mono;       /* timeout, 0 = none */
-	int timed_out;
-	int64_t token;               /* runtime token, 0 when not running */
-	int out_fd[3];               /* exec only: unnamed spools (1, 2) */
-	int out_done;                /* exec: init closed its copies of them */
-	int capped;                  /* bit 1 stdout, 2 stderr: hit --max-output
-	                                or lost output (see lost) */
-	unsigned lost;               /* SRV_EXIT_LOST_* from init: output it
-	                                could not store (quota, disk full) */
-	/* stdin: the pipe's write end and bytes not yet written to it */
-	int stdin_fd;
-	int stdin_reg;               /* stdin_fd is in the loop's epoll set */
-	int stdin_closed;            /* closed by the client (or never had one) */
-	int close_after;             /* close the pipe once pending is written */
-	unsigned char *pending;
-	size_t pending_len, pending_off;
-	int owner_gone;              /* exec: its request went away */
-	int64_t max_output;          /* exec: maxOutputBytes (spool kept to it) */
-	int kill_pending;            /* SIGKILL to send once the box is free */
-	char *request_id;            /* the start's requestId, NULL when none */
-} srv_proc;
-
-typedef struct srv_sbx {
-	char id[136];
-	uint32_t seq;                /* creation order, also the page token */
-	srv_spec spec;
-	int state;
-	char reason[256];
-	int exit_code;
-	int exit_known;              /* exit_code observed (status.exitCode set) */
-	int64_t create_ns, start_ns, end_ns;
-	int64_t lifetime_deadline;   /* monotonic ns, 0 = none */
-	int64_t grace_deadline;      /* monotonic ns while TERMINATING */
-	char end_reason[64];         /* stateReason to set once TERMINATED */
-	srv_box *box;
-	int64_t oom_seen;            /* OOM kills already blamed on a process */
-	srv_proc **procs;            /* procs[0] = main (NULL if idle), [n] = process n */
-	size_t nprocs;               /* = next process id */
-	srv_proc **execs;            /* running unary execs */
-	size_t nexecs;
-	int dirfd;                   /* STATE_DIR/sandboxes/<id> */
-	/* A finished sandbox's files, read-only until delete: an O_PATH fd
-	 * of its root and an fd of its mount namespace, which keeps every
-	 * mount of it (the overlay, its tmpfs, /tmp) alive with no process
-	 * left (docs/internals/server.md, "Finished sandboxes"). -1: none. */
-	int keep_root, keep_ns;
-	int drop_files;              /* deleted: keep nothing once it ends */
-	int exec_free[4], nexec_free; /* spent :exec spools, emptied for reuse */
-	int creating;                /* srv_create runs the runtime without the lock */
-	int purge;                   /* DELETE ?purge=true: remove once terminal */
-	int term_sent;               /* stop sent SIGTERM (exit code 143 vs 137) */
-	/* A spawn or signal runs on the box without srv_lock (srv_rt_begin):
-	 * meanwhile no other runtime call is made on the box, its exit
-	 * events wait (evt_off: taken out of the loop's epoll), signals are
-	 * queued (term_pending, srv_proc.kill_pending), a box the sandbox
-	 * lost is buried by srv_rt_end, and the record is never purged
-	 * (rt_waiters counts requests queued behind the call). */
-	int rt_busy, rt_waiters, evt_off, term_pending;
-	/* From an OCI image's config (oci.h): its Env (under the spec's)
-	 * and WorkingDir (when the spec and process give none). */
-	srv_strv img_env;
-	char *img_cwd;
-	/* The uid of the unix-socket peer that created it (SO_PEERCRED; 0
-	 * for root and for TCP clients): only that uid, and root, may see
-	 * or act on it (api.c). Kept in the record, never in API answers. */
-	uint32_t owner;
-} srv_sbx;
-
-typedef struct srv_waiter {
-	struct srv_waiter *next, *prev;
-	void *con;                   /* the front end's handle of the call */
-	void (*resume)(void *con);   /* wakes it; NULL: srv_http_resume */
-	uint32_t seq;                /* sandbox it waits on, 0 = none */
-	int64_t deadline;            /* monotonic ns, 0 = none */
-	int suspended;
-	int watch;                   /* inotify wd + 1 of the spool it waits on */
-} srv_waiter;
+#include "spool.h"
+#include "state.h"
+#include "stdin.h"
+#include "waiters.h"
 
 typedef struct srv_config {
 	const char *state_dir;
@@ -152,15 +60,11 @@ typedef struct srv_config {
 	                                start (limits are refused per create) */
 } srv_config;
 
-/* Global state. */
-extern pthread_mutex_t srv_lock;
+/* srv_lock, the one mutex: records.h. */
 
 /* The OCI store's images as JSON text (oci.h srv_oci_list_json), malloc'ed;
  * NULL with a message. No lock needed. */
 char *srv_core_images_json(char *err);
-
-int64_t srv_now_ns(void);   /* CLOCK_REALTIME */
-int64_t srv_mono_ns(void);  /* CLOCK_MONOTONIC */
 
 /* Starts: loads records (running ones become FAILED "sbxd restarted"),
  * the runtime, the loop thread. -1 with a message on failure. */
@@ -173,17 +77,7 @@ void srv_core_stop(void);
 int srv_core_stopping(void);
 
 /* Everything below: call with srv_lock held. */
-/* By id only (names are tags: sbxfs-name=NAME, found by listing). */
-srv_sbx *srv_find(const char *id);
-/* srv_find as uid sees it: root (0) sees every sandbox, any other uid only
- * those it owns. */
-srv_sbx *srv_find_for(const char *id, uint32_t uid);
-srv_sbx *srv_find_seq(uint32_t seq);
-/* Sandboxes in creation order: *n entries; the array is owned by core. */
-srv_sbx **srv_all(size_t *n);
-srv_proc *srv_proc_get(srv_sbx *s, int64_t id);
-/* Any process record (execs included) by its uid, or NULL. */
-srv_proc *srv_proc_by_uid(srv_sbx *s, uint32_t uid);
+/* The lookups (srv_find ...) are records.h's. */
 
 /* The error kinds of sbxd, each one row of rpc.c's table (code, reason;
  * docs/internals/wire.md section 6, docs/api.md "Errors"). The first
@@ -249,15 +143,8 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
  * between; anything else about it may have changed. */
 srv_box *srv_rt_begin(srv_sbx *s);
 void srv_rt_end(srv_sbx *s, srv_box *b);
-/* Queues stdin bytes; -1 when over the pending cap. */
-int srv_stdin_write(srv_sbx *s, srv_proc *p, const unsigned char *buf, size_t len);
-void srv_stdin_close(srv_sbx *s, srv_proc *p);
 /* Frees a finished exec record, or marks it so the loop frees it later. */
 void srv_exec_release(srv_sbx *s, srv_proc *p);
-/* Opens a spool file of process id (0 = main) for reading: -1 if none. */
-int srv_spool_open(srv_sbx *s, int64_t id, int stream);
-/* True when the stream of process id can grow no more. */
-int srv_stream_ended(srv_sbx *s, int64_t id);
 /* O_PATH fd of the sandbox's root, or -1 (errno ENOTSUP when the runtime
  * has no way to reach it, ESRCH when the sandbox is neither running nor
  * finished with its files kept). *read_only: 1 for a finished one (file
@@ -266,28 +153,13 @@ int srv_root_fd(srv_sbx *s, int *read_only);
 /* After the file call on srv_root_fd's fd: the thread's fs ids back to
  * sbxd's own (srv_root_fd may have set a box's, see core.c). */
 void srv_root_fd_done(void);
-/* A delete: the files of the sandbox go now (or when it ends). */
-void srv_drop_files(srv_sbx *s);
 
-/* srv_state <-> the schema's State enum value (-1: none). */
-int srv_state_to_pb(int st);
-int srv_state_from_pb(int v);
-/* The extension's process form (also what is persisted). Caller frees.
- * (The Sandbox's form is rpc.h's srv_sbx_to_pb.) */
-struct cJSON;
-struct cJSON *srv_proc_json(const srv_sbx *s, const srv_proc *p);  /* s: adds byte counts */
+/* The records' API forms (srv_proc_json, srv_sbx_to_pb) are persist.h's. */
 
-/* Waiters (srv_lock held). */
-void srv_waiter_add(srv_waiter *w);
-void srv_waiter_remove(srv_waiter *w);
+/* Waiters (srv_lock held; the rest is waiters.h). */
 /* Watches the spool of process id (stream 1/2) for growth while w is
  * parked (dropped by srv_waiter_remove, so also by a wake-up). -1 when
  * the watch cannot be set (the caller then must not rely on it). */
 int srv_waiter_watch(srv_waiter *w, srv_sbx *s, int64_t id, int stream);
-/* Resumes every waiter on the sandbox (seq 0: all of them). */
-void srv_wake(uint32_t seq);
-
-/* Hooks the HTTP layer provides: resume a suspended connection. */
-void srv_http_resume(void *con);
 
 #endif

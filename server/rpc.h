@@ -126,8 +126,7 @@ int srv_rpc_forget(srv_call *c, const Sbxd__Ext__V1__ForgetRequest *req,
 /* GET /v1/extensions: the server and the extension names sbxd serves. */
 int srv_rpc_extensions(Sbxd__Ext__V1__GetExtensionsResponse **resp, srv_status *st);
 
-/* The sandbox (srv_lock held) as the schema's Sandbox; NULL: no memory. */
-Coreweave__Sandbox__V1__Sandbox *srv_sbx_to_pb(const srv_sbx *s);
+/* The sandbox's schema form, srv_sbx_to_pb, is persist.h's. */
 
 /* The command and file operations (Exec, ReadFile, WriteFile, and the extension's
  * processes, output, files and posix calls): rpc_exec.h, rpc_files.h. */

@@ -1,0 +1,241 @@
+/*
+ * The sandbox table and the records in it: making and freeing sandbox
+ * and process records, the table in creation (seq) order, and finding
+ * sandboxes by id or seq and processes by id, runtime token, event uid or
+ * requestId. No I/O beyond closing a freed record's fds, no runtime
+ * calls: below the lifecycle, spools and persistence of core.c
+ * (docs/internals/server.md, "The core's modules"). All under srv_lock.
+ */
+#include "records.h"
+#include "state.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The one mutex of sbxd's state: the table, every record, and what the
+ * modules around them keep (core.h, "Threads and the one lock"). */
+pthread_mutex_t srv_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static srv_sbx **boxes;
+static size_t nboxes, capboxes;
+static uint32_t next_uid = 1;
+static uint32_t next_seq = 1;
+
+void srv_proc_free(srv_proc *p)
+{
+	if (!p)
+		return;
+	srv_strv_free(&p->argv);
+	srv_strv_free(&p->env);
+	free(p->cwd);
+	free(p->request_id);
+	free(p->pending);
+	if (p->stdin_fd >= 0)
+		close(p->stdin_fd);
+	for (int i = 1; i <= 2; i++)
+		if (p->out_fd[i] >= 0)
+			close(p->out_fd[i]);
+	free(p);
+}
+
+srv_proc *srv_proc_new(void)
+{
+	srv_proc *p = calloc(1, sizeof *p);
+	if (!p)
+		return NULL;
+	p->stdin_fd = -1;
+	p->out_fd[0] = p->out_fd[1] = p->out_fd[2] = -1;
+	p->uid = next_uid++ & 0xffffff;
+	if (!p->uid)
+		p->uid = next_uid++ & 0xffffff;
+	return p;
+}
+
+void srv_exec_free_close(srv_sbx *s)
+{
+	while (s->nexec_free > 0)
+		close(s->exec_free[--s->nexec_free]);
+}
+
+void srv_sbx_free(srv_sbx *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->nprocs; i++)
+		srv_proc_free(s->procs[i]);
+	free(s->procs);
+	for (size_t i = 0; i < s->nexecs; i++)
+		srv_proc_free(s->execs[i]);
+	free(s->execs);
+	srv_spec_free(&s->spec);
+	srv_strv_free(&s->img_env);
+	free(s->img_cwd);
+	srv_exec_free_close(s);
+	if (s->dirfd >= 0)
+		close(s->dirfd);
+	srv_drop_files(s);
+	free(s);
+}
+
+void srv_drop_files(srv_sbx *s)
+{
+	s->drop_files = 1;
+	if (s->keep_root >= 0)
+		close(s->keep_root);
+	if (s->keep_ns >= 0)
+		close(s->keep_ns);
+	s->keep_root = s->keep_ns = -1;
+}
+
+int srv_sbx_add(srv_sbx *s)
+{
+	if (nboxes == capboxes) {
+		size_t nc = capboxes ? capboxes * 2 : 64;
+		srv_sbx **nb = realloc(boxes, nc * sizeof *nb);
+		if (!nb)
+			return -1;
+		boxes = nb;
+		capboxes = nc;
+	}
+	/* Keep creation order (seq) even when loading in directory order. */
+	size_t i = nboxes;
+	while (i > 0 && boxes[i - 1]->seq > s->seq) {
+		boxes[i] = boxes[i - 1];
+		i--;
+	}
+	boxes[i] = s;
+	nboxes++;
+	return 0;
+}
+
+srv_sbx **srv_all(size_t *n)
+{
+	*n = nboxes;
+	return boxes;
+}
+
+srv_sbx *srv_find_seq(uint32_t seq)
+{
+	size_t lo = 0, hi = nboxes;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (boxes[mid]->seq < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < nboxes && boxes[lo]->seq == seq ? boxes[lo] : NULL;
+}
+
+srv_sbx *srv_find(const char *id)
+{
+	for (size_t i = 0; i < nboxes; i++)
+		if (strcmp(boxes[i]->id, id) == 0)
+			return boxes[i];
+	return NULL;
+}
+
+srv_sbx *srv_find_for(const char *id, uint32_t uid)
+{
+	srv_sbx *s = srv_find(id);
+	return s && (uid == 0 || s->owner == uid) ? s : NULL;
+}
+
+srv_proc *srv_proc_get(srv_sbx *s, int64_t id)
+{
+	if (id < 0 || (uint64_t)id >= s->nprocs)
+		return NULL;
+	return s->procs[id];
+}
+
+int srv_running_procs(const srv_sbx *s)
+{
+	int n = 0;
+	for (size_t i = 0; i < s->nprocs; i++)
+		if (s->procs[i] && s->procs[i]->state == PS_RUNNING)
+			n++;
+	for (size_t i = 0; i < s->nexecs; i++)
+		if (s->execs[i]->state == PS_RUNNING)
+			n++;
+	return n;
+}
+
+srv_proc *srv_proc_by_token(srv_sbx *s, int64_t token)
+{
+	for (size_t i = 0; i < s->nprocs; i++)
+		if (s->procs[i] && s->procs[i]->state == PS_RUNNING && s->procs[i]->token == token)
+			return s->procs[i];
+	for (size_t i = 0; i < s->nexecs; i++)
+		if (s->execs[i]->state == PS_RUNNING && s->execs[i]->token == token)
+			return s->execs[i];
+	return NULL;
+}
+
+srv_proc *srv_proc_by_uid(srv_sbx *s, uint32_t uid)
+{
+	for (size_t i = 0; i < s->nexecs; i++)
+		if (s->execs[i]->uid == uid)
+			return s->execs[i];
+	for (size_t i = s->nprocs; i > 0; i--)
+		if (s->procs[i - 1] && s->procs[i - 1]->uid == uid)
+			return s->procs[i - 1];
+	return NULL;
+}
+
+/* The process an earlier start with this requestId made, if any: a client
+ * that timed out may send the same start again and must not run the
+ * command twice (the extension's answer to create's requestId). */
+srv_proc *srv_proc_by_request(srv_sbx *s, const char *rid)
+{
+	if (!rid || !*rid)
+		return NULL;
+	for (size_t i = 1; i < s->nprocs; i++)
+		if (s->procs[i] && s->procs[i]->request_id && strcmp(s->procs[i]->request_id, rid) == 0)
+			return s->procs[i];
+	return NULL;
+}
+
+
+uint32_t srv_proc_next_uid(void)
+{
+	return next_uid;
+}
+
+void srv_sbx_take(size_t idx)
+{
+	memmove(&boxes[idx], &boxes[idx + 1], (nboxes - idx - 1) * sizeof *boxes);
+	nboxes--;
+}
+
+void srv_sbx_free_all(void)
+{
+	for (size_t i = 0; i < nboxes; i++)
+		srv_sbx_free(boxes[i]);
+	free(boxes);
+	boxes = NULL;
+	nboxes = capboxes = 0;
+}
+
+uint32_t srv_seq_next(void)
+{
+	return next_seq++;
+}
+
+uint32_t srv_seq_peek(void)
+{
+	return next_seq;
+}
+
+void srv_seq_seen(uint32_t seq)
+{
+	if (seq >= next_seq)
+		next_seq = seq + 1;
+}
+
+void srv_set_reason(char *dst, size_t cap, const char *r)
+{
+	snprintf(dst, cap, "%s", r ? r : "");
+}
+

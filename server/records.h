@@ -1,0 +1,144 @@
+/*
+ * The records of sandboxes and their processes as sbxd holds them in
+ * memory, and the table of sandboxes (records.c). All calls with srv_lock
+ * held. What the fields mean to the lifecycle is core.c's business; this
+ * module only makes, finds and frees them.
+ */
+#ifndef SRV_RECORDS_H
+#define SRV_RECORDS_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "parse.h"
+#include "runtime/runtime.h"
+
+/* Guards everything of the core (defined in records.c). */
+extern pthread_mutex_t srv_lock;
+
+typedef struct srv_proc {
+	int64_t id;                  /* 0 = main command, 1.. = processes, -1 = unary exec */
+	uint32_t uid;                /* unique within sbxd, for event routing */
+	srv_strv argv, env;
+	char *cwd;
+	int want_stdin;
+	int64_t timeout_s;
+	int state;
+	int exit_code, sig;
+	char reason[128];
+	int64_t start_ns, end_ns;    /* wall clock */
+	int64_t deadline_mono;       /* timeout, 0 = none */
+	int timed_out;
+	int64_t token;               /* runtime token, 0 when not running */
+	int out_fd[3];               /* exec only: unnamed spools (1, 2) */
+	int out_done;                /* exec: init closed its copies of them */
+	int capped;                  /* bit 1 stdout, 2 stderr: hit --max-output
+	                                or lost output (see lost) */
+	unsigned lost;               /* SRV_EXIT_LOST_* from init: output it
+	                                could not store (quota, disk full) */
+	/* stdin: the pipe's write end and bytes not yet written to it */
+	int stdin_fd;
+	int stdin_reg;               /* stdin_fd is in the loop's epoll set */
+	int stdin_closed;            /* closed by the client (or never had one) */
+	int close_after;             /* close the pipe once pending is written */
+	unsigned char *pending;
+	size_t pending_len, pending_off;
+	int owner_gone;              /* exec: its request went away */
+	int64_t max_output;          /* exec: maxOutputBytes (spool kept to it) */
+	int kill_pending;            /* SIGKILL to send once the box is free */
+	char *request_id;            /* the start's requestId, NULL when none */
+} srv_proc;
+
+typedef struct srv_sbx {
+	char id[136];
+	uint32_t seq;                /* creation order, also the page token */
+	srv_spec spec;
+	int state;
+	char reason[256];
+	int exit_code;
+	int exit_known;              /* exit_code observed (status.exitCode set) */
+	int64_t create_ns, start_ns, end_ns;
+	int64_t lifetime_deadline;   /* monotonic ns, 0 = none */
+	int64_t grace_deadline;      /* monotonic ns while TERMINATING */
+	char end_reason[64];         /* stateReason to set once TERMINATED */
+	srv_box *box;
+	int64_t oom_seen;            /* OOM kills already blamed on a process */
+	srv_proc **procs;            /* procs[0] = main (NULL if idle), [n] = process n */
+	size_t nprocs;               /* = next process id */
+	srv_proc **execs;            /* running unary execs */
+	size_t nexecs;
+	int dirfd;                   /* STATE_DIR/sandboxes/<id> */
+	/* A finished sandbox's files, read-only until delete: an O_PATH fd
+	 * of its root and an fd of its mount namespace, which keeps every
+	 * mount of it (the overlay, its tmpfs, /tmp) alive with no process
+	 * left (docs/internals/server.md, "Finished sandboxes"). -1: none. */
+	int keep_root, keep_ns;
+	int drop_files;              /* deleted: keep nothing once it ends */
+	int exec_free[4], nexec_free; /* spent :exec spools, emptied for reuse */
+	int creating;                /* srv_create runs the runtime without the lock */
+	int purge;                   /* DELETE ?purge=true: remove once terminal */
+	int term_sent;               /* stop sent SIGTERM (exit code 143 vs 137) */
+	/* A spawn or signal runs on the box without srv_lock (srv_rt_begin):
+	 * meanwhile no other runtime call is made on the box, its exit
+	 * events wait (evt_off: taken out of the loop's epoll), signals are
+	 * queued (term_pending, srv_proc.kill_pending), a box the sandbox
+	 * lost is buried by srv_rt_end, and the record is never purged
+	 * (rt_waiters counts requests queued behind the call). */
+	int rt_busy, rt_waiters, evt_off, term_pending;
+	/* From an OCI image's config (oci.h): its Env (under the spec's)
+	 * and WorkingDir (when the spec and process give none). */
+	srv_strv img_env;
+	char *img_cwd;
+	/* The uid of the unix-socket peer that created it (SO_PEERCRED; 0
+	 * for root and for TCP clients): only that uid, and root, may see
+	 * or act on it (api.c). Kept in the record, never in API answers. */
+	uint32_t owner;
+} srv_sbx;
+
+/* By id only (names are tags: sbxfs-name=NAME, found by listing). */
+srv_sbx *srv_find(const char *id);
+/* srv_find as uid sees it: root (0) sees every sandbox, any other uid only
+ * those it owns. */
+srv_sbx *srv_find_for(const char *id, uint32_t uid);
+srv_sbx *srv_find_seq(uint32_t seq);
+/* Sandboxes in creation order: *n entries; the array is owned by records.c. */
+srv_sbx **srv_all(size_t *n);
+srv_proc *srv_proc_get(srv_sbx *s, int64_t id);
+/* Any process record (execs included) by its uid, or NULL. */
+srv_proc *srv_proc_by_uid(srv_sbx *s, uint32_t uid);
+
+/* A record with no fds and a fresh uid (never 0, 24 bits), or NULL. */
+srv_proc *srv_proc_new(void);
+/* The uid the next srv_proc_new would start from (a spare name). */
+uint32_t srv_proc_next_uid(void);
+void srv_proc_free(srv_proc *p);
+/* Running processes of s, execs included. */
+int srv_running_procs(const srv_sbx *s);
+/* The running process of a runtime token, or NULL. */
+srv_proc *srv_proc_by_token(srv_sbx *s, int64_t token);
+/* The process an earlier start with requestId rid made, or NULL. */
+srv_proc *srv_proc_by_request(srv_sbx *s, const char *rid);
+
+/* Into the table in seq order; -1 out of memory. */
+int srv_sbx_add(srv_sbx *s);
+/* Out of the table (the idx-th of srv_all), not freed. */
+void srv_sbx_take(size_t idx);
+/* Frees a record not in the table, its processes and fds. */
+void srv_sbx_free(srv_sbx *s);
+/* Frees every record and empties the table (shutdown). */
+void srv_sbx_free_all(void);
+/* Closes the spent :exec spools kept for reuse. */
+void srv_exec_free_close(srv_sbx *s);
+/* A delete: the files of the sandbox go now (or when it ends). */
+void srv_drop_files(srv_sbx *s);
+/* Creation order: the seq a new sandbox takes; the one it would take;
+ * a loaded record's seq (the next one is above it). */
+uint32_t srv_seq_next(void);
+uint32_t srv_seq_peek(void);
+void srv_seq_seen(uint32_t seq);
+
+/* A reason field (dst of cap bytes), cut to fit; r NULL: empty. */
+void srv_set_reason(char *dst, size_t cap, const char *r);
+
+#endif
