@@ -153,9 +153,10 @@ typedef struct srv_config {
 /* Global state. */
 extern pthread_mutex_t srv_lock;
 
-/* The OCI store's images as JSON text (oci.h srv_oci_list_json), malloc'ed;
- * NULL with a message. No lock needed. */
-char *srv_core_images_json(char *err);
+/* The OCI store's images (oci.h srv_oci_list; free with
+ * srv_oci_listing_free): 0, or -1 with a message. No lock needed. */
+struct srv_oci_listing;
+int srv_core_images(struct srv_oci_listing *out, char *err);
 
 int64_t srv_now_ns(void);   /* CLOCK_REALTIME */
 int64_t srv_mono_ns(void);  /* CLOCK_MONOTONIC */
