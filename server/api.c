@@ -411,7 +411,7 @@ static enum MHD_Result dispatch(struct MHD_Connection *con, req *r, const char *
 		res = send_error(con, SRV_E_UNAVAILABLE, NULL, NULL, "sbxd is shutting down");
 		goto out;
 	}
-	res = h_rpc(con, r);
+	res = r->wr ? h_rpc(con, r) : send_error(con, SRV_E_NO_ROUTE, NULL, NULL, "no such call");
 out:
 	pthread_mutex_unlock(&srv_lock);
 	return res;

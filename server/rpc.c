@@ -521,17 +521,29 @@ static Google__Protobuf__Timestamp *image_time(const char *created, int *oom)
 	return t;
 }
 
+/* A string of the store's files for an answer: the codec refuses to
+ * encode one that is not UTF-8, which would fail the whole listing. */
+static const char *utf8_or_empty(const char *v)
+{
+	return v && srv_utf8_valid(v, strlen(v)) ? v : "";
+}
+
 /* One image of the store as the extension's Image. */
 static Sbxd__Ext__V1__Image *image_to_pb(const srv_oci_entry *e)
 {
 	Sbxd__Ext__V1__Image *o = NEW(Sbxd__Ext__V1__Image, sbxd__ext__v1__image__init);
 	int oom = 0;
-	if (!o || !(o->digest = strdup(e->digest)) || !(o->config_digest = strdup(e->config_digest)) ||
+	if (!o || !(o->digest = strdup(utf8_or_empty(e->digest))) ||
+	    !(o->config_digest = strdup(utf8_or_empty(e->config_digest))) ||
 	    (e->refs.n && !(o->references = calloc(e->refs.n, sizeof(char *)))))
 		goto fail;
-	for (; o->n_references < e->refs.n; o->n_references++)
-		if (!(o->references[o->n_references] = strdup(e->refs.v[o->n_references])))
+	for (size_t i = 0; i < e->refs.n; i++) {
+		if (!*utf8_or_empty(e->refs.v[i]))
+			continue;
+		if (!(o->references[o->n_references] = strdup(e->refs.v[i])))
 			goto fail;
+		o->n_references++;
+	}
 	o->layers = e->layers;
 	o->size_bytes = e->size_bytes;
 	o->created = image_time(e->created, &oom);
