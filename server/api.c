@@ -8,7 +8,6 @@
  */
 #include "api.h"
 
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <microhttpd.h>
@@ -45,7 +44,6 @@ void srv_http_set_extension(int on)
 static int inflight;  /* request contexts alive (atomic builtins) */
 
 typedef struct req {
-	srv_route route;
 	int started;     /* on_request has seen it (the URI hook makes it) */
 	int uri_bad;     /* the raw URL failed srv_uri_check: uri_err says why */
 	srv_perr uri_err;
@@ -83,28 +81,6 @@ static enum MHD_Result queue(struct MHD_Connection *con, unsigned status, struct
 	enum MHD_Result rc = MHD_queue_response(con, status, r);
 	MHD_destroy_response(r);
 	return rc;
-}
-
-static enum MHD_Result send_json(struct MHD_Connection *con, unsigned status, cJSON *j)
-{
-	char *txt = j ? cJSON_PrintUnformatted(j) : NULL;
-	cJSON_Delete(j);
-	if (!txt)
-		return MHD_NO;
-	/* Every answer is valid UTF-8 for strict clients, whatever a string
-	 * came from (a file name or a process's line in a sandbox, a record
-	 * of an older sbxd). cJSON escapes only ASCII controls, so a byte
-	 * >= 0x80 is always inside a string and '?' in its place keeps the
-	 * JSON well-formed. Input is refused before it gets here. */
-	srv_utf8_fix(txt, strlen(txt));
-	struct MHD_Response *r =
-		MHD_create_response_from_buffer(strlen(txt), txt, MHD_RESPMEM_MUST_FREE);
-	if (!r) {
-		free(txt);
-		return MHD_NO;
-	}
-	MHD_add_response_header(r, "Content-Type", "application/json");
-	return queue(con, status, r);
 }
 
 /* A message of the schema (or the extension) as canonical proto3 JSON;
@@ -165,23 +141,6 @@ static enum MHD_Result bad_input(struct MHD_Connection *con, const srv_perr *e)
 	srv_status st;
 	srv_fail_perr(&st, e);
 	return send_st(con, &st);
-}
-
-#define BAD(con, ...) send_error(con, SRV_E_INVALID, NULL, NULL, __VA_ARGS__)
-
-/* ------------------------------------------------------------ handlers */
-
-static enum MHD_Result h_images(struct MHD_Connection *con)
-{
-	char err[SRV_MSGLEN] = "";
-	char *text = srv_core_images_json(err);
-	if (!text)
-		return send_error(con, SRV_E_INTERNAL, NULL, NULL, "%s", err);
-	cJSON *j = cJSON_Parse(text);
-	free(text);
-	if (!j)
-		return send_error(con, SRV_E_INTERNAL, NULL, NULL, "out of memory");
-	return send_json(con, 200, j);
 }
 
 /* ----------------------------------------------------- the rpc.h calls */
@@ -389,6 +348,8 @@ static enum MHD_Result h_rpc(struct MHD_Connection *con, req *r)
 		rc = CALL(srv_rpc_forget, Coreweave__Sandbox__V1__DeleteSandboxResponse);
 	else if (strcmp(rpc, "GetExtensions") == 0)
 		rc = srv_rpc_extensions((Sbxd__Ext__V1__GetExtensionsResponse **)&resp, &st);
+	else if (strcmp(rpc, "ListImages") == 0)
+		rc = srv_rpc_list_images((Sbxd__Ext__V1__ListImagesResponse **)&resp, &st);
 	else if (strcmp(rpc, "Exec") == 0)
 		rc = CALL(srv_rpc_exec, Coreweave__Sandbox__V1__ExecResponse);
 	else if (fk != R_NONE)
@@ -443,8 +404,6 @@ static enum MHD_Result dispatch(struct MHD_Connection *con, req *r, const char *
 		return send_error(con, SRV_E_NO_ROUTE, NULL, NULL, "no such call: %s", method);
 	if (r->too_big)
 		return send_error(con, big_body_kind(r), NULL, NULL, "request body over the %zu byte cap", r->limit);
-	if (r->route.kind == R_IMAGES)
-		return h_images(con);
 	pthread_mutex_lock(&srv_lock);
 	/* Everything gets 503 while sbxd stops, parked long-polls too, but a
 	 * running Exec: srv_rpc_exec answers it (and frees its record). */
@@ -452,18 +411,15 @@ static enum MHD_Result dispatch(struct MHD_Connection *con, req *r, const char *
 		res = send_error(con, SRV_E_UNAVAILABLE, NULL, NULL, "sbxd is shutting down");
 		goto out;
 	}
-	if (r->wr)
-		res = h_rpc(con, r);
-	else
-		res = send_error(con, SRV_E_NO_ROUTE, NULL, NULL, "no such call");
+	res = r->wr ? h_rpc(con, r) : send_error(con, SRV_E_NO_ROUTE, NULL, NULL, "no such call");
 out:
 	pthread_mutex_unlock(&srv_lock);
 	return res;
 }
 
-/* The real surface first (wire_routes), then the extension's table, then
- * api.c's older routes (the calls not on rpc.h yet). Without the
- * extension (sbxd --no-extension) its paths are unmatched paths. */
+/* The real surface first (wire_routes), then the extension's table.
+ * Without the extension (sbxd --no-extension) its paths are unmatched
+ * paths. */
 static void route(req *r, const char *method, const char *url)
 {
 	size_t plen = strlen(url);
@@ -476,10 +432,7 @@ static void route(req *r, const char *method, const char *url)
 	if (!r->wr && extension_on)
 		r->wr = wire_route_match_in(wire_ext_routes, wire_n_ext_routes, method, r->path, plen, r->vars,
 					    &r->nvars);
-	if (r->wr)
-		return;
-	/* The "images" extension is the last call outside the tables. */
-	if (!extension_on || srv_parse_route(method, url, &r->route) != 0 || r->route.kind != R_IMAGES)
+	if (!r->wr)
 		r->routed = -1;
 }
 

@@ -979,13 +979,13 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 	return s;
 }
 
-char *srv_core_images_json(char *err)
+int srv_core_images(srv_oci_listing *out, char *err)
 {
 	char oerr[SRV_OCI_ERRLEN] = "";
-	char *j = store ? srv_oci_list_json(store, oerr) : NULL;
-	if (!j)
-		snprintf(err, SRV_MSGLEN, "image store: %.200s", store ? oerr : "not open");
-	return j;
+	if (store && srv_oci_list(store, out, oerr) == 0)
+		return 0;
+	snprintf(err, SRV_MSGLEN, "image store: %.200s", store ? oerr : "not open");
+	return -1;
 }
 
 /* Under a uid range, what a file call creates must belong to the box's

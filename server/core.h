@@ -62,9 +62,10 @@ typedef struct srv_config {
 
 /* srv_lock, the one mutex: records.h. */
 
-/* The OCI store's images as JSON text (oci.h srv_oci_list_json), malloc'ed;
- * NULL with a message. No lock needed. */
-char *srv_core_images_json(char *err);
+/* The OCI store's images (oci.h srv_oci_list; free with
+ * srv_oci_listing_free): 0, or -1 with a message. No lock needed. */
+struct srv_oci_listing;
+int srv_core_images(struct srv_oci_listing *out, char *err);
 
 /* Starts: loads records (running ones become FAILED "sbxd restarted"),
  * the runtime, the loop thread. -1 with a message on failure. */

@@ -5,7 +5,6 @@
 #include "egress.h"
 
 #include <arpa/inet.h>
-#include <cjson/cJSON.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>

@@ -157,11 +157,11 @@ static int image_main(int argc, char **argv)
 				close(lfd);
 		}
 	} else {
-		char *j = srv_oci_list_json(st, err);
-		if (j) {
+		srv_oci_listing l;
+		if (srv_oci_list(st, &l, err) == 0) {
 			/* The human form; GET /v1/images has the JSON. */
-			srv_oci_list_print(j, stdout);
-			free(j);
+			srv_oci_list_print(&l, stdout);
+			srv_oci_listing_free(&l);
 			rc = 0;
 		}
 	}

@@ -1874,48 +1874,80 @@ void srv_oci_image_free(srv_oci_image *im)
 	memset(im, 0, sizeof *im);
 }
 
-char *srv_oci_list_json(srv_oci *st, char *err)
+void srv_oci_listing_free(srv_oci_listing *l)
 {
+	for (size_t i = 0; l && i < l->n; i++) {
+		srv_strv_free(&l->v[i].refs);
+		free(l->v[i].config_digest);
+		free(l->v[i].created);
+	}
+	if (l) {
+		free(l->v);
+		memset(l, 0, sizeof *l);
+	}
+}
+
+int srv_oci_list(srv_oci *st, srv_oci_listing *out, char *err)
+{
+	memset(out, 0, sizeof *out);
 	cJSON *refs = load_refs(st, err);
 	if (!refs)
-		return NULL;
-	cJSON *root = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(root, "images");
+		return -1;
+	int rc = -1;
+	size_t cap = 0;
 	const cJSON *x;
 	cJSON_ArrayForEach(x, refs_of(refs)) {
 		if (!cJSON_IsString(x) || !digest_ok(x->valuestring))
 			continue;
 		/* One entry per image, its references together. */
-		cJSON *img = NULL, *y;
-		cJSON_ArrayForEach(y, arr)
-			if (strcmp(jstr(y, "digest"), x->valuestring) == 0)
-				img = y;
+		srv_oci_entry *img = NULL;
+		for (size_t i = 0; i < out->n && !img; i++)
+			if (strcmp(out->v[i].digest, x->valuestring) == 0)
+				img = &out->v[i];
 		if (!img) {
 			char path[128];
 			snprintf(path, sizeof path, "images/%s.json", x->valuestring + 7);
 			cJSON *rec = read_json(st->rootfd, path, NULL);
 			if (!rec)
 				continue;
-			img = cJSON_CreateObject();
-			cJSON_AddArrayToObject(img, "references");
-			cJSON_AddStringToObject(img, "digest", x->valuestring);
-			cJSON_AddStringToObject(img, "configDigest", jstr(rec, "configDigest") ? jstr(rec, "configDigest") : "");
-			cJSON_AddNumberToObject(img, "layers", cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(rec, "layers")));
-			const cJSON *sz = cJSON_GetObjectItemCaseSensitive(rec, "sizeBytes");
-			char b[32];
-			snprintf(b, sizeof b, "%lld", cJSON_IsNumber(sz) ? (long long)sz->valuedouble : 0LL);
-			cJSON_AddStringToObject(img, "sizeBytes", b);
-			cJSON_AddStringToObject(img, "created", jstr(rec, "created") ? jstr(rec, "created") : "");
-			cJSON_AddItemToArray(arr, img);
+			if (out->n == cap) {
+				size_t nc = cap ? cap * 2 : 8;
+				srv_oci_entry *nv = realloc(out->v, nc * sizeof *nv);
+				if (!nv) {
+					cJSON_Delete(rec);
+					errf(err, ENOMEM, "list");
+					goto out;
+				}
+				out->v = nv;
+				cap = nc;
+			}
+			img = &out->v[out->n++];
+			memset(img, 0, sizeof *img);
+			snprintf(img->digest, sizeof img->digest, "%s", x->valuestring);
+			const char *cd = jstr(rec, "configDigest"), *cr = jstr(rec, "created");
+			img->config_digest = strdup(cd ? cd : "");
+			img->created = strdup(cr ? cr : "");
+			img->layers = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(rec, "layers"));
+			if (srv_json_int(cJSON_GetObjectItemCaseSensitive(rec, "sizeBytes"), 0, INT64_MAX,
+					 &img->size_bytes) != 0)
+				img->size_bytes = 0;
 			cJSON_Delete(rec);
+			if (!img->config_digest || !img->created) {
+				errf(err, ENOMEM, "list");
+				goto out;
+			}
 		}
-		cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(img, "references"), cJSON_CreateString(x->string));
+		if (srv_strv_push(&img->refs, x->string) != 0) {
+			errf(err, ENOMEM, "list");
+			goto out;
+		}
 	}
+	rc = 0;
+out:
 	cJSON_Delete(refs);
-	char *s = cJSON_PrintUnformatted(root);
-	cJSON_Delete(root);
-	if (!s)
-		errf(err, ENOMEM, "list");
-	return s;
+	if (rc)
+		srv_oci_listing_free(out);
+	return rc;
 }
 
 /* ---- what a sandbox takes from the config ---- */
@@ -2003,18 +2035,11 @@ int srv_oci_main_argv(const srv_oci_image *im, srv_strv *out)
 	return 0;
 }
 
-void srv_oci_list_print(const char *json, FILE *f)
+void srv_oci_list_print(const srv_oci_listing *l, FILE *f)
 {
-	cJSON *j = cJSON_Parse(json);
-	const cJSON *img, *r;
 	fprintf(f, "%-50s %-19s %6s %10s\n", "REFERENCE", "DIGEST", "LAYERS", "SIZE");
-	cJSON_ArrayForEach(img, cJSON_GetObjectItemCaseSensitive(j, "images")) {
-		const char *d = jstr(img, "digest"), *sz = jstr(img, "sizeBytes");
-		const cJSON *nl = cJSON_GetObjectItemCaseSensitive(img, "layers");
-		double mb = sz ? strtod(sz, NULL) / 1048576.0 : 0;
-		cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(img, "references"))
-			fprintf(f, "%-50s %-19.19s %6d %8.1fMi\n", cJSON_IsString(r) ? r->valuestring : "?", d ? d : "",
-			        cJSON_IsNumber(nl) ? nl->valueint : 0, mb);
-	}
-	cJSON_Delete(j);
+	for (size_t i = 0; i < l->n; i++)
+		for (size_t k = 0; k < l->v[i].refs.n; k++)
+			fprintf(f, "%-50s %-19.19s %6d %8.1fMi\n", l->v[i].refs.v[k], l->v[i].digest, l->v[i].layers,
+			        (double)l->v[i].size_bytes / 1048576.0);
 }

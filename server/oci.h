@@ -86,18 +86,33 @@ int srv_oci_main_argv(const srv_oci_image *im, srv_strv *out);
 /* The references the store holds, ", "-separated, cut to fit. */
 void srv_oci_names(srv_oci *st, char *buf, size_t len);
 
-/* The store as JSON text (malloc'ed): {"images": [{"references": [...],
- * "digest", "configDigest", "layers", "sizeBytes", "created"}]}. NULL on
- * failure with a message. */
-char *srv_oci_list_json(srv_oci *st, char *err);
+/* What the store holds, one entry per image (its references together),
+ * in the order of the reference index: what GET /v1/images answers (as
+ * sbxd.ext.v1.ListImagesResponse, rpc.c) and `sbxd image list` prints. */
+typedef struct srv_oci_entry {
+	srv_strv refs;               /* "docker.io/library/tool:1", ... */
+	char digest[72];             /* the manifest's, "sha256:HEX" */
+	char *config_digest;         /* "" when the record lacks it */
+	int layers;
+	int64_t size_bytes;          /* unpacked */
+	char *created;               /* the config's, as written; "" none */
+} srv_oci_entry;
+typedef struct srv_oci_listing {
+	srv_oci_entry *v;
+	size_t n;
+} srv_oci_listing;
+/* 0, or -1 with a message (the index cannot be read, out of memory); an
+ * image whose record is unreadable is left out. */
+int srv_oci_list(srv_oci *st, srv_oci_listing *out, char *err);
+void srv_oci_listing_free(srv_oci_listing *l);
 
 /* The unpacker alone (for its fuzz target): the tar in fd (any
  * compression) into the dir rootfd, as a layer (1: whiteouts, owners,
  * modes) or an outer archive (0: files and dirs). -1 with a message. */
 int srv_oci_unpack_fd(int fd, int rootfd, int layer, int64_t *bytes, char *err);
 
-/* Prints srv_oci_list_json's text as a table: REFERENCE DIGEST LAYERS SIZE. */
+/* Prints a listing as a table: REFERENCE DIGEST LAYERS SIZE. */
 #include <stdio.h>
-void srv_oci_list_print(const char *json, FILE *f);
+void srv_oci_list_print(const srv_oci_listing *l, FILE *f);
 
 #endif

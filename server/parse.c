@@ -1,11 +1,11 @@
 /*
  * Parsers for outside input of sbxd (see parse.h). Everything here checks
  * ranges and caps before it allocates, so a hostile body costs at most its
- * own size; cJSON does the JSON, this file only walks the tree it builds.
+ * own size. JSON itself is the codec's (wire/): here only the checks on
+ * its text before any parse, and numbers of sbxd's own records.
  */
 #include "parse.h"
 
-#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 static int fail(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -27,19 +26,6 @@ static int fail(char *err, const char *fmt, ...)
 		va_end(ap);
 	}
 	return -1;
-}
-
-/* A valid field that sbxd cannot honour: 501, never silently dropped. */
-static int unsupported(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int unsupported(char *err, const char *fmt, ...)
-{
-	if (err) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, SRV_MSGLEN, fmt, ap);
-		va_end(ap);
-	}
-	return SRV_PARSE_UNSUPPORTED;
 }
 
 int srv_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
@@ -171,7 +157,7 @@ static int digits_n(const char **p, int n, int *out)
 	return 0;
 }
 
-int srv_parse_time(const char *s, int64_t *ns)
+int srv_parse_timestamp(const char *s, int64_t *secs, int32_t *nanos)
 {
 	const char *p = s;
 	int Y, M, D, h, m, sec;
@@ -223,15 +209,29 @@ int srv_parse_time(const char *s, int64_t *ns)
 	tm.tm_hour = h;
 	tm.tm_min = m;
 	tm.tm_sec = sec;
+	errno = 0;
 	time_t t = timegm(&tm);
-	if (t == (time_t)-1)
+	if (t == (time_t)-1 && errno) /* -1 is also 1969-12-31T23:59:59 */
 		return -1;
 	/* timegm normalizes Feb 31 into March; reject such dates. */
 	struct tm back;
 	gmtime_r(&t, &back);
 	if (back.tm_mday != D && sec != 60)
 		return -1;
-	*ns = ((int64_t)t - off) * 1000000000 + frac;
+	*secs = (int64_t)t - off;
+	*nanos = (int32_t)frac;
+	return 0;
+}
+
+int srv_parse_time(const char *s, int64_t *ns)
+{
+	int64_t secs;
+	int32_t nanos;
+	/* int64 nanoseconds reach 1677-09-21 .. 2262-04-11. */
+	if (srv_parse_timestamp(s, &secs, &nanos) != 0 || secs < INT64_MIN / 1000000000 + 1 ||
+	    secs > INT64_MAX / 1000000000 - 1)
+		return -1;
+	*ns = secs * 1000000000 + nanos;
 	return 0;
 }
 
@@ -618,286 +618,7 @@ void srv_proc_req_free(srv_proc_req *r)
 	memset(r, 0, sizeof *r);
 }
 
-cJSON *srv_json_parse(const char *body, size_t len, srv_perr *e)
-{
-	char *err = e->msg;
-	e->field[0] = '\0';
-	if (srv_json_check(body, len, e) != 0)
-		return NULL;
-	if (len == 0) {
-		cJSON *o = cJSON_CreateObject();
-		if (!o)
-			fail(err, "out of memory");
-		return o;
-	}
-	const char *end = NULL;
-	cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
-	if (!root) {
-		fail(err, "bad JSON near byte %zu", end && end >= body ? (size_t)(end - body) : (size_t)0);
-		return NULL;
-	}
-	/* Only whitespace may follow the value. */
-	for (const char *p = end; p && p < body + len; p++) {
-		if (!isspace((unsigned char)*p) && *p != '\0') {
-			cJSON_Delete(root);
-			fail(err, "trailing bytes after the JSON value");
-			return NULL;
-		}
-	}
-	if (!cJSON_IsObject(root)) {
-		cJSON_Delete(root);
-		fail(err, "the body must be a JSON object");
-		return NULL;
-	}
-	return root;
-}
-
 /* ------------------------------------------------------ NetworkOptions */
-
-/* The schema's field names, per message: anything else is a typo or a
- * field of a newer schema, and a policy must never be half-read. */
-static int only_fields(const cJSON *obj, const char *const *names, const char *where, char *err)
-{
-	const cJSON *it;
-	cJSON_ArrayForEach(it, obj) {
-		size_t i = 0;
-		while (names[i] && strcmp(names[i], it->string) != 0)
-			i++;
-		if (!names[i])
-			return fail(err, "%s: unknown field \"%.40s\"", where, it->string);
-	}
-	return 0;
-}
-
-static int present(const cJSON *it)
-{
-	return it && !cJSON_IsNull(it);
-}
-
-/* "a.b.c/n" or "x:y::/n" with no host bits set, into its canonical text. */
-static int parse_cidr(const char *s, int *family, unsigned char addr[16], int *plen, char *canon, size_t clen)
-{
-	char host[64];
-	const char *slash = strchr(s, '/');
-	if (!slash || (size_t)(slash - s) >= sizeof host || !slash[1])
-		return -1;
-	memcpy(host, s, (size_t)(slash - s));
-	host[slash - s] = '\0';
-	int64_t n;
-	memset(addr, 0, 16);
-	if (inet_pton(AF_INET, host, addr) == 1)
-		*family = AF_INET;
-	else if (inet_pton(AF_INET6, host, addr) == 1)
-		*family = AF_INET6;
-	else
-		return -1;
-	int bits = *family == AF_INET ? 32 : 128;
-	for (const char *p = slash + 1; *p; p++)
-		if (!isdigit((unsigned char)*p))
-			return -1;
-	if (srv_parse_int(slash + 1, 0, bits, &n) != 0)
-		return -1;
-	*plen = (int)n;
-	for (int b = *plen; b < bits; b++)
-		if (addr[b / 8] & (0x80 >> (b % 8)))
-			return -2; /* host bits set */
-	char txt[INET6_ADDRSTRLEN];
-	if (!inet_ntop(*family, addr, txt, sizeof txt))
-		return -1;
-	snprintf(canon, clen, "%s/%d", txt, *plen);
-	return 0;
-}
-
-static int cidr_inside(int fa, const unsigned char *a, int alen, int fb, const unsigned char *b, int blen)
-{
-	if (fa != fb || blen < alen)
-		return 0;
-	for (int i = 0; i < alen; i++)
-		if ((a[i / 8] ^ b[i / 8]) & (0x80 >> (i % 8)))
-			return 0;
-	return 1;
-}
-
-static int parse_cidr_field(const cJSON *it, const char *where, int *fam, unsigned char addr[16], int *plen,
-                            char *canon, size_t clen, char *err)
-{
-	if (!cJSON_IsString(it))
-		return fail(err, "%s must be a CIDR string like \"10.0.0.0/8\"", where);
-	int rc = parse_cidr(it->valuestring, fam, addr, plen, canon, clen);
-	if (rc == -2)
-		return fail(err, "%s \"%.64s\" has bits set past the prefix length", where, it->valuestring);
-	if (rc != 0)
-		return fail(err, "%s \"%.64s\" is not a CIDR like \"10.0.0.0/8\" or \"2001:db8::/32\"", where,
-		            it->valuestring);
-	return 0;
-}
-
-/* A DNS name as RFC 1123 has it: labels of letters, digits and '-'. */
-static int valid_dns_name(const char *s)
-{
-	size_t n = strlen(s), label = 0;
-	if (n == 0 || n > 253 || s[0] == '.')
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '.') {
-			if (label == 0 || s[i - 1] == '-')
-				return 0;
-			label = 0;
-			continue;
-		}
-		if (!(isalnum(c) || c == '-') || (label == 0 && c == '-') || ++label > 63)
-			return 0;
-	}
-	return label == 0 || s[n - 1] != '-';
-}
-
-static int parse_ports(const cJSON *arr, const char *where, srv_egress_rule *r, char *err)
-{
-	static const char *const fields[] = {"protocol", "port", "endPort", NULL};
-	char w[96];
-	if (!present(arr))
-		return 0;
-	if (!cJSON_IsArray(arr))
-		return fail(err, "%s.ports must be an array of PortRange", where);
-	int n = cJSON_GetArraySize(arr);
-	if (n > SRV_MAX_PORTS)
-		return fail(err, "%s.ports has more than %d entries", where, SRV_MAX_PORTS);
-	if (n == 0)
-		return 0;
-	r->ports = calloc((size_t)n, sizeof *r->ports);
-	if (!r->ports)
-		return fail(err, "out of memory");
-	const cJSON *it;
-	cJSON_ArrayForEach(it, arr) {
-		srv_port_range *p = &r->ports[r->nports];
-		snprintf(w, sizeof w, "%s.ports[%zu]", where, r->nports);
-		if (!cJSON_IsObject(it))
-			return fail(err, "%s must be an object", w);
-		if (only_fields(it, fields, w, err))
-			return -1;
-		const cJSON *proto = cJSON_GetObjectItemCaseSensitive(it, "protocol");
-		/* As Kubernetes' NetworkPolicyPort: no protocol means TCP. */
-		p->proto = SRV_PORT_TCP;
-		if (present(proto)) {
-			if (!cJSON_IsString(proto))
-				return fail(err, "%s.protocol must be a string", w);
-			if (strcasecmp(proto->valuestring, "UDP") == 0)
-				p->proto = SRV_PORT_UDP;
-			else if (strcasecmp(proto->valuestring, "SCTP") == 0)
-				return unsupported(err, "%s.protocol SCTP is not supported by sbxd (TCP, UDP)", w);
-			else if (*proto->valuestring && strcasecmp(proto->valuestring, "TCP") != 0)
-				return fail(err, "%s.protocol \"%.16s\" is not TCP or UDP", w, proto->valuestring);
-		}
-		int64_t v;
-		const cJSON *port = cJSON_GetObjectItemCaseSensitive(it, "port");
-		if (!present(port) || srv_json_int(port, 1, 65535, &v) != 0)
-			return fail(err, "%s.port is required, an integer 1..65535", w);
-		p->port = p->end_port = (int32_t)v;
-		const cJSON *end = cJSON_GetObjectItemCaseSensitive(it, "endPort");
-		if (present(end)) {
-			if (srv_json_int(end, 0, 65535, &v) != 0 || (v != 0 && v < p->port))
-				return fail(err, "%s.endPort must be an integer port..65535", w);
-			if (v)
-				p->end_port = (int32_t)v;
-		}
-		r->nports++;
-	}
-	return 0;
-}
-
-static int parse_rule(const cJSON *it, const char *where, srv_egress_rule *r, char *err)
-{
-	static const char *const fields[] = {"cidr", "dnsName", "tenant", "any", "selector", "ports", NULL};
-	static const char *const cidr_fields[] = {"cidr", "except", NULL};
-	char w[96];
-	if (!cJSON_IsObject(it))
-		return fail(err, "%s must be an EgressRule object", where);
-	if (only_fields(it, fields, where, err))
-		return -1;
-	const cJSON *cidr = cJSON_GetObjectItemCaseSensitive(it, "cidr");
-	const cJSON *dns = cJSON_GetObjectItemCaseSensitive(it, "dnsName");
-	const cJSON *any = cJSON_GetObjectItemCaseSensitive(it, "any");
-	const cJSON *tenant = cJSON_GetObjectItemCaseSensitive(it, "tenant");
-	const cJSON *sel = cJSON_GetObjectItemCaseSensitive(it, "selector");
-	int given = present(cidr) + present(dns) + present(any) + present(tenant) + present(sel);
-	if (given > 1)
-		return fail(err, "%s: cidr, dnsName, tenant, any and selector are one choice (a oneof): give one", where);
-	if (present(tenant))
-		return unsupported(err, "%s.tenant is not supported by sbxd (use cidr, dnsName or any)", where);
-	if (present(sel))
-		return unsupported(err, "%s.selector is not supported by sbxd (use cidr, dnsName or any)", where);
-	if (present(any)) {
-		if (!cJSON_IsBool(any))
-			return fail(err, "%s.any must be true or false", where);
-		if (!cJSON_IsTrue(any))
-			return fail(err, "%s.any is false: give \"any\": true, a cidr or a dnsName", where);
-		r->kind = SRV_EGRESS_ANY;
-	} else if (present(dns)) {
-		if (!cJSON_IsString(dns))
-			return fail(err, "%s.dnsName must be a string", where);
-		if (strchr(dns->valuestring, '*'))
-			return unsupported(err, "%s.dnsName \"%.64s\": wildcards are not supported by sbxd (it resolves "
-			                     "the name when the sandbox is created)", where, dns->valuestring);
-		if (!valid_dns_name(dns->valuestring))
-			return fail(err, "%s.dnsName \"%.64s\" is not a DNS name", where, dns->valuestring);
-		r->kind = SRV_EGRESS_DNS;
-		if (!(r->dest = strdup(dns->valuestring)))
-			return fail(err, "out of memory");
-	} else if (present(cidr)) {
-		snprintf(w, sizeof w, "%s.cidr", where);
-		if (!cJSON_IsObject(cidr))
-			return fail(err, "%s must be a CidrBlock object {\"cidr\": \"10.0.0.0/8\"}", w);
-		if (only_fields(cidr, cidr_fields, w, err))
-			return -1;
-		const cJSON *c = cJSON_GetObjectItemCaseSensitive(cidr, "cidr");
-		char ww[112], canon[INET6_ADDRSTRLEN + 8];
-		unsigned char a[16], b[16];
-		int fa, la, fb, lb;
-		snprintf(ww, sizeof ww, "%s.cidr", w);
-		if (!present(c))
-			return fail(err, "%s is required", ww);
-		if (parse_cidr_field(c, ww, &fa, a, &la, canon, sizeof canon, err))
-			return -1;
-		r->kind = SRV_EGRESS_CIDR;
-		if (!(r->dest = strdup(canon)))
-			return fail(err, "out of memory");
-		const cJSON *ex = cJSON_GetObjectItemCaseSensitive(cidr, "except");
-		if (present(ex)) {
-			if (!cJSON_IsArray(ex))
-				return fail(err, "%s.except must be an array of CIDR strings", w);
-			if (cJSON_GetArraySize(ex) > SRV_MAX_EXCEPT)
-				return fail(err, "%s.except has more than %d entries", w, SRV_MAX_EXCEPT);
-			const cJSON *e;
-			size_t i = 0;
-			cJSON_ArrayForEach(e, ex) {
-				snprintf(ww, sizeof ww, "%s.except[%zu]", w, i++);
-				if (parse_cidr_field(e, ww, &fb, b, &lb, canon, sizeof canon, err))
-					return -1;
-				if (!cidr_inside(fa, a, la, fb, b, lb))
-					return fail(err, "%s \"%.64s\" is not inside %s", ww, e->valuestring, r->dest);
-				if (srv_strv_push(&r->except, canon) != 0)
-					return fail(err, "out of memory");
-			}
-		}
-	} else {
-		return fail(err, "%s needs a destination: cidr, dnsName or \"any\": true", where);
-	}
-	return parse_ports(cJSON_GetObjectItemCaseSensitive(it, "ports"), where, r, err);
-}
-
-static int get_opt_bool(const cJSON *obj, const char *key, const char *prefix, int *val, int *set, char *err)
-{
-	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
-	*val = *set = 0;
-	if (!present(it))
-		return 0;
-	if (!cJSON_IsBool(it))
-		return fail(err, "%s.%s must be true or false", prefix, key);
-	*val = cJSON_IsTrue(it);
-	*set = 1;
-	return 0;
-}
 
 void srv_netopts_free(srv_netopts *n)
 {
@@ -910,268 +631,4 @@ void srv_netopts_free(srv_netopts *n)
 	}
 	free(n->egress);
 	memset(n, 0, sizeof *n);
-}
-
-int srv_parse_netopts(const cJSON *net, const char *prefix, srv_netopts *out, char *err)
-{
-	static const char *const fields[] = {"ingress", "egress", "denyEgress", "denyIngress", NULL};
-	char w[64];
-	int rc = -1;
-	memset(out, 0, sizeof *out);
-	if (!present(net))
-		return 0;
-	if (!cJSON_IsObject(net))
-		return fail(err, "%s must be a NetworkOptions object", prefix);
-	out->given = 1;
-	if (only_fields(net, fields, prefix, err))
-		goto out;
-	const cJSON *in = cJSON_GetObjectItemCaseSensitive(net, "ingress");
-	if (present(in) && !cJSON_IsArray(in)) {
-		fail(err, "%s.ingress must be an array of IngressRule", prefix);
-		goto out;
-	}
-	if (present(in) && cJSON_GetArraySize(in) > 0) {
-		/* Nothing outside can open a connection into a sandbox here. */
-		rc = unsupported(err, "%s.ingress is not supported by sbxd (sandboxes accept no inbound connections)",
-		                 prefix);
-		goto out;
-	}
-	if (get_opt_bool(net, "denyEgress", prefix, &out->deny_egress, &out->deny_egress_set, err) ||
-	    get_opt_bool(net, "denyIngress", prefix, &out->deny_ingress, &out->deny_ingress_set, err))
-		goto out;
-	const cJSON *eg = cJSON_GetObjectItemCaseSensitive(net, "egress");
-	if (present(eg)) {
-		if (!cJSON_IsArray(eg)) {
-			fail(err, "%s.egress must be an array of EgressRule (e.g. [{\"any\": true}])", prefix);
-			goto out;
-		}
-		int n = cJSON_GetArraySize(eg);
-		if (n > SRV_MAX_EGRESS) {
-			fail(err, "%s.egress has more than %d rules", prefix, SRV_MAX_EGRESS);
-			goto out;
-		}
-		if (n > 0 && !(out->egress = calloc((size_t)n, sizeof *out->egress))) {
-			fail(err, "out of memory");
-			goto out;
-		}
-		const cJSON *it;
-		cJSON_ArrayForEach(it, eg) {
-			snprintf(w, sizeof w, "%s.egress[%zu]", prefix, out->negress);
-			int r = parse_rule(it, w, &out->egress[out->negress], err);
-			out->negress++; /* counted even half-made, so free sees it */
-			if (r != 0) {
-				rc = r;
-				goto out;
-			}
-		}
-	}
-	if (out->deny_egress && out->negress) {
-		fail(err, "%s.denyEgress is true but %s.egress has rules: give one or the other", prefix, prefix);
-		goto out;
-	}
-	rc = 0;
-out:
-	if (rc)
-		srv_netopts_free(out);
-	return rc;
-}
-
-static int b64_val(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+' || c == '-')
-		return 62;
-	if (c == '/' || c == '_')
-		return 63;
-	return -1;
-}
-
-int srv_b64_decode(const char *s, size_t slen, unsigned char **out, size_t *outlen)
-{
-	while (slen && s[slen - 1] == '=')
-		slen--;
-	if (slen % 4 == 1)
-		return -1;
-	unsigned char *buf = malloc(slen / 4 * 3 + 3);
-	if (!buf)
-		return -1;
-	size_t n = 0;
-	uint32_t acc = 0;
-	int bits = 0;
-	for (size_t i = 0; i < slen; i++) {
-		int v = b64_val((unsigned char)s[i]);
-		if (v < 0) {
-			free(buf);
-			return -1;
-		}
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			buf[n++] = (unsigned char)(acc >> bits);
-		}
-	}
-	*out = buf;
-	*outlen = n;
-	return 0;
-}
-
-char *srv_b64_encode(const unsigned char *p, size_t n)
-{
-	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	char *out = malloc((n + 2) / 3 * 4 + 1);
-	if (!out)
-		return NULL;
-	size_t o = 0, i = 0;
-	for (; i + 2 < n; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-		out[o++] = tab[v >> 18];
-		out[o++] = tab[(v >> 12) & 63];
-		out[o++] = tab[(v >> 6) & 63];
-		out[o++] = tab[v & 63];
-	}
-	if (i < n) {
-		uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
-		out[o++] = tab[v >> 18];
-		out[o++] = tab[(v >> 12) & 63];
-		out[o++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
-		out[o++] = '=';
-	}
-	out[o] = '\0';
-	return out;
-}
-
-/* Copies one path segment [start, end) into dst if it is a valid id. */
-static int take_id(const char *start, size_t len, char *dst, size_t cap)
-{
-	if (len == 0 || len >= cap)
-		return -1;
-	memcpy(dst, start, len);
-	dst[len] = '\0';
-	return srv_valid_id(dst) ? 0 : -1;
-}
-
-int srv_parse_route(const char *method, const char *path, srv_route *out)
-{
-	memset(out, 0, sizeof *out);
-	int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-	int post = strcmp(method, "POST") == 0;
-	int del = strcmp(method, "DELETE") == 0;
-	if (strcmp(path, "/v1/extensions") == 0) {
-		out->kind = get ? R_EXTENSIONS : R_NONE;
-		return get ? 0 : -1;
-	}
-	if (strcmp(path, "/v1/images") == 0) {
-		out->kind = get ? R_IMAGES : R_NONE;
-		return get ? 0 : -1;
-	}
-	static const char pre[] = "/v1/sandboxes";
-	if (strncmp(path, pre, sizeof pre - 1) != 0)
-		return -1;
-	const char *p = path + sizeof pre - 1;
-	if (*p == '\0' || (p[0] == '/' && p[1] == '\0')) {
-		if (!get && !post)
-			return -1;
-		out->kind = R_SANDBOXES;
-		return 0;
-	}
-	if (*p != '/')
-		return -1;
-	p++;
-	size_t idlen = strcspn(p, ":/");
-	if (take_id(p, idlen, out->id, sizeof out->id) != 0)
-		return -1;
-	p += idlen;
-	if (*p == '\0') {
-		if (!get && !del)
-			return -1;
-		out->kind = R_SANDBOX;
-		return 0;
-	}
-	if (*p == ':') {
-		static const struct {
-			const char *verb;
-			srv_route_kind kind;
-			int post;
-		} verbs[] = {
-			{"exec", R_EXEC, 1}, {"readFile", R_READ_FILE, 0}, {"writeFile", R_WRITE_FILE, 1},
-			{"listDir", R_LIST_DIR, 0}, {"statFile", R_STAT_FILE, 0}, {"makeDir", R_MAKE_DIR, 1},
-			{"removeFile", R_REMOVE_FILE, 1}, {"createFile", R_CREATE_FILE, 1},
-			{"setFileAttrs", R_SET_FILE_ATTRS, 1}, {"renameFile", R_RENAME_FILE, 1},
-			{"createSymlink", R_CREATE_SYMLINK, 1}, {"linkFile", R_LINK_FILE, 1},
-			{"makeNode", R_MAKE_NODE, 1}, {"statFileSystem", R_STAT_FILE_SYSTEM, 0},
-			{"getXattr", R_GET_XATTR, 0}, {"listXattrs", R_LIST_XATTRS, 0},
-			{"setXattr", R_SET_XATTR, 1}, {"removeXattr", R_REMOVE_XATTR, 1},
-			{"readFileRange", R_READ_FILE_RANGE, 0}, {"writeFileAt", R_WRITE_FILE_AT, 1},
-		};
-		for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {
-			if (strcmp(p + 1, verbs[i].verb) == 0) {
-				if (verbs[i].post ? !post : !get)
-					return -1;
-				out->kind = verbs[i].kind;
-				return 0;
-			}
-		}
-		return -1;
-	}
-	p++; /* '/' */
-	if (strcmp(p, "stdout") == 0 || strcmp(p, "stderr") == 0) {
-		if (!get)
-			return -1;
-		out->kind = R_MAIN_OUTPUT;
-		out->stream = p[3] == 'o' ? 1 : 2;
-		return 0;
-	}
-	static const char procs[] = "processes";
-	if (strncmp(p, procs, sizeof procs - 1) != 0)
-		return -1;
-	p += sizeof procs - 1;
-	if (*p == '\0' || (p[0] == '/' && p[1] == '\0')) {
-		if (!get && !post)
-			return -1;
-		out->kind = R_PROCESSES;
-		return 0;
-	}
-	if (*p != '/')
-		return -1;
-	p++;
-	size_t nlen = strcspn(p, ":/");
-	char num[24];
-	if (nlen == 0 || nlen >= sizeof num)
-		return -1;
-	memcpy(num, p, nlen);
-	num[nlen] = '\0';
-	if (srv_parse_int(num, 1, INT32_MAX, &out->proc) != 0)
-		return -1;
-	p += nlen;
-	if (*p == '\0') {
-		if (!get)
-			return -1;
-		out->kind = R_PROCESS;
-		return 0;
-	}
-	if (strcmp(p, ":signal") == 0 && post) {
-		out->kind = R_PROC_SIGNAL;
-		return 0;
-	}
-	if ((strcmp(p, "/stdout") == 0 || strcmp(p, "/stderr") == 0) && get) {
-		out->kind = R_PROC_OUTPUT;
-		out->stream = p[4] == 'o' ? 1 : 2;
-		return 0;
-	}
-	if (strcmp(p, "/stdin") == 0 && post) {
-		out->kind = R_PROC_STDIN;
-		return 0;
-	}
-	if (strcmp(p, "/stdin:close") == 0 && post) {
-		out->kind = R_PROC_STDIN_CLOSE;
-		return 0;
-	}
-	out->kind = R_NONE;
-	return -1;
 }

@@ -1,8 +1,10 @@
 /*
- * Parsers for everything sbxd reads from outside: Kubernetes quantities,
- * RFC 3339 times, integers in the proto3 JSON forms (number or string),
- * request bodies (sandbox spec, process and exec requests) and URL paths.
- * Pure functions with no global state, so they are unit-tested table-driven
+ * Parsers for what sbxd reads from outside that the codec (wire/) does
+ * not type: Kubernetes quantities, RFC 3339 times, integers, UTF-8 and
+ * the JSON text checks done before any parse, the raw request target,
+ * names and ids; and sbxd's own structs that the converters (spec.h,
+ * procargs.h, fileargs.h) fill from the schema's messages. Pure
+ * functions with no global state, so they are unit-tested table-driven
  * and fuzzed. Every failure returns -1 with a one-line message in `err`
  * (SRV_MSGLEN bytes) that is safe to send back to the client.
  */
@@ -42,7 +44,7 @@ typedef struct srv_perr {
 #define SRV_MAX_EXCEPT      64   /* except entries of one cidr */
 #define SRV_MAX_PORTS       64   /* port ranges of one rule */
 
-/* srv_parse_create / srv_spec_from_json: -1 is a bad request (400),
+/* srv_parse_create / srv_spec_from_pb: -1 is a bad request (400),
  * SRV_PARSE_UNSUPPORTED a valid field sbxd cannot honour (501); either way
  * err names the field. */
 #define SRV_PARSE_UNSUPPORTED (-2)
@@ -58,6 +60,9 @@ int srv_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
  * digits as proto3 writes them). Parsing accepts any offset ("+02:00"). */
 void srv_format_time(int64_t ns, char *buf, size_t len);
 int srv_parse_time(const char *s, int64_t *ns);
+/* The same as seconds and nanoseconds (0..999999999) since the epoch,
+ * for times outside int64 nanoseconds (years 0000..9999). */
+int srv_parse_timestamp(const char *s, int64_t *secs, int32_t *nanos);
 
 /* UTF-8: the length of the well-formed sequence at s (n bytes left), 0 when
  * there is none (stray continuation, overlong form, surrogate, past
@@ -82,13 +87,11 @@ int srv_json_check(const char *s, size_t len, srv_perr *e);
 int srv_uri_check(const char *uri, srv_perr *e);
 
 /* A JSON number (or decimal string) as an integer in [min, max]; -1 for
- * NaN, fractions, out of range: never an undefined double conversion. */
+ * NaN, fractions, out of range: never an undefined double conversion
+ * (sbxd's own records, core.c). */
 struct cJSON;
 int srv_json_int(const struct cJSON *it, int64_t min, int64_t max, int64_t *out);
 int srv_double_to_int(double d, int64_t min, int64_t max, int64_t *out);
-/* Depth check, NUL check, parse; the body must be one JSON object (an
- * empty body is {}). NULL with a message in err. */
-struct cJSON *srv_json_parse(const char *body, size_t len, srv_perr *err);
 
 /* [A-Za-z0-9._-]{1,63}, not starting with '.'. */
 int srv_valid_name(const char *s);
@@ -128,11 +131,8 @@ typedef struct srv_netopts {
 	size_t negress;
 } srv_netopts;
 void srv_netopts_free(srv_netopts *n);
-/* NetworkOptions JSON, as parsed: "prefix" names fields in messages
- * ("network" gives "network.egress[0].cidr.cidr"). 0, -1 or
- * SRV_PARSE_UNSUPPORTED with a message. */
-int srv_parse_netopts(const struct cJSON *net, const char *prefix, srv_netopts *out, char *err);
-/* Back as the schema's messages: spec.h's srv_netopts_to_pb. */
+/* Made from the schema's NetworkOptions by spec.h's srv_netopts_from_pb,
+ * and back by srv_netopts_to_pb. */
 
 /* The sandbox spec, as sbxd keeps it (spec.c makes it from the schema's
  * SandboxSpec). All strings owned. */
@@ -173,39 +173,16 @@ typedef struct srv_proc_req {
 void srv_proc_req_free(srv_proc_req *r);
 /* Made from the request messages by procargs.h. */
 
-/* Base64 (standard or URL-safe, padding optional) -> bytes. -1 on junk. */
-int srv_b64_decode(const char *s, size_t slen, unsigned char **out, size_t *outlen);
-/* bytes -> standard base64 with padding, NUL-terminated, malloc'ed. */
-char *srv_b64_encode(const unsigned char *p, size_t n);
-
-/* Routes of docs/api.md. */
+/* The file calls (fileargs.h, rpc_files.h dispatch on these; the HTTP
+ * routes themselves are wire/'s tables, matched by api.c). */
 typedef enum srv_route_kind {
 	R_NONE = 0,
-	R_EXTENSIONS,      /* GET /v1/extensions */
-	R_IMAGES,          /* GET /v1/images (the "images" extension) */
-	R_SANDBOXES,       /* GET list, POST create */
-	R_SANDBOX,         /* GET, DELETE */
-	R_EXEC, R_READ_FILE, R_WRITE_FILE, R_LIST_DIR, R_STAT_FILE, R_MAKE_DIR, R_REMOVE_FILE,
+	R_READ_FILE, R_WRITE_FILE, /* the real calls */
+	R_LIST_DIR, R_STAT_FILE, R_MAKE_DIR, R_REMOVE_FILE, /* the "files" extension */
 	R_CREATE_FILE, R_SET_FILE_ATTRS, R_RENAME_FILE, /* the "posix" extension */
 	R_CREATE_SYMLINK, R_LINK_FILE, R_MAKE_NODE, R_STAT_FILE_SYSTEM,
 	R_GET_XATTR, R_LIST_XATTRS, R_SET_XATTR, R_REMOVE_XATTR,
 	R_READ_FILE_RANGE, R_WRITE_FILE_AT, /* the "files" extension's ranged I/O */
-	R_MAIN_OUTPUT,     /* GET /v1/sandboxes/{id}/stdout|stderr */
-	R_PROCESSES,       /* GET list, POST start */
-	R_PROCESS,         /* GET */
-	R_PROC_OUTPUT,     /* GET .../processes/{n}/stdout|stderr */
-	R_PROC_STDIN,      /* POST .../processes/{n}/stdin */
-	R_PROC_STDIN_CLOSE,/* POST .../processes/{n}/stdin:close */
-	R_PROC_SIGNAL,     /* POST .../processes/{n}:signal */
 } srv_route_kind;
-
-typedef struct srv_route {
-	srv_route_kind kind;
-	char id[129];      /* sandbox id or name */
-	int64_t proc;      /* process number */
-	int stream;        /* 1 stdout, 2 stderr */
-} srv_route;
-/* Matches METHOD + PATH (without the query). 0: matched; -1: no route. */
-int srv_parse_route(const char *method, const char *path, srv_route *out);
 
 #endif

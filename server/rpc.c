@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "error_details.pb-c.h"
+#include "oci.h"
 #include "parse.h"
 #include "routes.h"
 #include "spec.h"
@@ -475,21 +476,16 @@ int srv_rpc_forget(srv_call *c, const Sbxd__Ext__V1__ForgetRequest *req,
 	return SRV_RPC_OK;
 }
 
-/* Extension names served by handlers that are not in wire_ext_routes
- * yet (api.c's older routes); each goes when its calls move there. */
-static const char *const legacy_ext[] = {"processes", "output", "files", "posix", "images"};
-
 int srv_rpc_extensions(Sbxd__Ext__V1__GetExtensionsResponse **resp, srv_status *st)
 {
-	size_t cap = sizeof legacy_ext / sizeof legacy_ext[0] + wire_n_ext_routes;
+	/* The names of the extension's rows, once each, in table order. */
 	Sbxd__Ext__V1__GetExtensionsResponse *o =
 		NEW(Sbxd__Ext__V1__GetExtensionsResponse, sbxd__ext__v1__get_extensions_response__init);
-	if (!o || !(o->server = strdup("sbxd/" SBXD_VERSION)) || !(o->extensions = calloc(cap, sizeof(char *))))
+	if (!o || !(o->server = strdup("sbxd/" SBXD_VERSION)) ||
+	    !(o->extensions = calloc(wire_n_ext_routes, sizeof(char *))))
 		goto oom;
-	for (size_t i = 0; i < cap; i++) {
-		const char *name = i < sizeof legacy_ext / sizeof legacy_ext[0]
-					   ? legacy_ext[i]
-					   : wire_ext_routes[i - sizeof legacy_ext / sizeof legacy_ext[0]].ext;
+	for (size_t i = 0; i < wire_n_ext_routes; i++) {
+		const char *name = wire_ext_routes[i].ext;
 		int dup = !name || strcmp(name, "discovery") == 0;
 		for (size_t k = 0; !dup && k < o->n_extensions; k++)
 			dup = strcmp(o->extensions[k], name) == 0;
@@ -502,6 +498,81 @@ int srv_rpc_extensions(Sbxd__Ext__V1__GetExtensionsResponse **resp, srv_status *
 	*resp = o;
 	return SRV_RPC_OK;
 oom:
+	wire_message_free(o ? &o->base : NULL);
+	return srv_fail(st, SRV_E_INTERNAL, NULL, "out of memory");
+}
+
+/* An OCI config's "created" as a Timestamp; NULL when it has none or
+ * one outside what a Timestamp holds (years 1..9999). */
+static Google__Protobuf__Timestamp *image_time(const char *created, int *oom)
+{
+	int64_t secs;
+	int32_t nanos;
+	if (!created || !*created || srv_parse_timestamp(created, &secs, &nanos) != 0 || secs < -62135596800LL ||
+	    secs > 253402300799LL)
+		return NULL;
+	Google__Protobuf__Timestamp *t = NEW(Google__Protobuf__Timestamp, google__protobuf__timestamp__init);
+	if (!t) {
+		*oom = 1;
+		return NULL;
+	}
+	t->seconds = secs;
+	t->nanos = nanos;
+	return t;
+}
+
+/* A string of the store's files for an answer: the codec refuses to
+ * encode one that is not UTF-8, which would fail the whole listing. */
+static const char *utf8_or_empty(const char *v)
+{
+	return v && srv_utf8_valid(v, strlen(v)) ? v : "";
+}
+
+/* One image of the store as the extension's Image. */
+static Sbxd__Ext__V1__Image *image_to_pb(const srv_oci_entry *e)
+{
+	Sbxd__Ext__V1__Image *o = NEW(Sbxd__Ext__V1__Image, sbxd__ext__v1__image__init);
+	int oom = 0;
+	if (!o || !(o->digest = strdup(utf8_or_empty(e->digest))) ||
+	    !(o->config_digest = strdup(utf8_or_empty(e->config_digest))) ||
+	    (e->refs.n && !(o->references = calloc(e->refs.n, sizeof(char *)))))
+		goto fail;
+	for (size_t i = 0; i < e->refs.n; i++) {
+		if (!*utf8_or_empty(e->refs.v[i]))
+			continue;
+		if (!(o->references[o->n_references] = strdup(e->refs.v[i])))
+			goto fail;
+		o->n_references++;
+	}
+	o->layers = e->layers;
+	o->size_bytes = e->size_bytes;
+	o->created = image_time(e->created, &oom);
+	if (oom)
+		goto fail;
+	return o;
+fail:
+	wire_message_free(o ? &o->base : NULL);
+	return NULL;
+}
+
+int srv_rpc_list_images(Sbxd__Ext__V1__ListImagesResponse **resp, srv_status *st)
+{
+	char err[SRV_MSGLEN] = "";
+	srv_oci_listing l;
+	if (srv_core_images(&l, err) != 0)
+		return srv_fail(st, SRV_E_INTERNAL, NULL, "%s", err);
+	Sbxd__Ext__V1__ListImagesResponse *o =
+		NEW(Sbxd__Ext__V1__ListImagesResponse, sbxd__ext__v1__list_images_response__init);
+	if (!o || (l.n && !(o->images = calloc(l.n, sizeof *o->images))))
+		goto oom;
+	for (; o->n_images < l.n; o->n_images++)
+		if (!(o->images[o->n_images] = image_to_pb(&l.v[o->n_images])))
+			goto oom;
+	srv_oci_listing_free(&l);
+	*resp = o;
+	return SRV_RPC_OK;
+oom:
+	srv_oci_listing_free(&l);
 	wire_message_free(o ? &o->base : NULL);
 	return srv_fail(st, SRV_E_INTERNAL, NULL, "out of memory");
 }

@@ -125,6 +125,9 @@ int srv_rpc_forget(srv_call *c, const Sbxd__Ext__V1__ForgetRequest *req,
                    Coreweave__Sandbox__V1__DeleteSandboxResponse **resp, srv_status *st);
 /* GET /v1/extensions: the server and the extension names sbxd serves. */
 int srv_rpc_extensions(Sbxd__Ext__V1__GetExtensionsResponse **resp, srv_status *st);
+/* GET /v1/images ("images"): the OCI store's images; 500 when the store
+ * cannot be read. */
+int srv_rpc_list_images(Sbxd__Ext__V1__ListImagesResponse **resp, srv_status *st);
 
 /* The sandbox's schema form, srv_sbx_to_pb, is persist.h's. */
 

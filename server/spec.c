@@ -10,12 +10,14 @@
  */
 #include "spec.h"
 
-#include <cjson/cJSON.h>
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "json.h"
 
@@ -121,38 +123,256 @@ static int check_honour(const ProtobufCMessage *m, const char *path, srv_perr *e
 	return 0;
 }
 
+/* ------------------------------------------------------ NetworkOptions */
+
+/* A field's path into buf (cut to cap: paths go into SRV_FIELDLEN). */
+static void fpath(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fpath(char *buf, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, cap, fmt, ap);
+	va_end(ap);
+}
+
+/* "a.b.c/n" or "x:y::/n" with no host bits set, into its canonical text. */
+static int parse_cidr(const char *s, int *family, unsigned char addr[16], int *plen, char *canon, size_t clen)
+{
+	char host[64];
+	const char *slash = strchr(s, '/');
+	if (!slash || (size_t)(slash - s) >= sizeof host || !slash[1])
+		return -1;
+	memcpy(host, s, (size_t)(slash - s));
+	host[slash - s] = '\0';
+	int64_t n;
+	memset(addr, 0, 16);
+	if (inet_pton(AF_INET, host, addr) == 1)
+		*family = AF_INET;
+	else if (inet_pton(AF_INET6, host, addr) == 1)
+		*family = AF_INET6;
+	else
+		return -1;
+	int bits = *family == AF_INET ? 32 : 128;
+	for (const char *p = slash + 1; *p; p++)
+		if (!isdigit((unsigned char)*p))
+			return -1;
+	if (srv_parse_int(slash + 1, 0, bits, &n) != 0)
+		return -1;
+	*plen = (int)n;
+	for (int b = *plen; b < bits; b++)
+		if (addr[b / 8] & (0x80 >> (b % 8)))
+			return -2; /* host bits set */
+	char txt[INET6_ADDRSTRLEN];
+	if (!inet_ntop(*family, addr, txt, sizeof txt))
+		return -1;
+	snprintf(canon, clen, "%s/%d", txt, *plen);
+	return 0;
+}
+
+static int cidr_inside(int fa, const unsigned char *a, int alen, int fb, const unsigned char *b, int blen)
+{
+	if (fa != fb || blen < alen)
+		return 0;
+	for (int i = 0; i < alen; i++)
+		if ((a[i / 8] ^ b[i / 8]) & (0x80 >> (i % 8)))
+			return 0;
+	return 1;
+}
+
+/* One CIDR string at path `where` (a field path, also the blamed field). */
+static int cidr_field(const char *s, const char *where, int *fam, unsigned char addr[16], int *plen, char *canon,
+		      size_t clen, srv_perr *e)
+{
+	int rc = parse_cidr(s, fam, addr, plen, canon, clen);
+	if (rc == -2)
+		return perr(e, -1, where, "%s \"%.64s\" has bits set past the prefix length", where, s);
+	if (rc != 0)
+		return perr(e, -1, where, "%s \"%.64s\" is not a CIDR like \"10.0.0.0/8\" or \"2001:db8::/32\"", where,
+			    s);
+	return 0;
+}
+
+/* A DNS name as RFC 1123 has it: labels of letters, digits and '-'. */
+static int valid_dns_name(const char *s)
+{
+	size_t n = strlen(s), label = 0;
+	if (n == 0 || n > 253 || s[0] == '.')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '.') {
+			if (label == 0 || s[i - 1] == '-')
+				return 0;
+			label = 0;
+			continue;
+		}
+		if (!(isalnum(c) || c == '-') || (label == 0 && c == '-') || ++label > 63)
+			return 0;
+	}
+	return label == 0 || s[n - 1] != '-';
+}
+
+static int net_ports(const Coreweave__Sandbox__V1__EgressRule *in, const char *where, srv_egress_rule *r,
+		     srv_perr *e)
+{
+	char w[SRV_FIELDLEN], f[SRV_FIELDLEN + 16];
+	if (in->n_ports > SRV_MAX_PORTS) {
+		fpath(w, sizeof w, "%s.ports", where);
+		return perr(e, -1, w, "%s has more than %d entries", w, SRV_MAX_PORTS);
+	}
+	if (in->n_ports == 0)
+		return 0;
+	if (!(r->ports = calloc(in->n_ports, sizeof *r->ports)))
+		return perr(e, -1, NULL, "out of memory");
+	for (size_t i = 0; i < in->n_ports; i++) {
+		const Coreweave__Sandbox__V1__PortRange *pr = in->ports[i];
+		srv_port_range *p = &r->ports[r->nports];
+		const char *proto = pr->protocol ? pr->protocol : "";
+		fpath(w, sizeof w, "%s.ports[%zu]", where, i);
+		/* As Kubernetes' NetworkPolicyPort: no protocol means TCP. */
+		p->proto = SRV_PORT_TCP;
+		snprintf(f, sizeof f, "%s.protocol", w);
+		if (strcasecmp(proto, "UDP") == 0)
+			p->proto = SRV_PORT_UDP;
+		else if (strcasecmp(proto, "SCTP") == 0)
+			return perr(e, SRV_PARSE_UNSUPPORTED, f, "%s SCTP is not supported by sbxd (TCP, UDP)", f);
+		else if (*proto && strcasecmp(proto, "TCP") != 0)
+			return perr(e, -1, f, "%s \"%.16s\" is not TCP or UDP", f, proto);
+		snprintf(f, sizeof f, "%s.port", w);
+		if (pr->port < 1 || pr->port > 65535)
+			return perr(e, -1, f, "%s is required, an integer 1..65535", f);
+		p->port = p->end_port = pr->port;
+		snprintf(f, sizeof f, "%s.endPort", w);
+		if (pr->end_port != 0 && (pr->end_port < p->port || pr->end_port > 65535))
+			return perr(e, -1, f, "%s must be an integer port..65535", f);
+		if (pr->end_port)
+			p->end_port = pr->end_port;
+		r->nports++;
+	}
+	return 0;
+}
+
+static int net_rule(const Coreweave__Sandbox__V1__EgressRule *in, const char *where, srv_egress_rule *r, srv_perr *e)
+{
+	char w[SRV_FIELDLEN], ww[SRV_FIELDLEN + 24];
+	switch (in->destination_case) {
+	case COREWEAVE__SANDBOX__V1__EGRESS_RULE__DESTINATION_TENANT:
+		fpath(w, sizeof w, "%s.tenant", where);
+		return perr(e, SRV_PARSE_UNSUPPORTED, w, "%s is not supported by sbxd (use cidr, dnsName or any)", w);
+	case COREWEAVE__SANDBOX__V1__EGRESS_RULE__DESTINATION_SELECTOR:
+		fpath(w, sizeof w, "%s.selector", where);
+		return perr(e, SRV_PARSE_UNSUPPORTED, w, "%s is not supported by sbxd (use cidr, dnsName or any)", w);
+	case COREWEAVE__SANDBOX__V1__EGRESS_RULE__DESTINATION_ANY:
+		fpath(w, sizeof w, "%s.any", where);
+		if (!in->any)
+			return perr(e, -1, w, "%s is false: give \"any\": true, a cidr or a dnsName", w);
+		r->kind = SRV_EGRESS_ANY;
+		break;
+	case COREWEAVE__SANDBOX__V1__EGRESS_RULE__DESTINATION_DNS_NAME: {
+		const char *dns = in->dns_name ? in->dns_name : "";
+		fpath(w, sizeof w, "%s.dnsName", where);
+		if (strchr(dns, '*'))
+			return perr(e, SRV_PARSE_UNSUPPORTED, w,
+				    "%s \"%.64s\": wildcards are not supported by sbxd (it resolves the name when the "
+				    "sandbox is created)", w, dns);
+		if (!valid_dns_name(dns))
+			return perr(e, -1, w, "%s \"%.64s\" is not a DNS name", w, dns);
+		r->kind = SRV_EGRESS_DNS;
+		if (!(r->dest = strdup(dns)))
+			return perr(e, -1, NULL, "out of memory");
+		break;
+	}
+	case COREWEAVE__SANDBOX__V1__EGRESS_RULE__DESTINATION_CIDR: {
+		const Coreweave__Sandbox__V1__CidrBlock *cb = in->cidr;
+		char canon[INET6_ADDRSTRLEN + 8];
+		unsigned char a[16], b[16];
+		int fa, la, fb, lb;
+		fpath(w, sizeof w, "%s.cidr", where);
+		fpath(ww, sizeof ww, "%s.cidr", w);
+		if (!cb || !cb->cidr || !*cb->cidr)
+			return perr(e, -1, ww, "%s is required", ww);
+		if (cidr_field(cb->cidr, ww, &fa, a, &la, canon, sizeof canon, e))
+			return -1;
+		r->kind = SRV_EGRESS_CIDR;
+		if (!(r->dest = strdup(canon)))
+			return perr(e, -1, NULL, "out of memory");
+		if (cb->n_except > SRV_MAX_EXCEPT) {
+			fpath(ww, sizeof ww, "%s.except", w);
+			return perr(e, -1, ww, "%s has more than %d entries", ww, SRV_MAX_EXCEPT);
+		}
+		for (size_t i = 0; i < cb->n_except; i++) {
+			fpath(ww, sizeof ww, "%s.except[%zu]", w, i);
+			if (cidr_field(cb->except[i], ww, &fb, b, &lb, canon, sizeof canon, e))
+				return -1;
+			if (!cidr_inside(fa, a, la, fb, b, lb))
+				return perr(e, -1, ww, "%s \"%.64s\" is not inside %s", ww, cb->except[i], r->dest);
+			if (srv_strv_push(&r->except, canon) != 0)
+				return perr(e, -1, NULL, "out of memory");
+		}
+		break;
+	}
+	default:
+		return perr(e, -1, where, "%s needs a destination: cidr, dnsName or \"any\": true", where);
+	}
+	return net_ports(in, where, r, e);
+}
+
+int srv_netopts_from_pb(const Coreweave__Sandbox__V1__NetworkOptions *n, const char *prefix, srv_netopts *out,
+			srv_perr *e)
+{
+	char w[SRV_FIELDLEN];
+	int rc = -1;
+	memset(out, 0, sizeof *out);
+	if (!n)
+		return 0;
+	out->given = 1;
+	if (n->n_ingress > 0) {
+		/* Nothing outside can open a connection into a sandbox here. */
+		fpath(w, sizeof w, "%s.ingress", prefix);
+		rc = perr(e, SRV_PARSE_UNSUPPORTED, w,
+			  "%s is not supported by sbxd (sandboxes accept no inbound connections)", w);
+		goto out;
+	}
+	out->deny_egress_set = n->_deny_egress_case == COREWEAVE__SANDBOX__V1__NETWORK_OPTIONS___DENY_EGRESS_DENY_EGRESS;
+	out->deny_egress = out->deny_egress_set && n->deny_egress;
+	out->deny_ingress_set =
+		n->_deny_ingress_case == COREWEAVE__SANDBOX__V1__NETWORK_OPTIONS___DENY_INGRESS_DENY_INGRESS;
+	out->deny_ingress = out->deny_ingress_set && n->deny_ingress;
+	if (n->n_egress > SRV_MAX_EGRESS) {
+		fpath(w, sizeof w, "%s.egress", prefix);
+		perr(e, -1, w, "%s has more than %d rules", w, SRV_MAX_EGRESS);
+		goto out;
+	}
+	if (n->n_egress && !(out->egress = calloc(n->n_egress, sizeof *out->egress))) {
+		perr(e, -1, NULL, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n->n_egress; i++) {
+		fpath(w, sizeof w, "%s.egress[%zu]", prefix, i);
+		int r = net_rule(n->egress[i], w, &out->egress[out->negress], e);
+		out->negress++; /* counted even half-made, so free sees it */
+		if (r != 0) {
+			rc = r;
+			goto out;
+		}
+	}
+	if (out->deny_egress && out->negress) {
+		fpath(w, sizeof w, "%s.denyEgress", prefix);
+		perr(e, -1, w, "%s is true but %s.egress has rules: give one or the other", w, prefix);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (rc)
+		srv_netopts_free(out);
+	return rc;
+}
+
 /* ------------------------------------------------------------ the checks */
 
 static char *dup_or_empty(const char *s)
 {
 	return strdup(s ? s : "");
-}
-
-/* NetworkOptions through the network checker of parse.c, which reads the
- * options' proto3 JSON (produced here by the codec, so it is canonical). */
-static int net_from_pb(const Coreweave__Sandbox__V1__NetworkOptions *n, srv_netopts *out, srv_perr *e)
-{
-	memset(out, 0, sizeof *out);
-	if (!n)
-		return 0;
-	char *txt = NULL;
-	size_t len;
-	wire_err we;
-	if (wire_json_encode(&n->base, NULL, &txt, &len, &we) != 0)
-		return perr(e, -1, "spec.network", "spec.network: %s", we.msg);
-	cJSON *j = cJSON_ParseWithLength(txt, len);
-	free(txt);
-	if (!j)
-		return perr(e, -1, "spec.network", "out of memory");
-	int rc = srv_parse_netopts(j, "spec.network", out, e->msg);
-	cJSON_Delete(j);
-	if (rc) {
-		/* parse.c's messages start with the field's path */
-		size_t fl = strcspn(e->msg, " :");
-		snprintf(e->field, sizeof e->field, "%.*s", (int)(fl < sizeof e->field ? fl : sizeof e->field - 1),
-			 e->msg);
-	}
-	return rc;
 }
 
 int srv_spec_from_pb(const Coreweave__Sandbox__V1__Sandbox *sb, srv_spec *out, srv_perr *e)
@@ -349,7 +569,7 @@ int srv_spec_from_pb(const Coreweave__Sandbox__V1__Sandbox *sb, srv_spec *out, s
 			goto out;
 		}
 	}
-	rc = net_from_pb(sp->network, &out->net, e);
+	rc = srv_netopts_from_pb(sp->network, "spec.network", &out->net, e);
 	if (rc)
 		goto out;
 	/* The spec as asked, for answers to echo. */

@@ -17,6 +17,16 @@ int srv_spec_from_pb(const Coreweave__Sandbox__V1__Sandbox *sb, srv_spec *out, s
  * the spec has none or out of memory. */
 Coreweave__Sandbox__V1__SandboxSpec *srv_spec_to_pb(const srv_spec *sp);
 
+/* spec.network (n may be NULL: not given) -> *out, every semantic check
+ * of a NetworkOptions that the codec's typing leaves: CIDRs (canonical,
+ * no host bits, except inside), DNS names, ports, rule counts; ingress
+ * rules, tenant and selector destinations, wildcards and SCTP are
+ * SRV_PARSE_UNSUPPORTED (501), never dropped. prefix is the JSON path of
+ * n ("spec.network"); e names the field below it. 0, -1 (400) or
+ * SRV_PARSE_UNSUPPORTED. */
+int srv_netopts_from_pb(const Coreweave__Sandbox__V1__NetworkOptions *n, const char *prefix, srv_netopts *out,
+			srv_perr *e);
+
 /* sbxd's egress rules and network options (as parsed, normalised: CIDRs
  * canonical, protocols named) as the schema's messages (what
  * status.effectiveEgress shows). NULL: out of memory. */

@@ -88,5 +88,8 @@ const wire_route wire_ext_routes[] = {
 	 EXT(remove_xattr_response), {"sandbox_id"}, "posix"},
 	{"StatFileSystem", "GET", "/v1/sandboxes/{sandbox_id}:statFileSystem", "", EXT(stat_file_system_request),
 	 EXT(stat_file_system_response), {"sandbox_id"}, "posix"},
+	/* "images" */
+	{"ListImages", "GET", "/v1/images", "", EXT(list_images_request), EXT(list_images_response), {NULL},
+	 "images"},
 };
 const size_t wire_n_ext_routes = sizeof wire_ext_routes / sizeof wire_ext_routes[0];

@@ -62,12 +62,6 @@ cJSON *sbx_json_parse(const char *text, size_t len)
 	return root;
 }
 
-const char *sbx_json_get_str(const cJSON *obj, const char *key)
-{
-	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
-	return cJSON_IsString(it) ? it->valuestring : NULL;
-}
-
 int sbx_json_item_i64(const cJSON *it, int64_t *out)
 {
 	*out = 0;
@@ -91,19 +85,6 @@ int sbx_json_item_i64(const cJSON *it, int64_t *out)
 int sbx_json_get_i64(const cJSON *obj, const char *key, int64_t *out)
 {
 	return sbx_json_item_i64(cJSON_GetObjectItemCaseSensitive(obj, key), out);
-}
-
-int sbx_json_get_bool(const cJSON *obj, const char *key)
-{
-	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
-	return cJSON_IsTrue(it);
-}
-
-cJSON *sbx_json_add_i64(cJSON *obj, const char *key, int64_t v)
-{
-	char num[24];
-	snprintf(num, sizeof num, "%lld", (long long)v);
-	return cJSON_AddStringToObject(obj, key, num);
 }
 
 static const char *const state_words[] = {

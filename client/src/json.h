@@ -22,13 +22,9 @@ cJSON *sbx_json_parse(const char *text, size_t len);
 /* 1 when text nests deeper than max (outside strings). */
 int sbx_json_too_deep(const char *text, size_t len, int max);
 
-/* NULL when absent or not a string. */
-const char *sbx_json_get_str(const cJSON *obj, const char *key);
 /* Absent -> *out = 0 and 0 returned; wrong type or out of range -> -1. */
 int sbx_json_get_i64(const cJSON *obj, const char *key, int64_t *out);
 int sbx_json_item_i64(const cJSON *item, int64_t *out);
-/* Absent -> 0. */
-int sbx_json_get_bool(const cJSON *obj, const char *key);
 
 
 /* The tag that carries sbxfs's name of a sandbox (WIRE-CONTRACT point 1). */
@@ -55,8 +51,5 @@ sbx_result sbx_dirent_from_pb(const ProtobufCMessage *m, sbx_dirent *out);
 
 /* Pretty JSON (two-space indent) with a final newline; caller frees. */
 char *sbx_json_pretty(const cJSON *root);
-
-/* Adds an int64 the proto3 way (a decimal string). */
-cJSON *sbx_json_add_i64(cJSON *obj, const char *key, int64_t v);
 
 #endif

@@ -91,6 +91,31 @@ sbx_result sbx_client_features(sbx_client *c, unsigned *features, sbx_error *err
 
 #define SBX_IMAGES_TEXT_MAX (1u << 20)
 
+/* One line of the listing ("REF DIGEST LAYERS BYTES\n") onto buf. 1 when
+ * the cap stops the listing (a listing, not a dump: cut at 1 MiB), -1
+ * out of memory, else 0. */
+static int images_line(char **buf, size_t *used, size_t *cap, const char *ref, const Sbxd__Ext__V1__Image *im)
+{
+	char line[1024];
+	int n = snprintf(line, sizeof line, "%s %s %d %lld\n", ref, im->digest ? im->digest : "", (int)im->layers,
+	                 (long long)im->size_bytes);
+	if (n < 0 || (size_t)n >= sizeof line)
+		return 0;
+	if (*used + (size_t)n + 1 > SBX_IMAGES_TEXT_MAX)
+		return 1;
+	if (*used + (size_t)n + 1 > *cap) {
+		size_t nc = *cap * 2 > *used + (size_t)n + 1 ? *cap * 2 : *used + (size_t)n + 1;
+		char *nb = realloc(*buf, nc);
+		if (!nb)
+			return -1;
+		*buf = nb;
+		*cap = nc;
+	}
+	memcpy(*buf + *used, line, (size_t)n + 1);
+	*used += (size_t)n;
+	return 0;
+}
+
 sbx_result sbx_images_list(sbx_client *c, char **text, sbx_error *err)
 {
 	unsigned f = 0;
@@ -100,52 +125,40 @@ sbx_result sbx_images_list(sbx_client *c, char **text, sbx_error *err)
 		return r;
 	if (!(f & SBX_FEAT_IMAGES))
 		return sbx_fail(err, SBX_E_UNSUPPORTED, "the service has no image list (sbxd's \"images\" extension)");
-	cJSON *root = NULL;
-	sbx_http_req req = {.method = "GET", .path = "/v1/images", .safe = 1};
-	r = sbx_http_json(c, &req, &root, err);
-	if (r != SBX_OK)
+	const wire_route *rt;
+	if ((r = sbx_pb_ext_route("ListImages", &rt, err)) != SBX_OK)
 		return r;
+	ProtobufCMessage *m = NULL;
+	sbx_http_req base = {.safe = 1};
+	Sbxd__Ext__V1__ListImagesRequest req = SBXD__EXT__V1__LIST_IMAGES_REQUEST__INIT;
+	if ((r = sbx_pb_call(c, rt, &req.base, NULL, &base, &m, err)) != SBX_OK)
+		return r;
+	const Sbxd__Ext__V1__ListImagesResponse *x = (const Sbxd__Ext__V1__ListImagesResponse *)m;
 	size_t cap = 4096, used = 0;
 	char *buf = malloc(cap);
-	const cJSON *img, *ref;
 	if (!buf) {
 		r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
 		goto out;
 	}
 	buf[0] = '\0';
-	cJSON_ArrayForEach(img, cJSON_GetObjectItemCaseSensitive(root, "images")) {
-		const cJSON *d = cJSON_GetObjectItemCaseSensitive(img, "digest");
-		const cJSON *nl = cJSON_GetObjectItemCaseSensitive(img, "layers");
-		const cJSON *sz = cJSON_GetObjectItemCaseSensitive(img, "sizeBytes");
-		cJSON_ArrayForEach(ref, cJSON_GetObjectItemCaseSensitive(img, "references")) {
-			if (!cJSON_IsString(ref) || !cJSON_IsString(d))
-				continue;
-			char line[1024];
-			int n = snprintf(line, sizeof line, "%s %s %d %s\n", ref->valuestring, d->valuestring,
-			                 cJSON_IsNumber(nl) ? nl->valueint : 0, cJSON_IsString(sz) ? sz->valuestring : "0");
-			if (n < 0 || (size_t)n >= sizeof line)
-				continue;
-			if (used + (size_t)n + 1 > SBX_IMAGES_TEXT_MAX)
-				break; /* a listing, not a dump: cut at 1 MiB */
-			if (used + (size_t)n + 1 > cap) {
-				size_t nc = cap * 2 > used + (size_t)n + 1 ? cap * 2 : used + (size_t)n + 1;
-				char *nb = realloc(buf, nc);
-				if (!nb) {
-					r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
-					goto out;
-				}
-				buf = nb;
-				cap = nc;
+	int stop = 0;
+	for (size_t i = 0; i < x->n_images && !stop; i++) {
+		const Sbxd__Ext__V1__Image *im = x->images[i];
+		if (!im->digest || !*im->digest)
+			continue;
+		for (size_t k = 0; k < im->n_references && !stop; k++) {
+			stop = images_line(&buf, &used, &cap, im->references[k], im);
+			if (stop < 0) {
+				r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
+				goto out;
 			}
-			memcpy(buf + used, line, (size_t)n + 1);
-			used += (size_t)n;
 		}
 	}
 	*text = buf;
 	buf = NULL;
 out:
 	free(buf);
-	cJSON_Delete(root);
+	wire_message_free(m);
 	return r;
 }
 

@@ -71,6 +71,17 @@ imgs=$(api GET /v1/images)
 expect "GET /v1/images" "$(jget "$imgs" '[i["references"] for i in j["images"] if i["digest"] == "'"$digest"'"][0]')" "['docker.io/library/tool:1']"
 expect "layers listed" "$(jget "$imgs" 'j["images"][0]["layers"]')" 2
 expect "announced" "$(jget "$(api GET /v1/extensions)" '"images" in j["extensions"]')" true
+# sbxd.ext.v1.ListImagesResponse (extension.proto): int64 sizeBytes as a
+# string, the config's digest, created as a canonical Timestamp; strict in.
+img0='[i for i in j["images"] if i["digest"] == "'"$digest"'"][0]'
+expect "sizeBytes is an int64 string" "$(jget "$imgs" 'isinstance('"$img0"'["sizeBytes"], str) and int('"$img0"'["sizeBytes"]) > 0')" true
+expect "configDigest" "$(jget "$imgs" 'bool(__import__("re").fullmatch("sha256:[0-9a-f]{64}", '"$img0"'["configDigest"]))')" true
+expect "created" "$(jget "$imgs" 'bool(__import__("re").fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{3}|\.[0-9]{6}|\.[0-9]{9})?Z", '"$img0"'["created"]))')" true
+size=$(jget "$imgs" "$img0"'["sizeBytes"]')
+r=$(api GET '/v1/images?bogus=1')
+expect "unknown query parameter" "$(jget "$r" 'j["code"]')" 3
+expect "it is named" "$(jget "$r" '[v["field"] for d in j["details"] for v in d.get("fieldViolations", [])]')" "['bogus']"
+expect "POST is no route" "$(api_status POST /v1/images)" 404
 
 # By tag: the file, the env, the workdir, the user, the whiteout, the opaque dir.
 id=$(create "$(sbx_body name=b image=docker.io/library/tool:1 -- sleep 1000)")
@@ -222,6 +233,6 @@ expect "an image without entrypoint is idle" "$(state_of "$id")" STATE_RUNNING
 # The mount's root lists the store's references in `images`.
 mount_sbxfs
 find "$MNT" -maxdepth 1 -name images -type f | grep -q . || fail "no images at the mount root: $(ls "$MNT")"
-grep -q "^docker.io/library/tool:1 $digest 2 [0-9]*$" "$MNT/images" || fail "images file: $(cat "$MNT/images")"
+grep -q "^docker.io/library/tool:1 $digest 2 $size$" "$MNT/images" || fail "images file: $(cat "$MNT/images")"
 grep -q "^docker.io/library/python:3.11 sha256:" "$MNT/images" || fail "images file: $(cat "$MNT/images")"
 umount_sbxfs
