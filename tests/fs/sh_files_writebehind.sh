@@ -6,10 +6,14 @@
 # writer's close, fsync sends them, and an error of a held write is not
 # lost: a full disk fails write(2) or close(2), never neither. Service
 # calls are counted in the recorder's log (tests/conformance/recorder.py).
-export SBX_RECORD=${SBX_RECORD:-$(mktemp /tmp/sbx-wb-rec.XXXXXX)}
-rec=$SBX_RECORD
+# Its own log always, so the counts are this test's alone; under a
+# conformance run (an outer SBX_RECORD) it is appended to that log at the
+# end, so its exchanges are judged too (never removed: it is shared).
+outer_rec=${SBX_RECORD:-}
+rec=$(mktemp /tmp/sbx-wb-rec.XXXXXX)
+export SBX_RECORD=$rec
 . "$TESTS_DIR/fs/common.sh"
-trap 'rm -f "$rec"; _cleanup' EXIT
+trap '[ -z "$outer_rec" ] || cat "$rec" >>"$outer_rec"; rm -f "$rec"; _cleanup' EXIT
 command -v python3 >/dev/null || skip "no python3"
 # A small writable layer, for the full-disk case below.
 start_sbxd --max-disk 64M

@@ -6,8 +6,12 @@
 #  - a name no cached sandbox has (mkdir's first lookup, or a sandbox made
 #    by another client) is asked for by name and by its sbxfs-name tag,
 #    never by listing every sandbox; and the answer is still right.
+outer_rec=${SBX_RECORD:-}
 . "$TESTS_DIR/fs/common.sh"
+# Its own log (the counts are this test's alone), appended to an outer
+# conformance run's log at the end so its exchanges are judged too.
 SBX_RECORD=$T/calls.jsonl
+[ -z "$outer_rec" ] || trap 'cat "$SBX_RECORD" >>"$outer_rec" 2>/dev/null; _cleanup' EXIT
 _SBXD_SOCK=$T/sbxd-upstream.sock
 up
 calls_since() { # LINE -> "METHOD TARGET" of the calls recorded after line LINE
