@@ -255,28 +255,6 @@ static int rpc_request(struct MHD_Connection *con, req *r, srv_status *st)
 	return 0;
 }
 
-/* The route rows served by srv_rpc_file, by their file call kind. */
-static const struct {
-	const char *rpc;
-	srv_route_kind kind;
-} file_rpcs[] = {
-	{"ReadFile", R_READ_FILE}, {"WriteFile", R_WRITE_FILE}, {"ReadFileRange", R_READ_FILE_RANGE},
-	{"WriteFileAt", R_WRITE_FILE_AT}, {"ListDir", R_LIST_DIR}, {"StatFile", R_STAT_FILE},
-	{"MakeDir", R_MAKE_DIR}, {"RemoveFile", R_REMOVE_FILE}, {"CreateFile", R_CREATE_FILE},
-	{"SetFileAttrs", R_SET_FILE_ATTRS}, {"RenameFile", R_RENAME_FILE}, {"CreateSymlink", R_CREATE_SYMLINK},
-	{"LinkFile", R_LINK_FILE}, {"MakeNode", R_MAKE_NODE}, {"StatFileSystem", R_STAT_FILE_SYSTEM},
-	{"GetXattr", R_GET_XATTR}, {"ListXattrs", R_LIST_XATTRS}, {"SetXattr", R_SET_XATTR},
-	{"RemoveXattr", R_REMOVE_XATTR},
-};
-
-static srv_route_kind file_kind(const char *rpc)
-{
-	for (size_t i = 0; i < sizeof file_rpcs / sizeof file_rpcs[0]; i++)
-		if (strcmp(file_rpcs[i].rpc, rpc) == 0)
-			return file_rpcs[i].kind;
-	return R_NONE;
-}
-
 /* Raw bytes with the X-Sbx-* headers of docs/api.md ("Reading output by
  * offset"). fd: read n bytes at off from it (taken over), or -1. */
 static enum MHD_Result send_raw(struct MHD_Connection *con, int fd, const unsigned char *buf, int64_t off,
@@ -322,7 +300,7 @@ static enum MHD_Result h_rpc(struct MHD_Connection *con, req *r)
 	srv_status st;
 	ProtobufCMessage *resp = NULL;
 	const char *rpc = r->wr->rpc;
-	srv_route_kind fk = file_kind(rpc);
+	srv_route_kind fk = srv_file_kind_of(rpc);
 	int rc;
 	if (!r->rpcreq) {
 		srv_call_init(&r->call, r->peer, &r->w);

@@ -49,6 +49,28 @@ static const struct {
 	{R_REMOVE_XATTR, EXT(remove_xattr_request), 0},
 };
 
+/* The route rows served by srv_rpc_file, by their file call kind. */
+static const struct {
+	const char *rpc;
+	srv_route_kind kind;
+} file_rpcs[] = {
+	{"ReadFile", R_READ_FILE}, {"WriteFile", R_WRITE_FILE}, {"ReadFileRange", R_READ_FILE_RANGE},
+	{"WriteFileAt", R_WRITE_FILE_AT}, {"ListDir", R_LIST_DIR}, {"StatFile", R_STAT_FILE},
+	{"MakeDir", R_MAKE_DIR}, {"RemoveFile", R_REMOVE_FILE}, {"CreateFile", R_CREATE_FILE},
+	{"SetFileAttrs", R_SET_FILE_ATTRS}, {"RenameFile", R_RENAME_FILE}, {"CreateSymlink", R_CREATE_SYMLINK},
+	{"LinkFile", R_LINK_FILE}, {"MakeNode", R_MAKE_NODE}, {"StatFileSystem", R_STAT_FILE_SYSTEM},
+	{"GetXattr", R_GET_XATTR}, {"ListXattrs", R_LIST_XATTRS}, {"SetXattr", R_SET_XATTR},
+	{"RemoveXattr", R_REMOVE_XATTR},
+};
+
+srv_route_kind srv_file_kind_of(const char *rpc)
+{
+	for (size_t i = 0; i < sizeof file_rpcs / sizeof file_rpcs[0]; i++)
+		if (strcmp(file_rpcs[i].rpc, rpc) == 0)
+			return file_rpcs[i].kind;
+	return R_NONE;
+}
+
 const ProtobufCMessageDescriptor *srv_file_call_request(srv_route_kind kind)
 {
 	for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++)

@@ -51,6 +51,10 @@ typedef struct srv_file_args {
 	srv_attrs attrs;         /* :setFileAttrs */
 } srv_file_args;
 
+/* The file call kind of a route row's rpc name ("ReadFile" ...
+ * "RemoveXattr"), R_NONE for the other calls: one table for both front
+ * ends and the fuzzer. */
+srv_route_kind srv_file_kind_of(const char *rpc);
 /* The request type of a file call's route kind (R_READ_FILE ...
  * R_REMOVE_XATTR), NULL when kind is none; 1 for the calls that are GETs
  * (their arguments in the query). */

@@ -62,27 +62,6 @@ static int query_fields(ProtobufCMessage *m, char *q, wire_err *we)
 	return 0;
 }
 
-/* The route kinds of the file calls, by their row's rpc (api.c's table). */
-static srv_route_kind file_kind(const char *rpc)
-{
-	static const struct {
-		const char *rpc;
-		srv_route_kind kind;
-	} t[] = {
-		{"ReadFile", R_READ_FILE}, {"WriteFile", R_WRITE_FILE}, {"ReadFileRange", R_READ_FILE_RANGE},
-		{"WriteFileAt", R_WRITE_FILE_AT}, {"ListDir", R_LIST_DIR}, {"StatFile", R_STAT_FILE},
-		{"MakeDir", R_MAKE_DIR}, {"RemoveFile", R_REMOVE_FILE}, {"CreateFile", R_CREATE_FILE},
-		{"SetFileAttrs", R_SET_FILE_ATTRS}, {"RenameFile", R_RENAME_FILE}, {"CreateSymlink", R_CREATE_SYMLINK},
-		{"LinkFile", R_LINK_FILE}, {"MakeNode", R_MAKE_NODE}, {"StatFileSystem", R_STAT_FILE_SYSTEM},
-		{"GetXattr", R_GET_XATTR}, {"ListXattrs", R_LIST_XATTRS}, {"SetXattr", R_SET_XATTR},
-		{"RemoveXattr", R_REMOVE_XATTR},
-	};
-	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
-		if (strcmp(t[i].rpc, rpc) == 0)
-			return t[i].kind;
-	return R_NONE;
-}
-
 static void check_proc_req(const srv_proc_req *pr, int exec)
 {
 	if (pr->argv.n < 1 || pr->argv.n > SRV_MAX_ARGV || pr->env.n > SRV_MAX_ENV || !pr->cwd)
@@ -115,7 +94,7 @@ static void run_row(const wire_route *w, wire_var *vars, size_t nv, char *query,
 		wire_message_free(m);
 		return;
 	}
-	srv_route_kind fk = file_kind(w->rpc);
+	srv_route_kind fk = srv_file_kind_of(w->rpc);
 	if (strcmp(w->rpc, "CreateSandbox") == 0) {
 		srv_spec s;
 		if (srv_parse_create(b, blen, &s, &perr) == 0) {
