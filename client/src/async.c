@@ -190,7 +190,7 @@ static int local_try(sbx_async *a, sbx_op *op, int64_t now)
 		complete_error(a, op, SBX_E_NOT_FOUND, &e);
 		return 1;
 	}
-	if (!sbx_fb_done(p) && now < op->deadline_ms) {
+	if (!sbx_fb_ready(p, op->kind == OP_PROCESS ? -1 : (int)op->stream, op->offset) && now < op->deadline_ms) {
 		pthread_mutex_unlock(&c->fb_mu);
 		return 0;
 	}

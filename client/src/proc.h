@@ -26,6 +26,8 @@ void sbx_fb_shutdown(sbx_client *c);
  * NULL when the table has no such process. */
 sbx_fb_proc *sbx_fb_find(sbx_client *c, const char *sandbox_id, int64_t pid);
 int sbx_fb_done(const sbx_fb_proc *p);
+/* Done, or (a streamed process, stream >= 0) output past offset is in. */
+int sbx_fb_ready(const sbx_fb_proc *p, int stream, int64_t offset);
 /* A snapshot as an sbx_process (caller frees); fb_mu held. */
 sbx_result sbx_fb_snapshot(const sbx_fb_proc *p, sbx_process **out, sbx_error *err);
 /* Copies up to maxlen bytes at offset into buf and fills chunk; fb_mu held. */
