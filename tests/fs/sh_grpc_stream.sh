@@ -24,13 +24,14 @@ eq "$(cat "$d/status")" exited "status"
 id=$(start_proc g 'echo one; sleep 3; echo two')
 d=$MNT/g/exec/$id
 t0=$(ms)
-timeout 20 cat "$d/stdout" >"$T/live.out" &
+timeout 60 cat "$d/stdout" >"$T/live.out" &
 CATP=$!
 wait_grep "$T/live.out" one 25
 t1=$(ms)
 [ $((t1 - t0)) -lt 2500 ] || fail "first line came after $((t1 - t0)) ms, not live"
 eq "$(cat "$d/status")" running "status while streaming"
-wait $CATP || fail "cat of a live stdout failed"
+wait $CATP || fail "cat of a live stdout failed: $?"
+note "live cat took $(( $(ms) - t0 )) ms"
 eq "$(cat "$T/live.out")" "$(printf 'one\ntwo')" "live stdout whole"
 eq "$(cat "$d/returncode")" 0 "live returncode"
 
