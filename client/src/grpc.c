@@ -38,6 +38,7 @@
 #define GRPC_MAX_MSG (64 << 20)
 #define GRPC_CA_MAX ((size_t)1 << 20)
 #define GRPC_METHOD "/coreweave.sandbox.v1.SandboxService/StreamExec"
+#define GRPC_LOGS "/coreweave.sandbox.v1.SandboxService/StreamLogs"
 
 struct sbx_gstream {
 	grpc_call *call;
@@ -126,6 +127,13 @@ static char *read_ca(const char *path)
 	return b;
 }
 
+static gpr_timespec deadline(long wait_ms)
+{
+	if (wait_ms < 0)
+		return gpr_inf_future(GPR_CLOCK_MONOTONIC);
+	return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(wait_ms, GPR_TIMESPAN));
+}
+
 static sbx_result channel(sbx_client *c, grpc_channel **out, sbx_error *err)
 {
 	pthread_once(&grpc_once, grpc_boot);
@@ -159,6 +167,36 @@ static sbx_result channel(sbx_client *c, grpc_channel **out, sbx_error *err)
 	return *out ? SBX_OK : sbx_fail(err, SBX_E_INTERNAL, "cannot make a gRPC channel");
 }
 
+sbx_result sbx_grpc_reachable(sbx_client *c, long wait_ms, sbx_error *err)
+{
+	grpc_channel *ch;
+	sbx_result res;
+	if ((res = channel(c, &ch, err)) != SBX_OK)
+		return res;
+	gpr_timespec end = deadline(wait_ms);
+	grpc_completion_queue *cq = NULL;
+	grpc_connectivity_state s = grpc_channel_check_connectivity_state(ch, 1);
+	while (s != GRPC_CHANNEL_READY && s != GRPC_CHANNEL_TRANSIENT_FAILURE && s != GRPC_CHANNEL_SHUTDOWN) {
+		if (!cq)
+			cq = grpc_completion_queue_create_for_pluck(NULL);
+		char tag;
+		grpc_channel_watch_connectivity_state(ch, s, end, cq, &tag);
+		grpc_event ev = grpc_completion_queue_pluck(cq, &tag, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+		grpc_connectivity_state n = grpc_channel_check_connectivity_state(ch, 0);
+		if (!ev.success && n == s)
+			break; /* the deadline passed */
+		s = n;
+	}
+	if (cq) {
+		grpc_completion_queue_shutdown(cq);
+		grpc_completion_queue_destroy(cq);
+	}
+	if (s == GRPC_CHANNEL_READY)
+		return SBX_OK;
+	return sbx_fail(err, SBX_E_UNAVAILABLE, "no gRPC service answers at %s",
+	                c->cfg->grpc_url ? c->cfg->grpc_url : "the default address");
+}
+
 void sbx_grpc_client_free(sbx_client *c)
 {
 	if (c->grpc_ch)
@@ -174,13 +212,6 @@ static grpc_byte_buffer *pack(const ProtobufCMessage *m)
 	grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
 	grpc_slice_unref(s);
 	return bb;
-}
-
-static gpr_timespec deadline(long wait_ms)
-{
-	if (wait_ms < 0)
-		return gpr_inf_future(GPR_CLOCK_MONOTONIC);
-	return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(wait_ms, GPR_TIMESPAN));
 }
 
 /* 1: completed (ok says whether it succeeded), 0: the wait ended. */
@@ -246,6 +277,61 @@ static void gs_free(sbx_gstream *g)
 	free(g);
 }
 
+/* Starts the call of g (calloc'd) with its first message bb (taken),
+ * and with half_close the client's end of sending too. g is freed on
+ * failure. */
+static sbx_result call_open(sbx_client *c, grpc_channel *ch, const char *method, sbx_gstream *g,
+                            grpc_byte_buffer *bb, int half_close, sbx_error *err)
+{
+	pthread_mutex_init(&g->send_mu, NULL);
+	grpc_metadata_array_init(&g->init_md);
+	grpc_metadata_array_init(&g->trail_md);
+	g->details = grpc_empty_slice();
+	g->recv_status_done = 1;
+	set_auth(g, c->cfg);
+	g->cq = grpc_completion_queue_create_for_pluck(NULL);
+	/* The stream lasts as long as its command: no deadline on the call,
+	 * each step below waits for its own. */
+	g->call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, g->cq,
+	                                   grpc_slice_from_static_string(method), NULL,
+	                                   gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+	if (!g->call) {
+		grpc_byte_buffer_destroy(bb);
+		gs_free(g);
+		return sbx_fail(err, SBX_E_INTERNAL, "cannot make a gRPC call");
+	}
+	grpc_op ops[4];
+	memset(ops, 0, sizeof ops);
+	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[0].data.send_initial_metadata.count = g->nmd;
+	ops[0].data.send_initial_metadata.metadata = g->md;
+	ops[1].op = GRPC_OP_SEND_MESSAGE;
+	ops[1].data.send_message.send_message = bb;
+	ops[2].op = GRPC_OP_RECV_INITIAL_METADATA;
+	ops[2].data.recv_initial_metadata.recv_initial_metadata = &g->init_md;
+	ops[3].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+	grpc_op st;
+	memset(&st, 0, sizeof st);
+	st.op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+	st.data.recv_status_on_client.trailing_metadata = &g->trail_md;
+	st.data.recv_status_on_client.status = &g->status;
+	st.data.recv_status_on_client.status_details = &g->details;
+	int ok = 0;
+	if (grpc_call_start_batch(g->call, &st, 1, &g->tag_status, NULL) == GRPC_CALL_OK)
+		g->recv_status_done = 0;
+	/* The init batch is the first send: it is the pending one, plucked
+	 * by the first reader or writer. */
+	g->send_bb = bb;
+	if (g->recv_status_done || grpc_call_start_batch(g->call, ops, half_close ? 4 : 3, &g->tag_send, NULL) != GRPC_CALL_OK) {
+		gs_free(g);
+		return sbx_fail(err, SBX_E_INTERNAL, "cannot start a gRPC call");
+	}
+	g->send_pending = 1;
+	(void)ok;
+	return SBX_OK;
+}
+
+
 sbx_result sbx_grpc_exec_open(sbx_client *c, const char *sandbox_id, const sbx_exec_req *r, sbx_gstream **out,
                               sbx_error *err)
 {
@@ -291,52 +377,10 @@ sbx_result sbx_grpc_exec_open(sbx_client *c, const char *sandbox_id, const sbx_e
 	free(evp);
 	sbx_exec_pb_free(&p);
 
-	pthread_mutex_init(&g->send_mu, NULL);
-	grpc_metadata_array_init(&g->init_md);
-	grpc_metadata_array_init(&g->trail_md);
-	g->details = grpc_empty_slice();
-	g->recv_status_done = 1;
-	set_auth(g, c->cfg);
-	g->cq = grpc_completion_queue_create_for_pluck(NULL);
-	/* The stream lasts as long as its command: no deadline on the call,
-	 * each step below waits for its own. */
-	g->call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, g->cq,
-	                                   grpc_slice_from_static_string(GRPC_METHOD), NULL,
-	                                   gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-	if (!g->call) {
-		grpc_byte_buffer_destroy(bb);
-		gs_free(g);
-		return sbx_fail(err, SBX_E_INTERNAL, "cannot make a gRPC call");
-	}
-	grpc_op ops[3];
-	memset(ops, 0, sizeof ops);
-	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-	ops[0].data.send_initial_metadata.count = g->nmd;
-	ops[0].data.send_initial_metadata.metadata = g->md;
-	ops[1].op = GRPC_OP_SEND_MESSAGE;
-	ops[1].data.send_message.send_message = bb;
-	ops[2].op = GRPC_OP_RECV_INITIAL_METADATA;
-	ops[2].data.recv_initial_metadata.recv_initial_metadata = &g->init_md;
-	grpc_op st;
-	memset(&st, 0, sizeof st);
-	st.op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-	st.data.recv_status_on_client.trailing_metadata = &g->trail_md;
-	st.data.recv_status_on_client.status = &g->status;
-	st.data.recv_status_on_client.status_details = &g->details;
-	int ok = 0;
-	if (grpc_call_start_batch(g->call, &st, 1, &g->tag_status, NULL) == GRPC_CALL_OK)
-		g->recv_status_done = 0;
-	/* The init batch is the first send: it is the pending one, plucked
-	 * by the first reader or writer. */
-	g->send_bb = bb;
-	if (g->recv_status_done || grpc_call_start_batch(g->call, ops, 3, &g->tag_send, NULL) != GRPC_CALL_OK) {
-		gs_free(g);
-		return sbx_fail(err, SBX_E_INTERNAL, "cannot start a gRPC call");
-	}
-	g->send_pending = 1;
-	(void)ok;
-	*out = g;
-	return SBX_OK;
+	sbx_result rc = call_open(c, ch, GRPC_METHOD, g, bb, 0, err);
+	if (rc == SBX_OK)
+		*out = g;
+	return rc;
 }
 
 /* The call's final status as a result; err gets the Status details. */
@@ -392,12 +436,20 @@ static int settle_send(sbx_gstream *g, long wait_ms)
 	return 0;
 }
 
-sbx_result sbx_grpc_exec_next(sbx_gstream *g, long wait_ms, sbx_gmsg *m, sbx_error *err)
+/* The next message's bytes into *sl (caller unrefs), or *end = 1 when the
+ * call ended well; a failed call is its result. */
+static sbx_result next_raw(sbx_gstream *g, long wait_ms, grpc_slice *sl, int *end, sbx_error *err)
 {
-	memset(m, 0, sizeof *m);
+	*end = 0;
 	for (;;) {
-		if (g->ended)
-			return status_result(g, err) == SBX_OK ? (m->kind = SBX_GMSG_END, SBX_OK) : err->code;
+		if (g->ended) {
+			sbx_error tmp;
+			if (!err)
+				err = &tmp;
+			sbx_result r = status_result(g, err);
+			*end = r == SBX_OK;
+			return r;
+		}
 		grpc_byte_buffer *bb = NULL;
 		grpc_op op;
 		memset(&op, 0, sizeof op);
@@ -432,9 +484,26 @@ sbx_result sbx_grpc_exec_next(sbx_gstream *g, long wait_ms, sbx_gmsg *m, sbx_err
 			grpc_byte_buffer_destroy(bb);
 			return sbx_fail(err, SBX_E_PROTOCOL, "bad gRPC message");
 		}
-		grpc_slice sl = grpc_byte_buffer_reader_readall(&rd);
+		*sl = grpc_byte_buffer_reader_readall(&rd);
 		grpc_byte_buffer_reader_destroy(&rd);
 		grpc_byte_buffer_destroy(bb);
+		return SBX_OK;
+	}
+}
+
+sbx_result sbx_grpc_exec_next(sbx_gstream *g, long wait_ms, sbx_gmsg *m, sbx_error *err)
+{
+	memset(m, 0, sizeof *m);
+	for (;;) {
+		grpc_slice sl;
+		int end;
+		sbx_result r0 = next_raw(g, wait_ms, &sl, &end, err);
+		if (r0 != SBX_OK)
+			return r0;
+		if (end) {
+			m->kind = SBX_GMSG_END;
+			return SBX_OK;
+		}
 		Coreweave__Sandbox__V1__ExecStreamResponse *rs = coreweave__sandbox__v1__exec_stream_response__unpack(
 			NULL, GRPC_SLICE_LENGTH(sl), GRPC_SLICE_START_PTR(sl));
 		grpc_slice_unref(sl);
@@ -536,6 +605,58 @@ sbx_result sbx_grpc_exec_close(sbx_gstream *g, long wait_ms, sbx_error *err)
 	rq.message_case = COREWEAVE__SANDBOX__V1__EXEC_STREAM_REQUEST__MESSAGE_CLOSE;
 	rq.close = &cl;
 	return send_req(g, &rq, wait_ms, err);
+}
+
+sbx_result sbx_grpc_logs_open(sbx_client *c, const char *sandbox_id, sbx_gstream **out, sbx_error *err)
+{
+	grpc_channel *ch;
+	sbx_result res;
+	*out = NULL;
+	if ((res = channel(c, &ch, err)) != SBX_OK)
+		return res;
+	sbx_gstream *g = calloc(1, sizeof *g);
+	if (!g)
+		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	Coreweave__Sandbox__V1__StreamLogsRequest rq = COREWEAVE__SANDBOX__V1__STREAM_LOGS_REQUEST__INIT;
+	rq.sandbox_id = (char *)sandbox_id;
+	rq.follow = 1;
+	res = call_open(c, ch, GRPC_LOGS, g, pack(&rq.base), 1, err);
+	if (res == SBX_OK)
+		*out = g;
+	return res;
+}
+
+sbx_result sbx_grpc_logs_next(sbx_gstream *g, sbx_gmsg *m, sbx_error *err)
+{
+	memset(m, 0, sizeof *m);
+	grpc_slice sl;
+	int end;
+	sbx_result r = next_raw(g, -1, &sl, &end, err);
+	if (r != SBX_OK)
+		return r;
+	if (end) {
+		m->kind = SBX_GMSG_END;
+		return SBX_OK;
+	}
+	Coreweave__Sandbox__V1__LogEntry *e =
+		coreweave__sandbox__v1__log_entry__unpack(NULL, GRPC_SLICE_LENGTH(sl), GRPC_SLICE_START_PTR(sl));
+	grpc_slice_unref(sl);
+	if (!e)
+		return sbx_fail(err, SBX_E_PROTOCOL, "StreamLogs answer does not unpack");
+	if (e->error) {
+		r = sbx_fail(err, SBX_E_INTERNAL, "StreamLogs: %s", e->error->message ? e->error->message : "error");
+	} else {
+		m->kind = SBX_GMSG_OUTPUT;
+		m->stream = SBX_STDOUT;
+		m->len = e->data.len;
+		m->data = malloc(m->len ? m->len : 1);
+		if (!m->data)
+			r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
+		else if (m->len)
+			memcpy(m->data, e->data.data, m->len);
+	}
+	coreweave__sandbox__v1__log_entry__free_unpacked(e, NULL);
+	return r;
 }
 
 void sbx_grpc_exec_cancel(sbx_gstream *g)

@@ -49,11 +49,21 @@ sbx_result sbx_grpc_exec_next(sbx_gstream *g, long wait_ms, sbx_gmsg *m, sbx_err
 sbx_result sbx_grpc_exec_stdin(sbx_gstream *g, const void *data, size_t len, long wait_ms, sbx_error *err);
 /* Sends `close` (EOF on the process's stdin). */
 sbx_result sbx_grpc_exec_close(sbx_gstream *g, long wait_ms, sbx_error *err);
+/* Opens StreamLogs with follow for the sandbox's main command; its
+ * LogEntry data (stdout and stderr as the service interleaves them) come
+ * as OUTPUT messages of SBX_STDOUT from sbx_grpc_logs_next (no limit on
+ * the wait: the reader thread's). */
+sbx_result sbx_grpc_logs_open(sbx_client *c, const char *sandbox_id, sbx_gstream **out, sbx_error *err);
+sbx_result sbx_grpc_logs_next(sbx_gstream *g, sbx_gmsg *m, sbx_error *err);
 /* Cancels the call: the service kills the command with its stream. */
 void sbx_grpc_exec_cancel(sbx_gstream *g);
 /* Cancels if needed and frees; no other thread may use g any more. */
 void sbx_grpc_exec_free(sbx_gstream *g);
 
+/* SBX_OK when the channel is (or within wait_ms becomes) connected;
+ * SBX_E_UNAVAILABLE when it cannot connect, SBX_E_UNSUPPORTED with no
+ * address. Cheap once connected. */
+sbx_result sbx_grpc_reachable(sbx_client *c, long wait_ms, sbx_error *err);
 /* Frees the client's channel (client_free). */
 void sbx_grpc_client_free(sbx_client *c);
 

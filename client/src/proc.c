@@ -56,6 +56,11 @@ struct sbx_fb_proc {
 	int spool[2];        /* gs: stdout's and stderr's spool files */
 	int stdin_closed;
 	int killed;          /* gs: cancelled for SIGKILL */
+	int logs;            /* the main command's StreamLogs (id SBX_MAIN) */
+	sbx_result log_res;  /* logs: how the stream ended */
+	int thread_over;     /* atomic: the reader returned (join is quick) */
+	int64_t retry_at;    /* logs: a failed stream may be opened again then */
+	int have_thread;     /* th is a thread to join */
 };
 
 static int64_t now_ns(void)
@@ -292,6 +297,148 @@ static void *gs_thread(void *arg)
 	return NULL;
 }
 
+static int spool_open(void);
+
+/* The reader of a main command's StreamLogs: its bytes into spool[0]. */
+static void *logs_thread(void *arg)
+{
+	sbx_fb_proc *p = arg;
+	sbx_client *c = p->c;
+	sbx_error e;
+	sbx_error_clear(&e);
+	int64_t len = 0;
+	sbx_result r;
+	for (;;) {
+		sbx_gmsg m;
+		if ((r = sbx_grpc_logs_next(p->gs, &m, &e)) != SBX_OK || m.kind == SBX_GMSG_END)
+			break;
+		pthread_mutex_lock(&c->fb_mu);
+		while (len + (int64_t)m.len > FB_SPOOL_MAX && !c->closing) {
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_sec += 1;
+			pthread_cond_timedwait(&c->fb_cond, &c->fb_mu, &ts);
+		}
+		int closing = c->closing;
+		pthread_mutex_unlock(&c->fb_mu);
+		size_t off = 0;
+		while (!closing && off < m.len) {
+			ssize_t k = pwrite(p->spool[0], m.data + off, m.len - off, len + (int64_t)off);
+			if (k <= 0)
+				break;
+			off += (size_t)k;
+		}
+		free(m.data);
+		if (closing)
+			break;
+		if (off < m.len) {
+			r = sbx_fail(&e, SBX_E_INTERNAL, "cannot spool the log: %s", strerror(errno));
+			sbx_grpc_exec_cancel(p->gs);
+			break;
+		}
+		len += (int64_t)off;
+		pthread_mutex_lock(&c->fb_mu);
+		p->out_len = (size_t)len;
+		pthread_cond_broadcast(&c->fb_cond);
+		pthread_mutex_unlock(&c->fb_mu);
+		sbx_async_notify(c);
+	}
+	pthread_mutex_lock(&c->fb_mu);
+	p->log_res = r;
+	if (r != SBX_OK) {
+		free(p->reason);
+		char msg[sizeof e.message + 96];
+		if (r == SBX_E_UNAVAILABLE || r == SBX_E_CONNREFUSED || r == SBX_E_UNSUPPORTED)
+			snprintf(msg, sizeof msg,
+			         "the service cannot stream the main command's output (no StreamLogs reachable: %s)",
+			         e.message);
+		else
+			snprintf(msg, sizeof msg, "%s", e.message);
+		p->reason = strdup(msg);
+		p->retry_at = sbx_now_ms() + FB_GRPC_RETRY_MS;
+	}
+	p->done = 1;
+	pthread_cond_broadcast(&c->fb_cond);
+	pthread_mutex_unlock(&c->fb_mu);
+	sbx_async_notify(c);
+	__atomic_store_n(&p->thread_over, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+sbx_result sbx_fb_logs(sbx_client *c, const char *sandbox_id, sbx_fb_proc **out, sbx_error *err)
+{
+	sbx_result res;
+	*out = NULL;
+	sbx_fb_proc *p = sbx_fb_find(c, sandbox_id, SBX_MAIN);
+	if (p && !(p->done && p->log_res != SBX_OK && p->out_len == 0 && sbx_now_ms() >= p->retry_at &&
+	           __atomic_load_n(&p->thread_over, __ATOMIC_ACQUIRE))) {
+		*out = p;
+		return SBX_OK;
+	}
+	/* Whether StreamLogs can be had at all, before a stream is made:
+	 * without gRPC the read answers ENOTSUP now, not an empty log. */
+	if ((res = sbx_grpc_reachable(c, c->cfg->connect_ms, err)) != SBX_OK)
+		return res == SBX_E_UNAVAILABLE ? sbx_fail(err, SBX_E_UNSUPPORTED,
+		                                           "the service cannot stream the main command's output "
+		                                           "(no extension, and no StreamLogs reachable)")
+		                                : res;
+	if (p) {
+		/* a failed stream with nothing in it: opened again (its
+		 * reader has returned, so the join does not wait) */
+		if (p->have_thread)
+			pthread_join(p->th, NULL);
+		p->have_thread = 0;
+		sbx_grpc_exec_free(p->gs);
+		p->gs = NULL;
+		p->done = 0;
+		p->thread_over = 0;
+		p->log_res = SBX_OK;
+	} else {
+		p = calloc(1, sizeof *p);
+		if (!p || !(p->sandbox = strdup(sandbox_id)) || !(p->req = calloc(1, sizeof *p->req)) ||
+		    !(p->req->argv = calloc(1, sizeof(char *)))) {
+			fb_free(p);
+			return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+		}
+		p->c = c;
+		p->id = SBX_MAIN;
+		p->logs = 1;
+		p->spool[1] = -1;
+		if ((p->spool[0] = spool_open()) < 0) {
+			fb_free(p);
+			return sbx_fail(err, SBX_E_INTERNAL, "no spool file for the log: %s", strerror(errno));
+		}
+		p->next = c->fb_list;
+		c->fb_list = p;
+	}
+	p->start_ns = now_ns();
+	if ((res = sbx_grpc_logs_open(c, sandbox_id, &p->gs, err)) != SBX_OK ||
+	    pthread_create(&p->th, NULL, logs_thread, p) != 0) {
+		if (res == SBX_OK)
+			res = sbx_fail(err, SBX_E_NOMEM, "cannot start a thread");
+		sbx_grpc_exec_free(p->gs);
+		p->gs = NULL;
+		p->done = 1;
+		p->log_res = res;
+		p->thread_over = 1;
+		p->retry_at = sbx_now_ms() + FB_GRPC_RETRY_MS;
+		return res;
+	}
+	p->have_thread = 1;
+	*out = p;
+	return SBX_OK;
+}
+
+sbx_result sbx_fb_logs_error(const sbx_fb_proc *p, sbx_error *err)
+{
+	if (p->done && p->log_res != SBX_OK && p->out_len == 0) {
+		sbx_result r = p->log_res == SBX_E_UNAVAILABLE || p->log_res == SBX_E_CONNREFUSED ? SBX_E_UNSUPPORTED
+		                                                                                  : p->log_res;
+		return sbx_fail(err, r, "%s", p->reason ? p->reason : "StreamLogs failed");
+	}
+	return SBX_OK;
+}
+
 static int spool_open(void)
 {
 	const char *d = getenv("TMPDIR");
@@ -339,7 +486,8 @@ void sbx_fb_shutdown(sbx_client *c)
 			sbx_grpc_exec_cancel(p->gs); /* the reader returns */
 	while (list) {
 		sbx_fb_proc *next = list->next;
-		pthread_join(list->th, NULL);
+		if (list->have_thread)
+			pthread_join(list->th, NULL);
 		fb_free(list);
 		list = next;
 	}
@@ -401,7 +549,7 @@ static sbx_result fb_start(sbx_client *c, const char *sandbox_id, const sbx_exec
 	for (sbx_fb_proc *q = c->fb_list; q; q = q->next) {
 		if (strcmp(q->sandbox, sandbox_id) == 0 && q->id > max)
 			max = q->id;
-		count += !q->done;
+		count += !q->done && !q->logs;
 	}
 	if (count >= 256) {
 		pthread_mutex_unlock(&c->fb_mu);
@@ -416,6 +564,7 @@ static sbx_result fb_start(sbx_client *c, const char *sandbox_id, const sbx_exec
 		res = sbx_fail(err, SBX_E_NOMEM, "cannot start a thread");
 	}
 	if (res == SBX_OK) {
+		p->have_thread = 1;
 		p->next = c->fb_list;
 		c->fb_list = p;
 		p = NULL;
@@ -559,12 +708,12 @@ sbx_result sbx_process_list(sbx_client *c, const char *sandbox_id, sbx_process *
 		pthread_mutex_lock(&c->fb_mu);
 		size_t k = 0;
 		for (sbx_fb_proc *p = c->fb_list; p; p = p->next)
-			k += strcmp(p->sandbox, sandbox_id) == 0;
+			k += !p->logs && strcmp(p->sandbox, sandbox_id) == 0;
 		v = calloc(k ? k : 1, sizeof *v);
 		res = v ? SBX_OK : sbx_fail(err, SBX_E_NOMEM, "out of memory");
 		/* The table is newest first; answer in id order like sbxd. */
 		for (sbx_fb_proc *p = c->fb_list; res == SBX_OK && p; p = p->next) {
-			if (strcmp(p->sandbox, sandbox_id) != 0)
+			if (p->logs || strcmp(p->sandbox, sandbox_id) != 0)
 				continue;
 			res = sbx_fb_snapshot(p, &v[k - 1 - nv], err);
 			if (res == SBX_OK)
@@ -853,8 +1002,22 @@ sbx_result sbx_output_read(sbx_client *c, const char *sandbox_id, int64_t pid, s
 		pthread_mutex_unlock(&c->fb_mu);
 		return res;
 	}
-	if (!(f & SBX_FEAT_OUTPUT))
-		return sbx_fail(err, SBX_E_UNSUPPORTED, "the service cannot stream output");
+	if (!(f & SBX_FEAT_OUTPUT)) {
+		if (s == SBX_STDERR)
+			return sbx_fail(err, SBX_E_UNSUPPORTED, SBX_MSG_NO_MAIN_STDERR);
+		pthread_mutex_lock(&c->fb_mu);
+		sbx_fb_proc *p = NULL;
+		res = sbx_fb_logs(c, sandbox_id, &p, err);
+		if (res == SBX_OK) {
+			fb_wait(c, p, (int)s, offset, wait_seconds);
+			if ((res = sbx_fb_logs_error(p, err)) == SBX_OK)
+				sbx_fb_read(p, s, offset, buf, maxlen, chunk);
+		} else if (res == SBX_E_UNAVAILABLE) {
+			res = sbx_fail(err, SBX_E_UNSUPPORTED, "the service cannot stream the main command's output");
+		}
+		pthread_mutex_unlock(&c->fb_mu);
+		return res;
+	}
 	char *path = sbx_output_path(sandbox_id, pid, s, offset, maxlen, wait_seconds);
 	if (!path)
 		return sbx_fail(err, SBX_E_NOMEM, "out of memory");

@@ -2,7 +2,8 @@
 # The mount against sbxd --no-extension (the real surface alone), with
 # libsbx's StreamExec on sbxd's default gRPC socket (REST socket + .grpc):
 # processes stream their output live, take stdin and EOF, die by kill 9,
-# and a 32 MiB output arrives whole. Nothing here uses the extension.
+# and a 32 MiB output arrives whole; the main command's stdout streams
+# from StreamLogs. Nothing here uses the extension.
 . "$TESTS_DIR/fs/common.sh"
 start_sbxd --no-extension
 [ "$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SOCK" http://x/v1/extensions)" = 404 ] ||
@@ -59,4 +60,22 @@ want=$(head -c 33554432 /dev/zero | tr '\0' x | sha256sum | cut -d' ' -f1)
 got=$(timeout 60 cat "$d/stdout" | sha256sum | cut -d' ' -f1)
 eq "$got" "$want" "32 MiB sha256"
 eq "$(cat "$d/returncode")" 0 "32 MiB returncode"
+# the main command's output from StreamLogs, live while it runs
+box=$(new_box 'echo main-one; sleep 3; echo main-two')
+t0=$(ms)
+timeout 60 cat "$MNT/$box/stdout" >"$T/main.out" &
+CATP=$!
+wait_grep "$T/main.out" main-one 25
+t1=$(ms)
+[ $((t1 - t0)) -lt 2500 ] || fail "main stdout came after $((t1 - t0)) ms, not live"
+wait $CATP || fail "cat of the main stdout failed: $?"
+eq "$(cat "$T/main.out")" "$(printf 'main-one\nmain-two')" "main stdout via StreamLogs"
+eq "$(cat "$MNT/$box/stdout")" "$(printf 'main-one\nmain-two')" "main stdout again"
+# StreamLogs does not separate stderr: ENOTSUP with a message
+box2=$(new_box 'echo out; echo warn >&2')
+eq "$(timeout 20 cat "$MNT/$box2/returncode")" 0 "returncode of the second box"
+out=$(cat "$MNT/$box2/stderr" 2>&1) && fail "main stderr read without the extension: $out"
+printf '%s\n' "$out" | grep -q "Operation not supported" || fail "main stderr: $out"
+grep -q "StreamLogs" "$MNT/$box2/error" || fail "error does not say why: $(cat "$MNT/$box2/error")"
+grep -q warn <(cat "$MNT/$box2/stdout") || fail "main stdout lacks the stderr line StreamLogs carries"
 echo ok
