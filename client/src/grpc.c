@@ -100,8 +100,13 @@ const char *sbx_grpc_target(const sbx_config *cfg, char *buf, size_t cap)
 	memcpy(buf, h, n);
 	buf[n] = '\0';
 	/* gRPC needs a port: the scheme's own when none is given. */
-	if (!strchr(buf, ':') && n + 5 < cap)
-		memcpy(buf + n, strncmp(u, "https", 5) == 0 ? ":443" : ":80", 5);
+	if (!strchr(buf, ':')) {
+		const char *port = strncmp(u, "https", 5) == 0 ? ":443" : ":80";
+		size_t pl = strlen(port) + 1;
+		if (n + pl > cap)
+			return NULL;
+		memcpy(buf + n, port, pl);
+	}
 	return buf;
 }
 
