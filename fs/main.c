@@ -45,6 +45,7 @@ struct opts {
 	char *url;
 	char *token_file;
 	char *ca_file;
+	char *grpc;             /* StreamExec's address where the extension is absent */
 	unsigned timeout;
 	unsigned connect_timeout;
 	unsigned grace;
@@ -69,6 +70,7 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("url=%s", url),
 	OPT("token_file=%s", token_file),
 	OPT("ca_file=%s", ca_file),
+	OPT("grpc=%s", grpc),
 	OPT("timeout=%u", timeout),
 	OPT("connect_timeout=%u", connect_timeout),
 	OPT("grace=%u", grace),
@@ -127,6 +129,8 @@ static void usage(const char *prog)
 	       "\n"
 	       "sbxfs options:\n"
 	       "    -o url=URL             service: unix:/path.sock, http://host:port, https://host\n"
+	       "    -o grpc=URL            StreamExec's endpoint where the service lacks sbxd's\n"
+	       "                           extension (default: the socket + .grpc, or url; none: off)\n"
 	       "                           (default: $CWSANDBOX_BASE_URL, else your own rootless\n"
 	       "                           sbxd's $XDG_RUNTIME_DIR/sbxd/sbxd.sock when it answers,\n"
 	       "                           else the system sbxd's /run/sbxd/sbxd.sock)\n"
@@ -425,6 +429,10 @@ int main(int argc, char *argv[])
 		fs_log(LOG_ERR, "ca_file: %s", err.message);
 		goto out;
 	}
+	if (o.grpc && sbx_config_set_grpc_url(cfg, o.grpc, &err) != SBX_OK) {
+		fs_log(LOG_ERR, "grpc: %s", err.message);
+		goto out;
+	}
 	sbx_config_set_timeouts(cfg, (long)o.connect_timeout * 1000, (long)o.timeout * 1000);
 	fs_settings s = {(int)o.grace, o.kernel_cache, copts.singlethread, {{0}}, o.exec_stdin};
 	/* mkdir's defaults: refused now, not at the first mkdir. */
@@ -516,6 +524,7 @@ out:
 	sbx_config_free(cfg);
 	free(copts.mountpoint);
 	free(o.url);
+	free(o.grpc);
 	free(o.token_file);
 	free(o.ca_file);
 	for (int i = 0; i < FS_MKDIR_OPTS; i++)

@@ -174,15 +174,27 @@ static int local_try(sbx_async *a, sbx_op *op, int64_t now)
 	sbx_client *c = a->c;
 	sbx_error e;
 	sbx_error_clear(&e);
-	if (op->pid == SBX_MAIN) {
-		/* The main command's output without the "output" extension:
-		 * the real API has no call for it (docs/filesystem.md). */
-		sbx_fail(&e, SBX_E_UNSUPPORTED, "the service cannot stream output (the real API has no output call)");
+	if (op->pid == SBX_MAIN && op->stream == SBX_STDERR) {
+		sbx_fail(&e, SBX_E_UNSUPPORTED, SBX_MSG_NO_MAIN_STDERR);
 		complete_error(a, op, SBX_E_UNSUPPORTED, &e);
 		return 1;
 	}
 	pthread_mutex_lock(&c->fb_mu);
-	sbx_fb_proc *p = sbx_fb_find(c, op->sandbox, op->pid);
+	sbx_fb_proc *p = NULL;
+	if (op->pid == SBX_MAIN) {
+		/* The main command's output without the "output" extension:
+		 * StreamLogs (docs/filesystem.md). */
+		sbx_result r = sbx_fb_logs(c, op->sandbox, &p, &e);
+		if (r == SBX_OK)
+			r = sbx_fb_logs_error(p, &e);
+		if (r != SBX_OK) {
+			pthread_mutex_unlock(&c->fb_mu);
+			complete_error(a, op, r == SBX_E_UNAVAILABLE ? SBX_E_UNSUPPORTED : r, &e);
+			return 1;
+		}
+	} else {
+		p = sbx_fb_find(c, op->sandbox, op->pid);
+	}
 	if (!p) {
 		pthread_mutex_unlock(&c->fb_mu);
 		sbx_fail(&e, SBX_E_NOT_FOUND, "process %lld of sandbox %s not found", (long long)op->pid, op->sandbox);
@@ -190,7 +202,7 @@ static int local_try(sbx_async *a, sbx_op *op, int64_t now)
 		complete_error(a, op, SBX_E_NOT_FOUND, &e);
 		return 1;
 	}
-	if (!sbx_fb_done(p) && now < op->deadline_ms) {
+	if (!sbx_fb_ready(p, op->kind == OP_PROCESS ? -1 : (int)op->stream, op->offset) && now < op->deadline_ms) {
 		pthread_mutex_unlock(&c->fb_mu);
 		return 0;
 	}
@@ -223,6 +235,10 @@ static void start(sbx_async *a, sbx_op *op)
 	if (op->local) {
 		list_add(a, op);
 		a->nlocal++;
+		/* Look at once: what it waits for may have happened before
+		 * it came (a process that ended, output already in), and no
+		 * later wake-up would come for it. */
+		__atomic_store_n(&a->fb_changed, 1, __ATOMIC_RELEASE);
 		return;
 	}
 	CURL *easy = a->npool ? a->pool[--a->npool] : curl_easy_init();

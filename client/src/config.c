@@ -183,6 +183,26 @@ void sbx_config_set_retries(sbx_config *cfg, int max_attempts)
 		cfg->max_attempts = max_attempts > 10 ? 10 : max_attempts;
 }
 
+sbx_result sbx_config_set_grpc_url(sbx_config *cfg, const char *url, sbx_error *err)
+{
+	if (!cfg || !url || !*url)
+		return sbx_fail(err, SBX_E_INVALID, "empty gRPC URL");
+	if (strlen(url) > 4096)
+		return sbx_fail(err, SBX_E_INVALID, "gRPC URL too long");
+	if (strcmp(url, "none") != 0 && strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0 &&
+	    strncmp(url, "unix:/", 6) != 0)
+		return sbx_fail(err, SBX_E_INVALID, "gRPC URL must be http://, https://, unix:/PATH or none (got %.64s)", url);
+	for (const char *p = url; *p; p++)
+		if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '@')
+			return sbx_fail(err, SBX_E_INVALID, "gRPC URL holds a bad character");
+	char *copy = strdup(url);
+	if (!copy)
+		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	free(cfg->grpc_url);
+	cfg->grpc_url = copy;
+	return SBX_OK;
+}
+
 const char *sbx_config_url(const sbx_config *cfg)
 {
 	return cfg && cfg->url ? cfg->url : "";
@@ -235,6 +255,9 @@ sbx_config *sbx_config_new(void)
 	} else if (tf) {
 		sbx_config_set_token_file(cfg, tf, NULL);
 	}
+	const char *gu = env("SBX_GRPC_URL");
+	if (gu)
+		sbx_config_set_grpc_url(cfg, gu, NULL);
 	const char *ca = env("SBX_CA_FILE");
 	if (ca)
 		sbx_config_set_ca_file(cfg, ca, NULL);
@@ -257,6 +280,7 @@ void sbx_config_free(sbx_config *cfg)
 	}
 	free(cfg->entity_header);
 	free(cfg->ca_file);
+	free(cfg->grpc_url);
 	free(cfg->url_error);
 	free(cfg);
 }
@@ -275,11 +299,11 @@ sbx_config *sbx_config_dup(const sbx_config *cfg)
 	if (!c)
 		return NULL;
 	*c = *cfg;
-	c->url = c->base = c->unix_path = c->auth_header = c->entity_header = c->ca_file = c->url_error = NULL;
+	c->url = c->base = c->unix_path = c->auth_header = c->entity_header = c->ca_file = c->url_error = c->grpc_url = NULL;
 	if (dup_field(&c->url, cfg->url) || dup_field(&c->base, cfg->base) ||
 	    dup_field(&c->unix_path, cfg->unix_path) || dup_field(&c->auth_header, cfg->auth_header) ||
 	    dup_field(&c->entity_header, cfg->entity_header) || dup_field(&c->ca_file, cfg->ca_file) ||
-	    dup_field(&c->url_error, cfg->url_error)) {
+	    dup_field(&c->url_error, cfg->url_error) || dup_field(&c->grpc_url, cfg->grpc_url)) {
 		sbx_config_free(c);
 		return NULL;
 	}

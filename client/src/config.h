@@ -20,6 +20,7 @@ struct sbx_config {
 	char *auth_header;    /* "Authorization: Bearer ..." or "x-wandb-api-key: ..." or NULL */
 	char *entity_header;  /* "x-entity-id: ..." or NULL */
 	char *ca_file;
+	char *grpc_url;       /* StreamExec's endpoint; NULL: derived from url; "none": off */
 	char *url_error;      /* set when the environment's URL was unusable */
 	long connect_ms, total_ms;
 	int max_attempts;

@@ -19,6 +19,7 @@
 
 #include "error.h"
 #include "json.h"
+#include "grpc.h"
 #include "proc.h"
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -114,6 +115,7 @@ sbx_result sbx_client_new(const sbx_config *cfg, sbx_client **out, sbx_error *er
 	pthread_mutex_init(&c->pool_mu, NULL);
 	pthread_mutex_init(&c->feat_mu, NULL);
 	pthread_mutex_init(&c->fb_mu, NULL);
+	pthread_mutex_init(&c->grpc_mu, NULL);
 	pthread_condattr_t ca; /* fallback waits must not move with the wall clock */
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -153,6 +155,8 @@ void sbx_client_free(sbx_client *c)
 	if (!c)
 		return;
 	sbx_fb_shutdown(c);
+	sbx_grpc_client_free(c);
+	pthread_mutex_destroy(&c->grpc_mu);
 	for (size_t i = 0; i < c->npool; i++)
 		curl_easy_cleanup(c->pool[i]);
 	free(c->pool);

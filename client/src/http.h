@@ -41,6 +41,12 @@ struct sbx_client {
 	pthread_cond_t fb_cond;
 	sbx_fb_proc *fb_list;
 	int closing;
+	/* The gRPC channel for StreamExec (grpc.c), made on first use. */
+	pthread_mutex_t grpc_mu;
+	void *grpc_ch;
+	/* Until then (sbx_now_ms) process starts skip gRPC: it was not
+	 * reachable (proc.c). */
+	int64_t grpc_down_until;
 	/* Async loops to wake when a fallback process ends (async.c). */
 	sbx_async_link *asyncs;
 };

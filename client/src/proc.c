@@ -4,16 +4,27 @@
  * command as a unary :exec on a thread; get/list/output then answer from
  * the client's table (RUNNING until the exec returns, then EXITED with the
  * whole output) and stdin/signal answer SBX_E_UNSUPPORTED.
+ *
+ * Where the service's gRPC endpoint answers (grpc.c), a fallback process
+ * is a StreamExec instead: its output is spooled as it arrives into two
+ * unlinked files (stdout, stderr), read by offset from there, stdin and
+ * close go on the stream, SIGKILL is the stream's cancel. The spool holds
+ * at most FB_SPOOL_MAX bytes of a process; when full, the stream is not
+ * read any more (the service's window closes, the command blocks on its
+ * pipe), so a client never holds more than that per process.
  */
 #include "proc.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "answer.h"
+#include "grpc.h"
 #include "json.h"
 #include "pb.h"
 #include "extension.pb-c.h"
@@ -22,6 +33,10 @@
 #include "util.h"
 
 #define FB_MAX_OUTPUT ((int64_t)16 << 20)
+/* The most of a streamed process's output (both streams) a client keeps. */
+#define FB_SPOOL_MAX ((int64_t)1 << 30)
+/* How long a process start skips gRPC after it was unreachable. */
+#define FB_GRPC_RETRY_MS 10000
 
 struct sbx_fb_proc {
 	sbx_fb_proc *next;
@@ -37,6 +52,15 @@ struct sbx_fb_proc {
 	size_t out_len, err_len;
 	int64_t start_ns, end_ns;
 	pthread_t th;
+	sbx_gstream *gs;     /* NULL: a unary exec */
+	int spool[2];        /* gs: stdout's and stderr's spool files */
+	int stdin_closed;
+	int killed;          /* gs: cancelled for SIGKILL */
+	int logs;            /* the main command's StreamLogs (id SBX_MAIN) */
+	sbx_result log_res;  /* logs: how the stream ended */
+	int thread_over;     /* atomic: the reader returned (join is quick) */
+	int64_t retry_at;    /* logs: a failed stream may be opened again then */
+	int have_thread;     /* th is a thread to join */
 };
 
 static int64_t now_ns(void)
@@ -60,6 +84,10 @@ static void fb_free(sbx_fb_proc *p)
 {
 	if (!p)
 		return;
+	sbx_grpc_exec_free(p->gs);
+	for (int i = 0; i < 2; i++)
+		if (p->spool[i] > 0)
+			close(p->spool[i]);
 	free(p->sandbox);
 	sbx_exec_req_free(p->req);
 	free(p->reason);
@@ -81,6 +109,16 @@ int sbx_fb_done(const sbx_fb_proc *p)
 	return p->done;
 }
 
+static int64_t fb_len(const sbx_fb_proc *p, sbx_stream s)
+{
+	return (int64_t)(s == SBX_STDERR ? p->err_len : p->out_len);
+}
+
+int sbx_fb_ready(const sbx_fb_proc *p, int stream, int64_t offset)
+{
+	return p->done || (p->gs && stream >= 0 && fb_len(p, (sbx_stream)stream) > offset);
+}
+
 sbx_result sbx_fb_snapshot(const sbx_fb_proc *p, sbx_process **out, sbx_error *err)
 {
 	sbx_process *q = calloc(1, sizeof *q);
@@ -97,12 +135,12 @@ sbx_result sbx_fb_snapshot(const sbx_fb_proc *p, sbx_process **out, sbx_error *e
 	q->state = p->done ? p->state : SBX_PROC_RUNNING;
 	q->exit_code = p->done ? p->exit_code : 0;
 	q->signal = p->done ? p->signo : 0;
-	q->has_stdin = 0;
-	q->stdin_closed = 1;
+	q->has_stdin = p->gs && p->req->stdin_on;
+	q->stdin_closed = !q->has_stdin || p->stdin_closed || p->done;
 	q->start_time_ns = p->start_ns;
 	q->end_time_ns = p->done ? p->end_ns : 0;
-	q->stdout_bytes = p->done ? (int64_t)p->out_len : 0;
-	q->stderr_bytes = p->done ? (int64_t)p->err_len : 0;
+	q->stdout_bytes = p->done || p->gs ? (int64_t)p->out_len : 0;
+	q->stderr_bytes = p->done || p->gs ? (int64_t)p->err_len : 0;
 	*out = q;
 	return SBX_OK;
 }
@@ -110,7 +148,7 @@ sbx_result sbx_fb_snapshot(const sbx_fb_proc *p, sbx_process **out, sbx_error *e
 void sbx_fb_read(const sbx_fb_proc *p, sbx_stream s, int64_t offset, void *buf, size_t maxlen, sbx_chunk *chunk)
 {
 	const char *data = s == SBX_STDERR ? p->err : p->out;
-	size_t total = p->done ? (s == SBX_STDERR ? p->err_len : p->out_len) : 0;
+	size_t total = p->done || p->gs ? (s == SBX_STDERR ? p->err_len : p->out_len) : 0;
 	size_t n = 0;
 	if (offset < 0)
 		offset = 0;
@@ -118,7 +156,13 @@ void sbx_fb_read(const sbx_fb_proc *p, sbx_stream s, int64_t offset, void *buf, 
 		n = total - (size_t)offset;
 		if (n > maxlen)
 			n = maxlen;
-		memcpy(buf, data + offset, n);
+		if (p->gs) {
+			/* the spool below total is written and never changes */
+			ssize_t k = pread(p->spool[s == SBX_STDERR], buf, n, offset);
+			n = k > 0 ? (size_t)k : 0;
+		} else {
+			memcpy(buf, data + offset, n);
+		}
 	}
 	chunk->data = buf;
 	chunk->len = n;
@@ -172,6 +216,264 @@ static void *fb_thread(void *arg)
 	return NULL;
 }
 
+/* The reader of a StreamExec: output into the spools, the exit into the
+ * record. Runs until the stream ends. */
+static void *gs_thread(void *arg)
+{
+	sbx_fb_proc *p = arg;
+	sbx_client *c = p->c;
+	sbx_error e;
+	sbx_error_clear(&e);
+	int64_t len[2] = {0, 0};
+	int have_exit = 0, code = 0;
+	sbx_result r;
+	for (;;) {
+		sbx_gmsg m;
+		if ((r = sbx_grpc_exec_next(p->gs, -1, &m, &e)) != SBX_OK || m.kind == SBX_GMSG_END)
+			break;
+		if (m.kind == SBX_GMSG_EXIT) {
+			have_exit = 1;
+			code = m.exit_code;
+			continue;
+		}
+		if (m.kind != SBX_GMSG_OUTPUT || m.len == 0) {
+			free(m.data);
+			continue;
+		}
+		int i = m.stream == SBX_STDERR;
+		/* Backpressure: a full spool is not read further until the
+		 * client goes (nothing below the cap is ever dropped). */
+		pthread_mutex_lock(&c->fb_mu);
+		while (len[0] + len[1] + (int64_t)m.len > FB_SPOOL_MAX && !c->closing) {
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_sec += 1;
+			pthread_cond_timedwait(&c->fb_cond, &c->fb_mu, &ts);
+		}
+		int closing = c->closing;
+		pthread_mutex_unlock(&c->fb_mu);
+		size_t off = 0;
+		while (!closing && off < m.len) {
+			ssize_t k = pwrite(p->spool[i], m.data + off, m.len - off, len[i] + (int64_t)off);
+			if (k <= 0)
+				break;
+			off += (size_t)k;
+		}
+		free(m.data);
+		if (closing)
+			break;
+		if (off < m.len) {
+			r = sbx_fail(&e, SBX_E_INTERNAL, "cannot spool the output: %s", strerror(errno));
+			sbx_grpc_exec_cancel(p->gs);
+			break;
+		}
+		len[i] += (int64_t)off;
+		pthread_mutex_lock(&c->fb_mu);
+		p->out_len = (size_t)len[0];
+		p->err_len = (size_t)len[1];
+		pthread_cond_broadcast(&c->fb_cond);
+		pthread_mutex_unlock(&c->fb_mu);
+		sbx_async_notify(c);
+	}
+	pthread_mutex_lock(&c->fb_mu);
+	p->end_ns = now_ns();
+	if (p->killed) {
+		p->state = SBX_PROC_KILLED;
+		p->signo = 9;
+		p->exit_code = 128 + 9;
+	} else if (have_exit) {
+		/* the service reports a signal's end as 128 + N */
+		p->state = SBX_PROC_EXITED;
+		p->exit_code = code;
+	} else {
+		p->state = SBX_PROC_FAILED;
+		p->exit_code = 127;
+		p->reason = strdup(r != SBX_OK ? e.message : "the stream ended without an exit");
+	}
+	p->done = 1;
+	pthread_cond_broadcast(&c->fb_cond);
+	pthread_mutex_unlock(&c->fb_mu);
+	sbx_async_notify(c);
+	return NULL;
+}
+
+static int spool_open(void);
+
+/* The reader of a main command's StreamLogs: its bytes into spool[0]. */
+static void *logs_thread(void *arg)
+{
+	sbx_fb_proc *p = arg;
+	sbx_client *c = p->c;
+	sbx_error e;
+	sbx_error_clear(&e);
+	int64_t len = 0;
+	sbx_result r;
+	for (;;) {
+		sbx_gmsg m;
+		if ((r = sbx_grpc_logs_next(p->gs, &m, &e)) != SBX_OK || m.kind == SBX_GMSG_END)
+			break;
+		pthread_mutex_lock(&c->fb_mu);
+		while (len + (int64_t)m.len > FB_SPOOL_MAX && !c->closing) {
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_sec += 1;
+			pthread_cond_timedwait(&c->fb_cond, &c->fb_mu, &ts);
+		}
+		int closing = c->closing;
+		pthread_mutex_unlock(&c->fb_mu);
+		size_t off = 0;
+		while (!closing && off < m.len) {
+			ssize_t k = pwrite(p->spool[0], m.data + off, m.len - off, len + (int64_t)off);
+			if (k <= 0)
+				break;
+			off += (size_t)k;
+		}
+		free(m.data);
+		if (closing)
+			break;
+		if (off < m.len) {
+			r = sbx_fail(&e, SBX_E_INTERNAL, "cannot spool the log: %s", strerror(errno));
+			sbx_grpc_exec_cancel(p->gs);
+			break;
+		}
+		len += (int64_t)off;
+		pthread_mutex_lock(&c->fb_mu);
+		p->out_len = (size_t)len;
+		pthread_cond_broadcast(&c->fb_cond);
+		pthread_mutex_unlock(&c->fb_mu);
+		sbx_async_notify(c);
+	}
+	pthread_mutex_lock(&c->fb_mu);
+	p->log_res = r;
+	if (r != SBX_OK) {
+		free(p->reason);
+		char msg[sizeof e.message + 96];
+		if (r == SBX_E_UNAVAILABLE || r == SBX_E_CONNREFUSED || r == SBX_E_UNSUPPORTED)
+			snprintf(msg, sizeof msg,
+			         "the service cannot stream the main command's output (no StreamLogs reachable: %s)",
+			         e.message);
+		else
+			snprintf(msg, sizeof msg, "%s", e.message);
+		p->reason = strdup(msg);
+		p->retry_at = sbx_now_ms() + FB_GRPC_RETRY_MS;
+	}
+	p->done = 1;
+	pthread_cond_broadcast(&c->fb_cond);
+	pthread_mutex_unlock(&c->fb_mu);
+	sbx_async_notify(c);
+	__atomic_store_n(&p->thread_over, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+sbx_result sbx_fb_logs(sbx_client *c, const char *sandbox_id, sbx_fb_proc **out, sbx_error *err)
+{
+	sbx_result res;
+	*out = NULL;
+	sbx_fb_proc *p = sbx_fb_find(c, sandbox_id, SBX_MAIN);
+	if (p && !(p->done && p->log_res != SBX_OK && p->out_len == 0 && sbx_now_ms() >= p->retry_at &&
+	           __atomic_load_n(&p->thread_over, __ATOMIC_ACQUIRE))) {
+		*out = p;
+		return SBX_OK;
+	}
+	/* Whether StreamLogs can be had at all, before a stream is made:
+	 * without gRPC the read answers ENOTSUP now, not an empty log. */
+	if ((res = sbx_grpc_reachable(c, c->cfg->connect_ms, err)) != SBX_OK)
+		return res == SBX_E_UNAVAILABLE ? sbx_fail(err, SBX_E_UNSUPPORTED,
+		                                           "the service cannot stream the main command's output "
+		                                           "(no extension, and no StreamLogs reachable)")
+		                                : res;
+	if (p) {
+		/* a failed stream with nothing in it: opened again (its
+		 * reader has returned, so the join does not wait) */
+		if (p->have_thread)
+			pthread_join(p->th, NULL);
+		p->have_thread = 0;
+		sbx_grpc_exec_free(p->gs);
+		p->gs = NULL;
+		p->done = 0;
+		p->thread_over = 0;
+		p->log_res = SBX_OK;
+	} else {
+		p = calloc(1, sizeof *p);
+		if (!p || !(p->sandbox = strdup(sandbox_id)) || !(p->req = calloc(1, sizeof *p->req)) ||
+		    !(p->req->argv = calloc(1, sizeof(char *)))) {
+			fb_free(p);
+			return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+		}
+		p->c = c;
+		p->id = SBX_MAIN;
+		p->logs = 1;
+		p->spool[1] = -1;
+		if ((p->spool[0] = spool_open()) < 0) {
+			fb_free(p);
+			return sbx_fail(err, SBX_E_INTERNAL, "no spool file for the log: %s", strerror(errno));
+		}
+		p->next = c->fb_list;
+		c->fb_list = p;
+	}
+	p->start_ns = now_ns();
+	if ((res = sbx_grpc_logs_open(c, sandbox_id, &p->gs, err)) != SBX_OK ||
+	    pthread_create(&p->th, NULL, logs_thread, p) != 0) {
+		if (res == SBX_OK)
+			res = sbx_fail(err, SBX_E_NOMEM, "cannot start a thread");
+		sbx_grpc_exec_free(p->gs);
+		p->gs = NULL;
+		p->done = 1;
+		p->log_res = res;
+		p->thread_over = 1;
+		p->retry_at = sbx_now_ms() + FB_GRPC_RETRY_MS;
+		return res;
+	}
+	p->have_thread = 1;
+	*out = p;
+	return SBX_OK;
+}
+
+sbx_result sbx_fb_logs_error(const sbx_fb_proc *p, sbx_error *err)
+{
+	if (p->done && p->log_res != SBX_OK && p->out_len == 0) {
+		sbx_result r = p->log_res == SBX_E_UNAVAILABLE || p->log_res == SBX_E_CONNREFUSED ? SBX_E_UNSUPPORTED
+		                                                                                  : p->log_res;
+		return sbx_fail(err, r, "%s", p->reason ? p->reason : "StreamLogs failed");
+	}
+	return SBX_OK;
+}
+
+static int spool_open(void)
+{
+	const char *d = getenv("TMPDIR");
+	int fd = open(d && *d == '/' ? d : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0 && d)
+		fd = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	return fd;
+}
+
+/* Opens the StreamExec of p and waits for its `ready` (the start's
+ * deadline: the client's total). Not reachable: SBX_E_UNAVAILABLE or
+ * SBX_E_UNSUPPORTED (no address), and the caller takes the unary path. */
+static sbx_result gs_open(sbx_client *c, sbx_fb_proc *p, sbx_error *err)
+{
+	sbx_result res;
+	if ((p->spool[0] = spool_open()) < 0 || (p->spool[1] = spool_open()) < 0)
+		return sbx_fail(err, SBX_E_INTERNAL, "no spool file for the output: %s", strerror(errno));
+	if ((res = sbx_grpc_exec_open(c, p->sandbox, p->req, &p->gs, err)) != SBX_OK)
+		return res;
+	sbx_gmsg m;
+	res = sbx_grpc_exec_next(p->gs, c->cfg->connect_ms + c->cfg->total_ms, &m, err);
+	if (res == SBX_OK && m.kind != SBX_GMSG_READY) {
+		free(m.data);
+		res = sbx_fail(err, SBX_E_PROTOCOL, "StreamExec answered before ready");
+	}
+	if (res == SBX_OK && !p->req->stdin_on)
+		/* no stdin asked for: EOF at once, as sbxd's processes have */
+		res = sbx_grpc_exec_close(p->gs, c->cfg->total_ms, err);
+	if (res != SBX_OK) {
+		sbx_grpc_exec_free(p->gs);
+		p->gs = NULL;
+	}
+	return res;
+}
+
 void sbx_fb_shutdown(sbx_client *c)
 {
 	pthread_mutex_lock(&c->fb_mu);
@@ -179,9 +481,13 @@ void sbx_fb_shutdown(sbx_client *c)
 	sbx_fb_proc *list = c->fb_list;
 	c->fb_list = NULL;
 	pthread_mutex_unlock(&c->fb_mu);
+	for (sbx_fb_proc *p = list; p; p = p->next)
+		if (p->gs)
+			sbx_grpc_exec_cancel(p->gs); /* the reader returns */
 	while (list) {
 		sbx_fb_proc *next = list->next;
-		pthread_join(list->th, NULL);
+		if (list->have_thread)
+			pthread_join(list->th, NULL);
 		fb_free(list);
 		list = next;
 	}
@@ -206,10 +512,6 @@ static sbx_result fb_start(sbx_client *c, const char *sandbox_id, const sbx_exec
 			snprintf(err->reason, sizeof err->reason, "CWSANDBOX_INVALID_REQUEST");
 		goto out;
 	}
-	if (r->stdin_on) {
-		res = sbx_fail(err, SBX_E_UNSUPPORTED, SBX_MSG_NO_STDIN);
-		goto out;
-	}
 	if (r->timeout > 0) {
 		res = sbx_fail(err, SBX_E_UNSUPPORTED, SBX_MSG_NO_TIMEOUT);
 		goto out;
@@ -220,6 +522,26 @@ static sbx_result fb_start(sbx_client *c, const char *sandbox_id, const sbx_exec
 		goto out;
 	}
 	p->c = c;
+	p->spool[0] = p->spool[1] = -1;
+	if (sbx_now_ms() >= __atomic_load_n(&c->grpc_down_until, __ATOMIC_RELAXED)) {
+		sbx_error ge;
+		sbx_error_clear(&ge);
+		res = gs_open(c, p, &ge);
+		if (res == SBX_E_UNAVAILABLE || res == SBX_E_UNSUPPORTED || res == SBX_E_TIMEOUT ||
+		    res == SBX_E_CONNREFUSED) {
+			/* no StreamExec there: the unary path, and a while
+			 * before trying again */
+			__atomic_store_n(&c->grpc_down_until, sbx_now_ms() + FB_GRPC_RETRY_MS, __ATOMIC_RELAXED);
+		} else if (res != SBX_OK) {
+			if (err)
+				*err = ge;
+			goto out;
+		}
+	}
+	if (!p->gs && r->stdin_on) {
+		res = sbx_fail(err, SBX_E_UNSUPPORTED, SBX_MSG_NO_STDIN);
+		goto out;
+	}
 	p->start_ns = now_ns();
 	pthread_mutex_lock(&c->fb_mu);
 	int64_t max = 0;
@@ -227,7 +549,7 @@ static sbx_result fb_start(sbx_client *c, const char *sandbox_id, const sbx_exec
 	for (sbx_fb_proc *q = c->fb_list; q; q = q->next) {
 		if (strcmp(q->sandbox, sandbox_id) == 0 && q->id > max)
 			max = q->id;
-		count += !q->done;
+		count += !q->done && !q->logs;
 	}
 	if (count >= 256) {
 		pthread_mutex_unlock(&c->fb_mu);
@@ -236,12 +558,13 @@ static sbx_result fb_start(sbx_client *c, const char *sandbox_id, const sbx_exec
 	}
 	p->id = max + 1;
 	res = sbx_fb_snapshot(p, out, err);
-	if (res == SBX_OK && pthread_create(&p->th, NULL, fb_thread, p) != 0) {
+	if (res == SBX_OK && pthread_create(&p->th, NULL, p->gs ? gs_thread : fb_thread, p) != 0) {
 		sbx_process_free(*out);
 		*out = NULL;
 		res = sbx_fail(err, SBX_E_NOMEM, "cannot start a thread");
 	}
 	if (res == SBX_OK) {
+		p->have_thread = 1;
 		p->next = c->fb_list;
 		c->fb_list = p;
 		p = NULL;
@@ -259,14 +582,15 @@ static void deadline_in(struct timespec *ts, int seconds)
 	ts->tv_sec += seconds;
 }
 
-/* Waits on fb_cond (fb_mu held) until p is done or the time passes. */
-static void fb_wait(sbx_client *c, sbx_fb_proc *p, int wait_seconds)
+/* Waits on fb_cond (fb_mu held) until p is done, or for an output read
+ * (stream >= 0) until output past offset arrived, or the time passes. */
+static void fb_wait(sbx_client *c, sbx_fb_proc *p, int stream, int64_t offset, int wait_seconds)
 {
 	if (wait_seconds <= 0)
 		return;
 	struct timespec ts;
 	deadline_in(&ts, wait_seconds);
-	while (!p->done && !c->closing)
+	while (!sbx_fb_ready(p, stream, offset) && !c->closing)
 		if (pthread_cond_timedwait(&c->fb_cond, &c->fb_mu, &ts) == ETIMEDOUT)
 			break;
 }
@@ -328,17 +652,6 @@ static sbx_result check_proc(const char *sandbox_id, int64_t pid, sbx_error *err
 	return res;
 }
 
-/* A call on one process that only a service with processes has; against
- * the fallback it is unsupported, and `what` says why. */
-static sbx_result need_processes(sbx_client *c, const char *what, sbx_error *err)
-{
-	int fb = 0;
-	sbx_result res = sbx_use_fallback(c, &fb, err);
-	if (res == SBX_OK && fb)
-		res = sbx_fail(err, SBX_E_UNSUPPORTED, "%s", what);
-	return res;
-}
-
 sbx_result sbx_process_get(sbx_client *c, const char *sandbox_id, int64_t pid, int wait_seconds, sbx_process **out,
                            sbx_error *err)
 {
@@ -355,7 +668,7 @@ sbx_result sbx_process_get(sbx_client *c, const char *sandbox_id, int64_t pid, i
 		pthread_mutex_lock(&c->fb_mu);
 		sbx_fb_proc *p = sbx_fb_find(c, sandbox_id, pid);
 		if (p) {
-			fb_wait(c, p, wait_seconds);
+			fb_wait(c, p, -1, 0, wait_seconds);
 			res = sbx_fb_snapshot(p, out, err);
 		} else {
 			res = fb_missing(sandbox_id, pid, err);
@@ -395,12 +708,12 @@ sbx_result sbx_process_list(sbx_client *c, const char *sandbox_id, sbx_process *
 		pthread_mutex_lock(&c->fb_mu);
 		size_t k = 0;
 		for (sbx_fb_proc *p = c->fb_list; p; p = p->next)
-			k += strcmp(p->sandbox, sandbox_id) == 0;
+			k += !p->logs && strcmp(p->sandbox, sandbox_id) == 0;
 		v = calloc(k ? k : 1, sizeof *v);
 		res = v ? SBX_OK : sbx_fail(err, SBX_E_NOMEM, "out of memory");
 		/* The table is newest first; answer in id order like sbxd. */
 		for (sbx_fb_proc *p = c->fb_list; res == SBX_OK && p; p = p->next) {
-			if (strcmp(p->sandbox, sandbox_id) != 0)
+			if (p->logs || strcmp(p->sandbox, sandbox_id) != 0)
 				continue;
 			res = sbx_fb_snapshot(p, &v[k - 1 - nv], err);
 			if (res == SBX_OK)
@@ -431,7 +744,58 @@ sbx_result sbx_process_list(sbx_client *c, const char *sandbox_id, sbx_process *
 	return res;
 }
 
-#define NO_STDIN "the service has no stdin for processes"
+#define NO_STDIN "the service has no stdin for processes (no extension, and no StreamExec reachable)"
+
+/* On a service without the extension: the streamed process pid, or an
+ * answer (*res) why there is none. The table's entries live until
+ * client_free, so p stays valid without fb_mu. */
+static sbx_fb_proc *gs_find(sbx_client *c, const char *sandbox_id, int64_t pid, const char *what, sbx_result *res,
+                            sbx_error *err)
+{
+	pthread_mutex_lock(&c->fb_mu);
+	sbx_fb_proc *p = sbx_fb_find(c, sandbox_id, pid);
+	if (!p)
+		*res = fb_missing(sandbox_id, pid, err);
+	else if (!p->gs)
+		*res = sbx_fail(err, SBX_E_UNSUPPORTED, "%s", what);
+	else if (p->done) {
+		*res = sbx_fail(err, SBX_E_PRECONDITION, "process %lld has exited", (long long)pid);
+		if (err)
+			snprintf(err->reason, sizeof err->reason, "CWSANDBOX_PROCESS_EXITED");
+	} else
+		*res = SBX_OK;
+	pthread_mutex_unlock(&c->fb_mu);
+	return *res == SBX_OK ? p : NULL;
+}
+
+static sbx_result stdin_closed_err(sbx_error *err)
+{
+	sbx_result r = sbx_fail(err, SBX_E_PRECONDITION, "stdin is closed");
+	if (err)
+		snprintf(err->reason, sizeof err->reason, "CWSANDBOX_STDIN_CLOSED");
+	return r;
+}
+
+/* stdin over StreamExec: 1 MiB messages, each waiting for the previous to
+ * leave (the stream's window is the backpressure). */
+static sbx_result gs_write_stdin(sbx_client *c, sbx_fb_proc *p, const void *data, size_t len, int retry,
+                                 sbx_error *err)
+{
+	if (!p->req->stdin_on || __atomic_load_n(&p->stdin_closed, __ATOMIC_RELAXED))
+		return stdin_closed_err(err);
+	size_t done = 0;
+	sbx_result res = SBX_OK;
+	while (res == SBX_OK && done < len) {
+		size_t n = len - done;
+		if (n > ((size_t)1 << 20))
+			n = (size_t)1 << 20;
+		res = sbx_grpc_exec_stdin(p->gs, (const char *)data + done, n, retry ? c->cfg->total_ms : 0, err);
+		if (res == SBX_OK)
+			done += n;
+	}
+	/* a part went: the writer sees a short write, not a failure */
+	return done > 0 && res == SBX_E_EXHAUSTED && !retry ? SBX_OK : res;
+}
 
 /* A stdin write refused for back-pressure: 429 RESOURCE_EXHAUSTED, which
  * sbxd answers before taking any byte of the request (docs/api.md). */
@@ -446,8 +810,14 @@ static sbx_result write_stdin(sbx_client *c, const char *sandbox_id, int64_t pid
 	sbx_result res;
 	char *path = NULL;
 	const wire_route *rt;
-	if ((res = check_proc(sandbox_id, pid, err)) != SBX_OK || (res = need_processes(c, NO_STDIN, err)) != SBX_OK ||
-	    (res = sbx_pb_ext_route("WriteStdin", &rt, err)) != SBX_OK)
+	int fb = 0;
+	if ((res = check_proc(sandbox_id, pid, err)) != SBX_OK || (res = sbx_use_fallback(c, &fb, err)) != SBX_OK)
+		return res;
+	if (fb) {
+		sbx_fb_proc *p = gs_find(c, sandbox_id, pid, NO_STDIN, &res, err);
+		return p ? gs_write_stdin(c, p, data, len, retry, err) : res;
+	}
+	if ((res = sbx_pb_ext_route("WriteStdin", &rt, err)) != SBX_OK)
 		return res;
 	/* The body is the raw bytes: the request message gives the path. */
 	Sbxd__Ext__V1__WriteStdinRequest q = SBXD__EXT__V1__WRITE_STDIN_REQUEST__INIT;
@@ -511,8 +881,18 @@ sbx_result sbx_process_close_stdin(sbx_client *c, const char *sandbox_id, int64_
 {
 	sbx_result res;
 	const wire_route *rt;
-	if ((res = check_proc(sandbox_id, pid, err)) != SBX_OK || (res = need_processes(c, NO_STDIN, err)) != SBX_OK ||
-	    (res = sbx_pb_ext_route("CloseStdin", &rt, err)) != SBX_OK)
+	int fb = 0;
+	if ((res = check_proc(sandbox_id, pid, err)) != SBX_OK || (res = sbx_use_fallback(c, &fb, err)) != SBX_OK)
+		return res;
+	if (fb) {
+		sbx_fb_proc *p = gs_find(c, sandbox_id, pid, NO_STDIN, &res, err);
+		if (!p)
+			return res;
+		if (!p->req->stdin_on || __atomic_exchange_n(&p->stdin_closed, 1, __ATOMIC_RELAXED))
+			return SBX_OK; /* closing twice is fine, as with sbxd */
+		return sbx_grpc_exec_close(p->gs, c->cfg->total_ms, err);
+	}
+	if ((res = sbx_pb_ext_route("CloseStdin", &rt, err)) != SBX_OK)
 		return res;
 	Sbxd__Ext__V1__CloseStdinRequest q = SBXD__EXT__V1__CLOSE_STDIN_REQUEST__INIT;
 	q.sandbox_id = (char *)sandbox_id;
@@ -529,8 +909,25 @@ sbx_result sbx_process_signal(sbx_client *c, const char *sandbox_id, int64_t pid
 		return res;
 	if (signo < 1 || signo > 64)
 		return sbx_fail(err, SBX_E_INVALID, "bad signal number %d", signo);
-	if ((res = need_processes(c, "the service cannot signal processes", err)) != SBX_OK ||
-	    (res = sbx_pb_ext_route("SignalProcess", &rt, err)) != SBX_OK)
+	int fb = 0;
+	if ((res = sbx_use_fallback(c, &fb, err)) != SBX_OK)
+		return res;
+	if (fb) {
+		sbx_fb_proc *p = gs_find(c, sandbox_id, pid, "the service cannot signal processes", &res, err);
+		if (!p)
+			return res;
+		/* StreamExec has no signal; its cancel ends the command with
+		 * SIGKILL (the managed service's rule, sbxd's too). */
+		if (signo != 9)
+			return sbx_fail(err, SBX_E_UNSUPPORTED,
+			                "StreamExec cannot send signal %d; only kill 9 (the stream's end)", signo);
+		pthread_mutex_lock(&c->fb_mu);
+		p->killed = 1;
+		pthread_mutex_unlock(&c->fb_mu);
+		sbx_grpc_exec_cancel(p->gs);
+		return SBX_OK;
+	}
+	if ((res = sbx_pb_ext_route("SignalProcess", &rt, err)) != SBX_OK)
 		return res;
 	Sbxd__Ext__V1__SignalProcessRequest q = SBXD__EXT__V1__SIGNAL_PROCESS_REQUEST__INIT;
 	q.sandbox_id = (char *)sandbox_id;
@@ -596,7 +993,7 @@ sbx_result sbx_output_read(sbx_client *c, const char *sandbox_id, int64_t pid, s
 		pthread_mutex_lock(&c->fb_mu);
 		sbx_fb_proc *p = sbx_fb_find(c, sandbox_id, pid);
 		if (p) {
-			fb_wait(c, p, wait_seconds);
+			fb_wait(c, p, (int)s, offset, wait_seconds);
 			sbx_fb_read(p, s, offset, buf, maxlen, chunk);
 			res = SBX_OK;
 		} else {
@@ -605,8 +1002,22 @@ sbx_result sbx_output_read(sbx_client *c, const char *sandbox_id, int64_t pid, s
 		pthread_mutex_unlock(&c->fb_mu);
 		return res;
 	}
-	if (!(f & SBX_FEAT_OUTPUT))
-		return sbx_fail(err, SBX_E_UNSUPPORTED, "the service cannot stream output");
+	if (!(f & SBX_FEAT_OUTPUT)) {
+		if (s == SBX_STDERR)
+			return sbx_fail(err, SBX_E_UNSUPPORTED, SBX_MSG_NO_MAIN_STDERR);
+		pthread_mutex_lock(&c->fb_mu);
+		sbx_fb_proc *p = NULL;
+		res = sbx_fb_logs(c, sandbox_id, &p, err);
+		if (res == SBX_OK) {
+			fb_wait(c, p, (int)s, offset, wait_seconds);
+			if ((res = sbx_fb_logs_error(p, err)) == SBX_OK)
+				sbx_fb_read(p, s, offset, buf, maxlen, chunk);
+		} else if (res == SBX_E_UNAVAILABLE) {
+			res = sbx_fail(err, SBX_E_UNSUPPORTED, "the service cannot stream the main command's output");
+		}
+		pthread_mutex_unlock(&c->fb_mu);
+		return res;
+	}
 	char *path = sbx_output_path(sandbox_id, pid, s, offset, maxlen, wait_seconds);
 	if (!path)
 		return sbx_fail(err, SBX_E_NOMEM, "out of memory");

@@ -17,6 +17,9 @@
 /* What a caller (sbxfs's `error` file) shows when the service lacks the
  * processes extension and a request needs it. */
 #define SBX_MSG_NO_TIMEOUT "timeoutSeconds needs the service's \"processes\" extension (the real Exec has no timeout)"
+#define SBX_MSG_NO_MAIN_STDERR                                                                                   \
+	"the main command's stderr needs the service's \"output\" extension (StreamLogs does not separate it: it is " \
+	"in stdout)"
 #define SBX_MSG_NO_STDIN "stdin needs the service's \"processes\" extension (the real Exec takes no input)"
 
 /* Stops and joins every fallback thread (client_free). */
@@ -26,6 +29,14 @@ void sbx_fb_shutdown(sbx_client *c);
  * NULL when the table has no such process. */
 sbx_fb_proc *sbx_fb_find(sbx_client *c, const char *sandbox_id, int64_t pid);
 int sbx_fb_done(const sbx_fb_proc *p);
+/* Done, or (a streamed process, stream >= 0) output past offset is in. */
+int sbx_fb_ready(const sbx_fb_proc *p, int stream, int64_t offset);
+/* The main command's StreamLogs entry of the table (id SBX_MAIN), opened
+ * on first use and again once a failed one's retry time passed; fb_mu
+ * held. sbx_fb_logs_error: the error to answer instead of a read (the
+ * stream failed with nothing in it; ENOTSUP when gRPC is unreachable). */
+sbx_result sbx_fb_logs(sbx_client *c, const char *sandbox_id, sbx_fb_proc **out, sbx_error *err);
+sbx_result sbx_fb_logs_error(const sbx_fb_proc *p, sbx_error *err);
 /* A snapshot as an sbx_process (caller frees); fb_mu held. */
 sbx_result sbx_fb_snapshot(const sbx_fb_proc *p, sbx_process **out, sbx_error *err);
 /* Copies up to maxlen bytes at offset into buf and fills chunk; fb_mu held. */

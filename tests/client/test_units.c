@@ -20,6 +20,7 @@
 #include "answer.h"
 #include "json.h"
 #include "extension.pb-c.h"
+#include "grpc.h"
 #include "pb.h"
 #include "sbx/sbx.h"
 #include "spec.h"
@@ -1296,11 +1297,47 @@ END_TEST
 
 #define TABLE(t) (int)(sizeof t / sizeof *t)
 
+/* Where StreamExec is dialled: derived from the service URL unless set. */
+START_TEST(grpc_targets)
+{
+	static const struct {
+		const char *url, *grpc, *want;
+	} t[] = {
+		{"unix:/run/sbxd/sbxd.sock", NULL, "unix:/run/sbxd/sbxd.sock.grpc"},
+		{"unix:///tmp/x.sock", NULL, "unix:/tmp/x.sock.grpc"},
+		{"http://127.0.0.1:8080", NULL, "127.0.0.1:8080"},
+		{"https://api.example.com/", NULL, "api.example.com:443"},
+		{"http://h", NULL, "h:80"},
+		{"unix:/a.sock", "http://127.0.0.1:9", "127.0.0.1:9"},
+		{"unix:/a.sock", "unix:/b.sock", "unix:/b.sock"},
+		{"unix:/a.sock", "none", NULL},
+	};
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		sbx_config *cfg = sbx_config_new();
+		ck_assert_int_eq(sbx_config_set_url(cfg, t[i].url, NULL), SBX_OK);
+		if (t[i].grpc)
+			ck_assert_int_eq(sbx_config_set_grpc_url(cfg, t[i].grpc, NULL), SBX_OK);
+		char buf[256];
+		const char *got = sbx_grpc_target(cfg, buf, sizeof buf);
+		if (t[i].want)
+			ck_assert_str_eq(got ? got : "(null)", t[i].want);
+		else
+			ck_assert_ptr_null(got);
+		sbx_config_free(cfg);
+	}
+	sbx_config *cfg = sbx_config_new();
+	ck_assert_int_eq(sbx_config_set_grpc_url(cfg, "ftp://x", NULL), SBX_E_INVALID);
+	ck_assert_int_eq(sbx_config_set_grpc_url(cfg, "http://u@h", NULL), SBX_E_INVALID);
+	sbx_config_free(cfg);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("client-units");
 	TCase *t = tcase_create("errors");
 	tcase_add_loop_test(t, grpc_codes, 0, TABLE(grpc_table));
+	tcase_add_test(t, grpc_targets);
 	tcase_add_loop_test(t, http_statuses, 0, TABLE(http_table));
 	tcase_add_loop_test(t, curl_codes, 0, TABLE(curl_table));
 	tcase_add_loop_test(t, status_bodies, 0, TABLE(status_table));

@@ -89,6 +89,12 @@ void sbx_config_free(sbx_config *cfg);
 
 /* url: "http://host:port", "https://host", or "unix:/path/to.sock". */
 sbx_result sbx_config_set_url(sbx_config *cfg, const char *url, sbx_error *err);
+/* Where StreamExec is served, used for processes only when the service
+ * lacks sbxd's "processes" extension: "http://host:port" (h2c),
+ * "https://host[:port]" (TLS), "unix:/path", or "none" (off: the unary
+ * Exec fallback). Unset (also env SBX_GRPC_URL): a unix: URL's socket path
+ * + ".grpc" (sbxd's default gRPC socket), else the service URL itself. */
+sbx_result sbx_config_set_grpc_url(sbx_config *cfg, const char *url, sbx_error *err);
 /* The token itself, or a file whose first line is the token. Either
  * replaces whatever the environment gave. */
 sbx_result sbx_config_set_token(sbx_config *cfg, const char *token, sbx_error *err);
