@@ -725,16 +725,36 @@ static void random_id(char *buf, size_t len)
 		 r[7]);
 }
 
+/* The official SDKs' default image, and what in sbxd's default image
+ * makes it one: Debian 12's Python is 3.11 (scripts/default-image). */
+#define SDK_IMAGE "python:3.11"
+#define SDK_IMAGE_HAS "usr/bin/python3.11"
+
 /* The image a spec names: "default" is sbxd's default image (the one
  * --default-image names, itself "default" unless told otherwise). */
 static const char *image_of(const srv_spec *spec)
 {
 	/* sbxd --image-alias REF=LOCAL (e.g. the SDK's default python:3.11
-	 * onto a local image): said by the operator, never guessed. */
+	 * onto another local image; REF= refuses REF): said by the operator. */
 	size_t il = strlen(spec->image);
 	for (int i = 0; il && i < 8 && cfg.image_alias[i]; i++)
 		if (strncmp(cfg.image_alias[i], spec->image, il) == 0 && cfg.image_alias[i][il] == '=')
 			return cfg.image_alias[i] + il + 1;
+	/* The SDK sends python:3.11 when its user names no image. With no
+	 * image of that name here (directory or OCI reference), the default
+	 * image serves it if it really is a Python 3.11 image (its
+	 * interpreter is there), as docs/sbxd.8 says; else it is refused as
+	 * any missing image is. Never another version, never a guess. */
+	if (strcmp(spec->image, SDK_IMAGE) == 0 && !srv_rt_has_image(rt, SDK_IMAGE) &&
+	    srv_rt_image_has_file(rt, cfg.default_image, SDK_IMAGE_HAS)) {
+		srv_oci_image o;
+		char oerr[SRV_OCI_ERRLEN];
+		memset(&o, 0, sizeof o);
+		if (srv_oci_resolve(store, SDK_IMAGE, &o, oerr) == 0)
+			srv_oci_image_free(&o);
+		else
+			return cfg.default_image;
+	}
 	return !*spec->image || strcmp(spec->image, "default") == 0 ? cfg.default_image : spec->image;
 }
 

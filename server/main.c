@@ -45,7 +45,10 @@ static void usage(FILE *f)
 		"                          OCI reference (default \"default\",\n"
 		"                          built by scripts/default-image)\n"
 		"  --image-alias REF=LOCAL a spec naming image REF runs on image LOCAL (the\n"
-		"                          sandbox still reports REF; may repeat, up to 7)\n"
+		"                          sandbox still reports REF; may repeat, up to 7;\n"
+		"                          REF= refuses REF). Without one, python:3.11 (the\n"
+		"                          SDK's default) runs on the default image when\n"
+		"                          that holds Python 3.11 and no image is named so\n"
 		"  --allow-host-image      allow image \"host\": the host's own / read-only,\n"
 		"                          its secrets and every sbxd state dir hidden\n"
 		"  --no-extension          serve the real CoreWeave surface alone: sbxd's\n"
@@ -522,7 +525,7 @@ int main(int argc, char **argv)
 		case O_GRPC_SOCKET: grpc_sock = optarg; break;
 		case O_IMGALIAS: {
 			const char *eq = strchr(optarg, '=');
-			if (!eq || eq == optarg || !eq[1] || nimage_alias >= 7) {
+			if (!eq || eq == optarg || nimage_alias >= 7) {
 				fprintf(stderr, "sbxd: error: --image-alias wants REF=LOCAL (at most 7), got \"%s\"\n",
 					optarg);
 				return 2;

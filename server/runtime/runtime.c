@@ -647,6 +647,15 @@ int srv_rt_has_image(const srv_rt *rt, const char *name)
 	return name && find_image(rt, name, lower, sizeof lower) == 0;
 }
 
+int srv_rt_image_has_file(const srv_rt *rt, const char *name, const char *rel)
+{
+	char lower[PATH_MAX], p[PATH_MAX];
+	struct stat st;
+	return name && rel && rel[0] != '/' && find_image(rt, name, lower, sizeof lower) == 0 &&
+	       snprintf(p, sizeof p, "%s/%s", lower, rel) < (int)sizeof p && lstat(p, &st) == 0 &&
+	       S_ISREG(st.st_mode);
+}
+
 /* The lower layer of an image: "host" is the host's /, any other name the
  * first IMAGE_DIR/NAME/rootfs. No name is an error: the caller (sbxd)
  * picks the default, so the host's / is never used by accident. */

@@ -171,6 +171,10 @@ int srv_rt_add_image_dir(srv_rt *rt, const char *dir, char *err);
 /* 1 when NAME/rootfs is a directory in one of the image dirs ("host" is
  * not an image dir's: 0). */
 int srv_rt_has_image(const srv_rt *rt, const char *name);
+/* 1 when directory image name holds a regular file at rel (relative to
+ * its root, not followed if a link: the image's links mean nothing on
+ * the host). */
+int srv_rt_image_has_file(const srv_rt *rt, const char *name, const char *rel);
 
 /* The cgroup layout found at start, e.g. "v1 memory pids cpu +unified kill". */
 const char *srv_rt_cgroup_layout(const srv_rt *rt);

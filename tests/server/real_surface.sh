@@ -144,4 +144,20 @@ for path in "/v1/sandboxes/$n:wait" "/v1/sandboxes/$n/stdout" "/v1/sandboxes/$n/
 	expect "no extension: $path" "$(st "$out") $(jget "$(bd "$out")" 'j["code"]')" "404 5"
 done
 expect "no :forget" "$(api_status POST "/v1/sandboxes/$n:forget")" 404
+stop_sbxd
+
+# The SDK's default image python:3.11 runs on the default image (it holds
+# Python 3.11), reported as asked; other versions are not guessed, and
+# --image-alias python:3.11= turns that off.
+start_sbxd
+p=$(create "$(sbx_body image=python:3.11 -- python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')")
+wait_state "$p" STATE_COMPLETED 30
+sb=$(api GET "/v1/sandboxes/$p")
+expect "python:3.11 ran" "$(jget "$sb" '(j["status"].get("exitCode", 0), j["spec"]["containers"][0]["image"])')" "(0, 'python:3.11')"
+expect "python:3.11 is 3.11" "$(api GET "/v1/sandboxes/$p/stdout")" 3.11
+out=$(api POST /v1/sandboxes -d "$(sbx_body image=python:3.12 -- true)" -w '\n%{http_code}')
+expect "python:3.12 not guessed" "$(st "$out") $(jget "$(bd "$out")" 'j["details"][-1]["fieldViolations"][0]["field"]')" "400 spec.containers[0].image"
+stop_sbxd
+start_sbxd --image-alias python:3.11=
+expect "alias off" "$(api_status POST /v1/sandboxes -d "$(sbx_body image=python:3.11 -- true)")" 400
 note "real surface ok"
