@@ -18,13 +18,15 @@ bd() { printf '%s\n' "$1" | sed '$d'; }
 # field OUT: the BadRequest field of an error body
 field() { jget "$1" '[v["field"] for d in j.get("details", []) if d["@type"].endswith("BadRequest") for v in d["fieldViolations"]]'; }
 
-SDK='{"spec":{"containers":[{"name":"main","image":"default","command":"/bin/sh","args":["-c","echo hi"]}],"primaryContainer":"main","tags":["team-a"]}}'
+# The issue's body byte for byte (python:3.11: the default image, which
+# holds Python 3.11, serves it; see below)
+SDK='{"spec":{"containers":[{"name":"main","image":"python:3.11","command":"/bin/sh","args":["-c","echo hi"]}],"primaryContainer":"main","tags":["team-a"]}}'
 out=$(api POST /v1/sandboxes -d "$SDK" -w '\n%{http_code}')
 expect "SDK body accepted" "$(st "$out")" 200
 sb=$(bd "$out")
 id=$(jget "$sb" 'j["sandboxId"]')
 expect "spec echoed as asked" "$(jget "$sb" 'json.dumps(j["spec"], separators=(",", ":"))')" \
-	'{"containers":[{"name":"main","image":"default","command":"/bin/sh","args":["-c","echo hi"]}],"primaryContainer":"main","tags":["team-a"]}'
+	'{"containers":[{"name":"main","image":"python:3.11","command":"/bin/sh","args":["-c","echo hi"]}],"primaryContainer":"main","tags":["team-a"]}'
 wait_state "$id" STATE_COMPLETED 20
 g=$(api GET "/v1/sandboxes/$id")
 expect "GetSandbox: exit code" "$(jget "$g" 'j["status"]["exitCode"]')" 0
