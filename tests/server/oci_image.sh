@@ -104,10 +104,11 @@ wait_state "$id" STATE_COMPLETED 10
 expect "spec env wins" "$(api GET "/v1/sandboxes/$id/stdout")" "entry mine /work 1234"
 
 # Unknown: NOT_FOUND, with the reason and what exists.
-r=$(api POST /v1/sandboxes -d "$(sbx_body image=python:3.11)")
+# (not python:3.11: the default image serves that one, see real_surface)
+r=$(api POST /v1/sandboxes -d "$(sbx_body image=python:3.12)")
 expect "unknown image reason" "$(err_reason "$r")" CWSANDBOX_INVALID_REQUEST
 case "$(jget "$r" 'j["message"]')" in
-*docker.io/library/python:3.11*docker.io/library/tool:1*) ;;
+*docker.io/library/python:3.12*docker.io/library/tool:1*) ;;
 *) fail "unknown image message: $r" ;;
 esac
 
