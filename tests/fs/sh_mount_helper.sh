@@ -7,7 +7,9 @@ command -v mount.fuse3 >/dev/null || skip "no mount.fuse3"
 [ -c /dev/fuse ] || skip "no /dev/fuse"
 start_sbxd
 
-"$SBXFS" --help | grep -q "url=URL" || fail "--help does not list url="
+# (whole, then grep: grep -q closing the pipe early would SIGPIPE sbxfs)
+"$SBXFS" --help >"$T/help" 2>&1 || true
+grep -q "url=URL" "$T/help" || fail "--help does not list url="
 "$SBXFS" --version | grep -q "^sbxfs " || fail "--version"
 if "$SBXFS" 2>/dev/null; then fail "sbxfs without a mount point succeeded"; fi
 
