@@ -135,6 +135,16 @@ ensure_default_image() {
 		{ cat "$T/image.log" >&2; fail "cannot build the default image in $SBX_IMAGE_DIR"; }
 }
 
+# record_append FROM TO: the exchanges of log FROM appended to log TO one
+# line per write(2), as recorder.py writes them, so concurrent recorders
+# appending to TO never interleave inside a line (cat's chunks would).
+record_append() {
+	/usr/bin/python3 -c 'import os, sys
+fd = os.open(sys.argv[2], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+for line in open(sys.argv[1], "rb"):
+    os.write(fd, line)' "$1" "$2"
+}
+
 # The recorder of SBX_RECORD, (re)started with each sbxd: it stays up while
 # sbxd is down (clients get a closed connection), and a test that removes
 # or replaces $SOCK before a restart gets a fresh one.

@@ -13,7 +13,7 @@ outer_rec=${SBX_RECORD:-}
 rec=$(mktemp /tmp/sbx-wb-rec.XXXXXX)
 export SBX_RECORD=$rec
 . "$TESTS_DIR/fs/common.sh"
-trap '[ -z "$outer_rec" ] || cat "$rec" >>"$outer_rec"; rm -f "$rec"; _cleanup' EXIT
+trap '[ -z "$outer_rec" ] || record_append "$rec" "$outer_rec"; rm -f "$rec"; _cleanup' EXIT
 command -v python3 >/dev/null || skip "no python3"
 # A small writable layer, for the full-disk case below.
 start_sbxd --max-disk 64M

@@ -11,7 +11,7 @@ outer_rec=${SBX_RECORD:-}
 # Its own log (the counts are this test's alone), appended to an outer
 # conformance run's log at the end so its exchanges are judged too.
 SBX_RECORD=$T/calls.jsonl
-[ -z "$outer_rec" ] || trap 'cat "$SBX_RECORD" >>"$outer_rec" 2>/dev/null; _cleanup' EXIT
+[ -z "$outer_rec" ] || trap 'record_append "$SBX_RECORD" "$outer_rec"; _cleanup' EXIT
 _SBXD_SOCK=$T/sbxd-upstream.sock
 up
 calls_since() { # LINE -> "METHOD TARGET" of the calls recorded after line LINE
