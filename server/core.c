@@ -217,6 +217,8 @@ static void proc_finish(srv_sbx *s, srv_proc *p, int wstatus, const char *why)
 	p->end_ns = srv_now_ns();
 	p->token = 0;
 	p->deadline_mono = 0;
+	if (p->id >= 0)
+		srv_proc_live_del(s, p);
 	srv_stdin_drop(p);
 	p->stdin_closed = p->want_stdin ? 1 : p->stdin_closed;
 	srv_save_proc(s, p);
@@ -381,6 +383,7 @@ static void box_events(srv_sbx *s)
 		p->lost = flags & (SRV_EXIT_LOST_QUOTA | SRV_EXIT_LOST_NOSPC | SRV_EXIT_LOST_FLOOR |
 				   SRV_EXIT_LOST_IO | SRV_EXIT_LOST_STDOUT | SRV_EXIT_LOST_STDERR);
 		proc_finish(s, p, wstatus, NULL);
+		srv_spool_recycle(s, p); /* after the save: the record says ended */
 		changed = 1;
 		if (p->id < 0 && p->owner_gone) {
 			exec_forget(s, p);
@@ -487,9 +490,9 @@ void srv_rt_end(srv_sbx *s, srv_box *b)
 		if (s->term_pending)
 			srv_box_signal(b, 0, SIGTERM);
 		for (int pass = 0; pass < 2; pass++) {
-			size_t n = pass ? s->nexecs : s->nprocs;
+			size_t n = pass ? s->nexecs : s->nlive;
 			for (size_t j = 0; j < n; j++) {
-				srv_proc *p = pass ? s->execs[j] : s->procs[j];
+				srv_proc *p = pass ? s->execs[j] : s->live[j];
 				if (p && p->kill_pending && p->state == PS_RUNNING && p->token)
 					srv_box_signal(b, p->token, SIGKILL);
 				if (p)
@@ -658,7 +661,9 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 		s->execs[s->nexecs++] = p;
 	} else {
 		srv_proc **np = realloc(s->procs, ((size_t)p->id + 1) * sizeof *np);
-		if (!np) {
+		if (!np || srv_proc_live_add(s, p) != 0) {
+			if (np)
+				s->procs = np;
 			srv_box_signal(box, p->token, SIGKILL);
 			goto nomem;
 		}
@@ -1118,9 +1123,9 @@ static int64_t timers(void)
 			}
 		}
 		for (int pass = 0; pass < 2; pass++) {
-			size_t n = pass ? s->nexecs : s->nprocs;
+			size_t n = pass ? s->nexecs : s->nlive;
 			for (size_t j = 0; j < n; j++) {
-				srv_proc *p = pass ? s->execs[j] : s->procs[j];
+				srv_proc *p = pass ? s->execs[j] : s->live[j];
 				if (!p || p->state != PS_RUNNING || !p->deadline_mono)
 					continue;
 				if (p->deadline_mono <= now) {

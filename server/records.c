@@ -69,12 +69,15 @@ void srv_sbx_free(srv_sbx *s)
 	for (size_t i = 0; i < s->nexecs; i++)
 		srv_proc_free(s->execs[i]);
 	free(s->execs);
+	free(s->live);
 	srv_spec_free(&s->spec);
 	srv_strv_free(&s->img_env);
 	free(s->img_cwd);
 	srv_exec_free_close(s);
 	if (s->dirfd >= 0)
 		close(s->dirfd);
+	if (s->log_open)
+		close(s->log_fd);
 	srv_drop_files(s);
 	free(s);
 }
@@ -150,11 +153,35 @@ srv_proc *srv_proc_get(srv_sbx *s, int64_t id)
 	return s->procs[id];
 }
 
+int srv_proc_live_add(srv_sbx *s, srv_proc *p)
+{
+	if (s->nlive == s->caplive) {
+		size_t nc = s->caplive ? s->caplive * 2 : 8;
+		srv_proc **nl = realloc(s->live, nc * sizeof *nl);
+		if (!nl)
+			return -1;
+		s->live = nl;
+		s->caplive = nc;
+	}
+	s->live[s->nlive++] = p;
+	return 0;
+}
+
+void srv_proc_live_del(srv_sbx *s, srv_proc *p)
+{
+	for (size_t i = 0; i < s->nlive; i++) {
+		if (s->live[i] == p) {
+			s->live[i] = s->live[--s->nlive];
+			return;
+		}
+	}
+}
+
 int srv_running_procs(const srv_sbx *s)
 {
 	int n = 0;
-	for (size_t i = 0; i < s->nprocs; i++)
-		if (s->procs[i] && s->procs[i]->state == PS_RUNNING)
+	for (size_t i = 0; i < s->nlive; i++)
+		if (s->live[i]->state == PS_RUNNING)
 			n++;
 	for (size_t i = 0; i < s->nexecs; i++)
 		if (s->execs[i]->state == PS_RUNNING)
@@ -164,9 +191,9 @@ int srv_running_procs(const srv_sbx *s)
 
 srv_proc *srv_proc_by_token(srv_sbx *s, int64_t token)
 {
-	for (size_t i = 0; i < s->nprocs; i++)
-		if (s->procs[i] && s->procs[i]->state == PS_RUNNING && s->procs[i]->token == token)
-			return s->procs[i];
+	for (size_t i = 0; i < s->nlive; i++)
+		if (s->live[i]->state == PS_RUNNING && s->live[i]->token == token)
+			return s->live[i];
 	for (size_t i = 0; i < s->nexecs; i++)
 		if (s->execs[i]->state == PS_RUNNING && s->execs[i]->token == token)
 			return s->execs[i];

@@ -68,6 +68,11 @@ typedef struct srv_sbx {
 	size_t nprocs;               /* = next process id */
 	srv_proc **execs;            /* running unary execs */
 	size_t nexecs;
+	/* The running ones of procs (srv_proc_live_add at the start, _del at
+	 * the end), so what looks for a running process costs the same with
+	 * 10 or 4,096 in the history. */
+	srv_proc **live;
+	size_t nlive, caplive;
 	int dirfd;                   /* STATE_DIR/sandboxes/<id> */
 	/* A finished sandbox's files, read-only until delete: an O_PATH fd
 	 * of its root and an fd of its mount namespace, which keeps every
@@ -76,6 +81,15 @@ typedef struct srv_sbx {
 	int keep_root, keep_ns;
 	int drop_files;              /* deleted: keep nothing once it ends */
 	int exec_free[4], nexec_free; /* spent :exec spools, emptied for reuse */
+	/* The process log (persist.c, procs.log): opened at the first append
+	 * (log_open 0 with calloc: no fd), its size after the last whole line
+	 * and its line count (compacted when far over nprocs). */
+	int log_fd, log_open;
+	int64_t log_size;
+	size_t log_lines;
+	/* Empty spool files of finished processes, kept as .spool-free-K in
+	 * the sandbox's dir for the next process's spools (spool.c): bit K. */
+	unsigned spool_free;
 	int creating;                /* srv_create runs the runtime without the lock */
 	int purge;                   /* DELETE ?purge=true: remove once terminal */
 	int term_sent;               /* stop sent SIGTERM (exit code 143 vs 137) */
@@ -113,6 +127,9 @@ srv_proc *srv_proc_new(void);
 /* The uid the next srv_proc_new would start from (a spare name). */
 uint32_t srv_proc_next_uid(void);
 void srv_proc_free(srv_proc *p);
+/* In and out of s->live (a process of procs that runs); add: -1 out of memory. */
+int srv_proc_live_add(srv_sbx *s, srv_proc *p);
+void srv_proc_live_del(srv_sbx *s, srv_proc *p);
 /* Running processes of s, execs included. */
 int srv_running_procs(const srv_sbx *s);
 /* The running process of a runtime token, or NULL. */
