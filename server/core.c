@@ -672,6 +672,7 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 			s->procs[i] = NULL;
 		s->procs[p->id] = p;
 		s->nprocs = (size_t)p->id + 1;
+		srv_proc_rid_add(s, p);
 		srv_save_proc(s, p);
 	}
 	if (exec && req->stdin_len) {

@@ -70,6 +70,7 @@ void srv_sbx_free(srv_sbx *s)
 		srv_proc_free(s->execs[i]);
 	free(s->execs);
 	free(s->live);
+	free(s->rid_tab);
 	srv_spec_free(&s->spec);
 	srv_strv_free(&s->img_env);
 	free(s->img_cwd);
@@ -214,16 +215,58 @@ srv_proc *srv_proc_by_uid(srv_sbx *s, uint32_t uid)
 /* The process an earlier start with this requestId made, if any: a client
  * that timed out may send the same start again and must not run the
  * command twice (the extension's answer to create's requestId). */
-srv_proc *srv_proc_by_request(srv_sbx *s, const char *rid)
+static size_t rid_hash(const char *rid)
 {
-	if (!rid || !*rid)
-		return NULL;
-	for (size_t i = 1; i < s->nprocs; i++)
-		if (s->procs[i] && s->procs[i]->request_id && strcmp(s->procs[i]->request_id, rid) == 0)
-			return s->procs[i];
-	return NULL;
+	size_t h = 1469598103934665603u; /* FNV-1a */
+	for (; *rid; rid++)
+		h = (h ^ (unsigned char)*rid) * 1099511628211u;
+	return h;
 }
 
+srv_proc *srv_proc_by_request(srv_sbx *s, const char *rid)
+{
+	if (!rid || !*rid || !s->rid_cap)
+		return NULL;
+	for (size_t i = rid_hash(rid) & (s->rid_cap - 1);; i = (i + 1) & (s->rid_cap - 1)) {
+		uint32_t v = s->rid_tab[i];
+		if (!v)
+			return NULL;
+		srv_proc *p = srv_proc_get(s, (int64_t)v - 1);
+		if (p && p->request_id && strcmp(p->request_id, rid) == 0)
+			return p;
+	}
+}
+
+static void rid_put(uint32_t *tab, size_t cap, const char *rid, uint32_t v)
+{
+	size_t i = rid_hash(rid) & (cap - 1);
+	while (tab[i])
+		i = (i + 1) & (cap - 1);
+	tab[i] = v;
+}
+
+int srv_proc_rid_add(srv_sbx *s, const srv_proc *p)
+{
+	if (!p->request_id || !*p->request_id || p->id < 1 || p->id >= UINT32_MAX) /* 0: the main command */
+		return 0;
+	if (2 * (s->rid_n + 1) > s->rid_cap) {
+		size_t nc = s->rid_cap ? s->rid_cap * 2 : 16;
+		uint32_t *nt = calloc(nc, sizeof *nt);
+		if (!nt)
+			return -1;
+		for (size_t i = 0; i < s->rid_cap; i++) {
+			srv_proc *q = s->rid_tab[i] ? srv_proc_get(s, (int64_t)s->rid_tab[i] - 1) : NULL;
+			if (q && q->request_id)
+				rid_put(nt, nc, q->request_id, s->rid_tab[i]);
+		}
+		free(s->rid_tab);
+		s->rid_tab = nt;
+		s->rid_cap = nc;
+	}
+	rid_put(s->rid_tab, s->rid_cap, p->request_id, (uint32_t)p->id + 1);
+	s->rid_n++;
+	return 0;
+}
 
 uint32_t srv_proc_next_uid(void)
 {

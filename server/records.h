@@ -73,6 +73,11 @@ typedef struct srv_sbx {
 	 * 10 or 4,096 in the history. */
 	srv_proc **live;
 	size_t nlive, caplive;
+	/* Process ids (+1, 0 = empty) by their start's requestId: an open
+	 * addressing table of rid_cap slots (a power of two, at most half
+	 * full), so a start's retry check costs the same at any history. */
+	uint32_t *rid_tab;
+	size_t rid_cap, rid_n;
 	int dirfd;                   /* STATE_DIR/sandboxes/<id> */
 	/* A finished sandbox's files, read-only until delete: an O_PATH fd
 	 * of its root and an fd of its mount namespace, which keeps every
@@ -136,6 +141,9 @@ int srv_running_procs(const srv_sbx *s);
 srv_proc *srv_proc_by_token(srv_sbx *s, int64_t token);
 /* The process an earlier start with requestId rid made, or NULL. */
 srv_proc *srv_proc_by_request(srv_sbx *s, const char *rid);
+/* p (in s->procs, with its request_id) findable by srv_proc_by_request;
+ * -1 out of memory (then only a retry's dedup is lost). */
+int srv_proc_rid_add(srv_sbx *s, const srv_proc *p);
 
 /* Into the table in seq order; -1 out of memory. */
 int srv_sbx_add(srv_sbx *s);
