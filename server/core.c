@@ -558,9 +558,8 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 		why->state = srv_state_name(s->state);
 		goto fail;
 	}
-	if (!exec && s->nprocs > 4096) {
-		refuse(why, SRV_E_CAPACITY, NULL,
-		       "sandbox %s started its 4096 processes already", s->id);
+	if (!exec && s->next_id >= SRV_PROC_ID_MAX) {
+		refuse(why, SRV_E_CAPACITY, NULL, "sandbox %s ran out of process ids", s->id);
 		goto fail;
 	}
 	if (exec && s->nexecs >= MAX_EXECS) {
@@ -571,7 +570,7 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 	p = srv_proc_new();
 	if (!p)
 		goto nomem;
-	p->id = exec ? -1 : (int64_t)s->nprocs;
+	p->id = exec ? -1 : s->next_id;
 	p->argv = req->argv;
 	memset(&req->argv, 0, sizeof req->argv);
 	p->env = req->env;
@@ -660,20 +659,19 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 		s->execs = ne;
 		s->execs[s->nexecs++] = p;
 	} else {
-		srv_proc **np = realloc(s->procs, ((size_t)p->id + 1) * sizeof *np);
-		if (!np || srv_proc_live_add(s, p) != 0) {
-			if (np)
-				s->procs = np;
+		if (srv_proc_live_add(s, p) != 0) {
 			srv_box_signal(box, p->token, SIGKILL);
 			goto nomem;
 		}
-		s->procs = np;
-		for (size_t i = s->nprocs; i < (size_t)p->id; i++)
-			s->procs[i] = NULL;
-		s->procs[p->id] = p;
-		s->nprocs = (size_t)p->id + 1;
+		if (srv_proc_append(s, p) != 0) {
+			srv_proc_live_del(s, p);
+			srv_box_signal(box, p->token, SIGKILL);
+			goto nomem;
+		}
 		srv_proc_rid_add(s, p);
 		srv_save_proc(s, p);
+		/* Bounded by what is kept, not by what was ever started. */
+		srv_forget_old_procs(s);
 	}
 	if (exec && req->stdin_len) {
 		p->pending = req->stdin_data;
@@ -985,7 +983,7 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 		 * image's entrypoint. */
 		req.argv = main_argv;
 		memset(&main_argv, 0, sizeof main_argv);
-		srv_proc *p = srv_proc_start(s, &req, 0, &w2); /* nprocs == 0: becomes process 0 */
+		srv_proc *p = srv_proc_start(s, &req, 0, &w2); /* next_id == 0: becomes process 0 */
 		srv_proc_req_free(&req);
 		if (!p) {
 			sbx_end(s, ST_FAILED, w2.msg);
@@ -1000,6 +998,8 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 			s->nprocs = 1;
 		}
 	}
+	if (s->next_id < 1)
+		s->next_id = 1;
 	srv_save_sbx(s);
 	srv_loop_poke();
 	return s;
@@ -1239,6 +1239,8 @@ int srv_core_start(const srv_config *c, char *err)
 			return -1;
 		}
 	}
+	if (cfg.keep_procs > 0)
+		srv_procs_keep_set((size_t)cfg.keep_procs);
 	srv_persist_init(cfg.state_dir, sbxdirfd, cfg.default_egress);
 	srv_load_all();
 	/* After srv_rt_new: the zygote is forked before any thread runs. */

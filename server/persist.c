@@ -469,25 +469,62 @@ static srv_proc *load_proc(const cJSON *j)
 	return p;
 }
 
-/* A loaded record as process pid of s (replacing one loaded before). */
+/* A loaded record as process pid of s, in id order (replacing one loaded
+ * before: a newer line of the log). Lines come in id order but for the
+ * saves of ends and restarts, so the search is from the end. */
 static void place_proc(srv_sbx *s, srv_proc *p, int64_t pid)
 {
 	if (!p)
 		return;
 	p->id = pid;
-	if ((size_t)pid >= s->nprocs) {
-		srv_proc **np = realloc(s->procs, ((size_t)pid + 1) * sizeof *np);
-		if (!np) {
-			srv_proc_free(p);
-			return;
-		}
-		for (size_t i = s->nprocs; i <= (size_t)pid; i++)
-			np[i] = NULL;
-		s->procs = np;
-		s->nprocs = (size_t)pid + 1;
+	srv_proc *old = srv_proc_get(s, pid);
+	if (old) {
+		size_t i = 0;
+		while (s->procs[i] != old)
+			i++;
+		s->procs[i] = p;
+		srv_proc_free(old);
+		return;
 	}
-	srv_proc_free(s->procs[pid]);
-	s->procs[pid] = p;
+	if (pid == 0 || s->nprocs <= 1 || s->procs[s->nprocs - 1]->id < pid) {
+		if (srv_proc_append(s, p) != 0)
+			srv_proc_free(p);
+		return;
+	}
+	srv_proc **np = realloc(s->procs, (s->nprocs + 1) * sizeof *np);
+	if (!np) {
+		srv_proc_free(p);
+		return;
+	}
+	s->procs = np;
+	size_t i = s->nprocs;
+	while (i > 1 && s->procs[i - 1]->id > pid) {
+		s->procs[i] = s->procs[i - 1];
+		i--;
+	}
+	s->procs[i] = p;
+	s->nprocs++;
+}
+
+void srv_forget_old_procs(srv_sbx *s)
+{
+	size_t keep = srv_procs_keep(), i = 1;
+	while (s->nprocs > 1 && s->nprocs - 1 > keep) {
+		/* The oldest that ended (a running one stays, however old). */
+		while (i < s->nprocs && s->procs[i]->state == PS_RUNNING)
+			i++;
+		if (i >= s->nprocs)
+			return;
+		srv_proc *p = s->procs[i];
+		for (int k = 1; k <= 2 && s->dirfd >= 0; k++) {
+			char name[40];
+			srv_spool_name(name, sizeof name, p->id, k);
+			unlinkat(s->dirfd, name, 0);
+		}
+		memmove(&s->procs[i], &s->procs[i + 1], (s->nprocs - i - 1) * sizeof *s->procs);
+		s->nprocs--;
+		srv_proc_free(p);
+	}
 }
 
 static void load_line(srv_sbx *s, const char *line)
@@ -495,7 +532,7 @@ static void load_line(srv_sbx *s, const char *line)
 	int64_t pid;
 	cJSON *j = cJSON_Parse(line);
 	const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "processId");
-	if (j && cJSON_IsString(id) && srv_parse_int(id->valuestring, 0, 4097, &pid) == 0)
+	if (j && cJSON_IsString(id) && srv_parse_int(id->valuestring, 0, SRV_PROC_ID_MAX, &pid) == 0)
 		place_proc(s, load_proc(j), pid);
 	else
 		fprintf(stderr, "sbxd: warning: sandbox %s: skipping an unreadable line of %s\n", s->id, PROC_LOG);
@@ -654,7 +691,7 @@ static void load_one(const char *name)
 			continue;
 		memcpy(num, e->d_name + 5, nl - 10);
 		num[nl - 10] = '\0';
-		if (srv_parse_int(num, 0, 4097, &pid) != 0)
+		if (srv_parse_int(num, 0, SRV_PROC_ID_MAX, &pid) != 0)
 			continue;
 		char *pt = read_all_at(dfd, e->d_name, 1 << 20);
 		cJSON *pj = pt ? cJSON_Parse(pt) : NULL;
@@ -672,6 +709,11 @@ static void load_one(const char *name)
 		s->procs = calloc(1, sizeof *s->procs);
 		s->nprocs = s->procs ? 1 : 0;
 	}
+	if (s->next_id < 1)
+		s->next_id = 1;
+	/* A log holds the lines of processes forgotten since its last
+	 * compaction: keep what a running sbxd would have kept. */
+	srv_forget_old_procs(s);
 	/* Whatever ran when sbxd went away is gone now (the runtime cleaned
 	 * up its leftovers): say so instead of pretending. */
 	int dirty = 0;

@@ -64,8 +64,13 @@ typedef struct srv_sbx {
 	char end_reason[64];         /* stateReason to set once TERMINATED */
 	srv_box *box;
 	int64_t oom_seen;            /* OOM kills already blamed on a process */
-	srv_proc **procs;            /* procs[0] = main (NULL if idle), [n] = process n */
-	size_t nprocs;               /* = next process id */
+	/* procs[0] = main (NULL if idle); procs[1..nprocs) the kept records
+	 * of processes 1, 2, ... in id order, with gaps where old finished
+	 * ones were forgotten (srv_forget_old_procs: at most srv_procs_keep()
+	 * are kept, however many were ever started). */
+	srv_proc **procs;
+	size_t nprocs;
+	int64_t next_id;             /* the id the next process gets */
 	srv_proc **execs;            /* running unary execs */
 	size_t nexecs;
 	/* The running ones of procs (srv_proc_live_add at the start, _del at
@@ -76,7 +81,7 @@ typedef struct srv_sbx {
 	/* Process ids (+1, 0 = empty) by their start's requestId: an open
 	 * addressing table of rid_cap slots (a power of two, at most half
 	 * full), so a start's retry check costs the same at any history. */
-	uint32_t *rid_tab;
+	int64_t *rid_tab;
 	size_t rid_cap, rid_n;
 	int dirfd;                   /* STATE_DIR/sandboxes/<id> */
 	/* A finished sandbox's files, read-only until delete: an O_PATH fd
@@ -115,6 +120,13 @@ typedef struct srv_sbx {
 	uint32_t owner;
 } srv_sbx;
 
+/* Ids of processes: 0 (the main command) .. SRV_PROC_ID_MAX. */
+#define SRV_PROC_ID_MAX ((int64_t)1 << 53)
+/* How many records of processes (main excluded) a sandbox keeps; set once
+ * at start (sbxd --keep-processes, default 4096). */
+void srv_procs_keep_set(size_t n);
+size_t srv_procs_keep(void);
+
 /* By id only (names are tags: sbxfs-name=NAME, found by listing). */
 srv_sbx *srv_find(const char *id);
 /* srv_find as uid sees it: root (0) sees every sandbox, any other uid only
@@ -123,7 +135,12 @@ srv_sbx *srv_find_for(const char *id, uint32_t uid);
 srv_sbx *srv_find_seq(uint32_t seq);
 /* Sandboxes in creation order: *n entries; the array is owned by records.c. */
 srv_sbx **srv_all(size_t *n);
+/* A kept process record by id (a binary search), or NULL. */
 srv_proc *srv_proc_get(srv_sbx *s, int64_t id);
+/* p into s->procs: the main command (id 0) at procs[0], any other (its id
+ * above every kept one) at the end; procs[0] made when missing; next_id
+ * moved past p. -1 out of memory. */
+int srv_proc_append(srv_sbx *s, srv_proc *p);
 /* Any process record (execs included) by its uid, or NULL. */
 srv_proc *srv_proc_by_uid(srv_sbx *s, uint32_t uid);
 

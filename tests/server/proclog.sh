@@ -5,7 +5,8 @@
 # process serve the next one); records and output survive a kill -9 and a
 # torn last line (a power cut during an append); a log far longer than
 # its processes is compacted; a recycled spool never shows one process's
-# output as another's.
+# output as another's; no cap on starts: past --keep-processes the oldest
+# ended processes are forgotten (record and spools), also at a load.
 . "$TESTS_DIR/lib.sh"
 . "$TESTS_DIR/server/common.sh"
 start_sbxd
@@ -89,4 +90,29 @@ pr=$(api GET "/v1/sandboxes/$id/processes/$p")
 expect "killed by the restart" "$(jget "$pr" 'j["state"]')" PROCESS_STATE_KILLED
 expect "its reason" "$(jget "$pr" 'j["stateReason"]')" "sbxd restarted"
 expect "one process listed after the compaction" "$(jget "$(api GET "/v1/sandboxes/$id/processes")" 'len(j["processes"])')" 1
+
+# --keep-processes 5: starts go on past it, the oldest ended ones go
+stop_sbxd
+start_sbxd --keep-processes 5
+id=$(create '{"spec":{"containers":[{"name":"main","image":"default"}]}}')
+dir=$STATE/sandboxes/$id
+for i in $(seq 1 12); do
+	p=$(start "{\"command\":[\"sh\",\"-c\",\"echo out$i\"]}")
+	expect "process $i's id" "$p" "$i"
+	waitp "$p" >/dev/null
+done
+listed=$(jget "$(api GET "/v1/sandboxes/$id/processes")" '" ".join(p["processId"] for p in j["processes"])')
+expect "kept processes" "$listed" "8 9 10 11 12"
+code=$(api GET "/v1/sandboxes/$id/processes/3" -o /dev/null -w '%{http_code}')
+expect "a forgotten process" "$code" 404
+expect "a kept one's output" "$(api GET "/v1/sandboxes/$id/processes/9/stdout")" out9
+[ ! -e "$dir/3.stdout" ] || fail "a forgotten process's spool stayed: $(ls "$dir")"
+expect "spools left" "$(find "$dir" -name '*.stdout' | wc -l)" 5
+kill -KILL "$SBXD_PID"
+wait "$SBXD_PID" 2>/dev/null || true
+SBXD_PID=
+start_sbxd --keep-processes 5
+listed=$(jget "$(api GET "/v1/sandboxes/$id/processes")" '" ".join(p["processId"] for p in j["processes"])')
+expect "kept after kill -9 (the log still has the forgotten ones' lines)" "$listed" "8 9 10 11 12"
+expect "a kept one's output after kill -9" "$(api GET "/v1/sandboxes/$id/processes/12/stdout")" out12
 note "proclog ok"
