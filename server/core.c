@@ -217,6 +217,8 @@ static void proc_finish(srv_sbx *s, srv_proc *p, int wstatus, const char *why)
 	p->end_ns = srv_now_ns();
 	p->token = 0;
 	p->deadline_mono = 0;
+	if (p->id >= 0)
+		srv_proc_live_del(s, p);
 	srv_stdin_drop(p);
 	p->stdin_closed = p->want_stdin ? 1 : p->stdin_closed;
 	srv_save_proc(s, p);
@@ -381,6 +383,7 @@ static void box_events(srv_sbx *s)
 		p->lost = flags & (SRV_EXIT_LOST_QUOTA | SRV_EXIT_LOST_NOSPC | SRV_EXIT_LOST_FLOOR |
 				   SRV_EXIT_LOST_IO | SRV_EXIT_LOST_STDOUT | SRV_EXIT_LOST_STDERR);
 		proc_finish(s, p, wstatus, NULL);
+		srv_spool_recycle(s, p); /* after the save: the record says ended */
 		changed = 1;
 		if (p->id < 0 && p->owner_gone) {
 			exec_forget(s, p);
@@ -487,9 +490,9 @@ void srv_rt_end(srv_sbx *s, srv_box *b)
 		if (s->term_pending)
 			srv_box_signal(b, 0, SIGTERM);
 		for (int pass = 0; pass < 2; pass++) {
-			size_t n = pass ? s->nexecs : s->nprocs;
+			size_t n = pass ? s->nexecs : s->nlive;
 			for (size_t j = 0; j < n; j++) {
-				srv_proc *p = pass ? s->execs[j] : s->procs[j];
+				srv_proc *p = pass ? s->execs[j] : s->live[j];
 				if (p && p->kill_pending && p->state == PS_RUNNING && p->token)
 					srv_box_signal(b, p->token, SIGKILL);
 				if (p)
@@ -555,9 +558,8 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 		why->state = srv_state_name(s->state);
 		goto fail;
 	}
-	if (!exec && s->nprocs > 4096) {
-		refuse(why, SRV_E_CAPACITY, NULL,
-		       "sandbox %s started its 4096 processes already", s->id);
+	if (!exec && s->next_id >= SRV_PROC_ID_MAX) {
+		refuse(why, SRV_E_CAPACITY, NULL, "sandbox %s ran out of process ids", s->id);
 		goto fail;
 	}
 	if (exec && s->nexecs >= MAX_EXECS) {
@@ -568,7 +570,7 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 	p = srv_proc_new();
 	if (!p)
 		goto nomem;
-	p->id = exec ? -1 : (int64_t)s->nprocs;
+	p->id = exec ? -1 : s->next_id;
 	p->argv = req->argv;
 	memset(&req->argv, 0, sizeof req->argv);
 	p->env = req->env;
@@ -657,17 +659,19 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 		s->execs = ne;
 		s->execs[s->nexecs++] = p;
 	} else {
-		srv_proc **np = realloc(s->procs, ((size_t)p->id + 1) * sizeof *np);
-		if (!np) {
+		if (srv_proc_live_add(s, p) != 0) {
 			srv_box_signal(box, p->token, SIGKILL);
 			goto nomem;
 		}
-		s->procs = np;
-		for (size_t i = s->nprocs; i < (size_t)p->id; i++)
-			s->procs[i] = NULL;
-		s->procs[p->id] = p;
-		s->nprocs = (size_t)p->id + 1;
+		if (srv_proc_append(s, p) != 0) {
+			srv_proc_live_del(s, p);
+			srv_box_signal(box, p->token, SIGKILL);
+			goto nomem;
+		}
+		srv_proc_rid_add(s, p);
 		srv_save_proc(s, p);
+		/* Bounded by what is kept, not by what was ever started. */
+		srv_forget_old_procs(s);
 	}
 	if (exec && req->stdin_len) {
 		p->pending = req->stdin_data;
@@ -979,7 +983,7 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 		 * image's entrypoint. */
 		req.argv = main_argv;
 		memset(&main_argv, 0, sizeof main_argv);
-		srv_proc *p = srv_proc_start(s, &req, 0, &w2); /* nprocs == 0: becomes process 0 */
+		srv_proc *p = srv_proc_start(s, &req, 0, &w2); /* next_id == 0: becomes process 0 */
 		srv_proc_req_free(&req);
 		if (!p) {
 			sbx_end(s, ST_FAILED, w2.msg);
@@ -994,6 +998,8 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 			s->nprocs = 1;
 		}
 	}
+	if (s->next_id < 1)
+		s->next_id = 1;
 	srv_save_sbx(s);
 	srv_loop_poke();
 	return s;
@@ -1118,9 +1124,9 @@ static int64_t timers(void)
 			}
 		}
 		for (int pass = 0; pass < 2; pass++) {
-			size_t n = pass ? s->nexecs : s->nprocs;
+			size_t n = pass ? s->nexecs : s->nlive;
 			for (size_t j = 0; j < n; j++) {
-				srv_proc *p = pass ? s->execs[j] : s->procs[j];
+				srv_proc *p = pass ? s->execs[j] : s->live[j];
 				if (!p || p->state != PS_RUNNING || !p->deadline_mono)
 					continue;
 				if (p->deadline_mono <= now) {
@@ -1233,6 +1239,8 @@ int srv_core_start(const srv_config *c, char *err)
 			return -1;
 		}
 	}
+	if (cfg.keep_procs > 0)
+		srv_procs_keep_set((size_t)cfg.keep_procs);
 	srv_persist_init(cfg.state_dir, sbxdirfd, cfg.default_egress);
 	srv_load_all();
 	/* After srv_rt_new: the zygote is forked before any thread runs. */

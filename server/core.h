@@ -34,6 +34,7 @@ typedef struct srv_config {
 	const char *state_dir;
 	int64_t default_lifetime;
 	int64_t retention;
+	int64_t keep_procs;          /* records of processes kept per sandbox (0: 4096) */
 	int max_sandboxes;
 	const char *hide_paths[4];   /* host paths sandboxes must not see (the
 	                                socket, the token file), NULL-ended */

@@ -239,15 +239,143 @@ void srv_save_sbx(srv_sbx *s)
 	cJSON_Delete(root);
 }
 
+/* The process log: STATE_DIR/sandboxes/<id>/procs.log, one line per save
+ * of a process record (its JSON form, which never holds a raw newline),
+ * appended with one write(). A process's newest whole line is its record.
+ * Appending costs no inode, no rename and no rewrite of a whole record per
+ * process (a proc-N.json per process cost one inode each on ext4, the
+ * slow part of a start: docs/performance.md). A power cut can tear only
+ * the last line, which the load cuts off (the line before it for that
+ * process stands); the log is rewritten whole (compact) only when it holds
+ * far more lines than processes. */
+#define PROC_LOG "procs.log"
+#define PROC_LOG_TMP ".procs.log.tmp"
+#define PROC_LINE_MAX (1 << 20)      /* one record, as proc-N.json was */
+
+static int log_open_fd(srv_sbx *s)
+{
+	if (s->log_open)
+		return s->log_fd;
+	int fd = srv_spare_open(s->dirfd, PROC_LOG, O_WRONLY | O_APPEND | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) != 0) {
+		close(fd);
+		return -1;
+	}
+	s->log_fd = fd;
+	s->log_open = 1;
+	s->log_size = st.st_size;
+	return fd;
+}
+
+static void log_close(srv_sbx *s)
+{
+	if (s->log_open)
+		close(s->log_fd);
+	s->log_open = 0;
+	s->log_fd = -1;
+}
+
+/* txt + '\n' as one write at the end; a short write is cut back off, so
+ * the next line never glues onto a torn one. 0 or -errno. */
+static int log_append(srv_sbx *s, const char *txt, size_t len)
+{
+	int fd = log_open_fd(s);
+	if (fd < 0)
+		return -errno;
+	char *line = malloc(len + 1);
+	if (!line)
+		return -ENOMEM;
+	memcpy(line, txt, len);
+	line[len] = '\n';
+	ssize_t w;
+	do
+		w = write(fd, line, len + 1);
+	while (w < 0 && errno == EINTR);
+	int e = w < 0 ? errno : ENOSPC; /* a short write to a file: out of space */
+	free(line);
+	if (w == (ssize_t)(len + 1)) {
+		s->log_size += w;
+		s->log_lines++;
+		return 0;
+	}
+	if (w > 0 && ftruncate(fd, s->log_size) != 0)
+		log_close(s); /* reopened (and its size read) at the next save */
+	return -e;
+}
+
+static char *proc_line(const srv_proc *p, size_t *len)
+{
+	cJSON *j = srv_proc_json(NULL, p);
+	char *txt = j ? cJSON_PrintUnformatted(j) : NULL;
+	cJSON_Delete(j);
+	*len = txt ? strlen(txt) : 0;
+	return txt;
+}
+
+/* Rewrites the log as one line per process: a temporary file swapped in
+ * (the previous log stays as the next compaction's temporary file). */
+static int log_compact(srv_sbx *s)
+{
+	int fd = srv_spare_open(s->dirfd, PROC_LOG_TMP, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	int64_t size = 0;
+	size_t lines = 0;
+	int rc = -1;
+	if (fd < 0)
+		return -1;
+	for (size_t i = 0; i < s->nprocs; i++) {
+		if (!s->procs[i])
+			continue;
+		size_t len;
+		char *txt = proc_line(s->procs[i], &len);
+		if (!txt)
+			goto out;
+		txt[len] = '\n'; /* over the NUL: written by length */
+		ssize_t w = write(fd, txt, len + 1);
+		free(txt);
+		if (w != (ssize_t)(len + 1))
+			goto out;
+		size += w;
+		lines++;
+	}
+	if (renameat2(s->dirfd, PROC_LOG_TMP, s->dirfd, PROC_LOG, RENAME_EXCHANGE) != 0 &&
+	    renameat(s->dirfd, PROC_LOG_TMP, s->dirfd, PROC_LOG) != 0)
+		goto out;
+	log_close(s);
+	s->log_fd = fd;
+	s->log_open = 1;
+	s->log_size = size;
+	s->log_lines = lines;
+	fd = -1;
+	if (fcntl(s->log_fd, F_SETFL, O_APPEND) != 0)
+		log_close(s);
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
 void srv_save_proc(srv_sbx *s, srv_proc *p)
 {
 	if (p->id < 0 || s->dirfd < 0)
 		return;
-	char name[48];
-	snprintf(name, sizeof name, "proc-%lld.json", (long long)p->id);
-	cJSON *j = srv_proc_json(NULL, p);
-	write_json_at(s->dirfd, name, j);
-	cJSON_Delete(j);
+	size_t len;
+	char *txt = proc_line(p, &len);
+	int rc = txt ? log_append(s, txt, len) : -ENOMEM;
+	free(txt);
+	if (rc != 0) {
+		fprintf(stderr, "sbxd: warning: cannot save process %lld of sandbox %s: %s\n", (long long)p->id,
+			s->id, strerror(-rc));
+		return;
+	}
+	/* Two or three lines a process (start, end, stdin closed): compact
+	 * well past that, so the rewrite's cost is spread over as many saves. */
+	if (s->log_lines > 4 * s->nprocs + 256 && log_compact(s) != 0)
+		fprintf(stderr, "sbxd: warning: cannot compact %s of sandbox %s: %s\n", PROC_LOG, s->id,
+			strerror(errno));
 }
 
 /* Removes STATE_DIR/sandboxes/<id> and all in it. */
@@ -339,6 +467,120 @@ static srv_proc *load_proc(const cJSON *j)
 	p->start_ns = jtime(j, "startTime");
 	p->end_ns = jtime(j, "endTime");
 	return p;
+}
+
+/* A loaded record as process pid of s, in id order (replacing one loaded
+ * before: a newer line of the log). Lines come in id order but for the
+ * saves of ends and restarts, so the search is from the end. */
+static void place_proc(srv_sbx *s, srv_proc *p, int64_t pid)
+{
+	if (!p)
+		return;
+	p->id = pid;
+	srv_proc *old = srv_proc_get(s, pid);
+	if (old) {
+		size_t i = 0;
+		while (s->procs[i] != old)
+			i++;
+		s->procs[i] = p;
+		srv_proc_free(old);
+		return;
+	}
+	if (pid == 0 || s->nprocs <= 1 || s->procs[s->nprocs - 1]->id < pid) {
+		if (srv_proc_append(s, p) != 0)
+			srv_proc_free(p);
+		return;
+	}
+	srv_proc **np = realloc(s->procs, (s->nprocs + 1) * sizeof *np);
+	if (!np) {
+		srv_proc_free(p);
+		return;
+	}
+	s->procs = np;
+	size_t i = s->nprocs;
+	while (i > 1 && s->procs[i - 1]->id > pid) {
+		s->procs[i] = s->procs[i - 1];
+		i--;
+	}
+	s->procs[i] = p;
+	s->nprocs++;
+}
+
+void srv_forget_old_procs(srv_sbx *s)
+{
+	size_t keep = srv_procs_keep(), i = 1;
+	while (s->nprocs > 1 && s->nprocs - 1 > keep) {
+		/* The oldest that ended (a running one stays, however old). */
+		while (i < s->nprocs && s->procs[i]->state == PS_RUNNING)
+			i++;
+		if (i >= s->nprocs)
+			return;
+		srv_proc *p = s->procs[i];
+		for (int k = 1; k <= 2 && s->dirfd >= 0; k++) {
+			char name[40];
+			srv_spool_name(name, sizeof name, p->id, k);
+			unlinkat(s->dirfd, name, 0);
+		}
+		memmove(&s->procs[i], &s->procs[i + 1], (s->nprocs - i - 1) * sizeof *s->procs);
+		s->nprocs--;
+		srv_proc_free(p);
+	}
+}
+
+static void load_line(srv_sbx *s, const char *line)
+{
+	int64_t pid;
+	cJSON *j = cJSON_Parse(line);
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "processId");
+	if (j && cJSON_IsString(id) && srv_parse_int(id->valuestring, 0, SRV_PROC_ID_MAX, &pid) == 0)
+		place_proc(s, load_proc(j), pid);
+	else
+		fprintf(stderr, "sbxd: warning: sandbox %s: skipping an unreadable line of %s\n", s->id, PROC_LOG);
+	cJSON_Delete(j);
+}
+
+/* Reads procs.log line by line (each at most PROC_LINE_MAX; a longer one
+ * is skipped whole). What follows the last newline is a save torn by a
+ * crash or power cut: cut off, so the next append starts a line. */
+static void load_log(srv_sbx *s)
+{
+	int fd = openat(s->dirfd, PROC_LOG, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	char *line = malloc(PROC_LINE_MAX + 1), blk[65536];
+	size_t ll = 0, lines = 0;
+	int skip = 0;
+	int64_t off = 0, whole = 0; /* bytes read; bytes up to the last newline */
+	ssize_t n;
+	while (line && (n = read(fd, blk, sizeof blk)) > 0) {
+		for (ssize_t i = 0; i < n; i++) {
+			if (blk[i] != '\n') {
+				if (ll < PROC_LINE_MAX)
+					line[ll++] = blk[i];
+				else
+					skip = 1;
+				continue;
+			}
+			whole = off + i + 1;
+			line[ll] = '\0';
+			if (!skip && ll > 0)
+				load_line(s, line);
+			lines++;
+			ll = 0;
+			skip = 0;
+		}
+		off += n;
+	}
+	if (line && off > whole) {
+		fprintf(stderr, "sbxd: info: sandbox %s: cutting a torn last line (%lld bytes) off %s\n", s->id,
+			(long long)(off - whole), PROC_LOG);
+		if (ftruncate(fd, whole) != 0)
+			fprintf(stderr, "sbxd: warning: sandbox %s: cannot cut %s: %s\n", s->id, PROC_LOG,
+				strerror(errno));
+	}
+	s->log_lines = lines;
+	free(line);
+	close(fd);
 }
 
 static void load_one(const char *name)
@@ -439,41 +681,39 @@ static void load_one(const char *name)
 		int64_t pid;
 		char num[32];
 		size_t nl = strlen(e->d_name);
+		int k;
+		if (sscanf(e->d_name, ".spool-free-%d", &k) == 1 && k >= 0 && k < SRV_SPOOL_FREE_MAX) {
+			s->spool_free |= 1u << k; /* an empty spool kept for reuse */
+			continue;
+		}
 		if (strncmp(e->d_name, "proc-", 5) != 0 || nl < 11 || strcmp(e->d_name + nl - 5, ".json") != 0 ||
 		    nl - 10 >= sizeof num)
 			continue;
 		memcpy(num, e->d_name + 5, nl - 10);
 		num[nl - 10] = '\0';
-		if (srv_parse_int(num, 0, 4097, &pid) != 0)
+		if (srv_parse_int(num, 0, SRV_PROC_ID_MAX, &pid) != 0)
 			continue;
 		char *pt = read_all_at(dfd, e->d_name, 1 << 20);
 		cJSON *pj = pt ? cJSON_Parse(pt) : NULL;
 		free(pt);
 		srv_proc *p = pj ? load_proc(pj) : NULL;
 		cJSON_Delete(pj);
-		if (!p)
-			continue;
-		p->id = pid;
-		if ((size_t)pid >= s->nprocs) {
-			srv_proc **np = realloc(s->procs, ((size_t)pid + 1) * sizeof *np);
-			if (!np) {
-				srv_proc_free(p);
-				continue;
-			}
-			for (size_t i = s->nprocs; i <= (size_t)pid; i++)
-				np[i] = NULL;
-			s->procs = np;
-			s->nprocs = (size_t)pid + 1;
-		}
-		srv_proc_free(s->procs[pid]);
-		s->procs[pid] = p;
+		place_proc(s, p, pid);
 	}
 	if (d)
 		closedir(d);
+	/* Then the log, newer than any proc-N.json (an sbxd from before the
+	 * log wrote those; this one appends only). */
+	load_log(s);
 	if (s->nprocs == 0) {
 		s->procs = calloc(1, sizeof *s->procs);
 		s->nprocs = s->procs ? 1 : 0;
 	}
+	if (s->next_id < 1)
+		s->next_id = 1;
+	/* A log holds the lines of processes forgotten since its last
+	 * compaction: keep what a running sbxd would have kept. */
+	srv_forget_old_procs(s);
 	/* Whatever ran when sbxd went away is gone now (the runtime cleaned
 	 * up its leftovers): say so instead of pretending. */
 	int dirty = 0;

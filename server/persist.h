@@ -23,6 +23,9 @@ struct cJSON *srv_proc_json(const srv_sbx *s, const srv_proc *p);
  * cannot (nothing saved for a sandbox without a dir or an :exec). */
 void srv_save_sbx(srv_sbx *s);
 void srv_save_proc(srv_sbx *s, srv_proc *p);
+/* Forgets the oldest ended processes (record and spools) past
+ * srv_procs_keep(); their lines leave procs.log at its next compaction. */
+void srv_forget_old_procs(srv_sbx *s);
 /* Removes STATE_DIR/sandboxes/<id> and all in it. */
 void srv_rm_sandbox_dir(const char *id);
 /* Loads every record under STATE_DIR/sandboxes into the table. */

@@ -69,12 +69,16 @@ void srv_sbx_free(srv_sbx *s)
 	for (size_t i = 0; i < s->nexecs; i++)
 		srv_proc_free(s->execs[i]);
 	free(s->execs);
+	free(s->live);
+	free(s->rid_tab);
 	srv_spec_free(&s->spec);
 	srv_strv_free(&s->img_env);
 	free(s->img_cwd);
 	srv_exec_free_close(s);
 	if (s->dirfd >= 0)
 		close(s->dirfd);
+	if (s->log_open)
+		close(s->log_fd);
 	srv_drop_files(s);
 	free(s);
 }
@@ -143,18 +147,82 @@ srv_sbx *srv_find_for(const char *id, uint32_t uid)
 	return s && (uid == 0 || s->owner == uid) ? s : NULL;
 }
 
+static size_t keep_procs = 4096;
+
+void srv_procs_keep_set(size_t n)
+{
+	keep_procs = n;
+}
+
+size_t srv_procs_keep(void)
+{
+	return keep_procs;
+}
+
 srv_proc *srv_proc_get(srv_sbx *s, int64_t id)
 {
-	if (id < 0 || (uint64_t)id >= s->nprocs)
+	if (id < 0 || s->nprocs == 0)
 		return NULL;
-	return s->procs[id];
+	if (id == 0)
+		return s->procs[0];
+	size_t lo = 1, hi = s->nprocs;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (s->procs[mid]->id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < s->nprocs && s->procs[lo]->id == id ? s->procs[lo] : NULL;
+}
+
+int srv_proc_append(srv_sbx *s, srv_proc *p)
+{
+	size_t need = (s->nprocs ? s->nprocs : 1) + (p->id > 0);
+	srv_proc **np = realloc(s->procs, need * sizeof *np);
+	if (!np)
+		return -1;
+	s->procs = np;
+	if (s->nprocs == 0)
+		s->procs[s->nprocs++] = NULL;
+	if (p->id == 0)
+		s->procs[0] = p;
+	else
+		s->procs[s->nprocs++] = p;
+	if (p->id >= s->next_id)
+		s->next_id = p->id + 1;
+	return 0;
+}
+
+int srv_proc_live_add(srv_sbx *s, srv_proc *p)
+{
+	if (s->nlive == s->caplive) {
+		size_t nc = s->caplive ? s->caplive * 2 : 8;
+		srv_proc **nl = realloc(s->live, nc * sizeof *nl);
+		if (!nl)
+			return -1;
+		s->live = nl;
+		s->caplive = nc;
+	}
+	s->live[s->nlive++] = p;
+	return 0;
+}
+
+void srv_proc_live_del(srv_sbx *s, srv_proc *p)
+{
+	for (size_t i = 0; i < s->nlive; i++) {
+		if (s->live[i] == p) {
+			s->live[i] = s->live[--s->nlive];
+			return;
+		}
+	}
 }
 
 int srv_running_procs(const srv_sbx *s)
 {
 	int n = 0;
-	for (size_t i = 0; i < s->nprocs; i++)
-		if (s->procs[i] && s->procs[i]->state == PS_RUNNING)
+	for (size_t i = 0; i < s->nlive; i++)
+		if (s->live[i]->state == PS_RUNNING)
 			n++;
 	for (size_t i = 0; i < s->nexecs; i++)
 		if (s->execs[i]->state == PS_RUNNING)
@@ -164,9 +232,9 @@ int srv_running_procs(const srv_sbx *s)
 
 srv_proc *srv_proc_by_token(srv_sbx *s, int64_t token)
 {
-	for (size_t i = 0; i < s->nprocs; i++)
-		if (s->procs[i] && s->procs[i]->state == PS_RUNNING && s->procs[i]->token == token)
-			return s->procs[i];
+	for (size_t i = 0; i < s->nlive; i++)
+		if (s->live[i]->state == PS_RUNNING && s->live[i]->token == token)
+			return s->live[i];
 	for (size_t i = 0; i < s->nexecs; i++)
 		if (s->execs[i]->state == PS_RUNNING && s->execs[i]->token == token)
 			return s->execs[i];
@@ -187,16 +255,65 @@ srv_proc *srv_proc_by_uid(srv_sbx *s, uint32_t uid)
 /* The process an earlier start with this requestId made, if any: a client
  * that timed out may send the same start again and must not run the
  * command twice (the extension's answer to create's requestId). */
-srv_proc *srv_proc_by_request(srv_sbx *s, const char *rid)
+static size_t rid_hash(const char *rid)
 {
-	if (!rid || !*rid)
-		return NULL;
-	for (size_t i = 1; i < s->nprocs; i++)
-		if (s->procs[i] && s->procs[i]->request_id && strcmp(s->procs[i]->request_id, rid) == 0)
-			return s->procs[i];
-	return NULL;
+	size_t h = 1469598103934665603u; /* FNV-1a */
+	for (; *rid; rid++)
+		h = (h ^ (unsigned char)*rid) * 1099511628211u;
+	return h;
 }
 
+srv_proc *srv_proc_by_request(srv_sbx *s, const char *rid)
+{
+	if (!rid || !*rid || !s->rid_cap)
+		return NULL;
+	for (size_t i = rid_hash(rid) & (s->rid_cap - 1);; i = (i + 1) & (s->rid_cap - 1)) {
+		int64_t v = s->rid_tab[i];
+		if (!v)
+			return NULL;
+		srv_proc *p = srv_proc_get(s, v - 1);
+		if (p && p->request_id && strcmp(p->request_id, rid) == 0)
+			return p;
+	}
+}
+
+static void rid_put(int64_t *tab, size_t cap, const char *rid, int64_t v)
+{
+	size_t i = rid_hash(rid) & (cap - 1);
+	while (tab[i])
+		i = (i + 1) & (cap - 1);
+	tab[i] = v;
+}
+
+int srv_proc_rid_add(srv_sbx *s, const srv_proc *p)
+{
+	if (!p->request_id || !*p->request_id || p->id < 1) /* 0: the main command */
+		return 0;
+	if (2 * (s->rid_n + 1) > s->rid_cap) {
+		/* Rebuilt from what is still kept: forgotten processes' slots
+		 * go, so the table is bounded by the kept records too. */
+		size_t live = 0, nc = 16;
+		for (size_t i = 0; i < s->rid_cap; i++)
+			live += s->rid_tab[i] && srv_proc_get(s, s->rid_tab[i] - 1);
+		while (nc < 4 * (live + 1))
+			nc *= 2;
+		int64_t *nt = calloc(nc, sizeof *nt);
+		if (!nt)
+			return -1;
+		for (size_t i = 0; i < s->rid_cap; i++) {
+			srv_proc *q = s->rid_tab[i] ? srv_proc_get(s, s->rid_tab[i] - 1) : NULL;
+			if (q && q->request_id)
+				rid_put(nt, nc, q->request_id, s->rid_tab[i]);
+		}
+		free(s->rid_tab);
+		s->rid_tab = nt;
+		s->rid_cap = nc;
+		s->rid_n = live;
+	}
+	rid_put(s->rid_tab, s->rid_cap, p->request_id, p->id + 1);
+	s->rid_n++;
+	return 0;
+}
 
 uint32_t srv_proc_next_uid(void)
 {

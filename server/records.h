@@ -64,10 +64,25 @@ typedef struct srv_sbx {
 	char end_reason[64];         /* stateReason to set once TERMINATED */
 	srv_box *box;
 	int64_t oom_seen;            /* OOM kills already blamed on a process */
-	srv_proc **procs;            /* procs[0] = main (NULL if idle), [n] = process n */
-	size_t nprocs;               /* = next process id */
+	/* procs[0] = main (NULL if idle); procs[1..nprocs) the kept records
+	 * of processes 1, 2, ... in id order, with gaps where old finished
+	 * ones were forgotten (srv_forget_old_procs: at most srv_procs_keep()
+	 * are kept, however many were ever started). */
+	srv_proc **procs;
+	size_t nprocs;
+	int64_t next_id;             /* the id the next process gets */
 	srv_proc **execs;            /* running unary execs */
 	size_t nexecs;
+	/* The running ones of procs (srv_proc_live_add at the start, _del at
+	 * the end), so what looks for a running process costs the same with
+	 * 10 or 4,096 in the history. */
+	srv_proc **live;
+	size_t nlive, caplive;
+	/* Process ids (+1, 0 = empty) by their start's requestId: an open
+	 * addressing table of rid_cap slots (a power of two, at most half
+	 * full), so a start's retry check costs the same at any history. */
+	int64_t *rid_tab;
+	size_t rid_cap, rid_n;
 	int dirfd;                   /* STATE_DIR/sandboxes/<id> */
 	/* A finished sandbox's files, read-only until delete: an O_PATH fd
 	 * of its root and an fd of its mount namespace, which keeps every
@@ -76,6 +91,15 @@ typedef struct srv_sbx {
 	int keep_root, keep_ns;
 	int drop_files;              /* deleted: keep nothing once it ends */
 	int exec_free[4], nexec_free; /* spent :exec spools, emptied for reuse */
+	/* The process log (persist.c, procs.log): opened at the first append
+	 * (log_open 0 with calloc: no fd), its size after the last whole line
+	 * and its line count (compacted when far over nprocs). */
+	int log_fd, log_open;
+	int64_t log_size;
+	size_t log_lines;
+	/* Empty spool files of finished processes, kept as .spool-free-K in
+	 * the sandbox's dir for the next process's spools (spool.c): bit K. */
+	unsigned spool_free;
 	int creating;                /* srv_create runs the runtime without the lock */
 	int purge;                   /* DELETE ?purge=true: remove once terminal */
 	int term_sent;               /* stop sent SIGTERM (exit code 143 vs 137) */
@@ -96,6 +120,13 @@ typedef struct srv_sbx {
 	uint32_t owner;
 } srv_sbx;
 
+/* Ids of processes: 0 (the main command) .. SRV_PROC_ID_MAX. */
+#define SRV_PROC_ID_MAX ((int64_t)1 << 53)
+/* How many records of processes (main excluded) a sandbox keeps; set once
+ * at start (sbxd --keep-processes, default 4096). */
+void srv_procs_keep_set(size_t n);
+size_t srv_procs_keep(void);
+
 /* By id only (names are tags: sbxfs-name=NAME, found by listing). */
 srv_sbx *srv_find(const char *id);
 /* srv_find as uid sees it: root (0) sees every sandbox, any other uid only
@@ -104,7 +135,12 @@ srv_sbx *srv_find_for(const char *id, uint32_t uid);
 srv_sbx *srv_find_seq(uint32_t seq);
 /* Sandboxes in creation order: *n entries; the array is owned by records.c. */
 srv_sbx **srv_all(size_t *n);
+/* A kept process record by id (a binary search), or NULL. */
 srv_proc *srv_proc_get(srv_sbx *s, int64_t id);
+/* p into s->procs: the main command (id 0) at procs[0], any other (its id
+ * above every kept one) at the end; procs[0] made when missing; next_id
+ * moved past p. -1 out of memory. */
+int srv_proc_append(srv_sbx *s, srv_proc *p);
 /* Any process record (execs included) by its uid, or NULL. */
 srv_proc *srv_proc_by_uid(srv_sbx *s, uint32_t uid);
 
@@ -113,12 +149,18 @@ srv_proc *srv_proc_new(void);
 /* The uid the next srv_proc_new would start from (a spare name). */
 uint32_t srv_proc_next_uid(void);
 void srv_proc_free(srv_proc *p);
+/* In and out of s->live (a process of procs that runs); add: -1 out of memory. */
+int srv_proc_live_add(srv_sbx *s, srv_proc *p);
+void srv_proc_live_del(srv_sbx *s, srv_proc *p);
 /* Running processes of s, execs included. */
 int srv_running_procs(const srv_sbx *s);
 /* The running process of a runtime token, or NULL. */
 srv_proc *srv_proc_by_token(srv_sbx *s, int64_t token);
 /* The process an earlier start with requestId rid made, or NULL. */
 srv_proc *srv_proc_by_request(srv_sbx *s, const char *rid);
+/* p (in s->procs, with its request_id) findable by srv_proc_by_request;
+ * -1 out of memory (then only a retry's dedup is lost). */
+int srv_proc_rid_add(srv_sbx *s, const srv_proc *p);
 
 /* Into the table in seq order; -1 out of memory. */
 int srv_sbx_add(srv_sbx *s);

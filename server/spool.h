@@ -19,6 +19,13 @@ int srv_open_spool(srv_sbx *s, int64_t id, int stream, int create);
 int srv_spool_open(srv_sbx *s, int64_t id, int stream);
 /* True when the stream of process id can grow no more. */
 int srv_stream_ended(srv_sbx *s, int64_t id);
+/* Empty spools kept per sandbox for reuse (.spool-free-K, K below this). */
+#define SRV_SPOOL_FREE_MAX 8
+/* A finished process whose output init no longer holds (out_done) and
+ * whose spools stayed empty gives them back for the next process's spools
+ * (no inode made or freed); its streams then read as empty, as a missing
+ * spool does. */
+void srv_spool_recycle(srv_sbx *s, srv_proc *p);
 /* An empty unnamed file for an :exec's output (a reused one if kept). */
 int srv_exec_spool(srv_sbx *s);
 
