@@ -186,6 +186,10 @@ expect "entrypoint with the Cmd" "$(cat "$(vol_host "$id4" data)/ep.out")" "entr
 refused 400 spec.containers[0].command "$(body noep '""' '["x"]' '[]' '[]' '[]')"
 
 # --- a user's sandbox (its subuid range) writes its volume; uids on disk are the sandbox's
+# (not behind the conformance recorder: every client is the recorder there)
+if [ -n "$SBX_RECORD" ]; then
+	note "recorded run: the user's part needs sbxd's own socket (peer credentials)"
+else
 r=$(setpriv --reuid=$U1 --regid=$U1 --clear-groups curl -sS --unix-socket "$SOCK" -X POST http://sbxd/v1/sandboxes \
 	-d "$(body usr '"sleep"' '["300"]' '[{"name": "d", "scratch": {"size": "2Mi"}}]' '[{"volume": "d", "mountPath": "/d", "subPath": "s"}]' \
 	"[{\"path\": \"/d/given\", \"content\": \"$(b64 g)\"}]")")
@@ -199,6 +203,7 @@ expect "ids inside" "$(b64d "$(jget "$r" 'j.get("stdout", "")')")" "0 0 0 0 0 0 
 UV=$(vol_host "$id5" d)/s
 expect "stored as the sandbox's ids" "$(stat -c '%u %g' "$UV/given" "$UV/by-root" "$UV/by-1000" | tr '\n' ' ')" "0 0 0 0 1000 1000 "
 expect "root's file on the host" "$(cat "$UV/by-root")" w
+fi
 
 # --- refusals, each naming its field
 refused 501 spec.volumes[0].volumeId "$(body r1 '"true"' '[]' '[{"name": "p", "volumeId": "vol-1"}]' '[]' '[]')"
@@ -218,8 +223,10 @@ refused 400 spec.containers[0].files[0].path "$(body r13 '"true"' '[]' '[]' '[]'
 refused 400 spec.containers[0].files[0].path "$(body r14 '"true"' '[]' '[]' '[]' '[{"path": "/etc", "content": ""}]')"
 refused 400 spec.containers[0].volumeMounts[0].mountPath "$(body r15 '"true"' '[]' '[{"name": "p", "scratch": {}}]' '[{"volume": "p", "mountPath": "/etc/passwd"}]' '[]')"
 n=$(api GET '/v1/sandboxes?showTerminated=true&pageSize=1000' | python3 -c 'import json,sys; print(len(json.load(sys.stdin).get("sandboxes", [])))')
-expect "refused creates left no record" "$n" 5
-ls "$STATE/volumes" | grep -qv -e "$id" -e "$id2" -e "$id3" -e "$id4" -e "$id5" && fail "volumes of refused creates: $(ls "$STATE/volumes")"
+nexp=5
+[ -z "$SBX_RECORD" ] || nexp=4
+expect "refused creates left no record" "$n" $nexp
+ls "$STATE/volumes" | grep -qv -e "$id" -e "$id2" -e "$id3" -e "$id4" -e "${id5:-none}" && fail "volumes of refused creates: $(ls "$STATE/volumes")"
 
 # --- the volume outlives the sandbox and a restart, goes with the purge
 expect "delete" "$(api_status DELETE "/v1/sandboxes/$id")" 200
@@ -232,5 +239,5 @@ expect "forget (purge)" "$(api_status POST "/v1/sandboxes/$id:forget")" 200
 wait_for 10 sh -c "! test -e '$STATE/volumes/$id'"
 grep -q "$STATE/volumes/$id/" /proc/self/mountinfo && fail "the purged volume is still mounted"
 # A running one after the restart: FAILED "sbxd restarted", volume kept.
-expect "user's volume after the restart" "$(cat "$UV/by-root")" w
+expect "a running one's volume after the restart" "$(cat "$(vol_host "$id3" data)/ep.out")" "entry a b c"
 echo ok
