@@ -71,7 +71,14 @@ static char *tcp_token;
 static int live_calls;                 /* under calls_lock */
 static pthread_mutex_t calls_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t calls_cond = PTHREAD_COND_INITIALIZER;
-static volatile int stopping;
+/* Read by the dispatcher, the acceptor and every call's thread while
+ * srv_grpc_stop sets it: an atomic flag (a volatile int is a data race). */
+static int stopping_flag;
+
+static int stopping(void)
+{
+	return __atomic_load_n(&stopping_flag, __ATOMIC_ACQUIRE);
+}
 /* uid + 1 of the unix peer on fd N; 0: not a unix connection of ours. */
 static uint32_t *peer_uid;
 static pthread_mutex_t peer_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -115,7 +122,7 @@ static int call_gone(gcall *g)
 		if (ev.type == GRPC_OP_COMPLETE)
 			g->closed = 1;
 	}
-	return g->gone || (g->closed && g->cancelled) || stopping;
+	return g->gone || (g->closed && g->cancelled) || stopping();
 }
 
 /* One message from the client: 0 with *m (NULL: the client half-closed),
@@ -750,11 +757,11 @@ static void *dispatch_main(void *arg)
 		if (ev.type != GRPC_OP_COMPLETE || !ev.tag || ev.tag == (void *)&server)
 			continue;
 		gcall *g = ev.tag;
-		if (!ev.success || stopping) {
+		if (!ev.success || stopping()) {
 			gcall_free(g);
 			continue;
 		}
-		if (!stopping)
+		if (!stopping())
 			request_one();
 		pthread_mutex_lock(&calls_lock);
 		int room = live_calls < MAX_CALLS;
@@ -792,7 +799,7 @@ static void *accept_main(void *arg)
 	for (;;) {
 		int fd = accept4(unix_listen, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (stopping)
+			if (stopping())
 				break;
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
@@ -802,7 +809,7 @@ static void *accept_main(void *arg)
 			}
 			break;
 		}
-		if (stopping) {
+		if (stopping()) {
 			close(fd);
 			break;
 		}
@@ -920,7 +927,7 @@ void srv_grpc_stop(void)
 {
 	if (!server)
 		return;
-	stopping = 1;
+	__atomic_store_n(&stopping_flag, 1, __ATOMIC_RELEASE);
 	if (have_acceptor) {
 		shutdown(unix_listen, SHUT_RDWR);
 		pthread_join(acceptor, NULL);
