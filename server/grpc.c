@@ -633,9 +633,9 @@ static int unix_peer(gcall *g, uint32_t *uid)
 	if (peer && strncmp(peer, "fd:", 3) == 0) {
 		char *end = NULL;
 		long fd = strtol(peer + 3, &end, 10);
-		if (end && *end == '\0' && fd >= 0 && fd < MAX_FDS && peer_uid) {
+		if (end && *end == '\0' && fd >= 0 && fd < MAX_FDS) {
 			pthread_mutex_lock(&peer_lock);
-			uint32_t v = peer_uid[fd];
+			uint32_t v = peer_uid ? peer_uid[fd] : 0;
 			pthread_mutex_unlock(&peer_lock);
 			if (v) {
 				*uid = v - 1;
@@ -901,6 +901,12 @@ int srv_grpc_start(const srv_grpc_config *cfg, char *err)
 			return -1;
 		}
 	}
+	/* Before any thread that serves calls starts (unix_peer reads it;
+	 * TSan saw the dispatcher's call threads race this assignment). */
+	if (unix_listen >= 0 && !(peer_uid = calloc(MAX_FDS, sizeof *peer_uid))) {
+		snprintf(err, SRV_MSGLEN, "out of memory");
+		return -1;
+	}
 	grpc_server_start(server);
 	for (int i = 0; i < PENDING; i++)
 		if (request_one() != 0) {
@@ -913,8 +919,7 @@ int srv_grpc_start(const srv_grpc_config *cfg, char *err)
 	}
 	have_dispatcher = 1;
 	if (unix_listen >= 0) {
-		peer_uid = calloc(MAX_FDS, sizeof *peer_uid);
-		if (!peer_uid || pthread_create(&acceptor, NULL, accept_main, NULL) != 0) {
+		if (pthread_create(&acceptor, NULL, accept_main, NULL) != 0) {
 			snprintf(err, SRV_MSGLEN, "cannot start the gRPC unix socket");
 			return -1;
 		}
@@ -977,6 +982,8 @@ void srv_grpc_stop(void)
 		free(tcp_token);
 	}
 	tcp_token = NULL;
+	pthread_mutex_lock(&peer_lock);
 	free(peer_uid);
 	peer_uid = NULL;
+	pthread_mutex_unlock(&peer_lock);
 }
