@@ -46,6 +46,7 @@
 #include <grpc/support/time.h>
 
 #include "core.h"
+#include "pbcheck.h"
 #include "rpc.h"
 #include "rpc_exec.h"
 #include "rpc_files.h"
@@ -147,6 +148,11 @@ static int recv_msg(gcall *g, const ProtobufCMessageDescriptor *d, ProtobufCMess
 	grpc_byte_buffer_destroy(bb);
 	*m = protobuf_c_message_unpack(d, NULL, GRPC_SLICE_LENGTH(sl), GRPC_SLICE_START_PTR(sl));
 	grpc_slice_unref(sl);
+	/* proto3 strings are UTF-8; protobuf-c does not check (pbcheck.h) */
+	if (*m && !srv_pb_utf8_valid(*m)) {
+		protobuf_c_message_free_unpacked(*m, NULL);
+		*m = NULL;
+	}
 	return *m ? 0 : -2;
 }
 
