@@ -162,8 +162,9 @@ void fs_log(int prio, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* libfuse's levels are syslog's numbers. */
-static void fuse_log_cb(enum fuse_log_level level, const char *fmt, va_list ap)
+/* libfuse's levels are syslog's numbers. (Its format comes from libfuse, as
+ * printf's: the attribute tells clang so.) */
+__attribute__((format(printf, 2, 0))) static void fuse_log_cb(enum fuse_log_level level, const char *fmt, va_list ap)
 {
 	char raw[LOG_LINE_MAX], text[LOG_LINE_MAX];
 	vsnprintf(raw, sizeof raw, fmt, ap);

@@ -62,8 +62,15 @@ static fs_waiter *w_alloc(void)
 	fs_waiter *w;
 	pthread_mutex_lock(&lock);
 	w = free_list;
-	if (w)
+	if (w) {
 		free_list = w->next;
+		/* Cleared under the lock: a late interrupt handler or
+		 * fs_wait_forget_handle may be reading this recycled waiter
+		 * (they look at `active` first, under the same lock). */
+		fs_waiter *keep = w->all_next;
+		memset(w, 0, sizeof *w);
+		w->all_next = keep;
+	}
 	pthread_mutex_unlock(&lock);
 	if (!w) {
 		w = calloc(1, sizeof *w);
@@ -74,9 +81,6 @@ static fs_waiter *w_alloc(void)
 		all_list = w;
 		pthread_mutex_unlock(&lock);
 	}
-	fs_waiter *keep = w->all_next;
-	memset(w, 0, sizeof *w);
-	w->all_next = keep;
 	return w;
 }
 

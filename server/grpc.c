@@ -46,6 +46,7 @@
 #include <grpc/support/time.h>
 
 #include "core.h"
+#include "pbcheck.h"
 #include "rpc.h"
 #include "rpc_exec.h"
 #include "rpc_files.h"
@@ -71,7 +72,14 @@ static char *tcp_token;
 static int live_calls;                 /* under calls_lock */
 static pthread_mutex_t calls_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t calls_cond = PTHREAD_COND_INITIALIZER;
-static volatile int stopping;
+/* Read by the dispatcher, the acceptor and every call's thread while
+ * srv_grpc_stop sets it: an atomic flag (a volatile int is a data race). */
+static int stopping_flag;
+
+static int stopping(void)
+{
+	return __atomic_load_n(&stopping_flag, __ATOMIC_ACQUIRE);
+}
 /* uid + 1 of the unix peer on fd N; 0: not a unix connection of ours. */
 static uint32_t *peer_uid;
 static pthread_mutex_t peer_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -115,7 +123,7 @@ static int call_gone(gcall *g)
 		if (ev.type == GRPC_OP_COMPLETE)
 			g->closed = 1;
 	}
-	return g->gone || (g->closed && g->cancelled) || stopping;
+	return g->gone || (g->closed && g->cancelled) || stopping();
 }
 
 /* One message from the client: 0 with *m (NULL: the client half-closed),
@@ -140,6 +148,11 @@ static int recv_msg(gcall *g, const ProtobufCMessageDescriptor *d, ProtobufCMess
 	grpc_byte_buffer_destroy(bb);
 	*m = protobuf_c_message_unpack(d, NULL, GRPC_SLICE_LENGTH(sl), GRPC_SLICE_START_PTR(sl));
 	grpc_slice_unref(sl);
+	/* proto3 strings are UTF-8; protobuf-c does not check (pbcheck.h) */
+	if (*m && !srv_pb_utf8_valid(*m)) {
+		protobuf_c_message_free_unpacked(*m, NULL);
+		*m = NULL;
+	}
 	return *m ? 0 : -2;
 }
 
@@ -626,9 +639,9 @@ static int unix_peer(gcall *g, uint32_t *uid)
 	if (peer && strncmp(peer, "fd:", 3) == 0) {
 		char *end = NULL;
 		long fd = strtol(peer + 3, &end, 10);
-		if (end && *end == '\0' && fd >= 0 && fd < MAX_FDS && peer_uid) {
+		if (end && *end == '\0' && fd >= 0 && fd < MAX_FDS) {
 			pthread_mutex_lock(&peer_lock);
-			uint32_t v = peer_uid[fd];
+			uint32_t v = peer_uid ? peer_uid[fd] : 0;
 			pthread_mutex_unlock(&peer_lock);
 			if (v) {
 				*uid = v - 1;
@@ -750,11 +763,11 @@ static void *dispatch_main(void *arg)
 		if (ev.type != GRPC_OP_COMPLETE || !ev.tag || ev.tag == (void *)&server)
 			continue;
 		gcall *g = ev.tag;
-		if (!ev.success || stopping) {
+		if (!ev.success || stopping()) {
 			gcall_free(g);
 			continue;
 		}
-		if (!stopping)
+		if (!stopping())
 			request_one();
 		pthread_mutex_lock(&calls_lock);
 		int room = live_calls < MAX_CALLS;
@@ -792,7 +805,7 @@ static void *accept_main(void *arg)
 	for (;;) {
 		int fd = accept4(unix_listen, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (stopping)
+			if (stopping())
 				break;
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
@@ -802,7 +815,7 @@ static void *accept_main(void *arg)
 			}
 			break;
 		}
-		if (stopping) {
+		if (stopping()) {
 			close(fd);
 			break;
 		}
@@ -894,6 +907,12 @@ int srv_grpc_start(const srv_grpc_config *cfg, char *err)
 			return -1;
 		}
 	}
+	/* Before any thread that serves calls starts (unix_peer reads it;
+	 * TSan saw the dispatcher's call threads race this assignment). */
+	if (unix_listen >= 0 && !(peer_uid = calloc(MAX_FDS, sizeof *peer_uid))) {
+		snprintf(err, SRV_MSGLEN, "out of memory");
+		return -1;
+	}
 	grpc_server_start(server);
 	for (int i = 0; i < PENDING; i++)
 		if (request_one() != 0) {
@@ -906,8 +925,7 @@ int srv_grpc_start(const srv_grpc_config *cfg, char *err)
 	}
 	have_dispatcher = 1;
 	if (unix_listen >= 0) {
-		peer_uid = calloc(MAX_FDS, sizeof *peer_uid);
-		if (!peer_uid || pthread_create(&acceptor, NULL, accept_main, NULL) != 0) {
+		if (pthread_create(&acceptor, NULL, accept_main, NULL) != 0) {
 			snprintf(err, SRV_MSGLEN, "cannot start the gRPC unix socket");
 			return -1;
 		}
@@ -920,7 +938,7 @@ void srv_grpc_stop(void)
 {
 	if (!server)
 		return;
-	stopping = 1;
+	__atomic_store_n(&stopping_flag, 1, __ATOMIC_RELEASE);
 	if (have_acceptor) {
 		shutdown(unix_listen, SHUT_RDWR);
 		pthread_join(acceptor, NULL);
@@ -970,6 +988,8 @@ void srv_grpc_stop(void)
 		free(tcp_token);
 	}
 	tcp_token = NULL;
+	pthread_mutex_lock(&peer_lock);
 	free(peer_uid);
 	peer_uid = NULL;
+	pthread_mutex_unlock(&peer_lock);
 }

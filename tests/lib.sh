@@ -24,6 +24,10 @@ set -euo pipefail
 SBXFS=${SBXFS:-}
 SBX_IMAGE_DIR=${SBX_IMAGE_DIR:-}
 ALLOW_LOG_ERRORS=${ALLOW_LOG_ERRORS:-}
+# A ThreadSanitizer build (scripts/build --tsan): its reports go to the
+# daemons' logs, which _check_logs fails on; the uninstrumented gRPC and
+# abseil libraries are suppressed (tests/tsan.supp).
+export TSAN_OPTIONS=${TSAN_OPTIONS:-suppressions=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/tsan.supp}
 
 T=$(mktemp -d /tmp/sbxtest.XXXXXX)
 SOCK=$T/sbxd.sock
@@ -287,7 +291,7 @@ _check_logs() {
 	local f bad
 	for f in "$T/sbxd.log" "$T/sbxfs.log"; do
 		[ -f "$f" ] || continue
-		bad=$(grep -iE '(^|: )(error|fatal)[: ]|AddressSanitizer|runtime error:|LeakSanitizer' "$f" || true)
+		bad=$(grep -iE '(^|: )(error|fatal)[: ]|AddressSanitizer|runtime error:|LeakSanitizer|ThreadSanitizer' "$f" || true)
 		if [ -n "$ALLOW_LOG_ERRORS" ] && [ -n "$bad" ]; then
 			bad=$(printf '%s\n' "$bad" | grep -vE "$ALLOW_LOG_ERRORS" || true)
 		fi

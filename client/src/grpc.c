@@ -31,7 +31,6 @@
 #include "pb.h"
 #include "sandbox.pb-c.h"
 #include "spec.h"
-#include "status.pb-c.h"
 #include "util.h"
 
 #define GRPC_MAX_STDIN ((size_t)1 << 20)
@@ -388,43 +387,23 @@ sbx_result sbx_grpc_exec_open(sbx_client *c, const char *sandbox_id, const sbx_e
 	return rc;
 }
 
-/* The call's final status as a result; err gets the Status details. */
+/* The call's final status as a result; err gets the Status details
+ * (grpcmsg.c decodes them). */
 static sbx_result status_result(sbx_gstream *g, sbx_error *err)
 {
 	if (g->status == GRPC_STATUS_OK)
 		return SBX_OK;
-	sbx_error tmp;
-	if (!err)
-		err = &tmp;
-	for (size_t i = 0; i < g->trail_md.count; i++) {
+	const void *bin = NULL;
+	size_t blen = 0;
+	for (size_t i = 0; i < g->trail_md.count && !bin; i++) {
 		grpc_metadata *m = &g->trail_md.metadata[i];
 		if (!grpc_slice_str_cmp(m->key, "grpc-status-details-bin")) {
-			ProtobufCMessage *st = protobuf_c_message_unpack(&google__rpc__status__descriptor, NULL,
-			                                                 GRPC_SLICE_LENGTH(m->value),
-			                                                 GRPC_SLICE_START_PTR(m->value));
-			char *js = NULL;
-			size_t jl = 0;
-			wire_err we;
-			/* the one decoder of Status libsbx has: REST's, on the
-			 * same message as canonical JSON */
-			if (st && wire_json_encode(st, NULL, &js, &jl, &we) == 0) {
-				sbx_result r = sbx_error_from_response(500, js, jl, err);
-				free(js);
-				protobuf_c_message_free_unpacked(st, NULL);
-				if (err->grpc_code == (int)g->status)
-					return r;
-			} else if (st) {
-				protobuf_c_message_free_unpacked(st, NULL);
-			}
+			bin = GRPC_SLICE_START_PTR(m->value);
+			blen = GRPC_SLICE_LENGTH(m->value);
 		}
 	}
-	sbx_error_clear(err);
-	sbx_result r = sbx_error_from_grpc((int)g->status);
-	char *d = grpc_slice_to_c_string(g->details);
-	sbx_fail(err, r, "gRPC status %d: %s", (int)g->status, d ? d : "");
-	gpr_free(d);
-	err->grpc_code = (int)g->status;
-	return r;
+	return sbx_gmsg_status((int)g->status, (const char *)GRPC_SLICE_START_PTR(g->details),
+	                       GRPC_SLICE_LENGTH(g->details), bin, blen, err);
 }
 
 /* Plucks a pending send (init or stdin). 0: done or none; -1: still out. */
@@ -509,43 +488,11 @@ sbx_result sbx_grpc_exec_next(sbx_gstream *g, long wait_ms, sbx_gmsg *m, sbx_err
 			m->kind = SBX_GMSG_END;
 			return SBX_OK;
 		}
-		Coreweave__Sandbox__V1__ExecStreamResponse *rs = coreweave__sandbox__v1__exec_stream_response__unpack(
-			NULL, GRPC_SLICE_LENGTH(sl), GRPC_SLICE_START_PTR(sl));
+		int skip = 0;
+		sbx_result res = sbx_gmsg_exec(GRPC_SLICE_START_PTR(sl), GRPC_SLICE_LENGTH(sl), m, &skip, err);
 		grpc_slice_unref(sl);
-		if (!rs)
-			return sbx_fail(err, SBX_E_PROTOCOL, "StreamExec answer does not unpack");
-		sbx_result res = SBX_OK;
-		switch (rs->message_case) {
-		case COREWEAVE__SANDBOX__V1__EXEC_STREAM_RESPONSE__MESSAGE_READY:
-			m->kind = SBX_GMSG_READY;
-			break;
-		case COREWEAVE__SANDBOX__V1__EXEC_STREAM_RESPONSE__MESSAGE_OUTPUT:
-			m->kind = SBX_GMSG_OUTPUT;
-			m->stream = rs->output->stream == COREWEAVE__SANDBOX__V1__EXEC_STREAM_OUTPUT__STREAM__STREAM_STDERR
-			                    ? SBX_STDERR
-			                    : SBX_STDOUT;
-			m->len = rs->output->data.len;
-			m->data = malloc(m->len ? m->len : 1);
-			if (!m->data)
-				res = sbx_fail(err, SBX_E_NOMEM, "out of memory");
-			else if (m->len)
-				memcpy(m->data, rs->output->data.data, m->len);
-			break;
-		case COREWEAVE__SANDBOX__V1__EXEC_STREAM_RESPONSE__MESSAGE_EXIT:
-			m->kind = SBX_GMSG_EXIT;
-			m->exit_code = rs->exit->exit_code;
-			break;
-		case COREWEAVE__SANDBOX__V1__EXEC_STREAM_RESPONSE__MESSAGE_ERROR:
-			res = sbx_fail(err, SBX_E_INTERNAL, "StreamExec: %s%s%s",
-			               rs->error->code && *rs->error->code ? rs->error->code : "",
-			               rs->error->code && *rs->error->code ? ": " : "",
-			               rs->error->message ? rs->error->message : "error");
-			break;
-		default:
-			coreweave__sandbox__v1__exec_stream_response__free_unpacked(rs, NULL);
+		if (res == SBX_OK && skip)
 			continue; /* a newer kind of answer: skipped */
-		}
-		coreweave__sandbox__v1__exec_stream_response__free_unpacked(rs, NULL);
 		return res;
 	}
 }
@@ -643,24 +590,8 @@ sbx_result sbx_grpc_logs_next(sbx_gstream *g, sbx_gmsg *m, sbx_error *err)
 		m->kind = SBX_GMSG_END;
 		return SBX_OK;
 	}
-	Coreweave__Sandbox__V1__LogEntry *e =
-		coreweave__sandbox__v1__log_entry__unpack(NULL, GRPC_SLICE_LENGTH(sl), GRPC_SLICE_START_PTR(sl));
+	r = sbx_gmsg_logs(GRPC_SLICE_START_PTR(sl), GRPC_SLICE_LENGTH(sl), m, err);
 	grpc_slice_unref(sl);
-	if (!e)
-		return sbx_fail(err, SBX_E_PROTOCOL, "StreamLogs answer does not unpack");
-	if (e->error) {
-		r = sbx_fail(err, SBX_E_INTERNAL, "StreamLogs: %s", e->error->message ? e->error->message : "error");
-	} else {
-		m->kind = SBX_GMSG_OUTPUT;
-		m->stream = SBX_STDOUT;
-		m->len = e->data.len;
-		m->data = malloc(m->len ? m->len : 1);
-		if (!m->data)
-			r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
-		else if (m->len)
-			memcpy(m->data, e->data.data, m->len);
-	}
-	coreweave__sandbox__v1__log_entry__free_unpacked(e, NULL);
 	return r;
 }
 

@@ -15,20 +15,7 @@
 
 typedef struct sbx_gstream sbx_gstream;
 
-typedef enum {
-	SBX_GMSG_READY = 1,
-	SBX_GMSG_OUTPUT,
-	SBX_GMSG_EXIT,
-	SBX_GMSG_END, /* status OK with no exit message (should not happen) */
-} sbx_gmsg_kind;
-
-typedef struct sbx_gmsg {
-	sbx_gmsg_kind kind;
-	sbx_stream stream;   /* OUTPUT */
-	char *data;          /* OUTPUT, malloc'd, caller frees */
-	size_t len;
-	int exit_code;       /* EXIT */
-} sbx_gmsg;
+#include "grpcmsg.h"   /* sbx_gmsg: what a stream's answers become */
 
 /* The gRPC target of the client's config into buf: NULL when none (the
  * address is "none" or cannot be derived). */

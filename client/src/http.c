@@ -1,7 +1,7 @@
 /*
  * The HTTP core of libsbx (see http.h). A blocking call takes an easy handle
- * from the client's pool, so a handle and the connection in the shared
- * cache stay warm between calls; deadlines are set on every call, and safe
+ * from the client's pool, so a handle and the keep-alive connection it
+ * holds stay warm between calls; deadlines are set on every call, and safe
  * calls are retried with exponential backoff and jitter when the service
  * says UNAVAILABLE, DEADLINE_EXCEEDED or RESOURCE_EXHAUSTED.
  */
@@ -135,7 +135,12 @@ sbx_result sbx_client_new(const sbx_config *cfg, sbx_client **out, sbx_error *er
 	curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock);
 	curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
 	curl_share_setopt(c->share, CURLSHOPT_USERDATA, c);
-	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+	/* DNS and TLS sessions only. Not the connection cache
+	 * (CURL_LOCK_DATA_CONNECT): libcurl does not support sharing it
+	 * between concurrent threads (its KNOWN_BUGS, "A shared connection
+	 * cache is not thread-safe"), and with sbxfs's FUSE workers calling at
+	 * once it corrupted the heap (tests/client/test_race.c). Each pooled
+	 * handle keeps its own connection instead (curl_easy_reset keeps it). */
 	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
 	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
 	*out = c;

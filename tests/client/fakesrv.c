@@ -260,6 +260,14 @@ int fake_count(fake_srv *s)
 	return n;
 }
 
+int fake_conns(fake_srv *s)
+{
+	pthread_mutex_lock(&s->mu);
+	int n = s->nconn;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
 void fake_stop(fake_srv *s)
 {
 	if (!s)

@@ -29,6 +29,8 @@ int fake_port(const fake_srv *s);
 void fake_stop(fake_srv *s);
 /* Requests seen so far. */
 int fake_count(fake_srv *s);
+/* Connections accepted so far (each takes one of 4096 places). */
+int fake_conns(fake_srv *s);
 
 int fake_reply(int fd, int status, const char *body);
 int fake_reply_raw(int fd, int status, const char *headers, const void *body, size_t len);

@@ -201,6 +201,16 @@ def case_errors(c, ch):
     Client(ch, md=(("x-wandb-api-key", TOKEN),)).call("ListSandboxes")
     raw = ch.unary_unary(SVC + "GetSandbox")
     expect_error(grpc.StatusCode.INVALID_ARGUMENT, lambda: raw(b"\xff\xff\xff", metadata=AUTH), "junk bytes")
+    # proto3 strings are UTF-8 (protobuf-c does not check; sbxd does, as
+    # REST's JSON decoder does): a tag of bad bytes creates nothing.
+    before = len(c.call("ListSandboxes", show_terminated=True).sandboxes)
+    ok = pb.CreateSandboxRequest(sandbox=pb.Sandbox(spec=pb.SandboxSpec(
+        containers=[pb.Container(name="main", image="default")], tags=["QQ-utf8"]))).SerializeToString()
+    check(ok.count(b"QQ-utf8") == 1, "tag bytes found once")
+    create = ch.unary_unary(SVC + "CreateSandbox")
+    expect_error(grpc.StatusCode.INVALID_ARGUMENT,
+                 lambda: create(ok.replace(b"QQ-utf8", b"QQ\xc3\x28utf"), metadata=AUTH), "tag not UTF-8")
+    check(len(c.call("ListSandboxes", show_terminated=True).sandboxes) == before, "no sandbox from a bad tag")
     expect_error(grpc.StatusCode.NOT_FOUND,
                  lambda: list(c.stream_logs(sandbox_id="nope")), "StreamLogs unknown",
                  reason="CWSANDBOX_SANDBOX_NOT_FOUND")
