@@ -55,7 +55,7 @@ wait_for 10 up
 long_pids() {
 	local p
 	for p in $(box_pids "$1"); do
-		case $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) in "sleep 1000 " | sbx-init*) echo "$p" ;; esac
+		case $( { tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null) in "sleep 1000 " | sbx-init*) echo "$p" ;; esac
 	done
 }
 before=$(long_pids "$box")
@@ -80,7 +80,7 @@ ends=$(create "$(sbx_body name=ends -- sh -c "$(declare -f gate); gate down; exi
 init_of() {
 	local p
 	for p in $(box_pids "$1"); do
-		case $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) in sbx-init*) echo "$p"; return ;; esac
+		case $( { tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null) in sbx-init*) echo "$p"; return ;; esac
 	done
 }
 box_init=$(init_of "$box") ends_init=$(init_of "$ends")
