@@ -313,13 +313,19 @@ _check_logs() {
 # Nothing of a test may outlive it: sandboxes an sbxd killed with -9 left
 # running (live restore) are ended by `sbxd stop-sandboxes`, which kills
 # whatever is in the state dir's cgroups (sbxd-<hash>/*) and its live dir.
+# Tests that start more sbxd instances themselves (other state dirs under
+# $T) get the same for every state dir found (by its sbxd.lock); one whose
+# sbxd still runs is left to the test that started it.
 _end_sandboxes() {
-	[ -d "$STATE" ] || return 0
-	"$SBXD" stop-sandboxes --state-dir "$STATE" >>"$T/stop-sandboxes.log" 2>&1 || {
+	local d
+	if [ -d "$STATE" ] && ! "$SBXD" stop-sandboxes --state-dir "$STATE" >>"$T/stop-sandboxes.log" 2>&1; then
 		echo "FAIL: sbxd stop-sandboxes:" >&2
 		cat "$T/stop-sandboxes.log" >&2
 		_vg_bad=1
-	}
+	fi
+	for d in $(find "$T" -maxdepth 4 -name sbxd.lock -printf '%h\n' 2>/dev/null); do
+		[ "$d" = "$STATE" ] || "$SBXD" stop-sandboxes --state-dir "$d" >>"$T/stop-sandboxes.log" 2>&1 || true
+	done
 }
 
 _cleanup() {
