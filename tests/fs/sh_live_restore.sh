@@ -3,13 +3,14 @@
 # kill -9 of sbxd and its restart on the same state dir. The sandbox made
 # with mkdir is still running in the same mount, a process that exited
 # while sbxd was down reads back its exit code, a stream written across
-# the restart reads back whole (sha256), a `cat returncode` that asks again
-# after its call failed gets the code of a process that ended after the
-# restart, and exec/new starts new work without a remount.
+# the restart reads back whole (sha256), a `cat returncode` waiting across
+# a second kill and restart gets the code of a process that ended after
+# it (libsbx asks again while sbxd is away, within the mount's deadline),
+# and exec/new starts new work without a remount.
 . "$TESTS_DIR/fs/common.sh"
 export SBX_LIVE=1
 ALLOW_LOG_ERRORS='^sbxfs: (error|warning):'   # the mount says what failed while sbxd was down
-up -o timeout=3
+up -o timeout=10
 
 mkdir "$MNT/box"
 gate='g() { while [ ! -e /tmp/$1 ]; do sleep 0.05; done; }'
@@ -38,14 +39,10 @@ eq "$(cat "$MNT/box/status")" running "the box after the restart, same mount"
 eq "$(timeout 10 cat "$MNT/box/exec/$down/returncode")" 42 "code of the exit while sbxd was down"
 eq "$(timeout 20 cat "$MNT/box/exec/$stream/stdout" | sha256sum | cut -d' ' -f1)" "$want" "the stream, whole"
 eq "$(timeout 10 cat "$MNT/box/exec/$stream/returncode")" 0 "stream's code"
-# A waiter on the late process: the mount answers a dead service with an
-# error within its deadline, so a script that asks again gets the code.
-(
-	for _ in $(seq 1 100); do
-		rc=$(timeout 15 cat "$MNT/box/exec/$late/returncode" 2>/dev/null) && { echo "$rc" >"$T/late.rc"; exit 0; }
-		sleep 0.2
-	done
-) &
+# A `cat returncode` waiting across a restart: libsbx asks again while
+# sbxd is away (within the mount's deadline, 10 s here) and gets the code
+# of the process that ends after the restart.
+timeout 30 cat "$MNT/box/exec/$late/returncode" >"$T/late.rc" 2>"$T/late.err" &
 waiter=$!
 sleep 0.5
 kill -KILL "$SBXD_PID"
@@ -54,8 +51,9 @@ SBXD_PID=
 rm -f "$SOCK"
 sleep 0.5
 start_sbxd
+kill -0 "$waiter" 2>/dev/null || fail "the waiter ended with sbxd: $(cat "$T/late.err")"
 touch "/proc/$init/root/tmp/back"
-wait "$waiter" || fail "the waiter never got the code"
+wait "$waiter" || fail "the waiter across the restart failed: $(cat "$T/late.err")"
 eq "$(cat "$T/late.rc")" 7 "code of the process that ended after the second restart"
 id=$(start_proc box 'echo new work')
 eq "$(timeout 10 cat "$MNT/box/exec/$id/stdout")" "new work" "exec/new after the restart, no remount"
