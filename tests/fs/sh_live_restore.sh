@@ -44,7 +44,9 @@ eq "$(timeout 10 cat "$MNT/box/exec/$stream/returncode")" 0 "stream's code"
 # of the process that ends after the restart.
 timeout 30 cat "$MNT/box/exec/$late/returncode" >"$T/late.rc" 2>"$T/late.err" &
 waiter=$!
-sleep 0.5
+# (parked in its long-poll first: the open and lookups before it are
+# plain calls, which fail at once while sbxd is away)
+sleep 2
 kill -KILL "$SBXD_PID"
 wait "$SBXD_PID" 2>/dev/null || true
 SBXD_PID=
