@@ -190,17 +190,21 @@ expect "init still serves its sbxd" "$(exec_out "$probe" '["echo","mine"]')" min
 # kill -9 during creates and execs, in a loop: every sandbox is taken back
 # whole or ended with a reason; no cgroup outlives its sandbox.
 for round in 1 2 3; do
-	(
-		for i in 1 2 3 4 5 6; do
-			id=$(api POST /v1/sandboxes -d "$(sbx_body -- sleep 1000)" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin).get("sandboxId",""))' 2>/dev/null) || true
-			[ -n "$id" ] && api POST "/v1/sandboxes/$id/processes" -d '{"command":["sleep","1000"]}' >/dev/null 2>&1
-			[ -n "$id" ] && api POST "/v1/sandboxes/$id:exec" -d '{"command":["echo","x"]}' >/dev/null 2>&1
-		done
-	) &
-	load=$!
-	sleep "0.$((RANDOM % 8 + 2))"
+	loads=
+	body=$(sbx_body -- sleep 1000)
+	for c in 1 2 3; do
+		(
+			for i in 1 2 3 4 5 6; do
+				id=$(api POST /v1/sandboxes -d "$body" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin).get("sandboxId",""))' 2>/dev/null) || true
+				[ -n "$id" ] && api POST "/v1/sandboxes/$id/processes" -d '{"command":["sleep","1000"]}' >/dev/null 2>&1
+				[ -n "$id" ] && api POST "/v1/sandboxes/$id:exec" -d '{"command":["echo","x"]}' >/dev/null 2>&1
+			done
+		) &
+		loads+=" $!"
+	done
+	sleep "$((RANDOM % 2 + 1)).$((RANDOM % 10))"
 	kill9
-	wait "$load" 2>/dev/null || true
+	for c in $loads; do wait "$c" 2>/dev/null || true; done
 	start_sbxd
 	l=$(api GET '/v1/sandboxes?showTerminated=true&pageSize=1000')
 	ids=$(jget "$l" '" ".join(s["sandboxId"] + ":" + s["status"]["state"] for s in j.get("sandboxes", []))')
