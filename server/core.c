@@ -12,6 +12,7 @@
  * something it must time.
  */
 #include "core.h"
+#include "adopt.h"
 #include "evloop.h"
 #include "persist.h"
 #include "reaper.h"
@@ -61,6 +62,7 @@ static srv_rt *rt;
 static srv_oci *store;   /* STATE_DIR/oci: the OCI images */
 static int sbxdirfd = -1;
 static int stopping;
+static int full_stop;    /* srv_core_full_stop: end every sandbox at the stop */
 
 /* Once a box runs: hold its root and its mount namespace, so
  * its files stay readable until delete. The namespace fd is what keeps
@@ -1248,7 +1250,7 @@ int srv_core_start(const srv_config *c, char *err)
 		return -1;
 	}
 	char rerr[SRV_ERRLEN] = "";
-	rt = srv_rt_new(cfg.state_dir, rerr);
+	rt = srv_rt_open(cfg.state_dir, cfg.no_live_restore ? 0 : SRV_RT_LIVE, rerr);
 	if (!rt) {
 		snprintf(err, SRV_MSGLEN, "runtime: %.200s", rerr);
 		return -1;
@@ -1297,7 +1299,19 @@ int srv_core_start(const srv_config *c, char *err)
 	if (cfg.keep_procs > 0)
 		srv_procs_keep_set((size_t)cfg.keep_procs);
 	srv_persist_init(cfg.state_dir, sbxdirfd, cfg.default_egress);
+	/* Live restore: running sandboxes of the last sbxd are taken back as
+	 * they load; what no record took back is ended after. */
+	srv_adopt_init(rt);
+	srv_persist_adopt_hook(srv_adopt_sbx);
 	srv_load_all();
+	srv_rt_sweep(rt);
+	int nad = 0, nfail = 0;
+	srv_adopt_counts(&nad, &nfail);
+	if (nad || nfail)
+		fprintf(stderr, "sbxd: info: live restore: %d sandbox%s taken back, %d could not be\n", nad,
+			nad == 1 ? "" : "es", nfail);
+	if (!srv_rt_live(rt) && !cfg.no_live_restore)
+		fprintf(stderr, "sbxd: warning: no cgroups: sandboxes end with this sbxd (no live restore)\n");
 	if (srv_volumes_init(cfg.state_dir, has_record, err) != 0)
 		return -1;
 	/* After srv_rt_new: the zygote is forked before any thread runs. */
@@ -1328,6 +1342,13 @@ int srv_core_stopping(void)
 	return stopping;
 }
 
+void srv_core_full_stop(void)
+{
+	pthread_mutex_lock(&srv_lock);
+	full_stop = 1;
+	pthread_mutex_unlock(&srv_lock);
+}
+
 void srv_core_stop(void)
 {
 	pthread_mutex_lock(&srv_lock);
@@ -1338,12 +1359,23 @@ void srv_core_stop(void)
 	pthread_mutex_lock(&srv_lock);
 	size_t nboxes;
 	srv_sbx **boxes = srv_all(&nboxes);
+	int kept = 0;
 	for (size_t i = 0; i < nboxes; i++) {
 		srv_sbx *s = boxes[i];
-		if (!srv_state_terminal(s->state))
-			sbx_end(s, s->state == ST_TERMINATING ? ST_TERMINATED : ST_FAILED,
-				s->state == ST_TERMINATING ? s->end_reason : "sbxd stopped");
+		if (srv_state_terminal(s->state))
+			continue;
+		/* Live restore: a running sandbox outlives this sbxd, for the
+		 * next one to take back; only a full stop ends it. */
+		if (!full_stop && !cfg.no_live_restore && srv_adopt_release(s) == 0) {
+			kept++;
+			continue;
+		}
+		sbx_end(s, s->state == ST_TERMINATING ? ST_TERMINATED : ST_FAILED,
+			s->state == ST_TERMINATING ? s->end_reason : "sbxd stopped");
 	}
+	if (kept)
+		fprintf(stderr, "sbxd: info: %d sandbox%s left running for the next sbxd (live restore)\n", kept,
+			kept == 1 ? "" : "es");
 	srv_reaper_quit();
 	pthread_mutex_unlock(&srv_lock);
 	srv_reaper_join();

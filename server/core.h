@@ -57,6 +57,8 @@ typedef struct srv_config {
 	                                (runtime.h); NULL: /etc/subuid, subgid */
 	int userns_root;             /* --userns: root's own boxes get root's range */
 	int subids_given;            /* --subuid/--subgid named: must be readable */
+	int no_live_restore;         /* 1: sandboxes end with sbxd (init exits
+	                                with it; leftovers are ended at start) */
 	int no_limits;               /* 1: a rootless sbxd without cgroups may
 	                                start (limits are refused per create) */
 } srv_config;
@@ -68,13 +70,19 @@ typedef struct srv_config {
 struct srv_oci_listing;
 int srv_core_images(struct srv_oci_listing *out, char *err);
 
-/* Starts: loads records (running ones become FAILED "sbxd restarted"),
- * the runtime, the loop thread. -1 with a message on failure. */
+/* Starts: the runtime, loads records (running ones are taken back by live
+ * restore, else become FAILED "sbxd restarted"), the loop thread. -1 with
+ * a message on failure. */
 int srv_core_start(const srv_config *cfg, char *err);
 /* First step of shutdown: refuse new work, wake every waiter. */
 void srv_core_quiesce(void);
-/* Stops: destroys every box, marks live sandboxes FAILED "sbxd stopped",
- * stops the loop. Call after the HTTP side stopped. */
+/* Stops: stops the loop; running sandboxes are left running for the next
+ * sbxd (live restore), unless srv_core_full_stop or --no-live-restore:
+ * then every box is destroyed and live sandboxes marked FAILED "sbxd
+ * stopped". Call after the HTTP side stopped. */
+/* Makes the next srv_core_stop end every sandbox (a full stop) instead of
+ * leaving running ones for the next sbxd (live restore). */
+void srv_core_full_stop(void);
 void srv_core_stop(void);
 int srv_core_stopping(void);
 

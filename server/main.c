@@ -85,6 +85,9 @@ static void usage(FILE *f)
 		"  --subuid FILE, --subgid FILE  those ranges from FILE instead\n"
 		"  --no-limits             (rootless, no writable cgroup) start anyway: limits are\n"
 		"                          not enforced and specs asking for one are refused\n"
+		"  --no-live-restore       sandboxes end with sbxd (by default running ones outlive\n"
+		"                          it and the next sbxd on the state dir takes them back;\n"
+		"                          SIGUSR1 stops sbxd and every sandbox, SIGTERM only sbxd)\n"
 		"  Started by a user who is not root, sbxd is rootless: state in\n"
 		"  $XDG_DATA_HOME/sbxd (else ~/.local/share/sbxd), socket in $XDG_RUNTIME_DIR/sbxd\n"
 		"  -h, --help              this text\n"
@@ -92,10 +95,55 @@ static void usage(FILE *f)
 		"       sbxd image import [--state-dir DIR] PATH [REF]   OCI layout dir, oci-archive\n"
 		"                          or docker-archive (docker save) into the store\n"
 		"       sbxd image ls [--state-dir DIR]\n"
-		"       sbxd image rm [--state-dir DIR] REF\n");
+		"       sbxd image rm [--state-dir DIR] REF\n"
+		"       sbxd stop-sandboxes [--state-dir DIR]   end every sandbox an sbxd left\n"
+		"                          running there (none may serve DIR now)\n");
 }
 
 static int mkdirs(const char *path, mode_t mode);
+
+/* sbxd stop-sandboxes: the full stop for a state dir no sbxd serves (one
+ * killed with -9 left its sandboxes running): a runtime opened without
+ * live restore ends every box of the dir (runtime.h). The records say
+ * FAILED "sbxd restarted" at the next start, as after any lost box. */
+static int stop_sandboxes_main(int argc, char **argv)
+{
+	const char *state = "/var/lib/sbxd";
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--state-dir") == 0 && i + 1 < argc) {
+			state = argv[++i];
+		} else if (strncmp(argv[i], "--state-dir=", 12) == 0) {
+			state = argv[i] + 12;
+		} else {
+			fprintf(stderr, "usage: sbxd stop-sandboxes [--state-dir DIR]\n");
+			return 2;
+		}
+	}
+	char lockpath[PATH_MAX];
+	struct stat st;
+	if (stat(state, &st) != 0 || !S_ISDIR(st.st_mode) ||
+	    snprintf(lockpath, sizeof lockpath, "%s/sbxd.lock", state) >= (int)sizeof lockpath) {
+		fprintf(stderr, "sbxd stop-sandboxes: no state dir %s\n", state);
+		return 1;
+	}
+	int lfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lfd < 0 || flock(lfd, LOCK_EX | LOCK_NB) != 0) {
+		fprintf(stderr, "sbxd stop-sandboxes: an sbxd serves %s: send it SIGUSR1 for a full stop\n", state);
+		if (lfd >= 0)
+			close(lfd);
+		return 1;
+	}
+	char err[SRV_ERRLEN] = "";
+	srv_rt *rt = srv_rt_new(state, err);
+	if (!rt) {
+		fprintf(stderr, "sbxd stop-sandboxes: %s\n", err);
+		close(lfd);
+		return 1;
+	}
+	srv_rt_free(rt);
+	close(lfd);
+	return 0;
+}
 
 /* sbxd image ...: the OCI store (oci.h) without a running sbxd; a running
  * one sees imports at its next create. */
@@ -443,7 +491,7 @@ int main(int argc, char **argv)
 	enum { O_SOCKET = 256, O_STATE, O_LISTEN, O_TOKEN, O_LIFETIME, O_RETENTION, O_KEEPPROCS, O_MAXSBX, O_DEFMEM, O_MAXOUT,
 	       O_MAXDISK, O_IDLE, O_IMGDIR, O_DEFIMG, O_HOSTIMG, O_QUOTA, O_MINFREE, O_EGRESS, O_SOCKMODE, O_SOCKGROUP, O_NOEXT,
 	       O_GRPC_LISTEN, O_GRPC_CERT, O_GRPC_KEY, O_GRPC_SOCKET, O_IMGALIAS, O_USERNS, O_SUBUID, O_SUBGID,
-	       O_NOLIMITS };
+	       O_NOLIMITS, O_NOLIVE };
 	static const struct option opts[] = {
 		{"socket", required_argument, NULL, O_SOCKET},
 		{"socket-mode", required_argument, NULL, O_SOCKMODE},
@@ -475,6 +523,7 @@ int main(int argc, char **argv)
 		{"subuid", required_argument, NULL, O_SUBUID},
 		{"subgid", required_argument, NULL, O_SUBGID},
 		{"no-limits", no_argument, NULL, O_NOLIMITS},
+		{"no-live-restore", no_argument, NULL, O_NOLIVE},
 		{"foreground", no_argument, NULL, 'f'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -487,6 +536,7 @@ int main(int argc, char **argv)
 	char tokenreal[PATH_MAX], sockreal[PATH_MAX];
 	const char *image_dirs[8] = {NULL}, *default_image = "default";
 	int nimage_dirs = 0, allow_host = 0, userns = 0, subids_given = 0, no_limits = 0, state_given = 0;
+	int no_live = 0;
 	const char *subuid = "/etc/subuid", *subgid = "/etc/subgid";
 	char statebuf[4096];
 	char imgreal[7][PATH_MAX];
@@ -502,6 +552,8 @@ int main(int argc, char **argv)
 	const char *image_alias[8] = {NULL};
 	if (argc >= 2 && strcmp(argv[1], "image") == 0)
 		return image_main(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "stop-sandboxes") == 0)
+		return stop_sandboxes_main(argc - 1, argv + 1);
 	while ((c = getopt_long(argc, argv, "fhV", opts, NULL)) != -1) {
 		switch (c) {
 		case O_SOCKET: sock = optarg; break;
@@ -520,6 +572,7 @@ int main(int argc, char **argv)
 		case O_SUBUID: subuid = optarg; subids_given = 1; break;
 		case O_SUBGID: subgid = optarg; subids_given = 1; break;
 		case O_NOLIMITS: no_limits = 1; break;
+		case O_NOLIVE: no_live = 1; break;
 		case O_LISTEN: listen_at = optarg; break;
 		case O_TOKEN: token_file = optarg; break;
 		case O_GRPC_LISTEN: grpc_listen = optarg; break;
@@ -797,6 +850,7 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	srv_config cfg = {
 		.state_dir = state,
@@ -822,6 +876,7 @@ int main(int argc, char **argv)
 		.userns_root = userns,
 		.subids_given = subids_given,
 		.no_limits = no_limits,
+		.no_live_restore = no_live,
 	};
 	/* Nothing can enforce a limit: a spec's own ones are refused at
 	 * create, and there is no default to fall back on. */
@@ -898,7 +953,13 @@ int main(int argc, char **argv)
 			continue;
 		if (sig == SIGHUP)
 			continue;
-		fprintf(stderr, "sbxd: info: %s, shutting down\n", strsignal(sig));
+		/* SIGUSR1: a full stop, every sandbox ends with sbxd. SIGTERM,
+		 * SIGINT: running sandboxes stay for the next sbxd (live
+		 * restore), unless --no-live-restore. */
+		if (sig == SIGUSR1)
+			srv_core_full_stop();
+		fprintf(stderr, "sbxd: info: %s, shutting down%s\n", strsignal(sig),
+			sig == SIGUSR1 || no_live ? " and stopping every sandbox" : "");
 		break;
 	}
 	srv_core_quiesce();

@@ -3,8 +3,9 @@
  * shows it (srv_sbx_to_pb) and the extension's Process (srv_proc_json),
  * and on disk under STATE_DIR/sandboxes/<id>/ (sandbox.json, proc-N.json):
  * saving one whole by swapping a temporary file in, removing a sandbox's
- * directory, and loading every record at start (running ones become
- * FAILED "sbxd restarted"; docs/internals/server.md, "Records on disk").
+ * directory, and loading every record at start (running ones are taken
+ * back through the adopt hook, else become FAILED "sbxd restarted";
+ * docs/internals/server.md, "Records on disk").
  * Above records.c and spool.c, below core.c's lifecycle. Under srv_lock.
  */
 #include "persist.h"
@@ -306,9 +307,19 @@ static int log_append(srv_sbx *s, const char *txt, size_t len)
 	return -e;
 }
 
+/* Live restore: a running process's runtime token, so that a new sbxd
+ * maps the exits init reports back to it (sbxd's own field in its own
+ * file, never in an API answer). */
+static void save_token(cJSON *j, const srv_proc *p)
+{
+	if (j && p->state == PS_RUNNING && p->token > 0)
+		add_i64(j, "runtimeToken", p->token);
+}
+
 static char *proc_line(const srv_proc *p, size_t *len)
 {
 	cJSON *j = srv_proc_json(NULL, p);
+	save_token(j, p);
 	char *txt = j ? cJSON_PrintUnformatted(j) : NULL;
 	cJSON_Delete(j);
 	*len = txt ? strlen(txt) : 0;
@@ -434,6 +445,12 @@ static int64_t jtime(const cJSON *o, const char *k)
 	return ns;
 }
 
+static void load_token(const cJSON *j, srv_proc *p)
+{
+	int64_t t = p->state == PS_RUNNING ? jint(j, "runtimeToken") : 0;
+	p->token = t > 0 ? t : 0;
+}
+
 static srv_proc *load_proc(const cJSON *j)
 {
 	srv_proc *p = srv_proc_new();
@@ -466,6 +483,7 @@ static srv_proc *load_proc(const cJSON *j)
 	srv_set_reason(p->reason, sizeof p->reason, jstr(j, "stateReason"));
 	p->start_ns = jtime(j, "startTime");
 	p->end_ns = jtime(j, "endTime");
+	load_token(j, p);
 	return p;
 }
 
@@ -581,6 +599,37 @@ static void load_log(srv_sbx *s)
 	s->log_lines = lines;
 	free(line);
 	close(fd);
+}
+
+static int (*adopt_hook)(srv_sbx *s, char *why, size_t cap);
+
+void srv_persist_adopt_hook(int (*adopt)(srv_sbx *s, char *why, size_t cap))
+{
+	adopt_hook = adopt;
+}
+
+/* Whatever ran when sbxd went away and was not taken back is gone now:
+ * say so instead of pretending. 1 when the sandbox itself changed. */
+static int fail_running(srv_sbx *s, const char *why)
+{
+	for (size_t i = 0; i < s->nprocs; i++) {
+		srv_proc *p = s->procs[i];
+		if (p && p->state == PS_RUNNING) {
+			p->state = PS_KILLED;
+			p->sig = SIGKILL;
+			p->exit_code = 128 + SIGKILL;
+			p->token = 0;
+			srv_set_reason(p->reason, sizeof p->reason, why);
+			p->end_ns = srv_now_ns();
+			srv_save_proc(s, p);
+		}
+	}
+	if (srv_state_terminal(s->state))
+		return 0;
+	s->state = ST_FAILED;
+	srv_set_reason(s->reason, sizeof s->reason, why);
+	s->end_ns = srv_now_ns();
+	return 1;
 }
 
 static void load_one(const char *name)
@@ -714,26 +763,11 @@ static void load_one(const char *name)
 	/* A log holds the lines of processes forgotten since its last
 	 * compaction: keep what a running sbxd would have kept. */
 	srv_forget_old_procs(s);
-	/* Whatever ran when sbxd went away is gone now (the runtime cleaned
-	 * up its leftovers): say so instead of pretending. */
+	/* A retried start finds its process again after a restart too. */
+	for (size_t i = 1; i < s->nprocs; i++)
+		if (s->procs[i])
+			srv_proc_rid_add(s, s->procs[i]);
 	int dirty = 0;
-	for (size_t i = 0; i < s->nprocs; i++) {
-		srv_proc *p = s->procs[i];
-		if (p && p->state == PS_RUNNING) {
-			p->state = PS_KILLED;
-			p->sig = SIGKILL;
-			p->exit_code = 128 + SIGKILL;
-			srv_set_reason(p->reason, sizeof p->reason, "sbxd restarted");
-			p->end_ns = srv_now_ns();
-			srv_save_proc(s, p);
-		}
-	}
-	if (!srv_state_terminal(s->state)) {
-		s->state = ST_FAILED;
-		srv_set_reason(s->reason, sizeof s->reason, "sbxd restarted");
-		s->end_ns = srv_now_ns();
-		dirty = 1;
-	}
 	if (s->seq == 0 || srv_find_seq(s->seq)) {
 		s->seq = srv_seq_peek(); /* damaged record: give it a fresh place */
 		dirty = 1;
@@ -743,6 +777,11 @@ static void load_one(const char *name)
 		srv_sbx_free(s);
 		goto out;
 	}
+	/* What ran when sbxd went away: taken back (live restore), or gone
+	 * (the runtime cleans up what no one took back) and said so. */
+	char why[200] = "sbxd restarted";
+	if (srv_state_terminal(s->state) || !adopt_hook || adopt_hook(s, why, sizeof why) != 0)
+		dirty |= fail_running(s, why);
 	if (dirty)
 		srv_save_sbx(s);
 out:

@@ -30,5 +30,11 @@ void srv_forget_old_procs(srv_sbx *s);
 void srv_rm_sandbox_dir(const char *id);
 /* Loads every record under STATE_DIR/sandboxes into the table. */
 void srv_load_all(void);
+/* Set before srv_load_all: called for each loaded sandbox that was not
+ * terminal (live restore, adopt.c), after it is in the table. 0: it runs
+ * again, the hook set it up; else the hook wrote why into why (cap bytes,
+ * preset to "sbxd restarted") and the sandbox and its running processes
+ * become FAILED / KILLED with that reason. */
+void srv_persist_adopt_hook(int (*adopt)(srv_sbx *s, char *why, size_t cap));
 
 #endif

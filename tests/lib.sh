@@ -193,9 +193,14 @@ start_sbxd() {
 		ensure_default_image
 		img=(--image-dir "$SBX_IMAGE_DIR")
 	fi
+	# Live restore (sandboxes outlive sbxd) is sbxd's default; the tests
+	# written before it assert the other mode, so they get it unless they
+	# set SBX_LIVE=1 (tests/server/live_restore.sh).
+	local live=(--no-live-restore)
+	[ -z "${SBX_LIVE:-}" ] || live=()
 	_start_recorder
 	"${_vg[@]}" ${_vg:+--log-file="$T/valgrind-sbxd.%p.log"} \
-		"$SBXD" -f --socket "$_SBXD_SOCK" --state-dir "$STATE" "${img[@]}" "$@" >>"$T/sbxd.log" 2>&1 &
+		"$SBXD" -f --socket "$_SBXD_SOCK" --state-dir "$STATE" "${img[@]}" "${live[@]}" "$@" >>"$T/sbxd.log" 2>&1 &
 	SBXD_PID=$!
 	local i
 	for i in $(seq 1 $((200 * _vg_slow))); do
@@ -209,9 +214,14 @@ start_sbxd() {
 	fail "sbxd did not come up in $((10 * _vg_slow)) s"
 }
 
-stop_sbxd() {
+# stop_sbxd: a full stop (SIGUSR1: every sandbox ends with sbxd, in either
+# mode); detach_sbxd: SIGTERM, which under live restore leaves running
+# sandboxes for the next sbxd on $STATE.
+stop_sbxd() { _stop_sbxd USR1; }
+detach_sbxd() { _stop_sbxd TERM; }
+_stop_sbxd() {
 	[ -n "$SBXD_PID" ] || return 0
-	kill -TERM "$SBXD_PID" 2>/dev/null || true
+	kill -"$1" "$SBXD_PID" 2>/dev/null || true
 	local i rc=0
 	for i in $(seq 1 $((200 * _vg_slow))); do
 		kill -0 "$SBXD_PID" 2>/dev/null || break
@@ -304,12 +314,31 @@ _check_logs() {
 	return 0
 }
 
+# Nothing of a test may outlive it: sandboxes an sbxd killed with -9 left
+# running (live restore) are ended by `sbxd stop-sandboxes`, which kills
+# whatever is in the state dir's cgroups (sbxd-<hash>/*) and its live dir.
+# Tests that start more sbxd instances themselves (other state dirs under
+# $T) get the same for every state dir found (by its sbxd.lock); one whose
+# sbxd still runs is left to the test that started it.
+_end_sandboxes() {
+	local d
+	if [ -d "$STATE" ] && ! "$SBXD" stop-sandboxes --state-dir "$STATE" >>"$T/stop-sandboxes.log" 2>&1; then
+		echo "FAIL: sbxd stop-sandboxes:" >&2
+		cat "$T/stop-sandboxes.log" >&2
+		_vg_bad=1
+	fi
+	for d in $(find "$T" -maxdepth 4 -name sbxd.lock -printf '%h\n' 2>/dev/null); do
+		[ "$d" = "$STATE" ] || "$SBXD" stop-sandboxes --state-dir "$d" >>"$T/stop-sandboxes.log" 2>&1 || true
+	done
+}
+
 _cleanup() {
 	local rc=$?
 	trap - EXIT
 	set +e
 	umount_sbxfs
 	stop_sbxd
+	_end_sandboxes
 	if [ -n "$REC_PID" ]; then kill "$REC_PID" 2>/dev/null; wait "$REC_PID" 2>/dev/null; fi
 	if ! _check_logs; then rc=1; fi
 	if [ "$_vg_bad" -ne 0 ] && [ $rc -ne 77 ]; then rc=1; fi

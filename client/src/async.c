@@ -50,6 +50,7 @@ struct sbx_op {
 	int attempt;               /* HTTP attempts made */
 	int delayed;               /* waiting to be retried at retry_at */
 	int64_t retry_at;
+	int64_t gone_ms;           /* long-polls: when the service first went away */
 	CURL *easy;
 	char *url, *path;
 };
@@ -266,6 +267,26 @@ static void start(sbx_async *a, sbx_op *op)
 	list_add(a, op);
 }
 
+/* A long-poll whose service went away (nothing listens, or the
+ * connection was cut without an answer) is asked again every
+ * GONE_RETRY_MS while the client's deadline (total_ms) has not passed
+ * since the first such failure: a restart of the service, which sbxd's
+ * sandboxes outlive (live restore), is waited through, and a service that
+ * stays away still gets its error within the deadline. -1: not that case,
+ * or past the deadline. */
+#define GONE_RETRY_MS 200
+static long gone_delay(sbx_async *a, sbx_op *op, sbx_result r)
+{
+	if (op->wait <= 0 || (r != SBX_E_CONNREFUSED && r != SBX_E_PROTOCOL && r != SBX_E_NETWORK)) {
+		op->gone_ms = 0;
+		return -1;
+	}
+	int64_t now = sbx_now_ms();
+	if (!op->gone_ms)
+		op->gone_ms = now;
+	return now - op->gone_ms + GONE_RETRY_MS < a->c->cfg->total_ms ? GONE_RETRY_MS : -1;
+}
+
 static void finish_http(sbx_async *a, sbx_op *op, CURLcode cc)
 {
 	sbx_error e;
@@ -273,7 +294,11 @@ static void finish_http(sbx_async *a, sbx_op *op, CURLcode cc)
 	sbx_result r = sbx_http_finish(a->c, op->easy, (int)cc, &op->req, &op->resp, &e);
 	easy_release(a, op);
 	list_del(a, op);
-	long delay = r == SBX_OK ? -1 : sbx_http_retry_delay(a->c, &op->req, op->attempt, op->start_ms, r, &e);
+	long delay = r == SBX_OK ? -1 : gone_delay(a, op, r);
+	if (delay >= 0)
+		op->start_ms = sbx_now_ms() + delay; /* the next long-poll has its whole budget */
+	else if (r != SBX_OK)
+		delay = sbx_http_retry_delay(a->c, &op->req, op->attempt, op->start_ms, r, &e);
 	if (delay >= 0) {
 		op->delayed = 1;
 		op->retry_at = sbx_now_ms() + delay;

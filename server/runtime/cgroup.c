@@ -114,14 +114,14 @@ static void kill_and_rmdir(char dirs[R_N][PATH_MAX], const int *owner, int has_k
 	}
 }
 
-static void clean_parent(srv_cg *cg, int role)
+static void clean_parent(srv_cg *cg, int role, int (*keep)(const char *id, void *ctx), void *ctx)
 {
 	DIR *d = opendir(cg->parent[role]);
 	if (!d)
 		return;
 	struct dirent *e;
 	while ((e = readdir(d)) != NULL) {
-		if (e->d_type != DT_DIR || e->d_name[0] == '.')
+		if (e->d_type != DT_DIR || e->d_name[0] == '.' || (keep && keep(e->d_name, ctx)))
 			continue;
 		char dirs[R_N][PATH_MAX];
 		int owner[R_N] = {0};
@@ -132,6 +132,19 @@ static void clean_parent(srv_cg *cg, int role)
 		kill_and_rmdir(dirs, owner, cg->has_kill && role == R_UNI, R_UNI);
 	}
 	closedir(d);
+}
+
+void srv_cg_sweep(srv_cg *cg, int (*keep)(const char *id, void *ctx), void *ctx)
+{
+	/* The unified hierarchy first, since cgroup.kill takes everything at once. */
+	for (int r = R_N - 1; r >= 0; r--) {
+		int dup = 0;
+		for (int q = R_N - 1; q > r; q--)
+			if (cg->parent[q][0] && strcmp(cg->parent[q], cg->parent[r]) == 0)
+				dup = 1;
+		if (cg->parent[r][0] && !dup)
+			clean_parent(cg, r, keep, ctx);
+	}
 }
 
 /* Whether a space-separated list (cgroup.controllers style) has word. */
@@ -160,7 +173,19 @@ static int make_parent(srv_cg *cg, int role, const char *root, const char *prefi
 	return 0;
 }
 
+static srv_cg *cg_open(const char *prefix, int clean, char *err);
+
 srv_cg *srv_cg_open(const char *prefix, char *err)
+{
+	return cg_open(prefix, 1, err);
+}
+
+srv_cg *srv_cg_open_kept(const char *prefix, char *err)
+{
+	return cg_open(prefix, 0, err);
+}
+
+static srv_cg *cg_open(const char *prefix, int clean, char *err)
 {
 	srv_cg *cg = calloc(1, sizeof *cg);
 	if (!cg) {
@@ -215,14 +240,8 @@ srv_cg *srv_cg_open(const char *prefix, char *err)
 	         cg->has_kill ? " kill" : "");
 	/* Leftovers of an earlier sbxd on the same state dir: the unified
 	 * hierarchy first, since cgroup.kill takes everything at once. */
-	for (int r = R_N - 1; r >= 0; r--) {
-		int dup = 0;
-		for (int q = R_N - 1; q > r; q--)
-			if (cg->parent[q][0] && strcmp(cg->parent[q], cg->parent[r]) == 0)
-				dup = 1;
-		if (cg->parent[r][0] && !dup)
-			clean_parent(cg, r);
-	}
+	if (clean)
+		srv_cg_sweep(cg, NULL, NULL);
 	return cg;
 fail:
 	free(cg);
@@ -359,6 +378,45 @@ fail:
 	return -1;
 }
 
+int srv_cg_box_open(srv_cg *cg, const char *id, srv_cg_box **out, char *err)
+{
+	srv_cg_box *b = calloc(1, sizeof *b);
+	if (!b) {
+		srv_errf(err, ENOMEM, "cgroup");
+		return -1;
+	}
+	b->cg = cg;
+	b->v2fd = -1;
+	int found = 0;
+	for (int r = 0; r < R_N; r++) {
+		struct stat st;
+		if (!cg->parent[r][0])
+			continue;
+		if (srv_path_join(b->dir[r], PATH_MAX, cg->parent[r], id) != 0) {
+			srv_errf(err, ENAMETOOLONG, "cgroup path");
+			srv_cg_box_remove(b);
+			return -1;
+		}
+		int dup = 0;
+		for (int q = 0; q < r; q++)
+			if (b->dir[q][0] && strcmp(b->dir[q], b->dir[r]) == 0)
+				dup = 1;
+		if (stat(b->dir[r], &st) == 0 && S_ISDIR(st.st_mode)) {
+			b->owner[r] = !dup;
+			found = 1;
+		} else {
+			b->dir[r][0] = '\0';
+		}
+	}
+	if (!found) {
+		srv_errf(err, ENOENT, "no cgroup of sandbox %s", id);
+		srv_cg_box_remove(b);
+		return -1;
+	}
+	*out = b;
+	return 0;
+}
+
 int srv_cg_box_clone_fd(srv_cg_box *b)
 {
 	if (b->v2fd < 0 && b->dir[R_UNI][0])
@@ -454,5 +512,14 @@ void srv_cg_box_remove(srv_cg_box *b)
 	if (b->v2fd >= 0)
 		close(b->v2fd);
 	kill_and_rmdir(b->dir, b->owner, b->cg->has_kill, R_UNI);
+	free(b);
+}
+
+void srv_cg_box_release(srv_cg_box *b)
+{
+	if (!b)
+		return;
+	if (b->v2fd >= 0)
+		close(b->v2fd);
 	free(b);
 }

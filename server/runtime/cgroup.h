@@ -21,6 +21,17 @@ typedef struct srv_cg_box srv_cg_box;
  * runs in them). NULL with a message in err (SRV_ERRLEN) on failure. */
 srv_cg *srv_cg_open(const char *prefix, char *err);
 void srv_cg_free(srv_cg *cg);
+/* srv_cg_open without touching leftovers (live restore: they may be
+ * boxes to adopt); srv_cg_sweep later kills and removes every box cgroup
+ * under the prefix for which keep (NULL: none) does not say 1. */
+srv_cg *srv_cg_open_kept(const char *prefix, char *err);
+void srv_cg_sweep(srv_cg *cg, int (*keep)(const char *id, void *ctx), void *ctx);
+/* The existing cgroups of box id (an adopted box), removed by
+ * srv_cg_box_remove like a new one's. -1 when it has none. */
+int srv_cg_box_open(srv_cg *cg, const char *id, srv_cg_box **out, char *err);
+/* Forgets the handle, leaving the cgroups and their processes (a live box
+ * sbxd leaves running). Accepts NULL. */
+void srv_cg_box_release(srv_cg_box *b);
 
 /* Short description of the layout, for docs and tests ("v1+unified"...). */
 const char *srv_cg_layout(const srv_cg *cg);

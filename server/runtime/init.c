@@ -66,6 +66,13 @@ static struct {
 static int nprocs;
 static srv_exit_event queue[MAX_PROCS];
 static int qhead, qlen;
+/* Live restore: the exits sent last, replayed to a new sbxd (the old one
+ * may have died with some unread in its socket), and what it must know. */
+static srv_exit_event hist[MAX_PROCS];
+static int hhead, hlen, replay_left;
+static int64_t max_token;
+static int live_fd = -1;
+static unsigned char live_secret[SRV_LIVE_SECRET];
 static char msgbuf[sizeof(srv_msg_hdr) + SRV_PROTO_MAX_STRINGS + 1];
 static const char *argv_store[SRV_PROTO_MAX_ARGS + 1];
 static const char *env_store[SRV_PROTO_MAX_ENV + 1];
@@ -1069,6 +1076,8 @@ static void do_spawn(int ctl, size_t n, int *fds, int nfds)
 		relays[i].pid = pid;
 	procs[nprocs].pid = pid;
 	procs[nprocs].token = req.token;
+	if (req.token > max_token)
+		max_token = req.token;
 	procs[nprocs].lost = 0;
 	nprocs++;
 	reply(ctl, 0, pid, NULL);
@@ -1171,14 +1180,40 @@ static void reap(void)
 	}
 }
 
-/* Returns -1 when sbxd is gone. */
+/* One event without blocking: 1 sent, 0 the socket is full, -1 sbxd is gone. */
+static int send_event(int evt, const srv_exit_event *e)
+{
+	for (;;) {
+		if (send(evt, e, sizeof *e, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof *e)
+			return 1;
+		if (errno == EINTR)
+			continue;
+		return errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS ? 0 : -1;
+	}
+}
+
+/* Returns -1 when sbxd is gone. A live box first replays its history to a
+ * newly attached sbxd, then sends the queue, keeping the last MAX_PROCS
+ * exits sent (notes are news, not history). */
 static int flush_events(int evt)
 {
+	while (replay_left > 0) {
+		int rc = send_event(evt, &hist[(hhead + hlen - replay_left) % MAX_PROCS]);
+		if (rc <= 0)
+			return rc;
+		replay_left--;
+	}
 	while (qlen > 0) {
-		if (send(evt, &queue[qhead], sizeof queue[qhead], MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS ? 0 : -1;
+		int rc = send_event(evt, &queue[qhead]);
+		if (rc <= 0)
+			return rc;
+		if (live_fd >= 0 && !(queue[qhead].flags & SRV_EVT_NOTE)) {
+			if (hlen == MAX_PROCS) {
+				hhead = (hhead + 1) % MAX_PROCS;
+				hlen--;
+			}
+			hist[(hhead + hlen) % MAX_PROCS] = queue[qhead];
+			hlen++;
 		}
 		qhead = (qhead + 1) % MAX_PROCS;
 		qlen--;
@@ -1186,11 +1221,99 @@ static int flush_events(int evt)
 	return 0;
 }
 
+/* A connection to the live socket: only a root process can reach its 0700
+ * dir, and only the sbxd holding this box's secret gets in. Waits at most
+ * a second for the request (sbxd sends it right after connecting); a
+ * wrong or slow one is just closed. Returns 1 when *ctl and *evt were
+ * replaced by the new sbxd's. */
+static int live_accept(int *ctl, int *evt)
+{
+	int c = accept4(live_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (c < 0)
+		return 0;
+	srv_msg_adopt m;
+	int fds[2], nfds = 0, bad = 0, ok = 0;
+	struct pollfd p = {c, POLLIN, 0};
+	if (poll(&p, 1, 1000) == 1) {
+		ssize_t n = srv_proto_recv_fds(c, &m, sizeof m, fds, 2, &nfds, &bad);
+		unsigned char diff = 0;
+		if (n == (ssize_t)sizeof m)
+			for (size_t i = 0; i < sizeof live_secret; i++)
+				diff |= (unsigned char)(m.secret[i] ^ live_secret[i]);
+		ok = n == (ssize_t)sizeof m && !bad && nfds == 2 && m.type == SRV_MSG_ADOPT &&
+		     m.version == SRV_LIVE_VERSION && diff == 0;
+	}
+	close(c);
+	if (!ok) {
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+		return 0;
+	}
+	/* The lock on the state dir makes this sbxd the only one: an old
+	 * connection still open is a dying sbxd's. */
+	if (*ctl >= 0)
+		close(*ctl);
+	if (*evt >= 0)
+		close(*evt);
+	*ctl = fds[0];
+	*evt = fds[1];
+	replay_left = hlen;
+	srv_msg_adopted a;
+	memset(&a, 0, sizeof a);
+	a.type = SRV_MSG_ADOPTED;
+	a.nprocs = (uint32_t)nprocs;
+	a.next_token = max_token + 1;
+	a.replay = (uint32_t)hlen;
+	a.queued = (uint32_t)qlen;
+	int rfds[2] = {open("/", O_PATH | O_DIRECTORY | O_CLOEXEC), open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC)};
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * 2)];
+		struct cmsghdr align;
+	} cm;
+	memset(&cm, 0, sizeof cm);
+	struct iovec iov = {&a, sizeof a};
+	struct msghdr mh;
+	memset(&mh, 0, sizeof mh);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (rfds[0] >= 0 && rfds[1] >= 0) {
+		mh.msg_control = cm.buf;
+		mh.msg_controllen = sizeof cm.buf;
+		struct cmsghdr *ch = CMSG_FIRSTHDR(&mh);
+		ch->cmsg_level = SOL_SOCKET;
+		ch->cmsg_type = SCM_RIGHTS;
+		ch->cmsg_len = CMSG_LEN(sizeof rfds);
+		memcpy(CMSG_DATA(ch), rfds, sizeof rfds);
+	}
+	while (sendmsg(*ctl, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno == EINTR)
+		;
+	for (int i = 0; i < 2; i++)
+		if (rfds[i] >= 0)
+			close(rfds[i]);
+	return 1;
+}
+
+/* sbxd is gone: a box that is not live ends (the kernel kills the
+ * namespace with its init); a live one keeps going without it. */
+static void sbxd_gone(int *ctl, int *evt)
+{
+	if (live_fd < 0)
+		_exit(0);
+	if (*ctl >= 0)
+		close(*ctl);
+	if (*evt >= 0)
+		close(*evt);
+	*ctl = *evt = -1;
+	replay_left = 0;
+}
+
 void srv_init_main(const srv_init_cfg *cfg, int ctl, int evt)
 {
 	char msg[sizeof(((srv_msg_reply *)0)->msg)];
 	/* Nothing of sbxd's (signal handlers, fds) may leak into the sandbox. */
-	srv_child_reset(ctl, evt);
+	srv_child_reset3(ctl, evt, cfg->live_fd);
+	live_fd = cfg->live_fd;
+	memcpy(live_secret, cfg->secret, sizeof live_secret);
 	srv_init_retitle(); /* done already when the zygote cloned us */
 	int rc = setup(cfg, ctl, msg, sizeof msg);
 	if (rc != 0) {
@@ -1208,22 +1331,23 @@ void srv_init_main(const srv_init_cfg *cfg, int ctl, int evt)
 		_exit(1);
 	}
 	ready_reply(ctl);
-	static struct pollfd p[3 + MAX_RELAYS];
+	static struct pollfd p[4 + MAX_RELAYS];
 	for (;;) {
 		p[0] = (struct pollfd){ctl, POLLIN, 0};
 		p[1] = (struct pollfd){sfd, POLLIN, 0};
-		p[2] = (struct pollfd){qlen > 0 ? evt : -1, POLLOUT, 0};
+		p[2] = (struct pollfd){evt >= 0 && (qlen > 0 || replay_left > 0) ? evt : -1, POLLOUT, 0};
+		p[3] = (struct pollfd){live_fd, POLLIN, 0};
 		int np = nrelays;
 		for (int i = 0; i < np; i++)
-			p[3 + i] = (struct pollfd){relays[i].in, POLLIN, 0};
-		if (poll(p, (nfds_t)(3 + np), -1) < 0) {
+			p[4 + i] = (struct pollfd){relays[i].in, POLLIN, 0};
+		if (poll(p, (nfds_t)(4 + np), -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			_exit(1);
 		}
 		/* Backwards: a finished relay is replaced by the last one. */
 		for (int i = np - 1; i >= 0; i--)
-			if (p[3 + i].revents)
+			if (p[4 + i].revents)
 				relay_pump(i, RELAY_BUDGET);
 		if (p[1].revents & POLLIN) {
 			struct signalfd_siginfo si[16];
@@ -1231,11 +1355,13 @@ void srv_init_main(const srv_init_cfg *cfg, int ctl, int evt)
 				;
 			reap();
 		}
-		if (p[0].revents & (POLLIN | POLLHUP | POLLERR))
+		if (ctl >= 0 && (p[0].revents & (POLLIN | POLLHUP | POLLERR)))
 			if (handle_ctl(ctl) != 0)
-				_exit(0); /* sbxd is gone: the kernel kills the namespace */
+				sbxd_gone(&ctl, &evt);
+		if (p[3].revents & POLLIN)
+			live_accept(&ctl, &evt);
 		reap();
-		if (flush_events(evt) != 0)
-			_exit(0);
+		if (evt >= 0 && flush_events(evt) != 0)
+			sbxd_gone(&ctl, &evt);
 	}
 }

@@ -5,7 +5,9 @@
  * reaps every process that dies in the sandbox, forks+execs commands that
  * sbxd asks for over the ctl socket, and reports their exits on the evt
  * socket (formats in proto.h). When sbxd goes away (EOF on ctl) init exits,
- * and the kernel kills everything left in the PID namespace.
+ * and the kernel kills everything left in the PID namespace; unless the box
+ * is live (cfg->live_fd): then it keeps relaying output, reaping and
+ * queueing exits, and waits on its live socket for a new sbxd.
  */
 #ifndef SRV_INIT_H
 #define SRV_INIT_H
@@ -39,6 +41,11 @@ typedef struct srv_init_cfg {
 	int nlowers;               /* > 0: that many idmapped lower layers come
 	                              with SRV_MSG_MAPPED; init mounts them on
 	                              scratch/l0, l1 ... (overlay_opts names them) */
+	int live_fd;               /* >= 0: the box's listening live socket
+	                              (proto.h, SRV_MSG_ADOPT): init outlives
+	                              sbxd and waits there for a new one;
+	                              -1: init exits when sbxd goes */
+	unsigned char secret[32];  /* SRV_LIVE_SECRET: the only key accepted there */
 } srv_init_cfg;
 
 /* Overwrites this process's argv and environment strings in place, so

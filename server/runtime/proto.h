@@ -31,7 +31,36 @@ enum srv_msg_type {
 	SRV_MSG_MAPPED = 5,   /* sbxd -> init, first of all in a user namespace:
 	                         its uid/gid maps are written; argc idmapped
 	                         lower layers ride along as SCM_RIGHTS */
+	SRV_MSG_ADOPT = 6,    /* a new sbxd -> init, on a connection to the
+	                         box's live socket (srv_msg_adopt) */
+	SRV_MSG_ADOPTED = 7,  /* init -> that sbxd, on the new ctl */
 };
+
+/* Live restore (runtime.h, srv_box_adopt): a box made restorable holds a
+ * listening SEQPACKET socket STATE_DIR/live/<id>.sock (0700 dir) and a
+ * 32-byte secret that only sbxd knows (STATE_DIR/live/<id>.key). A new
+ * sbxd connects and sends srv_msg_adopt with the secret and two fds (the
+ * init ends of fresh ctl and evt socketpairs); init checks version and
+ * secret in constant time, drops anything else, switches to the new
+ * sockets, answers srv_msg_adopted on the new ctl (the box's root and
+ * mount namespace fds ride along, as with the ready reply) and replays
+ * its last exit events before the queued ones (sbxd may have died with
+ * some unread), so sbxd must take an exit of a finished token as a no-op. */
+#define SRV_LIVE_VERSION 1u
+#define SRV_LIVE_SECRET 32
+typedef struct srv_msg_adopt {
+	uint32_t type;    /* SRV_MSG_ADOPT */
+	uint32_t version; /* SRV_LIVE_VERSION: an init of another layout refuses */
+	unsigned char secret[SRV_LIVE_SECRET];
+} srv_msg_adopt;
+
+typedef struct srv_msg_adopted {
+	uint32_t type;    /* SRV_MSG_ADOPTED */
+	uint32_t nprocs;  /* processes it started that still run */
+	int64_t next_token; /* above every token it was ever given */
+	uint32_t replay;  /* exit events it replays before the queued ones */
+	uint32_t queued;  /* exits that came while no sbxd was attached */
+} srv_msg_adopted;
 
 /* Spawn flags: which descriptors ride along (in this order) as SCM_RIGHTS. */
 #define SRV_SPAWN_STDOUT 0x1u

@@ -27,8 +27,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -62,6 +64,10 @@ struct srv_rt {
 	int rootless;             /* sbxd is not root: single-uid boxes */
 	char cg_missing[SRV_ERRLEN]; /* rootless without cgroups: why ("" = have them) */
 	char subuid[PATH_MAX], subgid[PATH_MAX]; /* SRV_USERNS_RANGE's files */
+	int live;                 /* SRV_RT_LIVE: boxes outlive sbxd */
+	int live_dir;             /* O_PATH fd of STATE_DIR/live, or -1 */
+	char **adopted;           /* ids srv_box_adopt took back, until srv_rt_sweep */
+	size_t nadopted;
 };
 
 /* A box's range, found before its init is cloned. */
@@ -84,6 +90,9 @@ struct srv_box {
 	int64_t uid_base, gid_base; /* host ids of root inside (sbxd's own without a user namespace) */
 	uint32_t id_count;        /* ids mapped from there on (0: no map) */
 	int64_t next_token;
+	int live;                 /* has STATE_DIR/live/<id>.sock and .key */
+	int adopted;              /* from srv_box_adopt: init is not our child */
+	int pidfd;                /* adopted: init's pidfd, -1 otherwise */
 	uint32_t seq;             /* of the last request sent on ctl */
 	char *reqbuf;
 	struct {                  /* notes set aside by srv_box_next_exit */
@@ -193,11 +202,76 @@ static void clean_scratch(srv_rt *rt)
 
 srv_rt *srv_rt_new(const char *state_dir, char *err)
 {
+	return srv_rt_open(state_dir, 0, err);
+}
+
+/* Key file of a live box: what srv_box_adopt needs besides the socket. */
+typedef struct {
+	char magic[8];            /* "sbxlive" */
+	uint32_t version;         /* SRV_LIVE_VERSION */
+	uint32_t egress;          /* 1: its stack ended with the sbxd that made it */
+	unsigned char secret[SRV_LIVE_SECRET];
+} live_key;
+
+static int live_name(char *out, size_t len, const char *id, const char *ext)
+{
+	int n = snprintf(out, len, "%s.%s", id, ext);
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+/* A path to STATE_DIR/live/NAME that fits sun_path however long the state
+ * dir is: through the dir's fd. */
+static int live_addr(const srv_rt *rt, const char *id, struct sockaddr_un *a)
+{
+	memset(a, 0, sizeof *a);
+	a->sun_family = AF_UNIX;
+	int n = snprintf(a->sun_path, sizeof a->sun_path, "/proc/self/fd/%d/%s.sock", rt->live_dir, id);
+	return n < 0 || (size_t)n >= sizeof a->sun_path ? -1 : 0;
+}
+
+static void live_unlink(const srv_rt *rt, const char *id)
+{
+	char n[MAX_ID + 8];
+	if (rt->live_dir < 0)
+		return;
+	if (live_name(n, sizeof n, id, "sock") == 0)
+		unlinkat(rt->live_dir, n, 0);
+	if (live_name(n, sizeof n, id, "key") == 0)
+		unlinkat(rt->live_dir, n, 0);
+}
+
+/* Everything in STATE_DIR/live: a sweep leaves only what keep names. */
+static void live_clean(srv_rt *rt, int (*keep)(const char *id, void *ctx), void *ctx)
+{
+	int fd = openat(rt->live_dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		char id[MAX_ID + 1];
+		const char *dot = strrchr(e->d_name, '.');
+		if (e->d_name[0] == '.' || !dot || (size_t)(dot - e->d_name) > MAX_ID)
+			continue;
+		memcpy(id, e->d_name, (size_t)(dot - e->d_name));
+		id[dot - e->d_name] = '\0';
+		if (!keep || !keep(id, ctx))
+			unlinkat(rt->live_dir, e->d_name, 0);
+	}
+	closedir(d);
+}
+
+srv_rt *srv_rt_open(const char *state_dir, unsigned flags, char *err)
+{
 	srv_rt *rt = calloc(1, sizeof *rt);
 	if (!rt) {
 		srv_errf(err, ENOMEM, "runtime");
 		return NULL;
 	}
+	rt->live_dir = -1;
 	/* Not root: every box gets a user namespace where sbxd's own uid is
 	 * root (the kernel lets any user map itself), and the rest of the
 	 * runtime works unchanged inside it. */
@@ -237,9 +311,23 @@ srv_rt *srv_rt_new(const char *state_dir, char *err)
 	}
 	snprintf(rt->prefix, sizeof rt->prefix, "sbxd-%012llx",
 	         (unsigned long long)(fnv1a(rt->state_dir) & 0xffffffffffffULL));
-	rt->cg = srv_cg_open(rt->prefix, err);
+	/* Live restore needs cgroups: they are how a box no sbxd took back
+	 * is found and ended (srv_rt_sweep). */
+	rt->live = (flags & SRV_RT_LIVE) != 0;
+	rt->cg = rt->live ? srv_cg_open_kept(rt->prefix, err) : srv_cg_open(rt->prefix, err);
 	if (!rt->cg && !rt->rootless)
 		goto fail;
+	if (!rt->cg)
+		rt->live = 0;
+	char live[PATH_MAX];
+	if (srv_path_join(live, sizeof live, rt->state_dir, "live") != 0 ||
+	    (mkdir(live, 0700) != 0 && errno != EEXIST) || chmod(live, 0700) != 0 ||
+	    (rt->live_dir = open(live, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		srv_errf(err, errno, "live dir %s", live);
+		goto fail;
+	}
+	if (!rt->live)
+		live_clean(rt, NULL, NULL); /* what an earlier live sbxd left: its boxes are gone */
 	if (!rt->cg) {
 		/* No cgroup we may write: boxes run, but nothing can enforce a
 		 * limit. Every create that asks for one is refused (see
@@ -264,6 +352,11 @@ void srv_rt_free(srv_rt *rt)
 		return;
 	srv_zygote_stop(rt->zygote);
 	srv_cg_free(rt->cg);
+	if (rt->live_dir >= 0)
+		close(rt->live_dir);
+	for (size_t i = 0; i < rt->nadopted; i++)
+		free(rt->adopted[i]);
+	free(rt->adopted);
 	for (int i = 0; i < rt->nhide; i++)
 		free(rt->hide[i]);
 	free(rt);
@@ -677,10 +770,52 @@ static int resolve_image(srv_rt *rt, const char *image, char *lower, size_t len,
 	return -1;
 }
 
+/* A live box's socket (listening, for init to hold) and key file (0600 in
+ * the 0700 live dir; the secret never leaves sbxd and the box's init). */
+static int live_make(srv_rt *rt, srv_box *box, const srv_box_spec *spec, live_key *key, int *lfd, char *err)
+{
+	char name[MAX_ID + 8];
+	struct sockaddr_un a;
+	memcpy(key->magic, "sbxlive", 8);
+	key->version = SRV_LIVE_VERSION;
+	key->egress = spec->egress != NULL;
+	if (getrandom(key->secret, sizeof key->secret, 0) != (ssize_t)sizeof key->secret) {
+		srv_errf(err, errno, "random secret of the live socket");
+		return -1;
+	}
+	if (live_name(name, sizeof name, box->id, "key") != 0 || live_addr(rt, box->id, &a) != 0) {
+		srv_errf(err, ENAMETOOLONG, "live socket");
+		return -1;
+	}
+	live_unlink(rt, box->id);
+	box->live = 1; /* from here on destroy removes them */
+	int fd = openat(rt->live_dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int kf = fd >= 0 ? openat(fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600) : -1;
+	if (fd >= 0)
+		close(fd);
+	ssize_t w = kf >= 0 ? write(kf, key, sizeof *key) : -1;
+	int e = errno;
+	if (kf >= 0)
+		close(kf);
+	if (w != (ssize_t)sizeof *key) {
+		srv_errf(err, w < 0 ? e : EIO, "write the live key");
+		return -1;
+	}
+	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) != 0 || listen(s, 4) != 0) {
+		srv_errf(err, errno, "live socket");
+		if (s >= 0)
+			close(s);
+		return -1;
+	}
+	*lfd = s;
+	return 0;
+}
+
 int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *err)
 {
 	srv_box *box = NULL;
-	int ctl[2] = {-1, -1}, evt[2] = {-1, -1};
+	int ctl[2] = {-1, -1}, evt[2] = {-1, -1}, live_fd = -1;
 	char lower[PATH_MAX], upper[PATH_MAX], work[PATH_MAX], root[PATH_MAX];
 	char opts[3 * PATH_MAX + 64], lowers[4096];
 	const char *lower_list[SRV_MAX_LOWERS + 1];
@@ -775,6 +910,7 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 		return -1;
 	}
 	box->rt = rt;
+	box->pidfd = -1;
 	box->ctl = box->evt = -1;
 	box->root_fd = box->mnt_fd = -1;
 	box->userns_fd = box->netns_fd = -1;
@@ -818,6 +954,10 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 		srv_errf(err, errno, "socketpair");
 		goto fail;
 	}
+	live_key key;
+	memset(&key, 0, sizeof key);
+	if (rt->live && live_make(rt, box, spec, &key, &live_fd, err) != 0)
+		goto fail;
 	srv_init_cfg cfg = {
 		.scratch = scratch,
 		.upper = upper,
@@ -840,7 +980,10 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 		.gid = spec->uid > 0 || spec->gid > 0 ? spec->gid : -1,
 		.userns = mode,
 		.nlowers = mode == SRV_USERNS_RANGE ? nl : 0,
+		.live_fd = live_fd,
 	};
+	memcpy(cfg.secret, key.secret, sizeof cfg.secret);
+	explicit_bzero(&key, sizeof key);
 	/* Always a network namespace of its own: the host's would give the
 	 * sandbox its loopback services, abstract sockets and ports. */
 	uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET;
@@ -870,6 +1013,11 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 	if (pid < 0) {
 		srv_errf(err, errno, "clone");
 		goto fail;
+	}
+	explicit_bzero(cfg.secret, sizeof cfg.secret);
+	if (live_fd >= 0) {
+		close(live_fd); /* init holds it now */
+		live_fd = -1;
 	}
 	box->init_pid = pid;
 	box->ctl = ctl[0];
@@ -917,6 +1065,8 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 	*out = box;
 	return 0;
 fail:
+	if (live_fd >= 0)
+		close(live_fd);
 	for (int i = 0; i < SRV_MAX_LOWERS; i++)
 		if (lfds[i] >= 0)
 			close(lfds[i]);
@@ -1179,7 +1329,16 @@ void srv_box_destroy(srv_box *box)
 		srv_cg_box_freeze(box->cg, 0, NULL); /* frozen tasks die only once thawed */
 		srv_cg_box_kill(box->cg);
 	}
-	if (box->init_pid > 0) {
+	if (box->adopted && box->pidfd >= 0) {
+		/* Not our child (its sbxd died): kill through the pidfd, which
+		 * cannot hit a reused pid, and wait for the namespace to go. */
+		syscall(SYS_pidfd_send_signal, box->pidfd, SIGKILL, NULL, 0);
+		struct pollfd p = {box->pidfd, POLLIN, 0};
+		while (poll(&p, 1, 5000) < 0 && errno == EINTR)
+			;
+		close(box->pidfd);
+		box->pidfd = -1;
+	} else if (box->init_pid > 0 && !box->adopted) {
 		/* SIGKILL to a PID namespace's init kills the whole namespace, and
 		 * its exit completes only after every member is gone. */
 		kill(box->init_pid, SIGKILL);
@@ -1200,6 +1359,239 @@ void srv_box_destroy(srv_box *box)
 	if (box->mnt_fd >= 0)
 		close(box->mnt_fd);
 	srv_cg_box_remove(box->cg);
+	if (box->live)
+		live_unlink(box->rt, box->id);
+	free(box->reqbuf);
+	free(box);
+}
+
+/* ------------------------------------------------------------ live restore */
+
+int srv_rt_live(const srv_rt *rt)
+{
+	return rt->live;
+}
+
+int srv_box_live(const srv_box *box)
+{
+	return box->live && !box->net;
+}
+
+/* The box's id map as its init's /proc says: no user namespace is the
+ * whole range mapped onto itself. */
+static void adopt_ids(srv_box *box)
+{
+	char p[64], buf[256];
+	unsigned long long in, out[2] = {0, 0}, cnt[2] = {0, 0};
+	for (int k = 0; k < 2; k++) {
+		snprintf(p, sizeof p, "/proc/%d/%s", (int)box->init_pid, k ? "gid_map" : "uid_map");
+		if (srv_read_file(p, buf, sizeof buf) < 0 || sscanf(buf, "%llu %llu %llu", &in, &out[k], &cnt[k]) != 3)
+			cnt[k] = 0;
+	}
+	if (cnt[0] == 0 || cnt[0] == 4294967295ULL) {
+		box->userns = SRV_USERNS_NONE;
+		return; /* uid_base/gid_base stay sbxd's own */
+	}
+	box->userns = cnt[0] == 1 && box->rt->rootless ? SRV_USERNS_SINGLE : SRV_USERNS_RANGE;
+	box->uid_base = (int64_t)out[0];
+	box->gid_base = (int64_t)out[1];
+	box->id_count = (uint32_t)(cnt[0] < cnt[1] ? cnt[0] : cnt[1]);
+}
+
+static int adopted_has(const char *id, void *ctx)
+{
+	const srv_rt *rt = ctx;
+	for (size_t i = 0; i < rt->nadopted; i++)
+		if (strcmp(rt->adopted[i], id) == 0)
+			return 1;
+	return 0;
+}
+
+int srv_box_adopt(srv_rt *rt, const char *id, srv_box **out, char *err)
+{
+	int c = -1, ctl[2] = {-1, -1}, evt[2] = {-1, -1}, fds[2] = {-1, -1}, nfds = 0, bad = 0;
+	srv_box *box = NULL;
+	live_key key;
+	char name[MAX_ID + 8];
+	struct sockaddr_un a;
+	*out = NULL;
+	memset(&key, 0, sizeof key);
+	if (!rt->live) {
+		srv_errf(err, 0, "live restore is off");
+		return -1;
+	}
+	if (!id || !valid_name(id, MAX_ID) || live_name(name, sizeof name, id, "key") != 0 ||
+	    live_addr(rt, id, &a) != 0) {
+		srv_errf(err, 0, "invalid sandbox id");
+		return -1;
+	}
+	int kf = openat(rt->live_dir, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	ssize_t n = kf >= 0 ? read(kf, &key, sizeof key) : -1;
+	if (kf >= 0)
+		close(kf);
+	if (n != (ssize_t)sizeof key || memcmp(key.magic, "sbxlive", 8) != 0) {
+		srv_errf(err, 0, "it was not made restorable (no live key: an sbxd with --no-live-restore, or its "
+		         "init is gone)");
+		goto fail;
+	}
+	if (key.version != SRV_LIVE_VERSION) {
+		srv_errf(err, 0, "its init speaks live-restore version %u, this sbxd %u", key.version,
+		         SRV_LIVE_VERSION);
+		goto fail;
+	}
+	if (key.egress) {
+		srv_errf(err, 0, "its egress network stack (slirp4netns) ended with the sbxd that made it");
+		goto fail;
+	}
+	c = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (c < 0 || connect(c, (struct sockaddr *)&a, sizeof a) != 0) {
+		srv_errf(err, errno, "its init is gone");
+		goto fail;
+	}
+	struct ucred cred;
+	socklen_t cl = sizeof cred;
+	if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0 || cred.pid <= 0) {
+		srv_errf(err, errno, "the pid of its init");
+		goto fail;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) != 0 ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, evt) != 0) {
+		srv_errf(err, errno, "socketpair");
+		goto fail;
+	}
+	srv_msg_adopt m;
+	memset(&m, 0, sizeof m);
+	m.type = SRV_MSG_ADOPT;
+	m.version = SRV_LIVE_VERSION;
+	memcpy(m.secret, key.secret, sizeof m.secret);
+	int give[2] = {ctl[1], evt[1]};
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * 2)];
+		struct cmsghdr align;
+	} cm;
+	memset(&cm, 0, sizeof cm);
+	struct iovec iov = {&m, sizeof m};
+	struct msghdr mh;
+	memset(&mh, 0, sizeof mh);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cm.buf;
+	mh.msg_controllen = sizeof cm.buf;
+	struct cmsghdr *ch = CMSG_FIRSTHDR(&mh);
+	ch->cmsg_level = SOL_SOCKET;
+	ch->cmsg_type = SCM_RIGHTS;
+	ch->cmsg_len = CMSG_LEN(sizeof give);
+	memcpy(CMSG_DATA(ch), give, sizeof give);
+	n = sendmsg(c, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	explicit_bzero(&m, sizeof m);
+	if (n != (ssize_t)sizeof m) {
+		srv_errf(err, errno, "send to its init");
+		goto fail;
+	}
+	close(ctl[1]);
+	close(evt[1]);
+	ctl[1] = evt[1] = -1;
+	srv_msg_adopted r;
+	for (;;) {
+		struct pollfd p = {ctl[0], POLLIN, 0};
+		int prc = poll(&p, 1, REPLY_TIMEOUT_MS);
+		if (prc < 0 && errno == EINTR)
+			continue;
+		if (prc == 0) {
+			srv_errf(err, ETIMEDOUT, "its init did not answer (frozen, or refused the key)");
+			goto fail;
+		}
+		n = srv_proto_recv_fds(ctl[0], &r, sizeof r, fds, 2, &nfds, &bad);
+		if (n < 0 && errno == EINTR)
+			continue;
+		break;
+	}
+	if (n != (ssize_t)sizeof r || r.type != SRV_MSG_ADOPTED || nfds != 2 || bad || r.next_token < 1) {
+		srv_errf(err, 0, "its init refused this sbxd");
+		goto fail;
+	}
+	box = calloc(1, sizeof *box);
+	if (!box) {
+		srv_errf(err, ENOMEM, "sandbox");
+		goto fail;
+	}
+	box->rt = rt;
+	memcpy(box->id, id, strlen(id) + 1);
+	box->init_pid = cred.pid;
+	box->ctl = ctl[0];
+	box->evt = evt[0];
+	ctl[0] = evt[0] = -1;
+	box->root_fd = fds[0];
+	box->mnt_fd = fds[1];
+	nfds = 0;
+	box->userns_fd = box->netns_fd = -1;
+	box->uid_base = geteuid();
+	box->gid_base = getegid();
+	box->next_token = r.next_token;
+	box->live = 1;
+	box->adopted = 1;
+	box->pidfd = (int)syscall(SYS_pidfd_open, cred.pid, 0);
+	adopt_ids(box);
+	if (srv_cg_box_open(rt->cg, id, &box->cg, err) != 0)
+		goto fail;
+	char **na = realloc(rt->adopted, (rt->nadopted + 1) * sizeof *na);
+	char *dup = strdup(id);
+	if (!na || !dup) {
+		if (na)
+			rt->adopted = na;
+		free(dup);
+		srv_errf(err, ENOMEM, "adopt");
+		goto fail;
+	}
+	rt->adopted = na;
+	rt->adopted[rt->nadopted++] = dup;
+	explicit_bzero(&key, sizeof key);
+	close(c);
+	*out = box;
+	return 0;
+fail:
+	explicit_bzero(&key, sizeof key);
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+	for (int i = 0; i < 2; i++) {
+		if (ctl[i] >= 0)
+			close(ctl[i]);
+		if (evt[i] >= 0)
+			close(evt[i]);
+	}
+	if (c >= 0)
+		close(c);
+	if (box) {
+		/* Not ours after all: the sweep ends it with the rest. */
+		srv_box_release(box);
+	}
+	return -1;
+}
+
+void srv_rt_sweep(srv_rt *rt)
+{
+	if (!rt->live)
+		return;
+	if (rt->cg)
+		srv_cg_sweep(rt->cg, adopted_has, rt);
+	live_clean(rt, adopted_has, rt);
+	for (size_t i = 0; i < rt->nadopted; i++)
+		free(rt->adopted[i]);
+	free(rt->adopted);
+	rt->adopted = NULL;
+	rt->nadopted = 0;
+}
+
+void srv_box_release(srv_box *box)
+{
+	if (!box)
+		return;
+	srv_net_stop(box->net);
+	int fds[] = {box->ctl, box->evt, box->root_fd, box->userns_fd, box->netns_fd, box->mnt_fd, box->pidfd};
+	for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	srv_cg_box_release(box->cg);
 	free(box->reqbuf);
 	free(box);
 }

@@ -31,6 +31,35 @@ typedef struct srv_box srv_box;
 srv_rt *srv_rt_new(const char *state_dir, char *err);
 void srv_rt_free(srv_rt *rt);
 
+/* Live restore (docs/internals/runtime.md, "Live restore"). With
+ * SRV_RT_LIVE every box is made restorable: its init outlives sbxd (it
+ * keeps relaying output into the spools, reaping and queueing exits) and
+ * listens on STATE_DIR/live/<id>.sock (0700 dir) for a new sbxd that
+ * proves it holds the box's secret (STATE_DIR/live/<id>.key). Opening
+ * such a runtime leaves an earlier sbxd's boxes alone: take back what the
+ * records name with srv_box_adopt, then srv_rt_sweep ends every box no one
+ * took back. Without cgroups (a rootless sbxd without any) the runtime is
+ * not live: nothing could find a box no one took back. srv_rt_new is
+ * srv_rt_open(dir, 0): boxes end with sbxd, leftovers are ended at once. */
+#define SRV_RT_LIVE 0x1u
+srv_rt *srv_rt_open(const char *state_dir, unsigned flags, char *err);
+int srv_rt_live(const srv_rt *rt);
+/* Connects to box id's init and takes it over: a box as srv_box_create
+ * makes one, its processes' tokens as they were (the next token is above
+ * every one init was given). Init then replays its last exit events, also
+ * ones the old sbxd may have read already: an exit of a token no longer
+ * running is to be ignored. -1 with the reason (no live key, another
+ * version, egress, init gone or refusing). */
+int srv_box_adopt(srv_rt *rt, const char *id, srv_box **out, char *err);
+/* Ends every box of an earlier sbxd that srv_box_adopt did not take
+ * (their cgroups killed and removed, their live files too). */
+void srv_rt_sweep(srv_rt *rt);
+/* 1 when the box can outlive sbxd and be adopted (live, no egress). */
+int srv_box_live(const srv_box *box);
+/* Lets the box go without ending it: fds closed, memory freed, init and
+ * its processes keep running for a later srv_box_adopt. Accepts NULL. */
+void srv_box_release(srv_box *box);
+
 typedef struct srv_box_spec {
 	const char *id;              /* sandbox id, names its cgroups */
 	const char *hostname;        /* UTS name inside (the sandbox name or id) */

@@ -172,17 +172,34 @@ void srv_signals_reset(void)
 
 void srv_child_reset(int keep_a, int keep_b)
 {
+	srv_child_reset3(keep_a, keep_b, -1);
+}
+
+void srv_child_reset3(int keep_a, int keep_b, int keep_c)
+{
 	srv_signals_reset();
 	int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (nul >= 0) {
 		for (int fd = 0; fd < 3; fd++)
-			if (fd != nul && fd != keep_a && fd != keep_b)
+			if (fd != nul && fd != keep_a && fd != keep_b && fd != keep_c)
 				dup3(nul, fd, 0);
 	}
-	int lo = keep_a < keep_b ? keep_a : keep_b, hi = keep_a < keep_b ? keep_b : keep_a;
-	if (lo > 3)
-		close_range(3, (unsigned)lo - 1, 0);
-	if (hi > lo + 1)
-		close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
-	close_range((unsigned)hi + 1, ~0U, 0);
+	/* Sorted, the kept fds split [3, ~0] into ranges closed one by one. */
+	int k[3] = {keep_a, keep_b, keep_c};
+	for (int i = 0; i < 3; i++)
+		for (int j = i + 1; j < 3; j++)
+			if (k[j] < k[i]) {
+				int t = k[i];
+				k[i] = k[j];
+				k[j] = t;
+			}
+	unsigned from = 3;
+	for (int i = 0; i < 3; i++) {
+		if (k[i] < (int)from)
+			continue;
+		if ((unsigned)k[i] > from)
+			close_range(from, (unsigned)k[i] - 1, 0);
+		from = (unsigned)k[i] + 1;
+	}
+	close_range(from, ~0U, 0);
 }

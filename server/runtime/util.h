@@ -45,5 +45,7 @@ void srv_signals_reset(void);
  * srv_signals_reset, fds 0-2 on /dev/null, every other fd but keep_a and
  * keep_b (may be equal) closed. Allocates nothing. */
 void srv_child_reset(int keep_a, int keep_b);
+/* The same keeping three fds (-1: none). */
+void srv_child_reset3(int keep_a, int keep_b, int keep_c);
 
 #endif

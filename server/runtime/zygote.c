@@ -36,8 +36,9 @@ struct srv_zygote {
 
 typedef struct z_req {
 	uint64_t ns_flags;
-	uint32_t network, image, nhide, len, has_cgfd, userns, nlowers, pad;
+	uint32_t network, image, nhide, len, has_cgfd, userns, nlowers, has_live;
 	int64_t tmpfs_bytes, fsize, out_quota, min_free, uid, gid;
+	unsigned char secret[SRV_LIVE_SECRET]; /* with has_live */
 } z_req;
 
 typedef struct z_reply {
@@ -82,6 +83,8 @@ static int z_decode(size_t n, z_req *h, srv_init_cfg *cfg)
 	cfg->userns = (int)h->userns;
 	cfg->nlowers = (int)h->nlowers;
 	cfg->hide = zhide;
+	memcpy(cfg->secret, h->secret, sizeof cfg->secret);
+	cfg->live_fd = -1;
 	return 0;
 }
 
@@ -102,18 +105,22 @@ __attribute__((noreturn)) static void zygote_main(int sock)
 	srv_init_retitle();
 	prctl(PR_SET_NAME, "sbx-zygote", 0, 0, 0);
 	for (;;) {
-		int fds[3], nfds, bad;
-		ssize_t n = srv_proto_recv_fds(sock, zbuf, sizeof zbuf, fds, 3, &nfds, &bad);
+		int fds[4], nfds, bad;
+		ssize_t n = srv_proto_recv_fds(sock, zbuf, sizeof zbuf, fds, 4, &nfds, &bad);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			_exit(0); /* sbxd is gone or done with us */
 		z_req h;
 		srv_init_cfg cfg;
-		if (bad || z_decode((size_t)n, &h, &cfg) != 0 || nfds != (h.has_cgfd ? 3 : 2)) {
+		if (bad || z_decode((size_t)n, &h, &cfg) != 0 ||
+		    nfds != 2 + !!h.has_cgfd + !!h.has_live) {
 			z_reply_send(sock, -EINVAL, 0);
 		} else {
 			int born;
+			/* fds: ctl, evt, then the cgroup dir and the live socket
+			 * when the request has them. */
+			cfg.live_fd = h.has_live ? fds[nfds - 1] : -1;
 			/* CLONE_PARENT: the new init is sbxd's child, not ours; the
 			 * kernel then wants exit_signal 0 and uses our own (SIGCHLD). */
 			pid_t pid = srv_clone(h.ns_flags | CLONE_PARENT, 0, h.has_cgfd ? fds[2] : -1, &born);
@@ -194,6 +201,8 @@ pid_t srv_zygote_clone(srv_zygote *z, uint64_t ns_flags, int cgfd, const srv_ini
 	h.network = (uint32_t)!!cfg->network;
 	h.image = (uint32_t)!!cfg->image;
 	h.has_cgfd = cgfd >= 0;
+	h.has_live = cfg->live_fd >= 0;
+	memcpy(h.secret, cfg->secret, sizeof h.secret);
 	h.tmpfs_bytes = cfg->tmpfs_bytes;
 	h.fsize = cfg->fsize;
 	h.out_quota = cfg->out_quota;
@@ -215,10 +224,14 @@ pid_t srv_zygote_clone(srv_zygote *z, uint64_t ns_flags, int cgfd, const srv_ini
 		}
 	h.len = (uint32_t)used;
 	memcpy(z->buf, &h, sizeof h);
-	int fds[3] = {ctl, evt, cgfd};
-	int nfds = cgfd >= 0 ? 3 : 2;
+	int fds[4] = {ctl, evt, -1, -1};
+	int nfds = 2;
+	if (cgfd >= 0)
+		fds[nfds++] = cgfd;
+	if (cfg->live_fd >= 0)
+		fds[nfds++] = cfg->live_fd;
 	union {
-		char buf[CMSG_SPACE(sizeof(int) * 3)];
+		char buf[CMSG_SPACE(sizeof(int) * 4)];
 		struct cmsghdr align;
 	} cm;
 	memset(&cm, 0, sizeof cm);
