@@ -1112,8 +1112,12 @@ static void release_node(fs_handle *h)
 	free(gone);
 }
 
+static void ra_drop(fs_handle *h);
+
 void fs_files_release_handle(fs_handle *h)
 {
+	/* Under ra_lock: waits for a reply still being sent from h->ra. */
+	ra_drop(h);
 	if (!h->wb_listed) {
 		release_node(h);
 		return;
@@ -1203,6 +1207,42 @@ static int create_file(uint32_t slot, const char *path, mode_t mode, int flags, 
 	return rc ? rc : do_stat(slot, path, de);
 }
 
+/* The common end of every call that makes a node (create, mkdir,
+ * symlink, link, mknod): rc is the call's result so far and de the new
+ * entry at path. The node goes to its maker (give; not for link, whose
+ * inode keeps its owner), a symlink is re-read so its size is the shown
+ * text's, the node is counted before the entry is sent (with an open
+ * handle when fi is given: create) and a reply the kernel did not take
+ * is taken back. Frees de's strings and path. */
+static void finish_new(fuse_req_t req, uint32_t slot, const char *dir, char *path, sbx_dirent *de, int rc, int give,
+		       struct fuse_file_info *fi)
+{
+	if (!rc && give)
+		rc = give_to_caller(req, slot, dir, path, de);
+	if (!rc && de->type == SBX_FT_SYMLINK) {
+		de_clear(de);
+		rc = do_stat(slot, path, de);
+	}
+	uint64_t ino = rc ? 0 : fs_files_intern_ref(slot, path);
+	if (!rc && !ino)
+		rc = -ENOMEM;
+	if (!rc && fi && (rc = new_handle(ino, slot, path, fi)) != 0)
+		fs_files_unref(ino);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+	} else {
+		struct fuse_entry_param e;
+		entry_de(ino, de, &e);
+		if ((fi ? fuse_reply_create(req, &e, fi) : fuse_reply_entry(req, &e)) == -ENOENT) {
+			if (fi)
+				drop_handle(fi);
+			fs_files_unref(ino);
+		}
+	}
+	de_clear(de);
+	free(path);
+}
+
 void fs_files_create(fuse_req_t req, uint32_t slot, const char *dir, const char *name, mode_t mode,
 		     struct fuse_file_info *fi)
 {
@@ -1211,25 +1251,7 @@ void fs_files_create(fuse_req_t req, uint32_t slot, const char *dir, const char 
 	memset(&de, 0, sizeof de);
 	int rc = !fs_files_name_ok(name) ? -ENAMETOOLONG : path ? create_file(slot, path, mode, fi->flags, &de)
 							      : join_err(dir, name);
-	if (!rc)
-		rc = give_to_caller(req, slot, dir, path, &de);
-	uint64_t ino = rc ? 0 : fs_files_intern_ref(slot, path);
-	if (!rc && !ino)
-		rc = -ENOMEM;
-	if (!rc && (rc = new_handle(ino, slot, path, fi)) != 0)
-		fs_files_unref(ino);
-	if (rc) {
-		fuse_reply_err(req, -rc);
-	} else {
-		struct fuse_entry_param e;
-		entry_de(ino, &de, &e);
-		if (fuse_reply_create(req, &e, fi) == -ENOENT) {
-			drop_handle(fi);
-			fs_files_unref(ino);
-		}
-	}
-	de_clear(&de);
-	free(path);
+	finish_new(req, slot, dir, path, &de, rc, 1, fi);
 }
 
 /* Where an open file lives now: a rename since the open moved it (see
@@ -1274,20 +1296,13 @@ static int ra_answer(fuse_req_t req, fs_handle *h, size_t size, off_t off)
 	return done;
 }
 
-static void ra_keep(fs_handle *h, void *data, size_t len, off_t off)
+static void ra_drop(fs_handle *h)
 {
 	pthread_mutex_lock(&ra_lock);
 	free(h->ra);
-	h->ra = data;
-	h->ra_len = len;
-	h->ra_off = off;
-	h->ra_ms = mono_ms();
+	h->ra = NULL;
+	h->ra_len = 0;
 	pthread_mutex_unlock(&ra_lock);
-}
-
-static void ra_drop(fs_handle *h)
-{
-	ra_keep(h, NULL, 0, 0);
 }
 
 void fs_files_read(fuse_req_t req, fs_handle *h, size_t size, off_t off)
@@ -1316,14 +1331,24 @@ void fs_files_read(fuse_req_t req, fs_handle *h, size_t size, off_t off)
 	size_t ask = size < RA_SIZE ? RA_SIZE : size;
 	if (sbx_file_read(client, id, path, off, (int64_t)ask, &data, &len, &total, &err) != SBX_OK) {
 		fuse_reply_err(req, -fs_state_fail(h->slot, "files read", &err));
+	} else if (len > size) {
+		/* Kept when more came than asked (a read past what came, the
+		 * end as the sandbox had it, asks the service again), and
+		 * answered under ra_lock as ra_answer does: once the reply is
+		 * in, the reader may close and the release free h, which
+		 * waits for ra_lock (fs_files_release_handle), so nothing of
+		 * h or its buffer is touched after. */
+		pthread_mutex_lock(&ra_lock);
+		free(h->ra);
+		h->ra = data;
+		h->ra_len = len;
+		h->ra_off = off;
+		h->ra_ms = mono_ms();
+		fuse_reply_buf(req, data, size);
+		pthread_mutex_unlock(&ra_lock);
+		data = NULL;
 	} else {
-		fuse_reply_buf(req, data, len < size ? len : size);
-		/* Kept when more came than asked; a read past what came (the
-		 * end, as the sandbox had it) asks the service again. */
-		if (len > size) {
-			ra_keep(h, data, len, off);
-			data = NULL;
-		}
+		fuse_reply_buf(req, data, len);
 	}
 	free(data);
 	free(path);
@@ -1366,6 +1391,7 @@ void fs_files_write(fuse_req_t req, fs_handle *h, const char *buf, size_t size, 
 {
 	char id[FS_ID_MAX];
 	sbx_error err;
+	uint64_t ino = h->ino;  /* after a reply h may be released */
 	if (fs_state_sandbox_id(h->slot, id) != 0) {
 		fuse_reply_err(req, ENOENT);
 		return;
@@ -1407,7 +1433,7 @@ void fs_files_write(fuse_req_t req, fs_handle *h, const char *buf, size_t size, 
 			else
 				fuse_reply_write(req, size);
 			if (killed && session)
-				fuse_lowlevel_notify_inval_inode(session, h->ino, -1, 0);
+				fuse_lowlevel_notify_inval_inode(session, ino, -1, 0);
 			return;
 		}
 	} else if (h->wb_listed) {
@@ -1429,7 +1455,7 @@ void fs_files_write(fuse_req_t req, fs_handle *h, const char *buf, size_t size, 
 	}
 	fuse_reply_write(req, size);
 	if (killed && session)  /* the kernel still has the old mode */
-		fuse_lowlevel_notify_inval_inode(session, h->ino, -1, 0);
+		fuse_lowlevel_notify_inval_inode(session, ino, -1, 0);
 }
 
 /* setattr against a service without the "posix" extension: only what
@@ -1540,37 +1566,23 @@ void fs_files_fallocate(fuse_req_t req, uint64_t ino, uint32_t slot, const char 
 	char id[FS_ID_MAX];
 	sbx_error err;
 	sbx_dirent de;
+	memset(&de, 0, sizeof de);
 	wb_flush(slot, ino, NULL);
-	if (off < 0 || len <= 0) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	if (mode & ~FALLOC_FL_KEEP_SIZE) {
-		fuse_reply_err(req, EOPNOTSUPP);
-		return;
-	}
-	if (off > INT64_MAX - len) {
-		fuse_reply_err(req, EFBIG);
-		return;
-	}
-	int rc = do_stat(slot, path, &de);
-	if (!rc && de.type != SBX_FT_FILE)
-		rc = de.type == SBX_FT_DIR ? -EISDIR : -ENODEV;     /* swapped inside since the open */
-	int grow = !rc && !(mode & FALLOC_FL_KEEP_SIZE) && de.size < off + len;
+	int rc = 0;
+	if (off < 0 || len <= 0)
+		rc = -EINVAL;
+	else if (off > INT64_MAX - len)
+		rc = -EFBIG;
+	else if (fs_state_sandbox_id(slot, id) != 0)
+		rc = -ENOENT;
+	/* The sandbox's own fallocate(2) (:allocateFile): every mode its
+	 * file system has, with the errno its kernel gives. Without the
+	 * extension there is no call that could reserve or punch. */
+	else if (sbx_file_allocate(client, id, path, mode, off, len, &de, &err) != SBX_OK)
+		rc = err.code == SBX_E_UNSUPPORTED ? -EOPNOTSUPP : fs_state_fail(slot, "files fallocate", &err);
 	de_clear(&de);
-	if (grow) {
-		sbx_file_attrs a = {.set = SBX_ATTR_SIZE, .size = off + len};
-		sbx_dirent nd;
-		memset(&nd, 0, sizeof nd);
-		if (fs_state_sandbox_id(slot, id) != 0)
-			rc = -ENOENT;
-		else if (sbx_file_set_attrs(client, id, path, &a, &nd, &err) != SBX_OK)
-			rc = fs_state_fail(slot, "files fallocate", &err);
-		else
-			de_clear(&nd);
-	}
 	fuse_reply_err(req, -rc);
-	if (grow && !rc && session)     /* the kernel's i_size is the old one */
+	if (!rc && session)     /* size and st_blocks moved */
 		fuse_lowlevel_notify_inval_inode(session, ino, -1, 0);
 }
 
@@ -1592,26 +1604,15 @@ void fs_files_mkdir(fuse_req_t req, uint32_t slot, const char *dir, const char *
 {
 	char id[FS_ID_MAX];
 	sbx_error err;
+	sbx_dirent de;
+	memset(&de, 0, sizeof de);
 	char *path = NULL;
 	int rc = entry_path(slot, dir, name, id, &path);
 	if (!rc && sbx_file_mkdir(client, id, path, mode & 07777, &err) != SBX_OK)
 		rc = fs_state_fail(slot, "files mkdir", &err);
-	if (rc) {
-		fuse_reply_err(req, -rc);
-	} else {
-		sbx_dirent de;
+	if (!rc)
 		rc = do_stat(slot, path, &de);
-		if (!rc && (rc = give_to_caller(req, slot, dir, path, &de)) != 0)
-			de_clear(&de);
-		uint64_t ino = rc ? 0 : fs_files_intern_ref(slot, path);
-		if (rc || !ino)
-			fuse_reply_err(req, rc ? -rc : ENOMEM);
-		else
-			reply_entry_de(req, ino, &de);
-		if (!rc)
-			de_clear(&de);
-	}
-	free(path);
+	finish_new(req, slot, dir, path, &de, rc, 1, NULL);
 }
 
 void fs_files_remove(fuse_req_t req, uint32_t slot, const char *dir, const char *name, int is_dir)
@@ -1681,26 +1682,6 @@ void fs_files_rename(fuse_req_t req, uint32_t slot, const char *dir, const char 
 	free(to);
 }
 
-/* Replies with the entry of the new node at path (symlink, link, mknod):
- * de from the service, re-read through do_stat for a link so its text
- * is the shown one. Frees de. */
-static void reply_new(fuse_req_t req, uint32_t slot, const char *path, sbx_dirent *de)
-{
-	int rc = 0;
-	if (de->type == SBX_FT_SYMLINK) {
-		de_clear(de);
-		rc = do_stat(slot, path, de);
-	}
-	uint64_t ino = rc ? 0 : fs_files_intern_ref(slot, path);
-	if (!rc && !ino)
-		rc = -ENOMEM;
-	if (rc)
-		fuse_reply_err(req, -rc);
-	else
-		reply_entry_de(req, ino, de);
-	de_clear(de);
-}
-
 void fs_files_symlink(fuse_req_t req, uint32_t slot, const char *dir, const char *name, const char *text)
 {
 	char id[FS_ID_MAX];
@@ -1715,14 +1696,7 @@ void fs_files_symlink(fuse_req_t req, uint32_t slot, const char *dir, const char
 	 * walk. What readlink shows back passes fs_files_link_safe. */
 	if (!rc && sbx_file_symlink(client, id, path, text, &de, &err) != SBX_OK)
 		rc = fs_state_fail(slot, "files symlink", &err);
-	if (!rc)
-		rc = give_to_caller(req, slot, dir, path, &de);
-	if (rc)
-		fuse_reply_err(req, -rc);
-	else
-		reply_new(req, slot, path, &de);
-	de_clear(&de);
-	free(path);
+	finish_new(req, slot, dir, path, &de, rc, 1, NULL);
 }
 
 void fs_files_link(fuse_req_t req, uint32_t slot, const char *from, const char *dir, const char *name)
@@ -1739,14 +1713,9 @@ void fs_files_link(fuse_req_t req, uint32_t slot, const char *from, const char *
 	if (!rc && sbx_file_link(client, id, from, path, &de, &err) != SBX_OK)
 		rc = fs_state_fail(slot, "files link", &err);
 	uint64_t sino = rc ? 0 : de.ino;
-	if (rc)
-		fuse_reply_err(req, -rc);
-	else
-		reply_new(req, slot, path, &de);
+	finish_new(req, slot, dir, path, &de, rc, 0, NULL);
 	if (sino)
 		invalidate_links(slot, sino);
-	de_clear(&de);
-	free(path);
 }
 
 void fs_files_mknod(fuse_req_t req, uint32_t slot, const char *dir, const char *name, mode_t mode)
@@ -1768,14 +1737,7 @@ void fs_files_mknod(fuse_req_t req, uint32_t slot, const char *dir, const char *
 	} else if (!rc && sbx_file_mknod(client, id, path, mode & S_IFMT, mode & 07777, &de, &err) != SBX_OK) {
 		rc = fs_state_fail(slot, "files mknod", &err);
 	}
-	if (!rc)
-		rc = give_to_caller(req, slot, dir, path, &de);
-	if (rc)
-		fuse_reply_err(req, -rc);
-	else
-		reply_new(req, slot, path, &de);
-	de_clear(&de);
-	free(path);
+	finish_new(req, slot, dir, path, &de, rc, 1, NULL);
 }
 
 void fs_files_statfs(fuse_req_t req, uint32_t slot, const char *path)

@@ -251,6 +251,9 @@ static int run(srv_route_kind kind, int root, int read_only, const srv_file_args
 		if (!(*resp = msg_new(&sbxd__ext__v1__remove_xattr_response__descriptor)))
 			return -ENOMEM;
 		return srv_file_xattr_remove(root, path, fa->name);
+	case R_ALLOCATE_FILE:
+		rc = srv_file_allocate(root, path, fa->falloc_flags, fa->offset, fa->length, &entry);
+		break;
 	default:
 		return -EINVAL;
 	}

@@ -78,6 +78,8 @@ const wire_route wire_ext_routes[] = {
 	 {"sandbox_id"}, "posix"},
 	{"MakeNode", "POST", "/v1/sandboxes/{sandbox_id}:makeNode", "*", EXT(make_node_request), EXT(file_entry),
 	 {"sandbox_id"}, "posix"},
+	{"AllocateFile", "POST", "/v1/sandboxes/{sandbox_id}:allocateFile", "*", EXT(allocate_file_request),
+	 EXT(file_entry), {"sandbox_id"}, "posix"},
 	{"GetXattr", "GET", "/v1/sandboxes/{sandbox_id}:getXattr", "", EXT(get_xattr_request),
 	 EXT(get_xattr_response), {"sandbox_id"}, "posix"},
 	{"ListXattrs", "GET", "/v1/sandboxes/{sandbox_id}:listXattrs", "", EXT(list_xattrs_request),

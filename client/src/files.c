@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <linux/falloc.h>
 #include <time.h>
 
 #include "answer.h"
@@ -540,6 +541,34 @@ sbx_result sbx_file_mknod(sbx_client *c, const char *sandbox_id, const char *pat
 	q._mode_case = SBXD__EXT__V1__MAKE_NODE_REQUEST___MODE_MODE;
 	q.mode = mode & 07777;
 	return entry_call(c, "MakeNode", &q.base, 0, out, err);
+}
+
+sbx_result sbx_file_allocate(sbx_client *c, const char *sandbox_id, const char *path, int mode, int64_t off,
+                             int64_t len, sbx_dirent *out, sbx_error *err)
+{
+	sbx_result r;
+	if (out)
+		memset(out, 0, sizeof *out);
+	if ((r = check_args(sandbox_id, path, err)) != SBX_OK || (r = need_posix(c, "fallocate", err)) != SBX_OK)
+		return r;
+	const int known = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE | FALLOC_FL_COLLAPSE_RANGE |
+			  FALLOC_FL_INSERT_RANGE | FALLOC_FL_UNSHARE_RANGE;
+	if (mode & ~known)
+		return sbx_fail(err, SBX_E_UNSUPPORTED, "fallocate mode 0x%x: no such call", (unsigned)mode);
+	if (off < 0 || len <= 0 || off > INT64_MAX - len)
+		return sbx_fail(err, SBX_E_INVALID, "fallocate range %lld+%lld", (long long)off, (long long)len);
+	Sbxd__Ext__V1__AllocateFileRequest q = SBXD__EXT__V1__ALLOCATE_FILE_REQUEST__INIT;
+	q.sandbox_id = (char *)sandbox_id;
+	q.path = (char *)path;
+	q.offset = off;
+	q.length = len;
+	q.keep_size = (mode & FALLOC_FL_KEEP_SIZE) != 0;
+	q.punch_hole = (mode & FALLOC_FL_PUNCH_HOLE) != 0;
+	q.zero_range = (mode & FALLOC_FL_ZERO_RANGE) != 0;
+	q.collapse_range = (mode & FALLOC_FL_COLLAPSE_RANGE) != 0;
+	q.insert_range = (mode & FALLOC_FL_INSERT_RANGE) != 0;
+	q.unshare_range = (mode & FALLOC_FL_UNSHARE_RANGE) != 0;
+	return entry_call(c, "AllocateFile", &q.base, 0, out, err);
 }
 
 sbx_result sbx_file_statfs(sbx_client *c, const char *sandbox_id, const char *path, sbx_statfs *out,

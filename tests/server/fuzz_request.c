@@ -40,6 +40,8 @@ static void check_file_args(const srv_file_args *a, srv_route_kind kind)
 		abort();
 	if (kind == R_WRITE_FILE && (!a->truncate || a->offset != -1))
 		abort();
+	if (kind == R_ALLOCATE_FILE && (a->offset < 0 || a->length < 1 || a->offset > INT64_MAX - a->length))
+		abort();
 	if ((a->attrs.set & SRV_ATTR_MODE) && a->attrs.mode > 07777)
 		abort();
 	if (((a->attrs.set & SRV_ATTR_ATIME) && !a->attrs.atime_now && a->attrs.atime_ns < 0) ||

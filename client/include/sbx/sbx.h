@@ -416,6 +416,17 @@ typedef struct sbx_file_attrs {
 sbx_result sbx_file_set_attrs(sbx_client *c, const char *sandbox_id, const char *path, const sbx_file_attrs *a,
                               sbx_dirent *out, sbx_error *err);
 
+/* fallocate(2) of [off, off + len) of the regular file at path, inside
+ * the sandbox ("posix" extension, :allocateFile). mode: the FALLOC_FL_*
+ * bits of <linux/falloc.h> (KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE,
+ * COLLAPSE_RANGE, INSERT_RANGE, UNSHARE_RANGE); which ones work is the
+ * sandbox's file system's to say (its errno, e.g. EOPNOTSUPP, in
+ * err->sys_errno). Another bit: SBX_E_UNSUPPORTED, nothing sent. out:
+ * the file afterwards. Not retried: a collapse or insert done twice is
+ * not the same. */
+sbx_result sbx_file_allocate(sbx_client *c, const char *sandbox_id, const char *path, int mode, int64_t off,
+                             int64_t len, sbx_dirent *out, sbx_error *err);
+
 enum {
 	SBX_RENAME_NOREPLACE = 1 << 0, /* EEXIST when to exists */
 	SBX_RENAME_EXCHANGE = 1 << 1,  /* swap from and to, both must exist */
