@@ -73,8 +73,11 @@ void fs_files_set_session(struct fuse_session *se)
 	session = se;
 }
 
+static void lc_fini(void);
+
 void fs_files_fini(void)
 {
+	lc_fini();
 	pthread_mutex_lock(&lock);
 	for (uint32_t i = 0; i < nnodes; i++) {
 		if (byindex[i])
@@ -958,17 +961,235 @@ void fs_files_getattr(fuse_req_t req, uint64_t ino, uint32_t slot, const char *p
 	fuse_reply_attr(req, &st, FS_FILES_ATTR_TIMEOUT);
 }
 
+/* Listings fetched ahead for a walk (find, ls -R, du, cp -r, tar):
+ * opening a directory whose parent was listed in the last
+ * FS_FILES_ATTR_TIMEOUT asks for it and for its parent's other
+ * subdirectories in one :listDirs, so a tree costs a call per 8,192
+ * entries, not one per directory. A listing fetched ahead is taken by one
+ * opendir at most, only within that timeout (its attributes then go to
+ * the kernel for what is left of it, so nothing shown is older than an
+ * attribute the kernel caches), and not after any change made through
+ * the mount since it was fetched (lc_gen). */
+#define LC_MAX 1024             /* listings fetched ahead, kept at once */
+#define LC_PARENTS 8            /* recent listings remembered as parents */
+#define LC_ASK 1024             /* siblings asked for in one call */
+typedef struct lc_ent {
+	uint32_t slot;
+	char *path;
+	sbx_dirent *ents;
+	size_t n;
+	int64_t ms;
+	uint64_t gen;
+} lc_ent;
+typedef struct lc_parent {
+	uint32_t slot;
+	char *path;
+	char **subdirs;         /* its subdirectories' paths, listing order */
+	size_t nsub;
+	int64_t ms;
+} lc_parent;
+static pthread_mutex_t lc_lock = PTHREAD_MUTEX_INITIALIZER;
+static lc_ent lc[LC_MAX];
+static size_t lc_next;
+static lc_parent lc_par[LC_PARENTS];
+static size_t lc_par_next;
+static uint64_t lc_gen;        /* atomic: bumped by every change made here */
+
+static int64_t mono_ms(void);
+
+/* Every change made through the mount: what was fetched ahead is old. */
+static void lc_changed(void)
+{
+	__atomic_add_fetch(&lc_gen, 1, __ATOMIC_RELAXED);
+}
+
+static void lc_ent_clear(lc_ent *e)
+{
+	free(e->path);
+	sbx_dirent_list_free(e->ents, e->n);
+	memset(e, 0, sizeof *e);
+}
+
+static int lc_fresh(int64_t ms, int64_t now)
+{
+	return now - ms < (int64_t)(FS_FILES_ATTR_TIMEOUT * 1000);
+}
+
+/* Takes the listing of (slot, path) fetched ahead, if a fresh one is
+ * kept: 1 and *v, *n, *ms set (the caller's to free). */
+static int lc_take(uint32_t slot, const char *path, sbx_dirent **v, size_t *n, int64_t *ms)
+{
+	int64_t now = mono_ms();
+	uint64_t gen = __atomic_load_n(&lc_gen, __ATOMIC_RELAXED);
+	int found = 0;
+	pthread_mutex_lock(&lc_lock);
+	for (size_t i = 0; i < LC_MAX && !found; i++) {
+		lc_ent *e = &lc[i];
+		if (!e->path || e->slot != slot || strcmp(e->path, path) != 0)
+			continue;
+		if (e->gen == gen && lc_fresh(e->ms, now)) {
+			*v = e->ents;
+			*n = e->n;
+			*ms = e->ms;
+			e->ents = NULL;
+			e->n = 0;
+			found = 1;
+		}
+		lc_ent_clear(e);
+	}
+	pthread_mutex_unlock(&lc_lock);
+	return found;
+}
+
+static int lc_kept_locked(uint32_t slot, const char *path)
+{
+	for (size_t i = 0; i < LC_MAX; i++)
+		if (lc[i].path && lc[i].slot == slot && strcmp(lc[i].path, path) == 0)
+			return 1;
+	return 0;
+}
+
+/* Keeps a listing fetched ahead (takes v and path). */
+static void lc_keep(uint32_t slot, char *path, sbx_dirent *v, size_t n, int64_t ms, uint64_t gen)
+{
+	pthread_mutex_lock(&lc_lock);
+	lc_ent *e = &lc[lc_next];
+	lc_next = (lc_next + 1) % LC_MAX;
+	lc_ent_clear(e);
+	*e = (lc_ent){slot, path, v, n, ms, gen};
+	pthread_mutex_unlock(&lc_lock);
+}
+
+/* Remembers path's subdirectories as the siblings of a walk's next
+ * opendir below it. */
+static void lc_note_parent(uint32_t slot, const char *path, const sbx_dirent *v, size_t n)
+{
+	size_t nd = 0;
+	for (size_t i = 0; i < n; i++)
+		nd += v[i].type == SBX_FT_DIR;
+	char **sub = nd ? calloc(nd, sizeof *sub) : NULL;
+	char *p = strdup(path);
+	if ((nd && !sub) || !p) {
+		free(sub);
+		free(p);
+		return;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (v[i].type == SBX_FT_DIR && (sub[k] = fs_files_join(path, v[i].name)))
+			k++;
+	pthread_mutex_lock(&lc_lock);
+	lc_parent *q = &lc_par[lc_par_next];
+	lc_par_next = (lc_par_next + 1) % LC_PARENTS;
+	for (size_t i = 0; i < q->nsub; i++)
+		free(q->subdirs[i]);
+	free(q->subdirs);
+	free(q->path);
+	*q = (lc_parent){slot, p, sub, k, mono_ms()};
+	pthread_mutex_unlock(&lc_lock);
+}
+
+static void lc_fini(void)
+{
+	pthread_mutex_lock(&lc_lock);
+	for (size_t i = 0; i < LC_MAX; i++)
+		lc_ent_clear(&lc[i]);
+	for (size_t i = 0; i < LC_PARENTS; i++) {
+		for (size_t k = 0; k < lc_par[i].nsub; k++)
+			free(lc_par[i].subdirs[k]);
+		free(lc_par[i].subdirs);
+		free(lc_par[i].path);
+		memset(&lc_par[i], 0, sizeof lc_par[i]);
+	}
+	pthread_mutex_unlock(&lc_lock);
+}
+
+/* The siblings of path worth asking for with it: its parent was listed
+ * in the walk's time and they are not kept already. NULL when none. */
+static char **lc_siblings(uint32_t slot, const char *path, size_t *n)
+{
+	*n = 0;
+	const char *slash = strrchr(path, '/');
+	if (!slash || slash == path)
+		return NULL;
+	size_t plen = (size_t)(slash - path);
+	int64_t now = mono_ms();
+	char **out = NULL;
+	pthread_mutex_lock(&lc_lock);
+	for (size_t i = 0; i < LC_PARENTS && !out; i++) {
+		lc_parent *q = &lc_par[i];
+		if (!q->path || q->slot != slot || strlen(q->path) != plen || strncmp(q->path, path, plen) != 0 ||
+		    !lc_fresh(q->ms, now) || !q->nsub)
+			continue;
+		if (!(out = calloc(q->nsub < LC_ASK ? q->nsub : LC_ASK, sizeof *out)))
+			break;
+		for (size_t k = 0; k < q->nsub && *n < LC_ASK; k++)
+			if (strcmp(q->subdirs[k], path) != 0 && !lc_kept_locked(slot, q->subdirs[k]) &&
+			    (out[*n] = strdup(q->subdirs[k])))
+				(*n)++;
+	}
+	pthread_mutex_unlock(&lc_lock);
+	if (out && !*n) {
+		free(out);
+		out = NULL;
+	}
+	return out;
+}
+
+/* path's listing: fetched ahead, or with its siblings when a walk is on,
+ * else alone. *ms: when it was fetched. */
+static int list_dir(uint32_t slot, const char *id, const char *path, sbx_dirent **v, size_t *n, int64_t *ms)
+{
+	sbx_error err;
+	if (lc_take(slot, path, v, n, ms))
+		return 0;
+	*ms = mono_ms();
+	size_t nsib = 0;
+	char **sib = lc_siblings(slot, path, &nsib);
+	sbx_result r = SBX_E_UNSUPPORTED;
+	if (sib) {
+		uint64_t gen = __atomic_load_n(&lc_gen, __ATOMIC_RELAXED);
+		sbx_dirlist *ls = NULL;
+		size_t nl = 0;
+		r = sbx_file_list_many(client, id, path, (const char *const *)sib, nsib, &ls, &nl, &err);
+		if (r == SBX_OK) {
+			*v = ls[0].ents;
+			*n = ls[0].n;
+			ls[0].ents = NULL;
+			ls[0].n = 0;
+			for (size_t i = 1; i < nl; i++) {
+				lc_keep(slot, ls[i].path, ls[i].ents, ls[i].n, *ms, gen);
+				ls[i].path = NULL;
+				ls[i].ents = NULL;
+				ls[i].n = 0;
+			}
+			sbx_dirlist_free(ls, nl);
+		}
+		for (size_t i = 0; i < nsib; i++)
+			free(sib[i]);
+		free(sib);
+	}
+	if (r == SBX_E_UNSUPPORTED)
+		r = sbx_file_list(client, id, path, v, n, &err);
+	if (r != SBX_OK)
+		return fs_state_fail(slot, "files", &err);
+	return 0;
+}
+
 int fs_files_opendir(uint32_t slot, const char *path, uint64_t self_ino, fs_handle *h)
 {
 	wb_flush(slot, 0, NULL);
 	char id[FS_ID_MAX];
 	sbx_dirent *v = NULL;
 	size_t n = 0;
-	sbx_error err;
+	int64_t ms = 0;
 	if (fs_state_sandbox_id(slot, id) != 0)
 		return -ENOENT;
-	if (sbx_file_list(client, id, path, &v, &n, &err) != SBX_OK)
-		return fs_state_fail(slot, "files", &err);
+	int rc = list_dir(slot, id, path, &v, &n, &ms);
+	if (rc)
+		return rc;
+	lc_note_parent(slot, path, v, n);
+	h->ents_age_ms = mono_ms() - ms;
 	fs_dirent *ne = realloc(h->ents, (h->nents + n) * sizeof *ne);
 	if (!ne && n) {
 		sbx_dirent_list_free(v, n);
@@ -996,6 +1217,7 @@ int fs_files_opendir(uint32_t slot, const char *path, uint64_t self_ino, fs_hand
 
 static int truncate_file(uint32_t slot, const char *path)
 {
+	lc_changed();
 	char id[FS_ID_MAX];
 	sbx_error err;
 	if (fs_state_sandbox_id(slot, id) != 0)
@@ -1043,6 +1265,7 @@ static void wb_register(fs_handle *h)
 /* Sends what h holds; 0 or -errno. Under h->wb_lock. */
 static int wb_send(fs_handle *h)
 {
+	lc_changed();
 	char id[FS_ID_MAX];
 	sbx_error err;
 	if (!h->wb_len)
@@ -1217,6 +1440,7 @@ static int create_file(uint32_t slot, const char *path, mode_t mode, int flags, 
 static void finish_new(fuse_req_t req, uint32_t slot, const char *dir, char *path, sbx_dirent *de, int rc, int give,
 		       struct fuse_file_info *fi)
 {
+	lc_changed();
 	if (!rc && give)
 		rc = give_to_caller(req, slot, dir, path, de);
 	if (!rc && de->type == SBX_FT_SYMLINK) {
@@ -1389,6 +1613,7 @@ static int kill_privs(fuse_req_t req, fs_handle *h, const char *id, const char *
 
 void fs_files_write(fuse_req_t req, fs_handle *h, const char *buf, size_t size, off_t off)
 {
+	lc_changed();
 	char id[FS_ID_MAX];
 	sbx_error err;
 	uint64_t ino = h->ino;  /* after a reply h may be released */
@@ -1489,6 +1714,7 @@ static int setattr_public(uint32_t slot, const char *path, const struct stat *at
 void fs_files_setattr(fuse_req_t req, uint64_t ino, uint32_t slot, const char *path, struct stat *attr,
 		      int to_set)
 {
+	lc_changed();
 	wb_flush(slot, ino, NULL);
 	char id[FS_ID_MAX];
 	sbx_error err;
@@ -1563,6 +1789,7 @@ void fs_files_setattr(fuse_req_t req, uint64_t ino, uint32_t slot, const char *p
 void fs_files_fallocate(fuse_req_t req, uint64_t ino, uint32_t slot, const char *path, int mode, off_t off,
 			off_t len)
 {
+	lc_changed();
 	char id[FS_ID_MAX];
 	sbx_error err;
 	sbx_dirent de;
@@ -1617,6 +1844,7 @@ void fs_files_mkdir(fuse_req_t req, uint32_t slot, const char *dir, const char *
 
 void fs_files_remove(fuse_req_t req, uint32_t slot, const char *dir, const char *name, int is_dir)
 {
+	lc_changed();
 	wb_flush(slot, 0, NULL);
 	char id[FS_ID_MAX];
 	sbx_error err;
@@ -1656,6 +1884,7 @@ void fs_files_remove(fuse_req_t req, uint32_t slot, const char *dir, const char 
 void fs_files_rename(fuse_req_t req, uint32_t slot, const char *dir, const char *name, const char *newdir,
 		     const char *newname, unsigned int flags)
 {
+	lc_changed();
 	wb_flush(slot, 0, NULL);
 	char id[FS_ID_MAX];
 	sbx_error err;

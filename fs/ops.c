@@ -932,7 +932,8 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 /* One entry of a listing at buf (plain or READDIRPLUS): the bytes it
  * needs, more than room when it does not fit (then nothing is counted). */
-static size_t add_dirent(fuse_req_t req, char *buf, size_t room, const fs_dirent *d, off_t next, int plus)
+static size_t add_dirent(fuse_req_t req, char *buf, size_t room, const fs_dirent *d, off_t next, int plus,
+			 int64_t age_ms)
 {
 	if (!plus) {
 		struct stat st;
@@ -945,6 +946,10 @@ static size_t add_dirent(fuse_req_t req, char *buf, size_t room, const fs_dirent
 	struct fuse_entry_param e;
 	if (d->attr) {
 		fs_files_entry_param(d->ino, d->attr, &e);
+		/* A listing fetched ahead for a walk: cached only for what is
+		 * left of its time, so nothing shown is older than that. */
+		double left = FS_FILES_ATTR_TIMEOUT - (double)age_ms / 1000.0;
+		e.entry_timeout = e.attr_timeout = left > 0 ? left : 0;
 	} else {
 		memset(&e, 0, sizeof e);
 		e.attr.st_ino = d->ino;
@@ -974,7 +979,7 @@ static void reply_dir(fuse_req_t req, size_t size, off_t off, struct fuse_file_i
 	}
 	size_t used = 0;
 	for (size_t i = (size_t)off; off >= 0 && i < h->nents; i++) {
-		size_t need = add_dirent(req, buf + used, size - used, &h->ents[i], (off_t)i + 1, plus);
+		size_t need = add_dirent(req, buf + used, size - used, &h->ents[i], (off_t)i + 1, plus, h->ents_age_ms);
 		if (need > size - used)
 			break;
 		used += need;

@@ -49,6 +49,7 @@ static const struct {
 	{R_SET_XATTR, EXT(set_xattr_request), 0},
 	{R_REMOVE_XATTR, EXT(remove_xattr_request), 0},
 	{R_ALLOCATE_FILE, EXT(allocate_file_request), 0},
+	{R_LIST_DIRS, EXT(list_dirs_request), 0},
 };
 
 /* The route rows served by srv_rpc_file, by their file call kind. */
@@ -63,6 +64,7 @@ static const struct {
 	{"LinkFile", R_LINK_FILE}, {"MakeNode", R_MAKE_NODE}, {"StatFileSystem", R_STAT_FILE_SYSTEM},
 	{"GetXattr", R_GET_XATTR}, {"ListXattrs", R_LIST_XATTRS}, {"SetXattr", R_SET_XATTR},
 	{"RemoveXattr", R_REMOVE_XATTR}, {"AllocateFile", R_ALLOCATE_FILE},
+	{"ListDirs", R_LIST_DIRS},
 };
 
 srv_route_kind srv_file_kind_of(const char *rpc)
@@ -393,6 +395,23 @@ int srv_file_args_from_pb(srv_route_kind kind, const ProtobufCMessage *m, srv_fi
 	case R_ALLOCATE_FILE:
 		rc = alloc_args((const void *)m, a, e);
 		break;
+	case R_LIST_DIRS: {
+		const Sbxd__Ext__V1__ListDirsRequest *l = (const void *)m;
+		if (l->n_more_paths > SRV_MAX_LIST_DIRS) {
+			rc = blame(e, "more_paths", "at most %d more paths", SRV_MAX_LIST_DIRS);
+			break;
+		}
+		for (size_t i = 0; !rc && i < l->n_more_paths; i++) {
+			rc = abs_path(l->more_paths[i], "more_paths", e);
+			if (!rc && srv_path_len_ok(l->more_paths[i]) != 0) {
+				wire_json_name("more_paths", e->field, sizeof e->field);
+				rc = -ENAMETOOLONG;
+			}
+		}
+		a->more_paths = (const char *const *)l->more_paths;
+		a->n_more_paths = l->n_more_paths;
+		break;
+	}
 	default:
 		rc = blame(e, "", "not a file call");
 	}

@@ -78,6 +78,8 @@ const wire_route wire_ext_routes[] = {
 	 {"sandbox_id"}, "posix"},
 	{"MakeNode", "POST", "/v1/sandboxes/{sandbox_id}:makeNode", "*", EXT(make_node_request), EXT(file_entry),
 	 {"sandbox_id"}, "posix"},
+	{"ListDirs", "POST", "/v1/sandboxes/{sandbox_id}:listDirs", "*", EXT(list_dirs_request),
+	 EXT(list_dirs_response), {"sandbox_id"}, "posix"},
 	{"AllocateFile", "POST", "/v1/sandboxes/{sandbox_id}:allocateFile", "*", EXT(allocate_file_request),
 	 EXT(file_entry), {"sandbox_id"}, "posix"},
 	{"GetXattr", "GET", "/v1/sandboxes/{sandbox_id}:getXattr", "", EXT(get_xattr_request),

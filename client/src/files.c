@@ -342,6 +342,81 @@ sbx_result sbx_file_list(sbx_client *c, const char *sandbox_id, const char *path
 	return r;
 }
 
+static sbx_result need_posix(sbx_client *c, const char *what, sbx_error *err);
+
+void sbx_dirlist_free(sbx_dirlist *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++) {
+		free(v[i].path);
+		sbx_dirent_list_free(v[i].ents, v[i].n);
+	}
+	free(v);
+}
+
+sbx_result sbx_file_list_many(sbx_client *c, const char *sandbox_id, const char *path, const char *const *more,
+                              size_t nmore, sbx_dirlist **lists, size_t *n, sbx_error *err)
+{
+	sbx_result r;
+	*lists = NULL;
+	*n = 0;
+	if ((r = check_args(sandbox_id, path, err)) != SBX_OK || (r = need_posix(c, "listing directories", err)) != SBX_OK)
+		return r;
+	if (nmore > 1024)
+		return sbx_fail(err, SBX_E_INVALID, "at most 1,024 more directories");
+	for (size_t i = 0; i < nmore; i++)
+		if ((r = check_args(sandbox_id, more[i], err)) != SBX_OK)
+			return r;
+	Sbxd__Ext__V1__ListDirsRequest q = SBXD__EXT__V1__LIST_DIRS_REQUEST__INIT;
+	q.sandbox_id = (char *)sandbox_id;
+	q.path = (char *)path;
+	q.more_paths = (char **)more;
+	q.n_more_paths = nmore;
+	ProtobufCMessage *m = NULL;
+	if ((r = ext_call(c, "ListDirs", &q.base, 1, &m, err)) != SBX_OK)
+		return r;
+	const Sbxd__Ext__V1__ListDirsResponse *x = (const Sbxd__Ext__V1__ListDirsResponse *)m;
+	sbx_dirlist *v = NULL;
+	if (x->n_listings < 1 || x->n_listings > nmore + 1) {
+		r = sbx_fail(err, SBX_E_PROTOCOL, "listDirs answered %zu listings for %zu directories", x->n_listings,
+			     nmore + 1);
+		goto out;
+	}
+	if (!(v = calloc(x->n_listings, sizeof *v))) {
+		r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < x->n_listings; i++) {
+		/* A listing of a directory not asked for is not taken. */
+		const char *p = x->listings[i]->path;
+		int asked = i == 0 ? strcmp(p, path) == 0 : 0;
+		for (size_t k = 0; !asked && i && k < nmore; k++)
+			asked = strcmp(p, more[k]) == 0;
+		Sbxd__Ext__V1__ListDirResponse one = SBXD__EXT__V1__LIST_DIR_RESPONSE__INIT;
+		one.entries = x->listings[i]->entries;
+		one.n_entries = x->listings[i]->n_entries;
+		if (!asked) {
+			r = sbx_fail(err, SBX_E_PROTOCOL, "listDirs answered a directory not asked for");
+			goto out;
+		}
+		if (!(v[i].path = strdup(p))) {
+			r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
+			goto out;
+		}
+		if ((r = sbx_dirents_from_pb(&one.base, &v[i].ents, &v[i].n, err)) != SBX_OK)
+			goto out;
+		*n = i + 1;
+	}
+	*lists = v;
+	v = NULL;
+out:
+	if (v)
+		sbx_dirlist_free(v, x->n_listings);
+	if (r != SBX_OK)
+		*n = 0;
+	wire_message_free(m);
+	return r;
+}
+
 sbx_result sbx_file_stat(sbx_client *c, const char *sandbox_id, const char *path, sbx_dirent *out, sbx_error *err)
 {
 	sbx_result r;

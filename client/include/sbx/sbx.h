@@ -373,6 +373,20 @@ sbx_result sbx_file_write(sbx_client *c, const char *sandbox_id, const char *pat
 sbx_result sbx_file_append(sbx_client *c, const char *sandbox_id, const char *path, const void *data, size_t len,
                            sbx_error *err);
 sbx_result sbx_file_list(sbx_client *c, const char *sandbox_id, const char *path, sbx_dirent **out, size_t *n, sbx_error *err);
+/* Several directories' listings in one call (sbxd's :listDirs, "posix";
+ * else SBX_E_UNSUPPORTED, nothing sent): (*lists)[0] is path's, or the
+ * call fails as sbx_file_list would; then those of more[0..nmore) that
+ * the service fitted (whole listings, up to 8,192 entries in all), each
+ * with its path as asked. nmore at most 1,024. Free with
+ * sbx_dirlist_free. */
+typedef struct sbx_dirlist {
+	char *path;
+	sbx_dirent *ents;
+	size_t n;
+} sbx_dirlist;
+void sbx_dirlist_free(sbx_dirlist *v, size_t n);
+sbx_result sbx_file_list_many(sbx_client *c, const char *sandbox_id, const char *path, const char *const *more,
+                              size_t nmore, sbx_dirlist **lists, size_t *n, sbx_error *err);
 sbx_result sbx_file_stat(sbx_client *c, const char *sandbox_id, const char *path, sbx_dirent *out, sbx_error *err);
 sbx_result sbx_file_mkdir(sbx_client *c, const char *sandbox_id, const char *path, unsigned mode, sbx_error *err);
 sbx_result sbx_file_remove(sbx_client *c, const char *sandbox_id, const char *path, int recursive, sbx_error *err);
