@@ -73,8 +73,11 @@ void fs_files_set_session(struct fuse_session *se)
 	session = se;
 }
 
+static void lc_fini(void);
+
 void fs_files_fini(void)
 {
+	lc_fini();
 	pthread_mutex_lock(&lock);
 	for (uint32_t i = 0; i < nnodes; i++) {
 		if (byindex[i])
@@ -958,17 +961,235 @@ void fs_files_getattr(fuse_req_t req, uint64_t ino, uint32_t slot, const char *p
 	fuse_reply_attr(req, &st, FS_FILES_ATTR_TIMEOUT);
 }
 
+/* Listings fetched ahead for a walk (find, ls -R, du, cp -r, tar):
+ * opening a directory whose parent was listed in the last
+ * FS_FILES_ATTR_TIMEOUT asks for it and for its parent's other
+ * subdirectories in one :listDirs, so a tree costs a call per 8,192
+ * entries, not one per directory. A listing fetched ahead is taken by one
+ * opendir at most, only within that timeout (its attributes then go to
+ * the kernel for what is left of it, so nothing shown is older than an
+ * attribute the kernel caches), and not after any change made through
+ * the mount since it was fetched (lc_gen). */
+#define LC_MAX 1024             /* listings fetched ahead, kept at once */
+#define LC_PARENTS 8            /* recent listings remembered as parents */
+#define LC_ASK 1024             /* siblings asked for in one call */
+typedef struct lc_ent {
+	uint32_t slot;
+	char *path;
+	sbx_dirent *ents;
+	size_t n;
+	int64_t ms;
+	uint64_t gen;
+} lc_ent;
+typedef struct lc_parent {
+	uint32_t slot;
+	char *path;
+	char **subdirs;         /* its subdirectories' paths, listing order */
+	size_t nsub;
+	int64_t ms;
+} lc_parent;
+static pthread_mutex_t lc_lock = PTHREAD_MUTEX_INITIALIZER;
+static lc_ent lc[LC_MAX];
+static size_t lc_next;
+static lc_parent lc_par[LC_PARENTS];
+static size_t lc_par_next;
+static uint64_t lc_gen;        /* atomic: bumped by every change made here */
+
+static int64_t mono_ms(void);
+
+/* Every change made through the mount: what was fetched ahead is old. */
+static void lc_changed(void)
+{
+	__atomic_add_fetch(&lc_gen, 1, __ATOMIC_RELAXED);
+}
+
+static void lc_ent_clear(lc_ent *e)
+{
+	free(e->path);
+	sbx_dirent_list_free(e->ents, e->n);
+	memset(e, 0, sizeof *e);
+}
+
+static int lc_fresh(int64_t ms, int64_t now)
+{
+	return now - ms < (int64_t)(FS_FILES_ATTR_TIMEOUT * 1000);
+}
+
+/* Takes the listing of (slot, path) fetched ahead, if a fresh one is
+ * kept: 1 and *v, *n, *ms set (the caller's to free). */
+static int lc_take(uint32_t slot, const char *path, sbx_dirent **v, size_t *n, int64_t *ms)
+{
+	int64_t now = mono_ms();
+	uint64_t gen = __atomic_load_n(&lc_gen, __ATOMIC_RELAXED);
+	int found = 0;
+	pthread_mutex_lock(&lc_lock);
+	for (size_t i = 0; i < LC_MAX && !found; i++) {
+		lc_ent *e = &lc[i];
+		if (!e->path || e->slot != slot || strcmp(e->path, path) != 0)
+			continue;
+		if (e->gen == gen && lc_fresh(e->ms, now)) {
+			*v = e->ents;
+			*n = e->n;
+			*ms = e->ms;
+			e->ents = NULL;
+			e->n = 0;
+			found = 1;
+		}
+		lc_ent_clear(e);
+	}
+	pthread_mutex_unlock(&lc_lock);
+	return found;
+}
+
+static int lc_kept_locked(uint32_t slot, const char *path)
+{
+	for (size_t i = 0; i < LC_MAX; i++)
+		if (lc[i].path && lc[i].slot == slot && strcmp(lc[i].path, path) == 0)
+			return 1;
+	return 0;
+}
+
+/* Keeps a listing fetched ahead (takes v and path). */
+static void lc_keep(uint32_t slot, char *path, sbx_dirent *v, size_t n, int64_t ms, uint64_t gen)
+{
+	pthread_mutex_lock(&lc_lock);
+	lc_ent *e = &lc[lc_next];
+	lc_next = (lc_next + 1) % LC_MAX;
+	lc_ent_clear(e);
+	*e = (lc_ent){slot, path, v, n, ms, gen};
+	pthread_mutex_unlock(&lc_lock);
+}
+
+/* Remembers path's subdirectories as the siblings of a walk's next
+ * opendir below it. */
+static void lc_note_parent(uint32_t slot, const char *path, const sbx_dirent *v, size_t n)
+{
+	size_t nd = 0;
+	for (size_t i = 0; i < n; i++)
+		nd += v[i].type == SBX_FT_DIR;
+	char **sub = nd ? calloc(nd, sizeof *sub) : NULL;
+	char *p = strdup(path);
+	if ((nd && !sub) || !p) {
+		free(sub);
+		free(p);
+		return;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (v[i].type == SBX_FT_DIR && (sub[k] = fs_files_join(path, v[i].name)))
+			k++;
+	pthread_mutex_lock(&lc_lock);
+	lc_parent *q = &lc_par[lc_par_next];
+	lc_par_next = (lc_par_next + 1) % LC_PARENTS;
+	for (size_t i = 0; i < q->nsub; i++)
+		free(q->subdirs[i]);
+	free(q->subdirs);
+	free(q->path);
+	*q = (lc_parent){slot, p, sub, k, mono_ms()};
+	pthread_mutex_unlock(&lc_lock);
+}
+
+static void lc_fini(void)
+{
+	pthread_mutex_lock(&lc_lock);
+	for (size_t i = 0; i < LC_MAX; i++)
+		lc_ent_clear(&lc[i]);
+	for (size_t i = 0; i < LC_PARENTS; i++) {
+		for (size_t k = 0; k < lc_par[i].nsub; k++)
+			free(lc_par[i].subdirs[k]);
+		free(lc_par[i].subdirs);
+		free(lc_par[i].path);
+		memset(&lc_par[i], 0, sizeof lc_par[i]);
+	}
+	pthread_mutex_unlock(&lc_lock);
+}
+
+/* The siblings of path worth asking for with it: its parent was listed
+ * in the walk's time and they are not kept already. NULL when none. */
+static char **lc_siblings(uint32_t slot, const char *path, size_t *n)
+{
+	*n = 0;
+	const char *slash = strrchr(path, '/');
+	if (!slash || slash == path)
+		return NULL;
+	size_t plen = (size_t)(slash - path);
+	int64_t now = mono_ms();
+	char **out = NULL;
+	pthread_mutex_lock(&lc_lock);
+	for (size_t i = 0; i < LC_PARENTS && !out; i++) {
+		lc_parent *q = &lc_par[i];
+		if (!q->path || q->slot != slot || strlen(q->path) != plen || strncmp(q->path, path, plen) != 0 ||
+		    !lc_fresh(q->ms, now) || !q->nsub)
+			continue;
+		if (!(out = calloc(q->nsub < LC_ASK ? q->nsub : LC_ASK, sizeof *out)))
+			break;
+		for (size_t k = 0; k < q->nsub && *n < LC_ASK; k++)
+			if (strcmp(q->subdirs[k], path) != 0 && !lc_kept_locked(slot, q->subdirs[k]) &&
+			    (out[*n] = strdup(q->subdirs[k])))
+				(*n)++;
+	}
+	pthread_mutex_unlock(&lc_lock);
+	if (out && !*n) {
+		free(out);
+		out = NULL;
+	}
+	return out;
+}
+
+/* path's listing: fetched ahead, or with its siblings when a walk is on,
+ * else alone. *ms: when it was fetched. */
+static int list_dir(uint32_t slot, const char *id, const char *path, sbx_dirent **v, size_t *n, int64_t *ms)
+{
+	sbx_error err;
+	if (lc_take(slot, path, v, n, ms))
+		return 0;
+	*ms = mono_ms();
+	size_t nsib = 0;
+	char **sib = lc_siblings(slot, path, &nsib);
+	sbx_result r = SBX_E_UNSUPPORTED;
+	if (sib) {
+		uint64_t gen = __atomic_load_n(&lc_gen, __ATOMIC_RELAXED);
+		sbx_dirlist *ls = NULL;
+		size_t nl = 0;
+		r = sbx_file_list_many(client, id, path, (const char *const *)sib, nsib, &ls, &nl, &err);
+		if (r == SBX_OK) {
+			*v = ls[0].ents;
+			*n = ls[0].n;
+			ls[0].ents = NULL;
+			ls[0].n = 0;
+			for (size_t i = 1; i < nl; i++) {
+				lc_keep(slot, ls[i].path, ls[i].ents, ls[i].n, *ms, gen);
+				ls[i].path = NULL;
+				ls[i].ents = NULL;
+				ls[i].n = 0;
+			}
+			sbx_dirlist_free(ls, nl);
+		}
+		for (size_t i = 0; i < nsib; i++)
+			free(sib[i]);
+		free(sib);
+	}
+	if (r == SBX_E_UNSUPPORTED)
+		r = sbx_file_list(client, id, path, v, n, &err);
+	if (r != SBX_OK)
+		return fs_state_fail(slot, "files", &err);
+	return 0;
+}
+
 int fs_files_opendir(uint32_t slot, const char *path, uint64_t self_ino, fs_handle *h)
 {
 	wb_flush(slot, 0, NULL);
 	char id[FS_ID_MAX];
 	sbx_dirent *v = NULL;
 	size_t n = 0;
-	sbx_error err;
+	int64_t ms = 0;
 	if (fs_state_sandbox_id(slot, id) != 0)
 		return -ENOENT;
-	if (sbx_file_list(client, id, path, &v, &n, &err) != SBX_OK)
-		return fs_state_fail(slot, "files", &err);
+	int rc = list_dir(slot, id, path, &v, &n, &ms);
+	if (rc)
+		return rc;
+	lc_note_parent(slot, path, v, n);
+	h->ents_age_ms = mono_ms() - ms;
 	fs_dirent *ne = realloc(h->ents, (h->nents + n) * sizeof *ne);
 	if (!ne && n) {
 		sbx_dirent_list_free(v, n);
@@ -996,6 +1217,7 @@ int fs_files_opendir(uint32_t slot, const char *path, uint64_t self_ino, fs_hand
 
 static int truncate_file(uint32_t slot, const char *path)
 {
+	lc_changed();
 	char id[FS_ID_MAX];
 	sbx_error err;
 	if (fs_state_sandbox_id(slot, id) != 0)
@@ -1043,6 +1265,7 @@ static void wb_register(fs_handle *h)
 /* Sends what h holds; 0 or -errno. Under h->wb_lock. */
 static int wb_send(fs_handle *h)
 {
+	lc_changed();
 	char id[FS_ID_MAX];
 	sbx_error err;
 	if (!h->wb_len)
@@ -1112,8 +1335,12 @@ static void release_node(fs_handle *h)
 	free(gone);
 }
 
+static void ra_drop(fs_handle *h);
+
 void fs_files_release_handle(fs_handle *h)
 {
+	/* Under ra_lock: waits for a reply still being sent from h->ra. */
+	ra_drop(h);
 	if (!h->wb_listed) {
 		release_node(h);
 		return;
@@ -1203,6 +1430,43 @@ static int create_file(uint32_t slot, const char *path, mode_t mode, int flags, 
 	return rc ? rc : do_stat(slot, path, de);
 }
 
+/* The common end of every call that makes a node (create, mkdir,
+ * symlink, link, mknod): rc is the call's result so far and de the new
+ * entry at path. The node goes to its maker (give; not for link, whose
+ * inode keeps its owner), a symlink is re-read so its size is the shown
+ * text's, the node is counted before the entry is sent (with an open
+ * handle when fi is given: create) and a reply the kernel did not take
+ * is taken back. Frees de's strings and path. */
+static void finish_new(fuse_req_t req, uint32_t slot, const char *dir, char *path, sbx_dirent *de, int rc, int give,
+		       struct fuse_file_info *fi)
+{
+	lc_changed();
+	if (!rc && give)
+		rc = give_to_caller(req, slot, dir, path, de);
+	if (!rc && de->type == SBX_FT_SYMLINK) {
+		de_clear(de);
+		rc = do_stat(slot, path, de);
+	}
+	uint64_t ino = rc ? 0 : fs_files_intern_ref(slot, path);
+	if (!rc && !ino)
+		rc = -ENOMEM;
+	if (!rc && fi && (rc = new_handle(ino, slot, path, fi)) != 0)
+		fs_files_unref(ino);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+	} else {
+		struct fuse_entry_param e;
+		entry_de(ino, de, &e);
+		if ((fi ? fuse_reply_create(req, &e, fi) : fuse_reply_entry(req, &e)) == -ENOENT) {
+			if (fi)
+				drop_handle(fi);
+			fs_files_unref(ino);
+		}
+	}
+	de_clear(de);
+	free(path);
+}
+
 void fs_files_create(fuse_req_t req, uint32_t slot, const char *dir, const char *name, mode_t mode,
 		     struct fuse_file_info *fi)
 {
@@ -1211,25 +1475,7 @@ void fs_files_create(fuse_req_t req, uint32_t slot, const char *dir, const char 
 	memset(&de, 0, sizeof de);
 	int rc = !fs_files_name_ok(name) ? -ENAMETOOLONG : path ? create_file(slot, path, mode, fi->flags, &de)
 							      : join_err(dir, name);
-	if (!rc)
-		rc = give_to_caller(req, slot, dir, path, &de);
-	uint64_t ino = rc ? 0 : fs_files_intern_ref(slot, path);
-	if (!rc && !ino)
-		rc = -ENOMEM;
-	if (!rc && (rc = new_handle(ino, slot, path, fi)) != 0)
-		fs_files_unref(ino);
-	if (rc) {
-		fuse_reply_err(req, -rc);
-	} else {
-		struct fuse_entry_param e;
-		entry_de(ino, &de, &e);
-		if (fuse_reply_create(req, &e, fi) == -ENOENT) {
-			drop_handle(fi);
-			fs_files_unref(ino);
-		}
-	}
-	de_clear(&de);
-	free(path);
+	finish_new(req, slot, dir, path, &de, rc, 1, fi);
 }
 
 /* Where an open file lives now: a rename since the open moved it (see
@@ -1274,20 +1520,13 @@ static int ra_answer(fuse_req_t req, fs_handle *h, size_t size, off_t off)
 	return done;
 }
 
-static void ra_keep(fs_handle *h, void *data, size_t len, off_t off)
+static void ra_drop(fs_handle *h)
 {
 	pthread_mutex_lock(&ra_lock);
 	free(h->ra);
-	h->ra = data;
-	h->ra_len = len;
-	h->ra_off = off;
-	h->ra_ms = mono_ms();
+	h->ra = NULL;
+	h->ra_len = 0;
 	pthread_mutex_unlock(&ra_lock);
-}
-
-static void ra_drop(fs_handle *h)
-{
-	ra_keep(h, NULL, 0, 0);
 }
 
 void fs_files_read(fuse_req_t req, fs_handle *h, size_t size, off_t off)
@@ -1316,14 +1555,24 @@ void fs_files_read(fuse_req_t req, fs_handle *h, size_t size, off_t off)
 	size_t ask = size < RA_SIZE ? RA_SIZE : size;
 	if (sbx_file_read(client, id, path, off, (int64_t)ask, &data, &len, &total, &err) != SBX_OK) {
 		fuse_reply_err(req, -fs_state_fail(h->slot, "files read", &err));
+	} else if (len > size) {
+		/* Kept when more came than asked (a read past what came, the
+		 * end as the sandbox had it, asks the service again), and
+		 * answered under ra_lock as ra_answer does: once the reply is
+		 * in, the reader may close and the release free h, which
+		 * waits for ra_lock (fs_files_release_handle), so nothing of
+		 * h or its buffer is touched after. */
+		pthread_mutex_lock(&ra_lock);
+		free(h->ra);
+		h->ra = data;
+		h->ra_len = len;
+		h->ra_off = off;
+		h->ra_ms = mono_ms();
+		fuse_reply_buf(req, data, size);
+		pthread_mutex_unlock(&ra_lock);
+		data = NULL;
 	} else {
-		fuse_reply_buf(req, data, len < size ? len : size);
-		/* Kept when more came than asked; a read past what came (the
-		 * end, as the sandbox had it) asks the service again. */
-		if (len > size) {
-			ra_keep(h, data, len, off);
-			data = NULL;
-		}
+		fuse_reply_buf(req, data, len);
 	}
 	free(data);
 	free(path);
@@ -1364,8 +1613,10 @@ static int kill_privs(fuse_req_t req, fs_handle *h, const char *id, const char *
 
 void fs_files_write(fuse_req_t req, fs_handle *h, const char *buf, size_t size, off_t off)
 {
+	lc_changed();
 	char id[FS_ID_MAX];
 	sbx_error err;
+	uint64_t ino = h->ino;  /* after a reply h may be released */
 	if (fs_state_sandbox_id(h->slot, id) != 0) {
 		fuse_reply_err(req, ENOENT);
 		return;
@@ -1407,7 +1658,7 @@ void fs_files_write(fuse_req_t req, fs_handle *h, const char *buf, size_t size, 
 			else
 				fuse_reply_write(req, size);
 			if (killed && session)
-				fuse_lowlevel_notify_inval_inode(session, h->ino, -1, 0);
+				fuse_lowlevel_notify_inval_inode(session, ino, -1, 0);
 			return;
 		}
 	} else if (h->wb_listed) {
@@ -1429,7 +1680,7 @@ void fs_files_write(fuse_req_t req, fs_handle *h, const char *buf, size_t size, 
 	}
 	fuse_reply_write(req, size);
 	if (killed && session)  /* the kernel still has the old mode */
-		fuse_lowlevel_notify_inval_inode(session, h->ino, -1, 0);
+		fuse_lowlevel_notify_inval_inode(session, ino, -1, 0);
 }
 
 /* setattr against a service without the "posix" extension: only what
@@ -1463,6 +1714,7 @@ static int setattr_public(uint32_t slot, const char *path, const struct stat *at
 void fs_files_setattr(fuse_req_t req, uint64_t ino, uint32_t slot, const char *path, struct stat *attr,
 		      int to_set)
 {
+	lc_changed();
 	wb_flush(slot, ino, NULL);
 	char id[FS_ID_MAX];
 	sbx_error err;
@@ -1537,40 +1789,27 @@ void fs_files_setattr(fuse_req_t req, uint64_t ino, uint32_t slot, const char *p
 void fs_files_fallocate(fuse_req_t req, uint64_t ino, uint32_t slot, const char *path, int mode, off_t off,
 			off_t len)
 {
+	lc_changed();
 	char id[FS_ID_MAX];
 	sbx_error err;
 	sbx_dirent de;
+	memset(&de, 0, sizeof de);
 	wb_flush(slot, ino, NULL);
-	if (off < 0 || len <= 0) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	if (mode & ~FALLOC_FL_KEEP_SIZE) {
-		fuse_reply_err(req, EOPNOTSUPP);
-		return;
-	}
-	if (off > INT64_MAX - len) {
-		fuse_reply_err(req, EFBIG);
-		return;
-	}
-	int rc = do_stat(slot, path, &de);
-	if (!rc && de.type != SBX_FT_FILE)
-		rc = de.type == SBX_FT_DIR ? -EISDIR : -ENODEV;     /* swapped inside since the open */
-	int grow = !rc && !(mode & FALLOC_FL_KEEP_SIZE) && de.size < off + len;
+	int rc = 0;
+	if (off < 0 || len <= 0)
+		rc = -EINVAL;
+	else if (off > INT64_MAX - len)
+		rc = -EFBIG;
+	else if (fs_state_sandbox_id(slot, id) != 0)
+		rc = -ENOENT;
+	/* The sandbox's own fallocate(2) (:allocateFile): every mode its
+	 * file system has, with the errno its kernel gives. Without the
+	 * extension there is no call that could reserve or punch. */
+	else if (sbx_file_allocate(client, id, path, mode, off, len, &de, &err) != SBX_OK)
+		rc = err.code == SBX_E_UNSUPPORTED ? -EOPNOTSUPP : fs_state_fail(slot, "files fallocate", &err);
 	de_clear(&de);
-	if (grow) {
-		sbx_file_attrs a = {.set = SBX_ATTR_SIZE, .size = off + len};
-		sbx_dirent nd;
-		memset(&nd, 0, sizeof nd);
-		if (fs_state_sandbox_id(slot, id) != 0)
-			rc = -ENOENT;
-		else if (sbx_file_set_attrs(client, id, path, &a, &nd, &err) != SBX_OK)
-			rc = fs_state_fail(slot, "files fallocate", &err);
-		else
-			de_clear(&nd);
-	}
 	fuse_reply_err(req, -rc);
-	if (grow && !rc && session)     /* the kernel's i_size is the old one */
+	if (!rc && session)     /* size and st_blocks moved */
 		fuse_lowlevel_notify_inval_inode(session, ino, -1, 0);
 }
 
@@ -1592,30 +1831,20 @@ void fs_files_mkdir(fuse_req_t req, uint32_t slot, const char *dir, const char *
 {
 	char id[FS_ID_MAX];
 	sbx_error err;
+	sbx_dirent de;
+	memset(&de, 0, sizeof de);
 	char *path = NULL;
 	int rc = entry_path(slot, dir, name, id, &path);
 	if (!rc && sbx_file_mkdir(client, id, path, mode & 07777, &err) != SBX_OK)
 		rc = fs_state_fail(slot, "files mkdir", &err);
-	if (rc) {
-		fuse_reply_err(req, -rc);
-	} else {
-		sbx_dirent de;
+	if (!rc)
 		rc = do_stat(slot, path, &de);
-		if (!rc && (rc = give_to_caller(req, slot, dir, path, &de)) != 0)
-			de_clear(&de);
-		uint64_t ino = rc ? 0 : fs_files_intern_ref(slot, path);
-		if (rc || !ino)
-			fuse_reply_err(req, rc ? -rc : ENOMEM);
-		else
-			reply_entry_de(req, ino, &de);
-		if (!rc)
-			de_clear(&de);
-	}
-	free(path);
+	finish_new(req, slot, dir, path, &de, rc, 1, NULL);
 }
 
 void fs_files_remove(fuse_req_t req, uint32_t slot, const char *dir, const char *name, int is_dir)
 {
+	lc_changed();
 	wb_flush(slot, 0, NULL);
 	char id[FS_ID_MAX];
 	sbx_error err;
@@ -1655,6 +1884,7 @@ void fs_files_remove(fuse_req_t req, uint32_t slot, const char *dir, const char 
 void fs_files_rename(fuse_req_t req, uint32_t slot, const char *dir, const char *name, const char *newdir,
 		     const char *newname, unsigned int flags)
 {
+	lc_changed();
 	wb_flush(slot, 0, NULL);
 	char id[FS_ID_MAX];
 	sbx_error err;
@@ -1681,26 +1911,6 @@ void fs_files_rename(fuse_req_t req, uint32_t slot, const char *dir, const char 
 	free(to);
 }
 
-/* Replies with the entry of the new node at path (symlink, link, mknod):
- * de from the service, re-read through do_stat for a link so its text
- * is the shown one. Frees de. */
-static void reply_new(fuse_req_t req, uint32_t slot, const char *path, sbx_dirent *de)
-{
-	int rc = 0;
-	if (de->type == SBX_FT_SYMLINK) {
-		de_clear(de);
-		rc = do_stat(slot, path, de);
-	}
-	uint64_t ino = rc ? 0 : fs_files_intern_ref(slot, path);
-	if (!rc && !ino)
-		rc = -ENOMEM;
-	if (rc)
-		fuse_reply_err(req, -rc);
-	else
-		reply_entry_de(req, ino, de);
-	de_clear(de);
-}
-
 void fs_files_symlink(fuse_req_t req, uint32_t slot, const char *dir, const char *name, const char *text)
 {
 	char id[FS_ID_MAX];
@@ -1715,14 +1925,7 @@ void fs_files_symlink(fuse_req_t req, uint32_t slot, const char *dir, const char
 	 * walk. What readlink shows back passes fs_files_link_safe. */
 	if (!rc && sbx_file_symlink(client, id, path, text, &de, &err) != SBX_OK)
 		rc = fs_state_fail(slot, "files symlink", &err);
-	if (!rc)
-		rc = give_to_caller(req, slot, dir, path, &de);
-	if (rc)
-		fuse_reply_err(req, -rc);
-	else
-		reply_new(req, slot, path, &de);
-	de_clear(&de);
-	free(path);
+	finish_new(req, slot, dir, path, &de, rc, 1, NULL);
 }
 
 void fs_files_link(fuse_req_t req, uint32_t slot, const char *from, const char *dir, const char *name)
@@ -1739,14 +1942,9 @@ void fs_files_link(fuse_req_t req, uint32_t slot, const char *from, const char *
 	if (!rc && sbx_file_link(client, id, from, path, &de, &err) != SBX_OK)
 		rc = fs_state_fail(slot, "files link", &err);
 	uint64_t sino = rc ? 0 : de.ino;
-	if (rc)
-		fuse_reply_err(req, -rc);
-	else
-		reply_new(req, slot, path, &de);
+	finish_new(req, slot, dir, path, &de, rc, 0, NULL);
 	if (sino)
 		invalidate_links(slot, sino);
-	de_clear(&de);
-	free(path);
 }
 
 void fs_files_mknod(fuse_req_t req, uint32_t slot, const char *dir, const char *name, mode_t mode)
@@ -1768,14 +1966,7 @@ void fs_files_mknod(fuse_req_t req, uint32_t slot, const char *dir, const char *
 	} else if (!rc && sbx_file_mknod(client, id, path, mode & S_IFMT, mode & 07777, &de, &err) != SBX_OK) {
 		rc = fs_state_fail(slot, "files mknod", &err);
 	}
-	if (!rc)
-		rc = give_to_caller(req, slot, dir, path, &de);
-	if (rc)
-		fuse_reply_err(req, -rc);
-	else
-		reply_new(req, slot, path, &de);
-	de_clear(&de);
-	free(path);
+	finish_new(req, slot, dir, path, &de, rc, 1, NULL);
 }
 
 void fs_files_statfs(fuse_req_t req, uint32_t slot, const char *path)

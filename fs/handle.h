@@ -37,6 +37,8 @@ typedef struct fs_handle {
 	struct fs_waiter *poll_w;       /* an armed poll, under wait.c's lock */
 	fs_dirent *ents;        /* directories: the listing taken at opendir */
 	size_t nents;
+	int64_t ents_age_ms;    /* files/ dirs: how old the listing was at
+				 * opendir (one fetched ahead for a walk) */
 	char *path;             /* files/ nodes: the path inside the sandbox */
 	int append;             /* files/ nodes: opened O_APPEND */
 	int privs_checked;      /* files/ nodes: set-id bits were checked at the

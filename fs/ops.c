@@ -930,7 +930,46 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		handle_free(h);
 }
 
-static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+/* One entry of a listing at buf (plain or READDIRPLUS): the bytes it
+ * needs, more than room when it does not fit (then nothing is counted). */
+static size_t add_dirent(fuse_req_t req, char *buf, size_t room, const fs_dirent *d, off_t next, int plus,
+			 int64_t age_ms)
+{
+	if (!plus) {
+		struct stat st;
+		memset(&st, 0, sizeof st);
+		/* d_ino as stat's st_ino (the sandbox's) where it is known */
+		st.st_ino = d->attr ? d->attr->st_ino : d->ino;
+		st.st_mode = d->mode;
+		return fuse_add_direntry(req, buf, room, d->name, &st, next);
+	}
+	struct fuse_entry_param e;
+	if (d->attr) {
+		fs_files_entry_param(d->ino, d->attr, &e);
+		/* A listing fetched ahead for a walk: cached only for what is
+		 * left of its time, so nothing shown is older than that. */
+		double left = FS_FILES_ATTR_TIMEOUT - (double)age_ms / 1000.0;
+		e.entry_timeout = e.attr_timeout = left > 0 ? left : 0;
+	} else {
+		memset(&e, 0, sizeof e);
+		e.attr.st_ino = d->ino;
+		e.attr.st_mode = d->mode;
+	}
+	size_t need = fuse_add_direntry_plus(req, buf, room, d->name, &e, next);
+	/* The kernel counts a lookup of every entry with a node (one that
+	 * fails to link it it forgets itself). A node gone meanwhile goes
+	 * as a plain entry, in the same bytes. */
+	if (need <= room && e.ino && fs_files_ref(e.ino) != 0) {
+		memset(&e, 0, sizeof e);
+		e.attr.st_ino = d->ino;
+		e.attr.st_mode = d->mode;
+		fuse_add_direntry_plus(req, buf, room, d->name, &e, next);
+	}
+	return need;
+}
+
+/* READDIR and READDIRPLUS: the handle's listing from off, as much as fits. */
+static void reply_dir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, int plus)
 {
 	fs_handle *h = fh(fi);
 	char *buf = malloc(size);
@@ -940,12 +979,7 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 	}
 	size_t used = 0;
 	for (size_t i = (size_t)off; off >= 0 && i < h->nents; i++) {
-		struct stat st;
-		memset(&st, 0, sizeof st);
-		/* d_ino as stat's st_ino (the sandbox's) where it is known */
-		st.st_ino = h->ents[i].attr ? h->ents[i].attr->st_ino : h->ents[i].ino;
-		st.st_mode = h->ents[i].mode;
-		size_t need = fuse_add_direntry(req, buf + used, size - used, h->ents[i].name, &st, (off_t)i + 1);
+		size_t need = add_dirent(req, buf + used, size - used, &h->ents[i], (off_t)i + 1, plus, h->ents_age_ms);
 		if (need > size - used)
 			break;
 		used += need;
@@ -954,44 +988,16 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 	free(buf);
 }
 
-/* READDIRPLUS: files/ entries with attributes go with their node (the
- * kernel then needs no LOOKUP for them); every other entry, symlinks (whose
- * shown text needs a statFile) and the synthetic tree, goes as a plain
- * one (node 0: the kernel makes no dentry and looks it up when used). */
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	(void)ino;
+	reply_dir(req, size, off, fi, 0);
+}
+
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	fs_handle *h = fh(fi);
-	char *buf = malloc(size);
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	size_t used = 0;
-	for (size_t i = (size_t)off; off >= 0 && i < h->nents; i++) {
-		struct fuse_entry_param e;
-		if (h->ents[i].attr) {
-			fs_files_entry_param(h->ents[i].ino, h->ents[i].attr, &e);
-		} else {
-			memset(&e, 0, sizeof e);
-			e.attr.st_ino = h->ents[i].ino;
-			e.attr.st_mode = h->ents[i].mode;
-		}
-		size_t need = fuse_add_direntry_plus(req, buf + used, size - used, h->ents[i].name, &e, (off_t)i + 1);
-		if (need > size - used)
-			break;
-		/* The kernel counts a lookup of every entry with a node (one
-		 * that fails to link it it forgets itself). A node gone
-		 * meanwhile goes as a plain entry. */
-		if (e.ino && fs_files_ref(e.ino) != 0) {
-			memset(&e, 0, sizeof e);
-			e.attr.st_ino = h->ents[i].ino;
-			e.attr.st_mode = h->ents[i].mode;
-			fuse_add_direntry_plus(req, buf + used, size - used, h->ents[i].name, &e, (off_t)i + 1);
-		}
-		used += need;
-	}
-	fuse_reply_buf(req, buf, used);
-	free(buf);
+	(void)ino;
+	reply_dir(req, size, off, fi, 1);
 }
 
 /* After the close of a file (or directory) of a sandbox that is gone

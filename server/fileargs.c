@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
+#include <linux/falloc.h>
 
 #include "json.h"
 
@@ -47,6 +48,8 @@ static const struct {
 	{R_LIST_XATTRS, EXT(list_xattrs_request), 1},
 	{R_SET_XATTR, EXT(set_xattr_request), 0},
 	{R_REMOVE_XATTR, EXT(remove_xattr_request), 0},
+	{R_ALLOCATE_FILE, EXT(allocate_file_request), 0},
+	{R_LIST_DIRS, EXT(list_dirs_request), 0},
 };
 
 /* The route rows served by srv_rpc_file, by their file call kind. */
@@ -60,7 +63,8 @@ static const struct {
 	{"SetFileAttrs", R_SET_FILE_ATTRS}, {"RenameFile", R_RENAME_FILE}, {"CreateSymlink", R_CREATE_SYMLINK},
 	{"LinkFile", R_LINK_FILE}, {"MakeNode", R_MAKE_NODE}, {"StatFileSystem", R_STAT_FILE_SYSTEM},
 	{"GetXattr", R_GET_XATTR}, {"ListXattrs", R_LIST_XATTRS}, {"SetXattr", R_SET_XATTR},
-	{"RemoveXattr", R_REMOVE_XATTR},
+	{"RemoveXattr", R_REMOVE_XATTR}, {"AllocateFile", R_ALLOCATE_FILE},
+	{"ListDirs", R_LIST_DIRS},
 };
 
 srv_route_kind srv_file_kind_of(const char *rpc)
@@ -255,6 +259,26 @@ static int node_args(const Sbxd__Ext__V1__MakeNodeRequest *m, srv_file_args *a, 
 	return 0;
 }
 
+/* fallocate(2)'s own range rules (offset >= 0, length > 0, the end
+ * within a file size) are checked here, so a bad range is the same 400
+ * in every state; the flags go to the kernel as given. */
+static int alloc_args(const Sbxd__Ext__V1__AllocateFileRequest *m, srv_file_args *a, srv_perr *e)
+{
+	if (m->offset < 0)
+		return blame(e, "offset", "offset must be a non-negative integer");
+	if (m->length <= 0)
+		return blame(e, "length", "length must be a positive integer");
+	if (m->offset > INT64_MAX - m->length)
+		return blame(e, "length", "offset + length is past the largest file size");
+	a->offset = m->offset;
+	a->length = m->length;
+	a->falloc_flags = (m->keep_size ? FALLOC_FL_KEEP_SIZE : 0) | (m->punch_hole ? FALLOC_FL_PUNCH_HOLE : 0) |
+			  (m->zero_range ? FALLOC_FL_ZERO_RANGE : 0) |
+			  (m->collapse_range ? FALLOC_FL_COLLAPSE_RANGE : 0) |
+			  (m->insert_range ? FALLOC_FL_INSERT_RANGE : 0) | (m->unshare_range ? FALLOC_FL_UNSHARE_RANGE : 0);
+	return 0;
+}
+
 /* The path field of any file call's request: every one has a string
  * field "path" (extension.proto and the schema's ReadFile/WriteFile). */
 static const char *path_of(const ProtobufCMessage *m)
@@ -368,6 +392,26 @@ int srv_file_args_from_pb(srv_route_kind kind, const ProtobufCMessage *m, srv_fi
 	case R_REMOVE_XATTR:
 		rc = xattr_name(((const Sbxd__Ext__V1__RemoveXattrRequest *)m)->name, &a->name, e);
 		break;
+	case R_ALLOCATE_FILE:
+		rc = alloc_args((const void *)m, a, e);
+		break;
+	case R_LIST_DIRS: {
+		const Sbxd__Ext__V1__ListDirsRequest *l = (const void *)m;
+		if (l->n_more_paths > SRV_MAX_LIST_DIRS) {
+			rc = blame(e, "more_paths", "at most %d more paths", SRV_MAX_LIST_DIRS);
+			break;
+		}
+		for (size_t i = 0; !rc && i < l->n_more_paths; i++) {
+			rc = abs_path(l->more_paths[i], "more_paths", e);
+			if (!rc && srv_path_len_ok(l->more_paths[i]) != 0) {
+				wire_json_name("more_paths", e->field, sizeof e->field);
+				rc = -ENAMETOOLONG;
+			}
+		}
+		a->more_paths = (const char *const *)l->more_paths;
+		a->n_more_paths = l->n_more_paths;
+		break;
+	}
 	default:
 		rc = blame(e, "", "not a file call");
 	}

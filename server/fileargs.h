@@ -27,6 +27,9 @@
  * SRV_MAX_READ_RANGE a call. */
 #define SRV_MAX_READ_FILE (32 << 20)
 #define SRV_MAX_READ_RANGE (16 << 20)
+/* :listDirs: paths a call (besides its path), entries an answer. */
+#define SRV_MAX_LIST_DIRS 1024
+#define SRV_MAX_LIST_DIRS_ENTRIES 8192
 
 /* Everything borrows from the request message: keep it alive as long. */
 typedef struct srv_file_args {
@@ -49,14 +52,18 @@ typedef struct srv_file_args {
 	char node;               /* :makeNode: 'f' fifo, 's' socket, 'd' a
 	                            device (refused by the caller: EPERM) */
 	srv_attrs attrs;         /* :setFileAttrs */
+	const char *const *more_paths; /* :listDirs: the other directories */
+	size_t n_more_paths;     /* at most SRV_MAX_LIST_DIRS */
+	int falloc_flags;        /* :allocateFile: FALLOC_FL_* (offset and
+	                            length its range, length > 0) */
 } srv_file_args;
 
 /* The file call kind of a route row's rpc name ("ReadFile" ...
- * "RemoveXattr"), R_NONE for the other calls: one table for both front
+ * "AllocateFile"), R_NONE for the other calls: one table for both front
  * ends and the fuzzer. */
 srv_route_kind srv_file_kind_of(const char *rpc);
 /* The request type of a file call's route kind (R_READ_FILE ...
- * R_REMOVE_XATTR), NULL when kind is none; 1 for the calls that are GETs
+ * R_ALLOCATE_FILE), NULL when kind is none; 1 for the calls that are GETs
  * (their arguments in the query). */
 const ProtobufCMessageDescriptor *srv_file_call_request(srv_route_kind kind);
 int srv_file_call_is_get(srv_route_kind kind);

@@ -724,6 +724,22 @@ int srv_file_create(int root, const char *path, int mode, int excl, int trunc, S
 	return entry_of_fd(fd, path, rc, entry);
 }
 
+int srv_file_allocate(int root, const char *path, int flags, int64_t off, int64_t len,
+		      Sbxd__Ext__V1__FileEntry **entry)
+{
+	struct stat st;
+	*entry = NULL;
+	int fd = open_in(root, path, O_WRONLY, 0);
+	if (fd < 0)
+		return fd;
+	int rc = regular_only(fd, &st);
+	while (!rc && fallocate(fd, flags, (off_t)off, (off_t)len) != 0) {
+		if (errno != EINTR)
+			rc = -errno;
+	}
+	return entry_of_fd(fd, path, rc, entry);
+}
+
 int srv_file_setattr(int root, const char *path, const srv_attrs *a, Sbxd__Ext__V1__FileEntry **entry)
 {
 	char p[32];

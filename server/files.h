@@ -103,6 +103,11 @@ int srv_file_xattr_set(int root, const char *path, const char *name, const unsig
 		       int flags);
 int srv_file_xattr_remove(int root, const char *path, const char *name);
 /* statvfs(2) of the file system holding path into out. */
+/* fallocate(2) of [off, off + len) of the regular file at path with the
+ * FALLOC_FL_* flags; *entry: the file afterwards. The kernel's errno
+ * (EOPNOTSUPP for a mode the file system lacks, EINVAL, ENOSPC...). */
+int srv_file_allocate(int root, const char *path, int flags, int64_t off, int64_t len,
+		      Sbxd__Ext__V1__FileEntry **entry);
 int srv_file_statfs(int root, const char *path, Sbxd__Ext__V1__StatFileSystemResponse *out);
 
 #endif

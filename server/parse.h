@@ -217,7 +217,7 @@ typedef enum srv_route_kind {
 	R_LIST_DIR, R_STAT_FILE, R_MAKE_DIR, R_REMOVE_FILE, /* the "files" extension */
 	R_CREATE_FILE, R_SET_FILE_ATTRS, R_RENAME_FILE, /* the "posix" extension */
 	R_CREATE_SYMLINK, R_LINK_FILE, R_MAKE_NODE, R_STAT_FILE_SYSTEM,
-	R_GET_XATTR, R_LIST_XATTRS, R_SET_XATTR, R_REMOVE_XATTR,
+	R_GET_XATTR, R_LIST_XATTRS, R_SET_XATTR, R_REMOVE_XATTR, R_ALLOCATE_FILE, R_LIST_DIRS,
 	R_READ_FILE_RANGE, R_WRITE_FILE_AT, /* the "files" extension's ranged I/O */
 } srv_route_kind;
 

@@ -121,6 +121,7 @@ static int changes(srv_route_kind kind)
 	case R_READ_FILE:
 	case R_READ_FILE_RANGE:
 	case R_LIST_DIR:
+	case R_LIST_DIRS:
 	case R_STAT_FILE:
 	case R_STAT_FILE_SYSTEM:
 	case R_GET_XATTR:
@@ -129,6 +130,51 @@ static int changes(srv_route_kind kind)
 	default:
 		return 1;
 	}
+}
+
+/* One listing of :listDirs into r (its array grown by one); -errno. */
+static int list_one(int root, const char *path, size_t max, Sbxd__Ext__V1__ListDirsResponse *r)
+{
+	Sbxd__Ext__V1__DirListing **nl = realloc(r->listings, (r->n_listings + 1) * sizeof *nl);
+	if (!nl)
+		return -ENOMEM;
+	r->listings = nl;
+	Sbxd__Ext__V1__DirListing *l = (void *)msg_new(&sbxd__ext__v1__dir_listing__descriptor);
+	Sbxd__Ext__V1__ListDirResponse one = SBXD__EXT__V1__LIST_DIR_RESPONSE__INIT;
+	if (!l || !(l->path = strdup(path))) {
+		free(l);
+		return -ENOMEM;
+	}
+	int rc = srv_file_list(root, path, max, &one);
+	l->entries = one.entries;
+	l->n_entries = one.n_entries;
+	r->listings[r->n_listings++] = l;       /* freed with r either way */
+	return rc;
+}
+
+/* :listDirs: path's listing, then each of the others that lists and
+ * fits whole in what is left of SRV_MAX_LIST_DIRS_ENTRIES. */
+static int list_dirs(int root, const srv_file_args *fa, Sbxd__Ext__V1__ListDirsResponse *r)
+{
+	int rc = list_one(root, fa->path, 100000, r);
+	if (rc)
+		return rc;
+	size_t used = r->listings[0]->n_entries;
+	for (size_t i = 0; i < fa->n_more_paths && used < SRV_MAX_LIST_DIRS_ENTRIES; i++) {
+		size_t left = SRV_MAX_LIST_DIRS_ENTRIES - used;
+		/* One more than fits tells a listing that does not fit. */
+		rc = list_one(root, fa->more_paths[i], left + 1, r);
+		Sbxd__Ext__V1__DirListing *l = r->listings[r->n_listings - 1];
+		if (rc == -ENOMEM)
+			return rc;
+		if (rc || l->n_entries > left) {
+			r->n_listings--;
+			wire_message_free(&l->base);
+			continue;
+		}
+		used += l->n_entries;
+	}
+	return 0;
 }
 
 /* The I/O of one call on root, without srv_lock; *resp built here. */
@@ -251,6 +297,16 @@ static int run(srv_route_kind kind, int root, int read_only, const srv_file_args
 		if (!(*resp = msg_new(&sbxd__ext__v1__remove_xattr_response__descriptor)))
 			return -ENOMEM;
 		return srv_file_xattr_remove(root, path, fa->name);
+	case R_LIST_DIRS: {
+		Sbxd__Ext__V1__ListDirsResponse *r = (void *)msg_new(&sbxd__ext__v1__list_dirs_response__descriptor);
+		if (!r)
+			return -ENOMEM;
+		*resp = &r->base;
+		return list_dirs(root, fa, r);
+	}
+	case R_ALLOCATE_FILE:
+		rc = srv_file_allocate(root, path, fa->falloc_flags, fa->offset, fa->length, &entry);
+		break;
 	default:
 		return -EINVAL;
 	}

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <linux/falloc.h>
 #include <time.h>
 
 #include "answer.h"
@@ -341,6 +342,81 @@ sbx_result sbx_file_list(sbx_client *c, const char *sandbox_id, const char *path
 	return r;
 }
 
+static sbx_result need_posix(sbx_client *c, const char *what, sbx_error *err);
+
+void sbx_dirlist_free(sbx_dirlist *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++) {
+		free(v[i].path);
+		sbx_dirent_list_free(v[i].ents, v[i].n);
+	}
+	free(v);
+}
+
+sbx_result sbx_file_list_many(sbx_client *c, const char *sandbox_id, const char *path, const char *const *more,
+                              size_t nmore, sbx_dirlist **lists, size_t *n, sbx_error *err)
+{
+	sbx_result r;
+	*lists = NULL;
+	*n = 0;
+	if ((r = check_args(sandbox_id, path, err)) != SBX_OK || (r = need_posix(c, "listing directories", err)) != SBX_OK)
+		return r;
+	if (nmore > 1024)
+		return sbx_fail(err, SBX_E_INVALID, "at most 1,024 more directories");
+	for (size_t i = 0; i < nmore; i++)
+		if ((r = check_args(sandbox_id, more[i], err)) != SBX_OK)
+			return r;
+	Sbxd__Ext__V1__ListDirsRequest q = SBXD__EXT__V1__LIST_DIRS_REQUEST__INIT;
+	q.sandbox_id = (char *)sandbox_id;
+	q.path = (char *)path;
+	q.more_paths = (char **)more;
+	q.n_more_paths = nmore;
+	ProtobufCMessage *m = NULL;
+	if ((r = ext_call(c, "ListDirs", &q.base, 1, &m, err)) != SBX_OK)
+		return r;
+	const Sbxd__Ext__V1__ListDirsResponse *x = (const Sbxd__Ext__V1__ListDirsResponse *)m;
+	sbx_dirlist *v = NULL;
+	if (x->n_listings < 1 || x->n_listings > nmore + 1) {
+		r = sbx_fail(err, SBX_E_PROTOCOL, "listDirs answered %zu listings for %zu directories", x->n_listings,
+			     nmore + 1);
+		goto out;
+	}
+	if (!(v = calloc(x->n_listings, sizeof *v))) {
+		r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < x->n_listings; i++) {
+		/* A listing of a directory not asked for is not taken. */
+		const char *p = x->listings[i]->path;
+		int asked = i == 0 ? strcmp(p, path) == 0 : 0;
+		for (size_t k = 0; !asked && i && k < nmore; k++)
+			asked = strcmp(p, more[k]) == 0;
+		Sbxd__Ext__V1__ListDirResponse one = SBXD__EXT__V1__LIST_DIR_RESPONSE__INIT;
+		one.entries = x->listings[i]->entries;
+		one.n_entries = x->listings[i]->n_entries;
+		if (!asked) {
+			r = sbx_fail(err, SBX_E_PROTOCOL, "listDirs answered a directory not asked for");
+			goto out;
+		}
+		if (!(v[i].path = strdup(p))) {
+			r = sbx_fail(err, SBX_E_NOMEM, "out of memory");
+			goto out;
+		}
+		if ((r = sbx_dirents_from_pb(&one.base, &v[i].ents, &v[i].n, err)) != SBX_OK)
+			goto out;
+		*n = i + 1;
+	}
+	*lists = v;
+	v = NULL;
+out:
+	if (v)
+		sbx_dirlist_free(v, x->n_listings);
+	if (r != SBX_OK)
+		*n = 0;
+	wire_message_free(m);
+	return r;
+}
+
 sbx_result sbx_file_stat(sbx_client *c, const char *sandbox_id, const char *path, sbx_dirent *out, sbx_error *err)
 {
 	sbx_result r;
@@ -540,6 +616,34 @@ sbx_result sbx_file_mknod(sbx_client *c, const char *sandbox_id, const char *pat
 	q._mode_case = SBXD__EXT__V1__MAKE_NODE_REQUEST___MODE_MODE;
 	q.mode = mode & 07777;
 	return entry_call(c, "MakeNode", &q.base, 0, out, err);
+}
+
+sbx_result sbx_file_allocate(sbx_client *c, const char *sandbox_id, const char *path, int mode, int64_t off,
+                             int64_t len, sbx_dirent *out, sbx_error *err)
+{
+	sbx_result r;
+	if (out)
+		memset(out, 0, sizeof *out);
+	if ((r = check_args(sandbox_id, path, err)) != SBX_OK || (r = need_posix(c, "fallocate", err)) != SBX_OK)
+		return r;
+	const int known = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE | FALLOC_FL_COLLAPSE_RANGE |
+			  FALLOC_FL_INSERT_RANGE | FALLOC_FL_UNSHARE_RANGE;
+	if (mode & ~known)
+		return sbx_fail(err, SBX_E_UNSUPPORTED, "fallocate mode 0x%x: no such call", (unsigned)mode);
+	if (off < 0 || len <= 0 || off > INT64_MAX - len)
+		return sbx_fail(err, SBX_E_INVALID, "fallocate range %lld+%lld", (long long)off, (long long)len);
+	Sbxd__Ext__V1__AllocateFileRequest q = SBXD__EXT__V1__ALLOCATE_FILE_REQUEST__INIT;
+	q.sandbox_id = (char *)sandbox_id;
+	q.path = (char *)path;
+	q.offset = off;
+	q.length = len;
+	q.keep_size = (mode & FALLOC_FL_KEEP_SIZE) != 0;
+	q.punch_hole = (mode & FALLOC_FL_PUNCH_HOLE) != 0;
+	q.zero_range = (mode & FALLOC_FL_ZERO_RANGE) != 0;
+	q.collapse_range = (mode & FALLOC_FL_COLLAPSE_RANGE) != 0;
+	q.insert_range = (mode & FALLOC_FL_INSERT_RANGE) != 0;
+	q.unshare_range = (mode & FALLOC_FL_UNSHARE_RANGE) != 0;
+	return entry_call(c, "AllocateFile", &q.base, 0, out, err);
 }
 
 sbx_result sbx_file_statfs(sbx_client *c, const char *sandbox_id, const char *path, sbx_statfs *out,

@@ -111,7 +111,7 @@ DOC_EXT_ROUTES = [
     ("POST", r"/v1/sandboxes/[^/:]+:(makeDir|removeFile)"),
     ("GET", r"/v1/sandboxes/[^/:]+:(wait|readFileRange|getXattr|listXattrs|statFileSystem)"),
     ("POST", r"/v1/sandboxes/[^/:]+:(forget|writeFileAt|createFile|setFileAttrs|renameFile|createSymlink|linkFile"
-             r"|makeNode|setXattr|removeXattr)"),
+             r"|makeNode|setXattr|removeXattr|allocateFile|listDirs)"),
     ("GET", r"/v1/images"),
     ("GET|POST|DELETE", r"/v1/images[:/].*"),
 ]

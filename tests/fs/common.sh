@@ -39,6 +39,12 @@ start_proc() {
 	printf '%s\n' "$id"
 }
 
+# box_out BOX TEXT: runs TEXT in BOX (exec/new) and prints its stdout
+# once it has ended.
+box_out() {
+	cat "$MNT/$1/exec/$(start_proc "$1" "$2")/stdout"
+}
+
 # write_fails FILE TEXT PATTERN: the write must fail with an error message
 # matching PATTERN (e.g. "Invalid argument").
 write_fails() {

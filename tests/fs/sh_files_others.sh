@@ -7,7 +7,7 @@
 # hard-linked file shows at once through the others; the kernel's own
 # checks (default_permissions) then hold: chmod of another's file EPERM,
 # unlink in a sticky directory EPERM; a path too long for the sandbox's
-# PATH_MAX is ENAMETOOLONG, not EINVAL; fallocate; tar --xattrs in and out;
+# PATH_MAX is ENAMETOOLONG, not EINVAL; tar --xattrs in and out;
 # a file unlinked while open stays readable and writable through its fds.
 . "$TESTS_DIR/fs/common.sh"
 export TZ=UTC
@@ -129,19 +129,8 @@ for what, call in (("stat", os.stat), ("create", lambda n: open(n, "w")), ("syml
             sys.exit(f"{what}: {e}")
 EOF
 
-# fallocate: mode 0 grows the file (zeros), KEEP_SIZE shows nothing,
-# posix_fallocate too; a hole punch needs a call sbxd lacks: EOPNOTSUPP.
-cd "$F"
-fallocate -l 1M fa || fail "fallocate -l 1M"
-eq "$(same "fallocate" fa %s)" 1048576 "size after fallocate -l 1M"
-eq "$(inside 'tr -d "\\000" </tmp/fa | wc -c')" 0 "fallocate'd bytes read as zeros"
-fallocate -n -l 4M fa || fail "fallocate -n (KEEP_SIZE)"
-eq "$(same "fallocate -n" fa %s)" 1048576 "size after fallocate KEEP_SIZE"
-python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_WRONLY); os.posix_fallocate(fd, 1048576, 1048576); os.close(fd)' fa ||
-	fail "posix_fallocate"
-eq "$(same "posix_fallocate" fa %s)" 2097152 "size after posix_fallocate"
-out=$(fallocate -p -o 0 -l 4096 fa 2>&1) && fail "hole punch succeeded"
-printf '%s\n' "$out" | grep -qE "(not |un)supported" || fail "hole punch: $out"
+# fallocate: tests/fs/sh_files_fallocate.sh (every mode against the
+# sandbox's own).
 
 # tar --xattrs: user.* xattrs in and out again, as the sandbox has them.
 mkdir -p "$T/xin/sub"

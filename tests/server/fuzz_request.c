@@ -40,6 +40,13 @@ static void check_file_args(const srv_file_args *a, srv_route_kind kind)
 		abort();
 	if (kind == R_WRITE_FILE && (!a->truncate || a->offset != -1))
 		abort();
+	if (kind == R_LIST_DIRS && a->n_more_paths > SRV_MAX_LIST_DIRS)
+		abort();
+	for (size_t i = 0; kind == R_LIST_DIRS && i < a->n_more_paths; i++)
+		if (!a->more_paths[i] || a->more_paths[i][0] != '/' || strlen(a->more_paths[i]) >= SRV_MAX_PATH)
+			abort();
+	if (kind == R_ALLOCATE_FILE && (a->offset < 0 || a->length < 1 || a->offset > INT64_MAX - a->length))
+		abort();
 	if ((a->attrs.set & SRV_ATTR_MODE) && a->attrs.mode > 07777)
 		abort();
 	if (((a->attrs.set & SRV_ATTR_ATIME) && !a->attrs.atime_now && a->attrs.atime_ns < 0) ||

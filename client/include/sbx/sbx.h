@@ -373,6 +373,20 @@ sbx_result sbx_file_write(sbx_client *c, const char *sandbox_id, const char *pat
 sbx_result sbx_file_append(sbx_client *c, const char *sandbox_id, const char *path, const void *data, size_t len,
                            sbx_error *err);
 sbx_result sbx_file_list(sbx_client *c, const char *sandbox_id, const char *path, sbx_dirent **out, size_t *n, sbx_error *err);
+/* Several directories' listings in one call (sbxd's :listDirs, "posix";
+ * else SBX_E_UNSUPPORTED, nothing sent): (*lists)[0] is path's, or the
+ * call fails as sbx_file_list would; then those of more[0..nmore) that
+ * the service fitted (whole listings, up to 8,192 entries in all), each
+ * with its path as asked. nmore at most 1,024. Free with
+ * sbx_dirlist_free. */
+typedef struct sbx_dirlist {
+	char *path;
+	sbx_dirent *ents;
+	size_t n;
+} sbx_dirlist;
+void sbx_dirlist_free(sbx_dirlist *v, size_t n);
+sbx_result sbx_file_list_many(sbx_client *c, const char *sandbox_id, const char *path, const char *const *more,
+                              size_t nmore, sbx_dirlist **lists, size_t *n, sbx_error *err);
 sbx_result sbx_file_stat(sbx_client *c, const char *sandbox_id, const char *path, sbx_dirent *out, sbx_error *err);
 sbx_result sbx_file_mkdir(sbx_client *c, const char *sandbox_id, const char *path, unsigned mode, sbx_error *err);
 sbx_result sbx_file_remove(sbx_client *c, const char *sandbox_id, const char *path, int recursive, sbx_error *err);
@@ -415,6 +429,17 @@ typedef struct sbx_file_attrs {
  * same attributes twice are harmless. */
 sbx_result sbx_file_set_attrs(sbx_client *c, const char *sandbox_id, const char *path, const sbx_file_attrs *a,
                               sbx_dirent *out, sbx_error *err);
+
+/* fallocate(2) of [off, off + len) of the regular file at path, inside
+ * the sandbox ("posix" extension, :allocateFile). mode: the FALLOC_FL_*
+ * bits of <linux/falloc.h> (KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE,
+ * COLLAPSE_RANGE, INSERT_RANGE, UNSHARE_RANGE); which ones work is the
+ * sandbox's file system's to say (its errno, e.g. EOPNOTSUPP, in
+ * err->sys_errno). Another bit: SBX_E_UNSUPPORTED, nothing sent. out:
+ * the file afterwards. Not retried: a collapse or insert done twice is
+ * not the same. */
+sbx_result sbx_file_allocate(sbx_client *c, const char *sandbox_id, const char *path, int mode, int64_t off,
+                             int64_t len, sbx_dirent *out, sbx_error *err);
 
 enum {
 	SBX_RENAME_NOREPLACE = 1 << 0, /* EEXIST when to exists */
