@@ -26,6 +26,7 @@
 #include "oci.h"
 #include "runtime/proto.h" /* the spawn message caps */
 #include "spare.h"
+#include "volume.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -857,6 +858,22 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 		}
 		is_oci = 1;
 	}
+	/* args without a command: the image's Entrypoint with these args
+	 * (its Cmd replaced), as Kubernetes and OCI runtimes do. */
+	if (spec->args_only && (!is_oci || oimg.entrypoint.n == 0)) {
+		refuse(why, SRV_E_INVALID, "spec.containers[0].command",
+		       "spec.containers[0].args without a command run the image's Entrypoint, and image %.200s has "
+		       "none: give spec.containers[0].command",
+		       img);
+		srv_oci_image_free(&oimg);
+		return NULL;
+	}
+	if (spec->nvols && srv_rt_rootless(rt)) {
+		refuse(why, SRV_E_PRECONDITION, "spec.volumes",
+		       "spec.volumes: scratch volumes are tmpfs mounts that only an sbxd running as root can make");
+		srv_oci_image_free(&oimg);
+		return NULL;
+	}
 	srv_sbx *s = calloc(1, sizeof *s);
 	if (!s) {
 		refuse(why, SRV_E_INTERNAL, NULL, "out of memory");
@@ -903,6 +920,8 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 	/* An empty command runs the image's Entrypoint + Cmd (none: idle). */
 	srv_strv main_argv = {0};
 	int argv_rc = 0;
+	for (size_t i = 0; s->spec.args_only && i < oimg.entrypoint.n && argv_rc == 0; i++)
+		argv_rc = srv_strv_push(&main_argv, oimg.entrypoint.v[i]);
 	for (size_t i = 0; i < s->spec.argv.n && argv_rc == 0; i++)
 		argv_rc = srv_strv_push(&main_argv, s->spec.argv.v[i]);
 	if (!s->spec.argv.n && is_oci && argv_rc == 0)
@@ -937,19 +956,48 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 	s->creating = 1;
 	pthread_mutex_unlock(&srv_lock);
 	/* dnsName rules resolve here, unlocked: DNS may take seconds. */
-	int brc = -1;
+	int brc = -1, bad_spec = 0;
+	static __thread char vfield[SRV_FIELDLEN];
 	if (argv_rc != 0)
 		snprintf(err, SRV_ERRLEN, "out of memory");
+	else if (srv_volumes_make(s, err) != 0)
+		; /* FAILED with the reason: the volume or its restore */
 	else if ((brc = srv_egress_plan_make(&s->spec.net, cfg.default_egress, &plan, err)) == 0) {
 		bs.egress = srv_egress_plan_rules(plan);
 		pthread_mutex_lock(&create_lock);
 		brc = srv_box_create(rt, &bs, &box, err);
 		pthread_mutex_unlock(&create_lock);
+		/* Volumes at their mountPaths and files[] written before the
+		 * main command can start (nothing runs in the box yet). */
+		int arc = brc == 0 ? srv_volumes_attach(s, box, vfield, err) : 0;
+		if (arc != 0) {
+			brc = -1;
+			bad_spec = arc == -2;
+		}
 	}
 	srv_egress_plan_free(plan);
 	pthread_mutex_lock(&srv_lock);
 	srv_oci_image_free(&oimg);
 	s->creating = 0;
+	if (brc != 0 && box) {
+		srv_box_signal(box, 0, SIGKILL);
+		srv_bury(box);
+		box = NULL;
+	}
+	if (brc != 0 && bad_spec && s->state == ST_CREATING) {
+		/* The spec's paths led nowhere usable inside: a 400 naming the
+		 * field, and no record of a sandbox that never was. */
+		refuse(why, SRV_E_INVALID, vfield[0] ? vfield : NULL, "%s", err);
+		srv_strv_free(&main_argv);
+		size_t n;
+		srv_sbx **all = srv_all(&n);
+		for (size_t i = 0; i < n; i++)
+			if (all[i] == s) {
+				purge(i);
+				break;
+			}
+		return NULL;
+	}
 	if (brc != 0) {
 		fprintf(stderr, "sbxd: warning: sandbox %s failed to start: %s\n", s->id, err);
 		sbx_end(s, ST_FAILED, err);
@@ -1071,6 +1119,7 @@ static void purge(size_t idx)
 	srv_sbx *s = srv_all(&nboxes)[idx];
 	srv_wake(s->seq);
 	srv_sbx_take(idx);
+	srv_volumes_remove(s);
 	srv_rm_sandbox_dir(s->id);
 	srv_sbx_free(s);
 }
@@ -1162,6 +1211,12 @@ static int is_stopping(void)
 	return stopping;
 }
 
+/* A record of that id was loaded (srv_volumes_init keeps its volumes). */
+static int has_record(const char *id)
+{
+	return srv_find(id) != NULL;
+}
+
 static const srv_loop_hooks loop_hooks = {
 	.box = on_box, .stdin_ready = on_stdin, .timers = timers, .stopping = is_stopping,
 };
@@ -1235,6 +1290,8 @@ int srv_core_start(const srv_config *c, char *err)
 	}
 	srv_persist_init(cfg.state_dir, sbxdirfd, cfg.default_egress);
 	srv_load_all();
+	if (srv_volumes_init(cfg.state_dir, has_record, err) != 0)
+		return -1;
 	/* After srv_rt_new: the zygote is forked before any thread runs. */
 	if (srv_spare_start(cfg.state_dir, err) != 0)
 		return -1;

@@ -601,6 +601,22 @@ void srv_spec_free(srv_spec *sp)
 	free(sp->pids);
 	srv_strv_free(&sp->tags);
 	srv_netopts_free(&sp->net);
+	for (size_t i = 0; i < sp->nvols; i++) {
+		free(sp->vols[i].name);
+		free(sp->vols[i].restore_from);
+	}
+	free(sp->vols);
+	for (size_t i = 0; i < sp->nvmounts; i++) {
+		free(sp->vmounts[i].volume);
+		free(sp->vmounts[i].mount_path);
+		free(sp->vmounts[i].sub_path);
+	}
+	free(sp->vmounts);
+	for (size_t i = 0; i < sp->nfiles; i++) {
+		free(sp->files[i].path);
+		free(sp->files[i].data);
+	}
+	free(sp->files);
 	free(sp->request_id);
 	free(sp->pb);
 	memset(sp, 0, sizeof *sp);

@@ -43,6 +43,13 @@ typedef struct srv_perr {
 #define SRV_MAX_EGRESS      64   /* rules in spec.network.egress */
 #define SRV_MAX_EXCEPT      64   /* except entries of one cidr */
 #define SRV_MAX_PORTS       64   /* port ranges of one rule */
+#define SRV_MAX_VOLUMES     16   /* spec.volumes */
+#define SRV_MAX_VMOUNTS     32   /* containers[0].volumeMounts */
+#define SRV_MAX_FILEMOUNTS  64   /* containers[0].files (all bounded by the body) */
+/* One scratch volume's size: the default (no scratch.size) and bounds. */
+#define SRV_VOLUME_DEFAULT_BYTES ((int64_t)1 << 30)
+#define SRV_VOLUME_MIN_BYTES     ((int64_t)1 << 20)
+#define SRV_VOLUME_MAX_BYTES     ((int64_t)64 << 30)
 
 /* srv_parse_create / srv_spec_from_pb: -1 is a bad request (400),
  * SRV_PARSE_UNSUPPORTED a valid field sbxd cannot honour (501); either way
@@ -134,6 +141,27 @@ void srv_netopts_free(srv_netopts *n);
 /* Made from the schema's NetworkOptions by spec.h's srv_netopts_from_pb,
  * and back by srv_netopts_to_pb. */
 
+/* spec.volumes[] (scratch only), containers[0].volumeMounts[] and
+ * containers[0].files[] as spec.c checked them (volume.h uses them). */
+enum { SRV_MEDIUM_DISK = 1, SRV_MEDIUM_MEMORY = 2 };
+typedef struct srv_volume_spec {
+	char *name;                  /* [A-Za-z0-9._-]{1,63}, unique */
+	int64_t size_bytes;          /* scratch.size (a quantity), or the default */
+	int medium;                  /* SRV_MEDIUM_*: unspecified is DISK */
+	char *restore_from;          /* scratch.restoreFromSnapshotId, "" none */
+} srv_volume_spec;
+typedef struct srv_vmount {
+	char *volume;                /* a name of spec.volumes */
+	char *mount_path;            /* absolute, normalised, not "/" */
+	char *sub_path;              /* "" or relative, without ".." */
+	int read_only;
+} srv_vmount;
+typedef struct srv_filemount {
+	char *path;                  /* absolute, normalised */
+	unsigned char *data;
+	size_t len;
+} srv_filemount;
+
 /* The sandbox spec, as sbxd keeps it (spec.c makes it from the schema's
  * SandboxSpec). All strings owned. */
 typedef struct srv_spec {
@@ -148,6 +176,14 @@ typedef struct srv_spec {
 	int64_t lifetime_s;          /* 0: server default */
 	srv_strv tags;
 	srv_netopts net;
+	int args_only;               /* args given, command empty: argv is the
+	                                args, run after the image's Entrypoint */
+	srv_volume_spec *vols;
+	size_t nvols;
+	srv_vmount *vmounts;
+	size_t nvmounts;
+	srv_filemount *files;
+	size_t nfiles;
 	char *request_id;            /* CreateSandbox's ?requestId= */
 	unsigned char *pb;           /* the SandboxSpec as asked, packed (echoed) */
 	size_t pb_len;

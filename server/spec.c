@@ -41,19 +41,29 @@ static const struct honour {
 	/* Sandbox: spec; sandbox_id, status, source_template_* are the
 	 * service's to set. */
 	{PB(sandbox), {2}, {1, 3, 4, 5}},
-	/* SandboxSpec: containers, primary_container, max_lifetime_seconds,
-	 * tags, network, annotations, mode (by value, below). Not:
-	 * volumes 3, services 4, network_ids 6, object_storage_access 7,
-	 * runner_ids 9, init_containers 12, instance_type 13,
-	 * runtime_class 15. */
-	{PB(sandbox_spec), {1, 2, 5, 8, 10, 11, 14}, {0}},
+	/* SandboxSpec: containers, primary_container, volumes (scratch
+	 * ones, volume.h), max_lifetime_seconds, tags, network,
+	 * annotations, mode (by value, below). Not: services 4,
+	 * network_ids 6, object_storage_access 7, runner_ids 9,
+	 * init_containers 12, instance_type 13, runtime_class 15. */
+	{PB(sandbox_spec), {1, 2, 3, 5, 8, 10, 11, 14}, {0}},
 	/* Container: name, image, command, args, environment_variables,
-	 * resources, working_dir. Not: files 7, volume_mounts 8,
+	 * resources, files, volume_mounts, working_dir. Not:
 	 * secret_stores 9, resource_requirements 11, security_context 12,
 	 * image_pull_credentials 13. */
-	{PB(container), {1, 2, 3, 4, 5, 6, 10}, {0}},
+	{PB(container), {1, 2, 3, 4, 5, 6, 7, 8, 10}, {0}},
 	/* Resources: cpu, memory. Not: gpu 3. */
 	{PB(resources), {1, 2}, {0}},
+	/* SandboxVolume: name, scratch. Not: volume_id 3 (persistent
+	 * volumes: sbxd has none). */
+	{PB(sandbox_volume), {1, 2}, {0}},
+	/* ScratchVolume: size, medium. Not (yet): restore_from_snapshot_id
+	 * 3 (the snapshots' branch turns it on with its restore hook). */
+	{PB(scratch_volume), {1, 2}, {0}},
+	/* VolumeMount: volume, mount_path, read_only, sub_path. */
+	{PB(volume_mount), {1, 2, 3, 4}, {0}},
+	/* FileMount: path, content. */
+	{PB(file_mount), {1, 2}, {0}},
 };
 
 static const struct honour *honour_of(const ProtobufCMessageDescriptor *d)
@@ -375,6 +385,166 @@ static char *dup_or_empty(const char *s)
 	return strdup(s ? s : "");
 }
 
+/* A path of the sandbox, normalised into out: "//" and "." components
+ * dropped, no trailing '/'; abs: must start with '/' (else must not).
+ * -1 for "..", an empty result where one is needed, or too long. */
+static int norm_path(const char *in, int abs, char *out, size_t cap)
+{
+	size_t o = 0;
+	if (!in || strlen(in) >= SRV_MAX_PATH || cap < 2)
+		return -1;
+	if (abs != (in[0] == '/'))
+		return -1;
+	for (const char *p = in; *p;) {
+		while (*p == '/')
+			p++;
+		const char *q = p;
+		while (*q && *q != '/')
+			q++;
+		size_t n = (size_t)(q - p);
+		if (n == 0)
+			break;
+		if (n == 2 && p[0] == '.' && p[1] == '.')
+			return -1;
+		if (n > 255)
+			return -1;
+		if (!(n == 1 && p[0] == '.')) {
+			if (o + n + 2 > cap)
+				return -1;
+			if (abs || o)
+				out[o++] = '/';
+			memcpy(out + o, p, n);
+			o += n;
+		}
+		p = q;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+/* The kernel's own file systems inside: a volume or file there would act
+ * on procfs, sysfs or the box's device nodes, never on a plain dir. */
+static int pseudo_path(const char *p)
+{
+	static const char *const pre[] = {"/proc", "/sys", "/dev"};
+	for (size_t i = 0; i < sizeof pre / sizeof pre[0]; i++) {
+		size_t n = strlen(pre[i]);
+		if (strncmp(p, pre[i], n) == 0 && (p[n] == '\0' || p[n] == '/'))
+			return 1;
+	}
+	return 0;
+}
+
+/* spec.volumes, containers[0].volumeMounts and files into out. */
+static int volumes_from_pb(const Coreweave__Sandbox__V1__SandboxSpec *sp,
+			   const Coreweave__Sandbox__V1__Container *c, srv_spec *out, srv_perr *e)
+{
+	char fp[SRV_FIELDLEN], norm[SRV_MAX_PATH];
+	if (sp->n_volumes > SRV_MAX_VOLUMES)
+		return perr(e, -1, "spec.volumes", "spec.volumes has more than %d entries", SRV_MAX_VOLUMES);
+	if (sp->n_volumes && !(out->vols = calloc(sp->n_volumes, sizeof *out->vols)))
+		return perr(e, -1, NULL, "out of memory");
+	for (size_t i = 0; i < sp->n_volumes; i++) {
+		const Coreweave__Sandbox__V1__SandboxVolume *v = sp->volumes[i];
+		const char *nm = v->name ? v->name : "";
+		fpath(fp, sizeof fp, "spec.volumes[%zu].name", i);
+		if (!*nm)
+			return perr(e, -1, fp, "%s is required", fp);
+		if (strlen(nm) > 63 || !srv_valid_name(nm))
+			return perr(e, -1, fp, "%s \"%.63s\": use 1-63 of [A-Za-z0-9._-], not starting with '.'", fp,
+				    nm);
+		for (size_t k = 0; k < out->nvols; k++)
+			if (strcmp(out->vols[k].name, nm) == 0)
+				return perr(e, -1, fp, "%s: two volumes named \"%.63s\"", fp, nm);
+		fpath(fp, sizeof fp, "spec.volumes[%zu].scratch", i);
+		if (!v->scratch)
+			return perr(e, -1, fp, "%s is required (sbxd's volumes are scratch volumes)", fp);
+		srv_volume_spec *o = &out->vols[out->nvols];
+		o->size_bytes = SRV_VOLUME_DEFAULT_BYTES;
+		o->medium = v->scratch->medium == COREWEAVE__SANDBOX__V1__STORAGE_MEDIUM__STORAGE_MEDIUM_MEMORY
+				    ? SRV_MEDIUM_MEMORY
+				    : SRV_MEDIUM_DISK;
+		if (!(o->name = strdup(nm)) || !(o->restore_from = dup_or_empty(v->scratch->restore_from_snapshot_id)))
+			return perr(e, -1, NULL, "out of memory");
+		out->nvols++;
+		if (v->scratch->medium != COREWEAVE__SANDBOX__V1__STORAGE_MEDIUM__STORAGE_MEDIUM_UNSPECIFIED &&
+		    v->scratch->medium != COREWEAVE__SANDBOX__V1__STORAGE_MEDIUM__STORAGE_MEDIUM_DISK &&
+		    v->scratch->medium != COREWEAVE__SANDBOX__V1__STORAGE_MEDIUM__STORAGE_MEDIUM_MEMORY) {
+			fpath(fp, sizeof fp, "spec.volumes[%zu].scratch.medium", i);
+			return perr(e, -1, fp, "%s: not a StorageMedium", fp);
+		}
+		if (v->scratch->size && *v->scratch->size) {
+			fpath(fp, sizeof fp, "spec.volumes[%zu].scratch.size", i);
+			if (srv_parse_memory(v->scratch->size, &o->size_bytes, e->msg) != 0) {
+				snprintf(e->field, sizeof e->field, "%s", fp);
+				return -1;
+			}
+			if (o->size_bytes < SRV_VOLUME_MIN_BYTES || o->size_bytes > SRV_VOLUME_MAX_BYTES)
+				return perr(e, -1, fp, "%s \"%.32s\" is outside 1Mi..64Gi", fp, v->scratch->size);
+		}
+	}
+	if (c->n_volume_mounts > SRV_MAX_VMOUNTS)
+		return perr(e, -1, "spec.containers[0].volumeMounts",
+			    "spec.containers[0].volumeMounts has more than %d entries", SRV_MAX_VMOUNTS);
+	if (c->n_volume_mounts && !(out->vmounts = calloc(c->n_volume_mounts, sizeof *out->vmounts)))
+		return perr(e, -1, NULL, "out of memory");
+	for (size_t i = 0; i < c->n_volume_mounts; i++) {
+		const Coreweave__Sandbox__V1__VolumeMount *m = c->volume_mounts[i];
+		srv_vmount *o = &out->vmounts[out->nvmounts];
+		fpath(fp, sizeof fp, "spec.containers[0].volumeMounts[%zu].volume", i);
+		int found = 0;
+		for (size_t k = 0; m->volume && k < out->nvols; k++)
+			found |= strcmp(out->vols[k].name, m->volume) == 0;
+		if (!found)
+			return perr(e, -1, fp, "%s \"%.63s\" names no volume of spec.volumes", fp,
+				    m->volume ? m->volume : "");
+		fpath(fp, sizeof fp, "spec.containers[0].volumeMounts[%zu].mountPath", i);
+		if (norm_path(m->mount_path, 1, norm, sizeof norm) != 0 || !norm[0])
+			return perr(e, -1, fp, "%s must be an absolute path below / without \"..\"", fp);
+		if (pseudo_path(norm))
+			return perr(e, -1, fp, "%s %.200s: not under /proc, /sys or /dev", fp, norm);
+		for (size_t k = 0; k < out->nvmounts; k++)
+			if (strcmp(out->vmounts[k].mount_path, norm) == 0)
+				return perr(e, -1, fp, "%s %.200s: two volumes mounted there", fp, norm);
+		if (!(o->mount_path = strdup(norm)) || !(o->volume = strdup(m->volume)))
+			return perr(e, -1, NULL, "out of memory");
+		out->nvmounts++;
+		fpath(fp, sizeof fp, "spec.containers[0].volumeMounts[%zu].subPath", i);
+		if (m->sub_path && *m->sub_path && norm_path(m->sub_path, 0, norm, sizeof norm) != 0)
+			return perr(e, -1, fp, "%s must be a relative path without \"..\"", fp);
+		if (!(o->sub_path = strdup(m->sub_path && *m->sub_path ? norm : "")))
+			return perr(e, -1, NULL, "out of memory");
+		o->read_only = m->read_only != 0;
+	}
+	if (c->n_files > SRV_MAX_FILEMOUNTS)
+		return perr(e, -1, "spec.containers[0].files", "spec.containers[0].files has more than %d entries",
+			    SRV_MAX_FILEMOUNTS);
+	if (c->n_files && !(out->files = calloc(c->n_files, sizeof *out->files)))
+		return perr(e, -1, NULL, "out of memory");
+	for (size_t i = 0; i < c->n_files; i++) {
+		const Coreweave__Sandbox__V1__FileMount *f = c->files[i];
+		srv_filemount *o = &out->files[out->nfiles];
+		fpath(fp, sizeof fp, "spec.containers[0].files[%zu].path", i);
+		if (norm_path(f->path, 1, norm, sizeof norm) != 0 || !norm[0])
+			return perr(e, -1, fp, "%s must be an absolute file path without \"..\"", fp);
+		if (pseudo_path(norm))
+			return perr(e, -1, fp, "%s %.200s: not under /proc, /sys or /dev", fp, norm);
+		for (size_t k = 0; k < out->nfiles; k++)
+			if (strcmp(out->files[k].path, norm) == 0)
+				return perr(e, -1, fp, "%s %.200s: given twice", fp, norm);
+		for (size_t k = 0; k < out->nvmounts; k++)
+			if (strcmp(out->vmounts[k].mount_path, norm) == 0)
+				return perr(e, -1, fp, "%s %.200s is a volume's mountPath", fp, norm);
+		if (!(o->path = strdup(norm)) || !(o->data = malloc(f->content.len ? f->content.len : 1)))
+			return perr(e, -1, NULL, "out of memory");
+		if (f->content.len)
+			memcpy(o->data, f->content.data, f->content.len);
+		o->len = f->content.len;
+		out->nfiles++;
+	}
+	return 0;
+}
+
 int srv_spec_from_pb(const Coreweave__Sandbox__V1__Sandbox *sb, srv_spec *out, srv_perr *e)
 {
 	memset(out, 0, sizeof *out);
@@ -433,8 +603,10 @@ int srv_spec_from_pb(const Coreweave__Sandbox__V1__Sandbox *sb, srv_spec *out, s
 			goto out;
 		}
 	} else if (c->n_args) {
-		perr(e, -1, "spec.containers[0].args", "spec.containers[0].args given without command");
-		goto out;
+		/* The real API's rule: an empty command is the image's
+		 * entrypoint, these args replace its Cmd (core.c; an image
+		 * without an Entrypoint is a 400 there). */
+		out->args_only = 1;
 	}
 	if (c->n_args >= SRV_MAX_ARGV) {
 		perr(e, -1, "spec.containers[0].args", "spec.containers[0].args has more than %d entries",
@@ -570,6 +742,9 @@ int srv_spec_from_pb(const Coreweave__Sandbox__V1__Sandbox *sb, srv_spec *out, s
 		}
 	}
 	rc = srv_netopts_from_pb(sp->network, "spec.network", &out->net, e);
+	if (rc)
+		goto out;
+	rc = volumes_from_pb(sp, c, out, e);
 	if (rc)
 		goto out;
 	/* The spec as asked, for answers to echo. */

@@ -122,7 +122,49 @@ void sbx_spec_free(sbx_spec *sp)
 		free(sp->tags[i]);
 	free(sp->tags);
 	wire_message_free(sp->network);
+	for (size_t i = 0; i < sp->nvolumes; i++)
+		wire_message_free(sp->volumes[i]);
+	for (size_t i = 0; i < sp->nvmounts; i++)
+		wire_message_free(sp->vmounts[i]);
+	for (size_t i = 0; i < sp->nfiles; i++)
+		wire_message_free(sp->files[i]);
+	free(sp->volumes);
+	free(sp->vmounts);
+	free(sp->files);
 	free(sp);
+}
+
+/* A JSON array of the schema's messages d (spec.volumes' SandboxVolume,
+ * volumeMounts' VolumeMount, files' FileMount), each checked by the codec
+ * as the service would (a typo is named now, not at create). */
+static sbx_result json_messages(const cJSON *arr, const char *what, const ProtobufCMessageDescriptor *d, size_t max,
+                                ProtobufCMessage ***out, size_t *n, sbx_error *err)
+{
+	if (!cJSON_IsArray(arr))
+		return sbx_fail(err, SBX_E_INVALID, "\"%s\" must be an array of objects", what);
+	size_t cnt = (size_t)cJSON_GetArraySize(arr);
+	if (cnt > max)
+		return sbx_fail(err, SBX_E_INVALID, "\"%s\" has more than %zu entries", what, max);
+	if (*n)
+		return sbx_fail(err, SBX_E_INVALID, "\"%s\" given twice", what);
+	if (cnt && !(*out = calloc(cnt, sizeof **out)))
+		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
+	const cJSON *e;
+	cJSON_ArrayForEach(e, arr) {
+		char *txt = cJSON_IsObject(e) ? cJSON_PrintUnformatted(e) : NULL;
+		if (!txt)
+			return sbx_fail(err, cJSON_IsObject(e) ? SBX_E_NOMEM : SBX_E_INVALID,
+			                cJSON_IsObject(e) ? "out of memory" : "\"%s\" must be an array of objects", what);
+		ProtobufCMessage *m = NULL;
+		wire_err we;
+		int rc = wire_json_decode(d, txt, strlen(txt), NULL, &m, &we);
+		free(txt);
+		if (rc)
+			return sbx_fail(err, rc == -ENOMEM ? SBX_E_NOMEM : SBX_E_INVALID, "\"%s[%zu]\": %s", what, *n,
+			                we.msg);
+		(*out)[(*n)++] = m;
+	}
+	return SBX_OK;
 }
 
 static int name_ok(const char *n)
@@ -154,6 +196,7 @@ sbx_result sbx_spec_set_command(sbx_spec *sp, const char *const *argv, sbx_error
 {
 	if (argv && argv[0] && !argv[0][0])
 		return sbx_fail(err, SBX_E_INVALID, "the command starts with an empty string");
+	sp->args_only = 0;
 	return argv_set(&sp->argv, argv, err);
 }
 
@@ -662,17 +705,31 @@ sbx_result sbx_spec_parse(const char *text, size_t len, sbx_spec **out, sbx_erro
 			}
 			wire_message_free(sp->network);
 			sp->network = nm;
+		} else if (strcmp(k, "volumes") == 0) {
+			if ((r = json_messages(it, "volumes", &coreweave__sandbox__v1__sandbox_volume__descriptor, 16,
+			                       &sp->volumes, &sp->nvolumes, err)) != SBX_OK)
+				goto out;
+		} else if (strcmp(k, "volumeMounts") == 0) {
+			if ((r = json_messages(it, "volumeMounts", &coreweave__sandbox__v1__volume_mount__descriptor, 32,
+			                       &sp->vmounts, &sp->nvmounts, err)) != SBX_OK)
+				goto out;
+		} else if (strcmp(k, "files") == 0) {
+			if ((r = json_messages(it, "files", &coreweave__sandbox__v1__file_mount__descriptor, 64,
+			                       &sp->files, &sp->nfiles, err)) != SBX_OK)
+				goto out;
 		} else {
 			/* A typo in a hand-written spec should not pass silently. */
 			r = sbx_fail(err, SBX_E_INVALID, "unknown field \"%.64s\" in the sandbox spec", k);
 			goto out;
 		}
 	}
-	if (args) {
-		if (!sp->argv) {
-			r = sbx_fail(err, SBX_E_INVALID, "\"args\" given without \"command\"");
+	if (args && !sp->argv) {
+		/* The real API's rule: no command runs the image's entrypoint,
+		 * with these args (sbxd refuses an image that has none). */
+		if ((r = json_argv(args, "args", &sp->argv, err)) != SBX_OK)
 			goto out;
-		}
+		sp->args_only = sp->argv != NULL;
+	} else if (args) {
 		char **rest = NULL;
 		if ((r = json_argv(args, "args", &rest, err)) != SBX_OK)
 			goto out;
@@ -752,7 +809,15 @@ sbx_result sbx_spec_to_pb(const sbx_spec *sp, sbx_spec_pb *p, sbx_error *err)
 	/* One container, "main": what the SDK sends, and the one sbxd runs. */
 	p->main.name = (char *)"main";
 	p->main.image = (char *)(sp->image && sp->image[0] ? sp->image : SBX_DEFAULT_IMAGE);
-	if (sp->argv && sp->argv[0]) {
+	if (sp->argv && sp->argv[0] && sp->args_only) {
+		size_t n = 0;
+		while (sp->argv[n])
+			n++;
+		p->noargs[0] = '\0';
+		p->main.command = p->noargs;
+		p->main.args = sp->argv;
+		p->main.n_args = n;
+	} else if (sp->argv && sp->argv[0]) {
 		p->main.command = sp->argv[0];
 		size_t n = 0;
 		while (sp->argv[n + 1])
@@ -814,6 +879,12 @@ sbx_result sbx_spec_to_pb(const sbx_spec *sp, sbx_spec_pb *p, sbx_error *err)
 	}
 	if (sp->network)
 		p->spec.network = (Coreweave__Sandbox__V1__NetworkOptions *)sp->network;
+	p->spec.volumes = (Coreweave__Sandbox__V1__SandboxVolume **)sp->volumes;
+	p->spec.n_volumes = sp->nvolumes;
+	p->main.volume_mounts = (Coreweave__Sandbox__V1__VolumeMount **)sp->vmounts;
+	p->main.n_volume_mounts = sp->nvmounts;
+	p->main.files = (Coreweave__Sandbox__V1__FileMount **)sp->files;
+	p->main.n_files = sp->nfiles;
 	if (sp->pids) {
 		snprintf(p->pidtext, sizeof p->pidtext, "%lld", (long long)sp->pids);
 		p->pids.key = (char *)SBX_PIDS_ANNOTATION;

@@ -31,6 +31,12 @@ struct sbx_spec {
 	size_t ntags;
 	int64_t cpu_millis, memory_bytes, pids, lifetime;
 	ProtobufCMessage *network; /* spec.network: a NetworkOptions (malloc'd parts), or NULL */
+	int args_only;          /* "args" without "command": argv is the args,
+	                           the image's entrypoint runs them */
+	/* spec.volumes (SandboxVolume), the container's volumeMounts
+	 * (VolumeMount) and files (FileMount), as the codec decoded them. */
+	ProtobufCMessage **volumes, **vmounts, **files;
+	size_t nvolumes, nvmounts, nfiles;
 };
 
 struct sbx_exec_req {
@@ -47,7 +53,7 @@ struct sbx_exec_req {
  * container named "main" with the configured image ("default" when none),
  * command + args, environmentVariables, workingDir, resources;
  * maxLifetimeSeconds, tags (with sbxfs-name=NAME), network
- * (NetworkOptions), the pids limit as annotation sbxd.pids. Strings are
+ * (NetworkOptions), volumes, volumeMounts and files, the pids limit as annotation sbxd.pids. Strings are
  * borrowed from sp (which must outlive it); sbx_spec_pb_free frees what
  * it allocated. */
 typedef struct sbx_spec_pb {
@@ -59,6 +65,7 @@ typedef struct sbx_spec_pb {
 	Coreweave__Sandbox__V1__SandboxSpec__AnnotationsEntry pids, *pidsp;
 	char **tags;
 	char nametag[160], cpu[32], mem[32], pidtext[24];
+	char noargs[1];         /* "" : the empty command of args_only */
 } sbx_spec_pb;
 sbx_result sbx_spec_to_pb(const sbx_spec *sp, sbx_spec_pb *p, sbx_error *err);
 void sbx_spec_pb_free(sbx_spec_pb *p);
