@@ -669,7 +669,14 @@ typedef struct rec {
 	int queued, running;
 	volatile int cancel;
 	int deleted;        /* removed while running: the worker frees it */
+	int (*gate)(const char *sandbox_id);
 } rec;
+
+/* A directory whose removal waits for the jobs that read it. */
+typedef struct deferred {
+	char *dir;
+	int (*remove)(const char *dir);
+} deferred;
 
 static struct snaps {
 	int open;
@@ -681,6 +688,8 @@ static struct snaps {
 	uint64_t next_seq;
 	pthread_t worker;
 	int stopping;
+	deferred *def;
+	size_t ndef;
 } S = {.dirfd = -1, .mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
 static const char *state_name(int s)
@@ -891,6 +900,46 @@ static void remove_files(const char *id)
 	unlinkat(S.dirfd, name, 0);
 }
 
+/* Does a job (queued or running) read below dir? mu held. */
+static int reads_below(const char *dir)
+{
+	size_t dl = strlen(dir);
+	for (size_t k = 0; k < S.n; k++) {
+		const rec *r = S.v[k];
+		if ((r->queued || r->running) && r->src && strncmp(r->src, dir, dl) == 0 &&
+		    (r->src[dl] == '\0' || r->src[dl] == '/'))
+			return 1;
+	}
+	return 0;
+}
+
+/* The deferred removals no job holds any more, done without mu (a
+ * removal unmounts and unlinks a whole tree). mu held at entry and exit. */
+static void run_deferred(void)
+{
+	for (size_t k = 0; k < S.ndef;) {
+		if (reads_below(S.def[k].dir)) {
+			k++;
+			continue;
+		}
+		deferred d = S.def[k];
+		S.def[k] = S.def[--S.ndef];
+		pthread_mutex_unlock(&S.mu);
+		if (d.remove(d.dir) != 0)
+			fprintf(stderr, "sbxd: warning: cannot remove %s after its snapshot: %s\n", d.dir,
+			        strerror(errno));
+		/* its sandbox's dir, when it was the last volume */
+		char *slash = strrchr(d.dir, '/');
+		if (slash && slash != d.dir) {
+			*slash = '\0';
+			rmdir(d.dir);
+		}
+		free(d.dir);
+		pthread_mutex_lock(&S.mu);
+		k = 0;
+	}
+}
+
 static void *worker(void *arg)
 {
 	(void)arg;
@@ -901,7 +950,9 @@ static void *worker(void *arg)
 			if (S.v[k]->queued)
 				r = S.v[k];
 		if (!r) {
-			pthread_cond_wait(&S.cond, &S.mu);
+			run_deferred(); /* a queued job deleted lets its volume go */
+			if (!S.stopping)
+				pthread_cond_wait(&S.cond, &S.mu);
 			continue;
 		}
 		r->queued = 0;
@@ -910,8 +961,15 @@ static void *worker(void *arg)
 		snprintf(tmp, sizeof tmp, "tmp/%s.tar.zst", r->i.id);
 		archive_name(r->i.id, final, sizeof final);
 		int srcfd = r->srcfd;
+		int (*gate)(const char *) = r->gate;
+		char sbx[sizeof r->i.sandbox_id];
+		memcpy(sbx, r->i.sandbox_id, sizeof sbx);
 		pthread_mutex_unlock(&S.mu);
 
+		for (int waited = 0; gate && !gate(sbx) && waited < SRV_SNAP_GATE_MS && !r->cancel; waited += 20) {
+			struct timespec tick = {0, 20000000};
+			nanosleep(&tick, NULL);
+		}
 		int64_t data = 0, skipped = 0;
 		int rc;
 		int out = openat(S.dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -956,6 +1014,7 @@ static void *worker(void *arg)
 			}
 			save(r);
 		}
+		run_deferred();
 		pthread_cond_broadcast(&S.cond);
 	}
 	pthread_mutex_unlock(&S.mu);
@@ -1045,6 +1104,13 @@ void srv_snap_close(void)
 	}
 	while (S.n)
 		drop(S.v[S.n - 1]);
+	/* Removals still waiting: the next start removes the volumes of
+	 * sandboxes without a record (volume.h). */
+	for (size_t k = 0; k < S.ndef; k++)
+		free(S.def[k].dir);
+	free(S.def);
+	S.def = NULL;
+	S.ndef = 0;
 	free(S.v);
 	S.v = NULL;
 	S.next_seq = 0;
@@ -1065,7 +1131,8 @@ static rec *find(const char *id, uint32_t peer)
 }
 
 int srv_snap_create(const char *src, const char *sandbox_id, const char *volume, int trigger,
-                    const char *request_id, uint32_t owner, srv_snap_info *out, char *err)
+                    const char *request_id, uint32_t owner, int (*gate)(const char *sandbox_id),
+                    srv_snap_info *out, char *err)
 {
 	int fd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
@@ -1084,6 +1151,7 @@ int srv_snap_create(const char *src, const char *sandbox_id, const char *volume,
 	r->src = s;
 	r->srcfd = fd;
 	r->queued = 1;
+	r->gate = gate;
 	r->i.state = SRV_SNAP_CREATING;
 	r->i.trigger = trigger == SRV_SNAP_ON_DELETE ? SRV_SNAP_ON_DELETE : SRV_SNAP_MANUAL;
 	copy_str(r->i.sandbox_id, sizeof r->i.sandbox_id, sandbox_id);
@@ -1238,22 +1306,25 @@ int srv_snap_restore(const char *id, uint32_t peer, const char *dst, char *err)
 	return rc;
 }
 
-void srv_snap_before_remove(const char *dir)
+int srv_snap_defer_removal(const char *dir, int (*remove)(const char *dir))
 {
-	size_t dl = strlen(dir);
 	pthread_mutex_lock(&S.mu);
-	for (;;) {
-		int busy = 0;
-		for (size_t k = 0; k < S.n && !busy; k++) {
-			const rec *r = S.v[k];
-			busy = (r->queued || r->running) && r->src && strncmp(r->src, dir, dl) == 0 &&
-			       (r->src[dl] == '\0' || r->src[dl] == '/');
+	int took = 0;
+	if (S.open && reads_below(dir)) {
+		deferred *n = realloc(S.def, (S.ndef + 1) * sizeof *n);
+		char *d = strdup(dir);
+		if (n && d) {
+			S.def = n;
+			S.def[S.ndef++] = (deferred){d, remove};
+			took = 1;
+		} else {
+			if (n)
+				S.def = n;
+			free(d);
 		}
-		if (!busy || S.stopping || !S.open)
-			break;
-		pthread_cond_wait(&S.cond, &S.mu);
 	}
 	pthread_mutex_unlock(&S.mu);
+	return took;
 }
 
 int srv_snap_wait_idle(int ms)

@@ -60,9 +60,14 @@ void srv_snap_close(void);
 
 /* Queues a snapshot of the directory src (an absolute host path; opened
  * here, so a bad one fails at once with -errno). *out: the new record,
- * CREATING. request_id may be NULL. */
+ * CREATING. request_id may be NULL. gate, when not NULL, is asked by the
+ * worker (with no lock of this module held) before it reads src, every
+ * 20 ms until it answers non-zero or SRV_SNAP_GATE_MS pass: an ON_DELETE
+ * snapshot waits so for its sandbox to have stopped writing. */
+#define SRV_SNAP_GATE_MS 330000
 int srv_snap_create(const char *src, const char *sandbox_id, const char *volume, int trigger,
-                    const char *request_id, uint32_t owner, srv_snap_info *out, char *err);
+                    const char *request_id, uint32_t owner, int (*gate)(const char *sandbox_id),
+                    srv_snap_info *out, char *err);
 
 /* The record of id as peer may see it (peer 0: root or TCP sees all;
  * another uid's record is as absent as a missing one): 0 or -ENOENT. */
@@ -95,9 +100,11 @@ int srv_snap_write_tree(int srcfd, int outfd, const volatile int *cancel, char *
                         int64_t *skipped, char *err);
 int srv_snap_unpack_fd(int fd, int dstfd, char *err);
 
-/* Blocks until no queued or running job reads below dir (called before a
- * volume's directory is removed, so an ON_DELETE snapshot is complete). */
-void srv_snap_before_remove(const char *dir);
+/* A volume's directory is about to go: when a queued or running job reads
+ * below dir, returns 1 and calls remove(dir) (without any lock) once the
+ * last such job ended, so the snapshot is complete; else 0 (the caller
+ * removes it now). Never blocks. */
+int srv_snap_defer_removal(const char *dir, int (*remove)(const char *dir));
 
 /* Waits (at most ms) until no job is queued or running: 0, or -ETIMEDOUT. */
 int srv_snap_wait_idle(int ms);

@@ -393,7 +393,7 @@ START_TEST(store)
 	ck_assert_msg(srv_snap_open(state, err) == 0, "%s", err);
 	srv_snap_info i, g;
 	path_of(p, "src");
-	ck_assert_int_eq(srv_snap_create(p, "sbx-1", "data", SRV_SNAP_MANUAL, "req-1", 1000, &i, err), 0);
+	ck_assert_int_eq(srv_snap_create(p, "sbx-1", "data", SRV_SNAP_MANUAL, "req-1", 1000, NULL, &i, err), 0);
 	ck_assert_int_eq(i.state, SRV_SNAP_CREATING);
 	ck_assert_int_eq(strncmp(i.id, "fss-", 4), 0);
 	wait_ready(i.id, &g);
