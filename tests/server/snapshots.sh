@@ -153,12 +153,17 @@ expect "restore unknown" "$(status_reason POST /v1/sandboxes -d "$(vbody fss-000
 
 # ---- another user: sees nothing of root's
 as() { setpriv --reuid="$U1" --regid="$U1" --clear-groups "$@"; }
-ucode() { as curl -sS -o "$T/u.out" -w '%{http_code}' --max-time 70 --unix-socket "$SOCK" "$@"; }
-expect "other user get" "$(ucode "http://sbxd/v1/fileSystemSnapshots/$id") $(err_reason "$(cat "$T/u.out")")" "404 CWSANDBOX_FSS_NOT_FOUND"
-expect "other user list" "$(ucode http://sbxd/v1/fileSystemSnapshots) $(cat "$T/u.out")" "200 {}"
-expect "other user delete" "$(ucode -X DELETE "http://sbxd/v1/fileSystemSnapshots/$id")" 404
-expect "other user restore" "$(ucode -X POST http://sbxd/v1/sandboxes -d "$(vbody "$id")") $(err_reason "$(cat "$T/u.out")")" \
-	"404 CWSANDBOX_FSS_NOT_FOUND"
+# ures ARGS: "HTTP REASON" (or the body when there is no reason) as U1
+ures() {
+	local r b
+	r=$(as curl -sS --max-time 70 --unix-socket "$SOCK" -w '\n%{http_code}' "$@")
+	b=$(printf '%s\n' "$r" | sed '$d')
+	printf '%s %s\n' "$(printf '%s\n' "$r" | tail -n 1)" "$(err_reason "$b" 2>/dev/null || printf '%s' "$b")"
+}
+expect "other user get" "$(ures "http://sbxd/v1/fileSystemSnapshots/$id")" "404 CWSANDBOX_FSS_NOT_FOUND"
+expect "other user list" "$(ures http://sbxd/v1/fileSystemSnapshots)" "200 {}"
+expect "other user delete" "$(ures -X DELETE "http://sbxd/v1/fileSystemSnapshots/$id")" "404 CWSANDBOX_FSS_NOT_FOUND"
+expect "other user restore" "$(ures -X POST http://sbxd/v1/sandboxes -d "$(vbody "$id")")" "404 CWSANDBOX_FSS_NOT_FOUND"
 [ -f "$arch" ] || fail "another user's delete removed the archive"
 
 # ---- restart: READY stays, CREATING becomes FAILED, a FAILED one is refused
