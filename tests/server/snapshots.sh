@@ -151,7 +151,9 @@ expect "it did not stop" "$(state_of "$c")" STATE_RUNNING
 expect "allowMissing with snapshotVolumes" "$(status_reason DELETE "/v1/sandboxes/$c?snapshotVolumes=data&allowMissing=true")" "400 CWSANDBOX_INVALID_REQUEST"
 expect "restore unknown" "$(status_reason POST /v1/sandboxes -d "$(vbody fss-0000000000000000)")" "404 CWSANDBOX_FSS_NOT_FOUND"
 
-# ---- another user: sees nothing of root's
+# ---- another user: sees nothing of root's (not behind the conformance
+# recorder: there every client is the recorder, root, on a 0600 socket)
+[ -n "${SBX_RECORD:-}" ] || {
 as() { setpriv --reuid="$U1" --regid="$U1" --clear-groups "$@"; }
 # ures ARGS: "HTTP REASON" (or the body when there is no reason) as U1
 ures() {
@@ -165,6 +167,7 @@ expect "other user list" "$(ures http://sbxd/v1/fileSystemSnapshots)" "200 {}"
 expect "other user delete" "$(ures -X DELETE "http://sbxd/v1/fileSystemSnapshots/$id")" "404 CWSANDBOX_FSS_NOT_FOUND"
 expect "other user restore" "$(ures -X POST http://sbxd/v1/sandboxes -d "$(vbody "$id")")" "404 CWSANDBOX_FSS_NOT_FOUND"
 [ -f "$arch" ] || fail "another user's delete removed the archive"
+}
 
 # ---- restart: READY stays, CREATING becomes FAILED, a FAILED one is refused
 stop_sbxd
