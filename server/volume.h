@@ -23,7 +23,7 @@
  *
  * Lifetime: the directory exists from the create (before the box starts)
  * while the sandbox's record exists, also after the sandbox ended, until
- * the record is purged (retention, DELETE ?purge=true, PurgeSandboxes, a
+ * the record is purged (the retention after its end, the extension's :forget; a
  * failed create's record as any other). sbxd leaves the mounts in place
  * when it stops, so a record that survives a restart keeps its volumes;
  * at start it removes those of sandboxes it has no record of.

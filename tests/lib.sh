@@ -314,6 +314,13 @@ _cleanup() {
 			[ -f "$f" ] && { echo "--- tail of $(basename "$f")" >&2; tail -40 "$f" >&2; }
 		done
 	fi
+	# sbxd leaves its scratch volumes mounted when it stops (they outlive
+	# a restart): only this test's own, under $T, deepest first.
+	if [ -z "${KEEP_TMP:-}" ]; then
+		awk -v t="$T/" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do
+			umount -l "$m" 2>/dev/null
+		done
+	fi
 	if [ -z "${KEEP_TMP:-}" ]; then rm -rf --one-file-system "$T" 2>/dev/null; else echo "kept $T" >&2; fi
 	exit $rc
 }

@@ -711,7 +711,15 @@ static const struct {
 	{"{\"resources\": {\"cpu\": \"lots\"}}", SBX_E_INVALID, "bad quantity"},
 	{"{\"resources\": {\"gpu\": 1}}", SBX_E_INVALID, "unknown resource"},
 	{"{\"maxLifetimeSeconds\": 99999999}", SBX_E_INVALID, "maxLifetimeSeconds"},
-	{"{\"args\": [\"x\"]}", SBX_E_INVALID, "without \"command\""},
+	/* args alone: the image's entrypoint runs them (an empty command) */
+	{"{\"args\": [\"x\"]}", SBX_OK, C0 ",\"args\":[\"x\"]" C_END},
+	{"{\"volumes\": [{\"name\": \"v\", \"scratch\": {\"size\": \"1Gi\"}}], \"volumeMounts\": [{\"volume\": \"v\", "
+	 "\"mountPath\": \"/d\", \"readOnly\": true}], \"files\": [{\"path\": \"/f\", \"content\": \"aGk=\"}]}",
+	 SBX_OK,
+	 C0 ",\"files\":[{\"path\":\"/f\",\"content\":\"aGk=\"}],\"volumeMounts\":[{\"volume\":\"v\",\"mountPath\":\"/d\","
+	    "\"readOnly\":true}]}],\"volumes\":[{\"name\":\"v\",\"scratch\":{\"size\":\"1Gi\"}}]}}"},
+	{"{\"volumes\": [{\"name\": \"v\", \"scratch\": {\"sise\": \"1Gi\"}}]}", SBX_E_INVALID, "\"volumes[0]\""},
+	{"{\"files\": {\"path\": \"/f\"}}", SBX_E_INVALID, "\"files\" must be an array"},
 	{"{\"command\": [1]}", SBX_E_INVALID, "array of strings"},
 	{"{\"command\": [\"\", \"x\"]}", SBX_E_INVALID, "empty string"},
 	{"{\"command\": []}", SBX_OK, C0 C_END},

@@ -208,6 +208,25 @@ try:
     refused("POST", "/v1/sandboxes", {"sandboxId": "sbx-2", "spec": spec}, "sandboxId",
             "an output-only field in a create")
     refused("POST", "/v1/sandboxes", b"{not json", "", "a body that is not JSON")
+    # Volumes, mounts and files (issue 13) as strictly as the rest.
+    c0 = spec["containers"][0]
+    refused("POST", "/v1/sandboxes", {"spec": dict(spec, volumes=[{"name": "v", "scratch": {"sise": "1Gi"}}])},
+            "spec.volumes[0].scratch.sise", "an unknown field in a scratch volume")
+    refused("POST", "/v1/sandboxes", {"spec": dict(spec, volumes=[{"name": "v", "scratch": {
+            "medium": "STORAGE_MEDIUM_TAPE"}}])}, "spec.volumes[0].scratch.medium", "a bad StorageMedium name")
+    refused("POST", "/v1/sandboxes", {"spec": dict(spec, containers=[dict(c0, volumeMounts=[
+            {"volume": "v", "mountPath": "/d", "readOnly": "yes"}])])},
+            "spec.containers[0].volumeMounts[0].readOnly", "a bool readOnly holding text")
+    refused("POST", "/v1/sandboxes", {"spec": dict(spec, containers=[dict(c0, files=[
+            {"path": "/f", "content": "not base64!"}])])}, "", "a file's content in bad base64")
+    refused("POST", "/v1/sandboxes", {"spec": dict(spec, containers=[dict(c0, files=[
+            {"path": "/f", "mode": 420}])])}, "spec.containers[0].files[0].mode", "a file mode the schema lacks")
+    vspec = dict(spec, volumes=[{"name": "v", "scratch": {"size": "1Gi", "medium": "STORAGE_MEDIUM_MEMORY"}}],
+                 containers=[dict(c0, args=["x"], files=[{"path": "/f", "content": "aGk="}],
+                                  volumeMounts=[{"volume": "v", "mountPath": "/d", "readOnly": True,
+                                                 "subPath": "s"}])])
+    forwarded("POST", "/v1/sandboxes", {"spec": vspec}, {"sandboxId": "sbx-9", "spec": vspec},
+              "a create with volumes, mounts, files and args only, both ways")
     refused("POST", "/v1/sandboxes/sbx-1:exec", {"sandboxId": "sbx-1", "command": ["true"], "workingDir": "/"},
             "workingDir", "exec with the extension's workingDir")
     refused("POST", "/v1/sandboxes/sbx-1:exec", {"sandboxId": "sbx-1", "command": ["true"], "timeoutSeconds": 3},

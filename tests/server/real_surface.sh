@@ -55,7 +55,7 @@ refused() { # WANT_HTTP FIELD BODY (marked for the conformance recorder)
 refused 501 spec.containers[0].resources.gpu "$(sbx_body 'extra={"resources":{"gpu":{"count":"1"}}}')"
 refused 501 spec.containers[0].securityContext "$(sbx_body 'extra={"securityContext":{"privileged":true}}')"
 refused 501 spec.containers "$(python3 -c 'import json; c = {"name": "a", "image": "default"}; print(json.dumps({"spec": {"containers": [c, dict(c, name="b")]}}))')"
-refused 501 spec.volumes '{"spec":{"containers":[{"name":"main","image":"default"}],"volumes":[{"name":"v"}]}}'
+refused 501 spec.volumes[0].volumeId '{"spec":{"containers":[{"name":"main","image":"default"}],"volumes":[{"name":"v","volumeId":"vol-1"}]}}'
 refused 501 spec.mode '{"spec":{"containers":[{"name":"main","image":"default"}],"mode":"SANDBOX_MODE_CKS"}}'
 refused 400 spec.containers '{"spec":{"containers":[]}}'
 refused 400 spec.containers[0].image '{"spec":{"containers":[{"name":"main","image":""}]}}'

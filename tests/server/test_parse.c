@@ -299,7 +299,19 @@ START_TEST(t_create)
 		{C0 "}],\"tags\":[\"sbxfs-name=sbx-1234\"]}}", -1, "spec.tags[0]"},
 		{C0 "}],\"tags\":[\"x\",\"sbxfs-name=a\",\"sbxfs-name=b\"]}}", -1, "spec.tags[2]"},
 		{C0 "}],\"tags\":[\"\"]}}", -1, "spec.tags[0]"},
-		{C0 ",\"args\":[\"x\"]}]}}", -1, "spec.containers[0].args"},
+		{C0 ",\"files\":[{\"path\":\"a\"}]}]}}", -1, "spec.containers[0].files[0].path"},
+		{C0 ",\"files\":[{\"path\":\"/a/../b\"}]}]}}", -1, "spec.containers[0].files[0].path"},
+		{C0 ",\"files\":[{\"path\":\"/proc/1/x\"}]}]}}", -1, "spec.containers[0].files[0].path"},
+		{C0 ",\"files\":[{\"path\":\"/a\"},{\"path\":\"//a/\"}]}]}}", -1, "spec.containers[0].files[1].path"},
+		{C0 ",\"volumeMounts\":[{\"volume\":\"v\",\"mountPath\":\"/m\"}]}]}}", -1,
+		 "spec.containers[0].volumeMounts[0].volume"},
+		{C0 ",\"volumeMounts\":[{\"volume\":\"v\",\"mountPath\":\"/\"}]}],\"volumes\":[{\"name\":\"v\",\"scratch\":{}}]}}",
+		 -1, "spec.containers[0].volumeMounts[0].mountPath"},
+		{C0 ",\"volumeMounts\":[{\"volume\":\"v\",\"mountPath\":\"/m\",\"subPath\":\"/abs\"}]}],"
+		    "\"volumes\":[{\"name\":\"v\",\"scratch\":{}}]}}",
+		 -1, "spec.containers[0].volumeMounts[0].subPath"},
+		{C0 "}],\"volumes\":[{\"name\":\"v\",\"scratch\":{\"size\":\"512Ki\"}}]}}", -1, "spec.volumes[0].scratch.size"},
+		{C0 "}],\"volumes\":[{\"name\":\".v\",\"scratch\":{}}]}}", -1, "spec.volumes[0].name"},
 		{C0 ",\"resources\":{\"cpu\":\"lots\"}}]}}", -1, "spec.containers[0].resources.cpu"},
 		{C0 ",\"resources\":{\"memory\":\"1k\"}}]}}", -1, "spec.containers[0].resources.memory"},
 		{C0 ",\"environmentVariables\":{\"A=B\":\"x\"}}]}}", -1, "spec.containers[0].environmentVariables"},
@@ -313,8 +325,8 @@ START_TEST(t_create)
 		{"{\"sandboxId\":\"x\",\"spec\":{}}", -1, "sandboxId"},
 		{C0 "},{\"name\":\"b\",\"image\":\"default\"}]}}", -2, "spec.containers"},
 		{C0 ",\"resources\":{\"gpu\":{\"count\":\"1\"}}}]}}", -2, "spec.containers[0].resources.gpu"},
-		{C0 ",\"files\":[{\"path\":\"/a\"}]}]}}", -2, "spec.containers[0].files"},
-		{C0 "}],\"volumes\":[{\"name\":\"v\"}]}}", -2, "spec.volumes"},
+		{C0 "}],\"volumes\":[{\"name\":\"v\"}]}}", -1, "spec.volumes[0].scratch"},
+		{C0 "}],\"volumes\":[{\"name\":\"v\",\"volumeId\":\"p\"}]}}", -2, "spec.volumes[0].volumeId"},
 		{C0 "}],\"runnerIds\":[\"r\"]}}", -2, "spec.runnerIds"},
 		{C0 "}],\"initContainers\":[{\"name\":\"i\"}]}}", -2, "spec.initContainers"},
 		{C0 "}],\"mode\":\"SANDBOX_MODE_CKS\"}}", -2, "spec.mode"},
@@ -351,6 +363,29 @@ START_TEST(t_create)
 	ck_assert_int_eq(sp.net.egress[0].kind, SRV_EGRESS_ANY);
 	ck_assert_str_eq(sp.env.v[0], "K=V");
 	ck_assert_ptr_nonnull(sp.pb);
+	srv_spec_free(&sp);
+	/* Volumes, mounts and files as checked and normalised; args
+	 * without a command are the entrypoint's (args_only). */
+	b = C0 ",\"args\":[\"x\"],\"volumeMounts\":[{\"volume\":\"v\",\"mountPath\":\"//m/./n/\",\"readOnly\":true,"
+	    "\"subPath\":\"a//b/\"}],\"files\":[{\"path\":\"/m/n/f\",\"content\":\"aGk=\"}]}],"
+	    "\"volumes\":[{\"name\":\"v\",\"scratch\":{\"size\":\"2Mi\",\"medium\":\"STORAGE_MEDIUM_MEMORY\"}},"
+	    "{\"name\":\"w\",\"scratch\":{}}]}}";
+	ck_assert_int_eq(srv_parse_create(b, strlen(b), &sp, &err), 0);
+	ck_assert_int_eq(sp.args_only, 1);
+	ck_assert_uint_eq(sp.argv.n, 1);
+	ck_assert_str_eq(sp.argv.v[0], "x");
+	ck_assert_uint_eq(sp.nvols, 2);
+	ck_assert_int_eq(sp.vols[0].size_bytes, 2 << 20);
+	ck_assert_int_eq(sp.vols[0].medium, SRV_MEDIUM_MEMORY);
+	ck_assert_int_eq(sp.vols[1].size_bytes, SRV_VOLUME_DEFAULT_BYTES);
+	ck_assert_int_eq(sp.vols[1].medium, SRV_MEDIUM_DISK);
+	ck_assert_uint_eq(sp.nvmounts, 1);
+	ck_assert_str_eq(sp.vmounts[0].mount_path, "/m/n");
+	ck_assert_str_eq(sp.vmounts[0].sub_path, "a/b");
+	ck_assert_int_eq(sp.vmounts[0].read_only, 1);
+	ck_assert_uint_eq(sp.nfiles, 1);
+	ck_assert_uint_eq(sp.files[0].len, 2);
+	ck_assert_int_eq(memcmp(sp.files[0].data, "hi", 2), 0);
 	srv_spec_free(&sp);
 }
 END_TEST
