@@ -153,8 +153,13 @@ expect "restore unknown" "$(status_reason POST /v1/sandboxes -d "$(vbody fss-000
 
 # ---- another user: sees nothing of root's (not behind the conformance
 # recorder: there every client is the recorder, root, on a 0600 socket)
-[ -n "${SBX_RECORD:-}" ] || {
 as() { setpriv --reuid="$U1" --regid="$U1" --clear-groups "$@"; }
+# (nor where the machine's /tmp is not searchable by other uids)
+if [ -z "${SBX_RECORD:-}" ] && ! as test -e "$SOCK"; then
+	note "other-user checks skipped: uid $U1 cannot reach $SOCK (/tmp is $(stat -c %a /tmp))"
+	SKIP_USERS=1
+fi
+[ -n "${SBX_RECORD:-}${SKIP_USERS:-}" ] || {
 # ures ARGS: "HTTP REASON" (or the body when there is no reason) as U1
 ures() {
 	local r b
