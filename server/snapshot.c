@@ -1067,7 +1067,8 @@ int srv_snap_open(const char *state_dir, char *err)
 	} else if (lfd >= 0) {
 		close(lfd);
 	}
-	qsort(S.v, S.n, sizeof *S.v, seq_cmp);
+	if (S.n > 1)
+		qsort(S.v, S.n, sizeof *S.v, seq_cmp);
 	if (!S.next_seq)
 		S.next_seq = 1;
 	int rc = pthread_create(&S.worker, NULL, worker, NULL);
