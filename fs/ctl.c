@@ -120,7 +120,7 @@ int fs_ctl_parse(fs_ctl_target target, const char *text, size_t len, fs_ctl *out
 	int n = split_words(text, len, w, wl);
 	if (n < 1)
 		return refuse(out, "empty command");
-	fs_ctl c = {FS_VERB_NONE, -1, NULL};
+	fs_ctl c = {FS_VERB_NONE, -1, NULL, ""};
 	if (target == FS_CTL_SANDBOX && word_is(w[0], wl[0], "stop")) {
 		c.verb = FS_VERB_STOP;
 		if (n > 2)
@@ -130,6 +130,23 @@ int fs_ctl_parse(fs_ctl_target target, const char *text, size_t len, fs_ctl *out
 			if (fs_parse_int64(w[1], wl[1], 0, FS_GRACE_MAX, &g) != 0)
 				return refuse(out, "grace period out of range (0..300 seconds)");
 			c.arg = (int)g;
+		}
+	} else if (target == FS_CTL_SANDBOX && word_is(w[0], wl[0], "snapshot")) {
+		c.verb = FS_VERB_SNAPSHOT;
+		if (n > 2)
+			return refuse(out, "snapshot takes one argument, the scratch volume's name");
+		if (n == 2) {
+			/* the schema's volume names: [A-Za-z0-9._-]{1,63} */
+			if (wl[1] >= sizeof c.name)
+				return refuse(out, "volume name too long (at most 63 bytes)");
+			for (size_t i = 0; i < wl[1]; i++) {
+				char ch = w[1][i];
+				if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+				      ch == '.' || ch == '_' || ch == '-'))
+					return refuse(out, "bad volume name (letters, digits, '.', '_', '-')");
+			}
+			memcpy(c.name, w[1], wl[1]);
+			c.name[wl[1]] = '\0';
 		}
 	} else if (target == FS_CTL_SANDBOX && word_is(w[0], wl[0], "delete")) {
 		if (n != 1)

@@ -1,6 +1,6 @@
 /*
  * Parsing of what users write to sbxfs's control files: the `ctl` verbs of a
- * sandbox (stop [GRACE], delete) and of a process (kill [SIGNAL], eof),
+ * sandbox (stop [GRACE], delete, snapshot [VOLUME]) and of a process (kill [SIGNAL], eof),
  * signal names and numbers, and small decimal numbers such as a process
  * directory name. Pure functions without I/O so they can be unit-tested and
  * fuzzed; everything here treats its input as untrusted bytes.
@@ -17,12 +17,14 @@ typedef enum fs_verb {
 	FS_VERB_DELETE,         /* sandbox: delete */
 	FS_VERB_KILL,           /* process: kill [SIGNAL] */
 	FS_VERB_EOF,            /* process: eof (close stdin) */
+	FS_VERB_SNAPSHOT,       /* sandbox: snapshot [VOLUME] */
 } fs_verb;
 
 typedef struct fs_ctl {
 	fs_verb verb;
 	int arg;                /* grace seconds (-1 = default) or signal number */
 	const char *why;        /* on failure: what was wrong, for the error file */
+	char name[64];          /* snapshot: the volume ("" none: the only one) */
 } fs_ctl;
 
 /* Which set of verbs a ctl file accepts. */

@@ -30,7 +30,7 @@ int fs_ino_split(uint64_t ino, uint32_t *slot, int64_t *pid, fs_kind *kind)
 	if (k <= FS_K_NONE || k >= FS_K_COUNT)
 		return -1;
 	int root_level = k == FS_K_ROOT || k == FS_K_ROOT_NEW || k == FS_K_ROOT_ERROR || k == FS_K_ROOT_BYTAG ||
-			 k == FS_K_TAG_DIR || k == FS_K_ROOT_IMAGES;
+			 k == FS_K_TAG_DIR || k == FS_K_ROOT_IMAGES || k == FS_K_ROOT_SNAPSHOTS;
 	if (root_level != (s == 0))
 		return -1;
 	/* The pid field: a process id, or for by-tag/ nodes a tag index. */
@@ -54,6 +54,7 @@ static const struct {
 	{FS_K_ROOT_ERROR, "error", FS_K_ROOT, S_IFREG | 0444},
 	{FS_K_ROOT_BYTAG, "by-tag", FS_K_ROOT, S_IFDIR | 0755},
 	{FS_K_ROOT_IMAGES, "images", FS_K_ROOT, S_IFREG | 0444},
+	{FS_K_ROOT_SNAPSHOTS, "snapshots", FS_K_ROOT, S_IFREG | 0444},
 	{FS_K_TAG_DIR, "", FS_K_ROOT_BYTAG, S_IFDIR | 0755},
 	{FS_K_TAG_LINK, "", FS_K_TAG_DIR, S_IFLNK | 0777},
 	{FS_K_SB_DIR, "", FS_K_ROOT, S_IFDIR | 0755},
@@ -65,6 +66,7 @@ static const struct {
 	{FS_K_SB_CTL, "ctl", FS_K_SB_DIR, S_IFREG | 0200},
 	{FS_K_SB_ERROR, "error", FS_K_SB_DIR, S_IFREG | 0444},
 	{FS_K_SB_TAGS, "tags", FS_K_SB_DIR, S_IFREG | 0444},
+	{FS_K_SB_SNAPSHOTS, "snapshots", FS_K_SB_DIR, S_IFREG | 0444},
 	{FS_K_SB_EXEC, "exec", FS_K_SB_DIR, S_IFDIR | 0755},
 	{FS_K_SB_FILES, "files", FS_K_SB_DIR, S_IFDIR | 0755},
 	{FS_K_EXEC_NEW, "new", FS_K_SB_EXEC, S_IFREG | 0644},
@@ -141,6 +143,8 @@ int fs_kind_is_dynamic(fs_kind k)
 	switch (k) {
 	case FS_K_ROOT_ERROR:
 	case FS_K_ROOT_IMAGES:
+	case FS_K_ROOT_SNAPSHOTS:
+	case FS_K_SB_SNAPSHOTS:
 	case FS_K_SB_STATUS:
 	case FS_K_SB_RC:
 	case FS_K_SB_STDOUT:

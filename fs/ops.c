@@ -1108,6 +1108,12 @@ static int open_text(fs_handle *h)
 		rc = fs_state_images(&t);
 		return rc ? rc : set_text(h, t);
 	}
+	case FS_K_ROOT_SNAPSHOTS:
+	case FS_K_SB_SNAPSHOTS: {
+		char *t = NULL;
+		rc = fs_state_snapshots(h->kind == FS_K_ROOT_SNAPSHOTS ? 0 : h->slot, &t);
+		return rc ? rc : set_text(h, t);
+	}
 	case FS_K_SB_STATUS: {
 		fs_sb_view v;
 		rc = fs_state_fetch_sandbox(h->slot, 0);
@@ -1667,9 +1673,12 @@ static int write_sb_ctl(fs_handle *h, const char *buf, size_t size)
 	if (fs_state_sandbox(h->slot, &v) != 0)
 		return -ENOENT;
 	if (fs_ctl_parse(FS_CTL_SANDBOX, buf, size, &c) != 0) {
-		fs_state_set_error(h->slot, "ctl: %s (use \"stop [GRACE_SECONDS]\" or \"delete\")", c.why);
+		fs_state_set_error(h->slot, "ctl: %s (use \"stop [GRACE_SECONDS]\", \"delete\" or "
+		                   "\"snapshot [VOLUME]\")", c.why);
 		return -EINVAL;
 	}
+	if (c.verb == FS_VERB_SNAPSHOT)
+		return fs_state_snapshot(h->slot, c.name);
 	if (c.verb == FS_VERB_STOP)
 		return delete_sandbox(h->slot, v.id, c.arg >= 0 ? c.arg : settings.grace_seconds, 0, "ctl stop");
 	char *d = fs_state_dirname(h->slot);

@@ -629,6 +629,52 @@ int fs_state_images(char **text)
 	return 0;
 }
 
+int fs_state_snapshots(uint32_t slot, char **text)
+{
+	char id[FS_ID_MAX] = "";
+	sbx_error err;
+	*text = NULL;
+	if (slot && fs_state_sandbox_id(slot, id) != 0)
+		return -ENOENT;
+	sbx_snapshot **v = NULL;
+	size_t n = 0;
+	if (sbx_snapshot_list(client, slot ? id : NULL, &v, &n, &err) != SBX_OK)
+		return fs_state_fail(slot, "snapshots", &err);
+	size_t cap = 1, used = 0;
+	for (size_t i = 0; i < n; i++)
+		cap += strlen(v[i]->id) + strlen(v[i]->sandbox_id) + strlen(v[i]->volume) + 64;
+	char *t = malloc(cap);
+	if (!t) {
+		sbx_snapshot_list_free(v, n);
+		return -ENOMEM;
+	}
+	t[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		int k = snprintf(t + used, cap - used, "%s %s %lld %s %s %s\n", v[i]->id,
+		                 sbx_snap_state_word(v[i]->state), (long long)v[i]->size_bytes,
+		                 *v[i]->sandbox_id ? v[i]->sandbox_id : "-", *v[i]->volume ? v[i]->volume : "-",
+		                 v[i]->on_delete ? "on-delete" : "manual");
+		if (k > 0 && (size_t)k < cap - used)
+			used += (size_t)k;
+	}
+	sbx_snapshot_list_free(v, n);
+	*text = t;
+	return 0;
+}
+
+int fs_state_snapshot(uint32_t slot, const char *volume)
+{
+	char id[FS_ID_MAX];
+	sbx_error err;
+	if (fs_state_sandbox_id(slot, id) != 0)
+		return -ENOENT;
+	sbx_snapshot *s = NULL;
+	if (sbx_snapshot_create(client, id, volume, &s, &err) != SBX_OK)
+		return fs_state_fail(slot, "snapshot", &err);
+	sbx_snapshot_free(s);
+	return 0;
+}
+
 int fs_state_info(uint32_t slot, char **json)
 {
 	char id[FS_ID_MAX];

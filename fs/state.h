@@ -170,6 +170,16 @@ void fs_state_start_sure(uint32_t slot);
  * the service's "images" extension; the root's error file says why). */
 int fs_state_images(char **text);
 
+/* The filesystem snapshots (libsbx's sbx_snapshot_list): of every sandbox
+ * of the caller's (slot 0, the root's snapshots file) or of the sandbox
+ * of slot; one line each, oldest first: "ID STATE SIZE_BYTES SANDBOX
+ * VOLUME TRIGGER" (STATE one word: creating ready failed deleting;
+ * TRIGGER manual or on-delete). 0 and *text malloc'ed, or -errno. */
+int fs_state_snapshots(uint32_t slot, char **text);
+/* `snapshot [VOLUME]` on a sandbox's ctl: CreateFileSystemSnapshot of
+ * volume ("" the only one); 0, or -errno with the error file set. */
+int fs_state_snapshot(uint32_t slot, const char *volume);
+
 /* The error file. fs_state_fail records "what: message" for slot and
  * returns -errno for err. */
 int fs_state_fail(uint32_t slot, const char *what, const sbx_error *err);

@@ -320,6 +320,14 @@ static enum MHD_Result h_rpc(struct MHD_Connection *con, req *r)
 		rc = CALL(srv_rpc_delete, Coreweave__Sandbox__V1__DeleteSandboxResponse);
 	else if (strcmp(rpc, "PurgeSandboxes") == 0)
 		rc = CALL(srv_rpc_purge, Coreweave__Sandbox__V1__PurgeSandboxesResponse);
+	else if (strcmp(rpc, "CreateFileSystemSnapshot") == 0)
+		rc = CALL(srv_rpc_create_snapshot, Coreweave__Sandbox__V1__FileSystemSnapshot);
+	else if (strcmp(rpc, "GetFileSystemSnapshot") == 0)
+		rc = CALL(srv_rpc_get_snapshot, Coreweave__Sandbox__V1__FileSystemSnapshot);
+	else if (strcmp(rpc, "ListFileSystemSnapshots") == 0)
+		rc = CALL(srv_rpc_list_snapshots, Coreweave__Sandbox__V1__ListFileSystemSnapshotsResponse);
+	else if (strcmp(rpc, "DeleteFileSystemSnapshot") == 0)
+		rc = CALL(srv_rpc_delete_snapshot, Coreweave__Sandbox__V1__FileSystemSnapshot);
 	else if (strcmp(rpc, "Wait") == 0)
 		rc = CALL(srv_rpc_wait, Coreweave__Sandbox__V1__Sandbox);
 	else if (strcmp(rpc, "Forget") == 0)

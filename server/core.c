@@ -25,6 +25,7 @@
 #include "egress.h"
 #include "files.h"
 #include "oci.h"
+#include "snapshot.h"
 #include "runtime/proto.h" /* the spawn message caps */
 #include "spare.h"
 #include "volume.h"
@@ -1229,6 +1230,28 @@ static const srv_loop_hooks loop_hooks = {
 	.box = on_box, .stdin_ready = on_stdin, .timers = timers, .stopping = is_stopping,
 };
 
+/* volume.h's hooks onto the snapshot store (snapshot.h). The owner of a
+ * restore's snapshot was checked when the create was asked
+ * (srv_rpc_check_restores), so the store is asked as root here. */
+static int snap_restore(const char *sandbox_id, const char *name, const char *snapshot_id, const char *dir,
+                        char *err)
+{
+	(void)sandbox_id;
+	(void)name;
+	char serr[SRV_SNAP_ERRLEN] = "";
+	int rc = srv_snap_restore(snapshot_id, 0, dir, serr);
+	if (rc)
+		snprintf(err, SRV_MSGLEN, "%s", serr);
+	return rc ? -1 : 0;
+}
+
+static int snap_before_remove(srv_sbx *s, const char *name, const char *dir)
+{
+	(void)s;
+	(void)name;
+	return srv_snap_defer_removal(dir, srv_volume_remove_dir);
+}
+
 int srv_core_start(const srv_config *c, char *err)
 {
 	cfg = *c;
@@ -1314,6 +1337,14 @@ int srv_core_start(const srv_config *c, char *err)
 		fprintf(stderr, "sbxd: warning: no cgroups: sandboxes end with this sbxd (no live restore)\n");
 	if (srv_volumes_init(cfg.state_dir, has_record, err) != 0)
 		return -1;
+	/* The snapshot store's worker is a thread: after srv_rt_new too. */
+	char serr[SRV_SNAP_ERRLEN] = "";
+	if (srv_snap_open(cfg.state_dir, serr) != 0) {
+		snprintf(err, SRV_MSGLEN, "snapshot store: %.200s", serr);
+		return -1;
+	}
+	static const srv_volume_hooks vhooks = {snap_restore, snap_before_remove};
+	srv_volume_set_hooks(&vhooks);
 	/* After srv_rt_new: the zygote is forked before any thread runs. */
 	if (srv_spare_start(cfg.state_dir, err) != 0)
 		return -1;
@@ -1380,6 +1411,7 @@ void srv_core_stop(void)
 	pthread_mutex_unlock(&srv_lock);
 	srv_reaper_join();
 	srv_spare_stop();
+	srv_snap_close(); /* without srv_lock: a job's gate takes it */
 	srv_destroy_graves(); /* without a reaper (start failed) */
 	pthread_mutex_lock(&srv_lock);
 	srv_sbx_free_all();

@@ -115,6 +115,10 @@ typedef enum srv_err {
 	SRV_E_FILE_EXISTS,         /* 409/6  CWSANDBOX_FILE_IO_FAILED (extension file calls) */
 	SRV_E_NO_SPACE,            /* 429/8  CWSANDBOX_FILE_IO_FAILED: disk or quota full */
 	SRV_E_OUTPUT_LOST,         /* 500/15 DATA_LOSS, no ErrorInfo (exec, a real call) */
+	/* snapshots: the schema's CWSANDBOX_FSS_* family and volume reason */
+	SRV_E_SNAPSHOT_NOT_FOUND,  /* 404/5  CWSANDBOX_FSS_NOT_FOUND, metadata.fileSystemSnapshotId */
+	SRV_E_SNAPSHOT_NOT_READY,  /* 400/9  CWSANDBOX_FSS_NOT_READY, metadata.state */
+	SRV_E_VOLUME_NOT_SNAPSHOTTABLE, /* 400/3 CWSANDBOX_VOLUME_NOT_SNAPSHOTTABLE */
 	/* the extension's own */
 	SRV_E_PROCESS_NOT_FOUND,   /* 404/5  CWSANDBOX_PROCESS_NOT_FOUND, metadata.processId */
 	SRV_E_PROCESS_EXITED,      /* 400/9  CWSANDBOX_PROCESS_EXITED */

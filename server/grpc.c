@@ -293,6 +293,10 @@ ADAPT(u_purge, srv_rpc_purge, PB(PurgeSandboxesRequest), PB(PurgeSandboxesRespon
 ADAPT(u_exec, srv_rpc_exec, PB(ExecRequest), PB(ExecResponse))
 ADAPT(u_read_file, srv_rpc_read_file, PB(ReadFileRequest), PB(ReadFileResponse))
 ADAPT(u_write_file, srv_rpc_write_file, PB(WriteFileRequest), PB(WriteFileResponse))
+ADAPT(u_create_snap, srv_rpc_create_snapshot, PB(CreateFileSystemSnapshotRequest), PB(FileSystemSnapshot))
+ADAPT(u_get_snap, srv_rpc_get_snapshot, PB(GetFileSystemSnapshotRequest), PB(FileSystemSnapshot))
+ADAPT(u_list_snaps, srv_rpc_list_snapshots, PB(ListFileSystemSnapshotsRequest), PB(ListFileSystemSnapshotsResponse))
+ADAPT(u_delete_snap, srv_rpc_delete_snapshot, PB(DeleteFileSystemSnapshotRequest), PB(FileSystemSnapshot))
 
 enum { K_UNARY, K_STREAM_EXEC, K_STREAM_LOGS, K_UNIMPLEMENTED };
 
@@ -313,10 +317,14 @@ static const struct method {
 	{"StreamLogs", K_STREAM_LOGS, &coreweave__sandbox__v1__stream_logs_request__descriptor, NULL},
 	{"WriteFile", K_UNARY, &coreweave__sandbox__v1__write_file_request__descriptor, u_write_file},
 	{"ReadFile", K_UNARY, &coreweave__sandbox__v1__read_file_request__descriptor, u_read_file},
-	{"CreateFileSystemSnapshot", K_UNIMPLEMENTED, NULL, NULL},
-	{"GetFileSystemSnapshot", K_UNIMPLEMENTED, NULL, NULL},
-	{"ListFileSystemSnapshots", K_UNIMPLEMENTED, NULL, NULL},
-	{"DeleteFileSystemSnapshot", K_UNIMPLEMENTED, NULL, NULL},
+	{"CreateFileSystemSnapshot", K_UNARY, &coreweave__sandbox__v1__create_file_system_snapshot_request__descriptor,
+	 u_create_snap},
+	{"GetFileSystemSnapshot", K_UNARY, &coreweave__sandbox__v1__get_file_system_snapshot_request__descriptor,
+	 u_get_snap},
+	{"ListFileSystemSnapshots", K_UNARY, &coreweave__sandbox__v1__list_file_system_snapshots_request__descriptor,
+	 u_list_snaps},
+	{"DeleteFileSystemSnapshot", K_UNARY, &coreweave__sandbox__v1__delete_file_system_snapshot_request__descriptor,
+	 u_delete_snap},
 };
 
 static void bad_message(gcall *g, const char *what)

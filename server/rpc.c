@@ -54,6 +54,9 @@ static const struct err_row {
 	{SRV_E_FILE_EXISTS, 6, "CWSANDBOX_FILE_IO_FAILED", 0},
 	{SRV_E_NO_SPACE, 8, "CWSANDBOX_FILE_IO_FAILED", 0},
 	{SRV_E_OUTPUT_LOST, 15, NULL, 0},  /* Exec is a real call: no reason of ours */
+	{SRV_E_SNAPSHOT_NOT_FOUND, 5, "CWSANDBOX_FSS_NOT_FOUND", 0},
+	{SRV_E_SNAPSHOT_NOT_READY, 9, "CWSANDBOX_FSS_NOT_READY", 0},
+	{SRV_E_VOLUME_NOT_SNAPSHOTTABLE, 3, "CWSANDBOX_VOLUME_NOT_SNAPSHOTTABLE", 0},
 	{SRV_E_PROCESS_NOT_FOUND, 5, "CWSANDBOX_PROCESS_NOT_FOUND", 0},
 	{SRV_E_PROCESS_EXITED, 9, "CWSANDBOX_PROCESS_EXITED", 0},
 	{SRV_E_STDIN_CLOSED, 9, "CWSANDBOX_STDIN_CLOSED", 0},
@@ -258,6 +261,10 @@ int srv_rpc_create(srv_call *c, const Coreweave__Sandbox__V1__CreateSandboxReque
 			return srv_fail(st, SRV_E_INTERNAL, NULL, "out of memory");
 		}
 	}
+	if (srv_rpc_check_restores(c, &spec, st)) {
+		srv_spec_free(&spec);
+		return SRV_RPC_FAIL;
+	}
 	srv_sbx *s = srv_create(&spec, c->peer, &why);
 	srv_spec_free(&spec);
 	if (!s)
@@ -382,15 +389,35 @@ int srv_rpc_delete(srv_call *c, const Coreweave__Sandbox__V1__DeleteSandboxReque
 		return SRV_RPC_FAIL;
 	if (req->n_snapshot_volumes && req->allow_missing)
 		return srv_fail(st, SRV_E_INVALID, "allowMissing", "allowMissing cannot be used with snapshotVolumes");
-	if (req->n_snapshot_volumes)
-		return srv_fail(st, SRV_E_UNSUPPORTED, "snapshotVolumes", "snapshotVolumes: sbxd has no volumes");
 	srv_sbx *s = find(c, req->sandbox_id);
 	if (!s && !req->allow_missing)
 		return no_sandbox(st, req->sandbox_id);
+	/* snapshotVolumes: queued before the stop (all names checked first),
+	 * each taken once the sandbox has stopped (rpc_snap.c). */
+	Coreweave__Sandbox__V1__DeleteSandboxResponse *o = NULL;
+	if (s && req->n_snapshot_volumes) {
+		o = delete_answer(NULL);
+		if (!o)
+			return srv_fail(st, SRV_E_INTERNAL, NULL, "out of memory");
+		if (srv_rpc_snapshot_volumes(c, s, req->snapshot_volumes, req->n_snapshot_volumes, req->request_id, o,
+		                             st)) {
+			/* those already queued stay: their ids were made */
+			wire_message_free(&o->base);
+			return SRV_RPC_FAIL;
+		}
+	}
 	/* The public API's stop: the record and its files stay (read only)
 	 * until :forget or the retention removes them. */
 	if (s)
 		srv_stop(s, req->grace_period_seconds, "deleted");
+	if (o) {
+		if (!(o->sandbox = srv_sbx_to_pb(s))) {
+			wire_message_free(&o->base);
+			return srv_fail(st, SRV_E_INTERNAL, NULL, "out of memory");
+		}
+		*resp = o;
+		return SRV_RPC_OK;
+	}
 	if (!(*resp = delete_answer(s)))
 		return srv_fail(st, SRV_E_INTERNAL, NULL, "out of memory");
 	return SRV_RPC_OK;

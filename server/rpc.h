@@ -135,5 +135,6 @@ int srv_rpc_list_images(Sbxd__Ext__V1__ListImagesResponse **resp, srv_status *st
  * processes, output, files and posix calls): rpc_exec.h, rpc_files.h. */
 #include "rpc_exec.h"
 #include "rpc_files.h"
+#include "rpc_snap.h"
 
 #endif

@@ -57,9 +57,10 @@ static const struct honour {
 	/* SandboxVolume: name, scratch. Not: volume_id 3 (persistent
 	 * volumes: sbxd has none). */
 	{PB(sandbox_volume), {1, 2}, {0}},
-	/* ScratchVolume: size, medium. Not (yet): restore_from_snapshot_id
-	 * 3 (the snapshots' branch turns it on with its restore hook). */
-	{PB(scratch_volume), {1, 2}, {0}},
+	/* ScratchVolume: size, medium, restore_from_snapshot_id (the
+	 * snapshot store's restore hook, core.c; its id and owner checked by
+	 * srv_rpc_check_restores). */
+	{PB(scratch_volume), {1, 2, 3}, {0}},
 	/* VolumeMount: volume, mount_path, read_only, sub_path. */
 	{PB(volume_mount), {1, 2, 3, 4}, {0}},
 	/* FileMount: path, content. */

@@ -125,6 +125,17 @@ echo delete >"$MNT/t1/ctl"
 ls "$MNT" | grep -qx t1 && fail "t1 still listed after delete"
 ls "$MNT/by-tag" | grep -qx team-a && fail "by-tag still has team-a after delete"
 
+note "filesystem snapshots on the real surface: ctl, the snapshots files, a restore"
+vspec='{"volumes": [{"name": "data", "scratch": {"size": "16Mi"RESTORE}}], "volumeMounts": [{"volume": "data", "mountPath": "/data"}]}'
+vb=$(new_box "${vspec/RESTORE/}")
+echo kept >"$MNT/$vb/files/data/k"
+echo snapshot data >"$MNT/$vb/ctl"
+sid=$(tail -n 1 "$MNT/$vb/snapshots" | cut -d' ' -f1)
+for _ in $(seq 300); do grep -q "^$sid ready " "$MNT/snapshots" && break; sleep 0.1; done
+grep -q "^$sid ready " "$MNT/snapshots" || fail "snapshot through the fake: $(cat "$MNT/snapshots")"
+vb2=$(new_box "${vspec/RESTORE/, \"restoreFromSnapshotId\": \"$sid\"}")
+eq "$(cat "$MNT/$vb2/files/data/k")" kept "restored through the fake"
+
 note "the wire: every exchange checked against the schema"
 umount_sbxfs
 if grep "OFF-SCHEMA ANSWER" "$T/fake.log" >&2; then fail "sbxd answered off the schema (above)"; fi
@@ -133,7 +144,8 @@ bad=$(grep "^fake: refused" "$T/fake.log" | grep -v "refused GET /v1/extensions:
 [ -z "$bad" ] || fail "the fake refused requests of libsbx's: $bad"
 "$PY" "$TESTS_DIR/conformance/wirecheck.py" report "$LOG" >"$T/report.txt" ||
 	{ cat "$T/report.txt" >&2; fail "exchanges off the schema (report above)"; }
-for rpc in CreateSandbox GetSandbox ListSandboxes DeleteSandbox Exec ReadFile WriteFile; do
+for rpc in CreateSandbox GetSandbox ListSandboxes DeleteSandbox Exec ReadFile WriteFile CreateFileSystemSnapshot \
+	ListFileSystemSnapshots; do
 	grep -qE "^  $rpc +libsbx +[1-9]" "$T/report.txt" || fail "no $rpc of libsbx's went through the fake"
 done
 note "$(tail -n 1 "$T/report.txt")"

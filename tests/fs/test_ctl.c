@@ -30,6 +30,12 @@ static const struct {
 	{FS_CTL_SANDBOX, "stop x", -EINVAL, 0, 0},
 	{FS_CTL_SANDBOX, "delete", 0, FS_VERB_DELETE, -1},
 	{FS_CTL_SANDBOX, "delete now", -EINVAL, 0, 0},
+	{FS_CTL_SANDBOX, "snapshot", 0, FS_VERB_SNAPSHOT, -1},
+	{FS_CTL_SANDBOX, "snapshot data\n", 0, FS_VERB_SNAPSHOT, -1},
+	{FS_CTL_SANDBOX, "snapshot a b", -EINVAL, 0, 0},
+	{FS_CTL_SANDBOX, "snapshot ../x", -EINVAL, 0, 0},
+	{FS_CTL_SANDBOX, "snapshot 0123456789012345678901234567890123456789012345678901234567890123", -EINVAL, 0, 0},
+	{FS_CTL_PROCESS, "snapshot data", -EINVAL, 0, 0},
 	{FS_CTL_SANDBOX, "kill", -EINVAL, 0, 0},
 	{FS_CTL_SANDBOX, "eof", -EINVAL, 0, 0},
 	{FS_CTL_SANDBOX, "", -EINVAL, 0, 0},
@@ -56,7 +62,7 @@ static const struct {
 
 START_TEST(test_ctl_table)
 {
-	fs_ctl c = {FS_VERB_NONE, 12345, NULL};
+	fs_ctl c = {FS_VERB_NONE, 12345, NULL, ""};
 	int rc = fs_ctl_parse(ctl_cases[_i].target, ctl_cases[_i].text, strlen(ctl_cases[_i].text), &c);
 	ck_assert_msg(rc == ctl_cases[_i].rc, "\"%s\": rc %d, want %d", ctl_cases[_i].text, rc, ctl_cases[_i].rc);
 	if (rc == 0) {
@@ -70,6 +76,10 @@ END_TEST
 START_TEST(test_ctl_why)
 {
 	fs_ctl c;
+	ck_assert_int_eq(fs_ctl_parse(FS_CTL_SANDBOX, "snapshot data\n", 14, &c), 0);
+	ck_assert_str_eq(c.name, "data");
+	ck_assert_int_eq(fs_ctl_parse(FS_CTL_SANDBOX, "snapshot", 8, &c), 0);
+	ck_assert_str_eq(c.name, "");
 	ck_assert_int_eq(fs_ctl_parse(FS_CTL_PROCESS, "kill 99", 7, &c), -EINVAL);
 	ck_assert_str_eq(c.why, "signal out of range (1..64)");
 	ck_assert_int_eq(fs_ctl_parse(FS_CTL_PROCESS, "kill FOO", 8, &c), -EINVAL);

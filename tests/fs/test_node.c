@@ -83,11 +83,15 @@ END_TEST
 START_TEST(test_children_and_modes)
 {
 	fs_kind v[32];
-	ck_assert_uint_eq(fs_kind_children(FS_K_ROOT, v, 32), 4);       /* new error by-tag images */
+	ck_assert_uint_eq(fs_kind_children(FS_K_ROOT, v, 32), 5);       /* new error by-tag images snapshots */
+	ck_assert_int_eq(fs_kind_child(FS_K_ROOT, "snapshots"), FS_K_ROOT_SNAPSHOTS);
+	ck_assert_int_eq(fs_kind_child(FS_K_SB_DIR, "snapshots"), FS_K_SB_SNAPSHOTS);
+	ck_assert_int_eq(fs_ino_split(fs_ino_make(0, 0, FS_K_ROOT_SNAPSHOTS), &(uint32_t){0}, &(int64_t){0}, &(fs_kind){0}), 0);
+	ck_assert_int_eq(fs_ino_split(fs_ino_make(0, 0, FS_K_SB_SNAPSHOTS), &(uint32_t){0}, &(int64_t){0}, &(fs_kind){0}), -1);
 	ck_assert_int_eq(fs_kind_child(FS_K_ROOT, "images"), FS_K_ROOT_IMAGES);
 	ck_assert_int_eq(fs_ino_split(fs_ino_make(0, 0, FS_K_ROOT_IMAGES), &(uint32_t){0}, &(int64_t){0}, &(fs_kind){0}), 0);
 	ck_assert_int_eq(fs_ino_split(fs_ino_make(2, 0, FS_K_ROOT_IMAGES), &(uint32_t){0}, &(int64_t){0}, &(fs_kind){0}), -1);
-	ck_assert_uint_eq(fs_kind_children(FS_K_SB_DIR, v, 32), 10);
+	ck_assert_uint_eq(fs_kind_children(FS_K_SB_DIR, v, 32), 11);
 	ck_assert_uint_eq(fs_kind_children(FS_K_SB_EXEC, v, 32), 2);
 	ck_assert_uint_eq(fs_kind_children(FS_K_P_DIR, v, 32), 8);
 	ck_assert_uint_eq(fs_kind_children(FS_K_P_DIR, v, 3), 8);       /* count even when short */

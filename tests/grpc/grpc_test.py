@@ -184,9 +184,72 @@ def case_unary(c):
     while time.time() < deadline and c.call("GetSandbox", sandbox_id=sid).status.state != pb.STATE_TERMINATED:
         time.sleep(0.1)
     check(c.call("GetSandbox", sandbox_id=sid).status.state == pb.STATE_TERMINATED, "deleted sandbox ends")
-    for name in ("CreateSandboxFromTemplate", "CreateFileSystemSnapshot", "GetFileSystemSnapshot",
-                 "ListFileSystemSnapshots", "DeleteFileSystemSnapshot"):
-        expect_error(grpc.StatusCode.UNIMPLEMENTED, lambda: c.call(name), name, reason="CWSANDBOX_NOT_IMPLEMENTED")
+    expect_error(grpc.StatusCode.UNIMPLEMENTED, lambda: c.call("CreateSandboxFromTemplate"),
+                 "CreateSandboxFromTemplate", reason="CWSANDBOX_NOT_IMPLEMENTED")
+
+
+def vol_sandbox(c, restore=""):
+    ctr = pb.Container(name="main", image="default",
+                       volume_mounts=[pb.VolumeMount(volume="data", mount_path="/data")])
+    vol = pb.SandboxVolume(name="data", scratch=pb.ScratchVolume(size="32Mi", restore_from_snapshot_id=restore))
+    return c.call("CreateSandbox", sandbox=pb.Sandbox(spec=pb.SandboxSpec(containers=[ctr], volumes=[vol])))
+
+
+def wait_snapshot(c, sid):
+    deadline = time.time() + 60
+    s = c.call("GetFileSystemSnapshot", file_system_snapshot_id=sid)
+    while s.state == pb.SNAPSHOT_STATE_CREATING and time.time() < deadline:
+        time.sleep(0.1)
+        s = c.call("GetFileSystemSnapshot", file_system_snapshot_id=sid)
+    return s
+
+
+def case_snapshots(c):
+    """The four snapshot calls, snapshot_volumes at delete and a restore."""
+    sb = vol_sandbox(c)
+    check(sb.status.state == pb.STATE_RUNNING, "sandbox with a volume runs (%s)" % sb.status.state)
+    sid = sb.sandbox_id
+    blob = os.urandom(1 << 20)
+    c.call("WriteFile", sandbox_id=sid, path="/data/blob", content=blob)
+    c.call("Exec", sandbox_id=sid, command=["sh", "-c", "ln -s blob /data/link && chmod 0640 /data/blob"])
+    snap = c.call("CreateFileSystemSnapshot", sandbox_id=sid, scratch_volume_name="data", request_id="g-1")
+    check(snap.state == pb.SNAPSHOT_STATE_CREATING and snap.file_system_snapshot_id.startswith("fss-"),
+          "CreateFileSystemSnapshot answers CREATING (%s)" % snap)
+    got = wait_snapshot(c, snap.file_system_snapshot_id)
+    check(got.state == pb.SNAPSHOT_STATE_READY and got.size_bytes > 0 and got.trigger == pb.SNAPSHOT_TRIGGER_MANUAL,
+          "GetFileSystemSnapshot: READY with a size (%s)" % got)
+    check(got.source_sandbox_id == sid and got.source_volume_name == "data" and got.request_id == "g-1",
+          "the snapshot names its source")
+    lst = c.call("ListFileSystemSnapshots", source_sandbox_id=sid)
+    check([s.file_system_snapshot_id for s in lst.file_system_snapshots] == [snap.file_system_snapshot_id],
+          "ListFileSystemSnapshots by sandbox")
+    expect_error(grpc.StatusCode.INVALID_ARGUMENT,
+                 lambda: c.call("CreateFileSystemSnapshot", sandbox_id=sid, scratch_volume_name="nope"),
+                 "snapshot of a missing volume", reason="CWSANDBOX_VOLUME_NOT_SNAPSHOTTABLE", field="scratchVolumeName")
+    d = c.call("DeleteSandbox", sandbox_id=sid, snapshot_volumes=["data"])
+    check(d.sandbox.sandbox_id == sid and len(d.file_system_snapshot_ids) == 1,
+          "DeleteSandbox with snapshot_volumes answers one id (%s)" % list(d.file_system_snapshot_ids))
+    on_del = wait_snapshot(c, d.file_system_snapshot_ids[0])
+    check(on_del.state == pb.SNAPSHOT_STATE_READY and on_del.trigger == pb.SNAPSHOT_TRIGGER_ON_DELETE,
+          "the ON_DELETE snapshot gets READY (%s)" % on_del)
+    nb = vol_sandbox(c, restore=on_del.file_system_snapshot_id)
+    check(nb.status.state == pb.STATE_RUNNING, "restored sandbox runs (%s)" % nb.status.state_reason)
+    back = c.call("ReadFile", sandbox_id=nb.sandbox_id, path="/data/blob").content
+    check(hashlib.sha256(back).digest() == hashlib.sha256(blob).digest(), "restored bytes are identical")
+    ex = c.call("Exec", sandbox_id=nb.sandbox_id, command=["stat", "-c", "%a %N", "/data/blob", "/data/link"])
+    check(ex.stdout.decode().split("\n")[:2] == ["640 '/data/blob'", "777 '/data/link' -> 'blob'"],
+          "mode and symlink restored (%r)" % ex.stdout)
+    expect_error(grpc.StatusCode.NOT_FOUND, lambda: vol_sandbox(c, restore="fss-0000000000000000"),
+                 "restore of an unknown snapshot", reason="CWSANDBOX_FSS_NOT_FOUND")
+    gone = c.call("DeleteFileSystemSnapshot", file_system_snapshot_id=snap.file_system_snapshot_id)
+    check(gone.state == pb.SNAPSHOT_STATE_DELETING, "DeleteFileSystemSnapshot answers DELETING")
+    expect_error(grpc.StatusCode.NOT_FOUND,
+                 lambda: c.call("GetFileSystemSnapshot", file_system_snapshot_id=snap.file_system_snapshot_id),
+                 "a deleted snapshot", reason="CWSANDBOX_FSS_NOT_FOUND")
+    e = c.call("DeleteFileSystemSnapshot", file_system_snapshot_id=snap.file_system_snapshot_id, allow_missing=True)
+    check(e.file_system_snapshot_id == "", "allow_missing: an empty answer")
+    c.call("DeleteFileSystemSnapshot", file_system_snapshot_id=on_del.file_system_snapshot_id)
+    c.call("DeleteSandbox", sandbox_id=nb.sandbox_id)
 
 
 def case_errors(c, ch):
@@ -389,7 +452,7 @@ def case_user_child(c_unused):
     check(code == 0 and out.strip() != b"", "StreamExec in its own sandbox")
 
 
-CASES = {"unary": case_unary, "errors": None, "stream": case_stream, "large": case_large, "logs": case_logs,
+CASES = {"unary": case_unary, "snapshots": case_snapshots, "errors": None, "stream": case_stream, "large": case_large, "logs": case_logs,
          "unix": case_unix, "tls": case_tls, "users": case_users,
          "user_child": case_user_child}
 

@@ -327,8 +327,6 @@ START_TEST(t_create)
 		{C0 ",\"resources\":{\"gpu\":{\"count\":\"1\"}}}]}}", -2, "spec.containers[0].resources.gpu"},
 		{C0 "}],\"volumes\":[{\"name\":\"v\"}]}}", -1, "spec.volumes[0].scratch"},
 		{C0 "}],\"volumes\":[{\"name\":\"v\",\"volumeId\":\"p\"}]}}", -2, "spec.volumes[0].volumeId"},
-		{C0 "}],\"volumes\":[{\"name\":\"v\",\"scratch\":{\"restoreFromSnapshotId\":\"s\"}}]}}", -2,
-		 "spec.volumes[0].scratch.restoreFromSnapshotId"},
 		{C0 "}],\"runnerIds\":[\"r\"]}}", -2, "spec.runnerIds"},
 		{C0 "}],\"initContainers\":[{\"name\":\"i\"}]}}", -2, "spec.initContainers"},
 		{C0 "}],\"mode\":\"SANDBOX_MODE_CKS\"}}", -2, "spec.mode"},

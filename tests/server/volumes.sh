@@ -210,7 +210,8 @@ fi
 
 # --- refusals, each naming its field
 refused 501 spec.volumes[0].volumeId "$(body r1 '"true"' '[]' '[{"name": "p", "volumeId": "vol-1"}]' '[]' '[]')"
-refused 501 spec.volumes[0].scratch.restoreFromSnapshotId "$(body r2 '"true"' '[]' '[{"name": "p", "scratch": {"restoreFromSnapshotId": "snap-1"}}]' '[]' '[]')"
+# (restoreFromSnapshotId is honoured: an unknown snapshot is 404, test snapshots)
+refused 404 spec.volumes[0].scratch.restoreFromSnapshotId "$(body r2 '"true"' '[]' '[{"name": "p", "scratch": {"restoreFromSnapshotId": "snap-1"}}]' '[]' '[]')"
 refused 400 spec.volumes[0].scratch.size "$(body r3 '"true"' '[]' '[{"name": "p", "scratch": {"size": "12Qi"}}]' '[]' '[]')"
 refused 400 spec.volumes[0].scratch.size "$(body r4 '"true"' '[]' '[{"name": "p", "scratch": {"size": "100Gi"}}]' '[]' '[]')"
 refused 400 spec.volumes[1].name "$(body r5 '"true"' '[]' '[{"name": "p", "scratch": {}}, {"name": "p", "scratch": {}}]' '[]' '[]')"

@@ -225,6 +225,43 @@ sbx_result sbx_sandbox_delete(sbx_client *c, const char *id, int grace_seconds, 
  * extension ignores the flag (a plain stop). */
 sbx_result sbx_sandbox_purge(sbx_client *c, const char *id, int grace_seconds, int allow_missing, sbx_error *err);
 
+/* ---------------------------------------------------------------- snapshots */
+
+/* Filesystem snapshots of a sandbox's scratch volume (the schema's
+ * FileSystemSnapshot and its four calls). */
+typedef enum sbx_snap_state {
+	SBX_SNAP_UNSPECIFIED = 0, SBX_SNAP_CREATING, SBX_SNAP_READY, SBX_SNAP_FAILED, SBX_SNAP_DELETING
+} sbx_snap_state;
+/* "creating", "ready", "failed", "deleting" ("unspecified"). */
+const char *sbx_snap_state_word(sbx_snap_state s);
+
+typedef struct sbx_snapshot {
+	char *id;
+	sbx_snap_state state;
+	char *reason;            /* stateReason, "" when none */
+	int64_t size_bytes;
+	char *sandbox_id, *volume; /* where it was taken */
+	int on_delete;           /* trigger ON_DELETE (else MANUAL) */
+	char *json;              /* the snapshot as the service answered:
+	                            canonical JSON, pretty, final newline */
+} sbx_snapshot;
+void sbx_snapshot_free(sbx_snapshot *s);
+void sbx_snapshot_list_free(sbx_snapshot **v, size_t n);
+
+/* CreateFileSystemSnapshot of volume (NULL or "": the sandbox's only
+ * scratch volume); *out is CREATING, READY once Get says so. */
+sbx_result sbx_snapshot_create(sbx_client *c, const char *sandbox_id, const char *volume, sbx_snapshot **out,
+                               sbx_error *err);
+sbx_result sbx_snapshot_get(sbx_client *c, const char *id, sbx_snapshot **out, sbx_error *err);
+/* Every page; sandbox_id NULL or "": all the caller's snapshots. */
+sbx_result sbx_snapshot_list(sbx_client *c, const char *sandbox_id, sbx_snapshot ***out, size_t *n,
+                             sbx_error *err);
+sbx_result sbx_snapshot_delete(sbx_client *c, const char *id, int allow_missing, sbx_error *err);
+/* DeleteSandbox with snapshotVolumes (volumes NULL-terminated): the
+ * snapshot ids into *ids (*n of them; free each and the array). */
+sbx_result sbx_sandbox_delete_snapshot(sbx_client *c, const char *id, int grace_seconds,
+                                       const char *const *volumes, char ***ids, size_t *n, sbx_error *err);
+
 /* ---------------------------------------------------------------- processes */
 
 typedef enum sbx_proc_state {
