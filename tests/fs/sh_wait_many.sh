@@ -8,7 +8,7 @@
 . "$TESTS_DIR/fs/common.sh"
 N=${WAIT_MANY_N:-600}
 PER=500         # processes per sandbox (a sandbox starts at most 4096)
-up
+up -o lifetime=7200   # a 10,000 run takes many minutes to start
 nbox=$(((N + PER - 1) / PER))
 ids=()
 for b in $(seq 1 "$nbox"); do
