@@ -1354,7 +1354,7 @@ static void maybe_prefetch(fs_handle *h, sbx_stream st, const fs_chunk *c)
  * after the stream ended. */
 static int read_spliced(fuse_req_t req, fs_handle *h, sbx_stream st, size_t size, int64_t off)
 {
-	int state = __atomic_load_n(&h->sfd_state, __ATOMIC_ACQUIRE);
+	int state = settings.no_splice ? 3 : __atomic_load_n(&h->sfd_state, __ATOMIC_ACQUIRE);
 	if (state == 0) {
 		fs_sb_view v;
 		int64_t known;
