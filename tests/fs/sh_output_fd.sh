@@ -59,11 +59,19 @@ st=$(curl -s -o "$T/up" -D "$T/uph" -w '%{http_code}' --max-time 5 --unix-socket
 	-H 'Connection: Upgrade' -H 'Upgrade: sbxd-fd' "http://sbxd$path" || true)
 eq "$st" 101 "openOutput with Upgrade"
 grep -qi "^X-Sbx-Size: $(stat -c %s "$spool")" "$T/uph" || fail "no X-Sbx-Size of the spool: $(cat "$T/uph")"
+# Another user (a uid of its own, no account): sbxd's answer is 404, as
+# for every call on a sandbox not theirs. Skipped where that uid cannot
+# reach the socket at all (seen on a host where its /tmp resolves apart).
+other() { setpriv --reuid=64011 --regid=64011 --clear-groups "$@"; }
 if command -v setpriv >/dev/null; then
 	chmod o+x "$T"
 	chmod o+rw "$_SBXD_SOCK"
-	st=$(setpriv --reuid=64011 --regid=64011 --clear-groups curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
-		--unix-socket "$_SBXD_SOCK" -H 'Connection: Upgrade' -H 'Upgrade: sbxd-fd' "http://sbxd$path" || true)
-	eq "$st" 404 "openOutput by another user"
+	if [ "$(other curl -s -o /dev/null -w '%{http_code}' --max-time 5 --unix-socket "$_SBXD_SOCK" http://sbxd/v1/extensions)" = 200 ]; then
+		st=$(other curl -s -o /dev/null -w '%{http_code}' --max-time 5 --unix-socket "$_SBXD_SOCK" \
+			-H 'Connection: Upgrade' -H 'Upgrade: sbxd-fd' "http://sbxd$path" || true)
+		eq "$st" 404 "openOutput by another user"
+	else
+		note "uid 64011 cannot reach the socket here: the other-user check is skipped"
+	fi
 fi
 echo ok
