@@ -70,6 +70,13 @@ typedef struct fs_handle {
 					 * one open file from several processes */
 	int64_t prefetch_end;   /* output files: the chunk end last prefetched after */
 	char *gone_name;        /* `ctl delete` done: the name to invalidate */
+	/* Output files of an ended stream from a local sbxd: its spool's
+	 * read-only fd (sbx_output_fd), read by splice. sfd_state (atomic):
+	 * 0 not asked, 1 asking, 2 sfd held, 3 refused (read by offset). */
+	int sfd_state;
+	int sfd;
+	int64_t sfd_size;       /* the stream's final size */
+	int cached;             /* opened with keep_cache (a short read is EOF) */
 } fs_handle;
 
 #endif

@@ -50,6 +50,7 @@ struct opts {
 	unsigned connect_timeout;
 	unsigned grace;
 	int kernel_cache;
+	int no_splice;          /* finished output by offset, never by descriptor */
 	char *mk[FS_MKDIR_OPTS];        /* mkdir defaults, as mk_keys */
 	int exec_stdin;
 	int show_help;
@@ -75,6 +76,7 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("connect_timeout=%u", connect_timeout),
 	OPT("grace=%u", grace),
 	OPT("kernel_cache", kernel_cache),
+	OPT("no_splice", no_splice),
 	OPT("image=%s", mk[0]),
 	OPT("network=%s", mk[1]),
 	OPT("lifetime=%s", mk[2]),
@@ -140,6 +142,7 @@ static void usage(const char *prog)
 	       "    -o connect_timeout=S   connect deadline (default 2)\n"
 	       "    -o grace=SECONDS       grace period of rmdir and `ctl delete` (default 10)\n"
 	       "    -o kernel_cache        let the kernel page-cache finished output\n"
+	       "    -o no_splice           read finished output over HTTP, never by the spool's fd\n"
 	       "    -o image=IMAGE         mkdir's sandboxes: image (default: the service's)\n"
 	       "    -o network=none|egress mkdir's sandboxes: network\n"
 	       "    -o lifetime=SECONDS    mkdir's sandboxes: maxLifetimeSeconds\n"
@@ -434,7 +437,7 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	sbx_config_set_timeouts(cfg, (long)o.connect_timeout * 1000, (long)o.timeout * 1000);
-	fs_settings s = {(int)o.grace, o.kernel_cache, copts.singlethread, {{0}}, o.exec_stdin};
+	fs_settings s = {(int)o.grace, o.kernel_cache, copts.singlethread, {{0}}, o.exec_stdin, o.no_splice};
 	/* mkdir's defaults: refused now, not at the first mkdir. */
 	sbx_spec *check = sbx_spec_new();
 	for (int i = 0; i < FS_MKDIR_OPTS; i++) {

@@ -22,6 +22,7 @@ typedef struct fs_settings {
 	 * pairs for sbx_spec_set_option, NULL values unset; checked at mount. */
 	const char *mkdir_opts[FS_MKDIR_OPTS][2];
 	int exec_stdin;         /* -o stdin: text commands start with stdin open */
+	int no_splice;          /* -o no_splice: no spool descriptors (read_spliced) */
 } fs_settings;
 
 /* The client must outlive the session. */

@@ -49,6 +49,13 @@ typedef struct fs_waiter {
 	struct fs_waiter *cnext;        /* carrier: the carriers list */
 	struct fs_waiter *carrier;      /* reader: its carrier, NULL once answered */
 	struct fs_waiter *fnext;        /* reader: next of the same carrier */
+	/* A carrier of a process's returncode against a service with
+	 * waitProcesses: it waits in one of a few batched calls instead of a
+	 * long-poll of its own (see "Batched waits" below). */
+	int batched;
+	int how;                        /* batch_cb: 1 ended (at index `off`), 2 unknown,
+	                                   3 failed, 4 cancelled */
+	struct fs_waiter *bnext;        /* pending list / its batch's members */
 } fs_waiter;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -56,6 +63,10 @@ static sbx_async *async;
 static fs_waiter *free_list, *all_list;
 static fs_waiter *carriers;
 static int stopping;
+
+static int carrier_arm_locked(fs_waiter *c, fs_waiter **failed);
+static void carriers_fail(fs_waiter *list);
+static fs_waiter *batch_stop_locked(void);
 
 static fs_waiter *w_alloc(void)
 {
@@ -105,7 +116,11 @@ void fs_wait_fini(void)
 {
 	pthread_mutex_lock(&lock);
 	stopping = 1;
+	fs_waiter *idle = batch_stop_locked();
 	pthread_mutex_unlock(&lock);
+	/* Carriers queued for a batch that never went: their readers end
+	 * with EINTR as those of cancelled long-polls do. */
+	carriers_fail(idle);
 	/* sbx_async_free (by the caller, next) runs every pending callback with
 	 * SBX_E_CANCELLED; nothing re-arms once stopping is set. */
 }
@@ -535,7 +550,8 @@ void fs_wait_returncode(fuse_req_t req, fs_handle *h, const char *id, int64_t of
 	c->followers = f;
 	if (spare)
 		w_release_locked(spare);
-	if (fresh && arm_locked(c) != 0) {
+	fs_waiter *failed = NULL;
+	if (fresh && carrier_arm_locked(c, &failed) != 0) {
 		/* nobody else joined: the lock was held since */
 		carrier_unlink_locked(c);
 		c->followers = NULL;
@@ -547,6 +563,7 @@ void fs_wait_returncode(fuse_req_t req, fs_handle *h, const char *id, int64_t of
 		return;
 	}
 	pthread_mutex_unlock(&lock);
+	carriers_fail(failed);
 }
 
 void fs_wait_poll(fs_handle *h, const char *id, struct fuse_pollhandle *ph)
@@ -599,6 +616,253 @@ void fs_wait_forget_handle(fs_handle *h)
 			sbx_async_cancel(async, w->op);
 	}
 	pthread_mutex_unlock(&lock);
+}
+
+/* ------------------------------------------------------- batched waits */
+
+/* Against a service with waitProcesses (sbxd), every carrier of a
+ * process's returncode waits in one of at most BATCH_CALLS calls of up to
+ * BATCH_MAX entries each, so 10,000 readers of different processes hold
+ * a handful of connections instead of 10,000. A call answers as soon as
+ * one of its processes ends; the rest wait on in the next call. A carrier
+ * that comes while every call is in flight waits in `pending`, and the
+ * smallest call that has room is cancelled and sent again with it (one
+ * restart at a time), so a newcomer is never left out for a whole
+ * long-poll. Without the extension (sbx_async_processes_wait says NULL)
+ * every carrier goes back to its own long-poll, for good. */
+#define BATCH_MAX SBX_WAIT_MANY_MAX
+#define BATCH_CALLS 6
+
+typedef struct batch {
+	sbx_op *op;             /* NULL: free */
+	fs_waiter *members;
+	size_t n;
+	int restart;            /* cancelled to be sent again with pending */
+} batch;
+
+static batch batches[BATCH_CALLS];
+static fs_waiter *pending;
+static size_t npending;
+static int batch_off;   /* the service lacks waitProcesses */
+
+static void batch_cb(void *ud, sbx_result r, const sbx_error *err, const sbx_exits *x);
+
+static int ref_cmp(const void *a, const void *b)
+{
+	const sbx_proc_ref *x = a, *y = b;
+	int c = strcmp(x->sandbox_id, y->sandbox_id);
+	return c ? c : (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+/* Under lock: takes up to BATCH_MAX - b->n pending carriers into b and
+ * sends b. Interrupted carriers (their readers left) are dropped here.
+ * Returns -1 when the service lacks the call (or no memory): the caller
+ * sends the members one by one. */
+static int batch_send_locked(batch *b)
+{
+	while (pending && b->n < BATCH_MAX) {
+		fs_waiter *c = pending;
+		pending = c->bnext;
+		npending--;
+		if (c->interrupted && !c->followers) {
+			carrier_unlink_locked(c);
+			w_release_locked(c);
+			continue;
+		}
+		c->bnext = b->members;
+		b->members = c;
+		b->n++;
+	}
+	if (!b->n)
+		return 0;
+	sbx_proc_ref *refs = malloc(b->n * sizeof *refs);
+	size_t i = 0;
+	for (fs_waiter *c = b->members; refs && c; c = c->bnext)
+		refs[i++] = (sbx_proc_ref){c->id, c->pid};
+	if (refs)
+		qsort(refs, b->n, sizeof *refs, ref_cmp);
+	b->op = refs ? sbx_async_processes_wait(async, refs, b->n, FS_LONGPOLL_SECONDS, batch_cb, b) : NULL;
+	free(refs);
+	return b->op ? 0 : -1;
+}
+
+/* Under lock: sends what is pending, in a free call or by restarting the
+ * smallest one with room. Carriers that could not be sent at all go to
+ * *failed (the caller ends them outside the lock). */
+static void batch_kick_locked(fs_waiter **failed)
+{
+	if (!pending || stopping || batch_off)
+		goto fallback;
+	batch *room = NULL;
+	for (int i = 0; i < BATCH_CALLS; i++) {
+		if (batches[i].restart)
+			return;         /* its callback sends pending with it */
+		if (!batches[i].op && !room)
+			room = &batches[i];
+	}
+	while (room && pending) {
+		room->members = NULL;
+		room->n = 0;
+		if (batch_send_locked(room) != 0) {
+			batch_off = 1;
+			fs_waiter *m = room->members;
+			room->members = NULL;
+			room->n = 0;
+			while (m) {
+				fs_waiter *c = m;
+				m = c->bnext;
+				c->bnext = pending;
+				pending = c;
+				npending++;
+			}
+			goto fallback;
+		}
+		room = NULL;
+		for (int i = 0; i < BATCH_CALLS && !room; i++)
+			if (!batches[i].op)
+				room = &batches[i];
+	}
+	if (!pending)
+		return;
+	batch *small = NULL;
+	for (int i = 0; i < BATCH_CALLS; i++)
+		if (batches[i].n + npending <= BATCH_MAX && (!small || batches[i].n < small->n))
+			small = &batches[i];
+	if (small) {
+		small->restart = 1;
+		sbx_async_cancel(async, small->op);
+	}
+	/* No room anywhere: pending goes with the next call that answers. */
+	return;
+fallback:
+	while (pending && (stopping || batch_off)) {
+		fs_waiter *c = pending;
+		pending = c->bnext;
+		npending--;
+		c->batched = 0;
+		c->bnext = NULL;
+		if (stopping || arm_locked(c) != 0) {
+			c->bnext = *failed;
+			*failed = c;
+		}
+	}
+}
+
+/* Under lock: a fresh carrier starts waiting, batched when it can be. */
+static int carrier_arm_locked(fs_waiter *c, fs_waiter **failed)
+{
+	if (c->pid == SBX_MAIN || batch_off)
+		return arm_locked(c);
+	if (stopping || !async)
+		return -1;
+	c->batched = 1;
+	c->armed_ms = fs_now_ms();
+	c->bnext = pending;
+	pending = c;
+	npending++;
+	batch_kick_locked(failed);
+	return 0;
+}
+
+/* Ends carriers that cannot wait (stopping, or no long-poll could be
+ * armed): their readers get EINTR or EIO. Outside the lock. */
+static void carriers_fail(fs_waiter *list)
+{
+	pthread_mutex_lock(&lock);
+	int stop = stopping;
+	pthread_mutex_unlock(&lock);
+	while (list) {
+		fs_waiter *c = list;
+		list = c->bnext;
+		c->bnext = NULL;
+		if (stop)
+			carrier_done(c, 1, SBX_OK, NULL, 0);
+		else
+			carrier_done(c, 0, SBX_E_INTERNAL, NULL, 0);
+	}
+}
+
+static fs_waiter *batch_stop_locked(void)
+{
+	fs_waiter *idle = pending;
+	pending = NULL;
+	npending = 0;
+	return idle;
+}
+
+/* A batched call's answer (loop thread): the ended carriers answer their
+ * readers, the unknown ones fail with ENOENT, the others wait on. */
+static void batch_cb(void *ud, sbx_result r, const sbx_error *err, const sbx_exits *x)
+{
+	batch *b = ud;
+	fs_waiter *done = NULL, *failed = NULL;
+	pthread_mutex_lock(&lock);
+	fs_waiter *m = b->members;
+	int restart = b->restart;
+	b->members = NULL;
+	b->n = 0;
+	b->op = NULL;
+	b->restart = 0;
+	while (m) {
+		fs_waiter *c = m;
+		m = c->bnext;
+		c->bnext = NULL;
+		int end = 0;
+		if (r == SBX_OK) {
+			for (size_t i = 0; i < x->n_ended && !end; i++)
+				if (x->ended[i]->id == c->pid && strcmp(x->ended_sandbox[i], c->id) == 0) {
+					c->off = (int64_t)i;
+					end = 1;
+				}
+			for (size_t i = 0; i < x->n_missing && !end; i++)
+				if (x->missing[i].pid == c->pid && strcmp(x->missing[i].sandbox_id, c->id) == 0)
+					end = 2;
+		} else if (r != SBX_E_CANCELLED && !(transient(r) && c->retries < TRANSIENT_RETRIES)) {
+			end = 3;
+		} else if (r != SBX_E_CANCELLED) {
+			c->retries++;
+		}
+		if (r == SBX_E_CANCELLED && !restart)
+			end = 4;        /* stopping: sbx_async_free cancels every op */
+		if (!end && c->interrupted && !c->followers) {
+			carrier_unlink_locked(c);
+			w_release_locked(c);
+			continue;
+		}
+		if (end) {
+			c->how = end;
+			c->bnext = done;
+			done = c;
+			continue;
+		}
+		c->bnext = pending;
+		pending = c;
+		npending++;
+	}
+	batch_kick_locked(&failed);
+	pthread_mutex_unlock(&lock);
+	while (done) {
+		fs_waiter *c = done;
+		done = c->bnext;
+		c->bnext = NULL;
+		int how = c->how;
+		if (how == 1) {
+			/* Into the cache first: later reads answer from it. */
+			const sbx_process *p = x->ended[c->off];
+			fs_state_put_proc(c->slot, p);
+			carrier_done(c, p->state == SBX_PROC_RUNNING, SBX_OK, NULL, p->exit_code);
+		} else if (how == 2) {
+			sbx_error e = {.code = SBX_E_NOT_FOUND, .retry_delay_ms = -1};
+			snprintf(e.message, sizeof e.message, "process %lld of sandbox %s not found", (long long)c->pid,
+			         c->id);
+			carrier_done(c, 0, SBX_E_NOT_FOUND, &e, 0);
+		} else if (how == 3) {
+			carrier_done(c, 0, r, err, 0);
+		} else {
+			carrier_done(c, 0, SBX_E_CANCELLED, NULL, 0);
+		}
+	}
+	carriers_fail(failed);
 }
 
 /* ------------------------------------------------------------ prefetch */

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
@@ -27,6 +28,7 @@
 #include "parse.h"
 #include "routes.h"
 #include "rpc.h"
+#include "rpc_wait.h"
 
 /* Bytes of one JSON answer: a 32 MiB file as base64, and room. */
 #define SRV_MAX_ANSWER ((size_t)48 << 20)
@@ -288,10 +290,90 @@ static enum MHD_Result send_raw(struct MHD_Connection *con, int fd, const unsign
 	return queue(con, 200, resp);
 }
 
+/* "outputFd": the protocol name of the upgrade that carries a spool's
+ * descriptor (docs/api.md). */
+#define FD_UPGRADE "sbxd-fd"
+
+static int upgrade_asked(struct MHD_Connection *con)
+{
+	const char *u = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Upgrade");
+	return u && strcasecmp(u, FD_UPGRADE) == 0;
+}
+
+/* After the 101: one byte that carries the descriptor, then the end of
+ * the connection (it served this one call). */
+static void fd_upgraded(void *cls, struct MHD_Connection *con, void *req_cls, const char *extra_in,
+			size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+{
+	(void)con;
+	(void)req_cls;
+	(void)extra_in;
+	(void)extra_in_size;
+	int fd = (int)(intptr_t)cls - 1;
+	char byte = 'F';
+	struct iovec iov = {&byte, 1};
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	memset(&ctl, 0, sizeof ctl);
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+	/* The socket may be non-blocking: one byte fits unless the peer
+	 * stopped reading, so wait a little, never forever. */
+	for (int tries = 0; tries < 10; tries++) {
+		if (sendmsg(sock, &mh, MSG_NOSIGNAL) == 1)
+			break;
+		if (errno != EAGAIN && errno != EINTR)
+			break;
+		struct pollfd pfd = {sock, POLLOUT, 0};
+		poll(&pfd, 1, 100);
+	}
+	close(fd);
+	MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+}
+
+/* The 101 of openOutput with the stream's headers; fd goes in the byte
+ * after it (fd_upgraded), and is closed here once sent. */
+static enum MHD_Result send_fd(struct MHD_Connection *con, const srv_output *o)
+{
+	struct MHD_Response *resp = MHD_create_response_for_upgrade(fd_upgraded, (void *)(intptr_t)(o->fd + 1));
+	if (!resp) {
+		close(o->fd);
+		return MHD_NO;
+	}
+	char num[24];
+	MHD_add_response_header(resp, "Upgrade", FD_UPGRADE);
+	snprintf(num, sizeof num, "%lld", (long long)o->size);
+	MHD_add_response_header(resp, "X-Sbx-Size", num);
+	MHD_add_response_header(resp, "X-Sbx-Eof", "1");
+	if (o->truncated)
+		MHD_add_response_header(resp, "X-Sbx-Truncated", "1");
+	enum MHD_Result rc = MHD_queue_response(con, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
+	MHD_destroy_response(resp);
+	if (rc != MHD_YES)
+		close(o->fd);
+	return rc;
+}
+
 /* ReadStdout ... ReadProcessStderr: the stream is the row's. */
 static int output_stream(const char *rpc)
 {
 	return strstr(rpc, "Stdout") ? 1 : 2;
+}
+
+/* The client closed its end (or the socket failed). */
+static int peer_gone(struct MHD_Connection *con)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (!ci)
+		return 0;
+	struct pollfd pfd = {ci->connect_fd, POLLRDHUP, 0};
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
 /* One call of rpc.h: decode, run (again, after a wake-up), answer. */
@@ -306,6 +388,11 @@ static enum MHD_Result h_rpc(struct MHD_Connection *con, req *r)
 		srv_call_init(&r->call, r->peer, &r->w);
 		if (rpc_request(con, r, &st) != 0)
 			return send_st(con, &st);
+	} else if (strcmp(rpc, "WaitProcesses") == 0 && peer_gone(con)) {
+		/* A parked connection is not watched: a client that closed it
+		 * (a mount sending the wait again with more entries) is seen
+		 * on the next turn, at most a second later, and let go. */
+		return MHD_NO;
 	}
 	r->w.con = con;
 	const void *q = r->rpcreq;
@@ -353,7 +440,17 @@ static enum MHD_Result h_rpc(struct MHD_Connection *con, req *r)
 		rc = CALL(srv_rpc_close_stdin, Sbxd__Ext__V1__CloseStdinResponse);
 	else if (strcmp(rpc, "SignalProcess") == 0)
 		rc = CALL(srv_rpc_signal_process, Sbxd__Ext__V1__SignalProcessResponse);
-	else if (!r->wr->resp) {
+	else if (strcmp(rpc, "WaitProcesses") == 0)
+		rc = CALL(srv_rpc_wait_processes, Sbxd__Ext__V1__WaitProcessesResponse);
+	else if (strcmp(rpc, "OpenOutput") == 0) {
+		srv_output o;
+		if (r->tcp)
+			rc = srv_fail(&st, SRV_E_PRECONDITION, NULL, "openOutput is served on sbxd's unix socket only");
+		else if (!upgrade_asked(con))
+			rc = srv_fail(&st, SRV_E_INVALID, NULL, "openOutput needs Connection: Upgrade, Upgrade: " FD_UPGRADE);
+		else if ((rc = srv_rpc_open_output(&r->call, q, &o, &st)) == SRV_RPC_OK)
+			return send_fd(con, &o);
+	} else if (!r->wr->resp) {
 		/* "output": raw bytes by offset. */
 		srv_output o;
 		rc = srv_rpc_read_output(&r->call, q, output_stream(rpc), &o, &st);
@@ -586,9 +683,10 @@ static void on_connection(void *cls, struct MHD_Connection *con, void **socket_c
 
 static struct MHD_Daemon *start_one(int fd, void *cls, unsigned idle_s)
 {
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-			 MHD_USE_TURBO;
 	int tcp = cls != NULL;
+	/* Upgrade (openOutput's descriptor) only where SCM_RIGHTS can go. */
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+			 MHD_USE_TURBO | (tcp ? 0 : MHD_ALLOW_UPGRADE);
 	return MHD_start_daemon(flags, 0, NULL, NULL, on_request, cls,
 				MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
 				MHD_OPTION_THREAD_POOL_SIZE, (unsigned)4,

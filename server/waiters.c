@@ -117,7 +117,7 @@ void srv_wake(uint32_t seq)
 	srv_waiter *w = waiters.next;
 	while (w != &waiters) {
 		srv_waiter *next = w->next;
-		if (!seq || w->seq == seq) {
+		if (!seq || w->seq == seq || w->seq == SRV_SEQ_ANY) {
 			srv_waiter_remove(w);
 			w->resume ? w->resume(w->con) : srv_http_resume(w->con);
 		}

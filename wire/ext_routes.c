@@ -52,6 +52,12 @@ const wire_route wire_ext_routes[] = {
 	 EXT(read_output_request), NULL, {"sandbox_id", "process_id"}, "output"},
 	{"ReadProcessStderr", "GET", "/v1/sandboxes/{sandbox_id}/processes/{process_id}/stderr", "",
 	 EXT(read_output_request), NULL, {"sandbox_id", "process_id"}, "output"},
+	/* "outputFd": raw (resp NULL), unix socket only; answers 101 + SCM_RIGHTS */
+	{"OpenOutput", "GET", "/v1/sandboxes/{sandbox_id}:openOutput", "", EXT(open_output_request), NULL,
+	 {"sandbox_id"}, "outputFd"},
+	/* "waitProcesses" */
+	{"WaitProcesses", "POST", "/v1/sandboxes:waitProcesses", "*", EXT(wait_processes_request),
+	 EXT(wait_processes_response), {NULL}, "waitProcesses"},
 	/* "files" */
 	{"ReadFileRange", "GET", "/v1/sandboxes/{sandbox_id}:readFileRange", "", EXT(read_file_range_request),
 	 EXT(read_file_range_response), {"sandbox_id"}, "files"},

@@ -22,7 +22,7 @@
 
 #define POOL_MAX 64
 
-typedef enum { OP_OUTPUT, OP_PROCESS, OP_SANDBOX } op_kind;
+typedef enum { OP_OUTPUT, OP_PROCESS, OP_SANDBOX, OP_MANY } op_kind;
 
 struct sbx_op {
 	sbx_http_req req;          /* first: curl's PRIVATE points here */
@@ -40,7 +40,9 @@ struct sbx_op {
 		sbx_output_cb output;
 		sbx_process_cb process;
 		sbx_sandbox_cb sandbox;
+		sbx_exits_cb many;
 	} cb;
+	char *body;                /* OP_MANY: the POST body */
 	void *ud;
 	int cancel;                /* under a->mu */
 	int started;               /* callback started; under a->mu */
@@ -96,6 +98,7 @@ static void op_free(sbx_op *op)
 	free(op->sandbox);
 	free(op->url);
 	free(op->path);
+	free(op->body);
 	free(op);
 }
 
@@ -151,6 +154,9 @@ static void complete(sbx_async *a, sbx_op *op, sbx_result r, const sbx_error *er
 		break;
 	case OP_SANDBOX:
 		op->cb.sandbox(op->ud, r, err, payload);
+		break;
+	case OP_MANY:
+		op->cb.many(op->ud, r, err, payload);
 		break;
 	}
 	op_free(op);
@@ -287,6 +293,49 @@ static long gone_delay(sbx_async *a, sbx_op *op, sbx_result r)
 	return now - op->gone_ms + GONE_RETRY_MS < a->c->cfg->total_ms ? GONE_RETRY_MS : -1;
 }
 
+/* A waitProcesses answer, decoded and handed over as an sbx_exits. */
+static void finish_many(sbx_async *a, sbx_op *op)
+{
+	sbx_error e;
+	sbx_error_clear(&e);
+	ProtobufCMessage *m = NULL;
+	sbx_result r = sbx_pb_answer(&sbxd__ext__v1__wait_processes_response__descriptor, op->resp.body.data,
+	                             op->resp.body.len, &m, &e);
+	const Sbxd__Ext__V1__WaitProcessesResponse *w = (const void *)m;
+	size_t ne = r == SBX_OK ? w->n_ended : 0, nm = r == SBX_OK ? w->n_not_found : 0;
+	sbx_process **procs = calloc(ne ? ne : 1, sizeof *procs);
+	const char **sids = calloc(ne ? ne : 1, sizeof *sids);
+	sbx_proc_ref *miss = calloc(nm ? nm : 1, sizeof *miss);
+	if (r == SBX_OK && (!procs || !sids || !miss))
+		r = sbx_fail(&e, SBX_E_NOMEM, "out of memory");
+	for (size_t i = 0; r == SBX_OK && i < ne; i++) {
+		const Sbxd__Ext__V1__ProcessExit *x = w->ended[i];
+		if (!x->sandbox_id || !x->process) {
+			r = sbx_fail(&e, SBX_E_PROTOCOL, "waitProcesses: an ended entry without its sandbox or process");
+			break;
+		}
+		sids[i] = x->sandbox_id;
+		r = sbx_process_from_pb(&x->process->base, &procs[i], &e);
+	}
+	for (size_t i = 0; r == SBX_OK && i < nm; i++) {
+		miss[i].sandbox_id = w->not_found[i]->sandbox_id ? w->not_found[i]->sandbox_id : "";
+		miss[i].pid = w->not_found[i]->process_id;
+	}
+	if (r == SBX_OK) {
+		sbx_exits x = {ne, sids, (const sbx_process *const *)procs, nm, miss};
+		complete(a, op, SBX_OK, NULL, &x);
+	} else {
+		e.http_status = op->resp.status;
+		complete_error(a, op, r, &e);
+	}
+	for (size_t i = 0; procs && i < ne; i++)
+		sbx_process_free(procs[i]);
+	free(procs);
+	free(sids);
+	free(miss);
+	wire_message_free(m);
+}
+
 static void finish_http(sbx_async *a, sbx_op *op, CURLcode cc)
 {
 	sbx_error e;
@@ -323,6 +372,10 @@ static void finish_http(sbx_async *a, sbx_op *op, CURLcode cc)
 			sbx_output_chunk(&op->resp, op->offset, op->resp.body.data ? op->resp.body.data : "",
 			                 op->resp.body.len, &ch);
 		complete(a, op, SBX_OK, NULL, &ch);
+		return;
+	}
+	if (op->kind == OP_MANY) {
+		finish_many(a, op);
 		return;
 	}
 	if (op->kind == OP_SANDBOX) {
@@ -690,6 +743,54 @@ sbx_op *sbx_async_sandbox_wait(sbx_async *a, const char *sandbox_id, int wait_se
 		return NULL;
 	}
 	free(body);
+	return submit_path(a, op, path);
+}
+
+sbx_op *sbx_async_processes_wait(sbx_async *a, const sbx_proc_ref *refs, size_t n, int wait_seconds,
+                                 sbx_exits_cb cb, void *ud)
+{
+	if (!cb || !refs || n == 0 || n > SBX_WAIT_MANY_MAX || !(feats(a) & SBX_FEAT_WAIT_MANY))
+		return NULL;
+	const wire_route *r = wire_ext_route_find("WaitProcesses");
+	Sbxd__Ext__V1__ProcessRef *items = calloc(n, sizeof *items);
+	Sbxd__Ext__V1__ProcessRef **ptrs = calloc(n, sizeof *ptrs);
+	sbx_op *op = op_new(a, OP_MANY, refs[0].sandbox_id, wait_seconds);
+	char *path = NULL, *body = NULL;
+	size_t blen = 0;
+	int ok = r && items && ptrs && op;
+	for (size_t i = 0; ok && i < n; i++) {
+		if (!sbx_id_ok(refs[i].sandbox_id) || refs[i].pid < 1) {
+			ok = 0;
+			break;
+		}
+		sbxd__ext__v1__process_ref__init(&items[i]);
+		items[i].sandbox_id = (char *)refs[i].sandbox_id;
+		items[i].process_id = refs[i].pid;
+		ptrs[i] = &items[i];
+	}
+	if (ok) {
+		Sbxd__Ext__V1__WaitProcessesRequest q = SBXD__EXT__V1__WAIT_PROCESSES_REQUEST__INIT;
+		q.n_processes = n;
+		q.processes = ptrs;
+		q.wait_seconds = op->wait > 0 ? op->wait : 0;
+		ok = sbx_pb_request(r, &q.base, NULL, &path, &body, &blen, NULL) == SBX_OK && body;
+	}
+	free(items);
+	free(ptrs);
+	if (!ok) {
+		free(path);
+		free(body);
+		op_free(op);
+		return NULL;
+	}
+	op->cb.many = cb;
+	op->ud = ud;
+	op->body = body;
+	op->req.method = "POST";
+	op->req.body = body;
+	op->req.body_len = blen;
+	/* Safe to send again: waiting changes nothing. */
+	op->req.safe = 1;
 	return submit_path(a, op, path);
 }
 

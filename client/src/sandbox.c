@@ -34,7 +34,8 @@ static const struct {
 } feature_names[] = {
 	{"processes", SBX_FEAT_PROCESSES}, {"output", SBX_FEAT_OUTPUT}, {"files", SBX_FEAT_FILES},
 	{"posix", SBX_FEAT_POSIX},         {"images", SBX_FEAT_IMAGES}, {"wait", SBX_FEAT_WAIT},
-	{"forget", SBX_FEAT_FORGET},
+	{"forget", SBX_FEAT_FORGET},       {"waitProcesses", SBX_FEAT_WAIT_MANY},
+	{"outputFd", SBX_FEAT_OUTPUT_FD},
 };
 
 unsigned sbx_features_from_names(const char *const *names, size_t n)

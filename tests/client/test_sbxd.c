@@ -96,7 +96,7 @@ START_TEST(features_all)
 	unsigned f = 0;
 	ck_assert_int_eq(sbx_client_features(c, &f, NULL), SBX_OK);
 	ck_assert_uint_eq(f, SBX_FEAT_PROCESSES | SBX_FEAT_OUTPUT | SBX_FEAT_FILES | SBX_FEAT_POSIX | SBX_FEAT_IMAGES |
-	                         SBX_FEAT_WAIT | SBX_FEAT_FORGET);
+	                         SBX_FEAT_WAIT | SBX_FEAT_FORGET | SBX_FEAT_WAIT_MANY | SBX_FEAT_OUTPUT_FD);
 	sbx_client_free(c);
 }
 END_TEST

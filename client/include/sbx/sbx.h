@@ -125,6 +125,8 @@ enum {
 	SBX_FEAT_IMAGES = 1 << 4,      /* GET /v1/images: sbxd's OCI image store */
 	SBX_FEAT_WAIT = 1 << 5,        /* :wait (a long-poll for a terminal sandbox) */
 	SBX_FEAT_FORGET = 1 << 6,      /* :forget (delete, then drop the record) */
+	SBX_FEAT_WAIT_MANY = 1 << 7,   /* :waitProcesses (one long-poll for many processes) */
+	SBX_FEAT_OUTPUT_FD = 1 << 8,   /* :openOutput (an ended stream's spool fd, unix socket) */
 };
 /* Which extensions the service offers (asks once, then caches; a failed
  * probe is not cached). */
@@ -355,6 +357,15 @@ sbx_result sbx_output_read(sbx_client *c, const char *sandbox_id, int64_t pid, s
                            int64_t offset, void *buf, size_t maxlen, int wait_seconds,
                            sbx_chunk *chunk, sbx_error *err);
 
+/* An ended stream's spool as a read-only file descriptor (sbxd's
+ * "outputFd" extension, only over a unix: URL, only for the sandbox's
+ * owner): bytes [0, *size) of *fd (close-on-exec, the caller's to close)
+ * are the whole stream, final. SBX_E_UNSUPPORTED when the service or the
+ * URL cannot do it, SBX_E_PRECONDITION-like errors (a live stream) as the
+ * service says: the caller reads by offset instead. */
+sbx_result sbx_output_fd(sbx_client *c, const char *sandbox_id, int64_t pid, sbx_stream s, int *fd,
+                         int64_t *size, sbx_error *err);
+
 /* Unary exec to completion (the public call). */
 typedef struct sbx_exec_result {
 	int exit_code;
@@ -569,6 +580,29 @@ sbx_op *sbx_async_sandbox_wait(sbx_async *a, const char *sandbox_id, int wait_se
  * it from a place that knows the callback has not returned yet (e.g. under
  * the caller's own lock shared with the callback). */
 void sbx_async_cancel(sbx_async *a, sbx_op *op);
+
+/* A batched wait (sbxd's "waitProcesses"; SBX_FEAT_WAIT_MANY): one
+ * long-poll for up to SBX_WAIT_MANY_MAX processes of any sandboxes,
+ * answered once one of them has ended or is unknown (with every one that
+ * has, then), or at wait_seconds with none. Entries sorted by sandbox
+ * cost the service one lookup per sandbox. NULL without the extension
+ * (wait per process instead) or on bad arguments. The sbx_exits and all
+ * it points to are valid during the callback only; NULL on errors. */
+#define SBX_WAIT_MANY_MAX 4096
+typedef struct sbx_proc_ref {
+	const char *sandbox_id;
+	int64_t pid;
+} sbx_proc_ref;
+typedef struct sbx_exits {
+	size_t n_ended;
+	const char *const *ended_sandbox;   /* [n_ended] */
+	const sbx_process *const *ended;    /* [n_ended] */
+	size_t n_missing;
+	const sbx_proc_ref *missing;        /* [n_missing] */
+} sbx_exits;
+typedef void (*sbx_exits_cb)(void *ud, sbx_result r, const sbx_error *err, const sbx_exits *x);
+sbx_op *sbx_async_processes_wait(sbx_async *a, const sbx_proc_ref *refs, size_t n, int wait_seconds,
+                                 sbx_exits_cb cb, void *ud);
 
 /* ---------------------------------------------------------------- misc */
 

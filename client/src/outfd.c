@@ -1,0 +1,191 @@
+/*
+ * sbx_output_fd (sbx.h): an ended stream's spool file descriptor from a
+ * local sbxd ("outputFd" extension). The descriptor travels as SCM_RIGHTS
+ * ancillary data, which libcurl cannot receive, so this one call speaks
+ * its few lines of HTTP/1.1 itself on a connection of its own: GET
+ * ...:openOutput with Upgrade: sbxd-fd, a 101 with the X-Sbx-* headers,
+ * then one byte carrying the fd, then the end. Anything else (an error
+ * answer, no fd) is a failure the caller answers by reading by offset.
+ * The descriptor is checked before it is handed on: a regular file open
+ * read-only, nothing that could write.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "extension.pb-c.h"
+#include "http.h"
+#include "pb.h"
+#include "util.h"
+
+/* Bytes of the 101's header block we accept; sbxd sends a few hundred. */
+#define HEAD_MAX 8192
+/* Per recv and send: sbxd answers at once (the spool is opened under
+ * its lock, no waiting). */
+#define IO_TIMEOUT_S 10
+
+/* Takes the fd of an SCM_RIGHTS message into *fd (the first one; any
+ * other is closed). */
+static void take_fds(struct msghdr *mh, int *fd)
+{
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			int got;
+			memcpy(&got, CMSG_DATA(cm) + i * sizeof(int), sizeof got);
+			if (*fd < 0)
+				*fd = got;
+			else
+				close(got);
+		}
+	}
+}
+
+/* The value of header name in the block head (NUL-terminated), or NULL. */
+static const char *header(const char *head, const char *name, char *val, size_t cap)
+{
+	size_t nl = strlen(name);
+	for (const char *l = strstr(head, "\r\n"); l && l[2]; l = strstr(l + 2, "\r\n")) {
+		const char *h = l + 2;
+		if (strncasecmp(h, name, nl) != 0 || h[nl] != ':')
+			continue;
+		h += nl + 1;
+		while (*h == ' ')
+			h++;
+		size_t n = strcspn(h, "\r\n");
+		if (n >= cap)
+			return NULL;
+		memcpy(val, h, n);
+		val[n] = '\0';
+		return val;
+	}
+	return NULL;
+}
+
+sbx_result sbx_output_fd(sbx_client *c, const char *sandbox_id, int64_t pid, sbx_stream s, int *fd,
+                         int64_t *size, sbx_error *err)
+{
+	*fd = -1;
+	*size = 0;
+	unsigned f = 0;
+	if (!c || !sbx_id_ok(sandbox_id) || pid < 0 || (s != SBX_STDOUT && s != SBX_STDERR))
+		return sbx_fail(err, SBX_E_INVALID, "bad arguments");
+	const char *up = c->cfg->unix_path;
+	if (!up || strlen(up) >= sizeof ((struct sockaddr_un *)0)->sun_path)
+		return sbx_fail(err, SBX_E_UNSUPPORTED, "descriptors pass only over a unix socket");
+	if (sbx_client_features(c, &f, NULL) != SBX_OK || !(f & SBX_FEAT_OUTPUT_FD))
+		return sbx_fail(err, SBX_E_UNSUPPORTED, "the service lacks the outputFd extension");
+	const wire_route *r;
+	sbx_result res = sbx_pb_ext_route("OpenOutput", &r, err);
+	if (res != SBX_OK)
+		return res;
+	Sbxd__Ext__V1__OpenOutputRequest q = SBXD__EXT__V1__OPEN_OUTPUT_REQUEST__INIT;
+	q.sandbox_id = (char *)sandbox_id;
+	q.process_id = pid;
+	q.stream = s == SBX_STDOUT ? "stdout" : "stderr";
+	char *path = NULL;
+	if ((res = sbx_pb_raw_path(r, &q.base, NULL, &path, err)) != SBX_OK)
+		return res;
+	int sk = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (sk < 0) {
+		free(path);
+		return sbx_fail(err, errno == EMFILE || errno == ENFILE ? SBX_E_NOFILE : SBX_E_NETWORK,
+		                "socket: %s", strerror(errno));
+	}
+	struct timeval tv = {IO_TIMEOUT_S, 0};
+	setsockopt(sk, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	setsockopt(sk, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	memcpy(sa.sun_path, up, strlen(up) + 1);
+	char *head = malloc(HEAD_MAX + 1);
+	size_t hl = 0;
+	int got_fd = -1;
+	if (!head) {
+		res = sbx_fail(err, SBX_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if (connect(sk, (struct sockaddr *)&sa, sizeof sa) != 0) {
+		res = sbx_fail(err, errno == ECONNREFUSED || errno == ENOENT ? SBX_E_CONNREFUSED : SBX_E_NETWORK,
+		               "connect %s: %s", up, strerror(errno));
+		goto out;
+	}
+	char reqtxt[4096];
+	int rl = snprintf(reqtxt, sizeof reqtxt,
+	                  "GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: sbxd-fd\r\n\r\n", path);
+	if (rl < 0 || (size_t)rl >= sizeof reqtxt || send(sk, reqtxt, (size_t)rl, MSG_NOSIGNAL) != rl) {
+		res = sbx_fail(err, SBX_E_NETWORK, "openOutput: cannot send the request");
+		goto out;
+	}
+	/* The header block, then (after a 101) the byte with the fd; the
+	 * kernel never merges a message with descriptors into earlier data. */
+	char *end = NULL;
+	for (;;) {
+		if (hl >= HEAD_MAX) {
+			res = sbx_fail(err, SBX_E_PROTOCOL, "openOutput: answer headers over %d bytes", HEAD_MAX);
+			goto out;
+		}
+		union {
+			struct cmsghdr h;
+			char buf[CMSG_SPACE(4 * sizeof(int))];
+		} ctl;
+		struct iovec iov = {head + hl, HEAD_MAX - hl};
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+		                    .msg_controllen = sizeof ctl.buf};
+		ssize_t n = recvmsg(sk, &mh, MSG_CMSG_CLOEXEC);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n > 0 || mh.msg_controllen > 0)
+			take_fds(&mh, &got_fd);
+		if (n <= 0)
+			break;
+		hl += (size_t)n;
+		head[hl] = '\0';
+		if (!end && (end = strstr(head, "\r\n\r\n")) && strncmp(head, "HTTP/1.1 101 ", 13) != 0)
+			break;
+		if (end && got_fd >= 0)
+			break;
+	}
+	if (!end || strncmp(head, "HTTP/1.1 101 ", 13) != 0) {
+		int status = 0;
+		if (hl > 12)
+			sscanf(head + 9, "%3d", &status);
+		res = sbx_fail(err, status == 404 ? SBX_E_NOT_FOUND : status == 400 ? SBX_E_PRECONDITION : SBX_E_UNSUPPORTED,
+		               "openOutput: HTTP %d", status);
+		goto out;
+	}
+	*end = '\0';
+	char val[32];
+	int64_t sz;
+	struct stat st;
+	int fl;
+	if (got_fd < 0 || !header(head, "X-Sbx-Size", val, sizeof val) || sbx_parse_i64(val, &sz) != 0 || sz < 0) {
+		res = sbx_fail(err, SBX_E_PROTOCOL, "openOutput: no descriptor or no size in the answer");
+		goto out;
+	}
+	if (fstat(got_fd, &st) != 0 || !S_ISREG(st.st_mode) || (fl = fcntl(got_fd, F_GETFL)) < 0 ||
+	    (fl & O_ACCMODE) != O_RDONLY) {
+		res = sbx_fail(err, SBX_E_PROTOCOL, "openOutput: the descriptor is not a read-only regular file");
+		goto out;
+	}
+	*fd = got_fd;
+	got_fd = -1;
+	*size = sz;
+	res = SBX_OK;
+out:
+	if (got_fd >= 0)
+		close(got_fd);
+	close(sk);
+	free(head);
+	free(path);
+	return res;
+}
