@@ -234,17 +234,23 @@ static int transient(sbx_result r)
 	return r == SBX_E_TIMEOUT || r == SBX_E_UNAVAILABLE || r == SBX_E_EXHAUSTED;
 }
 
+/* Whether a long-poll sent at sent_ms that failed with r is tried once
+ * more. A deadline missed after the whole long-poll is a hung service,
+ * not a burst: no retry, so the reader gets its error within one wait
+ * plus the deadline (fs_service_hung). */
+static int worth_retry(sbx_result r, int64_t sent_ms, int retries)
+{
+	int quick = fs_now_ms() - sent_ms < FS_LONGPOLL_SECONDS * 1000;
+	return transient(r) && (r != SBX_E_TIMEOUT || quick) && retries < TRANSIENT_RETRIES;
+}
+
 /* The callback's first step: the op is done; decide whether to re-arm.
  * Returns 1 when re-armed (the callback is finished). */
 static int done_or_rearm(fs_waiter *w, int again, sbx_result r)
 {
 	pthread_mutex_lock(&lock);
 	w->op = NULL;
-	/* A deadline missed after the whole long-poll is a hung service, not
-	 * a burst: no retry, so the reader gets its error within one wait
-	 * plus the deadline. */
-	int quick = fs_now_ms() - w->armed_ms < FS_LONGPOLL_SECONDS * 1000;
-	if (transient(r) && (r != SBX_E_TIMEOUT || quick) && w->retries < TRANSIENT_RETRIES) {
+	if (worth_retry(r, w->armed_ms, w->retries)) {
 		w->retries++;
 		again = 1;
 	}
@@ -638,6 +644,7 @@ typedef struct batch {
 	fs_waiter *members;
 	size_t n;
 	int restart;            /* cancelled to be sent again with pending */
+	int64_t sent_ms;        /* when op was sent (worth_retry) */
 } batch;
 
 static batch batches[BATCH_CALLS];
@@ -681,6 +688,7 @@ static int batch_send_locked(batch *b)
 		refs[i++] = (sbx_proc_ref){c->id, c->pid};
 	if (refs)
 		qsort(refs, b->n, sizeof *refs, ref_cmp);
+	b->sent_ms = fs_now_ms();
 	b->op = refs ? sbx_async_processes_wait(async, refs, b->n, FS_LONGPOLL_SECONDS, batch_cb, b) : NULL;
 	free(refs);
 	return b->op ? 0 : -1;
@@ -799,6 +807,7 @@ static void batch_cb(void *ud, sbx_result r, const sbx_error *err, const sbx_exi
 	pthread_mutex_lock(&lock);
 	fs_waiter *m = b->members;
 	int restart = b->restart;
+	int64_t sent_ms = b->sent_ms;
 	b->members = NULL;
 	b->n = 0;
 	b->op = NULL;
@@ -817,7 +826,7 @@ static void batch_cb(void *ud, sbx_result r, const sbx_error *err, const sbx_exi
 			for (size_t i = 0; i < x->n_missing && !end; i++)
 				if (x->missing[i].pid == c->pid && strcmp(x->missing[i].sandbox_id, c->id) == 0)
 					end = 2;
-		} else if (r != SBX_E_CANCELLED && !(transient(r) && c->retries < TRANSIENT_RETRIES)) {
+		} else if (r != SBX_E_CANCELLED && !worth_retry(r, sent_ms, c->retries)) {
 			end = 3;
 		} else if (r != SBX_E_CANCELLED) {
 			c->retries++;

@@ -30,7 +30,9 @@ net_cleanup() {
 	ip netns del "$NET_H" 2>/dev/null || true
 	ip netns del "$NET_O" 2>/dev/null || true
 }
-trap '_rc=$?; net_cleanup; (exit $_rc); _cleanup' EXIT
+# lib.sh's _cleanup ends the sandboxes with the real sbxd binary: the
+# wrapper below enters NET_H, which net_cleanup has removed by then.
+trap '_rc=$?; net_cleanup; SBXD=${SBXD_REAL:-$SBXD}; (exit $_rc); _cleanup' EXIT
 
 in_h() { nsenter --net="/run/netns/$NET_H" "$@"; }
 in_o() { nsenter --net="/run/netns/$NET_O" "$@"; }
