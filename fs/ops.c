@@ -1378,7 +1378,15 @@ static int read_spliced(fuse_req_t req, fs_handle *h, sbx_stream st, size_t size
 		int fd;
 		int64_t sz;
 		sbx_error err;
-		if (sbx_output_fd(client, v.id, h->pid, st, &fd, &sz, &err) != SBX_OK) {
+		sbx_result r = sbx_output_fd(client, v.id, h->pid, st, &fd, &sz, &err);
+		if (r == SBX_E_TIMEOUT) {
+			/* A hung service: the usual path would spend the deadline
+			 * once more. The error now; the next read asks again. */
+			__atomic_store_n(&h->sfd_state, 0, __ATOMIC_RELEASE);
+			fuse_reply_err(req, -fs_state_fail(h->slot, st == SBX_STDOUT ? "read stdout" : "read stderr", &err));
+			return 1;
+		}
+		if (r != SBX_OK) {
 			__atomic_store_n(&h->sfd_state, 3, __ATOMIC_RELEASE);
 			return 0;
 		}

@@ -28,9 +28,10 @@
 
 /* Bytes of the 101's header block we accept; sbxd sends a few hundred. */
 #define HEAD_MAX 8192
-/* Per recv and send: sbxd answers at once (the spool is opened under
- * its lock, no waiting). */
-#define IO_TIMEOUT_S 10
+/* Per recv and send, at most: sbxd answers at once (the spool is opened
+ * under its lock, no waiting); the client's own deadline when shorter, so
+ * a hung service costs a read no more than any other call. */
+#define IO_TIMEOUT_MS 10000L
 
 /* Takes the fd of an SCM_RIGHTS message into *fd (the first one; any
  * other is closed). */
@@ -102,7 +103,8 @@ sbx_result sbx_output_fd(sbx_client *c, const char *sandbox_id, int64_t pid, sbx
 		return sbx_fail(err, errno == EMFILE || errno == ENFILE ? SBX_E_NOFILE : SBX_E_NETWORK,
 		                "socket: %s", strerror(errno));
 	}
-	struct timeval tv = {IO_TIMEOUT_S, 0};
+	long ms = c->cfg->total_ms > 0 && c->cfg->total_ms < IO_TIMEOUT_MS ? c->cfg->total_ms : IO_TIMEOUT_MS;
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 	setsockopt(sk, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	setsockopt(sk, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -122,8 +124,10 @@ sbx_result sbx_output_fd(sbx_client *c, const char *sandbox_id, int64_t pid, sbx
 	char reqtxt[4096];
 	int rl = snprintf(reqtxt, sizeof reqtxt,
 	                  "GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: sbxd-fd\r\n\r\n", path);
-	if (rl < 0 || (size_t)rl >= sizeof reqtxt || send(sk, reqtxt, (size_t)rl, MSG_NOSIGNAL) != rl) {
-		res = sbx_fail(err, SBX_E_NETWORK, "openOutput: cannot send the request");
+	ssize_t sent = rl < 0 || (size_t)rl >= sizeof reqtxt ? -1 : send(sk, reqtxt, (size_t)rl, MSG_NOSIGNAL);
+	if (sent != rl) {
+		res = sbx_fail(err, sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? SBX_E_TIMEOUT : SBX_E_NETWORK,
+		               "openOutput: cannot send the request");
 		goto out;
 	}
 	/* The header block, then (after a 101) the byte with the fd; the
@@ -144,6 +148,10 @@ sbx_result sbx_output_fd(sbx_client *c, const char *sandbox_id, int64_t pid, sbx
 		ssize_t n = recvmsg(sk, &mh, MSG_CMSG_CLOEXEC);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			res = sbx_fail(err, SBX_E_TIMEOUT, "openOutput: no answer within %ld ms", ms);
+			goto out;
+		}
 		if (n > 0 || mh.msg_controllen > 0)
 			take_fds(&mh, &got_fd);
 		if (n <= 0)
