@@ -56,6 +56,10 @@ struct sbx_gstream {
 	size_t nmd;
 	/* tags: addresses of these */
 	char tag_init, tag_status, tag_recv, tag_send;
+	/* TLS channel: a failed handshake is told as such (the client's
+	 * config outlives its streams) */
+	int tls;
+	const char *ca_file, *url;
 };
 
 static pthread_once_t grpc_once = PTHREAD_ONCE_INIT;
@@ -294,6 +298,9 @@ static sbx_result call_open(sbx_client *c, grpc_channel *ch, const char *method,
 	g->details = grpc_empty_slice();
 	g->recv_status_done = 1;
 	set_auth(g, c->cfg);
+	g->tls = is_tls(c->cfg);
+	g->ca_file = c->cfg->ca_file;
+	g->url = c->cfg->grpc_url ? c->cfg->grpc_url : c->cfg->url;
 	g->cq = grpc_completion_queue_create_for_pluck(NULL);
 	/* The stream lasts as long as its command: no deadline on the call,
 	 * each step below waits for its own. */
@@ -421,6 +428,20 @@ static sbx_result status_result(sbx_gstream *g, sbx_error *err)
 	sbx_error_clear(err);
 	sbx_result r = sbx_error_from_grpc((int)g->status);
 	char *d = grpc_slice_to_c_string(g->details);
+	/* No connection because the TLS handshake failed (gRPC's details
+	 * carry the SSL error): a TLS failure, not an absent service, so
+	 * the caller does not fall back to another path as if no gRPC
+	 * were there, and the message says where the trust comes from. */
+	if (g->tls && g->status == GRPC_STATUS_UNAVAILABLE && d &&
+	    (strstr(d, "andshake") || strstr(d, "SSL") || strstr(d, "ssl") || strstr(d, "ertificate"))) {
+		sbx_fail(err, SBX_E_TLS,
+		         "TLS to the gRPC service %s failed: %s (the service's certificate must be signed by a CA of %s%s)",
+		         g->url ? g->url : "", d, g->ca_file ? "the CA file " : "the system's trust store",
+		         g->ca_file ? g->ca_file : " (ca_file= or SBX_CA_FILE names another)");
+		gpr_free(d);
+		err->grpc_code = (int)g->status;
+		return SBX_E_TLS;
+	}
 	sbx_fail(err, r, "gRPC status %d: %s", (int)g->status, d ? d : "");
 	gpr_free(d);
 	err->grpc_code = (int)g->status;
