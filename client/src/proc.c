@@ -478,9 +478,21 @@ static sbx_result gs_open(sbx_client *c, sbx_fb_proc *p, sbx_error *err)
 		free(m.data);
 		res = sbx_fail(err, SBX_E_PROTOCOL, "StreamExec answered before ready");
 	}
-	if (res == SBX_OK && !p->req->stdin_on)
-		/* no stdin asked for: EOF at once, as sbxd's processes have */
-		res = sbx_grpc_exec_close(p->gs, c->cfg->total_ms, err);
+	if (res == SBX_OK && !p->req->stdin_on) {
+		/* no stdin asked for: EOF at once, as sbxd's processes have.
+		 * A command that ended already (a missing binary, `true`)
+		 * may have closed the stream before this close went out:
+		 * its exit is on the stream, the start stands (it failed
+		 * the write with EPIPE under load). */
+		sbx_error ce;
+		sbx_error_clear(&ce);
+		sbx_result cr = sbx_grpc_exec_close(p->gs, c->cfg->total_ms, &ce);
+		if (cr != SBX_OK && !(cr == SBX_E_PRECONDITION && strcmp(ce.reason, "CWSANDBOX_STDIN_CLOSED") == 0)) {
+			res = cr;
+			if (err)
+				*err = ce;
+		}
+	}
 	if (res != SBX_OK) {
 		sbx_grpc_exec_free(p->gs);
 		p->gs = NULL;
