@@ -299,9 +299,14 @@ sbx_needs_extension() {
 		eval "$row"
 		return
 	fi
-	local before out rc=0 log
+	local before out rc log
 	before=$(wc -l <"$T/sbxfs.log" 2>/dev/null || echo 0)
-	out=$( (eval "$row") 2>&1) || rc=$?
+	# The row stops at its first failing command: -e would be ignored
+	# inside a `|| rc=$?`, so the status is taken with -e off outside.
+	set +e
+	out=$( (set -e; eval "$row") 2>&1)
+	rc=$?
+	set -e
 	[ "$rc" -ne 0 ] || fail "row works without the extension, so it must not be listed ($why): $row"
 	printf '%s\n' "$out" | grep -q "Operation not supported" ||
 		fail "row failed without ENOTSUP ($why): $row: $out"
