@@ -585,6 +585,22 @@ static int tag_seen(const char *tag)
 	return f.found;
 }
 
+/* Without sbxd's "processes" extension a process is a StreamExec, known
+ * only to the libsbx client that started it (the real surface has no
+ * process id, list or lookup). Where this mount started none, processes
+ * of another or an earlier mount may still exist: exec/last cannot say,
+ * so it answers ENOTSUP with the why in `error`, not a missing name.
+ * 1 when that is so (error set), else 0. */
+static int no_process_list(uint32_t slot)
+{
+	unsigned f = 0;
+	if (sbx_client_features(client, &f, NULL) != SBX_OK || (f & SBX_FEAT_PROCESSES))
+		return 0;
+	fs_state_set_error(slot, "exec/last: this mount started no process here, and those of other mounts "
+			   "are not known: the real API has no process list (sbxd's \"processes\" extension)");
+	return 1;
+}
+
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	if (fs_ino_is_files(parent)) {
@@ -647,6 +663,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fs_sb_view v;
 		int rc = fs_state_fetch_newest(slot, LIST_MAX_AGE_MS);
 		if (fs_state_sandbox(slot, &v) != 0 || v.last_pid < 1) {
+			if (!rc && v.last_pid < 1 && no_process_list(slot))
+				rc = -ENOTSUP;
 			fuse_reply_err(req, rc ? -rc : ENOENT);
 			return;
 		}
@@ -781,6 +799,8 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	int rc = fs_state_fetch_newest(slot, LIST_MAX_AGE_MS);
 	fs_state_sandbox(slot, &v);
 	if (v.last_pid < 1) {
+		if (!rc && no_process_list(slot))
+			rc = -ENOTSUP;
 		fuse_reply_err(req, rc ? -rc : ENOENT);
 		return;
 	}

@@ -29,6 +29,7 @@ struct reqctx {
 	const char *op;         /* static name, NULL outside an operation */
 	fuse_ino_t ino;
 	const char *name;       /* a name in directory ino, or NULL */
+	int64_t t0;             /* when it began (realtime ns) */
 };
 
 static __thread struct reqctx cur;
@@ -134,6 +135,40 @@ static void describe(fuse_ino_t ino, const char *name, char *buf, size_t cap)
 	}
 }
 
+/* The why of an ENOTSUP: the `error` message of the node's sandbox (or
+ * of the root) when it was set during this operation (since t0), so the
+ * log line says what is missing, not only that something is. A reply from
+ * another thread (a waiting read: no node known) takes the newest message
+ * of the last 2 s. "" when there is none. */
+static void why_of(const struct reqctx *r, char *buf, size_t cap)
+{
+	uint32_t slot = 0;
+	int64_t pid;
+	fs_kind k;
+	char *path = NULL;
+	char *m = NULL;
+	buf[0] = '\0';
+	if (!r->op) {
+		m = fs_state_last_error(fs_realtime_ns() - 2000000000LL);
+	} else {
+		if (fs_files_resolve(r->ino, &slot, &path) == 0)
+			free(path);
+		else if (fs_ino_split(r->ino, &slot, &pid, &k) != 0)
+			slot = 0;
+		if (fs_state_error_ns(slot) >= r->t0)
+			m = fs_state_error(slot);
+	}
+	if (!m)
+		return;
+	/* the message without its time stamp and newline */
+	const char *p = m;
+	const char *z = strchr(m, 'Z');
+	if (z && z - m == 19 && z[1] == ' ')
+		p = z + 2;
+	snprintf(buf, cap, "; why: %.*s", (int)strcspn(p, "\n"), p);
+	free(m);
+}
+
 /* "cat[1234]": who asked, from /proc (the name may be gone already). */
 static void who(fuse_req_t req, char *buf, size_t cap)
 {
@@ -154,16 +189,19 @@ static void who(fuse_req_t req, char *buf, size_t cap)
 int __wrap_fuse_reply_err(fuse_req_t req, int err)
 {
 	if (err > 0 && !fs_reqlog_expected(cur.op, err)) {
-		char what[DESC_MAX], by[64];
+		char what[DESC_MAX], by[64], why[DESC_MAX];
 		const char *name = strerrorname_np(err);
 		who(req, by, sizeof by);
+		why[0] = '\0';
+		if (err == EOPNOTSUPP)
+			why_of(&cur, why, sizeof why);
 		if (cur.op) {
 			describe(cur.ino, cur.name, what, sizeof what);
-			fs_log(is_service_errno(err) ? LOG_WARNING : LOG_NOTICE, "%s %s by %s: %s (%s)", cur.op, what, by,
-			       strerror(err), name ? name : "?");
+			fs_log(is_service_errno(err) ? LOG_WARNING : LOG_NOTICE, "%s %s by %s: %s (%s)%s", cur.op, what, by,
+			       strerror(err), name ? name : "?", why);
 		} else {
-			fs_log(is_service_errno(err) ? LOG_WARNING : LOG_NOTICE, "a waiting read by %s: %s (%s)", by,
-			       strerror(err), name ? name : "?");
+			fs_log(is_service_errno(err) ? LOG_WARNING : LOG_NOTICE, "a waiting read by %s: %s (%s)%s", by,
+			       strerror(err), name ? name : "?", why);
 		}
 	}
 	return __real_fuse_reply_err(req, err);
@@ -171,7 +209,7 @@ int __wrap_fuse_reply_err(fuse_req_t req, int err)
 
 /* ------------------------------------------------------------ the table */
 
-#define ENTER(o, i, nm) struct reqctx saved = cur; cur = (struct reqctx){o, i, nm}
+#define ENTER(o, i, nm) struct reqctx saved = cur; cur = (struct reqctx){o, i, nm, fs_realtime_ns()}
 #define LEAVE() cur = saved
 
 #define WRAP(op, i, nm, params, args)                                                                             \

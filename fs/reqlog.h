@@ -13,7 +13,9 @@
  * and ENOENT from lookup (shells, ls and editors look up missing names all
  * the time). Failures of the service or its transport (ETIMEDOUT,
  * ECONNREFUSED, EHOSTDOWN, EIO, ENOMEM, EMFILE, ...) are warnings; the rest, a
- * caller's mistake more than the daemon's, are notices.
+ * caller's mistake more than the daemon's, are notices. An ENOTSUP line
+ * ends with "; why: " and the `error` message set by that operation (what
+ * the service lacks), so the log alone tells why a row cannot work there.
  */
 #ifndef FS_REQLOG_H
 #define FS_REQLOG_H

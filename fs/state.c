@@ -1006,8 +1006,15 @@ int fs_state_fetch_main_size(uint32_t slot, sbx_stream st, int max_age_ms)
 
 /* ------------------------------------------------------------ errors */
 
+/* The newest message of any slot, for a failure logged where the node is
+ * not known (reqlog.c: a waiting read answered from another thread). */
+static char last_error[FS_ERROR_MAX];
+static int64_t last_error_ns;
+
 static void set_error_locked(uint32_t slot, const char *msg)
 {
+	snprintf(last_error, sizeof last_error, "%s", msg);
+	last_error_ns = fs_realtime_ns();
 	sb *s = get_slot(slot);
 	if (!s)
 		return;
@@ -1090,6 +1097,16 @@ int fs_state_fail(uint32_t slot, const char *what, const sbx_error *err)
 		fs_state_set_error(slot, "%s: %s (%s)", what, msg, strerror(e));
 	free(d);
 	return -e;
+}
+
+char *fs_state_last_error(int64_t since_ns)
+{
+	char *m = NULL;
+	pthread_mutex_lock(&lock);
+	if (last_error_ns >= since_ns && last_error[0])
+		m = strdup(last_error);
+	pthread_mutex_unlock(&lock);
+	return m;
 }
 
 char *fs_state_error(uint32_t slot)

@@ -188,6 +188,9 @@ void fs_state_set_error(uint32_t slot, const char *fmt, ...) __attribute__((form
  * reads "no reason given") goes to the error file instead. */
 void fs_state_note_failed(uint32_t slot, const char *reason);
 char *fs_state_error(uint32_t slot);
+/* The newest `error` message of any slot when it was set at since_ns or
+ * later, else NULL (caller frees). */
+char *fs_state_last_error(int64_t since_ns);
 /* When the error text was last set (realtime ns, 0 = never). */
 int64_t fs_state_error_ns(uint32_t slot);
 /* Called (unlocked) after every error update, e.g. to invalidate the

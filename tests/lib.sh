@@ -18,6 +18,12 @@
 # valgrind memcheck; a definite leak or an invalid access makes the daemon
 # exit 99 at its stop, which fails the test (reports in $T/valgrind-*.log,
 # copied to SBX_VALGRIND_LOGS when set).
+# SBX_NO_EXTENSION=1 (scripts/test-no-extension sets it): the real surface
+# alone, as against the managed service: every sbxd starts with
+# --no-extension and its gRPC unix socket, every mount_sbxfs gets
+# -o grpc=unix:THAT (StreamExec, StreamLogs). A row the real surface cannot
+# offer is wrapped in sbx_needs_extension (below): run as written normally,
+# checked to answer ENOTSUP with a message in this mode.
 set -euo pipefail
 
 : "${SBXD:?SBXD must point to the sbxd binary}"
@@ -36,6 +42,7 @@ MNT=$T/mnt
 SBXD_PID=
 FS_PID=
 SBX_RECORD=${SBX_RECORD:-}
+SBX_NO_EXTENSION=${SBX_NO_EXTENSION:-}
 REC_PID=
 _SBXD_SOCK=$SOCK
 [ -z "$SBX_RECORD" ] || _SBXD_SOCK=$T/sbxd-upstream.sock
@@ -198,13 +205,16 @@ start_sbxd() {
 	# set SBX_LIVE=1 (tests/server/live_restore.sh).
 	local live=(--no-live-restore)
 	[ -z "${SBX_LIVE:-}" ] || live=()
+	local noext=()
+	[ -z "$SBX_NO_EXTENSION" ] || noext=(--no-extension)
 	_start_recorder
 	"${_vg[@]}" ${_vg:+--log-file="$T/valgrind-sbxd.%p.log"} \
-		"$SBXD" -f --socket "$_SBXD_SOCK" --state-dir "$STATE" "${img[@]}" "${live[@]}" "$@" >>"$T/sbxd.log" 2>&1 &
+		"$SBXD" -f --socket "$_SBXD_SOCK" --state-dir "$STATE" "${img[@]}" "${live[@]}" "${noext[@]}" "$@" >>"$T/sbxd.log" 2>&1 &
 	SBXD_PID=$!
 	local i
 	for i in $(seq 1 $((200 * _vg_slow))); do
-		if [ -S "$_SBXD_SOCK" ] && curl -s --max-time 1 --unix-socket "$_SBXD_SOCK" -o /dev/null http://sbxd/v1/extensions; then
+		if [ -S "$_SBXD_SOCK" ] && curl -s --max-time 1 --unix-socket "$_SBXD_SOCK" -o /dev/null http://sbxd/v1/extensions &&
+			{ [ -z "$SBX_NO_EXTENSION" ] || [ -S "$_SBXD_SOCK.grpc" ]; }; then
 			return 0
 		fi
 		kill -0 "$SBXD_PID" 2>/dev/null || { cat "$T/sbxd.log" >&2; fail "sbxd exited at start"; }
@@ -238,8 +248,11 @@ mount_sbxfs() {
 	[ -c /dev/fuse ] || skip "no /dev/fuse"
 	command -v fusermount3 >/dev/null || skip "no fusermount3"
 	mkdir -p "$MNT"
+	local grpc=()
+	# (a test that names its own grpc= keeps it)
+	[ -z "$SBX_NO_EXTENSION" ] || [[ " $* " == *grpc=* ]] || grpc=(-o "grpc=unix:$_SBXD_SOCK.grpc")
 	"${_vg[@]}" ${_vg:+--log-file="$T/valgrind-sbxfs.%p.log"} \
-		"$SBXFS" "$MNT" -f -o "url=unix:$SOCK" "$@" >>"$T/sbxfs.log" 2>&1 &
+		"$SBXFS" "$MNT" -f -o "url=unix:$SOCK" "${grpc[@]}" "$@" >>"$T/sbxfs.log" 2>&1 &
 	FS_PID=$!
 	local i
 	for i in $(seq 1 $((200 * _vg_slow))); do
@@ -286,6 +299,41 @@ _vg_verdict() {
 	return 0
 }
 _vg_bad=0
+
+# sbx_needs_extension WHY ROW: ROW (shell text, eval'd) is a row of the
+# test that needs sbxd's extension: the real surface has no call for it
+# (WHY says which, and is what docs/filesystem.md's table says). Normally
+# ROW runs as written. Under SBX_NO_EXTENSION it must answer ENOTSUP, never
+# pass and never give a wrong answer: ROW fails, what it printed says
+# "Operation not supported", and sbxfs's log got an EOPNOTSUPP line whose
+# "; why: " holds the message. Each such row is noted in the test's output.
+sbx_needs_extension() {
+	local why=$1 row=$2
+	if [ -z "$SBX_NO_EXTENSION" ]; then
+		eval "$row"
+		return
+	fi
+	local before out rc log
+	before=$(wc -l <"$T/sbxfs.log" 2>/dev/null || echo 0)
+	# The row stops at its first failing command: -e would be ignored
+	# inside a `|| rc=$?`, so the status is taken with -e off outside.
+	set +e
+	out=$( (set -e; eval "$row") 2>&1)
+	rc=$?
+	set -e
+	[ "$rc" -ne 0 ] || fail "row works without the extension, so it must not be listed ($why): $row"
+	printf '%s\n' "$out" | grep -q "Operation not supported" ||
+		fail "row failed without ENOTSUP ($why): $row: $out"
+	# the reply and its log line come before the failing call returns
+	log=$(tail -n +"$((before + 1))" "$T/sbxfs.log" 2>/dev/null | grep "(EOPNOTSUPP); why: ." || true)
+	[ -n "$log" ] || fail "no EOPNOTSUPP line with a message in sbxfs's log for ($why): $row: $(tail -n +"$((before + 1))" "$T/sbxfs.log")"
+	note "ENOTSUP without the extension ($why): $(printf '%s\n' "$log" | head -1 | sed 's/.*; why: //')"
+}
+
+# sbx_extension_on: true unless SBX_NO_EXTENSION (for a row whose answer
+# differs there by design rather than failing, e.g. the main stdout that
+# StreamLogs mixes with stderr: the test checks each mode's answer).
+sbx_extension_on() { [ -z "$SBX_NO_EXTENSION" ]; }
 
 # wait_for SECONDS CMD...: polls CMD until it succeeds, fails the test after.
 wait_for() {

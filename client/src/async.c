@@ -229,6 +229,13 @@ static int local_try(sbx_async *a, sbx_op *op, int64_t now)
 		complete_error(a, op, SBX_E_NOMEM, &e);
 		return 1;
 	}
+	sbx_result br = sbx_fb_stream_error(p, op->stream, op->offset, &e);
+	if (br != SBX_OK) {
+		pthread_mutex_unlock(&c->fb_mu);
+		free(buf);
+		complete_error(a, op, br, &e);
+		return 1;
+	}
 	sbx_fb_read(p, op->stream, op->offset, buf, op->maxlen, &ch);
 	pthread_mutex_unlock(&c->fb_mu);
 	complete(a, op, SBX_OK, NULL, &ch);

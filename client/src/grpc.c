@@ -55,6 +55,10 @@ struct sbx_gstream {
 	size_t nmd;
 	/* tags: addresses of these */
 	char tag_init, tag_status, tag_recv, tag_send;
+	/* TLS channel: a failed handshake is told as such (the client's
+	 * config outlives its streams) */
+	int tls;
+	const char *ca_file, *url;
 };
 
 static pthread_once_t grpc_once = PTHREAD_ONCE_INIT;
@@ -293,6 +297,9 @@ static sbx_result call_open(sbx_client *c, grpc_channel *ch, const char *method,
 	g->details = grpc_empty_slice();
 	g->recv_status_done = 1;
 	set_auth(g, c->cfg);
+	g->tls = is_tls(c->cfg);
+	g->ca_file = c->cfg->ca_file;
+	g->url = c->cfg->grpc_url ? c->cfg->grpc_url : c->cfg->url;
 	g->cq = grpc_completion_queue_create_for_pluck(NULL);
 	/* The stream lasts as long as its command: no deadline on the call,
 	 * each step below waits for its own. */
@@ -401,6 +408,25 @@ static sbx_result status_result(sbx_gstream *g, sbx_error *err)
 			bin = GRPC_SLICE_START_PTR(m->value);
 			blen = GRPC_SLICE_LENGTH(m->value);
 		}
+	}
+	/* No connection because the TLS handshake failed (gRPC's details
+	 * carry the SSL error): a TLS failure, not an absent service, so
+	 * the caller does not fall back to another path as if no gRPC
+	 * were there, and the message says where the trust comes from. */
+	if (g->tls && g->status == GRPC_STATUS_UNAVAILABLE) {
+		char *d = grpc_slice_to_c_string(g->details);
+		int tls = d && (strstr(d, "andshake") || strstr(d, "SSL") || strstr(d, "ssl") || strstr(d, "ertificate"));
+		if (tls && err) {
+			sbx_error_clear(err);
+			sbx_fail(err, SBX_E_TLS,
+			         "TLS to the gRPC service %s failed: %s (the service's certificate must be signed by a CA of %s%s)",
+			         g->url ? g->url : "", d, g->ca_file ? "the CA file " : "the system's trust store",
+			         g->ca_file ? g->ca_file : " (ca_file= or SBX_CA_FILE names another)");
+			err->grpc_code = (int)g->status;
+		}
+		gpr_free(d);
+		if (tls)
+			return SBX_E_TLS;
 	}
 	return sbx_gmsg_status((int)g->status, (const char *)GRPC_SLICE_START_PTR(g->details),
 	                       GRPC_SLICE_LENGTH(g->details), bin, blen, err);

@@ -58,6 +58,7 @@ struct sbx_fb_proc {
 	int killed;          /* gs: cancelled for SIGKILL */
 	int logs;            /* the main command's StreamLogs (id SBX_MAIN) */
 	sbx_result log_res;  /* logs: how the stream ended */
+	sbx_result broke;    /* gs: the stream's failure when it ended without an exit */
 	int thread_over;     /* atomic: the reader returned (join is quick) */
 	int64_t retry_at;    /* logs: a failed stream may be opened again then */
 	int have_thread;     /* th is a thread to join */
@@ -143,6 +144,15 @@ sbx_result sbx_fb_snapshot(const sbx_fb_proc *p, sbx_process **out, sbx_error *e
 	q->stderr_bytes = p->done || p->gs ? (int64_t)p->err_len : 0;
 	*out = q;
 	return SBX_OK;
+}
+
+sbx_result sbx_fb_stream_error(const sbx_fb_proc *p, sbx_stream s, int64_t offset, sbx_error *err)
+{
+	size_t total = s == SBX_STDERR ? p->err_len : p->out_len;
+	if (!p->done || p->broke == SBX_OK || offset < 0 || (uint64_t)offset < total)
+		return SBX_OK;
+	return sbx_fail(err, p->broke, "process %lld: its StreamExec broke before the exit, so the output ends "
+	                "unfinished: %s", (long long)p->id, p->reason ? p->reason : "no reason given");
 }
 
 void sbx_fb_read(const sbx_fb_proc *p, sbx_stream s, int64_t offset, void *buf, size_t maxlen, sbx_chunk *chunk)
@@ -289,6 +299,10 @@ static void *gs_thread(void *arg)
 		p->state = SBX_PROC_FAILED;
 		p->exit_code = 127;
 		p->reason = strdup(r != SBX_OK ? e.message : "the stream ended without an exit");
+		/* a reader at the end gets this, not a clean EOF: the output
+		 * is cut, as a read from a vanished service fails with the
+		 * extension */
+		p->broke = r != SBX_OK ? r : SBX_E_PROTOCOL;
 	}
 	p->done = 1;
 	pthread_cond_broadcast(&c->fb_cond);
@@ -464,9 +478,21 @@ static sbx_result gs_open(sbx_client *c, sbx_fb_proc *p, sbx_error *err)
 		free(m.data);
 		res = sbx_fail(err, SBX_E_PROTOCOL, "StreamExec answered before ready");
 	}
-	if (res == SBX_OK && !p->req->stdin_on)
-		/* no stdin asked for: EOF at once, as sbxd's processes have */
-		res = sbx_grpc_exec_close(p->gs, c->cfg->total_ms, err);
+	if (res == SBX_OK && !p->req->stdin_on) {
+		/* no stdin asked for: EOF at once, as sbxd's processes have.
+		 * A command that ended already (a missing binary, `true`)
+		 * may have closed the stream before this close went out:
+		 * its exit is on the stream, the start stands (it failed
+		 * the write with EPIPE under load). */
+		sbx_error ce;
+		sbx_error_clear(&ce);
+		sbx_result cr = sbx_grpc_exec_close(p->gs, c->cfg->total_ms, &ce);
+		if (cr != SBX_OK && !(cr == SBX_E_PRECONDITION && strcmp(ce.reason, "CWSANDBOX_STDIN_CLOSED") == 0)) {
+			res = cr;
+			if (err)
+				*err = ce;
+		}
+	}
 	if (res != SBX_OK) {
 		sbx_grpc_exec_free(p->gs);
 		p->gs = NULL;
@@ -994,8 +1020,8 @@ sbx_result sbx_output_read(sbx_client *c, const char *sandbox_id, int64_t pid, s
 		sbx_fb_proc *p = sbx_fb_find(c, sandbox_id, pid);
 		if (p) {
 			fb_wait(c, p, (int)s, offset, wait_seconds);
-			sbx_fb_read(p, s, offset, buf, maxlen, chunk);
-			res = SBX_OK;
+			if ((res = sbx_fb_stream_error(p, s, offset, err)) == SBX_OK)
+				sbx_fb_read(p, s, offset, buf, maxlen, chunk);
 		} else {
 			res = fb_missing(sandbox_id, pid, err);
 		}

@@ -39,6 +39,10 @@ sbx_result sbx_fb_logs(sbx_client *c, const char *sandbox_id, sbx_fb_proc **out,
 sbx_result sbx_fb_logs_error(const sbx_fb_proc *p, sbx_error *err);
 /* A snapshot as an sbx_process (caller frees); fb_mu held. */
 sbx_result sbx_fb_snapshot(const sbx_fb_proc *p, sbx_process **out, sbx_error *err);
+/* The error a read at offset answers instead of EOF: the process's
+ * StreamExec broke (the service went) before its exit, and offset is at
+ * the end of what came; SBX_OK otherwise. fb_mu held. */
+sbx_result sbx_fb_stream_error(const sbx_fb_proc *p, sbx_stream s, int64_t offset, sbx_error *err);
 /* Copies up to maxlen bytes at offset into buf and fills chunk; fb_mu held. */
 void sbx_fb_read(const sbx_fb_proc *p, sbx_stream s, int64_t offset, void *buf, size_t maxlen, sbx_chunk *chunk);
 

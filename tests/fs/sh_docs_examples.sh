@@ -10,7 +10,7 @@ command -v fusermount3 >/dev/null || skip "no fusermount3"
 command -v python3 >/dev/null || skip "no python3"
 start_sbxd
 mkdir -p "$MNT" "$T/bin" "$T/work"
-trap 'rc=$?; set +e; mountpoint -q "$MNT" && fusermount3 -u "$MNT"; (exit $rc); _cleanup' EXIT
+trap 'rc=$?; set +e; mountpoint -q "$MNT" && fusermount3 -u "$MNT"; set +e; (exit $rc); _cleanup' EXIT
 
 ROOT=$TESTS_DIR/..
 counts=$(python3 "$TESTS_DIR/fs/doc_examples.py" "$T/examples.sh" "$T/bin" "$MNT" "$SOCK" \

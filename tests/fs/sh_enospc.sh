@@ -14,7 +14,7 @@
 SMALL=$T/small
 mkdir -p "$SMALL"
 mount -t tmpfs -o size=64m,mode=0700 sbxtest-enospc "$SMALL" || skip "cannot mount a tmpfs"
-trap 'rc=$?; umount_sbxfs; stop_sbxd; umount "$SMALL" 2>/dev/null || umount -l "$SMALL"; (exit $rc); _cleanup' EXIT
+trap 'rc=$?; umount_sbxfs; stop_sbxd; umount "$SMALL" 2>/dev/null || umount -l "$SMALL"; set +e; (exit $rc); _cleanup' EXIT
 STATE=$SMALL/state
 start_sbxd --max-disk 8Mi --output-quota 1Mi --min-free 0
 # shellcheck disable=SC2086

@@ -21,7 +21,7 @@ FSOCK=$T/fake.sock RSOCK=$T/fake-rec.sock LOG=$T/exchanges.jsonl
 FAKE=$!
 "$PY" "$TESTS_DIR/conformance/recorder.py" "$RSOCK" "$FSOCK" "$LOG" fake_service 2>"$T/fake-rec.log" &
 FREC=$!
-trap 'rc=$?; set +e; umount_sbxfs; kill $FAKE $FREC 2>/dev/null; wait $FAKE $FREC 2>/dev/null; (exit $rc); _cleanup' EXIT
+trap 'rc=$?; set +e; umount_sbxfs; kill $FAKE $FREC 2>/dev/null; wait $FAKE $FREC 2>/dev/null; set +e; (exit $rc); _cleanup' EXIT
 # The socket files exist from bind(), before a listen: wait for an answer.
 for _ in $(seq 1 200); do
 	[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 --unix-socket "$RSOCK" http://x/v1/extensions)" = 404 ] && break

@@ -35,6 +35,14 @@ for i in $(seq 1 12); do
 done
 prlimit --pid "$FS_PID" --nofile=8192:8192
 note "$ok readers got the returncode, $failed failed"
+if ! sbx_extension_on; then
+	# Without the extension each process is a StreamExec whose stream
+	# brings the exit: a waiting reader takes no descriptor, so none runs
+	# out and all get the code (the EMFILE rows need the long-poll).
+	eq "$ok" 12 "readers of StreamExec processes with $((nfd + 3)) descriptors"
+	echo ok
+	exit 0
+fi
 [ "$failed" -gt 0 ] || fail "no reader ran out of descriptors (limit $((nfd + 3)))"
 cat "$T"/err.* >"$T/errs"
 grep -q "Too many open files" "$T/errs" || fail "readers' errors: $(sort -u "$T/errs")"

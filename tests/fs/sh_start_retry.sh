@@ -10,7 +10,7 @@ start_sbxd
 PSOCK=$T/slow.sock
 python3 "$TESTS_DIR/fs/slow_proxy.py" "$T/slow" "$PSOCK" "$SOCK" 2>"$T/proxy.log" &
 PROXY=$!
-trap 'rc=$?; kill $PROXY 2>/dev/null || true; (exit $rc); _cleanup' EXIT
+trap 'rc=$?; kill $PROXY 2>/dev/null || true; set +e; (exit $rc); _cleanup' EXIT
 for _ in $(seq 1 100); do [ -S "$PSOCK" ] && break; sleep 0.05; done
 [ -S "$PSOCK" ] || fail "proxy did not start"
 mount_sbxfs -o "url=unix:$PSOCK,timeout=2"

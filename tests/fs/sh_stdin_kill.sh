@@ -23,9 +23,12 @@ write_fails "$MNT/k/exec/$id/ctl" "kill" "No such process"
 
 for sig in TERM SIGINT USR1; do
 	id=$(start_proc k '{"command": ["sleep", "60"]}')
-	echo "kill $sig" >"$MNT/k/exec/$id/ctl"
 	n=$(kill -l "${sig#SIG}")
-	eq "$(timeout 10 cat "$MNT/k/exec/$id/returncode")" $((128 + n)) "rc after kill $sig"
+	sbx_needs_extension "kill $sig: StreamExec has no signal message (only kill 9, its cancel)" \
+		'echo "kill $sig" >"$MNT/k/exec/$id/ctl"
+		eq "$(timeout 10 cat "$MNT/k/exec/$id/returncode")" $((128 + n)) "rc after kill $sig"'
+	# (without the extension the sleep still runs: ended by the stream's cancel)
+	[ -z "$SBX_NO_EXTENSION" ] || echo "kill 9" >"$MNT/k/exec/$id/ctl"
 done
 
 id=$(start_proc k 'sleep 60')
@@ -34,6 +37,8 @@ grep -q "unknown command" "$MNT/k/error" || fail "no message in error: $(cat "$M
 write_fails "$MNT/k/exec/$id/ctl" "kill NOSUCHSIG" "Invalid argument"
 write_fails "$MNT/k/ctl" "kill" "Invalid argument"
 write_fails "$MNT/k/ctl" "stop soon" "Invalid argument"
-echo kill >"$MNT/k/exec/$id/ctl"
-eq "$(cat "$MNT/k/exec/$id/returncode")" 143 "default kill is TERM"
+sbx_needs_extension "kill (TERM): StreamExec has no signal message" \
+	'echo kill >"$MNT/k/exec/$id/ctl"
+	eq "$(timeout 10 cat "$MNT/k/exec/$id/returncode")" 143 "default kill is TERM"'
+[ -n "$SBX_NO_EXTENSION" ] && echo "kill 9" >"$MNT/k/exec/$id/ctl"
 echo ok

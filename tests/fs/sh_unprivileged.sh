@@ -154,8 +154,18 @@ rid=$(printf '%s' "$r" | python3 -c 'import json,sys; print(json.load(sys.stdin)
 # ids on the host, 0 inside.
 api POST "/v1/sandboxes/$rid:writeFile" -d '{"path": "/tmp/rest-made", "content": "cmVzdAo="}' >"$T/wf.out"
 eq "$(cat "$T/wf.out")" "{}" "REST WriteFile in root's sandbox"
-eq "$(api POST "/v1/sandboxes/$rid:makeDir" -d '{"path": "/tmp/rest-dir"}')" "{}" "REST makeDir in root's sandbox"
-made=(/tmp/rest-made /tmp/rest-dir)
+made=(/tmp/rest-made)
+r=$(api POST "/v1/sandboxes/$rid:makeDir" -d '{"path": "/tmp/rest-dir"}')
+if sbx_extension_on; then
+	eq "$r" "{}" "REST makeDir in root's sandbox"
+	made+=(/tmp/rest-dir)
+else
+	# makeDir is the extension's: sbxd without it answers as the
+	# managed service does a call it lacks (NOT_FOUND, "no such call");
+	# the rest is still checked
+	printf '%s' "$r" | grep -q '"code":5,"message":"no such call' || fail "REST makeDir without the extension: $r"
+	note "ENOTSUP without the extension (REST makeDir is the extension's): $r"
+fi
 if /usr/bin/python3 -c 'import grpc, google.protobuf' 2>/dev/null && command -v protoc >/dev/null; then
 	mkdir -p "$T/py"
 	protoc -I "$TESTS_DIR/../proto" -I /usr/include --python_out="$T/py" \

@@ -15,7 +15,7 @@ MODE=$T/proxy.mode
 echo ok >"$MODE"
 python3 "$TESTS_DIR/load/fault_proxy.py" "$T/proxy.sock" "$SOCK" "$MODE" 2>"$T/proxy.log" &
 PROXY=$!
-trap 'rc=$?; kill "$PROXY" 2>/dev/null; (exit $rc); _cleanup' EXIT
+trap 'rc=$?; kill "$PROXY" 2>/dev/null; set +e; (exit $rc); _cleanup' EXIT
 wait_for 10 test -S "$T/proxy.sock"
 SOCK=$T/proxy.sock mount_sbxfs -o timeout=$D
 

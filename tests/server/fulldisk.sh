@@ -9,7 +9,7 @@
 SMALL=$T/small
 mkdir -p "$SMALL"
 mount -t tmpfs -o size=16m,mode=0700 sbxtest-fulldisk "$SMALL" || skip "cannot mount a tmpfs"
-trap 'rc=$?; stop_sbxd; umount "$SMALL" 2>/dev/null || umount -l "$SMALL"; (exit $rc); _cleanup' EXIT
+trap 'rc=$?; stop_sbxd; umount "$SMALL" 2>/dev/null || umount -l "$SMALL"; set +e; (exit $rc); _cleanup' EXIT
 STATE=$SMALL/state
 start_sbxd --min-free 0
 
