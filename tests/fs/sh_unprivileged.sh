@@ -90,7 +90,7 @@ i1=$(sid $U1)
 i2=$(sid $U2)
 [ -n "$i1" ] && [ "$i1" != "$i2" ] || fail "one sandbox for two users ($i1, $i2)"
 for u in $U1 $U2; do
-	eq "$(as "$u" ls "$T/um$u" | grep -v -x -e new -e error -e by-tag -e images | tr '\n' ' ')" "ubox " "sandboxes under the mount of $u"
+	eq "$(as "$u" ls "$T/um$u" | grep -v -x -e new -e error -e by-tag -e images -e snapshots | tr '\n' ' ')" "ubox " "sandboxes under the mount of $u"
 done
 root_ids=$(curl -sS --unix-socket "$SOCK" http://sbxd/v1/sandboxes |
 	python3 -c 'import json,sys; print(" ".join(sorted(s["sandboxId"] for s in json.load(sys.stdin).get("sandboxes", []))))')
