@@ -30,11 +30,14 @@ int fs_ino_split(uint64_t ino, uint32_t *slot, int64_t *pid, fs_kind *kind)
 	if (k <= FS_K_NONE || k >= FS_K_COUNT)
 		return -1;
 	int root_level = k == FS_K_ROOT || k == FS_K_ROOT_NEW || k == FS_K_ROOT_ERROR || k == FS_K_ROOT_BYTAG ||
-			 k == FS_K_TAG_DIR || k == FS_K_ROOT_IMAGES || k == FS_K_ROOT_SNAPSHOTS;
+			 k == FS_K_TAG_DIR || k == FS_K_ROOT_IMAGES || k == FS_K_ROOT_SNAPSHOTS ||
+			 k == FS_K_SNAP_ALL || k == FS_K_SNAP_FILE;
 	if (root_level != (s == 0))
 		return -1;
-	/* The pid field: a process id, or for by-tag/ nodes a tag index. */
-	int has_pid = (k >= FS_K_P_DIR && k <= FS_K_P_REASON) || k == FS_K_TAG_DIR || k == FS_K_TAG_LINK;
+	/* The pid field: a process id, or for by-tag/ nodes a tag index, or
+	 * for snapshots/ID the id's index in the same name table. */
+	int has_pid = (k >= FS_K_P_DIR && k <= FS_K_P_REASON) || k == FS_K_TAG_DIR || k == FS_K_TAG_LINK ||
+		      k == FS_K_SNAP_FILE;
 	if (has_pid != (p != 0))
 		return -1;
 	*slot = s;
@@ -54,7 +57,9 @@ static const struct {
 	{FS_K_ROOT_ERROR, "error", FS_K_ROOT, S_IFREG | 0444},
 	{FS_K_ROOT_BYTAG, "by-tag", FS_K_ROOT, S_IFDIR | 0755},
 	{FS_K_ROOT_IMAGES, "images", FS_K_ROOT, S_IFREG | 0444},
-	{FS_K_ROOT_SNAPSHOTS, "snapshots", FS_K_ROOT, S_IFREG | 0444},
+	{FS_K_ROOT_SNAPSHOTS, "snapshots", FS_K_ROOT, S_IFDIR | 0755},
+	{FS_K_SNAP_ALL, ".all", FS_K_ROOT_SNAPSHOTS, S_IFREG | 0444},
+	{FS_K_SNAP_FILE, "", FS_K_ROOT_SNAPSHOTS, S_IFREG | 0444},
 	{FS_K_TAG_DIR, "", FS_K_ROOT_BYTAG, S_IFDIR | 0755},
 	{FS_K_TAG_LINK, "", FS_K_TAG_DIR, S_IFLNK | 0777},
 	{FS_K_SB_DIR, "", FS_K_ROOT, S_IFDIR | 0755},
@@ -145,6 +150,8 @@ int fs_kind_is_dynamic(fs_kind k)
 	case FS_K_ROOT_IMAGES:
 	case FS_K_ROOT_SNAPSHOTS:
 	case FS_K_SB_SNAPSHOTS:
+	case FS_K_SNAP_ALL:
+	case FS_K_SNAP_FILE:
 	case FS_K_SB_STATUS:
 	case FS_K_SB_RC:
 	case FS_K_SB_STDOUT:

@@ -51,8 +51,10 @@ typedef enum fs_kind {
 	FS_K_TAG_DIR,           /* by-tag/TAG/: slot 0, pid = the tag's index (tags.h) */
 	FS_K_TAG_LINK,          /* by-tag/TAG/NAME -> ../../NAME: slot, pid = tag index */
 	FS_K_ROOT_IMAGES,       /* images: the service's image references */
-	FS_K_ROOT_SNAPSHOTS,    /* snapshots: every filesystem snapshot, a line each */
+	FS_K_ROOT_SNAPSHOTS,    /* snapshots/: an entry per filesystem snapshot */
 	FS_K_SB_SNAPSHOTS,      /* NAME/snapshots: this sandbox's, newest last */
+	FS_K_SNAP_ALL,          /* snapshots/.all: every snapshot, a line each */
+	FS_K_SNAP_FILE,         /* snapshots/ID: slot 0, pid = the id's index (tags.h) */
 	FS_K_COUNT
 } fs_kind;
 

@@ -477,7 +477,8 @@ static void reply_entry(fuse_req_t req, uint64_t ino)
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	int tag = k == FS_K_TAG_DIR || k == FS_K_TAG_LINK;   /* pid is a tag index */
+	/* pid is a tag's or a snapshot id's index in the name table */
+	int tag = k == FS_K_TAG_DIR || k == FS_K_TAG_LINK || k == FS_K_SNAP_FILE;
 	if (tag && fs_tag_ref((uint32_t)pid) != 0) {
 		fs_state_forget(slot, 1);
 		fuse_reply_err(req, ENOENT);
@@ -501,7 +502,7 @@ static void forget_one(fuse_ino_t ino, uint64_t n)
 		fs_files_forget(ino, n);
 	} else if (fs_ino_split(ino, &slot, &pid, &k) == 0) {
 		fs_state_forget(slot, n);
-		if (k == FS_K_TAG_DIR || k == FS_K_TAG_LINK)
+		if (k == FS_K_TAG_DIR || k == FS_K_TAG_LINK || k == FS_K_SNAP_FILE)
 			fs_tag_forget((uint32_t)pid, n);
 	}
 }
@@ -642,6 +643,17 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			return;
 		}
 		reply_entry(req, fs_ino_make(0, idx, FS_K_TAG_DIR));
+		return;
+	}
+	if (k == FS_K_ROOT_SNAPSHOTS && c == FS_K_NONE) {
+		/* snapshots/ID: asked of the service by id, one Get */
+		uint32_t idx = fs_tag_intern(name, strlen(name));
+		int rc = idx ? fs_state_snapshot_get(name, NULL) : -ENOENT;
+		if (rc) {
+			fuse_reply_err(req, -rc);
+			return;
+		}
+		reply_entry(req, fs_ino_make(0, idx, FS_K_SNAP_FILE));
 		return;
 	}
 	if (k == FS_K_TAG_DIR) {
@@ -861,6 +873,15 @@ static void add_tag_link(void *ud, uint32_t slot, const char *dirname)
 	add_ent(c, dirname, fs_ino_make(slot, c->tag, FS_K_TAG_LINK), S_IFLNK);
 }
 
+/* snapshots/: an entry per id, with the id's index as its inode's. */
+static void add_snapshot(void *ud, const char *id)
+{
+	size_t len = strlen(id);
+	uint32_t idx = fs_tag_intern(id, len);
+	if (idx)
+		add_ent(ud, id, fs_ino_make(0, idx, FS_K_SNAP_FILE), S_IFREG);
+}
+
 /* by-tag/: each tag once (the table's index tells repeats apart). */
 static void add_tag_dir(void *ud, const char *tag, size_t len)
 {
@@ -923,8 +944,12 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 			 * rm -r (fts with FTS_NOSTAT|FTS_PHYSICAL trusts d_type)
 			 * then never descends into it, so `rm -rf box` cannot
 			 * delete the sandbox's own root filesystem file by file;
-			 * cd, ls, cp and tar into box/files work as before. */
-			unsigned type = kids[i] == FS_K_SB_FILES ? S_IFLNK : fs_kind_mode(kids[i]) & S_IFMT;
+			 * cd, ls, cp and tar into box/files work as before. The
+			 * root's snapshots/ likewise: `rm -rf` of every root entry must not
+			 * delete every snapshot (an rm of snapshots/ID does). */
+			unsigned type = kids[i] == FS_K_SB_FILES || kids[i] == FS_K_ROOT_SNAPSHOTS
+			                        ? S_IFLNK
+			                        : fs_kind_mode(kids[i]) & S_IFMT;
 			add_ent(&c, fs_kind_name(kids[i]), fs_ino_make(slot, pid, kids[i]), type);
 		}
 		if (k == FS_K_ROOT) {
@@ -933,6 +958,8 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		} else if (k == FS_K_ROOT_BYTAG) {
 			rc = fs_state_refresh(LIST_MAX_AGE_MS);
 			fs_state_foreach_tag(add_tag_dir, &c);
+		} else if (k == FS_K_ROOT_SNAPSHOTS) {
+			rc = fs_state_foreach_snapshot(add_snapshot, &c);
 		} else if (k == FS_K_TAG_DIR) {
 			char *tag = fs_tag_name((uint32_t)pid);
 			c.tag = pid;
@@ -1134,11 +1161,20 @@ static int open_text(fs_handle *h)
 		rc = fs_state_images(&t);
 		return rc ? rc : set_text(h, t);
 	}
-	case FS_K_ROOT_SNAPSHOTS:
+	case FS_K_SNAP_ALL:
 	case FS_K_SB_SNAPSHOTS: {
 		char *t = NULL;
-		rc = fs_state_snapshots(h->kind == FS_K_ROOT_SNAPSHOTS ? 0 : h->slot, &t);
+		rc = fs_state_snapshots(h->kind == FS_K_SNAP_ALL ? 0 : h->slot, &t);
 		return rc ? rc : set_text(h, t);
+	}
+	case FS_K_SNAP_FILE: {
+		/* the snapshot as the service has it now (its state moves
+		 * from creating to ready), asked anew at each open */
+		char *id = fs_tag_name((uint32_t)h->pid);
+		char *j = NULL;
+		rc = id ? fs_state_snapshot_get(id, &j) : -ENOENT;
+		free(id);
+		return rc ? rc : set_text(h, j);
 	}
 	case FS_K_SB_STATUS: {
 		fs_sb_view v;
@@ -2221,10 +2257,18 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	uint32_t slot;
 	char *path;
 	int files = files_node(req, parent, &slot, &path);
-	if (files > 0)
+	if (files > 0) {
 		fs_files_remove(req, slot, path, name, 0);
-	else if (!files)
-		fuse_reply_err(req, EPERM);
+	} else if (!files) {
+		int64_t pid;
+		fs_kind k;
+		/* rm snapshots/ID deletes the snapshot (.all is no snapshot) */
+		if (fs_ino_split(parent, &slot, &pid, &k) == 0 && k == FS_K_ROOT_SNAPSHOTS &&
+		    fs_kind_child(k, name) == FS_K_NONE)
+			fuse_reply_err(req, -fs_state_snapshot_delete(name));
+		else
+			fuse_reply_err(req, EPERM);
+	}
 	free(path);
 }
 

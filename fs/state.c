@@ -662,6 +662,51 @@ int fs_state_snapshots(uint32_t slot, char **text)
 	return 0;
 }
 
+int fs_state_foreach_snapshot(void (*fn)(void *ud, const char *id), void *ud)
+{
+	sbx_snapshot **v = NULL;
+	size_t n = 0;
+	sbx_error err;
+	if (sbx_snapshot_list(client, NULL, &v, &n, &err) != SBX_OK)
+		return fs_state_fail(0, "snapshots", &err);
+	for (size_t i = 0; i < n; i++)
+		fn(ud, v[i]->id);
+	sbx_snapshot_list_free(v, n);
+	return 0;
+}
+
+int fs_state_snapshot_get(const char *id, char **json)
+{
+	sbx_snapshot *s = NULL;
+	sbx_error err;
+	if (json)
+		*json = NULL;
+	if (sbx_snapshot_get(client, id, &s, &err) != SBX_OK) {
+		/* a name that is no id of the service's is as absent as an
+		 * unknown id */
+		if (err.code == SBX_E_NOT_FOUND || err.code == SBX_E_INVALID)
+			return -ENOENT;
+		return fs_state_fail(0, "snapshot", &err);
+	}
+	if (json) {
+		*json = strdup(s->json ? s->json : "{}\n");
+		if (!*json) {
+			sbx_snapshot_free(s);
+			return -ENOMEM;
+		}
+	}
+	sbx_snapshot_free(s);
+	return 0;
+}
+
+int fs_state_snapshot_delete(const char *id)
+{
+	sbx_error err;
+	if (sbx_snapshot_delete(client, id, 0, &err) != SBX_OK)
+		return fs_state_fail(0, "delete snapshot", &err);
+	return 0;
+}
+
 int fs_state_snapshot(uint32_t slot, const char *volume)
 {
 	char id[FS_ID_MAX];

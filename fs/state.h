@@ -176,6 +176,17 @@ int fs_state_images(char **text);
  * VOLUME TRIGGER" (STATE one word: creating ready failed deleting;
  * TRIGGER manual or on-delete). 0 and *text malloc'ed, or -errno. */
 int fs_state_snapshots(uint32_t slot, char **text);
+/* The root's snapshots/ directory: calls fn with the id of every
+ * snapshot of the caller's (one ListFileSystemSnapshots); 0 or -errno
+ * with the root's error file set. */
+int fs_state_foreach_snapshot(void (*fn)(void *ud, const char *id), void *ud);
+/* snapshots/ID: GetFileSystemSnapshot. 0 with *json (malloc'ed, NULL
+ * allowed) the service's FileSystemSnapshot, or -ENOENT
+ * for an id the service does not know (no error file: a stat of a name
+ * that is not there is no failure), or -errno with the error file set. */
+int fs_state_snapshot_get(const char *id, char **json);
+/* rm snapshots/ID: DeleteFileSystemSnapshot; 0 or -errno (error file set). */
+int fs_state_snapshot_delete(const char *id);
 /* `snapshot [VOLUME]` on a sandbox's ctl: CreateFileSystemSnapshot of
  * volume ("" the only one); 0, or -errno with the error file set. */
 int fs_state_snapshot(uint32_t slot, const char *volume);

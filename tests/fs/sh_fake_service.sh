@@ -131,8 +131,11 @@ vb=$(new_box "${vspec/RESTORE/}")
 echo kept >"$MNT/$vb/files/data/k"
 echo snapshot data >"$MNT/$vb/ctl"
 sid=$(tail -n 1 "$MNT/$vb/snapshots" | cut -d' ' -f1)
-for _ in $(seq 300); do grep -q "^$sid ready " "$MNT/snapshots" && break; sleep 0.1; done
-grep -q "^$sid ready " "$MNT/snapshots" || fail "snapshot through the fake: $(cat "$MNT/snapshots")"
+for _ in $(seq 300); do grep -q "^$sid ready " "$MNT/snapshots/.all" && break; sleep 0.1; done
+grep -q "^$sid ready " "$MNT/snapshots/.all" || fail "snapshot through the fake: $(cat "$MNT/snapshots/.all")"
+ls "$MNT/snapshots" | grep -qx "$sid" || fail "snapshots/ does not list $sid: $(ls "$MNT/snapshots")"
+"$PY" -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["fileSystemSnapshotId"] == sys.argv[2], d' \
+	"$MNT/snapshots/$sid" "$sid" || fail "snapshots/$sid through the fake: $(cat "$MNT/snapshots/$sid")"
 vb2=$(new_box "${vspec/RESTORE/, \"restoreFromSnapshotId\": \"$sid\"}")
 eq "$(cat "$MNT/$vb2/files/data/k")" kept "restored through the fake"
 

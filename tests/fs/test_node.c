@@ -17,7 +17,7 @@ static const struct {
 } ino_cases[] = {
 	{0, 0, FS_K_ROOT}, {0, 0, FS_K_ROOT_NEW}, {0, 0, FS_K_ROOT_ERROR}, {1, 0, FS_K_SB_DIR},
 	{1, 0, FS_K_SB_STDOUT}, {7, 0, FS_K_EXEC_LAST}, {1, 1, FS_K_P_DIR}, {1, 1, FS_K_P_RC},
-	{FS_SLOT_MAX, FS_PID_MAX, FS_K_P_CTL}, {12345, 4096, FS_K_P_STDERR},
+	{FS_SLOT_MAX, FS_PID_MAX, FS_K_P_CTL}, {12345, 4096, FS_K_P_STDERR}, {0, 65536, FS_K_SNAP_FILE},
 };
 
 START_TEST(test_ino_roundtrip)
@@ -88,6 +88,20 @@ START_TEST(test_children_and_modes)
 	ck_assert_int_eq(fs_kind_child(FS_K_SB_DIR, "snapshots"), FS_K_SB_SNAPSHOTS);
 	ck_assert_int_eq(fs_ino_split(fs_ino_make(0, 0, FS_K_ROOT_SNAPSHOTS), &(uint32_t){0}, &(int64_t){0}, &(fs_kind){0}), 0);
 	ck_assert_int_eq(fs_ino_split(fs_ino_make(0, 0, FS_K_SB_SNAPSHOTS), &(uint32_t){0}, &(int64_t){0}, &(fs_kind){0}), -1);
+	/* snapshots/ is a directory: .all its one fixed file, an entry per id
+	 * (slot 0, the id's index in the pid field, never without one) */
+	ck_assert(S_ISDIR(fs_kind_mode(FS_K_ROOT_SNAPSHOTS)));
+	ck_assert(S_ISREG(fs_kind_mode(FS_K_SNAP_FILE)) && (fs_kind_mode(FS_K_SNAP_FILE) & 0222) == 0);
+	ck_assert_uint_eq(fs_kind_children(FS_K_ROOT_SNAPSHOTS, v, 32), 1);
+	ck_assert_int_eq(v[0], FS_K_SNAP_ALL);
+	ck_assert_int_eq(fs_kind_child(FS_K_ROOT_SNAPSHOTS, ".all"), FS_K_SNAP_ALL);
+	ck_assert_int_eq(fs_kind_child(FS_K_ROOT_SNAPSHOTS, "fss-0123"), FS_K_NONE);
+	ck_assert_int_eq(fs_kind_parent(FS_K_SNAP_FILE), FS_K_ROOT_SNAPSHOTS);
+	ck_assert_int_eq(fs_ino_split(fs_ino_make(0, 0, FS_K_SNAP_ALL), &(uint32_t){0}, &(int64_t){0}, &(fs_kind){0}), 0);
+	ck_assert_int_eq(fs_ino_split(fs_ino_make(0, 9, FS_K_SNAP_FILE), &(uint32_t){0}, &(int64_t){0}, &(fs_kind){0}), 0);
+	ck_assert_int_eq(fs_ino_split(fs_ino_make(0, 0, FS_K_SNAP_FILE), &(uint32_t){0}, &(int64_t){0}, &(fs_kind){0}), -1);
+	ck_assert_int_eq(fs_ino_split(fs_ino_make(4, 9, FS_K_SNAP_FILE), &(uint32_t){0}, &(int64_t){0}, &(fs_kind){0}), -1);
+	ck_assert(fs_kind_is_dynamic(FS_K_SNAP_FILE) && fs_kind_is_dynamic(FS_K_SNAP_ALL));
 	ck_assert_int_eq(fs_kind_child(FS_K_ROOT, "images"), FS_K_ROOT_IMAGES);
 	ck_assert_int_eq(fs_ino_split(fs_ino_make(0, 0, FS_K_ROOT_IMAGES), &(uint32_t){0}, &(int64_t){0}, &(fs_kind){0}), 0);
 	ck_assert_int_eq(fs_ino_split(fs_ino_make(2, 0, FS_K_ROOT_IMAGES), &(uint32_t){0}, &(int64_t){0}, &(fs_kind){0}), -1);

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # scripts/make-image builds an image from Debian packages, and the runtime
 # runs a sandbox on it: the image's own files are there, the host's are not,
-# an unknown image is refused with the names that exist. Skips (77) only
+# an unknown image is refused with the names that exist. The directory form
+# (--dir) is what the runtime runs here; the default output, the OCI store,
+# holds the image as a reference (NAME, or --ref) and leaves no tree. Skips (77) only
 # when the Debian archive cannot be reached for the .debs.
 . "$TESTS_DIR/lib.sh"
 
@@ -9,7 +11,7 @@ RT_RUN=$BUILD_DIR/tests/runtime/rt_run
 MAKE_IMAGE=$TESTS_DIR/../scripts/make-image
 [ -x "$RT_RUN" ] || fail "no $RT_RUN"
 
-if ! out=$("$MAKE_IMAGE" --state-dir "$STATE" --cache "$T/debs" tiny 2>&1); then
+if ! out=$("$MAKE_IMAGE" --state-dir "$STATE" --dir --cache "$T/debs" tiny 2>&1); then
 	if grep -q 'download failed\|cannot resolve' <<<"$out"; then
 		skip "no access to the Debian archive: $(tail -1 <<<"$out")"
 	fi
@@ -21,10 +23,24 @@ note "$(tail -1 <<<"$out")"
 grep -q '^dash=' "$STATE/images/tiny/packages" || fail "packages list lacks dash"
 
 # A second build of the same name is refused without --force.
-if "$MAKE_IMAGE" --state-dir "$STATE" --cache "$T/debs" tiny >/dev/null 2>&1; then
+if "$MAKE_IMAGE" --state-dir "$STATE" --dir --cache "$T/debs" tiny >/dev/null 2>&1; then
 	fail "rebuilt an existing image without --force"
 fi
 "$MAKE_IMAGE" --state-dir "$STATE" --cache "$T/debs" 'bad/name' >/dev/null 2>&1 && fail "accepted a bad name"
+
+# The default output: the store of the state dir, as references, no tree.
+SBXD_BIN=$BUILD_DIR/server/sbxd
+for r in tools tools:1.0; do
+	"$MAKE_IMAGE" --state-dir "$STATE" --sbxd "$SBXD_BIN" --cache "$T/debs" --ref "$r" tools >"$T/mk.out" 2>&1 ||
+		{ cat "$T/mk.out" >&2; fail "make-image into the store (--ref $r)"; }
+done
+refs=$("$SBXD_BIN" image ls --state-dir "$STATE")
+grep -q '^docker.io/library/tools:latest ' <<<"$refs" || fail "no tools:latest in the store: $refs"
+grep -q '^docker.io/library/tools:1.0 ' <<<"$refs" || fail "no tools:1.0 in the store: $refs"
+[ ! -e "$STATE/images/tools" ] || fail "the store form left a directory image"
+[ -z "$(ls -A "$STATE/images" | grep -v -x -e tiny -e .debs)" ] || fail "temp trees left: $(ls -A "$STATE/images")"
+"$MAKE_IMAGE" --state-dir "$STATE" --oci-store "$STATE" tiny >/dev/null 2>&1 &&
+	fail "--oci-store without the directory form accepted"
 
 got=$("$RT_RUN" -s "$STATE" -I img-box -i tiny -- sh -c 'cat /etc/debian_version >/dev/null && echo $((6*7)); test -e /work || echo no-host-work; id -un; ps -e | wc -l')
 [ "$(head -3 <<<"$got")" = "$(printf '42\nno-host-work\nroot')" ] || fail "sandbox on image: got '$got'"
