@@ -11,6 +11,7 @@
  * overlayfs). Every count and size has a cap (the OCI_MAX_* below).
  */
 #include "oci.h"
+#include "beneath.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -199,20 +200,10 @@ void srv_oci_ref_string(const srv_oci_ref *r, char *buf, size_t len)
 
 /* ---- small file helpers ---- */
 
-static int open_beneath(int dirfd, const char *path, int flags, int nosymlinks)
-{
-	struct open_how how = {
-		.flags = (uint64_t)(flags | O_CLOEXEC),
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV |
-		           (nosymlinks ? RESOLVE_NO_SYMLINKS : 0),
-	};
-	return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
-}
-
 /* A whole small file (a JSON document) under dirfd, NUL-terminated. */
 static char *read_small(int dirfd, const char *path, size_t max, size_t *len, char *err)
 {
-	int fd = open_beneath(dirfd, path, O_RDONLY, 0);
+	int fd = srv_open_beneath(dirfd, path, O_RDONLY, 0);
 	if (fd < 0) {
 		errf(err, errno, "%.200s", path);
 		return NULL;
@@ -341,7 +332,7 @@ static int remove_any(int pfd, const char *name, int depth)
 		errno = ELOOP;
 		return -1;
 	}
-	int fd = open_beneath(pfd, name, O_RDONLY | O_DIRECTORY, 1);
+	int fd = srv_open_beneath(pfd, name, O_RDONLY | O_DIRECTORY, 1);
 	if (fd < 0)
 		return -1;
 	DIR *d = fdopendir(fd);
@@ -546,7 +537,7 @@ out:
 static int blob_put_path(srv_oci *st, int dirfd, const char *path, const char *expect, int64_t size, char *got,
                          char *err)
 {
-	int fd = open_beneath(dirfd, path, O_RDONLY, 0);
+	int fd = srv_open_beneath(dirfd, path, O_RDONLY, 0);
 	if (fd < 0)
 		return errf(err, errno, "%.200s", path);
 	struct stat sb;
@@ -592,91 +583,15 @@ typedef struct unpacker {
 	int root;              /* the tree being filled */
 	int layer;             /* 1: an image layer (whiteouts, owners, modes);
 	                          0: an outer archive (files and dirs only) */
-	char cur[PATH_MAX];    /* the parent dir last opened, and its fd */
-	int curfd;
+	srv_dirwalk dw;        /* the parent dir last opened */
 	int64_t bytes, entries, skipped;
 	char *links[OCI_MAX_LINKS][2]; /* outer archive symlinks: path, target */
 	int nlinks;
 	char *err;
 } unpacker;
 
-/* An archive's path, made relative and clean: "./a//b/" -> "a/b". ".."
- * anywhere or an absolute path is refused, "" is the root itself. */
-static int clean_path(const char *in, char *out, size_t len)
-{
-	size_t o = 0;
-	if (!in || in[0] == '/')
-		return -1;
-	const char *p = in;
-	while (*p) {
-		const char *e = strchr(p, '/');
-		size_t cl = e ? (size_t)(e - p) : strlen(p);
-		if (cl == 2 && p[0] == '.' && p[1] == '.')
-			return -1;
-		if (cl && !(cl == 1 && p[0] == '.')) {
-			if (o + cl + 2 > len)
-				return -1;
-			if (o)
-				out[o++] = '/';
-			memcpy(out + o, p, cl);
-			o += cl;
-		}
-		if (!e)
-			break;
-		p = e + 1;
-	}
-	out[o] = '\0';
-	return 0;
-}
 
-/* The fd of dir rel under the root, made (0755) when missing; never through
- * a symlink. The last one is kept. */
-static int open_parent(unpacker *u, const char *rel, size_t rl)
-{
-	if (u->curfd >= 0 && strlen(u->cur) == rl && strncmp(u->cur, rel, rl) == 0)
-		return u->curfd;
-	if (u->curfd >= 0)
-		close(u->curfd);
-	u->curfd = -1;
-	u->cur[0] = '\0';
-	int fd = fcntl(u->root, F_DUPFD_CLOEXEC, 0);
-	size_t pos = 0;
-	while (fd >= 0 && pos < rl) {
-		const char *p = rel + pos;
-		const char *e = memchr(p, '/', rl - pos);
-		size_t cl = e ? (size_t)(e - p) : rl - pos;
-		char comp[NAME_MAX + 1];
-		if (cl > NAME_MAX) {
-			close(fd);
-			errno = ENAMETOOLONG;
-			return -1;
-		}
-		memcpy(comp, p, cl);
-		comp[cl] = '\0';
-		if (mkdirat(fd, comp, 0755) != 0 && errno != EEXIST) {
-			close(fd);
-			return -1;
-		}
-		int nfd = open_beneath(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 1);
-		close(fd);
-		fd = nfd;
-		pos += cl + 1;
-	}
-	if (fd < 0)
-		return -1;
-	memcpy(u->cur, rel, rl);
-	u->cur[rl] = '\0';
-	u->curfd = fd;
-	return fd;
-}
 
-static void forget_parent(unpacker *u)
-{
-	if (u->curfd >= 0)
-		close(u->curfd);
-	u->curfd = -1;
-	u->cur[0] = '\0';
-}
 
 static int copy_data(unpacker *u, struct archive *a, int fd, const char *path)
 {
@@ -725,7 +640,7 @@ static int unpack_entry(unpacker *u, struct archive *a, struct archive_entry *e)
 {
 	char rel[PATH_MAX];
 	const char *raw = archive_entry_pathname(e);
-	if (clean_path(raw, rel, sizeof rel) != 0)
+	if (srv_clean_relpath(raw, rel, sizeof rel) != 0)
 		return errf(u->err, 0, "refused: the entry \"%.200s\" leaves the tree (absolute or ..)",
 		            raw ? raw : "(none)");
 	if (!rel[0])
@@ -733,7 +648,7 @@ static int unpack_entry(unpacker *u, struct archive *a, struct archive_entry *e)
 	char *slash = strrchr(rel, '/');
 	const char *base = slash ? slash + 1 : rel;
 	size_t pl = slash ? (size_t)(slash - rel) : 0;
-	int pfd = open_parent(u, rel, pl);
+	int pfd = srv_dirwalk_parent(&u->dw, rel, pl);
 	if (pfd < 0)
 		return errf(u->err, errno, "refused: the parent of \"%.200s\" is not a directory of this tree "
 		                           "(a symlink or a file)", rel);
@@ -748,8 +663,8 @@ static int unpack_entry(unpacker *u, struct archive *a, struct archive_entry *e)
 		const char *name = base + 4;
 		if (!*name || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
 			return errf(u->err, 0, "refused: bad whiteout \"%.200s\"", rel);
-		forget_parent(u);
-		pfd = open_parent(u, rel, pl);
+		srv_dirwalk_forget(&u->dw);
+		pfd = srv_dirwalk_parent(&u->dw, rel, pl);
 		if (pfd < 0 || remove_any(pfd, name, 0) != 0 || mknodat(pfd, name, S_IFCHR | 0, makedev(0, 0)) != 0)
 			return errf(u->err, errno, "whiteout %.200s", rel);
 		return 0;
@@ -760,7 +675,7 @@ static int unpack_entry(unpacker *u, struct archive *a, struct archive_entry *e)
 	int exists = fstatat(pfd, base, &old, AT_SYMLINK_NOFOLLOW) == 0;
 	if (hard) {
 		char trel[PATH_MAX];
-		if (clean_path(hard, trel, sizeof trel) != 0 || !trel[0])
+		if (srv_clean_relpath(hard, trel, sizeof trel) != 0 || !trel[0])
 			return errf(u->err, 0, "refused: the hard link \"%.200s\" leads out of the tree", rel);
 		if (!u->layer)
 			return 0;
@@ -771,7 +686,7 @@ static int unpack_entry(unpacker *u, struct archive *a, struct archive_entry *e)
 		char tdir[PATH_MAX];
 		memcpy(tdir, trel, tl);
 		tdir[tl] = '\0';
-		int tfd = tl ? open_beneath(u->root, tdir, O_RDONLY | O_DIRECTORY, 1)
+		int tfd = tl ? srv_open_beneath(u->root, tdir, O_RDONLY | O_DIRECTORY, 1)
 		             : fcntl(u->root, F_DUPFD_CLOEXEC, 0);
 		struct stat ts_;
 		if (tfd < 0 || fstatat(tfd, tbase, &ts_, AT_SYMLINK_NOFOLLOW) != 0 ||
@@ -803,10 +718,10 @@ static int unpack_entry(unpacker *u, struct archive *a, struct archive_entry *e)
 	case AE_IFREG: {
 		if (exists) {
 			if (S_ISDIR(old.st_mode))
-				forget_parent(u);
+				srv_dirwalk_forget(&u->dw);
 			if (remove_any(pfd, base, 0) != 0)
 				return errf(u->err, errno, "replace %.200s", rel);
-			if (S_ISDIR(old.st_mode) && (pfd = open_parent(u, rel, pl)) < 0)
+			if (S_ISDIR(old.st_mode) && (pfd = srv_dirwalk_parent(&u->dw, rel, pl)) < 0)
 				return errf(u->err, errno, "%.200s", rel);
 		}
 		int fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -837,10 +752,10 @@ static int unpack_entry(unpacker *u, struct archive *a, struct archive_entry *e)
 		}
 		if (exists) {
 			if (S_ISDIR(old.st_mode))
-				forget_parent(u);
+				srv_dirwalk_forget(&u->dw);
 			if (remove_any(pfd, base, 0) != 0)
 				return errf(u->err, errno, "replace %.200s", rel);
-			if (S_ISDIR(old.st_mode) && (pfd = open_parent(u, rel, pl)) < 0)
+			if (S_ISDIR(old.st_mode) && (pfd = srv_dirwalk_parent(&u->dw, rel, pl)) < 0)
 				return errf(u->err, errno, "%.200s", rel);
 		}
 		/* Stored as it is: nothing here ever resolves it (the sandbox
@@ -897,15 +812,15 @@ static void resolve_links(unpacker *u)
 			memcpy(stack + sl, c, cl + 1);
 			sl += cl;
 		}
-		if (bad || !sl || clean_path(stack, clean, sizeof clean) != 0)
+		if (bad || !sl || srv_clean_relpath(stack, clean, sizeof clean) != 0)
 			continue;
 		const char *cs = strrchr(clean, '/');
 		const char *rs = strrchr(rel, '/');
 		char cd[PATH_MAX], rd[PATH_MAX];
 		snprintf(cd, sizeof cd, "%.*s", cs ? (int)(cs - clean) : 0, clean);
 		snprintf(rd, sizeof rd, "%.*s", rs ? (int)(rs - rel) : 0, rel);
-		int cfd = cd[0] ? open_beneath(u->root, cd, O_RDONLY | O_DIRECTORY, 1) : fcntl(u->root, F_DUPFD_CLOEXEC, 0);
-		int rfd = rd[0] ? open_beneath(u->root, rd, O_RDONLY | O_DIRECTORY, 1) : fcntl(u->root, F_DUPFD_CLOEXEC, 0);
+		int cfd = cd[0] ? srv_open_beneath(u->root, cd, O_RDONLY | O_DIRECTORY, 1) : fcntl(u->root, F_DUPFD_CLOEXEC, 0);
+		int rfd = rd[0] ? srv_open_beneath(u->root, rd, O_RDONLY | O_DIRECTORY, 1) : fcntl(u->root, F_DUPFD_CLOEXEC, 0);
 		struct stat sb;
 		if (cfd >= 0 && rfd >= 0 && fstatat(cfd, cs ? cs + 1 : clean, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    S_ISREG(sb.st_mode))
@@ -926,7 +841,7 @@ static int unpack_fd(int fd, int rootfd, int layer, int64_t *bytes, char *err)
 		return errf(err, ENOMEM, "unpack");
 	u->root = rootfd;
 	u->layer = layer;
-	u->curfd = -1;
+	srv_dirwalk_init(&u->dw, rootfd);
 	u->err = err;
 	struct archive *a = archive_read_new();
 	int rc = -1;
@@ -964,7 +879,7 @@ static int unpack_fd(int fd, int rootfd, int layer, int64_t *bytes, char *err)
 out:
 	if (a)
 		archive_read_free(a);
-	forget_parent(u);
+	srv_dirwalk_forget(&u->dw);
 	for (int i = 0; i < u->nlinks; i++) {
 		free(u->links[i][0]);
 		free(u->links[i][1]);
@@ -1045,7 +960,7 @@ static int layer_unpack(srv_oci *st, const char *digest, long *n, int64_t *bytes
 	if (mkdirat(st->rootfd, tmp, 0755) != 0)
 		return errf(err, errno, "mkdir %s/%s", st->root, tmp);
 	int bfd = openat(st->rootfd, blob, O_RDONLY | O_CLOEXEC);
-	int tfd = open_beneath(st->rootfd, tmp, O_RDONLY | O_DIRECTORY, 1);
+	int tfd = srv_open_beneath(st->rootfd, tmp, O_RDONLY | O_DIRECTORY, 1);
 	int rc = -1;
 	int64_t got = 0;
 	if (bfd < 0 || tfd < 0) {
@@ -1459,7 +1374,7 @@ int srv_oci_import(srv_oci *st, const char *path, const char *ref, char *out, si
 		 * private temp dir first, read from there like a layout. */
 		snprintf(tmp, sizeof tmp, "tmp/a.%d.%ld", (int)getpid(), (long)random());
 		if (mkdirat(st->rootfd, tmp, 0700) != 0 ||
-		    (dirfd = open_beneath(st->rootfd, tmp, O_RDONLY | O_DIRECTORY, 1)) < 0) {
+		    (dirfd = srv_open_beneath(st->rootfd, tmp, O_RDONLY | O_DIRECTORY, 1)) < 0) {
 			errf(err, errno, "mkdir %s/%s", st->root, tmp);
 			goto out;
 		}
@@ -1961,7 +1876,7 @@ static int64_t id_lookup(const srv_oci_image *im, const char *file, const char *
 		if (dfd < 0)
 			continue;
 		struct stat sb;
-		int fd = open_beneath(dfd, file, O_RDONLY, 1);
+		int fd = srv_open_beneath(dfd, file, O_RDONLY, 1);
 		close(dfd);
 		if (fd < 0)
 			continue;

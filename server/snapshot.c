@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "beneath.h"
 #include "parse.h"
 
 #define SNAP_MAX_DEPTH 256
@@ -57,14 +58,6 @@ static int errf(char *err, int e, const char *fmt, ...)
 	return e > 0 ? -e : -EBADMSG;
 }
 
-static int open_beneath(int dirfd, const char *path, int flags)
-{
-	struct open_how how = {
-		.flags = (uint64_t)(flags | O_CLOEXEC),
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS,
-	};
-	return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
-}
 
 /* ------------------------------------------------------------ writing */
 
@@ -253,7 +246,7 @@ static int walk(walker *w, int dfd, char *path, size_t plen, int depth)
 			if (errno != ENOENT) /* gone meanwhile: not in the snapshot */
 				rc = errf(w->err, errno, "stat %.200s", path);
 		} else if (S_ISDIR(sb.st_mode)) {
-			int fd = open_beneath(dfd, nm, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+			int fd = srv_open_beneath(dfd, nm, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 1);
 			if (fd < 0) {
 				if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP)
 					rc = errf(w->err, errno, "open %.200s", path);
@@ -268,7 +261,7 @@ static int walk(walker *w, int dfd, char *path, size_t plen, int depth)
 				close(fd);
 			}
 		} else if (S_ISREG(sb.st_mode)) {
-			int fd = open_beneath(dfd, nm, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+			int fd = srv_open_beneath(dfd, nm, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 1);
 			if (fd >= 0 && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode))
 				rc = put_file(w, fd, path, &sb);
 			else if (fd < 0 && errno != ENOENT && errno != ELOOP)
@@ -374,78 +367,14 @@ typedef struct dirfix {
 
 typedef struct unpacker {
 	int root;
-	int curfd;
-	char cur[PATH_MAX];
+	srv_dirwalk dw;         /* the parent dir last opened */
 	dirfix *dirs;
 	size_t nd, capd;
 	int64_t entries;
 	char *err;
 } unpacker;
 
-/* An archive's path made relative and clean ("./a//b/" -> "a/b"); ".."
- * anywhere or an absolute path is refused, "" is the root itself. */
-static int clean_path(const char *in, char *out, size_t len)
-{
-	size_t o = 0;
-	if (!in || in[0] == '/')
-		return -1;
-	for (const char *p = in; *p;) {
-		const char *e = strchr(p, '/');
-		size_t cl = e ? (size_t)(e - p) : strlen(p);
-		if (cl == 2 && p[0] == '.' && p[1] == '.')
-			return -1;
-		if (cl > NAME_MAX)
-			return -1;
-		if (cl && !(cl == 1 && p[0] == '.')) {
-			if (o + cl + 2 > len)
-				return -1;
-			if (o)
-				out[o++] = '/';
-			memcpy(out + o, p, cl);
-			o += cl;
-		}
-		if (!e)
-			break;
-		p = e + 1;
-	}
-	out[o] = '\0';
-	return 0;
-}
 
-/* The fd of dir rel (rl bytes) below the root, its missing parts made;
- * never through a symlink. The last one is kept for the next entry. */
-static int open_parent(unpacker *u, const char *rel, size_t rl)
-{
-	if (u->curfd >= 0 && strlen(u->cur) == rl && strncmp(u->cur, rel, rl) == 0)
-		return u->curfd;
-	if (u->curfd >= 0)
-		close(u->curfd);
-	u->curfd = -1;
-	u->cur[0] = '\0';
-	int fd = fcntl(u->root, F_DUPFD_CLOEXEC, 0);
-	for (size_t pos = 0; fd >= 0 && pos < rl;) {
-		const char *p = rel + pos;
-		const char *e = memchr(p, '/', rl - pos);
-		size_t cl = e ? (size_t)(e - p) : rl - pos;
-		char comp[NAME_MAX + 1];
-		memcpy(comp, p, cl);
-		comp[cl] = '\0';
-		if (mkdirat(fd, comp, 0755) != 0 && errno != EEXIST) {
-			close(fd);
-			return -1;
-		}
-		int nfd = open_beneath(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-		close(fd);
-		fd = nfd;
-		pos += cl + 1;
-	}
-	if (fd < 0)
-		return -1;
-	memcpy(u->cur, rel, rl);
-	u->cur[rl] = '\0';
-	u->curfd = fd;
-	return fd;
-}
 
 static void set_xattrs(struct archive_entry *e, int fd)
 {
@@ -494,7 +423,7 @@ static int unpack_entry(unpacker *u, struct archive *a, struct archive_entry *e)
 {
 	char rel[PATH_MAX];
 	const char *raw = archive_entry_pathname(e);
-	if (clean_path(raw, rel, sizeof rel) != 0)
+	if (srv_clean_relpath(raw, rel, sizeof rel) != 0)
 		return errf(u->err, 0, "refused: the entry \"%.200s\" leaves the volume (absolute or ..)",
 		            raw ? raw : "(none)");
 	if (!rel[0])
@@ -502,7 +431,7 @@ static int unpack_entry(unpacker *u, struct archive *a, struct archive_entry *e)
 	char *slash = strrchr(rel, '/');
 	const char *base = slash ? slash + 1 : rel;
 	size_t pl = slash ? (size_t)(slash - rel) : 0;
-	int pfd = open_parent(u, rel, pl);
+	int pfd = srv_dirwalk_parent(&u->dw, rel, pl);
 	if (pfd < 0)
 		return errf(u->err, 0, "refused: the parent of \"%.200s\" is not a directory of the volume "
 		                       "(a symlink or a file)", rel);
@@ -516,13 +445,13 @@ static int unpack_entry(unpacker *u, struct archive *a, struct archive_entry *e)
 	                         {archive_entry_mtime(e), archive_entry_mtime_nsec(e)}};
 	if (hard) {
 		char trel[PATH_MAX];
-		if (clean_path(hard, trel, sizeof trel) != 0 || !trel[0])
+		if (srv_clean_relpath(hard, trel, sizeof trel) != 0 || !trel[0])
 			return errf(u->err, 0, "refused: the hard link \"%.200s\" leads out of the volume", rel);
 		char *tsl = strrchr(trel, '/');
 		const char *tbase = tsl ? tsl + 1 : trel;
 		if (tsl)
 			*tsl = '\0';
-		int tfd = tsl ? open_beneath(u->root, trel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
+		int tfd = tsl ? srv_open_beneath(u->root, trel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 1)
 		              : fcntl(u->root, F_DUPFD_CLOEXEC, 0);
 		struct stat tsb;
 		if (tfd < 0 || fstatat(tfd, tbase, &tsb, AT_SYMLINK_NOFOLLOW) != 0 ||
@@ -540,7 +469,7 @@ static int unpack_entry(unpacker *u, struct archive *a, struct archive_entry *e)
 	case AE_IFDIR: {
 		if (!exists && mkdirat(pfd, base, 0700) != 0)
 			return errf(u->err, errno, "mkdir %.200s", rel);
-		int fd = open_beneath(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+		int fd = srv_open_beneath(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 1);
 		if (fd < 0)
 			return errf(u->err, errno, "open %.200s", rel);
 		set_owner(fd, e);
@@ -602,7 +531,7 @@ static int unpack_entry(unpacker *u, struct archive *a, struct archive_entry *e)
 static void fix_dirs(unpacker *u)
 {
 	for (size_t i = u->nd; i-- > 0;) {
-		int fd = open_beneath(u->root, u->dirs[i].path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+		int fd = srv_open_beneath(u->root, u->dirs[i].path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 1);
 		if (fd < 0)
 			continue;
 		(void)!fchmod(fd, u->dirs[i].mode);
@@ -617,7 +546,7 @@ int srv_snap_unpack_fd(int fd, int dstfd, char *err)
 	unpacker u;
 	memset(&u, 0, sizeof u);
 	u.root = dstfd;
-	u.curfd = -1;
+	srv_dirwalk_init(&u.dw, dstfd);
 	u.err = err;
 	int rc = -ENOMEM;
 	struct archive *a = archive_read_new();
@@ -652,8 +581,7 @@ int srv_snap_unpack_fd(int fd, int dstfd, char *err)
 out:
 	if (a)
 		archive_read_free(a);
-	if (u.curfd >= 0)
-		close(u.curfd);
+	srv_dirwalk_forget(&u.dw);
 	for (size_t i = 0; i < u.nd; i++)
 		free(u.dirs[i].path);
 	free(u.dirs);
@@ -807,7 +735,7 @@ static void load_one(const char *name)
 	id[nl - 5] = '\0';
 	if (!valid_id(id) || S.n >= SRV_SNAP_MAX)
 		return;
-	int fd = open_beneath(S.dirfd, name, O_RDONLY);
+	int fd = srv_open_beneath(S.dirfd, name, O_RDONLY, 1);
 	if (fd < 0)
 		return;
 	char *buf = malloc(SNAP_RECORD_MAX + 1);
@@ -1024,7 +952,7 @@ static void *worker(void *arg)
 /* Removes every file in tmp/ (what a stopped sbxd left). */
 static void clear_tmp(void)
 {
-	int fd = open_beneath(S.dirfd, "tmp", O_RDONLY | O_DIRECTORY);
+	int fd = srv_open_beneath(S.dirfd, "tmp", O_RDONLY | O_DIRECTORY, 1);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	if (!d) {
 		if (fd >= 0)
@@ -1287,7 +1215,7 @@ int srv_snap_restore(const char *id, uint32_t peer, const char *dst, char *err)
 	copy_str(want, sizeof want, r->i.digest);
 	archive_name(r->i.id, name, sizeof name);
 	/* Opened under the lock: a delete after this leaves the open file. */
-	int fd = open_beneath(S.dirfd, name, O_RDONLY);
+	int fd = srv_open_beneath(S.dirfd, name, O_RDONLY, 1);
 	int oe = errno;
 	pthread_mutex_unlock(&S.mu);
 	if (fd < 0)
