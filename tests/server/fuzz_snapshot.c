@@ -20,12 +20,24 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* Opens the tree's directories up (a restored 0500 dir would stop the
+ * removal). Only real directories: chmod of a path follows a symlink, and
+ * a restored link may name anything, /tmp itself (it once made the host's
+ * /tmp 0700 for every test of the run). */
+static int open_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)ftw;
+	if (flag == FTW_D || flag == FTW_DNR)
+		chmod(p, 0700);
+	return 0;
+}
+
 static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
 	(void)sb;
 	(void)flag;
 	(void)ftw;
-	chmod(p, 0700);
 	return remove(p);
 }
 
@@ -54,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		others += strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strcmp(e->d_name, "vol");
 	if (d)
 		closedir(d);
-	/* modes first: a restored 0500 dir would stop the removal */
+	nftw(parent, open_one, 16, FTW_PHYS);
 	nftw(parent, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	rmdir(parent);
 	if (others)
