@@ -36,7 +36,7 @@ cat >"$T/index/simple/sbxhello/index.html" <<'EOF'
 <a href="../../files/sbxhello-1.0-py3-none-any.whl">sbxhello-1.0-py3-none-any.whl</a>
 </body></html>
 EOF
-in_o python3 -m http.server -b "$OUT_IP" 8000 -d "$T/index" >"$T/http.log" 2>&1 &
+nsenter --net="/run/netns/$NET_O" python3 -m http.server -b "$OUT_IP" 8000 -d "$T/index" >"$T/http.log" 2>&1 &
 _net_pids+=($!)
 wait_for 10 grep -q "Serving HTTP" "$T/http.log"
 start_sbxd

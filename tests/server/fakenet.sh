@@ -32,7 +32,9 @@ net_cleanup() {
 }
 # lib.sh's _cleanup ends the sandboxes with the real sbxd binary: the
 # wrapper below enters NET_H, which net_cleanup has removed by then.
-trap '_rc=$?; net_cleanup; SBXD=${SBXD_REAL:-$SBXD}; (exit $_rc); _cleanup' EXIT
+# set +e first: under set -e the `(exit $_rc)` of a failed test would end
+# the trap before _cleanup.
+trap '_rc=$?; set +e; net_cleanup; SBXD=${SBXD_REAL:-$SBXD}; (exit $_rc); _cleanup' EXIT
 
 in_h() { nsenter --net="/run/netns/$NET_H" "$@"; }
 in_o() { nsenter --net="/run/netns/$NET_O" "$@"; }
@@ -112,7 +114,9 @@ while True:
     flags = 0x8180 if known else 0x8183
     s.sendto(q[:2] + struct.pack(">HHHHH", flags, 1, 1 if an else 0, 0, 0) + question + an, peer)
 EOF
-in_o python3 "$T/dns.py" "$OUT_IP" "$OUT_IP" "$T/dns.log" >"$T/dns.out" 2>&1 &
+# nsenter itself in the background (not the in_o function's subshell), so
+# that _net_pids holds the server's own pid and net_cleanup ends it.
+nsenter --net="/run/netns/$NET_O" python3 "$T/dns.py" "$OUT_IP" "$OUT_IP" "$T/dns.log" >"$T/dns.out" 2>&1 &
 _net_pids+=($!)
 wait_for 10 grep -q ready "$T/dns.out"
 echo "nameserver $OUT_IP" >"$T/resolv.conf"
