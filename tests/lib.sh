@@ -36,6 +36,9 @@ ALLOW_LOG_ERRORS=${ALLOW_LOG_ERRORS:-}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-suppressions=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/tsan.supp}
 
 T=$(mktemp -d /tmp/sbxtest.XXXXXX)
+# The host's /tmp as the test found it: nothing a test runs may change it
+# (a fuzz replay's cleanup once chmod'ed it 0700 through a restored link).
+_tmp_mode=$(stat -c %a /tmp)
 SOCK=$T/sbxd.sock
 STATE=$T/state
 MNT=$T/mnt
@@ -389,6 +392,10 @@ _cleanup() {
 	_end_sandboxes
 	if [ -n "$REC_PID" ]; then kill "$REC_PID" 2>/dev/null; wait "$REC_PID" 2>/dev/null; fi
 	if ! _check_logs; then rc=1; fi
+	if [ "$(stat -c %a /tmp)" != "$_tmp_mode" ]; then
+		echo "FAIL: the host's /tmp is mode $(stat -c %a /tmp) now, $_tmp_mode at the start" >&2
+		rc=1
+	fi
 	if [ "$_vg_bad" -ne 0 ] && [ $rc -ne 77 ]; then rc=1; fi
 	if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
 		for f in "$T/sbxd.log" "$T/sbxfs.log"; do
