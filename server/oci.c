@@ -590,9 +590,6 @@ typedef struct unpacker {
 	char *err;
 } unpacker;
 
-
-
-
 static int copy_data(unpacker *u, struct archive *a, int fd, const char *path)
 {
 	const void *buf;

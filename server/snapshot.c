@@ -58,7 +58,6 @@ static int errf(char *err, int e, const char *fmt, ...)
 	return e > 0 ? -e : -EBADMSG;
 }
 
-
 /* ------------------------------------------------------------ writing */
 
 typedef struct hlink {
@@ -373,8 +372,6 @@ typedef struct unpacker {
 	int64_t entries;
 	char *err;
 } unpacker;
-
-
 
 static void set_xattrs(struct archive_entry *e, int fd)
 {
