@@ -226,6 +226,20 @@ static void *fb_thread(void *arg)
 	return NULL;
 }
 
+/* Writes len bytes of data at off of a spool file; the count written
+ * (short only on an error, errno set). */
+static size_t spool_put(int fd, const char *data, size_t len, int64_t off)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t k = pwrite(fd, data + done, len - done, off + (int64_t)done);
+		if (k <= 0)
+			break;
+		done += (size_t)k;
+	}
+	return done;
+}
+
 /* The reader of a StreamExec: output into the spools, the exit into the
  * record. Runs until the stream ends. */
 static void *gs_thread(void *arg)
@@ -262,13 +276,7 @@ static void *gs_thread(void *arg)
 		}
 		int closing = c->closing;
 		pthread_mutex_unlock(&c->fb_mu);
-		size_t off = 0;
-		while (!closing && off < m.len) {
-			ssize_t k = pwrite(p->spool[i], m.data + off, m.len - off, len[i] + (int64_t)off);
-			if (k <= 0)
-				break;
-			off += (size_t)k;
-		}
+		size_t off = closing ? 0 : spool_put(p->spool[i], m.data, m.len, len[i]);
 		free(m.data);
 		if (closing)
 			break;
@@ -335,13 +343,7 @@ static void *logs_thread(void *arg)
 		}
 		int closing = c->closing;
 		pthread_mutex_unlock(&c->fb_mu);
-		size_t off = 0;
-		while (!closing && off < m.len) {
-			ssize_t k = pwrite(p->spool[0], m.data + off, m.len - off, len + (int64_t)off);
-			if (k <= 0)
-				break;
-			off += (size_t)k;
-		}
+		size_t off = closing ? 0 : spool_put(p->spool[0], m.data, m.len, len);
 		free(m.data);
 		if (closing)
 			break;
