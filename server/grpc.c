@@ -261,13 +261,13 @@ static void on_room(void *con)
 	pthread_cond_signal(&g->rcond);
 }
 
-/* With srv_lock: until the pipe took bytes (1; spurious is fine, the
- * caller tries again) or the stream is over (0). */
+/* With srv_lock: until the pipe took bytes or a tick passed (1: the
+ * caller tries again, a spurious turn is harmless) or the stream is
+ * over (0). The tick also covers a queue that could not grow (no
+ * memory), which no pipe event would end. */
 static int room_wait(gcall *g)
 {
-	while (!g->room) {
-		if (g->writer_done || call_gone(g))
-			return 0;
+	if (!g->room && !g->writer_done && !call_gone(g)) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += (long)TICK_MS * 1000000;
@@ -278,7 +278,7 @@ static int room_wait(gcall *g)
 		pthread_cond_timedwait(&g->rcond, &srv_lock, &ts);
 	}
 	g->room = 0;
-	return 1;
+	return !g->writer_done && !call_gone(g);
 }
 
 /* With srv_lock: until the parked waiter is woken (1) or the call is

@@ -256,7 +256,7 @@ int srv_rpc_stream_stdin(srv_call *c, srv_stream *x, const unsigned char *data, 
 	if (!s)
 		return SRV_RPC_FAIL;
 	srv_proc *p = srv_proc_get(s, x->proc);
-	if (!p || p->state != PS_RUNNING || p->stdin_closed || len == 0) {
+	if (!p || p->state != PS_RUNNING || p->stdin_closed || p->stdin_fd < 0 || len == 0) {
 		*taken = len;
 		return SRV_RPC_OK;
 	}
