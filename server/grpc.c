@@ -917,8 +917,8 @@ int srv_grpc_start(const srv_grpc_config *cfg, char *err)
 	 * to the link's bandwidth-delay product (about 4 MiB a stream on
 	 * loopback, more on fast links), so a StreamExec whose process does
 	 * not read its stdin holds its client back after a bounded amount.
-	 * A message being received gets the window it needs anyway (a
-	 * 32 MiB WriteFile is not slowed by it). Keepalive: a client may
+	 * A message being received still gets the window it needs, in
+	 * more round trips (docs/internals/grpc.md). Keepalive: a client may
 	 * ping a call that sends nothing (a quiet command's stream) every
 	 * KEEPALIVE_MIN_MS, not only every 5 minutes (gRPC's default; more
 	 * often costs a strike, two a GOAWAY): libsbx's keepalive= pings
