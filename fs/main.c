@@ -48,6 +48,7 @@ struct opts {
 	char *grpc;             /* StreamExec's address where the extension is absent */
 	unsigned timeout;
 	unsigned connect_timeout;
+	unsigned keepalive;     /* gRPC pings, seconds; 0: none */
 	unsigned grace;
 	int kernel_cache;
 	int no_splice;          /* finished output by offset, never by descriptor */
@@ -74,6 +75,7 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("grpc=%s", grpc),
 	OPT("timeout=%u", timeout),
 	OPT("connect_timeout=%u", connect_timeout),
+	OPT("keepalive=%u", keepalive),
 	OPT("grace=%u", grace),
 	OPT("kernel_cache", kernel_cache),
 	OPT("no_splice", no_splice),
@@ -140,6 +142,9 @@ static void usage(const char *prog)
 	       "    -o ca_file=FILE        CA bundle for https\n"
 	       "    -o timeout=SECONDS     deadline of each call to the service (default 10)\n"
 	       "    -o connect_timeout=S   connect deadline (default 2)\n"
+	       "    -o keepalive=SECONDS   ping the gRPC service this often while a stream waits, so\n"
+	       "                           a hung service fails it (a ping unanswered for timeout);\n"
+	       "                           default 330 (gRPC servers allow one per 300 s), 0: off\n"
 	       "    -o grace=SECONDS       grace period of rmdir and `ctl delete` (default 10)\n"
 	       "    -o kernel_cache        let the kernel page-cache finished output\n"
 	       "    -o no_splice           read finished output over HTTP, never by the spool's fd\n"
@@ -376,6 +381,7 @@ int main(int argc, char *argv[])
 	o.grace = 10;
 	o.timeout = 10;
 	o.connect_timeout = 2;
+	o.keepalive = UINT_MAX; /* unset: libsbx's default */
 	if (fuse_opt_parse(&args, &o, opt_spec, opt_proc) != 0)
 		goto out;
 	if (o.show_help) {
@@ -398,8 +404,8 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	if (o.timeout < 1 || o.timeout > 3600 || o.connect_timeout < 1 || o.connect_timeout > 600 ||
-	    o.grace > 300) {
-		fs_log(LOG_ERR, "timeout must be 1..3600, connect_timeout 1..600, grace 0..300");
+	    o.grace > 300 || (o.keepalive != UINT_MAX && o.keepalive > 86400)) {
+		fs_log(LOG_ERR, "timeout must be 1..3600, connect_timeout 1..600, grace 0..300, keepalive 0..86400");
 		goto out;
 	}
 	/* Opened here, relative to the caller's directory: the daemon
@@ -437,6 +443,8 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	sbx_config_set_timeouts(cfg, (long)o.connect_timeout * 1000, (long)o.timeout * 1000);
+	if (o.keepalive != UINT_MAX)
+		sbx_config_set_grpc_keepalive(cfg, (long)o.keepalive * 1000);
 	fs_settings s = {(int)o.grace, o.kernel_cache, copts.singlethread, {{0}}, o.exec_stdin, o.no_splice};
 	/* mkdir's defaults: refused now, not at the first mkdir. */
 	sbx_spec *check = sbx_spec_new();

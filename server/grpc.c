@@ -60,6 +60,8 @@
 #define MAX_MSG (48 << 20)      /* a request: WriteFile's 32 MiB + room */
 #define MAX_FDS 65536           /* unix peers by fd number */
 #define TICK_MS 200             /* a parked call looks for cancellation */
+#define LOOKAHEAD (1 << 20)     /* a stream's receive window (see srv_grpc_start) */
+#define KEEPALIVE_MIN_MS 1000   /* the shortest ping interval allowed a client */
 
 enum { TAG_RECV = 1, TAG_SEND, TAG_CLOSE, TAG_STATUS };
 
@@ -98,6 +100,8 @@ typedef struct gcall {
 	srv_call c;
 	pthread_cond_t cond;           /* with srv_lock */
 	int woken;
+	pthread_cond_t rcond;          /* StreamExec's reader: room in the pipe */
+	int room;
 	int gone;                      /* reader saw the call break */
 	int writer_done;               /* StreamExec: the writer owns TAG_CLOSE now */
 	srv_stream x;
@@ -246,6 +250,35 @@ static void on_resume(void *con)
 	gcall *g = con;
 	g->woken = 1;
 	pthread_cond_signal(&g->cond);
+}
+
+/* StreamExec's reader, held by a full pipe: the pipe took bytes (or
+ * closed). srv_lock held. */
+static void on_room(void *con)
+{
+	gcall *g = con;
+	g->room = 1;
+	pthread_cond_signal(&g->rcond);
+}
+
+/* With srv_lock: until the pipe took bytes or a tick passed (1: the
+ * caller tries again, a spurious turn is harmless) or the stream is
+ * over (0). The tick also covers a queue that could not grow (no
+ * memory), which no pipe event would end. */
+static int room_wait(gcall *g)
+{
+	if (!g->room && !g->writer_done && !call_gone(g)) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += (long)TICK_MS * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&g->rcond, &srv_lock, &ts);
+	}
+	g->room = 0;
+	return !g->writer_done && !call_gone(g);
 }
 
 /* With srv_lock: until the parked waiter is woken (1) or the call is
@@ -494,13 +527,17 @@ static void *reader_main(void *arg)
 		}
 		if (r->message_case == COREWEAVE__SANDBOX__V1__EXEC_STREAM_REQUEST__MESSAGE_STDIN) {
 			/* A full pipe holds the reader (so the client's window
-			 * closes) until the process drains it. */
-			while (srv_rpc_stream_stdin(&g->c, &g->x, r->stdin.data, r->stdin.len, &st) == SRV_RPC_FULL &&
-			       !g->writer_done && !call_gone(g)) {
-				pthread_mutex_unlock(&srv_lock);
-				usleep(10000);
-				pthread_mutex_lock(&srv_lock);
+			 * closes) until the process drains it: sbxd holds this
+			 * message and a small queue, never more. */
+			size_t off = 0, took;
+			while (off < r->stdin.len) {
+				int sr = srv_rpc_stream_stdin(&g->c, &g->x, r->stdin.data + off, r->stdin.len - off,
+							      &took, on_room, g, &st);
+				off += took;
+				if (sr == SRV_RPC_FAIL || (sr == SRV_RPC_FULL && !room_wait(g)))
+					break;
 			}
+			srv_rpc_stream_stdin_unwait(&g->c, &g->x, g);
 		} else if (r->message_case == COREWEAVE__SANDBOX__V1__EXEC_STREAM_REQUEST__MESSAGE_INIT) {
 			g->init_twice = 1;
 			pthread_cond_signal(&g->cond);
@@ -566,6 +603,7 @@ static void serve_stream_exec(gcall *g)
 	 * its half open. From here only this thread plucks TAG_CLOSE. */
 	pthread_mutex_lock(&srv_lock);
 	g->writer_done = 1;
+	pthread_cond_signal(&g->rcond); /* a reader held by a full pipe */
 	pthread_mutex_unlock(&srv_lock);
 	if (!g->closed) {
 		grpc_event ev = grpc_completion_queue_pluck(
@@ -727,6 +765,7 @@ static void gcall_free(gcall *g)
 		grpc_completion_queue_destroy(g->cq);
 	}
 	pthread_cond_destroy(&g->cond);
+	pthread_cond_destroy(&g->rcond);
 	free(g);
 }
 
@@ -749,6 +788,7 @@ static int request_one(void)
 	if (!g)
 		return -1;
 	pthread_cond_init(&g->cond, NULL);
+	pthread_cond_init(&g->rcond, NULL);
 	grpc_call_details_init(&g->det);
 	grpc_metadata_array_init(&g->md);
 	g->cq = grpc_completion_queue_create_for_pluck(NULL);
@@ -872,15 +912,32 @@ int srv_grpc_start(const srv_grpc_config *cfg, char *err)
 {
 	unix_listen = cfg->unix_fd;
 	grpc_init();
-	grpc_arg args[2];
+	/* What a client may have on its way to sbxd per stream, unread by
+	 * sbxd: a fixed window (LOOKAHEAD), not the one BDP probing grows
+	 * to the link's bandwidth-delay product (about 4 MiB a stream on
+	 * loopback, more on fast links), so a StreamExec whose process does
+	 * not read its stdin holds its client back after a bounded amount.
+	 * A message being received still gets the window it needs, in
+	 * more round trips (docs/internals/grpc.md). Keepalive: a client may
+	 * ping a call that sends nothing (a quiet command's stream) every
+	 * KEEPALIVE_MIN_MS, not only every 5 minutes (gRPC's default; more
+	 * often costs a strike, two a GOAWAY): libsbx's keepalive= pings
+	 * to tell a hung service from a quiet command. */
+	static const struct { const char *key; int value; } ia[] = {
+		{GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, MAX_MSG},
+		{GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, MAX_MSG},
+		{GRPC_ARG_HTTP2_BDP_PROBE, 0},
+		{GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, LOOKAHEAD},
+		{GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, KEEPALIVE_MIN_MS},
+	};
+	grpc_arg args[sizeof ia / sizeof ia[0]];
 	memset(args, 0, sizeof args);
-	args[0].type = GRPC_ARG_INTEGER;
-	args[0].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-	args[0].value.integer = MAX_MSG;
-	args[1].type = GRPC_ARG_INTEGER;
-	args[1].key = (char *)GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
-	args[1].value.integer = MAX_MSG;
-	grpc_channel_args ca = {2, args};
+	for (size_t i = 0; i < sizeof ia / sizeof ia[0]; i++) {
+		args[i].type = GRPC_ARG_INTEGER;
+		args[i].key = (char *)ia[i].key;
+		args[i].value.integer = ia[i].value;
+	}
+	grpc_channel_args ca = {sizeof args / sizeof args[0], args};
 	server = grpc_server_create(&ca, NULL);
 	server_cq = grpc_completion_queue_create_for_next(NULL);
 	grpc_server_register_completion_queue(server, server_cq, NULL);

@@ -44,6 +44,11 @@ typedef struct srv_proc {
 	int close_after;             /* close the pipe once pending is written */
 	unsigned char *pending;
 	size_t pending_len, pending_off;
+	/* Someone waits for the pipe to take bytes (StreamExec's reader,
+	 * which holds the client's messages meanwhile): called, srv_lock
+	 * held, whenever the pipe took some or closed. NULL: nobody. */
+	void (*stdin_room)(void *arg);
+	void *stdin_room_arg;
 	int owner_gone;              /* exec: its request went away */
 	int64_t max_output;          /* exec: maxOutputBytes (spool kept to it) */
 	int kill_pending;            /* SIGKILL to send once the box is free */

@@ -15,10 +15,18 @@
 #include <unistd.h>
 
 #include "rpc_exec.h"
+#include "stdin.h"
 
 /* What a park falls back to when a spool cannot be watched (no spool
  * yet, inotify out of watches): a look every 100 ms. */
 #define POLL_NS 100000000
+/* The most of a StreamExec's stdin sbxd queues for a pipe that does not
+ * take it (beyond the message in hand): small, so a process that does
+ * not read holds its client back through HTTP/2 flow control instead of
+ * filling sbxd's memory; big enough that a reading process is fed
+ * between two wake-ups. (The extension's WriteStdin queues up to 4 MiB
+ * and answers 429 above: its client resends.) */
+#define STREAM_STDIN_HELD ((size_t)128 << 10)
 
 static srv_sbx *sandbox_of(srv_call *c, const srv_stream *x, srv_status *st)
 {
@@ -240,15 +248,39 @@ again:
 	return SRV_RPC_WAIT;
 }
 
-int srv_rpc_stream_stdin(srv_call *c, srv_stream *x, const unsigned char *data, size_t len, srv_status *st)
+int srv_rpc_stream_stdin(srv_call *c, srv_stream *x, const unsigned char *data, size_t len, size_t *taken,
+                         void (*room)(void *), void *arg, srv_status *st)
 {
+	*taken = 0;
 	srv_sbx *s = sandbox_of(c, x, st);
 	if (!s)
 		return SRV_RPC_FAIL;
 	srv_proc *p = srv_proc_get(s, x->proc);
-	if (!p || p->state != PS_RUNNING || p->stdin_closed || len == 0)
+	if (!p || p->state != PS_RUNNING || p->stdin_closed || p->stdin_fd < 0 || len == 0) {
+		*taken = len;
 		return SRV_RPC_OK;
-	return srv_stdin_write(s, p, data, len) == 0 ? SRV_RPC_OK : SRV_RPC_FULL;
+	}
+	size_t n = len < STREAM_STDIN_HELD ? len : STREAM_STDIN_HELD;
+	if (srv_stdin_pending(p) >= STREAM_STDIN_HELD || srv_stdin_write(s, p, data, n) != 0) {
+		/* Told when the pipe takes bytes: the caller waits for that,
+		 * reading no more of the client's messages meanwhile. */
+		p->stdin_room = room;
+		p->stdin_room_arg = arg;
+		return SRV_RPC_FULL;
+	}
+	*taken = n;
+	return SRV_RPC_OK;
+}
+
+void srv_rpc_stream_stdin_unwait(srv_call *c, srv_stream *x, void *arg)
+{
+	srv_status st;
+	srv_sbx *s = x->proc ? srv_rpc_sandbox(c, x->sandbox_id, &st) : NULL;
+	srv_proc *p = s ? srv_proc_get(s, x->proc) : NULL;
+	if (p && p->stdin_room_arg == arg) {
+		p->stdin_room = NULL;
+		p->stdin_room_arg = NULL;
+	}
 }
 
 int srv_rpc_stream_close(srv_call *c, srv_stream *x, srv_status *st)

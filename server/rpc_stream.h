@@ -55,10 +55,18 @@ int srv_rpc_stream_logs_start(srv_call *c, const Coreweave__Sandbox__V1__StreamL
  * its own waiters first. */
 int srv_rpc_stream_next(srv_call *c, srv_stream *x, unsigned char *buf, size_t cap, int *stream, size_t *n,
                         int *done, int *exit_code, srv_status *st);
-/* stdin bytes for the process: OK (also when the process is gone or its
- * stdin closed: the bytes are dropped, its exit is on its way), or
- * SRV_RPC_FULL. */
-int srv_rpc_stream_stdin(srv_call *c, srv_stream *x, const unsigned char *data, size_t len, srv_status *st);
+/* stdin bytes for the process: OK with *taken bytes of data queued (at
+ * most a small piece: call again for the rest; all of it when the process
+ * is gone or its stdin closed: the bytes are dropped, its exit is on its
+ * way), or SRV_RPC_FULL with none taken: the pipe holds all sbxd queues
+ * for it, and room(arg) is called (srv_lock held) once it takes bytes or
+ * closes. The caller then waits, reading no more of the client's
+ * messages, so HTTP/2 flow control holds the client back; it calls
+ * srv_rpc_stream_stdin_unwait before arg goes away. */
+int srv_rpc_stream_stdin(srv_call *c, srv_stream *x, const unsigned char *data, size_t len, size_t *taken,
+                         void (*room)(void *), void *arg, srv_status *st);
+/* Takes back the room(arg) hook srv_rpc_stream_stdin left (harmless when none). */
+void srv_rpc_stream_stdin_unwait(srv_call *c, srv_stream *x, void *arg);
 /* Close (or the client's half-close): EOF on the process's stdin. */
 int srv_rpc_stream_close(srv_call *c, srv_stream *x, srv_status *st);
 /* The caller went away: its waiters go and a still running process is

@@ -2,9 +2,10 @@
  * A process's stdin: the bytes a client sent that the pipe has not taken
  * yet (capped, MAX_PENDING), written as the pipe takes them, the rest
  * waiting for the event loop's EPOLLOUT; closing once all is written; a
- * reader gone (EPIPE) drops the rest. Above the loop, the records and
- * persist.c (a close is saved), below core.c (docs/internals/server.md,
- * "The core's modules"). Under srv_lock.
+ * reader gone (EPIPE) drops the rest; a writer held back by a full pipe
+ * (StreamExec's reader) is told when it takes bytes again. Above the
+ * loop, the records and persist.c (a close is saved), below core.c
+ * (docs/internals/server.md, "The core's modules"). Under srv_lock.
  */
 #include "stdin.h"
 #include "evloop.h"
@@ -24,6 +25,13 @@ static void stdin_unreg(srv_proc *p)
 	p->stdin_reg = 0;
 }
 
+/* The pipe took bytes or closed: a writer held back by it may go on. */
+static void room(srv_proc *p)
+{
+	if (p->stdin_room)
+		p->stdin_room(p->stdin_room_arg);
+}
+
 void srv_stdin_drop(srv_proc *p)
 {
 	stdin_unreg(p);
@@ -33,15 +41,23 @@ void srv_stdin_drop(srv_proc *p)
 	free(p->pending);
 	p->pending = NULL;
 	p->pending_len = p->pending_off = 0;
+	room(p);
+}
+
+size_t srv_stdin_pending(const srv_proc *p)
+{
+	return p->pending_len - p->pending_off;
 }
 
 /* Writes what the pipe takes now; waits for EPOLLOUT for the rest. */
 void srv_stdin_feed(srv_sbx *s, srv_proc *p)
 {
+	int took = 0;
 	while (p->stdin_fd >= 0 && p->pending_off < p->pending_len) {
 		ssize_t w = write(p->stdin_fd, p->pending + p->pending_off, p->pending_len - p->pending_off);
 		if (w > 0) {
 			p->pending_off += (size_t)w;
+			took = 1;
 			continue;
 		}
 		if (w < 0 && errno == EINTR)
@@ -51,12 +67,16 @@ void srv_stdin_feed(srv_sbx *s, srv_proc *p)
 						 .data.u64 = SRV_EV(SRV_EV_STDIN, s->seq, p->uid)};
 			if (srv_loop_ctl(p->stdin_reg ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, p->stdin_fd, &ev) == 0)
 				p->stdin_reg = 1;
+			if (took)
+				room(p);
 			return;
 		}
 		/* EPIPE: the reader is gone; nothing more can be delivered. */
 		srv_stdin_drop(p);
 		return;
 	}
+	if (took)
+		room(p);
 	if (p->pending_off >= p->pending_len) {
 		free(p->pending);
 		p->pending = NULL;

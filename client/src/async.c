@@ -215,7 +215,11 @@ static int local_try(sbx_async *a, sbx_op *op, int64_t now)
 	}
 	if (op->kind == OP_PROCESS) {
 		sbx_process *snap = NULL;
-		sbx_result r = sbx_fb_snapshot(p, &snap, &e);
+		/* a broken stream: the exit is unknown, the wait fails (as
+		 * the extension's long-poll fails when the service does) */
+		sbx_result r = sbx_fb_exit_error(p, &e);
+		if (r == SBX_OK)
+			r = sbx_fb_snapshot(p, &snap, &e);
 		pthread_mutex_unlock(&c->fb_mu);
 		complete(a, op, r, &e, snap);
 		sbx_process_free(snap);

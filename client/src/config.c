@@ -177,6 +177,13 @@ void sbx_config_set_timeouts(sbx_config *cfg, long connect_ms, long total_ms)
 		cfg->total_ms = total_ms;
 }
 
+void sbx_config_set_grpc_keepalive(sbx_config *cfg, long ms)
+{
+	if (!cfg || ms < 0)
+		return;
+	cfg->grpc_keepalive_ms = ms == 0 ? 0 : ms < 1000 ? 1000 : ms;
+}
+
 void sbx_config_set_retries(sbx_config *cfg, int max_attempts)
 {
 	if (cfg && max_attempts >= 1)
@@ -221,6 +228,7 @@ sbx_config *sbx_config_new(void)
 		return NULL;
 	cfg->connect_ms = 2000;
 	cfg->total_ms = 10000;
+	cfg->grpc_keepalive_ms = SBX_GRPC_KEEPALIVE_MS;
 	cfg->max_attempts = 3;
 	cfg->max_response = SBX_MAX_RESPONSE;
 

@@ -12,6 +12,9 @@
 
 #define SBX_MAX_RESPONSE ((size_t)64 << 20)
 #define SBX_MAX_TOKEN 8192
+/* gRPC servers allow a ping on a call that sends nothing every 5 minutes
+ * by default (more often: a strike, two strikes a GOAWAY): just above. */
+#define SBX_GRPC_KEEPALIVE_MS 330000L
 
 struct sbx_config {
 	char *url;            /* as the user gave it, for messages */
@@ -23,6 +26,7 @@ struct sbx_config {
 	char *grpc_url;       /* StreamExec's endpoint; NULL: derived from url; "none": off */
 	char *url_error;      /* set when the environment's URL was unusable */
 	long connect_ms, total_ms;
+	long grpc_keepalive_ms;  /* HTTP/2 pings on a gRPC connection with calls; 0: none */
 	int max_attempts;
 	size_t max_response;
 };

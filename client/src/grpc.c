@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,12 +162,30 @@ static sbx_result channel(sbx_client *c, grpc_channel **out, sbx_error *err)
 		} else {
 			cr = grpc_insecure_credentials_create();
 		}
-		grpc_arg a[1];
+		/* Keepalive: a stream waiting for a quiet command gets
+		 * nothing from a hung service either; a ping unanswered
+		 * within the total deadline ends the connection, so its
+		 * streams fail (UNAVAILABLE) instead of waiting for ever.
+		 * Pings go while calls are open, also when no data moves
+		 * (the default stops after 2 such pings). */
+		long ka = c->cfg->grpc_keepalive_ms;
+		long kt = c->cfg->total_ms;
+		const struct { const char *key; long value; } ia[] = {
+			{GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, GRPC_MAX_MSG},
+			{GRPC_ARG_KEEPALIVE_TIME_MS, ka > 0 && ka <= INT_MAX ? ka : INT_MAX},
+			{GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kt > 0 && kt <= INT_MAX ? kt : 20000},
+			{GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0},
+			{GRPC_ARG_HTTP2_MIN_SENT_PING_INTERVAL_WITHOUT_DATA_MS, ka > 0 && ka <= INT_MAX ? ka : INT_MAX},
+		};
+		grpc_arg a[sizeof ia / sizeof ia[0]];
 		memset(a, 0, sizeof a);
-		a[0].type = GRPC_ARG_INTEGER;
-		a[0].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-		a[0].value.integer = GRPC_MAX_MSG;
-		grpc_channel_args args = {.num_args = 1, .args = a};
+		size_t na = ka > 0 ? sizeof ia / sizeof ia[0] : 1;
+		for (size_t i = 0; i < na; i++) {
+			a[i].type = GRPC_ARG_INTEGER;
+			a[i].key = (char *)ia[i].key;
+			a[i].value.integer = (int)ia[i].value;
+		}
+		grpc_channel_args args = {.num_args = na, .args = a};
 		c->grpc_ch = grpc_channel_create(t, cr, &args);
 		grpc_channel_credentials_release(cr);
 	}

@@ -155,6 +155,14 @@ sbx_result sbx_fb_stream_error(const sbx_fb_proc *p, sbx_stream s, int64_t offse
 	                "unfinished: %s", (long long)p->id, p->reason ? p->reason : "no reason given");
 }
 
+sbx_result sbx_fb_exit_error(const sbx_fb_proc *p, sbx_error *err)
+{
+	if (!p->done || p->broke == SBX_OK)
+		return SBX_OK;
+	return sbx_fail(err, p->broke, "process %lld: its StreamExec broke before the exit, so the exit is not known: %s",
+	                (long long)p->id, p->reason ? p->reason : "no reason given");
+}
+
 void sbx_fb_read(const sbx_fb_proc *p, sbx_stream s, int64_t offset, void *buf, size_t maxlen, sbx_chunk *chunk)
 {
 	const char *data = s == SBX_STDERR ? p->err : p->out;

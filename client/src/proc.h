@@ -43,6 +43,10 @@ sbx_result sbx_fb_snapshot(const sbx_fb_proc *p, sbx_process **out, sbx_error *e
  * StreamExec broke (the service went) before its exit, and offset is at
  * the end of what came; SBX_OK otherwise. fb_mu held. */
 sbx_result sbx_fb_stream_error(const sbx_fb_proc *p, sbx_stream s, int64_t offset, sbx_error *err);
+/* The error a wait for the exit answers instead of the record: the
+ * StreamExec broke before an exit came, so the exit is not known (the
+ * record says FAILED, 127, for listings); SBX_OK otherwise. fb_mu held. */
+sbx_result sbx_fb_exit_error(const sbx_fb_proc *p, sbx_error *err);
 /* Copies up to maxlen bytes at offset into buf and fills chunk; fb_mu held. */
 void sbx_fb_read(const sbx_fb_proc *p, sbx_stream s, int64_t offset, void *buf, size_t maxlen, sbx_chunk *chunk);
 

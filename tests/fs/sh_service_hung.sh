@@ -2,8 +2,11 @@
 # The service hangs (SIGSTOP) instead of dying: calls fail with ETIMEDOUT
 # within the deadline, a waiting reader gets an error within one long-poll
 # plus the deadline, and after SIGCONT the same mount works again.
+# Without the extension the reader waits on a StreamExec of a quiet
+# command, which a hung service looks just like: the mount's keepalive=
+# pings tell them apart (every 2 s here; sbxd allows one a second).
 . "$TESTS_DIR/fs/common.sh"
-up -o timeout=3
+up -o timeout=3,keepalive=2
 
 mkdir "$MNT/h"
 id=$(start_proc h 'sleep 600')

@@ -367,6 +367,60 @@ def case_large(c):
     c.call("DeleteSandbox", sandbox_id=sid)
 
 
+def case_stdin_pressure(c):
+    """A fast stdin producer against a process that does not read: sbxd
+    stops taking stdin messages while the pipe is full (HTTP/2 flow control
+    then holds the client), so neither its RSS nor what the client got rid
+    of grows with what the client offers; once the process reads, every
+    byte arrives (sha256)."""
+    sid = new_sandbox(c)
+    total, piece = 64 << 20, 1 << 20
+    go = "/tmp/go-%d" % os.getpid()
+    block = hashlib.sha256(b"stdin pressure").digest() * (piece // 32)
+    want = hashlib.sha256()
+    sent = [0]
+
+    def reqs():
+        yield pb.ExecStreamRequest(init=pb.ExecStreamInit(sandbox_id=sid, command=[
+            "sh", "-c", "while [ ! -e %s ]; do sleep 0.05; done; sha256sum" % go]))
+        for i in range(total // piece):
+            # a different piece each time, so a lost or repeated one shows
+            data = i.to_bytes(4, "big") + block[4:]
+            want.update(data)
+            yield pb.ExecStreamRequest(stdin=data)
+            sent[0] += piece
+        yield pb.ExecStreamRequest(close=pb.ExecStreamClose())
+    base = rss_kib(SBXD_PID)
+    it = c.stream_exec(reqs())
+    out, code = bytearray(), [None]
+
+    def drain():
+        for r in it:
+            k = r.WhichOneof("message")
+            if k == "output" and r.output.stream == pb.ExecStreamOutput.STREAM_STDOUT:
+                out.extend(r.output.data)
+            elif k == "exit":
+                code[0] = r.exit.exit_code
+    t = threading.Thread(target=drain)
+    t.start()
+    peak, taken = base, 0
+    for _ in range(60):             # 6 s of a process that does not read
+        time.sleep(0.1)
+        peak = max(peak, rss_kib(SBXD_PID))
+        taken = sent[0]
+    print("# stdin into a process not reading: the client got %d KiB out in 6 s; sbxd RSS %d -> peak %d KiB"
+          % (taken >> 10, base, peak), flush=True)
+    check(taken <= (4 << 20), "a process that does not read held the client back (it got %d KiB out of %d)"
+          % (taken >> 10, total >> 10))
+    check(peak - base < 8 << 10, "sbxd's RSS grew by %d KiB (< 8 MiB) under a stdin producer" % (peak - base))
+    c.call("Exec", sandbox_id=sid, command=["touch", go])
+    t.join(300)
+    check(not t.is_alive(), "the stream ended once the process read")
+    check(code[0] == 0 and out.split()[:1] == [want.hexdigest().encode()],
+          "a process that reads later gets every byte of 64 MiB (exit %r, %r)" % (code[0], bytes(out[:80])))
+    c.call("DeleteSandbox", sandbox_id=sid)
+
+
 def case_logs(c):
     sid = new_sandbox(c, command="sh", args=["-c", "for i in 1 2 3 4 5; do echo line$i; sleep 0.3; done; echo bye >&2"])
     t0 = time.time()
@@ -452,7 +506,8 @@ def case_user_child(c_unused):
     check(code == 0 and out.strip() != b"", "StreamExec in its own sandbox")
 
 
-CASES = {"unary": case_unary, "snapshots": case_snapshots, "errors": None, "stream": case_stream, "large": case_large, "logs": case_logs,
+CASES = {"unary": case_unary, "snapshots": case_snapshots, "errors": None, "stream": case_stream, "large": case_large,
+         "stdin_pressure": case_stdin_pressure, "logs": case_logs,
          "unix": case_unix, "tls": case_tls, "users": case_users,
          "user_child": case_user_child}
 

@@ -103,6 +103,16 @@ sbx_result sbx_config_set_ca_file(sbx_config *cfg, const char *path, sbx_error *
 /* Deadlines in milliseconds: connect (default 2000) and a whole call
  * excluding any long-poll wait the caller asked for (default 10000). */
 void sbx_config_set_timeouts(sbx_config *cfg, long connect_ms, long total_ms);
+/* How often an HTTP/2 ping goes to the gRPC service while a stream is
+ * open (StreamExec, StreamLogs; only where the extension is absent), in
+ * milliseconds, 0: never (default 330000, just above the 5 minutes that
+ * gRPC servers allow by default: more often, and a server left at its
+ * defaults ends the connection, GOAWAY too_many_pings). A ping not
+ * answered within the total deadline ends the connection and its
+ * streams with UNAVAILABLE: what tells a hung service from a quiet
+ * command on a stream that waits. sbxd allows one a second. Values
+ * below 1000 are raised to it. */
+void sbx_config_set_grpc_keepalive(sbx_config *cfg, long ms);
 /* Retries of safe calls on UNAVAILABLE, DEADLINE_EXCEEDED and
  * RESOURCE_EXHAUSTED: max attempts (default 3, 1 = none). */
 void sbx_config_set_retries(sbx_config *cfg, int max_attempts);
