@@ -21,6 +21,7 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <link.h>
 #include <net/if.h>
 #include <sched.h>
 #include <signal.h>
@@ -28,7 +29,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -528,6 +531,174 @@ static int mount_lowers(const char *scratch, char *msg, size_t len)
 	return 0;
 }
 
+/* Fork cost. Init is a copy of sbxd: about 400 mappings (every library
+ * of libcurl, libgrpc, ICU ...), and a plain fork copies each of them and
+ * the page tables of their written pages, only for execve to throw the
+ * copy away again; per command that was about as much CPU as fork+exec of
+ * /bin/true itself. A command's child, up to its execve, runs only init's
+ * own code (this binary), libc and the dynamic loader, on the stack, static
+ * buffers and the thread's TLS (anonymous memory): every other file
+ * mapping is marked MADV_DONTFORK once here, so the kernel leaves it out
+ * of each fork while init keeps it. Safe only when this binary was bound
+ * at load (-z now, server/runtime/meson.build): a lazy PLT slot resolved
+ * in a child would walk the left-out libraries' symbol tables. Sanitizer
+ * builds keep everything (their runtimes intercept the child's calls).
+ * Best effort: on any doubt nothing is marked and forks copy it all. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#endif
+#ifndef SANITIZED
+#define MAPS_LINE 4096
+static char maps_buf[16 * 1024];
+
+static int bound_now(void)
+{
+	for (const ElfW(Dyn) *d = _DYNAMIC; d->d_tag != DT_NULL; d++)
+		if ((d->d_tag == DT_FLAGS && (d->d_un.d_val & DF_BIND_NOW)) ||
+		    (d->d_tag == DT_FLAGS_1 && (d->d_un.d_val & DF_1_NOW)))
+			return 1;
+	return 0;
+}
+
+/* Hex digits at *p up to a non-digit; 0 when there were none or too many. */
+static int hex_field(const char **p, uint64_t *out)
+{
+	uint64_t v = 0;
+	int n = 0;
+	for (;; (*p)++, n++) {
+		char c = **p;
+		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+		if (d < 0)
+			break;
+		if (n >= 16)
+			return 0;
+		v = v << 4 | (uint64_t)d;
+	}
+	*out = v;
+	return n > 0;
+}
+
+struct map_line {
+	uint64_t start, end, dev_major, dev_minor, ino;
+};
+
+/* "start-end perms offset major:minor inode [path]" -> 1, else 0. */
+static int map_parse(const char *s, struct map_line *m)
+{
+	uint64_t off;
+	if (!hex_field(&s, &m->start) || *s++ != '-' || !hex_field(&s, &m->end) || *s++ != ' ')
+		return 0;
+	while (*s && *s != ' ')
+		s++; /* perms */
+	if (*s++ != ' ' || !hex_field(&s, &off) || *s++ != ' ' || !hex_field(&s, &m->dev_major) || *s++ != ':' ||
+	    !hex_field(&s, &m->dev_minor) || *s++ != ' ')
+		return 0;
+	uint64_t ino = 0;
+	int n = 0;
+	for (; *s >= '0' && *s <= '9' && n < 20; s++, n++)
+		ino = ino * 10 + (uint64_t)(*s - '0');
+	m->ino = ino;
+	return n > 0 && (*s == ' ' || *s == '\0');
+}
+
+/* Calls fn on each mapping of /proc/self/maps; -1 when it cannot be read. */
+static int maps_walk(void (*fn)(const struct map_line *, void *), void *ctx)
+{
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	size_t have = 0;
+	int rc = 0;
+	for (;;) {
+		ssize_t n = read(fd, maps_buf + have, sizeof maps_buf - 1 - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = -1;
+			break;
+		}
+		have += (size_t)n;
+		maps_buf[have] = '\0';
+		char *line = maps_buf, *nl;
+		while ((nl = strchr(line, '\n')) != NULL) {
+			*nl = '\0';
+			struct map_line m;
+			if (map_parse(line, &m))
+				fn(&m, ctx);
+			line = nl + 1;
+		}
+		size_t rest = have - (size_t)(line - maps_buf);
+		if (n == 0 || rest >= MAPS_LINE) { /* the end, or a line too long */
+			rc = n == 0 && rest == 0 ? 0 : -1;
+			break;
+		}
+		memmove(maps_buf, line, rest);
+		have = rest;
+	}
+	close(fd);
+	return rc;
+}
+
+#define KEEP_FILES 3
+struct trim_ctx {
+	uint64_t anchor[KEEP_FILES];               /* addresses in the files kept */
+	struct map_line keep[KEEP_FILES];          /* their dev and inode, once found */
+	int found[KEEP_FILES];
+	int marked, failed;
+};
+
+static void trim_find(const struct map_line *m, void *ctx)
+{
+	struct trim_ctx *t = ctx;
+	for (int i = 0; i < KEEP_FILES; i++)
+		if (t->anchor[i] >= m->start && t->anchor[i] < m->end && m->ino != 0) {
+			t->keep[i] = *m;
+			t->found[i] = 1;
+		}
+}
+
+static void trim_mark(const struct map_line *m, void *ctx)
+{
+	struct trim_ctx *t = ctx;
+	if (m->ino == 0)
+		return; /* anonymous: stack, TLS, heap, the vdso */
+	for (int i = 0; i < KEEP_FILES; i++)
+		if (m->dev_major == t->keep[i].dev_major && m->dev_minor == t->keep[i].dev_minor &&
+		    m->ino == t->keep[i].ino)
+			return;
+	if (madvise((void *)(uintptr_t)m->start, (size_t)(m->end - m->start), MADV_DONTFORK) == 0)
+		t->marked++;
+	else
+		t->failed++;
+}
+
+static void trim_fork_copy(void)
+{
+	if (!bound_now())
+		return;
+	struct trim_ctx t;
+	memset(&t, 0, sizeof t);
+	t.anchor[0] = (uint64_t)(uintptr_t)&srv_init_main; /* this binary */
+	t.anchor[1] = (uint64_t)(uintptr_t)&execve;        /* libc */
+	t.anchor[2] = (uint64_t)getauxval(AT_BASE);        /* the dynamic loader */
+	if (maps_walk(trim_find, &t) != 0)
+		return;
+	for (int i = 0; i < KEEP_FILES; i++)
+		if (!t.found[i])
+			return;
+	(void)maps_walk(trim_mark, &t);
+}
+#else
+static void trim_fork_copy(void)
+{
+}
+#endif
+
 static int setup(const srv_init_cfg *cfg, int ctl, char *msg, size_t len)
 {
 	const char *root = cfg->root;
@@ -641,6 +812,7 @@ static int setup(const srv_init_cfg *cfg, int ctl, char *msg, size_t len)
 	min_free = cfg->min_free > 0 ? (uint64_t)cfg->min_free : 0;
 	run_uid = cfg->uid;
 	run_gid = cfg->gid;
+	trim_fork_copy();
 	if ((rc = drop_caps(msg, len)))
 		return rc;
 	return install_seccomp(msg, len);
