@@ -535,15 +535,21 @@ static int mount_lowers(const char *scratch, char *msg, size_t len)
  * of libcurl, libgrpc, ICU ...), and a plain fork copies each of them and
  * the page tables of their written pages, only for execve to throw the
  * copy away again; per command that was about as much CPU as fork+exec of
- * /bin/true itself. A command's child, up to its execve, runs only init's
- * own code (this binary), libc and the dynamic loader, on the stack, static
- * buffers and the thread's TLS (anonymous memory): every other file
- * mapping is marked MADV_DONTFORK once here, so the kernel leaves it out
- * of each fork while init keeps it. Safe only when this binary was bound
- * at load (-z now, server/runtime/meson.build): a lazy PLT slot resolved
- * in a child would walk the left-out libraries' symbol tables. Sanitizer
- * builds keep everything (their runtimes intercept the child's calls).
- * Best effort: on any doubt nothing is marked and forks copy it all. */
+ * /bin/true itself. Init (and a command's child up to its execve) runs
+ * only this binary's code and libc (init.c, proto.c, util.c import nothing
+ * else: `nm -u`), through the dynamic loader, on the stack, static buffers
+ * and the thread's TLS (anonymous memory). So once here every other file
+ * mapping is unmapped: init then holds about 40 mappings, and no copy of
+ * the other libraries' data (OpenSSL's, libcurl's state written by sbxd)
+ * either. (MADV_DONTFORK instead keeps them in init and out of the forks,
+ * but the kernel then erases each from every child's maple tree: half the
+ * gain.) This makes the file header's rule load-bearing: after setup,
+ * nothing in init may call into another library, nor make libc call its
+ * lazily bound malloc or dl* slots (no malloc, no stdio). Safe only when
+ * this binary was bound at load (-z now, server/runtime/meson.build): a
+ * lazy PLT slot resolved later would walk the unmapped libraries' symbol
+ * tables. Sanitizer builds keep everything (their runtimes intercept
+ * init's calls). Best effort: on any doubt nothing is unmapped. */
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
 #define SANITIZED 1
@@ -645,11 +651,14 @@ static int maps_walk(void (*fn)(const struct map_line *, void *), void *ctx)
 }
 
 #define KEEP_FILES 3
+#define MAX_DROP 1024
 struct trim_ctx {
 	uint64_t anchor[KEEP_FILES];               /* addresses in the files kept */
 	struct map_line keep[KEEP_FILES];          /* their dev and inode, once found */
 	int found[KEEP_FILES];
-	int marked, failed;
+	int failed;
+	uint64_t drop[MAX_DROP][2];                /* start, end of the mappings to drop */
+	int ndrop;
 };
 
 static void trim_find(const struct map_line *m, void *ctx)
@@ -662,7 +671,7 @@ static void trim_find(const struct map_line *m, void *ctx)
 		}
 }
 
-static void trim_mark(const struct map_line *m, void *ctx)
+static void trim_collect(const struct map_line *m, void *ctx)
 {
 	struct trim_ctx *t = ctx;
 	if (m->ino == 0)
@@ -671,17 +680,20 @@ static void trim_mark(const struct map_line *m, void *ctx)
 		if (m->dev_major == t->keep[i].dev_major && m->dev_minor == t->keep[i].dev_minor &&
 		    m->ino == t->keep[i].ino)
 			return;
-	if (madvise((void *)(uintptr_t)m->start, (size_t)(m->end - m->start), MADV_DONTFORK) == 0)
-		t->marked++;
-	else
+	if (t->ndrop < MAX_DROP) {
+		t->drop[t->ndrop][0] = m->start;
+		t->drop[t->ndrop][1] = m->end;
+		t->ndrop++;
+	} else {
 		t->failed++;
+	}
 }
 
-static void trim_fork_copy(void)
+static void trim_libraries(void)
 {
 	if (!bound_now())
 		return;
-	struct trim_ctx t;
+	static struct trim_ctx t; /* 16 KiB: not on init's stack */
 	memset(&t, 0, sizeof t);
 	t.anchor[0] = (uint64_t)(uintptr_t)&srv_init_main; /* this binary */
 	t.anchor[1] = (uint64_t)(uintptr_t)&execve;        /* libc */
@@ -691,10 +703,14 @@ static void trim_fork_copy(void)
 	for (int i = 0; i < KEEP_FILES; i++)
 		if (!t.found[i])
 			return;
-	(void)maps_walk(trim_mark, &t);
+	/* Collected first: the maps are not changed while being read. */
+	if (maps_walk(trim_collect, &t) != 0 || t.failed)
+		return;
+	for (int i = 0; i < t.ndrop; i++)
+		munmap((void *)(uintptr_t)t.drop[i][0], (size_t)(t.drop[i][1] - t.drop[i][0]));
 }
 #else
-static void trim_fork_copy(void)
+static void trim_libraries(void)
 {
 }
 #endif
@@ -812,7 +828,7 @@ static int setup(const srv_init_cfg *cfg, int ctl, char *msg, size_t len)
 	min_free = cfg->min_free > 0 ? (uint64_t)cfg->min_free : 0;
 	run_uid = cfg->uid;
 	run_gid = cfg->gid;
-	trim_fork_copy();
+	trim_libraries();
 	if ((rc = drop_caps(msg, len)))
 		return rc;
 	return install_seccomp(msg, len);
