@@ -2,6 +2,9 @@
  * PID 1 of each sandbox (see init.h). Everything here runs in a copy of
  * sbxd made by a raw clone(), so other threads' locks may be frozen in the
  * copy: no malloc, no stdio, only system calls and fixed static buffers.
+ * After setup init has unmapped every library but libc (trim_libraries):
+ * a call into any other library, or one that makes libc resolve a lazily
+ * bound slot (malloc, dl*), crashes init.
  * Commands are started with a plain fork (a raw clone without CLONE_VFORK):
  * init never waits for a child, so a process inside that stops new pids
  * before they exec cannot block init (and with it sbxd's spawn calls).
