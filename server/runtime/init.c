@@ -594,6 +594,7 @@ static int hex_field(const char **p, uint64_t *out)
 
 struct map_line {
 	uint64_t start, end, dev_major, dev_minor, ino;
+	const char *path; /* "" for none; valid during the callback */
 };
 
 /* "start-end perms offset major:minor inode [path]" -> 1, else 0. */
@@ -612,7 +613,10 @@ static int map_parse(const char *s, struct map_line *m)
 	for (; *s >= '0' && *s <= '9' && n < 20; s++, n++)
 		ino = ino * 10 + (uint64_t)(*s - '0');
 	m->ino = ino;
-	return n > 0 && (*s == ' ' || *s == '\0');
+	while (*s == ' ')
+		s++;
+	m->path = s;
+	return n > 0;
 }
 
 /* Calls fn on each mapping of /proc/self/maps; -1 when it cannot be read. */
@@ -655,11 +659,14 @@ static int maps_walk(void (*fn)(const struct map_line *, void *), void *ctx)
 
 #define KEEP_FILES 3
 #define MAX_DROP 1024
+#define NCALLS 12
 struct trim_ctx {
 	uint64_t anchor[KEEP_FILES];               /* addresses in the files kept */
 	struct map_line keep[KEEP_FILES];          /* their dev and inode, once found */
 	int found[KEEP_FILES];
-	int failed;
+	int failed, foreign;
+	uint64_t calls[NCALLS];                    /* what some of init's calls resolved to */
+	uint64_t call_ino[NCALLS], call_dev[NCALLS];
 	uint64_t drop[MAX_DROP][2];                /* start, end of the mappings to drop */
 	int ndrop;
 };
@@ -667,6 +674,15 @@ struct trim_ctx {
 static void trim_find(const struct map_line *m, void *ctx)
 {
 	struct trim_ctx *t = ctx;
+	/* Valgrind runs init's calls of strlen, memcpy ... in its preloaded
+	 * library (a redirect the addresses below do not show). */
+	if (strstr(m->path, "/vgpreload_"))
+		t->foreign = 1;
+	for (int i = 0; i < NCALLS; i++)
+		if (t->calls[i] >= m->start && t->calls[i] < m->end) {
+			t->call_ino[i] = m->ino;
+			t->call_dev[i] = m->dev_major << 32 | m->dev_minor;
+		}
 	for (int i = 0; i < KEEP_FILES; i++)
 		if (t->anchor[i] >= m->start && t->anchor[i] < m->end && m->ino != 0) {
 			t->keep[i] = *m;
@@ -701,11 +717,27 @@ static void trim_libraries(void)
 	t.anchor[0] = (uint64_t)(uintptr_t)&srv_init_main; /* this binary */
 	t.anchor[1] = (uint64_t)(uintptr_t)&execve;        /* libc */
 	t.anchor[2] = (uint64_t)getauxval(AT_BASE);        /* the dynamic loader */
-	if (maps_walk(trim_find, &t) != 0)
+	/* A sample of the calls init makes after setup, as bound at load: each
+	 * must land in libc or this binary, not in an LD_PRELOAD interposer
+	 * (or any other library) that the trim would unmap. */
+	const void *calls[NCALLS] = {(const void *)&poll,    (const void *)&recvmsg, (const void *)&sendmsg,
+	                             (const void *)&waitpid, (const void *)&read,    (const void *)&write,
+	                             (const void *)&close,   (const void *)&dup2,    (const void *)&strlen,
+	                             (const void *)&memcpy,  (const void *)&snprintf, (const void *)&pipe2};
+	for (int i = 0; i < NCALLS; i++)
+		t.calls[i] = (uint64_t)(uintptr_t)calls[i];
+	if (maps_walk(trim_find, &t) != 0 || t.foreign)
 		return;
 	for (int i = 0; i < KEEP_FILES; i++)
 		if (!t.found[i])
 			return;
+	for (int i = 0; i < NCALLS; i++) {
+		int ok = 0;
+		for (int k = 0; k < 2; k++) /* libc (1) or this binary (0) */
+			ok |= t.call_ino[i] == t.keep[k].ino && t.call_dev[i] == (t.keep[k].dev_major << 32 | t.keep[k].dev_minor);
+		if (!ok)
+			return;
+	}
 	/* Collected first: the maps are not changed while being read. */
 	if (maps_walk(trim_collect, &t) != 0 || t.failed)
 		return;
