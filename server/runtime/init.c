@@ -664,7 +664,7 @@ struct trim_ctx {
 	uint64_t anchor[KEEP_FILES];               /* addresses in the files kept */
 	struct map_line keep[KEEP_FILES];          /* their dev and inode, once found */
 	int found[KEEP_FILES];
-	int failed, foreign;
+	int failed, foreign, run;
 	uint64_t calls[NCALLS];                    /* what some of init's calls resolved to */
 	uint64_t call_ino[NCALLS], call_dev[NCALLS];
 	uint64_t drop[MAX_DROP][2];                /* start, end of the mappings to drop */
@@ -690,22 +690,30 @@ static void trim_find(const struct map_line *m, void *ctx)
 		}
 }
 
+/* Runs of neighbours to drop (nothing kept between them, holes at most)
+ * become one range: one munmap for a whole stretch of libraries costs
+ * far less than one per mapping (a lock, a TLB flush, a syscall each). */
 static void trim_collect(const struct map_line *m, void *ctx)
 {
 	struct trim_ctx *t = ctx;
-	if (m->ino == 0)
-		return; /* anonymous: stack, TLS, heap, the vdso */
-	for (int i = 0; i < KEEP_FILES; i++)
-		if (m->dev_major == t->keep[i].dev_major && m->dev_minor == t->keep[i].dev_minor &&
-		    m->ino == t->keep[i].ino)
-			return;
-	if (t->ndrop < MAX_DROP) {
+	int keep = m->ino == 0; /* anonymous: stack, TLS, heap, the vdso */
+	for (int i = 0; !keep && i < KEEP_FILES; i++)
+		keep = m->dev_major == t->keep[i].dev_major && m->dev_minor == t->keep[i].dev_minor &&
+		       m->ino == t->keep[i].ino;
+	if (keep) {
+		t->run = 0;
+		return;
+	}
+	if (t->run && t->ndrop > 0 && m->start >= t->drop[t->ndrop - 1][1]) {
+		t->drop[t->ndrop - 1][1] = m->end;
+	} else if (t->ndrop < MAX_DROP) {
 		t->drop[t->ndrop][0] = m->start;
 		t->drop[t->ndrop][1] = m->end;
 		t->ndrop++;
 	} else {
 		t->failed++;
 	}
+	t->run = 1;
 }
 
 static void trim_libraries(void)
