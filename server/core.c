@@ -32,6 +32,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -354,22 +355,39 @@ void srv_stop_purge(srv_sbx *s, int grace_s, const char *reason)
 	}
 }
 
+/* The box's event fd out of the loop's epoll set until srv_rt_end. */
+static void park_events(srv_sbx *s)
+{
+	if (s->evt_off)
+		return;
+	struct epoll_event ev = {.events = 0, .data.u64 = SRV_EV(SRV_EV_BOX, s->seq, 0)};
+	srv_loop_ctl(EPOLL_CTL_MOD, srv_box_event_fd(s->box), &ev);
+	s->evt_off = 1;
+}
+
+static void box_drain(srv_sbx *s);
+
 static void box_events(srv_sbx *s)
 {
-	int64_t token;
-	int wstatus, rc;
-	unsigned flags;
-	int changed = 0;
 	if (s->box && s->rt_busy) {
 		/* A spawn runs unlocked: its exit may already be queued and
 		 * must not be read before its token is registered (nor may
 		 * the runtime be called meanwhile). Park the event fd (level
 		 * triggered: it would spin) until srv_rt_end. */
-		struct epoll_event ev = {.events = 0, .data.u64 = SRV_EV(SRV_EV_BOX, s->seq, 0)};
-		srv_loop_ctl(EPOLL_CTL_MOD, srv_box_event_fd(s->box), &ev);
-		s->evt_off = 1;
+		park_events(s);
 		return;
 	}
+	box_drain(s);
+}
+
+/* Reads and applies what init sent: exits, then notes. The caller holds
+ * the box (the loop, or a start that waited for its exit). */
+static void box_drain(srv_sbx *s)
+{
+	int64_t token;
+	int wstatus, rc;
+	unsigned flags;
+	int changed = 0;
 	while (s->box && (rc = srv_box_next_exit(s->box, &token, &wstatus, &flags)) != 0) {
 		if (rc < 0) {
 			if (s->state == ST_TERMINATING) {
@@ -542,6 +560,28 @@ static int cmd_too_big(const srv_strv *argv, const srv_strv *env, const char *cw
 	return 1;
 }
 
+/* A start waits a moment for its process's exit (--exit-linger-us) with
+ * the box still its own: most commands started through the API are short,
+ * and an exit read here is applied by this thread at once, so the
+ * answer says "ended" and the wait that follows costs nothing; else the
+ * exit event goes init -> the loop thread -> the waiter's HTTP thread, two
+ * wake-ups more and a parked request. The loop keeps its hands off the
+ * event fd meanwhile (parked, as for any unlocked runtime call). Never
+ * while another request waits for this box: it would wait the linger out.
+ * 1 when an event came. Unlocks srv_lock while it waits. */
+static int linger(srv_sbx *s, srv_box *box)
+{
+	if (cfg.exit_linger_us <= 0 || s->box != box || s->state != ST_RUNNING || s->rt_waiters)
+		return 0;
+	park_events(s);
+	struct pollfd pf = {srv_box_event_fd(box), POLLIN, 0};
+	struct timespec ts = {(time_t)(cfg.exit_linger_us / 1000000), (long)(cfg.exit_linger_us % 1000000) * 1000};
+	pthread_mutex_unlock(&srv_lock);
+	int rc = ppoll(&pf, 1, &ts, NULL);
+	pthread_mutex_lock(&srv_lock);
+	return rc == 1 && s->box == box;
+}
+
 srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *why)
 {
 	srv_proc *p = NULL;
@@ -694,7 +734,15 @@ srv_proc *srv_proc_start(srv_sbx *s, srv_proc_req *req, int exec, srv_refusal *w
 		if (fds[i] >= 0)
 			close(fds[i]);
 	srv_strv_free(&env);
+	uint32_t uid = p->uid;
+	if (p->id != 0 && linger(s, box))
+		box_drain(s); /* before srv_rt_end re-arms the fd: the loop stays asleep */
 	srv_rt_end(s, box);
+	/* The drain frees only execs whose owner left (not this one, whose
+	 * owner is the caller) and records stay until purge; looked up again
+	 * all the same (the newest: found first). */
+	if (!(p = srv_proc_by_uid(s, uid)))
+		refuse(why, SRV_E_INTERNAL, NULL, "the process record was lost");
 	return p;
 nomem:
 	refuse(why, SRV_E_INTERNAL, NULL, "out of memory");

@@ -35,6 +35,8 @@ typedef struct srv_config {
 	int64_t default_lifetime;
 	int64_t retention;
 	int64_t keep_procs;          /* records of processes kept per sandbox (0: 4096) */
+	int64_t exit_linger_us;      /* a start waits this long for its process's
+	                                exit (answered as ended); 0 = not at all */
 	int max_sandboxes;
 	const char *hide_paths[4];   /* host paths sandboxes must not see (the
 	                                socket, the token file), NULL-ended */

@@ -24,6 +24,9 @@ static int ep = -1, wakefd = -1, infd = -1;
 static pthread_t loop_thread;
 static int loop_started;
 static srv_loop_hooks hooks;
+/* When the loop wakes by itself (the timer pass's nearest deadline), or
+ * 0 while it runs a pass; under srv_lock. */
+static int64_t sleeps_until;
 
 void srv_loop_poke(void)
 {
@@ -33,11 +36,17 @@ void srv_loop_poke(void)
 	}
 }
 
+void srv_loop_poke_before(int64_t when)
+{
+	if (sleeps_until == 0 || when < sleeps_until)
+		srv_loop_poke();
+}
+
 int srv_loop_open(void)
 {
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	infd = srv_waiters_open(srv_loop_poke);
+	infd = srv_waiters_open(srv_loop_poke_before);
 	if (ep < 0 || wakefd < 0 || infd < 0)
 		return -1;
 	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = SRV_EV(K_WAKE, 0, 0)};
@@ -61,9 +70,11 @@ static void *loop_main(void *arg)
 	for (;;) {
 		int64_t wait_ns = next - srv_mono_ns();
 		int timeout = wait_ns <= 0 ? 0 : (int)((wait_ns + 999999) / 1000000);
+		sleeps_until = next;
 		pthread_mutex_unlock(&srv_lock);
 		int n = epoll_wait(ep, evs, 64, timeout);
 		pthread_mutex_lock(&srv_lock);
+		sleeps_until = 0;
 		if (hooks.stopping())
 			break;
 		int poked = 0;

@@ -27,6 +27,11 @@ void srv_loop_close(void);
 int srv_loop_ctl(int op, int fd, struct epoll_event *ev);
 /* Wakes the loop (something new to time, or stopping). Any thread. */
 void srv_loop_poke(void);
+/* Pokes the loop only when `when` (monotonic ns) comes before the time it
+ * sleeps until: a long-poll's deadline is almost always later, and its
+ * poke cost a thread wake-up and a timer scan on each wait. Under
+ * srv_lock. */
+void srv_loop_poke_before(int64_t when);
 int srv_loop_start(const srv_loop_hooks *h);
 void srv_loop_join(void);
 

@@ -66,6 +66,9 @@ static void usage(FILE *f)
 		"  --retention S           keep ended sandboxes this long (default 3600)\n"
 		"  --keep-processes N      records of ended processes kept per sandbox, the oldest\n"
 		"                          forgotten past N (default 4096; no cap on starts)\n"
+		"  --exit-linger-us N      a process start waits up to N microseconds for the\n"
+		"                          process to end, and answers it ended (default 2000;\n"
+		"                          0 = never waits)\n"
 		"  --max-sandboxes N       live sandboxes at once (default 256)\n"
 		"  --default-memory Q      memory limit of a sandbox whose spec has none\n"
 		"                          (default 2Gi; 0 = unlimited)\n"
@@ -491,7 +494,7 @@ int main(int argc, char **argv)
 	enum { O_SOCKET = 256, O_STATE, O_LISTEN, O_TOKEN, O_LIFETIME, O_RETENTION, O_KEEPPROCS, O_MAXSBX, O_DEFMEM, O_MAXOUT,
 	       O_MAXDISK, O_IDLE, O_IMGDIR, O_DEFIMG, O_HOSTIMG, O_QUOTA, O_MINFREE, O_EGRESS, O_SOCKMODE, O_SOCKGROUP, O_NOEXT,
 	       O_GRPC_LISTEN, O_GRPC_CERT, O_GRPC_KEY, O_GRPC_SOCKET, O_IMGALIAS, O_USERNS, O_SUBUID, O_SUBGID,
-	       O_NOLIMITS, O_NOLIVE };
+	       O_NOLIMITS, O_NOLIVE, O_LINGER };
 	static const struct option opts[] = {
 		{"socket", required_argument, NULL, O_SOCKET},
 		{"socket-mode", required_argument, NULL, O_SOCKMODE},
@@ -502,6 +505,7 @@ int main(int argc, char **argv)
 		{"default-lifetime", required_argument, NULL, O_LIFETIME},
 		{"retention", required_argument, NULL, O_RETENTION},
 		{"keep-processes", required_argument, NULL, O_KEEPPROCS},
+		{"exit-linger-us", required_argument, NULL, O_LINGER},
 		{"max-sandboxes", required_argument, NULL, O_MAXSBX},
 		{"default-memory", required_argument, NULL, O_DEFMEM},
 		{"max-output", required_argument, NULL, O_MAXOUT},
@@ -530,7 +534,7 @@ int main(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	const char *sock = NULL, *state = "/var/lib/sbxd", *listen_at = NULL, *token_file = NULL;
-	int64_t lifetime = 600, retention = 3600, maxsbx = 256, idle = 60, keep_procs = 4096;
+	int64_t lifetime = 600, retention = 3600, maxsbx = 256, idle = 60, keep_procs = 4096, linger_us = 2000;
 	int64_t defmem = 2LL << 30, maxout = 8LL << 30, maxdisk = 0, quota = 4LL << 30;
 	int64_t minfree = 0, minfree_pct = 2;
 	char tokenreal[PATH_MAX], sockreal[PATH_MAX];
@@ -595,6 +599,10 @@ int main(int argc, char **argv)
 			break;
 		case O_RETENTION:
 			if (parse_num_opt("--retention", optarg, 0, 365LL * 86400, &retention))
+				return 2;
+			break;
+		case O_LINGER:
+			if (parse_num_opt("--exit-linger-us", optarg, 0, 1000000, &linger_us))
 				return 2;
 			break;
 		case O_KEEPPROCS:
@@ -857,6 +865,7 @@ int main(int argc, char **argv)
 		.default_lifetime = lifetime,
 		.retention = retention,
 		.keep_procs = keep_procs,
+		.exit_linger_us = linger_us,
 		.max_sandboxes = (int)maxsbx,
 		/* The socket file itself (not its directory) and the token:
 		 * with it a sandbox could drive the TCP API for any sandbox. */

@@ -223,14 +223,11 @@ static Google__Protobuf__Timestamp *ts_of(int64_t ns)
 	return t;
 }
 
+/* One fstatat (srv_spool_size), not an open, fstat and close: every
+ * answer about a process asks for both sizes. */
 static int64_t stream_size(srv_sbx *s, const srv_proc *p, int stream)
 {
-	struct stat sb;
-	int fd = srv_spool_open(s, p->id, stream);
-	int64_t n = fd >= 0 && fstat(fd, &sb) == 0 ? (int64_t)sb.st_size : 0;
-	if (fd >= 0)
-		close(fd);
-	return n;
+	return srv_spool_size(s, p, stream);
 }
 
 Sbxd__Ext__V1__Process *srv_proc_to_pb(srv_sbx *s, const srv_proc *p)

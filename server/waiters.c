@@ -17,9 +17,9 @@
 
 static srv_waiter waiters = {.next = &waiters, .prev = &waiters};
 static int infd = -1;
-static void (*poke)(void); /* the event loop's: a deadline may be nearer */
+static void (*poke)(int64_t deadline); /* the event loop's: a deadline may be nearer */
 
-int srv_waiters_open(void (*poke_loop)(void))
+int srv_waiters_open(void (*poke_loop)(int64_t deadline))
 {
 	poke = poke_loop;
 	infd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -41,7 +41,7 @@ void srv_waiter_add(srv_waiter *w)
 	waiters.prev->next = w;
 	waiters.prev = w;
 	if (w->deadline)
-		poke();
+		poke(w->deadline);
 }
 
 /* Spool files some parked reader waits on, with reference counts: only

@@ -23,8 +23,9 @@ typedef struct srv_waiter {
 } srv_waiter;
 
 /* The inotify fd (non-blocking) for the event loop to poll, or -1 with
- * errno; poke_loop is called when a waiter with a deadline is added. */
-int srv_waiters_open(void (*poke_loop)(void));
+ * errno; poke_loop is called when a waiter with a deadline is added (the
+ * loop wakes only if that deadline is nearer than its own). */
+int srv_waiters_open(void (*poke_loop)(int64_t deadline));
 void srv_waiters_close(void);
 
 void srv_waiter_add(srv_waiter *w);

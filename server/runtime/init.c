@@ -2,6 +2,9 @@
  * PID 1 of each sandbox (see init.h). Everything here runs in a copy of
  * sbxd made by a raw clone(), so other threads' locks may be frozen in the
  * copy: no malloc, no stdio, only system calls and fixed static buffers.
+ * After setup init has unmapped every library but libc (trim_libraries):
+ * a call into any other library, or one that makes libc resolve a lazily
+ * bound slot (malloc, dl*), crashes init.
  * Commands are started with a plain fork (a raw clone without CLONE_VFORK):
  * init never waits for a child, so a process inside that stops new pids
  * before they exec cannot block init (and with it sbxd's spawn calls).
@@ -21,6 +24,7 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <link.h>
 #include <net/if.h>
 #include <sched.h>
 #include <signal.h>
@@ -28,7 +32,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -528,6 +534,230 @@ static int mount_lowers(const char *scratch, char *msg, size_t len)
 	return 0;
 }
 
+/* Fork cost. Init is a copy of sbxd: about 400 mappings (every library
+ * of libcurl, libgrpc, ICU ...), and a plain fork copies each of them and
+ * the page tables of their written pages, only for execve to throw the
+ * copy away again; per command that was about as much CPU as fork+exec of
+ * /bin/true itself. Init (and a command's child up to its execve) runs
+ * only this binary's code and libc (init.c, proto.c, util.c import nothing
+ * else: `nm -u`), through the dynamic loader, on the stack, static buffers
+ * and the thread's TLS (anonymous memory). So once here every other file
+ * mapping is unmapped: init then holds about 40 mappings, and no copy of
+ * the other libraries' data (OpenSSL's, libcurl's state written by sbxd)
+ * either. (MADV_DONTFORK instead keeps them in init and out of the forks,
+ * but the kernel then erases each from every child's maple tree: half the
+ * gain.) This makes the file header's rule load-bearing: after setup,
+ * nothing in init may call into another library, nor make libc call its
+ * lazily bound malloc or dl* slots (no malloc, no stdio). Safe only when
+ * this binary was bound at load (-z now, server/runtime/meson.build): a
+ * lazy PLT slot resolved later would walk the unmapped libraries' symbol
+ * tables. Sanitizer builds keep everything (their runtimes intercept
+ * init's calls). Best effort: on any doubt nothing is unmapped. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#endif
+#ifndef SANITIZED
+#define MAPS_LINE 4096
+static char maps_buf[16 * 1024];
+
+static int bound_now(void)
+{
+	for (const ElfW(Dyn) *d = _DYNAMIC; d->d_tag != DT_NULL; d++)
+		if ((d->d_tag == DT_FLAGS && (d->d_un.d_val & DF_BIND_NOW)) ||
+		    (d->d_tag == DT_FLAGS_1 && (d->d_un.d_val & DF_1_NOW)))
+			return 1;
+	return 0;
+}
+
+/* Hex digits at *p up to a non-digit; 0 when there were none or too many. */
+static int hex_field(const char **p, uint64_t *out)
+{
+	uint64_t v = 0;
+	int n = 0;
+	for (;; (*p)++, n++) {
+		char c = **p;
+		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+		if (d < 0)
+			break;
+		if (n >= 16)
+			return 0;
+		v = v << 4 | (uint64_t)d;
+	}
+	*out = v;
+	return n > 0;
+}
+
+struct map_line {
+	uint64_t start, end, dev_major, dev_minor, ino;
+	const char *path; /* "" for none; valid during the callback */
+};
+
+/* "start-end perms offset major:minor inode [path]" -> 1, else 0. */
+static int map_parse(const char *s, struct map_line *m)
+{
+	uint64_t off;
+	if (!hex_field(&s, &m->start) || *s++ != '-' || !hex_field(&s, &m->end) || *s++ != ' ')
+		return 0;
+	while (*s && *s != ' ')
+		s++; /* perms */
+	if (*s++ != ' ' || !hex_field(&s, &off) || *s++ != ' ' || !hex_field(&s, &m->dev_major) || *s++ != ':' ||
+	    !hex_field(&s, &m->dev_minor) || *s++ != ' ')
+		return 0;
+	uint64_t ino = 0;
+	int n = 0;
+	for (; *s >= '0' && *s <= '9' && n < 20; s++, n++)
+		ino = ino * 10 + (uint64_t)(*s - '0');
+	m->ino = ino;
+	while (*s == ' ')
+		s++;
+	m->path = s;
+	return n > 0;
+}
+
+/* Calls fn on each mapping of /proc/self/maps; -1 when it cannot be read. */
+static int maps_walk(void (*fn)(const struct map_line *, void *), void *ctx)
+{
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	size_t have = 0;
+	int rc = 0;
+	for (;;) {
+		ssize_t n = read(fd, maps_buf + have, sizeof maps_buf - 1 - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = -1;
+			break;
+		}
+		have += (size_t)n;
+		maps_buf[have] = '\0';
+		char *line = maps_buf, *nl;
+		while ((nl = strchr(line, '\n')) != NULL) {
+			*nl = '\0';
+			struct map_line m;
+			if (map_parse(line, &m))
+				fn(&m, ctx);
+			line = nl + 1;
+		}
+		size_t rest = have - (size_t)(line - maps_buf);
+		if (n == 0 || rest >= MAPS_LINE) { /* the end, or a line too long */
+			rc = n == 0 && rest == 0 ? 0 : -1;
+			break;
+		}
+		memmove(maps_buf, line, rest);
+		have = rest;
+	}
+	close(fd);
+	return rc;
+}
+
+#define KEEP_FILES 3
+#define MAX_DROP 1024
+#define NCALLS 12
+struct trim_ctx {
+	uint64_t anchor[KEEP_FILES];               /* addresses in the files kept */
+	struct map_line keep[KEEP_FILES];          /* their dev and inode, once found */
+	int found[KEEP_FILES];
+	int failed, foreign, run;
+	uint64_t calls[NCALLS];                    /* what some of init's calls resolved to */
+	uint64_t call_ino[NCALLS], call_dev[NCALLS];
+	uint64_t drop[MAX_DROP][2];                /* start, end of the mappings to drop */
+	int ndrop;
+};
+
+static void trim_find(const struct map_line *m, void *ctx)
+{
+	struct trim_ctx *t = ctx;
+	/* Valgrind runs init's calls of strlen, memcpy ... in its preloaded
+	 * library (a redirect the addresses below do not show). */
+	if (strstr(m->path, "/vgpreload_"))
+		t->foreign = 1;
+	for (int i = 0; i < NCALLS; i++)
+		if (t->calls[i] >= m->start && t->calls[i] < m->end) {
+			t->call_ino[i] = m->ino;
+			t->call_dev[i] = m->dev_major << 32 | m->dev_minor;
+		}
+	for (int i = 0; i < KEEP_FILES; i++)
+		if (t->anchor[i] >= m->start && t->anchor[i] < m->end && m->ino != 0) {
+			t->keep[i] = *m;
+			t->found[i] = 1;
+		}
+}
+
+/* Runs of neighbours to drop (nothing kept between them, holes at most)
+ * become one range: one munmap for a whole stretch of libraries costs
+ * far less than one per mapping (a lock, a TLB flush, a syscall each). */
+static void trim_collect(const struct map_line *m, void *ctx)
+{
+	struct trim_ctx *t = ctx;
+	int keep = m->ino == 0; /* anonymous: stack, TLS, heap, the vdso */
+	for (int i = 0; !keep && i < KEEP_FILES; i++)
+		keep = m->dev_major == t->keep[i].dev_major && m->dev_minor == t->keep[i].dev_minor &&
+		       m->ino == t->keep[i].ino;
+	if (keep) {
+		t->run = 0;
+		return;
+	}
+	if (t->run && t->ndrop > 0 && m->start >= t->drop[t->ndrop - 1][1]) {
+		t->drop[t->ndrop - 1][1] = m->end;
+	} else if (t->ndrop < MAX_DROP) {
+		t->drop[t->ndrop][0] = m->start;
+		t->drop[t->ndrop][1] = m->end;
+		t->ndrop++;
+	} else {
+		t->failed++;
+	}
+	t->run = 1;
+}
+
+static void trim_libraries(void)
+{
+	if (!bound_now())
+		return;
+	static struct trim_ctx t; /* 16 KiB: not on init's stack */
+	memset(&t, 0, sizeof t);
+	t.anchor[0] = (uint64_t)(uintptr_t)&srv_init_main; /* this binary */
+	t.anchor[1] = (uint64_t)(uintptr_t)&execve;        /* libc */
+	t.anchor[2] = (uint64_t)getauxval(AT_BASE);        /* the dynamic loader */
+	/* A sample of the calls init makes after setup, as bound at load: each
+	 * must land in libc or this binary, not in an LD_PRELOAD interposer
+	 * (or any other library) that the trim would unmap. */
+	const void *calls[NCALLS] = {(const void *)&poll,    (const void *)&recvmsg, (const void *)&sendmsg,
+	                             (const void *)&waitpid, (const void *)&read,    (const void *)&write,
+	                             (const void *)&close,   (const void *)&dup2,    (const void *)&strlen,
+	                             (const void *)&memcpy,  (const void *)&snprintf, (const void *)&pipe2};
+	for (int i = 0; i < NCALLS; i++)
+		t.calls[i] = (uint64_t)(uintptr_t)calls[i];
+	if (maps_walk(trim_find, &t) != 0 || t.foreign)
+		return;
+	for (int i = 0; i < KEEP_FILES; i++)
+		if (!t.found[i])
+			return;
+	for (int i = 0; i < NCALLS; i++) {
+		int ok = 0;
+		for (int k = 0; k < 2; k++) /* libc (1) or this binary (0) */
+			ok |= t.call_ino[i] == t.keep[k].ino && t.call_dev[i] == (t.keep[k].dev_major << 32 | t.keep[k].dev_minor);
+		if (!ok)
+			return;
+	}
+	/* Collected first: the maps are not changed while being read. */
+	if (maps_walk(trim_collect, &t) != 0 || t.failed)
+		return;
+	for (int i = 0; i < t.ndrop; i++)
+		munmap((void *)(uintptr_t)t.drop[i][0], (size_t)(t.drop[i][1] - t.drop[i][0]));
+}
+#else
+static void trim_libraries(void)
+{
+}
+#endif
+
 static int setup(const srv_init_cfg *cfg, int ctl, char *msg, size_t len)
 {
 	const char *root = cfg->root;
@@ -641,6 +871,7 @@ static int setup(const srv_init_cfg *cfg, int ctl, char *msg, size_t len)
 	min_free = cfg->min_free > 0 ? (uint64_t)cfg->min_free : 0;
 	run_uid = cfg->uid;
 	run_gid = cfg->gid;
+	trim_libraries();
 	if ((rc = drop_caps(msg, len)))
 		return rc;
 	return install_seccomp(msg, len);
