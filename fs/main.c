@@ -142,7 +142,7 @@ static void usage(const char *prog)
 	       "    -o connect_timeout=S   connect deadline (default 2)\n"
 	       "    -o grace=SECONDS       grace period of rmdir and `ctl delete` (default 10)\n"
 	       "    -o kernel_cache        let the kernel page-cache finished output\n"
-	       "    -o no_splice           read finished output over HTTP, never by the spool's fd\n"
+	       "    -o no_splice           no descriptors from sbxd: finished output and files/ over HTTP\n"
 	       "    -o image=IMAGE         mkdir's sandboxes: image (default: the service's)\n"
 	       "    -o network=none|egress mkdir's sandboxes: network\n"
 	       "    -o lifetime=SECONDS    mkdir's sandboxes: maxLifetimeSeconds\n"
@@ -485,6 +485,7 @@ int main(int argc, char *argv[])
 	}
 	fs_state_init(client);
 	fs_files_setup(client);
+	fs_files_use_fds(!o.no_splice);
 	fs_wait_init(async);
 	fs_ops_setup(client, &s);
 	fs_ops_set_session(se);

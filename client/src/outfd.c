@@ -162,10 +162,13 @@ static sbx_result fd_call(sbx_client *c, const char *what, const char *rpc, cons
 		int status = 0;
 		if (hl > 12)
 			sscanf(head + 9, "%3d", &status);
-		/* The file calls' errors by their status: a missing file is
-		 * 404, a directory or a special file 400. */
+		/* The errors by their status: a missing file is 404, a
+		 * directory, a special file or a live stream 400, a refusal of
+		 * the file (EROFS, EACCES) 403, a failed open 500 (a link at the
+		 * name: ELOOP); only a service without the call says 501. */
 		res = sbx_fail(err, status == 404 ? SBX_E_NOT_FOUND : status == 400 ? SBX_E_PRECONDITION
-		                    : status == 403 ? SBX_E_PERMISSION : SBX_E_UNSUPPORTED,
+		                    : status == 403 ? SBX_E_PERMISSION : status == 501 ? SBX_E_UNSUPPORTED
+		                    : status >= 500 ? SBX_E_INTERNAL : SBX_E_UNSUPPORTED,
 		               "%s: HTTP %d", what, status);
 		goto out;
 	}
