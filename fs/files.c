@@ -1895,12 +1895,15 @@ static void fd_write(fuse_req_t req, fs_handle *h, const char *id, const char *b
 	}
 	h->ffd_wrote = 1;
 	fd_cache_off(ino);
+	/* The kernel still has the old mode. Dropped before the answer (a
+	 * notify with offset -1 takes no lock the write holds), so the
+	 * writer's next stat cannot see it. */
+	if (killed && session)
+		fuse_lowlevel_notify_inval_inode(session, ino, -1, 0);
 	if (done)
 		fuse_reply_write(req, done);
 	else
 		fuse_reply_err(req, rc);
-	if (killed && session)  /* the kernel still has the old mode */
-		fuse_lowlevel_notify_inval_inode(session, ino, -1, 0);
 }
 
 void fs_files_write(fuse_req_t req, fs_handle *h, const char *buf, size_t size, off_t off)
