@@ -1611,6 +1611,7 @@ void fs_files_open(fuse_req_t req, uint64_t ino, uint32_t slot, const char *path
 		if (fd >= 0 && !ro) {
 			lc_changed();
 			wb_flush(slot, ino, NULL);
+			fd_cache_off(ino);
 			rc = ftruncate(fd, 0) != 0 ? -errno : 0;
 		} else {
 			rc = truncate_file(slot, path);
