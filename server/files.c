@@ -758,13 +758,18 @@ int srv_file_open(int root, const char *path, int write, int *fd, int64_t *size)
 	 * file ids). */
 	char self[40];
 	snprintf(self, sizeof self, "/proc/self/fd/%d", pfd);
-	int ofd = open(self, (write ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a lease a process inside holds on the file fails the
+	 * open at once instead of holding this thread for the lease-break
+	 * time; then I/O blocking again, as for every regular file. */
+	int ofd = open(self, (write ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (ofd < 0)
-		rc = -errno;
+		rc = errno == EWOULDBLOCK ? -EAGAIN : -errno;
 	else if (fstat(ofd, &st2) != 0)
 		rc = -errno;
 	else if (st2.st_dev != st.st_dev || st2.st_ino != st.st_ino || !S_ISREG(st2.st_mode))
 		rc = -SRV_ENOTREG;
+	else if (fcntl(ofd, F_SETFL, fcntl(ofd, F_GETFL) & ~O_NONBLOCK) != 0)
+		rc = -errno;
 	else
 		rc = fs_allowed(ofd);
 	close(pfd);
