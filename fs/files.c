@@ -52,6 +52,14 @@ typedef struct fnode {
 	uint32_t nopen;         /* open files of this node (handles) */
 	int hidden;             /* unlinked while open: path is the hidden name
 				 * it was renamed to, removed at the last close */
+	/* What the kernel was last shown (remember) and, for the page
+	 * cache, the file as it was when the cache was filled (an open with
+	 * a descriptor: fd_cache_check); see "Descriptors". */
+	int shown, cst_valid;
+	uint32_t shown_uid, shown_gid;
+	int64_t shown_size, shown_mtime, shown_ctime;
+	int64_t cst_size, cst_mtime, cst_ctime;
+	uint64_t cst_ino;
 } fnode;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -63,9 +71,27 @@ static uint32_t buckets[NBUCKETS];      /* index + 1 of the first node, chained 
 static uint32_t *hnext;
 static fs_idring freeq;                 /* dropped indices (0-based), oldest first */
 
+/* Under lock: the node of a files/ inode number, NULL when none. */
+static fnode *node_of_locked(uint64_t ino)
+{
+	uint64_t i = ino & ~FS_INO_FILES_BIT;
+	return fs_ino_is_files(ino) && i >= 1 && i <= nnodes ? byindex[i - 1] : NULL;
+}
+
 void fs_files_setup(sbx_client *c)
 {
 	client = c;
+}
+
+/* Descriptors (see "Descriptors" below): asked for unless -o no_splice;
+ * fds_refused (atomic) once the service or a proxy in between cannot
+ * pass one, so no later open asks again. */
+static int use_fds = 1;
+static int fds_refused;
+
+void fs_files_use_fds(int on)
+{
+	use_fds = on;
 }
 
 void fs_files_set_session(struct fuse_session *se)
@@ -638,8 +664,15 @@ static void remember(uint64_t ino, const struct stat *st)
 	uint32_t i = (uint32_t)(ino & 0xffffffffu);
 	pthread_mutex_lock(&lock);
 	if (i >= 1 && i <= nnodes && byindex[i - 1]) {
-		byindex[i - 1]->sino = (uint64_t)st->st_ino;
-		byindex[i - 1]->nlink = (uint32_t)st->st_nlink;
+		fnode *n = byindex[i - 1];
+		n->sino = (uint64_t)st->st_ino;
+		n->nlink = (uint32_t)st->st_nlink;
+		n->shown = 1;
+		n->shown_uid = (uint32_t)st->st_uid;
+		n->shown_gid = (uint32_t)st->st_gid;
+		n->shown_size = (int64_t)st->st_size;
+		n->shown_mtime = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+		n->shown_ctime = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
 	}
 	pthread_mutex_unlock(&lock);
 }
@@ -930,6 +963,38 @@ void fs_files_lookup(fuse_req_t req, uint32_t slot, const char *dir, const char 
 		reply_entry_de(req, ino, &de);
 	de_clear(&de);
 	free(path);
+}
+
+int fs_files_fgetattr(fuse_req_t req, fs_handle *h, uint64_t ino)
+{
+	struct stat st;
+	if (!h->has_ffd || fstat(h->ffd, &st) != 0 || (unsigned)st.st_uid != h->ffd_uid ||
+	    (unsigned)st.st_gid != h->ffd_gid)
+		return 0;
+	wb_flush(h->slot, ino, NULL);
+	int hidden = 0, shown = 0;
+	pthread_mutex_lock(&lock);
+	fnode *n = node_of_locked(ino);
+	if (n && n->shown) {
+		shown = 1;
+		hidden = n->hidden;
+		/* The owner as the kernel was shown it (the sandbox's ids,
+		 * mapped as show_id does), unchanged since the open. */
+		st.st_uid = n->shown_uid;
+		st.st_gid = n->shown_gid;
+	}
+	pthread_mutex_unlock(&lock);
+	if (!shown)
+		return 0;
+	st.st_dev = 0;
+	st.st_rdev = 0;
+	st.st_blksize = 1 << 20;
+	if (hidden && st.st_nlink > 0)
+		st.st_nlink--;
+	else
+		remember(ino, &st);
+	fuse_reply_attr(req, &st, FS_FILES_ATTR_TIMEOUT);
+	return 1;
 }
 
 void fs_files_getattr(fuse_req_t req, uint64_t ino, uint32_t slot, const char *path)
@@ -1322,6 +1387,13 @@ int fs_files_flush_handle(fs_handle *h)
 	return rc;
 }
 
+int fs_files_fsync(fs_handle *h, int datasync)
+{
+	if (h->has_ffd)
+		return (datasync ? fdatasync(h->ffd) : fsync(h->ffd)) != 0 ? -errno : 0;
+	return fs_files_flush_handle(h);
+}
+
 /* The last close of a file unlinked while open: its hidden name goes. */
 static void release_node(fs_handle *h)
 {
@@ -1336,9 +1408,16 @@ static void release_node(fs_handle *h)
 }
 
 static void ra_drop(fs_handle *h);
+static void fd_cache_off(uint64_t ino);
 
 void fs_files_release_handle(fs_handle *h)
 {
+	if (h->has_ffd) {
+		if (h->ffd_wrote)
+			fd_cache_off(h->ino);
+		close(h->ffd);
+		h->has_ffd = 0;
+	}
 	/* Under ra_lock: waits for a reply still being sent from h->ra. */
 	ra_drop(h);
 	if (!h->wb_listed) {
@@ -1361,22 +1440,149 @@ void fs_files_release_handle(fs_handle *h)
 	release_node(h);
 }
 
-static int new_handle(uint64_t ino, uint32_t slot, const char *path, struct fuse_file_info *fi)
+/* Descriptors. Against a local sbxd ("fileFd"), every files/ open asks
+ * for the file's own descriptor (sbx_file_fd: resolved inside the
+ * sandbox's root by sbxd, a regular file only, O_RDONLY for a read-only
+ * open or an ended sandbox, else O_RDWR), and the handle's reads, writes,
+ * fsync and ftruncate act on it: a read is a splice from the sandbox's
+ * page cache to the reader (fuse_reply_data of an fd buffer), a write one
+ * pwrite, with no HTTP and no copy in sbxd. The descriptor is the file
+ * itself: a rename or a link swapped in at its path inside later does not
+ * move it, and nothing here ever opens a path of the sandbox itself (no
+ * re-resolution outside sbxd). Read-only opens are page-cached by the
+ * kernel (mmap works, a second cat reads no byte again), and the cache is
+ * kept across opens (keep_cache) only while the file is exactly as it was
+ * when the cache was filled: same inode, size, mtime and ctime in the
+ * descriptor's fstat at this open as at the earlier one (a change made
+ * inside moves ctime at least; the kernel's multigrain timestamps make
+ * two changes in one tick differ). When the file differs from what the
+ * kernel was last shown, its attributes are dropped too, so a read past
+ * an old size asks for the new one. Writable opens stay direct_io (one
+ * copy less than a write through the page cache), and their first write
+ * takes the node's cache stamp away. Without a descriptor (a remote service, a proxy, a
+ * refusal, -o no_splice) the ranged file calls below serve the handle. */
+static int64_t ts_ns(const struct timespec *t)
+{
+	return (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
+}
+
+/* At a read-only open with a descriptor whose fstat is st: *keep whether
+ * the kernel's cached pages of ino are still the file's, *inval whether
+ * its cached attributes are not; the stamp is st from now on. */
+static void fd_cache_check(uint64_t ino, const struct stat *st, int *keep, int *inval)
+{
+	int64_t m = ts_ns(&st->st_mtim), c = ts_ns(&st->st_ctim);
+	*keep = 0;
+	*inval = 1;
+	pthread_mutex_lock(&lock);
+	fnode *n = node_of_locked(ino);
+	if (n) {
+		*inval = !n->shown || n->shown_size != (int64_t)st->st_size || n->shown_mtime != m || n->shown_ctime != c;
+		*keep = n->cst_valid && n->cst_ino == (uint64_t)st->st_ino && n->cst_size == (int64_t)st->st_size &&
+			n->cst_mtime == m && n->cst_ctime == c;
+		n->cst_valid = 1;
+		n->cst_ino = (uint64_t)st->st_ino;
+		n->cst_size = (int64_t)st->st_size;
+		n->cst_mtime = m;
+		n->cst_ctime = c;
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+/* The mount writes to ino: no later open keeps its cached pages. */
+static void fd_cache_off(uint64_t ino)
+{
+	pthread_mutex_lock(&lock);
+	fnode *n = node_of_locked(ino);
+	if (n)
+		n->cst_valid = 0;
+	pthread_mutex_unlock(&lock);
+}
+
+/* The descriptor of path for an open (*fd -1: none, use the file calls);
+ * 0, -ENOENT (the file is gone) or the error of a missed deadline. */
+static int open_fd(uint32_t slot, const char *path, int writable, int *fd, int *ro)
+{
+	char id[FS_ID_MAX];
+	sbx_error err;
+	*fd = -1;
+	*ro = 0;
+	if (!use_fds || __atomic_load_n(&fds_refused, __ATOMIC_RELAXED))
+		return 0;
+	if (fs_state_sandbox_id(slot, id) != 0)
+		return -ENOENT;
+	sbx_result r = sbx_file_fd(client, id, path, writable, fd, ro, &err);
+	if (r == SBX_OK)
+		return 0;
+	if (r == SBX_E_NOT_FOUND)
+		return -ENOENT;
+	/* A hung service: the file calls would spend the deadline again. */
+	if (r == SBX_E_TIMEOUT)
+		return fs_state_fail(slot, "files open", &err);
+	/* No such call, or a proxy that passes no descriptor: never again.
+	 * Any other refusal (a sandbox not running yet, a special file) is
+	 * this open's: the file calls answer it as before. */
+	if (r == SBX_E_UNSUPPORTED || r == SBX_E_PROTOCOL)
+		__atomic_store_n(&fds_refused, 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+/* Whether the sandbox of slot has ended as far as the mount knows (its
+ * files are read-only then: a descriptor taken while it ran writes no
+ * more once the state cache has seen the end). */
+static int sandbox_ended(uint32_t slot)
+{
+	fs_sb_view v;
+	return fs_state_sandbox(slot, &v) == 0 && v.have_record && sbx_state_is_terminal(v.state);
+}
+
+/* fd (-1: none) goes to the new handle, which closes it at release (on
+ * failure it is closed here). */
+static int new_handle(uint64_t ino, uint32_t slot, const char *path, struct fuse_file_info *fi, int fd, int ro)
 {
 	fs_handle *h = calloc(1, sizeof *h);
-	if (!h)
-		return -ENOMEM;
-	h->ino = ino;
-	h->slot = slot;
-	h->path = strdup(path);
-	if (!h->path) {
+	if (!h || !(h->path = strdup(path))) {
 		free(h);
+		if (fd >= 0)
+			close(fd);
 		return -ENOMEM;
 	}
+	h->ino = ino;
+	h->slot = slot;
 	h->rd_base = -1;
 	h->append = (fi->flags & O_APPEND) != 0;
 	node_opened(ino, +1, NULL);
 	fi->fh = (uint64_t)(uintptr_t)h;
+	if (fd >= 0) {
+		int writable = (fi->flags & O_ACCMODE) != O_RDONLY;
+		struct stat st;
+		h->has_ffd = 1;
+		h->ffd = fd;
+		h->ffd_ro = ro;
+		/* pwrite on an O_APPEND descriptor appends at the sandbox's end
+		 * of the file, whatever the kernel's offset says. */
+		if (h->append && !ro)
+			(void)fcntl(fd, F_SETFL, O_APPEND);
+		/* Nothing is ever held: close(2) needs no FLUSH. */
+		fi->noflush = 1;
+		int have_st = fstat(fd, &st) == 0;
+		h->ffd_uid = have_st ? (unsigned)st.st_uid : UINT32_MAX;
+		h->ffd_gid = have_st ? (unsigned)st.st_gid : UINT32_MAX;
+		if (!writable && have_st) {
+			int keep, inval;
+			fd_cache_check(ino, &st, &keep, &inval);
+			fi->direct_io = 0;
+			fi->keep_cache = keep;
+			h->cached = 1;
+			/* (No page is invalidated: a notify with offset -1 takes
+			 * no lock the open holds.) */
+			if (inval && session)
+				fuse_lowlevel_notify_inval_inode(session, ino, -1, 0);
+		} else {
+			fi->direct_io = 1;
+		}
+		return 0;
+	}
 	fi->direct_io = 1;
 	/* A read-only open has nothing to send at close, so its close costs
 	 * no round trip; a writable one may hold written bytes (write-behind)
@@ -1398,11 +1604,23 @@ static void drop_handle(struct fuse_file_info *fi)
 
 void fs_files_open(fuse_req_t req, uint64_t ino, uint32_t slot, const char *path, struct fuse_file_info *fi)
 {
-	int rc = 0;
-	if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY)
-		rc = truncate_file(slot, path);
+	int writable = (fi->flags & O_ACCMODE) != O_RDONLY;
+	int fd, ro;
+	int rc = open_fd(slot, path, writable, &fd, &ro);
+	if (!rc && (fi->flags & O_TRUNC) && writable) {
+		if (fd >= 0 && !ro) {
+			lc_changed();
+			wb_flush(slot, ino, NULL);
+			fd_cache_off(ino);
+			rc = ftruncate(fd, 0) != 0 ? -errno : 0;
+		} else {
+			rc = truncate_file(slot, path);
+		}
+	}
+	if (rc && fd >= 0)
+		close(fd);
 	if (!rc)
-		rc = new_handle(ino, slot, path, fi);
+		rc = new_handle(ino, slot, path, fi, fd, ro);
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -1450,8 +1668,15 @@ static void finish_new(fuse_req_t req, uint32_t slot, const char *dir, char *pat
 	uint64_t ino = rc ? 0 : fs_files_intern_ref(slot, path);
 	if (!rc && !ino)
 		rc = -ENOMEM;
-	if (!rc && fi && (rc = new_handle(ino, slot, path, fi)) != 0)
-		fs_files_unref(ino);
+	if (!rc && fi) {
+		/* The new file's own descriptor, as an open's (a failure
+		 * leaves the file calls to serve it). */
+		int fd = -1, ro = 0;
+		if (open_fd(slot, path, (fi->flags & O_ACCMODE) != O_RDONLY, &fd, &ro) != 0)
+			fd = -1;
+		if ((rc = new_handle(ino, slot, path, fi, fd, ro)) != 0)
+			fs_files_unref(ino);
+	}
 	if (rc) {
 		fuse_reply_err(req, -rc);
 	} else {
@@ -1529,6 +1754,32 @@ static void ra_drop(fs_handle *h)
 	pthread_mutex_unlock(&ra_lock);
 }
 
+/* A read of a handle with a descriptor: a splice of the file's bytes
+ * (libfuse answers an error of reading the fd itself). The size is the
+ * file's now, so a page-cached read is whole up to its end (a short one
+ * would be taken for the end), and a direct_io one at most FS_SPLICE_MAX
+ * (short reads are reads there). */
+static void fd_read(fuse_req_t req, fs_handle *h, size_t size, off_t off)
+{
+	struct stat st;
+	if (fstat(h->ffd, &st) != 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	if (off < 0 || off >= st.st_size) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	size_t n = (uint64_t)(st.st_size - off) < size ? (size_t)(st.st_size - off) : size;
+	if (!h->cached && n > FS_SPLICE_MAX)
+		n = FS_SPLICE_MAX;
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(n);
+	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	bv.buf[0].fd = h->ffd;
+	bv.buf[0].pos = off;
+	fuse_reply_data(req, &bv, 0);
+}
+
 void fs_files_read(fuse_req_t req, fs_handle *h, size_t size, off_t off)
 {
 	char id[FS_ID_MAX];
@@ -1536,6 +1787,12 @@ void fs_files_read(fuse_req_t req, fs_handle *h, size_t size, off_t off)
 	size_t len = 0;
 	int64_t total = -1;
 	sbx_error err;
+	if (h->has_ffd) {
+		/* Bytes another (descriptor-less) handle of the node holds. */
+		wb_flush(h->slot, h->ino, NULL);
+		fd_read(req, h, size, off);
+		return;
+	}
 	if (fs_state_sandbox_id(h->slot, id) != 0) {
 		fuse_reply_err(req, ENOENT);
 		return;
@@ -1611,6 +1868,45 @@ static int kill_privs(fuse_req_t req, fs_handle *h, const char *id, const char *
 	return done;
 }
 
+/* A write of a handle with a writable descriptor: pwrite, all of it
+ * (a short count only when the file system stops, ENOSPC after some). */
+static void fd_write(fuse_req_t req, fs_handle *h, const char *id, const char *buf, size_t size, off_t off)
+{
+	uint64_t ino = h->ino;  /* after a reply h may be released */
+	if (h->ffd_ro || sandbox_ended(h->slot)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	char *path = handle_path(h);
+	int killed = path && id ? kill_privs(req, h, id, path) : 0;
+	free(path);
+	if (__atomic_load_n(&wb_total, __ATOMIC_RELAXED))
+		wb_flush(h->slot, h->ino, h);
+	size_t done = 0;
+	int rc = 0;
+	while (done < size) {
+		ssize_t w = pwrite(h->ffd, buf + done, size - done, off + (off_t)done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			rc = w < 0 ? errno : EIO;
+			break;
+		}
+		done += (size_t)w;
+	}
+	h->ffd_wrote = 1;
+	fd_cache_off(ino);
+	/* The kernel still has the old mode. Dropped before the answer (a
+	 * notify with offset -1 takes no lock the write holds), so the
+	 * writer's next stat cannot see it. */
+	if (killed && session)
+		fuse_lowlevel_notify_inval_inode(session, ino, -1, 0);
+	if (done)
+		fuse_reply_write(req, done);
+	else
+		fuse_reply_err(req, rc);
+}
+
 void fs_files_write(fuse_req_t req, fs_handle *h, const char *buf, size_t size, off_t off)
 {
 	lc_changed();
@@ -1618,7 +1914,14 @@ void fs_files_write(fuse_req_t req, fs_handle *h, const char *buf, size_t size, 
 	sbx_error err;
 	uint64_t ino = h->ino;  /* after a reply h may be released */
 	if (fs_state_sandbox_id(h->slot, id) != 0) {
-		fuse_reply_err(req, ENOENT);
+		if (h->has_ffd)
+			fd_write(req, h, NULL, buf, size, off);
+		else
+			fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (h->has_ffd) {
+		fd_write(req, h, id, buf, size, off);
 		return;
 	}
 	char *path = handle_path(h);
@@ -1709,6 +2012,48 @@ static int setattr_public(uint32_t slot, const char *path, const struct stat *at
 		}
 	}
 	return rc;
+}
+
+int fs_files_ftruncate(fuse_req_t req, fs_handle *h, uint64_t ino, off_t size, int to_set)
+{
+	/* Only a plain size change (the kernel may add the times it sets
+	 * anyway); anything else is the path's setattr. */
+	if (!h->has_ffd || !(to_set & FUSE_SET_ATTR_SIZE) ||
+	    (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID | FUSE_SET_ATTR_ATIME |
+		       FUSE_SET_ATTR_MTIME)))
+		return 0;
+	if (h->ffd_ro || sandbox_ended(h->slot)) {
+		fuse_reply_err(req, EROFS);
+		return 1;
+	}
+	lc_changed();
+	wb_flush(h->slot, ino, NULL);
+	struct stat st;
+	if (size < 0 || ftruncate(h->ffd, size) != 0 || fstat(h->ffd, &st) != 0) {
+		fuse_reply_err(req, size < 0 ? EINVAL : errno);
+		return 1;
+	}
+	h->ffd_wrote = 1;
+	fd_cache_off(ino);
+	/* The rest of the attributes as the sandbox shows them (owner ids
+	 * are its own), when the path still names this file; the size and
+	 * times are the descriptor's either way. */
+	sbx_dirent de;
+	char *path = handle_path(h);
+	if (!path || do_stat(h->slot, path, &de) != 0 || !de.has_posix || de.ino != (uint64_t)st.st_ino) {
+		if (path)
+			de_clear(&de);
+		memset(&de, 0, sizeof de);
+		de.type = SBX_FT_FILE;
+		de.mode = st.st_mode & 07777;
+	}
+	free(path);
+	de.size = (int64_t)st.st_size;
+	de.blocks = (int64_t)st.st_blocks;
+	de.mtime_ns = ts_ns(&st.st_mtim);
+	de.ctime_ns = ts_ns(&st.st_ctim);
+	reply_attr_de(req, ino, &de);
+	return 1;
 }
 
 void fs_files_setattr(fuse_req_t req, uint64_t ino, uint32_t slot, const char *path, struct stat *attr,

@@ -20,6 +20,26 @@
 #include "handle.h"
 
 void fs_files_setup(sbx_client *c);
+/* Whether files/ opens ask a local sbxd for the file's descriptor (the
+ * default; -o no_splice turns it off with the output's). */
+void fs_files_use_fds(int on);
+/* A spliced reply's cap: libfuse 3.14 splices through a pipe that must
+ * hold the reply plus 3 pages, and a pipe holds at most 1 MiB (the
+ * machine's pipe-max-size), so a 1 MiB reply silently falls back to a
+ * copy. 992 KiB goes by splice. */
+#define FS_SPLICE_MAX ((size_t)992 << 10)
+/* fsync(2) of a files/ handle: its descriptor's, or what write-behind
+ * holds sent (fs_files_flush_handle). */
+int fs_files_fsync(fs_handle *h, int datasync);
+/* ftruncate(2) through an open files/ handle with a writable descriptor:
+ * 1 when answered here (attributes or the error), 0 when the path's
+ * setattr must do it. */
+/* fstat(2) of an open files/ handle with a descriptor (the kernel's
+ * GETATTR with a file handle: a read's attribute check): 1 when answered
+ * from the descriptor, 0 when the path's getattr must answer (no
+ * descriptor, or its owner changed since the open). */
+int fs_files_fgetattr(fuse_req_t req, fs_handle *h, uint64_t ino);
+int fs_files_ftruncate(fuse_req_t req, fs_handle *h, uint64_t ino, off_t size, int to_set);
 /* The session, for invalidations the kernel cannot know of (NULL: none). */
 void fs_files_set_session(struct fuse_session *se);
 /* How long the kernel may keep a files/ node's name and attributes: a

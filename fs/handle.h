@@ -58,6 +58,16 @@ typedef struct fs_handle {
 	char *ra;               /* files/ nodes: bytes read ahead for small */
 	size_t ra_len;          /* sequential reads (tar's 10 KiB), from */
 	int64_t ra_off, ra_ms;  /* ra_off, fetched at ra_ms (monotonic) */
+	/* files/ nodes from a local sbxd: the file's own descriptor, passed
+	 * by sbxd at open (sbx_file_fd), that read, write, fsync and
+	 * ftruncate use directly (files.c "Descriptors"). ffd_ro: the
+	 * sandbox had ended, the fd is read-only and writes are EROFS;
+	 * ffd_wrote: bytes went through it (the page cache stamp is off). */
+	int has_ffd;
+	int ffd;
+	int ffd_ro;
+	int ffd_wrote;
+	unsigned ffd_uid, ffd_gid;      /* its owner at open (host ids) */
 	int nonblock;           /* opened O_NONBLOCK (stdin writes) */
 	fs_clone clone;         /* clone files: the request written so far */
 	int refused;            /* clone files: -errno of a request refused in a write,

@@ -147,7 +147,7 @@ static void usage(const char *prog)
 	       "                           default 330 (gRPC servers allow one per 300 s), 0: off\n"
 	       "    -o grace=SECONDS       grace period of rmdir and `ctl delete` (default 10)\n"
 	       "    -o kernel_cache        let the kernel page-cache finished output\n"
-	       "    -o no_splice           read finished output over HTTP, never by the spool's fd\n"
+	       "    -o no_splice           no descriptors from sbxd: finished output and files/ over HTTP\n"
 	       "    -o image=IMAGE         mkdir's sandboxes: image (default: the service's)\n"
 	       "    -o network=none|egress mkdir's sandboxes: network\n"
 	       "    -o lifetime=SECONDS    mkdir's sandboxes: maxLifetimeSeconds\n"
@@ -493,6 +493,7 @@ int main(int argc, char *argv[])
 	}
 	fs_state_init(client);
 	fs_files_setup(client);
+	fs_files_use_fds(!o.no_splice);
 	fs_wait_init(async);
 	fs_ops_setup(client, &s);
 	fs_ops_set_session(se);

@@ -528,9 +528,14 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->max_readahead = 1 << 20;
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
-	/* Output files change only by growing and are page-cached only once
-	 * final, so the kernel need not re-check attributes on every read. */
-	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+	/* A read of a page-cached file re-checks its attributes once they
+	 * expired and drops the pages when the mtime moved: files/ files
+	 * read through their descriptor (files.c "Descriptors") see a change
+	 * made inside within the attribute timeout, as NFS does. Finished
+	 * output, the only other page-cached file, has its attributes for an
+	 * hour and never changes. */
+	if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
+		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
 	/* files/ listings carry every entry's attributes (one listDir call),
 	 * so ls -l and find need no lookup or getattr per entry. The kernel
 	 * decides per directory whether to ask (READDIRPLUS_AUTO). */
@@ -740,6 +745,10 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	uint32_t slot;
 	char *path;
+	/* fstat(2) of (or a read's check of) an open files/ file with its
+	 * own descriptor: from that descriptor, no round trip. */
+	if (fi && fh(fi)->path && fs_files_fgetattr(req, fh(fi), ino))
+		return;
 	int files = files_node(req, ino, &slot, &path);
 	if (files) {
 		if (files > 0)
@@ -761,6 +770,10 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	int64_t pid;
 	fs_kind k;
 	char *path;
+	/* ftruncate(2) of a files/ handle with its own descriptor: on that
+	 * descriptor, wherever its path leads now. */
+	if (fi && fh(fi)->path && fs_files_ftruncate(req, fh(fi), ino, attr->st_size, to_set))
+		return;
 	int files = files_node(req, ino, &slot, &path);
 	if (files) {
 		if (files > 0)
@@ -1409,11 +1422,6 @@ static void maybe_prefetch(fs_handle *h, sbx_stream st, const fs_chunk *c)
 		fs_wait_prefetch(h->slot, v.id, h->pid, st, end + (int64_t)FS_CHUNK_READ);
 }
 
-/* A spliced reply's cap: libfuse 3.14 splices through a pipe that must
- * hold the reply plus 3 pages, and a pipe holds at most 1 MiB (the
- * machine's pipe-max-size), so a 1 MiB reply silently falls back to a
- * copy. 992 KiB goes by splice. */
-#define FS_SPLICE_MAX ((size_t)992 << 10)
 
 /* An ended stream of a local sbxd: the spool's own fd answers the read by
  * splice (no HTTP, no copy in sbxfs). Returns 1 when req was answered, 0
@@ -2122,15 +2130,15 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 	free(path);
 }
 
-/* fsync(2), fdatasync(2): files/ bytes held by write-behind are sent (the
- * sandbox's own page cache is its kernel's business, as for any write
- * that returned); nothing else is ever held. */
+/* fsync(2), fdatasync(2): a files/ handle's own descriptor is synced;
+ * else the bytes write-behind holds are sent (the sandbox's own page
+ * cache is then its kernel's business, as for any write that returned);
+ * nothing else is ever held. */
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	(void)ino;
-	(void)datasync;
 	fs_handle *h = fh(fi);
-	fuse_reply_err(req, h->path ? -fs_files_flush_handle(h) : 0);
+	fuse_reply_err(req, h->path ? -fs_files_fsync(h, datasync) : 0);
 }
 
 static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct fuse_pollhandle *ph)

@@ -28,6 +28,7 @@
 #include "parse.h"
 #include "routes.h"
 #include "rpc.h"
+#include "rpc_files.h"
 #include "rpc_wait.h"
 
 /* Bytes of one JSON answer: a 32 MiB file as base64, and room. */
@@ -294,10 +295,14 @@ static enum MHD_Result send_raw(struct MHD_Connection *con, int fd, const unsign
  * descriptor (docs/api.md). */
 #define FD_UPGRADE "sbxd-fd"
 
+/* Both headers of an upgrade (RFC 9110 7.8): a proxy that passes the
+ * hop-by-hop Upgrade on without its Connection would otherwise get a 101
+ * it cannot relay, and hang its client until a deadline. */
 static int upgrade_asked(struct MHD_Connection *con)
 {
 	const char *u = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Upgrade");
-	return u && strcasecmp(u, FD_UPGRADE) == 0;
+	const char *c = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Connection");
+	return u && strcasecmp(u, FD_UPGRADE) == 0 && c && strcasestr(c, "upgrade");
 }
 
 /* After the 101: one byte that carries the descriptor, then the end of
@@ -337,26 +342,31 @@ static void fd_upgraded(void *cls, struct MHD_Connection *con, void *req_cls, co
 	MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
 }
 
-/* The 101 of openOutput with the stream's headers; fd goes in the byte
+/* The 101 of openOutput (an ended stream: X-Sbx-Eof, X-Sbx-Truncated)
+ * and openFile (X-Sbx-Read-Only) with their headers; fd goes in the byte
  * after it (fd_upgraded), and is closed here once sent. */
-static enum MHD_Result send_fd(struct MHD_Connection *con, const srv_output *o)
+static enum MHD_Result send_fd(struct MHD_Connection *con, int fd, int64_t size, int output, int truncated,
+			       int read_only)
 {
-	struct MHD_Response *resp = MHD_create_response_for_upgrade(fd_upgraded, (void *)(intptr_t)(o->fd + 1));
+	struct MHD_Response *resp = MHD_create_response_for_upgrade(fd_upgraded, (void *)(intptr_t)(fd + 1));
 	if (!resp) {
-		close(o->fd);
+		close(fd);
 		return MHD_NO;
 	}
 	char num[24];
 	MHD_add_response_header(resp, "Upgrade", FD_UPGRADE);
-	snprintf(num, sizeof num, "%lld", (long long)o->size);
+	snprintf(num, sizeof num, "%lld", (long long)size);
 	MHD_add_response_header(resp, "X-Sbx-Size", num);
-	MHD_add_response_header(resp, "X-Sbx-Eof", "1");
-	if (o->truncated)
+	if (output)
+		MHD_add_response_header(resp, "X-Sbx-Eof", "1");
+	if (truncated)
 		MHD_add_response_header(resp, "X-Sbx-Truncated", "1");
+	if (read_only)
+		MHD_add_response_header(resp, "X-Sbx-Read-Only", "1");
 	enum MHD_Result rc = MHD_queue_response(con, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
 	MHD_destroy_response(resp);
 	if (rc != MHD_YES)
-		close(o->fd);
+		close(fd);
 	return rc;
 }
 
@@ -449,7 +459,16 @@ static enum MHD_Result h_rpc(struct MHD_Connection *con, req *r)
 		else if (!upgrade_asked(con))
 			rc = srv_fail(&st, SRV_E_INVALID, NULL, "openOutput needs Connection: Upgrade, Upgrade: " FD_UPGRADE);
 		else if ((rc = srv_rpc_open_output(&r->call, q, &o, &st)) == SRV_RPC_OK)
-			return send_fd(con, &o);
+			return send_fd(con, o.fd, o.size, 1, o.truncated, 0);
+	} else if (strcmp(rpc, "OpenFile") == 0) {
+		int fd, ro;
+		int64_t size;
+		if (r->tcp)
+			rc = srv_fail(&st, SRV_E_PRECONDITION, NULL, "openFile is served on sbxd's unix socket only");
+		else if (!upgrade_asked(con))
+			rc = srv_fail(&st, SRV_E_INVALID, NULL, "openFile needs Connection: Upgrade, Upgrade: " FD_UPGRADE);
+		else if ((rc = srv_rpc_open_file(&r->call, q, &fd, &size, &ro, &st)) == SRV_RPC_OK)
+			return send_fd(con, fd, size, 0, 0, ro);
 	} else if (!r->wr->resp) {
 		/* "output": raw bytes by offset. */
 		srv_output o;

@@ -50,6 +50,13 @@ int srv_file_resolve_link(int root, const char *path, const char *target, char *
  * umask does not apply), plus the setgid bit a setgid parent passes on. */
 int srv_file_mkdir(int root, const char *path, int mode);
 
+/* The "fileFd" extension: the regular file at path (its last component
+ * never followed: a link is ELOOP, a directory EISDIR, anything else not
+ * a regular file -SRV_ENOTREG, and none of them is ever opened for I/O)
+ * opened O_RDONLY, or O_RDWR when write, close-on-exec, into *fd; *size
+ * its size at open. */
+int srv_file_open(int root, const char *path, int write, int *fd, int64_t *size);
+
 /* The "posix" extension (docs/api.md): calls that give a file system its
  * POSIX face. Each answers what the sandbox's kernel answers. */
 

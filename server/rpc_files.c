@@ -367,6 +367,41 @@ int srv_rpc_file(srv_call *c, srv_route_kind kind, const ProtobufCMessage *req, 
 	return SRV_RPC_OK;
 }
 
+int srv_rpc_open_file(srv_call *c, const Sbxd__Ext__V1__OpenFileRequest *req, int *fd, int64_t *size,
+                      int *read_only, srv_status *st)
+{
+	*fd = -1;
+	*size = 0;
+	*read_only = 0;
+	const char *path = req->path ? req->path : "";
+	/* The checks every file call's path gets (fileargs.c). */
+	if (path[0] != '/')
+		return srv_fail(st, SRV_E_INVALID, "path", "path must be an absolute path under %d bytes", SRV_MAX_PATH);
+	if (srv_path_len_ok(path) != 0)
+		return file_fail(st, -ENAMETOOLONG, path, 0);
+	srv_sbx *s = srv_rpc_sandbox(c, req->sandbox_id, st);
+	if (!s)
+		return SRV_RPC_FAIL;
+	int ro;
+	int root = srv_root_fd(s, &ro);
+	if (root < 0) {
+		if (errno == ENOTSUP)
+			return srv_fail(st, SRV_E_NOT_IMPLEMENTED, NULL, "file calls are not available with this runtime");
+		return file_fail(st, -ESRCH, path, 0);
+	}
+	/* A finished sandbox's files are read-only: its descriptor too, so
+	 * nothing written through it can change them after the end. */
+	pthread_mutex_unlock(&srv_lock);
+	int rc = srv_file_open(root, path, req->write && !ro, fd, size);
+	close(root);
+	srv_root_fd_done();
+	pthread_mutex_lock(&srv_lock);
+	if (rc)
+		return rc == -ENOMEM ? nomem(st) : file_fail(st, rc, path, 0);
+	*read_only = ro;
+	return SRV_RPC_OK;
+}
+
 int srv_rpc_read_file(srv_call *c, const Coreweave__Sandbox__V1__ReadFileRequest *req,
                       Coreweave__Sandbox__V1__ReadFileResponse **resp, srv_status *st)
 {

@@ -25,4 +25,11 @@ int srv_rpc_write_file(srv_call *c, const Coreweave__Sandbox__V1__WriteFileReque
 int srv_rpc_file(srv_call *c, srv_route_kind kind, const ProtobufCMessage *req, ProtobufCMessage **resp,
                  srv_status *st);
 
+/* "fileFd" (docs/api.md): the regular file at req->path opened for the
+ * caller's descriptor, *fd (-1 on failure; the caller sends and closes
+ * it), *size its size, *read_only 1 when the sandbox has ended (then the
+ * fd is O_RDONLY whatever req->write asked). */
+int srv_rpc_open_file(srv_call *c, const Sbxd__Ext__V1__OpenFileRequest *req, int *fd, int64_t *size,
+                      int *read_only, srv_status *st);
+
 #endif

@@ -55,6 +55,9 @@ const wire_route wire_ext_routes[] = {
 	/* "outputFd": raw (resp NULL), unix socket only; answers 101 + SCM_RIGHTS */
 	{"OpenOutput", "GET", "/v1/sandboxes/{sandbox_id}:openOutput", "", EXT(open_output_request), NULL,
 	 {"sandbox_id"}, "outputFd"},
+	/* "fileFd": raw (resp NULL), unix socket only; answers 101 + SCM_RIGHTS */
+	{"OpenFile", "GET", "/v1/sandboxes/{sandbox_id}:openFile", "", EXT(open_file_request), NULL,
+	 {"sandbox_id"}, "fileFd"},
 	/* "waitProcesses" */
 	{"WaitProcesses", "POST", "/v1/sandboxes:waitProcesses", "*", EXT(wait_processes_request),
 	 EXT(wait_processes_response), {NULL}, "waitProcesses"},

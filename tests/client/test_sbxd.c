@@ -5,6 +5,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -96,7 +97,8 @@ START_TEST(features_all)
 	unsigned f = 0;
 	ck_assert_int_eq(sbx_client_features(c, &f, NULL), SBX_OK);
 	ck_assert_uint_eq(f, SBX_FEAT_PROCESSES | SBX_FEAT_OUTPUT | SBX_FEAT_FILES | SBX_FEAT_POSIX | SBX_FEAT_IMAGES |
-	                         SBX_FEAT_WAIT | SBX_FEAT_FORGET | SBX_FEAT_WAIT_MANY | SBX_FEAT_OUTPUT_FD);
+	                         SBX_FEAT_WAIT | SBX_FEAT_FORGET | SBX_FEAT_WAIT_MANY | SBX_FEAT_OUTPUT_FD |
+	                         SBX_FEAT_FILE_FD);
 	sbx_client_free(c);
 }
 END_TEST
@@ -421,6 +423,37 @@ START_TEST(files)
 	ck_assert_int_eq(sbx_file_stat(c, id, odd, &st, NULL), SBX_OK);
 	ck_assert_str_eq(st.name, "a b&c?d=e%f#g");
 	free(st.name);
+	/* fileFd: the file itself, read-only or read-write as asked; never a
+	 * directory, a link or a missing file. */
+	int fd = -1, ro = 1;
+	char buf[8];
+	ck_assert_int_eq(sbx_file_fd(c, id, odd, 0, &fd, &ro, &e), SBX_OK);
+	ck_assert_int_eq(ro, 0);
+	ck_assert_int_eq(fcntl(fd, F_GETFL) & O_ACCMODE, O_RDONLY);
+	ck_assert(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	ck_assert_int_eq(pread(fd, buf, sizeof buf, 0), 1);
+	ck_assert_int_eq(buf[0], 'z');
+	ck_assert_int_lt(write(fd, "x", 1), 0);
+	close(fd);
+	ck_assert_int_eq(sbx_file_fd(c, id, odd, 1, &fd, &ro, &e), SBX_OK);
+	ck_assert_int_eq(fcntl(fd, F_GETFL) & O_ACCMODE, O_RDWR);
+	ck_assert_int_eq(pwrite(fd, "yz", 2, 0), 2);
+	close(fd);
+	ck_assert_int_eq(sbx_file_read(c, id, odd, 0, 0, &d, &n, NULL, NULL), SBX_OK);
+	ck_assert_int_eq(n, 2);
+	ck_assert_int_eq(memcmp(d, "yz", 2), 0);
+	free(d);
+	ck_assert_int_eq(sbx_file_fd(c, id, "/tmp/nothing-here", 0, &fd, &ro, &e), SBX_E_NOT_FOUND);
+	ck_assert_int_eq(fd, -1);
+	ck_assert_int_ne(sbx_file_fd(c, id, "/tmp", 0, &fd, &ro, &e), SBX_OK);
+	ck_assert_int_eq(fd, -1);
+	sbx_dirent le;
+	ck_assert_int_eq(sbx_file_symlink(c, id, "/tmp/ln", "/etc/hostname", &le, &e), SBX_OK);
+	free(le.name);
+	free(le.link_target);
+	free(le.link_resolved);
+	ck_assert_int_ne(sbx_file_fd(c, id, "/tmp/ln", 0, &fd, &ro, &e), SBX_OK);
+	ck_assert_int_eq(fd, -1);
 	sbx_sandbox_delete(c, id, 0, 1, NULL);
 	sbx_sandbox_free(s);
 	sbx_client_free(c);

@@ -137,6 +137,7 @@ enum {
 	SBX_FEAT_FORGET = 1 << 6,      /* :forget (delete, then drop the record) */
 	SBX_FEAT_WAIT_MANY = 1 << 7,   /* :waitProcesses (one long-poll for many processes) */
 	SBX_FEAT_OUTPUT_FD = 1 << 8,   /* :openOutput (an ended stream's spool fd, unix socket) */
+	SBX_FEAT_FILE_FD = 1 << 9,     /* :openFile (a sandbox's regular file as an fd, unix socket) */
 };
 /* Which extensions the service offers (asks once, then caches; a failed
  * probe is not cached). */
@@ -375,6 +376,19 @@ sbx_result sbx_output_read(sbx_client *c, const char *sandbox_id, int64_t pid, s
  * service says: the caller reads by offset instead. */
 sbx_result sbx_output_fd(sbx_client *c, const char *sandbox_id, int64_t pid, sbx_stream s, int *fd,
                          int64_t *size, sbx_error *err);
+
+/* A regular file of a sandbox's files as a file descriptor (sbxd's
+ * "fileFd" extension, only over a unix: URL, only for the sandbox's
+ * owner): path resolved inside the sandbox's root as every file call, its
+ * last component never followed; *fd (close-on-exec, the caller's to
+ * close) is open O_RDWR when write, else O_RDONLY, and always O_RDONLY
+ * with *read_only 1 when the sandbox has ended (its files are read-only).
+ * The descriptor is that file, whatever is renamed or swapped at its path
+ * later. SBX_E_UNSUPPORTED when the service or the URL cannot do it,
+ * SBX_E_NOT_FOUND for a missing file, other refusals as the service
+ * says: the caller uses the ranged file calls instead. */
+sbx_result sbx_file_fd(sbx_client *c, const char *sandbox_id, const char *path, int write, int *fd,
+                       int *read_only, sbx_error *err);
 
 /* Unary exec to completion (the public call). */
 typedef struct sbx_exec_result {
