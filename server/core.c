@@ -1339,6 +1339,7 @@ int srv_core_start(const srv_config *c, char *err)
 		return -1;
 	/* The snapshot store's worker is a thread: after srv_rt_new too. */
 	char serr[SRV_SNAP_ERRLEN] = "";
+	srv_snap_set_min_free(min_free_bytes); /* archives stop at the spools' floor */
 	if (srv_snap_open(cfg.state_dir, serr) != 0) {
 		snprintf(err, SRV_MSGLEN, "snapshot store: %.200s", serr);
 		return -1;

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Red team (docs/security.md, "Red team"): attacks on the host's disk and
+# sbxd's one snapshot worker through scratch volumes, each checked on the
+# host (du/df of the state dir, the store's files), never by the sandbox's
+# word.
+# 1. Sparse files: a tmpfs volume lets a file's size run far past the
+#    volume's (truncate), and a snapshot read and stored every hole as
+#    zeros: 64 MiB of volume held 512 GiB of holes, minutes of the worker
+#    that every user's snapshots share, and an archive that grows with the
+#    number of files. Now the snapshot FAILS at once, naming the volume's
+#    size, the store does not grow, and another snapshot is not held up.
+# 2. The state dir's floor: archives go to the state dir's disk, which the
+#    spools' --min-free floor protects; a snapshot wrote past it. Now it
+#    FAILS naming the floor, and the free space stays above it.
+. "$TESTS_DIR/lib.sh"
+. "$TESTS_DIR/server/common.sh"
+
+# The state dir on a tmpfs of the test's own, so its free space is known
+# (and nothing of the machine's disk is used up by section 2).
+mkdir -p "$STATE"
+mount -t tmpfs -o size=96m,mode=0700 sbxtest-redteam "$STATE" || skip "cannot mount a tmpfs"
+start_sbxd --min-free 40Mi
+
+# vbody SIZE: an idle sandbox with the scratch volume "data" of SIZE at /data.
+vbody() {
+	printf '{"spec": {"containers": [{"name": "main", "image": "default", "volumeMounts": [{"volume": "data", "mountPath": "/data"}]}], "volumes": [{"name": "data", "scratch": {"size": "%s"}}]}}' "$1"
+}
+snap() { api POST "/v1/sandboxes/$1:snapshot" -d "{\"sandboxId\": \"$1\", \"scratchVolumeName\": \"data\"}"; }
+snap_get() { api GET "/v1/fileSystemSnapshots/$1"; }
+# wait_done ID SECONDS: the state once it is no longer CREATING (or CREATING)
+wait_done() {
+	local end=$((SECONDS + $2)) s
+	while :; do
+		s=$(jget "$(snap_get "$1")" 'j.get("state", "")')
+		[ "$s" != SNAPSHOT_STATE_CREATING ] && break
+		[ $SECONDS -lt $end ] || break
+		sleep 0.2
+	done
+	printf '%s\n' "$s"
+}
+store_bytes() { du -sb "$STATE/snapshots" | cut -f1; }
+free_bytes() { df -B1 --output=avail "$STATE" | tail -n 1 | tr -d ' '; }
+
+# ---- 1. sparse files past the volume's size
+a=$(create "$(vbody 64Mi)")
+wait_state "$a" STATE_RUNNING 30
+exec_sh "$a" 'n=$(( $(ulimit -f) * 512 )); [ "$(ulimit -f)" = unlimited ] && n=8589934592
+for i in $(seq 1 64); do truncate -s "$n" /data/sparse$i || exit 1; done; echo ok' | grep -qx ok ||
+	fail "setup: the sparse files"
+app=$(du -sb --apparent-size "$STATE/volumes/$a/data" | cut -f1)
+[ "$app" -gt $((64 << 30)) ] || fail "setup: only $app apparent bytes in the volume"
+before=$(store_bytes)
+t0=$SECONDS
+id=$(jget "$(snap "$a")" 'j["fileSystemSnapshotId"]')
+st=$(wait_done "$id" 20)
+took=$((SECONDS - t0))
+g=$(snap_get "$id")
+expect "a snapshot of $app apparent bytes in a 64 MiB volume fails" "$st" SNAPSHOT_STATE_FAILED
+reason=$(jget "$g" 'j.get("stateReason", "")')
+case $reason in *"more than the volume's 67108864 bytes"*) ;; *) fail "reason: $reason" ;; esac
+grown=$(( $(store_bytes) - before ))
+[ "$grown" -lt 65536 ] || fail "the store grew by $grown bytes"
+note "sparse: FAILED after ${took} s, the store grew by $grown bytes (load $(cut -d' ' -f1 /proc/loadavg))"
+# the worker is free: an honest snapshot of another sandbox is READY soon
+b=$(create "$(vbody 16Mi)")
+wait_state "$b" STATE_RUNNING 30
+exec_sh "$b" 'echo hello > /data/f; truncate -s 1M /data/small-hole' >/dev/null
+id2=$(jget "$(snap "$b")" 'j["fileSystemSnapshotId"]')
+expect "an honest snapshot after it" "$(wait_done "$id2" 20)" SNAPSHOT_STATE_READY
+# and it restores, holes and all
+c=$(create "$(vbody 16Mi | python3 -c 'import json,sys; j=json.load(sys.stdin); j["spec"]["volumes"][0]["scratch"]["restoreFromSnapshotId"]=sys.argv[1]; print(json.dumps(j))' "$id2")")
+wait_state "$c" STATE_RUNNING 30
+expect "restored" "$(exec_sh "$c" 'cat /data/f; stat -c %s /data/small-hole')" "hello
+1048576"
+api DELETE "/v1/sandboxes/$a" >/dev/null
+api DELETE "/v1/sandboxes/$c" >/dev/null
+
+# ---- 2. the state dir's free-space floor (--min-free 40Mi on a 96 MiB tmpfs)
+d=$(create "$(vbody 64Mi)")
+wait_state "$d" STATE_RUNNING 30
+exec_sh "$d" 'head -c 62914560 /dev/urandom > /data/noise && echo ok' | grep -qx ok || fail "setup: the noise"
+free0=$(free_bytes)
+[ "$free0" -gt $((60 << 20)) ] || fail "setup: only $free0 bytes free in the state dir"
+# the lowest free space while the archive is written (a failed one is
+# removed after, so only a sample taken meanwhile tells)
+( lo=$free0; while [ ! -e "$T/sampler.stop" ]; do f=$(free_bytes); [ "$f" -lt "$lo" ] && lo=$f && echo "$lo" >"$T/lowest"; sleep 0.02; done ) &
+sampler=$!
+id3=$(jget "$(snap "$d")" 'j["fileSystemSnapshotId"]')
+st=$(wait_done "$id3" 60)
+touch "$T/sampler.stop"; wait "$sampler"
+free1=$(cat "$T/lowest" 2>/dev/null || echo "$free0")
+expect "a 60 MiB archive past the 40 MiB floor" "$st" SNAPSHOT_STATE_FAILED
+reason=$(jget "$(snap_get "$id3")" 'j.get("stateReason", "")')
+case $reason in *"less than 41943040 bytes free"*) ;; *) fail "reason: $reason" ;; esac
+[ "$free1" -ge $((38 << 20)) ] || fail "the state dir went down to $free1 bytes free"
+[ -z "$(ls -A "$STATE/snapshots/tmp")" ] || fail "a half archive is left: $(ls -l "$STATE/snapshots/tmp")"
+note "floor: FAILED, at least $free1 bytes free meanwhile (was $free0)"
+# the sandbox's small snapshot still fits
+exec_sh "$d" 'rm /data/noise; echo small > /data/s' >/dev/null
+id4=$(jget "$(snap "$d")" 'j["fileSystemSnapshotId"]')
+expect "a small snapshot under the floor's margin" "$(wait_done "$id4" 20)" SNAPSHOT_STATE_READY
+exit 0
