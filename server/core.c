@@ -967,7 +967,7 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 	static __thread char vfield[SRV_FIELDLEN];
 	if (argv_rc != 0)
 		snprintf(err, SRV_ERRLEN, "out of memory");
-	else if (srv_volumes_make(s, err) != 0)
+	else if (srv_volumes_make(s, bs.memory_bytes, err) != 0)
 		; /* FAILED with the reason: the volume or its restore */
 	else if ((brc = srv_egress_plan_make(&s->spec.net, cfg.default_egress, &plan, err)) == 0) {
 		bs.egress = srv_egress_plan_rules(plan);

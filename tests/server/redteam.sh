@@ -12,6 +12,12 @@
 # 2. The state dir's floor: archives go to the state dir's disk, which the
 #    spools' --min-free floor protects; a snapshot wrote past it. Now it
 #    FAILS naming the floor, and the free space stays above it.
+# 3. Host memory past the box's limit: a volume's pages are charged to
+#    whoever writes them, and sbxd's file calls write as sbxd: a box limited
+#    to 32Mi held 200 MiB of host memory in its 256Mi volume through one
+#    :allocateFile (a 64Gi volume: all of the host's RAM). Now a volume
+#    holds at most the box's memory limit: the call fails ENOSPC and the
+#    volume's tmpfs on the host holds no more than the limit.
 . "$TESTS_DIR/lib.sh"
 . "$TESTS_DIR/server/common.sh"
 
@@ -99,4 +105,25 @@ note "floor: FAILED, at least $free1 bytes free meanwhile (was $free0)"
 exec_sh "$d" 'rm /data/noise; echo small > /data/s' >/dev/null
 id4=$(jget "$(snap "$d")" 'j["fileSystemSnapshotId"]')
 expect "a small snapshot under the floor's margin" "$(wait_done "$id4" 20)" SNAPSHOT_STATE_READY
+api DELETE "/v1/sandboxes/$d" >/dev/null
+
+# ---- 3. host memory through sbxd's writes (a box of 32Mi, a volume of 256Mi)
+e=$(create '{"spec": {"containers": [{"name": "main", "image": "default", "resources": {"memory": "32Mi"}, "volumeMounts": [{"volume": "data", "mountPath": "/data"}]}], "volumes": [{"name": "data", "scratch": {"size": "256Mi"}}]}}')
+wait_state "$e" STATE_RUNNING 30
+V=$STATE/volumes/$e/data
+api POST "/v1/sandboxes/$e:writeFile" -d '{"path": "/data/big", "content": "eA=="}' >/dev/null
+code=$(api_status POST "/v1/sandboxes/$e:allocateFile" -d '{"path": "/data/big", "offset": "0", "length": "209715200"}')
+used=$(df -B1 --output=used "$V" | tail -n 1 | tr -d ' ')
+note "allocateFile of 200 MiB: HTTP $code, the volume holds $used bytes on the host"
+[ "$used" -le $((32 << 20)) ] || fail "the volume of a 32Mi box holds $used bytes of host memory"
+[ "$code" != 200 ] || fail "allocateFile of 200 MiB in a 32Mi box answered 200"
+# and through many small writes, as sbxfs does them
+head -c 1048576 /dev/zero >"$T/mib"
+for i in $(seq 1 40); do
+	api_status POST "/v1/sandboxes/$e:writeFileAt?path=/data/w$i" -H 'Content-Type: application/octet-stream' \
+		--data-binary @"$T/mib" >/dev/null || true
+done
+used=$(df -B1 --output=used "$V" | tail -n 1 | tr -d ' ')
+[ "$used" -le $((32 << 20)) ] || fail "after 40 writes of 1 MiB the volume holds $used bytes"
+expect "the box still answers" "$(exec_sh "$e" 'echo alive')" alive
 exit 0
