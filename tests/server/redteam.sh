@@ -27,6 +27,12 @@
 #    (libarchive holds every value and the pax header it makes). Now a
 #    file's xattrs are capped at 1 MiB: the snapshot FAILS naming the file,
 #    and sbxd's peak RSS (VmHWM on the host) barely moves.
+# 6. Request bodies: sbxd keeps a body until it is whole, each under its
+#    cap (16 MiB for file writes) but with no cap on all of them: 30
+#    connections of a user who owns no sandbox, each 1 byte short of a
+#    16 MiB write, held 510 MB of sbxd (8192 connections: the host's RAM).
+#    Now all bodies together hold at most 256 MiB; a request past it is
+#    answered 503 and the budget comes back when the connections go.
 . "$TESTS_DIR/lib.sh"
 . "$TESTS_DIR/server/common.sh"
 
@@ -190,4 +196,50 @@ expect "small xattrs" "$(wait_done "$id6" 20)" SNAPSHOT_STATE_READY
 y=$(create "$(vbody 256Mi | python3 -c 'import json,sys; j=json.load(sys.stdin); j["spec"]["volumes"][0]["scratch"]["restoreFromSnapshotId"]=sys.argv[1]; print(json.dumps(j))' "$id6")")
 wait_state "$y" STATE_RUNNING 30
 expect "restored xattr" "$(exec_sh "$y" 'python3 -c "import os; print(len(os.getxattr(\"/data/y\", \"user.a\")))"')" 1000
+
+# ---- 6. request bodies held at once, by a user with no sandbox
+stop_sbxd
+chmod o+x "$T"
+start_sbxd --socket-mode 0666 --min-free 40Mi
+U=65534
+if ! setpriv --reuid=$U --regid=$U --clear-groups test -w "$SOCK"; then
+	note "bodies: skipped, uid $U cannot reach $SOCK (/tmp is $(stat -c %a /tmp))"
+	exit 0
+fi
+z=$(create "$(sbx_body)")
+wait_state "$z" STATE_RUNNING 30
+rss0=$(awk '/VmRSS/ {print $2}' "/proc/$SBXD_PID/status")
+out=$(setpriv --reuid=$U --regid=$U --clear-groups /usr/bin/python3 - "$SOCK" "$z" "$SBXD_PID" <<'PY'
+import socket, sys, time
+sock, sid, pid = sys.argv[1], sys.argv[2], sys.argv[3]
+L = 16 << 20
+def start(i, length):
+    s = socket.socket(socket.AF_UNIX); s.connect(sock)
+    s.sendall(("POST /v1/sandboxes/%s:writeFileAt?path=/tmp/x%d HTTP/1.1\r\nHost: sbxd\r\n"
+               "Content-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n" % (sid, i, length)).encode())
+    return s
+held = []
+chunk = b"\0" * (1 << 20)
+for i in range(24):
+    s = start(i, L)
+    left = L - 1
+    while left:
+        n = min(left, len(chunk)); s.sendall(chunk[:n]); left -= n
+    held.append(s)
+time.sleep(1)
+rss = [l.split()[1] for l in open("/proc/%s/status" % pid) if l.startswith("VmRSS")][0]
+s = start(99, 5); s.sendall(b"hello")
+code = s.recv(4096).split(b" ")[1].decode()
+print(rss, code)
+PY
+)
+read -r rss1 late <<<"$out"
+note "bodies: sbxd's RSS $rss0 -> $rss1 kB with 24 writes of 16 MiB held; a write then: HTTP $late"
+[ $((rss1 - rss0)) -lt $((300 << 10)) ] || fail "24 held bodies took sbxd from $rss0 to $rss1 kB"
+expect "a write past the budget" "$late" 503
+end=$((SECONDS + 10))
+until [ "$(api_status POST "/v1/sandboxes/$z:writeFileAt?path=/tmp/ok" -H 'Content-Type: application/octet-stream' --data-binary @"$T/mib")" = 200 ]; do
+	[ $SECONDS -lt $end ] || fail "the budget did not come back after the connections closed"
+	sleep 0.2
+done
 exit 0
