@@ -64,6 +64,7 @@ typedef struct req {
 	size_t len, cap, limit;
 	int too_big;
 	int over_budget; /* BODY_BUDGET was used up while this body came */
+	size_t want;     /* Content-Length when given and under the cap, else 0 */
 	srv_waiter w;
 	/* A call of rpc.h (wr != NULL): its row, path variables (into
 	 * path), the decoded request and the call's state across wake-ups. */
@@ -589,6 +590,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
 			r->too_big = 1;
 			return dispatch(con, r, method);
 		}
+		if (cl && srv_parse_int(cl, 0, INT64_MAX, &n) == 0)
+			r->want = (size_t)n;
 		return MHD_YES;
 	}
 	if (*upload_size) {
@@ -600,7 +603,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
 			return MHD_YES;
 		}
 		if (r->len + n + 1 > r->cap) {
-			size_t nc = r->cap ? r->cap : 4096;
+			/* The announced length at once: no chain of copies (and
+			 * no freed buffers on the way) for a large write. */
+			size_t nc = r->cap ? r->cap : r->want >= r->len + n ? r->want + 1 : 4096;
 			while (nc < r->len + n + 1)
 				nc *= 2;
 			if (nc > r->limit + 1)

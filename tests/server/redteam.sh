@@ -206,6 +206,12 @@ wait_state "$y" STATE_RUNNING 30
 expect "restored xattr" "$(exec_sh "$y" 'python3 -c "import os; print(len(os.getxattr(\"/data/y\", \"user.a\")))"')" 1000
 
 # ---- 6. request bodies held at once, by a user with no sandbox
+# (not behind the conformance recorder: there every client is the
+# recorder, and it proxies neither raw held-back bodies nor the gRPC socket)
+if [ -n "${SBX_RECORD:-}" ]; then
+	note "bodies and gRPC: not run behind the recorder"
+	exit 0
+fi
 stop_sbxd
 chmod o+x "$T"
 start_sbxd --socket-mode 0666 --min-free 40Mi
@@ -236,7 +242,7 @@ for i in range(24):
     held.append(s)
 time.sleep(1)
 rss = [l.split()[1] for l in open("/proc/%s/status" % pid) if l.startswith("VmRSS")][0]
-s = start(99, 5); s.sendall(b"hello")
+s = start(99, L); s.sendall(b"\0" * L)
 code = s.recv(4096).split(b" ")[1].decode()
 print(rss, code)
 PY
