@@ -45,6 +45,14 @@ void srv_http_set_extension(int on)
 	extension_on = on;
 }
 static int inflight;  /* request contexts alive (atomic builtins) */
+/* Bytes of request bodies held at once, over every connection (atomic
+ * builtins): each body is capped (16 MiB for file writes), but a body is
+ * kept until it is whole, so 30 connections of one user without any
+ * sandbox, each 1 byte short of a 16 MiB write, held 510 MB of sbxd, and
+ * the 8192 connections allowed would hold the host's RAM. Past the budget
+ * a request is answered 503 (retry) and its bytes are dropped. */
+#define BODY_BUDGET ((int64_t)256 << 20)
+static int64_t body_bytes;
 
 typedef struct req {
 	int started;     /* on_request has seen it (the URI hook makes it) */
@@ -56,6 +64,8 @@ typedef struct req {
 	char *body;
 	size_t len, cap, limit;
 	int too_big;
+	int over_budget; /* BODY_BUDGET was used up while this body came */
+	size_t want;     /* Content-Length when given and under the cap, else 0 */
 	srv_waiter w;
 	/* A call of rpc.h (wr != NULL): its row, path variables (into
 	 * path), the decoded request and the call's state across wake-ups. */
@@ -506,6 +516,10 @@ static enum MHD_Result dispatch(struct MHD_Connection *con, req *r, const char *
 		return send_error(con, SRV_E_NO_ROUTE, NULL, NULL, "no such call: %s", method);
 	if (r->too_big)
 		return send_error(con, big_body_kind(r), NULL, NULL, "request body over the %zu byte cap", r->limit);
+	if (r->over_budget)
+		return send_error(con, SRV_E_UNAVAILABLE, NULL, NULL,
+				  "sbxd holds %lld MiB of request bodies at once already: try again",
+				  (long long)(BODY_BUDGET >> 20));
 	pthread_mutex_lock(&srv_lock);
 	/* Everything gets 503 while sbxd stops, parked long-polls too, but a
 	 * running Exec: srv_rpc_exec answers it (and frees its record). */
@@ -595,22 +609,41 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
 			r->too_big = 1;
 			return dispatch(con, r, method);
 		}
+		if (cl && srv_parse_int(cl, 0, INT64_MAX, &n) == 0)
+			r->want = (size_t)n;
 		return MHD_YES;
 	}
 	if (*upload_size) {
 		size_t n = *upload_size;
 		*upload_size = 0;
-		if (r->too_big || r->len + n > r->limit) {
-			r->too_big = 1;
+		if (r->too_big || r->over_budget || r->len + n > r->limit) {
+			if (!r->over_budget)
+				r->too_big = 1;
 			return MHD_YES;
 		}
 		if (r->len + n + 1 > r->cap) {
-			size_t nc = r->cap ? r->cap : 4096;
+			/* The announced length at once: no chain of copies (and
+			 * no freed buffers on the way) for a large write. */
+			size_t nc = r->cap ? r->cap : r->want >= r->len + n ? r->want + 1 : 4096;
 			while (nc < r->len + n + 1)
 				nc *= 2;
+			if (nc > r->limit + 1)
+				nc = r->limit + 1; /* len + n <= limit: it fits */
+			int64_t grow = (int64_t)(nc - r->cap);
+			if (__atomic_add_fetch(&body_bytes, grow, __ATOMIC_SEQ_CST) > BODY_BUDGET) {
+				__atomic_sub_fetch(&body_bytes, grow, __ATOMIC_SEQ_CST);
+				r->over_budget = 1;
+				free(r->body);
+				__atomic_sub_fetch(&body_bytes, (int64_t)r->cap, __ATOMIC_SEQ_CST);
+				r->body = NULL;
+				r->len = r->cap = 0;
+				return MHD_YES;
+			}
 			char *nb = realloc(r->body, nc);
-			if (!nb)
+			if (!nb) {
+				__atomic_sub_fetch(&body_bytes, grow, __ATOMIC_SEQ_CST);
 				return MHD_NO;
+			}
 			r->body = nb;
 			r->cap = nc;
 		}
@@ -663,6 +696,7 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **ctx, enum
 	wire_message_free(r->rpcreq);
 	free(r->path);
 	free(r->body);
+	__atomic_sub_fetch(&body_bytes, (int64_t)r->cap, __ATOMIC_SEQ_CST);
 	free(r);
 	*ctx = NULL;
 	__atomic_sub_fetch(&inflight, 1, __ATOMIC_SEQ_CST);

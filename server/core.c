@@ -1015,7 +1015,7 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 	static __thread char vfield[SRV_FIELDLEN];
 	if (argv_rc != 0)
 		snprintf(err, SRV_ERRLEN, "out of memory");
-	else if (srv_volumes_make(s, err) != 0)
+	else if (srv_volumes_make(s, bs.memory_bytes, err) != 0)
 		; /* FAILED with the reason: the volume or its restore */
 	else if ((brc = srv_egress_plan_make(&s->spec.net, cfg.default_egress, &plan, err)) == 0) {
 		bs.egress = srv_egress_plan_rules(plan);
@@ -1387,6 +1387,7 @@ int srv_core_start(const srv_config *c, char *err)
 		return -1;
 	/* The snapshot store's worker is a thread: after srv_rt_new too. */
 	char serr[SRV_SNAP_ERRLEN] = "";
+	srv_snap_set_min_free(min_free_bytes); /* archives stop at the spools' floor */
 	if (srv_snap_open(cfg.state_dir, serr) != 0) {
 		snprintf(err, SRV_MSGLEN, "snapshot store: %.200s", serr);
 		return -1;

@@ -28,6 +28,7 @@
 #define SRV_SNAP_IDLEN 24        /* "fss-" + 16 hex + NUL, with room */
 #define SRV_SNAP_MAX 4096        /* records in one store */
 #define SRV_SNAP_MAX_ENTRIES 1000000 /* entries of one archive (both ways) */
+#define SRV_SNAP_MAX_DATA (64LL << 30) /* file bytes of one snapshot: the largest volume */
 
 /* States and triggers: the schema's numbers (SnapshotState, SnapshotTrigger). */
 enum { SRV_SNAP_CREATING = 1, SRV_SNAP_READY = 2, SRV_SNAP_FAILED = 3, SRV_SNAP_DELETING = 4 };
@@ -54,6 +55,9 @@ typedef struct srv_snap_info {
  * CREATING one becomes FAILED "sbxd restarted while the snapshot was
  * being taken"), empties tmp/ and starts the worker. */
 int srv_snap_open(const char *state_dir, char *err);
+/* The state dir's free-space floor in bytes (sbxd --min-free; 0: none): an
+ * archive being written stops and its snapshot FAILS once less is free. */
+void srv_snap_set_min_free(int64_t bytes);
 /* Stops the worker: a job running is abandoned and saved FAILED "sbxd
  * stopped". Safe when never opened. */
 void srv_snap_close(void);
@@ -95,7 +99,9 @@ int srv_snap_restore(const char *id, uint32_t peer, const char *dst, char *err);
  * archive to outfd (digest "sha256:HEX" into digest[72], file bytes into
  * *data_bytes, entries left out into *skipped), and unpacks the archive
  * in fd into the directory dstfd. cancel, when not NULL, is looked at
- * between entries (non-zero: -ECANCELED). */
+ * between entries and blocks (non-zero: -ECANCELED). The files' bytes may
+ * not exceed the size of srcfd's file system (a volume's size=; sparse
+ * files count whole) nor SRV_SNAP_MAX_DATA: past it, -EBADMSG. */
 int srv_snap_write_tree(int srcfd, int outfd, const volatile int *cancel, char *digest, int64_t *data_bytes,
                         int64_t *skipped, char *err);
 int srv_snap_unpack_fd(int fd, int dstfd, char *err);

@@ -125,7 +125,7 @@ int srv_volumes_init(const char *state_dir, int (*has_record)(const char *id), c
 	return 0;
 }
 
-int srv_volumes_make(srv_sbx *s, char *err)
+int srv_volumes_make(srv_sbx *s, int64_t mem_bytes, char *err)
 {
 	char p[4200];
 	if (!s->spec.nvols)
@@ -146,8 +146,13 @@ int srv_volumes_make(srv_sbx *s, char *err)
 			return -1;
 		}
 		/* tmpfs size= makes a write past it ENOSPC inside; mode 0777 as
-		 * an emptyDir, so any uid of the image may write. */
-		snprintf(opts, sizeof opts, "size=%lld,mode=0777", (long long)v->size_bytes);
+		 * an emptyDir, so any uid of the image may write. Pages the box
+		 * writes are charged to its memory cgroup, those of sbxd's file
+		 * calls and restores to sbxd's: without the cap, one
+		 * :allocateFile held 200 MiB of host memory in a 256Mi volume of
+		 * a box limited to 32Mi (64Gi volumes: the host's RAM). */
+		int64_t size = mem_bytes > 0 && mem_bytes < v->size_bytes ? mem_bytes : v->size_bytes;
+		snprintf(opts, sizeof opts, "size=%lld,mode=0777", (long long)size);
 		if ((mkdir(p, 0700) != 0 && errno != EEXIST) ||
 		    mount("sbxd-volume", p, "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0) {
 			snprintf(err, SRV_MSGLEN, "volume %.63s: %s (scratch volumes need sbxd to run as root)",

@@ -75,9 +75,13 @@ int srv_volume_remove_dir(const char *dir);
  * for which has_record(id) is 0 (call after the records are loaded). */
 int srv_volumes_init(const char *state_dir, int (*has_record)(const char *id), char *err);
 /* Before the box is made (srv_lock not held, s->creating set): makes
- * and mounts every volume of s->spec and restores those that ask.
- * 0, or -1 with a message (SRV_MSGLEN) naming the volume. */
-int srv_volumes_make(srv_sbx *s, char *err);
+ * and mounts every volume of s->spec and restores those that ask. A
+ * volume holds at most mem_bytes (the box's memory limit; 0: none): what
+ * sbxd writes there (file calls, restores) is charged to sbxd, not to the
+ * box, so only the tmpfs's size bounds it, and the box itself cannot hold
+ * more in it than its limit anyway. 0, or -1 with a message (SRV_MSGLEN)
+ * naming the volume. */
+int srv_volumes_make(srv_sbx *s, int64_t mem_bytes, char *err);
 /* After the box is made, before its command starts (srv_lock not held):
  * mounts the volumes at their mountPaths inside box (the boundary rules
  * of volume.c) and writes containers[].files[]. 0; -1 with a message
