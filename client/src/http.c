@@ -192,11 +192,19 @@ static CURL *pool_get(sbx_client *c)
 	return e;
 }
 
+/* Idle handles kept (each holds its keep-alive connection, one
+ * descriptor). A burst of calls on many threads (sbxfs's 16 FUSE threads
+ * under 10,000 readers' lookups) borrows more handles for its duration,
+ * but only this many connections stay open afterwards: a process that
+ * waits on many things must not keep a descriptor per thread that ever
+ * made a call (issue 14: <= 16 descriptors for a mount's waits). */
+#define POOL_IDLE_MAX 4
+
 static void pool_put(sbx_client *c, CURL *e)
 {
 	pthread_mutex_lock(&c->pool_mu);
-	if (c->npool == c->pool_cap && c->pool_cap < 64) {
-		size_t cap = c->pool_cap ? c->pool_cap * 2 : 4;
+	if (c->npool == c->pool_cap && c->pool_cap < POOL_IDLE_MAX) {
+		size_t cap = POOL_IDLE_MAX;
 		CURL **p = realloc(c->pool, cap * sizeof *p);
 		if (p) {
 			c->pool = p;
