@@ -484,6 +484,7 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	fs_state_init(client);
+	fs_state_start_refresh();
 	fs_files_setup(client);
 	fs_wait_init(async);
 	fs_ops_setup(client, &s);
@@ -520,6 +521,7 @@ out:
 		fuse_remove_signal_handlers(se);
 	if (se)
 		fuse_session_destroy(se);
+	fs_state_stop_refresh();
 	fs_chunk_clear();
 	fs_files_fini();
 	fs_state_fini();
