@@ -89,8 +89,10 @@ done
 [ "$bad" -eq 0 ] || fail "$bad readers failed: $(cat "$T"/rc/*.err | sort | uniq -c | head -3)"
 i=0
 while read -r box pid code; do
-	got=$(cat "$T/rc/$i")
+	got=
+	read -r got <"$T/rc/$i" || true
 	[ "$got" = "$code" ] || fail "reader $i ($box process $pid) got '$got', want $code"
 	i=$((i + 1))
 done <"$T/procs"
+note "all $N readers got their own process's code"
 echo ok
