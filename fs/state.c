@@ -850,10 +850,9 @@ char *fs_state_proc_cmd(uint32_t slot, int64_t pid)
 }
 
 /* 1 when process pid exists (cached afterwards), 0 when the service has
- * none, -errno on another failure. */
-/* 1 when the process exists, 0 when not, else -errno (recorded in the
- * sandbox's error file unless quiet: the background check's failures are
- * nobody's call; a lookup asks again and reports them). */
+ * none, else -errno, recorded in the sandbox's error file unless quiet
+ * (the background check's failures are nobody's call; a lookup asks
+ * again and reports them). */
 static int proc_exists(uint32_t slot, const char *id, int64_t pid, int quiet)
 {
 	sbx_process *r = NULL;

@@ -835,7 +835,7 @@ static void batch_cb(void *ud, sbx_result r, const sbx_error *err, const sbx_exi
 	 * their retry kept for a real failure, up to BATCH_STARVED_MAX such
 	 * rounds in a row (a service that answers everything but this call
 	 * still ends its readers, within minutes). */
-	int busy = transient(r) && heard_ms > sent_ms;
+	int busy = r == SBX_E_TIMEOUT && heard_ms > sent_ms;
 	b->members = NULL;
 	b->n = 0;
 	b->op = NULL;
