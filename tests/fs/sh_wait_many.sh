@@ -67,7 +67,16 @@ for _ in $(seq 1 $((60 * (N / 1000 + 1)))); do
 	[ "$parked" -eq "$N" ] && break
 	sleep 1
 done
-sleep 1
+# Then until both daemons' descriptors hold still (up to 10 s): the last
+# arrivals' restarted calls are let go by sbxd within a second (it
+# re-checks parked calls once a second); the bound is for waiting.
+prev=
+for _ in $(seq 1 10); do
+	sleep 1
+	cur="$(ls "/proc/$FS_PID/fd" | wc -l) $(ls "/proc/$SBXD_PID/fd" | wc -l)"
+	[ "$cur" = "$prev" ] && break
+	prev=$cur
+done
 nfd_fs=$(ls "/proc/$FS_PID/fd" | wc -l)
 nfd_d=$(ls "/proc/$SBXD_PID/fd" | wc -l)
 nth_fs=$(ls "/proc/$FS_PID/task" | wc -l)
