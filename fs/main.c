@@ -492,6 +492,7 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	fs_state_init(client);
+	fs_state_start_refresh();
 	fs_files_setup(client);
 	fs_files_use_fds(!o.no_splice);
 	fs_wait_init(async);
@@ -529,6 +530,7 @@ out:
 		fuse_remove_signal_handlers(se);
 	if (se)
 		fuse_session_destroy(se);
+	fs_state_stop_refresh();
 	fs_chunk_clear();
 	fs_files_fini();
 	fs_state_fini();

@@ -140,6 +140,12 @@ int fs_state_fetch_procs(uint32_t slot, int max_age_ms);
  * find it in O(log new) gets, each the size of one process. Falls back to
  * the list when a get fails otherwise than NOT_FOUND. */
 int fs_state_fetch_newest(uint32_t slot, int max_age_ms);
+/* A thread that keeps fs_state_fetch_newest's answer fresh (re-checked
+ * every 0.4 s) for sandboxes whose exec/last was asked for in the last
+ * 10 s, so those lookups need no round trip. Start after fs_state_init,
+ * stop before the client goes. */
+void fs_state_start_refresh(void);
+void fs_state_stop_refresh(void);
 /* A name no cached sandbox holds (mkdir's first lookup, a lookup from
  * another mount): asks for that one sandbox, by id or name (sbxd resolves
  * a name in the URL), then by the tag sbxfs-name=NAME (services that keep

@@ -32,7 +32,8 @@ typedef struct fs_waiter {
 	fs_handle *h;           /* reads: alive until answered; polls: NULL once released */
 	sbx_op *op;
 	int interrupted;
-	int retries;            /* transient failures re-armed so far */
+	int retries;            /* transient failures re-armed since the last answer */
+	int starved;            /* batched: deadlines missed while the service answered others */
 	int64_t armed_ms;       /* when the current long-poll was armed */
 	uint32_t slot;
 	int64_t pid;
@@ -63,6 +64,10 @@ static sbx_async *async;
 static fs_waiter *free_list, *all_list;
 static fs_waiter *carriers;
 static int stopping;
+/* When the service last answered one of these long-polls (fs_now_ms):
+ * a batched call that misses its deadline while others are answered met
+ * a busy service, not a hung one (batch_cb). */
+static int64_t heard_ms;
 
 static int carrier_arm_locked(fs_waiter *c, fs_waiter **failed);
 static void carriers_fail(fs_waiter *list);
@@ -250,6 +255,13 @@ static int done_or_rearm(fs_waiter *w, int again, sbx_result r)
 {
 	pthread_mutex_lock(&lock);
 	w->op = NULL;
+	if (r == SBX_OK) {
+		/* An answer: the next failure is a fresh one, worth its retry
+		 * (a waiter re-armed for hours must not fail on its second
+		 * hiccup ever). */
+		w->retries = 0;
+		heard_ms = fs_now_ms();
+	}
 	if (worth_retry(r, w->armed_ms, w->retries)) {
 		w->retries++;
 		again = 1;
@@ -636,8 +648,13 @@ void fs_wait_forget_handle(fs_handle *h)
  * restart at a time), so a newcomer is never left out for a whole
  * long-poll. Without the extension (sbx_async_processes_wait says NULL)
  * every carrier goes back to its own long-poll, for good. */
-#define BATCH_MAX SBX_WAIT_MANY_MAX
-#define BATCH_CALLS 6
+/* 8 x 2,048: room for 16,384 processes on 8 connections, which leaves
+ * the synchronous client's few pooled ones inside the mount's bound of
+ * 16 descriptors for waits; and a restart re-sends at most 2,048 entries
+ * (about 140 KB), not 4,096. */
+#define BATCH_MAX 2048
+#define BATCH_CALLS 8
+_Static_assert(BATCH_MAX <= SBX_WAIT_MANY_MAX, "a batched call holds at most SBX_WAIT_MANY_MAX entries");
 
 typedef struct batch {
 	sbx_op *op;             /* NULL: free */
@@ -646,6 +663,8 @@ typedef struct batch {
 	int restart;            /* cancelled to be sent again with pending */
 	int64_t sent_ms;        /* when op was sent (worth_retry) */
 } batch;
+
+#define BATCH_STARVED_MAX 8
 
 static batch batches[BATCH_CALLS];
 static fs_waiter *pending;
@@ -808,6 +827,15 @@ static void batch_cb(void *ud, sbx_result r, const sbx_error *err, const sbx_exi
 	fs_waiter *m = b->members;
 	int restart = b->restart;
 	int64_t sent_ms = b->sent_ms;
+	if (r == SBX_OK)
+		heard_ms = fs_now_ms();
+	/* Missed its deadline, but the service answered other long-polls
+	 * since this one went: a starved call (a big body behind a burst of
+	 * work), not a hung service. Its carriers wait on in the next call,
+	 * their retry kept for a real failure, up to BATCH_STARVED_MAX such
+	 * rounds in a row (a service that answers everything but this call
+	 * still ends its readers, within minutes). */
+	int busy = r == SBX_E_TIMEOUT && heard_ms > sent_ms;
 	b->members = NULL;
 	b->n = 0;
 	b->op = NULL;
@@ -826,11 +854,15 @@ static void batch_cb(void *ud, sbx_result r, const sbx_error *err, const sbx_exi
 			for (size_t i = 0; i < x->n_missing && !end; i++)
 				if (x->missing[i].pid == c->pid && strcmp(x->missing[i].sandbox_id, c->id) == 0)
 					end = 2;
+		} else if (busy && c->starved < BATCH_STARVED_MAX) {
+			c->starved++;
 		} else if (r != SBX_E_CANCELLED && !worth_retry(r, sent_ms, c->retries)) {
 			end = 3;
 		} else if (r != SBX_E_CANCELLED) {
 			c->retries++;
 		}
+		if (r == SBX_OK)
+			c->retries = c->starved = 0;
 		if (r == SBX_E_CANCELLED && !restart)
 			end = 4;        /* stopping: sbx_async_free cancels every op */
 		if (!end && c->interrupted && !c->followers) {

@@ -533,12 +533,14 @@ sbx_result sbx_async_new(sbx_client *c, sbx_async **out, sbx_error *err)
 		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
 	}
 	/* One connection per long-poll: no cap per host or in all (a unix
-	 * socket has no port limit). The cache keeps at most 64 idle ones
-	 * once a burst of waits is over, so they do not hold the service's
-	 * connection slots (this is not a cap on connections in use). */
+	 * socket has no port limit). The cache is 8 connections: once more
+	 * are in use, each that ends is closed rather than kept idle, so a
+	 * burst of waits (a mount's 8 batched calls and their restarts)
+	 * leaves no descriptors behind (issue 14: <= 16 for 10,000 waits);
+	 * this is not a cap on connections in use. */
 	curl_multi_setopt(a->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
 	curl_multi_setopt(a->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, 0L);
-	curl_multi_setopt(a->multi, CURLMOPT_MAXCONNECTS, 64L);
+	curl_multi_setopt(a->multi, CURLMOPT_MAXCONNECTS, 8L);
 	a->link.a = a;
 	pthread_mutex_lock(&c->fb_mu);
 	a->link.next = c->asyncs;

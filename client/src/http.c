@@ -192,11 +192,21 @@ static CURL *pool_get(sbx_client *c)
 	return e;
 }
 
+/* Idle handles kept. Each costs three descriptors: its keep-alive
+ * connection and the wake-up socketpair of the multi handle that
+ * curl_easy_perform makes inside it and keeps (curl 7.88). A burst of
+ * calls on many threads (sbxfs's 16 FUSE threads under 10,000 readers'
+ * lookups) borrows more handles for its duration, but only this many stay
+ * afterwards: a process that waits on many things must not keep three
+ * descriptors per thread that ever made a call (issue 14: <= 16 for a
+ * mount's waits; 4 idle handles put 3,000 readers at exactly 16). */
+#define POOL_IDLE_MAX 2
+
 static void pool_put(sbx_client *c, CURL *e)
 {
 	pthread_mutex_lock(&c->pool_mu);
-	if (c->npool == c->pool_cap && c->pool_cap < 64) {
-		size_t cap = c->pool_cap ? c->pool_cap * 2 : 4;
+	if (c->npool == c->pool_cap && c->pool_cap < POOL_IDLE_MAX) {
+		size_t cap = POOL_IDLE_MAX;
 		CURL **p = realloc(c->pool, cap * sizeof *p);
 		if (p) {
 			c->pool = p;

@@ -17,6 +17,13 @@
  *   bench_fs miss DIR N        N times: 150 ms pause, then stat of a name
  *                              nobody made (the failed lookup every mkdir
  *                              does first)
+ *   bench_fs lookups SB ROOT N N times, in turn, each after the same 1.1 s
+ *                              pause: a plain LOOKUP answered from sbxfs's
+ *                              cache (stat SB/exec/1), readlink SB/exec/last,
+ *                              and a stat of a name nobody made in ROOT;
+ *                              prints the three medians "plain last miss"
+ *                              (in turn, so a change in the load hits all
+ *                              three alike: the ratios are what to read)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -183,6 +190,58 @@ static int one_miss(const char *dir, int i, double *t)
 	return stat(path, &st) != 0 && errno == ENOENT ? 0 : -1;
 }
 
+/* One LOOKUP chain after a 1.1 s pause, timed (see "lookups"). */
+static int one_stat(const char *path, int want_ok, double *ms)
+{
+	struct stat st;
+	struct timespec pause = {1, 100000000};
+	nanosleep(&pause, NULL);
+	double t = now_ms();
+	int rc = stat(path, &st);
+	*ms = now_ms() - t;
+	return (rc == 0) == want_ok ? 0 : -1;
+}
+
+static int lookups(const char *sb, const char *root, int n)
+{
+	double *v = calloc((size_t)n * 3, sizeof *v);
+	char p1[4096], miss[4096];
+	if (!v)
+		return 1;
+	snprintf(p1, sizeof p1, "%s/exec/1", sb);
+	for (int i = -1; i < n; i++) {      /* one warm-up */
+		double a, c;
+		char to[64];
+		struct timespec pause = {1, 100000000};
+		snprintf(miss, sizeof miss, "%s/nobody-%d-%d", root, (int)getpid(), i + 1);
+		if (one_stat(p1, 1, &a) != 0)
+			goto fail;
+		nanosleep(&pause, NULL);
+		char last[4096];
+		snprintf(last, sizeof last, "%s/exec/last", sb);
+		double t = now_ms();
+		if (readlink(last, to, sizeof to) <= 0)
+			goto fail;
+		double b = now_ms() - t;
+		if (one_stat(miss, 0, &c) != 0 || errno != ENOENT)
+			goto fail;
+		if (i >= 0) {
+			v[i] = a;
+			v[n + i] = b;
+			v[2 * n + i] = c;
+		}
+	}
+	for (int k = 0; k < 3; k++)
+		qsort(v + k * n, (size_t)n, sizeof *v, cmp);
+	printf("%.3f %.3f %.3f\n", v[n / 2], v[n + n / 2], v[2 * n + n / 2]);
+	free(v);
+	return 0;
+fail:
+	fprintf(stderr, "bench_fs lookups: %s\n", strerror(errno));
+	free(v);
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
@@ -192,6 +251,10 @@ int main(int argc, char **argv)
 	const char *mode = argv[1];
 	if (strcmp(mode, "outread") == 0 && argc == 6)
 		return outread(argv[2], argv[3], argv[4], argv[5]);
+	if (strcmp(mode, "lookups") == 0 && argc == 5) {
+		long k = strtol(argv[4], NULL, 10);
+		return k >= 1 && k <= 10000 ? lookups(argv[2], argv[3], (int)k) : 2;
+	}
 	char *end;
 	errno = 0;
 	long ln = strtol(argv[argc - 1], &end, 10);
