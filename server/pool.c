@@ -75,8 +75,10 @@ static void *refill_main(void *arg)
 		pthread_mutex_lock(&mu);
 		if (!room) {
 			/* --max-sandboxes is full: look again later (sandboxes
-			 * end without telling the pool). */
-			wait_until(mono_ns() + 1000000000LL);
+			 * end without telling the pool). A stop's signal may
+			 * have come while mu was free: look at quit first. */
+			if (!quit)
+				wait_until(mono_ns() + 1000000000LL);
 			continue;
 		}
 		if (quit || busy > 0) {
@@ -94,7 +96,8 @@ static void *refill_main(void *arg)
 				fprintf(stderr, "sbxd: info: warm pool: cannot make a sandbox ahead: %s (trying again every "
 				        "%d s)\n", err, BACKOFF_S);
 			told = 1;
-			wait_until(mono_ns() + BACKOFF_S * 1000000000LL);
+			if (!quit)
+				wait_until(mono_ns() + BACKOFF_S * 1000000000LL);
 			continue;
 		}
 		told = 0;
