@@ -734,8 +734,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (rootless && warm_given && warm_pool > 0) {
-		fprintf(stderr, "sbxd: error: --warm-pool: a rootless sbxd cannot make sandboxes ahead (it may not "
-		        "rename one's UTS namespace or resize its tmpfs afterwards); give --warm-pool 0\n");
+		fprintf(stderr, "sbxd: error: --warm-pool: a rootless sbxd makes no sandboxes ahead (it may not open "
+		        "a sandbox's UTS namespace to name it later: its init is not dumpable); give --warm-pool 0\n");
 		return 2;
 	}
 	if (rootless)
