@@ -1521,9 +1521,8 @@ void srv_core_stop(void)
 	srv_loop_join();
 	/* No member outlives sbxd, live restore or not (nothing could claim
 	 * it later: it has no record). */
-	if (cfg.warm_pool > 0) {
+	if (srv_pool_stop()) {
 		uint64_t made, claimed, empty;
-		srv_pool_stop();
 		srv_pool_counts(&made, &claimed, &empty);
 		fprintf(stderr, "sbxd: info: warm pool: %llu made, %llu creates served from it, %llu found it empty\n",
 		        (unsigned long long)made, (unsigned long long)claimed, (unsigned long long)empty);

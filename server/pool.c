@@ -137,7 +137,7 @@ int srv_pool_start(int n, const srv_pool_hooks *h)
 	return 0;
 }
 
-void srv_pool_stop(void)
+int srv_pool_stop(void)
 {
 	pthread_mutex_lock(&mu);
 	int was = started;
@@ -147,13 +147,14 @@ void srv_pool_stop(void)
 		pthread_cond_signal(&cond);
 	pthread_mutex_unlock(&mu);
 	if (!was)
-		return;
+		return 0;
 	pthread_join(thread, NULL);
 	pthread_cond_destroy(&cond);
 	/* The thread is gone: no lock needed for what it left. */
 	for (int i = 0; i < nready; i++)
 		srv_box_destroy(ready[i]);
 	nready = 0;
+	return 1;
 }
 
 size_t srv_pool_size(void)

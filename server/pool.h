@@ -30,8 +30,8 @@ typedef struct srv_pool_hooks {
 /* Starts the refill thread keeping want (1-64) members. 0, or -1. */
 int srv_pool_start(int want, const srv_pool_hooks *h);
 /* Stops the thread and destroys every member (killed, cgroups removed):
- * none outlives sbxd, whatever live restore keeps. */
-void srv_pool_stop(void);
+ * none outlives sbxd, whatever live restore keeps. 1 when the pool ran. */
+int srv_pool_stop(void);
 
 /* Members ready or being made (what a create counts beside the live
  * sandboxes). */
