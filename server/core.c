@@ -798,7 +798,7 @@ static size_t live_count(void)
 
 /* The pool's hooks (pool.h). A member is the box a spec naming nothing
  * would get: the default image, the server's default limits, root's. */
-static int pool_make(srv_box **out, char *err)
+static int pool_make(srv_box **out, int spools[SRV_POOL_SPOOLS], char *err)
 {
 	char id[sizeof ((srv_sbx *)0)->id] = "";
 	pthread_mutex_lock(&srv_lock);
@@ -827,7 +827,22 @@ static int pool_make(srv_box **out, char *err)
 	pthread_mutex_lock(&create_lock);
 	int rc = srv_box_create(rt, &bs, out, err);
 	pthread_mutex_unlock(&create_lock);
+	/* The first :execs' spools (srv_exec_spool's kind: unnamed files on
+	 * the state dir's disk), allocated here rather than on a tenant's
+	 * first exec; one that fails is made then, as without a pool. */
+	for (int k = 0; k < SRV_POOL_SPOOLS; k++) {
+		spools[k] = rc == 0 ? openat(sbxdirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600) : -1;
+		if (spools[k] >= 0)
+			fcntl(spools[k], F_SETFL, O_APPEND);
+	}
 	return rc;
+}
+
+static void spools_close(int *sp)
+{
+	for (int k = 0; k < SRV_POOL_SPOOLS; k++)
+		if (sp[k] >= 0)
+			close(sp[k]);
 }
 
 /* Members count with the live sandboxes against --max-sandboxes: the
@@ -961,7 +976,8 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 	 * members leave no room for a cold box under --max-sandboxes, one
 	 * of them goes. */
 	srv_box *member = NULL;
-	if (pool_fits(spec, owner, img, is_oci) && !(member = srv_pool_take()))
+	int mspools[SRV_POOL_SPOOLS] = {-1, -1};
+	if (pool_fits(spec, owner, img, is_oci) && !(member = srv_pool_take(mspools)))
 		srv_pool_count_empty();
 	if (!member && cfg.warm_pool > 0 && live + srv_pool_size() >= (size_t)cfg.max_sandboxes)
 		srv_pool_shrink();
@@ -971,6 +987,7 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 		srv_oci_image_free(&oimg);
 		if (member)
 			srv_bury(member);
+		spools_close(mspools);
 		return NULL;
 	}
 	s->dirfd = -1;
@@ -990,6 +1007,8 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 			srv_bury(member);
 			member = NULL;
 			s->id[0] = '\0';
+			spools_close(mspools);
+			mspools[0] = mspools[1] = -1;
 		}
 	}
 	for (int tries = 0; !member && tries < 5; tries++) {
@@ -1005,6 +1024,7 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 		srv_oci_image_free(&oimg);
 		if (member)
 			srv_bury(member);
+		spools_close(mspools);
 		return NULL;
 	}
 	s->spec = *spec;
@@ -1021,6 +1041,7 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 		srv_oci_image_free(&oimg);
 		if (member)
 			srv_bury(member);
+		spools_close(mspools);
 		return NULL;
 	}
 	/* An empty command runs the image's Entrypoint + Cmd (none: idle). */
@@ -1074,6 +1095,8 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 		 * goes now, before a cold box reuses its id and cgroups. */
 		srv_box_destroy(member);
 		err[0] = '\0';
+		spools_close(mspools);
+		mspools[0] = mspools[1] = -1;
 	}
 	member = NULL;
 	if (box)
@@ -1100,6 +1123,14 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 	srv_pool_busy(-1);
 	srv_oci_image_free(&oimg);
 	s->creating = 0;
+	/* A claimed member's spools are the sandbox's first :execs' (they
+	 * go with the record if the create fails from here on). */
+	for (int k = 0; k < SRV_POOL_SPOOLS; k++) {
+		if (mspools[k] >= 0 && s->nexec_free < 4)
+			s->exec_free[s->nexec_free++] = mspools[k];
+		else if (mspools[k] >= 0)
+			close(mspools[k]);
+	}
 	if (brc != 0 && box) {
 		srv_box_signal(box, 0, SIGKILL);
 		srv_bury(box);

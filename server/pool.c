@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAX_MEMBERS 64
 /* A foreground create's quiet time: the refill starts only once creates
@@ -36,8 +37,19 @@ static pthread_t thread;
 static int started, quit, want;
 static int making, drop_making, busy;
 static int64_t quiet_until; /* monotonic ns */
-static srv_box *ready[MAX_MEMBERS];
+typedef struct member {
+	srv_box *box;
+	int spools[SRV_POOL_SPOOLS];
+} member;
+static member ready[MAX_MEMBERS];
 static int nready;
+
+static void close_spools(int *sp)
+{
+	for (int k = 0; k < SRV_POOL_SPOOLS; k++)
+		if (sp[k] >= 0)
+			close(sp[k]);
+}
 static uint64_t n_made, n_claimed, n_empty;
 static srv_pool_hooks hooks;
 
@@ -86,9 +98,9 @@ static void *refill_main(void *arg)
 			continue;
 		}
 		pthread_mutex_unlock(&mu);
-		srv_box *box = NULL;
+		member m = {NULL, {-1, -1}};
 		char err[SRV_ERRLEN] = "";
-		int rc = hooks.make(&box, err);
+		int rc = hooks.make(&m.box, m.spools, err);
 		pthread_mutex_lock(&mu);
 		making--;
 		if (rc != 0) {
@@ -105,11 +117,12 @@ static void *refill_main(void *arg)
 			if (drop_making > 0)
 				drop_making--;
 			pthread_mutex_unlock(&mu);
-			srv_box_destroy(box);
+			srv_box_destroy(m.box);
+			close_spools(m.spools);
 			pthread_mutex_lock(&mu);
 			continue;
 		}
-		ready[nready++] = box;
+		ready[nready++] = m;
 		n_made++;
 	}
 	pthread_mutex_unlock(&mu);
@@ -151,8 +164,10 @@ int srv_pool_stop(void)
 	pthread_join(thread, NULL);
 	pthread_cond_destroy(&cond);
 	/* The thread is gone: no lock needed for what it left. */
-	for (int i = 0; i < nready; i++)
-		srv_box_destroy(ready[i]);
+	for (int i = 0; i < nready; i++) {
+		srv_box_destroy(ready[i].box);
+		close_spools(ready[i].spools);
+	}
 	nready = 0;
 	return 1;
 }
@@ -172,24 +187,26 @@ void srv_pool_reserve(void)
 	pthread_mutex_unlock(&mu);
 }
 
-srv_box *srv_pool_take(void)
+srv_box *srv_pool_take(int spools[SRV_POOL_SPOOLS])
 {
 	srv_box *box = NULL;
 	pthread_mutex_lock(&mu);
 	while (started && nready > 0) {
 		/* The oldest first: each waited longest. */
-		srv_box *b = ready[0];
+		member m = ready[0];
 		memmove(ready, ready + 1, (size_t)(nready - 1) * sizeof *ready);
 		nready--;
 		int64_t tok;
 		int ws;
 		/* No command ever ran in it: any event means its init died
 		 * (-1) or something is wrong; it goes, the next may serve. */
-		if (srv_box_next_exit(b, &tok, &ws, NULL) != 0) {
-			srv_bury(b);
+		if (srv_box_next_exit(m.box, &tok, &ws, NULL) != 0) {
+			srv_bury(m.box);
+			close_spools(m.spools);
 			continue;
 		}
-		box = b;
+		box = m.box;
+		memcpy(spools, m.spools, sizeof m.spools);
 		n_claimed++;
 		break;
 	}
@@ -202,8 +219,11 @@ srv_box *srv_pool_take(void)
 void srv_pool_shrink(void)
 {
 	pthread_mutex_lock(&mu);
-	if (nready > 0)
-		srv_bury(ready[--nready]);
+	if (nready > 0) {
+		nready--;
+		srv_bury(ready[nready].box);
+		close_spools(ready[nready].spools);
+	}
 	else if (making > drop_making)
 		drop_making++;
 	pthread_mutex_unlock(&mu);

@@ -13,12 +13,17 @@
 
 #include "runtime/runtime.h"
 
+/* Each member comes with this many unnamed, empty spool files (fds; -1
+ * when one could not be made) for its sandbox's first :execs: allocating
+ * an inode on the state dir's disk is the slow part of a first exec. */
+#define SRV_POOL_SPOOLS 2
+
 typedef struct srv_pool_hooks {
 	/* Makes one member box under a fresh id (one no record or box
 	 * has; the hook serializes with foreground creates itself). 0, or
 	 * -1 with a message in err (SRV_ERRLEN). Called on the pool's
 	 * thread, no lock held. */
-	int (*make)(srv_box **out, char *err);
+	int (*make)(srv_box **out, int spools[SRV_POOL_SPOOLS], char *err);
 	/* 1 when one more box may be made now (--max-sandboxes: the live
 	 * sandboxes and the pool's members, srv_pool_size, stay within it);
 	 * the hook then has called srv_pool_reserve under its lock, so the
@@ -40,8 +45,9 @@ size_t srv_pool_size(void);
 void srv_pool_reserve(void);
 
 /* Takes a ready member: its box (the caller owns it now: it is never a
- * member again; srv_box_id names it), or NULL when none is ready. */
-srv_box *srv_pool_take(void);
+ * member again; srv_box_id names it) and its spools (the caller closes
+ * them), or NULL when none is ready. */
+srv_box *srv_pool_take(int spools[SRV_POOL_SPOOLS]);
 /* Room for a cold create: one ready member is destroyed (by the reaper),
  * or, with none ready, the one being made is dropped when done. */
 void srv_pool_shrink(void);
