@@ -28,6 +28,7 @@
 #include "snapshot.h"
 #include "runtime/proto.h" /* the spawn message caps */
 #include "spare.h"
+#include "pool.h"
 #include "volume.h"
 
 #include <errno.h>
@@ -814,6 +815,96 @@ static const char *image_of(const srv_spec *spec)
 	return !*spec->image || strcmp(spec->image, "default") == 0 ? cfg.default_image : spec->image;
 }
 
+/* 1 when a warm pool member (pool.h: a box of the default image made
+ * with the server's defaults for root, no egress, no volumes) can be made
+ * into the box this spec would get, without weakening anything: the
+ * runtime's srv_box_respec checks the box's side again. What cannot be
+ * applied to a running box takes the cold path: another image (an OCI
+ * one: its layers and config are the image's), a user's sandbox (a uid
+ * range of their own) or root's under --userns, egress (a stack and
+ * rules made with the namespace), volumes, volume mounts and files[]
+ * (written before anything runs). */
+static int pool_fits(const srv_spec *spec, uint32_t owner, const char *img, int is_oci)
+{
+	size_t negress = 0;
+	(void)srv_egress_effective(&spec->net, cfg.default_egress, &negress);
+	return cfg.warm_pool > 0 && owner == 0 && srv_rt_userns(rt) == SRV_USERNS_NONE && !is_oci &&
+	       strcmp(img, cfg.default_image) == 0 && strcmp(img, "host") != 0 && srv_rt_has_image(rt, img) &&
+	       negress == 0 && spec->nvols == 0 && spec->nvmounts == 0 && spec->nfiles == 0;
+}
+
+/* Sandboxes that are not over, the ones being made included. */
+static size_t live_count(void)
+{
+	size_t n, live = 0;
+	srv_sbx **all = srv_all(&n);
+	for (size_t i = 0; i < n; i++)
+		if (!srv_state_terminal(all[i]->state))
+			live++;
+	return live;
+}
+
+/* The pool's hooks (pool.h). A member is the box a spec naming nothing
+ * would get: the default image, the server's default limits, root's. */
+static int pool_make(srv_box **out, int spools[SRV_POOL_SPOOLS], char *err)
+{
+	char id[sizeof ((srv_sbx *)0)->id] = "";
+	pthread_mutex_lock(&srv_lock);
+	for (int tries = 0; tries < 5 && !id[0]; tries++) {
+		random_id(id, sizeof id);
+		/* An id is a record's and its cgroups' name: never one in use. */
+		if (srv_find(id) || faccessat(sbxdirfd, id, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+			id[0] = '\0';
+	}
+	pthread_mutex_unlock(&srv_lock);
+	if (!id[0]) {
+		snprintf(err, SRV_ERRLEN, "no free sandbox id");
+		return -1;
+	}
+	srv_box_spec bs = {
+		.id = id,
+		.hostname = id,
+		.image = cfg.default_image,
+		.memory_bytes = cfg.default_memory,
+		.disk_bytes = cfg.disk_bytes,
+		.max_file_bytes = cfg.max_output,
+		.output_quota = cfg.output_quota,
+		.min_free_bytes = min_free_bytes,
+		.owner = 0,
+	};
+	pthread_mutex_lock(&create_lock);
+	int rc = srv_box_create(rt, &bs, out, err);
+	pthread_mutex_unlock(&create_lock);
+	/* The first :execs' spools (srv_exec_spool's kind: unnamed files on
+	 * the state dir's disk), allocated here rather than on a tenant's
+	 * first exec; one that fails is made then, as without a pool. */
+	for (int k = 0; k < SRV_POOL_SPOOLS; k++) {
+		spools[k] = rc == 0 ? openat(sbxdirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600) : -1;
+		if (spools[k] >= 0)
+			fcntl(spools[k], F_SETFL, O_APPEND);
+	}
+	return rc;
+}
+
+static void spools_close(int *sp)
+{
+	for (int k = 0; k < SRV_POOL_SPOOLS; k++)
+		if (sp[k] >= 0)
+			close(sp[k]);
+}
+
+/* Members count with the live sandboxes against --max-sandboxes: the
+ * host never holds more boxes than the operator allowed. */
+static int pool_reserve(void)
+{
+	pthread_mutex_lock(&srv_lock);
+	int ok = !stopping && live_count() + srv_pool_size() < (size_t)cfg.max_sandboxes;
+	if (ok)
+		srv_pool_reserve();
+	pthread_mutex_unlock(&srv_lock);
+	return ok;
+}
+
 srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 {
 	char err[SRV_ERRLEN] = "";
@@ -929,10 +1020,22 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 		srv_oci_image_free(&oimg);
 		return NULL;
 	}
+	/* A warm pool member when the spec fits one; else, when the pool's
+	 * members leave no room for a cold box under --max-sandboxes, one
+	 * of them goes. */
+	srv_box *member = NULL;
+	int mspools[SRV_POOL_SPOOLS] = {-1, -1};
+	if (pool_fits(spec, owner, img, is_oci) && !(member = srv_pool_take(mspools)))
+		srv_pool_count_empty();
+	if (!member && cfg.warm_pool > 0 && live + srv_pool_size() >= (size_t)cfg.max_sandboxes)
+		srv_pool_shrink();
 	srv_sbx *s = calloc(1, sizeof *s);
 	if (!s) {
 		refuse(why, SRV_E_INTERNAL, NULL, "out of memory");
 		srv_oci_image_free(&oimg);
+		if (member)
+			srv_bury(member);
+		spools_close(mspools);
 		return NULL;
 	}
 	s->dirfd = -1;
@@ -945,7 +1048,18 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 	memset(&oimg.env, 0, sizeof oimg.env);
 	s->img_cwd = oimg.working_dir;
 	oimg.working_dir = NULL;
-	for (int tries = 0; tries < 5; tries++) {
+	if (member) {
+		/* The member's id is the sandbox's: its cgroups bear it. */
+		snprintf(s->id, sizeof s->id, "%s", srv_box_id(member));
+		if (srv_spare_mkdir(sbxdirfd, s->id) != 0) {
+			srv_bury(member);
+			member = NULL;
+			s->id[0] = '\0';
+			spools_close(mspools);
+			mspools[0] = mspools[1] = -1;
+		}
+	}
+	for (int tries = 0; !member && tries < 5; tries++) {
 		random_id(s->id, sizeof s->id);
 		if (srv_spare_mkdir(sbxdirfd, s->id) == 0)
 			break;
@@ -956,6 +1070,9 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 		       strerror(errno));
 		srv_sbx_free(s);
 		srv_oci_image_free(&oimg);
+		if (member)
+			srv_bury(member);
+		spools_close(mspools);
 		return NULL;
 	}
 	s->spec = *spec;
@@ -970,6 +1087,9 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 		memset(&s->spec, 0, sizeof s->spec);
 		srv_sbx_free(s);
 		srv_oci_image_free(&oimg);
+		if (member)
+			srv_bury(member);
+		spools_close(mspools);
 		return NULL;
 	}
 	/* An empty command runs the image's Entrypoint + Cmd (none: idle). */
@@ -1009,11 +1129,27 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 	srv_box *box = NULL;
 	srv_egress_plan *plan = NULL;
 	s->creating = 1;
+	srv_pool_busy(1);
 	pthread_mutex_unlock(&srv_lock);
 	/* dnsName rules resolve here, unlocked: DNS may take seconds. */
 	int brc = -1, bad_spec = 0;
 	static __thread char vfield[SRV_FIELDLEN];
-	if (argv_rc != 0)
+	if (member && argv_rc == 0 && srv_box_respec(member, &bs, err) == 0) {
+		/* Claimed: limits, tmpfs size and hostname are this spec's. */
+		box = member;
+		brc = 0;
+	} else if (member) {
+		/* Not servable after all (the image was rebuilt...): the member
+		 * goes now, before a cold box reuses its id and cgroups. */
+		srv_box_destroy(member);
+		err[0] = '\0';
+		spools_close(mspools);
+		mspools[0] = mspools[1] = -1;
+	}
+	member = NULL;
+	if (box)
+		; /* from the pool */
+	else if (argv_rc != 0)
 		snprintf(err, SRV_ERRLEN, "out of memory");
 	else if (srv_volumes_make(s, bs.memory_bytes, err) != 0)
 		; /* FAILED with the reason: the volume or its restore */
@@ -1032,8 +1168,17 @@ srv_sbx *srv_create(srv_spec *spec, uint32_t owner, srv_refusal *why)
 	}
 	srv_egress_plan_free(plan);
 	pthread_mutex_lock(&srv_lock);
+	srv_pool_busy(-1);
 	srv_oci_image_free(&oimg);
 	s->creating = 0;
+	/* A claimed member's spools are the sandbox's first :execs' (they
+	 * go with the record if the create fails from here on). */
+	for (int k = 0; k < SRV_POOL_SPOOLS; k++) {
+		if (mspools[k] >= 0 && s->nexec_free < 4)
+			s->exec_free[s->nexec_free++] = mspools[k];
+		else if (mspools[k] >= 0)
+			close(mspools[k]);
+	}
 	if (brc != 0 && box) {
 		srv_box_signal(box, 0, SIGKILL);
 		srv_bury(box);
@@ -1405,6 +1550,24 @@ int srv_core_start(const srv_config *c, char *err)
 		snprintf(err, SRV_MSGLEN, "cannot start the event loop thread");
 		return -1;
 	}
+	/* Last: members are made only once everything they need runs, and
+	 * after the sweep ended any box of a crashed sbxd (its members too). */
+	if (cfg.warm_pool > 0) {
+		const char *off = srv_rt_rootless(rt)                     ? "a rootless sbxd's sandboxes"
+		                  : srv_rt_userns(rt) != SRV_USERNS_NONE  ? "--userns: root's sandboxes have a range"
+		                  : strcmp(cfg.default_image, "host") == 0 ? "the default image is host"
+		                  : oci_default && !srv_rt_has_image(rt, cfg.default_image)
+		                          ? "the default image is an OCI image"
+		                          : NULL;
+		static const srv_pool_hooks ph = {.make = pool_make, .reserve = pool_reserve};
+		if (off) {
+			fprintf(stderr, "sbxd: info: --warm-pool %d: no pool (%s)\n", cfg.warm_pool, off);
+			cfg.warm_pool = 0;
+		} else if (srv_pool_start(cfg.warm_pool, &ph) != 0) {
+			snprintf(err, SRV_MSGLEN, "cannot start the warm pool's thread");
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -1436,6 +1599,14 @@ void srv_core_stop(void)
 	pthread_mutex_unlock(&srv_lock);
 	srv_loop_poke();
 	srv_loop_join();
+	/* No member outlives sbxd, live restore or not (nothing could claim
+	 * it later: it has no record). */
+	if (srv_pool_stop()) {
+		uint64_t made, claimed, empty;
+		srv_pool_counts(&made, &claimed, &empty);
+		fprintf(stderr, "sbxd: info: warm pool: %llu made, %llu creates served from it, %llu found it empty\n",
+		        (unsigned long long)made, (unsigned long long)claimed, (unsigned long long)empty);
+	}
 	pthread_mutex_lock(&srv_lock);
 	size_t nboxes;
 	srv_sbx **boxes = srv_all(&nboxes);

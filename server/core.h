@@ -63,6 +63,8 @@ typedef struct srv_config {
 	                                with it; leftovers are ended at start) */
 	int no_limits;               /* 1: a rootless sbxd without cgroups may
 	                                start (limits are refused per create) */
+	int warm_pool;               /* boxes of the default image kept made
+	                                ahead for creates (pool.h); 0: none */
 } srv_config;
 
 /* srv_lock, the one mutex: records.h. */

@@ -88,6 +88,9 @@ static void usage(FILE *f)
 		"  --subuid FILE, --subgid FILE  those ranges from FILE instead\n"
 		"  --no-limits             (rootless, no writable cgroup) start anyway: limits are\n"
 		"                          not enforced and specs asking for one are refused\n"
+		"  --warm-pool N           keep N sandboxes of the default image made ahead, idle,\n"
+		"                          for creates that need nothing else (default 2; 0-64;\n"
+		"                          0 for a rootless sbxd); each serves one create only\n"
 		"  --no-live-restore       sandboxes end with sbxd (by default running ones outlive\n"
 		"                          it and the next sbxd on the state dir takes them back;\n"
 		"                          SIGUSR1 stops sbxd and every sandbox, SIGTERM only sbxd)\n"
@@ -494,7 +497,7 @@ int main(int argc, char **argv)
 	enum { O_SOCKET = 256, O_STATE, O_LISTEN, O_TOKEN, O_LIFETIME, O_RETENTION, O_KEEPPROCS, O_MAXSBX, O_DEFMEM, O_MAXOUT,
 	       O_MAXDISK, O_IDLE, O_IMGDIR, O_DEFIMG, O_HOSTIMG, O_QUOTA, O_MINFREE, O_EGRESS, O_SOCKMODE, O_SOCKGROUP, O_NOEXT,
 	       O_GRPC_LISTEN, O_GRPC_CERT, O_GRPC_KEY, O_GRPC_SOCKET, O_IMGALIAS, O_USERNS, O_SUBUID, O_SUBGID,
-	       O_NOLIMITS, O_NOLIVE, O_LINGER };
+	       O_NOLIMITS, O_NOLIVE, O_LINGER, O_WARMPOOL };
 	static const struct option opts[] = {
 		{"socket", required_argument, NULL, O_SOCKET},
 		{"socket-mode", required_argument, NULL, O_SOCKMODE},
@@ -528,6 +531,7 @@ int main(int argc, char **argv)
 		{"subgid", required_argument, NULL, O_SUBGID},
 		{"no-limits", no_argument, NULL, O_NOLIMITS},
 		{"no-live-restore", no_argument, NULL, O_NOLIVE},
+		{"warm-pool", required_argument, NULL, O_WARMPOOL},
 		{"foreground", no_argument, NULL, 'f'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -537,6 +541,11 @@ int main(int argc, char **argv)
 	int64_t lifetime = 600, retention = 3600, maxsbx = 256, idle = 60, keep_procs = 4096, linger_us = 2000;
 	int64_t defmem = 2LL << 30, maxout = 8LL << 30, maxdisk = 0, quota = 4LL << 30;
 	int64_t minfree = 0, minfree_pct = 2;
+	/* Two boxes made ahead: a burst of two creates (mkdir a b) is
+	 * served at once while the pool refills in the gaps, for two idle
+	 * inits (well under 1 MiB each) and two cgroups. */
+	int64_t warm_pool = 2;
+	int warm_given = 0;
 	char tokenreal[PATH_MAX], sockreal[PATH_MAX];
 	const char *image_dirs[8] = {NULL}, *default_image = "default";
 	int nimage_dirs = 0, allow_host = 0, userns = 0, subids_given = 0, no_limits = 0, state_given = 0;
@@ -577,6 +586,11 @@ int main(int argc, char **argv)
 		case O_SUBGID: subgid = optarg; subids_given = 1; break;
 		case O_NOLIMITS: no_limits = 1; break;
 		case O_NOLIVE: no_live = 1; break;
+		case O_WARMPOOL:
+			if (parse_num_opt("--warm-pool", optarg, 0, 64, &warm_pool))
+				return 2;
+			warm_given = 1;
+			break;
 		case O_LISTEN: listen_at = optarg; break;
 		case O_TOKEN: token_file = optarg; break;
 		case O_GRPC_LISTEN: grpc_listen = optarg; break;
@@ -727,6 +741,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sbxd: error: --grpc-listen: a rootless sbxd serves its owner's unix sockets only\n");
 		return 2;
 	}
+	if (rootless && warm_given && warm_pool > 0) {
+		fprintf(stderr, "sbxd: error: --warm-pool: a rootless sbxd makes no sandboxes ahead (it may not open "
+		        "a sandbox's UTS namespace to name it later: its init is not dumpable); give --warm-pool 0\n");
+		return 2;
+	}
+	if (rootless)
+		warm_pool = 0;
 	if (!rootless && no_limits) {
 		fprintf(stderr, "sbxd: error: --no-limits is for a rootless sbxd without a cgroup; a root sbxd "
 		        "always enforces limits\n");
@@ -886,6 +907,7 @@ int main(int argc, char **argv)
 		.subids_given = subids_given,
 		.no_limits = no_limits,
 		.no_live_restore = no_live,
+		.warm_pool = (int)warm_pool,
 	};
 	/* Nothing can enforce a limit: a spec's own ones are refused at
 	 * create, and there is no default to fall back on. */

@@ -210,9 +210,13 @@ start_sbxd() {
 	[ -z "${SBX_LIVE:-}" ] || live=()
 	local noext=()
 	[ -z "$SBX_NO_EXTENSION" ] || noext=(--no-extension)
+	# The warm pool (sbxd's default: 2 boxes made ahead) is off unless a
+	# test asks for it (tests/server/warm_pool.sh passes --warm-pool N):
+	# the other tests count boxes, cgroups and processes as they were.
+	local pool=(--warm-pool "${SBX_WARM_POOL:-0}")
 	_start_recorder
 	"${_vg[@]}" ${_vg:+--log-file="$T/valgrind-sbxd.%p.log"} \
-		"$SBXD" -f --socket "$_SBXD_SOCK" --state-dir "$STATE" "${img[@]}" "${live[@]}" "${noext[@]}" "$@" >>"$T/sbxd.log" 2>&1 &
+		"$SBXD" -f --socket "$_SBXD_SOCK" --state-dir "$STATE" "${img[@]}" "${live[@]}" "${noext[@]}" "${pool[@]}" "$@" >>"$T/sbxd.log" 2>&1 &
 	SBXD_PID=$!
 	local i
 	for i in $(seq 1 $((200 * _vg_slow))); do

@@ -268,7 +268,7 @@ const char *srv_cg_layout(const srv_cg *cg)
 	return cg->layout;
 }
 
-static int set_limits(srv_cg_box *b, int64_t cpu_millis, int64_t memory_bytes, int64_t max_pids,
+int srv_cg_box_set_limits(srv_cg_box *b, int64_t cpu_millis, int64_t memory_bytes, int64_t max_pids,
                       int pids_required, char *err)
 {
 	const srv_cg *cg = b->cg;
@@ -369,7 +369,7 @@ int srv_cg_box_create(srv_cg *cg, const char *id, int64_t cpu_millis, int64_t me
 		}
 		b->owner[r] = 1;
 	}
-	if (set_limits(b, cpu_millis, memory_bytes, max_pids, pids_required, err) != 0)
+	if (srv_cg_box_set_limits(b, cpu_millis, memory_bytes, max_pids, pids_required, err) != 0)
 		goto fail;
 	*out = b;
 	return 0;

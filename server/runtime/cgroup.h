@@ -41,6 +41,11 @@ const char *srv_cg_layout(const srv_cg *cg);
 int srv_cg_box_create(srv_cg *cg, const char *id, int64_t cpu_millis, int64_t memory_bytes,
                       int64_t max_pids, int pids_required, srv_cg_box **out, char *err);
 
+/* Writes the limits again (a box made before its spec was known: the
+ * warm pool's): the same rules as at create. */
+int srv_cg_box_set_limits(srv_cg_box *b, int64_t cpu_millis, int64_t memory_bytes, int64_t max_pids,
+                          int pids_required, char *err);
+
 /* A directory fd of the box's cgroup2 cgroup for clone3(CLONE_INTO_CGROUP),
  * or -1 when there is none. Owned by b. */
 int srv_cg_box_clone_fd(srv_cg_box *b);

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -100,6 +101,19 @@ struct srv_box {
 		unsigned flags;
 	} notes[SRV_BOX_NOTES];
 	int nnotes;
+	/* The box as made, for srv_box_respec (a warm pool's box taken for
+	 * a spec known only later): what the spec fixed at create. */
+	struct {
+		char lower[PATH_MAX];     /* the image's dir; "" an OCI image */
+		dev_t dev;
+		ino_t ino;                /* of lower: a rebuilt image is another */
+		char hostname[65];
+		int64_t tmpfs_bytes, fsize, out_quota, min_free;
+		int64_t cpu_millis, memory_bytes, max_pids;
+		int64_t uid, gid;         /* as init's cfg has them */
+		uint32_t owner;
+		int egress, nhide;
+	} made;
 };
 
 /* Sandbox ids and image names become path components and cgroup names. */
@@ -1062,6 +1076,25 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 		goto fail;
 	}
 	srv_hostmask_clear(&mask);
+	struct stat lst;
+	if (!spec->lowers && stat(lower, &lst) == 0) {
+		snprintf(box->made.lower, sizeof box->made.lower, "%s", lower);
+		box->made.dev = lst.st_dev;
+		box->made.ino = lst.st_ino;
+	}
+	memcpy(box->made.hostname, hostname, sizeof hostname);
+	box->made.tmpfs_bytes = cfg.tmpfs_bytes;
+	box->made.fsize = cfg.fsize;
+	box->made.out_quota = cfg.out_quota;
+	box->made.min_free = cfg.min_free;
+	box->made.cpu_millis = spec->cpu_millis;
+	box->made.memory_bytes = spec->memory_bytes;
+	box->made.max_pids = spec->max_pids;
+	box->made.uid = cfg.uid;
+	box->made.gid = cfg.gid;
+	box->made.owner = spec->owner;
+	box->made.egress = spec->egress != NULL;
+	box->made.nhide = rt->nhide;
 	*out = box;
 	return 0;
 fail:
@@ -1363,6 +1396,138 @@ void srv_box_destroy(srv_box *box)
 		live_unlink(box->rt, box->id);
 	free(box->reqbuf);
 	free(box);
+}
+
+/* ------------------------------------------------------------ respec */
+
+/* sethostname in the box's UTS namespace, on a thread of its own: a
+ * UTS namespace is per thread, so the caller's (and sbxd's other
+ * threads') stay the host's, and the thread ends with it. */
+typedef struct {
+	int fd;
+	const char *name;
+	int rc, err;
+} uts_job;
+
+static void *uts_main(void *arg)
+{
+	uts_job *j = arg;
+	j->rc = setns(j->fd, CLONE_NEWUTS) == 0 && sethostname(j->name, strlen(j->name)) == 0 ? 0 : -1;
+	j->err = errno;
+	return NULL;
+}
+
+static int set_hostname(srv_box *box, const char *name, char *err)
+{
+	char p[64];
+	snprintf(p, sizeof p, "/proc/%d/ns/uts", (int)box->init_pid);
+	uts_job j = {.fd = open(p, O_RDONLY | O_CLOEXEC), .name = name, .rc = -1};
+	if (j.fd < 0) {
+		srv_errf(err, errno, "open %s", p);
+		return -1;
+	}
+	pthread_t t;
+	int prc = pthread_create(&t, NULL, uts_main, &j);
+	if (prc == 0)
+		pthread_join(t, NULL);
+	close(j.fd);
+	if (prc != 0 || j.rc != 0) {
+		srv_errf(err, prc ? prc : j.err, "hostname");
+		return -1;
+	}
+	return 0;
+}
+
+/* The scratch tmpfs (writable layer, /tmp, /dev/shm: one superblock)
+ * resized through its /tmp mount, found from the box's root fd: fspick
+ * and a reconfigure change the superblock's size only, never the
+ * mounts' flags (nosuid, nodev stay). */
+static int set_tmpfs_size(srv_box *box, int64_t bytes, char *err)
+{
+	int fd = (int)syscall(SYS_fspick, box->root_fd, "tmp",
+	                      FSPICK_CLOEXEC | FSPICK_NO_AUTOMOUNT | FSPICK_SYMLINK_NOFOLLOW);
+	if (fd < 0) {
+		srv_errf(err, errno, "fspick /tmp");
+		return -1;
+	}
+	char v[32];
+	snprintf(v, sizeof v, "%lld", (long long)bytes);
+	int rc = syscall(SYS_fsconfig, fd, FSCONFIG_SET_STRING, "size", v, 0) == 0 &&
+	                 syscall(SYS_fsconfig, fd, FSCONFIG_CMD_RECONFIGURE, NULL, NULL, 0) == 0
+	         ? 0
+	         : -1;
+	if (rc != 0)
+		srv_errf(err, errno, "tmpfs size %s", v);
+	close(fd);
+	return rc;
+}
+
+int srv_box_respec(srv_box *box, const srv_box_spec *spec, char *err)
+{
+	srv_rt *rt = box->rt;
+	const char *why = NULL;
+	char lower[PATH_MAX];
+	struct stat st;
+	int64_t uid = spec->uid > 0 || spec->gid > 0 ? spec->uid : -1;
+	int64_t gid = spec->uid > 0 || spec->gid > 0 ? spec->gid : -1;
+	int64_t tmpfs = spec->disk_bytes > 0     ? spec->disk_bytes
+	                : spec->memory_bytes > 0 ? spec->memory_bytes
+	                                         : SRV_DEFAULT_DISK_BYTES;
+	/* What init or the clone fixed: only the same value will do. */
+	if (box->dead || box->adopted || box->net || box->made.egress || spec->egress)
+		why = "egress or a used box";
+	else if (spec->lowers || !box->made.lower[0] || !spec->image || strcmp(spec->image, "host") == 0)
+		why = "not the same directory image";
+	else if (box_mode(rt, spec->owner) != box->userns || spec->owner != box->made.owner)
+		why = "another owner";
+	else if (uid != box->made.uid || gid != box->made.gid)
+		why = "another user inside";
+	else if ((spec->max_file_bytes > 0 ? spec->max_file_bytes : 0) != box->made.fsize ||
+	         (spec->output_quota > 0 ? spec->output_quota : 0) != box->made.out_quota ||
+	         (spec->min_free_bytes > 0 ? spec->min_free_bytes : 0) != box->made.min_free)
+		why = "other output caps";
+	else if (rt->nhide != box->made.nhide)
+		why = "other hidden paths";
+	else if (find_image(rt, spec->image, lower, sizeof lower) != 0 || strcmp(lower, box->made.lower) != 0 ||
+	         stat(lower, &st) != 0 || st.st_dev != box->made.dev || st.st_ino != box->made.ino)
+		why = "the image changed";
+	/* Limits a cgroup can take now; lifting one the box has is not
+	 * offered (a box is made with the server's defaults only). */
+	else if ((box->made.cpu_millis > 0 && spec->cpu_millis == 0) ||
+	         (box->made.memory_bytes > 0 && spec->memory_bytes == 0))
+		why = "fewer limits";
+	else if (!box->cg && (spec->memory_bytes > 0 || spec->cpu_millis > 0 || spec->max_pids > 0))
+		why = "limits without cgroups";
+	if (why) {
+		srv_errf(err, 0, "box %s cannot serve this spec: %s", box->id, why);
+		return -1;
+	}
+	if ((spec->cpu_millis != box->made.cpu_millis || spec->memory_bytes != box->made.memory_bytes ||
+	     spec->max_pids != box->made.max_pids) &&
+	    srv_cg_box_set_limits(box->cg, spec->cpu_millis, spec->memory_bytes, spec->max_pids, spec->max_pids > 0,
+	                          err) != 0)
+		return -1;
+	box->made.cpu_millis = spec->cpu_millis;
+	box->made.memory_bytes = spec->memory_bytes;
+	box->made.max_pids = spec->max_pids;
+	if (tmpfs != box->made.tmpfs_bytes) {
+		if (set_tmpfs_size(box, tmpfs, err) != 0)
+			return -1;
+		box->made.tmpfs_bytes = tmpfs;
+	}
+	char hostname[65];
+	snprintf(hostname, sizeof hostname, "%s", spec->hostname && spec->hostname[0] ? spec->hostname : spec->id);
+	if (strcmp(hostname, box->made.hostname) != 0) {
+		if (set_hostname(box, hostname, err) != 0)
+			return -1;
+		memcpy(box->made.hostname, hostname, sizeof hostname);
+	}
+	return 0;
+}
+
+const char *srv_box_id(const srv_box *box)
+{
+	return box->id;
 }
 
 /* ------------------------------------------------------------ live restore */

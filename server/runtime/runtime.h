@@ -135,6 +135,19 @@ typedef struct srv_spawn {
 	                                closes them (the caller truncates or drops them) */
 } srv_spawn;
 
+/* Makes a ready box that no command ran in yet (a warm pool's, made with
+ * a template spec) the box spec would have made, where that can be done
+ * after the fact: limits (written to its cgroups), the size of its
+ * scratch tmpfs and its hostname. spec->id must be the box's own. -1
+ * with the reason, changing nothing that isolates, when the spec needs
+ * what only a create gives: another image (or that image rebuilt since),
+ * egress, another owner or id map, another user inside, other output
+ * caps or hidden paths, a limit lifted; the caller then destroys the box
+ * (a failed respec may have applied part) and makes one. */
+int srv_box_respec(srv_box *box, const srv_box_spec *spec, char *err);
+/* The id the box was made with (its cgroups' name). */
+const char *srv_box_id(const srv_box *box);
+
 /* Forks+execs a command inside the box (through its init: one fork+exec).
  * *token identifies the process to srv_box_signal and in exit events.
  * An exec failure (no such file, not executable) is NOT an error here: the

@@ -6,7 +6,11 @@
  * the same run, plus the throughput of reading a large output by offset.
  * The bodies are the schema's (one container, image `default` unless the
  * OCI reference is measured); URLs take the ids sbxd answers.
- * Usage: bench_server SOCKET [ITERATIONS] [OUTPUT_MIB]
+ * With WARM_SOCKET (a second sbxd, started with --warm-pool), also create
+ * to the first :exec's answer, alternating one cold create on SOCKET (whose
+ * sbxd has no pool) and one on WARM_SOCKET, each followed by its delete and
+ * a pause in which the pool refills.
+ * Usage: bench_server SOCKET [ITERATIONS] [OUTPUT_MIB] [OCI_REF] [WARM_SOCKET]
  */
 #include <curl/curl.h>
 #include <stdio.h>
@@ -119,6 +123,36 @@ static double p90(double *v, long n)
 	return v[(n * 9) / 10];
 }
 
+/* Create to the first :exec's answer (`true`), each i: one on the cold
+ * handle, then one on the warm one, into tc[i] and tw[i]. */
+#define WARM_PAUSE_US 60000 /* the pool waits 20 ms of quiet, then makes one in ~3 ms */
+static int bench_first_exec(CURL *cold, CURL *warm, double *tc, double *tw, double *cc, double *cw, long n)
+{
+	char id[160], path[512];
+	for (long i = 0; i < 2 * n; i++) {
+		h = i % 2 ? warm : cold;
+		double t0 = now_ms();
+		long st = call("POST", "/v1/sandboxes", SPEC0 "]}}");
+		(i % 2 ? cw : cc)[i / 2] = now_ms() - t0;
+		if (st != 200 || !strstr(body.p, "STATE_RUNNING") || field("sandboxId", id, sizeof id)) {
+			fprintf(stderr, "create failed (%ld): %s\n", st, body.p ? body.p : "");
+			return -1;
+		}
+		snprintf(path, sizeof path, "/v1/sandboxes/%s:exec", id);
+		st = call("POST", path, "{\"command\":[\"true\"]}");
+		(i % 2 ? tw : tc)[i / 2] = now_ms() - t0;
+		if (st != 200 || strstr(body.p, "\"exitCode\"")) {
+			fprintf(stderr, "exec failed (%ld): %s\n", st, body.p ? body.p : "");
+			return -1;
+		}
+		snprintf(path, sizeof path, "/v1/sandboxes/%s?gracePeriodSeconds=0", id);
+		call("DELETE", path, NULL);
+		usleep(WARM_PAUSE_US);
+	}
+	h = cold;
+	return 0;
+}
+
 /* n creates of body, each to RUNNING, timed into t; deleted after. */
 static int bench_create(const char *spec, double *t, long n, char **ids)
 {
@@ -182,13 +216,25 @@ int main(int argc, char **argv)
 	char path[512], pid[32], sid[160];
 	char **ids = calloc((size_t)n, sizeof *ids);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	h = curl_easy_init();
-	curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, argv[1]);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+	const char *warm_sock = argc > 5 && argv[5][0] ? argv[5] : NULL;
 	struct curl_slist *hd = curl_slist_append(NULL, "Content-Type: application/json");
 	hd = curl_slist_append(hd, "Expect:");
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
+	CURL *hw = NULL;
+	for (int k = 0; k < 2; k++) {
+		if (k == 1 && !warm_sock)
+			break;
+		CURL *c = curl_easy_init();
+		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, k ? warm_sock : argv[1]);
+		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+		curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hd);
+		if (k)
+			hw = c;
+		else
+			h = c;
+	}
+	double *t_fc = calloc((size_t)n, sizeof(double)), *t_fw = calloc((size_t)n, sizeof(double));
+	double *t_cc = calloc((size_t)n, sizeof(double)), *t_cw = calloc((size_t)n, sizeof(double));
 
 	for (long i = 0; i < n; i++) {
 		double t0 = now_ms();
@@ -201,6 +247,8 @@ int main(int argc, char **argv)
 		t_fork[i] = now_ms() - t0;
 	}
 	if (bench_create(SPEC0 "]}}", t_create, n, ids) != 0)
+		return 1;
+	if (hw && bench_first_exec(h, hw, t_fc, t_fw, t_cc, t_cw, n) != 0)
 		return 1;
 	if (oci && bench_create(oci_body, t_oci, n, ids) != 0)
 		return 1;
@@ -280,6 +328,15 @@ int main(int argc, char **argv)
 	printf("%-40s %10.3f %10.3f\n", "create with egress (any) to RUNNING", median(t_egress, ne), p90(t_egress, ne));
 	if (oci)
 		printf("%-40s %10.3f %10.3f\n", "  same, from the OCI image", median(t_oci, n), p90(t_oci, n));
+	if (hw) {
+		double fe = median(t_fork, n), c = median(t_fc, n), w = median(t_fw, n);
+		printf("%-40s %10.3f %10.3f  (%.2fx fork+exec)\n", "create to first :exec true, cold", c, p90(t_fc, n),
+		       c / fe);
+		printf("%-40s %10.3f %10.3f  (%.2fx fork+exec)\n", "create to first :exec true, warm pool", w,
+		       p90(t_fw, n), w / fe);
+		printf("%-40s %10.3f %10.3f\n", "  of which the create, cold", median(t_cc, n), p90(t_cc, n));
+		printf("%-40s %10.3f %10.3f\n", "  of which the create, warm pool", median(t_cw, n), p90(t_cw, n));
+	}
 	printf("%-40s %10.3f %10.3f\n", ":exec true (round trip)", median(t_exec, n), p90(t_exec, n));
 	long nb = n < 4000 ? n : 4000;
 	printf("%-40s %10.3f %10.3f\n", "start + wait background true", median(t_bg, nb), p90(t_bg, nb));
@@ -287,7 +344,13 @@ int main(int argc, char **argv)
 		printf("%-40s %10.2f GB/s (%ld MiB, 4 MiB reads)\n", "read output by offset", gbps, mib);
 	curl_slist_free_all(hd);
 	curl_easy_cleanup(h);
+	if (hw)
+		curl_easy_cleanup(hw);
 	curl_global_cleanup();
+	free(t_fc);
+	free(t_fw);
+	free(t_cc);
+	free(t_cw);
 	free(body.p);
 	free(t_fork);
 	free(t_create);
