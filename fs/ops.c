@@ -1358,6 +1358,16 @@ static int stream_known(fs_handle *h, sbx_stream st, fs_sb_view *v, int64_t *kno
 	return 0;
 }
 
+/* Without sbxd's processes extension this mount's processes are libsbx's
+ * own StreamExec spools, read locally: the end of one whose stream broke
+ * before the exit is that error, not an EOF, and only libsbx knows it, so
+ * a read at the end asks it (no round trip) rather than the state cache. */
+static int streams_in_client(void)
+{
+	unsigned f = 0;
+	return sbx_client_features(client, &f, NULL) == SBX_OK && !(f & SBX_FEAT_PROCESSES);
+}
+
 /* One synchronous read of up to FS_CHUNK_READ bytes at off (no waiting)
  * into a pooled buffer. Returns 0 with *ch filled and *keep the buffer
  * (*pooled says whether it is still a pool buffer: small answers are
@@ -1530,11 +1540,12 @@ static void read_output(fuse_req_t req, fs_handle *h, size_t size, int64_t off, 
 		int64_t known;
 		int ended;
 		rc = stream_known(h, st, &v, &known, &ended);
-		if (rc || (ended && at >= known))
+		int ask_client = !rc && ended && at >= known && got == 0 && h->pid && streams_in_client();
+		if (rc || (ended && at >= known && !ask_client))
 			break;
 		if (got > 0 && at >= known)
 			break;      /* live stream: what we have now is the answer */
-		if (at >= known && !nonblock)
+		if (at >= known && !nonblock && !ask_client)
 			break;      /* nothing there yet: a waiter below */
 		/* The prefetch or another reader (the kernel sends a file's
 		 * readahead as several reads at once) may be bringing these

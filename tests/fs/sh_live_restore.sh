@@ -6,7 +6,9 @@
 # the restart reads back whole (sha256), a `cat returncode` waiting across
 # a second kill and restart gets the code of a process that ended after
 # it (libsbx asks again while sbxd is away, within the mount's deadline),
-# and exec/new starts new work without a remount.
+# and exec/new starts new work without a remount. Without the extension
+# (scripts/test-no-extension) the processes' streams break with sbxd and
+# their readers get that error; the box and new work go on.
 . "$TESTS_DIR/fs/common.sh"
 export SBX_LIVE=1
 ALLOW_LOG_ERRORS='^sbxfs: (error|warning):'   # the mount says what failed while sbxd was down
@@ -36,6 +38,29 @@ mountpoint -q "$MNT" || fail "mount gone with sbxd"
 rm -f "$SOCK"
 start_sbxd
 eq "$(cat "$MNT/box/status")" running "the box after the restart, same mount"
+if ! sbx_extension_on; then
+	# The real surface (no extension): a process lives with its
+	# StreamExec, which sbxd's kill -9 broke, and there is no process to
+	# find again (no ids, no list). Every reader of those three processes
+	# gets the stream's error, never a made-up code or a clean EOF over
+	# lost output; the box itself and new work go on in the same mount.
+	for p in "$down" "$stream" "$late"; do
+		if out=$(timeout 10 cat "$MNT/box/exec/$p/returncode" 2>"$T/rc.err"); then
+			fail "returncode of process $p whose stream broke answered '$out'"
+		fi
+		[ -s "$T/rc.err" ] || fail "returncode of process $p failed without a message"
+		note "process $p after the break: $(cat "$T/rc.err")"
+	done
+	if timeout 10 cat "$MNT/box/exec/$stream/stdout" >/dev/null 2>"$T/out.err"; then
+		fail "the broken stream's stdout read to a clean EOF"
+	fi
+	id=$(start_proc box 'echo new work; exit 3')
+	eq "$(timeout 10 cat "$MNT/box/exec/$id/stdout")" "new work" "exec/new after the restart, no remount"
+	eq "$(timeout 10 cat "$MNT/box/exec/$id/returncode")" 3 "its code"
+	rmdir "$MNT/box"
+	echo ok
+	exit 0
+fi
 eq "$(timeout 10 cat "$MNT/box/exec/$down/returncode")" 42 "code of the exit while sbxd was down"
 eq "$(timeout 20 cat "$MNT/box/exec/$stream/stdout" | sha256sum | cut -d' ' -f1)" "$want" "the stream, whole"
 eq "$(timeout 10 cat "$MNT/box/exec/$stream/returncode")" 0 "stream's code"
