@@ -1771,11 +1771,14 @@ static void fd_read(fuse_req_t req, fs_handle *h, size_t size, off_t off)
 		return;
 	}
 	size_t n = (uint64_t)(st.st_size - off) < size ? (size_t)(st.st_size - off) : size;
-	if (!h->cached && n > FS_SPLICE_MAX)
-		n = FS_SPLICE_MAX;
+	fs_reply_spliced(req, h->ffd, off, fs_splice_len(n, h->cached));
+}
+
+void fs_reply_spliced(fuse_req_t req, int fd, off_t off, size_t n)
+{
 	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(n);
 	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	bv.buf[0].fd = h->ffd;
+	bv.buf[0].fd = fd;
 	bv.buf[0].pos = off;
 	fuse_reply_data(req, &bv, 0);
 }

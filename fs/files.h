@@ -28,6 +28,16 @@ void fs_files_use_fds(int on);
  * machine's pipe-max-size), so a 1 MiB reply silently falls back to a
  * copy. 992 KiB goes by splice. */
 #define FS_SPLICE_MAX ((size_t)992 << 10)
+/* How much of N bytes one spliced reply may carry: a direct_io handle
+ * takes a short read as a short read, so it gets at most FS_SPLICE_MAX; a
+ * page-cached one (cached) would take it for the end, so it gets N. */
+static inline size_t fs_splice_len(size_t n, int cached)
+{
+	return !cached && n > FS_SPLICE_MAX ? FS_SPLICE_MAX : n;
+}
+/* Answers a read with N bytes of FD at OFF by splice (fuse_reply_data;
+ * libfuse answers an error of reading the fd itself). */
+void fs_reply_spliced(fuse_req_t req, int fd, off_t off, size_t n);
 /* fsync(2) of a files/ handle: its descriptor's, or what write-behind
  * holds sent (fs_files_flush_handle). */
 int fs_files_fsync(fs_handle *h, int datasync);

@@ -1481,15 +1481,9 @@ static int read_spliced(fuse_req_t req, fs_handle *h, sbx_stream st, size_t size
 	/* direct_io takes a short read as a short read; a page-cached file
 	 * would take it for its end, so it gets its whole size (copied by
 	 * libfuse when over the pipe). */
-	if (!h->cached && n > FS_SPLICE_MAX)
-		n = FS_SPLICE_MAX;
-	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(n);
-	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	bv.buf[0].fd = h->sfd;
-	bv.buf[0].pos = off;
+	n = fs_splice_len(n, h->cached);
 	h->pos = off + (int64_t)n;
-	/* (libfuse answers an error of reading the fd itself.) */
-	fuse_reply_data(req, &bv, 0);
+	fs_reply_spliced(req, h->sfd, off, n);
 	return 1;
 }
 

@@ -262,6 +262,20 @@ static void on_room(void *con)
 	pthread_cond_signal(&g->rcond);
 }
 
+/* The wall-clock time MS (< 1000) from now, for pthread_cond_timedwait
+ * on this file's default-clock conditions. */
+static struct timespec ms_from_now(long ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += ms * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	return ts;
+}
+
 /* With srv_lock: until the pipe took bytes or a tick passed (1: the
  * caller tries again, a spurious turn is harmless) or the stream is
  * over (0). The tick also covers a queue that could not grow (no
@@ -269,13 +283,7 @@ static void on_room(void *con)
 static int room_wait(gcall *g)
 {
 	if (!g->room && !g->writer_done && !call_gone(g)) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += (long)TICK_MS * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		struct timespec ts = ms_from_now(TICK_MS);
 		pthread_cond_timedwait(&g->rcond, &srv_lock, &ts);
 	}
 	g->room = 0;
@@ -293,13 +301,7 @@ static int park_wait(gcall *g)
 			g->woken = 0;
 			return 1;
 		}
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += (long)TICK_MS * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		struct timespec ts = ms_from_now(TICK_MS);
 		pthread_cond_timedwait(&g->cond, &srv_lock, &ts);
 	}
 	return 0;
@@ -1037,13 +1039,7 @@ void srv_grpc_stop(void)
 			grpc_server_cancel_all_calls(server);
 			cancelled = 1;
 		}
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 100000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		struct timespec ts = ms_from_now(100);
 		pthread_cond_timedwait(&calls_cond, &calls_lock, &ts);
 	}
 	int left = live_calls;
