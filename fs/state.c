@@ -997,6 +997,8 @@ static void *newest_main(void *arg)
 		pthread_mutex_unlock(&lock);
 		for (size_t k = 0; k < n; k++)
 			fetch_newest(hot[k], NEWEST_TICK_MS, 0);
+		/* (and the connections a burst of lookups left idle go) */
+		sbx_client_trim(client);
 		pthread_mutex_lock(&lock);
 		if (newest_stop)
 			break;

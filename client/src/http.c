@@ -155,6 +155,12 @@ out:
 	return r;
 }
 
+static void close_all(CURL **e, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		curl_easy_cleanup(e[i]);
+}
+
 void sbx_client_free(sbx_client *c)
 {
 	if (!c)
@@ -162,9 +168,9 @@ void sbx_client_free(sbx_client *c)
 	sbx_fb_shutdown(c);
 	sbx_grpc_client_free(c);
 	pthread_mutex_destroy(&c->grpc_mu);
-	for (size_t i = 0; i < c->npool; i++)
-		curl_easy_cleanup(c->pool[i]);
+	close_all(c->pool, c->npool);
 	free(c->pool);
+	free(c->pool_ms);
 	if (c->share)
 		curl_share_cleanup(c->share);
 	curl_slist_free_all(c->hdr_none);
@@ -192,32 +198,71 @@ static CURL *pool_get(sbx_client *c)
 	return e;
 }
 
-/* Idle handles kept. Each costs three descriptors: its keep-alive
- * connection and the wake-up socketpair of the multi handle that
- * curl_easy_perform makes inside it and keeps (curl 7.88). A burst of
- * calls on many threads (sbxfs's 16 FUSE threads under 10,000 readers'
- * lookups) borrows more handles for its duration, but only this many stay
- * afterwards: a process that waits on many things must not keep three
- * descriptors per thread that ever made a call (issue 14: <= 16 for a
- * mount's waits; 4 idle handles put 3,000 readers at exactly 16). */
+/* Idle handles. Each costs three descriptors: its keep-alive connection
+ * and the wake-up socketpair of the multi handle that curl_easy_perform
+ * makes inside it and keeps (curl 7.88). A burst of calls on many threads
+ * (sbxfs's FUSE threads under 10,000 readers' lookups, test_race's 24)
+ * puts back up to POOL_BURST_MAX, and they are taken again while it lasts,
+ * so keep-alive holds; once idle for POOL_BURST_MS, all but POOL_IDLE_MAX
+ * are closed, at the next call or sbx_client_trim (sbxfs's refresh thread
+ * calls it every 0.4 s): a process that waits on many things must not keep
+ * three descriptors per thread that ever made a call (issue 14: <= 16 for
+ * a mount's waits). */
 #define POOL_IDLE_MAX 2
+#define POOL_BURST_MAX 32
+#define POOL_BURST_MS 1000
+
+/* With pool_mu: moves the handles past their time into out (up to
+ * POOL_BURST_MAX), oldest first; returns how many. */
+static size_t pool_expire(sbx_client *c, CURL **out)
+{
+	int64_t now = sbx_now_ms();
+	size_t n = 0;
+	while (c->npool - n > POOL_IDLE_MAX && now - c->pool_ms[n] >= POOL_BURST_MS)
+		n++;
+	if (n) {
+		memcpy(out, c->pool, n * sizeof *out);
+		memmove(c->pool, c->pool + n, (c->npool - n) * sizeof *c->pool);
+		memmove(c->pool_ms, c->pool_ms + n, (c->npool - n) * sizeof *c->pool_ms);
+		c->npool -= n;
+	}
+	return n;
+}
+
+void sbx_client_trim(sbx_client *c)
+{
+	CURL *old[POOL_BURST_MAX];
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->pool_mu);
+	size_t n = pool_expire(c, old);
+	pthread_mutex_unlock(&c->pool_mu);
+	close_all(old, n);
+}
 
 static void pool_put(sbx_client *c, CURL *e)
 {
+	CURL *old[POOL_BURST_MAX];
 	pthread_mutex_lock(&c->pool_mu);
-	if (c->npool == c->pool_cap && c->pool_cap < POOL_IDLE_MAX) {
-		size_t cap = POOL_IDLE_MAX;
+	if (c->npool == c->pool_cap && c->pool_cap < POOL_BURST_MAX) {
+		size_t cap = POOL_BURST_MAX;
 		CURL **p = realloc(c->pool, cap * sizeof *p);
-		if (p) {
+		if (p)
 			c->pool = p;
+		int64_t *t = p ? realloc(c->pool_ms, cap * sizeof *t) : NULL;
+		if (t) {
+			c->pool_ms = t;
 			c->pool_cap = cap;
 		}
 	}
 	if (c->npool < c->pool_cap) {
+		c->pool_ms[c->npool] = sbx_now_ms();
 		c->pool[c->npool++] = e;
 		e = NULL;
 	}
+	size_t n = pool_expire(c, old);
 	pthread_mutex_unlock(&c->pool_mu);
+	close_all(old, n);
 	if (e)
 		curl_easy_cleanup(e);
 }

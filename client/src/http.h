@@ -28,7 +28,8 @@ struct sbx_client {
 	struct curl_slist *hdr_none, *hdr_json, *hdr_octet;
 
 	pthread_mutex_t pool_mu;
-	CURL **pool;
+	CURL **pool;            /* idle handles, oldest first */
+	int64_t *pool_ms;       /* when each was put back (sbx_now_ms) */
 	size_t npool, pool_cap;
 
 	pthread_mutex_t feat_mu;

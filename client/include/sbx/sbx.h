@@ -126,6 +126,10 @@ typedef struct sbx_client sbx_client;
 /* Copies cfg. Makes no connection yet. */
 sbx_result sbx_client_new(const sbx_config *cfg, sbx_client **out, sbx_error *err);
 void sbx_client_free(sbx_client *c);
+/* Closes pooled connections left idle for a second by a burst of calls on
+ * many threads, all but two (each holds descriptors). Calls do it too;
+ * this is for a caller that may go quiet after a burst (sbxfs). */
+void sbx_client_trim(sbx_client *c);
 
 enum {
 	SBX_FEAT_PROCESSES = 1 << 0,   /* background processes, stdin, signals */
