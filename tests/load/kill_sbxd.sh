@@ -3,7 +3,8 @@
 # mount: a streamed read (cat stdout of a running process), a wait (cat
 # returncode), a stdin write that is blocked on a full pipe, and a file
 # copy into files/. Each shell gets an error within the deadline (a dead
-# socket answers at once; 15 s covers a loaded machine). After a restart on
+# socket answers at once; 15 s covers a loaded machine); a copy that goes
+# by the file's own descriptor (fileFd) calls no sbxd and goes on. After a restart on
 # the same state dir, finished output (sha256) and exit codes read back
 # intact through the same mount, which works again without a remount; then
 # kill -9 of sbxfs, and a new mount shows the same state.
@@ -39,11 +40,30 @@ sleep 1.5
 for r in $r_stream $r_wait $r_stdin $r_copy; do
 	kill -0 $r 2>/dev/null || fail "a call ended before the crash (pid $r): $(cat "$T"/*.err)"
 done
+# A local sbxd hands each files/ open the file's own descriptor (fileFd):
+# then the copy's writes are sbxfs's pwrites into the sandbox's file, no
+# call to sbxd at all, and they must go on unharmed through the crash.
+copy_fd=
+for f in /proc/"$FS_PID"/fd/*; do
+	case $(readlink "$f" 2>/dev/null) in */tmp/copy) copy_fd=$f ;; esac
+done
+calls="stream:$r_stream wait:$r_wait stdin:$r_stdin"
+[ -n "$copy_fd" ] || calls="$calls copy:$r_copy"
 kill -KILL "$SBXD_PID"
 wait "$SBXD_PID" 2>/dev/null || true
 SBXD_PID=
 t0=$(ms)
-for what in stream:$r_stream wait:$r_wait stdin:$r_stdin copy:$r_copy; do
+if [ -n "$copy_fd" ]; then
+	s0=$(stat -L -c %s "$copy_fd")
+	sleep 1
+	s1=$(stat -L -c %s "$copy_fd")
+	kill -0 "$r_copy" 2>/dev/null || fail "copy by descriptor ended with sbxd: $(cat "$T/copy.err")"
+	[ "$s1" -gt "$s0" ] || fail "copy by descriptor stopped with sbxd ($s0 -> $s1 bytes)"
+	note "copy by descriptor: $s0 -> $s1 bytes in the second after the crash"
+	kill "$r_copy" 2>/dev/null || true
+	wait "$r_copy" 2>/dev/null || true
+fi
+for what in $calls; do
 	r=${what#*:}
 	for _ in $(seq 1 150); do kill -0 "$r" 2>/dev/null || break; sleep 0.1; done
 	t1=$(ms)
