@@ -264,9 +264,16 @@ done
 rss0=$(awk '/VmRSS/ {print $2}' "/proc/$SBXD_PID/status")
 read -r got rss1 nreset <<<"$(python3 "$TESTS_DIR/server/h2hold.py" "$SOCK.grpc" 16 $((40 << 20)) "$SBXD_PID")"
 note "gRPC: 16 calls of 40 MiB held back: $got bytes let in, $nreset calls reset, sbxd's RSS $rss0 -> $rss1 kB"
-# (640 MiB held back: 660 MB more before; 330 MB with the quota, 450 MB
-# under ASan, whose redzones the quota does not count)
-[ $((rss1 - rss0)) -lt $((500 << 10)) ] || fail "16 held gRPC messages took sbxd from $rss0 to $rss1 kB"
+# (640 MiB held back: all of it let in and 660 MB more before; with the
+# quota about 477 MB let in, 10 calls reset, 330-390 MB more. Under a
+# sanitizer the RSS says little: its redzones and shadow, which the quota
+# does not count, put the same run at 450-530 MB, so there the bytes let in
+# and the resets judge.)
+[ "$nreset" -ge 1 ] || fail "16 held gRPC messages of 40 MiB: no call was reset ($got bytes let in)"
+[ "$got" -lt $((600 << 20)) ] || fail "16 held gRPC messages of 40 MiB: $got bytes let in"
+if ! ldd "$SBXD" | grep -qE 'libasan|libtsan'; then
+	[ $((rss1 - rss0)) -lt $((500 << 10)) ] || fail "16 held gRPC messages took sbxd from $rss0 to $rss1 kB"
+fi
 [ "$nreset" -gt 0 ] || fail "no call was refused while 640 MiB were held back"
 expect "sbxd still serves" "$(api_status GET /v1/sandboxes)" 200
 exit 0
