@@ -537,10 +537,15 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
 		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
 	/* files/ listings carry every entry's attributes (one listDir call),
-	 * so ls -l and find need no lookup or getattr per entry. The kernel
-	 * decides per directory whether to ask (READDIRPLUS_AUTO). */
+	 * so ls -l and find need no lookup or getattr per entry. Always, not
+	 * READDIRPLUS_AUTO: with it the kernel lists a directory it has
+	 * dentries of by plain READDIR, and a second ls -lR within a second
+	 * or two then revalidated every expired entry by its own GETATTR
+	 * (10,201 entries: 1,023 ms warm against 764 ms cold; 557-698 ms
+	 * always-plus). The listing call is the same either way. */
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
+	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 	/* Reads of an ended stream's spool fd go by splice (read_spliced);
 	 * only replies made of an fd buffer use it. */
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
