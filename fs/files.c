@@ -2355,9 +2355,12 @@ void fs_files_statfs(fuse_req_t req, uint32_t slot, const char *path)
 }
 
 /* user.* attributes go to the sandbox; every other name is answered here
- * without a round trip (ls -l asks for ACLs and security labels of every
- * entry): get and remove ENODATA, set EOPNOTSUPP, as a file system
- * without those namespaces would. */
+ * without a round trip: EOPNOTSUPP to a get, a set and a remove, as the
+ * kernel answers for a namespace a file system has no handler for. Not
+ * ENODATA: that would say "supported, none here" of an ACL or a label the
+ * file may have inside, and the kernel caches no xattr answer, so GNU ls
+ * -l would ask it of every entry (two FUSE requests each); ls remembers
+ * an EOPNOTSUPP per device and stops asking. */
 static int user_xattr(const char *name)
 {
 	return strncmp(name, "user.", 5) == 0 && name[5];
@@ -2371,7 +2374,7 @@ void fs_files_getxattr(fuse_req_t req, uint32_t slot, const char *path, const ch
 	void *val = NULL;
 	size_t n = 0;
 	if (!user_xattr(name)) {
-		fuse_reply_err(req, ENODATA);
+		fuse_reply_err(req, EOPNOTSUPP);
 		return;
 	}
 	if (fs_state_sandbox_id(slot, id) != 0) {
@@ -2441,7 +2444,7 @@ void fs_files_removexattr(fuse_req_t req, uint32_t slot, const char *path, const
 	sbx_error err;
 	int rc = 0;
 	if (!user_xattr(name))
-		rc = -ENODATA;
+		rc = -EOPNOTSUPP;
 	else if (fs_state_sandbox_id(slot, id) != 0)
 		rc = -ENOENT;
 	else if (sbx_file_removexattr(client, id, path, name, &err) != SBX_OK)

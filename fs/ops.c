@@ -2398,9 +2398,9 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	free(path);
 }
 
-/* xattrs exist in files/ only; the rest of the tree has none (ENODATA
- * to a get, so ls -l asks once per name and moves on; EOPNOTSUPP to a
- * set). */
+/* xattrs exist in files/ only; the rest of the tree has none: an empty
+ * list, EOPNOTSUPP to everything else (GNU ls then stops asking this
+ * device for ACLs and labels). */
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	uint32_t slot;
@@ -2409,7 +2409,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	if (files > 0)
 		fs_files_getxattr(req, slot, path, name, size);
 	else if (!files)
-		fuse_reply_err(req, ENODATA);
+		fuse_reply_err(req, EOPNOTSUPP);
 	free(path);
 }
 
@@ -2448,7 +2448,7 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	if (files > 0)
 		fs_files_removexattr(req, slot, path, name);
 	else if (!files)
-		fuse_reply_err(req, ENODATA);
+		fuse_reply_err(req, EOPNOTSUPP);
 	free(path);
 }
 
