@@ -223,7 +223,10 @@ for round in 1 2 3; do
 	for d in /sys/fs/cgroup/unified/"$cg"/*/ /sys/fs/cgroup/"$cg"/*/; do
 		[ -d "$d" ] || continue
 		id=$(basename "$d")
-		printf '%s\n' $ids | grep -qx "$id:STATE_RUNNING" ||
+		# A here-string, not a pipe: grep -q may exit before printf has
+		# written all, and under pipefail printf's SIGPIPE failed the check.
+		# shellcheck disable=SC2086
+		grep -qx "$id:STATE_RUNNING" <<<"$(printf '%s\n' $ids)" ||
 			fail "round $round: cgroup $d left without a running sandbox (listed as: $(printf '%s\n' $ids | grep "^$id:" || echo none); now: $(api GET "/v1/sandboxes/$id" 2>&1 | head -c 600); procs: $(cat "$d/cgroup.procs" 2>/dev/null | wc -l))"
 	done
 	note "round $round: $(printf '%s\n' $ids | grep -c RUNNING) running, $(printf '%s\n' $ids | grep -c FAILED) failed"

@@ -51,7 +51,7 @@ expect "Get of a member" "$(api_status GET "/v1/sandboxes/${before[0]}")" 404
 
 # --- a claim: the spec's env, limits, hostname and tags, a member's id
 a=$(create "$(sbx_body name=wa tag=team=x env=FOO=bar-a memory=200Mi cpu=250m pids=77)")
-printf '%s\n' "${before[@]}" | grep -qx "$a" || fail "create A did not take a member ($a; members ${before[*]})"
+grep -qx "$a" <<<"$(printf '%s\n' "${before[@]}")" || fail "create A did not take a member ($a; members ${before[*]})"
 expect "A hostname" "$(exec_sh "$a" hostname)" wa
 expect "A env" "$(exec_sh "$a" 'echo $FOO')" bar-a
 if [ -f "$MEMD/$a/memory.limit_in_bytes" ]; then mem=$(cat "$MEMD/$a/memory.limit_in_bytes"); else mem=$(cat "$MEMD/$a/memory.max"); fi
@@ -75,9 +75,9 @@ expect "A's marker" "$(exec_sh "$a" 'cat /tmp/mark')" secret-a
 # --- the pool refills in the background; the next claim is a fresh box
 wait_for 30 pool_full
 mapfile -t before < <(members)
-printf '%s\n' "${before[@]}" | grep -qx "$a" && fail "A's box went back to the pool"
+grep -qx "$a" <<<"$(printf '%s\n' "${before[@]}")" && fail "A's box went back to the pool"
 b=$(create "$(sbx_body)")
-printf '%s\n' "${before[@]}" | grep -qx "$b" || fail "create B did not take a member"
+grep -qx "$b" <<<"$(printf '%s\n' "${before[@]}")" || fail "create B did not take a member"
 [ "$b" != "$a" ] || fail "B is A"
 expect "B sees none of A's files" "$(exec_sh "$b" 'test -e /tmp/mark || test -e /dev/shm/mark || test -e /root/mark && echo there || echo none')" none
 expect "B's /tmp and /dev/shm are empty" "$(exec_sh "$b" 'find /tmp /dev/shm -mindepth 1 | wc -l')" 0
@@ -96,7 +96,7 @@ mapfile -t before < <(members)
 cold() {
 	local id
 	id=$(create "$1")
-	if printf '%s\n' "${before[@]}" | grep -qx "$id"; then fail "$2 took a pool member"; fi
+	if grep -qx "$id" <<<"$(printf '%s\n' "${before[@]}")"; then fail "$2 took a pool member"; fi
 	expect "$2: members untouched" "$(members | tr '\n' ' ')" "$(printf '%s ' "${before[@]}")"
 	echo "$id"
 }
