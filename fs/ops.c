@@ -425,11 +425,15 @@ static int node_attr(uint64_t ino, struct stat *st, double *timeout)
 	}
 	case FS_K_P_STATUS:
 		st->st_size = (off_t)strlen(sbx_proc_state_word(p.state)) + 1;
+		if (fs_proc_final(&p))
+			*timeout = FINAL_ATTR_TIMEOUT;
 		break;
 	case FS_K_P_REASON: {
 		char b[256];
 		int n = reason_line(&p, b, sizeof b);
 		st->st_size = n < 0 ? 0 : n >= (int)sizeof b ? (off_t)sizeof b - 1 : n;
+		if (fs_proc_final(&p))
+			*timeout = FINAL_ATTR_TIMEOUT;
 		break;
 	}
 	case FS_K_P_CMD: {
@@ -439,10 +443,19 @@ static int node_attr(uint64_t ino, struct stat *st, double *timeout)
 		break;
 	}
 	case FS_K_P_RC:
+		/* An ended process's code, state word and reason never change
+		 * again (its record is final, never fetched anew): the kernel
+		 * keeps their attributes, so the open that follows a lookup
+		 * (default_permissions checks them) needs no GETATTR. The
+		 * mount's exec round trip (the write's answer already says
+		 * ended, sbxd's linger) is one FUSE request shorter. Output
+		 * sizes are not final with the process: a background child
+		 * may still write. */
 		if (fs_proc_final(&p)) {
 			char b[32];
 			st->st_size = (off_t)fs_rc_slice(p.exit_code, 0, sizeof b, b, sizeof b);
 			mt = p.end_ns ? p.end_ns : mt;
+			*timeout = FINAL_ATTR_TIMEOUT;
 		}
 		break;
 	default:

@@ -1204,16 +1204,27 @@ static void relay_drain(pid_t pid)
 	}
 }
 
-static int is_regular(int fd)
-{
+/* The kind of each descriptor a spawn was handed, one fstat each: asked
+ * twice per stream (regular? the same file as stdout?), it cost four
+ * fstat calls per command instead of two. */
+struct fd_kind {
+	int ok;
 	struct stat st;
-	return fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+};
+
+static void fd_kind_of(int fd, struct fd_kind *k)
+{
+	k->ok = fstat(fd, &k->st) == 0;
 }
 
-static int same_file(int a, int b)
+static int is_regular(const struct fd_kind *k)
 {
-	struct stat x, y;
-	return a == b || (fstat(a, &x) == 0 && fstat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino);
+	return k->ok && S_ISREG(k->st.st_mode);
+}
+
+static int same_file(const struct fd_kind *x, const struct fd_kind *y)
+{
+	return x->ok && y->ok && x->st.st_dev == y->st.st_dev && x->st.st_ino == y->st.st_ino;
 }
 
 /* A pipe for a spool fd; the relay takes ownership of spool. Returns the
@@ -1271,7 +1282,12 @@ static void do_spawn(int ctl, size_t n, int *fds, int nfds)
 	 * the file stays the order of the writes. */
 	/* Only regular files (spools) are relayed: init must never block on
 	 * a write, and a pipe or terminal handed in is the caller's business. */
-	if (ko >= 0 && !is_regular(fds[ko])) {
+	struct fd_kind kout = {0}, kerr = {0};
+	if (ko >= 0)
+		fd_kind_of(fds[ko], &kout);
+	if (ke >= 0)
+		fd_kind_of(fds[ke], &kerr);
+	if (ko >= 0 && !is_regular(&kout)) {
 		a.out = fds[ko];
 	} else if (ko >= 0) {
 		if ((wout = relay_open(fds[ko], req.keep, SRV_EXIT_LOST_STDOUT)) < 0)
@@ -1279,10 +1295,11 @@ static void do_spawn(int ctl, size_t n, int *fds, int nfds)
 		fds[ko] = -1;
 		a.out = wout;
 	}
-	if (ke >= 0 && wout >= 0 && same_file(relays[first].out, fds[ke])) {
+	/* relays[first].out is the stdout spool just relayed, kout its kind */
+	if (ke >= 0 && wout >= 0 && same_file(&kout, &kerr)) {
 		a.err = wout;
 		relays[first].streams |= SRV_EXIT_LOST_STDERR;
-	} else if (ke >= 0 && !is_regular(fds[ke])) {
+	} else if (ke >= 0 && !is_regular(&kerr)) {
 		a.err = fds[ke];
 	} else if (ke >= 0) {
 		if ((werr = relay_open(fds[ke], req.keep, SRV_EXIT_LOST_STDERR)) < 0)
