@@ -93,7 +93,10 @@ static void *refill_main(void *arg)
 				wait_until(mono_ns() + 1000000000LL);
 			continue;
 		}
-		if (quit || busy > 0) {
+		/* A create may have begun and ended while mu was free (the
+		 * reserve waits for srv_lock, which a create holds): its quiet
+		 * time counts too, not only a create still running. */
+		if (quit || busy > 0 || mono_ns() < quiet_until) {
 			making--;
 			continue;
 		}
@@ -210,6 +213,12 @@ srv_box *srv_pool_take(int spools[SRV_POOL_SPOOLS])
 		n_claimed++;
 		break;
 	}
+	/* The create that takes a member has begun, though it counts as
+	 * busy only from srv_pool_busy(1) on: the refill, woken by the
+	 * signal below and long past the last create's quiet time, went on
+	 * to make a member (2-3 ms of clone and mounts on one of the two
+	 * CPUs) beside this create's claim and its sandbox's first :exec. */
+	quiet_until = mono_ns() + QUIET_MS * 1000000LL;
 	if (started)
 		pthread_cond_signal(&cond);
 	pthread_mutex_unlock(&mu);

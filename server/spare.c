@@ -29,6 +29,14 @@
  * start three files, and the thread refills one in 0.02-1 ms. */
 #define WANT_FILES 16
 #define WANT_DIRS 8
+/* A take's quiet time: while at least half of a kind is left, its refill
+ * waits this long after the last take of any kind. A create takes a
+ * directory and a file and its sandbox's first commands follow at once:
+ * two inode allocations (0.2-1 ms of CPU each on a churned ext4) beside
+ * them were part of why a new sandbox's first :exec cost more than its
+ * second. A burst still finds half the pool, and the refill never waits
+ * below half. */
+#define QUIET_MS 20
 
 enum { FILES, DIRS };
 
@@ -39,6 +47,7 @@ static int started, quit, backoff;
 static int off; /* renames from the pool cannot work (EXDEV): plain creates */
 static int poolfd = -1, newfd = -1; /* spare/, spare/new/ */
 static uint32_t stack[2][WANT_FILES], nstack[2], next_name = 1;
+static struct timespec quiet_until; /* CLOCK_MONOTONIC: see QUIET_MS */
 static const int want[2] = {WANT_FILES, WANT_DIRS};
 
 static void spare_name(char *buf, size_t len, int kind, uint32_t n)
@@ -94,8 +103,15 @@ static void *refill_main(void *arg)
 			backoff = 0;
 			continue;
 		}
+		int low = nstack[FILES] < (uint32_t)want[FILES] / 2 || nstack[DIRS] < (uint32_t)want[DIRS] / 2;
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		int quiet = now.tv_sec > quiet_until.tv_sec ||
+		            (now.tv_sec == quiet_until.tv_sec && now.tv_nsec >= quiet_until.tv_nsec);
 		if (off)
 			pthread_cond_wait(&cond, &mu);
+		else if (!low && !quiet && (nstack[FILES] < (uint32_t)want[FILES] || nstack[DIRS] < (uint32_t)want[DIRS]))
+			pthread_cond_timedwait(&cond, &mu, &quiet_until); /* then look again */
 		else if (nstack[FILES] < (uint32_t)want[FILES])
 			refill_one(FILES);
 		else if (nstack[DIRS] < (uint32_t)want[DIRS])
@@ -115,6 +131,12 @@ static int take(int kind, char *name, size_t len)
 	if (started && !off && nstack[kind] > 0) {
 		spare_name(name, len, kind, stack[kind][--nstack[kind]]);
 		got = 1;
+		clock_gettime(CLOCK_MONOTONIC, &quiet_until);
+		quiet_until.tv_nsec += QUIET_MS * 1000000L;
+		if (quiet_until.tv_nsec >= 1000000000L) {
+			quiet_until.tv_sec++;
+			quiet_until.tv_nsec -= 1000000000L;
+		}
 		pthread_cond_signal(&cond);
 	}
 	pthread_mutex_unlock(&mu);

@@ -2,8 +2,9 @@
  * Units for server/spare.c, the pool of ready-made files and directories:
  * what it hands out is what openat/mkdirat would have made (mode, empty,
  * existing names kept), it really comes from the pool, it refills, it falls
- * back when the pool cannot serve (empty, other file system), and a start
- * empties an earlier run's leftovers.
+ * back when the pool cannot serve (empty, other file system), a start
+ * empties an earlier run's leftovers, and a take is followed by a quiet
+ * time without refills unless less than half of a kind is left.
  */
 #include "spare.h"
 #include "parse.h"
@@ -198,6 +199,55 @@ START_TEST(test_restart_empties)
 }
 END_TEST
 
+/* Entries of STATE/spare named KIND... (f: files, d: directories). */
+static size_t pool_count(char kind)
+{
+	char p[PATH_MAX + 8];
+	snprintf(p, sizeof p, "%s/spare", state);
+	DIR *d = opendir(p);
+	ck_assert_ptr_nonnull(d);
+	size_t n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] == kind && strcmp(e->d_name, "new") != 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+START_TEST(test_quiet_after_take)
+{
+	char err[SRV_MSGLEN], name[32];
+	ck_assert_int_eq(srv_spare_start(state, err), 0);
+	ck_assert_uint_ge(wait_pool(24), 24);
+	/* A create's takes (a directory, a file): no refill for 20 ms, so
+	 * none 8 ms later (a loaded machine can only make it later). */
+	ck_assert_int_eq(srv_spare_mkdir(dirfd_, "box"), 0);
+	int fd = srv_spare_open(dirfd_, "rec", O_WRONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	usleep(8000);
+	ck_assert_uint_eq(pool_count('f'), 15);
+	ck_assert_uint_eq(pool_count('d'), 7);
+	ck_assert_uint_ge(wait_pool(24), 24); /* and then it refills */
+	/* Below half, the refill does not wait: takes every 5 ms (each
+	 * starting a quiet time again) do not hold it off. */
+	for (int i = 0; i < 9; i++) {
+		snprintf(name, sizeof name, "f%d", i);
+		fd = srv_spare_open(dirfd_, name, O_WRONLY | O_CLOEXEC);
+		ck_assert_int_ge(fd, 0);
+		close(fd);
+	}
+	int i = 0;
+	for (; i < 600 && pool_count('f') < 8; i++) {
+		snprintf(name, sizeof name, "d%d", i);
+		ck_assert_int_eq(srv_spare_mkdir(dirfd_, name), 0);
+		usleep(5000);
+	}
+	ck_assert_msg(pool_count('f') >= 8, "takes every 5 ms kept a pool below half from refilling");
+}
+END_TEST
+
 int main(void)
 {
 	TCase *tc = tcase_create("pool");
@@ -206,5 +256,6 @@ int main(void)
 	tcase_add_test(tc, test_from_pool);
 	tcase_add_test(tc, test_burst_and_fallback);
 	tcase_add_test(tc, test_restart_empties);
+	tcase_add_test(tc, test_quiet_after_take);
 	return unit_run("spare", tc);
 }
