@@ -33,6 +33,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 
@@ -193,9 +194,14 @@ int fs_loop_run(struct fuse_session *se, unsigned max_threads, fs_loop_local_fn 
 	int ok = reader != NULL;
 	pthread_mutex_unlock(&lock);
 	/* sem_wait ends early on a signal: libfuse's handler has then
-	 * marked the session exited. */
-	while (ok && !fuse_session_exited(se))
-		sem_wait(&finish);
+	 * marked the session exited. A signal between the check and the
+	 * wait is seen within a second. */
+	while (ok && !fuse_session_exited(se)) {
+		struct timespec t;
+		clock_gettime(CLOCK_REALTIME, &t);
+		t.tv_sec += 1;
+		(void)sem_timedwait(&finish, &t);
+	}
 
 	pthread_mutex_lock(&lock);
 	/* Only the reader can be inside the read (the one cancellation
