@@ -36,37 +36,46 @@ eq "$(wc -l <"$T/got")" 42 "files read inside"
 cmp -s "$T/want" "$T/back" || fail "files written by tar, read back through the mount"
 
 # A write stream through a descriptor while sbxd is stopped: the lookups
-# (each a call to sbxd) hang in their threads, the writes do not.
+# (each a call to sbxd) hang in their threads, the writes do not. (Behind
+# a conformance run's recording proxy, which passes no descriptor, every
+# write is a call too: nothing to look at.)
 head -c $((4 << 20)) /dev/urandom >"$T/w"
-exec 5<>"$F/stream"
-kill -STOP "$SBXD_PID"
-stat "$F/nosuch-a" >/dev/null 2>&1 &
-la=$!
-stat "$F/nosuch-b" >/dev/null 2>&1 &
-lb=$!
-sleep 0.5
-s=$(ms)
-timeout 20 dd if="$T/w" bs=10k status=none >&5 || { kill -CONT "$SBXD_PID"; fail "a descriptor's writes with sbxd stopped"; }
-took=$(($(ms) - s))
-ok=1
-kill -0 "$la" 2>/dev/null && kill -0 "$lb" 2>/dev/null || ok=0
-kill -CONT "$SBXD_PID"
-[ "$ok" = 1 ] || fail "the lookups did not wait for the stopped sbxd (the test proves nothing)"
-wait "$la" && fail "a lookup of a missing name succeeded"
-wait "$lb" && fail "a lookup of a missing name succeeded"
-exec 5>&-
-note "4 MiB in 10 KiB writes with two lookups hung on a stopped sbxd: $took ms"
+if [ -n "${SBX_RECORD:-}" ]; then
+	cp "$T/w" "$F/stream"
+else
+	exec 5<>"$F/stream"
+	kill -STOP "$SBXD_PID"
+	stat "$F/nosuch-a" >/dev/null 2>&1 &
+	la=$!
+	stat "$F/nosuch-b" >/dev/null 2>&1 &
+	lb=$!
+	sleep 0.5
+	s=$(ms)
+	timeout 20 dd if="$T/w" bs=10k status=none >&5 || { kill -CONT "$SBXD_PID"; fail "a descriptor's writes with sbxd stopped"; }
+	took=$(($(ms) - s))
+	ok=1
+	kill -0 "$la" 2>/dev/null && kill -0 "$lb" 2>/dev/null || ok=0
+	kill -CONT "$SBXD_PID"
+	[ "$ok" = 1 ] || fail "the lookups did not wait for the stopped sbxd (the test proves nothing)"
+	wait "$la" && fail "a lookup of a missing name succeeded"
+	wait "$lb" && fail "a lookup of a missing name succeeded"
+	exec 5>&-
+	note "4 MiB in 10 KiB writes with two lookups hung on a stopped sbxd: $took ms"
+fi
 eq "$(inside 'sha256sum </tmp/stream' | cut -c1-64)" "$(sha256sum <"$T/w" | cut -c1-64)" "the stream written meanwhile, read inside"
 
 # A finished sandbox: a descriptor opened while it ran writes no more.
 id=$(new_box 'sleep 3')
 G=$MNT/$id/files/tmp
+printf 'a' >"$G/late" || fail "a write while the sandbox runs"
 exec 6<>"$G/late"
-printf 'a' >&6 || fail "a write while the sandbox runs"
 completed() { [ "$(cat "$MNT/$id/status")" = completed ]; }
 wait_for 30 completed
-out=$(python3 -c 'import os; os.write(6, b"b")' 2>&1) && fail "a write after the sandbox ended succeeded"
-printf '%s\n' "$out" | grep -q "Read-only file system" || fail "a write after the end: '$out'"
+# (The file calls' write-behind answers EROFS at close instead.)
+if [ -z "${SBX_RECORD:-}" ]; then
+	out=$(python3 -c 'import os; os.write(6, b"b")' 2>&1) && fail "a write after the sandbox ended succeeded"
+	printf '%s\n' "$out" | grep -q "Read-only file system" || fail "a write after the end: '$out'"
+fi
 exec 6>&-
 eq "$(cat "$G/late")" a "the file after the refused write"
 out=$(tar -C "$T/src" -cf - one | tar -C "$G" -xf - 2>&1) && fail "tar xf into a finished sandbox succeeded"
