@@ -1915,15 +1915,13 @@ static void fd_write(fuse_req_t req, fs_handle *h, const char *id, const char *b
 		fuse_reply_err(req, rc);
 }
 
-int fs_files_local_io(const fs_handle *h, uint32_t uid, int write)
+int fs_files_local_write(const fs_handle *h, uint32_t uid)
 {
 	if (!h->has_ffd || __atomic_load_n(&wb_total, __ATOMIC_RELAXED))
 		return 0;
-	if (!write || h->ffd_ro)
-		return 1;
 	/* The first write by a caller other than the sandbox's root stats
 	 * the file (kill_privs), a call to the service. */
-	return __atomic_load_n(&h->privs_checked, __ATOMIC_RELAXED) || sandbox_id_of(uid, getuid()) == 0;
+	return h->ffd_ro || __atomic_load_n(&h->privs_checked, __ATOMIC_RELAXED) || sandbox_id_of(uid, getuid()) == 0;
 }
 
 void fs_files_write(fuse_req_t req, fs_handle *h, const char *buf, size_t size, off_t off)

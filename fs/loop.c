@@ -13,8 +13,8 @@
  * thread (docs/performance.md, "tar in").
  *
  * Here one worker at a time is the reader. A request it may answer
- * without waiting (fs_loop_local_fn: a read or write through a file's
- * own descriptor) it answers itself and reads again: one thread, woken
+ * without waiting (fs_loop_local_fn: a write through a file's own
+ * descriptor) it answers itself and reads again: one thread, woken
  * once a request. Any other request first makes another worker the
  * reader (the most recently idle, or a new one while fewer than
  * max_threads run) and is then answered, so a slow call to the service

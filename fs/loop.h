@@ -1,8 +1,8 @@
 /*
  * sbxfs's own multi-threaded FUSE loop (loop.c): one thread reads
  * /dev/fuse at a time and answers a request it can answer without waiting
- * on anything (a files/ read or write through the file's descriptor)
- * itself, so a stream of tar's 10 KiB writes is served by one thread
+ * on anything (a files/ write through the file's descriptor) itself, so a
+ * stream of tar's 10 KiB writes is served by one thread
  * that the kernel wakes once a request; any other request is handed to
  * the pool first (the most recently idle thread becomes the reader), so
  * a slow call never holds the mount up.

@@ -505,9 +505,9 @@ int main(int argc, char *argv[])
 	if (copts.singlethread) {
 		lrc = fuse_session_loop(se);
 	} else if (!copts.clone_fd) {
-		/* loop.c: the reading thread answers descriptor reads and
-		 * writes itself (a request stream on one thread), anything
-		 * else on the pool; max_idle_threads does not apply. */
+		/* loop.c: the reading thread answers descriptor writes
+		 * itself (a stream of writes on one thread), anything else
+		 * on the pool; max_idle_threads does not apply. */
 		lrc = fs_loop_run(se, copts.max_threads ? copts.max_threads : 16, fs_ops_request_local);
 	} else {
 		struct fuse_loop_config *lc = fuse_loop_cfg_create();
