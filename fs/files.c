@@ -1847,12 +1847,12 @@ void fs_files_read(fuse_req_t req, fs_handle *h, size_t size, off_t off)
 static int kill_privs(fuse_req_t req, fs_handle *h, const char *id, const char *path)
 {
 	int done = 0;
-	if (h->privs_checked)
+	if (__atomic_load_n(&h->privs_checked, __ATOMIC_RELAXED))
 		return 0;
 	const struct fuse_ctx *c = fuse_req_ctx(req);
 	if (sandbox_id_of((uint32_t)c->uid, getuid()) == 0)
 		return 0;
-	h->privs_checked = 1;
+	__atomic_store_n(&h->privs_checked, 1, __ATOMIC_RELAXED);
 	sbx_dirent de;
 	sbx_error err;
 	if (do_stat(h->slot, path, &de) != 0)
@@ -1880,9 +1880,14 @@ static void fd_write(fuse_req_t req, fs_handle *h, const char *id, const char *b
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	char *path = handle_path(h);
-	int killed = path && id ? kill_privs(req, h, id, path) : 0;
-	free(path);
+	int killed = 0;
+	/* (The path is resolved only while the check is still to come.) */
+	if (id && !__atomic_load_n(&h->privs_checked, __ATOMIC_RELAXED) &&
+	    sandbox_id_of((uint32_t)fuse_req_ctx(req)->uid, getuid()) != 0) {
+		char *path = handle_path(h);
+		killed = path ? kill_privs(req, h, id, path) : 0;
+		free(path);
+	}
 	if (__atomic_load_n(&wb_total, __ATOMIC_RELAXED))
 		wb_flush(h->slot, h->ino, h);
 	size_t done = 0;
@@ -1908,6 +1913,15 @@ static void fd_write(fuse_req_t req, fs_handle *h, const char *id, const char *b
 		fuse_reply_write(req, done);
 	else
 		fuse_reply_err(req, rc);
+}
+
+int fs_files_local_write(const fs_handle *h, uint32_t uid)
+{
+	if (!h->has_ffd || __atomic_load_n(&wb_total, __ATOMIC_RELAXED))
+		return 0;
+	/* The first write by a caller other than the sandbox's root stats
+	 * the file (kill_privs), a call to the service. */
+	return h->ffd_ro || __atomic_load_n(&h->privs_checked, __ATOMIC_RELAXED) || sandbox_id_of(uid, getuid()) == 0;
 }
 
 void fs_files_write(fuse_req_t req, fs_handle *h, const char *buf, size_t size, off_t off)

@@ -73,6 +73,12 @@ void fs_files_create(fuse_req_t req, uint32_t slot, const char *dir, const char 
 		     struct fuse_file_info *fi);
 void fs_files_read(fuse_req_t req, fs_handle *h, size_t size, off_t off);
 void fs_files_write(fuse_req_t req, fs_handle *h, const char *buf, size_t size, off_t off);
+/* Whether a write to h by host uid is served by its descriptor alone,
+ * with no call to the service and no lock held long (loop.c lets the
+ * thread that read such a request answer it itself): a descriptor, no
+ * write-behind bytes held anywhere in the mount, and no set-id check
+ * still to come (kill_privs). */
+int fs_files_local_write(const fs_handle *h, uint32_t uid);
 /* Write-behind (see files.c): sends what h holds; 0 or the -errno of
  * this send or of an earlier one not yet reported (FLUSH, fsync). */
 int fs_files_flush_handle(fs_handle *h);

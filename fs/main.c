@@ -3,7 +3,7 @@
  * (DESIGN section 2). This file is the command line in the style of sshfs
  * (`sbxfs [SOURCE] MOUNTPOINT [-o url=...,token_file=...,timeout=...]`),
  * the libsbx client and event loop, and the libfuse low-level session run
- * by a bounded pool of threads. Before it mounts it asks the service once
+ * by a bounded pool of threads (loop.c). Before it mounts it asks the service once
  * (a list call), so a mistyped url= fails the mount command with a message
  * instead of every later call (-o lazy skips that); the mount shows the
  * service URL as its source (fsname) and type fuse.sbxfs, and unmounts
@@ -32,6 +32,7 @@
 #include "chunk.h"
 #include "files.h"
 #include "log.h"
+#include "loop.h"
 #include "ops.h"
 #include "reqlog.h"
 #include "state.h"
@@ -503,6 +504,11 @@ int main(int argc, char *argv[])
 	int lrc;
 	if (copts.singlethread) {
 		lrc = fuse_session_loop(se);
+	} else if (!copts.clone_fd) {
+		/* loop.c: the reading thread answers descriptor writes
+		 * itself (a stream of writes on one thread), anything else
+		 * on the pool; max_idle_threads does not apply. */
+		lrc = fs_loop_run(se, copts.max_threads ? copts.max_threads : 16, fs_ops_request_local);
 	} else {
 		struct fuse_loop_config *lc = fuse_loop_cfg_create();
 		if (!lc)

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fuse.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -210,6 +211,28 @@ void fs_ops_setup(sbx_client *c, const fs_settings *s)
 static fs_handle *fh(struct fuse_file_info *fi)
 {
 	return (fs_handle *)(uintptr_t)fi->fh;
+}
+
+/* For loop.c: whether a raw request is a write to a files/ handle that
+ * only its own descriptor serves (fs_files_local_write: one pwrite into
+ * the sandbox's layer), which the reading thread may answer itself.
+ * Reads stay on the pool: a splice from a layer on disk may wait for the
+ * disk, and reads out were as fast either way. The kernel's header and
+ * the fh that WRITE starts with are read in place (linux/fuse.h, the ABI
+ * libfuse parses the same bytes by); the handle lives until RELEASE,
+ * which the kernel sends only after the file's last write. */
+int fs_ops_request_local(const char *buf, size_t len)
+{
+	struct fuse_in_header in;
+	uint64_t fhv;
+	if (len < sizeof in + sizeof fhv)
+		return 0;
+	memcpy(&in, buf, sizeof in);
+	if (in.opcode != FUSE_WRITE)
+		return 0;
+	memcpy(&fhv, buf + sizeof in, sizeof fhv);
+	const fs_handle *h = (const fs_handle *)(uintptr_t)fhv;
+	return h && h->path && fs_files_local_write(h, in.uid);
 }
 
 /* The clone files: a write is a request, the read its answer. */

@@ -30,6 +30,10 @@ void fs_ops_setup(sbx_client *c, const fs_settings *s);
 /* The session, for notifications (inval of `error` files and deleted
  * names). NULL until set. */
 void fs_ops_set_session(struct fuse_session *se);
+/* Whether the raw request buf (len bytes from /dev/fuse) is a write that
+ * only a files/ descriptor serves (fs_files_local_write):
+ * fs_loop_local_fn for loop.c. */
+int fs_ops_request_local(const char *buf, size_t len);
 extern const struct fuse_lowlevel_ops fs_ops;
 
 #endif
