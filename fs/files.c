@@ -1036,7 +1036,10 @@ void fs_files_getattr(fuse_req_t req, uint64_t ino, uint32_t slot, const char *p
  * attribute the kernel caches), and not after any change made through
  * the mount since it was fetched (lc_gen). */
 #define LC_MAX 1024             /* listings fetched ahead, kept at once */
-#define LC_PARENTS 8            /* recent listings remembered as parents */
+#define LC_PARENTS 32           /* recent listings with subdirectories,
+				 * remembered as parents (a leaf directory
+				 * is none: it would push the walk's own
+				 * parent out after a few opendirs) */
 #define LC_ASK 1024             /* siblings asked for in one call */
 typedef struct lc_ent {
 	uint32_t slot;
@@ -1050,6 +1053,8 @@ typedef struct lc_parent {
 	uint32_t slot;
 	char *path;
 	char **subdirs;         /* its subdirectories' paths, listing order */
+	unsigned char *asked;   /* per subdirectory: fetched already in this
+				 * walk (kept or taken), so not asked again */
 	size_t nsub;
 	int64_t ms;
 } lc_parent;
@@ -1127,15 +1132,29 @@ static void lc_keep(uint32_t slot, char *path, sbx_dirent *v, size_t n, int64_t 
 
 /* Remembers path's subdirectories as the siblings of a walk's next
  * opendir below it. */
+static void lc_parent_clear(lc_parent *q)
+{
+	for (size_t k = 0; k < q->nsub; k++)
+		free(q->subdirs[k]);
+	free(q->subdirs);
+	free(q->asked);
+	free(q->path);
+	memset(q, 0, sizeof *q);
+}
+
 static void lc_note_parent(uint32_t slot, const char *path, const sbx_dirent *v, size_t n)
 {
 	size_t nd = 0;
 	for (size_t i = 0; i < n; i++)
 		nd += v[i].type == SBX_FT_DIR;
-	char **sub = nd ? calloc(nd, sizeof *sub) : NULL;
+	if (!nd)
+		return;
+	char **sub = calloc(nd, sizeof *sub);
+	unsigned char *asked = calloc(nd, 1);
 	char *p = strdup(path);
-	if ((nd && !sub) || !p) {
+	if (!sub || !asked || !p) {
 		free(sub);
+		free(asked);
 		free(p);
 		return;
 	}
@@ -1144,13 +1163,18 @@ static void lc_note_parent(uint32_t slot, const char *path, const sbx_dirent *v,
 		if (v[i].type == SBX_FT_DIR && (sub[k] = fs_files_join(path, v[i].name)))
 			k++;
 	pthread_mutex_lock(&lc_lock);
-	lc_parent *q = &lc_par[lc_par_next];
-	lc_par_next = (lc_par_next + 1) % LC_PARENTS;
-	for (size_t i = 0; i < q->nsub; i++)
-		free(q->subdirs[i]);
-	free(q->subdirs);
-	free(q->path);
-	*q = (lc_parent){slot, p, sub, k, mono_ms()};
+	/* A listing of the same directory again (a second walk) replaces
+	 * its record, so its subdirectories are asked for anew. */
+	lc_parent *q = NULL;
+	for (size_t i = 0; i < LC_PARENTS && !q; i++)
+		if (lc_par[i].path && lc_par[i].slot == slot && strcmp(lc_par[i].path, p) == 0)
+			q = &lc_par[i];
+	if (!q) {
+		q = &lc_par[lc_par_next];
+		lc_par_next = (lc_par_next + 1) % LC_PARENTS;
+	}
+	lc_parent_clear(q);
+	*q = (lc_parent){slot, p, sub, asked, k, mono_ms()};
 	pthread_mutex_unlock(&lc_lock);
 }
 
@@ -1159,12 +1183,44 @@ static void lc_fini(void)
 	pthread_mutex_lock(&lc_lock);
 	for (size_t i = 0; i < LC_MAX; i++)
 		lc_ent_clear(&lc[i]);
+	for (size_t i = 0; i < LC_PARENTS; i++)
+		lc_parent_clear(&lc_par[i]);
+	pthread_mutex_unlock(&lc_lock);
+}
+
+/* Under lc_lock: the fresh record of path's parent, NULL when none. */
+static lc_parent *lc_parent_of_locked(uint32_t slot, const char *path, int64_t now)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash || slash == path)
+		return NULL;
+	size_t plen = (size_t)(slash - path);
 	for (size_t i = 0; i < LC_PARENTS; i++) {
-		for (size_t k = 0; k < lc_par[i].nsub; k++)
-			free(lc_par[i].subdirs[k]);
-		free(lc_par[i].subdirs);
-		free(lc_par[i].path);
-		memset(&lc_par[i], 0, sizeof lc_par[i]);
+		lc_parent *q = &lc_par[i];
+		if (q->path && q->slot == slot && strlen(q->path) == plen && strncmp(q->path, path, plen) == 0 &&
+		    lc_fresh(q->ms, now) && q->nsub)
+			return q;
+	}
+	return NULL;
+}
+
+/* The listings of paths came (path's siblings, and path): none of them
+ * is asked for again in this walk, even once taken. Those the answer
+ * left out (its cap) stay to be asked with the next one. */
+static void lc_mark_asked(uint32_t slot, const char *path, const sbx_dirlist *ls, size_t nl)
+{
+	pthread_mutex_lock(&lc_lock);
+	lc_parent *q = lc_parent_of_locked(slot, path, mono_ms());
+	for (size_t k = 0; q && k < q->nsub; k++) {
+		if (strcmp(q->subdirs[k], path) == 0) {
+			q->asked[k] = 1;
+			continue;
+		}
+		for (size_t i = 0; i < nl; i++)
+			if (ls[i].path && strcmp(ls[i].path, q->subdirs[k]) == 0) {
+				q->asked[k] = 1;
+				break;
+			}
 	}
 	pthread_mutex_unlock(&lc_lock);
 }
@@ -1174,25 +1230,14 @@ static void lc_fini(void)
 static char **lc_siblings(uint32_t slot, const char *path, size_t *n)
 {
 	*n = 0;
-	const char *slash = strrchr(path, '/');
-	if (!slash || slash == path)
-		return NULL;
-	size_t plen = (size_t)(slash - path);
-	int64_t now = mono_ms();
 	char **out = NULL;
 	pthread_mutex_lock(&lc_lock);
-	for (size_t i = 0; i < LC_PARENTS && !out; i++) {
-		lc_parent *q = &lc_par[i];
-		if (!q->path || q->slot != slot || strlen(q->path) != plen || strncmp(q->path, path, plen) != 0 ||
-		    !lc_fresh(q->ms, now) || !q->nsub)
-			continue;
-		if (!(out = calloc(q->nsub < LC_ASK ? q->nsub : LC_ASK, sizeof *out)))
-			break;
+	lc_parent *q = lc_parent_of_locked(slot, path, mono_ms());
+	if (q && (out = calloc(q->nsub < LC_ASK ? q->nsub : LC_ASK, sizeof *out)))
 		for (size_t k = 0; k < q->nsub && *n < LC_ASK; k++)
-			if (strcmp(q->subdirs[k], path) != 0 && !lc_kept_locked(slot, q->subdirs[k]) &&
+			if (!q->asked[k] && strcmp(q->subdirs[k], path) != 0 && !lc_kept_locked(slot, q->subdirs[k]) &&
 			    (out[*n] = strdup(q->subdirs[k])))
 				(*n)++;
-	}
 	pthread_mutex_unlock(&lc_lock);
 	if (out && !*n) {
 		free(out);
@@ -1218,6 +1263,7 @@ static int list_dir(uint32_t slot, const char *id, const char *path, sbx_dirent 
 		size_t nl = 0;
 		r = sbx_file_list_many(client, id, path, (const char *const *)sib, nsib, &ls, &nl, &err);
 		if (r == SBX_OK) {
+			lc_mark_asked(slot, path, ls, nl);
 			*v = ls[0].ents;
 			*n = ls[0].n;
 			ls[0].ents = NULL;
