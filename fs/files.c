@@ -60,6 +60,11 @@ typedef struct fnode {
 	int64_t shown_size, shown_mtime, shown_ctime;
 	int64_t cst_size, cst_mtime, cst_ctime;
 	uint64_t cst_ino;
+	/* Directories: when the listing last handed to the kernel was
+	 * fetched (monotonic ms, 0: never) and lc_gen then (see
+	 * fs_files_dir_cached). */
+	int64_t ls_ms;
+	uint64_t ls_gen;
 } fnode;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -1287,6 +1292,37 @@ static int list_dir(uint32_t slot, const char *id, const char *path, sbx_dirent 
 	return 0;
 }
 
+/* The kernel caches a files/ directory's listing (FOPEN_CACHE_DIR, see
+ * op_opendir) and serves it again only when an open says keep_cache:
+ * only while the listing is no older than the attributes it came with
+ * (so a change made inside shows to the first listing after
+ * FS_FILES_ATTR_TIMEOUT, as a stat does) and nothing was changed through
+ * the mount since (lc_gen; the kernel also drops its cache itself when
+ * the directory's mtime or its own change count moved). */
+int fs_files_dir_cached(uint64_t ino)
+{
+	int64_t now = mono_ms();
+	uint64_t gen = __atomic_load_n(&lc_gen, __ATOMIC_RELAXED);
+	int ok = 0;
+	pthread_mutex_lock(&lock);
+	fnode *nd = node_of_locked(ino);
+	if (nd && nd->ls_ms > 0 && nd->ls_gen == gen && lc_fresh(nd->ls_ms, now))
+		ok = 1;
+	pthread_mutex_unlock(&lock);
+	return ok;
+}
+
+static void dir_listed(uint64_t ino, int64_t ms, uint64_t gen)
+{
+	pthread_mutex_lock(&lock);
+	fnode *nd = node_of_locked(ino);
+	if (nd) {
+		nd->ls_ms = ms;
+		nd->ls_gen = gen;
+	}
+	pthread_mutex_unlock(&lock);
+}
+
 int fs_files_opendir(uint32_t slot, const char *path, uint64_t self_ino, fs_handle *h)
 {
 	wb_flush(slot, 0, NULL);
@@ -1296,9 +1332,12 @@ int fs_files_opendir(uint32_t slot, const char *path, uint64_t self_ino, fs_hand
 	int64_t ms = 0;
 	if (fs_state_sandbox_id(slot, id) != 0)
 		return -ENOENT;
+	/* read before the fetch: a change meanwhile makes the stamp old */
+	uint64_t gen = __atomic_load_n(&lc_gen, __ATOMIC_RELAXED);
 	int rc = list_dir(slot, id, path, &v, &n, &ms);
 	if (rc)
 		return rc;
+	dir_listed(self_ino, ms, gen);
 	lc_note_parent(slot, path, v, n);
 	h->ents_age_ms = mono_ms() - ms;
 	fs_dirent *ne = realloc(h->ents, (h->nents + n) * sizeof *ne);
@@ -1322,7 +1361,6 @@ int fs_files_opendir(uint32_t slot, const char *path, uint64_t self_ino, fs_hand
 		v[i].name = NULL;
 	}
 	sbx_dirent_list_free(v, n);
-	(void)self_ino;
 	return 0;
 }
 
