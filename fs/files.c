@@ -65,6 +65,14 @@ typedef struct fnode {
 	 * fs_files_dir_cached). */
 	int64_t ls_ms;
 	uint64_t ls_gen;
+	/* Directories: their attributes as their parent's listing (fetched
+	 * at dattr_ms, lc_gen dattr_gen) gave them, to answer the GETATTR
+	 * the kernel sends when find or ls stats a directory whose listing
+	 * it read (it marks the atime stale) within the same timeout as
+	 * the kernel's own attribute cache; NULL when none. */
+	struct stat *dattr;
+	int64_t dattr_ms;
+	uint64_t dattr_gen;
 } fnode;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -111,8 +119,10 @@ void fs_files_fini(void)
 	lc_fini();
 	pthread_mutex_lock(&lock);
 	for (uint32_t i = 0; i < nnodes; i++) {
-		if (byindex[i])
+		if (byindex[i]) {
 			free(byindex[i]->path);
+			free(byindex[i]->dattr);
+		}
 		free(byindex[i]);
 	}
 	free(byindex);
@@ -198,6 +208,7 @@ static int node_free_locked(uint32_t i)
 		return 0;
 	unchain(i);     /* a dead node was unchained by its rename */
 	free(byindex[i]->path);
+	free(byindex[i]->dattr);
 	free(byindex[i]);
 	byindex[i] = NULL;
 	return 1;
@@ -1002,9 +1013,17 @@ int fs_files_fgetattr(fuse_req_t req, fs_handle *h, uint64_t ino)
 	return 1;
 }
 
+static int dir_attr_fresh(uint64_t ino, struct stat *st, double *left);
+
 void fs_files_getattr(fuse_req_t req, uint64_t ino, uint32_t slot, const char *path)
 {
 	wb_flush(slot, ino, NULL);
+	struct stat kst;
+	double left;
+	if (dir_attr_fresh(ino, &kst, &left)) {
+		fuse_reply_attr(req, &kst, left);
+		return;
+	}
 	sbx_dirent de;
 	int rc = do_stat(slot, path, &de);
 	if (rc && strcmp(path, "/") == 0) {
@@ -1312,6 +1331,37 @@ int fs_files_dir_cached(uint64_t ino)
 	return ok;
 }
 
+/* Keeps a subdirectory's attributes from a listing (see fnode.dattr). */
+static void dir_attr_keep(uint64_t ino, const struct stat *st, int64_t ms, uint64_t gen)
+{
+	pthread_mutex_lock(&lock);
+	fnode *nd = node_of_locked(ino);
+	if (nd && (nd->dattr || (nd->dattr = malloc(sizeof *nd->dattr)))) {
+		*nd->dattr = *st;
+		nd->dattr_ms = ms;
+		nd->dattr_gen = gen;
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+/* A directory's kept attributes while they are as fresh as the kernel's
+ * cache of them would be: 1 with *st and *left (seconds of it left). */
+static int dir_attr_fresh(uint64_t ino, struct stat *st, double *left)
+{
+	int64_t now = mono_ms();
+	uint64_t gen = __atomic_load_n(&lc_gen, __ATOMIC_RELAXED);
+	int ok = 0;
+	pthread_mutex_lock(&lock);
+	fnode *nd = node_of_locked(ino);
+	if (nd && nd->dattr && nd->dattr_gen == gen && lc_fresh(nd->dattr_ms, now)) {
+		*st = *nd->dattr;
+		*left = FS_FILES_ATTR_TIMEOUT - (double)(now - nd->dattr_ms) / 1000.0;
+		ok = 1;
+	}
+	pthread_mutex_unlock(&lock);
+	return ok;
+}
+
 static void dir_listed(uint64_t ino, int64_t ms, uint64_t gen)
 {
 	pthread_mutex_lock(&lock);
@@ -1355,8 +1405,11 @@ int fs_files_opendir(uint32_t slot, const char *path, uint64_t self_ino, fs_hand
 		/* Full attributes (the posix extension) go to READDIRPLUS; a
 		 * link's size is its shown text's, which takes a statFile. */
 		struct stat *st = NULL;
-		if (v[i].has_posix && v[i].type != SBX_FT_SYMLINK && (st = malloc(sizeof *st)))
+		if (v[i].has_posix && v[i].type != SBX_FT_SYMLINK && (st = malloc(sizeof *st))) {
 			dirent_attr(&v[i], ino, st);
+			if (S_ISDIR(st->st_mode))
+				dir_attr_keep(ino, st, ms, gen);
+		}
 		h->ents[h->nents++] = (fs_dirent){v[i].name, ino, dirent_type(&v[i]), st};
 		v[i].name = NULL;
 	}
@@ -2509,6 +2562,7 @@ void fs_files_setxattr(fuse_req_t req, uint32_t slot, const char *path, const ch
 		       size_t size, int flags)
 {
 	wb_flush(slot, 0, NULL);
+	lc_changed();   /* the ctime moves: no kept directory attributes */
 	char id[FS_ID_MAX];
 	sbx_error err;
 	int rc = 0;
@@ -2524,6 +2578,7 @@ void fs_files_setxattr(fuse_req_t req, uint32_t slot, const char *path, const ch
 void fs_files_removexattr(fuse_req_t req, uint32_t slot, const char *path, const char *name)
 {
 	wb_flush(slot, 0, NULL);
+	lc_changed();   /* the ctime moves: no kept directory attributes */
 	char id[FS_ID_MAX];
 	sbx_error err;
 	int rc = 0;

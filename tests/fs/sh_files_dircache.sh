@@ -19,6 +19,7 @@ mkdir "$MNT/k"
 F=$MNT/k/files/tmp
 inside() { box_out k "$1"; }
 lists() { grep -cE ':listDirs?[?" ]' "$rec" || true; }
+stats() { grep -cE ':statFile[?" ]' "$rec" || true; }
 plus() { grep -c "opcode: READDIRPLUS " "$LOG" || true; }
 
 inside 'mkdir -p /tmp/t && cd /tmp/t && for d in $(seq 1 20); do mkdir d$d; for f in $(seq 1 10); do echo $d.$f > d$d/f$f; done; done' >/dev/null
@@ -27,7 +28,7 @@ sleep 1.2
 p0=$(plus) l0=$(lists)
 got=$(cd "$F/t" && find . | sort)
 eq "$got" "$want" "the first walk against find inside"
-p1=$(plus) l1=$(lists)
+p1=$(plus) l1=$(lists) s1=$(stats)
 [ $((p1 - p0)) -ge 21 ] || fail "the first walk read $((p1 - p0)) listings (want one per directory, 21)"
 got=$(cd "$F/t" && find . | sort)
 eq "$got" "$want" "the second walk, from the kernel's cache"
@@ -35,6 +36,17 @@ p2=$(plus) l2=$(lists)
 note "find of 21 directories: first $((p1 - p0)) READDIRPLUS, $((l1 - l0)) listing calls; again at once $((p2 - p1)), $((l2 - l1))"
 [ $((p2 - p1)) -eq 0 ] || fail "the second walk within 1 s sent $((p2 - p1)) READDIRPLUS (want 0: the kernel's cache)"
 [ $((l2 - l1)) -eq 0 ] || fail "the second walk within 1 s made $((l2 - l1)) listing calls (want 0)"
+# find stats each directory again (the kernel marked its atime stale when
+# it read the listing): answered from the parent's listing, no statFile.
+[ $(($(stats) - s1)) -le 1 ] || fail "the second walk within 1 s made $(($(stats) - s1)) statFile calls (want at most 1)"
+
+# A directory's mode: through the mount at once, inside after the timeout.
+stat "$F/t/d10" "$F/t/d11" >/dev/null
+chmod 700 "$F/t/d10"
+eq "$(stat -c %a "$F/t/d10")" 700 "a directory's mode right after chmod through the mount"
+inside 'chmod 711 /tmp/t/d11' >/dev/null
+sleep 1.2
+eq "$(stat -c %a "$F/t/d11")" 711 "a directory's mode 1.2 s after a chmod inside"
 
 # Changes through the mount show at once, however fresh the cache.
 ls "$F/t/d2" "$F/t/d3" "$F/t/d4" >/dev/null
