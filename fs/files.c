@@ -60,6 +60,19 @@ typedef struct fnode {
 	int64_t shown_size, shown_mtime, shown_ctime;
 	int64_t cst_size, cst_mtime, cst_ctime;
 	uint64_t cst_ino;
+	/* Directories: when the listing last handed to the kernel was
+	 * fetched (monotonic ms, 0: never) and lc_gen then (see
+	 * fs_files_dir_cached). */
+	int64_t ls_ms;
+	uint64_t ls_gen;
+	/* Directories: their attributes as their parent's listing (fetched
+	 * at dattr_ms, lc_gen dattr_gen) gave them, to answer the GETATTR
+	 * the kernel sends when find or ls stats a directory whose listing
+	 * it read (it marks the atime stale) within the same timeout as
+	 * the kernel's own attribute cache; NULL when none. */
+	struct stat *dattr;
+	int64_t dattr_ms;
+	uint64_t dattr_gen;
 } fnode;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -106,8 +119,10 @@ void fs_files_fini(void)
 	lc_fini();
 	pthread_mutex_lock(&lock);
 	for (uint32_t i = 0; i < nnodes; i++) {
-		if (byindex[i])
+		if (byindex[i]) {
 			free(byindex[i]->path);
+			free(byindex[i]->dattr);
+		}
 		free(byindex[i]);
 	}
 	free(byindex);
@@ -193,6 +208,7 @@ static int node_free_locked(uint32_t i)
 		return 0;
 	unchain(i);     /* a dead node was unchained by its rename */
 	free(byindex[i]->path);
+	free(byindex[i]->dattr);
 	free(byindex[i]);
 	byindex[i] = NULL;
 	return 1;
@@ -997,9 +1013,17 @@ int fs_files_fgetattr(fuse_req_t req, fs_handle *h, uint64_t ino)
 	return 1;
 }
 
+static int dir_attr_fresh(uint64_t ino, struct stat *st, double *left);
+
 void fs_files_getattr(fuse_req_t req, uint64_t ino, uint32_t slot, const char *path)
 {
 	wb_flush(slot, ino, NULL);
+	struct stat kst;
+	double left;
+	if (dir_attr_fresh(ino, &kst, &left)) {
+		fuse_reply_attr(req, &kst, left);
+		return;
+	}
 	sbx_dirent de;
 	int rc = do_stat(slot, path, &de);
 	if (rc && strcmp(path, "/") == 0) {
@@ -1036,7 +1060,10 @@ void fs_files_getattr(fuse_req_t req, uint64_t ino, uint32_t slot, const char *p
  * attribute the kernel caches), and not after any change made through
  * the mount since it was fetched (lc_gen). */
 #define LC_MAX 1024             /* listings fetched ahead, kept at once */
-#define LC_PARENTS 8            /* recent listings remembered as parents */
+#define LC_PARENTS 32           /* recent listings with subdirectories,
+				 * remembered as parents (a leaf directory
+				 * is none: it would push the walk's own
+				 * parent out after a few opendirs) */
 #define LC_ASK 1024             /* siblings asked for in one call */
 typedef struct lc_ent {
 	uint32_t slot;
@@ -1050,6 +1077,8 @@ typedef struct lc_parent {
 	uint32_t slot;
 	char *path;
 	char **subdirs;         /* its subdirectories' paths, listing order */
+	unsigned char *asked;   /* per subdirectory: fetched already in this
+				 * walk (kept or taken), so not asked again */
 	size_t nsub;
 	int64_t ms;
 } lc_parent;
@@ -1127,15 +1156,29 @@ static void lc_keep(uint32_t slot, char *path, sbx_dirent *v, size_t n, int64_t 
 
 /* Remembers path's subdirectories as the siblings of a walk's next
  * opendir below it. */
+static void lc_parent_clear(lc_parent *q)
+{
+	for (size_t k = 0; k < q->nsub; k++)
+		free(q->subdirs[k]);
+	free(q->subdirs);
+	free(q->asked);
+	free(q->path);
+	memset(q, 0, sizeof *q);
+}
+
 static void lc_note_parent(uint32_t slot, const char *path, const sbx_dirent *v, size_t n)
 {
 	size_t nd = 0;
 	for (size_t i = 0; i < n; i++)
 		nd += v[i].type == SBX_FT_DIR;
-	char **sub = nd ? calloc(nd, sizeof *sub) : NULL;
+	if (!nd)
+		return;
+	char **sub = calloc(nd, sizeof *sub);
+	unsigned char *asked = calloc(nd, 1);
 	char *p = strdup(path);
-	if ((nd && !sub) || !p) {
+	if (!sub || !asked || !p) {
 		free(sub);
+		free(asked);
 		free(p);
 		return;
 	}
@@ -1144,13 +1187,18 @@ static void lc_note_parent(uint32_t slot, const char *path, const sbx_dirent *v,
 		if (v[i].type == SBX_FT_DIR && (sub[k] = fs_files_join(path, v[i].name)))
 			k++;
 	pthread_mutex_lock(&lc_lock);
-	lc_parent *q = &lc_par[lc_par_next];
-	lc_par_next = (lc_par_next + 1) % LC_PARENTS;
-	for (size_t i = 0; i < q->nsub; i++)
-		free(q->subdirs[i]);
-	free(q->subdirs);
-	free(q->path);
-	*q = (lc_parent){slot, p, sub, k, mono_ms()};
+	/* A listing of the same directory again (a second walk) replaces
+	 * its record, so its subdirectories are asked for anew. */
+	lc_parent *q = NULL;
+	for (size_t i = 0; i < LC_PARENTS && !q; i++)
+		if (lc_par[i].path && lc_par[i].slot == slot && strcmp(lc_par[i].path, p) == 0)
+			q = &lc_par[i];
+	if (!q) {
+		q = &lc_par[lc_par_next];
+		lc_par_next = (lc_par_next + 1) % LC_PARENTS;
+	}
+	lc_parent_clear(q);
+	*q = (lc_parent){slot, p, sub, asked, k, mono_ms()};
 	pthread_mutex_unlock(&lc_lock);
 }
 
@@ -1159,12 +1207,44 @@ static void lc_fini(void)
 	pthread_mutex_lock(&lc_lock);
 	for (size_t i = 0; i < LC_MAX; i++)
 		lc_ent_clear(&lc[i]);
+	for (size_t i = 0; i < LC_PARENTS; i++)
+		lc_parent_clear(&lc_par[i]);
+	pthread_mutex_unlock(&lc_lock);
+}
+
+/* Under lc_lock: the fresh record of path's parent, NULL when none. */
+static lc_parent *lc_parent_of_locked(uint32_t slot, const char *path, int64_t now)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash || slash == path)
+		return NULL;
+	size_t plen = (size_t)(slash - path);
 	for (size_t i = 0; i < LC_PARENTS; i++) {
-		for (size_t k = 0; k < lc_par[i].nsub; k++)
-			free(lc_par[i].subdirs[k]);
-		free(lc_par[i].subdirs);
-		free(lc_par[i].path);
-		memset(&lc_par[i], 0, sizeof lc_par[i]);
+		lc_parent *q = &lc_par[i];
+		if (q->path && q->slot == slot && strlen(q->path) == plen && strncmp(q->path, path, plen) == 0 &&
+		    lc_fresh(q->ms, now) && q->nsub)
+			return q;
+	}
+	return NULL;
+}
+
+/* The listings of paths came (path's siblings, and path): none of them
+ * is asked for again in this walk, even once taken. Those the answer
+ * left out (its cap) stay to be asked with the next one. */
+static void lc_mark_asked(uint32_t slot, const char *path, const sbx_dirlist *ls, size_t nl)
+{
+	pthread_mutex_lock(&lc_lock);
+	lc_parent *q = lc_parent_of_locked(slot, path, mono_ms());
+	for (size_t k = 0; q && k < q->nsub; k++) {
+		if (strcmp(q->subdirs[k], path) == 0) {
+			q->asked[k] = 1;
+			continue;
+		}
+		for (size_t i = 0; i < nl; i++)
+			if (ls[i].path && strcmp(ls[i].path, q->subdirs[k]) == 0) {
+				q->asked[k] = 1;
+				break;
+			}
 	}
 	pthread_mutex_unlock(&lc_lock);
 }
@@ -1174,25 +1254,14 @@ static void lc_fini(void)
 static char **lc_siblings(uint32_t slot, const char *path, size_t *n)
 {
 	*n = 0;
-	const char *slash = strrchr(path, '/');
-	if (!slash || slash == path)
-		return NULL;
-	size_t plen = (size_t)(slash - path);
-	int64_t now = mono_ms();
 	char **out = NULL;
 	pthread_mutex_lock(&lc_lock);
-	for (size_t i = 0; i < LC_PARENTS && !out; i++) {
-		lc_parent *q = &lc_par[i];
-		if (!q->path || q->slot != slot || strlen(q->path) != plen || strncmp(q->path, path, plen) != 0 ||
-		    !lc_fresh(q->ms, now) || !q->nsub)
-			continue;
-		if (!(out = calloc(q->nsub < LC_ASK ? q->nsub : LC_ASK, sizeof *out)))
-			break;
+	lc_parent *q = lc_parent_of_locked(slot, path, mono_ms());
+	if (q && (out = calloc(q->nsub < LC_ASK ? q->nsub : LC_ASK, sizeof *out)))
 		for (size_t k = 0; k < q->nsub && *n < LC_ASK; k++)
-			if (strcmp(q->subdirs[k], path) != 0 && !lc_kept_locked(slot, q->subdirs[k]) &&
+			if (!q->asked[k] && strcmp(q->subdirs[k], path) != 0 && !lc_kept_locked(slot, q->subdirs[k]) &&
 			    (out[*n] = strdup(q->subdirs[k])))
 				(*n)++;
-	}
 	pthread_mutex_unlock(&lc_lock);
 	if (out && !*n) {
 		free(out);
@@ -1218,6 +1287,7 @@ static int list_dir(uint32_t slot, const char *id, const char *path, sbx_dirent 
 		size_t nl = 0;
 		r = sbx_file_list_many(client, id, path, (const char *const *)sib, nsib, &ls, &nl, &err);
 		if (r == SBX_OK) {
+			lc_mark_asked(slot, path, ls, nl);
 			*v = ls[0].ents;
 			*n = ls[0].n;
 			ls[0].ents = NULL;
@@ -1241,6 +1311,68 @@ static int list_dir(uint32_t slot, const char *id, const char *path, sbx_dirent 
 	return 0;
 }
 
+/* The kernel caches a files/ directory's listing (FOPEN_CACHE_DIR, see
+ * op_opendir) and serves it again only when an open says keep_cache:
+ * only while the listing is no older than the attributes it came with
+ * (so a change made inside shows to the first listing after
+ * FS_FILES_ATTR_TIMEOUT, as a stat does) and nothing was changed through
+ * the mount since (lc_gen; the kernel also drops its cache itself when
+ * the directory's mtime or its own change count moved). */
+int fs_files_dir_cached(uint64_t ino)
+{
+	int64_t now = mono_ms();
+	uint64_t gen = __atomic_load_n(&lc_gen, __ATOMIC_RELAXED);
+	int ok = 0;
+	pthread_mutex_lock(&lock);
+	fnode *nd = node_of_locked(ino);
+	if (nd && nd->ls_ms > 0 && nd->ls_gen == gen && lc_fresh(nd->ls_ms, now))
+		ok = 1;
+	pthread_mutex_unlock(&lock);
+	return ok;
+}
+
+/* Keeps a subdirectory's attributes from a listing (see fnode.dattr). */
+static void dir_attr_keep(uint64_t ino, const struct stat *st, int64_t ms, uint64_t gen)
+{
+	pthread_mutex_lock(&lock);
+	fnode *nd = node_of_locked(ino);
+	if (nd && (nd->dattr || (nd->dattr = malloc(sizeof *nd->dattr)))) {
+		*nd->dattr = *st;
+		nd->dattr_ms = ms;
+		nd->dattr_gen = gen;
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+/* A directory's kept attributes while they are as fresh as the kernel's
+ * cache of them would be: 1 with *st and *left (seconds of it left). */
+static int dir_attr_fresh(uint64_t ino, struct stat *st, double *left)
+{
+	int64_t now = mono_ms();
+	uint64_t gen = __atomic_load_n(&lc_gen, __ATOMIC_RELAXED);
+	int ok = 0;
+	pthread_mutex_lock(&lock);
+	fnode *nd = node_of_locked(ino);
+	if (nd && nd->dattr && nd->dattr_gen == gen && lc_fresh(nd->dattr_ms, now)) {
+		*st = *nd->dattr;
+		*left = FS_FILES_ATTR_TIMEOUT - (double)(now - nd->dattr_ms) / 1000.0;
+		ok = 1;
+	}
+	pthread_mutex_unlock(&lock);
+	return ok;
+}
+
+static void dir_listed(uint64_t ino, int64_t ms, uint64_t gen)
+{
+	pthread_mutex_lock(&lock);
+	fnode *nd = node_of_locked(ino);
+	if (nd) {
+		nd->ls_ms = ms;
+		nd->ls_gen = gen;
+	}
+	pthread_mutex_unlock(&lock);
+}
+
 int fs_files_opendir(uint32_t slot, const char *path, uint64_t self_ino, fs_handle *h)
 {
 	wb_flush(slot, 0, NULL);
@@ -1250,9 +1382,12 @@ int fs_files_opendir(uint32_t slot, const char *path, uint64_t self_ino, fs_hand
 	int64_t ms = 0;
 	if (fs_state_sandbox_id(slot, id) != 0)
 		return -ENOENT;
+	/* read before the fetch: a change meanwhile makes the stamp old */
+	uint64_t gen = __atomic_load_n(&lc_gen, __ATOMIC_RELAXED);
 	int rc = list_dir(slot, id, path, &v, &n, &ms);
 	if (rc)
 		return rc;
+	dir_listed(self_ino, ms, gen);
 	lc_note_parent(slot, path, v, n);
 	h->ents_age_ms = mono_ms() - ms;
 	fs_dirent *ne = realloc(h->ents, (h->nents + n) * sizeof *ne);
@@ -1270,13 +1405,15 @@ int fs_files_opendir(uint32_t slot, const char *path, uint64_t self_ino, fs_hand
 		/* Full attributes (the posix extension) go to READDIRPLUS; a
 		 * link's size is its shown text's, which takes a statFile. */
 		struct stat *st = NULL;
-		if (v[i].has_posix && v[i].type != SBX_FT_SYMLINK && (st = malloc(sizeof *st)))
+		if (v[i].has_posix && v[i].type != SBX_FT_SYMLINK && (st = malloc(sizeof *st))) {
 			dirent_attr(&v[i], ino, st);
+			if (S_ISDIR(st->st_mode))
+				dir_attr_keep(ino, st, ms, gen);
+		}
 		h->ents[h->nents++] = (fs_dirent){v[i].name, ino, dirent_type(&v[i]), st};
 		v[i].name = NULL;
 	}
 	sbx_dirent_list_free(v, n);
-	(void)self_ino;
 	return 0;
 }
 
@@ -2439,6 +2576,7 @@ void fs_files_setxattr(fuse_req_t req, uint32_t slot, const char *path, const ch
 		       size_t size, int flags)
 {
 	wb_flush(slot, 0, NULL);
+	lc_changed();   /* the ctime moves: no kept directory attributes */
 	char id[FS_ID_MAX];
 	sbx_error err;
 	int rc = 0;
@@ -2454,6 +2592,7 @@ void fs_files_setxattr(fuse_req_t req, uint32_t slot, const char *path, const ch
 void fs_files_removexattr(fuse_req_t req, uint32_t slot, const char *path, const char *name)
 {
 	wb_flush(slot, 0, NULL);
+	lc_changed();   /* the ctime moves: no kept directory attributes */
 	char id[FS_ID_MAX];
 	sbx_error err;
 	int rc = 0;

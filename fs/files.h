@@ -66,8 +66,14 @@ int fs_files_resolve(uint64_t ino, uint32_t *slot, char **path);
 
 void fs_files_lookup(fuse_req_t req, uint32_t slot, const char *dir, const char *name);
 void fs_files_getattr(fuse_req_t req, uint64_t ino, uint32_t slot, const char *path);
-/* Fills h->ents (names, inos, modes) from the sandbox's directory. */
+/* Fills h->ents (names, inos, modes) from the sandbox's directory, and
+ * notes for self_ino (a files/ node) when that listing was fetched. */
 int fs_files_opendir(uint32_t slot, const char *path, uint64_t self_ino, fs_handle *h);
+/* Whether the kernel's cached listing of directory node ino (the last
+ * one this mount handed it, kept by FOPEN_CACHE_DIR) may be served
+ * again: fetched within FS_FILES_ATTR_TIMEOUT and no change made through
+ * the mount since. 1 or 0. */
+int fs_files_dir_cached(uint64_t ino);
 void fs_files_open(fuse_req_t req, uint64_t ino, uint32_t slot, const char *path, struct fuse_file_info *fi);
 void fs_files_create(fuse_req_t req, uint32_t slot, const char *dir, const char *name, mode_t mode,
 		     struct fuse_file_info *fi);

@@ -39,6 +39,10 @@ typedef struct fs_handle {
 	size_t nents;
 	int64_t ents_age_ms;    /* files/ dirs: how old the listing was at
 				 * opendir (one fetched ahead for a walk) */
+	int ents_later;         /* files/ dirs opened on the kernel's cached
+				 * listing: nothing fetched at opendir; a
+				 * READDIR (the kernel's cache gone after
+				 * all) fetches at path then */
 	char *path;             /* files/ nodes: the path inside the sandbox */
 	int append;             /* files/ nodes: opened O_APPEND */
 	int privs_checked;      /* files/ nodes: set-id bits were checked at the

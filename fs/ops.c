@@ -967,13 +967,23 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	int64_t pid = 0;
 	fs_kind k = FS_K_NONE;
 	int rc = 0;
+	int files_dir = 0, kept = 0;
 	if (fs_ino_is_files(ino) || (fs_ino_split(ino, &slot, &pid, &k) == 0 && k == FS_K_SB_FILES)) {
 		char *path;
+		files_dir = fs_ino_is_files(ino);
 		rc = fs_files_resolve(ino, &slot, &path);
-		if (rc == 0) {
+		if (rc == 0 && files_dir && fs_files_dir_cached(ino)) {
+			/* The kernel's cache serves it (fs_files_dir_cached):
+			 * no listing call, no READDIRPLUS. */
+			kept = 1;
+			h->ents_later = 1;
+			h->slot = slot;
+			h->path = path;
+			path = NULL;
+		} else if (rc == 0) {
 			rc = fs_files_opendir(slot, path, ino, h);
-			free(path);
 		}
+		free(path);
 	} else if (fs_ino_split(ino, &slot, &pid, &k) != 0 || !S_ISDIR(fs_kind_mode(k))) {
 		rc = -ENOTDIR;
 	} else {
@@ -1032,7 +1042,14 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	fi->fh = (uint64_t)(uintptr_t)h;
-	fi->cache_readdir = 0;
+	/* files/ directory nodes: the kernel keeps what READDIRPLUS gave
+	 * (names and types; the attributes went to their inodes with the
+	 * same timeout) and serves it to the next opens that keep it, so a
+	 * second walk within the attribute timeout costs an OPENDIR per
+	 * directory and no listing call. Any other open drops it. The
+	 * synthetic tree and files/ itself are listed anew every time. */
+	fi->cache_readdir = files_dir;
+	fi->keep_cache = kept;
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		handle_free(h);
 }
@@ -1076,9 +1093,19 @@ static size_t add_dirent(fuse_req_t req, char *buf, size_t room, const fs_dirent
 }
 
 /* READDIR and READDIRPLUS: the handle's listing from off, as much as fits. */
-static void reply_dir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, int plus)
+static void reply_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi, int plus)
 {
 	fs_handle *h = fh(fi);
+	if (h->ents_later) {
+		/* opened on the kernel's cache, which is gone (memory, or a
+		 * reader that never read it whole): the listing now */
+		int rc = fs_files_opendir(h->slot, h->path, ino, h);
+		if (rc) {
+			fuse_reply_err(req, -rc);
+			return;
+		}
+		h->ents_later = 0;
+	}
 	char *buf = malloc(size);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
@@ -1097,14 +1124,12 @@ static void reply_dir(fuse_req_t req, size_t size, off_t off, struct fuse_file_i
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	(void)ino;
-	reply_dir(req, size, off, fi, 0);
+	reply_dir(req, ino, size, off, fi, 0);
 }
 
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	(void)ino;
-	reply_dir(req, size, off, fi, 1);
+	reply_dir(req, ino, size, off, fi, 1);
 }
 
 /* After the close of a file (or directory) of a sandbox that is gone
