@@ -44,10 +44,15 @@ if [ -n "${SBX_RECORD:-}" ]; then
 	cp "$T/w" "$F/stream"
 else
 	exec 5<>"$F/stream"
+	# Lookups that must reach sbxd: in a directory the mount has never
+	# listed, past the attribute timeout of everything it has (a files/
+	# lookup within 1 s of its parent's listing is answered from it).
+	inside 'mkdir /tmp/unseen'
+	sleep 1.2
 	kill -STOP "$SBXD_PID"
-	stat "$F/nosuch-a" >/dev/null 2>&1 &
+	stat "$F/unseen/nosuch-a" >/dev/null 2>&1 &
 	la=$!
-	stat "$F/nosuch-b" >/dev/null 2>&1 &
+	stat "$F/unseen/nosuch-b" >/dev/null 2>&1 &
 	lb=$!
 	sleep 0.5
 	s=$(ms)
