@@ -53,6 +53,7 @@ struct opts {
 	unsigned grace;
 	int kernel_cache;
 	int no_splice;          /* finished output by offset, never by descriptor */
+	int write_loop;         /* loop.c instead of libfuse's multi-threaded loop */
 	char *mk[FS_MKDIR_OPTS];        /* mkdir defaults, as mk_keys */
 	int exec_stdin;
 	int show_help;
@@ -80,6 +81,7 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("grace=%u", grace),
 	OPT("kernel_cache", kernel_cache),
 	OPT("no_splice", no_splice),
+	OPT("write_loop", write_loop),
 	OPT("image=%s", mk[0]),
 	OPT("network=%s", mk[1]),
 	OPT("lifetime=%s", mk[2]),
@@ -149,6 +151,8 @@ static void usage(const char *prog)
 	       "    -o grace=SECONDS       grace period of rmdir and `ctl delete` (default 10)\n"
 	       "    -o kernel_cache        let the kernel page-cache finished output\n"
 	       "    -o no_splice           no descriptors from sbxd: finished output and files/ over HTTP\n"
+	       "    -o write_loop          sbxfs's own request loop: files/ writes through a descriptor\n"
+	       "                           answered on the reading thread (streams of small writes)\n"
 	       "    -o image=IMAGE         mkdir's sandboxes: image (default: the service's)\n"
 	       "    -o network=none|egress mkdir's sandboxes: network\n"
 	       "    -o lifetime=SECONDS    mkdir's sandboxes: maxLifetimeSeconds\n"
@@ -504,10 +508,13 @@ int main(int argc, char *argv[])
 	int lrc;
 	if (copts.singlethread) {
 		lrc = fuse_session_loop(se);
-	} else if (!copts.clone_fd) {
+	} else if (o.write_loop && !copts.clone_fd) {
 		/* loop.c: the reading thread answers descriptor writes
 		 * itself (a stream of writes on one thread), anything else
-		 * on the pool; max_idle_threads does not apply. */
+		 * on the pool after a hand-off; max_idle_threads does not
+		 * apply. Not the default: on a quiet machine the hand-off
+		 * before every other request cost the exec round trip 0.1 ms
+		 * and did not speed tar in (docs/performance.md). */
 		lrc = fs_loop_run(se, copts.max_threads ? copts.max_threads : 16, fs_ops_request_local);
 	} else {
 		struct fuse_loop_config *lc = fuse_loop_cfg_create();

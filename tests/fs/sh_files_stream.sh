@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# files/ data writes on sbxfs's own loop (fs/loop.c, issue 17 "tar in"):
-# the thread that reads a request answers a read or write through a
-# file's descriptor itself, anything else goes to the pool first.
+# files/ data writes (issue 17 "tar in"), on libfuse's loop and, with the
+# argument "-o write_loop", on sbxfs's own (fs/loop.c: the thread that
+# reads a write through a file's descriptor answers it itself, anything
+# else goes to the pool first).
 # Checked: tar xf of a tree (small files, 10 KiB records, a 9 MiB file)
 # into files/, and a process inside reading every file right after tar
 # exits gets the host's sha256; a descriptor's write stream goes on while
@@ -10,7 +11,7 @@
 # stay EROFS to a descriptor opened while it ran and to tar.
 . "$TESTS_DIR/fs/common.sh"
 umask 022
-up
+up "$@"
 
 mkdir "$MNT/b"
 F=$MNT/b/files/tmp
