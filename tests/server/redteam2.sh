@@ -27,6 +27,10 @@
 #    box, a directory, a FIFO and a socket while the host asks for
 #    descriptors (read and write) and listings of them; a user who does
 #    not own the sandbox gets 404 and no descriptor.
+# 5. The snapshot store is every user's: one user's snapshots could fill
+#    its disk down to --min-free and its 4096 records for all. Now a user
+#    other than root holds at most a quarter of each: past it the
+#    snapshot FAILS (or is refused) naming the share; root is not held.
 . "$TESTS_DIR/lib.sh"
 . "$TESTS_DIR/server/common.sh"
 
@@ -206,4 +210,57 @@ expect "openFile for writing by a user who does not own the sandbox" "$st $kind"
 code=$(setpriv --reuid 65534 --regid 65534 --clear-groups curl -sS -o /dev/null -w '%{http_code}' \
 	--unix-socket "$SOCK" -X POST "http://sbxd/v1/sandboxes/$b:listDirs" -d '{"path": "/race"}')
 expect "listDirs by a user who does not own the sandbox" "$code" 404
+stop_sbxd
+
+# ---- 5: one user's snapshots against the store everyone shares: the
+# state dir on a 96 MiB tmpfs of the test's own (a user's share: 24 MiB)
+U1=64001
+subids "$T/subid" $U1
+STATE=$T/state5
+mkdir -p "$STATE"
+mount -t tmpfs -o size=96m,mode=0700 sbxtest-redteam2 "$STATE" || skip "cannot mount a tmpfs"
+start_sbxd --socket-mode 0666 --subuid "$T/subid" --subgid "$T/subid" --min-free 1Mi
+ucurl() { setpriv --reuid=$U1 --regid=$U1 --clear-groups curl -sS --max-time 70 --unix-socket "$SOCK" "$@"; }
+vol='{"spec": {"containers": [{"name": "main", "image": "default", "volumeMounts": [{"volume": "data", "mountPath": "/data"}]}], "volumes": [{"name": "data", "scratch": {"size": "64Mi"}}]}}'
+u=$(jget "$(ucurl -X POST http://sbxd/v1/sandboxes -d "$vol")" 'j["sandboxId"]')
+wait_state "$u" STATE_RUNNING 30
+# usnap: a snapshot of the user's volume as the user, waited for: "STATE reason"
+usnap() {
+	local id s end=$((SECONDS + 60))
+	id=$(jget "$(ucurl -X POST "http://sbxd/v1/sandboxes/$u:snapshot" -d "{\"sandboxId\": \"$u\", \"scratchVolumeName\": \"data\"}")" \
+		'j.get("fileSystemSnapshotId", "")')
+	[ -n "$id" ] || { echo "REFUSED"; return; }
+	while :; do
+		s=$(ucurl "http://sbxd/v1/fileSystemSnapshots/$id")
+		[ "$(jget "$s" 'j.get("state", "")')" != SNAPSHOT_STATE_CREATING ] && break
+		[ $SECONDS -lt $end ] || break
+		sleep 0.2
+	done
+	jget "$s" 'j.get("state", "") + " " + j.get("stateReason", "")'
+}
+exec_sh "$u" 'head -c 31457280 /dev/urandom > /data/a && echo ok' | grep -qx ok || fail "setup: 30 MiB in the volume"
+r=$(usnap)
+note "30 MiB of one user's snapshot on a 96 MiB store: $r"
+case $r in "SNAPSHOT_STATE_FAILED "*"a user's share of the store"*) ;; *) fail "a 30 MiB snapshot of a user: $r" ;; esac
+[ -z "$(ls -A "$STATE/snapshots/tmp")" ] || fail "a half archive is left"
+exec_sh "$u" 'rm /data/a; head -c 10485760 /dev/urandom > /data/b && echo ok' | grep -qx ok || fail "setup: 10 MiB"
+r=$(usnap)
+case $r in "SNAPSHOT_STATE_READY"*) ;; *) fail "a 10 MiB snapshot of a user: $r" ;; esac
+exec_sh "$u" 'head -c 16777216 /dev/urandom > /data/c && echo ok' | grep -qx ok || fail "setup: 16 MiB more"
+r=$(usnap)
+case $r in "SNAPSHOT_STATE_FAILED "*"a user's share of the store"*) ;; *) fail "10 + 26 MiB of one user: $r" ;; esac
+store=$(du -sb "$STATE/snapshots" | cut -f1)
+[ "$store" -lt $((25 << 20)) ] || fail "the user's snapshots hold $store bytes of the 96 MiB store"
+# root (the operator) is not held to a user's share
+ro=$(create "$vol")
+wait_state "$ro" STATE_RUNNING 30
+exec_sh "$ro" 'head -c 31457280 /dev/urandom > /data/a && echo ok' | grep -qx ok || fail "setup: root's 30 MiB"
+id=$(jget "$(api POST "/v1/sandboxes/$ro:snapshot" -d "{\"sandboxId\": \"$ro\", \"scratchVolumeName\": \"data\"}")" 'j["fileSystemSnapshotId"]')
+for i in $(seq 1 300); do
+	st=$(jget "$(api GET "/v1/fileSystemSnapshots/$id")" 'j.get("state", "")')
+	[ "$st" != SNAPSHOT_STATE_CREATING ] && break
+	sleep 0.2
+done
+expect "root's 30 MiB snapshot" "$st" SNAPSHOT_STATE_READY
+note "a user's share: 30 MiB FAILED, 10 MiB READY, 26 MiB more FAILED (store $store bytes); root's 30 MiB READY"
 exit 0
