@@ -151,6 +151,20 @@ for p in / /race /race/d /race/fifo /race/sock /dev/null /dev/zero /race/abs /ra
 	read -r st kind _ <<<"$(once "$p")"
 	[ "$kind" = none ] || fail "openFile of $p handed out a descriptor ($st $kind)"
 done
+# a writable descriptor of a file of the image is the box's copy of it:
+# a write through it leaves the image every box shares unchanged
+img_sha=$(sha256sum <"$IMG/default/rootfs/etc/debian_version")
+python3 - "$SOCK" "$b" "$FDA" <<'PY' || fail "a write through openFile of /etc/debian_version"
+import importlib.util, os, sys
+spec = importlib.util.spec_from_file_location("fda", sys.argv[3]); fda = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(fda)
+st, _, _, fd = fda.open_file(sys.argv[1], sys.argv[2], "/etc/debian_version", True)
+assert st == 101 and fd is not None, st
+os.pwrite(fd, b"WRITTEN-BY-THE-HOST\n", 0)
+os.close(fd)
+PY
+expect "the image's /etc/debian_version on the host" "$(sha256sum <"$IMG/default/rootfs/etc/debian_version")" "$img_sha"
+expect "the box's own /etc/debian_version" "$(exec_sh "$b" 'head -n 1 /etc/debian_version')" WRITTEN-BY-THE-HOST
 # links inside the path (not its last component) resolve inside the box
 read -r st kind _ link text <<<"$(once /race/root/race/f)"
 expect "openFile through a link to /" "$st $kind $text" "101 reg box"
