@@ -197,11 +197,15 @@ static int hide_path(const char *root, const char *host_path, char *msg, size_t 
  * (bind_scratch below covers it whole), so a mask there would hide
  * nothing and only name the path in the box's mountinfo: the state dirs
  * and sockets of sbxds under /tmp (every test's). */
-static int under_private(const char *path, int image)
+static int under_private(const char *root, const char *path, int image)
 {
-	if (strstr(path, "/.."))
-		return 0;
-	return strncmp(path, "/tmp/", 5) == 0 || (!image && strncmp(path, "/var/tmp/", 9) == 0);
+	const char *dir = strncmp(path, "/tmp/", 5) == 0 ? "/tmp" :
+	                  !image && strncmp(path, "/var/tmp/", 9) == 0 ? "/var/tmp" : NULL;
+	char p[PATH_MAX];
+	struct stat st;
+	/* Only a real directory there is what the bind covers whole (a link
+	 * would send the bind elsewhere). */
+	return dir && !strstr(path, "/..") && join(p, root, dir) == 0 && lstat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 /* Binds scratch/NAME (a 1777 dir in the box's one size-capped tmpfs) on
@@ -818,7 +822,7 @@ static int setup(const srv_init_cfg *cfg, int ctl, char *msg, size_t len)
 	if (mount("overlay", root, "overlay", MS_NOSUID | MS_NODEV, cfg->overlay_opts) != 0)
 		return failmsg(msg, len, errno, "mount overlay on", root);
 	for (const char *const *h = cfg->hide; h && *h; h++)
-		if (!under_private(*h, cfg->image) && (rc = hide_path(root, *h, msg, len)) != 0)
+		if (!under_private(root, *h, cfg->image) && (rc = hide_path(root, *h, msg, len)) != 0)
 			return rc;
 	if ((rc = mount_in(root, "proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, 0555, msg, len)))
 		return rc;

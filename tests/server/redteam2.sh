@@ -55,10 +55,14 @@ chmod +x "$T/sbxd-wrap"
 SBXD=$T/sbxd-wrap
 IMG=$(realpath "$SBX_IMAGE_DIR")
 
-# leaks WHAT TEXT: fails naming the host string TEXT holds.
+# leaks WHAT TEXT [host]: fails naming the host string TEXT holds. On the
+# host image (host), the masks of other sbxds' state dirs, which tests
+# running beside this one may keep under the build dir, are mount points
+# of their own paths there (docs/security.md): the build dir is left out.
 leaks() {
-	local s
-	for s in "$STATE" "$IMG" "$SOCK" "$T" "$BUILD_DIR" "$HN" "$DN" "$tok"; do
+	local s build=$BUILD_DIR
+	[ "${3:-}" != host ] || build=$IMG
+	for s in "$STATE" "$IMG" "$SOCK" "$T" "$build" "$HN" "$DN" "$tok"; do
 		case "$2" in *"$s"*) fail "$1: the box sees the host's $s: $(grep -F -- "$s" <<<"$2" | head -3)" ;; esac
 	done
 }
@@ -84,7 +88,7 @@ expect "domain name inside" "$(exec_sh "$a" 'cat /proc/sys/kernel/domainname')" 
 h=$(create "$(sbx_body image=host)")
 wait_state "$h" STATE_RUNNING 30
 hout=$(exec_sh "$h" 'cat /proc/self/mountinfo /proc/mounts /proc/self/mountstats /proc/sys/kernel/domainname; hostname; env')
-leaks "a box on the host image" "$hout"
+leaks "a box on the host image" "$hout" host
 # the host image still masks what it did: this sbxd's state dir is under
 # /tmp, which the box has a private one of
 [ -z "$(exec_sh "$h" "ls -A '$STATE' 2>/dev/null")" ] || fail "the host image lists the state dir"
