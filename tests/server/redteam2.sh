@@ -256,6 +256,11 @@ usnap() {
 	done
 	jget "$s" 'j.get("state", "") + " " + j.get("stateReason", "")'
 }
+# a user's box (a uid range: idmapped layers, its scratch on its own /tmp)
+# and its volume's mount name no host path either
+uout=$(exec_sh "$u" 'cat /proc/self/mountinfo /proc/mounts /proc/self/mountstats /proc/sys/kernel/domainname')
+leaks "a user's box" "$uout"
+grep -q 'lowerdir=l0,upperdir=upper,workdir=work' <<<"$uout" || fail "a user's box's overlay: $(grep overlay <<<"$uout")"
 exec_sh "$u" 'head -c 31457280 /dev/urandom > /data/a && echo ok' | grep -qx ok || fail "setup: 30 MiB in the volume"
 r=$(usnap)
 note "30 MiB of one user's snapshot on a 96 MiB store: $r"
