@@ -26,7 +26,8 @@
 #    of the sandbox swapping the names between a file, links out of the
 #    box, a directory, a FIFO and a socket while the host asks for
 #    descriptors (read and write) and listings of them; a user who does
-#    not own the sandbox gets 404 and no descriptor.
+#    not own the sandbox gets 404 and no descriptor, TCP and a request
+#    without the upgrade's headers a 400.
 # 5. The snapshot store is every user's: one user's snapshots could fill
 #    its disk down to --min-free and its 4096 records for all. Now a user
 #    other than root holds at most a quarter of each: past it the
@@ -136,7 +137,10 @@ stop_sbxd
 
 # ---- 4: :openFile and :listDirs
 chmod 0711 "$T" # user 65534 reaches the socket (below), nothing else of $T
-start_sbxd --socket-mode 0666
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+echo "tcp-$tok" >"$T/token"
+chmod 600 "$T/token"
+start_sbxd --socket-mode 0666 --listen "127.0.0.1:$port" --token-file "$T/token"
 b=$(create "$(sbx_body)")
 wait_state "$b" STATE_RUNNING 30
 # the box's own copy of the host's marker dir, so that a link that stays
@@ -219,6 +223,12 @@ python3 -c 'import json,sys; j=json.loads(sys.argv[1]); sys.exit(0 if j["fds"] >
 expect "the host's secret" "$(cat "$T/host/secret")" "SECRET-$tok"
 expect "the host's victim" "$(sha256sum <"$T/host/victim")" "$victim_sha"
 expect "the host's marker dir" "$(ls -A "$T/host" | sort | tr '\n' ' ')" "hostonly-$tok secret victim "
+# over TCP (the token holder, but no peer to pass a descriptor to) and
+# without the upgrade's headers: refused, never a 101
+code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 -H "Authorization: Bearer tcp-$tok" \
+	-H 'Connection: Upgrade' -H 'Upgrade: sbxd-fd' "http://127.0.0.1:$port/v1/sandboxes/$b:openFile?path=/race/f" || true)
+expect "openFile over TCP" "$code" 400
+expect "openFile without Upgrade" "$(api_status GET "/v1/sandboxes/$b:openFile?path=/race/f")" 400
 # a user who does not own the sandbox: 404 and no descriptor, no listing
 nob() { setpriv --reuid 65534 --regid 65534 --clear-groups /usr/bin/python3 "$FDA" "$SOCK" "$b" once "$@"; }
 read -r st kind _ <<<"$(nob /race/f)"
