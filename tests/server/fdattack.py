@@ -10,6 +10,9 @@ a write through it that the test then looks for in the host's markers.
   fdattack.py SOCK ID once PATH [write]      one openFile: prints
       "<HTTP status> <kind> <dev> <link> <its first bytes>" (kind: reg,
       none, or what it was)
+  fdattack.py SOCK ID count SECONDS PATH
+      openFile of the regular file PATH over and over: exit 1 when one
+      did not come (with its answer on stderr)
   fdattack.py SOCK ID race SECONDS DEV[,DEV...] HOSTDIR SECRET PATH...
       openFile (reads and writes) and listDirs of PATHs over and over for
       SECONDS; prints one JSON line of counts; exit 1 and the first bad
@@ -153,10 +156,30 @@ def race(sock_path, box, seconds, devs, hostdir, secret, paths):
         sys.exit(1)
 
 
+def count(sock_path, box, seconds, path):
+    """openFile of PATH (a regular file) for SECONDS: every one must come."""
+    got, failed, first = 0, 0, ""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        st, _, body, fd = open_file(sock_path, box, path, False)
+        if fd is None:
+            failed += 1
+            first = first or f"{st} {body.decode(errors='replace')[:200]}"
+        else:
+            os.close(fd)
+            got += 1
+    print(json.dumps({"opened": got, "failed": failed}))
+    if failed:
+        print("BAD: " + first, file=sys.stderr)
+        sys.exit(1)
+
+
 def main():
     a = sys.argv[1:]
     if len(a) >= 4 and a[2] == "once":
         once(a[0], a[1], a[3], len(a) > 4 and a[4] == "write")
+    elif len(a) == 5 and a[2] == "count":
+        count(a[0], a[1], float(a[3]), a[4])
     elif len(a) >= 8 and a[2] == "race":
         race(a[0], a[1], float(a[3]), {int(d) for d in a[4].split(",")}, a[5], a[6], a[7:])
     else:
