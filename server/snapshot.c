@@ -45,6 +45,12 @@
 #define SNAP_RECORD_MAX 16384         /* bytes of one record file */
 #define SNAP_BUF (1 << 17)
 #define SNAP_FREE_EVERY (1 << 20)     /* archive bytes between looks at free space */
+/* A user other than root (the operator) holds at most this part of the
+ * store: its records and the state dir's disk. The store and the disk
+ * are every user's, and without a share one user's snapshots filled
+ * both for all (4096 records; the disk down to --min-free). */
+#define SNAP_USER_PART 4
+#define SNAP_USER_MAX (SRV_SNAP_MAX / SNAP_USER_PART)
 
 /* The state dir's free-space floor (srv_snap_set_min_free): bytes. */
 static volatile int64_t snap_min_free;
@@ -92,8 +98,10 @@ typedef struct walker {
 	int64_t out_bytes;
 	int64_t next_look;  /* out_bytes at which free space is looked at again */
 	int64_t data_cap;   /* file bytes the source volume can hold */
+	int64_t out_cap;    /* archive bytes the owner's share has left; -1: no share */
 	int werr;
 	int low_disk;       /* werr is the free-space floor, not the disk's */
+	int over_share;     /* werr is the owner's share of the disk */
 } walker;
 
 static la_ssize_t out_write(struct archive *a, void *ctx, const void *buf, size_t n)
@@ -102,6 +110,11 @@ static la_ssize_t out_write(struct archive *a, void *ctx, const void *buf, size_
 	walker *w = ctx;
 	const char *p = buf;
 	size_t left = n;
+	if (w->out_cap >= 0 && w->out_bytes + (int64_t)n > w->out_cap) {
+		w->werr = ENOSPC;
+		w->over_share = 1;
+		return -1;
+	}
 	/* The archive goes to the state dir's disk, as the spools do: below
 	 * the same floor it stops, so snapshots cannot fill the host's disk
 	 * for every sandbox's output and records. */
@@ -217,6 +230,9 @@ static int write_err(walker *w, const char *path)
 	if (w->low_disk)
 		return errf(w->err, 0, "the state directory has less than %lld bytes free (sbxd --min-free)",
 		            (long long)snap_min_free);
+	if (w->over_share)
+		return errf(w->err, 0, "your snapshots would hold more than a user's share of the store "
+		            "(1/%d of the state directory's disk): delete some", SNAP_USER_PART);
 	if (w->werr)
 		return errf(w->err, w->werr, "writing the archive");
 	return errf(w->err, EIO, "%.200s: %s", path ? path : "archive", archive_error_string(w->a));
@@ -374,11 +390,13 @@ static void hex(const unsigned char *md, unsigned n, char *out)
 	out[2 * n] = '\0';
 }
 
-int srv_snap_write_tree(int srcfd, int outfd, const volatile int *cancel, char *digest, int64_t *data_bytes,
-                        int64_t *skipped, char *err)
+/* srv_snap_write_tree with at most out_cap archive bytes (-1: no cap). */
+static int write_tree(int srcfd, int outfd, const volatile int *cancel, char *digest, int64_t *data_bytes,
+                      int64_t *skipped, int64_t out_cap, char *err)
 {
 	walker w;
 	memset(&w, 0, sizeof w);
+	w.out_cap = out_cap;
 	w.cancel = cancel;
 	w.err = err;
 	w.outfd = outfd;
@@ -433,6 +451,12 @@ out:
 	free(w.hl);
 	free(w.buf);
 	return rc;
+}
+
+int srv_snap_write_tree(int srcfd, int outfd, const volatile int *cancel, char *digest, int64_t *data_bytes,
+                        int64_t *skipped, char *err)
+{
+	return write_tree(srcfd, outfd, cancel, digest, data_bytes, skipped, -1, err);
 }
 
 /* ----------------------------------------------------------- unpacking */
@@ -944,6 +968,25 @@ static void run_deferred(void)
 	}
 }
 
+/* Archive bytes owner's records hold (S.mu held). */
+static int64_t user_bytes(uint32_t owner)
+{
+	int64_t n = 0;
+	for (size_t k = 0; k < S.n; k++)
+		if (!S.v[k]->deleted && S.v[k]->i.owner == owner && S.v[k]->i.state == SRV_SNAP_READY)
+			n += S.v[k]->i.size_bytes;
+	return n;
+}
+
+/* A user's share of the state dir's disk in bytes (S.mu held). */
+static int64_t user_share(void)
+{
+	struct statvfs vfs;
+	if (fstatvfs(S.dirfd, &vfs) != 0 || vfs.f_blocks == 0)
+		return SRV_SNAP_MAX_DATA;
+	return (int64_t)((uint64_t)vfs.f_blocks * vfs.f_frsize / SNAP_USER_PART);
+}
+
 static void *worker(void *arg)
 {
 	(void)arg;
@@ -968,6 +1011,14 @@ static void *worker(void *arg)
 		int (*gate)(const char *) = r->gate;
 		char sbx[sizeof r->i.sandbox_id];
 		memcpy(sbx, r->i.sandbox_id, sizeof sbx);
+		/* One job at a time: what the owner's other archives hold now
+		 * stays so while this one is written. */
+		int64_t cap = -1;
+		if (r->i.owner != 0) {
+			cap = user_share() - user_bytes(r->i.owner);
+			if (cap < 0)
+				cap = 0;
+		}
 		pthread_mutex_unlock(&S.mu);
 
 		for (int waited = 0; gate && !gate(sbx) && waited < SRV_SNAP_GATE_MS && !r->cancel; waited += 20) {
@@ -980,7 +1031,7 @@ static void *worker(void *arg)
 		if (out < 0)
 			rc = errf(err, errno, "cannot create the archive");
 		else
-			rc = srv_snap_write_tree(srcfd, out, &r->cancel, digest, &data, &skipped, err);
+			rc = write_tree(srcfd, out, &r->cancel, digest, &data, &skipped, cap, err);
 		struct stat sb;
 		int64_t size = out >= 0 && fstat(out, &sb) == 0 ? (int64_t)sb.st_size : 0;
 		if (out >= 0)
@@ -1165,6 +1216,21 @@ int srv_snap_create(const char *src, const char *sandbox_id, const char *volume,
 	r->i.owner = owner;
 	r->i.create_ns = r->i.updated_ns = now_ns();
 	pthread_mutex_lock(&S.mu);
+	if (owner != 0) {
+		size_t mine = 0;
+		for (size_t k = 0; k < S.n; k++)
+			mine += !S.v[k]->deleted && S.v[k]->i.owner == owner;
+		int64_t held = user_bytes(owner), share = user_share();
+		if (mine >= SNAP_USER_MAX || held >= share) {
+			pthread_mutex_unlock(&S.mu);
+			drop(r);
+			if (mine >= SNAP_USER_MAX)
+				return errf(err, ENOSPC, "a user holds at most %d snapshots (1/%d of the store)",
+				            SNAP_USER_MAX, SNAP_USER_PART);
+			return errf(err, ENOSPC, "your snapshots hold %lld bytes, a user's share of the store "
+			            "(1/%d of the state directory's disk): delete some", (long long)held, SNAP_USER_PART);
+		}
+	}
 	rec **nv = S.open && S.n < SRV_SNAP_MAX ? realloc(S.v, (S.n + 1) * sizeof *nv) : NULL;
 	if (!nv) {
 		int full = S.open && S.n >= SRV_SNAP_MAX;

@@ -193,6 +193,21 @@ static int hide_path(const char *root, const char *host_path, char *msg, size_t 
 	return 0;
 }
 
+/* 1: PATH lies under a directory the box gets a private one of
+ * (bind_scratch below covers it whole), so a mask there would hide
+ * nothing and only name the path in the box's mountinfo: the state dirs
+ * and sockets of sbxds under /tmp (every test's). */
+static int under_private(const char *root, const char *path, int image)
+{
+	const char *dir = strncmp(path, "/tmp/", 5) == 0 ? "/tmp" :
+	                  !image && strncmp(path, "/var/tmp/", 9) == 0 ? "/var/tmp" : NULL;
+	char p[PATH_MAX];
+	struct stat st;
+	/* Only a real directory there is what the bind covers whole (a link
+	 * would send the bind elsewhere). */
+	return dir && !strstr(path, "/..") && join(p, root, dir) == 0 && lstat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 /* Binds scratch/NAME (a 1777 dir in the box's one size-capped tmpfs) on
  * root/REL: /tmp and /dev/shm share the writable layer's budget instead of
  * being tmpfs mounts of half the host's RAM each. */
@@ -514,10 +529,33 @@ static int wait_mapped(const srv_init_cfg *cfg, int ctl, char *msg, size_t len)
 	return 0;
 }
 
-/* Puts each idmapped lower layer (a detached mount sbxd made) on
- * scratch/lN, where the overlay options name it. */
-static int mount_lowers(const char *scratch, char *msg, size_t len)
+/* Puts each lower layer on scratch/lN, where the overlay options name
+ * it: the idmapped mounts sbxd made (under a range), else a bind mount of
+ * each host path in cfg->lowers. Overlayfs shows its options to the box
+ * (mountinfo), so they name only these, never a host path. A bind of a
+ * tree with mounts of an outer user namespace under it (the host's / from
+ * a rootless sbxd) must be recursive; the overlay uses its top mount
+ * either way. */
+static int mount_lowers(const srv_init_cfg *cfg, char *msg, size_t len)
 {
+	const char *scratch = cfg->scratch;
+	int k = 0;
+	for (const char *l = cfg->lowers; nlower_fds == 0 && l && *l; k++) {
+		const char *colon = strchr(l, ':');
+		size_t ll = colon ? (size_t)(colon - l) : strlen(l);
+		char src[PATH_MAX], p[PATH_MAX];
+		int n = snprintf(p, sizeof p, "%s/l%d", scratch, k);
+		if (ll >= sizeof src || k >= SRV_MAX_LOWERS || n < 0 || n >= (int)sizeof p)
+			return failmsg(msg, len, ENAMETOOLONG, "lower layer", NULL);
+		memcpy(src, l, ll);
+		src[ll] = '\0';
+		if (mkdir(p, 0755) != 0)
+			return failmsg(msg, len, errno, "mkdir", p);
+		if (mount(src, p, NULL, MS_BIND, NULL) != 0 &&
+		    (errno != EINVAL || mount(src, p, NULL, MS_BIND | MS_REC, NULL) != 0))
+			return failmsg(msg, len, errno, "bind the lower layer on", p);
+		l = colon ? colon + 1 : l + ll;
+	}
 	for (int i = 0; i < nlower_fds; i++) {
 		char p[PATH_MAX];
 		int n = snprintf(p, sizeof p, "%s/l%d", scratch, i);
@@ -776,12 +814,15 @@ static int setup(const srv_init_cfg *cfg, int ctl, char *msg, size_t len)
 		return failmsg(msg, len, errno, "mount scratch tmpfs on", cfg->scratch);
 	if (mkdir(cfg->upper, 0755) != 0 || mkdir(cfg->work, 0700) != 0 || mkdir(root, 0755) != 0)
 		return failmsg(msg, len, errno, "mkdir in", cfg->scratch);
-	if ((rc = mount_lowers(cfg->scratch, msg, len)))
+	if ((rc = mount_lowers(cfg, msg, len)))
 		return rc;
+	/* The options' names resolve from here (pivot_root below chdirs). */
+	if (chdir(cfg->scratch) != 0)
+		return failmsg(msg, len, errno, "chdir", cfg->scratch);
 	if (mount("overlay", root, "overlay", MS_NOSUID | MS_NODEV, cfg->overlay_opts) != 0)
 		return failmsg(msg, len, errno, "mount overlay on", root);
 	for (const char *const *h = cfg->hide; h && *h; h++)
-		if ((rc = hide_path(root, *h, msg, len)) != 0)
+		if (!under_private(root, *h, cfg->image) && (rc = hide_path(root, *h, msg, len)) != 0)
 			return rc;
 	if ((rc = mount_in(root, "proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, 0555, msg, len)))
 		return rc;
@@ -824,6 +865,11 @@ static int setup(const srv_init_cfg *cfg, int ctl, char *msg, size_t len)
 		return failmsg(msg, len, errno, "detach old root", NULL);
 	if (sethostname(cfg->hostname, strlen(cfg->hostname)) != 0)
 		return failmsg(msg, len, errno, "sethostname", cfg->hostname);
+	/* The new UTS namespace is a copy of sbxd's: without this the box
+	 * read the host's NIS domain name (/proc/sys/kernel/domainname,
+	 * uname's). "(none)" is what a kernel starts with. */
+	if (setdomainname("(none)", 6) != 0)
+		return failmsg(msg, len, errno, "setdomainname", NULL);
 	if ((rc = loopback_up(msg, len)))
 		return rc;
 	if (cfg->network && (rc = write_resolv_conf(msg, len)))

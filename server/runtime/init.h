@@ -20,7 +20,13 @@ typedef struct srv_init_cfg {
 	                              namespace) for the upper, work and root dirs */
 	const char *upper, *work;  /* inside scratch */
 	const char *root;          /* overlay mount point, inside scratch */
-	const char *overlay_opts;  /* "lowerdir=...,upperdir=...,workdir=..." */
+	const char *overlay_opts;  /* "lowerdir=l0:l1...,upperdir=upper,workdir=work":
+	                              names relative to scratch, init mounts
+	                              from there (the box reads these options
+	                              in its mountinfo) */
+	const char *lowers;        /* nlowers == 0: the layers' host paths,
+	                              ':'-joined, that init bind-mounts on
+	                              scratch/l0, l1 ... */
 	const char *hostname;
 	int network;               /* 1: egress through the stack (net.h): init
 	                              writes /etc/resolv.conf for its DNS; the

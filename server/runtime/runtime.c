@@ -900,23 +900,25 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 		         "write: %s); ask for none, or run the system sbxd", rt->cg_missing);
 		return -1;
 	}
-	/* With a uid range, the lower layers are idmapped mounts that init
-	 * attaches on scratch/l0, l1 ...: the overlay names those. */
 	/* Under a uid range init is not host root: it may not walk into the
 	 * state dir (0700, host root's), so its scratch tmpfs goes on /tmp (of
 	 * its own mount namespace only; pivot_root leaves it behind; the
 	 * lowers come as fds). Rootless, the state dir is init's own. */
 	const char *scratch = mode == SRV_USERNS_RANGE ? SRV_USERNS_SCRATCH : rt->run_dir;
-	if (mode == SRV_USERNS_RANGE) {
-		size_t used = 0;
-		for (int i = 0; i < nl; i++) {
-			int w = snprintf(lowers + used, sizeof lowers - used, "%s%s/l%d", i ? ":" : "", scratch, i);
-			if (w < 0 || (size_t)w >= sizeof lowers - used) {
-				srv_errf(err, 0, "overlay options over a page: fewer layers or a shorter state dir path");
-				return -1;
-			}
-			used += (size_t)w;
+	/* The overlay names its layers relative to scratch, where init puts
+	 * each one (an idmapped mount under a range, else a bind mount of the
+	 * host path in `lowers`) and mounts from: its options are in the
+	 * box's /proc/self/mountinfo, and absolute ones told the box the host
+	 * paths of the image dir and the state dir. */
+	char rel[SRV_MAX_LOWERS * 6 + 1];
+	size_t rused = 0;
+	for (int i = 0; i < nl; i++) {
+		int w = snprintf(rel + rused, sizeof rel - rused, "%sl%d", i ? ":" : "", i);
+		if (w < 0 || (size_t)w >= sizeof rel - rused) {
+			srv_errf(err, 0, "overlay options over a page: fewer layers");
+			return -1;
 		}
+		rused += (size_t)w;
 	}
 	box = calloc(1, sizeof *box);
 	if (!box) {
@@ -944,8 +946,8 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 		srv_errf(err, ENAMETOOLONG, "scratch dir");
 		goto fail;
 	}
-	if ((size_t)snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s", lowers, upper, work) >= 4096) {
-		srv_errf(err, 0, "overlay options over a page: fewer layers or a shorter state dir path");
+	if ((size_t)snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=upper,workdir=work", rel) >= 4096) {
+		srv_errf(err, 0, "overlay options over a page: fewer layers");
 		goto fail;
 	}
 	/* On the host's own /, its secrets and every sbxd's state are covered
@@ -978,6 +980,7 @@ int srv_box_create(srv_rt *rt, const srv_box_spec *spec, srv_box **out, char *er
 		.work = work,
 		.root = root,
 		.overlay_opts = opts,
+		.lowers = mode == SRV_USERNS_RANGE ? "" : lowers,
 		.hostname = hostname,
 		.network = spec->egress != NULL,
 		.image = strcmp(lower, "/") != 0,

@@ -64,7 +64,8 @@ static int z_decode(size_t n, z_req *h, srv_init_cfg *cfg)
 	memset(cfg, 0, sizeof *cfg);
 	if (srv_proto_take(s, h->len, &pos, &cfg->scratch) || srv_proto_take(s, h->len, &pos, &cfg->upper) ||
 	    srv_proto_take(s, h->len, &pos, &cfg->work) || srv_proto_take(s, h->len, &pos, &cfg->root) ||
-	    srv_proto_take(s, h->len, &pos, &cfg->overlay_opts) || srv_proto_take(s, h->len, &pos, &cfg->hostname))
+	    srv_proto_take(s, h->len, &pos, &cfg->overlay_opts) || srv_proto_take(s, h->len, &pos, &cfg->lowers) ||
+	    srv_proto_take(s, h->len, &pos, &cfg->hostname))
 		return -1;
 	for (uint32_t i = 0; i < h->nhide; i++)
 		if (srv_proto_take(s, h->len, &pos, &zhide[i]))
@@ -213,7 +214,7 @@ pid_t srv_zygote_clone(srv_zygote *z, uint64_t ns_flags, int cgfd, const srv_ini
 	h.nlowers = (uint32_t)cfg->nlowers;
 	if (put(z->buf, &used, cfg->scratch) || put(z->buf, &used, cfg->upper) || put(z->buf, &used, cfg->work) ||
 	    put(z->buf, &used, cfg->root) || put(z->buf, &used, cfg->overlay_opts) ||
-	    put(z->buf, &used, cfg->hostname)) {
+	    put(z->buf, &used, cfg->lowers ? cfg->lowers : "") || put(z->buf, &used, cfg->hostname)) {
 		errno = E2BIG;
 		return -1;
 	}
