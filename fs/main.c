@@ -54,6 +54,7 @@ struct opts {
 	int kernel_cache;
 	int no_splice;          /* finished output by offset, never by descriptor */
 	int write_loop;         /* loop.c instead of libfuse's multi-threaded loop */
+	int ext_json;           /* sbxd's extension calls in JSON, never binary */
 	char *mk[FS_MKDIR_OPTS];        /* mkdir defaults, as mk_keys */
 	int exec_stdin;
 	int show_help;
@@ -82,6 +83,7 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("kernel_cache", kernel_cache),
 	OPT("no_splice", no_splice),
 	OPT("write_loop", write_loop),
+	OPT("ext_json", ext_json),
 	OPT("image=%s", mk[0]),
 	OPT("network=%s", mk[1]),
 	OPT("lifetime=%s", mk[2]),
@@ -153,6 +155,8 @@ static void usage(const char *prog)
 	       "    -o no_splice           no descriptors from sbxd: finished output and files/ over HTTP\n"
 	       "    -o write_loop          sbxfs's own request loop: files/ writes through a descriptor\n"
 	       "                           answered on the reading thread (streams of small writes)\n"
+	       "    -o ext_json            sbxd's extension calls in JSON, not in binary protobuf\n"
+	       "                           (for reading them in a trace; the answers are the same)\n"
 	       "    -o image=IMAGE         mkdir's sandboxes: image (default: the service's)\n"
 	       "    -o network=none|egress mkdir's sandboxes: network\n"
 	       "    -o lifetime=SECONDS    mkdir's sandboxes: maxLifetimeSeconds\n"
@@ -448,6 +452,7 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	sbx_config_set_timeouts(cfg, (long)o.connect_timeout * 1000, (long)o.timeout * 1000);
+	sbx_config_set_ext_json(cfg, o.ext_json);
 	if (o.keepalive != UINT_MAX)
 		sbx_config_set_grpc_keepalive(cfg, (long)o.keepalive * 1000);
 	fs_settings s = {(int)o.grace, o.kernel_cache, copts.singlethread, {{0}}, o.exec_stdin, o.no_splice};

@@ -26,6 +26,7 @@
 #include "fileargs.h"
 #include "files.h"
 #include "parse.h"
+#include "reqbody.h"
 #include "routes.h"
 #include "rpc.h"
 #include "rpc_files.h"
@@ -96,9 +97,10 @@ static enum MHD_Result queue(struct MHD_Connection *con, unsigned status, struct
 	return rc;
 }
 
-/* A message of the schema (or the extension) as canonical proto3 JSON;
- * frees m. */
-static enum MHD_Result send_pb(struct MHD_Connection *con, unsigned http, ProtobufCMessage *m)
+/* A message of the schema (or the extension) as canonical proto3 JSON,
+ * or (bin: an extension call whose client asked for it) in the binary
+ * encoding; frees m. */
+static enum MHD_Result send_pb(struct MHD_Connection *con, unsigned http, ProtobufCMessage *m, int bin)
 {
 	char *txt = NULL;
 	size_t len = 0;
@@ -106,7 +108,9 @@ static enum MHD_Result send_pb(struct MHD_Connection *con, unsigned http, Protob
 	/* The largest answer is a whole-file ReadFile: 32 MiB in base64. */
 	wire_caps caps = wire_caps_default;
 	caps.max_bytes = SRV_MAX_ANSWER;
-	int rc = m ? wire_json_encode(m, &caps, &txt, &len, &we) : -ENOMEM;
+	int rc = !m ? -ENOMEM
+		 : bin ? wire_pb_encode(m, &caps, (uint8_t **)&txt, &len, &we)
+		       : wire_json_encode(m, &caps, &txt, &len, &we);
 	wire_message_free(m);
 	if (rc != 0) {
 		fprintf(stderr, "sbxd: warning: cannot encode an answer: %s\n", rc == -ENOMEM ? "out of memory" : we.msg);
@@ -117,7 +121,7 @@ static enum MHD_Result send_pb(struct MHD_Connection *con, unsigned http, Protob
 		free(txt);
 		return MHD_NO;
 	}
-	MHD_add_response_header(r, "Content-Type", "application/json");
+	MHD_add_response_header(r, "Content-Type", bin ? SRV_PB_MEDIA : "application/json");
 	return queue(con, http, r);
 }
 
@@ -126,7 +130,7 @@ static enum MHD_Result send_pb(struct MHD_Connection *con, unsigned http, Protob
 static enum MHD_Result send_st(struct MHD_Connection *con, const srv_status *st)
 {
 	Google__Rpc__Status *pb = srv_status_to_pb(st);
-	return send_pb(con, srv_http_status(st->code), pb ? &pb->base : NULL);
+	return send_pb(con, srv_http_status(st->code), pb ? &pb->base : NULL, 0);
 }
 
 /* An error of kind (rpc.c's table) with one ErrorInfo metadata entry
@@ -225,6 +229,22 @@ static int body_matches_path(const req *r, wire_err *we)
 	return 0;
 }
 
+/* The binary encoding (docs/api.md, "Encodings"): on the extension's
+ * rows only, never on the real API's, whose answers stay those of the
+ * managed service. A body in it: a body "*" row sent with Content-Type
+ * SRV_PB_MEDIA; an answer in it: a client whose Accept names it. */
+static int pb_body(struct MHD_Connection *con, const req *r)
+{
+	return r->wr->ext && strcmp(r->wr->body, "*") == 0 &&
+	       srv_media_is(MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Content-Type"), SRV_PB_MEDIA);
+}
+
+static int pb_answer(struct MHD_Connection *con, const req *r)
+{
+	return r->wr->ext &&
+	       srv_media_accepted(MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Accept"), SRV_PB_MEDIA);
+}
+
 static int rpc_request(struct MHD_Connection *con, req *r, srv_status *st)
 {
 	wire_err we;
@@ -232,18 +252,22 @@ static int rpc_request(struct MHD_Connection *con, req *r, srv_status *st)
 	caps.max_bytes = r->limit;
 	caps.max_depth = SRV_MAX_DEPTH;
 	/* Strings that are not UTF-8, NULs, nesting: refused with the path
-	 * of the field (the codec's own scan names only the offset). A raw
-	 * body is bytes, not JSON. */
+	 * of the field, in either encoding (reqbody.h). A raw body is bytes,
+	 * not a message. */
 	srv_perr pe;
 	int raw = raw_body(con, r);
-	if (!raw && r->len && srv_json_check(r->body, r->len, &pe) != 0)
-		return srv_fail_perr(st, &pe);
-	r->rpcreq = wire_route_new_request(r->wr);
-	if (!r->rpcreq)
+	int rc = 0;
+	if (raw)
+		rc = (r->rpcreq = wire_route_new_request(r->wr)) ? 0 : -ENOMEM;
+	else
+		rc = srv_request_body(r->wr, r->body ? r->body : "", r->len, pb_body(con, r), &caps, &r->rpcreq, &pe);
+	if (rc == -ENOMEM)
 		return srv_fail(st, SRV_E_INTERNAL, NULL, "out of memory");
-	int rc = raw ? 0 : wire_route_body(r->wr, r->rpcreq, r->body ? r->body : "", r->len, &caps, &we);
-	if (rc == 0)
-		rc = body_matches_path(r, &we);
+	if (rc == -E2BIG && body_cap(r) == SRV_MAX_WRITE_BODY)
+		return srv_fail(st, SRV_E_FILE_TOO_LARGE, pe.field, "%s", pe.msg);
+	if (rc)
+		return srv_fail_perr(st, &pe);
+	rc = body_matches_path(r, &we);
 	if (rc == 0)
 		rc = wire_route_bind(r->wr, r->rpcreq, r->vars, r->nvars, &we);
 	if (rc == 0) {
@@ -261,8 +285,6 @@ static int rpc_request(struct MHD_Connection *con, req *r, srv_status *st)
 	}
 	if (rc == -ENOMEM)
 		return srv_fail(st, SRV_E_INTERNAL, NULL, "out of memory");
-	if (rc == -E2BIG && body_cap(r) == SRV_MAX_WRITE_BODY)
-		return srv_fail(st, SRV_E_FILE_TOO_LARGE, we.field, "%s", we.msg);
 	if (rc)
 		return srv_fail_wire(st, &we);
 	return 0;
@@ -504,7 +526,7 @@ static enum MHD_Result h_rpc(struct MHD_Connection *con, req *r)
 		wire_message_free(resp);
 		return res;
 	}
-	return send_pb(con, 200, resp);
+	return send_pb(con, 200, resp, pb_answer(con, r));
 }
 
 /* ------------------------------------------------------------- dispatch */

@@ -505,11 +505,13 @@ int srv_rpc_forget(srv_call *c, const Sbxd__Ext__V1__ForgetRequest *req,
 
 int srv_rpc_extensions(Sbxd__Ext__V1__GetExtensionsResponse **resp, srv_status *st)
 {
-	/* The names of the extension's rows, once each, in table order. */
+	/* The names of the extension's rows, once each, in table order, then
+	 * "protobuf": its calls also speak the binary encoding (docs/api.md,
+	 * "Encodings"), a property of the rows rather than a row. */
 	Sbxd__Ext__V1__GetExtensionsResponse *o =
 		NEW(Sbxd__Ext__V1__GetExtensionsResponse, sbxd__ext__v1__get_extensions_response__init);
 	if (!o || !(o->server = strdup("sbxd/" SBXD_VERSION)) ||
-	    !(o->extensions = calloc(wire_n_ext_routes, sizeof(char *))))
+	    !(o->extensions = calloc(wire_n_ext_routes + 1, sizeof(char *))))
 		goto oom;
 	for (size_t i = 0; i < wire_n_ext_routes; i++) {
 		const char *name = wire_ext_routes[i].ext;
@@ -522,6 +524,9 @@ int srv_rpc_extensions(Sbxd__Ext__V1__GetExtensionsResponse **resp, srv_status *
 			goto oom;
 		o->n_extensions++;
 	}
+	if (!(o->extensions[o->n_extensions] = strdup("protobuf")))
+		goto oom;
+	o->n_extensions++;
 	*resp = o;
 	return SRV_RPC_OK;
 oom:

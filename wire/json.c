@@ -111,7 +111,7 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 	return len;
 }
 
-static int utf8_valid(const char *s, size_t n)
+int wire_utf8_valid(const char *s, size_t n)
 {
 	for (size_t i = 0; i < n;) {
 		size_t k = utf8_seq((const unsigned char *)s + i, n - i);
@@ -323,7 +323,7 @@ static void wfail(struct wbuf *w, const char *fmt, ...)
 /* A JSON string; the bytes must be UTF-8 (a string field's contract). */
 static void put_str(struct wbuf *w, const char *s, size_t n)
 {
-	if (!utf8_valid(s, n)) {
+	if (!wire_utf8_valid(s, n)) {
 		wfail(w, "%s is not valid UTF-8", w->path[0] ? w->path : "a string");
 		return;
 	}
@@ -1700,7 +1700,7 @@ int wire_field_set_text(ProtobufCMessage *m, const char *name, const char *value
 		return dfail(&D, -E2BIG, "%s: longer than %zu bytes", here(&D), D.caps->max_string);
 	if (memchr(value, '\0', vlen))
 		return dfail(&D, -EINVAL, "%s contains NUL", here(&D));
-	if (!utf8_valid(value, vlen))
+	if (!wire_utf8_valid(value, vlen))
 		return dfail(&D, -EINVAL, "%s is not valid UTF-8", here(&D));
 	char *copy = dup_n(value, vlen);
 	if (!copy)

@@ -19,6 +19,7 @@
 #define WIRE_JSON_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <protobuf-c/protobuf-c.h>
 
 #define WIRE_MSGLEN 256
@@ -99,6 +100,36 @@ void wire_message_free(ProtobufCMessage *m);
 /* The proto3 JSON name of a proto field name ("max_lifetime_seconds" ->
  * "maxLifetimeSeconds"), cut to cap bytes with the NUL. */
 void wire_json_name(const char *proto_name, char *out, size_t cap);
+
+/* s[0..n) is well-formed UTF-8 (NUL is a valid byte here). */
+int wire_utf8_valid(const char *s, size_t n);
+
+/* The binary protobuf encoding of the same messages (binary.c), for
+ * sbxd's extension calls when both ends agree on it (docs/api.md,
+ * "Encodings"). wire_pb_decode checks the bytes before protobuf-c's
+ * unpacker sees them, with the rules the JSON decoder applies: every
+ * string UTF-8 without NUL (a C string would be cut at it), nesting at
+ * most caps->max_depth messages, at most caps->max_items elements in one
+ * repeated field or map and caps->max_string bytes in one string or bytes
+ * value, an enum number the schema has, no field number the type lacks
+ * (unless caps->ignore_unknown: then an unknown field is skipped and an
+ * unknown enum number kept, proto3's open enums), no groups, no field
+ * number 0, no wire type that is not the field's. err->field is the JSON
+ * path of the field to blame ("entries[2].name"). Same errors as
+ * wire_json_decode. An empty buffer is the empty message. */
+int wire_pb_decode(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len, const wire_caps *caps,
+                   ProtobufCMessage **out, wire_err *err);
+
+/* Message -> its binary encoding, malloc'd for the caller (at least one
+ * byte allocated even for the empty message); -E2BIG over
+ * caps->max_bytes, -ENOMEM. */
+int wire_pb_encode(const ProtobufCMessage *m, const wire_caps *caps, uint8_t **out, size_t *len, wire_err *err);
+
+/* 1 when every set string field of m and of its messages (repeated and
+ * map entries included, oneof members only when set; nesting at most
+ * max_depth) is UTF-8, else 0: what a decoded or built message needs to
+ * have a JSON form (and sbxd's gRPC front end asks of every request). */
+int wire_pb_utf8_valid(const ProtobufCMessage *m, unsigned max_depth);
 
 /* The registry of types (types.c): every message type reachable from
  * SandboxService and the google.rpc error details, by full name

@@ -190,6 +190,12 @@ void sbx_config_set_retries(sbx_config *cfg, int max_attempts)
 		cfg->max_attempts = max_attempts > 10 ? 10 : max_attempts;
 }
 
+void sbx_config_set_ext_json(sbx_config *cfg, int on)
+{
+	if (cfg)
+		cfg->ext_json = on != 0;
+}
+
 sbx_result sbx_config_set_grpc_url(sbx_config *cfg, const char *url, sbx_error *err)
 {
 	if (!cfg || !url || !*url)

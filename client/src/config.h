@@ -28,6 +28,7 @@ struct sbx_config {
 	long connect_ms, total_ms;
 	long grpc_keepalive_ms;  /* HTTP/2 pings on a gRPC connection with calls; 0: none */
 	int max_attempts;
+	int ext_json;         /* extension calls in JSON even where "protobuf" is announced */
 	size_t max_response;
 };
 

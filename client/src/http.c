@@ -56,7 +56,10 @@ static void share_unlock(CURL *h, curl_lock_data data, void *ud)
 		pthread_mutex_unlock(&c->share_mu[data]);
 }
 
-static struct curl_slist *headers(const sbx_config *cfg, const char *ctype)
+#define ACCEPT_JSON "Accept: application/json"
+#define ACCEPT_PB "Accept: " SBX_PB_MEDIA ", application/json;q=0.5"
+
+static struct curl_slist *headers(const sbx_config *cfg, const char *accept, const char *ctype)
 {
 	struct curl_slist *l = NULL, *t;
 	/* No 100-continue round trip: our bodies are small and the server
@@ -64,7 +67,7 @@ static struct curl_slist *headers(const sbx_config *cfg, const char *ctype)
 	if (!(t = curl_slist_append(l, "Expect:")))
 		goto fail;
 	l = t;
-	if (!(t = curl_slist_append(l, "Accept: application/json")))
+	if (!(t = curl_slist_append(l, accept)))
 		goto fail;
 	l = t;
 	if (ctype) {
@@ -124,10 +127,13 @@ sbx_result sbx_client_new(const sbx_config *cfg, sbx_client **out, sbx_error *er
 	c->cfg = sbx_config_dup(cfg);
 	if (!c->cfg)
 		goto nomem;
-	c->hdr_none = headers(c->cfg, NULL);
-	c->hdr_json = headers(c->cfg, "Content-Type: application/json");
-	c->hdr_octet = headers(c->cfg, "Content-Type: application/octet-stream");
-	if (!c->hdr_none || !c->hdr_json || !c->hdr_octet)
+	c->hdr_none = headers(c->cfg, ACCEPT_JSON, NULL);
+	c->hdr_json = headers(c->cfg, ACCEPT_JSON, "Content-Type: application/json");
+	c->hdr_octet = headers(c->cfg, ACCEPT_JSON, "Content-Type: application/octet-stream");
+	/* An extension call in the binary encoding; its errors stay JSON. */
+	c->hdr_pb = headers(c->cfg, ACCEPT_PB, NULL);
+	c->hdr_pb_post = headers(c->cfg, ACCEPT_PB, "Content-Type: " SBX_PB_MEDIA);
+	if (!c->hdr_none || !c->hdr_json || !c->hdr_octet || !c->hdr_pb || !c->hdr_pb_post)
 		goto nomem;
 	c->share = curl_share_init();
 	if (!c->share)
@@ -176,6 +182,8 @@ void sbx_client_free(sbx_client *c)
 	curl_slist_free_all(c->hdr_none);
 	curl_slist_free_all(c->hdr_json);
 	curl_slist_free_all(c->hdr_octet);
+	curl_slist_free_all(c->hdr_pb);
+	curl_slist_free_all(c->hdr_pb_post);
 	sbx_config_free(c->cfg);
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_destroy(&c->share_mu[i]);
@@ -311,7 +319,7 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *ud)
 	size_t n = size * nitems;
 	/* A new status line (after a 1xx) starts a fresh header set. */
 	if (n > 5 && strncmp(buf, "HTTP/", 5) == 0) {
-		resp->have_offset = resp->have_size = resp->have_eof = 0;
+		resp->have_offset = resp->have_size = resp->have_eof = resp->pb = 0;
 		return n;
 	}
 	const char *colon = memchr(buf, ':', n);
@@ -331,6 +339,16 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *ud)
 			resp->x_size = x;
 			resp->have_size = 1;
 		}
+	} else if (nl == 12 && strncasecmp(buf, "Content-Type", 12) == 0) {
+		/* Which encoding the answer is in (an extension call that asked
+		 * for the binary one may still get a JSON error). */
+		while (vl && (*v == ' ' || *v == '\t')) {
+			v++;
+			vl--;
+		}
+		size_t ml = strlen(SBX_PB_MEDIA);
+		resp->pb = vl >= ml && strncasecmp(v, SBX_PB_MEDIA, ml) == 0 &&
+		           (vl == ml || v[ml] == ';' || v[ml] == ' ' || v[ml] == '\r' || v[ml] == '\n');
 	} else if (nl == 9 && strncasecmp(buf, "X-Sbx-Eof", 9) == 0) {
 		if (header_i64(v, vl, &x) == 0) {
 			resp->x_eof = x != 0;
@@ -438,11 +456,11 @@ sbx_result sbx_http_setup(sbx_client *c, CURL *e, const sbx_http_req *req, sbx_h
 		curl_easy_setopt(e, CURLOPT_XFERINFODATA, (void *)req->abort_flag);
 		curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
 	}
-	struct curl_slist *h = c->hdr_none;
+	struct curl_slist *h = req->pb ? c->hdr_pb : c->hdr_none;
 	if (strcmp(req->method, "GET") == 0) {
 		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
 	} else if (strcmp(req->method, "POST") == 0) {
-		h = req->octet ? c->hdr_octet : c->hdr_json;
+		h = req->pb ? c->hdr_pb_post : req->octet ? c->hdr_octet : c->hdr_json;
 		curl_easy_setopt(e, CURLOPT_POST, 1L);
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body ? req->body : "");

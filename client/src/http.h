@@ -18,6 +18,10 @@
 #include "sbx/sbx.h"
 #include "util.h"
 
+/* The media type of the binary encoding of sbxd's extension calls
+ * (docs/api.md, "Encodings"). */
+#define SBX_PB_MEDIA "application/x-protobuf"
+
 typedef struct sbx_fb_proc sbx_fb_proc;
 typedef struct sbx_async_link sbx_async_link;
 
@@ -25,7 +29,7 @@ struct sbx_client {
 	sbx_config *cfg;
 	CURLSH *share;
 	pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
-	struct curl_slist *hdr_none, *hdr_json, *hdr_octet;
+	struct curl_slist *hdr_none, *hdr_json, *hdr_octet, *hdr_pb, *hdr_pb_post;
 
 	pthread_mutex_t pool_mu;
 	CURL **pool;            /* idle handles, oldest first */
@@ -58,6 +62,8 @@ typedef struct sbx_http_req {
 	const void *body;
 	size_t body_len;
 	int octet;                 /* body is application/octet-stream */
+	int pb;                    /* an extension call in the binary encoding: Accept
+	                            * SBX_PB_MEDIA, a POST body in it (pb.c) */
 	long wait_ms;              /* long-poll wait added to the total deadline */
 	int safe;                  /* may be retried */
 	void *out_buf;             /* raw 2xx body goes here (else into resp->body) */
@@ -82,6 +88,7 @@ typedef struct sbx_http_resp {
 	int have_offset, have_size, have_eof;
 	int64_t x_offset, x_size;
 	int x_eof;
+	int pb;                    /* Content-Type SBX_PB_MEDIA: the body is binary */
 	CURL *easy;                /* for the write callback's status lookup */
 	int sock_errno;            /* errno of a failed socket() (curl drops it) */
 } sbx_http_resp;

@@ -5,6 +5,7 @@
 #include "pb.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,8 +114,9 @@ sbx_result sbx_pb_ext_route(const char *rpc, const wire_route **out, sbx_error *
 	return SBX_OK;
 }
 
-sbx_result sbx_pb_request(const wire_route *r, const ProtobufCMessage *req, const char *extra_query, char **path,
-                          char **body, size_t *body_len, sbx_error *err)
+/* sbx_pb_request's work; pb: the body in the binary encoding. */
+static sbx_result request_as(const wire_route *r, const ProtobufCMessage *req, const char *extra_query, int pb,
+                             char **path, char **body, size_t *body_len, sbx_error *err)
 {
 	*path = NULL;
 	*body = NULL;
@@ -161,7 +163,9 @@ sbx_result sbx_pb_request(const wire_route *r, const ProtobufCMessage *req, cons
 		char *text = NULL;
 		size_t tl = 0;
 		int rc = -EINVAL;
-		if (bm)
+		if (bm && pb)
+			rc = wire_pb_encode(bm, &request_caps, (uint8_t **)&text, &tl, &we);
+		else if (bm)
 			rc = wire_json_encode(bm, &request_caps, &text, &tl, &we);
 		else
 			snprintf(we.msg, sizeof we.msg, "no %s", r->body);
@@ -176,12 +180,20 @@ sbx_result sbx_pb_request(const wire_route *r, const ProtobufCMessage *req, cons
 	return SBX_OK;
 }
 
-sbx_result sbx_pb_answer(const ProtobufCMessageDescriptor *d, const char *text, size_t len, ProtobufCMessage **out,
-                         sbx_error *err)
+sbx_result sbx_pb_request(const wire_route *r, const ProtobufCMessage *req, const char *extra_query, char **path,
+                          char **body, size_t *body_len, sbx_error *err)
+{
+	return request_as(r, req, extra_query, 0, path, body, body_len, err);
+}
+
+/* An answer in either encoding (pb: binary). */
+static sbx_result answer_as(const ProtobufCMessageDescriptor *d, const char *text, size_t len, int pb,
+                            ProtobufCMessage **out, sbx_error *err)
 {
 	wire_err we;
 	*out = NULL;
-	int rc = wire_json_decode(d, len ? text : "{}", len ? len : 2, &sbx_pb_answer_caps, out, &we);
+	int rc = pb ? wire_pb_decode(d, (const uint8_t *)text, len, &sbx_pb_answer_caps, out, &we)
+	            : wire_json_decode(d, len ? text : "{}", len ? len : 2, &sbx_pb_answer_caps, out, &we);
 	if (rc == -ENOMEM)
 		return sbx_fail(err, SBX_E_NOMEM, "out of memory");
 	/* Over the size cap is too large; nested too deep (also -E2BIG
@@ -193,6 +205,26 @@ sbx_result sbx_pb_answer(const ProtobufCMessageDescriptor *d, const char *text, 
 	return SBX_OK;
 }
 
+sbx_result sbx_pb_answer(const ProtobufCMessageDescriptor *d, const char *text, size_t len, ProtobufCMessage **out,
+                         sbx_error *err)
+{
+	return answer_as(d, text, len, 0, out, err);
+}
+
+/* An extension call goes in the binary encoding when the service has
+ * announced "protobuf" (only a known answer counts: the discovery call
+ * itself, made before, is JSON) and the config does not say JSON; only
+ * rows whose body is none or the whole request. */
+static int use_pb(sbx_client *c, const wire_route *r)
+{
+	if (!r->ext || c->cfg->ext_json || (r->body[0] && strcmp(r->body, "*") != 0))
+		return 0;
+	pthread_mutex_lock(&c->feat_mu);
+	int on = c->feat_known && (c->features & SBX_FEAT_PROTOBUF);
+	pthread_mutex_unlock(&c->feat_mu);
+	return on;
+}
+
 sbx_result sbx_pb_call_as(sbx_client *c, const wire_route *r, const ProtobufCMessage *req, const char *extra_query,
                           const sbx_http_req *base, const ProtobufCMessageDescriptor *resp_d, ProtobufCMessage **out,
                           sbx_error *err)
@@ -201,10 +233,12 @@ sbx_result sbx_pb_call_as(sbx_client *c, const wire_route *r, const ProtobufCMes
 	size_t blen = 0;
 	if (out)
 		*out = NULL;
-	sbx_result res = sbx_pb_request(r, req, extra_query, &path, &body, &blen, err);
+	int pb = use_pb(c, r);
+	sbx_result res = request_as(r, req, extra_query, pb, &path, &body, &blen, err);
 	if (res != SBX_OK)
 		return res;
 	sbx_http_req hr = base ? *base : (sbx_http_req){0};
+	hr.pb = pb;
 	hr.method = r->method;
 	hr.path = path;
 	hr.body = body;
@@ -214,7 +248,9 @@ sbx_result sbx_pb_call_as(sbx_client *c, const wire_route *r, const ProtobufCMes
 	res = sbx_http_call(c, &hr, &resp, err);
 	if (res == SBX_OK) {
 		ProtobufCMessage *m = NULL;
-		res = sbx_pb_answer(resp_d, resp.body.data, resp.body.len, &m, err);
+		/* By the answer's Content-Type: a service may answer JSON all
+		 * the same (a proxy, an older sbxd behind the same name). */
+		res = answer_as(resp_d, resp.body.data, resp.body.len, resp.pb, &m, err);
 		if (res != SBX_OK && err)
 			err->http_status = resp.status;
 		if (res == SBX_OK && out)

@@ -35,7 +35,7 @@ static const struct {
 	{"processes", SBX_FEAT_PROCESSES}, {"output", SBX_FEAT_OUTPUT}, {"files", SBX_FEAT_FILES},
 	{"posix", SBX_FEAT_POSIX},         {"images", SBX_FEAT_IMAGES}, {"wait", SBX_FEAT_WAIT},
 	{"forget", SBX_FEAT_FORGET},       {"waitProcesses", SBX_FEAT_WAIT_MANY},
-	{"outputFd", SBX_FEAT_OUTPUT_FD},  {"fileFd", SBX_FEAT_FILE_FD},
+	{"outputFd", SBX_FEAT_OUTPUT_FD},  {"fileFd", SBX_FEAT_FILE_FD}, {"protobuf", SBX_FEAT_PROTOBUF},
 };
 
 unsigned sbx_features_from_names(const char *const *names, size_t n)

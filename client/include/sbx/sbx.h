@@ -116,6 +116,11 @@ void sbx_config_set_grpc_keepalive(sbx_config *cfg, long ms);
 /* Retries of safe calls on UNAVAILABLE, DEADLINE_EXCEEDED and
  * RESOURCE_EXHAUSTED: max attempts (default 3, 1 = none). */
 void sbx_config_set_retries(sbx_config *cfg, int max_attempts);
+/* sbxd's extension calls go in the binary protobuf encoding of their
+ * messages wherever the service announces "protobuf" (docs/api.md,
+ * "Encodings"); on (1): in proto3 JSON all the same, for debugging (the
+ * real API's calls are JSON either way). Default 0. */
+void sbx_config_set_ext_json(sbx_config *cfg, int on);
 /* The URL in effect, for messages (never a token). */
 const char *sbx_config_url(const sbx_config *cfg);
 
@@ -142,6 +147,7 @@ enum {
 	SBX_FEAT_WAIT_MANY = 1 << 7,   /* :waitProcesses (one long-poll for many processes) */
 	SBX_FEAT_OUTPUT_FD = 1 << 8,   /* :openOutput (an ended stream's spool fd, unix socket) */
 	SBX_FEAT_FILE_FD = 1 << 9,     /* :openFile (a sandbox's regular file as an fd, unix socket) */
+	SBX_FEAT_PROTOBUF = 1 << 10,   /* extension calls also in application/x-protobuf */
 };
 /* Which extensions the service offers (asks once, then caches; a failed
  * probe is not cached). */
