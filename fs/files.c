@@ -91,9 +91,16 @@ static fnode *node_of_locked(uint64_t ino)
 	return fs_ino_is_files(ino) && i >= 1 && i <= nnodes ? byindex[i - 1] : NULL;
 }
 
+/* sbxfs's own ids, asked once: two system calls an entry were 4-6% of
+ * sbxfs's CPU in a cold walk of 10,000 entries. */
+static uid_t own_uid;
+static gid_t own_gid;
+
 void fs_files_setup(sbx_client *c)
 {
 	client = c;
+	own_uid = getuid();
+	own_gid = getgid();
 }
 
 /* Descriptors (see "Descriptors" below): asked for unless -o no_splice;
@@ -586,15 +593,15 @@ static void dirent_attr(const sbx_dirent *d, uint64_t ino, struct stat *st)
 		st->st_mode = S_IFLNK | 0777;
 		st->st_size = d->link_target ? (off_t)strlen(d->link_target) : 0;
 	}
-	st->st_uid = getuid();
-	st->st_gid = getgid();
+	st->st_uid = own_uid;
+	st->st_gid = own_gid;
 	st->st_blksize = 1 << 20;
 	st->st_mtim.tv_sec = (time_t)(d->mtime_ns / 1000000000);
 	st->st_mtim.tv_nsec = (long)(d->mtime_ns % 1000000000);
 	st->st_atim = st->st_ctim = st->st_mtim;
 	if (d->has_posix) {
-		st->st_uid = show_id(d->uid, getuid());
-		st->st_gid = show_id(d->gid, getgid());
+		st->st_uid = show_id(d->uid, own_uid);
+		st->st_gid = show_id(d->gid, own_gid);
 		st->st_nlink = d->nlink ? d->nlink : 1;
 		st->st_blocks = (blkcnt_t)d->blocks;
 		st->st_atim.tv_sec = (time_t)(d->atime_ns / 1000000000);

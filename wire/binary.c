@@ -20,22 +20,48 @@
 /* The largest field number of the encoding (2^29 - 1). */
 #define FIELD_MAX 536870911u
 
+/* Frames of the field path kept for an error message (deeper ones are
+ * left out of it). */
+#define PATH_FRAMES 64
+
 typedef struct walk {
 	const wire_caps *caps;
 	wire_err *err;
-	char path[WIRE_FIELDLEN];
+	/* The fields being walked, outermost first, each with its element
+	 * index (repeated): the path is written only when something fails. */
+	const ProtobufCFieldDescriptor *fld[PATH_FRAMES];
+	size_t idx[PATH_FRAMES];
+	unsigned nfld;
 } walk;
+
+/* The JSON path of the walk's fields ("listings[1].entries[7].name"). */
+static void path_of(const walk *W, char *out, size_t cap)
+{
+	size_t k = 0;
+	out[0] = '\0';
+	for (unsigned i = 0; i < W->nfld && i < PATH_FRAMES && k + 1 < cap; i++) {
+		char jn[WIRE_FIELDLEN];
+		wire_json_name(W->fld[i]->name, jn, sizeof jn);
+		int n = W->fld[i]->label == PROTOBUF_C_LABEL_REPEATED
+		                ? snprintf(out + k, cap - k, "%s%s[%zu]", i ? "." : "", jn, W->idx[i])
+		                : snprintf(out + k, cap - k, "%s%s", i ? "." : "", jn);
+		if (n < 0 || (size_t)n >= cap - k)
+			break;
+		k += (size_t)n;
+	}
+}
 
 static int wfail(walk *W, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int wfail(walk *W, int rc, const char *fmt, ...)
 {
-	char why[WIRE_MSGLEN];
+	char why[WIRE_MSGLEN], path[WIRE_FIELDLEN];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof why, fmt, ap);
 	va_end(ap);
-	snprintf(W->err->field, sizeof W->err->field, "%s", W->path);
-	snprintf(W->err->msg, sizeof W->err->msg, "%.120s%s%.128s", W->path, W->path[0] ? ": " : "", why);
+	path_of(W, path, sizeof path);
+	snprintf(W->err->field, sizeof W->err->field, "%s", path);
+	snprintf(W->err->msg, sizeof W->err->msg, "%.120s%s%.128s", path, path[0] ? ": " : "", why);
 	return rc;
 }
 
@@ -133,10 +159,10 @@ static int walk_msg(walk *W, const ProtobufCMessageDescriptor *d, const uint8_t 
 	size_t *counts = calloc(d->n_fields + 1, sizeof *counts);
 	if (!counts)
 		return -ENOMEM;
-	size_t plen = strlen(W->path);
+	unsigned frame = W->nfld;
 	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0;) {
-		W->path[plen] = '\0';
+		W->nfld = frame;
 		uint64_t tag, v = 0;
 		size_t k = varint(p + i, n - i, &tag);
 		if (!k) {
@@ -184,14 +210,13 @@ static int walk_msg(walk *W, const ProtobufCMessageDescriptor *d, const uint8_t 
 				           d->name);
 			continue;
 		}
-		char jn[WIRE_FIELDLEN];
-		wire_json_name(f->name, jn, sizeof jn);
 		size_t *cnt = &counts[f - d->fields];
 		int rep = f->label == PROTOBUF_C_LABEL_REPEATED;
-		if (rep)
-			snprintf(W->path + plen, sizeof W->path - plen, "%s%s[%zu]", plen ? "." : "", jn, *cnt);
-		else
-			snprintf(W->path + plen, sizeof W->path - plen, "%s%s", plen ? "." : "", jn);
+		if (frame < PATH_FRAMES) {
+			W->fld[frame] = f;
+			W->idx[frame] = *cnt;
+		}
+		W->nfld = frame + 1;
 		unsigned want = wire_type_of(f->type);
 		size_t items = 1;
 		if (wt == 2 && want != 2 && rep) {
@@ -206,7 +231,8 @@ static int walk_msg(walk *W, const ProtobufCMessageDescriptor *d, const uint8_t 
 		if (rc == 0 && rep && (*cnt += items) > W->caps->max_items)
 			rc = wfail(W, -E2BIG, "more than %zu items", W->caps->max_items);
 	}
-	W->path[plen] = '\0';
+	if (rc == 0)
+		W->nfld = frame;
 	free(counts);
 	return rc;
 }
