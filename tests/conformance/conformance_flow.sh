@@ -26,4 +26,10 @@ if [ $rc -ne 0 ]; then
 	exit 1
 fi
 grep -q "fail 0," "$out/report.txt" || { echo "FAIL: no verdict line in the report" >&2; exit 1; }
+# sbxfs against sbxd speaks the extension in binary (docs/api.md,
+# "Encodings"), each exchange judged above as binary; JSON everywhere
+# else (a binary real call or error fails the check)
+grep "^answers in binary" "$out/report.txt"
+grep -Eq "^answers in binary .*libsbx [1-9]" "$out/report.txt" ||
+	{ echo "FAIL: libsbx made no extension call in binary" >&2; exit 1; }
 echo ok

@@ -144,6 +144,25 @@ if schema.ext is not None and schema.ext_routes:
         expect(v == "EXT", "raw output bytes are not parsed as JSON (got %s %s)" % (v, f))
         fails_with(ex("GET", "/v1/sandboxes/sbx-1/stdout?offset=0&bogus=1", b"", 200, b"x"), "no field bogus",
                    "a raw call's query still checked")
+    # The binary encoding of the extension (application/x-protobuf):
+    # parsed as binary, strict; never on a real call or an error.
+    PB = {"Content-Type": "application/x-protobuf"}
+    ent = schema.ext.FileEntry(name="f", type=1, size=3)
+    entry = ent.SerializeToString()
+    passes(dict(ex("GET", "/v1/sandboxes/sbx-1:statFile?path=/f", b"", 200, entry), respHeaders=PB),
+           "a binary FileEntry answer")
+    fails_with(dict(ex("GET", "/v1/sandboxes/sbx-1:statFile?path=/f", b"", 200, entry + b"\x98\x06\x01"),
+                    respHeaders=PB), "fields the schema lacks", "a binary answer with an unknown field")
+    fails_with(dict(ex("GET", "/v1/sandboxes/sbx-1:statFile?path=/f", b"", 200, b"\x0a\x05ab"), respHeaders=PB),
+               "not a binary", "a cut binary answer")
+    ld = schema.ext.ListDirsRequest(path="/a", more_paths=["/b"]).SerializeToString()
+    passes(ex("POST", "/v1/sandboxes/sbx-1:listDirs", ld, 200, b"{}", headers=PB), "a binary listDirs request")
+    fails_with(ex("POST", "/v1/sandboxes/sbx-1:listDirs", b"\x12\x02/\xff", 200, b"{}", headers=PB),
+               "not a binary", "a binary request with a string that is not UTF-8")
+    fails_with(dict(ex("GET", "/v1/sandboxes/sbx-1", b"", 200, b""), respHeaders=PB), "in binary",
+               "a real call answered in binary")
+    fails_with(dict(ex("GET", "/v1/sandboxes/sbx-1:statFile?path=/f", b"", 404, b"\x08\x05"), respHeaders=PB),
+               "in binary", "an error in binary")
 else:
     print("skip the extension's checks: no proto/%s or %s" % (wirecheck.EXT_PROTO, wirecheck.EXT_TABLE))
 fails_with(ex("GET", "/v1/sandboxes/sbx-1?waitSeconds=5", b"", 200, good_sbx), "no field waitSeconds",

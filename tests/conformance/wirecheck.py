@@ -27,6 +27,8 @@ and sbxd share one table; its messages come from
 proto/sbxd/ext/v1/extension.proto): it is checked as a real call is, except
 that sbxd's own reasons (SBXD_REASONS) are allowed in its errors, a raw
 body (application/octet-stream, the output and stdin calls) is not parsed,
+a body in the binary encoding (application/x-protobuf, extension calls
+only: a real call or an error in it fails) is parsed strictly as binary,
 and a 404 NOT_FOUND without an ErrorInfo passes (a service without that
 extension answers an unmatched path so). A documented extension call that
 is not in the table yet (DOC_EXT_ROUTES) is skipped and counted apart.
@@ -206,6 +208,10 @@ class Schema:
         return None, None
 
 
+# The binary encoding of the extension's calls (docs/api.md, "Encodings").
+PB_MEDIA = "application/x-protobuf"
+
+
 def _bad_scalar(f, v):
     """Why the proto3 JSON parser refuses V for scalar field F, or None."""
     FD = type(f)
@@ -366,6 +372,27 @@ class Checker:
         canon = self.jf.MessageToDict(msg, preserving_proto_field_name=False)
         return out + ["%s: not canonical: %s" % (what, d) for d in diff(pruned, canon)]
 
+    def _parse_pb(self, data, msg, what):
+        """Strict parse of one body in the binary encoding (an extension
+        call sent or answered as application/x-protobuf): it must decode as
+        the message (python's parser checks UTF-8 too), hold no field the
+        schema lacks, and be what a proto3 encoder writes for it (fields in
+        number order, zero values omitted), maps aside."""
+        try:
+            msg.ParseFromString(data)
+        except Exception as e:  # DecodeError, or the C parser's own
+            return ["%s: not a binary %s: %s" % (what, msg.DESCRIPTOR.full_name, str(e)[:300])]
+        known = type(msg)()
+        known.CopyFrom(msg)
+        known.DiscardUnknownFields()
+        if known.ByteSize() != msg.ByteSize():
+            return ["%s: binary %s with fields the schema lacks" % (what, msg.DESCRIPTOR.full_name)]
+        if msg.SerializeToString(deterministic=True) != data and not any(
+                f.message_type and f.message_type.GetOptions().map_entry for f in msg.DESCRIPTOR.fields):
+            return ["%s: binary %s not canonical (%d bytes, a proto3 encoder writes %d)" %
+                    (what, msg.DESCRIPTOR.full_name, len(data), msg.ByteSize())]
+        return []
+
     def _query(self, route, query, msg, bound):
         """Query parameters into MSG; failures and extension keys found."""
         fails, ext = [], []
@@ -522,7 +549,12 @@ class Checker:
             else:
                 target = req if route["body"] == "*" else getattr(req, route["body"])
                 text = req_body.decode("utf-8", "replace")
-                fails += self._parse(text or "{}", target, "request body")
+                if ctype == PB_MEDIA and not ext:
+                    fails.append("request: the real %s sent in binary (the real API is JSON only)" % route["rpc"])
+                elif ctype == PB_MEDIA:
+                    fails += self._parse_pb(req_body, target, "request body")
+                else:
+                    fails += self._parse(text or "{}", target, "request body")
                 if route["body"] == "*":
                     bound = {fd.name for fd in req.DESCRIPTOR.fields}
                     for k, v in pvars.items():
@@ -556,15 +588,22 @@ class Checker:
                 fails = []
         rtext = resp_body.decode("utf-8", "replace")
         rtype = {k.lower(): v for k, v in ex.get("respHeaders", {}).items()}.get("content-type", "")
-        raw_out = ext and status == 200 and (route["resp"] is None or
-                                            (rtype != "" and not rtype.startswith("application/json")))
+        pb_out = rtype.split(";")[0].strip().lower() == PB_MEDIA
+        raw_out = ext and status == 200 and not pb_out and (route["resp"] is None or
+                                                           (rtype != "" and not rtype.startswith("application/json")))
+        if pb_out and (not ext or status != 200 or route["resp"] is None):
+            # binary is the extension's answers only, never an error's or
+            # a real call's (those stay the managed service's JSON)
+            fails.append("response: HTTP %d of %s in binary" % (status, route["rpc"]))
         if status == 200:
             if expect_field is not None:
                 fails.append("off-schema field %s: accepted with 200, want 400 naming it" % expect_field)
             if unsupported is not None:
                 fails.append("unsupported %s: accepted with 200 (a sandbox that quietly lacks it), want 400 "
                              "or 501 naming it" % unsupported)
-            if not raw_out:
+            if pb_out and ext and route["resp"] is not None:
+                fails += self._parse_pb(resp_body, route["resp"](), "response")
+            elif not raw_out:
                 fails += self._parse(rtext, route["resp"](), "response")
         else:
             fails += self.check_status(rtext, status, expect_field, unsupported, ext=ext, unmatched_ok=ext)
@@ -632,6 +671,13 @@ def report(paths, out=sys.stdout):
     print("\ndistinct findings (call: finding [exchanges]), %d:" % len(distinct), file=out)
     for (call, f), ns in sorted(distinct.items(), key=lambda kv: (kv[0][0], -len(kv[1]), kv[0][1])):
         print("  %s: %s [%d]" % (call, f, len(ns)), file=out)
+    binary = {}
+    for ex in exs:
+        rh = {k.lower(): v for k, v in ex.get("respHeaders", {}).items()}
+        if rh.get("content-type", "").split(";")[0].strip().lower() == PB_MEDIA:
+            binary[ex.get("origin", "?")] = binary.get(ex.get("origin", "?"), 0) + 1
+    print("\nanswers in binary (%s) by origin: %s" % (
+        PB_MEDIA, ", ".join("%s %d" % kv for kv in sorted(binary.items())) or "none"), file=out)
     print("\nexchanges %d: pass %d, fail %d, extension checked %d, extension unchecked (skipped) %d, "
           "pass with a note %d" % (len(exs), counts["PASS"], counts["FAIL"], counts["EXT"], counts["SKIP"],
                                    counts["NOTE"]), file=out)

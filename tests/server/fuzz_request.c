@@ -6,7 +6,9 @@
  * variables and the query parameters, and the argument converter the
  * route's call uses (create spec, Exec, process start, every file call
  * including the posix extension's, :signal). Input: "METHOD TARGET" on the
- * first line, the body after it. Beyond "no crash, no leak" it checks the
+ * first line (" pb" after it: the body in the binary encoding, as sbxd
+ * reads an extension call sent as application/x-protobuf, reqbody.h),
+ * the body after it. Beyond "no crash, no leak" it checks the
  * converters' promises: what they accept is in range.
  */
 #include <cjson/cJSON.h>
@@ -19,6 +21,7 @@
 #include "json.h"
 #include "parse.h"
 #include "procargs.h"
+#include "reqbody.h"
 #include "routes.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -81,15 +84,30 @@ static void check_proc_req(const srv_proc_req *pr, int exec)
 
 /* The message of a matched row, as api.c's rpc_request makes it, then
  * the converter of its call. */
-static void run_row(const wire_route *w, wire_var *vars, size_t nv, char *query, const char *b, size_t blen)
+static void run_row(const wire_route *w, wire_var *vars, size_t nv, char *query, const char *b, size_t blen, int pb)
 {
 	wire_err we;
 	srv_perr perr;
-	ProtobufCMessage *m = wire_route_new_request(w);
-	if (!m)
-		return;
+	ProtobufCMessage *m = NULL;
 	int raw = strcmp(w->rpc, "WriteStdin") == 0;
-	int rc = raw ? 0 : wire_route_body(w, m, b, blen, NULL, &we);
+	int rc;
+	wire_caps caps = wire_caps_default;
+	caps.max_depth = SRV_MAX_DEPTH;
+	if (raw) {
+		rc = (m = wire_route_new_request(w)) ? 0 : -ENOMEM;
+	} else {
+		/* the body in the encoding api.c reads it in: binary only on an
+		 * extension row that takes the whole request */
+		rc = srv_request_body(w, b, blen, pb && w->ext && strcmp(w->body, "*") == 0, &caps, &m, &perr);
+		if (rc && (!memchr(perr.msg, '\0', sizeof perr.msg) || !memchr(perr.field, '\0', sizeof perr.field) ||
+		           (rc != -ENOMEM && !perr.msg[0])))
+			abort();
+		if (rc || !m) {
+			if (!rc)
+				abort();
+			return;
+		}
+	}
 	if (rc == 0)
 		rc = wire_route_bind(w, m, vars, nv, &we);
 	if (rc == 0 && query)
@@ -154,6 +172,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(b, body, blen);
 	b[blen] = '\0';
 
+	/* "METHOD TARGET pb": the body is the binary encoding (Content-Type
+	 * application/x-protobuf) */
+	int pb = 0;
+	if (head >= 3 && strcmp(line + head - 3, " pb") == 0) {
+		line[head - 3] = '\0';
+		pb = 1;
+	}
 	char *sp = strchr(line, ' ');
 	const char *method = "GET";
 	char *target = line;
@@ -176,7 +201,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!w)
 		w = wire_route_match_in(wire_ext_routes, wire_n_ext_routes, method, target, tlen, vars, &nv);
 	if (w)
-		run_row(w, vars, nv, q, b, blen);
+		run_row(w, vars, nv, q, b, blen, pb);
 	free(b);
 	return 0;
 }
