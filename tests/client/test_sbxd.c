@@ -24,7 +24,7 @@ static long now_ms(void)
 	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static sbx_client *client(void)
+static sbx_client *client_as(int ext_json)
 {
 	const char *s = getenv("SBX_TEST_SOCK");
 	ck_assert_ptr_nonnull(s);
@@ -32,10 +32,17 @@ static sbx_client *client(void)
 	snprintf(url, sizeof url, "unix:%s", s);
 	sbx_config *cfg = sbx_config_new();
 	ck_assert_int_eq(sbx_config_set_url(cfg, url, NULL), SBX_OK);
+	sbx_config_set_ext_json(cfg, ext_json);
 	sbx_client *c = NULL;
 	ck_assert_int_eq(sbx_client_new(cfg, &c, NULL), SBX_OK);
 	sbx_config_free(cfg);
 	return c;
+}
+
+/* sbxd's extension in binary (its default against sbxd), or in JSON. */
+static sbx_client *client(void)
+{
+	return client_as(0);
 }
 
 /* An idle sandbox, running. */
@@ -98,7 +105,7 @@ START_TEST(features_all)
 	ck_assert_int_eq(sbx_client_features(c, &f, NULL), SBX_OK);
 	ck_assert_uint_eq(f, SBX_FEAT_PROCESSES | SBX_FEAT_OUTPUT | SBX_FEAT_FILES | SBX_FEAT_POSIX | SBX_FEAT_IMAGES |
 	                         SBX_FEAT_WAIT | SBX_FEAT_FORGET | SBX_FEAT_WAIT_MANY | SBX_FEAT_OUTPUT_FD |
-	                         SBX_FEAT_FILE_FD);
+	                         SBX_FEAT_FILE_FD | SBX_FEAT_PROTOBUF);
 	sbx_client_free(c);
 }
 END_TEST
@@ -460,6 +467,87 @@ START_TEST(files)
 }
 END_TEST
 
+
+/* The same calls through a client that speaks the extension in binary
+ * (the default where sbxd announces "protobuf"; tests/conformance proves
+ * the exchanges are binary) and one told to keep to JSON: the same
+ * answers, field by field, and the same errors. */
+static void same_dirent(const sbx_dirent *a, const sbx_dirent *b)
+{
+	ck_assert_str_eq(a->name, b->name);
+	ck_assert_int_eq(a->type, b->type);
+	ck_assert_int_eq(a->size, b->size);
+	ck_assert_uint_eq(a->mode, b->mode);
+	ck_assert_int_eq(a->mtime_ns, b->mtime_ns);
+	ck_assert_int_eq(a->ctime_ns, b->ctime_ns);
+	ck_assert_int_eq(a->has_posix, b->has_posix);
+	ck_assert_uint_eq(a->uid, b->uid);
+	ck_assert_uint_eq(a->nlink, b->nlink);
+	ck_assert_uint_eq(a->ino, b->ino);
+	ck_assert_int_eq(!a->link_target, !b->link_target);
+	if (a->link_target)
+		ck_assert_str_eq(a->link_target, b->link_target);
+}
+
+START_TEST(ext_encodings)
+{
+	sbx_client *cb = client(), *cj = client_as(1);
+	sbx_sandbox *s = idle(cb, NULL);
+	const char *id = s->id;
+	unsigned f = 0;
+	ck_assert_int_eq(sbx_client_features(cb, &f, NULL), SBX_OK);
+	ck_assert(f & SBX_FEAT_PROTOBUF);
+	ck_assert_int_eq(sbx_file_mkdir(cb, id, "/tmp/e", 0750, NULL), SBX_OK);
+	ck_assert_int_eq(sbx_file_mkdir(cj, id, "/tmp/e/sub", 0700, NULL), SBX_OK);
+	ck_assert_int_eq(sbx_file_write(cb, id, "/tmp/e/f", -1, "12345", 5, NULL), SBX_OK);
+	ck_assert_int_eq(sbx_file_write(cj, id, "/tmp/e/sub/g", -1, "x", 1, NULL), SBX_OK);
+	sbx_dirent le;
+	ck_assert_int_eq(sbx_file_symlink(cb, id, "/tmp/e/l", "f", &le, NULL), SBX_OK);
+	free(le.name);
+	free(le.link_target);
+	free(le.link_resolved);
+	const char *more[] = {"/tmp/e/sub"};
+	sbx_dirlist *lb = NULL, *lj = NULL;
+	size_t nb = 0, nj = 0;
+	/* twice each: the first listing of a directory moves its atime */
+	for (int round = 0; round < 2; round++) {
+		sbx_dirlist_free(lb, nb);
+		sbx_dirlist_free(lj, nj);
+		ck_assert_int_eq(sbx_file_list_many(cb, id, "/tmp/e", more, 1, &lb, &nb, NULL), SBX_OK);
+		ck_assert_int_eq(sbx_file_list_many(cj, id, "/tmp/e", more, 1, &lj, &nj, NULL), SBX_OK);
+	}
+	ck_assert_uint_eq(nb, 2);
+	ck_assert_uint_eq(nj, nb);
+	for (size_t i = 0; i < nb; i++) {
+		ck_assert_str_eq(lb[i].path, lj[i].path);
+		ck_assert_uint_eq(lb[i].n, lj[i].n);
+		for (size_t k = 0; k < lb[i].n; k++)
+			same_dirent(&lb[i].ents[k], &lj[i].ents[k]);
+	}
+	ck_assert_uint_eq(lb[0].n, 3);
+	sbx_dirlist_free(lb, nb);
+	sbx_dirlist_free(lj, nj);
+	sbx_dirent sb, sj;
+	ck_assert_int_eq(sbx_file_stat(cb, id, "/tmp/e/f", &sb, NULL), SBX_OK);
+	ck_assert_int_eq(sbx_file_stat(cj, id, "/tmp/e/f", &sj, NULL), SBX_OK);
+	same_dirent(&sb, &sj);
+	ck_assert_int_eq(sb.size, 5);
+	free(sb.name);
+	free(sj.name);
+	/* errors come back JSON in both: the same code and errno */
+	sbx_error eb, ej;
+	ck_assert_int_eq(sbx_file_stat(cb, id, "/tmp/e/none", &sb, &eb), SBX_E_NOT_FOUND);
+	ck_assert_int_eq(sbx_file_stat(cj, id, "/tmp/e/none", &sj, &ej), SBX_E_NOT_FOUND);
+	ck_assert_int_eq(sbx_error_errno(&eb), ENOENT);
+	ck_assert_int_eq(sbx_error_errno(&ej), ENOENT);
+	ck_assert_int_eq(eb.http_status, ej.http_status);
+	sbx_sandbox_delete(cb, id, 0, 1, NULL);
+	sbx_sandbox_free(s);
+	sbx_client_free(cb);
+	sbx_client_free(cj);
+}
+END_TEST
+
 /* ------------------------------------------------------------ async */
 
 typedef struct tally {
@@ -629,6 +717,7 @@ static Suite *suite(void)
 	tcase_add_test(t, stdin_and_signals);
 	tcase_add_test(t, unary_exec);
 	tcase_add_test(t, files);
+	tcase_add_test(t, ext_encodings);
 	suite_add_tcase(s, t);
 	TCase *a = tcase_create("async");
 	tcase_set_timeout(a, 90);
