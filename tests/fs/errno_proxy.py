@@ -12,7 +12,7 @@ import sys
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from unixproxy import serve, upstream_conn  # noqa: E402
+from unixproxy import json_only, serve, upstream_conn  # noqa: E402
 
 LISTEN, UPSTREAM, NAME = sys.argv[1], sys.argv[2], sys.argv[3]
 UnixConn = upstream_conn(UPSTREAM)
@@ -59,7 +59,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         hdrs = {k: v for k, v in self.headers.items() if k.lower() not in HOP and k.lower() != "host"}
         c.request(self.command, self.path, body=body, headers=hdrs)
         r = c.getresponse()
-        data = r.read()
+        data = json_only(self.path, r.read())
         self.answer(r.status, data, r.getheaders())
         c.close()
 
