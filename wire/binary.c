@@ -15,7 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "any.pb-c.h"
+#include "duration.pb-c.h"
 #include "json.h"
+#include "timestamp.pb-c.h"
 
 /* The largest field number of the encoding (2^29 - 1). */
 #define FIELD_MAX 536870911u
@@ -148,8 +151,21 @@ static int walk_len(walk *W, const ProtobufCFieldDescriptor *f, const uint8_t *p
 			return wfail(W, -E2BIG, "more than %zu bytes", W->caps->max_string);
 		return 0;
 	default:
+		if (!W->caps->ignore_unknown && f->descriptor == &google__protobuf__any__descriptor)
+			return wfail(W, -EINVAL, "a google.protobuf.Any is not taken in the binary encoding");
 		return walk_msg(W, f->descriptor, p, n, depth + 1);
 	}
+}
+
+/* A Timestamp's or Duration's seconds and nanos (fields 1 and 2) as the
+ * JSON form needs them (json.c's range): 0, else the failure. */
+static int wkt_ok(walk *W, const ProtobufCMessageDescriptor *d, int64_t sec, int32_t nanos)
+{
+	if (d == &google__protobuf__timestamp__descriptor && !wire_timestamp_ok(sec, nanos))
+		return wfail(W, -EINVAL, "the Timestamp %llds %dns is out of range", (long long)sec, (int)nanos);
+	if (d == &google__protobuf__duration__descriptor && !wire_duration_ok(sec, nanos))
+		return wfail(W, -EINVAL, "the Duration %llds %dns is out of range", (long long)sec, (int)nanos);
+	return 0;
 }
 
 static int walk_msg(walk *W, const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n, unsigned depth)
@@ -161,6 +177,9 @@ static int walk_msg(walk *W, const ProtobufCMessageDescriptor *d, const uint8_t 
 		return -ENOMEM;
 	unsigned frame = W->nfld;
 	int rc = 0;
+	int wkt = d == &google__protobuf__timestamp__descriptor || d == &google__protobuf__duration__descriptor;
+	int64_t wsec = 0;
+	int32_t wnanos = 0;
 	for (size_t i = 0; i < n && rc == 0;) {
 		W->nfld = frame;
 		uint64_t tag, v = 0;
@@ -203,6 +222,10 @@ static int walk_msg(walk *W, const ProtobufCMessageDescriptor *d, const uint8_t 
 		if (rc)
 			break;
 		i += vlen;
+		if (wkt && wt == 0 && num == 1)
+			wsec = (int64_t)v;
+		else if (wkt && wt == 0 && num == 2)
+			wnanos = (int32_t)v;
 		const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(d, (unsigned)num);
 		if (!f) {
 			if (!W->caps->ignore_unknown)
@@ -231,8 +254,11 @@ static int walk_msg(walk *W, const ProtobufCMessageDescriptor *d, const uint8_t 
 		if (rc == 0 && rep && (*cnt += items) > W->caps->max_items)
 			rc = wfail(W, -E2BIG, "more than %zu items", W->caps->max_items);
 	}
-	if (rc == 0)
+	if (rc == 0) {
 		W->nfld = frame;
+		if (wkt)
+			rc = wkt_ok(W, d, wsec, wnanos);
+	}
 	free(counts);
 	return rc;
 }

@@ -737,9 +737,20 @@ static void enc_fields(struct wbuf *w, const ProtobufCMessage *m, int *first)
 	}
 }
 
+int wire_timestamp_ok(int64_t sec, int32_t nanos)
+{
+	return sec >= TS_MIN_SEC && sec <= TS_MAX_SEC && nanos >= 0 && nanos <= 999999999;
+}
+
+int wire_duration_ok(int64_t sec, int32_t nanos)
+{
+	return sec >= -DUR_MAX_SEC && sec <= DUR_MAX_SEC && nanos >= -999999999 && nanos <= 999999999 &&
+	       !(sec > 0 && nanos < 0) && !(sec < 0 && nanos > 0);
+}
+
 static void enc_timestamp(struct wbuf *w, int64_t sec, int32_t nanos)
 {
-	if (sec < TS_MIN_SEC || sec > TS_MAX_SEC || nanos < 0 || nanos > 999999999) {
+	if (!wire_timestamp_ok(sec, nanos)) {
 		wfail(w, "%s: the Timestamp %" PRId64 "s %" PRId32 "ns is out of range",
 		      w->path[0] ? w->path : "the value", sec, nanos);
 		return;
@@ -777,8 +788,7 @@ static void enc_timestamp(struct wbuf *w, int64_t sec, int32_t nanos)
 
 static void enc_duration(struct wbuf *w, int64_t sec, int32_t nanos)
 {
-	if (sec < -DUR_MAX_SEC || sec > DUR_MAX_SEC || nanos < -999999999 || nanos > 999999999 ||
-	    (sec > 0 && nanos < 0) || (sec < 0 && nanos > 0)) {
+	if (!wire_duration_ok(sec, nanos)) {
 		wfail(w, "%s: the Duration %" PRId64 "s %" PRId32 "ns is out of range",
 		      w->path[0] ? w->path : "the value", sec, nanos);
 		return;

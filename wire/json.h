@@ -101,6 +101,11 @@ void wire_message_free(ProtobufCMessage *m);
  * "maxLifetimeSeconds"), cut to cap bytes with the NUL. */
 void wire_json_name(const char *proto_name, char *out, size_t cap);
 
+/* A Timestamp (years 1..9999, nanos 0..999999999) or Duration (+-10,000
+ * years, nanos of the seconds' sign) that has a JSON form. */
+int wire_timestamp_ok(int64_t sec, int32_t nanos);
+int wire_duration_ok(int64_t sec, int32_t nanos);
+
 /* s[0..n) is well-formed UTF-8 (NUL is a valid byte here). */
 int wire_utf8_valid(const char *s, size_t n);
 
@@ -113,7 +118,10 @@ int wire_utf8_valid(const char *s, size_t n);
  * repeated field or map and caps->max_string bytes in one string or bytes
  * value, an enum number the schema has, no field number the type lacks
  * (unless caps->ignore_unknown: then an unknown field is skipped and an
- * unknown enum number kept, proto3's open enums), no groups, no field
+ * unknown enum number kept, proto3's open enums), a Timestamp or
+ * Duration in the range of its JSON form, no google.protobuf.Any (none of
+ * the extension's messages has one; unless caps->ignore_unknown), no
+ * groups, no field
  * number 0, no wire type that is not the field's. err->field is the JSON
  * path of the field to blame ("entries[2].name"). Same errors as
  * wire_json_decode. An empty buffer is the empty message. */

@@ -668,6 +668,14 @@ static void pb_roundtrip(const ProtobufCMessageDescriptor *d)
 		ck_assert_msg(wire_pb_encode(m, NULL, &bin, &len, &e) == 0, "%s: %s", d->name, e.msg);
 		ProtobufCMessage *back = NULL;
 		int rc = wire_pb_decode(d, bin, len, NULL, &back, &e);
+		if (d == &google__rpc__status__descriptor) {
+			/* its details are Anys: never taken strictly in binary
+			 * (errors are JSON); a tolerant reader gets them whole */
+			ck_assert_int_eq(rc, -EINVAL);
+			wire_caps loose = wire_caps_default;
+			loose.ignore_unknown = 1;
+			rc = wire_pb_decode(d, bin, len, &loose, &back, &e);
+		}
 		ck_assert_msg(rc == 0, "%s seed %u: %d %s (%s)", d->name, seed, rc, e.msg, e.field);
 		ck_assert_msg(fill_same(m, back), "%s: not the same message", d->name);
 		char *a = enc(m), *b = enc(back);
@@ -727,6 +735,9 @@ static const struct {
 	{"bad inside a nested message", EXT(list_dirs_response),
 	 "\x0a\x0a\x0a\x01/\x12\x05\x0a\x03" "a\0b", 12, -EINVAL, "listings[0].entries[0].name"},
 	{"second element bad", EXT(list_dirs_request), "\x1a\x01" "a\x1a\x01\xc0", 6, -EINVAL, "morePaths[1]"},
+	{"Timestamp past year 9999", EXT(file_entry), "\x2a\x07\x08\x80\xec\xc2\xff\xff\x0c", 9, -EINVAL, "modifyTime"},
+	{"Timestamp nanos negative", EXT(file_entry), "\x2a\x0b\x10\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 13,
+	 -EINVAL, "modifyTime"},
 	{"seconds of a Timestamp as a string", EXT(file_entry), "\x2a\x03\x0a\x01x", 5, -EINVAL,
 	 "modifyTime.seconds"},
 };
