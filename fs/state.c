@@ -18,6 +18,7 @@
 
 #include "idring.h"
 #include "node.h"
+#include "strtab.h"
 #include "tags.h"
 
 /* Caps: how many slots (in use and quarantined) and process records one
@@ -42,6 +43,7 @@ typedef struct proc {
 } proc;
 
 typedef struct sb {
+	uint32_t num;           /* its slot number */
 	char *id;
 	char *name;
 	char *dirname;
@@ -106,117 +108,24 @@ int64_t fs_realtime_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Slot numbers by a string of theirs: the id of every slot (by_id, kept
- * by slot_new and reclaim_locked) and the directory name of every visible
+/* Slots by a string of theirs: the id of every slot (by_id, kept by
+ * slot_new and reclaim_locked) and the directory name of every visible
  * one (by_dir, made anew by assign_dirnames whenever names may have
- * changed), so finding one costs the same with 10 or 10,000 sandboxes.
- * Open addressing, at most half full; 0 = an empty place (slot 0 is the
- * root, in neither). A caller checks the slot it gets. */
-typedef struct slot_tab {
-	uint32_t *v;
-	size_t cap, n;
-	const char *(*key)(uint32_t slot);
-} slot_tab;
-
-static const char *id_of(uint32_t i)
+ * changed; a reclaimed slot leaves it), so finding one costs the same
+ * with 10 or 10,000 sandboxes (wire/strtab.h). */
+static const char *id_of(const void *e)
 {
-	return slots[i] ? slots[i]->id : "";
+	return ((const sb *)e)->id;
 }
 
-static const char *dir_of(uint32_t i)
+static const char *dir_of(const void *e)
 {
-	return slots[i] && slots[i]->dirname ? slots[i]->dirname : "";
+	return ((const sb *)e)->dirname;
 }
 
-static slot_tab by_id = {.key = id_of}, by_dir = {.key = dir_of};
+static wire_strtab by_id = {.key = id_of}, by_dir = {.key = dir_of};
 /* by_dir could not be made (out of memory): fs_state_lookup scans. */
 static int by_dir_stale;
-
-static size_t str_hash(const char *k)
-{
-	size_t h = 1469598103934665603u; /* FNV-1a */
-	for (; *k; k++)
-		h = (h ^ (unsigned char)*k) * 1099511628211u;
-	return h;
-}
-
-/* The place of key's slot, or the empty one where it would go. */
-static size_t tab_place(const slot_tab *t, const char *key)
-{
-	size_t i = str_hash(key) & (t->cap - 1);
-	while (t->v[i] && strcmp(t->key(t->v[i]), key) != 0)
-		i = (i + 1) & (t->cap - 1);
-	return i;
-}
-
-static uint32_t tab_get(const slot_tab *t, const char *key)
-{
-	return t->cap ? t->v[tab_place(t, key)] : 0;
-}
-
-/* Room for n entries; -1 out of memory (the table unchanged). */
-static int tab_reserve(slot_tab *t, size_t n)
-{
-	if (2 * n <= t->cap)
-		return 0;
-	size_t nc = t->cap ? t->cap : 64;
-	while (2 * n > nc)
-		nc *= 2;
-	uint32_t *nv = calloc(nc, sizeof *nv), *ov = t->v;
-	if (!nv)
-		return -1;
-	size_t oc = t->cap;
-	t->v = nv;
-	t->cap = nc;
-	for (size_t i = 0; i < oc; i++)
-		if (ov[i])
-			t->v[tab_place(t, t->key(ov[i]))] = ov[i];
-	free(ov);
-	return 0;
-}
-
-/* slot in, room reserved; of two with one key the lower number stays (as
- * the scan it replaces found it). */
-static void tab_put(slot_tab *t, uint32_t slot)
-{
-	size_t i = tab_place(t, t->key(slot));
-	if (!t->v[i])
-		t->n++;
-	else if (t->v[i] < slot)
-		return;
-	t->v[i] = slot;
-}
-
-/* slot out, if there; the entries after it in its run move back into the
- * gap (no tombstones). */
-static void tab_del(slot_tab *t, uint32_t slot)
-{
-	if (!t->cap)
-		return;
-	size_t i = tab_place(t, t->key(slot)), m = t->cap - 1;
-	if (t->v[i] != slot)
-		return;
-	for (size_t j = i;;) {
-		j = (j + 1) & m;
-		if (!t->v[j])
-			break;
-		size_t k = str_hash(t->key(t->v[j])) & m;
-		/* v[j] stays when its home k lies cyclically in (i, j] */
-		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
-			continue;
-		t->v[i] = t->v[j];
-		i = j;
-	}
-	t->v[i] = 0;
-	t->n--;
-}
-
-static void tab_free(slot_tab *t)
-{
-	free(t->v);
-	t->v = NULL;
-	t->cap = t->n = 0;
-}
 
 static sb *get_slot(uint32_t slot)
 {
@@ -242,7 +151,7 @@ static sb *slot_new(const char *id, uint32_t *num)
 		slots = ns;
 		capslots = nc;
 	}
-	if (tab_reserve(&by_id, by_id.n + 1) != 0)
+	if (wire_strtab_reserve(&by_id, by_id.n + 1) != 0)
 		return NULL;
 	sb *s = calloc(1, sizeof *s);
 	if (!s)
@@ -269,8 +178,9 @@ static sb *slot_new(const char *id, uint32_t *num)
 		*num = nslots++;
 	}
 	slots[*num] = s;
+	s->num = *num;
 	if (*num)
-		tab_put(&by_id, *num);
+		wire_strtab_put(&by_id, s); /* room reserved above */
 	nlive++;
 	return s;
 }
@@ -307,8 +217,8 @@ void fs_state_fini(void)
 	for (uint32_t i = 0; i < nslots; i++)
 		slot_free(slots[i]);
 	free(slots);
-	tab_free(&by_id);
-	tab_free(&by_dir);
+	wire_strtab_free(&by_id);
+	wire_strtab_free(&by_dir);
 	fs_idring_clear(&freeq);
 	slots = NULL;
 	nslots = capslots = nlive = 0;
@@ -339,7 +249,9 @@ static void reclaim_locked(uint32_t i)
 		return;
 	if (reclaim_hook)
 		reclaim_hook(i);
-	tab_del(&by_id, i);
+	wire_strtab_del(&by_id, s);
+	if (s->dirname)
+		wire_strtab_del(&by_dir, s);
 	slot_free(s);
 	slots[i] = NULL;
 	nlive--;
@@ -409,8 +321,8 @@ static sb *get_sb_id(uint32_t slot, char id[FS_ID_MAX])
 
 static uint32_t find_id(const char *id)
 {
-	uint32_t i = tab_get(&by_id, id);
-	return i && slots[i] && strcmp(slots[i]->id, id) == 0 ? i : 0;
+	sb *s = wire_strtab_get(&by_id, id);
+	return s ? s->num : 0;
 }
 
 static int is_visible(const sb *s)
@@ -474,7 +386,9 @@ static void assign_dirnames(void)
 		return;
 	uint32_t *v = malloc(nslots * sizeof *v);
 	if (!v) {
-		by_dir_stale = 1; /* stays dirty: the next update tries again */
+		/* stays dirty: the next update tries again */
+		wire_strtab_clear(&by_dir);
+		by_dir_stale = 1;
 		return;
 	}
 	names_dirty = 0;
@@ -504,15 +418,13 @@ static void assign_dirnames(void)
 		}
 	}
 	free(v);
-	/* by_dir anew: the visible slots under their names now */
-	by_dir_stale = tab_reserve(&by_dir, nslots) != 0;
-	if (by_dir_stale)
-		return;
-	memset(by_dir.v, 0, by_dir.cap * sizeof *by_dir.v);
-	by_dir.n = 0;
-	for (uint32_t i = 1; i < nslots; i++)
+	/* by_dir anew: the visible slots under their names now (of two with
+	 * one name, the lower slot, as a scan in slot order found it) */
+	wire_strtab_clear(&by_dir);
+	by_dir_stale = wire_strtab_reserve(&by_dir, nslots) != 0;
+	for (uint32_t i = 1; !by_dir_stale && i < nslots; i++)
 		if (is_visible(slots[i]))
-			tab_put(&by_dir, i);
+			(void)wire_strtab_put(&by_dir, slots[i]);
 }
 
 static void set_str(char **dst, const char *src)
@@ -655,12 +567,12 @@ int fs_state_lookup(const char *name, uint32_t *slot)
 {
 	int rc = -ENOENT;
 	pthread_mutex_lock(&lock);
-	uint32_t i = tab_get(&by_dir, name);
-	if (i && is_visible(slots[i]) && strcmp(slots[i]->dirname, name) == 0) {
-		*slot = i;
+	sb *s = wire_strtab_get(&by_dir, name);
+	if (s && is_visible(s)) {
+		*slot = s->num;
 		rc = 0;
 	}
-	for (i = 1; by_dir_stale && rc && i < nslots; i++) {
+	for (uint32_t i = 1; by_dir_stale && rc && i < nslots; i++) {
 		if (is_visible(slots[i]) && strcmp(slots[i]->dirname, name) == 0) {
 			*slot = i;
 			rc = 0;

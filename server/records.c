@@ -8,6 +8,7 @@
  */
 #include "records.h"
 #include "state.h"
+#include "strtab.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,93 +94,6 @@ void srv_drop_files(srv_sbx *s)
 	s->keep_root = s->keep_ns = -1;
 }
 
-/* FNV-1a of a string: the id index's, the tag index's and the requestId
- * table's hash. */
-static size_t str_hash(const char *k)
-{
-	size_t h = 1469598103934665603u;
-	for (; *k; k++)
-		h = (h ^ (unsigned char)*k) * 1099511628211u;
-	return h;
-}
-
-/* A set of records by a string key: open addressing, linear probing,
- * at most half full (cap a power of two, at least 64). */
-typedef struct ptab {
-	void **v;
-	size_t cap, n;
-	const char *(*key)(const void *e);
-} ptab;
-
-/* The slot of key's entry, or of the empty slot where it would go. */
-static size_t ptab_slot(const ptab *t, const char *key)
-{
-	size_t i = str_hash(key) & (t->cap - 1);
-	while (t->v[i] && strcmp(t->key(t->v[i]), key) != 0)
-		i = (i + 1) & (t->cap - 1);
-	return i;
-}
-
-static void *ptab_get(const ptab *t, const char *key)
-{
-	return t->cap ? t->v[ptab_slot(t, key)] : NULL;
-}
-
-/* e in; -1 out of memory or its key taken. */
-static int ptab_put(ptab *t, void *e)
-{
-	if (2 * (t->n + 1) > t->cap) {
-		size_t nc = t->cap ? t->cap * 2 : 64;
-		void **nv = calloc(nc, sizeof *nv), **ov = t->v;
-		if (!nv)
-			return -1;
-		size_t oc = t->cap;
-		t->v = nv;
-		t->cap = nc;
-		for (size_t i = 0; i < oc; i++)
-			if (ov[i])
-				t->v[ptab_slot(t, t->key(ov[i]))] = ov[i];
-		free(ov);
-	}
-	size_t i = ptab_slot(t, t->key(e));
-	if (t->v[i])
-		return -1; /* the key is taken */
-	t->v[i] = e;
-	t->n++;
-	return 0;
-}
-
-/* e out, if it is there; the entries after it in its run move back into
- * the gap (no tombstones). */
-static void ptab_del(ptab *t, const void *e)
-{
-	if (!t->cap)
-		return;
-	size_t i = ptab_slot(t, t->key(e)), m = t->cap - 1;
-	if (t->v[i] != e)
-		return;
-	for (size_t j = i;;) {
-		j = (j + 1) & m;
-		if (!t->v[j])
-			break;
-		size_t k = str_hash(t->key(t->v[j])) & m;
-		/* v[j] stays when its home k lies cyclically in (i, j] */
-		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
-			continue;
-		t->v[i] = t->v[j];
-		i = j;
-	}
-	t->v[i] = NULL;
-	t->n--;
-}
-
-static void ptab_free(ptab *t)
-{
-	free(t->v);
-	t->v = NULL;
-	t->cap = t->n = 0;
-}
-
 static const char *sbx_key(const void *e)
 {
 	return ((const srv_sbx *)e)->id;
@@ -198,11 +112,11 @@ static const char *tag_key(const void *e)
 }
 
 /* The id index (srv_find) and the tag index (srv_tagged). */
-static ptab by_id = {.key = sbx_key}, by_tag = {.key = tag_key};
+static wire_strtab by_id = {.key = sbx_key}, by_tag = {.key = tag_key};
 
 static tag_ent *tag_find(const char *tag)
 {
-	return ptab_get(&by_tag, tag);
+	return wire_strtab_get(&by_tag, tag);
 }
 
 /* s out of tag's entry (the entry freed once empty). */
@@ -218,7 +132,7 @@ static void tag_del(const char *tag, const srv_sbx *s)
 	memmove(&e->v[i - 1], &e->v[i], (e->n - i) * sizeof *e->v);
 	if (--e->n)
 		return;
-	ptab_del(&by_tag, e);
+	wire_strtab_del(&by_tag, e);
 	free(e->tag);
 	free(e->v);
 	free(e);
@@ -237,7 +151,7 @@ static int tag_add(const char *tag, srv_sbx *s)
 			free(e);
 			return -1;
 		}
-		if (ptab_put(&by_tag, e) != 0) {
+		if (wire_strtab_put(&by_tag, e) != 0) {
 			free(e->tag);
 			free(e->v);
 			free(e);
@@ -265,12 +179,12 @@ static void index_del(srv_sbx *s)
 {
 	for (size_t k = 0; k < s->spec.tags.n; k++)
 		tag_del(s->spec.tags.v[k], s);
-	ptab_del(&by_id, s);
+	wire_strtab_del(&by_id, s);
 }
 
 static int index_add(srv_sbx *s)
 {
-	if (ptab_put(&by_id, s) != 0)
+	if (wire_strtab_put(&by_id, s) != 0)
 		return -1;
 	for (size_t k = 0; k < s->spec.tags.n; k++) {
 		if (tag_add(s->spec.tags.v[k], s) != 0) {
@@ -318,7 +232,7 @@ srv_sbx *srv_find_seq(uint32_t seq)
 
 srv_sbx *srv_find(const char *id)
 {
-	return ptab_get(&by_id, id);
+	return wire_strtab_get(&by_id, id);
 }
 
 srv_sbx **srv_tagged(const char *tag, size_t *n)
@@ -459,7 +373,7 @@ srv_proc *srv_proc_by_request(srv_sbx *s, const char *rid)
 {
 	if (!rid || !*rid || !s->rid_cap)
 		return NULL;
-	for (size_t i = str_hash(rid) & (s->rid_cap - 1);; i = (i + 1) & (s->rid_cap - 1)) {
+	for (size_t i = wire_str_hash(rid) & (s->rid_cap - 1);; i = (i + 1) & (s->rid_cap - 1)) {
 		int64_t v = s->rid_tab[i];
 		if (!v)
 			return NULL;
@@ -471,7 +385,7 @@ srv_proc *srv_proc_by_request(srv_sbx *s, const char *rid)
 
 static void rid_put(int64_t *tab, size_t cap, const char *rid, int64_t v)
 {
-	size_t i = str_hash(rid) & (cap - 1);
+	size_t i = wire_str_hash(rid) & (cap - 1);
 	while (tab[i])
 		i = (i + 1) & (cap - 1);
 	tab[i] = v;
@@ -534,8 +448,8 @@ void srv_sbx_free_all(void)
 			free(e);
 		}
 	}
-	ptab_free(&by_tag);
-	ptab_free(&by_id);
+	wire_strtab_free(&by_tag);
+	wire_strtab_free(&by_id);
 }
 
 uint32_t srv_seq_next(void)
