@@ -897,13 +897,18 @@ char *fs_state_proc_cmd(uint32_t slot, int64_t pid)
  * none, else -errno, recorded in the sandbox's error file unless quiet
  * (the background check's failures are nobody's call; a lookup asks
  * again and reports them). */
-static int proc_exists(uint32_t slot, const char *id, int64_t pid, int quiet)
+/* 1 when process pid of the sandbox exists (its record cached), 0 when
+ * not (*next: the id the service's next start gets, when it says: 0 when
+ * not), else -errno. */
+static int proc_exists(uint32_t slot, const char *id, int64_t pid, int quiet, int64_t *next)
 {
 	sbx_process *r = NULL;
 	sbx_error err;
 	sbx_result res = sbx_process_get(client, id, pid, 0, &r, &err);
-	if (res == SBX_E_NOT_FOUND)
+	if (res == SBX_E_NOT_FOUND) {
+		*next = err.next_process_id;
 		return 0;
+	}
 	if (res != SBX_OK && quiet)
 		return -EIO;
 	if (res != SBX_OK)
@@ -925,7 +930,8 @@ int fs_state_fetch_proc(uint32_t slot, int64_t pid, int max_age_ms)
 		return -ENOENT;
 	if (fresh)
 		return 0;
-	int e = proc_exists(slot, id, pid, 0);
+	int64_t next;
+	int e = proc_exists(slot, id, pid, 0, &next);
 	return e < 0 ? e : e ? 0 : -ENOENT;   /* a lookup of a name that is not there */
 }
 
@@ -975,18 +981,28 @@ static int fetch_newest(uint32_t slot, int max_age_ms, int used)
 	/* Gallop: hi is the first id found missing. */
 	int64_t step = 1, hi = 0;
 	for (int k = 0; k < 40 && !hi; k++) {   /* 2^40 processes: never */
-		int e = proc_exists(slot, id, lo + step, !used);
+		int64_t next = 0, n2;
+		int e = proc_exists(slot, id, lo + step, !used, &next);
 		if (e < 0)
 			return used ? fs_state_fetch_procs(slot, 0) : e;
-		if (e)
+		if (e) {
 			lo += step, step *= 2;
-		else
-			hi = lo + step;
+			continue;
+		}
+		hi = lo + step;
+		/* Missing below the newest the service ever started (sbxd
+		 * says which: nextProcessId): forgotten (--keep-processes,
+		 * oldest first), not yet to come; the newest is always kept. */
+		if (next - 1 > hi && (e = proc_exists(slot, id, next - 1, !used, &n2)) > 0)
+			lo = next - 1, hi = next;
+		else if (e < 0 && next - 1 > hi)
+			return used ? fs_state_fetch_procs(slot, 0) : e;
 	}
 	/* Bisect (lo exists or is 0, hi is missing). */
 	while (hi - lo > 1) {
 		int64_t mid = lo + (hi - lo) / 2;
-		int e = proc_exists(slot, id, mid, !used);
+		int64_t next;
+		int e = proc_exists(slot, id, mid, !used, &next);
 		if (e < 0)
 			return used ? fs_state_fetch_procs(slot, 0) : e;
 		if (e)
