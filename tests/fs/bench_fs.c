@@ -212,6 +212,26 @@ static int one_stat(const char *path, int want_ok, double *ms)
 	return (rc == 0) == want_ok ? 0 : -1;
 }
 
+/* Prints the medians of k series of n (v[j * n .. j * n + n)), sorted in
+ * place, on one line without its newline. */
+static void medians(double *v, int n, int k)
+{
+	for (int j = 0; j < k; j++) {
+		qsort(v + j * n, (size_t)n, sizeof *v, cmp);
+		printf("%s%.3f", j ? " " : "", v[j * n + n / 2]);
+	}
+}
+
+/* Frees the series; failed: says why (errno) for that mode. The exit
+ * status. */
+static int series_end(double *v, const char *mode, int failed)
+{
+	if (failed)
+		fprintf(stderr, "bench_fs %s: %s\n", mode, strerror(errno));
+	free(v);
+	return failed;
+}
+
 static int lookups(const char *sb, const char *root, int n)
 {
 	double *v = calloc((size_t)n * 3, sizeof *v);
@@ -241,15 +261,11 @@ static int lookups(const char *sb, const char *root, int n)
 			v[2 * n + i] = c;
 		}
 	}
-	for (int k = 0; k < 3; k++)
-		qsort(v + k * n, (size_t)n, sizeof *v, cmp);
-	printf("%.3f %.3f %.3f\n", v[n / 2], v[n + n / 2], v[2 * n + n / 2]);
-	free(v);
-	return 0;
+	medians(v, n, 3);
+	printf("\n");
+	return series_end(v, "lookups", 0);
 fail:
-	fprintf(stderr, "bench_fs lookups: %s\n", strerror(errno));
-	free(v);
-	return 1;
+	return series_end(v, "lookups", 1);
 }
 
 /* After the same untimed 1.1 s pause (past the entry timeout): opendir
@@ -295,15 +311,11 @@ static int names(const char *root, const char *sb, int n)
 			v[3 * n + i] = d;
 		}
 	}
-	for (int k = 0; k < 4; k++)
-		qsort(v + k * n, (size_t)n, sizeof *v, cmp);
-	printf("%.3f %.3f %.3f %.3f %ld\n", v[n / 2], v[n + n / 2], v[2 * n + n / 2], v[3 * n + n / 2], entries);
-	free(v);
-	return 0;
+	medians(v, n, 4);
+	printf(" %ld\n", entries);
+	return series_end(v, "names", 0);
 fail:
-	fprintf(stderr, "bench_fs names: %s\n", strerror(errno));
-	free(v);
-	return 1;
+	return series_end(v, "names", 1);
 }
 
 int main(int argc, char **argv)
