@@ -18,6 +18,7 @@
 
 #include "idring.h"
 #include "node.h"
+#include "strtab.h"
 #include "tags.h"
 
 /* Caps: how many slots (in use and quarantined) and process records one
@@ -42,6 +43,7 @@ typedef struct proc {
 } proc;
 
 typedef struct sb {
+	uint32_t num;           /* its slot number */
 	char *id;
 	char *name;
 	char *dirname;
@@ -106,6 +108,25 @@ int64_t fs_realtime_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Slots by a string of theirs: the id of every slot (by_id, kept by
+ * slot_new and reclaim_locked) and the directory name of every visible
+ * one (by_dir, made anew by assign_dirnames whenever names may have
+ * changed; a reclaimed slot leaves it), so finding one costs the same
+ * with 10 or 10,000 sandboxes (wire/strtab.h). */
+static const char *id_of(const void *e)
+{
+	return ((const sb *)e)->id;
+}
+
+static const char *dir_of(const void *e)
+{
+	return ((const sb *)e)->dirname;
+}
+
+static wire_strtab by_id = {.key = id_of}, by_dir = {.key = dir_of};
+/* by_dir could not be made (out of memory): fs_state_lookup scans. */
+static int by_dir_stale;
+
 static sb *get_slot(uint32_t slot)
 {
 	return slot < nslots ? slots[slot] : NULL;
@@ -130,6 +151,8 @@ static sb *slot_new(const char *id, uint32_t *num)
 		slots = ns;
 		capslots = nc;
 	}
+	if (wire_strtab_reserve(&by_id, by_id.n + 1) != 0)
+		return NULL;
 	sb *s = calloc(1, sizeof *s);
 	if (!s)
 		return NULL;
@@ -155,6 +178,9 @@ static sb *slot_new(const char *id, uint32_t *num)
 		*num = nslots++;
 	}
 	slots[*num] = s;
+	s->num = *num;
+	if (*num)
+		wire_strtab_put(&by_id, s); /* room reserved above */
 	nlive++;
 	return s;
 }
@@ -191,6 +217,8 @@ void fs_state_fini(void)
 	for (uint32_t i = 0; i < nslots; i++)
 		slot_free(slots[i]);
 	free(slots);
+	wire_strtab_free(&by_id);
+	wire_strtab_free(&by_dir);
 	fs_idring_clear(&freeq);
 	slots = NULL;
 	nslots = capslots = nlive = 0;
@@ -221,6 +249,9 @@ static void reclaim_locked(uint32_t i)
 		return;
 	if (reclaim_hook)
 		reclaim_hook(i);
+	wire_strtab_del(&by_id, s);
+	if (s->dirname)
+		wire_strtab_del(&by_dir, s);
 	slot_free(s);
 	slots[i] = NULL;
 	nlive--;
@@ -290,10 +321,8 @@ static sb *get_sb_id(uint32_t slot, char id[FS_ID_MAX])
 
 static uint32_t find_id(const char *id)
 {
-	for (uint32_t i = 1; i < nslots; i++)
-		if (slots[i] && strcmp(slots[i]->id, id) == 0)
-			return i;
-	return 0;
+	sb *s = wire_strtab_get(&by_id, id);
+	return s ? s->num : 0;
 }
 
 static int is_visible(const sb *s)
@@ -356,8 +385,12 @@ static void assign_dirnames(void)
 	if (!names_dirty)
 		return;
 	uint32_t *v = malloc(nslots * sizeof *v);
-	if (!v)
-		return; /* stays dirty: the next update tries again */
+	if (!v) {
+		/* stays dirty: the next update tries again */
+		wire_strtab_clear(&by_dir);
+		by_dir_stale = 1;
+		return;
+	}
 	names_dirty = 0;
 	size_t n = 0;
 	for (uint32_t i = 1; i < nslots; i++)
@@ -385,6 +418,13 @@ static void assign_dirnames(void)
 		}
 	}
 	free(v);
+	/* by_dir anew: the visible slots under their names now (of two with
+	 * one name, the lower slot, as a scan in slot order found it) */
+	wire_strtab_clear(&by_dir);
+	by_dir_stale = wire_strtab_reserve(&by_dir, nslots) != 0;
+	for (uint32_t i = 1; !by_dir_stale && i < nslots; i++)
+		if (is_visible(slots[i]))
+			(void)wire_strtab_put(&by_dir, slots[i]);
 }
 
 static void set_str(char **dst, const char *src)
@@ -527,11 +567,15 @@ int fs_state_lookup(const char *name, uint32_t *slot)
 {
 	int rc = -ENOENT;
 	pthread_mutex_lock(&lock);
-	for (uint32_t i = 1; i < nslots; i++) {
+	sb *s = wire_strtab_get(&by_dir, name);
+	if (s && is_visible(s)) {
+		*slot = s->num;
+		rc = 0;
+	}
+	for (uint32_t i = 1; by_dir_stale && rc && i < nslots; i++) {
 		if (is_visible(slots[i]) && strcmp(slots[i]->dirname, name) == 0) {
 			*slot = i;
 			rc = 0;
-			break;
 		}
 	}
 	pthread_mutex_unlock(&lock);
@@ -853,13 +897,18 @@ char *fs_state_proc_cmd(uint32_t slot, int64_t pid)
  * none, else -errno, recorded in the sandbox's error file unless quiet
  * (the background check's failures are nobody's call; a lookup asks
  * again and reports them). */
-static int proc_exists(uint32_t slot, const char *id, int64_t pid, int quiet)
+/* 1 when process pid of the sandbox exists (its record cached), 0 when
+ * not (*next: the id the service's next start gets, when it says: 0 when
+ * not), else -errno. */
+static int proc_exists(uint32_t slot, const char *id, int64_t pid, int quiet, int64_t *next)
 {
 	sbx_process *r = NULL;
 	sbx_error err;
 	sbx_result res = sbx_process_get(client, id, pid, 0, &r, &err);
-	if (res == SBX_E_NOT_FOUND)
+	if (res == SBX_E_NOT_FOUND) {
+		*next = err.next_process_id;
 		return 0;
+	}
 	if (res != SBX_OK && quiet)
 		return -EIO;
 	if (res != SBX_OK)
@@ -881,7 +930,8 @@ int fs_state_fetch_proc(uint32_t slot, int64_t pid, int max_age_ms)
 		return -ENOENT;
 	if (fresh)
 		return 0;
-	int e = proc_exists(slot, id, pid, 0);
+	int64_t next;
+	int e = proc_exists(slot, id, pid, 0, &next);
 	return e < 0 ? e : e ? 0 : -ENOENT;   /* a lookup of a name that is not there */
 }
 
@@ -931,18 +981,28 @@ static int fetch_newest(uint32_t slot, int max_age_ms, int used)
 	/* Gallop: hi is the first id found missing. */
 	int64_t step = 1, hi = 0;
 	for (int k = 0; k < 40 && !hi; k++) {   /* 2^40 processes: never */
-		int e = proc_exists(slot, id, lo + step, !used);
+		int64_t next = 0, n2;
+		int e = proc_exists(slot, id, lo + step, !used, &next);
 		if (e < 0)
 			return used ? fs_state_fetch_procs(slot, 0) : e;
-		if (e)
+		if (e) {
 			lo += step, step *= 2;
-		else
-			hi = lo + step;
+			continue;
+		}
+		hi = lo + step;
+		/* Missing below the newest the service ever started (sbxd
+		 * says which: nextProcessId): forgotten (--keep-processes,
+		 * oldest first), not yet to come; the newest is always kept. */
+		if (next - 1 > hi && (e = proc_exists(slot, id, next - 1, !used, &n2)) > 0)
+			lo = next - 1, hi = next;
+		else if (e < 0 && next - 1 > hi)
+			return used ? fs_state_fetch_procs(slot, 0) : e;
 	}
 	/* Bisect (lo exists or is 0, hi is missing). */
 	while (hi - lo > 1) {
 		int64_t mid = lo + (hi - lo) / 2;
-		int e = proc_exists(slot, id, mid, !used);
+		int64_t next;
+		int e = proc_exists(slot, id, mid, !used, &next);
 		if (e < 0)
 			return used ? fs_state_fetch_procs(slot, 0) : e;
 		if (e)

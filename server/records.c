@@ -8,6 +8,7 @@
  */
 #include "records.h"
 #include "state.h"
+#include "strtab.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,6 +94,107 @@ void srv_drop_files(srv_sbx *s)
 	s->keep_root = s->keep_ns = -1;
 }
 
+static const char *sbx_key(const void *e)
+{
+	return ((const srv_sbx *)e)->id;
+}
+
+/* The tag index: one entry a tag in use, its sandboxes in seq order. */
+typedef struct tag_ent {
+	char *tag;
+	srv_sbx **v;
+	size_t n, cap;
+} tag_ent;
+
+static const char *tag_key(const void *e)
+{
+	return ((const tag_ent *)e)->tag;
+}
+
+/* The id index (srv_find) and the tag index (srv_tagged). */
+static wire_strtab by_id = {.key = sbx_key}, by_tag = {.key = tag_key};
+
+static tag_ent *tag_find(const char *tag)
+{
+	return wire_strtab_get(&by_tag, tag);
+}
+
+/* s out of tag's entry (the entry freed once empty). */
+static void tag_del(const char *tag, const srv_sbx *s)
+{
+	tag_ent *e = tag_find(tag);
+	if (!e)
+		return;
+	/* the entry just past s's seq: s is the one before it */
+	size_t i = srv_seq_after(e->v, e->n, s->seq);
+	if (i == 0 || e->v[i - 1] != s)
+		return;
+	memmove(&e->v[i - 1], &e->v[i], (e->n - i) * sizeof *e->v);
+	if (--e->n)
+		return;
+	wire_strtab_del(&by_tag, e);
+	free(e->tag);
+	free(e->v);
+	free(e);
+}
+
+/* s into tag's entry, in seq order; -1 out of memory. */
+static int tag_add(const char *tag, srv_sbx *s)
+{
+	tag_ent *e = tag_find(tag);
+	if (!e) {
+		if (!(e = calloc(1, sizeof *e)))
+			return -1;
+		e->cap = 4; /* so a new entry is never left empty */
+		if (!(e->tag = strdup(tag)) || !(e->v = malloc(e->cap * sizeof *e->v))) {
+			free(e->tag);
+			free(e);
+			return -1;
+		}
+		if (wire_strtab_put(&by_tag, e) != 0) {
+			free(e->tag);
+			free(e->v);
+			free(e);
+			return -1;
+		}
+	}
+	size_t i = srv_seq_after(e->v, e->n, s->seq);
+	if (i > 0 && e->v[i - 1] == s)
+		return 0; /* a tag given twice */
+	if (e->n == e->cap) {
+		size_t nc = e->cap * 2;
+		srv_sbx **nv = realloc(e->v, nc * sizeof *nv);
+		if (!nv)
+			return -1;
+		e->v = nv;
+		e->cap = nc;
+	}
+	memmove(&e->v[i + 1], &e->v[i], (e->n - i) * sizeof *e->v);
+	e->v[i] = s;
+	e->n++;
+	return 0;
+}
+
+static void index_del(srv_sbx *s)
+{
+	for (size_t k = 0; k < s->spec.tags.n; k++)
+		tag_del(s->spec.tags.v[k], s);
+	wire_strtab_del(&by_id, s);
+}
+
+static int index_add(srv_sbx *s)
+{
+	if (wire_strtab_put(&by_id, s) != 0)
+		return -1;
+	for (size_t k = 0; k < s->spec.tags.n; k++) {
+		if (tag_add(s->spec.tags.v[k], s) != 0) {
+			index_del(s);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int srv_sbx_add(srv_sbx *s)
 {
 	if (nboxes == capboxes) {
@@ -103,6 +205,8 @@ int srv_sbx_add(srv_sbx *s)
 		boxes = nb;
 		capboxes = nc;
 	}
+	if (index_add(s) != 0)
+		return -1;
 	/* Keep creation order (seq) even when loading in directory order. */
 	size_t i = nboxes;
 	while (i > 0 && boxes[i - 1]->seq > s->seq) {
@@ -122,23 +226,33 @@ srv_sbx **srv_all(size_t *n)
 
 srv_sbx *srv_find_seq(uint32_t seq)
 {
-	size_t lo = 0, hi = nboxes;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (boxes[mid]->seq < seq)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < nboxes && boxes[lo]->seq == seq ? boxes[lo] : NULL;
+	size_t i = seq ? srv_seq_after(boxes, nboxes, seq - 1) : 0;
+	return i < nboxes && boxes[i]->seq == seq ? boxes[i] : NULL;
 }
 
 srv_sbx *srv_find(const char *id)
 {
-	for (size_t i = 0; i < nboxes; i++)
-		if (strcmp(boxes[i]->id, id) == 0)
-			return boxes[i];
-	return NULL;
+	return wire_strtab_get(&by_id, id);
+}
+
+srv_sbx **srv_tagged(const char *tag, size_t *n)
+{
+	tag_ent *e = tag_find(tag);
+	*n = e ? e->n : 0;
+	return e ? e->v : NULL;
+}
+
+size_t srv_seq_after(srv_sbx *const *v, size_t n, uint32_t seq)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (v[mid]->seq <= seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 srv_sbx *srv_find_for(const char *id, uint32_t uid)
@@ -255,19 +369,11 @@ srv_proc *srv_proc_by_uid(srv_sbx *s, uint32_t uid)
 /* The process an earlier start with this requestId made, if any: a client
  * that timed out may send the same start again and must not run the
  * command twice (the extension's answer to create's requestId). */
-static size_t rid_hash(const char *rid)
-{
-	size_t h = 1469598103934665603u; /* FNV-1a */
-	for (; *rid; rid++)
-		h = (h ^ (unsigned char)*rid) * 1099511628211u;
-	return h;
-}
-
 srv_proc *srv_proc_by_request(srv_sbx *s, const char *rid)
 {
 	if (!rid || !*rid || !s->rid_cap)
 		return NULL;
-	for (size_t i = rid_hash(rid) & (s->rid_cap - 1);; i = (i + 1) & (s->rid_cap - 1)) {
+	for (size_t i = wire_str_hash(rid) & (s->rid_cap - 1);; i = (i + 1) & (s->rid_cap - 1)) {
 		int64_t v = s->rid_tab[i];
 		if (!v)
 			return NULL;
@@ -279,7 +385,7 @@ srv_proc *srv_proc_by_request(srv_sbx *s, const char *rid)
 
 static void rid_put(int64_t *tab, size_t cap, const char *rid, int64_t v)
 {
-	size_t i = rid_hash(rid) & (cap - 1);
+	size_t i = wire_str_hash(rid) & (cap - 1);
 	while (tab[i])
 		i = (i + 1) & (cap - 1);
 	tab[i] = v;
@@ -322,6 +428,7 @@ uint32_t srv_proc_next_uid(void)
 
 void srv_sbx_take(size_t idx)
 {
+	index_del(boxes[idx]);
 	memmove(&boxes[idx], &boxes[idx + 1], (nboxes - idx - 1) * sizeof *boxes);
 	nboxes--;
 }
@@ -333,6 +440,16 @@ void srv_sbx_free_all(void)
 	free(boxes);
 	boxes = NULL;
 	nboxes = capboxes = 0;
+	for (size_t i = 0; i < by_tag.cap; i++) {
+		tag_ent *e = by_tag.v[i];
+		if (e) {
+			free(e->tag);
+			free(e->v);
+			free(e);
+		}
+	}
+	wire_strtab_free(&by_tag);
+	wire_strtab_free(&by_id);
 }
 
 uint32_t srv_seq_next(void)

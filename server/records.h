@@ -132,7 +132,9 @@ typedef struct srv_sbx {
 void srv_procs_keep_set(size_t n);
 size_t srv_procs_keep(void);
 
-/* By id only (names are tags: sbxfs-name=NAME, found by listing). */
+/* By id only (names are tags: sbxfs-name=NAME, found by listing): a hash
+ * table of the ids in the table, so it costs the same with 10 or 10,000
+ * sandboxes. */
 srv_sbx *srv_find(const char *id);
 /* srv_find as uid sees it: root (0) sees every sandbox, any other uid only
  * those it owns. */
@@ -140,6 +142,13 @@ srv_sbx *srv_find_for(const char *id, uint32_t uid);
 srv_sbx *srv_find_seq(uint32_t seq);
 /* Sandboxes in creation order: *n entries; the array is owned by records.c. */
 srv_sbx **srv_all(size_t *n);
+/* The sandboxes with that tag in creation order (*n of them, NULL and 0
+ * when none): the tag index, kept by srv_sbx_add and srv_sbx_take (a
+ * sandbox's tags never change). The array is owned by records.c and good
+ * until the next add or take. */
+srv_sbx **srv_tagged(const char *tag, size_t *n);
+/* The first index of v[0..n) (in seq order) whose seq is above seq. */
+size_t srv_seq_after(srv_sbx *const *v, size_t n, uint32_t seq);
 /* A kept process record by id (a binary search), or NULL. */
 srv_proc *srv_proc_get(srv_sbx *s, int64_t id);
 /* p into s->procs: the main command (id 0) at procs[0], any other (its id

@@ -301,6 +301,13 @@ static int has_tags(const srv_sbx *s, char *const *tags, size_t n)
 	return 1;
 }
 
+/* What a filter by these tags can match, in seq order: the sandboxes with
+ * the first tag (the tag index), or all of them when no tag is given. */
+static srv_sbx **candidates(char *const *tags, size_t ntags, size_t *n)
+{
+	return ntags ? srv_tagged(tags[0], n) : srv_all(n);
+}
+
 int srv_rpc_list(srv_call *c, const Coreweave__Sandbox__V1__ListSandboxesRequest *req,
                  Coreweave__Sandbox__V1__ListSandboxesResponse **resp, srv_status *st)
 {
@@ -324,14 +331,14 @@ int srv_rpc_list(srv_call *c, const Coreweave__Sandbox__V1__ListSandboxesRequest
 	Coreweave__Sandbox__V1__ListSandboxesResponse *o =
 		NEW(Coreweave__Sandbox__V1__ListSandboxesResponse, coreweave__sandbox__v1__list_sandboxes_response__init);
 	size_t n;
-	srv_sbx **all = srv_all(&n);
+	srv_sbx **all = candidates(req->tags, req->n_tags, &n);
 	if (!o || !(o->sandboxes = calloc((size_t)size + 1, sizeof *o->sandboxes)))
 		goto oom;
 	uint32_t last = 0;
 	int more = 0;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = srv_seq_after(all, n, (uint32_t)after); i < n; i++) {
 		srv_sbx *s = all[i];
-		if (s->seq <= after || (c->peer && s->owner != c->peer))
+		if (c->peer && s->owner != c->peer)
 			continue;
 		if (want_state >= 0 ? s->state != want_state : (!req->show_terminated && srv_state_terminal(s->state)))
 			continue;
@@ -435,7 +442,7 @@ int srv_rpc_purge(srv_call *c, const Coreweave__Sandbox__V1__PurgeSandboxesReque
 	if (!o)
 		return srv_fail(st, SRV_E_INTERNAL, NULL, "out of memory");
 	size_t n;
-	srv_sbx **all = srv_all(&n);
+	srv_sbx **all = candidates(req->purge_all ? NULL : req->tags, req->purge_all ? 0 : req->n_tags, &n);
 	for (size_t i = 0; i < n; i++) {
 		srv_sbx *s = all[i];
 		if ((c->peer && s->owner != c->peer) || srv_state_terminal(s->state) || s->state == ST_TERMINATING)

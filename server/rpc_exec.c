@@ -312,6 +312,11 @@ static srv_proc *find_proc(srv_sbx *s, int64_t id, srv_status *st)
 		snprintf(num, sizeof num, "%lld", (long long)id);
 		srv_fail(st, SRV_E_PROCESS_NOT_FOUND, NULL, "process %s not found in sandbox %s", num, s->id);
 		srv_status_md(st, "processId", num);
+		/* A client finding the newest (sbxfs's exec/last) cannot tell
+		 * a forgotten id (--keep-processes) from one not started yet:
+		 * the id the next start gets tells it. */
+		snprintf(num, sizeof num, "%lld", (long long)s->next_id);
+		srv_status_md(st, "nextProcessId", num);
 	}
 	return p;
 }

@@ -48,6 +48,20 @@ const char *sbx_result_str(sbx_result r)
 	return "unknown error";
 }
 
+/* A "nextProcessId" value: 1 .. 2^53 in decimal, else 0 (absent). */
+static int64_t next_id(const char *v)
+{
+	int64_t n = 0;
+	if (!*v || strlen(v) > 16)
+		return 0;
+	for (; *v; v++) {
+		if (*v < '0' || *v > '9')
+			return 0;
+		n = n * 10 + (*v - '0');
+	}
+	return n >= 1 && n <= ((int64_t)1 << 53) ? n : 0;
+}
+
 /* An errno by its name ("EXDEV"), as sbxd's file calls send it; 0 when
  * the name is unknown here. */
 static int errno_by_name(const char *name)
@@ -310,6 +324,9 @@ sbx_result sbx_error_from_response(long http_status, const char *body, size_t le
 						for (size_t k = 0; k < ei->n_metadata; k++)
 							if (ei->metadata[k]->key && strcmp(ei->metadata[k]->key, "errno") == 0)
 								err->sys_errno = errno_by_name(ei->metadata[k]->value);
+							else if (ei->metadata[k]->key && ei->metadata[k]->value &&
+								 strcmp(ei->metadata[k]->key, "nextProcessId") == 0)
+								err->next_process_id = next_id(ei->metadata[k]->value);
 					}
 					protobuf_c_message_free_unpacked(x, NULL);
 				} else if ((x = any_as(a, &google__rpc__retry_info__descriptor))) {

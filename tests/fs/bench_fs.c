@@ -24,7 +24,17 @@
  *                              prints the three medians "plain last miss"
  *                              (in turn, so a change in the load hits all
  *                              three alike: the ratios are what to read)
+ *   bench_fs names ROOT SB N   N times, in turn, each after the same 1.1 s
+ *                              pause: a stat of a name nobody made in ROOT
+ *                              (a mkdir's failed name lookup), a stat of
+ *                              the sandbox dir ROOT/SB, a stat of
+ *                              ROOT/SB/info (a lookup inside it) and a
+ *                              listing of ROOT (opendir, readdir to the
+ *                              end); prints the four medians "miss stat
+ *                              inside ls" and the entries the last listing
+ *                              held
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -202,6 +212,26 @@ static int one_stat(const char *path, int want_ok, double *ms)
 	return (rc == 0) == want_ok ? 0 : -1;
 }
 
+/* Prints the medians of k series of n (v[j * n .. j * n + n)), sorted in
+ * place, on one line without its newline. */
+static void medians(double *v, int n, int k)
+{
+	for (int j = 0; j < k; j++) {
+		qsort(v + j * n, (size_t)n, sizeof *v, cmp);
+		printf("%s%.3f", j ? " " : "", v[j * n + n / 2]);
+	}
+}
+
+/* Frees the series; failed: says why (errno) for that mode. The exit
+ * status. */
+static int series_end(double *v, const char *mode, int failed)
+{
+	if (failed)
+		fprintf(stderr, "bench_fs %s: %s\n", mode, strerror(errno));
+	free(v);
+	return failed;
+}
+
 static int lookups(const char *sb, const char *root, int n)
 {
 	double *v = calloc((size_t)n * 3, sizeof *v);
@@ -231,15 +261,61 @@ static int lookups(const char *sb, const char *root, int n)
 			v[2 * n + i] = c;
 		}
 	}
-	for (int k = 0; k < 3; k++)
-		qsort(v + k * n, (size_t)n, sizeof *v, cmp);
-	printf("%.3f %.3f %.3f\n", v[n / 2], v[n + n / 2], v[2 * n + n / 2]);
-	free(v);
-	return 0;
+	medians(v, n, 3);
+	printf("\n");
+	return series_end(v, "lookups", 0);
 fail:
-	fprintf(stderr, "bench_fs lookups: %s\n", strerror(errno));
-	free(v);
-	return 1;
+	return series_end(v, "lookups", 1);
+}
+
+/* After the same untimed 1.1 s pause (past the entry timeout): opendir
+ * and readdir to the end, timed; *entries: what it listed. */
+static int one_ls(const char *dir, double *ms, long *entries)
+{
+	struct timespec pause = {1, 100000000};
+	nanosleep(&pause, NULL);
+	double t = now_ms();
+	DIR *d = opendir(dir);
+	if (!d)
+		return -1;
+	long k = 0;
+	errno = 0;
+	while (readdir(d))
+		k++;
+	int bad = errno != 0;
+	closedir(d);
+	*ms = now_ms() - t;
+	*entries = k;
+	return bad ? -1 : 0;
+}
+
+static int names(const char *root, const char *sb, int n)
+{
+	double *v = calloc((size_t)n * 4, sizeof *v);
+	char miss[4096], dir[4096], inside[4096];
+	long entries = 0;
+	if (!v)
+		return 1;
+	snprintf(dir, sizeof dir, "%s/%s", root, sb);
+	snprintf(inside, sizeof inside, "%s/%s/info", root, sb);
+	for (int i = -1; i < n; i++) {      /* one warm-up */
+		double a, b, c, d;
+		snprintf(miss, sizeof miss, "%s/nobody-%d-%d", root, (int)getpid(), i + 1);
+		if (one_stat(miss, 0, &a) != 0 || errno != ENOENT || one_stat(dir, 1, &b) != 0 ||
+		    one_stat(inside, 1, &c) != 0 || one_ls(root, &d, &entries) != 0)
+			goto fail;
+		if (i >= 0) {
+			v[i] = a;
+			v[n + i] = b;
+			v[2 * n + i] = c;
+			v[3 * n + i] = d;
+		}
+	}
+	medians(v, n, 4);
+	printf(" %ld\n", entries);
+	return series_end(v, "names", 0);
+fail:
+	return series_end(v, "names", 1);
 }
 
 int main(int argc, char **argv)
@@ -254,6 +330,10 @@ int main(int argc, char **argv)
 	if (strcmp(mode, "lookups") == 0 && argc == 5) {
 		long k = strtol(argv[4], NULL, 10);
 		return k >= 1 && k <= 10000 ? lookups(argv[2], argv[3], (int)k) : 2;
+	}
+	if (strcmp(mode, "names") == 0 && argc == 5) {
+		long k = strtol(argv[4], NULL, 10);
+		return k >= 1 && k <= 10000 ? names(argv[2], argv[3], (int)k) : 2;
 	}
 	char *end;
 	errno = 0;

@@ -7,7 +7,7 @@
 # each reader must get its own process's code.
 . "$TESTS_DIR/fs/common.sh"
 N=${WAIT_MANY_N:-600}
-PER=500         # processes per sandbox (a sandbox starts at most 4096)
+PER=500         # processes per sandbox
 up -o lifetime=7200   # a 10,000 run takes many minutes to start
 nbox=$(((N + PER - 1) / PER))
 ids=()

@@ -65,6 +65,10 @@ typedef struct sbx_error {
 	                         * (ErrorInfo metadata "errno" of sbxd's file
 	                         * calls, e.g. EXDEV), or EMFILE/ENFILE of
 	                         * SBX_E_NOFILE; 0 when absent */
+	int64_t next_process_id; /* sbxd's PROCESS_NOT_FOUND: the id its next
+	                          * process gets (ErrorInfo metadata
+	                          * "nextProcessId"), so one past the newest
+	                          * ever started; 0 when absent */
 } sbx_error;
 
 /* Static English name of a result, e.g. "not found". */
