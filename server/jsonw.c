@@ -159,6 +159,24 @@ void srv_jw_bool(srv_jw *w, int v)
 		put(w, "false", 5);
 }
 
+void srv_jw_kstr(srv_jw *w, const char *key, const char *s)
+{
+	srv_jw_key(w, key);
+	srv_jw_str(w, s);
+}
+
+void srv_jw_kint(srv_jw *w, const char *key, int64_t v)
+{
+	srv_jw_key(w, key);
+	srv_jw_int(w, v);
+}
+
+void srv_jw_kbool(srv_jw *w, const char *key, int b)
+{
+	srv_jw_key(w, key);
+	srv_jw_bool(w, b);
+}
+
 char *srv_jw_take(srv_jw *w, size_t *len)
 {
 	char *b = w->failed ? NULL : w->buf;

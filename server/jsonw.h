@@ -35,6 +35,10 @@ void srv_jw_str(srv_jw *w, const char *s);
 /* An integer as cJSON prints the double (double)v. */
 void srv_jw_int(srv_jw *w, int64_t v);
 void srv_jw_bool(srv_jw *w, int b);
+/* An object's member: its key, then the value. */
+void srv_jw_kstr(srv_jw *w, const char *key, const char *s);
+void srv_jw_kint(srv_jw *w, const char *key, int64_t v);
+void srv_jw_kbool(srv_jw *w, const char *key, int b);
 /* The text, owned by the caller, and its length; NULL if it failed. */
 char *srv_jw_take(srv_jw *w, size_t *len);
 

@@ -324,15 +324,13 @@ static char *proc_line(const srv_proc *p, size_t *len)
 	char num[24], when[48];
 	srv_jw_open(&w, '{');
 	snprintf(num, sizeof num, "%lld", (long long)p->id);
-	srv_jw_key(&w, "processId");
-	srv_jw_str(&w, num);
+	srv_jw_kstr(&w, "processId", num);
 	srv_jw_key(&w, "command");
 	srv_jw_open(&w, '[');
 	for (size_t i = 0; i < p->argv.n; i++)
 		srv_jw_str(&w, p->argv.v[i]);
 	srv_jw_close(&w, ']');
-	srv_jw_key(&w, "workingDir");
-	srv_jw_str(&w, p->cwd ? p->cwd : "");
+	srv_jw_kstr(&w, "workingDir", p->cwd ? p->cwd : "");
 	srv_jw_key(&w, "env");
 	srv_jw_open(&w, '{');
 	for (size_t i = 0; i < p->env.n; i++) {
@@ -343,30 +341,20 @@ static char *proc_line(const srv_proc *p, size_t *len)
 		srv_jw_str(&w, eq + 1);
 	}
 	srv_jw_close(&w, '}');
-	srv_jw_key(&w, "stdin");
-	srv_jw_bool(&w, p->want_stdin);
-	srv_jw_key(&w, "stdinClosed");
-	srv_jw_bool(&w, p->stdin_closed);
-	srv_jw_key(&w, "timeoutSeconds");
-	srv_jw_int(&w, p->timeout_s);
-	srv_jw_key(&w, "state");
-	srv_jw_str(&w, srv_pstate_name(p->state));
-	srv_jw_key(&w, "exitCode");
-	srv_jw_int(&w, p->exit_code);
-	srv_jw_key(&w, "signal");
-	srv_jw_int(&w, p->sig);
-	srv_jw_key(&w, "stateReason");
-	srv_jw_str(&w, p->reason);
+	srv_jw_kbool(&w, "stdin", p->want_stdin);
+	srv_jw_kbool(&w, "stdinClosed", p->stdin_closed);
+	srv_jw_kint(&w, "timeoutSeconds", p->timeout_s);
+	srv_jw_kstr(&w, "state", srv_pstate_name(p->state));
+	srv_jw_kint(&w, "exitCode", p->exit_code);
+	srv_jw_kint(&w, "signal", p->sig);
+	srv_jw_kstr(&w, "stateReason", p->reason);
 	srv_format_time(p->start_ns, when, sizeof when);
-	srv_jw_key(&w, "startTime");
-	srv_jw_str(&w, when);
+	srv_jw_kstr(&w, "startTime", when);
 	srv_format_time(p->end_ns, when, sizeof when);
-	srv_jw_key(&w, "endTime");
-	srv_jw_str(&w, when);
+	srv_jw_kstr(&w, "endTime", when);
 	if (p->state == PS_RUNNING && p->token > 0) {
 		snprintf(num, sizeof num, "%lld", (long long)p->token);
-		srv_jw_key(&w, "runtimeToken");
-		srv_jw_str(&w, num);
+		srv_jw_kstr(&w, "runtimeToken", num);
 	}
 	srv_jw_close(&w, '}');
 	return srv_jw_take(&w, len);
