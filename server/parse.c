@@ -121,6 +121,18 @@ int srv_parse_memory(const char *s, int64_t *bytes, char *err)
 	return fail(err, "bad memory quantity \"%.40s\" (use bytes or Ki Mi Gi, k M G)", s);
 }
 
+/* n decimal digits of v, zero-padded, at o. */
+static char *put_digits(char *o, long v, int n)
+{
+	for (int i = n - 1; i >= 0; i--, v /= 10)
+		o[i] = (char)('0' + v % 10);
+	return o + n;
+}
+
+/* By hand rather than gmtime_r + strftime + snprintf (the same text):
+ * every process record carries two of these (persist.c). ns > 0 is 1970
+ * to 2262, four-digit years. Civil date from days: Howard Hinnant's
+ * algorithm, as libsbx's days_from_civil reverses it. */
 void srv_format_time(int64_t ns, char *buf, size_t len)
 {
 	if (ns <= 0) {
@@ -128,20 +140,45 @@ void srv_format_time(int64_t ns, char *buf, size_t len)
 			buf[0] = '\0';
 		return;
 	}
-	time_t sec = (time_t)(ns / 1000000000);
+	int64_t sec = ns / 1000000000;
 	long frac = (long)(ns % 1000000000);
-	struct tm tm;
-	gmtime_r(&sec, &tm);
-	char base[40];
-	strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (frac == 0)
-		snprintf(buf, len, "%sZ", base);
-	else if (frac % 1000000 == 0)
-		snprintf(buf, len, "%s.%03ldZ", base, frac / 1000000);
-	else if (frac % 1000 == 0)
-		snprintf(buf, len, "%s.%06ldZ", base, frac / 1000);
-	else
-		snprintf(buf, len, "%s.%09ldZ", base, frac);
+	long days = (long)(sec / 86400), tod = (long)(sec % 86400);
+	long z = days + 719468, era = z / 146097;
+	long doe = z - era * 146097;
+	long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	long mp = (5 * doy + 2) / 153;
+	long d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
+	long y = yoe + era * 400 + (m <= 2);
+	char t[40], *o = t;
+	o = put_digits(o, y, 4);
+	*o++ = '-';
+	o = put_digits(o, m, 2);
+	*o++ = '-';
+	o = put_digits(o, d, 2);
+	*o++ = 'T';
+	o = put_digits(o, tod / 3600, 2);
+	*o++ = ':';
+	o = put_digits(o, tod / 60 % 60, 2);
+	*o++ = ':';
+	o = put_digits(o, tod % 60, 2);
+	if (frac != 0) {
+		*o++ = '.';
+		if (frac % 1000000 == 0)
+			o = put_digits(o, frac / 1000000, 3);
+		else if (frac % 1000 == 0)
+			o = put_digits(o, frac / 1000, 6);
+		else
+			o = put_digits(o, frac, 9);
+	}
+	*o++ = 'Z';
+	size_t n = (size_t)(o - t);
+	if (!len)
+		return;
+	if (n >= len) /* cut as snprintf cuts */
+		n = len - 1;
+	memcpy(buf, t, n);
+	buf[n] = '\0';
 }
 
 static int digits_n(const char **p, int n, int *out)

@@ -11,6 +11,7 @@
 #include "persist.h"
 #include "egress.h"
 #include "json.h"
+#include "jsonw.h"
 #include "records.h"
 #include "spare.h"
 #include "spec.h"
@@ -56,6 +57,9 @@ static void add_i64(cJSON *o, const char *key, int64_t v)
 	cJSON_AddStringToObject(o, key, buf);
 }
 
+/* Env keys this long or longer are left out of the JSON forms. */
+#define ENV_KEY_MAX 256
+
 static cJSON *env_json(const srv_strv *env)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -63,7 +67,7 @@ static cJSON *env_json(const srv_strv *env)
 		const char *eq = strchr(env->v[i], '=');
 		if (!eq)
 			continue;
-		char key[256];
+		char key[ENV_KEY_MAX];
 		size_t kl = (size_t)(eq - env->v[i]);
 		if (kl >= sizeof key)
 			continue;
@@ -307,23 +311,53 @@ static int log_append(srv_sbx *s, const char *txt, size_t len)
 	return -e;
 }
 
-/* Live restore: a running process's runtime token, so that a new sbxd
- * maps the exits init reports back to it (sbxd's own field in its own
- * file, never in an API answer). */
-static void save_token(cJSON *j, const srv_proc *p)
-{
-	if (j && p->state == PS_RUNNING && p->token > 0)
-		add_i64(j, "runtimeToken", p->token);
-}
-
+/* A process's line in procs.log: srv_proc_json's members in its order
+ * (without the spool sizes, which belong to answers), plus, for live
+ * restore, a running process's runtime token (sbxd's own field in its own
+ * file, never in an API answer) -- written straight into the text, the
+ * very bytes cJSON_PrintUnformatted prints for that tree (jsonw.h): two
+ * lines a process, and the tree cost about a third of sbxd's CPU of a
+ * start and wait of `true` (docs/performance.md, branch roundtrip). */
 static char *proc_line(const srv_proc *p, size_t *len)
 {
-	cJSON *j = srv_proc_json(NULL, p);
-	save_token(j, p);
-	char *txt = j ? cJSON_PrintUnformatted(j) : NULL;
-	cJSON_Delete(j);
-	*len = txt ? strlen(txt) : 0;
-	return txt;
+	srv_jw w = {0};
+	char num[24], when[48];
+	srv_jw_open(&w, '{');
+	snprintf(num, sizeof num, "%lld", (long long)p->id);
+	srv_jw_kstr(&w, "processId", num);
+	srv_jw_key(&w, "command");
+	srv_jw_open(&w, '[');
+	for (size_t i = 0; i < p->argv.n; i++)
+		srv_jw_str(&w, p->argv.v[i]);
+	srv_jw_close(&w, ']');
+	srv_jw_kstr(&w, "workingDir", p->cwd ? p->cwd : "");
+	srv_jw_key(&w, "env");
+	srv_jw_open(&w, '{');
+	for (size_t i = 0; i < p->env.n; i++) {
+		const char *eq = strchr(p->env.v[i], '=');
+		if (!eq || (size_t)(eq - p->env.v[i]) >= ENV_KEY_MAX) /* as env_json */
+			continue;
+		srv_jw_keyn(&w, p->env.v[i], (size_t)(eq - p->env.v[i]));
+		srv_jw_str(&w, eq + 1);
+	}
+	srv_jw_close(&w, '}');
+	srv_jw_kbool(&w, "stdin", p->want_stdin);
+	srv_jw_kbool(&w, "stdinClosed", p->stdin_closed);
+	srv_jw_kint(&w, "timeoutSeconds", p->timeout_s);
+	srv_jw_kstr(&w, "state", srv_pstate_name(p->state));
+	srv_jw_kint(&w, "exitCode", p->exit_code);
+	srv_jw_kint(&w, "signal", p->sig);
+	srv_jw_kstr(&w, "stateReason", p->reason);
+	srv_format_time(p->start_ns, when, sizeof when);
+	srv_jw_kstr(&w, "startTime", when);
+	srv_format_time(p->end_ns, when, sizeof when);
+	srv_jw_kstr(&w, "endTime", when);
+	if (p->state == PS_RUNNING && p->token > 0) {
+		snprintf(num, sizeof num, "%lld", (long long)p->token);
+		srv_jw_kstr(&w, "runtimeToken", num);
+	}
+	srv_jw_close(&w, '}');
+	return srv_jw_take(&w, len);
 }
 
 /* Rewrites the log as one line per process: a temporary file swapped in

@@ -9,12 +9,14 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 #include <errno.h>
 
 #include "fileargs.h"
+#include "jsonw.h"
 #include "json.h"
 #include "procargs.h"
 #include "parse.h"
@@ -174,6 +176,152 @@ START_TEST(t_time)
 		if (far[i].ns_ok)
 			ck_assert_int_eq(v, far[i].secs * 1000000000 + far[i].nanos);
 	}
+}
+END_TEST
+
+/* srv_format_time by hand against what gmtime_r + strftime print, over
+ * the whole int64 range of nanoseconds (leap days, century years, the
+ * ends) and every fraction form. */
+START_TEST(t_format_time_gmtime)
+{
+	uint64_t x = 88172645463325252ULL; /* xorshift64 */
+	for (int i = 0; i < 200000; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		int64_t ns = (int64_t)(x >> 1);
+		if (i % 4 == 1)
+			ns -= ns % 1000000000;
+		else if (i % 4 == 2)
+			ns -= ns % 1000000;
+		else if (i % 4 == 3)
+			ns -= ns % 1000;
+		if (i < 6) {
+			static const int64_t edge[] = {1, 951782400000000000LL, 4107542400000000000LL,
+			                               INT64_MAX, 1000000000, 946684799999999999LL};
+			ns = edge[i];
+		}
+		if (ns <= 0)
+			continue;
+		time_t sec = (time_t)(ns / 1000000000);
+		long frac = (long)(ns % 1000000000);
+		struct tm tm;
+		char base[40], want[64], got[48];
+		gmtime_r(&sec, &tm);
+		strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+		if (frac == 0)
+			snprintf(want, sizeof want, "%sZ", base);
+		else if (frac % 1000000 == 0)
+			snprintf(want, sizeof want, "%s.%03ldZ", base, frac / 1000000);
+		else if (frac % 1000 == 0)
+			snprintf(want, sizeof want, "%s.%06ldZ", base, frac / 1000);
+		else
+			snprintf(want, sizeof want, "%s.%09ldZ", base, frac);
+		srv_format_time(ns, got, sizeof got);
+		ck_assert_str_eq(got, want);
+	}
+	char small[8];
+	srv_format_time(1, small, sizeof small); /* cut, as snprintf cuts */
+	ck_assert_str_eq(small, "1970-01");
+	srv_format_time(0, small, sizeof small);
+	ck_assert_str_eq(small, "");
+}
+END_TEST
+
+/* srv_jw prints what cJSON_PrintUnformatted prints for the same tree:
+ * strings of every byte (controls, quotes, backslashes, UTF-8 and
+ * invalid bytes), integers about cJSON's 1e15 switch to exponents and at
+ * the int64 ends, bools, nested and empty containers. */
+START_TEST(t_jsonw_as_cjson)
+{
+	uint64_t x = 0x9e3779b97f4a7c15ULL;
+	for (int round = 0; round < 2000; round++) {
+		cJSON *o = cJSON_CreateObject();
+		srv_jw w = {0};
+		srv_jw_open(&w, '{');
+		int members = (int)(round % 7);
+		for (int m = 0; m < members; m++) {
+			char key[16], str[64];
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			snprintf(key, sizeof key, "k%d\"%c", m, (char)(1 + x % 127));
+			size_t n = (size_t)(x >> 8) % (sizeof str - 1);
+			for (size_t k = 0; k < n; k++) {
+				x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+				str[k] = (char)(1 + x % 255); /* any byte but NUL */
+			}
+			str[n] = '\0';
+			static const int64_t ints[] = {0, 1, -1, 137, 999999999999999LL, -999999999999999LL,
+			                               1000000000000000LL, -1000000000000000LL, 123456789012345678LL,
+			                               INT64_MAX, INT64_MIN, 9007199254740993LL};
+			int64_t iv = ints[(x >> 20) % (sizeof ints / sizeof ints[0])];
+			srv_jw_key(&w, key);
+			switch ((x >> 40) % 5) {
+			case 0:
+				cJSON_AddStringToObject(o, key, str);
+				srv_jw_str(&w, str);
+				break;
+			case 1:
+				cJSON_AddNumberToObject(o, key, (double)iv);
+				srv_jw_int(&w, iv);
+				break;
+			case 2:
+				cJSON_AddBoolToObject(o, key, (int)(x & 1));
+				srv_jw_bool(&w, (int)(x & 1));
+				break;
+			case 3: {
+				cJSON *a = cJSON_AddArrayToObject(o, key);
+				srv_jw_open(&w, '[');
+				for (int k = 0; k < (int)(x % 3); k++) {
+					cJSON_AddItemToArray(a, cJSON_CreateString(str + k));
+					srv_jw_str(&w, str + k);
+				}
+				srv_jw_close(&w, ']');
+				break;
+			}
+			default: {
+				cJSON *e = cJSON_AddObjectToObject(o, key);
+				srv_jw_open(&w, '{');
+				if (x & 2) {
+					cJSON_AddStringToObject(e, "a=b", str);
+					srv_jw_keyn(&w, "a=b", 3);
+					srv_jw_str(&w, str);
+					cJSON_AddNumberToObject(e, "a", (double)iv);
+					srv_jw_keyn(&w, "a=b", 1);
+					srv_jw_int(&w, iv);
+				}
+				srv_jw_close(&w, '}');
+			}
+			}
+		}
+		srv_jw_close(&w, '}');
+		char *want = cJSON_PrintUnformatted(o);
+		size_t len;
+		char *got = srv_jw_take(&w, &len);
+		ck_assert_ptr_nonnull(got);
+		ck_assert_str_eq(got, want);
+		ck_assert_uint_eq(len, strlen(want));
+		free(got);
+		free(want);
+		cJSON_Delete(o);
+	}
+}
+END_TEST
+
+/* Past SRV_JSONW_MAX the text fails whole: no record is cut short. */
+START_TEST(t_jsonw_cap)
+{
+	size_t n = 1u << 20;
+	char *big = malloc(n + 1);
+	ck_assert_ptr_nonnull(big);
+	memset(big, '\n', n); /* 2 bytes each escaped */
+	big[n] = '\0';
+	srv_jw w = {0};
+	srv_jw_open(&w, '[');
+	for (int i = 0; i < 9; i++)
+		srv_jw_str(&w, big);
+	srv_jw_close(&w, ']');
+	size_t len = 1;
+	ck_assert_ptr_null(srv_jw_take(&w, &len));
+	ck_assert_uint_eq(len, 0);
+	free(big);
 }
 END_TEST
 
@@ -798,6 +946,9 @@ int main(void)
 	tcase_add_test(tc, t_memory);
 	tcase_add_test(tc, t_int);
 	tcase_add_test(tc, t_time);
+	tcase_add_test(tc, t_format_time_gmtime);
+	tcase_add_test(tc, t_jsonw_as_cjson);
+	tcase_add_test(tc, t_jsonw_cap);
 	tcase_add_test(tc, t_depth_names);
 	tcase_add_test(tc, t_create);
 	tcase_add_test(tc, t_netopts);
